@@ -1,0 +1,27 @@
+import { fileURLToPath } from 'node:url'
+import { defineConfig } from 'vitest/config'
+
+// Package names resolve to their TypeScript sources, so unit tests never wait on a build.
+// End-to-end tests (test/) start the built issuer and CLI binaries as real processes.
+const src = (p: string) => fileURLToPath(new URL(`./${p}/src/index.ts`, import.meta.url))
+const alias = {
+  '@agentid/core': src('packages/core'),
+  '@agentid/verifier': src('packages/verifier'),
+  '@agentid/client': src('packages/client'),
+  '@agentid/issuer': src('apps/issuer'),
+}
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        resolve: { alias },
+        test: { name: 'unit', include: ['packages/*/test/**/*.test.ts', 'apps/*/test/**/*.test.ts'], testTimeout: 20_000 },
+      },
+      {
+        resolve: { alias },
+        test: { name: 'e2e', include: ['test/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 120_000, fileParallelism: false },
+      },
+    ],
+  },
+})
