@@ -1,0 +1,177 @@
+import { isDidKeySyntax } from './did-key.js'
+import { AgentIdError, VerificationError, type AgentIdErrorCode } from './errors.js'
+
+/** The VC 1.1 base context: JWT VCs keep it so that did-jwt-vc and Veramo accept our credentials. */
+export const VC_CONTEXT_V1 = 'https://www.w3.org/2018/credentials/v1'
+/** The agentid vocabulary context. */
+export const AGENTID_CONTEXT_V1 = 'https://w3id.org/agentid/v1'
+export const AGENT_IDENTITY_CREDENTIAL = 'AgentIdentityCredential'
+export const STATUS_LIST_CREDENTIAL = 'BitstringStatusListCredential'
+
+/** Ordered data access classes: each one grants everything below it. */
+export const DATA_ACCESS_CLASSES = ['public', 'internal', 'confidential', 'restricted'] as const
+export type DataAccessClass = (typeof DATA_ACCESS_CLASSES)[number]
+
+/** The model an agent runs on. */
+export interface AgentModel {
+  provider?: string
+  name: string
+  version: string
+}
+
+/** Tool/resource identifiers the agent may use, or the name of a profile the operator defined. */
+export type ToolProfile = string | readonly string[]
+
+/** What an identity credential says about an agent (its `credentialSubject`, less `id`). */
+export interface AgentClaims {
+  purpose: string
+  /** Who answers for the agent: the orchestrator or owning team (a DID, URI or name). */
+  controller: string
+  model: AgentModel
+  toolProfile: ToolProfile
+  /** The operator-defined policy tier, e.g. `standard`. */
+  policyTier: string
+  dataAccessClass: DataAccessClass
+  /** Optional runtime attestation evidence (free-form JSON object). */
+  attestation?: Record<string, unknown>
+}
+
+/** The `credentialStatus` of an agentid credential. */
+export interface BitstringStatusListEntry {
+  id?: string
+  type: 'BitstringStatusListEntry'
+  statusPurpose: 'revocation'
+  statusListIndex: string
+  statusListCredential: string
+}
+
+/** The JWT claims of an agent identity credential (JWT VC encoding). */
+export interface AgentIdentityCredentialPayload {
+  iss: string
+  sub: string
+  nbf: number
+  exp: number
+  iat?: number
+  jti: string
+  vc: {
+    '@context': string[]
+    type: string[]
+    credentialSubject: AgentClaims & { id: string }
+    credentialStatus: BitstringStatusListEntry
+  }
+}
+
+const LIMITS = { text: 1024, name: 256, tools: 256, tool: 512, attestation: 8192 } as const
+const CLAIM_KEYS = new Set(['id', 'purpose', 'controller', 'model', 'toolProfile', 'policyTier', 'dataAccessClass', 'attestation'])
+const MODEL_KEYS = new Set(['provider', 'name', 'version'])
+const TIER = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/
+
+export interface ParseClaimsOptions {
+  /** Refuse members that agentid does not define (default true: input from an API caller). */
+  strict?: boolean
+  /** Error code to throw (default ERR_INVALID_INPUT; verifiers pass ERR_MALFORMED). */
+  code?: AgentIdErrorCode
+}
+
+function invalid(code: AgentIdErrorCode, field: string, message: string): never {
+  const options = { details: { field } }
+  if (code === 'ERR_INVALID_INPUT') throw new AgentIdError(code, `${field}: ${message}`, options)
+  throw new VerificationError(code as never, `${field}: ${message}`, options)
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function text(value: unknown, field: string, max: number, code: AgentIdErrorCode): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > max || value.trim() !== value || /[\u0000-\u001f\u007f]/.test(value)) {
+    invalid(code, field, `must be a non-empty string of at most ${max} characters, without control characters or surrounding spaces`)
+  }
+  return value
+}
+
+/**
+ * Validates untrusted input as agent claims and returns a clean copy holding only known members.
+ * @example
+ * parseAgentClaims({ purpose: 'triage', controller: 'did:web:acme.example', model: { name: 'gpt', version: '5' },
+ *   toolProfile: ['mcp://erp/tools/invoices.read'], policyTier: 'standard', dataAccessClass: 'internal' })
+ */
+export function parseAgentClaims(input: unknown, options: ParseClaimsOptions = {}): AgentClaims {
+  const code = options.code ?? 'ERR_INVALID_INPUT'
+  const strict = options.strict ?? true
+  if (!isRecord(input)) invalid(code, 'claims', 'must be an object')
+  if (strict) {
+    for (const key of Object.keys(input)) if (!CLAIM_KEYS.has(key) || key === 'id') invalid(code, key, 'is not a known claim')
+  }
+  const model = input.model
+  if (!isRecord(model)) invalid(code, 'model', 'must be an object { provider?, name, version }')
+  if (strict) for (const key of Object.keys(model)) if (!MODEL_KEYS.has(key)) invalid(code, `model.${key}`, 'is not a known member')
+  const claims: AgentClaims = {
+    purpose: text(input.purpose, 'purpose', LIMITS.text, code),
+    controller: text(input.controller, 'controller', LIMITS.name, code),
+    model: {
+      ...(model.provider === undefined ? {} : { provider: text(model.provider, 'model.provider', LIMITS.name, code) }),
+      name: text(model.name, 'model.name', LIMITS.name, code),
+      version: text(model.version, 'model.version', LIMITS.name, code),
+    },
+    toolProfile: parseToolProfile(input.toolProfile, code),
+    policyTier: text(input.policyTier, 'policyTier', 64, code),
+    dataAccessClass: parseDataAccessClass(input.dataAccessClass, code),
+  }
+  if (!TIER.test(claims.policyTier)) invalid(code, 'policyTier', 'must be letters, digits and . _ : -')
+  if (input.attestation !== undefined) {
+    if (!isRecord(input.attestation)) invalid(code, 'attestation', 'must be an object')
+    if (JSON.stringify(input.attestation).length > LIMITS.attestation) invalid(code, 'attestation', `must serialize to at most ${LIMITS.attestation} bytes`)
+    claims.attestation = input.attestation
+  }
+  return claims
+}
+
+function parseToolProfile(value: unknown, code: AgentIdErrorCode): ToolProfile {
+  if (typeof value === 'string') return text(value, 'toolProfile', LIMITS.name, code)
+  if (!Array.isArray(value) || value.length > LIMITS.tools) invalid(code, 'toolProfile', `must be a profile name or a list of at most ${LIMITS.tools} identifiers`)
+  const seen = new Set<string>()
+  for (const [i, tool] of value.entries()) {
+    text(tool, `toolProfile[${i}]`, LIMITS.tool, code)
+    if (seen.has(tool)) invalid(code, `toolProfile[${i}]`, 'is listed twice')
+    seen.add(tool)
+  }
+  return Object.freeze([...(value as string[])])
+}
+
+/** Validates a data access class name. */
+export function parseDataAccessClass(value: unknown, code: AgentIdErrorCode = 'ERR_INVALID_INPUT'): DataAccessClass {
+  if (typeof value !== 'string' || !(DATA_ACCESS_CLASSES as readonly string[]).includes(value)) {
+    invalid(code, 'dataAccessClass', `must be one of ${DATA_ACCESS_CLASSES.join(', ')}`)
+  }
+  return value as DataAccessClass
+}
+
+/** True when `held` grants at least `needed` (public < internal < confidential < restricted). */
+export function dataClassCovers(held: DataAccessClass, needed: DataAccessClass): boolean {
+  return DATA_ACCESS_CLASSES.indexOf(held) >= DATA_ACCESS_CLASSES.indexOf(needed)
+}
+
+/** Validates a `credentialStatus` member as a revocation BitstringStatusListEntry. */
+export function parseStatusEntry(value: unknown, code: AgentIdErrorCode = 'ERR_MALFORMED'): BitstringStatusListEntry {
+  if (!isRecord(value)) invalid(code, 'credentialStatus', 'must be a BitstringStatusListEntry object')
+  if (value.type !== 'BitstringStatusListEntry') invalid(code, 'credentialStatus.type', 'must be BitstringStatusListEntry')
+  if (value.statusPurpose !== 'revocation') invalid(code, 'credentialStatus.statusPurpose', 'must be revocation')
+  if (typeof value.statusListIndex !== 'string') invalid(code, 'credentialStatus.statusListIndex', 'must be a string of decimal digits')
+  if (typeof value.statusListCredential !== 'string' || !/^https?:\/\/[^\s]+$/.test(value.statusListCredential) || value.statusListCredential.length > 2048) {
+    invalid(code, 'credentialStatus.statusListCredential', 'must be an http(s) URL')
+  }
+  if (value.id !== undefined && typeof value.id !== 'string') invalid(code, 'credentialStatus.id', 'must be a string')
+  return {
+    ...(value.id === undefined ? {} : { id: value.id as string }),
+    type: 'BitstringStatusListEntry',
+    statusPurpose: 'revocation',
+    statusListIndex: value.statusListIndex,
+    statusListCredential: value.statusListCredential,
+  }
+}
+
+/** True when `did` is a syntactically valid Ed25519 did:key (cheap; no curve arithmetic). */
+export function isAgentDid(did: unknown): did is string {
+  return isDidKeySyntax(did)
+}

@@ -1,0 +1,148 @@
+import { ed25519 } from '@noble/curves/ed25519'
+import { base58 } from '@scure/base'
+import { VerificationError } from './errors.js'
+
+/** Error names of the did:key specification, kept in `details.didKeyError`. */
+export type DidKeyErrorName =
+  | 'invalidDid'
+  | 'invalidPublicKeyLength'
+  | 'invalidPublicKey'
+  | 'unsupportedPublicKeyType'
+  | 'invalidDidUrl'
+
+const PREFIX = 'did:key:z'
+const ED25519_CODEC = 0xed
+// Multicodec public-key types and their key lengths, so a wrong length is reported as such.
+const KEY_LENGTHS: ReadonlyMap<number, number> = new Map([
+  [0xed, 32], // ed25519-pub
+  [0xec, 32], // x25519-pub
+  [0xe7, 33], // secp256k1-pub (compressed)
+  [0x1200, 33], // p256-pub (compressed)
+  [0x1201, 49], // p384-pub (compressed)
+])
+const BASE58 = /^[1-9A-HJ-NP-Za-km-z]+$/
+const Point = ed25519.ExtendedPoint
+
+export interface DecodeDidKeyOptions {
+  /**
+   * Also refuse mixed-order keys (a point outside the prime-order subgroup). Costs ~1 ms of pure-JS
+   * arithmetic per key, so it is off by default: the did:key spec accepts such keys, and Node's
+   * cofactorless Ed25519 verification treats them deterministically. Small-order, off-curve and
+   * non-canonical keys are always refused.
+   */
+  primeOrderOnly?: boolean
+}
+
+export interface DidKey {
+  /** The DID, `did:key:z6Mk…`. */
+  did: string
+  /** The raw 32-byte Ed25519 public key. */
+  publicKey: Uint8Array
+  /** The verification method id, `did:key:z6Mk…#z6Mk…`. */
+  keyId: string
+}
+
+function fail(didKeyError: DidKeyErrorName, message: string): never {
+  throw new VerificationError(didKeyError === 'invalidDid' || didKeyError === 'invalidDidUrl' ? 'ERR_MALFORMED' : 'ERR_DID_UNRESOLVABLE', message, {
+    details: { didKeyError },
+  })
+}
+
+// Unsigned LEB128 varint as multicodec uses it; non-minimal encodings are refused.
+function readVarint(bytes: Uint8Array): { value: number; length: number } {
+  let value = 0
+  for (let i = 0; i < Math.min(bytes.length, 4); i++) {
+    const b = bytes[i]!
+    value += (b & 0x7f) * 2 ** (7 * i)
+    if ((b & 0x80) === 0) {
+      if (i > 0 && b === 0) fail('invalidDid', 'did:key multicodec prefix is not minimally encoded')
+      return { value, length: i + 1 }
+    }
+  }
+  return fail('invalidDid', 'did:key multicodec prefix is not a valid varint')
+}
+
+/**
+ * Encodes a raw 32-byte Ed25519 public key as a did:key.
+ * @example
+ * encodeDidKey(publicKey) // 'did:key:z6Mk…'
+ */
+export function encodeDidKey(publicKey: Uint8Array): string {
+  if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) {
+    throw new TypeError('encodeDidKey: an Ed25519 public key is 32 bytes')
+  }
+  const bytes = new Uint8Array(34)
+  bytes[0] = ED25519_CODEC
+  bytes[1] = 0x01
+  bytes.set(publicKey, 2)
+  return PREFIX + base58.encode(bytes)
+}
+
+/**
+ * Decodes an Ed25519 did:key strictly: `did:key:z` + base58btc of multicodec 0xed01 + 32 key bytes,
+ * with the key a canonical encoding of a curve point that is not of small order. Anything else
+ * throws a VerificationError whose `details.didKeyError` is the did:key spec's error name.
+ * @example
+ * decodeDidKey('did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp').publicKey.length // 32
+ */
+export function decodeDidKey(did: string, options: DecodeDidKeyOptions = {}): DidKey {
+  const bytes = decodeStructure(did)
+  let point
+  try {
+    point = Point.fromHex(bytes, false)
+  } catch {
+    return fail('invalidPublicKey', 'did:key public key is not a canonical Ed25519 point')
+  }
+  if (point.isSmallOrder()) fail('invalidPublicKey', 'did:key public key is a small-order point')
+  if (options.primeOrderOnly && !point.isTorsionFree()) fail('invalidPublicKey', 'did:key public key is not in the prime-order subgroup')
+  const multibase = did.slice('did:key:'.length)
+  return { did, publicKey: bytes, keyId: `${did}#${multibase}` }
+}
+
+/**
+ * Checks only the syntax of an Ed25519 did:key (prefix, base58btc, multicodec, length): cheap,
+ * for DIDs that name a subject but whose key is not used to check a signature here.
+ */
+export function isDidKeySyntax(did: unknown): did is string {
+  if (typeof did !== 'string') return false
+  try {
+    decodeStructure(did)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Decodes a did:key DID URL (`did#fragment`). The fragment, if any, must name the DID's own key:
+ * a did:key document has exactly one verification method.
+ */
+export function decodeDidKeyUrl(didUrl: string, options: DecodeDidKeyOptions = {}): DidKey {
+  const hash = didUrl.indexOf('#')
+  if (hash === -1) return decodeDidKey(didUrl, options)
+  const did = didUrl.slice(0, hash)
+  const fragment = didUrl.slice(hash + 1)
+  const key = decodeDidKey(did, options)
+  if (fragment !== did.slice('did:key:'.length)) fail('invalidDidUrl', 'did:key URL fragment does not name the DID\'s own key')
+  return key
+}
+
+function decodeStructure(did: string): Uint8Array {
+  if (typeof did !== 'string' || did.length > 128) fail('invalidDid', 'not a did:key')
+  if (!did.startsWith(PREFIX)) fail('invalidDid', 'not an Ed25519 did:key (expected did:key:z…)')
+  const encoded = did.slice(PREFIX.length)
+  if (!BASE58.test(encoded)) fail('invalidDid', 'did:key identifier is not base58btc')
+  let bytes: Uint8Array
+  try {
+    bytes = base58.decode(encoded)
+  } catch {
+    return fail('invalidDid', 'did:key identifier is not base58btc')
+  }
+  const { value: codec, length } = readVarint(bytes)
+  const keyLength = bytes.length - length
+  const expected = KEY_LENGTHS.get(codec)
+  if (expected === undefined) fail('unsupportedPublicKeyType', 'did:key multicodec is not a supported public key type')
+  if (keyLength !== expected) fail('invalidPublicKeyLength', `did:key public key has ${keyLength} bytes, expected ${expected}`)
+  if (codec !== ED25519_CODEC) fail('unsupportedPublicKeyType', 'did:key is not an Ed25519 key')
+  return bytes.subarray(length)
+}

@@ -1,0 +1,92 @@
+/** Codes a verifier may return. Part of the public API: add, never rename. */
+export type VerificationErrorCode =
+  | 'ERR_MALFORMED'
+  | 'ERR_UNSUPPORTED_ALG'
+  | 'ERR_SIGNATURE_INVALID'
+  | 'ERR_UNTRUSTED_ISSUER'
+  | 'ERR_EXPIRED'
+  | 'ERR_NOT_YET_VALID'
+  | 'ERR_REVOKED'
+  | 'ERR_STATUS_UNAVAILABLE'
+  | 'ERR_DID_UNRESOLVABLE'
+  | 'ERR_AUDIENCE_MISMATCH'
+  | 'ERR_REPLAY'
+  | 'ERR_DELEGATION_BROKEN'
+  | 'ERR_DELEGATION_ESCALATION'
+  | 'ERR_DELEGATION_DEPTH'
+  | 'ERR_NOT_AUTHORIZED'
+  | 'ERR_KEY_MISMATCH'
+
+/** Codes for everything that is not a verification verdict (bad requests, missing records, ...). */
+export type AgentIdErrorCode =
+  | VerificationErrorCode
+  | 'ERR_INVALID_INPUT'
+  | 'ERR_UNAUTHENTICATED'
+  | 'ERR_FORBIDDEN'
+  | 'ERR_NOT_FOUND'
+  | 'ERR_CONFLICT'
+  | 'ERR_PAYLOAD_TOO_LARGE'
+  | 'ERR_UNSUPPORTED_MEDIA_TYPE'
+  | 'ERR_RATE_LIMITED'
+  | 'ERR_INTERNAL'
+
+export const VERIFICATION_ERROR_CODES: readonly VerificationErrorCode[] = Object.freeze([
+  'ERR_MALFORMED',
+  'ERR_UNSUPPORTED_ALG',
+  'ERR_SIGNATURE_INVALID',
+  'ERR_UNTRUSTED_ISSUER',
+  'ERR_EXPIRED',
+  'ERR_NOT_YET_VALID',
+  'ERR_REVOKED',
+  'ERR_STATUS_UNAVAILABLE',
+  'ERR_DID_UNRESOLVABLE',
+  'ERR_AUDIENCE_MISMATCH',
+  'ERR_REPLAY',
+  'ERR_DELEGATION_BROKEN',
+  'ERR_DELEGATION_ESCALATION',
+  'ERR_DELEGATION_DEPTH',
+  'ERR_NOT_AUTHORIZED',
+  'ERR_KEY_MISMATCH',
+])
+
+export interface ErrorOptions {
+  cause?: unknown
+  /** Structured, non-secret facts about the failure (field names, link index, ...). */
+  details?: Record<string, unknown>
+}
+
+/**
+ * Base class of every error agentid throws on purpose. Switch on `code`, never on the message.
+ * @example
+ * try { await verifier.verifyAgentCredential(jwt) } catch (e) { if (e instanceof AgentIdError && e.code === 'ERR_REVOKED') deny() }
+ */
+export class AgentIdError extends Error {
+  readonly code: AgentIdErrorCode
+  readonly details: Record<string, unknown>
+  override name = 'AgentIdError'
+
+  constructor(code: AgentIdErrorCode, message: string, options: ErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    this.details = options.details ?? {}
+  }
+}
+
+/**
+ * A credential, token, chain or request failed verification. Thrown, never returned: forgetting to catch denies.
+ * @example
+ * if (err instanceof VerificationError && err.code === 'ERR_EXPIRED') renew()
+ */
+export class VerificationError extends AgentIdError {
+  declare readonly code: VerificationErrorCode
+  override name = 'VerificationError'
+
+  constructor(code: VerificationErrorCode, message: string, options: ErrorOptions = {}) {
+    super(code, message, options)
+  }
+}
+
+/** True when `value` is an AgentIdError. */
+export function isAgentIdError(value: unknown): value is AgentIdError {
+  return value instanceof AgentIdError
+}

@@ -1,0 +1,54 @@
+// Public API of @agentid/core. Everything else is internal.
+export { AgentIdError, VerificationError, VERIFICATION_ERROR_CODES, isAgentIdError } from './errors.js'
+export type { AgentIdErrorCode, VerificationErrorCode, ErrorOptions } from './errors.js'
+export { base64urlEncode, base64urlDecode, base64urlDecodeInput } from './base64url.js'
+export { parseStrictJsonObject } from './json.js'
+export type { StrictJsonOptions } from './json.js'
+export { encodeDidKey, decodeDidKey, decodeDidKeyUrl, isDidKeySyntax } from './did-key.js'
+export type { DidKey, DidKeyErrorName, DecodeDidKeyOptions } from './did-key.js'
+export {
+  generateEd25519KeyPair,
+  signerFromJwk,
+  signerFromKeyObject,
+  parsePublicJwk,
+  parsePrivateJwk,
+  privateKeyFromJwk,
+  publicKeyFromJwk,
+  publicKeyFromRaw,
+  rawPublicKey,
+  didFromPublicJwk,
+  publicJwkFromDid,
+  jwkThumbprint,
+} from './keys.js'
+export type { Ed25519PublicJwk, Ed25519PrivateJwk, Ed25519KeyPair, Signer } from './keys.js'
+export { signCompactJws, signJwt, decodeCompactJws, decodeJwt, verifyJwsSignature, verifyCompactJws, DEFAULT_MAX_TOKEN_BYTES } from './jws.js'
+export type { JwsHeader, DecodedJws, DecodedJwt } from './jws.js'
+export {
+  StatusList,
+  StatusListError,
+  parseStatusListIndex,
+  MIN_STATUS_LIST_ENTRIES,
+  DEFAULT_MAX_STATUS_LIST_BYTES,
+} from './status-list.js'
+export type { StatusListErrorName } from './status-list.js'
+export {
+  parseAgentClaims,
+  parseDataAccessClass,
+  parseStatusEntry,
+  dataClassCovers,
+  isAgentDid,
+  VC_CONTEXT_V1,
+  AGENTID_CONTEXT_V1,
+  AGENT_IDENTITY_CREDENTIAL,
+  STATUS_LIST_CREDENTIAL,
+  DATA_ACCESS_CLASSES,
+} from './credential.js'
+export type {
+  AgentClaims,
+  AgentModel,
+  ToolProfile,
+  DataAccessClass,
+  BitstringStatusListEntry,
+  AgentIdentityCredentialPayload,
+  ParseClaimsOptions,
+} from './credential.js'

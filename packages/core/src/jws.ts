@@ -1,0 +1,115 @@
+import { verify as cryptoVerify, type KeyObject } from 'node:crypto'
+import { base64urlDecode, base64urlEncode } from './base64url.js'
+import { VerificationError } from './errors.js'
+import { parseStrictJsonObject } from './json.js'
+import type { Signer } from './keys.js'
+
+/** The protected header of a compact JWS. Only EdDSA is ever produced or accepted. */
+export interface JwsHeader {
+  alg: string
+  typ?: string
+  kid?: string
+  [member: string]: unknown
+}
+
+/** A compact JWS split and decoded, not yet verified. */
+export interface DecodedJws {
+  header: JwsHeader
+  /** The payload bytes (base64url-decoded). */
+  payload: Buffer
+  /** ASCII `header.payload`, the bytes the signature covers. */
+  signingInput: string
+  signature: Buffer
+}
+
+/** A decoded JWT: a JWS whose payload is a JSON object (duplicate members refused). */
+export interface DecodedJwt extends Omit<DecodedJws, 'payload'> {
+  payload: Record<string, unknown>
+}
+
+/** Default upper bound of a token's size, checked before any parsing work. */
+export const DEFAULT_MAX_TOKEN_BYTES = 64 * 1024
+
+const encoder = new TextEncoder()
+
+/**
+ * Signs a compact JWS over `payload` (UTF-8 text or bytes) with an EdDSA signer.
+ * @example
+ * await signCompactJws({ alg: 'EdDSA' }, 'Example of Ed25519 signing', signer)
+ */
+export async function signCompactJws(header: JwsHeader, payload: Uint8Array | string, signer: Pick<Signer, 'sign'>): Promise<string> {
+  if (header.alg !== 'EdDSA') throw new TypeError('signCompactJws: only alg EdDSA is supported')
+  const signingInput = `${base64urlEncode(JSON.stringify(header))}.${base64urlEncode(payload)}`
+  const signature = await signer.sign(encoder.encode(signingInput))
+  return `${signingInput}.${base64urlEncode(signature)}`
+}
+
+/**
+ * Signs a JWT: header `{ alg: 'EdDSA', typ, kid }` and the JSON claims.
+ * @example
+ * await signJwt({ typ: 'JWT' }, { iss: signer.did, sub }, signer)
+ */
+export async function signJwt(header: Omit<JwsHeader, 'alg'>, claims: Record<string, unknown>, signer: Signer): Promise<string> {
+  return signCompactJws({ alg: 'EdDSA', ...header, kid: typeof header.kid === 'string' ? header.kid : signer.keyId }, JSON.stringify(claims), signer)
+}
+
+/**
+ * Splits and decodes a compact JWS without verifying it. Refuses oversized input before any parsing,
+ * anything but three base64url segments, a header that is not a duplicate-free JSON object,
+ * any `alg` but EdDSA (ERR_UNSUPPORTED_ALG), `crit` and unencoded payloads.
+ */
+export function decodeCompactJws(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BYTES): DecodedJws {
+  if (typeof token !== 'string') throw new VerificationError('ERR_MALFORMED', 'token is not a string')
+  if (token.length > maxBytes) throw new VerificationError('ERR_MALFORMED', `token is larger than ${maxBytes} bytes`)
+  const first = token.indexOf('.')
+  const second = token.indexOf('.', first + 1)
+  if (first <= 0 || second === -1 || token.indexOf('.', second + 1) !== -1) {
+    throw new VerificationError('ERR_MALFORMED', 'token is not a compact JWS of three segments')
+  }
+  const headerText = base64urlDecode(token.slice(0, first), 'JWS header').toString('utf8')
+  const header = parseStrictJsonObject(headerText, { what: 'JWS header', maxDepth: 4 }) as JwsHeader
+  if (header.alg !== 'EdDSA') {
+    throw new VerificationError('ERR_UNSUPPORTED_ALG', 'only alg EdDSA is accepted', { details: { alg: typeof header.alg === 'string' ? header.alg : null } })
+  }
+  if ('crit' in header) throw new VerificationError('ERR_MALFORMED', 'JWS header crit extensions are not supported')
+  if ('b64' in header) throw new VerificationError('ERR_MALFORMED', 'unencoded JWS payloads are not supported')
+  if (header.kid !== undefined && typeof header.kid !== 'string') throw new VerificationError('ERR_MALFORMED', 'JWS header kid is not a string')
+  if (header.typ !== undefined && typeof header.typ !== 'string') throw new VerificationError('ERR_MALFORMED', 'JWS header typ is not a string')
+  const payload = base64urlDecode(token.slice(first + 1, second), 'JWS payload')
+  const signature = base64urlDecode(token.slice(second + 1), 'JWS signature')
+  if (signature.length !== 64) throw new VerificationError('ERR_SIGNATURE_INVALID', 'an Ed25519 signature is 64 bytes')
+  return { header, payload, signingInput: token.slice(0, second), signature }
+}
+
+/** Decodes a compact JWS whose payload must be a JSON object (duplicate members refused). Not verified. */
+export function decodeJwt(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BYTES): DecodedJwt {
+  const jws = decodeCompactJws(token, maxBytes)
+  const payload = parseStrictJsonObject(jws.payload.toString('utf8'), { what: 'JWT payload', maxDepth: 16 })
+  return { ...jws, payload }
+}
+
+/**
+ * Checks the Ed25519 signature of a decoded JWS with node:crypto; throws ERR_SIGNATURE_INVALID.
+ * The key must be an Ed25519 public key: the algorithm comes from the key, never from the token.
+ */
+export function verifyJwsSignature(jws: Pick<DecodedJws, 'signingInput' | 'signature'>, publicKey: KeyObject): void {
+  if (publicKey.asymmetricKeyType !== 'ed25519') throw new TypeError('verifyJwsSignature: an Ed25519 public key is required')
+  let ok = false
+  try {
+    ok = cryptoVerify(null, Buffer.from(jws.signingInput, 'ascii'), publicKey, jws.signature)
+  } catch (cause) {
+    throw new VerificationError('ERR_SIGNATURE_INVALID', 'signature check failed', { cause })
+  }
+  if (!ok) throw new VerificationError('ERR_SIGNATURE_INVALID', 'signature does not verify')
+}
+
+/**
+ * Decodes and verifies a compact EdDSA JWS in one call.
+ * @example
+ * const { payload } = verifyCompactJws(token, publicKey)
+ */
+export function verifyCompactJws(token: unknown, publicKey: KeyObject, maxBytes = DEFAULT_MAX_TOKEN_BYTES): DecodedJws {
+  const jws = decodeCompactJws(token, maxBytes)
+  verifyJwsSignature(jws, publicKey)
+  return jws
+}
