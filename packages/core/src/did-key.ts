@@ -87,16 +87,26 @@ export function encodeDidKey(publicKey: Uint8Array): string {
  */
 export function decodeDidKey(did: string, options: DecodeDidKeyOptions = {}): DidKey {
   const bytes = decodeStructure(did)
-  let point
-  try {
-    point = Point.fromHex(bytes, false)
-  } catch {
-    return fail('invalidPublicKey', 'did:key public key is not a canonical Ed25519 point')
-  }
-  if (point.isSmallOrder()) fail('invalidPublicKey', 'did:key public key is a small-order point')
-  if (options.primeOrderOnly && !point.isTorsionFree()) fail('invalidPublicKey', 'did:key public key is not in the prime-order subgroup')
+  assertEd25519PublicKey(bytes, options)
   const multibase = did.slice('did:key:'.length)
   return { did, publicKey: bytes, keyId: `${did}#${multibase}` }
+}
+
+/**
+ * Refuses a raw Ed25519 public key that is not 32 bytes, not a canonical encoding of a curve point,
+ * or of small order (and, with `primeOrderOnly`, outside the prime-order subgroup). Throws a
+ * VerificationError (ERR_DID_UNRESOLVABLE, `details.didKeyError` = invalidPublicKey / invalidPublicKeyLength).
+ */
+export function assertEd25519PublicKey(raw: Uint8Array, options: DecodeDidKeyOptions = {}): void {
+  if (!(raw instanceof Uint8Array) || raw.length !== 32) fail('invalidPublicKeyLength', 'an Ed25519 public key is 32 bytes')
+  let point
+  try {
+    point = Point.fromHex(raw, false)
+  } catch {
+    return fail('invalidPublicKey', 'public key is not a canonical Ed25519 point')
+  }
+  if (point.isSmallOrder()) fail('invalidPublicKey', 'public key is a small-order point')
+  if (options.primeOrderOnly && !point.isTorsionFree()) fail('invalidPublicKey', 'public key is not in the prime-order subgroup')
 }
 
 /**
