@@ -1,0 +1,178 @@
+import {
+  decodeJwt,
+  STATUS_LIST_CREDENTIAL,
+  StatusList,
+  StatusListError,
+  VerificationError,
+  verifyJwsSignature,
+} from '@agentid/core'
+import type { KeyResolver } from './keys.js'
+import { BoundedCache } from './lru.js'
+
+/** A fetch as the WHATWG standard defines it (globalThis.fetch, undici, or a test double). */
+export type FetchLike = (url: string, init?: { signal?: AbortSignal; headers?: Record<string, string> }) => Promise<{
+  ok: boolean
+  status: number
+  text(): Promise<string>
+}>
+
+export interface StatusOptions {
+  fetch: FetchLike
+  ttlMs: number
+  graceMs: number
+  fetchTimeoutMs: number
+  /** Cap of the status-list JWT's size, checked before parsing. */
+  maxListJwtBytes: number
+  /** Cap of a decompressed list (gzip bombs). */
+  maxListBytes: number
+  clockSkewSec: number
+  now: () => number
+}
+
+interface CachedList {
+  list: StatusList
+  issuer: string
+  fetchedAt: number
+  /** `exp` of the status-list credential in ms, or Infinity. */
+  expiresAt: number
+}
+
+const ACCEPTED_TYP = new Set([undefined, 'JWT', 'vc+jwt', 'vc+ld+json+jwt'])
+
+function unavailable(url: string, reason: string, cause?: unknown): never {
+  throw new VerificationError('ERR_STATUS_UNAVAILABLE', `status list unavailable: ${reason}`, { details: { statusListCredential: url, reason }, cause })
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/**
+ * Fetches, verifies (signed by the credential's own issuer), decodes and caches Bitstring Status
+ * Lists. A list is reused for `ttlMs`; when a refresh fails, a list fetched less than
+ * `ttlMs + graceMs` ago is still used (a short outage of the issuer does not stop every service),
+ * and past that the answer is ERR_STATUS_UNAVAILABLE: fail closed.
+ */
+export class StatusLists {
+  private readonly cache = new BoundedCache<string, CachedList>(1024)
+  private readonly inflight = new Map<string, Promise<CachedList>>()
+
+  constructor(
+    private readonly options: StatusOptions,
+    private readonly keys: KeyResolver,
+  ) {}
+
+  /** The status value of `index` in the list at `url`, issued by `issuer`. */
+  async status(url: string, issuer: string, index: number): Promise<number> {
+    const cached = this.cache.get(url)
+    const now = this.options.now()
+    let entry: CachedList
+    if (cached && now - cached.fetchedAt < this.options.ttlMs && now < cached.expiresAt) {
+      entry = cached
+    } else {
+      try {
+        entry = await this.refresh(url, issuer)
+      } catch (error) {
+        if (cached && cached.issuer === issuer && now - cached.fetchedAt < this.options.ttlMs + this.options.graceMs && now < cached.expiresAt) {
+          entry = cached
+        } else {
+          throw error
+        }
+      }
+    }
+    if (entry.issuer !== issuer) unavailable(url, 'the status list belongs to another issuer')
+    try {
+      return entry.list.get(index)
+    } catch (cause) {
+      if (cause instanceof StatusListError) {
+        throw new VerificationError('ERR_MALFORMED', 'credentialStatus.statusListIndex is past the end of the status list', {
+          details: { statusListError: cause.statusListError, statusListCredential: url },
+        })
+      }
+      throw cause
+    }
+  }
+
+  /** Drops every cached list (tests, or an operator forcing a refresh). */
+  clear(): void {
+    this.cache.clear()
+  }
+
+  private refresh(url: string, issuer: string): Promise<CachedList> {
+    const key = `${issuer} ${url}`
+    let pending = this.inflight.get(key)
+    if (!pending) {
+      pending = this.load(url, issuer).finally(() => this.inflight.delete(key))
+      this.inflight.set(key, pending)
+    }
+    return pending
+  }
+
+  private async load(url: string, issuer: string): Promise<CachedList> {
+    const { fetch, fetchTimeoutMs, maxListBytes, maxListJwtBytes } = this.options
+    let body: string
+    try {
+      const response = await fetch(url, {
+        signal: AbortSignal.timeout(fetchTimeoutMs),
+        headers: { accept: 'application/vc+jwt, application/jwt' },
+      })
+      if (!response.ok) unavailable(url, `HTTP ${response.status}`)
+      body = (await response.text()).trim()
+      if (body.length > maxListJwtBytes) unavailable(url, 'status list credential is too large')
+    } catch (cause) {
+      if (cause instanceof VerificationError) throw cause
+      return unavailable(url, 'fetch failed', cause)
+    }
+    let jwt
+    try {
+      jwt = decodeJwt(body, maxListJwtBytes)
+    } catch (cause) {
+      return unavailable(url, 'not a compact EdDSA JWT', cause)
+    }
+    if (!ACCEPTED_TYP.has(jwt.header.typ)) unavailable(url, 'unexpected typ')
+    const p = jwt.payload
+    if (p.iss !== issuer) unavailable(url, 'signed by another issuer')
+    try {
+      const keys = await this.keys.keysFor(issuer, 'assertionMethod', jwt.header.kid)
+      let verified = false
+      for (const key of keys) {
+        try {
+          verifyJwsSignature(jwt, key)
+          verified = true
+          break
+        } catch {
+          // try the next assertion key
+        }
+      }
+      if (!verified) unavailable(url, 'signature does not verify')
+    } catch (cause) {
+      if (cause instanceof VerificationError && cause.code === 'ERR_STATUS_UNAVAILABLE') throw cause
+      return unavailable(url, 'issuer key not usable', cause)
+    }
+    const nowSec = this.options.now() / 1000
+    const skew = this.options.clockSkewSec
+    if (p.exp !== undefined && (typeof p.exp !== 'number' || p.exp + skew <= nowSec)) unavailable(url, 'status list credential has expired')
+    if (p.nbf !== undefined && (typeof p.nbf !== 'number' || p.nbf - skew > nowSec)) unavailable(url, 'status list credential is not yet valid')
+    if (p.jti !== undefined && p.jti !== url) unavailable(url, 'status list credential id is not its URL')
+    const vc = p.vc
+    if (!isRecord(vc) || !Array.isArray(vc.type) || !vc.type.includes(STATUS_LIST_CREDENTIAL)) unavailable(url, 'not a BitstringStatusListCredential')
+    if (vc.id !== undefined && vc.id !== url) unavailable(url, 'status list credential id is not its URL')
+    const subject = vc.credentialSubject
+    if (!isRecord(subject) || subject.type !== 'BitstringStatusList') unavailable(url, 'credentialSubject is not a BitstringStatusList')
+    if (subject.statusPurpose !== 'revocation') unavailable(url, 'status list purpose is not revocation')
+    let list: StatusList
+    try {
+      list = StatusList.decode(subject.encodedList, { maxBytes: maxListBytes })
+    } catch (cause) {
+      return unavailable(url, 'encodedList cannot be decoded', cause)
+    }
+    const entry: CachedList = {
+      list,
+      issuer,
+      fetchedAt: this.options.now(),
+      expiresAt: typeof p.exp === 'number' ? (p.exp + skew) * 1000 : Infinity,
+    }
+    this.cache.set(url, entry)
+    return entry
+  }
+}

@@ -1,0 +1,228 @@
+import {
+  AGENT_IDENTITY_CREDENTIAL,
+  DEFAULT_MAX_TOKEN_BYTES,
+  decodeJwt,
+  isDidKeySyntax,
+  parseAgentClaims,
+  parseStatusEntry,
+  parseStatusListIndex,
+  StatusListError,
+  VerificationError,
+  verifyJwsSignature,
+  type DecodedJwt,
+} from '@agentid/core'
+import { Resolver } from 'did-resolver'
+import { getResolver as getKeyResolver } from 'key-did-resolver'
+import { KeyResolver, type DidResolver, type KeyPurpose } from './keys.js'
+import { BoundedCache } from './lru.js'
+import { StatusLists, type FetchLike } from './status.js'
+import type { VerifiedAgent } from './types.js'
+
+/** Options of {@link createVerifier}. Every dependency is injected; defaults are safe. */
+export interface VerifierOptions {
+  /** DIDs of the issuers whose credentials this service accepts. Required, non-empty. */
+  trustedIssuers: readonly string[]
+  /** DID resolver (did-resolver `Resolver` or compatible). Default: did:key only, offline. */
+  resolver?: DidResolver
+  /** Fetch for status lists. Default: `globalThis.fetch`. */
+  fetch?: FetchLike
+  /** Clock in milliseconds since the epoch. Default: `Date.now`. */
+  clock?: () => number
+  /** How long a fetched status list is used before it is fetched again. Default 60,000 ms. */
+  statusTtlMs?: number
+  /**
+   * When a refresh fails, how long past `statusTtlMs` the last good list may still be used.
+   * Default 300,000 ms (5 min); 0 makes every failed refresh ERR_STATUS_UNAVAILABLE.
+   */
+  statusGraceMs?: number
+  /** Timeout of one status-list fetch. Default 5,000 ms. */
+  statusFetchTimeoutMs?: number
+  /** Allowed clock difference for `nbf`/`exp`, in seconds. Default 60, at most 300. */
+  clockSkewSec?: number
+  /** Largest credential accepted, checked before any parsing. Default 64 KiB. */
+  maxTokenBytes?: number
+  /** Number of verified credentials memoized by their exact bytes. Default 10,000. */
+  memoSize?: number
+  /** Number of resolved DIDs cached. Default 1,000; entries live 1 hour. */
+  didCacheSize?: number
+}
+
+/** A configured verifier. Stateless but for its caches; share one instance per process. */
+export interface Verifier {
+  /**
+   * Verifies an agent identity credential (compact JWT VC) and returns the agent's DID and claims.
+   * Throws a VerificationError with a stable code on any failure.
+   */
+  verifyAgentCredential(jwt: string): Promise<VerifiedAgent>
+  /** Drops cached status lists (the next verification fetches them again). */
+  clearStatusCache(): void
+}
+
+interface Memo {
+  agent: VerifiedAgent
+  nbf: number | null
+  exp: number
+}
+
+const ACCEPTED_TYP = new Set([undefined, 'JWT', 'vc+jwt', 'vc+ld+json+jwt'])
+
+function malformed(message: string, details: Record<string, unknown> = {}): never {
+  throw new VerificationError('ERR_MALFORMED', message, { details })
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function numericDate(value: unknown, claim: string, required: boolean): number | null {
+  if (value === undefined && !required) return null
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) malformed(`${claim} must be a NumericDate`, { claim })
+  return value
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const v of Object.values(value)) deepFreeze(v)
+  }
+  return value
+}
+
+function positive(name: string, value: number | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > max) throw new TypeError(`createVerifier: ${name} must be a number from 0 to ${max}`)
+  return value
+}
+
+/**
+ * Creates a verifier for agent identity credentials.
+ * @example
+ * const verifier = createVerifier({ trustedIssuers: ['did:key:z6Mk…'] })
+ * const agent = await verifier.verifyAgentCredential(jwt) // throws VerificationError on failure
+ * agent.did; agent.claims.purpose; agent.claims.dataAccessClass
+ */
+export function createVerifier(options: VerifierOptions): Verifier {
+  if (!options || !Array.isArray(options.trustedIssuers) || options.trustedIssuers.length === 0 ||
+    !options.trustedIssuers.every((d) => typeof d === 'string' && d.startsWith('did:'))) {
+    throw new TypeError('createVerifier: trustedIssuers must be a non-empty list of DIDs')
+  }
+  const trusted = new Set(options.trustedIssuers)
+  const now = options.clock ?? Date.now
+  if (typeof now !== 'function') throw new TypeError('createVerifier: clock must be a function')
+  const skew = positive('clockSkewSec', options.clockSkewSec, 60, 300)
+  const maxTokenBytes = positive('maxTokenBytes', options.maxTokenBytes, DEFAULT_MAX_TOKEN_BYTES)
+  const fetch = options.fetch ?? (globalThis.fetch as unknown as FetchLike | undefined)
+  if (typeof fetch !== 'function') throw new TypeError('createVerifier: no fetch available; pass options.fetch')
+  const resolver = options.resolver ?? new Resolver(getKeyResolver())
+  if (typeof resolver.resolve !== 'function') throw new TypeError('createVerifier: resolver must have resolve(did)')
+
+  const keys = new KeyResolver(resolver, positive('didCacheSize', options.didCacheSize, 1000) || 1, 3_600_000, now)
+  const statusLists = new StatusLists(
+    {
+      fetch,
+      ttlMs: positive('statusTtlMs', options.statusTtlMs, 60_000),
+      graceMs: positive('statusGraceMs', options.statusGraceMs, 300_000),
+      fetchTimeoutMs: positive('statusFetchTimeoutMs', options.statusFetchTimeoutMs, 5_000),
+      maxListJwtBytes: 1024 * 1024,
+      maxListBytes: 16 * 1024 * 1024,
+      clockSkewSec: skew,
+      now,
+    },
+    keys,
+  )
+  const memo = new BoundedCache<string, Memo>(positive('memoSize', options.memoSize, 10_000) || 1)
+
+  function checkTime(nbf: number | null, exp: number): void {
+    const t = now() / 1000
+    if (exp + skew <= t) throw new VerificationError('ERR_EXPIRED', 'credential has expired', { details: { exp } })
+    if (nbf !== null && nbf - skew > t) throw new VerificationError('ERR_NOT_YET_VALID', 'credential is not yet valid', { details: { nbf } })
+  }
+
+  async function checkStatus(agent: VerifiedAgent): Promise<void> {
+    const { statusListCredential, statusListIndex } = agent.status
+    const value = await statusLists.status(statusListCredential, agent.issuer, statusListIndex)
+    if (value !== 0) throw new VerificationError('ERR_REVOKED', 'credential has been revoked', { details: { credentialId: agent.credentialId } })
+  }
+
+  async function verifySignature(jwt: DecodedJwt, issuer: string, purpose: KeyPurpose): Promise<void> {
+    const candidates = await keys.keysFor(issuer, purpose, jwt.header.kid as string | undefined)
+    let last: unknown
+    for (const key of candidates) {
+      try {
+        return verifyJwsSignature(jwt, key)
+      } catch (error) {
+        last = error
+      }
+    }
+    throw last
+  }
+
+  async function verifyAgentCredential(token: string): Promise<VerifiedAgent> {
+    // Size before anything else: a 10 MB token costs a length read, not a parse.
+    if (typeof token !== 'string') malformed('credential must be a compact JWT string')
+    if (token.length > maxTokenBytes) malformed(`credential is larger than ${maxTokenBytes} bytes`)
+
+    const known = memo.get(token)
+    if (known) {
+      checkTime(known.nbf, known.exp)
+      await checkStatus(known.agent)
+      return known.agent
+    }
+
+    const jwt = decodeJwt(token, maxTokenBytes) // EdDSA only, strict base64url and JSON
+    if (!ACCEPTED_TYP.has(jwt.header.typ)) malformed('unexpected JWS typ for a credential', { typ: jwt.header.typ })
+    const p = jwt.payload
+    const iss = p.iss
+    if (typeof iss !== 'string') malformed('iss is missing')
+    if (!trusted.has(iss)) throw new VerificationError('ERR_UNTRUSTED_ISSUER', 'issuer is not trusted', { details: { iss } })
+    await verifySignature(jwt, iss, 'assertionMethod')
+
+    // Signed by a trusted issuer: now its content must be well-formed too.
+    const vc = p.vc
+    if (!isRecord(vc)) malformed('vc claim is missing')
+    if (!Array.isArray(vc.type) || !vc.type.includes('VerifiableCredential') || !vc.type.includes(AGENT_IDENTITY_CREDENTIAL)) {
+      malformed('not an AgentIdentityCredential', { type: vc.type })
+    }
+    const subject = vc.credentialSubject
+    if (!isRecord(subject)) malformed('credentialSubject must be one object')
+    const sub = p.sub
+    if (typeof sub !== 'string' || !isDidKeySyntax(sub)) malformed('sub must be the agent did:key')
+    if (subject.id !== undefined && subject.id !== sub) malformed('sub does not match credentialSubject.id', { sub, credentialSubjectId: subject.id })
+    if (vc.issuer !== undefined && vc.issuer !== iss && !(isRecord(vc.issuer) && vc.issuer.id === iss)) malformed('vc.issuer does not match iss')
+    if (p.jti !== undefined && typeof p.jti !== 'string') malformed('jti must be a string')
+    if (vc.id !== undefined && vc.id !== p.jti) malformed('vc.id does not match jti')
+    const exp = numericDate(p.exp, 'exp', true)!
+    const nbf = numericDate(p.nbf, 'nbf', false)
+    const iat = numericDate(p.iat, 'iat', false)
+    const claims = parseAgentClaims(subject, { strict: false, code: 'ERR_MALFORMED' })
+    const entry = parseStatusEntry(vc.credentialStatus)
+    let index: number
+    try {
+      index = parseStatusListIndex(entry.statusListIndex)
+    } catch (cause) {
+      if (cause instanceof StatusListError) malformed('credentialStatus.statusListIndex is invalid', { statusListError: cause.statusListError })
+      throw cause
+    }
+
+    const agent: VerifiedAgent = deepFreeze({
+      did: sub,
+      issuer: iss,
+      credentialId: (p.jti as string | undefined) ?? null,
+      issuedAt: iat ?? nbf,
+      validFrom: nbf,
+      expiresAt: exp,
+      claims,
+      status: { statusListCredential: entry.statusListCredential, statusListIndex: index },
+      type: [...(vc.type as string[])],
+    })
+    checkTime(nbf, exp)
+    await checkStatus(agent)
+    memo.set(token, { agent, nbf, exp })
+    return agent
+  }
+
+  return Object.freeze({
+    verifyAgentCredential,
+    clearStatusCache: () => statusLists.clear(),
+  })
+}
