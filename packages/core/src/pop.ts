@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto'
+import { decodeDidKey } from './did-key.js'
+import { VerificationError } from './errors.js'
+import { decodeJwt, signJwt, verifyJwsSignature } from './jws.js'
+import { publicKeyFromRaw, type Signer } from './keys.js'
+
+/** `typ` of a proof of possession: it can never be confused with a credential or an access token. */
+export const POP_TYP = 'agentid-pop+jwt'
+/** What a proof is for: it is refused on any other route. */
+export type ProofPurpose = 'spawn' | 'renew'
+/** Longest lifetime of a proof of possession, in seconds. */
+export const MAX_POP_LIFETIME_SEC = 300
+
+export interface CreateProofOptions {
+  signer: Signer
+  /** The issuer's DID: a proof for one issuer is useless at another. */
+  audience: string
+  purpose: ProofPurpose
+  /** A challenge from the issuer (`POST /v1/challenges`); without it the proof relies on `iat` + `jti`. */
+  nonce?: string
+  /** Lifetime in seconds (default 60, at most 300). */
+  ttlSec?: number
+  /** Clock in milliseconds (default Date.now). */
+  clock?: () => number
+}
+
+/**
+ * Builds a proof that the holder of `signer`'s key asks for `purpose` at `audience` now.
+ * @example
+ * const proof = await createProofOfPossession({ signer, audience: issuerDid, purpose: 'spawn' })
+ */
+export async function createProofOfPossession(options: CreateProofOptions): Promise<string> {
+  const { signer, audience, purpose } = options
+  const ttl = options.ttlSec ?? 60
+  if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_POP_LIFETIME_SEC) throw new TypeError(`ttlSec must be an integer from 1 to ${MAX_POP_LIFETIME_SEC}`)
+  if (typeof audience !== 'string' || !audience) throw new TypeError('audience is required')
+  const iat = Math.floor((options.clock ?? Date.now)() / 1000)
+  return signJwt({ typ: POP_TYP }, {
+    iss: signer.did,
+    sub: signer.did,
+    aud: audience,
+    purpose,
+    iat,
+    exp: iat + ttl,
+    jti: randomUUID(),
+    ...(options.nonce === undefined ? {} : { nonce: options.nonce }),
+  }, signer)
+}
+
+export interface VerifyProofOptions {
+  audience: string
+  purpose: ProofPurpose
+  /** Seconds since the epoch. */
+  now: number
+  /** Allowed clock difference (default 30 s). */
+  clockSkewSec?: number
+  /** The DID the proof must come from, when the caller already knows it (renew). */
+  expectedDid?: string
+}
+
+/** A verified proof: the caller still owns the replay check of `jti` (and of `nonce`). */
+export interface VerifiedProof {
+  did: string
+  jti: string
+  nonce: string | null
+  iat: number
+  exp: number
+}
+
+function bad(message: string, code: 'ERR_MALFORMED' | 'ERR_AUDIENCE_MISMATCH' | 'ERR_EXPIRED' | 'ERR_NOT_YET_VALID' | 'ERR_KEY_MISMATCH' = 'ERR_MALFORMED'): never {
+  throw new VerificationError(code, `proof of possession: ${message}`)
+}
+
+/**
+ * Verifies a proof of possession: signed by the key of its own `iss` did:key, for this audience and
+ * purpose, within its short lifetime. Throws VerificationError.
+ */
+export function verifyProofOfPossession(token: unknown, options: VerifyProofOptions): VerifiedProof {
+  const jwt = decodeJwt(token, 8 * 1024)
+  if (jwt.header.typ !== POP_TYP) bad(`typ must be ${POP_TYP}`)
+  const p = jwt.payload
+  if (typeof p.iss !== 'string' || p.sub !== p.iss) bad('iss and sub must be the agent DID')
+  if (options.expectedDid !== undefined && p.iss !== options.expectedDid) bad('signed by another agent', 'ERR_KEY_MISMATCH')
+  const key = decodeDidKey(p.iss)
+  if (jwt.header.kid !== undefined && jwt.header.kid !== key.keyId) bad('kid does not name the agent key', 'ERR_KEY_MISMATCH')
+  verifyJwsSignature(jwt, publicKeyFromRaw(key.publicKey))
+  if (p.aud !== options.audience) bad('audience is not this issuer', 'ERR_AUDIENCE_MISMATCH')
+  if (p.purpose !== options.purpose) bad(`purpose must be ${options.purpose}`)
+  if (typeof p.jti !== 'string' || p.jti.length < 16 || p.jti.length > 128) bad('jti must be a string of 16 to 128 characters')
+  if (p.nonce !== undefined && (typeof p.nonce !== 'string' || p.nonce.length > 128)) bad('nonce must be a short string')
+  if (typeof p.iat !== 'number' || typeof p.exp !== 'number' || !Number.isFinite(p.iat) || !Number.isFinite(p.exp)) bad('iat and exp must be NumericDates')
+  if (p.exp <= p.iat || p.exp - p.iat > MAX_POP_LIFETIME_SEC) bad(`lifetime must be at most ${MAX_POP_LIFETIME_SEC} s`)
+  const skew = options.clockSkewSec ?? 30
+  if (p.iat - skew > options.now) bad('issued in the future', 'ERR_NOT_YET_VALID')
+  if (p.exp + skew <= options.now) bad('expired', 'ERR_EXPIRED')
+  return { did: p.iss, jti: p.jti, nonce: (p.nonce as string | undefined) ?? null, iat: p.iat, exp: p.exp }
+}
