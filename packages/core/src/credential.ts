@@ -9,7 +9,7 @@ export const AGENT_IDENTITY_CREDENTIAL = 'AgentIdentityCredential'
 export const STATUS_LIST_CREDENTIAL = 'BitstringStatusListCredential'
 
 /** Ordered data access classes: each one grants everything below it. */
-export const DATA_ACCESS_CLASSES = ['public', 'internal', 'confidential', 'restricted'] as const
+export const DATA_ACCESS_CLASSES = Object.freeze(['public', 'internal', 'confidential', 'restricted'] as const)
 export type DataAccessClass = (typeof DATA_ACCESS_CLASSES)[number]
 
 /** The model an agent runs on. */
@@ -84,7 +84,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 function text(value: unknown, field: string, max: number, code: AgentIdErrorCode): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > max || value.trim() !== value || /[\u0000-\u001f\u007f]/.test(value)) {
+  if (typeof value !== 'string' || value.length === 0 || value.length > max || value.trim() !== value || /[\u0000-\u001f\u007f-\u009f]/.test(value)) {
     invalid(code, field, `must be a non-empty string of at most ${max} characters, without control characters or surrounding spaces`)
   }
   return value
@@ -121,8 +121,18 @@ export function parseAgentClaims(input: unknown, options: ParseClaimsOptions = {
   if (!TIER.test(claims.policyTier)) invalid(code, 'policyTier', 'must be letters, digits and . _ : -')
   if (input.attestation !== undefined) {
     if (!isRecord(input.attestation)) invalid(code, 'attestation', 'must be an object')
-    if (JSON.stringify(input.attestation).length > LIMITS.attestation) invalid(code, 'attestation', `must serialize to at most ${LIMITS.attestation} bytes`)
-    claims.attestation = input.attestation
+    let serialized: unknown
+    try {
+      serialized = JSON.stringify(input.attestation)
+    } catch {
+      invalid(code, 'attestation', 'must be JSON data')
+    }
+    if (typeof serialized !== 'string') invalid(code, 'attestation', 'must be JSON data')
+    if (Buffer.byteLength(serialized, 'utf8') > LIMITS.attestation) invalid(code, 'attestation', `must serialize to at most ${LIMITS.attestation} bytes`)
+    // A JSON copy: nothing aliased with the caller's object, nothing that would not survive signing.
+    const copy: unknown = JSON.parse(serialized)
+    if (!isRecord(copy)) invalid(code, 'attestation', 'must be an object')
+    claims.attestation = copy
   }
   return claims
 }
@@ -149,7 +159,10 @@ export function parseDataAccessClass(value: unknown, code: AgentIdErrorCode = 'E
 
 /** True when `held` grants at least `needed` (public < internal < confidential < restricted). */
 export function dataClassCovers(held: DataAccessClass, needed: DataAccessClass): boolean {
-  return DATA_ACCESS_CLASSES.indexOf(held) >= DATA_ACCESS_CLASSES.indexOf(needed)
+  const h = DATA_ACCESS_CLASSES.indexOf(held)
+  const n = DATA_ACCESS_CLASSES.indexOf(needed)
+  // An unknown class on either side denies (an unknown requirement must not rank below public).
+  return h !== -1 && n !== -1 && h >= n
 }
 
 /** Validates a `credentialStatus` member as a revocation BitstringStatusListEntry. */
@@ -157,7 +170,7 @@ export function parseStatusEntry(value: unknown, code: AgentIdErrorCode = 'ERR_M
   if (!isRecord(value)) invalid(code, 'credentialStatus', 'must be a BitstringStatusListEntry object')
   if (value.type !== 'BitstringStatusListEntry') invalid(code, 'credentialStatus.type', 'must be BitstringStatusListEntry')
   if (value.statusPurpose !== 'revocation') invalid(code, 'credentialStatus.statusPurpose', 'must be revocation')
-  if (typeof value.statusListIndex !== 'string') invalid(code, 'credentialStatus.statusListIndex', 'must be a string of decimal digits')
+  if (typeof value.statusListIndex !== 'string' || !/^(0|[1-9][0-9]*)$/.test(value.statusListIndex)) invalid(code, 'credentialStatus.statusListIndex', 'must be a string of decimal digits')
   if (typeof value.statusListCredential !== 'string' || !/^https?:\/\/[^\s]+$/.test(value.statusListCredential) || value.statusListCredential.length > 2048) {
     invalid(code, 'credentialStatus.statusListCredential', 'must be an http(s) URL')
   }

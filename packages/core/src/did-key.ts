@@ -128,6 +128,7 @@ export function isDidKeySyntax(did: unknown): did is string {
  * a did:key document has exactly one verification method.
  */
 export function decodeDidKeyUrl(didUrl: string, options: DecodeDidKeyOptions = {}): DidKey {
+  if (typeof didUrl !== 'string') fail('invalidDid', 'not a did:key URL')
   const hash = didUrl.indexOf('#')
   if (hash === -1) return decodeDidKey(didUrl, options)
   const did = didUrl.slice(0, hash)

@@ -94,6 +94,11 @@ export function decodeJwt(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BYTES): D
  */
 export function verifyJwsSignature(jws: Pick<DecodedJws, 'signingInput' | 'signature'>, publicKey: KeyObject): void {
   if (publicKey.asymmetricKeyType !== 'ed25519') throw new TypeError('verifyJwsSignature: an Ed25519 public key is required')
+  // Buffer's 'ascii' encoding keeps only the low byte of each code unit ("\u0161" would check as "a"):
+  // a signing input is base64url and dots, so anything outside ASCII cannot be one.
+  if (typeof jws.signingInput !== 'string' || !/^[\x00-\x7f]*$/.test(jws.signingInput)) {
+    throw new VerificationError('ERR_MALFORMED', 'JWS signing input is not ASCII')
+  }
   let ok = false
   try {
     ok = cryptoVerify(null, Buffer.from(jws.signingInput, 'ascii'), publicKey, jws.signature)

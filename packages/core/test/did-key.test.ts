@@ -1,0 +1,316 @@
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto'
+import { base58 } from '@scure/base'
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import {
+  assertEd25519PublicKey,
+  base64urlDecode,
+  decodeDidKey,
+  decodeDidKeyUrl,
+  didFromPublicJwk,
+  encodeDidKey,
+  isDidKeySyntax,
+  publicJwkFromDid,
+  VerificationError,
+  type DidKeyErrorName,
+} from '@agentid/core'
+import { readVector, thrown } from './helpers.js'
+
+interface NegativeCase {
+  id: string
+  input: string
+  expected: string
+  reason: string
+  basis: 'spec' | 'policy' | 'spec-ambiguous'
+}
+const negative = readVector<{ errorNames: string[]; cases: NegativeCase[] }>('did-key/did-key-negative.derived.json')
+// Four entries use the 2018/2019 suites (publicKeyBase58, relative ids); one uses JsonWebKey2020 (publicKeyJwk, absolute ids).
+interface CcgKeyPair {
+  id: string
+  publicKeyBase58?: string
+  publicKeyJwk?: { x: string }
+}
+const ccg = readVector<Record<string, { seed: string; verificationKeyPair: CcgKeyPair; keyAgreementKeyPair: CcgKeyPair; didDocument: { verificationMethod: { id: string }[] } }>>(
+  'did-key/ed25519-x25519.json',
+)
+
+// PKCS8 DER header of an Ed25519 private key (RFC 8410): the 32-byte seed follows it.
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
+
+function publicKeyFromSeed(seed: Uint8Array): Uint8Array {
+  const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' })
+  const { x } = createPublicKey(privateKey).export({ format: 'jwk' }) as { x: string }
+  return base64urlDecode(x)
+}
+
+// The verifier-facing code of each did:key error, as src/did-key.ts documents it.
+const CODE_OF: Record<DidKeyErrorName, string> = {
+  invalidDid: 'ERR_MALFORMED',
+  invalidDidUrl: 'ERR_MALFORMED',
+  invalidPublicKeyLength: 'ERR_DID_UNRESOLVABLE',
+  invalidPublicKey: 'ERR_DID_UNRESOLVABLE',
+  unsupportedPublicKeyType: 'ERR_DID_UNRESOLVABLE',
+}
+
+function expectDidKeyError(fn: () => unknown, allowed: readonly string[]): void {
+  const error = thrown(fn)
+  expect(error).toBeInstanceOf(VerificationError)
+  expect(allowed).toContain(error.details.didKeyError)
+  expect(error.code).toBe(CODE_OF[error.details.didKeyError as DidKeyErrorName])
+}
+
+// Cases whose vector leaves the answer to the implementation: the policy agentid picks.
+const POLICY: Record<string, { expected: 'valid' | DidKeyErrorName; primeOrderOnly: 'valid' | DidKeyErrorName }> = {
+  // spec-ambiguous 4-component form: strict, only `did:key:z…` is accepted.
+  'valid-version-1': { expected: 'invalidDid', primeOrderOnly: 'invalidDid' },
+  // An X25519 key is for key agreement only: it must never name a signer.
+  'multicodec-x25519-as-signer': { expected: 'unsupportedPublicKeyType', primeOrderOnly: 'unsupportedPublicKeyType' },
+  // Valid per spec; refused only under the opt-in prime-order policy.
+  'pubkey-mixed-order': { expected: 'valid', primeOrderOnly: 'invalidPublicKey' },
+}
+
+function isPlainValid(expected: string): boolean {
+  return expected === 'valid' || expected.startsWith('valid (verification method')
+}
+
+/** The did:key error names a vector's `expected` text allows ("invalidDid (or methodNotSupported)" → both). */
+function allowedErrors(expected: string): string[] {
+  return (expected.match(/[A-Za-z]+/g) ?? []).filter((word) => negative.errorNames.includes(word) || word === 'notFound')
+}
+
+const VALID_DID = 'did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp'
+
+describe('did:key negative vectors (did-key-negative.derived.json)', () => {
+  it('classifies every case: plain valid, an error list, or an explicit policy', () => {
+    expect(negative.cases).toHaveLength(32)
+    for (const c of negative.cases) {
+      const classified = c.id in POLICY || isPlainValid(c.expected) || (!c.expected.startsWith('valid') && allowedErrors(c.expected).length > 0)
+      expect(classified, c.id).toBe(true)
+    }
+  })
+
+  for (const c of negative.cases) {
+    const decode = c.id.startsWith('didurl-') ? decodeDidKeyUrl : decodeDidKey
+    const policy = POLICY[c.id]
+    const expected: 'valid' | string[] = policy
+      ? policy.expected === 'valid' ? 'valid' : [policy.expected]
+      : isPlainValid(c.expected) ? 'valid' : allowedErrors(c.expected)
+
+    it(`${c.id} (${c.basis}): ${Array.isArray(expected) ? expected.join(' | ') : 'valid'}`, () => {
+      if (expected === 'valid') {
+        const key = decode(c.input)
+        expect(key.publicKey).toHaveLength(32)
+        expect(key.did).toBe(c.input.split('#')[0])
+        expect(key.keyId).toBe(`${key.did}#${key.did.slice('did:key:'.length)}`)
+      } else {
+        expectDidKeyError(() => decode(c.input), expected)
+      }
+    })
+
+    it(`${c.id} with { primeOrderOnly: true }`, () => {
+      const strict = policy ? policy.primeOrderOnly : expected
+      if (strict === 'valid') {
+        expect(decode(c.input, { primeOrderOnly: true }).publicKey).toHaveLength(32)
+      } else {
+        expectDidKeyError(() => decode(c.input, { primeOrderOnly: true }), Array.isArray(strict) ? strict : [strict])
+      }
+    })
+  }
+
+  it('the seed-0 key is in the prime-order subgroup', () => {
+    expect(decodeDidKey(VALID_DID, { primeOrderOnly: true }).publicKey).toEqual(decodeDidKey(VALID_DID).publicKey)
+  })
+
+  it('mixed-order key: accepted by default, refused as invalidPublicKey under primeOrderOnly', () => {
+    const mixed = negative.cases.find((c) => c.id === 'pubkey-mixed-order')!.input
+    expect(decodeDidKey(mixed).publicKey).toHaveLength(32)
+    expectDidKeyError(() => decodeDidKey(mixed, { primeOrderOnly: true }), ['invalidPublicKey'])
+    expectDidKeyError(() => decodeDidKeyUrl(`${mixed}#${mixed.slice(8)}`, { primeOrderOnly: true }), ['invalidPublicKey'])
+  })
+
+  it('the 4-component form is refused even with a fragment', () => {
+    expectDidKeyError(() => decodeDidKeyUrl(`did:key:1:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp#z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp`), ['invalidDid'])
+  })
+
+  it('isDidKeySyntax is false for structural errors and true only for well-formed Ed25519 did:keys', () => {
+    for (const c of negative.cases) {
+      if (c.id.startsWith('didurl-')) continue
+      const allowed = POLICY[c.id] ? [POLICY[c.id]!.expected] : isPlainValid(c.expected) ? ['valid'] : allowedErrors(c.expected)
+      const structural = !allowed.includes('valid') && !allowed.includes('invalidPublicKey')
+      if (structural) expect(isDidKeySyntax(c.input), c.id).toBe(false)
+      // Point checks are not part of the cheap syntax check.
+      else expect(isDidKeySyntax(c.input), c.id).toBe(true)
+    }
+    expect(isDidKeySyntax(42)).toBe(false)
+    expect(isDidKeySyntax(null)).toBe(false)
+    expect(isDidKeySyntax(`${VALID_DID}#${VALID_DID.slice(8)}`)).toBe(false)
+  })
+})
+
+describe('did:key URLs', () => {
+  const own = `${VALID_DID}#${VALID_DID.slice(8)}`
+
+  it('decodeDidKey refuses a DID URL: only decodeDidKeyUrl accepts a fragment', () => {
+    expectDidKeyError(() => decodeDidKey(own), ['invalidDid'])
+    expect(decodeDidKeyUrl(own).did).toBe(VALID_DID)
+    expect(decodeDidKeyUrl(VALID_DID).did).toBe(VALID_DID)
+  })
+
+  it.each([
+    ['an empty fragment', `${VALID_DID}#`],
+    ['a second fragment', `${own}#x`],
+    ['another key', `${VALID_DID}#z6MkjchhfUsD6mmvni8mCdXHw216Xrm9bQe2mBH1P5RDjVJG`],
+    ['a full DID as fragment', `${VALID_DID}#${VALID_DID}`],
+    ['a case-changed fragment', `${VALID_DID}#${VALID_DID.slice(8).toLowerCase()}`],
+    ['a key-agreement id', `${VALID_DID}#z6LShs9GGnqk85isEBzzshkuVWrVKsRp24GnDuHk8QWkARMW`],
+  ])('refuses %s as invalidDidUrl', (_name, url) => {
+    expectDidKeyError(() => decodeDidKeyUrl(url), ['invalidDidUrl'])
+  })
+
+  it('refuses a path or query before the fragment as invalidDid', () => {
+    expectDidKeyError(() => decodeDidKeyUrl(`${VALID_DID}/path#${VALID_DID.slice(8)}`), ['invalidDid'])
+    expectDidKeyError(() => decodeDidKeyUrl(`${VALID_DID}?service=x#${VALID_DID.slice(8)}`), ['invalidDid'])
+  })
+
+  it('refuses non-string input with a VerificationError, never a TypeError', () => {
+    for (const input of [42, null, undefined, {}, ['did:key:z6Mk'], new String(VALID_DID)]) {
+      expectDidKeyError(() => decodeDidKey(input as never), ['invalidDid'])
+      expectDidKeyError(() => decodeDidKeyUrl(input as never), ['invalidDid'])
+    }
+  })
+})
+
+describe('did:key structural edge cases', () => {
+  const key = decodeDidKey(VALID_DID).publicKey
+
+  function didOf(bytes: number[] | Uint8Array): string {
+    return `did:key:z${base58.encode(Uint8Array.from(bytes))}`
+  }
+
+  it.each([
+    ['a leading zero byte (base58 "1")', didOf([0, 0xed, 0x01, ...key]), ['unsupportedPublicKeyType']],
+    ['multicodec 0xed without the varint continuation', didOf([0xed, ...key]), ['invalidDid', 'invalidPublicKeyLength', 'unsupportedPublicKeyType']],
+    ['a 5-byte varint', didOf([0xed, 0x81, 0x80, 0x80, 0x80, 0x00, ...key]), ['invalidDid']],
+    ['only the multicodec prefix', didOf([0xed, 0x01]), ['invalidPublicKeyLength']],
+    ['a private-key multicodec (ed25519-priv 0x1300)', didOf([0x80, 0x26, ...key]), ['unsupportedPublicKeyType']],
+    ['an overlong identifier', `did:key:z${'1'.repeat(200)}`, ['invalidDid']],
+    ['a leading space', ` ${VALID_DID}`, ['invalidDid']],
+    ['a NUL after the identifier', `${VALID_DID}\u0000`, ['invalidDid']],
+    ['a fullwidth z', `did:key:\uff5a${VALID_DID.slice(9)}`, ['invalidDid']],
+    ['method in upper case', VALID_DID.replace('key', 'KEY'), ['invalidDid']],
+  ])('refuses %s', (_name, did, allowed) => {
+    expectDidKeyError(() => decodeDidKey(did), allowed)
+  })
+
+  it('encodeDidKey refuses anything but 32 bytes with a TypeError (API misuse)', () => {
+    expect(() => encodeDidKey(new Uint8Array(31))).toThrow(TypeError)
+    expect(() => encodeDidKey(new Uint8Array(33))).toThrow(TypeError)
+    expect(() => encodeDidKey(Array.from(key) as never)).toThrow(TypeError)
+  })
+
+  it('assertEd25519PublicKey refuses wrong lengths, off-curve and small-order keys', () => {
+    expect(() => assertEd25519PublicKey(key)).not.toThrow()
+    expectDidKeyError(() => assertEd25519PublicKey(new Uint8Array(31)), ['invalidPublicKeyLength'])
+    expectDidKeyError(() => assertEd25519PublicKey(Array.from(key) as never), ['invalidPublicKeyLength'])
+    const identity = new Uint8Array(32)
+    identity[0] = 1
+    expectDidKeyError(() => assertEd25519PublicKey(identity), ['invalidPublicKey'])
+    const y2 = new Uint8Array(32)
+    y2[0] = 2
+    expectDidKeyError(() => assertEd25519PublicKey(y2), ['invalidPublicKey'])
+  })
+})
+
+describe('did:key test vectors (w3c-ccg ed25519-x25519.json)', () => {
+  const dids = Object.keys(ccg)
+
+  it('has the five upstream keys', () => {
+    expect(dids).toHaveLength(5)
+    expect(dids).toContain(VALID_DID)
+  })
+
+  for (const did of dids) {
+    const vector = ccg[did]!
+    it(`${did}: the seed derives the key, encodes to the DID and decodes back`, () => {
+      const pair = vector.verificationKeyPair
+      const expectedKey = pair.publicKeyBase58 !== undefined ? base58.decode(pair.publicKeyBase58) : base64urlDecode(pair.publicKeyJwk!.x)
+      const publicKey = publicKeyFromSeed(Buffer.from(vector.seed, 'hex'))
+      expect(Buffer.from(publicKey).equals(Buffer.from(expectedKey))).toBe(true)
+      expect(encodeDidKey(publicKey)).toBe(did)
+
+      const decoded = decodeDidKey(did, { primeOrderOnly: true })
+      expect(Buffer.from(decoded.publicKey).equals(Buffer.from(expectedKey))).toBe(true)
+      expect(decoded.keyId).toBe(vector.didDocument.verificationMethod[0]!.id)
+      expect(decodeDidKeyUrl(decoded.keyId).did).toBe(did)
+
+      expect(didFromPublicJwk(publicJwkFromDid(did))).toBe(did)
+    })
+
+    it(`${did}: its X25519 key-agreement key never decodes as a signer`, () => {
+      const fragment = vector.keyAgreementKeyPair.id.split('#')[1]!
+      expect(fragment.startsWith('z6LS')).toBe(true)
+      expectDidKeyError(() => decodeDidKey(`did:key:${fragment}`), ['unsupportedPublicKeyType'])
+      expectDidKeyError(() => decodeDidKeyUrl(`${did}#${fragment}`), ['invalidDidUrl'])
+    })
+  }
+})
+
+describe('did:key properties', () => {
+  it('round-trips keys derived by node:crypto from random seeds', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), (seed) => {
+        const publicKey = publicKeyFromSeed(seed)
+        const did = encodeDidKey(publicKey)
+        expect(did.startsWith('did:key:z6Mk')).toBe(true)
+        const decoded = decodeDidKey(did, { primeOrderOnly: true })
+        expect(Buffer.from(decoded.publicKey).equals(Buffer.from(publicKey))).toBe(true)
+        expect(decodeDidKeyUrl(decoded.keyId).did).toBe(did)
+      }),
+      { numRuns: 200 },
+    )
+  })
+
+  it('round-trips keys from generateKeyPairSync', () => {
+    fc.assert(
+      fc.property(fc.constant(null), () => {
+        const { publicKey } = generateKeyPairSync('ed25519')
+        const raw = base64urlDecode((publicKey.export({ format: 'jwk' }) as { x: string }).x)
+        expect(Buffer.from(decodeDidKey(encodeDidKey(raw)).publicKey).equals(raw)).toBe(true)
+      }),
+      { numRuns: 100 },
+    )
+  })
+
+  it('random 32 bytes: decodes to the same bytes or is refused as invalidPublicKey, nothing else', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), (bytes) => {
+        const did = encodeDidKey(bytes)
+        try {
+          expect(Buffer.from(decodeDidKey(did).publicKey).equals(Buffer.from(bytes))).toBe(true)
+        } catch (error) {
+          expect(error).toBeInstanceOf(VerificationError)
+          expect((error as VerificationError).details.didKeyError).toBe('invalidPublicKey')
+        }
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('arbitrary strings are refused with a VerificationError only', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.string().map((s) => `did:key:z${s}`), fc.string().map((s) => `${VALID_DID}${s}`)), (input) => {
+        for (const decode of [decodeDidKey, decodeDidKeyUrl]) {
+          try {
+            const key = decode(input)
+            // Only the canonical DID (or its own key id) decodes.
+            expect([VALID_DID, `${VALID_DID}#${VALID_DID.slice(8)}`]).toContain(input)
+            expect(key.did).toBe(VALID_DID)
+          } catch (error) {
+            expect(error).toBeInstanceOf(VerificationError)
+          }
+        }
+      }),
+      { numRuns: 500 },
+    )
+  })
+})
