@@ -1,0 +1,478 @@
+import { randomBytes, randomUUID } from 'node:crypto'
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import {
+  AGENT_IDENTITY_CREDENTIAL,
+  AGENTID_CONTEXT_V1,
+  AgentIdError,
+  generateEd25519KeyPair,
+  VC_CONTEXT_V1,
+  verifyProofOfPossession,
+  type AgentClaims,
+  type Ed25519PrivateJwk,
+} from '@agentid/core'
+import { createVerifier, type DidResolver, type Verifier } from '@agentid/verifier'
+import { openDatabase } from '../db/open.js'
+import { loadMasterSecret } from '../secret.js'
+import { createIssuerEngine, type IssuerEngine } from '../veramo/engine.js'
+import { hashApiKey, isApiKeyShape, newApiKey, sameHash } from './api-keys.js'
+import {
+  encodeCursor,
+  parseAgentDid,
+  parseCredentialId,
+  parseListQuery,
+  parseOrchestratorName,
+  parseReason,
+  parseRenewRequest,
+  parseSpawnRequest,
+} from './input.js'
+import { StatusLists, type SignedStatusList } from './status-lists.js'
+import { Store, type AgentRow, type CredentialRow, type OrchestratorRow } from './store.js'
+
+/** Who is calling: decides what they may see and do. */
+export type Principal = { kind: 'admin' } | { kind: 'orchestrator'; id: string; name: string } | { kind: 'cli' }
+
+export interface IssuerServiceOptions {
+  /** Folder for the database and the generated master secret (created 0700 if missing). */
+  dataDir: string
+  /** Database file; default `<dataDir>/issuer.db`. */
+  dbFile?: string
+  /** Public base URL of the issuer, used in status-list URLs. */
+  baseUrl: string
+  /** Run as did:web:<domain>. */
+  didWebDomain?: string
+  /** Clock in milliseconds (default Date.now). */
+  clock?: () => number
+  /** Default and maximum credential lifetimes, seconds (3,600 and 86,400). */
+  credentialTtlSec?: number
+  maxCredentialTtlSec?: number
+  /** Lifetime of an issued challenge, seconds (120). */
+  challengeTtlSec?: number
+  /** Entries per status list (131,072). */
+  statusListEntries?: number
+}
+
+export interface OrchestratorView { id: string; name: string; createdAt: string; removedAt: string | null; activeAgents?: number }
+export interface CredentialView {
+  id: string; status: 'active' | 'revoked' | 'expired'; issuedAt: string; expiresAt: string
+  revokedAt: string | null; revocationReason: string | null; statusListCredential: string; statusListIndex: number
+}
+export interface AgentView {
+  did: string; orchestrator: string; keyCustody: 'agent' | 'issuer'; status: 'active' | 'revoked'; claims: AgentClaims
+  createdAt: string; revokedAt: string | null; revocationReason: string | null; credentials: CredentialView[]
+}
+export interface IssuedCredential {
+  did: string; credential: string; credentialId: string; expiresAt: string
+  status: { statusListCredential: string; statusListIndex: number }
+}
+
+const iso = (sec: number) => new Date(sec * 1000).toISOString()
+const isoOrNull = (sec: number | null) => (sec === null ? null : iso(sec))
+
+function notFound(what: string): never {
+  throw new AgentIdError('ERR_NOT_FOUND', `${what} not found`)
+}
+
+/**
+ * The issuer's domain: every operation the HTTP routes and the CLI (`--db`) perform, on one
+ * SQLite database, with one transaction per operation that writes.
+ */
+export class IssuerService {
+  private readonly statusLists: StatusLists
+  private readonly selfCheck: Verifier
+  private readonly ttl: number
+  private readonly maxTtl: number
+  private readonly challengeTtl: number
+  private readonly purgeTimer: NodeJS.Timeout
+
+  private constructor(
+    readonly store: Store,
+    readonly engine: IssuerEngine,
+    private readonly clock: () => number,
+    options: IssuerServiceOptions,
+  ) {
+    this.ttl = options.credentialTtlSec ?? 3600
+    this.maxTtl = options.maxCredentialTtlSec ?? 86_400
+    this.challengeTtl = options.challengeTtlSec ?? 120
+    this.statusLists = new StatusLists({
+      store,
+      baseUrl: engine.baseUrl,
+      issuerDid: engine.issuer.did,
+      sign: (payload) => engine.signJwt({ typ: 'JWT' }, payload),
+      now: () => this.now(),
+      ...(options.statusListEntries === undefined ? {} : { entries: options.statusListEntries }),
+    })
+    // The issuer checks its own output with the same verifier services use, before storing or
+    // returning it. Its status lists come from memory, not over HTTP.
+    const doc = engine.didDocument()
+    const resolver: DidResolver | undefined = doc
+      ? { resolve: async (did: string) => ({ didResolutionMetadata: {}, didDocument: did === doc.id ? (doc as never) : null, didDocumentMetadata: {} }) }
+      : undefined
+    this.selfCheck = createVerifier({
+      trustedIssuers: [engine.issuer.did],
+      clock,
+      memoSize: 1,
+      statusTtlMs: 1000,
+      statusGraceMs: 0,
+      ...(resolver ? { resolver } : {}),
+      fetch: async (url: string) => {
+        const id = url.startsWith(`${engine.baseUrl}/v1/status-lists/`) ? url.slice(`${engine.baseUrl}/v1/status-lists/`.length) : ''
+        try {
+          const list = await this.statusLists.get(id)
+          return { ok: true, status: 200, text: async () => list.jwt }
+        } catch {
+          return { ok: false, status: 404, text: async () => '' }
+        }
+      },
+    })
+    this.purgeTimer = setInterval(() => this.purge(), 60_000)
+    this.purgeTimer.unref()
+  }
+
+  /** Opens (or creates) the issuer's database, master secret and signing engine. */
+  static async open(options: IssuerServiceOptions): Promise<IssuerService> {
+    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 })
+    const db = openDatabase(options.dbFile ?? join(options.dataDir, 'issuer.db'))
+    try {
+      const secret = loadMasterSecret({ dataDir: options.dataDir })
+      const clock = options.clock ?? Date.now
+      const engine = await createIssuerEngine({
+        db,
+        secret: secret.key,
+        baseUrl: options.baseUrl,
+        now: () => Math.floor(clock() / 1000),
+        ...(options.didWebDomain ? { didWebDomain: options.didWebDomain } : {}),
+      })
+      return new IssuerService(new Store(db), engine, clock, options)
+    } catch (error) {
+      db.close()
+      throw error
+    }
+  }
+
+  /** Unix seconds. */
+  now(): number {
+    return Math.floor(this.clock() / 1000)
+  }
+
+  get issuer(): { did: string; keyId: string } {
+    return { did: this.engine.issuer.did, keyId: this.engine.issuer.keyId }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.purgeTimer)
+    await this.engine.close()
+    this.store.db.close()
+  }
+
+  // ---- admin key ---------------------------------------------------------------------------
+
+  /**
+   * Sets the admin key. With `key` (from AGENTID_ADMIN_KEY) its hash replaces the stored one;
+   * without, a key is generated only if none exists, and returned once for the operator to keep.
+   */
+  ensureAdminKey(key?: string): { generated: string | null } {
+    if (key !== undefined) {
+      if (!isApiKeyShape(key, 'admin')) throw new AgentIdError('ERR_INVALID_INPUT', 'AGENTID_ADMIN_KEY must be a key made by `agentid admin-key` (aid_admin_…)')
+      this.store.transaction(() => this.store.settings.put('admin_key_hash', hashApiKey(key)))
+      return { generated: null }
+    }
+    if (this.store.settings.get('admin_key_hash')) return { generated: null }
+    const generated = newApiKey('admin')
+    this.store.transaction(() => {
+      this.store.settings.put('admin_key_hash', hashApiKey(generated))
+      this.store.audit(this.now(), 'issuer', 'admin_key.generated', null)
+    })
+    return { generated }
+  }
+
+  /** Authenticates a bearer key as the admin or an orchestrator; throws ERR_UNAUTHENTICATED. */
+  authenticate(bearer: string | undefined): Principal {
+    if (bearer !== undefined && isApiKeyShape(bearer, 'admin')) {
+      const stored = this.store.settings.get('admin_key_hash')
+      if (stored && sameHash(stored, hashApiKey(bearer))) return { kind: 'admin' }
+    } else if (bearer !== undefined && isApiKeyShape(bearer, 'orch')) {
+      const row = this.store.orchestrators.byKeyHash(hashApiKey(bearer))
+      if (row) return { kind: 'orchestrator', id: row.id, name: row.name }
+    }
+    throw new AgentIdError('ERR_UNAUTHENTICATED', 'a valid API key is required (Authorization: Bearer …)')
+  }
+
+  // ---- orchestrators -----------------------------------------------------------------------
+
+  /** Registers an orchestrator; its API key is returned once and stored only as a hash. */
+  addOrchestrator(actor: Principal, name: unknown): OrchestratorView & { apiKey: string } {
+    requireAdmin(actor)
+    const valid = parseOrchestratorName(name)
+    const apiKey = newApiKey('orch')
+    const row = { id: `orch_${randomBytes(9).toString('base64url')}`, name: valid, key_hash: hashApiKey(apiKey), created_at: this.now() }
+    this.store.transaction(() => {
+      if (this.store.orchestrators.byName(valid)) throw new AgentIdError('ERR_CONFLICT', `an orchestrator named ${valid} exists`)
+      this.store.orchestrators.insert(row)
+      this.store.audit(row.created_at, actorName(actor), 'orchestrator.added', row.id, { name: valid })
+    })
+    return { ...orchestratorView({ ...row, removed_at: null }), apiKey }
+  }
+
+  listOrchestrators(actor: Principal): OrchestratorView[] {
+    requireAdmin(actor)
+    return this.store.orchestrators.list().map((row) => ({ ...orchestratorView(row), activeAgents: this.store.orchestrators.activeAgentCount(row.id) }))
+  }
+
+  /** Disables an orchestrator's key (by id or name). Its agents stay; revoke them explicitly. */
+  removeOrchestrator(actor: Principal, idOrName: unknown): OrchestratorView {
+    requireAdmin(actor)
+    if (typeof idOrName !== 'string' || idOrName.length === 0 || idOrName.length > 128) throw new AgentIdError('ERR_INVALID_INPUT', 'an orchestrator id or name is required')
+    return this.store.transaction(() => {
+      const row = this.store.orchestrators.byId(idOrName) ?? this.store.orchestrators.byName(idOrName)
+      if (!row || row.removed_at !== null) notFound('orchestrator')
+      const at = this.now()
+      this.store.orchestrators.remove(row.id, at)
+      this.store.audit(at, actorName(actor), 'orchestrator.removed', row.id)
+      return orchestratorView({ ...row, removed_at: at })
+    })
+  }
+
+  // ---- challenges --------------------------------------------------------------------------
+
+  /** A single-use nonce for a proof of possession, valid `challengeTtlSec`. */
+  createChallenge(): { nonce: string; expiresAt: string } {
+    const nonce = randomBytes(24).toString('base64url')
+    const exp = this.now() + this.challengeTtl
+    this.store.challenges.insert(nonce, exp)
+    return { nonce, expiresAt: iso(exp) }
+  }
+
+  // ---- agents ------------------------------------------------------------------------------
+
+  /**
+   * Spawns an agent: registers its DID (agent-held key, proven by a proof of possession) or mints
+   * one (issuer-generated key, returned once and never stored), and issues its identity credential.
+   * Agent, credential, status index, proof nonce and audit event commit in one transaction.
+   */
+  async spawn(actor: Principal, body: unknown): Promise<IssuedCredential & { privateJwk?: Ed25519PrivateJwk; keyCustody: 'agent' | 'issuer' }> {
+    if (actor.kind !== 'orchestrator') throw new AgentIdError('ERR_FORBIDDEN', 'only an orchestrator spawns agents')
+    const request = parseSpawnRequest(body, this.maxTtl)
+    let did: string
+    let privateJwk: Ed25519PrivateJwk | undefined
+    let proof: { jti: string; nonce: string | null; exp: number } | undefined
+    if (request.keyCustody === 'agent') {
+      const verified = verifyProofOfPossession(request.proof, { audience: this.engine.issuer.did, purpose: 'spawn', now: this.now() })
+      if (request.did !== undefined && request.did !== verified.did) throw new AgentIdError('ERR_KEY_MISMATCH', 'did does not match the proof of possession')
+      did = verified.did
+      proof = verified
+      if (this.store.nonces.seen(`pop:${verified.jti}`)) throw new AgentIdError('ERR_REPLAY', 'this proof of possession was used before')
+    } else {
+      const key = generateEd25519KeyPair()
+      did = key.did
+      privateJwk = key.privateJwk
+    }
+    if (this.store.agents.get(did)) throw new AgentIdError('ERR_CONFLICT', 'an agent with this DID exists; renew its credential instead')
+    const issued = await this.issue(did, request.claims, request.lifetimeSec, (row, at) => {
+      if (proof) {
+        if (!this.store.nonces.use(`pop:${proof.jti}`, proof.exp)) throw new AgentIdError('ERR_REPLAY', 'this proof of possession was used before')
+        if (proof.nonce !== null && !this.store.challenges.use(proof.nonce, at)) throw new AgentIdError('ERR_REPLAY', 'the challenge is unknown, expired or used')
+      }
+      if (this.store.agents.get(did)) throw new AgentIdError('ERR_CONFLICT', 'an agent with this DID exists; renew its credential instead')
+      this.store.agents.insert({
+        did,
+        orchestrator_id: actor.id,
+        controller: request.claims.controller,
+        purpose: request.claims.purpose,
+        claims_json: JSON.stringify(request.claims),
+        key_custody: request.keyCustody,
+        created_at: at,
+      })
+      this.store.credentials.insert(row)
+      this.store.audit(at, actorName(actor), 'agent.spawned', did, { credentialId: row.id, keyCustody: request.keyCustody })
+    })
+    return { ...issued, keyCustody: request.keyCustody, ...(privateJwk ? { privateJwk } : {}) }
+  }
+
+  /** Renews an active agent's identity credential; the agent proves possession of its key. */
+  async renew(did: unknown, body: unknown): Promise<IssuedCredential> {
+    const agentDid = parseAgentDid(did)
+    const request = parseRenewRequest(body, this.maxTtl)
+    const proof = verifyProofOfPossession(request.proof, { audience: this.engine.issuer.did, purpose: 'renew', now: this.now(), expectedDid: agentDid })
+    const agent = this.store.agents.get(agentDid)
+    if (!agent) notFound('agent')
+    if (agent.status !== 'active') throw new AgentIdError('ERR_REVOKED', 'the agent has been revoked')
+    const claims = JSON.parse(agent.claims_json) as AgentClaims
+    return this.issue(agentDid, claims, request.lifetimeSec, (row, at) => {
+      if (!this.store.nonces.use(`pop:${proof.jti}`, proof.exp)) throw new AgentIdError('ERR_REPLAY', 'this proof of possession was used before')
+      if (proof.nonce !== null && !this.store.challenges.use(proof.nonce, at)) throw new AgentIdError('ERR_REPLAY', 'the challenge is unknown, expired or used')
+      if (this.store.agents.get(agentDid)?.status !== 'active') throw new AgentIdError('ERR_REVOKED', 'the agent has been revoked')
+      this.store.credentials.insert(row)
+      this.store.audit(at, `agent:${agentDid}`, 'agent.renewed', agentDid, { credentialId: row.id })
+    })
+  }
+
+  // Builds, signs, self-verifies, then stores (in `write`, one transaction) an identity credential.
+  private async issue(
+    did: string,
+    claims: AgentClaims,
+    lifetimeSec: number | undefined,
+    write: (row: CredentialRow, at: number) => void,
+  ): Promise<IssuedCredential> {
+    const at = this.now()
+    const exp = at + (lifetimeSec ?? this.ttl)
+    const id = `urn:uuid:${randomUUID()}`
+    const slot = this.statusLists.reserve()
+    const jwt = await this.engine.issueJwtCredential({
+      '@context': [VC_CONTEXT_V1, AGENTID_CONTEXT_V1],
+      type: ['VerifiableCredential', AGENT_IDENTITY_CREDENTIAL],
+      id,
+      issuanceDate: iso(at),
+      expirationDate: iso(exp),
+      credentialSubject: { id: did, ...claims },
+      credentialStatus: {
+        id: `${slot.url}#${slot.index}`,
+        type: 'BitstringStatusListEntry',
+        statusPurpose: 'revocation',
+        statusListIndex: String(slot.index),
+        statusListCredential: slot.url,
+      },
+    })
+    try {
+      await this.selfCheck.verifyAgentCredential(jwt)
+    } catch (cause) {
+      throw new AgentIdError('ERR_INTERNAL', 'the issuer refused its own credential', { cause })
+    }
+    const row: CredentialRow = {
+      id, agent_did: did, kind: 'identity', format: 'jwt', jwt, status_list_id: slot.listId, status_index: slot.index,
+      issued_at: at, expires_at: exp, revoked_at: null, revocation_reason: null,
+    }
+    this.store.transaction(() => {
+      write(row, at)
+      this.statusLists.commit(slot.listId, slot.index)
+    })
+    return { did, credential: jwt, credentialId: id, expiresAt: iso(exp), status: { statusListCredential: slot.url, statusListIndex: slot.index } }
+  }
+
+  /** The agent record with its credentials. An orchestrator sees only its own agents. */
+  getAgent(actor: Principal, did: unknown): AgentView {
+    const agentDid = parseAgentDid(did)
+    const row = this.store.agents.get(agentDid)
+    // Another orchestrator's agent is "not found": existence is not disclosed.
+    if (!row || (actor.kind === 'orchestrator' && row.orchestrator_id !== actor.id)) notFound('agent')
+    return this.agentView(row)
+  }
+
+  /** Lists agents with filters and keyset paging. An orchestrator sees only its own. */
+  listAgents(actor: Principal, query: unknown): { agents: AgentView[]; nextCursor: string | null } {
+    const q = parseListQuery(query)
+    let orchestratorId: string | undefined
+    if (actor.kind === 'orchestrator') {
+      if (q.orchestrator !== undefined && q.orchestrator !== actor.id && q.orchestrator !== actor.name) throw new AgentIdError('ERR_FORBIDDEN', 'an orchestrator lists only its own agents')
+      orchestratorId = actor.id
+    } else if (q.orchestrator !== undefined) {
+      orchestratorId = (this.store.orchestrators.byId(q.orchestrator) ?? this.store.orchestrators.byName(q.orchestrator))?.id ?? '-'
+    }
+    const rows = this.store.agents.list({
+      limit: q.limit + 1,
+      ...(orchestratorId === undefined ? {} : { orchestratorId }),
+      ...(q.status === undefined ? {} : { status: q.status }),
+      ...(q.controller === undefined ? {} : { controller: q.controller }),
+      ...(q.purpose === undefined ? {} : { purpose: q.purpose }),
+      ...(q.cursor === undefined ? {} : { after: q.cursor }),
+    })
+    const page = rows.slice(0, q.limit)
+    const last = page[page.length - 1]
+    return { agents: page.map((r) => this.agentView(r)), nextCursor: rows.length > q.limit && last ? encodeCursor(last.created_at, last.did) : null }
+  }
+
+  /**
+   * Revokes an agent and every credential it holds: the agent row, each credential row and each
+   * status-list bit change in one transaction. Revoking a revoked agent changes nothing.
+   */
+  revokeAgent(actor: Principal, did: unknown, reason: unknown): { did: string; revokedCredentials: string[]; alreadyRevoked: boolean } {
+    requireAdminOrCli(actor)
+    const agentDid = parseAgentDid(did)
+    const why = parseReason(reason)
+    return this.store.transaction(() => {
+      const agent = this.store.agents.get(agentDid)
+      if (!agent) notFound('agent')
+      const at = this.now()
+      const changed = this.store.agents.revoke(agentDid, at, why)
+      const creds = this.store.credentials.activeByAgent(agentDid)
+      for (const c of creds) this.store.credentials.revoke(c.id, at, why)
+      this.statusLists.setRevoked(creds.map((c) => ({ listId: c.status_list_id, index: c.status_index })))
+      if (changed || creds.length) this.store.audit(at, actorName(actor), 'agent.revoked', agentDid, { reason: why, credentials: creds.map((c) => c.id) })
+      return { did: agentDid, revokedCredentials: creds.map((c) => c.id), alreadyRevoked: !changed && creds.length === 0 }
+    })
+  }
+
+  /** Revokes one credential (its row and its status bit, in one transaction). */
+  revokeCredential(actor: Principal, id: unknown, reason: unknown): { id: string; agent: string; alreadyRevoked: boolean } {
+    requireAdminOrCli(actor)
+    const credentialId = parseCredentialId(id)
+    const why = parseReason(reason)
+    return this.store.transaction(() => {
+      const cred = this.store.credentials.get(credentialId)
+      if (!cred) notFound('credential')
+      const at = this.now()
+      const changed = this.store.credentials.revoke(credentialId, at, why)
+      if (changed) {
+        this.statusLists.setRevoked([{ listId: cred.status_list_id, index: cred.status_index }])
+        this.store.audit(at, actorName(actor), 'credential.revoked', cred.agent_did, { credentialId, reason: why })
+      }
+      return { id: credentialId, agent: cred.agent_did, alreadyRevoked: !changed }
+    })
+  }
+
+  /** The signed status-list credential `id`. */
+  statusList(id: unknown): Promise<SignedStatusList> {
+    if (typeof id !== 'string' || !/^[1-9][0-9]{0,8}$/.test(id)) notFound('status list')
+    return this.statusLists.get(id)
+  }
+
+  private agentView(row: AgentRow): AgentView {
+    const now = this.now()
+    return {
+      did: row.did,
+      orchestrator: row.orchestrator_id,
+      keyCustody: row.key_custody,
+      status: row.status,
+      claims: JSON.parse(row.claims_json) as AgentClaims,
+      createdAt: iso(row.created_at),
+      revokedAt: isoOrNull(row.revoked_at),
+      revocationReason: row.revocation_reason,
+      credentials: this.store.credentials.byAgent(row.did).map((c) => ({
+        id: c.id,
+        status: c.revoked_at !== null ? 'revoked' : c.expires_at <= now ? 'expired' : 'active',
+        issuedAt: iso(c.issued_at),
+        expiresAt: iso(c.expires_at),
+        revokedAt: isoOrNull(c.revoked_at),
+        revocationReason: c.revocation_reason,
+        statusListCredential: this.statusLists.url(c.status_list_id),
+        statusListIndex: c.status_index,
+      })),
+    }
+  }
+
+  private purge(): void {
+    const now = this.now()
+    try {
+      this.store.transaction(() => {
+        this.store.nonces.purge(now - 300)
+        this.store.challenges.purge(now - 300)
+      })
+    } catch {
+      // A busy database is retried at the next tick; expired rows are harmless meanwhile.
+    }
+  }
+}
+
+function requireAdmin(actor: Principal): void {
+  if (actor.kind !== 'admin' && actor.kind !== 'cli') throw new AgentIdError('ERR_FORBIDDEN', 'admin key required')
+}
+
+const requireAdminOrCli = requireAdmin
+
+function actorName(actor: Principal): string {
+  return actor.kind === 'orchestrator' ? `orchestrator:${actor.id}` : actor.kind
+}
+
+function orchestratorView(row: OrchestratorRow): OrchestratorView {
+  return { id: row.id, name: row.name, createdAt: iso(row.created_at), removedAt: isoOrNull(row.removed_at) }
+}

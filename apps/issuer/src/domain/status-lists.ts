@@ -1,0 +1,126 @@
+import { createHash } from 'node:crypto'
+import { AgentIdError, MIN_STATUS_LIST_ENTRIES, StatusList, STATUS_LIST_CREDENTIAL, VC_CONTEXT_V1 } from '@agentid/core'
+import type { Store } from './store.js'
+
+/** A signed status-list credential ready to serve. */
+export interface SignedStatusList {
+  jwt: string
+  etag: string
+  version: number
+}
+
+export interface StatusListOptions {
+  store: Store
+  baseUrl: string
+  /** Signs the list credential with the issuer key. */
+  sign: (payload: Record<string, unknown>) => Promise<string>
+  issuerDid: string
+  now: () => number
+  /** Entries per list (at least the spec minimum, 131,072). */
+  entries?: number
+  /** Lifetime of a signed list credential, seconds (re-signed when older than half of it). */
+  listValiditySec?: number
+}
+
+/**
+ * Allocates status-list indices and serves signed lists. Indices are reserved in memory (this
+ * process is the only writer of new credentials) and written with the credential in the caller's
+ * transaction, so a failed spawn writes nothing; its index is simply never used. UNIQUE
+ * (status_list_id, status_index) in the schema makes a duplicate impossible even so.
+ */
+export class StatusLists {
+  private current: { id: string; next: number; entries: number } | undefined
+  private readonly signed = new Map<string, SignedStatusList & { signedAt: number }>()
+  private readonly signing = new Map<string, Promise<SignedStatusList & { signedAt: number }>>()
+  private readonly entries: number
+  private readonly validity: number
+
+  constructor(private readonly o: StatusListOptions) {
+    this.entries = o.entries ?? MIN_STATUS_LIST_ENTRIES
+    this.validity = o.listValiditySec ?? 86_400
+    if (this.entries < MIN_STATUS_LIST_ENTRIES) throw new TypeError(`a status list has at least ${MIN_STATUS_LIST_ENTRIES} entries`)
+  }
+
+  /** The public URL of list `id`. */
+  url(id: string): string {
+    return `${this.o.baseUrl}/v1/status-lists/${id}`
+  }
+
+  /** Reserves the next free index (creating a new list when the open one is full). */
+  reserve(): { listId: string; index: number; url: string } {
+    const { store } = this.o
+    if (!this.current || this.current.next >= this.current.entries) {
+      let open = store.statusLists.open()
+      if (!open) {
+        const id = String(store.statusLists.maxId() + 1)
+        const bits = new Uint8Array(Math.ceil(this.entries / 8))
+        store.transaction(() => store.statusLists.insert(id, this.entries, bits, this.o.now()))
+        open = store.statusLists.get(id)!
+      }
+      this.current = { id: open.id, next: open.next_index, entries: open.entries }
+    }
+    const index = this.current.next++
+    return { listId: this.current.id, index, url: this.url(this.current.id) }
+  }
+
+  /** Records inside the caller's transaction that `index` of `listId` is used. */
+  commit(listId: string, index: number): void {
+    this.o.store.statusLists.advance(listId, index + 1)
+  }
+
+  /** Sets the revocation bit of each (list, index), inside the caller's transaction. */
+  setRevoked(entries: readonly { listId: string; index: number }[]): void {
+    const byList = new Map<string, number[]>()
+    for (const e of entries) byList.set(e.listId, [...(byList.get(e.listId) ?? []), e.index])
+    for (const [listId, indices] of byList) {
+      const row = this.o.store.statusLists.get(listId)
+      if (!row) throw new AgentIdError('ERR_INTERNAL', `status list ${listId} is missing`)
+      const list = StatusList.fromBytes(row.bits)
+      for (const i of indices) list.set(i, 1)
+      this.o.store.statusLists.writeBits(listId, list.bytes, this.o.now())
+    }
+  }
+
+  /** The signed list `id` (cached per version; re-signed when half its validity has passed). */
+  async get(id: string): Promise<SignedStatusList> {
+    const version = this.o.store.statusLists.version(id)
+    if (version === undefined) throw new AgentIdError('ERR_NOT_FOUND', 'no such status list', { details: { id } })
+    const cached = this.signed.get(id)
+    const now = this.o.now()
+    if (cached && cached.version === version && now - cached.signedAt < this.validity / 2) return cached
+    const key = `${id}@${version}`
+    let pending = this.signing.get(key)
+    if (!pending) {
+      pending = this.sign(id).finally(() => this.signing.delete(key))
+      this.signing.set(key, pending)
+    }
+    return pending
+  }
+
+  private async sign(id: string): Promise<SignedStatusList & { signedAt: number }> {
+    const row = this.o.store.statusLists.get(id)!
+    const now = this.o.now()
+    const url = this.url(id)
+    const jwt = await this.o.sign({
+      iss: this.o.issuerDid,
+      jti: url,
+      iat: now,
+      nbf: now,
+      exp: now + this.validity,
+      vc: {
+        '@context': [VC_CONTEXT_V1],
+        type: ['VerifiableCredential', STATUS_LIST_CREDENTIAL],
+        credentialSubject: {
+          id: `${url}#list`,
+          type: 'BitstringStatusList',
+          statusPurpose: 'revocation',
+          encodedList: StatusList.fromBytes(row.bits).encode(),
+        },
+      },
+    })
+    const entry = { jwt, version: row.version, etag: `"${createHash('sha256').update(jwt).digest('base64url').slice(0, 27)}"`, signedAt: now }
+    const latest = this.signed.get(id)
+    if (!latest || latest.version <= row.version) this.signed.set(id, entry)
+    return entry
+  }
+}

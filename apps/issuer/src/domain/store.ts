@@ -1,0 +1,157 @@
+import type { Database, Statement } from 'better-sqlite3'
+
+// Rows as SQLite returns them (snake_case). Domain code maps them to API shapes.
+export interface OrchestratorRow { id: string; name: string; key_hash: string; created_at: number; removed_at: number | null }
+export interface AgentRow {
+  did: string; orchestrator_id: string; controller: string; purpose: string; claims_json: string
+  key_custody: 'agent' | 'issuer'; status: 'active' | 'revoked'; created_at: number; revoked_at: number | null; revocation_reason: string | null
+}
+export interface CredentialRow {
+  id: string; agent_did: string; kind: 'identity' | 'delegation'; format: string; jwt: string; status_list_id: string; status_index: number
+  issued_at: number; expires_at: number; revoked_at: number | null; revocation_reason: string | null
+}
+export interface StatusListRow { id: string; purpose: string; entries: number; next_index: number; bits: Buffer; version: number; updated_at: number }
+
+export interface AgentFilter {
+  orchestratorId?: string
+  status?: 'active' | 'revoked'
+  controller?: string
+  purpose?: string
+  /** Keyset cursor: rows strictly after (created_at, did). */
+  after?: { createdAt: number; did: string }
+  limit: number
+}
+
+/**
+ * The issuer's storage, grouped by resource, on one better-sqlite3 database. Statements are
+ * prepared once. Methods do not open transactions: the domain wraps what belongs together in
+ * `store.transaction(...)`, so that it commits or rolls back as one.
+ */
+export class Store {
+  private readonly s: Record<string, Statement>
+
+  constructor(readonly db: Database) {
+    const p = (sql: string) => db.prepare(sql)
+    this.s = {
+      orchInsert: p('INSERT INTO orchestrators (id, name, key_hash, created_at) VALUES (?, ?, ?, ?)'),
+      orchByHash: p('SELECT * FROM orchestrators WHERE key_hash = ? AND removed_at IS NULL'),
+      orchById: p('SELECT * FROM orchestrators WHERE id = ?'),
+      orchByName: p('SELECT * FROM orchestrators WHERE name = ?'),
+      orchList: p('SELECT * FROM orchestrators ORDER BY created_at, name'),
+      orchRemove: p('UPDATE orchestrators SET removed_at = ? WHERE id = ? AND removed_at IS NULL'),
+      orchAgentCount: p("SELECT count(*) AS n FROM agents WHERE orchestrator_id = ? AND status = 'active'"),
+      agentInsert: p(`INSERT INTO agents (did, orchestrator_id, controller, purpose, claims_json, key_custody, status, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, 'active', ?)`),
+      agentGet: p('SELECT * FROM agents WHERE did = ?'),
+      agentRevoke: p("UPDATE agents SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE did = ? AND status = 'active'"),
+      credInsert: p(`INSERT INTO credentials (id, agent_did, kind, format, jwt, status_list_id, status_index, issued_at, expires_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      credGet: p('SELECT * FROM credentials WHERE id = ?'),
+      credByAgent: p('SELECT * FROM credentials WHERE agent_did = ? ORDER BY issued_at, id'),
+      credActiveByAgent: p('SELECT * FROM credentials WHERE agent_did = ? AND revoked_at IS NULL'),
+      credRevoke: p('UPDATE credentials SET revoked_at = ?, revocation_reason = ? WHERE id = ? AND revoked_at IS NULL'),
+      listGet: p('SELECT * FROM status_lists WHERE id = ?'),
+      listOpen: p("SELECT * FROM status_lists WHERE purpose = 'revocation' AND next_index < entries ORDER BY CAST(id AS INTEGER) LIMIT 1"),
+      listMaxId: p('SELECT max(CAST(id AS INTEGER)) AS n FROM status_lists'),
+      listInsert: p("INSERT INTO status_lists (id, purpose, entries, next_index, bits, version, updated_at) VALUES (?, 'revocation', ?, 0, ?, 1, ?)"),
+      listAdvance: p('UPDATE status_lists SET next_index = max(next_index, ?) WHERE id = ?'),
+      listWriteBits: p('UPDATE status_lists SET bits = ?, version = version + 1, updated_at = ? WHERE id = ?'),
+      listVersion: p('SELECT version FROM status_lists WHERE id = ?'),
+      listIds: p('SELECT id, version, entries, next_index FROM status_lists ORDER BY CAST(id AS INTEGER)'),
+      nonceInsert: p('INSERT INTO proof_nonces (nonce, expires_at) VALUES (?, ?)'),
+      nonceSeen: p('SELECT 1 FROM proof_nonces WHERE nonce = ?'),
+      noncePurge: p('DELETE FROM proof_nonces WHERE expires_at < ?'),
+      challengeInsert: p('INSERT INTO challenges (nonce, expires_at) VALUES (?, ?)'),
+      challengeUse: p('UPDATE challenges SET used = 1 WHERE nonce = ? AND used = 0 AND expires_at >= ?'),
+      challengePurge: p('DELETE FROM challenges WHERE expires_at < ?'),
+      auditInsert: p('INSERT INTO audit_events (at, actor, action, subject, details_json) VALUES (?, ?, ?, ?, ?)'),
+      settingGet: p('SELECT value FROM settings WHERE key = ?'),
+      settingPut: p('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+    }
+  }
+
+  /** Runs `fn` in one IMMEDIATE transaction: all of it commits, or none of it. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate()
+  }
+
+  readonly orchestrators = {
+    insert: (row: Omit<OrchestratorRow, 'removed_at'>) => void this.s.orchInsert!.run(row.id, row.name, row.key_hash, row.created_at),
+    byKeyHash: (hash: string) => this.s.orchByHash!.get(hash) as OrchestratorRow | undefined,
+    byId: (id: string) => this.s.orchById!.get(id) as OrchestratorRow | undefined,
+    byName: (name: string) => this.s.orchByName!.get(name) as OrchestratorRow | undefined,
+    list: () => this.s.orchList!.all() as OrchestratorRow[],
+    remove: (id: string, at: number) => this.s.orchRemove!.run(at, id).changes > 0,
+    activeAgentCount: (id: string) => (this.s.orchAgentCount!.get(id) as { n: number }).n,
+  }
+
+  readonly agents = {
+    insert: (row: Omit<AgentRow, 'status' | 'revoked_at' | 'revocation_reason'>) =>
+      void this.s.agentInsert!.run(row.did, row.orchestrator_id, row.controller, row.purpose, row.claims_json, row.key_custody, row.created_at),
+    get: (did: string) => this.s.agentGet!.get(did) as AgentRow | undefined,
+    revoke: (did: string, at: number, reason: string) => this.s.agentRevoke!.run(at, reason, did).changes > 0,
+    list: (f: AgentFilter): AgentRow[] => {
+      const where: string[] = []
+      const args: unknown[] = []
+      if (f.orchestratorId !== undefined) { where.push('orchestrator_id = ?'); args.push(f.orchestratorId) }
+      if (f.status !== undefined) { where.push('status = ?'); args.push(f.status) }
+      if (f.controller !== undefined) { where.push('controller = ?'); args.push(f.controller) }
+      if (f.purpose !== undefined) { where.push('purpose = ?'); args.push(f.purpose) }
+      if (f.after !== undefined) { where.push('(created_at, did) > (?, ?)'); args.push(f.after.createdAt, f.after.did) }
+      const sql = `SELECT * FROM agents ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at, did LIMIT ?`
+      return this.db.prepare(sql).all(...args, f.limit) as AgentRow[]
+    },
+  }
+
+  readonly credentials = {
+    insert: (row: Omit<CredentialRow, 'revoked_at' | 'revocation_reason'>) =>
+      void this.s.credInsert!.run(row.id, row.agent_did, row.kind, row.format, row.jwt, row.status_list_id, row.status_index, row.issued_at, row.expires_at),
+    get: (id: string) => this.s.credGet!.get(id) as CredentialRow | undefined,
+    byAgent: (did: string) => this.s.credByAgent!.all(did) as CredentialRow[],
+    activeByAgent: (did: string) => this.s.credActiveByAgent!.all(did) as CredentialRow[],
+    revoke: (id: string, at: number, reason: string) => this.s.credRevoke!.run(at, reason, id).changes > 0,
+  }
+
+  readonly statusLists = {
+    get: (id: string) => this.s.listGet!.get(id) as StatusListRow | undefined,
+    open: () => this.s.listOpen!.get() as StatusListRow | undefined,
+    maxId: () => ((this.s.listMaxId!.get() as { n: number | null }).n ?? 0),
+    insert: (id: string, entries: number, bits: Uint8Array, at: number) => void this.s.listInsert!.run(id, entries, bits, at),
+    advance: (id: string, nextIndex: number) => void this.s.listAdvance!.run(nextIndex, id),
+    writeBits: (id: string, bits: Uint8Array, at: number) => void this.s.listWriteBits!.run(bits, at, id),
+    version: (id: string) => (this.s.listVersion!.get(id) as { version: number } | undefined)?.version,
+    all: () => this.s.listIds!.all() as Pick<StatusListRow, 'id' | 'version' | 'entries' | 'next_index'>[],
+  }
+
+  readonly nonces = {
+    /** Records a proof's jti; false when it was seen before (a replay). */
+    use: (nonce: string, expiresAt: number): boolean => {
+      try {
+        this.s.nonceInsert!.run(nonce, expiresAt)
+        return true
+      } catch (error) {
+        if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') return false
+        throw error
+      }
+    },
+    seen: (nonce: string) => this.s.nonceSeen!.get(nonce) !== undefined,
+    purge: (now: number) => this.s.noncePurge!.run(now).changes,
+  }
+
+  readonly challenges = {
+    insert: (nonce: string, expiresAt: number) => void this.s.challengeInsert!.run(nonce, expiresAt),
+    /** Marks a challenge used; false when unknown, expired or already used. */
+    use: (nonce: string, now: number) => this.s.challengeUse!.run(nonce, now).changes > 0,
+    purge: (now: number) => this.s.challengePurge!.run(now).changes,
+  }
+
+  /** Appends one event to the issuer's append-only log (inside the caller's transaction). */
+  audit(at: number, actor: string, action: string, subject: string | null, details: Record<string, unknown> = {}): void {
+    this.s.auditInsert!.run(at, actor, action, subject, JSON.stringify(details))
+  }
+
+  readonly settings = {
+    get: (key: string) => (this.s.settingGet!.get(key) as { value: string } | undefined)?.value,
+    put: (key: string, value: string) => void this.s.settingPut!.run(key, value),
+  }
+}

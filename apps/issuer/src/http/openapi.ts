@@ -1,0 +1,75 @@
+// The issuer's API, described for clients and tooling (OpenAPI 3.1). Kept beside the routes it describes.
+const error = { $ref: '#/components/schemas/Error' }
+const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [String(c), { description: 'error', content: { 'application/json': { schema: error } } }]))
+const json = (schema: unknown) => ({ content: { 'application/json': { schema } } })
+const bearer = [{ bearer: [] }]
+const didParam = { name: 'did', in: 'path', required: true, schema: { type: 'string', pattern: '^did:key:z6Mk' } }
+
+/** The OpenAPI document served at `/openapi.json`. */
+export function openApiDocument(issuerDid: string): Record<string, unknown> {
+  return {
+    openapi: '3.1.0',
+    info: { title: 'agentid issuer', version: '1.0.0', description: `Identity for AI agents. Issuer ${issuerDid}.` },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'orchestrator key (aid_orch_…) or admin key (aid_admin_…)' } },
+      schemas: {
+        Error: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'object' } } } } },
+        Claims: {
+          type: 'object',
+          required: ['purpose', 'controller', 'model', 'toolProfile', 'policyTier', 'dataAccessClass'],
+          properties: {
+            purpose: { type: 'string', maxLength: 1024 },
+            controller: { type: 'string', maxLength: 256 },
+            model: { type: 'object', required: ['name', 'version'], additionalProperties: false, properties: { provider: { type: 'string' }, name: { type: 'string' }, version: { type: 'string' } } },
+            toolProfile: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, maxItems: 256, uniqueItems: true }] },
+            policyTier: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$' },
+            dataAccessClass: { enum: ['public', 'internal', 'confidential', 'restricted'] },
+            attestation: { type: 'object' },
+          },
+        },
+        SpawnRequest: {
+          allOf: [{ $ref: '#/components/schemas/Claims' }, {
+            type: 'object',
+            properties: {
+              keyCustody: { enum: ['agent', 'issuer'], default: 'agent' },
+              did: { type: 'string', description: 'the agent did:key (optional; must match the proof)' },
+              proof: { type: 'string', description: 'proof of possession JWT (typ agentid-pop+jwt, purpose spawn, aud = issuer DID); required for keyCustody agent' },
+              lifetimeSec: { type: 'integer', minimum: 60 },
+            },
+          }],
+        },
+        IssuedCredential: {
+          type: 'object',
+          properties: {
+            did: { type: 'string' }, credential: { type: 'string', description: 'JWT VC' }, credentialId: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' },
+            status: { type: 'object' }, keyCustody: { enum: ['agent', 'issuer'] }, privateJwk: { type: 'object', description: 'only for keyCustody issuer; returned once, never stored' },
+          },
+        },
+      },
+    },
+    paths: {
+      '/healthz': { get: { summary: 'liveness', responses: { 200: json({ type: 'object' }) } } },
+      '/v1/issuer': { get: { summary: "the issuer's DID and signing key id", responses: { 200: json({ type: 'object' }) } } },
+      '/.well-known/did.json': { get: { summary: 'the issuer DID document (did:web only)', responses: { 200: { description: 'DID document' }, ...errors(404) } } },
+      '/v1/challenges': { post: { summary: 'a single-use nonce for a proof of possession', security: bearer, responses: { 201: json({ type: 'object' }), ...errors(401) } } },
+      '/v1/agents': {
+        post: { summary: 'spawn an agent', security: bearer, requestBody: json({ $ref: '#/components/schemas/SpawnRequest' }), responses: { 201: json({ $ref: '#/components/schemas/IssuedCredential' }), ...errors(400, 401, 403, 409, 413, 415) } },
+        get: {
+          summary: 'list agents (an orchestrator sees its own)', security: bearer,
+          parameters: ['status', 'controller', 'purpose', 'orchestrator', 'limit', 'cursor'].map((name) => ({ name, in: 'query', schema: { type: 'string' } })),
+          responses: { 200: json({ type: 'object' }), ...errors(400, 401, 403) },
+        },
+      },
+      '/v1/agents/{did}': { get: { summary: 'an agent, its credentials and their status', security: bearer, parameters: [didParam], responses: { 200: json({ type: 'object' }), ...errors(400, 401, 404) } } },
+      '/v1/agents/{did}/renew': { post: { summary: 'a fresh identity credential (proof of possession, purpose renew)', parameters: [didParam], requestBody: json({ type: 'object', required: ['proof'], properties: { proof: { type: 'string' }, lifetimeSec: { type: 'integer' } } }), responses: { 201: json({ $ref: '#/components/schemas/IssuedCredential' }), ...errors(400, 401, 403, 404, 409) } } },
+      '/v1/agents/{did}/revoke': { post: { summary: 'revoke an agent and all its credentials', security: bearer, parameters: [didParam], requestBody: json({ type: 'object', required: ['reason'], properties: { reason: { type: 'string' } } }), responses: { 200: json({ type: 'object' }), ...errors(400, 401, 403, 404) } } },
+      '/v1/credentials/{id}/revoke': { post: { summary: 'revoke one credential', security: bearer, parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], requestBody: json({ type: 'object', required: ['reason'], properties: { reason: { type: 'string' } } }), responses: { 200: json({ type: 'object' }), ...errors(400, 401, 403, 404) } } },
+      '/v1/status-lists/{id}': { get: { summary: 'the signed status-list credential (application/vc+jwt), with ETag', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { 200: { description: 'compact JWT', content: { 'application/vc+jwt': { schema: { type: 'string' } } } }, 304: { description: 'not modified' }, ...errors(404) } } },
+      '/v1/orchestrators': {
+        post: { summary: 'register an orchestrator; its API key is returned once', security: bearer, requestBody: json({ type: 'object', required: ['name'], properties: { name: { type: 'string' } } }), responses: { 201: json({ type: 'object' }), ...errors(400, 401, 403, 409) } },
+        get: { summary: 'list orchestrators', security: bearer, responses: { 200: json({ type: 'object' }), ...errors(401, 403) } },
+      },
+      '/v1/orchestrators/{id}': { delete: { summary: "disable an orchestrator's key", security: bearer, parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { 200: json({ type: 'object' }), ...errors(401, 403, 404) } } },
+    },
+  }
+}

@@ -1,0 +1,111 @@
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { AgentIdError } from '@agentid/core'
+import type { IssuerService, Principal } from '../domain/service.js'
+import { toHttpError } from './errors.js'
+import { openApiDocument } from './openapi.js'
+
+export interface ServerOptions {
+  /** Pino logger options, or false for none (tests). Default: JSON logs at info. */
+  logger?: boolean | { level: string }
+  /** Cache-Control max-age of status lists, seconds (default 10). */
+  statusListMaxAgeSec?: number
+}
+
+/** Largest request body accepted (64 KiB); larger is 413 ERR_PAYLOAD_TOO_LARGE. */
+export const BODY_LIMIT = 64 * 1024
+
+function bearer(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization
+  if (typeof header !== 'string') return undefined
+  const match = /^Bearer ([A-Za-z0-9_-]{1,256})$/.exec(header)
+  return match?.[1]
+}
+
+/**
+ * Builds the issuer's HTTP API (DESIGN.md "Issuer HTTP API") on Fastify. Every error is the JSON
+ * body `{ error: { code, message } }` with the status of one table; never a stack trace.
+ */
+export function buildServer(service: IssuerService, options: ServerOptions = {}): FastifyInstance {
+  const app = Fastify({
+    logger: options.logger ?? { level: 'info' },
+    bodyLimit: BODY_LIMIT,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+    forceCloseConnections: false,
+    routerOptions: { maxParamLength: 256 },
+  })
+  const maxAge = options.statusListMaxAgeSec ?? 10
+  const auth = (request: FastifyRequest): Principal => service.authenticate(bearer(request))
+
+  app.setErrorHandler((error, request, reply) => {
+    const { status, body, internal } = toHttpError(error)
+    if (internal) request.log.error({ err: error }, 'internal error')
+    else request.log.info({ code: body.error.code, status }, 'request refused')
+    void reply.code(status).type('application/json').send(body)
+  })
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } })
+  })
+
+  app.get('/healthz', async () => ({ status: 'ok' }))
+  app.get('/openapi.json', async () => openApiDocument(service.issuer.did))
+  app.get('/v1/issuer', async () => ({ did: service.issuer.did, keyId: service.issuer.keyId }))
+  app.get('/.well-known/did.json', async (_request, reply) => {
+    const doc = service.engine.didDocument()
+    if (!doc) throw new AgentIdError('ERR_NOT_FOUND', 'this issuer runs as did:key; its DID document is the DID itself')
+    return reply.type('application/did+json').send(doc)
+  })
+
+  app.post('/v1/challenges', async (request, reply) => {
+    auth(request)
+    return reply.code(201).send(service.createChallenge())
+  })
+
+  app.post('/v1/agents', async (request, reply) => {
+    const principal = auth(request)
+    const result = await service.spawn(principal, request.body)
+    return reply.code(201).header('cache-control', 'no-store').send(result)
+  })
+  app.get('/v1/agents', async (request) => service.listAgents(auth(request), request.query))
+  app.get<{ Params: { did: string } }>('/v1/agents/:did', async (request) => service.getAgent(auth(request), request.params.did))
+  app.post<{ Params: { did: string } }>('/v1/agents/:did/renew', async (request, reply) => {
+    const result = await service.renew(request.params.did, request.body)
+    return reply.code(201).header('cache-control', 'no-store').send(result)
+  })
+  app.post<{ Params: { did: string } }>('/v1/agents/:did/revoke', async (request) => {
+    const principal = auth(request)
+    const body = (request.body ?? {}) as Record<string, unknown>
+    if (typeof body !== 'object' || Array.isArray(body) || Object.keys(body).some((k) => k !== 'reason')) {
+      throw new AgentIdError('ERR_INVALID_INPUT', 'body must be { "reason": "…" }', { details: { field: 'body' } })
+    }
+    return service.revokeAgent(principal, request.params.did, body.reason)
+  })
+  app.post<{ Params: { id: string } }>('/v1/credentials/:id/revoke', async (request) => {
+    const principal = auth(request)
+    const body = (request.body ?? {}) as Record<string, unknown>
+    if (typeof body !== 'object' || Array.isArray(body) || Object.keys(body).some((k) => k !== 'reason')) {
+      throw new AgentIdError('ERR_INVALID_INPUT', 'body must be { "reason": "…" }', { details: { field: 'body' } })
+    }
+    return service.revokeCredential(principal, request.params.id, body.reason)
+  })
+
+  app.get<{ Params: { id: string } }>('/v1/status-lists/:id', async (request, reply: FastifyReply) => {
+    const list = await service.statusList(request.params.id)
+    void reply.header('etag', list.etag).header('cache-control', `public, max-age=${maxAge}`)
+    if (request.headers['if-none-match'] === list.etag) return reply.code(304).send()
+    return reply.type('application/vc+jwt').send(list.jwt)
+  })
+
+  app.post('/v1/orchestrators', async (request, reply) => {
+    const body = request.body as Record<string, unknown> | undefined
+    if (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).some((k) => k !== 'name')) {
+      throw new AgentIdError('ERR_INVALID_INPUT', 'body must be { "name": "…" }', { details: { field: 'body' } })
+    }
+    return reply.code(201).header('cache-control', 'no-store').send(service.addOrchestrator(auth(request), body.name))
+  })
+  app.get('/v1/orchestrators', async (request) => ({ orchestrators: service.listOrchestrators(auth(request)) }))
+  app.delete<{ Params: { id: string } }>('/v1/orchestrators/:id', async (request) => service.removeOrchestrator(auth(request), request.params.id))
+
+  return app
+}

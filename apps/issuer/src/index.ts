@@ -1,0 +1,17 @@
+// Public API of @agentid/issuer: run it, or use its domain from the CLI.
+export { configFromEnv } from './config.js'
+export type { IssuerConfig } from './config.js'
+export { startIssuer } from './run.js'
+export type { RunningIssuer } from './run.js'
+export { main } from './main.js'
+export { IssuerService } from './domain/service.js'
+export type { IssuerServiceOptions, Principal, AgentView, CredentialView, OrchestratorView, IssuedCredential } from './domain/service.js'
+export { buildServer, BODY_LIMIT } from './http/server.js'
+export type { ServerOptions } from './http/server.js'
+export { HTTP_STATUS, toHttpError } from './http/errors.js'
+export { newApiKey } from './domain/api-keys.js'
+// engine
+export { openDatabase } from './db/open.js'
+export { loadMasterSecret } from './secret.js'
+export { createIssuerEngine } from './veramo/engine.js'
+export type { IssuerEngine, IssuerIdentity } from './veramo/engine.js'

@@ -1,0 +1,48 @@
+import type { FastifyInstance } from 'fastify'
+import type { IssuerConfig } from './config.js'
+import { IssuerService } from './domain/service.js'
+import { buildServer } from './http/server.js'
+
+export interface RunningIssuer {
+  service: IssuerService
+  server: FastifyInstance
+  /** The URL it listens on. */
+  url: string
+  /** The admin key when it was generated at this start (shown once), else null. */
+  generatedAdminKey: string | null
+  /** Stops taking connections, finishes in-flight requests, then closes the database. */
+  stop(): Promise<void>
+}
+
+/**
+ * Opens the issuer's state and starts its HTTP API.
+ * @example
+ * const issuer = await startIssuer(configFromEnv(process.env))
+ */
+export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> {
+  const service = await IssuerService.open({
+    dataDir: config.dataDir,
+    baseUrl: config.baseUrl,
+    ...(config.dbFile ? { dbFile: config.dbFile } : {}),
+    ...(config.didWebDomain ? { didWebDomain: config.didWebDomain } : {}),
+  })
+  let server: FastifyInstance | undefined
+  try {
+    const { generated } = service.ensureAdminKey(config.adminKey)
+    server = buildServer(service, { logger: config.logLevel === 'silent' ? false : { level: config.logLevel } })
+    const url = await server.listen({ host: config.host, port: config.port })
+    let stopping: Promise<void> | undefined
+    const srv = server
+    return {
+      service,
+      server: srv,
+      url,
+      generatedAdminKey: generated,
+      stop: () => (stopping ??= srv.close().then(() => service.close())),
+    }
+  } catch (error) {
+    await server?.close()
+    await service.close()
+    throw error
+  }
+}
