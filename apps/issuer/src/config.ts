@@ -6,7 +6,8 @@ export interface IssuerConfig {
   dbFile: string | undefined
   host: string
   port: number
-  baseUrl: string
+  /** Public base URL; undefined: http://host:port of the listening socket. */
+  baseUrl: string | undefined
   didWebDomain: string | undefined
   adminKey: string | undefined
   logLevel: string
@@ -14,7 +15,7 @@ export interface IssuerConfig {
 
 /**
  * Reads `AGENTID_DATA_DIR` (default `./.agentid`), `AGENTID_DB`, `AGENTID_HOST` (127.0.0.1),
- * `AGENTID_PORT` (8080; 0 picks a free port), `AGENTID_BASE_URL` (default http://host:port),
+ * `AGENTID_PORT` (8080; 0 picks a free port), `AGENTID_BASE_URL` (default http://host:port as bound),
  * `AGENTID_DID_WEB` (a domain: run as did:web), `AGENTID_ADMIN_KEY`, `AGENTID_LOG_LEVEL` (info).
  */
 export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<IssuerConfig> = {}): IssuerConfig {
@@ -22,8 +23,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<IssuerC
   const portText = overrides.port !== undefined ? String(overrides.port) : env.AGENTID_PORT ?? '8080'
   if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) > 65535) throw new AgentIdError('ERR_INVALID_INPUT', 'AGENTID_PORT must be a port number')
   const port = Number(portText)
-  const baseUrl = (overrides.baseUrl ?? env.AGENTID_BASE_URL ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '')
-  if (!/^https?:\/\/[^\s/]+(\/[^\s]*)?$/.test(baseUrl)) throw new AgentIdError('ERR_INVALID_INPUT', 'AGENTID_BASE_URL must be an http(s) URL')
+  const baseUrl = (overrides.baseUrl ?? env.AGENTID_BASE_URL)?.replace(/\/+$/, '')
+  if (baseUrl !== undefined && !/^https?:\/\/[^\s/]+(\/[^\s]*)?$/.test(baseUrl)) throw new AgentIdError('ERR_INVALID_INPUT', 'AGENTID_BASE_URL must be an http(s) URL')
   return {
     dataDir: overrides.dataDir ?? env.AGENTID_DATA_DIR ?? '.agentid',
     dbFile: overrides.dbFile ?? env.AGENTID_DB,

@@ -1,3 +1,4 @@
+import { createServer } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import type { IssuerConfig } from './config.js'
 import { IssuerService } from './domain/service.js'
@@ -20,9 +21,12 @@ export interface RunningIssuer {
  * const issuer = await startIssuer(configFromEnv(process.env))
  */
 export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> {
+  // Status-list URLs embed the base URL, so the port must be known before the first credential.
+  const port = config.port === 0 ? await freePort(config.host) : config.port
+  const baseUrl = config.baseUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
   const service = await IssuerService.open({
     dataDir: config.dataDir,
-    baseUrl: config.baseUrl,
+    baseUrl,
     ...(config.dbFile ? { dbFile: config.dbFile } : {}),
     ...(config.didWebDomain ? { didWebDomain: config.didWebDomain } : {}),
   })
@@ -30,7 +34,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
   try {
     const { generated } = service.ensureAdminKey(config.adminKey)
     server = buildServer(service, { logger: config.logLevel === 'silent' ? false : { level: config.logLevel } })
-    const url = await server.listen({ host: config.host, port: config.port })
+    const url = await server.listen({ host: config.host, port })
     let stopping: Promise<void> | undefined
     const srv = server
     return {
@@ -45,4 +49,15 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
     await service.close()
     throw error
   }
+}
+
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', reject)
+    probe.listen(0, host, () => {
+      const address = probe.address()
+      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
+    })
+  })
 }

@@ -1,5 +1,7 @@
 // Public API of @agentid/client.
 export { generateAgentKey } from './keys.js'
 export type { AgentKey } from './keys.js'
+export { spawn, renew, fetchIssuerDid } from './issuer.js'
+export type { SpawnOptions, RenewOptions, SpawnedAgent, IssuedIdentity, IssuerConnection, Fetch } from './issuer.js'
 export { signerFromJwk, createProofOfPossession } from '@agentid/core'
-export type { Signer, CreateProofOptions, ProofPurpose, Ed25519PrivateJwk, Ed25519PublicJwk } from '@agentid/core'
+export type { Signer, CreateProofOptions, ProofPurpose, Ed25519PrivateJwk, Ed25519PublicJwk, AgentClaims } from '@agentid/core'
