@@ -1,0 +1,176 @@
+import type { Database } from 'better-sqlite3'
+import { AgentIdError } from '@agentid/core'
+
+/** One numbered schema step. Applied once, in one transaction, then recorded in `PRAGMA user_version`. */
+export interface Migration {
+  /** 1, 2, 3, … with no gaps: the schema version after this step. */
+  readonly version: number
+  readonly name: string
+  readonly sql: string
+}
+
+// All times are unix seconds (INTEGER). JSON columns hold UTF-8 JSON text.
+const MIGRATION_1 = `
+-- Veramo stores (DIDManager / KeyManager / KMS), implemented without TypeORM.
+CREATE TABLE identifiers (
+  did               TEXT PRIMARY KEY,
+  provider          TEXT NOT NULL,
+  alias             TEXT UNIQUE,
+  controller_key_id TEXT,
+  services_json     TEXT NOT NULL DEFAULT '[]',
+  created_at        INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE keys (
+  kid            TEXT PRIMARY KEY,
+  kms            TEXT NOT NULL,
+  type           TEXT NOT NULL,
+  public_key_hex TEXT NOT NULL,
+  meta_json      TEXT,
+  identifier_did TEXT REFERENCES identifiers(did)
+) STRICT;
+CREATE INDEX keys_identifier_did ON keys(identifier_did);
+
+-- AES-256-GCM sealed private keys; the alias is the AAD, so a row's ciphertext cannot move to another row.
+CREATE TABLE private_keys (
+  alias      TEXT PRIMARY KEY,
+  type       TEXT NOT NULL,
+  ciphertext BLOB NOT NULL
+) STRICT;
+
+-- Orchestrators authenticate with API keys; only SHA-256 (hex) of each key is stored.
+CREATE TABLE orchestrators (
+  id         TEXT PRIMARY KEY,
+  name       TEXT NOT NULL UNIQUE,
+  key_hash   TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  removed_at INTEGER
+) STRICT;
+
+CREATE TABLE agents (
+  did               TEXT PRIMARY KEY,
+  orchestrator_id   TEXT NOT NULL REFERENCES orchestrators(id),
+  controller        TEXT NOT NULL,
+  purpose           TEXT NOT NULL,
+  claims_json       TEXT NOT NULL,
+  key_custody       TEXT NOT NULL CHECK (key_custody IN ('agent', 'issuer')),
+  status            TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'revoked')),
+  created_at        INTEGER NOT NULL,
+  revoked_at        INTEGER,
+  revocation_reason TEXT
+) STRICT;
+CREATE INDEX agents_orchestrator_id ON agents(orchestrator_id);
+CREATE INDEX agents_status ON agents(status);
+CREATE INDEX agents_controller ON agents(controller);
+CREATE INDEX agents_purpose ON agents(purpose);
+
+-- Bitstring status lists: bits is the uncompressed bitstring; version increases on every change (ETag).
+CREATE TABLE status_lists (
+  id         TEXT PRIMARY KEY,
+  purpose    TEXT NOT NULL,
+  entries    INTEGER NOT NULL CHECK (entries > 0),
+  next_index INTEGER NOT NULL CHECK (next_index >= 0),
+  bits       BLOB NOT NULL,
+  version    INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE credentials (
+  id                TEXT PRIMARY KEY,
+  agent_did         TEXT NOT NULL REFERENCES agents(did),
+  kind              TEXT NOT NULL CHECK (kind IN ('identity', 'delegation')),
+  format            TEXT NOT NULL,
+  jwt               TEXT NOT NULL,
+  status_list_id    TEXT NOT NULL REFERENCES status_lists(id),
+  status_index      INTEGER NOT NULL,
+  issued_at         INTEGER NOT NULL,
+  expires_at        INTEGER NOT NULL,
+  revoked_at        INTEGER,
+  revocation_reason TEXT,
+  UNIQUE (status_list_id, status_index)
+) STRICT;
+CREATE INDEX credentials_agent_did ON credentials(agent_did);
+
+-- Replay cache for proofs of possession, and issued challenges.
+CREATE TABLE proof_nonces (
+  nonce      TEXT PRIMARY KEY,
+  expires_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX proof_nonces_expires_at ON proof_nonces(expires_at);
+
+CREATE TABLE challenges (
+  nonce      TEXT PRIMARY KEY,
+  expires_at INTEGER NOT NULL,
+  used       INTEGER NOT NULL DEFAULT 0 CHECK (used IN (0, 1))
+) STRICT;
+CREATE INDEX challenges_expires_at ON challenges(expires_at);
+
+-- Append-only issuer log.
+CREATE TABLE audit_events (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  at           INTEGER NOT NULL,
+  actor        TEXT NOT NULL,
+  action       TEXT NOT NULL,
+  subject      TEXT,
+  details_json TEXT
+) STRICT;
+CREATE INDEX audit_events_at ON audit_events(at);
+CREATE INDEX audit_events_subject ON audit_events(subject);
+`
+
+/**
+ * The issuer's schema, in order. Append new steps; never edit a released one.
+ * @example
+ * MIGRATIONS[MIGRATIONS.length - 1]!.version // the schema version this build expects
+ */
+// Issuer-wide settings (the admin key's hash, …).
+const MIGRATION_2 = `
+CREATE TABLE settings (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) STRICT;
+`
+
+export const MIGRATIONS: readonly Migration[] = Object.freeze([
+  { version: 1, name: 'initial schema', sql: MIGRATION_1 },
+  { version: 2, name: 'settings', sql: MIGRATION_2 },
+])
+
+/** The schema version this build writes. */
+export const SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]!.version
+
+/**
+ * Brings the database to {@link SCHEMA_VERSION}. Each pending step runs in its own `BEGIN IMMEDIATE`
+ * transaction together with its `PRAGMA user_version` bump, so a crash leaves the previous version
+ * intact and two processes never apply the same step. A database newer than this build is refused
+ * (`ERR_CONFLICT`) rather than used with a schema the code does not know.
+ * @returns the versions before and after.
+ * @example
+ * const { from, to } = migrate(db) // { from: 0, to: 1 } on a fresh file
+ */
+export function migrate(db: Database, migrations: readonly Migration[] = MIGRATIONS): { from: number; to: number } {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new TypeError(`migrate: migration #${i} has version ${m.version}, expected ${i + 1}`)
+  })
+  const latest = migrations.length
+  const from = userVersion(db)
+  if (from > latest) {
+    throw new AgentIdError('ERR_CONFLICT', `database schema version ${from} is newer than this issuer (${latest})`, {
+      details: { reason: 'schema_too_new', found: from, expected: latest },
+    })
+  }
+  for (const m of migrations) {
+    db.transaction(() => {
+      // Re-read inside the write lock: another process may have applied this step meanwhile.
+      if (userVersion(db) >= m.version) return
+      db.exec(m.sql)
+      db.pragma(`user_version = ${m.version}`)
+    }).immediate()
+  }
+  return { from, to: userVersion(db) }
+}
+
+/** `PRAGMA user_version`: the number of migrations applied. */
+export function userVersion(db: Database): number {
+  return db.pragma('user_version', { simple: true }) as number
+}
