@@ -1,0 +1,152 @@
+import { createPrivateKey, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto'
+import { AbstractKeyManagementSystem, type AbstractPrivateKeyStore } from '@veramo/key-manager'
+import type { IKey, ManagedKeyInfo, MinimalImportableKey, TKeyType } from '@veramo/core'
+import { AgentIdError, base64urlEncode } from '@agentid/core'
+
+/** Algorithms an Ed25519 key of this KMS signs with (Veramo's `meta.algorithms`). */
+const ED25519_ALGORITHMS = ['EdDSA', 'Ed25519'] as const
+const HEX = /^(?:[0-9a-fA-F]{2})+$/
+
+interface LoadedKey {
+  privateKey: KeyObject
+  publicKeyHex: string
+}
+
+/**
+ * A Veramo key management system (`AbstractKeyManagementSystem`) for Ed25519 on node:crypto,
+ * keeping private keys in an `AbstractPrivateKeyStore` (encrypted at rest by ours). Behaves like
+ * `@veramo/kms-local` for Ed25519: `privateKeyHex` is `seed ‖ publicKey` (64 bytes; a 32-byte seed
+ * is also accepted on import), `kid` defaults to the public key hex, and `sign` returns the
+ * signature as base64url, the form did-jwt's EdDSA signer expects. Decrypted keys are cached in
+ * memory as node:crypto `KeyObject`s, so a signature costs one node:crypto call and no decryption.
+ * Other key types, other algorithms and `sharedSecret` throw `not_supported` (`ERR_INVALID_INPUT`).
+ * @example
+ * const kms = new NodeEd25519KMS(privateKeyStore)
+ * new KeyManager({ store: keyStore, kms: { local: kms } })
+ */
+export class NodeEd25519KMS extends AbstractKeyManagementSystem {
+  readonly #store: AbstractPrivateKeyStore
+  readonly #name: string
+  readonly #cache = new Map<string, LoadedKey>()
+
+  /** @param name - the name this KMS is registered under in KeyManager's `kms` map. */
+  constructor(store: AbstractPrivateKeyStore, name = 'local') {
+    super()
+    this.#store = store
+    this.#name = name
+  }
+
+  async createKey({ type, kid }: { type: TKeyType; meta?: unknown; kid?: string }): Promise<ManagedKeyInfo> {
+    requireEd25519(type)
+    const { privateKey } = generateKeyPairSync('ed25519')
+    const jwk = privateKey.export({ format: 'jwk' }) as { d: string; x: string }
+    const privateKeyHex = Buffer.concat([Buffer.from(jwk.d, 'base64url'), Buffer.from(jwk.x, 'base64url')]).toString('hex')
+    return this.importKey({ type, privateKeyHex, ...(kid === undefined ? {} : { kid }) })
+  }
+
+  async importKey(args: Omit<MinimalImportableKey, 'kms'>): Promise<ManagedKeyInfo> {
+    requireEd25519(args?.type)
+    const loaded = loadEd25519(args.privateKeyHex)
+    const kid = args.kid ?? loaded.publicKeyHex
+    const seedAndPublic = privateKeyHexOf(loaded)
+    await this.#store.importKey({ alias: kid, type: 'Ed25519', privateKeyHex: seedAndPublic })
+    this.#cache.set(kid, loaded)
+    return managedKeyInfo(this.#name, kid, loaded.publicKeyHex)
+  }
+
+  async listKeys(): Promise<ManagedKeyInfo[]> {
+    const keys = await this.#store.listKeys({})
+    return keys.filter((k) => k.type === 'Ed25519').map((k) => managedKeyInfo(this.#name, k.alias, loadEd25519(k.privateKeyHex).publicKeyHex))
+  }
+
+  async deleteKey({ kid }: { kid: string }): Promise<boolean> {
+    this.#cache.delete(kid)
+    return this.#store.deleteKey({ alias: kid })
+  }
+
+  /**
+   * Signs raw bytes with EdDSA (Ed25519, RFC 8032) and returns the 64-byte signature as base64url.
+   * `keyRef` is the key store's record (Veramo's KeyManager passes the whole `IKey`). `data` is the
+   * bytes to sign: KeyManager has already turned `keyManagerSign`'s string forms (`utf-8`, `hex`/`base16`)
+   * into bytes; a string that reaches the KMS directly is read as UTF-8, like did-jwt's EdDSASigner.
+   */
+  async sign({ keyRef, algorithm, data }: { keyRef: Pick<IKey, 'kid'>; algorithm?: string; data: Uint8Array; [x: string]: unknown }): Promise<string> {
+    if (algorithm !== undefined && !(ED25519_ALGORITHMS as readonly string[]).includes(algorithm)) {
+      throw notSupported(`not_supported: Cannot sign ${algorithm} using an Ed25519 key`)
+    }
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
+    if (!(bytes instanceof Uint8Array)) throw new TypeError('sign: data must be bytes')
+    const key = await this.#load(keyRef?.kid)
+    return base64urlEncode(cryptoSign(null, bytes, key.privateKey))
+  }
+
+  async sharedSecret(_args: { myKeyRef: Pick<IKey, 'kid'>; theirKey: Pick<IKey, 'publicKeyHex' | 'type'> }): Promise<string> {
+    throw notSupported('not_supported: this KMS does not compute shared secrets')
+  }
+
+  /** Drops every decrypted key from memory (they are reloaded from the store on next use). */
+  clearCache(): void {
+    this.#cache.clear()
+  }
+
+  async #load(kid: string | undefined): Promise<LoadedKey> {
+    if (typeof kid !== 'string') throw new TypeError('sign: keyRef.kid is required')
+    const cached = this.#cache.get(kid)
+    if (cached) return cached
+    let stored
+    try {
+      stored = await this.#store.getKey({ alias: kid })
+    } catch (cause) {
+      if (cause instanceof AgentIdError && cause.code !== 'ERR_NOT_FOUND') throw cause
+      throw new AgentIdError('ERR_NOT_FOUND', `key_not_found: No key entry found for kid=${kid}`, { cause, details: { resource: 'private_key' } })
+    }
+    requireEd25519(stored.type)
+    const loaded = loadEd25519(stored.privateKeyHex)
+    this.#cache.set(kid, loaded)
+    return loaded
+  }
+}
+
+function requireEd25519(type: unknown): asserts type is 'Ed25519' {
+  if (type !== 'Ed25519') throw notSupported(`not_supported: Key type not supported: ${String(type)}`)
+}
+
+function notSupported(message: string): AgentIdError {
+  return new AgentIdError('ERR_INVALID_INPUT', message, { details: { reason: 'not_supported' } })
+}
+
+/** Parses `seed` (32 bytes) or `seed ‖ publicKey` (64 bytes, the public half checked) as hex. */
+function loadEd25519(privateKeyHex: unknown): LoadedKey {
+  if (typeof privateKeyHex !== 'string' || !HEX.test(privateKeyHex)) throw invalidKey('privateKeyHex must be hex')
+  const bytes = Buffer.from(privateKeyHex, 'hex')
+  if (bytes.length !== 32 && bytes.length !== 64) throw invalidKey('an Ed25519 private key is a 32-byte seed, or seed and public key (64 bytes)')
+  const seed = bytes.subarray(0, 32)
+  let privateKey: KeyObject
+  try {
+    // PKCS#8 of an Ed25519 seed (RFC 8410): fixed 16-byte prefix, then the 32 bytes.
+    privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' })
+  } catch (cause) {
+    throw invalidKey('not an Ed25519 private key', cause)
+  } finally {
+    bytes.fill(0, 0, 32)
+  }
+  const x = (privateKey.export({ format: 'jwk' }) as { x: string }).x
+  const publicKeyHex = Buffer.from(x, 'base64url').toString('hex')
+  if (bytes.length === 64 && bytes.subarray(32).toString('hex') !== publicKeyHex) throw invalidKey('the public half does not match the seed')
+  return { privateKey, publicKeyHex }
+}
+
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
+
+function privateKeyHexOf(key: LoadedKey): string {
+  const jwk = key.privateKey.export({ format: 'jwk' }) as { d: string }
+  return Buffer.from(jwk.d, 'base64url').toString('hex') + key.publicKeyHex
+}
+
+function invalidKey(message: string, cause?: unknown): AgentIdError {
+  return new AgentIdError('ERR_INVALID_INPUT', `invalid_argument: ${message}`, { cause, details: { field: 'privateKeyHex' } })
+}
+
+function managedKeyInfo(kms: string, kid: string, publicKeyHex: string): ManagedKeyInfo {
+  return { kid, kms, type: 'Ed25519', publicKeyHex, meta: { algorithms: [...ED25519_ALGORITHMS] } }
+}
