@@ -342,7 +342,7 @@ export class IssuerService {
       id, agent_did: did, kind: 'identity', format: 'jwt', jwt, status_list_id: slot.listId, status_index: slot.index,
       issued_at: at, expires_at: exp, revoked_at: null, revocation_reason: null,
     }
-    this.store.transaction(() => {
+    await this.store.commit(() => {
       write(row, at)
       this.statusLists.commit(slot.listId, slot.index)
     })
