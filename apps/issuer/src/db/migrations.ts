@@ -118,11 +118,6 @@ CREATE INDEX audit_events_at ON audit_events(at);
 CREATE INDEX audit_events_subject ON audit_events(subject);
 `
 
-/**
- * The issuer's schema, in order. Append new steps; never edit a released one.
- * @example
- * MIGRATIONS[MIGRATIONS.length - 1]!.version // the schema version this build expects
- */
 // Issuer-wide settings (the admin key's hash, …).
 const MIGRATION_2 = `
 CREATE TABLE settings (
@@ -131,6 +126,11 @@ CREATE TABLE settings (
 ) STRICT;
 `
 
+/**
+ * The issuer's schema, in order. Append new steps; never edit a released one.
+ * @example
+ * MIGRATIONS[MIGRATIONS.length - 1]!.version // the schema version this build expects
+ */
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 1, name: 'initial schema', sql: MIGRATION_1 },
   { version: 2, name: 'settings', sql: MIGRATION_2 },
