@@ -97,8 +97,15 @@ export function decodeDidKey(did: string, options: DecodeDidKeyOptions = {}): Di
  * or of small order (and, with `primeOrderOnly`, outside the prime-order subgroup). Throws a
  * VerificationError (ERR_DID_UNRESOLVABLE, `details.didKeyError` = invalidPublicKey / invalidPublicKeyLength).
  */
-export function assertEd25519PublicKey(raw: Uint8Array, options: DecodeDidKeyOptions = {}): void {
+export function assertEd25519PublicKey(raw: Uint8Array, options: DecodeDidKeyOptions & { signatureVerified?: boolean } = {}): void {
   if (!(raw instanceof Uint8Array) || raw.length !== 32) fail('invalidPublicKeyLength', 'an Ed25519 public key is 32 bytes')
+  if (options.signatureVerified && !options.primeOrderOnly) {
+    // node:crypto has just verified a signature under this key, so OpenSSL decoded it as a curve
+    // point; what is left is cheap: canonical y, and not one of the eight small-order points.
+    if (!isCanonicalY(raw)) fail('invalidPublicKey', 'public key is not a canonical Ed25519 point')
+    if (isSmallOrderEncoding(raw)) fail('invalidPublicKey', 'public key is a small-order point')
+    return
+  }
   let point
   try {
     point = Point.fromHex(raw, false)
@@ -107,6 +114,34 @@ export function assertEd25519PublicKey(raw: Uint8Array, options: DecodeDidKeyOpt
   }
   if (point.isSmallOrder()) fail('invalidPublicKey', 'public key is a small-order point')
   if (options.primeOrderOnly && !point.isTorsionFree()) fail('invalidPublicKey', 'public key is not in the prime-order subgroup')
+}
+
+// The small-order points of edwards25519 with the sign bit cleared: the same blocklist as
+// libsodium's ge25519_has_small_order (a y shared with a torsion point makes the point ±that point).
+const SMALL_ORDER_Y = [
+  '0000000000000000000000000000000000000000000000000000000000000000', // order 4 (and, sign set, its negation)
+  '0100000000000000000000000000000000000000000000000000000000000000', // identity
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // order 2
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05', // order 8
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a', // order 8
+].map((hex) => Buffer.from(hex, 'hex'))
+
+function isSmallOrderEncoding(raw: Uint8Array): boolean {
+  const y = Buffer.from(raw)
+  y[31] = y[31]! & 0x7f
+  return SMALL_ORDER_Y.some((t) => t.equals(y))
+}
+
+// y < p = 2^255 - 19, read little-endian with the sign bit cleared.
+function isCanonicalY(raw: Uint8Array): boolean {
+  if ((raw[31]! & 0x7f) !== 0x7f) return true
+  for (let i = 30; i > 0; i--) if (raw[i] !== 0xff) return true
+  return raw[0]! < 0xed
+}
+
+/** @internal Key bytes of a syntactically valid Ed25519 did:key, before any point check. */
+export function didKeyBytes(did: string): Uint8Array {
+  return decodeStructure(did)
 }
 
 /**

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { decodeDidKey } from './did-key.js'
+import { assertEd25519PublicKey, didKeyBytes } from './did-key.js'
 import { VerificationError } from './errors.js'
 import { decodeJwt, signJwt, verifyJwsSignature } from './jws.js'
 import { publicKeyFromRaw, type Signer } from './keys.js'
@@ -81,9 +81,11 @@ export function verifyProofOfPossession(token: unknown, options: VerifyProofOpti
   const p = jwt.payload
   if (typeof p.iss !== 'string' || p.sub !== p.iss) bad('iss and sub must be the agent DID')
   if (options.expectedDid !== undefined && p.iss !== options.expectedDid) bad('signed by another agent', 'ERR_KEY_MISMATCH')
-  const key = decodeDidKey(p.iss)
-  if (jwt.header.kid !== undefined && jwt.header.kid !== key.keyId) bad('kid does not name the agent key', 'ERR_KEY_MISMATCH')
-  verifyJwsSignature(jwt, publicKeyFromRaw(key.publicKey))
+  const raw = didKeyBytes(p.iss)
+  if (jwt.header.kid !== undefined && jwt.header.kid !== `${p.iss}#${p.iss.slice('did:key:'.length)}`) bad('kid does not name the agent key', 'ERR_KEY_MISMATCH')
+  verifyJwsSignature(jwt, publicKeyFromRaw(raw))
+  // After the signature: the key is then known to decode, so only the cheap point checks remain.
+  assertEd25519PublicKey(raw, { signatureVerified: true })
   if (p.aud !== options.audience) bad('audience is not this issuer', 'ERR_AUDIENCE_MISMATCH')
   if (p.purpose !== options.purpose) bad(`purpose must be ${options.purpose}`)
   if (typeof p.jti !== 'string' || p.jti.length < 16 || p.jti.length > 128) bad('jti must be a string of 16 to 128 characters')
