@@ -34,7 +34,17 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
     return503OnClosing: true,
     forceCloseConnections: false,
     routerOptions: { maxParamLength: 256 },
+    // Router errors (a malformed percent-encoding, an over-long path parameter) get our error body too.
+    frameworkErrors: (error, _request, reply) => {
+      const routing = error.code === 'FST_ERR_BAD_URL' || error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      const { status, body } = routing
+        ? toHttpError(new AgentIdError('ERR_INVALID_INPUT', error.code === 'FST_ERR_BAD_URL' ? 'the URL is not valid' : 'a path parameter is too long'))
+        : toHttpError(error)
+      void (reply as FastifyReply).code(status).type('application/json').send(body)
+    },
   })
+  // JSON only: Fastify's built-in text/plain parser would hand route handlers a string (400, not 415).
+  app.removeContentTypeParser('text/plain')
   const maxAge = options.statusListMaxAgeSec ?? 10
   const auth = (request: FastifyRequest): Principal => service.authenticate(bearer(request))
 
