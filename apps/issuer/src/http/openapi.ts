@@ -49,6 +49,7 @@ export function openApiDocument(issuerDid: string): Record<string, unknown> {
     },
     paths: {
       '/healthz': { get: { summary: 'liveness', responses: { 200: json({ type: 'object' }) } } },
+      '/openapi.json': { get: { summary: 'this document (OpenAPI 3.1)', responses: { 200: json({ type: 'object' }) } } },
       '/v1/issuer': { get: { summary: "the issuer's DID and signing key id", responses: { 200: json({ type: 'object' }) } } },
       '/.well-known/did.json': { get: { summary: 'the issuer DID document (did:web only)', responses: { 200: { description: 'DID document' }, ...errors(404) } } },
       '/v1/challenges': { post: { summary: 'a single-use nonce for a proof of possession', security: bearer, responses: { 201: json({ type: 'object' }), ...errors(401) } } },
