@@ -1,0 +1,60 @@
+import type { AgentView, OrchestratorView } from '@agentid/issuer'
+
+/** The issuer's identity as `GET /v1/issuer` returns it. */
+export interface IssuerInfo {
+  did: string
+  keyId: string
+}
+
+/** Filters of `agents list`, passed as the strings the user typed (the issuer validates them). */
+export interface AgentQuery {
+  status?: string
+  controller?: string
+  purpose?: string
+  orchestrator?: string
+  limit?: string
+  cursor?: string
+}
+
+export interface AgentPage {
+  agents: AgentView[]
+  nextCursor: string | null
+}
+
+export interface AgentRevocation {
+  did: string
+  revokedCredentials: string[]
+  alreadyRevoked: boolean
+}
+
+export interface CredentialRevocation {
+  id: string
+  agent: string
+  alreadyRevoked: boolean
+}
+
+/**
+ * What the CLI does with an issuer, whether it runs elsewhere (`remote.ts`, the HTTP admin API)
+ * or its database is at hand (`local.ts`, the same `IssuerService` the routes call). Both throw
+ * `AgentIdError` with the issuer's code when it refuses; results have the HTTP API's shapes.
+ */
+export interface IssuerClient {
+  /** Where the commands go, for messages: the URL or the database file. */
+  readonly target: string
+  issuer(): Promise<IssuerInfo>
+  /** The issuer's DID document when it runs as did:web (as `/.well-known/did.json` serves it), else null. */
+  didDocument(): Promise<Record<string, unknown> | null>
+  addOrchestrator(name: string): Promise<OrchestratorView & { apiKey: string }>
+  listOrchestrators(): Promise<OrchestratorView[]>
+  removeOrchestrator(idOrName: string): Promise<OrchestratorView>
+  listAgents(query: AgentQuery): Promise<AgentPage>
+  getAgent(did: string): Promise<AgentView>
+  revokeAgent(did: string, reason: string): Promise<AgentRevocation>
+  revokeCredential(id: string, reason: string): Promise<CredentialRevocation>
+  /**
+   * The signed status-list credential at `url` when this client holds it without the network (a
+   * local database whose issuer publishes that URL); `undefined` otherwise.
+   */
+  localStatusList(url: string): Promise<string | undefined>
+  close(): Promise<void>
+}
