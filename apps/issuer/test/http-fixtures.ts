@@ -125,8 +125,8 @@ export async function spawnAgent(h: Harness, key: NamedKey, o: { apiKey?: string
   return res.json() as SpawnResult
 }
 
-/** Row counts of every table a spawn or renew writes. */
-export function counts(h: Harness): Record<string, number> {
+/** Row counts of every table a request can write (and of revoked and removed rows). */
+export function counts(h: Harness) {
   const db = h.service.store.db
   const n = (sql: string) => (db.prepare(sql).get() as { n: number }).n
   return {
@@ -136,6 +136,11 @@ export function counts(h: Harness): Record<string, number> {
     challenges_used: n('SELECT count(*) AS n FROM challenges WHERE used = 1'),
     audit_events: n('SELECT count(*) AS n FROM audit_events'),
     status_bits_used: n('SELECT coalesce(sum(next_index), 0) AS n FROM status_lists'),
+    status_list_versions: n('SELECT coalesce(sum(version), 0) AS n FROM status_lists'),
+    revoked_agents: n("SELECT count(*) AS n FROM agents WHERE status = 'revoked'"),
+    revoked_credentials: n('SELECT count(*) AS n FROM credentials WHERE revoked_at IS NOT NULL'),
+    orchestrators: n('SELECT count(*) AS n FROM orchestrators'),
+    removed_orchestrators: n('SELECT count(*) AS n FROM orchestrators WHERE removed_at IS NOT NULL'),
   }
 }
 

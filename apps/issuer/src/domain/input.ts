@@ -27,7 +27,7 @@ const CLAIM_FIELDS = ['purpose', 'controller', 'model', 'toolProfile', 'policyTi
 export function parseSpawnRequest(body: unknown, maxLifetimeSec: number): SpawnRequest {
   if (!isRecord(body)) invalid('body', 'must be a JSON object')
   only(body, ['keyCustody', 'did', 'proof', 'lifetimeSec', ...CLAIM_FIELDS])
-  const custody = body.keyCustody ?? 'agent'
+  const custody = body.keyCustody === undefined ? 'agent' : body.keyCustody
   if (custody !== 'agent' && custody !== 'issuer') invalid('keyCustody', 'must be "agent" or "issuer"')
   const claimInput: Record<string, unknown> = {}
   for (const f of CLAIM_FIELDS) if (body[f] !== undefined) claimInput[f] = body[f]

@@ -463,7 +463,8 @@ export class IssuerService {
   }
 }
 
-function requireAdmin(actor: Principal): void {
+/** Throws ERR_FORBIDDEN unless `actor` is the admin (or the local CLI). */
+export function requireAdmin(actor: Principal): void {
   if (actor.kind !== 'admin' && actor.kind !== 'cli') throw new AgentIdError('ERR_FORBIDDEN', 'admin key required')
 }
 

@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { AgentIdError } from '@agentid/core'
-import type { IssuerService, Principal } from '../domain/service.js'
+import { requireAdmin, type IssuerService, type Principal } from '../domain/service.js'
 import { toHttpError } from './errors.js'
 import { openApiDocument } from './openapi.js'
 
@@ -31,7 +31,8 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
     bodyLimit: BODY_LIMIT,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    return503OnClosing: true,
+    // Our own 503 while closing (below): Fastify's is not an { error: { code, message } } body.
+    return503OnClosing: false,
     forceCloseConnections: false,
     routerOptions: { maxParamLength: 256 },
     // Router errors (a malformed percent-encoding, an over-long path parameter) get our error body too.
@@ -45,8 +46,24 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   })
   // JSON only: Fastify's built-in text/plain parser would hand route handlers a string (400, not 415).
   app.removeContentTypeParser('text/plain')
+  // While closing, a request that arrives on a still-open keep-alive connection is refused (503, our
+  // error body); requests accepted before the close complete.
+  let closing = false
+  app.addHook('preClose', (done) => {
+    closing = true
+    done()
+  })
+  app.addHook('onRequest', async (_request, reply) => {
+    if (closing) return reply.code(503).header('retry-after', '1').type('application/json').send({ error: { code: 'ERR_UNAVAILABLE', message: 'the issuer is shutting down; retry' } })
+  })
   const maxAge = options.statusListMaxAgeSec ?? 10
   const auth = (request: FastifyRequest): Principal => service.authenticate(bearer(request))
+  // Admin routes check the caller's role before its body: a caller who may not ask learns nothing of how to.
+  const admin = (request: FastifyRequest): Principal => {
+    const principal = auth(request)
+    requireAdmin(principal)
+    return principal
+  }
 
   app.setErrorHandler((error, request, reply) => {
     const { status, body, internal } = toHttpError(error)
@@ -84,7 +101,7 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
     return reply.code(201).header('cache-control', 'no-store').send(result)
   })
   app.post<{ Params: { did: string } }>('/v1/agents/:did/revoke', async (request) => {
-    const principal = auth(request)
+    const principal = admin(request)
     const body = (request.body ?? {}) as Record<string, unknown>
     if (typeof body !== 'object' || Array.isArray(body) || Object.keys(body).some((k) => k !== 'reason')) {
       throw new AgentIdError('ERR_INVALID_INPUT', 'body must be { "reason": "…" }', { details: { field: 'body' } })
@@ -92,7 +109,7 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
     return service.revokeAgent(principal, request.params.did, body.reason)
   })
   app.post<{ Params: { id: string } }>('/v1/credentials/:id/revoke', async (request) => {
-    const principal = auth(request)
+    const principal = admin(request)
     const body = (request.body ?? {}) as Record<string, unknown>
     if (typeof body !== 'object' || Array.isArray(body) || Object.keys(body).some((k) => k !== 'reason')) {
       throw new AgentIdError('ERR_INVALID_INPUT', 'body must be { "reason": "…" }', { details: { field: 'body' } })
@@ -108,11 +125,12 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   })
 
   app.post('/v1/orchestrators', async (request, reply) => {
+    const principal = admin(request)
     const body = request.body as Record<string, unknown> | undefined
     if (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).some((k) => k !== 'name')) {
       throw new AgentIdError('ERR_INVALID_INPUT', 'body must be { "name": "…" }', { details: { field: 'body' } })
     }
-    return reply.code(201).header('cache-control', 'no-store').send(service.addOrchestrator(auth(request), body.name))
+    return reply.code(201).header('cache-control', 'no-store').send(service.addOrchestrator(principal, body.name))
   })
   app.get('/v1/orchestrators', async (request) => ({ orchestrators: service.listOrchestrators(auth(request)) }))
   app.delete<{ Params: { id: string } }>('/v1/orchestrators/:id', async (request) => service.removeOrchestrator(auth(request), request.params.id))
