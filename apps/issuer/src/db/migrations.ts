@@ -170,7 +170,11 @@ export function migrate(db: Database, migrations: readonly Migration[] = MIGRATI
   return { from, to: userVersion(db) }
 }
 
-/** `PRAGMA user_version`: the number of migrations applied. */
+/**
+ * `PRAGMA user_version`: the number of migrations applied.
+ * @example
+ * userVersion(openDatabase(file)) === SCHEMA_VERSION // true
+ */
 export function userVersion(db: Database): number {
   return db.pragma('user_version', { simple: true }) as number
 }

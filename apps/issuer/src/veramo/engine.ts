@@ -47,7 +47,7 @@ export interface IssuerEngineOptions {
   db: Database
   /** The 32-byte master secret (see `loadMasterSecret`) that seals the issuer's private key. */
   secret: Uint8Array
-  /** Public base URL of the issuer (`https://issuer.example.com`), used to build status-list URLs. */
+  /** Public base URL of the issuer (`https://issuer.example.com`); validated and exposed as {@link IssuerEngine.baseUrl} for building status-list URLs. */
   baseUrl: string
   /**
    * Run as `did:web:<domain>` (a host name, optionally `:port`) instead of `did:key`. The DID
@@ -202,6 +202,7 @@ export async function createIssuerEngine(options: IssuerEngineOptions): Promise<
       : await didKeyResolver.resolve(issuer.did),
   }
 
+  // Through KeyManager, as Veramo signs. A JWS signing input is ASCII, so the UTF-8 round trip is exact.
   const sign = async (data: Uint8Array): Promise<Uint8Array> => {
     const signature = await agent.keyManagerSign({ keyRef: veramoKid, data: Buffer.from(data).toString('utf8'), encoding: 'utf-8', algorithm: 'EdDSA' })
     return base64urlDecode(signature, 'KMS signature')
