@@ -1,8 +1,6 @@
 import type { Command } from 'commander'
-import { configFromEnv } from '@agentid/issuer'
 import { UsageError } from './errors.js'
 import type { IssuerClient } from './issuer-client.js'
-import { openLocal } from './local.js'
 import { json } from './output.js'
 import { parseIssuerUrl, remoteClient } from './remote.js'
 
@@ -59,10 +57,12 @@ export async function openTarget(ctx: Context, options: TargetOptions, baseUrlHi
     if (options.db === '') throw new UsageError('--db needs a file name')
     const explicit = options.baseUrl ?? (ctx.env.AGENTID_BASE_URL || undefined)
     const dataDir = options.dataDir ?? (ctx.env.AGENTID_DATA_DIR || undefined)
+    // Loaded on demand: the issuer's modules (Veramo, SQLite) take most of a second to import.
+    const { openLocal } = await import('./local.js')
     return openLocal({
       dbFile: options.db,
       ...(dataDir === undefined ? {} : { dataDir }),
-      baseUrl: localBaseUrl(ctx.env, explicit ?? baseUrlHint),
+      baseUrl: await localBaseUrl(ctx.env, explicit ?? baseUrlHint),
       secretInEnv: Boolean(process.env.AGENTID_SECRET),
     })
   }
@@ -91,7 +91,8 @@ export function emit(ctx: Context, options: { json?: boolean }, value: unknown, 
  * The base URL a local IssuerService signs status lists under: the given one, else what `serve`
  * would use with the same environment (AGENTID_BASE_URL, else http://host:port).
  */
-export function localBaseUrl(env: Env, baseUrl?: string): string {
+export async function localBaseUrl(env: Env, baseUrl?: string): Promise<string> {
+  const { configFromEnv } = await import('@agentid/issuer')
   const config = configFromEnv(env, baseUrl === undefined ? {} : { baseUrl })
   return config.baseUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`
 }

@@ -1,5 +1,5 @@
 import { AgentIdError, isDidKeySyntax, type AgentIdErrorCode } from '@agentid/core'
-import { HTTP_STATUS, type AgentView, type OrchestratorView } from '@agentid/issuer'
+import type { AgentView, OrchestratorView } from '@agentid/issuer'
 import { CliError, UsageError } from './errors.js'
 import type { AgentPage, AgentRevocation, CredentialRevocation, IssuerClient, IssuerInfo } from './issuer-client.js'
 
@@ -16,6 +16,8 @@ export interface RemoteOptions {
 
 const CREDENTIAL_ID = /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const BEARER = /^[A-Za-z0-9_-]{1,256}$/
+// An error code as the issuer sends them; one this CLI does not know yet is passed on as is.
+const ERROR_CODE = /^ERR_[A-Z][A-Z_]{0,47}$/
 const MAX_RESPONSE_CHARS = 16 * 1024 * 1024
 
 /** Checks and normalizes an issuer URL (no trailing slash); a UsageError when it is not one. */
@@ -94,7 +96,7 @@ export function remoteClient(options: RemoteOptions, warn: (text: string) => voi
       const error = isRecord(body) && isRecord(body.error) ? body.error : undefined
       const code = error?.code
       const message = typeof error?.message === 'string' ? error.message : `HTTP ${response.status}`
-      if (typeof code === 'string' && Object.hasOwn(HTTP_STATUS, code)) throw new AgentIdError(code as AgentIdErrorCode, message)
+      if (typeof code === 'string' && ERROR_CODE.test(code)) throw new AgentIdError(code as AgentIdErrorCode, message)
       throw new CliError('ERR_BAD_RESPONSE', `${base} answered HTTP ${response.status} without an agentid error; is it an agentid issuer?`)
     }
     if (!isRecord(body)) throw new CliError('ERR_BAD_RESPONSE', `${base} answered HTTP ${response.status} with a body that is not a JSON object; is it an agentid issuer?`)

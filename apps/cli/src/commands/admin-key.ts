@@ -1,8 +1,6 @@
 import type { Command } from 'commander'
-import { newApiKey } from '@agentid/issuer'
 import { UsageError } from '../errors.js'
 import { emit, localBaseUrl, type Context } from '../context.js'
-import { openIssuerService } from '../local.js'
 
 /** `agentid admin-key --db FILE`: a new admin key, its hash stored, the key printed once. */
 export function registerAdminKey(program: Command, ctx: Context): void {
@@ -16,11 +14,12 @@ export function registerAdminKey(program: Command, ctx: Context): void {
       if (options.db === undefined || options.db === '') {
         throw new UsageError('admin-key works on the issuer database only: pass --db FILE (the key is never sent over the network)')
       }
+      const [{ newApiKey }, { openIssuerService }] = await Promise.all([import('@agentid/issuer'), import('../local.js')])
       const dataDir = options.dataDir ?? (ctx.env.AGENTID_DATA_DIR || undefined)
       const service = await openIssuerService({
         dbFile: options.db,
         ...(dataDir === undefined ? {} : { dataDir }),
-        baseUrl: localBaseUrl(ctx.env),
+        baseUrl: await localBaseUrl(ctx.env),
         secretInEnv: Boolean(process.env.AGENTID_SECRET),
       })
       try {

@@ -1,6 +1,6 @@
 import { dirname } from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
-import { configFromEnv, startIssuer, type IssuerConfig } from '@agentid/issuer'
+import type { IssuerConfig } from '@agentid/issuer'
 import type { Context } from '../context.js'
 
 interface ServeOptions {
@@ -37,6 +37,7 @@ export function registerServe(program: Command, ctx: Context): void {
       // The secret sits next to the database unless told otherwise, as for the --db commands.
       const dataDir = options.dataDir ?? (ctx.env.AGENTID_DATA_DIR ? undefined : options.db !== undefined ? dirname(options.db) : undefined)
       if (dataDir !== undefined) overrides.dataDir = dataDir
+      const { configFromEnv, startIssuer } = await import('@agentid/issuer')
       const config = configFromEnv(ctx.env, overrides)
       const issuer = await startIssuer(config)
       const { stderr } = ctx.io
