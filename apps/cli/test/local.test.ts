@@ -270,6 +270,8 @@ describe('verify (--db)', () => {
 
 describe('admin-key', () => {
   it('stores a new admin key and prints it once', async () => {
+    const replaced = () => (local.service.store.db.prepare("SELECT count(*) AS n FROM audit_events WHERE action = 'admin_key.replaced'").get() as { n: number }).n
+    const before = replaced()
     const result = await cli(['admin-key', '--db', local.dbFile, '--json'])
     expect(result.code).toBe(0)
     const { adminKey } = result.json()
@@ -283,6 +285,7 @@ describe('admin-key', () => {
     expect(next).toMatch(/^aid_admin_[A-Za-z0-9_-]{43}$/)
     expect(local.service.authenticate(next)).toEqual({ kind: 'admin' })
     expect(() => local.service.authenticate(adminKey)).toThrow(expect.objectContaining({ code: 'ERR_UNAUTHENTICATED' }))
+    expect(replaced()).toBe(before + 2) // each rotation leaves an audit event
   })
 
   it('works only on a database', async () => {

@@ -174,7 +174,14 @@ export class IssuerService {
   ensureAdminKey(key?: string): { generated: string | null } {
     if (key !== undefined) {
       if (!isApiKeyShape(key, 'admin')) throw new AgentIdError('ERR_INVALID_INPUT', 'AGENTID_ADMIN_KEY must be a key made by `agentid admin-key` (aid_admin_…)')
-      this.store.transaction(() => this.store.settings.put('admin_key_hash', hashApiKey(key)))
+      const hash = hashApiKey(key)
+      // A replaced admin key is audited like a generated one; the same key at each start writes nothing.
+      if (this.store.settings.get('admin_key_hash') !== hash) {
+        this.store.transaction(() => {
+          this.store.settings.put('admin_key_hash', hash)
+          this.store.audit(this.now(), 'issuer', 'admin_key.replaced', null)
+        })
+      }
       return { generated: null }
     }
     if (this.store.settings.get('admin_key_hash')) return { generated: null }
