@@ -18,7 +18,7 @@ const CREDENTIAL_ID = /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}
 const BEARER = /^[A-Za-z0-9_-]{1,256}$/
 // An error code as the issuer sends them; one this CLI does not know yet is passed on as is.
 const ERROR_CODE = /^ERR_[A-Z][A-Z_]{0,47}$/
-const MAX_RESPONSE_CHARS = 16 * 1024 * 1024
+const MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
 /** Checks and normalizes an issuer URL (no trailing slash); a UsageError when it is not one. */
 export function parseIssuerUrl(value: string): string {
@@ -85,13 +85,14 @@ export function remoteClient(options: RemoteOptions, warn: (text: string) => voi
     if (response.status >= 300 && response.status < 400) {
       throw new CliError('ERR_BAD_RESPONSE', `the issuer at ${base} redirects (HTTP ${response.status} to ${response.headers.get('location') ?? '?'}); use the final URL`)
     }
-    let text: string
+    let text: string | undefined
     try {
-      text = await response.text()
+      text = await readText(response, MAX_RESPONSE_BYTES)
     } catch (cause) {
       throw new CliError('ERR_UNREACHABLE', `the connection to ${base} broke: ${networkReason(cause)}`, { cause })
     }
-    const body = text.length <= MAX_RESPONSE_CHARS ? parseJson(text) : undefined
+    if (text === undefined) throw new CliError('ERR_BAD_RESPONSE', `${base} answered with more than ${MAX_RESPONSE_BYTES} bytes; is it an agentid issuer?`)
+    const body = parseJson(text)
     if (!response.ok) {
       const error = isRecord(body) && isRecord(body.error) ? body.error : undefined
       const code = error?.code
@@ -148,6 +149,19 @@ export function remoteClient(options: RemoteOptions, warn: (text: string) => voi
     localStatusList: async () => undefined,
     close: async () => {},
   }
+}
+
+/** The body as UTF-8 text, or undefined (and the rest not read) when it is larger than `max` bytes. */
+export async function readText(response: Response, max: number): Promise<string | undefined> {
+  if (!response.body) return ''
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for await (const chunk of response.body) {
+    size += chunk.byteLength
+    if (size > max) return undefined // leaving the loop cancels the stream
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString('utf8')
 }
 
 function parseJson(text: string): unknown {

@@ -1,5 +1,6 @@
 import { base64urlEncode, decodeDidKey } from '@agentid/core'
 import type { DidResolver } from '@agentid/verifier'
+import { readText } from './remote.js'
 
 type Document = Record<string, unknown>
 
@@ -10,7 +11,7 @@ export interface ResolverSources {
   fetch: typeof globalThis.fetch
 }
 
-const MAX_DOCUMENT_CHARS = 256 * 1024
+const MAX_DOCUMENT_BYTES = 256 * 1024
 
 /**
  * A DID resolver for `verify` when a trusted issuer is a did:web: the issuer the CLI talks to is
@@ -31,8 +32,8 @@ export function cliResolver(sources: ResolverSources): DidResolver {
       if (url === undefined) return result(null, did.startsWith('did:web:') ? 'invalidDid' : 'unsupportedDidMethod')
       const response = await sources.fetch(url, { headers: { accept: 'application/did+json, application/json' }, redirect: 'error', signal: AbortSignal.timeout(5000) })
       if (!response.ok) return result(null, 'notFound')
-      const text = await response.text()
-      if (text.length > MAX_DOCUMENT_CHARS) return result(null, 'invalidDidDocument')
+      const text = await readText(response, MAX_DOCUMENT_BYTES)
+      if (text === undefined) return result(null, 'invalidDidDocument')
       try {
         const doc = JSON.parse(text) as unknown
         return typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? result(doc as Document) : result(null, 'invalidDidDocument')

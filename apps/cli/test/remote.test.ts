@@ -180,17 +180,58 @@ describe('authentication and reachability', () => {
     }
   })
 
-  it('answers ERR_BAD_RESPONSE when the URL is not an agentid issuer', async () => {
-    const server: Server = createServer((_req, res) => res.writeHead(404, { 'content-type': 'text/html' }).end('<h1>nope</h1>'))
+  /** Runs `fn` with the URL of a server that answers every request with `handler`. */
+  async function withServer(handler: Parameters<typeof createServer>[1], fn: (url: string) => Promise<void>): Promise<void> {
+    const server: Server = createServer(handler)
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     try {
-      const address = server.address() as { port: number }
-      const result = await cli(['agents', 'list', '--issuer', `http://127.0.0.1:${address.port}`], remote.env)
-      expect(result.code).toBe(1)
-      expect(result.errorCode).toBe('ERR_BAD_RESPONSE')
+      await fn(`http://127.0.0.1:${(server.address() as { port: number }).port}`)
     } finally {
+      server.closeAllConnections()
       await new Promise((resolve) => server.close(resolve))
     }
+  }
+
+  it('answers ERR_BAD_RESPONSE when the URL is not an agentid issuer', async () => {
+    const answers: Array<[number, Record<string, string>, string]> = [
+      [404, { 'content-type': 'text/html' }, '<h1>nope</h1>'],
+      [200, { 'content-type': 'application/json' }, '[1,2,3]'],
+      [200, { 'content-type': 'text/plain' }, 'not json'],
+      [500, { 'content-type': 'application/json' }, '{"error":{"code":"rm -rf","message":"x"}}'],
+      [302, { location: 'http://evil.example/' }, ''],
+    ]
+    for (const [status, headers, body] of answers) {
+      await withServer((_req, res) => res.writeHead(status, headers).end(body), async (url) => {
+        const result = await cli(['agents', 'list', '--issuer', url], remote.env)
+        expect(result.code, body).toBe(1)
+        expect(result.errorCode, body).toBe('ERR_BAD_RESPONSE')
+      })
+    }
+  })
+
+  it('stops reading an endless answer', async () => {
+    await withServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      const chunk = Buffer.alloc(1024 * 1024, 0x20)
+      const pump = () => { while (res.write(chunk)); }
+      res.on('drain', pump)
+      pump()
+    }, async (url) => {
+      const result = await cli(['orchestrators', 'list', '--issuer', url], remote.env)
+      expect(result.code).toBe(1)
+      expect(result.errorCode).toBe('ERR_BAD_RESPONSE')
+    })
+  })
+
+  it('prints a hostile error message without terminal control characters', async () => {
+    const message = 'bad\u001b[2J\u001b]0;owned\u0007\u202eevil\r\nagentid: ERR_OK: fine'
+    await withServer((_req, res) => res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'ERR_FORBIDDEN', message } })), async (url) => {
+      const result = await cli(['agents', 'list', '--issuer', url], remote.env)
+      expect(result.code).toBe(1)
+      expect(result.errorCode).toBe('ERR_FORBIDDEN')
+      expect(result.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/)
+      expect(result.stderr.trim().split('\n')).toHaveLength(1)
+    })
   })
 })
 
