@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
+import { AgentIdError } from '@agentid/core'
 import { registerAdminKey } from './commands/admin-key.js'
 import { registerAgents } from './commands/agents.js'
 import { registerOrchestrators } from './commands/orchestrators.js'
@@ -70,7 +71,7 @@ async function readAll(stream: NodeJS.ReadableStream, max: number): Promise<stri
   for await (const chunk of stream) {
     const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer)
     size += buffer.length
-    if (size > max) throw new UsageError(`standard input is larger than ${max} bytes; a credential is far smaller`)
+    if (size > max) throw new AgentIdError('ERR_MALFORMED', `standard input is larger than ${max} bytes; a credential is far smaller`)
     chunks.push(buffer)
   }
   return Buffer.concat(chunks).toString('utf8')

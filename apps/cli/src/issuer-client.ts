@@ -39,8 +39,6 @@ export interface CredentialRevocation {
  * `AgentIdError` with the issuer's code when it refuses; results have the HTTP API's shapes.
  */
 export interface IssuerClient {
-  /** Where the commands go, for messages: the URL or the database file. */
-  readonly target: string
   issuer(): Promise<IssuerInfo>
   /** The issuer's DID document when it runs as did:web (as `/.well-known/did.json` serves it), else null. */
   didDocument(): Promise<Record<string, unknown> | null>

@@ -23,7 +23,7 @@ const SECRET_FILE = 'secret.key'
 
 /** Opens an issuer database directly; commands run as the `cli` principal through IssuerService. */
 export async function openLocal(options: LocalOptions): Promise<IssuerClient> {
-  return localClient(await openIssuerService(options), resolve(options.dbFile))
+  return localClient(await openIssuerService(options))
 }
 
 /**
@@ -54,10 +54,9 @@ export async function openIssuerService(options: LocalOptions): Promise<IssuerSe
   return service
 }
 
-function localClient(service: IssuerService, dbFile: string): IssuerClient {
+function localClient(service: IssuerService): IssuerClient {
   const listPrefix = `${service.engine.baseUrl}/v1/status-lists/`
   return {
-    target: dbFile,
     issuer: async () => service.issuer,
     didDocument: async () => service.engine.didDocument() as unknown as Record<string, unknown> | null,
     addOrchestrator: async (name) => service.addOrchestrator(CLI, name),

@@ -105,13 +105,12 @@ export function remoteClient(options: RemoteOptions, warn: (text: string) => voi
   }
 
   const did = (value: string) => {
-    // Checked before it becomes a path segment: the route would answer "no route", not "bad DID".
+    // Checked before it becomes a path segment, where an empty or odd value would change the route.
     if (!isDidKeySyntax(value)) throw new AgentIdError('ERR_INVALID_INPUT', 'did: must be an Ed25519 did:key', { details: { field: 'did' } })
     return encodeURIComponent(value)
   }
 
   return {
-    target: base,
     async issuer() {
       const info = await call<Partial<IssuerInfo>>('GET', '/v1/issuer', { auth: false })
       if (typeof info.did !== 'string' || !info.did.startsWith('did:') || typeof info.keyId !== 'string') {

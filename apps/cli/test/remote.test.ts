@@ -89,6 +89,11 @@ describe('agents, status, revoke, verify (--issuer)', () => {
     expect(ok.code).toBe(0)
     expect(ok.json()).toMatchObject({ did: agent.did, issuer: remote.issuer.service.issuer.did, credentialId: agent.credentialId })
 
+    // --trust alone: the status list comes from the URL in the credential; no issuer is asked.
+    const issuerDid = remote.issuer.service.issuer.did
+    expect((await cli(['verify', agent.credential, '--trust', issuerDid])).code).toBe(0)
+    expect((await cli(['verify', agent.credential, '--trust', issuerDid, '--issuer', 'http://127.0.0.1:9'])).code).toBe(0)
+
     const revoked = await admin(['revoke', agent.credentialId, '--reason', 'rotated', '--json'])
     expect(revoked.code).toBe(0)
     expect(revoked.json()).toEqual({ id: agent.credentialId, agent: agent.did, alreadyRevoked: false })

@@ -38,24 +38,25 @@ reached, it is read from the database instead. Exit code 1 when the credential i
 }
 
 async function verify(token: string, trust: string[], client: IssuerClient | undefined): Promise<VerifiedAgent> {
-  const issuer = client ? await client.issuer() : undefined
+  // The issuer's DID: to trust it, or to resolve it when it is a did:web among the --trust DIDs.
+  const webTrust = trust.some((did) => did.startsWith('did:web:'))
+  const issuer = client && (trust.length === 0 || webTrust) ? await client.issuer() : undefined
   const trustedIssuers = trust.length > 0 ? trust : [issuer!.did]
   // Status lists over HTTP from the credential's URL; a local database answers when that fails.
   const fetch: FetchLike = async (url, init) => {
     try {
-      return await globalThis.fetch(url, { ...init, redirect: 'error' })
+      return await globalThis.fetch(url, init)
     } catch (cause) {
       const jwt = await client?.localStatusList(url)
       if (jwt === undefined) throw cause
       return { ok: true, status: 200, text: async () => jwt }
     }
   }
-  const needsResolver = trustedIssuers.some((did) => did.startsWith('did:web:'))
   const verifier = createVerifier({
     trustedIssuers,
     fetch,
     memoSize: 1,
-    ...(needsResolver
+    ...(trustedIssuers.some((did) => did.startsWith('did:web:'))
       ? { resolver: cliResolver({ ...(issuer && client ? { issuer: { did: issuer.did, document: () => client.didDocument() } } : {}), fetch: globalThis.fetch }) }
       : {}),
   })
