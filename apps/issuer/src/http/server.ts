@@ -56,6 +56,11 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   app.addHook('onRequest', async (_request, reply) => {
     if (closing) return reply.code(503).header('retry-after', '1').type('application/json').send({ error: { code: 'ERR_UNAVAILABLE', message: 'the issuer is shutting down; retry' } })
   })
+  // A request accepted before the close is answered with `Connection: close`: otherwise its keep-alive
+  // connection stays open after the answer and the close waits for the keep-alive timeout (72 s).
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) void reply.header('connection', 'close')
+  })
   const maxAge = options.statusListMaxAgeSec ?? 10
   const auth = (request: FastifyRequest): Principal => service.authenticate(bearer(request))
   // Admin routes check the caller's role before its body: a caller who may not ask learns nothing of how to.
