@@ -1,5 +1,6 @@
 // End-to-end harness: the real issuer process, the real CLI binary, real HTTP, the real SQLite file.
 // Every process and temp dir made here is tracked and removed by `cleanup()` (call it in afterAll).
+// Type-check the suite with `npx tsc -p test` (vitest does not type-check).
 import { spawn as spawnProcess, execFile, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
