@@ -50,7 +50,7 @@ async function load(op, { concurrency, ms, max = Infinity }) {
 async function startIssuer(dataDir) {
   const adminKey = 'aid_admin_' + Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url')
   const port = 20000 + Math.floor(Math.random() * 20000)
-  const child = spawnProcess(process.execPath, [join(here, '../apps/issuer/dist/main.js')], {
+  const child = spawnProcess(process.execPath, [...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), join(here, '../apps/issuer/dist/main.js')], {
     env: { ...process.env, AGENTID_DATA_DIR: dataDir, AGENTID_PORT: String(port), AGENTID_ADMIN_KEY: adminKey, AGENTID_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
   })

@@ -5,9 +5,9 @@ import { describe, expect, it } from 'vitest'
 const ISSUER = 'did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp'
 const T = 1_800_000_000
 
-function code(fn: () => unknown): string {
+async function code(fn: () => Promise<unknown>): Promise<string> {
   try {
-    fn()
+    await fn()
   } catch (e) {
     expect(e).toBeInstanceOf(VerificationError)
     return (e as VerificationError).code
@@ -42,29 +42,29 @@ describe('proof of possession', () => {
   it('round-trips', async () => {
     const proof = await createProofOfPossession({ signer, audience: ISSUER, purpose: 'spawn', nonce: 'challenge-1', clock })
     expect(decodeJwt(proof).header.typ).toBe(POP_TYP)
-    const verified = verifyProofOfPossession(proof, opts)
+    const verified = await verifyProofOfPossession(proof, opts)
     expect(verified).toMatchObject({ did: key.did, nonce: 'challenge-1', iat: T, exp: T + 60 })
   })
 
   it('refuses another audience, another purpose, another agent', async () => {
     const proof = await createProofOfPossession({ signer, audience: ISSUER, purpose: 'spawn', clock })
-    expect(code(() => verifyProofOfPossession(proof, { ...opts, audience: 'did:web:other.example' }))).toBe('ERR_AUDIENCE_MISMATCH')
-    expect(code(() => verifyProofOfPossession(proof, { ...opts, purpose: 'renew' }))).toBe('ERR_MALFORMED')
-    expect(code(() => verifyProofOfPossession(proof, { ...opts, expectedDid: generateAgentKey().did }))).toBe('ERR_KEY_MISMATCH')
+    expect(await code(() => verifyProofOfPossession(proof, { ...opts, audience: 'did:web:other.example' }))).toBe('ERR_AUDIENCE_MISMATCH')
+    expect(await code(() => verifyProofOfPossession(proof, { ...opts, purpose: 'renew' }))).toBe('ERR_MALFORMED')
+    expect(await code(() => verifyProofOfPossession(proof, { ...opts, expectedDid: generateAgentKey().did }))).toBe('ERR_KEY_MISMATCH')
   })
 
   it('refuses expired and future proofs', async () => {
     const proof = await createProofOfPossession({ signer, audience: ISSUER, purpose: 'spawn', clock })
-    expect(code(() => verifyProofOfPossession(proof, { ...opts, now: T + 60 + 31 }))).toBe('ERR_EXPIRED')
-    expect(code(() => verifyProofOfPossession(proof, { ...opts, now: T - 31 }))).toBe('ERR_NOT_YET_VALID')
+    expect(await code(() => verifyProofOfPossession(proof, { ...opts, now: T + 60 + 31 }))).toBe('ERR_EXPIRED')
+    expect(await code(() => verifyProofOfPossession(proof, { ...opts, now: T - 31 }))).toBe('ERR_NOT_YET_VALID')
   })
 
   it('refuses a proof signed by a key other than its iss', async () => {
     const mallory = signerFromJwk(generateEd25519KeyPair().privateJwk)
     const forged = await signJwt({ typ: POP_TYP, kid: signer.keyId }, { iss: key.did, sub: key.did, aud: ISSUER, purpose: 'spawn', iat: T, exp: T + 60, jti: 'x'.repeat(20) }, mallory)
-    expect(code(() => verifyProofOfPossession(forged, opts))).toBe('ERR_SIGNATURE_INVALID')
+    expect(await code(() => verifyProofOfPossession(forged, opts))).toBe('ERR_SIGNATURE_INVALID')
     const otherKid = await signJwt({ typ: POP_TYP }, { iss: key.did, sub: key.did, aud: ISSUER, purpose: 'spawn', iat: T, exp: T + 60, jti: 'x'.repeat(20) }, mallory)
-    expect(code(() => verifyProofOfPossession(otherKid, opts))).toBe('ERR_KEY_MISMATCH')
+    expect(await code(() => verifyProofOfPossession(otherKid, opts))).toBe('ERR_KEY_MISMATCH')
   })
 
   it('refuses wrong typ, long lifetimes, bad jti, sub != iss', async () => {
@@ -81,12 +81,12 @@ describe('proof of possession', () => {
     ]
     for (const [header, payload] of cases) {
       const token = await signJwt(header, payload, signer)
-      expect(code(() => verifyProofOfPossession(token, opts)), JSON.stringify(payload)).toBe('ERR_MALFORMED')
+      expect(await code(() => verifyProofOfPossession(token, opts)), JSON.stringify(payload)).toBe('ERR_MALFORMED')
     }
   })
 
-  it('refuses non-tokens and oversized tokens', () => {
-    for (const bad of [undefined, 42, '', 'a.b.c', 'x'.repeat(9000)]) expect(code(() => verifyProofOfPossession(bad, opts))).toBe('ERR_MALFORMED')
+  it('refuses non-tokens and oversized tokens', async () => {
+    for (const bad of [undefined, 42, '', 'a.b.c', 'x'.repeat(9000)]) expect(await code(() => verifyProofOfPossession(bad, opts))).toBe('ERR_MALFORMED')
   })
 
   it('misuse is a TypeError', async () => {

@@ -1,4 +1,5 @@
 import { verify as cryptoVerify, type KeyObject } from 'node:crypto'
+import { promisify } from 'node:util'
 import { base64urlDecode, base64urlEncode } from './base64url.js'
 import { VerificationError } from './errors.js'
 import { parseStrictJsonObject } from './json.js'
@@ -94,14 +95,38 @@ export function decodeJwt(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BYTES): D
  */
 export function verifyJwsSignature(jws: Pick<DecodedJws, 'signingInput' | 'signature'>, publicKey: KeyObject): void {
   if (publicKey.asymmetricKeyType !== 'ed25519') throw new TypeError('verifyJwsSignature: an Ed25519 public key is required')
-  // Buffer's 'ascii' encoding keeps only the low byte of each code unit ("\u0161" would check as "a"):
-  // a signing input is base64url and dots, so anything outside ASCII cannot be one.
-  if (typeof jws.signingInput !== 'string' || !/^[\x00-\x7f]*$/.test(jws.signingInput)) {
-    throw new VerificationError('ERR_MALFORMED', 'JWS signing input is not ASCII')
-  }
+  const data = signingInputBytes(jws.signingInput)
   let ok = false
   try {
-    ok = cryptoVerify(null, Buffer.from(jws.signingInput, 'ascii'), publicKey, jws.signature)
+    ok = cryptoVerify(null, data, publicKey, jws.signature)
+  } catch (cause) {
+    throw new VerificationError('ERR_SIGNATURE_INVALID', 'signature check failed', { cause })
+  }
+  if (!ok) throw new VerificationError('ERR_SIGNATURE_INVALID', 'signature does not verify')
+}
+
+// Buffer's 'ascii'/'latin1' encodings keep only the low byte of each code unit ("\u0161" would check
+// as "a"): a signing input is base64url and dots, so anything outside ASCII cannot be one. A string
+// is ASCII exactly when its UTF-8 length equals its length.
+function signingInputBytes(signingInput: unknown): Buffer {
+  if (typeof signingInput !== 'string' || Buffer.byteLength(signingInput, 'utf8') !== signingInput.length) {
+    throw new VerificationError('ERR_MALFORMED', 'JWS signing input is not ASCII')
+  }
+  return Buffer.from(signingInput, 'latin1')
+}
+
+const verifyOnPool = promisify(cryptoVerify as (alg: null, data: Buffer, key: KeyObject, sig: Buffer, cb: (e: Error | null, ok: boolean) => void) => void)
+
+/**
+ * Same check as {@link verifyJwsSignature}, run on libuv's thread pool (node:crypto's callback form):
+ * a server verifying many signatures at once keeps its event loop free for everything else.
+ */
+export async function verifyJwsSignatureAsync(jws: Pick<DecodedJws, 'signingInput' | 'signature'>, publicKey: KeyObject): Promise<void> {
+  if (publicKey.asymmetricKeyType !== 'ed25519') throw new TypeError('verifyJwsSignatureAsync: an Ed25519 public key is required')
+  const data = signingInputBytes(jws.signingInput)
+  let ok = false
+  try {
+    ok = await verifyOnPool(null, data, publicKey, jws.signature)
   } catch (cause) {
     throw new VerificationError('ERR_SIGNATURE_INVALID', 'signature check failed', { cause })
   }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { assertEd25519PublicKey, didKeyBytes } from './did-key.js'
 import { VerificationError } from './errors.js'
-import { decodeJwt, signJwt, verifyJwsSignature } from './jws.js'
+import { decodeJwt, signJwt, verifyJwsSignatureAsync } from './jws.js'
 import { publicKeyFromRaw, type Signer } from './keys.js'
 
 /** `typ` of a proof of possession: it can never be confused with a credential or an access token. */
@@ -73,9 +73,10 @@ function bad(message: string, code: 'ERR_MALFORMED' | 'ERR_AUDIENCE_MISMATCH' | 
 
 /**
  * Verifies a proof of possession: signed by the key of its own `iss` did:key, for this audience and
- * purpose, within its short lifetime. Throws VerificationError.
+ * purpose, within its short lifetime. Rejects with a VerificationError. The signature is checked on
+ * libuv's thread pool: the issuer verifies one per spawn and keeps its event loop for the rest.
  */
-export function verifyProofOfPossession(token: unknown, options: VerifyProofOptions): VerifiedProof {
+export async function verifyProofOfPossession(token: unknown, options: VerifyProofOptions): Promise<VerifiedProof> {
   const jwt = decodeJwt(token, 8 * 1024)
   if (jwt.header.typ !== POP_TYP) bad(`typ must be ${POP_TYP}`)
   const p = jwt.payload
@@ -83,7 +84,7 @@ export function verifyProofOfPossession(token: unknown, options: VerifyProofOpti
   if (options.expectedDid !== undefined && p.iss !== options.expectedDid) bad('signed by another agent', 'ERR_KEY_MISMATCH')
   const raw = didKeyBytes(p.iss)
   if (jwt.header.kid !== undefined && jwt.header.kid !== `${p.iss}#${p.iss.slice('did:key:'.length)}`) bad('kid does not name the agent key', 'ERR_KEY_MISMATCH')
-  verifyJwsSignature(jwt, publicKeyFromRaw(raw))
+  await verifyJwsSignatureAsync(jwt, publicKeyFromRaw(raw))
   // After the signature: the key is then known to decode, so only the cheap point checks remain.
   assertEd25519PublicKey(raw, { signatureVerified: true })
   if (p.aud !== options.audience) bad('audience is not this issuer', 'ERR_AUDIENCE_MISMATCH')

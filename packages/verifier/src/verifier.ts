@@ -9,6 +9,7 @@ import {
   StatusListError,
   VerificationError,
   verifyJwsSignature,
+  verifyJwsSignatureAsync,
   type DecodedJwt,
 } from '@agentid/core'
 import { Resolver } from 'did-resolver'
@@ -45,6 +46,12 @@ export interface VerifierOptions {
   memoSize?: number
   /** Number of resolved DIDs cached. Default 1,000; entries live 1 hour. */
   didCacheSize?: number
+  /**
+   * Check signatures on libuv's thread pool instead of the event loop. Default false: a thread hop
+   * costs latency; a server that verifies many credentials concurrently (the issuer checking its own
+   * output) gains a free event loop and a second core.
+   */
+  offloadSignatures?: boolean
 }
 
 /** A configured verifier. Stateless but for its caches; share one instance per process. */
@@ -130,6 +137,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     },
     keys,
   )
+  const offload = options.offloadSignatures === true
   const memo = new BoundedCache<string, Memo>(positive('memoSize', options.memoSize, 10_000) || 1)
 
   function checkTime(nbf: number | null, exp: number): void {
@@ -149,7 +157,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     let last: unknown
     for (const key of candidates) {
       try {
-        return verifyJwsSignature(jwt, key)
+        return offload ? await verifyJwsSignatureAsync(jwt, key) : verifyJwsSignature(jwt, key)
       } catch (error) {
         last = error
       }

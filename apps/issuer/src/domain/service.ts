@@ -112,6 +112,7 @@ export class IssuerService {
       trustedIssuers: [engine.issuer.did],
       clock,
       memoSize: 1,
+      offloadSignatures: true,
       statusTtlMs: 1000,
       statusGraceMs: 0,
       ...(resolver ? { resolver } : {}),
@@ -264,7 +265,7 @@ export class IssuerService {
     let privateJwk: Ed25519PrivateJwk | undefined
     let proof: { jti: string; nonce: string | null; exp: number } | undefined
     if (request.keyCustody === 'agent') {
-      const verified = verifyProofOfPossession(request.proof, { audience: this.engine.issuer.did, purpose: 'spawn', now: this.now() })
+      const verified = await verifyProofOfPossession(request.proof, { audience: this.engine.issuer.did, purpose: 'spawn', now: this.now() })
       if (request.did !== undefined && request.did !== verified.did) throw new AgentIdError('ERR_KEY_MISMATCH', 'did does not match the proof of possession')
       did = verified.did
       proof = verified
@@ -300,7 +301,7 @@ export class IssuerService {
   async renew(did: unknown, body: unknown): Promise<IssuedCredential> {
     const agentDid = parseAgentDid(did)
     const request = parseRenewRequest(body, this.maxTtl)
-    const proof = verifyProofOfPossession(request.proof, { audience: this.engine.issuer.did, purpose: 'renew', now: this.now(), expectedDid: agentDid })
+    const proof = await verifyProofOfPossession(request.proof, { audience: this.engine.issuer.did, purpose: 'renew', now: this.now(), expectedDid: agentDid })
     const agent = this.store.agents.get(agentDid)
     if (!agent) notFound('agent')
     if (agent.status !== 'active') throw new AgentIdError('ERR_REVOKED', 'the agent has been revoked')
