@@ -28,6 +28,7 @@ export type AgentIdErrorCode =
   | 'ERR_PAYLOAD_TOO_LARGE'
   | 'ERR_UNSUPPORTED_MEDIA_TYPE'
   | 'ERR_RATE_LIMITED'
+  | 'ERR_UNAVAILABLE'
   | 'ERR_INTERNAL'
 
 export const VERIFICATION_ERROR_CODES: readonly VerificationErrorCode[] = Object.freeze([

@@ -27,6 +27,7 @@ export const HTTP_STATUS: Readonly<Record<AgentIdErrorCode, number>> = Object.fr
   ERR_RATE_LIMITED: 429,
   ERR_INTERNAL: 500,
   ERR_STATUS_UNAVAILABLE: 503,
+  ERR_UNAVAILABLE: 503,
 })
 
 export interface ErrorBody {

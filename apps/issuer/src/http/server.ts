@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
-import { AgentIdError } from '@agentid/core'
+import { AgentIdError, type AgentIdErrorCode } from '@agentid/core'
 import { requireAdmin, type IssuerService, type Principal } from '../domain/service.js'
-import { toHttpError } from './errors.js'
+import { HTTP_STATUS, toHttpError } from './errors.js'
 import { openApiDocument } from './openapi.js'
 
 export interface ServerOptions {
@@ -54,7 +54,7 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
     done()
   })
   app.addHook('onRequest', async (_request, reply) => {
-    if (closing) return reply.code(503).header('retry-after', '1').type('application/json').send({ error: { code: 'ERR_UNAVAILABLE', message: 'the issuer is shutting down; retry' } })
+    if (closing) return reply.code(HTTP_STATUS.ERR_UNAVAILABLE).header('retry-after', '1').type('application/json').send({ error: { code: 'ERR_UNAVAILABLE' satisfies AgentIdErrorCode, message: 'the issuer is shutting down; retry' } })
   })
   // A request accepted before the close is answered with `Connection: close`: otherwise its keep-alive
   // connection stays open after the answer and the close waits for the keep-alive timeout (72 s).
