@@ -394,7 +394,7 @@ export class IssuerService {
    * status-list bit change in one transaction. Revoking a revoked agent changes nothing.
    */
   revokeAgent(actor: Principal, did: unknown, reason: unknown): { did: string; revokedCredentials: string[]; alreadyRevoked: boolean } {
-    requireAdminOrCli(actor)
+    requireAdmin(actor)
     const agentDid = parseAgentDid(did)
     const why = parseReason(reason)
     return this.store.transaction(() => {
@@ -412,7 +412,7 @@ export class IssuerService {
 
   /** Revokes one credential (its row and its status bit, in one transaction). */
   revokeCredential(actor: Principal, id: unknown, reason: unknown): { id: string; agent: string; alreadyRevoked: boolean } {
-    requireAdminOrCli(actor)
+    requireAdmin(actor)
     const credentialId = parseCredentialId(id)
     const why = parseReason(reason)
     return this.store.transaction(() => {
@@ -452,7 +452,7 @@ export class IssuerService {
         expiresAt: iso(c.expires_at),
         revokedAt: isoOrNull(c.revoked_at),
         revocationReason: c.revocation_reason,
-        statusListCredential: this.statusLists.url(c.status_list_id),
+        statusListCredential: statusListUrlOf(c.jwt) ?? this.statusLists.url(c.status_list_id),
         statusListIndex: c.status_index,
       })),
     }
@@ -471,12 +471,21 @@ export class IssuerService {
   }
 }
 
+// The status-list URL a credential carries: the base URL may have changed since it was issued.
+function statusListUrlOf(jwt: string): string | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as { vc?: { credentialStatus?: { statusListCredential?: unknown } } }
+    const url = payload.vc?.credentialStatus?.statusListCredential
+    return typeof url === 'string' ? url : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** Throws ERR_FORBIDDEN unless `actor` is the admin (or the local CLI). */
 export function requireAdmin(actor: Principal): void {
   if (actor.kind !== 'admin' && actor.kind !== 'cli') throw new AgentIdError('ERR_FORBIDDEN', 'admin key required')
 }
-
-const requireAdminOrCli = requireAdmin
 
 function actorName(actor: Principal): string {
   return actor.kind === 'orchestrator' ? `orchestrator:${actor.id}` : actor.kind
