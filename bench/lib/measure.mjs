@@ -1,0 +1,44 @@
+// Throughput measurement: timed rounds of at least `minMs` each, after a warm-up; medians.
+import { performance } from 'node:perf_hooks'
+
+/** Runs `fn` (sync or async) for at least `minMs` ms, in batches; returns ops per second. */
+export async function round(fn, { minMs = 1000, batch = 64, sync = false } = {}) {
+  globalThis.gc?.()
+  let ops = 0
+  const start = performance.now()
+  let elapsed = 0
+  do {
+    if (sync) for (let i = 0; i < batch; i++) fn()
+    else for (let i = 0; i < batch; i++) await fn()
+    ops += batch
+    elapsed = performance.now() - start
+  } while (elapsed < minMs)
+  return (ops * 1000) / elapsed
+}
+
+export function median(values) {
+  const s = [...values].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+/**
+ * Measures several cases in one process, interleaved: a warm-up round of each, then round r of
+ * every case before round r + 1 of any, so that drift of a shared machine hits all cases alike.
+ * `cases`: { key: { fn, sync?, batch? } }. Returns { key: { median, rounds } } in ops/s.
+ */
+export async function measureInterleaved(cases, { rounds = 5, minMs = 1000, warmupMs = 500, log = () => {} } = {}) {
+  const out = {}
+  for (const [key, c] of Object.entries(cases)) {
+    await round(c.fn, { ...c, minMs: warmupMs })
+    out[key] = { median: 0, rounds: [] }
+  }
+  for (let r = 0; r < rounds; r++) {
+    for (const [key, c] of Object.entries(cases)) {
+      out[key].rounds.push(await round(c.fn, { ...c, minMs }))
+    }
+    log(`round ${r + 1}/${rounds} done`)
+  }
+  for (const v of Object.values(out)) v.median = median(v.rounds)
+  return out
+}
