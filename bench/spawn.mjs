@@ -3,7 +3,7 @@
 // createVerifiableCredential on its TypeORM store, SQLite WAL) measured in the same run.
 import { spawn as spawnProcess, fork } from 'node:child_process'
 import http from 'node:http'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -45,6 +45,18 @@ async function load(op, { concurrency, ms, max = Infinity }) {
   const elapsed = (performance.now() - t0) / 1000
   latencies.sort((a, b) => a - b)
   return { opsPerSec: done / elapsed, done, errors, firstError: firstError ? String(firstError.message ?? firstError) : null, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) }
+}
+
+// utime + stime of a process, from /proc (Linux), in seconds; NaN elsewhere.
+function cpuSeconds(pid, which = 'both') {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    const user = Number(fields[11]) / 100
+    const system = Number(fields[12]) / 100
+    return which === 'user' ? user : which === 'system' ? system : user + system
+  } catch {
+    return NaN
+  }
 }
 
 async function startIssuer(dataDir) {
@@ -95,7 +107,16 @@ async function agentid() {
       req.end(body)
     })
     await load(op, { concurrency: CONCURRENCY, ms: 1000, max: 500 }) // warm-up
-    return await load((i) => op(i + 500), { concurrency: CONCURRENCY, ms: DURATION_MS, max: n - 500 })
+    const cpu0 = cpuSeconds(child.pid)
+    const sys0 = cpuSeconds(child.pid, 'system')
+    const self0 = process.cpuUsage()
+    const result = await load((i) => op(i + 500), { concurrency: CONCURRENCY, ms: DURATION_MS, max: n - 500 })
+    // The issuer's CPU time per spawn (all its threads): steadier than throughput on a shared machine.
+    result.issuerCpuUsPerSpawn = ((cpuSeconds(child.pid) - cpu0) * 1e6) / result.done
+    result.issuerSystemUsPerSpawn = ((cpuSeconds(child.pid, 'system') - sys0) * 1e6) / result.done
+    const self = process.cpuUsage(self0)
+    result.loadGeneratorCpuUsPerSpawn = (self.user + self.system) / result.done
+    return result
   } finally {
     child.kill('SIGTERM')
     await new Promise((r) => child.once('exit', r))
@@ -168,7 +189,8 @@ if (process.argv.includes('--veramo-child')) {
   console.log('|---|---:|---:|---:|---:|')
   console.log(`| agentid issuer (HTTP) | ${Math.round(ours.opsPerSec)} | ${f(ours.p50)} | ${f(ours.p99)} | ${ours.errors} |`)
   console.log(`| Veramo createIdentifier + createVerifiableCredential (TypeORM, WAL, in-process) | ${Math.round(theirs.opsPerSec)} | ${f(theirs.p50)} | ${f(theirs.p99)} | ${theirs.errors} |`)
-  console.log(`\nratio agentid / Veramo: ${(ours.opsPerSec / theirs.opsPerSec).toFixed(2)} (target >= 4); targets: >= 1,500 spawns/s, p99 <= 50 ms`)
+  console.log(`\nCPU per spawn: issuer ${Math.round(ours.issuerCpuUsPerSpawn)} µs (all threads; ${Math.round(ours.issuerSystemUsPerSpawn)} µs in the kernel), load generator ${Math.round(ours.loadGeneratorCpuUsPerSpawn)} µs`)
+  console.log(`ratio agentid / Veramo: ${(ours.opsPerSec / theirs.opsPerSec).toFixed(2)} (target >= 4); targets: >= 1,500 spawns/s, p99 <= 50 ms`)
   if (ours.firstError) console.log(`first agentid error: ${ours.firstError}`)
   if (theirs.firstError) console.log(`first Veramo error: ${theirs.firstError}`)
   mkdirSync(join(here, 'results'), { recursive: true })
