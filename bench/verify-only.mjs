@@ -7,6 +7,7 @@
 // Prints one JSON line: { impl, count, memoSize, maxRssMB, ... }.
 import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
+import { readTokens } from './lib/token-stream.mjs'
 import { agentDids, keyFromLabel, localFetch, nthCredential, statusListJwt } from './lib/tokens.mjs'
 
 const arg = (name, fallback) => {
@@ -20,9 +21,12 @@ const now = Math.floor(Date.now() / 1000)
 const issuer = keyFromLabel('issuer')
 // Agent DIDs come from a file (written by verify.mjs) when given: making keys here would leave
 // thousands of KeyObjects' native memory to the garbage collector and inflate this process's peak.
+// With --tokens FILE the credentials come pre-signed, streamed from the file (see lib/token-stream.mjs).
+const tokensAt = process.argv.indexOf('--tokens')
+const tokenFile = tokensAt === -1 ? null : process.argv[tokensAt + 1]
 const didsAt = process.argv.indexOf('--dids')
-const dids = didsAt === -1 ? agentDids(count) : JSON.parse(readFileSync(process.argv[didsAt + 1], 'utf8')).slice(0, count)
-if (dids.length < count) throw new Error(`--dids holds fewer than ${count} DIDs`)
+const dids = tokenFile ? [] : didsAt === -1 ? agentDids(count) : JSON.parse(readFileSync(process.argv[didsAt + 1], 'utf8')).slice(0, count)
+if (!tokenFile && dids.length < count) throw new Error(`--dids holds fewer than ${count} DIDs`)
 
 let verifier = null
 if (!baseline) {
@@ -34,16 +38,34 @@ const verify = async (jwt) => (verifier ? verifier.verifyAgentCredential(jwt) : 
 const kept = Math.min(count, memoSize)
 const t0 = performance.now()
 let firstKept
-for (let i = 0; i < count; i++) {
-  const result = await verify(nthCredential(issuer, dids, i, now))
-  if (i === count - kept) firstKept = result
-}
-const t1 = performance.now()
 let warmHit = null
-for (let n = 0; n < count; n++) {
-  const i = count - kept + (n % kept)
-  const result = await verify(nthCredential(issuer, dids, i, now))
-  if (n === 0 && verifier) warmHit = result === firstKept // the memoized object came back: a real hit
+let t1
+if (tokenFile) {
+  // Cold: every token once, streamed. Warm: `count` more over the last `kept` (each a memo hit).
+  const ring = []
+  let i = 0
+  for (const jwt of readTokens(tokenFile, count)) {
+    const result = await verify(jwt)
+    if (i >= count - kept) ring.push(jwt)
+    if (i === count - kept) firstKept = result
+    i++
+  }
+  t1 = performance.now()
+  for (let n = 0; n < count; n++) {
+    const result = await verify(ring[n % ring.length])
+    if (n === 0 && verifier) warmHit = result === firstKept
+  }
+} else {
+  for (let i = 0; i < count; i++) {
+    const result = await verify(nthCredential(issuer, dids, i, now))
+    if (i === count - kept) firstKept = result
+  }
+  t1 = performance.now()
+  for (let n = 0; n < count; n++) {
+    const i = count - kept + (n % kept)
+    const result = await verify(nthCredential(issuer, dids, i, now))
+    if (n === 0 && verifier) warmHit = result === firstKept // the memoized object came back: a real hit
+  }
 }
 const t2 = performance.now()
 

@@ -9,7 +9,7 @@ export async function verifySetup({ pool = 40_000 } = {}) {
   const issuer = keyFromLabel('issuer')
   const fetch = localFetch(statusListJwt(issuer, now))
   // statusTtlMs of an hour: no list refresh lands inside a timed round. memoSize stays the default
-  // (10,000): a pool larger than it means a token reused after wrapping around was evicted long ago.
+  // (1,000): a pool larger than it means a token reused after wrapping around was evicted long ago.
   const verifier = createVerifier({ trustedIssuers: [issuer.did], fetch, statusTtlMs: 3_600_000 })
   const dids = agentDids(pool + 1)
   const tokens = Array.from({ length: pool }, (_, i) => nthCredential(issuer, dids, i + 1, now))

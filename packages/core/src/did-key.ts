@@ -1,4 +1,4 @@
-import { ed25519 } from '@noble/curves/ed25519'
+import { createRequire } from 'node:module'
 import { base58 } from '@scure/base'
 import { VerificationError } from './errors.js'
 
@@ -21,7 +21,15 @@ const KEY_LENGTHS: ReadonlyMap<number, number> = new Map([
   [0x1201, 49], // p384-pub (compressed)
 ])
 const BASE58 = /^[1-9A-HJ-NP-Za-km-z]+$/
-const Point = ed25519.ExtendedPoint
+// Curve arithmetic (@noble/curves, ~10 MB of heap once loaded) is needed only for a full point check
+// of a key that has not yet verified a signature: loaded on first use, so that a verify-only service
+// whose keys are checked the cheap way never pays for it.
+type NoblePoint = typeof import('@noble/curves/ed25519').ed25519.ExtendedPoint
+let noblePoint: NoblePoint | undefined
+function Point(): NoblePoint {
+  noblePoint ??= (createRequire(import.meta.url)('@noble/curves/ed25519') as typeof import('@noble/curves/ed25519')).ed25519.ExtendedPoint
+  return noblePoint
+}
 
 export interface DecodeDidKeyOptions {
   /**
@@ -108,7 +116,7 @@ export function assertEd25519PublicKey(raw: Uint8Array, options: DecodeDidKeyOpt
   }
   let point
   try {
-    point = Point.fromHex(raw, false)
+    point = Point().fromHex(raw, false)
   } catch {
     return fail('invalidPublicKey', 'public key is not a canonical Ed25519 point')
   }
@@ -139,9 +147,16 @@ function isCanonicalY(raw: Uint8Array): boolean {
   return raw[0]! < 0xed
 }
 
-/** @internal Key bytes of a syntactically valid Ed25519 did:key, before any point check. */
-export function didKeyBytes(did: string): Uint8Array {
-  return decodeStructure(did)
+/**
+ * Decodes an Ed25519 did:key checking its syntax only (prefix, base58btc, multicodec 0xed01,
+ * 32 bytes). The key's point is NOT checked: call {@link assertEd25519PublicKey} before trusting it,
+ * or right after node:crypto verified a signature under it, with `{ signatureVerified: true }`.
+ * @example
+ * const { publicKey } = parseDidKeySyntax(did) // then verify, then assertEd25519PublicKey(publicKey, { signatureVerified: true })
+ */
+export function parseDidKeySyntax(did: string): DidKey {
+  const publicKey = decodeStructure(did)
+  return { did, publicKey, keyId: `${did}#${did.slice('did:key:'.length)}` }
 }
 
 /**

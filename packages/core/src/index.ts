@@ -4,7 +4,7 @@ export type { AgentIdErrorCode, VerificationErrorCode, ErrorOptions } from './er
 export { base64urlEncode, base64urlDecode, base64urlDecodeInput } from './base64url.js'
 export { parseStrictJsonObject } from './json.js'
 export type { StrictJsonOptions } from './json.js'
-export { encodeDidKey, decodeDidKey, decodeDidKeyUrl, isDidKeySyntax, assertEd25519PublicKey } from './did-key.js'
+export { encodeDidKey, decodeDidKey, decodeDidKeyUrl, parseDidKeySyntax, isDidKeySyntax, assertEd25519PublicKey } from './did-key.js'
 export type { DidKey, DidKeyErrorName, DecodeDidKeyOptions } from './did-key.js'
 export {
   generateEd25519KeyPair,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { assertEd25519PublicKey, didKeyBytes } from './did-key.js'
+import { assertEd25519PublicKey, parseDidKeySyntax } from './did-key.js'
 import { VerificationError } from './errors.js'
 import { decodeJwt, signJwt, verifyJwsSignatureAsync } from './jws.js'
 import { publicKeyFromRaw, type Signer } from './keys.js'
@@ -82,8 +82,8 @@ export async function verifyProofOfPossession(token: unknown, options: VerifyPro
   const p = jwt.payload
   if (typeof p.iss !== 'string' || p.sub !== p.iss) bad('iss and sub must be the agent DID')
   if (options.expectedDid !== undefined && p.iss !== options.expectedDid) bad('signed by another agent', 'ERR_KEY_MISMATCH')
-  const raw = didKeyBytes(p.iss)
-  if (jwt.header.kid !== undefined && jwt.header.kid !== `${p.iss}#${p.iss.slice('did:key:'.length)}`) bad('kid does not name the agent key', 'ERR_KEY_MISMATCH')
+  const { publicKey: raw, keyId } = parseDidKeySyntax(p.iss)
+  if (jwt.header.kid !== undefined && jwt.header.kid !== keyId) bad('kid does not name the agent key', 'ERR_KEY_MISMATCH')
   await verifyJwsSignatureAsync(jwt, publicKeyFromRaw(raw))
   // After the signature: the key is then known to decode, so only the cheap point checks remain.
   assertEd25519PublicKey(raw, { signatureVerified: true })

@@ -2,8 +2,11 @@ import type { KeyObject } from 'node:crypto'
 import {
   assertEd25519PublicKey,
   base64urlDecode,
-  decodeDidKey,
+  parseDidKeySyntax,
   publicKeyFromRaw,
+  verifyJwsSignature,
+  verifyJwsSignatureAsync,
+  type DecodedJws,
   VerificationError,
 } from '@agentid/core'
 import type { Resolvable } from 'did-resolver'
@@ -16,9 +19,33 @@ export type DidResolver = Resolvable
 /** Which verification relationship a key must have for the job at hand. */
 export type KeyPurpose = 'assertionMethod' | 'authentication' | 'capabilityDelegation' | 'capabilityInvocation'
 
+/**
+ * A resolved Ed25519 key. Its point is checked the cheap way right after the first signature it
+ * verifies (node:crypto has then decoded it): canonical, not of small order. Until then it is not
+ * trusted; a key that is not on the curve never verifies anything.
+ */
+export class VerificationKey {
+  private pointChecked = false
+  constructor(
+    readonly id: string,
+    readonly key: KeyObject,
+    private readonly raw: Uint8Array,
+  ) {}
+
+  /** Verifies a JWS signature under this key; throws VerificationError. */
+  async verify(jws: Pick<DecodedJws, 'signingInput' | 'signature'>, offload: boolean): Promise<void> {
+    if (offload) await verifyJwsSignatureAsync(jws, this.key)
+    else verifyJwsSignature(jws, this.key)
+    if (!this.pointChecked) {
+      assertEd25519PublicKey(this.raw, { signatureVerified: true })
+      this.pointChecked = true
+    }
+  }
+}
+
 interface ResolvedKeys {
   /** Verification method id → key, for keys listed under each purpose. */
-  byPurpose: Map<KeyPurpose, Map<string, KeyObject>>
+  byPurpose: Map<KeyPurpose, Map<string, VerificationKey>>
   resolvedAt: number
 }
 
@@ -74,7 +101,7 @@ export class KeyResolver {
    * The Ed25519 keys that `did` lists for `purpose`. With `kid`, only that key (which must belong
    * to `did` and be listed for `purpose`). Throws ERR_DID_UNRESOLVABLE or ERR_KEY_MISMATCH.
    */
-  async keysFor(did: string, purpose: KeyPurpose, kid?: string): Promise<KeyObject[]> {
+  async keysFor(did: string, purpose: KeyPurpose, kid?: string): Promise<VerificationKey[]> {
     const resolved = await this.resolve(did)
     const keys = resolved.byPurpose.get(purpose)!
     if (kid !== undefined) {
@@ -103,8 +130,8 @@ export class KeyResolver {
 
   private async load(did: string): Promise<ResolvedKeys> {
     if (typeof did !== 'string' || !did.startsWith('did:') || did.includes('#') || did.length > 2048) unresolvable(String(did), 'not a DID')
-    // did:key carries its key: check it strictly (canonical point, not small order) before trusting any document.
-    const embedded = did.startsWith('did:key:') ? decodeDidKey(did).publicKey : undefined
+    // did:key carries its key: the document must name exactly that key.
+    const embedded = did.startsWith('did:key:') ? parseDidKeySyntax(did).publicKey : undefined
     let result
     try {
       result = await this.resolver.resolve(did)
@@ -118,10 +145,10 @@ export class KeyResolver {
     for (const vm of Array.isArray(doc.verificationMethod) ? doc.verificationMethod : []) {
       if (isRecord(vm) && typeof vm.id === 'string') methods.set(vm.id.startsWith('#') ? did + vm.id : vm.id, vm)
     }
-    const byPurpose = new Map<KeyPurpose, Map<string, KeyObject>>()
-    const objects = new Map<string, KeyObject>()
+    const byPurpose = new Map<KeyPurpose, Map<string, VerificationKey>>()
+    const objects = new Map<string, VerificationKey>()
     for (const purpose of PURPOSES) {
-      const keys = new Map<string, KeyObject>()
+      const keys = new Map<string, VerificationKey>()
       for (const ref of Array.isArray(doc[purpose]) ? doc[purpose] : []) {
         const vm = typeof ref === 'string' ? methods.get(ref.startsWith('#') ? did + ref : ref) : isRecord(ref) ? ref : undefined
         if (!vm || typeof vm.id !== 'string') continue
@@ -135,10 +162,9 @@ export class KeyResolver {
           } catch {
             raw = undefined
           }
-          if (!raw) continue
-          assertEd25519PublicKey(raw)
+          if (!raw || raw.length !== 32) continue
           if (embedded && Buffer.compare(Buffer.from(raw), Buffer.from(embedded)) !== 0) unresolvable(did, 'did:key document names a key other than its own')
-          key = publicKeyFromRaw(raw)
+          key = new VerificationKey(id, publicKeyFromRaw(raw), raw)
           objects.set(id, key)
         }
         keys.set(id, key)

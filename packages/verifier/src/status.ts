@@ -4,7 +4,6 @@ import {
   StatusList,
   StatusListError,
   VerificationError,
-  verifyJwsSignature,
 } from '@agentid/core'
 import type { KeyResolver } from './keys.js'
 import { BoundedCache } from './lru.js'
@@ -137,7 +136,7 @@ export class StatusLists {
       let verified = false
       for (const key of keys) {
         try {
-          verifyJwsSignature(jwt, key)
+          await key.verify(jwt, false)
           verified = true
           break
         } catch {

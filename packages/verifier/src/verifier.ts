@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import {
   AGENT_IDENTITY_CREDENTIAL,
   DEFAULT_MAX_TOKEN_BYTES,
@@ -8,8 +9,6 @@ import {
   parseStatusListIndex,
   StatusListError,
   VerificationError,
-  verifyJwsSignature,
-  verifyJwsSignatureAsync,
   type DecodedJwt,
 } from '@agentid/core'
 import { Resolver } from 'did-resolver'
@@ -42,7 +41,10 @@ export interface VerifierOptions {
   clockSkewSec?: number
   /** Largest credential accepted, checked before any parsing. Default 64 KiB. */
   maxTokenBytes?: number
-  /** Number of verified credentials memoized by their exact bytes. Default 10,000. */
+  /**
+   * Number of verified credentials memoized by their exact bytes (keyed by SHA-256 of the token, so
+   * an entry costs ~1 KB, not the token's size). Default 1,000: the agents a service sees at once.
+   */
   memoSize?: number
   /** Number of resolved DIDs cached. Default 1,000; entries live 1 hour. */
   didCacheSize?: number
@@ -138,7 +140,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     keys,
   )
   const offload = options.offloadSignatures === true
-  const memo = new BoundedCache<string, Memo>(positive('memoSize', options.memoSize, 10_000) || 1)
+  const memo = new BoundedCache<string, Memo>(positive('memoSize', options.memoSize, 1_000) || 1)
 
   function checkTime(nbf: number | null, exp: number): void {
     const t = now() / 1000
@@ -157,7 +159,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     let last: unknown
     for (const key of candidates) {
       try {
-        return offload ? await verifyJwsSignatureAsync(jwt, key) : verifyJwsSignature(jwt, key)
+        return await key.verify(jwt, offload)
       } catch (error) {
         last = error
       }
@@ -170,7 +172,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (typeof token !== 'string') malformed('credential must be a compact JWT string')
     if (token.length > maxTokenBytes) malformed(`credential is larger than ${maxTokenBytes} bytes`)
 
-    const known = memo.get(token)
+    // SHA-256 names the exact bytes (a collision would be a break of SHA-256), in 44 characters.
+    const key = createHash('sha256').update(token).digest('base64')
+    const known = memo.get(key)
     if (known) {
       checkTime(known.nbf, known.exp)
       await checkStatus(known.agent)
@@ -225,7 +229,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     })
     checkTime(nbf, exp)
     await checkStatus(agent)
-    memo.set(token, { agent, nbf, exp })
+    memo.set(key, { agent, nbf, exp })
     return agent
   }
 
