@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { AgentIdError, type AgentIdErrorCode } from '@agentid/core'
 import { requireAdmin, type IssuerService, type Principal } from '../domain/service.js'
+import { parseRevokeRequest } from '../domain/input.js'
 import { HTTP_STATUS, toHttpError } from './errors.js'
 import { openApiDocument } from './openapi.js'
 
@@ -107,19 +108,11 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   })
   app.post<{ Params: { did: string } }>('/v1/agents/:did/revoke', async (request) => {
     const principal = admin(request)
-    const body = (request.body ?? {}) as Record<string, unknown>
-    if (typeof body !== 'object' || Array.isArray(body) || Object.keys(body).some((k) => k !== 'reason')) {
-      throw new AgentIdError('ERR_INVALID_INPUT', 'body must be { "reason": "…" }', { details: { field: 'body' } })
-    }
-    return service.revokeAgent(principal, request.params.did, body.reason)
+    return service.revokeAgent(principal, request.params.did, parseRevokeRequest(request.body).reason)
   })
   app.post<{ Params: { id: string } }>('/v1/credentials/:id/revoke', async (request) => {
     const principal = admin(request)
-    const body = (request.body ?? {}) as Record<string, unknown>
-    if (typeof body !== 'object' || Array.isArray(body) || Object.keys(body).some((k) => k !== 'reason')) {
-      throw new AgentIdError('ERR_INVALID_INPUT', 'body must be { "reason": "…" }', { details: { field: 'body' } })
-    }
-    return service.revokeCredential(principal, request.params.id, body.reason)
+    return service.revokeCredential(principal, request.params.id, parseRevokeRequest(request.body).reason)
   })
 
   app.get<{ Params: { id: string } }>('/v1/status-lists/:id', async (request, reply: FastifyReply) => {
