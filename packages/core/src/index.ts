@@ -43,6 +43,7 @@ export {
   STATUS_LIST_CREDENTIAL,
   DATA_ACCESS_CLASSES,
 } from './credential.js'
+export { AGENTID_CONTEXT_V1_DOCUMENT } from './contexts.js'
 export type {
   AgentClaims,
   AgentModel,

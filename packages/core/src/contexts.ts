@@ -1,0 +1,50 @@
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v)
+    Object.freeze(value)
+  }
+  return value
+}
+
+const IRI = 'https://w3id.org/agentid#'
+
+/**
+ * The agentid JSON-LD context document, served as `AGENTID_CONTEXT_V1`
+ * (`https://w3id.org/agentid/v1`). `@protected`, so no later context can change what a term means;
+ * it defines the credential types and every claim, so JSON-LD safe mode (Data Integrity
+ * canonicalization) keeps all of them. Free-form members (`attestation`, `capabilities`,
+ * `caveats`) are `@json` literals: signed as JSON, byte-stable after canonicalization (JCS).
+ * `model.name` is the VC v2 `name` (schema.org), which the v2 context protects.
+ *
+ * Kept equal to `src/contexts/agentid-v1.json` (a test checks it); a module rather than a JSON
+ * import so that `tsc -b` ships it in `dist` without extra build steps.
+ * @example
+ * const loader = (url: string) => url === AGENTID_CONTEXT_V1 ? { document: AGENTID_CONTEXT_V1_DOCUMENT } : refuse(url)
+ */
+export const AGENTID_CONTEXT_V1_DOCUMENT = deepFreeze({
+  '@context': {
+    '@version': 1.1,
+    '@protected': true,
+    AgentIdentityCredential: `${IRI}AgentIdentityCredential`,
+    AgentCapabilityCredential: `${IRI}AgentCapabilityCredential`,
+    purpose: `${IRI}purpose`,
+    controller: `${IRI}controller`,
+    model: {
+      '@id': `${IRI}model`,
+      '@context': {
+        '@version': 1.1,
+        '@protected': true,
+        provider: `${IRI}modelProvider`,
+        version: `${IRI}modelVersion`,
+      },
+    },
+    toolProfile: `${IRI}toolProfile`,
+    policyTier: `${IRI}policyTier`,
+    dataAccessClass: `${IRI}dataAccessClass`,
+    attestation: { '@id': `${IRI}attestation`, '@type': '@json' },
+    capabilities: { '@id': `${IRI}capabilities`, '@type': '@json' },
+    caveats: { '@id': `${IRI}caveats`, '@type': '@json' },
+    parentHash: `${IRI}parentHash`,
+  },
+} as const)
+

@@ -1,0 +1,24 @@
+import { readFileSync } from 'node:fs'
+import { AGENTID_CONTEXT_V1_DOCUMENT } from '@agentid/core'
+import { describe, expect, it } from 'vitest'
+
+describe('AGENTID_CONTEXT_V1_DOCUMENT', () => {
+  it('equals the shipped contexts/agentid-v1.json', () => {
+    const file: unknown = JSON.parse(readFileSync(new URL('../src/contexts/agentid-v1.json', import.meta.url), 'utf8'))
+    expect(AGENTID_CONTEXT_V1_DOCUMENT).toEqual(file)
+  })
+
+  it('is protected and defines both credential types and every claim', () => {
+    const ctx = AGENTID_CONTEXT_V1_DOCUMENT['@context']
+    expect(ctx['@protected']).toBe(true)
+    for (const term of ['AgentIdentityCredential', 'AgentCapabilityCredential', 'purpose', 'controller', 'model', 'toolProfile', 'policyTier',
+      'dataAccessClass', 'attestation', 'capabilities', 'caveats', 'parentHash']) {
+      expect(ctx, term).toHaveProperty(term)
+    }
+    expect(ctx.attestation['@type']).toBe('@json')
+  })
+
+  it('is frozen', () => {
+    expect(Object.isFrozen(AGENTID_CONTEXT_V1_DOCUMENT['@context'].model)).toBe(true)
+  })
+})
