@@ -17,6 +17,7 @@ import { KeyResolver, type DidResolver, type KeyPurpose } from './keys.js'
 import { BoundedCache } from './lru.js'
 import { StatusLists, type FetchLike } from './status.js'
 import type { VerifiedAgent } from './types.js'
+import { createMemoryReplayCache, verifyPresentationWith, type PresentationContext, type ReplayCache, type VerifiedPresentation, type VerifyPresentationOptions } from './presentation.js'
 
 /** Options of {@link createVerifier}. Every dependency is injected; defaults are safe. */
 export interface VerifierOptions {
@@ -54,6 +55,13 @@ export interface VerifierOptions {
    * output) gains a free event loop and a second core.
    */
   offloadSignatures?: boolean
+  /**
+   * Where presentation ids (`jti`) are remembered so each presentation is accepted once. Default: an
+   * in-memory bounded cache ({@link createMemoryReplayCache}); several instances of a service share one store.
+   */
+  replayCache?: ReplayCache
+  /** How old a presentation's `iat` may be, in seconds (plus `clockSkewSec`). Default 60, at most 300. */
+  presentationMaxAgeSec?: number
 }
 
 /** A configured verifier. Stateless but for its caches; share one instance per process. */
@@ -65,6 +73,12 @@ export interface Verifier {
   verifyAgentCredential(jwt: string): Promise<VerifiedAgent>
   /** Drops cached status lists (the next verification fetches them again). */
   clearStatusCache(): void
+  /**
+   * Verifies a presentation (a JWT signed by the agent's own key, carrying its identity credential and
+   * optionally its delegation chain) for `audience`; returns the agent and its effective capabilities.
+   * Throws a VerificationError with a stable code on any failure.
+   */
+  verifyPresentation(jwt: string, options: VerifyPresentationOptions): Promise<VerifiedPresentation>
 }
 
 interface Memo {
@@ -233,8 +247,20 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return agent
   }
 
+  const presentations: PresentationContext = {
+    now,
+    clockSkewSec: skew,
+    maxAgeSec: positive('presentationMaxAgeSec', options.presentationMaxAgeSec, 60, 300),
+    maxTokenBytes,
+    offloadSignatures: offload,
+    replayCache: options.replayCache ?? createMemoryReplayCache({ clock: now }),
+    verifyAgentCredential,
+  }
+  if (typeof presentations.replayCache.checkAndStore !== 'function') throw new TypeError('createVerifier: replayCache must have checkAndStore(key, expiresAtMs)')
+
   return Object.freeze({
     verifyAgentCredential,
+    verifyPresentation: (jwt: string, opts: VerifyPresentationOptions) => verifyPresentationWith(presentations, jwt, opts),
     clearStatusCache: () => statusLists.clear(),
   })
 }

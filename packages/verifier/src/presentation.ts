@@ -1,0 +1,257 @@
+import {
+  assertEd25519PublicKey,
+  decodeJwt,
+  isDidKeySyntax,
+  parseDidKeySyntax,
+  publicKeyFromRaw,
+  verifyJwsSignature,
+  verifyJwsSignatureAsync,
+  VerificationError,
+  type DecodedJwt,
+  type VerificationErrorCode,
+} from '@agentid/core'
+import type { VerifiedAgent } from './types.js'
+
+/** `typ` of a presentation: never confused with a credential, a proof of possession or an access token. */
+export const PRESENTATION_TYP = 'agentid-vp+jwt'
+/** Longest lifetime (`exp - iat`) of a presentation, in seconds. */
+export const MAX_PRESENTATION_LIFETIME_SEC = 300
+
+/** One thing an agent may do: a resource identifier (or prefix/pattern) and the actions on it. */
+export interface EffectiveCapability {
+  readonly resource: string
+  readonly actions: readonly string[]
+}
+
+/** Options of `verifier.verifyPresentation`. */
+export interface VerifyPresentationOptions {
+  /** This service's identifier: the presentation's `aud` must equal it. Required. */
+  audience: string
+  /** The challenge this service handed out: when given, the presentation must carry exactly it. */
+  nonce?: string
+}
+
+/** What `verifyPresentation` returns: who is calling, and what it may do. */
+export interface VerifiedPresentation {
+  /** The presenting agent, from its verified identity credential (`agent.did` = the presentation's `iss`). */
+  readonly agent: VerifiedAgent
+  /** The presentation's `jti`, now recorded in the replay cache. */
+  readonly presentationId: string
+  readonly audience: string
+  /**
+   * With a delegation chain, the capabilities of its last link. Without one, each identifier of the
+   * identity credential's `toolProfile` with actions `['*']`; a named profile gives an empty list and `profile`.
+   */
+  readonly capabilities: readonly EffectiveCapability[]
+  /** The identity credential's `toolProfile` when it is a named profile, else null: the service maps it. */
+  readonly profile: string | null
+  /** The verified delegation chain (compact JWTs, root first), or null when none was presented. */
+  readonly delegationChain: readonly string[] | null
+}
+
+/**
+ * Remembers presentation ids until they expire, so each is accepted once. Share one store between
+ * the instances of a service (e.g. Redis `SET key 1 NX PXAT expiresAtMs`).
+ */
+export interface ReplayCache {
+  /**
+   * Records `key` until `expiresAtMs` (ms since the epoch) and returns true, or returns false when
+   * `key` is already recorded and not expired (a replay) or cannot be recorded. Must be atomic.
+   */
+  checkAndStore(key: string, expiresAtMs: number): boolean | Promise<boolean>
+}
+
+export interface MemoryReplayCacheOptions {
+  /** Most ids held at once. Default 100,000. When every one is still live, new ids are refused (fail closed). */
+  maxEntries?: number
+  /** Clock in milliseconds since the epoch. Default `Date.now`. */
+  clock?: () => number
+}
+
+/**
+ * An in-process {@link ReplayCache}: bounded, entries dropped once expired. When it is full of live
+ * entries it refuses new ids rather than forget one that could then be replayed. One process only:
+ * a service with several instances needs a shared store behind the same interface.
+ * @example
+ * const verifier = createVerifier({ trustedIssuers, replayCache: createMemoryReplayCache({ maxEntries: 10_000 }) })
+ */
+export function createMemoryReplayCache(options: MemoryReplayCacheOptions = {}): ReplayCache {
+  const max = options.maxEntries ?? 100_000
+  if (!Number.isSafeInteger(max) || max < 1) throw new TypeError('createMemoryReplayCache: maxEntries must be a positive integer')
+  const now = options.clock ?? Date.now
+  if (typeof now !== 'function') throw new TypeError('createMemoryReplayCache: clock must be a function')
+  const seen = new Map<string, number>()
+  // Earliest expiry among the entries left by the last full sweep: no sweep before then can free room.
+  let nextSweepAt = 0
+
+  function sweep(t: number): void {
+    // Insertion order roughly follows expiry: drop the expired head cheaply on every call.
+    for (const [key, expiresAt] of seen) {
+      if (expiresAt > t) break
+      seen.delete(key)
+    }
+    if (seen.size < max || t < nextSweepAt) return
+    let earliest = Number.POSITIVE_INFINITY
+    for (const [key, expiresAt] of seen) {
+      if (expiresAt <= t) seen.delete(key)
+      else if (expiresAt < earliest) earliest = expiresAt
+    }
+    nextSweepAt = earliest
+  }
+
+  return Object.freeze({
+    checkAndStore(key: string, expiresAtMs: number): boolean {
+      const t = now()
+      const known = seen.get(key)
+      if (known !== undefined && known > t) return false
+      if (!(expiresAtMs > t)) return true // already expired: nothing to remember, nothing it could replay
+      sweep(t)
+      if (known === undefined && seen.size >= max) return false
+      seen.delete(key)
+      seen.set(key, expiresAtMs)
+      return true
+    },
+  })
+}
+
+/** What the presentation check needs from its verifier. */
+export interface PresentationContext {
+  now: () => number
+  clockSkewSec: number
+  maxAgeSec: number
+  maxTokenBytes: number
+  offloadSignatures: boolean
+  replayCache: ReplayCache
+  verifyAgentCredential: (jwt: string) => Promise<VerifiedAgent>
+  /**
+   * Verifies a delegation chain held by `holder` as a whole (no resource or action asked) and returns
+   * its last link's capabilities. Absent: presentations carrying a chain are refused.
+   */
+  verifyChain?: (chain: readonly string[], holder: string) => Promise<readonly EffectiveCapability[]>
+}
+
+function fail(code: VerificationErrorCode, message: string, details: Record<string, unknown> = {}, cause?: unknown): never {
+  throw new VerificationError(code, `presentation: ${message}`, { details, cause })
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function numericDate(value: unknown, claim: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) fail('ERR_MALFORMED', `${claim} must be a NumericDate`, { claim })
+  return value
+}
+
+const MAX_CHAIN_LINKS = 10
+
+/** Checks the signature of `jwt` by the did:key in its `iss`; returns that key's id. */
+async function verifyHolderSignature(jwt: DecodedJwt, iss: string, offload: boolean): Promise<string> {
+  const { publicKey: raw, keyId } = parseDidKeySyntax(iss)
+  let key
+  try {
+    key = publicKeyFromRaw(raw)
+  } catch (cause) {
+    fail('ERR_SIGNATURE_INVALID', 'the iss key is not an Ed25519 key', {}, cause)
+  }
+  if (offload) await verifyJwsSignatureAsync(jwt, key)
+  else verifyJwsSignature(jwt, key)
+  try {
+    // After the signature: node:crypto has decoded the point, only the cheap checks remain.
+    assertEd25519PublicKey(raw, { signatureVerified: true })
+  } catch (cause) {
+    fail('ERR_SIGNATURE_INVALID', 'signed by a weak key (small order or non-canonical)', {}, cause)
+  }
+  return keyId
+}
+
+/**
+ * Verifies a presentation: the agent's own signature, audience, freshness, nonce, the embedded
+ * identity credential (through `verifyAgentCredential`), the delegation chain if any, and, last,
+ * that its `jti` was never accepted before. Throws VerificationError.
+ */
+export async function verifyPresentationWith(ctx: PresentationContext, token: unknown, options: VerifyPresentationOptions): Promise<VerifiedPresentation> {
+  if (!isRecord(options) || typeof options.audience !== 'string' || options.audience === '') {
+    throw new TypeError('verifyPresentation: options.audience is required')
+  }
+  if (options.nonce !== undefined && (typeof options.nonce !== 'string' || options.nonce === '')) {
+    throw new TypeError('verifyPresentation: options.nonce must be a non-empty string')
+  }
+  // Size before anything else: an oversized token costs a length read, not a parse.
+  if (typeof token !== 'string') fail('ERR_MALFORMED', 'must be a compact JWT string')
+  if (token.length > ctx.maxTokenBytes) fail('ERR_MALFORMED', `larger than ${ctx.maxTokenBytes} bytes`, { maxBytes: ctx.maxTokenBytes })
+  const jwt = decodeJwt(token, ctx.maxTokenBytes) // EdDSA only (ERR_UNSUPPORTED_ALG), strict base64url, duplicate-free JSON
+  if (jwt.header.typ !== PRESENTATION_TYP) fail('ERR_MALFORMED', `typ must be ${PRESENTATION_TYP}`, { typ: jwt.header.typ ?? null })
+  const p = jwt.payload
+  const iss = p.iss
+  if (!isDidKeySyntax(iss)) fail('ERR_MALFORMED', 'iss must be the agent did:key')
+
+  const keyId = await verifyHolderSignature(jwt, iss, ctx.offloadSignatures)
+  if (jwt.header.kid === undefined) fail('ERR_MALFORMED', 'kid is missing')
+  if (jwt.header.kid !== keyId) fail('ERR_KEY_MISMATCH', 'kid does not name the key of iss', { iss, kid: jwt.header.kid })
+
+  // Signed by its holder: now its content must be well-formed.
+  const iat = numericDate(p.iat, 'iat')
+  const exp = numericDate(p.exp, 'exp')
+  const jti = p.jti
+  if (typeof jti !== 'string' || jti.length < 16 || jti.length > 128) fail('ERR_MALFORMED', 'jti must be a string of 16 to 128 characters')
+  if (p.nonce !== undefined && (typeof p.nonce !== 'string' || p.nonce.length === 0 || p.nonce.length > 256)) fail('ERR_MALFORMED', 'nonce must be a short string')
+  const vp = p.vp
+  if (!isRecord(vp)) fail('ERR_MALFORMED', 'vp claim is missing')
+  if (!Array.isArray(vp.type) || !vp.type.includes('VerifiablePresentation')) fail('ERR_MALFORMED', 'vp.type must include VerifiablePresentation')
+  if (vp.holder !== undefined && vp.holder !== iss) fail('ERR_KEY_MISMATCH', 'vp.holder is not iss')
+  const credentials = vp.verifiableCredential
+  if (!Array.isArray(credentials) || credentials.length !== 1 || typeof credentials[0] !== 'string') {
+    fail('ERR_MALFORMED', 'vp.verifiableCredential must hold exactly one identity credential JWT')
+  }
+  const chain = vp.delegationChain
+  if (chain !== undefined) {
+    if (!Array.isArray(chain) || chain.length === 0 || chain.length > MAX_CHAIN_LINKS || !chain.every((link) => typeof link === 'string')) {
+      fail('ERR_MALFORMED', `vp.delegationChain must be a list of 1 to ${MAX_CHAIN_LINKS} link JWTs, root first`)
+    }
+    if (!ctx.verifyChain) fail('ERR_MALFORMED', 'delegation chains not supported yet')
+  }
+
+  if (p.aud !== options.audience) fail('ERR_AUDIENCE_MISMATCH', 'aud is not this service', { aud: typeof p.aud === 'string' ? p.aud : null })
+  const t = ctx.now() / 1000
+  const skew = ctx.clockSkewSec
+  if (iat - skew > t) fail('ERR_NOT_YET_VALID', 'issued in the future', { iat })
+  if (t - iat > ctx.maxAgeSec + skew) fail('ERR_EXPIRED', 'issued too long ago', { iat, maxAgeSec: ctx.maxAgeSec })
+  if (exp + skew <= t) fail('ERR_EXPIRED', 'expired', { exp })
+  if (exp <= iat || exp - iat > MAX_PRESENTATION_LIFETIME_SEC) fail('ERR_MALFORMED', `lifetime must be 1 to ${MAX_PRESENTATION_LIFETIME_SEC} s`, { iat, exp })
+  if (options.nonce !== undefined && p.nonce !== options.nonce) fail('ERR_REPLAY', p.nonce === undefined ? 'nonce is missing' : 'nonce is not the expected one')
+
+  const agent = await ctx.verifyAgentCredential(credentials[0] as string)
+  if (agent.did !== iss) fail('ERR_KEY_MISMATCH', 'the identity credential names another agent', { iss, sub: agent.did })
+
+  const profile = typeof agent.claims.toolProfile === 'string' ? agent.claims.toolProfile : null
+  let capabilities: readonly EffectiveCapability[]
+  if (chain !== undefined) {
+    capabilities = await ctx.verifyChain!(chain as string[], iss)
+  } else if (profile === null) {
+    capabilities = (agent.claims.toolProfile as readonly string[]).map((resource) => Object.freeze({ resource, actions: Object.freeze(['*']) }))
+  } else {
+    capabilities = []
+  }
+
+  // Last: only presentations that passed every other check reach the cache, so forged or
+  // untrusted ones cannot fill it, and a transient failure (status list down) does not burn the jti.
+  // The entry lives as long as the presentation could still be accepted.
+  const acceptableUntil = Math.min(exp, iat + ctx.maxAgeSec) + skew
+  let fresh: boolean
+  try {
+    fresh = await ctx.replayCache.checkAndStore(`${iss} ${jti}`, Math.ceil(acceptableUntil * 1000))
+  } catch (cause) {
+    fail('ERR_REPLAY', 'the replay cache failed; refusing rather than risk a replay', {}, cause)
+  }
+  if (fresh !== true) fail('ERR_REPLAY', 'presentation already used', { jti })
+
+  return Object.freeze({
+    agent,
+    presentationId: jti,
+    audience: options.audience,
+    capabilities: Object.freeze(capabilities),
+    profile,
+    delegationChain: chain === undefined ? null : Object.freeze([...(chain as string[])]),
+  })
+}
