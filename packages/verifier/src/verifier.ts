@@ -17,6 +17,7 @@ import { KeyResolver, type DidResolver, type KeyPurpose } from './keys.js'
 import { BoundedCache } from './lru.js'
 import { StatusLists, type FetchLike } from './status.js'
 import type { VerifiedAgent } from './types.js'
+import { verifyDataIntegrityInput } from './di/dispatch.js'
 import { createMemoryReplayCache, verifyPresentationWith, type PresentationContext, type ReplayCache, type VerifiedPresentation, type VerifyPresentationOptions } from './presentation.js'
 
 /** Options of {@link createVerifier}. Every dependency is injected; defaults are safe. */
@@ -68,9 +69,11 @@ export interface VerifierOptions {
 export interface Verifier {
   /**
    * Verifies an agent identity credential (compact JWT VC) and returns the agent's DID and claims.
+   * A Data Integrity credential (`eddsa-rdfc-2022`; an object, or JSON text starting with `{`) is
+   * verified too, offline, with the JSON-LD code loaded on its first use.
    * Throws a VerificationError with a stable code on any failure.
    */
-  verifyAgentCredential(jwt: string): Promise<VerifiedAgent>
+  verifyAgentCredential(credential: string | Record<string, unknown>): Promise<VerifiedAgent>
   /** Drops cached status lists (the next verification fetches them again). */
   clearStatusCache(): void
   /**
@@ -181,7 +184,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
     throw last
   }
 
-  async function verifyAgentCredential(token: string): Promise<VerifiedAgent> {
+  async function verifyAgentCredential(token: string | Record<string, unknown>): Promise<VerifiedAgent> {
+    if ((typeof token === 'object' && token !== null) || (typeof token === 'string' && token.startsWith('{'))) {
+      return verifyDataIntegrityInput({ trusted, now, skew, memo, checkTime, checkStatus }, token)
+    }
     // Size before anything else: a 10 MB token costs a length read, not a parse.
     if (typeof token !== 'string') malformed('credential must be a compact JWT string')
     if (token.length > maxTokenBytes) malformed(`credential is larger than ${maxTokenBytes} bytes`)

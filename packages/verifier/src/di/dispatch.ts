@@ -1,0 +1,47 @@
+import { createHash } from 'node:crypto'
+import type { BoundedCache } from '../lru.js'
+import type { VerifiedAgent } from '../types.js'
+import { boundCredential } from './bounds.js'
+
+/** What the verifier lends the Data Integrity path: its trust list, clock, memo and status check. */
+export interface DataIntegrityContext {
+  trusted: ReadonlySet<string>
+  now: () => number
+  skew: number
+  memo: BoundedCache<string, { agent: VerifiedAgent; nbf: number | null; exp: number }>
+  checkTime(nbf: number | null, exp: number): void
+  checkStatus(agent: VerifiedAgent): Promise<void>
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const v of Object.values(value)) deepFreeze(v)
+  }
+  return value
+}
+
+/**
+ * Verifies a Data Integrity agent credential (an object, or JSON text) for `verifyAgentCredential`.
+ * This module is light on purpose: it bounds the input and looks up the memo, and imports the
+ * JSON-LD stack (./verify-di.js: jsonld, rdf-canonize, @digitalbazaar/*) only on the first Data
+ * Integrity credential, so a service that only ever sees JWTs never loads it.
+ */
+export async function verifyDataIntegrityInput(ctx: DataIntegrityContext, input: unknown): Promise<VerifiedAgent> {
+  const { credential, json } = boundCredential(input)
+  // SHA-256 of the JSON text names the exact credential, as the token's hash does for JWTs.
+  const key = createHash('sha256').update(json).digest('base64')
+  const known = ctx.memo.get(key)
+  if (known) {
+    ctx.checkTime(known.nbf, known.exp)
+    await ctx.checkStatus(known.agent)
+    return known.agent
+  }
+  const { verifyDataIntegrityCredential } = await import('./verify-di.js')
+  const { credentialStatus: _entry, ...fields } = await verifyDataIntegrityCredential(credential, { trustedIssuers: ctx.trusted, now: ctx.now, skew: ctx.skew })
+  const agent: VerifiedAgent = deepFreeze(fields)
+  // The same status check as for JWTs: the entry's list, signed by the same issuer.
+  await ctx.checkStatus(agent)
+  ctx.memo.set(key, { agent, nbf: agent.validFrom, exp: agent.expiresAt })
+  return agent
+}
