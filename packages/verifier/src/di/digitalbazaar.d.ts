@@ -101,3 +101,8 @@ declare module '@digitalbazaar/vc' {
     checkStatus?: (options: unknown) => Promise<{ verified: boolean }>
   }): Promise<VerifyCredentialResult>
 }
+
+// rdf-canonize (a dependency of the cryptosuite; a devDependency here, for the conformance tests).
+declare module 'rdf-canonize' {
+  export function canonize(input: unknown, options: { algorithm: 'RDFC-1.0'; inputFormat?: 'application/n-quads'; format?: 'application/n-quads'; [option: string]: unknown }): Promise<string>
+}
