@@ -2,6 +2,7 @@
 export { createVerifier } from './verifier.js'
 export type { Verifier, VerifierOptions } from './verifier.js'
 export type { VerifiedAgent } from './types.js'
+export type { DelegationRequest, VerifiedDelegation } from './delegation.js'
 export { createMemoryReplayCache, PRESENTATION_TYP, MAX_PRESENTATION_LIFETIME_SEC } from './presentation.js'
 export type { ReplayCache, MemoryReplayCacheOptions, VerifyPresentationOptions, VerifiedPresentation, EffectiveCapability } from './presentation.js'
 export type { DidResolver, KeyPurpose } from './keys.js'

@@ -42,6 +42,11 @@ function unavailable(url: string, reason: string, cause?: unknown): never {
   throw new VerificationError('ERR_STATUS_UNAVAILABLE', `status list unavailable: ${reason}`, { details: { statusListCredential: url, reason }, cause })
 }
 
+/** True when `issuer` is the expected issuer or one of the expected set. */
+function accepts(expected: string | ReadonlySet<string>, issuer: string): boolean {
+  return typeof expected === 'string' ? expected === issuer : expected.has(issuer)
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
@@ -61,8 +66,11 @@ export class StatusLists {
     private readonly keys: KeyResolver,
   ) {}
 
-  /** The status value of `index` in the list at `url`, issued by `issuer`. */
-  async status(url: string, issuer: string, index: number): Promise<number> {
+  /**
+   * The status value of `index` in the list at `url`, issued by `issuer` (or, given a set, by any
+   * of those issuers: delegation links are signed by agents, their lists by a trusted issuer).
+   */
+  async status(url: string, issuer: string | ReadonlySet<string>, index: number): Promise<number> {
     const cached = this.cache.get(url)
     const now = this.options.now()
     let entry: CachedList
@@ -72,14 +80,14 @@ export class StatusLists {
       try {
         entry = await this.refresh(url, issuer)
       } catch (error) {
-        if (cached && cached.issuer === issuer && now - cached.fetchedAt < this.options.ttlMs + this.options.graceMs && now < cached.expiresAt) {
+        if (cached && accepts(issuer, cached.issuer) && now - cached.fetchedAt < this.options.ttlMs + this.options.graceMs && now < cached.expiresAt) {
           entry = cached
         } else {
           throw error
         }
       }
     }
-    if (entry.issuer !== issuer) unavailable(url, 'the status list belongs to another issuer')
+    if (!accepts(issuer, entry.issuer)) unavailable(url, 'the status list belongs to another issuer')
     try {
       return entry.list.get(index)
     } catch (cause) {
@@ -97,8 +105,8 @@ export class StatusLists {
     this.cache.clear()
   }
 
-  private refresh(url: string, issuer: string): Promise<CachedList> {
-    const key = `${issuer} ${url}`
+  private refresh(url: string, issuer: string | ReadonlySet<string>): Promise<CachedList> {
+    const key = `${typeof issuer === 'string' ? issuer : [...issuer].sort().join(',')} ${url}`
     let pending = this.inflight.get(key)
     if (!pending) {
       pending = this.load(url, issuer).finally(() => this.inflight.delete(key))
@@ -107,7 +115,7 @@ export class StatusLists {
     return pending
   }
 
-  private async load(url: string, issuer: string): Promise<CachedList> {
+  private async load(url: string, issuers: string | ReadonlySet<string>): Promise<CachedList> {
     const { fetch, fetchTimeoutMs, maxListBytes, maxListJwtBytes } = this.options
     let body: string
     try {
@@ -130,7 +138,8 @@ export class StatusLists {
     }
     if (!ACCEPTED_TYP.has(jwt.header.typ)) unavailable(url, 'unexpected typ')
     const p = jwt.payload
-    if (p.iss !== issuer) unavailable(url, 'signed by another issuer')
+    if (typeof p.iss !== 'string' || !accepts(issuers, p.iss)) unavailable(url, 'signed by another issuer')
+    const issuer = p.iss
     try {
       const keys = await this.keys.keysFor(issuer, 'assertionMethod', jwt.header.kid)
       let verified = false

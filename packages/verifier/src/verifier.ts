@@ -18,6 +18,7 @@ import { BoundedCache } from './lru.js'
 import { StatusLists, type FetchLike } from './status.js'
 import type { VerifiedAgent } from './types.js'
 import { verifyDataIntegrityInput } from './di/dispatch.js'
+import { parseTrustedRoots, verifyDelegationChain, type DelegationContext, type DelegationRequest, type VerifiedDelegation } from './delegation.js'
 import { createMemoryReplayCache, verifyPresentationWith, type PresentationContext, type ReplayCache, type VerifiedPresentation, type VerifyPresentationOptions } from './presentation.js'
 
 /** Options of {@link createVerifier}. Every dependency is injected; defaults are safe. */
@@ -63,6 +64,15 @@ export interface VerifierOptions {
   replayCache?: ReplayCache
   /** How old a presentation's `iat` may be, in seconds (plus `clockSkewSec`). Default 60, at most 300. */
   presentationMaxAgeSec?: number
+  /**
+   * Roots of delegation chains by resource prefix (`'mcp://erp/'` or `'mcp://erp/*'` → DIDs); the
+   * longest prefix matching the invoked resource decides. `trustedIssuers` are roots for every resource.
+   */
+  trustedRoots?: Record<string, readonly string[]>
+  /** Longest delegation chain accepted, root included. Default 10. */
+  maxChainLength?: number
+  /** Largest delegation chain accepted (all links together), checked before any parsing. Default 64 KiB. */
+  maxChainBytes?: number
 }
 
 /** A configured verifier. Stateless but for its caches; share one instance per process. */
@@ -82,6 +92,11 @@ export interface Verifier {
    * Throws a VerificationError with a stable code on any failure.
    */
   verifyPresentation(jwt: string, options: VerifyPresentationOptions): Promise<VerifiedPresentation>
+  /**
+   * Verifies a delegation chain (compact JWTs, root first) for one invocation of `action` on
+   * `resource` by `invoker`. Throws a VerificationError whose details name the failing link.
+   */
+  verifyDelegation(chain: readonly string[], request: DelegationRequest): Promise<VerifiedDelegation>
 }
 
 interface Memo {
@@ -264,8 +279,22 @@ export function createVerifier(options: VerifierOptions): Verifier {
   }
   if (typeof presentations.replayCache.checkAndStore !== 'function') throw new TypeError('createVerifier: replayCache must have checkAndStore(key, expiresAtMs)')
 
+  const delegations: DelegationContext = {
+    keys,
+    statusLists,
+    trustedIssuers: trusted,
+    trustedRoots: parseTrustedRoots(options.trustedRoots),
+    now,
+    skewSec: skew,
+    maxChainLength: positive('maxChainLength', options.maxChainLength, 10, 64),
+    maxChainBytes: positive('maxChainBytes', options.maxChainBytes, 64 * 1024),
+    maxTokenBytes,
+    offload,
+  }
+
   return Object.freeze({
     verifyAgentCredential,
+    verifyDelegation: (chain: readonly string[], request: DelegationRequest) => verifyDelegationChain(delegations, chain, request),
     verifyPresentation: (jwt: string, opts: VerifyPresentationOptions) => verifyPresentationWith(presentations, jwt, opts),
     clearStatusCache: () => statusLists.clear(),
   })

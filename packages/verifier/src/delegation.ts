@@ -1,0 +1,237 @@
+import { AgentIdError, decodeJwt, parseStatusListIndex, StatusListError, VerificationError, type DataAccessClass, type DecodedJwt } from '@agentid/core'
+import {
+  grantCovers,
+  isAttenuation,
+  linkHash,
+  parseCapabilityLink,
+  type Capability,
+  type CapabilityLink,
+  type Caveats,
+} from '@agentid/delegation'
+import type { KeyResolver } from './keys.js'
+import type { StatusLists } from './status.js'
+
+/** What {@link Verifier.verifyDelegation} checks the chain against. */
+export interface DelegationRequest {
+  /** DID of the party invoking the capability (already authenticated, e.g. by a proof of possession). */
+  invoker: string
+  /** Exact resource identifier invoked (no `*`). */
+  resource: string
+  /** Action invoked (not `*`). */
+  action: string
+  /** This service, when the leaf names an audience. A chain restricted to an audience is refused without it. */
+  audience?: string
+  /** Data class the action touches, checked against the leaf's `maxDataClass`. */
+  dataClass?: DataAccessClass
+}
+
+/** A verified delegation chain. */
+export interface VerifiedDelegation {
+  /** The root link's signer, trusted for the resource. */
+  root: string
+  /** The last link's subject and what it may do. Constraints are for the service to enforce. */
+  leaf: { did: string; capabilities: readonly Capability[]; caveats: Caveats }
+  /** Number of links in the chain, root included. */
+  links: number
+}
+
+/** Everything the chain check needs from its verifier. */
+export interface DelegationContext {
+  keys: KeyResolver
+  statusLists: StatusLists
+  trustedIssuers: ReadonlySet<string>
+  /** Resource prefix → trusted root DIDs. */
+  trustedRoots: ReadonlyMap<string, ReadonlySet<string>>
+  now: () => number
+  skewSec: number
+  maxChainLength: number
+  maxChainBytes: number
+  maxTokenBytes: number
+  offload: boolean
+}
+
+const ACCEPTED_TYP = new Set([undefined, 'JWT', 'vc+jwt', 'vc+ld+json+jwt'])
+
+function chainError(code: VerificationError['code'], message: string, link: number | null, signer: string | null, reason: string, extra: Record<string, unknown> = {}, cause?: unknown): never {
+  throw new VerificationError(code, message, { details: { ...extra, link, signer, reason }, cause })
+}
+
+/** Re-throws a failure of link `i` as a VerificationError naming the link and its signer. */
+function named(error: unknown, link: number, signer: string | null, reason: string): never {
+  if (error instanceof VerificationError) {
+    throw new VerificationError(error.code, `delegation link ${link}: ${error.message}`, { details: { ...error.details, link, signer, reason }, cause: error })
+  }
+  if (error instanceof AgentIdError) chainError('ERR_MALFORMED', `delegation link ${link}: ${error.message}`, link, signer, reason, error.details, error)
+  throw error
+}
+
+/** Validates the trustedRoots option into prefix → DIDs; a `/*` suffix on a prefix is dropped. */
+export function parseTrustedRoots(input: unknown): Map<string, ReadonlySet<string>> {
+  const out = new Map<string, ReadonlySet<string>>()
+  if (input === undefined) return out
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new TypeError('createVerifier: trustedRoots must map resource prefixes to lists of DIDs')
+  for (const [prefix, dids] of Object.entries(input)) {
+    if (prefix.length === 0 || !Array.isArray(dids) || !dids.every((d) => typeof d === 'string' && d.startsWith('did:'))) {
+      throw new TypeError('createVerifier: trustedRoots must map non-empty resource prefixes to lists of DIDs')
+    }
+    out.set(prefix.endsWith('/*') ? prefix.slice(0, -1) : prefix, new Set(dids as string[]))
+  }
+  return out
+}
+
+/** Roots trusted for `resource`: those of the longest matching prefix, plus every trusted issuer. */
+function rootTrusted(ctx: DelegationContext, resource: string, root: string): boolean {
+  if (ctx.trustedIssuers.has(root)) return true
+  let best: ReadonlySet<string> | undefined
+  let bestLength = -1
+  for (const [prefix, dids] of ctx.trustedRoots) {
+    if (prefix.length > bestLength && resource.startsWith(prefix)) {
+      best = dids
+      bestLength = prefix.length
+    }
+  }
+  return best?.has(root) ?? false
+}
+
+async function verifySignature(ctx: DelegationContext, jwt: DecodedJwt, iss: string): Promise<void> {
+  const kid = jwt.header.kid as string | undefined
+  let candidates
+  try {
+    candidates = await ctx.keys.keysFor(iss, 'capabilityDelegation', kid)
+  } catch (error) {
+    // A did:key lists its one key under every relationship; other methods may use assertionMethod only.
+    if (!(error instanceof VerificationError) || error.code !== 'ERR_KEY_MISMATCH') throw error
+    candidates = await ctx.keys.keysFor(iss, 'assertionMethod', kid)
+  }
+  let last: unknown
+  for (const key of candidates) {
+    try {
+      return await key.verify(jwt, ctx.offload)
+    } catch (error) {
+      last = error
+    }
+  }
+  throw last
+}
+
+/**
+ * Verifies a delegation chain (root first) for one invocation. Cheap checks come first, over every
+ * link, so a chain that fails them costs no signature work and no network: shape and size limits;
+ * for each link decoding, linkage (`iss` = previous `sub`), `parentHash`, depth, attenuation and
+ * time; the root's trust for the resource; the leaf's coverage of the request and the invoker.
+ * Then each link's signature, and only then (no fetch for unauthenticated URLs) each link's
+ * revocation status. Every failure is a VerificationError with `details.link`, `.signer`, `.reason`.
+ */
+export async function verifyDelegationChain(ctx: DelegationContext, chain: unknown, request: DelegationRequest): Promise<VerifiedDelegation> {
+  if (!request || typeof request !== 'object') throw new TypeError('verifyDelegation: a request { invoker, resource, action } is required')
+  const { invoker, resource, action, audience, dataClass } = request
+  if (typeof invoker !== 'string' || typeof resource !== 'string' || typeof action !== 'string') {
+    throw new TypeError('verifyDelegation: invoker, resource and action must be strings')
+  }
+  if (resource.includes('*') || action.includes('*') || action.length === 0) throw new TypeError('verifyDelegation: resource and action must be exact (no *)')
+
+  // Limits before any parsing or signature work.
+  if (!Array.isArray(chain)) chainError('ERR_MALFORMED', 'delegation chain must be an array of compact JWTs', null, null, 'not an array')
+  if (chain.length === 0) chainError('ERR_MALFORMED', 'delegation chain is empty', null, null, 'empty chain')
+  if (chain.length > ctx.maxChainLength) {
+    chainError('ERR_DELEGATION_DEPTH', `delegation chain is longer than ${ctx.maxChainLength} links`, ctx.maxChainLength, null, 'chain too long', { length: chain.length, maxChainLength: ctx.maxChainLength })
+  }
+  let bytes = 0
+  for (let i = 0; i < chain.length; i++) {
+    const link: unknown = chain[i]
+    if (typeof link !== 'string') chainError('ERR_MALFORMED', `delegation link ${i} is not a string`, i, null, 'not a string')
+    bytes += link.length
+    if (bytes > ctx.maxChainBytes) chainError('ERR_MALFORMED', `delegation chain is larger than ${ctx.maxChainBytes} bytes`, i, null, 'chain too large', { maxChainBytes: ctx.maxChainBytes })
+  }
+  const tokens = chain as string[]
+
+  const t = ctx.now() / 1000
+  const jwts: DecodedJwt[] = []
+  const links: CapabilityLink[] = []
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i]!
+    let jwt: DecodedJwt
+    let link: CapabilityLink
+    try {
+      jwt = decodeJwt(token, ctx.maxTokenBytes) // EdDSA only, strict base64url and JSON
+    } catch (error) {
+      return named(error, i, null, 'malformed link')
+    }
+    const claimed = typeof jwt.payload.iss === 'string' ? jwt.payload.iss : null
+    if (!ACCEPTED_TYP.has(jwt.header.typ)) chainError('ERR_MALFORMED', 'unexpected JWS typ', i, claimed, 'typ', { typ: jwt.header.typ })
+    try {
+      link = parseCapabilityLink(jwt.payload, 'ERR_MALFORMED')
+    } catch (error) {
+      return named(error, i, claimed, 'malformed link')
+    }
+    const signer = link.iss
+    const previous = links[i - 1]
+    if (previous === undefined) {
+      if (link.parentHash !== null) chainError('ERR_DELEGATION_BROKEN', 'the root link names a parent', i, signer, 'root has a parent')
+    } else {
+      if (link.iss !== previous.sub) {
+        chainError('ERR_DELEGATION_BROKEN', `delegation link ${i} is not signed by the subject of link ${i - 1}`, i, signer, 'issuer is not the previous subject', { expected: previous.sub })
+      }
+      if (link.parentHash !== linkHash(tokens[i - 1]!)) chainError('ERR_DELEGATION_BROKEN', `delegation link ${i} does not hash link ${i - 1}`, i, signer, 'parentHash mismatch')
+      if (previous.caveats.remainingDepth === 0) {
+        chainError('ERR_DELEGATION_DEPTH', `link ${i - 1} allows no further delegation`, i, signer, 'no depth left', { caveat: 'remainingDepth' })
+      }
+      const verdict = isAttenuation(link, previous)
+      if (!verdict.ok) {
+        const { ok: _ok, reason, ...what } = verdict
+        chainError('ERR_DELEGATION_ESCALATION', `delegation link ${i} is wider than its parent: ${reason}`, i, signer, reason, what)
+      }
+    }
+    if (link.exp + ctx.skewSec <= t) chainError('ERR_EXPIRED', `delegation link ${i} has expired`, i, signer, 'expired', { exp: link.exp })
+    if (link.nbf - ctx.skewSec > t) chainError('ERR_NOT_YET_VALID', `delegation link ${i} is not yet valid`, i, signer, 'not yet valid', { nbf: link.nbf })
+    jwts.push(jwt)
+    links.push(link)
+  }
+  const root = links[0]!
+  const leaf = links[links.length - 1]!
+  const leafIndex = links.length - 1
+
+  if (!rootTrusted(ctx, resource, root.iss)) {
+    chainError('ERR_UNTRUSTED_ISSUER', 'the root of the delegation chain is not trusted for the resource', 0, root.iss, 'untrusted root', { resource })
+  }
+  const gap = grantCovers(leaf, { resource, action, ...(audience === undefined ? {} : { audience }), ...(dataClass === undefined ? {} : { dataClass }) })
+  if (gap !== null) {
+    chainError('ERR_NOT_AUTHORIZED', `the delegation chain does not grant ${action} on ${resource}`, leafIndex, leaf.iss, gap === 'capability' ? 'not granted' : gap, { resource, action, caveat: gap === 'capability' ? undefined : gap })
+  }
+  if (invoker !== leaf.sub) chainError('ERR_KEY_MISMATCH', 'the invoker is not the subject of the last link', leafIndex, leaf.iss, 'invoker is not the leaf subject', { invoker, subject: leaf.sub })
+
+  for (let i = 0; i < links.length; i++) {
+    const signer = links[i]!.iss
+    try {
+      await verifySignature(ctx, jwts[i]!, signer)
+    } catch (error) {
+      named(error, i, signer, 'signature')
+    }
+  }
+
+  // Status lists are published by a trusted issuer, whoever signed the link.
+  for (let i = 0; i < links.length; i++) {
+    const link = links[i]!
+    if (link.credentialStatus === null) continue
+    try {
+      let index: number
+      try {
+        index = parseStatusListIndex(link.credentialStatus.statusListIndex)
+      } catch (cause) {
+        if (cause instanceof StatusListError) chainError('ERR_MALFORMED', 'credentialStatus.statusListIndex is invalid', i, link.iss, 'status index', {}, cause)
+        throw cause
+      }
+      const value = await ctx.statusLists.status(link.credentialStatus.statusListCredential, ctx.trustedIssuers, index)
+      if (value !== 0) chainError('ERR_REVOKED', `delegation link ${i} has been revoked`, i, link.iss, 'revoked', { credentialId: link.jti })
+    } catch (error) {
+      if (error instanceof VerificationError && error.details.link === i) throw error
+      named(error, i, link.iss, 'status')
+    }
+  }
+
+  return {
+    root: root.iss,
+    leaf: { did: leaf.sub, capabilities: leaf.capabilities, caveats: leaf.caveats },
+    links: links.length,
+  }
+}
