@@ -1,0 +1,94 @@
+// A service that only verifies JWTs must never load the JSON-LD stack (jsonld, rdf-canonize,
+// @digitalbazaar/*): it is large, slow to import, and not needed. Checked on the built dist in a
+// child process, two independent ways:
+//  1. a module.register() resolve hook (the supported hooks API, no --experimental-loader) that
+//     appends every resolved URL to a file, so each ESM import and each CJS package entered from
+//     ESM is recorded;
+//  2. the CommonJS cache (jsonld is CommonJS: once imported, its files sit in require.cache).
+// A positive control in the same child then verifies a Data Integrity credential, which must
+// load the stack: it proves both probes see it.
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { afterAll, describe, expect, it } from 'vitest'
+
+const dist = (pkg: string): string => fileURLToPath(new URL(`../../${pkg}/dist/index.js`, import.meta.url))
+const JSONLD = /jsonld|rdf-canonize|@digitalbazaar/
+
+const work = mkdtempSync(join(tmpdir(), 'agentid-lazy-'))
+afterAll(() => rmSync(work, { recursive: true, force: true }))
+
+const hooks = `
+import { appendFileSync } from 'node:fs'
+let log
+export async function initialize(data) { log = data.log }
+export async function resolve(specifier, context, next) {
+  const result = await next(specifier, context)
+  appendFileSync(log, result.url + '\\n')
+  return result
+}
+`
+
+const child = (log: string): string => `
+import { register, createRequire } from 'node:module'
+import { readFileSync } from 'node:fs'
+register(${JSON.stringify(pathToFileURL(join(work, 'hooks.mjs')).href)}, { data: { log: ${JSON.stringify(log)} } })
+const core = await import(${JSON.stringify(pathToFileURL(dist('core')).href)})
+const { createVerifier } = await import(${JSON.stringify(pathToFileURL(dist('verifier')).href)})
+const require = createRequire(import.meta.url)
+const loaded = () => ({
+  resolved: readFileSync(${JSON.stringify(log)}, 'utf8').split('\\n').filter(Boolean),
+  cjs: Object.keys(require.cache),
+})
+
+const issuer = core.signerFromJwk(core.generateEd25519KeyPair().privateJwk)
+const agent = core.generateEd25519KeyPair()
+const url = 'https://issuer.example/v1/status-lists/1'
+const now = 1_800_000_000
+const list = await core.signJwt({ typ: 'JWT' }, { iss: issuer.did, jti: url, nbf: now - 60, vc: {
+  '@context': [core.VC_CONTEXT_V1], type: ['VerifiableCredential', 'BitstringStatusListCredential'],
+  credentialSubject: { type: 'BitstringStatusList', statusPurpose: 'revocation', encodedList: core.StatusList.create().encode() } } }, issuer)
+const jwt = await core.signJwt({ typ: 'JWT' }, { iss: issuer.did, sub: agent.did, nbf: now - 10, exp: now + 3600, jti: 'urn:uuid:1', vc: {
+  '@context': [core.VC_CONTEXT_V1, core.AGENTID_CONTEXT_V1], type: ['VerifiableCredential', 'AgentIdentityCredential'],
+  credentialSubject: { id: agent.did, purpose: 'p', controller: 'c', model: { name: 'm', version: '1' }, toolProfile: 'default', policyTier: 'standard', dataAccessClass: 'public' },
+  credentialStatus: { type: 'BitstringStatusListEntry', statusPurpose: 'revocation', statusListIndex: '1', statusListCredential: url } } }, issuer)
+const verifier = createVerifier({ trustedIssuers: [issuer.did], clock: () => now * 1000,
+  fetch: async () => ({ ok: true, status: 200, text: async () => list }) })
+const verified = await verifier.verifyAgentCredential(jwt)
+const afterJwt = loaded()
+let diError
+try { await verifier.verifyAgentCredential({ '@context': [] }) } catch (e) { diError = e.code }
+process.stdout.write(JSON.stringify({ did: verified.did === agent.did, afterJwt, afterDi: loaded(), diError }))
+`
+
+describe('lazy JSON-LD', () => {
+  it('verifying a JWT loads no JSON-LD module; the first Data Integrity credential does', () => {
+    for (const pkg of ['core', 'verifier']) expect(existsSync(dist(pkg)), `${pkg} is not built: run \`npx tsc -b\` first`).toBe(true)
+    const log = join(work, 'resolved.log')
+    writeFileSync(log, '')
+    writeFileSync(join(work, 'hooks.mjs'), hooks)
+    const script = join(work, 'child.mjs')
+    writeFileSync(script, child(log))
+    const run = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 30_000 })
+    expect(run.status, run.stderr).toBe(0)
+    const out = JSON.parse(run.stdout) as {
+      did: boolean
+      afterJwt: { resolved: string[]; cjs: string[] }
+      afterDi: { resolved: string[]; cjs: string[] }
+      diError: string
+    }
+    expect(out.did).toBe(true)
+    // The probes work: our own dist was seen.
+    expect(out.afterJwt.resolved.some((u) => u.includes('/verifier/dist/verifier.js'))).toBe(true)
+    expect(out.afterJwt.resolved.filter((u) => JSONLD.test(u))).toEqual([])
+    expect(out.afterJwt.cjs.filter((p) => JSONLD.test(p))).toEqual([])
+    expect(out.afterJwt.resolved.some((u) => u.includes('/di/verify-di.js'))).toBe(false)
+    // Positive control: a DI credential pulls the stack in (and is refused: an empty @context).
+    expect(out.diError).toBe('ERR_MALFORMED')
+    expect(out.afterDi.resolved.some((u) => u.includes('/di/verify-di.js'))).toBe(true)
+    expect(out.afterDi.resolved.some((u) => u.includes('@digitalbazaar'))).toBe(true)
+    expect(out.afterDi.cjs.some((p) => p.includes('jsonld'))).toBe(true)
+  })
+})
