@@ -12,8 +12,9 @@ const IRI = 'https://w3id.org/agentid#'
  * The agentid JSON-LD context document, served as `AGENTID_CONTEXT_V1`
  * (`https://w3id.org/agentid/v1`). `@protected`, so no later context can change what a term means;
  * it defines the credential types and every claim, so JSON-LD safe mode (Data Integrity
- * canonicalization) keeps all of them. Free-form members (`attestation`, `capabilities`,
- * `caveats`) are `@json` literals: signed as JSON, byte-stable after canonicalization (JCS).
+ * canonicalization) keeps all of them. `toolProfile`, `attestation`, `capabilities` and `caveats`
+ * are `@json` literals, signed as JSON (JCS): as plain RDF values, `"x"` and `["x"]` (a named profile
+ * and a one-tool list) would be the same signed data, and list order would not be signed.
  * `model.name` is the VC v2 `name` (schema.org), which the v2 context protects.
  *
  * Kept equal to `src/contexts/agentid-v1.json` (a test checks it); a module rather than a JSON
@@ -38,7 +39,7 @@ export const AGENTID_CONTEXT_V1_DOCUMENT = deepFreeze({
         version: `${IRI}modelVersion`,
       },
     },
-    toolProfile: `${IRI}toolProfile`,
+    toolProfile: { '@id': `${IRI}toolProfile`, '@type': '@json' },
     policyTier: `${IRI}policyTier`,
     dataAccessClass: `${IRI}dataAccessClass`,
     attestation: { '@id': `${IRI}attestation`, '@type': '@json' },

@@ -89,6 +89,17 @@ describe('Data Integrity credentials: hostile input', () => {
     await expectCode(verifier.verifyAgentCredential(d), 'ERR_SIGNATURE_INVALID')
   })
 
+  it('signs toolProfile as JSON: a one-tool list does not turn into a profile name, order is signed', async () => {
+    const c = clone(signed)
+    const subject = c.credentialSubject as Record<string, unknown>
+    subject.toolProfile = (subject.toolProfile as string[])[0]
+    await expectCode(verifier.verifyAgentCredential(c), 'ERR_SIGNATURE_INVALID')
+    const two = await issueDi(acme, { subject: { id: alice.did, ...claims, toolProfile: ['mcp://a', 'mcp://b'] } })
+    expect((await verifier.verifyAgentCredential(clone(two))).claims.toolProfile).toEqual(['mcp://a', 'mcp://b'])
+    ;(two.credentialSubject as Record<string, unknown>).toolProfile = ['mcp://b', 'mcp://a']
+    await expectCode(verifier.verifyAgentCredential(two), 'ERR_SIGNATURE_INVALID')
+  })
+
   it('refuses a term the contexts do not define (safe mode: it would be dropped, not signed)', async () => {
     const c = clone(signed)
     ;(c.credentialSubject as Record<string, unknown>).adminOverride = true
