@@ -66,7 +66,11 @@ export interface CapabilityRequest {
 const LIMITS = { resource: 2048, action: 256, capabilities: 256, actions: 64, audience: 64, constraints: 64, values: 256, text: 2048 } as const
 const CAVEAT_KEYS = new Set<string>(['notBefore', 'expiresAt', 'maxDataClass', 'remainingDepth', 'audience', 'constraints'])
 const CAPABILITY_KEYS = new Set(['resource', 'actions'])
-/** Largest `remainingDepth` accepted; longer chains are refused by every verifier anyway. */
+/**
+ * Largest `remainingDepth` accepted; longer chains are refused by every verifier anyway.
+ * @example
+ * parseCaveats({ remainingDepth: MAX_REMAINING_DEPTH }) // accepted; one more is refused
+ */
 export const MAX_REMAINING_DEPTH = 64
 
 function fail(code: AgentIdErrorCode, field: string, message: string): never {
@@ -93,7 +97,11 @@ function stringList(value: unknown, field: string, maxItems: number, maxLength: 
   return out
 }
 
-/** True when `resource` is a prefix pattern (`…/*`). */
+/**
+ * True when `resource` is a prefix pattern (`…/*`).
+ * @example
+ * isResourcePattern('mcp://erp/tools/*') // true
+ */
 export function isResourcePattern(resource: string): boolean {
   return resource.endsWith('/*')
 }
@@ -180,7 +188,12 @@ export function parseCaveats(input: unknown, code: AgentIdErrorCode = 'ERR_INVAL
   return Object.freeze(out)
 }
 
-/** True when the resource pattern or identifier `granted` includes every identifier `wanted` names. */
+/**
+ * True when the resource pattern or identifier `granted` includes every identifier `wanted` names.
+ * @example
+ * resourceCovers('mcp://erp/tools/*', 'mcp://erp/tools/invoices.read') // true
+ * resourceCovers('mcp://erp/tools/*', 'mcp://erp/toolsmith') // false
+ */
 export function resourceCovers(granted: string, wanted: string): boolean {
   if (!isResourcePattern(granted)) return granted === wanted
   const prefix = granted.slice(0, -1) // keeps the trailing '/'

@@ -119,6 +119,8 @@ export interface DelegateOptions {
   statusEntry?: BitstringStatusListEntry
   /** Clock in milliseconds since the epoch. Default `Date.now`. */
   clock?: () => number
+  /** Longest chain to sign into, root included (a longer one no verifier with that limit accepts). Default 10. */
+  maxChainLength?: number
 }
 
 function refuse(code: 'ERR_DELEGATION_ESCALATION' | 'ERR_DELEGATION_DEPTH', link: number, signer: string, verdict: Exclude<AttenuationResult, { ok: true }>): never {
@@ -148,6 +150,13 @@ export async function delegate(options: DelegateOptions): Promise<string[]> {
   if (expiresIn === undefined && stated.expiresAt === undefined) throw new TypeError('delegate: expiresIn or caveats.expiresAt is required')
   const index = parent.length
   const last = parent.at(-1)
+  const maxChainLength = options.maxChainLength ?? DEFAULT_MAX_CHAIN_LENGTH
+  if (!Number.isInteger(maxChainLength) || maxChainLength < 1) throw new TypeError('delegate: maxChainLength must be a positive integer')
+  if (index + 1 > maxChainLength) {
+    throw new VerificationError('ERR_DELEGATION_DEPTH', `refusing to sign link ${index}: chains are limited to ${maxChainLength} links`, {
+      details: { link: index, signer: signer.did, reason: 'chain too long', maxChainLength },
+    })
+  }
 
   let up: CapabilityLink | undefined
   if (last !== undefined) {

@@ -1,5 +1,5 @@
 import { decodeJwt, generateEd25519KeyPair, signerFromJwk, VerificationError, type AgentIdErrorCode } from '@agentid/core'
-import { AGENT_CAPABILITY_CREDENTIAL, delegate, linkHash, parseCapabilityLink, type Capability } from '@agentid/delegation'
+import { AGENT_CAPABILITY_CREDENTIAL, delegate, linkHash, parseCapabilityLink, type Capability, type Caveats } from '@agentid/delegation'
 import { describe, expect, it } from 'vitest'
 
 const issuerKeys = generateEd25519KeyPair()
@@ -70,7 +70,7 @@ describe('delegate', () => {
     expect(error.details).toMatchObject({ link: 1, signer: alice.did, capability: ALL[0], action: '*' })
   })
 
-  it.each([
+  it.each<[string, Caveats]>([
     ['expiresAt', { expiresAt: NOW + 7200 }],
     ['notBefore', { notBefore: NOW - 10 }],
     ['maxDataClass', { maxDataClass: 'restricted' }],
@@ -90,6 +90,20 @@ describe('delegate', () => {
     // Depth 1 → 0 → refused one step later.
     const two = await delegate({ signer: aliceSigner, to: bob.did, parent: await rootChain({ remainingDepth: 1 }), capabilities: READ, expiresIn: 60, clock })
     await refusal(delegate({ signer: bobSigner, to: carol.did, parent: two, capabilities: READ, expiresIn: 60, clock }), 'ERR_DELEGATION_DEPTH')
+  })
+
+  it('refuses to sign an 11th link (maxChainLength, default 10)', async () => {
+    let chain = await delegate({ signer: issuer, to: alice.did, capabilities: ALL, expiresIn: 600, clock })
+    let holder = aliceSigner
+    for (let i = 1; i < 10; i++) {
+      const next = generateEd25519KeyPair()
+      chain = await delegate({ signer: holder, to: next.did, parent: chain, capabilities: ALL, expiresIn: 600, clock })
+      holder = signerFromJwk(next.privateJwk)
+    }
+    expect(chain).toHaveLength(10)
+    const error = await refusal(delegate({ signer: holder, to: bob.did, parent: chain, capabilities: ALL, expiresIn: 60, clock }), 'ERR_DELEGATION_DEPTH')
+    expect(error.details).toMatchObject({ link: 10, maxChainLength: 10 })
+    await refusal(delegate({ signer: aliceSigner, to: bob.did, parent: chain.slice(0, 1), capabilities: ALL, expiresIn: 60, clock, maxChainLength: 1 }), 'ERR_DELEGATION_DEPTH')
   })
 
   it('refuses a signer who is not the parent\'s subject', async () => {

@@ -104,6 +104,19 @@ describe('verifyDelegation: accepts', () => {
     expect(result.leaf.caveats).toMatchObject({ maxDataClass: 'internal', remainingDepth: 1, expiresAt: NOW + 600 })
   })
 
+  it('accepts a chain of exactly maxChainLength (10) links', async () => {
+    let chain = await delegate({ signer: issuer, to: alice.did, capabilities: ERP, expiresIn: 600, clock: at })
+    let holder = aliceSigner
+    let last = alice.did
+    for (let i = 1; i < 10; i++) {
+      const next = generateEd25519KeyPair()
+      chain = await delegate({ signer: holder, to: next.did, parent: chain, capabilities: ERP, expiresIn: 600, clock: at })
+      holder = signerFromJwk(next.privateJwk)
+      last = next.did
+    }
+    expect((await verifier.verifyDelegation(chain, { ...REQUEST, invoker: last })).links).toBe(10)
+  })
+
   it('checks audience and data class when asked', async () => {
     const root = await delegate({ signer: issuer, to: alice.did, capabilities: ERP, caveats: { audience: ['svc-erp'], maxDataClass: 'internal' }, expiresIn: 600, clock: at })
     const request = { invoker: alice.did, resource: 'mcp://erp/tools/x', action: 'invoke' }
