@@ -80,11 +80,15 @@ export function parseTrustedRoots(input: unknown): Map<string, ReadonlySet<strin
 }
 
 /** Roots trusted for `resource`: those of the longest matching prefix, plus every trusted issuer. */
-function rootTrusted(ctx: DelegationContext, resource: string, root: string): boolean {
+export function rootTrusted(ctx: DelegationContext, resource: string, root: string): boolean {
   if (ctx.trustedIssuers.has(root)) return true
   let best: ReadonlySet<string> | undefined
   let bestLength = -1
+  // A pattern `P/*` names everything under P: the root must also be trusted for every more specific
+  // prefix under P (with 'mcp://erp/' → [a] and 'mcp://erp/payroll/' → [b], a is no root for 'mcp://erp/*').
+  const pattern = resource.endsWith('/*') ? resource.slice(0, -1) : null
   for (const [prefix, dids] of ctx.trustedRoots) {
+    if (pattern !== null && prefix.length > pattern.length && prefix.startsWith(pattern) && !dids.has(root)) return false
     if (prefix.length > bestLength && resource.startsWith(prefix)) {
       best = dids
       bestLength = prefix.length

@@ -10,6 +10,8 @@ import {
   type DecodedJwt,
   type VerificationErrorCode,
 } from '@agentid/core'
+import { parseCapabilityLink } from '@agentid/delegation'
+import { rootTrusted, verifyDelegationChain, type DelegationContext, type VerifiedDelegation } from './delegation.js'
 import type { VerifiedAgent } from './types.js'
 
 /** `typ` of a presentation: never confused with a credential, a proof of possession or an access token. */
@@ -47,6 +49,11 @@ export interface VerifiedPresentation {
   readonly profile: string | null
   /** The verified delegation chain (compact JWTs, root first), or null when none was presented. */
   readonly delegationChain: readonly string[] | null
+  /**
+   * The chain as verified: its root, its leaf (the agent, every capability of the last link and its
+   * caveats, whose `constraints` and `maxDataClass` the service enforces), its length. Null without a chain.
+   */
+  readonly delegation: VerifiedDelegation | null
 }
 
 /**
@@ -123,11 +130,8 @@ export interface PresentationContext {
   offloadSignatures: boolean
   replayCache: ReplayCache
   verifyAgentCredential: (jwt: string) => Promise<VerifiedAgent>
-  /**
-   * Verifies a delegation chain held by `holder` as a whole (no resource or action asked) and returns
-   * its last link's capabilities. Absent: presentations carrying a chain are refused.
-   */
-  verifyChain?: (chain: readonly string[], holder: string) => Promise<readonly EffectiveCapability[]>
+  /** The verifier's delegation settings (trusted roots, chain limits). Absent: presentations carrying a chain are refused. */
+  delegation?: DelegationContext
 }
 
 function fail(code: VerificationErrorCode, message: string, details: Record<string, unknown> = {}, cause?: unknown): never {
@@ -142,8 +146,6 @@ function numericDate(value: unknown, claim: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) fail('ERR_MALFORMED', `${claim} must be a NumericDate`, { claim })
   return value
 }
-
-const MAX_CHAIN_LINKS = 10
 
 /** Checks the signature of `jwt` by the did:key in its `iss`; returns that key's id. */
 async function verifyHolderSignature(jwt: DecodedJwt, iss: string, offload: boolean): Promise<string> {
@@ -206,10 +208,11 @@ export async function verifyPresentationWith(ctx: PresentationContext, token: un
   }
   const chain = vp.delegationChain
   if (chain !== undefined) {
-    if (!Array.isArray(chain) || chain.length === 0 || chain.length > MAX_CHAIN_LINKS || !chain.every((link) => typeof link === 'string')) {
-      fail('ERR_MALFORMED', `vp.delegationChain must be a list of 1 to ${MAX_CHAIN_LINKS} link JWTs, root first`)
+    // Its length and size limits are verifyDelegation's (maxChainLength, maxChainBytes); the whole presentation is bounded already.
+    if (!Array.isArray(chain) || chain.length === 0 || !chain.every((link) => typeof link === 'string')) {
+      fail('ERR_MALFORMED', 'vp.delegationChain must be a non-empty list of link JWTs, root first')
     }
-    if (!ctx.verifyChain) fail('ERR_MALFORMED', 'delegation chains not supported yet')
+    if (!ctx.delegation) fail('ERR_MALFORMED', 'delegation chains not supported by this verifier')
   }
 
   if (p.aud !== options.audience) fail('ERR_AUDIENCE_MISMATCH', 'aud is not this service', { aud: typeof p.aud === 'string' ? p.aud : null })
@@ -226,8 +229,9 @@ export async function verifyPresentationWith(ctx: PresentationContext, token: un
 
   const profile = typeof agent.claims.toolProfile === 'string' ? agent.claims.toolProfile : null
   let capabilities: readonly EffectiveCapability[]
+  let delegation: VerifiedDelegation | null = null
   if (chain !== undefined) {
-    capabilities = await ctx.verifyChain!(chain as string[], iss)
+    ;({ delegation, capabilities } = await verifyHeldChain(ctx.delegation!, chain as string[], iss, options.audience))
   } else if (profile === null) {
     capabilities = (agent.claims.toolProfile as readonly string[]).map((resource) => Object.freeze({ resource, actions: Object.freeze(['*']) }))
   } else {
@@ -253,5 +257,41 @@ export async function verifyPresentationWith(ctx: PresentationContext, token: un
     capabilities: Object.freeze(capabilities),
     profile,
     delegationChain: chain === undefined ? null : Object.freeze([...(chain as string[])]),
+    delegation,
   })
+}
+
+// A resource no capability names and no trusted-roots prefix starts with (capabilities refuse control characters).
+const PROBE_SUFFIX = '\u0000agentid-presentation'
+
+/**
+ * Verifies a delegation chain held by `holder` as a whole, for no particular resource or action, and
+ * returns its leaf's capabilities whose resources the chain's root is trusted for.
+ *
+ * Every check of `verifyDelegation` but the request-specific ones (which resource, which action, data
+ * class) runs once, through `verifyDelegation` itself, asked for one invocation that a leaf capability
+ * trusted for the root covers: limits, decoding, linkage, parent hashes, depth, attenuation, time,
+ * root trust, the leaf's audience caveat against this service, the holder as the leaf's subject,
+ * every signature, revocation. What the service then invokes it checks against `capabilities`
+ * (or with `verifyDelegation` for that exact resource and action).
+ */
+async function verifyHeldChain(ctx: DelegationContext, chain: readonly string[], holder: string, audience: string): Promise<{ delegation: VerifiedDelegation; capabilities: readonly EffectiveCapability[] }> {
+  // Read (not yet trusted) the root's signer and the leaf, only to choose what to ask for.
+  let rootIss: unknown
+  let leaf: ReturnType<typeof parseCapabilityLink> | undefined
+  try {
+    rootIss = decodeJwt(chain[0], ctx.maxTokenBytes).payload.iss
+    leaf = parseCapabilityLink(decodeJwt(chain[chain.length - 1], ctx.maxTokenBytes).payload, 'ERR_MALFORMED')
+  } catch {
+    leaf = undefined
+  }
+  const trusted = leaf && typeof rootIss === 'string' ? leaf.capabilities.filter((c) => rootTrusted(ctx, c.resource, rootIss as string)) : []
+  // None trusted, or unreadable: the same call then fails with the chain's own error (the link, its signer, why).
+  const probe = trusted[0] ?? leaf?.capabilities[0]
+  const resource = probe === undefined ? `urn:agentid:presentation${PROBE_SUFFIX}` : probe.resource.endsWith('/*') ? probe.resource.slice(0, -1) + PROBE_SUFFIX : probe.resource
+  const action = probe?.actions.find((a) => a !== '*') ?? 'invoke'
+  const delegation = await verifyDelegationChain(ctx, chain, { invoker: holder, resource, action, audience })
+  if (trusted.length === 0) fail('ERR_UNTRUSTED_ISSUER', 'the root of the delegation chain is not trusted for any of its capabilities', { root: delegation.root })
+  const capabilities = delegation.leaf.capabilities.filter((c) => rootTrusted(ctx, c.resource, delegation.root))
+  return { delegation, capabilities }
 }

@@ -291,6 +291,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     maxTokenBytes,
     offload,
   }
+  presentations.delegation = delegations
 
   return Object.freeze({
     verifyAgentCredential,

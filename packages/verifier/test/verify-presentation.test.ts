@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto'
 import { base64urlEncode, POP_TYP, signCompactJws, signerFromJwk, signJwt, StatusList, VerificationError, type Signer, type VerificationErrorCode } from '@agentid/core'
+import { delegate, linkHash, type Capability } from '@agentid/delegation'
 import { createMemoryReplayCache, createVerifier, PRESENTATION_TYP, type ReplayCache, type Verifier } from '@agentid/verifier'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { alice, bob, credential, issuer, LIST_URL, mallory, malloryIssuer, NOW, statusListJwt, statusServer, testClock } from './fixtures.js'
@@ -268,16 +269,6 @@ describe('verifyPresentation: refuses', () => {
     await expectCode(verifier.verifyPresentation(await presentation({ vp: { holder: mallory.did } }), { audience: AUD }), 'ERR_KEY_MISMATCH')
   })
 
-  it('a delegation chain while chains are not supported', async () => {
-    await expectCode(verifier.verifyPresentation(await presentation({ vp: { delegationChain: [await credential()] } }), { audience: AUD }), 'ERR_MALFORMED')
-  })
-
-  it('a delegation chain that is not a list of JWTs', async () => {
-    for (const delegationChain of [[], 'jwt', [42], Array.from({ length: 11 }, () => 'a.b.c')]) {
-      await expectCode(verifier.verifyPresentation(await presentation({ vp: { delegationChain } }), { audience: AUD }), 'ERR_MALFORMED')
-    }
-  })
-
   it('an oversized presentation, before parsing', async () => {
     const v = createVerifier({ trustedIssuers: [issuer.did], fetch: server, clock, maxTokenBytes: 4096 })
     const vp = await presentation({ payload: { pad: 'x'.repeat(5000) } })
@@ -311,5 +302,91 @@ describe('verifyPresentation: refuses', () => {
     await expect(verifier.verifyPresentation(vp, { audience: AUD, nonce: '' })).rejects.toBeInstanceOf(TypeError)
     expect(() => createVerifier({ trustedIssuers: [issuer.did], fetch: server, presentationMaxAgeSec: 301 })).toThrow(TypeError)
     expect(() => createVerifier({ trustedIssuers: [issuer.did], fetch: server, replayCache: {} as ReplayCache })).toThrow(TypeError)
+  })
+})
+
+const ERP: Capability[] = [{ resource: 'mcp://erp/tools/*', actions: ['*'] }]
+const INVOICES: Capability[] = [{ resource: 'mcp://erp/tools/invoices/*', actions: ['invoke', 'list'] }]
+const at = () => clock()
+const linkStatus = (index: number) => ({ type: 'BitstringStatusListEntry', statusPurpose: 'revocation', statusListIndex: String(index), statusListCredential: LIST_URL }) as const
+
+/** issuer → alice (all of the ERP) → bob (invoices only). */
+async function aliceToBob(o: { rootSigner?: Signer; caveats?: Record<string, unknown>; capabilities?: Capability[] } = {}): Promise<string[]> {
+  const root = await delegate({ signer: o.rootSigner ?? issuer, to: alice.did, capabilities: o.capabilities ?? ERP, caveats: { remainingDepth: 2 }, expiresIn: 3600, statusEntry: linkStatus(1), clock: at })
+  return delegate({ signer: aliceSigner, to: bob.did, parent: root, capabilities: o.capabilities ?? INVOICES, caveats: o.caveats, expiresIn: 600, statusEntry: linkStatus(2), clock: at })
+}
+
+describe('verifyPresentation: delegation chains', () => {
+  it("bob presents his identity and the chain to him: the leaf's capabilities", async () => {
+    const chain = await aliceToBob()
+    const result = await verifier.verifyPresentation(await presentation({ signer: bobSigner, vp: { delegationChain: chain } }), { audience: AUD })
+    expect(result.agent.did).toBe(bob.did)
+    expect(result.capabilities).toEqual(INVOICES)
+    expect(result.delegationChain).toEqual(chain)
+    expect(result.delegation?.root).toBe(issuer.did)
+    expect(result.delegation?.leaf.did).toBe(bob.did)
+    expect(result.delegation?.links).toBe(2)
+    // The service can then check one exact invocation with the same chain.
+    await verifier.verifyDelegation(result.delegationChain!, { invoker: result.agent.did, resource: 'mcp://erp/tools/invoices/read', action: 'invoke', audience: AUD })
+  })
+
+  it("a chain to bob presented by alice (with alice's own credential)", async () => {
+    await expectCode(verifier.verifyPresentation(await presentation({ vp: { delegationChain: await aliceToBob() } }), { audience: AUD }), 'ERR_KEY_MISMATCH')
+  })
+
+  it('a chain restricted to another service', async () => {
+    const chain = await aliceToBob({ caveats: { audience: ['https://other.example'] } })
+    await expectCode(verifier.verifyPresentation(await presentation({ signer: bobSigner, vp: { delegationChain: chain } }), { audience: AUD }), 'ERR_NOT_AUTHORIZED')
+    const ok = await aliceToBob({ caveats: { audience: [AUD] } })
+    await verifier.verifyPresentation(await presentation({ signer: bobSigner, vp: { delegationChain: ok } }), { audience: AUD })
+  })
+
+  it('a chain rooted by someone the verifier does not trust', async () => {
+    const chain = await aliceToBob({ rootSigner: mallorySigner })
+    await expectCode(verifier.verifyPresentation(await presentation({ signer: bobSigner, vp: { delegationChain: chain } }), { audience: AUD }), 'ERR_UNTRUSTED_ISSUER')
+  })
+
+  it('only the capabilities whose resources the root is trusted for', async () => {
+    const mixed: Capability[] = [{ resource: 'mcp://erp/tools/*', actions: ['invoke'] }, { resource: 'mcp://crm/tools/contacts.read', actions: ['invoke'] }]
+    const chain = await aliceToBob({ rootSigner: mallorySigner, capabilities: mixed })
+    const v = createVerifier({ trustedIssuers: [issuer.did], trustedRoots: { 'mcp://crm/': [mallory.did] }, fetch: server, clock })
+    const result = await v.verifyPresentation(await presentation({ signer: bobSigner, vp: { delegationChain: chain } }), { audience: AUD })
+    expect(result.capabilities).toEqual([mixed[1]])
+  })
+
+  it('a link wider than its parent', async () => {
+    const root = await delegate({ signer: issuer, to: alice.did, capabilities: INVOICES, expiresIn: 3600, clock: at })
+    const link = await signJwt({ typ: 'JWT' }, { iss: alice.did, sub: bob.did, nbf: NOW, exp: NOW + 600, vc: { '@context': ['https://www.w3.org/2018/credentials/v1'], type: ['VerifiableCredential', 'AgentCapabilityCredential'], credentialSubject: { id: bob.did, capabilities: ERP, parentHash: linkHash(root[0]!) } } }, aliceSigner)
+    await expectCode(verifier.verifyPresentation(await presentation({ signer: bobSigner, vp: { delegationChain: [...root, link] } }), { audience: AUD }), 'ERR_DELEGATION_ESCALATION')
+  })
+
+  it('a revoked link', async () => {
+    const chain = await aliceToBob()
+    list.set(2, 1)
+    server = statusServer({ [LIST_URL]: await statusListJwt(list) })
+    const v = createVerifier({ trustedIssuers: [issuer.did], fetch: server, clock })
+    await expectCode(v.verifyPresentation(await presentation({ signer: bobSigner, vp: { delegationChain: chain } }), { audience: AUD }), 'ERR_REVOKED')
+  })
+
+  it('an expired link', async () => {
+    const chain = await aliceToBob()
+    clock.advance(700_000)
+    await expectCode(verifier.verifyPresentation(await presentation({ signer: bobSigner, iat: NOW + 700, vp: { delegationChain: chain } }), { audience: AUD }), 'ERR_EXPIRED')
+  })
+
+  it('a chain that is not a list of link JWTs, or too long', async () => {
+    for (const delegationChain of [[], 'jwt', [42], ['a.b.c'], [await credential()]]) {
+      await expectCode(verifier.verifyPresentation(await presentation({ vp: { delegationChain } }), { audience: AUD }), 'ERR_MALFORMED')
+    }
+    const long = Array.from({ length: 11 }, () => 'a.b.c')
+    await expectCode(verifier.verifyPresentation(await presentation({ vp: { delegationChain: long } }), { audience: AUD }), 'ERR_DELEGATION_DEPTH')
+  })
+
+  it('a refused chain does not burn the presentation id', async () => {
+    const vp = await presentation({ signer: bobSigner, vp: { delegationChain: await aliceToBob() } })
+    server.down = true
+    await expectCode(verifier.verifyPresentation(vp, { audience: AUD }), 'ERR_STATUS_UNAVAILABLE')
+    server.down = false
+    await verifier.verifyPresentation(vp, { audience: AUD })
   })
 })
