@@ -90,6 +90,8 @@ export interface Verifier {
    * Verifies a presentation (a JWT signed by the agent's own key, carrying its identity credential and
    * optionally its delegation chain) for `audience`; returns the agent and its effective capabilities.
    * Throws a VerificationError with a stable code on any failure.
+   * @example
+   * const { agent, capabilities } = await verifier.verifyPresentation(jwt, { audience: 'https://erp.example', nonce })
    */
   verifyPresentation(jwt: string, options: VerifyPresentationOptions): Promise<VerifiedPresentation>
   /**
