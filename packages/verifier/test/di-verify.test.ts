@@ -122,11 +122,16 @@ describe('Data Integrity credentials: hostile input', () => {
     const c = clone(signed)
     c['@context'] = [...(c['@context'] as string[]), { purpose: 'https://evil.example#purpose' }]
     await expectCode(verifier.verifyAgentCredential(c), 'ERR_MALFORMED')
-    // Embedded in the subject: the agentid context is @protected, JSON-LD refuses the redefinition.
+    // Embedded in the subject: refused before JSON-LD (no embedded contexts at all)…
     const d = clone(signed)
     const subject = d.credentialSubject as Record<string, unknown>
-    d.credentialSubject = { '@context': { dataAccessClass: 'https://evil.example#dataAccessClass' }, ...subject }
+    const redefined = { '@context': { dataAccessClass: 'https://evil.example#dataAccessClass' }, ...subject }
+    d.credentialSubject = redefined
     await expectCode(verifier.verifyAgentCredential(d), 'ERR_MALFORMED')
+    // …and JSON-LD itself refuses it under our loader: the agentid context is @protected.
+    const { proof: _proof, ...unsigned } = clone(signed)
+    await expect(cryptosuite.canonize({ ...unsigned, credentialSubject: redefined }, { documentLoader: createDocumentLoader() })).rejects.toThrow(/tried to redefine a protected term/)
+    await expect(cryptosuite.canonize(unsigned, { documentLoader: createDocumentLoader() })).resolves.toContain('https://w3id.org/agentid#dataAccessClass')
   })
 
   it('refuses an unknown remote context without any network call', async () => {

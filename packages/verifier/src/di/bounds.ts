@@ -37,6 +37,10 @@ function walk(root: unknown): void {
     } else {
       const proto: unknown = Object.getPrototypeOf(value)
       if (proto !== Object.prototype && proto !== null) malformed('credential holds an object that is not plain JSON')
+      // Contexts come from the top-level @context only, which the verifier pins. An embedded one
+      // could reach a context that jsonld's process-wide cache holds (another loader in the same
+      // process tagged it static) without asking our loader.
+      if (depth > 1 && Object.hasOwn(value, '@context')) malformed('embedded @context is not accepted')
       for (const v of Object.values(value)) stack.push([v, depth + 1])
     }
   }
