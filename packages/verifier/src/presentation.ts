@@ -240,11 +240,11 @@ export async function verifyPresentationWith(ctx: PresentationContext, token: un
 
   // Last: only presentations that passed every other check reach the cache, so forged or
   // untrusted ones cannot fill it, and a transient failure (status list down) does not burn the jti.
-  // The entry lives as long as the presentation could still be accepted.
+  // The entry outlives, by a second, the last instant the presentation could still be accepted.
   const acceptableUntil = Math.min(exp, iat + ctx.maxAgeSec) + skew
   let fresh: boolean
   try {
-    fresh = await ctx.replayCache.checkAndStore(`${iss} ${jti}`, Math.ceil(acceptableUntil * 1000))
+    fresh = await ctx.replayCache.checkAndStore(`${iss} ${jti}`, Math.ceil(acceptableUntil * 1000) + 1000)
   } catch (cause) {
     fail('ERR_REPLAY', 'the replay cache failed; refusing rather than risk a replay', {}, cause)
   }

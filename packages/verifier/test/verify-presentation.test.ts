@@ -133,7 +133,16 @@ describe('verifyPresentation: replay', () => {
     const result = await v.verifyPresentation(vp, { audience: AUD })
     await expectCode(v.verifyPresentation(vp, { audience: AUD }), 'ERR_REPLAY')
     expect(calls).toHaveLength(2)
-    expect(calls[0]).toEqual([`${alice.did} ${result.presentationId}`, (NOW + 20 + 30) * 1000])
+    expect(calls[0]).toEqual([`${alice.did} ${result.presentationId}`, (NOW + 20 + 30 + 1) * 1000])
+  })
+
+  it('the default cache remembers an id until the presentation could no longer be accepted', async () => {
+    const vp = await presentation({ ttl: 300 })
+    await verifier.verifyPresentation(vp, { audience: AUD })
+    clock.set((NOW + 60 + 60) * 1000) // the last instant its iat is accepted (max age 60 s + skew 60 s)
+    await expectCode(verifier.verifyPresentation(vp, { audience: AUD }), 'ERR_REPLAY')
+    clock.advance(1)
+    await expectCode(verifier.verifyPresentation(vp, { audience: AUD }), 'ERR_EXPIRED')
   })
 
   it('a failing replay cache refuses (fails closed)', async () => {
