@@ -1,5 +1,6 @@
 import { AGENTID_CONTEXT_V1, decodeJwt, generateEd25519KeyPair, signerFromJwk, signJwt, StatusList, VC_CONTEXT_V1 } from '@agentid/core'
 import { createPresentation, PRESENTATION_TYP } from '@agentid/client'
+import { delegate } from '@agentid/delegation'
 import { createVerifier, PRESENTATION_TYP as VERIFIER_TYP, VerificationError } from '@agentid/verifier'
 import { describe, expect, it } from 'vitest'
 
@@ -41,6 +42,16 @@ describe('createPresentation', () => {
     const error = await verifier.verifyPresentation(vp, { audience: AUD, nonce: 'n-1' }).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(VerificationError)
     expect((error as VerificationError).code).toBe('ERR_REPLAY')
+  })
+
+  it('carries a delegation chain the verifier checks as a whole', async () => {
+    const body = await statusList()
+    const verifier = createVerifier({ trustedIssuers: [issuer.did], clock: () => T * 1000, fetch: async () => ({ ok: true, status: 200, text: async () => body }) })
+    const chain = await delegate({ signer: issuer, to: alice.did, capabilities: [{ resource: 'mcp://erp/tools/*', actions: ['invoke'] }], expiresIn: 600, clock: () => T * 1000 })
+    const vp = await createPresentation({ privateJwk: alice.privateJwk, credential: await identity(alice.did), audience: AUD, delegationChain: chain, clock: () => T * 1000 })
+    const result = await verifier.verifyPresentation(vp, { audience: AUD })
+    expect(result.capabilities).toEqual([{ resource: 'mcp://erp/tools/*', actions: ['invoke'] }])
+    expect(result.delegation?.root).toBe(issuer.did)
   })
 
   it('writes the documented header and claims', async () => {
