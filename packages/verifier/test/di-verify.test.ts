@@ -157,6 +157,16 @@ describe('Data Integrity credentials: hostile input', () => {
     expect(doc.assertionMethod).toEqual([`${acme.did}#${acme.did.slice(8)}`])
   })
 
+  it('a trusted did:web issuer is not resolvable offline on this path', async () => {
+    const web = 'did:web:acme.example'
+    const inner = acme.keyPair.signer()
+    const suite = new DataIntegrityProof({ signer: { id: `${web}#key-1`, algorithm: inner.algorithm, sign: (o) => inner.sign(o) }, cryptosuite })
+    const credential = await vc.issue({ credential: unsignedCredential(acme, { issuer: web }), suite, documentLoader: createDocumentLoader() })
+    const v = createVerifier({ trustedIssuers: [web], fetch: server, clock })
+    await expectCode(v.verifyAgentCredential(credential), 'ERR_DID_UNRESOLVABLE')
+    expect(server.calls).toBe(0)
+  })
+
   it('refuses another cryptosuite or proof type', async () => {
     for (const change of [{ cryptosuite: 'eddsa-jcs-2022' }, { type: 'Ed25519Signature2020', cryptosuite: undefined }, { cryptosuite: 'ecdsa-rdfc-2019' }]) {
       const c = clone(signed)
