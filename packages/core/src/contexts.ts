@@ -15,7 +15,8 @@ const IRI = 'https://w3id.org/agentid#'
  * canonicalization) keeps all of them. `toolProfile`, `attestation`, `capabilities` and `caveats`
  * are `@json` literals, signed as JSON (JCS): as plain RDF values, `"x"` and `["x"]` (a named profile
  * and a one-tool list) would be the same signed data, and list order would not be signed.
- * `model.name` is the VC v2 `name` (schema.org), which the v2 context protects.
+ * `model` carries a property-scoped context (which JSON-LD lets override the protected VC v2 `name`),
+ * so the model's name is agentid's term, whatever base context is used.
  *
  * Kept equal to `src/contexts/agentid-v1.json` (a test checks it); a module rather than a JSON
  * import so that `tsc -b` ships it in `dist` without extra build steps.
@@ -36,6 +37,7 @@ export const AGENTID_CONTEXT_V1_DOCUMENT = deepFreeze({
         '@version': 1.1,
         '@protected': true,
         provider: `${IRI}modelProvider`,
+        name: `${IRI}modelName`,
         version: `${IRI}modelVersion`,
       },
     },
