@@ -65,6 +65,18 @@ interface RawLink {
   nbf?: number
   exp?: number
   header?: Record<string, unknown>
+  /** Replaces claims (undefined deletes one). */
+  payload?: Record<string, unknown>
+  /** Replaces credentialSubject members (undefined deletes one). */
+  subject?: Record<string, unknown>
+}
+
+function patch(target: Record<string, unknown>, changes: Record<string, unknown> = {}): Record<string, unknown> {
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === undefined) delete target[k]
+    else target[k] = v
+  }
+  return target
 }
 
 /** Signs a link as an attacker would: no attenuation check. */
@@ -72,14 +84,14 @@ async function rawLink(o: RawLink): Promise<string> {
   const subject: Record<string, unknown> = { id: o.sub, capabilities: o.capabilities ?? READ, caveats: o.caveats ?? {} }
   if (o.parentHash !== undefined) subject.parentHash = o.parentHash
   else if (o.parent) subject.parentHash = linkHash(o.parent)
-  return signJwt({ typ: 'JWT', ...o.header }, {
+  return signJwt({ typ: 'JWT', ...o.header }, patch({
     iss: o.iss ?? o.signer.did,
     sub: o.sub,
     nbf: o.nbf ?? NOW,
     exp: o.exp ?? NOW + 600,
     jti: 'urn:uuid:7d5b7e0e-6a8a-4f5e-9c55-1b7f2e1c0a11',
-    vc: { '@context': [VC_CONTEXT_V1, AGENTID_CONTEXT_V1], type: ['VerifiableCredential', 'AgentCapabilityCredential'], credentialSubject: subject },
-  }, o.signer)
+    vc: { '@context': [VC_CONTEXT_V1, AGENTID_CONTEXT_V1], type: ['VerifiableCredential', 'AgentCapabilityCredential'], credentialSubject: patch(subject, o.subject) },
+  }, o.payload), o.signer)
 }
 
 async function failure(promise: Promise<unknown>, code: VerificationErrorCode, link: number | null): Promise<VerificationError> {
@@ -180,6 +192,29 @@ describe('verifyDelegation: each link', () => {
     const [, payload, sig] = chain[1]!.split('.')
     const forged = `${Buffer.from(JSON.stringify({ alg: 'ES256', typ: 'JWT' })).toString('base64url')}.${payload}.${sig}`
     await failure(verifier.verifyDelegation([chain[0]!, forged, chain[2]!], REQUEST), 'ERR_UNSUPPORTED_ALG', 1)
+  })
+
+  // Shapes after the UCAN 0.10 refutation vectors (missing exp, bad nbf, cap not an object, empty caveat list, …).
+  it.each<[string, Partial<RawLink>]>([
+    ['no exp', { payload: { exp: undefined } }],
+    ['an nbf that is not a number', { payload: { nbf: '1800000000' } }],
+    ['nbf not before exp', { nbf: NOW + 600, exp: NOW + 600 }],
+    ['an iss that is not a DID', { iss: 'alice' }],
+    ['a sub that is not a did:key', { payload: { sub: 'did:web:bob.example' }, subject: { id: 'did:web:bob.example' } }],
+    ['credentialSubject.id other than sub', { subject: { id: mallory.did } }],
+    ['no AgentCapabilityCredential type', { payload: { vc: { type: ['VerifiableCredential'], credentialSubject: { id: bob.did, capabilities: READ } } } }],
+    ['capabilities that are not a list', { capabilities: { 'mcp://erp/tools/invoices/read': ['invoke'] } }],
+    ['an empty action list', { capabilities: [{ resource: 'mcp://erp/tools/invoices/read', actions: [] }] }],
+    ['a wildcard inside a resource', { capabilities: [{ resource: 'mcp://erp/*/read', actions: ['invoke'] }] }],
+    ['an unknown caveat', { caveats: { maxCost: 5 } }],
+    ['an empty constraint list', { caveats: { constraints: { region: [] } } }],
+    ['caveats.expiresAt other than exp', { caveats: { expiresAt: NOW + 601 } }],
+    ['a parentHash that is not a SHA-256', { parentHash: 'abc' }],
+  ])('refuses a link with %s', async (_name, changes) => {
+    const chain = await abc()
+    const bad = await rawLink({ signer: aliceSigner, sub: bob.did, capabilities: INVOICES, parent: chain[0]!, caveats: { remainingDepth: 2, maxDataClass: 'confidential' }, ...changes })
+    await failure(verifier.verifyDelegation([chain[0]!, bad], { ...REQUEST, invoker: bob.did }), 'ERR_MALFORMED', 1)
+    expect(resolver.calls).toBe(0)
   })
 
   it('refuses a link re-signed by mallory in alice\'s name (bad signature)', async () => {
