@@ -1,5 +1,6 @@
-import { AGENTID_CONTEXT_V1, generateEd25519KeyPair, signerFromJwk, signJwt, StatusList, VC_CONTEXT_V1, VerificationError, type Signer, type VerificationErrorCode } from '@agentid/core'
-import { delegate, linkHash, type Capability, type Caveats } from '@agentid/delegation'
+import { AGENTID_CONTEXT_V1, decodeJwt, generateEd25519KeyPair, signerFromJwk, signJwt, StatusList, VC_CONTEXT_V1, VerificationError, type Signer, type VerificationErrorCode } from '@agentid/core'
+import { delegate, isAttenuation, linkHash, parseCapabilityLink, type Capability, type Caveats } from '@agentid/delegation'
+import fc from 'fast-check'
 import { createVerifier, type DidResolver, type Verifier, type VerifierOptions } from '@agentid/verifier'
 import { Resolver } from 'did-resolver'
 import { getResolver } from 'key-did-resolver'
@@ -334,3 +335,51 @@ async function rawLinkBelow(parent: string): Promise<string> {
   return rawLink({ signer: bobSigner, sub: carol.did, parent, nbf: NOW, exp: NOW + 600, caveats: { maxDataClass: 'internal', remainingDepth: 0 } })
 }
 
+
+describe('verifyDelegation agrees with isAttenuation', () => {
+  // Biased towards valid values, so that both verdicts come up often; fc.option drops a caveat now and then.
+  const arbChild = fc.record({
+    capabilities: fc.array(fc.record({
+      resource: fc.constantFrom('mcp://erp/tools/a', 'mcp://erp/tools/*', 'mcp://erp/tools/b', 'mcp://erp/tools/x/*', 'mcp://erp/*', 'mcp://crm/x'),
+      actions: fc.constantFrom(['read'], ['write'], ['read', 'write'], ['read'], ['delete'], ['*']),
+    }), { minLength: 1, maxLength: 2 }),
+    caveats: fc.record({
+      maxDataClass: fc.option(fc.constantFrom('public', 'internal', 'internal', 'confidential'), { freq: 8, nil: undefined }),
+      remainingDepth: fc.option(fc.constantFrom(0, 1, 1, 2), { freq: 8, nil: undefined }),
+      audience: fc.option(fc.constantFrom(['svc-a'], ['svc-b'], ['svc-a', 'svc-b'], ['svc-a'], ['svc-c']), { freq: 8, nil: undefined }),
+      constraints: fc.option(fc.record({ region: fc.constantFrom<string | string[]>('eu', 'us', 'ap', ['eu'], ['eu', 'us'], ['us'], ['eu', 'ap']) }), { freq: 8, nil: undefined }),
+    }).map((c) => Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)) as { audience?: string[] } & Record<string, unknown>),
+    nbf: fc.integer({ min: NOW - 1, max: NOW + 8 }),
+    exp: fc.integer({ min: NOW + 10, max: NOW + 620 }),
+  })
+
+  it('on random links below a fixed parent: accepted iff no wider, else ERR_DELEGATION_ESCALATION at that link', async () => {
+    const root = await delegate({
+      signer: issuer, to: alice.did, expiresIn: 600, clock: at,
+      capabilities: [{ resource: 'mcp://erp/tools/*', actions: ['read', 'write'] }],
+      caveats: { remainingDepth: 2, maxDataClass: 'internal', audience: ['svc-a', 'svc-b'], constraints: { region: ['eu', 'us'] } },
+    })
+    const parent = parseCapabilityLink(decodeJwt(root[0]).payload)
+    let accepted = 0
+    await fc.assert(fc.asyncProperty(arbChild, async (child) => {
+      const link = await rawLink({ signer: aliceSigner, sub: bob.did, parent: root[0]!, capabilities: child.capabilities, caveats: child.caveats, nbf: child.nbf, exp: child.exp })
+      const verdict = isAttenuation({ capabilities: child.capabilities, caveats: { ...child.caveats, notBefore: child.nbf, expiresAt: child.exp } as Caveats }, parent)
+      const first = child.capabilities[0]!
+      const request = {
+        invoker: bob.did,
+        resource: first.resource.endsWith('/*') ? `${first.resource.slice(0, -1)}z` : first.resource,
+        action: first.actions.find((a) => a !== '*') ?? 'read',
+        audience: child.caveats.audience?.[0] ?? 'svc-a',
+      }
+      const outcome = await verifier.verifyDelegation([root[0]!, link], request).then(() => null, (e: unknown) => e as VerificationError)
+      if (verdict.ok) {
+        accepted++
+        expect(outcome === null || outcome.code === 'ERR_NOT_AUTHORIZED', String(outcome?.code)).toBe(true)
+      } else {
+        expect(outcome?.code).toBe('ERR_DELEGATION_ESCALATION')
+        expect(outcome?.details.link).toBe(1)
+      }
+    }), { numRuns: 300 })
+    expect(accepted).toBeGreaterThan(3)
+  })
+})
