@@ -19,6 +19,18 @@ export type { Database } from 'better-sqlite3'
  * try { db.prepare('SELECT count(*) AS n FROM agents').get() } finally { db.close() }
  */
 export function openDatabase(file: string): Database {
+  return open(file, true)
+}
+
+/**
+ * Opens a second connection to an issuer file already opened (and so migrated) by
+ * {@link openDatabase}, with the same settings and no migration: the group-commit writer's.
+ */
+export function openWriterConnection(file: string): Database {
+  return open(file, false)
+}
+
+function open(file: string, migrating: boolean): Database {
   if (typeof file !== 'string' || file.length === 0) throw new TypeError('openDatabase: file must be a non-empty path')
   let db: Database
   try {
@@ -37,7 +49,7 @@ export function openDatabase(file: string): Database {
     if (db.pragma('foreign_keys', { simple: true }) !== 1) {
       throw new AgentIdError('ERR_INTERNAL', 'this SQLite build does not enforce foreign keys', { details: { reason: 'db_no_foreign_keys' } })
     }
-    migrate(db)
+    if (migrating) migrate(db)
     return db
   } catch (err) {
     db.close()

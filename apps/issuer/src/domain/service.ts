@@ -27,7 +27,7 @@ import {
   parseSpawnRequest,
 } from './input.js'
 import { StatusLists, type SignedStatusList } from './status-lists.js'
-import { Store, type AgentRow, type CredentialRow, type OrchestratorRow } from './store.js'
+import { Store, type AgentRow, type CredentialRow, type OrchestratorRow, type WriteOp } from './store.js'
 
 /** Who is calling: decides what they may see and do. */
 export type Principal = { kind: 'admin' } | { kind: 'orchestrator'; id: string; name: string } | { kind: 'cli' }
@@ -162,6 +162,7 @@ export class IssuerService {
 
   async close(): Promise<void> {
     clearInterval(this.purgeTimer)
+    await this.store.closeWriter() // pending spawns and renewals commit first
     await this.engine.close()
     this.store.db.close()
   }
@@ -276,13 +277,15 @@ export class IssuerService {
       privateJwk = key.privateJwk
     }
     if (this.store.agents.get(did)) throw new AgentIdError('ERR_CONFLICT', 'an agent with this DID exists; renew its credential instead')
-    const issued = await this.issue(did, request.claims, request.lifetimeSec, (row, at) => {
-      if (proof) {
-        if (!this.store.nonces.use(`pop:${proof.jti}`, proof.exp)) throw new AgentIdError('ERR_REPLAY', 'this proof of possession was used before')
-        if (proof.nonce !== null && !this.store.challenges.use(proof.nonce, at)) throw new AgentIdError('ERR_REPLAY', 'the challenge is unknown, expired or used')
-      }
-      if (this.store.agents.get(did)) throw new AgentIdError('ERR_CONFLICT', 'an agent with this DID exists; renew its credential instead')
-      this.store.agents.insert({
+    const issued = await this.issue(did, request.claims, request.lifetimeSec, (row, at) => [
+      ...(proof
+        ? [
+            this.store.ops.nonceUse(`pop:${proof.jti}`, proof.exp, { code: 'ERR_REPLAY', message: 'this proof of possession was used before' }),
+            ...(proof.nonce !== null ? [this.store.ops.challengeUse(proof.nonce, at, { code: 'ERR_REPLAY', message: 'the challenge is unknown, expired or used' })] : []),
+          ]
+        : []),
+      this.store.ops.agentAbsent(did, { code: 'ERR_CONFLICT', message: 'an agent with this DID exists; renew its credential instead' }),
+      this.store.ops.agentInsert({
         did,
         orchestrator_id: actor.id,
         controller: request.claims.controller,
@@ -290,10 +293,10 @@ export class IssuerService {
         claims_json: JSON.stringify(request.claims),
         key_custody: request.keyCustody,
         created_at: at,
-      })
-      this.store.credentials.insert(row)
-      this.store.audit(at, actorName(actor), 'agent.spawned', did, { credentialId: row.id, keyCustody: request.keyCustody })
-    })
+      }),
+      this.store.ops.credentialInsert(row),
+      this.store.ops.audit(at, actorName(actor), 'agent.spawned', did, { credentialId: row.id, keyCustody: request.keyCustody }),
+    ])
     return { ...issued, keyCustody: request.keyCustody, ...(privateJwk ? { privateJwk } : {}) }
   }
 
@@ -306,21 +309,22 @@ export class IssuerService {
     if (!agent) notFound('agent')
     if (agent.status !== 'active') throw new AgentIdError('ERR_REVOKED', 'the agent has been revoked')
     const claims = JSON.parse(agent.claims_json) as AgentClaims
-    return this.issue(agentDid, claims, request.lifetimeSec, (row, at) => {
-      if (!this.store.nonces.use(`pop:${proof.jti}`, proof.exp)) throw new AgentIdError('ERR_REPLAY', 'this proof of possession was used before')
-      if (proof.nonce !== null && !this.store.challenges.use(proof.nonce, at)) throw new AgentIdError('ERR_REPLAY', 'the challenge is unknown, expired or used')
-      if (this.store.agents.get(agentDid)?.status !== 'active') throw new AgentIdError('ERR_REVOKED', 'the agent has been revoked')
-      this.store.credentials.insert(row)
-      this.store.audit(at, `agent:${agentDid}`, 'agent.renewed', agentDid, { credentialId: row.id })
-    })
+    return this.issue(agentDid, claims, request.lifetimeSec, (row, at) => [
+      this.store.ops.nonceUse(`pop:${proof.jti}`, proof.exp, { code: 'ERR_REPLAY', message: 'this proof of possession was used before' }),
+      ...(proof.nonce !== null ? [this.store.ops.challengeUse(proof.nonce, at, { code: 'ERR_REPLAY', message: 'the challenge is unknown, expired or used' })] : []),
+      this.store.ops.agentActive(agentDid, { code: 'ERR_REVOKED', message: 'the agent has been revoked' }),
+      this.store.ops.credentialInsert(row),
+      this.store.ops.audit(at, `agent:${agentDid}`, 'agent.renewed', agentDid, { credentialId: row.id }),
+    ])
   }
 
-  // Builds, signs, self-verifies, then stores (in `write`, one transaction) an identity credential.
+  // Builds, signs, self-verifies, then stores (the ops `write` returns, plus the status index, as
+  // one group-committed job) an identity credential.
   private async issue(
     did: string,
     claims: AgentClaims,
     lifetimeSec: number | undefined,
-    write: (row: CredentialRow, at: number) => void,
+    write: (row: CredentialRow, at: number) => WriteOp[],
   ): Promise<IssuedCredential> {
     const at = this.now()
     const exp = at + (lifetimeSec ?? this.ttl)
@@ -350,10 +354,7 @@ export class IssuerService {
       id, agent_did: did, kind: 'identity', format: 'jwt', jwt, status_list_id: slot.listId, status_index: slot.index,
       issued_at: at, expires_at: exp, revoked_at: null, revocation_reason: null,
     }
-    await this.store.commit(() => {
-      write(row, at)
-      this.statusLists.commit(slot.listId, slot.index)
-    })
+    await this.store.commit([...write(row, at), this.statusLists.commitOp(slot.listId, slot.index)])
     return { did, credential: jwt, credentialId: id, expiresAt: iso(exp), status: { statusListCredential: slot.url, statusListIndex: slot.index } }
   }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { AgentIdError, MIN_STATUS_LIST_ENTRIES, StatusList, STATUS_LIST_CREDENTIAL, VC_CONTEXT_V1 } from '@agentid/core'
-import type { Store } from './store.js'
+import type { Store, WriteOp } from './store.js'
 
 /** A signed status-list credential ready to serve. */
 export interface SignedStatusList {
@@ -63,9 +63,9 @@ export class StatusLists {
     return { listId: this.current.id, index, url: this.url(this.current.id) }
   }
 
-  /** Records inside the caller's transaction that `index` of `listId` is used. */
-  commit(listId: string, index: number): void {
-    this.o.store.statusLists.advance(listId, index + 1)
+  /** The write op recording, in the caller's group-committed job, that `index` of `listId` is used. */
+  commitOp(listId: string, index: number): WriteOp {
+    return this.o.store.ops.statusListAdvance(listId, index + 1)
   }
 
   /** Sets the revocation bit of each (list, index), inside the caller's transaction. */

@@ -1,4 +1,46 @@
-import type { Database, Statement } from 'better-sqlite3'
+import { existsSync } from 'node:fs'
+import { Worker } from 'node:worker_threads'
+import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3'
+import { AgentIdError, type AgentIdErrorCode } from '@agentid/core'
+import { prepareOps, runBatch, type JobOutcome, type OpFailure, type WriteOp } from '../db/writer-ops.js'
+
+export type { OpFailure, WriteOp } from '../db/writer-ops.js'
+
+// The statements group-committed jobs may run (by name), on the writer's connection.
+const WRITE_SQL: Record<string, string> = {
+  nonceInsert: 'INSERT INTO proof_nonces (nonce, expires_at) VALUES (?, ?)',
+  challengeUse: 'UPDATE challenges SET used = 1 WHERE nonce = ? AND used = 0 AND expires_at >= ?',
+  agentCount: 'SELECT count(*) AS n FROM agents WHERE did = ?',
+  agentStatus: 'SELECT status FROM agents WHERE did = ?',
+  agentInsert: `INSERT INTO agents (did, orchestrator_id, controller, purpose, claims_json, key_custody, status, created_at)
+    VALUES (?, ?, ?, ?, ?, ?, 'active', ?)`,
+  credInsert: `INSERT INTO credentials (id, agent_did, kind, format, jwt, status_list_id, status_index, issued_at, expires_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  listAdvance: 'UPDATE status_lists SET next_index = max(next_index, ?) WHERE id = ?',
+  auditInsert: 'INSERT INTO audit_events (at, actor, action, subject, details_json) VALUES (?, ?, ?, ?, ?)',
+}
+
+// The built writer thread: next to this file in dist/, or in dist/ when this runs from src/ (vitest).
+function writerWorkerFile(): URL | undefined {
+  for (const rel of ['../db/writer-worker.js', '../../dist/db/writer-worker.js']) {
+    const url = new URL(rel, import.meta.url)
+    if (existsSync(url)) return url
+  }
+  return undefined
+}
+
+function sqliteError(e: { message: string; code?: string }): Error {
+  return new BetterSqlite3.SqliteError(e.message, e.code ?? 'SQLITE_ERROR')
+}
+
+function settle(batch: readonly { resolve: () => void; reject: (e: unknown) => void }[], outcomes: readonly JobOutcome[]): void {
+  batch.forEach((job, i) => {
+    const outcome = outcomes[i]!
+    if (outcome.ok) job.resolve()
+    else if ('agentId' in outcome) job.reject(new AgentIdError(outcome.agentId.code as AgentIdErrorCode, outcome.agentId.message))
+    else job.reject(sqliteError(outcome.error))
+  })
+}
 
 // Rows as SQLite returns them (snake_case). Domain code maps them to API shapes.
 export interface OrchestratorRow { id: string; name: string; key_hash: string; created_at: number; removed_at: number | null }
@@ -75,54 +117,122 @@ export class Store {
     return this.db.transaction(fn).immediate()
   }
 
-  private readonly queue: { fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = []
+  private readonly queue: { ops: readonly WriteOp[]; resolve: () => void; reject: (e: unknown) => void }[] = []
   private flushScheduled = false
+  private inflight: { id: number; batch: Store['queue'] } | undefined
+  private nextBatchId = 1
+  private writer: Worker | null | undefined // undefined: not started yet; null: commit in this thread
+  private writerClosing = false
+  private inThreadStmts: Map<string, Statement> | undefined
+  private drained: (() => void)[] = []
 
   /**
-   * Group commit: runs `fn` atomically and resolves once it is durably committed. Writes queued in
-   * the same event-loop turn share one IMMEDIATE transaction and so one fsync (synchronous=FULL costs
-   * ~1 ms per commit here, which would cap spawns near 1,000/s), but each `fn` runs in its own
-   * SAVEPOINT: if it throws, its writes alone are rolled back and its promise rejects; the others
-   * commit. Either way nothing is half-written, and nothing is acknowledged before it is on disk.
+   * Group commit: runs the write `ops` of one job atomically and resolves once they are durably
+   * committed. Jobs queued in the same event-loop turn, or while the previous batch is committing,
+   * share one IMMEDIATE transaction and so one fsync (synchronous=FULL costs ~1 ms per commit here,
+   * which would cap spawns near 1,000/s), but each job runs in its own SAVEPOINT: if one of its ops
+   * fails, its writes alone are rolled back and its promise rejects (with the op's AgentIdError, or
+   * the SqliteError); the others commit. Nothing is half-written, nothing acknowledged before it is on disk.
+   *
+   * The batches run on a writer thread (`db/writer-worker.ts`) with its own connection to the same
+   * file, so the COMMIT's fsync does not block this event loop; this connection keeps serving reads
+   * (WAL) and the rare synchronous writes, which wait for the writer's lock (busy_timeout). Neither
+   * side holds a write transaction while waiting for the other. Without a built worker file
+   * (`dist/db/writer-worker.js`) or for an in-memory database, batches run in this thread instead.
    */
-  commit<T>(fn: () => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject })
-      if (!this.flushScheduled) {
+  commit(ops: readonly WriteOp[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ ops, resolve, reject })
+      if (!this.flushScheduled && !this.inflight) {
         this.flushScheduled = true
         setImmediate(() => this.flush())
       }
     })
   }
 
+  /** Resolves once every queued job is settled; then stops the writer thread (for close). */
+  async closeWriter(): Promise<void> {
+    while (this.queue.length > 0 || this.inflight || this.flushScheduled) await new Promise<void>((resolve) => this.drained.push(resolve))
+    const w = this.writer
+    this.writer = null
+    if (w) {
+      this.writerClosing = true
+      w.ref()
+      const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()))
+      w.postMessage({ type: 'close' })
+      await exited
+    }
+  }
+
+  private startWriter(): Worker | null {
+    if (this.writer !== undefined) return this.writer
+    this.writer = null
+    const file = writerWorkerFile()
+    if (!file || this.db.memory) return null
+    const w = new Worker(file, { workerData: { file: this.db.name, sql: WRITE_SQL } })
+    w.unref()
+    w.on('message', (reply: { type: 'done'; id: number; outcomes: JobOutcome[] } | { type: 'failed'; id: number; error: { message: string; code?: string } }) => {
+      const done = this.inflight
+      this.inflight = undefined
+      if (!done || done.id !== reply.id) return
+      this.flush() // the next batch starts committing before this one's callers resume
+      if (reply.type === 'done') settle(done.batch, reply.outcomes)
+      else for (const job of done.batch) job.reject(sqliteError(reply.error))
+    })
+    const lost = (error: unknown) => {
+      if (this.writer === w) this.writer = null // later batches commit in this thread
+      const done = this.inflight
+      this.inflight = undefined
+      if (done) for (const job of done.batch) job.reject(error)
+      this.flush()
+    }
+    w.on('error', lost)
+    w.on('exit', (code) => { if (!this.writerClosing) lost(new Error(`the writer thread exited (${code})`)) })
+    this.writer = w
+    return w
+  }
+
   private flush(): void {
     this.flushScheduled = false
-    const batch = this.queue.splice(0, 512)
-    if (this.queue.length > 0) {
-      this.flushScheduled = true
-      setImmediate(() => this.flush())
+    if (this.inflight) return
+    if (this.queue.length === 0) {
+      this.writer?.unref()
+      for (const resolve of this.drained.splice(0)) resolve()
+      return
     }
-    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = []
+    const batch = this.queue.splice(0, 512)
+    const w = this.startWriter()
+    if (w) {
+      this.inflight = { id: this.nextBatchId++, batch }
+      w.ref() // a process awaiting a commit stays alive until it is settled
+      w.postMessage({ type: 'batch', id: this.inflight.id, jobs: batch.map((job) => job.ops) })
+      return
+    }
+    this.flushScheduled = true
+    setImmediate(() => this.flush())
+    let outcomes: JobOutcome[]
     try {
-      this.db.transaction(() => {
-        for (const job of batch) {
-          try {
-            // A nested better-sqlite3 transaction is a SAVEPOINT: a throw rolls back this job only.
-            outcomes.push({ ok: true, value: this.db.transaction(job.fn)() })
-          } catch (error) {
-            outcomes.push({ ok: false, error })
-          }
-        }
-      }).immediate()
+      outcomes = runBatch(this.db, (this.inThreadStmts ??= prepareOps(this.db, WRITE_SQL)), batch.map((job) => job.ops))
     } catch (error) {
       for (const job of batch) job.reject(error)
       return
     }
-    batch.forEach((job, i) => {
-      const outcome = outcomes[i]!
-      if (outcome.ok) job.resolve(outcome.value)
-      else job.reject(outcome.error)
-    })
+    settle(batch, outcomes)
+  }
+
+  /** Builders of the write ops that `commit` accepts. */
+  readonly ops = {
+    nonceUse: (nonce: string, expiresAt: number, onUnique: OpFailure): WriteOp => ({ op: 'nonceInsert', args: [nonce, expiresAt], onUnique }),
+    challengeUse: (nonce: string, now: number, onNoChange: OpFailure): WriteOp => ({ op: 'challengeUse', args: [nonce, now], onNoChange }),
+    agentAbsent: (did: string, failure: OpFailure): WriteOp => ({ op: 'agentCount', args: [did], expect: { column: 'n', equals: 0, failure } }),
+    agentActive: (did: string, failure: OpFailure): WriteOp => ({ op: 'agentStatus', args: [did], expect: { column: 'status', equals: 'active', failure } }),
+    agentInsert: (row: Omit<AgentRow, 'status' | 'revoked_at' | 'revocation_reason'>): WriteOp =>
+      ({ op: 'agentInsert', args: [row.did, row.orchestrator_id, row.controller, row.purpose, row.claims_json, row.key_custody, row.created_at] }),
+    credentialInsert: (row: Omit<CredentialRow, 'revoked_at' | 'revocation_reason'>): WriteOp =>
+      ({ op: 'credInsert', args: [row.id, row.agent_did, row.kind, row.format, row.jwt, row.status_list_id, row.status_index, row.issued_at, row.expires_at] }),
+    statusListAdvance: (id: string, nextIndex: number): WriteOp => ({ op: 'listAdvance', args: [nextIndex, id] }),
+    audit: (at: number, actor: string, action: string, subject: string | null, details: Record<string, unknown> = {}): WriteOp =>
+      ({ op: 'auditInsert', args: [at, actor, action, subject, JSON.stringify(details)] }),
   }
 
   readonly orchestrators = {
