@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url'
 const SUITES = [
   { name: 'verify', file: 'verify.mjs' },
   { name: 'spawn', file: 'spawn.mjs', prints: true },
+  { name: 'di', file: 'di.mjs' },
 ]
 
 const here = (f) => fileURLToPath(new URL(f, import.meta.url))
@@ -40,6 +41,7 @@ const fmt = {
   'ops/s': (v) => `${Math.round(v).toLocaleString('en-US')} ops/s`,
   x: (v) => (v >= 10 ? `${v.toFixed(1)}×` : `${v.toFixed(2)}×`),
   MB: (v) => `${v.toFixed(1)} MB`,
+  ms: (v) => `${v.toFixed(1)} ms`,
 }
 const format = (value, unit) => (fmt[unit] ?? String)(value)
 

@@ -3,7 +3,7 @@
 //
 // result: {
 //   suite: 'verify', title: 'one line',
-//   rows: [{ figure, value, unit: 'ops/s' | 'x' | 'MB', target?: { min?, max? }, note? }],
+//   rows: [{ figure, value, unit: 'ops/s' | 'x' | 'MB' | 'ms', target?: { min?, max? }, note? }],
 //   notes?: string[],   // printed under the table
 //   data?: object,      // anything else worth keeping in results/<suite>.json
 // }
