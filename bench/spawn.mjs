@@ -61,28 +61,35 @@ function cpuSeconds(pid, which = 'both') {
 
 async function startIssuer(dataDir) {
   const adminKey = 'aid_admin_' + Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url')
-  const port = 20000 + Math.floor(Math.random() * 20000)
+  // Port 0: the issuer binds a free port and says which in its start-up line on stderr, so the
+  // bench never talks to some other process that happens to hold a port it guessed.
   const child = spawnProcess(process.execPath, [...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), join(here, '../apps/issuer/dist/main.js')], {
-    env: { ...process.env, AGENTID_DATA_DIR: dataDir, AGENTID_PORT: String(port), AGENTID_ADMIN_KEY: adminKey, AGENTID_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, AGENTID_DATA_DIR: dataDir, AGENTID_PORT: '0', AGENTID_ADMIN_KEY: adminKey, AGENTID_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'pipe'],
   })
-  const url = `http://127.0.0.1:${port}`
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) return { child, url, adminKey }
-    } catch {}
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  child.kill('SIGKILL')
-  throw new Error('issuer did not start')
+  const url = await new Promise((resolve, reject) => {
+    let seen = ''
+    const timer = setTimeout(() => reject(new Error('issuer did not start within 30 s')), 30_000)
+    child.stderr.on('data', (chunk) => {
+      seen += chunk
+      process.stderr.write(chunk)
+      const m = /"msg":"agentid issuer listening","url":"([^"]+)"/.exec(seen)
+      if (m) {
+        clearTimeout(timer)
+        resolve(m[1])
+      }
+    })
+    child.once('exit', (code) => reject(new Error(`issuer exited with ${code}`)))
+  })
+  return { child, url, adminKey }
 }
 
 async function agentid() {
   const dataDir = mkdtempSync(join(tmpdir(), 'agentid-bench-spawn-'))
   const { child, url, adminKey } = await startIssuer(dataDir)
   try {
-    const orch = await (await fetch(`${url}/v1/orchestrators`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${adminKey}` }, body: JSON.stringify({ name: 'bench' }) })).json()
-    const issuerDid = (await (await fetch(`${url}/v1/issuer`)).json()).did
+    const orch = await (await fetch(`${url}/v1/orchestrators`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${adminKey}` }, body: JSON.stringify({ name: 'bench' }), signal: AbortSignal.timeout(10_000) })).json()
+    const issuerDid = (await (await fetch(`${url}/v1/issuer`, { signal: AbortSignal.timeout(10_000) })).json()).did
     // Keys and proofs are made before timing: the agents' work is not the issuer's.
     const n = Math.ceil((DURATION_MS / 1000) * 4000) + 1000
     const bodies = []
