@@ -24,12 +24,21 @@ export interface AgentPage {
 export interface AgentRevocation {
   did: string
   revokedCredentials: string[]
+  /** Delegations the agent signed or received, with the links below them (issuers with delegation). */
+  revokedDelegations?: string[]
   alreadyRevoked: boolean
 }
 
 export interface CredentialRevocation {
   id: string
   agent: string
+  alreadyRevoked: boolean
+}
+
+export interface DelegationRevocation {
+  id: string
+  /** The link and every link below it that this call revoked. */
+  revokedDelegations: string[]
   alreadyRevoked: boolean
 }
 
@@ -49,6 +58,8 @@ export interface IssuerClient {
   getAgent(did: string): Promise<AgentView>
   revokeAgent(did: string, reason: string): Promise<AgentRevocation>
   revokeCredential(id: string, reason: string): Promise<CredentialRevocation>
+  /** Revokes a delegation link and every link below it. */
+  revokeDelegation(id: string, reason: string): Promise<DelegationRevocation>
   /**
    * The signed status-list credential at `url` when this client holds it without the network (a
    * local database whose issuer publishes that URL); `undefined` otherwise.

@@ -66,6 +66,7 @@ function localClient(service: IssuerService): IssuerClient {
     getAgent: async (did) => service.getAgent(CLI, did),
     revokeAgent: async (did, reason) => service.revokeAgent(CLI, did, reason),
     revokeCredential: async (id, reason) => service.revokeCredential(CLI, id, reason),
+    revokeDelegation: async (id, reason) => service.revokeDelegation(CLI, id, reason),
     async localStatusList(url) {
       if (!url.startsWith(listPrefix)) return undefined
       try {

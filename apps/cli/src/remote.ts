@@ -1,7 +1,7 @@
 import { AgentIdError, isDidKeySyntax, type AgentIdErrorCode } from '@agentid/core'
 import type { AgentView, OrchestratorView } from '@agentid/issuer'
 import { CliError, UsageError } from './errors.js'
-import type { AgentPage, AgentRevocation, CredentialRevocation, IssuerClient, IssuerInfo } from './issuer-client.js'
+import type { AgentPage, AgentRevocation, CredentialRevocation, DelegationRevocation, IssuerClient, IssuerInfo } from './issuer-client.js'
 
 export interface RemoteOptions {
   /** The issuer's base URL, `http(s)://host[:port][/path]`. */
@@ -144,6 +144,10 @@ export function remoteClient(options: RemoteOptions, warn: (text: string) => voi
     async revokeCredential(id, reason) {
       if (!CREDENTIAL_ID.test(id)) throw new AgentIdError('ERR_INVALID_INPUT', 'id: must be a credential id (urn:uuid:…)', { details: { field: 'id' } })
       return call<CredentialRevocation>('POST', `/v1/credentials/${encodeURIComponent(id)}/revoke`, { body: { reason } })
+    },
+    async revokeDelegation(id, reason) {
+      if (!CREDENTIAL_ID.test(id)) throw new AgentIdError('ERR_INVALID_INPUT', 'id: must be a delegation id (urn:uuid:…)', { details: { field: 'id' } })
+      return call<DelegationRevocation>('POST', `/v1/delegations/${encodeURIComponent(id)}/revoke`, { body: { reason } })
     },
     localStatusList: async () => undefined,
     close: async () => {},

@@ -160,7 +160,7 @@ describe('revoke (--db)', () => {
     const agent = await local.spawn('revoke-agent')
     const revoked = await cli(['revoke', agent.did, '--reason', 'decommissioned', ...local.db, '--json'])
     expect(revoked.code).toBe(0)
-    expect(revoked.json()).toEqual({ did: agent.did, revokedCredentials: [agent.credentialId], alreadyRevoked: false })
+    expect(revoked.json()).toEqual({ did: agent.did, revokedCredentials: [agent.credentialId], revokedDelegations: [], alreadyRevoked: false })
     const human = await cli(['revoke', agent.did, '--reason', 'decommissioned', ...local.db])
     expect(human.code).toBe(0)
     const status = (await cli(['status', agent.did, ...local.db, '--json'])).json()

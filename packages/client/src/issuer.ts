@@ -5,6 +5,7 @@ import {
   signerFromJwk,
   type AgentClaims,
   type AgentIdErrorCode,
+  type BitstringStatusListEntry,
   type Ed25519PrivateJwk,
   type Signer,
 } from '@agentid/core'
@@ -140,4 +141,36 @@ export async function renew(options: RenewOptions): Promise<IssuedIdentity> {
     proof,
     ...(options.lifetimeSec === undefined ? {} : { lifetimeSec: options.lifetimeSec }),
   })) as IssuedIdentity
+}
+
+export interface RegisterDelegationOptions extends IssuerConnection {
+  /** The delegator: the subject of the parent link, proving possession of its key. */
+  signer: Signer
+  /** The id (jti) of the parent link, registered with this issuer. */
+  parentId: string
+  /** The did:key the new link will delegate to. */
+  delegatee: string
+  issuerDid?: string
+}
+
+/** A link registered with the issuer, before it is signed: pass both to `delegate({ id, statusEntry })`. */
+export interface RegisteredDelegation {
+  id: string
+  statusEntry: BitstringStatusListEntry
+  expiresAt: string
+}
+
+/**
+ * Registers, with the issuer, a delegation link the caller is about to sign below `parentId`: the
+ * issuer records it (so revoking the parent or the caller revokes it) and allocates its status entry.
+ * @example
+ * const { id, statusEntry } = await registerDelegation({ issuerUrl, signer: alice, parentId, delegatee: bob.did })
+ * const chain = await delegate({ signer: alice, to: bob.did, parent, id, statusEntry, capabilities, expiresIn: 600 })
+ */
+export async function registerDelegation(options: RegisterDelegationOptions): Promise<RegisteredDelegation> {
+  const audience = options.issuerDid ?? (await fetchIssuerDid(options))
+  const proof = await createProofOfPossession({ signer: options.signer, audience, purpose: 'delegate' })
+  const result = (await call(options, 'POST', '/v1/delegations/status', { proof, parentId: options.parentId, delegatee: options.delegatee })) as Partial<RegisteredDelegation>
+  if (typeof result?.id !== 'string' || typeof result.statusEntry !== 'object' || result.statusEntry === null) throw new AgentIdError('ERR_INTERNAL', 'issuer returned no delegation id and status entry')
+  return result as RegisteredDelegation
 }

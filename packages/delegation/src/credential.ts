@@ -117,6 +117,8 @@ export interface DelegateOptions {
   parent?: readonly string[]
   /** Where the link's revocation status is published (registered with the issuer). */
   statusEntry?: BitstringStatusListEntry
+  /** The link's `jti` (`urn:uuid:…`), e.g. the id the issuer registered it under. Default: a fresh one. */
+  id?: string
   /** Clock in milliseconds since the epoch. Default `Date.now`. */
   clock?: () => number
   /** Longest chain to sign into, root included (a longer one no verifier with that limit accepts). Default 10. */
@@ -136,7 +138,8 @@ function refuse(code: 'ERR_DELEGATION_ESCALATION' | 'ERR_DELEGATION_DEPTH', link
  * const chain = await delegate({ signer: aliceSigner, to: bob.did, parent: root, capabilities: [{ resource: 'mcp://erp/tools/invoices.read', actions: ['invoke'] }], expiresIn: 600 })
  */
 export async function delegate(options: DelegateOptions): Promise<string[]> {
-  const { signer, to, parent = [], statusEntry } = options
+  const { signer, to, parent = [], statusEntry, id } = options
+  if (id !== undefined && (typeof id !== 'string' || !/^urn:uuid:[0-9a-f-]{36}$/.test(id))) throw new TypeError('delegate: id must be a urn:uuid:')
   if (!signer || typeof signer.did !== 'string' || typeof signer.sign !== 'function') throw new TypeError('delegate: signer is required')
   if (!isDidKeySyntax(to)) throw new AgentIdError('ERR_INVALID_INPUT', 'to: must be a did:key', { details: { field: 'to' } })
   if (!Array.isArray(parent) || !parent.every((l) => typeof l === 'string')) throw new TypeError('delegate: parent must be a chain of compact JWTs')
@@ -202,6 +205,6 @@ export async function delegate(options: DelegateOptions): Promise<string[]> {
     credentialSubject: subject,
   }
   if (statusEntry !== undefined) vc.credentialStatus = parseStatusEntry(statusEntry, 'ERR_INVALID_INPUT')
-  const jwt = await signJwt({ typ: 'JWT' }, { iss: signer.did, sub: to, nbf, iat: now, exp, jti: `urn:uuid:${randomUUID()}`, vc }, signer)
+  const jwt = await signJwt({ typ: 'JWT' }, { iss: signer.did, sub: to, nbf, iat: now, exp, jti: id ?? `urn:uuid:${randomUUID()}`, vc }, signer)
   return [...parent, jwt]
 }

@@ -126,6 +126,27 @@ CREATE TABLE settings (
 ) STRICT;
 `
 
+// Delegation links the issuer signed (roots) or registered (links signed by agents): `id` is the
+// link's jti. Revoking one revokes its descendants (recursive over parent_id) through status bits.
+const MIGRATION_3 = `
+CREATE TABLE delegations (
+  id                TEXT PRIMARY KEY,
+  parent_id         TEXT REFERENCES delegations (id),
+  delegator         TEXT NOT NULL,
+  delegatee         TEXT NOT NULL,
+  status_list_id    TEXT NOT NULL REFERENCES status_lists (id),
+  status_index      INTEGER NOT NULL,
+  created_at        INTEGER NOT NULL,
+  expires_at        INTEGER NOT NULL,
+  revoked_at        INTEGER,
+  revocation_reason TEXT,
+  UNIQUE (status_list_id, status_index)
+) STRICT;
+CREATE INDEX delegations_delegator ON delegations (delegator);
+CREATE INDEX delegations_delegatee ON delegations (delegatee);
+CREATE INDEX delegations_parent ON delegations (parent_id);
+`
+
 /**
  * The issuer's schema, in order. Append new steps; never edit a released one.
  * @example
@@ -134,6 +155,7 @@ CREATE TABLE settings (
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 1, name: 'initial schema', sql: MIGRATION_1 },
   { version: 2, name: 'settings', sql: MIGRATION_2 },
+  { version: 3, name: 'delegations', sql: MIGRATION_3 },
 ])
 
 /** The schema version this build writes. */

@@ -26,6 +26,8 @@ import {
   parseRenewRequest,
   parseSpawnRequest,
 } from './input.js'
+import { parseDelegationId, parseGrantRequest, parseRegisterDelegationRequest, takeGrantToolProfile, toolProfileCapabilities } from './delegation-input.js'
+import { Delegations, type DelegationRevocation } from './delegations.js'
 import { StatusLists, type SignedStatusList } from './status-lists.js'
 import { Store, type AgentRow, type CredentialRow, type OrchestratorRow, type WriteOp } from './store.js'
 
@@ -80,6 +82,7 @@ function notFound(what: string): never {
 export class IssuerService {
   private readonly statusLists: StatusLists
   private readonly selfCheck: Verifier
+  private readonly delegations: Delegations
   private readonly ttl: number
   private readonly maxTtl: number
   private readonly challengeTtl: number
@@ -102,6 +105,7 @@ export class IssuerService {
       now: () => this.now(),
       ...(options.statusListEntries === undefined ? {} : { entries: options.statusListEntries }),
     })
+    this.delegations = new Delegations({ store, statusLists: this.statusLists, engine, now: () => this.now() })
     // The issuer checks its own output with the same verifier services use, before storing or
     // returning it. Its status lists come from memory, not over HTTP.
     const doc = engine.didDocument()
@@ -259,9 +263,11 @@ export class IssuerService {
    * one (issuer-generated key, returned once and never stored), and issues its identity credential.
    * Agent, credential, status index, proof nonce and audit event commit in one transaction.
    */
-  async spawn(actor: Principal, body: unknown): Promise<IssuedCredential & { privateJwk?: Ed25519PrivateJwk; keyCustody: 'agent' | 'issuer' }> {
+  async spawn(actor: Principal, body: unknown): Promise<IssuedCredential & { privateJwk?: Ed25519PrivateJwk; keyCustody: 'agent' | 'issuer'; delegationChain?: string[] }> {
     if (actor.kind !== 'orchestrator') throw new AgentIdError('ERR_FORBIDDEN', 'only an orchestrator spawns agents')
-    const request = parseSpawnRequest(body, this.maxTtl)
+    const { grant, rest } = takeGrantToolProfile(body)
+    const request = parseSpawnRequest(rest, this.maxTtl)
+    const grantCapabilities = grant ? toolProfileCapabilities(request.claims.toolProfile) : undefined
     let did: string
     let privateJwk: Ed25519PrivateJwk | undefined
     let proof: { jti: string; nonce: string | null; exp: number } | undefined
@@ -277,6 +283,10 @@ export class IssuerService {
       privateJwk = key.privateJwk
     }
     if (this.store.agents.get(did)) throw new AgentIdError('ERR_CONFLICT', 'an agent with this DID exists; renew its credential instead')
+    // grantToolProfile: a root link for the agent's tool profile, committed with the agent.
+    const root = grantCapabilities
+      ? await this.delegations.rootLink(did, grantCapabilities, { maxDataClass: request.claims.dataAccessClass }, request.lifetimeSec ?? this.ttl)
+      : undefined
     const issued = await this.issue(did, request.claims, request.lifetimeSec, (row, at) => [
       ...(proof
         ? [
@@ -295,9 +305,10 @@ export class IssuerService {
         created_at: at,
       }),
       this.store.ops.credentialInsert(row),
-      this.store.ops.audit(at, actorName(actor), 'agent.spawned', did, { credentialId: row.id, keyCustody: request.keyCustody }),
+      ...(root ? root.ops : []),
+      this.store.ops.audit(at, actorName(actor), 'agent.spawned', did, { credentialId: row.id, keyCustody: request.keyCustody, ...(root ? { delegationId: root.id } : {}) }),
     ])
-    return { ...issued, keyCustody: request.keyCustody, ...(privateJwk ? { privateJwk } : {}) }
+    return { ...issued, keyCustody: request.keyCustody, ...(privateJwk ? { privateJwk } : {}), ...(root ? { delegationChain: [root.jwt] } : {}) }
   }
 
   /** Renews an active agent's identity credential; the agent proves possession of its key. */
@@ -394,7 +405,7 @@ export class IssuerService {
    * Revokes an agent and every credential it holds: the agent row, each credential row and each
    * status-list bit change in one transaction. Revoking a revoked agent changes nothing.
    */
-  revokeAgent(actor: Principal, did: unknown, reason: unknown): { did: string; revokedCredentials: string[]; alreadyRevoked: boolean } {
+  revokeAgent(actor: Principal, did: unknown, reason: unknown): { did: string; revokedCredentials: string[]; revokedDelegations: string[]; alreadyRevoked: boolean } {
     requireAdmin(actor)
     const agentDid = parseAgentDid(did)
     const why = parseReason(reason)
@@ -406,8 +417,10 @@ export class IssuerService {
       const creds = this.store.credentials.activeByAgent(agentDid)
       for (const c of creds) this.store.credentials.revoke(c.id, at, why)
       this.statusLists.setRevoked(creds.map((c) => ({ listId: c.status_list_id, index: c.status_index })))
-      if (changed || creds.length) this.store.audit(at, actorName(actor), 'agent.revoked', agentDid, { reason: why, credentials: creds.map((c) => c.id) })
-      return { did: agentDid, revokedCredentials: creds.map((c) => c.id), alreadyRevoked: !changed && creds.length === 0 }
+      // Every delegation the agent signed or received goes too, with the links below them.
+      const links = this.delegations.revokeOfAgent(agentDid, at, why)
+      if (changed || creds.length || links.length) this.store.audit(at, actorName(actor), 'agent.revoked', agentDid, { reason: why, credentials: creds.map((c) => c.id), delegations: links })
+      return { did: agentDid, revokedCredentials: creds.map((c) => c.id), revokedDelegations: links, alreadyRevoked: !changed && creds.length === 0 && links.length === 0 }
     })
   }
 
@@ -426,6 +439,50 @@ export class IssuerService {
         this.store.audit(at, actorName(actor), 'credential.revoked', cred.agent_did, { credentialId, reason: why })
       }
       return { id: credentialId, agent: cred.agent_did, alreadyRevoked: !changed }
+    })
+  }
+
+  // ---- delegation --------------------------------------------------------------------------
+
+  /**
+   * Signs a root capability link from the issuer to an active agent (`{ capabilities, caveats?,
+   * lifetimeSec? }`); the link's row and status index commit with a check that the agent is active.
+   */
+  async grant(actor: Principal, did: unknown, body: unknown): Promise<{ id: string; delegationChain: string[]; expiresAt: string }> {
+    requireAdmin(actor)
+    const agentDid = parseAgentDid(did)
+    const request = parseGrantRequest(body, this.maxTtl)
+    const agent = this.store.agents.get(agentDid)
+    if (!agent) notFound('agent')
+    if (agent.status !== 'active') throw new AgentIdError('ERR_REVOKED', 'the agent has been revoked')
+    const lifetime = request.lifetimeSec ?? this.ttl
+    const root = await this.delegations.rootLink(agentDid, request.capabilities, request.caveats, lifetime)
+    const at = this.now()
+    await this.store.commit([
+      this.store.ops.agentActive(agentDid, { code: 'ERR_REVOKED', message: 'the agent has been revoked' }),
+      ...root.ops,
+      this.store.ops.audit(at, actorName(actor), 'delegation.granted', agentDid, { delegationId: root.id }),
+    ])
+    const exp = (JSON.parse(Buffer.from(root.jwt.split('.')[1]!, 'base64url').toString('utf8')) as { exp: number }).exp
+    return { id: root.id, delegationChain: [root.jwt], expiresAt: iso(exp) }
+  }
+
+  /** Registers a link an agent is about to sign below `parentId` (proof of possession, purpose `delegate`): its id and status entry. */
+  async registerDelegation(body: unknown): Promise<{ id: string; statusEntry: Record<string, unknown>; expiresAt: string }> {
+    const registered = await this.delegations.register(parseRegisterDelegationRequest(body))
+    return { id: registered.id, statusEntry: { ...registered.statusEntry }, expiresAt: iso(registered.expiresAt) }
+  }
+
+  /** Revokes a delegation and every link below it (rows and status bits, one transaction). */
+  revokeDelegation(actor: Principal, id: unknown, reason: unknown): DelegationRevocation {
+    requireAdmin(actor)
+    const delegationId = parseDelegationId(id)
+    const why = parseReason(reason)
+    return this.store.transaction(() => {
+      const at = this.now()
+      const result = this.delegations.revokeTree(delegationId, at, why)
+      if (!result.alreadyRevoked) this.store.audit(at, actorName(actor), 'delegation.revoked', delegationId, { reason: why, delegations: result.revokedDelegations })
+      return result
     })
   }
 

@@ -18,6 +18,9 @@ const WRITE_SQL: Record<string, string> = {
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   listAdvance: 'UPDATE status_lists SET next_index = max(next_index, ?) WHERE id = ?',
   auditInsert: 'INSERT INTO audit_events (at, actor, action, subject, details_json) VALUES (?, ?, ?, ?, ?)',
+  delegInsert: `INSERT INTO delegations (id, parent_id, delegator, delegatee, status_list_id, status_index, created_at, expires_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+  delegRevokedAt: 'SELECT revoked_at FROM delegations WHERE id = ?',
 }
 
 // The built writer thread: next to this file in dist/, or in dist/ when this runs from src/ (vitest).
@@ -51,6 +54,10 @@ export interface AgentRow {
 export interface CredentialRow {
   id: string; agent_did: string; kind: 'identity' | 'delegation'; format: string; jwt: string; status_list_id: string; status_index: number
   issued_at: number; expires_at: number; revoked_at: number | null; revocation_reason: string | null
+}
+export interface DelegationRow {
+  id: string; parent_id: string | null; delegator: string; delegatee: string; status_list_id: string; status_index: number
+  created_at: number; expires_at: number; revoked_at: number | null; revocation_reason: string | null
 }
 export interface StatusListRow { id: string; purpose: string; entries: number; next_index: number; bits: Buffer; version: number; updated_at: number }
 
@@ -107,6 +114,16 @@ export class Store {
       challengeUse: p('UPDATE challenges SET used = 1 WHERE nonce = ? AND used = 0 AND expires_at >= ?'),
       challengePurge: p('DELETE FROM challenges WHERE expires_at < ?'),
       auditInsert: p('INSERT INTO audit_events (at, actor, action, subject, details_json) VALUES (?, ?, ?, ?, ?)'),
+      delegGet: p('SELECT * FROM delegations WHERE id = ?'),
+      // The links `id` and every link below it, still unrevoked.
+      delegSubtree: p(`WITH RECURSIVE tree(id) AS (SELECT id FROM delegations WHERE id = ?
+        UNION SELECT d.id FROM delegations d JOIN tree t ON d.parent_id = t.id)
+        SELECT d.* FROM delegations d JOIN tree t ON d.id = t.id WHERE d.revoked_at IS NULL`),
+      // The links an agent signed or received, and every link below them, still unrevoked.
+      delegOfAgent: p(`WITH RECURSIVE tree(id) AS (SELECT id FROM delegations WHERE delegator = ? OR delegatee = ?
+        UNION SELECT d.id FROM delegations d JOIN tree t ON d.parent_id = t.id)
+        SELECT d.* FROM delegations d JOIN tree t ON d.id = t.id WHERE d.revoked_at IS NULL`),
+      delegRevoke: p('UPDATE delegations SET revoked_at = ?, revocation_reason = ? WHERE id = ? AND revoked_at IS NULL'),
       settingGet: p('SELECT value FROM settings WHERE key = ?'),
       settingPut: p('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     }
@@ -230,6 +247,9 @@ export class Store {
       ({ op: 'agentInsert', args: [row.did, row.orchestrator_id, row.controller, row.purpose, row.claims_json, row.key_custody, row.created_at] }),
     credentialInsert: (row: Omit<CredentialRow, 'revoked_at' | 'revocation_reason'>): WriteOp =>
       ({ op: 'credInsert', args: [row.id, row.agent_did, row.kind, row.format, row.jwt, row.status_list_id, row.status_index, row.issued_at, row.expires_at] }),
+    delegationInsert: (row: Omit<DelegationRow, 'revoked_at' | 'revocation_reason'>, onUnique: OpFailure): WriteOp =>
+      ({ op: 'delegInsert', args: [row.id, row.parent_id, row.delegator, row.delegatee, row.status_list_id, row.status_index, row.created_at, row.expires_at], onUnique }),
+    delegationActive: (id: string, failure: OpFailure): WriteOp => ({ op: 'delegRevokedAt', args: [id], expect: { column: 'revoked_at', equals: null, failure } }),
     statusListAdvance: (id: string, nextIndex: number): WriteOp => ({ op: 'listAdvance', args: [nextIndex, id] }),
     audit: (at: number, actor: string, action: string, subject: string | null, details: Record<string, unknown> = {}): WriteOp =>
       ({ op: 'auditInsert', args: [at, actor, action, subject, JSON.stringify(details)] }),
@@ -270,6 +290,15 @@ export class Store {
     byAgent: (did: string) => this.s.credByAgent!.all(did) as CredentialRow[],
     activeByAgent: (did: string) => this.s.credActiveByAgent!.all(did) as CredentialRow[],
     revoke: (id: string, at: number, reason: string) => this.s.credRevoke!.run(at, reason, id).changes > 0,
+  }
+
+  readonly delegations = {
+    get: (id: string) => this.s.delegGet!.get(id) as DelegationRow | undefined,
+    /** Unrevoked links of the subtree rooted at `id` (itself included). */
+    activeSubtree: (id: string) => this.s.delegSubtree!.all(id) as DelegationRow[],
+    /** Unrevoked links `did` signed or received, and their descendants. */
+    activeOfAgent: (did: string) => this.s.delegOfAgent!.all(did, did) as DelegationRow[],
+    revoke: (id: string, at: number, reason: string) => this.s.delegRevoke!.run(at, reason, id).changes > 0,
   }
 
   readonly statusLists = {

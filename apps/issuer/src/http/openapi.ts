@@ -35,6 +35,7 @@ export function openApiDocument(issuerDid: string): Record<string, unknown> {
               did: { type: 'string', description: 'the agent did:key (optional; must match the proof)' },
               proof: { type: 'string', description: 'proof of possession JWT (typ agentid-pop+jwt, purpose spawn, aud = issuer DID); required for keyCustody agent' },
               lifetimeSec: { type: 'integer', minimum: 60 },
+              grantToolProfile: { type: 'boolean', default: false, description: 'also sign a root capability link granting each toolProfile identifier (actions *, maxDataClass = dataAccessClass), returned as delegationChain' },
             },
           }],
         },
@@ -43,6 +44,7 @@ export function openApiDocument(issuerDid: string): Record<string, unknown> {
           properties: {
             did: { type: 'string' }, credential: { type: 'string', description: 'JWT VC' }, credentialId: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' },
             status: { type: 'object' }, keyCustody: { enum: ['agent', 'issuer'] }, privateJwk: { type: 'object', description: 'only for keyCustody issuer; returned once, never stored' },
+            delegationChain: { type: 'array', items: { type: 'string' }, description: 'with grantToolProfile: the root capability link' },
           },
         },
       },
@@ -65,6 +67,9 @@ export function openApiDocument(issuerDid: string): Record<string, unknown> {
       '/v1/agents/{did}/renew': { post: { summary: 'a fresh identity credential (proof of possession, purpose renew)', parameters: [didParam], requestBody: json({ type: 'object', required: ['proof'], properties: { proof: { type: 'string' }, lifetimeSec: { type: 'integer' } } }), responses: { 201: json({ $ref: '#/components/schemas/IssuedCredential' }), ...errors(400, 401, 403, 404, 409) } } },
       '/v1/agents/{did}/revoke': { post: { summary: 'revoke an agent and all its credentials', security: bearer, parameters: [didParam], requestBody: json({ type: 'object', required: ['reason'], properties: { reason: { type: 'string' } } }), responses: { 200: json({ type: 'object' }), ...errors(400, 401, 403, 404) } } },
       '/v1/credentials/{id}/revoke': { post: { summary: 'revoke one credential', security: bearer, parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], requestBody: json({ type: 'object', required: ['reason'], properties: { reason: { type: 'string' } } }), responses: { 200: json({ type: 'object' }), ...errors(400, 401, 403, 404) } } },
+      '/v1/agents/{did}/grants': { post: { summary: 'the issuer signs a root capability link (AgentCapabilityCredential) to an active agent', security: bearer, parameters: [didParam], requestBody: json({ type: 'object', required: ['capabilities'], additionalProperties: false, properties: { capabilities: { type: 'array', items: { type: 'object', required: ['resource', 'actions'], properties: { resource: { type: 'string' }, actions: { type: 'array', items: { type: 'string' } } } } }, caveats: { type: 'object', description: 'maxDataClass, remainingDepth, audience, constraints' }, lifetimeSec: { type: 'integer', minimum: 60 } } }), responses: { 201: json({ type: 'object', properties: { id: { type: 'string' }, delegationChain: { type: 'array', items: { type: 'string' } }, expiresAt: { type: 'string', format: 'date-time' } } }), ...errors(400, 401, 403, 404) } } },
+      '/v1/delegations/status': { post: { summary: 'register a link the delegator is about to sign (proof of possession, purpose delegate): its id (the jti) and status entry', requestBody: json({ type: 'object', required: ['proof', 'parentId', 'delegatee'], additionalProperties: false, properties: { proof: { type: 'string' }, parentId: { type: 'string' }, delegatee: { type: 'string' } } }), responses: { 201: json({ type: 'object', properties: { id: { type: 'string' }, statusEntry: { type: 'object' }, expiresAt: { type: 'string', format: 'date-time' } } }), ...errors(400, 401, 403, 404, 409) } } },
+      '/v1/delegations/{id}/revoke': { post: { summary: 'revoke a delegation and every link below it', security: bearer, parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], requestBody: json({ type: 'object', required: ['reason'], properties: { reason: { type: 'string' } } }), responses: { 200: json({ type: 'object' }), ...errors(400, 401, 403, 404) } } },
       '/v1/status-lists/{id}': { get: { summary: 'the signed status-list credential (application/vc+jwt), with ETag', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { 200: { description: 'compact JWT', content: { 'application/vc+jwt': { schema: { type: 'string' } } } }, 304: { description: 'not modified' }, ...errors(404) } } },
       '/v1/orchestrators': {
         post: { summary: 'register an orchestrator; its API key is returned once', security: bearer, requestBody: json({ type: 'object', required: ['name'], properties: { name: { type: 'string' } } }), responses: { 201: json({ type: 'object' }), ...errors(400, 401, 403, 409) } },

@@ -115,6 +115,20 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
     return service.revokeCredential(principal, request.params.id, parseRevokeRequest(request.body).reason)
   })
 
+  app.post<{ Params: { did: string } }>('/v1/agents/:did/grants', async (request, reply) => {
+    const principal = admin(request)
+    const result = await service.grant(principal, request.params.did, request.body)
+    return reply.code(201).header('cache-control', 'no-store').send(result)
+  })
+  app.post('/v1/delegations/status', async (request, reply) => {
+    const result = await service.registerDelegation(request.body)
+    return reply.code(201).header('cache-control', 'no-store').send(result)
+  })
+  app.post<{ Params: { id: string } }>('/v1/delegations/:id/revoke', async (request) => {
+    const principal = admin(request)
+    return service.revokeDelegation(principal, request.params.id, parseRevokeRequest(request.body).reason)
+  })
+
   app.get<{ Params: { id: string } }>('/v1/status-lists/:id', async (request, reply: FastifyReply) => {
     const list = await service.statusList(request.params.id)
     void reply.header('etag', list.etag).header('cache-control', `public, max-age=${maxAge}`)

@@ -23,6 +23,7 @@ import {
   VC_CONTEXT_V1,
   type Ed25519PublicJwk,
   type JwsHeader,
+  type Signer,
 } from '@agentid/core'
 import { createCryptoBox } from '../crypto-box.js'
 import { SqliteDIDStore } from './sqlite-did-store.js'
@@ -116,6 +117,11 @@ export interface IssuerEngine {
    * not be changed), payload as given. For status-list credentials and other issuer-signed tokens.
    */
   signJwt(header: Omit<JwsHeader, 'alg'> & { alg?: 'EdDSA' }, payload: Record<string, unknown>): Promise<string>
+  /**
+   * The issuer key as a `Signer` (for `delegate()` from @agentid/delegation): signs a JWS signing
+   * input (ASCII) through the Veramo KMS, like {@link signJwt}.
+   */
+  signer(): Signer
   /** The issuer's DID document when it runs as `did:web`; `null` for `did:key` (resolvable from the DID alone). */
   didDocument(): IssuerDidDocument | null
   /** Drops decrypted key material from memory; later calls throw `ERR_INTERNAL`. Does not close `db`. */
@@ -243,6 +249,20 @@ export async function createIssuerEngine(options: IssuerEngineOptions): Promise<
       if (header.alg !== undefined && header.alg !== 'EdDSA') throw new TypeError('signJwt: alg is always EdDSA')
       if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) throw new TypeError('signJwt: payload must be an object')
       return signCompactJws({ alg: 'EdDSA', kid: issuer.keyId, ...header }, JSON.stringify(payload), { sign })
+    },
+
+    signer(): Signer {
+      return {
+        did: issuer.did,
+        keyId: issuer.keyId,
+        alg: 'EdDSA',
+        async sign(data: Uint8Array): Promise<Uint8Array> {
+          open()
+          // The KMS takes text: only ASCII (as every JWS signing input is) survives the round trip.
+          if (!(data instanceof Uint8Array) || data.some((b) => b > 0x7e || b < 0x20)) throw new TypeError('signer: only a JWS signing input (ASCII) is signed')
+          return sign(data)
+        },
+      }
     },
 
     didDocument(): IssuerDidDocument | null {

@@ -1,0 +1,69 @@
+// Validation of the delegation routes' input (POST /v1/agents/:did/grants, /v1/delegations/…).
+import { AgentIdError, isDidKeySyntax } from '@agentid/core'
+import { parseCapabilities, parseCaveats, type Capability, type Caveats } from '@agentid/delegation'
+
+function invalid(field: string, message: string): never {
+  throw new AgentIdError('ERR_INVALID_INPUT', `${field}: ${message}`, { details: { field } })
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function only(body: Record<string, unknown>, allowed: readonly string[]): void {
+  for (const key of Object.keys(body)) if (!allowed.includes(key)) invalid(key, 'is not a known field')
+}
+
+/** Validates a delegation id (`urn:uuid:…`, the link's jti). */
+export function parseDelegationId(value: unknown, field = 'id'): string {
+  if (typeof value !== 'string' || !/^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(value)) invalid(field, 'must be a delegation id (urn:uuid:…)')
+  return value
+}
+
+/** A validated root grant. */
+export interface GrantRequest { capabilities: Capability[]; caveats: Caveats; lifetimeSec: number | undefined }
+
+/**
+ * Validates the body of `POST /v1/agents/:did/grants`: `{ capabilities, caveats?, lifetimeSec? }`.
+ * The link's time window comes from `lifetimeSec` (60 to `maxLifetimeSec`), never from caveats.
+ */
+export function parseGrantRequest(body: unknown, maxLifetimeSec: number): GrantRequest {
+  if (!isRecord(body)) invalid('body', 'must be a JSON object')
+  only(body, ['capabilities', 'caveats', 'lifetimeSec'])
+  const capabilities = [...parseCapabilities(body.capabilities, 'ERR_INVALID_INPUT')]
+  const caveats = parseCaveats(body.caveats ?? {}, 'ERR_INVALID_INPUT')
+  if (caveats.notBefore !== undefined || caveats.expiresAt !== undefined) invalid('caveats', 'notBefore and expiresAt are set by lifetimeSec')
+  const lifetime = body.lifetimeSec
+  if (lifetime !== undefined && (typeof lifetime !== 'number' || !Number.isInteger(lifetime) || lifetime < 60 || lifetime > maxLifetimeSec)) {
+    invalid('lifetimeSec', `must be an integer from 60 to ${maxLifetimeSec}`)
+  }
+  return { capabilities, caveats, lifetimeSec: lifetime as number | undefined }
+}
+
+/** Validates the body of `POST /v1/delegations/status`: `{ proof, parentId, delegatee }`. */
+export function parseRegisterDelegationRequest(body: unknown): { proof: string; parentId: string; delegatee: string } {
+  if (!isRecord(body)) invalid('body', 'must be a JSON object')
+  only(body, ['proof', 'parentId', 'delegatee'])
+  if (typeof body.proof !== 'string' || body.proof.length === 0 || body.proof.length > 8192) invalid('proof', 'a proof of possession (compact JWT) is required')
+  const parentId = parseDelegationId(body.parentId, 'parentId')
+  if (!isDidKeySyntax(body.delegatee)) invalid('delegatee', 'must be an Ed25519 did:key')
+  return { proof: body.proof, parentId, delegatee: body.delegatee }
+}
+
+/** Splits `grantToolProfile` (a boolean, default false) off a spawn body; the rest is the spawn request proper. */
+export function takeGrantToolProfile(body: unknown): { grant: boolean; rest: unknown } {
+  if (!isRecord(body) || !('grantToolProfile' in body)) return { grant: false, rest: body }
+  const { grantToolProfile, ...rest } = body
+  if (typeof grantToolProfile !== 'boolean') invalid('grantToolProfile', 'must be a boolean')
+  return { grant: grantToolProfile, rest }
+}
+
+/** The root grant of `grantToolProfile`: each tool profile identifier with every action. */
+export function toolProfileCapabilities(toolProfile: string | readonly string[]): Capability[] {
+  const ids = typeof toolProfile === 'string' ? [toolProfile] : [...new Set(toolProfile)]
+  try {
+    return [...parseCapabilities(ids.map((resource) => ({ resource, actions: ['*'] })), 'ERR_INVALID_INPUT')]
+  } catch (cause) {
+    throw new AgentIdError('ERR_INVALID_INPUT', 'toolProfile: each identifier must be a capability resource to grant it (grantToolProfile)', { cause, details: { field: 'toolProfile' } })
+  }
+}
