@@ -7,5 +7,7 @@ export { createMemoryReplayCache, PRESENTATION_TYP, MAX_PRESENTATION_LIFETIME_SE
 export type { ReplayCache, MemoryReplayCacheOptions, VerifyPresentationOptions, VerifiedPresentation, EffectiveCapability } from './presentation.js'
 export type { DidResolver, KeyPurpose } from './keys.js'
 export type { FetchLike } from './status.js'
+export { createDocumentLoader } from './di/loader.js'
+export type { JsonLdDocumentLoader, JsonLdRemoteDocument } from './di/loader.js'
 export { VerificationError } from '@agentid/core'
 export type { VerificationErrorCode } from '@agentid/core'

@@ -12,21 +12,26 @@ function only(body: Record<string, unknown>, allowed: readonly string[]): void {
   for (const key of Object.keys(body)) if (!allowed.includes(key)) invalid(key, 'is not a known field')
 }
 
+/** How an identity credential is secured: a JWT VC (VC 1.1, the default) or a VC 2.0 credential with a Data Integrity proof. */
+export type CredentialFormat = 'jwt' | 'di'
+
 /** A validated spawn request. */
 export type SpawnRequest =
-  | { keyCustody: 'agent'; did: string | undefined; proof: string; claims: AgentClaims; lifetimeSec: number | undefined }
-  | { keyCustody: 'issuer'; claims: AgentClaims; lifetimeSec: number | undefined }
+  | { keyCustody: 'agent'; did: string | undefined; proof: string; claims: AgentClaims; lifetimeSec: number | undefined; format: CredentialFormat }
+  | { keyCustody: 'issuer'; claims: AgentClaims; lifetimeSec: number | undefined; format: CredentialFormat }
 
 const CLAIM_FIELDS = ['purpose', 'controller', 'model', 'toolProfile', 'policyTier', 'dataAccessClass', 'attestation'] as const
 
 /**
  * Validates the body of `POST /v1/agents`: the claims, flat, plus `keyCustody` (`agent`, the
  * default: `proof` of possession required, `did` optional but must match it; or `issuer`: the issuer
- * generates the key and returns it once) and an optional `lifetimeSec`. Unknown fields are refused.
+ * generates the key and returns it once), an optional `lifetimeSec` and an optional `format`
+ * (`jwt`, the default, or `di`). Unknown fields are refused.
  */
 export function parseSpawnRequest(body: unknown, maxLifetimeSec: number): SpawnRequest {
   if (!isRecord(body)) invalid('body', 'must be a JSON object')
-  only(body, ['keyCustody', 'did', 'proof', 'lifetimeSec', ...CLAIM_FIELDS])
+  only(body, ['keyCustody', 'did', 'proof', 'lifetimeSec', 'format', ...CLAIM_FIELDS])
+  const format = parseFormat(body.format)
   const custody = body.keyCustody === undefined ? 'agent' : body.keyCustody
   if (custody !== 'agent' && custody !== 'issuer') invalid('keyCustody', 'must be "agent" or "issuer"')
   const claimInput: Record<string, unknown> = {}
@@ -35,19 +40,20 @@ export function parseSpawnRequest(body: unknown, maxLifetimeSec: number): SpawnR
   const lifetimeSec = parseLifetime(body.lifetimeSec, maxLifetimeSec)
   if (custody === 'issuer') {
     if (body.did !== undefined || body.proof !== undefined) invalid(body.did !== undefined ? 'did' : 'proof', 'is not allowed with keyCustody "issuer"')
-    return { keyCustody: 'issuer', claims, lifetimeSec }
+    return { keyCustody: 'issuer', claims, lifetimeSec, format }
   }
   if (typeof body.proof !== 'string' || body.proof.length === 0 || body.proof.length > 8192) invalid('proof', 'a proof of possession (compact JWT) is required')
   if (body.did !== undefined && !isDidKeySyntax(body.did)) invalid('did', 'must be an Ed25519 did:key')
-  return { keyCustody: 'agent', did: body.did as string | undefined, proof: body.proof, claims, lifetimeSec }
+  return { keyCustody: 'agent', did: body.did as string | undefined, proof: body.proof, claims, lifetimeSec, format }
 }
 
 /** Validates the body of `POST /v1/agents/:did/renew`. */
-export function parseRenewRequest(body: unknown, maxLifetimeSec: number): { proof: string; lifetimeSec: number | undefined } {
+export function parseRenewRequest(body: unknown, maxLifetimeSec: number): { proof: string; lifetimeSec: number | undefined; format: CredentialFormat } {
   if (!isRecord(body)) invalid('body', 'must be a JSON object')
-  only(body, ['proof', 'lifetimeSec'])
+  only(body, ['proof', 'lifetimeSec', 'format'])
+  const format = parseFormat(body.format)
   if (typeof body.proof !== 'string' || body.proof.length === 0 || body.proof.length > 8192) invalid('proof', 'a proof of possession (compact JWT) is required')
-  return { proof: body.proof, lifetimeSec: parseLifetime(body.lifetimeSec, maxLifetimeSec) }
+  return { proof: body.proof, lifetimeSec: parseLifetime(body.lifetimeSec, maxLifetimeSec), format }
 }
 
 /** Validates a revocation body: `{ reason }`, a short human-readable reason. */
@@ -63,6 +69,12 @@ export function parseReason(reason: unknown): string {
     invalid('reason', 'must be a non-empty string of at most 512 characters')
   }
   return reason.trim()
+}
+
+function parseFormat(value: unknown): CredentialFormat {
+  if (value === undefined) return 'jwt'
+  if (value !== 'jwt' && value !== 'di') invalid('format', 'must be "jwt" or "di"')
+  return value
 }
 
 function parseLifetime(value: unknown, max: number): number | undefined {

@@ -26,9 +26,11 @@ import {
   parseRenewRequest,
   parseSpawnRequest,
 } from './input.js'
+import { agentCredentialDocument, DataIntegritySigner } from './di.js'
+import type { CredentialFormat } from './input.js'
 import { parseDelegationId, parseGrantRequest, parseRegisterDelegationRequest, takeGrantToolProfile, toolProfileCapabilities } from './delegation-input.js'
 import { Delegations, type DelegationRevocation } from './delegations.js'
-import { StatusLists, type SignedStatusList } from './status-lists.js'
+import { StatusLists, type SignedDiStatusList, type SignedStatusList } from './status-lists.js'
 import { Store, type AgentRow, type CredentialRow, type OrchestratorRow, type WriteOp } from './store.js'
 
 /** Who is calling: decides what they may see and do. */
@@ -64,7 +66,8 @@ export interface AgentView {
   createdAt: string; revokedAt: string | null; revocationReason: string | null; credentials: CredentialView[]
 }
 export interface IssuedCredential {
-  did: string; credential: string; credentialId: string; expiresAt: string
+  /** `jwt`: `credential` is a compact JWT VC; `di`: a VC 2.0 credential object with a Data Integrity proof. */
+  did: string; format: CredentialFormat; credential: string | Record<string, unknown>; credentialId: string; expiresAt: string
   status: { statusListCredential: string; statusListIndex: number }
 }
 
@@ -81,6 +84,7 @@ function notFound(what: string): never {
  */
 export class IssuerService {
   private readonly statusLists: StatusLists
+  private readonly di: DataIntegritySigner
   private readonly selfCheck: Verifier
   private readonly delegations: Delegations
   private readonly ttl: number
@@ -97,11 +101,13 @@ export class IssuerService {
     this.ttl = options.credentialTtlSec ?? 3600
     this.maxTtl = options.maxCredentialTtlSec ?? 86_400
     this.challengeTtl = options.challengeTtlSec ?? 120
+    this.di = new DataIntegritySigner({ did: engine.issuer.did, keyId: engine.issuer.keyId, signBytes: (data) => engine.signBytes(data) })
     this.statusLists = new StatusLists({
       store,
       baseUrl: engine.baseUrl,
       issuerDid: engine.issuer.did,
       sign: (payload) => engine.signJwt({ typ: 'JWT' }, payload),
+      ...(engine.issuer.did.startsWith('did:key:') ? { signDi: (credential: Record<string, unknown>, nowSec: number) => this.di.sign(credential, nowSec) } : {}),
       now: () => this.now(),
       ...(options.statusListEntries === undefined ? {} : { entries: options.statusListEntries }),
     })
@@ -287,7 +293,7 @@ export class IssuerService {
     const root = grantCapabilities
       ? await this.delegations.rootLink(did, grantCapabilities, { maxDataClass: request.claims.dataAccessClass }, request.lifetimeSec ?? this.ttl)
       : undefined
-    const issued = await this.issue(did, request.claims, request.lifetimeSec, (row, at) => [
+    const issued = await this.issue(did, request.claims, request.lifetimeSec, request.format, (row, at) => [
       ...(proof
         ? [
             this.store.ops.nonceUse(`pop:${proof.jti}`, proof.exp, { code: 'ERR_REPLAY', message: 'this proof of possession was used before' }),
@@ -320,7 +326,7 @@ export class IssuerService {
     if (!agent) notFound('agent')
     if (agent.status !== 'active') throw new AgentIdError('ERR_REVOKED', 'the agent has been revoked')
     const claims = JSON.parse(agent.claims_json) as AgentClaims
-    return this.issue(agentDid, claims, request.lifetimeSec, (row, at) => [
+    return this.issue(agentDid, claims, request.lifetimeSec, request.format, (row, at) => [
       this.store.ops.nonceUse(`pop:${proof.jti}`, proof.exp, { code: 'ERR_REPLAY', message: 'this proof of possession was used before' }),
       ...(proof.nonce !== null ? [this.store.ops.challengeUse(proof.nonce, at, { code: 'ERR_REPLAY', message: 'the challenge is unknown, expired or used' })] : []),
       this.store.ops.agentActive(agentDid, { code: 'ERR_REVOKED', message: 'the agent has been revoked' }),
@@ -335,38 +341,45 @@ export class IssuerService {
     did: string,
     claims: AgentClaims,
     lifetimeSec: number | undefined,
+    format: CredentialFormat,
     write: (row: CredentialRow, at: number) => WriteOp[],
   ): Promise<IssuedCredential> {
+    if (format === 'di') this.di.assertSupported()
     const at = this.now()
     const exp = at + (lifetimeSec ?? this.ttl)
     const id = `urn:uuid:${randomUUID()}`
     const slot = this.statusLists.reserve()
-    const jwt = await this.engine.issueJwtCredential({
+    const status = {
+      id: `${slot.url}#${slot.index}`,
+      type: 'BitstringStatusListEntry',
+      statusPurpose: 'revocation',
+      statusListIndex: String(slot.index),
+      statusListCredential: slot.url,
+    } as const
+    // Data Integrity: a VC 2.0 credential signed by the same key, checked and stored as JSON text.
+    const credential = format === 'di'
+      ? await this.di.sign(agentCredentialDocument(this.engine.issuer.did, { id, subject: { id: did, ...claims }, validFrom: at, validUntil: exp, status }), at)
+      : await this.engine.issueJwtCredential({
       '@context': [VC_CONTEXT_V1, AGENTID_CONTEXT_V1],
       type: ['VerifiableCredential', AGENT_IDENTITY_CREDENTIAL],
       id,
       issuanceDate: iso(at),
       expirationDate: iso(exp),
       credentialSubject: { id: did, ...claims },
-      credentialStatus: {
-        id: `${slot.url}#${slot.index}`,
-        type: 'BitstringStatusListEntry',
-        statusPurpose: 'revocation',
-        statusListIndex: String(slot.index),
-        statusListCredential: slot.url,
-      },
+      credentialStatus: status,
     })
+    const jwt = typeof credential === 'string' ? credential : JSON.stringify(credential)
     try {
-      await this.selfCheck.verifyAgentCredential(jwt)
+      await this.selfCheck.verifyAgentCredential(credential)
     } catch (cause) {
       throw new AgentIdError('ERR_INTERNAL', 'the issuer refused its own credential', { cause })
     }
     const row: CredentialRow = {
-      id, agent_did: did, kind: 'identity', format: 'jwt', jwt, status_list_id: slot.listId, status_index: slot.index,
+      id, agent_did: did, kind: 'identity', format, jwt, status_list_id: slot.listId, status_index: slot.index,
       issued_at: at, expires_at: exp, revoked_at: null, revocation_reason: null,
     }
     await this.store.commit([...write(row, at), this.statusLists.commitOp(slot.listId, slot.index)])
-    return { did, credential: jwt, credentialId: id, expiresAt: iso(exp), status: { statusListCredential: slot.url, statusListIndex: slot.index } }
+    return { did, format, credential, credentialId: id, expiresAt: iso(exp), status: { statusListCredential: slot.url, statusListIndex: slot.index } }
   }
 
   /** The agent record with its credentials. An orchestrator sees only its own agents. */
@@ -492,6 +505,12 @@ export class IssuerService {
     return this.statusLists.get(id)
   }
 
+  /** The status-list credential `id` as VC 2.0 with a Data Integrity proof (did:key issuers; else ERR_NOT_FOUND). */
+  statusListDi(id: unknown): Promise<SignedDiStatusList> {
+    if (typeof id !== 'string' || !/^[1-9][0-9]{0,8}$/.test(id)) notFound('status list')
+    return this.statusLists.getDi(id)
+  }
+
   private agentView(row: AgentRow): AgentView {
     const now = this.now()
     return {
@@ -510,7 +529,7 @@ export class IssuerService {
         expiresAt: iso(c.expires_at),
         revokedAt: isoOrNull(c.revoked_at),
         revocationReason: c.revocation_reason,
-        statusListCredential: statusListUrlOf(c.jwt) ?? this.statusLists.url(c.status_list_id),
+        statusListCredential: statusListUrlOf(c.jwt, c.format) ?? this.statusLists.url(c.status_list_id),
         statusListIndex: c.status_index,
       })),
     }
@@ -530,8 +549,12 @@ export class IssuerService {
 }
 
 // The status-list URL a credential carries: the base URL may have changed since it was issued.
-function statusListUrlOf(jwt: string): string | undefined {
+function statusListUrlOf(jwt: string, format: string): string | undefined {
   try {
+    if (format === 'di') {
+      const url = (JSON.parse(jwt) as { credentialStatus?: { statusListCredential?: unknown } }).credentialStatus?.statusListCredential
+      return typeof url === 'string' ? url : undefined
+    }
     const payload = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as { vc?: { credentialStatus?: { statusListCredential?: unknown } } }
     const url = payload.vc?.credentialStatus?.statusListCredential
     return typeof url === 'string' ? url : undefined

@@ -1,10 +1,18 @@
 import { createHash } from 'node:crypto'
 import { AgentIdError, MIN_STATUS_LIST_ENTRIES, StatusList, STATUS_LIST_CREDENTIAL, VC_CONTEXT_V1 } from '@agentid/core'
+import { statusListDocument } from './di.js'
 import type { Store, WriteOp } from './store.js'
 
 /** A signed status-list credential ready to serve. */
 export interface SignedStatusList {
   jwt: string
+  etag: string
+  version: number
+}
+
+/** A status-list credential secured with a Data Integrity proof, as JSON text ready to serve. */
+export interface SignedDiStatusList {
+  json: string
   etag: string
   version: number
 }
@@ -15,6 +23,8 @@ export interface StatusListOptions {
   /** Signs the list credential with the issuer key. */
   sign: (payload: Record<string, unknown>) => Promise<string>
   issuerDid: string
+  /** Signs the unsigned VC 2.0 list credential with a Data Integrity proof (for `Accept: application/vc+ld+json`). */
+  signDi?: (credential: Record<string, unknown>, nowSec: number) => Promise<Record<string, unknown>>
   now: () => number
   /** Entries per list (at least the spec minimum, 131,072). */
   entries?: number
@@ -32,6 +42,8 @@ export class StatusLists {
   private current: { id: string; next: number; entries: number } | undefined
   private readonly signed = new Map<string, SignedStatusList & { signedAt: number }>()
   private readonly signing = new Map<string, Promise<SignedStatusList & { signedAt: number }>>()
+  private readonly signedDi = new Map<string, SignedDiStatusList & { signedAt: number }>()
+  private readonly signingDi = new Map<string, Promise<SignedDiStatusList & { signedAt: number }>>()
   private readonly entries: number
   private readonly validity: number
 
@@ -95,6 +107,38 @@ export class StatusLists {
       this.signing.set(key, pending)
     }
     return pending
+  }
+
+  /** The list `id` as a Data Integrity-signed VC 2.0 credential (cached per version like the JWT, with its own ETag). */
+  async getDi(id: string): Promise<SignedDiStatusList> {
+    const version = this.o.store.statusLists.version(id)
+    if (version === undefined) throw new AgentIdError('ERR_NOT_FOUND', 'no such status list', { details: { id } })
+    const cached = this.signedDi.get(id)
+    const now = this.o.now()
+    if (cached && cached.version === version && now - cached.signedAt < this.validity / 2) return cached
+    const key = `${id}@${version}`
+    let pending = this.signingDi.get(key)
+    if (!pending) {
+      pending = this.signDi(id).finally(() => this.signingDi.delete(key))
+      this.signingDi.set(key, pending)
+    }
+    return pending
+  }
+
+  private async signDi(id: string): Promise<SignedDiStatusList & { signedAt: number }> {
+    if (!this.o.signDi) throw new AgentIdError('ERR_NOT_FOUND', 'status lists are served as JWTs only', { details: { id } })
+    const row = this.o.store.statusLists.get(id)!
+    const now = this.o.now()
+    const url = this.url(id)
+    const credential = await this.o.signDi(
+      statusListDocument(this.o.issuerDid, { url, encodedList: StatusList.fromBytes(row.bits).encode(), validFrom: now, validUntil: now + this.validity }),
+      now,
+    )
+    const json = JSON.stringify(credential)
+    const entry = { json, version: row.version, etag: `"${createHash('sha256').update(json).digest('base64url').slice(0, 27)}"`, signedAt: now }
+    const latest = this.signedDi.get(id)
+    if (!latest || latest.version <= row.version) this.signedDi.set(id, entry)
+    return entry
   }
 
   private async sign(id: string): Promise<SignedStatusList & { signedAt: number }> {

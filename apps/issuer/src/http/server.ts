@@ -15,6 +15,26 @@ export interface ServerOptions {
 /** Largest request body accepted (64 KiB); larger is 413 ERR_PAYLOAD_TOO_LARGE. */
 export const BODY_LIMIT = 64 * 1024
 
+const JSON_LD_TYPES = ['application/vc+ld+json', 'application/ld+json']
+
+/**
+ * The JSON-LD media type an Accept header asks for before (by q, then by order) application/vc+jwt,
+ * or null: the JWT is the default, also for a missing header or one naming neither.
+ */
+export function prefersJsonLd(accept: string | string[] | undefined): string | null {
+  if (typeof accept !== 'string' || accept.length > 1024) return null
+  let best: { type: string; q: number } | null = null
+  for (const part of accept.split(',')) {
+    const [mediaType = '', ...params] = part.split(';').map((p) => p.trim().toLowerCase())
+    if (mediaType !== 'application/vc+jwt' && !JSON_LD_TYPES.includes(mediaType)) continue
+    const qParam = params.find((p) => p.startsWith('q='))
+    const q = qParam === undefined ? 1 : Number(qParam.slice(2))
+    if (!Number.isFinite(q) || q <= 0) continue
+    if (best === null || q > best.q) best = { type: mediaType, q }
+  }
+  return best !== null && best.type !== 'application/vc+jwt' ? best.type : null
+}
+
 function bearer(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization
   if (typeof header !== 'string') return undefined
@@ -129,11 +149,17 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
     return service.revokeDelegation(principal, request.params.id, parseRevokeRequest(request.body).reason)
   })
 
+  // Content negotiation: the JWT (application/vc+jwt) by default; the VC 2.0 credential with a Data
+  // Integrity proof for Accept: application/vc+ld+json or application/ld+json. Each has its own ETag.
   app.get<{ Params: { id: string } }>('/v1/status-lists/:id', async (request, reply: FastifyReply) => {
-    const list = await service.statusList(request.params.id)
-    void reply.header('etag', list.etag).header('cache-control', `public, max-age=${maxAge}`)
+    // A did:web issuer signs no Data Integrity credentials (yet): it always serves the JWT.
+    const jsonLd = service.issuer.did.startsWith('did:key:') ? prefersJsonLd(request.headers.accept) : null
+    const list = jsonLd !== null
+      ? await service.statusListDi(request.params.id).then((l) => ({ etag: l.etag, type: jsonLd, body: l.json }))
+      : await service.statusList(request.params.id).then((l) => ({ etag: l.etag, type: 'application/vc+jwt', body: l.jwt }))
+    void reply.header('etag', list.etag).header('cache-control', `public, max-age=${maxAge}`).header('vary', 'Accept')
     if (request.headers['if-none-match'] === list.etag) return reply.code(304).send()
-    return reply.type('application/vc+jwt').send(list.jwt)
+    return reply.type(list.type).send(list.body)
   })
 
   app.post('/v1/orchestrators', async (request, reply) => {

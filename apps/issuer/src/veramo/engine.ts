@@ -118,6 +118,12 @@ export interface IssuerEngine {
    */
   signJwt(header: Omit<JwsHeader, 'alg'> & { alg?: 'EdDSA' }, payload: Record<string, unknown>): Promise<string>
   /**
+   * Signs raw bytes with the issuer key (Ed25519, through Veramo's `keyManagerSign`, hex-encoded so
+   * that any bytes pass exactly) and returns the 64-byte signature. For Data Integrity proofs, whose
+   * signing input is binary (two SHA-256 digests).
+   */
+  signBytes(data: Uint8Array): Promise<Uint8Array>
+  /**
    * The issuer key as a `Signer` (for `delegate()` from @agentid/delegation): signs a JWS signing
    * input (ASCII) through the Veramo KMS, like {@link signJwt}.
    */
@@ -249,6 +255,13 @@ export async function createIssuerEngine(options: IssuerEngineOptions): Promise<
       if (header.alg !== undefined && header.alg !== 'EdDSA') throw new TypeError('signJwt: alg is always EdDSA')
       if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) throw new TypeError('signJwt: payload must be an object')
       return signCompactJws({ alg: 'EdDSA', kid: issuer.keyId, ...header }, JSON.stringify(payload), { sign })
+    },
+
+    async signBytes(data: Uint8Array): Promise<Uint8Array> {
+      open()
+      if (!(data instanceof Uint8Array)) throw new TypeError('signBytes: data must be bytes')
+      const signature = await agent.keyManagerSign({ keyRef: veramoKid, data: Buffer.from(data).toString('hex'), encoding: 'hex', algorithm: 'EdDSA' })
+      return base64urlDecode(signature, 'KMS signature')
     },
 
     signer(): Signer {
