@@ -144,6 +144,23 @@ describe('agents, status (--db)', () => {
 })
 
 describe('revoke (--db)', () => {
+  it('revokes a delegation by its id (after looking it up as a credential), and an agent with its delegations', async () => {
+    const agent = await local.spawn('revoke-delegation')
+    const grant = { capabilities: [{ resource: 'mcp://erp/tools/*', actions: ['*'] }] }
+    const first = await local.service.grant({ kind: 'cli' }, agent.did, grant)
+    const revoked = await cli(['revoke', first.id, '--reason', 'over-granted', ...local.db, '--json'])
+    expect(revoked.code, revoked.stderr).toBe(0)
+    expect(revoked.json()).toEqual({ id: first.id, revokedDelegations: [first.id], alreadyRevoked: false })
+    expect(local.service.store.delegations.get(first.id)).toMatchObject({ revocation_reason: 'over-granted' })
+    const human = await cli(['revoke', first.id, '--reason', 'over-granted', ...local.db])
+    expect(human.stdout).toContain('already revoked')
+    const second = await local.service.grant({ kind: 'cli' }, agent.did, grant)
+    const gone = await cli(['revoke', agent.did, '--reason', 'decommissioned', ...local.db, '--json'])
+    expect(gone.json()).toEqual({ did: agent.did, revokedCredentials: [agent.credentialId], revokedDelegations: [second.id], alreadyRevoked: false })
+    const unknown = await cli(['revoke', 'urn:uuid:00000000-0000-4000-8000-000000000000', '--reason', 'x', ...local.db])
+    expect(unknown.errorCode).toBe('ERR_NOT_FOUND')
+  })
+
   it('revokes one credential, then reports it already revoked', async () => {
     const agent = await local.spawn('revoke-credential')
     const revoked = await cli(['revoke', agent.credentialId, '--reason', 'key leaked', ...local.db, '--json'])
