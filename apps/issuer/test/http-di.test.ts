@@ -2,6 +2,11 @@
 // gives a VC 2.0 agent identity credential with an eddsa-rdfc-2022 DataIntegrityProof by the issuer's
 // did:key key; status lists are served DI-signed for Accept: application/vc+ld+json. Each is checked
 // with @agentid/verifier and with plain @digitalbazaar/vc through the verifier's offline loader.
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { decodeJwt, StatusList } from '@agentid/core'
 import { createDocumentLoader, VerificationError } from '@agentid/verifier'
 import { DataIntegrityProof } from '@digitalbazaar/data-integrity'
@@ -197,5 +202,42 @@ describe('a did:web issuer', () => {
     const res = await web.app.inject({ method: 'POST', url: '/v1/agents', headers: bearer(web.orch.apiKey), payload: { ...claims, keyCustody: 'issuer', format: 'di' } })
     expectError(res, 400, 'ERR_INVALID_INPUT')
     expect(counts(web)).toEqual(before)
+  })
+})
+
+describe('lazy JSON-LD in the issuer', () => {
+  it('an issuer that issues JWTs loads no JSON-LD module; the first format "di" spawn does (built dist, child process)', () => {
+    const dist = fileURLToPath(new URL('../dist/domain/service.js', import.meta.url))
+    expect(existsSync(dist), 'the issuer is not built: run `npx tsc -b` first').toBe(true)
+    const script = `
+      import { createRequire } from 'node:module'
+      import { mkdtempSync, rmSync } from 'node:fs'
+      import { tmpdir } from 'node:os'
+      import { join } from 'node:path'
+      const { IssuerService } = await import(${JSON.stringify(pathToFileURL(dist).href)})
+      const require = createRequire(import.meta.url)
+      const dir = mkdtempSync(join(tmpdir(), 'agentid-issuer-lazy-'))
+      const s = await IssuerService.open({ dataDir: dir, baseUrl: 'http://issuer.test' })
+      const o = s.addOrchestrator({ kind: 'admin' }, 'acme')
+      const orch = { kind: 'orchestrator', id: o.id, name: 'acme' }
+      const claims = ${JSON.stringify(claims)}
+      const loaded = () => Object.keys(require.cache).filter((p) => /jsonld|rdf-canonize|@digitalbazaar/.test(p)).length
+      const jwt = await s.spawn(orch, { ...claims, keyCustody: 'issuer' })
+      const afterJwt = loaded()
+      const di = await s.spawn(orch, { ...claims, keyCustody: 'issuer', format: 'di' })
+      const afterDi = loaded()
+      await s.close()
+      rmSync(dir, { recursive: true, force: true })
+      process.stdout.write(JSON.stringify({ jwt: jwt.format, di: di.format, afterJwt, afterDi }))
+    `
+    const work = mkdtempSync(join(tmpdir(), 'agentid-issuer-lazy-script-'))
+    const file = join(work, 'child.mjs')
+    writeFileSync(file, script)
+    const run = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 60_000 })
+    rmSync(work, { recursive: true, force: true })
+    expect(run.status, run.stderr).toBe(0)
+    const out = JSON.parse(run.stdout) as { jwt: string; di: string; afterJwt: number; afterDi: number }
+    expect(out).toMatchObject({ jwt: 'jwt', di: 'di', afterJwt: 0 })
+    expect(out.afterDi).toBeGreaterThan(0)
   })
 })
