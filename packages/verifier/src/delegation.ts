@@ -23,6 +23,14 @@ export interface DelegationRequest {
   audience?: string
   /** Data class the action touches, checked against the leaf's `maxDataClass`. */
   dataClass?: DataAccessClass
+  /**
+   * Also require a valid, unrevoked identity credential for every agent in the chain (each link's
+   * subject, and each link's signer but the root's), taken from `identityCredentials`. An agent with
+   * none is ERR_NOT_AUTHORIZED; one whose credential fails carries that credential's code.
+   */
+  requireIdentity?: boolean
+  /** Identity credentials (compact JWTs or Data Integrity credentials) of the chain's agents. */
+  identityCredentials?: readonly unknown[]
 }
 
 /** A verified delegation chain. */
@@ -48,6 +56,8 @@ export interface DelegationContext {
   maxChainBytes: number
   maxTokenBytes: number
   offload: boolean
+  /** The verifier's own identity-credential check (all its checks), for `requireIdentity`. */
+  verifyIdentity: (credential: unknown) => Promise<{ did: string }>
 }
 
 const ACCEPTED_TYP = new Set([undefined, 'JWT', 'vc+jwt', 'vc+ld+json+jwt'])
@@ -233,9 +243,52 @@ export async function verifyDelegationChain(ctx: DelegationContext, chain: unkno
     }
   }
 
+  if (request.requireIdentity) await checkIdentities(ctx, links, request.identityCredentials)
+
   return {
     root: root.iss,
     leaf: { did: leaf.sub, capabilities: leaf.capabilities, caveats: leaf.caveats },
     links: links.length,
+  }
+}
+
+// Every agent of the chain must hold a valid identity credential among those presented. Credentials
+// are all verified (each with every check of verifyAgentCredential); a failure is kept to explain an
+// agent that ends up without one.
+async function checkIdentities(ctx: DelegationContext, links: readonly CapabilityLink[], credentials: readonly unknown[] | undefined): Promise<void> {
+  if (credentials !== undefined && (!Array.isArray(credentials) || credentials.length > ctx.maxChainLength + 1)) {
+    chainError('ERR_MALFORMED', `identityCredentials must be a list of at most ${ctx.maxChainLength + 1} credentials`, null, null, 'identity credentials')
+  }
+  const valid = new Set<string>()
+  // Failures by the subject the credential claims (unverified: used only to explain a refusal).
+  const failures = new Map<string, VerificationError>()
+  for (const credential of credentials ?? []) {
+    try {
+      valid.add((await ctx.verifyIdentity(credential)).did)
+    } catch (error) {
+      if (!(error instanceof VerificationError)) throw error
+      const subject = claimedSubject(credential)
+      if (subject !== undefined && !failures.has(subject)) failures.set(subject, error)
+    }
+  }
+  for (let i = 0; i < links.length; i++) {
+    const link = links[i]!
+    for (const [agent, role] of i === 0 ? [[link.sub, 'subject']] : [[link.iss, 'signer'], [link.sub, 'subject']]) {
+      if (valid.has(agent!)) continue
+      const failure = failures.get(agent!)
+      if (failure) named(failure, i, link.iss, `identity of the ${role}`)
+      chainError('ERR_NOT_AUTHORIZED', `no valid identity credential for the ${role} of delegation link ${i}`, i, link.iss, `identity of the ${role}`, { agent })
+    }
+  }
+}
+
+function claimedSubject(credential: unknown): string | undefined {
+  try {
+    const doc = typeof credential === 'string' && !credential.trimStart().startsWith('{') ? decodeJwt(credential).payload : typeof credential === 'string' ? (JSON.parse(credential) as unknown) : credential
+    const record = doc as { sub?: unknown; credentialSubject?: { id?: unknown } } | null
+    const subject = record?.sub ?? record?.credentialSubject?.id
+    return typeof subject === 'string' ? subject : undefined
+  } catch {
+    return undefined
   }
 }

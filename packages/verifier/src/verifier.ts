@@ -292,6 +292,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     maxChainBytes: positive('maxChainBytes', options.maxChainBytes, 64 * 1024),
     maxTokenBytes,
     offload,
+    verifyIdentity: (credential) => verifyAgentCredential(credential as string),
   }
   presentations.delegation = delegations
 
