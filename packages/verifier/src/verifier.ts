@@ -20,6 +20,7 @@ import type { VerifiedAgent } from './types.js'
 import { verifyDataIntegrityInput } from './di/dispatch.js'
 import { parseTrustedRoots, verifyDelegationChain, type DelegationContext, type DelegationRequest, type VerifiedDelegation } from './delegation.js'
 import { createMemoryReplayCache, verifyPresentationWith, type PresentationContext, type ReplayCache, type VerifiedPresentation, type VerifyPresentationOptions } from './presentation.js'
+import { createTokenCache, verifyRequestWith, type HttpRequestLike, type RequestContext, type VerifiedRequest, type VerifyRequestOptions } from './request.js'
 
 /** Options of {@link createVerifier}. Every dependency is injected; defaults are safe. */
 export interface VerifierOptions {
@@ -73,6 +74,14 @@ export interface VerifierOptions {
   maxChainLength?: number
   /** Largest delegation chain accepted (all links together), checked before any parsing. Default 64 KiB. */
   maxChainBytes?: number
+  /** This resource server's identifier, the `aud` access tokens must name (`verifyRequest`'s `audience` overrides it). */
+  resourceAudience?: string
+  /** How old a DPoP proof's `iat` may be, in seconds (plus `clockSkewSec`). Default 60, at most 300. */
+  dpopMaxAgeSec?: number
+  /** The DPoP nonce the server currently requires (RFC 9449 §9); proofs without it fail with `use_dpop_nonce`. */
+  dpopNonce?: () => string | undefined | Promise<string | undefined>
+  /** Number of verified access tokens kept by their bytes until they expire. Default 10,000. */
+  accessTokenCacheSize?: number
 }
 
 /** A configured verifier. Stateless but for its caches; share one instance per process. */
@@ -99,6 +108,13 @@ export interface Verifier {
    * `resource` by `invoker`. Throws a VerificationError whose details name the failing link.
    */
   verifyDelegation(chain: readonly string[], request: DelegationRequest): Promise<VerifiedDelegation>
+  /**
+   * Verifies a request carrying `Authorization: DPoP <access token>` and a `DPoP` proof (RFC 9449):
+   * the issuer's access token (cached until it expires) and the proof bound to it and this request.
+   * @example
+   * const { agent, user, authorizationDetails } = await verifier.verifyRequest({ method: 'GET', url: 'https://erp.example/invoices', headers })
+   */
+  verifyRequest(request: HttpRequestLike, options?: VerifyRequestOptions): Promise<VerifiedRequest>
 }
 
 interface Memo {
@@ -296,10 +312,26 @@ export function createVerifier(options: VerifierOptions): Verifier {
   }
   presentations.delegation = delegations
 
+  if (options.resourceAudience !== undefined && (typeof options.resourceAudience !== 'string' || options.resourceAudience === '')) throw new TypeError('createVerifier: resourceAudience must be a non-empty string')
+  if (options.dpopNonce !== undefined && typeof options.dpopNonce !== 'function') throw new TypeError('createVerifier: dpopNonce must be a function')
+  const requests: RequestContext = {
+    now,
+    clockSkewSec: skew,
+    dpopMaxAgeSec: positive('dpopMaxAgeSec', options.dpopMaxAgeSec, 60, 300),
+    maxTokenBytes,
+    replayCache: presentations.replayCache,
+    trustedIssuers: trusted,
+    ...(options.resourceAudience === undefined ? {} : { resourceAudience: options.resourceAudience }),
+    ...(options.dpopNonce === undefined ? {} : { dpopNonce: options.dpopNonce }),
+    verifyIssuerSignature: (jwt, iss) => verifySignature(jwt, iss, 'assertionMethod'),
+    tokens: createTokenCache(positive('accessTokenCacheSize', options.accessTokenCacheSize, 10_000) || 1),
+  }
+
   return Object.freeze({
     verifyAgentCredential,
     verifyDelegation: (chain: readonly string[], request: DelegationRequest) => verifyDelegationChain(delegations, chain, request),
     verifyPresentation: (jwt: string, opts: VerifyPresentationOptions) => verifyPresentationWith(presentations, jwt, opts),
     clearStatusCache: () => statusLists.clear(),
+    verifyRequest: (request: HttpRequestLike, opts?: VerifyRequestOptions) => verifyRequestWith(requests, request, opts),
   })
 }

@@ -1,0 +1,58 @@
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import type { VerifiedRequest, VerifyRequestOptions } from '../request.js'
+import type { Verifier } from '../verifier.js'
+import { dpopChallenge } from './challenge.js'
+
+/** Options of {@link agentidMiddleware} and the Fastify plugin. */
+export interface AgentidHttpOptions extends VerifyRequestOptions {
+  /**
+   * This server's public origin (`https://erp.example`), the scheme and host of the `htu` DPoP proofs
+   * must name. Set it: the default trusts the `Host` header and the socket's TLS state.
+   */
+  origin?: string
+}
+
+/** The request URL the client called: `origin` + path, else rebuilt from the socket and `Host`. */
+export function requestUrl(path: string, headers: IncomingHttpHeaders, encrypted: boolean, origin?: string): string {
+  if (origin !== undefined) return new URL(path, origin).href
+  return `${encrypted ? 'https' : 'http'}://${headers.host ?? 'localhost'}${path}`
+}
+
+type Next = (error?: unknown) => void
+type AgentidRequest = IncomingMessage & { agentid?: VerifiedRequest; originalUrl?: string; headersDistinct?: Record<string, string[]> }
+
+/**
+ * Node `http` / Express / Connect middleware: verifies `Authorization: DPoP` and the DPoP proof, sets
+ * `req.agentid` (a VerifiedRequest) and calls `next()`; refuses with 401 (`WWW-Authenticate: DPoP
+ * error="…"`, `DPoP-Nonce` when one is required) or 400. Other failures go to `next(error)`.
+ * @example
+ * app.use(agentidMiddleware(verifier, { audience: 'https://erp.example', origin: 'https://erp.example' }))
+ */
+export function agentidMiddleware(verifier: Verifier, options: AgentidHttpOptions = {}) {
+  const { origin, ...verifyOptions } = options
+  return function agentid(req: AgentidRequest, res: ServerResponse, next?: Next): void {
+    const path = req.originalUrl ?? req.url ?? '/'
+    const url = requestUrl(path, req.headers, Boolean((req.socket as { encrypted?: boolean } | undefined)?.encrypted), origin)
+    // headersDistinct keeps repeated headers apart (Node keeps only the first Authorization in headers).
+    const headers = req.headersDistinct ?? req.headers
+    verifier.verifyRequest({ method: req.method ?? 'GET', url, headers }, verifyOptions).then(
+      (verified) => {
+        req.agentid = verified
+        if (next) next()
+      },
+      (error: unknown) => {
+        const challenge = dpopChallenge(error)
+        if (!challenge) {
+          if (next) return next(error)
+          res.statusCode = 500
+          res.end()
+          return
+        }
+        res.statusCode = challenge.status
+        for (const [name, value] of Object.entries(challenge.headers)) res.setHeader(name, value)
+        res.setHeader('content-type', 'application/json')
+        res.end(JSON.stringify(challenge.body))
+      },
+    )
+  }
+}

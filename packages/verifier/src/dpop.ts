@@ -1,0 +1,164 @@
+import { createHash } from 'node:crypto'
+import { base64urlDecode, parseStrictJsonObject, VerificationError, type VerificationErrorCode } from '@agentid/core'
+import { calculateJwkThumbprint, compactVerify, importJWK, type JWK } from 'jose'
+import type { ReplayCache } from './presentation.js'
+
+/** `typ` of a DPoP proof (RFC 9449 §4.2). */
+export const DPOP_TYP = 'dpop+jwt'
+/** Algorithms accepted for DPoP proofs. */
+export const DPOP_ALGS: readonly string[] = Object.freeze(['EdDSA', 'ES256'])
+/** Largest DPoP proof accepted, checked before any parsing. */
+export const MAX_DPOP_PROOF_BYTES = 8 * 1024
+
+/** The OAuth error a failure maps to (RFC 9449 §7.1, §8; RFC 6750 §3.1). */
+export type DpopErrorName = 'invalid_dpop_proof' | 'use_dpop_nonce' | 'invalid_token' | 'invalid_request'
+
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']
+
+export function dpopFail(code: VerificationErrorCode, dpopError: DpopErrorName, message: string, details: Record<string, unknown> = {}, cause?: unknown): never {
+  throw new VerificationError(code, `dpop: ${message}`, { details: { dpopError, ...details }, cause })
+}
+
+function proofFail(code: VerificationErrorCode, message: string, details: Record<string, unknown> = {}, cause?: unknown): never {
+  dpopFail(code, 'invalid_dpop_proof', message, details, cause)
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/**
+ * The `htu` form of a request URL (RFC 9449 §4.3): scheme and host lower-case, default port
+ * removed, dot segments resolved, no query or fragment. Throws ERR_MALFORMED for a non-HTTP(S) URL.
+ * @example
+ * normalizeHtu('HTTPS://Server.Example.COM:443/token?x=1') // 'https://server.example.com/token'
+ */
+export function normalizeHtu(url: string): string {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch (cause) {
+    return proofFail('ERR_MALFORMED', 'not an absolute URL', {}, cause)
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') proofFail('ERR_MALFORMED', 'not an HTTP(S) URL')
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname}`
+}
+
+/** `ath`: base64url SHA-256 of the access token's ASCII bytes (RFC 9449 §4.2). */
+export function accessTokenHash(accessToken: string): string {
+  return createHash('sha256').update(accessToken, 'ascii').digest('base64url')
+}
+
+/** What a DPoP proof is checked against. */
+export interface DpopProofContext {
+  method: string
+  url: string
+  /** The access token presented with the proof: the proof must carry its `ath`. */
+  accessToken?: string
+  /** The thumbprint the access token is bound to (`cnf.jkt`). */
+  jkt?: string
+  /** When given, the proof must carry exactly this `nonce` (else `use_dpop_nonce`). */
+  nonce?: string
+  /** Clock in milliseconds since the epoch. */
+  now: () => number
+  clockSkewSec: number
+  /** How old `iat` may be, in seconds (plus skew). */
+  maxAgeSec: number
+  replayCache: ReplayCache
+  algorithms?: readonly string[]
+}
+
+/** A verified DPoP proof. */
+export interface VerifiedDpopProof {
+  readonly jkt: string
+  readonly jti: string
+  readonly iat: number
+  readonly alg: string
+  readonly jwk: Readonly<JWK>
+}
+
+function keyFitsAlg(jwk: Record<string, unknown>, alg: string): boolean {
+  if (alg === 'EdDSA') return jwk.kty === 'OKP' && jwk.crv === 'Ed25519' && typeof jwk.x === 'string'
+  if (alg === 'ES256') return jwk.kty === 'EC' && jwk.crv === 'P-256' && typeof jwk.x === 'string' && typeof jwk.y === 'string'
+  return false
+}
+
+/**
+ * Verifies a DPoP proof per RFC 9449 §4.3 (and §7 with an access token): one compact JWS, typ
+ * `dpop+jwt`, alg in the allow-list, a public `jwk` that verifies the signature, `htm`, `htu`,
+ * `iat` window, `ath`, the key's thumbprint = `jkt`, the server nonce, and last an unseen `jti`.
+ * Throws VerificationError whose `details.dpopError` names the OAuth error.
+ */
+export async function verifyDpopProof(proof: unknown, ctx: DpopProofContext): Promise<VerifiedDpopProof> {
+  if (typeof proof !== 'string') proofFail('ERR_MALFORMED', 'proof must be a compact JWS string')
+  if (proof.length > MAX_DPOP_PROOF_BYTES) proofFail('ERR_MALFORMED', `proof is larger than ${MAX_DPOP_PROOF_BYTES} bytes`)
+  const parts = proof.split('.')
+  if (parts.length !== 3 || parts.some((p) => p === '')) proofFail('ERR_MALFORMED', 'proof is not a compact JWS of three segments')
+  let header: Record<string, unknown>
+  let payload: Record<string, unknown>
+  try {
+    header = parseStrictJsonObject(base64urlDecode(parts[0]!, 'DPoP header').toString('utf8'), { what: 'DPoP header', maxDepth: 4 })
+    payload = parseStrictJsonObject(base64urlDecode(parts[1]!, 'DPoP payload').toString('utf8'), { what: 'DPoP payload', maxDepth: 4 })
+  } catch (cause) {
+    return proofFail('ERR_MALFORMED', 'proof header or payload is not a JSON object', {}, cause)
+  }
+  if (header.typ !== DPOP_TYP) proofFail('ERR_MALFORMED', `typ must be ${DPOP_TYP}`, { typ: typeof header.typ === 'string' ? header.typ : null })
+  const alg = header.alg
+  const algorithms = ctx.algorithms ?? DPOP_ALGS
+  if (typeof alg !== 'string' || !algorithms.includes(alg)) proofFail('ERR_UNSUPPORTED_ALG', 'alg is not accepted', { alg: typeof alg === 'string' ? alg : null })
+  if ('crit' in header || 'b64' in header) proofFail('ERR_MALFORMED', 'crit and b64 are not supported')
+  const jwk = header.jwk
+  if (!isRecord(jwk)) proofFail('ERR_MALFORMED', 'jwk header is missing')
+  if (PRIVATE_MEMBERS.some((m) => m in jwk)) proofFail('ERR_MALFORMED', 'jwk must be a public key (it holds private members)')
+  if (!keyFitsAlg(jwk, alg)) proofFail('ERR_UNSUPPORTED_ALG', 'jwk does not fit alg', { alg, kty: typeof jwk.kty === 'string' ? jwk.kty : null })
+
+  let key: Awaited<ReturnType<typeof importJWK>>
+  try {
+    key = await importJWK(jwk as JWK, alg)
+  } catch (cause) {
+    return proofFail('ERR_MALFORMED', 'jwk is not a valid public key', {}, cause)
+  }
+  try {
+    await compactVerify(proof, key, { algorithms: [alg] })
+  } catch (cause) {
+    proofFail('ERR_SIGNATURE_INVALID', 'proof signature does not verify under its jwk', {}, cause)
+  }
+
+  // Signed by the key in its header: now its claims.
+  const { jti, htm, htu, iat, ath, nonce } = payload
+  if (typeof jti !== 'string' || jti.length < 1 || jti.length > 256) proofFail('ERR_MALFORMED', 'jti must be a string of 1 to 256 characters')
+  if (typeof htm !== 'string') proofFail('ERR_MALFORMED', 'htm is missing')
+  if (typeof htu !== 'string') proofFail('ERR_MALFORMED', 'htu is missing')
+  if (typeof iat !== 'number' || !Number.isFinite(iat) || iat < 0) proofFail('ERR_MALFORMED', 'iat must be a NumericDate')
+  if (htm !== ctx.method) proofFail('ERR_AUDIENCE_MISMATCH', 'htm is not the request method', { htm, method: ctx.method })
+  let proofHtu: string
+  try {
+    proofHtu = normalizeHtu(htu)
+  } catch {
+    proofFail('ERR_AUDIENCE_MISMATCH', 'htu is not an HTTP(S) URL')
+  }
+  if (proofHtu !== normalizeHtu(ctx.url)) proofFail('ERR_AUDIENCE_MISMATCH', 'htu is not the request URL', { htu })
+  const t = ctx.now() / 1000
+  const skew = ctx.clockSkewSec
+  if (iat - skew > t) proofFail('ERR_NOT_YET_VALID', 'iat is in the future', { iat })
+  if (t - iat > ctx.maxAgeSec + skew) proofFail('ERR_EXPIRED', 'iat is outside the acceptance window', { iat, maxAgeSec: ctx.maxAgeSec })
+  if (ctx.accessToken !== undefined) {
+    if (typeof ath !== 'string') proofFail('ERR_MALFORMED', 'ath is missing (the proof comes with an access token)')
+    if (ath !== accessTokenHash(ctx.accessToken)) proofFail('ERR_KEY_MISMATCH', 'ath is not the hash of the access token')
+  }
+  const jkt = await calculateJwkThumbprint(jwk as JWK, 'sha256')
+  if (ctx.jkt !== undefined && jkt !== ctx.jkt) dpopFail('ERR_KEY_MISMATCH', 'invalid_token', 'the proof key is not the key the token is bound to (cnf.jkt)')
+  if (ctx.nonce !== undefined && nonce !== ctx.nonce) {
+    dpopFail('ERR_REPLAY', 'use_dpop_nonce', nonce === undefined ? 'nonce is missing' : 'nonce is not the current one', { dpopNonce: ctx.nonce })
+  }
+
+  // Last, so a proof failing any other check cannot burn or fill the cache. Per key: jti is chosen by its holder.
+  let fresh: boolean
+  try {
+    fresh = await ctx.replayCache.checkAndStore(`dpop ${jkt} ${jti}`, Math.ceil((iat + ctx.maxAgeSec + 2 * skew) * 1000) + 1000)
+  } catch (cause) {
+    proofFail('ERR_REPLAY', 'the replay cache failed; refusing rather than risk a replay', {}, cause)
+  }
+  if (fresh !== true) proofFail('ERR_REPLAY', 'proof already used (jti seen)', { jti })
+  return Object.freeze({ jkt, jti, iat, alg, jwk: Object.freeze({ ...(jwk as JWK) }) })
+}

@@ -1,0 +1,272 @@
+import { createHash } from 'node:crypto'
+import { decodeJwt, isAgentDid, VerificationError, type DecodedJwt } from '@agentid/core'
+import { dpopFail, verifyDpopProof, type VerifiedDpopProof } from './dpop.js'
+import { BoundedCache } from './lru.js'
+import type { ReplayCache } from './presentation.js'
+
+/** `typ` of an agentid access token (RFC 9068). */
+export const ACCESS_TOKEN_TYP = 'at+jwt'
+/** Longest lifetime (`exp - iat`) of an access token, in seconds. */
+export const MAX_ACCESS_TOKEN_LIFETIME_SEC = 300
+/** `type` of the RFC 9396 authorization details agentid issues. */
+export const AGENTID_ACTION_TYPE = 'agentid_action'
+
+/** Request headers: Node's (`IncomingHttpHeaders`, `headersDistinct`), a plain record, or a fetch `Headers`. */
+export type RequestHeaders =
+  | Readonly<Record<string, string | readonly string[] | undefined>>
+  | { get(name: string): string | null; has?(name: string): boolean }
+
+/** An HTTP request as `verifyRequest` needs it. */
+export interface HttpRequestLike {
+  method: string
+  /** The absolute URL the client called (scheme, host, path; query and fragment are ignored). */
+  url: string
+  headers: RequestHeaders
+}
+
+export interface VerifyRequestOptions {
+  /** This resource server's identifier: the token's `aud` must name it. Default: createVerifier's `resourceAudience`. */
+  audience?: string
+  /** The DPoP nonce this server expects now; a proof without exactly it is refused with `use_dpop_nonce`. */
+  nonce?: string
+}
+
+/** One RFC 9396 authorization detail of type `agentid_action`. */
+export interface AgentActionDetail {
+  readonly type: typeof AGENTID_ACTION_TYPE
+  readonly actions: readonly string[]
+  readonly locations: readonly string[]
+  readonly datatypes?: readonly string[]
+  readonly identifiers?: readonly string[]
+}
+
+/** What `verifyRequest` returns: who calls, for whom, and what it may do. */
+export interface VerifiedRequest {
+  /** The agent (the token's `client_id`, bound to the DPoP key). */
+  readonly agent: string
+  /** With token exchange (an `act` claim), the user the agent acts for (`sub`); else null. */
+  readonly user: string | null
+  readonly act: { readonly sub: string } | null
+  readonly authorizationDetails: readonly AgentActionDetail[]
+  readonly issuer: string
+  readonly tokenId: string
+  readonly expiresAt: number
+  /** Every claim of the verified access token. */
+  readonly claims: Readonly<Record<string, unknown>>
+  readonly proof: VerifiedDpopProof
+}
+
+/** What the request check needs from its verifier. */
+export interface RequestContext {
+  now: () => number
+  clockSkewSec: number
+  dpopMaxAgeSec: number
+  maxTokenBytes: number
+  replayCache: ReplayCache
+  trustedIssuers: ReadonlySet<string>
+  resourceAudience?: string
+  dpopNonce?: () => string | undefined | Promise<string | undefined>
+  /** Checks the issuer's signature on the token (throws VerificationError). */
+  verifyIssuerSignature: (jwt: DecodedJwt, iss: string) => Promise<void>
+  tokens: BoundedCache<string, VerifiedToken>
+}
+
+interface VerifiedToken {
+  readonly claims: Readonly<Record<string, unknown>>
+  readonly aud: readonly string[]
+  readonly iat: number
+  readonly nbf: number | null
+  readonly exp: number
+  readonly jkt: string
+  readonly result: Omit<VerifiedRequest, 'proof'>
+}
+
+export function createTokenCache(size: number): BoundedCache<string, VerifiedToken> {
+  return new BoundedCache(size)
+}
+
+function tokenFail(code: ConstructorParameters<typeof VerificationError>[0], message: string, details: Record<string, unknown> = {}): never {
+  dpopFail(code, 'invalid_token', `access token: ${message}`, details)
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function numericDate(value: unknown, claim: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) tokenFail('ERR_MALFORMED', `${claim} must be a NumericDate`, { claim })
+  return value
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const v of Object.values(value)) deepFreeze(v)
+  }
+  return value
+}
+
+/** Every value of header `name` (case-insensitive), duplicates kept apart where the source keeps them. */
+function headerValues(headers: RequestHeaders, name: string): string[] {
+  if (typeof (headers as { get?: unknown }).get === 'function') {
+    const value = (headers as { get(n: string): string | null }).get(name)
+    return value === null ? [] : [value]
+  }
+  const out: string[] = []
+  for (const [key, value] of Object.entries(headers as Record<string, string | readonly string[] | undefined>)) {
+    if (key.toLowerCase() !== name || value === undefined) continue
+    if (typeof value === 'string') out.push(value)
+    else if (Array.isArray(value)) out.push(...(value as string[]).filter((v) => typeof v === 'string'))
+  }
+  return out
+}
+
+function stringList(value: unknown, what: string, required: boolean): string[] | undefined {
+  if (value === undefined && !required) return undefined
+  if (!Array.isArray(value) || value.length === 0 || !value.every((v) => typeof v === 'string' && v !== '')) {
+    tokenFail('ERR_MALFORMED', `authorization_details ${what} must be a non-empty list of strings`)
+  }
+  return [...(value as string[])]
+}
+
+function parseAuthorizationDetails(value: unknown): AgentActionDetail[] {
+  if (value === undefined) return []
+  if (!Array.isArray(value)) tokenFail('ERR_MALFORMED', 'authorization_details must be a list')
+  return value.map((d) => {
+    if (!isRecord(d) || d.type !== AGENTID_ACTION_TYPE) tokenFail('ERR_MALFORMED', `authorization_details entries must be of type ${AGENTID_ACTION_TYPE}`)
+    const datatypes = stringList(d.datatypes, 'datatypes', false)
+    const identifiers = stringList(d.identifiers, 'identifiers', false)
+    return {
+      type: AGENTID_ACTION_TYPE,
+      actions: stringList(d.actions, 'actions', true)!,
+      locations: stringList(d.locations, 'locations', true)!,
+      ...(datatypes ? { datatypes } : {}),
+      ...(identifiers ? { identifiers } : {}),
+    }
+  })
+}
+
+/** Decodes, checks the signature of, and parses an access token (everything but time and audience). */
+async function verifyAccessToken(ctx: RequestContext, token: string): Promise<VerifiedToken> {
+  let jwt: DecodedJwt
+  try {
+    jwt = decodeJwt(token, ctx.maxTokenBytes) // EdDSA only, strict base64url and JSON
+  } catch (cause) {
+    if (cause instanceof VerificationError) tokenFail(cause.code, cause.message)
+    throw cause
+  }
+  const typ = jwt.header.typ
+  if (typ !== ACCESS_TOKEN_TYP && typ !== `application/${ACCESS_TOKEN_TYP}`) tokenFail('ERR_MALFORMED', `typ must be ${ACCESS_TOKEN_TYP}`, { typ: typ ?? null })
+  const p = jwt.payload
+  const iss = p.iss
+  if (typeof iss !== 'string') tokenFail('ERR_MALFORMED', 'iss is missing')
+  if (!ctx.trustedIssuers.has(iss)) tokenFail('ERR_UNTRUSTED_ISSUER', 'issuer is not trusted', { iss })
+  if (jwt.header.kid === undefined) tokenFail('ERR_MALFORMED', 'kid is missing')
+  try {
+    await ctx.verifyIssuerSignature(jwt, iss)
+  } catch (cause) {
+    if (cause instanceof VerificationError) tokenFail(cause.code, cause.message)
+    throw cause
+  }
+
+  // Signed by a trusted issuer: now its content must be well-formed.
+  const aud = typeof p.aud === 'string' ? [p.aud] : p.aud
+  if (!Array.isArray(aud) || aud.length === 0 || !aud.every((a) => typeof a === 'string')) tokenFail('ERR_MALFORMED', 'aud must be a string or a list of strings')
+  const iat = numericDate(p.iat, 'iat')
+  const exp = numericDate(p.exp, 'exp')
+  const nbf = p.nbf === undefined ? null : numericDate(p.nbf, 'nbf')
+  if (exp <= iat || exp - iat > MAX_ACCESS_TOKEN_LIFETIME_SEC) tokenFail('ERR_MALFORMED', `lifetime must be 1 to ${MAX_ACCESS_TOKEN_LIFETIME_SEC} s`, { iat, exp })
+  if (typeof p.jti !== 'string' || p.jti === '') tokenFail('ERR_MALFORMED', 'jti is missing')
+  const cnf = p.cnf
+  if (!isRecord(cnf) || typeof cnf.jkt !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(cnf.jkt)) tokenFail('ERR_MALFORMED', 'cnf.jkt is missing (not a DPoP-bound token)')
+  const clientId = p.client_id
+  if (!isAgentDid(clientId)) tokenFail('ERR_MALFORMED', 'client_id must be the agent DID')
+  const sub = p.sub
+  if (typeof sub !== 'string' || sub === '') tokenFail('ERR_MALFORMED', 'sub is missing')
+  let act: { sub: string } | null = null
+  if (p.act !== undefined) {
+    if (!isRecord(p.act) || !isAgentDid(p.act.sub)) tokenFail('ERR_MALFORMED', 'act.sub must be the agent DID')
+    if (p.act.sub !== clientId) tokenFail('ERR_KEY_MISMATCH', 'act.sub is not client_id')
+    act = { sub: p.act.sub }
+  } else if (sub !== clientId) {
+    tokenFail('ERR_KEY_MISMATCH', 'sub is not client_id (and there is no act claim)')
+  }
+  const authorizationDetails = parseAuthorizationDetails(p.authorization_details)
+  const claims = deepFreeze(structuredClone(p))
+  return deepFreeze({
+    claims,
+    aud: [...(aud as string[])],
+    iat,
+    nbf,
+    exp,
+    jkt: cnf.jkt,
+    result: {
+      agent: clientId,
+      user: act ? sub : null,
+      act,
+      authorizationDetails,
+      issuer: iss,
+      tokenId: p.jti,
+      expiresAt: exp,
+      claims,
+    },
+  })
+}
+
+/**
+ * Verifies an HTTP request carrying `Authorization: DPoP <access token>` and one `DPoP` proof:
+ * the token (signature by a trusted issuer, typ, audience, lifetime ≤ 300 s, time, cnf.jkt), cached
+ * by its bytes until it expires, then the proof (RFC 9449 §4.3) bound to the token and this request.
+ */
+export async function verifyRequestWith(ctx: RequestContext, request: HttpRequestLike, options: VerifyRequestOptions = {}): Promise<VerifiedRequest> {
+  if (!isRecord(request) || typeof request.method !== 'string' || typeof request.url !== 'string' || !isRecord(request.headers)) {
+    throw new TypeError('verifyRequest: { method, url, headers } is required')
+  }
+  const audience = options.audience ?? ctx.resourceAudience
+  if (typeof audience !== 'string' || audience === '') throw new TypeError('verifyRequest: options.audience (or createVerifier resourceAudience) is required')
+
+  const authorization = headerValues(request.headers, 'authorization')
+  if (authorization.length === 0) dpopFail('ERR_MALFORMED', 'invalid_token', 'no Authorization header')
+  if (authorization.length > 1 || authorization[0]!.includes(',')) dpopFail('ERR_MALFORMED', 'invalid_request', 'more than one Authorization header')
+  const match = /^([A-Za-z]+) +([A-Za-z0-9\-._~+/]+=*)$/.exec(authorization[0]!.trim())
+  if (!match) dpopFail('ERR_MALFORMED', 'invalid_token', 'Authorization is not "DPoP <token>"')
+  const scheme = match[1]!.toLowerCase()
+  // Every agentid access token is DPoP-bound: as a bearer token it is refused (RFC 9449 §7.2).
+  if (scheme === 'bearer') dpopFail('ERR_MALFORMED', 'invalid_token', 'a DPoP-bound access token must use the DPoP scheme, not Bearer')
+  if (scheme !== 'dpop') dpopFail('ERR_MALFORMED', 'invalid_token', 'Authorization scheme must be DPoP')
+  const token = match[2]!
+  const proofs = headerValues(request.headers, 'dpop')
+  // A JWS never holds a comma: Node and fetch join repeated headers with one.
+  if (proofs.length !== 1 || proofs[0]!.includes(',')) dpopFail('ERR_MALFORMED', 'invalid_dpop_proof', 'exactly one DPoP header is required')
+  if (token.length > ctx.maxTokenBytes) dpopFail('ERR_MALFORMED', 'invalid_token', `access token is larger than ${ctx.maxTokenBytes} bytes`)
+
+  // One signature check per token: verified tokens are kept by their SHA-256 until they expire.
+  const key = createHash('sha256').update(token).digest('base64')
+  let verified = ctx.tokens.get(key)
+  if (verified === undefined) {
+    verified = await verifyAccessToken(ctx, token)
+    ctx.tokens.set(key, verified)
+  }
+  const t = ctx.now() / 1000
+  const skew = ctx.clockSkewSec
+  if (verified.exp + skew <= t) {
+    ctx.tokens.delete(key)
+    tokenFail('ERR_EXPIRED', 'expired', { exp: verified.exp })
+  }
+  if (verified.iat - skew > t || (verified.nbf !== null && verified.nbf - skew > t)) tokenFail('ERR_NOT_YET_VALID', 'not yet valid')
+  if (!verified.aud.includes(audience)) tokenFail('ERR_AUDIENCE_MISMATCH', 'aud does not name this resource server', { audience })
+
+  const nonce = options.nonce ?? (ctx.dpopNonce ? await ctx.dpopNonce() : undefined)
+  const proof = await verifyDpopProof(proofs[0], {
+    method: request.method,
+    url: request.url,
+    accessToken: token,
+    jkt: verified.jkt,
+    ...(nonce === undefined ? {} : { nonce }),
+    now: ctx.now,
+    clockSkewSec: skew,
+    maxAgeSec: ctx.dpopMaxAgeSec,
+    replayCache: ctx.replayCache,
+  })
+  return Object.freeze({ ...verified.result, proof })
+}
