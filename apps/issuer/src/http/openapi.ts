@@ -3,6 +3,7 @@ const error = { $ref: '#/components/schemas/Error' }
 const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [String(c), { description: 'error', content: { 'application/json': { schema: error } } }]))
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } })
 const bearer = [{ bearer: [] }]
+const oauthError = { type: 'object', required: ['error'], properties: { error: { type: 'string' }, error_description: { type: 'string' } } }
 const didParam = { name: 'did', in: 'path', required: true, schema: { type: 'string', pattern: '^did:key:z6Mk' } }
 
 /** The OpenAPI document served at `/openapi.json`. */
@@ -73,6 +74,24 @@ export function openApiDocument(issuerDid: string): Record<string, unknown> {
       '/v1/delegations/status': { post: { summary: 'register a link the delegator is about to sign (proof of possession, purpose delegate): its id (the jti) and status entry', requestBody: json({ type: 'object', required: ['proof', 'parentId', 'delegatee'], additionalProperties: false, properties: { proof: { type: 'string' }, parentId: { type: 'string' }, delegatee: { type: 'string' } } }), responses: { 201: json({ type: 'object', properties: { id: { type: 'string' }, statusEntry: { type: 'object' }, expiresAt: { type: 'string', format: 'date-time' } } }), ...errors(400, 401, 403, 404, 409) } } },
       '/v1/delegations/{id}/revoke': { post: { summary: 'revoke a delegation and every link below it', security: bearer, parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], requestBody: json({ type: 'object', required: ['reason'], properties: { reason: { type: 'string' } } }), responses: { 200: json({ type: 'object' }), ...errors(400, 401, 403, 404) } } },
       '/v1/status-lists/{id}': { get: { summary: 'the signed status-list credential: a JWT by default; a VC 2.0 credential with a Data Integrity proof for Accept application/vc+ld+json or application/ld+json (did:key issuers). ETag per representation, Vary: Accept', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { 200: { description: 'compact JWT, or the Data Integrity credential', content: { 'application/vc+jwt': { schema: { type: 'string' } }, 'application/vc+ld+json': { schema: { type: 'object' } }, 'application/ld+json': { schema: { type: 'object' } } } }, 304: { description: 'not modified' }, ...errors(404) } } },
+      '/.well-known/oauth-authorization-server': { get: { summary: 'OAuth 2.0 authorization server metadata (RFC 8414)', responses: { 200: json({ type: 'object', required: ['issuer', 'token_endpoint', 'jwks_uri'] }) } } },
+      '/v1/jwks': { get: { summary: "the issuer's public signing key (Ed25519) as a JWK set, with kid", responses: { 200: json({ type: 'object', required: ['keys'], properties: { keys: { type: 'array', items: { type: 'object' } } } }) } } },
+      '/v1/token': {
+        post: {
+          summary: 'OAuth 2.0 token endpoint: grant_type client_credentials, client authentication private_key_jwt (RFC 7523, EdDSA by the agent did:key), a DPoP proof (RFC 9449, EdDSA or ES256, server nonce) required; issues a DPoP-bound at+jwt (cnf.jkt) for the resource (RFC 8707) with authorization_details (RFC 9396, type agentid_action), at most 300 s. Errors are RFC 6749 { error, error_description }. Token exchange (RFC 8693) is not implemented yet',
+          parameters: [{ name: 'DPoP', in: 'header', required: true, schema: { type: 'string' } }],
+          requestBody: { required: true, content: { 'application/x-www-form-urlencoded': { schema: { type: 'object', required: ['grant_type', 'client_assertion_type', 'client_assertion', 'resource'], properties: {
+            grant_type: { const: 'client_credentials' }, client_id: { type: 'string' },
+            client_assertion_type: { const: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' }, client_assertion: { type: 'string' },
+            resource: { type: 'string', format: 'uri' }, authorization_details: { type: 'string', description: 'JSON array of { type: agentid_action, actions, locations, datatypes?, identifiers? }' },
+            expires_in: { type: 'integer', minimum: 1, maximum: 300, default: 120 },
+          } } } } },
+          responses: {
+            200: json({ type: 'object', required: ['access_token', 'token_type', 'expires_in'], properties: { access_token: { type: 'string' }, token_type: { const: 'DPoP' }, expires_in: { type: 'integer' }, authorization_details: { type: 'array' } } }),
+            400: json(oauthError), 401: json(oauthError),
+          },
+        },
+      },
       '/v1/orchestrators': {
         post: { summary: 'register an orchestrator; its API key is returned once', security: bearer, requestBody: json({ type: 'object', required: ['name'], properties: { name: { type: 'string' } } }), responses: { 201: json({ type: 'object' }), ...errors(400, 401, 403, 409) } },
         get: { summary: 'list orchestrators', security: bearer, responses: { 200: json({ type: 'object' }), ...errors(401, 403) } },

@@ -4,6 +4,7 @@ import { requireAdmin, type IssuerService, type Principal } from '../domain/serv
 import { parseRevokeRequest } from '../domain/input.js'
 import { HTTP_STATUS, toHttpError } from './errors.js'
 import { openApiDocument } from './openapi.js'
+import { oauthRoutes } from '../oauth/routes.js'
 
 export interface ServerOptions {
   /** Pino logger options, or false for none (tests). Default: JSON logs at info. */
@@ -172,6 +173,9 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   })
   app.get('/v1/orchestrators', async (request) => ({ orchestrators: service.listOrchestrators(auth(request)) }))
   app.delete<{ Params: { id: string } }>('/v1/orchestrators/:id', async (request) => service.removeOrchestrator(auth(request), request.params.id))
+
+  // OAuth 2.0 (metadata, JWKS, token endpoint): RFC 6749 error bodies, in their own scope.
+  void app.register(oauthRoutes(service))
 
   return app
 }

@@ -1,0 +1,52 @@
+// Client authentication by private_key_jwt (RFC 7523 §2.2): a JWT signed EdDSA by the agent's did:key.
+import {
+  assertEd25519PublicKey,
+  decodeJwt,
+  parseDidKeySyntax,
+  publicKeyFromRaw,
+  verifyJwsSignature,
+} from '@agentid/core'
+import { oauthFail } from './errors.js'
+
+export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+/** Longest an assertion may live ahead of now (seconds). */
+export const MAX_ASSERTION_AHEAD_SEC = 300
+const SKEW_SEC = 60
+
+export interface VerifiedAssertion { did: string; jti: string; exp: number }
+
+const invalid = (message: string): never => oauthFail('invalid_client', message)
+
+/** Verifies a client assertion: signature by the did:key in iss, iss = sub (= client_id if given), aud, exp, jti. */
+export function verifyClientAssertion(
+  assertion: string,
+  o: { clientId: string | undefined; audiences: readonly string[]; now: number },
+): VerifiedAssertion {
+  let decoded: ReturnType<typeof decodeJwt>
+  try {
+    decoded = decodeJwt(assertion, 8 * 1024)
+  } catch {
+    return invalid('the client assertion is not a JWT signed with EdDSA')
+  }
+  const p = decoded.payload as Record<string, unknown>
+  if (typeof p.iss !== 'string' || p.iss !== p.sub) invalid('the client assertion iss and sub must both be the agent DID')
+  const did = p.iss as string
+  if (o.clientId !== undefined && o.clientId !== did) invalid('client_id does not match the client assertion')
+  let raw: Uint8Array
+  try {
+    raw = parseDidKeySyntax(did).publicKey
+    verifyJwsSignature(decoded, publicKeyFromRaw(raw))
+    assertEd25519PublicKey(raw, { signatureVerified: true })
+  } catch {
+    return invalid('the client assertion is not signed by the key of its iss')
+  }
+  const aud = typeof p.aud === 'string' ? [p.aud] : Array.isArray(p.aud) ? p.aud : []
+  if (!aud.some((a) => typeof a === 'string' && o.audiences.includes(a))) invalid('the client assertion aud must be the token endpoint or the issuer')
+  if (typeof p.exp !== 'number' || !Number.isFinite(p.exp)) return invalid('the client assertion needs exp')
+  if (p.exp <= o.now) invalid('the client assertion has expired')
+  if (p.exp > o.now + MAX_ASSERTION_AHEAD_SEC) invalid(`the client assertion exp must be at most ${MAX_ASSERTION_AHEAD_SEC} seconds ahead`)
+  if (p.nbf !== undefined && (typeof p.nbf !== 'number' || p.nbf > o.now + SKEW_SEC)) invalid('the client assertion is not valid yet')
+  if (p.iat !== undefined && (typeof p.iat !== 'number' || p.iat > o.now + SKEW_SEC)) invalid('the client assertion iat is in the future')
+  if (typeof p.jti !== 'string' || p.jti.length === 0 || p.jti.length > 256) invalid('the client assertion needs a jti (at most 256 characters)')
+  return { did, jti: p.jti as string, exp: p.exp }
+}
