@@ -41,7 +41,7 @@ async function expectCode(promise: Promise<unknown>, code: VerificationErrorCode
 
 interface DpopKey {
   alg: 'EdDSA' | 'ES256'
-  privateKey: CryptoKey
+  privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey']
   publicJwk: JWK
   jkt: string
 }

@@ -19,7 +19,7 @@ export function requestUrl(path: string, headers: IncomingHttpHeaders, encrypted
 }
 
 type Next = (error?: unknown) => void
-type AgentidRequest = IncomingMessage & { agentid?: VerifiedRequest; originalUrl?: string; headersDistinct?: Record<string, string[]> }
+type AgentidRequest = IncomingMessage & { agentid?: VerifiedRequest; originalUrl?: string }
 
 /**
  * Node `http` / Express / Connect middleware: verifies `Authorization: DPoP` and the DPoP proof, sets
@@ -34,7 +34,7 @@ export function agentidMiddleware(verifier: Verifier, options: AgentidHttpOption
     const path = req.originalUrl ?? req.url ?? '/'
     const url = requestUrl(path, req.headers, Boolean((req.socket as { encrypted?: boolean } | undefined)?.encrypted), origin)
     // headersDistinct keeps repeated headers apart (Node keeps only the first Authorization in headers).
-    const headers = req.headersDistinct ?? req.headers
+    const headers = (req as { headersDistinct?: Record<string, string[] | undefined> }).headersDistinct ?? req.headers
     verifier.verifyRequest({ method: req.method ?? 'GET', url, headers }, verifyOptions).then(
       (verified) => {
         req.agentid = verified
