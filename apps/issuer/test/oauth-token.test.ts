@@ -1,11 +1,11 @@
 // The OAuth 2.0 token endpoint (client_credentials, private_key_jwt, DPoP) and its metadata, in process:
 // a real IssuerService on a temporary SQLite file, driven with app.inject().
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose'
 import type { LightMyRequestResponse } from 'fastify'
 import { base64urlEncode, decodeJwt, publicKeyFromRaw, base64urlDecode, verifyJwsSignature } from '@agentid/core'
-import { BASE_URL, bearer, harness, namedKey, signRaw, spawnAgent, type Harness, type NamedKey } from './http-fixtures.js'
+import { BASE_URL, bearer, harness, namedKey, signRaw, spawnAgent, verifierFor, type Harness, type NamedKey } from './http-fixtures.js'
 
 const TOKEN_URL = `${BASE_URL}/v1/token`
 const RESOURCE = 'https://erp.example/api'
@@ -127,6 +127,24 @@ describe('OAuth token endpoint', () => {
     expect(c.authorization_details).toEqual(body.authorization_details)
   })
 
+  it("issues tokens that @agentid/verifier's verifyRequest accepts at the resource (and refuses elsewhere)", async () => {
+    const res = await request()
+    expect(res.statusCode, res.body).toBe(200)
+    const token = res.json().access_token as string
+    const url = `${RESOURCE}/invoices`
+    const rsProof = await new SignJWT({ htm: 'GET', htu: url, jti: randomUUID(), ath: createHash('sha256').update(token).digest('base64url') })
+      .setProtectedHeader({ alg: dkey.alg, typ: 'dpop+jwt', jwk: dkey.jwk })
+      .setIssuedAt(nowSec())
+      .sign(dkey.privateKey)
+    const verifier = verifierFor(h, { resourceAudience: RESOURCE })
+    const verified = await verifier.verifyRequest({ method: 'GET', url, headers: { authorization: `DPoP ${token}`, dpop: rsProof } })
+    expect(verified.agent).toBe(alice.did)
+    expect(verified.issuer).toBe(h.issuerDid)
+    expect(verified.authorizationDetails).toEqual([{ type: 'agentid_action', actions: ['read'], locations: ['mcp://erp/tools/invoices.read'], datatypes: ['internal'] }])
+    await expect(verifierFor(h, { resourceAudience: 'https://other.example' }).verifyRequest({ method: 'GET', url, headers: { authorization: `DPoP ${token}`, dpop: rsProof } }))
+      .rejects.toMatchObject({ code: 'ERR_AUDIENCE_MISMATCH' })
+  })
+
   it('defaults to 120 s; binds to an ES256 DPoP key; accepts a prefix pattern of the profile and the issuer URL as aud', async () => {
     const es = await dpopKey('ES256')
     const res = await post(
@@ -214,6 +232,24 @@ describe('OAuth token endpoint', () => {
     expectOAuthError(await request({ expires_in: '-5' }), 400, 'invalid_request')
     expectOAuthError(await request({ resource: undefined }), 400, 'invalid_target')
     expectOAuthError(await request({ resource: '/api' }), 400, 'invalid_target')
+  })
+
+  it('logs each issued token; rotates DPoP nonces, accepting the previous one', async () => {
+    const res = await request()
+    expect(res.statusCode, res.body).toBe(200)
+    const jti = (decodeJwt(res.json().access_token).payload as { jti: string }).jti
+    const row = h.service.store.db.prepare("SELECT * FROM audit_events WHERE action = 'token.issued' ORDER BY rowid DESC LIMIT 1").get() as { subject: string; details_json: string }
+    expect(row.subject).toBe(alice.did)
+    expect(JSON.parse(row.details_json)).toMatchObject({ tokenId: jti, resource: RESOURCE, jkt: dkey.jkt })
+    const old = await currentNonce()
+    h.clock.now += 301_000
+    expect((await request({}, await proofFor(dkey, { nonce: old }))).statusCode).toBe(200) // previous: still accepted
+    h.clock.now += 301_000
+    const stale = await request({}, await proofFor(dkey, { nonce: old }))
+    expectOAuthError(stale, 400, 'use_dpop_nonce')
+    expect(stale.headers['dpop-nonce']).not.toBe(old)
+    nonce = String(stale.headers['dpop-nonce'])
+    expect((await request()).statusCode).toBe(200)
   })
 
   it('refuses a revoked agent', async () => {

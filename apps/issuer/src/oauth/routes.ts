@@ -104,12 +104,15 @@ async function issueToken(service: IssuerService, nonces: DpopNonces, request: F
   if (!identity) oauthFail('invalid_client', 'the agent holds no valid identity credential')
   checkAgainstClaims(details, JSON.parse(agent!.claims_json) as AgentClaims)
 
-  // Both jtis are spent, and the agent checked active again, in one write.
+  // Both jtis are spent, the agent checked active again and the issuance logged, in one write.
+  const at = service.now()
+  const tokenId = randomUUID()
   try {
     await store.commit([
       store.ops.nonceUse(`oauth-ca:${client.did}:${client.jti}`, client.exp, { code: 'ERR_REPLAY', message: 'client assertion' }),
       store.ops.nonceUse(`dpop:${dpop.jkt}:${dpop.jti}`, Math.max(dpop.iat, now) + DPOP_IAT_WINDOW_SEC + 1, { code: 'ERR_CONFLICT', message: 'dpop' }),
       store.ops.agentActive(client.did, { code: 'ERR_REVOKED', message: 'revoked' }),
+      store.ops.audit(at, `agent:${client.did}`, 'token.issued', client.did, { tokenId, resource, jkt: dpop.jkt, expiresIn, details: details.length }),
     ])
   } catch (error) {
     if (error instanceof AgentIdError && error.code === 'ERR_REPLAY') oauthFail('invalid_client', 'the client assertion was used before')
@@ -118,7 +121,6 @@ async function issueToken(service: IssuerService, nonces: DpopNonces, request: F
     throw error
   }
 
-  const at = service.now()
   const accessToken = await service.engine.signJwt({ typ: 'at+jwt' }, {
     iss: service.issuer.did,
     aud: resource,
@@ -126,7 +128,7 @@ async function issueToken(service: IssuerService, nonces: DpopNonces, request: F
     client_id: client.did,
     iat: at,
     exp: at + expiresIn,
-    jti: randomUUID(),
+    jti: tokenId,
     cnf: { jkt: dpop.jkt },
     authorization_details: details,
   })
