@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { base64urlDecode, parseStrictJsonObject, VerificationError, type VerificationErrorCode } from '@agentid/core'
 import { calculateJwkThumbprint, compactVerify, importJWK, type JWK } from 'jose'
 import type { ReplayCache } from './presentation.js'
+import { isRecord } from './util.js'
 
 /** `typ` of a DPoP proof (RFC 9449 §4.2). */
 export const DPOP_TYP = 'dpop+jwt'
@@ -23,9 +24,6 @@ function proofFail(code: VerificationErrorCode, message: string, details: Record
   dpopFail(code, 'invalid_dpop_proof', message, details, cause)
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 /**
  * The `htu` form of a request URL (RFC 9449 §4.3): scheme and host lower-case, default port

@@ -12,6 +12,7 @@ import {
 import type { Resolvable } from 'did-resolver'
 import { base58 } from './base58.js'
 import { BoundedCache } from './lru.js'
+import { isRecord } from './util.js'
 
 /** A did-resolver `Resolvable` (a `Resolver`, or anything with the same `resolve`). */
 export type DidResolver = Resolvable
@@ -55,9 +56,6 @@ function unresolvable(did: string, message: string, cause?: unknown): never {
   throw new VerificationError('ERR_DID_UNRESOLVABLE', message, { details: { did }, cause })
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 /** Raw Ed25519 key bytes from a verification method, or undefined for other key types. */
 function ed25519KeyOf(method: Record<string, unknown>): Uint8Array | undefined {

@@ -13,6 +13,7 @@ import {
 import { parseCapabilityLink } from '@agentid/delegation'
 import { rootTrusted, verifyDelegationChain, type DelegationContext, type VerifiedDelegation } from './delegation.js'
 import type { VerifiedAgent } from './types.js'
+import { isRecord } from './util.js'
 
 /** `typ` of a presentation: never confused with a credential, a proof of possession or an access token. */
 export const PRESENTATION_TYP = 'agentid-vp+jwt'
@@ -138,9 +139,6 @@ function fail(code: VerificationErrorCode, message: string, details: Record<stri
   throw new VerificationError(code, `presentation: ${message}`, { details, cause })
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 function numericDate(value: unknown, claim: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) fail('ERR_MALFORMED', `${claim} must be a NumericDate`, { claim })

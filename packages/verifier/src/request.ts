@@ -3,6 +3,7 @@ import { decodeJwt, isAgentDid, VerificationError, type DecodedJwt } from '@agen
 import { dpopFail, verifyDpopProof, type VerifiedDpopProof } from './dpop.js'
 import { BoundedCache } from './lru.js'
 import type { ReplayCache } from './presentation.js'
+import { deepFreeze, isRecord } from './util.js'
 
 /** `typ` of an agentid access token (RFC 9068). */
 export const ACCESS_TOKEN_TYP = 'at+jwt'
@@ -89,22 +90,12 @@ function tokenFail(code: ConstructorParameters<typeof VerificationError>[0], mes
   dpopFail(code, 'invalid_token', `access token: ${message}`, details)
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 function numericDate(value: unknown, claim: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) tokenFail('ERR_MALFORMED', `${claim} must be a NumericDate`, { claim })
   return value
 }
 
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value)
-    for (const v of Object.values(value)) deepFreeze(v)
-  }
-  return value
-}
 
 /** Every value of header `name` (case-insensitive), duplicates kept apart where the source keeps them. */
 function headerValues(headers: RequestHeaders, name: string): string[] {

@@ -7,6 +7,7 @@ import {
 } from '@agentid/core'
 import type { KeyResolver } from './keys.js'
 import { BoundedCache } from './lru.js'
+import { isRecord } from './util.js'
 
 /** A fetch as the WHATWG standard defines it (globalThis.fetch, undici, or a test double). */
 export type FetchLike = (url: string, init?: { signal?: AbortSignal; headers?: Record<string, string> }) => Promise<{
@@ -47,9 +48,6 @@ function accepts(expected: string | ReadonlySet<string>, issuer: string): boolea
   return typeof expected === 'string' ? expected === issuer : expected.has(issuer)
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 /**
  * Fetches, verifies (signed by the credential's own issuer), decodes and caches Bitstring Status

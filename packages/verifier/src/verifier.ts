@@ -6,8 +6,6 @@ import {
   isDidKeySyntax,
   parseAgentClaims,
   parseStatusEntry,
-  parseStatusListIndex,
-  StatusListError,
   VerificationError,
   type DecodedJwt,
 } from '@agentid/core'
@@ -21,6 +19,7 @@ import { verifyDataIntegrityInput } from './di/dispatch.js'
 import { parseTrustedRoots, verifyDelegationChain, type DelegationContext, type DelegationRequest, type VerifiedDelegation } from './delegation.js'
 import { createMemoryReplayCache, verifyPresentationWith, type PresentationContext, type ReplayCache, type VerifiedPresentation, type VerifyPresentationOptions } from './presentation.js'
 import { createTokenCache, verifyRequestWith, type HttpRequestLike, type RequestContext, type VerifiedRequest, type VerifyRequestOptions } from './request.js'
+import { deepFreeze, isRecord, statusIndexOf } from './util.js'
 
 /** Options of {@link createVerifier}. Every dependency is injected; defaults are safe. */
 export interface VerifierOptions {
@@ -129,9 +128,6 @@ function malformed(message: string, details: Record<string, unknown> = {}): neve
   throw new VerificationError('ERR_MALFORMED', message, { details })
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 function numericDate(value: unknown, claim: string, required: boolean): number | null {
   if (value === undefined && !required) return null
@@ -139,13 +135,6 @@ function numericDate(value: unknown, claim: string, required: boolean): number |
   return value
 }
 
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value)
-    for (const v of Object.values(value)) deepFreeze(v)
-  }
-  return value
-}
 
 function positive(name: string, value: number | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback
@@ -261,13 +250,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const iat = numericDate(p.iat, 'iat', false)
     const claims = parseAgentClaims(subject, { strict: false, code: 'ERR_MALFORMED' })
     const entry = parseStatusEntry(vc.credentialStatus)
-    let index: number
-    try {
-      index = parseStatusListIndex(entry.statusListIndex)
-    } catch (cause) {
-      if (cause instanceof StatusListError) malformed('credentialStatus.statusListIndex is invalid', { statusListError: cause.statusListError })
-      throw cause
-    }
+    const index = statusIndexOf(entry.statusListIndex)
 
     const agent: VerifiedAgent = deepFreeze({
       did: sub,

@@ -1,18 +1,7 @@
 // Validation of the delegation routes' input (POST /v1/agents/:did/grants, /v1/delegations/…).
 import { AgentIdError, isDidKeySyntax } from '@agentid/core'
+import { invalid, isRecord, only } from './input.js'
 import { parseCapabilities, parseCaveats, type Capability, type Caveats } from '@agentid/delegation'
-
-function invalid(field: string, message: string): never {
-  throw new AgentIdError('ERR_INVALID_INPUT', `${field}: ${message}`, { details: { field } })
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-function only(body: Record<string, unknown>, allowed: readonly string[]): void {
-  for (const key of Object.keys(body)) if (!allowed.includes(key)) invalid(key, 'is not a known field')
-}
 
 /** Validates a delegation id (`urn:uuid:…`, the link's jti). */
 export function parseDelegationId(value: unknown, field = 'id'): string {

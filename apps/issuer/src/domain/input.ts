@@ -1,14 +1,16 @@
 import { AgentIdError, isDidKeySyntax, parseAgentClaims, type AgentClaims } from '@agentid/core'
 
-function invalid(field: string, message: string): never {
+/** Throws ERR_INVALID_INPUT naming the field. */
+export function invalid(field: string, message: string): never {
   throw new AgentIdError('ERR_INVALID_INPUT', `${field}: ${message}`, { details: { field } })
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-function only(body: Record<string, unknown>, allowed: readonly string[]): void {
+/** Refuses members of `body` other than `allowed`, naming the first unknown one. */
+export function only(body: Record<string, unknown>, allowed: readonly string[]): void {
   for (const key of Object.keys(body)) if (!allowed.includes(key)) invalid(key, 'is not a known field')
 }
 

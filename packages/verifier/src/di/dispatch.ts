@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import type { BoundedCache } from '../lru.js'
 import type { VerifiedAgent } from '../types.js'
 import { boundCredential } from './bounds.js'
+import { deepFreeze } from '../util.js'
 
 /** What the verifier lends the Data Integrity path: its trust list, clock, memo and status check. */
 export interface DataIntegrityContext {
@@ -13,13 +14,6 @@ export interface DataIntegrityContext {
   checkStatus(agent: VerifiedAgent): Promise<void>
 }
 
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value)
-    for (const v of Object.values(value)) deepFreeze(v)
-  }
-  return value
-}
 
 /**
  * Verifies a Data Integrity agent credential (an object, or JSON text) for `verifyAgentCredential`.

@@ -4,8 +4,6 @@ import {
   isDidKeySyntax,
   parseAgentClaims,
   parseStatusEntry,
-  parseStatusListIndex,
-  StatusListError,
   VerificationError,
   type BitstringStatusListEntry,
 } from '@agentid/core'
@@ -13,6 +11,7 @@ import { DataIntegrityProof } from '@digitalbazaar/data-integrity'
 import { cryptosuite } from '@digitalbazaar/eddsa-rdfc-2022-cryptosuite'
 import { verifyCredential } from '@digitalbazaar/vc'
 import type { VerifiedAgent } from '../types.js'
+import { isRecord, statusIndexOf } from '../util.js'
 import { boundCredential } from './bounds.js'
 import { createDocumentLoader, VC_CONTEXT_V2, type DocumentLoader } from './document-loader.js'
 
@@ -43,9 +42,6 @@ function malformed(message: string, details: Record<string, unknown> = {}, cause
   throw new VerificationError('ERR_MALFORMED', message, { details, cause })
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 function dateTime(value: unknown, member: string): number | null {
   if (value === undefined) return null
@@ -165,13 +161,7 @@ export async function verifyDataIntegrityCredential(input: unknown, options: Dat
   if (typeof did !== 'string' || !isDidKeySyntax(did)) malformed('credentialSubject.id must be the agent did:key')
   const claims = parseAgentClaims(subject, { strict: false, code: 'ERR_MALFORMED' })
   const credentialStatus = parseStatusEntry(credential.credentialStatus)
-  let index: number
-  try {
-    index = parseStatusListIndex(credentialStatus.statusListIndex)
-  } catch (cause) {
-    if (cause instanceof StatusListError) malformed('credentialStatus.statusListIndex is invalid', { statusListError: cause.statusListError })
-    throw cause
-  }
+  const index = statusIndexOf(credentialStatus.statusListIndex)
   if (credential.id !== undefined && typeof credential.id !== 'string') malformed('id must be a string')
 
   return {
