@@ -1,0 +1,177 @@
+// A fetch for agents: DPoP-bound access tokens from the issuer's token endpoint (client_credentials,
+// private_key_jwt by the agent's did:key, RFC 9449 DPoP with server nonces), a fresh proof per request.
+import { createHash, randomUUID } from 'node:crypto'
+import { signCompactJws, signerFromJwk, signJwt, type Ed25519PrivateJwk, type Ed25519PublicJwk } from '@agentid/core'
+
+export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+/** Lifetime of a client assertion (seconds); the issuer accepts at most 300. */
+const ASSERTION_TTL_SEC = 60
+/** A token is refreshed this many seconds before it expires (at most a quarter of its lifetime). */
+const REFRESH_MARGIN_SEC = 30
+
+/** The subset of WHATWG fetch an agent fetch calls and offers. */
+export type FetchFunction = (input: string | URL | Request, init?: RequestInit) => Promise<Response>
+
+export interface AgentFetchOptions {
+  /** The issuer's base URL; the token endpoint is `${issuerUrl}/v1/token`. */
+  issuerUrl: string
+  /** The agent's Ed25519 private key (its did:key): signs the client assertion and the DPoP proofs. */
+  privateJwk: Ed25519PrivateJwk
+  /** RFC 8707 resource: the resource server the tokens are for (their `aud`). */
+  resource: string
+  /** RFC 9396 authorization details (type `agentid_action`) asked for with every token. */
+  authorizationDetails?: readonly Record<string, unknown>[]
+  /** Underlying fetch. Default: globalThis.fetch. */
+  fetch?: FetchFunction
+  /** Current time in milliseconds. Default: Date.now. */
+  clock?: () => number
+}
+
+/** The token endpoint refused: `error` is its RFC 6749 error code (`invalid_client`, …), `status` the HTTP status. */
+export class TokenRequestError extends Error {
+  override readonly name = 'TokenRequestError'
+  constructor(readonly error: string, readonly status: number, message: string) {
+    super(message)
+  }
+}
+
+interface CachedToken { value: string; refreshAt: number }
+
+/** RFC 9449 `htu`: the URL without query and fragment. */
+function htuOf(url: string): string {
+  const u = new URL(url)
+  return `${u.protocol}//${u.host}${u.pathname}`
+}
+
+function athOf(accessToken: string): string {
+  return createHash('sha256').update(accessToken, 'ascii').digest('base64url')
+}
+
+function dpopErrorOf(response: Response): string | undefined {
+  const challenge = response.headers.get('www-authenticate')
+  if (!challenge || !/^\s*dpop\b/i.test(challenge)) return undefined
+  return /\berror="([^"]*)"/i.exec(challenge)?.[1]
+}
+
+/**
+ * A fetch-compatible function for an agent: requests carry `Authorization: DPoP <token>` and a fresh
+ * DPoP proof (with `ath`). The token is obtained from the issuer, cached until shortly before it
+ * expires, then refreshed. A `use_dpop_nonce` answer (token endpoint or resource) is retried once.
+ * @example
+ * const agentFetch = createAgentFetch({ issuerUrl, privateJwk, resource: 'https://erp.example' })
+ * const r = await agentFetch('https://erp.example/invoices')
+ */
+export function createAgentFetch(options: AgentFetchOptions): FetchFunction {
+  const signer = signerFromJwk(options.privateJwk)
+  const publicJwk: Ed25519PublicJwk = { kty: 'OKP', crv: 'Ed25519', x: options.privateJwk.x }
+  const baseFetch = options.fetch ?? (globalThis.fetch as FetchFunction)
+  const clock = options.clock ?? Date.now
+  const issuerUrl = options.issuerUrl.replace(/\/+$/, '')
+  const tokenEndpoint = `${issuerUrl}/v1/token`
+  const details = options.authorizationDetails === undefined ? undefined : JSON.stringify(options.authorizationDetails)
+  /** The last DPoP-Nonce each origin gave. */
+  const nonces = new Map<string, string>()
+  let cached: CachedToken | undefined
+  let pending: Promise<string> | undefined
+
+  const seconds = () => Math.floor(clock() / 1000)
+  const remember = (url: string, response: Response) => {
+    const nonce = response.headers.get('dpop-nonce')
+    if (nonce) nonces.set(new URL(url).origin, nonce)
+  }
+
+  async function proof(method: string, url: string, accessToken?: string): Promise<string> {
+    const nonce = nonces.get(new URL(url).origin)
+    const claims: Record<string, unknown> = { htm: method, htu: htuOf(url), iat: seconds(), jti: randomUUID() }
+    if (nonce !== undefined) claims.nonce = nonce
+    if (accessToken !== undefined) claims.ath = athOf(accessToken)
+    return signCompactJws({ typ: 'dpop+jwt', alg: 'EdDSA', jwk: publicJwk }, JSON.stringify(claims), signer)
+  }
+
+  async function tokenRequest(): Promise<Response> {
+    const iat = seconds()
+    const assertion = await signJwt({ typ: 'JWT' }, { iss: signer.did, sub: signer.did, aud: tokenEndpoint, iat, exp: iat + ASSERTION_TTL_SEC, jti: randomUUID() }, signer)
+    const form = new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: signer.did,
+      client_assertion_type: JWT_BEARER_ASSERTION_TYPE,
+      client_assertion: assertion,
+      resource: options.resource,
+    })
+    if (details !== undefined) form.set('authorization_details', details)
+    const response = await baseFetch(tokenEndpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', dpop: await proof('POST', tokenEndpoint) },
+      body: form.toString(),
+    })
+    remember(tokenEndpoint, response)
+    return response
+  }
+
+  async function obtainToken(): Promise<string> {
+    let response = await tokenRequest()
+    let body = (await response.json().catch(() => undefined)) as Record<string, unknown> | undefined
+    if (response.status === 400 && body?.error === 'use_dpop_nonce' && response.headers.get('dpop-nonce')) {
+      response = await tokenRequest()
+      body = (await response.json().catch(() => undefined)) as Record<string, unknown> | undefined
+    }
+    if (!response.ok) {
+      const error = typeof body?.error === 'string' ? body.error : 'invalid_response'
+      const description = typeof body?.error_description === 'string' ? `: ${body.error_description}` : ''
+      throw new TokenRequestError(error, response.status, `token request refused (HTTP ${response.status}) ${error}${description}`)
+    }
+    const token = body?.access_token
+    const expiresIn = body?.expires_in
+    if (typeof token !== 'string' || token === '' || typeof body?.token_type !== 'string' || body.token_type.toLowerCase() !== 'dpop') {
+      throw new TokenRequestError('invalid_response', response.status, 'the token endpoint did not return a DPoP access token')
+    }
+    const lifetime = typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : 60
+    cached = { value: token, refreshAt: clock() + (lifetime - Math.min(REFRESH_MARGIN_SEC, lifetime / 4)) * 1000 }
+    return token
+  }
+
+  function accessToken(): Promise<string> {
+    if (cached !== undefined && clock() < cached.refreshAt) return Promise.resolve(cached.value)
+    cached = undefined
+    // Concurrent requests share one token request.
+    pending ??= obtainToken().finally(() => { pending = undefined })
+    return pending
+  }
+
+  return async function agentFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    const request = input instanceof Request ? input : undefined
+    const url = request ? request.url : String(input)
+    const method = (init?.method ?? request?.method ?? 'GET').toUpperCase()
+    const headers = new Headers(request?.headers)
+    for (const [name, value] of new Headers(init?.headers)) headers.set(name, value)
+    // The body is read once so the nonce retry can send it again.
+    let body: RequestInit['body'] = init?.body !== undefined ? init.body : undefined
+    if (body === undefined && request?.body) body = await request.arrayBuffer()
+    else if (body instanceof ReadableStream) body = await new Response(body).arrayBuffer()
+    const rest: RequestInit = { ...init }
+    delete rest.body
+    delete rest.headers
+    if (request?.signal && rest.signal === undefined) rest.signal = request.signal
+
+    const send = async (): Promise<Response> => {
+      const token = await accessToken()
+      const h = new Headers(headers)
+      h.set('authorization', `DPoP ${token}`)
+      h.set('dpop', await proof(method, url, token))
+      const response = await baseFetch(url, { ...rest, method, headers: h, ...(body === undefined || body === null ? {} : { body }) })
+      remember(url, response)
+      return response
+    }
+
+    const response = await send()
+    if (response.status !== 401) return response
+    const error = dpopErrorOf(response)
+    if (error === 'use_dpop_nonce' && response.headers.get('dpop-nonce')) {
+      await response.body?.cancel()
+      return send()
+    }
+    // A token the resource no longer takes (expired, rotated keys): the next call gets a new one.
+    if (error === 'invalid_token') cached = undefined
+    return response
+  }
+}
