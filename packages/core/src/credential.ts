@@ -1,5 +1,5 @@
 import { isDidKeySyntax } from './did-key.js'
-import { AgentIdError, VerificationError, type AgentIdErrorCode } from './errors.js'
+import { throwFieldError as invalid, type AgentIdErrorCode } from './errors.js'
 
 /** The VC 1.1 base context: JWT VCs keep it so that did-jwt-vc and Veramo accept our credentials. */
 export const VC_CONTEXT_V1 = 'https://www.w3.org/2018/credentials/v1'
@@ -73,11 +73,6 @@ export interface ParseClaimsOptions {
   code?: AgentIdErrorCode
 }
 
-function invalid(code: AgentIdErrorCode, field: string, message: string): never {
-  const options = { details: { field } }
-  if (code === 'ERR_INVALID_INPUT') throw new AgentIdError(code, `${field}: ${message}`, options)
-  throw new VerificationError(code as never, `${field}: ${message}`, options)
-}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)

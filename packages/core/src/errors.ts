@@ -91,3 +91,16 @@ export class VerificationError extends AgentIdError {
 export function isAgentIdError(value: unknown): value is AgentIdError {
   return value instanceof AgentIdError
 }
+
+/**
+ * Throws the error for an invalid member `field` of untrusted input, with the code the caller chose:
+ * ERR_INVALID_INPUT (an AgentIdError: bad API input) or a verification code (a VerificationError:
+ * a credential that does not hold together). `details.field` names the member.
+ * @example
+ * if (typeof body.name !== 'string') throwFieldError('ERR_INVALID_INPUT', 'name', 'must be a string')
+ */
+export function throwFieldError(code: AgentIdErrorCode, field: string, message: string): never {
+  const options = { details: { field } }
+  if (code === 'ERR_INVALID_INPUT') throw new AgentIdError(code, `${field}: ${message}`, options)
+  throw new VerificationError(code as VerificationErrorCode, `${field}: ${message}`, options)
+}

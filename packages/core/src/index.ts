@@ -1,5 +1,5 @@
 // Public API of @agentid/core. Everything else is internal.
-export { AgentIdError, VerificationError, VERIFICATION_ERROR_CODES, isAgentIdError } from './errors.js'
+export { AgentIdError, VerificationError, VERIFICATION_ERROR_CODES, isAgentIdError, throwFieldError } from './errors.js'
 export type { AgentIdErrorCode, VerificationErrorCode, ErrorOptions } from './errors.js'
 export { base64urlEncode, base64urlDecode, base64urlDecodeInput } from './base64url.js'
 export { parseStrictJsonObject } from './json.js'

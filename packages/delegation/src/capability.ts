@@ -1,4 +1,4 @@
-import { AgentIdError, DATA_ACCESS_CLASSES, VerificationError, type AgentIdErrorCode, type DataAccessClass } from '@agentid/core'
+import { DATA_ACCESS_CLASSES, throwFieldError as fail, type AgentIdErrorCode, type DataAccessClass } from '@agentid/core'
 
 /**
  * What a link lets its subject do: `actions` on `resource`. `resource` is an exact identifier
@@ -73,11 +73,6 @@ const CAPABILITY_KEYS = new Set(['resource', 'actions'])
  */
 export const MAX_REMAINING_DEPTH = 64
 
-function fail(code: AgentIdErrorCode, field: string, message: string): never {
-  const options = { details: { field } }
-  if (code === 'ERR_INVALID_INPUT') throw new AgentIdError(code, `${field}: ${message}`, options)
-  throw new VerificationError(code as never, `${field}: ${message}`, options)
-}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)

@@ -6,6 +6,7 @@ import {
   isDidKeySyntax,
   parseStatusEntry,
   signJwt,
+  throwFieldError as fail,
   VC_CONTEXT_V1,
   VerificationError,
   type AgentIdErrorCode,
@@ -36,11 +37,6 @@ export interface CapabilityLink {
   credentialStatus: BitstringStatusListEntry | null
 }
 
-function fail(code: AgentIdErrorCode, field: string, message: string): never {
-  const options = { details: { field } }
-  if (code === 'ERR_INVALID_INPUT') throw new AgentIdError(code, `${field}: ${message}`, options)
-  throw new VerificationError(code as never, `${field}: ${message}`, options)
-}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
