@@ -94,33 +94,31 @@ export class StatusLists {
   }
 
   /** The signed list `id` (cached per version; re-signed when half its validity has passed). */
-  async get(id: string): Promise<SignedStatusList> {
-    const version = this.o.store.statusLists.version(id)
-    if (version === undefined) throw new AgentIdError('ERR_NOT_FOUND', 'no such status list', { details: { id } })
-    const cached = this.signed.get(id)
-    const now = this.o.now()
-    if (cached && cached.version === version && now - cached.signedAt < this.validity / 2) return cached
-    const key = `${id}@${version}`
-    let pending = this.signing.get(key)
-    if (!pending) {
-      pending = this.sign(id).finally(() => this.signing.delete(key))
-      this.signing.set(key, pending)
-    }
-    return pending
+  get(id: string): Promise<SignedStatusList> {
+    return this.cachedSignature(id, this.signed, this.signing, () => this.sign(id))
   }
 
   /** The list `id` as a Data Integrity-signed VC 2.0 credential (cached per version like the JWT, with its own ETag). */
-  async getDi(id: string): Promise<SignedDiStatusList> {
+  getDi(id: string): Promise<SignedDiStatusList> {
+    return this.cachedSignature(id, this.signedDi, this.signingDi, () => this.signDi(id))
+  }
+
+  // One signature per list version and form: reused while fresh; concurrent requests share one signing.
+  private async cachedSignature<T extends { version: number; signedAt: number }>(
+    id: string,
+    signed: Map<string, T>,
+    signing: Map<string, Promise<T>>,
+    sign: () => Promise<T>,
+  ): Promise<T> {
     const version = this.o.store.statusLists.version(id)
     if (version === undefined) throw new AgentIdError('ERR_NOT_FOUND', 'no such status list', { details: { id } })
-    const cached = this.signedDi.get(id)
-    const now = this.o.now()
-    if (cached && cached.version === version && now - cached.signedAt < this.validity / 2) return cached
+    const cached = signed.get(id)
+    if (cached && cached.version === version && this.o.now() - cached.signedAt < this.validity / 2) return cached
     const key = `${id}@${version}`
-    let pending = this.signingDi.get(key)
+    let pending = signing.get(key)
     if (!pending) {
-      pending = this.signDi(id).finally(() => this.signingDi.delete(key))
-      this.signingDi.set(key, pending)
+      pending = sign().finally(() => signing.delete(key))
+      signing.set(key, pending)
     }
     return pending
   }
