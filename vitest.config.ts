@@ -10,6 +10,9 @@ const alias = {
   '@agentid/verifier': src('packages/verifier'),
   '@agentid/client': src('packages/client'),
   '@agentid/issuer': src('apps/issuer'),
+  '@agentid/policy': src('packages/policy'),
+  '@agentid/mcp': src('packages/mcp'),
+  '@agentid/gateway': src('apps/gateway'),
 }
 
 export default defineConfig({

@@ -1,0 +1,2 @@
+// Public API (work in progress)
+export {}
