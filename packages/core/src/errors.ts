@@ -30,6 +30,8 @@ export type AgentIdErrorCode =
   | 'ERR_RATE_LIMITED'
   | 'ERR_UNAVAILABLE'
   | 'ERR_INTERNAL'
+  /** A policy folder that does not parse or does not validate against the agentid Cedar schema. */
+  | 'ERR_POLICY_INVALID'
 
 export const VERIFICATION_ERROR_CODES: readonly VerificationErrorCode[] = Object.freeze([
   'ERR_MALFORMED',
