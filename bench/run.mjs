@@ -16,6 +16,7 @@ const SUITES = [
   { name: 'verify', file: 'verify.mjs' },
   { name: 'spawn', file: 'spawn.mjs', prints: true },
   { name: 'di', file: 'di.mjs' },
+  { name: 'request', file: 'request.mjs' },
 ]
 
 const here = (f) => fileURLToPath(new URL(f, import.meta.url))
