@@ -1,0 +1,62 @@
+// pino-compatible JSON lines (level numbers, time, msg), every line passed through the redactor.
+import type { Redactor } from './redact.js'
+import type { LogLevelName } from './config.js'
+
+/** A structured logger: one JSON object per line. */
+export interface Logger {
+  debug(fields: object, msg?: string): void
+  info(fields: object, msg?: string): void
+  warn(fields: object, msg?: string): void
+  error(fields: object, msg?: string): void
+}
+
+const LEVELS = { debug: 20, info: 30, warn: 40, error: 50, silent: Infinity } as const
+
+export interface LoggerOptions {
+  level: LogLevelName
+  /** Every line is redacted before it is written. */
+  redactor: Redactor
+  /** Where lines go. Default: process.stderr. */
+  write?: (line: string) => void
+  clock?: () => number
+}
+
+/** Errors become `{ type, code, message }` (no stack: it may quote upstream input). */
+function serialize(value: unknown): unknown {
+  if (value instanceof Error) {
+    const e = value as Error & { code?: unknown }
+    return { type: e.name, ...(e.code === undefined ? {} : { code: e.code }), message: e.message }
+  }
+  return value
+}
+
+/**
+ * A logger writing pino-style JSON lines (`{"level":30,"time":…,"msg":…}`) with every registered secret redacted.
+ * @example
+ * const log = createLogger({ level: 'info', redactor })
+ * log.info({ upstream: 'github' }, 'upstream connected')
+ */
+export function createLogger(options: LoggerOptions): Logger {
+  const threshold = LEVELS[options.level]
+  const write = options.write ?? ((line: string) => void process.stderr.write(line))
+  const clock = options.clock ?? Date.now
+  const emit = (level: number, fields: object, msg?: string) => {
+    if (level < threshold) return
+    const record: Record<string, unknown> = { level, time: clock() }
+    for (const [k, v] of Object.entries(fields)) record[k] = serialize(v)
+    if (msg !== undefined) record.msg = msg
+    let line: string
+    try {
+      line = JSON.stringify(record)
+    } catch {
+      line = JSON.stringify({ level, time: record.time, msg, unserializable: true })
+    }
+    write(`${options.redactor.redact(line)}\n`)
+  }
+  return {
+    debug: (f, m) => emit(LEVELS.debug, f, m),
+    info: (f, m) => emit(LEVELS.info, f, m),
+    warn: (f, m) => emit(LEVELS.warn, f, m),
+    error: (f, m) => emit(LEVELS.error, f, m),
+  }
+}
