@@ -1,2 +1,11 @@
-// Public API (work in progress)
-export {}
+// Public API of @agentid/gateway.
+export { loadGatewayConfig, parseGatewayConfig, UPSTREAM_ID } from './config.js'
+export type { GatewayConfig, UpstreamConfig, StdioUpstreamConfig, HttpUpstreamConfig, ConfigValue, SecretRef, LogLevelName } from './config.js'
+export { envSecretStore, fileSecretStore, createSecretResolver, MIN_SECRET_LENGTH } from './secrets.js'
+export type { SecretStore, SecretResolver } from './secrets.js'
+export { createRedactor, REDACTED } from './redact.js'
+export type { Redactor } from './redact.js'
+export { createLogger } from './logger.js'
+export type { Logger, LoggerOptions } from './logger.js'
+export { connectUpstream } from './upstream.js'
+export type { Upstream, UpstreamDeps } from './upstream.js'
