@@ -1,2 +1,15 @@
-// Public API (work in progress)
-export {}
+export { AGENTID_CEDAR_SCHEMA } from './schema.js'
+export { loadPolicyEngine, validatePolicyDirectory } from './engine.js'
+export type {
+  AuthorizationDetailInput,
+  AuthorizationSubject,
+  PolicyAction,
+  PolicyDecision,
+  PolicyDecisionReason,
+  PolicyDiagnostic,
+  PolicyEngine,
+  PolicyEngineOptions,
+  PolicyLogger,
+  PolicyResource,
+  PolicyValidation,
+} from './types.js'

@@ -1,0 +1,212 @@
+import { AgentIdError } from '@agentid/core'
+import { AGENTID_CEDAR_SCHEMA } from './schema.js'
+import type {
+  AuthorizationSubject,
+  PolicyAction,
+  PolicyDecision,
+  PolicyDecisionReason,
+  PolicyDiagnostic,
+  PolicyEngine,
+  PolicyEngineOptions,
+  PolicyResource,
+  PolicyValidation,
+} from './types.js'
+import { cedar, NS } from './internal/cedar.js'
+import { loadPolicyFolder, type CompiledPolicy } from './internal/load.js'
+import { Lru } from './internal/lru.js'
+import { contextAttributesRead, entityKey, PolicyIndex } from './internal/policy-index.js'
+import { ACTION_RESOURCE, principalEntities, requestContext, RequestError, resourceEntity } from './internal/request.js'
+
+const DEFAULT_MEMO = 10_000
+const SLICE_CAPACITY = 4096
+const SCHEMA_ID = 'agentid-schema-v1'
+let schemaReady = false
+let engines = 0
+
+function preparedSchema(): string {
+  if (!schemaReady) {
+    const answer = cedar.preparseSchema(SCHEMA_ID, AGENTID_CEDAR_SCHEMA)
+    if (answer.type === 'failure') throw new Error(`the agentid schema does not parse: ${answer.errors.map((e) => e.message).join('; ')}`)
+    schemaReady = true
+  }
+  return SCHEMA_ID
+}
+
+function decision(allowed: boolean, reason: PolicyDecisionReason, policies: readonly string[] = [], errors: readonly string[] = []): PolicyDecision {
+  return Object.freeze({
+    allowed,
+    decision: allowed ? 'allow' : 'deny',
+    policies: Object.freeze([...policies]),
+    errors: Object.freeze([...errors]),
+    reason,
+  })
+}
+
+const NO_POLICY = decision(false, 'no-matching-policy')
+
+/** What one successful load produced: the index and the memo live and die with it. */
+interface State {
+  readonly version: number
+  readonly policies: readonly CompiledPolicy[]
+  readonly index: PolicyIndex
+  readonly memo: Lru<string, PolicyDecision>
+  readonly contextRead: Set<string> | 'all'
+}
+
+function invalid(dir: string, diagnostics: readonly PolicyDiagnostic[]): AgentIdError {
+  const errors = diagnostics.filter((d) => d.severity === 'error')
+  const first = errors[0]
+  const where = first ? `${first.file || dir}${first.line ? `:${first.line}:${first.column}` : ''}${first.policy ? ` (${first.policy})` : ''}: ${first.message}` : 'invalid'
+  const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''
+  return new AgentIdError('ERR_POLICY_INVALID', `policy folder ${dir} is invalid: ${where}${more}`, { details: { dir, diagnostics: errors } })
+}
+
+/**
+ * Parses and validates a policy folder against {@link AGENTID_CEDAR_SCHEMA} (strict mode) without building an
+ * engine: what `agentid policy validate` runs.
+ * @example
+ * const { ok, diagnostics } = await validatePolicyDirectory('./policies')
+ * for (const d of diagnostics) console.error(`${d.file}:${d.line ?? 0} ${d.policy ?? ''} ${d.message}`)
+ */
+export async function validatePolicyDirectory(dir: string): Promise<PolicyValidation> {
+  if (typeof dir !== 'string' || dir.length === 0) throw new TypeError('validatePolicyDirectory: dir must be a path')
+  const loaded = await loadPolicyFolder(dir)
+  return Object.freeze({ ok: loaded.ok, policies: loaded.ok ? loaded.policies.length : 0, diagnostics: Object.freeze([...loaded.diagnostics]) })
+}
+
+/**
+ * Loads and validates a policy folder and returns an engine that decides requests, deny by default.
+ * Throws AgentIdError `ERR_POLICY_INVALID` (details.diagnostics: file, policy, line, message) when the folder
+ * does not parse or does not validate: a service should not start on it.
+ * @example
+ * const policy = await loadPolicyEngine({ dir: './policies' })
+ * const d = policy.authorize(subject, 'callTool', { type: 'Tool', server: 'github', name: 'create_issue' })
+ * if (!d.allowed) return forbidden(d.reason, d.policies)
+ */
+export async function loadPolicyEngine(options: PolicyEngineOptions): Promise<PolicyEngine> {
+  if (typeof options !== 'object' || options === null) throw new TypeError('loadPolicyEngine: options are required')
+  const { dir, logger } = options
+  if (typeof dir !== 'string' || dir.length === 0) throw new TypeError('loadPolicyEngine: dir must be a path')
+  const clock = options.clock ?? Date.now
+  if (typeof clock !== 'function') throw new TypeError('loadPolicyEngine: clock must be a function')
+  const memoSize = options.memoSize ?? DEFAULT_MEMO
+  if (!Number.isSafeInteger(memoSize) || memoSize < 0) throw new TypeError('loadPolicyEngine: memoSize must be a non-negative integer')
+  const schema = preparedSchema()
+  const prefix = `agentid-policy-${++engines}`
+
+  const build = async (version: number): Promise<State> => {
+    const loaded = await loadPolicyFolder(dir)
+    if (!loaded.ok) throw invalid(dir, loaded.diagnostics)
+    return {
+      version,
+      policies: loaded.policies,
+      // Every state of this engine uses the same slice ids: a new state overwrites the old one's preparsed sets.
+      index: new PolicyIndex(loaded.policies, prefix, SLICE_CAPACITY),
+      memo: new Lru(memoSize),
+      contextRead: contextAttributesRead(loaded.policies),
+    }
+  }
+
+  let state = await build(1)
+  logger?.info({ dir, policies: state.policies.length, version: state.version }, 'policies loaded')
+  if (state.policies.length === 0) logger?.info({ dir }, 'the policy folder holds no policies: every request is denied')
+
+  const authorize = (subject: AuthorizationSubject, action: string, resource: PolicyResource): PolicyDecision => {
+    const s = state
+    if (typeof action !== 'string' || !Object.hasOwn(ACTION_RESOURCE, action)) {
+      return decision(false, 'unknown-action', [], [`unknown action ${JSON.stringify(String(action)).slice(0, 80)}`])
+    }
+    let request
+    try {
+      const expected = ACTION_RESOURCE[action as PolicyAction]
+      const { entity, parent } = resourceEntity(resource)
+      if (entity.uid.type !== `${NS}::${expected}`) throw new RequestError(`resource.type: ${action} applies to ${expected}`)
+      const principal = principalEntities(subject)
+      const context = requestContext(subject, Math.floor(clock() / 1000))
+      request = { entity, parent, principal, context }
+    } catch (error) {
+      if (error instanceof RequestError) return decision(false, 'invalid-request', [], [error.message])
+      return decision(false, 'invalid-request', [], ['malformed request'])
+    }
+    const { entity, parent, principal, context } = request
+    const agent = principal[0]!
+
+    let key: string | undefined
+    if (memoSize > 0) {
+      const keyContext = s.contextRead === 'all' ? context : pick(context, s.contextRead)
+      key = JSON.stringify([action, entity.uid.id, entity.uid.type, principal, keyContext])
+      const hit = s.memo.get(key)
+      if (hit) return hit
+    }
+
+    const resources = [entityKey(entity.uid.type, entity.uid.id)]
+    if (parent) resources.push(entityKey(parent.uid.type, parent.uid.id))
+    let result: PolicyDecision
+    let slice
+    try {
+      slice = s.index.slice(entityKey(agent.uid.type, agent.uid.id), action, resources)
+    } catch (error) {
+      return decision(false, 'evaluation-failed', [], [(error as Error).message])
+    }
+    if (!slice) {
+      result = NO_POLICY
+    } else {
+      const entities = parent ? [...principal, entity, parent] : [...principal, entity]
+      const answer = cedar.statefulIsAuthorized({
+        principal: agent.uid,
+        action: { type: `${NS}::Action`, id: action },
+        resource: entity.uid,
+        context,
+        entities,
+        preparsedPolicySetId: slice.id,
+        preparsedSchemaName: schema,
+        validateRequest: false,
+      })
+      if (answer.type === 'failure') {
+        // Not memoized: a failure says nothing about the next identical request.
+        return decision(false, 'evaluation-failed', [], answer.errors.map((e) => e.message))
+      }
+      const { decision: verdict, diagnostics } = answer.response
+      const errors = diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`)
+      const allowed = verdict === 'allow'
+      result = decision(allowed, diagnostics.reason.length > 0 ? 'policy' : 'no-matching-policy', diagnostics.reason, errors)
+    }
+    if (key !== undefined) s.memo.set(key, result)
+    return result
+  }
+
+  let reloading: Promise<unknown> = Promise.resolve()
+  const reload = (): Promise<{ ok: true; policies: number } | { ok: false; error: AgentIdError }> => {
+    const run = reloading.then(async () => {
+      try {
+        const next = await build(state.version + 1)
+        state = next
+        logger?.info({ dir, policies: next.policies.length, version: next.version }, 'policies reloaded')
+        return { ok: true as const, policies: next.policies.length }
+      } catch (error) {
+        const e = error instanceof AgentIdError ? error : new AgentIdError('ERR_POLICY_INVALID', `policy folder ${dir} could not be loaded`, { cause: error, details: { dir, diagnostics: [] } })
+        logger?.error({ dir, code: e.code, diagnostics: e.details.diagnostics, version: state.version }, 'policy reload refused: the last good policy set stays in force')
+        return { ok: false as const, error: e }
+      }
+    })
+    reloading = run
+    return run
+  }
+
+  return Object.freeze({
+    authorize,
+    reload,
+    get policyCount() {
+      return state.policies.length
+    },
+    get version() {
+      return state.version
+    },
+  })
+}
+
+function pick(context: Record<string, unknown>, keys: Set<string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const k of keys) if (k in context) out[k] = context[k]
+  return out
+}

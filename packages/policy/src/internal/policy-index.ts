@@ -1,0 +1,176 @@
+import { cedar, entityOf, NS } from './cedar.js'
+import type { CompiledPolicy } from './load.js'
+import { Lru } from './lru.js'
+
+const ANY = '*'
+
+/** The bucket keys of one policy along one scope dimension: `*` when unconstrained there. */
+function principalKeys(p: CompiledPolicy): string[] {
+  const scope = p.json.principal
+  // An Agent has no parents, so `principal in Agent::"x"` means `principal == Agent::"x"`.
+  if ((scope.op === '==' || scope.op === 'in') && 'entity' in scope) {
+    const e = entityOf(scope.entity)
+    if (scope.op === '==' || e.type === `${NS}::Agent`) return [entityKey(e.type, e.id)]
+  }
+  return [ANY]
+}
+
+function actionKeys(p: CompiledPolicy): string[] {
+  const scope = p.json.action
+  // The schema has no action groups: `action in [a, b]` means `action == a || action == b`.
+  if (scope.op === '==' && 'entity' in scope) return [entityOf(scope.entity).id]
+  if (scope.op === 'in') {
+    const list = 'entities' in scope ? scope.entities : [scope.entity]
+    return [...new Set(list.map((e) => entityOf(e).id))]
+  }
+  return [ANY]
+}
+
+function resourceKeys(p: CompiledPolicy): string[] {
+  const scope = p.json.resource
+  // `resource == E`, `resource in E` and `resource is T in E` all need E to be the resource or an ancestor of it.
+  if ((scope.op === '==' || scope.op === 'in') && 'entity' in scope) {
+    const e = entityOf(scope.entity)
+    return [entityKey(e.type, e.id)]
+  }
+  if (scope.op === 'is' && scope.in && 'entity' in scope.in) {
+    const e = entityOf(scope.in.entity)
+    return [entityKey(e.type, e.id)]
+  }
+  return [ANY]
+}
+
+/** An unambiguous key for an entity (ids may hold any character). */
+export function entityKey(type: string, id: string): string {
+  return JSON.stringify([type, id])
+}
+
+function bucketKey(p: string, a: string, r: string): string {
+  return `${p}\n${a}\n${r}` // p and r are '*' or JSON (no raw newline inside); a is '*' or an action name
+}
+
+/** The policies that can apply to one request, preparsed into Cedar under `id`. */
+export interface Slice {
+  readonly id: string
+  readonly size: number
+}
+
+/**
+ * Policies bucketed by the principal, action and resource their scope names. A request gathers the buckets of
+ * (`*` or its principal) × (`*` or its action) × (`*`, its resource or the resource's server): every policy whose
+ * scope can match the request is in one of them, so Cedar decides the same on the slice as on the whole set.
+ * Slices are preparsed on first use and cached (LRU); evicted slice ids are reused, since Cedar keeps preparsed
+ * sets until overwritten.
+ */
+export class PolicyIndex {
+  readonly #buckets = new Map<string, { n: number; policies: CompiledPolicy[] }>()
+  readonly #slices: Lru<string, Slice>
+  readonly #free: string[] = []
+  #next = 0
+
+  constructor(
+    policies: readonly CompiledPolicy[],
+    readonly prefix: string,
+    readonly sliceCapacity: number,
+  ) {
+    for (const p of policies) {
+      for (const pk of principalKeys(p)) {
+        for (const ak of actionKeys(p)) {
+          for (const rk of resourceKeys(p)) {
+            const key = bucketKey(pk, ak, rk)
+            let bucket = this.#buckets.get(key)
+            if (!bucket) {
+              bucket = { n: this.#buckets.size, policies: [] }
+              this.#buckets.set(key, bucket)
+            }
+            bucket.policies.push(p)
+          }
+        }
+      }
+    }
+    this.#slices = new Lru(Math.max(1, sliceCapacity))
+  }
+
+  /** The buckets a request gathers, in a fixed order. */
+  #gather(principal: string, action: string, resources: readonly string[]): { n: number; policies: CompiledPolicy[] }[] {
+    const found: { n: number; policies: CompiledPolicy[] }[] = []
+    for (const pk of [ANY, principal]) {
+      for (const ak of [ANY, action]) {
+        for (const rk of [ANY, ...resources]) {
+          const bucket = this.#buckets.get(bucketKey(pk, ak, rk))
+          if (bucket) found.push(bucket)
+        }
+      }
+    }
+    return found
+  }
+
+  /**
+   * The preparsed slice for a request, or null when no policy can apply (the answer is then deny).
+   * `resources` are the keys of the resource and of its ancestors.
+   */
+  slice(principal: string, action: string, resources: readonly string[]): Slice | null {
+    const buckets = this.#gather(principal, action, resources)
+    if (buckets.length === 0) return null
+    const signature = buckets.map((b) => b.n).join(',')
+    const cached = this.#slices.get(signature)
+    if (cached) return cached
+    const staticPolicies: Record<string, string> = {}
+    let size = 0
+    for (const b of buckets) {
+      for (const p of b.policies) {
+        staticPolicies[p.id] = p.text
+        size++
+      }
+    }
+    const id = this.#free.pop() ?? `${this.prefix}-${this.#next++}`
+    const answer = cedar.preparsePolicySet(id, { staticPolicies })
+    if (answer.type === 'failure') {
+      this.#free.push(id)
+      throw new Error(`preparsePolicySet failed: ${answer.errors.map((e) => e.message).join('; ')}`)
+    }
+    const slice = { id, size }
+    const evicted = this.#slices.set(signature, slice)
+    if (evicted) this.#free.push(evicted[1].id)
+    return slice
+  }
+
+  /** How many preparsed slices are cached. */
+  get cachedSlices(): number {
+    return this.#slices.size
+  }
+}
+
+/**
+ * The context attributes some policy reads, or 'all' when a policy uses `context` as a whole.
+ * The memo key leaves the others out (a request time no policy reads does not split the memo).
+ */
+export function contextAttributesRead(policies: readonly CompiledPolicy[]): Set<string> | 'all' {
+  const read = new Set<string>()
+  let all = false
+  const isContext = (e: unknown) => typeof e === 'object' && e !== null && (e as { Var?: unknown }).Var === 'context'
+  const visit = (node: unknown): void => {
+    if (all || typeof node !== 'object' || node === null) return
+    if (Array.isArray(node)) {
+      for (const n of node) visit(n)
+      return
+    }
+    if (isContext(node)) {
+      all = true
+      return
+    }
+    const record = node as Record<string, unknown>
+    for (const op of ['.', 'has'] as const) {
+      const inner = record[op] as { left?: unknown; attr?: unknown } | undefined
+      if (inner && typeof inner === 'object' && isContext(inner.left)) {
+        const attr = Array.isArray(inner.attr) ? inner.attr[0] : inner.attr
+        if (typeof attr === 'string') read.add(attr)
+        else all = true
+        return
+      }
+    }
+    for (const value of Object.values(record)) visit(value)
+  }
+  for (const p of policies) visit(p.json.conditions)
+  return all ? 'all' : read
+}

@@ -1,0 +1,178 @@
+import { DATA_ACCESS_CLASSES } from '@agentid/core'
+import type { AuthorizationSubject, PolicyAction, PolicyResource } from '../types.js'
+import { NS } from './cedar.js'
+
+/** Every action of the schema, with the one resource type it applies to. */
+export const ACTION_RESOURCE: Readonly<Record<PolicyAction, PolicyResource['type']>> = Object.freeze({
+  callTool: 'Tool',
+  listTools: 'McpServer',
+  readResource: 'Resource',
+  getPrompt: 'Prompt',
+  invokeWorkflow: 'Workflow',
+})
+
+/** Bounds on request members: longer is malformed (and denied). */
+const MAX = Object.freeze({ id: 2048, text: 4096, list: 1024 })
+
+type Json = string | number | boolean | Json[] | { [key: string]: Json }
+interface EntityJson {
+  uid: { type: string; id: string }
+  attrs: Record<string, Json>
+  parents: { type: string; id: string }[]
+}
+
+/** A request ready for Cedar, plus the keys the index and the memo use. */
+export interface CedarRequest {
+  readonly principal: { type: string; id: string }
+  readonly action: { type: string; id: string }
+  readonly resource: { type: string; id: string }
+  readonly parent: { type: string; id: string } | null
+  readonly context: Record<string, Json>
+  readonly entities: EntityJson[]
+}
+
+export class RequestError extends Error {}
+
+const fail = (message: string): never => {
+  throw new RequestError(message)
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/
+
+function text(value: unknown, field: string, max: number = MAX.text, allowEmpty = false): string {
+  if (typeof value !== 'string') return fail(`${field}: must be a string`)
+  if ((!allowEmpty && value.length === 0) || value.length > max) return fail(`${field}: must be 1 to ${max} characters`)
+  return value
+}
+
+function identifier(value: unknown, field: string): string {
+  const s = text(value, field, MAX.id)
+  if (CONTROL.test(s)) fail(`${field}: must not contain control characters`)
+  return s
+}
+
+function strings(value: unknown, field: string, optional = false): string[] {
+  if (value === undefined && optional) return []
+  if (!Array.isArray(value) || value.length > MAX.list) return fail(`${field}: must be a list of at most ${MAX.list} strings`)
+  return value.map((v, i) => text(v, `${field}[${i}]`, MAX.text, true))
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** The level of a data class (public 0 … restricted 3): `Agent.dataAccessLevel`, `context.requestedDataLevel`. */
+export function dataLevel(value: unknown, field: string): number {
+  const level = typeof value === 'string' ? (DATA_ACCESS_CLASSES as readonly string[]).indexOf(value) : -1
+  if (level < 0) fail(`${field}: must be one of ${DATA_ACCESS_CLASSES.join(', ')}`)
+  return level
+}
+
+/** The Cedar entity of a resource: its uid and its parent server. Throws RequestError when malformed. */
+export function resourceEntity(resource: unknown): { entity: EntityJson; parent: EntityJson | null } {
+  if (!isRecord(resource)) return fail('resource: must be an object')
+  const server = (): string => {
+    const id = identifier(resource.server, 'resource.server')
+    if (id.includes('/')) fail('resource.server: must not contain "/"')
+    return id
+  }
+  const child = (type: string, member: 'name' | 'uri') => {
+    const s = server()
+    const name = identifier(resource[member], `resource.${member}`)
+    const parent: EntityJson = { uid: { type: `${NS}::McpServer`, id: s }, attrs: {}, parents: [] }
+    return { entity: { uid: { type: `${NS}::${type}`, id: `${s}/${name}` }, attrs: { [member]: name, server: s }, parents: [parent.uid] }, parent }
+  }
+  switch (resource.type) {
+    case 'McpServer': {
+      const id = identifier(resource.id, 'resource.id')
+      if (id.includes('/')) fail('resource.id: a server id must not contain "/"')
+      return { entity: { uid: { type: `${NS}::McpServer`, id }, attrs: {}, parents: [] }, parent: null }
+    }
+    case 'Workflow':
+      return { entity: { uid: { type: `${NS}::Workflow`, id: identifier(resource.id, 'resource.id') }, attrs: {}, parents: [] }, parent: null }
+    case 'Tool':
+      return child('Tool', 'name')
+    case 'Prompt':
+      return child('Prompt', 'name')
+    case 'Resource':
+      return child('Resource', 'uri')
+    default:
+      return fail('resource.type: must be McpServer, Tool, Resource, Prompt or Workflow')
+  }
+}
+
+/** The Agent entity (and the User it acts for) from a verified subject. Throws RequestError when malformed. */
+export function principalEntities(subject: AuthorizationSubject): EntityJson[] {
+  if (!isRecord(subject)) return fail('subject: must be an object')
+  const agent = subject.agent as unknown
+  if (!isRecord(agent)) return fail('subject.agent: must be an object')
+  const did = identifier(agent.did, 'subject.agent.did')
+  const claims = agent.claims
+  if (!isRecord(claims)) return fail('subject.agent.claims: must be an object')
+  const model = claims.model
+  if (!isRecord(model)) return fail('subject.agent.claims.model: must be an object')
+  const modelAttrs: Record<string, Json> = { name: text(model.name, 'claims.model.name'), version: text(model.version, 'claims.model.version') }
+  if (model.provider !== undefined) modelAttrs.provider = text(model.provider, 'claims.model.provider')
+  const attrs: Record<string, Json> = {
+    purpose: text(claims.purpose, 'claims.purpose', MAX.text, true),
+    controller: text(claims.controller, 'claims.controller'),
+    model: modelAttrs,
+    policyTier: text(claims.policyTier, 'claims.policyTier', MAX.text, true),
+    dataAccessClass: claims.dataAccessClass as string,
+    dataAccessLevel: dataLevel(claims.dataAccessClass, 'claims.dataAccessClass'),
+  }
+  if (typeof claims.toolProfile === 'string') {
+    attrs.toolProfile = []
+    attrs.toolProfileName = text(claims.toolProfile, 'claims.toolProfile')
+  } else {
+    attrs.toolProfile = strings(claims.toolProfile, 'claims.toolProfile')
+  }
+  const out: EntityJson[] = [{ uid: { type: `${NS}::Agent`, id: did }, attrs, parents: [] }]
+  const user = subject.user as unknown
+  if (user !== undefined && user !== null) {
+    if (!isRecord(user)) return fail('subject.user: must be an object or null')
+    const uid = { type: `${NS}::User`, id: identifier(user.id, 'subject.user.id') }
+    const userAttrs: Record<string, Json> = {}
+    if (user.issuer !== undefined && user.issuer !== null) userAttrs.issuer = identifier(user.issuer, 'subject.user.issuer')
+    attrs.user = { __entity: uid }
+    out.push({ uid, attrs: userAttrs, parents: [] })
+  }
+  return out
+}
+
+/** The request context (`RequestContext` in the schema). `now` is unix seconds. Throws RequestError when malformed. */
+export function requestContext(subject: AuthorizationSubject, now: number): Record<string, Json> {
+  const context: Record<string, Json> = { delegationDepth: 0, authorizationDetails: [] }
+  const delegation = subject.delegation as unknown
+  if (delegation !== undefined && delegation !== null) {
+    if (!isRecord(delegation)) return fail('subject.delegation: must be an object or null')
+    const depth = delegation.depth
+    if (typeof depth !== 'number' || !Number.isSafeInteger(depth) || depth < 0) fail('subject.delegation.depth: must be a non-negative integer')
+    context.delegationDepth = depth as number
+    context.delegationRoot = identifier(delegation.root, 'subject.delegation.root')
+  }
+  const details = subject.authorizationDetails as unknown
+  if (details !== undefined && details !== null) {
+    if (!Array.isArray(details) || details.length > MAX.list) return fail(`subject.authorizationDetails: must be a list of at most ${MAX.list} entries`)
+    context.authorizationDetails = details.map((d: unknown, i) => {
+      const field = `subject.authorizationDetails[${i}]`
+      if (!isRecord(d)) return fail(`${field}: must be an object`)
+      return {
+        type: text(d.type, `${field}.type`),
+        actions: strings(d.actions, `${field}.actions`),
+        locations: strings(d.locations, `${field}.locations`),
+        datatypes: strings(d.datatypes, `${field}.datatypes`, true),
+        identifiers: strings(d.identifiers, `${field}.identifiers`, true),
+      }
+    })
+  }
+  if (subject.requestedDataClass !== undefined) {
+    context.requestedDataLevel = dataLevel(subject.requestedDataClass, 'subject.requestedDataClass')
+    context.requestedDataClass = subject.requestedDataClass
+  }
+  const time = subject.time === undefined ? now : subject.time
+  if (typeof time !== 'number' || !Number.isFinite(time) || Math.abs(time) > 8.64e12) fail('subject.time: must be unix seconds')
+  context.time = Math.floor(time)
+  return context
+}
