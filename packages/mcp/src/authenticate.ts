@@ -1,0 +1,116 @@
+import { isAgentDid, parseAgentClaims, VerificationError, type AgentClaims } from '@agentid/core'
+import { AGENTID_ACTION_TYPE, type RequestHeaders, type VerifiedPresentation, type VerifiedRequest, type Verifier } from '@agentid/verifier'
+import type { AuthorizationSubject } from './policy-types.js'
+import type { Caller } from './types.js'
+
+/** The HTTP authentication scheme of agentid presentations: `Authorization: AgentID <vp-jwt>`. */
+export const PRESENTATION_SCHEME = 'AgentID'
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** Every value of header `name` (lower case), repeated headers kept apart where the source keeps them. */
+export function headerValues(headers: RequestHeaders, name: string): string[] {
+  if (typeof (headers as { get?: unknown }).get === 'function') {
+    const value = (headers as { get(n: string): string | null }).get(name)
+    return value === null ? [] : [value]
+  }
+  const out: string[] = []
+  for (const [key, value] of Object.entries(headers as Record<string, string | readonly string[] | undefined>)) {
+    if (key.toLowerCase() !== name || value === undefined) continue
+    if (typeof value === 'string') out.push(value)
+    else if (Array.isArray(value)) out.push(...(value as string[]).filter((v) => typeof v === 'string'))
+  }
+  return out
+}
+
+function refuse(message: string, details: Record<string, unknown> = {}): never {
+  throw new VerificationError('ERR_MALFORMED', message, { details: { dpopError: 'invalid_token', ...details } })
+}
+
+/** The `agentid` claim of an access token (contract A), read defensively: the verifier has checked its signature. */
+function agentidClaim(verified: VerifiedRequest): Record<string, unknown> {
+  const claim = verified.claims.agentid
+  return isRecord(claim) ? claim : {}
+}
+
+function tokenAgentClaims(verified: VerifiedRequest): AgentClaims {
+  const fromVerifier = (verified as { agentClaims?: unknown }).agentClaims
+  if (isRecord(fromVerifier)) return fromVerifier as unknown as AgentClaims
+  const raw = agentidClaim(verified).claims
+  if (raw === undefined || raw === null) refuse('access token carries no agentid claims')
+  try {
+    return parseAgentClaims(raw, { code: 'ERR_MALFORMED', strict: false })
+  } catch (cause) {
+    throw new VerificationError('ERR_MALFORMED', 'access token: agentid.claims is malformed', { cause, details: { dpopError: 'invalid_token' } })
+  }
+}
+
+function tokenDelegation(verified: VerifiedRequest): { root: string; depth: number } | null {
+  const fromVerifier = (verified as { delegation?: unknown }).delegation
+  const d = fromVerifier !== undefined ? fromVerifier : agentidClaim(verified).delegation
+  if (d === undefined || d === null) return null
+  if (!isRecord(d) || typeof d.root !== 'string' || !Number.isSafeInteger(d.depth) || (d.depth as number) < 0) refuse('access token: agentid.delegation is malformed')
+  return { root: d.root, depth: d.depth as number }
+}
+
+function tokenUserIssuer(verified: VerifiedRequest): string | null {
+  const fromVerifier = (verified as { userIssuer?: unknown }).userIssuer
+  const issuer = fromVerifier !== undefined ? fromVerifier : agentidClaim(verified).subjectIssuer
+  return typeof issuer === 'string' && issuer !== '' ? issuer : null
+}
+
+/** The caller of a request that carried a verified DPoP-bound access token. */
+export function callerFromToken(verified: VerifiedRequest): Caller {
+  const claims = tokenAgentClaims(verified)
+  const userIssuer = tokenUserIssuer(verified)
+  const delegation = tokenDelegation(verified)
+  const subject: AuthorizationSubject = {
+    agent: { did: verified.agent, claims },
+    user: verified.user === null ? null : { id: verified.user, ...(userIssuer === null ? {} : { issuer: userIssuer }) },
+    delegation,
+    ...(verified.authorizationDetails.length > 0 ? { authorizationDetails: verified.authorizationDetails } : {}),
+  }
+  return Object.freeze({ agent: verified.agent, user: verified.user, via: 'token' as const, subject: Object.freeze(subject) })
+}
+
+/** The caller of a request that carried a verified presentation (identity credential, optional delegation chain). */
+export function callerFromPresentation(verified: VerifiedPresentation): Caller {
+  const { agent, delegation } = verified
+  const subject: AuthorizationSubject = {
+    agent: { did: agent.did, claims: agent.claims },
+    user: null,
+    // depth = number of links in the chain (root link included), as the issuer states it in tokens.
+    delegation: delegation === null ? null : { root: delegation.root, depth: delegation.links },
+    ...(delegation === null
+      ? {}
+      : {
+          authorizationDetails: verified.capabilities.map((c) => ({ type: AGENTID_ACTION_TYPE, actions: c.actions, locations: [c.resource] })),
+        }),
+  }
+  return Object.freeze({ agent: agent.did, user: null, via: 'presentation' as const, subject: Object.freeze(subject) })
+}
+
+/**
+ * Authenticates one request: `Authorization: AgentID <vp-jwt>` is verified as a presentation for
+ * `audience`; anything else goes to `verifier.verifyRequest` (which requires `DPoP <token>` and a proof).
+ */
+export async function authenticateRequest(
+  verifier: Verifier,
+  audience: string,
+  request: { method: string; url: string; headers: RequestHeaders },
+): Promise<Caller> {
+  const authorization = headerValues(request.headers, 'authorization')
+  if (authorization.length === 0) {
+    throw new VerificationError('ERR_MALFORMED', 'no credentials', { details: { dpopError: 'invalid_token', credentials: 'none' } })
+  }
+  const presentation = authorization.length === 1 ? /^AgentID +([A-Za-z0-9_.-]+)$/i.exec(authorization[0]!.trim()) : null
+  if (presentation) {
+    const verified = await verifier.verifyPresentation(presentation[1]!, { audience })
+    if (!isAgentDid(verified.agent.did)) refuse('presentation: the agent is not a did:key')
+    return callerFromPresentation(verified)
+  }
+  const verified = await verifier.verifyRequest(request, { audience })
+  return callerFromToken(verified)
+}

@@ -1,0 +1,159 @@
+import { AgentIdError } from '@agentid/core'
+import { authenticateRequest } from './authenticate.js'
+import { stderrAudit } from './audit.js'
+import { guardChallenge } from './challenge.js'
+import { metadataPathFor, protectedResourceMetadata } from './metadata.js'
+import { createNodeHandler } from './node-handler.js'
+import type { PolicyAction, PolicyDecision, PolicyResource } from './policy-types.js'
+import type { AuditEvent, Caller, McpGuard, McpGuardOptions } from './types.js'
+
+/** What the Node handler needs from its guard beyond the public methods. */
+export interface GuardInternals {
+  readonly guard: McpGuard
+  readonly serverId: string
+  readonly resource: URL
+  /** Writes one audit event; false when the sink failed (the caller then denies). */
+  audit(event: Omit<AuditEvent, 'time'>): boolean
+  /** The policy decision, failing closed on a throwing engine or a malformed answer; no audit. */
+  decide(caller: Caller, action: PolicyAction, resource: PolicyResource): PolicyDecision
+}
+
+function denied(reason: string, errors: readonly string[] = []): PolicyDecision {
+  return Object.freeze({ allowed: false, decision: 'deny' as const, policies: Object.freeze([]), errors: Object.freeze([...errors]), reason })
+}
+
+/** The tool name, resource URI or prompt name a decision is about. */
+export function targetOf(resource: PolicyResource): string | null {
+  switch (resource.type) {
+    case 'Tool':
+    case 'Prompt':
+      return resource.name
+    case 'Resource':
+      return resource.uri
+    case 'McpServer':
+    case 'Workflow':
+      return resource.id
+    default:
+      return null
+  }
+}
+
+function checkOptions(options: McpGuardOptions): URL {
+  if (!options || typeof options !== 'object') throw new TypeError('createMcpGuard: options are required')
+  const { verifier, policy, serverId, resource, authorizationServers } = options
+  if (!verifier || typeof verifier.verifyRequest !== 'function' || typeof verifier.verifyPresentation !== 'function') {
+    throw new TypeError('createMcpGuard: verifier (createVerifier of @agentid/verifier) is required')
+  }
+  if (!policy || typeof policy.authorize !== 'function') throw new TypeError('createMcpGuard: policy (a PolicyEngine) is required')
+  if (typeof serverId !== 'string' || serverId === '') throw new TypeError('createMcpGuard: serverId must be a non-empty string')
+  let url: URL
+  try {
+    url = new URL(resource)
+  } catch {
+    throw new TypeError('createMcpGuard: resource must be an absolute URL')
+  }
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.hash !== '' || url.search !== '' || url.href !== resource && `${url.href}` !== `${resource}/`) {
+    throw new TypeError('createMcpGuard: resource must be an http(s) URL without query or fragment, in normal form')
+  }
+  if (!Array.isArray(authorizationServers) || authorizationServers.length === 0 || !authorizationServers.every((s) => typeof s === 'string' && URL.canParse(s))) {
+    throw new TypeError('createMcpGuard: authorizationServers must be a non-empty list of URLs')
+  }
+  if (options.audit !== undefined && typeof options.audit !== 'function') throw new TypeError('createMcpGuard: audit must be a function')
+  if (options.clock !== undefined && typeof options.clock !== 'function') throw new TypeError('createMcpGuard: clock must be a function')
+  return url
+}
+
+/**
+ * Creates the guard of one MCP endpoint: authenticates every HTTP request with @agentid/verifier,
+ * authorizes every tool call, resource read and prompt with the policy engine before the SDK server
+ * sees it, filters list results to what the caller may use, and writes one audit event per decision.
+ * @example
+ * const guard = createMcpGuard({ verifier, policy, serverId: 'erp', resource: 'https://erp.example/mcp', authorizationServers: ['https://id.example'] })
+ * http.createServer(guard.nodeHandler({ createServer: () => buildMcpServer() })).listen(8080)
+ */
+export function createMcpGuard(options: McpGuardOptions): McpGuard {
+  const resourceUrl = checkOptions(options)
+  const { verifier, policy, serverId, resource } = options
+  const authorizationServers = Object.freeze([...options.authorizationServers])
+  const sink = options.audit ?? stderrAudit
+  const now = options.clock ?? Date.now
+  const metadataPath = metadataPathFor(resourceUrl)
+  const metadataUrl = `${resourceUrl.origin}${metadataPath}`
+
+  function audit(event: Omit<AuditEvent, 'time'>): boolean {
+    try {
+      sink(Object.freeze({ time: new Date(now()).toISOString(), ...event }))
+      return true
+    } catch (error) {
+      // An unrecorded decision is not made: the caller denies.
+      process.stderr.write(`${JSON.stringify({ msg: 'mcp.audit_failed', error: error instanceof Error ? error.name : typeof error })}\n`)
+      return false
+    }
+  }
+
+  function decide(caller: Caller, action: PolicyAction, target: PolicyResource): PolicyDecision {
+    let decision: PolicyDecision
+    try {
+      decision = policy.authorize(caller.subject, action, target)
+    } catch (error) {
+      return denied('engine-error', [error instanceof AgentIdError ? error.code : 'ERR_INTERNAL'])
+    }
+    if (!decision || decision.allowed !== true || decision.decision !== 'allow') {
+      return decision && decision.allowed === false ? decision : denied('invalid-decision')
+    }
+    return decision
+  }
+
+  function authorize(caller: Caller, action: PolicyAction, target: PolicyResource, sessionId?: string): PolicyDecision {
+    const decision = decide(caller, action, target)
+    const recorded = audit({
+      agent: caller.agent,
+      user: caller.user,
+      server: target.type === 'McpServer' ? target.id : 'server' in target ? target.server : serverId,
+      action,
+      target: targetOf(target),
+      decision: decision.allowed ? 'allow' : 'deny',
+      policies: [...decision.policies],
+      reason: decision.reason,
+      ...(sessionId === undefined ? {} : { sessionId }),
+    })
+    return recorded ? decision : denied('audit-failed')
+  }
+
+  function filterTools<T extends { name: string }>(caller: Caller, tools: readonly T[], server = serverId, sessionId?: string): T[] {
+    const shown = tools.filter((tool) => typeof tool?.name === 'string' && decide(caller, 'callTool', { type: 'Tool', server, name: tool.name }).allowed)
+    const recorded = audit({
+      agent: caller.agent,
+      user: caller.user,
+      server,
+      action: 'listTools',
+      target: null,
+      decision: 'allow',
+      policies: [],
+      reason: 'filtered',
+      shown: shown.length,
+      total: tools.length,
+      ...(sessionId === undefined ? {} : { sessionId }),
+    })
+    return recorded ? shown : []
+  }
+
+  const guard: McpGuard = {
+    metadataPath,
+    metadataUrl,
+    protectedResourceMetadata: () => protectedResourceMetadata(resource, authorizationServers),
+    authenticate(request) {
+      if (!request || typeof request.method !== 'string' || typeof request.url !== 'string' || !request.headers) {
+        return Promise.reject(new TypeError('authenticate: { method, url, headers } is required'))
+      }
+      const url = new URL(request.url, resourceUrl.origin).href
+      return authenticateRequest(verifier, resource, { method: request.method, url, headers: request.headers })
+    },
+    challenge: (error) => guardChallenge(error, metadataUrl),
+    authorize,
+    filterTools,
+    nodeHandler: (handlerOptions) => createNodeHandler(internals, handlerOptions),
+  }
+  const internals: GuardInternals = { guard, serverId, resource: resourceUrl, audit, decide }
+  return Object.freeze(guard)
+}

@@ -1,0 +1,265 @@
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { AgentIdError } from '@agentid/core'
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js'
+import { headerValues } from './authenticate.js'
+import { MCP_FORBIDDEN } from './challenge.js'
+import type { GuardInternals } from './guard.js'
+import { checkBody, gateMessage, LIST_ACTION, LIST_FIELD, listEntryCheck, type ListKind } from './messages.js'
+import type { Caller, McpServerLike, NodeHandlerOptions } from './types.js'
+
+const MAX_BATCH = 100
+
+interface Session {
+  readonly id: string
+  readonly agent: string
+  readonly user: string | null
+  readonly transport: StreamableHTTPServerTransport
+  readonly server: McpServerLike
+}
+
+type Transport = StreamableHTTPServerTransport
+type MessageExtra = Parameters<NonNullable<Transport['onmessage']>>[1]
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function writeJson(res: ServerResponse, status: number, headers: Record<string, string>, body: unknown): void {
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  res.statusCode = status
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value)
+  res.setHeader('content-type', 'application/json')
+  res.end(JSON.stringify(body))
+}
+
+function rpcError(code: number, message: string, agentidCode: string): unknown {
+  return { jsonrpc: '2.0', id: null, error: { code, message, data: { code: agentidCode } } }
+}
+
+/** Reads the request body, refusing (ERR_PAYLOAD_TOO_LARGE) past `max` bytes without buffering more. */
+async function readBody(req: IncomingMessage, max: number): Promise<string> {
+  const declared = Number(req.headers['content-length'])
+  if (Number.isFinite(declared) && declared > max) throw new AgentIdError('ERR_PAYLOAD_TOO_LARGE', `body larger than ${max} bytes`)
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > max) throw new AgentIdError('ERR_PAYLOAD_TOO_LARGE', `body larger than ${max} bytes`)
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+function positiveInt(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`nodeHandler: ${name} must be a positive integer`)
+  return value
+}
+
+/**
+ * The guarded Streamable HTTP endpoint: the RFC 9728 document at `metadataPath`, and at the path of
+ * `resource` one SDK server per session, each session bound to the agent (and user) that opened it.
+ */
+export function createNodeHandler(internals: GuardInternals, options: NodeHandlerOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  if (!options || typeof options.createServer !== 'function') throw new TypeError('nodeHandler: options.createServer is required')
+  const maxBodyBytes = positiveInt('maxBodyBytes', options.maxBodyBytes, 1024 * 1024)
+  const maxSessions = positiveInt('maxSessions', options.maxSessions, 1000)
+  const maxSessionsPerAgent = positiveInt('maxSessionsPerAgent', options.maxSessionsPerAgent, 20)
+  const { guard, serverId, resource } = internals
+  const endpointPath = resource.pathname
+  const sessions = new Map<string, Session>()
+  const perAgent = new Map<string, number>()
+  let opening = 0
+  // The authenticated caller of each HTTP request, found again from the AuthInfo the transport hands to onmessage.
+  const callers = new WeakMap<AuthInfo, Caller>()
+
+  function refuse(res: ServerResponse, error: unknown): void {
+    const c = guard.challenge(error)
+    writeJson(res, c.status, c.headers, c.body)
+  }
+
+  /** Puts the guard between the transport and the server: every message is gated, every list result filtered. */
+  function guardTransport(transport: Transport): void {
+    const toServer = transport.onmessage
+    if (typeof toServer !== 'function') throw new Error('nodeHandler: the server did not attach to the transport')
+    const send = transport.send.bind(transport)
+    const generated = new WeakSet<object>()
+    // Request id → what its result must be filtered by (list requests in flight).
+    const lists = new Map<string | number, { list: ListKind; caller: Caller }>()
+
+    function answer(id: string | number, code: number, message: string): void {
+      const error: JSONRPCMessage = { jsonrpc: '2.0', id, error: { code, message } }
+      generated.add(error)
+      send(error, { relatedRequestId: id }).catch(() => undefined)
+    }
+
+    transport.onmessage = (message: JSONRPCMessage, extra?: MessageExtra) => {
+      const caller = extra?.authInfo ? callers.get(extra.authInfo) : undefined
+      const id = (message as { id?: string | number }).id
+      const isRequest = typeof (message as { method?: unknown }).method === 'string' && id !== undefined
+      const sessionId = transport.sessionId
+      if (caller === undefined) {
+        // Never happens through this handler; fail closed if it does.
+        if (isRequest) answer(id, MCP_FORBIDDEN, 'Forbidden')
+        return
+      }
+      const gate = gateMessage(message, serverId)
+      const base = { agent: caller.agent, user: caller.user, server: serverId, ...(sessionId === undefined ? {} : { sessionId }) }
+      switch (gate.kind) {
+        case 'pass':
+          return toServer(message, extra)
+        case 'list':
+          if (lists.has(id!)) return answer(id!, -32600, 'Invalid Request: request id already in use')
+          lists.set(id!, { list: gate.list, caller })
+          return toServer(message, extra)
+        case 'refuse':
+          internals.audit({ ...base, action: gate.method, target: gate.target, decision: 'deny', policies: [], reason: gate.reason })
+          if (isRequest) answer(id, gate.rpcCode, gate.message)
+          return
+        case 'authorize': {
+          if (lists.has(id!)) return answer(id!, -32600, 'Invalid Request: request id already in use')
+          const decision = guard.authorize(caller, gate.action, gate.resource, sessionId)
+          if (!decision.allowed) return answer(id!, MCP_FORBIDDEN, 'Forbidden: denied by policy')
+          return toServer(message, extra)
+        }
+      }
+    }
+
+    transport.send = async (message: JSONRPCMessage, sendOptions?: Parameters<Transport['send']>[1]) => {
+      if (generated.has(message)) return send(message, sendOptions)
+      const id = (message as { id?: string | number }).id
+      const isResponse = id !== undefined && ('result' in message || 'error' in message)
+      const pending = isResponse ? lists.get(id) : undefined
+      if (pending === undefined) return send(message, sendOptions)
+      lists.delete(id!)
+      if (!('result' in message) || !isRecord(message.result)) return send(message, sendOptions)
+      const field = LIST_FIELD[pending.list]
+      const entries = message.result[field]
+      const all: unknown[] = Array.isArray(entries) ? entries : []
+      const shown = all.filter((entry) => {
+        const check = listEntryCheck(pending.list, entry, serverId)
+        return check !== null && internals.decide(pending.caller, check.action, check.resource).allowed
+      })
+      const recorded = internals.audit({
+        agent: pending.caller.agent,
+        user: pending.caller.user,
+        server: serverId,
+        action: LIST_ACTION[pending.list],
+        target: null,
+        decision: 'allow',
+        policies: [],
+        reason: 'filtered',
+        shown: shown.length,
+        total: all.length,
+        ...(transport.sessionId === undefined ? {} : { sessionId: transport.sessionId }),
+      })
+      return send({ ...message, result: { ...message.result, [field]: recorded ? shown : [] } }, sendOptions)
+    }
+  }
+
+  async function openSession(caller: Caller): Promise<Transport> {
+    const server = await options.createServer()
+    let session: Session | undefined
+    const transport: Transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      enableJsonResponse: options.enableJsonResponse === true,
+      onsessioninitialized: (id) => {
+        session = { id, agent: caller.agent, user: caller.user, transport, server }
+        sessions.set(id, session)
+        perAgent.set(caller.agent, (perAgent.get(caller.agent) ?? 0) + 1)
+      },
+    })
+    transport.onclose = () => {
+      if (session === undefined || sessions.get(session.id) !== session) return
+      sessions.delete(session.id)
+      const n = (perAgent.get(session.agent) ?? 1) - 1
+      if (n <= 0) perAgent.delete(session.agent)
+      else perAgent.set(session.agent, n)
+    }
+    await server.connect(transport)
+    guardTransport(transport)
+    return transport
+  }
+
+  return async function guardedMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const url = new URL(req.url ?? '/', resource.origin)
+      const method = req.method ?? 'GET'
+      if (url.pathname === guard.metadataPath) {
+        if (method !== 'GET' && method !== 'HEAD') return writeJson(res, 405, { allow: 'GET, HEAD' }, rpcError(-32000, 'Method not allowed', 'ERR_INVALID_INPUT'))
+        return writeJson(res, 200, { 'cache-control': 'max-age=300', 'access-control-allow-origin': '*' }, guard.protectedResourceMetadata())
+      }
+      if (url.pathname !== endpointPath) return writeJson(res, 404, {}, rpcError(-32000, 'Not found', 'ERR_NOT_FOUND'))
+
+      // 1. Who calls: every request, so a revoked agent is refused mid-session.
+      const headers = (req as { headersDistinct?: Record<string, string[] | undefined> }).headersDistinct ?? req.headers
+      let caller: Caller
+      try {
+        caller = await guard.authenticate({ method, url: url.href, headers })
+      } catch (error) {
+        return refuse(res, error)
+      }
+
+      // 2. The session must be the caller's own.
+      const sessionIds = headerValues(headers, 'mcp-session-id')
+      if (sessionIds.length > 1) return refuse(res, new AgentIdError('ERR_INVALID_INPUT', 'more than one Mcp-Session-Id'))
+      let session: Session | undefined
+      if (sessionIds.length === 1) {
+        session = sessions.get(sessionIds[0]!)
+        if (session !== undefined && (session.agent !== caller.agent || session.user !== caller.user)) {
+          internals.audit({ agent: caller.agent, user: caller.user, server: serverId, action: 'session', target: null, decision: 'deny', policies: [], reason: 'session-bound-to-another-caller', sessionId: session.id })
+          session = undefined
+        }
+        // Another caller's session answers exactly like an unknown one.
+        if (session === undefined) return refuse(res, new AgentIdError('ERR_NOT_FOUND', 'session not found'))
+      }
+
+      // 3. The body, parsed once here; the transport gets the parsed value, so both read the same messages.
+      let body: unknown
+      if (method === 'POST') {
+        const text = await readBody(req, maxBodyBytes)
+        try {
+          body = JSON.parse(text)
+        } catch {
+          return writeJson(res, 400, {}, rpcError(-32700, 'Parse error', 'ERR_INVALID_INPUT'))
+        }
+        const problem = checkBody(body, MAX_BATCH)
+        if (problem !== null) return writeJson(res, 400, {}, rpcError(-32600, `Invalid Request: ${problem}`, 'ERR_INVALID_INPUT'))
+      }
+
+      let transport: Transport
+      let fresh = false
+      if (session !== undefined) {
+        transport = session.transport
+      } else {
+        if (method !== 'POST' || !isRecord(body) || body.method !== 'initialize') {
+          return writeJson(res, 400, {}, rpcError(-32000, 'Bad Request: Mcp-Session-Id header is required', 'ERR_INVALID_INPUT'))
+        }
+        if (sessions.size + opening >= maxSessions || (perAgent.get(caller.agent) ?? 0) >= maxSessionsPerAgent) {
+          return refuse(res, new AgentIdError('ERR_UNAVAILABLE', 'too many sessions'))
+        }
+        opening++
+        try {
+          transport = await openSession(caller)
+        } finally {
+          opening--
+        }
+        fresh = true
+      }
+
+      const authInfo: AuthInfo = { token: '', clientId: caller.agent, scopes: [], extra: { agent: caller.agent, user: caller.user, via: caller.via } }
+      callers.set(authInfo, caller)
+      ;(req as IncomingMessage & { auth?: AuthInfo }).auth = authInfo
+      await transport.handleRequest(req, res, body)
+      if (fresh && transport.sessionId === undefined) await transport.close() // initialize refused: nothing to keep
+    } catch (error) {
+      refuse(res, error)
+    }
+  }
+}

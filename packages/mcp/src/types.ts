@@ -1,0 +1,98 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js'
+import type { RequestHeaders, Verifier } from '@agentid/verifier'
+import type { AuthorizationSubject, PolicyAction, PolicyDecision, PolicyEngine, PolicyResource } from './policy-types.js'
+
+/** Options of {@link createMcpGuard}. */
+export interface McpGuardOptions {
+  /** `createVerifier(...)` of @agentid/verifier; build it with a short `statusTtlMs` so revocation applies mid-session. */
+  verifier: Verifier
+  /** The policy engine (`loadPolicyEngine` of @agentid/policy). */
+  policy: PolicyEngine
+  /** The `McpServer` entity id in policies (`McpServer::"<serverId>"`, `Tool.server`). */
+  serverId: string
+  /**
+   * This MCP endpoint's public URL (`https://tools.example/mcp`): the RFC 9728 `resource`, the audience
+   * access tokens and presentations must name, and the origin DPoP proofs' `htu` must name.
+   */
+  resource: string
+  /** agentid issuer base URL(s), the `authorization_servers` of the RFC 9728 document. Non-empty. */
+  authorizationServers: readonly string[]
+  /** Where each decision goes. Default: one JSON line per decision on stderr. */
+  audit?: (event: AuditEvent) => void
+  /** Clock in milliseconds since the epoch. Default `Date.now`. */
+  clock?: () => number
+}
+
+/** An authenticated request: who calls, for whom, and the subject policies decide on. */
+export interface Caller {
+  /** The agent's DID. */
+  readonly agent: string
+  /** With token exchange, the user the agent acts for (the token's `sub`); else null. */
+  readonly user: string | null
+  /** `token`: `Authorization: DPoP` + `DPoP` proof; `presentation`: `Authorization: AgentID <vp-jwt>`. */
+  readonly via: 'token' | 'presentation'
+  /** Ready for `policy.authorize`. */
+  readonly subject: AuthorizationSubject
+}
+
+/** One decision, as written to the audit sink. */
+export interface AuditEvent {
+  /** ISO 8601. */
+  time: string
+  agent: string
+  user: string | null
+  server: string
+  /** A policy action (`callTool`, `readResource`, `getPrompt`, `listTools`) or `session` or an MCP method the guard refuses. */
+  action: string
+  /** The tool name, resource URI or prompt name, exactly as sent; null when there is none. */
+  target: string | null
+  decision: 'allow' | 'deny'
+  policies: readonly string[]
+  reason: string
+  sessionId?: string
+  /** For `listTools` (and other list filters): how many entries the caller was shown, of how many. */
+  shown?: number
+  total?: number
+}
+
+/** An SDK server the guard can front: the high-level `McpServer` or the low-level `Server`. */
+export type McpServerLike = McpServer | Server
+
+/** Options of {@link McpGuard.nodeHandler}. */
+export interface NodeHandlerOptions {
+  /** Builds one SDK server per MCP session (the SDK binds a server to one transport). */
+  createServer: () => McpServerLike | Promise<McpServerLike>
+  /** Answer POSTs with one JSON body instead of an SSE stream. Default false (the SDK's default). */
+  enableJsonResponse?: boolean
+  /** Largest request body accepted, in bytes. Default 1 MiB. */
+  maxBodyBytes?: number
+  /** Most open sessions at once (all agents); further `initialize` requests get 503. Default 1,000. */
+  maxSessions?: number
+  /** Most open sessions per agent. Default 20. */
+  maxSessionsPerAgent?: number
+}
+
+/** The guard: authentication, per-message authorization, audit, RFC 9728 metadata, and a Node handler. */
+export interface McpGuard {
+  /** `/.well-known/oauth-protected-resource` + the path of `resource` (RFC 9728 §3.1). */
+  readonly metadataPath: string
+  /** The absolute URL of the RFC 9728 document (what `resource_metadata` in challenges names). */
+  readonly metadataUrl: string
+  /** The RFC 9728 OAuth Protected Resource Metadata document. */
+  protectedResourceMetadata(): Record<string, unknown>
+  /**
+   * Authenticates one HTTP request (`url` absolute, or a path resolved against `resource`'s origin):
+   * a DPoP-bound agentid access token, or an agentid presentation. Throws VerificationError.
+   */
+  authenticate(request: { method: string; url: string; headers: RequestHeaders }): Promise<Caller>
+  /** The HTTP answer to a refused request: 401 (`WWW-Authenticate: DPoP …, resource_metadata="…"`), 400, 403, or 500. */
+  challenge(error: unknown): { status: number; headers: Record<string, string>; body: unknown }
+  /** Asks the policy and writes one audit event. Fails closed: a throwing engine denies. */
+  authorize(caller: Caller, action: PolicyAction, resource: PolicyResource, sessionId?: string): PolicyDecision
+  /** The tools the caller may call (`callTool` allowed), in order; writes one `listTools` audit event. */
+  filterTools<T extends { name: string }>(caller: Caller, tools: readonly T[], serverId?: string, sessionId?: string): T[]
+  /** A Node http handler for a guarded Streamable HTTP MCP endpoint in front of an SDK server. */
+  nodeHandler(options: NodeHandlerOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void>
+}
