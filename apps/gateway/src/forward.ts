@@ -1,0 +1,109 @@
+// The MCP server the guard fronts for one upstream: an SDK low-level Server whose handlers forward
+// each request to the upstream's SDK Client and scrub upstream secrets from whatever comes back.
+// It holds no authorization logic: the guard authenticates every HTTP request and authorizes each
+// message before it reaches these handlers.
+import { Server } from '@modelcontextprotocol/sdk/server/index.js'
+import {
+  CallToolRequestSchema,
+  CallToolResultSchema,
+  ErrorCode,
+  GetPromptRequestSchema,
+  GetPromptResultSchema,
+  ListPromptsRequestSchema,
+  ListPromptsResultSchema,
+  ListResourcesRequestSchema,
+  ListResourcesResultSchema,
+  ListResourceTemplatesRequestSchema,
+  ListResourceTemplatesResultSchema,
+  ListToolsRequestSchema,
+  ListToolsResultSchema,
+  McpError,
+  ReadResourceRequestSchema,
+  ReadResourceResultSchema,
+  type ServerCapabilities,
+} from '@modelcontextprotocol/sdk/types.js'
+import type { Logger } from './logger.js'
+import type { Redactor } from './redact.js'
+import type { Upstream } from './upstream.js'
+
+export interface ForwardingServerOptions {
+  upstream: Upstream
+  redactor: Redactor
+  logger: Logger
+  /** Per-request timeout towards the upstream. Default 60,000 ms (the SDK's). */
+  timeoutMs?: number
+}
+
+type AnyRequest = { method: string; params?: Record<string, unknown> }
+type Extra = { signal: AbortSignal; requestId: string | number; sessionId?: string; sendNotification: (n: { method: 'notifications/progress'; params: { progressToken: string | number; progress: number; total?: number; message?: string } }) => Promise<void> }
+
+/** Strips the SDK's `MCP error <code>: ` prefix so a re-thrown upstream error does not carry it twice. */
+function upstreamMessage(error: Error): string {
+  return error.message.replace(/^MCP error -?\d+: /, '')
+}
+
+/**
+ * Builds one SDK `Server` (one per MCP session, as the SDK binds a server to a transport) that forwards
+ * tools, resources and prompts to `upstream`, advertising only what the upstream itself supports.
+ * Results and errors are redacted; an upstream that cannot be reached is an InternalError without details.
+ * @example
+ * guard.nodeHandler({ createServer: () => createForwardingServer({ upstream, redactor, logger }) })
+ */
+export function createForwardingServer(options: ForwardingServerOptions): Server {
+  const { upstream, redactor, logger } = options
+  const upstreamCaps = upstream.capabilities ?? {}
+  const capabilities: ServerCapabilities = {}
+  if (upstreamCaps.tools) capabilities.tools = {}
+  if (upstreamCaps.resources) capabilities.resources = {}
+  if (upstreamCaps.prompts) capabilities.prompts = {}
+  const server = new Server({ name: `agentid-gateway/${upstream.id}`, version: '0.1.0' }, { capabilities })
+
+  const forward = async (request: AnyRequest, extra: Extra, schema: Parameters<Awaited<ReturnType<Upstream['client']>>['request']>[1]) => {
+    const params = request.params ? { ...request.params } : undefined
+    const meta = params?._meta as { progressToken?: string | number } | undefined
+    const progressToken = meta?.progressToken
+    let client
+    try {
+      client = await upstream.client()
+    } catch (error) {
+      logger.error({ upstream: upstream.id, method: request.method, err: error }, 'upstream unavailable')
+      throw new McpError(ErrorCode.InternalError, `upstream "${upstream.id}" is unavailable`)
+    }
+    try {
+      const result = await client.request({ method: request.method, ...(params ? { params } : {}) } as never, schema, {
+        signal: extra.signal,
+        ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
+        ...(progressToken !== undefined
+          ? {
+              onprogress: (p: { progress: number; total?: number; message?: string }) =>
+                void extra.sendNotification({ method: 'notifications/progress', params: redactor.redactValue({ ...p, progressToken }) }).catch(() => undefined),
+            }
+          : {}),
+      })
+      return redactor.redactValue(result as Record<string, unknown>)
+    } catch (error) {
+      if (error instanceof McpError && error.code !== ErrorCode.ConnectionClosed && error.code !== ErrorCode.RequestTimeout) {
+        // The upstream answered with a JSON-RPC error: pass its code and (redacted) message, not its data.
+        throw new McpError(error.code, redactor.redact(upstreamMessage(error)))
+      }
+      logger.error({ upstream: upstream.id, method: request.method, err: error }, 'upstream request failed')
+      const code = error instanceof McpError ? error.code : ErrorCode.InternalError
+      throw new McpError(code, `upstream "${upstream.id}" did not answer ${request.method}`)
+    }
+  }
+
+  if (capabilities.tools) {
+    server.setRequestHandler(ListToolsRequestSchema, (r, extra) => forward(r, extra as Extra, ListToolsResultSchema) as never)
+    server.setRequestHandler(CallToolRequestSchema, (r, extra) => forward(r, extra as Extra, CallToolResultSchema) as never)
+  }
+  if (capabilities.resources) {
+    server.setRequestHandler(ListResourcesRequestSchema, (r, extra) => forward(r, extra as Extra, ListResourcesResultSchema) as never)
+    server.setRequestHandler(ListResourceTemplatesRequestSchema, (r, extra) => forward(r, extra as Extra, ListResourceTemplatesResultSchema) as never)
+    server.setRequestHandler(ReadResourceRequestSchema, (r, extra) => forward(r, extra as Extra, ReadResourceResultSchema) as never)
+  }
+  if (capabilities.prompts) {
+    server.setRequestHandler(ListPromptsRequestSchema, (r, extra) => forward(r, extra as Extra, ListPromptsResultSchema) as never)
+    server.setRequestHandler(GetPromptRequestSchema, (r, extra) => forward(r, extra as Extra, GetPromptResultSchema) as never)
+  }
+  return server
+}
