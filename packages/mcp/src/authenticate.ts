@@ -1,6 +1,6 @@
 import { isAgentDid, parseAgentClaims, VerificationError, type AgentClaims } from '@agentid/core'
 import { AGENTID_ACTION_TYPE, type RequestHeaders, type VerifiedPresentation, type VerifiedRequest, type Verifier } from '@agentid/verifier'
-import type { AuthorizationSubject } from './policy-types.js'
+import type { AuthorizationSubject } from '@agentid/policy'
 import type { Caller } from './types.js'
 
 /** The HTTP authentication scheme of agentid presentations: `Authorization: AgentID <vp-jwt>`. */

@@ -4,7 +4,7 @@ import { stderrAudit } from './audit.js'
 import { guardChallenge } from './challenge.js'
 import { metadataPathFor, protectedResourceMetadata } from './metadata.js'
 import { createNodeHandler } from './node-handler.js'
-import type { PolicyAction, PolicyDecision, PolicyResource } from './policy-types.js'
+import type { PolicyAction, PolicyDecision, PolicyResource } from '@agentid/policy'
 import type { AuditEvent, Caller, McpGuard, McpGuardOptions } from './types.js'
 
 /** What the Node handler needs from its guard beyond the public methods. */
@@ -18,8 +18,9 @@ export interface GuardInternals {
   decide(caller: Caller, action: PolicyAction, resource: PolicyResource): PolicyDecision
 }
 
-function denied(reason: string, errors: readonly string[] = []): PolicyDecision {
-  return Object.freeze({ allowed: false, decision: 'deny' as const, policies: Object.freeze([]), errors: Object.freeze([...errors]), reason })
+/** A deny the guard makes itself (the engine threw or answered nonsense, or the audit sink failed): `errors` says which. */
+function denied(error: string): PolicyDecision {
+  return Object.freeze({ allowed: false, decision: 'deny' as const, policies: Object.freeze([]), errors: Object.freeze([error]), reason: 'evaluation-failed' as const })
 }
 
 /** The tool name, resource URI or prompt name a decision is about. */
@@ -45,14 +46,15 @@ function checkOptions(options: McpGuardOptions): URL {
     throw new TypeError('createMcpGuard: verifier (createVerifier of @agentid/verifier) is required')
   }
   if (!policy || typeof policy.authorize !== 'function') throw new TypeError('createMcpGuard: policy (a PolicyEngine) is required')
-  if (typeof serverId !== 'string' || serverId === '') throw new TypeError('createMcpGuard: serverId must be a non-empty string')
+  if (typeof serverId !== 'string' || serverId === '' || serverId.includes('/')) throw new TypeError('createMcpGuard: serverId must be a non-empty string without "/"')
   let url: URL
   try {
     url = new URL(resource)
   } catch {
     throw new TypeError('createMcpGuard: resource must be an absolute URL')
   }
-  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.hash !== '' || url.search !== '' || url.href !== resource && `${url.href}` !== `${resource}/`) {
+  const normal = url.href === resource || url.href === `${resource}/`
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.hash !== '' || url.search !== '' || !normal) {
     throw new TypeError('createMcpGuard: resource must be an http(s) URL without query or fragment, in normal form')
   }
   if (!Array.isArray(authorizationServers) || authorizationServers.length === 0 || !authorizationServers.every((s) => typeof s === 'string' && URL.canParse(s))) {
@@ -96,7 +98,7 @@ export function createMcpGuard(options: McpGuardOptions): McpGuard {
     try {
       decision = policy.authorize(caller.subject, action, target)
     } catch (error) {
-      return denied('engine-error', [error instanceof AgentIdError ? error.code : 'ERR_INTERNAL'])
+      return denied(`engine-error: ${error instanceof AgentIdError ? error.code : 'ERR_INTERNAL'}`)
     }
     if (!decision || decision.allowed !== true || decision.decision !== 'allow') {
       return decision && decision.allowed === false ? decision : denied('invalid-decision')

@@ -4,4 +4,4 @@ export type { McpGuard, McpGuardOptions, Caller, AuditEvent, NodeHandlerOptions,
 export { MCP_FORBIDDEN } from './challenge.js'
 export type { GuardChallenge } from './challenge.js'
 export { PRESENTATION_SCHEME } from './authenticate.js'
-export type { PolicyAction, PolicyResource, AuthorizationSubject, PolicyDecision, PolicyEngine } from './policy-types.js'
+export type { PolicyAction, PolicyResource, AuthorizationSubject, PolicyDecision, PolicyEngine } from '@agentid/policy'

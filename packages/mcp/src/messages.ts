@@ -1,5 +1,5 @@
 // What the guard does with each JSON-RPC message before the SDK server sees it.
-import type { PolicyAction, PolicyResource } from './policy-types.js'
+import type { PolicyAction, PolicyResource } from '@agentid/policy'
 
 /** The MCP list methods whose results the guard filters, and the entry field it authorizes on. */
 export type ListKind = 'tools' | 'resources' | 'resourceTemplates' | 'prompts'

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js'
 import type { RequestHeaders, Verifier } from '@agentid/verifier'
-import type { AuthorizationSubject, PolicyAction, PolicyDecision, PolicyEngine, PolicyResource } from './policy-types.js'
+import type { AuthorizationSubject, PolicyAction, PolicyDecision, PolicyEngine, PolicyResource } from '@agentid/policy'
 
 /** Options of {@link createMcpGuard}. */
 export interface McpGuardOptions {
