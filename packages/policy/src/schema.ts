@@ -1,11 +1,11 @@
-// Generated from schema.cedarschema (test/schema.test.ts checks that the two are identical).
+// Generated from schema.cedarschema by scripts/schema-to-ts.mjs (test/schema.test.ts checks that the two agree).
 
 /**
  * The agentid Cedar schema (human-readable Cedar schema format, namespace `AgentId`). Policy folders are
  * validated against it in strict mode.
  * @example
- * import { AGENTID_CEDAR_SCHEMA } from "@agentid/policy"
- * writeFileSync("agentid.cedarschema", AGENTID_CEDAR_SCHEMA)
+ * import { AGENTID_CEDAR_SCHEMA } from '@agentid/policy'
+ * writeFileSync('agentid.cedarschema', AGENTID_CEDAR_SCHEMA) // for editors and the cedar CLI
  */
 export const AGENTID_CEDAR_SCHEMA: string = `// The agentid Cedar schema. Policies in a policy folder are validated against it in strict mode.
 //
@@ -49,18 +49,24 @@ namespace AgentId {
   entity Tool in [McpServer] = {
     name: String,
     server: String,
+    // "<server>/<name>", the entity id as a string (Cedar has no string concatenation).
+    qualifiedName: String,
   };
 
   // An MCP resource: entity id = "<server>/<uri>", parent = its McpServer.
   entity Resource in [McpServer] = {
     uri: String,
     server: String,
+    // "<server>/<uri>", the entity id as a string (Cedar has no string concatenation).
+    qualifiedName: String,
   };
 
   // An MCP prompt: entity id = "<server>/<name>", parent = its McpServer.
   entity Prompt in [McpServer] = {
     name: String,
     server: String,
+    // "<server>/<name>", the entity id as a string (Cedar has no string concatenation).
+    qualifiedName: String,
   };
 
   // A workflow: entity id = the workflow id.
@@ -75,12 +81,21 @@ namespace AgentId {
     identifiers: Set<String>,
   };
 
+  // One (type, action, location) of the authorization details, flattened so that a policy can test it
+  // with contains (location "" when the entry lists no locations).
+  type AuthorizationGrant = {
+    type: String,
+    action: String,
+    location: String,
+  };
+
   type RequestContext = {
     // Number of delegation links between the root and this agent; 0 when it acts on its own credential.
     delegationDepth: Long,
     // The DID at the root of the delegation chain, when there is one.
     delegationRoot?: String,
     authorizationDetails: Set<AuthorizationDetail>,
+    authorizationGrants: Set<AuthorizationGrant>,
     // The data class the request asks for, as a name and as a level (see Agent.dataAccessLevel).
     requestedDataClass?: String,
     requestedDataLevel?: Long,

@@ -81,7 +81,8 @@ export function resourceEntity(resource: unknown): { entity: EntityJson; parent:
     const s = server()
     const name = identifier(resource[member], `resource.${member}`)
     const parent: EntityJson = { uid: { type: `${NS}::McpServer`, id: s }, attrs: {}, parents: [] }
-    return { entity: { uid: { type: `${NS}::${type}`, id: `${s}/${name}` }, attrs: { [member]: name, server: s }, parents: [parent.uid] }, parent }
+    const id = `${s}/${name}`
+    return { entity: { uid: { type: `${NS}::${type}`, id }, attrs: { [member]: name, server: s, qualifiedName: id }, parents: [parent.uid] }, parent }
   }
   switch (resource.type) {
     case 'McpServer': {
@@ -143,7 +144,7 @@ export function principalEntities(subject: AuthorizationSubject): EntityJson[] {
 
 /** The request context (`RequestContext` in the schema). `now` is unix seconds. Throws RequestError when malformed. */
 export function requestContext(subject: AuthorizationSubject, now: number): Record<string, Json> {
-  const context: Record<string, Json> = { delegationDepth: 0, authorizationDetails: [] }
+  const context: Record<string, Json> = { delegationDepth: 0, authorizationDetails: [], authorizationGrants: [] }
   const delegation = subject.delegation as unknown
   if (delegation !== undefined && delegation !== null) {
     if (!isRecord(delegation)) return fail('subject.delegation: must be an object or null')
@@ -155,17 +156,26 @@ export function requestContext(subject: AuthorizationSubject, now: number): Reco
   const details = subject.authorizationDetails as unknown
   if (details !== undefined && details !== null) {
     if (!Array.isArray(details) || details.length > MAX.list) return fail(`subject.authorizationDetails: must be a list of at most ${MAX.list} entries`)
+    const grants: Json[] = []
     context.authorizationDetails = details.map((d: unknown, i) => {
       const field = `subject.authorizationDetails[${i}]`
       if (!isRecord(d)) return fail(`${field}: must be an object`)
-      return {
+      const detail = {
         type: text(d.type, `${field}.type`),
         actions: strings(d.actions, `${field}.actions`),
         locations: strings(d.locations, `${field}.locations`),
         datatypes: strings(d.datatypes, `${field}.datatypes`, true),
         identifiers: strings(d.identifiers, `${field}.identifiers`, true),
       }
+      for (const action of detail.actions) {
+        for (const location of detail.locations.length > 0 ? detail.locations : ['']) {
+          if (grants.length >= MAX.list) fail(`subject.authorizationDetails: more than ${MAX.list} (type, action, location) grants`)
+          grants.push({ type: detail.type, action, location })
+        }
+      }
+      return detail
     })
+    context.authorizationGrants = grants
   }
   if (subject.requestedDataClass !== undefined) {
     context.requestedDataLevel = dataLevel(subject.requestedDataClass, 'subject.requestedDataClass')
