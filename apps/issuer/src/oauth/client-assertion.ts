@@ -1,10 +1,15 @@
-// Client authentication by private_key_jwt (RFC 7523 §2.2): a JWT signed EdDSA by the agent's did:key.
+// Client authentication by private_key_jwt (RFC 7523 §2.2): a JWT signed EdDSA by the agent's did:key
+// (`alg` EdDSA, or Ed25519, its RFC 9864 fully-specified name).
 import {
   assertEd25519PublicKey,
+  base64urlDecode,
+  base64urlEncode,
   decodeJwt,
   parseDidKeySyntax,
+  parseStrictJsonObject,
   publicKeyFromRaw,
   verifyJwsSignature,
+  type DecodedJwt,
 } from '@agentid/core'
 import { oauthFail } from './errors.js'
 
@@ -17,6 +22,29 @@ export interface VerifiedAssertion { did: string; jti: string; exp: number }
 
 const invalid = (message: string): never => oauthFail('invalid_client', message)
 
+/**
+ * Decodes the assertion with core's strict JWT rules. core accepts `alg: "EdDSA"` only; RFC 9864 names
+ * the same algorithm (EdDSA over Ed25519) `Ed25519`, and standard clients sign with that name:
+ * openid-client v6 `PrivateKeyJwt` (oauth4webapi `keyToJws`) with an Ed25519 CryptoKey. Such a header is
+ * decoded as if it said EdDSA, and the signature is then checked over the bytes that were really signed.
+ */
+function decodeAssertion(assertion: string): DecodedJwt {
+  const dot = assertion.indexOf('.')
+  if (dot > 0 && dot <= 1024) {
+    let header: Record<string, unknown> | undefined
+    try {
+      header = parseStrictJsonObject(base64urlDecode(assertion.slice(0, dot), 'JWS header').toString('utf8'), { what: 'JWS header', maxDepth: 4 })
+    } catch {
+      header = undefined
+    }
+    if (header?.alg === 'Ed25519') {
+      const decoded = decodeJwt(`${base64urlEncode(JSON.stringify({ ...header, alg: 'EdDSA' }))}${assertion.slice(dot)}`, 8 * 1024)
+      return { ...decoded, header: { ...decoded.header, alg: 'Ed25519' }, signingInput: assertion.slice(0, assertion.lastIndexOf('.')) }
+    }
+  }
+  return decodeJwt(assertion, 8 * 1024)
+}
+
 /** Verifies a client assertion: signature by the did:key in iss, iss = sub (= client_id if given), aud, exp, jti. */
 export function verifyClientAssertion(
   assertion: string,
@@ -24,9 +52,9 @@ export function verifyClientAssertion(
 ): VerifiedAssertion {
   let decoded: ReturnType<typeof decodeJwt>
   try {
-    decoded = decodeJwt(assertion, 8 * 1024)
+    decoded = decodeAssertion(assertion)
   } catch {
-    return invalid('the client assertion is not a JWT signed with EdDSA')
+    return invalid('the client assertion is not a JWT signed with EdDSA (or Ed25519)')
   }
   const p = decoded.payload as Record<string, unknown>
   if (typeof p.iss !== 'string' || p.iss !== p.sub) invalid('the client assertion iss and sub must both be the agent DID')

@@ -4,6 +4,13 @@ import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, jwtVerify, 
 import { OAuthError, oauthFail } from './errors.js'
 
 export const DPOP_ALGS = ['EdDSA', 'ES256'] as const
+/**
+ * RFC 9864 names EdDSA over Ed25519 `Ed25519` (fully specified; `EdDSA` is deprecated there). Standard
+ * clients sign with it: openid-client v6 (oauth4webapi `keyToJws`) sends `alg: "Ed25519"` for every
+ * Ed25519 CryptoKey. It is the same signature with the same key type, so it is accepted where EdDSA is.
+ */
+export const ED25519_ALG = 'Ed25519'
+const ACCEPTED_ALGS: readonly string[] = [...DPOP_ALGS, ED25519_ALG]
 /** Allowed distance (seconds) between a proof's iat and the issuer's clock. */
 export const DPOP_IAT_WINDOW_SEC = 60
 const MAX_PROOF_BYTES = 8 * 1024
@@ -56,7 +63,7 @@ export class DpopNonces {
 }
 
 /**
- * Verifies the one DPoP proof of a token request: typ dpop+jwt, alg EdDSA or ES256 with a public
+ * Verifies the one DPoP proof of a token request: typ dpop+jwt, alg EdDSA (or Ed25519) or ES256 with a public
  * `jwk` in the header, signature, htm, htu, iat within the window, jti present, and a current server
  * nonce (else `use_dpop_nonce` with a DPoP-Nonce header). Replay of the jti is checked by the caller.
  */
@@ -72,17 +79,17 @@ export async function verifyDpopProof(
     return invalid('the DPoP proof is not a JWS')
   }
   if (header.typ !== 'dpop+jwt') invalid('the DPoP proof typ must be dpop+jwt')
-  if (typeof header.alg !== 'string' || !(DPOP_ALGS as readonly string[]).includes(header.alg)) invalid(`the DPoP proof alg must be one of ${DPOP_ALGS.join(', ')}`)
+  if (typeof header.alg !== 'string' || !ACCEPTED_ALGS.includes(header.alg)) invalid(`the DPoP proof alg must be one of ${ACCEPTED_ALGS.join(', ')}`)
   const jwk = header.jwk as JWK | undefined
   if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) return invalid('the DPoP proof header must carry the public jwk')
   if ('d' in jwk || 'p' in jwk || 'k' in jwk) invalid('the DPoP proof jwk must be a public key')
-  const keyFits = header.alg === 'EdDSA' ? jwk.kty === 'OKP' && jwk.crv === 'Ed25519' : jwk.kty === 'EC' && jwk.crv === 'P-256'
+  const keyFits = header.alg === 'ES256' ? jwk.kty === 'EC' && jwk.crv === 'P-256' : jwk.kty === 'OKP' && jwk.crv === 'Ed25519'
   if (!keyFits) invalid('the DPoP proof jwk does not fit its alg')
   let payload: Record<string, unknown>
   try {
     const verified = await jwtVerify(proof, EmbeddedJWK, {
       typ: 'dpop+jwt',
-      algorithms: [...DPOP_ALGS],
+      algorithms: [header.alg!],
       currentDate: new Date(o.now * 1000),
       clockTolerance: DPOP_IAT_WINDOW_SEC,
     })
