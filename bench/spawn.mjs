@@ -1,88 +1,18 @@
 // Spawn suite: agent-held-key spawns over real HTTP against the real issuer process (concurrency 32,
 // 10 s, each 201 durably committed), beside Veramo's default pipeline (createIdentifier +
 // createVerifiableCredential on its TypeORM store, SQLite WAL) measured in the same run.
-import { spawn as spawnProcess, fork } from 'node:child_process'
-import http from 'node:http'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { fork } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createProofOfPossession, generateEd25519KeyPair, signerFromKeyObject } from '@agentid/core'
+import { cpuSeconds, load, poster, startIssuer, stopIssuer } from './lib/issuer-process.mjs'
 
 const CONCURRENCY = 32
 const DURATION_MS = Number(process.env.BENCH_SPAWN_MS ?? 10_000)
 const here = fileURLToPath(new URL('.', import.meta.url))
 const claims = { purpose: 'bench', controller: 'bench', model: { name: 'm', version: '1' }, toolProfile: ['mcp://erp/tools/invoices.read'], policyTier: 'standard', dataAccessClass: 'internal' }
-
-function percentile(sorted, p) {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] : NaN
-}
-
-/** Runs `op` with `concurrency` in flight for `ms`; returns throughput and latency percentiles. */
-async function load(op, { concurrency, ms, max = Infinity }) {
-  let started = 0
-  let done = 0
-  let errors = 0
-  let firstError
-  const latencies = []
-  const t0 = performance.now()
-  const deadline = t0 + ms
-  async function worker() {
-    while (performance.now() < deadline && started < max) {
-      const i = started++
-      const s = performance.now()
-      try {
-        await op(i)
-        latencies.push(performance.now() - s)
-        done++
-      } catch (e) {
-        errors++
-        firstError ??= e
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: concurrency }, worker))
-  const elapsed = (performance.now() - t0) / 1000
-  latencies.sort((a, b) => a - b)
-  return { opsPerSec: done / elapsed, done, errors, firstError: firstError ? String(firstError.message ?? firstError) : null, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) }
-}
-
-// utime + stime of a process, from /proc (Linux), in seconds; NaN elsewhere.
-function cpuSeconds(pid, which = 'both') {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-    const user = Number(fields[11]) / 100
-    const system = Number(fields[12]) / 100
-    return which === 'user' ? user : which === 'system' ? system : user + system
-  } catch {
-    return NaN
-  }
-}
-
-async function startIssuer(dataDir) {
-  const adminKey = 'aid_admin_' + Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url')
-  // Port 0: the issuer binds a free port and says which in its start-up line on stderr, so the
-  // bench never talks to some other process that happens to hold a port it guessed.
-  const child = spawnProcess(process.execPath, [...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), join(here, '../apps/issuer/dist/main.js')], {
-    env: { ...process.env, AGENTID_DATA_DIR: dataDir, AGENTID_PORT: '0', AGENTID_ADMIN_KEY: adminKey, AGENTID_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
-  const url = await new Promise((resolve, reject) => {
-    let seen = ''
-    const timer = setTimeout(() => reject(new Error('issuer did not start within 30 s')), 30_000)
-    child.stderr.on('data', (chunk) => {
-      seen += chunk
-      process.stderr.write(chunk)
-      const m = /"msg":"agentid issuer listening","url":"([^"]+)"/.exec(seen)
-      if (m) {
-        clearTimeout(timer)
-        resolve(m[1])
-      }
-    })
-    child.once('exit', (code) => reject(new Error(`issuer exited with ${code}`)))
-  })
-  return { child, url, adminKey }
-}
 
 async function agentid() {
   const dataDir = mkdtempSync(join(tmpdir(), 'agentid-bench-spawn-'))
@@ -98,21 +28,11 @@ async function agentid() {
       const proof = await createProofOfPossession({ signer: signerFromKeyObject(k.privateKey, k.did, k.keyId), audience: issuerDid, purpose: 'spawn', ttlSec: 300 })
       bodies.push(JSON.stringify({ did: k.did, proof, ...claims }))
     }
-    // Node's http client with keep-alive: undici's fetch costs the load generator ~4x more CPU per
-    // request, and on a 2-core machine the generator's CPU is taken from the issuer.
-    const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY })
-    const { hostname, port } = new URL(url)
-    const op = (i) => new Promise((resolve, reject) => {
-      const body = bodies[i]
-      const req = http.request({ host: hostname, port, path: '/v1/agents', method: 'POST', agent, headers: {
-        'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${orch.apiKey}` } }, (res) => {
-        const chunks = []
-        res.on('data', (c) => chunks.push(c))
-        res.on('end', () => (res.statusCode === 201 ? resolve() : reject(new Error(`HTTP ${res.statusCode} ${Buffer.concat(chunks).toString().slice(0, 200)}`))))
-      })
-      req.on('error', reject)
-      req.end(body)
-    })
+    const post = poster(url, { concurrency: CONCURRENCY })
+    const op = async (i) => {
+      const res = await post('/v1/agents', bodies[i], { 'content-type': 'application/json', authorization: `Bearer ${orch.apiKey}` })
+      if (res.status !== 201) throw new Error(`HTTP ${res.status} ${res.body.slice(0, 200)}`)
+    }
     await load(op, { concurrency: CONCURRENCY, ms: 1000, max: 500 }) // warm-up
     const cpu0 = cpuSeconds(child.pid)
     const sys0 = cpuSeconds(child.pid, 'system')
@@ -125,8 +45,7 @@ async function agentid() {
     result.loadGeneratorCpuUsPerSpawn = (self.user + self.system) / result.done
     return result
   } finally {
-    child.kill('SIGTERM')
-    await new Promise((r) => child.once('exit', r))
+    await stopIssuer(child)
     rmSync(dataDir, { recursive: true, force: true })
   }
 }
