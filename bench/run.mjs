@@ -17,6 +17,7 @@ const SUITES = [
   { name: 'spawn', file: 'spawn.mjs', prints: true },
   { name: 'di', file: 'di.mjs' },
   { name: 'request', file: 'request.mjs' },
+  { name: 'token', file: 'token.mjs' },
 ]
 
 const here = (f) => fileURLToPath(new URL(f, import.meta.url))
