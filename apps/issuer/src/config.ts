@@ -1,4 +1,5 @@
 import { AgentIdError } from '@agentid/core'
+import { trustedIdpsFromEnv, type TrustedIdpConfig } from './oauth/trusted-idps.js'
 
 /** How the issuer runs, from the environment (and CLI flags that override it). */
 export interface IssuerConfig {
@@ -11,12 +12,16 @@ export interface IssuerConfig {
   didWebDomain: string | undefined
   adminKey: string | undefined
   logLevel: string
+  /** Identity providers whose users' tokens are exchanged (RFC 8693); empty: no token exchange. */
+  trustedIdps?: TrustedIdpConfig[]
 }
 
 /**
  * Reads `AGENTID_DATA_DIR` (default `./.agentid`), `AGENTID_DB`, `AGENTID_HOST` (127.0.0.1),
  * `AGENTID_PORT` (8080; 0 picks a free port), `AGENTID_BASE_URL` (default http://host:port as bound),
- * `AGENTID_DID_WEB` (a domain: run as did:web), `AGENTID_ADMIN_KEY`, `AGENTID_LOG_LEVEL` (info).
+ * `AGENTID_DID_WEB` (a domain: run as did:web), `AGENTID_ADMIN_KEY`, `AGENTID_LOG_LEVEL` (info),
+ * `AGENTID_TRUSTED_IDPS` (a JSON array of `{ issuer, jwks_uri | jwks, audience? }`, inline or the
+ * path of a file holding it).
  */
 export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<IssuerConfig> = {}): IssuerConfig {
   const host = overrides.host ?? env.AGENTID_HOST ?? '127.0.0.1'
@@ -34,5 +39,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<IssuerC
     didWebDomain: overrides.didWebDomain ?? (env.AGENTID_DID_WEB || undefined),
     adminKey: overrides.adminKey ?? (env.AGENTID_ADMIN_KEY || undefined),
     logLevel: overrides.logLevel ?? env.AGENTID_LOG_LEVEL ?? 'info',
+    trustedIdps: overrides.trustedIdps ?? trustedIdpsFromEnv(env.AGENTID_TRUSTED_IDPS),
   }
 }

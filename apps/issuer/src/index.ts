@@ -9,6 +9,8 @@ export type { IssuerServiceOptions, Principal, AgentView, CredentialView, Orches
 export { buildServer, BODY_LIMIT } from './http/server.js'
 export type { ServerOptions } from './http/server.js'
 export { HTTP_STATUS, toHttpError } from './http/errors.js'
+export { parseTrustedIdps, trustedIdpsFromEnv, SUBJECT_TOKEN_ALGS } from './oauth/trusted-idps.js'
+export type { TrustedIdpConfig } from './oauth/trusted-idps.js'
 export { newApiKey } from './domain/api-keys.js'
 // engine
 export { openDatabase } from './db/open.js'

@@ -29,6 +29,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
     baseUrl,
     ...(config.dbFile ? { dbFile: config.dbFile } : {}),
     ...(config.didWebDomain ? { didWebDomain: config.didWebDomain } : {}),
+    ...(config.trustedIdps ? { trustedIdps: config.trustedIdps } : {}),
   })
   let server: FastifyInstance | undefined
   try {

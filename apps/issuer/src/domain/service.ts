@@ -11,7 +11,8 @@ import {
   type AgentClaims,
   type Ed25519PrivateJwk,
 } from '@agentid/core'
-import { createVerifier, type DidResolver, type Verifier } from '@agentid/verifier'
+import { createVerifier, type DelegationRequest, type DidResolver, type VerifiedDelegation, type Verifier } from '@agentid/verifier'
+import { parseTrustedIdps, type TrustedIdpConfig } from '../oauth/trusted-idps.js'
 import { openDatabase } from '../db/open.js'
 import { loadMasterSecret } from '../secret.js'
 import { createIssuerEngine, type IssuerEngine } from '../veramo/engine.js'
@@ -54,6 +55,10 @@ export interface IssuerServiceOptions {
   challengeTtlSec?: number
   /** Entries per status list (131,072). */
   statusListEntries?: number
+  /** Identity providers whose users' tokens the token endpoint exchanges (RFC 8693). Default: none. */
+  trustedIdps?: readonly TrustedIdpConfig[]
+  /** Fetch for the identity providers' JWKS URIs. Default: `globalThis.fetch`. */
+  fetch?: typeof globalThis.fetch
 }
 
 export interface OrchestratorView { id: string; name: string; createdAt: string; removedAt: string | null; activeAgents?: number }
@@ -91,6 +96,10 @@ export class IssuerService {
   private readonly maxTtl: number
   private readonly challengeTtl: number
   private readonly purgeTimer: NodeJS.Timeout
+  /** The validated trusted identity providers (token exchange). */
+  readonly trustedIdps: readonly TrustedIdpConfig[]
+  /** The fetch for identity providers' keys, when injected. */
+  readonly fetch: typeof globalThis.fetch | undefined
 
   private constructor(
     readonly store: Store,
@@ -101,6 +110,8 @@ export class IssuerService {
     this.ttl = options.credentialTtlSec ?? 3600
     this.maxTtl = options.maxCredentialTtlSec ?? 86_400
     this.challengeTtl = options.challengeTtlSec ?? 120
+    this.trustedIdps = parseTrustedIdps(options.trustedIdps ?? [])
+    this.fetch = options.fetch
     this.di = new DataIntegritySigner({ did: engine.issuer.did, keyId: engine.issuer.keyId, signBytes: (data) => engine.signBytes(data) })
     this.statusLists = new StatusLists({
       store,
@@ -497,6 +508,14 @@ export class IssuerService {
       if (!result.alreadyRevoked) this.store.audit(at, actorName(actor), 'delegation.revoked', delegationId, { reason: why, delegations: result.revokedDelegations })
       return result
     })
+  }
+
+  /**
+   * Verifies a delegation chain with the issuer's own verifier (root: this issuer; status lists read
+   * from memory, cached at most a second). Throws VerificationError.
+   */
+  verifyDelegation(chain: readonly string[], request: DelegationRequest): Promise<VerifiedDelegation> {
+    return this.selfCheck.verifyDelegation(chain, request)
   }
 
   /** The signed status-list credential `id`. */

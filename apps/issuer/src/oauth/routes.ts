@@ -1,33 +1,51 @@
 // OAuth 2.0 authorization server of the issuer: RFC 8414 metadata, the JWKS, and the token endpoint
-// (client_credentials; client auth private_key_jwt, RFC 7523; DPoP-bound, RFC 9449; RFC 9396
-// authorization_details; RFC 8707 resource). Errors on these routes are RFC 6749 §5.2 bodies.
+// (client_credentials and RFC 8693 token exchange; client auth private_key_jwt, RFC 7523; DPoP-bound,
+// RFC 9449; RFC 9396 authorization_details; RFC 8707 resource; an optional delegation chain).
+// Errors on these routes are RFC 6749 §5.2 bodies.
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
-import { AgentIdError, type AgentClaims } from '@agentid/core'
+import { AgentIdError } from '@agentid/core'
 import type { IssuerService } from '../domain/service.js'
+import { authenticatedAgent, type AgentIdTokenClaim } from './agent-claim.js'
 import { AGENTID_ACTION, checkAgainstClaims, parseAuthorizationDetails } from './authorization-details.js'
 import { JWT_BEARER_ASSERTION, verifyClientAssertion } from './client-assertion.js'
+import { checkDelegation, DELEGATION_PARAM, parseDelegationParam } from './delegation-check.js'
 import { DPOP_ALGS, DPOP_IAT_WINDOW_SEC, DpopNonces, verifyDpopProof } from './dpop.js'
 import { OAuthError, oauthFail } from './errors.js'
+import { ACTOR_TOKEN_TYPES, SUBJECT_TOKEN_TYPES, TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, verifyExchange } from './token-exchange.js'
+import { TrustedIdps } from './trusted-idps.js'
 
 export const CLIENT_CREDENTIALS = 'client_credentials'
 /** Access-token lifetimes (seconds). */
 export const DEFAULT_TOKEN_TTL_SEC = 120
 export const MAX_TOKEN_TTL_SEC = 300
 const FORM_LIMIT = 64 * 1024
-const KNOWN_PARAMS = ['grant_type', 'client_id', 'client_assertion_type', 'client_assertion', 'resource', 'authorization_details', 'expires_in', 'scope']
+const KNOWN_PARAMS = [
+  'grant_type', 'client_id', 'client_assertion_type', 'client_assertion', 'resource', 'authorization_details', 'expires_in', 'scope',
+  'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'requested_token_type', 'audience', DELEGATION_PARAM,
+]
 
-/** The RFC 8414 metadata document of an issuer at `baseUrl`. */
-export function authorizationServerMetadata(baseUrl: string): Record<string, unknown> {
+/**
+ * The RFC 8414 metadata document of an issuer at `baseUrl`. Token exchange (and its token types, in
+ * agentid's own members) is listed only when identity providers are trusted.
+ */
+export function authorizationServerMetadata(baseUrl: string, o: { tokenExchange?: boolean } = {}): Record<string, unknown> {
   return {
     issuer: baseUrl,
     token_endpoint: `${baseUrl}/v1/token`,
     jwks_uri: `${baseUrl}/v1/jwks`,
-    grant_types_supported: [CLIENT_CREDENTIALS],
+    grant_types_supported: o.tokenExchange ? [CLIENT_CREDENTIALS, TOKEN_EXCHANGE] : [CLIENT_CREDENTIALS],
     token_endpoint_auth_methods_supported: ['private_key_jwt'],
     token_endpoint_auth_signing_alg_values_supported: ['EdDSA'],
     dpop_signing_alg_values_supported: [...DPOP_ALGS],
     authorization_details_types_supported: [AGENTID_ACTION],
+    ...(o.tokenExchange
+      ? {
+          token_exchange_subject_token_types_supported: [...SUBJECT_TOKEN_TYPES],
+          token_exchange_actor_token_types_supported: [...ACTOR_TOKEN_TYPES],
+          token_exchange_issued_token_types_supported: [TOKEN_TYPE_ACCESS_TOKEN],
+        }
+      : {}),
   }
 }
 
@@ -74,71 +92,119 @@ function parseExpiresIn(value: string | undefined): number {
   return n
 }
 
+interface TokenContext { service: IssuerService; nonces: DpopNonces; idps: TrustedIdps }
+
 /** The token endpoint's work, after the form is parsed. */
-async function issueToken(service: IssuerService, nonces: DpopNonces, request: FastifyRequest): Promise<Record<string, unknown>> {
+async function issueToken({ service, nonces, idps }: TokenContext, request: FastifyRequest): Promise<Record<string, unknown>> {
   const baseUrl = service.engine.baseUrl
   const tokenEndpoint = `${baseUrl}/v1/token`
   const form = formParams(request.body)
   const grantType = form.get('grant_type')
   if (grantType === undefined) oauthFail('invalid_request', 'grant_type is required')
-  if (grantType !== CLIENT_CREDENTIALS) oauthFail('unsupported_grant_type', `grant_type must be ${CLIENT_CREDENTIALS}`)
+  const exchange = grantType === TOKEN_EXCHANGE && idps.size > 0
+  if (grantType !== CLIENT_CREDENTIALS && !exchange) {
+    oauthFail('unsupported_grant_type', `grant_type must be ${idps.size > 0 ? `${CLIENT_CREDENTIALS} or ${TOKEN_EXCHANGE}` : CLIENT_CREDENTIALS}`)
+  }
   if (form.get('client_assertion_type') !== JWT_BEARER_ASSERTION) oauthFail('invalid_client', `client_assertion_type must be ${JWT_BEARER_ASSERTION}`)
   const assertion = form.get('client_assertion')
   if (!assertion) oauthFail('invalid_client', 'client_assertion is required')
   const resource = form.get('resource')
   if (resource === undefined) oauthFail('invalid_target', 'resource is required (RFC 8707)')
   if (!isAbsoluteUri(resource!)) oauthFail('invalid_target', 'resource must be an absolute URI without a fragment')
-  const expiresIn = parseExpiresIn(form.get('expires_in'))
+  let expiresIn = parseExpiresIn(form.get('expires_in'))
   const details = parseAuthorizationDetails(form.get('authorization_details'))
+  const chainParam = form.get(DELEGATION_PARAM)
+  const chain = chainParam === undefined ? undefined : parseDelegationParam(chainParam)
 
   // The proof first: a client asked for a nonce does not spend its client assertion.
   const now = service.now()
   const dpop = await verifyDpopProof(dpopHeader(request), { method: 'POST', url: tokenEndpoint, now, nonces })
-  const client = verifyClientAssertion(assertion!, { clientId: form.get('client_id'), audiences: [tokenEndpoint, baseUrl], now })
-
+  const audiences = [tokenEndpoint, baseUrl]
+  const client = verifyClientAssertion(assertion!, { clientId: form.get('client_id'), audiences, now })
   const store = service.store
-  const agent = store.agents.get(client.did)
-  if (!agent) oauthFail('invalid_client', 'the client is not a registered agent')
-  if (agent!.status !== 'active') oauthFail('invalid_client', 'the agent has been revoked')
-  const identity = store.credentials.activeByAgent(client.did).some((c) => c.kind === 'identity' && c.expires_at > now)
-  if (!identity) oauthFail('invalid_client', 'the agent holds no valid identity credential')
-  checkAgainstClaims(details, JSON.parse(agent!.claims_json) as AgentClaims)
+  const agent = authenticatedAgent(store, client.did, now)
+  checkAgainstClaims(details, agent.claims)
 
-  // Both jtis are spent, the agent checked active again and the issuance logged, in one write.
+  const exchanged = exchange ? await verifyExchange(form, { agent: client.did, audiences, resource: resource!, details, now, idps }) : undefined
+  const granted = exchanged ? exchanged.details : details
+  const delegation = chain
+    ? await checkDelegation(chain, { invoker: client.did, resource: resource!, details: granted, now, store, verifyDelegation: (c, r) => service.verifyDelegation(c, r) })
+    : undefined
+  // The token outlives neither the user's token nor the delegation it rests on.
+  if (exchanged) {
+    if (exchanged.subjectExp <= now) oauthFail('invalid_request', 'subject_token: has expired')
+    expiresIn = Math.min(expiresIn, exchanged.subjectExp - now)
+  }
+  if (delegation) {
+    if (delegation.notAfter <= now) oauthFail('invalid_grant', `${DELEGATION_PARAM}: the delegation has expired`)
+    expiresIn = Math.min(expiresIn, delegation.notAfter - now)
+  }
+
+  // Every jti is spent, the agent and the chain's links checked unrevoked again and the issuance
+  // logged, in one write.
   const at = service.now()
   const tokenId = randomUUID()
+  const logged = {
+    tokenId, resource, jkt: dpop.jkt, expiresIn, details: granted.length,
+    ...(delegation ? { delegationRoot: delegation.root, delegationDepth: delegation.depth } : {}),
+    ...(exchanged ? { subjectIssuer: exchanged.subjectIssuer, user: exchanged.user, subjectTokenId: exchanged.subjectTokenId } : {}),
+  }
   try {
     await store.commit([
       store.ops.nonceUse(`oauth-ca:${client.did}:${client.jti}`, client.exp, { code: 'ERR_REPLAY', message: 'client assertion' }),
+      // The actor token shares the client assertion's namespace: one JWT is spent once, whatever field it came in.
+      ...(exchanged ? [store.ops.nonceUse(`oauth-ca:${client.did}:${exchanged.actor.jti}`, exchanged.actor.exp, { code: 'ERR_REPLAY', message: 'actor token' })] : []),
       store.ops.nonceUse(`dpop:${dpop.jkt}:${dpop.jti}`, Math.max(dpop.iat, now) + DPOP_IAT_WINDOW_SEC + 1, { code: 'ERR_CONFLICT', message: 'dpop' }),
       store.ops.agentActive(client.did, { code: 'ERR_REVOKED', message: 'revoked' }),
-      store.ops.audit(at, `agent:${client.did}`, 'token.issued', client.did, { tokenId, resource, jkt: dpop.jkt, expiresIn, details: details.length }),
+      ...(delegation ? delegation.linkIds.map((id) => store.ops.delegationActive(id, { code: 'ERR_REVOKED', message: 'delegation' })) : []),
+      store.ops.audit(at, `agent:${client.did}`, exchanged ? 'token.exchanged' : 'token.issued', client.did, logged),
     ])
   } catch (error) {
-    if (error instanceof AgentIdError && error.code === 'ERR_REPLAY') oauthFail('invalid_client', 'the client assertion was used before')
+    if (error instanceof AgentIdError && error.code === 'ERR_REPLAY') {
+      if (error.message === 'actor token') oauthFail('invalid_request', 'actor_token: was used before')
+      oauthFail('invalid_client', 'the client assertion was used before')
+    }
     if (error instanceof AgentIdError && error.code === 'ERR_CONFLICT') oauthFail('invalid_dpop_proof', 'the DPoP proof was used before')
-    if (error instanceof AgentIdError && error.code === 'ERR_REVOKED') oauthFail('invalid_client', 'the agent has been revoked')
+    if (error instanceof AgentIdError && error.code === 'ERR_REVOKED') {
+      if (error.message === 'delegation') oauthFail('invalid_grant', `${DELEGATION_PARAM}: a link has been revoked`)
+      oauthFail('invalid_client', 'the agent has been revoked')
+    }
     throw error
   }
 
+  const agentid: AgentIdTokenClaim = {
+    claims: agent.claims,
+    ...agent.identity,
+    ...(delegation ? { delegation: { root: delegation.root, depth: delegation.depth } } : {}),
+    ...(exchanged ? { subjectIssuer: exchanged.subjectIssuer } : {}),
+  }
   const accessToken = await service.engine.signJwt({ typ: 'at+jwt' }, {
     iss: service.issuer.did,
     aud: resource,
-    sub: client.did,
+    sub: exchanged ? exchanged.user : client.did,
     client_id: client.did,
+    ...(exchanged ? { act: { sub: client.did } } : {}),
     iat: at,
     exp: at + expiresIn,
     jti: tokenId,
     cnf: { jkt: dpop.jkt },
-    authorization_details: details,
+    authorization_details: granted,
+    agentid,
   })
-  return { access_token: accessToken, token_type: 'DPoP', expires_in: expiresIn, authorization_details: details }
+  return {
+    access_token: accessToken,
+    ...(exchanged ? { issued_token_type: TOKEN_TYPE_ACCESS_TOKEN } : {}),
+    token_type: 'DPoP',
+    expires_in: expiresIn,
+    authorization_details: granted,
+  }
 }
 
 /** Registers `GET /.well-known/oauth-authorization-server`, `GET /v1/jwks` and `POST /v1/token`. */
 export function oauthRoutes(service: IssuerService): FastifyPluginAsync {
   return async (app: FastifyInstance) => {
     const nonces = new DpopNonces(() => service.now())
+    const idps = new TrustedIdps(service.trustedIdps, { defaultAudience: service.engine.baseUrl, ...(service.fetch ? { fetch: service.fetch } : {}) })
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: FORM_LIMIT }, (_request, body, done) => done(null, body))
     app.setErrorHandler((error, request, reply) => {
       let oauth: OAuthError
@@ -156,7 +222,7 @@ export function oauthRoutes(service: IssuerService): FastifyPluginAsync {
       void reply.code(oauth.status).headers({ 'cache-control': 'no-store', ...oauth.headers }).type('application/json').send(oauth.body)
     })
 
-    app.get('/.well-known/oauth-authorization-server', async () => authorizationServerMetadata(service.engine.baseUrl))
+    app.get('/.well-known/oauth-authorization-server', async () => authorizationServerMetadata(service.engine.baseUrl, { tokenExchange: idps.size > 0 }))
     app.get('/v1/jwks', async (_request, reply) => {
       const { publicJwk, keyId } = service.engine.issuer
       return reply.header('cache-control', 'public, max-age=300').send({ keys: [{ ...publicJwk, kid: keyId, alg: 'EdDSA', use: 'sig' }] })
@@ -166,7 +232,7 @@ export function oauthRoutes(service: IssuerService): FastifyPluginAsync {
       if (typeof type !== 'string' || type.split(';')[0]!.trim().toLowerCase() !== 'application/x-www-form-urlencoded') {
         oauthFail('invalid_request', 'the request body must be application/x-www-form-urlencoded')
       }
-      const body = await issueToken(service, nonces, request)
+      const body = await issueToken({ service, nonces, idps }, request)
       return reply.headers({ 'cache-control': 'no-store', pragma: 'no-cache', 'dpop-nonce': nonces.issue() }).send(body)
     })
   }
