@@ -157,7 +157,9 @@ export async function verifyDpopProof(proof: unknown, ctx: DpopProofContext): Pr
     return proofFail('ERR_MALFORMED', 'proof header or payload is not a JSON object', {}, cause)
   }
   if (header.typ !== DPOP_TYP) proofFail('ERR_MALFORMED', `typ must be ${DPOP_TYP}`, { typ: typeof header.typ === 'string' ? header.typ : null })
-  const alg = header.alg
+  // RFC 9864 names EdDSA over Ed25519 `Ed25519` (fully specified); openid-client v6 signs proofs with an
+  // Ed25519 key under that name. Same signature, same key type: checked exactly as EdDSA, where EdDSA is allowed.
+  const alg = header.alg === 'Ed25519' ? 'EdDSA' : header.alg
   const algorithms = ctx.algorithms ?? DPOP_ALGS
   if (typeof alg !== 'string' || !algorithms.includes(alg)) proofFail('ERR_UNSUPPORTED_ALG', 'alg is not accepted', { alg: typeof alg === 'string' ? alg : null })
   if ('crit' in header || 'b64' in header) proofFail('ERR_MALFORMED', 'crit and b64 are not supported')
