@@ -1,0 +1,31 @@
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import * as cedar from '@cedar-policy/cedar-wasm/nodejs'
+import { describe, expect, it } from 'vitest'
+import { AGENTID_CEDAR_SCHEMA, validatePolicyDirectory } from '@agentid/policy'
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url))
+
+describe('AGENTID_CEDAR_SCHEMA', () => {
+  it('is schema.cedarschema, word for word (regenerate with scripts/schema-to-ts.mjs)', () => {
+    expect(AGENTID_CEDAR_SCHEMA).toBe(readFileSync(here('../src/schema.cedarschema'), 'utf8'))
+  })
+
+  it('parses, in the AgentId namespace, with the five actions', () => {
+    expect(cedar.checkParseSchema(AGENTID_CEDAR_SCHEMA).type).toBe('success')
+    const json = cedar.schemaToJson(AGENTID_CEDAR_SCHEMA)
+    if (json.type !== 'success') throw new Error('schemaToJson failed')
+    const ns = json.json['AgentId']!
+    expect(Object.keys(ns.actions).sort()).toEqual(['callTool', 'getPrompt', 'invokeWorkflow', 'listTools', 'readResource'])
+    expect(Object.keys(ns.entityTypes).sort()).toEqual(['Agent', 'McpServer', 'Prompt', 'Resource', 'Tool', 'User', 'Workflow'])
+    expect(ns.actions['callTool']!.appliesTo!.resourceTypes).toEqual(['Tool'])
+    expect(ns.actions['listTools']!.appliesTo!.resourceTypes).toEqual(['McpServer'])
+  })
+
+  it('validates the shipped examples folder', async () => {
+    const result = await validatePolicyDirectory(here('../examples'))
+    expect(result.diagnostics).toEqual([])
+    expect(result.ok).toBe(true)
+    expect(result.policies).toBeGreaterThanOrEqual(10)
+  })
+})
