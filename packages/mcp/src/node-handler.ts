@@ -116,6 +116,10 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
           return toServer(message, extra)
         case 'list':
           if (lists.has(id!)) return answer(id!, -32600, 'Invalid Request: request id already in use')
+          // Listing tools is itself an action policies decide on; the list is then filtered per tool.
+          if (gate.list === 'tools' && !guard.authorize(caller, 'listTools', { type: 'McpServer', id: serverId }, sessionId).allowed) {
+            return answer(id!, MCP_FORBIDDEN, 'Forbidden: denied by policy')
+          }
           lists.set(id!, { list: gate.list, caller })
           return toServer(message, extra)
         case 'refuse':
