@@ -78,7 +78,7 @@ export interface VerifiedDpopProof {
 
 function keyFitsAlg(jwk: Record<string, unknown>, alg: string): boolean {
   // A jwk may name its own alg, use and key_ops (RFC 7517 §4): they must allow verifying a signature of this alg.
-  if (jwk.alg !== undefined && jwk.alg !== alg) return false
+  if (jwk.alg !== undefined && jwk.alg !== alg && !(alg === 'EdDSA' && jwk.alg === 'Ed25519')) return false
   if (jwk.use !== undefined && jwk.use !== 'sig') return false
   if (jwk.key_ops !== undefined && !(Array.isArray(jwk.key_ops) && jwk.key_ops.includes('verify'))) return false
   if (alg === 'EdDSA') return jwk.kty === 'OKP' && jwk.crv === 'Ed25519' && typeof jwk.x === 'string'

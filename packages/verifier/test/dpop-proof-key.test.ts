@@ -83,6 +83,7 @@ describe('verifyDpopProof: the proof key', () => {
     await expectCode(verifyDpopProof(rawProof(a.privateKey, { jwk: { ...a.jwk, key_ops: 'verify' } }), ctx()), 'ERR_UNSUPPORTED_ALG')
     // The same members allowing the key are fine, and the thumbprint ignores them.
     const v = await verifyDpopProof(rawProof(a.privateKey, { jwk: { ...a.jwk, alg: 'EdDSA', use: 'sig', key_ops: ['verify'] } }), ctx())
+    await verifyDpopProof(rawProof(a.privateKey, { jwk: { ...a.jwk, alg: 'Ed25519' } }, { alg: 'Ed25519' }), ctx()) // RFC 9864 name, in the jwk too
     expect(v.jkt).toBe(createHash('sha256').update(`{"crv":"Ed25519","kty":"OKP","x":"${a.jwk.x as string}"}`).digest('base64url'))
   })
 
