@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto'
-import { decodeJwt, isAgentDid, VerificationError, type DecodedJwt } from '@agentid/core'
+import { decodeJwt, isAgentDid, parseAgentClaims, parseStatusEntry, VerificationError, type AgentClaims, type DecodedJwt } from '@agentid/core'
 import { dpopFail, verifyDpopProof, type VerifiedDpopProof } from './dpop.js'
 import { BoundedCache } from './lru.js'
 import type { ReplayCache } from './presentation.js'
-import { deepFreeze, isRecord } from './util.js'
+import { deepFreeze, isRecord, statusIndexOf } from './util.js'
 
 /** `typ` of an agentid access token (RFC 9068). */
 export const ACCESS_TOKEN_TYP = 'at+jwt'
@@ -48,6 +48,12 @@ export interface VerifiedRequest {
   /** With token exchange (an `act` claim), the user the agent acts for (`sub`); else null. */
   readonly user: string | null
   readonly act: { readonly sub: string } | null
+  /** The agent's identity claims the token carries (`agentid.claims`); null for a token without them. */
+  readonly agentClaims: Readonly<AgentClaims> | null
+  /** After token exchange, the issuer URL of the user's identity provider (`agentid.subjectIssuer`); else null. */
+  readonly userIssuer: string | null
+  /** The delegation chain the token was issued on (`agentid.delegation`): its root and number of links; else null. */
+  readonly delegation: { readonly root: string; readonly depth: number } | null
   readonly authorizationDetails: readonly AgentActionDetail[]
   readonly issuer: string
   readonly tokenId: string
@@ -69,6 +75,8 @@ export interface RequestContext {
   dpopNonce?: () => string | undefined | Promise<string | undefined>
   /** Checks the issuer's signature on the token (throws VerificationError). */
   verifyIssuerSignature: (jwt: DecodedJwt, iss: string) => Promise<void>
+  /** The value of `index` in the status list at `url` signed by `issuer` (the verifier's cached lists). */
+  statusOf: (url: string, issuer: string, index: number) => Promise<number>
   tokens: BoundedCache<string, VerifiedToken>
 }
 
@@ -79,6 +87,8 @@ interface VerifiedToken {
   readonly nbf: number | null
   readonly exp: number
   readonly jkt: string
+  /** The identity credential the token rests on, checked on every request. */
+  readonly status: { readonly credentialId: string; readonly url: string; readonly index: number } | null
   readonly result: Omit<VerifiedRequest, 'proof'>
 }
 
@@ -137,6 +147,44 @@ function parseAuthorizationDetails(value: unknown): AgentActionDetail[] {
   })
 }
 
+interface AgentIdClaim {
+  claims: AgentClaims
+  status: { credentialId: string; url: string; index: number }
+  delegation: { root: string; depth: number } | null
+  subjectIssuer: string | null
+}
+
+// The `agentid` claim: the agent's claims, its identity credential and that credential's status
+// entry, and, when present, the delegation chain's root and depth and the user's identity provider.
+function parseAgentIdClaim(value: unknown): AgentIdClaim | null {
+  if (value === undefined) return null
+  if (!isRecord(value)) tokenFail('ERR_MALFORMED', 'agentid must be an object')
+  let claims: AgentClaims
+  let entry: ReturnType<typeof parseStatusEntry>
+  try {
+    claims = parseAgentClaims(value.claims, { strict: false, code: 'ERR_MALFORMED' })
+    entry = parseStatusEntry(value.credentialStatus, 'ERR_MALFORMED')
+  } catch (cause) {
+    return tokenFail('ERR_MALFORMED', `agentid: ${(cause as Error).message}`)
+  }
+  if (typeof value.credentialId !== 'string' || value.credentialId === '') tokenFail('ERR_MALFORMED', 'agentid.credentialId is missing')
+  let delegation: AgentIdClaim['delegation'] = null
+  if (value.delegation !== undefined) {
+    const d = value.delegation
+    if (!isRecord(d) || typeof d.root !== 'string' || !d.root.startsWith('did:') || !Number.isInteger(d.depth) || (d.depth as number) < 1) {
+      tokenFail('ERR_MALFORMED', 'agentid.delegation must be { root: DID, depth: positive integer }')
+    }
+    delegation = { root: d.root as string, depth: d.depth as number }
+  }
+  if (value.subjectIssuer !== undefined && (typeof value.subjectIssuer !== 'string' || value.subjectIssuer === '')) tokenFail('ERR_MALFORMED', 'agentid.subjectIssuer must be a string')
+  return {
+    claims,
+    status: { credentialId: value.credentialId as string, url: entry.statusListCredential, index: statusIndexOf(entry.statusListIndex) },
+    delegation,
+    subjectIssuer: (value.subjectIssuer as string | undefined) ?? null,
+  }
+}
+
 /** Decodes, checks the signature of, and parses an access token (everything but time and audience). */
 async function verifyAccessToken(ctx: RequestContext, token: string): Promise<VerifiedToken> {
   let jwt: DecodedJwt
@@ -183,6 +231,7 @@ async function verifyAccessToken(ctx: RequestContext, token: string): Promise<Ve
     tokenFail('ERR_KEY_MISMATCH', 'sub is not client_id (and there is no act claim)')
   }
   const authorizationDetails = parseAuthorizationDetails(p.authorization_details)
+  const agentid = parseAgentIdClaim(p.agentid)
   const claims = deepFreeze(structuredClone(p))
   return deepFreeze({
     claims,
@@ -191,10 +240,14 @@ async function verifyAccessToken(ctx: RequestContext, token: string): Promise<Ve
     nbf,
     exp,
     jkt: cnf.jkt,
+    status: agentid ? agentid.status : null,
     result: {
       agent: clientId,
       user: act ? sub : null,
       act,
+      agentClaims: agentid ? agentid.claims : null,
+      userIssuer: agentid ? agentid.subjectIssuer : null,
+      delegation: agentid ? agentid.delegation : null,
       authorizationDetails,
       issuer: iss,
       tokenId: p.jti,
@@ -207,7 +260,9 @@ async function verifyAccessToken(ctx: RequestContext, token: string): Promise<Ve
 /**
  * Verifies an HTTP request carrying `Authorization: DPoP <access token>` and one `DPoP` proof:
  * the token (signature by a trusted issuer, typ, audience, lifetime ≤ 300 s, time, cnf.jkt), cached
- * by its bytes until it expires, then the proof (RFC 9449 §4.3) bound to the token and this request.
+ * by its bytes until it expires, then the proof (RFC 9449 §4.3) bound to the token and this request,
+ * then, on every request, the status of the identity credential the token names (`agentid.credentialStatus`)
+ * in the issuer's status list (cached `statusTtlMs`): revoked is ERR_REVOKED.
  */
 export async function verifyRequestWith(ctx: RequestContext, request: HttpRequestLike, options: VerifyRequestOptions = {}): Promise<VerifiedRequest> {
   if (!isRecord(request) || typeof request.method !== 'string' || typeof request.url !== 'string' || !isRecord(request.headers)) {
@@ -259,5 +314,18 @@ export async function verifyRequestWith(ctx: RequestContext, request: HttpReques
     maxAgeSec: ctx.dpopMaxAgeSec,
     replayCache: ctx.replayCache,
   })
+  // The agent's identity credential, on every request: a token cached by its bytes stops working
+  // within the status lists' TTL of a revocation.
+  if (verified.status !== null) {
+    const { credentialId, url, index } = verified.status
+    let value: number
+    try {
+      value = await ctx.statusOf(url, verified.result.issuer, index)
+    } catch (cause) {
+      if (cause instanceof VerificationError) tokenFail(cause.code, `identity credential status: ${cause.message}`, { credentialId })
+      throw cause
+    }
+    if (value !== 0) tokenFail('ERR_REVOKED', 'the agent\'s identity credential has been revoked', { credentialId })
+  }
   return Object.freeze({ ...verified.result, proof })
 }

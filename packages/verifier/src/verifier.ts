@@ -109,7 +109,9 @@ export interface Verifier {
   verifyDelegation(chain: readonly string[], request: DelegationRequest): Promise<VerifiedDelegation>
   /**
    * Verifies a request carrying `Authorization: DPoP <access token>` and a `DPoP` proof (RFC 9449):
-   * the issuer's access token (cached until it expires) and the proof bound to it and this request.
+   * the issuer's access token (cached until it expires) and the proof bound to it and this request;
+   * the agent's identity credential named in the token (`agentid.credentialStatus`) is checked against
+   * the issuer's status list on every request (lists cached `statusTtlMs`): ERR_REVOKED once revoked.
    * @example
    * const { agent, user, authorizationDetails } = await verifier.verifyRequest({ method: 'GET', url: 'https://erp.example/invoices', headers })
    */
@@ -307,6 +309,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     ...(options.resourceAudience === undefined ? {} : { resourceAudience: options.resourceAudience }),
     ...(options.dpopNonce === undefined ? {} : { dpopNonce: options.dpopNonce }),
     verifyIssuerSignature: (jwt, iss) => verifySignature(jwt, iss, 'assertionMethod'),
+    statusOf: (url, issuer, index) => statusLists.status(url, issuer, index),
     tokens: createTokenCache(positive('accessTokenCacheSize', options.accessTokenCacheSize, 10_000) || 1),
   }
 
