@@ -1,0 +1,406 @@
+// End to end: the MCP SDK's own Client over Streamable HTTP, authenticated with agentid (DPoP-bound
+// tokens from the real issuer process, or presentations), against an SDK McpServer behind
+// @agentid/mcp's guard in a real http server, decided by a real Cedar policy folder.
+import { createHash, randomUUID } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import { McpError } from '@modelcontextprotocol/sdk/types.js'
+import { createAgentFetch, createPresentation, spawn, type FetchFunction, type SpawnedAgent } from '@agentid/client'
+import { generateEd25519KeyPair, signCompactJws, signerFromJwk } from '@agentid/core'
+import { createMcpGuard, MCP_FORBIDDEN, type AuditEvent, type McpGuard } from '@agentid/mcp'
+import { loadPolicyEngine } from '@agentid/policy'
+import { createVerifier } from '@agentid/verifier'
+import { adminCli, cleanup, claims, freePort, issuerDid, sleep, startIssuer, tempDir, type IssuerProcess } from './harness.js'
+
+const SERVER_ID = 'demo'
+const STATUS_TTL_MS = 300
+/** Tools the server really has that look like `echo` or walk to `admin`: a guard that normalised names would let them through. */
+const LOOKALIKE_TOOLS = ['Echo', 'echo\u200b', 'ec\u04bbo', '../echo', 'echo/../admin']
+/** Names no server tool has: unknown tools deny too. */
+const UNKNOWN_TOOLS = ['ECHO', '\u200becho', 'ech\u043e', './echo', 'demo/echo', 'echo ', 'e\u0301cho', 'nope']
+
+const POLICIES = `
+@id("call-profile-tools")
+permit (principal, action == AgentId::Action::"callTool", resource in AgentId::McpServer::"${SERVER_ID}")
+when { principal.toolProfile.contains(resource.name) };
+
+@id("admin-for-ops")
+permit (principal, action == AgentId::Action::"callTool", resource == AgentId::Tool::"${SERVER_ID}/admin")
+when { principal.policyTier == "ops" };
+
+@id("list-tools")
+permit (principal, action == AgentId::Action::"listTools", resource == AgentId::McpServer::"${SERVER_ID}");
+
+@id("read-readme")
+permit (principal, action == AgentId::Action::"readResource", resource == AgentId::Resource::"${SERVER_ID}/docs://readme");
+
+@id("greet-prompt")
+permit (principal, action == AgentId::Action::"getPrompt", resource == AgentId::Prompt::"${SERVER_ID}/greet");
+`
+
+let issuer: IssuerProcess
+let httpServer: Server
+let resource: string
+let guard: McpGuard
+const events: AuditEvent[] = []
+/** Every tool, resource and prompt handler invocation, with the agent the SDK saw. */
+const calls: { what: string; agent: string | undefined }[] = []
+/** Every answer of the guarded endpoint to an agent fetch: status and agentid error code. */
+const answers: { agent: string; status: number; code: string | null }[] = []
+const agents: Record<'alice' | 'bob' | 'carol' | 'dave' | 'ops', SpawnedAgent> = {} as never
+const clients: Client[] = []
+
+function buildServer(): McpServer {
+  const server = new McpServer({ name: 'demo', version: '1.0.0' })
+  // The SDK warns (console.warn) about the look-alike names; they are registered on purpose.
+  const warn = console.warn
+  console.warn = () => undefined
+  try {
+    registerAll(server)
+  } finally {
+    console.warn = warn
+  }
+  return server
+}
+
+function registerAll(server: McpServer): void {
+  for (const name of ['echo', 'whoami', 'admin', ...LOOKALIKE_TOOLS]) {
+    server.registerTool(name, { description: `the ${JSON.stringify(name)} tool` }, async (extra) => {
+      calls.push({ what: `tool:${name}`, agent: extra.authInfo?.clientId })
+      return { content: [{ type: 'text', text: `${name}:${extra.authInfo?.clientId}` }] }
+    })
+  }
+  for (const [name, uri] of [['readme', 'docs://readme'], ['secrets', 'docs://secrets']] as const) {
+    server.registerResource(name, uri, { mimeType: 'text/plain' }, async (u, extra) => {
+      calls.push({ what: `resource:${uri}`, agent: extra.authInfo?.clientId })
+      return { contents: [{ uri: u.href, text: `${name} text` }] }
+    })
+  }
+  for (const name of ['greet', 'exfiltrate']) {
+    server.registerPrompt(name, { description: name }, async (extra) => {
+      calls.push({ what: `prompt:${name}`, agent: extra.authInfo?.clientId })
+      return { messages: [{ role: 'user', content: { type: 'text', text: name } }] }
+    })
+  }
+}
+
+/** A DPoP-signing fetch for `agent` (createAgentFetch against the real issuer), recording the guard's answers. */
+function tokenFetch(name: keyof typeof agents, spy?: (url: string, init: RequestInit) => void): FetchFunction {
+  const recording: FetchFunction = async (input, init) => {
+    const url = String(input instanceof Request ? input.url : input)
+    if (url.startsWith(resource)) spy?.(url, init ?? {})
+    const r = await fetch(input, init)
+    if (url.startsWith(resource)) answers.push({ agent: name, status: r.status, code: await errorCode(r) })
+    return r
+  }
+  return createAgentFetch({ issuerUrl: issuer.url, privateJwk: agents[name].privateJwk, resource, fetch: recording })
+}
+
+/** A fetch that signs a fresh presentation (`Authorization: AgentID <vp>`) for every request. */
+function presentationFetch(name: keyof typeof agents, spy?: (authorization: string) => void): FetchFunction {
+  const agent = agents[name]
+  return async (input, init) => {
+    const vp = await createPresentation({ privateJwk: agent.privateJwk, credential: agent.credential, audience: resource })
+    const headers = new Headers(init?.headers)
+    headers.set('authorization', `AgentID ${vp}`)
+    spy?.(`AgentID ${vp}`)
+    const r = await fetch(input, { ...init, headers })
+    answers.push({ agent: name, status: r.status, code: await errorCode(r) })
+    return r
+  }
+}
+
+async function errorCode(r: Response): Promise<string | null> {
+  if (r.ok || r.status === 202) return null
+  const body = (await r.clone().json().catch(() => null)) as { error?: { data?: { code?: string } } } | null
+  return body?.error?.data?.code ?? null
+}
+
+async function connect(fetchFn: FetchFunction): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+  const client = new Client({ name: 'e2e', version: '1.0.0' })
+  const transport = new StreamableHTTPClientTransport(new URL(resource), { fetch: fetchFn })
+  await client.connect(transport)
+  clients.push(client)
+  return { client, transport }
+}
+
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  return p.then(() => { throw new Error('expected a rejection') }, (e: unknown) => e)
+}
+
+/** Posts a raw JSON-RPC body on a session; returns the status and the JSON-RPC messages (JSON or SSE). */
+async function rawPost(fetchFn: FetchFunction, body: string, sessionId?: string): Promise<{ status: number; messages: Record<string, unknown>[]; text: string }> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' }
+  if (sessionId !== undefined) headers['mcp-session-id'] = sessionId
+  const r = await fetchFn(resource, { method: 'POST', headers, body })
+  const text = await r.text()
+  let messages: Record<string, unknown>[] = []
+  if ((r.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+    messages = text.split('\n').filter((l) => l.startsWith('data: ') && l.length > 6).map((l) => JSON.parse(l.slice(6)) as Record<string, unknown>)
+  } else if (text !== '') {
+    const parsed = JSON.parse(text) as Record<string, unknown> | Record<string, unknown>[]
+    messages = Array.isArray(parsed) ? parsed : [parsed]
+  }
+  return { status: r.status, messages, text }
+}
+
+const rpc = (id: number | string, method: string, params: Record<string, unknown> = {}) => ({ jsonrpc: '2.0', id, method, params })
+const toolCalls = (agent: string) => calls.filter((c) => c.agent === agent && c.what.startsWith('tool:')).map((c) => c.what.slice(5))
+
+beforeAll(async () => {
+  issuer = await startIssuer()
+  const did = await issuerDid(issuer)
+  const orch = await adminCli(issuer, ['orchestrators', 'add', 'mcp-guard', '--json'])
+  expect(orch.code, orch.stderr).toBe(0)
+  const apiKey = orch.json().apiKey as string
+  for (const name of ['alice', 'bob', 'carol', 'dave', 'ops'] as const) {
+    const tier = name === 'ops' ? 'ops' : 'standard'
+    agents[name] = await spawn({ issuerUrl: issuer.url, apiKey, claims: claims(name, { toolProfile: ['echo', 'whoami'], policyTier: tier }), keyCustody: 'agent' })
+  }
+
+  const dir = tempDir('agentid-mcp-policies-')
+  writeFileSync(join(dir, 'demo.cedar'), POLICIES)
+  const policy = await loadPolicyEngine({ dir })
+  const port = await freePort()
+  resource = `http://127.0.0.1:${port}/mcp`
+  guard = createMcpGuard({
+    verifier: createVerifier({ trustedIssuers: [did], statusTtlMs: STATUS_TTL_MS, statusGraceMs: 0 }),
+    policy,
+    serverId: SERVER_ID,
+    resource,
+    authorizationServers: [issuer.url],
+    audit: (e) => events.push(e),
+  })
+  httpServer = createServer(guard.nodeHandler({ createServer: buildServer }))
+  await new Promise<void>((resolve) => httpServer.listen(port, '127.0.0.1', resolve))
+})
+
+afterAll(async () => {
+  for (const c of clients) await c.close().catch(() => undefined)
+  if (httpServer) {
+    httpServer.closeAllConnections()
+    await new Promise<void>((resolve) => httpServer.close(() => resolve()))
+  }
+  await cleanup()
+})
+
+describe('discovery and authentication', () => {
+  it('publishes RFC 9728 metadata naming the issuer', async () => {
+    const r = await fetch(guard.metadataUrl)
+    expect(r.status).toBe(200)
+    expect(new URL(guard.metadataUrl).pathname).toBe('/.well-known/oauth-protected-resource/mcp')
+    expect(await r.json()).toEqual({
+      resource,
+      authorization_servers: [issuer.url],
+      bearer_methods_supported: ['header'],
+      dpop_signing_alg_values_supported: ['EdDSA', 'ES256'],
+      dpop_bound_access_tokens_required: true,
+    })
+  })
+
+  it('refuses a request without credentials with a DPoP challenge pointing at the metadata; the SDK client cannot connect', async () => {
+    const before = calls.length
+    const r = await fetch(resource, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify(rpc(1, 'initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } })),
+    })
+    expect(r.status).toBe(401)
+    expect(r.headers.get('www-authenticate')).toBe(`DPoP algs="EdDSA ES256", resource_metadata="${guard.metadataUrl}"`)
+    expect(r.headers.get('mcp-session-id')).toBeNull()
+
+    const client = new Client({ name: 'anonymous', version: '1.0.0' })
+    const error = await rejection(client.connect(new StreamableHTTPClientTransport(new URL(resource))))
+    expect(error).toBeInstanceOf(StreamableHTTPError)
+    expect((error as StreamableHTTPError).code).toBe(401)
+    expect(calls.length).toBe(before)
+  })
+})
+
+describe('authorization per tool (DPoP-bound tokens)', () => {
+  it('tools/list shows only the tools the agent may call; an allowed call reaches the tool as that agent', async () => {
+    const { client, transport } = await connect(tokenFetch('alice'))
+    const { tools } = await client.listTools()
+    expect(tools.map((t) => t.name).sort()).toEqual(['echo', 'whoami'])
+    const result = await client.callTool({ name: 'echo', arguments: {} })
+    expect(result.content).toEqual([{ type: 'text', text: `echo:${agents.alice.did}` }])
+    expect(toolCalls(agents.alice.did)).toEqual(['echo'])
+    const allow = events.filter((e) => e.action === 'callTool' && e.agent === agents.alice.did)
+    expect(allow).toEqual([expect.objectContaining({ decision: 'allow', target: 'echo', policies: ['call-profile-tools'], server: SERVER_ID, sessionId: transport.sessionId, user: null })])
+    expect(events.some((e) => e.action === 'listTools' && e.agent === agents.alice.did && e.shown === 2 && e.total === 3 + LOOKALIKE_TOOLS.length)).toBe(true)
+  })
+
+  it('a tool outside the policy, look-alike names (case, Unicode, zero-width, path tricks) and unknown tools are refused before any handler runs', async () => {
+    const { client, transport } = await connect(tokenFetch('alice'))
+    const before = toolCalls(agents.alice.did).length
+    for (const name of ['admin', ...LOOKALIKE_TOOLS, ...UNKNOWN_TOOLS]) {
+      const error = await rejection(client.callTool({ name, arguments: {} }))
+      expect(error, JSON.stringify(name)).toBeInstanceOf(McpError)
+      expect((error as McpError).code, JSON.stringify(name)).toBe(MCP_FORBIDDEN)
+      const event = events.findLast((e) => e.action === 'callTool' && e.agent === agents.alice.did)
+      expect(event).toMatchObject({ target: name, decision: 'deny', reason: 'no-matching-policy', sessionId: transport.sessionId })
+    }
+    expect(toolCalls(agents.alice.did).length).toBe(before)
+    // The ops tier may call admin, and sees it listed; still none of the look-alikes.
+    const ops = (await connect(tokenFetch('ops'))).client
+    expect((await ops.listTools()).tools.map((t) => t.name).sort()).toEqual(['admin', 'echo', 'whoami'])
+    expect((await ops.callTool({ name: 'admin', arguments: {} })).content).toEqual([{ type: 'text', text: `admin:${agents.ops.did}` }])
+    expect((await rejection(ops.callTool({ name: 'echo/../admin', arguments: {} })) as McpError).code).toBe(MCP_FORBIDDEN)
+    expect(toolCalls(agents.ops.did)).toEqual(['admin'])
+  })
+
+  it('resources and prompts: lists filtered, reads and gets authorized', async () => {
+    const { client } = await connect(tokenFetch('alice'))
+    expect((await client.listResources()).resources.map((r) => r.uri)).toEqual(['docs://readme'])
+    expect((await client.readResource({ uri: 'docs://readme' })).contents).toEqual([{ uri: 'docs://readme', text: 'readme text' }])
+    expect(((await rejection(client.readResource({ uri: 'docs://secrets' }))) as McpError).code).toBe(MCP_FORBIDDEN)
+    expect((await client.listPrompts()).prompts.map((p) => p.name)).toEqual(['greet'])
+    expect(((await rejection(client.getPrompt({ name: 'exfiltrate' }))) as McpError).code).toBe(MCP_FORBIDDEN)
+    expect(calls.filter((c) => c.what === 'resource:docs://secrets' || c.what === 'prompt:exfiltrate')).toEqual([])
+  })
+})
+
+describe('sessions and stolen credentials', () => {
+  it('another agent, with its own valid credentials, cannot use a session; nor can a request without credentials', async () => {
+    const { client, transport } = await connect(tokenFetch('alice'))
+    const sessionId = transport.sessionId!
+    expect(sessionId).toEqual(expect.any(String))
+    const before = calls.length
+    const stolen = await rawPost(tokenFetch('bob'), JSON.stringify(rpc(99, 'tools/call', { name: 'echo', arguments: {} })), sessionId)
+    expect(stolen.status).toBe(404)
+    expect(answers.findLast((a) => a.agent === 'bob')).toEqual({ agent: 'bob', status: 404, code: 'ERR_NOT_FOUND' })
+    expect(events.findLast((e) => e.action === 'session')).toMatchObject({ agent: agents.bob.did, decision: 'deny', sessionId, reason: 'session-bound-to-another-caller' })
+    const anonymous = await rawPost(fetch as FetchFunction, JSON.stringify(rpc(100, 'tools/call', { name: 'echo', arguments: {} })), sessionId)
+    expect(anonymous.status).toBe(401)
+    // Also through the presentation path: bob presenting his own credential on alice's session.
+    const viaPresentation = await rawPost(presentationFetch('bob'), JSON.stringify(rpc(101, 'tools/call', { name: 'echo', arguments: {} })), sessionId)
+    expect(viaPresentation.status).toBe(404)
+    expect(calls.length).toBe(before)
+    // The session is still alice's.
+    expect((await client.callTool({ name: 'whoami', arguments: {} })).content).toEqual([{ type: 'text', text: `whoami:${agents.alice.did}` }])
+  })
+
+  it("another agent's token with a proof signed by the wrong key, or replayed with its own proof, is refused", async () => {
+    let captured: { authorization: string; dpop: string; body: string } | undefined
+    const bobFetch = tokenFetch('bob', (_url, init) => {
+      const h = new Headers(init.headers)
+      if (init.method === 'POST' && typeof init.body === 'string' && init.body.includes('"tools/list"')) {
+        captured = { authorization: h.get('authorization')!, dpop: h.get('dpop')!, body: init.body }
+      }
+    })
+    const { client, transport } = await connect(bobFetch)
+    await client.listTools()
+    expect(captured?.authorization).toMatch(/^DPoP /)
+    const token = captured!.authorization.slice(5)
+    const headers = (dpop: string) => ({
+      authorization: `DPoP ${token}`, dpop, 'content-type': 'application/json', accept: 'application/json, text/event-stream',
+      'mcp-session-id': transport.sessionId!, 'mcp-protocol-version': '2025-06-18',
+    })
+    // Mallory holds bob's token and signs her own proof for it.
+    const mallory = generateEd25519KeyPair().privateJwk
+    const iat = Math.floor(Date.now() / 1000)
+    const proof = await signCompactJws(
+      { typ: 'dpop+jwt', alg: 'EdDSA', jwk: { kty: 'OKP', crv: 'Ed25519', x: mallory.x } },
+      JSON.stringify({ htm: 'POST', htu: resource, iat, jti: randomUUID(), ath: createHash('sha256').update(token).digest('base64url') }),
+      signerFromJwk(mallory),
+    )
+    const before = calls.length
+    const forged = await fetch(resource, { method: 'POST', headers: headers(proof), body: JSON.stringify(rpc(7, 'tools/call', { name: 'echo', arguments: {} })) })
+    expect(forged.status).toBe(401)
+    expect(await errorCode(forged)).toBe('ERR_KEY_MISMATCH')
+    expect(forged.headers.get('www-authenticate')).toContain(`resource_metadata="${guard.metadataUrl}"`)
+    // Bob's own request, replayed byte for byte.
+    const replayed = await fetch(resource, { method: 'POST', headers: headers(captured!.dpop), body: captured!.body })
+    expect(replayed.status).toBe(401)
+    expect(await errorCode(replayed)).toBe('ERR_REPLAY')
+    expect(calls.length).toBe(before)
+  })
+})
+
+describe('malformed JSON-RPC', () => {
+  it('refuses bodies that are not JSON-RPC before the server sees them; a batch mixing allowed and denied calls runs only the allowed ones', async () => {
+    const { transport } = await connect(tokenFetch('alice'))
+    const sessionId = transport.sessionId!
+    const alice = tokenFetch('alice')
+    const before = toolCalls(agents.alice.did).length
+
+    for (const [body, code] of [['not json', -32700], ['{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}', -32700], ['[]', -32600], ['[1,2]', -32600], ['{"id":1,"method":"tools/call","params":{"name":"echo"}}', -32600], ['"tools/call"', -32600]] as const) {
+      const r = await rawPost(alice, body, sessionId)
+      expect(r.status, body).toBe(400)
+      expect(r.messages[0]).toMatchObject({ error: { code } })
+    }
+    const dup = await rawPost(alice, JSON.stringify([rpc(1, 'tools/call', { name: 'echo' }), rpc(1, 'tools/call', { name: 'admin' })]), sessionId)
+    expect(dup.status).toBe(400)
+
+    const batch = await rawPost(alice, JSON.stringify([
+      rpc(10, 'tools/call', { name: 'echo', arguments: {} }),
+      rpc(11, 'tools/call', { name: 'admin', arguments: {} }),
+      rpc(12, 'tools/call', { name: 'Echo', arguments: {} }),
+      rpc(13, 'tools/list'),
+      rpc(14, 'tools/call', { name: 42 }),
+      rpc(15, 'admin/exec', { name: 'echo' }),
+      { jsonrpc: '2.0', method: 'tools/call', params: { name: 'admin', arguments: {} } },
+    ]), sessionId)
+    expect(batch.status).toBe(200)
+    const byId = new Map(batch.messages.map((m) => [m.id, m]))
+    expect(byId.get(10)).toMatchObject({ result: { content: [{ type: 'text', text: `echo:${agents.alice.did}` }] } })
+    expect(byId.get(11)).toMatchObject({ error: { code: MCP_FORBIDDEN } })
+    expect(byId.get(12)).toMatchObject({ error: { code: MCP_FORBIDDEN } })
+    expect(((byId.get(13)!.result as { tools: { name: string }[] }).tools).map((t) => t.name).sort()).toEqual(['echo', 'whoami'])
+    expect(byId.get(14)).toMatchObject({ error: { code: -32602 } })
+    expect(byId.get(15)).toMatchObject({ error: { code: -32601 } })
+    expect(batch.messages).toHaveLength(6)
+    expect(batch.text).not.toContain('admin:')
+
+    // A notification naming a request method is dropped.
+    const note = await rawPost(alice, JSON.stringify({ jsonrpc: '2.0', method: 'tools/call', params: { name: 'admin', arguments: {} } }), sessionId)
+    expect(note.status).toBe(202)
+    expect(toolCalls(agents.alice.did).slice(before)).toEqual(['echo'])
+    expect(toolCalls(agents.alice.did)).not.toContain('admin')
+  })
+
+  it('a request on no session must be initialize; an unknown session is 404', async () => {
+    const alice = tokenFetch('alice')
+    expect((await rawPost(alice, JSON.stringify(rpc(1, 'tools/call', { name: 'echo' })))).status).toBe(400)
+    expect((await rawPost(alice, JSON.stringify(rpc(1, 'tools/call', { name: 'echo' })), randomUUID())).status).toBe(404)
+  })
+})
+
+describe('presentations (Authorization: AgentID <vp-jwt>)', () => {
+  it('authenticates each request with a fresh presentation; a replayed one is refused', async () => {
+    let last = ''
+    const { client, transport } = await connect(presentationFetch('dave', (a) => { last = a }))
+    expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(['echo', 'whoami'])
+    expect((await client.callTool({ name: 'echo', arguments: {} })).content).toEqual([{ type: 'text', text: `echo:${agents.dave.did}` }])
+    expect(((await rejection(client.callTool({ name: 'admin', arguments: {} }))) as McpError).code).toBe(MCP_FORBIDDEN)
+    const replay = await fetch(resource, {
+      method: 'POST',
+      headers: { authorization: last, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': transport.sessionId!, 'mcp-protocol-version': '2025-06-18' },
+      body: JSON.stringify(rpc(50, 'tools/call', { name: 'echo', arguments: {} })),
+    })
+    expect(replay.status).toBe(401)
+    expect(await errorCode(replay)).toBe('ERR_REPLAY')
+    expect(toolCalls(agents.dave.did)).toEqual(['echo'])
+  })
+})
+
+describe('revocation mid-session', () => {
+  it('an agent revoked with the CLI is refused on its open session within the status TTL', async () => {
+    const { client } = await connect(tokenFetch('carol'))
+    expect((await client.callTool({ name: 'echo', arguments: {} })).content).toEqual([{ type: 'text', text: `echo:${agents.carol.did}` }])
+    const revoked = await adminCli(issuer, ['revoke', agents.carol.did, '--reason', 'mcp e2e', '--json'])
+    expect(revoked.code, revoked.stderr).toBe(0)
+    await sleep(STATUS_TTL_MS + 50)
+    // Past the TTL the guard has fetched the list again: the very next call is refused, with the token still unexpired.
+    const before = toolCalls(agents.carol.did).length
+    const error = await rejection(client.callTool({ name: 'echo', arguments: {} }))
+    expect(error).toBeDefined()
+    expect(answers.filter((a) => a.agent === 'carol' && a.status === 401).map((a) => a.code)).toContain('ERR_REVOKED')
+    expect(toolCalls(agents.carol.did).length).toBe(before)
+  })
+})
