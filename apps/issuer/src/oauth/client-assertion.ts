@@ -1,5 +1,6 @@
 // Client authentication by private_key_jwt (RFC 7523 §2.2): a JWT signed EdDSA by the agent's did:key
 // (`alg` EdDSA, or Ed25519, its RFC 9864 fully-specified name).
+import type { KeyObject } from 'node:crypto'
 import {
   assertEd25519PublicKey,
   base64urlDecode,
@@ -21,6 +22,16 @@ const SKEW_SEC = 60
 export interface VerifiedAssertion { did: string; jti: string; exp: number }
 
 const invalid = (message: string): never => oauthFail('invalid_client', message)
+
+// An agent authenticates token after token with the same did:key: its key is decoded (base58),
+// imported and checked (canonical point, not of small order) once, after a signature verified under it.
+const CLIENT_KEYS_MAX = 4096
+const clientKeys = new Map<string, KeyObject>()
+
+function rememberClientKey(did: string, key: KeyObject): void {
+  if (clientKeys.size >= CLIENT_KEYS_MAX) clientKeys.delete(clientKeys.keys().next().value as string)
+  clientKeys.set(did, key)
+}
 
 /**
  * Decodes the assertion with core's strict JWT rules. core accepts `alg: "EdDSA"` only; RFC 9864 names
@@ -60,11 +71,16 @@ export function verifyClientAssertion(
   if (typeof p.iss !== 'string' || p.iss !== p.sub) invalid('the client assertion iss and sub must both be the agent DID')
   const did = p.iss as string
   if (o.clientId !== undefined && o.clientId !== did) invalid('client_id does not match the client assertion')
-  let raw: Uint8Array
   try {
-    raw = parseDidKeySyntax(did).publicKey
-    verifyJwsSignature(decoded, publicKeyFromRaw(raw))
-    assertEd25519PublicKey(raw, { signatureVerified: true })
+    const known = clientKeys.get(did)
+    if (known !== undefined) verifyJwsSignature(decoded, known)
+    else {
+      const raw = parseDidKeySyntax(did).publicKey
+      const key = publicKeyFromRaw(raw)
+      verifyJwsSignature(decoded, key)
+      assertEd25519PublicKey(raw, { signatureVerified: true })
+      rememberClientKey(did, key)
+    }
   } catch {
     return invalid('the client assertion is not signed by the key of its iss')
   }
