@@ -176,9 +176,21 @@ describe('openid-client against the token endpoint: client_credentials', () => {
     const config = await configFor(agent)
     expect(config.serverMetadata().issuer).toBe(issuer.url)
     expect(config.serverMetadata().token_endpoint).toBe(`${issuer.url}/v1/token`)
+    expect(config.serverMetadata().token_endpoint_auth_methods_supported).toContain('private_key_jwt')
+    const log = record(config)
     const DPoP = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair())
-    // openid-client answers the issuer's use_dpop_nonce itself (one retry with the nonce).
     const tokens = await granted(oidc.clientCredentialsGrant(config, { resource, authorization_details: readDetails() }, { DPoP }))
+    // openid-client answered the issuer's use_dpop_nonce itself: one 400, one retry with the nonce.
+    const tokenCalls = log.filter((e) => e.url === `${issuer.url}/v1/token`)
+    expect(tokenCalls.map((e) => e.status)).toEqual([400, 200])
+    expect(JSON.parse(tokenCalls[0]!.responseText).error).toBe('use_dpop_nonce')
+    expect(decodeSegment(tokenCalls[0]!.headers.dpop!, 1).nonce).toBeUndefined()
+    expect(typeof decodeSegment(tokenCalls[1]!.headers.dpop!, 1).nonce).toBe('string')
+    expect(decodeSegment(tokenCalls[1]!.headers.dpop!, 0).alg).toBe('ES256')
+    // Its own private_key_jwt: the agent's DID as client_id, aud = the issuer identifier.
+    const form = new URLSearchParams(tokenCalls[1]!.body)
+    expect(form.get('client_id')).toBe(agent.did)
+    expect(decodeSegment(form.get('client_assertion')!, 1)).toMatchObject({ iss: agent.did, sub: agent.did, aud: issuer.url })
     expect(tokens.token_type).toBe('dpop')
     expect(tokens.expires_in).toBeGreaterThan(0)
     const at = decodeSegment(tokens.access_token, 1)
@@ -195,13 +207,19 @@ describe('openid-client against the token endpoint: client_credentials', () => {
     expect(body.details.map((d) => d.locations)).toEqual([[TOOL]])
   })
 
-  it('works with an Ed25519 DPoP key pair too (the agent signs its proofs with EdDSA)', async () => {
+  it('works with an Ed25519 DPoP key pair too (openid-client signs its proofs with alg Ed25519, RFC 9864)', async () => {
     const agent = await newAgent('occ-ed')
     const config = await configFor(agent)
     const keyPair = (await webcrypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify'])) as webcrypto.CryptoKeyPair
     const DPoP = oidc.getDPoPHandle(config, keyPair)
+    const log = record(config)
     const tokens = await granted(oidc.clientCredentialsGrant(config, { resource }, { DPoP }))
     const r = await oidc.fetchProtectedResource(config, tokens.access_token, new URL(`${resource}/invoices`), 'GET', undefined, undefined, { DPoP })
+    // openid-client names the algorithm Ed25519 (RFC 9864), for the proofs and for the client assertion.
+    const granted200 = log.find((e) => e.url === `${issuer.url}/v1/token` && e.status === 200)!
+    expect(decodeSegment(granted200.headers.dpop!, 0).alg).toBe('Ed25519')
+    expect(decodeSegment(new URLSearchParams(granted200.body).get('client_assertion')!, 0).alg).toBe('Ed25519')
+    expect(decodeSegment(log.find((e) => e.url.startsWith(resource))!.headers.dpop!, 0).alg).toBe('Ed25519')
     expect(r.status).toBe(200)
     expect(((await r.json()) as { agent: string }).agent).toBe(agent.did)
   })
@@ -301,6 +319,46 @@ describe('openid-client: hostile, with real parts', () => {
     const other = await newAgent('hostile-other')
     const token = await op.userAccessToken({ mayAct: { sub: other.did } })
     expect(await refusal(exchange(agent, config, DPoP, token.accessToken))).toEqual({ error: 'invalid_request', status: 400 })
+  })
+
+  it('the OP\'s real ID token is refused as subject_token: its audience is the OP client, not the agentid issuer', async () => {
+    const { idToken } = await op.userAccessToken()
+    expect(decodeSegment(idToken!, 1).aud).toBe(op.clientId)
+    const error = await refusal(exchange(agent, config, DPoP, idToken!, { subject_token_type: 'urn:ietf:params:oauth:token-type:id_token' }))
+    expect(error).toEqual({ error: 'invalid_request', status: 400 })
+  })
+
+  it('an agentid access token is no user token: refused as subject_token', async () => {
+    const own = await granted(oidc.clientCredentialsGrant(config, { resource: issuer.url }, { DPoP }))
+    expect(await refusal(exchange(agent, config, DPoP, own.access_token))).toEqual({ error: 'invalid_request', status: 400 })
+  })
+
+  it('an actor token signed by another agent is refused', async () => {
+    const other = await newAgent('hostile-actor')
+    const userToken = (await op.userAccessToken()).accessToken
+    const error = await refusal(oidc.genericGrantRequest(config, TOKEN_EXCHANGE, {
+      subject_token: userToken,
+      subject_token_type: ACCESS_TOKEN_TYPE,
+      actor_token: await actorToken(other),
+      actor_token_type: JWT_TYPE,
+      resource,
+    }, { DPoP }))
+    expect(error).toEqual({ error: 'invalid_request', status: 400 })
+  })
+
+  it('the user\'s own OP token at the resource, and the agent token with another key\'s proof, are refused', async () => {
+    const userToken = (await op.userAccessToken({ resource: issuer.url })).accessToken
+    const viaUserToken = await oidc.fetchProtectedResource(config, userToken, new URL(`${resource}/invoices`), 'GET', undefined, undefined, { DPoP }).then(() => undefined, (e: unknown) => e)
+    expect(viaUserToken).toBeInstanceOf(oidc.WWWAuthenticateChallengeError)
+    expect((viaUserToken as oidc.WWWAuthenticateChallengeError).response.status).toBe(401)
+
+    const tokens = await granted(exchange(agent, config, DPoP, (await op.userAccessToken()).accessToken))
+    const thief = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair())
+    const stolen = await oidc.fetchProtectedResource(config, tokens.access_token, new URL(`${resource}/invoices`), 'GET', undefined, undefined, { DPoP: thief }).then(() => undefined, (e: unknown) => e)
+    expect(stolen).toBeInstanceOf(oidc.WWWAuthenticateChallengeError)
+    expect((stolen as oidc.WWWAuthenticateChallengeError).cause[0]).toMatchObject({ scheme: 'dpop', parameters: { error: 'invalid_token' } })
+    // The rightful key still works (positive control).
+    expect((await callResource(config, tokens.access_token, DPoP)).status).toBe(200)
   })
 
   it('authorization details wider than the tool profile are invalid_authorization_details (exchange and client_credentials)', async () => {
