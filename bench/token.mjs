@@ -2,12 +2,12 @@
 // synchronous=FULL): client_credentials, private_key_jwt by the agent's did:key, a DPoP proof with
 // the server nonce; concurrency 32 for 10 s. Assertions and proofs are signed before timing, so the
 // load generator (this process) takes as little CPU from the issuer as it can. See README.md.
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createProofOfPossession, decodeJwt, generateEd25519KeyPair, signerFromKeyObject } from '@agentid/core'
 import { ACTION_DETAILS, clientAssertion, dpopKey, dpopProof } from './lib/dpop.mjs'
-import { cpuSeconds, load, poster, startIssuer, stopIssuer } from './lib/issuer-process.mjs'
+import { cpuSeconds, load, mainThreadCpuSeconds, poster, startIssuer, stopIssuer } from './lib/issuer-process.mjs'
 import { progress, report } from './lib/suite.mjs'
 import { CLAIMS } from './lib/tokens.mjs'
 
@@ -19,6 +19,7 @@ const RESOURCE = 'https://erp.example'
 const FORM = 'application/x-www-form-urlencoded'
 const log = (m) => progress('token', m)
 
+if (process.env.BENCH_PROF) mkdirSync(process.env.BENCH_PROF, { recursive: true })
 const dataDir = mkdtempSync(join(tmpdir(), 'agentid-bench-token-'))
 const { child, url, adminKey } = await startIssuer(dataDir)
 let result
@@ -78,10 +79,16 @@ try {
   log(`timing: ${CONCURRENCY} in flight for ${DURATION_MS / 1000} s after a warm-up of ${WARMUP}`)
   await load(op, { concurrency: CONCURRENCY, ms: 2000, max: WARMUP })
   const cpu0 = cpuSeconds(child.pid)
+  const main0 = mainThreadCpuSeconds(child.pid)
   const self0 = process.cpuUsage()
+  const from = process.hrtime.bigint()
   result = await load((i) => op(i + WARMUP), { concurrency: CONCURRENCY, ms: DURATION_MS, max: n - WARMUP })
+  // With BENCH_PROF=<dir>: the timed window on the profiler's clock, for cpuprofile-summary.mjs.
+  if (process.env.BENCH_PROF) writeFileSync(join(process.env.BENCH_PROF, 'window.json'), JSON.stringify({ fromUs: Number(from / 1000n), toUs: Number(process.hrtime.bigint() / 1000n), calls: result.done }) + '\n')
   // The issuer's CPU time per token (all its threads): steadier than throughput on a shared machine.
   result.issuerCpuUsPerToken = ((cpuSeconds(child.pid) - cpu0) * 1e6) / result.done
+  // Its event loop's share: the thread that bounds the issuer's throughput (1 s / this = its ceiling).
+  result.issuerMainThreadCpuUsPerToken = ((mainThreadCpuSeconds(child.pid) - main0) * 1e6) / result.done
   const self = process.cpuUsage(self0)
   result.loadGeneratorCpuUsPerToken = (self.user + self.system) / result.done
   result.exhausted = result.done + result.errors >= n - WARMUP
@@ -99,6 +106,7 @@ report({
     { figure: 'agentid issuer: p99 latency', value: result.p99, unit: 'ms' },
     { figure: 'agentid issuer: errors (not 200)', value: result.errors, unit: 'count' },
     { figure: 'agentid issuer: CPU per token, all threads (µs)', value: Math.round(result.issuerCpuUsPerToken), unit: 'µs' },
+    { figure: 'agentid issuer: CPU per token, event loop thread (µs)', value: Math.round(result.issuerMainThreadCpuUsPerToken), unit: 'µs' },
     { figure: 'load generator: CPU per token (µs)', value: Math.round(result.loadGeneratorCpuUsPerToken), unit: 'µs' },
   ],
   notes: [

@@ -54,6 +54,16 @@ export function cpuSeconds(pid, which = 'both') {
   }
 }
 
+/** utime + stime of the main thread (the event loop) of a process, in seconds; NaN elsewhere than Linux. */
+export function mainThreadCpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return NaN
+  }
+}
+
 /**
  * Starts `apps/issuer/dist/main.js` on `dataDir` (port 0, a random admin key); resolves once it
  * listens. `BENCH_PROF=<dir>` writes a CPU profile of it.
