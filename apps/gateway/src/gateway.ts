@@ -21,7 +21,7 @@ export interface GatewayOptions {
   secretStores?: readonly SecretStore[]
   /** Where log lines go (already redacted). Default: process.stderr. */
   logWrite?: (line: string) => void
-  /** Where audit events go. Default: the log, as `{ "msg": "audit", "audit": {...} }` at info. */
+  /** Where audit events go. Default: the log writer, as `{ "level": 30, "msg": "audit", "audit": {...} }`, whatever the log level. */
   audit?: (event: AuditEvent) => void
   /** Passed to the verifier, the guards and the policy engine. Default `Date.now`. */
   clock?: () => number
@@ -71,7 +71,9 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 export async function startGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<RunningGateway> {
   const redactor: Redactor = createRedactor()
   const logger = createLogger({ level: config.logLevel, redactor, ...(options.logWrite ? { write: options.logWrite } : {}), ...(options.clock ? { clock: options.clock } : {}) })
-  const audit = options.audit ?? ((event: AuditEvent) => logger.info({ audit: event }, 'audit'))
+  // Audit events are written whatever the log level: they are the record of every decision, not diagnostics.
+  const auditLog = createLogger({ level: 'info', redactor, ...(options.logWrite ? { write: options.logWrite } : {}), ...(options.clock ? { clock: options.clock } : {}) })
+  const audit = options.audit ?? ((event: AuditEvent) => auditLog.info({ audit: event }, 'audit'))
 
   const policy = await loadPolicyEngine({ dir: config.policyDir, logger, ...(options.clock ? { clock: options.clock } : {}) })
   const verifier: Verifier = createVerifier({
