@@ -10,12 +10,13 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { McpError } from '@modelcontextprotocol/sdk/types.js'
-import { createAgentFetch, createPresentation, spawn, type FetchFunction, type SpawnedAgent } from '@agentid/client'
+import { createAgentFetch, createPresentation, registerDelegation, spawn, type FetchFunction, type SpawnedAgent } from '@agentid/client'
 import { generateEd25519KeyPair, signCompactJws, signerFromJwk } from '@agentid/core'
 import { createMcpGuard, MCP_FORBIDDEN, type AuditEvent, type McpGuard } from '@agentid/mcp'
+import { delegate } from '@agentid/delegation'
 import { loadPolicyEngine } from '@agentid/policy'
 import { createVerifier } from '@agentid/verifier'
-import { adminCli, cleanup, claims, freePort, issuerDid, sleep, startIssuer, tempDir, type IssuerProcess } from './harness.js'
+import { adminCli, agentHeldSpawn, api, cleanup, claims, freePort, issuerDid, sleep, startIssuer, tempDir, type IssuerProcess } from './harness.js'
 
 const SERVER_ID = 'demo'
 const STATUS_TTL_MS = 300
@@ -39,6 +40,15 @@ permit (principal, action == AgentId::Action::"listTools", resource == AgentId::
 @id("read-readme")
 permit (principal, action == AgentId::Action::"readResource", resource == AgentId::Resource::"${SERVER_ID}/docs://readme");
 
+// A delegated agent calls only what its chain grants (whatever its own profile lists), and chains stay short.
+@id("delegated-within-grants")
+forbid (principal, action == AgentId::Action::"callTool", resource)
+when { context.delegationDepth > 0 && !context.authorizationGrants.contains({ type: "agentid_action", action: "invoke", location: resource.name }) };
+
+@id("delegation-depth")
+forbid (principal, action, resource)
+when { context.delegationDepth > 2 };
+
 @id("greet-prompt")
 permit (principal, action == AgentId::Action::"getPrompt", resource == AgentId::Prompt::"${SERVER_ID}/greet");
 `
@@ -52,7 +62,9 @@ const events: AuditEvent[] = []
 const calls: { what: string; agent: string | undefined }[] = []
 /** Every answer of the guarded endpoint to an agent fetch: status and agentid error code. */
 const answers: { agent: string; status: number; code: string | null }[] = []
-const agents: Record<'alice' | 'bob' | 'carol' | 'dave' | 'ops', SpawnedAgent> = {} as never
+const agents: Record<'alice' | 'bob' | 'carol' | 'dave' | 'ops' | 'eve' | 'frank', SpawnedAgent> = {} as never
+let issuerDidValue: string
+let orchestratorKey: string
 const clients: Client[] = []
 
 function buildServer(): McpServer {
@@ -158,7 +170,9 @@ beforeAll(async () => {
   const orch = await adminCli(issuer, ['orchestrators', 'add', 'mcp-guard', '--json'])
   expect(orch.code, orch.stderr).toBe(0)
   const apiKey = orch.json().apiKey as string
-  for (const name of ['alice', 'bob', 'carol', 'dave', 'ops'] as const) {
+  issuerDidValue = did
+  orchestratorKey = apiKey
+  for (const name of ['alice', 'bob', 'carol', 'dave', 'ops', 'eve', 'frank'] as const) {
     const tier = name === 'ops' ? 'ops' : 'standard'
     agents[name] = await spawn({ issuerUrl: issuer.url, apiKey, claims: claims(name, { toolProfile: ['echo', 'whoami'], policyTier: tier }), keyCustody: 'agent' })
   }
@@ -386,6 +400,43 @@ describe('presentations (Authorization: AgentID <vp-jwt>)', () => {
     expect(replay.status).toBe(401)
     expect(await errorCode(replay)).toBe('ERR_REPLAY')
     expect(toolCalls(agents.dave.did)).toEqual(['echo'])
+  })
+})
+
+describe('delegation chains (presentations)', () => {
+  it('a delegated agent may call what its chain grants, is refused beyond it, and a chain one link too long is refused', async () => {
+    // A holds a root link from the issuer for its profile; A → eve grants echo only; eve → frank makes the chain 3 links long.
+    const a = await agentHeldSpawn(issuerDidValue, 'mcp-deleg-a')
+    const spawned = await api(issuer, 'POST', '/v1/agents', { key: orchestratorKey, json: { ...a.body, toolProfile: ['echo', 'whoami'], grantToolProfile: true } })
+    expect(spawned.status, spawned.text).toBe(201)
+    const root = spawned.body.delegationChain as string[]
+    const rootId = JSON.parse(Buffer.from(root[0]!.split('.')[1]!, 'base64url').toString('utf8')).jti as string
+    const aSigner = signerFromJwk(a.privateJwk)
+    const toEve = await registerDelegation({ issuerUrl: issuer.url, signer: aSigner, parentId: rootId, delegatee: agents.eve.did })
+    const eveChain = await delegate({ signer: aSigner, to: agents.eve.did, parent: root, id: toEve.id, statusEntry: toEve.statusEntry, capabilities: [{ resource: 'echo', actions: ['invoke'] }], expiresIn: 600 })
+    const eveSigner = signerFromJwk(agents.eve.privateJwk)
+    const toFrank = await registerDelegation({ issuerUrl: issuer.url, signer: eveSigner, parentId: toEve.id, delegatee: agents.frank.did })
+    const frankChain = await delegate({ signer: eveSigner, to: agents.frank.did, parent: eveChain, id: toFrank.id, statusEntry: toFrank.statusEntry, capabilities: [{ resource: 'echo', actions: ['invoke'] }], expiresIn: 600 })
+
+    const chained = (name: 'eve' | 'frank', chain: readonly string[]): FetchFunction => async (input, init) => {
+      const agent = agents[name]
+      const vp = await createPresentation({ privateJwk: agent.privateJwk, credential: agent.credential, audience: resource, delegationChain: chain })
+      const headers = new Headers(init?.headers)
+      headers.set('authorization', `AgentID ${vp}`)
+      return fetch(input, { ...init, headers })
+    }
+    const eve = (await connect(chained('eve', eveChain))).client
+    // whoami is in eve's own profile, but not in the chain she acts on.
+    expect((await eve.listTools()).tools.map((t) => t.name)).toEqual(['echo'])
+    expect((await eve.callTool({ name: 'echo', arguments: {} })).content).toEqual([{ type: 'text', text: `echo:${agents.eve.did}` }])
+    expect(((await rejection(eve.callTool({ name: 'whoami', arguments: {} }))) as McpError).code).toBe(MCP_FORBIDDEN)
+    expect(events.findLast((e) => e.agent === agents.eve.did && e.action === 'callTool')).toMatchObject({ target: 'whoami', decision: 'deny', policies: ['delegated-within-grants'] })
+
+    const frank = (await connect(chained('frank', frankChain))).client
+    expect(((await rejection(frank.callTool({ name: 'echo', arguments: {} }))) as McpError).code).toBe(MCP_FORBIDDEN)
+    expect(events.findLast((e) => e.agent === agents.frank.did && e.action === 'callTool')).toMatchObject({ target: 'echo', decision: 'deny', policies: ['delegation-depth'] })
+    expect(toolCalls(agents.eve.did)).toEqual(['echo'])
+    expect(toolCalls(agents.frank.did)).toEqual([])
   })
 })
 
