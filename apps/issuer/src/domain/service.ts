@@ -153,6 +153,7 @@ export class IssuerService {
 
   /** Opens (or creates) the issuer's database, master secret and signing engine. */
   static async open(options: IssuerServiceOptions): Promise<IssuerService> {
+    parseTrustedIdps(options.trustedIdps ?? []) // a bad configuration stops the start before anything opens
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 })
     const db = openDatabase(options.dbFile ?? join(options.dataDir, 'issuer.db'))
     try {
