@@ -4,12 +4,13 @@ import { AgentIdError } from '@agentid/core'
 import { registerAdminKey } from './commands/admin-key.js'
 import { registerAgents } from './commands/agents.js'
 import { registerOrchestrators } from './commands/orchestrators.js'
+import { registerPolicy } from './commands/policy.js'
 import { registerRevoke } from './commands/revoke.js'
 import { registerServe } from './commands/serve.js'
 import { registerStatus } from './commands/status.js'
 import { registerVerify } from './commands/verify.js'
 import type { CliIo, Context } from './context.js'
-import { describeError, UsageError } from './errors.js'
+import { describeError, ExitStatus, UsageError } from './errors.js'
 import { clean, json } from './output.js'
 
 /** Largest input `verify -` reads from standard input. */
@@ -35,7 +36,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) })
     .showHelpAfterError('(add --help for usage)')
     .addHelpText('after', `
-Every command but serve and admin-key talks to a running issuer (--issuer URL or $AGENTID_ISSUER,
+Every command but serve, admin-key and policy talks to a running issuer (--issuer URL or $AGENTID_ISSUER,
 admin key from $AGENTID_ADMIN_KEY) or works directly on its database (--db FILE).
 Exit codes: 0 done, 1 refused or failed (agentid: ERR_CODE: message), 2 usage error.`)
   registerServe(program, ctx)
@@ -45,6 +46,7 @@ Exit codes: 0 done, 1 refused or failed (agentid: ERR_CODE: message), 2 usage er
   registerVerify(program, ctx)
   registerStatus(program, ctx)
   registerAdminKey(program, ctx)
+  registerPolicy(program, ctx)
 
   try {
     await program.parseAsync([...argv], { from: 'user' })
@@ -54,6 +56,7 @@ Exit codes: 0 done, 1 refused or failed (agentid: ERR_CODE: message), 2 usage er
       // Commander has printed its message (or the help/version asked for).
       return error.exitCode === 0 ? 0 : 2
     }
+    if (error instanceof ExitStatus) return error.exitCode
     if (error instanceof UsageError) {
       io.stderr(`agentid: ${clean(error.message)}\n`)
       return 2

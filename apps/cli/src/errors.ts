@@ -6,6 +6,17 @@ export class UsageError extends Error {
 }
 
 /**
+ * A command that has printed its result and ends with a given exit code (e.g. `policy test`: 3 for a
+ * decision that is not the expected one). Not an error message: run() returns the code and prints nothing.
+ */
+export class ExitStatus extends Error {
+  override name = 'ExitStatus'
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`)
+  }
+}
+
+/**
  * Codes the CLI reports that no agentid service returns, so they are not in `AgentIdErrorCode`:
  * `ERR_UNREACHABLE` (no answer from the issuer URL) and `ERR_BAD_RESPONSE` (an answer that is not
  * the agentid API's).
