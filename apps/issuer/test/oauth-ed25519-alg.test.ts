@@ -36,7 +36,7 @@ async function asyncOAuthErrorOf(promise: Promise<unknown>): Promise<string | un
 describe('client assertion with alg Ed25519 (RFC 9864)', () => {
   const agent = generateEd25519KeyPair()
   const signer = signerFromJwk(agent.privateJwk)
-  const pk = createPrivateKey({ key: agent.privateJwk, format: 'jwk' })
+  const pk = createPrivateKey({ key: { ...agent.privateJwk }, format: 'jwk' })
   const claims = () => ({ iss: signer.did, sub: signer.did, aud: TOKEN_URL, iat: NOW, exp: NOW + 60, jti: randomUUID() })
   const check = (assertion: string, clientId: string | undefined = signer.did) => verifyClientAssertion(assertion, { clientId, audiences: [TOKEN_URL], now: NOW })
 
@@ -49,7 +49,7 @@ describe('client assertion with alg Ed25519 (RFC 9864)', () => {
   })
 
   it('is refused with a bad signature, another key, or a tampered payload', async () => {
-    const other = createPrivateKey({ key: generateEd25519KeyPair().privateJwk, format: 'jwk' })
+    const other = createPrivateKey({ key: { ...generateEd25519KeyPair().privateJwk }, format: 'jwk' })
     expect(oauthErrorOf(() => check(compact({ alg: 'Ed25519' }, claims(), other)))).toBe('invalid_client')
     const good = compact({ alg: 'Ed25519' }, claims(), pk)
     const [h, , s] = good.split('.')
