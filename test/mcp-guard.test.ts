@@ -55,6 +55,11 @@ permit (principal, action == AgentId::Action::"getPrompt", resource == AgentId::
 
 let issuer: IssuerProcess
 let httpServer: Server
+/** A second endpoint: JSON responses, a clock the test moves, small session limits. */
+let jsonServer: Server
+let jsonResource: string
+let jsonClock = Date.now()
+const JSON_IDLE_MS = 60_000
 let resource: string
 let guard: McpGuard
 const events: AuditEvent[] = []
@@ -102,15 +107,15 @@ function registerAll(server: McpServer): void {
 }
 
 /** A DPoP-signing fetch for `agent` (createAgentFetch against the real issuer), recording the guard's answers. */
-function tokenFetch(name: keyof typeof agents, spy?: (url: string, init: RequestInit) => void): FetchFunction {
+function tokenFetch(name: keyof typeof agents, spy?: (url: string, init: RequestInit) => void, audience = resource): FetchFunction {
   const recording: FetchFunction = async (input, init) => {
     const url = String(input instanceof Request ? input.url : input)
-    if (url.startsWith(resource)) spy?.(url, init ?? {})
+    if (url.startsWith(audience)) spy?.(url, init ?? {})
     const r = await fetch(input, init)
-    if (url.startsWith(resource)) answers.push({ agent: name, status: r.status, code: await errorCode(r) })
+    if (url.startsWith(audience)) answers.push({ agent: name, status: r.status, code: await errorCode(r) })
     return r
   }
-  return createAgentFetch({ issuerUrl: issuer.url, privateJwk: agents[name].privateJwk, resource, fetch: recording })
+  return createAgentFetch({ issuerUrl: issuer.url, privateJwk: agents[name].privateJwk, resource: audience, fetch: recording })
 }
 
 /** A fetch that signs a fresh presentation (`Authorization: AgentID <vp>`) for every request. */
@@ -133,9 +138,9 @@ async function errorCode(r: Response): Promise<string | null> {
   return body?.error?.data?.code ?? null
 }
 
-async function connect(fetchFn: FetchFunction): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+async function connect(fetchFn: FetchFunction, url = resource): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
   const client = new Client({ name: 'e2e', version: '1.0.0' })
-  const transport = new StreamableHTTPClientTransport(new URL(resource), { fetch: fetchFn })
+  const transport = new StreamableHTTPClientTransport(new URL(url), { fetch: fetchFn })
   await client.connect(transport)
   clients.push(client)
   return { client, transport }
@@ -146,10 +151,10 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
 }
 
 /** Posts a raw JSON-RPC body on a session; returns the status and the JSON-RPC messages (JSON or SSE). */
-async function rawPost(fetchFn: FetchFunction, body: string, sessionId?: string): Promise<{ status: number; messages: Record<string, unknown>[]; text: string }> {
+async function rawPost(fetchFn: FetchFunction, body: string, sessionId?: string, url = resource): Promise<{ status: number; messages: Record<string, unknown>[]; text: string }> {
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' }
   if (sessionId !== undefined) headers['mcp-session-id'] = sessionId
-  const r = await fetchFn(resource, { method: 'POST', headers, body })
+  const r = await fetchFn(url, { method: 'POST', headers, body })
   const text = await r.text()
   let messages: Record<string, unknown>[] = []
   if ((r.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
@@ -192,13 +197,28 @@ beforeAll(async () => {
   })
   httpServer = createServer(guard.nodeHandler({ createServer: buildServer }))
   await new Promise<void>((resolve) => httpServer.listen(port, '127.0.0.1', resolve))
+
+  const port2 = await freePort()
+  jsonResource = `http://127.0.0.1:${port2}/mcp`
+  const jsonGuard = createMcpGuard({
+    verifier: createVerifier({ trustedIssuers: [did], statusTtlMs: STATUS_TTL_MS, statusGraceMs: 0 }),
+    policy,
+    serverId: SERVER_ID,
+    resource: jsonResource,
+    authorizationServers: [issuer.url],
+    audit: (e) => events.push(e),
+    clock: () => jsonClock,
+  })
+  jsonServer = createServer(jsonGuard.nodeHandler({ createServer: buildServer, enableJsonResponse: true, sessionIdleMs: JSON_IDLE_MS, maxSessionsPerAgent: 2 }))
+  await new Promise<void>((resolve) => jsonServer.listen(port2, '127.0.0.1', resolve))
 })
 
 afterAll(async () => {
   for (const c of clients) await c.close().catch(() => undefined)
-  if (httpServer) {
-    httpServer.closeAllConnections()
-    await new Promise<void>((resolve) => httpServer.close(() => resolve()))
+  for (const server of [httpServer, jsonServer]) {
+    if (!server) continue
+    server.closeAllConnections()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
   }
   await cleanup()
 })
@@ -400,6 +420,50 @@ describe('presentations (Authorization: AgentID <vp-jwt>)', () => {
     expect(replay.status).toBe(401)
     expect(await errorCode(replay)).toBe('ERR_REPLAY')
     expect(toolCalls(agents.dave.did)).toEqual(['echo'])
+  })
+})
+
+describe('JSON responses and session lifetime', () => {
+  it('answers in JSON; a mixed batch gets the allowed result and the refusals', async () => {
+    const { client, transport } = await connect(tokenFetch('alice', undefined, jsonResource), jsonResource)
+    expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(['echo', 'whoami'])
+    expect(((await rejection(client.callTool({ name: 'admin', arguments: {} }))) as McpError).code).toBe(MCP_FORBIDDEN)
+    const batch = await rawPost(tokenFetch('alice', undefined, jsonResource), JSON.stringify([
+      rpc('a', 'tools/call', { name: 'whoami', arguments: {} }),
+      rpc('b', 'tools/call', { name: 'echo\u200b', arguments: {} }),
+    ]), transport.sessionId, jsonResource)
+    expect(batch.status).toBe(200)
+    expect(batch.messages).toEqual([
+      { jsonrpc: '2.0', id: 'a', result: { content: [{ type: 'text', text: `whoami:${agents.alice.did}` }] } },
+      { jsonrpc: '2.0', id: 'b', error: { code: MCP_FORBIDDEN, message: expect.any(String) } },
+    ])
+  })
+
+  it('DELETE of a session only by its agent; sessions per agent are capped; idle sessions close', async () => {
+    const bob = tokenFetch('bob', undefined, jsonResource)
+    const first = await connect(bob, jsonResource)
+    const sessionId = first.transport.sessionId!
+    // Another agent cannot end it.
+    const alice = tokenFetch('alice', undefined, jsonResource)
+    const foreign = await alice(jsonResource, { method: 'DELETE', headers: { 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' } })
+    expect(foreign.status).toBe(404)
+    expect((await first.client.callTool({ name: 'echo', arguments: {} })).content).toEqual([{ type: 'text', text: `echo:${agents.bob.did}` }])
+
+    // maxSessionsPerAgent: 2 — a third initialize is refused with 503.
+    await connect(bob, jsonResource)
+    const third = await rejection(connect(bob, jsonResource))
+    expect((third as StreamableHTTPError).code).toBe(503)
+
+    // After the idle time, the sessions close: the next request on one is 404, and a new one opens.
+    jsonClock += JSON_IDLE_MS + 1000
+    const gone = await rawPost(bob, JSON.stringify(rpc(1, 'tools/list')), sessionId, jsonResource)
+    expect(gone.status).toBe(404)
+    const fresh = await connect(bob, jsonResource)
+    expect((await fresh.client.listTools()).tools.map((t) => t.name).sort()).toEqual(['echo', 'whoami'])
+    // Its own agent ends it with DELETE.
+    const own = await bob(jsonResource, { method: 'DELETE', headers: { 'mcp-session-id': fresh.transport.sessionId!, 'mcp-protocol-version': '2025-06-18' } })
+    expect(own.status).toBe(200)
+    expect((await rawPost(bob, JSON.stringify(rpc(2, 'tools/list')), fresh.transport.sessionId, jsonResource)).status).toBe(404)
   })
 })
 

@@ -14,6 +14,8 @@ export interface GuardInternals {
   readonly resource: URL
   /** Writes one audit event; false when the sink failed (the caller then denies). */
   audit(event: Omit<AuditEvent, 'time'>): boolean
+  /** The guard's clock, ms since the epoch. */
+  now(): number
   /** The policy decision, failing closed on a throwing engine or a malformed answer; no audit. */
   decide(caller: Caller, action: PolicyAction, resource: PolicyResource): PolicyDecision
 }
@@ -156,6 +158,6 @@ export function createMcpGuard(options: McpGuardOptions): McpGuard {
     filterTools,
     nodeHandler: (handlerOptions) => createNodeHandler(internals, handlerOptions),
   }
-  const internals: GuardInternals = { guard, serverId, resource: resourceUrl, audit, decide }
+  const internals: GuardInternals = { guard, serverId, resource: resourceUrl, audit, decide, now }
   return Object.freeze(guard)
 }

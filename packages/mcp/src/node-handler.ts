@@ -13,6 +13,7 @@ import type { Caller, McpServerLike, NodeHandlerOptions } from './types.js'
 const MAX_BATCH = 100
 
 interface Session {
+  lastSeen: number
   readonly id: string
   readonly agent: string
   readonly user: string | null
@@ -71,11 +72,33 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
   const maxBodyBytes = positiveInt('maxBodyBytes', options.maxBodyBytes, 1024 * 1024)
   const maxSessions = positiveInt('maxSessions', options.maxSessions, 1000)
   const maxSessionsPerAgent = positiveInt('maxSessionsPerAgent', options.maxSessionsPerAgent, 20)
+  const sessionIdleMs = positiveInt('sessionIdleMs', options.sessionIdleMs, 1_800_000)
   const { guard, serverId, resource } = internals
   const endpointPath = resource.pathname
   const sessions = new Map<string, Session>()
   const perAgent = new Map<string, number>()
   let opening = 0
+  let lastSweep = 0
+
+  /** Drops a session from the maps (once). */
+  function forget(session: Session): void {
+    if (sessions.get(session.id) !== session) return
+    sessions.delete(session.id)
+    const n = (perAgent.get(session.agent) ?? 1) - 1
+    if (n <= 0) perAgent.delete(session.agent)
+    else perAgent.set(session.agent, n)
+  }
+
+  /** Closes idle sessions; runs at most once a second, on a request (no timer keeps the process alive). */
+  function sweep(now: number): void {
+    if (now - lastSweep < 1000) return
+    lastSweep = now
+    for (const session of [...sessions.values()]) {
+      if (now - session.lastSeen <= sessionIdleMs) continue
+      forget(session)
+      void session.transport.close().catch(() => undefined)
+    }
+  }
   // The authenticated caller of each HTTP request, found again from the AuthInfo the transport hands to onmessage.
   const callers = new WeakMap<AuthInfo, Caller>()
 
@@ -174,17 +197,13 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       sessionIdGenerator: () => randomUUID(),
       enableJsonResponse: options.enableJsonResponse === true,
       onsessioninitialized: (id) => {
-        session = { id, agent: caller.agent, user: caller.user, transport, server }
+        session = { id, agent: caller.agent, user: caller.user, transport, server, lastSeen: internals.now() }
         sessions.set(id, session)
         perAgent.set(caller.agent, (perAgent.get(caller.agent) ?? 0) + 1)
       },
     })
     transport.onclose = () => {
-      if (session === undefined || sessions.get(session.id) !== session) return
-      sessions.delete(session.id)
-      const n = (perAgent.get(session.agent) ?? 1) - 1
-      if (n <= 0) perAgent.delete(session.agent)
-      else perAgent.set(session.agent, n)
+      if (session !== undefined) forget(session)
     }
     await server.connect(transport)
     guardTransport(transport)
@@ -193,6 +212,7 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
 
   return async function guardedMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
+      sweep(internals.now())
       const url = new URL(req.url ?? '/', resource.origin)
       const method = req.method ?? 'GET'
       if (url.pathname === guard.metadataPath) {
@@ -240,6 +260,7 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       let transport: Transport
       let fresh = false
       if (session !== undefined) {
+        session.lastSeen = internals.now()
         transport = session.transport
       } else {
         if (method !== 'POST' || !isRecord(body) || body.method !== 'initialize') {

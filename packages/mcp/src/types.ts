@@ -72,6 +72,8 @@ export interface NodeHandlerOptions {
   maxSessions?: number
   /** Most open sessions per agent. Default 20. */
   maxSessionsPerAgent?: number
+  /** A session without a request for this long is closed (its next request gets 404). Default 1,800,000 ms (30 min). */
+  sessionIdleMs?: number
 }
 
 /** The guard: authentication, per-message authorization, audit, RFC 9728 metadata, and a Node handler. */
