@@ -78,16 +78,21 @@ export function openApiDocument(issuerDid: string): Record<string, unknown> {
       '/v1/jwks': { get: { summary: "the issuer's public signing key (Ed25519) as a JWK set, with kid", responses: { 200: json({ type: 'object', required: ['keys'], properties: { keys: { type: 'array', items: { type: 'object' } } } }) } } },
       '/v1/token': {
         post: {
-          summary: 'OAuth 2.0 token endpoint: grant_type client_credentials, client authentication private_key_jwt (RFC 7523, EdDSA by the agent did:key), a DPoP proof (RFC 9449, EdDSA or ES256, server nonce) required; issues a DPoP-bound at+jwt (cnf.jkt) for the resource (RFC 8707) with authorization_details (RFC 9396, type agentid_action), at most 300 s. Errors are RFC 6749 { error, error_description }. Token exchange (RFC 8693) is not implemented yet',
+          summary: 'OAuth 2.0 token endpoint: grant_type client_credentials, client authentication private_key_jwt (RFC 7523, EdDSA by the agent did:key), a DPoP proof (RFC 9449, EdDSA or ES256, server nonce) required; issues a DPoP-bound at+jwt (cnf.jkt) for the resource (RFC 8707) with authorization_details (RFC 9396, type agentid_action), at most 300 s, with an agentid claim (agent claims, identity credential and its status entry). Also RFC 8693 token exchange (when AGENTID_TRUSTED_IDPS is set): subject_token from a trusted IdP and actor_token signed by the agent give a token with sub = the user and act.sub = the agent. agentid_delegation: a delegation chain the details are checked against. Errors are RFC 6749 { error, error_description }',
           parameters: [{ name: 'DPoP', in: 'header', required: true, schema: { type: 'string' } }],
           requestBody: { required: true, content: { 'application/x-www-form-urlencoded': { schema: { type: 'object', required: ['grant_type', 'client_assertion_type', 'client_assertion', 'resource'], properties: {
-            grant_type: { const: 'client_credentials' }, client_id: { type: 'string' },
+            grant_type: { enum: ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'] }, client_id: { type: 'string' },
             client_assertion_type: { const: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' }, client_assertion: { type: 'string' },
             resource: { type: 'string', format: 'uri' }, authorization_details: { type: 'string', description: 'JSON array of { type: agentid_action, actions, locations, datatypes?, identifiers? }' },
             expires_in: { type: 'integer', minimum: 1, maximum: 300, default: 120 },
+            agentid_delegation: { type: 'string', description: 'JSON array of the delegation chain\'s compact JWT links, root first' },
+            subject_token: { type: 'string' },
+            subject_token_type: { enum: ['urn:ietf:params:oauth:token-type:access_token', 'urn:ietf:params:oauth:token-type:jwt', 'urn:ietf:params:oauth:token-type:id_token'] },
+            actor_token: { type: 'string' }, actor_token_type: { const: 'urn:ietf:params:oauth:token-type:jwt' },
+            requested_token_type: { const: 'urn:ietf:params:oauth:token-type:access_token' }, audience: { type: 'string' },
           } } } } },
           responses: {
-            200: json({ type: 'object', required: ['access_token', 'token_type', 'expires_in'], properties: { access_token: { type: 'string' }, token_type: { const: 'DPoP' }, expires_in: { type: 'integer' }, authorization_details: { type: 'array' } } }),
+            200: json({ type: 'object', required: ['access_token', 'token_type', 'expires_in'], properties: { access_token: { type: 'string' }, token_type: { const: 'DPoP' }, expires_in: { type: 'integer' }, authorization_details: { type: 'array' }, issued_token_type: { type: 'string' } } }),
             400: json(oauthError), 401: json(oauthError),
           },
         },
