@@ -3,7 +3,8 @@
 // negative context case is refused; this file adds what it leaves out: the proofs decode to the header
 // and claims the RFC prints, the RFC 7638 thumbprint input, the OAuth error each refusal maps to (with
 // the nonce to use, and the WWW-Authenticate challenge of Figures 15-16), and that the other figures
-// (token response, access-token JWT, introspection) name the same key.
+// (token response, access-token JWT, introspection) name the same key, and the §7.2 header cases with
+// the RFC's literal header values.
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { base64urlDecode, VerificationError } from '@agentid/core'
@@ -133,6 +134,22 @@ describe('RFC 9449 examples: what the figures say', () => {
       const error = await verifyDpopProof(byId.get(n.proof!)!.compact, context(n.context.now as number, n.context)).then(() => undefined, (e: unknown) => e)
       expect((error as VerificationError).details?.dpopError, id).toBe('invalid_dpop_proof')
     }
+  })
+
+  it('§7.2 literally: the example token as Bearer is refused (401); two Authorization headers are invalid_request (400, Figure 19)', async () => {
+    const fig13 = byId.get('rfc9449-fig13-resource-request')!
+    const now = fig13.valid_context.now
+    const verifier = createVerifier({ trustedIssuers: ['did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp'], clock: () => now * 1000 })
+    const refusal = (headers: Record<string, string | string[]>) =>
+      verifier.verifyRequest({ method: 'GET', url: fig13.valid_context.url, headers }, { audience: 'https://resource.example.org' }).then(() => undefined, (e: unknown) => e)
+    const asBearer = vectors.negative_context_cases.find((c) => c.id === 'dpop-bound-token-as-bearer')!.context
+    const bearer = dpopChallenge(await refusal({ authorization: asBearer.authorization as string, dpop: fig13.compact }))!
+    expect(bearer.status).toBe(401)
+    expect(parseChallenge(bearer.headers['www-authenticate']!).scheme).toBe('DPoP')
+    const two = vectors.negative_context_cases.find((c) => c.id === 'two-authorization-headers')!.context
+    const twice = dpopChallenge(await refusal({ authorization: two.authorization as string[], dpop: fig13.compact }))!
+    expect(twice.status).toBe(400)
+    expect(parseChallenge(twice.headers['www-authenticate']!).params.error).toBe('invalid_request')
   })
 
   it('§8: a proof without the server nonce gets use_dpop_nonce, 401 at a resource, and the nonce to use (Figure 20)', async () => {
