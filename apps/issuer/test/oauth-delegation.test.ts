@@ -203,3 +203,29 @@ describe('agentid_delegation: the requested details checked against a delegation
     expectOAuthError(await c.send(await c.exchange(b, subject, withChain(foreign))), 400, 'invalid_grant')
   })
 })
+
+describe('agentid_delegation on a did:web issuer', () => {
+  it('verifies a chain with a link an agent (did:key) signed', async () => {
+    const web = await harness({ didWebDomain: 'issuer.test' })
+    try {
+      expect(web.issuerDid).toBe('did:web:issuer.test')
+      const a = namedKey()
+      const b = namedKey()
+      await spawnAgent(web, a, { claims: PROFILE })
+      await spawnAgent(web, b, { claims: PROFILE })
+      const res = await web.app.inject({ method: 'POST', url: `/v1/agents/${a.did}/grants`, headers: bearer(web.adminKey), payload: { capabilities: [{ resource: TOOLS, actions: ['*'] }], caveats: { remainingDepth: 1 }, lifetimeSec: 3600 } })
+      expect(res.statusCode, res.body).toBe(201)
+      const root = res.json() as { id: string; delegationChain: string[] }
+      const reg = await web.app.inject({ method: 'POST', url: '/v1/delegations/status', payload: { proof: await proof(web, a, { purpose: 'delegate' }), parentId: root.id, delegatee: b.did } })
+      expect(reg.statusCode, reg.body).toBe(201)
+      const { id, statusEntry } = reg.json() as { id: string; statusEntry: BitstringStatusListEntry }
+      const chain = await delegate({ signer: a.signer, to: b.did, parent: root.delegationChain, id, statusEntry, clock: () => web.clock.now, capabilities: [{ resource: READ_TOOL, actions: ['invoke'] }], expiresIn: 600 })
+      const wc = tokenClient(web, dkey)
+      const token = await wc.send(await wc.clientCredentials(b, withChain(chain)))
+      expect(token.statusCode, token.body).toBe(200)
+      expect(payloadOf(token.json().access_token).agentid.delegation).toEqual({ root: 'did:web:issuer.test', depth: 2 })
+    } finally {
+      await web.close()
+    }
+  })
+})

@@ -11,6 +11,8 @@ import {
   type AgentClaims,
   type Ed25519PrivateJwk,
 } from '@agentid/core'
+import { Resolver } from 'did-resolver'
+import { getResolver as getKeyDidResolver } from 'key-did-resolver'
 import { createVerifier, type DelegationRequest, type DidResolver, type VerifiedDelegation, type Verifier } from '@agentid/verifier'
 import { parseTrustedIdps, type TrustedIdpConfig } from '../oauth/trusted-idps.js'
 import { openDatabase } from '../db/open.js'
@@ -126,8 +128,14 @@ export class IssuerService {
     // The issuer checks its own output with the same verifier services use, before storing or
     // returning it. Its status lists come from memory, not over HTTP.
     const doc = engine.didDocument()
+    // A did:web issuer resolves itself from memory; the agents' did:keys (delegation links they sign) offline.
+    const keyDids = new Resolver(getKeyDidResolver())
     const resolver: DidResolver | undefined = doc
-      ? { resolve: async (did: string) => ({ didResolutionMetadata: {}, didDocument: did === doc.id ? (doc as never) : null, didDocumentMetadata: {} }) }
+      ? {
+          resolve: async (did: string) => did === doc.id
+            ? { didResolutionMetadata: {}, didDocument: doc as never, didDocumentMetadata: {} }
+            : did.startsWith('did:key:') ? keyDids.resolve(did) : { didResolutionMetadata: { error: 'notFound' }, didDocument: null, didDocumentMetadata: {} },
+        }
       : undefined
     this.selfCheck = createVerifier({
       trustedIssuers: [engine.issuer.did],
