@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SignJWT } from 'jose'
 import { base64urlEncode, decodeJwt, publicKeyFromRaw, base64urlDecode, verifyJwsSignature } from '@agentid/core'
+import { buildServer } from '../src/http/server.js'
 import { BASE_URL, bearer, harness, namedKey, spawnAgent, verifierFor, type Harness, type NamedKey, type SpawnResult } from './http-fixtures.js'
 import {
   ACCESS_TOKEN_TYPE,
@@ -306,6 +307,37 @@ describe('token exchange (RFC 8693)', () => {
     expect((await call()).user).toBe('user-42@idp')
     await h.app.inject({ method: 'POST', url: `/v1/agents/${dave.did}/revoke`, headers: bearer(h.adminKey), payload: { reason: 'test' } })
     await expect(call()).rejects.toMatchObject({ code: 'ERR_REVOKED' })
+  })
+})
+
+describe('token exchange: the user token is never logged', () => {
+  it('logs at trace level hold neither the token nor its signature, on success and refusal', async () => {
+    const idp = await testIdp('https://idp.example')
+    const h = await harness({ trustedIdps: [{ issuer: idp.issuer, jwks: { keys: [idp.publicJwk] } }] })
+    const lines: string[] = []
+    // The same service behind an app whose pino logger writes every line here.
+    const app = buildServer(h.service, { logger: { level: 'trace', stream: { write: (line: string) => void lines.push(line) } } as never })
+    await app.ready()
+    try {
+      const alice = namedKey()
+      await spawnAgent(h, alice)
+      const c = tokenClient({ ...h, app }, await dpopKey())
+      const now = c.nowSec()
+      const good = await idp.userToken(now)
+      const foreign = await idp.userToken(now, { aud: 'https://other.example' })
+      const expired = await idp.userToken(now, { exp: now - 3600 })
+      expect((await c.send(await c.exchange(alice, good))).statusCode).toBe(200)
+      expectOAuthError(await c.send(await c.exchange(alice, foreign)), 400, 'invalid_request')
+      expectOAuthError(await c.send(await c.exchange(alice, expired)), 400, 'invalid_request')
+      expect(lines.length).toBeGreaterThan(3)
+      const log = lines.join('')
+      for (const token of [good, foreign, expired]) {
+        for (const part of token.split('.')) expect(log).not.toContain(part.slice(0, 32))
+      }
+    } finally {
+      await app.close()
+      await h.close()
+    }
   })
 })
 
