@@ -17,7 +17,11 @@ const TOOL = 'mcp://erp/tools/invoices.read'
 const OTHER_TOOL = 'mcp://erp/tools/invoices.delete'
 
 let issuer: IssuerProcess
+/** The trusted OP: RS256 access tokens, keys by jwks_uri. */
 let op: OidcProviderFixture
+/** Two more trusted OPs: ES256 tokens (keys by jwks_uri) and EdDSA tokens (keys configured inline). */
+let opEs: OidcProviderFixture
+let opEd: OidcProviderFixture
 let server: Server
 let resource: string
 let orchestratorKey: string
@@ -65,11 +69,17 @@ const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
 const JWT_TYPE = 'urn:ietf:params:oauth:token-type:jwt'
 
-/** The agent's actor token (contract A): a JWT signed by its did:key, iss = sub = DID, aud = token endpoint. */
+/**
+ * The agent's actor token (contract A): a JWT signed by its did:key, iss = sub = DID, aud = token
+ * endpoint. Signed with WebCrypto by the same non-extractable CryptoKey openid-client holds (no agentid
+ * code), under alg EdDSA: the actor token is verified by core's EdDSA-only JWT rules (see the report).
+ */
 async function actorToken(agent: Agent): Promise<string> {
-  const signer = signerFromJwk(agent.privateJwk)
   const iat = Math.floor(Date.now() / 1000)
-  return signJwt({ typ: 'JWT' }, { iss: agent.did, sub: agent.did, aud: `${issuer.url}/v1/token`, iat, exp: iat + 60, jti: randomUUID() }, signer)
+  const enc = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
+  const input = `${enc({ alg: 'EdDSA', typ: 'JWT' })}.${enc({ iss: agent.did, sub: agent.did, aud: `${issuer.url}/v1/token`, iat, exp: iat + 60, jti: randomUUID() })}`
+  const signature = await webcrypto.subtle.sign({ name: 'Ed25519' }, agent.privateKey, Buffer.from(input, 'ascii'))
+  return `${input}.${Buffer.from(signature).toString('base64url')}`
 }
 
 /** RFC 8693 token exchange through openid-client's genericGrantRequest, DPoP by its handle. */
@@ -111,7 +121,11 @@ beforeAll(async () => {
   const port = await freePort()
   const agentidUrl = `http://127.0.0.1:${port}`
   op = await startOidcProvider({ resources: [agentidUrl, 'https://elsewhere.example'] })
-  issuer = await startIssuer({ port, env: { AGENTID_TRUSTED_IDPS: JSON.stringify([op.trustedIdp()]) } })
+  opEs = await startOidcProvider({ resources: [agentidUrl], accessTokenAlg: 'ES256' })
+  opEd = await startOidcProvider({ resources: [agentidUrl], accessTokenAlg: 'EdDSA' })
+  const inlineJwks = (await (await fetch(opEd.jwksUri)).json()) as { keys: unknown[] }
+  const trusted = [op.trustedIdp(), opEs.trustedIdp(), { issuer: opEd.issuer, jwks: inlineJwks }]
+  issuer = await startIssuer({ port, env: { AGENTID_TRUSTED_IDPS: JSON.stringify(trusted) } })
   const orch = await adminCli(issuer, ['orchestrators', 'add', 'openid-client', '--json'])
   expect(orch.code, orch.stderr).toBe(0)
   orchestratorKey = orch.json().apiKey
@@ -138,7 +152,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
-  await op?.close()
+  for (const o of [op, opEs, opEd]) await o?.close()
   await cleanup()
 })
 
@@ -238,6 +252,7 @@ describe('openid-client: RFC 8693 token exchange with the OP user token', () => 
     expect(tokens.issued_token_type).toBe(ACCESS_TOKEN_TYPE)
     expect(tokens.expires_in).toBeGreaterThan(0)
     expect(tokens.expires_in).toBeLessThanOrEqual(300)
+    expect(tokens.authorization_details).toEqual([{ type: 'agentid_action', actions: ['invoke'], locations: [TOOL] }])
 
     const at = decodeSegment(tokens.access_token, 1)
     expect(at.sub).toBe(user.sub)
@@ -262,6 +277,23 @@ describe('openid-client: RFC 8693 token exchange with the OP user token', () => 
     expect(body.act).toEqual({ sub: agent.did })
     expect(body.userIssuer).toBe(op.issuer)
     expect(body.details.map((d) => d.locations)).toEqual([[TOOL]])
+  })
+
+  it('with user tokens signed ES256 (keys by jwks_uri) and EdDSA (keys configured inline) by two more trusted OPs', async () => {
+    for (const [provider, alg] of [[opEs, 'ES256'], [opEd, 'EdDSA']] as const) {
+      const user = provider.accounts[0]!
+      const userToken = await provider.userAccessToken({ user: user.sub })
+      expect(userToken.header.alg).toBe(alg)
+      const agent = await newAgent(`tx-${alg}`)
+      const config = await configFor(agent)
+      const DPoP = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair())
+      const tokens = await granted(exchange(agent, config, DPoP, userToken.accessToken))
+      const { status, body } = await callResource(config, tokens.access_token, DPoP)
+      expect(status).toBe(200)
+      expect(body.user).toBe(user.sub)
+      expect(body.userIssuer).toBe(provider.issuer)
+      expect(body.act).toEqual({ sub: agent.did })
+    }
   })
 
   it('honours may_act naming this agent', async () => {
