@@ -18,6 +18,7 @@ const SUITES = [
   { name: 'di', file: 'di.mjs' },
   { name: 'request', file: 'request.mjs' },
   { name: 'token', file: 'token.mjs' },
+  { name: 'policy', file: 'policy.mjs' },
 ]
 
 const here = (f) => fileURLToPath(new URL(f, import.meta.url))
@@ -44,6 +45,7 @@ const fmt = {
   x: (v) => (v >= 10 ? `${v.toFixed(1)}×` : `${v.toFixed(2)}×`),
   MB: (v) => `${v.toFixed(1)} MB`,
   ms: (v) => `${v.toFixed(1)} ms`,
+  µs: (v) => `${v.toFixed(1)} µs`,
 }
 const format = (value, unit) => (fmt[unit] ?? String)(value)
 
