@@ -15,6 +15,7 @@ import { DEFAULT_RESOURCE_SCOPE, decodeSegment, startOidcProvider, verifyOpJwt, 
 
 const TOOL = 'mcp://erp/tools/invoices.read'
 const OTHER_TOOL = 'mcp://erp/tools/invoices.delete'
+const RS_NONCE = 'resource-nonce-openid-client'
 
 let issuer: IssuerProcess
 /** The trusted OP: RS256 access tokens, keys by jwks_uri. */
@@ -133,8 +134,11 @@ beforeAll(async () => {
   const rsPort = await freePort()
   resource = `http://127.0.0.1:${rsPort}`
   const verifier = createVerifier({ trustedIssuers: [await issuerDid(issuer)] })
-  const guard = agentidMiddleware(verifier, { audience: resource, origin: resource })
+  const plain = agentidMiddleware(verifier, { audience: resource, origin: resource })
+  // Under /nonce the resource requires a DPoP nonce of its own (RFC 9449 §9).
+  const withNonce = agentidMiddleware(verifier, { audience: resource, origin: resource, nonce: RS_NONCE })
   server = createServer((req: IncomingMessage & { agentid?: VerifiedRequest }, res: ServerResponse) => {
+    const guard = req.url?.startsWith('/nonce') ? withNonce : plain
     guard(req, res, (error?: unknown) => {
       res.setHeader('content-type', 'application/json')
       if (error) {
@@ -219,6 +223,20 @@ describe('openid-client against the token endpoint: client_credentials', () => {
     expect(body.agent).toBe(agent.did)
     expect(body.user).toBeNull()
     expect(body.details.map((d) => d.locations)).toEqual([[TOOL]])
+  })
+
+  it('answers a resource server\'s own DPoP nonce (401 use_dpop_nonce) by itself', async () => {
+    const agent = await newAgent('occ-rs-nonce')
+    const config = await configFor(agent)
+    const DPoP = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair())
+    const tokens = await granted(oidc.clientCredentialsGrant(config, { resource }, { DPoP }))
+    const log = record(config)
+    const { status, body } = await callResource(config, tokens.access_token, DPoP, '/nonce/invoices')
+    expect(status).toBe(200)
+    expect(body.agent).toBe(agent.did)
+    const calls = log.filter((e) => e.url.startsWith(`${resource}/nonce`))
+    expect(calls.map((e) => e.status)).toEqual([401, 200])
+    expect(decodeSegment(calls[1]!.headers.dpop!, 1).nonce).toBe(RS_NONCE)
   })
 
   it('works with an Ed25519 DPoP key pair too (openid-client signs its proofs with alg Ed25519, RFC 9864)', async () => {
