@@ -34,6 +34,10 @@ when { principal.toolProfile.contains(resource.name) };
 permit (principal, action == AgentId::Action::"callTool", resource == AgentId::Tool::"${SERVER_ID}/admin")
 when { principal.policyTier == "ops" };
 
+@id("wait-for-ops")
+permit (principal, action == AgentId::Action::"callTool", resource == AgentId::Tool::"${SERVER_ID}/wait")
+when { principal.policyTier == "ops" };
+
 @id("list-tools")
 permit (principal, action == AgentId::Action::"listTools", resource == AgentId::McpServer::"${SERVER_ID}");
 
@@ -67,6 +71,8 @@ const events: AuditEvent[] = []
 const calls: { what: string; agent: string | undefined }[] = []
 /** Every answer of the guarded endpoint to an agent fetch: status and agentid error code. */
 const answers: { agent: string; status: number; code: string | null }[] = []
+/** Resolvers of the `wait` tool calls in flight. */
+const releases: (() => void)[] = []
 const agents: Record<'alice' | 'bob' | 'carol' | 'dave' | 'ops' | 'eve' | 'frank', SpawnedAgent> = {} as never
 let issuerDidValue: string
 let orchestratorKey: string
@@ -92,6 +98,12 @@ function registerAll(server: McpServer): void {
       return { content: [{ type: 'text', text: `${name}:${extra.authInfo?.clientId}` }] }
     })
   }
+  // A tool that answers when the test says so: a request that stays in flight.
+  server.registerTool('wait', { description: 'waits' }, async (extra) => {
+    calls.push({ what: 'tool:wait', agent: extra.authInfo?.clientId })
+    await new Promise<void>((resolve) => releases.push(resolve))
+    return { content: [{ type: 'text', text: 'waited' }] }
+  })
   for (const [name, uri] of [['readme', 'docs://readme'], ['secrets', 'docs://secrets']] as const) {
     server.registerResource(name, uri, { mimeType: 'text/plain' }, async (u, extra) => {
       calls.push({ what: `resource:${uri}`, agent: extra.authInfo?.clientId })
@@ -266,7 +278,7 @@ describe('authorization per tool (DPoP-bound tokens)', () => {
     expect(toolCalls(agents.alice.did)).toEqual(['echo'])
     const allow = events.filter((e) => e.action === 'callTool' && e.agent === agents.alice.did)
     expect(allow).toEqual([expect.objectContaining({ decision: 'allow', target: 'echo', policies: ['call-profile-tools'], server: SERVER_ID, sessionId: transport.sessionId, user: null })])
-    expect(events.some((e) => e.action === 'listTools' && e.agent === agents.alice.did && e.shown === 2 && e.total === 3 + LOOKALIKE_TOOLS.length)).toBe(true)
+    expect(events.some((e) => e.action === 'listTools' && e.agent === agents.alice.did && e.shown === 2 && e.total === 4 + LOOKALIKE_TOOLS.length)).toBe(true)
   })
 
   it('a tool outside the policy, look-alike names (case, Unicode, zero-width, path tricks) and unknown tools are refused before any handler runs', async () => {
@@ -282,7 +294,7 @@ describe('authorization per tool (DPoP-bound tokens)', () => {
     expect(toolCalls(agents.alice.did).length).toBe(before)
     // The ops tier may call admin, and sees it listed; still none of the look-alikes.
     const ops = (await connect(tokenFetch('ops'))).client
-    expect((await ops.listTools()).tools.map((t) => t.name).sort()).toEqual(['admin', 'echo', 'whoami'])
+    expect((await ops.listTools()).tools.map((t) => t.name).sort()).toEqual(['admin', 'echo', 'wait', 'whoami'])
     expect((await ops.callTool({ name: 'admin', arguments: {} })).content).toEqual([{ type: 'text', text: `admin:${agents.ops.did}` }])
     expect((await rejection(ops.callTool({ name: 'echo/../admin', arguments: {} })) as McpError).code).toBe(MCP_FORBIDDEN)
     expect(toolCalls(agents.ops.did)).toEqual(['admin'])
@@ -396,6 +408,28 @@ describe('malformed JSON-RPC', () => {
     expect(note.status).toBe(202)
     expect(toolCalls(agents.alice.did).slice(before)).toEqual(['echo'])
     expect(toolCalls(agents.alice.did)).not.toContain('admin')
+  })
+
+  it('a request id still in flight cannot be reused on the session', async () => {
+    const { transport } = await connect(tokenFetch('ops'))
+    const ops = tokenFetch('ops')
+    const aborter = new AbortController()
+    const slow = ops(resource, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': transport.sessionId!, 'mcp-protocol-version': '2025-06-18' },
+      body: JSON.stringify(rpc(77, 'tools/call', { name: 'wait', arguments: {} })),
+      signal: aborter.signal,
+    })
+    while (releases.length === 0) await sleep(10) // the wait tool is running
+    const before = toolCalls(agents.ops.did).length
+    for (const body of [rpc(77, 'tools/call', { name: 'echo', arguments: {} }), rpc(77, 'tools/list')]) {
+      const reused = await rawPost(ops, JSON.stringify(body), transport.sessionId)
+      expect(reused.messages).toEqual([{ jsonrpc: '2.0', id: 77, error: { code: -32600, message: expect.any(String) } }])
+    }
+    expect(toolCalls(agents.ops.did).length).toBe(before)
+    releases.shift()!()
+    aborter.abort()
+    await slow.catch(() => undefined)
   })
 
   it('a request on no session must be initialize; an unknown session is 404', async () => {

@@ -113,6 +113,10 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
     if (typeof toServer !== 'function') throw new Error('nodeHandler: the server did not attach to the transport')
     const send = transport.send.bind(transport)
     const generated = new WeakSet<object>()
+    // Ids of the client's requests handed to the server and not yet answered: a response is matched to its
+    // request by id alone, so an id may not be reused while in flight (else a second request's answer
+    // could take the place of a filtered list).
+    const inflight = new Set<string | number>()
     // Request id → what its result must be filtered by (list requests in flight).
     const lists = new Map<string | number, { list: ListKind; caller: Caller }>()
 
@@ -122,38 +126,45 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       send(error, { relatedRequestId: id }).catch(() => undefined)
     }
 
+    function forward(message: JSONRPCMessage, extra: MessageExtra | undefined, id: string | number | undefined): void {
+      if (id !== undefined) inflight.add(id)
+      toServer!(message, extra)
+    }
+
     transport.onmessage = (message: JSONRPCMessage, extra?: MessageExtra) => {
       const caller = extra?.authInfo ? callers.get(extra.authInfo) : undefined
-      const id = (message as { id?: string | number }).id
-      const isRequest = typeof (message as { method?: unknown }).method === 'string' && id !== undefined
+      const raw = (message as { id?: string | number }).id
+      const isRequest = typeof (message as { method?: unknown }).method === 'string' && raw !== undefined
+      const id = isRequest ? raw : undefined
       const sessionId = transport.sessionId
       if (caller === undefined) {
         // Never happens through this handler; fail closed if it does.
-        if (isRequest) answer(id, MCP_FORBIDDEN, 'Forbidden')
+        if (id !== undefined) answer(id, MCP_FORBIDDEN, 'Forbidden')
         return
       }
+      if (id !== undefined && inflight.has(id)) return answer(id, -32600, 'Invalid Request: request id already in use')
       const gate = gateMessage(message, serverId)
-      const base = { agent: caller.agent, user: caller.user, server: serverId, ...(sessionId === undefined ? {} : { sessionId }) }
       switch (gate.kind) {
         case 'pass':
-          return toServer(message, extra)
+          return forward(message, extra, id)
         case 'list':
-          if (lists.has(id!)) return answer(id!, -32600, 'Invalid Request: request id already in use')
           // Listing tools is itself an action policies decide on; the list is then filtered per tool.
           if (gate.list === 'tools' && !guard.authorize(caller, 'listTools', { type: 'McpServer', id: serverId }, sessionId).allowed) {
             return answer(id!, MCP_FORBIDDEN, 'Forbidden: denied by policy')
           }
           lists.set(id!, { list: gate.list, caller })
-          return toServer(message, extra)
+          return forward(message, extra, id)
         case 'refuse':
-          internals.audit({ ...base, action: gate.method, target: gate.target, decision: 'deny', policies: [], reason: gate.reason })
-          if (isRequest) answer(id, gate.rpcCode, gate.message)
+          internals.audit({
+            agent: caller.agent, user: caller.user, server: serverId, action: gate.method, target: gate.target,
+            decision: 'deny', policies: [], reason: gate.reason, ...(sessionId === undefined ? {} : { sessionId }),
+          })
+          if (id !== undefined) answer(id, gate.rpcCode, gate.message)
           return
         case 'authorize': {
-          if (lists.has(id!)) return answer(id!, -32600, 'Invalid Request: request id already in use')
           const decision = guard.authorize(caller, gate.action, gate.resource, sessionId)
           if (!decision.allowed) return answer(id!, MCP_FORBIDDEN, 'Forbidden: denied by policy')
-          return toServer(message, extra)
+          return forward(message, extra, id)
         }
       }
     }
@@ -162,9 +173,11 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       if (generated.has(message)) return send(message, sendOptions)
       const id = (message as { id?: string | number }).id
       const isResponse = id !== undefined && ('result' in message || 'error' in message)
-      const pending = isResponse ? lists.get(id) : undefined
+      if (!isResponse) return send(message, sendOptions)
+      inflight.delete(id)
+      const pending = lists.get(id)
       if (pending === undefined) return send(message, sendOptions)
-      lists.delete(id!)
+      lists.delete(id)
       if (!('result' in message) || !isRecord(message.result)) return send(message, sendOptions)
       const field = LIST_FIELD[pending.list]
       const entries = message.result[field]
