@@ -34,12 +34,13 @@ function rememberClientKey(did: string, key: KeyObject): void {
 }
 
 /**
- * Decodes the assertion with core's strict JWT rules. core accepts `alg: "EdDSA"` only; RFC 9864 names
- * the same algorithm (EdDSA over Ed25519) `Ed25519`, and standard clients sign with that name:
- * openid-client v6 `PrivateKeyJwt` (oauth4webapi `keyToJws`) with an Ed25519 CryptoKey. Such a header is
- * decoded as if it said EdDSA, and the signature is then checked over the bytes that were really signed.
+ * Decodes an agent's JWT (client assertion, actor token) with core's strict JWT rules, not verified.
+ * core accepts `alg: "EdDSA"` only; RFC 9864 names the same algorithm (EdDSA over Ed25519) `Ed25519`, and
+ * standard clients sign with that name: openid-client v6 `PrivateKeyJwt` (oauth4webapi `keyToJws`) with an
+ * Ed25519 CryptoKey. Such a header is decoded as if it said EdDSA, with `signingInput` the bytes that were
+ * really signed, so verifyJwsSignature checks the original header. Throws VerificationError.
  */
-function decodeAssertion(assertion: string): DecodedJwt {
+export function decodeAgentJwt(assertion: string): DecodedJwt {
   const dot = assertion.indexOf('.')
   if (dot > 0 && dot <= 1024) {
     let header: Record<string, unknown> | undefined
@@ -63,7 +64,7 @@ export function verifyClientAssertion(
 ): VerifiedAssertion {
   let decoded: ReturnType<typeof decodeJwt>
   try {
-    decoded = decodeAssertion(assertion)
+    decoded = decodeAgentJwt(assertion)
   } catch {
     return invalid('the client assertion is not a JWT signed with EdDSA (or Ed25519)')
   }
