@@ -23,7 +23,7 @@ const STATUS_TTL_MS = 300
 /** Tools the server really has that look like `echo` or walk to `admin`: a guard that normalised names would let them through. */
 const LOOKALIKE_TOOLS = ['Echo', 'echo\u200b', 'ec\u04bbo', '../echo', 'echo/../admin']
 /** Names no server tool has: unknown tools deny too. */
-const UNKNOWN_TOOLS = ['ECHO', '\u200becho', 'ech\u043e', './echo', 'demo/echo', 'echo ', 'e\u0301cho', 'nope']
+const UNKNOWN_TOOLS = ['ECHO', '\u200becho', 'ech\u043e', './echo', 'demo/echo', 'echo ', 'e\u0301cho', 'nope', '__proto__', 'constructor', 'toString', 'echo\u0000', '*']
 
 const POLICIES = `
 @id("call-profile-tools")
@@ -289,7 +289,8 @@ describe('authorization per tool (DPoP-bound tokens)', () => {
       expect(error, JSON.stringify(name)).toBeInstanceOf(McpError)
       expect((error as McpError).code, JSON.stringify(name)).toBe(MCP_FORBIDDEN)
       const event = events.findLast((e) => e.action === 'callTool' && e.agent === agents.alice.did)
-      expect(event).toMatchObject({ target: name, decision: 'deny', reason: 'no-matching-policy', sessionId: transport.sessionId })
+      // Denied by default, or refused by the engine as malformed (a control character in the name).
+      expect(event).toMatchObject({ target: name, decision: 'deny', reason: name.includes('\u0000') ? 'invalid-request' : 'no-matching-policy', sessionId: transport.sessionId })
     }
     expect(toolCalls(agents.alice.did).length).toBe(before)
     // The ops tier may call admin, and sees it listed; still none of the look-alikes.
@@ -382,6 +383,9 @@ describe('malformed JSON-RPC', () => {
     }
     const dup = await rawPost(alice, JSON.stringify([rpc(1, 'tools/call', { name: 'echo' }), rpc(1, 'tools/call', { name: 'admin' })]), sessionId)
     expect(dup.status).toBe(400)
+    const huge = await rawPost(alice, JSON.stringify(rpc(2, 'tools/call', { name: 'echo', arguments: { text: 'x'.repeat(2 * 1024 * 1024) } })), sessionId)
+    expect(huge.status).toBe(413)
+    expect(huge.messages[0]).toMatchObject({ error: { data: { code: 'ERR_PAYLOAD_TOO_LARGE' } } })
 
     const batch = await rawPost(alice, JSON.stringify([
       rpc(10, 'tools/call', { name: 'echo', arguments: {} }),
