@@ -267,6 +267,11 @@ describe('token exchange (RFC 8693)', () => {
     expect(ok.statusCode, ok.body).toBe(200)
     expect(ok.json().authorization_details).toEqual([{ type: 'agentid_action', actions: ['read'], locations: ['mcp://crm/contacts'], datatypes: ['public'] }])
     expect(payloadOf(ok.json().access_token).authorization_details).toEqual(ok.json().authorization_details)
+    // Datatypes taken over from the user's grant must still be within the agent's data class (internal).
+    const restricted = await user({ authorization_details: [{ type: 'agentid_action', actions: ['read'], locations: ['mcp://crm/*'], datatypes: ['public', 'restricted'] }] })
+    expectOAuthError(await exchange(restricted, wide([{ type: 'agentid_action', actions: ['read'], locations: ['mcp://crm/contacts'] }])), 400, 'invalid_authorization_details', /data access class/)
+    const chosen = await exchange(restricted, wide([{ type: 'agentid_action', actions: ['read'], locations: ['mcp://crm/contacts'], datatypes: ['public'] }]))
+    expect(chosen.statusCode, chosen.body).toBe(200)
     // Details of other types only grant nothing.
     expectOAuthError(await exchange(await user({ authorization_details: [{ type: 'payment_initiation' }] }), wide([READ])), 400, 'invalid_authorization_details')
     expectOAuthError(await exchange(await user({ authorization_details: { type: 'agentid_action' } }), wide([READ])), 400, 'invalid_request')

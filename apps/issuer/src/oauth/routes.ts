@@ -127,6 +127,8 @@ async function issueToken({ service, nonces, idps }: TokenContext, request: Fast
 
   const exchanged = exchange ? await verifyExchange(form, { agent: client.did, audiences, resource: resource!, details, now, idps }) : undefined
   const granted = exchanged ? exchanged.details : details
+  // Datatypes or identifiers taken over from the user's grant are the agent's to hold too.
+  if (exchanged) checkAgainstClaims(granted, agent.claims)
   const delegation = chain
     ? await checkDelegation(chain, { invoker: client.did, resource: resource!, details: granted, now, store, verifyDelegation: (c, r) => service.verifyDelegation(c, r) })
     : undefined
