@@ -68,6 +68,8 @@ export interface RequestContext {
   now: () => number
   clockSkewSec: number
   dpopMaxAgeSec: number
+  /** Check DPoP proof signatures on libuv's thread pool (createVerifier's `offloadSignatures`). */
+  offloadSignatures?: boolean
   maxTokenBytes: number
   replayCache: ReplayCache
   trustedIssuers: ReadonlySet<string>
@@ -313,6 +315,7 @@ export async function verifyRequestWith(ctx: RequestContext, request: HttpReques
     clockSkewSec: skew,
     maxAgeSec: ctx.dpopMaxAgeSec,
     replayCache: ctx.replayCache,
+    offloadSignatures: ctx.offloadSignatures === true,
   })
   // The agent's identity credential, on every request: a token cached by its bytes stops working
   // within the status lists' TTL of a revocation.

@@ -303,6 +303,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     now,
     clockSkewSec: skew,
     dpopMaxAgeSec: positive('dpopMaxAgeSec', options.dpopMaxAgeSec, 60, 300),
+    offloadSignatures: offload,
     maxTokenBytes,
     replayCache: presentations.replayCache,
     trustedIssuers: trusted,

@@ -59,6 +59,20 @@ describe('verifyDpopProof: the proof key', () => {
     await expectCode(verifyDpopProof(rawProof(b.privateKey, { jwk: a.jwk }), ctx()), 'ERR_SIGNATURE_INVALID')
   })
 
+  it('offloadSignatures: the same checks on the thread pool (EdDSA and ES256)', async () => {
+    const a = edKey()
+    const b = edKey()
+    const c = ctx({ offloadSignatures: true })
+    expect((await verifyDpopProof(rawProof(a.privateKey, { jwk: a.jwk }), c)).alg).toBe('EdDSA')
+    await expectCode(verifyDpopProof(rawProof(b.privateKey, { jwk: a.jwk }), c), 'ERR_SIGNATURE_INVALID')
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    const jwk = ec.publicKey.export({ format: 'jwk' }) as JWK
+    expect((await verifyDpopProof(rawProof(ec.privateKey, { jwk }, { alg: 'ES256' }), c)).alg).toBe('ES256')
+    const good = rawProof(ec.privateKey, { jwk }, { alg: 'ES256' })
+    const [h, p, s] = good.split('.') as [string, string, string]
+    await expectCode(verifyDpopProof(`${h}.${p}.${s.slice(0, 10)}${s[10] === 'A' ? 'B' : 'A'}${s.slice(11)}`, c), 'ERR_SIGNATURE_INVALID')
+  })
+
   it('a tampered payload, a truncated, padded or non-canonical signature are refused', async () => {
     const a = edKey()
     const good = rawProof(a.privateKey, { jwk: a.jwk })
