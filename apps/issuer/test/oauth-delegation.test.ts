@@ -119,8 +119,13 @@ describe('agentid_delegation: the requested details checked against a delegation
     expect(res.statusCode, res.body).toBe(200)
     const p = payloadOf(res.json().access_token)
     expect(p.agentid.delegation).toEqual({ root: h.issuerDid, depth: 2 })
-    expect(p.authorization_details).toEqual([detail([READ_TOOL])])
+    // No datatypes asked: those up to the chain's maxDataClass (internal) are written in.
+    expect(p.authorization_details).toEqual([detail([READ_TOOL], ['invoke'], { datatypes: ['public', 'internal'] })])
+    expect(res.json().authorization_details).toEqual(p.authorization_details)
     expect(res.json().expires_in).toBeLessThanOrEqual(90)
+    // Asked datatypes within it are kept as asked.
+    const own = await c.send(await c.clientCredentials(b, withChain(chain, [detail([READ_TOOL], ['invoke'], { datatypes: ['public'] })])))
+    expect(payloadOf(own.json().access_token).authorization_details).toEqual([detail([READ_TOOL], ['invoke'], { datatypes: ['public'] })])
     const row = h.service.store.db.prepare("SELECT details_json FROM audit_events WHERE action = 'token.issued' ORDER BY rowid DESC LIMIT 1").get() as { details_json: string }
     expect(JSON.parse(row.details_json)).toMatchObject({ delegationRoot: h.issuerDid, delegationDepth: 2 })
   })

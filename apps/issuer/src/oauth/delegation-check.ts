@@ -3,7 +3,7 @@
 // invoker is the authenticated agent, every link's status bit), checked against the issuer's own
 // store (every link registered, unrevoked), and every requested authorization detail checked
 // against the leaf link's capabilities and caveats.
-import { dataClassCovers, decodeJwt, VerificationError } from '@agentid/core'
+import { DATA_ACCESS_CLASSES, dataClassCovers, decodeJwt, VerificationError } from '@agentid/core'
 import { parseCapabilityLink, resourceCovers, type Capability, type CapabilityLink } from '@agentid/delegation'
 import type { DelegationRequest, VerifiedDelegation } from '@agentid/verifier'
 import type { Store } from '../domain/store.js'
@@ -23,6 +23,8 @@ export interface CheckedDelegation {
   linkIds: string[]
   /** Unix seconds: the earliest end of the chain (a link's exp, or the leaf's expiresAt caveat). */
   notAfter: number
+  /** The requested details, a detail without datatypes given those up to the leaf's maxDataClass. */
+  details: AgentIdActionDetail[]
 }
 
 export type VerifyDelegation = (chain: readonly string[], request: DelegationRequest) => Promise<VerifiedDelegation>
@@ -52,7 +54,8 @@ function covered(capabilities: readonly Capability[], location: string, action: 
  * Checks `chain` for the agent `invoker` asking for `details` at `resource`. The chain is verified
  * once, by verifyDelegation for the first exact (location, action) requested; then every requested
  * location and action must be covered by a capability of the leaf, every datatype be at most its
- * `maxDataClass`, and now be inside its notBefore/expiresAt caveats. Refusals: a chain that does not
+ * `maxDataClass` (a detail without datatypes gets those up to it), and now be inside its
+ * notBefore/expiresAt caveats. Refusals: a chain that does not
  * verify, is not the invoker's or holds a revoked or unregistered link is `invalid_grant`; a detail
  * the leaf does not cover is `invalid_authorization_details`.
  */
@@ -106,5 +109,8 @@ export async function checkDelegation(
   const { notBefore, expiresAt } = leaf.caveats
   if ((notBefore !== undefined && o.now < notBefore) || (expiresAt !== undefined && o.now >= expiresAt)) grantFail('the delegation is outside its notBefore/expiresAt window')
   const notAfter = Math.min(...links.map((l) => l.exp), expiresAt ?? Infinity)
-  return { root: verified!.root, depth: verified!.links, linkIds, notAfter }
+  const max = leaf.caveats.maxDataClass
+  const upToMax = max === undefined ? undefined : DATA_ACCESS_CLASSES.slice(0, DATA_ACCESS_CLASSES.indexOf(max) + 1)
+  const details = o.details.map((d) => (d.datatypes === undefined && upToMax !== undefined ? { ...d, datatypes: [...upToMax] } : { ...d }))
+  return { root: verified!.root, depth: verified!.links, linkIds, notAfter, details }
 }

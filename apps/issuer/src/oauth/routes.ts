@@ -126,12 +126,13 @@ async function issueToken({ service, nonces, idps }: TokenContext, request: Fast
   checkAgainstClaims(details, agent.claims)
 
   const exchanged = exchange ? await verifyExchange(form, { agent: client.did, audiences, resource: resource!, details, now, idps }) : undefined
-  const granted = exchanged ? exchanged.details : details
+  const forUser = exchanged ? exchanged.details : details
   // Datatypes or identifiers taken over from the user's grant are the agent's to hold too.
-  if (exchanged) checkAgainstClaims(granted, agent.claims)
+  if (exchanged) checkAgainstClaims(forUser, agent.claims)
   const delegation = chain
-    ? await checkDelegation(chain, { invoker: client.did, resource: resource!, details: granted, now, store, verifyDelegation: (c, r) => service.verifyDelegation(c, r) })
+    ? await checkDelegation(chain, { invoker: client.did, resource: resource!, details: forUser, now, store, verifyDelegation: (c, r) => service.verifyDelegation(c, r) })
     : undefined
+  const granted = delegation ? delegation.details : forUser
   // The token outlives neither the user's token nor the delegation it rests on.
   if (exchanged) {
     if (exchanged.subjectExp <= now) oauthFail('invalid_request', 'subject_token: has expired')
