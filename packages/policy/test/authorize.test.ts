@@ -161,6 +161,8 @@ describe('decisions', () => {
     expect(engine.authorize(subject('alice', {}, details(['read'], ['https://mcp/pay'])), 'callTool', refund).allowed).toBe(false)
     expect(engine.authorize(subject('alice', {}, details(['refund'], ['https://mcp/other'])), 'callTool', refund).allowed).toBe(false)
     expect(engine.authorize(subject('alice'), 'callTool', refund).allowed).toBe(false)
+    // RFC 9396 requires only `type`: an entry without lists is well formed and grants nothing.
+    expect(engine.authorize(subject('alice', {}, { authorizationDetails: [{ type: 'payment' }] as never }), 'callTool', refund)).toMatchObject({ allowed: false, reason: 'no-matching-policy' })
   })
 
   it('reads the time from the injected clock, or from the subject, and memoizes per second only when a policy reads it', async () => {

@@ -26,6 +26,13 @@ export class Lru<K, V> {
     return evicted
   }
 
+  /** Removes and returns the least recently used entry. */
+  shift(): [K, V] | undefined {
+    const oldest = this.#map.entries().next().value as [K, V] | undefined
+    if (oldest) this.#map.delete(oldest[0])
+    return oldest
+  }
+
   get size(): number {
     return this.#map.size
   }

@@ -123,6 +123,11 @@ export class PolicyIndex {
         size++
       }
     }
+    // At capacity, evict first: its id is then reused, so an engine never holds more than sliceCapacity sets.
+    if (this.#slices.size >= this.#slices.capacity) {
+      const evicted = this.#slices.shift()
+      if (evicted) this.#free.push(evicted[1].id)
+    }
     const id = this.#free.pop() ?? `${this.prefix}-${this.#next++}`
     const answer = cedar.preparsePolicySet(id, { staticPolicies })
     if (answer.type === 'failure') {
@@ -130,8 +135,7 @@ export class PolicyIndex {
       throw new Error(`preparsePolicySet failed: ${answer.errors.map((e) => e.message).join('; ')}`)
     }
     const slice = { id, size }
-    const evicted = this.#slices.set(signature, slice)
-    if (evicted) this.#free.push(evicted[1].id)
+    this.#slices.set(signature, slice)
     return slice
   }
 

@@ -162,8 +162,9 @@ export function requestContext(subject: AuthorizationSubject, now: number): Reco
       if (!isRecord(d)) return fail(`${field}: must be an object`)
       const detail = {
         type: text(d.type, `${field}.type`),
-        actions: strings(d.actions, `${field}.actions`),
-        locations: strings(d.locations, `${field}.locations`),
+        // RFC 9396 requires only `type`: a missing list grants nothing.
+        actions: strings(d.actions, `${field}.actions`, true),
+        locations: strings(d.locations, `${field}.locations`, true),
         datatypes: strings(d.datatypes, `${field}.datatypes`, true),
         identifiers: strings(d.identifiers, `${field}.identifiers`, true),
       }
