@@ -10,8 +10,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { McpError } from '@modelcontextprotocol/sdk/types.js'
-import { createAgentFetch, createPresentation, registerDelegation, spawn, type FetchFunction, type SpawnedAgent } from '@agentid/client'
-import { generateEd25519KeyPair, signCompactJws, signerFromJwk } from '@agentid/core'
+import { createAgentFetch, createPresentation, JWT_BEARER_ASSERTION_TYPE, registerDelegation, spawn, type FetchFunction, type SpawnedAgent } from '@agentid/client'
+import { generateEd25519KeyPair, signCompactJws, signerFromJwk, signJwt, type Ed25519PrivateJwk } from '@agentid/core'
 import { createMcpGuard, MCP_FORBIDDEN, type AuditEvent, type McpGuard } from '@agentid/mcp'
 import { delegate } from '@agentid/delegation'
 import { loadPolicyEngine } from '@agentid/policy'
@@ -141,6 +141,44 @@ function presentationFetch(name: keyof typeof agents, spy?: (authorization: stri
     const r = await fetch(input, { ...init, headers })
     answers.push({ agent: name, status: r.status, code: await errorCode(r) })
     return r
+  }
+}
+
+/**
+ * A DPoP-bound token issued on a delegation chain (`agentid_delegation`, which createAgentFetch does not
+ * send): client_credentials with private_key_jwt and a DPoP proof (the issuer's nonce on retry), then a
+ * fetch that signs a proof per request. Throws with the issuer's OAuth error when refused.
+ */
+async function delegatedTokenFetch(privateJwk: Ed25519PrivateJwk, chain: readonly string[], tools: readonly string[]): Promise<FetchFunction> {
+  const signer = signerFromJwk(privateJwk)
+  const jwk = { kty: 'OKP', crv: 'Ed25519', x: privateJwk.x }
+  const tokenEndpoint = `${issuer.url}/v1/token`
+  const now = () => Math.floor(Date.now() / 1000)
+  const proof = (htm: string, htu: string, extra: Record<string, unknown>) =>
+    signCompactJws({ typ: 'dpop+jwt', alg: 'EdDSA', jwk }, JSON.stringify({ htm, htu, iat: now(), jti: randomUUID(), ...extra }), signer)
+  let nonce: string | undefined
+  let token: string | undefined
+  for (let attempt = 0; attempt < 2 && token === undefined; attempt++) {
+    const assertion = await signJwt({ typ: 'JWT' }, { iss: signer.did, sub: signer.did, aud: tokenEndpoint, iat: now(), exp: now() + 60, jti: randomUUID() }, signer)
+    const form = new URLSearchParams({
+      grant_type: 'client_credentials', client_id: signer.did, client_assertion_type: JWT_BEARER_ASSERTION_TYPE, client_assertion: assertion, resource,
+      authorization_details: JSON.stringify([{ type: 'agentid_action', actions: ['invoke'], locations: tools }]),
+      agentid_delegation: JSON.stringify(chain),
+    })
+    const r = await fetch(tokenEndpoint, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: await proof('POST', tokenEndpoint, nonce === undefined ? {} : { nonce }) }, body: form })
+    const body = (await r.json()) as { access_token?: string; error?: string }
+    if (r.status === 400 && body.error === 'use_dpop_nonce') nonce = r.headers.get('dpop-nonce') ?? undefined
+    else if (r.status === 200 && typeof body.access_token === 'string') token = body.access_token
+    else throw new Error(`token refused: ${r.status} ${body.error}`)
+  }
+  const ath = createHash('sha256').update(token!).digest('base64url')
+  return async (input, init) => {
+    const url = String(input instanceof Request ? input.url : input)
+    const u = new URL(url)
+    const headers = new Headers(init?.headers)
+    headers.set('authorization', `DPoP ${token}`)
+    headers.set('dpop', await proof((init?.method ?? 'GET').toUpperCase(), `${u.origin}${u.pathname}`, { ath }))
+    return fetch(input, { ...init, headers })
   }
 }
 
@@ -505,7 +543,7 @@ describe('JSON responses and session lifetime', () => {
   })
 })
 
-describe('delegation chains (presentations)', () => {
+describe('delegation chains (presentations and tokens)', () => {
   it('a delegated agent may call what its chain grants, is refused beyond it, and a chain one link too long is refused', async () => {
     // A holds a root link from the issuer for its profile; A → eve grants echo only; eve → frank makes the chain 3 links long.
     const a = await agentHeldSpawn(issuerDidValue, 'mcp-deleg-a')
@@ -538,6 +576,20 @@ describe('delegation chains (presentations)', () => {
     expect(((await rejection(frank.callTool({ name: 'echo', arguments: {} }))) as McpError).code).toBe(MCP_FORBIDDEN)
     expect(events.findLast((e) => e.agent === agents.frank.did && e.action === 'callTool')).toMatchObject({ target: 'echo', decision: 'deny', policies: ['delegation-depth'] })
     expect(toolCalls(agents.eve.did)).toEqual(['echo'])
+    expect(toolCalls(agents.frank.did)).toEqual([])
+
+    // The same chains through DPoP-bound tokens (agentid.delegation): the issuer refuses details beyond
+    // the chain; what it issues, the guard decides with the chain's depth and the token's details.
+    await expect(delegatedTokenFetch(agents.eve.privateJwk, eveChain, ['whoami'])).rejects.toThrow(/invalid_authorization_details/)
+    const eveToken = (await connect(await delegatedTokenFetch(agents.eve.privateJwk, eveChain, ['echo']))).client
+    expect((await eveToken.listTools()).tools.map((t) => t.name)).toEqual(['echo'])
+    expect((await eveToken.callTool({ name: 'echo', arguments: {} })).content).toEqual([{ type: 'text', text: `echo:${agents.eve.did}` }])
+    expect(((await rejection(eveToken.callTool({ name: 'whoami', arguments: {} }))) as McpError).code).toBe(MCP_FORBIDDEN)
+    expect(events.findLast((e) => e.agent === agents.eve.did && e.action === 'callTool')).toMatchObject({ target: 'whoami', decision: 'deny', policies: ['delegated-within-grants'] })
+    const frankToken = (await connect(await delegatedTokenFetch(agents.frank.privateJwk, frankChain, ['echo']))).client
+    expect(((await rejection(frankToken.callTool({ name: 'echo', arguments: {} }))) as McpError).code).toBe(MCP_FORBIDDEN)
+    expect(events.findLast((e) => e.agent === agents.frank.did && e.action === 'callTool')).toMatchObject({ target: 'echo', decision: 'deny', policies: ['delegation-depth'] })
+    expect(toolCalls(agents.eve.did)).toEqual(['echo', 'echo'])
     expect(toolCalls(agents.frank.did)).toEqual([])
   })
 })
