@@ -2,6 +2,7 @@
 // each request to the upstream's SDK Client and scrub upstream secrets from whatever comes back.
 // It holds no authorization logic: the guard authenticates every HTTP request and authorizes each
 // message before it reaches these handlers.
+import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { Server } from '@modelcontextprotocol/sdk/server/index.js'
 import {
   CallToolRequestSchema,
@@ -43,6 +44,14 @@ function upstreamMessage(error: Error): string {
 }
 
 /**
+ * A JSON-RPC error for the agent. Not an McpError: its message would gain a second `MCP error <code>: `
+ * prefix on the client (the SDK server sends `message` as is, and the client prefixes it).
+ */
+function rpcError(code: number, message: string): Error & { code: number } {
+  return Object.assign(new Error(message), { code })
+}
+
+/**
  * Builds one SDK `Server` (one per MCP session, as the SDK binds a server to a transport) that forwards
  * tools, resources and prompts to `upstream`, advertising only what the upstream itself supports.
  * Results and errors are redacted; an upstream that cannot be reached is an InternalError without details.
@@ -62,34 +71,44 @@ export function createForwardingServer(options: ForwardingServerOptions): Server
     const params = request.params ? { ...request.params } : undefined
     const meta = params?._meta as { progressToken?: string | number } | undefined
     const progressToken = meta?.progressToken
-    let client
-    try {
-      client = await upstream.client()
-    } catch (error) {
-      logger.error({ upstream: upstream.id, method: request.method, err: error }, 'upstream unavailable')
-      throw new McpError(ErrorCode.InternalError, `upstream "${upstream.id}" is unavailable`)
-    }
-    try {
-      const result = await client.request({ method: request.method, ...(params ? { params } : {}) } as never, schema, {
-        signal: extra.signal,
-        ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
-        ...(progressToken !== undefined
-          ? {
-              onprogress: (p: { progress: number; total?: number; message?: string }) =>
-                void extra.sendNotification({ method: 'notifications/progress', params: redactor.redactValue({ ...p, progressToken }) }).catch(() => undefined),
-            }
-          : {}),
-      })
-      return redactor.redactValue(result as Record<string, unknown>)
-    } catch (error) {
-      if (error instanceof McpError && error.code !== ErrorCode.ConnectionClosed && error.code !== ErrorCode.RequestTimeout) {
-        // The upstream answered with a JSON-RPC error: pass its code and (redacted) message, not its data.
-        throw new McpError(error.code, redactor.redact(upstreamMessage(error)))
+    const send = async (retry: boolean): Promise<Record<string, unknown>> => {
+      let client
+      try {
+        client = await upstream.client()
+      } catch (error) {
+        logger.error({ upstream: upstream.id, method: request.method, err: error }, 'upstream unavailable')
+        throw rpcError(ErrorCode.InternalError, `upstream "${upstream.id}" is unavailable`)
       }
-      logger.error({ upstream: upstream.id, method: request.method, err: error }, 'upstream request failed')
-      const code = error instanceof McpError ? error.code : ErrorCode.InternalError
-      throw new McpError(code, `upstream "${upstream.id}" did not answer ${request.method}`)
+      try {
+        const result = await client.request({ method: request.method, ...(params ? { params } : {}) } as never, schema, {
+          signal: extra.signal,
+          ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
+          ...(progressToken !== undefined
+            ? {
+                onprogress: (p: { progress: number; total?: number; message?: string }) =>
+                  void extra.sendNotification({ method: 'notifications/progress', params: redactor.redactValue({ ...p, progressToken }) }).catch(() => undefined),
+              }
+            : {}),
+        })
+        return redactor.redactValue(result as Record<string, unknown>)
+      } catch (error) {
+        if (error instanceof McpError && error.code !== ErrorCode.ConnectionClosed && error.code !== ErrorCode.RequestTimeout) {
+          // The upstream answered with a JSON-RPC error: pass its code and (redacted) message, not its data.
+          throw rpcError(error.code, redactor.redact(upstreamMessage(error)))
+        }
+        if (retry && error instanceof StreamableHTTPError && error.code === 404) {
+          // The upstream no longer knows the gateway's session (it restarted): the request was not
+          // processed. Open a new session and send it once more.
+          logger.warn({ upstream: upstream.id }, 'upstream session expired; reconnecting')
+          await upstream.reset(client)
+          return send(false)
+        }
+        logger.error({ upstream: upstream.id, method: request.method, err: error }, 'upstream request failed')
+        const code = error instanceof McpError ? error.code : ErrorCode.InternalError
+        throw rpcError(code, `upstream "${upstream.id}" did not answer ${request.method}`)
+      }
     }
+    return send(true)
   }
 
   if (capabilities.tools) {

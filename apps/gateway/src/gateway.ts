@@ -145,7 +145,6 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     routes.set(guard.metadataPath, { handler })
     endpoints.push(Object.freeze({ id: upstream.id, url, metadataUrl: guard.metadataUrl }))
   }
-  logger.info({ url: base, endpoints: endpoints.map((e) => e.url), policies: policy.policyCount }, 'agentid gateway listening')
 
   let stopping: Promise<void> | undefined
   return {

@@ -22,6 +22,9 @@ function configPath(argv: readonly string[]): string {
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
   const config = await loadGatewayConfig(configPath(argv))
   const gateway = await startGateway(config)
+  // The banner, whatever the log level: where agents connect.
+  const banner = { msg: 'agentid gateway listening', url: gateway.url, endpoints: gateway.endpoints.map((e) => e.url), policies: gateway.policy.policyCount }
+  process.stderr.write(`${JSON.stringify(banner)}\n`)
   const shutdown = (signal: string) => {
     gateway.logger.info({ signal }, 'shutting down')
     gateway.stop().then(

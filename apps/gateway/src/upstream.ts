@@ -11,6 +11,7 @@ import { AgentIdError } from '@agentid/core'
 import type { ConfigValue, UpstreamConfig } from './config.js'
 import type { Logger } from './logger.js'
 import type { Redactor } from './redact.js'
+import { createNodeFetch } from './node-fetch.js'
 import type { SecretResolver } from './secrets.js'
 
 /** A connected upstream MCP server. */
@@ -19,6 +20,8 @@ export interface Upstream {
   readonly config: UpstreamConfig
   /** The connected SDK client; connects again (secrets read again) when the last connection closed. */
   client(): Promise<Client>
+  /** Closes `client` if it is still the current connection, so that the next call connects again. */
+  reset(client: Client): Promise<void>
   /** What the upstream said it supports when it last connected. */
   readonly capabilities: ServerCapabilities | undefined
   close(): Promise<void>
@@ -54,7 +57,7 @@ async function resolveValues(upstream: UpstreamConfig, field: string, values: Re
   return out
 }
 
-async function makeTransport(config: UpstreamConfig, deps: UpstreamDeps): Promise<Transport> {
+async function makeTransport(config: UpstreamConfig, deps: UpstreamDeps): Promise<{ transport: Transport; dispose: () => void }> {
   if (config.transport === 'stdio') {
     const env = await resolveValues(config, 'env', config.env, deps)
     // Only the SDK's safe default variables (PATH, HOME, ...) plus `env`: the gateway's own environment,
@@ -64,10 +67,11 @@ async function makeTransport(config: UpstreamConfig, deps: UpstreamDeps): Promis
     if (stderr instanceof PassThrough) {
       createInterface({ input: stderr }).on('line', (line) => deps.logger.warn({ upstream: config.id, stderr: line.slice(0, 4096) }, 'upstream stderr'))
     }
-    return transport
+    return { transport, dispose: () => undefined }
   }
   const headers = await resolveValues(config, 'headers', config.headers, deps)
-  return new StreamableHTTPClientTransport(new URL(config.url), { requestInit: { headers } })
+  const fetch = createNodeFetch()
+  return { transport: new StreamableHTTPClientTransport(new URL(config.url), { requestInit: { headers }, fetch }), dispose: () => fetch.destroy() }
 }
 
 /**
@@ -80,15 +84,20 @@ async function makeTransport(config: UpstreamConfig, deps: UpstreamDeps): Promis
  */
 export async function connectUpstream(config: UpstreamConfig, deps: UpstreamDeps): Promise<Upstream> {
   let current: Promise<Client> | null = null
+  /** The client `current` resolved to. */
+  let live: Client | null = null
   let capabilities: ServerCapabilities | undefined
   let closed = false
 
   const connect = async (): Promise<Client> => {
-    const transport = await makeTransport(config, deps)
+    const { transport, dispose } = await makeTransport(config, deps)
     const client = new Client(deps.clientInfo ?? { name: 'agentid-gateway', version: '0.1.0' }, { capabilities: {} })
     client.onerror = (error) => deps.logger.warn({ upstream: config.id, err: error }, 'upstream transport error')
     client.onclose = () => {
-      if (current && !closed) deps.logger.warn({ upstream: config.id }, 'upstream connection closed; reconnecting on the next call')
+      dispose()
+      if (live !== client) return
+      if (!closed) deps.logger.warn({ upstream: config.id }, 'upstream connection closed; reconnecting on the next call')
+      live = null
       current = null
     }
     try {
@@ -99,6 +108,7 @@ export async function connectUpstream(config: UpstreamConfig, deps: UpstreamDeps
         details: { reason: 'upstream-unavailable', upstream: config.id },
       })
     }
+    live = client
     capabilities = client.getServerCapabilities()
     deps.logger.info({ upstream: config.id, transport: config.transport, server: client.getServerVersion() }, 'upstream connected')
     return client
@@ -121,6 +131,12 @@ export async function connectUpstream(config: UpstreamConfig, deps: UpstreamDeps
     id: config.id,
     config,
     client,
+    async reset(stale) {
+      if (live !== stale) return
+      live = null
+      current = null
+      await stale.close().catch(() => undefined)
+    },
     get capabilities() {
       return capabilities
     },

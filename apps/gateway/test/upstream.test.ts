@@ -125,6 +125,19 @@ describe('upstreams through the forwarding server', () => {
     expect(String((error as Error).message)).not.toContain('wrong-secret-123')
   })
 
+  it('opens a new session when the HTTP upstream restarted and forgot the old one', async () => {
+    const port = Number(new URL(http.url).port)
+    const agent = await agentClient(remote)
+    expect(await agent.callTool({ name: 'echo', arguments: { text: 'one' } })).toMatchObject({ content: [{ text: 'http:one' }] })
+    const before = await remote.client()
+    await http.close()
+    http = await startHttpFixture({ secret: HTTP_SECRET, port })
+    expect(await agent.callTool({ name: 'echo', arguments: { text: 'two' } })).toMatchObject({ content: [{ text: 'http:two' }] })
+    expect(await remote.client()).not.toBe(before)
+    expect(lines.some((l) => l.includes('upstream session expired'))).toBe(true)
+    await agent.close()
+  })
+
   it('reconnects a stdio upstream whose process died', async () => {
     const c = config([{ id: 'again', transport: 'stdio', command: process.execPath, args: [join(FIXTURES, 'stdio-server.mjs')], env: { FIXTURE_SECRET: { secret: 'env:STDIO_SECRET' } } }])
     const u = await connectUpstream(c.upstreams[0]!, { secrets, redactor, logger })
