@@ -404,6 +404,21 @@ describe('sessions and stolen credentials', () => {
     expect(replayed.status).toBe(401)
     expect(await errorCode(replayed)).toBe('ERR_REPLAY')
     expect(calls.length).toBe(before)
+
+    // A token, or a presentation, made out for another resource.
+    const elsewhere = await rawPost(tokenFetch('bob', undefined, jsonResource), JSON.stringify(rpc(8, 'tools/list')), transport.sessionId)
+    expect(elsewhere.status).toBe(401)
+    expect(elsewhere.messages[0]).toMatchObject({ error: { data: { code: 'ERR_AUDIENCE_MISMATCH' } } })
+    const vp = await createPresentation({ privateJwk: agents.bob.privateJwk, credential: agents.bob.credential, audience: jsonResource })
+    const vpElsewhere = await fetch(resource, { method: 'POST', headers: { ...headers(captured!.dpop), authorization: `AgentID ${vp}` }, body: JSON.stringify(rpc(9, 'tools/list')) })
+    expect(vpElsewhere.status).toBe(401)
+    expect(await errorCode(vpElsewhere)).toBe('ERR_AUDIENCE_MISMATCH')
+    // Two credentials at once (fetch joins them into one header with a comma).
+    const both = new Headers(headers(captured!.dpop))
+    both.append('authorization', `AgentID ${vp}`)
+    const twice = await fetch(resource, { method: 'POST', headers: both, body: JSON.stringify(rpc(10, 'tools/list')) })
+    expect(twice.status).toBe(400)
+    expect(calls.length).toBe(before)
   })
 })
 
