@@ -51,6 +51,8 @@ interface State {
   readonly index: PolicyIndex
   readonly memo: Lru<string, PolicyDecision>
   readonly contextRead: Set<string> | 'all'
+  /** Validator warnings (e.g. a policy that can never apply): logged, not refused. */
+  readonly warnings: readonly PolicyDiagnostic[]
 }
 
 function invalid(dir: string, diagnostics: readonly PolicyDiagnostic[]): AgentIdError {
@@ -104,11 +106,12 @@ export async function loadPolicyEngine(options: PolicyEngineOptions): Promise<Po
       index: new PolicyIndex(loaded.policies, prefix, SLICE_CAPACITY),
       memo: new Lru(memoSize),
       contextRead: contextAttributesRead(loaded.policies),
+      warnings: loaded.diagnostics.filter((d) => d.severity === 'warning'),
     }
   }
 
   let state = await build(1)
-  logger?.info({ dir, policies: state.policies.length, version: state.version }, 'policies loaded')
+  logger?.info({ dir, policies: state.policies.length, version: state.version, warnings: state.warnings }, 'policies loaded')
   if (state.policies.length === 0) logger?.info({ dir }, 'the policy folder holds no policies: every request is denied')
 
   const authorize = (subject: AuthorizationSubject, action: string, resource: PolicyResource): PolicyDecision => {
@@ -181,7 +184,7 @@ export async function loadPolicyEngine(options: PolicyEngineOptions): Promise<Po
       try {
         const next = await build(state.version + 1)
         state = next
-        logger?.info({ dir, policies: next.policies.length, version: next.version }, 'policies reloaded')
+        logger?.info({ dir, policies: next.policies.length, version: next.version, warnings: next.warnings }, 'policies reloaded')
         return { ok: true as const, policies: next.policies.length }
       } catch (error) {
         const e = error instanceof AgentIdError ? error : new AgentIdError('ERR_POLICY_INVALID', `policy folder ${dir} could not be loaded`, { cause: error, details: { dir, diagnostics: [] } })
