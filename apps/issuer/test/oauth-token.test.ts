@@ -88,10 +88,11 @@ describe('OAuth token endpoint', () => {
       issuer: BASE_URL,
       token_endpoint: TOKEN_URL,
       jwks_uri: `${BASE_URL}/v1/jwks`,
+      response_types_supported: [],
       grant_types_supported: ['client_credentials'],
       token_endpoint_auth_methods_supported: ['private_key_jwt'],
-      token_endpoint_auth_signing_alg_values_supported: ['EdDSA'],
-      dpop_signing_alg_values_supported: ['EdDSA', 'ES256'],
+      token_endpoint_auth_signing_alg_values_supported: ['EdDSA', 'Ed25519'],
+      dpop_signing_alg_values_supported: ['EdDSA', 'ES256', 'Ed25519'],
       authorization_details_types_supported: ['agentid_action'],
     })
     const jwks = (await h.app.inject({ method: 'GET', url: '/v1/jwks' })).json()

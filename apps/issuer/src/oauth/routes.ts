@@ -10,7 +10,7 @@ import { authenticatedAgent, type AgentIdTokenClaim } from './agent-claim.js'
 import { AGENTID_ACTION, checkAgainstClaims, parseAuthorizationDetails } from './authorization-details.js'
 import { JWT_BEARER_ASSERTION, verifyClientAssertion } from './client-assertion.js'
 import { checkDelegation, DELEGATION_PARAM, parseDelegationParam } from './delegation-check.js'
-import { DPOP_ALGS, DPOP_IAT_WINDOW_SEC, DpopNonces, verifyDpopProof } from './dpop.js'
+import { DPOP_ALGS, DPOP_IAT_WINDOW_SEC, ED25519_ALG, DpopNonces, verifyDpopProof } from './dpop.js'
 import { OAuthError, oauthFail } from './errors.js'
 import { ACTOR_TOKEN_TYPES, SUBJECT_TOKEN_TYPES, TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, verifyExchange } from './token-exchange.js'
 import { TrustedIdps } from './trusted-idps.js'
@@ -34,10 +34,13 @@ export function authorizationServerMetadata(baseUrl: string, o: { tokenExchange?
     issuer: baseUrl,
     token_endpoint: `${baseUrl}/v1/token`,
     jwks_uri: `${baseUrl}/v1/jwks`,
+    // REQUIRED by RFC 8414 §2; empty: this server has no authorization endpoint (agents use the token endpoint only).
+    response_types_supported: [],
     grant_types_supported: o.tokenExchange ? [CLIENT_CREDENTIALS, TOKEN_EXCHANGE] : [CLIENT_CREDENTIALS],
     token_endpoint_auth_methods_supported: ['private_key_jwt'],
-    token_endpoint_auth_signing_alg_values_supported: ['EdDSA'],
-    dpop_signing_alg_values_supported: [...DPOP_ALGS],
+    // Ed25519 is RFC 9864's fully specified name for EdDSA over Ed25519 (what openid-client v6 sends).
+    token_endpoint_auth_signing_alg_values_supported: ['EdDSA', ED25519_ALG],
+    dpop_signing_alg_values_supported: [...DPOP_ALGS, ED25519_ALG],
     authorization_details_types_supported: [AGENTID_ACTION],
     ...(o.tokenExchange
       ? {
