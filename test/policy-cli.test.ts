@@ -144,6 +144,12 @@ describe('agentid policy test', () => {
     expect(r.stdout).not.toMatch(/[\u001b\u0007\u202e]/)
   })
 
+  it('exit 0 on the examples against their own cases.json (must-allow and must-deny requests)', async () => {
+    const r = await cli(['policy', 'test', EXAMPLES, join(EXAMPLES, 'cases.json')])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/(\d+) requests: \1 as expected\n$/)
+  })
+
   it('works on a copy of the examples in a nested layout', async () => {
     const dir = tempDir('agentid-policies-')
     cpSync(EXAMPLES, join(dir, 'repo', 'policies'), { recursive: true })

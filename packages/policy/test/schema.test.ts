@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs'
 import { describe, expect, it } from 'vitest'
-import { AGENTID_CEDAR_SCHEMA, validatePolicyDirectory } from '@agentid/policy'
+import { AGENTID_CEDAR_SCHEMA, loadPolicyEngine, validatePolicyDirectory, type AuthorizationSubject, type PolicyResource } from '@agentid/policy'
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url))
 
@@ -27,5 +27,13 @@ describe('AGENTID_CEDAR_SCHEMA', () => {
     expect(result.diagnostics).toEqual([])
     expect(result.ok).toBe(true)
     expect(result.policies).toBeGreaterThanOrEqual(10)
+  })
+
+  it('decides every case of examples/cases.json as it expects', async () => {
+    const engine = await loadPolicyEngine({ dir: here('../examples') })
+    const cases = JSON.parse(readFileSync(here('../examples/cases.json'), 'utf8')) as { name: string; subject: AuthorizationSubject; action: string; resource: PolicyResource; expect: string }[]
+    expect(cases.filter((c) => c.expect === 'allow').length).toBeGreaterThan(5)
+    expect(cases.filter((c) => c.expect === 'deny').length).toBeGreaterThan(5)
+    for (const c of cases) expect(engine.authorize(c.subject, c.action, c.resource).decision, c.name).toBe(c.expect)
   })
 })
