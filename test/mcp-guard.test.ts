@@ -259,7 +259,7 @@ beforeAll(async () => {
     audit: (e) => events.push(e),
     clock: () => jsonClock,
   })
-  jsonServer = createServer(jsonGuard.nodeHandler({ createServer: buildServer, enableJsonResponse: true, sessionIdleMs: JSON_IDLE_MS, maxSessionsPerAgent: 2 }))
+  jsonServer = createServer(jsonGuard.nodeHandler({ createServer: buildServer, enableJsonResponse: true, sessionIdleMs: JSON_IDLE_MS, maxSessionsPerAgent: 2, maxStreamMs: 300 }))
   await new Promise<void>((resolve) => jsonServer.listen(port2, '127.0.0.1', resolve))
 })
 
@@ -528,6 +528,27 @@ describe('JSON responses and session lifetime', () => {
       { jsonrpc: '2.0', id: 'a', result: { content: [{ type: 'text', text: `whoami:${agents.alice.did}` }] } },
       { jsonrpc: '2.0', id: 'b', error: { code: MCP_FORBIDDEN, message: expect.any(String) } },
     ])
+  })
+
+  it('a server-to-client stream (GET) is ended after maxStreamMs, and opens again authenticated', async () => {
+    const { transport } = await connect(tokenFetch('dave', undefined, jsonResource), jsonResource)
+    const dave = tokenFetch('dave', undefined, jsonResource)
+    const open = () => dave(jsonResource, { method: 'GET', headers: { accept: 'text/event-stream', 'mcp-session-id': transport.sessionId!, 'mcp-protocol-version': '2025-06-18' } })
+    for (let i = 0; i < 2; i++) {
+      let r = await open()
+      // The SDK client's own stream may hold the session's single slot (409): it ends within maxStreamMs too.
+      for (let tries = 0; r.status === 409 && tries < 50; tries++) {
+        await r.body?.cancel()
+        await sleep(100)
+        r = await open()
+      }
+      expect(r.status).toBe(200)
+      expect(r.headers.get('content-type')).toMatch(/^text\/event-stream/)
+      await r.text() // resolves only once the server ends the stream
+    }
+    // Without credentials it does not open.
+    const anonymous = await fetch(jsonResource, { method: 'GET', headers: { accept: 'text/event-stream', 'mcp-session-id': transport.sessionId!, 'mcp-protocol-version': '2025-06-18' } })
+    expect(anonymous.status).toBe(401)
   })
 
   it('DELETE of a session only by its agent; sessions per agent are capped; idle sessions close', async () => {

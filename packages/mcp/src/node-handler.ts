@@ -73,6 +73,7 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
   const maxSessions = positiveInt('maxSessions', options.maxSessions, 1000)
   const maxSessionsPerAgent = positiveInt('maxSessionsPerAgent', options.maxSessionsPerAgent, 20)
   const sessionIdleMs = positiveInt('sessionIdleMs', options.sessionIdleMs, 1_800_000)
+  const maxStreamMs = positiveInt('maxStreamMs', options.maxStreamMs, 300_000)
   const { guard, serverId, resource } = internals
   const endpointPath = resource.pathname
   const sessions = new Map<string, Session>()
@@ -294,6 +295,12 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       const authInfo: AuthInfo = { token: '', clientId: caller.agent, scopes: [], extra: { agent: caller.agent, user: caller.user, via: caller.via } }
       callers.set(authInfo, caller)
       ;(req as IncomingMessage & { auth?: AuthInfo }).auth = authInfo
+      if (method === 'GET') {
+        // The standalone stream is authenticated once, when it opens: bound its life so it is authenticated again.
+        const timer = setTimeout(() => res.end(), maxStreamMs)
+        timer.unref()
+        res.once('close', () => clearTimeout(timer))
+      }
       await transport.handleRequest(req, res, body)
       if (fresh && transport.sessionId === undefined) await transport.close() // initialize refused: nothing to keep
     } catch (error) {

@@ -74,6 +74,11 @@ export interface NodeHandlerOptions {
   maxSessionsPerAgent?: number
   /** A session without a request for this long is closed (its next request gets 404). Default 1,800,000 ms (30 min). */
   sessionIdleMs?: number
+  /**
+   * A server-to-client SSE stream (GET) is ended after this long; the client opens it again, authenticated
+   * again, so a revoked agent loses its stream within this time. Default 300,000 ms (5 min).
+   */
+  maxStreamMs?: number
 }
 
 /** The guard: authentication, per-message authorization, audit, RFC 9728 metadata, and a Node handler. */
