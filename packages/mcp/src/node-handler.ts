@@ -79,6 +79,7 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
   const sessions = new Map<string, Session>()
   const perAgent = new Map<string, number>()
   let opening = 0
+  const openingFor = new Map<string, number>()
   let lastSweep = 0
 
   /** Drops a session from the maps (once). */
@@ -225,6 +226,7 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
   }
 
   return async function guardedMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let reserved: string | undefined
     try {
       sweep(internals.now())
       const url = new URL(req.url ?? '/', resource.origin)
@@ -280,15 +282,14 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
         if (method !== 'POST' || !isRecord(body) || body.method !== 'initialize') {
           return writeJson(res, 400, {}, rpcError(-32000, 'Bad Request: Mcp-Session-Id header is required', 'ERR_INVALID_INPUT'))
         }
-        if (sessions.size + opening >= maxSessions || (perAgent.get(caller.agent) ?? 0) >= maxSessionsPerAgent) {
+        // Sessions being opened count until their initialize is answered, so a burst cannot pass the caps.
+        if (sessions.size + opening >= maxSessions || (perAgent.get(caller.agent) ?? 0) + (openingFor.get(caller.agent) ?? 0) >= maxSessionsPerAgent) {
           return refuse(res, new AgentIdError('ERR_UNAVAILABLE', 'too many sessions'))
         }
         opening++
-        try {
-          transport = await openSession(caller)
-        } finally {
-          opening--
-        }
+        openingFor.set(caller.agent, (openingFor.get(caller.agent) ?? 0) + 1)
+        reserved = caller.agent
+        transport = await openSession(caller)
         fresh = true
       }
 
@@ -305,6 +306,13 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       if (fresh && transport.sessionId === undefined) await transport.close() // initialize refused: nothing to keep
     } catch (error) {
       refuse(res, error)
+    } finally {
+      if (reserved !== undefined) {
+        opening--
+        const n = (openingFor.get(reserved) ?? 1) - 1
+        if (n <= 0) openingFor.delete(reserved)
+        else openingFor.set(reserved, n)
+      }
     }
   }
 }
