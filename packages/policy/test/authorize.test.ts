@@ -190,6 +190,18 @@ describe('decisions', () => {
     expect(engine.authorize(subject('alice', { toolProfile: ['x'] }), 'callTool', x).allowed).toBe(true)
   })
 
+  it('skips a policy that errs at evaluation and lists it in errors', async () => {
+    const engine = await engineWith({
+      'e.cedar': `@id("overflow")\npermit (principal, action == AgentId::Action::"listTools", resource) when { context.delegationDepth * 4611686018427387904 >= 0 };
+        @id("overflow-forbid")\nforbid (principal, action, resource) when { context.delegationDepth * 4611686018427387904 >= 0 };`,
+    })
+    const server = { type: 'McpServer', id: 'gh' } as const
+    const d = engine.authorize(subject('alice', {}, { delegation: { root: DIDS.bob, depth: 2 } }), 'listTools', server)
+    expect(d).toMatchObject({ allowed: false, reason: 'no-matching-policy', policies: [] })
+    expect(d.errors.map((e) => e.split(':')[0]).sort()).toEqual(['overflow', 'overflow-forbid'])
+    expect(engine.authorize(subject('alice', {}, { delegation: { root: DIDS.bob, depth: 1 } }), 'listTools', server)).toMatchObject({ allowed: false, policies: ['overflow-forbid'], errors: [] })
+  })
+
   it('returns frozen decisions (a caller cannot poison the memo)', async () => {
     const engine = await engineWith({ 'p.cedar': PROFILE })
     const d = engine.authorize(subject('alice', { toolProfile: ['x'] }), 'callTool', tool('gh', 'x'))

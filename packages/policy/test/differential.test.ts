@@ -65,6 +65,8 @@ const condition = fc.oneof(
   { weight: 1, arbitrary: pick(SERVERS).map((s) => `when { resource in ${serverRef(s)} }`) },
   { weight: 1, arbitrary: pick(NAMES).map((n) => `when { principal.toolProfile.contains(${q(n)}) }`) },
   { weight: 1, arbitrary: fc.constant('when { context.authorizationGrants.contains({ type: "t", action: "a", location: "" }) }') },
+  // Overflows (an evaluation error, so the policy is skipped and listed in errors) when the depth is 2 or more.
+  { weight: 1, arbitrary: fc.constant('when { context.delegationDepth * 4611686018427387904 >= 0 }') },
 )
 
 const policy = fc
