@@ -579,6 +579,17 @@ describe('JSON responses and session lifetime', () => {
   })
 })
 
+describe('session caps under a burst', () => {
+  it('concurrent initializes by one agent open at most maxSessionsPerAgent sessions; the rest get 503', async () => {
+    const ops = tokenFetch('ops', undefined, jsonResource)
+    const results = await Promise.allSettled(Array.from({ length: 5 }, () => connect(ops, jsonResource)))
+    const opened = results.filter((r) => r.status === 'fulfilled')
+    const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+    expect(opened).toHaveLength(2)
+    expect(refused.map((r) => (r.reason as StreamableHTTPError).code)).toEqual([503, 503, 503])
+  })
+})
+
 describe('delegation chains (presentations and tokens)', () => {
   it('a delegated agent may call what its chain grants, is refused beyond it, and a chain one link too long is refused', async () => {
     // A holds a root link from the issuer for its profile; A → eve grants echo only; eve → frank makes the chain 3 links long.
