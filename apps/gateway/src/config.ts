@@ -56,6 +56,11 @@ export interface GatewayConfig {
   /** File secret store: a directory of files, or a JSON file of `{ name: value }` (mode 0600). */
   readonly secretFile: string | undefined
   readonly logLevel: LogLevelName
+  /**
+   * Answer agents' POSTs as SSE streams (true) or one JSON body (false, the default: cheaper per call).
+   * Only SSE relays an upstream's progress notifications during a call.
+   */
+  readonly sseResponses: boolean
   readonly upstreams: readonly UpstreamConfig[]
 }
 
@@ -120,6 +125,7 @@ const schema = z.strictObject({
   policyDir: z.string().min(1),
   secretStores: z.strictObject({ file: z.strictObject({ path: z.string().min(1) }).optional() }).default({}),
   logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  sseResponses: z.boolean().default(false),
   upstreams: z.array(z.discriminatedUnion('transport', [stdioUpstream, httpUpstream], { error: 'transport must be "stdio" or "http"' })).min(1),
 })
 
@@ -162,6 +168,7 @@ export function parseGatewayConfig(input: unknown, baseDir: string): GatewayConf
     policyDir: abs(c.policyDir),
     secretFile: c.secretStores.file ? abs(c.secretStores.file.path) : undefined,
     logLevel: c.logLevel,
+    sseResponses: c.sseResponses,
     upstreams: c.upstreams.map((u): UpstreamConfig =>
       u.transport === 'stdio'
         ? { id: u.id, transport: 'stdio', command: u.command, args: u.args, env: u.env, cwd: abs(u.cwd ?? '.') }

@@ -140,7 +140,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       audit,
       ...(options.clock ? { clock: options.clock } : {}),
     })
-    const handler = guard.nodeHandler({ createServer: () => createForwardingServer({ upstream, redactor, logger }) })
+    const handler = guard.nodeHandler({ createServer: () => createForwardingServer({ upstream, redactor, logger }), enableJsonResponse: !config.sseResponses })
     routes.set(new URL(url).pathname, { handler })
     routes.set(guard.metadataPath, { handler })
     endpoints.push(Object.freeze({ id: upstream.id, url, metadataUrl: guard.metadataUrl }))

@@ -21,6 +21,28 @@ export interface LoggerOptions {
   clock?: () => number
 }
 
+/**
+ * Lines to stderr, gathered for one turn of the event loop and written together: at hundreds of calls
+ * a second, one write per audit line would be one system call each (stderr on a pipe is synchronous).
+ * Whatever is pending is written before the process exits.
+ */
+let stderrWriter: ((line: string) => void) | undefined
+function stderrBatched(): (line: string) => void {
+  if (stderrWriter) return stderrWriter
+  let pending: string[] = []
+  const flush = () => {
+    if (pending.length === 0) return
+    const chunk = pending.join('')
+    pending = []
+    process.stderr.write(chunk)
+  }
+  process.once('exit', flush)
+  stderrWriter = (line) => {
+    if (pending.push(line) === 1) setImmediate(flush)
+  }
+  return stderrWriter
+}
+
 /** Errors become `{ type, code, message }` (no stack: it may quote upstream input). */
 function serialize(value: unknown): unknown {
   if (value instanceof Error) {
@@ -38,7 +60,7 @@ function serialize(value: unknown): unknown {
  */
 export function createLogger(options: LoggerOptions): Logger {
   const threshold = LEVELS[options.level]
-  const write = options.write ?? ((line: string) => void process.stderr.write(line))
+  const write = options.write ?? stderrBatched()
   const clock = options.clock ?? Date.now
   const emit = (level: number, fields: object, msg?: string) => {
     if (level < threshold) return

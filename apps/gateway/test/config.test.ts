@@ -38,6 +38,7 @@ describe('parseGatewayConfig', () => {
     expect(c.policyDir).toBe('/etc/gw/policies')
     expect(c.secretFile).toBe('/etc/gw/secrets.json')
     expect(c.logLevel).toBe('info')
+    expect(c.sseResponses).toBe(false)
     expect(c.upstreams[0]).toMatchObject({ id: 'files', transport: 'stdio', cwd: '/etc/gw', env: { TOKEN: { secret: 'env:FILES_TOKEN' }, MODE: 'ro' } })
     expect(c.upstreams[1]).toMatchObject({ id: 'github', transport: 'http', headers: { Authorization: { secret: 'file:github', template: 'Bearer {secret}' } } })
   })
@@ -53,6 +54,7 @@ describe('parseGatewayConfig', () => {
     const cases: [(c: any) => void, string][] = [
       [(c) => (c.listen.port = 70000), 'listen.port'],
       [(c) => (c.listen.port = '8090'), 'listen.port'],
+      [(c) => (c.sseResponses = 'yes'), 'sseResponses'],
       [(c) => (c.agentid.issuerUrls = []), 'agentid.issuerUrls'],
       [(c) => (c.agentid.issuerUrls = ['ftp://x']), 'agentid.issuerUrls.0'],
       [(c) => (c.agentid.trustedIssuers = ['not-a-did']), 'agentid.trustedIssuers.0'],
