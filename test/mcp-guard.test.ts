@@ -64,13 +64,14 @@ let jsonServer: Server
 let jsonResource: string
 let jsonClock = Date.now()
 const JSON_IDLE_MS = 60_000
+const JSON_NONCE = 'json-endpoint-nonce-1'
 let resource: string
 let guard: McpGuard
 const events: AuditEvent[] = []
 /** Every tool, resource and prompt handler invocation, with the agent the SDK saw. */
 const calls: { what: string; agent: string | undefined }[] = []
 /** Every answer of the guarded endpoint to an agent fetch: status and agentid error code. */
-const answers: { agent: string; status: number; code: string | null }[] = []
+const answers: { agent: string; status: number; code: string | null; challenge?: string | null; nonce?: string | null }[] = []
 /** Resolvers of the `wait` tool calls in flight. */
 const releases: (() => void)[] = []
 const agents: Record<'alice' | 'bob' | 'carol' | 'dave' | 'ops' | 'eve' | 'frank', SpawnedAgent> = {} as never
@@ -124,7 +125,7 @@ function tokenFetch(name: keyof typeof agents, spy?: (url: string, init: Request
     const url = String(input instanceof Request ? input.url : input)
     if (url.startsWith(audience)) spy?.(url, init ?? {})
     const r = await fetch(input, init)
-    if (url.startsWith(audience)) answers.push({ agent: name, status: r.status, code: await errorCode(r) })
+    if (url.startsWith(audience)) answers.push({ agent: name, status: r.status, code: await errorCode(r), challenge: r.headers.get('www-authenticate'), nonce: r.headers.get('dpop-nonce') })
     return r
   }
   return createAgentFetch({ issuerUrl: issuer.url, privateJwk: agents[name].privateJwk, resource: audience, fetch: recording })
@@ -251,7 +252,8 @@ beforeAll(async () => {
   const port2 = await freePort()
   jsonResource = `http://127.0.0.1:${port2}/mcp`
   const jsonGuard = createMcpGuard({
-    verifier: createVerifier({ trustedIssuers: [did], statusTtlMs: STATUS_TTL_MS, statusGraceMs: 0 }),
+    // This endpoint requires a DPoP nonce (RFC 9449 §9): createAgentFetch retries once with it.
+    verifier: createVerifier({ trustedIssuers: [did], statusTtlMs: STATUS_TTL_MS, statusGraceMs: 0, dpopNonce: () => JSON_NONCE }),
     policy,
     serverId: SERVER_ID,
     resource: jsonResource,
@@ -358,7 +360,7 @@ describe('sessions and stolen credentials', () => {
     const before = calls.length
     const stolen = await rawPost(tokenFetch('bob'), JSON.stringify(rpc(99, 'tools/call', { name: 'echo', arguments: {} })), sessionId)
     expect(stolen.status).toBe(404)
-    expect(answers.findLast((a) => a.agent === 'bob')).toEqual({ agent: 'bob', status: 404, code: 'ERR_NOT_FOUND' })
+    expect(answers.findLast((a) => a.agent === 'bob')).toMatchObject({ agent: 'bob', status: 404, code: 'ERR_NOT_FOUND' })
     expect(events.findLast((e) => e.action === 'session')).toMatchObject({ agent: agents.bob.did, decision: 'deny', sessionId, reason: 'session-bound-to-another-caller' })
     const anonymous = await rawPost(fetch as FetchFunction, JSON.stringify(rpc(100, 'tools/call', { name: 'echo', arguments: {} })), sessionId)
     expect(anonymous.status).toBe(401)
@@ -517,6 +519,9 @@ describe('presentations (Authorization: AgentID <vp-jwt>)', () => {
 describe('JSON responses and session lifetime', () => {
   it('answers in JSON; a mixed batch gets the allowed result and the refusals', async () => {
     const { client, transport } = await connect(tokenFetch('alice', undefined, jsonResource), jsonResource)
+    // The first request was refused with use_dpop_nonce and the nonce, then retried with it.
+    const first = answers.find((a) => a.agent === 'alice' && a.nonce === JSON_NONCE)
+    expect(first).toMatchObject({ status: 401, challenge: `DPoP error="use_dpop_nonce", algs="EdDSA ES256", resource_metadata="${new URL(jsonResource).origin}/.well-known/oauth-protected-resource/mcp"` })
     expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(['echo', 'whoami'])
     expect(((await rejection(client.callTool({ name: 'admin', arguments: {} }))) as McpError).code).toBe(MCP_FORBIDDEN)
     const batch = await rawPost(tokenFetch('alice', undefined, jsonResource), JSON.stringify([
