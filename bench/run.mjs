@@ -19,6 +19,7 @@ const SUITES = [
   { name: 'request', file: 'request.mjs' },
   { name: 'token', file: 'token.mjs' },
   { name: 'policy', file: 'policy.mjs' },
+  { name: 'gateway', file: 'gateway.mjs' },
 ]
 
 const here = (f) => fileURLToPath(new URL(f, import.meta.url))

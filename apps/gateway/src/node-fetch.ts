@@ -22,12 +22,15 @@ export function createNodeFetch(): FetchLike & { destroy(): void } {
       new Headers(init.headers).forEach((value, key) => {
         headers[key] = value
       })
+      if (init.signal?.aborted) return reject(init.signal.reason ?? new Error('aborted'))
       const body = init.body
       if (body !== undefined && body !== null && typeof body !== 'string') return reject(new TypeError('node fetch: only string bodies'))
       if (typeof body === 'string') headers['content-length'] = String(Buffer.byteLength(body))
       const request = (secure ? https : http).request(
         url,
-        { method: init.method ?? 'GET', headers, agent: secure ? agents.https : agents.http, ...(init.signal ? { signal: init.signal } : {}) },
+        // The SDK passes one transport-wide signal with every request; listening on it per request would pile
+        // up listeners under load. It aborts only when the transport closes, which destroys the agents' sockets.
+        { method: init.method ?? 'GET', headers, agent: secure ? agents.https : agents.http },
         (res) => {
           const responseHeaders = new Headers()
           for (const [key, value] of Object.entries(res.headers)) {
