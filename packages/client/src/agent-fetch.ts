@@ -1,31 +1,58 @@
 // A fetch for agents: DPoP-bound access tokens from the issuer's token endpoint (client_credentials,
-// private_key_jwt by the agent's did:key, RFC 9449 DPoP with server nonces), a fresh proof per request.
-import { createHash, randomUUID } from 'node:crypto'
-import { signCompactJws, signerFromJwk, signJwt, type Ed25519PrivateJwk, type Ed25519PublicJwk } from '@agentid/core'
+// private_key_jwt by the agent's did:key, RFC 9449 DPoP with server nonces) or from a token source
+// (a token an orchestrator exchanged for the agent), a fresh proof per request.
+import { signerFromJwk, type Ed25519PrivateJwk, type Ed25519PublicJwk } from '@agentid/core'
+import { htuOf, signAgentJwt, signDpopProof } from './agent-jwts.js'
 
 export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
-/** Lifetime of a client assertion (seconds); the issuer accepts at most 300. */
-const ASSERTION_TTL_SEC = 60
 /** A token is refreshed this many seconds before it expires (at most a quarter of its lifetime). */
 const REFRESH_MARGIN_SEC = 30
 
 /** The subset of WHATWG fetch an agent fetch calls and offers. */
 export type FetchFunction = (input: string | URL | Request, init?: RequestInit) => Promise<Response>
 
-export interface AgentFetchOptions {
-  /** The issuer's base URL; the token endpoint is `${issuerUrl}/v1/token`. */
-  issuerUrl: string
-  /** The agent's Ed25519 private key (its did:key): signs the client assertion and the DPoP proofs. */
+/** An access token bound to the agent's key, and its lifetime in seconds (exchangeToken's result fits). */
+export interface SourcedToken {
+  accessToken: string
+  expiresIn: number
+}
+
+/**
+ * Where an agent fetch gets its tokens when it does not ask the issuer itself: typically a call to the
+ * orchestrator, which runs `exchangeToken` for the agent. Called again to refresh.
+ */
+export type TokenSource = () => Promise<SourcedToken>
+
+interface AgentFetchCommon {
+  /** The agent's Ed25519 private key (its did:key): signs the DPoP proofs (and the client assertion). */
   privateJwk: Ed25519PrivateJwk
-  /** RFC 8707 resource: the resource server the tokens are for (their `aud`). */
-  resource: string
-  /** RFC 9396 authorization details (type `agentid_action`) asked for with every token. */
-  authorizationDetails?: readonly Record<string, unknown>[]
   /** Underlying fetch. Default: globalThis.fetch. */
   fetch?: FetchFunction
   /** Current time in milliseconds. Default: Date.now. */
   clock?: () => number
 }
+
+/** The agent asks the issuer for its own tokens (client_credentials). */
+export interface AgentFetchIssuerOptions extends AgentFetchCommon {
+  /** The issuer's base URL; the token endpoint is `${issuerUrl}/v1/token`. */
+  issuerUrl: string
+  /** RFC 8707 resource: the resource server the tokens are for (their `aud`). */
+  resource: string
+  /** RFC 9396 authorization details (type `agentid_action`) asked for with every token. */
+  authorizationDetails?: readonly Record<string, unknown>[]
+  token?: undefined
+}
+
+/** The agent takes its tokens from a source (a token exchanged by its orchestrator for a user). */
+export interface AgentFetchTokenSourceOptions extends AgentFetchCommon {
+  /** Gives a token bound to this agent's key; asked again shortly before it expires or when refused. */
+  token: TokenSource
+  issuerUrl?: undefined
+  resource?: undefined
+  authorizationDetails?: undefined
+}
+
+export type AgentFetchOptions = AgentFetchIssuerOptions | AgentFetchTokenSourceOptions
 
 /** The token endpoint refused: `error` is its RFC 6749 error code (`invalid_client`, …), `status` the HTTP status. */
 export class TokenRequestError extends Error {
@@ -37,16 +64,6 @@ export class TokenRequestError extends Error {
 
 interface CachedToken { value: string; refreshAt: number }
 
-/** RFC 9449 `htu`: the URL without query and fragment. */
-function htuOf(url: string): string {
-  const u = new URL(url)
-  return `${u.protocol}//${u.host}${u.pathname}`
-}
-
-function athOf(accessToken: string): string {
-  return createHash('sha256').update(accessToken, 'ascii').digest('base64url')
-}
-
 function dpopErrorOf(response: Response): string | undefined {
   const challenge = response.headers.get('www-authenticate')
   if (!challenge || !/^\s*dpop\b/i.test(challenge)) return undefined
@@ -55,19 +72,30 @@ function dpopErrorOf(response: Response): string | undefined {
 
 /**
  * A fetch-compatible function for an agent: requests carry `Authorization: DPoP <token>` and a fresh
- * DPoP proof (with `ath`). The token is obtained from the issuer, cached until shortly before it
- * expires, then refreshed. A `use_dpop_nonce` answer (token endpoint or resource) is retried once.
+ * DPoP proof (with `ath`) signed by the agent's key. The token comes from the issuer (`issuerUrl`,
+ * `resource`: client_credentials) or from a `token` source (a token an orchestrator exchanged for the
+ * agent, acting for a user whose token the agent never sees); it is cached until shortly before it
+ * expires, then asked for again. A `use_dpop_nonce` answer (token endpoint or resource) is retried once.
  * @example
  * const agentFetch = createAgentFetch({ issuerUrl, privateJwk, resource: 'https://erp.example' })
  * const r = await agentFetch('https://erp.example/invoices')
+ * // acting for a user: the orchestrator runs exchangeToken, the agent only gets the result
+ * const forUser = createAgentFetch({ privateJwk, token: () => askOrchestratorForToken() })
  */
 export function createAgentFetch(options: AgentFetchOptions): FetchFunction {
   const signer = signerFromJwk(options.privateJwk)
   const publicJwk: Ed25519PublicJwk = { kty: 'OKP', crv: 'Ed25519', x: options.privateJwk.x }
   const baseFetch = options.fetch ?? (globalThis.fetch as FetchFunction)
   const clock = options.clock ?? Date.now
-  const issuerUrl = options.issuerUrl.replace(/\/+$/, '')
-  const tokenEndpoint = `${issuerUrl}/v1/token`
+  const source = options.token
+  if (source !== undefined && typeof source !== 'function') throw new TypeError('createAgentFetch: token must be a function')
+  if (source !== undefined && (options.issuerUrl !== undefined || options.resource !== undefined || options.authorizationDetails !== undefined)) {
+    throw new TypeError('createAgentFetch: a token source replaces issuerUrl, resource and authorizationDetails')
+  }
+  if (source === undefined && (typeof options.issuerUrl !== 'string' || typeof options.resource !== 'string')) {
+    throw new TypeError('createAgentFetch: issuerUrl and resource are required without a token source')
+  }
+  const tokenEndpoint = source === undefined ? `${options.issuerUrl!.replace(/\/+$/, '')}/v1/token` : ''
   const details = options.authorizationDetails === undefined ? undefined : JSON.stringify(options.authorizationDetails)
   /** The last DPoP-Nonce each origin gave. */
   const nonces = new Map<string, string>()
@@ -80,23 +108,17 @@ export function createAgentFetch(options: AgentFetchOptions): FetchFunction {
     if (nonce) nonces.set(new URL(url).origin, nonce)
   }
 
-  async function proof(method: string, url: string, accessToken?: string): Promise<string> {
-    const nonce = nonces.get(new URL(url).origin)
-    const claims: Record<string, unknown> = { htm: method, htu: htuOf(url), iat: seconds(), jti: randomUUID() }
-    if (nonce !== undefined) claims.nonce = nonce
-    if (accessToken !== undefined) claims.ath = athOf(accessToken)
-    return signCompactJws({ typ: 'dpop+jwt', alg: 'EdDSA', jwk: publicJwk }, JSON.stringify(claims), signer)
-  }
+  const proof = (method: string, url: string, accessToken?: string): Promise<string> =>
+    signDpopProof(signer, publicJwk, { htm: method, htu: htuOf(url), nowSec: seconds(), nonce: nonces.get(new URL(url).origin), accessToken })
 
   async function tokenRequest(): Promise<Response> {
-    const iat = seconds()
-    const assertion = await signJwt({ typ: 'JWT' }, { iss: signer.did, sub: signer.did, aud: tokenEndpoint, iat, exp: iat + ASSERTION_TTL_SEC, jti: randomUUID() }, signer)
+    const assertion = await signAgentJwt(signer, tokenEndpoint, seconds())
     const form = new URLSearchParams({
       grant_type: 'client_credentials',
       client_id: signer.did,
       client_assertion_type: JWT_BEARER_ASSERTION_TYPE,
       client_assertion: assertion,
-      resource: options.resource,
+      resource: options.resource!,
     })
     if (details !== undefined) form.set('authorization_details', details)
     const response = await baseFetch(tokenEndpoint, {
@@ -108,7 +130,7 @@ export function createAgentFetch(options: AgentFetchOptions): FetchFunction {
     return response
   }
 
-  async function obtainToken(): Promise<string> {
+  async function requestToken(): Promise<{ value: string; lifetime: number }> {
     let response = await tokenRequest()
     let body = (await response.json().catch(() => undefined)) as Record<string, unknown> | undefined
     if (response.status === 400 && body?.error === 'use_dpop_nonce' && response.headers.get('dpop-nonce')) {
@@ -125,9 +147,24 @@ export function createAgentFetch(options: AgentFetchOptions): FetchFunction {
     if (typeof token !== 'string' || token === '' || typeof body?.token_type !== 'string' || body.token_type.toLowerCase() !== 'dpop') {
       throw new TokenRequestError('invalid_response', response.status, 'the token endpoint did not return a DPoP access token')
     }
-    const lifetime = typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : 60
-    cached = { value: token, refreshAt: clock() + (lifetime - Math.min(REFRESH_MARGIN_SEC, lifetime / 4)) * 1000 }
-    return token
+    return { value: token, lifetime: typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : 60 }
+  }
+
+  async function sourcedToken(): Promise<{ value: string; lifetime: number }> {
+    const t = await source!()
+    if (t === null || typeof t !== 'object' || typeof t.accessToken !== 'string' || t.accessToken === '') {
+      throw new TypeError('createAgentFetch: the token source gave no accessToken')
+    }
+    if (typeof t.expiresIn !== 'number' || !Number.isFinite(t.expiresIn) || t.expiresIn <= 0) {
+      throw new TypeError('createAgentFetch: the token source gave no positive expiresIn')
+    }
+    return { value: t.accessToken, lifetime: t.expiresIn }
+  }
+
+  async function obtainToken(): Promise<string> {
+    const { value, lifetime } = source === undefined ? await requestToken() : await sourcedToken()
+    cached = { value, refreshAt: clock() + (lifetime - Math.min(REFRESH_MARGIN_SEC, lifetime / 4)) * 1000 }
+    return value
   }
 
   function accessToken(): Promise<string> {

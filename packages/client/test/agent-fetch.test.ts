@@ -164,3 +164,60 @@ describe('createAgentFetch', () => {
     expect(loop.seen).toHaveLength(2)
   })
 })
+
+describe('createAgentFetch with a token source (a token exchanged by the orchestrator)', () => {
+  const key = generateAgentKey()
+  const jwk = { kty: 'OKP' as const, crv: 'Ed25519' as const, x: key.publicJwk.x }
+
+  it('asks the source once for concurrent requests, signs its own proofs, asks again before expiry and after invalid_token', async () => {
+    let now = T * 1000
+    let asked = 0
+    const source = async () => ({ accessToken: `src-${++asked}`, expiresIn: 100 })
+    let refuseNext = false
+    const net = fakeNetwork(() => {
+      if (refuseNext) {
+        refuseNext = false
+        return json(401, { error: { code: 'ERR_EXPIRED' } }, { 'www-authenticate': 'DPoP error="invalid_token"' })
+      }
+      return json(200, {})
+    })
+    const agentFetch = createAgentFetch({ privateJwk: key.privateJwk, token: source, fetch: net.fetch, clock: () => now })
+    await Promise.all([agentFetch(`${RESOURCE}/1`), agentFetch(`${RESOURCE}/2`)])
+    expect(asked).toBe(1)
+    now += 74_000 // before the refresh point (100 - 25)
+    await agentFetch(`${RESOURCE}/3`)
+    now += 2_000 // 76 s: past it
+    await agentFetch(`${RESOURCE}/4`)
+    expect(asked).toBe(2)
+    refuseNext = true
+    expect((await agentFetch(`${RESOURCE}/5`)).status).toBe(401)
+    await agentFetch(`${RESOURCE}/6`)
+    expect(asked).toBe(3)
+    // Only the resource was called: the agent never reaches a token endpoint itself.
+    expect(net.seen.every((s) => s.url.startsWith(RESOURCE))).toBe(true)
+    expect(net.seen.map((s) => s.headers.get('authorization'))).toEqual(['DPoP src-1', 'DPoP src-1', 'DPoP src-1', 'DPoP src-2', 'DPoP src-2', 'DPoP src-3'])
+    for (const s of net.seen) {
+      const claims = proofClaims(s, jwk)
+      expect(claims.ath).toBe(createHash('sha256').update(s.headers.get('authorization')!.slice('DPoP '.length)).digest('base64url'))
+    }
+  })
+
+  it('fails on a source that gives no token, and passes its errors on', async () => {
+    const net = fakeNetwork(() => json(200, {}))
+    const bad = [{ accessToken: '', expiresIn: 60 }, { accessToken: 't', expiresIn: 0 }, { accessToken: 't' }, null]
+    for (const result of bad) {
+      const f = createAgentFetch({ privateJwk: key.privateJwk, token: async () => result as never, fetch: net.fetch })
+      await expect(f(`${RESOURCE}/x`)).rejects.toThrow(TypeError)
+    }
+    const refused = new TokenRequestError('invalid_request', 400, 'subject_token: has expired')
+    const f = createAgentFetch({ privateJwk: key.privateJwk, token: () => Promise.reject(refused), fetch: net.fetch })
+    await expect(f(`${RESOURCE}/x`)).rejects.toBe(refused)
+    expect(net.seen).toHaveLength(0)
+  })
+
+  it('is misused with both a source and an issuer, or with neither', () => {
+    const token = async () => ({ accessToken: 't', expiresIn: 60 })
+    expect(() => createAgentFetch({ privateJwk: key.privateJwk, token, issuerUrl: ISSUER, resource: RESOURCE } as never)).toThrow(TypeError)
+    expect(() => createAgentFetch({ privateJwk: key.privateJwk } as never)).toThrow(TypeError)
+  })
+})
