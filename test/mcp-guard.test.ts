@@ -53,11 +53,21 @@ when { context.delegationDepth > 0 && !context.authorizationGrants.contains({ ty
 forbid (principal, action, resource)
 when { context.delegationDepth > 2 };
 
+// An agent acting for user-2 may not use whoami.
+@id("user-2-no-whoami")
+forbid (principal, action == AgentId::Action::"callTool", resource == AgentId::Tool::"${SERVER_ID}/whoami")
+when { principal has user && principal.user == AgentId::User::"user-2" };
+
 @id("greet-prompt")
 permit (principal, action == AgentId::Action::"getPrompt", resource == AgentId::Prompt::"${SERVER_ID}/greet");
 `
 
 let issuer: IssuerProcess
+/** The identity provider of the users agents act for (token exchange): an Ed25519 key the issuer trusts inline. */
+const idpKey = generateEd25519KeyPair()
+const IDP_ISSUER = 'https://idp.example'
+const IDP_KID = 'idp-key-1'
+const IDP_AUDIENCE = 'agentid-e2e'
 let httpServer: Server
 /** A second endpoint: JSON responses, a clock the test moves, small session limits. */
 let jsonServer: Server
@@ -146,11 +156,11 @@ function presentationFetch(name: keyof typeof agents, spy?: (authorization: stri
 }
 
 /**
- * A DPoP-bound token issued on a delegation chain (`agentid_delegation`, which createAgentFetch does not
- * send): client_credentials with private_key_jwt and a DPoP proof (the issuer's nonce on retry), then a
- * fetch that signs a proof per request. Throws with the issuer's OAuth error when refused.
+ * A fetch with a DPoP-bound token from the issuer's /v1/token for a grant createAgentFetch does not
+ * make (a delegation chain, a token exchange): private_key_jwt and a DPoP proof (the issuer's nonce on
+ * retry), then a proof per request. Throws with the issuer's OAuth error when refused.
  */
-async function delegatedTokenFetch(privateJwk: Ed25519PrivateJwk, chain: readonly string[], tools: readonly string[]): Promise<FetchFunction> {
+async function handTokenFetch(privateJwk: Ed25519PrivateJwk, grant: (tokenEndpoint: string) => Promise<Record<string, string>>): Promise<FetchFunction> {
   const signer = signerFromJwk(privateJwk)
   const jwk = { kty: 'OKP', crv: 'Ed25519', x: privateJwk.x }
   const tokenEndpoint = `${issuer.url}/v1/token`
@@ -162,25 +172,48 @@ async function delegatedTokenFetch(privateJwk: Ed25519PrivateJwk, chain: readonl
   for (let attempt = 0; attempt < 2 && token === undefined; attempt++) {
     const assertion = await signJwt({ typ: 'JWT' }, { iss: signer.did, sub: signer.did, aud: tokenEndpoint, iat: now(), exp: now() + 60, jti: randomUUID() }, signer)
     const form = new URLSearchParams({
-      grant_type: 'client_credentials', client_id: signer.did, client_assertion_type: JWT_BEARER_ASSERTION_TYPE, client_assertion: assertion, resource,
-      authorization_details: JSON.stringify([{ type: 'agentid_action', actions: ['invoke'], locations: tools }]),
-      agentid_delegation: JSON.stringify(chain),
+      client_id: signer.did, client_assertion_type: JWT_BEARER_ASSERTION_TYPE, client_assertion: assertion, resource, ...(await grant(tokenEndpoint)),
     })
     const r = await fetch(tokenEndpoint, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: await proof('POST', tokenEndpoint, nonce === undefined ? {} : { nonce }) }, body: form })
-    const body = (await r.json()) as { access_token?: string; error?: string }
+    const body = (await r.json()) as { access_token?: string; error?: string; error_description?: string }
     if (r.status === 400 && body.error === 'use_dpop_nonce') nonce = r.headers.get('dpop-nonce') ?? undefined
     else if (r.status === 200 && typeof body.access_token === 'string') token = body.access_token
-    else throw new Error(`token refused: ${r.status} ${body.error}`)
+    else throw new Error(`token refused: ${r.status} ${body.error} ${body.error_description ?? ''}`)
   }
   const ath = createHash('sha256').update(token!).digest('base64url')
   return async (input, init) => {
-    const url = String(input instanceof Request ? input.url : input)
-    const u = new URL(url)
+    const u = new URL(String(input instanceof Request ? input.url : input))
     const headers = new Headers(init?.headers)
     headers.set('authorization', `DPoP ${token}`)
     headers.set('dpop', await proof((init?.method ?? 'GET').toUpperCase(), `${u.origin}${u.pathname}`, { ath }))
     return fetch(input, { ...init, headers })
   }
+}
+
+/** A token issued on a delegation chain (`agentid_delegation`) for `tools`. */
+function delegatedTokenFetch(privateJwk: Ed25519PrivateJwk, chain: readonly string[], tools: readonly string[]): Promise<FetchFunction> {
+  return handTokenFetch(privateJwk, async () => ({
+    grant_type: 'client_credentials',
+    authorization_details: JSON.stringify([{ type: 'agentid_action', actions: ['invoke'], locations: tools }]),
+    agentid_delegation: JSON.stringify(chain),
+  }))
+}
+
+/** A token for `agent` acting for `user` (RFC 8693 token exchange of a user token from the test IdP). */
+function userTokenFetch(agent: SpawnedAgent, user: string): Promise<FetchFunction> {
+  const agentSigner = signerFromJwk(agent.privateJwk)
+  return handTokenFetch(agent.privateJwk, async (tokenEndpoint) => {
+    const now = Math.floor(Date.now() / 1000)
+    const subjectToken = await signJwt({ typ: 'JWT', kid: IDP_KID }, { iss: IDP_ISSUER, sub: user, aud: IDP_AUDIENCE, iat: now, exp: now + 300, jti: randomUUID() }, signerFromJwk(idpKey.privateJwk))
+    const actorToken = await signJwt({ typ: 'JWT' }, { iss: agent.did, sub: agent.did, aud: tokenEndpoint, iat: now, exp: now + 60, jti: randomUUID() }, agentSigner)
+    return {
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: subjectToken,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+      actor_token: actorToken,
+      actor_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+    }
+  })
 }
 
 async function errorCode(r: Response): Promise<string | null> {
@@ -221,7 +254,9 @@ const rpc = (id: number | string, method: string, params: Record<string, unknown
 const toolCalls = (agent: string) => calls.filter((c) => c.agent === agent && c.what.startsWith('tool:')).map((c) => c.what.slice(5))
 
 beforeAll(async () => {
-  issuer = await startIssuer()
+  issuer = await startIssuer({
+    env: { AGENTID_TRUSTED_IDPS: JSON.stringify([{ issuer: IDP_ISSUER, jwks: { keys: [{ ...idpKey.publicJwk, kid: IDP_KID, alg: 'EdDSA', use: 'sig' }] }, audience: IDP_AUDIENCE }]) },
+  })
   const did = await issuerDid(issuer)
   const orch = await adminCli(issuer, ['orchestrators', 'add', 'mcp-guard', '--json'])
   expect(orch.code, orch.stderr).toBe(0)
@@ -421,6 +456,27 @@ describe('sessions and stolen credentials', () => {
     const twice = await fetch(resource, { method: 'POST', headers: both, body: JSON.stringify(rpc(10, 'tools/list')) })
     expect(twice.status).toBe(400)
     expect(calls.length).toBe(before)
+  })
+})
+
+describe('agents acting for users (token exchange)', () => {
+  it('the user reaches the policy and the audit; a session belongs to its agent and user together', async () => {
+    const forUser1 = await connect(await userTokenFetch(agents.alice, 'user-1'))
+    expect((await forUser1.client.callTool({ name: 'whoami', arguments: {} })).content).toEqual([{ type: 'text', text: `whoami:${agents.alice.did}` }])
+    expect(events.findLast((e) => e.agent === agents.alice.did && e.action === 'callTool')).toMatchObject({ user: 'user-1', target: 'whoami', decision: 'allow' })
+    const forUser2 = await connect(await userTokenFetch(agents.alice, 'user-2'))
+    expect(((await rejection(forUser2.client.callTool({ name: 'whoami', arguments: {} }))) as McpError).code).toBe(MCP_FORBIDDEN)
+    expect(events.findLast((e) => e.agent === agents.alice.did && e.action === 'callTool')).toMatchObject({ user: 'user-2', target: 'whoami', decision: 'deny', policies: ['user-2-no-whoami'] })
+
+    // The same agent, for another user or for no user, cannot use user-1's session.
+    const before = calls.length
+    const sessionId = forUser1.transport.sessionId!
+    for (const fetchFn of [await userTokenFetch(agents.alice, 'user-2'), tokenFetch('alice')]) {
+      const r = await rawPost(fetchFn, JSON.stringify(rpc(5, 'tools/call', { name: 'echo', arguments: {} })), sessionId)
+      expect(r.status).toBe(404)
+    }
+    expect(calls.length).toBe(before)
+    expect((await forUser1.client.callTool({ name: 'echo', arguments: {} })).content).toEqual([{ type: 'text', text: `echo:${agents.alice.did}` }])
   })
 })
 
