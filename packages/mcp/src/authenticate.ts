@@ -3,7 +3,12 @@ import { AGENTID_ACTION_TYPE, type RequestHeaders, type VerifiedPresentation, ty
 import type { AuthorizationSubject } from '@agentid/policy'
 import type { Caller } from './types.js'
 
-/** The HTTP authentication scheme of agentid presentations: `Authorization: AgentID <vp-jwt>`. */
+/**
+ * The HTTP authentication scheme of agentid presentations: `Authorization: AgentID <vp-jwt>`, a fresh
+ * presentation (audience = the guard's `resource`) per request.
+ * @example
+ * headers.set('authorization', `${PRESENTATION_SCHEME} ${await createPresentation({ privateJwk, credential, audience: resource })}`)
+ */
 export const PRESENTATION_SCHEME = 'AgentID'
 
 function isRecord(value: unknown): value is Record<string, unknown> {

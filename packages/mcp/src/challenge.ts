@@ -1,7 +1,11 @@
 import { AgentIdError, VerificationError } from '@agentid/core'
 import { DPOP_ALGS, dpopChallenge } from '@agentid/verifier'
 
-/** JSON-RPC error code of a refused MCP request (the policy denied it, or the guard refuses the method). */
+/**
+ * JSON-RPC error code of an MCP request the policy denied (answered for its id, HTTP 200; the handler never runs).
+ * @example
+ * try { await client.callTool({ name: 'admin', arguments: {} }) } catch (e) { if (e instanceof McpError && e.code === MCP_FORBIDDEN) … }
+ */
 export const MCP_FORBIDDEN = -32003
 
 /** What `challenge` answers: an HTTP status, headers, and a JSON-RPC error body (`error.data.code` is the agentid code). */
