@@ -5,9 +5,13 @@ import { AgentIdError, decodeCompactJws, isAgentDid, jwkThumbprint, parsePublicJ
 import { JWT_BEARER_ASSERTION_TYPE, TokenRequestError, type FetchFunction } from './agent-fetch.js'
 import { tokenEndpointOf, type ExchangeSigner } from './exchange-signer.js'
 
+/** RFC 8693 `grant_type` of a token exchange. */
 export const TOKEN_EXCHANGE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange'
+/** RFC 8693 token type of an access token: the default `subjectTokenType`, and the type issued. */
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
+/** RFC 8693 token type of a JWT: the actor token's, or a user's token that is a JWT of another kind. */
 export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt'
+/** RFC 8693 token type of an OpenID Connect ID token (as `subjectTokenType`). */
 export const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token'
 /** The form parameter that carries a delegation chain (agentid's own, not RFC 8693's). */
 const DELEGATION_PARAM = 'agentid_delegation'
@@ -33,6 +37,7 @@ export interface ExchangeTokenOptions {
   dpopNonce?: string
   /** Underlying fetch. Default: globalThis.fetch. */
   fetch?: FetchFunction
+  /** Aborts the token requests. */
   signal?: AbortSignal
 }
 
