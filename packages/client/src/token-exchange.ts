@@ -89,6 +89,9 @@ export async function exchangeToken(options: ExchangeTokenOptions): Promise<Exch
       agent.sign({ type: 'actor_token', audience: tokenEndpoint }),
       agent.sign(nonce === undefined ? { type: 'dpop', htm: 'POST', htu: tokenEndpoint } : { type: 'dpop', htm: 'POST', htu: tokenEndpoint, nonce }),
     ])
+    if (![clientAssertion, actorToken, proof].every((jwt) => typeof jwt === 'string' && jwt !== '')) {
+      throw new AgentIdError('ERR_INVALID_INPUT', 'exchangeToken: the agent\'s signer returned no JWT')
+    }
     // The token is bound to the proof's key: it must be the agent's own.
     let proofJkt: string | undefined
     try {

@@ -168,6 +168,10 @@ describe('exchangeToken (the orchestrator side of RFC 8693)', () => {
     const elsewhere = createExchangeSigner({ privateJwk: generateAgentKey().privateJwk, issuerUrl: 'https://other.example' })
     const refused = await exchangeToken({ issuerUrl: ISSUER, subjectToken: USER_TOKEN, agent: elsewhere, resource: RESOURCE, fetch: net.fetch }).catch((e: unknown) => e)
     expect((refused as AgentIdError).code).toBe('ERR_FORBIDDEN')
+    // A signer that answers with something other than a JWT.
+    const broken: ExchangeSigner = { did: agent.did, sign: async (r) => (r.type === 'actor_token' ? (undefined as unknown as string) : agent.sign(r)) }
+    const empty = await exchangeToken({ issuerUrl: ISSUER, subjectToken: USER_TOKEN, agent: broken, resource: RESOURCE, fetch: net.fetch }).catch((e: unknown) => e)
+    expect((empty as AgentIdError).code).toBe('ERR_INVALID_INPUT')
     expect(net.seen).toHaveLength(0)
   })
 
