@@ -1,5 +1,4 @@
 import { AgentIdError } from '@agentid/core'
-import { AGENTID_CEDAR_SCHEMA } from './schema.js'
 import type {
   AuthorizationSubject,
   PolicyAction,
@@ -14,23 +13,13 @@ import type {
 import { cedar, NS } from './internal/cedar.js'
 import { loadPolicyFolder, type CompiledPolicy } from './internal/load.js'
 import { Lru } from './internal/lru.js'
-import { contextAttributesRead, entityKey, PolicyIndex } from './internal/policy-index.js'
+import { entityKey, PolicyIndex } from './internal/policy-index.js'
+import { pick, policyReads, type Reads } from './internal/reads.js'
 import { ACTION_RESOURCE, principalEntities, requestContext, RequestError, resourceEntity } from './internal/request.js'
 
 const DEFAULT_MEMO = 10_000
 const SLICE_CAPACITY = 4096
-const SCHEMA_ID = 'agentid-schema-v1'
-let schemaReady = false
 let engines = 0
-
-function preparedSchema(): string {
-  if (!schemaReady) {
-    const answer = cedar.preparseSchema(SCHEMA_ID, AGENTID_CEDAR_SCHEMA)
-    if (answer.type === 'failure') throw new Error(`the agentid schema does not parse: ${answer.errors.map((e) => e.message).join('; ')}`)
-    schemaReady = true
-  }
-  return SCHEMA_ID
-}
 
 function decision(allowed: boolean, reason: PolicyDecisionReason, policies: readonly string[] = [], errors: readonly string[] = []): PolicyDecision {
   return Object.freeze({
@@ -50,7 +39,7 @@ interface State {
   readonly policies: readonly CompiledPolicy[]
   readonly index: PolicyIndex
   readonly memo: Lru<string, PolicyDecision>
-  readonly contextRead: Set<string> | 'all'
+  readonly reads: Reads
   /** Validator warnings (e.g. a policy that can never apply): logged, not refused. */
   readonly warnings: readonly PolicyDiagnostic[]
 }
@@ -64,7 +53,7 @@ function invalid(dir: string, diagnostics: readonly PolicyDiagnostic[]): AgentId
 }
 
 /**
- * Parses and validates a policy folder against {@link AGENTID_CEDAR_SCHEMA} (strict mode) without building an
+ * Parses and validates a policy folder against the agentid schema (AGENTID_CEDAR_SCHEMA) (strict mode) without building an
  * engine: what `agentid policy validate` runs.
  * @example
  * const { ok, diagnostics } = await validatePolicyDirectory('./policies')
@@ -93,7 +82,6 @@ export async function loadPolicyEngine(options: PolicyEngineOptions): Promise<Po
   if (typeof clock !== 'function') throw new TypeError('loadPolicyEngine: clock must be a function')
   const memoSize = options.memoSize ?? DEFAULT_MEMO
   if (!Number.isSafeInteger(memoSize) || memoSize < 0) throw new TypeError('loadPolicyEngine: memoSize must be a non-negative integer')
-  const schema = preparedSchema()
   const prefix = `agentid-policy-${++engines}`
 
   const build = async (version: number): Promise<State> => {
@@ -105,7 +93,7 @@ export async function loadPolicyEngine(options: PolicyEngineOptions): Promise<Po
       // Every state of this engine uses the same slice ids: a new state overwrites the old one's preparsed sets.
       index: new PolicyIndex(loaded.policies, prefix, SLICE_CAPACITY),
       memo: new Lru(memoSize),
-      contextRead: contextAttributesRead(loaded.policies),
+      reads: policyReads(loaded.policies),
       warnings: loaded.diagnostics.filter((d) => d.severity === 'warning'),
     }
   }
@@ -134,10 +122,22 @@ export async function loadPolicyEngine(options: PolicyEngineOptions): Promise<Po
     const { entity, parent, principal, context } = request
     const agent = principal[0]!
 
+    // What Cedar gets is what some policy can read: attributes no policy names and context members no policy
+    // reads are left out (Cedar has no other way to reach them), and so is the user when no policy reads
+    // `user`. A tool's server needs no entity: the tool lists it as its parent. The memo key is this exact
+    // Cedar input, so two requests share a decision only when Cedar could not tell them apart.
+    const read = s.reads
+    const entities = []
+    for (const e of principal) {
+      if (e !== agent && !read.attributes.has('user')) continue
+      entities.push({ uid: e.uid, attrs: pick(e.attrs, read.attributes), parents: e.parents })
+    }
+    entities.push({ uid: entity.uid, attrs: pick(entity.attrs, read.attributes), parents: entity.parents })
+    const cedarContext = read.context === 'all' ? context : pick(context, read.context)
+
     let key: string | undefined
     if (memoSize > 0) {
-      const keyContext = s.contextRead === 'all' ? context : pick(context, s.contextRead)
-      key = JSON.stringify([action, entity.uid.id, entity.uid.type, principal, keyContext])
+      key = JSON.stringify([action, entities, cedarContext])
       const hit = s.memo.get(key)
       if (hit) return hit
     }
@@ -154,15 +154,16 @@ export async function loadPolicyEngine(options: PolicyEngineOptions): Promise<Po
     if (!slice) {
       result = NO_POLICY
     } else {
-      const entities = parent ? [...principal, entity, parent] : [...principal, entity]
+      // No schema at decision time: every policy passed strict validation at load, and the request builder's
+      // output conforms to the schema (test/request.test.ts); parsing the entities against it again would
+      // cost about a third of a decision.
       const answer = cedar.statefulIsAuthorized({
         principal: agent.uid,
         action: { type: `${NS}::Action`, id: action },
         resource: entity.uid,
-        context,
+        context: cedarContext,
         entities,
         preparsedPolicySetId: slice.id,
-        preparsedSchemaName: schema,
         validateRequest: false,
       })
       if (answer.type === 'failure') {
@@ -206,10 +207,4 @@ export async function loadPolicyEngine(options: PolicyEngineOptions): Promise<Po
       return state.version
     },
   })
-}
-
-function pick(context: Record<string, unknown>, keys: Set<string>): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  for (const k of keys) if (k in context) out[k] = context[k]
-  return out
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { loadPolicyFolder } from '../src/internal/load.js'
-import { contextAttributesRead, entityKey, PolicyIndex } from '../src/internal/policy-index.js'
+import { entityKey, PolicyIndex } from '../src/internal/policy-index.js'
+import { policyReads } from '../src/internal/reads.js'
 import { Lru } from '../src/internal/lru.js'
 import { policyDir } from './fixtures.js'
 
@@ -47,14 +48,23 @@ describe('PolicyIndex', () => {
   })
 })
 
-describe('contextAttributesRead', () => {
+describe('policyReads', () => {
+  const reads = async (text: string) => policyReads(await compiled(text))
+
   it('lists the context attributes policies read, or all when one uses context whole', async () => {
-    expect(contextAttributesRead(await compiled('permit (principal, action, resource);'))).toEqual(new Set())
-    expect(contextAttributesRead(await compiled('permit (principal, action, resource) when { context.time > 5 && context has delegationRoot };'))).toEqual(new Set(['time', 'delegationRoot']))
-    expect(contextAttributesRead(await compiled('permit (principal, action, resource) when { [context.delegationDepth].contains(1) || context.authorizationGrants.isEmpty() };'))).toEqual(
+    expect((await reads('permit (principal, action, resource);')).context).toEqual(new Set())
+    expect((await reads('permit (principal, action, resource) when { context.time > 5 && context has delegationRoot };')).context).toEqual(new Set(['time', 'delegationRoot']))
+    expect((await reads('permit (principal, action, resource) when { [context.delegationDepth].contains(1) || context.authorizationGrants.isEmpty() };')).context).toEqual(
       new Set(['delegationDepth', 'authorizationGrants']),
     )
-    expect(contextAttributesRead(await compiled('permit (principal, action, resource) when { context == context };'))).toBe('all')
+    expect((await reads('permit (principal, action, resource) when { context == context };')).context).toBe('all')
+  })
+
+  it('lists every attribute name read, on any entity or record', async () => {
+    const r = await reads(`permit (principal, action == AgentId::Action::"callTool", resource)
+      when { principal.model has provider && principal.model.provider == "x" && resource.name == "n" && principal has user && principal.user has issuer && context.time > 0 };`)
+    expect(r.attributes).toEqual(new Set(['model', 'provider', 'name', 'user', 'issuer', 'time']))
+    expect((await reads('permit (principal, action, resource);')).attributes).toEqual(new Set())
   })
 })
 

@@ -144,37 +144,3 @@ export class PolicyIndex {
     return this.#slices.size
   }
 }
-
-/**
- * The context attributes some policy reads, or 'all' when a policy uses `context` as a whole.
- * The memo key leaves the others out (a request time no policy reads does not split the memo).
- */
-export function contextAttributesRead(policies: readonly CompiledPolicy[]): Set<string> | 'all' {
-  const read = new Set<string>()
-  let all = false
-  const isContext = (e: unknown) => typeof e === 'object' && e !== null && (e as { Var?: unknown }).Var === 'context'
-  const visit = (node: unknown): void => {
-    if (all || typeof node !== 'object' || node === null) return
-    if (Array.isArray(node)) {
-      for (const n of node) visit(n)
-      return
-    }
-    if (isContext(node)) {
-      all = true
-      return
-    }
-    const record = node as Record<string, unknown>
-    for (const op of ['.', 'has'] as const) {
-      const inner = record[op] as { left?: unknown; attr?: unknown } | undefined
-      if (inner && typeof inner === 'object' && isContext(inner.left)) {
-        const attr = Array.isArray(inner.attr) ? inner.attr[0] : inner.attr
-        if (typeof attr === 'string') read.add(attr)
-        else all = true
-        return
-      }
-    }
-    for (const value of Object.values(record)) visit(value)
-  }
-  for (const p of policies) visit(p.json.conditions)
-  return all ? 'all' : read
-}
