@@ -148,9 +148,9 @@ const rows = (label, r, target) => [
   { figure: `${label}: p50 latency`, value: r.p50, unit: 'ms' },
   { figure: `${label}: p99 latency`, value: r.p99, unit: 'ms' },
   { figure: `${label}: errors (not 200)`, value: r.errors, unit: 'count' },
-  { figure: `${label}: server CPU per token, all threads (µs)`, value: Math.round(r.serverCpuUsPerToken), unit: 'µs' },
-  { figure: `${label}: server CPU per token, event loop thread (µs)`, value: Math.round(r.serverMainThreadCpuUsPerToken), unit: 'µs' },
-  { figure: `${label}: load generator CPU per token (µs)`, value: Math.round(r.loadGeneratorCpuUsPerToken), unit: 'µs' },
+  { figure: `${label}: server CPU per token, all threads`, value: Math.round(r.serverCpuUsPerToken), unit: 'µs' },
+  { figure: `${label}: server CPU per token, event loop thread`, value: Math.round(r.serverMainThreadCpuUsPerToken), unit: 'µs' },
+  { figure: `${label}: load generator CPU per token`, value: Math.round(r.loadGeneratorCpuUsPerToken), unit: 'µs' },
 ]
 report({
   suite: 'token',
