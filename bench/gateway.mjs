@@ -16,7 +16,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { createProofOfPossession, generateEd25519KeyPair, signerFromKeyObject } from '@agentid/core'
 import { clientAssertion, dpopKey, dpopProof } from './lib/dpop.mjs'
-import { percentile, startIssuer, stopIssuer } from './lib/issuer-process.mjs'
+import { cpuSeconds, percentile, startIssuer, stopIssuer } from './lib/issuer-process.mjs'
 import { progress, report } from './lib/suite.mjs'
 import { CLAIMS } from './lib/tokens.mjs'
 
@@ -187,13 +187,24 @@ try {
   const rates = { direct: [], gateway: [] }
   let errors = 0
   let firstError
+  let gatewayCpu = 0
+  let gatewaySys = 0
+  let upstreamCpu = 0 // during the direct rounds: what one call costs an SDK server, for scale
   const roundMs = DURATION_MS / ROUNDS
   log(`timing: ${ROUNDS} interleaved rounds of ${roundMs} ms per path at ${RATE} calls/s`)
   for (let r = 0; r < ROUNDS; r++) {
     const order = r % 2 ? ['gateway', 'direct'] : ['direct', 'gateway']
     for (const name of order) {
       if (name === 'gateway') signProofs(Math.ceil((roundMs * RATE) / 1000) + 64)
+      const cpu0 = cpuSeconds(gateway.pid)
+      const sys0 = cpuSeconds(gateway.pid, 'system')
+      const up0 = cpuSeconds(upstream.pid)
       const p = await phase(cases[name], roundMs)
+      if (name === 'gateway') {
+        gatewayCpu += cpuSeconds(gateway.pid) - cpu0
+        gatewaySys += cpuSeconds(gateway.pid, 'system') - sys0
+      }
+      else upstreamCpu += cpuSeconds(upstream.pid) - up0
       all[name].push(...p.latencies)
       rates[name].push(p.rate)
       errors += p.errors
@@ -227,9 +238,10 @@ try {
     notes: [
       `ms to 3 places: direct p50 ${f3(stats.direct.p50)} p90 ${f3(stats.direct.p90)} p99 ${f3(stats.direct.p99)}; gateway p50 ${f3(stats.gateway.p50)} p90 ${f3(stats.gateway.p90)} p99 ${f3(stats.gateway.p99)}; overhead p50 ${f3(over50)} p99 ${f3(over99)}`,
       `calls timed: direct ${stats.direct.calls}, gateway ${stats.gateway.calls}; achieved rate ${Math.round(stats.direct.rate)}/s and ${Math.round(stats.gateway.rate)}/s; errors ${errors}${firstError ? ` (first: ${String(firstError.message ?? firstError).slice(0, 160)})` : ''}`,
+      `CPU per call (user + system, /proc): gateway process ${Math.round((gatewayCpu / stats.gateway.calls) * 1e6)} µs (system ${Math.round((gatewaySys / stats.gateway.calls) * 1e6)}); upstream process on a direct call ${Math.round((upstreamCpu / stats.direct.calls) * 1e6)} µs`,
       'client, upstream and gateway share this machine; each call: DPoP-bound token + fresh proof verified, status list (cached), Cedar decision, audit line, forward over the gateway\'s upstream session',
     ],
-    data: { rate: RATE, durationMs: DURATION_MS, rounds: ROUNDS, stats, overhead: { p50: over50, p99: over99 }, errors },
+    data: { rate: RATE, durationMs: DURATION_MS, rounds: ROUNDS, stats, overhead: { p50: over50, p99: over99 }, gatewayCpuPerCallUs: (gatewayCpu / stats.gateway.calls) * 1e6, upstreamCpuPerDirectCallUs: (upstreamCpu / stats.direct.calls) * 1e6, errors },
   }
 } finally {
   await Promise.all(clients.map((c) => c.close().catch(() => undefined)))

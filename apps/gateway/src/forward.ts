@@ -6,7 +6,6 @@ import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamable
 import { Server } from '@modelcontextprotocol/sdk/server/index.js'
 import {
   CallToolRequestSchema,
-  CallToolResultSchema,
   ErrorCode,
   GetPromptRequestSchema,
   GetPromptResultSchema,
@@ -21,6 +20,7 @@ import {
   McpError,
   ReadResourceRequestSchema,
   ReadResourceResultSchema,
+  ResultSchema,
   type ServerCapabilities,
 } from '@modelcontextprotocol/sdk/types.js'
 import type { Logger } from './logger.js'
@@ -113,7 +113,9 @@ export function createForwardingServer(options: ForwardingServerOptions): Server
 
   if (capabilities.tools) {
     server.setRequestHandler(ListToolsRequestSchema, (r, extra) => forward(r, extra as Extra, ListToolsResultSchema) as never)
-    server.setRequestHandler(CallToolRequestSchema, (r, extra) => forward(r, extra as Extra, CallToolResultSchema) as never)
+    // The SDK Server validates every tools/call result against CallToolResultSchema before it is sent;
+    // validating it here as well would parse each result twice.
+    server.setRequestHandler(CallToolRequestSchema, (r, extra) => forward(r, extra as Extra, ResultSchema) as never)
   }
   if (capabilities.resources) {
     server.setRequestHandler(ListResourcesRequestSchema, (r, extra) => forward(r, extra as Extra, ListResourcesResultSchema) as never)

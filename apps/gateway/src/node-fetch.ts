@@ -10,6 +10,37 @@ type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>
 
 const NULL_BODY = new Set([101, 204, 205, 304])
 
+/**
+ * A complete (non-streaming) response as the SDK's client transport reads it — `ok`, `status`,
+ * `headers.get`, `json()`, `text()`, `body?.cancel()` — without a web stream behind it: the body is
+ * already in memory, and wrapping it in a WHATWG Response costs more than the rest of the hop.
+ */
+function bufferedResponse(url: string, status: number, statusText: string, raw: http.IncomingHttpHeaders, body: Buffer): Response {
+  const headers = {
+    get(name: string): string | null {
+      const value = raw[name.toLowerCase()]
+      return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value
+    },
+    has(name: string): boolean {
+      return raw[name.toLowerCase()] !== undefined
+    },
+  }
+  const text = () => body.toString('utf8')
+  return {
+    ok: status >= 200 && status < 300,
+    status,
+    statusText,
+    url,
+    type: 'basic',
+    redirected: false,
+    headers,
+    body: null,
+    bodyUsed: false,
+    text: async () => text(),
+    json: async () => JSON.parse(text()),
+  } as unknown as Response
+}
+
 /** A fetch over a keep-alive node:http(s) agent pair; close with `destroy()`. */
 export function createNodeFetch(): FetchLike & { destroy(): void } {
   const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) }
@@ -19,7 +50,8 @@ export function createNodeFetch(): FetchLike & { destroy(): void } {
       const secure = url.protocol === 'https:'
       if (!secure && url.protocol !== 'http:') return reject(new TypeError(`unsupported protocol ${url.protocol}`))
       const headers: Record<string, string> = {}
-      new Headers(init.headers).forEach((value, key) => {
+      // The SDK hands a Headers object: read it as is rather than copy it into another one.
+      ;(init.headers instanceof Headers ? init.headers : new Headers(init.headers)).forEach((value, key) => {
         headers[key] = value
       })
       if (init.signal?.aborted) return reject(init.signal.reason ?? new Error('aborted'))
@@ -32,24 +64,19 @@ export function createNodeFetch(): FetchLike & { destroy(): void } {
         // up listeners under load. It aborts only when the transport closes, which destroys the agents' sockets.
         { method: init.method ?? 'GET', headers, agent: secure ? agents.https : agents.http },
         (res) => {
-          const responseHeaders = new Headers()
-          for (const [key, value] of Object.entries(res.headers)) {
-            if (Array.isArray(value)) for (const v of value) responseHeaders.append(key, v)
-            else if (value !== undefined) responseHeaders.set(key, value)
-          }
           const status = res.statusCode ?? 502
-          const meta = { status, statusText: res.statusMessage ?? '', headers: responseHeaders }
-          if (NULL_BODY.has(status) || init.method === 'HEAD') {
-            res.resume()
-            return resolve(new Response(null, meta))
-          }
-          if ((res.headers['content-type'] ?? '').includes('text/event-stream')) {
-            return resolve(new Response(Readable.toWeb(res) as ReadableStream, meta))
+          if ((res.headers['content-type'] ?? '').includes('text/event-stream') && !NULL_BODY.has(status)) {
+            const responseHeaders = new Headers()
+            for (const [key, value] of Object.entries(res.headers)) {
+              if (Array.isArray(value)) for (const v of value) responseHeaders.append(key, v)
+              else if (value !== undefined) responseHeaders.set(key, value)
+            }
+            return resolve(new Response(Readable.toWeb(res) as ReadableStream, { status, statusText: res.statusMessage ?? '', headers: responseHeaders }))
           }
           const chunks: Buffer[] = []
           res.on('data', (c: Buffer) => chunks.push(c))
           res.on('error', reject)
-          res.on('end', () => resolve(new Response(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), meta)))
+          res.on('end', () => resolve(bufferedResponse(url.href, status, res.statusMessage ?? '', res.headers, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))))
         },
       )
       request.on('error', (error: NodeJS.ErrnoException) => {
