@@ -535,7 +535,11 @@ describe('malformed JSON-RPC', () => {
       body: JSON.stringify(rpc(77, 'tools/call', { name: 'wait', arguments: {} })),
       signal: aborter.signal,
     })
-    while (releases.length === 0) await sleep(10) // the wait tool is running
+    // Until the wait tool runs (it holds id 77 in flight); bounded, so a refused call fails here, not by timeout.
+    for (let tries = 0; releases.length === 0; tries++) {
+      if (tries > 500) throw new Error('the wait tool never ran')
+      await sleep(10)
+    }
     const before = toolCalls(agents.ops.did).length
     for (const body of [rpc(77, 'tools/call', { name: 'echo', arguments: {} }), rpc(77, 'tools/list')]) {
       const reused = await rawPost(ops, JSON.stringify(body), transport.sessionId)
