@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { createAgentFetch, spawn, type Ed25519PrivateJwk, type FetchFunction } from '@agentid/client'
+import { createAgentFetch, createPresentation, spawn, type Ed25519PrivateJwk, type FetchFunction } from '@agentid/client'
 import { validatePolicyDirectory } from '@agentid/policy'
 import { adminCli, cleanup, claims, freePort, issuerDid, ROOT, sleep, startIssuer, tempDir, type ExitStatus, type IssuerProcess } from './harness.js'
 // @ts-expect-error: a plain .mjs test fixture
@@ -52,7 +52,7 @@ const endpoint = (id: string) => `${gatewayUrl}/mcp/${id}`
 const seen: string[] = []
 const clients: Client[] = []
 
-interface Agent { did: string; key: Ed25519PrivateJwk }
+interface Agent { did: string; key: Ed25519PrivateJwk; credential: string }
 
 /** Starts `node apps/gateway/dist/main.js --config <file>`; resolves once it logged that it listens (or exited). */
 function startGateway(configFile: string, env: Record<string, string>): GatewayProcess & { ready: Promise<void> } {
@@ -122,7 +122,7 @@ function recordingFetch(swapAuthorization?: () => string | undefined): FetchFunc
 
 async function newAgent(name: string, tier = 'standard'): Promise<Agent> {
   const agent = await spawn({ issuerUrl: issuer.url, apiKey, claims: claims(name, { policyTier: tier }), keyCustody: 'agent' })
-  return { did: agent.did, key: agent.privateJwk! }
+  return { did: agent.did, key: agent.privateJwk!, credential: agent.credential }
 }
 
 function agentFetch(agent: Agent, resource: string, swap?: () => string | undefined): FetchFunction {
@@ -256,6 +256,24 @@ describe('agentid-gateway in front of a stdio and a Streamable HTTP MCP server',
     expect(audits).toEqual(expect.arrayContaining([expect.objectContaining({ agent: alice.did, server: 'remote', action: 'callTool', target: 'echo', decision: 'allow', policies: ['standard-tools'] })]))
   })
 
+  it('accepts agentid presentations (Authorization: AgentID <vp>) as well as tokens', async () => {
+    const presenting: FetchFunction = async (input, init) => {
+      const headers = new Headers(init?.headers)
+      headers.set('authorization', `AgentID ${await createPresentation({ privateJwk: alice.key, credential: alice.credential, audience: endpoint('remote') })}`)
+      return recordingFetch()(input, { ...init, headers })
+    }
+    const client = await connect(presenting, 'remote')
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'vp' } }))).toBe('http:vp')
+    expect((await refused(() => client.callTool({ name: 'admin_delete', arguments: { target: 'x' } }))).code).toBe(MCP_FORBIDDEN)
+    // A presentation made out for the other endpoint is refused.
+    const elsewhere: FetchFunction = async (input, init) => {
+      const headers = new Headers(init?.headers)
+      headers.set('authorization', `AgentID ${await createPresentation({ privateJwk: alice.key, credential: alice.credential, audience: endpoint('local') })}`)
+      return recordingFetch()(input, { ...init, headers })
+    }
+    expect((await refused(() => connect(elsewhere, 'remote'))).code).toBe(401)
+  })
+
   it('an agent the policy does not cover sees no tools and may call none', async () => {
     const client = await connect(agentFetch(mallory, endpoint('local')), 'local')
     expect((await client.listTools()).tools).toEqual([])
@@ -363,6 +381,32 @@ describe('agentid-gateway in front of a stdio and a Streamable HTTP MCP server',
     expect((await loose.exited).code).toBe(1)
     expect(loose.output()).toMatch(/^agentid-gateway: ERR_UNAVAILABLE:/m)
     expect(loose.output()).not.toContain(HTTP_SECRET)
+  })
+
+  it('SIGHUP reloads the policy folder; an invalid folder leaves the last good set in force', async () => {
+    const client = await connect(agentFetch(alice, endpoint('local')), 'local')
+    const policyFile = join(dir, 'policies', 'tools.cedar')
+    const waitFor = async (text: string, after: number) => {
+      const deadline = performance.now() + 15_000
+      while (!gateway.output().slice(after).includes(text)) {
+        if (performance.now() > deadline) throw new Error(`gateway never logged ${text}:\n${gateway.output().slice(after)}`)
+        await sleep(50)
+      }
+    }
+    // A syntax error: refused, echo still allowed.
+    writeFileSync(policyFile, `${POLICIES}\npermit (principal, action, resource`)
+    let mark = gateway.output().length
+    gateway.proc.kill('SIGHUP')
+    await waitFor('policy reload failed', mark)
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'still' } }))).toBe('stdio:still')
+    // A valid folder without echo: echo is now refused.
+    writeFileSync(policyFile, POLICIES.replace('["echo", "whoami", "leak_secret", "fail"]', '["whoami"]'))
+    mark = gateway.output().length
+    gateway.proc.kill('SIGHUP')
+    await waitFor('policies reloaded', mark)
+    expect((await refused(() => client.callTool({ name: 'echo', arguments: { text: 'gone' } }))).code).toBe(MCP_FORBIDDEN)
+    expect(JSON.parse(textOf(await client.callTool({ name: 'whoami', arguments: {} })))).toMatchObject({ secretArrived: true })
+    expect(stdioCalls().filter((t) => t === 'echo').length).toBeGreaterThan(0)
   })
 
   it('stops gracefully on SIGTERM', async () => {
