@@ -374,6 +374,14 @@ describe('agentid-gateway in front of a stdio and a Streamable HTTP MCP server',
     expect(line).toContain('headers.Authorization')
     expect(line).toContain('file:remote')
 
+    // A config that does not validate, or is not there: ERR_INVALID_INPUT before anything starts.
+    writeFileSync(join(at, 'broken.json'), JSON.stringify({ listen: { port: 'x' } }))
+    for (const file of [join(at, 'broken.json'), join(at, 'absent.json')]) {
+      const invalid = startGateway(file, {})
+      expect((await invalid.exited).code).toBe(1)
+      expect(invalid.output()).toMatch(/^agentid-gateway: ERR_INVALID_INPUT: gateway config: /m)
+    }
+
     // A file secret store readable by others is refused the same way.
     writeFileSync(join(at, 'secrets.json'), JSON.stringify({ remote: HTTP_SECRET }))
     chmodSync(join(at, 'secrets.json'), 0o644)

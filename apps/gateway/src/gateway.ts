@@ -47,7 +47,7 @@ export interface RunningGateway {
   readonly policy: PolicyEngine
   /** Re-reads the policy folder; on failure the last good set stays in force (and the error is logged). */
   reloadPolicies(): ReturnType<PolicyEngine['reload']>
-  /** Stops taking connections, closes open MCP streams after `graceMs` (default 5,000), then the upstreams. */
+  /** Stops taking connections, ends open SSE streams, lets calls in flight finish for up to `graceMs` (default 5,000), then closes the upstreams. */
   stop(graceMs?: number): Promise<void>
 }
 
@@ -97,10 +97,16 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   }
 
   const routes = new Map<string, Route>()
+  const streams = new Set<ServerResponse>()
   const http: HttpServer = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!
     const route = routes.get(path)
     if (route) {
+      if (req.method === 'GET') {
+        // A standalone SSE stream: open until the agent leaves. Ended at once on stop.
+        streams.add(res)
+        res.once('close', () => streams.delete(res))
+      }
       route.handler(req, res).catch((error: unknown) => {
         logger.error({ path, err: error }, 'request failed')
         json(res, 500, { error: { code: 'ERR_INTERNAL', message: 'internal error' } })
@@ -156,9 +162,14 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     stop: (graceMs = 5_000) =>
       (stopping ??= (async () => {
         const closed = new Promise<void>((resolve) => http.close(() => resolve()))
+        // The agents' SSE streams end now; calls in flight may finish (up to graceMs), and each connection
+        // is closed as soon as it is idle.
+        for (const res of streams) res.socket?.destroy()
         http.closeIdleConnections()
+        const sweep = setInterval(() => http.closeIdleConnections(), 50)
         const timer = setTimeout(() => http.closeAllConnections(), graceMs)
         await closed
+        clearInterval(sweep)
         clearTimeout(timer)
         await Promise.all(upstreams.map((u) => u.close()))
       })()),

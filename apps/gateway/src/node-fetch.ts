@@ -9,6 +9,8 @@ import { Readable } from 'node:stream'
 type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>
 
 const NULL_BODY = new Set([101, 204, 205, 304])
+/** Largest complete upstream response held in memory (the stdio transport's limit is 10 MB too). */
+const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 
 /**
  * A complete (non-streaming) response as the SDK's client transport reads it — `ok`, `status`,
@@ -41,8 +43,8 @@ function bufferedResponse(url: string, status: number, statusText: string, raw: 
   } as unknown as Response
 }
 
-/** A fetch over a keep-alive node:http(s) agent pair; close with `destroy()`. */
-export function createNodeFetch(): FetchLike & { destroy(): void } {
+/** A fetch over a keep-alive node:http(s) agent pair; close with `destroy()`. Refuses a complete response over `maxResponseBytes`. */
+export function createNodeFetch(maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES): FetchLike & { destroy(): void } {
   const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) }
   const fetchImpl = (input: string | URL, init: RequestInit = {}, retried = false): Promise<Response> =>
     new Promise<Response>((resolve, reject) => {
@@ -74,7 +76,16 @@ export function createNodeFetch(): FetchLike & { destroy(): void } {
             return resolve(new Response(Readable.toWeb(res) as ReadableStream, { status, statusText: res.statusMessage ?? '', headers: responseHeaders }))
           }
           const chunks: Buffer[] = []
-          res.on('data', (c: Buffer) => chunks.push(c))
+          let size = 0
+          res.on('data', (c: Buffer) => {
+            size += c.length
+            if (size > maxResponseBytes) {
+              res.destroy()
+              request.destroy()
+              return reject(new Error(`upstream response larger than ${maxResponseBytes} bytes`))
+            }
+            chunks.push(c)
+          })
           res.on('error', reject)
           res.on('end', () => resolve(bufferedResponse(url.href, status, res.statusMessage ?? '', res.headers, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))))
         },
