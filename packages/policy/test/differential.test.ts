@@ -2,6 +2,7 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { AGENTID_CEDAR_SCHEMA, loadPolicyEngine, type AuthorizationSubject, type PolicyAction, type PolicyResource } from '@agentid/policy'
+import { SLICE_TUNING } from '../src/internal/policy-index.js'
 import { policyDir } from './fixtures.js'
 
 // Differential test of the index, the slices and the memo: for random policy sets and random requests, the
@@ -182,32 +183,46 @@ function reference(policies: Record<string, string>, r: Req) {
 }
 
 describe('sliced + memoized decisions equal plain Cedar over the whole set', () => {
-  it('for random policy sets and requests', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.array(policy, { minLength: 0, maxLength: 40 }), fc.array(pair, { minLength: 1, maxLength: 20 }), async (policies, pairs) => {
-        // Half the policies in one file, half in a nested one; some carry an @id.
-        const files: Record<string, string[]> = { 'a.cedar': [], 'nested/b.cedar': [] }
-        const ids: Record<string, string> = {}
-        policies.forEach((p, i) => {
-          const file = i % 2 === 0 ? 'a.cedar' : 'nested/b.cedar'
-          const n = files[file]!.length
-          const id = p.named ? `policy-${i}` : `${file}#${n}`
-          files[file]!.push(p.named ? `@id(${q(id)})\n${p.text}` : p.text)
-          ids[id] = p.text
-        })
-        const engine = await loadPolicyEngine({ dir: policyDir({ 'a.cedar': files['a.cedar']!.join('\n'), 'nested/b.cedar': files['nested/b.cedar']!.join('\n') }), memoSize: 16 })
-        // Each request twice in a row (the second from the memo), then its twin, then the whole list again
-        // (after memo evictions).
-        const requests = pairs.flat()
-        for (const r of [...pairs.flatMap(([r, twin]) => [r, r, twin]), ...requests]) {
-          const expected = reference(ids, r)
-          const got = engine.authorize(toSubject(r), r.action, toResource(r))
-          expect(got.decision).toBe(expected.decision)
-          expect([...got.policies].sort()).toEqual([...expected.diagnostics.reason].sort())
-          expect(got.errors.map((e) => e.slice(0, e.indexOf(':'))).sort()).toEqual(expected.diagnostics.errors.map((e) => e.policyId).sort())
-        }
-      }),
-      { numRuns: 100 },
-    )
+  // Twice: as shipped (a slice holding most of the set is the whole set), and with every request sliced.
+  it.each([
+    ['as shipped', SLICE_TUNING.wholeSetAbove],
+    ['every request sliced', Number.POSITIVE_INFINITY],
+  ])('for random policy sets and requests (%s)', async (_, wholeSetAbove) => {
+    const saved = SLICE_TUNING.wholeSetAbove
+    SLICE_TUNING.wholeSetAbove = wholeSetAbove
+    try {
+      await property()
+    } finally {
+      SLICE_TUNING.wholeSetAbove = saved
+    }
   }, 120_000)
 })
+
+async function property(): Promise<void> {
+  await fc.assert(
+    fc.asyncProperty(fc.array(policy, { minLength: 0, maxLength: 40 }), fc.array(pair, { minLength: 1, maxLength: 20 }), async (policies, pairs) => {
+      // Half the policies in one file, half in a nested one; some carry an @id.
+      const files: Record<string, string[]> = { 'a.cedar': [], 'nested/b.cedar': [] }
+      const ids: Record<string, string> = {}
+      policies.forEach((p, i) => {
+        const file = i % 2 === 0 ? 'a.cedar' : 'nested/b.cedar'
+        const n = files[file]!.length
+        const id = p.named ? `policy-${i}` : `${file}#${n}`
+        files[file]!.push(p.named ? `@id(${q(id)})\n${p.text}` : p.text)
+        ids[id] = p.text
+      })
+      const engine = await loadPolicyEngine({ dir: policyDir({ 'a.cedar': files['a.cedar']!.join('\n'), 'nested/b.cedar': files['nested/b.cedar']!.join('\n') }), memoSize: 16 })
+      // Each request twice in a row (the second from the memo), then its twin, then the whole list again
+      // (after memo evictions).
+      const requests = pairs.flat()
+      for (const r of [...pairs.flatMap(([r, twin]) => [r, r, twin]), ...requests]) {
+        const expected = reference(ids, r)
+        const got = engine.authorize(toSubject(r), r.action, toResource(r))
+        expect(got.decision).toBe(expected.decision)
+        expect([...got.policies].sort()).toEqual([...expected.diagnostics.reason].sort())
+        expect(got.errors.map((e) => e.slice(0, e.indexOf(':'))).sort()).toEqual(expected.diagnostics.errors.map((e) => e.policyId).sort())
+      }
+    }),
+    { numRuns: 80 },
+  )
+}

@@ -48,6 +48,28 @@ describe('PolicyIndex', () => {
   })
 })
 
+describe('PolicyIndex bounds', () => {
+  it('bounds the policies all cached slices hold together', async () => {
+    const lines = ['forbid (principal, action, resource) when { context.delegationDepth > 3 };', 'forbid (principal, action, resource) when { context.delegationDepth > 4 };']
+    for (let i = 0; i < 40; i++) lines.push(`permit (principal == AgentId::Agent::"${agent(i)}", action, resource);`)
+    const index = new PolicyIndex(await compiled(lines.join('\n')), 'test-index-budget', 100, 10)
+    for (let i = 0; i < 40; i++) expect(index.slice(A(i), 'callTool', [S('s')])?.size).toBe(3)
+    expect(index.cachedPolicies).toBeLessThanOrEqual(10)
+    expect(index.cachedSlices).toBe(3)
+  })
+
+  it('uses the whole set, preparsed once, when a slice would hold most of it', async () => {
+    const lines = Array.from({ length: 30 }, (_, i) => `permit (principal, action, resource) when { context.delegationDepth == ${i} };`)
+    lines.push(`permit (principal == AgentId::Agent::"${agent(1)}", action, resource);`)
+    const index = new PolicyIndex(await compiled(lines.join('\n')), 'test-index-whole', 100)
+    const a = index.slice(A(1), 'callTool', [S('s')])
+    const b = index.slice(A(2), 'listTools', [S('t')])
+    expect(a).toEqual({ id: 'test-index-whole-all', size: 31 })
+    expect(b).toBe(a)
+    expect(index.cachedSlices).toBe(0)
+  })
+})
+
 describe('policyReads', () => {
   const reads = async (text: string) => policyReads(await compiled(text))
 

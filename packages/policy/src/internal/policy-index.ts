@@ -49,6 +49,12 @@ function bucketKey(p: string, a: string, r: string): string {
   return `${p}\n${a}\n${r}` // p and r are '*' or JSON (no raw newline inside); a is '*' or an action name
 }
 
+/**
+ * A slice holding more than this share of the set is the whole set instead. Internal; the differential test
+ * sets it above 1 to check slicing on every request.
+ */
+export const SLICE_TUNING = { wholeSetAbove: 0.5 }
+
 /** The policies that can apply to one request, preparsed into Cedar under `id`. */
 export interface Slice {
   readonly id: string
@@ -59,20 +65,28 @@ export interface Slice {
  * Policies bucketed by the principal, action and resource their scope names. A request gathers the buckets of
  * (`*` or its principal) × (`*` or its action) × (`*`, its resource or the resource's server): every policy whose
  * scope can match the request is in one of them, so Cedar decides the same on the slice as on the whole set.
- * Slices are preparsed on first use and cached (LRU); evicted slice ids are reused, since Cedar keeps preparsed
- * sets until overwritten.
+ * Slices are preparsed on first use and cached (LRU), bounded both in number and in the policies they hold
+ * together (a preparsed policy costs a few KB of wasm memory); evicted slice ids are reused, since Cedar keeps
+ * preparsed sets until overwritten. A slice that would hold most of the set is the whole set instead,
+ * preparsed once and never evicted: a large shared bucket does not make every slice a copy of it.
  */
 export class PolicyIndex {
   readonly #buckets = new Map<string, { n: number; policies: CompiledPolicy[] }>()
   readonly #slices: Lru<string, Slice>
   readonly #free: string[] = []
+  readonly #all: readonly CompiledPolicy[]
+  #whole: Slice | null = null
+  #cachedPolicies = 0
   #next = 0
 
   constructor(
     policies: readonly CompiledPolicy[],
     readonly prefix: string,
     readonly sliceCapacity: number,
+    /** Most policies all cached slices may hold together. */
+    readonly policyBudget: number = 50_000,
   ) {
+    this.#all = policies
     for (const p of policies) {
       for (const pk of principalKeys(p)) {
         for (const ak of actionKeys(p)) {
@@ -105,6 +119,13 @@ export class PolicyIndex {
     return found
   }
 
+  #preparse(id: string, policies: Iterable<CompiledPolicy>): void {
+    const staticPolicies: Record<string, string> = {}
+    for (const p of policies) staticPolicies[p.id] = p.text
+    const answer = cedar.preparsePolicySet(id, { staticPolicies })
+    if (answer.type === 'failure') throw new Error(`preparsePolicySet failed: ${answer.errors.map((e) => e.message).join('; ')}`)
+  }
+
   /**
    * The preparsed slice for a request, or null when no policy can apply (the answer is then deny).
    * `resources` are the keys of the resource and of its ancestors.
@@ -115,28 +136,38 @@ export class PolicyIndex {
     const signature = buckets.map((b) => b.n).join(',')
     const cached = this.#slices.get(signature)
     if (cached) return cached
-    const staticPolicies: Record<string, string> = {}
     let size = 0
-    for (const b of buckets) {
-      for (const p of b.policies) {
-        staticPolicies[p.id] = p.text
-        size++
+    for (const b of buckets) size += b.policies.length
+    if (size > this.#all.length * SLICE_TUNING.wholeSetAbove || size > this.policyBudget) {
+      if (!this.#whole) {
+        const id = `${this.prefix}-all`
+        this.#preparse(id, this.#all)
+        this.#whole = { id, size: this.#all.length }
       }
+      return this.#whole
     }
-    // At capacity, evict first: its id is then reused, so an engine never holds more than sliceCapacity sets.
-    if (this.#slices.size >= this.#slices.capacity) {
-      const evicted = this.#slices.shift()
-      if (evicted) this.#free.push(evicted[1].id)
+    // Evict first (the oldest slices), so that the evicted ids are reused and the bounds always hold.
+    while (this.#slices.size > 0 && (this.#slices.size >= this.#slices.capacity || this.#cachedPolicies + size > this.policyBudget)) {
+      const [, evicted] = this.#slices.shift()!
+      this.#free.push(evicted.id)
+      this.#cachedPolicies -= evicted.size
     }
     const id = this.#free.pop() ?? `${this.prefix}-${this.#next++}`
-    const answer = cedar.preparsePolicySet(id, { staticPolicies })
-    if (answer.type === 'failure') {
+    try {
+      this.#preparse(id, buckets.flatMap((b) => b.policies))
+    } catch (error) {
       this.#free.push(id)
-      throw new Error(`preparsePolicySet failed: ${answer.errors.map((e) => e.message).join('; ')}`)
+      throw error
     }
     const slice = { id, size }
     this.#slices.set(signature, slice)
+    this.#cachedPolicies += size
     return slice
+  }
+
+  /** How many policies the cached slices hold together (the whole set not counted). */
+  get cachedPolicies(): number {
+    return this.#cachedPolicies
   }
 
   /** How many preparsed slices are cached. */
