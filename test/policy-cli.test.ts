@@ -1,6 +1,6 @@
 // `agentid policy validate|test` through the real CLI binary (apps/cli/dist/bin.js): the exit codes a GitOps
 // pipeline relies on, on a good folder (the shipped examples), a syntax error, a schema violation and an empty one.
-import { cpSync, writeFileSync } from 'node:fs'
+import { cpSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { cleanup, cli, cliErrorCode, ROOT, tempDir } from './harness.js'
@@ -75,6 +75,14 @@ describe('agentid policy validate', () => {
     expect((await cli(['policy', 'validate', join(EMPTY, 'nope')])).code).toBe(1)
     expect((await cli(['policy', 'validate'])).code).toBe(2)
     expect((await cli(['policy', 'validate', EXAMPLES, '--frobnicate'])).code).toBe(2)
+  })
+})
+
+describe('agentid policy schema', () => {
+  it('prints the schema policies are validated against', async () => {
+    const r = await cli(['policy', 'schema'])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toBe(readFileSync(join(ROOT, 'packages/policy/src/schema.cedarschema'), 'utf8'))
   })
 })
 

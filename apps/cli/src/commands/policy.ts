@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { AgentIdError } from '@agentid/core'
-import { loadPolicyEngine, validatePolicyDirectory, type AuthorizationSubject, type PolicyDecision, type PolicyDiagnostic, type PolicyResource } from '@agentid/policy'
+import { AGENTID_CEDAR_SCHEMA, loadPolicyEngine, validatePolicyDirectory, type AuthorizationSubject, type PolicyDecision, type PolicyDiagnostic, type PolicyResource } from '@agentid/policy'
 import type { Context } from '../context.js'
 import { ExitStatus, UsageError } from '../errors.js'
 import { clean, json } from '../output.js'
@@ -21,7 +21,7 @@ interface TestRequest {
   name?: string
 }
 
-/** `agentid policy validate <dir>` and `agentid policy test <dir> <request.json>`. */
+/** `agentid policy validate <dir>`, `agentid policy test <dir> <request.json>` and `agentid policy schema`. */
 export function registerPolicy(program: Command, ctx: Context): void {
   const policy = program
     .command('policy')
@@ -45,6 +45,13 @@ Exit codes: 0 valid / every decision as expected, 1 the folder does not validate
       }
       if (result.policies === 0) ctx.io.stderr(`warning: ${clean(dir)} holds no policies: every request would be denied\n`)
       if (!options.json) ctx.io.stdout(`${clean(dir)}: ${result.policies} ${result.policies === 1 ? 'policy' : 'policies'} valid\n`)
+    })
+
+  policy
+    .command('schema')
+    .description('print the agentid Cedar schema (for editors and the cedar CLI: agentid policy schema > agentid.cedarschema)')
+    .action(() => {
+      ctx.io.stdout(AGENTID_CEDAR_SCHEMA)
     })
 
   policy
