@@ -53,7 +53,7 @@ function invalid(dir: string, diagnostics: readonly PolicyDiagnostic[]): AgentId
 }
 
 /**
- * Parses and validates a policy folder against the agentid schema (AGENTID_CEDAR_SCHEMA) (strict mode) without building an
+ * Parses and validates a policy folder against AGENTID_CEDAR_SCHEMA (Cedar strict mode) without building an
  * engine: what `agentid policy validate` runs.
  * @example
  * const { ok, diagnostics } = await validatePolicyDirectory('./policies')
