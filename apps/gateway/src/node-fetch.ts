@@ -64,7 +64,8 @@ export function createNodeFetch(maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES): 
         url,
         // The SDK passes one transport-wide signal with every request; listening on it per request would pile
         // up listeners under load. It aborts only when the transport closes, which destroys the agents' sockets.
-        { method: init.method ?? 'GET', headers, agent: secure ? agents.https : agents.http },
+        // A retry goes out on a new connection of its own: the other pooled sockets may be as stale as the first.
+        { method: init.method ?? 'GET', headers, agent: retried ? false : secure ? agents.https : agents.http },
         (res) => {
           const status = res.statusCode ?? 502
           if ((res.headers['content-type'] ?? '').includes('text/event-stream') && !NULL_BODY.has(status)) {
@@ -92,7 +93,7 @@ export function createNodeFetch(maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES): 
       )
       request.on('error', (error: NodeJS.ErrnoException) => {
         // The upstream closed an idle keep-alive socket as this request went out on it: the request never
-        // arrived, so it is sent again once, on a new socket (the pattern Node's http docs give).
+        // arrived, so it is sent again once, on a new connection (the pattern Node's http docs give).
         if (!retried && request.reusedSocket && error.code === 'ECONNRESET') resolve(fetchImpl(input, init, true))
         else reject(error)
       })

@@ -38,6 +38,7 @@ async function agentClient(upstream: Upstream): Promise<Client> {
   return client
 }
 
+const textOf = (r: object) => (r as { content: { text: string }[] }).content[0]!.text
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex')
 const calls = () => readFileSync(callLog, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l).tool as string)
 
@@ -77,7 +78,7 @@ describe('upstreams through the forwarding server', () => {
   it('forwards tools, resources and prompts', async () => {
     const agent = await agentClient(stdio)
     expect(agent.getServerCapabilities()).toMatchObject({ tools: {}, resources: {}, prompts: {} })
-    expect((await agent.listTools()).tools.map((t) => t.name)).toEqual(['echo', 'whoami', 'leak_secret', 'fail', 'admin_delete'])
+    expect((await agent.listTools()).tools.map((t) => t.name)).toEqual(['echo', 'whoami', 'leak_secret', 'fail', 'admin_delete', 'big'])
     expect(await agent.callTool({ name: 'echo', arguments: { text: 'hi' } })).toMatchObject({ content: [{ type: 'text', text: 'stdio:hi' }] })
     expect((await agent.listResources()).resources.map((r) => r.uri)).toEqual(['fixture://stdio/readme'])
     expect(await agent.readResource({ uri: 'fixture://stdio/readme' })).toMatchObject({ contents: [{ text: 'readme of stdio' }] })
@@ -123,6 +124,16 @@ describe('upstreams through the forwarding server', () => {
     const error = await connectUpstream(c.upstreams[0]!, { secrets: wrong, redactor, logger }).catch((e: unknown) => e)
     expect(error).toMatchObject({ code: 'ERR_UNAVAILABLE', details: { reason: 'upstream-unavailable', upstream: 'wrong' } })
     expect(String((error as Error).message)).not.toContain('wrong-secret-123')
+  })
+
+  it('refuses an upstream answer over 10 MB, and the next call goes through', async () => {
+    const agent = await agentClient(remote)
+    expect(textOf(await agent.callTool({ name: 'big', arguments: { bytes: 1024 * 1024 } }))).toHaveLength(1024 * 1024)
+    const huge = await agent.callTool({ name: 'big', arguments: { bytes: 10 * 1024 * 1024 } }).then(() => null, (e: Error & { code?: number }) => e)
+    expect(huge?.code).toBe(-32603)
+    expect(lines.some((l) => l.includes('upstream response larger than'))).toBe(true)
+    expect(await agent.callTool({ name: 'echo', arguments: { text: 'small' } })).toMatchObject({ content: [{ text: 'http:small' }] })
+    await agent.close()
   })
 
   it('opens a new session when the HTTP upstream restarted and forgot the old one', async () => {
