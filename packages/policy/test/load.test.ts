@@ -133,6 +133,14 @@ describe('policy folders', () => {
     expect((error?.o.diagnostics as PolicyDiagnostic[])[0]).toMatchObject({ file: 'b.cedar' })
   })
 
+  it('serializes concurrent reloads: each one sees the folder as it is when its turn comes', async () => {
+    const dir = policyDir({ 'a.cedar': PERMIT_PROFILE })
+    const engine = await loadPolicyEngine({ dir })
+    const results = await Promise.all([engine.reload(), engine.reload(), engine.reload()])
+    expect(results).toEqual([{ ok: true, policies: 1 }, { ok: true, policies: 1 }, { ok: true, policies: 1 }])
+    expect(engine.version).toBe(4)
+  })
+
   it('rejects misuse with TypeError', async () => {
     await expect(loadPolicyEngine({ dir: '' })).rejects.toThrow(TypeError)
     await expect(loadPolicyEngine({ dir: policyDir(), memoSize: -1 })).rejects.toThrow(TypeError)
