@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { AgentIdError } from '@agentid/core'
 import type {
   AuthorizationSubject,
@@ -19,6 +20,9 @@ import { ACTION_RESOURCE, principalEntities, requestContext, RequestError, resou
 
 const DEFAULT_MEMO = 10_000
 const SLICE_CAPACITY = 4096
+// Preparsed policy sets live in the Cedar module, shared by every copy of this package loaded in the process:
+// ids carry a random part so that two copies never overwrite each other's sets.
+const INSTANCE = randomBytes(6).toString('hex')
 let engines = 0
 
 function decision(allowed: boolean, reason: PolicyDecisionReason, policies: readonly string[] = [], errors: readonly string[] = []): PolicyDecision {
@@ -82,7 +86,7 @@ export async function loadPolicyEngine(options: PolicyEngineOptions): Promise<Po
   if (typeof clock !== 'function') throw new TypeError('loadPolicyEngine: clock must be a function')
   const memoSize = options.memoSize ?? DEFAULT_MEMO
   if (!Number.isSafeInteger(memoSize) || memoSize < 0) throw new TypeError('loadPolicyEngine: memoSize must be a non-negative integer')
-  const prefix = `agentid-policy-${++engines}`
+  const prefix = `agentid-policy-${INSTANCE}-${++engines}`
 
   const build = async (version: number): Promise<State> => {
     const loaded = await loadPolicyFolder(dir)
