@@ -68,20 +68,30 @@ for (const check of [(r) => verifier.verifyRequest(r), joseServer]) {
   if (await check(request).then(() => true, () => false)) throw new Error('setup: replayed proof accepted')
 }
 
-// Pools sized from a short calibration of each check: enough distinct proofs for the warm-up and
-// every round with a margin, signed before any timing.
-function pooled(proofs) {
+// Each case takes the next proof of its own pool. Before its warm-up (sized from a short calibration)
+// and before each round (sized from its last figure), untimed, the pool is topped up with fresh proofs:
+// three times what a round at that rate uses, so a machine that speeds up between rounds has enough.
+function pooled() {
+  let proofs = []
   let next = 0
+  let used = 0
   return {
     next() {
       if (next >= proofs.length) throw new Error('proof pool exhausted')
+      used++
       return { method: 'GET', url: URL_, headers: headersFor(proofs[next++]) }
     },
-    get used() { return next },
+    topUp(count) {
+      proofs = proofs.slice(next)
+      next = 0
+      if (proofs.length < count) proofs = proofs.concat(sign(count - proofs.length))
+    },
+    get used() { return used },
   }
 }
 const calibrate = async (check) => {
-  const pool = pooled(sign(4000))
+  const pool = pooled()
+  pool.topUp(4000)
   // A pool used up within 150 ms means more than 4000 / 0.15 s: size from that floor.
   return round(() => check(pool.next()), { minMs: 150, batch: 64 }).catch((error) => {
     if (error.message === 'proof pool exhausted') return 4000 / 0.15
@@ -89,15 +99,18 @@ const calibrate = async (check) => {
   })
 }
 const calibrated = { agentid: await calibrate((r) => verifier.verifyRequest(r)), jose: await calibrate(joseServer) }
-const sized = (rate) => Math.ceil((rate * (WARMUP_MS + ROUNDS * MIN_MS * 1.3)) / 1000 * 1.5) + 2048
-log(`signing ${(sized(calibrated.agentid) + sized(calibrated.jose)).toLocaleString('en-US')} DPoP proofs (calibrated ${Math.round(calibrated.agentid)} and ${Math.round(calibrated.jose)} requests/s)`)
-const pools = { agentid: pooled(sign(sized(calibrated.agentid))), jose: pooled(sign(sized(calibrated.jose))) }
+const pools = { agentid: pooled(), jose: pooled() }
+const before = (pool, calibratedRate) => (last) => {
+  const ms = last === 0 ? WARMUP_MS : MIN_MS
+  pool.topUp(Math.ceil(((last || calibratedRate) * ms) / 1000 * 3) + 2048)
+}
+log(`calibrated ${Math.round(calibrated.agentid)} and ${Math.round(calibrated.jose)} requests/s`)
 
 log(`timing: ${ROUNDS} interleaved rounds of ≥ 1 s per case after a 0.5 s warm-up`)
 const r = await measureInterleaved({
   raw: { fn: () => cryptoVerify(null, signingInput, key.publicKey, signature), sync: true },
-  verifyRequest: { fn: () => verifier.verifyRequest(pools.agentid.next()) },
-  jose: { fn: () => joseServer(pools.jose.next()) },
+  verifyRequest: { fn: () => verifier.verifyRequest(pools.agentid.next()), before: before(pools.agentid, calibrated.agentid) },
+  jose: { fn: () => joseServer(pools.jose.next()), before: before(pools.jose, calibrated.jose) },
 }, { rounds: ROUNDS, minMs: MIN_MS, warmupMs: WARMUP_MS, alternate: true, log })
 
 // The ratios are paired: within each round (the cases ran back to back, in alternating order), then

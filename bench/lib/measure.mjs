@@ -25,20 +25,23 @@ export function median(values) {
 /**
  * Measures several cases in one process, interleaved: a warm-up round of each, then round r of
  * every case before round r + 1 of any, so that drift of a shared machine hits all cases alike.
- * `cases`: { key: { fn, sync?, batch? } }. Returns { key: { median, rounds } } in ops/s.
+ * `cases`: { key: { fn, sync?, batch?, before? } }. Returns { key: { median, rounds } } in ops/s.
+ * `before(lastOpsPerSec)`, when given, runs untimed before the case's warm-up (with 0) and before
+ * each of its rounds (with its last figure): to prepare what the round will use up.
  * `alternate`: odd rounds run the cases in reverse order, so that no case always runs first (or
  * always right after another): for ratios of cases that each depend on what ran before them.
  */
 export async function measureInterleaved(cases, { rounds = 5, minMs = 1000, warmupMs = 500, alternate = false, log = () => {} } = {}) {
   const out = {}
   for (const [key, c] of Object.entries(cases)) {
-    await round(c.fn, { ...c, minMs: warmupMs })
-    out[key] = { median: 0, rounds: [] }
+    await c.before?.(0)
+    out[key] = { median: 0, rounds: [], warmup: await round(c.fn, { ...c, minMs: warmupMs }) }
   }
   for (let r = 0; r < rounds; r++) {
     const order = Object.entries(cases)
     if (alternate && r % 2 === 1) order.reverse()
     for (const [key, c] of order) {
+      await c.before?.(out[key].rounds.at(-1) ?? out[key].warmup)
       out[key].rounds.push(await round(c.fn, { ...c, minMs }))
     }
     log(`round ${r + 1}/${rounds} done`)
