@@ -6,7 +6,8 @@ import { z } from 'zod'
 
 /**
  * A value that is either given in the config as is, or read from a secret store when the gateway
- * connects to the upstream. `secret` is `<store>:<name>` (`env:GITHUB_TOKEN`, `file:github`);
+ * connects to the upstream. `secret` is `<store>:<name>` (`env:GITHUB_TOKEN`, `file:github`, or the
+ * scheme of a store passed to `startGateway`);
  * `template`, when given, must contain `{secret}` once and is what is sent (`"Bearer {secret}"`).
  */
 export type ConfigValue = string | SecretRef
@@ -68,7 +69,8 @@ export type LogLevelName = 'debug' | 'info' | 'warn' | 'error' | 'silent'
 
 /** Upstream ids: used in endpoint paths (`/mcp/<id>`) and as the `McpServer` entity id in policies. */
 export const UPSTREAM_ID = /^[a-z0-9][a-z0-9_-]{0,62}$/
-const SECRET_NAME = /^(env|file):[A-Za-z0-9_.-]{1,128}$/
+/** `<scheme>:<name>`: `env` and `file` ship with the gateway; other schemes name stores given to `startGateway`. */
+const SECRET_NAME = /^[a-z][a-z0-9-]{0,31}:[A-Za-z0-9_.\/-]{1,256}$/
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 /** Headers the gateway's MCP transport owns, or that would carry the agent's identity: never configurable. */
 const RESERVED_HEADERS = new Set(['host', 'content-length', 'content-type', 'accept', 'connection', 'transfer-encoding', 'mcp-session-id', 'mcp-protocol-version', 'last-event-id', 'dpop'])
@@ -83,7 +85,7 @@ const httpUrl = z.string().refine((s) => {
 }, 'must be an http(s) URL without credentials')
 
 const secretRef = z.strictObject({
-  secret: z.string().regex(SECRET_NAME, 'must be "env:NAME" or "file:name"'),
+  secret: z.string().regex(SECRET_NAME, 'must be "<store>:<name>", e.g. "env:NAME" or "file:name"'),
   template: z.string().refine((t) => t.split('{secret}').length === 2, 'must contain "{secret}" exactly once').optional(),
 })
 const configValue = z.union([z.string(), secretRef], { error: 'must be a string or { "secret": "env:NAME" | "file:name", "template"?: "...{secret}..." }' })

@@ -65,7 +65,9 @@ describe('parseGatewayConfig', () => {
       [(c) => (c.upstreams[0].id = '../etc'), 'upstreams.0.id'],
       [(c) => (c.upstreams[1].id = 'files'), 'upstreams.1.id'],
       [(c) => (c.upstreams[0].transport = 'sse'), 'upstreams.0.transport'],
-      [(c) => (c.upstreams[0].env.TOKEN = { secret: 'vault:x' }), 'upstreams.0.env.TOKEN.secret'],
+      [(c) => (c.upstreams[0].env.TOKEN = { secret: 'TOKEN' }), 'upstreams.0.env.TOKEN.secret'],
+      [(c) => (c.upstreams[0].env.TOKEN = { secret: 'env:' }), 'upstreams.0.env.TOKEN.secret'],
+      [(c) => (c.upstreams[0].env.TOKEN = { secret: 'Env:X' }), 'upstreams.0.env.TOKEN.secret'],
       [(c) => (c.upstreams[0].env.TOKEN = 42), 'upstreams.0.env.TOKEN'],
       [(c) => (c.upstreams[1].headers.Authorization.template = 'Bearer'), 'upstreams.1.headers.Authorization.template'],
       [(c) => (c.upstreams[1].headers.Authorization.template = '{secret}{secret}'), 'upstreams.1.headers.Authorization.template'],
@@ -78,6 +80,12 @@ describe('parseGatewayConfig', () => {
       mutate(c)
       expect(fieldOf(c), field).toBe(field)
     }
+  })
+
+  it('accepts references to other stores (given to startGateway), checked when the upstream connects', () => {
+    const c = valid()
+    c.upstreams[0]!.env = { TOKEN: { secret: 'vault:kv/files/token' } } as never
+    expect(parseGatewayConfig(c, '/etc/gw').upstreams[0]).toMatchObject({ env: { TOKEN: { secret: 'vault:kv/files/token' } } })
   })
 
   it('loadGatewayConfig reads a file, relative to its folder; bad files name (file) or (json)', async () => {

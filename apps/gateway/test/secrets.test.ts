@@ -55,6 +55,9 @@ describe('secret stores', () => {
     expect(await r.resolve({ secret: 'env:A' })).toBe('secret-aaaa')
     expect(seen).toEqual(['secret-aaaa'])
     await expect(r.resolve({ secret: 'file:x' })).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' })
+    // Another backend is one object: its scheme selects it.
+    const vault = { scheme: 'vault', get: async (name: string) => `from-vault:${name}` }
+    expect(await createSecretResolver([envSecretStore({}), vault]).resolve({ secret: 'vault:kv/gh' })).toBe('from-vault:kv/gh')
     await expect(r.resolve({ secret: 'env:SHORT' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { reason: 'secret-too-short' } })
     // A "$&" in the secret is not a replacement pattern.
     const dollar = createSecretResolver([envSecretStore({ D: 'pa$&word-1' })])
