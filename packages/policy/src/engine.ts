@@ -29,8 +29,9 @@ function decision(allowed: boolean, reason: PolicyDecisionReason, policies: read
   return Object.freeze({
     allowed,
     decision: allowed ? 'allow' : 'deny',
-    policies: Object.freeze([...policies]),
-    errors: Object.freeze([...errors]),
+    // Sorted: Cedar reports sets, and audit lines and CLI output should not change order from run to run.
+    policies: Object.freeze([...policies].sort()),
+    errors: Object.freeze([...errors].sort()),
     reason,
   })
 }
