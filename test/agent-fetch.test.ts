@@ -1,16 +1,15 @@
 // End to end: an agent's fetch (createAgentFetch) gets DPoP-bound tokens from the real issuer process
 // and calls a Node http resource server guarded by @agentid/verifier's middleware.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAgentFetch, spawn, TokenRequestError, type Ed25519PrivateJwk, type FetchFunction } from '@agentid/client'
-import { agentidMiddleware, createVerifier, type VerifiedRequest } from '@agentid/verifier'
-import { adminCli, cleanup, claims, freePort, issuerDid, startIssuer, type IssuerProcess } from './harness.js'
+import { adminCli, cleanup, claims, issuerDid, startIssuer, type IssuerProcess } from './harness.js'
+import { startResourceServer, type ResourceServer } from './resource-server.js'
 
 const TOOL = 'mcp://erp/tools/invoices.read'
 const RS_NONCE = 'resource-nonce-1'
 
 let issuer: IssuerProcess
-let server: Server
+let server: ResourceServer | undefined
 let resource: string
 let agentDid: string
 let agentKey: Ed25519PrivateJwk
@@ -29,25 +28,8 @@ beforeAll(async () => {
   agentKey = agent.privateJwk!
   expect(agent.privateJwk).toBeDefined()
 
-  const port = await freePort()
-  resource = `http://127.0.0.1:${port}`
-  const verifier = createVerifier({ trustedIssuers: [did] })
-  const plain = agentidMiddleware(verifier, { audience: resource, origin: resource })
-  const withNonce = agentidMiddleware(verifier, { audience: resource, origin: resource, nonce: RS_NONCE })
-  server = createServer((req: IncomingMessage & { agentid?: VerifiedRequest }, res: ServerResponse) => {
-    const guard = req.url?.startsWith('/nonce') ? withNonce : plain
-    guard(req, res, (error?: unknown) => {
-      res.setHeader('content-type', 'application/json')
-      if (error) {
-        res.statusCode = 500
-        res.end(JSON.stringify({ error: String(error) }))
-        return
-      }
-      res.statusCode = 200
-      res.end(JSON.stringify({ agent: req.agentid!.agent, details: req.agentid!.authorizationDetails }))
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+  server = await startResourceServer({ trustedIssuers: [did], nonce: RS_NONCE })
+  resource = server.url
 
   // Counts the tokens the issuer handed out (its first answer is a use_dpop_nonce challenge).
   const counting: FetchFunction = async (input, init) => {
@@ -70,7 +52,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
+  await server?.close()
   await cleanup()
 })
 

@@ -4,14 +4,13 @@
 // retry); the user's token comes from a real OpenID provider (oidc-provider v9, test/oidc-provider.ts).
 // The tokens are checked at a resource server built with @agentid/verifier's middleware.
 import { randomUUID, webcrypto } from 'node:crypto'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as oidc from 'openid-client'
 import { spawn, type Ed25519PrivateJwk } from '@agentid/client'
 import { signerFromJwk, signJwt } from '@agentid/core'
-import { agentidMiddleware, createVerifier, type VerifiedRequest } from '@agentid/verifier'
 import { adminCli, cleanup, claims, freePort, issuerDid, startIssuer, type IssuerProcess } from './harness.js'
 import { DEFAULT_RESOURCE_SCOPE, decodeSegment, startOidcProvider, verifyOpJwt, type OidcProviderFixture } from './oidc-provider.js'
+import { startResourceServer, type ResourceServer } from './resource-server.js'
 
 const TOOL = 'mcp://erp/tools/invoices.read'
 const OTHER_TOOL = 'mcp://erp/tools/invoices.delete'
@@ -23,7 +22,7 @@ let op: OidcProviderFixture
 /** Two more trusted OPs: ES256 tokens (keys by jwks_uri) and EdDSA tokens (keys configured inline). */
 let opEs: OidcProviderFixture
 let opEd: OidcProviderFixture
-let server: Server
+let server: ResourceServer | undefined
 let resource: string
 let orchestratorKey: string
 
@@ -131,31 +130,12 @@ beforeAll(async () => {
   expect(orch.code, orch.stderr).toBe(0)
   orchestratorKey = orch.json().apiKey
 
-  const rsPort = await freePort()
-  resource = `http://127.0.0.1:${rsPort}`
-  const verifier = createVerifier({ trustedIssuers: [await issuerDid(issuer)] })
-  const plain = agentidMiddleware(verifier, { audience: resource, origin: resource })
-  // Under /nonce the resource requires a DPoP nonce of its own (RFC 9449 §9).
-  const withNonce = agentidMiddleware(verifier, { audience: resource, origin: resource, nonce: RS_NONCE })
-  server = createServer((req: IncomingMessage & { agentid?: VerifiedRequest }, res: ServerResponse) => {
-    const guard = req.url?.startsWith('/nonce') ? withNonce : plain
-    guard(req, res, (error?: unknown) => {
-      res.setHeader('content-type', 'application/json')
-      if (error) {
-        res.statusCode = 500
-        res.end(JSON.stringify({ error: String(error) }))
-        return
-      }
-      const v = req.agentid!
-      res.statusCode = 200
-      res.end(JSON.stringify({ agent: v.agent, user: v.user, userIssuer: v.userIssuer, act: v.act, details: v.authorizationDetails, claims: v.claims }))
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(rsPort, '127.0.0.1', resolve))
+  server = await startResourceServer({ trustedIssuers: [await issuerDid(issuer)], nonce: RS_NONCE })
+  resource = server.url
 })
 
 afterAll(async () => {
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
+  await server?.close()
   for (const o of [op, opEs, opEd]) await o?.close()
   await cleanup()
 })

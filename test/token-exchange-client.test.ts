@@ -4,7 +4,6 @@
 // process with @agentid/client's exchangeToken, the agent signing only its parts through its exchange
 // signer; the agent then calls a resource server behind @agentid/verifier's middleware with its own
 // DPoP proofs (createAgentFetch with a token source). Agent and orchestrator talk only in JSON, as over IPC.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   createAgentFetch,
@@ -19,10 +18,10 @@ import {
   type SourcedToken,
 } from '@agentid/client'
 import { AgentIdError, generateEd25519KeyPair, jwkThumbprint, signCompactJws, signerFromJwk } from '@agentid/core'
-import { agentidMiddleware, createVerifier, type VerifiedRequest } from '@agentid/verifier'
 import { createHash, randomUUID } from 'node:crypto'
 import { adminCli, agentHeldSpawn, api, cleanup, freePort, issuerDid, startIssuer, type IssuerProcess } from './harness.js'
 import { decodeSegment, startOidcProvider, type OidcProviderFixture } from './oidc-provider.js'
+import { startResourceServer, type ResourceServer } from './resource-server.js'
 
 const TOOL = 'mcp://erp/tools/invoices.read'
 const OTHER_TOOL = 'mcp://erp/tools/invoices.delete'
@@ -30,7 +29,7 @@ const DETAILS = [{ type: 'agentid_action', actions: ['invoke'], locations: [TOOL
 
 let issuer: IssuerProcess
 let op: OidcProviderFixture
-let server: Server
+let server: ResourceServer | undefined
 let resource: string
 let orchestratorKey: string
 let issuerDidValue: string
@@ -101,27 +100,12 @@ beforeAll(async () => {
   expect(orch.code, orch.stderr).toBe(0)
   orchestratorKey = orch.json().apiKey
 
-  const rsPort = await freePort()
-  resource = `http://127.0.0.1:${rsPort}`
-  const guard = agentidMiddleware(createVerifier({ trustedIssuers: [issuerDidValue] }), { audience: resource, origin: resource })
-  server = createServer((req: IncomingMessage & { agentid?: VerifiedRequest }, res: ServerResponse) => {
-    guard(req, res, (error?: unknown) => {
-      res.setHeader('content-type', 'application/json')
-      if (error) {
-        res.statusCode = 500
-        res.end(JSON.stringify({ error: String(error) }))
-        return
-      }
-      const v = req.agentid!
-      res.statusCode = 200
-      res.end(JSON.stringify({ agent: v.agent, user: v.user, userIssuer: v.userIssuer, act: v.act, details: v.authorizationDetails }))
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(rsPort, '127.0.0.1', resolve))
+  server = await startResourceServer({ trustedIssuers: [issuerDidValue] })
+  resource = server.url
 })
 
 afterAll(async () => {
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
+  await server?.close()
   await op?.close()
   await cleanup()
 })
