@@ -196,6 +196,12 @@ describe('token exchange (RFC 8693)', () => {
     expect(payloadOf(res.json().access_token).act).toEqual({ sub: bob.did })
   })
 
+  it('refuses a user token that already names an actor (act): a delegated token, not the user\'s own', async () => {
+    expectOAuthError(await exchange(await user({ act: { sub: bob.did } })), 400, 'invalid_request', /act claim/)
+    expectOAuthError(await exchange(await user({ act: 'x' })), 400, 'invalid_request', /act claim/)
+    expect((await exchange(await user({}))).statusCode).toBe(200)
+  })
+
   it('refuses an actor token signed by another agent, for another audience, expired, too long, replayed, or the client assertion itself', async () => {
     const subject = await user()
     const mallory = namedKey()

@@ -152,6 +152,9 @@ export async function verifyExchange(
   // The agent's own proof first: it costs no network.
   const actor = verifyActorToken(actorToken!, { agent: o.agent, audiences: o.audiences, now: o.now })
   const subject = await o.idps.verify(subjectToken!, o.now)
+  // A token that already names an actor is someone's delegated token, not the user's own: exchanging it
+  // would drop the earlier actor from the chain (RFC 8693 §4.1 nests them). Refused rather than guessed.
+  if (subject.payload.act !== undefined) bad('subject_token: it already carries an act claim; exchange the user\'s own token')
   const mayAct = subject.payload.may_act
   if (mayAct !== undefined) {
     if (mayAct === null || typeof mayAct !== 'object' || Array.isArray(mayAct) || typeof (mayAct as { sub?: unknown }).sub !== 'string') bad('subject_token: may_act must be an object with a sub')
