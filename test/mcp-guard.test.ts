@@ -5,10 +5,11 @@ import { createHash, randomUUID } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
 import { McpError } from '@modelcontextprotocol/sdk/types.js'
 import { createAgentFetch, createPresentation, JWT_BEARER_ASSERTION_TYPE, registerDelegation, spawn, type FetchFunction, type SpawnedAgent } from '@agentid/client'
 import { generateEd25519KeyPair, signCompactJws, signerFromJwk, signJwt, type Ed25519PrivateJwk } from '@agentid/core'
@@ -703,6 +704,131 @@ describe('delegation chains (presentations and tokens)', () => {
     expect(events.findLast((e) => e.agent === agents.frank.did && e.action === 'callTool')).toMatchObject({ target: 'echo', decision: 'deny', policies: ['delegation-depth'] })
     expect(toolCalls(agents.eve.did)).toEqual(['echo', 'echo'])
     expect(toolCalls(agents.frank.did)).toEqual([])
+  })
+})
+
+describe('JSON responses: the fast path refuses exactly what the SDK transport path refuses', () => {
+  /** Two endpoints alike in all but the path their POSTed requests take: fast (the default) and through the SDK transport. */
+  const endpoints: Record<'fast' | 'sdk', { url: string; server: Server }> = {} as never
+  beforeAll(async () => {
+    const policy = await loadPolicyEngine({ dir: (() => { const d = tempDir('agentid-mcp-fast-'); writeFileSync(join(d, 'demo.cedar'), POLICIES); return d })() })
+    for (const [name, fastPath] of [['fast', true], ['sdk', false]] as const) {
+      const url = `http://127.0.0.1:${await freePort()}/mcp`
+      const g = createMcpGuard({
+        verifier: createVerifier({ trustedIssuers: [issuerDidValue], statusTtlMs: STATUS_TTL_MS, statusGraceMs: 0 }),
+        policy, serverId: SERVER_ID, resource: url, authorizationServers: [issuer.url], audit: (e) => events.push(e),
+      })
+      const server = createServer(g.nodeHandler({ createServer: buildServer, enableJsonResponse: true, fastPath }))
+      await new Promise<void>((resolve) => server.listen(Number(new URL(url).port), '127.0.0.1', resolve))
+      endpoints[name] = { url, server }
+    }
+  })
+  afterAll(async () => {
+    for (const { server } of Object.values(endpoints)) {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  })
+
+  /** The same hostile requests against one endpoint: every answer, audit event (less time and session id) and handler run. */
+  async function hostile(url: string): Promise<{ outcomes: unknown[]; audit: unknown[]; ran: unknown[]; viaSdk: number; waited: unknown }> {
+    const outcomes: unknown[] = []
+    const firstEvent = events.length
+    const firstCall = calls.length
+    const spy = vi.spyOn(StreamableHTTPServerTransport.prototype, 'handleRequest')
+    const { client, transport } = await connect(tokenFetch('alice', undefined, url), url)
+    const sessionId = transport.sessionId!
+    const alice = tokenFetch('alice', undefined, url)
+    const post = async (agentFetch: FetchFunction, body: unknown, headers: Record<string, string> = {}) => {
+      const r = await agentFetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) })
+      const text = await r.text()
+      outcomes.push({ status: r.status, body: text === '' ? null : JSON.parse(text) })
+    }
+    try {
+      const posts = () => spy.mock.calls.filter(([req]) => req.method === 'POST').length
+      const sdkBefore = posts()
+      outcomes.push((await client.listTools()).tools.map((t) => t.name).sort())
+      outcomes.push(await client.callTool({ name: 'echo', arguments: {} }))
+      for (const name of ['admin', ...LOOKALIKE_TOOLS, ...UNKNOWN_TOOLS]) outcomes.push(await rejection(client.callTool({ name, arguments: {} })).then((e) => (e as McpError).code))
+      await post(alice, [
+        rpc(10, 'tools/call', { name: 'echo', arguments: {} }), rpc(11, 'tools/call', { name: 'admin', arguments: {} }),
+        rpc(12, 'tools/call', { name: 'Echo', arguments: {} }), rpc(13, 'tools/list'), rpc(14, 'tools/call', { name: 42 }),
+        rpc(15, 'admin/exec', { name: 'echo' }), rpc(16, 'resources/read', { uri: 'docs://secrets' }), rpc(17, 'prompts/get', { name: 'exfiltrate' }),
+        rpc(18, 'resources/list'), rpc(19, 'prompts/get', { name: 'greet' }), rpc(20, 'tools/call', { arguments: {} }), rpc(21, 'ping'),
+      ])
+      // Every request so far took the fast path on the fast endpoint (the SDK transport saw none of their POSTs).
+      const plainViaSdk = posts() - sdkBefore
+      // Bodies and headers the fast path leaves to the SDK transport: the answers must still be the same.
+      await post(alice, [rpc(30, 'tools/call', { name: 'echo', arguments: {} }), { jsonrpc: '2.0', method: 'tools/call', params: { name: 'admin', arguments: {} } }])
+      await post(alice, { ...rpc(31, 'tools/call', { name: 'admin', arguments: {} }), extra: 1 })
+      await post(alice, { jsonrpc: '2.0', id: 32, method: 'tools/call', params: ['admin'] })
+      await post(alice, rpc(33, 'tools/call', { name: 'admin', arguments: {}, _meta: { progressToken: 1 } }))
+      await post(alice, rpc(34, 'tools/call', { name: 'echo', arguments: {}, _meta: { progressToken: 'p' } }))
+      await post(alice, rpc(35, 'initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } }))
+      await post(alice, rpc(36, 'tools/call', { name: 'admin', arguments: {} }), { accept: 'application/json' })
+      await post(alice, rpc(37, 'tools/call', { name: 'admin', arguments: {} }), { 'content-type': 'text/plain' })
+      await post(alice, rpc(38, 'tools/call', { name: 'admin', arguments: {} }), { 'mcp-protocol-version': '1999-01-01' })
+      // Another agent on alice's session, with its own valid token; no credentials at all.
+      await post(tokenFetch('bob', undefined, url), rpc(40, 'tools/call', { name: 'echo', arguments: {} }))
+      await post(fetch as FetchFunction, rpc(41, 'tools/call', { name: 'echo', arguments: {} }))
+      // An id still in flight (ops's wait tool) cannot be reused, on either path.
+      const ops = await connect(tokenFetch('ops', undefined, url), url)
+      const opsFetch = tokenFetch('ops', undefined, url)
+      const aborter = new AbortController()
+      const waiting = opsFetch(url, { method: 'POST', signal: aborter.signal, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': ops.transport.sessionId!, 'mcp-protocol-version': '2025-06-18' }, body: JSON.stringify(rpc(77, 'tools/call', { name: 'wait', arguments: {} })) })
+      for (let tries = 0; releases.length === 0; tries++) {
+        if (tries > 500) throw new Error('the wait tool never ran')
+        await sleep(10)
+      }
+      for (const body of [rpc(77, 'tools/call', { name: 'echo', arguments: {} }), [rpc(76, 'tools/call', { name: 'echo', arguments: {} }), rpc(77, 'tools/list')]]) {
+        const r = await opsFetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': ops.transport.sessionId!, 'mcp-protocol-version': '2025-06-18' }, body: JSON.stringify(body) })
+        outcomes.push({ status: r.status, body: await r.json() })
+      }
+      const ranBefore = calls.length
+      releases.shift()!()
+      // The first request's own answer (the SDK transport in JSON mode loses it once its id was reused: bounded wait).
+      const waited = await Promise.race([waiting.then(async (r) => ({ status: r.status, body: await r.json() })), sleep(2000).then(() => 'no answer')])
+      aborter.abort()
+      await waiting.catch(() => undefined)
+      return {
+        waited,
+        outcomes,
+        audit: events.slice(firstEvent).map(({ time: _t, sessionId: _s, ...e }) => e),
+        ran: calls.slice(firstCall, ranBefore),
+        viaSdk: plainViaSdk,
+      }
+    } finally {
+      spy.mockRestore()
+    }
+  }
+
+  it('denied tools, look-alike names, a batch with denied entries, another agent, no credentials, an id in flight: same answers, audit and handler runs', async () => {
+    const fast = await hostile(endpoints.fast.url)
+    const sdk = await hostile(endpoints.sdk.url)
+    expect(fast.viaSdk).toBe(0)
+    expect(sdk.viaSdk).toBeGreaterThan(0)
+    expect(fast.outcomes).toEqual(sdk.outcomes)
+    expect(fast.audit).toEqual(sdk.audit)
+    expect(fast.ran).toEqual(sdk.ran)
+    // And what the answers are: nothing denied ran, the refusals are the guard's.
+    const [tools, echo, ...rest] = fast.outcomes as [string[], unknown, ...unknown[]]
+    expect(tools).toEqual(['echo', 'whoami'])
+    expect(echo).toMatchObject({ content: [{ type: 'text', text: `echo:${agents.alice.did}` }] })
+    expect(rest.slice(0, 1 + LOOKALIKE_TOOLS.length + UNKNOWN_TOOLS.length).every((c) => c === MCP_FORBIDDEN)).toBe(true)
+    const batch = rest[1 + LOOKALIKE_TOOLS.length + UNKNOWN_TOOLS.length] as { status: number; body: { id: number; error?: { code: number }; result?: Record<string, unknown> }[] }
+    expect(batch.status).toBe(200)
+    expect(batch.body.map((m) => [m.id, m.error?.code ?? 'ok'])).toEqual([[10, 'ok'], [11, MCP_FORBIDDEN], [12, MCP_FORBIDDEN], [13, 'ok'], [14, -32602], [15, -32601], [16, MCP_FORBIDDEN], [17, MCP_FORBIDDEN], [18, 'ok'], [19, 'ok'], [20, -32602], [21, 'ok']])
+    expect((batch.body[3]!.result!.tools as { name: string }[]).map((t) => t.name).sort()).toEqual(['echo', 'whoami'])
+    expect(fast.ran.map((c) => (c as { what: string }).what).sort()).toEqual(['prompt:greet', 'tool:echo', 'tool:echo', 'tool:echo', 'tool:echo', 'tool:echo', 'tool:wait'])
+    const tail = fast.outcomes.slice(-13) as { status: number; body: unknown }[]
+    expect(tail.map((o) => o.status)).toEqual([200, 400, 400, 200, 200, 400, 406, 415, 400, 404, 401, 200, 200])
+    expect(tail[11]!.body).toEqual({ jsonrpc: '2.0', id: 77, error: { code: -32600, message: expect.any(String) } })
+    expect(tail[12]!.body).toEqual([
+      { jsonrpc: '2.0', id: 76, result: { content: [{ type: 'text', text: `echo:${agents.ops.did}` }] } },
+      { jsonrpc: '2.0', id: 77, error: { code: -32600, message: expect.any(String) } },
+    ])
+    // On the fast path the request whose id was reused still gets its own answer.
+    expect(fast.waited).toMatchObject({ status: 200, body: { id: 77, result: { content: [{ type: 'text', text: 'waited' }] } } })
   })
 })
 

@@ -3,7 +3,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { AgentIdError } from '@agentid/core'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js'
+import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js'
+import { ErrorCode, SUPPORTED_PROTOCOL_VERSIONS, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js'
 import { headerValues } from './authenticate.js'
 import { MCP_FORBIDDEN } from './challenge.js'
 import type { GuardInternals } from './guard.js'
@@ -19,10 +20,63 @@ interface Session {
   readonly user: string | null
   readonly transport: StreamableHTTPServerTransport
   readonly server: McpServerLike
+  readonly gate: SessionGate
 }
 
 type Transport = StreamableHTTPServerTransport
 type MessageExtra = Parameters<NonNullable<Transport['onmessage']>>[1]
+type RequestId = string | number
+/** A JSON-RPC request as the fast path takes it: exactly these members (see {@link fastRequests}). */
+interface FastRequest { jsonrpc: '2.0'; id: RequestId; method: string; params?: Record<string, unknown> }
+
+/** The guard's hold on one session's transport (see `guardTransport`). */
+interface SessionGate {
+  /**
+   * Hands `requests` to the session's server through the same gate as the transport's messages, without the
+   * SDK transport; resolves with one answer per request, in order (the request's own, or the gate's refusal).
+   */
+  deliver(requests: readonly FastRequest[], extra: MessageExtra): Promise<JSONRPCMessage[]>
+}
+
+const FAST_KEYS = new Set(['jsonrpc', 'id', 'method', 'params'])
+
+/**
+ * The body's messages if the fast path may take them, else null. Only plain requests qualify: exactly the
+ * members `jsonrpc`, `id`, `method` and an optional object `params` without `_meta`, `method` not
+ * `initialize`. For these the SDK transport's own parse (`JSONRPCMessageSchema`, strict) succeeds and
+ * returns the same message, so skipping it changes nothing; anything else — notifications, responses,
+ * extra members, `_meta`, non-object params — takes the SDK transport, which decides as before.
+ * `checkBody` has already checked `jsonrpc` and the ids.
+ */
+function fastRequests(body: unknown): FastRequest[] | null {
+  const messages = Array.isArray(body) ? body : [body]
+  for (const m of messages as Record<string, unknown>[]) {
+    if (typeof m.method !== 'string' || m.method === 'initialize' || m.id === undefined) return null
+    for (const key in m) if (!FAST_KEYS.has(key)) return null
+    const params = m.params
+    if (params !== undefined && (!isRecord(params) || params._meta !== undefined)) return null
+  }
+  return messages as FastRequest[]
+}
+
+/** The single value of header `name`, joined like fetch `Headers.get` when repeated; null when absent. */
+function joinedHeader(headers: Parameters<typeof headerValues>[0], name: string): string | null {
+  const values = headerValues(headers, name)
+  return values.length === 0 ? null : values.join(', ')
+}
+
+/**
+ * Whether the request's headers pass the SDK transport's POST checks as they are (Accept lists JSON and
+ * SSE, Content-Type is JSON, a protocol version header if any is supported); if not, the SDK transport
+ * answers (406, 415, 400) as before.
+ */
+function fastHeaders(headers: Parameters<typeof headerValues>[0]): boolean {
+  const accept = joinedHeader(headers, 'accept')
+  if (accept === null || !accept.includes('application/json') || !accept.includes('text/event-stream')) return false
+  if (!isJsonContentType(joinedHeader(headers, 'content-type'))) return false
+  const version = joinedHeader(headers, 'mcp-protocol-version')
+  return version === null || SUPPORTED_PROTOCOL_VERSIONS.includes(version)
+}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -74,6 +128,9 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
   const maxSessionsPerAgent = positiveInt('maxSessionsPerAgent', options.maxSessionsPerAgent, 20)
   const sessionIdleMs = positiveInt('sessionIdleMs', options.sessionIdleMs, 1_800_000)
   const maxStreamMs = positiveInt('maxStreamMs', options.maxStreamMs, 300_000)
+  const jsonResponses = options.enableJsonResponse === true
+  if (options.fastPath !== undefined && typeof options.fastPath !== 'boolean') throw new TypeError('nodeHandler: fastPath must be a boolean')
+  const fastPath = jsonResponses && options.fastPath !== false
   const { guard, serverId, resource } = internals
   const endpointPath = resource.pathname
   const sessions = new Map<string, Session>()
@@ -109,8 +166,12 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
     writeJson(res, c.status, c.headers, c.body)
   }
 
-  /** Puts the guard between the transport and the server: every message is gated, every list result filtered. */
-  function guardTransport(transport: Transport): void {
+  /**
+   * Puts the guard between the transport and the server: every message is gated, every list result filtered.
+   * Messages reach the gate from the SDK transport, or from the fast path (`deliver`); both go through
+   * the same gate and the same filter, and only the way an answer travels back differs.
+   */
+  function guardTransport(transport: Transport): SessionGate {
     const toServer = transport.onmessage
     if (typeof toServer !== 'function') throw new Error('nodeHandler: the server did not attach to the transport')
     const send = transport.send.bind(transport)
@@ -118,33 +179,58 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
     // Ids of the client's requests handed to the server and not yet answered: a response is matched to its
     // request by id alone, so an id may not be reused while in flight (else a second request's answer
     // could take the place of a filtered list).
-    const inflight = new Set<string | number>()
+    const inflight = new Set<RequestId>()
     // Request id → what its result must be filtered by (list requests in flight).
-    const lists = new Map<string | number, { list: ListKind; caller: Caller }>()
+    const lists = new Map<RequestId, { list: ListKind; caller: Caller }>()
+    // Request id → where its answer goes, for the requests the fast path delivered and not yet answered.
+    const fast = new Map<RequestId, (answer: JSONRPCMessage) => void>()
 
-    function answer(id: string | number, code: number, message: string): void {
+    /** Hands a message for the agent on: to the fast path's waiter of its request, else to the SDK transport. */
+    function emit(message: JSONRPCMessage, sendOptions?: Parameters<Transport['send']>[1]): Promise<void> {
+      const id = (message as { id?: RequestId }).id
+      if (id !== undefined && ('result' in message || 'error' in message)) {
+        const waiter = fast.get(id)
+        if (waiter !== undefined) {
+          fast.delete(id)
+          waiter(message)
+          return Promise.resolve()
+        }
+      } else if (sendOptions?.relatedRequestId !== undefined && fast.has(sendOptions.relatedRequestId)) {
+        // A notification or request about a fast-path request: a JSON response carries only the answer, as in
+        // the SDK transport's JSON mode.
+        return Promise.resolve()
+      }
+      return send(message, sendOptions)
+    }
+
+    function answer(id: RequestId, code: number, message: string, viaFast: boolean): void {
       const error: JSONRPCMessage = { jsonrpc: '2.0', id, error: { code, message } }
+      if (viaFast) {
+        void emit(error)
+        return
+      }
       generated.add(error)
       send(error, { relatedRequestId: id }).catch(() => undefined)
     }
 
-    function forward(message: JSONRPCMessage, extra: MessageExtra | undefined, id: string | number | undefined): void {
+    function forward(message: JSONRPCMessage, extra: MessageExtra | undefined, id: RequestId | undefined): void {
       if (id !== undefined) inflight.add(id)
       toServer!(message, extra)
     }
 
-    transport.onmessage = (message: JSONRPCMessage, extra?: MessageExtra) => {
+    /** The gate: the same for both paths; `viaFast` only says where a refusal goes. */
+    function gateOne(message: JSONRPCMessage, extra: MessageExtra | undefined, viaFast: boolean): void {
       const caller = extra?.authInfo ? callers.get(extra.authInfo) : undefined
-      const raw = (message as { id?: string | number }).id
+      const raw = (message as { id?: RequestId }).id
       const isRequest = typeof (message as { method?: unknown }).method === 'string' && raw !== undefined
       const id = isRequest ? raw : undefined
       const sessionId = transport.sessionId
       if (caller === undefined) {
         // Never happens through this handler; fail closed if it does.
-        if (id !== undefined) answer(id, MCP_FORBIDDEN, 'Forbidden')
+        if (id !== undefined) answer(id, MCP_FORBIDDEN, 'Forbidden', viaFast)
         return
       }
-      if (id !== undefined && inflight.has(id)) return answer(id, -32600, 'Invalid Request: request id already in use')
+      if (id !== undefined && inflight.has(id)) return answer(id, -32600, 'Invalid Request: request id already in use', viaFast)
       const gate = gateMessage(message, serverId)
       switch (gate.kind) {
         case 'pass':
@@ -152,7 +238,7 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
         case 'list':
           // Listing tools is itself an action policies decide on; the list is then filtered per tool.
           if (gate.list === 'tools' && !guard.authorize(caller, 'listTools', { type: 'McpServer', id: serverId }, sessionId).allowed) {
-            return answer(id!, MCP_FORBIDDEN, 'Forbidden: denied by policy')
+            return answer(id!, MCP_FORBIDDEN, 'Forbidden: denied by policy', viaFast)
           }
           lists.set(id!, { list: gate.list, caller })
           return forward(message, extra, id)
@@ -161,26 +247,28 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
             agent: caller.agent, user: caller.user, server: serverId, action: gate.method, target: gate.target,
             decision: 'deny', policies: [], reason: gate.reason, ...(sessionId === undefined ? {} : { sessionId }),
           })
-          if (id !== undefined) answer(id, gate.rpcCode, gate.message)
+          if (id !== undefined) answer(id, gate.rpcCode, gate.message, viaFast)
           return
         case 'authorize': {
           const decision = guard.authorize(caller, gate.action, gate.resource, sessionId)
-          if (!decision.allowed) return answer(id!, MCP_FORBIDDEN, 'Forbidden: denied by policy')
+          if (!decision.allowed) return answer(id!, MCP_FORBIDDEN, 'Forbidden: denied by policy', viaFast)
           return forward(message, extra, id)
         }
       }
     }
 
+    transport.onmessage = (message: JSONRPCMessage, extra?: MessageExtra) => gateOne(message, extra, false)
+
     transport.send = async (message: JSONRPCMessage, sendOptions?: Parameters<Transport['send']>[1]) => {
       if (generated.has(message)) return send(message, sendOptions)
-      const id = (message as { id?: string | number }).id
+      const id = (message as { id?: RequestId }).id
       const isResponse = id !== undefined && ('result' in message || 'error' in message)
-      if (!isResponse) return send(message, sendOptions)
+      if (!isResponse) return emit(message, sendOptions)
       inflight.delete(id)
       const pending = lists.get(id)
-      if (pending === undefined) return send(message, sendOptions)
+      if (pending === undefined) return emit(message, sendOptions)
       lists.delete(id)
-      if (!('result' in message) || !isRecord(message.result)) return send(message, sendOptions)
+      if (!('result' in message) || !isRecord(message.result)) return emit(message, sendOptions)
       const field = LIST_FIELD[pending.list]
       const entries = message.result[field]
       const all: unknown[] = Array.isArray(entries) ? entries : []
@@ -201,18 +289,55 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
         total: all.length,
         ...(transport.sessionId === undefined ? {} : { sessionId: transport.sessionId }),
       })
-      return send({ ...message, result: { ...message.result, [field]: recorded ? shown : [] } }, sendOptions)
+      return emit({ ...message, result: { ...message.result, [field]: recorded ? shown : [] } }, sendOptions)
+    }
+
+    // When the session closes, the server sends nothing more: the fast path's waiters get a connection-closed error.
+    const closed = transport.onclose
+    transport.onclose = () => {
+      closed?.()
+      for (const [id, waiter] of [...fast]) {
+        fast.delete(id)
+        waiter({ jsonrpc: '2.0', id, error: { code: ErrorCode.ConnectionClosed, message: 'Connection closed' } })
+      }
+    }
+
+    return {
+      deliver(requests, extra) {
+        return new Promise<JSONRPCMessage[]>((resolve) => {
+          const answers: JSONRPCMessage[] = new Array(requests.length)
+          const gated: FastRequest[] = []
+          let left = requests.length
+          requests.forEach((request, i) => {
+            // An id still unanswered is refused here, as the gate refuses it, before its waiter could take the
+            // place of the earlier request's (checkBody has refused an id twice in one body).
+            if (inflight.has(request.id) || fast.has(request.id)) {
+              answers[i] = { jsonrpc: '2.0', id: request.id, error: { code: -32600, message: 'Invalid Request: request id already in use' } }
+              left--
+              return
+            }
+            gated.push(request)
+            fast.set(request.id, (a) => {
+              answers[i] = a
+              if (--left === 0) resolve(answers)
+            })
+          })
+          if (left === 0) return resolve(answers)
+          for (const request of gated) gateOne(request as JSONRPCMessage, extra, true)
+        })
+      },
     }
   }
 
   async function openSession(caller: Caller): Promise<Transport> {
     const server = await options.createServer()
     let session: Session | undefined
+    let gate: SessionGate | undefined
     const transport: Transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
-      enableJsonResponse: options.enableJsonResponse === true,
+      enableJsonResponse: jsonResponses,
       onsessioninitialized: (id) => {
-        session = { id, agent: caller.agent, user: caller.user, transport, server, lastSeen: internals.now() }
+        session = { id, agent: caller.agent, user: caller.user, transport, server, gate: gate!, lastSeen: internals.now() }
         sessions.set(id, session)
         perAgent.set(caller.agent, (perAgent.get(caller.agent) ?? 0) + 1)
       },
@@ -221,7 +346,7 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       if (session !== undefined) forget(session)
     }
     await server.connect(transport)
-    guardTransport(transport)
+    gate = guardTransport(transport)
     return transport
   }
 
@@ -278,6 +403,17 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       if (session !== undefined) {
         session.lastSeen = internals.now()
         transport = session.transport
+        // 4. The fast path: plain requests on an open session in JSON mode skip the SDK transport (see fastRequests).
+        const requests = fastPath && method === 'POST' ? fastRequests(body) : null
+        if (requests !== null && fastHeaders(headers)) {
+          const authInfo: AuthInfo = { token: '', clientId: caller.agent, scopes: [], extra: { agent: caller.agent, user: caller.user, via: caller.via } }
+          callers.set(authInfo, caller)
+          const answers = await session.gate.deliver(requests, { authInfo, requestInfo: { headers: req.headers, url } } as MessageExtra)
+          if (res.headersSent || res.destroyed) return
+          res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': session.id })
+          res.end(JSON.stringify(answers.length === 1 ? answers[0] : answers))
+          return
+        }
       } else {
         if (method !== 'POST' || !isRecord(body) || body.method !== 'initialize') {
           return writeJson(res, 400, {}, rpcError(-32000, 'Bad Request: Mcp-Session-Id header is required', 'ERR_INVALID_INPUT'))

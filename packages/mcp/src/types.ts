@@ -66,6 +66,14 @@ export interface NodeHandlerOptions {
   createServer: () => McpServerLike | Promise<McpServerLike>
   /** Answer POSTs with one JSON body instead of an SSE stream. Default false (the SDK's default). */
   enableJsonResponse?: boolean
+  /**
+   * With `enableJsonResponse`: plain JSON-RPC requests POSTed on an open session go from the guard to the
+   * session's server without the SDK's transport (no conversion to web Request/Response, no second parse),
+   * through exactly the same authentication, session binding, per-message gate, list filtering and audit.
+   * Everything else (initialize, notifications, responses, GET, DELETE, SSE) takes the SDK transport.
+   * Default true; false sends every request through the SDK transport.
+   */
+  fastPath?: boolean
   /** Largest request body accepted, in bytes. Default 1 MiB. */
   maxBodyBytes?: number
   /** Most open sessions at once (all agents); further `initialize` requests get 503. Default 1,000. */
