@@ -24,6 +24,7 @@ import {
   type ServerCapabilities,
 } from '@modelcontextprotocol/sdk/types.js'
 import type { Logger } from './logger.js'
+import { rawRequest } from './raw-call.js'
 import type { Redactor } from './redact.js'
 import type { Upstream } from './upstream.js'
 
@@ -67,7 +68,12 @@ export function createForwardingServer(options: ForwardingServerOptions): Server
   if (upstreamCaps.prompts) capabilities.prompts = {}
   const server = new Server({ name: `agentid-gateway/${upstream.id}`, version: '0.1.0' }, { capabilities })
 
-  const forward = async (request: AnyRequest, extra: Extra, schema: Parameters<Awaited<ReturnType<Upstream['client']>>['request']>[1]) => {
+  const timeoutMs = options.timeoutMs ?? 60_000
+  /**
+   * `raw`: send it over an HTTP upstream's session as a plain JSON-RPC POST (rawRequest) when no progress is
+   * asked for, its result not parsed on the way in (the SDK Server validates it on the way out).
+   */
+  const forward = async (request: AnyRequest, extra: Extra, schema: Parameters<Awaited<ReturnType<Upstream['client']>>['request']>[1], raw = false) => {
     const params = request.params ? { ...request.params } : undefined
     const meta = params?._meta as { progressToken?: string | number } | undefined
     const progressToken = meta?.progressToken
@@ -80,9 +86,11 @@ export function createForwardingServer(options: ForwardingServerOptions): Server
         throw rpcError(ErrorCode.InternalError, `upstream "${upstream.id}" is unavailable`)
       }
       try {
+        const link = raw && progressToken === undefined ? upstream.httpLink(client) : null
+        if (link !== null) return redactor.redactValue(await rawRequest(link, request.method, params, { signal: extra.signal, timeoutMs }))
         const result = await client.request({ method: request.method, ...(params ? { params } : {}) } as never, schema, {
           signal: extra.signal,
-          ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
+          timeout: timeoutMs,
           ...(progressToken !== undefined
             ? {
                 onprogress: (p: { progress: number; total?: number; message?: string }) =>
@@ -115,7 +123,7 @@ export function createForwardingServer(options: ForwardingServerOptions): Server
     server.setRequestHandler(ListToolsRequestSchema, (r, extra) => forward(r, extra as Extra, ListToolsResultSchema) as never)
     // The SDK Server validates every tools/call result against CallToolResultSchema before it is sent;
     // validating it here as well would parse each result twice.
-    server.setRequestHandler(CallToolRequestSchema, (r, extra) => forward(r, extra as Extra, ResultSchema) as never)
+    server.setRequestHandler(CallToolRequestSchema, (r, extra) => forward(r, extra as Extra, ResultSchema, true) as never)
   }
   if (capabilities.resources) {
     server.setRequestHandler(ListResourcesRequestSchema, (r, extra) => forward(r, extra as Extra, ListResourcesResultSchema) as never)

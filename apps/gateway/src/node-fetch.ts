@@ -7,6 +7,8 @@ import https from 'node:https'
 import { Readable } from 'node:stream'
 
 type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>
+/** The gateway's upstream fetch: node:http(s) with keep-alive; `destroy()` closes its sockets. */
+export type NodeFetch = FetchLike & { destroy(): void }
 
 const NULL_BODY = new Set([101, 204, 205, 304])
 /** Largest complete upstream response held in memory (the stdio transport's limit is 10 MB too). */
@@ -44,7 +46,7 @@ function bufferedResponse(url: string, status: number, statusText: string, raw: 
 }
 
 /** A fetch over a keep-alive node:http(s) agent pair; close with `destroy()`. Refuses a complete response over `maxResponseBytes`. */
-export function createNodeFetch(maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES): FetchLike & { destroy(): void } {
+export function createNodeFetch(maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES): NodeFetch {
   const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) }
   const fetchImpl = (input: string | URL, init: RequestInit = {}, retried = false): Promise<Response> =>
     new Promise<Response>((resolve, reject) => {
@@ -52,10 +54,20 @@ export function createNodeFetch(maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES): 
       const secure = url.protocol === 'https:'
       if (!secure && url.protocol !== 'http:') return reject(new TypeError(`unsupported protocol ${url.protocol}`))
       const headers: Record<string, string> = {}
-      // The SDK hands a Headers object: read it as is rather than copy it into another one.
-      ;(init.headers instanceof Headers ? init.headers : new Headers(init.headers)).forEach((value, key) => {
-        headers[key] = value
-      })
+      const given = init.headers
+      if (given instanceof Headers) {
+        // The SDK hands a Headers object: read it as is rather than copy it into another one.
+        given.forEach((value, key) => {
+          headers[key] = value
+        })
+      } else if (given !== undefined && !Array.isArray(given) && Object.getPrototypeOf(given) === Object.prototype) {
+        // A plain object of strings (the gateway's own raw requests): no Headers object built.
+        for (const [key, value] of Object.entries(given as Record<string, string>)) headers[key.toLowerCase()] = String(value)
+      } else {
+        new Headers(given).forEach((value, key) => {
+          headers[key] = value
+        })
+      }
       if (init.signal?.aborted) return reject(init.signal.reason ?? new Error('aborted'))
       const body = init.body
       if (body !== undefined && body !== null && typeof body !== 'string') return reject(new TypeError('node fetch: only string bodies'))

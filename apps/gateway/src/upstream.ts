@@ -12,6 +12,7 @@ import type { ConfigValue, UpstreamConfig } from './config.js'
 import type { Logger } from './logger.js'
 import type { Redactor } from './redact.js'
 import { createNodeFetch } from './node-fetch.js'
+import type { HttpLink } from './raw-call.js'
 import type { SecretResolver } from './secrets.js'
 
 /** A connected upstream MCP server. */
@@ -22,6 +23,8 @@ export interface Upstream {
   client(): Promise<Client>
   /** Closes `client` if it is still the current connection, so that the next call connects again. */
   reset(client: Client): Promise<void>
+  /** For an HTTP upstream, what a raw request over `client`'s connection needs (see rawRequest); null for stdio. */
+  httpLink(client: Client): HttpLink | null
   /** What the upstream said it supports when it last connected. */
   readonly capabilities: ServerCapabilities | undefined
   close(): Promise<void>
@@ -57,7 +60,7 @@ async function resolveValues(upstream: UpstreamConfig, field: string, values: Re
   return out
 }
 
-async function makeTransport(config: UpstreamConfig, deps: UpstreamDeps): Promise<{ transport: Transport; dispose: () => void }> {
+async function makeTransport(config: UpstreamConfig, deps: UpstreamDeps): Promise<{ transport: Transport; dispose: () => void; link?: Omit<HttpLink, 'client'> }> {
   if (config.transport === 'stdio') {
     const env = await resolveValues(config, 'env', config.env, deps)
     // Only the SDK's safe default variables (PATH, HOME, ...) plus `env`: the gateway's own environment,
@@ -71,7 +74,8 @@ async function makeTransport(config: UpstreamConfig, deps: UpstreamDeps): Promis
   }
   const headers = await resolveValues(config, 'headers', config.headers, deps)
   const fetch = createNodeFetch()
-  return { transport: new StreamableHTTPClientTransport(new URL(config.url), { requestInit: { headers }, fetch }), dispose: () => fetch.destroy() }
+  const transport = new StreamableHTTPClientTransport(new URL(config.url), { requestInit: { headers }, fetch })
+  return { transport, dispose: () => fetch.destroy(), link: { url: config.url, headers: Object.freeze({ ...headers }), transport, fetch } }
 }
 
 /**
@@ -88,10 +92,12 @@ export async function connectUpstream(config: UpstreamConfig, deps: UpstreamDeps
   let live: Client | null = null
   let capabilities: ServerCapabilities | undefined
   let closed = false
+  const links = new WeakMap<Client, HttpLink>()
 
   const connect = async (): Promise<Client> => {
-    const { transport, dispose } = await makeTransport(config, deps)
+    const { transport, dispose, link } = await makeTransport(config, deps)
     const client = new Client(deps.clientInfo ?? { name: 'agentid-gateway', version: '0.1.0' }, { capabilities: {} })
+    if (link !== undefined) links.set(client, Object.freeze({ ...link, client }))
     client.onerror = (error) => deps.logger.warn({ upstream: config.id, err: error }, 'upstream transport error')
     client.onclose = () => {
       dispose()
@@ -131,6 +137,7 @@ export async function connectUpstream(config: UpstreamConfig, deps: UpstreamDeps
     id: config.id,
     config,
     client,
+    httpLink: (c) => links.get(c) ?? null,
     async reset(stale) {
       if (live !== stale) return
       live = null

@@ -1,0 +1,116 @@
+// One JSON-RPC request to a Streamable HTTP upstream as a plain POST on the gateway's own upstream session,
+// without the SDK Client: the gateway is a proxy, and the SDK Server in front of the agent validates the
+// result once on the way out. Errors take the shapes the SDK Client gives them (McpError for a JSON-RPC
+// error, StreamableHTTPError for an HTTP status), so the caller handles both paths alike.
+import { StreamableHTTPError, type StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js'
+import type { NodeFetch } from './node-fetch.js'
+
+/** What a raw request needs of one upstream HTTP connection. */
+export interface HttpLink {
+  readonly url: string
+  /** The upstream's configured headers, secrets resolved. */
+  readonly headers: Readonly<Record<string, string>>
+  /** The connection's SDK client transport: its session id and negotiated protocol version. */
+  readonly transport: StreamableHTTPClientTransport
+  /** The connection's SDK client: cancellations go through it. */
+  readonly client: Client
+  readonly fetch: NodeFetch
+}
+
+let counter = 0
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** The JSON-RPC messages of a complete SSE body (`data:` lines of each event joined). */
+function sseMessages(text: string): unknown[] {
+  const out: unknown[] = []
+  for (const event of text.split(/\r?\n\r?\n/)) {
+    const data: string[] = []
+    for (const line of event.split(/\r?\n/)) {
+      if (line.startsWith('data:')) data.push(line.slice(line.startsWith('data: ') ? 6 : 5))
+    }
+    if (data.length === 0) continue
+    try {
+      out.push(JSON.parse(data.join('\n')))
+    } catch {
+      // Not JSON: not a message of ours.
+    }
+  }
+  return out
+}
+
+/**
+ * Sends `{ method, params }` over `link` and resolves with the response's `result` (a JSON object, not
+ * otherwise validated here). Rejects with McpError (the upstream's JSON-RPC error, or RequestTimeout after
+ * `timeoutMs`), StreamableHTTPError (an HTTP status other than 2xx: 404 = the upstream forgot the session),
+ * or the abort reason of `signal`; on timeout or abort the upstream is sent `notifications/cancelled`.
+ * @example
+ * const result = await rawRequest(link, 'tools/call', { name: 'echo', arguments: {} }, { signal, timeoutMs: 60_000 })
+ */
+export function rawRequest(link: HttpLink, method: string, params: Record<string, unknown> | undefined, options: { signal?: AbortSignal; timeoutMs: number }): Promise<Record<string, unknown>> {
+  const id = `gw-${++counter}`
+  const headers: Record<string, string> = { ...link.headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
+  const sessionId = link.transport.sessionId
+  if (sessionId !== undefined) headers['mcp-session-id'] = sessionId
+  const version = link.transport.protocolVersion
+  if (version !== undefined) headers['mcp-protocol-version'] = version
+  const body = JSON.stringify({ jsonrpc: '2.0', id, method, ...(params === undefined ? {} : { params }) })
+  const { signal, timeoutMs } = options
+  if (signal?.aborted) return Promise.reject(signal.reason)
+
+  return new Promise<Record<string, unknown>>((resolve, reject) => {
+    let settled = false
+    const cancel = (reason: string) => {
+      link.client.notification({ method: 'notifications/cancelled', params: { requestId: id, reason } }).catch(() => undefined)
+    }
+    const finish = (error: unknown, result?: Record<string, unknown>) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+      if (error !== undefined) reject(error)
+      else resolve(result!)
+    }
+    const timer = setTimeout(() => {
+      if (settled) return
+      cancel('timeout')
+      finish(new McpError(ErrorCode.RequestTimeout, 'Request timed out', { timeout: timeoutMs }))
+    }, timeoutMs)
+    const onAbort = () => {
+      if (settled) return
+      cancel(String(signal?.reason ?? 'aborted'))
+      finish(signal?.reason ?? new Error('aborted'))
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+
+    link.fetch(link.url, { method: 'POST', headers, body }).then(async (response) => {
+      const text = await response.text()
+      if (!response.ok) return finish(new StreamableHTTPError(response.status, `Error POSTing to endpoint: ${text}`))
+      const type = (response.headers.get('content-type') ?? '').split(';', 1)[0]!.trim().toLowerCase()
+      let messages: unknown[]
+      if (type === 'application/json') {
+        const data: unknown = JSON.parse(text)
+        messages = Array.isArray(data) ? data : [data]
+      } else if (type === 'text/event-stream') {
+        messages = sseMessages(text)
+      } else {
+        return finish(new StreamableHTTPError(-1, `Unexpected content type: ${type}`))
+      }
+      for (const m of messages) {
+        if (!isRecord(m) || m.id !== id || m.jsonrpc !== '2.0') continue
+        if ('result' in m && !('error' in m)) {
+          if (!isRecord(m.result)) return finish(new McpError(ErrorCode.InvalidParams, 'upstream result is not an object'))
+          return finish(undefined, m.result)
+        }
+        const e = m.error
+        if (isRecord(e) && Number.isSafeInteger(e.code) && typeof e.message === 'string') return finish(new McpError(e.code as number, e.message, e.data))
+        return finish(new McpError(ErrorCode.InvalidRequest, 'upstream sent a malformed response'))
+      }
+      finish(new McpError(ErrorCode.ConnectionClosed, 'upstream ended the response without an answer'))
+    }).catch((error: unknown) => finish(error ?? new Error('upstream request failed')))
+  })
+}
