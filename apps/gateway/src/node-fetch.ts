@@ -48,9 +48,20 @@ function bufferedResponse(url: string, status: number, statusText: string, raw: 
 /** A fetch over a keep-alive node:http(s) agent pair; close with `destroy()`. Refuses a complete response over `maxResponseBytes`. */
 export function createNodeFetch(maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES): NodeFetch {
   const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) }
+  // The gateway posts to one URL per upstream: parsed once (http.request only reads it).
+  let lastInput: string | undefined
+  let lastUrl: URL | undefined
+  const parse = (input: string | URL): URL => {
+    if (typeof input !== 'string') return new URL(input)
+    if (input !== lastInput) {
+      lastUrl = new URL(input)
+      lastInput = input
+    }
+    return lastUrl!
+  }
   const fetchImpl = (input: string | URL, init: RequestInit = {}, retried = false): Promise<Response> =>
     new Promise<Response>((resolve, reject) => {
-      const url = new URL(input)
+      const url = parse(input)
       const secure = url.protocol === 'https:'
       if (!secure && url.protocol !== 'http:') return reject(new TypeError(`unsupported protocol ${url.protocol}`))
       const headers: Record<string, string> = {}

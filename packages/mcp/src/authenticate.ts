@@ -21,11 +21,14 @@ export function headerValues(headers: RequestHeaders, name: string): string[] {
     const value = (headers as { get(n: string): string | null }).get(name)
     return value === null ? [] : [value]
   }
+  // Every key is compared (not only `name` itself): a header sent under two spellings counts twice.
   const out: string[] = []
-  for (const [key, value] of Object.entries(headers as Record<string, string | readonly string[] | undefined>)) {
-    if (key.toLowerCase() !== name || value === undefined) continue
+  const record = headers as Record<string, string | readonly string[] | undefined>
+  for (const key in record) {
+    if (!Object.hasOwn(record, key) || (key !== name && key.toLowerCase() !== name)) continue
+    const value = record[key]
     if (typeof value === 'string') out.push(value)
-    else if (Array.isArray(value)) out.push(...(value as string[]).filter((v) => typeof v === 'string'))
+    else if (Array.isArray(value)) for (const v of value as unknown[]) if (typeof v === 'string') out.push(v)
   }
   return out
 }

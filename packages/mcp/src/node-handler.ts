@@ -98,17 +98,44 @@ function rpcError(code: number, message: string, agentidCode: string): unknown {
 }
 
 /** Reads the request body, refusing (ERR_PAYLOAD_TOO_LARGE) past `max` bytes without buffering more. */
-async function readBody(req: IncomingMessage, max: number): Promise<string> {
+function readBody(req: IncomingMessage, max: number): Promise<string> {
   const declared = Number(req.headers['content-length'])
-  if (Number.isFinite(declared) && declared > max) throw new AgentIdError('ERR_PAYLOAD_TOO_LARGE', `body larger than ${max} bytes`)
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > max) throw new AgentIdError('ERR_PAYLOAD_TOO_LARGE', `body larger than ${max} bytes`)
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks).toString('utf8')
+  if (Number.isFinite(declared) && declared > max) return Promise.reject(new AgentIdError('ERR_PAYLOAD_TOO_LARGE', `body larger than ${max} bytes`))
+  return new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size > max) {
+        cleanup()
+        req.pause()
+        return reject(new AgentIdError('ERR_PAYLOAD_TOO_LARGE', `body larger than ${max} bytes`))
+      }
+      chunks.push(chunk)
+    }
+    const onEnd = () => {
+      cleanup()
+      resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8'))
+    }
+    const onError = (error: Error) => {
+      cleanup()
+      reject(error)
+    }
+    const onClose = () => {
+      cleanup()
+      reject(new AgentIdError('ERR_INVALID_INPUT', 'the request ended before its body'))
+    }
+    const cleanup = () => {
+      req.off('data', onData)
+      req.off('end', onEnd)
+      req.off('error', onError)
+      req.off('close', onClose)
+    }
+    req.on('data', onData)
+    req.on('end', onEnd)
+    req.on('error', onError)
+    req.on('close', onClose)
+  })
 }
 
 function positiveInt(name: string, value: number | undefined, fallback: number): number {
