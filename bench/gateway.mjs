@@ -191,11 +191,14 @@ try {
   let gatewaySys = 0
   let upstreamCpu = 0 // during the direct rounds: what one call costs an SDK server, for scale
   const roundMs = DURATION_MS / ROUNDS
+  const nowUs = () => Number(process.hrtime.bigint() / 1000n) // the profiler's clock (monotonic µs)
+  const window = { fromUs: 0, toUs: 0, calls: 0 }
   log(`timing: ${ROUNDS} interleaved rounds of ${roundMs} ms per path at ${RATE} calls/s`)
   for (let r = 0; r < ROUNDS; r++) {
     const order = r % 2 ? ['gateway', 'direct'] : ['direct', 'gateway']
     for (const name of order) {
       if (name === 'gateway') signProofs(Math.ceil((roundMs * RATE) / 1000) + 64)
+      if (window.fromUs === 0) window.fromUs = nowUs()
       const cpu0 = cpuSeconds(gateway.pid)
       const sys0 = cpuSeconds(gateway.pid, 'system')
       const up0 = cpuSeconds(upstream.pid)
@@ -211,6 +214,13 @@ try {
       firstError ??= p.firstError
     }
     log(`round ${r + 1}/${ROUNDS} done`)
+  }
+  window.toUs = nowUs()
+  window.calls = all.gateway.length
+  if (process.env.BENCH_PROF) {
+    // The timed rounds, for `node bench/cpuprofile-summary.mjs <gateway .cpuprofile> <this file>` (µs per gateway call;
+    // the direct rounds in between leave the gateway idle).
+    writeFileSync(join(process.env.BENCH_PROF, 'gateway-window.json'), `${JSON.stringify(window)}\n`)
   }
   if (errors) {
     const lines = gw.tail().split('\n').filter((l) => /"level":(40|50)/.test(l))

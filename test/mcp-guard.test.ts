@@ -830,6 +830,23 @@ describe('JSON responses: the fast path refuses exactly what the SDK transport p
     // On the fast path the request whose id was reused still gets its own answer.
     expect(fast.waited).toMatchObject({ status: 200, body: { id: 77, result: { content: [{ type: 'text', text: 'waited' }] } } })
   })
+
+  it('a fast-path request in flight when its session is deleted is answered (connection closed), not left hanging', async () => {
+    const url = endpoints.fast.url
+    const ops = await connect(tokenFetch('ops', undefined, url), url)
+    const opsFetch = tokenFetch('ops', undefined, url)
+    const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': ops.transport.sessionId!, 'mcp-protocol-version': '2025-06-18' }
+    const waiting = opsFetch(url, { method: 'POST', headers, body: JSON.stringify(rpc(5, 'tools/call', { name: 'wait', arguments: {} })) })
+    for (let tries = 0; releases.length === 0; tries++) {
+      if (tries > 500) throw new Error('the wait tool never ran')
+      await sleep(10)
+    }
+    const deleted = await opsFetch(url, { method: 'DELETE', headers: { 'mcp-session-id': ops.transport.sessionId!, 'mcp-protocol-version': '2025-06-18' } })
+    expect(deleted.status).toBe(200)
+    const answered = await Promise.race([waiting.then(async (r) => ({ status: r.status, body: await r.json() })), sleep(5000).then(() => 'no answer')])
+    expect(answered).toEqual({ status: 200, body: { jsonrpc: '2.0', id: 5, error: { code: -32000, message: 'Connection closed' } } })
+    releases.shift()!()
+  })
 })
 
 describe('revocation mid-session', () => {

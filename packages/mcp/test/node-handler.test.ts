@@ -59,7 +59,7 @@ describe('nodeHandler without credentials', () => {
 
   it('refuses bad handler options', () => {
     expect(() => guard.nodeHandler({} as never)).toThrow(TypeError)
-    for (const bad of [{ maxBodyBytes: 0 }, { maxSessions: -1 }, { sessionIdleMs: 1.5 }, { maxStreamMs: Number.NaN }]) {
+    for (const bad of [{ maxBodyBytes: 0 }, { maxSessions: -1 }, { sessionIdleMs: 1.5 }, { maxStreamMs: Number.NaN }, { fastPath: 'yes' as never }]) {
       expect(() => guard.nodeHandler({ createServer: () => new McpServer({ name: 'x', version: '1' }), ...bad })).toThrow(TypeError)
     }
   })
