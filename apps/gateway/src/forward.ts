@@ -86,7 +86,7 @@ export function createForwardingServer(options: ForwardingServerOptions): Server
         throw rpcError(ErrorCode.InternalError, `upstream "${upstream.id}" is unavailable`)
       }
       try {
-        const link = raw && progressToken === undefined ? upstream.httpLink(client) : null
+        const link = raw && progressToken === undefined ? (upstream.httpLink?.(client) ?? null) : null
         if (link !== null) return redactor.redactValue(await rawRequest(link, request.method, params, { signal: extra.signal, timeoutMs }))
         const result = await client.request({ method: request.method, ...(params ? { params } : {}) } as never, schema, {
           signal: extra.signal,

@@ -23,8 +23,8 @@ export interface Upstream {
   client(): Promise<Client>
   /** Closes `client` if it is still the current connection, so that the next call connects again. */
   reset(client: Client): Promise<void>
-  /** For an HTTP upstream, what a raw request over `client`'s connection needs (see rawRequest); null for stdio. */
-  httpLink(client: Client): HttpLink | null
+  /** For an HTTP upstream, what a raw request over `client`'s connection needs (see rawRequest); null for stdio. Optional: without it every call goes through the SDK Client. */
+  httpLink?(client: Client): HttpLink | null
   /** What the upstream said it supports when it last connected. */
   readonly capabilities: ServerCapabilities | undefined
   close(): Promise<void>
