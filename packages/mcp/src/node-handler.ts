@@ -98,8 +98,8 @@ function rpcError(code: number, message: string, agentidCode: string): unknown {
 }
 
 /** Reads the request body, refusing (ERR_PAYLOAD_TOO_LARGE) past `max` bytes without buffering more. */
-function readBody(req: IncomingMessage, max: number): Promise<string> {
-  const declared = Number(req.headers['content-length'])
+function readBody(req: IncomingMessage, max: number, contentLength: string | undefined): Promise<string> {
+  const declared = Number(contentLength)
   if (Number.isFinite(declared) && declared > max) return Promise.reject(new AgentIdError('ERR_PAYLOAD_TOO_LARGE', `body larger than ${max} bytes`))
   return new Promise<string>((resolve, reject) => {
     const chunks: Buffer[] = []
@@ -415,7 +415,7 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       // 3. The body, parsed once here; the transport gets the parsed value, so both read the same messages.
       let body: unknown
       if (method === 'POST') {
-        const text = await readBody(req, maxBodyBytes)
+        const text = await readBody(req, maxBodyBytes, headerValues(headers, 'content-length')[0])
         try {
           body = JSON.parse(text)
         } catch {
@@ -435,7 +435,9 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
         if (requests !== null && fastHeaders(headers)) {
           const authInfo: AuthInfo = { token: '', clientId: caller.agent, scopes: [], extra: { agent: caller.agent, user: caller.user, via: caller.via } }
           callers.set(authInfo, caller)
-          const answers = await session.gate.deliver(requests, { authInfo, requestInfo: { headers: req.headers, url } } as MessageExtra)
+          // req.headers is built only if server code reads it (the guard reads headersDistinct).
+          const requestInfo = { url, get headers() { return req.headers } }
+          const answers = await session.gate.deliver(requests, { authInfo, requestInfo } as MessageExtra)
           if (res.headersSent || res.destroyed) return
           res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': session.id })
           res.end(JSON.stringify(answers.length === 1 ? answers[0] : answers))
