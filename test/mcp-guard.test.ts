@@ -548,6 +548,10 @@ describe('malformed JSON-RPC', () => {
     }
     expect(toolCalls(agents.ops.did).length).toBe(before)
     releases.shift()!()
+    // The first request still gets its own answer on its stream.
+    const first = await Promise.race([slow.then((r) => r.text()), sleep(5000).then(() => 'no answer')])
+    expect(first).toContain('"id":77')
+    expect(first).toContain('waited')
     aborter.abort()
     await slow.catch(() => undefined)
   })
@@ -786,7 +790,7 @@ describe('JSON responses: the fast path refuses exactly what the SDK transport p
       }
       const ranBefore = calls.length
       releases.shift()!()
-      // The first request's own answer (the SDK transport in JSON mode loses it once its id was reused: bounded wait).
+      // The first request's own answer (bounded wait: through the SDK transport alone it would be lost).
       const waited = await Promise.race([waiting.then(async (r) => ({ status: r.status, body: await r.json() })), sleep(2000).then(() => 'no answer')])
       aborter.abort()
       await waiting.catch(() => undefined)
@@ -827,8 +831,9 @@ describe('JSON responses: the fast path refuses exactly what the SDK transport p
       { jsonrpc: '2.0', id: 76, result: { content: [{ type: 'text', text: `echo:${agents.ops.did}` }] } },
       { jsonrpc: '2.0', id: 77, error: { code: -32600, message: expect.any(String) } },
     ])
-    // On the fast path the request whose id was reused still gets its own answer.
+    // The request whose id was reused still gets its own answer (the guard answers the reuse itself on both endpoints).
     expect(fast.waited).toMatchObject({ status: 200, body: { id: 77, result: { content: [{ type: 'text', text: 'waited' }] } } })
+    expect(sdk.waited).toEqual(fast.waited)
   })
 
   it('a fast-path request in flight when its session is deleted is answered (connection closed), not left hanging', async () => {

@@ -31,6 +31,8 @@ interface FastRequest { jsonrpc: '2.0'; id: RequestId; method: string; params?: 
 
 /** The guard's hold on one session's transport (see `guardTransport`). */
 interface SessionGate {
+  /** Whether `id` names a request of this session not yet answered (handed to the server, or on the fast path). */
+  busy(id: RequestId): boolean
   /**
    * Hands `requests` to the session's server through the same gate as the transport's messages, without the
    * SDK transport; resolves with one answer per request, in order (the request's own, or the gate's refusal).
@@ -330,6 +332,7 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
     }
 
     return {
+      busy: (id) => inflight.has(id) || fast.has(id),
       deliver(requests, extra) {
         return new Promise<JSONRPCMessage[]>((resolve) => {
           const answers: JSONRPCMessage[] = new Array(requests.length)
@@ -431,8 +434,10 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
         session.lastSeen = internals.now()
         transport = session.transport
         // 4. The fast path: plain requests on an open session in JSON mode skip the SDK transport (see fastRequests).
-        const requests = fastPath && method === 'POST' ? fastRequests(body) : null
-        if (requests !== null && fastHeaders(headers)) {
+        // Plain requests reusing an id still in flight take it in any mode: the SDK transport maps answers to
+        // HTTP responses by id alone, and would hand the first request's answer to nobody.
+        const requests = method === 'POST' ? fastRequests(body) : null
+        if (requests !== null && (fastPath || requests.some((r) => session!.gate.busy(r.id))) && fastHeaders(headers)) {
           const authInfo: AuthInfo = { token: '', clientId: caller.agent, scopes: [], extra: { agent: caller.agent, user: caller.user, via: caller.via } }
           callers.set(authInfo, caller)
           // req.headers is built only if server code reads it (the guard reads headersDistinct).

@@ -71,7 +71,8 @@ export interface NodeHandlerOptions {
    * session's server without the SDK's transport (no conversion to web Request/Response, no second parse),
    * through exactly the same authentication, session binding, per-message gate, list filtering and audit.
    * Everything else (initialize, notifications, responses, GET, DELETE, SSE) takes the SDK transport.
-   * Default true; false sends every request through the SDK transport.
+   * Default true; false sends requests through the SDK transport, except plain requests reusing an id still
+   * in flight (answered by the guard in any mode, so that the first request's answer is not lost).
    */
   fastPath?: boolean
   /** Largest request body accepted, in bytes. Default 1 MiB. */
