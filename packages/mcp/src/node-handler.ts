@@ -110,7 +110,7 @@ function readBody(req: IncomingMessage, max: number, contentLength: string | und
       size += chunk.length
       if (size > max) {
         cleanup()
-        req.pause()
+        req.destroy() // as before: nothing more is read from a body past the limit
         return reject(new AgentIdError('ERR_PAYLOAD_TOO_LARGE', `body larger than ${max} bytes`))
       }
       chunks.push(chunk)
