@@ -17,9 +17,15 @@ export function athOf(accessToken: string): string {
   return createHash('sha256').update(accessToken, 'ascii').digest('base64url')
 }
 
-/** A JWT by the agent about itself: `iss` = `sub` = its DID, for `audience`, short-lived, single-use `jti`. */
-export function signAgentJwt(signer: Signer, audience: string, nowSec: number): Promise<string> {
-  return signJwt({ typ: 'JWT' }, { iss: signer.did, sub: signer.did, aud: audience, iat: nowSec, exp: nowSec + AGENT_JWT_TTL_SEC, jti: randomUUID() }, signer)
+/**
+ * A JWT by the agent about itself: `iss` = `sub` = its DID, for `audience`, short-lived, single-use `jti`;
+ * with `jkt`, bound by `cnf.jkt` to that DPoP key (the issuer then refuses it with a proof by any other key).
+ */
+export function signAgentJwt(signer: Signer, audience: string, nowSec: number, jkt?: string): Promise<string> {
+  return signJwt({ typ: 'JWT' }, {
+    iss: signer.did, sub: signer.did, aud: audience, iat: nowSec, exp: nowSec + AGENT_JWT_TTL_SEC, jti: randomUUID(),
+    ...(jkt === undefined ? {} : { cnf: { jkt } }),
+  }, signer)
 }
 
 /** A DPoP proof (`typ: dpop+jwt`, the public key in `jwk`); `ath` binds it to an access token. */

@@ -1,7 +1,7 @@
 // The agent's side of an RFC 8693 token exchange: it signs, with its own key and on request of the
 // orchestrator that holds the user's token, only the three JWTs an exchange needs. The requests name
 // no user token, and the key never leaves the agent: only signed JWTs go back.
-import { AgentIdError, isAgentDid, publicJwkFromDid, signerFromJwk, type Ed25519PrivateJwk, type Signer } from '@agentid/core'
+import { AgentIdError, isAgentDid, jwkThumbprint, publicJwkFromDid, signerFromJwk, type Ed25519PrivateJwk, type Signer } from '@agentid/core'
 import { signAgentJwt, signDpopProof } from './agent-jwts.js'
 
 /**
@@ -62,7 +62,8 @@ const refuse = (message: string): never => {
 /**
  * The agent's signer for token exchanges an orchestrator performs on its behalf. It signs only a
  * client assertion or an actor token for the configured token endpoint (`iss` = `sub` = the agent,
- * a 60 s lifetime, a fresh `jti`, all chosen here) and DPoP proofs for `POST` to that endpoint. It
+ * a 60 s lifetime, a fresh `jti`, and `cnf.jkt` = the thumbprint of the agent's own key, all chosen
+ * here: the issuer refuses them with a DPoP proof by any other key) and DPoP proofs for `POST` to that endpoint. It
  * never signs a proof with `ath`: a token obtained this way is usable at a resource only by the
  * agent itself (createAgentFetch with a `token` source), not by the orchestrator that received it.
  * @example
@@ -76,6 +77,8 @@ export function createExchangeSigner(options: ExchangeSignerOptions): ExchangeSi
   const signer = options.signer ?? signerFromJwk(options.privateJwk)
   if (!isAgentDid(signer.did)) throw new TypeError('createExchangeSigner: the signer must be an Ed25519 did:key')
   const publicJwk = publicJwkFromDid(signer.did)
+  // The assertions it signs are bound to its own DPoP key: an orchestrator cannot spend them with a proof of its own.
+  const jkt = jwkThumbprint(publicJwk)
   const tokenEndpoint = tokenEndpointOf(options, 'createExchangeSigner')
   const clock = options.clock ?? Date.now
 
@@ -92,7 +95,7 @@ export function createExchangeSigner(options: ExchangeSignerOptions): ExchangeSi
       case 'client_assertion':
       case 'actor_token':
         if (r.audience !== tokenEndpoint) refuse(`${r.type} only for ${tokenEndpoint}`)
-        return signAgentJwt(signer, tokenEndpoint, nowSec)
+        return signAgentJwt(signer, tokenEndpoint, nowSec, jkt)
       case 'dpop':
         if (r.htm !== 'POST' || r.htu !== tokenEndpoint) refuse(`DPoP proofs only for POST ${tokenEndpoint}`)
         if (r.nonce !== undefined && (typeof r.nonce !== 'string' || !NONCE.test(r.nonce))) {

@@ -1,4 +1,4 @@
-import { AgentIdError, decodeJwt, publicKeyFromJwk, signerFromJwk, verifyJwsSignature } from '@agentid/core'
+import { AgentIdError, decodeJwt, jwkThumbprint, publicKeyFromJwk, signerFromJwk, verifyJwsSignature } from '@agentid/core'
 import { createExchangeSigner, generateAgentKey, type ExchangeSigningRequest } from '@agentid/client'
 import { describe, expect, it } from 'vitest'
 
@@ -20,7 +20,7 @@ describe('createExchangeSigner (the agent side of a token exchange)', () => {
       const jwt = decodeJwt(await signer.sign({ type, audience: TOKEN_URL }))
       verifyJwsSignature(jwt, publicKeyFromJwk(jwk))
       expect(jwt.header).toMatchObject({ alg: 'EdDSA', typ: 'JWT' })
-      expect(jwt.payload).toEqual({ iss: alice.did, sub: alice.did, aud: TOKEN_URL, iat: T, exp: T + 60, jti: expect.any(String) })
+      expect(jwt.payload).toEqual({ iss: alice.did, sub: alice.did, aud: TOKEN_URL, iat: T, exp: T + 60, jti: expect.any(String), cnf: { jkt: jwkThumbprint(jwk) } })
       jtis.add(jwt.payload.jti)
     }
     expect(jtis.size).toBe(2)

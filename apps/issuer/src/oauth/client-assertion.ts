@@ -57,10 +57,14 @@ export function decodeAgentJwt(assertion: string): DecodedJwt {
   return decodeJwt(assertion, 8 * 1024)
 }
 
-/** Verifies a client assertion: signature by the did:key in iss, iss = sub (= client_id if given), aud, exp, jti. */
+/**
+ * Verifies a client assertion: signature by the did:key in iss, iss = sub (= client_id if given), aud, exp, jti,
+ * and, when it carries `cnf` (`{ jkt }` only), that `jkt` is `o.jkt`, the thumbprint of the request's DPoP key:
+ * an agent that signs assertions for someone else to send (createExchangeSigner) binds them to its own key.
+ */
 export function verifyClientAssertion(
   assertion: string,
-  o: { clientId: string | undefined; audiences: readonly string[]; now: number },
+  o: { clientId: string | undefined; audiences: readonly string[]; now: number; jkt?: string },
 ): VerifiedAssertion {
   let decoded: ReturnType<typeof decodeJwt>
   try {
@@ -93,5 +97,12 @@ export function verifyClientAssertion(
   if (p.nbf !== undefined && (typeof p.nbf !== 'number' || p.nbf > o.now + SKEW_SEC)) invalid('the client assertion is not valid yet')
   if (p.iat !== undefined && (typeof p.iat !== 'number' || p.iat > o.now + SKEW_SEC)) invalid('the client assertion iat is in the future')
   if (typeof p.jti !== 'string' || p.jti.length === 0 || p.jti.length > 256) invalid('the client assertion needs a jti (at most 256 characters)')
+  if (p.cnf !== undefined) {
+    const cnf = p.cnf as Record<string, unknown> | null
+    if (cnf === null || typeof cnf !== 'object' || Array.isArray(cnf) || Object.keys(cnf).length !== 1 || typeof cnf.jkt !== 'string') {
+      invalid('the client assertion cnf must be { "jkt": <thumbprint> }')
+    }
+    if (cnf!.jkt !== o.jkt) invalid('the client assertion is bound (cnf.jkt) to another DPoP key than the proof\'s')
+  }
   return { did, jti: p.jti as string, exp: p.exp }
 }

@@ -123,12 +123,12 @@ async function issueToken({ service, nonces, idps }: TokenContext, request: Fast
   const now = service.now()
   const dpop = await verifyDpopProof(dpopHeader(request), { method: 'POST', url: tokenEndpoint, now, nonces })
   const audiences = [tokenEndpoint, baseUrl]
-  const client = verifyClientAssertion(assertion!, { clientId: form.get('client_id'), audiences, now })
+  const client = verifyClientAssertion(assertion!, { clientId: form.get('client_id'), audiences, now, jkt: dpop.jkt })
   const store = service.store
   const agent = authenticatedAgent(store, client.did, now)
   checkAgainstClaims(details, agent.claims)
 
-  const exchanged = exchange ? await verifyExchange(form, { agent: client.did, audiences, resource: resource!, details, now, idps }) : undefined
+  const exchanged = exchange ? await verifyExchange(form, { agent: client.did, audiences, resource: resource!, details, now, idps, jkt: dpop.jkt }) : undefined
   const forUser = exchanged ? exchanged.details : details
   // Datatypes or identifiers taken over from the user's grant are the agent's to hold too.
   if (exchanged) checkAgainstClaims(forUser, agent.claims)

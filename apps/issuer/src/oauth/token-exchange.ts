@@ -37,11 +37,11 @@ const bad = (message: string): never => oauthFail('invalid_request', message)
  * Verifies the agent's actor token with the client-assertion rules: a JWT signed by the agent's
  * did:key (EdDSA), `iss` = `sub` = the authenticated client DID, `aud` the token endpoint or the
  * issuer, `exp` at most 5 minutes ahead, a `jti` (spent by the caller in the same write as the
- * other jtis). Refusals are `invalid_request` (RFC 8693 §2.2.2).
+ * other jtis), and a `cnf.jkt`, when present, equal to `o.jkt` (the request's DPoP key). Refusals are `invalid_request` (RFC 8693 §2.2.2).
  */
-export function verifyActorToken(token: string, o: { agent: string; audiences: readonly string[]; now: number }): { jti: string; exp: number } {
+export function verifyActorToken(token: string, o: { agent: string; audiences: readonly string[]; now: number; jkt: string }): { jti: string; exp: number } {
   try {
-    const verified = verifyClientAssertion(token, { clientId: o.agent, audiences: o.audiences, now: o.now })
+    const verified = verifyClientAssertion(token, { clientId: o.agent, audiences: o.audiences, now: o.now, jkt: o.jkt })
     return { jti: verified.jti, exp: verified.exp }
   } catch (error) {
     if (!(error instanceof OAuthError)) throw error
@@ -134,7 +134,7 @@ export function narrowToUser(requested: readonly AgentIdActionDetail[], payload:
  */
 export async function verifyExchange(
   form: ReadonlyMap<string, string>,
-  o: { agent: string; audiences: readonly string[]; resource: string; details: readonly AgentIdActionDetail[]; now: number; idps: TrustedIdps },
+  o: { agent: string; audiences: readonly string[]; resource: string; details: readonly AgentIdActionDetail[]; now: number; idps: TrustedIdps; jkt: string },
 ): Promise<VerifiedExchange> {
   const subjectToken = form.get('subject_token')
   if (!subjectToken) bad('subject_token is required')
@@ -150,7 +150,7 @@ export async function verifyExchange(
   if (audience !== undefined && audience !== o.resource) oauthFail('invalid_target', 'audience, when given, must equal resource')
 
   // The agent's own proof first: it costs no network.
-  const actor = verifyActorToken(actorToken!, { agent: o.agent, audiences: o.audiences, now: o.now })
+  const actor = verifyActorToken(actorToken!, { agent: o.agent, audiences: o.audiences, now: o.now, jkt: o.jkt })
   const subject = await o.idps.verify(subjectToken!, o.now)
   // A token that already names an actor is someone's delegated token, not the user's own: exchanging it
   // would drop the earlier actor from the chain (RFC 8693 §4.1 nests them). Refused rather than guessed.

@@ -1,0 +1,85 @@
+// Attacks on POST /v1/token that the issue did not list, each with the behaviour that closes it:
+// a real IssuerService on a temporary SQLite file, driven with app.inject().
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createExchangeSigner } from '@agentid/client'
+import { harness, namedKey, spawnAgent, type Harness, type NamedKey } from './http-fixtures.js'
+import { dpopKey, expectOAuthError, payloadOf, testIdp, tokenClient, type DpopKey, type TestIdp } from './oauth-fixtures.js'
+
+const READ = { type: 'agentid_action', actions: ['read'], locations: ['mcp://erp/tools/invoices.read'] }
+
+describe('token endpoint: attacks not listed in the issue', () => {
+  let h: Harness
+  let idp: TestIdp
+  let alice: NamedKey
+  let agentKey: DpopKey // alice's own key as a DPoP key (what createExchangeSigner signs proofs with)
+  let thief: DpopKey // the orchestrator's (or anyone's) own DPoP key
+  let c: ReturnType<typeof tokenClient>
+
+  beforeAll(async () => {
+    idp = await testIdp('https://idp.example', 'ES256')
+    h = await harness({ trustedIdps: [{ issuer: idp.issuer, jwks: { keys: [idp.publicJwk] } }] })
+    alice = namedKey()
+    await spawnAgent(h, alice, { claims: { toolProfile: ['mcp://erp/tools/invoices.read', 'mcp://crm/*'], dataAccessClass: 'internal' } })
+    thief = await dpopKey()
+    agentKey = await dpopKey()
+    c = tokenClient(h, agentKey)
+  })
+  afterAll(async () => h.close())
+
+  describe('a JWT the agent bound to its own DPoP key (cnf.jkt) is not usable with another key', () => {
+    // createExchangeSigner hands an orchestrator client assertions and actor tokens carrying cnf.jkt of the
+    // agent's key, so that the token issued is usable by the agent only. The issuer must hold it to that.
+    it('client_credentials: an assertion with cnf.jkt and a proof by another key is invalid_client', async () => {
+      const form = await c.clientCredentials(alice, { client_assertion: await c.agentJwt(alice, { cnf: { jkt: agentKey.jkt } }) })
+      const res = await c.send(form, { proof: await c.proof({ nonce: await c.currentNonce(), key: thief }) })
+      expectOAuthError(res, 401, 'invalid_client', /cnf\.jkt/)
+    })
+
+    it('token exchange: an actor token with cnf.jkt and a proof by another key is invalid_request', async () => {
+      const subject = await idp.userToken(c.nowSec())
+      const form = await c.exchange(alice, subject, { authorization_details: JSON.stringify([READ]), actor_token: await c.agentJwt(alice, { cnf: { jkt: agentKey.jkt } }) })
+      const res = await c.send(form, { proof: await c.proof({ nonce: await c.currentNonce(), key: thief }) })
+      expectOAuthError(res, 400, 'invalid_request', /actor_token.*cnf\.jkt/)
+    })
+
+    it('an orchestrator holding createExchangeSigner\'s JWTs cannot get the agent\'s token bound to its own key', async () => {
+      const signer = createExchangeSigner({ privateJwk: alice.privateJwk, issuerUrl: 'http://issuer.test', clock: () => h.clock.now })
+      const nonce = await c.currentNonce()
+      const subject = await idp.userToken(c.nowSec())
+      const stolen = {
+        client_assertion: await signer.sign({ type: 'client_assertion', audience: 'http://issuer.test/v1/token' }),
+        actor_token: await signer.sign({ type: 'actor_token', audience: 'http://issuer.test/v1/token' }),
+      }
+      // The exchange with the orchestrator's own proof key, and a client_credentials grant with the assertion alone.
+      const ex = await c.send(await c.exchange(alice, subject, { authorization_details: JSON.stringify([READ]), ...stolen }), { proof: await c.proof({ nonce, key: thief }) })
+      expectOAuthError(ex, 401, 'invalid_client', /cnf\.jkt/)
+      const cc = await c.send(await c.clientCredentials(alice, { client_assertion: await signer.sign({ type: 'client_assertion', audience: 'http://issuer.test/v1/token' }) }), { proof: await c.proof({ nonce, key: thief }) })
+      expectOAuthError(cc, 401, 'invalid_client', /cnf\.jkt/)
+      // With the agent's own proof (signed by the agent through the same signer), the exchange goes through.
+      const own = await c.send(await c.exchange(alice, subject, {
+        authorization_details: JSON.stringify([READ]),
+        client_assertion: await signer.sign({ type: 'client_assertion', audience: 'http://issuer.test/v1/token' }),
+        actor_token: await signer.sign({ type: 'actor_token', audience: 'http://issuer.test/v1/token' }),
+      }), { proof: await signer.sign({ type: 'dpop', htm: 'POST', htu: 'http://issuer.test/v1/token', nonce }) })
+      expect(own.statusCode, own.body).toBe(200)
+    })
+
+    it('a malformed cnf is refused; a matching cnf.jkt is accepted and the token is bound to that key', async () => {
+      for (const cnf of [{ jkt: 42 }, 'x', { jkt: agentKey.jkt, 'x5t#S256': 'abc' }, null]) {
+        const form = await c.clientCredentials(alice, { client_assertion: await c.agentJwt(alice, { cnf }) })
+        expectOAuthError(await c.send(form), 401, 'invalid_client', /cnf/)
+      }
+      const form = await c.clientCredentials(alice, { client_assertion: await c.agentJwt(alice, { cnf: { jkt: agentKey.jkt } }) })
+      const res = await c.send(form)
+      expect(res.statusCode, res.body).toBe(200)
+      expect(payloadOf(res.json().access_token).cnf).toEqual({ jkt: agentKey.jkt })
+      const subject = await idp.userToken(c.nowSec())
+      const ex = await c.send(await c.exchange(alice, subject, {
+        authorization_details: JSON.stringify([READ]),
+        client_assertion: await c.agentJwt(alice, { cnf: { jkt: agentKey.jkt } }),
+        actor_token: await c.agentJwt(alice, { cnf: { jkt: agentKey.jkt } }),
+      }))
+      expect(ex.statusCode, ex.body).toBe(200)
+    })
+  })
+})
