@@ -3,7 +3,7 @@
 // @agentid/mcp's guard in a real http server, decided by a real Cedar policy folder.
 import { createHash, randomUUID } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
+import { createServer, request as httpRequest, type Server } from 'node:http'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
@@ -340,6 +340,39 @@ describe('discovery and authentication', () => {
     const error = await rejection(client.connect(new StreamableHTTPClientTransport(new URL(resource))))
     expect(error).toBeInstanceOf(StreamableHTTPError)
     expect((error as StreamableHTTPError).code).toBe(401)
+    expect(calls.length).toBe(before)
+  })
+
+  it('a DPoP proof is checked against the resource origin: a request-target naming another host (//host/mcp, absolute form) is refused', async () => {
+    // The agent signs its proof for http://evil.example/mcp (htu); the request reaches this server with a
+    // request-target that names that host. The guard must check htu against its own origin, not the one the
+    // request-target claims.
+    const real = new URL(resource)
+    const initialize = JSON.stringify(rpc(1, 'initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } }))
+    const sendTo = (target: string): FetchFunction => async (input, init) => {
+      const url = String(input instanceof Request ? input.url : input)
+      if (!url.startsWith('http://evil.example/')) return fetch(input, init)
+      const headers: Record<string, string> = {}
+      new Headers(init?.headers).forEach((v, k) => { headers[k] = v })
+      return new Promise<Response>((resolve, reject) => {
+        const req = httpRequest({ host: real.hostname, port: real.port, path: target, method: init?.method ?? 'GET', headers }, (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (c: Buffer) => chunks.push(c))
+          res.on('end', () => resolve(new Response(Buffer.concat(chunks), { status: res.statusCode!, headers: { 'content-type': String(res.headers['content-type'] ?? 'text/plain') } })))
+        })
+        req.on('error', reject)
+        req.end(typeof init?.body === 'string' ? init.body : undefined)
+      })
+    }
+    const before = calls.length
+    for (const target of ['//evil.example/mcp', 'http://evil.example/mcp']) {
+      const agentFetch = createAgentFetch({ issuerUrl: issuer.url, privateJwk: agents.alice.privateJwk, resource, fetch: sendTo(target) })
+      const r = await agentFetch('http://evil.example/mcp', {
+        method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: initialize,
+      })
+      expect(r.status, target).not.toBe(200)
+      expect([401, 404], target).toContain(r.status)
+    }
     expect(calls.length).toBe(before)
   })
 })

@@ -1,4 +1,4 @@
-import { AgentIdError } from '@agentid/core'
+import { AgentIdError, VerificationError } from '@agentid/core'
 import { authenticateRequest } from './authenticate.js'
 import { stderrAudit } from './audit.js'
 import { guardChallenge } from './challenge.js'
@@ -150,7 +150,12 @@ export function createMcpGuard(options: McpGuardOptions): McpGuard {
       if (!request || typeof request.method !== 'string' || typeof request.url !== 'string' || !request.headers) {
         return Promise.reject(new TypeError('authenticate: { method, url, headers } is required'))
       }
-      const url = new URL(request.url, resourceUrl.origin).href
+      const parsed = new URL(request.url, resourceUrl.origin)
+      // The DPoP htu is checked against this resource's origin, never one the request-target names (`//host/…`).
+      if (parsed.origin !== resourceUrl.origin) {
+        return Promise.reject(new VerificationError('ERR_AUDIENCE_MISMATCH', 'the request URL is not on the resource origin', { details: { dpopError: 'invalid_dpop_proof' } }))
+      }
+      const url = parsed.href
       return authenticateRequest(verifier, resource, { method: request.method, url, headers: request.headers })
     },
     challenge: (error) => guardChallenge(error, metadataUrl),

@@ -386,6 +386,9 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       sweep(internals.now())
       const url = new URL(req.url ?? '/', resource.origin)
       const method = req.method ?? 'GET'
+      // A request-target naming another host (`//evil.example/mcp`, absolute form) would make that host the
+      // origin the DPoP proof's htu is checked against: only this resource's origin is served.
+      if (url.origin !== resource.origin) return writeJson(res, 404, {}, rpcError(-32000, 'Not found', 'ERR_NOT_FOUND'))
       if (url.pathname === guard.metadataPath) {
         if (method !== 'GET' && method !== 'HEAD') return writeJson(res, 405, { allow: 'GET, HEAD' }, rpcError(-32000, 'Method not allowed', 'ERR_INVALID_INPUT'))
         return writeJson(res, 200, { 'cache-control': 'max-age=300', 'access-control-allow-origin': '*' }, guard.protectedResourceMetadata())

@@ -148,6 +148,20 @@ describe('challenge', () => {
     expect(c.body).toMatchObject({ jsonrpc: '2.0', id: null, error: { data: { code: 'ERR_MALFORMED' } } })
   })
 
+  it('a request URL naming another origin (//host/mcp, absolute form) is refused before the proof is checked against it', async () => {
+    for (const url of ['//evil.example/mcp', 'https://evil.example/mcp', 'http://tools.example/mcp']) {
+      const error = await guard.authenticate({ method: 'POST', url, headers: { authorization: 'DPoP abc.def.ghi', dpop: 'x.y.z' } }).catch((e: unknown) => e)
+      expect(error, url).toBeInstanceOf(VerificationError)
+      expect((error as VerificationError).code, url).toBe('ERR_AUDIENCE_MISMATCH')
+      expect(guard.challenge(error).status).toBe(401)
+    }
+    // The resource's own origin, relative or absolute, goes on to the verifier.
+    for (const url of ['/mcp', 'https://tools.example/mcp', 'https://TOOLS.example:443/mcp']) {
+      const error = await guard.authenticate({ method: 'POST', url, headers: {} }).catch((e: unknown) => e)
+      expect((error as VerificationError).code, url).toBe('ERR_MALFORMED')
+    }
+  })
+
   it('401 invalid_token for Bearer, garbage tokens and presentations; revoked and expired too', async () => {
     for (const authorization of ['Bearer abc.def.ghi', 'DPoP abc.def.ghi', 'AgentID abc.def.ghi', 'AgentID', 'Basic YTpi']) {
       const error = await guard.authenticate({ method: 'POST', url: '/mcp', headers: { authorization, dpop: 'x.y.z' } }).catch((e: unknown) => e)
