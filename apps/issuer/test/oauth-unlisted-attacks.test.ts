@@ -82,4 +82,27 @@ describe('token endpoint: attacks not listed in the issue', () => {
       expect(ex.statusCode, ex.body).toBe(200)
     })
   })
+
+  it('one JWT sent as both client_assertion and actor_token is refused (spent once, whatever field it came in)', async () => {
+    const jwt = await c.agentJwt(alice)
+    const res = await c.send(await c.exchange(alice, await idp.userToken(c.nowSec()), { authorization_details: JSON.stringify([READ]), client_assertion: jwt, actor_token: jwt }))
+    expectOAuthError(res, 400, 'invalid_request', /actor_token/)
+  })
+
+  describe('locations cannot climb out of a tool-profile prefix', () => {
+    // The profile grants mcp://crm/* ; a location under that prefix with dot segments names something
+    // else once any consumer resolves it (mcp://crm/../erp/admin is mcp://erp/admin to a URL parser).
+    for (const location of ['mcp://crm/../erp/admin', 'mcp://crm/tools/../../erp/admin', 'mcp://crm/./x', 'mcp://crm/%2e%2e/erp', 'mcp://crm/%2E%2E/erp', 'mcp://crm/..', 'mcp://crm/a/..', 'mcp://crm/.%2e/erp', 'mcp://crm/a\\..\\..\\erp']) {
+      it(`refuses ${location}`, async () => {
+        const details = [{ type: 'agentid_action', actions: ['read'], locations: [location] }]
+        const res = await c.send(await c.clientCredentials(alice, { authorization_details: JSON.stringify(details) }))
+        expectOAuthError(res, 400, 'invalid_authorization_details')
+      })
+    }
+    it('still grants a plain location under the prefix', async () => {
+      const details = [{ type: 'agentid_action', actions: ['read'], locations: ['mcp://crm/tools/contacts..search'] }]
+      const res = await c.send(await c.clientCredentials(alice, { authorization_details: JSON.stringify(details) }))
+      expect(res.statusCode, res.body).toBe(200)
+    })
+  })
 })

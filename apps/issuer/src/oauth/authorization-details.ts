@@ -46,7 +46,11 @@ export function parseAuthorizationDetails(raw: string | undefined): AgentIdActio
     if (e.type !== AGENTID_ACTION) return bad(`unsupported authorization_details type (supported: ${AGENTID_ACTION})`)
     const unknown = Object.keys(e).find((k) => !ALLOWED.has(k))
     if (unknown !== undefined) bad(`unknown authorization_details member ${JSON.stringify(unknown.slice(0, 64))}`)
-    const detail: AgentIdActionDetail = { type: AGENTID_ACTION, actions: stringList(e.actions, 'actions', true)!, locations: stringList(e.locations, 'locations', true)! }
+    const locations = stringList(e.locations, 'locations', true)!
+    for (const location of locations) {
+      if (!isPlainLocation(location)) bad(`location ${JSON.stringify(location.slice(0, 128))} holds a dot segment, a backslash or a control character`)
+    }
+    const detail: AgentIdActionDetail = { type: AGENTID_ACTION, actions: stringList(e.actions, 'actions', true)!, locations }
     const datatypes = stringList(e.datatypes, 'datatypes', false)
     if (datatypes !== undefined) {
       if (!datatypes.every((d) => (DATA_ACCESS_CLASSES as readonly string[]).includes(d))) bad(`datatypes must be among ${DATA_ACCESS_CLASSES.join(', ')}`)
@@ -58,12 +62,27 @@ export function parseAuthorizationDetails(raw: string | undefined): AgentIdActio
   })
 }
 
-/** Whether a tool-profile entry covers a location: the same identifier, or an entry `prefix/*` and a location below that prefix. */
+/**
+ * Whether a location names what it says, whoever resolves it: no `.` or `..` path segment (also
+ * percent-encoded, also between backslashes), no backslash, no control character. Under a profile
+ * entry `mcp://crm/*`, `mcp://crm/../erp/admin` is `mcp://erp/admin` to a URL parser.
+ */
+export function isPlainLocation(location: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  if (/[\\\x00-\x1f\x7f]/.test(location)) return false
+  const path = location.split(/[?#]/, 1)[0]!
+  return !path.split('/').some((segment) => {
+    const s = segment.replace(/%2e/gi, '.')
+    return s === '.' || s === '..'
+  })
+}
+
+/** Whether a tool-profile entry covers a location: the same identifier, or an entry `prefix/*` and a plain location below that prefix. */
 export function profileCovers(entry: string, location: string): boolean {
   if (entry === location) return true
   if (entry.endsWith('/*')) {
     const prefix = entry.slice(0, -1) // keeps the trailing '/'
-    return location.length > prefix.length && location.startsWith(prefix)
+    return location.length > prefix.length && location.startsWith(prefix) && isPlainLocation(location)
   }
   return false
 }
