@@ -12,10 +12,26 @@ export interface AgentidHttpOptions extends VerifyRequestOptions {
   origin?: string
 }
 
+/**
+ * The path and query of a request target, never its scheme or host: an absolute-form target
+ * (`http://other.example/x`) gives `/x`; an origin-form one is kept as is, `//other.example/x` included
+ * (a path, not a host: it is appended to the origin, not resolved against it).
+ */
+export function originForm(target: string): string {
+  if (target.startsWith('/')) return target
+  try {
+    const url = new URL(target)
+    if (url.protocol === 'https:' || url.protocol === 'http:') return `${url.pathname}${url.search}`
+  } catch {
+    // not an absolute URL either
+  }
+  return `/${target}`
+}
+
 /** The request URL the client called: `origin` + path, else rebuilt from the socket and `Host`. */
 export function requestUrl(path: string, headers: IncomingHttpHeaders, encrypted: boolean, origin?: string): string {
-  if (origin !== undefined) return new URL(path, origin).href
-  return `${encrypted ? 'https' : 'http'}://${headers.host ?? 'localhost'}${path}`
+  if (origin !== undefined) return `${new URL(origin).origin}${originForm(path)}`
+  return `${encrypted ? 'https' : 'http'}://${headers.host ?? 'localhost'}${originForm(path)}`
 }
 
 type Next = (error?: unknown) => void
