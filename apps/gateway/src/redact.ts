@@ -6,7 +6,7 @@ export const REDACTED = '[REDACTED]'
 /**
  * The set of secret values the gateway holds, and the one function that scrubs them out.
  * Each secret is matched raw, JSON-escaped and URL-encoded (the forms it takes inside a serialized
- * body, a log line or a URL).
+ * body, a log line or a URL), and as hex, base64 and base64url bytes (inside a blob, a Basic credential).
  * @example
  * const redactor = createRedactor()
  * redactor.add(token)
@@ -23,6 +23,23 @@ export interface Redactor {
   readonly size: number
 }
 
+/**
+ * The secret as it shows inside encoded bytes: hex (both cases), and base64 / base64url at each of the three
+ * byte alignments it can have inside a larger blob (a served file, a Basic credential), keeping only the
+ * characters that depend on the secret's bytes alone.
+ */
+function encodings(secret: string): string[] {
+  const bytes = Buffer.from(secret, 'utf8')
+  const hex = bytes.toString('hex')
+  const out = [hex, hex.toUpperCase()]
+  for (let k = 0; k < 3; k++) {
+    const b64 = Buffer.concat([Buffer.alloc(k), bytes]).toString('base64')
+    const stable = b64.slice(Math.ceil((8 * k) / 6), Math.floor((8 * (k + bytes.length)) / 6))
+    out.push(stable, stable.replace(/\+/g, '-').replace(/\//g, '_'))
+  }
+  return out
+}
+
 /** A new, empty redactor. */
 export function createRedactor(): Redactor {
   const secrets = new Set<string>()
@@ -33,6 +50,10 @@ export function createRedactor(): Redactor {
       needles.add(s)
       needles.add(JSON.stringify(s).slice(1, -1))
       needles.add(encodeURIComponent(s))
+      for (const encoded of encodings(s)) {
+        needles.add(encoded)
+        needles.add(encodeURIComponent(encoded))
+      }
     }
     const sorted = [...needles].filter((n) => n.length > 0).sort((a, b) => b.length - a.length)
     pattern = sorted.length ? new RegExp(sorted.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g') : null

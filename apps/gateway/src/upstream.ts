@@ -68,7 +68,8 @@ async function makeTransport(config: UpstreamConfig, deps: UpstreamDeps): Promis
     const transport = new StdioClientTransport({ command: config.command, args: [...config.args], env, cwd: config.cwd, stderr: 'pipe' })
     const stderr = transport.stderr
     if (stderr instanceof PassThrough) {
-      createInterface({ input: stderr }).on('line', (line) => deps.logger.warn({ upstream: config.id, stderr: line.slice(0, 4096) }, 'upstream stderr'))
+      // Redacted before it is cut: a cut through a secret would leave its first characters unmatched.
+      createInterface({ input: stderr }).on('line', (line) => deps.logger.warn({ upstream: config.id, stderr: deps.redactor.redact(line).slice(0, 4096) }, 'upstream stderr'))
     }
     return { transport, dispose: () => undefined }
   }
