@@ -1,5 +1,8 @@
 // Attacks on POST /v1/token that the issue did not list, each with the behaviour that closes it:
 // a real IssuerService on a temporary SQLite file, driven with app.inject().
+import { once } from 'node:events'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createExchangeSigner } from '@agentid/client'
 import { harness, namedKey, spawnAgent, type Harness, type NamedKey } from './http-fixtures.js'
@@ -103,6 +106,58 @@ describe('token endpoint: attacks not listed in the issue', () => {
       const details = [{ type: 'agentid_action', actions: ['read'], locations: ['mcp://crm/tools/contacts..search'] }]
       const res = await c.send(await c.clientCredentials(alice, { authorization_details: JSON.stringify(details) }))
       expect(res.statusCode, res.body).toBe(200)
+    })
+  })
+
+  describe('the JWKS of a trusted identity provider is read up to a bound', () => {
+    // A JWKS URI (compromised, or reached over plain http) answering with an endless body must not make
+    // the issuer buffer all of it: jose reads response.json() whole until its timeout.
+    let server: Server
+    let padding = 0
+    let remote: TestIdp
+    let h2: Harness
+    let c2: ReturnType<typeof tokenClient>
+    let carol: NamedKey
+
+    beforeAll(async () => {
+      server = createServer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' })
+        // Valid JSON: the keys, then whitespace (written in 64 KiB chunks, no content-length).
+        res.write(`{"keys":[${JSON.stringify(remote.publicJwk)}]`)
+        const chunk = ' '.repeat(64 * 1024)
+        for (let i = 0; i < padding / chunk.length; i++) res.write(chunk)
+        res.end('}')
+      })
+      server.listen(0, '127.0.0.1')
+      await once(server, 'listening')
+      const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      remote = await testIdp(origin, 'ES256')
+      h2 = await harness({ trustedIdps: [{ issuer: origin, jwks_uri: `${origin}/jwks` }] })
+      carol = namedKey()
+      await spawnAgent(h2, carol, { claims: { toolProfile: ['mcp://erp/tools/invoices.read'], dataAccessClass: 'internal' } })
+      c2 = tokenClient(h2, await dpopKey())
+    })
+    afterAll(async () => {
+      await h2.close()
+      server.close()
+    })
+
+    it('refuses a JWKS body of 8 MiB, accepts the same keys in a small one', async () => {
+      padding = 8 * 1024 * 1024
+      const big = await c2.send(await c2.exchange(carol, await remote.userToken(c2.nowSec()), { authorization_details: JSON.stringify([READ]) }))
+      expectOAuthError(big, 400, 'invalid_request', /keys could not be fetched/)
+      padding = 0
+      // jose waits out its 30 s cooldown before fetching again: the clock it reads is the real one.
+      const fresh = await harness({ trustedIdps: [{ issuer: remote.issuer, jwks_uri: `${remote.issuer}/jwks` }] })
+      try {
+        const dave = namedKey()
+        await spawnAgent(fresh, dave, { claims: { toolProfile: ['mcp://erp/tools/invoices.read'], dataAccessClass: 'internal' } })
+        const c3 = tokenClient(fresh, await dpopKey())
+        const ok = await c3.send(await c3.exchange(dave, await remote.userToken(c3.nowSec()), { authorization_details: JSON.stringify([READ]) }))
+        expect(ok.statusCode, ok.body).toBe(200)
+      } finally {
+        await fresh.close()
+      }
     })
   })
 })

@@ -47,6 +47,39 @@ const MAX_SUBJECT_TOKEN_BYTES = 16 * 1024
 // JWT types a user's token may carry: an access token (RFC 9068), an ID token, a plain JWT.
 const SUBJECT_TYPS = new Set([undefined, 'JWT', 'jwt', 'at+jwt', 'application/at+jwt'])
 const MEMBERS = new Set(['issuer', 'jwks_uri', 'jwks', 'audience'])
+/** Largest JWKS response body read from an IdP's `jwks_uri`; a longer one is refused, unread. */
+export const MAX_JWKS_BYTES = 256 * 1024
+
+/**
+ * `fetchImpl` with the response body read up to {@link MAX_JWKS_BYTES} (jose would buffer a body of any
+ * size until its timeout). Past the bound the body is cancelled and the fetch fails.
+ */
+export function boundedFetch(fetchImpl: () => typeof globalThis.fetch): typeof globalThis.fetch {
+  return async (input, init) => {
+    const response = await fetchImpl()(input, init)
+    const declared = Number(response.headers.get('content-length') ?? 0)
+    if (declared > MAX_JWKS_BYTES) {
+      await response.body?.cancel().catch(() => undefined)
+      throw new Error(`the JWKS response is larger than ${MAX_JWKS_BYTES} bytes`)
+    }
+    const chunks: Uint8Array[] = []
+    let total = 0
+    if (response.body) {
+      const reader = response.body.getReader()
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done) break
+        total += value.byteLength
+        if (total > MAX_JWKS_BYTES) {
+          await reader.cancel().catch(() => undefined)
+          throw new Error(`the JWKS response is larger than ${MAX_JWKS_BYTES} bytes`)
+        }
+        chunks.push(value)
+      }
+    }
+    return new Response(Buffer.concat(chunks), { status: response.status, statusText: response.statusText, headers: response.headers })
+  }
+}
 
 const invalidConfig = (message: string): never => {
   throw new AgentIdError('ERR_INVALID_INPUT', `trusted identity providers: ${message}`)
@@ -134,7 +167,8 @@ const refuse = (message: string): never => oauthFail('invalid_request', `subject
 
 /**
  * The trusted IdPs, ready to verify user tokens. Remote JWKS are fetched with the injected fetch on
- * first use and cached by jose (re-fetched for an unknown `kid`, at most every 30 s).
+ * first use (bodies of at most {@link MAX_JWKS_BYTES}) and cached by jose (re-fetched for an unknown
+ * `kid`, at most every 30 s).
  */
 export class TrustedIdps {
   private readonly byIssuer = new Map<string, Idp>()
@@ -143,7 +177,7 @@ export class TrustedIdps {
     for (const c of parseTrustedIdps(configs)) {
       const keys = c.jwks
         ? createLocalJWKSet(c.jwks)
-        : createRemoteJWKSet(new URL(c.jwks_uri!), { timeoutDuration: 5000, ...(o.fetch ? { [customFetch]: o.fetch } : {}) })
+        : createRemoteJWKSet(new URL(c.jwks_uri!), { timeoutDuration: 5000, [customFetch]: boundedFetch(() => o.fetch ?? globalThis.fetch) })
       this.byIssuer.set(c.issuer, { issuer: c.issuer, audience: c.audience ?? o.defaultAudience, keys })
     }
   }
