@@ -92,6 +92,25 @@ describe('token endpoint: attacks not listed in the issue', () => {
     expectOAuthError(res, 400, 'invalid_request', /actor_token/)
   })
 
+  describe('the user\'s sub from the identity provider is a printable identifier', () => {
+    // It becomes the token's sub, the policy's user id and the audit line's user: a NUL would make
+    // "alice\u0000x" read as "alice" to a NUL-terminated consumer, a newline forge a log line, a bidi
+    // override show another name in a console.
+    for (const sub of ['alice@idp\u0000evil', 'alice\nuser=admin', 'a\u001bb', 'a\u007fb', 'a\u0085b', 'admin\u202e@pdi', 'x\u2066y', 'a\ud800b']) {
+      it(`refuses sub ${JSON.stringify(sub)}`, async () => {
+        const res = await c.send(await c.exchange(alice, await idp.userToken(c.nowSec(), { sub }), { authorization_details: JSON.stringify([READ]) }))
+        expectOAuthError(res, 400, 'invalid_request', /sub/)
+      })
+    }
+    it('accepts ordinary non-ASCII subs (surrogate pairs included)', async () => {
+      for (const sub of ['jürgen.müller@idp.example', 'user-\u{1F464}@idp']) {
+        const res = await c.send(await c.exchange(alice, await idp.userToken(c.nowSec(), { sub }), { authorization_details: JSON.stringify([READ]) }))
+        expect(res.statusCode, res.body).toBe(200)
+        expect(payloadOf(res.json().access_token).sub).toBe(sub)
+      }
+    })
+  })
+
   describe('locations cannot climb out of a tool-profile prefix', () => {
     // The profile grants mcp://crm/* ; a location under that prefix with dot segments names something
     // else once any consumer resolves it (mcp://crm/../erp/admin is mcp://erp/admin to a URL parser).

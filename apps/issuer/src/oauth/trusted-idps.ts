@@ -165,6 +165,20 @@ interface Idp { issuer: string; audience: string; keys: JWTVerifyGetKey }
 
 const refuse = (message: string): never => oauthFail('invalid_request', `subject_token: ${message}`)
 
+// C0, DEL, C1, and the bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069).
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+
+/**
+ * Whether a user's `sub` can stand as an identifier in tokens, policies and logs: well-formed UTF-16,
+ * no control character (a NUL truncates it for some consumers, a newline forges a log line) and no
+ * bidirectional override (it displays as another name).
+ */
+export function isPrintableIdentifier(value: string): boolean {
+  return !UNPRINTABLE.test(value) && !LONE_SURROGATE.test(value)
+}
+
 /**
  * The trusted IdPs, ready to verify user tokens. Remote JWKS are fetched with the injected fetch on
  * first use (bodies of at most {@link MAX_JWKS_BYTES}) and cached by jose (re-fetched for an unknown
@@ -189,7 +203,8 @@ export class TrustedIdps {
   /**
    * Verifies a user's token: issued by exactly one of the trusted IdPs, signed by one of its keys with
    * an allowed asymmetric algorithm, `aud` containing the configured audience, `exp` (required),
-   * `nbf` and `iat` within {@link SUBJECT_TOKEN_SKEW_SEC}, a `sub`. Refusals are `invalid_request`
+   * `nbf` and `iat` within {@link SUBJECT_TOKEN_SKEW_SEC}, a `sub` of 1 to 512 printable characters
+   * ({@link isPrintableIdentifier}). Refusals are `invalid_request`
    * (RFC 8693 §2.2.2) and never echo the token.
    */
   async verify(token: string, now: number): Promise<VerifiedSubjectToken> {
@@ -232,6 +247,7 @@ export class TrustedIdps {
     }
     if (typeof payload.iat === 'number' && payload.iat > now + SUBJECT_TOKEN_SKEW_SEC) refuse('iat is in the future')
     if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 512) refuse('sub must be a non-empty string of at most 512 characters')
+    if (!isPrintableIdentifier(payload.sub as string)) refuse('sub must not hold control, bidirectional-override or unpaired surrogate characters')
     return { issuer: idp.issuer, sub: payload.sub as string, exp: payload.exp as number, payload }
   }
 }
