@@ -84,7 +84,8 @@ export async function loadPolicyFolder(dir: string): Promise<LoadedPolicySet> {
   }
   // Validate what parsed even when some file did not: one run reports every problem.
   if (policies.length > 0 && policies.length <= FOLDER_LIMITS.policies) {
-    const staticPolicies: Record<string, string> = {}
+    // No prototype: an id such as `__proto__` must be a key like any other, not silently dropped.
+    const staticPolicies: Record<string, string> = Object.create(null) as Record<string, string>
     for (const p of policies) staticPolicies[p.id] = p.text
     const answer = cedar.validate({ schema: AGENTID_CEDAR_SCHEMA, policies: { staticPolicies }, validationSettings: { mode: 'strict' } })
     if (answer.type === 'failure') {

@@ -120,7 +120,8 @@ export class PolicyIndex {
   }
 
   #preparse(id: string, policies: Iterable<CompiledPolicy>): void {
-    const staticPolicies: Record<string, string> = {}
+    // No prototype: an id such as `__proto__` must be a key like any other, not silently dropped.
+    const staticPolicies: Record<string, string> = Object.create(null) as Record<string, string>
     for (const p of policies) staticPolicies[p.id] = p.text
     const answer = cedar.preparsePolicySet(id, { staticPolicies })
     if (answer.type === 'failure') throw new Error(`preparsePolicySet failed: ${answer.errors.map((e) => e.message).join('; ')}`)
