@@ -220,6 +220,8 @@ async function verifyAccessToken(ctx: RequestContext, token: string): Promise<Ve
   if (typeof p.jti !== 'string' || p.jti === '') tokenFail('ERR_MALFORMED', 'jti is missing')
   const cnf = p.cnf
   if (!isRecord(cnf) || typeof cnf.jkt !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(cnf.jkt)) tokenFail('ERR_MALFORMED', 'cnf.jkt is missing (not a DPoP-bound token)')
+  // Only the DPoP binding is checked: a token also bound another way (x5t#S256, jwk, jku, kid) is refused, not half-checked.
+  if (Object.keys(cnf).length !== 1) tokenFail('ERR_MALFORMED', 'cnf must hold jkt only (no other confirmation method is checked)')
   const clientId = p.client_id
   if (!isAgentDid(clientId)) tokenFail('ERR_MALFORMED', 'client_id must be the agent DID')
   const sub = p.sub

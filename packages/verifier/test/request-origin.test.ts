@@ -1,6 +1,7 @@
 // A configured `origin` pins the scheme and host a DPoP proof's htu must name. The request target is
 // the client's to choose: an absolute-form target (`GET http://other.example/x HTTP/1.1`) or a
 // protocol-relative one (`GET //other.example/x`) must not replace the configured origin.
+// And a token's cnf: only jkt is checked, so nothing else may be there.
 import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
 import { connect, type AddressInfo } from 'node:net'
@@ -83,4 +84,19 @@ describe('Fastify plugin with origin', () => {
     expect(await run('//other.example/invoices/42', 'https://other.example/invoices/42')).toBe(401)
     expect(await run('/invoices/42', `${ORIGIN}/invoices/42`)).toBe('accepted')
   })
+})
+
+describe('confirmation methods the verifier does not check', () => {
+  // A token bound to a certificate too (x5t#S256, RFC 8705) or naming a key otherwise (jwk, jku, kid)
+  // must not pass on its DPoP binding alone: the verifier checks cnf.jkt and nothing else, so it refuses more.
+  for (const extra of [{ 'x5t#S256': 'bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2' }, { jwk: { kty: 'OKP', crv: 'Ed25519', x: 'AAAA' } }, { jku: 'https://issuer.example/jwks' }, { kid: 'k1' }]) {
+    it(`refuses cnf with ${Object.keys(extra)[0]} beside jkt`, async () => {
+      const t = await signJwt({ typ: 'at+jwt', kid: `${issuer.did}#${issuer.did.slice(8)}` }, {
+        iss: issuer.did, aud: ORIGIN, sub: alice.did, client_id: alice.did, iat: NOW, exp: NOW + 120, jti: randomUUID(), cnf: { jkt: key.jkt, ...extra },
+      }, issuer)
+      const outcome = await verifier.verifyRequest({ method: 'GET', url: `${ORIGIN}/invoices/42`, headers: { authorization: `DPoP ${t}`, dpop: await proof(`${ORIGIN}/invoices/42`, t) } })
+        .then(() => 'accepted', (e: { code?: string }) => e.code)
+      expect(outcome).toBe('ERR_MALFORMED')
+    })
+  }
 })
