@@ -92,6 +92,24 @@ describe('token endpoint: attacks not listed in the issue', () => {
     expectOAuthError(res, 400, 'invalid_request', /actor_token/)
   })
 
+  describe('DPoP htu at the token endpoint: compared after RFC 3986 syntax-based normalisation (RFC 9449 §4.3)', () => {
+    const withHtu = async (htu: string) => {
+      const nonce = await c.currentNonce()
+      const { SignJWT } = await import('jose')
+      const p = await new SignJWT({ htm: 'POST', htu, jti: crypto.randomUUID(), nonce }).setProtectedHeader({ alg: agentKey.alg, typ: 'dpop+jwt', jwk: agentKey.jwk }).setIssuedAt(c.nowSec()).sign(agentKey.privateKey)
+      return c.send(await c.clientCredentials(alice), { proof: p })
+    }
+    for (const htu of ['HTTP://Issuer.TEST/v1/token', 'http://issuer.test:80/v1/token', 'http://issuer.test/v1/./token?x=1#y']) {
+      it(`accepts ${htu}`, async () => {
+        const res = await withHtu(htu)
+        expect(res.statusCode, res.body).toBe(200)
+      })
+    }
+    for (const htu of ['http://issuer.test/v1/token/', 'http://issuer.test:8080/v1/token', 'https://issuer.test/v1/token', 'http://issuer.test.evil.example/v1/token', 'http://evil.example/v1/token#http://issuer.test/v1/token', 'http://issuer.test/V1/token', 'issuer.test/v1/token', 'mailto:x@issuer.test']) {
+      it(`refuses ${htu}`, async () => expectOAuthError(await withHtu(htu), 400, 'invalid_dpop_proof', /htu/))
+    }
+  })
+
   describe('the user\'s sub from the identity provider is a printable identifier', () => {
     // It becomes the token's sub, the policy's user id and the audit line's user: a NUL would make
     // "alice\u0000x" read as "alice" to a NUL-terminated consumer, a newline forge a log line, a bidi

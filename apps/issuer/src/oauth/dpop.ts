@@ -152,7 +152,8 @@ export async function verifyDpopProof(
   if (payload.exp !== undefined && (typeof payload.exp !== 'number' || payload.exp <= o.now - DPOP_IAT_WINDOW_SEC)) invalid('the DPoP proof signature or claims are not valid')
   if (payload.nbf !== undefined && (typeof payload.nbf !== 'number' || payload.nbf > o.now + DPOP_IAT_WINDOW_SEC)) invalid('the DPoP proof signature or claims are not valid')
   if (payload.htm !== o.method) invalid('the DPoP proof htm does not match the request method')
-  if (typeof payload.htu !== 'string' || stripQueryFragment(payload.htu) !== o.url) invalid('the DPoP proof htu does not match the token endpoint')
+  const htu = typeof payload.htu === 'string' && payload.htu.length <= 2048 ? normalizeHtu(payload.htu) : undefined
+  if (htu === undefined || htu !== endpointHtu(o.url)) invalid('the DPoP proof htu does not match the token endpoint')
   if (typeof payload.iat !== 'number' || !Number.isFinite(payload.iat) || Math.abs(o.now - payload.iat) > DPOP_IAT_WINDOW_SEC) {
     invalid(`the DPoP proof iat must be within ${DPOP_IAT_WINDOW_SEC} seconds of now`)
   }
@@ -163,7 +164,25 @@ export async function verifyDpopProof(
   return { jkt, jti: payload.jti as string, iat: payload.iat as number }
 }
 
-function stripQueryFragment(url: string): string {
-  const cut = url.search(/[?#]/)
-  return cut === -1 ? url : url.slice(0, cut)
+// The token endpoint's htu, normalised once (it is the same URL request after request).
+let endpoint: { url: string; htu: string | undefined } | undefined
+function endpointHtu(url: string): string | undefined {
+  if (endpoint?.url !== url) endpoint = { url, htu: normalizeHtu(url) }
+  return endpoint.htu
+}
+
+/**
+ * The `htu` form of a URL (RFC 9449 §4.3, RFC 3986 §6.2.2 syntax-based normalisation, as the WHATWG URL
+ * parser does it): scheme and host lower-case, default port dropped, dot segments resolved, no query
+ * or fragment. Undefined for anything but an absolute http(s) URL.
+ */
+export function normalizeHtu(url: string): string | undefined {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return undefined
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return undefined
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname}`
 }
