@@ -129,6 +129,18 @@ describe('token endpoint: attacks not listed in the issue', () => {
     })
   })
 
+  it('a user token with a fractional exp gives a whole-second expires_in and exp, never past the user\'s token', async () => {
+    const now = c.nowSec()
+    const res = await c.send(await c.exchange(alice, await idp.userToken(now, { exp: now + 100.5 }), { authorization_details: JSON.stringify([READ]) }))
+    expect(res.statusCode, res.body).toBe(200)
+    expect(res.json().expires_in).toBe(100)
+    const p = payloadOf(res.json().access_token)
+    expect(p.exp - p.iat).toBe(100)
+    // Less than a second left: no token with a zero lifetime (a verifier refuses it), the user's token has expired.
+    const late = await c.send(await c.exchange(alice, await idp.userToken(now, { exp: now + 0.5 }), { authorization_details: JSON.stringify([READ]) }))
+    expectOAuthError(late, 400, 'invalid_request', /expired/)
+  })
+
   describe('locations cannot climb out of a tool-profile prefix', () => {
     // The profile grants mcp://crm/* ; a location under that prefix with dot segments names something
     // else once any consumer resolves it (mcp://crm/../erp/admin is mcp://erp/admin to a URL parser).

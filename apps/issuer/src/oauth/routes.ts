@@ -137,13 +137,14 @@ async function issueToken({ service, nonces, idps }: TokenContext, request: Fast
     : undefined
   const granted = delegation ? delegation.details : forUser
   // The token outlives neither the user's token nor the delegation it rests on.
+  // Whole seconds, rounded down (an exp may be fractional): less than one left is expired.
   if (exchanged) {
-    if (exchanged.subjectExp <= now) oauthFail('invalid_request', 'subject_token: has expired')
-    expiresIn = Math.min(expiresIn, exchanged.subjectExp - now)
+    if (Math.floor(exchanged.subjectExp - now) < 1) oauthFail('invalid_request', 'subject_token: has expired')
+    expiresIn = Math.min(expiresIn, Math.floor(exchanged.subjectExp - now))
   }
   if (delegation) {
-    if (delegation.notAfter <= now) oauthFail('invalid_grant', `${DELEGATION_PARAM}: the delegation has expired`)
-    expiresIn = Math.min(expiresIn, delegation.notAfter - now)
+    if (Math.floor(delegation.notAfter - now) < 1) oauthFail('invalid_grant', `${DELEGATION_PARAM}: the delegation has expired`)
+    expiresIn = Math.min(expiresIn, Math.floor(delegation.notAfter - now))
   }
 
   // Every jti is spent, the agent and the chain's links checked unrevoked again and the issuance
