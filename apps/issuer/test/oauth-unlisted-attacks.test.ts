@@ -141,6 +141,27 @@ describe('token endpoint: attacks not listed in the issue', () => {
     expectOAuthError(late, 400, 'invalid_request', /expired/)
   })
 
+  describe('a client assertion names this issuer alone as its audience (audience injection)', () => {
+    // An assertion whose aud lists this issuer among others was made for several servers at once: any of
+    // them (or an authorization server the agent was lured to, whose metadata put our URL in its list)
+    // could spend it here. RFC 7523bis: aud is a single string. The same rules hold for actor tokens.
+    const TOKEN = 'http://issuer.test/v1/token'
+    for (const aud of [[TOKEN, 'https://evil.example/token'], ['https://evil.example', 'http://issuer.test'], [TOKEN]]) {
+      it(`refuses aud ${JSON.stringify(aud)}`, async () => {
+        const res = await c.send(await c.clientCredentials(alice, { client_assertion: await c.agentJwt(alice, { aud }) }))
+        expectOAuthError(res, 401, 'invalid_client', /aud/)
+        const ex = await c.send(await c.exchange(alice, await idp.userToken(c.nowSec()), { authorization_details: JSON.stringify([READ]), actor_token: await c.agentJwt(alice, { aud }) }))
+        expectOAuthError(ex, 400, 'invalid_request', /actor_token.*aud/)
+      })
+    }
+    it('accepts the token endpoint or the issuer as a string', async () => {
+      for (const aud of [TOKEN, 'http://issuer.test']) {
+        const res = await c.send(await c.clientCredentials(alice, { client_assertion: await c.agentJwt(alice, { aud }) }))
+        expect(res.statusCode, res.body).toBe(200)
+      }
+    })
+  })
+
   describe('locations cannot climb out of a tool-profile prefix', () => {
     // The profile grants mcp://crm/* ; a location under that prefix with dot segments names something
     // else once any consumer resolves it (mcp://crm/../erp/admin is mcp://erp/admin to a URL parser).

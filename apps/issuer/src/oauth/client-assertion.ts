@@ -89,8 +89,8 @@ export function verifyClientAssertion(
   } catch {
     return invalid('the client assertion is not signed by the key of its iss')
   }
-  const aud = typeof p.aud === 'string' ? [p.aud] : Array.isArray(p.aud) ? p.aud : []
-  if (!aud.some((a) => typeof a === 'string' && o.audiences.includes(a))) invalid('the client assertion aud must be the token endpoint or the issuer')
+  // One string (RFC 7523bis): an assertion addressed to several servers could be spent at any of them.
+  if (typeof p.aud !== 'string' || !o.audiences.includes(p.aud)) invalid('the client assertion aud must be one string: the token endpoint or the issuer')
   if (typeof p.exp !== 'number' || !Number.isFinite(p.exp)) return invalid('the client assertion needs exp')
   if (p.exp <= o.now) invalid('the client assertion has expired')
   if (p.exp > o.now + MAX_ASSERTION_AHEAD_SEC) invalid(`the client assertion exp must be at most ${MAX_ASSERTION_AHEAD_SEC} seconds ahead`)
