@@ -421,6 +421,41 @@ describe('authorization per tool (DPoP-bound tokens)', () => {
   })
 })
 
+describe('resource URIs as the SDK server resolves them', () => {
+  it('a URI the SDK McpServer normalises to a forbidden resource (scheme case, whitespace, tabs, newlines) is refused', async () => {
+    // A deny-list policy: every resource of the server but one. The SDK McpServer reads `new URL(uri).href`,
+    // so a guard that decided on the raw string only would let `DOCS://secrets` reach docs://secrets.
+    const dir = tempDir('agentid-mcp-uri-')
+    writeFileSync(join(dir, 'p.cedar'), `
+@id("read-all") permit (principal, action == AgentId::Action::"readResource", resource in AgentId::McpServer::"${SERVER_ID}");
+@id("no-secrets") forbid (principal, action == AgentId::Action::"readResource", resource == AgentId::Resource::"${SERVER_ID}/docs://secrets");
+`)
+    const port = await freePort()
+    const url = `http://127.0.0.1:${port}/mcp`
+    const uriGuard = createMcpGuard({
+      verifier: createVerifier({ trustedIssuers: [issuerDidValue] }), policy: await loadPolicyEngine({ dir }), serverId: SERVER_ID,
+      resource: url, authorizationServers: [issuer.url], audit: (e) => events.push(e),
+    })
+    const server = createServer(uriGuard.nodeHandler({ createServer: buildServer }))
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+    try {
+      const { client } = await connect(tokenFetch('carol', undefined, url), url)
+      expect(await client.readResource({ uri: 'docs://readme' })).toMatchObject({ contents: [{ text: 'readme text' }] })
+      const secretReads = () => calls.filter((c) => c.what === 'resource:docs://secrets').length
+      const before = secretReads()
+      for (const uri of ['docs://secrets', 'DOCS://secrets', 'Docs://secrets', ' docs://secrets', 'docs://secrets\t', 'docs://sec\nrets', 'docs://sec\trets']) {
+        const error = await rejection(client.readResource({ uri }))
+        expect(error, JSON.stringify(uri)).toBeInstanceOf(McpError)
+        expect((error as McpError).code, JSON.stringify(uri)).toBe(MCP_FORBIDDEN)
+      }
+      expect(secretReads()).toBe(before)
+    } finally {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  })
+})
+
 describe('sessions and stolen credentials', () => {
   it('another agent, with its own valid credentials, cannot use a session; nor can a request without credentials', async () => {
     const { client, transport } = await connect(tokenFetch('alice'))

@@ -10,8 +10,11 @@ export type Gate =
   | { kind: 'pass' }
   /** Handed to the server; its result is filtered to what the caller may use. */
   | { kind: 'list'; list: ListKind }
-  /** Handed to the server only if the policy allows `action` on `resource`. */
-  | { kind: 'authorize'; action: PolicyAction; resource: PolicyResource; target: string }
+  /**
+   * Handed to the server only if the policy allows `action` on `resource`, and on each of `also` (other forms
+   * of the same target a server may act on: a resource URI as `new URL()` normalises it).
+   */
+  | { kind: 'authorize'; action: PolicyAction; resource: PolicyResource; target: string; also?: readonly PolicyResource[] }
   /** Refused without asking the policy: a method the guard does not allow, or malformed params. */
   | { kind: 'refuse'; rpcCode: number; message: string; reason: string; method: string; target: string | null }
 
@@ -37,6 +40,21 @@ function stringParam(params: unknown, key: string): string | undefined {
   if (!isRecord(params)) return undefined
   const value = params[key]
   return typeof value === 'string' && value !== '' ? value : undefined
+}
+
+/**
+ * The URI as the SDK's McpServer resolves it (`new URL(uri).href`: scheme and host case, surrounding
+ * whitespace, tabs and newlines, dot segments, default ports), when that differs from the URI as sent; else null.
+ * A server may act on either form, so the policy must allow both.
+ */
+function normalUri(uri: string): string | null {
+  let href: string
+  try {
+    href = new URL(uri).href
+  } catch {
+    return null
+  }
+  return href === uri ? null : href
 }
 
 /**
@@ -68,7 +86,11 @@ export function gateMessage(message: unknown, serverId: string): Gate {
     case 'resources/subscribe': {
       const uri = stringParam(params, 'uri')
       if (uri === undefined) return invalidParams(method, 'uri must be a non-empty string')
-      return { kind: 'authorize', action: 'readResource', resource: { type: 'Resource', server: serverId, uri }, target: uri }
+      const normal = normalUri(uri)
+      return {
+        kind: 'authorize', action: 'readResource', resource: { type: 'Resource', server: serverId, uri }, target: uri,
+        ...(normal === null ? {} : { also: [{ type: 'Resource', server: serverId, uri: normal }] }),
+      }
     }
     case 'prompts/get': {
       const name = stringParam(params, 'name')

@@ -281,6 +281,10 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
         case 'authorize': {
           const decision = guard.authorize(caller, gate.action, gate.resource, sessionId)
           if (!decision.allowed) return answer(id!, MCP_FORBIDDEN, 'Forbidden: denied by policy', viaFast)
+          // Every form of the target the server may act on must be allowed too (each decision audited).
+          for (const other of gate.also ?? []) {
+            if (!guard.authorize(caller, gate.action, other, sessionId).allowed) return answer(id!, MCP_FORBIDDEN, 'Forbidden: denied by policy', viaFast)
+          }
           return forward(message, extra, id)
         }
       }

@@ -63,3 +63,15 @@ describe('checkBody', () => {
     expect(checkBody([req('ping', undefined, 1), req('ping', undefined, '1')], 100)).toBeNull()
   })
 })
+
+describe('gateMessage: resource URIs in every form the server may read', () => {
+  it('a URI not in URL normal form is authorized as sent and as new URL() normalises it; a normal one once', () => {
+    const read = (uri: string) => gateMessage({ jsonrpc: '2.0', id: 1, method: 'resources/read', params: { uri } }, 'demo')
+    expect(read('docs://readme')).toEqual({ kind: 'authorize', action: 'readResource', resource: { type: 'Resource', server: 'demo', uri: 'docs://readme' }, target: 'docs://readme' })
+    for (const [uri, normal] of [['DOCS://secrets', 'docs://secrets'], [' docs://secrets', 'docs://secrets'], ['docs://sec\trets', 'docs://secrets'], ['file:///etc/./passwd', 'file:///etc/passwd'], ['HTTP://Example.com:80/a', 'http://example.com/a']]) {
+      expect(read(uri!), uri).toMatchObject({ kind: 'authorize', target: uri, resource: { uri }, also: [{ type: 'Resource', server: 'demo', uri: normal }] })
+    }
+    // Not a URL at all: only the string as sent (the SDK McpServer cannot read it either).
+    expect(read('not a url')).not.toHaveProperty('also')
+  })
+})
