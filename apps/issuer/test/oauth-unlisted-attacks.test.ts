@@ -162,6 +162,18 @@ describe('token endpoint: attacks not listed in the issue', () => {
     })
   })
 
+  describe('a sender-constrained user token is not exchanged as if it were a bearer token', () => {
+    // A user token bound to a key (DPoP cnf.jkt, mTLS cnf.x5t#S256) is useless to whoever steals it without
+    // that key. The exchange proves no possession of it (the request's DPoP proof is the agent's): taking it
+    // would turn a stolen bound token into an agent token acting for the user.
+    for (const cnf of [{ jkt: 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs' }, { 'x5t#S256': 'bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2' }, {}]) {
+      it(`refuses a user token with cnf ${JSON.stringify(cnf)}`, async () => {
+        const res = await c.send(await c.exchange(alice, await idp.userToken(c.nowSec(), { cnf }), { authorization_details: JSON.stringify([READ]) }))
+        expectOAuthError(res, 400, 'invalid_request', /cnf/)
+      })
+    }
+  })
+
   describe('locations cannot climb out of a tool-profile prefix', () => {
     // The profile grants mcp://crm/* ; a location under that prefix with dot segments names something
     // else once any consumer resolves it (mcp://crm/../erp/admin is mcp://erp/admin to a URL parser).

@@ -155,6 +155,9 @@ export async function verifyExchange(
   // A token that already names an actor is someone's delegated token, not the user's own: exchanging it
   // would drop the earlier actor from the chain (RFC 8693 §4.1 nests them). Refused rather than guessed.
   if (subject.payload.act !== undefined) bad('subject_token: it already carries an act claim; exchange the user\'s own token')
+  // A token bound to a key (RFC 7800 cnf: DPoP jkt, mTLS x5t#S256, ...) is only its holder's to use, and this
+  // request proves possession of the agent's key, not of that one: exchanging it would strip the binding.
+  if (subject.payload.cnf !== undefined) bad('subject_token: it is sender-constrained (cnf); exchange a token that is not bound to a key')
   const mayAct = subject.payload.may_act
   if (mayAct !== undefined) {
     if (mayAct === null || typeof mayAct !== 'object' || Array.isArray(mayAct) || typeof (mayAct as { sub?: unknown }).sub !== 'string') bad('subject_token: may_act must be an object with a sub')
