@@ -242,4 +242,50 @@ describe('token endpoint: attacks not listed in the issue', () => {
       }
     })
   })
+
+  describe('an identity provider whose JWKS cannot be fetched is not asked again on every request', () => {
+    // jose caches a JWKS only once it has one: while the jwks_uri fails (down, 500, too large, slow), every
+    // exchange naming that IdP fetched it again and waited for it — a registered agent could make the issuer
+    // hammer the IdP (and hold each request up to the 5 s timeout).
+    let server: Server
+    let hits = 0
+    let failing = true
+    let remote: TestIdp
+    let h3: Harness
+    let c3: ReturnType<typeof tokenClient>
+    let erin: NamedKey
+
+    beforeAll(async () => {
+      server = createServer((_req, res) => {
+        hits++
+        if (failing) return void res.writeHead(500).end()
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [remote.publicJwk] }))
+      })
+      server.listen(0, '127.0.0.1')
+      await once(server, 'listening')
+      const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      remote = await testIdp(origin, 'ES256')
+      h3 = await harness({ trustedIdps: [{ issuer: origin, jwks_uri: `${origin}/jwks` }] })
+      erin = namedKey()
+      await spawnAgent(h3, erin, { claims: { toolProfile: ['mcp://erp/tools/invoices.read'], dataAccessClass: 'internal' } })
+      c3 = tokenClient(h3, await dpopKey())
+    })
+    afterAll(async () => {
+      await h3.close()
+      server.close()
+    })
+
+    it('one fetch per back-off period while it fails, a fresh one after it', async () => {
+      const attempt = async () => c3.send(await c3.exchange(erin, await remote.userToken(c3.nowSec()), { authorization_details: JSON.stringify([READ]) }))
+      for (let i = 0; i < 5; i++) expectOAuthError(await attempt(), 400, 'invalid_request', /keys could not be fetched/)
+      expect(hits).toBe(1)
+      failing = false
+      expectOAuthError(await attempt(), 400, 'invalid_request', /keys could not be fetched/)
+      expect(hits).toBe(1)
+      h3.clock.now += 31_000
+      const ok = await attempt()
+      expect(ok.statusCode, ok.body).toBe(200)
+      expect(hits).toBe(2)
+    })
+  })
 })

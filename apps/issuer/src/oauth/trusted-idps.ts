@@ -161,7 +161,20 @@ export function trustedIdpsFromEnv(value: string | undefined, readFile: (path: s
   return parseTrustedIdps(parsed)
 }
 
-interface Idp { issuer: string; audience: string; keys: JWTVerifyGetKey }
+interface Idp {
+  issuer: string
+  audience: string
+  keys: JWTVerifyGetKey
+  remote: boolean
+  /** When fetching its JWKS last failed (unix seconds), while it has no fresh keys. */
+  failedAt?: number
+}
+
+/**
+ * After a failed JWKS fetch, requests naming that IdP are refused without fetching again for this long
+ * (seconds) unless jose still holds fresh keys: jose only rate-limits refetches once it has a set.
+ */
+export const JWKS_RETRY_SEC = 30
 
 const refuse = (message: string): never => oauthFail('invalid_request', `subject_token: ${message}`)
 
@@ -192,7 +205,7 @@ export class TrustedIdps {
       const keys = c.jwks
         ? createLocalJWKSet(c.jwks)
         : createRemoteJWKSet(new URL(c.jwks_uri!), { timeoutDuration: 5000, [customFetch]: boundedFetch(() => o.fetch ?? globalThis.fetch) })
-      this.byIssuer.set(c.issuer, { issuer: c.issuer, audience: c.audience ?? o.defaultAudience, keys })
+      this.byIssuer.set(c.issuer, { issuer: c.issuer, audience: c.audience ?? o.defaultAudience, keys, remote: c.jwks === undefined })
     }
   }
 
@@ -222,6 +235,8 @@ export class TrustedIdps {
     if ('jwk' in header || 'jku' in header || 'x5u' in header || 'x5c' in header) refuse('keys named in the header are not used')
     const idp = typeof claimed.iss === 'string' ? this.byIssuer.get(claimed.iss) : undefined
     if (!idp) return refuse('is not from a trusted identity provider')
+    const fresh = (idp.keys as { fresh?: unknown }).fresh === true
+    if (idp.failedAt !== undefined && now - idp.failedAt < JWKS_RETRY_SEC && !fresh) refuse('the identity provider\'s keys could not be fetched')
     let payload: JWTPayload
     try {
       const verified = await jwtVerify(token, idp.keys, {
@@ -241,10 +256,12 @@ export class TrustedIdps {
         return refuse('its signature does not verify with the identity provider\'s keys')
       }
       if (code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JWKS_INVALID' || code === 'ERR_JOSE_GENERIC' || typeof code !== 'string') {
+        if (idp.remote) idp.failedAt = now
         return refuse('the identity provider\'s keys could not be fetched')
       }
       return refuse('is not a valid JWT of the identity provider')
     }
+    idp.failedAt = undefined
     if (typeof payload.iat === 'number' && payload.iat > now + SUBJECT_TOKEN_SKEW_SEC) refuse('iat is in the future')
     if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 512) refuse('sub must be a non-empty string of at most 512 characters')
     if (!isPrintableIdentifier(payload.sub as string)) refuse('sub must not hold control, bidirectional-override or unpaired surrogate characters')
