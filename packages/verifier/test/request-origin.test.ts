@@ -100,3 +100,59 @@ describe('confirmation methods the verifier does not check', () => {
     })
   }
 })
+
+describe('Node middleware without origin: the Host header names a host, nothing more', () => {
+  // Without origin the URL is rebuilt from Host. A Host carrying a path and a '?' ("erp.example/invoices?")
+  // moved the request's own path into the query, which htu ignores: a proof made for /invoices passed
+  // on any other path of the server.
+  let plain: Server
+  let plainPort: number
+  beforeAll(async () => {
+    const mw = agentidMiddleware(verifier)
+    plain = createServer((req, res) => mw(req, res, () => res.end('ok')))
+    plain.listen(0, '127.0.0.1')
+    await once(plain, 'listening')
+    plainPort = (plain.address() as AddressInfo).port
+  })
+  afterAll(() => plain.close())
+
+  async function get(target: string, host: string, headers: Record<string, string>): Promise<number> {
+    const socket = connect(plainPort, '127.0.0.1')
+    await once(socket, 'connect')
+    socket.write(`GET ${target} HTTP/1.1\r\nhost: ${host}\r\nconnection: close\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`)
+    let data = ''
+    socket.setEncoding('utf8')
+    for await (const chunk of socket) data += chunk
+    return Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1])
+  }
+
+  for (const host of ['erp.example/invoices/42?', 'erp.example/invoices/42#', 'erp.example/invoices/42\\', 'user@erp.example']) {
+    it(`refuses a proof for another path through Host ${JSON.stringify(host)}`, async () => {
+      const t = await token()
+      const status = await get('/admin/export', host, { authorization: `DPoP ${t}`, dpop: await proof('http://erp.example/invoices/42', t) })
+      expect(status).not.toBe(200)
+    })
+  }
+  it('accepts a plain Host (with a port too)', async () => {
+    for (const host of ['erp.example', 'erp.example:8080', '[::1]:8080']) {
+      const t = await token()
+      expect(await get('/invoices/42', host, { authorization: `DPoP ${t}`, dpop: await proof(`http://${host}/invoices/42`, t) }), host).toBe(200)
+    }
+  })
+})
+
+describe('Fastify plugin without origin', () => {
+  it('refuses a Host holding more than a host and port, accepts a plain one', async () => {
+    let hook: Parameters<FastifyLike['addHook']>[1] | undefined
+    agentidFastify({ decorateRequest: () => undefined, addHook: (_n, h) => { hook = h } }, { verifier }, () => undefined)
+    const run = async (host: string, url: string, htu: string) => {
+      const t = await token()
+      const request = { method: 'GET', url, protocol: 'http', host, headers: {}, raw: { headersDistinct: { authorization: [`DPoP ${t}`], dpop: [await proof(htu, t)] } }, agentid: null as unknown }
+      const reply = { status: 0, code(s: number) { this.status = s; return this }, header() { return this }, send() { return this } }
+      await hook!(request as never, reply as never)
+      return reply.status === 0 && request.agentid !== null ? 'accepted' : reply.status
+    }
+    expect(await run('erp.example/invoices/42?', '/admin/export', 'http://erp.example/invoices/42')).toBe(400)
+    expect(await run('erp.example:8080', '/invoices/42', 'http://erp.example:8080/invoices/42')).toBe('accepted')
+  })
+})

@@ -1,7 +1,7 @@
 import type { VerifiedRequest } from '../request.js'
 import type { Verifier } from '../verifier.js'
 import { dpopChallenge } from './challenge.js'
-import { originForm, type AgentidHttpOptions } from './node.js'
+import { hostAuthority, originForm, type AgentidHttpOptions } from './node.js'
 
 /** The part of a Fastify request the plugin reads. */
 interface FastifyRequestLike {
@@ -43,10 +43,10 @@ export function agentidFastify(fastify: FastifyLike, opts: AgentidFastifyOptions
   if (!verifier || typeof verifier.verifyRequest !== 'function') return done(new TypeError('agentidFastify: options.verifier is required'))
   fastify.decorateRequest('agentid', null)
   fastify.addHook('preHandler', async (request, reply) => {
-    // The scheme and host from origin (else the request's); from request.url only its path and query.
-    const base = origin !== undefined ? new URL(origin).origin : `${request.protocol ?? 'http'}://${request.host ?? request.hostname ?? 'localhost'}`
-    const url = `${base}${originForm(request.url)}`
     try {
+      // The scheme and host from origin (else the request's); from request.url only its path and query.
+      const base = origin !== undefined ? new URL(origin).origin : `${request.protocol ?? 'http'}://${hostAuthority(request.host ?? request.hostname)}`
+      const url = `${base}${originForm(request.url)}`
       request.agentid = await verifier.verifyRequest({ method: request.method, url, headers: request.raw.headersDistinct ?? request.headers }, verifyOptions)
     } catch (error) {
       const challenge = dpopChallenge(error)

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { VerifiedRequest, VerifyRequestOptions } from '../request.js'
 import type { Verifier } from '../verifier.js'
+import { dpopFail } from '../dpop.js'
 import { dpopChallenge } from './challenge.js'
 
 /** Options of {@link agentidMiddleware} and the Fastify plugin. */
@@ -28,10 +29,24 @@ export function originForm(target: string): string {
   return `/${target}`
 }
 
+// RFC 9110 §7.2 Host: a reg-name or IPv4 address, or an IP literal, and an optional port; nothing else.
+const HOST = /^(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/
+
+/**
+ * A Host header value as the authority of the rebuilt URL; refused (VerificationError ERR_MALFORMED,
+ * `invalid_request`) when it holds more than a host and port: a Host "erp.example/a?" would move the
+ * request's own path into the query, which `htu` ignores.
+ */
+export function hostAuthority(host: string | undefined): string {
+  if (host === undefined) return 'localhost'
+  if (!HOST.test(host)) dpopFail('ERR_MALFORMED', 'invalid_request', 'the Host header is not a host and port')
+  return host
+}
+
 /** The request URL the client called: `origin` + path, else rebuilt from the socket and `Host`. */
 export function requestUrl(path: string, headers: IncomingHttpHeaders, encrypted: boolean, origin?: string): string {
   if (origin !== undefined) return `${new URL(origin).origin}${originForm(path)}`
-  return `${encrypted ? 'https' : 'http'}://${headers.host ?? 'localhost'}${originForm(path)}`
+  return `${encrypted ? 'https' : 'http'}://${hostAuthority(headers.host)}${originForm(path)}`
 }
 
 type Next = (error?: unknown) => void
@@ -48,10 +63,11 @@ export function agentidMiddleware(verifier: Verifier, options: AgentidHttpOption
   const { origin, ...verifyOptions } = options
   return function agentid(req: AgentidRequest, res: ServerResponse, next?: Next): void {
     const path = req.originalUrl ?? req.url ?? '/'
-    const url = requestUrl(path, req.headers, Boolean((req.socket as { encrypted?: boolean } | undefined)?.encrypted), origin)
     // headersDistinct keeps repeated headers apart (Node keeps only the first Authorization in headers).
     const headers = (req as { headersDistinct?: Record<string, string[] | undefined> }).headersDistinct ?? req.headers
-    verifier.verifyRequest({ method: req.method ?? 'GET', url, headers }, verifyOptions).then(
+    new Promise<string>((resolve) => resolve(requestUrl(path, req.headers, Boolean((req.socket as { encrypted?: boolean } | undefined)?.encrypted), origin)))
+      .then((url) => verifier.verifyRequest({ method: req.method ?? 'GET', url, headers }, verifyOptions))
+      .then(
       (verified) => {
         req.agentid = verified
         if (next) next()
