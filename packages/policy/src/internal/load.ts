@@ -139,6 +139,9 @@ async function readSources(dir: string): Promise<SourceFile[]> {
         const bytes = await readFile(childAbs)
         const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes)
         out.push({ file: childRel, text })
+      } else if (s.isFile() && name.toLowerCase().endsWith('.cedar')) {
+        // `no-admin.CEDAR` would be skipped while a reviewer believes it is in force: refuse the folder instead.
+        throw new FolderError(childRel, 'a policy file name must end in ".cedar" in lower case (this file would not be loaded)')
       }
     }
   }
