@@ -1,7 +1,7 @@
 // A fetch for agents: DPoP-bound access tokens from the issuer's token endpoint (client_credentials,
 // private_key_jwt by the agent's did:key, RFC 9449 DPoP with server nonces) or from a token source
 // (a token an orchestrator exchanged for the agent), a fresh proof per request.
-import { signerFromJwk, type Ed25519PrivateJwk, type Ed25519PublicJwk } from '@agentid/core'
+import { AgentIdError, signerFromJwk, type Ed25519PrivateJwk, type Ed25519PublicJwk } from '@agentid/core'
 import { htuOf, signAgentJwt, signDpopProof } from './agent-jwts.js'
 
 export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
@@ -30,6 +30,13 @@ interface AgentFetchCommon {
   fetch?: FetchFunction
   /** Current time in milliseconds. Default: Date.now. */
   clock?: () => number
+  /**
+   * The origins (`https://erp.example`) the token may be sent to; a request elsewhere is refused
+   * (AgentIdError `ERR_FORBIDDEN`) before anything is sent. Default: any origin. Set it where the agent
+   * fetches URLs it was handed (a prompt injection's "fetch https://attacker.example/…"): the token names
+   * the agent, its claims and, after an exchange, the user it acts for.
+   */
+  origins?: readonly string[]
 }
 
 /** The agent asks the issuer for its own tokens (client_credentials). */
@@ -70,12 +77,33 @@ function dpopErrorOf(response: Response): string | undefined {
   return /\berror="([^"]*)"/i.exec(challenge)?.[1]
 }
 
+function httpOrigin(value: string): string | undefined {
+  try {
+    const url = new URL(value)
+    return url.protocol === 'https:' || url.protocol === 'http:' ? url.origin : undefined
+  } catch {
+    return undefined
+  }
+}
+
+// The origins the token may be sent to; undefined: any.
+function allowedOrigins(options: AgentFetchOptions): Set<string> | undefined {
+  if (options.origins === undefined) return undefined
+  if (!Array.isArray(options.origins)) throw new TypeError('createAgentFetch: origins must be an array of http(s) origins')
+  return new Set(options.origins.map((o: unknown) => {
+    const origin = typeof o === 'string' ? httpOrigin(o) : undefined
+    if (origin === undefined) throw new TypeError('createAgentFetch: origins must be an array of http(s) origins')
+    return origin
+  }))
+}
+
 /**
  * A fetch-compatible function for an agent: requests carry `Authorization: DPoP <token>` and a fresh
  * DPoP proof (with `ath`) signed by the agent's key. The token comes from the issuer (`issuerUrl`,
  * `resource`: client_credentials) or from a `token` source (a token an orchestrator exchanged for the
  * agent, acting for a user whose token the agent never sees); it is cached until shortly before it
  * expires, then asked for again. A `use_dpop_nonce` answer (token endpoint or resource) is retried once.
+ * With `origins`, the token goes only there, never to whatever URL the agent is handed.
  * @example
  * const agentFetch = createAgentFetch({ issuerUrl, privateJwk, resource: 'https://erp.example' })
  * const r = await agentFetch('https://erp.example/invoices')
@@ -96,6 +124,9 @@ export function createAgentFetch(options: AgentFetchOptions): FetchFunction {
     throw new TypeError('createAgentFetch: issuerUrl and resource are required without a token source')
   }
   const tokenEndpoint = source === undefined ? `${options.issuerUrl!.replace(/\/+$/, '')}/v1/token` : ''
+  // Where the token may go (the token names the agent, its claims and the user it acts for, even if its
+  // DPoP binding keeps it unusable elsewhere).
+  const origins = allowedOrigins(options)
   const details = options.authorizationDetails === undefined ? undefined : JSON.stringify(options.authorizationDetails)
   /** The last DPoP-Nonce each origin gave. */
   const nonces = new Map<string, string>()
@@ -178,6 +209,9 @@ export function createAgentFetch(options: AgentFetchOptions): FetchFunction {
   return async function agentFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
     const request = input instanceof Request ? input : undefined
     const url = request ? request.url : String(input)
+    if (origins !== undefined && !origins.has(new URL(url).origin)) {
+      throw new AgentIdError('ERR_FORBIDDEN', `agent fetch: ${new URL(url).origin} is not an origin its token is for`)
+    }
     const method = (init?.method ?? request?.method ?? 'GET').toUpperCase()
     const headers = new Headers(request?.headers)
     for (const [name, value] of new Headers(init?.headers)) headers.set(name, value)
