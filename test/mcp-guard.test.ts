@@ -68,6 +68,8 @@ let issuer: IssuerProcess
 const idpKey = generateEd25519KeyPair()
 const IDP_ISSUER = 'https://idp.example'
 const IDP_KID = 'idp-key-1'
+// A second trusted IdP (same test key): its 'user-1' is another person than IDP_ISSUER's.
+const IDP2_ISSUER = 'https://idp2.example'
 const IDP_AUDIENCE = 'agentid-e2e'
 let httpServer: Server
 /** A second endpoint: JSON responses, a clock the test moves, small session limits. */
@@ -201,11 +203,11 @@ function delegatedTokenFetch(privateJwk: Ed25519PrivateJwk, chain: readonly stri
 }
 
 /** A token for `agent` acting for `user` (RFC 8693 token exchange of a user token from the test IdP). */
-function userTokenFetch(agent: SpawnedAgent, user: string): Promise<FetchFunction> {
+function userTokenFetch(agent: SpawnedAgent, user: string, idpIssuer = IDP_ISSUER): Promise<FetchFunction> {
   const agentSigner = signerFromJwk(agent.privateJwk)
   return handTokenFetch(agent.privateJwk, async (tokenEndpoint) => {
     const now = Math.floor(Date.now() / 1000)
-    const subjectToken = await signJwt({ typ: 'JWT', kid: IDP_KID }, { iss: IDP_ISSUER, sub: user, aud: IDP_AUDIENCE, iat: now, exp: now + 300, jti: randomUUID() }, signerFromJwk(idpKey.privateJwk))
+    const subjectToken = await signJwt({ typ: 'JWT', kid: IDP_KID }, { iss: idpIssuer, sub: user, aud: IDP_AUDIENCE, iat: now, exp: now + 300, jti: randomUUID() }, signerFromJwk(idpKey.privateJwk))
     const actorToken = await signJwt({ typ: 'JWT' }, { iss: agent.did, sub: agent.did, aud: tokenEndpoint, iat: now, exp: now + 60, jti: randomUUID() }, agentSigner)
     return {
       grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
@@ -256,7 +258,7 @@ const toolCalls = (agent: string) => calls.filter((c) => c.agent === agent && c.
 
 beforeAll(async () => {
   issuer = await startIssuer({
-    env: { AGENTID_TRUSTED_IDPS: JSON.stringify([{ issuer: IDP_ISSUER, jwks: { keys: [{ ...idpKey.publicJwk, kid: IDP_KID, alg: 'EdDSA', use: 'sig' }] }, audience: IDP_AUDIENCE }]) },
+    env: { AGENTID_TRUSTED_IDPS: JSON.stringify([IDP_ISSUER, IDP2_ISSUER].map((issuer) => ({ issuer, jwks: { keys: [{ ...idpKey.publicJwk, kid: IDP_KID, alg: 'EdDSA', use: 'sig' }] }, audience: IDP_AUDIENCE }))) },
   })
   const did = await issuerDid(issuer)
   const orch = await adminCli(issuer, ['orchestrators', 'add', 'mcp-guard', '--json'])
@@ -537,10 +539,10 @@ describe('agents acting for users (token exchange)', () => {
     expect(((await rejection(forUser2.client.callTool({ name: 'whoami', arguments: {} }))) as McpError).code).toBe(MCP_FORBIDDEN)
     expect(events.findLast((e) => e.agent === agents.alice.did && e.action === 'callTool')).toMatchObject({ user: 'user-2', target: 'whoami', decision: 'deny', policies: ['user-2-no-whoami'] })
 
-    // The same agent, for another user or for no user, cannot use user-1's session.
+    // The same agent, for another user, for no user, or for a user of the same id at another IdP, cannot use user-1's session.
     const before = calls.length
     const sessionId = forUser1.transport.sessionId!
-    for (const fetchFn of [await userTokenFetch(agents.alice, 'user-2'), tokenFetch('alice')]) {
+    for (const fetchFn of [await userTokenFetch(agents.alice, 'user-2'), tokenFetch('alice'), await userTokenFetch(agents.alice, 'user-1', IDP2_ISSUER)]) {
       const r = await rawPost(fetchFn, JSON.stringify(rpc(5, 'tools/call', { name: 'echo', arguments: {} })), sessionId)
       expect(r.status).toBe(404)
     }

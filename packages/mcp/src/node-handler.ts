@@ -18,6 +18,8 @@ interface Session {
   readonly id: string
   readonly agent: string
   readonly user: string | null
+  /** The user's identity provider: a user id is unique only at its issuer. */
+  readonly userIssuer: string | null
   readonly transport: StreamableHTTPServerTransport
   readonly server: McpServerLike
   readonly gate: SessionGate
@@ -371,7 +373,7 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       sessionIdGenerator: () => randomUUID(),
       enableJsonResponse: jsonResponses,
       onsessioninitialized: (id) => {
-        session = { id, agent: caller.agent, user: caller.user, transport, server, gate: gate!, lastSeen: internals.now() }
+        session = { id, agent: caller.agent, user: caller.user, userIssuer: caller.subject.user?.issuer ?? null, transport, server, gate: gate!, lastSeen: internals.now() }
         sessions.set(id, session)
         perAgent.set(caller.agent, (perAgent.get(caller.agent) ?? 0) + 1)
       },
@@ -414,7 +416,7 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       let session: Session | undefined
       if (sessionIds.length === 1) {
         session = sessions.get(sessionIds[0]!)
-        if (session !== undefined && (session.agent !== caller.agent || session.user !== caller.user)) {
+        if (session !== undefined && (session.agent !== caller.agent || session.user !== caller.user || session.userIssuer !== (caller.subject.user?.issuer ?? null))) {
           internals.audit({ agent: caller.agent, user: caller.user, server: serverId, action: 'session', target: null, decision: 'deny', policies: [], reason: 'session-bound-to-another-caller', sessionId: session.id })
           session = undefined
         }
