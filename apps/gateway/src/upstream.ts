@@ -1,6 +1,5 @@
 // One connection per upstream MCP server (SDK Client over stdio or Streamable HTTP), its credentials
 // resolved from the secret stores when it connects, and reconnected on the next call after it closes.
-import { createInterface } from 'node:readline'
 import { PassThrough } from 'node:stream'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
@@ -14,6 +13,7 @@ import type { Redactor } from './redact.js'
 import { createNodeFetch } from './node-fetch.js'
 import type { HttpLink } from './raw-call.js'
 import type { SecretResolver } from './secrets.js'
+import { onStderrLines } from './stderr-lines.js'
 
 /** A connected upstream MCP server. */
 export interface Upstream {
@@ -69,7 +69,7 @@ async function makeTransport(config: UpstreamConfig, deps: UpstreamDeps): Promis
     const stderr = transport.stderr
     if (stderr instanceof PassThrough) {
       // Redacted before it is cut: a cut through a secret would leave its first characters unmatched.
-      createInterface({ input: stderr }).on('line', (line) => deps.logger.warn({ upstream: config.id, stderr: deps.redactor.redact(line).slice(0, 4096) }, 'upstream stderr'))
+      onStderrLines(stderr, (line, cut) => deps.logger.warn({ upstream: config.id, stderr: deps.redactor.redact(line).slice(0, 4096), ...(cut ? { cut: true } : {}) }, 'upstream stderr'))
     }
     return { transport, dispose: () => undefined }
   }
