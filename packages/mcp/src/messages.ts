@@ -57,6 +57,15 @@ function normalUri(uri: string): string | null {
   return href === uri ? null : href
 }
 
+// readResource on a URI as sent and, when the SDK would resolve it to another form, on that form too.
+function readResourceGate(uri: string, serverId: string): Gate {
+  const normal = normalUri(uri)
+  return {
+    kind: 'authorize', action: 'readResource', resource: { type: 'Resource', server: serverId, uri }, target: uri,
+    ...(normal === null ? {} : { also: [{ type: 'Resource', server: serverId, uri: normal }] }),
+  }
+}
+
 /**
  * Classifies one JSON-RPC message (already validated as JSON-RPC by the SDK transport). Deny by
  * default: a request for a method the guard does not know is refused, a notification outside
@@ -86,11 +95,7 @@ export function gateMessage(message: unknown, serverId: string): Gate {
     case 'resources/subscribe': {
       const uri = stringParam(params, 'uri')
       if (uri === undefined) return invalidParams(method, 'uri must be a non-empty string')
-      const normal = normalUri(uri)
-      return {
-        kind: 'authorize', action: 'readResource', resource: { type: 'Resource', server: serverId, uri }, target: uri,
-        ...(normal === null ? {} : { also: [{ type: 'Resource', server: serverId, uri: normal }] }),
-      }
+      return readResourceGate(uri, serverId)
     }
     case 'prompts/get': {
       const name = stringParam(params, 'name')
@@ -106,7 +111,7 @@ export function gateMessage(message: unknown, serverId: string): Gate {
       }
       if (isRecord(ref) && ref.type === 'ref/resource') {
         const uri = stringParam(ref, 'uri')
-        if (uri !== undefined) return { kind: 'authorize', action: 'readResource', resource: { type: 'Resource', server: serverId, uri }, target: uri }
+        if (uri !== undefined) return readResourceGate(uri, serverId)
       }
       return invalidParams(method, 'ref must name a prompt or a resource')
     }

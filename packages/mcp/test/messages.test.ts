@@ -74,4 +74,10 @@ describe('gateMessage: resource URIs in every form the server may read', () => {
     // Not a URL at all: only the string as sent (the SDK McpServer cannot read it either).
     expect(read('not a url')).not.toHaveProperty('also')
   })
+
+  it('completion/complete on a resource reference is decided on both forms as well', () => {
+    const complete = (uri: string) => gateMessage({ jsonrpc: '2.0', id: 1, method: 'completion/complete', params: { ref: { type: 'ref/resource', uri }, argument: { name: 'x', value: '' } } }, 'demo')
+    expect(complete('DOCS://secrets')).toMatchObject({ kind: 'authorize', action: 'readResource', target: 'DOCS://secrets', also: [{ type: 'Resource', server: 'demo', uri: 'docs://secrets' }] })
+    expect(complete('docs://readme')).not.toHaveProperty('also')
+  })
 })
