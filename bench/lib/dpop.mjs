@@ -2,15 +2,15 @@
 // the shape the issuer's POST /v1/token signs (at+jwt, cnf.jkt, authorization_details, the agentid
 // claim of the contracts), DPoP proofs (RFC 9449) and client assertions (RFC 7523) as
 // @agentid/client's createAgentFetch makes them.
-import { createHash, generateKeyPairSync, randomUUID, sign } from 'node:crypto'
-import { CLAIMS, LIST_URL } from './tokens.mjs'
+import { createHash, randomUUID, sign } from 'node:crypto'
+import { CLAIMS, ed25519Pair, LIST_URL } from './tokens.mjs'
 
 const b64u = (value) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
 
 /** A fresh Ed25519 DPoP key: its public JWK and RFC 7638 thumbprint. */
 export function dpopKey() {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
-  const jwk = { kty: 'OKP', crv: 'Ed25519', x: publicKey.export({ format: 'jwk' }).x }
+  const { privateKey, publicKey, raw } = ed25519Pair()
+  const jwk = { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') }
   const jkt = createHash('sha256').update(`{"crv":"Ed25519","kty":"OKP","x":"${jwk.x}"}`).digest('base64url')
   return { privateKey, publicKey, jwk, jkt }
 }

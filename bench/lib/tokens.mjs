@@ -1,10 +1,20 @@
 // Credentials and status lists for the benchmarks, signed with node:crypto only, so that the
 // memory children measure their verifier and nothing else. The JWTs have exactly the shape that
 // @agentid/core's signJwt produces in packages/verifier/test/fixtures.ts `credential()`.
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign } from 'node:crypto'
+import { createHash, createPrivateKey, createPublicKey, randomBytes, sign } from 'node:crypto'
 import { gzipSync } from 'node:zlib'
 
 const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex')
+/**
+ * A fresh Ed25519 key pair from 32 random bytes and its raw public key. Not generateKeyPairSync +
+ * export({ format: 'jwk' }): on Node 20 that pair can deadlock in GC (see core's generateEd25519KeyPair).
+ */
+export function ed25519Pair() {
+  const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, randomBytes(32)]), format: 'der', type: 'pkcs8' })
+  const publicKey = createPublicKey(privateKey)
+  return { privateKey, publicKey, raw: publicKey.export({ format: 'der', type: 'spki' }).subarray(12) }
+}
+
 const ALPHABET = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
 
 function base58btc(bytes) {
@@ -74,7 +84,7 @@ export function credentialJwt(issuer, { sub, jti, index, now }) {
 export function agentDids(count) {
   const dids = new Array(count)
   for (let i = 0; i < count; i++) {
-    const raw = Buffer.from(generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x, 'base64url')
+    const { raw } = ed25519Pair()
     dids[i] = `did:key:z${base58btc(Buffer.concat([Buffer.from([0xed, 0x01]), raw]))}`
   }
   return dids

@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto'
+import { createHash, createPrivateKey, createPublicKey, randomBytes, sign as cryptoSign, type KeyObject } from 'node:crypto'
 import { base64urlDecode, base64urlEncode } from './base64url.js'
 import { decodeDidKey, encodeDidKey } from './did-key.js'
 import { AgentIdError } from './errors.js'
@@ -114,15 +114,28 @@ export interface Ed25519KeyPair {
  * @example
  * const { did, privateJwk } = generateEd25519KeyPair()
  */
+// DER prefixes of an Ed25519 private key (PKCS#8, RFC 8410) and public key (SPKI) before their 32 bytes.
+const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
+const SPKI_ED25519_PREFIX_LENGTH = 12
+
 export function generateEd25519KeyPair(): Ed25519KeyPair {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
-  const jwk = privateKey.export({ format: 'jwk' }) as { x: string; d: string }
-  const did = encodeDidKey(base64urlDecode(jwk.x))
+  // The key is made from 32 random bytes rather than generateKeyPairSync('ed25519'): on Node 20 the
+  // finaliser of generateKeyPairSync's job locks the key's mutex, and when V8 collects it while an
+  // export({ format: 'jwk' }) of that key holds the same mutex, the process deadlocks (seen in CI:
+  // KeyGenJob::~KeyGenJob inside KeyObjectHandle::ExportJWK). No job, no JWK export here.
+  const seed = randomBytes(32)
+  const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' })
+  const publicKey = createPublicKey(privateKey)
+  const publicBytes = publicKey.export({ format: 'der', type: 'spki' }).subarray(SPKI_ED25519_PREFIX_LENGTH)
+  const x = base64urlEncode(publicBytes)
+  const d = base64urlEncode(seed)
+  seed.fill(0)
+  const did = encodeDidKey(publicBytes)
   return {
     did,
     keyId: `${did}#${did.slice('did:key:'.length)}`,
-    publicJwk: { kty: 'OKP', crv: 'Ed25519', x: jwk.x },
-    privateJwk: { kty: 'OKP', crv: 'Ed25519', x: jwk.x, d: jwk.d },
+    publicJwk: { kty: 'OKP', crv: 'Ed25519', x },
+    privateJwk: { kty: 'OKP', crv: 'Ed25519', x, d },
     privateKey,
     publicKey,
   }

@@ -1,7 +1,7 @@
-import { createPrivateKey, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto'
+import { createPrivateKey, sign as cryptoSign, type KeyObject } from 'node:crypto'
 import { AbstractKeyManagementSystem, type AbstractPrivateKeyStore } from '@veramo/key-manager'
 import type { IKey, ManagedKeyInfo, MinimalImportableKey, TKeyType } from '@veramo/core'
-import { AgentIdError, base64urlEncode } from '@agentid/core'
+import { AgentIdError, base64urlEncode, generateEd25519KeyPair } from '@agentid/core'
 
 /** Algorithms an Ed25519 key of this KMS signs with (Veramo's `meta.algorithms`). */
 const ED25519_ALGORITHMS = ['EdDSA', 'Ed25519'] as const
@@ -38,8 +38,8 @@ export class NodeEd25519KMS extends AbstractKeyManagementSystem {
 
   async createKey({ type, kid }: { type: TKeyType; meta?: unknown; kid?: string }): Promise<ManagedKeyInfo> {
     requireEd25519(type)
-    const { privateKey } = generateKeyPairSync('ed25519')
-    const jwk = privateKey.export({ format: 'jwk' }) as { d: string; x: string }
+    // core's generator: generateKeyPairSync + a JWK export can deadlock Node 20 (see generateEd25519KeyPair).
+    const jwk = generateEd25519KeyPair().privateJwk
     const privateKeyHex = Buffer.concat([Buffer.from(jwk.d, 'base64url'), Buffer.from(jwk.x, 'base64url')]).toString('hex')
     return this.importKey({ type, privateKeyHex, ...(kid === undefined ? {} : { kid }) })
   }
