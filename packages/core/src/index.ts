@@ -8,6 +8,7 @@ export { encodeDidKey, decodeDidKey, decodeDidKeyUrl, parseDidKeySyntax, isDidKe
 export type { DidKey, DidKeyErrorName, DecodeDidKeyOptions } from './did-key.js'
 export {
   generateEd25519KeyPair,
+  privateKeyFromSeed,
   signerFromJwk,
   signerFromKeyObject,
   parsePublicJwk,

@@ -109,24 +109,33 @@ export interface Ed25519KeyPair {
   publicKey: KeyObject
 }
 
+// PKCS#8 (RFC 8410) of an Ed25519 private key: a fixed 16-byte prefix, then the 32-byte seed.
+const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
+
+/**
+ * The Ed25519 private KeyObject of a 32-byte seed (the JWK's `d`).
+ * @example
+ * const key = privateKeyFromSeed(randomBytes(32))
+ */
+export function privateKeyFromSeed(seed: Uint8Array): KeyObject {
+  if (seed.length !== 32) throw new TypeError('an Ed25519 seed is 32 bytes')
+  return createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' })
+}
+
 /**
  * Generates an Ed25519 key pair with node:crypto.
  * @example
  * const { did, privateJwk } = generateEd25519KeyPair()
  */
-// DER prefixes of an Ed25519 private key (PKCS#8, RFC 8410) and public key (SPKI) before their 32 bytes.
-const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
-const SPKI_ED25519_PREFIX_LENGTH = 12
-
 export function generateEd25519KeyPair(): Ed25519KeyPair {
   // The key is made from 32 random bytes rather than generateKeyPairSync('ed25519'): on Node 20 the
   // finaliser of generateKeyPairSync's job locks the key's mutex, and when V8 collects it while an
   // export({ format: 'jwk' }) of that key holds the same mutex, the process deadlocks (seen in CI:
-  // KeyGenJob::~KeyGenJob inside KeyObjectHandle::ExportJWK). No job, no JWK export here.
+  // KeyGenJob::~KeyGenJob inside KeyObjectHandle::ExportJWK). A key imported from its seed has no job.
   const seed = randomBytes(32)
-  const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' })
+  const privateKey = privateKeyFromSeed(seed)
   const publicKey = createPublicKey(privateKey)
-  const publicBytes = publicKey.export({ format: 'der', type: 'spki' }).subarray(SPKI_ED25519_PREFIX_LENGTH)
+  const publicBytes = rawPublicKey(publicKey)
   const x = base64urlEncode(publicBytes)
   const d = base64urlEncode(seed)
   seed.fill(0)

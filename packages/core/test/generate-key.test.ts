@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { base64urlDecode, decodeDidKey, generateEd25519KeyPair } from '@agentid/core'
+import { base64urlDecode, decodeDidKey, generateEd25519KeyPair, privateKeyFromSeed } from '@agentid/core'
 
 describe('generateEd25519KeyPair', () => {
   it('gives a consistent key pair: the JWKs are what node:crypto exports, the DID names the public key, signatures verify', () => {
@@ -19,5 +19,15 @@ describe('generateEd25519KeyPair', () => {
     const dids = new Set<string>()
     for (let i = 0; i < 2000; i++) dids.add(generateEd25519KeyPair().did)
     expect(dids.size).toBe(2000)
+  })
+})
+
+describe('privateKeyFromSeed', () => {
+  it('imports a 32-byte seed as the key whose JWK d is that seed; other lengths are a TypeError', () => {
+    const pair = generateEd25519KeyPair()
+    const key = privateKeyFromSeed(base64urlDecode(pair.privateJwk.d))
+    expect(key.export({ format: 'jwk' })).toEqual(pair.privateJwk)
+    expect(() => privateKeyFromSeed(new Uint8Array(31))).toThrow(TypeError)
+    expect(() => privateKeyFromSeed(new Uint8Array(64))).toThrow(TypeError)
   })
 })

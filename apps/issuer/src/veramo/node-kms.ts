@@ -1,7 +1,7 @@
-import { createPrivateKey, sign as cryptoSign, type KeyObject } from 'node:crypto'
+import { sign as cryptoSign, type KeyObject } from 'node:crypto'
 import { AbstractKeyManagementSystem, type AbstractPrivateKeyStore } from '@veramo/key-manager'
 import type { IKey, ManagedKeyInfo, MinimalImportableKey, TKeyType } from '@veramo/core'
-import { AgentIdError, base64urlEncode, generateEd25519KeyPair } from '@agentid/core'
+import { AgentIdError, base64urlEncode, generateEd25519KeyPair, privateKeyFromSeed } from '@agentid/core'
 
 /** Algorithms an Ed25519 key of this KMS signs with (Veramo's `meta.algorithms`). */
 const ED25519_ALGORITHMS = ['EdDSA', 'Ed25519'] as const
@@ -123,8 +123,7 @@ function loadEd25519(privateKeyHex: unknown): LoadedKey {
   const seed = bytes.subarray(0, 32)
   let privateKey: KeyObject
   try {
-    // PKCS#8 of an Ed25519 seed (RFC 8410): fixed 16-byte prefix, then the 32 bytes.
-    privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' })
+    privateKey = privateKeyFromSeed(seed)
   } catch (cause) {
     throw invalidKey('not an Ed25519 private key', cause)
   } finally {
@@ -135,8 +134,6 @@ function loadEd25519(privateKeyHex: unknown): LoadedKey {
   if (bytes.length === 64 && bytes.subarray(32).toString('hex') !== publicKeyHex) throw invalidKey('the public half does not match the seed')
   return { privateKey, publicKeyHex }
 }
-
-const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
 
 function privateKeyHexOf(key: LoadedKey): string {
   const jwk = key.privateKey.export({ format: 'jwk' }) as { d: string }
