@@ -22,14 +22,21 @@ export interface LoadMasterSecretOptions {
   dataDir: string
   /** Environment to read AGENTID_SECRET from (default `process.env`). */
   env?: Readonly<Record<string, string | undefined>>
+  /**
+   * The secret must already exist (the database holds keys sealed with it): a missing
+   * `secret.key` is refused (`secret_file_missing`) and nothing is written. Default false.
+   */
+  mustExist?: boolean
 }
 
 /**
  * Loads the master secret. From `AGENTID_SECRET` when set: it must be unpadded base64url of exactly
  * 32 bytes. Otherwise from `<dataDir>/secret.key`, generated on first start with mode 0600 (written
  * to a temporary file, fsynced, then linked into place atomically); an existing file that group or others may access (any of mode 0077) is refused,
- * as are symlinks and anything but 32 bytes of base64url. Failures throw `ERR_INVALID_INPUT` with
- * `details.reason` one of `secret_env_invalid`, `secret_file_permissions`, `secret_file_invalid`.
+ * as are symlinks and anything but 32 bytes of base64url. With `mustExist` (an issuer whose
+ * database already holds sealed keys) a missing file is refused and no new secret is written: a new
+ * one could not open those keys. Failures throw `ERR_INVALID_INPUT` with `details.reason` one of
+ * `secret_env_invalid`, `secret_file_permissions`, `secret_file_invalid`, `secret_file_missing`.
  *
  * Keep the secret apart from the database backups: whoever holds both holds the issuer key.
  * @example
@@ -48,6 +55,9 @@ export function loadMasterSecret(options: LoadMasterSecretOptions): MasterSecret
     return { key: readSecretFile(path), source: 'file', path }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  if (options.mustExist === true) {
+    fail('secret_file_missing', `${path} is missing, and the database already holds issuer keys sealed with it: restore that file from its backup (mode 0600), or set ${SECRET_ENV} to its content`)
   }
   // First start: write a temporary file, then link it into place. link() is atomic and fails if the
   // name exists, so a crash never leaves a half-written secret.key and two racing processes agree.

@@ -1,8 +1,10 @@
-import { chmodSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { loadMasterSecret, SECRET_ENV, SECRET_FILE } from '../src/secret.js'
+import { startIssuer } from '../src/run.js'
+import { configFromEnv } from '../src/config.js'
 import { expectAgentIdError, tempDir } from './engine-helpers.js'
 
 describe('loadMasterSecret', () => {
@@ -71,5 +73,38 @@ describe('loadMasterSecret', () => {
     writeFileSync(elsewhere, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 })
     symlinkSync(elsewhere, join(dir, SECRET_FILE))
     await expectAgentIdError(() => loadMasterSecret({ dataDir: dir, env: {} }), 'ERR_INVALID_INPUT', 'secret_file_invalid')
+  })
+})
+
+describe('an issuer whose database holds keys and whose secret.key is missing', () => {
+  let dir: string
+  let cleanup: () => void
+  beforeEach(() => ({ dir, cleanup } = tempDir()))
+  afterEach(() => cleanup())
+
+  it('loadMasterSecret with mustExist refuses a missing file and writes nothing', async () => {
+    const err = await expectAgentIdError(() => loadMasterSecret({ dataDir: dir, env: {}, mustExist: true }), 'ERR_INVALID_INPUT', 'secret_file_missing')
+    expect(err.message).toContain(join(dir, SECRET_FILE))
+    expect(readdirSync(dir)).toEqual([])
+  })
+
+  it('refuses to start, names the missing file, and leaves no new secret behind (real start path)', async () => {
+    const config = configFromEnv({}, { dataDir: dir, port: 0, logLevel: 'silent' })
+    const first = await startIssuer(config)
+    await first.stop()
+    const path = join(dir, SECRET_FILE)
+    expect(existsSync(path)).toBe(true)
+    rmSync(path)
+
+    const err = await expectAgentIdError(() => startIssuer(config), 'ERR_INVALID_INPUT', 'secret_file_missing')
+    expect(err.message).toContain(path)
+    expect(existsSync(path)).toBe(false)
+    expect(readdirSync(dir).filter((f) => f.includes('secret'))).toEqual([])
+  })
+
+  it('a fresh data directory still generates its secret on first start', async () => {
+    const issuer = await startIssuer(configFromEnv({}, { dataDir: dir, port: 0, logLevel: 'silent' }))
+    await issuer.stop()
+    expect(existsSync(join(dir, SECRET_FILE))).toBe(true)
   })
 })

@@ -165,7 +165,9 @@ export class IssuerService {
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 })
     const db = openDatabase(options.dbFile ?? join(options.dataDir, 'issuer.db'))
     try {
-      const secret = loadMasterSecret({ dataDir: options.dataDir })
+      // Keys already sealed in the database: their secret must be there; a new one would open nothing.
+      const sealed = db.prepare('SELECT 1 FROM private_keys LIMIT 1').get() !== undefined
+      const secret = loadMasterSecret({ dataDir: options.dataDir, mustExist: sealed })
       const clock = options.clock ?? Date.now
       const engine = await createIssuerEngine({
         db,
