@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http'
 import { AgentIdError, type AgentIdErrorCode } from '@agentid/core'
 
 /** The one table from error code to HTTP status. Anything not here is a 500 ERR_INTERNAL. */
@@ -64,4 +65,15 @@ export function toHttpError(error: unknown): { status: number; body: ErrorBody; 
     return { status: 400, body: { error: { code: 'ERR_INVALID_INPUT', message: 'request body is not valid JSON' } }, internal: false }
   }
   return { status: 500, body: { error: { code: 'ERR_INTERNAL', message: 'internal error' } }, internal: true }
+}
+
+/**
+ * True when `error` is the client hanging up before its request was read (Node's "aborted",
+ * ECONNRESET on the request stream): the client's doing, not ours. Logged at info and answered with
+ * nothing anyone will read; never an internal error, so an unauthenticated client cannot fill the
+ * error log.
+ */
+export function isClientAbort(error: unknown, request: IncomingMessage): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return code === 'ECONNRESET' || code === 'ECONNABORTED' || request.readableAborted || request.aborted
 }

@@ -2,13 +2,13 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { AgentIdError, type AgentIdErrorCode } from '@agentid/core'
 import { requireAdmin, type IssuerService, type Principal } from '../domain/service.js'
 import { parseRevokeRequest } from '../domain/input.js'
-import { HTTP_STATUS, toHttpError } from './errors.js'
+import { HTTP_STATUS, isClientAbort, toHttpError } from './errors.js'
 import { openApiDocument } from './openapi.js'
 import { oauthRoutes } from '../oauth/routes.js'
 
 export interface ServerOptions {
-  /** Pino logger options, or false for none (tests). Default: JSON logs at info. */
-  logger?: boolean | { level: string }
+  /** Pino logger options (a `stream` to write JSON lines to), or false for none (tests). Default: JSON logs at info on stdout. */
+  logger?: boolean | { level: string; stream?: { write(line: string): void } }
   /** Cache-Control max-age of status lists, seconds (default 10). */
   statusListMaxAgeSec?: number
 }
@@ -93,6 +93,10 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   }
 
   app.setErrorHandler((error, request, reply) => {
+    if (isClientAbort(error, request.raw)) {
+      request.log.info({ code: (error as { code?: unknown }).code }, 'client aborted the request')
+      return void reply.code(400).type('application/json').send({ error: { code: 'ERR_INVALID_INPUT', message: 'the request ended before its body' } })
+    }
     const { status, body, internal } = toHttpError(error)
     if (internal) request.log.error({ err: error }, 'internal error')
     else request.log.info({ code: body.error.code, status }, 'request refused')

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { AgentIdError } from '@agentid/core'
 import type { IssuerService } from '../domain/service.js'
+import { isClientAbort } from '../http/errors.js'
 import { authenticatedAgent, type AgentIdTokenClaim } from './agent-claim.js'
 import { AGENTID_ACTION, checkAgainstClaims, parseAuthorizationDetails } from './authorization-details.js'
 import { JWT_BEARER_ASSERTION, verifyClientAssertion } from './client-assertion.js'
@@ -214,6 +215,12 @@ export function oauthRoutes(service: IssuerService): FastifyPluginAsync {
     const idps = new TrustedIdps(service.trustedIdps, { defaultAudience: service.engine.baseUrl, ...(service.fetch ? { fetch: service.fetch } : {}) })
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: FORM_LIMIT }, (_request, body, done) => done(null, body))
     app.setErrorHandler((error, request, reply) => {
+      if (isClientAbort(error, request.raw)) {
+        // The client hung up: info, not an internal error; the answer goes nowhere.
+        request.log.info({ code: (error as { code?: unknown }).code }, 'client aborted the request')
+        const aborted = new OAuthError('invalid_request', 'the request ended before its body')
+        return void reply.code(aborted.status).type('application/json').send(aborted.body)
+      }
       let oauth: OAuthError
       if (error instanceof OAuthError) oauth = error
       else {
