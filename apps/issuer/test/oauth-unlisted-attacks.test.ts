@@ -177,7 +177,7 @@ describe('token endpoint: attacks not listed in the issue', () => {
   describe('locations cannot climb out of a tool-profile prefix', () => {
     // The profile grants mcp://crm/* ; a location under that prefix with dot segments names something
     // else once any consumer resolves it (mcp://crm/../erp/admin is mcp://erp/admin to a URL parser).
-    for (const location of ['mcp://crm/../erp/admin', 'mcp://crm/tools/../../erp/admin', 'mcp://crm/./x', 'mcp://crm/%2e%2e/erp', 'mcp://crm/%2E%2E/erp', 'mcp://crm/..', 'mcp://crm/a/..', 'mcp://crm/.%2e/erp', 'mcp://crm/a\\..\\..\\erp']) {
+    for (const location of ['mcp://crm/../erp/admin', 'mcp://crm/tools/../../erp/admin', 'mcp://crm/./x', 'mcp://crm/%2e%2e/erp', 'mcp://crm/%2E%2E/erp', 'mcp://crm/..', 'mcp://crm/a/..', 'mcp://crm/.%2e/erp', 'mcp://crm/a\\..\\..\\erp', 'mcp://crm/..%2ferp/admin', 'mcp://crm/..%5Cerp']) {
       it(`refuses ${location}`, async () => {
         const details = [{ type: 'agentid_action', actions: ['read'], locations: [location] }]
         const res = await c.send(await c.clientCredentials(alice, { authorization_details: JSON.stringify(details) }))

@@ -1,4 +1,4 @@
-import { DATA_ACCESS_CLASSES, throwFieldError as fail, type AgentIdErrorCode, type DataAccessClass } from '@agentid/core'
+import { DATA_ACCESS_CLASSES, isPlainResourceIdentifier, throwFieldError as fail, type AgentIdErrorCode, type DataAccessClass } from '@agentid/core'
 
 /**
  * What a link lets its subject do: `actions` on `resource`. `resource` is an exact identifier
@@ -107,6 +107,7 @@ function parseResource(value: unknown, field: string, code: AgentIdErrorCode): s
   if (star !== -1 && (star !== resource.length - 1 || !resource.endsWith('/*') || resource.length < 3)) {
     fail(code, field, 'must be an exact identifier (no *) or a prefix pattern ending in /*')
   }
+  if (!isPlainResourceIdentifier(resource)) fail(code, field, 'must not hold a dot segment, an encoded slash, a backslash or a control character')
   return resource
 }
 
@@ -185,11 +186,15 @@ export function parseCaveats(input: unknown, code: AgentIdErrorCode = 'ERR_INVAL
 
 /**
  * True when the resource pattern or identifier `granted` includes every identifier `wanted` names.
+ * A `wanted` that is not plain (a `.`/`..` segment, also percent-encoded, an encoded slash, a
+ * backslash, a control character: core's `isPlainResourceIdentifier`) is covered by nothing:
+ * `mcp://erp/public/../payroll/run` is not under `mcp://erp/public/*`.
  * @example
  * resourceCovers('mcp://erp/tools/*', 'mcp://erp/tools/invoices.read') // true
  * resourceCovers('mcp://erp/tools/*', 'mcp://erp/toolsmith') // false
  */
 export function resourceCovers(granted: string, wanted: string): boolean {
+  if (!isPlainResourceIdentifier(wanted)) return false
   if (!isResourcePattern(granted)) return granted === wanted
   const prefix = granted.slice(0, -1) // keeps the trailing '/'
   if (isResourcePattern(wanted)) return wanted.slice(0, -1).startsWith(prefix)

@@ -20,6 +20,9 @@ describe('parse', () => {
     ['a repeated action', [cap('mcp://erp/a', 'read', 'read')]],
     ['an unknown member', [{ resource: 'mcp://erp/a', actions: ['read'], extra: 1 }]],
     ['no capability', []],
+    ['a dot segment', [cap('mcp://erp/public/../payroll/run', 'invoke')]],
+    ['a percent-encoded dot segment', [cap('mcp://erp/public/%2e%2e/payroll/*', 'invoke')]],
+    ['a backslash', [cap('mcp://erp/public\\..\\payroll', 'invoke')]],
   ])('refuses %s', (_name, input) => {
     expect(() => parseCapabilities(input)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT' }))
   })
@@ -38,6 +41,15 @@ describe('parse', () => {
 })
 
 describe('resourceCovers', () => {
+  it('covers no identifier with a dot segment (core isPlainResourceIdentifier)', () => {
+    for (const wanted of ['mcp://erp/public/../payroll/run', 'mcp://erp/public/%2e%2e/payroll/run', 'mcp://erp/public/%2E%2e/payroll/run', 'mcp://erp/public/./run', 'mcp://erp/public/..%2fpayroll']) {
+      expect(resourceCovers('mcp://erp/public/*', wanted), wanted).toBe(false)
+      expect(resourceCovers(wanted, wanted), wanted).toBe(false)
+      expect(grantCovers(grant([cap('mcp://erp/public/*', '*')]), { resource: wanted, action: 'invoke' })).toBe('capability')
+    }
+    expect(resourceCovers('mcp://erp/public/*', 'mcp://erp/public/run')).toBe(true)
+  })
+
   it('matches exact identifiers exactly and prefixes by prefix', () => {
     expect(resourceCovers('mcp://erp/tools/a', 'mcp://erp/tools/a')).toBe(true)
     expect(resourceCovers('mcp://erp/tools/a', 'mcp://erp/tools/ab')).toBe(false)

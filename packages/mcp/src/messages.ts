@@ -1,4 +1,5 @@
 // What the guard does with each JSON-RPC message before the SDK server sees it.
+import { isPlainResourceIdentifier } from '@agentid/core'
 import type { PolicyAction, PolicyResource } from '@agentid/policy'
 
 /** The MCP list methods whose results the guard filters, and the entry field it authorizes on. */
@@ -58,7 +59,11 @@ function normalUri(uri: string): string | null {
 }
 
 // readResource on a URI as sent and, when the SDK would resolve it to another form, on that form too.
-function readResourceGate(uri: string, serverId: string): Gate {
+// A URI with a dot segment, an encoded slash or a backslash is refused before any policy (core's
+// isPlainResourceIdentifier, the rule the token endpoint and verifyDelegation apply): a grant on
+// `docs://public/*` must not reach `docs://public/../secrets` through any resolver.
+function readResourceGate(uri: string, serverId: string, method: string): Gate {
+  if (!isPlainResourceIdentifier(uri)) return { ...invalidParams(method, 'uri must not hold a dot segment, an encoded slash, a backslash or a control character'), target: uri }
   const normal = normalUri(uri)
   return {
     kind: 'authorize', action: 'readResource', resource: { type: 'Resource', server: serverId, uri }, target: uri,
@@ -95,7 +100,7 @@ export function gateMessage(message: unknown, serverId: string): Gate {
     case 'resources/subscribe': {
       const uri = stringParam(params, 'uri')
       if (uri === undefined) return invalidParams(method, 'uri must be a non-empty string')
-      return readResourceGate(uri, serverId)
+      return readResourceGate(uri, serverId, method)
     }
     case 'prompts/get': {
       const name = stringParam(params, 'name')
@@ -111,7 +116,7 @@ export function gateMessage(message: unknown, serverId: string): Gate {
       }
       if (isRecord(ref) && ref.type === 'ref/resource') {
         const uri = stringParam(ref, 'uri')
-        if (uri !== undefined) return readResourceGate(uri, serverId)
+        if (uri !== undefined) return readResourceGate(uri, serverId, method)
       }
       return invalidParams(method, 'ref must name a prompt or a resource')
     }

@@ -20,6 +20,15 @@ describe('gateMessage', () => {
     expect(gateMessage(req('completion/complete', { ref: { type: 'ref/resource', uri: 'docs://{x}' }, argument: { name: 'x', value: '' } }), 's')).toMatchObject({ kind: 'authorize', action: 'readResource' })
   })
 
+  it('a resource URI with a dot segment, an encoded slash or a backslash is refused before any decision', () => {
+    for (const uri of ['docs://public/../secrets', 'docs://public/%2e%2e/secrets', 'docs://public/%2E%2E/secrets', 'docs://public/./x', 'docs://public/..%2fsecrets', 'docs://public\\..\\secrets']) {
+      for (const m of ['resources/read', 'resources/subscribe']) {
+        expect(gateMessage(req(m, { uri }), 's'), `${m} ${uri}`).toMatchObject({ kind: 'refuse', rpcCode: -32602, reason: 'invalid-params', method: m, target: uri })
+      }
+      expect(gateMessage(req('completion/complete', { ref: { type: 'ref/resource', uri }, argument: { name: 'x', value: '' } }), 's')).toMatchObject({ kind: 'refuse', rpcCode: -32602 })
+    }
+  })
+
   it('malformed params are refused without a decision', () => {
     for (const params of [undefined, {}, { name: 42 }, { name: '' }, { name: ['echo'] }, ['echo'], 'echo']) {
       expect(gateMessage(req('tools/call', params), 's')).toMatchObject({ kind: 'refuse', rpcCode: -32602, reason: 'invalid-params' })
@@ -68,9 +77,11 @@ describe('gateMessage: resource URIs in every form the server may read', () => {
   it('a URI not in URL normal form is authorized as sent and as new URL() normalises it; a normal one once', () => {
     const read = (uri: string) => gateMessage({ jsonrpc: '2.0', id: 1, method: 'resources/read', params: { uri } }, 'demo')
     expect(read('docs://readme')).toEqual({ kind: 'authorize', action: 'readResource', resource: { type: 'Resource', server: 'demo', uri: 'docs://readme' }, target: 'docs://readme' })
-    for (const [uri, normal] of [['DOCS://secrets', 'docs://secrets'], [' docs://secrets', 'docs://secrets'], ['docs://sec\trets', 'docs://secrets'], ['file:///etc/./passwd', 'file:///etc/passwd'], ['HTTP://Example.com:80/a', 'http://example.com/a']]) {
+    for (const [uri, normal] of [['DOCS://secrets', 'docs://secrets'], [' docs://secrets', 'docs://secrets'], ['HTTP://Example.com:80/a', 'http://example.com/a']]) {
       expect(read(uri!), uri).toMatchObject({ kind: 'authorize', target: uri, resource: { uri }, also: [{ type: 'Resource', server: 'demo', uri: normal }] })
     }
+    // A dot segment or a control character inside is refused outright (core's isPlainResourceIdentifier), not decided twice.
+    for (const uri of ['docs://sec\trets', 'file:///etc/./passwd']) expect(read(uri), uri).toMatchObject({ kind: 'refuse', rpcCode: -32602 })
     // Not a URL at all: only the string as sent (the SDK McpServer cannot read it either).
     expect(read('not a url')).not.toHaveProperty('also')
   })

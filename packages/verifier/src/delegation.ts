@@ -1,4 +1,4 @@
-import { AgentIdError, decodeJwt, parseStatusListIndex, StatusListError, VerificationError, type DataAccessClass, type DecodedJwt } from '@agentid/core'
+import { AgentIdError, decodeJwt, isPlainResourceIdentifier, parseStatusListIndex, StatusListError, VerificationError, type DataAccessClass, type DecodedJwt } from '@agentid/core'
 import {
   grantCovers,
   isAttenuation,
@@ -143,6 +143,8 @@ export async function verifyDelegationChain(ctx: DelegationContext, chain: unkno
     throw new TypeError('verifyDelegation: invoker, resource and action must be strings')
   }
   if (resource.includes('*') || action.includes('*') || action.length === 0) throw new TypeError('verifyDelegation: resource and action must be exact (no *)')
+  // One resource-identifier rule (core's isPlainResourceIdentifier): no chain grants a dot segment.
+  if (!isPlainResourceIdentifier(resource)) chainError('ERR_NOT_AUTHORIZED', 'the requested resource holds a dot segment, an encoded slash, a backslash or a control character', null, null, 'resource not plain', { resource: resource.slice(0, 256) })
 
   // Limits before any parsing or signature work.
   if (!Array.isArray(chain)) chainError('ERR_MALFORMED', 'delegation chain must be an array of compact JWTs', null, null, 'not an array')

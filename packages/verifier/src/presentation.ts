@@ -259,8 +259,9 @@ export async function verifyPresentationWith(ctx: PresentationContext, token: un
   })
 }
 
-// A resource no capability names and no trusted-roots prefix starts with (capabilities refuse control characters).
-const PROBE_SUFFIX = '\u0000agentid-presentation'
+// A resource no capability names and no trusted-roots prefix plausibly starts with: U+FFFF is a Unicode
+// noncharacter. It must be a plain identifier (core's isPlainResourceIdentifier refuses control characters).
+const PROBE_SUFFIX = '\uffffagentid-presentation'
 
 /**
  * Verifies a delegation chain held by `holder` as a whole, for no particular resource or action, and

@@ -1,5 +1,6 @@
 // RFC 9396 authorization_details of type `agentid_action`, checked against the agent's identity claims.
-import { DATA_ACCESS_CLASSES, dataClassCovers, type AgentClaims, type DataAccessClass } from '@agentid/core'
+import { DATA_ACCESS_CLASSES, dataClassCovers, isPlainResourceIdentifier, type AgentClaims, type DataAccessClass } from '@agentid/core'
+import { resourceCovers } from '@agentid/delegation'
 import { oauthFail } from './errors.js'
 
 export const AGENTID_ACTION = 'agentid_action'
@@ -48,7 +49,7 @@ export function parseAuthorizationDetails(raw: string | undefined): AgentIdActio
     if (unknown !== undefined) bad(`unknown authorization_details member ${JSON.stringify(unknown.slice(0, 64))}`)
     const locations = stringList(e.locations, 'locations', true)!
     for (const location of locations) {
-      if (!isPlainLocation(location)) bad(`location ${JSON.stringify(location.slice(0, 128))} holds a dot segment, a backslash or a control character`)
+      if (!isPlainResourceIdentifier(location)) bad(`location ${JSON.stringify(location.slice(0, 128))} holds a dot segment, an encoded slash, a backslash or a control character`)
     }
     const detail: AgentIdActionDetail = { type: AGENTID_ACTION, actions: stringList(e.actions, 'actions', true)!, locations }
     const datatypes = stringList(e.datatypes, 'datatypes', false)
@@ -62,37 +63,12 @@ export function parseAuthorizationDetails(raw: string | undefined): AgentIdActio
   })
 }
 
-/**
- * Whether a location names what it says, whoever resolves it: no `.` or `..` path segment (also
- * percent-encoded, also between backslashes), no backslash, no control character. Under a profile
- * entry `mcp://crm/*`, `mcp://crm/../erp/admin` is `mcp://erp/admin` to a URL parser.
- */
-export function isPlainLocation(location: string): boolean {
-  // eslint-disable-next-line no-control-regex
-  if (/[\\\x00-\x1f\x7f]/.test(location)) return false
-  const path = location.split(/[?#]/, 1)[0]!
-  return !path.split('/').some((segment) => {
-    const s = segment.replace(/%2e/gi, '.')
-    return s === '.' || s === '..'
-  })
-}
-
-/** Whether a tool-profile entry covers a location: the same identifier, or an entry `prefix/*` and a plain location below that prefix. */
-export function profileCovers(entry: string, location: string): boolean {
-  if (entry === location) return true
-  if (entry.endsWith('/*')) {
-    const prefix = entry.slice(0, -1) // keeps the trailing '/'
-    return location.length > prefix.length && location.startsWith(prefix) && isPlainLocation(location)
-  }
-  return false
-}
-
 /** Refuses (invalid_authorization_details) any detail wider than the agent's tool profile or data access class. */
 export function checkAgainstClaims(details: readonly AgentIdActionDetail[], claims: AgentClaims): void {
   const profile = typeof claims.toolProfile === 'string' ? [claims.toolProfile] : [...claims.toolProfile]
   for (const detail of details) {
     for (const location of detail.locations) {
-      if (!profile.some((entry) => profileCovers(entry, location))) bad(`location ${JSON.stringify(location.slice(0, 128))} is not in the agent's tool profile`)
+      if (!profile.some((entry) => resourceCovers(entry, location))) bad(`location ${JSON.stringify(location.slice(0, 128))} is not in the agent's tool profile`)
     }
     for (const datatype of detail.datatypes ?? []) {
       if (!dataClassCovers(claims.dataAccessClass, datatype)) bad(`datatype ${datatype} is above the agent's data access class (${claims.dataAccessClass})`)

@@ -3,7 +3,8 @@
 // the user. This module checks the exchange's own parameters; the route does the client, DPoP, agent
 // and issuance steps it shares with client_credentials.
 import type { JWTPayload } from 'jose'
-import { AGENTID_ACTION, profileCovers, type AgentIdActionDetail } from './authorization-details.js'
+import { resourceCovers } from '@agentid/delegation'
+import { AGENTID_ACTION, type AgentIdActionDetail } from './authorization-details.js'
 import { verifyClientAssertion } from './client-assertion.js'
 import { OAuthError, oauthFail } from './errors.js'
 import type { TrustedIdps } from './trusted-idps.js'
@@ -80,7 +81,7 @@ const subset = (wanted: readonly string[] | undefined, allowed: readonly string[
 // One detail of the user's covers a requested one: every location (same, or under a `prefix/*`),
 // every action (or the user's `*`), and datatypes/identifiers within the user's when the user's are set.
 function userCovers(u: AgentIdActionDetail, r: AgentIdActionDetail): boolean {
-  if (!r.locations.every((l) => u.locations.some((ul) => profileCovers(ul, l)))) return false
+  if (!r.locations.every((l) => u.locations.some((ul) => resourceCovers(ul, l)))) return false
   if (!u.actions.includes('*') && !r.actions.every((a) => a !== '*' && u.actions.includes(a))) return false
   if (u.datatypes !== undefined && r.datatypes !== undefined && !subset(r.datatypes, u.datatypes)) return false
   if (u.identifiers !== undefined && r.identifiers !== undefined && !subset(r.identifiers, u.identifiers)) return false
