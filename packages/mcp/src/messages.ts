@@ -63,7 +63,9 @@ function normalUri(uri: string): string | null {
 // isPlainResourceIdentifier, the rule the token endpoint and verifyDelegation apply): a grant on
 // `docs://public/*` must not reach `docs://public/../secrets` through any resolver.
 function readResourceGate(uri: string, serverId: string, method: string): Gate {
-  if (!isPlainResourceIdentifier(uri)) return { ...invalidParams(method, 'uri must not hold a dot segment, an encoded slash, a backslash or a control character'), target: uri }
+  if (!isPlainResourceIdentifier(uri)) {
+    return { kind: 'refuse', rpcCode: -32602, message: 'Invalid params: uri must not hold a dot segment, an encoded slash, a backslash or a control character', reason: 'invalid-params', method, target: uri }
+  }
   const normal = normalUri(uri)
   return {
     kind: 'authorize', action: 'readResource', resource: { type: 'Resource', server: serverId, uri }, target: uri,
