@@ -1,4 +1,4 @@
-import { AgentIdError } from '@agentid/core'
+import { AgentIdError, parseTrustDomain } from '@agentid/core'
 import { trustedIdpsFromEnv, type TrustedIdpConfig } from './oauth/trusted-idps.js'
 
 /** How the issuer runs, from the environment (and CLI flags that override it). */
@@ -14,6 +14,8 @@ export interface IssuerConfig {
   logLevel: string
   /** Identity providers whose users' tokens are exchanged (RFC 8693); empty: no token exchange. */
   trustedIdps?: TrustedIdpConfig[]
+  /** SPIFFE trust domain of the agents' SPIFFE IDs and SVIDs; undefined: no SPIFFE IDs, no SVIDs. */
+  trustDomain?: string | undefined
 }
 
 /**
@@ -21,7 +23,8 @@ export interface IssuerConfig {
  * `AGENTID_PORT` (8080; 0 picks a free port), `AGENTID_BASE_URL` (default http://host:port as bound),
  * `AGENTID_DID_WEB` (a domain: run as did:web), `AGENTID_ADMIN_KEY`, `AGENTID_LOG_LEVEL` (info),
  * `AGENTID_TRUSTED_IDPS` (a JSON array of `{ issuer, jwks_uri | jwks, audience? }`, inline or the
- * path of a file holding it).
+ * path of a file holding it), `AGENTID_TRUST_DOMAIN` (a SPIFFE trust domain, e.g. `agents.example.com`:
+ * agents get SPIFFE IDs and the issuer serves SVIDs).
  */
 export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<IssuerConfig> = {}): IssuerConfig {
   const host = overrides.host ?? env.AGENTID_HOST ?? '127.0.0.1'
@@ -40,5 +43,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<IssuerC
     adminKey: overrides.adminKey ?? (env.AGENTID_ADMIN_KEY || undefined),
     logLevel: overrides.logLevel ?? env.AGENTID_LOG_LEVEL ?? 'info',
     trustedIdps: overrides.trustedIdps ?? trustedIdpsFromEnv(env.AGENTID_TRUSTED_IDPS),
+    trustDomain: overrides.trustDomain ?? (env.AGENTID_TRUST_DOMAIN ? parseTrustDomain(env.AGENTID_TRUST_DOMAIN, { code: 'ERR_INVALID_INPUT' }) : undefined),
   }
 }

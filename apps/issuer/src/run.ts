@@ -30,6 +30,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
     ...(config.dbFile ? { dbFile: config.dbFile } : {}),
     ...(config.didWebDomain ? { didWebDomain: config.didWebDomain } : {}),
     ...(config.trustedIdps ? { trustedIdps: config.trustedIdps } : {}),
+    ...(config.trustDomain ? { trustDomain: config.trustDomain } : {}),
   })
   let server: FastifyInstance | undefined
   try {

@@ -45,6 +45,7 @@ export const AGENTID_CONTEXT_V1_DOCUMENT = deepFreeze({
     policyTier: `${IRI}policyTier`,
     dataAccessClass: `${IRI}dataAccessClass`,
     attestation: { '@id': `${IRI}attestation`, '@type': '@json' },
+    spiffeId: `${IRI}spiffeId`,
     capabilities: { '@id': `${IRI}capabilities`, '@type': '@json' },
     caveats: { '@id': `${IRI}caveats`, '@type': '@json' },
     parentHash: `${IRI}parentHash`,

@@ -1,5 +1,6 @@
 import { isDidKeySyntax } from './did-key.js'
 import { throwFieldError as invalid, type AgentIdErrorCode } from './errors.js'
+import { parseSpiffeId } from './spiffe-id.js'
 
 /** The VC 1.1 base context: JWT VCs keep it so that did-jwt-vc and Veramo accept our credentials. */
 export const VC_CONTEXT_V1 = 'https://www.w3.org/2018/credentials/v1'
@@ -34,6 +35,11 @@ export interface AgentClaims {
   dataAccessClass: DataAccessClass
   /** Optional runtime attestation evidence (free-form JSON object). */
   attestation?: Record<string, unknown>
+  /**
+   * The agent's SPIFFE ID (`spiffe://<trust domain>/agent/<orchestrator>/<key>`), set by the issuer
+   * when it runs with a trust domain; checked exactly (SPIFFE-ID.md) wherever it is read.
+   */
+  spiffeId?: string
 }
 
 /** The `credentialStatus` of an agentid credential. */
@@ -62,7 +68,7 @@ export interface AgentIdentityCredentialPayload {
 }
 
 const LIMITS = { text: 1024, name: 256, tools: 256, tool: 512, attestation: 8192 } as const
-const CLAIM_KEYS = new Set(['id', 'purpose', 'controller', 'model', 'toolProfile', 'policyTier', 'dataAccessClass', 'attestation'])
+const CLAIM_KEYS = new Set(['id', 'purpose', 'controller', 'model', 'toolProfile', 'policyTier', 'dataAccessClass', 'attestation', 'spiffeId'])
 const MODEL_KEYS = new Set(['provider', 'name', 'version'])
 const TIER = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/
 
@@ -114,6 +120,13 @@ export function parseAgentClaims(input: unknown, options: ParseClaimsOptions = {
     dataAccessClass: parseDataAccessClass(input.dataAccessClass, code),
   }
   if (!TIER.test(claims.policyTier)) invalid(code, 'policyTier', 'must be letters, digits and . _ : -')
+  if (input.spiffeId !== undefined) {
+    try {
+      claims.spiffeId = parseSpiffeId(input.spiffeId).id
+    } catch {
+      invalid(code, 'spiffeId', 'must be a SPIFFE ID (spiffe://trust-domain/path)')
+    }
+  }
   if (input.attestation !== undefined) {
     if (!isRecord(input.attestation)) invalid(code, 'attestation', 'must be an object')
     let serialized: unknown

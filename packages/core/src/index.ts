@@ -57,3 +57,14 @@ export type {
 } from './credential.js'
 export { createProofOfPossession, verifyProofOfPossession, POP_TYP, MAX_POP_LIFETIME_SEC } from './pop.js'
 export type { CreateProofOptions, VerifyProofOptions, VerifiedProof, ProofPurpose } from './pop.js'
+export {
+  parseSpiffeId,
+  parseTrustDomain,
+  isSpiffeId,
+  agentSpiffeId,
+  agentDidFromSpiffeId,
+  AGENT_SPIFFE_PATH_PREFIX,
+  MAX_SPIFFE_ID_BYTES,
+  MAX_TRUST_DOMAIN_BYTES,
+} from './spiffe-id.js'
+export type { SpiffeId, SpiffeIdErrorName, ParseSpiffeIdOptions } from './spiffe-id.js'

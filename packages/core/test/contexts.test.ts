@@ -12,7 +12,7 @@ describe('AGENTID_CONTEXT_V1_DOCUMENT', () => {
     const ctx = AGENTID_CONTEXT_V1_DOCUMENT['@context']
     expect(ctx['@protected']).toBe(true)
     for (const term of ['AgentIdentityCredential', 'AgentCapabilityCredential', 'purpose', 'controller', 'model', 'toolProfile', 'policyTier',
-      'dataAccessClass', 'attestation', 'capabilities', 'caveats', 'parentHash']) {
+      'dataAccessClass', 'attestation', 'spiffeId', 'capabilities', 'caveats', 'parentHash']) {
       expect(ctx, term).toHaveProperty(term)
     }
     expect(ctx.attestation['@type']).toBe('@json')

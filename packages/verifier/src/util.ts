@@ -1,5 +1,5 @@
 // Small helpers the verifier's modules share (internal; not exported from index.ts).
-import { parseStatusListIndex, StatusListError, VerificationError } from '@agentid/core'
+import { agentDidFromSpiffeId, parseSpiffeId, parseStatusListIndex, StatusListError, VerificationError, type AgentClaims } from '@agentid/core'
 
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -24,4 +24,14 @@ export function statusIndexOf(statusListIndex: string): number {
     }
     throw cause
   }
+}
+
+/**
+ * A `spiffeId` claim in agentid's scheme (`…/agent/<orchestrator>/<key>`) must name the credential's own
+ * agent: an issuer bug or a copied claim naming another agent's key is ERR_MALFORMED.
+ */
+export function assertSpiffeIdNamesAgent(claims: AgentClaims, did: string): void {
+  if (claims.spiffeId === undefined) return
+  const named = agentDidFromSpiffeId(parseSpiffeId(claims.spiffeId))
+  if (named !== null && named !== did) throw new VerificationError('ERR_MALFORMED', 'spiffeId names another agent than the credential subject', { details: { field: 'spiffeId' } })
 }

@@ -19,7 +19,7 @@ import { verifyDataIntegrityInput } from './di/dispatch.js'
 import { parseTrustedRoots, verifyDelegationChain, type DelegationContext, type DelegationRequest, type VerifiedDelegation } from './delegation.js'
 import { createMemoryReplayCache, verifyPresentationWith, type PresentationContext, type ReplayCache, type VerifiedPresentation, type VerifyPresentationOptions } from './presentation.js'
 import { createTokenCache, verifyRequestWith, type HttpRequestLike, type RequestContext, type VerifiedRequest, type VerifyRequestOptions } from './request.js'
-import { deepFreeze, isRecord, statusIndexOf } from './util.js'
+import { assertSpiffeIdNamesAgent, deepFreeze, isRecord, statusIndexOf } from './util.js'
 
 /** Options of {@link createVerifier}. Every dependency is injected; defaults are safe. */
 export interface VerifierOptions {
@@ -251,6 +251,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const nbf = numericDate(p.nbf, 'nbf', false)
     const iat = numericDate(p.iat, 'iat', false)
     const claims = parseAgentClaims(subject, { strict: false, code: 'ERR_MALFORMED' })
+    assertSpiffeIdNamesAgent(claims, sub)
     const entry = parseStatusEntry(vc.credentialStatus)
     const index = statusIndexOf(entry.statusListIndex)
 

@@ -5,6 +5,8 @@ import {
   AGENT_IDENTITY_CREDENTIAL,
   AGENTID_CONTEXT_V1,
   AgentIdError,
+  agentSpiffeId,
+  parseTrustDomain,
   generateEd25519KeyPair,
   VC_CONTEXT_V1,
   verifyProofOfPossession,
@@ -61,6 +63,11 @@ export interface IssuerServiceOptions {
   trustedIdps?: readonly TrustedIdpConfig[]
   /** Fetch for the identity providers' JWKS URIs. Default: `globalThis.fetch`. */
   fetch?: typeof globalThis.fetch
+  /**
+   * SPIFFE trust domain: each agent spawned gets `spiffe://<trustDomain>/agent/<orchestrator>/<key>`
+   * (claim `spiffeId`). Default: none.
+   */
+  trustDomain?: string
 }
 
 export interface OrchestratorView { id: string; name: string; createdAt: string; removedAt: string | null; activeAgents?: number }
@@ -102,6 +109,8 @@ export class IssuerService {
   readonly trustedIdps: readonly TrustedIdpConfig[]
   /** The fetch for identity providers' keys, when injected. */
   readonly fetch: typeof globalThis.fetch | undefined
+  /** The SPIFFE trust domain of the agents' SPIFFE IDs, when configured. */
+  readonly trustDomain: string | undefined
 
   private constructor(
     readonly store: Store,
@@ -114,6 +123,7 @@ export class IssuerService {
     this.challengeTtl = options.challengeTtlSec ?? 120
     this.trustedIdps = parseTrustedIdps(options.trustedIdps ?? [])
     this.fetch = options.fetch
+    this.trustDomain = options.trustDomain === undefined ? undefined : parseTrustDomain(options.trustDomain, { code: 'ERR_INVALID_INPUT' })
     this.di = new DataIntegritySigner({ did: engine.issuer.did, keyId: engine.issuer.keyId, signBytes: (data) => engine.signBytes(data) })
     this.statusLists = new StatusLists({
       store,
@@ -291,7 +301,7 @@ export class IssuerService {
    * one (issuer-generated key, returned once and never stored), and issues its identity credential.
    * Agent, credential, status index, proof nonce and audit event commit in one transaction.
    */
-  async spawn(actor: Principal, body: unknown): Promise<IssuedCredential & { privateJwk?: Ed25519PrivateJwk; keyCustody: 'agent' | 'issuer'; delegationChain?: string[] }> {
+  async spawn(actor: Principal, body: unknown): Promise<IssuedCredential & { privateJwk?: Ed25519PrivateJwk; keyCustody: 'agent' | 'issuer'; spiffeId?: string; delegationChain?: string[] }> {
     if (actor.kind !== 'orchestrator') throw new AgentIdError('ERR_FORBIDDEN', 'only an orchestrator spawns agents')
     const { grant, rest } = takeGrantToolProfile(body)
     const request = parseSpawnRequest(rest, this.maxTtl)
@@ -315,7 +325,8 @@ export class IssuerService {
     const root = grantCapabilities
       ? await this.delegations.rootLink(did, grantCapabilities, { maxDataClass: request.claims.dataAccessClass }, request.lifetimeSec ?? this.ttl)
       : undefined
-    const issued = await this.issue(did, request.claims, request.lifetimeSec, request.format, (row, at) => [
+    const claims = this.trustDomain === undefined ? request.claims : { ...request.claims, spiffeId: agentSpiffeId(this.trustDomain, actor.name, did) }
+    const issued = await this.issue(did, claims, request.lifetimeSec, request.format, (row, at) => [
       ...(proof
         ? [
             this.store.ops.nonceUse(`pop:${proof.jti}`, proof.exp, { code: 'ERR_REPLAY', message: 'this proof of possession was used before' }),
@@ -328,7 +339,7 @@ export class IssuerService {
         orchestrator_id: actor.id,
         controller: request.claims.controller,
         purpose: request.claims.purpose,
-        claims_json: JSON.stringify(request.claims),
+        claims_json: JSON.stringify(claims),
         key_custody: request.keyCustody,
         created_at: at,
       }),
@@ -336,7 +347,7 @@ export class IssuerService {
       ...(root ? root.ops : []),
       this.store.ops.audit(at, actorName(actor), 'agent.spawned', did, { credentialId: row.id, keyCustody: request.keyCustody, ...(root ? { delegationId: root.id } : {}) }),
     ])
-    return { ...issued, keyCustody: request.keyCustody, ...(privateJwk ? { privateJwk } : {}), ...(root ? { delegationChain: [root.jwt] } : {}) }
+    return { ...issued, keyCustody: request.keyCustody, ...(claims.spiffeId ? { spiffeId: claims.spiffeId } : {}), ...(privateJwk ? { privateJwk } : {}), ...(root ? { delegationChain: [root.jwt] } : {}) }
   }
 
   /** Renews an active agent's identity credential; the agent proves possession of its key. */

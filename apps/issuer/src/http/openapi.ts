@@ -48,6 +48,7 @@ export function openApiDocument(issuerDid: string): Record<string, unknown> {
             credential: { oneOf: [{ type: 'string', description: 'JWT VC (format jwt)' }, { type: 'object', description: 'VC 2.0 credential with a Data Integrity proof (format di)' }] }, credentialId: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' },
             status: { type: 'object' }, keyCustody: { enum: ['agent', 'issuer'] }, privateJwk: { type: 'object', description: 'only for keyCustody issuer; returned once, never stored' },
             delegationChain: { type: 'array', items: { type: 'string' }, description: 'with grantToolProfile: the root capability link' },
+            spiffeId: { type: 'string', description: 'with AGENTID_TRUST_DOMAIN: spiffe://<trust domain>/agent/<orchestrator name>/<did:key multibase>, also the credential claim spiffeId' },
           },
         },
       },

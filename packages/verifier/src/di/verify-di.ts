@@ -11,7 +11,7 @@ import { DataIntegrityProof } from '@digitalbazaar/data-integrity'
 import { cryptosuite } from '@digitalbazaar/eddsa-rdfc-2022-cryptosuite'
 import { verifyCredential } from '@digitalbazaar/vc'
 import type { VerifiedAgent } from '../types.js'
-import { isRecord, statusIndexOf } from '../util.js'
+import { assertSpiffeIdNamesAgent, isRecord, statusIndexOf } from '../util.js'
 import { boundCredential } from './bounds.js'
 import { createDocumentLoader, VC_CONTEXT_V2, type DocumentLoader } from './document-loader.js'
 
@@ -160,6 +160,7 @@ export async function verifyDataIntegrityCredential(input: unknown, options: Dat
   const did = subject.id
   if (typeof did !== 'string' || !isDidKeySyntax(did)) malformed('credentialSubject.id must be the agent did:key')
   const claims = parseAgentClaims(subject, { strict: false, code: 'ERR_MALFORMED' })
+  assertSpiffeIdNamesAgent(claims, did)
   const credentialStatus = parseStatusEntry(credential.credentialStatus)
   const index = statusIndexOf(credentialStatus.statusListIndex)
   if (credential.id !== undefined && typeof credential.id !== 'string') malformed('id must be a string')
