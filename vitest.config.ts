@@ -8,6 +8,7 @@ const alias = {
   '@agentid/core': src('packages/core'),
   '@agentid/delegation': src('packages/delegation'),
   '@agentid/verifier': src('packages/verifier'),
+  '@agentid/replay-redis': src('packages/replay-redis'),
   '@agentid/client': src('packages/client'),
   '@agentid/issuer': src('apps/issuer'),
   '@agentid/policy': src('packages/policy'),
