@@ -6,6 +6,7 @@ import { defineConfig } from 'vitest/config'
 const src = (p: string) => fileURLToPath(new URL(`./${p}/src/index.ts`, import.meta.url))
 const alias = {
   '@agentid/core': src('packages/core'),
+  '@agentid/tlog': src('packages/tlog'),
   '@agentid/delegation': src('packages/delegation'),
   '@agentid/verifier': src('packages/verifier'),
   '@agentid/replay-redis': src('packages/replay-redis'),

@@ -1,0 +1,103 @@
+import { HASH_SIZE, consistencyProof, hashChildren, hashLeaf, inclusionProof, treeHash, type HashSource } from './merkle.js'
+import { isSize } from './util.js'
+
+/**
+ * An append-only Merkle tree held in memory: every complete subtree hash, one contiguous buffer
+ * per level (≈ 64 bytes per leaf). Proofs and historical roots for any size up to `size` read
+ * O(log n) stored nodes.
+ * @example
+ * const tree = new MerkleTree()
+ * tree.appendEntry(new TextEncoder().encode('one'))
+ * tree.inclusionProof(0, tree.size)
+ */
+export class MerkleTree implements HashSource {
+  #levels: Buffer[] = [Buffer.alloc(HASH_SIZE * 1024)]
+  #counts: number[] = [0]
+
+  /** Number of leaves. */
+  get size(): number {
+    return this.#counts[0] as number
+  }
+
+  /** Appends a leaf by its hash (RFC 9162 leaf hash); returns its index. */
+  append(leafHash: Uint8Array): number {
+    if (leafHash.length !== HASH_SIZE) throw new TypeError('a leaf hash is 32 bytes')
+    const index = this.size
+    let hash = leafHash
+    let level = 0
+    let i = index
+    for (;;) {
+      this.#put(level, i, hash)
+      if (i % 2 === 0) break
+      hash = hashChildren(this.#get(level, i - 1), hash)
+      level++
+      i = (i - 1) / 2
+    }
+    return index
+  }
+
+  /** Appends an entry (hashes it with hashLeaf); returns its index. */
+  appendEntry(entry: Uint8Array): number {
+    return this.append(hashLeaf(entry))
+  }
+
+  nodeHash(level: number, index: number): Uint8Array {
+    const count = this.#counts[level] ?? 0
+    if (!Number.isInteger(index) || index < 0 || index >= count) throw new RangeError(`no complete node at level ${level} index ${index}`)
+    return this.#get(level, index)
+  }
+
+  /** RFC 9162 root of the first `size` leaves (default: all). */
+  root(size = this.size): Uint8Array {
+    this.#checkSize(size)
+    return treeHash(this, size)
+  }
+
+  inclusionProof(index: number, size = this.size): Uint8Array[] {
+    this.#checkSize(size)
+    return inclusionProof(this, index, size)
+  }
+
+  consistencyProof(size1: number, size2 = this.size): Uint8Array[] {
+    this.#checkSize(size2)
+    return consistencyProof(this, size1, size2)
+  }
+
+  /**
+   * The bytes of tlog-tile `level`/`index` with `width` hashes: nodes at tree level 8·level,
+   * concatenated. The tile must lie within the tree.
+   */
+  tile(level: number, index: number, width: number): Uint8Array {
+    const treeLevel = level * 8
+    const first = index * 256
+    if (!Number.isInteger(width) || width < 1 || width > 256) throw new RangeError('width must be 1..256')
+    if (first + width > (this.#counts[treeLevel] ?? 0)) throw new RangeError('tile is beyond the tree')
+    const buf = this.#levels[treeLevel] as Buffer
+    return Uint8Array.prototype.slice.call(buf, first * HASH_SIZE, (first + width) * HASH_SIZE)
+  }
+
+  #checkSize(size: number): void {
+    if (!isSize(size) || size > this.size) throw new RangeError(`size must be at most ${this.size}`)
+  }
+
+  #get(level: number, index: number): Uint8Array {
+    const buf = this.#levels[level] as Buffer
+    return buf.subarray(index * HASH_SIZE, (index + 1) * HASH_SIZE)
+  }
+
+  #put(level: number, index: number, hash: Uint8Array): void {
+    while (this.#levels.length <= level) {
+      this.#levels.push(Buffer.alloc(HASH_SIZE * 64))
+      this.#counts.push(0)
+    }
+    let buf = this.#levels[level] as Buffer
+    if ((index + 1) * HASH_SIZE > buf.length) {
+      const grown = Buffer.alloc(buf.length * 2)
+      buf.copy(grown)
+      this.#levels[level] = grown
+      buf = grown
+    }
+    buf.set(hash, index * HASH_SIZE)
+    this.#counts[level] = index + 1
+  }
+}
