@@ -61,3 +61,99 @@ describe('aborted uploads', () => {
     expect(aborted?.level).toBe(30)
   })
 })
+
+/**
+ * Like a real uploading client: writes `head`, then body bytes as fast as the socket takes them (up to
+ * `total`), reading all the while; resolves with what was read once the server answered and closed,
+ * or the connection broke.
+ */
+function streamingUpload(head: string, total: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    const got: Buffer[] = []
+    let sent = 0
+    let finished = false
+    const done = () => {
+      if (finished) return
+      finished = true
+      socket.destroy()
+      resolve(Buffer.concat(got).toString('latin1'))
+    }
+    const chunk = Buffer.alloc(64 * 1024, 0x20)
+    const pump = () => {
+      while (!finished && !socket.destroyed && sent < total) {
+        sent += chunk.length
+        if (!socket.write(chunk)) return void socket.once('drain', pump)
+      }
+    }
+    socket.on('data', (c) => got.push(c))
+    socket.on('error', done)
+    socket.on('close', done)
+    socket.on('connect', () => {
+      socket.write(head)
+      pump()
+    })
+    setTimeout(done, 5000).unref()
+  })
+}
+
+/** The first HTTP response in `text`: status and JSON body. */
+function response(text: string): { status: number; headers: string; body: unknown } {
+  const match = /^HTTP\/1\.1 (\d{3}) [^\r]*\r\n([\s\S]*?)\r\n\r\n([\s\S]*)$/.exec(text)
+  expect(match, `not an HTTP response: ${JSON.stringify(text.slice(0, 200))}`).not.toBeNull()
+  const headers = match![2]!.toLowerCase()
+  const length = /content-length: (\d+)/.exec(headers)
+  const bodyText = length ? match![3]!.slice(0, Number(length[1])) : match![3]!
+  return { status: Number(match![1]), headers, body: JSON.parse(bodyText) }
+}
+
+describe('malformed HTTP gets the documented error body', () => {
+  it.each([
+    ['a chunk size that is not hex', ['POST /v1/agents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n'], 400, 'ERR_INVALID_INPUT'],
+    ['a NUL byte in a header value', ['GET /healthz HTTP/1.1\r\nHost: x\r\nX-Thing: a\u0000b\r\n\r\n'], 400, 'ERR_INVALID_INPUT'],
+    ['Content-Length with Transfer-Encoding', ['POST /v1/agents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'], 400, 'ERR_INVALID_INPUT'],
+    ['a request line that is not HTTP', ['HELLO\r\n\r\n'], 400, 'ERR_INVALID_INPUT'],
+    ['headers larger than the server takes', [`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`], 431, 'ERR_HEADERS_TOO_LARGE'],
+  ] as const)('%s', async (_name, chunks, status, code) => {
+    const r = response(await raw([...chunks]))
+    expect(r.status).toBe(status)
+    expect(r.headers).toContain('content-type: application/json')
+    expect(r.headers).toContain('connection: close')
+    expect(r.body).toEqual({ error: { code, message: expect.any(String) } })
+    expect(logs.filter((l) => l.level >= 50)).toEqual([])
+  })
+
+  it.each([
+    ['/v1/agents', 'application/json', 'ERR_PAYLOAD_TOO_LARGE'],
+    ['/v1/orchestrators', 'application/json', 'ERR_PAYLOAD_TOO_LARGE'],
+  ])('%s: a body declared larger than the limit is answered 413, and the client reads it while it is still sending', async (path, type, code) => {
+    const head = `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: ${type}\r\nContent-Length: 50000000\r\n\r\n`
+    const r = response(await streamingUpload(head, 50_000_000))
+    expect(r.status).toBe(413)
+    expect(r.headers).toContain('connection: close')
+    expect(r.body).toEqual({ error: { code, message: expect.any(String) } })
+  })
+
+  it.each(['/v1/agents', '/v1/token'])('%s: Expect: 100-continue with a Content-Length over the limit is answered 413 before any body is sent', async (path) => {
+    const text = await raw([`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50000000\r\nExpect: 100-continue\r\n\r\n`], { waitMs: 500 })
+    const r = response(text)
+    expect(r.status).toBe(413)
+    expect(r.body).toEqual({ error: { code: 'ERR_PAYLOAD_TOO_LARGE', message: expect.any(String) } })
+  })
+
+  it('Expect: 100-continue within the limit still gets 100 Continue and its answer', async () => {
+    const text = await raw(['POST /v1/agents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n', '{}'], { waitMs: 1000 })
+    expect(text.startsWith('HTTP/1.1 100 Continue\r\n\r\n')).toBe(true)
+    const r = response(text.slice('HTTP/1.1 100 Continue\r\n\r\n'.length))
+    expect(r.status).toBe(401)
+  })
+
+  it('a chunked body that grows past the limit is answered 413 (the client reads it)', async () => {
+    const chunk = Buffer.alloc(16 * 1024, 0x20)
+    const chunks: Array<string | Buffer> = ['POST /v1/agents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n']
+    for (let i = 0; i < 32; i++) chunks.push(`${chunk.length.toString(16)}\r\n`, chunk, '\r\n')
+    const r = response(await raw(chunks))
+    expect(r.status).toBe(413)
+    expect(r.body).toEqual({ error: { code: 'ERR_PAYLOAD_TOO_LARGE', message: expect.any(String) } })
+  })
+})

@@ -29,6 +29,10 @@ export type AgentIdErrorCode =
   | 'ERR_UNSUPPORTED_MEDIA_TYPE'
   | 'ERR_RATE_LIMITED'
   | 'ERR_UNAVAILABLE'
+  /** The request's headers are larger than the server reads (HTTP 431). */
+  | 'ERR_HEADERS_TOO_LARGE'
+  /** The request did not arrive in time (HTTP 408). */
+  | 'ERR_REQUEST_TIMEOUT'
   | 'ERR_INTERNAL'
   /** A policy folder that does not parse or does not validate against the agentid Cedar schema. */
   | 'ERR_POLICY_INVALID'

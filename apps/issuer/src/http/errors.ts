@@ -23,9 +23,11 @@ export const HTTP_STATUS: Readonly<Record<AgentIdErrorCode, number>> = Object.fr
   ERR_NOT_FOUND: 404,
   ERR_CONFLICT: 409,
   ERR_REPLAY: 409,
+  ERR_REQUEST_TIMEOUT: 408,
   ERR_PAYLOAD_TOO_LARGE: 413,
   ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   ERR_RATE_LIMITED: 429,
+  ERR_HEADERS_TOO_LARGE: 431,
   ERR_INTERNAL: 500,
   ERR_POLICY_INVALID: 500,
   ERR_STATUS_UNAVAILABLE: 503,
@@ -76,4 +78,23 @@ export function toHttpError(error: unknown): { status: number; body: ErrorBody; 
 export function isClientAbort(error: unknown, request: IncomingMessage): boolean {
   const code = (error as { code?: unknown } | null)?.code
   return code === 'ECONNRESET' || code === 'ECONNABORTED' || request.readableAborted || request.aborted
+}
+
+/**
+ * The raw HTTP/1.1 answer to a request Node's parser refused before any route saw it (Node's
+ * `clientError`: bad chunk sizes, NUL in a header, Content-Length with Transfer-Encoding, headers
+ * over the limit, a timeout), with the documented `{ error: { code, message } }` body and
+ * `Connection: close` (the stream cannot be trusted past the error). Null when nothing can be sent.
+ */
+export function clientErrorResponse(error: unknown): string | null {
+  const code = (error as { code?: unknown } | null)?.code
+  if (code === 'ECONNRESET' || code === 'EPIPE') return null
+  const [agentidCode, message]: [AgentIdErrorCode, string] =
+    code === 'HPE_HEADER_OVERFLOW' ? ['ERR_HEADERS_TOO_LARGE', 'request headers are larger than the server reads']
+    : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? ['ERR_REQUEST_TIMEOUT', 'the request did not arrive in time']
+    : ['ERR_INVALID_INPUT', 'the request is not valid HTTP/1.1']
+  const status = HTTP_STATUS[agentidCode]
+  const body = JSON.stringify({ error: { code: agentidCode, message } })
+  const reason = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'
+  return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`
 }

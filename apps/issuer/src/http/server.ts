@@ -1,8 +1,10 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { AgentIdError, type AgentIdErrorCode } from '@agentid/core'
 import { requireAdmin, type IssuerService, type Principal } from '../domain/service.js'
 import { parseRevokeRequest } from '../domain/input.js'
-import { HTTP_STATUS, isClientAbort, toHttpError } from './errors.js'
+import { clientErrorResponse, HTTP_STATUS, isClientAbort, toHttpError } from './errors.js'
 import { openApiDocument } from './openapi.js'
 import { oauthRoutes } from '../oauth/routes.js'
 
@@ -36,6 +38,23 @@ export function prefersJsonLd(accept: string | string[] | undefined): string | n
   return best !== null && best.type !== 'application/vc+jwt' ? best.type : null
 }
 
+/** How long a refused connection is still read (and discarded) after its answer, so that the answer is not lost to a reset. */
+const LINGER_MS = 1000
+
+/**
+ * Writes `answer`, half-closes, and keeps reading (discarding) what the client still sends until it
+ * closes its side or LINGER_MS pass: closing a socket with unread data sends a TCP reset, which can
+ * destroy the answer before the client reads it.
+ */
+function endLingering(socket: Duplex, answer: string): void {
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS)
+  timer.unref()
+  socket.once('close', () => clearTimeout(timer))
+  socket.once('end', () => socket.destroy())
+  socket.on('data', () => {})
+  socket.end(answer)
+}
+
 function bearer(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization
   if (typeof header !== 'string') return undefined
@@ -57,6 +76,14 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
     return503OnClosing: false,
     forceCloseConnections: false,
     routerOptions: { maxParamLength: 256 },
+    // HTTP that Node's parser refuses never reaches a route: answer it with our error body, not
+    // Fastify's default one, where the socket can still take an answer.
+    clientErrorHandler: (error, socket) => {
+      const answer = socket.destroyed ? null : clientErrorResponse(error)
+      app.log.info({ code: (error as { code?: unknown }).code }, 'malformed HTTP refused')
+      if (answer !== null && socket.writable) endLingering(socket, answer)
+      else socket.destroy()
+    },
     // Router errors (a malformed percent-encoding, an over-long path parameter) get our error body too.
     frameworkErrors: (error, _request, reply) => {
       const routing = error.code === 'FST_ERR_BAD_URL' || error.code === 'FST_ERR_MAX_PARAM_LENGTH'
@@ -65,6 +92,17 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
         : toHttpError(error)
       void (reply as FastifyReply).code(status).type('application/json').send(body)
     },
+  })
+  // `Expect: 100-continue` with a Content-Length over the limit: 413 at once, before the client sends
+  // the body (Node would answer 100 Continue and read it first). Every other request goes on as usual.
+  app.server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+    if (Number(request.headers['content-length']) > BODY_LIMIT) {
+      const body = JSON.stringify(toHttpError(new AgentIdError('ERR_PAYLOAD_TOO_LARGE', 'request body is larger than 64 KiB')).body)
+      response.writeHead(HTTP_STATUS.ERR_PAYLOAD_TOO_LARGE, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body)
+      return
+    }
+    response.writeContinue()
+    app.server.emit('request', request, response)
   })
   // JSON only: Fastify's built-in text/plain parser would hand route handlers a string (400, not 415).
   app.removeContentTypeParser('text/plain')
