@@ -16,6 +16,12 @@ export type VerificationErrorCode =
   | 'ERR_DELEGATION_DEPTH'
   | 'ERR_NOT_AUTHORIZED'
   | 'ERR_KEY_MISMATCH'
+  /** An approval receipt that is not for the call received (a changed argument, another tool, agent or transaction). */
+  | 'ERR_APPROVAL_MISMATCH'
+  /** An approval receipt recording that the approver denied the call. */
+  | 'ERR_APPROVAL_DENIED'
+  /** A WebAuthn assertion without the user-verification (UV) or user-presence (UP) flag. */
+  | 'ERR_USER_NOT_VERIFIED'
 
 /** Codes for everything that is not a verification verdict (bad requests, missing records, ...). */
 export type AgentIdErrorCode =
@@ -36,6 +42,8 @@ export type AgentIdErrorCode =
   | 'ERR_INTERNAL'
   /** A policy folder that does not parse or does not validate against the agentid Cedar schema. */
   | 'ERR_POLICY_INVALID'
+  /** The call is permitted only with a human's approval; `details.approvalId` names the request to wait for. */
+  | 'ERR_APPROVAL_REQUIRED'
 
 export const VERIFICATION_ERROR_CODES: readonly VerificationErrorCode[] = Object.freeze([
   'ERR_MALFORMED',
@@ -54,6 +62,9 @@ export const VERIFICATION_ERROR_CODES: readonly VerificationErrorCode[] = Object
   'ERR_DELEGATION_DEPTH',
   'ERR_NOT_AUTHORIZED',
   'ERR_KEY_MISMATCH',
+  'ERR_APPROVAL_MISMATCH',
+  'ERR_APPROVAL_DENIED',
+  'ERR_USER_NOT_VERIFIED',
 ])
 
 export interface ErrorOptions {

@@ -47,6 +47,8 @@ interface State {
   readonly reads: Reads
   /** Validator warnings (e.g. a policy that can never apply): logged, not refused. */
   readonly warnings: readonly PolicyDiagnostic[]
+  /** The approval requirement of each policy marked `@approval("required")`, by id. */
+  readonly approvals: ReadonlyMap<string, { readonly group: string | null }>
 }
 
 function invalid(dir: string, diagnostics: readonly PolicyDiagnostic[]): AgentIdError {
@@ -100,6 +102,7 @@ export async function loadPolicyEngine(options: PolicyEngineOptions): Promise<Po
       memo: new Lru(memoSize),
       reads: policyReads(loaded.policies),
       warnings: loaded.diagnostics.filter((d) => d.severity === 'warning'),
+      approvals: new Map(loaded.policies.filter((p) => p.approval !== null).map((p) => [p.id, p.approval!])),
     }
   }
 
@@ -109,6 +112,31 @@ export async function loadPolicyEngine(options: PolicyEngineOptions): Promise<Po
 
   const authorize = (subject: AuthorizationSubject, action: string, resource: PolicyResource): PolicyDecision => {
     const s = state
+    return withApproval(s, subject, decide(s, subject, action, resource))
+  }
+
+  // An allow that rests only on permits marked @approval("required") stands only with an approval for the
+  // group they name (all of them the same group; permits naming different groups cannot be satisfied by one
+  // approval, so the first is asked for). Denies, and allows with any unmarked permit, are unchanged.
+  const withApproval = (s: State, subject: AuthorizationSubject, d: PolicyDecision): PolicyDecision => {
+    if (!d.allowed || s.approvals.size === 0) return d
+    const marks = d.policies.map((id) => s.approvals.get(id))
+    if (marks.some((m) => m === undefined)) return d
+    const group = marks[0]!.group
+    const given = subject.approval
+    const satisfied = given !== undefined && given !== null && marks.every((m) => m!.group === group) && (given.group ?? null) === group
+    if (satisfied) return Object.freeze({ ...d, approval: Object.freeze({ group, approved: true }) })
+    return Object.freeze({
+      allowed: false,
+      decision: 'deny' as const,
+      policies: d.policies,
+      errors: d.errors,
+      reason: 'approval-required' as const,
+      approval: Object.freeze({ group, approved: false }),
+    })
+  }
+
+  const decide = (s: State, subject: AuthorizationSubject, action: string, resource: PolicyResource): PolicyDecision => {
     if (typeof action !== 'string' || !Object.hasOwn(ACTION_RESOURCE, action)) {
       return decision(false, 'unknown-action', [], [`unknown action ${JSON.stringify(String(action)).slice(0, 80)}`])
     }

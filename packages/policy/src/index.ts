@@ -1,6 +1,7 @@
 export { AGENTID_CEDAR_SCHEMA } from './schema.js'
 export { loadPolicyEngine, validatePolicyDirectory } from './engine.js'
 export type {
+  ApprovalInput,
   AuthorizationDetailInput,
   AuthorizationSubject,
   PolicyAction,

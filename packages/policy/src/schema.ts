@@ -89,6 +89,16 @@ namespace AgentId {
     location: String,
   };
 
+  // A human's approval of this call, verified before the decision (present only then).
+  type Approval = {
+    approverId: String,
+    approver: String,
+    // The approver group the request named ("" for the approvers of the agent's controller).
+    group: String,
+    // True when the approver is the user the agent acts for.
+    selfApproval: Bool,
+  };
+
   type RequestContext = {
     // Number of delegation links between the root and this agent; 0 when it acts on its own credential.
     delegationDepth: Long,
@@ -99,6 +109,7 @@ namespace AgentId {
     // The data class the request asks for, as a name and as a level (see Agent.dataAccessLevel).
     requestedDataClass?: String,
     requestedDataLevel?: Long,
+    approval?: Approval,
     // Unix seconds.
     time: Long,
   };

@@ -24,6 +24,18 @@ export interface AuthorizationDetailInput {
   identifiers?: readonly string[]
 }
 
+/** A verified approval, as policies see it (`context.approval`). */
+export interface ApprovalInput {
+  /** The approver's id at the issuer (`apv_…`). */
+  approverId: string
+  /** The approver's name, as certified. */
+  approver: string
+  /** The approver group the request named, or null (the agent's controller's approvers). */
+  group: string | null
+  /** True when the approver is the user the agent acts for. */
+  selfApproval: boolean
+}
+
 /** What the verifier established about the caller ("verifiedContext"). */
 export interface AuthorizationSubject {
   agent: { did: string; claims: AgentClaims }
@@ -31,6 +43,11 @@ export interface AuthorizationSubject {
   delegation?: { root: string; depth: number } | null
   authorizationDetails?: readonly AuthorizationDetailInput[]
   requestedDataClass?: DataAccessClass
+  /**
+   * A human's approval of this very call, verified (`verifier.verifyApproval`) before the decision: what
+   * lets a permit marked `@approval("required")` allow, and what policies read as `context.approval`.
+   */
+  approval?: ApprovalInput | null
   /** Unix seconds; default: the engine's clock. */
   time?: number
 }
@@ -47,6 +64,11 @@ export type PolicyDecisionReason =
   | 'invalid-request'
   /** Cedar refused the request as a whole (never expected; denies). */
   | 'evaluation-failed'
+  /**
+   * Every permit that would allow it is marked `@approval("required")` and the request carries no approval
+   * for it: `approval.group` says whose approval is needed. The only denial a human can turn into an allow.
+   */
+  | 'approval-required'
 
 /** The answer of {@link PolicyEngine.authorize}. */
 export interface PolicyDecision {
@@ -57,6 +79,11 @@ export interface PolicyDecision {
   /** Evaluation errors (a policy that erred is skipped by Cedar) or why the request was refused before Cedar. */
   readonly errors: readonly string[]
   readonly reason: PolicyDecisionReason
+  /**
+   * With reason `approval-required` (needed, absent) or an allow that rests on an approval (`approved: true`):
+   * the approver group the permit named, or null for the approvers of the agent's controller.
+   */
+  readonly approval?: { readonly group: string | null; readonly approved: boolean }
 }
 
 /** One problem found in a policy folder. */

@@ -11,6 +11,11 @@ export interface CompiledPolicy {
   readonly file: string
   readonly text: string
   readonly json: PolicyJson
+  /**
+   * `@approval("required")` on a permit: the permit allows only with a verified human approval;
+   * `@approvers("<group>")` names the approver group (default: the approvers of the agent's controller).
+   */
+  readonly approval: { readonly group: string | null } | null
 }
 
 export interface LoadedPolicySet {
@@ -75,8 +80,13 @@ export async function loadPolicyFolder(dir: string): Promise<LoadedPolicySet> {
         diagnostics.push({ file, policy: id, ...lineOf(text, Math.max(at, 0)), severity: 'error', message: `duplicate policy id ${JSON.stringify(id)} (first in ${previous.file})` })
         continue
       }
+      const approval = approvalAnnotation(parsed.json)
+      if (typeof approval === 'string') {
+        diagnostics.push({ file, policy: id, ...lineOf(text, Math.max(at, 0)), severity: 'error', message: approval })
+        continue
+      }
       located.set(id, { file, text: policyText, offset: at, source: text })
-      policies.push({ id, file, text: policyText, json: parsed.json })
+      policies.push({ id, file, text: policyText, json: parsed.json, approval })
     }
   }
   if (policies.length > FOLDER_LIMITS.policies) {
@@ -108,6 +118,23 @@ export async function loadPolicyFolder(dir: string): Promise<LoadedPolicySet> {
   }
   const ok = !diagnostics.some((d) => d.severity === 'error')
   return { policies: ok ? policies : [], diagnostics, ok }
+}
+
+const GROUP = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/
+
+/** The policy's approval requirement, or a message saying why its annotations are refused. */
+function approvalAnnotation(json: PolicyJson): { group: string | null } | null | string {
+  const annotations = json.annotations ?? {}
+  const approval = annotations['approval']
+  const approvers = annotations['approvers']
+  if (approval === undefined) {
+    return approvers === undefined ? null : '@approvers needs @approval("required") on the same policy'
+  }
+  if (approval !== 'required') return '@approval must be "required"'
+  if (json.effect !== 'permit') return '@approval applies to permit policies only'
+  if (approvers === undefined) return { group: null }
+  if (typeof approvers !== 'string' || !GROUP.test(approvers)) return '@approvers must name a group: 1 to 128 letters, digits, ".", "_", ":" or "-"'
+  return { group: approvers }
 }
 
 class FolderError extends Error {

@@ -182,6 +182,18 @@ export function requestContext(subject: AuthorizationSubject, now: number): Reco
     context.requestedDataLevel = dataLevel(subject.requestedDataClass, 'subject.requestedDataClass')
     context.requestedDataClass = subject.requestedDataClass
   }
+  const approval = subject.approval as unknown
+  if (approval !== undefined && approval !== null) {
+    if (!isRecord(approval)) return fail('subject.approval: must be an object or null')
+    if (typeof approval.selfApproval !== 'boolean') fail('subject.approval.selfApproval: must be a boolean')
+    if (approval.group !== null && typeof approval.group !== 'string') fail('subject.approval.group: must be a string or null')
+    context.approval = {
+      approverId: text(approval.approverId, 'subject.approval.approverId'),
+      approver: text(approval.approver, 'subject.approval.approver'),
+      group: approval.group === null ? '' : text(approval.group, 'subject.approval.group'),
+      selfApproval: approval.selfApproval as boolean,
+    }
+  }
   const time = subject.time === undefined ? now : subject.time
   if (typeof time !== 'number' || !Number.isFinite(time) || Math.abs(time) > 8.64e12) fail('subject.time: must be unix seconds')
   context.time = Math.floor(time)
