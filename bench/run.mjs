@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url'
 // (no report() over IPC); run.mjs only runs it in turn.
 const SUITES = [
   { name: 'verify', file: 'verify.mjs' },
+  { name: 'chain', file: 'chain.mjs' },
   { name: 'spawn', file: 'spawn.mjs', prints: true },
   { name: 'di', file: 'di.mjs' },
   { name: 'request', file: 'request.mjs' },
@@ -54,6 +55,9 @@ function targetText(row) {
   const t = row.target
   if (!t) return ['', '']
   const text = t.min !== undefined ? `≥ ${format(t.min, row.unit)}` : `≤ ${format(t.max, row.unit)}`
+  // A suite marks a row `noisy` (with the reason) when its reference measurement is unstable or
+  // meaningless (high spread across rounds, a negative difference): such a run decides nothing.
+  if (row.noisy) return [text, 'noisy']
   const met = (t.min === undefined || row.value >= t.min) && (t.max === undefined || row.value <= t.max)
   return [text, met ? 'met' : 'MISSED']
 }
@@ -67,6 +71,7 @@ function printTable(result) {
   console.log(line(head))
   console.log(widths.map((w) => '-'.repeat(w)).join('  '))
   for (const r of body) console.log(line(r))
+  for (const row of result.rows) if (row.noisy) console.log(`  · noisy: ${row.figure}: ${row.noisy}`)
   for (const note of result.notes ?? []) console.log(`  · ${note}`)
 }
 

@@ -49,3 +49,25 @@ export async function measureInterleaved(cases, { rounds = 5, minMs = 1000, warm
   for (const v of Object.values(out)) v.median = median(v.rounds)
   return out
 }
+
+/** Coefficient of variation (standard deviation / mean) of a list of figures. */
+export function cv(values) {
+  const mean = values.reduce((a, b) => a + b, 0) / values.length
+  if (!(mean > 0)) return Infinity
+  const variance = values.reduce((a, v) => a + (v - mean) ** 2, 0) / values.length
+  return Math.sqrt(variance) / mean
+}
+
+/**
+ * Why a ratio measured over rounds cannot be judged, or null: its per-round figures (and those of
+ * the reference it divides by) vary by more than `maxCv`, or a figure is not a positive number.
+ * A row given `noisy` prints "noisy" instead of met / MISSED.
+ */
+export function noisyReason(series, { maxCv = 0.15 } = {}) {
+  for (const [name, values] of Object.entries(series)) {
+    if (values.some((v) => !(Number.isFinite(v) && v > 0))) return `${name}: a figure is not positive`
+    const c = cv(values)
+    if (c > maxCv) return `${name}: per-round CV ${(c * 100).toFixed(0)} % > ${(maxCv * 100).toFixed(0)} %`
+  }
+  return null
+}

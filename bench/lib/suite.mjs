@@ -3,7 +3,8 @@
 //
 // result: {
 //   suite: 'verify', title: 'one line',
-//   rows: [{ figure, value, unit: 'ops/s' | 'x' | 'MB' | 'ms', target?: { min?, max? }, note? }],
+//   rows: [{ figure, value, unit: 'ops/s' | 'x' | 'MB' | 'ms', target?: { min?, max? }, note?, noisy? }],
+//   (noisy: a reason string when the figure cannot be judged; printed instead of met / MISSED)
 //   notes?: string[],   // printed under the table
 //   data?: object,      // anything else worth keeping in results/<suite>.json
 // }
