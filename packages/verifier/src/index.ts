@@ -20,5 +20,17 @@ export type { AgentidHttpOptions } from './adapters/node.js'
 export { agentidFastify } from './adapters/fastify.js'
 export type { AgentidFastifyOptions, FastifyLike } from './adapters/fastify.js'
 export { verifyFetchRequest, dpopErrorResponse } from './adapters/fetch.js'
+export {
+  APPROVAL_CALL_TYPE,
+  APPROVAL_RECEIPT_TYPE,
+  APPROVER_CREDENTIAL,
+  MAX_APPROVAL_ARGUMENTS_BYTES,
+  approvalChallenge,
+  argumentsDigest,
+  canonicalJson,
+  parseApprovalCall,
+  parseApprovalReceipt,
+} from './approval.js'
+export type { ApprovalCall, ApprovalReceipt, ApprovalUser, ApproverScope, ReceivedCall, VerifyApprovalOptions, VerifiedApproval } from './approval.js'
 export { dpopChallenge } from './adapters/challenge.js'
 export type { DpopChallenge } from './adapters/challenge.js'

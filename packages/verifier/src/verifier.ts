@@ -20,6 +20,7 @@ import { parseTrustedRoots, verifyDelegationChain, type DelegationContext, type 
 import { createMemoryReplayCache, verifyPresentationWith, type PresentationContext, type ReplayCache, type VerifiedPresentation, type VerifyPresentationOptions } from './presentation.js'
 import { createTokenCache, verifyRequestWith, type HttpRequestLike, type RequestContext, type VerifiedRequest, type VerifyRequestOptions } from './request.js'
 import { assertSpiffeIdNamesAgent, deepFreeze, isRecord, statusIndexOf } from './util.js'
+import { verifyApprovalWith, type ApprovalContext, type VerifiedApproval, type VerifyApprovalOptions } from './approval.js'
 
 /** Options of {@link createVerifier}. Every dependency is injected; defaults are safe. */
 export interface VerifierOptions {
@@ -116,6 +117,15 @@ export interface Verifier {
    * const { agent, user, authorizationDetails } = await verifier.verifyRequest({ method: 'GET', url: 'https://erp.example/invoices', headers })
    */
   verifyRequest(request: HttpRequestLike, options?: VerifyRequestOptions): Promise<VerifiedRequest>
+  /**
+   * Verifies a human's approval receipt for the call actually received, offline: the approver credential
+   * (trusted issuer, unrevoked, allowed for the call's controller or group), the WebAuthn assertion over the
+   * SHA-256 of the canonical call (origin, RP id, UP and UV flags, signature with the certified key), the
+   * expiry, and single use (the `replayCache`). Throws a VerificationError with a stable code.
+   * @example
+   * const approval = await verifier.verifyApproval(receipt, { call: { agent, target, command: 'tools/call pay', arguments } })
+   */
+  verifyApproval(receipt: unknown, options: VerifyApprovalOptions): Promise<VerifiedApproval>
 }
 
 interface Memo {
@@ -315,7 +325,18 @@ export function createVerifier(options: VerifierOptions): Verifier {
     tokens: createTokenCache(positive('accessTokenCacheSize', options.accessTokenCacheSize, 10_000) || 1),
   }
 
+  const approvals: ApprovalContext = {
+    now,
+    clockSkewSec: skew,
+    maxTokenBytes,
+    trustedIssuers: trusted,
+    replayCache: presentations.replayCache,
+    verifyIssuerSignature: (jwt, iss) => verifySignature(jwt, iss, 'assertionMethod'),
+    statusOf: (url, issuer, index) => statusLists.status(url, issuer, index),
+  }
+
   return Object.freeze({
+    verifyApproval: (receipt: unknown, opts: VerifyApprovalOptions) => verifyApprovalWith(approvals, receipt, opts),
     verifyAgentCredential,
     verifyDelegation: (chain: readonly string[], request: DelegationRequest) => verifyDelegationChain(delegations, chain, request),
     verifyPresentation: (jwt: string, opts: VerifyPresentationOptions) => verifyPresentationWith(presentations, jwt, opts),
