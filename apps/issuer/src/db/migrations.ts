@@ -147,6 +147,20 @@ CREATE INDEX delegations_delegatee ON delegations (delegatee);
 CREATE INDEX delegations_parent ON delegations (parent_id);
 `
 
+// Security Event Tokens (RFC 8417) the issuer publishes on its event stream (GET /v1/events): one row
+// per event, written in the transaction of the revocation it reports. `seq` is the stream's durable
+// sequence (the SSE event id, resumed with Last-Event-ID); `claims_json` is the SET's claim set, signed
+// when served (Ed25519 is deterministic: every instance serves the same bytes for a row).
+const MIGRATION_4 = `
+CREATE TABLE security_events (
+  seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+  jti         TEXT NOT NULL UNIQUE,
+  txn         TEXT NOT NULL,
+  at          INTEGER NOT NULL,
+  claims_json TEXT NOT NULL
+) STRICT;
+`
+
 /**
  * The issuer's schema, in order. Append new steps; never edit a released one.
  * @example
@@ -156,6 +170,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 1, name: 'initial schema', sql: MIGRATION_1 },
   { version: 2, name: 'settings', sql: MIGRATION_2 },
   { version: 3, name: 'delegations', sql: MIGRATION_3 },
+  { version: 4, name: 'security events', sql: MIGRATION_4 },
 ])
 
 /** The schema version this build writes. */

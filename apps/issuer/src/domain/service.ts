@@ -36,6 +36,8 @@ import type { CredentialFormat } from './input.js'
 import { parseDelegationId, parseGrantRequest, parseRegisterDelegationRequest, takeGrantToolProfile, toolProfileCapabilities } from './delegation-input.js'
 import { Delegations, type DelegationRevocation } from './delegations.js'
 import { StatusLists, type SignedDiStatusList, type SignedStatusList } from './status-lists.js'
+import { createMemoryEventBus, type EventBus } from '../events/bus.js'
+import { RevocationEvents } from '../events/recorder.js'
 import { Store, type AgentRow, type CredentialRow, type OrchestratorRow, type WriteOp } from './store.js'
 
 /** Who is calling: decides what they may see and do. */
@@ -68,6 +70,8 @@ export interface IssuerServiceOptions {
    * (claim `spiffeId`). Default: none.
    */
   trustDomain?: string
+  /** Announces revocation events to every instance's event stream. Default: in-process only. */
+  eventBus?: EventBus
 }
 
 export interface OrchestratorView { id: string; name: string; createdAt: string; removedAt: string | null; activeAgents?: number }
@@ -109,6 +113,8 @@ export class IssuerService {
   readonly trustedIdps: readonly TrustedIdpConfig[]
   /** The fetch for identity providers' keys, when injected. */
   readonly fetch: typeof globalThis.fetch | undefined
+  /** Security events of revocations (events/), written in each revocation's transaction. */
+  readonly events: RevocationEvents
   /** The SPIFFE trust domain of the agents' SPIFFE IDs, when configured. */
   readonly trustDomain: string | undefined
 
@@ -134,6 +140,7 @@ export class IssuerService {
       now: () => this.now(),
       ...(options.statusListEntries === undefined ? {} : { entries: options.statusListEntries }),
     })
+    this.events = new RevocationEvents(store, engine.issuer.did, options.eventBus ?? createMemoryEventBus())
     this.delegations = new Delegations({ store, statusLists: this.statusLists, engine, now: () => this.now() })
     // The issuer checks its own output with the same verifier services use, before storing or
     // returning it. Its status lists come from memory, not over HTTP.
@@ -465,6 +472,7 @@ export class IssuerService {
       this.statusLists.setRevoked(creds.map((c) => ({ listId: c.status_list_id, index: c.status_index })))
       // Every delegation the agent signed or received goes too, with the links below them.
       const links = this.delegations.revokeOfAgent(agentDid, at, why)
+      this.events.revoked({ at, agent: changed ? agentDid : undefined, credentials: creds.map((c) => c.id), delegations: links })
       if (changed || creds.length || links.length) this.store.audit(at, actorName(actor), 'agent.revoked', agentDid, { reason: why, credentials: creds.map((c) => c.id), delegations: links })
       return { did: agentDid, revokedCredentials: creds.map((c) => c.id), revokedDelegations: links, alreadyRevoked: !changed && creds.length === 0 && links.length === 0 }
     })
@@ -482,6 +490,7 @@ export class IssuerService {
       const changed = this.store.credentials.revoke(credentialId, at, why)
       if (changed) {
         this.statusLists.setRevoked([{ listId: cred.status_list_id, index: cred.status_index }])
+        this.events.revoked({ at, credentials: [credentialId], delegations: [] })
         this.store.audit(at, actorName(actor), 'credential.revoked', cred.agent_did, { credentialId, reason: why })
       }
       return { id: credentialId, agent: cred.agent_did, alreadyRevoked: !changed }
@@ -527,6 +536,7 @@ export class IssuerService {
     return this.store.transaction(() => {
       const at = this.now()
       const result = this.delegations.revokeTree(delegationId, at, why)
+      this.events.revoked({ at, credentials: [], delegations: result.revokedDelegations })
       if (!result.alreadyRevoked) this.store.audit(at, actorName(actor), 'delegation.revoked', delegationId, { reason: why, delegations: result.revokedDelegations })
       return result
     })

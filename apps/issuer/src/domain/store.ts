@@ -59,6 +59,7 @@ export interface DelegationRow {
   id: string; parent_id: string | null; delegator: string; delegatee: string; status_list_id: string; status_index: number
   created_at: number; expires_at: number; revoked_at: number | null; revocation_reason: string | null
 }
+export interface SecurityEventRow { seq: number; claims_json: string }
 export interface StatusListRow { id: string; purpose: string; entries: number; next_index: number; bits: Buffer; version: number; updated_at: number }
 
 export interface AgentFilter {
@@ -124,6 +125,9 @@ export class Store {
         UNION SELECT d.id FROM delegations d JOIN tree t ON d.parent_id = t.id)
         SELECT d.* FROM delegations d JOIN tree t ON d.id = t.id WHERE d.revoked_at IS NULL`),
       delegRevoke: p('UPDATE delegations SET revoked_at = ?, revocation_reason = ? WHERE id = ? AND revoked_at IS NULL'),
+      eventInsert: p('INSERT INTO security_events (jti, txn, at, claims_json) VALUES (?, ?, ?, ?)'),
+      eventsAfter: p('SELECT seq, claims_json FROM security_events WHERE seq > ? ORDER BY seq LIMIT ?'),
+      eventHead: p('SELECT max(seq) AS n FROM security_events'),
       settingGet: p('SELECT value FROM settings WHERE key = ?'),
       settingPut: p('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     }
@@ -337,6 +341,17 @@ export class Store {
   /** Appends one event to the issuer's append-only log (inside the caller's transaction). */
   audit(at: number, actor: string, action: string, subject: string | null, details: Record<string, unknown> = {}): void {
     this.s.auditInsert!.run(at, actor, action, subject, JSON.stringify(details))
+  }
+
+  /** The event stream's security events (SETs), in sequence order. */
+  readonly events = {
+    /** Appends one event (inside the caller's transaction); returns its sequence number. */
+    insert: (jti: string, txn: string, at: number, claims: Record<string, unknown>): number =>
+      Number(this.s.eventInsert!.run(jti, txn, at, JSON.stringify(claims)).lastInsertRowid),
+    /** Up to `limit` events with a sequence number above `seq`, in order. */
+    after: (seq: number, limit: number) => this.s.eventsAfter!.all(seq, limit) as SecurityEventRow[],
+    /** The highest sequence number written, 0 for none. */
+    head: (): number => (this.s.eventHead!.get() as { n: number | null }).n ?? 0,
   }
 
   readonly settings = {

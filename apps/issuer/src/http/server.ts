@@ -7,12 +7,15 @@ import { parseRevokeRequest } from '../domain/input.js'
 import { clientErrorResponse, HTTP_STATUS, isClientAbort, toHttpError } from './errors.js'
 import { openApiDocument } from './openapi.js'
 import { oauthRoutes } from '../oauth/routes.js'
+import { eventRoutes, type EventRouteOptions } from '../events/routes.js'
 
 export interface ServerOptions {
   /** Pino logger options (a `stream` to write JSON lines to), or false for none (tests). Default: JSON logs at info on stdout. */
   logger?: boolean | { level: string; stream?: { write(line: string): void } }
   /** Cache-Control max-age of status lists, seconds (default 10). */
   statusListMaxAgeSec?: number
+  /** The event stream's settings (GET /v1/events). */
+  events?: EventRouteOptions
 }
 
 /** Largest request body accepted (64 KiB); larger is 413 ERR_PAYLOAD_TOO_LARGE. */
@@ -218,6 +221,7 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
 
   // OAuth 2.0 (metadata, JWKS, token endpoint): RFC 6749 error bodies, in their own scope.
   void app.register(oauthRoutes(service))
+  void app.register(eventRoutes(service, options.events))
 
   return app
 }

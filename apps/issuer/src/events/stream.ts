@@ -1,0 +1,184 @@
+import type { ServerResponse } from 'node:http'
+import type { Store } from '../domain/store.js'
+import type { EventBus } from './bus.js'
+import { SET_TYP } from './sets.js'
+
+export interface EventStreamOptions {
+  store: Store
+  bus: EventBus
+  /** Signs a SET's claims (the issuer's key, EdDSA) with the given header. */
+  sign: (header: { typ: string }, claims: Record<string, unknown>) => Promise<string>
+  /** A comment line is sent this often so receivers and proxies see a live stream. Default 15,000 ms. */
+  heartbeatMs?: number
+  /** The database is read this often for events written by other processes. Default 1,000 ms. */
+  pollMs?: number
+  /** Most open streams. Default 1,024; more are refused (503). */
+  maxConnections?: number
+  /** A receiver this many bytes behind is disconnected (it resumes with Last-Event-ID). Default 1 MiB. */
+  maxBufferedBytes?: number
+  /** `retry:` sent to receivers, ms. Default 1,000. */
+  retryMs?: number
+}
+
+interface Connection {
+  res: ServerResponse
+  cursor: number
+  pumping: boolean
+  again: boolean
+  closed: boolean
+}
+
+const BATCH = 256
+
+/**
+ * The issuer's server-sent-events stream of signed SETs. Each event is `id: <seq>`, `event: set`,
+ * `data: <compact SET>`; a stream starts with `retry:` and an `event: ready` whose data
+ * `{ "head": n, "from": n }` says where it starts (after `from`). A receiver that sends
+ * `Last-Event-ID: n` gets every event after n, in order, then the live ones; without it, only events
+ * written from now on. A Last-Event-ID beyond the head (another database) starts at the head, and
+ * `from` tells the receiver so. Each connection reads the events from the database in order, so no
+ * event is skipped or sent twice whatever the announcements do.
+ */
+export class EventStream {
+  private readonly connections = new Set<Connection>()
+  private readonly signed = new Map<number, Promise<string>>()
+  private readonly unsubscribe: () => void
+  private readonly heartbeat: NodeJS.Timeout
+  private readonly poll: NodeJS.Timeout
+  private head: number
+  private closed = false
+  readonly maxConnections: number
+  private readonly maxBuffered: number
+  private readonly retryMs: number
+
+  constructor(private readonly o: EventStreamOptions) {
+    this.maxConnections = o.maxConnections ?? 1024
+    this.maxBuffered = o.maxBufferedBytes ?? 1024 * 1024
+    this.retryMs = o.retryMs ?? 1000
+    this.head = o.store.events.head()
+    this.unsubscribe = o.bus.subscribe(() => this.wake())
+    this.heartbeat = setInterval(() => {
+      for (const c of this.connections) this.write(c, ': keep-alive\n\n')
+    }, o.heartbeatMs ?? 15_000)
+    this.heartbeat.unref()
+    this.poll = setInterval(() => this.wake(), o.pollMs ?? 1000)
+    this.poll.unref()
+  }
+
+  /** Open streams. */
+  get size(): number {
+    return this.connections.size
+  }
+
+  /** The highest sequence number written. */
+  currentHead(): number {
+    return this.o.store.events.head()
+  }
+
+  /**
+   * Serves one stream on `res` (headers not sent yet), after `lastEventId` (validated by the route)
+   * or from now on. The response stays open until the receiver leaves or {@link close}.
+   */
+  attach(res: ServerResponse, lastEventId: number | undefined): void {
+    const head = this.o.store.events.head()
+    const from = lastEventId === undefined || lastEventId > head ? head : lastEventId
+    const c: Connection = { res, cursor: from, pumping: false, again: false, closed: false }
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-accel-buffering': 'no',
+      connection: 'keep-alive',
+    })
+    res.flushHeaders()
+    this.connections.add(c)
+    const drop = () => this.drop(c)
+    res.on('close', drop)
+    res.on('error', drop)
+    this.write(c, `retry: ${this.retryMs}\n\nevent: ready\ndata: ${JSON.stringify({ head, from })}\n\n`)
+    void this.pump(c)
+  }
+
+  /** Reads the database and sends what each stream has not seen. */
+  wake(): void {
+    if (this.closed) return
+    let head: number
+    try {
+      head = this.o.store.events.head()
+    } catch {
+      return
+    }
+    if (head === this.head) return
+    this.head = head
+    for (const c of this.connections) void this.pump(c)
+  }
+
+  /** Ends every stream and stops the timers (the server is closing). */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    clearInterval(this.heartbeat)
+    clearInterval(this.poll)
+    this.unsubscribe()
+    for (const c of [...this.connections]) {
+      this.drop(c)
+      c.res.end()
+    }
+  }
+
+  private async pump(c: Connection): Promise<void> {
+    if (c.pumping) {
+      c.again = true
+      return
+    }
+    c.pumping = true
+    try {
+      do {
+        c.again = false
+        for (;;) {
+          const rows = this.o.store.events.after(c.cursor, BATCH)
+          if (rows.length === 0 || c.closed) break
+          const jwts = await Promise.all(rows.map((r) => this.sign(r.seq, r.claims_json)))
+          if (c.closed) break
+          let chunk = ''
+          rows.forEach((r, i) => { chunk += `id: ${r.seq}\nevent: set\ndata: ${jwts[i]}\n\n` })
+          c.cursor = rows[rows.length - 1]!.seq
+          this.write(c, chunk)
+          if (rows.length < BATCH) break
+        }
+      } while (c.again && !c.closed)
+    } catch {
+      // A failed read or signature: drop the stream; the receiver resumes from its last id.
+      this.drop(c)
+      c.res.destroy()
+    } finally {
+      c.pumping = false
+    }
+  }
+
+  private sign(seq: number, claimsJson: string): Promise<string> {
+    let jwt = this.signed.get(seq)
+    if (jwt === undefined) {
+      jwt = this.o.sign({ typ: SET_TYP }, JSON.parse(claimsJson) as Record<string, unknown>)
+      jwt.catch(() => this.signed.delete(seq))
+      this.signed.set(seq, jwt)
+      if (this.signed.size > 4096) this.signed.delete(this.signed.keys().next().value!)
+    }
+    return jwt
+  }
+
+  private write(c: Connection, text: string): void {
+    if (c.closed) return
+    // A receiver that does not read is cut off rather than buffered without bound; it resumes with Last-Event-ID.
+    if (c.res.writableLength > this.maxBuffered) {
+      this.drop(c)
+      c.res.destroy()
+      return
+    }
+    c.res.write(text)
+  }
+
+  private drop(c: Connection): void {
+    c.closed = true
+    this.connections.delete(c)
+  }
+}
