@@ -1,4 +1,5 @@
 import { isDidKeySyntax } from './did-key.js'
+import { isPrintableText } from './text.js'
 import { throwFieldError as invalid, type AgentIdErrorCode } from './errors.js'
 import { parseSpiffeId } from './spiffe-id.js'
 
@@ -85,8 +86,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 function text(value: unknown, field: string, max: number, code: AgentIdErrorCode): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > max || value.trim() !== value || /[\u0000-\u001f\u007f-\u009f]/.test(value)) {
-    invalid(code, field, `must be a non-empty string of at most ${max} characters, without control characters or surrounding spaces`)
+  if (typeof value !== 'string' || value.length === 0 || value.length > max || value.trim() !== value || !isPrintableText(value)) {
+    invalid(code, field, `must be a non-empty string of at most ${max} characters, without control or bidirectional formatting characters or surrounding spaces`)
   }
   return value
 }

@@ -3,6 +3,7 @@ export { AgentIdError, VerificationError, VERIFICATION_ERROR_CODES, isAgentIdErr
 export type { AgentIdErrorCode, VerificationErrorCode, ErrorOptions } from './errors.js'
 export { base64urlEncode, base64urlDecode, base64urlDecodeInput } from './base64url.js'
 export { parseStrictJsonObject } from './json.js'
+export { isPrintableText } from './text.js'
 export { isPlainResourceIdentifier } from './resource.js'
 export type { StrictJsonOptions } from './json.js'
 export { encodeDidKey, decodeDidKey, decodeDidKeyUrl, parseDidKeySyntax, isDidKeySyntax, assertEd25519PublicKey } from './did-key.js'

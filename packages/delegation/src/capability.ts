@@ -1,4 +1,4 @@
-import { DATA_ACCESS_CLASSES, isPlainResourceIdentifier, throwFieldError as fail, type AgentIdErrorCode, type DataAccessClass } from '@agentid/core'
+import { DATA_ACCESS_CLASSES, isPlainResourceIdentifier, isPrintableText, throwFieldError as fail, type AgentIdErrorCode, type DataAccessClass } from '@agentid/core'
 
 /**
  * What a link lets its subject do: `actions` on `resource`. `resource` is an exact identifier
@@ -79,8 +79,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 function token(value: unknown, field: string, max: number, code: AgentIdErrorCode): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > max || /[\s\u0000-\u001f\u007f-\u009f]/.test(value)) {
-    fail(code, field, `must be a non-empty string of at most ${max} characters without spaces or control characters`)
+  if (typeof value !== 'string' || value.length === 0 || value.length > max || /\s/.test(value) || !isPrintableText(value)) {
+    fail(code, field, `must be a non-empty string of at most ${max} characters without spaces, control or bidirectional formatting characters`)
   }
   return value
 }

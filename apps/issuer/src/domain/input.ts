@@ -1,4 +1,4 @@
-import { AgentIdError, isDidKeySyntax, parseAgentClaims, type AgentClaims } from '@agentid/core'
+import { AgentIdError, isDidKeySyntax, isPrintableText, parseAgentClaims, type AgentClaims } from '@agentid/core'
 
 /** Throws ERR_INVALID_INPUT naming the field. */
 export function invalid(field: string, message: string): never {
@@ -67,7 +67,7 @@ export function parseRevokeRequest(body: unknown): { reason: string } {
 }
 
 export function parseReason(reason: unknown): string {
-  if (typeof reason !== 'string' || reason.trim().length === 0 || reason.length > 512 || /[\u0000-\u001f\u007f]/.test(reason)) {
+  if (typeof reason !== 'string' || reason.trim().length === 0 || reason.length > 512 || !isPrintableText(reason)) {
     invalid('reason', 'must be a non-empty string of at most 512 characters')
   }
   return reason.trim()

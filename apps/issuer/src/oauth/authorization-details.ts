@@ -1,5 +1,5 @@
 // RFC 9396 authorization_details of type `agentid_action`, checked against the agent's identity claims.
-import { DATA_ACCESS_CLASSES, dataClassCovers, isPlainResourceIdentifier, type AgentClaims, type DataAccessClass } from '@agentid/core'
+import { DATA_ACCESS_CLASSES, dataClassCovers, isPlainResourceIdentifier, isPrintableText, type AgentClaims, type DataAccessClass } from '@agentid/core'
 import { resourceCovers } from '@agentid/delegation'
 import { oauthFail } from './errors.js'
 
@@ -25,7 +25,9 @@ function stringList(value: unknown, field: string, required: boolean): string[] 
   if (!Array.isArray(value) || value.length === 0 || value.length > MAX_ITEMS) bad(`${field} must be a non-empty array of at most ${MAX_ITEMS} strings`)
   const list = value as unknown[]
   for (const item of list) {
-    if (typeof item !== 'string' || item.length === 0 || item.length > MAX_STRING) bad(`${field} must hold non-empty strings of at most ${MAX_STRING} characters`)
+    if (typeof item !== 'string' || item.length === 0 || item.length > MAX_STRING || !isPrintableText(item)) {
+      bad(`${field} must hold non-empty strings of at most ${MAX_STRING} characters, without control or bidirectional formatting characters`)
+    }
   }
   return [...new Set(list as string[])]
 }

@@ -13,7 +13,7 @@ import {
   type JWTPayload,
   type JWTVerifyGetKey,
 } from 'jose'
-import { AgentIdError } from '@agentid/core'
+import { AgentIdError, isPrintableText } from '@agentid/core'
 import { oauthFail } from './errors.js'
 
 /** One trusted identity provider, as configured. */
@@ -178,18 +178,13 @@ export const JWKS_RETRY_SEC = 30
 
 const refuse = (message: string): never => oauthFail('invalid_request', `subject_token: ${message}`)
 
-// C0, DEL, C1, and the bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069).
-// eslint-disable-next-line no-control-regex
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
-
 /**
  * Whether a user's `sub` can stand as an identifier in tokens, policies and logs: well-formed UTF-16,
  * no control character (a NUL truncates it for some consumers, a newline forges a log line) and no
  * bidirectional override (it displays as another name).
  */
 export function isPrintableIdentifier(value: string): boolean {
-  return !UNPRINTABLE.test(value) && !LONE_SURROGATE.test(value)
+  return isPrintableText(value) // the one rule of @agentid/core, shared with every claim
 }
 
 /**
