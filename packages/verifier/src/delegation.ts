@@ -9,7 +9,7 @@ import {
   type Caveats,
 } from '@agentid/delegation'
 import type { KeyResolver } from './keys.js'
-import type { StatusLists } from './status.js'
+import type { StatusLists, StatusListTrust } from './status.js'
 
 /** What {@link Verifier.verifyDelegation} checks the chain against. */
 export interface DelegationRequest {
@@ -47,6 +47,8 @@ export interface VerifiedDelegation {
 export interface DelegationContext {
   keys: KeyResolver
   statusLists: StatusLists
+  /** Status-list URLs a link may name (explicit prefixes, and those learned from trusted issuers). */
+  statusTrust: StatusListTrust
   trustedIssuers: ReadonlySet<string>
   /** Resource prefix → trusted root DIDs. */
   trustedRoots: ReadonlyMap<string, ReadonlySet<string>>
@@ -225,7 +227,16 @@ export async function verifyDelegationChain(ctx: DelegationContext, chain: unkno
     }
   }
 
-  // Status lists are published by a trusted issuer, whoever signed the link.
+  // Status lists are published by a trusted issuer, whoever signed the link. A link signed by an agent
+  // names a URL the verifier must not fetch unless it already trusts it (SSRF): every URL is checked
+  // before the first fetch. A link signed by a trusted issuer teaches its list's directory.
+  for (const link of links) if (link.credentialStatus !== null && ctx.trustedIssuers.has(link.iss)) ctx.statusTrust.learn(link.credentialStatus.statusListCredential)
+  for (let i = 0; i < links.length; i++) {
+    const url = links[i]!.credentialStatus?.statusListCredential
+    if (url !== undefined && !ctx.statusTrust.allows(url)) {
+      chainError('ERR_STATUS_UNAVAILABLE', `delegation link ${i} names a status list this verifier does not trust`, i, links[i]!.iss, 'status list not trusted', { statusListCredential: url.slice(0, 256) })
+    }
+  }
   for (let i = 0; i < links.length; i++) {
     const link = links[i]!
     if (link.credentialStatus === null) continue

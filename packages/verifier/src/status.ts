@@ -50,6 +50,67 @@ function accepts(expected: string | ReadonlySet<string>, issuer: string): boolea
 
 
 /**
+ * An http(s) URL without credentials or fragment, parsed as fetch parses it (WHATWG: dot segments,
+ * also `%2e%2e`, resolved; case and default ports normalised), or null. Trust is decided on that form:
+ * the URL that would be requested, not the string as written.
+ */
+function httpUrl(value: unknown): URL | null {
+  if (typeof value !== 'string' || value.length > 2048) return null
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return null
+  }
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.hash !== '' || value.includes('#') || url.username !== '' || url.password !== '') return null
+  return url
+}
+
+/**
+ * Which status-list URLs a delegation link may name. A link is signed by an agent, so its
+ * `credentialStatus.statusListCredential` is a URL chosen by a party the verifier does not trust:
+ * fetching it would let any agent make every verifier request any address (SSRF, e.g.
+ * `http://169.254.169.254/…`). Only URLs under a trusted prefix are fetched: the explicit
+ * `trustedStatusLists` prefixes, and the status-list directories learned from credentials a trusted
+ * issuer signed (every verified identity credential, every delegation link signed by a trusted
+ * issuer): `https://issuer.example/v1/status-lists/7` teaches `https://issuer.example/v1/status-lists/`.
+ */
+export class StatusListTrust {
+  private readonly explicit: readonly string[]
+  private readonly learned = new BoundedCache<string, true>(256)
+
+  /** `prefixes`: absolute http(s) URLs; one ending in `/` is a prefix, any other an exact URL. */
+  constructor(prefixes: readonly string[] = []) {
+    const parsed = Array.isArray(prefixes) ? prefixes.map(httpUrl) : [null]
+    if (!parsed.every((u) => u !== null && u.search === '')) {
+      throw new TypeError('createVerifier: trustedStatusLists must be a list of http(s) URLs without credentials, query or fragment')
+    }
+    this.explicit = Object.freeze(parsed.map((u) => u!.href))
+  }
+
+  /** Learns the directory of a status-list URL that a trusted issuer signed. */
+  learn(statusListCredential: string): void {
+    const url = httpUrl(statusListCredential)
+    if (url === null) return
+    const directory = url.origin + url.pathname.slice(0, url.pathname.lastIndexOf('/') + 1)
+    if (this.learned.get(directory) === undefined) this.learned.set(directory, true)
+  }
+
+  /** True when `statusListCredential` may be fetched for a link signed by an untrusted party. */
+  allows(statusListCredential: string): boolean {
+    const url = httpUrl(statusListCredential)
+    if (url === null) return false
+    const href = url.href
+    for (const p of this.explicit) if (p.endsWith('/') ? href.startsWith(p) : href === p) return true
+    // Every directory of the URL's path, deepest first: /v1/status-lists/, /v1/, /.
+    for (let end = url.pathname.lastIndexOf('/'); end >= 0; end = end === 0 ? -1 : url.pathname.lastIndexOf('/', end - 1)) {
+      if (this.learned.get(url.origin + url.pathname.slice(0, end + 1)) !== undefined) return true
+    }
+    return false
+  }
+}
+
+/**
  * Fetches, verifies (signed by the credential's own issuer), decodes and caches Bitstring Status
  * Lists. A list is reused for `ttlMs`; when a refresh fails, a list fetched less than
  * `ttlMs + graceMs` ago is still used (a short outage of the issuer does not stop every service),

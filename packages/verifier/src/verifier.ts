@@ -13,7 +13,7 @@ import { Resolver } from 'did-resolver'
 import { getResolver as getKeyResolver } from 'key-did-resolver'
 import { KeyResolver, type DidResolver, type KeyPurpose } from './keys.js'
 import { BoundedCache } from './lru.js'
-import { StatusLists, type FetchLike } from './status.js'
+import { StatusLists, StatusListTrust, type FetchLike } from './status.js'
 import type { VerifiedAgent } from './types.js'
 import { verifyDataIntegrityInput } from './di/dispatch.js'
 import { parseTrustedRoots, verifyDelegationChain, type DelegationContext, type DelegationRequest, type VerifiedDelegation } from './delegation.js'
@@ -70,6 +70,14 @@ export interface VerifierOptions {
    * longest prefix matching the invoked resource decides. `trustedIssuers` are roots for every resource.
    */
   trustedRoots?: Record<string, readonly string[]>
+  /**
+   * Status lists a delegation link may name, as URL prefixes (`'https://issuer.example/v1/status-lists/'`;
+   * an entry not ending in `/` is one exact URL). Links are signed by agents: a link naming any other
+   * status list is refused (ERR_STATUS_UNAVAILABLE, `reason: 'status list not trusted'`) before anything
+   * is fetched. Besides these, the verifier trusts the status-list directories named by credentials that
+   * a trusted issuer signed (each verified identity credential, each link signed by a trusted issuer).
+   */
+  trustedStatusLists?: readonly string[]
   /** Longest delegation chain accepted, root included. Default 10. */
   maxChainLength?: number
   /** Largest delegation chain accepted (all links together), checked before any parsing. Default 64 KiB. */
@@ -190,6 +198,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     },
     keys,
   )
+  const statusTrust = new StatusListTrust(options.trustedStatusLists ?? [])
   const offload = options.offloadSignatures === true
   const memo = new BoundedCache<string, Memo>(positive('memoSize', options.memoSize, 1_000) || 1)
 
@@ -201,6 +210,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
   async function checkStatus(agent: VerifiedAgent): Promise<void> {
     const { statusListCredential, statusListIndex } = agent.status
+    statusTrust.learn(statusListCredential) // signed by a trusted issuer: its status-list directory is trusted
     const value = await statusLists.status(statusListCredential, agent.issuer, statusListIndex)
     if (value !== 0) throw new VerificationError('ERR_REVOKED', 'credential has been revoked', { details: { credentialId: agent.credentialId } })
   }
@@ -296,6 +306,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const delegations: DelegationContext = {
     keys,
     statusLists,
+    statusTrust,
     trustedIssuers: trusted,
     trustedRoots: parseTrustedRoots(options.trustedRoots),
     now,

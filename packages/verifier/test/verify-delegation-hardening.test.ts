@@ -66,3 +66,76 @@ describe('verifyDelegation: one resource-identifier rule (no dot segments)', () 
       .rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' })
   })
 })
+
+describe('verifyDelegation: a link names only status lists the verifier already trusts (SSRF)', () => {
+  const entry = (url: string, index = 2) => ({ type: 'BitstringStatusListEntry', statusPurpose: 'revocation', statusListIndex: String(index), statusListCredential: url }) as const
+  const EVIL = ['http://169.254.169.254/latest/meta-data/iam', 'http://127.0.0.1:6379/', 'https://issuer.example.evil.example/v1/status-lists/1',
+    'https://issuer.example@evil.example/v1/status-lists/1', 'https://issuer.example/v1/status-lists/../../admin', 'https://issuer.example/v1/status-lists/%2e%2e/%2e%2e/admin',
+    'https://issuer.example:8443/v1/status-lists/1', 'http://issuer.example/v1/status-lists/1', 'https://issuer.example/v1/status-lists/1#x', 'https://issuer.example/admin/1']
+
+  /** A fetch spy: every URL asked for, answered from the status server. */
+  function spy(): typeof server & { urls: string[] } {
+    const urls: string[] = []
+    return Object.assign(async (url: string, init?: unknown) => { urls.push(url); return server(url, init as never) }, { calls: 0, down: false, urls })
+  }
+
+  it('a link signed by an agent, under an issuer-signed root, naming another URL is refused before any fetch', async () => {
+    for (const url of EVIL) {
+      const fetch = spy()
+      const verifier = make({ fetch })
+      const root = await delegate({ signer: issuer, to: alice.did, capabilities: [{ resource: 'mcp://erp/*', actions: ['*'] }], expiresIn: 600, statusEntry: entry(LIST_URL, 1), clock: at })
+      const chain = await delegate({ signer: aliceSigner, to: bob.did, parent: root, capabilities: [{ resource: 'mcp://erp/a', actions: ['invoke'] }], expiresIn: 600, statusEntry: entry(url), clock: at })
+      const error = await failure(verifier.verifyDelegation(chain, { invoker: bob.did, resource: 'mcp://erp/a', action: 'invoke' }), 'ERR_STATUS_UNAVAILABLE')
+      expect(error.details).toMatchObject({ link: 1, signer: alice.did, reason: 'status list not trusted' })
+      expect(fetch.urls, url).toEqual([])
+    }
+  })
+
+  it('a root signed by a trusted root that is not an issuer teaches nothing: its own URL is refused unless configured', async () => {
+    const fetch = spy()
+    const chain = await delegate({ signer: aliceSigner, to: bob.did, capabilities: [{ resource: 'mcp://erp/*', actions: ['invoke'] }], expiresIn: 600, statusEntry: entry('http://169.254.169.254/latest/meta-data/'), clock: at })
+    const request = { invoker: bob.did, resource: 'mcp://erp/a', action: 'invoke' }
+    const error = await failure(make({ fetch, trustedRoots: { 'mcp://erp/': [alice.did] } }).verifyDelegation(chain, request), 'ERR_STATUS_UNAVAILABLE')
+    expect(error.details).toMatchObject({ link: 0, reason: 'status list not trusted' })
+    expect(fetch.urls).toEqual([])
+    // The issuer's list, unknown to a fresh verifier, is refused too, and accepted once configured.
+    const mine = await delegate({ signer: aliceSigner, to: bob.did, capabilities: [{ resource: 'mcp://erp/*', actions: ['invoke'] }], expiresIn: 600, statusEntry: entry(LIST_URL), clock: at })
+    await failure(make({ fetch, trustedRoots: { 'mcp://erp/': [alice.did] } }).verifyDelegation(mine, request), 'ERR_STATUS_UNAVAILABLE')
+    expect(fetch.urls).toEqual([])
+    await make({ fetch, trustedRoots: { 'mcp://erp/': [alice.did] }, trustedStatusLists: ['https://issuer.example/v1/status-lists/'] }).verifyDelegation(mine, request)
+    await make({ fetch, trustedRoots: { 'mcp://erp/': [alice.did] }, trustedStatusLists: [LIST_URL] }).verifyDelegation(mine, request)
+    expect(fetch.urls).toEqual([LIST_URL, LIST_URL])
+    const other = await delegate({ signer: aliceSigner, to: bob.did, capabilities: [{ resource: 'mcp://erp/*', actions: ['invoke'] }], expiresIn: 600, statusEntry: entry(`${LIST_URL}0`), clock: at })
+    await failure(make({ fetch, trustedRoots: { 'mcp://erp/': [alice.did] }, trustedStatusLists: [LIST_URL] }).verifyDelegation(other, request), 'ERR_STATUS_UNAVAILABLE')
+    expect(fetch.urls).toHaveLength(2)
+  })
+
+  it('the issuer\'s status-list directory is learned from a verified identity credential', async () => {
+    const fetch = spy()
+    const verifier = make({ fetch, trustedRoots: { 'mcp://erp/': [alice.did] } })
+    const chain = await delegate({ signer: aliceSigner, to: bob.did, capabilities: [{ resource: 'mcp://erp/*', actions: ['invoke'] }], expiresIn: 600, statusEntry: entry('https://issuer.example/v1/status-lists/1', 9), clock: at })
+    const request = { invoker: bob.did, resource: 'mcp://erp/a', action: 'invoke' }
+    await failure(verifier.verifyDelegation(chain, request), 'ERR_STATUS_UNAVAILABLE')
+    const { credential } = await import('./fixtures.js')
+    await verifier.verifyAgentCredential(await credential({ sub: bob.did })) // names LIST_URL, signed by the issuer
+    await verifier.verifyDelegation(chain, request)
+  })
+
+  it('trustedStatusLists are matched in the form fetch requests (dot segments resolved, case normalised)', async () => {
+    const fetch = spy()
+    const request = { invoker: bob.did, resource: 'mcp://erp/a', action: 'invoke' }
+    const verifier = make({ fetch, trustedRoots: { 'mcp://erp/': [alice.did] }, trustedStatusLists: ['HTTPS://Issuer.Example:443/v1/x/../status-lists/'] })
+    const spelled = await delegate({ signer: aliceSigner, to: bob.did, capabilities: [{ resource: 'mcp://erp/*', actions: ['invoke'] }], expiresIn: 600, statusEntry: entry('https://issuer.example/v1/status-lists/x/../../admin'), clock: at })
+    await failure(verifier.verifyDelegation(spelled, request), 'ERR_STATUS_UNAVAILABLE')
+    expect(fetch.urls).toEqual([])
+    const plain = await delegate({ signer: aliceSigner, to: bob.did, capabilities: [{ resource: 'mcp://erp/*', actions: ['invoke'] }], expiresIn: 600, statusEntry: entry(LIST_URL), clock: at })
+    await verifier.verifyDelegation(plain, request)
+  })
+
+  it('trustedStatusLists must be http(s) URLs without credentials, query or fragment', () => {
+    for (const bad of ['issuer.example/lists/', 'ftp://issuer.example/', 'https://u:p@issuer.example/', 'https://issuer.example/lists/?x', 'https://issuer.example/lists/#x', 42]) {
+      expect(() => make({ trustedStatusLists: [bad as string] }), String(bad)).toThrow(TypeError)
+    }
+    expect(() => make({ trustedStatusLists: 'https://issuer.example/' as unknown as string[] })).toThrow(TypeError)
+  })
+})

@@ -161,6 +161,8 @@ export class IssuerService {
       offloadSignatures: true,
       statusTtlMs: 1000,
       statusGraceMs: 0,
+      // Delegation links (signed by agents) may name only this issuer's own status lists.
+      trustedStatusLists: [`${engine.baseUrl}/v1/status-lists/`],
       ...(resolver ? { resolver } : {}),
       fetch: async (url: string) => {
         const id = url.startsWith(`${engine.baseUrl}/v1/status-lists/`) ? url.slice(`${engine.baseUrl}/v1/status-lists/`.length) : ''
