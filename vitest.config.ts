@@ -8,6 +8,7 @@ const alias = {
   '@agentid/core': src('packages/core'),
   '@agentid/tlog': src('packages/tlog'),
   '@agentid/delegation': src('packages/delegation'),
+  '@agentid/lineage': src('packages/lineage'),
   '@agentid/verifier': src('packages/verifier'),
   '@agentid/replay-redis': src('packages/replay-redis'),
   '@agentid/client': src('packages/client'),

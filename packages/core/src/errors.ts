@@ -22,6 +22,12 @@ export type VerificationErrorCode =
   | 'ERR_APPROVAL_DENIED'
   /** A WebAuthn assertion without the user-verification (UV) or user-presence (UP) flag. */
   | 'ERR_USER_NOT_VERIFIED'
+  /** A lineage whose entries do not hold together: a gap, a reorder, a splice, a signer without custody. */
+  | 'ERR_LINEAGE_BROKEN'
+  /** A lineage whose last hop is not for this call: another command or other arguments than signed. */
+  | 'ERR_LINEAGE_MISMATCH'
+  /** A lineage naming an actor whose identity credential was neither sent nor known to the verifier. */
+  | 'ERR_LINEAGE_CREDENTIAL_MISSING'
 
 /** Codes for everything that is not a verification verdict (bad requests, missing records, ...). */
 export type AgentIdErrorCode =
@@ -65,6 +71,9 @@ export const VERIFICATION_ERROR_CODES: readonly VerificationErrorCode[] = Object
   'ERR_APPROVAL_MISMATCH',
   'ERR_APPROVAL_DENIED',
   'ERR_USER_NOT_VERIFIED',
+  'ERR_LINEAGE_BROKEN',
+  'ERR_LINEAGE_MISMATCH',
+  'ERR_LINEAGE_CREDENTIAL_MISSING',
 ])
 
 export interface ErrorOptions {

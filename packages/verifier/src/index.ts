@@ -33,4 +33,5 @@ export {
 } from './approval.js'
 export type { ApprovalCall, ApprovalReceipt, ApprovalUser, ApproverScope, ReceivedCall, VerifyApprovalOptions, VerifiedApproval } from './approval.js'
 export { dpopChallenge } from './adapters/challenge.js'
+export type { VerifyLineageOptions, VerifiedLineage, VerifiedLineageHop, VerifiedLineageReceipt, LineageActor } from './lineage.js'
 export type { DpopChallenge } from './adapters/challenge.js'

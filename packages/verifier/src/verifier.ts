@@ -21,6 +21,8 @@ import { createMemoryReplayCache, verifyPresentationWith, type PresentationConte
 import { createTokenCache, verifyRequestWith, type HttpRequestLike, type RequestContext, type VerifiedRequest, type VerifyRequestOptions } from './request.js'
 import { assertSpiffeIdNamesAgent, deepFreeze, isRecord, statusIndexOf } from './util.js'
 import { verifyApprovalWith, type ApprovalContext, type VerifiedApproval, type VerifyApprovalOptions } from './approval.js'
+import { createLineageMemo, verifyLineageWith, type LineageContext, type VerifiedLineage, type VerifyLineageOptions } from './lineage.js'
+import { DEFAULT_LINEAGE_LIMITS, type LineageLimits } from '@agentid/lineage'
 
 /** Options of {@link createVerifier}. Every dependency is injected; defaults are safe. */
 export interface VerifierOptions {
@@ -90,6 +92,12 @@ export interface VerifierOptions {
   dpopNonce?: () => string | undefined | Promise<string | undefined>
   /** Number of verified access tokens kept by their bytes until they expire. Default 10,000. */
   accessTokenCacheSize?: number
+  /** How old the last hop of a lineage may be (its `iat`), in seconds (plus `clockSkewSec`). Default 60, at most 300. */
+  lineageMaxAgeSec?: number
+  /** Limits of a lineage, checked before any parsing. Default 16 entries, 16,384 bytes, 4,096 bytes per entry. */
+  lineageLimits?: Partial<LineageLimits>
+  /** Number of verified lineage prefixes memoized by their bytes (a workflow then pays for its new hop only). Default 1,000. */
+  lineageMemoSize?: number
 }
 
 /** A configured verifier. Stateless but for its caches; share one instance per process. */
@@ -134,6 +142,20 @@ export interface Verifier {
    * const approval = await verifier.verifyApproval(receipt, { call: { agent, target, command: 'tools/call pay', arguments } })
    */
   verifyApproval(receipt: unknown, options: VerifyApprovalOptions): Promise<VerifiedApproval>
+  /**
+   * Verifies the lineage (chain of custody, `Agentid-Lineage` header form) of a call before acting on
+   * it: every entry's signature by its actor's DID key, linkage and custody (no gap, reorder, splice
+   * or cycle; each signer the agent the previous entry handed custody to), the last hop for exactly
+   * this `audience`, `command` and arguments, fresh and used once, every actor's identity credential
+   * valid and unrevoked now, and delegation chains (when given) only narrowing. Verified prefixes are
+   * memoized by their bytes. Throws a VerificationError whose `details.hop` names the entry and
+   * `details.reason` the check.
+   * @example
+   * const { hops, last, user } = await verifier.verifyLineage(req.headers['agentid-lineage'], {
+   *   audience: 'https://pay.example', command: httpCommand('POST', url), args: httpArgs(url, req.body),
+   *   credentials: req.headers['agentid-credentials'] })
+   */
+  verifyLineage(lineage: string, options: VerifyLineageOptions): Promise<VerifiedLineage>
 }
 
 interface Memo {
@@ -346,9 +368,37 @@ export function createVerifier(options: VerifierOptions): Verifier {
     statusOf: (url, issuer, index) => statusLists.status(url, issuer, index),
   }
 
+  // A credential known by the hash a lineage entry names (its `crd`, SHA-256 base64url of the JWT):
+  // the memo is keyed by the same SHA-256 (base64), so a known actor costs a lookup, time and status.
+  async function knownCredential(hash: string): Promise<VerifiedAgent | undefined> {
+    const known = memo.get(Buffer.from(hash, 'base64url').toString('base64'))
+    if (!known) return undefined
+    checkTime(known.nbf, known.exp)
+    await checkStatus(known.agent)
+    return known.agent
+  }
+  const lineageLimits = { ...DEFAULT_LINEAGE_LIMITS, ...options.lineageLimits }
+  for (const [name, value] of Object.entries(lineageLimits)) {
+    if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`createVerifier: lineageLimits.${name} must be a positive integer`)
+  }
+  const lineages: LineageContext = {
+    keys,
+    now,
+    clockSkewSec: skew,
+    maxAgeSec: positive('lineageMaxAgeSec', options.lineageMaxAgeSec, 60, 300),
+    limits: lineageLimits,
+    offloadSignatures: offload,
+    replayCache: presentations.replayCache,
+    memo: createLineageMemo(positive('lineageMemoSize', options.lineageMemoSize, 1_000) || 1),
+    knownCredential,
+    verifyAgentCredential,
+    verifyDelegation: (chain, request) => verifyDelegationChain(delegations, chain, request),
+  }
+
   return Object.freeze({
     verifyApproval: (receipt: unknown, opts: VerifyApprovalOptions) => verifyApprovalWith(approvals, receipt, opts),
     verifyAgentCredential,
+    verifyLineage: (lineage: string, opts: VerifyLineageOptions) => verifyLineageWith(lineages, lineage, opts),
     verifyDelegation: (chain: readonly string[], request: DelegationRequest) => verifyDelegationChain(delegations, chain, request),
     verifyPresentation: (jwt: string, opts: VerifyPresentationOptions) => verifyPresentationWith(presentations, jwt, opts),
     clearStatusCache: () => statusLists.clear(),

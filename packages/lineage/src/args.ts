@@ -1,0 +1,124 @@
+// What a hop binds: the command and the RFC 8785 digest of the arguments, for HTTP and for MCP.
+import { createHash } from 'node:crypto'
+import { createRequire } from 'node:module'
+import { AgentIdError } from '@agentid/core'
+
+// canonicalize 2.x is CommonJS (`module.exports = serialize`), typed as an ES default export.
+const canonicalize = createRequire(import.meta.url)('canonicalize') as (input: unknown) => string | undefined
+
+/** Deepest nesting of arguments (or an output) accepted for a digest. */
+export const MAX_ARGS_DEPTH = 64
+
+function invalid(message: string): never {
+  throw new AgentIdError('ERR_INVALID_INPUT', `arguments: ${message}`)
+}
+
+// Only JSON values, nested at most MAX_ARGS_DEPTH: checked without recursion (a hostile depth cannot overflow the stack).
+function checkJsonValue(root: unknown): void {
+  const stack: [unknown, number][] = [[root, 0]]
+  let seen = 0
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!
+    if (++seen > 1_000_000) invalid('more than 1,000,000 values')
+    if (value === null || typeof value === 'string' || typeof value === 'boolean') continue
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) invalid('a number is not finite')
+      continue
+    }
+    if (typeof value !== 'object') invalid(`a ${typeof value} is not a JSON value`)
+    if (depth >= MAX_ARGS_DEPTH) invalid(`nested deeper than ${MAX_ARGS_DEPTH}`)
+    if (Array.isArray(value)) {
+      for (const v of value) stack.push([v, depth + 1])
+      continue
+    }
+    const proto = Object.getPrototypeOf(value)
+    if (proto !== Object.prototype && proto !== null) invalid('only plain objects, arrays and JSON scalars are allowed')
+    for (const v of Object.values(value as Record<string, unknown>)) {
+      if (v === undefined) continue
+      stack.push([v, depth + 1])
+    }
+  }
+}
+
+/**
+ * SHA-256 (base64url) of the RFC 8785 (JCS) canonical form of a JSON value: a hop's `arg`, a receipt's
+ * `out`. `undefined` counts as `null` (no arguments). Object members whose value is `undefined` are
+ * left out, as in JSON. Anything else that is not JSON (a function, a bigint, NaN, a Date, a class
+ * instance) or nested deeper than 64 throws AgentIdError ERR_INVALID_INPUT.
+ * @example
+ * argsDigest({ amount: 100, currency: 'EUR' }) === argsDigest({ currency: 'EUR', amount: 100 }) // true
+ */
+export function argsDigest(args: unknown): string {
+  const value = args === undefined ? null : args
+  checkJsonValue(value)
+  const canonical = canonicalize(value)
+  if (typeof canonical !== 'string') invalid('not a JSON value')
+  return createHash('sha256').update(canonical, 'utf8').digest('base64url')
+}
+
+/**
+ * The command of an HTTP call: the method in upper case, a space, the path (as the WHATWG URL parser
+ * normalises it; no query).
+ * @example
+ * httpCommand('post', 'https://pay.example/v1/charges?x=1') // 'POST /v1/charges'
+ */
+export function httpCommand(method: string, url: string | URL): string {
+  if (typeof method !== 'string' || !/^[A-Za-z]{1,32}$/.test(method)) throw new TypeError('httpCommand: method must be an HTTP method')
+  return `${method.toUpperCase()} ${new URL(url).pathname}`
+}
+
+/** A body as `httpArgs` takes it: text, bytes, or an already-parsed JSON value (Express `req.body`). */
+export type HttpBody = string | Uint8Array | ArrayBuffer | URLSearchParams | null | undefined | Record<string, unknown> | unknown[]
+
+/**
+ * The arguments of an HTTP call, the value whose digest a hop binds: `{ query?, body? }` with `query`
+ * the raw query string (no `?`) when there is one, and `body`, when there is one, the body parsed as
+ * JSON, or `{ sha256 }` (base64url of the bytes) when it is not JSON. Caller and service compute it the
+ * same way from what each holds (text, bytes, or the JSON value a body parser produced).
+ * @example
+ * httpArgs('https://pay.example/v1/charges', '{"amount":100}') // { body: { amount: 100 } }
+ */
+export function httpArgs(url: string | URL, body?: HttpBody): { query?: string; body?: unknown } {
+  const search = new URL(url).search
+  const out: { query?: string; body?: unknown } = {}
+  if (search.length > 1) out.query = search.slice(1)
+  if (body === undefined || body === null) return out
+  let bytes: Buffer | undefined
+  if (typeof body === 'string') bytes = Buffer.from(body, 'utf8')
+  else if (body instanceof URLSearchParams) bytes = Buffer.from(body.toString(), 'utf8')
+  else if (body instanceof Uint8Array) bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength)
+  else if (body instanceof ArrayBuffer) bytes = Buffer.from(body)
+  if (bytes === undefined) {
+    out.body = body // an already-parsed JSON value
+    return out
+  }
+  if (bytes.length === 0) return out
+  try {
+    out.body = JSON.parse(bytes.toString('utf8'))
+  } catch {
+    out.body = { sha256: createHash('sha256').update(bytes).digest('base64url') }
+  }
+  return out
+}
+
+/**
+ * The target of an MCP call: `mcp://<server>/<name>` (a tool or prompt name, or a resource URI).
+ * @example
+ * mcpTarget('erp', 'invoices.read') // 'mcp://erp/invoices.read'
+ */
+export function mcpTarget(server: string, name: string): string {
+  if (typeof server !== 'string' || !/^[A-Za-z0-9._-]{1,128}$/.test(server)) throw new TypeError('mcpTarget: server must be 1 to 128 characters of [A-Za-z0-9._-]')
+  if (typeof name !== 'string' || name === '') throw new TypeError('mcpTarget: name is required')
+  return `mcp://${server}/${name}`
+}
+
+/**
+ * The command of an MCP request: its method, a space, the tool or prompt name or resource URI.
+ * @example
+ * mcpCommand('tools/call', 'invoices.read') // 'tools/call invoices.read'
+ */
+export function mcpCommand(method: 'tools/call' | 'resources/read' | 'prompts/get', name: string): string {
+  if (method !== 'tools/call' && method !== 'resources/read' && method !== 'prompts/get') throw new TypeError('mcpCommand: method must be tools/call, resources/read or prompts/get')
+  if (typeof name !== 'string' || name === '') throw new TypeError('mcpCommand: name is required')
+  return `${method} ${name}`
+}

@@ -1,0 +1,342 @@
+// The lineage wire format: entries (hops and receipts), each a compact EdDSA JWS, joined by '~'.
+// Decoding here is structural only (limits, strict JSON, claim shapes); signatures, credentials, time
+// and replay are the verifier's (`verifier.verifyLineage`).
+import { createHash } from 'node:crypto'
+import { decodeCompactJws, isDidKeySyntax, parseStrictJsonObject, VerificationError, type JwsHeader } from '@agentid/core'
+
+/** JWS `typ` of a hop record (a call from one agent to a target). */
+export const HOP_TYP = 'agentid-hop+jwt'
+/** JWS `typ` of a receipt (the callee's signed answer to a hop). */
+export const RECEIPT_TYP = 'agentid-receipt+jwt'
+/** HTTP header carrying a lineage (request: the lineage of this call; response: the callee's record, ending with its receipt). */
+export const LINEAGE_HEADER = 'agentid-lineage'
+/** HTTP header carrying the identity credentials (compact JWTs joined by `~`) of the lineage's actors. */
+export const CREDENTIALS_HEADER = 'agentid-credentials'
+/** MCP `_meta` key of a `tools/call` (or any request) carrying the lineage, in header form. */
+export const MCP_LINEAGE_META = 'io.agentid/lineage'
+/** MCP `_meta` key carrying the actors' identity credentials, in header form (`~`-joined). */
+export const MCP_CREDENTIALS_META = 'io.agentid/credentials'
+/** Separator of the entries of a lineage (and of credentials): never in base64url or a JWS, never added by HTTP header folding. */
+export const LINEAGE_SEPARATOR = '~'
+/** Longest lifetime (`exp - iat`) of an entry, in seconds. */
+export const MAX_ENTRY_LIFETIME_SEC = 300
+/** Lifetime given to new entries unless asked otherwise, in seconds. */
+export const DEFAULT_ENTRY_TTL_SEC = 60
+
+/** Limits checked before any parsing. */
+export interface LineageLimits {
+  /** Most entries (hops and receipts). Default 16. */
+  maxEntries: number
+  /** Largest lineage in header form, in bytes. Default 16,384 (Node's default limit for all request headers together). */
+  maxBytes: number
+  /** Largest single entry, in bytes. Default 4,096 (a hop is about 900). */
+  maxEntryBytes: number
+}
+
+export const DEFAULT_LINEAGE_LIMITS: Readonly<LineageLimits> = Object.freeze({ maxEntries: 16, maxBytes: 16_384, maxEntryBytes: 4_096 })
+
+/** Claims every entry carries. */
+export interface EntryClaims {
+  /** Transaction id, the same in every entry of a lineage. */
+  readonly txn: string
+  /** Position of the entry in the lineage, from 0. */
+  readonly idx: number
+  /** SHA-256 (base64url) of the previous entry's compact JWS; for entry 0, of the originating request or grant. */
+  readonly prv: string
+  /** The signer: the acting agent's DID. */
+  readonly iss: string
+  /** SHA-256 (base64url) of the signer's identity credential (compact JWT bytes). */
+  readonly crd: string
+  /** That credential's status entry: `[statusListCredential, statusListIndex]`. */
+  readonly sts: readonly [string, string]
+  readonly iat: number
+  readonly exp: number
+  readonly jti: string
+}
+
+/** A hop: the signer calls `aud` (served by agent `sub`, when it is one) with command `cmd` and arguments digest `arg`. */
+export interface HopClaims extends EntryClaims {
+  /** The exact target: the service URL or `mcp://server/name`. */
+  readonly aud: string
+  /** The agent that serves the target (its DID): the only one who may sign the next entry. Absent: the lineage ends here. */
+  readonly sub?: string
+  /** The command: `METHOD /path` for HTTP, `tools/call name` (or `resources/read uri`, `prompts/get name`) for MCP. */
+  readonly cmd: string
+  /** SHA-256 (base64url) of the RFC 8785 (JCS) canonical arguments. */
+  readonly arg: string
+  /** SHA-256 (base64url) of the delegation chain the signer relies on (JCS of the list of link JWTs, root first). */
+  readonly dlg?: string
+  /** The user on whose behalf the transaction runs; once named, every later hop names the same. */
+  readonly usr?: string
+  /** Entry 0 only: what `prv` is the hash of (`request`, `grant`, `approval`, …). */
+  readonly ori?: string
+}
+
+/** A receipt: the callee of hop `hop` answered, with output digest `out` and outcome `res`. */
+export interface ReceiptClaims extends EntryClaims {
+  /** SHA-256 (base64url) of the hop answered (its compact JWS). */
+  readonly hop: string
+  /** SHA-256 (base64url) of the RFC 8785 canonical output. */
+  readonly out: string
+  /** Outcome: `ok`, `error`, `refused`, … (lower case, at most 32 characters). */
+  readonly res: string
+}
+
+/** One entry, decoded and shape-checked, not verified. */
+export type DecodedEntry =
+  | { readonly kind: 'hop'; readonly index: number; readonly token: string; readonly hash: string; readonly header: JwsHeader; readonly claims: HopClaims; readonly signingInput: string; readonly signature: Buffer }
+  | { readonly kind: 'receipt'; readonly index: number; readonly token: string; readonly hash: string; readonly header: JwsHeader; readonly claims: ReceiptClaims; readonly signingInput: string; readonly signature: Buffer }
+
+/**
+ * A lineage failure: a VerificationError whose `details` name the entry (`hop`, its index, or null for
+ * the lineage as a whole) and a stable `reason`.
+ */
+export function lineageError(code: VerificationError['code'], hop: number | null, reason: string, message: string, extra: Record<string, unknown> = {}, cause?: unknown): never {
+  throw new VerificationError(code, hop === null ? `lineage: ${message}` : `lineage entry ${hop}: ${message}`, { details: { ...extra, hop, reason }, cause })
+}
+
+const SHA256_B64URL = /^[A-Za-z0-9_-]{43}$/
+const JTI = /^[A-Za-z0-9_-]{16,64}$/
+const TXN = /^[A-Za-z0-9._:-]{8,128}$/
+const ORI = /^[A-Za-z0-9._:-]{1,64}$/
+const RES = /^[a-z][a-z0-9_-]{0,31}$/
+// Control, bidi-override and isolate characters: refused in every text claim (logs, terminals, CLIs show them).
+// eslint-disable-next-line no-control-regex
+const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+const LINEAGE_CHARS = /^[A-Za-z0-9_.~-]+$/
+
+const HOP_CLAIMS = new Set(['txn', 'idx', 'prv', 'iss', 'crd', 'sts', 'iat', 'exp', 'jti', 'aud', 'sub', 'cmd', 'arg', 'dlg', 'usr', 'ori'])
+const RECEIPT_CLAIMS = new Set(['txn', 'idx', 'prv', 'iss', 'crd', 'sts', 'iat', 'exp', 'jti', 'hop', 'out', 'res'])
+const HEADER_MEMBERS = new Set(['alg', 'typ', 'kid'])
+
+/** SHA-256 of bytes or UTF-8 text, base64url (43 characters). */
+export function sha256(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('base64url')
+}
+
+/**
+ * The hash an entry is named by: SHA-256 (base64url) of its compact JWS, the exact bytes signed and sent.
+ * @example
+ * entryHash(lineage.split('~').at(-1)!) // the next entry's `prv`
+ */
+export function entryHash(entry: string): string {
+  return createHash('sha256').update(entry, 'latin1').digest('base64url')
+}
+
+/**
+ * SHA-256 (base64url) of an identity credential's compact JWT: the `crd` of the entries its agent signs.
+ * @example
+ * credentialHash(credentialJwt) // 43 characters
+ */
+export function credentialHash(credential: string): string {
+  if (typeof credential !== 'string' || credential === '') throw new TypeError('credentialHash: a compact JWT is required')
+  return createHash('sha256').update(credential, 'utf8').digest('base64url')
+}
+
+/**
+ * SHA-256 (base64url) of a delegation chain: of the RFC 8785 JSON array of its link JWTs, root first.
+ * @example
+ * delegationHash(chain) // the `dlg` of a hop that relies on `chain`
+ */
+export function delegationHash(chain: readonly string[]): string {
+  if (!Array.isArray(chain) || chain.length === 0 || !chain.every((l) => typeof l === 'string' && l !== '')) throw new TypeError('delegationHash: a non-empty list of link JWTs is required')
+  return sha256(JSON.stringify(chain)) // an array of base64url/dot strings: JSON.stringify is its JCS form
+}
+
+function shapeError(hop: number, claim: string, message: string): never {
+  lineageError('ERR_MALFORMED', hop, 'claims', `${claim} ${message}`, { claim })
+}
+
+function text(value: unknown, hop: number, claim: string, max: number): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > max) shapeError(hop, claim, `must be a string of 1 to ${max} characters`)
+  if (UNSAFE_TEXT.test(value)) shapeError(hop, claim, 'holds control, bidi or unpaired surrogate characters')
+  return value
+}
+
+function pattern(value: unknown, hop: number, claim: string, re: RegExp, what: string): string {
+  if (typeof value !== 'string' || !re.test(value)) shapeError(hop, claim, `must be ${what}`)
+  return value
+}
+
+function did(value: unknown, hop: number, claim: string): string {
+  if (!isDidKeySyntax(value)) shapeError(hop, claim, 'must be an Ed25519 did:key')
+  return value
+}
+
+function seconds(value: unknown, hop: number, claim: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) shapeError(hop, claim, 'must be a NumericDate in whole seconds')
+  return value
+}
+
+function commonClaims(p: Record<string, unknown>, hop: number, allowed: ReadonlySet<string>): EntryClaims {
+  for (const key of Object.keys(p)) if (!allowed.has(key)) shapeError(hop, key, 'is not a claim of this entry type')
+  const idx = p.idx
+  if (typeof idx !== 'number' || !Number.isSafeInteger(idx) || idx < 0) shapeError(hop, 'idx', 'must be a non-negative integer')
+  const sts = p.sts
+  if (!Array.isArray(sts) || sts.length !== 2) shapeError(hop, 'sts', 'must be [statusListCredential, statusListIndex]')
+  const url = text(sts[0], hop, 'sts[0]', 2048)
+  if (!/^https?:\/\/\S+$/.test(url)) shapeError(hop, 'sts[0]', 'must be an http(s) URL')
+  const index = pattern(sts[1], hop, 'sts[1]', /^(0|[1-9][0-9]{0,9})$/, 'a status list index (decimal digits)')
+  const iat = seconds(p.iat, hop, 'iat')
+  const exp = seconds(p.exp, hop, 'exp')
+  if (exp <= iat || exp - iat > MAX_ENTRY_LIFETIME_SEC) shapeError(hop, 'exp', `must be 1 to ${MAX_ENTRY_LIFETIME_SEC} s after iat`)
+  return {
+    txn: pattern(p.txn, hop, 'txn', TXN, '8 to 128 characters of [A-Za-z0-9._:-]'),
+    idx,
+    prv: pattern(p.prv, hop, 'prv', SHA256_B64URL, 'a base64url SHA-256'),
+    iss: did(p.iss, hop, 'iss'),
+    crd: pattern(p.crd, hop, 'crd', SHA256_B64URL, 'a base64url SHA-256'),
+    sts: [url, index],
+    iat,
+    exp,
+    jti: pattern(p.jti, hop, 'jti', JTI, '16 to 64 base64url characters'),
+  }
+}
+
+/** Checks the claims of a hop record; throws VerificationError ERR_MALFORMED naming the entry and claim. */
+export function parseHopClaims(p: Record<string, unknown>, hop: number): HopClaims {
+  const common = commonClaims(p, hop, HOP_CLAIMS)
+  const claims: HopClaims = {
+    ...common,
+    aud: text(p.aud, hop, 'aud', 2048),
+    ...(p.sub === undefined ? {} : { sub: did(p.sub, hop, 'sub') }),
+    cmd: text(p.cmd, hop, 'cmd', 2048),
+    arg: pattern(p.arg, hop, 'arg', SHA256_B64URL, 'a base64url SHA-256'),
+    ...(p.dlg === undefined ? {} : { dlg: pattern(p.dlg, hop, 'dlg', SHA256_B64URL, 'a base64url SHA-256') }),
+    ...(p.usr === undefined ? {} : { usr: text(p.usr, hop, 'usr', 256) }),
+    ...(p.ori === undefined ? {} : { ori: pattern(p.ori, hop, 'ori', ORI, '1 to 64 characters of [A-Za-z0-9._:-]') }),
+  }
+  return claims
+}
+
+/** Checks the claims of a receipt; throws VerificationError ERR_MALFORMED naming the entry and claim. */
+export function parseReceiptClaims(p: Record<string, unknown>, hop: number): ReceiptClaims {
+  return {
+    ...commonClaims(p, hop, RECEIPT_CLAIMS),
+    hop: pattern(p.hop, hop, 'hop', SHA256_B64URL, 'a base64url SHA-256'),
+    out: pattern(p.out, hop, 'out', SHA256_B64URL, 'a base64url SHA-256'),
+    res: pattern(p.res, hop, 'res', RES, 'a lower-case outcome of at most 32 characters'),
+  }
+}
+
+/**
+ * Splits a lineage in header form into its entries, checking the limits before anything else: its
+ * size, its characters (base64url, `.` and `~` only), the number of entries and the size of each.
+ * Throws VerificationError ERR_MALFORMED (`details.reason`: `too-large`, `charset`, `too-many-entries`,
+ * `entry-too-large`, `empty-entry`).
+ */
+export function splitLineage(lineage: unknown, limits: Partial<LineageLimits> = {}): string[] {
+  const { maxBytes, maxEntries, maxEntryBytes } = { ...DEFAULT_LINEAGE_LIMITS, ...limits }
+  if (typeof lineage !== 'string' || lineage.length === 0) lineageError('ERR_MALFORMED', null, 'not-a-string', 'must be a non-empty string')
+  if (lineage.length > maxBytes) lineageError('ERR_MALFORMED', null, 'too-large', `larger than ${maxBytes} bytes`, { maxBytes })
+  if (!LINEAGE_CHARS.test(lineage)) lineageError('ERR_MALFORMED', null, 'charset', 'holds characters other than base64url, "." and "~" (two headers joined?)')
+  const entries = lineage.split(LINEAGE_SEPARATOR)
+  if (entries.length > maxEntries) lineageError('ERR_MALFORMED', null, 'too-many-entries', `more than ${maxEntries} entries`, { maxEntries, entries: entries.length })
+  entries.forEach((entry, i) => {
+    if (entry.length === 0) lineageError('ERR_MALFORMED', i, 'empty-entry', 'is empty')
+    if (entry.length > maxEntryBytes) lineageError('ERR_MALFORMED', i, 'entry-too-large', `larger than ${maxEntryBytes} bytes`, { maxEntryBytes })
+  })
+  return entries
+}
+
+/** Joins entries (compact JWSs) into the header form. */
+export function joinLineage(entries: readonly string[]): string {
+  return entries.join(LINEAGE_SEPARATOR)
+}
+
+/**
+ * Decodes one entry: strict compact JWS (EdDSA only, strict base64url, duplicate-free JSON nested at
+ * most 3 deep, header members `alg`, `typ`, `kid` only), its `typ` (hop or receipt) and its claims.
+ * Not verified. Throws VerificationError naming the entry.
+ */
+export function decodeEntry(token: string, index: number, maxEntryBytes = DEFAULT_LINEAGE_LIMITS.maxEntryBytes): DecodedEntry {
+  let jws
+  try {
+    jws = decodeCompactJws(token, maxEntryBytes)
+  } catch (cause) {
+    if (cause instanceof VerificationError) lineageError(cause.code, index, 'jws', cause.message, {}, cause)
+    throw cause
+  }
+  for (const key of Object.keys(jws.header)) if (!HEADER_MEMBERS.has(key)) lineageError('ERR_MALFORMED', index, 'jws', `JWS header member ${key} is not allowed`)
+  const typ = jws.header.typ
+  if (typ !== HOP_TYP && typ !== RECEIPT_TYP) lineageError('ERR_MALFORMED', index, 'typ', `typ must be ${HOP_TYP} or ${RECEIPT_TYP}`, { typ: typ ?? null })
+  let payload: Record<string, unknown>
+  try {
+    payload = parseStrictJsonObject(jws.payload.toString('utf8'), { what: 'lineage entry', maxDepth: 3 })
+  } catch (cause) {
+    if (cause instanceof VerificationError) lineageError(cause.code, index, 'json', cause.message, cause.details, cause)
+    throw cause
+  }
+  const base = { index, token, hash: entryHash(token), header: jws.header, signingInput: jws.signingInput, signature: jws.signature }
+  return typ === HOP_TYP
+    ? { kind: 'hop', ...base, claims: parseHopClaims(payload, index) }
+    : { kind: 'receipt', ...base, claims: parseReceiptClaims(payload, index) }
+}
+
+/**
+ * Splits (with the limits) and decodes every entry of a lineage, and checks its custody (see
+ * {@link custodyStep}). Nothing is verified: no signature, credential, time or replay check. For
+ * display (`agentid lineage inspect`) and for building on a lineage; services call `verifier.verifyLineage`.
+ * @example
+ * const entries = decodeLineage(request.headers['agentid-lineage'])
+ */
+export function decodeLineage(lineage: unknown, limits: Partial<LineageLimits> = {}): DecodedEntry[] {
+  const maxEntryBytes = limits.maxEntryBytes ?? DEFAULT_LINEAGE_LIMITS.maxEntryBytes
+  const entries = splitLineage(lineage, limits).map((token, i) => decodeEntry(token, i, maxEntryBytes))
+  let state = initialCustody()
+  for (const entry of entries) state = custodyStep(state, entry)
+  return entries
+}
+
+/** Where custody stands after some entries: who may sign the next one, and the calls still open. */
+export interface CustodyState {
+  readonly txn: string | null
+  /** Index of the next entry. */
+  readonly next: number
+  /** Hash of the last entry (the next `prv`), null before entry 0. */
+  readonly last: string | null
+  /** Who may sign the next entry: null before entry 0 (any agent); `''` after a hop naming no callee (nothing may follow but nothing can answer it). */
+  readonly holder: string | null
+  /** Calls not yet answered by a receipt, innermost last. */
+  readonly open: readonly { readonly hash: string; readonly index: number; readonly caller: string; readonly callee: string | null }[]
+  /** The user named by the hops, once one names it. */
+  readonly user: string | null
+  readonly jtis: ReadonlySet<string>
+}
+
+export function initialCustody(): CustodyState {
+  return { txn: null, next: 0, last: null, holder: null, open: [], user: null, jtis: new Set() }
+}
+
+/**
+ * One step of the custody rules: entry k has index k, the transaction of entry 0, `prv` = hash of
+ * entry k−1; its signer holds custody (entry 0: anyone; after a hop: the agent it named in `sub`;
+ * after a receipt: the caller of the hop answered); a receipt answers the innermost open hop (its
+ * `hop` is that hop's hash); a user, once named, is never changed or dropped; no `jti` twice.
+ * Returns the new state; throws VerificationError ERR_LINEAGE_BROKEN naming the entry and the reason.
+ */
+export function custodyStep(state: CustodyState, entry: DecodedEntry): CustodyState {
+  const c = entry.claims
+  const k = entry.index
+  if (c.idx !== state.next || k !== state.next) lineageError('ERR_LINEAGE_BROKEN', k, 'index', `idx is ${c.idx}, expected ${state.next} (an entry dropped, added or moved)`, { idx: c.idx })
+  if (state.txn !== null && c.txn !== state.txn) lineageError('ERR_LINEAGE_BROKEN', k, 'transaction', 'belongs to another transaction (spliced in)', { txn: c.txn })
+  if (state.last !== null && c.prv !== state.last) lineageError('ERR_LINEAGE_BROKEN', k, 'previous-hash', 'prv is not the hash of the previous entry (dropped, reordered or spliced)')
+  if (k > 0 && entry.kind === 'hop' && entry.claims.ori !== undefined) lineageError('ERR_LINEAGE_BROKEN', k, 'origin', 'only entry 0 names an origin')
+  if (state.holder === '') lineageError('ERR_LINEAGE_BROKEN', k, 'no-callee', 'the previous hop named no agent (sub): nothing may follow it')
+  if (state.holder !== null && c.iss !== state.holder) {
+    lineageError('ERR_LINEAGE_BROKEN', k, 'signer-not-target', 'signed by an agent the previous entry did not hand custody to', { signer: c.iss, expected: state.holder })
+  }
+  if (state.jtis.has(c.jti)) lineageError('ERR_LINEAGE_BROKEN', k, 'duplicate-jti', 'jti already used in this lineage (a cycle or a copy)')
+  const jtis = new Set(state.jtis).add(c.jti)
+  const base = { txn: c.txn, next: k + 1, last: entry.hash, jtis }
+  if (entry.kind === 'hop') {
+    const h = entry.claims
+    if (state.user !== null && h.usr !== state.user) lineageError('ERR_LINEAGE_BROKEN', k, 'user-changed', 'names another user than earlier hops (or drops it)', { usr: h.usr ?? null })
+    return { ...base, holder: h.sub ?? '', open: [...state.open, { hash: entry.hash, index: k, caller: h.iss, callee: h.sub ?? null }], user: h.usr ?? state.user }
+  }
+  const call = state.open[state.open.length - 1]
+  if (call === undefined) lineageError('ERR_LINEAGE_BROKEN', k, 'receipt-without-call', 'a receipt with no open call to answer')
+  if (entry.claims.hop !== call.hash) lineageError('ERR_LINEAGE_BROKEN', k, 'receipt-for-another-hop', 'answers another hop than the innermost open call', { call: call.index })
+  if (call.callee === null || entry.claims.iss !== call.callee) lineageError('ERR_LINEAGE_BROKEN', k, 'receipt-signer', 'not signed by the callee of the hop it answers', { call: call.index })
+  return { ...base, holder: call.caller, open: state.open.slice(0, -1), user: state.user }
+}

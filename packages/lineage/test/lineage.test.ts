@@ -1,0 +1,135 @@
+import { createHash } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
+import { AGENTID_CONTEXT_V1, AgentIdError, generateEd25519KeyPair, signerFromJwk, signJwt, VC_CONTEXT_V1, VerificationError, type Ed25519KeyPair } from '@agentid/core'
+import {
+  appendHop,
+  argsDigest,
+  createReceipt,
+  credentialHash,
+  decodeLineage,
+  entryHash,
+  httpArgs,
+  httpCommand,
+  mcpCommand,
+  mcpTarget,
+  splitLineage,
+} from '@agentid/lineage'
+import { describe, expect, it } from 'vitest'
+
+const issuerKey = generateEd25519KeyPair()
+const issuer = signerFromJwk(issuerKey.privateJwk)
+const agents = Array.from({ length: 9 }, () => generateEd25519KeyPair())
+
+// A credential of realistic size: long status URL, the claims the issuer writes.
+function credential(agent: Ed25519KeyPair, index: number): Promise<string> {
+  return signJwt({ typ: 'JWT' }, {
+    iss: issuer.did, sub: agent.did, nbf: 1_800_000_000, iat: 1_800_000_000, exp: 1_800_003_600, jti: `urn:uuid:6f1c2d3e-4b5a-4c6d-8e7f-${String(index).padStart(12, '0')}`,
+    vc: {
+      '@context': [VC_CONTEXT_V1, AGENTID_CONTEXT_V1],
+      type: ['VerifiableCredential', 'AgentIdentityCredential'],
+      credentialSubject: { id: agent.did, purpose: 'payments', controller: 'did:web:acme.example', model: { name: 'reasoner', version: '2026-10' }, toolProfile: ['mcp://erp/tools/invoices.read'], policyTier: 'standard', dataAccessClass: 'internal' },
+      credentialStatus: { type: 'BitstringStatusListEntry', statusPurpose: 'revocation', statusListIndex: String(100_000 + index), statusListCredential: 'https://issuer.acme.example/v1/status-lists/0b7c9a52-3f7e-4d1e-9a57-2f0e3c1d9b44' },
+    },
+  }, issuer)
+}
+
+const clock = () => 1_800_000_100_000
+
+describe('lineage format', () => {
+  // Typical text per hop: target 39, command 35, user 24, status URL 80 characters (178 in all), a
+  // callee, a delegation hash: 8 hops take ~8,150 bytes. Each hop is ~780 bytes + 4/3 of its text
+  // (the README states it).
+  async function eightHops(host: (i: number) => string, user: string): Promise<string> {
+    let lineage: string | undefined
+    for (let i = 0; i < 8; i++) {
+      lineage = await appendHop(lineage, {
+        signer: signerFromJwk(agents[i]!.privateJwk), credential: await credential(agents[i]!, i), clock,
+        target: `https://${host(i)}/api`, callee: agents[i + 1]!.did,
+        command: httpCommand('POST', `https://${host(i)}/api/v1/transactions/${i}/approve`),
+        args: { amount: 1234.5, currency: 'EUR', invoice: `INV-2026-${i}` }, user,
+        delegationChain: ['a.b.c'], ...(i === 0 ? { origin: 'request', originKind: 'request' } : {}),
+      })
+    }
+    return lineage!
+  }
+
+  it('8 hops fit in 8 KiB in header form (typical targets, commands, user, status URL, delegation hash)', async () => {
+    const lineage = await eightHops((i) => `svc-${i}.payments.acme.example`, 'user-7f3a9c@acme.example')
+    expect(lineage.split('~')).toHaveLength(8)
+    expect(Buffer.byteLength(lineage)).toBeLessThanOrEqual(8192)
+    expect(decodeLineage(lineage).map((e) => e.claims.idx)).toEqual([0, 1, 2, 3, 4, 5, 6, 7])
+    // The bound is a matter of text: each character of target, command, user or status URL costs 4/3
+    // byte per hop. 25 more characters per hop (in the host, which target and command both name) do not fit.
+    const longer = await eightHops((i) => `svc-${i}.${'p'.repeat(12)}.payments.acme.example`, 'user-7f3a9c@acme.example')
+    expect(Buffer.byteLength(longer)).toBeGreaterThan(8192)
+  })
+
+  it('chains each entry to the previous one by hash, in one transaction', async () => {
+    const [a, b] = agents
+    const l0 = await appendHop(undefined, { signer: signerFromJwk(a!.privateJwk), credential: await credential(a!, 0), target: 'https://b.example', callee: b!.did, command: 'GET /x', clock })
+    const l1 = await appendHop(l0, { signer: signerFromJwk(b!.privateJwk), credential: await credential(b!, 1), target: mcpTarget('erp', 'invoices.read'), command: mcpCommand('tools/call', 'invoices.read'), args: { id: 1 }, clock })
+    const [e0, e1] = decodeLineage(l1)
+    expect(e1!.claims.prv).toBe(entryHash(l0))
+    expect(e1!.claims.txn).toBe(e0!.claims.txn)
+    expect(e1!.claims.crd).toBe(credentialHash(await credential(b!, 1)))
+    expect(e0!.claims.prv).toBe(createHash('sha256').update(e0!.claims.txn).digest('base64url'))
+    expect(e1).toMatchObject({ kind: 'hop', claims: { aud: 'mcp://erp/invoices.read', cmd: 'tools/call invoices.read', iss: b!.did } })
+    // b's hop named no callee: a receipt cannot be signed, nothing can follow.
+    await expect(createReceipt(l1, { signer: signerFromJwk(b!.privateJwk), credential: await credential(b!, 1), output: {}, clock })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' })
+    await expect(appendHop(l1, { signer: signerFromJwk(b!.privateJwk), credential: await credential(b!, 1), target: 'x', command: 'y', clock })).rejects.toBeInstanceOf(AgentIdError)
+  })
+
+  it('refuses to build on a lineage the signer does not hold, or with another agent\'s credential', async () => {
+    const [a, b, c] = agents
+    const l0 = await appendHop(undefined, { signer: signerFromJwk(a!.privateJwk), credential: await credential(a!, 0), target: 'https://b.example', callee: b!.did, command: 'GET /x', clock })
+    await expect(appendHop(l0, { signer: signerFromJwk(c!.privateJwk), credential: await credential(c!, 2), target: 'https://t', command: 'GET /', clock })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' })
+    await expect(appendHop(l0, { signer: signerFromJwk(b!.privateJwk), credential: await credential(c!, 2), target: 'https://t', command: 'GET /', clock })).rejects.toBeInstanceOf(TypeError)
+    await expect(appendHop(l0, { signer: signerFromJwk(b!.privateJwk), credential: await credential(b!, 1), target: 'https://t', command: 'GET /', user: 'someone', clock })).resolves.toContain('~')
+    await expect(appendHop(undefined, { signer: signerFromJwk(a!.privateJwk), credential: await credential(a!, 0), target: 'https://t', command: 'GET /\u0000', clock })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' })
+    await expect(appendHop(undefined, { signer: signerFromJwk(a!.privateJwk), credential: await credential(a!, 0), target: 'https://t', command: 'GET /', ttlSec: 301, clock })).rejects.toBeInstanceOf(TypeError)
+  })
+
+  it('splitLineage checks the limits before decoding', () => {
+    const code = (f: () => unknown) => { try { f() } catch (e) { return [(e as VerificationError).code, (e as VerificationError).details.reason] } return null }
+    expect(code(() => splitLineage('a'.repeat(16_385)))).toEqual(['ERR_MALFORMED', 'too-large'])
+    expect(code(() => splitLineage('a.b.c\n'))).toEqual(['ERR_MALFORMED', 'charset'])
+    expect(code(() => splitLineage(Array(17).fill('a').join('~')))).toEqual(['ERR_MALFORMED', 'too-many-entries'])
+    expect(code(() => splitLineage('a~~b'))).toEqual(['ERR_MALFORMED', 'empty-entry'])
+    expect(code(() => splitLineage('a'.repeat(4097)))).toEqual(['ERR_MALFORMED', 'entry-too-large'])
+    expect(code(() => decodeLineage('a.b.c'))).toEqual(['ERR_MALFORMED', 'jws'])
+  })
+})
+
+describe('argsDigest (RFC 8785)', () => {
+  const dir = new URL('../../../vectors/jcs/cyberphone/', import.meta.url)
+  for (const file of readdirSync(new URL('input/', dir))) {
+    it(`canonicalizes ${file} as the cyberphone vectors say`, () => {
+      const input = JSON.parse(readFileSync(new URL(`input/${file}`, dir), 'utf8'))
+      const output = readFileSync(new URL(`output/${file}`, dir))
+      expect(argsDigest(input)).toBe(createHash('sha256').update(output).digest('base64url'))
+    })
+  }
+
+  it('is independent of member order; undefined is null; refuses what is not JSON or too deep', () => {
+    expect(argsDigest({ b: 1, a: [1, { d: 2, c: 3 }] })).toBe(argsDigest({ a: [1, { c: 3, d: 2 }], b: 1 }))
+    expect(argsDigest(undefined)).toBe(argsDigest(null))
+    expect(argsDigest({ a: 1, b: undefined })).toBe(argsDigest({ a: 1 }))
+    for (const bad of [NaN, Infinity, 1n, () => 1, new Date(0), Symbol('x'), { a: new Map() }]) {
+      expect(() => argsDigest(bad)).toThrowError(expect.objectContaining({ code: 'ERR_INVALID_INPUT' }))
+    }
+    let deep: unknown = 1
+    for (let i = 0; i < 200_000; i++) deep = { a: deep }
+    expect(() => argsDigest(deep)).toThrowError(expect.objectContaining({ code: 'ERR_INVALID_INPUT' }))
+  })
+
+  it('httpCommand and httpArgs: the same value from the caller\'s text and the service\'s parsed body', () => {
+    expect(httpCommand('post', 'https://pay.example/v1/a/../charges?x=1')).toBe('POST /v1/charges')
+    const url = 'https://pay.example/v1/charges?dry=1'
+    expect(httpArgs(url, '{"amount":100}')).toEqual({ query: 'dry=1', body: { amount: 100 } })
+    expect(argsDigest(httpArgs(url, '{ "amount" : 100 }'))).toBe(argsDigest(httpArgs(url, { amount: 100 })))
+    expect(argsDigest(httpArgs(url, Buffer.from('{"amount":100}')))).toBe(argsDigest(httpArgs(url, { amount: 100 })))
+    expect(httpArgs('https://pay.example/', 'not json')).toEqual({ body: { sha256: createHash('sha256').update('not json').digest('base64url') } })
+    expect(httpArgs('https://pay.example/', '')).toEqual({})
+    expect(httpArgs('https://pay.example/', new URLSearchParams({ a: '1' }))).toEqual({ body: { sha256: createHash('sha256').update('a=1').digest('base64url') } })
+  })
+})

@@ -1,0 +1,339 @@
+// verifier.verifyLineage: the chain of custody of a call, verified before the service acts.
+import { VerificationError } from '@agentid/core'
+import {
+  argsDigest,
+  credentialHash,
+  custodyStep,
+  decodeEntry,
+  delegationHash,
+  entryHash,
+  initialCustody,
+  LINEAGE_SEPARATOR,
+  lineageError,
+  splitLineage,
+  type CustodyState,
+  type DecodedEntry,
+  type HopClaims,
+  type LineageLimits,
+} from '@agentid/lineage'
+import type { DelegationRequest, VerifiedDelegation } from './delegation.js'
+import type { KeyResolver } from './keys.js'
+import { BoundedCache } from './lru.js'
+import type { ReplayCache } from './presentation.js'
+import type { VerifiedAgent } from './types.js'
+import { isRecord } from './util.js'
+
+/** Options of `verifier.verifyLineage`: the call the service is about to act on. */
+export interface VerifyLineageOptions {
+  /** This service, exactly as callers name it: the last hop's `aud` must equal it (service URL or `mcp://server/name`). */
+  audience: string
+  /** The command received (`httpCommand(method, url)`, `mcpCommand('tools/call', name)`): the last hop's `cmd` must equal it. */
+  command: string
+  /** The arguments received (a JSON value: `httpArgs(url, body)`, the tool's `arguments`); their RFC 8785 digest must be the last hop's `arg`. */
+  args?: unknown
+  /** Instead of `args`: their digest (`argsDigest(args)`), when the service computed it already. */
+  argsDigest?: string
+  /** This service's agent DID, when it is an agent: the last hop's `sub` must name it. */
+  self?: string
+  /**
+   * Identity credentials (compact JWTs) of the lineage's actors, as sent with the call (a list, or the
+   * `Agentid-Credentials` header form joined by `~`). A credential the verifier verified before (memoized
+   * by its bytes) need not be sent again.
+   */
+  credentials?: readonly string[] | string
+  /** Delegation chains (link JWTs, root first) the hops rely on, matched to each hop's `dlg` by hash. */
+  delegationChains?: readonly (readonly string[])[]
+  /** The request each hop's chain is checked for. Default `{ resource: hop.aud, action: 'invoke' }`. */
+  delegationRequest?: (hop: HopClaims) => { resource: string; action: string }
+}
+
+/** An actor of the lineage, from its verified identity credential. */
+export type LineageActor = VerifiedAgent
+
+/** A verified hop: who called what, when, for whom, with which authority. */
+export interface VerifiedLineageHop {
+  readonly kind: 'hop'
+  readonly index: number
+  /** The caller, with its identity credential's claims (purpose, controller, model, ...). */
+  readonly actor: LineageActor
+  /** The exact target (`aud`). */
+  readonly target: string
+  /** The agent serving the target (`sub`), or null when the hop ends the lineage. */
+  readonly callee: string | null
+  readonly command: string
+  /** SHA-256 (base64url) of the RFC 8785 canonical arguments. */
+  readonly argsDigest: string
+  /** Unix seconds. */
+  readonly issuedAt: number
+  readonly expiresAt: number
+  readonly id: string
+  /** SHA-256 (base64url) of the hop's compact JWS. */
+  readonly hash: string
+  /** The user on whose behalf the transaction runs, when the hops name one (asserted by the actors). */
+  readonly user: string | null
+  /** The delegation chain the actor relied on: its hash, and the verified chain when it was given. */
+  readonly delegation: { readonly hash: string; readonly chain: VerifiedDelegation | null } | null
+}
+
+/** A verified receipt: the callee of hop `answers` returned an output with this digest and outcome. */
+export interface VerifiedLineageReceipt {
+  readonly kind: 'receipt'
+  readonly index: number
+  readonly actor: LineageActor
+  /** Index of the hop answered. */
+  readonly answers: number
+  readonly outputDigest: string
+  readonly outcome: string
+  readonly issuedAt: number
+  readonly expiresAt: number
+  readonly id: string
+  readonly hash: string
+}
+
+/** What `verifyLineage` returns. */
+export interface VerifiedLineage {
+  readonly transactionId: string
+  /** What entry 0's `prv` hashes: the originating request or grant, and its kind when named. */
+  readonly origin: { readonly digest: string; readonly kind: string | null }
+  /** The user the hops name, or null. */
+  readonly user: string | null
+  /** Every entry in order, hops and receipts. */
+  readonly entries: readonly (VerifiedLineageHop | VerifiedLineageReceipt)[]
+  /** The hops only, in order. */
+  readonly hops: readonly VerifiedLineageHop[]
+  /** The last hop: the call this service received. */
+  readonly last: VerifiedLineageHop
+  /** The lineage as received (header form): what the service builds its own hops and receipt on. */
+  readonly lineage: string
+}
+
+/** What the lineage check needs from its verifier. */
+export interface LineageContext {
+  keys: KeyResolver
+  now: () => number
+  clockSkewSec: number
+  /** How old the last hop's `iat` may be (plus skew). */
+  maxAgeSec: number
+  limits: LineageLimits
+  offloadSignatures: boolean
+  replayCache: ReplayCache
+  memo: BoundedCache<string, PrefixMemo>
+  /** The verified identity credential whose SHA-256 (base64url) is `hash`, if the verifier knows it (time and status checked now). */
+  knownCredential: (hash: string) => Promise<VerifiedAgent | undefined>
+  verifyAgentCredential: (jwt: string) => Promise<VerifiedAgent>
+  verifyDelegation: (chain: readonly string[], request: DelegationRequest) => Promise<VerifiedDelegation>
+}
+
+/** A verified prefix, kept by the hash of its last entry (which binds every earlier one through `prv`). */
+export interface PrefixMemo {
+  readonly hashes: readonly string[]
+  readonly entries: readonly DecodedEntry[]
+  readonly state: CustodyState
+}
+
+export function createLineageMemo(size: number): BoundedCache<string, PrefixMemo> {
+  return new BoundedCache(size)
+}
+
+/** Re-throws a failure of an actor's credential (or chain) naming the entry. */
+function named(error: unknown, hop: number, reason: string, extra: Record<string, unknown> = {}): never {
+  if (error instanceof VerificationError) {
+    throw new VerificationError(error.code, `lineage entry ${hop}: ${reason}: ${error.message}`, { details: { ...error.details, ...extra, hop, reason }, cause: error })
+  }
+  throw error
+}
+
+async function verifySignature(ctx: LineageContext, entry: DecodedEntry): Promise<void> {
+  const iss = entry.claims.iss
+  const kid = entry.header.kid as string | undefined
+  let keys
+  try {
+    keys = await ctx.keys.keysFor(iss, 'capabilityInvocation', kid)
+  } catch (error) {
+    if (!(error instanceof VerificationError) || error.code !== 'ERR_KEY_MISMATCH') named(error, entry.index, 'signer-key', { signer: iss })
+    try {
+      keys = await ctx.keys.keysFor(iss, 'assertionMethod', kid)
+    } catch (again) {
+      named(again, entry.index, 'signer-key', { signer: iss })
+    }
+  }
+  let last: unknown
+  for (const key of keys) {
+    try {
+      await key.verify(entry, ctx.offloadSignatures)
+      return
+    } catch (error) {
+      last = error
+    }
+  }
+  named(last, entry.index, 'signature', { signer: iss })
+}
+
+function credentialList(input: VerifyLineageOptions['credentials']): string[] {
+  if (input === undefined) return []
+  const list = typeof input === 'string' ? (input === '' ? [] : input.split(LINEAGE_SEPARATOR)) : input
+  if (!Array.isArray(list) || !list.every((c) => typeof c === 'string')) throw new TypeError('verifyLineage: credentials must be a list of compact JWTs or their `~`-joined form')
+  return list as string[]
+}
+
+/**
+ * Verifies a lineage (header form) for the call this service received. See `Verifier.verifyLineage`.
+ */
+export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, options: VerifyLineageOptions): Promise<VerifiedLineage> {
+  if (!isRecord(options) || typeof options.audience !== 'string' || options.audience === '') throw new TypeError('verifyLineage: options.audience is required')
+  if (typeof options.command !== 'string' || options.command === '') throw new TypeError('verifyLineage: options.command is required')
+  if (options.argsDigest !== undefined && (typeof options.argsDigest !== 'string' || options.args !== undefined)) throw new TypeError('verifyLineage: give args or argsDigest, not both')
+  if (options.self !== undefined && typeof options.self !== 'string') throw new TypeError('verifyLineage: options.self must be a DID')
+  const chains = options.delegationChains ?? []
+  if (!Array.isArray(chains)) throw new TypeError('verifyLineage: delegationChains must be a list of chains')
+
+  // Limits first: size, characters, number and size of entries, before any decoding.
+  const tokens = splitLineage(lineage, ctx.limits)
+  const n = tokens.length
+  const hashes = tokens.map(entryHash)
+  const suppliedCredentials = credentialList(options.credentials)
+  if (suppliedCredentials.length > ctx.limits.maxEntries) lineageError('ERR_MALFORMED', null, 'too-many-credentials', `more than ${ctx.limits.maxEntries} credentials`)
+
+  // The longest prefix verified before, by the exact bytes of its entries.
+  let start = 0
+  let entries: DecodedEntry[] = []
+  let state = initialCustody()
+  for (let k = n - 1; k >= 0; k--) {
+    const known = ctx.memo.get(hashes[k]!)
+    if (known === undefined || known.hashes.length !== k + 1 || !known.hashes.every((h, i) => h === hashes[i])) continue
+    start = k + 1
+    entries = [...known.entries]
+    state = known.state
+    break
+  }
+
+  const t = ctx.now() / 1000
+  const skew = ctx.clockSkewSec
+  for (let k = start; k < n; k++) {
+    const entry = decodeEntry(tokens[k]!, k, ctx.limits.maxEntryBytes)
+    // Custody before the signature: a splice or a signer without custody is refused without crypto.
+    state = custodyStep(state, entry)
+    await verifySignature(ctx, entry)
+    const c = entry.claims
+    if (c.iat - skew > t) lineageError('ERR_NOT_YET_VALID', k, 'issued-in-the-future', 'iat is in the future', { iat: c.iat })
+    const previous = entries[k - 1]
+    if (previous !== undefined && c.iat + skew < previous.claims.iat) lineageError('ERR_LINEAGE_BROKEN', k, 'time-order', 'issued before the entry it follows')
+    entries.push(entry)
+    ctx.memo.set(hashes[k]!, { hashes: hashes.slice(0, k + 1), entries: [...entries], state })
+  }
+
+  // The last entry is the call this service received: exactly this target, command and arguments, fresh.
+  const last = entries[n - 1]!
+  if (last.kind !== 'hop') lineageError('ERR_LINEAGE_MISMATCH', n - 1, 'not-a-call', 'the last entry is a receipt, not a call to this service')
+  const hop = last.claims
+  if (hop.aud !== options.audience) lineageError('ERR_AUDIENCE_MISMATCH', n - 1, 'audience', 'the last hop targets another service', { aud: hop.aud })
+  if (options.self !== undefined && hop.sub !== options.self) lineageError('ERR_LINEAGE_MISMATCH', n - 1, 'callee', 'the last hop names another agent as its callee', { sub: hop.sub ?? null })
+  if (hop.cmd !== options.command) lineageError('ERR_LINEAGE_MISMATCH', n - 1, 'command', 'the last hop was signed for another command', { cmd: hop.cmd })
+  let digest: string
+  if (options.argsDigest !== undefined) digest = options.argsDigest
+  else {
+    try {
+      digest = argsDigest(options.args)
+    } catch (cause) {
+      return lineageError('ERR_MALFORMED', n - 1, 'arguments', 'the arguments received are not a JSON value of bounded depth', {}, cause)
+    }
+  }
+  if (hop.arg !== digest) lineageError('ERR_LINEAGE_MISMATCH', n - 1, 'arguments', 'the last hop was signed for other arguments')
+  if (hop.exp + skew <= t) lineageError('ERR_EXPIRED', n - 1, 'expired', 'the last hop has expired', { exp: hop.exp })
+  if (t - hop.iat > ctx.maxAgeSec + skew) lineageError('ERR_EXPIRED', n - 1, 'too-old', 'the last hop was issued too long ago', { iat: hop.iat, maxAgeSec: ctx.maxAgeSec })
+
+  // Every actor's identity credential, on every call: valid now, not revoked (status lists, cached TTL).
+  let supplied: Map<string, string> | undefined
+  const actors = new Map<string, VerifiedAgent>()
+  for (const entry of entries) {
+    const c = entry.claims
+    let agent = actors.get(c.crd)
+    if (agent === undefined) {
+      try {
+        agent = await ctx.knownCredential(c.crd)
+        if (agent === undefined) {
+          supplied ??= new Map(suppliedCredentials.map((jwt) => [credentialHash(jwt), jwt]))
+          const jwt = supplied.get(c.crd)
+          if (jwt === undefined) lineageError('ERR_LINEAGE_CREDENTIAL_MISSING', entry.index, 'credential-missing', 'the actor\'s identity credential was not sent and is not known here', { actor: c.iss })
+          agent = await ctx.verifyAgentCredential(jwt)
+        }
+      } catch (error) {
+        if (error instanceof VerificationError && error.details.reason === 'credential-missing') throw error
+        named(error, entry.index, 'actor-credential', { actor: c.iss })
+      }
+      actors.set(c.crd, agent)
+    }
+    if (agent.did !== c.iss) lineageError('ERR_KEY_MISMATCH', entry.index, 'credential-subject', 'the credential referenced names another agent than the signer', { actor: c.iss })
+    if (agent.status.statusListCredential !== c.sts[0] || String(agent.status.statusListIndex) !== c.sts[1]) {
+      lineageError('ERR_LINEAGE_BROKEN', entry.index, 'status-entry', 'the status entry is not the credential\'s')
+    }
+  }
+
+  // Delegated authority, when chains are given: each chain verified for its hop, and only narrowing along the lineage.
+  const delegations = new Map<number, VerifiedDelegation>()
+  if (chains.length > 0) {
+    const byHash = new Map<string, readonly string[]>()
+    for (const chain of chains) byHash.set(delegationHash(chain), chain)
+    let previousChain: readonly string[] | undefined
+    for (const entry of entries) {
+      if (entry.kind !== 'hop' || entry.claims.dlg === undefined) continue
+      const chain = byHash.get(entry.claims.dlg)
+      if (chain === undefined) continue
+      const request = options.delegationRequest ? options.delegationRequest(entry.claims) : { resource: entry.claims.aud, action: 'invoke' }
+      try {
+        delegations.set(entry.index, await ctx.verifyDelegation(chain, { invoker: entry.claims.iss, resource: request.resource, action: request.action, audience: entry.claims.aud }))
+      } catch (error) {
+        named(error, entry.index, 'delegation', { actor: entry.claims.iss })
+      }
+      if (previousChain !== undefined && (chain.length < previousChain.length || !previousChain.every((link, i) => chain[i] === link))) {
+        lineageError('ERR_DELEGATION_ESCALATION', entry.index, 'delegation-not-narrowing', 'the chain does not extend the chain of an earlier hop (authority may only narrow)')
+      }
+      previousChain = chain
+    }
+  }
+
+  // Last: single use of the last hop (only lineages that passed every other check are recorded).
+  let fresh: boolean
+  try {
+    fresh = await ctx.replayCache.checkAndStore(`lineage ${hop.iss} ${hop.jti}`, Math.ceil((Math.min(hop.exp, hop.iat + ctx.maxAgeSec) + skew) * 1000) + 1000)
+  } catch (cause) {
+    return lineageError('ERR_REPLAY', n - 1, 'replay-cache', 'the replay cache failed; refusing rather than risk a replay', {}, cause)
+  }
+  if (fresh !== true) lineageError('ERR_REPLAY', n - 1, 'replay', 'this call was already accepted once', { jti: hop.jti })
+
+  const verified = entries.map((entry): VerifiedLineageHop | VerifiedLineageReceipt => {
+    const c = entry.claims
+    const actor = actors.get(c.crd)!
+    if (entry.kind === 'receipt') {
+      const answered = entries.find((e) => e.hash === entry.claims.hop)!
+      return Object.freeze({ kind: 'receipt', index: entry.index, actor, answers: answered.index, outputDigest: entry.claims.out, outcome: entry.claims.res, issuedAt: c.iat, expiresAt: c.exp, id: c.jti, hash: entry.hash })
+    }
+    const h = entry.claims
+    return Object.freeze({
+      kind: 'hop',
+      index: entry.index,
+      actor,
+      target: h.aud,
+      callee: h.sub ?? null,
+      command: h.cmd,
+      argsDigest: h.arg,
+      issuedAt: h.iat,
+      expiresAt: h.exp,
+      id: h.jti,
+      hash: entry.hash,
+      user: h.usr ?? null,
+      delegation: h.dlg === undefined ? null : Object.freeze({ hash: h.dlg, chain: delegations.get(entry.index) ?? null }),
+    })
+  })
+  const hops = verified.filter((e): e is VerifiedLineageHop => e.kind === 'hop')
+  const first = entries[0]!
+  return Object.freeze({
+    transactionId: first.claims.txn,
+    origin: Object.freeze({ digest: first.claims.prv, kind: first.kind === 'hop' ? (first.claims.ori ?? null) : null }),
+    user: state.user,
+    entries: Object.freeze(verified),
+    hops: Object.freeze(hops),
+    last: hops[hops.length - 1]!,
+    lineage: lineage as string,
+  })
+}
