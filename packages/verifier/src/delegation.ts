@@ -8,7 +8,8 @@ import {
   type CapabilityLink,
   type Caveats,
 } from '@agentid/delegation'
-import type { KeyResolver } from './keys.js'
+import type { KeyResolver, VerificationKey } from './keys.js'
+import type { LinkMemo, MemoizedLink } from './delegation-memo.js'
 import type { StatusLists, StatusListTrust } from './status.js'
 
 /** What {@link Verifier.verifyDelegation} checks the chain against. */
@@ -58,6 +59,8 @@ export interface DelegationContext {
   maxChainBytes: number
   maxTokenBytes: number
   offload: boolean
+  /** Links whose signature verified, by their exact bytes (see delegation-memo.ts). */
+  memo: LinkMemo
   /** The verifier's own identity-credential check (all its checks), for `requireIdentity`. */
   verifyIdentity: (credential: unknown) => Promise<{ did: string }>
 }
@@ -109,20 +112,24 @@ export function rootTrusted(ctx: DelegationContext, resource: string, root: stri
   return best?.has(root) ?? false
 }
 
-async function verifySignature(ctx: DelegationContext, jwt: DecodedJwt, iss: string): Promise<void> {
-  const kid = jwt.header.kid as string | undefined
-  let candidates
+async function signerKeys(ctx: DelegationContext, iss: string, kid: string | undefined): Promise<VerificationKey[]> {
   try {
-    candidates = await ctx.keys.keysFor(iss, 'capabilityDelegation', kid)
+    return await ctx.keys.keysFor(iss, 'capabilityDelegation', kid)
   } catch (error) {
     // A did:key lists its one key under every relationship; other methods may use assertionMethod only.
     if (!(error instanceof VerificationError) || error.code !== 'ERR_KEY_MISMATCH') throw error
-    candidates = await ctx.keys.keysFor(iss, 'assertionMethod', kid)
+    return ctx.keys.keysFor(iss, 'assertionMethod', kid)
   }
+}
+
+/** Verifies a link's signature; returns the key it verified under. */
+async function verifySignature(ctx: DelegationContext, jwt: DecodedJwt, iss: string): Promise<VerificationKey> {
+  const candidates = await signerKeys(ctx, iss, jwt.header.kid as string | undefined)
   let last: unknown
   for (const key of candidates) {
     try {
-      return await key.verify(jwt, ctx.offload)
+      await key.verify(jwt, ctx.offload)
+      return key
     } catch (error) {
       last = error
     }
@@ -164,23 +171,33 @@ export async function verifyDelegationChain(ctx: DelegationContext, chain: unkno
   const tokens = chain as string[]
 
   const t = ctx.now() / 1000
-  const jwts: DecodedJwt[] = []
+  // A memoized link (same bytes: same SHA-256, which is also the hash its child names) skips
+  // decoding, parsing and, while its key is still the signer's, the signature; nothing else.
+  const jwts: (DecodedJwt | null)[] = []
+  const hashes: string[] = []
+  const hits: (MemoizedLink | undefined)[] = []
   const links: CapabilityLink[] = []
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i]!
-    let jwt: DecodedJwt
+    const hash = linkHash(token)
+    const hit = ctx.memo.get(hash)
+    let jwt: DecodedJwt | null = null
     let link: CapabilityLink
-    try {
-      jwt = decodeJwt(token, ctx.maxTokenBytes) // EdDSA only, strict base64url and JSON
-    } catch (error) {
-      return named(error, i, null, 'malformed link')
-    }
-    const claimed = typeof jwt.payload.iss === 'string' ? jwt.payload.iss : null
-    if (!ACCEPTED_TYP.has(jwt.header.typ)) chainError('ERR_MALFORMED', 'unexpected JWS typ', i, claimed, 'typ', { typ: jwt.header.typ })
-    try {
-      link = parseCapabilityLink(jwt.payload, 'ERR_MALFORMED')
-    } catch (error) {
-      return named(error, i, claimed, 'malformed link')
+    if (hit) {
+      link = hit.link
+    } else {
+      try {
+        jwt = decodeJwt(token, ctx.maxTokenBytes) // EdDSA only, strict base64url and JSON
+      } catch (error) {
+        return named(error, i, null, 'malformed link')
+      }
+      const claimed = typeof jwt.payload.iss === 'string' ? jwt.payload.iss : null
+      if (!ACCEPTED_TYP.has(jwt.header.typ)) chainError('ERR_MALFORMED', 'unexpected JWS typ', i, claimed, 'typ', { typ: jwt.header.typ })
+      try {
+        link = parseCapabilityLink(jwt.payload, 'ERR_MALFORMED')
+      } catch (error) {
+        return named(error, i, claimed, 'malformed link')
+      }
     }
     const signer = link.iss
     const previous = links[i - 1]
@@ -190,7 +207,7 @@ export async function verifyDelegationChain(ctx: DelegationContext, chain: unkno
       if (link.iss !== previous.sub) {
         chainError('ERR_DELEGATION_BROKEN', `delegation link ${i} is not signed by the subject of link ${i - 1}`, i, signer, 'issuer is not the previous subject', { expected: previous.sub })
       }
-      if (link.parentHash !== linkHash(tokens[i - 1]!)) chainError('ERR_DELEGATION_BROKEN', `delegation link ${i} does not hash link ${i - 1}`, i, signer, 'parentHash mismatch')
+      if (link.parentHash !== hashes[i - 1]) chainError('ERR_DELEGATION_BROKEN', `delegation link ${i} does not hash link ${i - 1}`, i, signer, 'parentHash mismatch')
       if (previous.caveats.remainingDepth === 0) {
         chainError('ERR_DELEGATION_DEPTH', `link ${i - 1} allows no further delegation`, i, signer, 'no depth left', { caveat: 'remainingDepth' })
       }
@@ -203,6 +220,8 @@ export async function verifyDelegationChain(ctx: DelegationContext, chain: unkno
     if (link.exp + ctx.skewSec <= t) chainError('ERR_EXPIRED', `delegation link ${i} has expired`, i, signer, 'expired', { exp: link.exp })
     if (link.nbf - ctx.skewSec > t) chainError('ERR_NOT_YET_VALID', `delegation link ${i} is not yet valid`, i, signer, 'not yet valid', { nbf: link.nbf })
     jwts.push(jwt)
+    hashes.push(hash)
+    hits.push(hit)
     links.push(link)
   }
   const root = links[0]!
@@ -221,7 +240,11 @@ export async function verifyDelegationChain(ctx: DelegationContext, chain: unkno
   for (let i = 0; i < links.length; i++) {
     const signer = links[i]!.iss
     try {
-      await verifySignature(ctx, jwts[i]!, signer)
+      const hit = hits[i]
+      if (hit && (await signerKeys(ctx, signer, hit.kid)).includes(hit.key)) continue
+      const jwt = jwts[i] ?? decodeJwt(tokens[i]!, ctx.maxTokenBytes)
+      const key = await verifySignature(ctx, jwt, signer)
+      ctx.memo.set(hashes[i]!, { link: links[i]!, kid: jwt.header.kid as string | undefined, key })
     } catch (error) {
       named(error, i, signer, 'signature')
     }

@@ -9,13 +9,12 @@ import {
   VerificationError,
   type DecodedJwt,
 } from '@agentid/core'
-import { Resolver } from 'did-resolver'
-import { getResolver as getKeyResolver } from 'key-did-resolver'
-import { KeyResolver, type DidResolver, type KeyPurpose } from './keys.js'
+import { defaultDidResolver, KeyResolver, type DidResolver, type KeyPurpose } from './keys.js'
 import { BoundedCache } from './lru.js'
 import { StatusLists, StatusListTrust, type FetchLike } from './status.js'
 import type { VerifiedAgent } from './types.js'
 import { verifyDataIntegrityInput } from './di/dispatch.js'
+import { DEFAULT_LINK_MEMO_SIZE, LinkMemo } from './delegation-memo.js'
 import { parseTrustedRoots, verifyDelegationChain, type DelegationContext, type DelegationRequest, type VerifiedDelegation } from './delegation.js'
 import { createMemoryReplayCache, verifyPresentationWith, type PresentationContext, type ReplayCache, type VerifiedPresentation, type VerifyPresentationOptions } from './presentation.js'
 import { createTokenCache, verifyRequestWith, type HttpRequestLike, type RequestContext, type VerifiedRequest, type VerifyRequestOptions } from './request.js'
@@ -80,6 +79,13 @@ export interface VerifierOptions {
    * a trusted issuer signed (each verified identity credential, each link signed by a trusted issuer).
    */
   trustedStatusLists?: readonly string[]
+  /**
+   * Number of verified delegation links memoized by their exact bytes (keyed by their SHA-256, the
+   * hash a child link names). A hit skips decoding, parsing and the signature (while the key that
+   * verified it is still the signer's); linkage, attenuation, time, root trust, revocation status,
+   * the request and the invoker are checked on every call. Default 1,000 (about 1 KB each).
+   */
+  linkMemoSize?: number
   /** Longest delegation chain accepted, root included. Default 10. */
   maxChainLength?: number
   /** Largest delegation chain accepted (all links together), checked before any parsing. Default 64 KiB. */
@@ -203,10 +209,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const maxTokenBytes = positive('maxTokenBytes', options.maxTokenBytes, DEFAULT_MAX_TOKEN_BYTES)
   const fetch = options.fetch ?? (globalThis.fetch as unknown as FetchLike | undefined)
   if (typeof fetch !== 'function') throw new TypeError('createVerifier: no fetch available; pass options.fetch')
-  const resolver = options.resolver ?? new Resolver(getKeyResolver())
+  const resolver = options.resolver ?? defaultDidResolver()
   if (typeof resolver.resolve !== 'function') throw new TypeError('createVerifier: resolver must have resolve(did)')
 
-  const keys = new KeyResolver(resolver, positive('didCacheSize', options.didCacheSize, 1000) || 1, 3_600_000, now)
+  // Without an injected resolver, an Ed25519 did:key is read from the DID itself (see KeyResolver).
+  const keys = new KeyResolver(resolver, positive('didCacheSize', options.didCacheSize, 1000) || 1, 3_600_000, now, options.resolver === undefined)
   const statusLists = new StatusLists(
     {
       fetch,
@@ -337,6 +344,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     maxChainBytes: positive('maxChainBytes', options.maxChainBytes, 64 * 1024),
     maxTokenBytes,
     offload,
+    memo: new LinkMemo(positive('linkMemoSize', options.linkMemoSize, DEFAULT_LINK_MEMO_SIZE) || 1),
     verifyIdentity: (credential) => verifyAgentCredential(credential as string),
   }
   presentations.delegation = delegations
