@@ -1,5 +1,6 @@
 import { AgentIdError, parseTrustDomain } from '@agentid/core'
 import { trustedIdpsFromEnv, type TrustedIdpConfig } from './oauth/trusted-idps.js'
+import { parseWitnesses, type WitnessConfig } from './log/log.js'
 
 /** How the issuer runs, from the environment (and CLI flags that override it). */
 export interface IssuerConfig {
@@ -16,6 +17,8 @@ export interface IssuerConfig {
   trustedIdps?: TrustedIdpConfig[]
   /** SPIFFE trust domain of the agents' SPIFFE IDs and SVIDs; undefined: no SPIFFE IDs, no SVIDs. */
   trustDomain?: string | undefined
+  /** Witnesses the issuer log submits its checkpoints to (`AGENTID_LOG_WITNESSES`, JSON `[{ url, vkey }]`). */
+  logWitnesses?: WitnessConfig[]
 }
 
 /**
@@ -43,6 +46,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<IssuerC
     adminKey: overrides.adminKey ?? (env.AGENTID_ADMIN_KEY || undefined),
     logLevel: overrides.logLevel ?? env.AGENTID_LOG_LEVEL ?? 'info',
     trustedIdps: overrides.trustedIdps ?? trustedIdpsFromEnv(env.AGENTID_TRUSTED_IDPS),
+    logWitnesses: overrides.logWitnesses ?? parseWitnesses(env.AGENTID_LOG_WITNESSES),
     trustDomain: overrides.trustDomain ?? (env.AGENTID_TRUST_DOMAIN ? parseTrustDomain(env.AGENTID_TRUST_DOMAIN, { code: 'ERR_INVALID_INPUT' }) : undefined),
   }
 }

@@ -3,6 +3,8 @@ import type { FastifyInstance } from 'fastify'
 import type { IssuerConfig } from './config.js'
 import { IssuerService } from './domain/service.js'
 import { buildServer } from './http/server.js'
+import { IssuerLog } from './log/log.js'
+import { loadMasterSecret } from './secret.js'
 
 export interface RunningIssuer {
   service: IssuerService
@@ -33,9 +35,14 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
     ...(config.trustDomain ? { trustDomain: config.trustDomain } : {}),
   })
   let server: FastifyInstance | undefined
+  let log: IssuerLog | undefined
   try {
     const { generated } = service.ensureAdminKey(config.adminKey)
-    server = buildServer(service, { logger: config.logLevel === 'silent' ? false : { level: config.logLevel } })
+    // The issuer log (apps/issuer/src/log): its key sealed with the master secret, like the issuer's keys.
+    log = IssuerLog.open({ db: service.store.db, secret: loadMasterSecret({ dataDir: config.dataDir, mustExist: true }).key, baseUrl, witnesses: config.logWitnesses ?? [] })
+    log.start()
+    const issuerLog = log
+    server = buildServer(service, { logger: config.logLevel === 'silent' ? false : { level: config.logLevel }, log })
     const url = await server.listen({ host: config.host, port })
     let stopping: Promise<void> | undefined
     const srv = server
@@ -44,9 +51,10 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
       server: srv,
       url,
       generatedAdminKey: generated,
-      stop: () => (stopping ??= srv.close().then(() => service.close())),
+      stop: () => (stopping ??= srv.close().then(() => service.close()).then(() => issuerLog.stop())),
     }
   } catch (error) {
+    await log?.stop()
     await server?.close()
     await service.close()
     throw error

@@ -161,6 +161,40 @@ CREATE TABLE security_events (
 ) STRICT;
 `
 
+// The issuer log (C2SP tlog-tiles, RFC 9162): every audit event is a log entry. Its index is assigned
+// by the INSERT itself (max + 1, inside the event's transaction), so an acknowledged event is in the
+// log exactly once. Existing events are numbered in id order. log_tiles keeps the level-0 tiles (leaf
+// hashes) the sequencer has integrated; log_checkpoints the signed checkpoints; log_cosignatures the
+// witnesses' cosignature lines per checkpoint.
+const MIGRATION_5 = `
+ALTER TABLE audit_events ADD COLUMN log_index INTEGER;
+UPDATE audit_events SET log_index = r.n
+  FROM (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM audit_events) AS r
+  WHERE audit_events.id = r.id;
+CREATE UNIQUE INDEX audit_events_log_index ON audit_events (log_index);
+CREATE INDEX audit_events_credential_id ON audit_events (json_extract(details_json, '$.credentialId'));
+CREATE TRIGGER audit_events_logged BEFORE INSERT ON audit_events WHEN NEW.log_index IS NULL
+  BEGIN SELECT RAISE(ABORT, 'audit event without a log index'); END;
+CREATE TABLE log_tiles (
+  level  INTEGER NOT NULL,
+  idx    INTEGER NOT NULL,
+  hashes BLOB NOT NULL,
+  PRIMARY KEY (level, idx)
+) STRICT;
+CREATE TABLE log_checkpoints (
+  size       INTEGER PRIMARY KEY,
+  note       TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE log_cosignatures (
+  size       INTEGER NOT NULL REFERENCES log_checkpoints (size),
+  witness    TEXT NOT NULL,
+  line       TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (size, witness)
+) STRICT;
+`
+
 /**
  * The issuer's schema, in order. Append new steps; never edit a released one.
  * @example
@@ -171,6 +205,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 2, name: 'settings', sql: MIGRATION_2 },
   { version: 3, name: 'delegations', sql: MIGRATION_3 },
   { version: 4, name: 'security events', sql: MIGRATION_4 },
+  { version: 5, name: 'issuer log', sql: MIGRATION_5 },
 ])
 
 /** The schema version this build writes. */

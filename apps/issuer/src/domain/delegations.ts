@@ -1,6 +1,6 @@
 // The issuer's side of delegation (DESIGN.md "Delegation", "Revocation"): root capability links it
 // signs to agents, status entries for links agents sign to each other, and revocation cascades.
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import { AgentIdError, verifyProofOfPossession, type BitstringStatusListEntry } from '@agentid/core'
 import { delegate, type Capability, type Caveats } from '@agentid/delegation'
 import type { IssuerEngine } from '../veramo/engine.js'
@@ -101,7 +101,7 @@ export class Delegations {
       store.ops.delegationActive(parent.id, { code: 'ERR_REVOKED', message: 'the parent delegation has been revoked' }),
       store.ops.delegationInsert(row, { code: 'ERR_CONFLICT', message: 'the delegation exists' }),
       this.o.statusLists.commitOp(slot.listId, slot.index),
-      store.ops.audit(at, `agent:${proof.did}`, 'delegation.registered', proof.did, { delegationId: id, parentId: parent.id, delegatee: request.delegatee }),
+      store.ops.audit(at, `agent:${proof.did}`, 'delegation.registered', proof.did, { delegationId: id, parentId: parent.id, delegatee: request.delegatee, proofSha256: createHash('sha256').update(request.proof).digest('hex') }),
     ])
     return { id, statusEntry: entry(slot), expiresAt: row.expires_at }
   }

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto'
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import {
@@ -90,6 +90,8 @@ export interface IssuedCredential {
 }
 
 const iso = (sec: number) => new Date(sec * 1000).toISOString()
+/** SHA-256 (hex) of what was issued, in its audit event: a holder can ask the issuer log for its proof. */
+const sha256Hex = (text: string) => createHash('sha256').update(text).digest('hex')
 const isoOrNull = (sec: number | null) => (sec === null ? null : iso(sec))
 
 function notFound(what: string): never {
@@ -354,7 +356,7 @@ export class IssuerService {
       }),
       this.store.ops.credentialInsert(row),
       ...(root ? root.ops : []),
-      this.store.ops.audit(at, actorName(actor), 'agent.spawned', did, { credentialId: row.id, keyCustody: request.keyCustody, ...(root ? { delegationId: root.id } : {}) }),
+      this.store.ops.audit(at, actorName(actor), 'agent.spawned', did, { credentialId: row.id, credentialSha256: sha256Hex(row.jwt), keyCustody: request.keyCustody, ...(root ? { delegationId: root.id, delegationSha256: sha256Hex(root.jwt) } : {}) }),
     ])
     return { ...issued, keyCustody: request.keyCustody, ...(claims.spiffeId ? { spiffeId: claims.spiffeId } : {}), ...(privateJwk ? { privateJwk } : {}), ...(root ? { delegationChain: [root.jwt] } : {}) }
   }
@@ -373,7 +375,7 @@ export class IssuerService {
       ...(proof.nonce !== null ? [this.store.ops.challengeUse(proof.nonce, at, { code: 'ERR_REPLAY', message: 'the challenge is unknown, expired or used' })] : []),
       this.store.ops.agentActive(agentDid, { code: 'ERR_REVOKED', message: 'the agent has been revoked' }),
       this.store.ops.credentialInsert(row),
-      this.store.ops.audit(at, `agent:${agentDid}`, 'agent.renewed', agentDid, { credentialId: row.id }),
+      this.store.ops.audit(at, `agent:${agentDid}`, 'agent.renewed', agentDid, { credentialId: row.id, credentialSha256: sha256Hex(row.jwt) }),
     ])
   }
 
@@ -518,7 +520,7 @@ export class IssuerService {
     await this.store.commit([
       this.store.ops.agentActive(agentDid, { code: 'ERR_REVOKED', message: 'the agent has been revoked' }),
       ...root.ops,
-      this.store.ops.audit(at, actorName(actor), 'delegation.granted', agentDid, { delegationId: root.id }),
+      this.store.ops.audit(at, actorName(actor), 'delegation.granted', agentDid, { delegationId: root.id, delegationSha256: sha256Hex(root.jwt) }),
     ])
     const exp = (JSON.parse(Buffer.from(root.jwt.split('.')[1]!, 'base64url').toString('utf8')) as { exp: number }).exp
     return { id: root.id, delegationChain: [root.jwt], expiresAt: iso(exp) }

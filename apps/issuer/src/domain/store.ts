@@ -6,6 +6,11 @@ import { prepareOps, runBatch, type JobOutcome, type OpFailure, type WriteOp } f
 
 export type { OpFailure, WriteOp } from '../db/writer-ops.js'
 
+// An audit event is an entry of the issuer log (apps/issuer/src/log): its index is assigned here, in
+// the event's own transaction (max + 1 over a unique index), so the log holds every committed event once.
+const AUDIT_INSERT = `INSERT INTO audit_events (at, actor, action, subject, details_json, log_index)
+  VALUES (?, ?, ?, ?, ?, (SELECT coalesce(max(log_index), -1) + 1 FROM audit_events))`
+
 // The statements group-committed jobs may run (by name), on the writer's connection.
 const WRITE_SQL: Record<string, string> = {
   nonceInsert: 'INSERT INTO proof_nonces (nonce, expires_at) VALUES (?, ?)',
@@ -17,7 +22,7 @@ const WRITE_SQL: Record<string, string> = {
   credInsert: `INSERT INTO credentials (id, agent_did, kind, format, jwt, status_list_id, status_index, issued_at, expires_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   listAdvance: 'UPDATE status_lists SET next_index = max(next_index, ?) WHERE id = ?',
-  auditInsert: 'INSERT INTO audit_events (at, actor, action, subject, details_json) VALUES (?, ?, ?, ?, ?)',
+  auditInsert: AUDIT_INSERT,
   delegInsert: `INSERT INTO delegations (id, parent_id, delegator, delegatee, status_list_id, status_index, created_at, expires_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   delegRevokedAt: 'SELECT revoked_at FROM delegations WHERE id = ?',
@@ -114,7 +119,7 @@ export class Store {
       challengeInsert: p('INSERT INTO challenges (nonce, expires_at) VALUES (?, ?)'),
       challengeUse: p('UPDATE challenges SET used = 1 WHERE nonce = ? AND used = 0 AND expires_at >= ?'),
       challengePurge: p('DELETE FROM challenges WHERE expires_at < ?'),
-      auditInsert: p('INSERT INTO audit_events (at, actor, action, subject, details_json) VALUES (?, ?, ?, ?, ?)'),
+      auditInsert: p(AUDIT_INSERT),
       delegGet: p('SELECT * FROM delegations WHERE id = ?'),
       // The links `id` and every link below it, still unrevoked.
       delegSubtree: p(`WITH RECURSIVE tree(id) AS (SELECT id FROM delegations WHERE id = ?

@@ -8,6 +8,8 @@ import { clientErrorResponse, HTTP_STATUS, isClientAbort, toHttpError } from './
 import { openApiDocument } from './openapi.js'
 import { oauthRoutes } from '../oauth/routes.js'
 import { eventRoutes, type EventRouteOptions } from '../events/routes.js'
+import type { IssuerLog } from '../log/log.js'
+import { logRoutes } from '../log/routes.js'
 
 export interface ServerOptions {
   /** Pino logger options (a `stream` to write JSON lines to), or false for none (tests). Default: JSON logs at info on stdout. */
@@ -16,6 +18,8 @@ export interface ServerOptions {
   statusListMaxAgeSec?: number
   /** The event stream's settings (GET /v1/events). */
   events?: EventRouteOptions
+  /** The issuer log: served under /log and /v1/log, and its entry index named in spawn, renew and revoke answers. */
+  log?: IssuerLog
 }
 
 /** Largest request body accepted (64 KiB); larger is 413 ERR_PAYLOAD_TOO_LARGE. */
@@ -56,6 +60,11 @@ function endLingering(socket: Duplex, answer: string): void {
   socket.once('end', () => socket.destroy())
   socket.on('data', () => {})
   socket.end(answer)
+}
+
+// The issuer log's entry index of what an answer reports (`logIndex`), when the log runs.
+function withLogIndex<T extends object>(result: T, logIndex: number | undefined): T | (T & { logIndex: number }) {
+  return logIndex === undefined ? result : { ...result, logIndex }
 }
 
 function bearer(request: FastifyRequest): string | undefined {
@@ -125,6 +134,7 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
     if (closing) void reply.header('connection', 'close')
   })
   const maxAge = options.statusListMaxAgeSec ?? 10
+  const log = options.log
   const auth = (request: FastifyRequest): Principal => service.authenticate(bearer(request))
   // Admin routes check the caller's role before its body: a caller who may not ask learns nothing of how to.
   const admin = (request: FastifyRequest): Principal => {
@@ -164,21 +174,23 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   app.post('/v1/agents', async (request, reply) => {
     const principal = auth(request)
     const result = await service.spawn(principal, request.body)
-    return reply.code(201).header('cache-control', 'no-store').send(result)
+    return reply.code(201).header('cache-control', 'no-store').send(withLogIndex(result, log?.indexOfCredential(result.credentialId)))
   })
   app.get('/v1/agents', async (request) => service.listAgents(auth(request), request.query))
   app.get<{ Params: { did: string } }>('/v1/agents/:did', async (request) => service.getAgent(auth(request), request.params.did))
   app.post<{ Params: { did: string } }>('/v1/agents/:did/renew', async (request, reply) => {
     const result = await service.renew(request.params.did, request.body)
-    return reply.code(201).header('cache-control', 'no-store').send(result)
+    return reply.code(201).header('cache-control', 'no-store').send(withLogIndex(result, log?.indexOfCredential(result.credentialId)))
   })
   app.post<{ Params: { did: string } }>('/v1/agents/:did/revoke', async (request) => {
     const principal = admin(request)
-    return service.revokeAgent(principal, request.params.did, parseRevokeRequest(request.body).reason)
+    const result = await service.revokeAgent(principal, request.params.did, parseRevokeRequest(request.body).reason)
+    return withLogIndex(result, log?.lastIndex('agent.revoked', request.params.did))
   })
   app.post<{ Params: { id: string } }>('/v1/credentials/:id/revoke', async (request) => {
     const principal = admin(request)
-    return service.revokeCredential(principal, request.params.id, parseRevokeRequest(request.body).reason)
+    const result = await service.revokeCredential(principal, request.params.id, parseRevokeRequest(request.body).reason)
+    return withLogIndex(result, log?.lastIndexOfCredential('credential.revoked', request.params.id))
   })
 
   app.post<{ Params: { did: string } }>('/v1/agents/:did/grants', async (request, reply) => {
@@ -192,7 +204,8 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   })
   app.post<{ Params: { id: string } }>('/v1/delegations/:id/revoke', async (request) => {
     const principal = admin(request)
-    return service.revokeDelegation(principal, request.params.id, parseRevokeRequest(request.body).reason)
+    const result = await service.revokeDelegation(principal, request.params.id, parseRevokeRequest(request.body).reason)
+    return withLogIndex(result, log?.lastIndex('delegation.revoked', request.params.id))
   })
 
   // Content negotiation: the JWT (application/vc+jwt) by default; the VC 2.0 credential with a Data
@@ -218,6 +231,8 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   })
   app.get('/v1/orchestrators', async (request) => ({ orchestrators: service.listOrchestrators(auth(request)) }))
   app.delete<{ Params: { id: string } }>('/v1/orchestrators/:id', async (request) => service.removeOrchestrator(auth(request), request.params.id))
+
+  if (log) void app.register(logRoutes(log))
 
   // OAuth 2.0 (metadata, JWKS, token endpoint): RFC 6749 error bodies, in their own scope.
   void app.register(oauthRoutes(service))

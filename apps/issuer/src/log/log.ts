@@ -1,0 +1,359 @@
+import { randomBytes } from 'node:crypto'
+import type { Database } from 'better-sqlite3'
+import { AgentIdError } from '@agentid/core'
+import {
+  MerkleTree,
+  TILE_WIDTH,
+  encodeEntryBundle,
+  formatAddCheckpointRequest,
+  formatSignerKey,
+  formatTlogProof,
+  noteSigner,
+  noteVerifier,
+  openNote,
+  parseCheckpoint,
+  parseNote,
+  parseSignerKey,
+  signCheckpoint,
+  tileWidth,
+  verifierKeyOf,
+  SIG_TYPE_COSIGNATURE_V1,
+  SIG_TYPE_ED25519,
+  type NoteSigner,
+  type NoteVerifier,
+} from '@agentid/tlog'
+import { createCryptoBox } from '../crypto-box.js'
+import { entryOf } from './entry.js'
+import { LogStore } from './store.js'
+
+/** HKDF info of the box that seals the log key (apart from the issuer's other keys). */
+export const LOG_KEY_BOX_INFO = 'agentid/issuer/tlog-key/v1'
+
+/** A witness the issuer submits checkpoints to (C2SP tlog-witness). */
+export interface WitnessConfig {
+  /** Submission prefix: the issuer POSTs to `<url>/add-checkpoint`. */
+  url: string
+  /** The witness's cosignature vkey (type 0x04). */
+  vkey: string
+}
+
+export interface IssuerLogOptions {
+  db: Database
+  /** The issuer's 32-byte master secret: seals the log key at rest. */
+  secret: Uint8Array
+  /** The issuer's public base URL; the log origin (and key name) is its host and path. */
+  baseUrl: string
+  witnesses?: readonly WitnessConfig[]
+  /** How often new events are integrated and a checkpoint signed (default 250 ms). */
+  intervalMs?: number
+  /** Milliseconds (default Date.now). */
+  clock?: () => number
+  fetch?: typeof globalThis.fetch
+  /** Told about integrity problems and witness failures. */
+  onError?: (message: string, error?: unknown) => void
+}
+
+/**
+ * The log origin of an issuer: its public base URL without scheme, query or trailing slash.
+ * @example
+ * logOrigin('https://issuer.example/agentid/') // 'issuer.example/agentid'
+ */
+export function logOrigin(baseUrl: string): string {
+  const u = new URL(baseUrl)
+  return `${u.host}${u.pathname.replace(/\/+$/, '')}`
+}
+
+/**
+ * Parses `AGENTID_LOG_WITNESSES`: a JSON array of `{ "url": …, "vkey": … }`.
+ * @example
+ * parseWitnesses('[{"url":"http://127.0.0.1:9000","vkey":"w.example+…"}]')
+ */
+export function parseWitnesses(text: string | undefined): WitnessConfig[] {
+  if (text === undefined || text.trim() === '') return []
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (cause) {
+    throw new AgentIdError('ERR_INVALID_INPUT', 'AGENTID_LOG_WITNESSES must be a JSON array of { url, vkey }', { cause })
+  }
+  if (!Array.isArray(value) || value.length > 32) throw new AgentIdError('ERR_INVALID_INPUT', 'AGENTID_LOG_WITNESSES must be a JSON array of at most 32 { url, vkey }')
+  return value.map((w, i) => {
+    const { url, vkey } = (w ?? {}) as { url?: unknown; vkey?: unknown }
+    if (typeof url !== 'string' || !/^https?:\/\/[^\s]+$/.test(url)) throw new AgentIdError('ERR_INVALID_INPUT', `AGENTID_LOG_WITNESSES[${i}].url must be an http(s) URL`)
+    if (typeof vkey !== 'string') throw new AgentIdError('ERR_INVALID_INPUT', `AGENTID_LOG_WITNESSES[${i}].vkey is required`)
+    let v: NoteVerifier
+    try {
+      v = noteVerifier(vkey)
+    } catch (cause) {
+      throw new AgentIdError('ERR_INVALID_INPUT', `AGENTID_LOG_WITNESSES[${i}].vkey is not a verifier key`, { cause })
+    }
+    if (v.type !== SIG_TYPE_COSIGNATURE_V1) throw new AgentIdError('ERR_INVALID_INPUT', `AGENTID_LOG_WITNESSES[${i}].vkey is not a cosignature (0x04) key`)
+    return { url: url.replace(/\/+$/, ''), vkey }
+  })
+}
+
+interface Witness extends WitnessConfig {
+  verifier: NoteVerifier
+  /** The size the witness last cosigned, as far as we know (its 409 answers correct it). */
+  oldSize: number
+}
+
+/**
+ * The issuer log: integrates audit events (already numbered in their own transactions) into an
+ * RFC 9162 tree, persists level-0 tiles, signs a C2SP checkpoint whenever the tree grew (every
+ * `intervalMs`), submits it to the witnesses and keeps their cosignatures. Serves tiles, entry
+ * bundles, checkpoints and tlog-proofs.
+ */
+export class IssuerLog {
+  readonly origin: string
+  /** The log's verifier key (C2SP vkey, type 0x01). */
+  readonly vkey: string
+  readonly store: LogStore
+  readonly #tree = new MerkleTree()
+  readonly #signer: NoteSigner
+  readonly #verifier: NoteVerifier
+  readonly #witnesses: Witness[]
+  readonly #clock: () => number
+  readonly #fetch: typeof globalThis.fetch
+  readonly #onError: (message: string, error?: unknown) => void
+  readonly #intervalMs: number
+  #timer: NodeJS.Timeout | undefined
+  #latest: { size: number; note: string } | undefined
+  #healthy = true
+  #submitting: Promise<void> | undefined
+  #resubmit = false
+
+  private constructor(options: IssuerLogOptions, store: LogStore, seed: Uint8Array, origin: string) {
+    this.store = store
+    this.origin = origin
+    const skey = parseSignerKey(formatSignerKey(origin, SIG_TYPE_ED25519, seed))
+    this.#signer = noteSigner(skey)
+    this.vkey = verifierKeyOf(skey)
+    this.#verifier = noteVerifier(this.vkey)
+    this.#witnesses = (options.witnesses ?? []).map((w) => ({ ...w, verifier: noteVerifier(w.vkey), oldSize: 0 }))
+    this.#clock = options.clock ?? Date.now
+    this.#fetch = options.fetch ?? globalThis.fetch
+    this.#onError = options.onError ?? ((m, e) => console.error(`issuer log: ${m}`, e ?? ''))
+    this.#intervalMs = options.intervalMs ?? 250
+  }
+
+  /** Loads (or creates, sealed) the log key, and the tree from the stored tiles; checks it against the latest checkpoint. */
+  static open(options: IssuerLogOptions): IssuerLog {
+    const store = new LogStore(options.db)
+    const origin = logOrigin(options.baseUrl)
+    const alias = `tlog:${origin}`
+    const box = createCryptoBox(options.secret, LOG_KEY_BOX_INFO)
+    let sealed = store.keys.get(alias)
+    if (!sealed) {
+      const seed = randomBytes(32)
+      store.keys.put(alias, box.seal(seed, alias))
+      seed.fill(0)
+      sealed = store.keys.get(alias)!
+    }
+    const seed = box.open(sealed, alias)
+    const log = new IssuerLog(options, store, seed, origin)
+    seed.fill(0)
+    log.#load()
+    return log
+  }
+
+  #load(): void {
+    const tiles = this.store.tiles.all()
+    tiles.forEach((t, i) => {
+      const n = t.hashes.length / 32
+      const last = i === tiles.length - 1
+      if (t.idx !== i || !Number.isInteger(n) || n < 1 || n > TILE_WIDTH || (!last && n !== TILE_WIDTH)) {
+        this.#unhealthy(`stored level-0 tile ${t.idx} is malformed or out of sequence`)
+        return
+      }
+      if (!this.#healthy) return
+      for (let k = 0; k < n; k++) this.#tree.append(t.hashes.subarray(k * 32, (k + 1) * 32))
+    })
+    const latest = this.store.checkpoints.latest()
+    if (latest) {
+      this.#latest = { size: latest.size, note: latest.note }
+      const cp = parseCheckpoint(openNote(latest.note, [this.#verifier]).text)
+      if (cp.size > this.#tree.size || !Buffer.from(this.#tree.root(cp.size)).equals(cp.rootHash)) {
+        this.#unhealthy(`the stored tiles do not match the latest checkpoint (size ${cp.size}): no new checkpoint will be signed`)
+      }
+    }
+  }
+
+  #unhealthy(message: string): void {
+    if (this.#healthy) this.#onError(message)
+    this.#healthy = false
+  }
+
+  /** False once the stored log was found inconsistent with its own signed checkpoints. */
+  get healthy(): boolean {
+    return this.#healthy
+  }
+
+  /** Size of the latest signed checkpoint (0 before the first). */
+  get size(): number {
+    return this.#latest?.size ?? 0
+  }
+
+  /** Starts integrating and checkpointing every `intervalMs`. */
+  start(): void {
+    if (this.#timer) return
+    this.sequence()
+    this.#timer = setInterval(() => {
+      try {
+        this.sequence()
+      } catch (error) {
+        this.#onError('sequencing failed', error)
+      }
+    }, this.#intervalMs)
+    this.#timer.unref()
+  }
+
+  /** Stops the timer, integrates what is committed, and waits for witness submissions in flight. */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer)
+    this.#timer = undefined
+    try {
+      this.sequence()
+    } catch (error) {
+      this.#onError('sequencing failed', error)
+    }
+    await this.#submitting
+  }
+
+  /**
+   * Integrates the events numbered since the last run, persists their level-0 tiles and signs a
+   * checkpoint (one transaction). Returns the checkpointed size.
+   */
+  sequence(): number {
+    if (!this.#healthy) return this.size
+    const from = this.#tree.size
+    const rows = this.store.events.range(from, from + 50_000)
+    for (const row of rows) {
+      if (row.log_index !== this.#tree.size) break // not yet committed in order (cannot happen: one writer at a time)
+      this.#tree.appendEntry(entryOf(row))
+    }
+    const size = this.#tree.size
+    if (size === from && this.#latest !== undefined) return this.size
+    const note = signCheckpoint({ origin: this.origin, size, rootHash: this.#tree.root(size), extensions: [] }, this.#signer)
+    const at = Math.floor(this.#clock() / 1000)
+    this.store.transaction(() => {
+      for (let t = Math.floor(from / TILE_WIDTH); t * TILE_WIDTH < size; t++) {
+        this.store.tiles.put(t, this.#tree.tile(0, t, tileWidth(0, t, size)))
+      }
+      this.store.checkpoints.put({ size, note, created_at: at })
+    })
+    this.#latest = { size, note }
+    if (this.#witnesses.length > 0) this.#kickWitnesses()
+    return size
+  }
+
+  /** The latest checkpoint with the cosignatures it has so far. */
+  checkpoint(): string {
+    if (!this.#latest) throw new AgentIdError('ERR_UNAVAILABLE', 'the log has no checkpoint yet')
+    return this.#withCosignatures(this.#latest.size, this.#latest.note)
+  }
+
+  #withCosignatures(size: number, note: string): string {
+    return note + this.store.checkpoints.cosignatures(size).map((c) => c.line).join('')
+  }
+
+  /** Hashes of tile (level, index) with `width` hashes, when it lies within the latest checkpoint. */
+  tile(level: number, index: number, width: number): Uint8Array | undefined {
+    if (width > tileWidth(level, index, this.size)) return undefined
+    return this.#tree.tile(level, index, width)
+  }
+
+  /** Entry bundle `index` with `width` entries, read from the events themselves. */
+  entries(index: number, width: number): Uint8Array | undefined {
+    if (width > tileWidth(0, index, this.size)) return undefined
+    const rows = this.store.events.range(index * TILE_WIDTH, index * TILE_WIDTH + width)
+    return encodeEntryBundle(rows.map(entryOf))
+  }
+
+  /** The entry at `index` (as served). */
+  entry(index: number): Uint8Array | undefined {
+    const row = this.store.events.range(index, index + 1)[0]
+    return row ? entryOf(row) : undefined
+  }
+
+  /**
+   * A C2SP tlog-proof for entry `index` (the entry itself in `extra`), against the most recent
+   * checkpoint that covers it and carries every configured witness's cosignature, else the latest.
+   */
+  proof(index: number): string {
+    if (!Number.isSafeInteger(index) || index < 0) throw new AgentIdError('ERR_INVALID_INPUT', 'index must be a non-negative integer', { details: { field: 'index' } })
+    if (index >= this.size) {
+      if (index < this.store.events.count()) throw new AgentIdError('ERR_UNAVAILABLE', 'the entry is not in a checkpoint yet; retry in a second')
+      throw new AgentIdError('ERR_NOT_FOUND', 'no log entry with this index')
+    }
+    const entry = this.entry(index)!
+    const n = this.#witnesses.length
+    const chosen = n === 0 ? this.#latest! : (this.store.checkpoints.latestCosigned(index + 1, n) ?? this.#latest!)
+    const proof = this.#tree.inclusionProof(index, chosen.size)
+    return formatTlogProof({ extra: entry, index, proof, checkpoint: this.#withCosignatures(chosen.size, chosen.note) })
+  }
+
+  /** Log index of the spawn or renewal that issued credential `id`, if any. */
+  indexOfCredential(id: string): number | undefined {
+    return this.store.events.ofCredential(id)
+  }
+
+  /** Log index of the latest event `action` about `subject` (e.g. 'agent.revoked', a DID). */
+  lastIndex(action: string, subject: string): number | undefined {
+    return this.store.events.last(action, subject)
+  }
+
+  lastIndexOfCredential(action: string, credentialId: string): number | undefined {
+    return this.store.events.lastOfCredential(action, credentialId)
+  }
+
+  /** A consistency proof between two sizes of the tree. */
+  consistencyProof(size1: number, size2: number): Uint8Array[] {
+    return this.#tree.consistencyProof(size1, size2)
+  }
+
+  #kickWitnesses(): void {
+    if (this.#submitting) {
+      this.#resubmit = true
+      return
+    }
+    this.#submitting = (async () => {
+      do {
+        this.#resubmit = false
+        const latest = this.#latest!
+        await Promise.all(this.#witnesses.map((w) => this.#submit(w, latest).catch((e) => this.#onError(`witness ${w.url} failed`, e))))
+      } while (this.#resubmit)
+    })().finally(() => {
+      this.#submitting = undefined
+    })
+  }
+
+  async #submit(w: Witness, latest: { size: number; note: string }): Promise<void> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (w.oldSize > latest.size) w.oldSize = 0
+      const proof = w.oldSize === 0 || w.oldSize === latest.size ? [] : this.#tree.consistencyProof(w.oldSize, latest.size)
+      const res = await this.#fetch(`${w.url}/add-checkpoint`, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain; charset=utf-8' },
+        body: formatAddCheckpointRequest(w.oldSize, proof, latest.note),
+        signal: AbortSignal.timeout(5000),
+      })
+      const body = await res.text()
+      if (res.status === 409 && (res.headers.get('content-type') ?? '').startsWith('text/x.tlog.size')) {
+        const size = /^(0|[1-9][0-9]{0,15})\n$/.exec(body)
+        if (!size || Number(size[1]) > latest.size) throw new Error(`witness reports size ${body.trim()}, beyond our checkpoint: it saw another history`)
+        w.oldSize = Number(size[1])
+        continue
+      }
+      if (res.status !== 200) throw new Error(`witness answered ${res.status}: ${body.slice(0, 200)}`)
+      // Keep only lines that are valid cosignatures of this witness on this checkpoint.
+      const opened = openNote(latest.note + body, [w.verifier])
+      const lines = parseNote(latest.note + body).signatures.filter((s) => s.name === w.verifier.name && s.keyId === w.verifier.keyId)
+      if (opened.verified.length === 0 || lines.length === 0) throw new Error('witness returned no cosignature')
+      this.store.checkpoints.putCosignature({ size: latest.size, witness: w.vkey, line: `${lines[0]!.line}\n`, created_at: Math.floor(this.#clock() / 1000) })
+      w.oldSize = latest.size
+      return
+    }
+    throw new Error('witness kept answering 409')
+  }
+}

@@ -1,0 +1,134 @@
+// The issuer log in process: entries numbered with their events, checkpoints, tiles, entry bundles,
+// tlog-proofs over HTTP, hostile queries, and tampering with the SQLite rows caught.
+import { createHash } from 'node:crypto'
+import { afterEach, describe, expect, it } from 'vitest'
+import { hashLeaf, decodeEntryBundle, openCheckpoint, verifyTlogProof, parseTlogProof, MerkleTree } from '@agentid/tlog'
+import { buildServer } from '../src/http/server.js'
+import { IssuerLog, logOrigin, parseWitnesses } from '../src/log/log.js'
+import { bearer, harness, namedKey, spawnAgent, type Harness } from './http-fixtures.js'
+
+let h: Harness | undefined
+afterEach(async () => {
+  await h?.close()
+  h = undefined
+})
+
+async function withLog() {
+  h = await harness()
+  const log = IssuerLog.open({ db: h.service.store.db, secret: new Uint8Array(32).fill(7), baseUrl: 'http://issuer.test', onError: () => {} })
+  const app = buildServer(h.service, { logger: false, log })
+  await app.ready()
+  // spawnAgent uses h.app: point it at the server that has the log.
+  const base = h
+  const close = base.close.bind(base)
+  base.app = app
+  base.close = async () => close()
+  return { h: base, log, app }
+}
+
+const utf8 = (s: string) => new TextEncoder().encode(s)
+
+describe('issuer log', () => {
+  it('origin is the base URL host and path', () => {
+    expect(logOrigin('https://issuer.example/agentid/')).toBe('issuer.example/agentid')
+    expect(logOrigin('http://127.0.0.1:8080')).toBe('127.0.0.1:8080')
+  })
+
+  it('logs every event with the spawn, serves tiles, bundles, a checkpoint and a verifying tlog-proof', async () => {
+    const { h, log, app } = await withLog()
+    const spawned = await spawnAgent(h, namedKey())
+    const logIndex = (spawned as unknown as { logIndex: number }).logIndex
+    expect(typeof logIndex).toBe('number')
+    // Before sequencing, the proof is not available yet (ERR_UNAVAILABLE), not missing.
+    let res = await app.inject({ url: `/v1/log/proof?credential=${encodeURIComponent(spawned.credentialId)}` })
+    expect(res.statusCode).toBe(503)
+    expect(log.sequence()).toBeGreaterThan(logIndex)
+    const size = log.size
+    const cp = openCheckpoint((await app.inject({ url: '/log/checkpoint' })).body, { log: (await app.inject({ url: '/log/key' })).body.trim() })
+    expect(cp.size).toBe(size)
+    // Entry bundle and tile agree with the checkpoint.
+    const bundle = await app.inject({ url: `/log/tile/entries/000.p/${size}` })
+    expect(bundle.statusCode).toBe(200)
+    const entries = decodeEntryBundle(bundle.rawPayload)
+    const tree = new MerkleTree()
+    for (const e of entries) tree.appendEntry(e)
+    expect(Buffer.from(tree.root()).equals(Buffer.from(cp.rootHash))).toBe(true)
+    const tile = await app.inject({ url: `/log/tile/0/000.p/${size}` })
+    expect(tile.rawPayload.equals(Buffer.from(tree.tile(0, 0, size)))).toBe(true)
+    expect(tile.headers['cache-control']).toContain('max-age=60')
+    // The spawn entry names the credential's SHA-256.
+    const entry = JSON.parse(Buffer.from(entries[logIndex]!).toString())
+    expect(entry).toMatchObject({ action: 'agent.spawned', subject: spawned.did, details: { credentialId: spawned.credentialId, credentialSha256: createHash('sha256').update(spawned.credential).digest('hex') } })
+    res = await app.inject({ url: `/v1/log/proof?credential=${encodeURIComponent(spawned.credentialId)}` })
+    expect(res.statusCode).toBe(200)
+    const parsed = parseTlogProof(res.body)
+    expect(verifyTlogProof(res.body, { entry: parsed.extra!, log: log.vkey }).index).toBe(logIndex)
+    expect(hashLeaf(parsed.extra!)).toEqual(hashLeaf(entries[logIndex]!))
+    // Revocation answers name their entry.
+    const rev = await app.inject({ method: 'POST', url: `/v1/agents/${encodeURIComponent(spawned.did)}/revoke`, headers: bearer(h.adminKey), payload: { reason: 'test' } })
+    expect(rev.statusCode).toBe(200)
+    expect(rev.json().logIndex).toBe(logIndex + 1)
+  })
+
+  it('refuses hostile tile paths and proof queries with codes', async () => {
+    const { h, log, app } = await withLog()
+    await spawnAgent(h, namedKey())
+    log.sequence()
+    for (const url of ['/log/tile/0/x000/000', '/log/tile/0/000.p/0', '/log/tile/00/000', '/log/tile/0/001', '/log/tile/0/000.p/255', '/log/tile/entries/000', '/log/tile/64/000', '/log/tile/0/..%2F..%2Fetc']) {
+      const res = await app.inject({ url })
+      expect(res.statusCode, url).toBe(404)
+      expect(res.json().error.code).toBe('ERR_NOT_FOUND')
+    }
+    for (const url of ['/v1/log/proof', '/v1/log/proof?index=-1', '/v1/log/proof?index=01', '/v1/log/proof?index=1&credential=x', '/v1/log/proof?index=99999999999999999', '/v1/log/proof?foo=1']) {
+      const res = await app.inject({ url })
+      expect(res.statusCode, url).toBe(400)
+      expect(res.json().error.code).toBe('ERR_INVALID_INPUT')
+    }
+    expect((await app.inject({ url: '/v1/log/proof?index=1000' })).json().error.code).toBe('ERR_NOT_FOUND')
+    expect((await app.inject({ url: '/v1/log/proof?credential=urn:uuid:nope' })).json().error.code).toBe('ERR_NOT_FOUND')
+  })
+
+  it('an edited audit_events row changes the entry served: the bundle no longer matches the signed tiles', async () => {
+    const { h, log, app } = await withLog()
+    const spawned = await spawnAgent(h, namedKey())
+    log.sequence()
+    const size = log.size
+    const tile = (await app.inject({ url: `/log/tile/0/000.p/${size}` })).rawPayload
+    h.service.store.db.prepare("UPDATE audit_events SET details_json = json_set(details_json, '$.keyCustody', 'issuer') WHERE subject = ?").run(spawned.did)
+    const entries = decodeEntryBundle((await app.inject({ url: `/log/tile/entries/000.p/${size}` })).rawPayload)
+    const mismatched = entries.filter((e, i) => !Buffer.from(hashLeaf(e)).equals(tile.subarray(i * 32, i * 32 + 32)))
+    expect(mismatched).toHaveLength(1)
+  })
+
+  it('a restarted log reloads its tiles; an edited tile row stops it signing', async () => {
+    const { h, log } = await withLog()
+    await spawnAgent(h, namedKey())
+    log.sequence()
+    const db = h.service.store.db
+    const again = IssuerLog.open({ db, secret: new Uint8Array(32).fill(7), baseUrl: 'http://issuer.test', onError: () => {} })
+    expect(again.healthy).toBe(true)
+    expect(again.vkey).toBe(log.vkey)
+    const row = db.prepare('SELECT hashes FROM log_tiles WHERE level = 0 AND idx = 0').get() as { hashes: Buffer }
+    row.hashes[0]! ^= 1
+    db.prepare('UPDATE log_tiles SET hashes = ? WHERE level = 0 AND idx = 0').run(row.hashes)
+    const errors: string[] = []
+    const tampered = IssuerLog.open({ db, secret: new Uint8Array(32).fill(7), baseUrl: 'http://issuer.test', onError: (m) => void errors.push(m) })
+    expect(tampered.healthy).toBe(false)
+    expect(errors).toHaveLength(1)
+    // Another master secret cannot open the sealed log key.
+    expect(() => IssuerLog.open({ db, secret: new Uint8Array(32).fill(8), baseUrl: 'http://issuer.test' })).toThrow(expect.objectContaining({ code: 'ERR_INTERNAL' }))
+  })
+
+  it('an event without a log index is refused by the database', async () => {
+    h = await harness()
+    expect(() => h!.service.store.db.prepare("INSERT INTO audit_events (at, actor, action) VALUES (1, 'x', 'y')").run()).toThrow(/log index/)
+  })
+
+  it('parses AGENTID_LOG_WITNESSES strictly', () => {
+    expect(parseWitnesses(undefined)).toEqual([])
+    for (const bad of ['{', '{}', '[{"url":"ftp://x","vkey":"a"}]', '[{"url":"http://x"}]', '[{"url":"http://x","vkey":"nope"}]']) {
+      expect(() => parseWitnesses(bad), bad).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT' }))
+    }
+    void utf8
+  })
+})
