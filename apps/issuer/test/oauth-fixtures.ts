@@ -3,7 +3,7 @@
 // an identity provider's keys made with jose.
 import { randomUUID } from 'node:crypto'
 import { expect } from 'vitest'
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose'
+import { calculateJwkThumbprint, CompactSign, exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose'
 import type { LightMyRequestResponse } from 'fastify'
 import { BASE_URL, signRaw, type Harness, type NamedKey } from './http-fixtures.js'
 
@@ -115,6 +115,8 @@ export interface TestIdp {
   publicJwk: JWK
   /** A user's token for `aud` (default: the agentid issuer), `sub`, valid 10 minutes from `now`. */
   userToken(now: number, claims?: JWTPayload, header?: Record<string, unknown>): Promise<string>
+  /** A token whose payload is exactly `payloadText` (duplicate members, odd bytes), signed with the IdP's key. */
+  rawUserToken(payloadText: string | Uint8Array, header?: Record<string, unknown>): Promise<string>
 }
 
 export async function testIdp(issuer: string, alg: TestIdp['alg'] = 'ES256'): Promise<TestIdp> {
@@ -128,6 +130,10 @@ export async function testIdp(issuer: string, alg: TestIdp['alg'] = 'ES256'): Pr
     publicJwk,
     userToken: (now, claims = {}, header = {}) =>
       new SignJWT({ iss: issuer, aud: BASE_URL, sub: 'user-42@idp', iat: now, exp: now + 600, jti: randomUUID(), scope: 'openid email', ...claims })
+        .setProtectedHeader({ alg, kid, typ: 'at+jwt', ...header })
+        .sign(privateKey),
+    rawUserToken: (payloadText, header = {}) =>
+      new CompactSign(typeof payloadText === 'string' ? new TextEncoder().encode(payloadText) : payloadText)
         .setProtectedHeader({ alg, kid, typ: 'at+jwt', ...header })
         .sign(privateKey),
   }

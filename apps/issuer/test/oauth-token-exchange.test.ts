@@ -186,6 +186,23 @@ describe('token exchange (RFC 8693)', () => {
     expectOAuthError(await exchange('not-a-jwt'), 400, 'invalid_request')
   })
 
+  it('refuses a user token with a duplicate member at any depth (core\'s strict parser, not JSON.parse\'s last-one-wins)', async () => {
+    const now = c.nowSec()
+    const base = `"iss":${JSON.stringify(idp.issuer)},"aud":${JSON.stringify(BASE_URL)},"iat":${now},"exp":${now + 600},"jti":"${randomUUID()}"`
+    // The control: the same bytes without the duplicate are exchanged, as user-42.
+    const plain = await exchange(await idp.rawUserToken(`{${base},"sub":"user-42"}`))
+    expect(plain.statusCode, plain.body).toBe(200)
+    expect(payloadOf(plain.json().access_token).sub).toBe('user-42')
+    for (const payload of [
+      `{${base},"sub":"admin","sub":"user-42"}`,
+      `{${base},"sub":"user-42","sub":"admin"}`,
+      `{${base},"sub":"user-42","s\u0075b":"admin"}`,
+      `{${base},"sub":"user-42","may_act":{"sub":${JSON.stringify(bob.did)},"sub":${JSON.stringify(alice.did)}}}`,
+    ]) {
+      expectOAuthError(await exchange(await idp.rawUserToken(payload)), 400, 'invalid_request', /duplicate-free/)
+    }
+  })
+
   it('honours may_act: the agent it names may act, another agent may not', async () => {
     expect((await exchange(await user({ may_act: { sub: alice.did } }))).statusCode).toBe(200)
     expectOAuthError(await exchange(await user({ may_act: { sub: bob.did } })), 400, 'invalid_request', /may_act/)

@@ -55,6 +55,36 @@ export async function signJwt(header: Omit<JwsHeader, 'alg'>, claims: Record<str
 }
 
 /**
+ * Decodes one base64url segment of a JOSE object (a JWS header or a JWT payload) into a JSON object
+ * with core's strict rules: canonical unpadded base64url, and a JSON object without duplicate members
+ * nested at most `maxDepth`. Every JWS header and JWT payload the project reads goes through here.
+ * @example
+ * decodeJsonSegment(token.split('.')[0], 'JWS header', 4) // { alg: 'EdDSA', typ: 'JWT' }
+ */
+export function decodeJsonSegment(segment: string, what: string, maxDepth: number): Record<string, unknown> {
+  return parseStrictJsonObject(base64urlDecode(segment, what).toString('utf8'), { what, maxDepth })
+}
+
+/**
+ * Splits a compact JWS of any algorithm (a foreign JWT: an identity provider's token) and decodes its
+ * header and payload with the strict rules of {@link decodeJsonSegment}, so the JSON that is checked
+ * is the JSON that was signed (`"sub":"admin","sub":"user-42"` is refused, not read as user-42).
+ * Not verified; the signature segment is only checked to be base64url. Throws VerificationError.
+ * @example
+ * const { header, payload } = decodeJwtParts(idpToken) // then verify with the IdP's keys
+ */
+export function decodeJwtParts(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BYTES): { header: JwsHeader; payload: Record<string, unknown> } {
+  if (typeof token !== 'string') throw new VerificationError('ERR_MALFORMED', 'token is not a string')
+  if (token.length > maxBytes) throw new VerificationError('ERR_MALFORMED', `token is larger than ${maxBytes} bytes`)
+  const parts = token.split('.')
+  if (parts.length !== 3 || parts[0] === '') throw new VerificationError('ERR_MALFORMED', 'token is not a compact JWS of three segments')
+  const header = decodeJsonSegment(parts[0]!, 'JWS header', 4) as JwsHeader
+  const payload = decodeJsonSegment(parts[1]!, 'JWT payload', 16)
+  base64urlDecode(parts[2]!, 'JWS signature')
+  return { header, payload }
+}
+
+/**
  * Splits and decodes a compact JWS without verifying it. Refuses oversized input before any parsing,
  * anything but three base64url segments, a header that is not a duplicate-free JSON object,
  * any `alg` but EdDSA (ERR_UNSUPPORTED_ALG), `crit` and unencoded payloads.
@@ -67,8 +97,7 @@ export function decodeCompactJws(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BY
   if (first <= 0 || second === -1 || token.indexOf('.', second + 1) !== -1) {
     throw new VerificationError('ERR_MALFORMED', 'token is not a compact JWS of three segments')
   }
-  const headerText = base64urlDecode(token.slice(0, first), 'JWS header').toString('utf8')
-  const header = parseStrictJsonObject(headerText, { what: 'JWS header', maxDepth: 4 }) as JwsHeader
+  const header = decodeJsonSegment(token.slice(0, first), 'JWS header', 4) as JwsHeader
   if (header.alg !== 'EdDSA') {
     throw new VerificationError('ERR_UNSUPPORTED_ALG', 'only alg EdDSA is accepted', { details: { alg: typeof header.alg === 'string' ? header.alg : null } })
   }

@@ -6,6 +6,7 @@ import {
   AGENTID_CONTEXT_V1,
   AgentIdError,
   agentSpiffeId,
+  decodeJwt,
   parseTrustDomain,
   generateEd25519KeyPair,
   VC_CONTEXT_V1,
@@ -522,7 +523,7 @@ export class IssuerService {
       ...root.ops,
       this.store.ops.audit(at, actorName(actor), 'delegation.granted', agentDid, { delegationId: root.id, delegationSha256: sha256Hex(root.jwt) }),
     ])
-    const exp = (JSON.parse(Buffer.from(root.jwt.split('.')[1]!, 'base64url').toString('utf8')) as { exp: number }).exp
+    const exp = decodeJwt(root.jwt).payload.exp as number
     return { id: root.id, delegationChain: [root.jwt], expiresAt: iso(exp) }
   }
 
@@ -610,7 +611,7 @@ function statusListUrlOf(jwt: string, format: string): string | undefined {
       const url = (JSON.parse(jwt) as { credentialStatus?: { statusListCredential?: unknown } }).credentialStatus?.statusListCredential
       return typeof url === 'string' ? url : undefined
     }
-    const payload = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as { vc?: { credentialStatus?: { statusListCredential?: unknown } } }
+    const payload = decodeJwt(jwt).payload as { vc?: { credentialStatus?: { statusListCredential?: unknown } } }
     const url = payload.vc?.credentialStatus?.statusListCredential
     return typeof url === 'string' ? url : undefined
   } catch {

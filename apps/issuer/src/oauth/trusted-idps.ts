@@ -6,14 +6,12 @@ import {
   createLocalJWKSet,
   createRemoteJWKSet,
   customFetch,
-  decodeJwt,
-  decodeProtectedHeader,
   jwtVerify,
   type JSONWebKeySet,
   type JWTPayload,
   type JWTVerifyGetKey,
 } from 'jose'
-import { AgentIdError, isPrintableText } from '@agentid/core'
+import { AgentIdError, decodeJwtParts, isPrintableText, type JwsHeader } from '@agentid/core'
 import { oauthFail } from './errors.js'
 
 /** One trusted identity provider, as configured. */
@@ -217,13 +215,16 @@ export class TrustedIdps {
    */
   async verify(token: string, now: number): Promise<VerifiedSubjectToken> {
     if (token.length === 0 || token.length > MAX_SUBJECT_TOKEN_BYTES) refuse(`must be a JWT of at most ${MAX_SUBJECT_TOKEN_BYTES} bytes`)
-    let header: ReturnType<typeof decodeProtectedHeader>
+    let header: JwsHeader
     let claimed: JWTPayload
     try {
-      header = decodeProtectedHeader(token)
-      claimed = decodeJwt(token)
+      // core's strict decoding (canonical base64url, no duplicate member at any depth), not jose's
+      // JSON.parse, which keeps the last of two `sub` members: what is checked is what was signed.
+      const parts = decodeJwtParts(token, MAX_SUBJECT_TOKEN_BYTES)
+      header = parts.header
+      claimed = parts.payload
     } catch {
-      return refuse('is not a signed JWT')
+      return refuse('is not a signed JWT with a duplicate-free JSON header and payload')
     }
     if (typeof header.alg !== 'string' || !(SUBJECT_TOKEN_ALGS as readonly string[]).includes(header.alg)) refuse(`alg must be one of ${SUBJECT_TOKEN_ALGS.join(', ')}`)
     if (!SUBJECT_TYPS.has(header.typ)) refuse('typ is not that of an access token or ID token')
