@@ -50,6 +50,8 @@ export interface DelegationContext {
   statusLists: StatusLists
   /** Status-list URLs a link may name (explicit prefixes, and those learned from trusted issuers). */
   statusTrust: StatusListTrust
+  /** True when a revocation event names the link (its signer and jti): refused without waiting for the status list. */
+  linkRevoked?: (iss: string, jti: string | null) => boolean
   trustedIssuers: ReadonlySet<string>
   /** Resource prefix → trusted root DIDs. */
   trustedRoots: ReadonlyMap<string, ReadonlySet<string>>
@@ -262,6 +264,7 @@ export async function verifyDelegationChain(ctx: DelegationContext, chain: unkno
   }
   for (let i = 0; i < links.length; i++) {
     const link = links[i]!
+    if (ctx.linkRevoked?.(link.iss, link.jti)) chainError('ERR_REVOKED', `delegation link ${i} has been revoked (revocation event)`, i, link.iss, 'revoked', { credentialId: link.jti })
     if (link.credentialStatus === null) continue
     try {
       let index: number

@@ -80,6 +80,8 @@ export interface RequestContext {
   /** The value of `index` in the status list at `url` signed by `issuer` (the verifier's cached lists). */
   statusOf: (url: string, issuer: string, index: number) => Promise<number>
   tokens: BoundedCache<string, VerifiedToken>
+  /** True when a revocation event names the agent or its identity credential (createVerifier's revocationStream). */
+  revoked?: (issuer: string, agent: string, credentialId: string | null) => boolean
 }
 
 interface VerifiedToken {
@@ -305,6 +307,10 @@ export async function verifyRequestWith(ctx: RequestContext, request: HttpReques
   }
   if (verified.iat - skew > t || (verified.nbf !== null && verified.nbf - skew > t)) tokenFail('ERR_NOT_YET_VALID', 'not yet valid')
   if (!verified.aud.includes(audience)) tokenFail('ERR_AUDIENCE_MISMATCH', 'aud does not name this resource server', { audience })
+  // A revocation pushed on the event stream stops a cached token at once.
+  if (ctx.revoked?.(verified.result.issuer, verified.result.agent, verified.status?.credentialId ?? null)) {
+    tokenFail('ERR_REVOKED', 'the agent or its identity credential has been revoked (revocation event)', { credentialId: verified.status?.credentialId ?? null })
+  }
 
   const nonce = options.nonce ?? (ctx.dpopNonce ? await ctx.dpopNonce() : undefined)
   const proof = await verifyDpopProof(proofs[0], {

@@ -19,6 +19,7 @@ import { parseTrustedRoots, verifyDelegationChain, type DelegationContext, type 
 import { createMemoryReplayCache, verifyPresentationWith, type PresentationContext, type ReplayCache, type VerifiedPresentation, type VerifyPresentationOptions } from './presentation.js'
 import { createTokenCache, verifyRequestWith, type HttpRequestLike, type RequestContext, type VerifiedRequest, type VerifyRequestOptions } from './request.js'
 import { assertSpiffeIdNamesAgent, deepFreeze, isRecord, statusIndexOf } from './util.js'
+import { RevocationRegistry, RevocationSubscription, type RevocationMode, type RevocationStreamOptions } from './revocations.js'
 import { verifyApprovalWith, type ApprovalContext, type VerifiedApproval, type VerifyApprovalOptions } from './approval.js'
 import { createLineageMemo, verifyLineageWith, type LineageContext, type VerifiedLineage, type VerifyLineageOptions } from './lineage.js'
 import { DEFAULT_LINEAGE_LIMITS, type LineageLimits } from '@agentid/lineage'
@@ -104,6 +105,13 @@ export interface VerifierOptions {
   lineageLimits?: Partial<LineageLimits>
   /** Number of verified lineage prefixes memoized by their bytes (a workflow then pays for its new hop only). Default 1,000. */
   lineageMemoSize?: number
+  /**
+   * Subscribe to the issuer's revocation event stream (`{ url: 'https://issuer.example/v1/events' }`):
+   * each revocation is pushed as a signed Security Event Token and refused from its arrival on, cached
+   * tokens and memoized credentials included. The status lists stay the fallback while the stream is
+   * down ({@link Verifier.revocationMode}). Call {@link Verifier.close} to end the subscription.
+   */
+  revocationStream?: RevocationStreamOptions
 }
 
 /** A configured verifier. Stateless but for its caches; share one instance per process. */
@@ -117,6 +125,13 @@ export interface Verifier {
   verifyAgentCredential(credential: string | Record<string, unknown>): Promise<VerifiedAgent>
   /** Drops cached status lists (the next verification fetches them again). */
   clearStatusCache(): void
+  /**
+   * `push` while subscribed to a live revocation stream (revocations refused as their events arrive),
+   * else `polling` (revocations refused within `statusTtlMs`, from the status lists).
+   */
+  revocationMode(): RevocationMode
+  /** Ends the revocation stream subscription, if any. The verifier still verifies (in `polling` mode). */
+  close(): Promise<void>
   /**
    * Verifies a presentation (a JWT signed by the agent's own key, carrying its identity credential and
    * optionally its delegation chain) for `audience`; returns the agent and its effective capabilities.
@@ -237,7 +252,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (nbf !== null && nbf - skew > t) throw new VerificationError('ERR_NOT_YET_VALID', 'credential is not yet valid', { details: { nbf } })
   }
 
+  const revocations = new RevocationRegistry(options.revocationStream?.maxRevocations ?? 100_000)
   async function checkStatus(agent: VerifiedAgent): Promise<void> {
+    if (revocations.credentialRevoked(agent.issuer, agent.credentialId) || revocations.agentRevoked(agent.issuer, agent.did)) {
+      throw new VerificationError('ERR_REVOKED', 'credential has been revoked (revocation event)', { details: { credentialId: agent.credentialId } })
+    }
     const { statusListCredential, statusListIndex } = agent.status
     statusTrust.learn(statusListCredential) // signed by a trusted issuer: its status-list directory is trusted
     const value = await statusLists.status(statusListCredential, agent.issuer, statusListIndex)
@@ -346,6 +365,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     offload,
     memo: new LinkMemo(positive('linkMemoSize', options.linkMemoSize, DEFAULT_LINK_MEMO_SIZE) || 1),
     verifyIdentity: (credential) => verifyAgentCredential(credential as string),
+    linkRevoked: (iss, jti) => revocations.credentialRevoked(iss, jti),
   }
   presentations.delegation = delegations
 
@@ -364,6 +384,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     verifyIssuerSignature: (jwt, iss) => verifySignature(jwt, iss, 'assertionMethod'),
     statusOf: (url, issuer, index) => statusLists.status(url, issuer, index),
     tokens: createTokenCache(positive('accessTokenCacheSize', options.accessTokenCacheSize, 10_000) || 1),
+    revoked: (issuer, agent, credentialId) => revocations.agentRevoked(issuer, agent) || revocations.credentialRevoked(issuer, credentialId),
   }
 
   const approvals: ApprovalContext = {
@@ -403,6 +424,16 @@ export function createVerifier(options: VerifierOptions): Verifier {
     verifyDelegation: (chain, request) => verifyDelegationChain(delegations, chain, request),
   }
 
+  // Last: every check above can throw a TypeError, and a subscription once started holds a connection.
+  const subscription = options.revocationStream === undefined
+    ? undefined
+    : new RevocationSubscription(options.revocationStream, {
+        trustedIssuers: trusted,
+        verifySignature: (jwt, iss) => verifySignature(jwt, iss, 'assertionMethod'),
+        registry: revocations,
+        onGap: () => statusLists.clear(),
+      })
+
   return Object.freeze({
     verifyApproval: (receipt: unknown, opts: VerifyApprovalOptions) => verifyApprovalWith(approvals, receipt, opts),
     verifyAgentCredential,
@@ -410,6 +441,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     verifyDelegation: (chain: readonly string[], request: DelegationRequest) => verifyDelegationChain(delegations, chain, request),
     verifyPresentation: (jwt: string, opts: VerifyPresentationOptions) => verifyPresentationWith(presentations, jwt, opts),
     clearStatusCache: () => statusLists.clear(),
+    revocationMode: (): RevocationMode => subscription?.mode() ?? 'polling',
+    close: async () => subscription?.close(),
     verifyRequest: (request: HttpRequestLike, opts?: VerifyRequestOptions) => verifyRequestWith(requests, request, opts),
   })
 }
