@@ -321,7 +321,8 @@ async function verifyApproverCredential(ctx: ApprovalContext, token: unknown): P
   if (!isRecord(vc) || !Array.isArray(vc.type) || !vc.type.includes(APPROVER_CREDENTIAL)) malformed('not an approver credential')
   const s = vc.credentialSubject
   if (!isRecord(s)) malformed('approverCredential: credentialSubject must be an object')
-  if (typeof p.sub !== 'string' || s.id !== p.sub) malformed('approverCredential: sub must equal credentialSubject.id')
+  // JWT VCs carry the subject's id as `sub` (did-jwt-vc moves it there); when kept in the subject it must agree.
+  if (typeof p.sub !== 'string' || (s.id !== undefined && s.id !== p.sub)) malformed('approverCredential: sub must equal credentialSubject.id')
   if (typeof p.jti !== 'string') malformed('approverCredential: jti is missing')
   if (typeof p.exp !== 'number' || !Number.isFinite(p.exp)) malformed('approverCredential: exp is required')
   if (p.nbf !== undefined && (typeof p.nbf !== 'number' || !Number.isFinite(p.nbf))) malformed('approverCredential: nbf must be a NumericDate')

@@ -1,5 +1,6 @@
 import type { Database } from 'better-sqlite3'
 import { AgentIdError } from '@agentid/core'
+import { APPROVALS_MIGRATION_SQL } from '../approvals/store.js'
 
 /** One numbered schema step. Applied once, in one transaction, then recorded in `PRAGMA user_version`. */
 export interface Migration {
@@ -206,6 +207,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 3, name: 'delegations', sql: MIGRATION_3 },
   { version: 4, name: 'security events', sql: MIGRATION_4 },
   { version: 5, name: 'issuer log', sql: MIGRATION_5 },
+  { version: 6, name: 'approvals', sql: APPROVALS_MIGRATION_SQL },
 ])
 
 /** The schema version this build writes. */

@@ -18,6 +18,7 @@ import { Resolver } from 'did-resolver'
 import { getResolver as getKeyDidResolver } from 'key-did-resolver'
 import { createVerifier, type DelegationRequest, type DidResolver, type VerifiedDelegation, type Verifier } from '@agentid/verifier'
 import { parseTrustedIdps, type TrustedIdpConfig } from '../oauth/trusted-idps.js'
+import { Approvals, type ApprovalsOptions } from '../approvals/approvals.js'
 import { openDatabase } from '../db/open.js'
 import { loadMasterSecret } from '../secret.js'
 import { createIssuerEngine, type IssuerEngine } from '../veramo/engine.js'
@@ -73,6 +74,8 @@ export interface IssuerServiceOptions {
   trustDomain?: string
   /** Announces revocation events to every instance's event stream. Default: in-process only. */
   eventBus?: EventBus
+  /** Human approvals: origin/RP id of the approval pages, lifetimes, webhook (apps/issuer/src/approvals). */
+  approvals?: Omit<ApprovalsOptions, 'store' | 'engine' | 'statusLists' | 'now' | 'verifier'>
 }
 
 export interface OrchestratorView { id: string; name: string; createdAt: string; removedAt: string | null; activeAgents?: number }
@@ -118,6 +121,8 @@ export class IssuerService {
   readonly fetch: typeof globalThis.fetch | undefined
   /** Security events of revocations (events/), written in each revocation's transaction. */
   readonly events: RevocationEvents
+  /** Approvers, approval requests and decisions (apps/issuer/src/approvals). */
+  readonly approvals: Approvals
   /** The SPIFFE trust domain of the agents' SPIFFE IDs, when configured. */
   readonly trustDomain: string | undefined
 
@@ -177,6 +182,7 @@ export class IssuerService {
         }
       },
     })
+    this.approvals = new Approvals({ ...options.approvals, store, engine, statusLists: this.statusLists, now: () => this.now(), verifier: this.selfCheck })
     this.purgeTimer = setInterval(() => this.purge(), 60_000)
     this.purgeTimer.unref()
   }
@@ -216,6 +222,7 @@ export class IssuerService {
 
   async close(): Promise<void> {
     clearInterval(this.purgeTimer)
+    this.approvals.wakeAll()
     await this.store.closeWriter() // pending spawns and renewals commit first
     await this.engine.close()
     this.store.db.close()

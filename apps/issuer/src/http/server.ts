@@ -10,6 +10,7 @@ import { oauthRoutes } from '../oauth/routes.js'
 import { eventRoutes, type EventRouteOptions } from '../events/routes.js'
 import type { IssuerLog } from '../log/log.js'
 import { logRoutes } from '../log/routes.js'
+import { approvalRoutes } from '../approvals/routes.js'
 
 export interface ServerOptions {
   /** Pino logger options (a `stream` to write JSON lines to), or false for none (tests). Default: JSON logs at info on stdout. */
@@ -237,6 +238,8 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   // OAuth 2.0 (metadata, JWKS, token endpoint): RFC 6749 error bodies, in their own scope.
   void app.register(oauthRoutes(service))
   void app.register(eventRoutes(service, options.events))
+  // Human approvals: approvers, enrolment, requests, decisions and the pages (apps/issuer/src/approvals).
+  void app.register(approvalRoutes({ approvals: service.approvals, authenticate: (key) => service.authenticate(key), parseReason: (body) => parseRevokeRequest(body).reason }))
 
   return app
 }
