@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { isPrintableText, parseAgentClaims } from '../src/index.js'
+import { isPrintableText, parseAgentClaims } from '@agentid/core'
 
 const REFUSED: Array<[string, string]> = [
   ['NUL', '\u0000'], ['LF', '\n'], ['ESC', '\u001b'], ['DEL', '\u007f'], ['NEL (C1)', '\u0085'],
