@@ -251,7 +251,8 @@ describe('request bodies', () => {
     const deepArray = '['.repeat(20_000) + ']'.repeat(20_000)
     const deepObject = '{"a":'.repeat(8_000) + '1' + '}'.repeat(8_000)
     for (const route of bodyRoutes()) await refused({ ...route, payload: deepArray, headers: json }, 400, 'ERR_INVALID_INPUT', 'body')
-    await refused({ ...spawn(JSON.stringify({ ...claims, keyCustody: 'issuer' }).replace(/}$/, `,"attestation":${deepObject}}`)), headers: json }, 400, 'ERR_INVALID_INPUT', 'attestation')
+    // Refused by the body parser (nesting over 32) before the claims are read: the field is the body.
+    await refused({ ...spawn(JSON.stringify({ ...claims, keyCustody: 'issuer' }).replace(/}$/, `,"attestation":${deepObject}}`)), headers: json }, 400, 'ERR_INVALID_INPUT', 'body')
   })
 })
 

@@ -63,3 +63,58 @@ describe('bidirectional formatting characters are refused in every human-readabl
     expect(res.statusCode, res.body).toBe(201)
   })
 })
+
+describe('duplicate JSON members in request bodies are refused (the verifier parser)', () => {
+  const json = { 'content-type': 'application/json' }
+
+  it('the reported case: "dataAccessClass":"public", …, "dataAccessClass":"restricted" is 400, nothing stored', async () => {
+    const key = namedKey()
+    const body = JSON.stringify({ ...claims, dataAccessClass: 'public', did: key.did, proof: await proof(h, key) }).replace(/}$/, ',"dataAccessClass":"restricted"}')
+    const before = counts(h)
+    const error = expectError(await h.app.inject({ method: 'POST', url: '/v1/agents', headers: { ...bearer(h.orch.apiKey), ...json }, payload: body }), 400, 'ERR_INVALID_INPUT')
+    expect(error.details?.field).toBe('body')
+    expect(counts(h)).toEqual(before)
+  })
+
+  it('on every JSON route, at the top level, nested, and spelled with an escape', async () => {
+    const a = namedKey()
+    const spawned = await spawnAgent(h, a)
+    const routes: Array<{ url: string; key?: string }> = [
+      { url: '/v1/agents', key: h.orch.apiKey },
+      { url: `/v1/agents/${a.did}/renew` },
+      { url: `/v1/agents/${a.did}/revoke`, key: h.adminKey },
+      { url: `/v1/credentials/${spawned.credentialId}/revoke`, key: h.adminKey },
+      { url: `/v1/agents/${a.did}/grants`, key: h.adminKey },
+      { url: '/v1/delegations/status' },
+      { url: '/v1/delegations/urn:uuid:00000000-0000-4000-8000-000000000000/revoke', key: h.adminKey },
+      { url: '/v1/orchestrators', key: h.adminKey },
+    ]
+    const bodies = ['{"reason":"a","reason":"b"}', '{"name":"x","name":"y"}', '{"model":{"name":"a","name":"b"}}', '{"a":[{"b":1,"b":2}]}', '{"reason":"a","\\u0072eason":"b"}']
+    for (const route of routes) {
+      for (const payload of bodies) {
+        const before = counts(h)
+        const res = await h.app.inject({ method: 'POST', url: route.url, headers: { ...json, ...(route.key ? bearer(route.key) : {}) }, payload })
+        const error = expectError(res, 400, 'ERR_INVALID_INPUT')
+        expect(error.details?.field, `${route.url} ${payload}`).toBe('body')
+        expect(counts(h)).toEqual(before)
+      }
+    }
+  })
+
+  it('a JSON body sent to the token endpoint is invalid_request, not a 500', async () => {
+    const res = await h.app.inject({ method: 'POST', url: '/v1/token', headers: json, payload: '{"grant_type":"a","grant_type":"b"}' })
+    expect(res.statusCode).toBe(400)
+    expect(res.json()).toMatchObject({ error: 'invalid_request' })
+  })
+
+  it('__proto__ and constructor.prototype members are still refused', async () => {
+    for (const payload of ['{"__proto__":{"x":1}}', '{"a":{"constructor":{"prototype":{"x":1}}}}']) {
+      expectError(await h.app.inject({ method: 'POST', url: '/v1/agents', headers: { ...json, ...bearer(h.orch.apiKey) }, payload }), 400, 'ERR_INVALID_INPUT')
+    }
+  })
+
+  it('authorization_details with a repeated member is invalid_authorization_details', () => {
+    const raw = '[{"type":"agentid_action","actions":["invoke"],"locations":["mcp://a/x"],"locations":["mcp://b/*"]}]'
+    expect(() => parseAuthorizationDetails(raw)).toThrow(expect.objectContaining({ error: 'invalid_authorization_details' }))
+  })
+})

@@ -29,6 +29,27 @@ export function parseStrictJsonObject(text: string, options: StrictJsonOptions =
   return value as Record<string, unknown>
 }
 
+/**
+ * Parses any JSON value (a request body: an object, or a JSON-RPC batch array) with the same rules
+ * as {@link parseStrictJsonObject}: duplicate member names at any depth and nesting deeper than
+ * `maxDepth` are refused. Throws VerificationError `ERR_MALFORMED`; a server turns it into its own
+ * 400 (the issuer's `ERR_INVALID_INPUT`).
+ * @example
+ * parseStrictJson('[{"a":1},{"a":2}]') // [{ a: 1 }, { a: 2 }]
+ * parseStrictJson('{"a":1,"a":2}') // throws ERR_MALFORMED (duplicate member name)
+ */
+export function parseStrictJson(text: string, options: StrictJsonOptions = {}): unknown {
+  const what = options.what ?? 'JSON'
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (cause) {
+    throw new VerificationError('ERR_MALFORMED', `${what} is not valid JSON`, { cause })
+  }
+  if (typeof value === 'object' && value !== null) checkStructure(text, options.maxDepth ?? 32, what)
+  return value
+}
+
 // Walks text that JSON.parse has already accepted, so only structure needs tracking here.
 function checkStructure(text: string, maxDepth: number, what: string): void {
   // One entry per open container: a Set of member names for objects, null for arrays.

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { parseStrictJsonObject, VerificationError } from '@agentid/core'
+import { parseStrictJson, parseStrictJsonObject, VerificationError } from '@agentid/core'
 import { thrown } from './helpers.js'
 
 function expectMalformed(text: string, options?: Parameters<typeof parseStrictJsonObject>[1]): any {
@@ -137,5 +137,16 @@ describe('parseStrictJsonObject', () => {
       ),
       { numRuns: 300 },
     )
+  })
+})
+
+describe('parseStrictJson (any JSON value)', () => {
+  it('parses arrays, objects and scalars', () => {
+    expect(parseStrictJson('[{"a":1},{"a":2}]')).toEqual([{ a: 1 }, { a: 2 }])
+    expect(parseStrictJson('"x"')).toBe('x')
+    expect(parseStrictJson('3')).toBe(3)
+  })
+  it.each(['[{"a":1,"a":2}]', '{"a":{"b":1,"b":2}}', '{"a":1,"\\u0061":2}', '[[[[1]]]]'])('refuses %s (duplicates, or deeper than maxDepth 3)', (text) => {
+    expect(() => parseStrictJson(text, { maxDepth: 3 })).toThrow(expect.objectContaining({ code: 'ERR_MALFORMED' }))
   })
 })

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { AgentIdError } from '@agentid/core'
+import { AgentIdError, parseStrictJson } from '@agentid/core'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
 import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js'
@@ -12,6 +12,8 @@ import { checkBody, gateMessage, LIST_ACTION, LIST_FIELD, listEntryCheck, type L
 import type { Caller, McpServerLike, NodeHandlerOptions } from './types.js'
 
 const MAX_BATCH = 100
+/** Nesting a request body may have (JSON-RPC envelope plus tool arguments). */
+const MAX_BODY_DEPTH = 64
 
 interface Session {
   lastSeen: number
@@ -429,7 +431,8 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       if (method === 'POST') {
         const text = await readBody(req, maxBodyBytes, headerValues(headers, 'content-length')[0])
         try {
-          body = JSON.parse(text)
+          // The verifier's strict parser: a member named twice (at any depth) is refused, not read as its last value.
+          body = parseStrictJson(text, { what: 'request body', maxDepth: MAX_BODY_DEPTH })
         } catch {
           return writeJson(res, 400, {}, rpcError(-32700, 'Parse error', 'ERR_INVALID_INPUT'))
         }

@@ -5,7 +5,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { createMcpGuard, type AuditEvent, type McpGuard } from '@agentid/mcp'
 import { loadPolicyEngine } from '@agentid/policy'
 import { createVerifier } from '@agentid/verifier'
-import { caller, policyDir } from './fixtures.js'
+import { caller, claims, policyDir } from './fixtures.js'
 
 const ISSUER = 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK'
 
@@ -86,5 +86,45 @@ describe('default audit sink', () => {
     expect(lines[0]!.endsWith('\n')).toBe(true)
     const event = JSON.parse(lines[0]!) as AuditEvent & { msg: string }
     expect(event).toMatchObject({ msg: 'mcp.decision', time: '1970-01-01T00:00:00.000Z', agent: caller('alice').agent, action: 'callTool', target: 'admin', decision: 'deny', reason: 'no-matching-policy' })
+  })
+})
+
+describe('nodeHandler reads bodies with the strict parser', () => {
+  it('refuses a body with a member named twice (400 -32700 ERR_INVALID_INPUT), at any depth; accepts the same body without', async () => {
+    // Authentication is tested end to end; here the verifier accepts every request as alice's token.
+    const real = createVerifier({ trustedIssuers: [ISSUER] })
+    const verifyRequest = async () => ({ agent: caller('alice').agent, user: null, claims: { agentid: { claims: claims() } }, authorizationDetails: [] })
+    const verifier = { ...real, verifyRequest } as unknown as typeof real
+    const strict = createMcpGuard({
+      verifier,
+      policy: await loadPolicyEngine({ dir: policyDir() }),
+      serverId: 'demo',
+      resource: 'http://127.0.0.1/mcp',
+      authorizationServers: ['https://id.example'],
+      audit: () => undefined,
+    })
+    const handler = strict.nodeHandler({ createServer: () => new McpServer({ name: 'demo', version: '1' }) })
+    const local = createServer((req, res) => void handler(req, res))
+    await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve))
+    const url = `http://127.0.0.1:${(local.address() as AddressInfo).port}/mcp`
+    const post = (body: string) => fetch(url, { method: 'POST', headers: { authorization: 'DPoP a.b.c', dpop: 'd.e.f', 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body })
+    const init = (extra: string) => `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"${extra}}}}`
+    try {
+      for (const body of [
+        '{"jsonrpc":"2.0","id":1,"method":"initialize","method":"tools/list"}',
+        init(',"name":"other"'),
+        '[{"jsonrpc":"2.0","id":1,"method":"ping","id":2}]',
+        '{"jsonrpc":"2.0","id":1,"method":"ping","\\u006dethod":"tools/list"}',
+      ]) {
+        const r = await post(body)
+        expect(r.status, body).toBe(400)
+        expect(await r.json()).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error', data: { code: 'ERR_INVALID_INPUT' } } })
+      }
+      const ok = await post(init(''))
+      expect(ok.status).toBe(200)
+    } finally {
+      local.closeAllConnections()
+      await new Promise<void>((resolve) => local.close(() => resolve()))
+    }
   })
 })

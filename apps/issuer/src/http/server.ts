@@ -6,6 +6,7 @@ import { requireAdmin, type IssuerService, type Principal } from '../domain/serv
 import { parseRevokeRequest } from '../domain/input.js'
 import { clientErrorResponse, HTTP_STATUS, isClientAbort, toHttpError } from './errors.js'
 import { openApiDocument } from './openapi.js'
+import { parseJsonBody } from './json-body.js'
 import { oauthRoutes } from '../oauth/routes.js'
 import { eventRoutes, type EventRouteOptions } from '../events/routes.js'
 import type { IssuerLog } from '../log/log.js'
@@ -116,6 +117,16 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
     }
     response.writeContinue()
     app.server.emit('request', request, response)
+  })
+  // JSON bodies through the verifier's strict parser (duplicate members refused): the issuer reads a
+  // body the way a verifier reads a token.
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as string))
+    } catch (error) {
+      done(error as Error, undefined)
+    }
   })
   // JSON only: Fastify's built-in text/plain parser would hand route handlers a string (400, not 415).
   app.removeContentTypeParser('text/plain')

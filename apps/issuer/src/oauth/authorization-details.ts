@@ -1,5 +1,5 @@
 // RFC 9396 authorization_details of type `agentid_action`, checked against the agent's identity claims.
-import { DATA_ACCESS_CLASSES, dataClassCovers, isPlainResourceIdentifier, isPrintableText, type AgentClaims, type DataAccessClass } from '@agentid/core'
+import { DATA_ACCESS_CLASSES, dataClassCovers, isPlainResourceIdentifier, isPrintableText, parseStrictJson, type AgentClaims, type DataAccessClass } from '@agentid/core'
 import { resourceCovers } from '@agentid/delegation'
 import { oauthFail } from './errors.js'
 
@@ -37,9 +37,9 @@ export function parseAuthorizationDetails(raw: string | undefined): AgentIdActio
   if (raw === undefined) return []
   let parsed: unknown
   try {
-    parsed = JSON.parse(raw)
+    parsed = parseStrictJson(raw, { what: 'authorization_details', maxDepth: 4 }) // duplicate members refused, as in a token
   } catch {
-    return bad('authorization_details is not valid JSON')
+    return bad('authorization_details is not valid JSON (or repeats a member, or nests deeper than 4)')
   }
   if (!Array.isArray(parsed)) return bad('authorization_details must be a JSON array')
   if (parsed.length > MAX_DETAILS) bad(`authorization_details holds at most ${MAX_DETAILS} entries`)

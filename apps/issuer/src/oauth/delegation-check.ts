@@ -3,7 +3,7 @@
 // invoker is the authenticated agent, every link's status bit), checked against the issuer's own
 // store (every link registered, unrevoked), and every requested authorization detail checked
 // against the leaf link's capabilities and caveats.
-import { DATA_ACCESS_CLASSES, dataClassCovers, decodeJwt, VerificationError } from '@agentid/core'
+import { DATA_ACCESS_CLASSES, dataClassCovers, decodeJwt, parseStrictJson, VerificationError } from '@agentid/core'
 import { parseCapabilityLink, resourceCovers, type Capability, type CapabilityLink } from '@agentid/delegation'
 import type { DelegationRequest, VerifiedDelegation } from '@agentid/verifier'
 import type { Store } from '../domain/store.js'
@@ -36,7 +36,7 @@ const wider = (message: string): never => oauthFail('invalid_authorization_detai
 export function parseDelegationParam(raw: string): string[] {
   let parsed: unknown
   try {
-    parsed = JSON.parse(raw)
+    parsed = parseStrictJson(raw, { what: DELEGATION_PARAM, maxDepth: 2 })
   } catch {
     return oauthFail('invalid_request', `${DELEGATION_PARAM} is not valid JSON`)
   }

@@ -225,7 +225,10 @@ export function oauthRoutes(service: IssuerService): FastifyPluginAsync {
       if (error instanceof OAuthError) oauth = error
       else {
         const fx = error as { statusCode?: unknown; code?: unknown }
-        if (typeof fx?.statusCode === 'number' && fx.statusCode >= 400 && fx.statusCode < 500) {
+        // A body refused by the scope's JSON parser (a JSON body sent here: duplicate members, bad JSON).
+        if (error instanceof AgentIdError && error.code === 'ERR_INVALID_INPUT') {
+          oauth = new OAuthError('invalid_request', 'the request body must be application/x-www-form-urlencoded')
+        } else if (typeof fx?.statusCode === 'number' && fx.statusCode >= 400 && fx.statusCode < 500) {
           oauth = new OAuthError('invalid_request', fx.statusCode === 413 ? 'the request body is larger than 64 KiB' : 'the request body must be application/x-www-form-urlencoded')
         } else {
           request.log.error({ err: error }, 'internal error')
