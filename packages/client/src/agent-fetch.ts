@@ -3,6 +3,7 @@
 // (a token an orchestrator exchanged for the agent), a fresh proof per request.
 import { AgentIdError, signerFromJwk, type Ed25519PrivateJwk, type Ed25519PublicJwk } from '@agentid/core'
 import { htuOf, signAgentJwt, signDpopProof } from './agent-jwts.js'
+import { lineageHeaders, type AgentFetchLineageOptions, type CallLineage } from './lineage.js'
 
 export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 /** A token is refreshed this many seconds before it expires (at most a quarter of its lifetime). */
@@ -37,6 +38,18 @@ interface AgentFetchCommon {
    * the agent, its claims and, after an exchange, the user it acts for.
    */
   origins?: readonly string[]
+  /**
+   * Append a hop of the chain of custody to every call (`Agentid-Lineage`, with `Agentid-Credentials`):
+   * the agent's identity credential, and how to name the agent serving each URL. Per call,
+   * `init.lineage` gives the lineage received with the call being served (`from`; none: a new
+   * transaction), or `false` for a call without lineage.
+   */
+  lineage?: AgentFetchLineageOptions
+}
+
+/** RequestInit of an agent fetch: `lineage` says what this call continues (see {@link AgentFetchOptions.lineage}). */
+export interface AgentRequestInit extends RequestInit {
+  lineage?: CallLineage | false
 }
 
 /** The agent asks the issuer for its own tokens (client_credentials). */
@@ -110,7 +123,7 @@ function allowedOrigins(options: AgentFetchOptions): Set<string> | undefined {
  * // acting for a user: the orchestrator runs exchangeToken, the agent only gets the result
  * const forUser = createAgentFetch({ privateJwk, token: () => askOrchestratorForToken() })
  */
-export function createAgentFetch(options: AgentFetchOptions): FetchFunction {
+export function createAgentFetch(options: AgentFetchOptions): (input: string | URL | Request, init?: AgentRequestInit) => Promise<Response> {
   const signer = signerFromJwk(options.privateJwk)
   const publicJwk: Ed25519PublicJwk = { kty: 'OKP', crv: 'Ed25519', x: options.privateJwk.x }
   const baseFetch = options.fetch ?? (globalThis.fetch as FetchFunction)
@@ -206,7 +219,12 @@ export function createAgentFetch(options: AgentFetchOptions): FetchFunction {
     return pending
   }
 
-  return async function agentFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+  const lineageOptions = options.lineage
+  if (lineageOptions !== undefined && (typeof lineageOptions !== 'object' || lineageOptions === null || typeof lineageOptions.credential !== 'string')) {
+    throw new TypeError('createAgentFetch: lineage.credential (the agent\'s identity credential) is required')
+  }
+
+  return async function agentFetch(input: string | URL | Request, init?: AgentRequestInit): Promise<Response> {
     const request = input instanceof Request ? input : undefined
     const url = request ? request.url : String(input)
     if (origins !== undefined && !origins.has(new URL(url).origin)) {
@@ -219,9 +237,12 @@ export function createAgentFetch(options: AgentFetchOptions): FetchFunction {
     let body: RequestInit['body'] = init?.body !== undefined ? init.body : undefined
     if (body === undefined && request?.body) body = await request.arrayBuffer()
     else if (body instanceof ReadableStream) body = await new Response(body).arrayBuffer()
-    const rest: RequestInit = { ...init }
+    const rest: AgentRequestInit = { ...init }
     delete rest.body
     delete rest.headers
+    const callLineage = rest.lineage
+    delete rest.lineage
+    if (callLineage !== undefined && callLineage !== false && lineageOptions === undefined) throw new TypeError('agent fetch: init.lineage needs createAgentFetch({ lineage })')
     if (request?.signal && rest.signal === undefined) rest.signal = request.signal
 
     const send = async (): Promise<Response> => {
@@ -229,6 +250,10 @@ export function createAgentFetch(options: AgentFetchOptions): FetchFunction {
       const h = new Headers(headers)
       h.set('authorization', `DPoP ${token}`)
       h.set('dpop', await proof(method, url, token))
+      // A fresh hop per attempt: a retried request (DPoP nonce) never reuses a hop the service may have recorded.
+      if (lineageOptions !== undefined && callLineage !== false) {
+        for (const [name, value] of Object.entries(await lineageHeaders(signer, lineageOptions, callLineage ?? {}, { method, url, body, clock }))) h.set(name, value)
+      }
       const response = await baseFetch(url, { ...rest, method, headers: h, ...(body === undefined || body === null ? {} : { body }) })
       remember(url, response)
       return response

@@ -21,7 +21,9 @@ export { agentidMiddleware } from './adapters/node.js'
 export type { AgentidHttpOptions } from './adapters/node.js'
 export { agentidFastify } from './adapters/fastify.js'
 export type { AgentidFastifyOptions, FastifyLike } from './adapters/fastify.js'
-export { verifyFetchRequest, dpopErrorResponse } from './adapters/fetch.js'
+export { verifyFetchRequest, dpopErrorResponse, verifyFetchLineage, lineageErrorResponse } from './adapters/fetch.js'
+export { verifyHttpLineage, lineageRefusal } from './adapters/lineage.js'
+export type { AdapterLineageOptions, LineageRefusal } from './adapters/lineage.js'
 export {
   APPROVAL_CALL_TYPE,
   APPROVAL_RECEIPT_TYPE,

@@ -2,6 +2,8 @@ import type { VerifiedRequest } from '../request.js'
 import type { Verifier } from '../verifier.js'
 import { dpopChallenge } from './challenge.js'
 import { hostAuthority, originForm, type AgentidHttpOptions } from './node.js'
+import { lineageOptionsOf, lineageRefusal, verifyHttpLineage } from './lineage.js'
+import type { VerifiedLineage } from '../lineage.js'
 
 /** The part of a Fastify request the plugin reads. */
 interface FastifyRequestLike {
@@ -13,6 +15,8 @@ interface FastifyRequestLike {
   headers: Record<string, string | string[] | undefined>
   raw: { headersDistinct?: Record<string, string[]> }
   agentid?: VerifiedRequest | null
+  agentidLineage?: VerifiedLineage | null
+  body?: unknown
 }
 
 interface FastifyReplyLike {
@@ -39,16 +43,34 @@ export interface AgentidFastifyOptions extends AgentidHttpOptions {
  * await app.register(agentidFastify, { verifier, audience: 'https://erp.example', origin: 'https://erp.example' })
  */
 export function agentidFastify(fastify: FastifyLike, opts: AgentidFastifyOptions, done: (error?: Error) => void): void {
-  const { verifier, origin, ...verifyOptions } = opts ?? ({} as AgentidFastifyOptions)
+  const { verifier, origin, lineage, maxBodyBytes: _unused, ...verifyOptions } = opts ?? ({} as AgentidFastifyOptions)
   if (!verifier || typeof verifier.verifyRequest !== 'function') return done(new TypeError('agentidFastify: options.verifier is required'))
+  let lineageOptions
+  try {
+    lineageOptions = lineageOptionsOf(lineage)
+  } catch (error) {
+    return done(error as Error)
+  }
   fastify.decorateRequest('agentid', null)
+  fastify.decorateRequest('agentidLineage', null)
   fastify.addHook('preHandler', async (request, reply) => {
+    let dpopDone = false
     try {
       // The scheme and host from origin (else the request's); from request.url only its path and query.
       const base = origin !== undefined ? new URL(origin).origin : `${request.protocol ?? 'http'}://${hostAuthority(request.host ?? request.hostname)}`
       const url = `${base}${originForm(request.url)}`
-      request.agentid = await verifier.verifyRequest({ method: request.method, url, headers: request.raw.headersDistinct ?? request.headers }, verifyOptions)
+      const headers = request.raw.headersDistinct ?? request.headers
+      request.agentid = await verifier.verifyRequest({ method: request.method, url, headers }, verifyOptions)
+      dpopDone = true
+      // preHandler runs after Fastify parsed the body: the lineage's arguments are checked on it.
+      if (lineageOptions) request.agentidLineage = await verifyHttpLineage(verifier, { method: request.method, url, headers, body: request.body }, { ...lineageOptions, defaultAudience: verifyOptions.audience })
     } catch (error) {
+      const refusal = dpopDone ? lineageRefusal(error) : undefined
+      if (refusal) {
+        reply.code(refusal.status)
+        reply.header('cache-control', 'no-store')
+        return reply.send(refusal.body)
+      }
       const challenge = dpopChallenge(error)
       if (!challenge) throw error
       reply.code(challenge.status)

@@ -1,8 +1,11 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { VerifiedRequest, VerifyRequestOptions } from '../request.js'
 import type { Verifier } from '../verifier.js'
+import { VerificationError } from '@agentid/core'
 import { dpopFail } from '../dpop.js'
 import { dpopChallenge } from './challenge.js'
+import { lineageOptionsOf, lineageRefusal, verifyHttpLineage, type AdapterLineageOptions } from './lineage.js'
+import type { VerifiedLineage } from '../lineage.js'
 
 /** Options of {@link agentidMiddleware} and the Fastify plugin. */
 export interface AgentidHttpOptions extends VerifyRequestOptions {
@@ -11,6 +14,14 @@ export interface AgentidHttpOptions extends VerifyRequestOptions {
    * must name. Set it: the default trusts the `Host` header and the socket's TLS state.
    */
   origin?: string
+  /**
+   * Also verify the call's lineage (`Agentid-Lineage`, with `Agentid-Credentials`) after the DPoP check:
+   * the last hop for this service, `METHOD /path` and `httpArgs(url, body)`. The verified lineage is
+   * `req.agentidLineage` (`request.agentidLineage` on Fastify). Refused: 401 `ERR_LINEAGE_CREDENTIAL_MISSING`, else 403.
+   */
+  lineage?: boolean | AdapterLineageOptions
+  /** Largest body the Node middleware reads itself to check a lineage's arguments when no body parser ran. Default 1 MiB. */
+  maxBodyBytes?: number
 }
 
 /**
@@ -50,7 +61,33 @@ export function requestUrl(path: string, headers: IncomingHttpHeaders, encrypted
 }
 
 type Next = (error?: unknown) => void
-type AgentidRequest = IncomingMessage & { agentid?: VerifiedRequest; originalUrl?: string }
+type AgentidRequest = IncomingMessage & { agentid?: VerifiedRequest; agentidLineage?: VerifiedLineage | null; originalUrl?: string; body?: unknown; _body?: boolean }
+
+// The request body, for a lineage's arguments: `req.body` when a body parser ran, else read here (at
+// most maxBytes) and left as `req.body` (parsed JSON, else a Buffer) with body-parser's `_body` mark,
+// so a later express.json() does not wait for a stream already read.
+async function bodyOf(req: AgentidRequest, maxBytes: number): Promise<unknown> {
+  if (req.body !== undefined || req._body === true) return req.body
+  const length = req.headers['content-length']
+  if (req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0')) return undefined
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length
+    if (size > maxBytes) throw new VerificationError('ERR_MALFORMED', 'the body is too large to check the lineage\'s arguments', { details: { hop: null, reason: 'body-too-large' } })
+    chunks.push(chunk as Buffer)
+  }
+  const raw = Buffer.concat(chunks)
+  let body: unknown = raw
+  try {
+    body = JSON.parse(raw.toString('utf8'))
+  } catch {
+    // not JSON: the bytes
+  }
+  req.body = body
+  req._body = true
+  return body
+}
 
 /**
  * Node `http` / Express / Connect middleware: verifies `Authorization: DPoP` and the DPoP proof, sets
@@ -60,19 +97,38 @@ type AgentidRequest = IncomingMessage & { agentid?: VerifiedRequest; originalUrl
  * app.use(agentidMiddleware(verifier, { audience: 'https://erp.example', origin: 'https://erp.example' }))
  */
 export function agentidMiddleware(verifier: Verifier, options: AgentidHttpOptions = {}) {
-  const { origin, ...verifyOptions } = options
+  const { origin, lineage, maxBodyBytes, ...verifyOptions } = options
+  const lineageOptions = lineageOptionsOf(lineage)
+  const maxBody = maxBodyBytes ?? 1024 * 1024
   return function agentid(req: AgentidRequest, res: ServerResponse, next?: Next): void {
     const path = req.originalUrl ?? req.url ?? '/'
     // headersDistinct keeps repeated headers apart (Node keeps only the first Authorization in headers).
     const headers = (req as { headersDistinct?: Record<string, string[] | undefined> }).headersDistinct ?? req.headers
+    let dpopDone = false
     new Promise<string>((resolve) => resolve(requestUrl(path, req.headers, Boolean((req.socket as { encrypted?: boolean } | undefined)?.encrypted), origin)))
-      .then((url) => verifier.verifyRequest({ method: req.method ?? 'GET', url, headers }, verifyOptions))
+      .then(async (url) => {
+        const verified = await verifier.verifyRequest({ method: req.method ?? 'GET', url, headers }, verifyOptions)
+        dpopDone = true
+        if (lineageOptions) {
+          const body = await bodyOf(req, maxBody)
+          req.agentidLineage = await verifyHttpLineage(verifier, { method: req.method ?? 'GET', url, headers, body }, { ...lineageOptions, defaultAudience: verifyOptions.audience })
+        }
+        return verified
+      })
       .then(
       (verified) => {
         req.agentid = verified
         if (next) next()
       },
       (error: unknown) => {
+        const refusal = dpopDone ? lineageRefusal(error) : undefined
+        if (refusal) {
+          res.statusCode = refusal.status
+          res.setHeader('content-type', 'application/json')
+          res.setHeader('cache-control', 'no-store')
+          res.end(JSON.stringify(refusal.body))
+          return
+        }
         const challenge = dpopChallenge(error)
         if (!challenge) {
           if (next) return next(error)

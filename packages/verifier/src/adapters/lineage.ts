@@ -1,0 +1,95 @@
+// The lineage part of the HTTP adapters: read `Agentid-Lineage` (and `Agentid-Credentials`), verify it
+// for this exact request, and answer a refusal.
+import { VerificationError } from '@agentid/core'
+import { CREDENTIALS_HEADER, httpArgs, httpCommand, LINEAGE_HEADER, type HttpBody } from '@agentid/lineage'
+import type { RequestHeaders } from '../request.js'
+import type { VerifiedLineage } from '../lineage.js'
+import type { Verifier } from '../verifier.js'
+
+/** Lineage options of the adapters (`lineage: { … }`); `lineage: true` takes every default. */
+export interface AdapterLineageOptions {
+  /**
+   * The target callers name in their hops: the last hop's `aud` must equal it. Default: the adapter's
+   * `audience`, else the request's origin (`https://erp.example`).
+   */
+  audience?: string
+  /** This service's agent DID, when it is an agent: the last hop must name it as callee. */
+  self?: string
+  /** Refuse requests without a lineage (default true). False: a request without one passes with `agentidLineage` null. */
+  required?: boolean
+  /** The arguments the last hop must have signed. Default `httpArgs(url, body)` (see `@agentid/lineage`). */
+  args?: (request: { method: string; url: string; body: unknown }) => unknown
+}
+
+/** A refused lineage as an HTTP answer: 401 when credentials are missing (send them), else 403. */
+export interface LineageRefusal {
+  status: number
+  body: { error: { code: string; message: string; details: { hop: unknown; reason: unknown } } }
+}
+
+function values(headers: RequestHeaders, name: string): string[] {
+  if (typeof (headers as { get?: unknown }).get === 'function') {
+    const v = (headers as { get(n: string): string | null }).get(name)
+    return v === null ? [] : [v]
+  }
+  const out: string[] = []
+  for (const [key, value] of Object.entries(headers as Record<string, string | readonly string[] | undefined>)) {
+    if (key.toLowerCase() !== name || value === undefined) continue
+    if (typeof value === 'string') out.push(value)
+    else if (Array.isArray(value)) out.push(...(value as string[]))
+  }
+  return out
+}
+
+function one(headers: RequestHeaders, name: string): string | undefined {
+  const all = values(headers, name)
+  // Two headers are refused, not merged: Node and fetch join repeated headers with ", ", which no lineage holds.
+  if (all.length > 1) throw new VerificationError('ERR_MALFORMED', `more than one ${name} header`, { details: { hop: null, reason: 'repeated-header' } })
+  return all[0]
+}
+
+/**
+ * Verifies the lineage of an HTTP request: the `Agentid-Lineage` header (one), with the credentials of
+ * `Agentid-Credentials`, for this service, `METHOD /path` and `httpArgs(url, body)`. Returns null when
+ * there is none and it is not required. Throws VerificationError.
+ * @example
+ * const lineage = await verifyHttpLineage(verifier, { method, url, headers, body: req.body }, { self: myDid })
+ */
+export async function verifyHttpLineage(
+  verifier: Verifier,
+  request: { method: string; url: string; headers: RequestHeaders; body?: unknown },
+  options: AdapterLineageOptions & { defaultAudience?: string | undefined } = {},
+): Promise<VerifiedLineage | null> {
+  const lineage = one(request.headers, LINEAGE_HEADER)
+  if (lineage === undefined) {
+    if (options.required === false) return null
+    throw new VerificationError('ERR_MALFORMED', 'the request carries no Agentid-Lineage header', { details: { hop: null, reason: 'missing' } })
+  }
+  const credentials = one(request.headers, CREDENTIALS_HEADER)
+  const audience = options.audience ?? options.defaultAudience ?? new URL(request.url).origin
+  const args = options.args ? options.args({ method: request.method, url: request.url, body: request.body }) : httpArgs(request.url, request.body as HttpBody)
+  return verifier.verifyLineage(lineage, {
+    audience,
+    command: httpCommand(request.method, request.url),
+    args,
+    ...(credentials === undefined ? {} : { credentials }),
+    ...(options.self === undefined ? {} : { self: options.self }),
+  })
+}
+
+/** The answer to a refused lineage, or undefined for anything but a VerificationError. */
+export function lineageRefusal(error: unknown): LineageRefusal | undefined {
+  if (!(error instanceof VerificationError)) return undefined
+  return {
+    status: error.code === 'ERR_LINEAGE_CREDENTIAL_MISSING' ? 401 : 403,
+    body: { error: { code: error.code, message: 'the lineage of this call was refused', details: { hop: error.details.hop ?? null, reason: error.details.reason ?? null } } },
+  }
+}
+
+/** The options object of `lineage: true | { … }`, or undefined when off. */
+export function lineageOptionsOf(value: boolean | AdapterLineageOptions | undefined): AdapterLineageOptions | undefined {
+  if (value === undefined || value === false) return undefined
+  if (value === true) return {}
+  if (typeof value !== 'object' || value === null) throw new TypeError('agentid adapter: lineage must be true or an options object')
+  return value
+}
