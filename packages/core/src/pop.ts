@@ -6,8 +6,8 @@ import { publicKeyFromRaw, type Signer } from './keys.js'
 
 /** `typ` of a proof of possession: it can never be confused with a credential or an access token. */
 export const POP_TYP = 'agentid-pop+jwt'
-/** What a proof is for: it is refused on any other route. */
-export type ProofPurpose = 'spawn' | 'renew' | 'delegate'
+/** What a proof is for: it is refused on any other route (`svid`: the issuer's SVID routes). */
+export type ProofPurpose = 'spawn' | 'renew' | 'delegate' | 'svid'
 /** Longest lifetime of a proof of possession, in seconds. */
 export const MAX_POP_LIFETIME_SEC = 300
 

@@ -196,6 +196,21 @@ CREATE TABLE log_cosignatures (
 ) STRICT;
 `
 
+// The SPIFFE CAs of the SVIDs (one or two per trust domain: a successor overlaps the old one). The
+// P-256 key is PKCS#8 sealed with AES-256-GCM (HKDF info agentid/issuer/svid-ca/v1), AAD 'svid-ca:' || id.
+const MIGRATION_7 = `
+CREATE TABLE svid_authorities (
+  id           TEXT PRIMARY KEY,
+  trust_domain TEXT NOT NULL,
+  key_sealed   BLOB NOT NULL,
+  cert_der     BLOB NOT NULL,
+  not_before   INTEGER NOT NULL,
+  not_after    INTEGER NOT NULL,
+  created_at   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX svid_authorities_trust_domain ON svid_authorities (trust_domain, not_after);
+`
+
 /**
  * The issuer's schema, in order. Append new steps; never edit a released one.
  * @example
@@ -208,6 +223,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 4, name: 'security events', sql: MIGRATION_4 },
   { version: 5, name: 'issuer log', sql: MIGRATION_5 },
   { version: 6, name: 'approvals', sql: APPROVALS_MIGRATION_SQL },
+  { version: 7, name: 'svid authorities', sql: MIGRATION_7 },
 ])
 
 /** The schema version this build writes. */

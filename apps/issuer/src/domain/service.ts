@@ -40,6 +40,8 @@ import { Delegations, type DelegationRevocation } from './delegations.js'
 import { StatusLists, type SignedDiStatusList, type SignedStatusList } from './status-lists.js'
 import { createMemoryEventBus, type EventBus } from '../events/bus.js'
 import { RevocationEvents } from '../events/recorder.js'
+import { SvidAuthority } from '../svid/authority.js'
+import { SvidIssuer } from '../svid/issuer.js'
 import { Store, type AgentRow, type CredentialRow, type OrchestratorRow, type WriteOp } from './store.js'
 
 /** Who is calling: decides what they may see and do. */
@@ -131,6 +133,8 @@ export class IssuerService {
     readonly engine: IssuerEngine,
     private readonly clock: () => number,
     options: IssuerServiceOptions,
+    /** The SVID issuer (SPIFFE CA), when a trust domain is configured (`svid/issuer.ts`). */
+    readonly svid?: SvidIssuer,
   ) {
     this.ttl = options.credentialTtlSec ?? 3600
     this.maxTtl = options.maxCredentialTtlSec ?? 86_400
@@ -204,7 +208,13 @@ export class IssuerService {
         now: () => Math.floor(clock() / 1000),
         ...(options.didWebDomain ? { didWebDomain: options.didWebDomain } : {}),
       })
-      return new IssuerService(new Store(db), engine, clock, options)
+      const store = new Store(db)
+      const now = () => Math.floor(clock() / 1000)
+      const svid = options.trustDomain === undefined ? undefined : new SvidIssuer({
+        store, issuerDid: engine.issuer.did, now,
+        authority: await SvidAuthority.open({ db, secret: secret.key, trustDomain: parseTrustDomain(options.trustDomain, { code: 'ERR_INVALID_INPUT' }), now }),
+      })
+      return new IssuerService(store, engine, clock, options, svid)
     } catch (error) {
       db.close()
       throw error

@@ -12,6 +12,7 @@ import { eventRoutes, type EventRouteOptions } from '../events/routes.js'
 import type { IssuerLog } from '../log/log.js'
 import { logRoutes } from '../log/routes.js'
 import { approvalRoutes } from '../approvals/routes.js'
+import { svidRoutes } from '../svid/routes.js'
 
 export interface ServerOptions {
   /** Pino logger options (a `stream` to write JSON lines to), or false for none (tests). Default: JSON logs at info on stdout. */
@@ -245,6 +246,7 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   app.delete<{ Params: { id: string } }>('/v1/orchestrators/:id', async (request) => service.removeOrchestrator(auth(request), request.params.id))
 
   if (log) void app.register(logRoutes(log))
+  if (service.svid) svidRoutes(app, service.svid)
 
   // OAuth 2.0 (metadata, JWKS, token endpoint): RFC 6749 error bodies, in their own scope.
   void app.register(oauthRoutes(service))
