@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander'
 import { AgentIdError } from '@agentid/core'
 import { registerAdminKey } from './commands/admin-key.js'
 import { registerAgents } from './commands/agents.js'
+import { registerApprovals } from './commands/approvals.js'
 import { registerOrchestrators } from './commands/orchestrators.js'
 import { registerPolicy } from './commands/policy.js'
 import { registerRevoke } from './commands/revoke.js'
@@ -47,6 +48,7 @@ Exit codes: 0 done, 1 refused or failed (agentid: ERR_CODE: message), 2 usage er
   registerStatus(program, ctx)
   registerAdminKey(program, ctx)
   registerPolicy(program, ctx)
+  registerApprovals(program, ctx)
 
   try {
     await program.parseAsync([...argv], { from: 'user' })

@@ -1,4 +1,12 @@
-import type { AgentView, OrchestratorView } from '@agentid/issuer'
+import type { AgentView, ApprovalView, ApproverView, OrchestratorView } from '@agentid/issuer'
+
+/** What `approvers add` sends: who, and what they may approve. */
+export interface ApproverInput {
+  name: string
+  controllers: string[]
+  groups: string[]
+  user?: { id: string; issuer?: string }
+}
 
 /** The issuer's identity as `GET /v1/issuer` returns it. */
 export interface IssuerInfo {
@@ -60,6 +68,13 @@ export interface IssuerClient {
   revokeCredential(id: string, reason: string): Promise<CredentialRevocation>
   /** Revokes a delegation link and every link below it. */
   revokeDelegation(id: string, reason: string): Promise<DelegationRevocation>
+  /** Registers an approver; the one-time enrolment link is returned once. */
+  addApprover(input: ApproverInput): Promise<ApproverView & { enrolmentUrl: string; enrolmentExpiresAt: string }>
+  listApprovers(): Promise<ApproverView[]>
+  /** Revokes an approver's credential (status bit) and any pending enrolment. */
+  revokeApprover(id: string, reason: string): Promise<{ id: string; alreadyRevoked: boolean }>
+  listApprovals(query: { status?: string; limit?: string }): Promise<ApprovalView[]>
+  getApproval(id: string): Promise<ApprovalView>
   /**
    * The signed status-list credential at `url` when this client holds it without the network (a
    * local database whose issuer publishes that URL); `undefined` otherwise.

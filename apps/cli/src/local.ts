@@ -67,6 +67,11 @@ function localClient(service: IssuerService): IssuerClient {
     revokeAgent: async (did, reason) => service.revokeAgent(CLI, did, reason),
     revokeCredential: async (id, reason) => service.revokeCredential(CLI, id, reason),
     revokeDelegation: async (id, reason) => service.revokeDelegation(CLI, id, reason),
+    addApprover: async (input) => service.approvals.addApprover(CLI, input),
+    listApprovers: async () => service.approvals.listApprovers(CLI),
+    revokeApprover: async (id, reason) => service.approvals.revokeApprover(CLI, id, reason),
+    listApprovals: async (query) => service.approvals.listRequests(CLI, definedOnly(query)).approvals,
+    getApproval: async (id) => service.approvals.getRequest(id),
     async localStatusList(url) {
       if (!url.startsWith(listPrefix)) return undefined
       try {

@@ -1,5 +1,5 @@
 import { AgentIdError, isDidKeySyntax, type AgentIdErrorCode } from '@agentid/core'
-import type { AgentView, OrchestratorView } from '@agentid/issuer'
+import type { AgentView, ApprovalView, ApproverView, OrchestratorView } from '@agentid/issuer'
 import { CliError, UsageError } from './errors.js'
 import type { AgentPage, AgentRevocation, CredentialRevocation, DelegationRevocation, IssuerClient, IssuerInfo } from './issuer-client.js'
 
@@ -149,9 +149,30 @@ export function remoteClient(options: RemoteOptions, warn: (text: string) => voi
       if (!CREDENTIAL_ID.test(id)) throw new AgentIdError('ERR_INVALID_INPUT', 'id: must be a delegation id (urn:uuid:…)', { details: { field: 'id' } })
       return call<DelegationRevocation>('POST', `/v1/delegations/${encodeURIComponent(id)}/revoke`, { body: { reason } })
     },
+    addApprover: (input) => call('POST', '/v1/approvers', { body: input }),
+    async listApprovers() {
+      const page = await call<{ approvers?: unknown }>('GET', '/v1/approvers')
+      if (!Array.isArray(page.approvers)) throw new CliError('ERR_BAD_RESPONSE', `${base} returned no approver list`)
+      return page.approvers as ApproverView[]
+    },
+    revokeApprover: (id, reason) => call('POST', `/v1/approvers/${approvalId(id, 'apv')}/revoke`, { body: { reason } }),
+    async listApprovals(query) {
+      const page = await call<{ approvals?: unknown }>('GET', '/v1/approvals', { query: { ...query } })
+      if (!Array.isArray(page.approvals)) throw new CliError('ERR_BAD_RESPONSE', `${base} returned no approval list`)
+      return page.approvals as ApprovalView[]
+    },
+    getApproval: (id) => call<ApprovalView>('GET', `/v1/approvals/${approvalId(id, 'apr')}`),
     localStatusList: async () => undefined,
     close: async () => {},
   }
+}
+
+// Checked before it becomes a path segment.
+function approvalId(value: string, prefix: 'apv' | 'apr'): string {
+  if (!new RegExp(`^${prefix}_[A-Za-z0-9_-]{22}$`).test(value)) {
+    throw new AgentIdError('ERR_INVALID_INPUT', `id: must be an ${prefix === 'apv' ? 'approver' : 'approval request'} id (${prefix}_…)`, { details: { field: 'id' } })
+  }
+  return value
 }
 
 /** The body as UTF-8 text, or undefined (and the rest not read) when it is larger than `max` bytes. */
