@@ -24,6 +24,7 @@ export interface VerifierProcessOptions {
   trusted: readonly string[]
   redisUrl?: string
   eventsUrl?: string
+  eventsMaxBackoffMs?: number
   statusTtlMs?: number
 }
 
@@ -32,6 +33,7 @@ export async function startVerifierProcess(o: VerifierProcessOptions): Promise<V
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), ORIGIN: o.origin, TRUSTED: o.trusted.join(',') }
   if (o.redisUrl) env.REDIS_URL = o.redisUrl
   if (o.eventsUrl) env.EVENTS_URL = o.eventsUrl
+  if (o.eventsMaxBackoffMs !== undefined) env.EVENTS_MAX_BACKOFF_MS = String(o.eventsMaxBackoffMs)
   if (o.statusTtlMs !== undefined) env.STATUS_TTL_MS = String(o.statusTtlMs)
   const proc = spawn(process.execPath, [join(ROOT, 'test/fixtures/verifier-server.mjs')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
   let err = ''
