@@ -67,6 +67,7 @@ export interface DelegationContext {
   verifyIdentity: (credential: unknown) => Promise<{ did: string }>
 }
 
+const ATTENUATES = { ok: true } as const
 const ACCEPTED_TYP = new Set([undefined, 'JWT', 'vc+jwt', 'vc+ld+json+jwt'])
 
 function chainError(code: VerificationError['code'], message: string, link: number | null, signer: string | null, reason: string, extra: Record<string, unknown> = {}, cause?: unknown): never {
@@ -173,16 +174,16 @@ export async function verifyDelegationChain(ctx: DelegationContext, chain: unkno
   const tokens = chain as string[]
 
   const t = ctx.now() / 1000
-  // A memoized link (same bytes: same SHA-256, which is also the hash its child names) skips
-  // decoding, parsing and, while its key is still the signer's, the signature; nothing else.
+  // A memoized link (the same text) skips hashing, decoding, parsing, the attenuation check against
+  // the parent its parentHash names and, while its key is still the signer's, the signature.
   const jwts: (DecodedJwt | null)[] = []
   const hashes: string[] = []
   const hits: (MemoizedLink | undefined)[] = []
   const links: CapabilityLink[] = []
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i]!
-    const hash = linkHash(token)
-    const hit = ctx.memo.get(hash)
+    const hit = ctx.memo.get(token)
+    const hash = hit ? hit.hash : linkHash(token)
     let jwt: DecodedJwt | null = null
     let link: CapabilityLink
     if (hit) {
@@ -213,7 +214,9 @@ export async function verifyDelegationChain(ctx: DelegationContext, chain: unkno
       if (previous.caveats.remainingDepth === 0) {
         chainError('ERR_DELEGATION_DEPTH', `link ${i - 1} allows no further delegation`, i, signer, 'no depth left', { caveat: 'remainingDepth' })
       }
-      const verdict = isAttenuation(link, previous)
+      // The verdict is a function of the two links' bytes, and the parent's are bound by parentHash:
+      // a memoized link that passed it against the parent it names skips it.
+      const verdict = hit?.attenuates ? ATTENUATES : isAttenuation(link, previous)
       if (!verdict.ok) {
         const { ok: _ok, reason, ...what } = verdict
         chainError('ERR_DELEGATION_ESCALATION', `delegation link ${i} is wider than its parent: ${reason}`, i, signer, reason, what)
@@ -243,10 +246,10 @@ export async function verifyDelegationChain(ctx: DelegationContext, chain: unkno
     const signer = links[i]!.iss
     try {
       const hit = hits[i]
-      if (hit && (await signerKeys(ctx, signer, hit.kid)).includes(hit.key)) continue
+      if (hit && (hit.fixedKey || (await signerKeys(ctx, signer, hit.kid)).includes(hit.key))) continue
       const jwt = jwts[i] ?? decodeJwt(tokens[i]!, ctx.maxTokenBytes)
       const key = await verifySignature(ctx, jwt, signer)
-      ctx.memo.set(hashes[i]!, { link: links[i]!, kid: jwt.header.kid as string | undefined, key })
+      ctx.memo.set(tokens[i]!, { link: links[i]!, hash: hashes[i]!, kid: jwt.header.kid as string | undefined, key, fixedKey: signer.startsWith('did:key:'), attenuates: i > 0 })
     } catch (error) {
       named(error, i, signer, 'signature')
     }

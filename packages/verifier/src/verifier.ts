@@ -81,10 +81,11 @@ export interface VerifierOptions {
    */
   trustedStatusLists?: readonly string[]
   /**
-   * Number of verified delegation links memoized by their exact bytes (keyed by their SHA-256, the
-   * hash a child link names). A hit skips decoding, parsing and the signature (while the key that
-   * verified it is still the signer's); linkage, attenuation, time, root trust, revocation status,
-   * the request and the invoker are checked on every call. Default 1,000 (about 1 KB each).
+   * Number of verified delegation links memoized by their exact text (links up to 4 KiB). A hit
+   * skips hashing, decoding, parsing, the attenuation check against the parent it names and the
+   * signature (while the key that verified it is still the signer's); linkage, time, root trust,
+   * revocation status, the request and the invoker are checked on every call. Default 1,000
+   * (about 2.5 KB each).
    */
   linkMemoSize?: number
   /** Longest delegation chain accepted, root included. Default 10. */
