@@ -9,6 +9,7 @@ import { registerPolicy } from './commands/policy.js'
 import { registerRevoke } from './commands/revoke.js'
 import { registerServe } from './commands/serve.js'
 import { registerStatus } from './commands/status.js'
+import { registerTlog } from './commands/tlog.js'
 import { registerVerify } from './commands/verify.js'
 import type { CliIo, Context } from './context.js'
 import { describeError, ExitStatus, UsageError } from './errors.js'
@@ -49,6 +50,7 @@ Exit codes: 0 done, 1 refused or failed (agentid: ERR_CODE: message), 2 usage er
   registerAdminKey(program, ctx)
   registerPolicy(program, ctx)
   registerApprovals(program, ctx)
+  registerTlog(program, ctx)
 
   try {
     await program.parseAsync([...argv], { from: 'user' })

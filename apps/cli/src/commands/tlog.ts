@@ -1,0 +1,287 @@
+// `agentid witness keygen|serve` (C2SP tlog-witness) and `agentid audit verify|proof` (the issuer log).
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
+import { createServer, type IncomingMessage } from 'node:http'
+import type { Command } from 'commander'
+import { AgentIdError, VerificationError } from '@agentid/core'
+import {
+  MerkleTree,
+  SIG_TYPE_COSIGNATURE_V1,
+  TILE_WIDTH,
+  addCheckpoint,
+  createCosigner,
+  decodeEntryBundle,
+  entriesPath,
+  generateNoteKey,
+  noteVerifier,
+  openCheckpoint,
+  parseSignerKey,
+  parseTlogProof,
+  tilePath,
+  tilesForTreeSize,
+  verifyTlogProof,
+  type WitnessRecord,
+} from '@agentid/tlog'
+import { UsageError } from '../errors.js'
+import type { Context } from '../context.js'
+
+const MAX_BODY = 64 * 1024
+
+function writeFileDurably(file: string, text: string): void {
+  const tmp = `${file}.tmp`
+  const fd = openSync(tmp, 'w', 0o600)
+  try {
+    writeSync(fd, text)
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  renameSync(tmp, file)
+}
+
+function pairs(values: readonly string[] | undefined, what: string): [string, string][] {
+  const v = values ?? []
+  if (v.length === 0 || v.length % 2 !== 0) throw new UsageError(`${what} takes pairs: <origin> <vkey>`)
+  const out: [string, string][] = []
+  for (let i = 0; i < v.length; i += 2) out.push([v[i]!, v[i + 1]!])
+  return out
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (c: Buffer) => {
+      size += c.length
+      if (size > MAX_BODY) {
+        resolve(undefined)
+        req.destroy()
+      } else chunks.push(c)
+    })
+    req.on('end', () => resolve(Buffer.concat(chunks)))
+    req.on('error', reject)
+  })
+}
+
+export function registerTlog(program: Command, ctx: Context): void {
+  const witness = program.command('witness').description('a C2SP tlog-witness: cosign checkpoints of logs it follows')
+  witness
+    .command('keygen <name>')
+    .description('print a new witness signer key (keep it secret) and its vkey')
+    .action((name: string) => {
+      const { skey, vkey } = generateNoteKey(name, SIG_TYPE_COSIGNATURE_V1)
+      ctx.io.stdout(`${skey}\n${vkey}\n`)
+    })
+  witness
+    .command('serve')
+    .description('serve POST /add-checkpoint (C2SP tlog-witness) for the given logs')
+    .requiredOption('--key <file>', 'file holding the witness signer key (PRIVATE+KEY+name+id+base64, type 0x04)')
+    .requiredOption('--log <origin-and-vkey...>', 'a log to follow: its origin and its vkey (repeatable)')
+    .option('--state <file>', 'where the latest cosigned checkpoint of each log is kept', 'witness-state.json')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port (0: any free one)', '0')
+    .action(async (options: { key: string; log: string[]; state: string; host: string; port: string }) => {
+      const cosigner = createCosigner(parseSignerKey(readFileSync(options.key, 'utf8').trim()))
+      const logs = pairs(options.log, '--log').map(([origin, vkey]) => ({ origin, keys: [noteVerifier(vkey)] }))
+      const state: Record<string, { size: number; rootHash: string; checkpoint: string }> = existsSync(options.state)
+        ? (JSON.parse(readFileSync(options.state, 'utf8')) as Record<string, { size: number; rootHash: string; checkpoint: string }>)
+        : {}
+      const store = {
+        get: (origin: string): WitnessRecord | undefined => {
+          const r = Object.hasOwn(state, origin) ? state[origin] : undefined
+          return r ? { size: r.size, rootHash: Buffer.from(r.rootHash, 'base64'), checkpoint: r.checkpoint } : undefined
+        },
+        put: (origin: string, r: WitnessRecord) => {
+          state[origin] = { size: r.size, rootHash: Buffer.from(r.rootHash).toString('base64'), checkpoint: r.checkpoint }
+          writeFileDurably(options.state, JSON.stringify(state)) // persisted before the answer
+        },
+      }
+      const server = createServer(async (req, res) => {
+        try {
+          const path = (req.url ?? '').split('?')[0]
+          if (path !== '/add-checkpoint') return void res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')
+          if (req.method !== 'POST') return void res.writeHead(405, { allow: 'POST', 'content-type': 'text/plain' }).end('use POST\n')
+          const body = await readBody(req)
+          if (!body) return void res.writeHead(413, { 'content-type': 'text/plain' }).end('request too large\n')
+          const answer = addCheckpoint(body, {
+            cosigner,
+            logs,
+            store,
+            onRefused: (origin, status, reason) => ctx.io.stderr(`witness: refused a checkpoint of ${origin} (${status}: ${reason})\n`),
+          })
+          res.writeHead(answer.status, { 'content-type': answer.contentType }).end(answer.body)
+        } catch (error) {
+          ctx.io.stderr(`witness: ${String(error)}\n`)
+          if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' }).end('internal error\n')
+        }
+      })
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(Number(options.port), options.host, () => resolve())
+      })
+      const addr = server.address()
+      const port = typeof addr === 'object' && addr ? addr.port : options.port
+      ctx.io.stdout(`witness ${cosigner.name} listening on http://${options.host}:${port} vkey ${cosigner.vkey}\n`)
+      await new Promise<void>((resolve) => {
+        const stop = () => server.close(() => resolve())
+        process.once('SIGTERM', stop)
+        process.once('SIGINT', stop)
+      })
+    })
+
+  const audit = program.command('audit').description('check the issuer log: every hash, checkpoint, cosignature and per-agent event sequence')
+  audit
+    .command('verify')
+    .description('fetch the whole log over HTTP and verify it')
+    .requiredOption('--log <url>', 'base URL of the issuer serving /log/…')
+    .option('--log-key <vkey>', "the log's vkey (default: the one pinned in the state file, else fetched from <url>/log/key and pinned)")
+    .option('--witness <vkey...>', 'trusted witness vkeys (type 0x04)')
+    .option('--quorum <n>', 'how many of them must have cosigned the checkpoint', '0')
+    .option('--state <file>', 'checkpoints seen before (kept between runs)', 'agentid-audit-state.json')
+    .option('--json', 'print the result as JSON')
+    .action(async (options: { log: string; logKey?: string; witness?: string[]; quorum: string; state: string; json?: boolean }) => {
+      const result = await auditVerify(options)
+      ctx.io.stdout(options.json ? `${JSON.stringify(result)}\n` : `log ${result.origin}: ${result.size} entries verified, root ${result.root}, ${result.cosignatures} cosignatures, ${result.agents} agents checked\n`)
+    })
+  audit
+    .command('proof <credential>')
+    .description("print and check a credential's tlog-proof")
+    .requiredOption('--log <url>', 'base URL of the issuer')
+    .option('--log-key <vkey>', "the log's vkey (default: fetched from <url>/log/key)")
+    .option('--witness <vkey...>', 'trusted witness vkeys')
+    .option('--quorum <n>', 'witness cosignatures required', '0')
+    .action(async (credential: string, options: { log: string; logKey?: string; witness?: string[]; quorum: string }) => {
+      const base = options.log.replace(/\/+$/, '')
+      const vkey = options.logKey ?? (await fetchText(`${base}/log/key`)).trim()
+      const text = await fetchText(`${base}/v1/log/proof?credential=${encodeURIComponent(credential)}`)
+      const p = parseTlogProof(text)
+      if (!p.extra) throw new VerificationError('ERR_MALFORMED', 'the proof carries no entry')
+      const verified = verifyTlogProof(text, { entry: p.extra, log: vkey, witnesses: options.witness ?? [], quorum: quorumOf(options.quorum) })
+      const entry = JSON.parse(Buffer.from(p.extra).toString('utf8')) as { details?: { credentialId?: unknown } }
+      if (entry.details?.credentialId !== credential) throw new VerificationError('ERR_MALFORMED', 'the logged entry is not about this credential')
+      ctx.io.stdout(text)
+      ctx.io.stderr(`agentid: proof verified: entry ${verified.index} in checkpoint of size ${verified.checkpoint.size}, ${verified.checkpoint.cosignatures.length} witness cosignatures\n`)
+    })
+}
+
+function quorumOf(text: string): number {
+  if (!/^[0-9]{1,2}$/.test(text)) throw new UsageError('--quorum must be a small non-negative integer')
+  return Number(text)
+}
+
+async function fetchBytes(url: string): Promise<Buffer> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(30_000) })
+  if (res.status !== 200) throw new AgentIdError('ERR_UNAVAILABLE', `GET ${url} answered ${res.status}`)
+  return Buffer.from(await res.arrayBuffer())
+}
+const fetchText = async (url: string) => (await fetchBytes(url)).toString('utf8')
+
+function fail(message: string, details: Record<string, unknown> = {}): never {
+  throw new VerificationError('ERR_SIGNATURE_INVALID', message, { details })
+}
+
+interface AuditState { logKey?: string; checkpoints?: { size: number; root: string }[] }
+
+/** `agentid audit verify`: the whole log recomputed from its entries. */
+export async function auditVerify(options: { log: string; logKey?: string; witness?: string[]; quorum: string; state: string }) {
+  const base = options.log.replace(/\/+$/, '')
+  const state: AuditState = existsSync(options.state) ? (JSON.parse(readFileSync(options.state, 'utf8')) as AuditState) : {}
+  const vkey = options.logKey ?? state.logKey ?? (await fetchText(`${base}/log/key`)).trim()
+  if (state.logKey !== undefined && state.logKey !== vkey) fail('the log key differs from the one pinned in the state file')
+  const cp = openCheckpoint(await fetchText(`${base}/log/checkpoint`), { log: vkey, witnesses: options.witness ?? [], quorum: quorumOf(options.quorum), now: Math.floor(Date.now() / 1000) })
+  const size = cp.size
+  // Every entry bundle, 16 at a time.
+  const tree = new MerkleTree()
+  const bundles = Math.ceil(size / TILE_WIDTH)
+  const entries: Uint8Array[] = []
+  for (let start = 0; start < bundles; start += 16) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(16, bundles - start) }, (_, k) => {
+        const n = start + k
+        const width = Math.min(TILE_WIDTH, size - n * TILE_WIDTH)
+        return fetchBytes(`${base}/log/${entriesPath(n, width)}`).then((b) => ({ n, width, b }))
+      }),
+    )
+    for (const { n, width, b } of batch) {
+      const got = decodeEntryBundle(b)
+      if (got.length !== width) fail(`entry bundle ${n} holds ${got.length} entries, not ${width}`, { bundle: n })
+      for (const e of got) {
+        tree.appendEntry(e)
+        entries.push(e)
+      }
+    }
+  }
+  if (!Buffer.from(tree.root(size)).equals(cp.rootHash)) fail('the entries do not hash to the checkpoint root', { size })
+  // Every tile the log serves must be the one recomputed.
+  for (const level of tilesForTreeSize(size)) {
+    const count = level.fullTiles + (level.partialWidth > 0 ? 1 : 0)
+    for (let start = 0; start < count; start += 16) {
+      await Promise.all(
+        Array.from({ length: Math.min(16, count - start) }, async (_, k) => {
+          const n = start + k
+          const width = n < level.fullTiles ? TILE_WIDTH : level.partialWidth
+          const served = await fetchBytes(`${base}/log/${tilePath(level.level, n, width)}`)
+          if (!served.equals(Buffer.from(tree.tile(level.level, n, width)))) fail(`tile ${tilePath(level.level, n, width)} does not match the entries`, { level: level.level, tile: n })
+        }),
+      )
+    }
+  }
+  // Checkpoints seen before: the log may only have grown from them.
+  for (const seen of state.checkpoints ?? []) {
+    if (seen.size > size) fail(`the log shrank: a checkpoint of size ${seen.size} was seen before, now ${size}`)
+    if (Buffer.from(tree.root(seen.size)).toString('base64') !== seen.root) fail(`the log is not consistent with the checkpoint of size ${seen.size} seen before`, { size: seen.size })
+  }
+  const agents = checkAgentSequences(entries)
+  const seen = [...(state.checkpoints ?? []).filter((c) => c.size !== size), { size, root: Buffer.from(cp.rootHash).toString('base64') }].slice(-1000)
+  writeFileDurably(options.state, JSON.stringify({ logKey: vkey, checkpoints: seen } satisfies AuditState))
+  return { origin: cp.origin, size, root: Buffer.from(cp.rootHash).toString('base64'), cosignatures: cp.cosignatures.length, agents }
+}
+
+/**
+ * Per agent: spawned once and first; renewed, granted, given tokens and credential-revoked only
+ * while active; revoked at most once, and then naming every credential not revoked before.
+ */
+export function checkAgentSequences(entries: readonly Uint8Array[]): number {
+  const agents = new Map<string, { revoked: boolean; issued: Set<string>; revokedCreds: Set<string> }>()
+  entries.forEach((bytes, index) => {
+    let e: { action?: unknown; subject?: unknown; details?: Record<string, unknown> }
+    try {
+      e = JSON.parse(Buffer.from(bytes).toString('utf8')) as typeof e
+    } catch {
+      return fail(`entry ${index} is not JSON`, { index })
+    }
+    const did = typeof e.subject === 'string' ? e.subject : ''
+    const a = agents.get(did)
+    const d = e.details ?? {}
+    const bad: (why: string) => never = (why) => fail(`entry ${index} (${String(e.action)} ${did}): ${why}`, { index })
+    switch (e.action) {
+      case 'agent.spawned':
+        if (a) bad('the agent was spawned before')
+        agents.set(did, { revoked: false, issued: new Set([String(d.credentialId)]), revokedCreds: new Set() })
+        break
+      case 'agent.renewed':
+      case 'delegation.granted':
+      case 'token.issued':
+      case 'token.exchanged':
+        if (!a) bad('the agent was never spawned')
+        if (a.revoked) bad('the agent had been revoked')
+        if (e.action === 'agent.renewed') a.issued.add(String(d.credentialId))
+        break
+      case 'credential.revoked':
+        if (!a) bad('the agent was never spawned')
+        if (!a.issued.has(String(d.credentialId))) bad('this credential was never issued')
+        a.revokedCreds.add(String(d.credentialId))
+        break
+      case 'agent.revoked': {
+        if (!a) bad('the agent was never spawned')
+        if (a.revoked) bad('the agent was revoked twice')
+        const listed = new Set(Array.isArray(d.credentials) ? d.credentials.map(String) : [])
+        for (const c of a.issued) if (!a.revokedCreds.has(c) && !listed.has(c)) bad(`credential ${c} is missing from the revocation`)
+        a.revoked = true
+        break
+      }
+      default:
+        break
+    }
+  })
+  return agents.size
+}
