@@ -5,6 +5,7 @@ import { registerAdminKey } from './commands/admin-key.js'
 import { registerAgents } from './commands/agents.js'
 import { registerApprovals } from './commands/approvals.js'
 import { registerOrchestrators } from './commands/orchestrators.js'
+import { registerLineage } from './commands/lineage.js'
 import { registerPolicy } from './commands/policy.js'
 import { registerRevoke } from './commands/revoke.js'
 import { registerServe } from './commands/serve.js'
@@ -51,6 +52,7 @@ Exit codes: 0 done, 1 refused or failed (agentid: ERR_CODE: message), 2 usage er
   registerPolicy(program, ctx)
   registerApprovals(program, ctx)
   registerTlog(program, ctx)
+  registerLineage(program, ctx)
 
   try {
     await program.parseAsync([...argv], { from: 'user' })
