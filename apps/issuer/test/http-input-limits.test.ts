@@ -3,6 +3,7 @@
 // applies to what the issuer signs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bearer, claims, counts, expectError, expectInvalid, harness, namedKey, proof, spawnAgent, type Harness } from './http-fixtures.js'
+import { CLAIM_LIMITS, MAX_JWT_PAYLOAD_DEPTH } from '@agentid/core'
 import { parseAuthorizationDetails } from '../src/oauth/authorization-details.js'
 
 let h: Harness
@@ -116,5 +117,79 @@ describe('duplicate JSON members in request bodies are refused (the verifier par
   it('authorization_details with a repeated member is invalid_authorization_details', () => {
     const raw = '[{"type":"agentid_action","actions":["invoke"],"locations":["mcp://a/x"],"locations":["mcp://b/*"]}]'
     expect(() => parseAuthorizationDetails(raw)).toThrow(expect.objectContaining({ error: 'invalid_authorization_details' }))
+  })
+})
+
+describe('input past a verifier limit is a 400 at validation, never a 500 (CLAIM_LIMITS, CAPABILITY_LIMITS)', () => {
+  /** An attestation nesting `levels` levels, itself included: {a:{a:…{a:1}}}. */
+  const nest = (levels: number): Record<string, unknown> => {
+    let v: Record<string, unknown> = { a: 1 }
+    for (let i = 1; i < levels; i++) v = { a: v }
+    return v
+  }
+  const spawnBody = async (extra: Record<string, unknown>) => {
+    const key = namedKey()
+    return { key, body: { ...claims, did: key.did, proof: await proof(h, key), ...extra } }
+  }
+  const post = (body: unknown) => h.app.inject({ method: 'POST', url: '/v1/agents', headers: bearer(h.orch.apiKey), payload: body as Record<string, unknown> })
+  const renew = async (key: ReturnType<typeof namedKey>, format: 'jwt' | 'di') =>
+    h.app.inject({ method: 'POST', url: `/v1/agents/${key.did}/renew`, payload: { proof: await proof(h, key, { purpose: 'renew' }), format } })
+
+  it('exposes one set of limits, derived from the verifier\'s', () => {
+    expect(CLAIM_LIMITS.attestationDepth).toBe(MAX_JWT_PAYLOAD_DEPTH - 3)
+  })
+
+  for (const format of ['jwt', 'di'] as const) {
+    it(`${format}: an attestation nesting ${CLAIM_LIMITS.attestationDepth} levels is issued (and renews in both formats); one more is 400`, async () => {
+      const ok = await spawnBody({ format, attestation: nest(CLAIM_LIMITS.attestationDepth) })
+      const res = await post(ok.body)
+      expect(res.statusCode, res.body).toBe(201)
+      for (const f of ['jwt', 'di'] as const) expect((await renew(ok.key, f)).statusCode).toBe(201)
+      for (const levels of [CLAIM_LIMITS.attestationDepth + 1, 14, 20, 31]) {
+        const before = counts(h)
+        expectInvalid(await post((await spawnBody({ format, attestation: nest(levels) })).body), 'attestation')
+        expect(counts(h)).toEqual(before)
+      }
+      // The same through arrays.
+      expectInvalid(await post((await spawnBody({ format, attestation: { a: JSON.parse('['.repeat(13) + ']'.repeat(13)) } })).body), 'attestation')
+    })
+
+    it(`${format}: an attestation holding @context, at any depth, is 400`, async () => {
+      for (const attestation of [{ '@context': 'https://evil.example' }, { a: { '@context': {} } }, { a: [{ b: { '@context': ['x'] } }] }]) {
+        expectInvalid(await post((await spawnBody({ format, attestation })).body), 'attestation')
+      }
+    })
+
+    it(`${format}: toolProfile entries plus attestation values at ${CLAIM_LIMITS.values} are issued; one more is 400`, async () => {
+      const tools = Array.from({ length: CLAIM_LIMITS.tools }, (_, i) => `t${i}`)
+      const room = CLAIM_LIMITS.values - tools.length // the attestation object itself counts
+      const at = { v: Array.from({ length: room - 2 }, () => 0) } // object + array + its elements
+      const ok = await post((await spawnBody({ format, toolProfile: tools, attestation: at })).body)
+      expect(ok.statusCode, ok.body).toBe(201)
+      const over = { v: Array.from({ length: room - 1 }, () => 0) }
+      expectInvalid(await post((await spawnBody({ format, toolProfile: tools, attestation: over })).body), 'attestation')
+      // An attestation of small values alone, within 8 KiB but past the budget.
+      expectInvalid(await post((await spawnBody({ format, attestation: { v: Array.from({ length: 2000 }, () => 0) } })).body), 'attestation')
+    })
+
+    it(`${format}: claims serializing past ${CLAIM_LIMITS.claimsBytes} bytes are 400 (a body within 64 KiB)`, async () => {
+      const tools = (n: number, len: number) => Array.from({ length: n }, (_, i) => `mcp://erp/${String(i).padStart(4, '0')}/${'x'.repeat(len - 15)}`)
+      const big = await spawnBody({ format, toolProfile: tools(100, 500) }) // ≈ 50 KB of tools
+      expectInvalid(await post(big.body), 'claims')
+      const fits = await post((await spawnBody({ format, toolProfile: tools(60, 500) })).body) // ≈ 30 KB
+      expect(fits.statusCode, fits.body).toBe(201)
+    })
+  }
+
+  it('a grant whose capabilities would sign a link past the verifier\'s token limit is 400; just within is issued', async () => {
+    const a = namedKey()
+    await spawnAgent(h, a)
+    const grant = (capabilities: unknown) => h.app.inject({ method: 'POST', url: `/v1/agents/${a.did}/grants`, headers: bearer(h.adminKey), payload: { capabilities } })
+    const caps = (n: number) => Array.from({ length: n }, (_, i) => ({ resource: `mcp://erp/${i}/${'r'.repeat(400)}`, actions: ['invoke', 'read'] }))
+    const before = counts(h)
+    expectInvalid(await grant(caps(120)), 'capabilities') // ≈ 52 KB
+    expect(counts(h)).toEqual(before)
+    const ok = await grant(caps(70)) // ≈ 30 KB
+    expect(ok.statusCode, ok.body).toBe(201)
   })
 })

@@ -1,5 +1,6 @@
 import { isDidKeySyntax } from './did-key.js'
 import { isPrintableText } from './text.js'
+import { CLAIM_LIMITS } from './limits.js'
 import { throwFieldError as invalid, type AgentIdErrorCode } from './errors.js'
 import { parseSpiffeId } from './spiffe-id.js'
 
@@ -68,7 +69,7 @@ export interface AgentIdentityCredentialPayload {
   }
 }
 
-const LIMITS = { text: 1024, name: 256, tools: 256, tool: 512, attestation: 8192 } as const
+const LIMITS = CLAIM_LIMITS
 const CLAIM_KEYS = new Set(['id', 'purpose', 'controller', 'model', 'toolProfile', 'policyTier', 'dataAccessClass', 'attestation', 'spiffeId'])
 const MODEL_KEYS = new Set(['provider', 'name', 'version'])
 const TIER = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/
@@ -137,13 +138,33 @@ export function parseAgentClaims(input: unknown, options: ParseClaimsOptions = {
       invalid(code, 'attestation', 'must be JSON data')
     }
     if (typeof serialized !== 'string') invalid(code, 'attestation', 'must be JSON data')
-    if (Buffer.byteLength(serialized, 'utf8') > LIMITS.attestation) invalid(code, 'attestation', `must serialize to at most ${LIMITS.attestation} bytes`)
+    if (Buffer.byteLength(serialized, 'utf8') > LIMITS.attestationBytes) invalid(code, 'attestation', `must serialize to at most ${LIMITS.attestationBytes} bytes`)
     // A JSON copy: nothing aliased with the caller's object, nothing that would not survive signing.
     const copy: unknown = JSON.parse(serialized)
     if (!isRecord(copy)) invalid(code, 'attestation', 'must be an object')
+    const values = checkAttestation(copy, code)
+    const tools = typeof claims.toolProfile === 'string' ? 1 : claims.toolProfile.length
+    if (values + tools > LIMITS.values) invalid(code, 'attestation', `toolProfile entries and attestation values together must be at most ${LIMITS.values}`)
     claims.attestation = copy
   }
+  // Whole claims: the signed credential must stay within what a verifier reads (CLAIM_LIMITS).
+  if (Buffer.byteLength(JSON.stringify(claims), 'utf8') > LIMITS.claimsBytes) invalid(code, 'claims', `must serialize to at most ${LIMITS.claimsBytes} bytes`)
   return claims
+}
+
+/** Nesting (at most CLAIM_LIMITS.attestationDepth, the attestation itself level 1) and no `@context` member; returns the number of JSON values. */
+function checkAttestation(root: Record<string, unknown>, code: AgentIdErrorCode): number {
+  const stack: Array<[unknown, number]> = [[root, 1]]
+  let values = 0
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!
+    values++
+    if (typeof value !== 'object' || value === null) continue
+    if (depth > LIMITS.attestationDepth) invalid(code, 'attestation', `must nest at most ${LIMITS.attestationDepth} levels`)
+    if (!Array.isArray(value) && Object.hasOwn(value, '@context')) invalid(code, 'attestation', 'must not hold a member named @context')
+    for (const v of Object.values(value)) stack.push([v, depth + 1])
+  }
+  return values
 }
 
 function parseToolProfile(value: unknown, code: AgentIdErrorCode): ToolProfile {

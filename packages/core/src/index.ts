@@ -4,6 +4,7 @@ export type { AgentIdErrorCode, VerificationErrorCode, ErrorOptions } from './er
 export { base64urlEncode, base64urlDecode, base64urlDecodeInput } from './base64url.js'
 export { parseStrictJson, parseStrictJsonObject } from './json.js'
 export { isPrintableText } from './text.js'
+export { CLAIM_LIMITS, CAPABILITY_LIMITS, MAX_JWT_PAYLOAD_DEPTH, MAX_DI_BYTES, MAX_DI_DEPTH, MAX_DI_NODES } from './limits.js'
 export { isPlainResourceIdentifier } from './resource.js'
 export type { StrictJsonOptions } from './json.js'
 export { encodeDidKey, decodeDidKey, decodeDidKeyUrl, parseDidKeySyntax, isDidKeySyntax, assertEd25519PublicKey } from './did-key.js'

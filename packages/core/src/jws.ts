@@ -2,6 +2,7 @@ import { verify as cryptoVerify, type KeyObject } from 'node:crypto'
 import { promisify } from 'node:util'
 import { base64urlDecode, base64urlEncode } from './base64url.js'
 import { VerificationError } from './errors.js'
+import { MAX_JWT_PAYLOAD_DEPTH } from './limits.js'
 import { parseStrictJsonObject } from './json.js'
 import type { Signer } from './keys.js'
 
@@ -114,7 +115,7 @@ export function decodeCompactJws(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BY
 /** Decodes a compact JWS whose payload must be a JSON object (duplicate members refused). Not verified. */
 export function decodeJwt(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BYTES): DecodedJwt {
   const jws = decodeCompactJws(token, maxBytes)
-  const payload = parseStrictJsonObject(jws.payload.toString('utf8'), { what: 'JWT payload', maxDepth: 16 })
+  const payload = parseStrictJsonObject(jws.payload.toString('utf8'), { what: 'JWT payload', maxDepth: MAX_JWT_PAYLOAD_DEPTH })
   return { ...jws, payload }
 }
 

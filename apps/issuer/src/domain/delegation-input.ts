@@ -1,5 +1,5 @@
 // Validation of the delegation routes' input (POST /v1/agents/:did/grants, /v1/delegations/…).
-import { AgentIdError, isDidKeySyntax } from '@agentid/core'
+import { AgentIdError, CAPABILITY_LIMITS, isDidKeySyntax } from '@agentid/core'
 import { invalid, isRecord, only } from './input.js'
 import { parseCapabilities, parseCaveats, type Capability, type Caveats } from '@agentid/delegation'
 
@@ -22,6 +22,8 @@ export function parseGrantRequest(body: unknown, maxLifetimeSec: number): GrantR
   const capabilities = [...parseCapabilities(body.capabilities, 'ERR_INVALID_INPUT')]
   const caveats = parseCaveats(body.caveats ?? {}, 'ERR_INVALID_INPUT')
   if (caveats.notBefore !== undefined || caveats.expiresAt !== undefined) invalid('caveats', 'notBefore and expiresAt are set by lifetimeSec')
+  // The signed link must stay within the verifier's token limit (CAPABILITY_LIMITS of @agentid/core).
+  if (Buffer.byteLength(JSON.stringify({ capabilities, caveats }), 'utf8') > CAPABILITY_LIMITS.bytes) invalid('capabilities', `capabilities and caveats must serialize to at most ${CAPABILITY_LIMITS.bytes} bytes`)
   const lifetime = body.lifetimeSec
   if (lifetime !== undefined && (typeof lifetime !== 'number' || !Number.isInteger(lifetime) || lifetime < 60 || lifetime > maxLifetimeSec)) {
     invalid('lifetimeSec', `must be an integer from 60 to ${maxLifetimeSec}`)

@@ -1,11 +1,10 @@
-import { parseStrictJsonObject, VerificationError } from '@agentid/core'
+import { MAX_DI_BYTES, MAX_DI_DEPTH, MAX_DI_NODES, parseStrictJsonObject, VerificationError } from '@agentid/core'
 
 // Bounds of a Data Integrity credential, checked before any JSON-LD processing: expansion and
 // RDFC-1.0 cost grows with the document (and worse than linearly with blank nodes), so a hostile
 // document must be refused for the price of a walk over at most MAX_NODES values.
-export const MAX_DI_BYTES = 64 * 1024
-export const MAX_DI_DEPTH = 16
-export const MAX_DI_NODES = 500
+// The limits live in @agentid/core (limits.ts), where the issuer's input validation derives its own.
+export { MAX_DI_BYTES, MAX_DI_DEPTH, MAX_DI_NODES }
 
 export interface BoundedCredential {
   /** A private JSON copy: the caller's object is never handed to JSON-LD (getters, later mutation). */
