@@ -21,6 +21,7 @@ const SUITES = [
   { name: 'token', file: 'token.mjs' },
   { name: 'policy', file: 'policy.mjs' },
   { name: 'gateway', file: 'gateway.mjs' },
+  { name: 'revocation', file: 'revocation.mjs' },
 ]
 
 const here = (f) => fileURLToPath(new URL(f, import.meta.url))
