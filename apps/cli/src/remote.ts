@@ -1,4 +1,4 @@
-import { AgentIdError, isDidKeySyntax, type AgentIdErrorCode } from '@agentid/core'
+import { AgentIdError, isDidKeySyntax, readBodyCapped, type AgentIdErrorCode } from '@agentid/core'
 import type { AgentView, ApprovalView, ApproverView, OrchestratorView } from '@agentid/issuer'
 import { CliError, UsageError } from './errors.js'
 import type { AgentPage, AgentRevocation, CredentialRevocation, DelegationRevocation, IssuerClient, IssuerInfo } from './issuer-client.js'
@@ -177,15 +177,12 @@ function approvalId(value: string, prefix: 'apv' | 'apr'): string {
 
 /** The body as UTF-8 text, or undefined (and the rest not read) when it is larger than `max` bytes. */
 export async function readText(response: Response, max: number): Promise<string | undefined> {
-  if (!response.body) return ''
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for await (const chunk of response.body) {
-    size += chunk.byteLength
-    if (size > max) return undefined // leaving the loop cancels the stream
-    chunks.push(chunk)
+  try {
+    return (await readBodyCapped(response, max)).toString('utf8') // core's one capped reader
+  } catch (error) {
+    if (error instanceof AgentIdError && error.code === 'ERR_PAYLOAD_TOO_LARGE') return undefined
+    throw error
   }
-  return Buffer.concat(chunks).toString('utf8')
 }
 
 function parseJson(text: string): unknown {

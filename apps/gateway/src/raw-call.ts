@@ -5,6 +5,7 @@
 import { StreamableHTTPError, type StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js'
+import { readBodyCapped } from '@agentid/core'
 import type { NodeFetch } from './node-fetch.js'
 
 /** What a raw request needs of one upstream HTTP connection. */
@@ -22,30 +23,6 @@ export interface HttpLink {
 let counter = 0
 /** Largest answer read (the gateway's upstream fetch refuses a larger JSON body; the stdio limit is the same). */
 const MAX_RESPONSE_BYTES = 10 * 1024 * 1024
-
-/**
- * The body of `response`, refused past `max` bytes. A streamed (SSE) body is read chunk by chunk and cancelled
- * past the limit or once `stop()` says the request is settled (timeout, abort): an upstream cannot make the
- * gateway hold an endless stream. A buffered body (the gateway's fetch, JSON) is already bounded.
- */
-async function boundedText(response: Response, max: number, stop: () => boolean): Promise<string> {
-  const stream = response.body
-  if (stream === null) return response.text()
-  const reader = stream.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > max || stop()) {
-      await reader.cancel().catch(() => undefined)
-      throw new Error(size > max ? `upstream response larger than ${max} bytes` : 'upstream response no longer awaited')
-    }
-    chunks.push(value)
-  }
-  return Buffer.concat(chunks).toString('utf8')
-}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -90,12 +67,16 @@ export function rawRequest(link: HttpLink, method: string, params: Record<string
 
   return new Promise<Record<string, unknown>>((resolve, reject) => {
     let settled = false
+    // Aborted once the request is settled (answer, timeout, abort): a streamed (SSE) body still being
+    // read is then cancelled, so an upstream cannot make the gateway hold an endless stream.
+    const reading = new AbortController()
     const cancel = (reason: string) => {
       link.client.notification({ method: 'notifications/cancelled', params: { requestId: id, reason } }).catch(() => undefined)
     }
     const finish = (error: unknown, result?: Record<string, unknown>) => {
       if (settled) return
       settled = true
+      reading.abort()
       clearTimeout(timer)
       signal?.removeEventListener('abort', onAbort)
       if (error !== undefined) reject(error)
@@ -114,7 +95,8 @@ export function rawRequest(link: HttpLink, method: string, params: Record<string
     signal?.addEventListener('abort', onAbort, { once: true })
 
     link.fetch(link.url, { method: 'POST', headers, body }).then(async (response) => {
-      const text = await boundedText(response, MAX_RESPONSE_BYTES, () => settled)
+      // core's one capped reader: a body past the cap is cancelled at the chunk that crosses it.
+      const text = (await readBodyCapped(response, MAX_RESPONSE_BYTES, reading.signal)).toString('utf8')
       if (!response.ok) return finish(new StreamableHTTPError(response.status, `Error POSTing to endpoint: ${text}`))
       const type = (response.headers.get('content-type') ?? '').split(';', 1)[0]!.trim().toLowerCase()
       let messages: unknown[]

@@ -1,5 +1,7 @@
 import {
+  AgentIdError,
   decodeJwt,
+  readBodyCapped,
   STATUS_LIST_CREDENTIAL,
   StatusList,
   StatusListError,
@@ -9,11 +11,17 @@ import type { KeyResolver } from './keys.js'
 import { BoundedCache } from './lru.js'
 import { isRecord } from './util.js'
 
-/** A fetch as the WHATWG standard defines it (globalThis.fetch, undici, or a test double). */
+/**
+ * A fetch as the WHATWG standard defines it (globalThis.fetch, undici, or a test double). The body is
+ * read as a stream (`body`) with a byte cap, the fetch aborted past it; a double without `body` is read
+ * with `text()` and held to the same cap.
+ */
 export type FetchLike = (url: string, init?: { signal?: AbortSignal; headers?: Record<string, string> }) => Promise<{
   ok: boolean
   status: number
   text(): Promise<string>
+  body?: ReadableStream<Uint8Array> | null
+  headers?: { get(name: string): string | null }
 }>
 
 export interface StatusOptions {
@@ -177,15 +185,23 @@ export class StatusLists {
   private async load(url: string, issuers: string | ReadonlySet<string>): Promise<CachedList> {
     const { fetch, fetchTimeoutMs, maxListBytes, maxListJwtBytes } = this.options
     let body: string
+    // One signal for the request and the body: the timeout, or the cap (abort closes the connection).
+    const capped = new AbortController()
+    const signal = AbortSignal.any([AbortSignal.timeout(fetchTimeoutMs), capped.signal])
     try {
-      const response = await fetch(url, {
-        signal: AbortSignal.timeout(fetchTimeoutMs),
-        headers: { accept: 'application/vc+jwt, application/jwt' },
-      })
-      if (!response.ok) unavailable(url, `HTTP ${response.status}`)
-      body = (await response.text()).trim()
+      const response = await fetch(url, { signal, headers: { accept: 'application/vc+jwt, application/jwt' } })
+      if (!response.ok) {
+        await response.body?.cancel().catch(() => undefined)
+        unavailable(url, `HTTP ${response.status}`)
+      }
+      // Streamed and cut at the cap (+ a little for surrounding whitespace): a 100 MB answer is never read whole.
+      body = (await readBodyCapped(response, maxListJwtBytes + 1024, signal)).toString('utf8').trim()
       if (body.length > maxListJwtBytes) unavailable(url, 'status list credential is too large')
     } catch (cause) {
+      if (cause instanceof AgentIdError && cause.code === 'ERR_PAYLOAD_TOO_LARGE') {
+        capped.abort(cause)
+        return unavailable(url, 'status list credential is too large', cause)
+      }
       if (cause instanceof VerificationError) throw cause
       return unavailable(url, 'fetch failed', cause)
     }

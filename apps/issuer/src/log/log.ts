@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Database } from 'better-sqlite3'
-import { AgentIdError } from '@agentid/core'
+import { AgentIdError, readBodyCapped } from '@agentid/core'
 import {
   MerkleTree,
   TILE_WIDTH,
@@ -338,7 +338,8 @@ export class IssuerLog {
         body: formatAddCheckpointRequest(w.oldSize, proof, latest.note),
         signal: AbortSignal.timeout(5000),
       })
-      const body = await res.text()
+      // A witness answers a size or a few cosignature lines: 64 KiB is far more (core's capped reader).
+      const body = (await readBodyCapped(res, 64 * 1024)).toString('utf8')
       if (res.status === 409 && (res.headers.get('content-type') ?? '').startsWith('text/x.tlog.size')) {
         const size = /^(0|[1-9][0-9]{0,15})\n$/.exec(body)
         if (!size || Number(size[1]) > latest.size) throw new Error(`witness reports size ${body.trim()}, beyond our checkpoint: it saw another history`)

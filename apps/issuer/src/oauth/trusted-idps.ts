@@ -11,7 +11,7 @@ import {
   type JWTPayload,
   type JWTVerifyGetKey,
 } from 'jose'
-import { AgentIdError, decodeJwtParts, isPrintableText, type JwsHeader } from '@agentid/core'
+import { AgentIdError, decodeJwtParts, isPrintableText, readBodyCapped, type JwsHeader } from '@agentid/core'
 import { oauthFail } from './errors.js'
 
 /** One trusted identity provider, as configured. */
@@ -55,27 +55,15 @@ export const MAX_JWKS_BYTES = 256 * 1024
 export function boundedFetch(fetchImpl: () => typeof globalThis.fetch): typeof globalThis.fetch {
   return async (input, init) => {
     const response = await fetchImpl()(input, init)
-    const declared = Number(response.headers.get('content-length') ?? 0)
-    if (declared > MAX_JWKS_BYTES) {
-      await response.body?.cancel().catch(() => undefined)
-      throw new Error(`the JWKS response is larger than ${MAX_JWKS_BYTES} bytes`)
+    let body: Buffer
+    try {
+      // core's one capped reader: streamed, cancelled (the connection closed) at the cap.
+      body = await readBodyCapped(response, MAX_JWKS_BYTES, init?.signal ?? undefined)
+    } catch (error) {
+      if (error instanceof AgentIdError && error.code === 'ERR_PAYLOAD_TOO_LARGE') throw new Error(`the JWKS response is larger than ${MAX_JWKS_BYTES} bytes`)
+      throw error
     }
-    const chunks: Uint8Array[] = []
-    let total = 0
-    if (response.body) {
-      const reader = response.body.getReader()
-      for (;;) {
-        const { done, value } = await reader.read()
-        if (done) break
-        total += value.byteLength
-        if (total > MAX_JWKS_BYTES) {
-          await reader.cancel().catch(() => undefined)
-          throw new Error(`the JWKS response is larger than ${MAX_JWKS_BYTES} bytes`)
-        }
-        chunks.push(value)
-      }
-    }
-    return new Response(Buffer.concat(chunks), { status: response.status, statusText: response.statusText, headers: response.headers })
+    return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers })
   }
 }
 
