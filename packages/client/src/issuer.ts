@@ -57,7 +57,8 @@ export interface SpawnOptions extends IssuerConnection {
   issuerDid?: string
 }
 
-async function call(conn: IssuerConnection, method: string, path: string, body: unknown, apiKey?: string): Promise<unknown> {
+/** One JSON call to the issuer; its error body becomes an AgentIdError with its code. Internal (not in index.ts). */
+export async function call(conn: IssuerConnection, method: string, path: string, body: unknown, apiKey?: string): Promise<unknown> {
   const f = conn.fetch ?? (globalThis.fetch as unknown as Fetch)
   const headers: Record<string, string> = { accept: 'application/json' }
   if (body !== undefined) headers['content-type'] = 'application/json'

@@ -45,3 +45,7 @@ export { parseX509Svid, verifyX509SvidChain, encodeUtf8String, AGENTID_CREDENTIA
 export type { ParsedX509Svid, CertificateChainInput, VerifyX509SvidOptions } from './svid/x509.js'
 export { verifyJwtSvid, JWT_SVID_ALGS, MAX_JWT_SVID_BYTES } from './svid/jwt.js'
 export type { VerifyJwtSvidOptions, VerifiedJwtSvid } from './svid/jwt.js'
+export { certificateThumbprint } from './svid/mtls.js'
+export type { SpiffeOptions, VerifiedSvidAgent } from './svid/mtls.js'
+export type { CertificateBoundRequestLike, VerifiedCertificateBoundRequest } from './request.js'
+export { agentidMtlsMiddleware, agentidMtlsFastify, peerCertificateChain } from './adapters/mtls.js'

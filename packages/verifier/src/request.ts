@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, X509Certificate } from 'node:crypto'
 import { decodeJwt, isAgentDid, parseAgentClaims, parseStatusEntry, VerificationError, type AgentClaims, type DecodedJwt } from '@agentid/core'
 import { dpopFail, verifyDpopProof, type VerifiedDpopProof } from './dpop.js'
 import { BoundedCache } from './lru.js'
@@ -90,7 +90,10 @@ interface VerifiedToken {
   readonly iat: number
   readonly nbf: number | null
   readonly exp: number
-  readonly jkt: string
+  /** The DPoP key thumbprint (`cnf.jkt`), or null for a certificate-bound token. */
+  readonly jkt: string | null
+  /** The certificate thumbprint (`cnf.x5t#S256`, RFC 8705), or null for a DPoP-bound token. */
+  readonly x5t: string | null
   /** The identity credential the token rests on, checked on every request. */
   readonly status: { readonly credentialId: string; readonly url: string; readonly index: number } | null
   readonly result: Omit<VerifiedRequest, 'proof'>
@@ -221,9 +224,13 @@ async function verifyAccessToken(ctx: RequestContext, token: string): Promise<Ve
   if (exp <= iat || exp - iat > MAX_ACCESS_TOKEN_LIFETIME_SEC) tokenFail('ERR_MALFORMED', `lifetime must be 1 to ${MAX_ACCESS_TOKEN_LIFETIME_SEC} s`, { iat, exp })
   if (typeof p.jti !== 'string' || p.jti === '') tokenFail('ERR_MALFORMED', 'jti is missing')
   const cnf = p.cnf
-  if (!isRecord(cnf) || typeof cnf.jkt !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(cnf.jkt)) tokenFail('ERR_MALFORMED', 'cnf.jkt is missing (not a DPoP-bound token)')
-  // Only the DPoP binding is checked: a token also bound another way (x5t#S256, jwk, jku, kid) is refused, not half-checked.
-  if (Object.keys(cnf).length !== 1) tokenFail('ERR_MALFORMED', 'cnf must hold jkt only (no other confirmation method is checked)')
+  // One confirmation method, checked whole: DPoP (jkt) or a certificate (x5t#S256, RFC 8705). A token
+  // bound two ways (or by jwk, jku, kid) is refused, not half-checked.
+  const thumbprint = /^[A-Za-z0-9_-]{43}$/
+  if (!isRecord(cnf) || Object.keys(cnf).length !== 1) tokenFail('ERR_MALFORMED', 'cnf must hold one confirmation method: jkt (DPoP) or x5t#S256 (certificate)')
+  const jkt = typeof cnf.jkt === 'string' && thumbprint.test(cnf.jkt) ? cnf.jkt : null
+  const x5t = typeof cnf['x5t#S256'] === 'string' && thumbprint.test(cnf['x5t#S256']) ? cnf['x5t#S256'] : null
+  if (jkt === null && x5t === null) tokenFail('ERR_MALFORMED', 'cnf.jkt is missing (not a DPoP-bound token) and so is cnf.x5t#S256')
   const clientId = p.client_id
   if (!isAgentDid(clientId)) tokenFail('ERR_MALFORMED', 'client_id must be the agent DID')
   const sub = p.sub
@@ -245,7 +252,8 @@ async function verifyAccessToken(ctx: RequestContext, token: string): Promise<Ve
     iat,
     nbf,
     exp,
-    jkt: cnf.jkt,
+    jkt,
+    x5t,
     status: agentid ? agentid.status : null,
     result: {
       agent: clientId,
@@ -292,21 +300,9 @@ export async function verifyRequestWith(ctx: RequestContext, request: HttpReques
   if (proofs.length !== 1 || proofs[0]!.includes(',')) dpopFail('ERR_MALFORMED', 'invalid_dpop_proof', 'exactly one DPoP header is required')
   if (token.length > ctx.maxTokenBytes) dpopFail('ERR_MALFORMED', 'invalid_token', `access token is larger than ${ctx.maxTokenBytes} bytes`)
 
-  // One signature check per token: verified tokens are kept by their SHA-256 until they expire.
-  const key = createHash('sha256').update(token).digest('base64')
-  let verified = ctx.tokens.get(key)
-  if (verified === undefined) {
-    verified = await verifyAccessToken(ctx, token)
-    ctx.tokens.set(key, verified)
-  }
-  const t = ctx.now() / 1000
+  const verified = await usableToken(ctx, token, audience)
+  if (verified.jkt === null) tokenFail('ERR_MALFORMED', 'cnf.jkt is missing (not a DPoP-bound token)')
   const skew = ctx.clockSkewSec
-  if (verified.exp + skew <= t) {
-    ctx.tokens.delete(key)
-    tokenFail('ERR_EXPIRED', 'expired', { exp: verified.exp })
-  }
-  if (verified.iat - skew > t || (verified.nbf !== null && verified.nbf - skew > t)) tokenFail('ERR_NOT_YET_VALID', 'not yet valid')
-  if (!verified.aud.includes(audience)) tokenFail('ERR_AUDIENCE_MISMATCH', 'aud does not name this resource server', { audience })
   // A revocation pushed on the event stream stops a cached token at once.
   if (ctx.revoked?.(verified.result.issuer, verified.result.agent, verified.status?.credentialId ?? null)) {
     tokenFail('ERR_REVOKED', 'the agent or its identity credential has been revoked (revocation event)', { credentialId: verified.status?.credentialId ?? null })
@@ -325,8 +321,33 @@ export async function verifyRequestWith(ctx: RequestContext, request: HttpReques
     replayCache: ctx.replayCache,
     offloadSignatures: ctx.offloadSignatures === true,
   })
-  // The agent's identity credential, on every request: a token cached by its bytes stops working
-  // within the status lists' TTL of a revocation.
+  await checkCredentialStatus(ctx, verified)
+  return Object.freeze({ ...verified.result, proof })
+}
+
+// The token verified (cached by its SHA-256 until it expires: one signature check per token), then
+// its time and audience, on every request.
+async function usableToken(ctx: RequestContext, token: string, audience: string): Promise<VerifiedToken> {
+  const key = createHash('sha256').update(token).digest('base64')
+  let verified = ctx.tokens.get(key)
+  if (verified === undefined) {
+    verified = await verifyAccessToken(ctx, token)
+    ctx.tokens.set(key, verified)
+  }
+  const t = ctx.now() / 1000
+  const skew = ctx.clockSkewSec
+  if (verified.exp + skew <= t) {
+    ctx.tokens.delete(key)
+    tokenFail('ERR_EXPIRED', 'expired', { exp: verified.exp })
+  }
+  if (verified.iat - skew > t || (verified.nbf !== null && verified.nbf - skew > t)) tokenFail('ERR_NOT_YET_VALID', 'not yet valid')
+  if (!verified.aud.includes(audience)) tokenFail('ERR_AUDIENCE_MISMATCH', 'aud does not name this resource server', { audience })
+  return verified
+}
+
+// The agent's identity credential, on every request: a token cached by its bytes stops working
+// within the status lists' TTL of a revocation.
+async function checkCredentialStatus(ctx: RequestContext, verified: VerifiedToken): Promise<void> {
   if (verified.status !== null) {
     const { credentialId, url, index } = verified.status
     let value: number
@@ -338,5 +359,44 @@ export async function verifyRequestWith(ctx: RequestContext, request: HttpReques
     }
     if (value !== 0) tokenFail('ERR_REVOKED', 'the agent\'s identity credential has been revoked', { credentialId })
   }
-  return Object.freeze({ ...verified.result, proof })
+}
+
+/** A request over mutual TLS: the client certificate the TLS stack authenticated (leaf). */
+export interface CertificateBoundRequestLike extends HttpRequestLike {
+  /** The TLS client certificate (DER, or node:crypto's, e.g. `socket.getPeerX509Certificate()`). */
+  clientCertificate: X509Certificate | Uint8Array | null | undefined
+}
+
+/** What `verifyCertificateBoundRequest` returns: as {@link VerifiedRequest}, with the certificate instead of a DPoP proof. */
+export type VerifiedCertificateBoundRequest = Omit<VerifiedRequest, 'proof'> & { readonly certificateThumbprint: string }
+
+/**
+ * Verifies a request carrying `Authorization: Bearer <access token>` whose token is bound to a TLS
+ * client certificate (RFC 8705 §3: `cnf.x5t#S256`): the token as {@link verifyRequestWith} checks it
+ * (issuer, signature, typ, lifetime, time, audience, credential status on every request), then that
+ * the certificate presented on this connection has that SHA-256 thumbprint (ERR_KEY_MISMATCH). A
+ * DPoP-bound token, a DPoP header, or a request without a client certificate is refused.
+ */
+export async function verifyCertificateBoundRequestWith(ctx: RequestContext, request: CertificateBoundRequestLike, options: VerifyRequestOptions = {}): Promise<VerifiedCertificateBoundRequest> {
+  if (!isRecord(request) || typeof request.method !== 'string' || typeof request.url !== 'string' || !isRecord(request.headers)) {
+    throw new TypeError('verifyCertificateBoundRequest: { method, url, headers, clientCertificate } is required')
+  }
+  const audience = options.audience ?? ctx.resourceAudience
+  if (typeof audience !== 'string' || audience === '') throw new TypeError('verifyCertificateBoundRequest: options.audience (or createVerifier resourceAudience) is required')
+  const authorization = headerValues(request.headers, 'authorization')
+  if (authorization.length === 0) dpopFail('ERR_MALFORMED', 'invalid_token', 'no Authorization header')
+  if (authorization.length > 1 || authorization[0]!.includes(',')) dpopFail('ERR_MALFORMED', 'invalid_request', 'more than one Authorization header')
+  const match = /^([A-Za-z]+) +([A-Za-z0-9\-._~+/]+=*)$/.exec(authorization[0]!.trim())
+  if (!match || match[1]!.toLowerCase() !== 'bearer') dpopFail('ERR_MALFORMED', 'invalid_token', 'Authorization is not "Bearer <token>"')
+  if (headerValues(request.headers, 'dpop').length > 0) dpopFail('ERR_MALFORMED', 'invalid_request', 'a DPoP proof on a certificate-bound request')
+  const token = match[2]!
+  if (token.length > ctx.maxTokenBytes) dpopFail('ERR_MALFORMED', 'invalid_token', `access token is larger than ${ctx.maxTokenBytes} bytes`)
+  const cert = request.clientCertificate
+  if (!(cert instanceof X509Certificate) && !(cert instanceof Uint8Array)) dpopFail('ERR_KEY_MISMATCH', 'invalid_token', 'no TLS client certificate: a certificate-bound token needs the certificate it is bound to')
+  const verified = await usableToken(ctx, token, audience)
+  if (verified.x5t === null) tokenFail('ERR_MALFORMED', 'cnf.x5t#S256 is missing (not a certificate-bound token)')
+  const thumbprint = createHash('sha256').update(cert instanceof X509Certificate ? cert.raw : cert).digest('base64url')
+  if (thumbprint !== verified.x5t) tokenFail('ERR_KEY_MISMATCH', 'the token is bound to another certificate (cnf.x5t#S256)')
+  await checkCredentialStatus(ctx, verified)
+  return Object.freeze({ ...verified.result, certificateThumbprint: thumbprint })
 }

@@ -17,7 +17,10 @@ import { verifyDataIntegrityInput } from './di/dispatch.js'
 import { DEFAULT_LINK_MEMO_SIZE, LinkMemo } from './delegation-memo.js'
 import { parseTrustedRoots, verifyDelegationChain, type DelegationContext, type DelegationRequest, type VerifiedDelegation } from './delegation.js'
 import { createMemoryReplayCache, verifyPresentationWith, type PresentationContext, type ReplayCache, type VerifiedPresentation, type VerifyPresentationOptions } from './presentation.js'
-import { createTokenCache, verifyRequestWith, type HttpRequestLike, type RequestContext, type VerifiedRequest, type VerifyRequestOptions } from './request.js'
+import { bundleSource, verifyJwtSvidWith, verifyX509SvidWith, type SpiffeOptions, type SvidContext, type VerifiedSvidAgent } from './svid/mtls.js'
+import type { CertificateChainInput } from './svid/x509.js'
+import type { VerifiedJwtSvid } from './svid/jwt.js'
+import { createTokenCache, verifyCertificateBoundRequestWith, verifyRequestWith, type CertificateBoundRequestLike, type VerifiedCertificateBoundRequest, type HttpRequestLike, type RequestContext, type VerifiedRequest, type VerifyRequestOptions } from './request.js'
 import { assertSpiffeIdNamesAgent, deepFreeze, isRecord, statusIndexOf } from './util.js'
 import { RevocationRegistry, RevocationSubscription, type RevocationMode, type RevocationStreamOptions } from './revocations.js'
 import { verifyApprovalWith, type ApprovalContext, type VerifiedApproval, type VerifyApprovalOptions } from './approval.js'
@@ -100,6 +103,11 @@ export interface VerifierOptions {
   dpopNonce?: () => string | undefined | Promise<string | undefined>
   /** Number of verified access tokens kept by their bytes until they expire. Default 10,000. */
   accessTokenCacheSize?: number
+  /**
+   * The SPIFFE trust domain and its bundle, for `verifyX509Svid` (mTLS) and `verifyJwtSvid`: the bundle
+   * itself or the issuer's `GET /v1/spiffe/bundle` URL. Without it those two methods throw a TypeError.
+   */
+  spiffe?: SpiffeOptions
   /** How old the last hop of a lineage may be (its `iat`), in seconds (plus `clockSkewSec`). Default 60, at most 300. */
   lineageMaxAgeSec?: number
   /** Limits of a lineage, checked before any parsing. Default 16 entries, 16,384 bytes, 4,096 bytes per entry. */
@@ -155,6 +163,28 @@ export interface Verifier {
    * const { agent, user, authorizationDetails } = await verifier.verifyRequest({ method: 'GET', url: 'https://erp.example/invoices', headers })
    */
   verifyRequest(request: HttpRequestLike, options?: VerifyRequestOptions): Promise<VerifiedRequest>
+  /**
+   * Verifies a request over mutual TLS carrying `Authorization: Bearer <access token>` bound to the
+   * client certificate (RFC 8705 `cnf.x5t#S256`): the token as `verifyRequest` checks it, then that
+   * `clientCertificate` is the one it is bound to (ERR_KEY_MISMATCH).
+   * @example
+   * await verifier.verifyCertificateBoundRequest({ method, url, headers, clientCertificate: req.socket.getPeerX509Certificate() })
+   */
+  verifyCertificateBoundRequest(request: CertificateBoundRequestLike, options?: VerifyRequestOptions): Promise<VerifiedCertificateBoundRequest>
+  /**
+   * Authenticates an agent by its X.509-SVID, e.g. the TLS client certificate (leaf first): the chain to
+   * the `spiffe` bundle, then the identity credential it carries (every `verifyAgentCredential` check,
+   * revocation included), bound to the certificate's key and SPIFFE ID.
+   * @example
+   * const { agent, spiffeId } = await verifier.verifyX509Svid(req.socket.getPeerX509Certificate())
+   */
+  verifyX509Svid(chain: CertificateChainInput): Promise<VerifiedSvidAgent>
+  /**
+   * Verifies a JWT-SVID for `audience` against the `spiffe` bundle.
+   * @example
+   * const { spiffeId, did } = await verifier.verifyJwtSvid(token, { audience: 'spiffe://erp.example/api' })
+   */
+  verifyJwtSvid(token: string, options: { audience: string }): Promise<VerifiedJwtSvid>
   /**
    * Verifies a human's approval receipt for the call actually received, offline: the approver credential
    * (trusted issuer, unrevoked, allowed for the call's controller or group), the WebAuthn assertion over the
@@ -435,6 +465,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
         onGap: () => statusLists.clear(),
       })
 
+  const svids: SvidContext = { now, clockSkewSec: skew, fetch, verifyAgentCredential: (credential) => verifyAgentCredential(credential) }
+  const spiffeBundle = options.spiffe === undefined ? undefined : bundleSource(options.spiffe, { now, fetch })
+  const needBundle = () => {
+    if (!spiffeBundle) throw new TypeError('createVerifier: the spiffe option (trustDomain and bundle or bundleUrl) is required for SVIDs')
+    return spiffeBundle
+  }
+
   return Object.freeze({
     verifyApproval: (receipt: unknown, opts: VerifyApprovalOptions) => verifyApprovalWith(approvals, receipt, opts),
     verifyAgentCredential,
@@ -445,5 +482,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
     revocationMode: (): RevocationMode => subscription?.mode() ?? 'polling',
     close: async () => subscription?.close(),
     verifyRequest: (request: HttpRequestLike, opts?: VerifyRequestOptions) => verifyRequestWith(requests, request, opts),
+    verifyCertificateBoundRequest: (request: CertificateBoundRequestLike, opts?: VerifyRequestOptions) => verifyCertificateBoundRequestWith(requests, request, opts),
+    verifyX509Svid: (chain: CertificateChainInput) => verifyX509SvidWith(svids, needBundle(), chain),
+    verifyJwtSvid: (token: string, opts: { audience: string }) => {
+      if (typeof opts?.audience !== 'string' || opts.audience === '') throw new TypeError('verifyJwtSvid: options.audience is required')
+      return verifyJwtSvidWith(svids, needBundle(), token, opts.audience)
+    },
   })
 }
