@@ -3,7 +3,11 @@
 // applies to what the issuer signs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bearer, claims, counts, expectError, expectInvalid, harness, namedKey, proof, spawnAgent, type Harness } from './http-fixtures.js'
-import { CLAIM_LIMITS, MAX_JWT_PAYLOAD_DEPTH } from '@agentid/core'
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { AGENTID_CONTEXT_V1, AGENTID_CONTEXT_V1_SHA256, CLAIM_LIMITS, MAX_JWT_PAYLOAD_DEPTH } from '@agentid/core'
+import { createDocumentLoader } from '@agentid/verifier'
 import { parseAuthorizationDetails } from '../src/oauth/authorization-details.js'
 
 let h: Harness
@@ -191,5 +195,19 @@ describe('input past a verifier limit is a 400 at validation, never a 500 (CLAIM
     expect(counts(h)).toEqual(before)
     const ok = await grant(caps(70)) // ≈ 30 KB
     expect(ok.statusCode, ok.body).toBe(201)
+  })
+})
+
+describe('GET /contexts/agentid/v1', () => {
+  it('serves the exact bytes @agentid/core ships, application/ld+json, long-cached; their SHA-256 is the pinned one and the document the verifier loads', async () => {
+    const res = await h.app.inject({ method: 'GET', url: '/contexts/agentid/v1' })
+    expect(res.statusCode).toBe(200)
+    expect(res.headers['content-type']).toMatch(/^application\/ld\+json/)
+    expect(res.headers['cache-control']).toBe('public, max-age=86400, immutable')
+    const file = readFileSync(createRequire(import.meta.url).resolve('@agentid/core/contexts/agentid-v1.json'))
+    expect(res.rawPayload.equals(file)).toBe(true)
+    expect(createHash('sha256').update(res.rawPayload).digest('hex')).toBe(AGENTID_CONTEXT_V1_SHA256)
+    const loaded = await createDocumentLoader()(AGENTID_CONTEXT_V1)
+    expect(JSON.parse(res.body)).toEqual(loaded.document)
   })
 })

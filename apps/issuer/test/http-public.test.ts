@@ -85,7 +85,7 @@ describe('public routes (did:key issuer)', () => {
     })
 
     it('every operation is well-formed: path parameters declared, responses present, $refs resolve, keys required where the server requires them', () => {
-      const unauthenticated = new Set(['GET /healthz', 'GET /openapi.json', 'GET /v1/issuer', 'GET /.well-known/did.json', 'GET /v1/status-lists/{id}', 'GET /v1/events', 'POST /v1/agents/{did}/renew', 'POST /v1/delegations/status', 'GET /.well-known/oauth-authorization-server', 'GET /v1/jwks', 'POST /v1/token'])
+      const unauthenticated = new Set(['GET /healthz', 'GET /contexts/agentid/v1', 'GET /openapi.json', 'GET /v1/issuer', 'GET /.well-known/did.json', 'GET /v1/status-lists/{id}', 'GET /v1/events', 'POST /v1/agents/{did}/renew', 'POST /v1/delegations/status', 'GET /.well-known/oauth-authorization-server', 'GET /v1/jwks', 'POST /v1/token'])
       const refs: string[] = []
       const collect = (v: unknown): void => {
         if (Array.isArray(v)) v.forEach(collect)

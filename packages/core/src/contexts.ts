@@ -52,3 +52,12 @@ export const AGENTID_CONTEXT_V1_DOCUMENT = deepFreeze({
   },
 } as const)
 
+
+/**
+ * SHA-256 (hex) of the shipped `contexts/agentid-v1.json` bytes (`@agentid/core/contexts/agentid-v1.json`,
+ * also served by the issuer at `GET /contexts/agentid/v1`): what a verifier that is not written in
+ * JavaScript pins. A test checks it against the file.
+ * @example
+ * createHash('sha256').update(bytes).digest('hex') === AGENTID_CONTEXT_V1_SHA256
+ */
+export const AGENTID_CONTEXT_V1_SHA256 = '2bb72c82e313bd94284b89392709057b1d5e4e15d4274348a9fdc7478b52ca6a'

@@ -49,7 +49,7 @@ export {
   STATUS_LIST_CREDENTIAL,
   DATA_ACCESS_CLASSES,
 } from './credential.js'
-export { AGENTID_CONTEXT_V1_DOCUMENT } from './contexts.js'
+export { AGENTID_CONTEXT_V1_DOCUMENT, AGENTID_CONTEXT_V1_SHA256 } from './contexts.js'
 export type {
   AgentClaims,
   AgentModel,

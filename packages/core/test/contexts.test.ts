@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs'
-import { AGENTID_CONTEXT_V1_DOCUMENT } from '@agentid/core'
+import { createHash } from 'node:crypto'
+import { createRequire } from 'node:module'
+import { AGENTID_CONTEXT_V1_DOCUMENT, AGENTID_CONTEXT_V1_SHA256 } from '@agentid/core'
 import { describe, expect, it } from 'vitest'
 
 describe('AGENTID_CONTEXT_V1_DOCUMENT', () => {
@@ -16,6 +18,13 @@ describe('AGENTID_CONTEXT_V1_DOCUMENT', () => {
       expect(ctx, term).toHaveProperty(term)
     }
     expect(ctx.attestation['@type']).toBe('@json')
+  })
+
+  it('is shipped as @agentid/core/contexts/agentid-v1.json, whose SHA-256 is AGENTID_CONTEXT_V1_SHA256', () => {
+    const path = createRequire(import.meta.url).resolve('@agentid/core/contexts/agentid-v1.json')
+    const bytes = readFileSync(path)
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(AGENTID_CONTEXT_V1_SHA256)
+    expect(JSON.parse(bytes.toString('utf8'))).toEqual(AGENTID_CONTEXT_V1_DOCUMENT)
   })
 
   it('is frozen', () => {

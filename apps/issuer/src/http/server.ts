@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { AgentIdError, type AgentIdErrorCode } from '@agentid/core'
 import { requireAdmin, type IssuerService, type Principal } from '../domain/service.js'
@@ -24,6 +26,9 @@ export interface ServerOptions {
   /** The issuer log: served under /log and /v1/log, and its entry index named in spawn, renew and revoke answers. */
   log?: IssuerLog
 }
+
+/** The shipped context file's bytes, read once. */
+const AGENTID_CONTEXT_V1_BYTES = readFileSync(createRequire(import.meta.url).resolve('@agentid/core/contexts/agentid-v1.json'))
 
 /** Largest request body accepted (64 KiB); larger is 413 ERR_PAYLOAD_TOO_LARGE. */
 export const BODY_LIMIT = 64 * 1024
@@ -171,6 +176,10 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   })
 
   app.get('/healthz', async () => ({ status: 'ok' }))
+  // The agentid JSON-LD context (https://w3id.org/agentid/v1), the exact bytes @agentid/core ships
+  // (SHA-256 AGENTID_CONTEXT_V1_SHA256), for verifiers that pin it from here rather than from npm.
+  app.get('/contexts/agentid/v1', async (_request, reply) =>
+    reply.type('application/ld+json').header('cache-control', 'public, max-age=86400, immutable').header('access-control-allow-origin', '*').send(AGENTID_CONTEXT_V1_BYTES))
   app.get('/openapi.json', async () => openApiDocument(service.issuer.did))
   app.get('/v1/issuer', async () => ({ did: service.issuer.did, keyId: service.issuer.keyId }))
   app.get('/.well-known/did.json', async (_request, reply) => {
