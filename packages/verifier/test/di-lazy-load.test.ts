@@ -16,6 +16,9 @@ import { afterAll, describe, expect, it } from 'vitest'
 
 const dist = (pkg: string): string => fileURLToPath(new URL(`../../${pkg}/dist/index.js`, import.meta.url))
 const JSONLD = /jsonld|rdf-canonize|@digitalbazaar/
+// Also loaded only when needed: the ASN.1 stack (first X.509-SVID), did-resolver + key-did-resolver and
+// their curve arithmetic (a DID other than an Ed25519 did:key, or no injected resolver needed at all).
+const OTHER_LAZY = /@peculiar|asn1js|did-resolver|@noble/
 
 const work = mkdtempSync(join(tmpdir(), 'agentid-lazy-'))
 afterAll(() => rmSync(work, { recursive: true, force: true }))
@@ -85,6 +88,8 @@ describe('lazy JSON-LD', () => {
     expect(out.afterJwt.resolved.filter((u) => JSONLD.test(u))).toEqual([])
     expect(out.afterJwt.cjs.filter((p) => JSONLD.test(p))).toEqual([])
     expect(out.afterJwt.resolved.some((u) => u.includes('/di/verify-di.js'))).toBe(false)
+    expect(out.afterJwt.resolved.filter((u) => OTHER_LAZY.test(u))).toEqual([])
+    expect(out.afterJwt.cjs.filter((p) => OTHER_LAZY.test(p))).toEqual([])
     // Positive control: a DI credential pulls the stack in (and is refused: an empty @context).
     expect(out.diError).toBe('ERR_MALFORMED')
     expect(out.afterDi.resolved.some((u) => u.includes('/di/verify-di.js'))).toBe(true)

@@ -1,21 +1,6 @@
 // X.509-SVIDs (SPIFFE X509-SVID.md): the shape of the leaf and its signing certificates, and the chain to a bundle.
 import { createHash, X509Certificate, type KeyObject } from 'node:crypto'
-import { AsnConvert, OctetString } from '@peculiar/asn1-schema'
-import {
-  BasicConstraints,
-  Certificate,
-  Extension,
-  id_ce_authorityKeyIdentifier,
-  id_ce_basicConstraints,
-  id_ce_extKeyUsage,
-  id_ce_keyUsage,
-  id_ce_nameConstraints,
-  id_ce_subjectAltName,
-  id_ce_subjectKeyIdentifier,
-  KeyUsage,
-  KeyUsageFlags,
-  SubjectAlternativeName,
-} from '@peculiar/asn1-x509'
+import { createRequire } from 'node:module'
 import { base64urlEncode, parseSpiffeId, VerificationError, type SpiffeId, type VerificationErrorCode } from '@agentid/core'
 import type { SpiffeBundle } from './bundle.js'
 
@@ -48,17 +33,34 @@ export interface ParsedX509Svid {
   readonly notAfter: number
 }
 
-// The form @peculiar/asn1-schema gives the OID after parsing (asn1js writes an arc above 2^53 in hex
-// braces): computed by the same round trip, so the comparison does not depend on that notation.
-const CREDENTIAL_EXTENSION_ID = AsnConvert.parse(
-  AsnConvert.serialize(new Extension({ extnID: AGENTID_CREDENTIAL_EXTENSION_OID, critical: false, extnValue: new OctetString(new Uint8Array(0)) })),
-  Extension,
-).extnID
-
-const KNOWN_EXTENSIONS = new Set([
-  id_ce_basicConstraints, id_ce_keyUsage, id_ce_extKeyUsage, id_ce_subjectAltName, id_ce_subjectKeyIdentifier, id_ce_authorityKeyIdentifier,
-  CREDENTIAL_EXTENSION_ID,
-])
+// The ASN.1 stack (@peculiar/asn1-schema, asn1-x509, asn1js: about 18 MB of RSS once loaded) is
+// loaded on the first X.509-SVID, not with the verifier: most services never see one.
+interface Asn1 {
+  schema: typeof import('@peculiar/asn1-schema')
+  x509: typeof import('@peculiar/asn1-x509')
+  /** The form asn1-schema gives agentid's extension OID after parsing (see below). */
+  credentialExtensionId: string
+  knownExtensions: ReadonlySet<string>
+}
+let asn1: Asn1 | undefined
+function loadAsn1(): Asn1 {
+  if (asn1) return asn1
+  const require = createRequire(import.meta.url)
+  const schema = require('@peculiar/asn1-schema') as typeof import('@peculiar/asn1-schema')
+  const x509 = require('@peculiar/asn1-x509') as typeof import('@peculiar/asn1-x509')
+  // The form @peculiar/asn1-schema gives the OID after parsing (asn1js writes an arc above 2^53 in hex
+  // braces): computed by the same round trip, so the comparison does not depend on that notation.
+  const credentialExtensionId = schema.AsnConvert.parse(
+    schema.AsnConvert.serialize(new x509.Extension({ extnID: AGENTID_CREDENTIAL_EXTENSION_OID, critical: false, extnValue: new schema.OctetString(new Uint8Array(0)) })),
+    x509.Extension,
+  ).extnID
+  const knownExtensions = new Set([
+    x509.id_ce_basicConstraints, x509.id_ce_keyUsage, x509.id_ce_extKeyUsage, x509.id_ce_subjectAltName, x509.id_ce_subjectKeyIdentifier, x509.id_ce_authorityKeyIdentifier,
+    credentialExtensionId,
+  ])
+  asn1 = { schema, x509, credentialExtensionId, knownExtensions }
+  return asn1
+}
 
 function fail(code: VerificationErrorCode, message: string, details: Record<string, unknown> = {}): never {
   throw new VerificationError(code, `X.509-SVID: ${message}`, { details })
@@ -109,7 +111,8 @@ interface CertFacts {
 
 // Reads the extensions node:crypto does not expose; refuses an unknown critical extension (RFC 5280 §4.2).
 function facts(cert: X509Certificate, index: number): CertFacts {
-  let parsed: Certificate
+  const { schema: { AsnConvert }, x509: { BasicConstraints, Certificate, KeyUsage, SubjectAlternativeName, id_ce_basicConstraints, id_ce_keyUsage, id_ce_nameConstraints, id_ce_subjectAltName }, credentialExtensionId, knownExtensions } = loadAsn1()
+  let parsed: InstanceType<typeof Certificate>
   try {
     parsed = AsnConvert.parse(cert.raw, Certificate)
   } catch {
@@ -120,7 +123,7 @@ function facts(cert: X509Certificate, index: number): CertFacts {
   for (const ext of parsed.tbsCertificate.extensions ?? []) {
     if (seen.has(ext.extnID)) fail('ERR_MALFORMED', `certificate ${index} repeats extension ${ext.extnID}`)
     seen.add(ext.extnID)
-    if (ext.critical && !KNOWN_EXTENSIONS.has(ext.extnID) && !(ext.extnID === id_ce_nameConstraints && index > 0)) {
+    if (ext.critical && !knownExtensions.has(ext.extnID) && !(ext.extnID === id_ce_nameConstraints && index > 0)) {
       fail('ERR_MALFORMED', `certificate ${index} has an unknown critical extension ${ext.extnID}`)
     }
     try {
@@ -129,7 +132,7 @@ function facts(cert: X509Certificate, index: number): CertFacts {
       else if (ext.extnID === id_ce_keyUsage) out.keyUsage = AsnConvert.parse(value, KeyUsage).toNumber()
       else if (ext.extnID === id_ce_subjectAltName) {
         for (const name of AsnConvert.parse(value, SubjectAlternativeName)) if (name.uniformResourceIdentifier !== undefined) out.uris.push(name.uniformResourceIdentifier)
-      } else if (ext.extnID === CREDENTIAL_EXTENSION_ID) out.credential = utf8String(new Uint8Array(value))
+      } else if (ext.extnID === credentialExtensionId) out.credential = utf8String(new Uint8Array(value))
     } catch (error) {
       if (error instanceof VerificationError) throw error
       fail('ERR_MALFORMED', `certificate ${index}: extension ${ext.extnID} does not parse`)
@@ -177,6 +180,7 @@ export function parseX509Svid(input: CertificateChainInput): ParsedX509Svid {
   const chain = toCertificates(input)
   const leaf = chain[0]!
   const f = facts(leaf, 0)
+  const { KeyUsageFlags } = loadAsn1().x509
   if (f.uris.length !== 1) fail('ERR_MALFORMED', `the leaf must have exactly one URI SAN (it has ${f.uris.length})`)
   const spiffeId = parseSpiffeId(f.uris[0])
   if (spiffeId.path === '') fail('ERR_MALFORMED', 'the leaf SPIFFE ID has no path')
