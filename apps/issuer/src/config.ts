@@ -17,6 +17,10 @@ export interface IssuerConfig {
   trustedIdps?: TrustedIdpConfig[]
   /** SPIFFE trust domain of the agents' SPIFFE IDs and SVIDs; undefined: no SPIFFE IDs, no SVIDs. */
   trustDomain?: string | undefined
+  /** Redis for the event bus between issuer instances (AGENTID_REDIS_URL); undefined: in-process only. */
+  redisUrl?: string | undefined
+  /** How often the event stream reads the database for events of other processes, ms (AGENTID_EVENTS_POLL_MS, default 1,000). */
+  eventsPollMs?: number | undefined
   /** Witnesses the issuer log submits its checkpoints to (`AGENTID_LOG_WITNESSES`, JSON `[{ url, vkey }]`). */
   logWitnesses?: WitnessConfig[]
 }
@@ -48,5 +52,19 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<IssuerC
     trustedIdps: overrides.trustedIdps ?? trustedIdpsFromEnv(env.AGENTID_TRUSTED_IDPS),
     logWitnesses: overrides.logWitnesses ?? parseWitnesses(env.AGENTID_LOG_WITNESSES),
     trustDomain: overrides.trustDomain ?? (env.AGENTID_TRUST_DOMAIN ? parseTrustDomain(env.AGENTID_TRUST_DOMAIN, { code: 'ERR_INVALID_INPUT' }) : undefined),
+    redisUrl: overrides.redisUrl ?? redisUrlFrom(env.AGENTID_REDIS_URL),
+    eventsPollMs: overrides.eventsPollMs ?? pollMsFrom(env.AGENTID_EVENTS_POLL_MS),
   }
+}
+
+function redisUrlFrom(value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined
+  if (!/^rediss?:\/\/[^\s]+$/.test(value)) throw new AgentIdError('ERR_INVALID_INPUT', 'AGENTID_REDIS_URL must be a redis:// or rediss:// URL')
+  return value
+}
+
+function pollMsFrom(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined
+  if (!/^[0-9]{2,7}$/.test(value) || Number(value) < 10) throw new AgentIdError('ERR_INVALID_INPUT', 'AGENTID_EVENTS_POLL_MS must be a number of milliseconds from 10 to 9,999,999')
+  return Number(value)
 }

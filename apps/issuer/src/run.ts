@@ -5,6 +5,7 @@ import { IssuerService } from './domain/service.js'
 import { buildServer } from './http/server.js'
 import { IssuerLog } from './log/log.js'
 import { loadMasterSecret } from './secret.js'
+import { createRedisEventBus } from './events/redis-bus.js'
 
 export interface RunningIssuer {
   service: IssuerService
@@ -26,7 +27,17 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
   // Status-list URLs embed the base URL, so the port must be known before the first credential.
   const port = config.port === 0 ? await freePort(config.host) : config.port
   const baseUrl = config.baseUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
+  // Several instances: revocation events announced to every instance's stream through Redis pub/sub.
+  // Its failures are logged at most once a minute (a down Redis fails every reconnection).
+  let busErrorLoggedAt = 0
+  const busError = (e: unknown) => {
+    if (Date.now() - busErrorLoggedAt < 60_000) return
+    busErrorLoggedAt = Date.now()
+    console.error(`agentid issuer: event bus (Redis) failing, revocation events reach other instances at their next database poll: ${(e as Error)?.message ?? String(e)}`)
+  }
+  const eventBus = config.redisUrl ? createRedisEventBus({ url: config.redisUrl, onError: busError }) : undefined
   const service = await IssuerService.open({
+    ...(eventBus ? { eventBus } : {}),
     dataDir: config.dataDir,
     baseUrl,
     ...(config.dbFile ? { dbFile: config.dbFile } : {}),
@@ -42,7 +53,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
     log = IssuerLog.open({ db: service.store.db, secret: loadMasterSecret({ dataDir: config.dataDir, mustExist: true }).key, baseUrl, witnesses: config.logWitnesses ?? [] })
     log.start()
     const issuerLog = log
-    server = buildServer(service, { logger: config.logLevel === 'silent' ? false : { level: config.logLevel }, log })
+    server = buildServer(service, { logger: config.logLevel === 'silent' ? false : { level: config.logLevel }, log, ...(config.eventsPollMs ? { events: { pollMs: config.eventsPollMs } } : {}) })
     const url = await server.listen({ host: config.host, port })
     let stopping: Promise<void> | undefined
     const srv = server
@@ -51,12 +62,13 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
       server: srv,
       url,
       generatedAdminKey: generated,
-      stop: () => (stopping ??= srv.close().then(() => service.close()).then(() => issuerLog.stop())),
+      stop: () => (stopping ??= srv.close().then(() => service.close()).then(() => issuerLog.stop()).finally(() => eventBus?.close())),
     }
   } catch (error) {
     await log?.stop()
     await server?.close()
     await service.close()
+    await eventBus?.close()
     throw error
   }
 }

@@ -230,3 +230,40 @@ describe('GET /v1/events', () => {
     expect(Date.now() - t0).toBeLessThan(2000)
   })
 })
+
+describe('event stream configuration', () => {
+  it('AGENTID_REDIS_URL and AGENTID_EVENTS_POLL_MS are read and checked', async () => {
+    const { configFromEnv } = await import('../src/config.js')
+    const c = configFromEnv({ AGENTID_REDIS_URL: 'redis://127.0.0.1:6379', AGENTID_EVENTS_POLL_MS: '250' })
+    expect(c.redisUrl).toBe('redis://127.0.0.1:6379')
+    expect(c.eventsPollMs).toBe(250)
+    expect(configFromEnv({}).redisUrl).toBeUndefined()
+    for (const bad of [{ AGENTID_REDIS_URL: 'http://x' }, { AGENTID_REDIS_URL: 'redis://a b' }, { AGENTID_EVENTS_POLL_MS: '5' }, { AGENTID_EVENTS_POLL_MS: '1e3' }, { AGENTID_EVENTS_POLL_MS: '-100' }]) {
+      let code: string | undefined
+      try {
+        configFromEnv(bad)
+      } catch (e) {
+        code = (e as { code?: string }).code
+      }
+      expect(code, JSON.stringify(bad)).toBe('ERR_INVALID_INPUT')
+    }
+  })
+})
+
+describe('Redis event bus', () => {
+  it('with Redis unreachable it still wakes its own instance, reports the failure, and closes at once', async () => {
+    const { createRedisEventBus } = await import('../src/events/redis-bus.js')
+    const failures: unknown[] = []
+    const bus = createRedisEventBus({ url: 'redis://127.0.0.1:1', onError: (e) => failures.push(e) })
+    const got: number[] = []
+    bus.subscribe((seq) => got.push(seq))
+    bus.publish(5)
+    expect(got).toEqual([5])
+    await new Promise((r) => setTimeout(r, 200))
+    expect(failures.length).toBeGreaterThan(0)
+    const t0 = Date.now()
+    await bus.close()
+    expect(Date.now() - t0).toBeLessThan(500)
+    expect(() => createRedisEventBus({ url: 'http://x' })).toThrow(TypeError)
+  })
+})
