@@ -22,6 +22,7 @@ const SUITES = [
   { name: 'policy', file: 'policy.mjs' },
   { name: 'gateway', file: 'gateway.mjs' },
   { name: 'revocation', file: 'revocation.mjs' },
+  { name: 'lineage', file: 'lineage.mjs' },
 ]
 
 const here = (f) => fileURLToPath(new URL(f, import.meta.url))
