@@ -2,7 +2,7 @@
 export { AgentIdError, VerificationError, VERIFICATION_ERROR_CODES, isAgentIdError, throwFieldError } from './errors.js'
 export type { AgentIdErrorCode, VerificationErrorCode, ErrorOptions } from './errors.js'
 export { base64urlEncode, base64urlDecode, base64urlDecodeInput } from './base64url.js'
-export { parseStrictJson, parseStrictJsonObject } from './json.js'
+export { parseStrictJson, parseStrictJsonObject, decodeUtf8Strict } from './json.js'
 export { isPrintableText } from './text.js'
 export { CLAIM_LIMITS, CAPABILITY_LIMITS, MAX_JWT_PAYLOAD_DEPTH, MAX_DI_BYTES, MAX_DI_DEPTH, MAX_DI_NODES } from './limits.js'
 export { isPlainResourceIdentifier } from './resource.js'

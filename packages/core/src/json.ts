@@ -26,6 +26,7 @@ export function parseStrictJsonObject(text: string, options: StrictJsonOptions =
     throw new VerificationError('ERR_MALFORMED', `${what} is not a JSON object`)
   }
   checkStructure(text, options.maxDepth ?? 32, what)
+  checkWellFormed(text, value, what)
   return value as Record<string, unknown>
 }
 
@@ -47,7 +48,51 @@ export function parseStrictJson(text: string, options: StrictJsonOptions = {}): 
     throw new VerificationError('ERR_MALFORMED', `${what} is not valid JSON`, { cause })
   }
   if (typeof value === 'object' && value !== null) checkStructure(text, options.maxDepth ?? 32, what)
+  checkWellFormed(text, value, what)
   return value
+}
+
+// A UTF-16 code unit of a surrogate pair without its other half: no Unicode scalar value, so UTF-8
+// cannot carry it, and encoders replace it with U+FFFD (two texts that differ compare equal after).
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/
+
+/**
+ * Refuses a lone surrogate anywhere in the parsed value (member names too), whether the text held it
+ * raw or as a `\uD800` escape. Cheap when the text has neither: one regular-expression scan.
+ */
+function checkWellFormed(text: string, value: unknown, what: string): void {
+  if (!LONE_SURROGATE.test(text) && !SURROGATE_ESCAPE.test(text)) return
+  const walk = (v: unknown): void => {
+    if (typeof v === 'string') {
+      if (LONE_SURROGATE.test(v)) throw new VerificationError('ERR_MALFORMED', `${what} holds a lone surrogate (not Unicode text)`)
+    } else if (Array.isArray(v)) {
+      for (const item of v) walk(item)
+    } else if (typeof v === 'object' && v !== null) {
+      for (const [key, item] of Object.entries(v)) {
+        walk(key)
+        walk(item)
+      }
+    }
+  }
+  walk(value)
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+/**
+ * Decodes bytes as UTF-8, refusing invalid sequences (overlongs, encoded surrogates, truncated
+ * sequences, stray continuation bytes) instead of replacing them with U+FFFD: signed JSON must mean
+ * one text. A byte-order mark is kept (and then refused by JSON parsing). Throws ERR_MALFORMED.
+ * @example
+ * decodeUtf8Strict(Buffer.from('{"a":1}'), 'JWT payload') // '{"a":1}'
+ */
+export function decodeUtf8Strict(bytes: Uint8Array, what = 'text'): string {
+  try {
+    return utf8.decode(bytes)
+  } catch (cause) {
+    throw new VerificationError('ERR_MALFORMED', `${what} is not valid UTF-8`, { cause })
+  }
 }
 
 // Walks text that JSON.parse has already accepted, so only structure needs tracking here.

@@ -3,7 +3,7 @@ import { promisify } from 'node:util'
 import { base64urlDecode, base64urlEncode } from './base64url.js'
 import { VerificationError } from './errors.js'
 import { MAX_JWT_PAYLOAD_DEPTH } from './limits.js'
-import { parseStrictJsonObject } from './json.js'
+import { decodeUtf8Strict, parseStrictJsonObject } from './json.js'
 import type { Signer } from './keys.js'
 
 /** The protected header of a compact JWS. Only EdDSA is ever produced or accepted. */
@@ -57,13 +57,13 @@ export async function signJwt(header: Omit<JwsHeader, 'alg'>, claims: Record<str
 
 /**
  * Decodes one base64url segment of a JOSE object (a JWS header or a JWT payload) into a JSON object
- * with core's strict rules: canonical unpadded base64url, and a JSON object without duplicate members
- * nested at most `maxDepth`. Every JWS header and JWT payload the project reads goes through here.
+ * with core's strict rules: canonical unpadded base64url, valid UTF-8 (no U+FFFD substitution), and a
+ * JSON object without duplicate members or lone surrogates, nested at most `maxDepth`. Every JWS header and JWT payload the project reads goes through here.
  * @example
  * decodeJsonSegment(token.split('.')[0], 'JWS header', 4) // { alg: 'EdDSA', typ: 'JWT' }
  */
 export function decodeJsonSegment(segment: string, what: string, maxDepth: number): Record<string, unknown> {
-  return parseStrictJsonObject(base64urlDecode(segment, what).toString('utf8'), { what, maxDepth })
+  return parseStrictJsonObject(decodeUtf8Strict(base64urlDecode(segment, what), what), { what, maxDepth })
 }
 
 /**
@@ -80,7 +80,7 @@ export function decodeJwtParts(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BYTE
   const parts = token.split('.')
   if (parts.length !== 3 || parts[0] === '') throw new VerificationError('ERR_MALFORMED', 'token is not a compact JWS of three segments')
   const header = decodeJsonSegment(parts[0]!, 'JWS header', 4) as JwsHeader
-  const payload = decodeJsonSegment(parts[1]!, 'JWT payload', 16)
+  const payload = decodeJsonSegment(parts[1]!, 'JWT payload', MAX_JWT_PAYLOAD_DEPTH)
   base64urlDecode(parts[2]!, 'JWS signature')
   return { header, payload }
 }
@@ -115,7 +115,7 @@ export function decodeCompactJws(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BY
 /** Decodes a compact JWS whose payload must be a JSON object (duplicate members refused). Not verified. */
 export function decodeJwt(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BYTES): DecodedJwt {
   const jws = decodeCompactJws(token, maxBytes)
-  const payload = parseStrictJsonObject(jws.payload.toString('utf8'), { what: 'JWT payload', maxDepth: MAX_JWT_PAYLOAD_DEPTH })
+  const payload = parseStrictJsonObject(decodeUtf8Strict(jws.payload, 'JWT payload'), { what: 'JWT payload', maxDepth: MAX_JWT_PAYLOAD_DEPTH })
   return { ...jws, payload }
 }
 

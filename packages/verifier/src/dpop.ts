@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto'
-import { assertEd25519PublicKey, base64urlDecode, parseStrictJsonObject, VerificationError, type VerificationErrorCode } from '@agentid/core'
+import { assertEd25519PublicKey, base64urlDecode, decodeJsonSegment, VerificationError, type VerificationErrorCode } from '@agentid/core'
 import type { JWK } from 'jose'
 import { BoundedCache } from './lru.js'
 import type { ReplayCache } from './presentation.js'
@@ -168,8 +168,8 @@ export async function verifyDpopProof(proof: unknown, ctx: DpopProofContext): Pr
   let header: Record<string, unknown>
   let payload: Record<string, unknown>
   try {
-    header = parseStrictJsonObject(base64urlDecode(parts[0]!, 'DPoP header').toString('utf8'), { what: 'DPoP header', maxDepth: 4 })
-    payload = parseStrictJsonObject(base64urlDecode(parts[1]!, 'DPoP payload').toString('utf8'), { what: 'DPoP payload', maxDepth: 4 })
+    header = decodeJsonSegment(parts[0]!, 'DPoP header', 4)
+    payload = decodeJsonSegment(parts[1]!, 'DPoP payload', 4)
   } catch (cause) {
     return proofFail('ERR_MALFORMED', 'proof header or payload is not a JSON object', {}, cause)
   }

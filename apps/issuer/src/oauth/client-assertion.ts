@@ -7,7 +7,7 @@ import {
   base64urlEncode,
   decodeJwt,
   parseDidKeySyntax,
-  parseStrictJsonObject,
+  decodeJsonSegment,
   publicKeyFromRaw,
   verifyJwsSignature,
   type DecodedJwt,
@@ -45,7 +45,7 @@ export function decodeAgentJwt(assertion: string): DecodedJwt {
   if (dot > 0 && dot <= 1024) {
     let header: Record<string, unknown> | undefined
     try {
-      header = parseStrictJsonObject(base64urlDecode(assertion.slice(0, dot), 'JWS header').toString('utf8'), { what: 'JWS header', maxDepth: 4 })
+      header = decodeJsonSegment(assertion.slice(0, dot), 'JWS header', 4)
     } catch {
       header = undefined
     }

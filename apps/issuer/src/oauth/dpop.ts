@@ -1,6 +1,6 @@
 // DPoP proofs at the token endpoint (RFC 9449), verified with node:crypto; server nonces that rotate.
 import { createHash, createPublicKey, randomBytes, verify as cryptoVerify, type KeyObject } from 'node:crypto'
-import { assertEd25519PublicKey, base64urlDecode, parseStrictJsonObject } from '@agentid/core'
+import { assertEd25519PublicKey, base64urlDecode, decodeJsonSegment } from '@agentid/core'
 import { OAuthError, oauthFail } from './errors.js'
 
 export const DPOP_ALGS = ['EdDSA', 'ES256'] as const
@@ -122,8 +122,8 @@ export async function verifyDpopProof(
   let payload: Record<string, unknown>
   let signature: Buffer
   try {
-    header = parseStrictJsonObject(base64urlDecode(parts[0]!, 'DPoP header').toString('utf8'), { what: 'DPoP header', maxDepth: 4 })
-    payload = parseStrictJsonObject(base64urlDecode(parts[1]!, 'DPoP payload').toString('utf8'), { what: 'DPoP payload', maxDepth: 4 })
+    header = decodeJsonSegment(parts[0]!, 'DPoP header', 4)
+    payload = decodeJsonSegment(parts[1]!, 'DPoP payload', 4)
     signature = base64urlDecode(parts[2]!, 'DPoP signature')
   } catch {
     return invalid('the DPoP proof is not a JWS')
