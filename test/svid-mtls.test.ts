@@ -9,12 +9,13 @@ import { webcrypto, X509Certificate } from 'node:crypto'
 import * as x509 from '@peculiar/x509'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateEd25519KeyPair, privateKeyFromJwk, VerificationError, type Ed25519PrivateJwk } from '@agentid/core'
-import { createSvidHttpsAgent, fetchJwtSvid, fetchSpiffeBundle, fetchX509Svid, spawn, type X509Svid } from '@agentid/client'
+import { createSvidHttpsAgent, fetchCertificateBoundToken, fetchJwtSvid, fetchSpiffeBundle, fetchX509Svid, spawn, type X509Svid } from '@agentid/client'
 import { agentidMtlsMiddleware, createVerifier, type VerifiedSvidAgent, type Verifier } from '@agentid/verifier'
 import { api, claims, cleanup, issuerDid, sleep, startIssuer, type IssuerProcess } from './harness.js'
 
 x509.cryptoProvider.set(webcrypto as never)
 const TD = 'agents.e2e.test'
+const RESOURCE = 'https://erp.e2e.test'
 
 interface Agentish { did: string; privateJwk: Ed25519PrivateJwk; spiffeId: string; svid: X509Svid }
 
@@ -48,9 +49,9 @@ function clientAgent(who: { privateJwk: Ed25519PrivateJwk; svid: Pick<X509Svid, 
 }
 
 /** GET / on the resource server; status and JSON body. */
-function call(agent: HttpsAgent | undefined, extra: Record<string, unknown> = {}): Promise<{ status: number; body: any }> {
+function call(agent: HttpsAgent | undefined, extra: Record<string, unknown> = {}, path = '/invoices'): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(`${serverUrl}/invoices`, {
+    const req = httpsRequest(`${serverUrl}${path}`, {
       method: 'GET',
       ...(agent ? { agent } : { ca: bundleCa, checkServerIdentity: () => undefined, agent: false }),
       ...extra,
@@ -86,6 +87,14 @@ beforeAll(async () => {
     rejectUnauthorized: false, // the verifier decides, and answers with a code
     minVersion: 'TLSv1.3',
   }, (req, res) => {
+    if (req.url === '/bound') {
+      // RFC 8705: a Bearer token bound to the certificate of this TLS connection.
+      const clientCertificate = (req.socket as unknown as { getPeerX509Certificate(): X509Certificate | undefined }).getPeerX509Certificate()
+      verifier.verifyCertificateBoundRequest({ method: req.method!, url: `https://erp.e2e.test${req.url}`, headers: req.headersDistinct, clientCertificate }, { audience: RESOURCE })
+        .then((v) => ({ status: 200, body: { agent: v.agent, thumbprint: v.certificateThumbprint } }), (e: VerificationError) => ({ status: 401, body: { error: { code: e.code } } }))
+        .then(({ status, body }) => { res.statusCode = status; res.setHeader('content-type', 'application/json'); res.end(JSON.stringify(body)) })
+      return
+    }
     mtls(req, res, () => {
       const verified = (req as typeof req & { agentidSvid: VerifiedSvidAgent }).agentidSvid
       seen.push(verified)
@@ -210,5 +219,40 @@ describe('hostile clients', () => {
     const erin = await agentOf(issuer, apiKey, 'erin')
     const stolen = { privateJwk: generateEd25519KeyPair().privateJwk, svid: erin.svid }
     await expect(call(clientAgent(stolen))).rejects.toThrow()
+  })
+})
+
+describe('certificate-bound access tokens (RFC 8705)', () => {
+  const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } })
+
+  it('a token bound to the agent\'s X.509-SVID works over mTLS with that certificate, and with no other', async () => {
+    const alice = await agentOf(issuer, apiKey, 'alice-token')
+    const bob = await agentOf(issuer, apiKey, 'bob-token')
+    const token = await fetchCertificateBoundToken({ issuerUrl: issuer.url, privateJwk: alice.privateJwk, svid: alice.svid, resource: RESOURCE })
+    expect(token.tokenType).toBe('Bearer')
+    const cnf = JSON.parse(Buffer.from(token.accessToken.split('.')[1]!, 'base64url').toString()).cnf
+    expect(cnf).toEqual({ 'x5t#S256': alice.svid.thumbprint })
+    const ok = await call(clientAgent(alice), bearer(token.accessToken), '/bound')
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200)
+    expect(ok.body.agent).toBe(alice.did)
+    expect(ok.body.thumbprint).toBe(alice.svid.thumbprint)
+    // Bob presents Alice's token on his own mTLS connection.
+    const stolen = await call(clientAgent(bob), bearer(token.accessToken), '/bound')
+    expect(stolen.status).toBe(401)
+    expect(stolen.body.error.code).toBe('ERR_KEY_MISMATCH')
+    // Without a client certificate at all.
+    const bare = await call(undefined, bearer(token.accessToken), '/bound')
+    expect(bare.body.error.code).toBe('ERR_KEY_MISMATCH')
+  })
+
+  it('the token endpoint binds only the caller\'s own SVID of this issuer', async () => {
+    const alice = await agentOf(issuer, apiKey, 'alice-token2')
+    const bob = await agentOf(issuer, apiKey, 'bob-token2')
+    const refused = await fetchCertificateBoundToken({ issuerUrl: issuer.url, privateJwk: alice.privateJwk, svid: bob.svid, resource: RESOURCE }).then(() => null, (e: { error: string }) => e.error)
+    expect(refused).toBe('invalid_client')
+    const garbage = await fetchCertificateBoundToken({ issuerUrl: issuer.url, privateJwk: alice.privateJwk, svid: { certificate: 'not a certificate' }, resource: RESOURCE }).then(() => null, (e: { error: string }) => e.error)
+    expect(garbage).toBe('invalid_request')
+    const meta = await api(issuer, 'GET', '/.well-known/oauth-authorization-server')
+    expect(meta.body.tls_client_certificate_bound_access_tokens).toBe(true)
   })
 })

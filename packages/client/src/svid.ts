@@ -3,6 +3,8 @@
 import { Agent as HttpsAgent, type AgentOptions } from 'node:https'
 import { AgentIdError, createProofOfPossession, privateKeyFromJwk, signerFromJwk, type Ed25519PrivateJwk, type Signer } from '@agentid/core'
 import { call, fetchIssuerDid, type IssuerConnection } from './issuer.js'
+import { JWT_BEARER_ASSERTION_TYPE, TokenRequestError } from './agent-fetch.js'
+import { signAgentJwt } from './agent-jwts.js'
 
 /** An X.509-SVID as the issuer returns it (`POST /v1/agents/:did/svids/x509`). */
 export interface X509Svid {
@@ -104,4 +106,64 @@ export function createSvidHttpsAgent(options: SvidHttpsAgentOptions): HttpsAgent
     ...(options.ca === undefined ? {} : { ca: typeof options.ca === 'string' ? options.ca : [...options.ca] }),
     minVersion: 'TLSv1.3',
   })
+}
+
+export interface CertificateBoundTokenOptions {
+  issuerUrl: string
+  privateJwk?: Ed25519PrivateJwk
+  signer?: Signer
+  /** The agent's X.509-SVID: the token is bound to it (`cnf.x5t#S256`). */
+  svid: Pick<X509Svid, 'certificate'>
+  /** The resource server (RFC 8707). */
+  resource: string
+  /** RFC 9396 authorization details (`agentid_action` entries), as objects. */
+  authorizationDetails?: readonly Record<string, unknown>[]
+  /** Seconds, at most 300. */
+  expiresIn?: number
+  fetch?: typeof globalThis.fetch
+}
+
+/** An access token bound to a certificate, used as `Authorization: Bearer` over mutual TLS with that certificate. */
+export interface CertificateBoundToken { accessToken: string; tokenType: 'Bearer'; expiresIn: number; authorizationDetails: unknown }
+
+/**
+ * Asks the issuer's token endpoint for an access token bound to the agent's X.509-SVID (RFC 8705
+ * `cnf.x5t#S256`) instead of a DPoP key: the client assertion is signed by the agent's key, and the
+ * certificate travels as the form parameter `agentid_client_certificate`. Present the token as
+ * `Authorization: Bearer` on a mutual-TLS connection with the same certificate
+ * ({@link createSvidHttpsAgent}); it is useless with any other.
+ * @example
+ * const { accessToken } = await fetchCertificateBoundToken({ issuerUrl, privateJwk, svid, resource: 'https://erp.example' })
+ */
+export async function fetchCertificateBoundToken(options: CertificateBoundTokenOptions): Promise<CertificateBoundToken> {
+  const signer = options.signer ?? (options.privateJwk ? signerFromJwk(options.privateJwk) : undefined)
+  if (!signer) throw new TypeError('fetchCertificateBoundToken: signer or privateJwk is required')
+  if (typeof options.resource !== 'string' || options.resource === '') throw new TypeError('fetchCertificateBoundToken: resource is required')
+  const tokenEndpoint = `${options.issuerUrl.replace(/\/+$/, '')}/v1/token`
+  const nowSec = Math.floor(Date.now() / 1000)
+  const form = new URLSearchParams({
+    grant_type: 'client_credentials',
+    client_id: signer.did,
+    client_assertion_type: JWT_BEARER_ASSERTION_TYPE,
+    client_assertion: await signAgentJwt(signer, tokenEndpoint, nowSec),
+    resource: options.resource,
+    agentid_client_certificate: options.svid.certificate,
+  })
+  if (options.authorizationDetails !== undefined) form.set('authorization_details', JSON.stringify(options.authorizationDetails))
+  if (options.expiresIn !== undefined) form.set('expires_in', String(options.expiresIn))
+  const response = await (options.fetch ?? globalThis.fetch)(tokenEndpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body: form.toString(),
+    signal: AbortSignal.timeout(10_000),
+  })
+  const body = (await response.json().catch(() => undefined)) as Record<string, unknown> | undefined
+  if (!response.ok) {
+    const error = typeof body?.error === 'string' ? body.error : 'invalid_response'
+    throw new TokenRequestError(error, response.status, `token request refused (HTTP ${response.status}) ${error}${typeof body?.error_description === 'string' ? `: ${body.error_description}` : ''}`)
+  }
+  if (typeof body?.access_token !== 'string' || body.token_type !== 'Bearer' || typeof body.expires_in !== 'number') {
+    throw new TokenRequestError('invalid_response', response.status, 'the token endpoint did not return a certificate-bound access token')
+  }
+  return { accessToken: body.access_token, tokenType: 'Bearer', expiresIn: body.expires_in, authorizationDetails: body.authorization_details }
 }

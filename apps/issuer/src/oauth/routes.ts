@@ -15,6 +15,7 @@ import { DPOP_ALGS, DPOP_IAT_WINDOW_SEC, ED25519_ALG, DpopNonces, verifyDpopProo
 import { OAuthError, oauthFail } from './errors.js'
 import { ACTOR_TOKEN_TYPES, SUBJECT_TOKEN_TYPES, TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, verifyExchange } from './token-exchange.js'
 import { TrustedIdps } from './trusted-idps.js'
+import { certificateBinding, CLIENT_CERTIFICATE_PARAM } from '../svid/token-binding.js'
 
 export const CLIENT_CREDENTIALS = 'client_credentials'
 /** Access-token lifetimes (seconds). */
@@ -23,14 +24,14 @@ export const MAX_TOKEN_TTL_SEC = 300
 const FORM_LIMIT = 64 * 1024
 const KNOWN_PARAMS = [
   'grant_type', 'client_id', 'client_assertion_type', 'client_assertion', 'resource', 'authorization_details', 'expires_in', 'scope',
-  'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'requested_token_type', 'audience', DELEGATION_PARAM,
+  'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'requested_token_type', 'audience', DELEGATION_PARAM, CLIENT_CERTIFICATE_PARAM,
 ]
 
 /**
  * The RFC 8414 metadata document of an issuer at `baseUrl`. Token exchange (and its token types, in
  * agentid's own members) is listed only when identity providers are trusted.
  */
-export function authorizationServerMetadata(baseUrl: string, o: { tokenExchange?: boolean } = {}): Record<string, unknown> {
+export function authorizationServerMetadata(baseUrl: string, o: { tokenExchange?: boolean; certificateBound?: boolean } = {}): Record<string, unknown> {
   return {
     issuer: baseUrl,
     token_endpoint: `${baseUrl}/v1/token`,
@@ -43,6 +44,8 @@ export function authorizationServerMetadata(baseUrl: string, o: { tokenExchange?
     token_endpoint_auth_signing_alg_values_supported: ['EdDSA', ED25519_ALG],
     dpop_signing_alg_values_supported: [...DPOP_ALGS, ED25519_ALG],
     authorization_details_types_supported: [AGENTID_ACTION],
+    // RFC 8705 §3.3: tokens bound to the agent's X.509-SVID, when the issuer has a trust domain.
+    ...(o.certificateBound ? { tls_client_certificate_bound_access_tokens: true } : {}),
     ...(o.tokenExchange
       ? {
           token_exchange_subject_token_types_supported: [...SUBJECT_TOKEN_TYPES],
@@ -76,6 +79,12 @@ function isAbsoluteUri(value: string): boolean {
   } catch {
     return false
   }
+}
+
+function hasDpopHeader(request: FastifyRequest): boolean {
+  const raw = request.raw.rawHeaders
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'dpop') return true
+  return false
 }
 
 // Exactly one DPoP header (raw headers: Node would join repeats into one value).
@@ -120,16 +129,20 @@ async function issueToken({ service, nonces, idps }: TokenContext, request: Fast
   const chainParam = form.get(DELEGATION_PARAM)
   const chain = chainParam === undefined ? undefined : parseDelegationParam(chainParam)
 
-  // The proof first: a client asked for a nonce does not spend its client assertion.
+  // The proof first: a client asked for a nonce does not spend its client assertion. Without a DPoP
+  // header, a client certificate (an X.509-SVID) binds the token instead (RFC 8705, svid/token-binding.ts).
   const now = service.now()
-  const dpop = await verifyDpopProof(dpopHeader(request), { method: 'POST', url: tokenEndpoint, now, nonces })
+  const certificate = await certificateBinding(request, form, service.svid, now, hasDpopHeader(request))
+  if (certificate && exchange) oauthFail('invalid_request', 'token exchange issues DPoP-bound tokens only')
+  const dpop = certificate ? null : await verifyDpopProof(dpopHeader(request), { method: 'POST', url: tokenEndpoint, now, nonces })
   const audiences = [tokenEndpoint, baseUrl]
-  const client = verifyClientAssertion(assertion!, { clientId: form.get('client_id'), audiences, now, jkt: dpop.jkt })
+  const client = verifyClientAssertion(assertion!, { clientId: form.get('client_id'), audiences, now, ...(dpop ? { jkt: dpop.jkt } : {}) })
+  if (certificate && certificate.did !== client.did) oauthFail('invalid_client', 'the client certificate is not for the key that signed the client assertion')
   const store = service.store
   const agent = authenticatedAgent(store, client.did, now)
   checkAgainstClaims(details, agent.claims)
 
-  const exchanged = exchange ? await verifyExchange(form, { agent: client.did, audiences, resource: resource!, details, now, idps, jkt: dpop.jkt }) : undefined
+  const exchanged = exchange && dpop ? await verifyExchange(form, { agent: client.did, audiences, resource: resource!, details, now, idps, jkt: dpop.jkt }) : undefined
   const forUser = exchanged ? exchanged.details : details
   // Datatypes or identifiers taken over from the user's grant are the agent's to hold too.
   if (exchanged) checkAgainstClaims(forUser, agent.claims)
@@ -153,7 +166,7 @@ async function issueToken({ service, nonces, idps }: TokenContext, request: Fast
   const at = service.now()
   const tokenId = randomUUID()
   const logged = {
-    tokenId, resource, jkt: dpop.jkt, expiresIn, details: granted.length,
+    tokenId, resource, ...(dpop ? { jkt: dpop.jkt } : { x5t: certificate!.thumbprint }), expiresIn, details: granted.length,
     ...(delegation ? { delegationRoot: delegation.root, delegationDepth: delegation.depth } : {}),
     ...(exchanged ? { subjectIssuer: exchanged.subjectIssuer, user: exchanged.user, subjectTokenId: exchanged.subjectTokenId } : {}),
   }
@@ -162,7 +175,7 @@ async function issueToken({ service, nonces, idps }: TokenContext, request: Fast
       store.ops.nonceUse(`oauth-ca:${client.did}:${client.jti}`, client.exp, { code: 'ERR_REPLAY', message: 'client assertion' }),
       // The actor token shares the client assertion's namespace: one JWT is spent once, whatever field it came in.
       ...(exchanged ? [store.ops.nonceUse(`oauth-ca:${client.did}:${exchanged.actor.jti}`, exchanged.actor.exp, { code: 'ERR_REPLAY', message: 'actor token' })] : []),
-      store.ops.nonceUse(`dpop:${dpop.jkt}:${dpop.jti}`, Math.max(dpop.iat, now) + DPOP_IAT_WINDOW_SEC + 1, { code: 'ERR_CONFLICT', message: 'dpop' }),
+      ...(dpop ? [store.ops.nonceUse(`dpop:${dpop.jkt}:${dpop.jti}`, Math.max(dpop.iat, now) + DPOP_IAT_WINDOW_SEC + 1, { code: 'ERR_CONFLICT', message: 'dpop' })] : []),
       store.ops.agentActive(client.did, { code: 'ERR_REVOKED', message: 'revoked' }),
       ...(delegation ? delegation.linkIds.map((id) => store.ops.delegationActive(id, { code: 'ERR_REVOKED', message: 'delegation' })) : []),
       store.ops.audit(at, `agent:${client.did}`, exchanged ? 'token.exchanged' : 'token.issued', client.did, logged),
@@ -195,14 +208,14 @@ async function issueToken({ service, nonces, idps }: TokenContext, request: Fast
     iat: at,
     exp: at + expiresIn,
     jti: tokenId,
-    cnf: { jkt: dpop.jkt },
+    cnf: dpop ? { jkt: dpop.jkt } : { 'x5t#S256': certificate!.thumbprint },
     authorization_details: granted,
     agentid,
   })
   return {
     access_token: accessToken,
     ...(exchanged ? { issued_token_type: TOKEN_TYPE_ACCESS_TOKEN } : {}),
-    token_type: 'DPoP',
+    token_type: dpop ? 'DPoP' : 'Bearer',
     expires_in: expiresIn,
     authorization_details: granted,
   }
@@ -239,7 +252,7 @@ export function oauthRoutes(service: IssuerService): FastifyPluginAsync {
       void reply.code(oauth.status).headers({ 'cache-control': 'no-store', ...oauth.headers }).type('application/json').send(oauth.body)
     })
 
-    app.get('/.well-known/oauth-authorization-server', async () => authorizationServerMetadata(service.engine.baseUrl, { tokenExchange: idps.size > 0 }))
+    app.get('/.well-known/oauth-authorization-server', async () => authorizationServerMetadata(service.engine.baseUrl, { tokenExchange: idps.size > 0, certificateBound: service.svid !== undefined }))
     app.get('/v1/jwks', async (_request, reply) => {
       const { publicJwk, keyId } = service.engine.issuer
       return reply.header('cache-control', 'public, max-age=300').send({ keys: [{ ...publicJwk, kid: keyId, alg: 'EdDSA', use: 'sig' }] })
