@@ -208,8 +208,13 @@ describe('GET /v1/events', () => {
     expect(r.status).toBe(503)
     expect(((await r.json()) as { error: { code: string } }).error.code).toBe('ERR_UNAVAILABLE')
     open[0]!.close()
-    await new Promise((res) => setTimeout(res, 100))
-    const again = await openStream(url)
+    // The server notices the departure when the socket closes: retry until then.
+    let again = await openStream(url)
+    for (let i = 0; again.res.statusCode !== 200 && i < 100; i++) {
+      again.close()
+      await new Promise((res) => setTimeout(res, 30))
+      again = await openStream(url)
+    }
     expect(again.res.statusCode).toBe(200)
     again.close()
     for (const s of open) s.close()

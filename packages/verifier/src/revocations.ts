@@ -40,7 +40,9 @@ export interface RevocationStreamOptions {
 export class RevocationRegistry {
   private readonly entries = new Set<string>()
 
-  constructor(private readonly max: number) {}
+  constructor(private readonly max: number) {
+    if (!Number.isSafeInteger(max) || max < 1) throw new TypeError('createVerifier: revocationStream.maxRevocations must be a positive integer')
+  }
 
   get size(): number {
     return this.entries.size
