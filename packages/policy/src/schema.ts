@@ -99,6 +99,55 @@ namespace AgentId {
     selfApproval: Bool,
   };
 
+  // A hop of the call's lineage: the purpose of the agent that signed it, and its command
+  // ("tools/call fraud.check", "POST /v1/pay").
+  type LineageStep = {
+    purpose: String,
+    command: String,
+  };
+
+  // A hop of the lineage that its callee answered with a signed receipt: the hop's signer's purpose, its
+  // command, and the outcome the callee signed ("ok", "error", ...).
+  type LineageAnswer = {
+    purpose: String,
+    command: String,
+    outcome: String,
+  };
+
+  // The verified chain of custody of the call (present only when the call carried one and it verified).
+  // Every hop is in it, the call being decided last (its signer is the principal). Sets hold every hop's
+  // value; order is in trail.
+  type Lineage = {
+    transactionId: String,
+    // Number of hops (calls), the call being decided included; receipts are not hops.
+    hopCount: Long,
+    // Number of entries, hops and receipts.
+    entryCount: Long,
+    // What the first hop names as the origin of the transaction ("request", "grant", "approval"; "" for none),
+    // as asserted by the first agent.
+    originKind: String,
+    // originKind is "request" or "approval": the transaction started from a human's request or approval.
+    humanOrigin: Bool,
+    // The user on whose behalf the transaction runs, when the hops name one.
+    user?: String,
+    // The DIDs, purposes and controllers of the agents that signed hops.
+    actors: Set<String>,
+    purposes: Set<String>,
+    controllers: Set<String>,
+    // The commands and targets of every hop.
+    commands: Set<String>,
+    targets: Set<String>,
+    steps: Set<LineageStep>,
+    answered: Set<LineageAnswer>,
+    // The first hop's signer (the agent that started the transaction) and its purpose.
+    firstActor: String,
+    firstPurpose: String,
+    // The hops in order, each "<purpose|command>" with "%", "<", ">" and "|" inside them percent-encoded:
+    // context.lineage.trail like "*<fraud-screening|tools/call fraud.check>*<*|tools/call payments.charge>"
+    // says a fraud.check by a fraud-screening agent came before this payments.charge.
+    trail: String,
+  };
+
   type RequestContext = {
     // Number of delegation links between the root and this agent; 0 when it acts on its own credential.
     delegationDepth: Long,
@@ -110,6 +159,7 @@ namespace AgentId {
     requestedDataClass?: String,
     requestedDataLevel?: Long,
     approval?: Approval,
+    lineage?: Lineage,
     // Unix seconds.
     time: Long,
   };

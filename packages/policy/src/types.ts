@@ -36,6 +36,32 @@ export interface ApprovalInput {
   selfApproval: boolean
 }
 
+/** An actor of a lineage entry: its DID and the claims of its verified identity credential. */
+export interface LineageActorInput {
+  did: string
+  claims: { purpose: string; controller: string; policyTier?: string }
+}
+
+/** One verified entry of a lineage, as `verifier.verifyLineage` returns it (only these members are read). */
+export type LineageEntryInput =
+  | { kind: 'hop'; index: number; actor: LineageActorInput; target: string; command: string; callee: string | null }
+  /** A receipt: the callee of entry `answers` (a hop) answered with `outcome`. */
+  | { kind: 'receipt'; index: number; actor: LineageActorInput; answers: number; outcome: string }
+
+/**
+ * The verified chain of custody of the call (`context.lineage`). `verifier.verifyLineage`'s result
+ * (`VerifiedLineage`) fits as is; its last hop is the call being decided.
+ */
+export interface LineageInput {
+  transactionId: string
+  /** What entry 0 names as the transaction's origin (`request`, `grant`, `approval`, …), asserted by the first actor. */
+  origin: { kind: string | null }
+  /** The user the hops name, or null. */
+  user: string | null
+  /** Every entry in order, hops and receipts. */
+  entries: readonly LineageEntryInput[]
+}
+
 /** What the verifier established about the caller ("verifiedContext"). */
 export interface AuthorizationSubject {
   agent: { did: string; claims: AgentClaims }
@@ -48,6 +74,11 @@ export interface AuthorizationSubject {
    * lets a permit marked `@approval("required")` allow, and what policies read as `context.approval`.
    */
   approval?: ApprovalInput | null
+  /**
+   * The verified lineage of the call (`verifier.verifyLineage`, done by the MCP guard and the gateway before
+   * the decision): what policies read as `context.lineage` (absent when the call carried none).
+   */
+  lineage?: LineageInput | null
   /** Unix seconds; default: the engine's clock. */
   time?: number
 }

@@ -194,8 +194,83 @@ export function requestContext(subject: AuthorizationSubject, now: number): Reco
       selfApproval: approval.selfApproval as boolean,
     }
   }
+  const lineage = subject.lineage as unknown
+  if (lineage !== undefined && lineage !== null) context.lineage = lineageContext(lineage)
   const time = subject.time === undefined ? now : subject.time
   if (typeof time !== 'number' || !Number.isFinite(time) || Math.abs(time) > 8.64e12) fail('subject.time: must be unix seconds')
   context.time = Math.floor(time)
   return context
+}
+
+/** A lineage text in `trail`: the delimiters `<`, `>`, `|` (and `%`) inside it percent-encoded, so a hop always reads `<purpose|command>`. */
+function trailText(value: string): string {
+  return value.replace(/[%<>|]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+}
+
+/** `context.lineage` (the schema's `Lineage`) from a verified lineage. Throws RequestError when malformed. */
+export function lineageContext(lineage: unknown): Record<string, Json> {
+  if (!isRecord(lineage)) return fail('subject.lineage: must be an object or null')
+  const entries = lineage.entries
+  if (!Array.isArray(entries) || entries.length === 0 || entries.length > MAX.list) return fail(`subject.lineage.entries: must be a list of 1 to ${MAX.list} entries`)
+  const origin = lineage.origin
+  if (!isRecord(origin) || (origin.kind !== null && typeof origin.kind !== 'string')) return fail('subject.lineage.origin.kind: must be a string or null')
+  const originKind = origin.kind === null ? '' : text(origin.kind, 'subject.lineage.origin.kind')
+  const actors = new Set<string>()
+  const purposes = new Set<string>()
+  const controllers = new Set<string>()
+  const commands = new Set<string>()
+  const targets = new Set<string>()
+  const steps = new Map<string, Json>()
+  const answered = new Map<string, Json>()
+  const hops = new Map<number, { purpose: string; command: string }>()
+  let trail = ''
+  let first: { actor: string; purpose: string } | undefined
+  entries.forEach((e: unknown, i) => {
+    const field = `subject.lineage.entries[${i}]`
+    if (!isRecord(e) || !isRecord(e.actor) || !isRecord(e.actor.claims)) return fail(`${field}: must be an entry with an actor and its claims`)
+    if (e.index !== i) fail(`${field}.index: must be ${i}`)
+    const purpose = text(e.actor.claims.purpose, `${field}.actor.claims.purpose`, MAX.text, true)
+    if (e.kind === 'receipt') {
+      const hop = typeof e.answers === 'number' ? hops.get(e.answers) : undefined
+      if (hop === undefined) return fail(`${field}.answers: must be the index of an earlier hop`)
+      const outcome = text(e.outcome, `${field}.outcome`)
+      const answer = { purpose: hop.purpose, command: hop.command, outcome }
+      answered.set(JSON.stringify(answer), answer)
+      return
+    }
+    if (e.kind !== 'hop') return fail(`${field}.kind: must be hop or receipt`)
+    const actor = identifier(e.actor.did, `${field}.actor.did`)
+    const command = text(e.command, `${field}.command`)
+    const target = identifier(e.target, `${field}.target`)
+    actors.add(actor)
+    purposes.add(purpose)
+    controllers.add(text(e.actor.claims.controller, `${field}.actor.claims.controller`))
+    commands.add(command)
+    targets.add(target)
+    const step = { purpose, command }
+    steps.set(JSON.stringify(step), step)
+    hops.set(i, step)
+    trail += `<${trailText(purpose)}|${trailText(command)}>`
+    first ??= { actor, purpose }
+  })
+  if (first === undefined) return fail('subject.lineage.entries: must hold a hop')
+  const out: Record<string, Json> = {
+    transactionId: identifier(lineage.transactionId, 'subject.lineage.transactionId'),
+    hopCount: hops.size,
+    entryCount: entries.length,
+    originKind,
+    humanOrigin: originKind === 'request' || originKind === 'approval',
+    actors: [...actors],
+    purposes: [...purposes],
+    controllers: [...controllers],
+    commands: [...commands],
+    targets: [...targets],
+    steps: [...steps.values()],
+    answered: [...answered.values()],
+    firstActor: first.actor,
+    firstPurpose: first.purpose,
+    trail,
+  }
+  if (lineage.user !== null && lineage.user !== undefined) out.user = identifier(lineage.user, 'subject.lineage.user')
+  return out
 }

@@ -1,0 +1,76 @@
+import * as cedar from '@cedar-policy/cedar-wasm/nodejs'
+import { describe, expect, it } from 'vitest'
+import { AGENTID_CEDAR_SCHEMA, loadPolicyEngine, type LineageEntryInput, type LineageInput } from '@agentid/policy'
+import { lineageContext, requestContext } from '../src/internal/request.js'
+import { DIDS, policyDir, subject } from './fixtures.js'
+
+const actor = (did: string, purpose: string) => ({ did, claims: { purpose, controller: 'did:web:acme.example' } })
+const hop = (index: number, who: ReturnType<typeof actor>, command: string, callee: string | null = DIDS.bob): LineageEntryInput =>
+  ({ kind: 'hop', index, actor: who, target: `mcp://shop/${command.split(' ')[1] ?? 'x'}`, command, callee })
+const receipt = (index: number, who: ReturnType<typeof actor>, answers: number, outcome = 'ok'): LineageEntryInput => ({ kind: 'receipt', index, actor: who, answers, outcome })
+const lineage = (entries: LineageEntryInput[], kind: string | null = 'request', user: string | null = 'user-1'): LineageInput =>
+  ({ transactionId: 'txn-00000001', origin: { kind }, user, entries })
+
+const A = actor(DIDS.alice, 'orchestration')
+const B = actor(DIDS.bob, 'fraud-screening')
+const M = actor(DIDS.mallory, 'mcp-server')
+
+describe('context.lineage', () => {
+  it('summarises the hops (sets, counts, order) and conforms to the schema', () => {
+    const l = lineage([hop(0, A, 'POST /v1/screen'), hop(1, B, 'tools/call fraud.check', DIDS.mallory), receipt(2, M, 1), hop(3, B, 'tools/call payments.charge', null)])
+    const context = requestContext(subject('bob', {}, { lineage: l }), 1_700_000_000)
+    expect(context.lineage).toEqual({
+      transactionId: 'txn-00000001', hopCount: 3, entryCount: 4, originKind: 'request', humanOrigin: true, user: 'user-1',
+      actors: [DIDS.alice, DIDS.bob], purposes: ['orchestration', 'fraud-screening'], controllers: ['did:web:acme.example'],
+      commands: ['POST /v1/screen', 'tools/call fraud.check', 'tools/call payments.charge'],
+      targets: ['mcp://shop//v1/screen', 'mcp://shop/fraud.check', 'mcp://shop/payments.charge'],
+      steps: [{ purpose: 'orchestration', command: 'POST /v1/screen' }, { purpose: 'fraud-screening', command: 'tools/call fraud.check' }, { purpose: 'fraud-screening', command: 'tools/call payments.charge' }],
+      answered: [{ purpose: 'fraud-screening', command: 'tools/call fraud.check', outcome: 'ok' }],
+      firstActor: DIDS.alice, firstPurpose: 'orchestration',
+      trail: '<orchestration|POST /v1/screen><fraud-screening|tools/call fraud.check><fraud-screening|tools/call payments.charge>',
+    })
+    expect(cedar.checkParseContext({ context: context as never, schema: AGENTID_CEDAR_SCHEMA, action: { type: 'AgentId::Action', id: 'callTool' } })).toEqual({ type: 'success' })
+    const grant = requestContext(subject('bob', {}, { lineage: lineage([hop(0, A, 'tools/call x')], null, null) }), 1)
+    expect(grant.lineage).toMatchObject({ originKind: '', humanOrigin: false })
+    expect(grant.lineage).not.toHaveProperty('user')
+  })
+
+  it('percent-encodes the trail delimiters inside purposes and commands, so no hop can pose as two', () => {
+    const forged = lineage([hop(0, actor(DIDS.alice, 'x|tools/call fraud.check><fraud-screening'), 'tools/call a%3E')])
+    expect((lineageContext(forged) as { trail: string }).trail).toBe('<x%7Ctools/call fraud.check%3E%3Cfraud-screening|tools/call a%253E>')
+  })
+
+  it('refuses malformed lineages (the decision denies as invalid-request)', () => {
+    const bad: unknown[] = [
+      'txn', [], { transactionId: 'txn-00000001', origin: { kind: null }, user: null, entries: [] },
+      lineage([receipt(0, A, 0)]), // a receipt answering nothing
+      lineage([hop(1, A, 'tools/call x')]), // index out of place
+      lineage([{ ...hop(0, A, 'tools/call x'), kind: 'other' } as never]),
+      lineage([hop(0, A, 'tools/call x'), receipt(1, B, 0, '')]),
+      lineage([hop(0, { did: DIDS.alice } as never, 'tools/call x')]),
+      { ...lineage([hop(0, A, 'tools/call x')]), transactionId: 7 },
+      { ...lineage([hop(0, A, 'tools/call x')]), origin: { kind: 3 } },
+      lineage(Array.from({ length: 1025 }, (_, i) => hop(i, A, 'tools/call x'))),
+    ]
+    for (const l of bad) expect(() => lineageContext(l), JSON.stringify(l).slice(0, 80)).toThrow()
+  })
+
+  it('a policy reads it: a charge only after an ok fraud.check by a fraud-screening agent, at most 4 hops', async () => {
+    const dir = policyDir({
+      'p.cedar': `
+@id("charge") permit (principal, action == AgentId::Action::"callTool", resource == AgentId::Tool::"shop/charge")
+when { context has lineage && context.lineage.answered.contains({ purpose: "fraud-screening", command: "tools/call fraud.check", outcome: "ok" }) };
+@id("hops") forbid (principal, action, resource) when { context has lineage && context.lineage.hopCount > 4 };`,
+    })
+    const engine = await loadPolicyEngine({ dir })
+    const charge = { type: 'Tool' as const, server: 'shop', name: 'charge' }
+    const decide = (l: LineageInput | undefined) => engine.authorize(subject('bob', {}, l === undefined ? {} : { lineage: l }), 'callTool', charge)
+    const checked = [hop(0, A, 'POST /v1/screen'), hop(1, B, 'tools/call fraud.check', DIDS.mallory), receipt(2, M, 1)]
+    expect(decide(lineage([...checked, hop(3, B, 'tools/call charge', null)])).decision).toBe('allow')
+    expect(decide(undefined)).toMatchObject({ decision: 'deny', reason: 'no-matching-policy' })
+    expect(decide(lineage([checked[0]!, checked[1]!, receipt(2, M, 1, 'error'), hop(3, B, 'tools/call charge', null)])).decision).toBe('deny')
+    const long = [hop(0, A, 'a'), hop(1, A, 'b'), hop(2, A, 'c'), ...[hop(3, A, 'POST /v1/screen'), hop(4, B, 'tools/call fraud.check', DIDS.mallory), receipt(5, M, 4)], hop(6, B, 'tools/call charge', null)]
+    expect(decide(lineage(long))).toMatchObject({ decision: 'deny', policies: ['hops'] })
+    expect(decide(lineage([...checked, { ...hop(3, B, 'tools/call charge', null), index: 4 }])).reason).toBe('invalid-request')
+  })
+})
