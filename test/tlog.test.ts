@@ -7,6 +7,8 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
+import { generateNoteKey } from '@agentid/tlog'
+import { createVerifier } from '@agentid/verifier'
 import {
   CLI_BIN,
   ROOT,
@@ -64,7 +66,7 @@ async function spawnMany(issuer: IssuerProcess, apiKey: string, n: number, prefi
     const { body } = await agentHeldSpawn(did, `${prefix}-${i}`)
     const r = await api(issuer, 'POST', '/v1/agents', { key: apiKey, json: body })
     expect(r.status, JSON.stringify(r.body)).toBe(201)
-    return r.body as { did: string; credentialId: string; logIndex: number }
+    return r.body as { did: string; credentialId: string; logIndex: number; credential?: string }
   })
 }
 
@@ -99,6 +101,18 @@ describe('issuer log, witness and audit, real processes', () => {
     const proof = await cli(['audit', 'proof', agents[7]!.credentialId, '--log', issuer.url, '--witness', witness.vkey, '--quorum', '1'])
     expect(proof.code, proof.stderr).toBe(0)
     expect(proof.stdout.startsWith('c2sp.org/tlog-proof@v1\n')).toBe(true)
+    // A service that accepts logged credentials only (@agentid/verifier `transparency`): the proof
+    // stapled (the one audit proof printed) or fetched from the issuer the credential names.
+    const trustedIssuers = [await issuerDid(issuer)]
+    const logged = createVerifier({ trustedIssuers, transparency: { log: logVkey, witnesses: [witness.vkey], quorum: 1, fetchProofs: false } })
+    const credentialOf = (a: { credential?: string }) => a.credential as string
+    expect((await logged.verifyAgentCredential(credentialOf(agents[7]!), { tlogProof: proof.stdout })).did).toBe(agents[7]!.did)
+    const fetching = createVerifier({ trustedIssuers, transparency: { log: logVkey, witnesses: [witness.vkey], quorum: 1 } })
+    expect((await fetching.verifyAgentCredential(credentialOf(agents[8]!))).did).toBe(agents[8]!.did)
+    await expect(logged.verifyAgentCredential(credentialOf(agents[8]!), { tlogProof: proof.stdout })).rejects.toMatchObject({ code: 'ERR_NOT_LOGGED' })
+    const otherLog = createVerifier({ trustedIssuers, transparency: { log: generateNoteKey(origin).vkey } }) // same name, another key
+    await expect(otherLog.verifyAgentCredential(credentialOf(agents[9]!))).rejects.toMatchObject({ code: 'ERR_NOT_LOGGED' })
+
     // A quorum the checkpoint cannot meet (an unknown second witness) is refused.
     const other = (await cli(['witness', 'keygen', 'witness.test/w2'])).stdout.trim().split('\n')[1]!
     const noQuorum = await cli(['audit', 'verify', '--log', issuer.url, '--witness', witness.vkey, other, '--quorum', '2', '--state', join(dir, 'audit2.json')])

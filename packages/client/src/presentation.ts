@@ -18,6 +18,11 @@ export interface CreatePresentationOptions {
   nonce?: string
   /** The agent's delegation chain (link JWTs, root first), if it acts on delegated capabilities. */
   delegationChain?: readonly string[]
+  /**
+   * The credential's C2SP tlog-proof (`GET <issuer>/v1/log/proof?credential=<id>`), stapled for services
+   * that accept only logged credentials (`transparency` in `@agentid/verifier`), so they need not fetch it.
+   */
+  tlogProof?: string
   /** Lifetime in seconds (default 60, at most 300). Services accept a presentation only shortly after its `iat`. */
   ttlSec?: number
   /** Clock in milliseconds (default Date.now). */
@@ -35,7 +40,7 @@ export async function createPresentation(options: CreatePresentationOptions): Pr
   if (!options || typeof options !== 'object') throw new TypeError('createPresentation: options are required')
   const signer = options.signer ?? (options.privateJwk === undefined ? undefined : signerFromJwk(options.privateJwk))
   if (!signer) throw new TypeError('createPresentation: signer or privateJwk is required')
-  const { credential, audience, nonce, delegationChain } = options
+  const { credential, audience, nonce, delegationChain, tlogProof } = options
   if (typeof audience !== 'string' || audience === '') throw new TypeError('createPresentation: audience is required')
   if (nonce !== undefined && (typeof nonce !== 'string' || nonce === '' || nonce.length > 256)) throw new TypeError('createPresentation: nonce must be a short non-empty string')
   const ttl = options.ttlSec ?? 60
@@ -51,6 +56,9 @@ export async function createPresentation(options: CreatePresentationOptions): Pr
   if (delegationChain !== undefined && (!Array.isArray(delegationChain) || delegationChain.length === 0 || !delegationChain.every((l) => typeof l === 'string'))) {
     throw new TypeError('createPresentation: delegationChain must be a non-empty list of link JWTs')
   }
+  if (tlogProof !== undefined && (typeof tlogProof !== 'string' || !tlogProof.startsWith('c2sp.org/tlog-proof@v1\n'))) {
+    throw new TypeError('createPresentation: tlogProof must be a C2SP tlog-proof (GET <issuer>/v1/log/proof?credential=<id>)')
+  }
   const iat = Math.floor((options.clock ?? Date.now)() / 1000)
   return signJwt({ typ: PRESENTATION_TYP, kid: signer.keyId }, {
     iss: signer.did,
@@ -63,6 +71,7 @@ export async function createPresentation(options: CreatePresentationOptions): Pr
       type: ['VerifiablePresentation'],
       verifiableCredential: [credential],
       ...(delegationChain === undefined ? {} : { delegationChain: [...delegationChain] }),
+      ...(tlogProof === undefined ? {} : { tlogProof }),
     },
   }, signer)
 }

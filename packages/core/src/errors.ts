@@ -28,6 +28,8 @@ export type VerificationErrorCode =
   | 'ERR_LINEAGE_MISMATCH'
   /** A lineage naming an actor whose identity credential was neither sent nor known to the verifier. */
   | 'ERR_LINEAGE_CREDENTIAL_MISSING'
+  /** A credential without a valid proof that its issuer logged it in a trusted transparency log (witness quorum included). */
+  | 'ERR_NOT_LOGGED'
 
 /** Codes for everything that is not a verification verdict (bad requests, missing records, ...). */
 export type AgentIdErrorCode =
@@ -74,6 +76,7 @@ export const VERIFICATION_ERROR_CODES: readonly VerificationErrorCode[] = Object
   'ERR_LINEAGE_BROKEN',
   'ERR_LINEAGE_MISMATCH',
   'ERR_LINEAGE_CREDENTIAL_MISSING',
+  'ERR_NOT_LOGGED',
 ])
 
 export interface ErrorOptions {

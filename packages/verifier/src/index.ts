@@ -1,6 +1,7 @@
 // Public API of @agentid/verifier.
 export { createVerifier } from './verifier.js'
-export type { Verifier, VerifierOptions } from './verifier.js'
+export type { Verifier, VerifierOptions, VerifyAgentCredentialOptions } from './verifier.js'
+export type { TransparencyOptions } from './transparency.js'
 export type { VerifiedAgent } from './types.js'
 export type { DelegationRequest, VerifiedDelegation } from './delegation.js'
 export { createMemoryReplayCache, PRESENTATION_TYP, MAX_PRESENTATION_LIFETIME_SEC } from './presentation.js'

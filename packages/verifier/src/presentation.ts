@@ -130,7 +130,7 @@ export interface PresentationContext {
   maxTokenBytes: number
   offloadSignatures: boolean
   replayCache: ReplayCache
-  verifyAgentCredential: (jwt: string) => Promise<VerifiedAgent>
+  verifyAgentCredential: (jwt: string, options?: { tlogProof?: string }) => Promise<VerifiedAgent>
   /** The verifier's delegation settings (trusted roots, chain limits). Absent: presentations carrying a chain are refused. */
   delegation?: DelegationContext
 }
@@ -222,7 +222,9 @@ export async function verifyPresentationWith(ctx: PresentationContext, token: un
   if (exp <= iat || exp - iat > MAX_PRESENTATION_LIFETIME_SEC) fail('ERR_MALFORMED', `lifetime must be 1 to ${MAX_PRESENTATION_LIFETIME_SEC} s`, { iat, exp })
   if (options.nonce !== undefined && p.nonce !== options.nonce) fail('ERR_REPLAY', p.nonce === undefined ? 'nonce is missing' : 'nonce is not the expected one')
 
-  const agent = await ctx.verifyAgentCredential(credentials[0] as string)
+  const tlogProof = vp.tlogProof
+  if (tlogProof !== undefined && (typeof tlogProof !== 'string' || tlogProof.length > 64 * 1024)) fail('ERR_MALFORMED', 'vp.tlogProof must be a tlog-proof text')
+  const agent = await ctx.verifyAgentCredential(credentials[0] as string, tlogProof === undefined ? {} : { tlogProof })
   if (agent.did !== iss) fail('ERR_KEY_MISMATCH', 'the identity credential names another agent', { iss, sub: agent.did })
 
   const profile = typeof agent.claims.toolProfile === 'string' ? agent.claims.toolProfile : null

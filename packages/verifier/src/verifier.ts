@@ -26,6 +26,7 @@ import { RevocationRegistry, RevocationSubscription, type RevocationMode, type R
 import { verifyApprovalWith, type ApprovalContext, type VerifiedApproval, type VerifyApprovalOptions } from './approval.js'
 import { createLineageMemo, verifyLineageWith, type LineageContext, type VerifiedLineage, type VerifyLineageOptions } from './lineage.js'
 import { DEFAULT_LINEAGE_LIMITS, type LineageLimits } from '@agentid/lineage'
+import { TransparencyCheck, type TransparencyOptions } from './transparency.js'
 
 /** Options of {@link createVerifier}. Every dependency is injected; defaults are safe. */
 export interface VerifierOptions {
@@ -121,6 +122,20 @@ export interface VerifierOptions {
    * down ({@link Verifier.revocationMode}). Call {@link Verifier.close} to end the subscription.
    */
   revocationStream?: RevocationStreamOptions
+  /**
+   * Accept identity credentials (JWT form) only with a C2SP tlog-proof that the issuer logged them in
+   * its transparency log, under a checkpoint signed by `log` and cosigned by `quorum` of `witnesses`:
+   * stapled (`verifyAgentCredential(jwt, { tlogProof })`, `vp.tlogProof` in a presentation) or fetched
+   * from the issuer (`/v1/log/proof?credential=<jti>`). Checked once per credential (memoized with it).
+   * Failures are ERR_NOT_LOGGED. Data Integrity credentials are refused under this option.
+   */
+  transparency?: TransparencyOptions
+}
+
+/** Options of {@link Verifier.verifyAgentCredential}. */
+export interface VerifyAgentCredentialOptions {
+  /** The credential's C2SP tlog-proof, when the verifier requires one (`transparency`) and the holder staples it. */
+  tlogProof?: string
 }
 
 /** A configured verifier. Stateless but for its caches; share one instance per process. */
@@ -131,7 +146,7 @@ export interface Verifier {
    * verified too, offline, with the JSON-LD code loaded on its first use.
    * Throws a VerificationError with a stable code on any failure.
    */
-  verifyAgentCredential(credential: string | Record<string, unknown>): Promise<VerifiedAgent>
+  verifyAgentCredential(credential: string | Record<string, unknown>, options?: VerifyAgentCredentialOptions): Promise<VerifiedAgent>
   /** Drops cached status lists (the next verification fetches them again). */
   clearStatusCache(): void
   /**
@@ -276,6 +291,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const statusTrust = new StatusListTrust(options.trustedStatusLists ?? [])
   const offload = options.offloadSignatures === true
   const memo = new BoundedCache<string, Memo>(positive('memoSize', options.memoSize, 1_000) || 1)
+  const transparency = options.transparency === undefined ? undefined : new TransparencyCheck(options.transparency, fetch, now)
 
   function checkTime(nbf: number | null, exp: number): void {
     const t = now() / 1000
@@ -307,8 +323,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
     throw last
   }
 
-  async function verifyAgentCredential(token: string | Record<string, unknown>): Promise<VerifiedAgent> {
+  async function verifyAgentCredential(token: string | Record<string, unknown>, verifyOptions: VerifyAgentCredentialOptions = {}): Promise<VerifiedAgent> {
     if ((typeof token === 'object' && token !== null) || (typeof token === 'string' && token.startsWith('{'))) {
+      if (transparency) throw new VerificationError('ERR_NOT_LOGGED', 'this verifier accepts logged JWT credentials only', { details: { reason: 'unsupported-format' } })
       return verifyDataIntegrityInput({ trusted, now, skew, memo, checkTime, checkStatus }, token)
     }
     // Size before anything else: a 10 MB token costs a length read, not a parse.
@@ -367,6 +384,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     })
     checkTime(nbf, exp)
     await checkStatus(agent)
+    if (transparency) await transparency.check(token, agent, verifyOptions.tlogProof)
     memo.set(key, { agent, nbf, exp })
     return agent
   }
