@@ -166,6 +166,23 @@ describe('GET /v1/events', () => {
     s.close()
   })
 
+  it('retention: old events are deleted but the newest; a receiver resuming from a deleted one is told (from) and gets what is kept', async () => {
+    const agents = [await spawnAgent(h, namedKey()), await spawnAgent(h, namedKey()), await spawnAgent(h, namedKey())]
+    const before = h.service.store.events.head()
+    for (const a of agents) await revokeCredential(a.credentialId)
+    const head = h.service.store.events.head()
+    expect(head).toBe(before + 3)
+    // Everything written before 'the end of time' goes, except the head.
+    h.service.store.events.prune(Number.MAX_SAFE_INTEGER)
+    expect(h.service.store.events.oldest()).toBe(head)
+    const s = await openStream(url, { 'last-event-id': String(before + 1) })
+    const got = await s.waitFor(2)
+    expect(JSON.parse(got[0]!.data)).toEqual({ head, from: head - 1 })
+    expect(Number(got[1]!.id)).toBe(head)
+    expect(setOf(got[1]!).claims.sub_id.jti).toBe(agents[2]!.credentialId)
+    s.close()
+  })
+
   it('events written by another process (another connection to the file) reach the stream through its poll', async () => {
     const s = await openStream(url)
     await s.waitFor(1)

@@ -133,6 +133,8 @@ export class Store {
       eventInsert: p('INSERT INTO security_events (jti, txn, at, claims_json) VALUES (?, ?, ?, ?)'),
       eventsAfter: p('SELECT seq, claims_json FROM security_events WHERE seq > ? ORDER BY seq LIMIT ?'),
       eventHead: p('SELECT max(seq) AS n FROM security_events'),
+      eventOldest: p('SELECT min(seq) AS n FROM security_events'),
+      eventPrune: p('DELETE FROM security_events WHERE at < ? AND seq < (SELECT max(seq) FROM security_events)'),
       settingGet: p('SELECT value FROM settings WHERE key = ?'),
       settingPut: p('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     }
@@ -357,6 +359,10 @@ export class Store {
     after: (seq: number, limit: number) => this.s.eventsAfter!.all(seq, limit) as SecurityEventRow[],
     /** The highest sequence number written, 0 for none. */
     head: (): number => (this.s.eventHead!.get() as { n: number | null }).n ?? 0,
+    /** The lowest sequence number still kept, or null when none is. */
+    oldest: (): number | null => (this.s.eventOldest!.get() as { n: number | null }).n,
+    /** Deletes events written before `at` (unix seconds), always keeping the newest (the head); returns how many. */
+    prune: (at: number): number => this.s.eventPrune!.run(at).changes,
   }
 
   readonly settings = {

@@ -18,6 +18,14 @@ export interface EventStreamOptions {
   maxBufferedBytes?: number
   /** `retry:` sent to receivers, ms. Default 1,000. */
   retryMs?: number
+  /**
+   * Events older than this are deleted (checked hourly), the newest always kept. Default 7 days: far
+   * past the longest credential (24 h), after which its revocation event tells nothing the status lists
+   * and its expiry do not. A receiver resuming from a deleted event is told so (`from`).
+   */
+  retentionSec?: number
+  /** Clock in milliseconds (retention). Default `Date.now`. */
+  now?: () => number
 }
 
 interface Connection {
@@ -35,8 +43,9 @@ const BATCH = 256
  * `data: <compact SET>`; a stream starts with `retry:` and an `event: ready` whose data
  * `{ "head": n, "from": n }` says where it starts (after `from`). A receiver that sends
  * `Last-Event-ID: n` gets every event after n, in order, then the live ones; without it, only events
- * written from now on. A Last-Event-ID beyond the head (another database) starts at the head, and
- * `from` tells the receiver so. Each connection reads the events from the database in order, so no
+ * written from now on. A Last-Event-ID beyond the head (another database) starts at the head, one
+ * before the oldest event kept (the others deleted by retention) starts there, and `from` tells the
+ * receiver so (it then refetches its status lists). Each connection reads the events from the database in order, so no
  * event is skipped or sent twice whatever the announcements do.
  */
 export class EventStream {
@@ -45,6 +54,7 @@ export class EventStream {
   private readonly unsubscribe: () => void
   private readonly heartbeat: NodeJS.Timeout
   private readonly poll: NodeJS.Timeout
+  private readonly pruneTimer: NodeJS.Timeout
   private head: number
   private closed = false
   readonly maxConnections: number
@@ -63,6 +73,16 @@ export class EventStream {
     this.heartbeat.unref()
     this.poll = setInterval(() => this.wake(), o.pollMs ?? 1000)
     this.poll.unref()
+    const retention = o.retentionSec ?? 7 * 86_400
+    const now = o.now ?? Date.now
+    this.pruneTimer = setInterval(() => {
+      try {
+        o.store.events.prune(Math.floor(now() / 1000) - retention)
+      } catch {
+        // a busy database: the next hour
+      }
+    }, 3_600_000)
+    this.pruneTimer.unref()
   }
 
   /** Open streams. */
@@ -81,7 +101,10 @@ export class EventStream {
    */
   attach(res: ServerResponse, lastEventId: number | undefined): void {
     const head = this.o.store.events.head()
-    const from = lastEventId === undefined || lastEventId > head ? head : lastEventId
+    let from = lastEventId === undefined || lastEventId > head ? head : lastEventId
+    // Events after `from` were deleted (retention): resume from what is kept, and say so in `from`.
+    const oldest = this.o.store.events.oldest()
+    if (oldest !== null && from < oldest - 1) from = oldest - 1
     const c: Connection = { res, cursor: from, pumping: false, again: false, closed: false }
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -118,6 +141,7 @@ export class EventStream {
     this.closed = true
     clearInterval(this.heartbeat)
     clearInterval(this.poll)
+    clearInterval(this.pruneTimer)
     this.unsubscribe()
     for (const c of [...this.connections]) {
       this.drop(c)
