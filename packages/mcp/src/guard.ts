@@ -1,11 +1,13 @@
 import { AgentIdError, VerificationError } from '@agentid/core'
 import { authenticateRequest } from './authenticate.js'
 import { stderrAudit } from './audit.js'
-import { guardChallenge } from './challenge.js'
+import { guardChallenge, MCP_FORBIDDEN as MCP_FORBIDDEN_CODE } from './challenge.js'
 import { metadataPathFor, protectedResourceMetadata } from './metadata.js'
 import { createNodeHandler } from './node-handler.js'
 import type { PolicyAction, PolicyDecision, PolicyResource } from '@agentid/policy'
 import type { AuditEvent, Caller, McpGuard, McpGuardOptions } from './types.js'
+import { checkApprovalOptions, decideWithApproval, type ApprovalOutcome } from './approval.js'
+import type { RequestHeaders } from '@agentid/verifier'
 
 /** What the Node handler needs from its guard beyond the public methods. */
 export interface GuardInternals {
@@ -18,6 +20,11 @@ export interface GuardInternals {
   now(): number
   /** The policy decision, failing closed on a throwing engine or a malformed answer; no audit. */
   decide(caller: Caller, action: PolicyAction, resource: PolicyResource): PolicyDecision
+  /**
+   * With `approvals` configured: decides a tool call denied only for lack of approval (verifies the
+   * receipt it carries, or asks the issuer for an approval) and audits the outcome; else undefined.
+   */
+  approve?: (caller: Caller, resource: Extract<PolicyResource, { type: 'Tool' }>, params: Record<string, unknown>, headers: RequestHeaders | undefined, first: PolicyDecision, sessionId?: string) => Promise<ApprovalOutcome>
 }
 
 /** A deny the guard makes itself (the engine threw or answered nonsense, or the audit sink failed): `errors` says which. */
@@ -64,6 +71,7 @@ function checkOptions(options: McpGuardOptions): URL {
   }
   if (options.audit !== undefined && typeof options.audit !== 'function') throw new TypeError('createMcpGuard: audit must be a function')
   if (options.clock !== undefined && typeof options.clock !== 'function') throw new TypeError('createMcpGuard: clock must be a function')
+  checkApprovalOptions(options.approvals)
   return url
 }
 
@@ -163,6 +171,24 @@ export function createMcpGuard(options: McpGuardOptions): McpGuard {
     filterTools,
     nodeHandler: (handlerOptions) => createNodeHandler(internals, handlerOptions),
   }
-  const internals: GuardInternals = { guard, serverId, resource: resourceUrl, audit, decide, now }
+  const approvals = checkApprovalOptions(options.approvals)
+  const approve: GuardInternals['approve'] = approvals === undefined ? undefined : async (caller, tool, params, headers, first, sessionId) => {
+    const outcome = await decideWithApproval({ verifier, options: approvals, resource, decide }, caller, tool, params, headers, first)
+    const recorded = audit({
+      agent: caller.agent,
+      user: caller.user,
+      server: tool.server,
+      action: 'callTool',
+      target: tool.name,
+      decision: outcome.allow ? 'allow' : 'deny',
+      policies: outcome.allow ? [...outcome.decision.policies] : [],
+      reason: outcome.allow ? 'approved' : outcome.reason,
+      ...(outcome.allow ? { approvalId: outcome.approvalId } : typeof outcome.data.approvalId === 'string' ? { approvalId: outcome.data.approvalId } : {}),
+      ...(sessionId === undefined ? {} : { sessionId }),
+    })
+    if (!recorded && outcome.allow) return { allow: false, rpcCode: MCP_FORBIDDEN_CODE, message: 'Forbidden', data: { code: 'ERR_INTERNAL' }, reason: 'audit-failed' }
+    return outcome
+  }
+  const internals: GuardInternals = { guard, serverId, resource: resourceUrl, audit, decide, now, ...(approve ? { approve } : {}) }
   return Object.freeze(guard)
 }

@@ -10,6 +10,7 @@ import { MCP_FORBIDDEN } from './challenge.js'
 import type { GuardInternals } from './guard.js'
 import { checkBody, gateMessage, LIST_ACTION, LIST_FIELD, listEntryCheck, type ListKind } from './messages.js'
 import type { Caller, McpServerLike, NodeHandlerOptions } from './types.js'
+import type { RequestHeaders } from '@agentid/verifier'
 
 const MAX_BATCH = 100
 /** Nesting a request body may have (JSON-RPC envelope plus tool arguments). */
@@ -236,8 +237,8 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       return send(message, sendOptions)
     }
 
-    function answer(id: RequestId, code: number, message: string, viaFast: boolean): void {
-      const error: JSONRPCMessage = { jsonrpc: '2.0', id, error: { code, message } }
+    function answer(id: RequestId, code: number, message: string, viaFast: boolean, data?: Record<string, unknown>): void {
+      const error: JSONRPCMessage = { jsonrpc: '2.0', id, error: { code, message, ...(data === undefined ? {} : { data }) } }
       if (viaFast) {
         void emit(error)
         return
@@ -284,6 +285,21 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
           return
         case 'authorize': {
           const decision = guard.authorize(caller, gate.action, gate.resource, sessionId)
+          if (!decision.allowed && decision.reason === 'approval-required' && internals.approve && gate.resource.type === 'Tool' && id !== undefined) {
+            // Denied only for lack of a human's approval: verify the receipt it carries, or ask for one (async;
+            // the id stays in flight meanwhile, so it cannot be reused).
+            const params = (message as { params?: unknown }).params
+            const headers = (extra as { requestInfo?: { headers?: RequestHeaders } } | undefined)?.requestInfo?.headers
+            inflight.add(id)
+            void internals.approve(caller, gate.resource, isRecord(params) ? params : {}, headers, decision, sessionId)
+              .catch(() => ({ allow: false as const, rpcCode: MCP_FORBIDDEN, message: 'Forbidden', data: { code: 'ERR_INTERNAL' }, reason: 'approval-failed' }))
+              .then((outcome) => {
+                inflight.delete(id)
+                if (outcome.allow) return forward(message, extra, id)
+                answer(id, outcome.rpcCode, outcome.message, viaFast, outcome.data)
+              })
+            return
+          }
           if (!decision.allowed) return answer(id!, MCP_FORBIDDEN, 'Forbidden: denied by policy', viaFast)
           // Every form of the target the server may act on must be allowed too (each decision audited).
           for (const other of gate.also ?? []) {

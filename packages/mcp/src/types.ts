@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js'
 import type { RequestHeaders, Verifier } from '@agentid/verifier'
+import type { McpApprovalOptions } from './approval.js'
 import type { AuthorizationSubject, PolicyAction, PolicyDecision, PolicyEngine, PolicyResource } from '@agentid/policy'
 
 /** Options of {@link createMcpGuard}. */
@@ -23,6 +24,11 @@ export interface McpGuardOptions {
   audit?: (event: AuditEvent) => void
   /** Clock in milliseconds since the epoch. Default `Date.now`. */
   clock?: () => number
+  /**
+   * Human approvals: where a call the policy allows only with an approval (`@approval("required")`) gets its
+   * approval request. Without it such calls are simply denied.
+   */
+  approvals?: McpApprovalOptions
 }
 
 /** An authenticated request: who calls, for whom, and the subject policies decide on. */
@@ -52,6 +58,8 @@ export interface AuditEvent {
   policies: readonly string[]
   reason: string
   sessionId?: string
+  /** The approval request a call waits for (reason `approval-required`) or was allowed with (reason `approved`). */
+  approvalId?: string
   /** For `listTools` (and other list filters): how many entries the caller was shown, of how many. */
   shown?: number
   total?: number
