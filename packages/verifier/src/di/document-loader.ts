@@ -3,6 +3,8 @@ import { contexts } from '@digitalbazaar/credentials-context'
 import * as DidKey from '@digitalbazaar/did-method-key'
 import * as Ed25519Multikey from '@digitalbazaar/ed25519-multikey'
 import type { DocumentLoader, RemoteDocument } from '@digitalbazaar/vc'
+import { BoundedCache } from '../lru.js'
+import { deepFreeze } from '../util.js'
 
 export type { DocumentLoader, RemoteDocument }
 
@@ -28,7 +30,17 @@ function unresolvable(url: string, message: string, cause?: unknown): never {
   throw new VerificationError('ERR_DID_UNRESOLVABLE', message, { details: { did: url.slice(0, 256) }, cause })
 }
 
+/**
+ * did:key documents by URL: a did:key's document is a function of the DID, so it is computed once
+ * (did-method-key also derives the X25519 keyAgreement key, in pure JS: most of a DI verification's
+ * cost beyond the signature when every credential is resolved anew). Deep-frozen: jsonld and the
+ * suites only read it. Bounded like the JWT path's DID cache.
+ */
+const didKeyDocuments = new BoundedCache<string, RemoteDocument>(1_000)
+
 async function resolveDidKey(url: string): Promise<RemoteDocument> {
+  const cached = didKeyDocuments.get(url)
+  if (cached) return cached
   const hash = url.indexOf('#')
   const did = hash === -1 ? url : url.slice(0, hash)
   // Ed25519 did:key only, checked by our own codec before the library sees it.
@@ -40,7 +52,9 @@ async function resolveDidKey(url: string): Promise<RemoteDocument> {
   } catch (cause) {
     return unresolvable(url, 'did:key cannot be decoded', cause)
   }
-  return { contextUrl: null, documentUrl: url, document }
+  const remote: RemoteDocument = deepFreeze({ contextUrl: null, documentUrl: url, document })
+  didKeyDocuments.set(url, remote)
+  return remote
 }
 
 /**

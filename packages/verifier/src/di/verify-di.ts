@@ -11,6 +11,7 @@ import { DataIntegrityProof } from '@digitalbazaar/data-integrity'
 import { cryptosuite } from '@digitalbazaar/eddsa-rdfc-2022-cryptosuite'
 import { verifyCredential } from '@digitalbazaar/vc'
 import type { VerifiedAgent } from '../types.js'
+import { BoundedCache } from '../lru.js'
 import { assertSpiffeIdNamesAgent, isRecord, statusIndexOf } from '../util.js'
 import { boundCredential } from './bounds.js'
 import { createDocumentLoader, VC_CONTEXT_V2, type DocumentLoader } from './document-loader.js'
@@ -34,7 +35,28 @@ const CONTEXT = [VC_CONTEXT_V2, AGENTID_CONTEXT_V1] as const
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/
 
 const loader: DocumentLoader = createDocumentLoader()
-const suite = new DataIntegrityProof({ cryptosuite })
+/**
+ * The cryptosuite with its verifiers kept by verification method (id, controller, type and key
+ * bytes: the whole input of Ed25519Multikey.from): building one imports the public key (node:crypto
+ * createPublicKey from DER, about 0.6 ms here), which the library does again on every verification.
+ * A verifier is stateless (its key and a verify function). Failed imports are not kept.
+ */
+const verifiers = new BoundedCache<string, Promise<unknown>>(1_000)
+const cachedCryptosuite: typeof cryptosuite = {
+  ...cryptosuite,
+  createVerifier(options) {
+    const vm = options.verificationMethod
+    const key = JSON.stringify([vm.id, vm.controller, vm.type, vm.publicKeyMultibase])
+    let verifier = verifiers.get(key)
+    if (!verifier) {
+      verifier = cryptosuite.createVerifier(options)
+      verifiers.set(key, verifier)
+      verifier.catch(() => verifiers.delete(key))
+    }
+    return verifier
+  },
+}
+const suite = new DataIntegrityProof({ cryptosuite: cachedCryptosuite })
 // Accepts every credential status: the caller checks the status entry itself (same list code as JWTs).
 const statusDeferred = async (): Promise<{ verified: boolean }> => ({ verified: true })
 
