@@ -165,6 +165,28 @@ const SMALL_ORDER_Y = [
   'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a', // order 8
 ].map((hex) => Buffer.from(hex, 'hex'))
 
+// Non-canonical encodings of small-order points (y = p, y = p + 1, i.e. 0 and 1 unreduced), which
+// libsodium's blocklist also holds.
+const SMALL_ORDER_Y_NONCANONICAL = [
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+].map((hex) => Buffer.from(hex, 'hex'))
+
+/**
+ * True when the R half of an Ed25519 signature (its first 32 bytes) encodes a point of small order,
+ * canonically or not (libsodium's `ge25519_has_small_order` list, sign bit ignored). Such a signature
+ * passes node:crypto's cofactorless equation for a key whose holder made it, and is not what RFC 8032
+ * signing produces; libsodium's strict verification refuses it, and so do we, before the equation.
+ * @example
+ * hasSmallOrderR(Buffer.alloc(64)) // true: R = (0, …) has order 4
+ */
+export function hasSmallOrderR(signature: Uint8Array): boolean {
+  if (!(signature instanceof Uint8Array) || signature.length < 32) return false
+  const y = Buffer.from(signature.subarray(0, 32))
+  y[31] = y[31]! & 0x7f
+  return SMALL_ORDER_Y.some((t) => t.equals(y)) || SMALL_ORDER_Y_NONCANONICAL.some((t) => t.equals(y))
+}
+
 function isSmallOrderEncoding(raw: Uint8Array): boolean {
   const y = Buffer.from(raw)
   y[31] = y[31]! & 0x7f

@@ -9,7 +9,7 @@ export { isPlainResourceIdentifier } from './resource.js'
 export { readBodyCapped } from './body.js'
 export type { BodyLike } from './body.js'
 export type { StrictJsonOptions } from './json.js'
-export { encodeDidKey, decodeDidKey, decodeDidKeyUrl, parseDidKeySyntax, isDidKeySyntax, assertEd25519PublicKey } from './did-key.js'
+export { hasSmallOrderR, encodeDidKey, decodeDidKey, decodeDidKeyUrl, parseDidKeySyntax, isDidKeySyntax, assertEd25519PublicKey } from './did-key.js'
 export type { DidKey, DidKeyErrorName, DecodeDidKeyOptions } from './did-key.js'
 export {
   generateEd25519KeyPair,

@@ -3,6 +3,7 @@ import { promisify } from 'node:util'
 import { base64urlDecode, base64urlEncode } from './base64url.js'
 import { VerificationError } from './errors.js'
 import { MAX_JWT_PAYLOAD_DEPTH } from './limits.js'
+import { hasSmallOrderR } from './did-key.js'
 import { decodeUtf8Strict, parseStrictJsonObject } from './json.js'
 import type { Signer } from './keys.js'
 
@@ -126,6 +127,7 @@ export function decodeJwt(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BYTES): D
 export function verifyJwsSignature(jws: Pick<DecodedJws, 'signingInput' | 'signature'>, publicKey: KeyObject): void {
   if (publicKey.asymmetricKeyType !== 'ed25519') throw new TypeError('verifyJwsSignature: an Ed25519 public key is required')
   const data = signingInputBytes(jws.signingInput)
+  refuseSmallOrderR(jws.signature)
   let ok = false
   try {
     ok = cryptoVerify(null, data, publicKey, jws.signature)
@@ -145,6 +147,11 @@ function signingInputBytes(signingInput: unknown): Buffer {
   return Buffer.from(signingInput, 'latin1')
 }
 
+// libsodium's strict verification: R of small order is refused before the (cofactorless) equation.
+function refuseSmallOrderR(signature: Uint8Array): void {
+  if (hasSmallOrderR(signature)) throw new VerificationError('ERR_SIGNATURE_INVALID', 'signature R is a small-order point', { details: { reason: 'small-order R' } })
+}
+
 const verifyOnPool = promisify(cryptoVerify as (alg: null, data: Buffer, key: KeyObject, sig: Buffer, cb: (e: Error | null, ok: boolean) => void) => void)
 
 /**
@@ -154,6 +161,7 @@ const verifyOnPool = promisify(cryptoVerify as (alg: null, data: Buffer, key: Ke
 export async function verifyJwsSignatureAsync(jws: Pick<DecodedJws, 'signingInput' | 'signature'>, publicKey: KeyObject): Promise<void> {
   if (publicKey.asymmetricKeyType !== 'ed25519') throw new TypeError('verifyJwsSignatureAsync: an Ed25519 public key is required')
   const data = signingInputBytes(jws.signingInput)
+  refuseSmallOrderR(jws.signature)
   let ok = false
   try {
     ok = await verifyOnPool(null, data, publicKey, jws.signature)

@@ -98,3 +98,85 @@ describe('signed JSON is Unicode text: invalid UTF-8 and lone surrogates are ref
     expect(code(() => decodeJwt(token))).toBe('ERR_MALFORMED')
   })
 })
+
+describe('signatures whose R is a small-order point are refused (libsodium strict verification)', async () => {
+  const { createHash, verify: cryptoVerify } = await import('node:crypto')
+  const { base64urlDecode, base64urlEncode, decodeDidKey, encodeDidKey, generateEd25519KeyPair, hasSmallOrderR, publicKeyFromRaw, verifyJwsSignature, verifyJwsSignatureAsync } = await import('@agentid/core')
+  const { readVector } = await import('./helpers.js')
+  const speccheck = readVector<any>('ed25519/speccheck/cases.annotated.json')
+  const wycheproof = readVector<any>('ed25519/wycheproof/ed25519_test.json')
+  const L = (1n << 252n) + 27742317777372353535851937790883648493n
+  const le = (bytes: Uint8Array): bigint => BigInt(`0x${Buffer.from(bytes).reverse().toString('hex') || '0'}`)
+  const toLe = (n: bigint): Buffer => Buffer.from(n.toString(16).padStart(64, '0'), 'hex').reverse()
+
+  /** What the key holder can make: R = identity (order 1), S = k·a, so [S]B = R + [k]A holds without the cofactor. */
+  function smallOrderRSignature(seed: Buffer, publicKey: Buffer, message: Buffer, r: Buffer): Buffer {
+    const h = createHash('sha512').update(seed).digest()
+    const a = Buffer.from(h.subarray(0, 32))
+    a[0]! &= 248
+    a[31]! &= 127
+    a[31]! |= 64
+    const k = le(createHash('sha512').update(Buffer.concat([r, publicKey, message])).digest()) % L
+    return Buffer.concat([r, toLe((k * le(a)) % L)])
+  }
+
+  it('a JWS its own key holder signed with R = identity passes node:crypto but not verifyJwsSignature', async () => {
+    const alice = generateEd25519KeyPair()
+    const seed = base64urlDecode(alice.privateJwk.d)
+    const raw = Buffer.from(decodeDidKey(alice.did).publicKey)
+    const key = publicKeyFromRaw(raw)
+    const signingInput = `${seg('{"alg":"EdDSA"}')}.${seg('{"sub":"x"}')}`
+    const identity = Buffer.concat([Buffer.from([1]), Buffer.alloc(31)])
+    const signature = smallOrderRSignature(seed, raw, Buffer.from(signingInput), identity)
+    expect(cryptoVerify(null, Buffer.from(signingInput), key, signature)).toBe(true) // the equation holds
+    expect(hasSmallOrderR(signature)).toBe(true)
+    expect(code(() => verifyJwsSignature({ signingInput, signature }, key))).toBe('ERR_SIGNATURE_INVALID')
+    await expect(verifyJwsSignatureAsync({ signingInput, signature }, key)).rejects.toMatchObject({ code: 'ERR_SIGNATURE_INVALID', details: { reason: 'small-order R' } })
+    expect(base64urlEncode(signature)).toHaveLength(86)
+  })
+
+  it('flags every small-order R encoding, canonical or not, either sign', () => {
+    const ys = ['0000000000000000000000000000000000000000000000000000000000000000', '0100000000000000000000000000000000000000000000000000000000000000',
+      'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+      'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a', 'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+      'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f']
+    for (const y of ys) {
+      for (const sign of [0, 0x80]) {
+        const r = Buffer.from(y, 'hex')
+        r[31] = (r[31]! & 0x7f) | sign
+        expect(hasSmallOrderR(Buffer.concat([r, Buffer.alloc(32)])), `${y} ${sign}`).toBe(true)
+      }
+    }
+    expect(hasSmallOrderR(Buffer.alloc(16))).toBe(false)
+  })
+
+  // Recorded: speccheck cases 0, 2, 8, 9 have a small-order R (8 and 9 non-canonical). With this check
+  // and the did:key gate on A, our stack now matches libsodium and the recommended strict result on
+  // all 12 cases (before it, case 2 — small R, mixed-order A — was accepted).
+  it('speccheck: R check + did:key gate + node:crypto = libsodium on all 12 cases', () => {
+    expect(speccheck.cases.map((c: any) => hasSmallOrderR(Buffer.from(c.signature, 'hex')))).toEqual([true, false, true, false, false, false, false, false, true, true, false, false])
+    const ours = speccheck.cases.map((c: any) => {
+      const sig = Buffer.from(c.signature, 'hex')
+      if (hasSmallOrderR(sig)) return false
+      let key: Uint8Array
+      try {
+        key = decodeDidKey(encodeDidKey(Buffer.from(c.pub_key, 'hex'))).publicKey
+      } catch {
+        return false
+      }
+      return cryptoVerify(null, Buffer.from(c.message, 'hex'), publicKeyFromRaw(key), sig)
+    })
+    expect(ours).toEqual(speccheck.cases.map((c: any) => c.libsodium_result === 'V'))
+    expect(ours).toEqual(speccheck.cases.map((c: any) => c.recommended_strict_result === 'valid'))
+  })
+
+  // Recorded: no Wycheproof "valid" vector has a small-order R (the check refuses nothing honest);
+  // of the invalid 64-byte signatures, the ones it flags are all refused by node:crypto as well.
+  it('wycheproof: no valid signature is flagged', () => {
+    const tests = wycheproof.testGroups.flatMap((g: any) => g.tests.map((t: any) => ({ pk: g.publicKey.pk as string, ...t })))
+    const flagged = tests.filter((t: any) => Buffer.from(t.sig, 'hex').length === 64 && hasSmallOrderR(Buffer.from(t.sig, 'hex')))
+    expect(flagged.filter((t: any) => t.result === 'valid')).toEqual([])
+    for (const t of flagged) expect(cryptoVerify(null, Buffer.from(t.msg, 'hex'), publicKeyFromRaw(Buffer.from(t.pk, 'hex')), Buffer.from(t.sig, 'hex'))).toBe(false)
+    expect(tests.filter((t: any) => t.result === 'valid').length).toBeGreaterThan(50)
+  })
+})

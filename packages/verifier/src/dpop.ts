@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto'
-import { assertEd25519PublicKey, base64urlDecode, decodeJsonSegment, VerificationError, type VerificationErrorCode } from '@agentid/core'
+import { assertEd25519PublicKey, base64urlDecode, decodeJsonSegment, hasSmallOrderR, VerificationError, type VerificationErrorCode } from '@agentid/core'
 import type { JWK } from 'jose'
 import { BoundedCache } from './lru.js'
 import type { ReplayCache } from './presentation.js'
@@ -144,7 +144,7 @@ async function verifyProofSignature(signingInput: string, signature: string, alg
   try {
     const sig = base64urlDecode(signature, 'DPoP signature')
     const data = Buffer.from(signingInput, 'latin1') // base64url and a dot: checked by the decoding above
-    if (sig.length === 64) {
+    if (sig.length === 64 && !(alg === 'EdDSA' && hasSmallOrderR(sig))) { // libsodium's strict check, as for every EdDSA signature
       if (offload) ok = await verifyOnPool(alg, data, key, sig)
       else ok = alg === 'EdDSA' ? cryptoVerify(null, data, key, sig) : cryptoVerify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, sig)
     }

@@ -1,6 +1,6 @@
 // DPoP proofs at the token endpoint (RFC 9449), verified with node:crypto; server nonces that rotate.
 import { createHash, createPublicKey, randomBytes, verify as cryptoVerify, type KeyObject } from 'node:crypto'
-import { assertEd25519PublicKey, base64urlDecode, decodeJsonSegment } from '@agentid/core'
+import { assertEd25519PublicKey, base64urlDecode, decodeJsonSegment, hasSmallOrderR } from '@agentid/core'
 import { OAuthError, oauthFail } from './errors.js'
 
 export const DPOP_ALGS = ['EdDSA', 'ES256'] as const
@@ -99,6 +99,7 @@ function proofKey(jwk: Record<string, unknown>, ec: boolean): ProofKey {
 function verifyOnPool(ec: boolean, data: Buffer, key: KeyObject, signature: Buffer): Promise<boolean> {
   return new Promise((resolve) => {
     const done = (error: Error | null, ok: boolean) => resolve(error === null && ok === true)
+    if (!ec && hasSmallOrderR(signature)) return resolve(false) // libsodium's strict check, as for every EdDSA signature
     if (ec) cryptoVerify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, signature, done)
     else cryptoVerify(null, data, key, signature, done)
   })
