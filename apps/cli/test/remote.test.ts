@@ -96,7 +96,7 @@ describe('agents, status, revoke, verify (--issuer)', () => {
 
     const revoked = await admin(['revoke', agent.credentialId, '--reason', 'rotated', '--json'])
     expect(revoked.code).toBe(0)
-    expect(revoked.json()).toEqual({ id: agent.credentialId, agent: agent.did, alreadyRevoked: false })
+    expect(revoked.json()).toEqual({ id: agent.credentialId, agent: agent.did, alreadyRevoked: false, logIndex: expect.any(Number) })
 
     const refused = await cli(['verify', agent.credential, ...remote.args])
     expect(refused.code).toBe(1)
@@ -110,7 +110,7 @@ describe('agents, status, revoke, verify (--issuer)', () => {
     const agent = await spawnOverHttp(remote.url, orchestratorKey, 'remote-revoke-agent')
     const revoked = await admin(['revoke', agent.did, '--reason', 'compromised', '--json'])
     expect(revoked.code).toBe(0)
-    expect(revoked.json()).toEqual({ did: agent.did, revokedCredentials: [agent.credentialId], revokedDelegations: [], alreadyRevoked: false })
+    expect(revoked.json()).toEqual({ did: agent.did, revokedCredentials: [agent.credentialId], revokedDelegations: [], alreadyRevoked: false, logIndex: expect.any(Number) })
     expect((await admin(['status', agent.did, '--json'])).json().status).toBe('revoked')
     expect((await cli(['verify', agent.credential, ...remote.args])).errorCode).toBe('ERR_REVOKED')
   })
