@@ -237,3 +237,33 @@ describe('Data Integrity credentials: hostile input', () => {
     expect(performance.now() - started).toBeLessThan(500)
   })
 })
+
+describe('Data Integrity proofValue: multibase base58btc only (eddsa-rdfc-2022)', () => {
+  it('the same signature as base64url (u…) is refused; a broken z… value too', async () => {
+    const { base58 } = await import('@scure/base')
+    const proofValue = (signed.proof as Record<string, unknown>).proofValue as string
+    const signature = base58.decode(proofValue.slice(1))
+    expect(signature).toHaveLength(64)
+    const withValue = (value: unknown) => {
+      const c = clone(signed)
+      ;(c.proof as Record<string, unknown>).proofValue = value
+      return c
+    }
+    server.calls = 0
+    for (const value of [`u${Buffer.from(signature).toString('base64url')}`, `m${Buffer.from(signature).toString('base64')}`, `z${base58.encode(signature.subarray(0, 63))}`, `z${base58.encode(signature)}0`, proofValue.slice(1), 42, undefined]) {
+      await expectCode(verifier.verifyAgentCredential(withValue(value)), 'ERR_MALFORMED')
+    }
+    expect(server.calls).toBe(0)
+    await verifier.verifyAgentCredential(withValue(proofValue))
+  })
+
+  it('a signature whose R is a small-order point is refused before the JSON-LD work', async () => {
+    const { base58 } = await import('@scure/base')
+    const c = clone(signed)
+    const forged = new Uint8Array(64)
+    forged[0] = 1 // R = identity
+    ;(c.proof as Record<string, unknown>).proofValue = `z${base58.encode(forged)}`
+    const error = await expectCode(verifier.verifyAgentCredential(c), 'ERR_SIGNATURE_INVALID')
+    expect(error.details.reason).toBe('small-order R')
+  })
+})

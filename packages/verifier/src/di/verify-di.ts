@@ -1,6 +1,7 @@
 import {
   AGENT_IDENTITY_CREDENTIAL,
   AGENTID_CONTEXT_V1,
+  hasSmallOrderR,
   isDidKeySyntax,
   parseAgentClaims,
   parseStatusEntry,
@@ -10,6 +11,7 @@ import {
 import { DataIntegrityProof } from '@digitalbazaar/data-integrity'
 import { cryptosuite } from '@digitalbazaar/eddsa-rdfc-2022-cryptosuite'
 import { verifyCredential } from '@digitalbazaar/vc'
+import { base58 } from '../base58.js'
 import type { VerifiedAgent } from '../types.js'
 import { BoundedCache } from '../lru.js'
 import { assertSpiffeIdNamesAgent, isRecord, statusIndexOf } from '../util.js'
@@ -143,6 +145,18 @@ export async function verifyDataIntegrityCredential(input: unknown, options: Dat
     throw new VerificationError('ERR_KEY_MISMATCH', 'proofPurpose must be assertionMethod', { details: { proofPurpose: proof.proofPurpose } })
   }
   if (proof.previousProof !== undefined) malformed('proof chains are not accepted')
+  // eddsa-rdfc-2022 (VC DI EdDSA §3.2.1): proofValue is the signature as multibase base58btc, `z…`.
+  // @digitalbazaar/data-integrity also decodes base64url (`u…`); one encoding only, as the spec says.
+  const proofValue = proof.proofValue
+  if (typeof proofValue !== 'string' || !proofValue.startsWith('z') || proofValue.length > 100) malformed('proofValue must be multibase base58btc (z…)')
+  let signature: Uint8Array
+  try {
+    signature = base58.decode(proofValue.slice(1))
+  } catch {
+    return malformed('proofValue must be multibase base58btc (z…)')
+  }
+  if (signature.length !== 64) malformed('proofValue must hold a 64-byte Ed25519 signature')
+  if (hasSmallOrderR(signature)) throw new VerificationError('ERR_SIGNATURE_INVALID', 'signature R is a small-order point', { details: { reason: 'small-order R' } })
   const vm = proof.verificationMethod
   // A did:key has one key: its method id is the DID's own multibase value.
   const issuerKey = issuer.startsWith('did:key:') ? `${issuer}#${issuer.slice('did:key:'.length)}` : null
