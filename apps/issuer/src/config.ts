@@ -1,4 +1,5 @@
 import { AgentIdError, parseTrustDomain } from '@agentid/core'
+import { attestationFromEnv, type AttestationConfigInput } from './attestation/index.js'
 import { trustedIdpsFromEnv, type TrustedIdpConfig } from './oauth/trusted-idps.js'
 import { parseWitnesses, type WitnessConfig } from './log/log.js'
 
@@ -17,6 +18,8 @@ export interface IssuerConfig {
   trustedIdps?: TrustedIdpConfig[]
   /** SPIFFE trust domain of the agents' SPIFFE IDs and SVIDs; undefined: no SPIFFE IDs, no SVIDs. */
   trustDomain?: string | undefined
+  /** Trust anchors of attestation evidence (`AGENTID_ATTESTATION`); undefined: evidence is refused. */
+  attestation?: AttestationConfigInput | undefined
   /** Redis for the event bus between issuer instances (AGENTID_REDIS_URL); undefined: in-process only. */
   redisUrl?: string | undefined
   /** How often the event stream reads the database for events of other processes, ms (AGENTID_EVENTS_POLL_MS, default 1,000). */
@@ -31,7 +34,8 @@ export interface IssuerConfig {
  * `AGENTID_DID_WEB` (a domain: run as did:web), `AGENTID_ADMIN_KEY`, `AGENTID_LOG_LEVEL` (info),
  * `AGENTID_TRUSTED_IDPS` (a JSON array of `{ issuer, jwks_uri | jwks, audience? }`, inline or the
  * path of a file holding it), `AGENTID_TRUST_DOMAIN` (a SPIFFE trust domain, e.g. `agents.example.com`:
- * agents get SPIFFE IDs and the issuer serves SVIDs).
+ * agents get SPIFFE IDs and the issuer serves SVIDs), `AGENTID_ATTESTATION` (attestation trust anchors, JSON
+ * inline or a file path: see `attestation/index.ts`).
  */
 export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<IssuerConfig> = {}): IssuerConfig {
   const host = overrides.host ?? env.AGENTID_HOST ?? '127.0.0.1'
@@ -51,6 +55,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<IssuerC
     logLevel: overrides.logLevel ?? env.AGENTID_LOG_LEVEL ?? 'info',
     trustedIdps: overrides.trustedIdps ?? trustedIdpsFromEnv(env.AGENTID_TRUSTED_IDPS),
     logWitnesses: overrides.logWitnesses ?? parseWitnesses(env.AGENTID_LOG_WITNESSES),
+    attestation: overrides.attestation ?? attestationFromEnv(env.AGENTID_ATTESTATION),
     trustDomain: overrides.trustDomain ?? (env.AGENTID_TRUST_DOMAIN ? parseTrustDomain(env.AGENTID_TRUST_DOMAIN, { code: 'ERR_INVALID_INPUT' }) : undefined),
     redisUrl: overrides.redisUrl ?? redisUrlFrom(env.AGENTID_REDIS_URL),
     eventsPollMs: overrides.eventsPollMs ?? pollMsFrom(env.AGENTID_EVENTS_POLL_MS),

@@ -44,6 +44,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
     ...(config.didWebDomain ? { didWebDomain: config.didWebDomain } : {}),
     ...(config.trustedIdps ? { trustedIdps: config.trustedIdps } : {}),
     ...(config.trustDomain ? { trustDomain: config.trustDomain } : {}),
+    ...(config.attestation ? { attestation: config.attestation } : {}),
   })
   let server: FastifyInstance | undefined
   let log: IssuerLog | undefined

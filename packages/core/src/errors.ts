@@ -50,6 +50,8 @@ export type AgentIdErrorCode =
   | 'ERR_INTERNAL'
   /** A policy folder that does not parse or does not validate against the agentid Cedar schema. */
   | 'ERR_POLICY_INVALID'
+  /** Attestation evidence that failed a check (`details.check` names it); nothing was issued or stored. */
+  | 'ERR_ATTESTATION_REJECTED'
   /** The call is permitted only with a human's approval; `details.approvalId` names the request to wait for. */
   | 'ERR_APPROVAL_REQUIRED'
 

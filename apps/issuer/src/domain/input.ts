@@ -19,8 +19,8 @@ export type CredentialFormat = 'jwt' | 'di'
 
 /** A validated spawn request. */
 export type SpawnRequest =
-  | { keyCustody: 'agent'; did: string | undefined; proof: string; claims: AgentClaims; lifetimeSec: number | undefined; format: CredentialFormat }
-  | { keyCustody: 'issuer'; claims: AgentClaims; lifetimeSec: number | undefined; format: CredentialFormat }
+  | { keyCustody: 'agent'; did: string | undefined; proof: string; claims: AgentClaims; lifetimeSec: number | undefined; format: CredentialFormat; evidence?: unknown }
+  | { keyCustody: 'issuer'; claims: AgentClaims; lifetimeSec: number | undefined; format: CredentialFormat; evidence?: unknown }
 
 const CLAIM_FIELDS = ['purpose', 'controller', 'model', 'toolProfile', 'policyTier', 'dataAccessClass', 'attestation'] as const
 
@@ -32,7 +32,9 @@ const CLAIM_FIELDS = ['purpose', 'controller', 'model', 'toolProfile', 'policyTi
  */
 export function parseSpawnRequest(body: unknown, maxLifetimeSec: number): SpawnRequest {
   if (!isRecord(body)) invalid('body', 'must be a JSON object')
-  only(body, ['keyCustody', 'did', 'proof', 'lifetimeSec', 'format', ...CLAIM_FIELDS])
+  only(body, ['keyCustody', 'did', 'proof', 'lifetimeSec', 'format', 'attestationEvidence', ...CLAIM_FIELDS])
+  // Checked by the attestation module (attestation/index.ts) against the proof's challenge.
+  const evidence = body.attestationEvidence === undefined ? {} : { evidence: body.attestationEvidence }
   const format = parseFormat(body.format)
   const custody = body.keyCustody === undefined ? 'agent' : body.keyCustody
   if (custody !== 'agent' && custody !== 'issuer') invalid('keyCustody', 'must be "agent" or "issuer"')
@@ -42,20 +44,20 @@ export function parseSpawnRequest(body: unknown, maxLifetimeSec: number): SpawnR
   const lifetimeSec = parseLifetime(body.lifetimeSec, maxLifetimeSec)
   if (custody === 'issuer') {
     if (body.did !== undefined || body.proof !== undefined) invalid(body.did !== undefined ? 'did' : 'proof', 'is not allowed with keyCustody "issuer"')
-    return { keyCustody: 'issuer', claims, lifetimeSec, format }
+    return { keyCustody: 'issuer', claims, lifetimeSec, format, ...evidence }
   }
   if (typeof body.proof !== 'string' || body.proof.length === 0 || body.proof.length > 8192) invalid('proof', 'a proof of possession (compact JWT) is required')
   if (body.did !== undefined && !isDidKeySyntax(body.did)) invalid('did', 'must be an Ed25519 did:key')
-  return { keyCustody: 'agent', did: body.did as string | undefined, proof: body.proof, claims, lifetimeSec, format }
+  return { keyCustody: 'agent', did: body.did as string | undefined, proof: body.proof, claims, lifetimeSec, format, ...evidence }
 }
 
 /** Validates the body of `POST /v1/agents/:did/renew`. */
-export function parseRenewRequest(body: unknown, maxLifetimeSec: number): { proof: string; lifetimeSec: number | undefined; format: CredentialFormat } {
+export function parseRenewRequest(body: unknown, maxLifetimeSec: number): { proof: string; lifetimeSec: number | undefined; format: CredentialFormat; evidence?: unknown } {
   if (!isRecord(body)) invalid('body', 'must be a JSON object')
-  only(body, ['proof', 'lifetimeSec', 'format'])
+  only(body, ['proof', 'lifetimeSec', 'format', 'attestationEvidence'])
   const format = parseFormat(body.format)
   if (typeof body.proof !== 'string' || body.proof.length === 0 || body.proof.length > 8192) invalid('proof', 'a proof of possession (compact JWT) is required')
-  return { proof: body.proof, lifetimeSec: parseLifetime(body.lifetimeSec, maxLifetimeSec), format }
+  return { proof: body.proof, lifetimeSec: parseLifetime(body.lifetimeSec, maxLifetimeSec), format, ...(body.attestationEvidence === undefined ? {} : { evidence: body.attestationEvidence }) }
 }
 
 /** Validates a revocation body: `{ reason }`, a short human-readable reason. */

@@ -40,6 +40,7 @@ import { Delegations, type DelegationRevocation } from './delegations.js'
 import { StatusLists, type SignedDiStatusList, type SignedStatusList } from './status-lists.js'
 import { createMemoryEventBus, type EventBus } from '../events/bus.js'
 import { RevocationEvents } from '../events/recorder.js'
+import { Attestation, type AttestationConfigInput } from '../attestation/index.js'
 import { SvidAuthority } from '../svid/authority.js'
 import { SvidIssuer } from '../svid/issuer.js'
 import { Store, type AgentRow, type CredentialRow, type OrchestratorRow, type WriteOp } from './store.js'
@@ -74,6 +75,8 @@ export interface IssuerServiceOptions {
    * (claim `spiffeId`). Default: none.
    */
   trustDomain?: string
+  /** Trust anchors of attestation evidence (EAT attesters, Sigstore root and identities, Nitro root and PCRs). Default: none. */
+  attestation?: AttestationConfigInput
   /** Announces revocation events to every instance's event stream. Default: in-process only. */
   eventBus?: EventBus
   /** Human approvals: origin/RP id of the approval pages, lifetimes, webhook (apps/issuer/src/approvals). */
@@ -127,6 +130,8 @@ export class IssuerService {
   readonly approvals: Approvals
   /** The SPIFFE trust domain of the agents' SPIFFE IDs, when configured. */
   readonly trustDomain: string | undefined
+  /** Verifies attestation evidence of spawn and renew (attestation/). */
+  private readonly attestation: Attestation
 
   private constructor(
     readonly store: Store,
@@ -140,6 +145,7 @@ export class IssuerService {
     this.maxTtl = options.maxCredentialTtlSec ?? 86_400
     this.challengeTtl = options.challengeTtlSec ?? 120
     this.trustedIdps = parseTrustedIdps(options.trustedIdps ?? [])
+    this.attestation = Attestation.from(options.attestation)
     this.fetch = options.fetch
     this.trustDomain = options.trustDomain === undefined ? undefined : parseTrustDomain(options.trustDomain, { code: 'ERR_INVALID_INPUT' })
     this.di = new DataIntegritySigner({ did: engine.issuer.did, keyId: engine.issuer.keyId, signBytes: (data) => engine.signBytes(data) })
@@ -354,7 +360,8 @@ export class IssuerService {
     const root = grantCapabilities
       ? await this.delegations.rootLink(did, grantCapabilities, { maxDataClass: request.claims.dataAccessClass }, request.lifetimeSec ?? this.ttl)
       : undefined
-    const claims = this.trustDomain === undefined ? request.claims : { ...request.claims, spiffeId: agentSpiffeId(this.trustDomain, actor.name, did) }
+    const named = this.trustDomain === undefined ? request.claims : { ...request.claims, spiffeId: agentSpiffeId(this.trustDomain, actor.name, did) }
+    const claims = await this.attestation.apply(named, request.evidence, proof?.nonce ?? null, this.now())
     const issued = await this.issue(did, claims, request.lifetimeSec, request.format, (row, at) => [
       ...(proof
         ? [
@@ -387,7 +394,9 @@ export class IssuerService {
     const agent = this.store.agents.get(agentDid)
     if (!agent) notFound('agent')
     if (agent.status !== 'active') throw new AgentIdError('ERR_REVOKED', 'the agent has been revoked')
-    const claims = JSON.parse(agent.claims_json) as AgentClaims
+    const stored = JSON.parse(agent.claims_json) as AgentClaims
+    // New evidence replaces the attestation recorded at spawn (for this credential); without, it is kept.
+    const claims = request.evidence === undefined ? stored : await this.attestation.apply({ ...stored, attestation: undefined } as AgentClaims, request.evidence, proof.nonce, this.now())
     return this.issue(agentDid, claims, request.lifetimeSec, request.format, (row, at) => [
       this.store.ops.nonceUse(`pop:${proof.jti}`, proof.exp, { code: 'ERR_REPLAY', message: 'this proof of possession was used before' }),
       ...(proof.nonce !== null ? [this.store.ops.challengeUse(proof.nonce, at, { code: 'ERR_REPLAY', message: 'the challenge is unknown, expired or used' })] : []),

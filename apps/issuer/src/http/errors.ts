@@ -38,6 +38,7 @@ export const HTTP_STATUS: Readonly<Record<AgentIdErrorCode, number>> = Object.fr
   ERR_HEADERS_TOO_LARGE: 431,
   ERR_INTERNAL: 500,
   ERR_POLICY_INVALID: 500,
+  ERR_ATTESTATION_REJECTED: 403,
   ERR_STATUS_UNAVAILABLE: 503,
   ERR_UNAVAILABLE: 503,
 })
@@ -47,7 +48,7 @@ export interface ErrorBody {
 }
 
 // Details that are safe to send: field names and the like, never causes or stack traces.
-const PUBLIC_DETAILS = new Set(['field', 'didKeyError', 'reason', 'statusListError'])
+const PUBLIC_DETAILS = new Set(['check', 'field', 'didKeyError', 'reason', 'statusListError'])
 
 /**
  * Maps any thrown value to a status and the JSON error body of DESIGN.md. Our own errors keep their
