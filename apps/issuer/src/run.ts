@@ -63,7 +63,16 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
       server: srv,
       url,
       generatedAdminKey: generated,
-      stop: () => (stopping ??= srv.close().then(() => service.close()).then(() => issuerLog.stop()).finally(() => eventBus?.close())),
+      // The log integrates what is committed on stop: it goes before the database closes.
+      stop: () => (stopping ??= (async () => {
+        try {
+          await srv.close()
+          await issuerLog.stop()
+        } finally {
+          await service.close()
+          await eventBus?.close()
+        }
+      })()),
     }
   } catch (error) {
     await log?.stop()
