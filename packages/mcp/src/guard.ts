@@ -4,6 +4,7 @@ import { stderrAudit } from './audit.js'
 import { guardChallenge, MCP_FORBIDDEN as MCP_FORBIDDEN_CODE } from './challenge.js'
 import { metadataPathFor, protectedResourceMetadata } from './metadata.js'
 import { createNodeHandler } from './node-handler.js'
+import { auditLineage, lineageSettings, type LineageSettings } from './lineage.js'
 import type { PolicyAction, PolicyDecision, PolicyResource } from '@agentid/policy'
 import type { AuditEvent, Caller, McpGuard, McpGuardOptions } from './types.js'
 import { checkApprovalOptions, decideWithApproval, type ApprovalOutcome } from './approval.js'
@@ -18,6 +19,9 @@ export interface GuardInternals {
   audit(event: Omit<AuditEvent, 'time'>): boolean
   /** The guard's clock, ms since the epoch. */
   now(): number
+  readonly verifier: McpGuardOptions['verifier']
+  /** Lineage verification settings (`requireLineage`, `lineageAgent`). */
+  readonly lineage: LineageSettings
   /** The policy decision, failing closed on a throwing engine or a malformed answer; no audit. */
   decide(caller: Caller, action: PolicyAction, resource: PolicyResource): PolicyDecision
   /**
@@ -25,6 +29,12 @@ export interface GuardInternals {
    * receipt it carries, or asks the issuer for an approval) and audits the outcome; else undefined.
    */
   approve?: (caller: Caller, resource: Extract<PolicyResource, { type: 'Tool' }>, params: Record<string, unknown>, headers: RequestHeaders | undefined, first: PolicyDecision, sessionId?: string) => Promise<ApprovalOutcome>
+}
+
+/** The `lineage` member of a decision's audit event: the verified lineage the caller's subject carries. */
+function lineageMember(caller: Caller): { lineage?: AuditEvent['lineage'] } {
+  const lineage = auditLineage(caller.subject.lineage)
+  return lineage === undefined ? {} : { lineage }
 }
 
 /** A deny the guard makes itself (the engine threw or answered nonsense, or the audit sink failed): `errors` says which. */
@@ -90,6 +100,7 @@ export function createMcpGuard(options: McpGuardOptions): McpGuard {
   const sink = options.audit ?? stderrAudit
   const now = options.clock ?? Date.now
   const metadataPath = metadataPathFor(resourceUrl)
+  const lineage = lineageSettings(options.requireLineage, options.lineageAgent)
   const metadataUrl = `${resourceUrl.origin}${metadataPath}`
 
   function audit(event: Omit<AuditEvent, 'time'>): boolean {
@@ -128,6 +139,7 @@ export function createMcpGuard(options: McpGuardOptions): McpGuard {
       policies: [...decision.policies],
       reason: decision.reason,
       ...(sessionId === undefined ? {} : { sessionId }),
+      ...lineageMember(caller),
     })
     return recorded ? decision : denied('audit-failed')
   }
@@ -185,10 +197,11 @@ export function createMcpGuard(options: McpGuardOptions): McpGuard {
       reason: outcome.allow ? 'approved' : outcome.reason,
       ...(outcome.allow ? { approvalId: outcome.approvalId } : typeof outcome.data.approvalId === 'string' ? { approvalId: outcome.data.approvalId } : {}),
       ...(sessionId === undefined ? {} : { sessionId }),
+      ...lineageMember(caller),
     })
     if (!recorded && outcome.allow) return { allow: false, rpcCode: MCP_FORBIDDEN_CODE, message: 'Forbidden', data: { code: 'ERR_INTERNAL' }, reason: 'audit-failed' }
     return outcome
   }
-  const internals: GuardInternals = { guard, serverId, resource: resourceUrl, audit, decide, now, ...(approve ? { approve } : {}) }
+  const internals: GuardInternals = { guard, serverId, resource: resourceUrl, audit, decide, now, verifier, lineage, ...(approve ? { approve } : {}) }
   return Object.freeze(guard)
 }

@@ -11,6 +11,10 @@ import type { GuardInternals } from './guard.js'
 import { checkBody, gateMessage, LIST_ACTION, LIST_FIELD, listEntryCheck, type ListKind } from './messages.js'
 import type { Caller, McpServerLike, NodeHandlerOptions } from './types.js'
 import type { RequestHeaders } from '@agentid/verifier'
+import { VerificationError } from '@agentid/core'
+import { MCP_LINEAGE_META } from '@agentid/lineage'
+import type { VerifiedLineage } from '@agentid/verifier'
+import { authInfoWithLineage, callerWithLineage, lineageCall, MCP_LINEAGE_REFUSED, receiptFor, verifyCallLineage } from './lineage.js'
 
 const MAX_BATCH = 100
 /** Nesting a request body may have (JSON-RPC envelope plus tool arguments). */
@@ -252,6 +256,49 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       toServer!(message, extra)
     }
 
+    // Request id → the verified lineage of the call in flight, when the server's agent signs receipts.
+    const receipts = new Map<RequestId, VerifiedLineage>()
+
+    /**
+     * The lineage of a `tools/call`, `resources/read` or `prompts/get`, verified before the gate (async: the id
+     * stays in flight meanwhile, so it cannot be reused): a refused lineage is answered with
+     * MCP_LINEAGE_REFUSED and audited; a verified one goes to the gate and the handler with the caller's
+     * policy subject and the AuthInfo carrying it.
+     */
+    function gateLineage(message: JSONRPCMessage, extra: MessageExtra | undefined, viaFast: boolean): void {
+      const call = lineageCall(message)
+      const caller = extra?.authInfo ? callers.get(extra.authInfo) : undefined
+      const id = (message as { id?: RequestId }).id
+      if (call === null || caller === undefined || id === undefined || inflight.has(id)) return gateOne(message, extra, viaFast)
+      const meta = call.meta
+      if (!internals.lineage.required && !(isRecord(meta) && meta[MCP_LINEAGE_META] !== undefined)) return gateOne(message, extra, viaFast)
+      inflight.add(id)
+      void verifyCallLineage(internals.verifier, internals.lineage, serverId, caller, call).then(
+        (verified) => {
+          inflight.delete(id)
+          if (verified === null) return gateOne(message, extra, viaFast)
+          const authInfo = authInfoWithLineage(extra!.authInfo!, verified)
+          callers.set(authInfo, callerWithLineage(caller, verified))
+          if (internals.lineage.signer !== undefined) receipts.set(id, verified)
+          gateOne(message, { ...extra, authInfo } as MessageExtra, viaFast)
+        },
+        (error: unknown) => {
+          inflight.delete(id)
+          const v = error instanceof VerificationError ? error : null
+          const data = { code: v?.code ?? 'ERR_INTERNAL', hop: (v?.details.hop as number | null | undefined) ?? null, reason: (v?.details.reason as string | null | undefined) ?? null }
+          const sessionId = transport.sessionId
+          internals.audit({
+            agent: caller.agent, user: caller.user, server: serverId, action: call.method, target: call.name,
+            decision: 'deny', policies: [], reason: 'lineage-refused', lineageRefused: data, ...(sessionId === undefined ? {} : { sessionId }),
+          })
+          const refusal = { jsonrpc: '2.0', id, error: v === null ? { code: -32603, message: 'Internal error' } : { code: MCP_LINEAGE_REFUSED, message: 'Lineage refused', data } } as JSONRPCMessage
+          if (viaFast) return void emit(refusal)
+          generated.add(refusal)
+          send(refusal, { relatedRequestId: id }).catch(() => undefined)
+        },
+      )
+    }
+
     /** The gate: the same for both paths; `viaFast` only says where a refusal goes. */
     function gateOne(message: JSONRPCMessage, extra: MessageExtra | undefined, viaFast: boolean): void {
       const caller = extra?.authInfo ? callers.get(extra.authInfo) : undefined
@@ -310,7 +357,7 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       }
     }
 
-    transport.onmessage = (message: JSONRPCMessage, extra?: MessageExtra) => gateOne(message, extra, false)
+    transport.onmessage = (message: JSONRPCMessage, extra?: MessageExtra) => gateLineage(message, extra, false)
 
     transport.send = async (message: JSONRPCMessage, sendOptions?: Parameters<Transport['send']>[1]) => {
       if (generated.has(message)) return send(message, sendOptions)
@@ -318,6 +365,15 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       const isResponse = id !== undefined && ('result' in message || 'error' in message)
       if (!isResponse) return emit(message, sendOptions)
       inflight.delete(id)
+      const custody = receipts.get(id)
+      if (custody !== undefined) {
+        receipts.delete(id)
+        // The server agent's receipt of the call answered, in the result's _meta (errors carry none).
+        if ('result' in message && isRecord(message.result)) {
+          const record = await receiptFor(internals.lineage, custody, message.result).catch(() => null)
+          if (record !== null) message = { ...message, result: { ...message.result, _meta: { ...(isRecord(message.result._meta) ? message.result._meta : {}), [MCP_LINEAGE_META]: record } } }
+        }
+      }
       const pending = lists.get(id)
       if (pending === undefined) return emit(message, sendOptions)
       lists.delete(id)
@@ -377,7 +433,7 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
             })
           })
           if (left === 0) return resolve(answers)
-          for (const request of gated) gateOne(request as JSONRPCMessage, extra, true)
+          for (const request of gated) gateLineage(request as JSONRPCMessage, extra, true)
         })
       },
     }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js'
+import type { Ed25519PrivateJwk, Signer } from '@agentid/core'
 import type { RequestHeaders, Verifier } from '@agentid/verifier'
 import type { McpApprovalOptions } from './approval.js'
 import type { AuthorizationSubject, PolicyAction, PolicyDecision, PolicyEngine, PolicyResource } from '@agentid/policy'
@@ -29,6 +30,43 @@ export interface McpGuardOptions {
    * approval request. Without it such calls are simply denied.
    */
   approvals?: McpApprovalOptions
+  /**
+   * Refuse `tools/call`, `resources/read` and `prompts/get` requests that carry no lineage in
+   * `params._meta["io.agentid/lineage"]` (JSON-RPC error {@link MCP_LINEAGE_REFUSED}, reason `missing`).
+   * Default false: a call without one is decided as before (no `context.lineage`); a call with one is
+   * always verified, and refused when it does not verify.
+   */
+  requireLineage?: boolean
+  /**
+   * This server's own agent identity, when it has one. Hops to it must name `did` as their callee (`sub`),
+   * so that it may call further on the same lineage; with `signer` (or `privateJwk`) and `credential` the
+   * guard answers each call that carried a lineage with the server's signed receipt in
+   * `result._meta["io.agentid/lineage"]`.
+   */
+  lineageAgent?: McpLineageAgent
+}
+
+/** The server's agent identity in the chain of custody (see {@link McpGuardOptions.lineageAgent}). */
+export interface McpLineageAgent {
+  /** The server agent's did:key. */
+  did: string
+  /** Its key, to sign receipts: a Signer, or its private JWK. */
+  signer?: Signer
+  privateJwk?: Ed25519PrivateJwk
+  /** Its identity credential (compact JWT), referenced by its receipts. */
+  credential?: string
+}
+
+/** A call's lineage as its audit event records it. */
+export interface AuditLineage {
+  transactionId: string
+  user: string | null
+  /** What entry 0 names as the origin (`request`, `grant`, …), or null. */
+  origin: string | null
+  entries: readonly (
+    | { index: number; kind: 'hop'; actor: string; purpose: string; target: string; callee: string | null; command: string; argsDigest: string; hash: string }
+    | { index: number; kind: 'receipt'; actor: string; purpose: string; answers: number; outputDigest: string; outcome: string; hash: string }
+  )[]
 }
 
 /** An authenticated request: who calls, for whom, and the subject policies decide on. */
@@ -60,6 +98,10 @@ export interface AuditEvent {
   sessionId?: string
   /** The approval request a call waits for (reason `approval-required`) or was allowed with (reason `approved`). */
   approvalId?: string
+  /** The verified lineage of the call decided (every entry), when it carried one. */
+  lineage?: AuditLineage
+  /** Why the call's lineage was refused (reason `lineage-refused`): the agentid code, the entry, the reason. */
+  lineageRefused?: { code: string; hop: number | null; reason: string | null }
   /** For `listTools` (and other list filters): how many entries the caller was shown, of how many. */
   shown?: number
   total?: number
