@@ -19,11 +19,11 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { McpError } from '@modelcontextprotocol/sdk/types.js'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { z } from 'zod'
-import { callToolWithApproval, createAgentFetch, createExchangeSigner, exchangeToken, spawn, waitForApproval, type SpawnedAgent } from '@agentid/client'
+import { callToolWithApproval, fetchWithApproval, createAgentFetch, createExchangeSigner, exchangeToken, spawn, waitForApproval, type SpawnedAgent } from '@agentid/client'
 import { generateEd25519KeyPair, signerFromJwk, signJwt } from '@agentid/core'
 import { APPROVAL_META_KEY, createMcpGuard, MCP_FORBIDDEN, type AuditEvent } from '@agentid/mcp'
 import { loadPolicyEngine } from '@agentid/policy'
-import { createVerifier, type FetchLike } from '@agentid/verifier'
+import { agentidMiddleware, createVerifier, type FetchLike } from '@agentid/verifier'
 import { adminCli, api, cleanup, claims, freePort, issuerDid, ROOT, startIssuer, tempDir, type IssuerProcess } from './harness.js'
 
 const CHROMIUM = '/usr/bin/chromium'
@@ -87,6 +87,9 @@ let base: string
 let did: string
 let browser: Browser
 let mcpServer: Server
+/** A plain HTTP service behind agentidMiddleware with approval: POST /v1/pay needs a finance approval. */
+let httpService: Server
+let httpOrigin: string
 let resource: string
 let agent: SpawnedAgent
 let serviceKey: string
@@ -218,6 +221,24 @@ suite('human approval in a browser (Chromium, virtual authenticator)', () => {
     mcpServer = createServer(guard.nodeHandler({ createServer: buildServer }))
     await new Promise<void>((resolve) => mcpServer.listen(mcpPort, '127.0.0.1', resolve))
 
+    const httpPort = await freePort()
+    httpOrigin = `http://127.0.0.1:${httpPort}`
+    const middleware = agentidMiddleware(createVerifier({ trustedIssuers: [did], statusTtlMs: 200, statusGraceMs: 0 }), {
+      audience: httpOrigin,
+      origin: httpOrigin,
+      approval: { issuerUrl: base, apiKey: serviceKey, requires: ({ method, url }) => (method === 'POST' && new URL(url).pathname === '/v1/pay' ? { group: 'finance' } : false) },
+    })
+    httpService = createServer((req, res) => {
+      middleware(req as never, res, (error?: unknown) => {
+        if (error) { res.statusCode = 500; res.end(); return }
+        const r = req as unknown as { body?: unknown; agentidApproval?: { approver: { name: string } } | null }
+        ran.push({ tool: 'http:/v1/pay', args: r.body })
+        res.setHeader('content-type', 'application/json')
+        res.end(JSON.stringify({ paid: true, approvedBy: r.agentidApproval?.approver.name ?? null }))
+      })
+    })
+    await new Promise<void>((resolve) => httpService.listen(httpPort, '127.0.0.1', resolve))
+
     const { chromium } = await import('playwright-core')
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-background-networking'] })
   })
@@ -226,9 +247,10 @@ suite('human approval in a browser (Chromium, virtual authenticator)', () => {
     for (const c of clients) await c.close().catch(() => undefined)
     for (const c of contexts) await c.close().catch(() => undefined)
     await browser?.close()
-    if (mcpServer) {
-      mcpServer.closeAllConnections()
-      await new Promise<void>((resolve) => mcpServer.close(() => resolve()))
+    for (const server of [mcpServer, httpService]) {
+      if (!server) continue
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
     }
     await cleanup()
   })
@@ -372,6 +394,32 @@ suite('human approval in a browser (Chromium, virtual authenticator)', () => {
     expect(await decide(dana.page, url2, 'approve')).toContain('Approved')
     await ok
     expect(ran.at(-1)).toEqual({ tool: 'pay_invoice', args: { ...ARGS, invoice: 'INV-BOB' } })
+  })
+
+  it('an HTTP service behind agentidMiddleware: 403 ERR_APPROVAL_REQUIRED, approved in the browser, the retried request runs; a changed body is refused', async () => {
+    const f = createAgentFetch({ issuerUrl: base, privateJwk: agent.privateJwk, resource: httpOrigin }) as typeof fetch
+    const body = JSON.stringify({ invoice: 'INV-HTTP', amount: '75.00 EUR' })
+    let url = ''
+    const paid = fetchWithApproval(f, `${httpOrigin}/v1/pay?batch=7`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }, {
+      issuerUrl: base, timeoutMs: 60_000, onApprovalRequired: (d) => { url = d.approvalUrl },
+    })
+    await expect.poll(() => url, { timeout: 20_000 }).not.toBe('')
+    expect(await dana.page.goto(url).then(() => dana.page.locator('#approve').waitFor()).then(() => dana.page.locator('#content').innerText())).toContain('"POST /v1/pay"')
+    expect(await decide(dana.page, url, 'approve')).toContain('Approved by Dana Scully')
+    const res = await paid
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ paid: true, approvedBy: 'Dana Scully' })
+    expect(ran.at(-1)).toEqual({ tool: 'http:/v1/pay', args: JSON.parse(body) })
+    // The same receipt with another amount (and replayed as is): refused before the handler.
+    const id = new URL(url).pathname.split('/').pop()!
+    const r = (await api(issuer, 'GET', `/v1/approvals/${id}`)).body.receipt
+    const header = Buffer.from(JSON.stringify(r)).toString('base64url')
+    const before = ran.length
+    const changed = await f(`${httpOrigin}/v1/pay?batch=7`, { method: 'POST', headers: { 'content-type': 'application/json', 'agentid-approval': header }, body: JSON.stringify({ invoice: 'INV-HTTP', amount: '7500.00 EUR' }) })
+    expect([changed.status, ((await changed.json()) as { error: { code: string } }).error.code]).toEqual([403, 'ERR_APPROVAL_MISMATCH'])
+    const again = await f(`${httpOrigin}/v1/pay?batch=7`, { method: 'POST', headers: { 'content-type': 'application/json', 'agentid-approval': header }, body })
+    expect([again.status, ((await again.json()) as { error: { code: string } }).error.code]).toEqual([403, 'ERR_REPLAY'])
+    expect(ran.length).toBe(before)
   })
 
   it('an expired request cannot be approved and the waiting agent learns it', async () => {

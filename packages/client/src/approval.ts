@@ -118,3 +118,36 @@ export async function callToolWithApproval(
 export function approvalHeader(receipt: unknown): string {
   return Buffer.from(JSON.stringify(receipt), 'utf8').toString('base64url')
 }
+
+/** Options of {@link fetchWithApproval}. */
+export interface FetchWithApprovalOptions extends Omit<WaitForApprovalOptions, 'approvalId'> {
+  onApprovalRequired?: (data: { approvalId: string; approvalUrl: string; expiresAt: string }) => void
+}
+
+/**
+ * Sends an HTTP request with `agentFetch` (an agent fetch); when the service answers 403
+ * `ERR_APPROVAL_REQUIRED`, waits for the decision and sends the same request again (same method, URL and
+ * body: give the body as a string or bytes, not a stream) with the receipt in `Agentid-Approval`.
+ * @example
+ * const res = await fetchWithApproval(agentFetch, 'https://bank.example/v1/pay', { method: 'POST', body }, { issuerUrl })
+ */
+export async function fetchWithApproval(
+  agentFetch: (input: string | URL, init?: RequestInit) => Promise<Response>,
+  input: string | URL,
+  init: RequestInit,
+  options: FetchWithApprovalOptions,
+): Promise<Response> {
+  if (init.body instanceof ReadableStream) throw new TypeError('fetchWithApproval: the body must be replayable (a string or bytes)')
+  const first = await agentFetch(input, init)
+  if (first.status !== 403) return first
+  const body = (await first.clone().json().catch(() => undefined)) as { error?: Record<string, unknown> } | undefined
+  const data = approvalData({ data: body?.error })
+  if (data === undefined) return first
+  await first.body?.cancel()
+  options.onApprovalRequired?.(data)
+  const { onApprovalRequired: _o, ...wait } = options
+  const receipt = await waitForApproval({ ...wait, approvalId: data.approvalId })
+  const headers = new Headers(init.headers)
+  headers.set(APPROVAL_HEADER, approvalHeader(receipt))
+  return agentFetch(input, { ...init, headers })
+}

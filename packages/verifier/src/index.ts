@@ -19,6 +19,8 @@ export type { HttpRequestLike, RequestHeaders, VerifyRequestOptions, VerifiedReq
 export { verifyDpopProof, normalizeHtu, accessTokenHash, DPOP_TYP, DPOP_ALGS, MAX_DPOP_PROOF_BYTES } from './dpop.js'
 export type { DpopProofContext, VerifiedDpopProof, DpopErrorName } from './dpop.js'
 export { agentidMiddleware } from './adapters/node.js'
+export { decideHttpApproval, httpApprovalCall, APPROVAL_HEADER } from './adapters/approval.js'
+export type { HttpApprovalOptions, HttpApprovalOutcome } from './adapters/approval.js'
 export type { AgentidHttpOptions } from './adapters/node.js'
 export { agentidFastify } from './adapters/fastify.js'
 export type { AgentidFastifyOptions, FastifyLike } from './adapters/fastify.js'

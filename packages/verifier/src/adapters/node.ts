@@ -6,6 +6,8 @@ import { dpopFail } from '../dpop.js'
 import { dpopChallenge } from './challenge.js'
 import { lineageOptionsOf, lineageRefusal, verifyHttpLineage, type AdapterLineageOptions } from './lineage.js'
 import type { VerifiedLineage } from '../lineage.js'
+import { checkHttpApprovalOptions, decideHttpApproval, type HttpApprovalOptions, type HttpApprovalOutcome } from './approval.js'
+import type { VerifiedApproval } from '../approval.js'
 
 /** Options of {@link agentidMiddleware} and the Fastify plugin. */
 export interface AgentidHttpOptions extends VerifyRequestOptions {
@@ -22,6 +24,20 @@ export interface AgentidHttpOptions extends VerifyRequestOptions {
   lineage?: boolean | AdapterLineageOptions
   /** Largest body the Node middleware reads itself to check a lineage's arguments when no body parser ran. Default 1 MiB. */
   maxBodyBytes?: number
+  /**
+   * Human approval (Node middleware): requests for which `requires` answers `{ group }` run only with an
+   * approver's receipt for exactly this request (`Agentid-Approval` header), set as `req.agentidApproval`;
+   * without one the middleware asks the issuer for an approval and answers 403
+   * `{ error: { code: 'ERR_APPROVAL_REQUIRED', approvalId, approvalUrl, expiresAt } }`.
+   */
+  approval?: HttpApprovalOptions
+}
+
+// A refusal decided by the approval step, carried to the middleware's error path.
+class ApprovalRefusal extends Error {
+  constructor(readonly outcome: Extract<HttpApprovalOutcome, { ok: false }>) {
+    super('approval refused')
+  }
 }
 
 /**
@@ -61,7 +77,7 @@ export function requestUrl(path: string, headers: IncomingHttpHeaders, encrypted
 }
 
 type Next = (error?: unknown) => void
-type AgentidRequest = IncomingMessage & { agentid?: VerifiedRequest; agentidLineage?: VerifiedLineage | null; originalUrl?: string; body?: unknown; _body?: boolean }
+type AgentidRequest = IncomingMessage & { agentid?: VerifiedRequest; agentidLineage?: VerifiedLineage | null; agentidApproval?: VerifiedApproval | null; originalUrl?: string; body?: unknown; _body?: boolean }
 
 // The request body, for a lineage's arguments: `req.body` when a body parser ran, else read here (at
 // most maxBytes) and left as `req.body` (parsed JSON, else a Buffer) with body-parser's `_body` mark,
@@ -97,8 +113,9 @@ async function bodyOf(req: AgentidRequest, maxBytes: number): Promise<unknown> {
  * app.use(agentidMiddleware(verifier, { audience: 'https://erp.example', origin: 'https://erp.example' }))
  */
 export function agentidMiddleware(verifier: Verifier, options: AgentidHttpOptions = {}) {
-  const { origin, lineage, maxBodyBytes, ...verifyOptions } = options
+  const { origin, lineage, maxBodyBytes, approval, ...verifyOptions } = options
   const lineageOptions = lineageOptionsOf(lineage)
+  const approvalOptions = checkHttpApprovalOptions(approval)
   const maxBody = maxBodyBytes ?? 1024 * 1024
   return function agentid(req: AgentidRequest, res: ServerResponse, next?: Next): void {
     const path = req.originalUrl ?? req.url ?? '/'
@@ -113,6 +130,12 @@ export function agentidMiddleware(verifier: Verifier, options: AgentidHttpOption
           const body = await bodyOf(req, maxBody)
           req.agentidLineage = await verifyHttpLineage(verifier, { method: req.method ?? 'GET', url, headers, body }, { ...lineageOptions, defaultAudience: verifyOptions.audience })
         }
+        if (approvalOptions) {
+          const body = await bodyOf(req, maxBody)
+          const outcome = await decideHttpApproval(verifier, approvalOptions, { method: req.method ?? 'GET', url, headers, body, target: new URL(url).origin }, verified)
+          if (!outcome.ok) throw new ApprovalRefusal(outcome)
+          req.agentidApproval = outcome.approval
+        }
         return verified
       })
       .then(
@@ -121,6 +144,13 @@ export function agentidMiddleware(verifier: Verifier, options: AgentidHttpOption
         if (next) next()
       },
       (error: unknown) => {
+        if (error instanceof ApprovalRefusal) {
+          res.statusCode = error.outcome.status
+          res.setHeader('content-type', 'application/json')
+          res.setHeader('cache-control', 'no-store')
+          res.end(JSON.stringify(error.outcome.body))
+          return
+        }
         const refusal = dpopDone ? lineageRefusal(error) : undefined
         if (refusal) {
           res.statusCode = refusal.status
