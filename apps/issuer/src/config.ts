@@ -26,6 +26,10 @@ export interface IssuerConfig {
   eventsPollMs?: number | undefined
   /** Witnesses the issuer log submits its checkpoints to (`AGENTID_LOG_WITNESSES`, JSON `[{ url, vkey }]`). */
   logWitnesses?: WitnessConfig[]
+  /** The operator console's folder (AGENTID_CONSOLE_DIR; `off`: null, not served; default: the built @agentid/console). */
+  consoleDir?: string | null | undefined
+  /** Console session idle timeout, seconds (AGENTID_CONSOLE_IDLE_SEC, default 900). */
+  consoleIdleSec?: number | undefined
 }
 
 /**
@@ -59,6 +63,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<IssuerC
     trustDomain: overrides.trustDomain ?? (env.AGENTID_TRUST_DOMAIN ? parseTrustDomain(env.AGENTID_TRUST_DOMAIN, { code: 'ERR_INVALID_INPUT' }) : undefined),
     redisUrl: overrides.redisUrl ?? redisUrlFrom(env.AGENTID_REDIS_URL),
     eventsPollMs: overrides.eventsPollMs ?? pollMsFrom(env.AGENTID_EVENTS_POLL_MS),
+    consoleDir: overrides.consoleDir !== undefined ? overrides.consoleDir : env.AGENTID_CONSOLE_DIR === 'off' ? null : (env.AGENTID_CONSOLE_DIR || undefined),
+    consoleIdleSec: overrides.consoleIdleSec ?? consoleIdleFrom(env.AGENTID_CONSOLE_IDLE_SEC),
   }
 }
 
@@ -71,5 +77,11 @@ function redisUrlFrom(value: string | undefined): string | undefined {
 function pollMsFrom(value: string | undefined): number | undefined {
   if (value === undefined || value === '') return undefined
   if (!/^[0-9]{2,7}$/.test(value) || Number(value) < 10) throw new AgentIdError('ERR_INVALID_INPUT', 'AGENTID_EVENTS_POLL_MS must be a number of milliseconds from 10 to 9,999,999')
+  return Number(value)
+}
+
+function consoleIdleFrom(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined
+  if (!/^[0-9]{2,5}$/.test(value) || Number(value) < 10 || Number(value) > 86_400) throw new AgentIdError('ERR_INVALID_INPUT', 'AGENTID_CONSOLE_IDLE_SEC must be a number of seconds from 10 to 86,400')
   return Number(value)
 }

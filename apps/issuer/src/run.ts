@@ -54,7 +54,8 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
     log = IssuerLog.open({ db: service.store.db, secret: loadMasterSecret({ dataDir: config.dataDir, mustExist: true }).key, baseUrl, witnesses: config.logWitnesses ?? [] })
     log.start()
     const issuerLog = log
-    server = buildServer(service, { logger: config.logLevel === 'silent' ? false : { level: config.logLevel }, log, ...(config.eventsPollMs ? { events: { pollMs: config.eventsPollMs } } : {}) })
+    const consoleOptions = { ...(config.consoleDir !== undefined ? { dir: config.consoleDir } : {}), ...(config.consoleIdleSec !== undefined ? { idleSec: config.consoleIdleSec } : {}) }
+    server = buildServer(service, { logger: config.logLevel === 'silent' ? false : { level: config.logLevel }, log, console: consoleOptions, ...(config.eventsPollMs ? { events: { pollMs: config.eventsPollMs } } : {}) })
     const url = await server.listen({ host: config.host, port })
     let stopping: Promise<void> | undefined
     const srv = server

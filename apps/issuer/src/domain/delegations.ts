@@ -1,11 +1,11 @@
 // The issuer's side of delegation (DESIGN.md "Delegation", "Revocation"): root capability links it
-// signs to agents, status entries for links agents sign to each other, and revocation cascades.
+// signs to agents and status entries for links agents sign to each other. Revocation cascades: revocation.ts.
 import { createHash, randomUUID } from 'node:crypto'
 import { AgentIdError, verifyProofOfPossession, type BitstringStatusListEntry } from '@agentid/core'
 import { delegate, type Capability, type Caveats } from '@agentid/delegation'
 import type { IssuerEngine } from '../veramo/engine.js'
 import type { StatusLists } from './status-lists.js'
-import type { DelegationRow, Store, WriteOp } from './store.js'
+import type { Store, WriteOp } from './store.js'
 
 /** A root link signed by the issuer, not yet stored: `ops` commit its row and status index. */
 export interface RootLink {
@@ -14,9 +14,6 @@ export interface RootLink {
   statusEntry: BitstringStatusListEntry
   ops: WriteOp[]
 }
-
-/** The outcome of a delegation revocation. */
-export interface DelegationRevocation { id: string; revokedDelegations: string[]; alreadyRevoked: boolean }
 
 export interface DelegationsOptions {
   store: Store
@@ -104,29 +101,5 @@ export class Delegations {
       store.ops.audit(at, `agent:${proof.did}`, 'delegation.registered', proof.did, { delegationId: id, parentId: parent.id, delegatee: request.delegatee, proofSha256: createHash('sha256').update(request.proof).digest('hex') }),
     ])
     return { id, statusEntry: entry(slot), expiresAt: row.expires_at }
-  }
-
-  /**
-   * Revokes link `id` and every link below it: rows and status bits. Runs inside the caller's
-   * transaction. Throws ERR_NOT_FOUND for an unknown id.
-   */
-  revokeTree(id: string, at: number, reason: string): DelegationRevocation {
-    if (!this.o.store.delegations.get(id)) throw new AgentIdError('ERR_NOT_FOUND', 'delegation not found')
-    const rows = this.o.store.delegations.activeSubtree(id)
-    this.revokeRows(rows, at, reason)
-    return { id, revokedDelegations: rows.map((r) => r.id), alreadyRevoked: rows.length === 0 }
-  }
-
-  /** Revokes every link `did` signed or received, and their descendants (inside the caller's transaction). */
-  revokeOfAgent(did: string, at: number, reason: string): string[] {
-    const rows = this.o.store.delegations.activeOfAgent(did)
-    this.revokeRows(rows, at, reason)
-    return rows.map((r) => r.id)
-  }
-
-  private revokeRows(rows: readonly DelegationRow[], at: number, reason: string): void {
-    if (rows.length === 0) return
-    for (const r of rows) this.o.store.delegations.revoke(r.id, at, reason)
-    this.o.statusLists.setRevoked(rows.map((r) => ({ listId: r.status_list_id, index: r.status_index })))
   }
 }

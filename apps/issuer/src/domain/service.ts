@@ -36,7 +36,8 @@ import {
 import { agentCredentialDocument, DataIntegritySigner } from './di.js'
 import type { CredentialFormat } from './input.js'
 import { parseDelegationId, parseGrantRequest, parseRegisterDelegationRequest, takeGrantToolProfile, toolProfileCapabilities } from './delegation-input.js'
-import { Delegations, type DelegationRevocation } from './delegations.js'
+import { Delegations } from './delegations.js'
+import { revocationCascade, type RevocationEffect, type RevocationTarget } from './revocation.js'
 import { StatusLists, type SignedDiStatusList, type SignedStatusList } from './status-lists.js'
 import { createMemoryEventBus, type EventBus } from '../events/bus.js'
 import { RevocationEvents } from '../events/recorder.js'
@@ -486,46 +487,35 @@ export class IssuerService {
   }
 
   /**
-   * Revokes an agent and every credential it holds: the agent row, each credential row and each
-   * status-list bit change in one transaction. Revoking a revoked agent changes nothing.
+   * Revokes an agent, every credential it holds and every delegation it signed or received (with the
+   * links below them), in one transaction (`revocationCascade`). Revoking a revoked agent changes nothing.
    */
   revokeAgent(actor: Principal, did: unknown, reason: unknown): { did: string; revokedCredentials: string[]; revokedDelegations: string[]; alreadyRevoked: boolean } {
     requireAdmin(actor)
     const agentDid = parseAgentDid(did)
-    const why = parseReason(reason)
-    return this.store.transaction(() => {
-      const agent = this.store.agents.get(agentDid)
-      if (!agent) notFound('agent')
-      const at = this.now()
-      const changed = this.store.agents.revoke(agentDid, at, why)
-      const creds = this.store.credentials.activeByAgent(agentDid)
-      for (const c of creds) this.store.credentials.revoke(c.id, at, why)
-      this.statusLists.setRevoked(creds.map((c) => ({ listId: c.status_list_id, index: c.status_index })))
-      // Every delegation the agent signed or received goes too, with the links below them.
-      const links = this.delegations.revokeOfAgent(agentDid, at, why)
-      this.events.revoked({ at, agent: changed ? agentDid : undefined, credentials: creds.map((c) => c.id), delegations: links })
-      if (changed || creds.length || links.length) this.store.audit(at, actorName(actor), 'agent.revoked', agentDid, { reason: why, credentials: creds.map((c) => c.id), delegations: links })
-      return { did: agentDid, revokedCredentials: creds.map((c) => c.id), revokedDelegations: links, alreadyRevoked: !changed && creds.length === 0 && links.length === 0 }
-    })
+    const e = this.revoke(actor, { kind: 'agent', did: agentDid }, parseReason(reason))
+    return { did: agentDid, revokedCredentials: e.credentials.map((c) => c.id), revokedDelegations: e.delegations.map((d) => d.id), alreadyRevoked: e.alreadyRevoked }
   }
 
   /** Revokes one credential (its row and its status bit, in one transaction). */
   revokeCredential(actor: Principal, id: unknown, reason: unknown): { id: string; agent: string; alreadyRevoked: boolean } {
     requireAdmin(actor)
     const credentialId = parseCredentialId(id)
-    const why = parseReason(reason)
-    return this.store.transaction(() => {
-      const cred = this.store.credentials.get(credentialId)
-      if (!cred) notFound('credential')
-      const at = this.now()
-      const changed = this.store.credentials.revoke(credentialId, at, why)
-      if (changed) {
-        this.statusLists.setRevoked([{ listId: cred.status_list_id, index: cred.status_index }])
-        this.events.revoked({ at, credentials: [credentialId], delegations: [] })
-        this.store.audit(at, actorName(actor), 'credential.revoked', cred.agent_did, { credentialId, reason: why })
-      }
-      return { id: credentialId, agent: cred.agent_did, alreadyRevoked: !changed }
-    })
+    const e = this.revoke(actor, { kind: 'credential', id: credentialId }, parseReason(reason))
+    return { id: credentialId, agent: e.owner!, alreadyRevoked: e.alreadyRevoked }
+  }
+
+  /**
+   * What revoking `target` would take down (every credential, delegation link and downstream agent),
+   * computed by the same cascade that performs the revocation, without changing anything. Admin only.
+   */
+  previewRevocation(actor: Principal, target: RevocationTarget): RevocationEffect {
+    requireAdmin(actor)
+    return this.store.db.transaction(() => revocationCascade({ store: this.store, statusLists: this.statusLists, events: this.events }, target, { dryRun: true })).deferred()
+  }
+
+  private revoke(actor: Principal, target: RevocationTarget, reason: string): RevocationEffect {
+    return this.store.transaction(() => revocationCascade({ store: this.store, statusLists: this.statusLists, events: this.events }, target, { dryRun: false, at: this.now(), reason, actor: actorName(actor) }))
   }
 
   // ---- delegation --------------------------------------------------------------------------
@@ -560,17 +550,11 @@ export class IssuerService {
   }
 
   /** Revokes a delegation and every link below it (rows and status bits, one transaction). */
-  revokeDelegation(actor: Principal, id: unknown, reason: unknown): DelegationRevocation {
+  revokeDelegation(actor: Principal, id: unknown, reason: unknown): { id: string; revokedDelegations: string[]; alreadyRevoked: boolean } {
     requireAdmin(actor)
     const delegationId = parseDelegationId(id)
-    const why = parseReason(reason)
-    return this.store.transaction(() => {
-      const at = this.now()
-      const result = this.delegations.revokeTree(delegationId, at, why)
-      this.events.revoked({ at, credentials: [], delegations: result.revokedDelegations })
-      if (!result.alreadyRevoked) this.store.audit(at, actorName(actor), 'delegation.revoked', delegationId, { reason: why, delegations: result.revokedDelegations })
-      return result
-    })
+    const e = this.revoke(actor, { kind: 'delegation', id: delegationId }, parseReason(reason))
+    return { id: delegationId, revokedDelegations: e.delegations.map((d) => d.id), alreadyRevoked: e.alreadyRevoked }
   }
 
   /**

@@ -15,6 +15,7 @@ import type { IssuerLog } from '../log/log.js'
 import { logRoutes } from '../log/routes.js'
 import { approvalRoutes } from '../approvals/routes.js'
 import { svidRoutes } from '../svid/routes.js'
+import { consoleRoutes, type ConsoleOptions } from '../console/routes.js'
 
 export interface ServerOptions {
   /** Pino logger options (a `stream` to write JSON lines to), or false for none (tests). Default: JSON logs at info on stdout. */
@@ -25,6 +26,8 @@ export interface ServerOptions {
   events?: EventRouteOptions
   /** The issuer log: served under /log and /v1/log, and its entry index named in spawn, renew and revoke answers. */
   log?: IssuerLog
+  /** The operator console at /console (apps/issuer/src/console): its folder and session timeouts. */
+  console?: ConsoleOptions
 }
 
 /** The shipped context file's bytes, read once. */
@@ -261,6 +264,8 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   void app.register(oauthRoutes(service))
   void app.register(eventRoutes(service, options.events))
   // Human approvals: approvers, enrolment, requests, decisions and the pages (apps/issuer/src/approvals).
+  // The operator console: sign-in, its JSON routes under /console/api and the built app under /console/.
+  void app.register(consoleRoutes(service, log, options.console))
   void app.register(approvalRoutes({ approvals: service.approvals, authenticate: (key) => service.authenticate(key), parseReason: (body) => parseRevokeRequest(body).reason }))
 
   return app
