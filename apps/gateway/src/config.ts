@@ -27,6 +27,7 @@ export interface StdioUpstreamConfig {
   readonly env: Readonly<Record<string, ConfigValue>>
   /** Working directory of the child; default: the config file's directory. */
   readonly cwd: string
+  readonly lineage?: UpstreamLineageConfig
 }
 
 /** An MCP server the gateway reaches over Streamable HTTP. */
@@ -35,9 +36,31 @@ export interface HttpUpstreamConfig {
   readonly transport: 'http'
   readonly url: string
   readonly headers: Readonly<Record<string, ConfigValue>>
+  readonly lineage?: UpstreamLineageConfig
 }
 
 export type UpstreamConfig = StdioUpstreamConfig | HttpUpstreamConfig
+
+/** How the gateway names an upstream in its own lineage hop (see the README, "Chain of custody"). */
+export interface UpstreamLineageConfig {
+  /** The upstream's server id in hop targets (`mcp://<serverId>/<tool>`); default the upstream's `id`. */
+  readonly serverId: string
+  /** The upstream's own agent DID, when it has one: the callee of the gateway's hop (else the lineage ends there). */
+  readonly agent: string | undefined
+}
+
+/** The gateway's chain-of-custody settings. */
+export interface GatewayLineageConfig {
+  /** Refuse calls without a lineage (`requireLineage` of each endpoint's guard). */
+  readonly required: boolean
+  /**
+   * The gateway's own agent identity: its private JWK (JSON, an Ed25519 key; a secret reference) and its
+   * identity credential (compact JWT). With it, hops to the gateway must name it as callee, the gateway
+   * appends its own hop when it forwards a call and returns signed receipts; without it, it verifies and
+   * forwards the lineage unchanged.
+   */
+  readonly agent: { readonly privateJwk: ConfigValue; readonly credential: ConfigValue } | undefined
+}
 
 /** The gateway's configuration, validated, with paths made absolute. */
 export interface GatewayConfig {
@@ -62,6 +85,8 @@ export interface GatewayConfig {
    * Only SSE relays an upstream's progress notifications during a call.
    */
   readonly sseResponses: boolean
+  /** Chain of custody (lineage) settings. */
+  readonly lineage: GatewayLineageConfig
   readonly upstreams: readonly UpstreamConfig[]
 }
 
@@ -92,6 +117,11 @@ const configValue = z.union([z.string(), secretRef], { error: 'must be a string 
 
 const upstreamId = z.string().regex(UPSTREAM_ID, 'must match ^[a-z0-9][a-z0-9_-]{0,62}$')
 
+const upstreamLineage = z.strictObject({
+  serverId: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'must be 1 to 128 characters of [A-Za-z0-9._-]').optional(),
+  agent: z.string().regex(/^did:key:z[1-9A-HJ-NP-Za-km-z]+$/, 'must be a did:key').optional(),
+}).optional()
+
 const stdioUpstream = z.strictObject({
   id: upstreamId,
   transport: z.literal('stdio'),
@@ -99,6 +129,7 @@ const stdioUpstream = z.strictObject({
   args: z.array(z.string()).default([]),
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'), configValue).default({}),
   cwd: z.string().min(1).optional(),
+  lineage: upstreamLineage,
 })
 
 const httpUpstream = z.strictObject({
@@ -111,6 +142,7 @@ const httpUpstream = z.strictObject({
       configValue,
     )
     .default({}),
+  lineage: upstreamLineage,
 })
 
 const schema = z.strictObject({
@@ -128,6 +160,10 @@ const schema = z.strictObject({
   secretStores: z.strictObject({ file: z.strictObject({ path: z.string().min(1) }).optional() }).default({}),
   logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   sseResponses: z.boolean().default(false),
+  lineage: z.strictObject({
+    required: z.boolean().default(false),
+    agent: z.strictObject({ privateJwk: configValue, credential: configValue }).optional(),
+  }).default({ required: false }),
   upstreams: z.array(z.discriminatedUnion('transport', [stdioUpstream, httpUpstream], { error: 'transport must be "stdio" or "http"' })).min(1),
 })
 
@@ -171,11 +207,13 @@ export function parseGatewayConfig(input: unknown, baseDir: string): GatewayConf
     secretFile: c.secretStores.file ? abs(c.secretStores.file.path) : undefined,
     logLevel: c.logLevel,
     sseResponses: c.sseResponses,
-    upstreams: c.upstreams.map((u): UpstreamConfig =>
-      u.transport === 'stdio'
-        ? { id: u.id, transport: 'stdio', command: u.command, args: u.args, env: u.env, cwd: abs(u.cwd ?? '.') }
-        : { id: u.id, transport: 'http', url: u.url, headers: u.headers },
-    ),
+    lineage: { required: c.lineage.required, agent: c.lineage.agent },
+    upstreams: c.upstreams.map((u): UpstreamConfig => {
+      const lineage = { lineage: { serverId: u.lineage?.serverId ?? u.id, agent: u.lineage?.agent } }
+      return u.transport === 'stdio'
+        ? { id: u.id, transport: 'stdio', command: u.command, args: u.args, env: u.env, cwd: abs(u.cwd ?? '.'), ...lineage }
+        : { id: u.id, transport: 'http', url: u.url, headers: u.headers, ...lineage }
+    }),
   }
 }
 

@@ -23,6 +23,9 @@ import {
   ResultSchema,
   type ServerCapabilities,
 } from '@modelcontextprotocol/sdk/types.js'
+import type { Signer } from '@agentid/core'
+import { appendHop, LINEAGE_SEPARATOR, MCP_CREDENTIALS_META, MCP_LINEAGE_META, mcpCommand } from '@agentid/lineage'
+import { verifiedLineage } from '@agentid/mcp'
 import type { Logger } from './logger.js'
 import { rawRequest } from './raw-call.js'
 import type { Redactor } from './redact.js'
@@ -34,6 +37,22 @@ export interface ForwardingServerOptions {
   logger: Logger
   /** Per-request timeout towards the upstream. Default 60,000 ms (the SDK's). */
   timeoutMs?: number
+  /**
+   * The gateway's agent identity: a `tools/call` whose lineage the guard verified is forwarded with the
+   * gateway's own hop appended (target `mcp://<serverId>/<tool>`, callee the upstream's agent if any).
+   */
+  lineage?: { signer: Signer; credential: string; serverId: string; callee: string | undefined }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** The credentials to send on: those received, then the gateway's own, each once. */
+function withCredential(received: unknown, own: string): string {
+  const list = typeof received === 'string' && received !== '' ? received.split(LINEAGE_SEPARATOR) : []
+  if (!list.includes(own)) list.push(own)
+  return list.join(LINEAGE_SEPARATOR)
 }
 
 type AnyRequest = { method: string; params?: Record<string, unknown> }
@@ -123,7 +142,31 @@ export function createForwardingServer(options: ForwardingServerOptions): Server
     server.setRequestHandler(ListToolsRequestSchema, (r, extra) => forward(r, extra as Extra, ListToolsResultSchema) as never)
     // The SDK Server validates every tools/call result against CallToolResultSchema before it is sent;
     // validating it here as well would parse each result twice.
-    server.setRequestHandler(CallToolRequestSchema, (r, extra) => forward(r, extra as Extra, ResultSchema, true) as never)
+    server.setRequestHandler(CallToolRequestSchema, async (r, extra) => {
+      const received = options.lineage === undefined ? null : verifiedLineage(extra)
+      if (received === null) return forward(r, extra as Extra, ResultSchema, true) as never
+      // The gateway's own hop: it holds custody (the agent's hop named it), and the upstream gets the call
+      // with the lineage extended by it. A stdio upstream is no agent: the hop names no callee, and records
+      // custody all the same.
+      const { signer, credential, serverId, callee } = options.lineage!
+      const meta = isRecord(r.params._meta) ? r.params._meta : {}
+      const sent = await appendHop(received.lineage, {
+        signer, credential, target: `mcp://${serverId}/${r.params.name}`, command: mcpCommand('tools/call', r.params.name), args: r.params.arguments,
+        ...(callee === undefined ? {} : { callee }),
+      })
+      const params = { ...r.params, _meta: { ...meta, [MCP_LINEAGE_META]: sent, [MCP_CREDENTIALS_META]: withCredential(meta[MCP_CREDENTIALS_META], credential) } }
+      const result = await forward({ method: r.method, params }, extra as Extra, ResultSchema, true)
+      // The upstream's record (the gateway's hop answered by its receipt) is kept for the guard's receipt only
+      // when it extends what was sent; anything else an upstream puts there is dropped.
+      if (isRecord(result._meta) && MCP_LINEAGE_META in result._meta) {
+        const record = result._meta[MCP_LINEAGE_META]
+        if (typeof record !== 'string' || !record.startsWith(`${sent}${LINEAGE_SEPARATOR}`)) {
+          const { [MCP_LINEAGE_META]: _dropped, ...rest } = result._meta
+          return { ...result, _meta: rest } as never
+        }
+      }
+      return result as never
+    })
   }
   if (capabilities.resources) {
     server.setRequestHandler(ListResourcesRequestSchema, (r, extra) => forward(r, extra as Extra, ListResourcesResultSchema) as never)

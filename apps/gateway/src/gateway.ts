@@ -2,11 +2,11 @@
 // RFC 9728 metadata, all on one Node http server.
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { AgentIdError } from '@agentid/core'
+import { AgentIdError, signerFromJwk, type Ed25519PrivateJwk, type Signer } from '@agentid/core'
 import { createMcpGuard, type AuditEvent, type McpGuard } from '@agentid/mcp'
 import { loadPolicyEngine, type PolicyEngine } from '@agentid/policy'
 import { createVerifier, type Verifier } from '@agentid/verifier'
-import type { GatewayConfig } from './config.js'
+import type { ConfigValue, GatewayConfig } from './config.js'
 import { createForwardingServer } from './forward.js'
 import { createLogger, type Logger } from './logger.js'
 import { createRedactor, type Redactor } from './redact.js'
@@ -87,6 +87,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   stores.push(...(options.secretStores ?? []))
   const secrets = createSecretResolver(stores)
 
+  // The gateway's own agent identity (chain of custody), read now: its key is registered for redaction.
+  const identity = config.lineage.agent === undefined ? undefined : await gatewayIdentity(config.lineage.agent, (ref, onSecret) => secrets.resolve(ref, onSecret), redactor)
+
   const upstreams: Upstream[] = []
   const connecting = await Promise.allSettled(config.upstreams.map((u) => connectUpstream(u, { secrets, redactor, logger })))
   for (const r of connecting) if (r.status === 'fulfilled') upstreams.push(r.value)
@@ -145,8 +148,12 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       authorizationServers: config.agentid.issuerUrls,
       audit,
       ...(options.clock ? { clock: options.clock } : {}),
+      requireLineage: config.lineage.required,
+      ...(identity === undefined ? {} : { lineageAgent: { did: identity.signer.did, signer: identity.signer, credential: identity.credential } }),
     })
-    const handler = guard.nodeHandler({ createServer: () => createForwardingServer({ upstream, redactor, logger }), enableJsonResponse: !config.sseResponses })
+    const named = config.upstreams.find((u) => u.id === upstream.id)?.lineage
+    const hop = identity === undefined ? undefined : { ...identity, serverId: named?.serverId ?? upstream.id, callee: named?.agent }
+    const handler = guard.nodeHandler({ createServer: () => createForwardingServer({ upstream, redactor, logger, ...(hop === undefined ? {} : { lineage: hop }) }), enableJsonResponse: !config.sseResponses })
     routes.set(new URL(url).pathname, { handler })
     routes.set(guard.metadataPath, { handler })
     endpoints.push(Object.freeze({ id: upstream.id, url, metadataUrl: guard.metadataUrl }))
@@ -174,4 +181,30 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
         await Promise.all(upstreams.map((u) => u.close()))
       })()),
   }
+}
+
+/** The gateway's agent identity from its config: the Ed25519 private JWK (JSON) and the identity credential naming its DID. */
+async function gatewayIdentity(
+  agent: { privateJwk: ConfigValue; credential: ConfigValue },
+  resolve: (ref: Exclude<ConfigValue, string>, onSecret?: (secret: string) => void) => Promise<string>,
+  redactor: Redactor,
+): Promise<{ signer: Signer; credential: string }> {
+  const read = (value: ConfigValue, secret: boolean) => (typeof value === 'string' ? value : resolve(value, secret ? (s) => redactor.add(s) : undefined))
+  const invalid = (field: string, message: string) => new AgentIdError('ERR_INVALID_INPUT', `gateway config: lineage.agent.${field}: ${message}`, { details: { field: `lineage.agent.${field}` } })
+  let signer: Signer
+  try {
+    signer = signerFromJwk(JSON.parse(await read(agent.privateJwk, true)) as Ed25519PrivateJwk)
+  } catch (cause) {
+    if (cause instanceof AgentIdError && cause.code === 'ERR_UNAVAILABLE') throw cause
+    throw invalid('privateJwk', 'must be an Ed25519 private JWK (JSON)')
+  }
+  const credential = (await read(agent.credential, false)).trim()
+  let subject: unknown
+  try {
+    subject = JSON.parse(Buffer.from(credential.split('.')[1] ?? '', 'base64url').toString('utf8')).sub
+  } catch {
+    throw invalid('credential', 'must be a compact JWT (the identity credential of the gateway\'s agent)')
+  }
+  if (subject !== signer.did) throw invalid('credential', 'names another agent than privateJwk\'s')
+  return { signer, credential }
 }

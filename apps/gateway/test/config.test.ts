@@ -97,3 +97,37 @@ describe('parseGatewayConfig', () => {
     await expect(loadGatewayConfig(join(dir, 'missing.json'))).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { field: '(file)' } })
   })
 })
+
+describe('parseGatewayConfig: lineage', () => {
+  it('defaults to no lineage requirement and no gateway agent; upstreams are named by their id', () => {
+    const c = parseGatewayConfig(valid(), '/etc/gw')
+    expect(c.lineage).toEqual({ required: false, agent: undefined })
+    expect(c.upstreams.map((u) => u.lineage)).toEqual([{ serverId: 'files', agent: undefined }, { serverId: 'github', agent: undefined }])
+  })
+
+  it('takes the gateway agent as secret references, and each upstream\'s server id and agent', () => {
+    const input = valid() as Record<string, unknown> & { upstreams: Record<string, unknown>[] }
+    input.lineage = { required: true, agent: { privateJwk: { secret: 'file:gw-key' }, credential: { secret: 'env:GW_CREDENTIAL' } } }
+    input.upstreams[1]!.lineage = { serverId: 'github.com', agent: 'did:key:z6MkGithubServer' }
+    const c = parseGatewayConfig(input, '/etc/gw')
+    expect(c.lineage).toEqual({ required: true, agent: { privateJwk: { secret: 'file:gw-key' }, credential: { secret: 'env:GW_CREDENTIAL' } } })
+    expect(c.upstreams[1]!.lineage).toEqual({ serverId: 'github.com', agent: 'did:key:z6MkGithubServer' })
+  })
+
+  it('refuses malformed lineage settings, naming the field', () => {
+    const withLineage = (lineage: unknown) => ({ ...valid(), lineage })
+    expect(fieldOf(withLineage({ required: 'yes' }))).toBe('lineage.required')
+    expect(fieldOf(withLineage({ agent: { privateJwk: { secret: 'vault' } , credential: 'x' } }))).toBe('lineage.agent.privateJwk.secret')
+    expect(fieldOf(withLineage({ agent: { privateJwk: 'k' } }))).toBe('lineage.agent.credential')
+    expect(fieldOf(withLineage({ signer: {} }))).toBe('lineage.signer')
+    const upstream = (lineage: unknown) => {
+      const input = valid() as Record<string, unknown> & { upstreams: Record<string, unknown>[] }
+      input.upstreams[0]!.lineage = lineage
+      return input
+    }
+    expect(fieldOf(upstream({ serverId: 'a/b' }))).toBe('upstreams.0.lineage.serverId')
+    expect(fieldOf(upstream({ serverId: '' }))).toBe('upstreams.0.lineage.serverId')
+    expect(fieldOf(upstream({ agent: 'did:web:example.com' }))).toBe('upstreams.0.lineage.agent')
+    expect(fieldOf(upstream({ other: 1 }))).toBe('upstreams.0.lineage.other')
+  })
+})
