@@ -6,7 +6,6 @@ import { verify as cryptoVerify } from 'node:crypto'
 import type { Database } from 'better-sqlite3'
 import { createAgent, type Agent as VeramoAgent, type CredentialPayload, type ICredentialPlugin, type IDIDManager, type IIdentifier, type IKey, type IKeyManager, type IResolver, type TAgent } from '@veramo/core'
 import { CredentialPlugin } from '@veramo/credential-w3c'
-import { CredentialProviderJWT } from '@veramo/credential-jwt'
 import { DIDManager } from '@veramo/did-manager'
 import { KeyDIDProvider } from '@veramo/did-provider-key'
 import { DIDResolverPlugin } from '@veramo/did-resolver'
@@ -30,6 +29,7 @@ import { SqliteDIDStore } from './sqlite-did-store.js'
 import { SqliteKeyStore } from './sqlite-key-store.js'
 import { SqlitePrivateKeyStore } from './sqlite-private-key-store.js'
 import { NodeEd25519KMS } from './node-kms.js'
+import { JwtOnlyCredentialProvider } from './jwt-provider.js'
 
 /** HKDF `info` of the key that seals private keys in `private_keys`. Changing it orphans every stored key. */
 export const PRIVATE_KEY_BOX_INFO = 'agentid/issuer/private-keys/v1'
@@ -180,7 +180,7 @@ export async function createIssuerEngine(options: IssuerEngineOptions): Promise<
       new KeyManager({ store: keyStore, kms: { [KMS]: kms } }),
       new DIDManager({ store: didStore, defaultProvider: 'did:key', providers: { 'did:key': new KeyDIDProvider({ defaultKms: KMS }) } }),
       new DIDResolverPlugin({ resolver }),
-      new CredentialPlugin([new CredentialProviderJWT()]),
+      new CredentialPlugin([new JwtOnlyCredentialProvider()]),
     ],
     overrides: {
       // Frozen: a plugin that tried to modify it would throw instead of corrupting the cache.

@@ -1,4 +1,5 @@
 import { sign as cryptoSign, type KeyObject } from 'node:crypto'
+import { promisify } from 'node:util'
 import { AbstractKeyManagementSystem, type AbstractPrivateKeyStore } from '@veramo/key-manager'
 import type { IKey, ManagedKeyInfo, MinimalImportableKey, TKeyType } from '@veramo/core'
 import { AgentIdError, base64urlEncode, generateEd25519KeyPair, privateKeyFromSeed } from '@agentid/core'
@@ -77,7 +78,8 @@ export class NodeEd25519KMS extends AbstractKeyManagementSystem {
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
     if (!(bytes instanceof Uint8Array)) throw new TypeError('sign: data must be bytes')
     const key = await this.#load(keyRef?.kid)
-    return base64urlEncode(cryptoSign(null, bytes, key.privateKey))
+    // On libuv's thread pool (node:crypto's callback form): the event loop bounds the issuer's throughput.
+    return base64urlEncode(await signOnPool(null, bytes, key.privateKey))
   }
 
   async sharedSecret(_args: { myKeyRef: Pick<IKey, 'kid'>; theirKey: Pick<IKey, 'publicKeyHex' | 'type'> }): Promise<string> {
@@ -106,6 +108,8 @@ export class NodeEd25519KMS extends AbstractKeyManagementSystem {
     return loaded
   }
 }
+
+const signOnPool = promisify(cryptoSign) as (algorithm: null, data: Uint8Array, key: KeyObject) => Promise<Buffer>
 
 function requireEd25519(type: unknown): asserts type is 'Ed25519' {
   if (type !== 'Ed25519') throw notSupported(`not_supported: Key type not supported: ${String(type)}`)
