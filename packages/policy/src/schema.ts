@@ -39,6 +39,14 @@ namespace AgentId {
     toolProfile: Set<String>,
     // The profile name, when the credential names a profile instead of listing tools.
     toolProfileName?: String,
+    // True when the issuer verified attestation evidence for the credential (claim attestation.verified).
+    attested: Bool,
+    // The kinds of evidence the issuer verified: "eat", "sigstore", "nitro".
+    attestationKinds: Set<String>,
+    // The build digests bound by verified Sigstore provenance, as "sha256:<hex>".
+    attestedDigests: Set<String>,
+    // The PCR0 values of verified Nitro documents (hex): the enclave image measured.
+    attestedPcr0: Set<String>,
     user?: User,
   };
 

@@ -139,6 +139,11 @@ function reference(policies: Record<string, string>, r: Req) {
         dataAccessClass: r.dataClass,
         dataAccessLevel: CLASSES.indexOf(r.dataClass),
         toolProfile: r.profile,
+        // What principalEntities gives a credential without verified attestation evidence.
+        attested: false,
+        attestationKinds: [],
+        attestedDigests: [],
+        attestedPcr0: [],
         ...(r.user ? { user: { __entity: { type: `${NS}::User`, id: r.user } } } : {}),
       },
       parents: [],

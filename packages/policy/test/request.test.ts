@@ -74,3 +74,20 @@ describe('request building', () => {
     expect(() => requestContext({ ...subjects[0]!, authorizationDetails: [{ type: 't', actions: many, locations: many }] }, 0)).toThrow(RequestError)
   })
 })
+
+describe('attestation attributes', () => {
+  it('come only from the issuer-written attestation.verified list', async () => {
+    const { attestationAttributes } = await import('../src/internal/request.js')
+    expect(attestationAttributes(undefined)).toEqual({ attested: false, attestationKinds: [], attestedDigests: [], attestedPcr0: [] })
+    expect(attestationAttributes({ kind: 'nitro', note: 'free-form' })).toEqual({ attested: false, attestationKinds: [], attestedDigests: [], attestedPcr0: [] })
+    expect(attestationAttributes({ verified: 'yes' }).attested).toBe(false)
+    expect(attestationAttributes({ verified: [{ kind: 'tpm' }, 7, null] }).attested).toBe(false)
+    expect(attestationAttributes({
+      verified: [
+        { kind: 'sigstore', subject: { name: 'a.txt', sha256: 'ab' } },
+        { kind: 'nitro', pcrs: { 0: '00', 1: '11' } },
+        { kind: 'eat', attester: 'tee-1' },
+      ],
+    })).toEqual({ attested: true, attestationKinds: ['eat', 'nitro', 'sigstore'], attestedDigests: ['sha256:ab'], attestedPcr0: ['00'] })
+  })
+})

@@ -123,6 +123,7 @@ export function principalEntities(subject: AuthorizationSubject): EntityJson[] {
     dataAccessClass: claims.dataAccessClass as string,
     dataAccessLevel: dataLevel(claims.dataAccessClass, 'claims.dataAccessClass'),
   }
+  Object.assign(attrs, attestationAttributes(claims.attestation))
   if (typeof claims.toolProfile === 'string') {
     attrs.toolProfile = []
     attrs.toolProfileName = text(claims.toolProfile, 'claims.toolProfile')
@@ -273,4 +274,22 @@ export function lineageContext(lineage: unknown): Record<string, Json> {
   }
   if (lineage.user !== null && lineage.user !== undefined) out.user = identifier(lineage.user, 'subject.lineage.user')
   return out
+}
+
+/**
+ * The attestation attributes of an Agent, from the issuer-written `attestation.verified` list of its
+ * (verified) credential: whether any evidence was verified, its kinds, the Sigstore build digests and
+ * the Nitro PCR0 values. Anything else in `attestation` (free-form, not verified) gives nothing.
+ */
+export function attestationAttributes(attestation: unknown): { attested: boolean; attestationKinds: string[]; attestedDigests: string[]; attestedPcr0: string[] } {
+  const verified = isRecord(attestation) && Array.isArray(attestation.verified) ? attestation.verified.filter(isRecord) : []
+  const kinds = new Set<string>()
+  const digests = new Set<string>()
+  const pcr0 = new Set<string>()
+  for (const v of verified) {
+    if (v.kind === 'eat' || v.kind === 'sigstore' || v.kind === 'nitro') kinds.add(v.kind)
+    if (v.kind === 'sigstore' && isRecord(v.subject) && typeof v.subject.sha256 === 'string') digests.add(`sha256:${v.subject.sha256}`)
+    if (v.kind === 'nitro' && isRecord(v.pcrs) && typeof v.pcrs['0'] === 'string') pcr0.add(v.pcrs['0'])
+  }
+  return { attested: kinds.size > 0, attestationKinds: [...kinds].sort(), attestedDigests: [...digests].sort(), attestedPcr0: [...pcr0].sort() }
 }
