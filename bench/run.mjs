@@ -23,6 +23,7 @@ const SUITES = [
   { name: 'gateway', file: 'gateway.mjs' },
   { name: 'revocation', file: 'revocation.mjs' },
   { name: 'lineage', file: 'lineage.mjs' },
+  { name: 'tlog', file: 'tlog.mjs' },
 ]
 
 const here = (f) => fileURLToPath(new URL(f, import.meta.url))

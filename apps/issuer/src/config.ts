@@ -30,6 +30,11 @@ export interface IssuerConfig {
   consoleDir?: string | null | undefined
   /** Console session idle timeout, seconds (AGENTID_CONSOLE_IDLE_SEC, default 900). */
   consoleIdleSec?: number | undefined
+  /**
+   * `AGENTID_LOG_SEQUENCER=off`: for measuring the log's cost only (bench/tlog.mjs). Events still get
+   * their log index in their own transaction, but no tree, tiles or checkpoints are made or served.
+   */
+  logSequencer?: boolean
 }
 
 /**
@@ -59,6 +64,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<IssuerC
     logLevel: overrides.logLevel ?? env.AGENTID_LOG_LEVEL ?? 'info',
     trustedIdps: overrides.trustedIdps ?? trustedIdpsFromEnv(env.AGENTID_TRUSTED_IDPS),
     logWitnesses: overrides.logWitnesses ?? parseWitnesses(env.AGENTID_LOG_WITNESSES),
+    logSequencer: overrides.logSequencer ?? logSequencerFrom(env.AGENTID_LOG_SEQUENCER),
     attestation: overrides.attestation ?? attestationFromEnv(env.AGENTID_ATTESTATION),
     trustDomain: overrides.trustDomain ?? (env.AGENTID_TRUST_DOMAIN ? parseTrustDomain(env.AGENTID_TRUST_DOMAIN, { code: 'ERR_INVALID_INPUT' }) : undefined),
     redisUrl: overrides.redisUrl ?? redisUrlFrom(env.AGENTID_REDIS_URL),
@@ -84,4 +90,10 @@ function consoleIdleFrom(value: string | undefined): number | undefined {
   if (value === undefined || value === '') return undefined
   if (!/^[0-9]{2,5}$/.test(value) || Number(value) < 10 || Number(value) > 86_400) throw new AgentIdError('ERR_INVALID_INPUT', 'AGENTID_CONSOLE_IDLE_SEC must be a number of seconds from 10 to 86,400')
   return Number(value)
+}
+
+function logSequencerFrom(text: string | undefined): boolean {
+  if (text === undefined || text === '' || text === 'on') return true
+  if (text === 'off') return false
+  throw new AgentIdError('ERR_INVALID_INPUT', 'AGENTID_LOG_SEQUENCER must be on or off')
 }

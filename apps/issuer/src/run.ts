@@ -51,11 +51,13 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
   try {
     const { generated } = service.ensureAdminKey(config.adminKey)
     // The issuer log (apps/issuer/src/log): its key sealed with the master secret, like the issuer's keys.
-    log = IssuerLog.open({ db: service.store.db, secret: loadMasterSecret({ dataDir: config.dataDir, mustExist: true }).key, baseUrl, witnesses: config.logWitnesses ?? [] })
-    log.start()
+    if (config.logSequencer !== false) {
+      log = IssuerLog.open({ db: service.store.db, secret: loadMasterSecret({ dataDir: config.dataDir, mustExist: true }).key, baseUrl, witnesses: config.logWitnesses ?? [] })
+      log.start()
+    }
     const issuerLog = log
     const consoleOptions = { ...(config.consoleDir !== undefined ? { dir: config.consoleDir } : {}), ...(config.consoleIdleSec !== undefined ? { idleSec: config.consoleIdleSec } : {}) }
-    server = buildServer(service, { logger: config.logLevel === 'silent' ? false : { level: config.logLevel }, log, console: consoleOptions, ...(config.eventsPollMs ? { events: { pollMs: config.eventsPollMs } } : {}) })
+    server = buildServer(service, { logger: config.logLevel === 'silent' ? false : { level: config.logLevel }, ...(log ? { log } : {}), console: consoleOptions, ...(config.eventsPollMs ? { events: { pollMs: config.eventsPollMs } } : {}) })
     const url = await server.listen({ host: config.host, port })
     let stopping: Promise<void> | undefined
     const srv = server
@@ -68,7 +70,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
       stop: () => (stopping ??= (async () => {
         try {
           await srv.close()
-          await issuerLog.stop()
+          await issuerLog?.stop()
         } finally {
           await service.close()
           await eventBus?.close()

@@ -108,6 +108,11 @@ describe('issuer log', () => {
     const again = IssuerLog.open({ db, secret: new Uint8Array(32).fill(7), baseUrl: 'http://issuer.test', onError: () => {} })
     expect(again.healthy).toBe(true)
     expect(again.vkey).toBe(log.vkey)
+    // Another base URL (a new port or host name, a second instance) continues the same log, origin and key.
+    const moved = IssuerLog.open({ db, secret: new Uint8Array(32).fill(7), baseUrl: 'http://127.0.0.1:4321', onError: () => {} })
+    expect(moved.healthy).toBe(true)
+    expect(moved.origin).toBe('issuer.test')
+    expect(moved.vkey).toBe(log.vkey)
     const row = db.prepare('SELECT hashes FROM log_tiles WHERE level = 0 AND idx = 0').get() as { hashes: Buffer }
     row.hashes[0]! ^= 1
     db.prepare('UPDATE log_tiles SET hashes = ? WHERE level = 0 AND idx = 0').run(row.hashes)

@@ -41,7 +41,7 @@ export interface IssuerLogOptions {
   db: Database
   /** The issuer's 32-byte master secret: seals the log key at rest. */
   secret: Uint8Array
-  /** The issuer's public base URL; the log origin (and key name) is its host and path. */
+  /** The issuer's public base URL; the log origin (and key name) is its host and path, fixed at the log's first checkpoint. */
   baseUrl: string
   witnesses?: readonly WitnessConfig[]
   /** How often new events are integrated and a checkpoint signed (default 250 ms). */
@@ -140,7 +140,10 @@ export class IssuerLog {
   /** Loads (or creates, sealed) the log key, and the tree from the stored tiles; checks it against the latest checkpoint. */
   static open(options: IssuerLogOptions): IssuerLog {
     const store = new LogStore(options.db)
-    const origin = logOrigin(options.baseUrl)
+    // A log keeps the origin it started with: a later base URL (another port, a new host name, a
+    // second instance) continues the same log instead of orphaning its signed checkpoints.
+    const stored = store.checkpoints.latest()
+    const origin = stored ? parseCheckpoint(parseNote(stored.note).text).origin : logOrigin(options.baseUrl)
     const alias = `tlog:${origin}`
     const box = createCryptoBox(options.secret, LOG_KEY_BOX_INFO)
     let sealed = store.keys.get(alias)
