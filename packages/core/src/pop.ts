@@ -3,6 +3,7 @@ import { assertEd25519PublicKey, parseDidKeySyntax } from './did-key.js'
 import { VerificationError } from './errors.js'
 import { decodeJwt, signJwt, verifyJwsSignatureAsync } from './jws.js'
 import { publicKeyFromRaw, type Signer } from './keys.js'
+import { isNumericDate } from './time.js'
 
 /** `typ` of a proof of possession: it can never be confused with a credential or an access token. */
 export const POP_TYP = 'agentid-pop+jwt'
@@ -91,7 +92,7 @@ export async function verifyProofOfPossession(token: unknown, options: VerifyPro
   if (p.purpose !== options.purpose) bad(`purpose must be ${options.purpose}`)
   if (typeof p.jti !== 'string' || p.jti.length < 16 || p.jti.length > 128) bad('jti must be a string of 16 to 128 characters')
   if (p.nonce !== undefined && (typeof p.nonce !== 'string' || p.nonce.length > 128)) bad('nonce must be a short string')
-  if (typeof p.iat !== 'number' || typeof p.exp !== 'number' || !Number.isFinite(p.iat) || !Number.isFinite(p.exp)) bad('iat and exp must be NumericDates')
+  if (typeof p.iat !== 'number' || typeof p.exp !== 'number' || !isNumericDate(p.iat) || !isNumericDate(p.exp)) bad('iat and exp must be NumericDates')
   if (p.exp <= p.iat || p.exp - p.iat > MAX_POP_LIFETIME_SEC) bad(`lifetime must be at most ${MAX_POP_LIFETIME_SEC} s`)
   const skew = options.clockSkewSec ?? 30
   if (p.iat - skew > options.now) bad('issued in the future', 'ERR_NOT_YET_VALID')

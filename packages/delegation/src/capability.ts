@@ -1,4 +1,4 @@
-import { DATA_ACCESS_CLASSES, isPlainResourceIdentifier, isPrintableText, throwFieldError as fail, type AgentIdErrorCode, type DataAccessClass } from '@agentid/core'
+import { DATA_ACCESS_CLASSES, isNumericDate, isPlainResourceIdentifier, isPrintableText, throwFieldError as fail, type AgentIdErrorCode, type DataAccessClass } from '@agentid/core'
 
 /**
  * What a link lets its subject do: `actions` on `resource`. `resource` is an exact identifier
@@ -130,7 +130,7 @@ export function parseCapabilities(input: unknown, code: AgentIdErrorCode = 'ERR_
 }
 
 function time(value: unknown, field: string, code: AgentIdErrorCode): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) fail(code, field, 'must be a NumericDate (unix seconds)')
+  if (!isNumericDate(value)) fail(code, field, 'must be a NumericDate (unix seconds, 0 to 9999-12-31)')
   return value
 }
 

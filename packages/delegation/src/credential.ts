@@ -12,6 +12,7 @@ import {
   type AgentIdErrorCode,
   type BitstringStatusListEntry,
   type Signer,
+  isNumericDate,
 } from '@agentid/core'
 import { isAttenuation, parseCapabilities, parseCaveats, type AttenuationResult, type Capability, type Caveats } from './capability.js'
 
@@ -28,6 +29,8 @@ export interface CapabilityLink {
   sub: string
   nbf: number
   exp: number
+  /** `iat`, when the link states one. */
+  iat: number | null
   jti: string | null
   capabilities: readonly Capability[]
   /** The link's caveats, `notBefore`/`expiresAt` always set (from `nbf`/`exp`). */
@@ -43,7 +46,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 function numericDate(value: unknown, claim: string, code: AgentIdErrorCode): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) fail(code, claim, 'must be a NumericDate')
+  if (!isNumericDate(value)) fail(code, claim, 'must be a NumericDate (0 to 9999-12-31)')
   return value
 }
 
@@ -69,6 +72,7 @@ export function parseCapabilityLink(payload: Record<string, unknown>, code: Agen
   const nbf = numericDate(payload.nbf, 'nbf', code)
   const exp = numericDate(payload.exp, 'exp', code)
   if (nbf >= exp) fail(code, 'exp', 'must be after nbf')
+  const iat = payload.iat === undefined ? null : numericDate(payload.iat, 'iat', code)
   if (payload.jti !== undefined && typeof payload.jti !== 'string') fail(code, 'jti', 'must be a string')
   const vc = payload.vc
   if (!isRecord(vc)) fail(code, 'vc', 'is missing')
@@ -87,6 +91,7 @@ export function parseCapabilityLink(payload: Record<string, unknown>, code: Agen
     sub,
     nbf,
     exp,
+    iat,
     jti: (payload.jti as string | undefined) ?? null,
     capabilities,
     caveats: Object.freeze({ ...stated, notBefore: nbf, expiresAt: exp }),
@@ -169,6 +174,18 @@ export async function delegate(options: DelegateOptions): Promise<string[]> {
       refuse('ERR_DELEGATION_DEPTH', index, signer.did, { ok: false, reason: 'the parent allows no further delegation', caveat: 'remainingDepth' })
     }
     if (up.exp <= now) throw new VerificationError('ERR_EXPIRED', `refusing to sign link ${index}: the parent link has expired`, { details: { link: index, signer: signer.did, reason: 'parent expired', exp: up.exp } })
+  }
+
+  // A DID appears once in a chain: delegating back to an agent already in it (or to oneself) is a cycle.
+  const inChain = new Set<string>([signer.did])
+  for (const jwt of parent) {
+    const p = decodeJwt(jwt).payload
+    for (const did of [p.iss, p.sub]) if (typeof did === 'string') inChain.add(did)
+  }
+  if (inChain.has(to)) {
+    throw new VerificationError('ERR_DELEGATION_BROKEN', `refusing to sign link ${index}: ${to} is already in the chain`, {
+      details: { link: index, signer: signer.did, reason: 'cycle', did: to },
+    })
   }
 
   const pc = up?.caveats

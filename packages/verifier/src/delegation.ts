@@ -180,6 +180,8 @@ export async function verifyDelegationChain(ctx: DelegationContext, chain: unkno
   const hashes: string[] = []
   const hits: (MemoizedLink | undefined)[] = []
   const links: CapabilityLink[] = []
+  // Every DID of the chain (the root's signer, each subject): one appearing twice is a cycle.
+  const agents = new Set<string>()
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i]!
     const hit = ctx.memo.get(token)
@@ -224,6 +226,10 @@ export async function verifyDelegationChain(ctx: DelegationContext, chain: unkno
     }
     if (link.exp + ctx.skewSec <= t) chainError('ERR_EXPIRED', `delegation link ${i} has expired`, i, signer, 'expired', { exp: link.exp })
     if (link.nbf - ctx.skewSec > t) chainError('ERR_NOT_YET_VALID', `delegation link ${i} is not yet valid`, i, signer, 'not yet valid', { nbf: link.nbf })
+    if (link.iat !== null && link.iat - ctx.skewSec > t) chainError('ERR_NOT_YET_VALID', `delegation link ${i} is issued in the future`, i, signer, 'issued in the future', { iat: link.iat })
+    if (i === 0) agents.add(link.iss)
+    if (agents.has(link.sub)) chainError('ERR_DELEGATION_BROKEN', `delegation link ${i} delegates to a DID already in the chain`, i, signer, 'cycle', { did: link.sub })
+    agents.add(link.sub)
     jwts.push(jwt)
     hashes.push(hash)
     hits.push(hit)

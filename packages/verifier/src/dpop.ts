@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto'
-import { assertEd25519PublicKey, base64urlDecode, decodeJsonSegment, hasSmallOrderR, VerificationError, type VerificationErrorCode } from '@agentid/core'
+import { assertEd25519PublicKey, base64urlDecode, decodeJsonSegment, hasSmallOrderR, isNumericDate, VerificationError, type VerificationErrorCode } from '@agentid/core'
 import type { JWK } from 'jose'
 import { BoundedCache } from './lru.js'
 import type { ReplayCache } from './presentation.js'
@@ -193,7 +193,7 @@ export async function verifyDpopProof(proof: unknown, ctx: DpopProofContext): Pr
   if (typeof jti !== 'string' || jti.length < 1 || jti.length > 256) proofFail('ERR_MALFORMED', 'jti must be a string of 1 to 256 characters')
   if (typeof htm !== 'string') proofFail('ERR_MALFORMED', 'htm is missing')
   if (typeof htu !== 'string') proofFail('ERR_MALFORMED', 'htu is missing')
-  if (typeof iat !== 'number' || !Number.isFinite(iat) || iat < 0) proofFail('ERR_MALFORMED', 'iat must be a NumericDate')
+  if (!isNumericDate(iat)) proofFail('ERR_MALFORMED', 'iat must be a NumericDate')
   if (htm !== ctx.method) proofFail('ERR_AUDIENCE_MISMATCH', 'htm is not the request method', { htm, method: ctx.method })
   let proofHtu: string
   try {

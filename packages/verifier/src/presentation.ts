@@ -9,6 +9,7 @@ import {
   VerificationError,
   type DecodedJwt,
   type VerificationErrorCode,
+  isNumericDate,
 } from '@agentid/core'
 import { parseCapabilityLink } from '@agentid/delegation'
 import { rootTrusted, verifyDelegationChain, type DelegationContext, type VerifiedDelegation } from './delegation.js'
@@ -141,7 +142,7 @@ function fail(code: VerificationErrorCode, message: string, details: Record<stri
 
 
 function numericDate(value: unknown, claim: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) fail('ERR_MALFORMED', `${claim} must be a NumericDate`, { claim })
+  if (!isNumericDate(value)) fail('ERR_MALFORMED', `${claim} must be a NumericDate`, { claim })
   return value
 }
 

@@ -1,5 +1,5 @@
 import { createHash, X509Certificate } from 'node:crypto'
-import { decodeJwt, isAgentDid, parseAgentClaims, parseStatusEntry, VerificationError, type AgentClaims, type DecodedJwt } from '@agentid/core'
+import { decodeJwt, isAgentDid, isNumericDate, parseAgentClaims, parseStatusEntry, VerificationError, type AgentClaims, type DecodedJwt } from '@agentid/core'
 import { dpopFail, verifyDpopProof, type VerifiedDpopProof } from './dpop.js'
 import { BoundedCache } from './lru.js'
 import type { ReplayCache } from './presentation.js'
@@ -109,7 +109,7 @@ function tokenFail(code: ConstructorParameters<typeof VerificationError>[0], mes
 
 
 function numericDate(value: unknown, claim: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) tokenFail('ERR_MALFORMED', `${claim} must be a NumericDate`, { claim })
+  if (!isNumericDate(value)) tokenFail('ERR_MALFORMED', `${claim} must be a NumericDate`, { claim })
   return value
 }
 

@@ -1,6 +1,7 @@
 import {
   AgentIdError,
   decodeJwt,
+  isNumericDate,
   readBodyCapped,
   STATUS_LIST_CREDENTIAL,
   StatusList,
@@ -234,8 +235,9 @@ export class StatusLists {
     }
     const nowSec = this.options.now() / 1000
     const skew = this.options.clockSkewSec
-    if (p.exp !== undefined && (typeof p.exp !== 'number' || p.exp + skew <= nowSec)) unavailable(url, 'status list credential has expired')
-    if (p.nbf !== undefined && (typeof p.nbf !== 'number' || p.nbf - skew > nowSec)) unavailable(url, 'status list credential is not yet valid')
+    if (p.exp !== undefined && (!isNumericDate(p.exp) || p.exp + skew <= nowSec)) unavailable(url, 'status list credential has expired')
+    if (p.nbf !== undefined && (!isNumericDate(p.nbf) || p.nbf - skew > nowSec)) unavailable(url, 'status list credential is not yet valid')
+    if (p.iat !== undefined && (!isNumericDate(p.iat) || p.iat - skew > nowSec)) unavailable(url, 'status list credential is issued in the future')
     if (p.jti !== undefined && p.jti !== url) unavailable(url, 'status list credential id is not its URL')
     const vc = p.vc
     if (!isRecord(vc) || !Array.isArray(vc.type) || !vc.type.includes(STATUS_LIST_CREDENTIAL)) unavailable(url, 'not a BitstringStatusListCredential')

@@ -8,6 +8,7 @@ import {
   parseStatusEntry,
   VerificationError,
   type DecodedJwt,
+  isNumericDate,
 } from '@agentid/core'
 import { defaultDidResolver, KeyResolver, type DidResolver, type KeyPurpose } from './keys.js'
 import { BoundedCache } from './lru.js'
@@ -240,7 +241,7 @@ function malformed(message: string, details: Record<string, unknown> = {}): neve
 
 function numericDate(value: unknown, claim: string, required: boolean): number | null {
   if (value === undefined && !required) return null
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) malformed(`${claim} must be a NumericDate`, { claim })
+  if (!isNumericDate(value)) malformed(`${claim} must be a NumericDate (0 to 9999-12-31)`, { claim })
   return value
 }
 
@@ -382,10 +383,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
       status: { statusListCredential: entry.statusListCredential, statusListIndex: index },
       type: [...(vc.type as string[])],
     })
-    checkTime(nbf, exp)
+    // An iat past now + skew: issued in the future (RFC 7519 leaves iat informational; we refuse it as
+    // not yet valid, like nbf, and the memo keeps refusing it until then).
+    const notBefore = iat !== null && (nbf === null || iat > nbf) ? iat : nbf
+    if (iat !== null && iat - skew > now() / 1000) throw new VerificationError('ERR_NOT_YET_VALID', 'credential is issued in the future', { details: { iat } })
+    checkTime(notBefore, exp)
     await checkStatus(agent)
     if (transparency) await transparency.check(token, agent, verifyOptions.tlogProof)
-    memo.set(key, { agent, nbf, exp })
+    memo.set(key, { agent, nbf: notBefore, exp })
     return agent
   }
 

@@ -139,3 +139,52 @@ describe('verifyDelegation: a link names only status lists the verifier already 
     expect(() => make({ trustedStatusLists: 'https://issuer.example/' as unknown as string[] })).toThrow(TypeError)
   })
 })
+
+describe('decided once, strict: cycles, iat in the future, NumericDate bounds', () => {
+  const ALL = [{ resource: 'mcp://erp/*', actions: ['*'] }]
+
+  it('a DID appearing twice in one chain (a cycle) is ERR_DELEGATION_BROKEN; delegate() refuses to sign it', async () => {
+    const verifier = make()
+    const root = await delegate({ signer: issuer, to: alice.did, capabilities: ALL, expiresIn: 600, clock: at })
+    const ab = await delegate({ signer: aliceSigner, to: bob.did, parent: root, capabilities: ALL, expiresIn: 600, clock: at })
+    // bob → alice: signed by hand, delegate() refuses it.
+    await expect(delegate({ signer: bobSigner, to: alice.did, parent: ab, capabilities: ALL, expiresIn: 600, clock: at })).rejects.toMatchObject({ code: 'ERR_DELEGATION_BROKEN', details: { reason: 'cycle' } })
+    const back = await rawLink({ signer: bobSigner, sub: alice.did, resource: 'mcp://erp/a', parent: ab[1] })
+    const error = await failure(verifier.verifyDelegation([...ab, back], { invoker: alice.did, resource: 'mcp://erp/a', action: 'invoke' }), 'ERR_DELEGATION_BROKEN')
+    expect(error.details).toMatchObject({ link: 2, reason: 'cycle', did: alice.did })
+    // alice → alice (to oneself), and a root to its own signer.
+    await expect(delegate({ signer: aliceSigner, to: alice.did, parent: root, capabilities: ALL, expiresIn: 600, clock: at })).rejects.toMatchObject({ code: 'ERR_DELEGATION_BROKEN' })
+    const self = await rawLink({ signer: aliceSigner, sub: alice.did, resource: 'mcp://erp/a', parent: root[0] })
+    await failure(verifier.verifyDelegation([root[0]!, self], { invoker: alice.did, resource: 'mcp://erp/a', action: 'invoke' }), 'ERR_DELEGATION_BROKEN')
+    const selfRoot = await rawLink({ signer: carolSigner, sub: carol.did, resource: 'mcp://erp/a' })
+    await failure(make({ trustedRoots: { 'mcp://erp/': [carol.did] } }).verifyDelegation([selfRoot], { invoker: carol.did, resource: 'mcp://erp/a', action: 'invoke' }), 'ERR_DELEGATION_BROKEN')
+  })
+
+  it('a link issued in the future (iat past now + clock skew) is ERR_NOT_YET_VALID', async () => {
+    const verifier = make()
+    const sign = (iat: number) => signJwt({ typ: 'JWT' }, {
+      iss: issuer.did, sub: alice.did, nbf: NOW - 10, iat, exp: NOW + 600, jti: 'urn:uuid:7d5b7e0e-6a8a-4f5e-9c55-1b7f2e1c0a12',
+      vc: { '@context': [VC_CONTEXT_V1, AGENTID_CONTEXT_V1], type: ['VerifiableCredential', 'AgentCapabilityCredential'], credentialSubject: { id: alice.did, capabilities: ALL } },
+    }, issuer)
+    const request = { invoker: alice.did, resource: 'mcp://erp/a', action: 'invoke' }
+    await verifier.verifyDelegation([await sign(NOW + 60)], request) // within the default 60 s skew
+    const error = await failure(verifier.verifyDelegation([await sign(NOW + 61)], request), 'ERR_NOT_YET_VALID')
+    expect(error.details.reason).toBe('issued in the future')
+    await failure(verifier.verifyDelegation([await sign(NOW + 10 * 365 * 86400)], request), 'ERR_NOT_YET_VALID')
+  })
+
+  it('an identity credential issued in the future is ERR_NOT_YET_VALID; NumericDates past 9999-12-31 are malformed, fractions accepted', async () => {
+    const { credential } = await import('./fixtures.js')
+    const verifier = make()
+    await failure(verifier.verifyAgentCredential(await credential({ extraPayload: { iat: NOW + 3600 } })), 'ERR_NOT_YET_VALID')
+    await verifier.verifyAgentCredential(await credential({ extraPayload: { iat: NOW + 30 } }))
+    for (const exp of [2 ** 53, 2 ** 53 + 2, 1e300, 253_402_300_800]) {
+      await failure(verifier.verifyAgentCredential(await credential({ exp })), 'ERR_MALFORMED')
+    }
+    await verifier.verifyAgentCredential(await credential({ exp: NOW + 3600.5, extraPayload: { iat: NOW - 0.25 } })) // RFC 7519 §2 allows non-integers
+    const link = (exp: number) => signJwt({ typ: 'JWT' }, {
+      iss: issuer.did, sub: alice.did, nbf: NOW - 10, exp, vc: { '@context': [VC_CONTEXT_V1], type: ['VerifiableCredential', 'AgentCapabilityCredential'], credentialSubject: { id: alice.did, capabilities: ALL } },
+    }, issuer)
+    await failure(verifier.verifyDelegation([await link(2 ** 53)], { invoker: alice.did, resource: 'mcp://erp/a', action: 'invoke' }), 'ERR_MALFORMED')
+  })
+})
