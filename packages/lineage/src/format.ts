@@ -2,7 +2,7 @@
 // Decoding here is structural only (limits, strict JSON, claim shapes); signatures, credentials, time
 // and replay are the verifier's (`verifier.verifyLineage`).
 import { createHash } from 'node:crypto'
-import { decodeCompactJws, isDidKeySyntax, parseStrictJsonObject, VerificationError, type JwsHeader } from '@agentid/core'
+import { decodeCompactJws, decodeUtf8Strict, isDidKeySyntax, parseStrictJsonObject, VerificationError, type JwsHeader } from '@agentid/core'
 
 /** JWS `typ` of a hop record (a call from one agent to a target). */
 export const HOP_TYP = 'agentid-hop+jwt'
@@ -158,8 +158,16 @@ function pattern(value: unknown, hop: number, claim: string, re: RegExp, what: s
   return value
 }
 
+// DIDs found well-formed before: the check (a base58 decode) is a pure function of the string, and a
+// lineage names the same few agents again and again. Bounded: emptied when full.
+const WELL_FORMED_DIDS = new Set<string>()
+const MAX_WELL_FORMED_DIDS = 4_096
+
 function did(value: unknown, hop: number, claim: string): string {
+  if (typeof value === 'string' && WELL_FORMED_DIDS.has(value)) return value
   if (!isDidKeySyntax(value)) shapeError(hop, claim, 'must be an Ed25519 did:key')
+  if (WELL_FORMED_DIDS.size >= MAX_WELL_FORMED_DIDS) WELL_FORMED_DIDS.clear()
+  WELL_FORMED_DIDS.add(value)
   return value
 }
 
@@ -196,27 +204,26 @@ function commonClaims(p: Record<string, unknown>, hop: number, allowed: Readonly
 /** Checks the claims of a hop record; throws VerificationError ERR_MALFORMED naming the entry and claim. */
 export function parseHopClaims(p: Record<string, unknown>, hop: number): HopClaims {
   const common = commonClaims(p, hop, HOP_CLAIMS)
-  const claims: HopClaims = {
-    ...common,
-    aud: text(p.aud, hop, 'aud', 2048),
-    ...(p.sub === undefined ? {} : { sub: did(p.sub, hop, 'sub') }),
-    cmd: text(p.cmd, hop, 'cmd', 2048),
-    arg: pattern(p.arg, hop, 'arg', SHA256_B64URL, 'a base64url SHA-256'),
-    ...(p.dlg === undefined ? {} : { dlg: pattern(p.dlg, hop, 'dlg', SHA256_B64URL, 'a base64url SHA-256') }),
-    ...(p.usr === undefined ? {} : { usr: text(p.usr, hop, 'usr', 256) }),
-    ...(p.ori === undefined ? {} : { ori: pattern(p.ori, hop, 'ori', ORI, '1 to 64 characters of [A-Za-z0-9._:-]') }),
-  }
+  // Built member by member (no object spreads: this runs for every new entry a verifier sees), in the
+  // order the spread form had: the common claims, aud, sub, cmd, arg, dlg, usr, ori.
+  const claims: { -readonly [K in keyof HopClaims]: HopClaims[K] } = common as { -readonly [K in keyof HopClaims]: HopClaims[K] }
+  claims.aud = text(p.aud, hop, 'aud', 2048)
+  if (p.sub !== undefined) claims.sub = did(p.sub, hop, 'sub')
+  claims.cmd = text(p.cmd, hop, 'cmd', 2048)
+  claims.arg = pattern(p.arg, hop, 'arg', SHA256_B64URL, 'a base64url SHA-256')
+  if (p.dlg !== undefined) claims.dlg = pattern(p.dlg, hop, 'dlg', SHA256_B64URL, 'a base64url SHA-256')
+  if (p.usr !== undefined) claims.usr = text(p.usr, hop, 'usr', 256)
+  if (p.ori !== undefined) claims.ori = pattern(p.ori, hop, 'ori', ORI, '1 to 64 characters of [A-Za-z0-9._:-]')
   return claims
 }
 
 /** Checks the claims of a receipt; throws VerificationError ERR_MALFORMED naming the entry and claim. */
 export function parseReceiptClaims(p: Record<string, unknown>, hop: number): ReceiptClaims {
-  return {
-    ...commonClaims(p, hop, RECEIPT_CLAIMS),
-    hop: pattern(p.hop, hop, 'hop', SHA256_B64URL, 'a base64url SHA-256'),
-    out: pattern(p.out, hop, 'out', SHA256_B64URL, 'a base64url SHA-256'),
-    res: pattern(p.res, hop, 'res', RES, 'a lower-case outcome of at most 32 characters'),
-  }
+  const claims = commonClaims(p, hop, RECEIPT_CLAIMS) as { -readonly [K in keyof ReceiptClaims]: ReceiptClaims[K] }
+  claims.hop = pattern(p.hop, hop, 'hop', SHA256_B64URL, 'a base64url SHA-256')
+  claims.out = pattern(p.out, hop, 'out', SHA256_B64URL, 'a base64url SHA-256')
+  claims.res = pattern(p.res, hop, 'res', RES, 'a lower-case outcome of at most 32 characters')
+  return claims
 }
 
 /**
@@ -262,7 +269,8 @@ export function decodeEntry(token: string, index: number, maxEntryBytes = DEFAUL
   if (typ !== HOP_TYP && typ !== RECEIPT_TYP) lineageError('ERR_MALFORMED', index, 'typ', `typ must be ${HOP_TYP} or ${RECEIPT_TYP}`, { typ: typ ?? null })
   let payload: Record<string, unknown>
   try {
-    payload = parseStrictJsonObject(jws.payload.toString('utf8'), { what: 'lineage entry', maxDepth: 3 })
+    // Strict UTF-8: invalid bytes are refused, not turned into U+FFFD (two payloads, one meaning).
+    payload = parseStrictJsonObject(decodeUtf8Strict(jws.payload, 'lineage entry'), { what: 'lineage entry', maxDepth: 3 })
   } catch (cause) {
     if (cause instanceof VerificationError) lineageError(cause.code, index, 'json', cause.message, cause.details, cause)
     throw cause
@@ -308,35 +316,86 @@ export function initialCustody(): CustodyState {
   return { txn: null, next: 0, last: null, holder: null, open: [], user: null, jtis: new Set() }
 }
 
+type OpenCall = CustodyState['open'][number]
+
+/**
+ * The custody rules of {@link custodyStep}, applied in place entry after entry: no copy of the state
+ * (its open calls, its set of `jti`s) at each step. For verifiers walking a lineage; `snapshot()`
+ * gives an immutable {@link CustodyState} to keep. A step that throws leaves the cursor unchanged.
+ * @example
+ * const cursor = new CustodyCursor()
+ * for (const entry of entries) cursor.step(entry) // throws VerificationError ERR_LINEAGE_BROKEN
+ * const state = cursor.snapshot()
+ */
+export class CustodyCursor {
+  private txn: string | null
+  private next: number
+  private last: string | null
+  private holder: string | null
+  private readonly open: OpenCall[]
+  private user: string | null
+  private readonly jtis: Set<string>
+
+  /** Starts from `state` (copied once), or before entry 0. */
+  constructor(state: CustodyState = initialCustody()) {
+    this.txn = state.txn
+    this.next = state.next
+    this.last = state.last
+    this.holder = state.holder
+    this.open = [...state.open]
+    this.user = state.user
+    this.jtis = new Set(state.jtis)
+  }
+
+  /** Applies the rules of {@link custodyStep} to `entry`; throws VerificationError ERR_LINEAGE_BROKEN naming it. */
+  step(entry: DecodedEntry): void {
+    const c = entry.claims
+    const k = entry.index
+    if (c.idx !== this.next || k !== this.next) lineageError('ERR_LINEAGE_BROKEN', k, 'index', `idx is ${c.idx}, expected ${this.next} (an entry dropped, added or moved)`, { idx: c.idx })
+    if (this.txn !== null && c.txn !== this.txn) lineageError('ERR_LINEAGE_BROKEN', k, 'transaction', 'belongs to another transaction (spliced in)', { txn: c.txn })
+    if (this.last !== null && c.prv !== this.last) lineageError('ERR_LINEAGE_BROKEN', k, 'previous-hash', 'prv is not the hash of the previous entry (dropped, reordered or spliced)')
+    if (k > 0 && entry.kind === 'hop' && entry.claims.ori !== undefined) lineageError('ERR_LINEAGE_BROKEN', k, 'origin', 'only entry 0 names an origin')
+    if (this.holder === '') lineageError('ERR_LINEAGE_BROKEN', k, 'no-callee', 'the previous hop named no agent (sub): nothing may follow it')
+    if (this.holder !== null && c.iss !== this.holder) {
+      lineageError('ERR_LINEAGE_BROKEN', k, 'signer-not-target', 'signed by an agent the previous entry did not hand custody to', { signer: c.iss, expected: this.holder })
+    }
+    if (this.jtis.has(c.jti)) lineageError('ERR_LINEAGE_BROKEN', k, 'duplicate-jti', 'jti already used in this lineage (a cycle or a copy)')
+    if (entry.kind === 'hop') {
+      const h = entry.claims
+      if (this.user !== null && h.usr !== this.user) lineageError('ERR_LINEAGE_BROKEN', k, 'user-changed', 'names another user than earlier hops (or drops it)', { usr: h.usr ?? null })
+      this.holder = h.sub ?? ''
+      this.open.push({ hash: entry.hash, index: k, caller: h.iss, callee: h.sub ?? null })
+      this.user = h.usr ?? this.user
+    } else {
+      const call = this.open[this.open.length - 1]
+      if (call === undefined) lineageError('ERR_LINEAGE_BROKEN', k, 'receipt-without-call', 'a receipt with no open call to answer')
+      if (entry.claims.hop !== call.hash) lineageError('ERR_LINEAGE_BROKEN', k, 'receipt-for-another-hop', 'answers another hop than the innermost open call', { call: call.index })
+      if (call.callee === null || entry.claims.iss !== call.callee) lineageError('ERR_LINEAGE_BROKEN', k, 'receipt-signer', 'not signed by the callee of the hop it answers', { call: call.index })
+      this.holder = call.caller
+      this.open.pop()
+    }
+    this.jtis.add(c.jti)
+    this.txn = c.txn
+    this.next = k + 1
+    this.last = entry.hash
+  }
+
+  /** The state reached, as an immutable value (its own copies of the open calls and `jti`s). */
+  snapshot(): CustodyState {
+    return Object.freeze({ txn: this.txn, next: this.next, last: this.last, holder: this.holder, open: Object.freeze([...this.open]), user: this.user, jtis: new Set(this.jtis) })
+  }
+}
+
 /**
  * One step of the custody rules: entry k has index k, the transaction of entry 0, `prv` = hash of
  * entry k−1; its signer holds custody (entry 0: anyone; after a hop: the agent it named in `sub`;
  * after a receipt: the caller of the hop answered); a receipt answers the innermost open hop (its
  * `hop` is that hop's hash); a user, once named, is never changed or dropped; no `jti` twice.
  * Returns the new state; throws VerificationError ERR_LINEAGE_BROKEN naming the entry and the reason.
+ * (A walk over many entries: {@link CustodyCursor}, which does not copy the state at each step.)
  */
 export function custodyStep(state: CustodyState, entry: DecodedEntry): CustodyState {
-  const c = entry.claims
-  const k = entry.index
-  if (c.idx !== state.next || k !== state.next) lineageError('ERR_LINEAGE_BROKEN', k, 'index', `idx is ${c.idx}, expected ${state.next} (an entry dropped, added or moved)`, { idx: c.idx })
-  if (state.txn !== null && c.txn !== state.txn) lineageError('ERR_LINEAGE_BROKEN', k, 'transaction', 'belongs to another transaction (spliced in)', { txn: c.txn })
-  if (state.last !== null && c.prv !== state.last) lineageError('ERR_LINEAGE_BROKEN', k, 'previous-hash', 'prv is not the hash of the previous entry (dropped, reordered or spliced)')
-  if (k > 0 && entry.kind === 'hop' && entry.claims.ori !== undefined) lineageError('ERR_LINEAGE_BROKEN', k, 'origin', 'only entry 0 names an origin')
-  if (state.holder === '') lineageError('ERR_LINEAGE_BROKEN', k, 'no-callee', 'the previous hop named no agent (sub): nothing may follow it')
-  if (state.holder !== null && c.iss !== state.holder) {
-    lineageError('ERR_LINEAGE_BROKEN', k, 'signer-not-target', 'signed by an agent the previous entry did not hand custody to', { signer: c.iss, expected: state.holder })
-  }
-  if (state.jtis.has(c.jti)) lineageError('ERR_LINEAGE_BROKEN', k, 'duplicate-jti', 'jti already used in this lineage (a cycle or a copy)')
-  const jtis = new Set(state.jtis).add(c.jti)
-  const base = { txn: c.txn, next: k + 1, last: entry.hash, jtis }
-  if (entry.kind === 'hop') {
-    const h = entry.claims
-    if (state.user !== null && h.usr !== state.user) lineageError('ERR_LINEAGE_BROKEN', k, 'user-changed', 'names another user than earlier hops (or drops it)', { usr: h.usr ?? null })
-    return { ...base, holder: h.sub ?? '', open: [...state.open, { hash: entry.hash, index: k, caller: h.iss, callee: h.sub ?? null }], user: h.usr ?? state.user }
-  }
-  const call = state.open[state.open.length - 1]
-  if (call === undefined) lineageError('ERR_LINEAGE_BROKEN', k, 'receipt-without-call', 'a receipt with no open call to answer')
-  if (entry.claims.hop !== call.hash) lineageError('ERR_LINEAGE_BROKEN', k, 'receipt-for-another-hop', 'answers another hop than the innermost open call', { call: call.index })
-  if (call.callee === null || entry.claims.iss !== call.callee) lineageError('ERR_LINEAGE_BROKEN', k, 'receipt-signer', 'not signed by the callee of the hop it answers', { call: call.index })
-  return { ...base, holder: call.caller, open: state.open.slice(0, -1), user: state.user }
+  const cursor = new CustodyCursor(state)
+  cursor.step(entry)
+  return cursor.snapshot()
 }

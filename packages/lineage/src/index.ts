@@ -22,6 +22,7 @@ export {
   parseReceiptClaims,
   initialCustody,
   custodyStep,
+  CustodyCursor,
   lineageError,
 } from './format.js'
 export type { LineageLimits, EntryClaims, HopClaims, ReceiptClaims, DecodedEntry, CustodyState } from './format.js'

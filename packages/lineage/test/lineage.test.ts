@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, createPrivateKey, sign } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import { AGENTID_CONTEXT_V1, AgentIdError, generateEd25519KeyPair, signerFromJwk, signJwt, VC_CONTEXT_V1, VerificationError, type Ed25519KeyPair } from '@agentid/core'
 import {
@@ -6,6 +6,9 @@ import {
   argsDigest,
   createReceipt,
   credentialHash,
+  CustodyCursor,
+  custodyStep,
+  decodeEntry,
   decodeLineage,
   entryHash,
   httpArgs,
@@ -97,6 +100,45 @@ describe('lineage format', () => {
     expect(code(() => splitLineage('a~~b'))).toEqual(['ERR_MALFORMED', 'empty-entry'])
     expect(code(() => splitLineage('a'.repeat(4097)))).toEqual(['ERR_MALFORMED', 'entry-too-large'])
     expect(code(() => decodeLineage('a.b.c'))).toEqual(['ERR_MALFORMED', 'jws'])
+  })
+
+  it('decodes an entry\'s payload as strict UTF-8: invalid bytes are refused, not replaced by U+FFFD', async () => {
+    const [a] = agents
+    const l0 = await appendHop(undefined, { signer: signerFromJwk(a!.privateJwk), credential: await credential(a!, 0), target: 'https://b.example', command: 'GET /x', user: 'user-1', clock })
+    const claims = decodeLineage(l0)[0]!.claims as unknown as Record<string, unknown>
+    // The same claims with usr holding the byte 0xff, signed by the actor: only the decoding can refuse it.
+    const json = Buffer.from(JSON.stringify({ ...claims, usr: 'user-X' }))
+    json[json.indexOf('user-X') + 5] = 0xff
+    const input = `${Buffer.from(JSON.stringify({ alg: 'EdDSA', typ: 'agentid-hop+jwt' })).toString('base64url')}.${json.toString('base64url')}`
+    const token = `${input}.${sign(null, Buffer.from(input), createPrivateKey({ key: a!.privateJwk as never, format: 'jwk' })).toString('base64url')}`
+    // Decoded leniently, it would read as user-\ufffd.
+    expect(JSON.parse(json.toString('utf8')).usr).toBe('user-\ufffd')
+    let error: unknown
+    try { decodeEntry(token, 0) } catch (e) { error = e }
+    expect(error).toBeInstanceOf(VerificationError)
+    expect((error as VerificationError).details).toMatchObject({ hop: 0, reason: 'json' })
+  })
+
+  it('CustodyCursor applies custodyStep\'s rules without copying, and a refused step changes nothing', async () => {
+    const [a, b, c] = agents
+    const l0 = await appendHop(undefined, { signer: signerFromJwk(a!.privateJwk), credential: await credential(a!, 0), target: 'https://b.example', callee: b!.did, command: 'GET /x', clock })
+    const l1 = await appendHop(l0, { signer: signerFromJwk(b!.privateJwk), credential: await credential(b!, 1), target: 'https://c.example', callee: c!.did, command: 'GET /y', clock })
+    const [e0, e1] = decodeLineage(l1)
+    const cursor = new CustodyCursor()
+    cursor.step(e0!)
+    const before = cursor.snapshot()
+    // e0 again: index 0 where 1 is expected; the cursor is where it was.
+    expect(() => cursor.step(e0!)).toThrow(expect.objectContaining({ code: 'ERR_LINEAGE_BROKEN', details: expect.objectContaining({ reason: 'index' }) }))
+    expect(cursor.snapshot()).toEqual(before)
+    cursor.step(e1!)
+    const after = cursor.snapshot()
+    expect(after).toEqual(custodyStep(before, e1!))
+    expect(after).toMatchObject({ next: 2, last: e1!.hash, holder: c!.did })
+    expect([...after.jtis]).toEqual([e0!.claims.jti, e1!.claims.jti])
+    // Snapshots are the cursor's copies: stepping on does not change one taken before.
+    expect(before.next).toBe(1)
+    expect(before.jtis.size).toBe(1)
+    expect(Object.isFrozen(after)).toBe(true)
   })
 })
 

@@ -37,6 +37,16 @@ export class VerificationKey {
   async verify(jws: Pick<DecodedJws, 'signingInput' | 'signature'>, offload: boolean): Promise<void> {
     if (offload) await verifyJwsSignatureAsync(jws, this.key)
     else verifyJwsSignature(jws, this.key)
+    this.checkPoint()
+  }
+
+  /** The same check as {@link verify} on this thread, without a promise (the caller did not ask to offload). */
+  verifySync(jws: Pick<DecodedJws, 'signingInput' | 'signature'>): void {
+    verifyJwsSignature(jws, this.key)
+    this.checkPoint()
+  }
+
+  private checkPoint(): void {
     if (!this.pointChecked) {
       assertEd25519PublicKey(this.raw, { signatureVerified: true })
       this.pointChecked = true
@@ -121,7 +131,21 @@ export class KeyResolver {
    * to `did` and be listed for `purpose`). Throws ERR_DID_UNRESOLVABLE or ERR_KEY_MISMATCH.
    */
   async keysFor(did: string, purpose: KeyPurpose, kid?: string): Promise<VerificationKey[]> {
-    const resolved = await this.resolve(did)
+    return this.select(await this.resolve(did), did, purpose, kid)
+  }
+
+  /**
+   * {@link keysFor} without a promise when the answer is at hand: `did` resolved within the TTL (or an
+   * Ed25519 did:key read from itself, with no injected resolver). Undefined when it must be resolved
+   * (then call `keysFor`). Throws as `keysFor` does.
+   */
+  keysForSync(did: string, purpose: KeyPurpose, kid?: string): VerificationKey[] | undefined {
+    const cached = this.cache.get(did)
+    const resolved = cached && this.now() - cached.resolvedAt < this.ttlMs ? cached : this.embeddedDidKey ? this.fromDidKey(did) : undefined
+    return resolved === undefined ? undefined : this.select(resolved, did, purpose, kid)
+  }
+
+  private select(resolved: ResolvedKeys, did: string, purpose: KeyPurpose, kid?: string): VerificationKey[] {
     const keys = resolved.byPurpose.get(purpose)!
     if (kid !== undefined) {
       const full = kid.startsWith('#') ? did + kid : kid

@@ -3,21 +3,18 @@ import { VerificationError } from '@agentid/core'
 import {
   argsDigest,
   credentialHash,
-  custodyStep,
+  CustodyCursor,
   decodeEntry,
   delegationHash,
-  entryHash,
-  initialCustody,
   LINEAGE_SEPARATOR,
   lineageError,
-  splitLineage,
   type CustodyState,
   type DecodedEntry,
   type HopClaims,
   type LineageLimits,
 } from '@agentid/lineage'
 import type { DelegationRequest, VerifiedDelegation } from './delegation.js'
-import type { KeyResolver } from './keys.js'
+import type { KeyResolver, VerificationKey } from './keys.js'
 import { BoundedCache } from './lru.js'
 import type { ReplayCache } from './presentation.js'
 import type { VerifiedAgent } from './types.js'
@@ -120,14 +117,22 @@ export interface LineageContext {
   memo: BoundedCache<string, PrefixMemo>
   /** The verified identity credential whose SHA-256 (base64url) is `hash`, if the verifier knows it (time and status checked now). */
   knownCredential: (hash: string) => Promise<VerifiedAgent | undefined>
+  /** The same without a promise: `'unknown'` when not known, `'fetch'` when its status list must be fetched first (then `knownCredential`). */
+  knownCredentialSync: (hash: string) => VerifiedAgent | 'unknown' | 'fetch'
   verifyAgentCredential: (jwt: string) => Promise<VerifiedAgent>
   verifyDelegation: (chain: readonly string[], request: DelegationRequest) => Promise<VerifiedDelegation>
 }
 
-/** A verified prefix, kept by the hash of its last entry (which binds every earlier one through `prv`). */
+/**
+ * A verified prefix: its entries' signatures, custody and time order checked. Kept under the signature
+ * segment of its last entry (a lookup key only) and used only when the lineage received starts with
+ * exactly `prefix`, compared whole: the bytes, not a digest of them, decide.
+ */
 export interface PrefixMemo {
-  readonly hashes: readonly string[]
+  /** The prefix in header form (entries joined by `~`). */
+  readonly prefix: string
   readonly entries: readonly DecodedEntry[]
+  /** Custody after its last entry. */
   readonly state: CustodyState
 }
 
@@ -141,6 +146,42 @@ function named(error: unknown, hop: number, reason: string, extra: Record<string
     throw new VerificationError(error.code, `lineage entry ${hop}: ${reason}: ${error.message}`, { details: { ...error.details, ...extra, hop, reason }, cause: error })
   }
   throw error
+}
+
+function signerKeysSync(ctx: LineageContext, entry: DecodedEntry): VerificationKey[] | undefined {
+  const iss = entry.claims.iss
+  const kid = entry.header.kid as string | undefined
+  try {
+    return ctx.keys.keysForSync(iss, 'capabilityInvocation', kid)
+  } catch (error) {
+    if (!(error instanceof VerificationError) || error.code !== 'ERR_KEY_MISMATCH') named(error, entry.index, 'signer-key', { signer: iss })
+    try {
+      return ctx.keys.keysForSync(iss, 'assertionMethod', kid)
+    } catch (again) {
+      named(again, entry.index, 'signer-key', { signer: iss })
+    }
+  }
+}
+
+/**
+ * The entry's signature under its signer's capabilityInvocation key (else assertionMethod). Without a
+ * promise when the signer's keys are at hand and signatures are not offloaded: returns true; false when
+ * it must go through {@link verifySignature}.
+ */
+function verifySignatureSync(ctx: LineageContext, entry: DecodedEntry): boolean {
+  if (ctx.offloadSignatures) return false
+  const keys = signerKeysSync(ctx, entry)
+  if (keys === undefined) return false
+  let last: unknown
+  for (const key of keys) {
+    try {
+      key.verifySync(entry)
+      return true
+    } catch (error) {
+      last = error
+    }
+  }
+  return named(last, entry.index, 'signature', { signer: entry.claims.iss })
 }
 
 async function verifySignature(ctx: LineageContext, entry: DecodedEntry): Promise<void> {
@@ -169,6 +210,40 @@ async function verifySignature(ctx: LineageContext, entry: DecodedEntry): Promis
   named(last, entry.index, 'signature', { signer: iss })
 }
 
+// Characters of a lineage in header form: base64url, the JWS dots and the `~` separators.
+const LINEAGE_CHARS = /^[A-Za-z0-9_.~-]*$/
+
+/**
+ * The limits of `splitLineage` (size, entries, entry size, empty entries) and the end offset of each
+ * entry, found without cutting the lineage into strings (only new entries are cut, by the caller).
+ * Its character check is left to the caller, for the part of the lineage not memoized.
+ */
+function entryEnds(lineage: unknown, limits: LineageLimits): number[] {
+  if (typeof lineage !== 'string' || lineage.length === 0) lineageError('ERR_MALFORMED', null, 'not-a-string', 'must be a non-empty string')
+  if (lineage.length > limits.maxBytes) lineageError('ERR_MALFORMED', null, 'too-large', `larger than ${limits.maxBytes} bytes`, { maxBytes: limits.maxBytes })
+  const ends: number[] = []
+  let from = 0
+  for (;;) {
+    const found = lineage.indexOf(LINEAGE_SEPARATOR, from)
+    const end = found === -1 ? lineage.length : found
+    ends.push(end)
+    if (found === -1) break
+    from = found + 1
+  }
+  if (ends.length > limits.maxEntries) lineageError('ERR_MALFORMED', null, 'too-many-entries', `more than ${limits.maxEntries} entries`, { maxEntries: limits.maxEntries, entries: ends.length })
+  for (let i = 0, start = 0; i < ends.length; start = ends[i]! + 1, i++) {
+    const length = ends[i]! - start
+    if (length === 0) lineageError('ERR_MALFORMED', i, 'empty-entry', 'is empty')
+    if (length > limits.maxEntryBytes) lineageError('ERR_MALFORMED', i, 'entry-too-large', `larger than ${limits.maxEntryBytes} bytes`, { maxEntryBytes: limits.maxEntryBytes })
+  }
+  return ends
+}
+
+/** The memo key of the prefix ending at `end`: the signature segment of its last entry (a lookup key; the bytes are compared). */
+function memoKey(lineage: string, end: number): string {
+  return lineage.slice(lineage.lastIndexOf('.', end) + 1, end)
+}
+
 function credentialList(input: VerifyLineageOptions['credentials']): string[] {
   if (input === undefined) return []
   const list = typeof input === 'string' ? (input === '' ? [] : input.split(LINEAGE_SEPARATOR)) : input
@@ -187,39 +262,56 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
   const chains = options.delegationChains ?? []
   if (!Array.isArray(chains)) throw new TypeError('verifyLineage: delegationChains must be a list of chains')
 
-  // Limits first: size, characters, number and size of entries, before any decoding.
-  const tokens = splitLineage(lineage, ctx.limits)
-  const n = tokens.length
-  const hashes = tokens.map(entryHash)
+  // Limits first: size, number and size of entries, before any decoding (characters: below).
+  const ends = entryEnds(lineage, ctx.limits)
+  const text = lineage as string
+  const n = ends.length
   const suppliedCredentials = credentialList(options.credentials)
   if (suppliedCredentials.length > ctx.limits.maxEntries) lineageError('ERR_MALFORMED', null, 'too-many-credentials', `more than ${ctx.limits.maxEntries} credentials`)
 
-  // The longest prefix verified before, by the exact bytes of its entries.
+  // The longest prefix verified before: the lineage starts with exactly its bytes. Its entries are
+  // neither checked for characters, decoded, hashed nor verified again; custody resumes from its state.
   let start = 0
   let entries: DecodedEntry[] = []
-  let state = initialCustody()
+  let cursor: CustodyCursor | undefined
   for (let k = n - 1; k >= 0; k--) {
-    const known = ctx.memo.get(hashes[k]!)
-    if (known === undefined || known.hashes.length !== k + 1 || !known.hashes.every((h, i) => h === hashes[i])) continue
+    const end = ends[k]!
+    const known = ctx.memo.get(memoKey(text, end))
+    if (known === undefined || known.entries.length !== k + 1 || known.prefix.length !== end || text.slice(0, end) !== known.prefix) continue
     start = k + 1
-    entries = [...known.entries]
-    state = known.state
+    entries = known.entries.slice()
+    cursor = new CustodyCursor(known.state)
     break
+  }
+  cursor ??= new CustodyCursor()
+  const from = start === 0 ? 0 : ends[start - 1]! + 1
+  if (start < n && !LINEAGE_CHARS.test(from === 0 ? text : text.slice(from))) {
+    lineageError('ERR_MALFORMED', null, 'charset', 'holds characters other than base64url, "." and "~" (two headers joined?)')
   }
 
   const t = ctx.now() / 1000
   const skew = ctx.clockSkewSec
+  // Custody after all but the last entry: memoized too, for the next call of the same workflow with another last hop.
+  let beforeLast: CustodyState | undefined
   for (let k = start; k < n; k++) {
-    const entry = decodeEntry(tokens[k]!, k, ctx.limits.maxEntryBytes)
+    const entry = decodeEntry(text.slice(k === 0 ? 0 : ends[k - 1]! + 1, ends[k]), k, ctx.limits.maxEntryBytes)
+    if (k === n - 1 && k > start) beforeLast = cursor.snapshot()
     // Custody before the signature: a splice or a signer without custody is refused without crypto.
-    state = custodyStep(state, entry)
-    await verifySignature(ctx, entry)
+    cursor.step(entry)
+    if (!verifySignatureSync(ctx, entry)) await verifySignature(ctx, entry)
     const c = entry.claims
     if (c.iat - skew > t) lineageError('ERR_NOT_YET_VALID', k, 'issued-in-the-future', 'iat is in the future', { iat: c.iat })
     const previous = entries[k - 1]
     if (previous !== undefined && c.iat + skew < previous.claims.iat) lineageError('ERR_LINEAGE_BROKEN', k, 'time-order', 'issued before the entry it follows')
     entries.push(entry)
-    ctx.memo.set(hashes[k]!, { hashes: hashes.slice(0, k + 1), entries: [...entries], state })
+  }
+  // Memoized, each once with its final state only: the prefix before the last entry (the next call of
+  // the workflow may end with another hop), and the whole lineage unless nothing may follow it (its
+  // last hop names no callee: custody refuses any next entry).
+  const state = cursor.snapshot()
+  if (start < n) {
+    if (beforeLast !== undefined) ctx.memo.set(memoKey(text, ends[n - 2]!), { prefix: text.slice(0, ends[n - 2]), entries: Object.freeze(entries.slice(0, n - 1)), state: beforeLast })
+    if (state.holder !== '') ctx.memo.set(memoKey(text, ends[n - 1]!), { prefix: text, entries: Object.freeze(entries.slice()), state })
   }
 
   // The last entry is the call this service received: exactly this target, command and arguments, fresh.
@@ -250,7 +342,9 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
     let agent = actors.get(c.crd)
     if (agent === undefined) {
       try {
-        agent = await ctx.knownCredential(c.crd)
+        // Known and its status list fresh: no promise. Else its list is fetched, or it is verified from what was sent.
+        const now = ctx.knownCredentialSync(c.crd)
+        agent = now === 'fetch' ? await ctx.knownCredential(c.crd) : now === 'unknown' ? undefined : now
         if (agent === undefined) {
           supplied ??= new Map(suppliedCredentials.map((jwt) => [credentialHash(jwt), jwt]))
           const jwt = supplied.get(c.crd)
@@ -295,7 +389,8 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
   // Last: single use of the last hop (only lineages that passed every other check are recorded).
   let fresh: boolean
   try {
-    fresh = await ctx.replayCache.checkAndStore(`lineage ${hop.iss} ${hop.jti}`, Math.ceil((Math.min(hop.exp, hop.iat + ctx.maxAgeSec) + skew) * 1000) + 1000)
+    const stored = ctx.replayCache.checkAndStore(`lineage ${hop.iss} ${hop.jti}`, Math.ceil((Math.min(hop.exp, hop.iat + ctx.maxAgeSec) + skew) * 1000) + 1000)
+    fresh = typeof stored === 'boolean' ? stored : await stored
   } catch (cause) {
     return lineageError('ERR_REPLAY', n - 1, 'replay-cache', 'the replay cache failed; refusing rather than risk a replay', {}, cause)
   }

@@ -64,12 +64,13 @@ export class RevocationRegistry {
     this.add(`a ${issuer} ${agent}`)
   }
 
+  // The size test first: without an event stream (or before any revocation) no key is built.
   credentialRevoked(signer: string, jti: string | null | undefined): boolean {
-    return typeof jti === 'string' && this.entries.has(`c ${signer} ${jti}`)
+    return this.entries.size !== 0 && typeof jti === 'string' && this.entries.has(`c ${signer} ${jti}`)
   }
 
   agentRevoked(issuer: string, agent: string): boolean {
-    return this.entries.has(`a ${issuer} ${agent}`)
+    return this.entries.size !== 0 && this.entries.has(`a ${issuer} ${agent}`)
   }
 }
 

@@ -97,12 +97,20 @@ export class StatusListTrust {
     this.explicit = Object.freeze(parsed.map((u) => u!.href))
   }
 
+  // The URL learned last and its directory: every known credential's status check learns its list
+  // again, nearly always the same one; this skips parsing it while its directory is still held.
+  private lastUrl: string | undefined
+  private lastDirectory = ''
+
   /** Learns the directory of a status-list URL that a trusted issuer signed. */
   learn(statusListCredential: string): void {
+    if (statusListCredential === this.lastUrl && this.learned.get(this.lastDirectory) !== undefined) return
     const url = httpUrl(statusListCredential)
     if (url === null) return
     const directory = url.origin + url.pathname.slice(0, url.pathname.lastIndexOf('/') + 1)
     if (this.learned.get(directory) === undefined) this.learned.set(directory, true)
+    this.lastUrl = statusListCredential
+    this.lastDirectory = directory
   }
 
   /** True when `statusListCredential` may be fetched for a link signed by an untrusted party. */
@@ -155,6 +163,22 @@ export class StatusLists {
         }
       }
     }
+    return this.valueIn(entry, url, issuer, index)
+  }
+
+  /**
+   * {@link status} without a promise when the list is cached and fresh (fetched less than `ttlMs`
+   * ago, not expired); undefined when it must be fetched (then call `status`). Throws as `status` does.
+   */
+  statusSync(url: string, issuer: string | ReadonlySet<string>, index: number): number | undefined {
+    const cached = this.cache.get(url)
+    if (cached === undefined) return undefined
+    const now = this.options.now()
+    if (!(now - cached.fetchedAt < this.options.ttlMs && now < cached.expiresAt)) return undefined
+    return this.valueIn(cached, url, issuer, index)
+  }
+
+  private valueIn(entry: CachedList, url: string, issuer: string | ReadonlySet<string>, index: number): number {
     if (!accepts(issuer, entry.issuer)) unavailable(url, 'the status list belongs to another issuer')
     try {
       return entry.list.get(index)

@@ -302,13 +302,22 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
   const revocations = new RevocationRegistry(options.revocationStream?.maxRevocations ?? 100_000)
   async function checkStatus(agent: VerifiedAgent): Promise<void> {
+    if (checkStatusSync(agent)) return
+    const value = await statusLists.status(agent.status.statusListCredential, agent.issuer, agent.status.statusListIndex)
+    if (value !== 0) throw new VerificationError('ERR_REVOKED', 'credential has been revoked', { details: { credentialId: agent.credentialId } })
+  }
+
+  /** The checks of checkStatus without a promise: true when done (the list cached and fresh), false when the list must be fetched. */
+  function checkStatusSync(agent: VerifiedAgent): boolean {
     if (revocations.credentialRevoked(agent.issuer, agent.credentialId) || revocations.agentRevoked(agent.issuer, agent.did)) {
       throw new VerificationError('ERR_REVOKED', 'credential has been revoked (revocation event)', { details: { credentialId: agent.credentialId } })
     }
     const { statusListCredential, statusListIndex } = agent.status
     statusTrust.learn(statusListCredential) // signed by a trusted issuer: its status-list directory is trusted
-    const value = await statusLists.status(statusListCredential, agent.issuer, statusListIndex)
+    const value = statusLists.statusSync(statusListCredential, agent.issuer, statusListIndex)
+    if (value === undefined) return false
     if (value !== 0) throw new VerificationError('ERR_REVOKED', 'credential has been revoked', { details: { credentialId: agent.credentialId } })
+    return true
   }
 
   async function verifySignature(jwt: DecodedJwt, issuer: string, purpose: KeyPurpose): Promise<void> {
@@ -333,8 +342,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (typeof token !== 'string') malformed('credential must be a compact JWT string')
     if (token.length > maxTokenBytes) malformed(`credential is larger than ${maxTokenBytes} bytes`)
 
-    // SHA-256 names the exact bytes (a collision would be a break of SHA-256), in 44 characters.
-    const key = createHash('sha256').update(token).digest('base64')
+    // SHA-256 names the exact bytes (a collision would be a break of SHA-256), in 43 characters: the
+    // base64url form, that of a lineage entry's `crd` (credentialHash), so an actor is found by it as is.
+    const key = createHash('sha256').update(token).digest('base64url')
     const known = memo.get(key)
     if (known) {
       checkTime(known.nbf, known.exp)
@@ -452,13 +462,21 @@ export function createVerifier(options: VerifierOptions): Verifier {
   }
 
   // A credential known by the hash a lineage entry names (its `crd`, SHA-256 base64url of the JWT):
-  // the memo is keyed by the same SHA-256 (base64), so a known actor costs a lookup, time and status.
+  // the memo is keyed by the same SHA-256 (base64url), so a known actor costs a lookup, time and status.
   async function knownCredential(hash: string): Promise<VerifiedAgent | undefined> {
-    const known = memo.get(Buffer.from(hash, 'base64url').toString('base64'))
+    const known = memo.get(hash)
     if (!known) return undefined
     checkTime(known.nbf, known.exp)
     await checkStatus(known.agent)
     return known.agent
+  }
+  // The same without a promise when its status list is cached and fresh: 'unknown' when the credential
+  // is not memoized, 'fetch' when its status list must be fetched (then call knownCredential).
+  function knownCredentialSync(hash: string): VerifiedAgent | 'unknown' | 'fetch' {
+    const known = memo.get(hash)
+    if (!known) return 'unknown'
+    checkTime(known.nbf, known.exp)
+    return checkStatusSync(known.agent) ? known.agent : 'fetch'
   }
   const lineageLimits = { ...DEFAULT_LINEAGE_LIMITS, ...options.lineageLimits }
   for (const [name, value] of Object.entries(lineageLimits)) {
@@ -474,6 +492,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     replayCache: presentations.replayCache,
     memo: createLineageMemo(positive('lineageMemoSize', options.lineageMemoSize, 1_000) || 1),
     knownCredential,
+    knownCredentialSync,
     verifyAgentCredential,
     verifyDelegation: (chain, request) => verifyDelegationChain(delegations, chain, request),
   }

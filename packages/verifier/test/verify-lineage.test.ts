@@ -330,6 +330,40 @@ describe('verifyLineage: hostile lineages', () => {
     const next = await appendHop(l1, hop('carol', { target: TOOL, command: LAST.command, args: LAST.args }))
     await verify(next)
   })
+
+  it('serves a memoized prefix only for its exact bytes; the new hop is verified as ever', async () => {
+    const [, l1, lineage] = await chain()
+    await verify(lineage!)
+    // A sibling call (same prefix, another last hop): the prefix comes from the memo, the new hop is verified.
+    const sibling = await appendHop(l1, hop('carol', { target: TOOL, command: LAST.command, args: LAST.args }))
+    const forged = sibling.split('~')
+    const payload = JSON.parse(Buffer.from(forged[2]!.split('.')[1]!, 'base64url').toString())
+    payload.arg = argsDigest({ amount: 1 })
+    forged[2] = [forged[2]!.split('.')[0], Buffer.from(JSON.stringify(payload)).toString('base64url'), forged[2]!.split('.')[2]].join('.')
+    expect(await codeOf(verify(forged.join('~'), { args: { amount: 1 } }))).toMatchObject({ code: 'ERR_SIGNATURE_INVALID', hop: 2 })
+    // The memo key of a prefix is its last entry's signature: the same signature after other bytes is not a hit.
+    const e = l1!.split('~')
+    const [h1, p1, s1] = e[1]!.split('.')
+    const otherBytes = `${e[0]}~${h1}.${p1!.slice(0, -2)}${p1!.slice(-2) === 'AA' ? 'AB' : 'AA'}.${s1}~${sibling.split('~')[2]}`
+    expect(await codeOf(verify(otherBytes))).toMatchObject({ hop: 1 })
+    // Two more characters in front of a memoized prefix: not a hit either (refused by the character check).
+    expect(await codeOf(verify(`${lineage}, ${lineage}`))).toMatchObject({ code: 'ERR_MALFORMED', reason: 'charset' })
+    await verify(sibling)
+    // (A revoked actor in a memoized prefix: 'refuses a revoked agent in the middle …' above.)
+  })
+
+  it('finds a known actor by its crd exactly as credentialHash writes it', async () => {
+    const [, l1] = await chain()
+    // carol names her credential with a non-canonical base64url (same bytes, last character with low bits set).
+    const crd = credentialHash(creds.carol)
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+    const last = `${crd.slice(0, -1)}${alphabet[alphabet.indexOf(crd.at(-1)!) + 1]}`
+    expect(last).not.toBe(crd)
+    expect(Buffer.from(last, 'base64url').equals(Buffer.from(crd, 'base64url'))).toBe(true)
+    await verifier.verifyAgentCredential(creds.carol)
+    const entry = await raw(signers.carol, nextClaims(l1!, 'carol', { crd: last }))
+    expect(await codeOf(verify(`${l1}~${entry}`, { credentials: [creds.alice, creds.bob] }))).toMatchObject({ code: 'ERR_LINEAGE_CREDENTIAL_MISSING', hop: 2 })
+  })
 })
 
 describe('verifyLineage: delegation', () => {
