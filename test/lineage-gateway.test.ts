@@ -274,6 +274,29 @@ describe('lineage through the gateway: A → B → C → gateway → upstream', 
     expect(error.code).toBe(MCP_FORBIDDEN)
   })
 
+  it('refuses to start with a credential of another agent than its key, or a key that is no Ed25519 JWK', async () => {
+    const dir = tempDir('agentid-lineage-gw-bad-')
+    mkdirSync(join(dir, 'policies'))
+    writeFileSync(join(dir, 'policies', 'gw.cedar'), POLICIES)
+    for (const [key, credential, field] of [[JSON.stringify(g.privateJwk), s.credential, 'lineage.agent.credential'], ['{"kty":"RSA","n":"x","e":"AQAB","d":"y"}', g.credential, 'lineage.agent.privateJwk']] as const) {
+      writeFileSync(join(dir, 'secrets.json'), JSON.stringify({ 'gw-key': key, 'gw-credential': credential }))
+      chmodSync(join(dir, 'secrets.json'), 0o600)
+      writeFileSync(join(dir, 'gateway.json'), JSON.stringify({
+        listen: { host: '127.0.0.1', port: 0 }, agentid: { issuerUrls: [issuer.url], trustedIssuers: [g.did] }, policyDir: 'policies',
+        secretStores: { file: { path: 'secrets.json' } }, logLevel: 'warn',
+        lineage: { agent: { privateJwk: { secret: 'file:gw-key' }, credential: { secret: 'file:gw-credential' } } },
+        upstreams: [{ id: 'local', transport: 'stdio', command: process.execPath, args: [STDIO_FIXTURE] }],
+      }))
+      const proc = spawnProcess(process.execPath, [GATEWAY_BIN, '--config', join(dir, 'gateway.json')], { cwd: ROOT, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] })
+      let err = ''
+      proc.stderr!.on('data', (chunk: Buffer) => { err += chunk.toString('utf8') })
+      const status = await new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)))
+      expect(status, err).toBe(1)
+      expect(err).toContain(`ERR_INVALID_INPUT: gateway config: ${field}`)
+      expect(err).not.toContain('"d":"y"')
+    }
+  })
+
   it('refuses a chain whose middle agent was revoked, within the status TTL', async () => {
     const client = await connect(c, 'remote')
     const l = await hopToGateway(await chainToC(), 'remote', 'pay', { invoice: 4 })

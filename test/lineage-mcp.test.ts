@@ -323,6 +323,23 @@ describe('lineage through a guarded SDK MCP server: A → B → C → tool', () 
     expectRefusal(await refused(client, { invoice: 1 }, meta(await hopToTool(fromY, { invoice: 1 }))), 'ERR_LINEAGE_CREDENTIAL_MISSING', 0)
   })
 
+  it('a request id reused after a refused call gets no receipt of the refused call\'s lineage', async () => {
+    const client = await connect(c)
+    const sessionId = (client.transport as StreamableHTTPClientTransport).sessionId!
+    const post = createAgentFetch({ issuerUrl: issuer.url, privateJwk: c.privateJwk!, resource: mcpUrl })
+    const rpc = async (body: unknown) => {
+      const r = await post(mcpUrl, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sessionId } })
+      const text = await r.text()
+      return JSON.parse(text.split('\n').find((l) => l.startsWith('data: '))!.slice(6)) as { result?: { _meta?: Record<string, unknown> }; error?: { code: number } }
+    }
+    // Verified, then denied by the policy (a chain A did not start).
+    const denied = await rpc({ jsonrpc: '2.0', id: 'reused', method: 'tools/call', params: { name: 'pay', arguments: { invoice: 1 }, _meta: meta(await hopToTool(undefined, { invoice: 1 })) } })
+    expect(denied.error?.code).toBe(MCP_FORBIDDEN)
+    const plain = await rpc({ jsonrpc: '2.0', id: 'reused', method: 'tools/call', params: { name: 'echo', arguments: { text: 'again' } } })
+    expect(plain.result).toBeDefined()
+    expect(plain.result!._meta?.[MCP_LINEAGE_META]).toBeUndefined()
+  })
+
   it('refuses a chain whose middle agent was revoked, within the status TTL', async () => {
     const client = await connect(c)
     const l = await hopToTool(await chainToC(), { invoice: 5 })

@@ -222,6 +222,9 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
     const lists = new Map<RequestId, { list: ListKind; caller: Caller }>()
     // Request id → where its answer goes, for the requests the fast path delivered and not yet answered.
     const fast = new Map<RequestId, (answer: JSONRPCMessage) => void>()
+    // Request id → the verified lineage of the call in flight, when the server's agent signs receipts (dropped
+    // when the guard answers the request itself, so that a later request reusing the id gets no receipt).
+    const receipts = new Map<RequestId, VerifiedLineage>()
 
     /** Hands a message for the agent on: to the fast path's waiter of its request, else to the SDK transport. */
     function emit(message: JSONRPCMessage, sendOptions?: Parameters<Transport['send']>[1]): Promise<void> {
@@ -242,6 +245,7 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
     }
 
     function answer(id: RequestId, code: number, message: string, viaFast: boolean, data?: Record<string, unknown>): void {
+      if (!inflight.has(id)) receipts.delete(id) // (a refused duplicate id leaves the request in flight its receipt)
       const error: JSONRPCMessage = { jsonrpc: '2.0', id, error: { code, message, ...(data === undefined ? {} : { data }) } }
       if (viaFast) {
         void emit(error)
@@ -255,9 +259,6 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       if (id !== undefined) inflight.add(id)
       toServer!(message, extra)
     }
-
-    // Request id → the verified lineage of the call in flight, when the server's agent signs receipts.
-    const receipts = new Map<RequestId, VerifiedLineage>()
 
     /**
      * The lineage of a `tools/call`, `resources/read` or `prompts/get`, verified before the gate (async: the id
