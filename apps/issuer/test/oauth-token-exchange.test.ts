@@ -203,6 +203,25 @@ describe('token exchange (RFC 8693)', () => {
     }
   })
 
+  it('subject_token_type must match the token\'s typ: at+jwt is an access token, JWT or none an ID token or a plain JWT', async () => {
+    const ID = 'urn:ietf:params:oauth:token-type:id_token'
+    const JWT = 'urn:ietf:params:oauth:token-type:jwt'
+    const ok: [Record<string, unknown>, string][] = [
+      [{}, ACCESS_TOKEN_TYPE], [{ typ: 'application/at+jwt' }, ACCESS_TOKEN_TYPE],
+      [{ typ: 'JWT' }, ID], [{ typ: undefined }, ID], [{ typ: 'JWT' }, JWT], [{ typ: 'jwt' }, JWT], [{ typ: undefined }, JWT],
+    ]
+    for (const [header, type] of ok) {
+      const res = await exchange(await user({}, header), { subject_token_type: type })
+      expect(res.statusCode, `${JSON.stringify(header)} as ${type}: ${res.body}`).toBe(200)
+    }
+    const refused: [Record<string, unknown>, string][] = [
+      [{ typ: 'JWT' }, ACCESS_TOKEN_TYPE], [{ typ: undefined }, ACCESS_TOKEN_TYPE], [{}, ID], [{}, JWT], [{ typ: 'application/at+jwt' }, ID],
+    ]
+    for (const [header, type] of refused) {
+      expectOAuthError(await exchange(await user({}, header), { subject_token_type: type }), 400, 'invalid_request', /typ/)
+    }
+  })
+
   it('honours may_act: the agent it names may act, another agent may not', async () => {
     expect((await exchange(await user({ may_act: { sub: alice.did } }))).statusCode).toBe(200)
     expectOAuthError(await exchange(await user({ may_act: { sub: bob.did } })), 400, 'invalid_request', /may_act/)
@@ -251,7 +270,7 @@ describe('token exchange (RFC 8693)', () => {
     expectOAuthError(await exchange(subject, { subject_token_type: 'urn:ietf:params:oauth:token-type:refresh_token' }), 400, 'invalid_request', /subject_token_type/)
     expectOAuthError(await exchange(subject, { requested_token_type: 'urn:ietf:params:oauth:token-type:refresh_token' }), 400, 'invalid_request', /requested_token_type/)
     expectOAuthError(await exchange(subject, { audience: 'https://other.example' }), 400, 'invalid_target')
-    expect((await exchange(subject, { audience: RESOURCE, subject_token_type: 'urn:ietf:params:oauth:token-type:id_token' })).statusCode).toBe(200)
+    expect((await exchange(await user({}, { typ: 'JWT' }), { audience: RESOURCE, subject_token_type: 'urn:ietf:params:oauth:token-type:id_token' })).statusCode).toBe(200)
     // Error answers never echo the user's token.
     const res = await exchange(await user({ aud: 'https://other.example' }))
     expect(res.body).not.toContain(subject.split('.')[2]!)

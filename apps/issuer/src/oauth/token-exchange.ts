@@ -34,6 +34,13 @@ export interface VerifiedExchange {
 
 const bad = (message: string): never => oauthFail('invalid_request', message)
 
+/** Whether a JWT's `typ` (case-insensitive, `application/` optional: RFC 7515 §4.1.9) fits the declared token type. */
+export function typMatches(subjectTokenType: string, typ: string | undefined): boolean {
+  const t = typ?.toLowerCase().replace(/^application\//, '')
+  if (subjectTokenType === TOKEN_TYPE_ACCESS_TOKEN) return t === 'at+jwt'
+  return t === undefined || t === 'jwt'
+}
+
 /**
  * Verifies the agent's actor token with the client-assertion rules: a JWT signed by the agent's
  * did:key (EdDSA), `iss` = `sub` = the authenticated client DID, `aud` the token endpoint or the
@@ -153,6 +160,10 @@ export async function verifyExchange(
   // The agent's own proof first: it costs no network.
   const actor = verifyActorToken(actorToken!, { agent: o.agent, audiences: o.audiences, now: o.now, jkt: o.jkt })
   const subject = await o.idps.verify(subjectToken!, o.now)
+  // The declared type must be the token's own (RFC 8693 §2.1, RFC 9068 §2.1): a JWT access token says
+  // typ at+jwt; an ID token or a plain JWT says JWT or nothing. An ID token passed off as an access
+  // token, or the reverse, is refused rather than read as what it is not.
+  if (!typMatches(subjectType!, subject.typ)) bad(`subject_token: its typ (${subject.typ === undefined ? 'absent' : JSON.stringify(subject.typ.slice(0, 64))}) does not match subject_token_type ${subjectType}`)
   // A token that already names an actor is someone's delegated token, not the user's own: exchanging it
   // would drop the earlier actor from the chain (RFC 8693 §4.1 nests them). Refused rather than guessed.
   if (subject.payload.act !== undefined) bad('subject_token: it already carries an act claim; exchange the user\'s own token')

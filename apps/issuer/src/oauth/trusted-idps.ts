@@ -34,6 +34,8 @@ export interface VerifiedSubjectToken {
   sub: string
   /** The token's `exp` (unix seconds). */
   exp: number
+  /** The header's `typ`, as sent (absent: undefined). */
+  typ: string | undefined
   payload: JWTPayload
 }
 
@@ -249,6 +251,6 @@ export class TrustedIdps {
     if (typeof payload.iat === 'number' && payload.iat > now + SUBJECT_TOKEN_SKEW_SEC) refuse('iat is in the future')
     if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 512) refuse('sub must be a non-empty string of at most 512 characters')
     if (!isPrintableIdentifier(payload.sub as string)) refuse('sub must not hold control, bidirectional-override or unpaired surrogate characters')
-    return { issuer: idp.issuer, sub: payload.sub as string, exp: payload.exp as number, payload }
+    return { issuer: idp.issuer, sub: payload.sub as string, exp: payload.exp as number, typ: typeof header.typ === 'string' ? header.typ : undefined, payload }
   }
 }
