@@ -9,7 +9,7 @@ import { webcrypto, X509Certificate } from 'node:crypto'
 import * as x509 from '@peculiar/x509'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateEd25519KeyPair, privateKeyFromJwk, VerificationError, type Ed25519PrivateJwk } from '@agentid/core'
-import { createSvidHttpsAgent, fetchCertificateBoundToken, fetchJwtSvid, fetchSpiffeBundle, fetchX509Svid, spawn, type X509Svid } from '@agentid/client'
+import { createSvidHttpsAgent, fetchCertificateBoundToken, fetchJwtSvid, startIdentityRotation, fetchSpiffeBundle, fetchX509Svid, spawn, type X509Svid } from '@agentid/client'
 import { agentidMtlsMiddleware, createVerifier, type VerifiedSvidAgent, type Verifier } from '@agentid/verifier'
 import { api, claims, cleanup, issuerDid, sleep, startIssuer, type IssuerProcess } from './harness.js'
 
@@ -255,4 +255,67 @@ describe('certificate-bound access tokens (RFC 8705)', () => {
     const meta = await api(issuer, 'GET', '/.well-known/oauth-authorization-server')
     expect(meta.body.tls_client_certificate_bound_access_tokens).toBe(true)
   })
+})
+
+describe('rotation (startIdentityRotation)', () => {
+  it('keeps credential and X.509-SVID fresh under load without a failed call, then stops on revocation', async () => {
+    const spawned = await spawn({ issuerUrl: issuer.url, apiKey, claims: claims('rotor'), lifetimeSec: 60 })
+    const rotations: string[] = []
+    const errors: unknown[] = []
+    let revokedSeen: unknown
+    const identity = await startIdentityRotation({
+      issuerUrl: issuer.url,
+      privateJwk: spawned.privateJwk,
+      credential: spawned,
+      credentialLifetimeSec: 60,
+      x509Svid: { lifetimeSec: 60 },
+      serverCa: bundleCa,
+      renewFraction: 0.05, // every ~3 s: a 60 s lifetime is the shortest the issuer grants
+      retry: { initialMs: 100, maxMs: 500 },
+      onRotate: (what) => rotations.push(what),
+      onError: (_what, e) => errors.push(e),
+      onRevoked: (e) => { revokedSeen = e },
+    })
+    const firstCredential = identity.credential()
+    const checkServerIdentity = (_h: string, cert: { subjectaltname?: string }) => cert.subjectaltname === `URI:${serverAgent.spiffeId}` ? undefined : new Error('server')
+    const before = seen.length
+    let ok = 0
+    let failed = 0
+    const until = Date.now() + 8_000
+    await Promise.all(Array.from({ length: 4 }, async () => {
+      while (Date.now() < until) {
+        // Each call takes the agent current when it starts; a rotation meanwhile does not touch it.
+        const r = await call(undefined, { agent: identity.httpsAgent(), checkServerIdentity }).catch(() => ({ status: 0, body: null }))
+        if (r.status === 200 && r.body.did === spawned.did) ok++
+        else failed++
+      }
+    }))
+    expect(failed).toBe(0)
+    expect(ok).toBeGreaterThan(20)
+    expect(rotations.filter((w) => w === 'credential').length).toBeGreaterThanOrEqual(2)
+    expect(identity.credential()).not.toBe(firstCredential)
+    const thumbprints = new Set(seen.slice(before).map((v) => v.certificateThumbprint))
+    expect(thumbprints.size).toBeGreaterThanOrEqual(2) // the server saw the SVID change under load
+    expect(errors).toEqual([])
+    // A JWT-SVID is reused until due, and a certificate-bound token comes with the agent that presents its certificate.
+    const j1 = await identity.jwtSvid('spiffe://erp.example/api')
+    expect(await identity.jwtSvid('spiffe://erp.example/api')).toBe(j1)
+    const bound = await identity.certificateBound(RESOURCE)
+    const r = await call(bound.agent, { headers: { authorization: `Bearer ${bound.accessToken}` }, checkServerIdentity }, '/bound')
+    expect(r.status, JSON.stringify(r.body)).toBe(200)
+
+    // Revocation: the next renewal is refused, everything stops and is reported.
+    const lastAgent = identity.httpsAgent()
+    const revokedAt = Date.now()
+    expect((await api(issuer, 'POST', `/v1/agents/${spawned.did}/revoke`, { key: issuer.adminKey, json: { reason: 'rotation e2e' } })).status).toBe(200)
+    const error = await identity.revoked
+    expect(error.code).toBe('ERR_REVOKED')
+    expect(revokedSeen).toBe(error)
+    expect(Date.now() - revokedAt).toBeLessThan(10_000)
+    expect(identity.state).toBe('revoked')
+    expect(() => identity.httpsAgent()).toThrow(expect.objectContaining({ code: 'ERR_REVOKED' }))
+    expect(() => identity.credential()).toThrow(expect.objectContaining({ code: 'ERR_REVOKED' }))
+    await expect(identity.jwtSvid('x')).rejects.toMatchObject({ code: 'ERR_REVOKED' })
+    void lastAgent
+  }, 60_000)
 })

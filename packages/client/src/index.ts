@@ -19,3 +19,5 @@ export { exchangeToken, TOKEN_EXCHANGE_GRANT_TYPE, ACCESS_TOKEN_TYPE, JWT_TOKEN_
 export type { ExchangeTokenOptions, ExchangedToken } from './token-exchange.js'
 export { fetchX509Svid, fetchJwtSvid, fetchSpiffeBundle, createSvidHttpsAgent, fetchCertificateBoundToken } from './svid.js'
 export type { X509Svid, JwtSvid, SvidRequestOptions, SvidHttpsAgentOptions, CertificateBoundTokenOptions, CertificateBoundToken } from './svid.js'
+export { startIdentityRotation } from './rotation.js'
+export type { IdentityRotationOptions, RotatingIdentity } from './rotation.js'

@@ -127,9 +127,9 @@ export class SvidIssuer {
     const now = this.o.now()
     // The agent's newest identity credential (JWT) still active: the SVID never outlives it.
     const credential = this.o.store.credentials.activeByAgent(did)
-      .filter((c) => c.kind === 'identity' && c.format === 'jwt' && c.expires_at > now + 60)
+      .filter((c) => c.kind === 'identity' && c.format === 'jwt' && c.expires_at > now + 30)
       .sort((a, b) => b.expires_at - a.expires_at)[0]
-    if (!credential) throw new AgentIdError('ERR_EXPIRED', 'the agent has no active identity credential (JWT) with more than a minute left; renew it first')
+    if (!credential) throw new AgentIdError('ERR_EXPIRED', 'the agent has no active identity credential (JWT) with more than 30 s left; renew it first')
     const notAfter = Math.min(now + (request.lifetimeSec ?? DEFAULT_X509_SVID_TTL_SEC), credential.expires_at)
     const ca = await this.o.authority.current()
     const publicKey = await webcrypto.subtle.importKey('spki', ed25519Spki(decodeDidKey(did).publicKey), { name: 'Ed25519' }, true, ['verify'])
