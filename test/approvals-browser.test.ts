@@ -19,9 +19,9 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { McpError } from '@modelcontextprotocol/sdk/types.js'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { z } from 'zod'
-import { callToolWithApproval, fetchWithApproval, createAgentFetch, createExchangeSigner, exchangeToken, spawn, waitForApproval, type SpawnedAgent } from '@agentid/client'
+import { callToolWithApproval, fetchWithApproval, mcpLineageMeta, createAgentFetch, createExchangeSigner, exchangeToken, spawn, waitForApproval, type SpawnedAgent } from '@agentid/client'
 import { generateEd25519KeyPair, signerFromJwk, signJwt } from '@agentid/core'
-import { APPROVAL_META_KEY, createMcpGuard, MCP_FORBIDDEN, type AuditEvent } from '@agentid/mcp'
+import { APPROVAL_META_KEY, createMcpGuard, MCP_FORBIDDEN, verifiedLineage, type AuditEvent } from '@agentid/mcp'
 import { loadPolicyEngine } from '@agentid/policy'
 import { agentidMiddleware, createVerifier, type FetchLike } from '@agentid/verifier'
 import { adminCli, api, cleanup, claims, freePort, issuerDid, ROOT, startIssuer, tempDir, type IssuerProcess } from './harness.js'
@@ -97,6 +97,8 @@ const events: AuditEvent[] = []
 /** Every pay_invoice / refund the tool server really ran, with its arguments. */
 const ran: { tool: string; args: unknown }[] = []
 const contexts: BrowserContext[] = []
+/** What tool handlers saw of the verified lineage's last hop: the approval it names. */
+const lineageSeen: { approver: string | null; digest: string | null }[] = []
 const clients: Client[] = []
 
 /** A browser context with its own virtual platform authenticator (one approver's device). */
@@ -138,8 +140,10 @@ async function decide(page: Page, url: string, decision: 'approve' | 'deny', scr
 function buildServer(): McpServer {
   const server = new McpServer({ name: 'bank', version: '1.0.0' })
   for (const tool of ['pay_invoice', 'refund']) {
-    server.registerTool(tool, { description: tool, inputSchema: { invoice: z.string(), amount: z.string(), to: z.string() } }, async (args) => {
+    server.registerTool(tool, { description: tool, inputSchema: { invoice: z.string(), amount: z.string(), to: z.string() } }, async (args, extra) => {
       ran.push({ tool, args })
+      const lineage = verifiedLineage(extra)
+      if (lineage !== null) lineageSeen.push({ approver: lineage.last.approval?.verified?.approver.name ?? null, digest: lineage.last.approval?.digest ?? null })
       return { content: [{ type: 'text', text: `${tool} done: ${args.invoice}` }] }
     })
   }
@@ -275,7 +279,7 @@ suite('human approval in a browser (Chromium, virtual authenticator)', () => {
     const page = dana.page // the virtual authenticator belongs to this tab
     const shown = await page.goto(approvalUrl).then(() => page.locator('#approve').waitFor()).then(() => page.locator('#content').innerText())
     // The page shows the canonical fields as data.
-    for (const text of ['"tools/call pay_invoice"', `"${resource}"`, '"INV-2026-042"', '"1200.00 EUR"', agent.did, '"finance"']) expect(shown).toContain(text)
+    for (const text of ['"tools/call pay_invoice"', `"mcp://${SERVER_ID}/pay_invoice"`, '"INV-2026-042"', '"1200.00 EUR"', agent.did, '"finance"']) expect(shown).toContain(text)
     expect(await decide(page, approvalUrl, 'approve', 'approval-page.png')).toContain('Approved by Dana Scully')
     const result = (await call) as { content: { text: string }[] }
     expect(result.content[0]!.text).toBe('pay_invoice done: INV-2026-042')
@@ -293,7 +297,7 @@ suite('human approval in a browser (Chromium, virtual authenticator)', () => {
   })
 
   it('a third party re-verifies the receipt offline, with agentid and with another WebAuthn implementation', async () => {
-    const call = { agent: agent.did, target: resource, command: 'tools/call pay_invoice', arguments: ARGS }
+    const call = { agent: agent.did, target: `mcp://${SERVER_ID}/pay_invoice`, command: 'tools/call pay_invoice', arguments: ARGS }
     // Offline: the status list fetched once beforehand, served from memory; no network.
     const cred = receipt.approverCredential as string
     const listUrl = (JSON.parse(Buffer.from(cred.split('.')[1]!, 'base64url').toString()) as { vc: { credentialStatus: { statusListCredential: string } } }).vc.credentialStatus.statusListCredential
@@ -422,8 +426,27 @@ suite('human approval in a browser (Chromium, virtual authenticator)', () => {
     expect(ran.length).toBe(before)
   })
 
+  it('with a lineage: the retried call\'s hop names the approval, the guard verifies both, the tool sees the approval in verifiedLineage', async () => {
+    const client = await connect(agentFetch())
+    const args = { ...ARGS, invoice: 'INV-LINEAGE' }
+    const transactionId = `tx-${randomUUID()}`
+    const meta = (approval?: unknown) => mcpLineageMeta({ privateJwk: agent.privateJwk, credential: agent.credential, server: SERVER_ID, name: 'pay_invoice', arguments: args, transactionId, ...(approval === undefined ? {} : { approval }) })
+    let url = ''
+    const call = callToolWithApproval(client, { name: 'pay_invoice', arguments: args, _meta: await meta() }, {
+      issuerUrl: base, timeoutMs: 60_000, onApprovalRequired: (d) => { url = d.approvalUrl }, retryMeta: (receipt) => meta(receipt),
+    })
+    await expect.poll(() => url, { timeout: 20_000 }).not.toBe('')
+    const shown = await dana.page.goto(url).then(() => dana.page.locator('#approve').waitFor()).then(() => dana.page.locator('#content').innerText())
+    expect(shown).toContain(`"${transactionId}"`)
+    expect(await decide(dana.page, url, 'approve')).toContain('Approved by Dana Scully')
+    await call
+    expect(ran.at(-1)).toEqual({ tool: 'pay_invoice', args })
+    expect(lineageSeen.at(-1)?.approver).toBe('Dana Scully')
+    expect(lineageSeen.at(-1)?.digest).toMatch(/^[A-Za-z0-9_-]{43}$/)
+  })
+
   it('an expired request cannot be approved and the waiting agent learns it', async () => {
-    const r = await api(issuer, 'POST', '/v1/approvals', { key: serviceKey, json: { agent: agent.did, controller: CONTROLLER, target: resource, command: 'tools/call pay_invoice', arguments: ARGS, group: 'finance', ttlSec: 30 } })
+    const r = await api(issuer, 'POST', '/v1/approvals', { key: serviceKey, json: { agent: agent.did, controller: CONTROLLER, target: `mcp://${SERVER_ID}/pay_invoice`, command: 'tools/call pay_invoice', arguments: ARGS, group: 'finance', ttlSec: 30 } })
     expect(r.status).toBe(201)
     const id = r.body.id as string
     // Not waited for in real time: the approval page is opened after the expiry the issuer enforces.

@@ -252,7 +252,11 @@ export function createAgentFetch(options: AgentFetchOptions): (input: string | U
       h.set('dpop', await proof(method, url, token))
       // A fresh hop per attempt: a retried request (DPoP nonce) never reuses a hop the service may have recorded.
       if (lineageOptions !== undefined && callLineage !== false) {
-        for (const [name, value] of Object.entries(await lineageHeaders(signer, lineageOptions, callLineage ?? {}, { method, url, body, clock }))) h.set(name, value)
+        // A call retried with a human's approval (Agentid-Approval) names it in its hop (`apr`).
+        const approval = h.get('agentid-approval')
+        const call = callLineage ?? {}
+        const withApproval = call.approval === undefined && approval !== null ? { ...call, approval: Buffer.from(approval, 'base64url').toString('utf8') } : call
+        for (const [name, value] of Object.entries(await lineageHeaders(signer, lineageOptions, withApproval, { method, url, body, clock }))) h.set(name, value)
       }
       const response = await baseFetch(url, { ...rest, method, headers: h, ...(body === undefined || body === null ? {} : { body }) })
       remember(url, response)

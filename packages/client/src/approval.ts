@@ -81,6 +81,12 @@ export interface CallToolWithApprovalOptions extends Omit<WaitForApprovalOptions
   onApprovalRequired?: (data: { approvalId: string; approvalUrl: string; expiresAt: string }) => void
   /** Request options passed to `callTool` (timeout, …). */
   requestOptions?: Record<string, unknown>
+  /**
+   * The `_meta` of the retried call, built from the receipt: with a lineage, a new hop naming the approval,
+   * e.g. `(receipt) => mcpLineageMeta({ …, approval: receipt })` (which also carries the receipt). Default:
+   * `params._meta` with the receipt added.
+   */
+  retryMeta?: (receipt: Record<string, unknown>) => Record<string, unknown> | Promise<Record<string, unknown>>
 }
 
 function approvalData(error: unknown): { approvalId: string; approvalUrl: string; expiresAt: string } | undefined {
@@ -108,9 +114,10 @@ export async function callToolWithApproval(
     const data = approvalData(error)
     if (data === undefined) throw error
     options.onApprovalRequired?.(data)
-    const { onApprovalRequired: _o, requestOptions, ...wait } = options
+    const { onApprovalRequired: _o, requestOptions, retryMeta, ...wait } = options
     const receipt = await waitForApproval({ ...wait, approvalId: data.approvalId })
-    return client.callTool({ ...params, _meta: { ...params._meta, [APPROVAL_META_KEY]: receipt } }, undefined, requestOptions)
+    const meta = retryMeta ? { ...(await retryMeta(receipt)), [APPROVAL_META_KEY]: receipt } : { ...params._meta, [APPROVAL_META_KEY]: receipt }
+    return client.callTool({ ...params, _meta: meta }, undefined, requestOptions)
   }
 }
 

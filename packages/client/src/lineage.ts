@@ -47,8 +47,16 @@ export interface CallLineage {
   origin?: string | Uint8Array
   /** New transaction: what `origin` is (`request`, `grant`, …). */
   originKind?: string
+  /** New transaction: its id (default random). A call retried after approval keeps its transaction. */
+  transactionId?: string
   /** The delegation chain this call relies on (link JWTs, root first): its hash is signed. */
   delegationChain?: readonly string[]
+  /**
+   * The human approval receipt this call carries (object or JSON text): its RFC 8785 digest is signed in the
+   * hop (`apr`), so the approval is part of the lineage. An agent fetch takes it from the request's
+   * `Agentid-Approval` header by itself.
+   */
+  approval?: unknown
 }
 
 /** The credentials to send on: those received, then the agent's own, each once. */
@@ -95,7 +103,9 @@ export async function lineageHeaders(
     ...(call.user === undefined ? {} : { user: call.user }),
     ...(call.origin === undefined ? {} : { origin: call.origin }),
     ...(call.originKind === undefined ? {} : { originKind: call.originKind }),
+    ...(call.transactionId === undefined ? {} : { transactionId: call.transactionId }),
     ...(call.delegationChain === undefined ? {} : { delegationChain: call.delegationChain }),
+    ...(call.approval === undefined ? {} : { approval: call.approval }),
   })
   return { [LINEAGE_HEADER]: lineage, [CREDENTIALS_HEADER]: forwardCredentials(call.credentials, options.credential) }
 }
@@ -142,7 +152,9 @@ export async function mcpLineageMeta(options: McpLineageOptions): Promise<Record
     ...(options.user === undefined ? {} : { user: options.user }),
     ...(options.origin === undefined ? {} : { origin: options.origin }),
     ...(options.originKind === undefined ? {} : { originKind: options.originKind }),
+    ...(options.transactionId === undefined ? {} : { transactionId: options.transactionId }),
     ...(options.delegationChain === undefined ? {} : { delegationChain: options.delegationChain }),
+    ...(options.approval === undefined ? {} : { approval: options.approval }),
   })
   return { [MCP_LINEAGE_META]: lineage, [MCP_CREDENTIALS_META]: forwardCredentials(options.credentials, options.credential) }
 }

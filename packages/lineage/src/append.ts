@@ -56,6 +56,11 @@ export interface AppendHopOptions extends EntrySignerOptions {
   originKind?: string
   /** New lineage only: the transaction id (default 12 random bytes, base64url: 16 characters). */
   transactionId?: string
+  /**
+   * The human approval receipt this call carries (`_meta["io.agentid/approval"]`, `Agentid-Approval`): its
+   * RFC 8785 digest is signed as `apr`, making the approval a part of this hop.
+   */
+  approval?: unknown
 }
 
 /** Options of {@link createReceipt}. */
@@ -132,6 +137,7 @@ export async function appendHop(lineage: string | undefined | null, options: App
   const { iat, exp } = entryTimes(options)
   const arg = argsDigest(options.args)
   const dlg = options.delegationChain === undefined ? undefined : delegationHash(options.delegationChain)
+  const apr = options.approval === undefined ? undefined : argsDigest(typeof options.approval === 'string' ? JSON.parse(options.approval) : options.approval)
 
   let prefix: string[] = []
   let base: { txn: string; idx: number; prv: string; usr: string | null; ori?: string }
@@ -165,6 +171,7 @@ export async function appendHop(lineage: string | undefined | null, options: App
     ...(dlg === undefined ? {} : { dlg }),
     ...(usr === undefined ? {} : { usr }),
     ...(base.ori === undefined ? {} : { ori: base.ori }),
+    ...(apr === undefined ? {} : { apr }),
     iat,
     exp,
     jti: randomBytes(12).toString('base64url'),

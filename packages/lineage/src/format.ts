@@ -70,6 +70,12 @@ export interface HopClaims extends EntryClaims {
   readonly usr?: string
   /** Entry 0 only: what `prv` is the hash of (`request`, `grant`, `approval`, …). */
   readonly ori?: string
+  /**
+   * The human approval this call acts on: SHA-256 (base64url) of the RFC 8785 form of the approval receipt
+   * (`@agentid/verifier` `ApprovalReceipt`), which travels with the call (`_meta["io.agentid/approval"]`,
+   * `Agentid-Approval`); `verifyLineage` checks it against this hop when given the receipts.
+   */
+  readonly apr?: string
 }
 
 /** A receipt: the callee of hop `hop` answered, with output digest `out` and outcome `res`. */
@@ -105,7 +111,7 @@ const RES = /^[a-z][a-z0-9_-]{0,31}$/
 const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
 const LINEAGE_CHARS = /^[A-Za-z0-9_.~-]+$/
 
-const HOP_CLAIMS = new Set(['txn', 'idx', 'prv', 'iss', 'crd', 'sts', 'iat', 'exp', 'jti', 'aud', 'sub', 'cmd', 'arg', 'dlg', 'usr', 'ori'])
+const HOP_CLAIMS = new Set(['txn', 'idx', 'prv', 'iss', 'crd', 'sts', 'iat', 'exp', 'jti', 'aud', 'sub', 'cmd', 'arg', 'dlg', 'usr', 'ori', 'apr'])
 const RECEIPT_CLAIMS = new Set(['txn', 'idx', 'prv', 'iss', 'crd', 'sts', 'iat', 'exp', 'jti', 'hop', 'out', 'res'])
 const HEADER_MEMBERS = new Set(['alg', 'typ', 'kid'])
 
@@ -205,7 +211,7 @@ function commonClaims(p: Record<string, unknown>, hop: number, allowed: Readonly
 export function parseHopClaims(p: Record<string, unknown>, hop: number): HopClaims {
   const common = commonClaims(p, hop, HOP_CLAIMS)
   // Built member by member (no object spreads: this runs for every new entry a verifier sees), in the
-  // order the spread form had: the common claims, aud, sub, cmd, arg, dlg, usr, ori.
+  // order the spread form had: the common claims, aud, sub, cmd, arg, dlg, usr, ori, apr.
   const claims: { -readonly [K in keyof HopClaims]: HopClaims[K] } = common as { -readonly [K in keyof HopClaims]: HopClaims[K] }
   claims.aud = text(p.aud, hop, 'aud', 2048)
   if (p.sub !== undefined) claims.sub = did(p.sub, hop, 'sub')
@@ -214,6 +220,7 @@ export function parseHopClaims(p: Record<string, unknown>, hop: number): HopClai
   if (p.dlg !== undefined) claims.dlg = pattern(p.dlg, hop, 'dlg', SHA256_B64URL, 'a base64url SHA-256')
   if (p.usr !== undefined) claims.usr = text(p.usr, hop, 'usr', 256)
   if (p.ori !== undefined) claims.ori = pattern(p.ori, hop, 'ori', ORI, '1 to 64 characters of [A-Za-z0-9._:-]')
+  if (p.apr !== undefined) claims.apr = pattern(p.apr, hop, 'apr', SHA256_B64URL, 'a base64url SHA-256')
   return claims
 }
 

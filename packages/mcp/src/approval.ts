@@ -76,22 +76,28 @@ function receiptOf(params: Record<string, unknown>, headers: RequestHeaders | un
 export interface ApprovalGateDeps {
   verifier: Verifier
   options: McpApprovalOptions
-  /** The guard's `resource`: the target approvers see and receipts name. */
-  resource: string
+  /** The guard's server id: the target approvers see and receipts name is `mcp://<serverId>/<tool>`, as lineage hops name it. */
+  serverId: string
   /** The policy decision for a subject (fails closed). */
   decide(caller: Caller, action: PolicyAction, resource: PolicyResource): PolicyDecision
 }
 
-/** The canonical call a tool call is approved as. */
-export function mcpApprovalCall(caller: Caller, resource: string, tool: string, args: unknown) {
+/**
+ * The canonical call a tool call is approved as: `target` = `mcp://<serverId>/<tool>` and `command` =
+ * `tools/call <tool>`, exactly as lineage hops name the call (so a hop can carry the approval), and the
+ * transaction of the call's verified lineage when it has one.
+ */
+export function mcpApprovalCall(caller: Caller, serverId: string, tool: string, args: unknown) {
   const user = caller.subject.user
+  const transactionId = caller.subject.lineage?.transactionId
   return {
     agent: caller.agent,
     controller: caller.subject.agent.claims.controller,
     user: user ? { id: user.id, ...(user.issuer === undefined ? {} : { issuer: user.issuer }) } : null,
-    target: resource,
+    target: `mcp://${serverId}/${tool}`,
     command: `tools/call ${tool}`,
     arguments: args === undefined ? {} : args,
+    ...(typeof transactionId === 'string' ? { transactionId } : {}),
   }
 }
 
@@ -108,7 +114,7 @@ export async function decideWithApproval(
   headers: RequestHeaders | undefined,
   first: PolicyDecision,
 ): Promise<ApprovalOutcome> {
-  const call = mcpApprovalCall(caller, deps.resource, resource.name, params.arguments)
+  const call = mcpApprovalCall(caller, deps.serverId, resource.name, params.arguments)
   let receipt: unknown
   try {
     receipt = receiptOf(params, headers)

@@ -185,7 +185,7 @@ export function createMcpGuard(options: McpGuardOptions): McpGuard {
   }
   const approvals = checkApprovalOptions(options.approvals)
   const approve: GuardInternals['approve'] = approvals === undefined ? undefined : async (caller, tool, params, headers, first, sessionId) => {
-    const outcome = await decideWithApproval({ verifier, options: approvals, resource, decide }, caller, tool, params, headers, first)
+    const outcome = await decideWithApproval({ verifier, options: approvals, serverId, decide }, caller, tool, params, headers, first)
     const recorded = audit({
       agent: caller.agent,
       user: caller.user,

@@ -7,6 +7,7 @@ import type { LineageInput } from '@agentid/policy'
 import type { VerifiedLineage, Verifier } from '@agentid/verifier'
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
 import type { AuditLineage, Caller, McpLineageAgent } from './types.js'
+import { APPROVAL_META_KEY } from './approval.js'
 
 /**
  * JSON-RPC error code of a call whose lineage was refused (answered for its id; the handler never runs).
@@ -119,7 +120,10 @@ export async function verifyCallLineage(
       throw new VerificationError('ERR_LINEAGE_MISMATCH', `lineage entry ${tokens.length - 1}: signed by another agent than the caller`, { details: { hop: tokens.length - 1, reason: 'caller' } })
     }
   }
+  // A receipt of a human approval sent with the call: a hop naming it (`apr`) is checked against it.
+  const approval = (meta as Record<string, unknown>)[APPROVAL_META_KEY]
   const verified = await verifier.verifyLineage(lineage, {
+    ...(approval === undefined ? {} : { approvals: [approval] }),
     audience: `mcp://${serverId}/${call.name}`,
     command: mcpCommand(call.method as 'tools/call', call.name),
     args: call.args,

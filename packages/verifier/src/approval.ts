@@ -90,7 +90,10 @@ export interface ReceivedCall {
   agent: string
   target: string
   command: string
-  arguments: unknown
+  /** The arguments received (a JSON value). Give this or `argumentsDigest`. */
+  arguments?: unknown
+  /** Instead of `arguments`: their digest (`argumentsDigest(args)`, `sha-256:…`), e.g. a lineage hop's `arg`. */
+  argumentsDigest?: string
   /** When given, must equal the receipt's. */
   controller?: string
   /** When given, must equal the receipt's. */
@@ -419,8 +422,9 @@ const FLAG_UV = 0x04
 export async function verifyApprovalWith(ctx: ApprovalContext, input: unknown, options: VerifyApprovalOptions): Promise<VerifiedApproval> {
   if (!options || !isRecord(options.call)) throw new TypeError('verifyApproval: options.call (the call received) is required')
   const received = options.call
-  if (typeof received.agent !== 'string' || typeof received.target !== 'string' || typeof received.command !== 'string' || !('arguments' in received)) {
-    throw new TypeError('verifyApproval: options.call needs agent, target, command and arguments')
+  const byDigest = !('arguments' in received) && typeof received.argumentsDigest === 'string'
+  if (typeof received.agent !== 'string' || typeof received.target !== 'string' || typeof received.command !== 'string' || (!('arguments' in received) && !byDigest)) {
+    throw new TypeError('verifyApproval: options.call needs agent, target, command and arguments (or argumentsDigest)')
   }
   const receipt = parseApprovalReceipt(input)
   const call = receipt.call
@@ -430,12 +434,13 @@ export async function verifyApprovalWith(ctx: ApprovalContext, input: unknown, o
   if (call.agent !== received.agent) mismatch('agent')
   if (call.target !== received.target) mismatch('target')
   if (call.command !== received.command) mismatch('command')
-  const receivedDigest = argumentsDigest(received.arguments)
+  const receivedDigest = byDigest ? received.argumentsDigest! : argumentsDigest(received.arguments)
   if (receivedDigest !== call.argumentsDigest) mismatch('arguments')
   if (received.controller !== undefined && received.controller !== call.controller) mismatch('controller')
   if (received.transactionId !== undefined && received.transactionId !== call.transactionId) mismatch('transactionId')
   if (received.user !== undefined && !sameUser(received.user, call.user)) mismatch('user')
-  const expected: ApprovalCall = { ...call, agent: received.agent, target: received.target, command: received.command, arguments: received.arguments, argumentsDigest: receivedDigest }
+  // Rebuilt from the call received (by digest: the receipt's arguments, whose digest is the one received).
+  const expected: ApprovalCall = { ...call, agent: received.agent, target: received.target, command: received.command, arguments: byDigest ? call.arguments : received.arguments, argumentsDigest: receivedDigest }
   const challenge = b64u(approvalChallenge(expected))
 
   // 2. The approver: certified by a trusted issuer (the one holding the request), in time, unrevoked, allowed.

@@ -18,6 +18,7 @@ import type { KeyResolver, VerificationKey } from './keys.js'
 import { BoundedCache } from './lru.js'
 import type { ReplayCache } from './presentation.js'
 import type { VerifiedAgent } from './types.js'
+import type { VerifiedApproval, VerifyApprovalOptions } from './approval.js'
 import { isRecord } from './util.js'
 
 /** Options of `verifier.verifyLineage`: the call the service is about to act on. */
@@ -40,6 +41,13 @@ export interface VerifyLineageOptions {
   credentials?: readonly string[] | string
   /** Delegation chains (link JWTs, root first) the hops rely on, matched to each hop's `dlg` by hash. */
   delegationChains?: readonly (readonly string[])[]
+  /**
+   * Approval receipts sent with the call (`_meta["io.agentid/approval"]`, `Agentid-Approval`): each hop
+   * naming an approval (`apr`) must have its receipt here, and it must verify for that hop (agent = signer,
+   * target, command, arguments digest, transaction) with `verifyApproval` (`consume: false`: the service
+   * acting on the call spends it). Without this option such hops are accepted with `approval.verified: null`.
+   */
+  approvals?: readonly unknown[]
   /** The request each hop's chain is checked for. Default `{ resource: hop.aud, action: 'invoke' }`. */
   delegationRequest?: (hop: HopClaims) => { resource: string; action: string }
 }
@@ -70,6 +78,8 @@ export interface VerifiedLineageHop {
   readonly user: string | null
   /** The delegation chain the actor relied on: its hash, and the verified chain when it was given. */
   readonly delegation: { readonly hash: string; readonly chain: VerifiedDelegation | null } | null
+  /** The human approval the hop acts on (`apr`): the receipt's digest, and the verified approval when the receipts were given. */
+  readonly approval: { readonly digest: string; readonly verified: VerifiedApproval | null } | null
 }
 
 /** A verified receipt: the callee of hop `answers` returned an output with this digest and outcome. */
@@ -121,6 +131,7 @@ export interface LineageContext {
   knownCredentialSync: (hash: string) => VerifiedAgent | 'unknown' | 'fetch'
   verifyAgentCredential: (jwt: string) => Promise<VerifiedAgent>
   verifyDelegation: (chain: readonly string[], request: DelegationRequest) => Promise<VerifiedDelegation>
+  verifyApproval: (receipt: unknown, options: VerifyApprovalOptions) => Promise<VerifiedApproval>
 }
 
 /**
@@ -386,6 +397,35 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
     }
   }
 
+  // Approvals the hops act on: each receipt verified for its hop (not consumed here).
+  const approvals = new Map<number, VerifiedApproval>()
+  const hopsWithApproval = entries.filter((e) => e.kind === 'hop' && e.claims.apr !== undefined)
+  if (options.approvals !== undefined && hopsWithApproval.length > 0) {
+    if (!Array.isArray(options.approvals) || options.approvals.length > 16) throw new TypeError('verifyLineage: approvals must be a list of at most 16 receipts')
+    const byDigest = new Map<string, unknown>()
+    for (const r of options.approvals) {
+      try {
+        byDigest.set(argsDigest(typeof r === 'string' ? JSON.parse(r) : r), r)
+      } catch {
+        // Not JSON: it matches no hop.
+      }
+    }
+    for (const entry of hopsWithApproval) {
+      if (entry.kind !== 'hop') continue
+      const h = entry.claims
+      const receipt = byDigest.get(h.apr!)
+      if (receipt === undefined) lineageError('ERR_APPROVAL_MISMATCH', entry.index, 'approval-missing', 'the hop names an approval whose receipt was not sent')
+      try {
+        approvals.set(entry.index, await ctx.verifyApproval(receipt, {
+          call: { agent: h.iss, target: h.aud, command: h.cmd, argumentsDigest: `sha-256:${h.arg}`, transactionId: h.txn },
+          consume: false,
+        }))
+      } catch (error) {
+        named(error, entry.index, 'approval', { actor: h.iss })
+      }
+    }
+  }
+
   // Last: single use of the last hop (only lineages that passed every other check are recorded).
   let fresh: boolean
   try {
@@ -418,6 +458,7 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
       hash: entry.hash,
       user: h.usr ?? null,
       delegation: h.dlg === undefined ? null : Object.freeze({ hash: h.dlg, chain: delegations.get(entry.index) ?? null }),
+      approval: h.apr === undefined ? null : Object.freeze({ digest: h.apr, verified: approvals.get(entry.index) ?? null }),
     })
   })
   const hops = verified.filter((e): e is VerifiedLineageHop => e.kind === 'hop')

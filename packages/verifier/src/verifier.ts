@@ -495,6 +495,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     knownCredentialSync,
     verifyAgentCredential,
     verifyDelegation: (chain, request) => verifyDelegationChain(delegations, chain, request),
+    verifyApproval: (receipt, opts) => verifyApprovalWith(approvals, receipt, opts),
   }
 
   // Last: every check above can throw a TypeError, and a subscription once started holds a connection.

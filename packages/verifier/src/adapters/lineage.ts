@@ -68,7 +68,10 @@ export async function verifyHttpLineage(
   const credentials = one(request.headers, CREDENTIALS_HEADER)
   const audience = options.audience ?? options.defaultAudience ?? new URL(request.url).origin
   const args = options.args ? options.args({ method: request.method, url: request.url, body: request.body }) : httpArgs(request.url, request.body as HttpBody)
+  // A human approval's receipt sent with the call (Agentid-Approval): a hop naming it (`apr`) is checked against it.
+  const approval = one(request.headers, 'agentid-approval')
   return verifier.verifyLineage(lineage, {
+    ...(approval === undefined || !/^[A-Za-z0-9_-]+$/.test(approval) ? {} : { approvals: [Buffer.from(approval, 'base64url').toString('utf8')] }),
     audience,
     command: httpCommand(request.method, request.url),
     args,

@@ -132,7 +132,7 @@ export function agentidMiddleware(verifier: Verifier, options: AgentidHttpOption
         }
         if (approvalOptions) {
           const body = await bodyOf(req, maxBody)
-          const outcome = await decideHttpApproval(verifier, approvalOptions, { method: req.method ?? 'GET', url, headers, body, target: new URL(url).origin }, verified)
+          const outcome = await decideHttpApproval(verifier, approvalOptions, { method: req.method ?? 'GET', url, headers, body, target: verifyOptions.audience ?? new URL(url).origin }, verified)
           if (!outcome.ok) throw new ApprovalRefusal(outcome)
           req.agentidApproval = outcome.approval
         }

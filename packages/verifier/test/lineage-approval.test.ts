@@ -1,0 +1,75 @@
+// An approval as part of the lineage: the hop of the approved call signs the receipt's digest (`apr`);
+// verifyLineage, given the receipts sent with the call, verifies each against its hop.
+import { beforeEach, describe, expect, it } from 'vitest'
+import { signerFromJwk, StatusList, VerificationError } from '@agentid/core'
+import { appendHop, argsDigest, decodeLineage } from '@agentid/lineage'
+import { argumentsDigest, createVerifier, type ApprovalReceipt, type Verifier } from '@agentid/verifier'
+import { call, receipt } from './approval-fixtures.js'
+import { alice, credential, issuer, LIST_URL, statusListJwt, statusServer, testClock } from './fixtures.js'
+
+const TOOL = 'https://bank.example'
+const ARGS = { body: { invoice: 'INV-42', amount: '1200.00 EUR' } }
+const TXN = 'tx-approval-0001'
+const signer = signerFromJwk(alice.privateJwk)
+
+let verifier: Verifier
+let cred: string
+
+beforeEach(async () => {
+  verifier = createVerifier({ trustedIssuers: [issuer.did], fetch: statusServer({ [LIST_URL]: await statusListJwt(StatusList.create()) }), clock: testClock() })
+  cred = await credential({ sub: alice.did, index: '1' })
+})
+
+async function approved(o: { args?: unknown; txn?: string; command?: string } = {}): Promise<ApprovalReceipt> {
+  const args = o.args ?? ARGS
+  return receipt({ call: call({ agent: alice.did, target: TOOL, command: o.command ?? 'POST /v1/pay', arguments: args, argumentsDigest: argumentsDigest(args), transactionId: o.txn ?? TXN, user: null }), cred: { index: '9' } })
+}
+
+const hopWith = (approval: unknown, args: unknown = ARGS) =>
+  appendHop(undefined, { signer, credential: cred, clock: testClock(), target: TOOL, command: 'POST /v1/pay', args, transactionId: TXN, approval })
+
+const verify = (lineage: string, approvals?: unknown[]) =>
+  verifier.verifyLineage(lineage, { audience: TOOL, command: 'POST /v1/pay', args: ARGS, credentials: [cred], ...(approvals === undefined ? {} : { approvals }) })
+
+async function code(p: Promise<unknown>): Promise<string> {
+  const e = await p.then(() => undefined, (x: unknown) => x)
+  expect(e).toBeInstanceOf(VerificationError)
+  return (e as VerificationError).code
+}
+
+describe('approvals in the lineage', () => {
+  it('the hop signs the receipt digest; verifyLineage verifies the receipt for that hop', async () => {
+    const r = await approved()
+    const lineage = await hopWith(r)
+    expect(decodeLineage(lineage)[0]!.claims).toMatchObject({ apr: argsDigest(r) })
+    const v = await verify(lineage, [r])
+    expect(v.last.approval?.digest).toBe(argsDigest(r))
+    expect(v.last.approval?.verified?.approver.name).toBe('Dana')
+    // JSON text of the receipt (as the Agentid-Approval header carries it) works too; not consumed by the lineage check.
+    await verifier.verifyApproval(r, { call: { agent: alice.did, target: TOOL, command: 'POST /v1/pay', arguments: ARGS } })
+  })
+
+  it('without the receipts the hop is accepted but names an unverified approval', async () => {
+    const r = await approved()
+    const v = await verify(await hopWith(JSON.stringify(r)))
+    expect(v.last.approval).toEqual({ digest: argsDigest(r), verified: null })
+  })
+
+  it('refuses a hop whose receipt was not sent, another receipt, or one for another transaction or arguments', async () => {
+    const r = await approved()
+    const lineage = await hopWith(r)
+    expect(await code(verify(lineage, [await approved({ args: { body: { invoice: 'INV-43' } } })]))).toBe('ERR_APPROVAL_MISMATCH')
+    expect(await code(verify(lineage, ['not json']))).toBe('ERR_APPROVAL_MISMATCH')
+    const otherTxn = await approved({ txn: 'tx-other-00001' })
+    expect(await code(verify(await hopWith(otherTxn), [otherTxn]))).toBe('ERR_APPROVAL_MISMATCH')
+    const otherCommand = await approved({ command: 'POST /v1/refund' })
+    expect(await code(verify(await hopWith(otherCommand), [otherCommand]))).toBe('ERR_APPROVAL_MISMATCH')
+    const denied = await receipt({ decision: 'deny', call: (await approved()).call, cred: { index: '9' } })
+    expect(await code(verify(await hopWith(denied), [denied]))).toBe('ERR_APPROVAL_DENIED')
+  })
+
+  it('a malformed apr claim is refused when decoding', async () => {
+    await expect(hopWith(undefined).then((l) => verify(l, []))).resolves.toMatchObject({ last: { approval: null } })
+    await expect(appendHop(undefined, { signer, credential: cred, target: TOOL, command: 'POST /v1/pay', args: ARGS, approval: '{' })).rejects.toBeDefined()
+  })
+})
