@@ -77,6 +77,24 @@ export interface AgentFilter {
   limit: number
 }
 
+/** Builders of the write ops that `commit` accepts (on either storage engine). */
+export const writeOps = {
+  nonceUse: (nonce: string, expiresAt: number, onUnique: OpFailure): WriteOp => ({ op: 'nonceInsert', args: [nonce, expiresAt], onUnique }),
+  challengeUse: (nonce: string, now: number, onNoChange: OpFailure): WriteOp => ({ op: 'challengeUse', args: [nonce, now], onNoChange }),
+  agentAbsent: (did: string, failure: OpFailure): WriteOp => ({ op: 'agentCount', args: [did], expect: { column: 'n', equals: 0, failure } }),
+  agentActive: (did: string, failure: OpFailure): WriteOp => ({ op: 'agentStatus', args: [did], expect: { column: 'status', equals: 'active', failure } }),
+  agentInsert: (row: Omit<AgentRow, 'status' | 'revoked_at' | 'revocation_reason'>): WriteOp =>
+    ({ op: 'agentInsert', args: [row.did, row.orchestrator_id, row.controller, row.purpose, row.claims_json, row.key_custody, row.created_at] }),
+  credentialInsert: (row: Omit<CredentialRow, 'revoked_at' | 'revocation_reason'>): WriteOp =>
+    ({ op: 'credInsert', args: [row.id, row.agent_did, row.kind, row.format, row.jwt, row.status_list_id, row.status_index, row.issued_at, row.expires_at] }),
+  delegationInsert: (row: Omit<DelegationRow, 'revoked_at' | 'revocation_reason'>, onUnique: OpFailure): WriteOp =>
+    ({ op: 'delegInsert', args: [row.id, row.parent_id, row.delegator, row.delegatee, row.status_list_id, row.status_index, row.created_at, row.expires_at], onUnique }),
+  delegationActive: (id: string, failure: OpFailure): WriteOp => ({ op: 'delegRevokedAt', args: [id], expect: { column: 'revoked_at', equals: null, failure } }),
+  statusListAdvance: (id: string, nextIndex: number): WriteOp => ({ op: 'listAdvance', args: [nextIndex, id] }),
+  audit: (at: number, actor: string, action: string, subject: string | null, details: Record<string, unknown> = {}): WriteOp =>
+    ({ op: 'auditInsert', args: [at, actor, action, subject, JSON.stringify(details)] }),
+}
+
 /**
  * The issuer's storage, grouped by resource, on one better-sqlite3 database. Statements are
  * prepared once. Methods do not open transactions: the domain wraps what belongs together in
@@ -249,22 +267,7 @@ export class Store {
   }
 
   /** Builders of the write ops that `commit` accepts. */
-  readonly ops = {
-    nonceUse: (nonce: string, expiresAt: number, onUnique: OpFailure): WriteOp => ({ op: 'nonceInsert', args: [nonce, expiresAt], onUnique }),
-    challengeUse: (nonce: string, now: number, onNoChange: OpFailure): WriteOp => ({ op: 'challengeUse', args: [nonce, now], onNoChange }),
-    agentAbsent: (did: string, failure: OpFailure): WriteOp => ({ op: 'agentCount', args: [did], expect: { column: 'n', equals: 0, failure } }),
-    agentActive: (did: string, failure: OpFailure): WriteOp => ({ op: 'agentStatus', args: [did], expect: { column: 'status', equals: 'active', failure } }),
-    agentInsert: (row: Omit<AgentRow, 'status' | 'revoked_at' | 'revocation_reason'>): WriteOp =>
-      ({ op: 'agentInsert', args: [row.did, row.orchestrator_id, row.controller, row.purpose, row.claims_json, row.key_custody, row.created_at] }),
-    credentialInsert: (row: Omit<CredentialRow, 'revoked_at' | 'revocation_reason'>): WriteOp =>
-      ({ op: 'credInsert', args: [row.id, row.agent_did, row.kind, row.format, row.jwt, row.status_list_id, row.status_index, row.issued_at, row.expires_at] }),
-    delegationInsert: (row: Omit<DelegationRow, 'revoked_at' | 'revocation_reason'>, onUnique: OpFailure): WriteOp =>
-      ({ op: 'delegInsert', args: [row.id, row.parent_id, row.delegator, row.delegatee, row.status_list_id, row.status_index, row.created_at, row.expires_at], onUnique }),
-    delegationActive: (id: string, failure: OpFailure): WriteOp => ({ op: 'delegRevokedAt', args: [id], expect: { column: 'revoked_at', equals: null, failure } }),
-    statusListAdvance: (id: string, nextIndex: number): WriteOp => ({ op: 'listAdvance', args: [nextIndex, id] }),
-    audit: (at: number, actor: string, action: string, subject: string | null, details: Record<string, unknown> = {}): WriteOp =>
-      ({ op: 'auditInsert', args: [at, actor, action, subject, JSON.stringify(details)] }),
-  }
+  readonly ops = writeOps
 
   readonly orchestrators = {
     insert: (row: Omit<OrchestratorRow, 'removed_at'>) => void this.s.orchInsert!.run(row.id, row.name, row.key_hash, row.created_at),

@@ -1,0 +1,270 @@
+import type { ClientBase } from 'pg'
+import { AgentIdError } from '@agentid/core'
+
+/** One numbered PostgreSQL schema step (this engine's own numbering; SQLite's is db/migrations.ts). */
+export interface PgMigration { readonly version: number; readonly name: string; readonly sql: string }
+
+/**
+ * Advisory lock keys (pg_advisory_lock(classid, objid)): classid 'agid' in ASCII, one objid per use.
+ * migrate: schema steps; log: assigns log indices and security-event sequence numbers in commit
+ * order (held until the writing transaction ends); lists: creates status lists; sequencer: the one
+ * log sequencer/checkpoint signer among the instances.
+ */
+export const LOCK_CLASS = 0x61676964
+export const LOCK = { migrate: 1, log: 2, lists: 3, sequencer: 4 } as const
+
+// Version 1 is the schema SQLite reaches at its migration 7 (initial schema, settings, delegations,
+// security events, issuer log, approvals, SVID authorities), in PostgreSQL types: times are unix
+// seconds (BIGINT), JSON columns UTF-8 JSON text, BLOBs BYTEA.
+const PG_1 = `
+CREATE TABLE identifiers (
+  did               TEXT PRIMARY KEY,
+  provider          TEXT NOT NULL,
+  alias             TEXT UNIQUE,
+  controller_key_id TEXT,
+  services_json     TEXT NOT NULL DEFAULT '[]',
+  created_at        BIGINT NOT NULL,
+  ord               BIGSERIAL
+);
+CREATE TABLE keys (
+  kid            TEXT PRIMARY KEY,
+  kms            TEXT NOT NULL,
+  type           TEXT NOT NULL,
+  public_key_hex TEXT NOT NULL,
+  meta_json      TEXT,
+  identifier_did TEXT REFERENCES identifiers(did),
+  ord            BIGSERIAL
+);
+CREATE INDEX keys_identifier_did ON keys(identifier_did);
+CREATE TABLE private_keys (
+  alias      TEXT PRIMARY KEY,
+  type       TEXT NOT NULL,
+  ciphertext BYTEA NOT NULL,
+  ord        BIGSERIAL
+);
+CREATE TABLE orchestrators (
+  id         TEXT PRIMARY KEY,
+  name       TEXT NOT NULL UNIQUE,
+  key_hash   TEXT NOT NULL UNIQUE,
+  created_at BIGINT NOT NULL,
+  removed_at BIGINT
+);
+CREATE TABLE agents (
+  did               TEXT PRIMARY KEY,
+  orchestrator_id   TEXT NOT NULL REFERENCES orchestrators(id),
+  controller        TEXT NOT NULL,
+  purpose           TEXT NOT NULL,
+  claims_json       TEXT NOT NULL,
+  key_custody       TEXT NOT NULL CHECK (key_custody IN ('agent', 'issuer')),
+  status            TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'revoked')),
+  created_at        BIGINT NOT NULL,
+  revoked_at        BIGINT,
+  revocation_reason TEXT
+);
+CREATE INDEX agents_orchestrator_id ON agents(orchestrator_id);
+CREATE INDEX agents_status ON agents(status);
+CREATE INDEX agents_controller ON agents(controller);
+CREATE INDEX agents_purpose ON agents(purpose);
+CREATE INDEX agents_created ON agents(created_at, did);
+CREATE TABLE status_lists (
+  id         TEXT PRIMARY KEY CHECK (id ~ '^[1-9][0-9]{0,8}$'),
+  purpose    TEXT NOT NULL,
+  entries    BIGINT NOT NULL CHECK (entries > 0),
+  next_index BIGINT NOT NULL CHECK (next_index >= 0 AND next_index <= entries),
+  bits       BYTEA NOT NULL,
+  version    BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE TABLE credentials (
+  id                TEXT PRIMARY KEY,
+  agent_did         TEXT NOT NULL REFERENCES agents(did),
+  kind              TEXT NOT NULL CHECK (kind IN ('identity', 'delegation')),
+  format            TEXT NOT NULL,
+  jwt               TEXT NOT NULL,
+  status_list_id    TEXT NOT NULL REFERENCES status_lists(id),
+  status_index      BIGINT NOT NULL,
+  issued_at         BIGINT NOT NULL,
+  expires_at        BIGINT NOT NULL,
+  revoked_at        BIGINT,
+  revocation_reason TEXT,
+  UNIQUE (status_list_id, status_index)
+);
+CREATE INDEX credentials_agent_did ON credentials(agent_did);
+CREATE TABLE proof_nonces (
+  nonce      TEXT PRIMARY KEY,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX proof_nonces_expires_at ON proof_nonces(expires_at);
+CREATE TABLE challenges (
+  nonce      TEXT PRIMARY KEY,
+  expires_at BIGINT NOT NULL,
+  used       SMALLINT NOT NULL DEFAULT 0 CHECK (used IN (0, 1))
+);
+CREATE INDEX challenges_expires_at ON challenges(expires_at);
+-- The issuer log: log_index is assigned by the writing transaction under the 'log' advisory lock
+-- (max + 1), so indices are gapless and in commit order.
+CREATE TABLE audit_events (
+  id           BIGSERIAL PRIMARY KEY,
+  at           BIGINT NOT NULL,
+  actor        TEXT NOT NULL,
+  action       TEXT NOT NULL,
+  subject      TEXT,
+  details_json TEXT,
+  log_index    BIGINT NOT NULL UNIQUE CHECK (log_index >= 0)
+);
+CREATE INDEX audit_events_at ON audit_events(at);
+CREATE INDEX audit_events_subject ON audit_events(subject);
+CREATE INDEX audit_events_credential_id ON audit_events (((details_json::jsonb) ->> 'credentialId'));
+CREATE TABLE settings (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE delegations (
+  id                TEXT PRIMARY KEY,
+  parent_id         TEXT REFERENCES delegations (id),
+  delegator         TEXT NOT NULL,
+  delegatee         TEXT NOT NULL,
+  status_list_id    TEXT NOT NULL REFERENCES status_lists (id),
+  status_index      BIGINT NOT NULL,
+  created_at        BIGINT NOT NULL,
+  expires_at        BIGINT NOT NULL,
+  revoked_at        BIGINT,
+  revocation_reason TEXT,
+  UNIQUE (status_list_id, status_index)
+);
+CREATE INDEX delegations_delegator ON delegations (delegator);
+CREATE INDEX delegations_delegatee ON delegations (delegatee);
+CREATE INDEX delegations_parent ON delegations (parent_id);
+-- seq is assigned under the 'log' advisory lock too (max + 1): a reader resuming after seq n never
+-- misses an event committed later with a smaller number.
+CREATE TABLE security_events (
+  seq         BIGINT PRIMARY KEY CHECK (seq > 0),
+  jti         TEXT NOT NULL UNIQUE,
+  txn         TEXT NOT NULL,
+  at          BIGINT NOT NULL,
+  claims_json TEXT NOT NULL
+);
+CREATE TABLE log_tiles (
+  level  BIGINT NOT NULL,
+  idx    BIGINT NOT NULL,
+  hashes BYTEA NOT NULL,
+  PRIMARY KEY (level, idx)
+);
+CREATE TABLE log_checkpoints (
+  size       BIGINT PRIMARY KEY,
+  note       TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE TABLE log_cosignatures (
+  size       BIGINT NOT NULL REFERENCES log_checkpoints (size),
+  witness    TEXT NOT NULL,
+  line       TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY (size, witness)
+);
+CREATE TABLE approvers (
+  id                TEXT PRIMARY KEY,
+  name              TEXT NOT NULL,
+  scope_json        TEXT NOT NULL,
+  user_json         TEXT,
+  enrol_hash        TEXT UNIQUE,
+  enrol_expires_at  BIGINT NOT NULL,
+  reg_challenge     TEXT,
+  webauthn_id       TEXT UNIQUE,
+  public_key_cose   BYTEA,
+  alg               BIGINT,
+  sign_count        BIGINT NOT NULL DEFAULT 0,
+  credential_id     TEXT UNIQUE,
+  credential_jwt    TEXT,
+  status_list_id    TEXT REFERENCES status_lists (id),
+  status_index      BIGINT,
+  created_at        BIGINT NOT NULL,
+  enrolled_at       BIGINT,
+  revoked_at        BIGINT,
+  revocation_reason TEXT,
+  UNIQUE (status_list_id, status_index)
+);
+CREATE TABLE approval_requests (
+  id           TEXT PRIMARY KEY,
+  requested_by TEXT NOT NULL,
+  agent        TEXT NOT NULL,
+  controller   TEXT NOT NULL,
+  call_json    TEXT NOT NULL,
+  status       TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'approved', 'denied')),
+  created_at   BIGINT NOT NULL,
+  expires_at   BIGINT NOT NULL,
+  decided_at   BIGINT,
+  approver_id  TEXT REFERENCES approvers (id),
+  receipt_json TEXT
+);
+CREATE INDEX approval_requests_created ON approval_requests (created_at, id);
+CREATE INDEX approval_requests_status ON approval_requests (status);
+CREATE TABLE svid_authorities (
+  id           TEXT PRIMARY KEY,
+  trust_domain TEXT NOT NULL,
+  key_sealed   BYTEA NOT NULL,
+  cert_der     BYTEA NOT NULL,
+  not_before   BIGINT NOT NULL,
+  not_after    BIGINT NOT NULL,
+  created_at   BIGINT NOT NULL
+);
+CREATE INDEX svid_authorities_trust_domain ON svid_authorities (trust_domain, not_after);
+`
+
+/**
+ * The PostgreSQL schema, in order. Append new steps; never edit a released one.
+ * @example
+ * PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version // the schema version this build expects
+ */
+export const PG_MIGRATIONS: readonly PgMigration[] = Object.freeze([
+  { version: 1, name: 'initial schema (SQLite 1-7)', sql: PG_1 },
+])
+
+/**
+ * Brings a PostgreSQL database to the latest version. The steps applied are rows of
+ * `agentid_migrations`; the whole run holds the session advisory lock ('agid', 1), so instances
+ * starting together wait for one another and apply each step once; each step commits with its row
+ * in one transaction (PostgreSQL DDL is transactional: a crash leaves the previous version). A
+ * database newer than this build is refused (ERR_CONFLICT, reason schema_too_new).
+ * @example
+ * const { from, to } = await migratePg(client) // { from: 0, to: 1 } on an empty database
+ */
+export async function migratePg(client: ClientBase, migrations: readonly PgMigration[] = PG_MIGRATIONS): Promise<{ from: number; to: number }> {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new TypeError(`migratePg: migration #${i} has version ${m.version}, expected ${i + 1}`)
+  })
+  await client.query('SELECT pg_advisory_lock($1, $2)', [LOCK_CLASS, LOCK.migrate])
+  try {
+    await client.query(`CREATE TABLE IF NOT EXISTS agentid_migrations (
+      version    INTEGER PRIMARY KEY,
+      name       TEXT NOT NULL,
+      applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`)
+    const from = await pgVersion(client)
+    if (from > migrations.length) {
+      throw new AgentIdError('ERR_CONFLICT', `database schema version ${from} is newer than this issuer (${migrations.length})`, {
+        details: { reason: 'schema_too_new', found: from, expected: migrations.length },
+      })
+    }
+    for (const m of migrations.slice(from)) {
+      await client.query('BEGIN')
+      try {
+        await client.query(m.sql)
+        await client.query('INSERT INTO agentid_migrations (version, name) VALUES ($1, $2)', [m.version, m.name])
+        await client.query('COMMIT')
+      } catch (error) {
+        await client.query('ROLLBACK')
+        throw error
+      }
+    }
+    return { from, to: await pgVersion(client) }
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1, $2)', [LOCK_CLASS, LOCK.migrate])
+  }
+}
+
+/** The number of PostgreSQL migrations applied (0 on an empty database). */
+export async function pgVersion(client: ClientBase): Promise<number> {
+  if ((await client.query<{ t: string | null }>("SELECT to_regclass('agentid_migrations') AS t")).rows[0]?.t == null) return 0
+  const r = await client.query<{ n: number | null }>('SELECT max(version) AS n FROM agentid_migrations')
+  return r.rows[0]?.n ?? 0
+}

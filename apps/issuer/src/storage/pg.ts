@@ -1,0 +1,278 @@
+// The PostgreSQL engine of the issuer's storage (node-postgres). Several issuer processes may share
+// one database: every write transaction first takes the cluster-wide 'log' advisory lock (held to its
+// end), so writers are serialized as SQLite serializes them in one file (check-then-write stays
+// atomic across instances, the log and the event sequence are gapless and in commit order, and there
+// is one lock order, so no deadlock), while reads run in parallel on the pool. Status indices are
+// handed out in blocks by `allocate` (row-locked UPDATE … RETURNING), never twice; single-use values
+// (proof jtis, challenges) rest on PRIMARY KEY / conditional UPDATE, so they are single-use across
+// instances.
+import pg from 'pg'
+import { AgentIdError, type AgentIdErrorCode } from '@agentid/core'
+import { LOCK, LOCK_CLASS, migratePg } from './pg-migrations.js'
+import { PG_AUDIT_INSERT, PG_LOG_LOCK, pgTx, type Query } from './sql-tx.js'
+import { writeOps } from '../domain/store.js'
+import type { IssuerStorage, StatusIndexBlock, StorageTx, WriteOp } from './types.js'
+
+const INT8 = 20
+const NUMERIC = 1700
+// BIGINT (unix seconds, counts, indices) as JS numbers: every value stored is below 2^53.
+const types = {
+  getTypeParser: (oid: number, format?: 'text' | 'binary') =>
+    oid === INT8 || oid === NUMERIC ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'),
+}
+
+// The group-committed ops in PostgreSQL's dialect (names as in domain/store.ts WRITE_SQL).
+const PG_WRITE_SQL: Record<string, string> = {
+  nonceInsert: 'INSERT INTO proof_nonces (nonce, expires_at) VALUES ($1, $2)',
+  challengeUse: 'UPDATE challenges SET used = 1 WHERE nonce = $1 AND used = 0 AND expires_at >= $2',
+  agentCount: 'SELECT count(*) AS n FROM agents WHERE did = $1',
+  agentStatus: 'SELECT status FROM agents WHERE did = $1',
+  agentInsert: `INSERT INTO agents (did, orchestrator_id, controller, purpose, claims_json, key_custody, status, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6, 'active', $7)`,
+  credInsert: `INSERT INTO credentials (id, agent_did, kind, format, jwt, status_list_id, status_index, issued_at, expires_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+  listAdvance: 'UPDATE status_lists SET next_index = greatest(next_index, $1) WHERE id = $2',
+  auditInsert: PG_AUDIT_INSERT,
+  delegInsert: `INSERT INTO delegations (id, parent_id, delegator, delegatee, status_list_id, status_index, created_at, expires_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+  delegRevokedAt: 'SELECT revoked_at FROM delegations WHERE id = $1',
+}
+
+class Mapped extends Error {
+  constructor(readonly code: string, message: string) { super(message) }
+}
+
+// PostgreSQL's deadlock_detected and serialization_failure: the transaction is retried.
+const RETRYABLE = new Set(['40P01', '40001'])
+
+export interface PgStorageOptions {
+  /** Connections in the pool (default 10). */
+  max?: number
+  /** Statements slower than this are cancelled, ms (default 30,000). */
+  statementTimeoutMs?: number
+}
+
+/**
+ * Opens a PostgreSQL storage on `url` (postgres:// or postgresql://) and migrates it (once, under an
+ * advisory lock, when several instances start together).
+ * @example
+ * const storage = await openPgStorage('postgres://agentid@db/agentid')
+ * try { await storage.agents.get(did) } finally { await storage.close() }
+ */
+export async function openPgStorage(url: string, options: PgStorageOptions = {}): Promise<PgStorage> {
+  if (typeof url !== 'string' || !/^postgres(ql)?:\/\/\S+$/.test(url)) throw new TypeError('openPgStorage: url must be a postgres:// URL')
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.max ?? 10,
+    types,
+    statement_timeout: options.statementTimeoutMs ?? 30_000,
+    application_name: 'agentid-issuer',
+  })
+  pool.on('error', () => { /* an idle connection dropped: the pool replaces it on next use */ })
+  try {
+    const client = await pool.connect()
+    try {
+      await migratePg(client)
+    } finally {
+      client.release()
+    }
+  } catch (cause) {
+    await pool.end().catch(() => {})
+    if (cause instanceof AgentIdError) throw cause
+    throw new AgentIdError('ERR_INTERNAL', 'cannot open the PostgreSQL database', { cause, details: { reason: 'db_open_failed' } })
+  }
+  return new PgStorage(pool)
+}
+
+interface Job { ops: readonly WriteOp[]; resolve: () => void; reject: (e: unknown) => void }
+
+export class PgStorage implements IssuerStorage {
+  readonly engine = 'postgres' as const
+  readonly ops = writeOps
+  readonly #q: Query
+  readonly #tx: StorageTx
+  #queue: Job[] = []
+  #flushing = false
+  #closed = false
+  /** Database round trips made (for the bench: round trips per spawn). */
+  roundTrips = 0
+
+  constructor(readonly pool: pg.Pool) {
+    this.#q = async (sql, args) => {
+      this.roundTrips++
+      return pool.query(sql, args as unknown[]) as never
+    }
+    this.#tx = pgTx(this.#q, false, (fn) => this.transaction(fn))
+  }
+
+  get orchestrators() { return this.#tx.orchestrators }
+  get agents() { return this.#tx.agents }
+  get credentials() { return this.#tx.credentials }
+  get delegations() { return this.#tx.delegations }
+  get nonces() { return this.#tx.nonces }
+  get challenges() { return this.#tx.challenges }
+  get audit() { return this.#tx.audit }
+  get logState() { return this.#tx.logState }
+  get events() { return this.#tx.events }
+  get settings() { return this.#tx.settings }
+  get veramo() { return this.#tx.veramo }
+  get statusLists(): StorageTx['statusLists'] {
+    return { ...this.#tx.statusLists, allocate: (count, entries, at) => this.#allocate(count, entries, at) }
+  }
+
+  async transaction<T>(fn: (tx: StorageTx) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.pool.connect()
+      let broken = false
+      try {
+        const q: Query = async (sql, args) => {
+          this.roundTrips++
+          return client.query(sql, args as unknown[]) as never
+        }
+        await q('BEGIN')
+        try {
+          await q(PG_LOG_LOCK)
+          const tx = pgTx(q, true, () => { throw new Error('nested transaction') })
+          const result = await fn({ ...tx, statusLists: { ...tx.statusLists, allocate: () => Promise.reject(new Error('allocate runs outside transactions')) } })
+          await q('COMMIT')
+          return result
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => { broken = true })
+          const code = (error as { code?: string }).code
+          if (attempt < 5 && code !== undefined && RETRYABLE.has(code)) continue
+          throw error
+        }
+      } finally {
+        client.release(broken)
+      }
+    }
+  }
+
+  // A block of indices of the open list, or of a new one: the list row is locked (FOR UPDATE) while
+  // next_index moves, and only one instance creates a list at a time (advisory lock 'lists').
+  async #allocate(count: number, entries: number, at: number): Promise<StatusIndexBlock> {
+    if (!Number.isSafeInteger(count) || count < 1) throw new TypeError('allocate: count must be a positive integer')
+    const client = await this.pool.connect()
+    try {
+      const q = async <R>(sql: string, args?: unknown[]) => {
+        this.roundTrips++
+        return (await client.query(sql, args)).rows as R[]
+      }
+      for (;;) {
+        // FOR UPDATE in the CTE: a waiting allocator reads the row as the previous one committed it.
+        const [got] = await q<{ id: string; from: number; to: number }>(`WITH o AS (SELECT id, next_index FROM status_lists
+            WHERE purpose = 'revocation' AND next_index < entries ORDER BY id::bigint LIMIT 1 FOR UPDATE)
+          UPDATE status_lists s SET next_index = least(o.next_index + $1, s.entries) FROM o WHERE s.id = o.id
+          RETURNING s.id, o.next_index AS from, s.next_index AS to`, [count])
+        if (got && got.to > got.from) return { listId: got.id, from: got.from, to: got.to }
+        await q('BEGIN')
+        try {
+          await q('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, LOCK.lists])
+          const [open] = await q<{ id: string }>("SELECT id FROM status_lists WHERE purpose = 'revocation' AND next_index < entries LIMIT 1")
+          if (!open) {
+            const [max] = await q<{ n: number | null }>('SELECT max(id::bigint) AS n FROM status_lists')
+            await q("INSERT INTO status_lists (id, purpose, entries, next_index, bits, version, updated_at) VALUES ($1, 'revocation', $2, 0, $3, 1, $4)",
+              [String((max?.n ?? 0) + 1), entries, Buffer.alloc(Math.ceil(entries / 8)), at])
+          }
+          await q('COMMIT')
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => {})
+          throw error
+        }
+      }
+    } finally {
+      client.release()
+    }
+  }
+
+  commit(ops: readonly WriteOp[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new AgentIdError('ERR_UNAVAILABLE', 'the storage is closed'))
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ ops, resolve, reject })
+      if (!this.#flushing) {
+        this.#flushing = true
+        setImmediate(() => void this.#flush())
+      }
+    })
+  }
+
+  // One batch at a time: BEGIN, the 'log' lock, one SAVEPOINT per job, COMMIT; jobs queued meanwhile
+  // form the next batch. A job's failure rolls back to its savepoint and rejects it alone.
+  async #flush(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, 256)
+      const outcomes: (unknown | null)[] = []
+      let client: pg.PoolClient | undefined
+      try {
+        client = await this.pool.connect()
+        const c = client
+        const q = async (sql: string, args?: readonly unknown[]) => {
+          this.roundTrips++
+          return c.query(sql, args as unknown[])
+        }
+        await q(`BEGIN; ${PG_LOG_LOCK}`)
+        let open = false
+        for (const job of batch) {
+          await q(open ? 'RELEASE SAVEPOINT job; SAVEPOINT job' : 'SAVEPOINT job')
+          open = true
+          try {
+            for (const w of job.ops) await runOp(q, w)
+            outcomes.push(null)
+          } catch (error) {
+            await q('ROLLBACK TO SAVEPOINT job')
+            outcomes.push(error instanceof Mapped ? new AgentIdError(error.code as AgentIdErrorCode, error.message) : error)
+          }
+        }
+        await q(open ? 'RELEASE SAVEPOINT job; COMMIT' : 'COMMIT')
+      } catch (error) {
+        if (client) await client.query('ROLLBACK').catch(() => {})
+        for (const job of batch) job.reject(error)
+        client?.release(true)
+        continue
+      }
+      client.release()
+      batch.forEach((job, i) => (outcomes[i] === null ? job.resolve() : job.reject(outcomes[i])))
+    }
+    this.#flushing = false
+  }
+
+  async tryExclusive<T>(name: 'log-sequencer', fn: () => Promise<T>): Promise<T | undefined> {
+    if (name !== 'log-sequencer') throw new TypeError(`unknown lock ${String(name)}`)
+    const client = await this.pool.connect()
+    try {
+      const got = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [LOCK_CLASS, LOCK.sequencer])).rows[0]!.ok
+      if (!got) return undefined
+      try {
+        return await fn()
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1, $2)', [LOCK_CLASS, LOCK.sequencer])
+      }
+    } finally {
+      client.release()
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    while (this.#flushing || this.#queue.length > 0) await new Promise((r) => setTimeout(r, 5))
+    await this.pool.end()
+  }
+}
+
+async function runOp(q: (sql: string, args?: readonly unknown[]) => Promise<pg.QueryResult>, w: WriteOp): Promise<void> {
+  const sql = PG_WRITE_SQL[w.op]
+  if (sql === undefined) throw new Error(`unknown write op ${w.op}`)
+  if (w.expect) {
+    const row = (await q(sql, w.args)).rows[0] as Record<string, unknown> | undefined
+    if (row === undefined || row[w.expect.column] !== w.expect.equals) throw new Mapped(w.expect.failure.code, w.expect.failure.message)
+    return
+  }
+  let changes: number
+  try {
+    changes = (await q(sql, w.args)).rowCount ?? 0
+  } catch (error) {
+    if (w.onUnique && (error as { code?: string }).code === '23505') throw new Mapped(w.onUnique.code, w.onUnique.message)
+    throw error
+  }
+  if (w.onNoChange && changes === 0) throw new Mapped(w.onNoChange.code, w.onNoChange.message)
+}

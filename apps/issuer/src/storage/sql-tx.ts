@@ -1,0 +1,175 @@
+// The resource methods of StorageTx over one "run a query" function, in PostgreSQL's dialect
+// ($n parameters). Used by the PostgreSQL engine for the pool (one statement, autocommit) and for
+// the connection of a transaction.
+import { AgentIdError } from '@agentid/core'
+import { StatusList } from '@agentid/core'
+import type { AgentFilter, AgentRow, CredentialRow, DelegationRow, EventRow, IdentifierRow, KeyRow, OrchestratorRow, PrivateKeyRow, SecurityEventRow, StatusIndexBlock, StatusListRow, StorageTx } from './types.js'
+import type { CheckpointRow, CosignatureRow } from '../log/store.js'
+import { LOCK, LOCK_CLASS } from './pg-migrations.js'
+
+export interface QueryResultLike<R> { rows: R[]; rowCount: number | null }
+export type Query = <R = Record<string, unknown>>(sql: string, args?: readonly unknown[]) => Promise<QueryResultLike<R>>
+
+/** What a method that must run in a transaction does outside one: opens one. */
+export type InTransaction = <T>(fn: (tx: StorageTx) => Promise<T>) => Promise<T>
+
+/** The SQL of the audit append: the caller holds the 'log' advisory lock (taken in an earlier statement). */
+export const PG_AUDIT_INSERT = `INSERT INTO audit_events (at, actor, action, subject, details_json, log_index)
+  VALUES ($1, $2, $3, $4, $5, (SELECT coalesce(max(log_index), -1) + 1 FROM audit_events)) RETURNING log_index`
+export const PG_LOG_LOCK = `SELECT pg_advisory_xact_lock(${LOCK_CLASS}, ${LOCK.log})`
+
+const first = async <R>(p: Promise<QueryResultLike<R>>): Promise<R | undefined> => (await p).rows[0]
+const changed = async (p: Promise<QueryResultLike<unknown>>): Promise<boolean> => ((await p).rowCount ?? 0) > 0
+
+/**
+ * @param q - runs one statement (on the pool, or on the transaction's connection)
+ * @param inTx - true on a transaction's connection whose 'log' lock is taken; false: writes that need
+ *   the lock open their own transaction through `open`
+ */
+export function pgTx(q: Query, inTx: boolean, open: InTransaction): StorageTx {
+  const tx: StorageTx = {
+    orchestrators: {
+      insert: async (r) => void (await q('INSERT INTO orchestrators (id, name, key_hash, created_at) VALUES ($1, $2, $3, $4)', [r.id, r.name, r.key_hash, r.created_at])),
+      byKeyHash: (hash) => first<OrchestratorRow>(q('SELECT * FROM orchestrators WHERE key_hash = $1 AND removed_at IS NULL', [hash])),
+      byId: (id) => first<OrchestratorRow>(q('SELECT * FROM orchestrators WHERE id = $1', [id])),
+      byName: (name) => first<OrchestratorRow>(q('SELECT * FROM orchestrators WHERE name = $1', [name])),
+      list: async () => (await q<OrchestratorRow>('SELECT * FROM orchestrators ORDER BY created_at, name')).rows,
+      remove: (id, at) => changed(q('UPDATE orchestrators SET removed_at = $1 WHERE id = $2 AND removed_at IS NULL', [at, id])),
+      activeAgentCount: async (id) => (await first<{ n: number }>(q("SELECT count(*) AS n FROM agents WHERE orchestrator_id = $1 AND status = 'active'", [id])))!.n,
+    },
+    agents: {
+      insert: async (r) => void (await q(`INSERT INTO agents (did, orchestrator_id, controller, purpose, claims_json, key_custody, status, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, 'active', $7)`, [r.did, r.orchestrator_id, r.controller, r.purpose, r.claims_json, r.key_custody, r.created_at])),
+      get: (did) => first<AgentRow>(q('SELECT * FROM agents WHERE did = $1', [did])),
+      revoke: (did, at, reason) => changed(q("UPDATE agents SET status = 'revoked', revoked_at = $1, revocation_reason = $2 WHERE did = $3 AND status = 'active'", [at, reason, did])),
+      list: async (f: AgentFilter) => {
+        const where: string[] = []
+        const args: unknown[] = []
+        const arg = (v: unknown) => `$${args.push(v)}`
+        if (f.orchestratorId !== undefined) where.push(`orchestrator_id = ${arg(f.orchestratorId)}`)
+        if (f.status !== undefined) where.push(`status = ${arg(f.status)}`)
+        if (f.controller !== undefined) where.push(`controller = ${arg(f.controller)}`)
+        if (f.purpose !== undefined) where.push(`purpose = ${arg(f.purpose)}`)
+        // COLLATE "C": the same byte order as SQLite's default BINARY collation.
+        if (f.after !== undefined) where.push(`(created_at, did COLLATE "C") > (${arg(f.after.createdAt)}, ${arg(f.after.did)} COLLATE "C")`)
+        const sql = `SELECT * FROM agents ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at, did COLLATE "C" LIMIT ${arg(f.limit)}`
+        return (await q<AgentRow>(sql, args)).rows
+      },
+    },
+    credentials: {
+      insert: async (r) => void (await q(`INSERT INTO credentials (id, agent_did, kind, format, jwt, status_list_id, status_index, issued_at, expires_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [r.id, r.agent_did, r.kind, r.format, r.jwt, r.status_list_id, r.status_index, r.issued_at, r.expires_at])),
+      get: (id) => first<CredentialRow>(q('SELECT * FROM credentials WHERE id = $1', [id])),
+      byAgent: async (did) => (await q<CredentialRow>('SELECT * FROM credentials WHERE agent_did = $1 ORDER BY issued_at, id COLLATE "C"', [did])).rows,
+      activeByAgent: async (did) => (await q<CredentialRow>('SELECT * FROM credentials WHERE agent_did = $1 AND revoked_at IS NULL ORDER BY issued_at, id COLLATE "C"', [did])).rows,
+      revoke: (id, at, reason) => changed(q('UPDATE credentials SET revoked_at = $1, revocation_reason = $2 WHERE id = $3 AND revoked_at IS NULL', [at, reason, id])),
+    },
+    delegations: {
+      insert: async (r) => void (await q(`INSERT INTO delegations (id, parent_id, delegator, delegatee, status_list_id, status_index, created_at, expires_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, [r.id, r.parent_id, r.delegator, r.delegatee, r.status_list_id, r.status_index, r.created_at, r.expires_at])),
+      get: (id) => first<DelegationRow>(q('SELECT * FROM delegations WHERE id = $1', [id])),
+      activeSubtree: async (id) => (await q<DelegationRow>(`WITH RECURSIVE tree(id) AS (SELECT id FROM delegations WHERE id = $1
+        UNION SELECT d.id FROM delegations d JOIN tree t ON d.parent_id = t.id)
+        SELECT d.* FROM delegations d JOIN tree t ON d.id = t.id WHERE d.revoked_at IS NULL`, [id])).rows,
+      activeOfAgent: async (did) => (await q<DelegationRow>(`WITH RECURSIVE tree(id) AS (SELECT id FROM delegations WHERE delegator = $1 OR delegatee = $1
+        UNION SELECT d.id FROM delegations d JOIN tree t ON d.parent_id = t.id)
+        SELECT d.* FROM delegations d JOIN tree t ON d.id = t.id WHERE d.revoked_at IS NULL`, [did])).rows,
+      revoke: (id, at, reason) => changed(q('UPDATE delegations SET revoked_at = $1, revocation_reason = $2 WHERE id = $3 AND revoked_at IS NULL', [at, reason, id])),
+    },
+    statusLists: {
+      get: (id) => first<StatusListRow>(q('SELECT * FROM status_lists WHERE id = $1', [id])),
+      version: async (id) => (await first<{ version: number }>(q('SELECT version FROM status_lists WHERE id = $1', [id])))?.version,
+      all: async () => (await q<Pick<StatusListRow, 'id' | 'version' | 'entries' | 'next_index'>>('SELECT id, version, entries, next_index FROM status_lists ORDER BY id::bigint')).rows,
+      allocate: () => { throw new Error('allocate runs on the storage, in its own transaction') },
+      setRevoked: async (listId, indices, at) => {
+        // FOR UPDATE: two revocations of one list (in any instance) never overwrite each other's bits.
+        const row = await first<{ bits: Buffer }>(q('SELECT bits FROM status_lists WHERE id = $1 FOR UPDATE', [listId]))
+        if (!row) throw new AgentIdError('ERR_INTERNAL', `status list ${listId} is missing`)
+        const list = StatusList.fromBytes(row.bits)
+        for (const i of indices) list.set(i, 1)
+        await q('UPDATE status_lists SET bits = $1, version = version + 1, updated_at = $2 WHERE id = $3', [Buffer.from(list.bytes), at, listId])
+      },
+    },
+    nonces: {
+      use: (nonce, expiresAt) => changed(q('INSERT INTO proof_nonces (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING', [nonce, expiresAt])),
+      seen: async (nonce) => (await q('SELECT 1 FROM proof_nonces WHERE nonce = $1', [nonce])).rows.length > 0,
+      purge: async (before) => (await q('DELETE FROM proof_nonces WHERE expires_at < $1', [before])).rowCount ?? 0,
+    },
+    challenges: {
+      insert: async (nonce, expiresAt) => void (await q('INSERT INTO challenges (nonce, expires_at) VALUES ($1, $2)', [nonce, expiresAt])),
+      use: (nonce, now) => changed(q('UPDATE challenges SET used = 1 WHERE nonce = $1 AND used = 0 AND expires_at >= $2', [nonce, now])),
+      purge: async (before) => (await q('DELETE FROM challenges WHERE expires_at < $1', [before])).rowCount ?? 0,
+    },
+    audit: {
+      append: async (at, actor, action, subject, details = {}) => {
+        if (!inTx) return open((t) => t.audit.append(at, actor, action, subject, details))
+        return (await first<{ log_index: number }>(q(PG_AUDIT_INSERT, [at, actor, action, subject, JSON.stringify(details)])))!.log_index
+      },
+      range: async (from, to) => (await q<EventRow>('SELECT log_index, at, actor, action, subject, details_json FROM audit_events WHERE log_index >= $1 AND log_index < $2 ORDER BY log_index', [from, to])).rows,
+      count: async () => (await first<{ n: number }>(q('SELECT coalesce(max(log_index), -1) + 1 AS n FROM audit_events')))!.n,
+      ofCredential: async (id) => (await first<{ log_index: number }>(q(`SELECT log_index FROM audit_events WHERE ((details_json::jsonb) ->> 'credentialId') = $1
+        AND action IN ('agent.spawned', 'agent.renewed') ORDER BY log_index LIMIT 1`, [id])))?.log_index,
+      last: async (action, subject) => (await first<{ n: number | null }>(q('SELECT max(log_index) AS n FROM audit_events WHERE action = $1 AND subject = $2', [action, subject])))!.n ?? undefined,
+      lastOfCredential: async (action, id) => (await first<{ n: number | null }>(q(`SELECT max(log_index) AS n FROM audit_events WHERE action = $1 AND ((details_json::jsonb) ->> 'credentialId') = $2`, [action, id])))!.n ?? undefined,
+    },
+    logState: {
+      tiles: async () => (await q<{ idx: number; hashes: Buffer }>('SELECT idx, hashes FROM log_tiles WHERE level = 0 ORDER BY idx')).rows,
+      putTile: async (idx, hashes) => void (await q('INSERT INTO log_tiles (level, idx, hashes) VALUES (0, $1, $2) ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes', [idx, Buffer.from(hashes)])),
+      latestCheckpoint: () => first<CheckpointRow>(q('SELECT * FROM log_checkpoints ORDER BY size DESC LIMIT 1')),
+      latestCosigned: (size, cosigners) => first<CheckpointRow>(q(`SELECT c.* FROM log_checkpoints c WHERE c.size >= $1
+        AND (SELECT count(*) FROM log_cosignatures s WHERE s.size = c.size) >= $2 ORDER BY c.size DESC LIMIT 1`, [size, cosigners])),
+      putCheckpoint: async (r) => void (await q('INSERT INTO log_checkpoints (size, note, created_at) VALUES ($1, $2, $3) ON CONFLICT (size) DO NOTHING', [r.size, r.note, r.created_at])),
+      cosignatures: async (size) => (await q<CosignatureRow>('SELECT * FROM log_cosignatures WHERE size = $1 ORDER BY witness COLLATE "C"', [size])).rows,
+      putCosignature: async (r) => void (await q('INSERT INTO log_cosignatures (size, witness, line, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (size, witness) DO NOTHING', [r.size, r.witness, r.line, r.created_at])),
+    },
+    events: {
+      insert: async (jti, txn, at, claims) => {
+        if (!inTx) return open((t) => t.events.insert(jti, txn, at, claims))
+        return (await first<{ seq: number }>(q(`INSERT INTO security_events (seq, jti, txn, at, claims_json)
+          VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM security_events), $1, $2, $3, $4) RETURNING seq`, [jti, txn, at, JSON.stringify(claims)])))!.seq
+      },
+      after: async (seq, limit) => (await q<SecurityEventRow>('SELECT seq, claims_json FROM security_events WHERE seq > $1 ORDER BY seq LIMIT $2', [seq, limit])).rows,
+      head: async () => (await first<{ n: number | null }>(q('SELECT max(seq) AS n FROM security_events')))!.n ?? 0,
+      oldest: async () => (await first<{ n: number | null }>(q('SELECT min(seq) AS n FROM security_events')))!.n,
+      prune: async (before) => (await q('DELETE FROM security_events WHERE at < $1 AND seq < (SELECT max(seq) FROM security_events)', [before])).rowCount ?? 0,
+    },
+    settings: {
+      get: async (key) => (await first<{ value: string }>(q('SELECT value FROM settings WHERE key = $1', [key])))?.value,
+      put: async (key, value) => void (await q('INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value])),
+    },
+    veramo: {
+      upsertIdentifier: async (r, createdAt) => void (await q(`INSERT INTO identifiers (did, provider, alias, controller_key_id, services_json, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (did) DO UPDATE SET provider = excluded.provider, alias = excluded.alias, controller_key_id = excluded.controller_key_id, services_json = excluded.services_json`,
+      [r.did, r.provider, r.alias, r.controller_key_id, r.services_json, createdAt])),
+      identifier: (by) => 'did' in by
+        ? first<IdentifierRow>(q('SELECT did, provider, alias, controller_key_id, services_json FROM identifiers WHERE did = $1', [by.did]))
+        : first<IdentifierRow>(q('SELECT did, provider, alias, controller_key_id, services_json FROM identifiers WHERE alias = $1', [by.alias])),
+      identifiers: async (f) => {
+        const where: string[] = []
+        const args: unknown[] = []
+        if (f.alias !== undefined) where.push(`alias = $${args.push(f.alias)}`)
+        if (f.provider !== undefined) where.push(`provider = $${args.push(f.provider)}`)
+        return (await q<IdentifierRow>(`SELECT did, provider, alias, controller_key_id, services_json FROM identifiers ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, ord`, args)).rows
+      },
+      deleteIdentifier: async (did) => {
+        if (!inTx) return open((t) => t.veramo.deleteIdentifier(did))
+        await q('UPDATE keys SET identifier_did = NULL WHERE identifier_did = $1', [did])
+        return changed(q('DELETE FROM identifiers WHERE did = $1', [did]))
+      },
+      upsertKey: async (r, did) => void (await q(`INSERT INTO keys (kid, kms, type, public_key_hex, meta_json, identifier_did) VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (kid) DO UPDATE SET kms = excluded.kms, type = excluded.type, public_key_hex = excluded.public_key_hex, meta_json = excluded.meta_json,
+        identifier_did = coalesce(excluded.identifier_did, keys.identifier_did)`, [r.kid, r.kms, r.type, r.public_key_hex, r.meta_json, did])),
+      key: (kid) => first<KeyRow>(q('SELECT kid, kms, type, public_key_hex, meta_json FROM keys WHERE kid = $1', [kid])),
+      keysOf: async (did) => (await q<KeyRow>('SELECT kid, kms, type, public_key_hex, meta_json FROM keys WHERE identifier_did = $1 ORDER BY ord', [did])).rows,
+      keys: async () => (await q<KeyRow>('SELECT kid, kms, type, public_key_hex, meta_json FROM keys ORDER BY ord')).rows,
+      deleteKey: (kid) => changed(q('DELETE FROM keys WHERE kid = $1', [kid])),
+      putPrivateKey: (r) => changed(q('INSERT INTO private_keys (alias, type, ciphertext) VALUES ($1, $2, $3) ON CONFLICT (alias) DO NOTHING', [r.alias, r.type, r.ciphertext])),
+      privateKey: (alias) => first<PrivateKeyRow>(q('SELECT alias, type, ciphertext FROM private_keys WHERE alias = $1', [alias])),
+      privateKeys: async () => (await q<PrivateKeyRow>('SELECT alias, type, ciphertext FROM private_keys ORDER BY ord')).rows,
+      deletePrivateKey: (alias) => changed(q('DELETE FROM private_keys WHERE alias = $1', [alias])),
+    },
+  }
+  return tx
+}
+
+export type { StatusIndexBlock }

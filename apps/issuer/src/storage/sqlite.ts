@@ -1,0 +1,182 @@
+// The SQLite engine of the issuer's storage: the synchronous `Store` (better-sqlite3, WAL,
+// synchronous=FULL, group commit on the writer thread) behind the asynchronous interface. One process
+// owns the file's writes; `transaction` holds one IMMEDIATE transaction across the awaits of `fn`
+// (which awaits only these synchronous-underneath methods), one transaction at a time.
+import type { Database, Statement } from 'better-sqlite3'
+import { AgentIdError, StatusList } from '@agentid/core'
+import { Store, writeOps } from '../domain/store.js'
+import { LogStore } from '../log/store.js'
+import type { IdentifierRow, IssuerStorage, KeyRow, PrivateKeyRow, StatusIndexBlock, StorageTx, WriteOp } from './types.js'
+
+export class SqliteStorage implements IssuerStorage {
+  readonly engine = 'sqlite' as const
+  readonly ops = writeOps
+  readonly log: LogStore
+  readonly #s: Record<string, Statement>
+  #tail: Promise<unknown> = Promise.resolve()
+
+  constructor(readonly store: Store) {
+    this.log = new LogStore(store.db)
+    const p = (sql: string) => store.db.prepare(sql)
+    this.#s = {
+      auditIndex: p('SELECT log_index FROM audit_events WHERE rowid = last_insert_rowid()'),
+      delegInsert: p(`INSERT INTO delegations (id, parent_id, delegator, delegatee, status_list_id, status_index, created_at, expires_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+      listOpen: p("SELECT id, next_index, entries FROM status_lists WHERE purpose = 'revocation' AND next_index < entries ORDER BY CAST(id AS INTEGER) LIMIT 1"),
+      listTake: p('UPDATE status_lists SET next_index = ? WHERE id = ?'),
+      idUpsert: p(`INSERT INTO identifiers (did, provider, alias, controller_key_id, services_json, created_at) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (did) DO UPDATE SET provider = excluded.provider, alias = excluded.alias, controller_key_id = excluded.controller_key_id, services_json = excluded.services_json`),
+      idByDid: p('SELECT did, provider, alias, controller_key_id, services_json FROM identifiers WHERE did = ?'),
+      idByAlias: p('SELECT did, provider, alias, controller_key_id, services_json FROM identifiers WHERE alias = ?'),
+      idUnlink: p('UPDATE keys SET identifier_did = NULL WHERE identifier_did = ?'),
+      idDelete: p('DELETE FROM identifiers WHERE did = ?'),
+      keyUpsert: p(`INSERT INTO keys (kid, kms, type, public_key_hex, meta_json, identifier_did) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (kid) DO UPDATE SET kms = excluded.kms, type = excluded.type, public_key_hex = excluded.public_key_hex, meta_json = excluded.meta_json,
+        identifier_did = coalesce(excluded.identifier_did, keys.identifier_did)`),
+      keyGet: p('SELECT kid, kms, type, public_key_hex, meta_json FROM keys WHERE kid = ?'),
+      keysOf: p('SELECT kid, kms, type, public_key_hex, meta_json FROM keys WHERE identifier_did = ? ORDER BY rowid'),
+      keysAll: p('SELECT kid, kms, type, public_key_hex, meta_json FROM keys ORDER BY rowid'),
+      keyDelete: p('DELETE FROM keys WHERE kid = ?'),
+      pkPut: p('INSERT INTO private_keys (alias, type, ciphertext) VALUES (?, ?, ?) ON CONFLICT (alias) DO NOTHING'),
+      pkGet: p('SELECT alias, type, ciphertext FROM private_keys WHERE alias = ?'),
+      pkAll: p('SELECT alias, type, ciphertext FROM private_keys ORDER BY rowid'),
+      pkDelete: p('DELETE FROM private_keys WHERE alias = ?'),
+    }
+    this.#tx = this.#makeTx()
+  }
+
+  get db(): Database {
+    return this.store.db
+  }
+
+  // Every method is the synchronous statement, its result wrapped in a promise (a throw rejects).
+  readonly #tx: StorageTx
+
+  #makeTx(): StorageTx {
+    const st = this.store
+    const s = () => this.#s
+    const a = <A extends unknown[], R>(f: (...args: A) => R) => async (...args: A): Promise<R> => f(...args)
+    return {
+      orchestrators: {
+        insert: a(st.orchestrators.insert), byKeyHash: a(st.orchestrators.byKeyHash), byId: a(st.orchestrators.byId), byName: a(st.orchestrators.byName),
+        list: a(st.orchestrators.list), remove: a(st.orchestrators.remove), activeAgentCount: a(st.orchestrators.activeAgentCount),
+      },
+      agents: { insert: a(st.agents.insert), get: a(st.agents.get), revoke: a(st.agents.revoke), list: a(st.agents.list) },
+      credentials: { insert: a(st.credentials.insert), get: a(st.credentials.get), byAgent: a(st.credentials.byAgent), activeByAgent: a(st.credentials.activeByAgent), revoke: a(st.credentials.revoke) },
+      delegations: {
+        insert: a((r) => void s().delegInsert!.run(r.id, r.parent_id, r.delegator, r.delegatee, r.status_list_id, r.status_index, r.created_at, r.expires_at)),
+        get: a(st.delegations.get), activeSubtree: a(st.delegations.activeSubtree), activeOfAgent: a(st.delegations.activeOfAgent), revoke: a(st.delegations.revoke),
+      },
+      statusLists: {
+        get: a(st.statusLists.get), version: a(st.statusLists.version), all: a(st.statusLists.all),
+        allocate: a((count: number, entries: number, at: number) => this.#allocate(count, entries, at)),
+        setRevoked: a((listId: string, indices: readonly number[], at: number) => {
+          const row = st.statusLists.get(listId)
+          if (!row) throw new AgentIdError('ERR_INTERNAL', `status list ${listId} is missing`)
+          const list = StatusList.fromBytes(row.bits)
+          for (const i of indices) list.set(i, 1)
+          st.statusLists.writeBits(listId, list.bytes, at)
+        }),
+      },
+      nonces: { use: a(st.nonces.use), seen: a(st.nonces.seen), purge: a(st.nonces.purge) },
+      challenges: { insert: a(st.challenges.insert), use: a(st.challenges.use), purge: a(st.challenges.purge) },
+      audit: {
+        append: a((at: number, actor: string, action: string, subject: string | null, details: Record<string, unknown> = {}) => {
+          st.audit(at, actor, action, subject, details)
+          return (s().auditIndex!.get() as { log_index: number }).log_index
+        }),
+        range: a(this.log.events.range), count: a(this.log.events.count), ofCredential: a(this.log.events.ofCredential),
+        last: a(this.log.events.last), lastOfCredential: a(this.log.events.lastOfCredential),
+      },
+      logState: {
+        tiles: a(this.log.tiles.all), putTile: a(this.log.tiles.put), latestCheckpoint: a(this.log.checkpoints.latest),
+        latestCosigned: a(this.log.checkpoints.latestCosigned), putCheckpoint: a(this.log.checkpoints.put),
+        cosignatures: a(this.log.checkpoints.cosignatures), putCosignature: a(this.log.checkpoints.putCosignature),
+      },
+      events: { insert: a(st.events.insert), after: a(st.events.after), head: a(st.events.head), oldest: a(st.events.oldest), prune: a(st.events.prune) },
+      settings: { get: a(st.settings.get), put: a(st.settings.put) },
+      veramo: {
+        upsertIdentifier: a((r: IdentifierRow, createdAt: number) => void s().idUpsert!.run(r.did, r.provider, r.alias, r.controller_key_id, r.services_json, createdAt)),
+        identifier: a((by: { did: string } | { alias: string }) => ('did' in by ? s().idByDid!.get(by.did) : s().idByAlias!.get(by.alias)) as IdentifierRow | undefined),
+        identifiers: a((f: { alias?: string; provider?: string }) => {
+          const where: string[] = []
+          const args: string[] = []
+          if (f.alias !== undefined) { where.push('alias = ?'); args.push(f.alias) }
+          if (f.provider !== undefined) { where.push('provider = ?'); args.push(f.provider) }
+          return this.db.prepare(`SELECT did, provider, alias, controller_key_id, services_json FROM identifiers ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, rowid`).all(...args) as IdentifierRow[]
+        }),
+        deleteIdentifier: a((did: string) => this.db.transaction(() => { s().idUnlink!.run(did); return s().idDelete!.run(did).changes > 0 })()),
+        upsertKey: a((r: KeyRow, did: string | null) => void s().keyUpsert!.run(r.kid, r.kms, r.type, r.public_key_hex, r.meta_json, did)),
+        key: a((kid: string) => s().keyGet!.get(kid) as KeyRow | undefined),
+        keysOf: a((did: string) => s().keysOf!.all(did) as KeyRow[]),
+        keys: a(() => s().keysAll!.all() as KeyRow[]),
+        deleteKey: a((kid: string) => s().keyDelete!.run(kid).changes > 0),
+        putPrivateKey: a((r: PrivateKeyRow) => s().pkPut!.run(r.alias, r.type, r.ciphertext).changes > 0),
+        privateKey: a((alias: string) => s().pkGet!.get(alias) as PrivateKeyRow | undefined),
+        privateKeys: a(() => s().pkAll!.all() as PrivateKeyRow[]),
+        deletePrivateKey: a((alias: string) => s().pkDelete!.run(alias).changes > 0),
+      },
+    }
+  }
+
+  get orchestrators() { return this.#tx.orchestrators }
+  get agents() { return this.#tx.agents }
+  get credentials() { return this.#tx.credentials }
+  get delegations() { return this.#tx.delegations }
+  get statusLists() { return this.#tx.statusLists }
+  get nonces() { return this.#tx.nonces }
+  get challenges() { return this.#tx.challenges }
+  get audit() { return this.#tx.audit }
+  get logState() { return this.#tx.logState }
+  get events() { return this.#tx.events }
+  get settings() { return this.#tx.settings }
+  get veramo() { return this.#tx.veramo }
+
+  // Indices handed out are recorded in next_index at once (one IMMEDIATE transaction).
+  #allocate(count: number, entries: number, at: number): StatusIndexBlock {
+    if (!Number.isSafeInteger(count) || count < 1) throw new TypeError('allocate: count must be a positive integer')
+    return this.store.transaction(() => {
+      let open = this.#s.listOpen!.get() as { id: string; next_index: number; entries: number } | undefined
+      if (!open) {
+        const id = String(this.store.statusLists.maxId() + 1)
+        this.store.statusLists.insert(id, entries, new Uint8Array(Math.ceil(entries / 8)), at)
+        open = { id, next_index: 0, entries }
+      }
+      const to = Math.min(open.next_index + count, open.entries)
+      this.#s.listTake!.run(to, open.id)
+      return { listId: open.id, from: open.next_index, to }
+    })
+  }
+
+  transaction<T>(fn: (tx: StorageTx) => Promise<T>): Promise<T> {
+    // One transaction at a time in this process; each waits for the previous to settle.
+    const run = this.#tail.then(async () => {
+      const db = this.db
+      db.exec('BEGIN IMMEDIATE')
+      try {
+        const result = await fn(this.#tx)
+        db.exec('COMMIT')
+        return result
+      } catch (error) {
+        if (db.inTransaction) db.exec('ROLLBACK')
+        throw error
+      }
+    })
+    this.#tail = run.catch(() => {})
+    return run
+  }
+
+  commit(ops: readonly WriteOp[]): Promise<void> {
+    return this.store.commit(ops)
+  }
+
+  async tryExclusive<T>(_name: 'log-sequencer', fn: () => Promise<T>): Promise<T | undefined> {
+    return fn()
+  }
+
+  async close(): Promise<void> {
+    await this.#tail
+    await this.store.closeWriter()
+    this.db.close()
+  }
+}

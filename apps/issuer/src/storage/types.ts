@@ -1,0 +1,169 @@
+// The issuer's storage behind one narrow, asynchronous interface, grouped by resource, with two
+// engines: embedded SQLite (the default, `sqlite.ts`, wrapping the synchronous `Store`) and
+// PostgreSQL (`pg.ts`, node-postgres), selected by AGENTID_DATABASE_URL. Rows keep the column names
+// of the schema (snake_case); times are unix seconds. Every method may be called on the storage
+// itself (one statement, autocommit) or on the `tx` of `transaction` (all of it commits or none).
+import type { writeOps } from '../domain/store.js'
+import type { AgentFilter, AgentRow, CredentialRow, DelegationRow, OrchestratorRow, SecurityEventRow, StatusListRow, WriteOp } from '../domain/store.js'
+import type { EventRow } from '../log/entry.js'
+import type { CheckpointRow, CosignatureRow } from '../log/store.js'
+
+export type { AgentFilter, AgentRow, CredentialRow, DelegationRow, OrchestratorRow, SecurityEventRow, StatusListRow, WriteOp }
+export type { EventRow, CheckpointRow, CosignatureRow }
+
+/** Which engine a storage runs on. */
+export type StorageEngine = 'sqlite' | 'postgres'
+
+/** A run of consecutive status-list indices handed out to one caller: [from, to) of list `listId`. */
+export interface StatusIndexBlock { listId: string; from: number; to: number }
+
+/** Veramo's tables (DIDManager / KeyManager / KMS), as rows. */
+export interface IdentifierRow { did: string; provider: string; alias: string | null; controller_key_id: string | null; services_json: string }
+export interface KeyRow { kid: string; kms: string; type: string; public_key_hex: string; meta_json: string | null }
+export interface PrivateKeyRow { alias: string; type: string; ciphertext: Buffer }
+
+/** What one transaction (or the storage, one statement at a time) can read and write. */
+export interface StorageTx {
+  readonly orchestrators: {
+    insert(row: Omit<OrchestratorRow, 'removed_at'>): Promise<void>
+    byKeyHash(hash: string): Promise<OrchestratorRow | undefined>
+    byId(id: string): Promise<OrchestratorRow | undefined>
+    byName(name: string): Promise<OrchestratorRow | undefined>
+    list(): Promise<OrchestratorRow[]>
+    /** Disables an orchestrator; false when it was already removed or is unknown. */
+    remove(id: string, at: number): Promise<boolean>
+    activeAgentCount(id: string): Promise<number>
+  }
+  readonly agents: {
+    insert(row: Omit<AgentRow, 'status' | 'revoked_at' | 'revocation_reason'>): Promise<void>
+    get(did: string): Promise<AgentRow | undefined>
+    /** Revokes an active agent; false when it was not active. */
+    revoke(did: string, at: number, reason: string): Promise<boolean>
+    /** Ordered by (created_at, did), keyset-paged. */
+    list(filter: AgentFilter): Promise<AgentRow[]>
+  }
+  readonly credentials: {
+    insert(row: Omit<CredentialRow, 'revoked_at' | 'revocation_reason'>): Promise<void>
+    get(id: string): Promise<CredentialRow | undefined>
+    byAgent(did: string): Promise<CredentialRow[]>
+    activeByAgent(did: string): Promise<CredentialRow[]>
+    revoke(id: string, at: number, reason: string): Promise<boolean>
+  }
+  readonly delegations: {
+    insert(row: Omit<DelegationRow, 'revoked_at' | 'revocation_reason'>): Promise<void>
+    get(id: string): Promise<DelegationRow | undefined>
+    /** Unrevoked links of the subtree rooted at `id` (itself included). */
+    activeSubtree(id: string): Promise<DelegationRow[]>
+    /** Unrevoked links `did` signed or received, and their descendants. */
+    activeOfAgent(did: string): Promise<DelegationRow[]>
+    revoke(id: string, at: number, reason: string): Promise<boolean>
+  }
+  readonly statusLists: {
+    get(id: string): Promise<StatusListRow | undefined>
+    version(id: string): Promise<number | undefined>
+    all(): Promise<Pick<StatusListRow, 'id' | 'version' | 'entries' | 'next_index'>[]>
+    /**
+     * Hands out up to `count` consecutive unused indices of the open revocation list, creating list
+     * `max(id) + 1` of `entries` entries when none has room, and records them as used
+     * (`next_index`) before returning: no other caller, in this process or another one on the same
+     * database, ever gets them. Runs in its own transaction (not inside `transaction`).
+     */
+    allocate(count: number, entries: number, at: number): Promise<StatusIndexBlock>
+    /** Sets bit `index` of each entry to 1 (revoked), one version bump per list changed; row-locked. */
+    setRevoked(listId: string, indices: readonly number[], at: number): Promise<void>
+  }
+  readonly nonces: {
+    /** Records a proof's jti; false when it was seen before (a replay), in any instance. */
+    use(nonce: string, expiresAt: number): Promise<boolean>
+    seen(nonce: string): Promise<boolean>
+    purge(before: number): Promise<number>
+  }
+  readonly challenges: {
+    insert(nonce: string, expiresAt: number): Promise<void>
+    /** Marks a challenge used; false when unknown, expired or already used. */
+    use(nonce: string, now: number): Promise<boolean>
+    purge(before: number): Promise<number>
+  }
+  /** The issuer's append-only log of audit events (apps/issuer/src/log). */
+  readonly audit: {
+    /** Appends one event; its log index is the next one, assigned in this transaction. Returns it. */
+    append(at: number, actor: string, action: string, subject: string | null, details?: Record<string, unknown>): Promise<number>
+    /** Events with log index in [from, to), in order. */
+    range(from: number, to: number): Promise<EventRow[]>
+    /** Number of events (the next log index). */
+    count(): Promise<number>
+    /** Index of the spawn or renewal that issued credential `id`. */
+    ofCredential(id: string): Promise<number | undefined>
+    /** Index of the latest event `action` about `subject`. */
+    last(action: string, subject: string): Promise<number | undefined>
+    lastOfCredential(action: string, credentialId: string): Promise<number | undefined>
+  }
+  /** The log's level-0 tiles, checkpoints and witness cosignatures. */
+  readonly logState: {
+    tiles(): Promise<{ idx: number; hashes: Buffer }[]>
+    putTile(idx: number, hashes: Uint8Array): Promise<void>
+    latestCheckpoint(): Promise<CheckpointRow | undefined>
+    latestCosigned(size: number, cosigners: number): Promise<CheckpointRow | undefined>
+    putCheckpoint(row: CheckpointRow): Promise<void>
+    cosignatures(size: number): Promise<CosignatureRow[]>
+    putCosignature(row: CosignatureRow): Promise<void>
+  }
+  /** The event stream's security events (SETs), in sequence order. */
+  readonly events: {
+    /** Appends one event; returns its sequence number (sequence order is commit order). */
+    insert(jti: string, txn: string, at: number, claims: Record<string, unknown>): Promise<number>
+    after(seq: number, limit: number): Promise<SecurityEventRow[]>
+    head(): Promise<number>
+    oldest(): Promise<number | null>
+    prune(before: number): Promise<number>
+  }
+  readonly settings: {
+    get(key: string): Promise<string | undefined>
+    put(key: string, value: string): Promise<void>
+  }
+  /** Veramo's DID, key and sealed private-key tables. */
+  readonly veramo: {
+    upsertIdentifier(row: IdentifierRow, createdAt: number): Promise<void>
+    identifier(by: { did: string } | { alias: string }): Promise<IdentifierRow | undefined>
+    identifiers(filter: { alias?: string; provider?: string }): Promise<IdentifierRow[]>
+    /** Unlinks the identifier's keys and deletes it; false when unknown. */
+    deleteIdentifier(did: string): Promise<boolean>
+    upsertKey(row: KeyRow, identifierDid: string | null): Promise<void>
+    key(kid: string): Promise<KeyRow | undefined>
+    keysOf(did: string): Promise<KeyRow[]>
+    keys(): Promise<KeyRow[]>
+    deleteKey(kid: string): Promise<boolean>
+    /** Inserts a sealed private key; false when the alias exists (nothing is overwritten). */
+    putPrivateKey(row: PrivateKeyRow): Promise<boolean>
+    privateKey(alias: string): Promise<PrivateKeyRow | undefined>
+    privateKeys(): Promise<PrivateKeyRow[]>
+    deletePrivateKey(alias: string): Promise<boolean>
+  }
+}
+
+/** The issuer's storage: a {@link StorageTx} that also opens transactions and group-commits jobs. */
+export interface IssuerStorage extends StorageTx {
+  readonly engine: StorageEngine
+  /** Builders of the ops `commit` accepts. */
+  readonly ops: typeof writeOps
+  /**
+   * Runs `fn` in one transaction: all of it commits, or none of it (`fn` throws). Resolves after the
+   * commit is durable. On SQLite, `fn` must await only the `tx` methods (one writer at a time; the
+   * transaction is held across the awaits); on PostgreSQL it runs on its own connection.
+   */
+  transaction<T>(fn: (tx: StorageTx) => Promise<T>): Promise<T>
+  /**
+   * Group commit (see `Store.commit`): runs the write ops of one job atomically and resolves once
+   * they are durably committed; jobs arriving together share a transaction, each in its own
+   * savepoint, so one failing job rolls back alone and rejects with its op's AgentIdError.
+   */
+  commit(ops: readonly WriteOp[]): Promise<void>
+  /**
+   * Runs `fn` while holding the named cluster-wide lock (PostgreSQL: a session advisory lock on a
+   * connection kept for it; SQLite: this process is the only one, so always). Resolves to
+   * `undefined` without running `fn` when another instance holds it.
+   */
+  tryExclusive<T>(name: 'log-sequencer', fn: () => Promise<T>): Promise<T | undefined>
+  /** Waits for queued commits, then closes the connections. */
+  close(): Promise<void>
+}

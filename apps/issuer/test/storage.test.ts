@@ -1,0 +1,309 @@
+// The issuer's storage interface, one suite run on both engines (SQLite file, PostgreSQL database).
+// "Two instances" are two storages opened on the same database: two pools on PostgreSQL, two
+// connections on the SQLite file. The PostgreSQL run is skipped with its reason printed when the
+// server cannot be reached, and fails instead under AGENTID_REQUIRE_SERVICES=1.
+import { join } from 'node:path'
+import pg from 'pg'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { openPgStorage, openStorage, PG_MIGRATIONS, migratePg, type IssuerStorage } from '../src/storage/index.js'
+import { expectAgentIdError, tempDir } from './engine-helpers.js'
+import { pgAbsent, REQUIRE_SERVICES, tempPgDatabase } from './pg-helpers.js'
+
+interface Engine { name: 'sqlite' | 'postgres'; fresh: () => Promise<{ open: () => Promise<IssuerStorage>; cleanup: () => Promise<void>; url?: string }> }
+
+const absent = await pgAbsent()
+if (absent !== null && !REQUIRE_SERVICES) console.warn(`skipping the PostgreSQL run of apps/issuer/test/storage.test.ts: ${absent}`)
+
+const engines: Engine[] = [
+  {
+    name: 'sqlite',
+    fresh: async () => {
+      const { dir, cleanup } = tempDir()
+      const file = join(dir, 'issuer.db')
+      return { open: () => openStorage({ file }), cleanup: async () => cleanup() }
+    },
+  },
+  {
+    name: 'postgres',
+    fresh: async () => {
+      if (absent !== null) throw new Error(`AGENTID_REQUIRE_SERVICES=1 but ${absent}`)
+      const db = await tempPgDatabase()
+      return { open: () => openStorage({ databaseUrl: db.url, file: '-' }), cleanup: db.drop, url: db.url }
+    },
+  },
+]
+
+const fail = (code: string) => ({ code, message: code })
+
+describe.each(engines)('storage on $name', (engine) => {
+  const run = engine.name === 'postgres' && absent !== null && !REQUIRE_SERVICES ? it.skip : it
+  let opened: IssuerStorage[] = []
+  let cleanup: (() => Promise<void>) | undefined
+  let open: () => Promise<IssuerStorage>
+  let url: string | undefined
+
+  async function instances(n: number): Promise<IssuerStorage[]> {
+    const f = await engine.fresh()
+    cleanup = f.cleanup
+    url = f.url
+    open = async () => {
+      const s = await f.open()
+      opened.push(s)
+      return s
+    }
+    // SQLite: one storage per file per process (a transaction holds the file's write lock across its
+    // awaits, which a second connection in the same thread cannot wait for); its instances are one.
+    const out: IssuerStorage[] = []
+    for (let i = 0; i < n; i++) out.push(engine.name === 'sqlite' && i > 0 ? out[0]! : await open())
+    return out
+  }
+
+  afterEach(async () => {
+    for (const s of opened.reverse()) await s.close()
+    opened = []
+    await cleanup?.()
+    cleanup = undefined
+  })
+
+  run('reports its engine and reopens an up-to-date database without changes', async () => {
+    const [a] = await instances(1)
+    expect(a!.engine).toBe(engine.name)
+    await a!.settings.put('k', 'v1')
+    const b = await open()
+    expect(await b.settings.get('k')).toBe('v1')
+    await b.settings.put('k', 'v2')
+    expect(await a!.settings.get('k')).toBe('v2')
+    expect(await a!.settings.get('missing')).toBeUndefined()
+  })
+
+  run('orchestrators, agents and credentials: insert, read, keyset listing, revoke once', async () => {
+    const [s] = await instances(1)
+    await s!.orchestrators.insert({ id: 'orch_1', name: 'alpha', key_hash: 'h1', created_at: 10 })
+    await expect(s!.orchestrators.insert({ id: 'orch_2', name: 'alpha', key_hash: 'h2', created_at: 10 })).rejects.toThrow()
+    expect((await s!.orchestrators.byKeyHash('h1'))?.id).toBe('orch_1')
+    await s!.statusLists.allocate(4, 16, 1)
+    for (const [i, did] of ['did:key:zB', 'did:key:zA', 'did:key:zC', 'did:key:za'].entries()) {
+      await s!.agents.insert({ did, orchestrator_id: 'orch_1', controller: 'c', purpose: 'p', claims_json: '{}', key_custody: 'agent', created_at: i < 2 ? 100 : 200 })
+      await s!.credentials.insert({ id: `urn:uuid:${i}`, agent_did: did, kind: 'identity', format: 'jwt', jwt: 'x', status_list_id: '1', status_index: i, issued_at: 100, expires_at: 999 })
+    }
+    // Byte order of the DID breaks ties, as SQLite's BINARY collation does ('A' < 'B' < 'a').
+    const page1 = await s!.agents.list({ limit: 3 })
+    expect(page1.map((r) => r.did)).toEqual(['did:key:zA', 'did:key:zB', 'did:key:zC'])
+    const page2 = await s!.agents.list({ limit: 3, after: { createdAt: 200, did: 'did:key:zC' } })
+    expect(page2.map((r) => r.did)).toEqual(['did:key:za'])
+    expect(await s!.orchestrators.activeAgentCount('orch_1')).toBe(4)
+    expect(await s!.agents.revoke('did:key:zA', 300, 'r')).toBe(true)
+    expect(await s!.agents.revoke('did:key:zA', 301, 'r')).toBe(false)
+    expect((await s!.agents.get('did:key:zA'))).toMatchObject({ status: 'revoked', revoked_at: 300, created_at: 100 })
+    expect(await s!.agents.list({ limit: 10, status: 'revoked' })).toHaveLength(1)
+    expect(await s!.credentials.revoke('urn:uuid:1', 300, 'r')).toBe(true)
+    expect(await s!.credentials.activeByAgent('did:key:zA')).toEqual([])
+    expect((await s!.credentials.byAgent('did:key:zA'))[0]).toMatchObject({ status_index: 1, revoked_at: 300 })
+    // The same status index twice is refused by the schema.
+    await expect(s!.credentials.insert({ id: 'urn:uuid:dup', agent_did: 'did:key:zB', kind: 'identity', format: 'jwt', jwt: 'x', status_list_id: '1', status_index: 0, issued_at: 1, expires_at: 2 })).rejects.toThrow()
+  })
+
+  run('allocate: blocks are contiguous, fill a list, then open the next; never overlap across instances', async () => {
+    const [a, b] = await instances(2)
+    expect(await a!.statusLists.allocate(5, 16, 1)).toEqual({ listId: '1', from: 0, to: 5 })
+    expect(await b!.statusLists.allocate(20, 16, 1)).toEqual({ listId: '1', from: 5, to: 16 })
+    expect(await a!.statusLists.allocate(1, 16, 1)).toEqual({ listId: '2', from: 0, to: 1 })
+    await expect(a!.statusLists.allocate(0, 16, 1)).rejects.toThrow(TypeError)
+    await expect(a!.statusLists.allocate(1.5, 16, 1)).rejects.toThrow(TypeError)
+    const blocks = await Promise.all(Array.from({ length: 60 }, (_, i) => (i % 2 ? a! : b!).statusLists.allocate(3, 64, 1)))
+    const taken = new Set<string>()
+    for (const k of blocks) for (let i = k.from; i < k.to; i++) {
+      const key = `${k.listId}#${i}`
+      expect(taken.has(key), key).toBe(false)
+      taken.add(key)
+    }
+    // A block stops at the end of its list: 5 blocks fill list 2 (15 left of 16), 22 each fill lists 3
+    // and 4 (64 = 21 × 3 + 1), the last 11 go to list 5.
+    expect(taken.size).toBe(176)
+    const lists = await a!.statusLists.all()
+    expect(lists.map((l) => [l.id, l.next_index])).toEqual([['1', 16], ['2', 16], ['3', 64], ['4', 64], ['5', 33]])
+    for (let i = 0; i < 33; i++) expect(taken.has(`5#${i}`)).toBe(true)
+  })
+
+  run('a nonce and a challenge are single-use across instances', async () => {
+    const [a, b] = await instances(2)
+    const uses = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a! : b!).nonces.use('pop:j1', 100)))
+    expect(uses.filter(Boolean)).toHaveLength(1)
+    expect(await b!.nonces.seen('pop:j1')).toBe(true)
+    expect(await b!.nonces.seen('pop:j2')).toBe(false)
+    await a!.challenges.insert('c1', 100)
+    const taken = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a! : b!).challenges.use('c1', 50)))
+    expect(taken.filter(Boolean)).toHaveLength(1)
+    await a!.challenges.insert('c2', 100)
+    expect(await a!.challenges.use('c2', 101)).toBe(false) // expired
+    expect(await a!.challenges.use('unknown', 1)).toBe(false)
+    expect(await a!.nonces.purge(101)).toBe(1)
+    expect(await a!.challenges.purge(101)).toBe(2)
+  })
+
+  run('transaction: all or nothing; audit indices gapless and unique across instances', async () => {
+    const [a, b] = await instances(2)
+    await expect(a!.transaction(async (tx) => {
+      await tx.settings.put('t', 'x')
+      await tx.audit.append(1, 'test', 'rolled.back', null)
+      throw new Error('boom')
+    })).rejects.toThrow('boom')
+    expect(await b!.settings.get('t')).toBeUndefined()
+    expect(await b!.audit.count()).toBe(0)
+    const indices = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a! : b!).transaction(async (tx) => {
+      await tx.settings.put(`k${i}`, String(i))
+      return tx.audit.append(i, 'test', 'write', `s${i}`, { credentialId: `urn:uuid:${i}` })
+    })))
+    expect([...indices].sort((x, y) => x - y)).toEqual(Array.from({ length: 40 }, (_, i) => i))
+    expect(await a!.audit.count()).toBe(40)
+    const rows = await b!.audit.range(0, 100)
+    expect(rows.map((r) => r.log_index)).toEqual(Array.from({ length: 40 }, (_, i) => i))
+    expect(await a!.audit.append(99, 'test', 'agent.spawned', 'x', { credentialId: 'urn:uuid:c' })).toBe(40)
+    expect(await a!.audit.ofCredential('urn:uuid:c')).toBe(40)
+    expect(await a!.audit.last('write', 's3')).toBe(indices[3])
+    expect(await a!.audit.lastOfCredential('write', 'urn:uuid:5')).toBe(indices[5])
+    expect(await a!.audit.last('write', 'none')).toBeUndefined()
+  })
+
+  run('group commit: each job alone; a failing job rolls back its own writes with its code', async () => {
+    const [s, other] = await instances(2)
+    await s!.challenges.insert('fresh', 2_000_000_000)
+    const o = s!.ops
+    const jobs = [
+      s!.commit([o.nonceUse('a', 9, fail('ERR_REPLAY')), o.audit(1, 't', 'ok', 'a')]),
+      s!.commit([o.nonceUse('a', 9, fail('ERR_REPLAY')), o.audit(1, 't', 'dup', 'b')]),
+      s!.commit([o.audit(1, 't', 'unknown-challenge', 'c'), o.challengeUse('nope', 1, fail('ERR_REPLAY'))]),
+      s!.commit([o.challengeUse('fresh', 1, fail('ERR_REPLAY')), o.audit(1, 't', 'challenge', 'd')]),
+      s!.commit([o.audit(1, 't', 'revoked', 'e'), o.agentActive('did:key:none', fail('ERR_REVOKED'))]),
+      s!.commit([o.agentAbsent('did:key:none', fail('ERR_CONFLICT')), o.audit(1, 't', 'absent', 'f')]),
+    ]
+    const settled = await Promise.allSettled(jobs)
+    expect(settled.map((x) => x.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled', 'rejected', 'fulfilled'])
+    await expectAgentIdError(() => jobs[1]!, 'ERR_REPLAY')
+    await expectAgentIdError(() => jobs[2]!, 'ERR_REPLAY')
+    await expectAgentIdError(() => jobs[4]!, 'ERR_REVOKED')
+    const actions = (await other!.audit.range(0, 10)).map((r) => r.action)
+    expect(actions).toEqual(['ok', 'challenge', 'absent'])
+    await expectAgentIdError(() => other!.commit([o.challengeUse('fresh', 1, fail('ERR_REPLAY'))]), 'ERR_REPLAY')
+    await expectAgentIdError(() => other!.commit([o.nonceUse('a', 9, fail('ERR_REPLAY'))]), 'ERR_REPLAY')
+    expect(await other!.audit.count()).toBe(3)
+    // A spawn's job: agent, credential on an allocated index, audit; the same index again conflicts.
+    await s!.orchestrators.insert({ id: 'orch_1', name: 'n', key_hash: 'h', created_at: 1 })
+    const slot = await s!.statusLists.allocate(1, 16, 1)
+    const agent = { did: 'did:key:z1', orchestrator_id: 'orch_1', controller: 'c', purpose: 'p', claims_json: '{}', key_custody: 'agent' as const, created_at: 1 }
+    const cred = { id: 'urn:uuid:1', agent_did: 'did:key:z1', kind: 'identity' as const, format: 'jwt', jwt: 'j', status_list_id: slot.listId, status_index: slot.from, issued_at: 1, expires_at: 2 }
+    await s!.commit([o.agentAbsent(agent.did, fail('ERR_CONFLICT')), o.agentInsert(agent), o.credentialInsert(cred), o.statusListAdvance(slot.listId, slot.from + 1), o.audit(1, 't', 'agent.spawned', agent.did)])
+    await expectAgentIdError(() => other!.commit([o.agentAbsent(agent.did, fail('ERR_CONFLICT')), o.agentInsert(agent)]), 'ERR_CONFLICT')
+    await expect(other!.commit([o.credentialInsert({ ...cred, id: 'urn:uuid:2' })])).rejects.toThrow()
+    expect(await other!.credentials.get('urn:uuid:2')).toBeUndefined()
+    expect((await other!.agents.get(agent.did))?.status).toBe('active')
+  })
+
+  run('status bits: concurrent revocations of one list from two instances all land', async () => {
+    const [a, b] = await instances(2)
+    await a!.statusLists.allocate(64, 131_072, 1)
+    const v0 = (await a!.statusLists.version('1'))!
+    await Promise.all(Array.from({ length: 16 }, (_, i) => (i % 2 ? a! : b!).transaction((tx) => tx.statusLists.setRevoked('1', [i * 3, i * 3 + 1], 5))))
+    const row = (await b!.statusLists.get('1'))!
+    const bit = (i: number) => (row.bits[i >> 3]! >> (7 - (i & 7))) & 1
+    for (let i = 0; i < 16; i++) expect([bit(i * 3), bit(i * 3 + 1), bit(i * 3 + 2)]).toEqual([1, 1, 0])
+    expect(row.version).toBe(v0 + 16)
+    await expectAgentIdError(() => a!.transaction((tx) => tx.statusLists.setRevoked('9', [1], 5)), 'ERR_INTERNAL')
+  })
+
+  run('security events: sequence in commit order across instances; after, head, oldest, prune', async () => {
+    const [a, b] = await instances(2)
+    expect(await a!.events.head()).toBe(0)
+    expect(await a!.events.oldest()).toBeNull()
+    const seqs = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a! : b!).transaction((tx) => tx.events.insert(`jti${i}`, `txn${i}`, i, { n: i }))))
+    expect([...seqs].sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    expect((await b!.events.after(7, 10)).map((r) => r.seq)).toEqual([8, 9, 10])
+    await expect(a!.events.insert('jti0', 't', 1, {})).rejects.toThrow()
+    expect(await a!.events.prune(100)).toBe(9) // the head is kept
+    expect(await a!.events.oldest()).toBe(10)
+    expect(await a!.events.head()).toBe(10)
+  })
+
+  run('delegations: subtree and links of an agent, unrevoked', async () => {
+    const [s] = await instances(1)
+    const k = await s!.statusLists.allocate(3, 16, 1)
+    const link = (id: string, parent: string | null, from: string, to: string, i: number) =>
+      s!.delegations.insert({ id, parent_id: parent, delegator: from, delegatee: to, status_list_id: k.listId, status_index: i, created_at: 1, expires_at: 9 })
+    await link('d1', null, 'did:web:i', 'did:key:a', 0)
+    await link('d2', 'd1', 'did:key:a', 'did:key:b', 1)
+    await link('d3', 'd2', 'did:key:b', 'did:key:c', 2)
+    expect((await s!.delegations.activeSubtree('d2')).map((r) => r.id).sort()).toEqual(['d2', 'd3'])
+    expect(await s!.delegations.revoke('d3', 2, 'r')).toBe(true)
+    expect((await s!.delegations.activeOfAgent('did:key:a')).map((r) => r.id).sort()).toEqual(['d1', 'd2'])
+    expect((await s!.delegations.get('d3'))?.revoked_at).toBe(2)
+  })
+
+  run('log state and Veramo rows round-trip', async () => {
+    const [s] = await instances(1)
+    await s!.logState.putTile(0, new Uint8Array([1, 2, 3]))
+    await s!.logState.putTile(0, new Uint8Array([4]))
+    expect((await s!.logState.tiles()).map((t) => [t.idx, [...t.hashes]])).toEqual([[0, [4]]])
+    await s!.logState.putCheckpoint({ size: 3, note: 'n3', created_at: 1 })
+    await s!.logState.putCheckpoint({ size: 5, note: 'n5', created_at: 2 })
+    await s!.logState.putCosignature({ size: 3, witness: 'w', line: 'l', created_at: 1 })
+    expect((await s!.logState.latestCheckpoint())?.size).toBe(5)
+    expect((await s!.logState.latestCosigned(1, 1))?.size).toBe(3)
+    expect(await s!.logState.latestCosigned(4, 1)).toBeUndefined()
+    expect((await s!.logState.cosignatures(3)).map((c) => c.line)).toEqual(['l'])
+    await s!.veramo.upsertIdentifier({ did: 'did:key:z', provider: 'did:key', alias: 'issuer', controller_key_id: 'k1', services_json: '[]' }, 1)
+    await s!.veramo.upsertKey({ kid: 'k1', kms: 'local', type: 'Ed25519', public_key_hex: 'aa', meta_json: null }, 'did:key:z')
+    await s!.veramo.upsertKey({ kid: 'k1', kms: 'local', type: 'Ed25519', public_key_hex: 'bb', meta_json: '{}' }, null)
+    expect((await s!.veramo.keysOf('did:key:z')).map((k) => k.public_key_hex)).toEqual(['bb'])
+    expect((await s!.veramo.identifier({ alias: 'issuer' }))?.did).toBe('did:key:z')
+    expect(await s!.veramo.identifiers({ provider: 'did:web' })).toEqual([])
+    expect(await s!.veramo.putPrivateKey({ alias: 'k1', type: 'Ed25519', ciphertext: Buffer.from([9]) })).toBe(true)
+    expect(await s!.veramo.putPrivateKey({ alias: 'k1', type: 'Ed25519', ciphertext: Buffer.from([8]) })).toBe(false)
+    expect([...(await s!.veramo.privateKey('k1'))!.ciphertext]).toEqual([9])
+    expect(await s!.veramo.deleteIdentifier('did:key:z')).toBe(true)
+    expect(await s!.veramo.deleteIdentifier('did:key:z')).toBe(false)
+    expect(await s!.veramo.keysOf('did:key:z')).toEqual([])
+    expect((await s!.veramo.key('k1'))?.kid).toBe('k1')
+  })
+
+  run('tryExclusive: one holder of the log sequencer at a time', async () => {
+    const [a, b] = await instances(2)
+    let release!: () => void
+    const held = new Promise<void>((r) => (release = r))
+    const first = a!.tryExclusive('log-sequencer', async () => { await held; return 'a' })
+    await new Promise((r) => setTimeout(r, 50))
+    const second = await b!.tryExclusive('log-sequencer', async () => 'b')
+    release()
+    expect(await first).toBe('a')
+    // SQLite: one process owns the file, so the lock is always this process's.
+    expect(second).toBe(engine.name === 'sqlite' ? 'b' : undefined)
+    expect(await b!.tryExclusive('log-sequencer', async () => 'b')).toBe('b')
+  })
+
+  if (engine.name === 'postgres') {
+    run('migrations: instances starting together migrate once; a newer schema is refused', async () => {
+      await instances(0)
+      const starts = await Promise.all(Array.from({ length: 4 }, () => open()))
+      expect(starts).toHaveLength(4)
+      const c = new pg.Client({ connectionString: url })
+      await c.connect()
+      try {
+        expect((await c.query('SELECT version FROM agentid_migrations ORDER BY version')).rows.map((r) => r.version)).toEqual(PG_MIGRATIONS.map((m) => m.version))
+        expect(await migratePg(c)).toEqual({ from: PG_MIGRATIONS.length, to: PG_MIGRATIONS.length })
+        await c.query("INSERT INTO agentid_migrations (version, name) VALUES (99, 'future')")
+      } finally {
+        await c.end()
+      }
+      await expectAgentIdError(() => openPgStorage(url!), 'ERR_CONFLICT', 'schema_too_new')
+    })
+
+    run('refuses a URL that is not postgres://, and an unreachable server with ERR_INTERNAL', async () => {
+      await expect(openPgStorage('mysql://x/y')).rejects.toThrow(TypeError)
+      await expect(openPgStorage('postgres://')).rejects.toThrow(TypeError)
+      await expectAgentIdError(() => openPgStorage('postgres://nobody@127.0.0.1:1/none'), 'ERR_INTERNAL', 'db_open_failed')
+    })
+  }
+})
+
+beforeAll(() => {
+  if (absent !== null && REQUIRE_SERVICES) console.error(`AGENTID_REQUIRE_SERVICES=1: ${absent}`)
+})
