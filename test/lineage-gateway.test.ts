@@ -8,7 +8,7 @@
 import { spawn as spawnProcess, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
@@ -17,11 +17,11 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
 import { McpError } from '@modelcontextprotocol/sdk/types.js'
-import { createAgentFetch, spawn, type SpawnedAgent } from '@agentid/client'
+import { createAgentFetch, mcpLineageMeta, spawn, type SpawnedAgent } from '@agentid/client'
 import { signCompactJws, signerFromJwk } from '@agentid/core'
-import { appendHop, createReceipt, decodeLineage, MCP_CREDENTIALS_META, MCP_LINEAGE_META, mcpCommand, mcpTarget } from '@agentid/lineage'
+import { appendHop, createReceipt, CREDENTIALS_HEADER, decodeLineage, LINEAGE_HEADER, MCP_CREDENTIALS_META, MCP_LINEAGE_META, mcpCommand, mcpTarget } from '@agentid/lineage'
 import { MCP_FORBIDDEN, MCP_LINEAGE_REFUSED } from '@agentid/mcp'
-import { createVerifier, type VerifiedLineage } from '@agentid/verifier'
+import { agentidMiddleware, createVerifier, type VerifiedLineage } from '@agentid/verifier'
 import { adminCli, cleanup, claims, freePort, issuerDid, ROOT, sleep, startIssuer, tempDir, type ExitStatus, type IssuerProcess } from './harness.js'
 
 const GATEWAY_BIN = join(ROOT, 'apps/gateway/dist/main.js')
@@ -47,6 +47,8 @@ let s: SpawnedAgent
 let gatewayUrl: string
 let gateway: { proc: ChildProcess; exited: Promise<ExitStatus>; output(): string }
 let upstream: Server
+const services: Server[] = []
+let trustedDid: string
 let callLog: string
 /** What the HTTP upstream's `pay` saw: the arguments and the lineage it verified (or its refusal). */
 const upstreamSaw: { args: unknown; lineage: VerifiedLineage | null; error: string | null }[] = []
@@ -110,6 +112,7 @@ function expectRefusal(error: McpError, code: string, hop: number | null, reason
 beforeAll(async () => {
   issuer = await startIssuer()
   const did = await issuerDid(issuer)
+  trustedDid = did
   const orch = await adminCli(issuer, ['orchestrators', 'add', 'lineage-gw', '--json'])
   expect(orch.code, orch.stderr).toBe(0)
   apiKey = orch.json().apiKey
@@ -175,6 +178,7 @@ afterAll(async () => {
     gateway.proc.kill('SIGTERM')
     await gateway.exited
   }
+  await Promise.all(services.map((sv) => new Promise<void>((resolve) => { sv.closeAllConnections(); sv.close(() => resolve()) })))
   await new Promise<void>((resolve) => { upstream?.closeAllConnections(); upstream ? upstream.close(() => resolve()) : resolve() })
   await cleanup()
 })
@@ -204,6 +208,49 @@ describe('lineage through the gateway: A → B → C → gateway → upstream', 
     const event = auditEvents().findLast((e) => e.target === 'pay' && e.decision === 'allow')!
     expect(event).toMatchObject({ agent: c.did, policies: ['pay'], lineage: { user: 'user-7', origin: 'request' } })
     expect((event.lineage as { entries: unknown[] }).entries).toHaveLength(3)
+  })
+
+  it('A → B → C over real HTTP services, C calls through the gateway: the upstream verifies the four hops; the receipts reach A', async () => {
+    const [portB, portC] = [await freePort(), await freePort()]
+    const urlB = `http://127.0.0.1:${portB}`
+    const urlC = `http://127.0.0.1:${portC}`
+    type Req = IncomingMessage & { agentidLineage?: VerifiedLineage | null; body?: unknown }
+    const reply = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body))
+    const listen = async (port: number, handler: (req: Req, res: ServerResponse) => void) => {
+      const server = createServer(handler as never)
+      services.push(server)
+      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+    }
+    // C: verifies B's call, then calls `pay` through the gateway on the lineage it received.
+    const guardC = agentidMiddleware(createVerifier({ trustedIssuers: [trustedDid] }), { audience: urlC, origin: urlC, lineage: { self: c.did } })
+    await listen(portC, (req, res) => guardC(req, res, async (error?: unknown) => {
+      if (error) return reply(res, 500, { error: String(error) })
+      const args = { invoice: (req.body as { invoice: number }).invoice }
+      const client = await connect(c, 'remote')
+      const _meta = await mcpLineageMeta({ privateJwk: c.privateJwk!, credential: c.credential, server: 'remote', name: 'pay', arguments: args, from: req.agentidLineage!.lineage, credentials: req.headers[CREDENTIALS_HEADER] as string, callee: g.did })
+      const result = await client.callTool({ name: 'pay', arguments: args, _meta })
+      const record = await createReceipt((result._meta as Record<string, string>)[MCP_LINEAGE_META]!, { signer: signer(c), credential: c.credential, output: result.content })
+      reply(res, 200, result.content, { [LINEAGE_HEADER]: record })
+    }))
+    const guardB = agentidMiddleware(createVerifier({ trustedIssuers: [trustedDid] }), { audience: urlB, origin: urlB, lineage: { self: b.did } })
+    const toC = createAgentFetch({ issuerUrl: issuer.url, privateJwk: b.privateJwk!, resource: urlC, lineage: { credential: b.credential, callees: { [urlC]: c.did } } })
+    await listen(portB, (req, res) => guardB(req, res, async (error?: unknown) => {
+      if (error) return reply(res, 500, { error: String(error) })
+      const r = await toC(`${urlC}/v1/pay`, { method: 'POST', body: JSON.stringify(req.body), headers: { 'content-type': 'application/json' }, lineage: { from: req.agentidLineage!.lineage, credentials: req.headers[CREDENTIALS_HEADER] as string } })
+      const body = await r.json()
+      if (r.status !== 200) return reply(res, r.status, body)
+      reply(res, 200, body, { [LINEAGE_HEADER]: await createReceipt(r.headers.get(LINEAGE_HEADER)!, { signer: signer(b), credential: b.credential, output: body }) })
+    }))
+    const fetchA = createAgentFetch({ issuerUrl: issuer.url, privateJwk: a.privateJwk!, resource: urlB, lineage: { credential: a.credential, callees: { [urlB]: b.did } } })
+    const r = await fetchA(`${urlB}/v1/plan`, { method: 'POST', body: JSON.stringify({ invoice: 77 }), headers: { 'content-type': 'application/json' }, lineage: { user: 'user-77', originKind: 'request' } })
+    expect(r.status, await r.clone().text()).toBe(200)
+    const seen = upstreamSaw.at(-1)!
+    expect(seen.args).toEqual({ invoice: 77 })
+    expect(seen.lineage!.hops.map((h) => [h.actor.did, h.command])).toEqual([[a.did, 'POST /v1/plan'], [b.did, 'POST /v1/pay'], [c.did, 'tools/call pay'], [g.did, 'tools/call pay']])
+    const record = decodeLineage(r.headers.get(LINEAGE_HEADER))
+    expect(record.map((e) => [e.kind, e.claims.iss])).toEqual([
+      ['hop', a.did], ['hop', b.did], ['hop', c.did], ['hop', g.did], ['receipt', s.did], ['receipt', g.did], ['receipt', c.did], ['receipt', b.did],
+    ])
   })
 
   it('a stdio upstream gets the gateway\'s hop too (no callee: the lineage ends there); C gets the gateway\'s receipt', async () => {
