@@ -45,6 +45,40 @@ function bufferedResponse(url: string, status: number, statusText: string, raw: 
   } as unknown as Response
 }
 
+const LF = 0x0a
+
+/**
+ * An SSE body that errors (and closes the connection) once one event grows past `max` bytes: the
+ * stream itself may live for hours, so its total is not bounded, but the SDK's event parser buffers an
+ * event until its blank line, and an upstream sending one endless event would grow it without end.
+ * An event ends at an empty line (`\n\n` or `\n\r\n`).
+ */
+export function eventBounded(stream: ReadableStream<Uint8Array>, max: number, destroy: () => void): ReadableStream<Uint8Array> {
+  let pending = 0 // bytes since the last event boundary
+  let tail = Buffer.alloc(0) // the last two bytes, to see a boundary split across chunks
+  return stream.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+      const view = tail.length === 0 ? bytes : Buffer.concat([tail, bytes])
+      let boundary = -1
+      for (let i = view.lastIndexOf(LF); i > 0; i = view.lastIndexOf(LF, i - 1)) {
+        if (view[i - 1] === LF || (view[i - 1] === 0x0d && i > 1 && view[i - 2] === LF)) {
+          boundary = i
+          break
+        }
+      }
+      pending = boundary === -1 ? pending + bytes.length : view.length - boundary - 1
+      tail = Buffer.from(view.subarray(Math.max(0, view.length - 2)))
+      if (pending > max) {
+        destroy()
+        controller.error(new Error(`upstream SSE event larger than ${max} bytes`))
+        return
+      }
+      controller.enqueue(chunk)
+    },
+  }))
+}
+
 /** A fetch over a keep-alive node:http(s) agent pair; close with `destroy()`. Refuses a complete response over `maxResponseBytes`. */
 export function createNodeFetch(maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES): NodeFetch {
   const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) }
@@ -97,7 +131,7 @@ export function createNodeFetch(maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES): 
               if (Array.isArray(value)) for (const v of value) responseHeaders.append(key, v)
               else if (value !== undefined) responseHeaders.set(key, value)
             }
-            return resolve(new Response(Readable.toWeb(res) as ReadableStream, { status, statusText: res.statusMessage ?? '', headers: responseHeaders }))
+            return resolve(new Response(eventBounded(Readable.toWeb(res) as ReadableStream<Uint8Array>, maxResponseBytes, () => res.destroy()), { status, statusText: res.statusMessage ?? '', headers: responseHeaders }))
           }
           const chunks: Buffer[] = []
           let size = 0
