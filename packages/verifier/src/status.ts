@@ -87,6 +87,10 @@ function httpUrl(value: unknown): URL | null {
 export class StatusListTrust {
   private readonly explicit: readonly string[]
   private readonly learned = new BoundedCache<string, true>(256)
+  // Answers already given, so that a link seen again costs a lookup, not URL parsing (a fifth of a
+  // warm depth-8 chain): URLs allowed since `learned` last gained a directory (which may evict one:
+  // then it is emptied).
+  private readonly allowed = new BoundedCache<string, true>(1024)
 
   /** `prefixes`: absolute http(s) URLs; one ending in `/` is a prefix, any other an exact URL. */
   constructor(prefixes: readonly string[] = []) {
@@ -108,22 +112,28 @@ export class StatusListTrust {
     const url = httpUrl(statusListCredential)
     if (url === null) return
     const directory = url.origin + url.pathname.slice(0, url.pathname.lastIndexOf('/') + 1)
-    if (this.learned.get(directory) === undefined) this.learned.set(directory, true)
+    if (this.learned.get(directory) === undefined) {
+      this.learned.set(directory, true)
+      this.allowed.clear()
+    }
     this.lastUrl = statusListCredential
     this.lastDirectory = directory
   }
 
   /** True when `statusListCredential` may be fetched for a link signed by an untrusted party. */
   allows(statusListCredential: string): boolean {
+    if (this.allowed.get(statusListCredential) !== undefined) return true
     const url = httpUrl(statusListCredential)
     if (url === null) return false
     const href = url.href
-    for (const p of this.explicit) if (p.endsWith('/') ? href.startsWith(p) : href === p) return true
+    let ok = false
+    for (const p of this.explicit) if (p.endsWith('/') ? href.startsWith(p) : href === p) ok = true
     // Every directory of the URL's path, deepest first: /v1/status-lists/, /v1/, /.
-    for (let end = url.pathname.lastIndexOf('/'); end >= 0; end = end === 0 ? -1 : url.pathname.lastIndexOf('/', end - 1)) {
-      if (this.learned.get(url.origin + url.pathname.slice(0, end + 1)) !== undefined) return true
+    for (let end = url.pathname.lastIndexOf('/'); !ok && end >= 0; end = end === 0 ? -1 : url.pathname.lastIndexOf('/', end - 1)) {
+      if (this.learned.get(url.origin + url.pathname.slice(0, end + 1)) !== undefined) ok = true
     }
-    return false
+    if (ok) this.allowed.set(statusListCredential, true)
+    return ok
   }
 }
 
