@@ -137,7 +137,18 @@ export async function appendHop(lineage: string | undefined | null, options: App
   const { iat, exp } = entryTimes(options)
   const arg = argsDigest(options.args)
   const dlg = options.delegationChain === undefined ? undefined : delegationHash(options.delegationChain)
-  const apr = options.approval === undefined ? undefined : argsDigest(typeof options.approval === 'string' ? JSON.parse(options.approval) : options.approval)
+  let apr: string | undefined
+  if (options.approval !== undefined) {
+    let receipt: unknown = options.approval
+    if (typeof receipt === 'string') {
+      try {
+        receipt = JSON.parse(receipt)
+      } catch {
+        inputError('approval: the receipt is not JSON')
+      }
+    }
+    apr = argsDigest(receipt)
+  }
 
   let prefix: string[] = []
   let base: { txn: string; idx: number; prv: string; usr: string | null; ori?: string }

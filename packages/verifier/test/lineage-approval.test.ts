@@ -70,6 +70,6 @@ describe('approvals in the lineage', () => {
 
   it('a malformed apr claim is refused when decoding', async () => {
     await expect(hopWith(undefined).then((l) => verify(l, []))).resolves.toMatchObject({ last: { approval: null } })
-    await expect(appendHop(undefined, { signer, credential: cred, target: TOOL, command: 'POST /v1/pay', args: ARGS, approval: '{' })).rejects.toBeDefined()
+    await expect(appendHop(undefined, { signer, credential: cred, target: TOOL, command: 'POST /v1/pay', args: ARGS, approval: '{' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' })
   })
 })
