@@ -246,7 +246,7 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
         return { id: did, kind: a ? ('other' as const) : ('external' as const) }
       })
       const timeline = queries.events.ofAgent(agent.did, links.map((l) => l.id)).map((e: AuditEventRow) => ({
-        index: e.log_index, at: iso(e.at), actor: e.actor, action: e.action, subject: e.subject, details: eventDetails(e.details_json),
+        index: e.log_index, at: iso(e.at), actor: e.actor.startsWith('orchestrator:') ? `orchestrator ${orchestratorName(e.actor.slice(13))}` : e.actor, action: e.action, subject: e.subject, details: eventDetails(e.details_json),
         logged: log !== undefined && e.log_index < log.size,
       }))
       return {
