@@ -258,7 +258,7 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   app.delete<{ Params: { id: string } }>('/v1/orchestrators/:id', async (request) => service.removeOrchestrator(auth(request), request.params.id))
 
   if (log) void app.register(logRoutes(log))
-  if (service.svid) svidRoutes(app, service.svid)
+  svidRoutes(app, service.svid)
 
   // OAuth 2.0 (metadata, JWKS, token endpoint): RFC 6749 error bodies, in their own scope.
   void app.register(oauthRoutes(service))
