@@ -121,7 +121,11 @@ describe.each(engines)('storage on $name', (engine) => {
     // and 4 (64 = 21 × 3 + 1), the last 11 go to list 5.
     expect(taken.size).toBe(176)
     const lists = await a!.statusLists.all()
-    expect(lists.map((l) => [l.id, l.next_index])).toEqual([['1', 16], ['2', 16], ['3', 64], ['4', 64], ['5', 33]])
+    expect(lists.map((l) => l.id)).toEqual(['1', '2', '3', '4', '5'])
+    // PostgreSQL records an allocation at once (several instances); SQLite when the write that uses
+    // an index commits (statusListAdvance), so a refused write consumes none.
+    if (engine.name === 'postgres') expect(lists.map((l) => l.next_index)).toEqual([16, 16, 64, 64, 33])
+    else expect(lists.map((l) => l.next_index)).toEqual([16, 16, 64, 64, 0]) // a list left full is marked full
     for (let i = 0; i < 33; i++) expect(taken.has(`5#${i}`)).toBe(true)
   })
 

@@ -201,7 +201,7 @@ export class Approvals {
       const at = this.o.now()
       const changed = this.db.approvers.revoke(approverId, at, reason)
       if (changed) {
-        if (row.status_list_id !== null && row.status_index !== null) this.o.statusLists.setRevoked([{ listId: row.status_list_id, index: row.status_index }])
+        if (row.status_list_id !== null && row.status_index !== null) this.o.statusLists.setRevokedSync([{ listId: row.status_list_id, index: row.status_index }])
         this.record(events, { at, actor: actorName(actor), action: 'approver.revoked', subject: approverId, details: { reason, credentialId: row.credential_id } })
       }
       return { id: approverId, alreadyRevoked: !changed }
@@ -269,7 +269,7 @@ export class Approvals {
     const { jwk, alg } = coseToJwk(credential.publicKey)
     const at = this.o.now()
     const id = `urn:uuid:${randomUUID()}`
-    const slot = this.o.statusLists.reserve()
+    const slot = await this.o.statusLists.reserve()
     const scope = JSON.parse(row.scope_json) as { controllers: string[]; groups: string[] }
     const user = row.user_json === null ? null : (JSON.parse(row.user_json) as ApprovalUser)
     const jwt = await this.o.engine.issueJwtCredential({

@@ -270,7 +270,7 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
       const ctx = writing(request)
       admin(ctx)
       const { target } = parseRevocationBody(request.body, false)
-      const effect = service.previewRevocation(ctx.principal, target)
+      const effect = await service.previewRevocation(ctx.principal, target)
       const brief = new Map(queries.agents.brief(effect.downstreamAgents).map((a) => [a.did, a]))
       return {
         ...effect,
@@ -284,9 +284,9 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
       admin(ctx)
       const { target, reason } = parseRevocationBody(request.body, true)
       switch (target.kind) {
-        case 'agent': return { kind: 'agent', ...service.revokeAgent(ctx.principal, target.did, reason) }
-        case 'credential': return { kind: 'credential', ...service.revokeCredential(ctx.principal, target.id, reason) }
-        case 'delegation': return { kind: 'delegation', ...service.revokeDelegation(ctx.principal, target.id, reason) }
+        case 'agent': return { kind: 'agent', ...await service.revokeAgent(ctx.principal, target.did, reason) }
+        case 'credential': return { kind: 'credential', ...await service.revokeCredential(ctx.principal, target.id, reason) }
+        case 'delegation': return { kind: 'delegation', ...await service.revokeDelegation(ctx.principal, target.id, reason) }
       }
     })
 

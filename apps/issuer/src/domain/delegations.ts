@@ -43,7 +43,7 @@ export class Delegations {
   async rootLink(did: string, capabilities: readonly Capability[], caveats: Caveats, lifetimeSec: number): Promise<RootLink> {
     const at = this.o.now()
     const id = `urn:uuid:${randomUUID()}`
-    const slot = this.o.statusLists.reserve()
+    const slot = await this.o.statusLists.reserve()
     const statusEntry = entry(slot)
     const [jwt] = await delegate({
       signer: this.o.engine.signer(),
@@ -86,7 +86,7 @@ export class Delegations {
     const at = this.o.now()
     if (parent.expires_at <= at) throw new AgentIdError('ERR_EXPIRED', 'the parent delegation has expired')
     const id = `urn:uuid:${randomUUID()}`
-    const slot = this.o.statusLists.reserve()
+    const slot = await this.o.statusLists.reserve()
     const row = {
       id, parent_id: parent.id, delegator: proof.did, delegatee: request.delegatee, status_list_id: slot.listId, status_index: slot.index,
       created_at: at, expires_at: parent.expires_at, // the link is clamped to its parent's exp

@@ -5,7 +5,8 @@
 import { AgentIdError } from '@agentid/core'
 import type { RevocationEvents } from '../events/recorder.js'
 import type { StatusLists } from './status-lists.js'
-import type { CredentialRow, DelegationRow, Store } from './store.js'
+import type { CredentialRow, DelegationRow } from './store.js'
+import type { StorageTx } from '../storage/types.js'
 
 /** What to revoke. */
 export type RevocationTarget =
@@ -41,7 +42,8 @@ export interface RevocationEffect {
 export type CascadeMode = { dryRun: true } | { dryRun: false; at: number; reason: string; actor: string }
 
 export interface RevocationCascadeDeps {
-  store: Store
+  /** The transaction the cascade reads and writes in. */
+  tx: StorageTx
   statusLists: StatusLists
   events: RevocationEvents
 }
@@ -52,38 +54,38 @@ const delegationOf = (d: DelegationRow): CascadeDelegation => ({ id: d.id, paren
 /**
  * Computes the cascade of revoking `target` and, unless `mode.dryRun`, applies it: agent row,
  * credential rows, delegation rows, their status bits, the security events and one audit event.
- * Call it inside one transaction (an IMMEDIATE one to apply; a read transaction suffices for a dry
- * run) so that what is computed is what is written. Throws ERR_NOT_FOUND for an unknown target.
+ * Call it inside one storage transaction (its `tx`) so that what is computed is what is written.
+ * Throws ERR_NOT_FOUND for an unknown target.
  * @example
- * store.transaction(() => revocationCascade(deps, { kind: 'agent', did }, { dryRun: false, at, reason, actor: 'admin' }))
+ * await storage.transaction((tx) => revocationCascade({ tx, statusLists, events }, { kind: 'agent', did }, { dryRun: false, at, reason, actor: 'admin' }))
  */
-export function revocationCascade(deps: RevocationCascadeDeps, target: RevocationTarget, mode: CascadeMode): RevocationEffect {
-  const { store } = deps
+export async function revocationCascade(deps: RevocationCascadeDeps, target: RevocationTarget, mode: CascadeMode): Promise<RevocationEffect> {
+  const { tx: store } = deps
   let agent: string | null = null
   let credentials: CredentialRow[] = []
   let delegations: DelegationRow[] = []
   let subject: string
   switch (target.kind) {
     case 'agent': {
-      const row = store.agents.get(target.did)
+      const row = (await store.agents.get(target.did))
       if (!row) throw new AgentIdError('ERR_NOT_FOUND', 'agent not found')
       agent = row.status === 'active' ? row.did : null
-      credentials = store.credentials.activeByAgent(row.did)
+      credentials = (await store.credentials.activeByAgent(row.did))
       // Every delegation the agent signed or received goes too, with the links below them.
-      delegations = store.delegations.activeOfAgent(row.did)
+      delegations = (await store.delegations.activeOfAgent(row.did))
       subject = row.did
       break
     }
     case 'credential': {
-      const row = store.credentials.get(target.id)
+      const row = (await store.credentials.get(target.id))
       if (!row) throw new AgentIdError('ERR_NOT_FOUND', 'credential not found')
       credentials = row.revoked_at === null ? [row] : []
       subject = row.agent_did
       break
     }
     case 'delegation': {
-      if (!store.delegations.get(target.id)) throw new AgentIdError('ERR_NOT_FOUND', 'delegation not found')
-      delegations = store.delegations.activeSubtree(target.id)
+      if (!(await store.delegations.get(target.id))) throw new AgentIdError('ERR_NOT_FOUND', 'delegation not found')
+      delegations = (await store.delegations.activeSubtree(target.id))
       subject = target.id
       break
     }
@@ -102,18 +104,18 @@ export function revocationCascade(deps: RevocationCascadeDeps, target: Revocatio
   if (mode.dryRun) return effect
 
   const { at, reason, actor } = mode
-  if (agent !== null) store.agents.revoke(agent, at, reason)
-  for (const c of credentials) store.credentials.revoke(c.id, at, reason)
-  for (const d of delegations) store.delegations.revoke(d.id, at, reason)
+  if (agent !== null) await store.agents.revoke(agent, at, reason)
+  for (const c of credentials) await store.credentials.revoke(c.id, at, reason)
+  for (const d of delegations) await store.delegations.revoke(d.id, at, reason)
   const bits = [...credentials, ...delegations].map((r) => ({ listId: r.status_list_id, index: r.status_index }))
-  if (bits.length > 0) deps.statusLists.setRevoked(bits)
+  if (bits.length > 0) await deps.statusLists.setRevoked(store, bits)
   const credentialIds = effect.credentials.map((c) => c.id)
   const delegationIds = effect.delegations.map((d) => d.id)
-  deps.events.revoked({ at, agent: agent ?? undefined, credentials: credentialIds, delegations: delegationIds })
+  await deps.events.revoked(store, { at, agent: agent ?? undefined, credentials: credentialIds, delegations: delegationIds })
   if (!effect.alreadyRevoked) {
-    if (target.kind === 'agent') store.audit(at, actor, 'agent.revoked', subject, { reason, credentials: credentialIds, delegations: delegationIds })
-    else if (target.kind === 'credential') store.audit(at, actor, 'credential.revoked', subject, { credentialId: target.id, reason })
-    else store.audit(at, actor, 'delegation.revoked', subject, { reason, delegations: delegationIds })
+    if (target.kind === 'agent') await store.audit.append(at, actor, 'agent.revoked', subject, { reason, credentials: credentialIds, delegations: delegationIds })
+    else if (target.kind === 'credential') await store.audit.append(at, actor, 'credential.revoked', subject, { credentialId: target.id, reason })
+    else await store.audit.append(at, actor, 'delegation.revoked', subject, { reason, delegations: delegationIds })
   }
   return effect
 }

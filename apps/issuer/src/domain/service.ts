@@ -44,6 +44,8 @@ import { RevocationEvents } from '../events/recorder.js'
 import { Attestation, type AttestationConfigInput } from '../attestation/index.js'
 import { SvidAuthority } from '../svid/authority.js'
 import { SvidIssuer } from '../svid/issuer.js'
+import { SqliteStorage } from '../storage/sqlite.js'
+import type { IssuerStorage } from '../storage/types.js'
 import { Store, type AgentRow, type CredentialRow, type OrchestratorRow, type WriteOp } from './store.js'
 
 /** Who is calling: decides what they may see and do. */
@@ -136,6 +138,8 @@ export class IssuerService {
 
   private constructor(
     readonly store: Store,
+    /** The same database behind the asynchronous storage interface (storage/), which the domain is moving to. */
+    readonly storage: IssuerStorage,
     readonly engine: IssuerEngine,
     private readonly clock: () => number,
     options: IssuerServiceOptions,
@@ -151,7 +155,7 @@ export class IssuerService {
     this.trustDomain = options.trustDomain === undefined ? undefined : parseTrustDomain(options.trustDomain, { code: 'ERR_INVALID_INPUT' })
     this.di = new DataIntegritySigner({ did: engine.issuer.did, keyId: engine.issuer.keyId, signBytes: (data) => engine.signBytes(data) })
     this.statusLists = new StatusLists({
-      store,
+      storage,
       baseUrl: engine.baseUrl,
       issuerDid: engine.issuer.did,
       sign: (payload) => engine.signJwt({ typ: 'JWT' }, payload),
@@ -159,7 +163,7 @@ export class IssuerService {
       now: () => this.now(),
       ...(options.statusListEntries === undefined ? {} : { entries: options.statusListEntries }),
     })
-    this.events = new RevocationEvents(store, engine.issuer.did, options.eventBus ?? createMemoryEventBus())
+    this.events = new RevocationEvents(storage, engine.issuer.did, options.eventBus ?? createMemoryEventBus())
     this.delegations = new Delegations({ store, statusLists: this.statusLists, engine, now: () => this.now() })
     // The issuer checks its own output with the same verifier services use, before storing or
     // returning it. Its status lists come from memory, not over HTTP.
@@ -221,7 +225,7 @@ export class IssuerService {
         store, issuerDid: engine.issuer.did, now,
         authority: await SvidAuthority.open({ db, secret: secret.key, trustDomain: parseTrustDomain(options.trustDomain, { code: 'ERR_INVALID_INPUT' }), now }),
       })
-      return new IssuerService(store, engine, clock, options, svid)
+      return new IssuerService(store, new SqliteStorage(store), engine, clock, options, svid)
     } catch (error) {
       db.close()
       throw error
@@ -420,7 +424,7 @@ export class IssuerService {
     const at = this.now()
     const exp = at + (lifetimeSec ?? this.ttl)
     const id = `urn:uuid:${randomUUID()}`
-    const slot = this.statusLists.reserve()
+    const slot = await this.statusLists.reserve()
     const status = {
       id: `${slot.url}#${slot.index}`,
       type: 'BitstringStatusListEntry',
@@ -490,18 +494,18 @@ export class IssuerService {
    * Revokes an agent, every credential it holds and every delegation it signed or received (with the
    * links below them), in one transaction (`revocationCascade`). Revoking a revoked agent changes nothing.
    */
-  revokeAgent(actor: Principal, did: unknown, reason: unknown): { did: string; revokedCredentials: string[]; revokedDelegations: string[]; alreadyRevoked: boolean } {
+  async revokeAgent(actor: Principal, did: unknown, reason: unknown): Promise<{ did: string; revokedCredentials: string[]; revokedDelegations: string[]; alreadyRevoked: boolean }> {
     requireAdmin(actor)
     const agentDid = parseAgentDid(did)
-    const e = this.revoke(actor, { kind: 'agent', did: agentDid }, parseReason(reason))
+    const e = await this.revoke(actor, { kind: 'agent', did: agentDid }, parseReason(reason))
     return { did: agentDid, revokedCredentials: e.credentials.map((c) => c.id), revokedDelegations: e.delegations.map((d) => d.id), alreadyRevoked: e.alreadyRevoked }
   }
 
   /** Revokes one credential (its row and its status bit, in one transaction). */
-  revokeCredential(actor: Principal, id: unknown, reason: unknown): { id: string; agent: string; alreadyRevoked: boolean } {
+  async revokeCredential(actor: Principal, id: unknown, reason: unknown): Promise<{ id: string; agent: string; alreadyRevoked: boolean }> {
     requireAdmin(actor)
     const credentialId = parseCredentialId(id)
-    const e = this.revoke(actor, { kind: 'credential', id: credentialId }, parseReason(reason))
+    const e = await this.revoke(actor, { kind: 'credential', id: credentialId }, parseReason(reason))
     return { id: credentialId, agent: e.owner!, alreadyRevoked: e.alreadyRevoked }
   }
 
@@ -509,13 +513,15 @@ export class IssuerService {
    * What revoking `target` would take down (every credential, delegation link and downstream agent),
    * computed by the same cascade that performs the revocation, without changing anything. Admin only.
    */
-  previewRevocation(actor: Principal, target: RevocationTarget): RevocationEffect {
+  previewRevocation(actor: Principal, target: RevocationTarget): Promise<RevocationEffect> {
     requireAdmin(actor)
-    return this.store.db.transaction(() => revocationCascade({ store: this.store, statusLists: this.statusLists, events: this.events }, target, { dryRun: true })).deferred()
+    return this.storage.transaction((tx) => revocationCascade({ tx, statusLists: this.statusLists, events: this.events }, target, { dryRun: true }))
   }
 
-  private revoke(actor: Principal, target: RevocationTarget, reason: string): RevocationEffect {
-    return this.store.transaction(() => revocationCascade({ store: this.store, statusLists: this.statusLists, events: this.events }, target, { dryRun: false, at: this.now(), reason, actor: actorName(actor) }))
+  private async revoke(actor: Principal, target: RevocationTarget, reason: string): Promise<RevocationEffect> {
+    const effect = await this.storage.transaction((tx) => revocationCascade({ tx, statusLists: this.statusLists, events: this.events }, target, { dryRun: false, at: this.now(), reason, actor: actorName(actor) }))
+    this.events.announce()
+    return effect
   }
 
   // ---- delegation --------------------------------------------------------------------------
@@ -550,10 +556,10 @@ export class IssuerService {
   }
 
   /** Revokes a delegation and every link below it (rows and status bits, one transaction). */
-  revokeDelegation(actor: Principal, id: unknown, reason: unknown): { id: string; revokedDelegations: string[]; alreadyRevoked: boolean } {
+  async revokeDelegation(actor: Principal, id: unknown, reason: unknown): Promise<{ id: string; revokedDelegations: string[]; alreadyRevoked: boolean }> {
     requireAdmin(actor)
     const delegationId = parseDelegationId(id)
-    const e = this.revoke(actor, { kind: 'delegation', id: delegationId }, parseReason(reason))
+    const e = await this.revoke(actor, { kind: 'delegation', id: delegationId }, parseReason(reason))
     return { id: delegationId, revokedDelegations: e.delegations.map((d) => d.id), alreadyRevoked: e.alreadyRevoked }
   }
 

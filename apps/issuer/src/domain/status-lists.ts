@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto'
 import { AgentIdError, MIN_STATUS_LIST_ENTRIES, StatusList, STATUS_LIST_CREDENTIAL, VC_CONTEXT_V1 } from '@agentid/core'
 import { statusListDocument } from './di.js'
-import type { Store, WriteOp } from './store.js'
+import type { WriteOp } from './store.js'
+import { SqliteStorage } from '../storage/sqlite.js'
+import type { IssuerStorage, StatusIndexBlock, StorageTx } from '../storage/types.js'
 
 /** A signed status-list credential ready to serve. */
 export interface SignedStatusList {
@@ -18,7 +20,7 @@ export interface SignedDiStatusList {
 }
 
 export interface StatusListOptions {
-  store: Store
+  storage: IssuerStorage
   baseUrl: string
   /** Signs the list credential with the issuer key. */
   sign: (payload: Record<string, unknown>) => Promise<string>
@@ -30,26 +32,35 @@ export interface StatusListOptions {
   entries?: number
   /** Lifetime of a signed list credential, seconds (re-signed when older than half of it). */
   listValiditySec?: number
+  /** Indices taken from the storage at a time (64). */
+  blockSize?: number
 }
 
 /**
- * Allocates status-list indices and serves signed lists. Indices are reserved in memory (this
- * process is the only writer of new credentials) and written with the credential in the caller's
- * transaction, so a failed spawn writes nothing; its index is simply never used. UNIQUE
- * (status_list_id, status_index) in the schema makes a duplicate impossible even so.
+ * Allocates status-list indices and serves signed lists. Indices come from the storage in blocks
+ * (`statusLists.allocate`): on PostgreSQL a block is recorded as taken before it is returned, so
+ * several issuer processes on one database never hand out the same index; on SQLite (one process)
+ * it is reserved in memory and recorded by the write that uses each index. Each index is written
+ * with its credential in the caller's transaction, so a failed spawn writes nothing; its index is
+ * simply never used. UNIQUE (status_list_id, status_index) in the schema makes a duplicate
+ * impossible even so.
  */
 export class StatusLists {
-  private current: { id: string; next: number; entries: number } | undefined
+  private block: StatusIndexBlock | undefined
+  private next = 0
+  private pending: Promise<StatusIndexBlock> | undefined
   private readonly signed = new Map<string, SignedStatusList & { signedAt: number }>()
   private readonly signing = new Map<string, Promise<SignedStatusList & { signedAt: number }>>()
   private readonly signedDi = new Map<string, SignedDiStatusList & { signedAt: number }>()
   private readonly signingDi = new Map<string, Promise<SignedDiStatusList & { signedAt: number }>>()
   private readonly entries: number
   private readonly validity: number
+  private readonly blockSize: number
 
   constructor(private readonly o: StatusListOptions) {
     this.entries = o.entries ?? MIN_STATUS_LIST_ENTRIES
     this.validity = o.listValiditySec ?? 86_400
+    this.blockSize = o.blockSize ?? 64
     if (this.entries < MIN_STATUS_LIST_ENTRIES) throw new TypeError(`a status list has at least ${MIN_STATUS_LIST_ENTRIES} entries`)
   }
 
@@ -58,38 +69,47 @@ export class StatusLists {
     return `${this.o.baseUrl}/v1/status-lists/${id}`
   }
 
-  /** Reserves the next free index (creating a new list when the open one is full). */
-  reserve(): { listId: string; index: number; url: string } {
-    const { store } = this.o
-    if (!this.current || this.current.next >= this.current.entries) {
-      let open = store.statusLists.open()
-      if (!open) {
-        const id = String(store.statusLists.maxId() + 1)
-        const bits = new Uint8Array(Math.ceil(this.entries / 8))
-        store.transaction(() => store.statusLists.insert(id, this.entries, bits, this.o.now()))
-        open = store.statusLists.get(id)!
+  /** Reserves the next free index (taking a new block from the storage when this one is used up). */
+  async reserve(): Promise<{ listId: string; index: number; url: string }> {
+    for (;;) {
+      if (this.block && this.next < this.block.to) {
+        const index = this.next++
+        return { listId: this.block.listId, index, url: this.url(this.block.listId) }
       }
-      this.current = { id: open.id, next: open.next_index, entries: open.entries }
+      // Concurrent callers share one allocation; the first to resume installs the block.
+      const pending = (this.pending ??= this.o.storage.statusLists.allocate(this.blockSize, this.entries, this.o.now()).finally(() => { this.pending = undefined }))
+      const block = await pending
+      if (this.block !== block && (!this.block || this.next >= this.block.to)) {
+        this.block = block
+        this.next = block.from
+      }
     }
-    const index = this.current.next++
-    return { listId: this.current.id, index, url: this.url(this.current.id) }
   }
 
   /** The write op recording, in the caller's group-committed job, that `index` of `listId` is used. */
   commitOp(listId: string, index: number): WriteOp {
-    return this.o.store.ops.statusListAdvance(listId, index + 1)
+    return this.o.storage.ops.statusListAdvance(listId, index + 1)
   }
 
-  /** Sets the revocation bit of each (list, index), inside the caller's transaction. */
-  setRevoked(entries: readonly { listId: string; index: number }[]): void {
-    const byList = new Map<string, number[]>()
-    for (const e of entries) byList.set(e.listId, [...(byList.get(e.listId) ?? []), e.index])
-    for (const [listId, indices] of byList) {
-      const row = this.o.store.statusLists.get(listId)
+  /** Sets the revocation bit of each (list, index), inside the caller's transaction `tx`. */
+  async setRevoked(tx: StorageTx, entries: readonly { listId: string; index: number }[]): Promise<void> {
+    const now = this.o.now()
+    for (const [listId, indices] of byList(entries)) await tx.statusLists.setRevoked(listId, indices, now)
+  }
+
+  /**
+   * The same inside a synchronous SQLite transaction (`Store.transaction`), for the code not yet on
+   * the asynchronous storage (approvals). Throws on PostgreSQL.
+   */
+  setRevokedSync(entries: readonly { listId: string; index: number }[]): void {
+    const storage = this.o.storage
+    if (!(storage instanceof SqliteStorage)) throw new AgentIdError('ERR_INTERNAL', 'a synchronous status-list write needs the SQLite engine')
+    for (const [listId, indices] of byList(entries)) {
+      const row = storage.store.statusLists.get(listId)
       if (!row) throw new AgentIdError('ERR_INTERNAL', `status list ${listId} is missing`)
       const list = StatusList.fromBytes(row.bits)
       for (const i of indices) list.set(i, 1)
-      this.o.store.statusLists.writeBits(listId, list.bytes, this.o.now())
+      storage.store.statusLists.writeBits(listId, list.bytes, this.o.now())
     }
   }
 
@@ -110,7 +130,7 @@ export class StatusLists {
     signing: Map<string, Promise<T>>,
     sign: () => Promise<T>,
   ): Promise<T> {
-    const version = this.o.store.statusLists.version(id)
+    const version = await this.o.storage.statusLists.version(id)
     if (version === undefined) throw new AgentIdError('ERR_NOT_FOUND', 'no such status list', { details: { id } })
     const cached = signed.get(id)
     if (cached && cached.version === version && this.o.now() - cached.signedAt < this.validity / 2) return cached
@@ -125,7 +145,7 @@ export class StatusLists {
 
   private async signDi(id: string): Promise<SignedDiStatusList & { signedAt: number }> {
     if (!this.o.signDi) throw new AgentIdError('ERR_NOT_FOUND', 'status lists are served as JWTs only', { details: { id } })
-    const row = this.o.store.statusLists.get(id)!
+    const row = (await this.o.storage.statusLists.get(id))!
     const now = this.o.now()
     const url = this.url(id)
     const credential = await this.o.signDi(
@@ -140,7 +160,7 @@ export class StatusLists {
   }
 
   private async sign(id: string): Promise<SignedStatusList & { signedAt: number }> {
-    const row = this.o.store.statusLists.get(id)!
+    const row = (await this.o.storage.statusLists.get(id))!
     const now = this.o.now()
     const url = this.url(id)
     const jwt = await this.o.sign({
@@ -165,4 +185,10 @@ export class StatusLists {
     if (!latest || latest.version <= row.version) this.signed.set(id, entry)
     return entry
   }
+}
+
+function byList(entries: readonly { listId: string; index: number }[]): Map<string, number[]> {
+  const out = new Map<string, number[]>()
+  for (const e of entries) out.set(e.listId, [...(out.get(e.listId) ?? []), e.index])
+  return out
 }

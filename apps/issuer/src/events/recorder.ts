@@ -1,4 +1,4 @@
-import type { Store } from '../domain/store.js'
+import type { IssuerStorage, StorageTx } from '../storage/types.js'
 import type { EventBus } from './bus.js'
 import { revocationSets, type RevocationRecord } from './sets.js'
 
@@ -8,39 +8,43 @@ import { revocationSets, type RevocationRecord } from './sets.js'
  * the bus once the transaction has returned.
  */
 export class RevocationEvents {
-  private announce = false
+  private written = false
+  private announcing = false
 
   constructor(
-    private readonly store: Store,
+    private readonly storage: IssuerStorage,
     private readonly issuer: string,
     readonly bus: EventBus,
   ) {}
 
   /**
-   * Records one revocation: call it inside the transaction that revokes. Delegation links are given
-   * by id; their signers are read here. Nothing is written when nothing was revoked.
+   * Records one revocation: call it inside the transaction that revokes (its `tx`), then
+   * {@link announce} once that transaction has committed. Delegation links are given by id; their
+   * signers are read here. Nothing is written when nothing was revoked.
    * @example
-   * store.transaction(() => { …revoke…; events.revoked({ at, credentials: ids, delegations: links }) })
+   * await storage.transaction(async (tx) => { …revoke…; await events.revoked(tx, { at, credentials: ids, delegations: links }) })
+   * events.announce()
    */
-  revoked(record: { at: number; agent?: string | undefined; credentials: readonly string[]; delegations: readonly string[] }): void {
-    const delegations = record.delegations.map((id) => ({ id, iss: this.store.delegations.get(id)?.delegator ?? this.issuer }))
+  async revoked(tx: StorageTx, record: { at: number; agent?: string | undefined; credentials: readonly string[]; delegations: readonly string[] }): Promise<void> {
+    const delegations: { id: string; iss: string }[] = []
+    for (const id of record.delegations) delegations.push({ id, iss: (await tx.delegations.get(id))?.delegator ?? this.issuer })
     const full: RevocationRecord = { at: record.at, credentials: record.credentials, delegations, ...(record.agent !== undefined ? { agent: record.agent } : {}) }
     const sets = revocationSets(this.issuer, full)
-    if (sets.length === 0) return
-    for (const set of sets) this.store.events.insert(set.jti, set.txn, set.iat, { ...set })
-    // Announced after the synchronous transaction returns (committed, or rolled back: then the
-    // readers find nothing new). One announcement per turn of the event loop.
-    if (this.announce) return
-    this.announce = true
+    for (const set of sets) await tx.events.insert(set.jti, set.txn, set.iat, { ...set })
+    if (sets.length > 0) this.written = true
+  }
+
+  /**
+   * Tells every instance's event stream that events were committed (after the revoking transaction
+   * returns; after a rollback the readers find nothing new). One announcement per turn of the event loop.
+   */
+  announce(): void {
+    if (!this.written || this.announcing) return
+    this.announcing = true
     queueMicrotask(() => {
-      this.announce = false
-      let head: number
-      try {
-        head = this.store.events.head()
-      } catch {
-        return // the stream's poll picks the events up
-      }
-      this.bus.publish(head)
+      this.written = false
+      this.announcing = false
+      this.storage.events.head().then((head) => this.bus.publish(head), () => { /* the stream's poll picks the events up */ })
     })
   }
 }

@@ -132,20 +132,34 @@ export class SqliteStorage implements IssuerStorage {
   get settings() { return this.#tx.settings }
   get veramo() { return this.#tx.veramo }
 
-  // Indices handed out are recorded in next_index at once (one IMMEDIATE transaction).
+  #cursor: { id: string; next: number; entries: number } | undefined
+
+  // One process owns the file's writes: indices are handed out from a cursor in memory, starting at
+  // the list's next_index (the committed high-water mark), and recorded by the commit that uses them
+  // (the statusListAdvance op), so a refused write consumes none. A new list is created on disk.
   #allocate(count: number, entries: number, at: number): StatusIndexBlock {
     if (!Number.isSafeInteger(count) || count < 1) throw new TypeError('allocate: count must be a positive integer')
-    return this.store.transaction(() => {
-      let open = this.#s.listOpen!.get() as { id: string; next_index: number; entries: number } | undefined
-      if (!open) {
+    if (!this.#cursor || this.#cursor.next >= this.#cursor.entries) {
+      const open = this.store.transaction(() => {
+        const found = this.#s.listOpen!.get() as { id: string; next_index: number; entries: number } | undefined
+        if (found) return found
         const id = String(this.store.statusLists.maxId() + 1)
         this.store.statusLists.insert(id, entries, new Uint8Array(Math.ceil(entries / 8)), at)
-        open = { id, next_index: 0, entries }
+        return { id, next_index: 0, entries }
+      })
+      // A list this cursor already filled in memory but whose last indices are not committed yet
+      // still shows next_index < entries: never go back below what was handed out.
+      const next = this.#cursor?.id === open.id ? Math.max(this.#cursor.next, open.next_index) : open.next_index
+      this.#cursor = { id: open.id, next, entries: open.entries }
+      if (next >= open.entries) {
+        this.#s.listTake!.run(open.entries, open.id)
+        return this.#allocate(count, entries, at)
       }
-      const to = Math.min(open.next_index + count, open.entries)
-      this.#s.listTake!.run(to, open.id)
-      return { listId: open.id, from: open.next_index, to }
-    })
+    }
+    const from = this.#cursor.next
+    const to = Math.min(from + count, this.#cursor.entries)
+    this.#cursor.next = to
+    return { listId: this.#cursor.id, from, to }
   }
 
   transaction<T>(fn: (tx: StorageTx) => Promise<T>): Promise<T> {
