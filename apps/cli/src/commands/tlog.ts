@@ -192,7 +192,7 @@ export async function auditVerify(options: { log: string; logKey?: string; witne
   // Every entry bundle, 16 at a time.
   const tree = new MerkleTree()
   const bundles = Math.ceil(size / TILE_WIDTH)
-  const entries: Uint8Array[] = []
+  const sequences = new AgentSequences()
   for (let start = 0; start < bundles; start += 16) {
     const batch = await Promise.all(
       Array.from({ length: Math.min(16, bundles - start) }, (_, k) => {
@@ -205,8 +205,8 @@ export async function auditVerify(options: { log: string; logKey?: string; witne
       const got = decodeEntryBundle(b)
       if (got.length !== width) fail(`entry bundle ${n} holds ${got.length} entries, not ${width}`, { bundle: n })
       for (const e of got) {
+        sequences.add(e, tree.size)
         tree.appendEntry(e)
-        entries.push(e)
       }
     }
   }
@@ -230,7 +230,7 @@ export async function auditVerify(options: { log: string; logKey?: string; witne
     if (seen.size > size) fail(`the log shrank: a checkpoint of size ${seen.size} was seen before, now ${size}`)
     if (Buffer.from(tree.root(seen.size)).toString('base64') !== seen.root) fail(`the log is not consistent with the checkpoint of size ${seen.size} seen before`, { size: seen.size })
   }
-  const agents = checkAgentSequences(entries)
+  const agents = sequences.size
   const seen = [...(state.checkpoints ?? []).filter((c) => c.size !== size), { size, root: Buffer.from(cp.rootHash).toString('base64') }].slice(-1000)
   writeFileDurably(options.state, JSON.stringify({ logKey: vkey, checkpoints: seen } satisfies AuditState))
   return { origin: cp.origin, size, root: Buffer.from(cp.rootHash).toString('base64'), cosignatures: cp.cosignatures.length, agents }
@@ -238,25 +238,33 @@ export async function auditVerify(options: { log: string; logKey?: string; witne
 
 /**
  * Per agent: spawned once and first; renewed, granted, given tokens and credential-revoked only
- * while active; revoked at most once, and then naming every credential not revoked before.
+ * while active; revoked at most once, and then naming every credential not revoked before. Fed one
+ * entry at a time, in log order, so a million-entry audit keeps no entry in memory.
  */
-export function checkAgentSequences(entries: readonly Uint8Array[]): number {
-  const agents = new Map<string, { revoked: boolean; issued: Set<string>; revokedCreds: Set<string> }>()
-  entries.forEach((bytes, index) => {
+export class AgentSequences {
+  readonly #agents = new Map<string, { revoked: boolean; issued: Set<string>; revokedCreds: Set<string> }>()
+  readonly #utf8 = new TextDecoder('utf-8', { fatal: true })
+
+  /** Number of agents seen. */
+  get size(): number {
+    return this.#agents.size
+  }
+
+  add(bytes: Uint8Array, index: number): void {
     let e: { action?: unknown; subject?: unknown; details?: Record<string, unknown> }
     try {
-      e = JSON.parse(Buffer.from(bytes).toString('utf8')) as typeof e
+      e = JSON.parse(this.#utf8.decode(bytes)) as typeof e
     } catch {
       return fail(`entry ${index} is not JSON`, { index })
     }
     const did = typeof e.subject === 'string' ? e.subject : ''
-    const a = agents.get(did)
+    const a = this.#agents.get(did)
     const d = e.details ?? {}
     const bad: (why: string) => never = (why) => fail(`entry ${index} (${String(e.action)} ${did}): ${why}`, { index })
     switch (e.action) {
       case 'agent.spawned':
         if (a) bad('the agent was spawned before')
-        agents.set(did, { revoked: false, issued: new Set([String(d.credentialId)]), revokedCreds: new Set() })
+        this.#agents.set(did, { revoked: false, issued: new Set([String(d.credentialId)]), revokedCreds: new Set() })
         break
       case 'agent.renewed':
       case 'delegation.granted':
@@ -282,6 +290,5 @@ export function checkAgentSequences(entries: readonly Uint8Array[]): number {
       default:
         break
     }
-  })
-  return agents.size
+  }
 }
