@@ -1,6 +1,6 @@
 // `npm start`: runs the issuer on its embedded SQLite default (./.agentid), shows it working — an
 // orchestrator key, an agent spawned, its credential verified, revoked, refused — then keeps serving
-// and prints the commands to try it by hand. Ctrl-C stops it gracefully.
+// and prints the commands to try it by hand, then the operator console's URL. Ctrl-C stops it gracefully.
 import { execFile, spawn as spawnProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -82,6 +82,9 @@ Try it yourself in another terminal (the issuer keeps running here; Ctrl-C stops
   npx agentid verify "$(node -p 'require("./agent.json").credential')"
   npx agentid revoke "$(node -p 'require("./agent.json").did')" --reason "done"
   npx agentid status "$(node -p 'require("./agent.json").did')"
+
+The operator console (agents, delegation graphs, revocation with its blast radius, the log):
+  ${url}/console/   — sign in with the admin key (${keyFile}).
 `)
 } catch (error) {
   console.error(`quick start failed: ${error.stack ?? error}`)
