@@ -20,11 +20,16 @@ let link: HttpLink
 /** Bytes the endless tool's stream had written when the gateway stopped reading. */
 let endlessWritten = 0
 let endlessClosed: Promise<void>
+/** The same for a stream that starts only after the caller's timeout. */
+let lateWritten = 0
+let lateClosed: Promise<void>
 
 beforeAll(async () => {
   const sessions = new Map<string, StreamableHTTPServerTransport>()
   let closedEndless!: () => void
   endlessClosed = new Promise<void>((resolve) => { closedEndless = resolve })
+  let closedLate!: () => void
+  lateClosed = new Promise<void>((resolve) => { closedLate = resolve })
   server = createServer(async (req, res) => {
     const chunks: Buffer[] = []
     for await (const c of req) chunks.push(c as Buffer)
@@ -38,6 +43,22 @@ beforeAll(async () => {
         if (!res.destroyed) res.once('drain', pump)
       }
       res.on('close', () => closedEndless())
+      pump()
+      return
+    }
+    if (body?.params?.name === 'late') {
+      // Answers after the caller has given up, then streams without end.
+      await new Promise((r) => setTimeout(r, 300))
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      const line = `: ${'x'.repeat(64 * 1024)}\n\n`
+      const pump = () => {
+        while (!res.destroyed) {
+          lateWritten += line.length
+          if (!res.write(line)) break
+        }
+        if (!res.destroyed) res.once('drain', pump)
+      }
+      res.on('close', () => closedLate())
       pump()
       return
     }
@@ -83,5 +104,13 @@ describe('rawRequest: size of an SSE answer', () => {
     expect((error as Error).message).toContain('larger than')
     await endlessClosed
     expect(endlessWritten).toBeLessThan(64 * 1024 * 1024)
+  })
+
+  it('a stream that starts after the call timed out is not read at all', async () => {
+    const error = await rawRequest(link, 'tools/call', { name: 'late', arguments: {} }, { timeoutMs: 100 }).then(() => null, (e: unknown) => e)
+    expect((error as { code?: number }).code).toBe(-32001) // RequestTimeout
+    await lateClosed
+    // Cancelled at once: what the kernel's socket buffers took, far below the 10 MB read limit.
+    expect(lateWritten).toBeLessThan(8 * 1024 * 1024)
   })
 })

@@ -41,7 +41,11 @@ export async function readBodyCapped(response: BodyLike, maxBytes: number, signa
     if (bytes.length > maxBytes) tooLarge(maxBytes)
     return bytes
   }
-  signal?.throwIfAborted()
+  if (signal?.aborted) {
+    // Cancelled, not left unread: an unread body keeps its connection open (and the peer's writes pending).
+    await stream.cancel(signal.reason).catch(() => undefined)
+    signal.throwIfAborted()
+  }
   const reader = stream.getReader()
   const onAbort = () => void reader.cancel(signal?.reason).catch(() => undefined)
   signal?.addEventListener('abort', onAbort, { once: true })
