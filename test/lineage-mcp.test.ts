@@ -340,6 +340,20 @@ describe('lineage through a guarded SDK MCP server: A → B → C → tool', () 
     expect(plain.result!._meta?.[MCP_LINEAGE_META]).toBeUndefined()
   })
 
+  it('refuses a body naming the lineage twice in _meta (duplicate JSON members), before anything runs', async () => {
+    const client = await connect(c)
+    const sessionId = (client.transport as StreamableHTTPClientTransport).sessionId!
+    const post = createAgentFetch({ issuerUrl: issuer.url, privateJwk: c.privateJwk!, resource: mcpUrl })
+    const good = await hopToTool(await chainToC(), { invoice: 1 })
+    const other = await hopToTool(await chainToC(), { invoice: 2 })
+    const before = paid.length
+    const body = `{"jsonrpc":"2.0","id":"dup","method":"tools/call","params":{"name":"pay","arguments":{"invoice":2},"_meta":{"${MCP_LINEAGE_META}":"${good}","${MCP_LINEAGE_META}":"${other}","${MCP_CREDENTIALS_META}":"${credentialsOf(a, b, c)}"}}}`
+    const r = await post(mcpUrl, { method: 'POST', body, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sessionId } })
+    expect(r.status).toBe(400)
+    expect(await r.json()).toMatchObject({ error: { code: -32700, data: { code: 'ERR_INVALID_INPUT' } } })
+    expect(paid.length).toBe(before)
+  })
+
   it('refuses a chain whose middle agent was revoked, within the status TTL', async () => {
     const client = await connect(c)
     const l = await hopToTool(await chainToC(), { invoice: 5 })
