@@ -111,7 +111,7 @@ interface CertFacts {
 
 // Reads the extensions node:crypto does not expose; refuses an unknown critical extension (RFC 5280 §4.2).
 function facts(cert: X509Certificate, index: number): CertFacts {
-  const { schema: { AsnConvert }, x509: { BasicConstraints, Certificate, KeyUsage, SubjectAlternativeName, id_ce_basicConstraints, id_ce_keyUsage, id_ce_nameConstraints, id_ce_subjectAltName }, credentialExtensionId, knownExtensions } = loadAsn1()
+  const { schema: { AsnConvert }, x509: { BasicConstraints, Certificate, KeyUsage, SubjectAlternativeName, id_ce_basicConstraints, id_ce_keyUsage, id_ce_subjectAltName }, credentialExtensionId, knownExtensions } = loadAsn1()
   let parsed: InstanceType<typeof Certificate>
   try {
     parsed = AsnConvert.parse(cert.raw, Certificate)
@@ -123,7 +123,8 @@ function facts(cert: X509Certificate, index: number): CertFacts {
   for (const ext of parsed.tbsCertificate.extensions ?? []) {
     if (seen.has(ext.extnID)) fail('ERR_MALFORMED', `certificate ${index} repeats extension ${ext.extnID}`)
     seen.add(ext.extnID)
-    if (ext.critical && !knownExtensions.has(ext.extnID) && !(ext.extnID === id_ce_nameConstraints && index > 0)) {
+    // nameConstraints is not processed here, so a critical one is refused like any unknown critical extension.
+    if (ext.critical && !knownExtensions.has(ext.extnID)) {
       fail('ERR_MALFORMED', `certificate ${index} has an unknown critical extension ${ext.extnID}`)
     }
     try {

@@ -1,0 +1,107 @@
+// The verifier's Fastify adapter for mutual TLS, on a real Fastify https server, with X.509-SVIDs from a
+// real issuer (in process); and chains the adapter must refuse: a critical extension it does not process.
+import 'reflect-metadata'
+import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https'
+import { webcrypto } from 'node:crypto'
+import Fastify, { type FastifyInstance } from 'fastify'
+import * as x509 from '@peculiar/x509'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { privateKeyFromJwk, type Ed25519PrivateJwk } from '@agentid/core'
+import { createSvidHttpsAgent } from '@agentid/client'
+import { agentidMtlsFastify, createVerifier, parseX509Svid, type VerifiedSvidAgent } from '@agentid/verifier'
+import { bearer, claims, harness, injectFetch, proof, type Harness } from './http-fixtures.js'
+
+x509.cryptoProvider.set(webcrypto as never)
+const TD = 'agents.fastify.test'
+let h: Harness
+let app: FastifyInstance
+let url: string
+let ca: string
+let serverSpiffeId: string
+
+async function agentWithSvid(name: string): Promise<{ did: string; privateJwk: Ed25519PrivateJwk; spiffeId: string; certificate: string }> {
+  const spawned = (await h.app.inject({ method: 'POST', url: '/v1/agents', headers: bearer(h.orch.apiKey), payload: { ...claims, purpose: name, keyCustody: 'issuer' } })).json()
+  // An issuer-custody agent proves possession with the key the issuer returned once.
+  const key = { did: spawned.did, privateJwk: spawned.privateJwk, signer: (await import('@agentid/core')).signerFromJwk(spawned.privateJwk) }
+  const res = await h.app.inject({ method: 'POST', url: `/v1/agents/${spawned.did}/svids/x509`, payload: { proof: await proof(h, key as never, { purpose: 'svid' }) } })
+  expect(res.statusCode, res.body).toBe(201)
+  return { did: spawned.did, privateJwk: spawned.privateJwk, spiffeId: spawned.spiffeId, certificate: res.json().certificate }
+}
+
+function get(agent: HttpsAgent | undefined): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(`${url}/who`, { ...(agent ? { agent } : { agent: false, ca }), checkServerIdentity: (_h, cert) => (cert.subjectaltname === `URI:${serverSpiffeId}` ? undefined : new Error('server')) }, (res) => {
+      let text = ''
+      res.on('data', (c: Buffer) => { text += c.toString() })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+beforeAll(async () => {
+  h = await harness({ trustDomain: TD })
+  const bundle = (await h.app.inject({ method: 'GET', url: '/v1/spiffe/bundle' })).json()
+  ca = new (await import('node:crypto')).X509Certificate(Buffer.from(bundle.keys[0].x5c[0], 'base64')).toString()
+  const verifier = createVerifier({ trustedIssuers: [h.issuerDid], fetch: injectFetch(h), statusTtlMs: 0, statusGraceMs: 0, spiffe: { trustDomain: TD, bundle } })
+  const server = await agentWithSvid('server')
+  serverSpiffeId = server.spiffeId
+  app = Fastify({ https: { key: privateKeyFromJwk(server.privateJwk).export({ format: 'pem', type: 'pkcs8' }) as string, cert: server.certificate, requestCert: true, rejectUnauthorized: false } })
+  await app.register(agentidMtlsFastify, { verifier })
+  app.get('/who', async (request) => {
+    const v = (request as unknown as { agentidSvid: VerifiedSvidAgent }).agentidSvid
+    return { did: v.agent.did, spiffeId: v.spiffeId, purpose: v.agent.claims.purpose }
+  })
+  url = await app.listen({ host: '127.0.0.1', port: 0 })
+})
+
+afterAll(async () => {
+  await app?.close()
+  await h?.close()
+})
+
+describe('agentidMtlsFastify on a real Fastify https server', () => {
+  it('sets request.agentidSvid for an agent presenting its X.509-SVID; refuses no certificate (401) and a revoked agent (403)', async () => {
+    const alice = await agentWithSvid('alice')
+    const agent = createSvidHttpsAgent({ privateJwk: alice.privateJwk, svid: alice, ca, agentOptions: { keepAlive: false } })
+    const ok = await get(agent)
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200)
+    expect(ok.body).toEqual({ did: alice.did, spiffeId: alice.spiffeId, purpose: 'alice' })
+    const none = await get(undefined)
+    expect(none.status).toBe(401)
+    expect(none.body.error.code).toBe('ERR_MALFORMED')
+    await h.app.inject({ method: 'POST', url: `/v1/agents/${alice.did}/revoke`, headers: bearer(h.adminKey), payload: { reason: 'test' } })
+    const revoked = await get(agent)
+    expect(revoked.status).toBe(403)
+    expect(revoked.body.error.code).toBe('ERR_REVOKED')
+  })
+})
+
+describe('chains the verifier refuses', () => {
+  it('a signing certificate with a critical extension it does not process (nameConstraints) is ERR_MALFORMED', async () => {
+    const alg = { name: 'ECDSA', hash: 'SHA-256' }
+    const keys = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']) as webcrypto.CryptoKeyPair
+    // nameConstraints (2.5.29.30) permitting nothing but a URI subtree: SEQUENCE { [0] { SEQUENCE { [6] "…" } } }
+    const uri = Buffer.from(`spiffe://${TD}`)
+    const subtree = Buffer.concat([Buffer.from([0x30, uri.length + 2, 0x86, uri.length]), uri])
+    const value = Buffer.concat([Buffer.from([0x30, subtree.length + 2, 0xa0, subtree.length]), subtree])
+    const intermediate = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: '01', name: 'CN=constrained', keys, signingAlgorithm: alg,
+      extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true), new x509.Extension('2.5.29.30', true, value)],
+    })
+    const leafKeys = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']) as webcrypto.CryptoKeyPair
+    const leaf = await x509.X509CertificateGenerator.create({
+      serialNumber: '02', subject: 'CN=leaf', issuer: intermediate.subject, publicKey: leafKeys.publicKey, signingKey: keys.privateKey, signingAlgorithm: alg,
+      extensions: [new x509.BasicConstraintsExtension(false, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true), new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `spiffe://${TD}/agent/x/y` }])],
+    })
+    let code: string | undefined
+    try {
+      parseX509Svid([leaf.toString('pem'), intermediate.toString('pem')])
+    } catch (e) {
+      code = (e as { code: string }).code
+    }
+    expect(code).toBe('ERR_MALFORMED')
+    expect(parseX509Svid(leaf.toString('pem')).spiffeId.id).toBe(`spiffe://${TD}/agent/x/y`)
+  })
+})
