@@ -89,7 +89,7 @@ export async function localIssuer(options: Partial<IssuerServiceOptions> = {}): 
   const dir = tempDir()
   const dbFile = join(dir, 'issuer.db')
   const service = await IssuerService.open({ dataDir: dir, baseUrl: UNREACHABLE_BASE_URL, ...options })
-  const alice = service.addOrchestrator({ kind: 'cli' }, 'alice')
+  const alice = await service.addOrchestrator({ kind: 'cli' }, 'alice')
   const orchestrator = { kind: 'orchestrator' as const, id: alice.id, name: alice.name }
   return {
     dir,

@@ -24,7 +24,7 @@ describe('orchestrators (--db)', () => {
     expect(body).toMatchObject({ name: 'bob', removedAt: null })
     expect(body.id).toMatch(/^orch_/)
     expect(body.apiKey).toMatch(/^aid_orch_[A-Za-z0-9_-]{43}$/)
-    expect(local.service.authenticate(body.apiKey)).toMatchObject({ kind: 'orchestrator', name: 'bob' })
+    expect(await local.service.authenticate(body.apiKey)).toMatchObject({ kind: 'orchestrator', name: 'bob' })
 
     const human = await cli(['orchestrators', 'add', 'carol', ...local.db])
     expect(human.code).toBe(0)
@@ -294,14 +294,14 @@ describe('admin-key', () => {
     const { adminKey } = result.json()
     expect(Object.keys(result.json())).toEqual(['adminKey'])
     expect(adminKey).toMatch(/^aid_admin_[A-Za-z0-9_-]{43}$/)
-    expect(local.service.authenticate(adminKey)).toEqual({ kind: 'admin' })
+    expect(await local.service.authenticate(adminKey)).toEqual({ kind: 'admin' })
 
     const human = await cli(['admin-key', '--db', local.dbFile])
     expect(human.code).toBe(0)
     const next = human.stdout.trim()
     expect(next).toMatch(/^aid_admin_[A-Za-z0-9_-]{43}$/)
-    expect(local.service.authenticate(next)).toEqual({ kind: 'admin' })
-    expect(() => local.service.authenticate(adminKey)).toThrow(expect.objectContaining({ code: 'ERR_UNAUTHENTICATED' }))
+    expect(await local.service.authenticate(next)).toEqual({ kind: 'admin' })
+    await expect(local.service.authenticate(adminKey)).rejects.toMatchObject({ code: 'ERR_UNAUTHENTICATED' })
     expect(replaced()).toBe(before + 2) // each rotation leaves an audit event
   })
 

@@ -49,7 +49,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
   let server: FastifyInstance | undefined
   let log: IssuerLog | undefined
   try {
-    const { generated } = service.ensureAdminKey(config.adminKey)
+    const { generated } = await service.ensureAdminKey(config.adminKey)
     // The issuer log (apps/issuer/src/log): its key sealed with the master secret, like the issuer's keys.
     if (config.logSequencer !== false) {
       log = IssuerLog.open({ db: service.store.db, secret: loadMasterSecret({ dataDir: config.dataDir, mustExist: true }).key, baseUrl, witnesses: config.logWitnesses ?? [] })

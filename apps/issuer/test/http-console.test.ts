@@ -204,9 +204,9 @@ describe('CSRF', () => {
       expect(expectError(await write(s, method, url, payload, { 'sec-fetch-site': 'same-site' }), 403, 'ERR_FORBIDDEN').details?.reason).toBe('origin')
     }
     // Nothing happened.
-    expect(h.service.getAgent({ kind: 'admin' }, victim.did).status).toBe('active')
-    expect(h.service.listOrchestrators({ kind: 'admin' }).some((o) => o.name === 'csrf-made')).toBe(false)
-    expect(h.service.listOrchestrators({ kind: 'admin' }).find((o) => o.id === h.orch.id)?.removedAt).toBeNull()
+    expect((await h.service.getAgent({ kind: 'admin' }, victim.did)).status).toBe('active')
+    expect((await h.service.listOrchestrators({ kind: 'admin' })).some((o) => o.name === 'csrf-made')).toBe(false)
+    expect((await h.service.listOrchestrators({ kind: 'admin' })).find((o) => o.id === h.orch.id)?.removedAt).toBeNull()
     expect((await get(s, '/console/api/session')).statusCode).toBe(200)
   })
 })
@@ -235,7 +235,7 @@ describe('orchestrator sessions see only their own agents', () => {
     expectError(await write(s, 'POST', '/console/api/revocations/preview', { kind: 'agent', id: mine.did }), 403, 'ERR_FORBIDDEN')
     expectError(await write(s, 'POST', '/console/api/orchestrators', { name: 'by-orch' }), 403, 'ERR_FORBIDDEN')
     expectError(await get(s, '/console/api/approvals'), 403, 'ERR_FORBIDDEN')
-    expect(h.service.getAgent({ kind: 'admin' }, theirs.did).status).toBe('active')
+    expect((await h.service.getAgent({ kind: 'admin' }, theirs.did)).status).toBe('active')
   })
 
   it('shows another orchestrator\'s agent in its graph only as a DID', async () => {
@@ -346,7 +346,7 @@ describe('revocation: the preview is the cascade, dry run', () => {
     // A dry run: no row, bit or event changed.
     expect(h.service.store.db.prepare('SELECT id, version FROM status_lists').all()).toEqual(before)
     expect((h.service.store.db.prepare('SELECT count(*) AS n FROM audit_events').get() as { n: number }).n).toBe(events)
-    expect(h.service.getAgent({ kind: 'admin' }, a.did).status).toBe('active')
+    expect((await h.service.getAgent({ kind: 'admin' }, a.did)).status).toBe('active')
 
     const done = await write(s, 'POST', '/console/api/revocations', { kind: 'agent', id: a.did, reason: 'console test' })
     expect(done.statusCode, done.body).toBe(200)
@@ -376,7 +376,7 @@ describe('revocation: the preview is the cascade, dry run', () => {
     expect(link.agent).toBeNull()
     const done = (await write(s, 'POST', '/console/api/revocations', { kind: 'delegation', id: ab, reason: 'link' })).json() as { revokedDelegations: string[] }
     expect(done.revokedDelegations.sort()).toEqual([ab, bc].sort())
-    const agent = h.service.getAgent({ kind: 'admin' }, a.did)
+    const agent = await h.service.getAgent({ kind: 'admin' }, a.did)
     const credentialId = agent.credentials[0]!.id
     const cred = (await write(s, 'POST', '/console/api/revocations/preview', { kind: 'credential', id: credentialId })).json() as { credentials: { id: string }[]; delegations: unknown[]; owner: string }
     expect(cred.credentials.map((x) => x.id)).toEqual([credentialId])

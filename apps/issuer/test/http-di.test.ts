@@ -218,7 +218,7 @@ describe('lazy JSON-LD in the issuer', () => {
       const require = createRequire(import.meta.url)
       const dir = mkdtempSync(join(tmpdir(), 'agentid-issuer-lazy-'))
       const s = await IssuerService.open({ dataDir: dir, baseUrl: 'http://issuer.test' })
-      const o = s.addOrchestrator({ kind: 'admin' }, 'acme')
+      const o = await s.addOrchestrator({ kind: 'admin' }, 'acme')
       const orch = { kind: 'orchestrator', id: o.id, name: 'acme' }
       const claims = ${JSON.stringify(claims)}
       const loaded = () => Object.keys(require.cache).filter((p) => /jsonld|rdf-canonize|@digitalbazaar/.test(p)).length

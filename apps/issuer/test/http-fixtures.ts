@@ -61,9 +61,9 @@ export async function harness(options: Partial<IssuerServiceOptions> = {}): Prom
   const service = await IssuerService.open({ dataDir: dir, baseUrl: BASE_URL, clock: () => clock.now, ...options })
   const app = buildServer(service, { logger: false })
   await app.ready()
-  const adminKey = service.ensureAdminKey().generated!
-  const orch = service.addOrchestrator({ kind: 'admin' }, 'acme')
-  const other = service.addOrchestrator({ kind: 'admin' }, 'globex')
+  const adminKey = (await service.ensureAdminKey()).generated!
+  const orch = await service.addOrchestrator({ kind: 'admin' }, 'acme')
+  const other = await service.addOrchestrator({ kind: 'admin' }, 'globex')
   return {
     dir,
     dbFile: join(dir, 'issuer.db'),

@@ -157,8 +157,8 @@ describe('the SVID CA at rest', () => {
     const dir = mkdtempSync(join(tmpdir(), 'agentid-svid-'))
     try {
       const first = await IssuerService.open({ dataDir: dir, baseUrl: BASE_URL })
-      first.ensureAdminKey()
-      const orch = first.addOrchestrator({ kind: 'admin' }, 'acme')
+      await first.ensureAdminKey()
+      const orch = await first.addOrchestrator({ kind: 'admin' }, 'acme')
       const early = namedKey()
       const hh = { app: buildServer(first, { logger: false }), issuerDid: first.issuer.did, clock: { now: Date.now() } } as unknown as Harness
       const spawn = await hh.app.inject({ method: 'POST', url: '/v1/agents', headers: bearer(orch.apiKey), payload: { ...claims, proof: await proof(hh, early) } })

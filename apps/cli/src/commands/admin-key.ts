@@ -24,7 +24,7 @@ export function registerAdminKey(program: Command, ctx: Context): void {
       })
       try {
         const adminKey = newApiKey('admin')
-        service.ensureAdminKey(adminKey)
+        await service.ensureAdminKey(adminKey)
         emit(ctx, options, { adminKey }, () => `${adminKey}\n`)
         if (!options.json) ctx.io.stderr('\nThe new admin key, shown this once; the previous one no longer works. Keep it:\n  export AGENTID_ADMIN_KEY=<the key above>\n')
       } finally {

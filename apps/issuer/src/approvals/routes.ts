@@ -8,7 +8,7 @@ import { APPROVE_HTML, APPROVE_JS, ENROL_HTML, ENROL_JS, PAGE_HEADERS, STYLE_CSS
 export interface ApprovalRouteDeps {
   approvals: Approvals
   /** Authenticates a bearer key (the issuer's admin and orchestrator keys); throws ERR_UNAUTHENTICATED. */
-  authenticate: (bearer: string | undefined) => ApprovalActor
+  authenticate: (bearer: string | undefined) => ApprovalActor | Promise<ApprovalActor>
   /** Validates a revocation body; returns the reason. */
   parseReason: (body: unknown) => string
 }
@@ -38,9 +38,9 @@ function asset(reply: FastifyReply, type: string, body: string): FastifyReply {
 export function approvalRoutes(deps: ApprovalRouteDeps): (app: FastifyInstance) => Promise<void> {
   const { approvals } = deps
   return async (app) => {
-    const actor = (request: FastifyRequest) => deps.authenticate(bearer(request))
-    const admin = (request: FastifyRequest) => {
-      const a = actor(request)
+    const actor = async (request: FastifyRequest) => deps.authenticate(bearer(request))
+    const admin = async (request: FastifyRequest) => {
+      const a = await actor(request)
       if (a.kind !== 'admin' && a.kind !== 'cli') throw new AgentIdError('ERR_FORBIDDEN', 'admin key required')
       return a
     }
@@ -57,11 +57,11 @@ export function approvalRoutes(deps: ApprovalRouteDeps): (app: FastifyInstance) 
     app.get('/approvals/assets/style.css', async (_request, reply) => asset(reply, 'text/css; charset=utf-8', STYLE_CSS))
 
     // Approvers (admin).
-    app.post('/v1/approvers', async (request, reply) => reply.code(201).header('cache-control', 'no-store').send(approvals.addApprover(admin(request), request.body)))
-    app.get('/v1/approvers', async (request) => ({ approvers: approvals.listApprovers(admin(request)) }))
-    app.get<{ Params: { id: string } }>('/v1/approvers/:id', async (request) => approvals.getApprover(admin(request), request.params.id))
+    app.post('/v1/approvers', async (request, reply) => reply.code(201).header('cache-control', 'no-store').send(approvals.addApprover(await admin(request), request.body)))
+    app.get('/v1/approvers', async (request) => ({ approvers: approvals.listApprovers(await admin(request)) }))
+    app.get<{ Params: { id: string } }>('/v1/approvers/:id', async (request) => approvals.getApprover(await admin(request), request.params.id))
     app.post<{ Params: { id: string } }>('/v1/approvers/:id/revoke', async (request) => {
-      const a = admin(request)
+      const a = await admin(request)
       return approvals.revokeApprover(a, request.params.id, deps.parseReason(request.body))
     })
 
@@ -72,10 +72,10 @@ export function approvalRoutes(deps: ApprovalRouteDeps): (app: FastifyInstance) 
 
     // Approval requests.
     app.post('/v1/approvals', async (request, reply) => {
-      const a = actor(request)
+      const a = await actor(request)
       return reply.code(201).header('cache-control', 'no-store').send(approvals.createRequest(a, request.body))
     })
-    app.get('/v1/approvals', async (request) => approvals.listRequests(admin(request), request.query))
+    app.get('/v1/approvals', async (request) => approvals.listRequests(await admin(request), request.query))
     app.get<{ Params: { id: string } }>('/v1/approvals/:id', async (request, reply) => {
       const wait = waitOf(request.query)
       return reply.header('cache-control', 'no-store').send(await approvals.getRequest(request.params.id, wait))

@@ -174,7 +174,7 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
       const key = parseSignIn(request.body)
       let principal: Principal
       try {
-        principal = service.authenticate(key)
+        principal = await service.authenticate(key)
       } catch (error) {
         noteFailure(request.ip)
         throw error
@@ -227,7 +227,7 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
     app.get<{ Params: { did: string } }>('/console/api/agents/:did', async (request) => {
       const { principal } = current(request)
       // The bearer API's own check: another orchestrator's agent is "not found".
-      const agent = service.getAgent(principal, request.params.did)
+      const agent = await service.getAgent(principal, request.params.did)
       const own = (orchestratorId: string) => principal.kind === 'admin' || (principal.kind === 'orchestrator' && orchestratorId === principal.id)
       let links = queries.delegations.around(agent.did)
       const truncated = links.length > MAX_GRAPH_LINKS
@@ -291,18 +291,18 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
     })
 
     // ---- orchestrators ------------------------------------------------------------------------
-    app.get('/console/api/orchestrators', async (request) => ({ orchestrators: service.listOrchestrators(current(request).principal) }))
+    app.get('/console/api/orchestrators', async (request) => ({ orchestrators: await service.listOrchestrators(current(request).principal) }))
     app.post('/console/api/orchestrators', async (request, reply) => {
       const ctx = writing(request)
       const body = request.body as Record<string, unknown> | undefined
       if (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).some((k) => k !== 'name')) {
         throw new AgentIdError('ERR_INVALID_INPUT', 'body must be { "name": "…" }', { details: { field: 'body' } })
       }
-      return reply.code(201).send(service.addOrchestrator(ctx.principal, body.name))
+      return reply.code(201).send(await service.addOrchestrator(ctx.principal, body.name))
     })
     app.post<{ Params: { id: string } }>('/console/api/orchestrators/:id/disable', async (request) => {
       const ctx = writing(request)
-      const removed = service.removeOrchestrator(ctx.principal, request.params.id)
+      const removed = await service.removeOrchestrator(ctx.principal, request.params.id)
       sessions.deleteWhere((s) => s.principal.kind === 'orchestrator' && s.principal.id === removed.id)
       return removed
     })

@@ -246,7 +246,7 @@ export class IssuerService {
     this.approvals.wakeAll()
     await this.store.closeWriter() // pending spawns and renewals commit first
     await this.engine.close()
-    this.store.db.close()
+    await this.storage.close()
   }
 
   // ---- admin key ---------------------------------------------------------------------------
@@ -255,35 +255,36 @@ export class IssuerService {
    * Sets the admin key. With `key` (from AGENTID_ADMIN_KEY) its hash replaces the stored one;
    * without, a key is generated only if none exists, and returned once for the operator to keep.
    */
-  ensureAdminKey(key?: string): { generated: string | null } {
+  async ensureAdminKey(key?: string): Promise<{ generated: string | null }> {
     if (key !== undefined) {
       if (!isApiKeyShape(key, 'admin')) throw new AgentIdError('ERR_INVALID_INPUT', 'AGENTID_ADMIN_KEY must be a key made by `agentid admin-key` (aid_admin_…)')
       const hash = hashApiKey(key)
       // A replaced admin key is audited like a generated one; the same key at each start writes nothing.
-      if (this.store.settings.get('admin_key_hash') !== hash) {
-        this.store.transaction(() => {
-          this.store.settings.put('admin_key_hash', hash)
-          this.store.audit(this.now(), 'issuer', 'admin_key.replaced', null)
-        })
-      }
+      await this.storage.transaction(async (tx) => {
+        if ((await tx.settings.get('admin_key_hash')) === hash) return
+        await tx.settings.put('admin_key_hash', hash)
+        await tx.audit.append(this.now(), 'issuer', 'admin_key.replaced', null)
+      })
       return { generated: null }
     }
-    if (this.store.settings.get('admin_key_hash')) return { generated: null }
     const generated = newApiKey('admin')
-    this.store.transaction(() => {
-      this.store.settings.put('admin_key_hash', hashApiKey(generated))
-      this.store.audit(this.now(), 'issuer', 'admin_key.generated', null)
+    // Several instances starting together: the first one's key is kept, the others generate none.
+    const made = await this.storage.transaction(async (tx) => {
+      if (await tx.settings.get('admin_key_hash')) return false
+      await tx.settings.put('admin_key_hash', hashApiKey(generated))
+      await tx.audit.append(this.now(), 'issuer', 'admin_key.generated', null)
+      return true
     })
-    return { generated }
+    return { generated: made ? generated : null }
   }
 
   /** Authenticates a bearer key as the admin or an orchestrator; throws ERR_UNAUTHENTICATED. */
-  authenticate(bearer: string | undefined): Principal {
+  async authenticate(bearer: string | undefined): Promise<Principal> {
     if (bearer !== undefined && isApiKeyShape(bearer, 'admin')) {
-      const stored = this.store.settings.get('admin_key_hash')
+      const stored = await this.storage.settings.get('admin_key_hash')
       if (stored && sameHash(stored, hashApiKey(bearer))) return { kind: 'admin' }
     } else if (bearer !== undefined && isApiKeyShape(bearer, 'orch')) {
-      const row = this.store.orchestrators.byKeyHash(hashApiKey(bearer))
+      const row = await this.storage.orchestrators.byKeyHash(hashApiKey(bearer))
       if (row) return { kind: 'orchestrator', id: row.id, name: row.name }
     }
     throw new AgentIdError('ERR_UNAUTHENTICATED', 'a valid API key is required (Authorization: Bearer …)')
@@ -292,34 +293,35 @@ export class IssuerService {
   // ---- orchestrators -----------------------------------------------------------------------
 
   /** Registers an orchestrator; its API key is returned once and stored only as a hash. */
-  addOrchestrator(actor: Principal, name: unknown): OrchestratorView & { apiKey: string } {
+  async addOrchestrator(actor: Principal, name: unknown): Promise<OrchestratorView & { apiKey: string }> {
     requireAdmin(actor)
     const valid = parseOrchestratorName(name)
     const apiKey = newApiKey('orch')
     const row = { id: `orch_${randomBytes(9).toString('base64url')}`, name: valid, key_hash: hashApiKey(apiKey), created_at: this.now() }
-    this.store.transaction(() => {
-      if (this.store.orchestrators.byName(valid)) throw new AgentIdError('ERR_CONFLICT', `an orchestrator named ${valid} exists`)
-      this.store.orchestrators.insert(row)
-      this.store.audit(row.created_at, actorName(actor), 'orchestrator.added', row.id, { name: valid })
+    await this.storage.transaction(async (tx) => {
+      if (await tx.orchestrators.byName(valid)) throw new AgentIdError('ERR_CONFLICT', `an orchestrator named ${valid} exists`)
+      await tx.orchestrators.insert(row)
+      await tx.audit.append(row.created_at, actorName(actor), 'orchestrator.added', row.id, { name: valid })
     })
     return { ...orchestratorView({ ...row, removed_at: null }), apiKey }
   }
 
-  listOrchestrators(actor: Principal): OrchestratorView[] {
+  async listOrchestrators(actor: Principal): Promise<OrchestratorView[]> {
     requireAdmin(actor)
-    return this.store.orchestrators.list().map((row) => ({ ...orchestratorView(row), activeAgents: this.store.orchestrators.activeAgentCount(row.id) }))
+    const rows = await this.storage.orchestrators.list()
+    return Promise.all(rows.map(async (row) => ({ ...orchestratorView(row), activeAgents: await this.storage.orchestrators.activeAgentCount(row.id) })))
   }
 
   /** Disables an orchestrator's key (by id or name). Its agents stay; revoke them explicitly. */
-  removeOrchestrator(actor: Principal, idOrName: unknown): OrchestratorView {
+  async removeOrchestrator(actor: Principal, idOrName: unknown): Promise<OrchestratorView> {
     requireAdmin(actor)
     if (typeof idOrName !== 'string' || idOrName.length === 0 || idOrName.length > 128) throw new AgentIdError('ERR_INVALID_INPUT', 'an orchestrator id or name is required')
-    return this.store.transaction(() => {
-      const row = this.store.orchestrators.byId(idOrName) ?? this.store.orchestrators.byName(idOrName)
+    return this.storage.transaction(async (tx) => {
+      const row = (await tx.orchestrators.byId(idOrName)) ?? (await tx.orchestrators.byName(idOrName))
       if (!row || row.removed_at !== null) notFound('orchestrator')
       const at = this.now()
-      this.store.orchestrators.remove(row.id, at)
-      this.store.audit(at, actorName(actor), 'orchestrator.removed', row.id)
+      await tx.orchestrators.remove(row.id, at)
+      await tx.audit.append(at, actorName(actor), 'orchestrator.removed', row.id)
       return orchestratorView({ ...row, removed_at: at })
     })
   }
@@ -327,10 +329,10 @@ export class IssuerService {
   // ---- challenges --------------------------------------------------------------------------
 
   /** A single-use nonce for a proof of possession, valid `challengeTtlSec`. */
-  createChallenge(): { nonce: string; expiresAt: string } {
+  async createChallenge(): Promise<{ nonce: string; expiresAt: string }> {
     const nonce = randomBytes(24).toString('base64url')
     const exp = this.now() + this.challengeTtl
-    this.store.challenges.insert(nonce, exp)
+    await this.storage.challenges.insert(nonce, exp)
     return { nonce, expiresAt: iso(exp) }
   }
 
@@ -354,13 +356,13 @@ export class IssuerService {
       if (request.did !== undefined && request.did !== verified.did) throw new AgentIdError('ERR_KEY_MISMATCH', 'did does not match the proof of possession')
       did = verified.did
       proof = verified
-      if (this.store.nonces.seen(`pop:${verified.jti}`)) throw new AgentIdError('ERR_REPLAY', 'this proof of possession was used before')
+      if (await this.storage.nonces.seen(`pop:${verified.jti}`)) throw new AgentIdError('ERR_REPLAY', 'this proof of possession was used before')
     } else {
       const key = generateEd25519KeyPair()
       did = key.did
       privateJwk = key.privateJwk
     }
-    if (this.store.agents.get(did)) throw new AgentIdError('ERR_CONFLICT', 'an agent with this DID exists; renew its credential instead')
+    if (await this.storage.agents.get(did)) throw new AgentIdError('ERR_CONFLICT', 'an agent with this DID exists; renew its credential instead')
     // grantToolProfile: a root link for the agent's tool profile, committed with the agent.
     const root = grantCapabilities
       ? await this.delegations.rootLink(did, grantCapabilities, { maxDataClass: request.claims.dataAccessClass }, request.lifetimeSec ?? this.ttl)
@@ -370,12 +372,12 @@ export class IssuerService {
     const issued = await this.issue(did, claims, request.lifetimeSec, request.format, (row, at) => [
       ...(proof
         ? [
-            this.store.ops.nonceUse(`pop:${proof.jti}`, proof.exp, { code: 'ERR_REPLAY', message: 'this proof of possession was used before' }),
-            ...(proof.nonce !== null ? [this.store.ops.challengeUse(proof.nonce, at, { code: 'ERR_REPLAY', message: 'the challenge is unknown, expired or used' })] : []),
+            this.storage.ops.nonceUse(`pop:${proof.jti}`, proof.exp, { code: 'ERR_REPLAY', message: 'this proof of possession was used before' }),
+            ...(proof.nonce !== null ? [this.storage.ops.challengeUse(proof.nonce, at, { code: 'ERR_REPLAY', message: 'the challenge is unknown, expired or used' })] : []),
           ]
         : []),
-      this.store.ops.agentAbsent(did, { code: 'ERR_CONFLICT', message: 'an agent with this DID exists; renew its credential instead' }),
-      this.store.ops.agentInsert({
+      this.storage.ops.agentAbsent(did, { code: 'ERR_CONFLICT', message: 'an agent with this DID exists; renew its credential instead' }),
+      this.storage.ops.agentInsert({
         did,
         orchestrator_id: actor.id,
         controller: request.claims.controller,
@@ -384,9 +386,9 @@ export class IssuerService {
         key_custody: request.keyCustody,
         created_at: at,
       }),
-      this.store.ops.credentialInsert(row),
+      this.storage.ops.credentialInsert(row),
       ...(root ? root.ops : []),
-      this.store.ops.audit(at, actorName(actor), 'agent.spawned', did, { credentialId: row.id, credentialSha256: sha256Hex(row.jwt), keyCustody: request.keyCustody, ...(root ? { delegationId: root.id, delegationSha256: sha256Hex(root.jwt) } : {}) }),
+      this.storage.ops.audit(at, actorName(actor), 'agent.spawned', did, { credentialId: row.id, credentialSha256: sha256Hex(row.jwt), keyCustody: request.keyCustody, ...(root ? { delegationId: root.id, delegationSha256: sha256Hex(root.jwt) } : {}) }),
     ])
     return { ...issued, keyCustody: request.keyCustody, ...(claims.spiffeId ? { spiffeId: claims.spiffeId } : {}), ...(privateJwk ? { privateJwk } : {}), ...(root ? { delegationChain: [root.jwt] } : {}) }
   }
@@ -396,18 +398,18 @@ export class IssuerService {
     const agentDid = parseAgentDid(did)
     const request = parseRenewRequest(body, this.maxTtl)
     const proof = await verifyProofOfPossession(request.proof, { audience: this.engine.issuer.did, purpose: 'renew', now: this.now(), expectedDid: agentDid })
-    const agent = this.store.agents.get(agentDid)
+    const agent = await this.storage.agents.get(agentDid)
     if (!agent) notFound('agent')
     if (agent.status !== 'active') throw new AgentIdError('ERR_REVOKED', 'the agent has been revoked')
     const stored = JSON.parse(agent.claims_json) as AgentClaims
     // New evidence replaces the attestation recorded at spawn (for this credential); without, it is kept.
     const claims = request.evidence === undefined ? stored : await this.attestation.apply({ ...stored, attestation: undefined } as AgentClaims, request.evidence, proof.nonce, this.now())
     return this.issue(agentDid, claims, request.lifetimeSec, request.format, (row, at) => [
-      this.store.ops.nonceUse(`pop:${proof.jti}`, proof.exp, { code: 'ERR_REPLAY', message: 'this proof of possession was used before' }),
-      ...(proof.nonce !== null ? [this.store.ops.challengeUse(proof.nonce, at, { code: 'ERR_REPLAY', message: 'the challenge is unknown, expired or used' })] : []),
-      this.store.ops.agentActive(agentDid, { code: 'ERR_REVOKED', message: 'the agent has been revoked' }),
-      this.store.ops.credentialInsert(row),
-      this.store.ops.audit(at, `agent:${agentDid}`, 'agent.renewed', agentDid, { credentialId: row.id, credentialSha256: sha256Hex(row.jwt) }),
+      this.storage.ops.nonceUse(`pop:${proof.jti}`, proof.exp, { code: 'ERR_REPLAY', message: 'this proof of possession was used before' }),
+      ...(proof.nonce !== null ? [this.storage.ops.challengeUse(proof.nonce, at, { code: 'ERR_REPLAY', message: 'the challenge is unknown, expired or used' })] : []),
+      this.storage.ops.agentActive(agentDid, { code: 'ERR_REVOKED', message: 'the agent has been revoked' }),
+      this.storage.ops.credentialInsert(row),
+      this.storage.ops.audit(at, `agent:${agentDid}`, 'agent.renewed', agentDid, { credentialId: row.id, credentialSha256: sha256Hex(row.jwt) }),
     ])
   }
 
@@ -454,30 +456,30 @@ export class IssuerService {
       id, agent_did: did, kind: 'identity', format, jwt, status_list_id: slot.listId, status_index: slot.index,
       issued_at: at, expires_at: exp, revoked_at: null, revocation_reason: null,
     }
-    await this.store.commit([...write(row, at), this.statusLists.commitOp(slot.listId, slot.index)])
+    await this.storage.commit([...write(row, at), this.statusLists.commitOp(slot.listId, slot.index)])
     return { did, format, credential, credentialId: id, expiresAt: iso(exp), status: { statusListCredential: slot.url, statusListIndex: slot.index } }
   }
 
   /** The agent record with its credentials. An orchestrator sees only its own agents. */
-  getAgent(actor: Principal, did: unknown): AgentView {
+  async getAgent(actor: Principal, did: unknown): Promise<AgentView> {
     const agentDid = parseAgentDid(did)
-    const row = this.store.agents.get(agentDid)
+    const row = await this.storage.agents.get(agentDid)
     // Another orchestrator's agent is "not found": existence is not disclosed.
     if (!row || (actor.kind === 'orchestrator' && row.orchestrator_id !== actor.id)) notFound('agent')
     return this.agentView(row)
   }
 
   /** Lists agents with filters and keyset paging. An orchestrator sees only its own. */
-  listAgents(actor: Principal, query: unknown): { agents: AgentView[]; nextCursor: string | null } {
+  async listAgents(actor: Principal, query: unknown): Promise<{ agents: AgentView[]; nextCursor: string | null }> {
     const q = parseListQuery(query)
     let orchestratorId: string | undefined
     if (actor.kind === 'orchestrator') {
       if (q.orchestrator !== undefined && q.orchestrator !== actor.id && q.orchestrator !== actor.name) throw new AgentIdError('ERR_FORBIDDEN', 'an orchestrator lists only its own agents')
       orchestratorId = actor.id
     } else if (q.orchestrator !== undefined) {
-      orchestratorId = (this.store.orchestrators.byId(q.orchestrator) ?? this.store.orchestrators.byName(q.orchestrator))?.id ?? '-'
+      orchestratorId = ((await this.storage.orchestrators.byId(q.orchestrator)) ?? (await this.storage.orchestrators.byName(q.orchestrator)))?.id ?? '-'
     }
-    const rows = this.store.agents.list({
+    const rows = await this.storage.agents.list({
       limit: q.limit + 1,
       ...(orchestratorId === undefined ? {} : { orchestratorId }),
       ...(q.status === undefined ? {} : { status: q.status }),
@@ -487,7 +489,7 @@ export class IssuerService {
     })
     const page = rows.slice(0, q.limit)
     const last = page[page.length - 1]
-    return { agents: page.map((r) => this.agentView(r)), nextCursor: rows.length > q.limit && last ? encodeCursor(last.created_at, last.did) : null }
+    return { agents: await Promise.all(page.map((r) => this.agentView(r))), nextCursor: rows.length > q.limit && last ? encodeCursor(last.created_at, last.did) : null }
   }
 
   /**
@@ -534,16 +536,16 @@ export class IssuerService {
     requireAdmin(actor)
     const agentDid = parseAgentDid(did)
     const request = parseGrantRequest(body, this.maxTtl)
-    const agent = this.store.agents.get(agentDid)
+    const agent = await this.storage.agents.get(agentDid)
     if (!agent) notFound('agent')
     if (agent.status !== 'active') throw new AgentIdError('ERR_REVOKED', 'the agent has been revoked')
     const lifetime = request.lifetimeSec ?? this.ttl
     const root = await this.delegations.rootLink(agentDid, request.capabilities, request.caveats, lifetime)
     const at = this.now()
-    await this.store.commit([
-      this.store.ops.agentActive(agentDid, { code: 'ERR_REVOKED', message: 'the agent has been revoked' }),
+    await this.storage.commit([
+      this.storage.ops.agentActive(agentDid, { code: 'ERR_REVOKED', message: 'the agent has been revoked' }),
       ...root.ops,
-      this.store.ops.audit(at, actorName(actor), 'delegation.granted', agentDid, { delegationId: root.id, delegationSha256: sha256Hex(root.jwt) }),
+      this.storage.ops.audit(at, actorName(actor), 'delegation.granted', agentDid, { delegationId: root.id, delegationSha256: sha256Hex(root.jwt) }),
     ])
     const exp = decodeJwt(root.jwt).payload.exp as number
     return { id: root.id, delegationChain: [root.jwt], expiresAt: iso(exp) }
@@ -583,8 +585,9 @@ export class IssuerService {
     return this.statusLists.getDi(id)
   }
 
-  private agentView(row: AgentRow): AgentView {
+  private async agentView(row: AgentRow): Promise<AgentView> {
     const now = this.now()
+    const credentials = await this.storage.credentials.byAgent(row.did)
     return {
       did: row.did,
       orchestrator: row.orchestrator_id,
@@ -594,7 +597,7 @@ export class IssuerService {
       createdAt: iso(row.created_at),
       revokedAt: isoOrNull(row.revoked_at),
       revocationReason: row.revocation_reason,
-      credentials: this.store.credentials.byAgent(row.did).map((c) => ({
+      credentials: credentials.map((c) => ({
         id: c.id,
         status: c.revoked_at !== null ? 'revoked' : c.expires_at <= now ? 'expired' : 'active',
         issuedAt: iso(c.issued_at),
@@ -609,14 +612,12 @@ export class IssuerService {
 
   private purge(): void {
     const now = this.now()
-    try {
-      this.store.transaction(() => {
-        this.store.nonces.purge(now - 300)
-        this.store.challenges.purge(now - 300)
-      })
-    } catch {
+    this.storage.transaction(async (tx) => {
+      await tx.nonces.purge(now - 300)
+      await tx.challenges.purge(now - 300)
+    }).catch(() => {
       // A busy database is retried at the next tick; expired rows are harmless meanwhile.
-    }
+    })
   }
 }
 

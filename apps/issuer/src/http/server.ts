@@ -156,10 +156,10 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   })
   const maxAge = options.statusListMaxAgeSec ?? 10
   const log = options.log
-  const auth = (request: FastifyRequest): Principal => service.authenticate(bearer(request))
+  const auth = (request: FastifyRequest): Promise<Principal> => service.authenticate(bearer(request))
   // Admin routes check the caller's role before its body: a caller who may not ask learns nothing of how to.
-  const admin = (request: FastifyRequest): Principal => {
-    const principal = auth(request)
+  const admin = async (request: FastifyRequest): Promise<Principal> => {
+    const principal = await auth(request)
     requireAdmin(principal)
     return principal
   }
@@ -192,34 +192,34 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   })
 
   app.post('/v1/challenges', async (request, reply) => {
-    auth(request)
-    return reply.code(201).send(service.createChallenge())
+    await auth(request)
+    return reply.code(201).send(await service.createChallenge())
   })
 
   app.post('/v1/agents', async (request, reply) => {
-    const principal = auth(request)
+    const principal = await auth(request)
     const result = await service.spawn(principal, request.body)
     return reply.code(201).header('cache-control', 'no-store').send(withLogIndex(result, log?.indexOfCredential(result.credentialId)))
   })
-  app.get('/v1/agents', async (request) => service.listAgents(auth(request), request.query))
-  app.get<{ Params: { did: string } }>('/v1/agents/:did', async (request) => service.getAgent(auth(request), request.params.did))
+  app.get('/v1/agents', async (request) => service.listAgents(await auth(request), request.query))
+  app.get<{ Params: { did: string } }>('/v1/agents/:did', async (request) => service.getAgent(await auth(request), request.params.did))
   app.post<{ Params: { did: string } }>('/v1/agents/:did/renew', async (request, reply) => {
     const result = await service.renew(request.params.did, request.body)
     return reply.code(201).header('cache-control', 'no-store').send(withLogIndex(result, log?.indexOfCredential(result.credentialId)))
   })
   app.post<{ Params: { did: string } }>('/v1/agents/:did/revoke', async (request) => {
-    const principal = admin(request)
+    const principal = await admin(request)
     const result = await service.revokeAgent(principal, request.params.did, parseRevokeRequest(request.body).reason)
     return withLogIndex(result, log?.lastIndex('agent.revoked', request.params.did))
   })
   app.post<{ Params: { id: string } }>('/v1/credentials/:id/revoke', async (request) => {
-    const principal = admin(request)
+    const principal = await admin(request)
     const result = await service.revokeCredential(principal, request.params.id, parseRevokeRequest(request.body).reason)
     return withLogIndex(result, log?.lastIndexOfCredential('credential.revoked', request.params.id))
   })
 
   app.post<{ Params: { did: string } }>('/v1/agents/:did/grants', async (request, reply) => {
-    const principal = admin(request)
+    const principal = await admin(request)
     const result = await service.grant(principal, request.params.did, request.body)
     return reply.code(201).header('cache-control', 'no-store').send(result)
   })
@@ -228,7 +228,7 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
     return reply.code(201).header('cache-control', 'no-store').send(result)
   })
   app.post<{ Params: { id: string } }>('/v1/delegations/:id/revoke', async (request) => {
-    const principal = admin(request)
+    const principal = await admin(request)
     const result = await service.revokeDelegation(principal, request.params.id, parseRevokeRequest(request.body).reason)
     return withLogIndex(result, log?.lastIndex('delegation.revoked', request.params.id))
   })
@@ -247,15 +247,15 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   })
 
   app.post('/v1/orchestrators', async (request, reply) => {
-    const principal = admin(request)
+    const principal = await admin(request)
     const body = request.body as Record<string, unknown> | undefined
     if (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).some((k) => k !== 'name')) {
       throw new AgentIdError('ERR_INVALID_INPUT', 'body must be { "name": "…" }', { details: { field: 'body' } })
     }
-    return reply.code(201).header('cache-control', 'no-store').send(service.addOrchestrator(principal, body.name))
+    return reply.code(201).header('cache-control', 'no-store').send(await service.addOrchestrator(principal, body.name))
   })
-  app.get('/v1/orchestrators', async (request) => ({ orchestrators: service.listOrchestrators(auth(request)) }))
-  app.delete<{ Params: { id: string } }>('/v1/orchestrators/:id', async (request) => service.removeOrchestrator(auth(request), request.params.id))
+  app.get('/v1/orchestrators', async (request) => ({ orchestrators: await service.listOrchestrators(await auth(request)) }))
+  app.delete<{ Params: { id: string } }>('/v1/orchestrators/:id', async (request) => service.removeOrchestrator(await auth(request), request.params.id))
 
   if (log) void app.register(logRoutes(log))
   svidRoutes(app, service.svid)
