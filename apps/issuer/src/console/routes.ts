@@ -169,13 +169,16 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
     // ---- session ------------------------------------------------------------------------------
     app.post('/console/api/session', async (request, reply) => {
       sameOrigin(request)
-      const f = failures.get(request.ip)
-      if (f && f.until > clock() && f.n >= SIGN_IN_FAILURES_PER_MINUTE) throw new AgentIdError('ERR_RATE_LIMITED', 'too many failed sign-ins: wait a minute')
       const key = parseSignIn(request.body)
       let principal: Principal
       try {
         principal = await service.authenticate(key)
       } catch (error) {
+        // Wrong keys past the limit are answered 429 (a signal in the logs; the keys are 256-bit random,
+        // so this is not what stops guessing). A right key always signs in: others' failures from the
+        // same address (a shared proxy) cannot lock an operator out.
+        const f = failures.get(request.ip)
+        if (f && f.until > clock() && f.n >= SIGN_IN_FAILURES_PER_MINUTE) throw new AgentIdError('ERR_RATE_LIMITED', 'too many failed sign-ins: wait a minute')
         noteFailure(request.ip)
         throw error
       }
