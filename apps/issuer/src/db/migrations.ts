@@ -211,6 +211,12 @@ CREATE TABLE svid_authorities (
 CREATE INDEX svid_authorities_trust_domain ON svid_authorities (trust_domain, not_after);
 `
 
+// The console and GET /v1/agents page agents in (created_at, did) order: without this index every page
+// sorted the whole table (≈ 380 ms per page at 100,000 agents). PostgreSQL's schema has it from its start.
+const MIGRATION_8 = `
+CREATE INDEX agents_created ON agents (created_at, did);
+`
+
 /**
  * The issuer's schema, in order. Append new steps; never edit a released one.
  * @example
@@ -224,6 +230,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 5, name: 'issuer log', sql: MIGRATION_5 },
   { version: 6, name: 'approvals', sql: APPROVALS_MIGRATION_SQL },
   { version: 7, name: 'svid authorities', sql: MIGRATION_7 },
+  { version: 8, name: 'agents by creation', sql: MIGRATION_8 },
 ])
 
 /** The schema version this build writes. */
