@@ -2,8 +2,11 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
 import { createServer, type IncomingMessage } from 'node:http'
 import type { Command } from 'commander'
-import { AgentIdError, VerificationError } from '@agentid/core'
+import { AgentIdError, VerificationError, readBodyCapped } from '@agentid/core'
 import {
+  HASH_SIZE,
+  MAX_ENTRY_BYTES,
+  MAX_NOTE_BYTES,
   MerkleTree,
   SIG_TYPE_COSIGNATURE_V1,
   TILE_WIDTH,
@@ -151,8 +154,8 @@ export function registerTlog(program: Command, ctx: Context): void {
     .option('--quorum <n>', 'witness cosignatures required', '0')
     .action(async (credential: string, options: { log: string; logKey?: string; witness?: string[]; quorum: string }) => {
       const base = options.log.replace(/\/+$/, '')
-      const vkey = options.logKey ?? (await fetchText(`${base}/log/key`)).trim()
-      const text = await fetchText(`${base}/v1/log/proof?credential=${encodeURIComponent(credential)}`)
+      const vkey = options.logKey ?? (await fetchText(`${base}/log/key`, MAX_KEY_BYTES)).trim()
+      const text = await fetchText(`${base}/v1/log/proof?credential=${encodeURIComponent(credential)}`, MAX_PROOF_BYTES)
       const p = parseTlogProof(text)
       if (!p.extra) throw new VerificationError('ERR_MALFORMED', 'the proof carries no entry')
       const verified = verifyTlogProof(text, { entry: p.extra, log: vkey, witnesses: options.witness ?? [], quorum: quorumOf(options.quorum) })
@@ -168,12 +171,25 @@ function quorumOf(text: string): number {
   return Number(text)
 }
 
-async function fetchBytes(url: string): Promise<Buffer> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(30_000) })
-  if (res.status !== 200) throw new AgentIdError('ERR_UNAVAILABLE', `GET ${url} answered ${res.status}`)
-  return Buffer.from(await res.arrayBuffer())
+/**
+ * Largest answers of a log, by what they are (a log server may be hostile: it must not make the auditor
+ * hold more than a well-formed answer can be). A bigger answer is ERR_PAYLOAD_TOO_LARGE.
+ */
+const MAX_KEY_BYTES = 4096
+const MAX_PROOF_BYTES = 2 * MAX_NOTE_BYTES
+const maxBundleBytes = (width: number) => width * (2 + MAX_ENTRY_BYTES)
+const maxTileBytes = (width: number) => width * HASH_SIZE
+
+async function fetchBytes(url: string, maxBytes: number): Promise<Buffer> {
+  const signal = AbortSignal.timeout(30_000)
+  const res = await fetch(url, { signal })
+  if (res.status !== 200) {
+    await res.body?.cancel().catch(() => undefined)
+    throw new AgentIdError('ERR_UNAVAILABLE', `GET ${url} answered ${res.status}`)
+  }
+  return readBodyCapped(res, maxBytes, signal)
 }
-const fetchText = async (url: string) => (await fetchBytes(url)).toString('utf8')
+const fetchText = async (url: string, maxBytes: number) => (await fetchBytes(url, maxBytes)).toString('utf8')
 
 function fail(message: string, details: Record<string, unknown> = {}): never {
   throw new VerificationError('ERR_SIGNATURE_INVALID', message, { details })
@@ -185,9 +201,9 @@ interface AuditState { logKey?: string; checkpoints?: { size: number; root: stri
 export async function auditVerify(options: { log: string; logKey?: string; witness?: string[]; quorum: string; state: string }) {
   const base = options.log.replace(/\/+$/, '')
   const state: AuditState = existsSync(options.state) ? (JSON.parse(readFileSync(options.state, 'utf8')) as AuditState) : {}
-  const vkey = options.logKey ?? state.logKey ?? (await fetchText(`${base}/log/key`)).trim()
+  const vkey = options.logKey ?? state.logKey ?? (await fetchText(`${base}/log/key`, MAX_KEY_BYTES)).trim()
   if (state.logKey !== undefined && state.logKey !== vkey) fail('the log key differs from the one pinned in the state file')
-  const cp = openCheckpoint(await fetchText(`${base}/log/checkpoint`), { log: vkey, witnesses: options.witness ?? [], quorum: quorumOf(options.quorum), now: Math.floor(Date.now() / 1000) })
+  const cp = openCheckpoint(await fetchText(`${base}/log/checkpoint`, MAX_NOTE_BYTES), { log: vkey, witnesses: options.witness ?? [], quorum: quorumOf(options.quorum), now: Math.floor(Date.now() / 1000) })
   const size = cp.size
   // Every entry bundle, 16 at a time.
   const tree = new MerkleTree()
@@ -198,7 +214,7 @@ export async function auditVerify(options: { log: string; logKey?: string; witne
       Array.from({ length: Math.min(16, bundles - start) }, (_, k) => {
         const n = start + k
         const width = Math.min(TILE_WIDTH, size - n * TILE_WIDTH)
-        return fetchBytes(`${base}/log/${entriesPath(n, width)}`).then((b) => ({ n, width, b }))
+        return fetchBytes(`${base}/log/${entriesPath(n, width)}`, maxBundleBytes(width)).then((b) => ({ n, width, b }))
       }),
     )
     for (const { n, width, b } of batch) {
@@ -219,7 +235,7 @@ export async function auditVerify(options: { log: string; logKey?: string; witne
         Array.from({ length: Math.min(16, count - start) }, async (_, k) => {
           const n = start + k
           const width = n < level.fullTiles ? TILE_WIDTH : level.partialWidth
-          const served = await fetchBytes(`${base}/log/${tilePath(level.level, n, width)}`)
+          const served = await fetchBytes(`${base}/log/${tilePath(level.level, n, width)}`, maxTileBytes(width))
           if (!served.equals(Buffer.from(tree.tile(level.level, n, width)))) fail(`tile ${tilePath(level.level, n, width)} does not match the entries`, { level: level.level, tile: n })
         }),
       )
