@@ -105,3 +105,20 @@ describe('chains the verifier refuses', () => {
     expect(parseX509Svid(leaf.toString('pem')).spiffeId.id).toBe(`spiffe://${TD}/agent/x/y`)
   })
 })
+
+describe('verifyX509Svid memoizes the chain, never the time or the status', () => {
+  it('a chain verified once is refused once its certificate expires, and once the agent is revoked', async () => {
+    const bob = await agentWithSvid('bob')
+    const bundle = (await h.app.inject({ method: 'GET', url: '/v1/spiffe/bundle' })).json()
+    let now = Date.now()
+    const verifier = createVerifier({ trustedIssuers: [h.issuerDid], fetch: injectFetch(h), clock: () => now, statusTtlMs: 0, statusGraceMs: 0, clockSkewSec: 0, spiffe: { trustDomain: TD, bundle } })
+    expect((await verifier.verifyX509Svid(bob.certificate)).agent.did).toBe(bob.did)
+    expect((await verifier.verifyX509Svid(bob.certificate)).agent.did).toBe(bob.did) // from the memo
+    const notAfter = parseX509Svid(bob.certificate).notAfter
+    now = (notAfter + 1) * 1000
+    await expect(verifier.verifyX509Svid(bob.certificate)).rejects.toMatchObject({ code: 'ERR_EXPIRED' })
+    now = Date.now()
+    await h.app.inject({ method: 'POST', url: `/v1/agents/${bob.did}/revoke`, headers: bearer(h.adminKey), payload: { reason: 'test' } })
+    await expect(verifier.verifyX509Svid(bob.certificate)).rejects.toMatchObject({ code: 'ERR_REVOKED' })
+  })
+})

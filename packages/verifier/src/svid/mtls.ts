@@ -2,6 +2,7 @@
 import { createHash, X509Certificate } from 'node:crypto'
 import { encodeDidKey, rawPublicKey, VerificationError } from '@agentid/core'
 import type { VerifiedAgent } from '../types.js'
+import { BoundedCache } from '../lru.js'
 import type { FetchLike } from '../status.js'
 import { parseSpiffeBundle, type SpiffeBundle } from './bundle.js'
 import { verifyJwtSvid, type VerifiedJwtSvid } from './jwt.js'
@@ -87,18 +88,49 @@ function isParsed(b: unknown): b is SpiffeBundle {
  * certificate without the credential is ERR_MALFORMED: its holder's claims would be unknown.
  */
 export async function verifyX509SvidWith(ctx: SvidContext, bundle: () => Promise<SpiffeBundle>, chain: CertificateChainInput): Promise<VerifiedSvidAgent> {
-  const svid = verifyX509SvidChain(chain, await bundle(), { now: ctx.now() / 1000, clockSkewSec: ctx.clockSkewSec })
-  if (svid.credential === null) throw new VerificationError('ERR_MALFORMED', 'X.509-SVID: carries no agentid identity credential')
-  const agent = await ctx.verifyAgentCredential(svid.credential)
-  let did: string
-  try {
-    did = encodeDidKey(rawPublicKey(svid.publicKey))
-  } catch {
-    throw new VerificationError('ERR_KEY_MISMATCH', 'X.509-SVID: the certificate key is not an Ed25519 agent key')
+  const b = await bundle()
+  const t = ctx.now() / 1000
+  // A chain verified before with this bundle (a keep-alive connection: one per request) is not parsed
+  // or checked again while every certificate of its path is valid; the credential is checked every time.
+  let memo = chainMemos.get(b)
+  if (!memo) chainMemos.set(b, (memo = new BoundedCache(1000)))
+  const key = chainKey(chain)
+  let verified = key === null ? undefined : memo.get(key)
+  if (!verified || t < verified.pathNotBefore - ctx.clockSkewSec || t >= verified.pathNotAfter + ctx.clockSkewSec) {
+    const svid = verifyX509SvidChain(chain, b, { now: t, clockSkewSec: ctx.clockSkewSec })
+    if (svid.credential === null) throw new VerificationError('ERR_MALFORMED', 'X.509-SVID: carries no agentid identity credential')
+    let did: string
+    try {
+      did = encodeDidKey(rawPublicKey(svid.publicKey))
+    } catch {
+      throw new VerificationError('ERR_KEY_MISMATCH', 'X.509-SVID: the certificate key is not an Ed25519 agent key')
+    }
+    verified = { spiffeId: svid.spiffeId.id, credential: svid.credential, did, thumbprint: svid.thumbprint, notAfter: svid.notAfter, pathNotBefore: svid.pathNotBefore, pathNotAfter: svid.pathNotAfter }
+    if (key !== null) memo.set(key, verified)
   }
+  const svid = { spiffeId: { id: verified.spiffeId }, thumbprint: verified.thumbprint, notAfter: verified.notAfter }
+  const did = verified.did
+  const agent = await ctx.verifyAgentCredential(verified.credential)
   if (did !== agent.did) throw new VerificationError('ERR_KEY_MISMATCH', 'X.509-SVID: the certificate key is not the key of the credential subject')
   if (agent.claims.spiffeId !== svid.spiffeId.id) throw new VerificationError('ERR_KEY_MISMATCH', 'X.509-SVID: the SPIFFE ID is not the credential\'s spiffeId')
   return Object.freeze({ agent, spiffeId: svid.spiffeId.id, certificateThumbprint: svid.thumbprint, expiresAt: svid.notAfter })
+}
+
+interface VerifiedChain { spiffeId: string; credential: string; did: string; thumbprint: string; notAfter: number; pathNotBefore: number; pathNotAfter: number }
+const chainMemos = new WeakMap<SpiffeBundle, BoundedCache<string, VerifiedChain>>()
+
+// SHA-256 over the chain's certificates as given (DER bytes, or the PEM text); null for other inputs.
+function chainKey(chain: CertificateChainInput): string | null {
+  const items = Array.isArray(chain) ? chain : [chain]
+  const hash = createHash('sha256')
+  for (const item of items) {
+    if (item instanceof X509Certificate) hash.update('d').update(item.raw)
+    else if (item instanceof Uint8Array) hash.update('d').update(item)
+    else if (typeof item === 'string') hash.update('p').update(item)
+    else return null
+    hash.update('\0')
+  }
+  return hash.digest('base64')
 }
 
 /** Verifies a JWT-SVID for `audience` against the verifier's bundle. */

@@ -233,7 +233,7 @@ function signedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
  * @example
  * const svid = verifyX509SvidChain(socket.getPeerX509Certificate(), bundle, { now: Date.now() / 1000 })
  */
-export function verifyX509SvidChain(input: CertificateChainInput, bundle: SpiffeBundle, options: VerifyX509SvidOptions): ParsedX509Svid & { publicKey: KeyObject } {
+export function verifyX509SvidChain(input: CertificateChainInput, bundle: SpiffeBundle, options: VerifyX509SvidOptions): ParsedX509Svid & { publicKey: KeyObject; pathNotBefore: number; pathNotAfter: number } {
   const svid = parseX509Svid(input)
   const skew = options.clockSkewSec ?? 0
   if (svid.spiffeId.trustDomain !== bundle.trustDomain) {
@@ -241,15 +241,21 @@ export function verifyX509SvidChain(input: CertificateChainInput, bundle: Spiffe
   }
   checkValidity(svid.leaf, 'the leaf', options.now, skew)
   let current = svid.leaf
+  const path: X509Certificate[] = [svid.leaf]
   for (let i = 1; i < svid.chain.length; i++) {
     const next = svid.chain[i]!
     if (bundle.x509Authorities.some((a) => a.raw.equals(current.raw))) break
     if (!signedBy(current, next)) fail('ERR_SIGNATURE_INVALID', `certificate ${i - 1} is not signed by certificate ${i}`)
     checkValidity(next, `signing certificate ${i}`, options.now, skew)
+    path.push(next)
     current = next
   }
   const authority = bundle.x509Authorities.find((a) => a.raw.equals(current.raw)) ?? bundle.x509Authorities.find((a) => signedBy(current, a))
   if (!authority) fail('ERR_UNTRUSTED_ISSUER', 'the chain does not lead to an authority of the bundle')
   checkValidity(authority, 'the bundle authority', options.now, skew)
-  return Object.freeze({ ...svid, publicKey: svid.leaf.publicKey })
+  path.push(authority)
+  // The window in which every certificate of the path is valid (for callers that cache the result).
+  const pathNotBefore = Math.max(...path.map((c) => seconds(c.validFrom)))
+  const pathNotAfter = Math.min(...path.map((c) => seconds(c.validTo)))
+  return Object.freeze({ ...svid, publicKey: svid.leaf.publicKey, pathNotBefore, pathNotAfter })
 }
