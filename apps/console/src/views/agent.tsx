@@ -83,6 +83,7 @@ export function AgentView({ did, isAdmin }: { did: string; isAdmin: boolean }) {
 
       <section aria-labelledby="graph-h">
         <h2 id="graph-h">Delegation</h2>
+        <p class="muted small">The lineage the issuer knows: who granted this agent what, and to whom it passed it on. The chain of custody of each call travels between agents and services and does not reach the issuer.</p>
         {graph.links.length === 0 ? <Empty>This agent received and gave no delegation links.</Empty> : (
           <>
             <div class="graph-wrap"><DelegationGraph nodes={graph.nodes} links={graph.links} self={agent.did} /></div>
