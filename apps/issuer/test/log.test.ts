@@ -2,7 +2,7 @@
 // tlog-proofs over HTTP, hostile queries, and tampering with the SQLite rows caught.
 import { createHash } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
-import { hashLeaf, decodeEntryBundle, openCheckpoint, verifyTlogProof, parseTlogProof, MerkleTree } from '@agentid/tlog'
+import { hashLeaf, decodeEntryBundle, openCheckpoint, verifyTlogProof, parseTlogProof, MerkleTree, createCosigner, generateNoteKey, parseAddCheckpointRequest, parseNote, parseSignerKey, SIG_TYPE_COSIGNATURE_V1 } from '@agentid/tlog'
 import { buildServer } from '../src/http/server.js'
 import { IssuerLog, logOrigin, parseWitnesses } from '../src/log/log.js'
 import { bearer, harness, namedKey, spawnAgent, type Harness } from './http-fixtures.js'
@@ -127,6 +127,40 @@ describe('issuer log', () => {
   it('an event without a log index is refused by the database', async () => {
     h = await harness()
     expect(() => h!.service.store.db.prepare("INSERT INTO audit_events (at, actor, action) VALUES (1, 'x', 'y')").run()).toThrow(/log index/)
+  })
+
+  it('keeps a witness cosignature only when it verifies over the checkpoint as served', async () => {
+    // A witness (buggy or hostile) answers with a blank line first, then a cosignature over the whole
+    // note it was sent (text, blank line and the log's signature): appended to the note, that line
+    // verifies as a signature of another text. Kept, it made the served checkpoint carry an invalid
+    // signature of a trusted witness, and every verifier trusting that witness refused every proof.
+    h = await harness()
+    const { skey, vkey } = generateNoteKey('witness.test/w1', SIG_TYPE_COSIGNATURE_V1)
+    const cosigner = createCosigner(parseSignerKey(skey))
+    const now = Math.floor(Date.now() / 1000)
+    const run = async (answer: (note: string) => string) => {
+      const errors: string[] = []
+      const db = h!.service.store.db
+      await spawnAgent(h!, namedKey()) // a new event: the log signs a new checkpoint and submits it
+      const log = IssuerLog.open({
+        db, secret: new Uint8Array(32).fill(7), baseUrl: 'http://issuer.test', witnesses: [{ url: 'http://witness.test', vkey }],
+        onError: (m) => void errors.push(m),
+        fetch: (async (_url: unknown, init: { body: string }) =>
+          new Response(answer(parseAddCheckpointRequest(init.body).checkpoint), { status: 200, headers: { 'content-type': 'text/plain' } })) as unknown as typeof fetch,
+      })
+      log.start()
+      await log.stop()
+      return { log, errors }
+    }
+    // Honest: the cosignature is kept and counts towards a quorum.
+    const honest = await run((note) => cosigner.cosign(parseNote(note).text, now))
+    expect(honest.errors).toEqual([])
+    expect(openCheckpoint(honest.log.checkpoint(), { log: honest.log.vkey, witnesses: [vkey], quorum: 1 }).cosignatures).toHaveLength(1)
+    // Hostile: refused (reported), the checkpoint served stays verifiable by whoever trusts that witness.
+    const hostile = await run((note) => `\n${cosigner.cosign(note, now)}`)
+    expect(hostile.errors).toHaveLength(1)
+    const cp = openCheckpoint(hostile.log.checkpoint(), { log: hostile.log.vkey, witnesses: [vkey], quorum: 0 })
+    expect(cp.cosignatures).toHaveLength(0)
   })
 
   it('parses AGENTID_LOG_WITNESSES strictly', () => {

@@ -331,6 +331,29 @@ export class IssuerLog {
     })
   }
 
+  /**
+   * The witness's cosignature line in its add-checkpoint answer (signature lines, C2SP tlog-witness),
+   * kept only if it verifies exactly as it will be served: appended alone to the checkpoint note. (Read
+   * as a note appended whole, an answer starting with a blank line moved the note's text boundary, and
+   * a line signing that other text was kept: the served checkpoint then carried an invalid signature of
+   * a trusted witness, which verifiers refuse whole.)
+   */
+  #cosignatureOf(w: Witness, note: string, body: string): string {
+    const lines = body.split('\n')
+    if (lines.length < 2 || lines.pop() !== '' || lines.some((l) => !l.startsWith('\u2014 '))) throw new Error('witness answer is not signature lines')
+    const { text } = parseNote(note)
+    for (const line of lines) {
+      const served = `${note}${line}\n`
+      const parsed = parseNote(served)
+      const s = parsed.signatures[parsed.signatures.length - 1]!
+      if (s.name !== w.verifier.name || s.keyId !== w.verifier.keyId) continue
+      if (parsed.text !== text) throw new Error('witness answer changes the checkpoint text')
+      openNote(served, [w.verifier]) // throws ERR_SIGNATURE_INVALID when the line does not verify over the checkpoint
+      return `${line}\n`
+    }
+    throw new Error('witness returned no cosignature')
+  }
+
   async #submit(w: Witness, latest: { size: number; note: string }): Promise<void> {
     for (let attempt = 0; attempt < 2; attempt++) {
       if (w.oldSize > latest.size) w.oldSize = 0
@@ -350,11 +373,8 @@ export class IssuerLog {
         continue
       }
       if (res.status !== 200) throw new Error(`witness answered ${res.status}: ${body.slice(0, 200)}`)
-      // Keep only lines that are valid cosignatures of this witness on this checkpoint.
-      const opened = openNote(latest.note + body, [w.verifier])
-      const lines = parseNote(latest.note + body).signatures.filter((s) => s.name === w.verifier.name && s.keyId === w.verifier.keyId)
-      if (opened.verified.length === 0 || lines.length === 0) throw new Error('witness returned no cosignature')
-      this.store.checkpoints.putCosignature({ size: latest.size, witness: w.vkey, line: `${lines[0]!.line}\n`, created_at: Math.floor(this.#clock() / 1000) })
+      const line = this.#cosignatureOf(w, latest.note, body)
+      this.store.checkpoints.putCosignature({ size: latest.size, witness: w.vkey, line, created_at: Math.floor(this.#clock() / 1000) })
       w.oldSize = latest.size
       return
     }
