@@ -4,6 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { X509Certificate } from 'node:crypto'
+import { AsnConvert } from '@peculiar/asn1-schema'
+import { Certificate } from '@peculiar/asn1-x509'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decodeDidKey, rawPublicKey } from '@agentid/core'
 import { parseSpiffeBundle, verifyJwtSvid, verifyX509SvidChain } from '@agentid/verifier'
@@ -80,6 +82,11 @@ describe('POST /v1/agents/:did/svids/x509', () => {
     expect(svid.notAfter - svid.notBefore).toBeLessThanOrEqual(930)
     expect(Date.parse(body.expiresAt) / 1000).toBe(svid.notAfter)
     expect(svid.leaf.keyUsage).toEqual(expect.arrayContaining(['1.3.6.1.5.5.7.3.2']))
+    // Every extension OID arc fits 31 bits: Go's crypto/x509 (go-spiffe, SPIRE) refuses the whole
+    // certificate otherwise ("malformed extension OID field"); the first credential OID (2.25.<UUID>) did not.
+    const ids = AsnConvert.parse(svid.leaf.raw, Certificate).tbsCertificate.extensions!.map((e) => e.extnID)
+    expect(ids).toContain('1.3.6.1.4.1.32473.1.1')
+    for (const id of ids) for (const arc of id.split('.')) expect(/^[0-9]+$/.test(arc) && Number(arc) < 2 ** 31, id).toBe(true)
   })
 
   it('ends no later than the identity credential, and at most 3,600 s', async () => {

@@ -190,8 +190,8 @@ export class SvidIssuer {
 }
 
 // The credential extension is added to the TBS certificate with @peculiar/asn1-x509, which encodes the
-// UUID OID's 128-bit arc exactly (@peculiar/x509's generator re-parses extensions through asn1js, whose
-// OID strings cannot carry an arc above 2^53, and would drop it), then the TBS is signed again.
+// OID exactly whatever its arcs (@peculiar/x509's generator re-parses extensions through asn1js, whose
+// OID strings cannot carry an arc above 2^53), then the TBS is signed again.
 function withCredentialExtension(rawData: ArrayBuffer, credentialJwt: string, ca: CaKey): Buffer {
   const parsed = AsnConvert.parse(rawData, Certificate)
   const extensions = parsed.tbsCertificate.extensions

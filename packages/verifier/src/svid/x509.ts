@@ -6,10 +6,13 @@ import type { SpiffeBundle } from './bundle.js'
 
 /**
  * OID of agentid's certificate extension (non-critical) that carries the agent's identity credential
- * (a compact JWT VC, as a DER UTF8String) in the X.509-SVIDs its issuer signs. A UUID OID (2.25,
- * ITU-T X.667) from UUID 6572982c-ef09-4799-bc8e-1c3108c93620. Other SPIFFE verifiers ignore it.
+ * (a compact JWT VC, as a DER UTF8String) in the X.509-SVIDs its issuer signs; other SPIFFE verifiers
+ * ignore it. Every arc fits 31 bits: Go's crypto/x509 (go-spiffe, SPIRE) refuses a whole certificate
+ * with a larger arc ("malformed extension OID field"), so a UUID OID (2.25.<128-bit>) is not usable.
+ * It sits under IANA's documentation enterprise number 32473 (RFC 5612) until the project has its own
+ * PEN; X.509-SVIDs live at most an hour, so changing it later costs no migration.
  */
-export const AGENTID_CREDENTIAL_EXTENSION_OID = '2.25.134847035902426514998109242000891524640'
+export const AGENTID_CREDENTIAL_EXTENSION_OID = '1.3.6.1.4.1.32473.1.1'
 
 /** Longest chain accepted: the leaf and up to four signing certificates. */
 export const MAX_SVID_CHAIN = 5
