@@ -3,7 +3,7 @@
 // authenticator (webauthn-soft.ts). The same flow in headless Chromium: test/approvals-browser.test.ts.
 import { afterEach, describe, expect, it } from 'vitest'
 import { argumentsDigest } from '@agentid/verifier'
-import { BASE_URL, bearer, expectError, harness, verifierFor, type Harness } from './http-fixtures.js'
+import { BASE_URL, bearer, expectError, harness, namedKey, spawnAgent, verifierFor, type Harness } from './http-fixtures.js'
 import { softAssert, softRegister, type SoftPasskey } from './webauthn-soft.js'
 
 let h: Harness | undefined
@@ -203,6 +203,21 @@ describe('approval requests and decisions', () => {
       expectError(await h.app.inject({ method: 'POST', url: `/v1/approvals/${r.id}/decision`, payload }), 400, 'ERR_INVALID_INPUT')
     }
     expectError(await h.app.inject({ method: 'POST', url: `/v1/approvals/${r.id}/decision`, payload: { decision: 'approve', response: { id: 'AAAA', response: {} } } }), 401, 'ERR_UNAUTHENTICATED')
+  })
+
+  it('a request for an agent of this issuer must name its controller: another controller\'s approvers are not asked', async () => {
+    // An orchestrator key holder asks for an approval of its own agent's call under another controller,
+    // so that controller's approvers see their controller on the page and approve; the receipt then
+    // says that controller's approver approved it (verifyApproval checks the controller only when told it).
+    h = await harness()
+    const agent = await spawnAgent(h, namedKey()) // controller did:web:acme.example
+    const res = await h.app.inject({
+      method: 'POST', url: '/v1/approvals', headers: bearer(h.orch.apiKey),
+      payload: { agent: agent.did, controller: 'did:web:bank.example', target: 't', command: 'tools/call pay', arguments: {} },
+    })
+    expect(expectError(res, 400, 'ERR_INVALID_INPUT').details?.field).toBe('controller')
+    const ok = await request(h, { agent: agent.did })
+    expect(ok.call.controller).toBe(CONTROLLER)
   })
 
   it('pages and assets: same-origin scripts only, strict CSP, no framing; the request id shape is checked', async () => {

@@ -308,6 +308,12 @@ export class Approvals {
   /** A guarded service asks for an approval of a canonical call (orchestrator or admin key). */
   createRequest(actor: ApprovalActor, body: unknown): ApprovalView {
     const input = parseApprovalRequest(body, this.maxTtl)
+    // The page shows the controller as the issuer's statement: for an agent of this issuer it must be the
+    // agent's own, or a caller could have another controller's approvers approve its agent's call.
+    const known = this.o.store.agents.get(input.agent)
+    if (known !== undefined && known.controller !== input.controller) {
+      throw new AgentIdError('ERR_INVALID_INPUT', 'controller: is not the controller of this agent', { details: { field: 'controller' } })
+    }
     const at = this.o.now()
     const id = newId('apr')
     const call: ApprovalCall = {
