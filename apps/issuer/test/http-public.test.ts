@@ -1,4 +1,5 @@
 // Unauthenticated routes: liveness, the OpenAPI document, the issuer's identity, its did:web document.
+import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { FastifyInstance } from 'fastify'
 import { decodeJwt, publicKeyFromJwk, verifyCompactJws, VerificationError } from '@agentid/core'
@@ -93,6 +94,16 @@ describe('public routes (did:key issuer)', () => {
       expect(bare.map((r) => r.split(' ')[0]).sort()).toEqual(wildcards.map((r) => r.split(' ')[0]).sort())
       for (const r of bare) served.delete(r)
       for (const r of wildcards) served.add(r)
+      // The console's own routes (session cookie + CSRF, not the public API) are documented in the
+      // issuer README's console table instead: each must be there.
+      const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+      const consoleTable = readme.slice(readme.indexOf('## Operator console'))
+      for (const route of [...served].filter((r) => r.split(' ')[1]!.startsWith('/console'))) {
+        served.delete(route)
+        const [method, path] = route.split(' ') as [string, string]
+        const row = consoleTable.split('\n').find((line) => line.startsWith('| ') && line.includes(path.replace(/\/\*$/, '/')) && line.includes(method))
+        expect(row, `${route} in apps/issuer/README.md's console table`).toBeDefined()
+      }
       expect(served.size).toBeGreaterThanOrEqual(14)
       expect([...documented].sort()).toEqual([...served].sort())
       for (const route of documented) {
