@@ -5,7 +5,8 @@ import { AgentIdError, verifyProofOfPossession, type BitstringStatusListEntry } 
 import { delegate, type Capability, type Caveats } from '@agentid/delegation'
 import type { IssuerEngine } from '../veramo/engine.js'
 import type { StatusLists } from './status-lists.js'
-import type { Store, WriteOp } from './store.js'
+import type { WriteOp } from './store.js'
+import type { IssuerStorage } from '../storage/types.js'
 
 /** A root link signed by the issuer, not yet stored: `ops` commit its row and status index. */
 export interface RootLink {
@@ -16,7 +17,7 @@ export interface RootLink {
 }
 
 export interface DelegationsOptions {
-  store: Store
+  store: IssuerStorage
   statusLists: StatusLists
   engine: IssuerEngine
   now: () => number
@@ -78,8 +79,8 @@ export class Delegations {
   async register(request: { proof: string; parentId: string; delegatee: string }): Promise<{ id: string; statusEntry: BitstringStatusListEntry; expiresAt: number }> {
     const { store } = this.o
     const proof = await verifyProofOfPossession(request.proof, { audience: this.o.engine.issuer.did, purpose: 'delegate', now: this.o.now() })
-    if (store.nonces.seen(`pop:${proof.jti}`)) throw new AgentIdError('ERR_REPLAY', 'this proof of possession was used before')
-    const parent = store.delegations.get(request.parentId)
+    if (await store.nonces.seen(`pop:${proof.jti}`)) throw new AgentIdError('ERR_REPLAY', 'this proof of possession was used before')
+    const parent = await store.delegations.get(request.parentId)
     if (!parent) throw new AgentIdError('ERR_NOT_FOUND', 'parent delegation not found')
     if (parent.delegatee !== proof.did) throw new AgentIdError('ERR_FORBIDDEN', 'the parent delegation was not granted to the proof\'s DID')
     if (parent.revoked_at !== null) throw new AgentIdError('ERR_REVOKED', 'the parent delegation has been revoked')

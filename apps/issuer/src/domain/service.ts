@@ -164,7 +164,7 @@ export class IssuerService {
       ...(options.statusListEntries === undefined ? {} : { entries: options.statusListEntries }),
     })
     this.events = new RevocationEvents(storage, engine.issuer.did, options.eventBus ?? createMemoryEventBus())
-    this.delegations = new Delegations({ store, statusLists: this.statusLists, engine, now: () => this.now() })
+    this.delegations = new Delegations({ store: storage, statusLists: this.statusLists, engine, now: () => this.now() })
     // The issuer checks its own output with the same verifier services use, before storing or
     // returning it. Its status lists come from memory, not over HTTP.
     const doc = engine.didDocument()
@@ -220,16 +220,32 @@ export class IssuerService {
         ...(options.didWebDomain ? { didWebDomain: options.didWebDomain } : {}),
       })
       const store = new Store(db)
+      const storage = new SqliteStorage(store)
       const now = () => Math.floor(clock() / 1000)
       const svid = options.trustDomain === undefined ? undefined : new SvidIssuer({
-        store, issuerDid: engine.issuer.did, now,
+        store: storage, issuerDid: engine.issuer.did, now,
         authority: await SvidAuthority.open({ db, secret: secret.key, trustDomain: parseTrustDomain(options.trustDomain, { code: 'ERR_INVALID_INPUT' }), now }),
       })
-      return new IssuerService(store, new SqliteStorage(store), engine, clock, options, svid)
+      return new IssuerService(store, storage, engine, clock, options, svid)
     } catch (error) {
       db.close()
       throw error
     }
+  }
+
+  /**
+   * A random 32-byte key kept in the database (settings `name`, hex), created on first use: every
+   * instance on the same database gets the same key (DPoP nonces one instance issues, the others accept).
+   */
+  async sharedKey(name: 'dpop_nonce_key'): Promise<Buffer> {
+    const fresh = randomBytes(32).toString('hex')
+    const hex = await this.storage.transaction(async (tx) => {
+      const kept = await tx.settings.get(name)
+      if (kept !== undefined) return kept
+      await tx.settings.put(name, fresh)
+      return fresh
+    })
+    return Buffer.from(hex, 'hex')
   }
 
   /** Unix seconds. */

@@ -3,7 +3,7 @@ import { AgentIdError } from '@agentid/core'
 import type { IssuerService } from '../domain/service.js'
 import { EventStream, type EventStreamOptions } from './stream.js'
 
-export type EventRouteOptions = Omit<EventStreamOptions, 'store' | 'bus' | 'sign'>
+export type EventRouteOptions = Omit<EventStreamOptions, 'storage' | 'bus' | 'sign'>
 
 /** A Last-Event-ID: a sequence number (at most 15 digits); empty means none (as EventSource sends). */
 function lastEventId(value: string | string[] | undefined): number | undefined {
@@ -25,7 +25,7 @@ export function eventRoutes(service: IssuerService, options: EventRouteOptions =
   return async (app: FastifyInstance): Promise<void> => {
     const stream = new EventStream({
       ...options,
-      store: service.store,
+      storage: service.storage,
       bus: service.events.bus,
       sign: (header, claims) => service.engine.signJwt(header, claims),
     })
@@ -43,7 +43,7 @@ export function eventRoutes(service: IssuerService, options: EventRouteOptions =
         throw new AgentIdError('ERR_UNAVAILABLE', 'too many open event streams; retry later')
       }
       reply.hijack()
-      stream.attach(reply.raw, after)
+      await stream.attach(reply.raw, after)
     })
   }
 }

@@ -1,10 +1,10 @@
 import type { ServerResponse } from 'node:http'
-import type { Store } from '../domain/store.js'
+import type { IssuerStorage } from '../storage/types.js'
 import type { EventBus } from './bus.js'
 import { SET_TYP } from './sets.js'
 
 export interface EventStreamOptions {
-  store: Store
+  storage: IssuerStorage
   bus: EventBus
   /** Signs a SET's claims (the issuer's key, EdDSA) with the given header. */
   sign: (header: { typ: string }, claims: Record<string, unknown>) => Promise<string>
@@ -65,7 +65,8 @@ export class EventStream {
     this.maxConnections = o.maxConnections ?? 1024
     this.maxBuffered = o.maxBufferedBytes ?? 1024 * 1024
     this.retryMs = o.retryMs ?? 1000
-    this.head = o.store.events.head()
+    this.head = 0
+    void this.wake() // reads the head
     this.unsubscribe = o.bus.subscribe(() => this.wake())
     this.heartbeat = setInterval(() => {
       for (const c of this.connections) this.write(c, ': keep-alive\n\n')
@@ -76,11 +77,9 @@ export class EventStream {
     const retention = o.retentionSec ?? 7 * 86_400
     const now = o.now ?? Date.now
     this.pruneTimer = setInterval(() => {
-      try {
-        o.store.events.prune(Math.floor(now() / 1000) - retention)
-      } catch {
+      o.storage.events.prune(Math.floor(now() / 1000) - retention).catch(() => {
         // a busy database: the next hour
-      }
+      })
     }, 3_600_000)
     this.pruneTimer.unref()
   }
@@ -91,19 +90,19 @@ export class EventStream {
   }
 
   /** The highest sequence number written. */
-  currentHead(): number {
-    return this.o.store.events.head()
+  currentHead(): Promise<number> {
+    return this.o.storage.events.head()
   }
 
   /**
    * Serves one stream on `res` (headers not sent yet), after `lastEventId` (validated by the route)
    * or from now on. The response stays open until the receiver leaves or {@link close}.
    */
-  attach(res: ServerResponse, lastEventId: number | undefined): void {
-    const head = this.o.store.events.head()
+  async attach(res: ServerResponse, lastEventId: number | undefined): Promise<void> {
+    const head = await this.o.storage.events.head()
     let from = lastEventId === undefined || lastEventId > head ? head : lastEventId
     // Events after `from` were deleted (retention): resume from what is kept, and say so in `from`.
-    const oldest = this.o.store.events.oldest()
+    const oldest = await this.o.storage.events.oldest()
     if (oldest !== null && from < oldest - 1) from = oldest - 1
     const c: Connection = { res, cursor: from, pumping: false, again: false, closed: false }
     res.writeHead(200, {
@@ -122,15 +121,15 @@ export class EventStream {
   }
 
   /** Reads the database and sends what each stream has not seen. */
-  wake(): void {
+  async wake(): Promise<void> {
     if (this.closed) return
     let head: number
     try {
-      head = this.o.store.events.head()
+      head = await this.o.storage.events.head()
     } catch {
       return
     }
-    if (head === this.head) return
+    if (head === this.head || this.closed) return
     this.head = head
     for (const c of this.connections) void this.pump(c)
   }
@@ -159,7 +158,7 @@ export class EventStream {
       do {
         c.again = false
         for (;;) {
-          const rows = this.o.store.events.after(c.cursor, BATCH)
+          const rows = await this.o.storage.events.after(c.cursor, BATCH)
           if (rows.length === 0 || c.closed) break
           const jwts = await Promise.all(rows.map((r) => this.sign(r.seq, r.claims_json)))
           if (c.closed) break

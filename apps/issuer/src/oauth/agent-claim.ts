@@ -2,7 +2,8 @@
 // gets (contract A): its claims, the identity credential the token rests on and that credential's
 // status entry, so that resource servers can check revocation on every request.
 import { decodeJwt, parseStatusEntry, type AgentClaims, type BitstringStatusListEntry } from '@agentid/core'
-import type { CredentialRow, Store } from '../domain/store.js'
+import type { CredentialRow } from '../domain/store.js'
+import type { StorageTx } from '../storage/types.js'
 import { oauthFail } from './errors.js'
 
 /** The `agentid` claim of an access token. */
@@ -36,12 +37,12 @@ function statusOf(row: CredentialRow): Omit<BitstringStatusListEntry, 'id'> {
  * The client as an agent: registered, active, holding an unrevoked, unexpired identity credential
  * (the latest to expire is the one the token rests on). Anything else is `invalid_client`.
  */
-export function authenticatedAgent(store: Store, did: string, now: number): AuthenticatedAgent {
-  const agent = store.agents.get(did)
+export async function authenticatedAgent(store: Pick<StorageTx, 'agents' | 'credentials'>, did: string, now: number): Promise<AuthenticatedAgent> {
+  const agent = await store.agents.get(did)
   if (!agent) oauthFail('invalid_client', 'the client is not a registered agent')
   if (agent!.status !== 'active') oauthFail('invalid_client', 'the agent has been revoked')
   let identity: CredentialRow | undefined
-  for (const c of store.credentials.activeByAgent(did)) {
+  for (const c of await store.credentials.activeByAgent(did)) {
     if (c.kind === 'identity' && c.expires_at > now && (identity === undefined || c.expires_at > identity.expires_at)) identity = c
   }
   if (!identity) oauthFail('invalid_client', 'the agent holds no valid identity credential')

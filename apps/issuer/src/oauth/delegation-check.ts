@@ -6,7 +6,7 @@
 import { DATA_ACCESS_CLASSES, dataClassCovers, decodeJwt, parseStrictJson, VerificationError } from '@agentid/core'
 import { parseCapabilityLink, resourceCovers, type Capability, type CapabilityLink } from '@agentid/delegation'
 import type { DelegationRequest, VerifiedDelegation } from '@agentid/verifier'
-import type { Store } from '../domain/store.js'
+import type { StorageTx } from '../storage/types.js'
 import type { AgentIdActionDetail } from './authorization-details.js'
 import { oauthFail } from './errors.js'
 
@@ -61,7 +61,7 @@ function covered(capabilities: readonly Capability[], location: string, action: 
  */
 export async function checkDelegation(
   chain: readonly string[],
-  o: { invoker: string; resource: string; details: readonly AgentIdActionDetail[]; now: number; store: Store; verifyDelegation: VerifyDelegation },
+  o: { invoker: string; resource: string; details: readonly AgentIdActionDetail[]; now: number; store: Pick<StorageTx, 'delegations'>; verifyDelegation: VerifyDelegation },
 ): Promise<CheckedDelegation> {
   if (o.details.length === 0) oauthFail('invalid_request', `${DELEGATION_PARAM} is checked against authorization_details: request some`)
   let witness: { resource: string; action: string } | undefined
@@ -89,7 +89,7 @@ export async function checkDelegation(
   const links: CapabilityLink[] = chain.map((jwt) => parseCapabilityLink(decodeJwt(jwt).payload, 'ERR_MALFORMED'))
   const linkIds: string[] = []
   for (const [i, link] of links.entries()) {
-    const row = link.jti === null ? undefined : o.store.delegations.get(link.jti)
+    const row = link.jti === null ? undefined : await o.store.delegations.get(link.jti)
     if (!row || row.delegator !== link.iss || row.delegatee !== link.sub) grantFail(`link ${i} is not a delegation registered at this issuer`)
     if (row!.revoked_at !== null) grantFail(`link ${i} has been revoked`)
     linkIds.push(row!.id)

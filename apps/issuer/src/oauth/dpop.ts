@@ -1,5 +1,5 @@
 // DPoP proofs at the token endpoint (RFC 9449), verified with node:crypto; server nonces that rotate.
-import { createHash, createPublicKey, randomBytes, verify as cryptoVerify, type KeyObject } from 'node:crypto'
+import { createHash, createHmac, createPublicKey, randomBytes, timingSafeEqual, verify as cryptoVerify, type KeyObject } from 'node:crypto'
 import { assertEd25519PublicKey, base64urlDecode, decodeJsonSegment, hasSmallOrderR } from '@agentid/core'
 import { OAuthError, oauthFail } from './errors.js'
 
@@ -28,15 +28,18 @@ const invalid = (message: string): never => oauthFail('invalid_dpop_proof', mess
 
 /**
  * Server-provided DPoP nonces: a current one, rotated every `rotateSec`, and the previous one, both
- * accepted. In memory: a restarted issuer (or another instance) simply asks for a fresh nonce.
+ * accepted. Without `key`: random, in memory (a restarted issuer simply asks for a fresh nonce). With
+ * `key` (shared by every issuer instance on the database): stateless, `<window>.<HMAC-SHA256(key,
+ * window)>` for the current time window, so a nonce issued by one instance is accepted by the others.
  */
 export class DpopNonces {
   private current = DpopNonces.fresh()
   private previous: string | undefined
   private rotatedAt: number
 
-  constructor(private readonly now: () => number, private readonly rotateSec = 300) {
+  constructor(private readonly now: () => number, private readonly rotateSec = 300, private readonly key?: Uint8Array) {
     this.rotatedAt = now()
+    if (key !== undefined && key.length < 32) throw new TypeError('DpopNonces: key must be at least 32 bytes')
   }
 
   private static fresh(): string {
@@ -52,13 +55,30 @@ export class DpopNonces {
     this.rotatedAt = now
   }
 
+  private mac(window: number): string {
+    return createHmac('sha256', this.key!).update(`agentid-dpop-nonce:${window}`).digest('base64url').slice(0, 27)
+  }
+
   /** The nonce clients should use now. */
   issue(): string {
+    if (this.key !== undefined) {
+      const w = Math.floor(this.now() / this.rotateSec)
+      return `${w}.${this.mac(w)}`
+    }
     this.rotate()
     return this.current
   }
 
   accepts(nonce: unknown): boolean {
+    if (this.key !== undefined) {
+      if (typeof nonce !== 'string' || nonce.length > 64) return false
+      const m = /^(0|[1-9][0-9]{0,14})\.([A-Za-z0-9_-]{27})$/.exec(nonce)
+      if (!m) return false
+      const w = Number(m[1])
+      const now = Math.floor(this.now() / this.rotateSec)
+      if (w !== now && w !== now - 1) return false
+      return timingSafeEqual(Buffer.from(m[2]!), Buffer.from(this.mac(w)))
+    }
     this.rotate()
     return typeof nonce === 'string' && (nonce === this.current || (this.previous !== undefined && nonce === this.previous))
   }

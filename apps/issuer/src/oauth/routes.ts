@@ -138,8 +138,8 @@ async function issueToken({ service, nonces, idps }: TokenContext, request: Fast
   const audiences = [tokenEndpoint, baseUrl]
   const client = verifyClientAssertion(assertion!, { clientId: form.get('client_id'), audiences, now, ...(dpop ? { jkt: dpop.jkt } : {}) })
   if (certificate && certificate.did !== client.did) oauthFail('invalid_client', 'the client certificate is not for the key that signed the client assertion')
-  const store = service.store
-  const agent = authenticatedAgent(store, client.did, now)
+  const store = service.storage
+  const agent = await authenticatedAgent(store, client.did, now)
   checkAgainstClaims(details, agent.claims)
 
   const exchanged = exchange && dpop ? await verifyExchange(form, { agent: client.did, audiences, resource: resource!, details, now, idps, jkt: dpop.jkt }) : undefined
@@ -224,7 +224,9 @@ async function issueToken({ service, nonces, idps }: TokenContext, request: Fast
 /** Registers `GET /.well-known/oauth-authorization-server`, `GET /v1/jwks` and `POST /v1/token`. */
 export function oauthRoutes(service: IssuerService): FastifyPluginAsync {
   return async (app: FastifyInstance) => {
-    const nonces = new DpopNonces(() => service.now())
+    // Stateless nonces under a key every instance on the database shares (settings): a nonce one
+    // instance issued is accepted by the others.
+    const nonces = new DpopNonces(() => service.now(), 300, await service.sharedKey('dpop_nonce_key'))
     const idps = new TrustedIdps(service.trustedIdps, { defaultAudience: service.engine.baseUrl, ...(service.fetch ? { fetch: service.fetch } : {}) })
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: FORM_LIMIT }, (_request, body, done) => done(null, body))
     app.setErrorHandler((error, request, reply) => {

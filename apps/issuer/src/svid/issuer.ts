@@ -21,7 +21,7 @@ import {
   verifyX509SvidChain,
   type SpiffeBundle,
 } from '@agentid/verifier'
-import type { Store } from '../domain/store.js'
+import type { IssuerStorage } from '../storage/types.js'
 import { serialNumber, SIGNING_ALG, SvidAuthority, type CaKey } from './authority.js'
 import { parseAgentDid } from '../domain/input.js'
 import { parseJwtSvidRequest, parseX509SvidRequest } from './input.js'
@@ -53,7 +53,7 @@ export interface JwtSvidResponse { spiffeId: string; token: string; audience: st
 const iso = (sec: number) => new Date(sec * 1000).toISOString()
 
 export interface SvidIssuerOptions {
-  store: Store
+  store: IssuerStorage
   authority: SvidAuthority
   /** The issuer DID: the audience of the agents' proofs. */
   issuerDid: string
@@ -98,14 +98,14 @@ export class SvidIssuer {
   private async authorize(didParam: unknown, proofToken: string): Promise<{ did: string; spiffeId: string; proof: { jti: string; nonce: string | null; exp: number } }> {
     const did = parseAgentDid(didParam)
     const proof = await verifyProofOfPossession(proofToken, { audience: this.o.issuerDid, purpose: 'svid', now: this.o.now(), expectedDid: did })
-    const agent = this.o.store.agents.get(did)
+    const agent = await this.o.store.agents.get(did)
     if (!agent) throw new AgentIdError('ERR_NOT_FOUND', 'agent not found')
     if (agent.status !== 'active') throw new AgentIdError('ERR_REVOKED', 'the agent has been revoked')
     const claims = JSON.parse(agent.claims_json) as AgentClaims
     if (claims.spiffeId === undefined || parseSpiffeId(claims.spiffeId).trustDomain !== this.trustDomain) {
       throw new AgentIdError('ERR_CONFLICT', `the agent has no SPIFFE ID in trust domain ${this.trustDomain} (spawned before it was configured)`)
     }
-    if (this.o.store.nonces.seen(`pop:${proof.jti}`)) throw new AgentIdError('ERR_REPLAY', 'this proof of possession was used before')
+    if (await this.o.store.nonces.seen(`pop:${proof.jti}`)) throw new AgentIdError('ERR_REPLAY', 'this proof of possession was used before')
     return { did, spiffeId: claims.spiffeId, proof }
   }
 
@@ -126,7 +126,7 @@ export class SvidIssuer {
     const { did, spiffeId, proof } = await this.authorize(didParam, request.proof)
     const now = this.o.now()
     // The agent's newest identity credential (JWT) still active: the SVID never outlives it.
-    const credential = this.o.store.credentials.activeByAgent(did)
+    const credential = (await this.o.store.credentials.activeByAgent(did))
       .filter((c) => c.kind === 'identity' && c.format === 'jwt' && c.expires_at > now + 30)
       .sort((a, b) => b.expires_at - a.expires_at)[0]
     if (!credential) throw new AgentIdError('ERR_EXPIRED', 'the agent has no active identity credential (JWT) with more than 30 s left; renew it first')
