@@ -41,10 +41,10 @@ describe('agentid policy validate', () => {
     const r = await cli(['policy', 'validate', EXAMPLES])
     expect(r.stderr).toBe('')
     expect(r.code).toBe(0)
-    expect(r.stdout).toMatch(/23 policies valid/) // 13 + bank.cedar's 3 (approvals) + lineage.cedar's 4 + attested.cedar's 3
+    expect(r.stdout).toMatch(/25 policies valid/) // 13 + bank.cedar's 3 (approvals) + lineage.cedar's 4 + attested.cedar's 3 + approved-lineage.cedar's 2
     const j = await cli(['policy', 'validate', EXAMPLES, '--json'])
     expect(j.code).toBe(0)
-    expect(j.json()).toEqual({ ok: true, policies: 23, diagnostics: [] })
+    expect(j.json()).toEqual({ ok: true, policies: 25, diagnostics: [] })
   })
 
   it('exit 1 on a syntax error, with file:line on stderr', async () => {

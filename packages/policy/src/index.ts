@@ -5,6 +5,7 @@ export type {
   AuthorizationDetailInput,
   AuthorizationSubject,
   LineageActorInput,
+  LineageApprovalInput,
   LineageEntryInput,
   LineageInput,
   PolicyAction,

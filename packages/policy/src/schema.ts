@@ -122,6 +122,29 @@ namespace AgentId {
     outcome: String,
   };
 
+  // A call of a lineage hop: its exact target ("mcp://treasury/payments.charge") and command.
+  type LineageCall = {
+    target: String,
+    command: String,
+  };
+
+  // A hop of the lineage carrying a human approval whose receipt verified (verifier.verifyApproval, for that
+  // very hop: its signer, target, command, arguments and transaction). A hop that only names an approval
+  // (its apr claim, no receipt sent or none verified) gives none.
+  type LineageApproval = {
+    // The approved hop's signer's purpose, command and target.
+    purpose: String,
+    command: String,
+    target: String,
+    // The approver, as certified in the approver credential.
+    approverId: String,
+    approver: String,
+    // The approver group the request named ("" for the approvers of the agent's controller).
+    group: String,
+    // True when the approver is the user the agent acts for.
+    selfApproval: Bool,
+  };
+
   // The verified chain of custody of the call (present only when the call carried one and it verified).
   // Every hop is in it, the call being decided last (its signer is the principal). Sets hold every hop's
   // value; order is in trail.
@@ -134,8 +157,21 @@ namespace AgentId {
     // What the first hop names as the origin of the transaction ("request", "grant", "approval"; "" for none),
     // as asserted by the first agent.
     originKind: String,
-    // originKind is "request" or "approval": the transaction started from a human's request or approval.
+    // The transaction started from a human: originKind is "request" (asserted by the first agent), or the
+    // first hop carries a verified approval (approvals). An "approval" origin without one does not count.
     humanOrigin: Bool,
+    // True when a hop carries a verified human approval (approvals is not empty).
+    approved: Bool,
+    // The commands of the hops with a verified approval ("tools/call payments.charge").
+    approvedCommands: Set<String>,
+    // The exact calls (target and command) of the hops with a verified approval.
+    approvedCalls: Set<LineageCall>,
+    // True when a verified approval is a self-approval (the approver is the user the agent acts for).
+    selfApproved: Bool,
+    // One per hop with a verified approval.
+    approvals: Set<LineageApproval>,
+    // The approver ids (apv_...) of the verified approvals.
+    approvers: Set<String>,
     // The user on whose behalf the transaction runs, when the hops name one.
     user?: String,
     // The DIDs, purposes and controllers of the agents that signed hops.

@@ -42,9 +42,23 @@ export interface LineageActorInput {
   claims: { purpose: string; controller: string; policyTier?: string }
 }
 
+/** A verified approval of a lineage hop, as `verifier.verifyApproval` returns it (only these members are read). */
+export interface LineageApprovalInput {
+  approver: { id: string; name: string }
+  call: { agent: string; command: string; group: string | null }
+  selfApproval: boolean
+}
+
 /** One verified entry of a lineage, as `verifier.verifyLineage` returns it (only these members are read). */
 export type LineageEntryInput =
-  | { kind: 'hop'; index: number; actor: LineageActorInput; target: string; command: string; callee: string | null }
+  | {
+      kind: 'hop'; index: number; actor: LineageActorInput; target: string; command: string; callee: string | null
+      /**
+       * The hop's human approval: only `verified` is read, the approval `verifier.verifyLineage` checked with
+       * `verifyApproval` for this hop (null when the hop names one but no receipt verified: no approval).
+       */
+      approval?: { verified: LineageApprovalInput | null } | null
+    }
   /** A receipt: the callee of entry `answers` (a hop) answered with `outcome`. */
   | { kind: 'receipt'; index: number; actor: LineageActorInput; answers: number; outcome: string }
 

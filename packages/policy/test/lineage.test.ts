@@ -21,6 +21,7 @@ describe('context.lineage', () => {
     const context = requestContext(subject('bob', {}, { lineage: l }), 1_700_000_000)
     expect(context.lineage).toEqual({
       transactionId: 'txn-00000001', hopCount: 3, entryCount: 4, originKind: 'request', humanOrigin: true, user: 'user-1',
+      approved: false, approvedCommands: [], approvedCalls: [], selfApproved: false, approvals: [], approvers: [],
       actors: [DIDS.alice, DIDS.bob], purposes: ['orchestration', 'fraud-screening'], controllers: ['did:web:acme.example'],
       commands: ['POST /v1/screen', 'tools/call fraud.check', 'tools/call payments.charge'],
       targets: ['mcp://shop//v1/screen', 'mcp://shop/fraud.check', 'mcp://shop/payments.charge'],
@@ -33,6 +34,57 @@ describe('context.lineage', () => {
     const grant = requestContext(subject('bob', {}, { lineage: lineage([hop(0, A, 'tools/call x')], null, null) }), 1)
     expect(grant.lineage).toMatchObject({ originKind: '', humanOrigin: false })
     expect(grant.lineage).not.toHaveProperty('user')
+  })
+
+  it('approvals: only hops whose receipt verified (approval.verified) count, never an apr digest alone', () => {
+    const verified = (who: ReturnType<typeof actor>, command: string, group: string | null = 'finance', selfApproval = false) =>
+      ({ approver: { id: 'apv_dana', name: 'Dana' }, call: { agent: who.did, command, group }, selfApproval })
+    const approvedHop = (index: number, who: ReturnType<typeof actor>, command: string, callee: string | null = DIDS.bob): LineageEntryInput =>
+      ({ ...hop(index, who, command, callee), approval: { verified: verified(who, command) } } as LineageEntryInput)
+    const claimedOnly = { ...hop(1, B, 'tools/call payments.charge', null), approval: { digest: 'x'.repeat(43), verified: null } } as LineageEntryInput
+    const ctx = (l: LineageInput) => requestContext(subject('bob', {}, { lineage: l }), 1).lineage as Record<string, unknown>
+
+    const l = lineage([hop(0, A, 'POST /v1/screen'), approvedHop(1, B, 'tools/call payments.charge', null)], 'grant')
+    const c = requestContext(subject('bob', {}, { lineage: l }), 1)
+    expect(c.lineage).toMatchObject({
+      approved: true, approvedCommands: ['tools/call payments.charge'], approvers: ['apv_dana'], humanOrigin: false, selfApproved: false,
+      approvedCalls: [{ target: 'mcp://shop/payments.charge', command: 'tools/call payments.charge' }],
+      approvals: [{ purpose: 'fraud-screening', command: 'tools/call payments.charge', target: 'mcp://shop/payments.charge', approverId: 'apv_dana', approver: 'Dana', group: 'finance', selfApproval: false }],
+    })
+    expect(cedar.checkParseContext({ context: c as never, schema: AGENTID_CEDAR_SCHEMA, action: { type: 'AgentId::Action', id: 'callTool' } })).toEqual({ type: 'success' })
+
+    // An apr claim without a verified receipt, and an "approval" origin asserted by the first agent: nothing.
+    expect(ctx(lineage([hop(0, A, 'POST /v1/screen'), claimedOnly], 'approval'))).toMatchObject({ approved: false, approvedCommands: [], approvedCalls: [], selfApproved: false, approvals: [], approvers: [], originKind: 'approval', humanOrigin: false })
+    // The first hop approved: a human started the transaction.
+    expect(ctx(lineage([approvedHop(0, A, 'POST /v1/screen'), hop(1, B, 'tools/call x', null)], 'approval'))).toMatchObject({ humanOrigin: true, approvedCommands: ['POST /v1/screen'] })
+    // A controller group of "" and a self-approval are carried as such.
+    const self = { ...hop(0, A, 'tools/call x', null), approval: { verified: verified(A, 'tools/call x', null, true) } } as LineageEntryInput
+    expect(ctx(lineage([self]))).toMatchObject({ approvals: [{ group: '', selfApproval: true }], selfApproved: true })
+
+    // A verified approval of another hop (signer or command) or of the wrong shape is a malformed request.
+    for (const bad of [
+      { ...hop(0, A, 'tools/call x', null), approval: { verified: verified(B, 'tools/call x') } },
+      { ...hop(0, A, 'tools/call x', null), approval: { verified: verified(A, 'tools/call y') } },
+      { ...hop(0, A, 'tools/call x', null), approval: { verified: { ...verified(A, 'tools/call x'), selfApproval: 'no' } } },
+      { ...hop(0, A, 'tools/call x', null), approval: { verified: { ...verified(A, 'tools/call x'), approver: { id: '', name: 'Dana' } } } },
+      { ...hop(0, A, 'tools/call x', null), approval: 'yes' },
+    ]) expect(() => lineageContext(lineage([bad as LineageEntryInput]))).toThrow()
+  })
+
+  it('a policy requires a verified approval of the charge in the lineage', async () => {
+    const dir = policyDir({
+      'p.cedar': `
+@id("charge") permit (principal, action == AgentId::Action::"callTool", resource == AgentId::Tool::"shop/charge")
+when { context has lineage && context.lineage.approvedCommands.contains("tools/call charge") };`,
+    })
+    const engine = await loadPolicyEngine({ dir })
+    const charge = { type: 'Tool' as const, server: 'shop', name: 'charge' }
+    const decide = (l: LineageInput) => engine.authorize(subject('bob', {}, { lineage: l }), 'callTool', charge).decision
+    const last = hop(0, B, 'tools/call charge', null)
+    const approval = { approver: { id: 'apv_dana', name: 'Dana' }, call: { agent: B.did, command: 'tools/call charge', group: null }, selfApproval: false }
+    expect(decide(lineage([{ ...last, approval: { verified: approval } } as LineageEntryInput]))).toBe('allow')
+    expect(decide(lineage([{ ...last, approval: { verified: null } } as LineageEntryInput]))).toBe('deny')
+    expect(decide(lineage([last]))).toBe('deny')
   })
 
   it('percent-encodes the trail delimiters inside purposes and commands, so no hop can pose as two', () => {

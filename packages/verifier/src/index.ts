@@ -40,7 +40,7 @@ export {
 } from './approval.js'
 export type { ApprovalCall, ApprovalReceipt, ApprovalUser, ApproverScope, ReceivedCall, VerifyApprovalOptions, VerifiedApproval } from './approval.js'
 export { dpopChallenge } from './adapters/challenge.js'
-export type { VerifyLineageOptions, VerifiedLineage, VerifiedLineageHop, VerifiedLineageReceipt, LineageActor } from './lineage.js'
+export type { VerifyLineageOptions, VerifiedLineage, VerifiedLineageHop, VerifiedLineageReceipt, VerifiedLineageApproval, LineageActor } from './lineage.js'
 export type { DpopChallenge } from './adapters/challenge.js'
 export { parseSpiffeBundle, MAX_BUNDLE_BYTES } from './svid/bundle.js'
 export type { SpiffeBundle } from './svid/bundle.js'

@@ -80,6 +80,23 @@ export interface VerifiedLineageHop {
   readonly delegation: { readonly hash: string; readonly chain: VerifiedDelegation | null } | null
   /** The human approval the hop acts on (`apr`): the receipt's digest, and the verified approval when the receipts were given. */
   readonly approval: { readonly digest: string; readonly verified: VerifiedApproval | null } | null
+  /**
+   * True only when the hop names an approval (`apr`) and its receipt, sent with the call (`approvals`),
+   * verified for this hop with `verifyApproval`. A hop that only claims an approval (no receipt given) is
+   * not approved.
+   */
+  readonly approved: boolean
+}
+
+/** A human approval verified in the lineage: the hop it is for, and what `verifyApproval` established. */
+export interface VerifiedLineageApproval {
+  /** Index of the approved hop. */
+  readonly hop: number
+  /** The hop's signer (the agent the approval is for). */
+  readonly actor: string
+  readonly target: string
+  readonly command: string
+  readonly approval: VerifiedApproval
 }
 
 /** A verified receipt: the callee of hop `answers` returned an output with this digest and outcome. */
@@ -110,6 +127,11 @@ export interface VerifiedLineage {
   readonly hops: readonly VerifiedLineageHop[]
   /** The last hop: the call this service received. */
   readonly last: VerifiedLineageHop
+  /**
+   * The approvals whose receipts verified (`approvals` option), in hop order: empty when the hops name
+   * none or when no receipts were given. Never from a hop's `apr` claim alone.
+   */
+  readonly approvals: readonly VerifiedLineageApproval[]
   /** The lineage as received (header form): what the service builds its own hops and receipt on. */
   readonly lineage: string
 }
@@ -459,9 +481,11 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
       user: h.usr ?? null,
       delegation: h.dlg === undefined ? null : Object.freeze({ hash: h.dlg, chain: delegations.get(entry.index) ?? null }),
       approval: h.apr === undefined ? null : Object.freeze({ digest: h.apr, verified: approvals.get(entry.index) ?? null }),
+      approved: approvals.has(entry.index),
     })
   })
   const hops = verified.filter((e): e is VerifiedLineageHop => e.kind === 'hop')
+  const approved = hops.filter((h) => h.approved).map((h) => Object.freeze({ hop: h.index, actor: h.actor.did, target: h.target, command: h.command, approval: approvals.get(h.index)! }))
   const first = entries[0]!
   return Object.freeze({
     transactionId: first.claims.txn,
@@ -470,6 +494,7 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
     entries: Object.freeze(verified),
     hops: Object.freeze(hops),
     last: hops[hops.length - 1]!,
+    approvals: Object.freeze(approved),
     lineage: lineage as string,
   })
 }

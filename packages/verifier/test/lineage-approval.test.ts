@@ -5,7 +5,7 @@ import { signerFromJwk, StatusList, VerificationError } from '@agentid/core'
 import { appendHop, argsDigest, decodeLineage } from '@agentid/lineage'
 import { argumentsDigest, createVerifier, type ApprovalReceipt, type Verifier } from '@agentid/verifier'
 import { call, receipt } from './approval-fixtures.js'
-import { alice, credential, issuer, LIST_URL, statusListJwt, statusServer, testClock } from './fixtures.js'
+import { alice, bob, credential, issuer, LIST_URL, statusListJwt, statusServer, testClock } from './fixtures.js'
 
 const TOOL = 'https://bank.example'
 const ARGS = { body: { invoice: 'INV-42', amount: '1200.00 EUR' } }
@@ -53,6 +53,33 @@ describe('approvals in the lineage', () => {
     const r = await approved()
     const v = await verify(await hopWith(JSON.stringify(r)))
     expect(v.last.approval).toEqual({ digest: argsDigest(r), verified: null })
+    // A claim alone is no approval.
+    expect(v.last.approved).toBe(false)
+    expect(v.approvals).toEqual([])
+  })
+
+  it('lists the verified approvals: approved hops and what verifyApproval established, only for receipts that verified', async () => {
+    const r = await approved()
+    const v = await verify(await hopWith(r), [r])
+    expect(v.last.approved).toBe(true)
+    expect(v.approvals).toHaveLength(1)
+    expect(v.approvals[0]).toMatchObject({ hop: 0, actor: alice.did, target: TOOL, command: 'POST /v1/pay', approval: { approver: { id: 'apv_dana', name: 'Dana' }, requestId: r.call.id } })
+    expect(Object.isFrozen(v.approvals)).toBe(true)
+    // A hop without apr is not approved, even with a receipt for its very call sent along.
+    const plain = await verify(await hopWith(undefined), [r])
+    expect(plain.last.approved).toBe(false)
+    expect(plain.approvals).toEqual([])
+  })
+
+  it('an approved hop earlier in the chain: the approvals name that hop, not the call received', async () => {
+    const bobSigner = signerFromJwk(bob.privateJwk)
+    const bobCred = await credential({ sub: bob.did, index: '2' })
+    const r = await approved()
+    const l0 = await appendHop(undefined, { signer, credential: cred, clock: testClock(), target: TOOL, callee: bob.did, command: 'POST /v1/pay', args: ARGS, transactionId: TXN, approval: r })
+    const l1 = await appendHop(l0, { signer: bobSigner, credential: bobCred, clock: testClock(), target: 'https://ledger.example', command: 'POST /v1/book', args: { n: 1 } })
+    const v = await verifier.verifyLineage(l1, { audience: 'https://ledger.example', command: 'POST /v1/book', args: { n: 1 }, credentials: [cred, bobCred], approvals: [r] })
+    expect(v.hops.map((h) => h.approved)).toEqual([true, false])
+    expect(v.approvals.map((a) => [a.hop, a.actor, a.command])).toEqual([[0, alice.did, 'POST /v1/pay']])
   })
 
   it('refuses a hop whose receipt was not sent, another receipt, or one for another transaction or arguments', async () => {

@@ -224,6 +224,12 @@ export function lineageContext(lineage: unknown): Record<string, Json> {
   const steps = new Map<string, Json>()
   const answered = new Map<string, Json>()
   const hops = new Map<number, { purpose: string; command: string }>()
+  const approvals = new Map<string, Json>()
+  const approvedCommands = new Set<string>()
+  const approvedCalls = new Map<string, Json>()
+  let selfApproved = false
+  const approvers = new Set<string>()
+  let firstApproved = false
   let trail = ''
   let first: { actor: string; purpose: string } | undefined
   entries.forEach((e: unknown, i) => {
@@ -251,6 +257,16 @@ export function lineageContext(lineage: unknown): Record<string, Json> {
     const step = { purpose, command }
     steps.set(JSON.stringify(step), step)
     hops.set(i, step)
+    const approval = verifiedApproval(e.approval, `${field}.approval`, actor, command)
+    if (approval !== null) {
+      const a = { purpose, command, target, ...approval }
+      approvals.set(JSON.stringify(a), a)
+      approvedCommands.add(command)
+      approvedCalls.set(JSON.stringify([target, command]), { target, command })
+      if (approval.selfApproval) selfApproved = true
+      approvers.add(approval.approverId)
+      if (first === undefined) firstApproved = true
+    }
     trail += `<${trailText(purpose)}|${trailText(command)}>`
     first ??= { actor, purpose }
   })
@@ -260,7 +276,14 @@ export function lineageContext(lineage: unknown): Record<string, Json> {
     hopCount: hops.size,
     entryCount: entries.length,
     originKind,
-    humanOrigin: originKind === 'request' || originKind === 'approval',
+    // A request is what the first agent asserts; an approval counts only when verified (its receipt checked).
+    humanOrigin: originKind === 'request' || firstApproved,
+    approved: approvals.size > 0,
+    approvedCommands: [...approvedCommands],
+    approvedCalls: [...approvedCalls.values()],
+    selfApproved,
+    approvals: [...approvals.values()],
+    approvers: [...approvers],
     actors: [...actors],
     purposes: [...purposes],
     controllers: [...controllers],
@@ -274,6 +297,29 @@ export function lineageContext(lineage: unknown): Record<string, Json> {
   }
   if (lineage.user !== null && lineage.user !== undefined) out.user = identifier(lineage.user, 'subject.lineage.user')
   return out
+}
+
+/**
+ * The verified approval of a lineage hop (`hop.approval.verified`, set by `verifyLineage` only for a receipt
+ * that `verifyApproval` checked for this hop), as policies see it; null when the hop names none or only its
+ * digest (`apr` claimed, no receipt verified). The approval must be of this hop's signer and command.
+ */
+function verifiedApproval(value: unknown, field: string, actor: string, command: string): { approverId: string; approver: string; group: string; selfApproval: boolean } | null {
+  if (value === undefined || value === null) return null
+  if (!isRecord(value)) return fail(`${field}: must be an object or null`)
+  const v = value.verified
+  if (v === undefined || v === null) return null
+  if (!isRecord(v) || !isRecord(v.approver) || !isRecord(v.call)) return fail(`${field}.verified: must be a verified approval`)
+  if (v.call.agent !== actor || v.call.command !== command) fail(`${field}.verified: is not an approval of this hop`)
+  if (typeof v.selfApproval !== 'boolean') fail(`${field}.verified.selfApproval: must be a boolean`)
+  const group = v.call.group
+  if (group !== null && typeof group !== 'string') fail(`${field}.verified.call.group: must be a string or null`)
+  return {
+    approverId: text(v.approver.id, `${field}.verified.approver.id`),
+    approver: text(v.approver.name, `${field}.verified.approver.name`),
+    group: group === null ? '' : text(group, `${field}.verified.call.group`),
+    selfApproval: v.selfApproval as boolean,
+  }
 }
 
 /**
