@@ -25,7 +25,9 @@ export function median(values) {
 /**
  * Measures several cases in one process, interleaved: a warm-up round of each, then round r of
  * every case before round r + 1 of any, so that drift of a shared machine hits all cases alike.
- * `cases`: { key: { fn, sync?, batch?, before? } }. Returns { key: { median, rounds } } in ops/s.
+ * `cases`: { key: { fn, sync?, batch?, before? } }. Returns { key: { median, rounds, cpuRounds } }:
+ * ops/s per round, and the process's CPU time (user + system, all threads) per op in µs per round,
+ * which a loaded machine moves less than wall time (a process waiting for a core uses none).
  * `before(lastOpsPerSec)`, when given, runs untimed before the case's warm-up (with 0) and before
  * each of its rounds (with its last figure): to prepare what the round will use up.
  * `alternate`: odd rounds run the cases in reverse order, so that no case always runs first (or
@@ -35,14 +37,19 @@ export async function measureInterleaved(cases, { rounds = 5, minMs = 1000, warm
   const out = {}
   for (const [key, c] of Object.entries(cases)) {
     await c.before?.(0)
-    out[key] = { median: 0, rounds: [], warmup: await round(c.fn, { ...c, minMs: warmupMs }) }
+    out[key] = { median: 0, rounds: [], cpuRounds: [], warmup: await round(c.fn, { ...c, minMs: warmupMs }) }
   }
   for (let r = 0; r < rounds; r++) {
     const order = Object.entries(cases)
     if (alternate && r % 2 === 1) order.reverse()
     for (const [key, c] of order) {
       await c.before?.(out[key].rounds.at(-1) ?? out[key].warmup)
-      out[key].rounds.push(await round(c.fn, { ...c, minMs }))
+      const cpu0 = process.cpuUsage()
+      const t0 = performance.now()
+      const opsPerSec = await round(c.fn, { ...c, minMs })
+      const cpu = process.cpuUsage(cpu0)
+      out[key].rounds.push(opsPerSec)
+      out[key].cpuRounds.push((cpu.user + cpu.system) / ((opsPerSec * (performance.now() - t0)) / 1000))
     }
     log(`round ${r + 1}/${rounds} done`)
   }
