@@ -49,18 +49,25 @@ function pairs(values: readonly string[] | undefined, what: string): [string, st
   return out
 }
 
+/** Bytes of an oversized body read and dropped before the 413 goes out anyway. */
+const MAX_DISCARD = 1 << 20
+
+/**
+ * The request body, or undefined past MAX_BODY. An oversized body is then read to its end and dropped
+ * (up to MAX_DISCARD more), so the client, still sending, gets the 413 instead of a reset connection;
+ * past that the 413 goes out at once and the connection is cut (see the handler).
+ */
 function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
     req.on('data', (c: Buffer) => {
       size += c.length
-      if (size > MAX_BODY) {
-        resolve(undefined)
-        req.destroy()
-      } else chunks.push(c)
+      if (size <= MAX_BODY) return void chunks.push(c)
+      chunks.length = 0
+      if (size > MAX_BODY + MAX_DISCARD) resolve(undefined)
     })
-    req.on('end', () => resolve(Buffer.concat(chunks)))
+    req.on('end', () => resolve(size > MAX_BODY ? undefined : Buffer.concat(chunks)))
     req.on('error', reject)
   })
 }
@@ -104,7 +111,11 @@ export function registerTlog(program: Command, ctx: Context): void {
           if (path !== '/add-checkpoint') return void res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')
           if (req.method !== 'POST') return void res.writeHead(405, { allow: 'POST', 'content-type': 'text/plain' }).end('use POST\n')
           const body = await readBody(req)
-          if (!body) return void res.writeHead(413, { 'content-type': 'text/plain' }).end('request too large\n')
+          if (!body) {
+            // Still sending past MAX_DISCARD: answer, then cut the connection a second later.
+            if (!req.complete) res.once('finish', () => setTimeout(() => req.destroy(), 1000).unref())
+            return void res.writeHead(413, { 'content-type': 'text/plain', ...(req.complete ? {} : { connection: 'close' }) }).end('request too large\n')
+          }
           const answer = addCheckpoint(body, {
             cosigner,
             logs,
