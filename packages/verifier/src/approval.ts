@@ -5,6 +5,7 @@ import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } f
 import canonicalizeModule from 'canonicalize'
 import { decodeJwt, parseStatusEntry, VerificationError, type DecodedJwt } from '@agentid/core'
 import type { ReplayCache } from './presentation.js'
+import { BoundedCache } from './lru.js'
 import { deepFreeze, isRecord, statusIndexOf } from './util.js'
 
 // The package is CommonJS (`module.exports = serialize`) typed as an ES default export: under NodeNext the
@@ -148,6 +149,18 @@ export interface ApprovalContext {
   replayCache: ReplayCache
   verifyIssuerSignature: (jwt: DecodedJwt, iss: string) => Promise<void>
   statusOf: (url: string, issuer: string, index: number) => Promise<number>
+  /** True when a revocation event (the verifier's revocation stream) revoked the credential `jti` of `issuer`. */
+  revoked: (issuer: string, jti: string) => boolean
+  /**
+   * Approver credentials verified before, by the SHA-256 (base64url) of their exact bytes: a hit skips the
+   * parse, the issuer's signature and the key import; time, revocation and status are still checked per call.
+   */
+  memo: BoundedCache<string, Approver>
+}
+
+/** A bounded memo of verified approver credentials (`ApprovalContext.memo`). */
+export function createApproverMemo(size: number): BoundedCache<string, Approver> {
+  return new BoundedCache(size)
 }
 
 function malformed(message: string, details: Record<string, unknown> = {}): never {
@@ -282,7 +295,7 @@ export function parseApprovalCall(value: unknown): ApprovalCall {
 }
 
 /** The certified part of an approver credential. */
-interface Approver {
+export interface Approver {
   id: string
   name: string
   credentialId: string
@@ -314,6 +327,10 @@ const COSE_ALGS: Record<number, { kty: string; crv?: string; hash: string | null
 async function verifyApproverCredential(ctx: ApprovalContext, token: unknown): Promise<Approver> {
   if (typeof token !== 'string') malformed('approverCredential must be a compact JWT', { field: 'approverCredential' })
   if (token.length > ctx.maxTokenBytes) malformed('approverCredential is too large', { field: 'approverCredential' })
+  // SHA-256 names the exact bytes; what is cached passed every check below, none of which depends on time.
+  const memoKey = createHash('sha256').update(token).digest('base64url')
+  const known = ctx.memo.get(memoKey)
+  if (known !== undefined) return known
   const jwt = decodeJwt(token, ctx.maxTokenBytes)
   if (jwt.header.typ !== undefined && jwt.header.typ !== 'JWT' && jwt.header.typ !== 'vc+jwt') malformed('unexpected typ for an approver credential')
   const p = jwt.payload
@@ -348,22 +365,25 @@ async function verifyApproverCredential(ctx: ApprovalContext, token: unknown): P
   }
   if (alg.kty === 'RSA' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) malformed('approverCredential: RSA key shorter than 2048 bits')
   const entry = parseStatusEntry(vc.credentialStatus)
-  return {
+  // Frozen (shared by every receipt of this approver), the KeyObject left as node:crypto made it.
+  const approver: Approver = Object.freeze({
     id: s.approverId,
     name: s.name,
     credentialId: p.jti,
-    user: s.user === undefined ? null : userOf(s.user, 'approverCredential.user'),
-    scope,
+    user: deepFreeze(s.user === undefined ? null : userOf(s.user, 'approverCredential.user')),
+    scope: deepFreeze(scope),
     key,
     alg: w.alg as number,
     webauthnId: w.credentialId,
     rpId: w.rpId,
     origin: w.origin,
     issuer: p.iss,
-    status: { url: entry.statusListCredential, index: statusIndexOf(entry.statusListIndex) },
+    status: Object.freeze({ url: entry.statusListCredential, index: statusIndexOf(entry.statusListIndex) }),
     exp: p.exp,
     nbf: (p.nbf as number | undefined) ?? null,
-  }
+  })
+  ctx.memo.set(memoKey, approver)
+  return approver
 }
 
 const RECEIPT_KEYS = new Set(['type', 'decision', 'call', 'credentialId', 'authenticatorData', 'clientDataJSON', 'signature', 'approverCredential'])
@@ -491,6 +511,9 @@ export async function verifyApprovalWith(ctx: ApprovalContext, input: unknown, o
 
   // 4. Time, revocation, single use.
   if (call.expiresAt + ctx.clockSkewSec <= t) throw new VerificationError('ERR_EXPIRED', 'the approval has expired', { details: { exp: call.expiresAt } })
+  if (ctx.revoked(approver.issuer, approver.credentialId)) {
+    throw new VerificationError('ERR_REVOKED', 'the approver credential has been revoked (revocation event)', { details: { credentialId: approver.credentialId } })
+  }
   const bit = await ctx.statusOf(approver.status.url, approver.issuer, approver.status.index)
   if (bit !== 0) throw new VerificationError('ERR_REVOKED', 'the approver credential has been revoked', { details: { credentialId: approver.credentialId } })
   if (options.consume !== false) {

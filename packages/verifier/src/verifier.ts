@@ -24,7 +24,7 @@ import type { VerifiedJwtSvid } from './svid/jwt.js'
 import { createTokenCache, verifyCertificateBoundRequestWith, verifyRequestWith, type CertificateBoundRequestLike, type VerifiedCertificateBoundRequest, type HttpRequestLike, type RequestContext, type VerifiedRequest, type VerifyRequestOptions } from './request.js'
 import { assertSpiffeIdNamesAgent, deepFreeze, isRecord, statusIndexOf } from './util.js'
 import { RevocationRegistry, RevocationSubscription, type RevocationMode, type RevocationStreamOptions } from './revocations.js'
-import { verifyApprovalWith, type ApprovalContext, type VerifiedApproval, type VerifyApprovalOptions } from './approval.js'
+import { createApproverMemo, verifyApprovalWith, type ApprovalContext, type VerifiedApproval, type VerifyApprovalOptions } from './approval.js'
 import { createLineageMemo, verifyLineageWith, type LineageContext, type VerifiedLineage, type VerifyLineageOptions } from './lineage.js'
 import { DEFAULT_LINEAGE_LIMITS, type LineageLimits } from '@agentid/lineage'
 import { TransparencyCheck, type TransparencyOptions } from './transparency.js'
@@ -114,6 +114,12 @@ export interface VerifierOptions {
   lineageMaxAgeSec?: number
   /** Limits of a lineage, checked before any parsing. Default 16 entries, 16,384 bytes, 4,096 bytes per entry. */
   lineageLimits?: Partial<LineageLimits>
+  /**
+   * Number of verified approver credentials memoized by their exact bytes (`verifyApproval`): a hit skips
+   * the parse, the issuer's signature and the key import; time, revocation and status are checked on every
+   * call. Default 1,000.
+   */
+  approverMemoSize?: number
   /** Number of verified lineage prefixes memoized by their bytes (a workflow then pays for its new hop only). Default 1,000. */
   lineageMemoSize?: number
   /**
@@ -459,6 +465,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     replayCache: presentations.replayCache,
     verifyIssuerSignature: (jwt, iss) => verifySignature(jwt, iss, 'assertionMethod'),
     statusOf: (url, issuer, index) => statusLists.status(url, issuer, index),
+    revoked: (issuer, jti) => revocations.credentialRevoked(issuer, jti),
+    memo: createApproverMemo(positive('approverMemoSize', options.approverMemoSize, 1_000) || 1),
   }
 
   // A credential known by the hash a lineage entry names (its `crd`, SHA-256 base64url of the JWT):

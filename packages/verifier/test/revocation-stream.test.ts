@@ -11,6 +11,7 @@ import { accessTokenHash, createVerifier, SET_TYP, type RevocationStreamOptions,
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { alice, bob, claims, credential, issuer, LIST_URL, malloryIssuer, NOW, statusListJwt, statusServer, testClock } from './fixtures.js'
+import { receipt as approvalReceipt, received as receivedCall } from './approval-fixtures.js'
 import { generateEd25519KeyPair, signerFromJwk } from '@agentid/core'
 
 const CREDENTIAL_CHANGE = 'https://schemas.openid.net/secevent/caep/event-type/credential-change'
@@ -165,6 +166,25 @@ describe('revocationStream: revocations refused on arrival', () => {
     await expectCode(verifier.verifyAgentCredential(jwt), 'ERR_REVOKED')
     await expect(verifier.verifyAgentCredential(other)).resolves.toMatchObject({ did: alice.did })
     expect(verifier.revocationMode()).toBe('push')
+    expect(errors).toEqual([])
+  })
+
+  it("an approver's receipts are refused once the approver credential's credential-change arrives (memoized credential too)", async () => {
+    verifier = make()
+    const c = await nextConnection(1)
+    await until(() => verifier.revocationMode() === 'push')
+    const r = await approvalReceipt()
+    const approverJti = JSON.parse(Buffer.from(r.approverCredential.split('.')[1]!, 'base64url').toString()).jti as string
+    await expect(verifier.verifyApproval(r, { call: receivedCall(), consume: false })).resolves.toMatchObject({ approver: { name: 'Dana' } })
+    // Another issuer's SET naming the same jti revokes nothing of this issuer's.
+    c.res.write(frame(1, await revokeCredential(otherIssuer.did, approverJti, otherIssuer)))
+    await marker(c, 2)
+    await expect(verifier.verifyApproval(r, { call: receivedCall(), consume: false })).resolves.toMatchObject({ approver: { name: 'Dana' } })
+    c.res.write(frame(3, await revokeCredential(issuer.did, approverJti)))
+    await refused(() => verifier.verifyApproval(r, { call: receivedCall(), consume: false }))
+    // Refused at once: the status list (cached for an hour here) still says unrevoked.
+    await expectCode(verifier.verifyApproval(r, { call: receivedCall(), consume: false }), 'ERR_REVOKED')
+    await expectCode(verifier.verifyApproval(await approvalReceipt(), { call: receivedCall() }), 'ERR_REVOKED')
     expect(errors).toEqual([])
   })
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { approvalChallenge, argumentsDigest, createVerifier, VerificationError } from '@agentid/verifier'
 import { ARGS, call, dana, passkey, received, receipt, setup } from './approval-fixtures.js'
-import { alice, bob, issuer, malloryIssuer, NOW, statusServer, testClock } from './fixtures.js'
+import { StatusList } from '@agentid/core'
+import { alice, bob, issuer, LIST_URL, malloryIssuer, NOW, statusListJwt, statusServer, testClock } from './fixtures.js'
 
 async function code(p: Promise<unknown>): Promise<string> {
   try {
@@ -131,6 +132,38 @@ describe('verifyApproval', () => {
     expect(await code(verifier.verifyApproval(r, { call: received() }))).toBe('ERR_EXPIRED')
     const { verifier: v2 } = await setup()
     expect(await code(v2.verifyApproval(await receipt({ cred: { exp: NOW - 3600 } }), { call: received() }))).toBe('ERR_EXPIRED')
+  })
+
+  it('memoizes the approver credential by its exact bytes; time, status and revocation are still checked on every call', async () => {
+    const lists: Record<string, string> = { [LIST_URL]: await statusListJwt(StatusList.create()) }
+    const clock = testClock()
+    const verifier = createVerifier({ trustedIssuers: [issuer.did], clock, fetch: statusServer(lists), statusTtlMs: 1000 })
+    const longCall = call({ expiresAt: NOW + 86_400 })
+    const r = await receipt({ call: longCall, cred: { exp: NOW + 1000 } })
+    const first = await verifier.verifyApproval(r, { call: received(), consume: false })
+    // The second receipt of the same approver (same credential bytes) reuses the verified credential.
+    const second = await verifier.verifyApproval(await receipt({ call: longCall, cred: { exp: NOW + 1000 } }), { call: received(), consume: false })
+    expect(second.approver.scope).toBe(first.approver.scope)
+    expect(Object.isFrozen(second.approver.scope)).toBe(true)
+    // Other bytes are another credential: a forged signature on a known credential's content is refused.
+    const [h, p, sig] = r.approverCredential.split('.')
+    const forged = `${h}.${p}.${sig!.slice(0, -2)}${sig!.endsWith('AA') ? 'BA' : 'AA'}`
+    expect(await code(verifier.verifyApproval({ ...r, approverCredential: forged }, { call: received(), consume: false }))).not.toBe('OK')
+    // Revoked on the status list: refused once the list is fetched again, memo or not.
+    const list = StatusList.create()
+    list.set(3, 1)
+    lists[LIST_URL] = await statusListJwt(list)
+    clock.advance(2000)
+    expect(await code(verifier.verifyApproval(r, { call: received(), consume: false }))).toBe('ERR_REVOKED')
+    lists[LIST_URL] = await statusListJwt(StatusList.create())
+    clock.advance(2000)
+    await verifier.verifyApproval(r, { call: received(), consume: false })
+    // Expired credential (the call itself still valid): refused although memoized.
+    clock.set((NOW + 1000 + 61) * 1000)
+    const expired = await verifier.verifyApproval(r, { call: received(), consume: false }).then(() => undefined, (e: unknown) => e)
+    expect(expired).toBeInstanceOf(VerificationError)
+    expect((expired as VerificationError).code).toBe('ERR_EXPIRED')
+    expect((expired as VerificationError).details.exp).toBe(NOW + 1000)
   })
 
   it('reports self-approval (the approver is the user the agent acts for)', async () => {
