@@ -439,7 +439,8 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
       if (receipt === undefined) lineageError('ERR_APPROVAL_MISMATCH', entry.index, 'approval-missing', 'the hop names an approval whose receipt was not sent')
       try {
         approvals.set(entry.index, await ctx.verifyApproval(receipt, {
-          call: { agent: h.iss, target: h.aud, command: h.cmd, argumentsDigest: `sha-256:${h.arg}`, transactionId: h.txn },
+          // The controller is the one the actor's verified credential names, never the receipt's say-so.
+          call: { agent: h.iss, controller: actors.get(h.crd)!.claims.controller, target: h.aud, command: h.cmd, argumentsDigest: `sha-256:${h.arg}`, transactionId: h.txn },
           consume: false,
         }))
       } catch (error) {

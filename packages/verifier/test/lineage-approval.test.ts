@@ -95,6 +95,18 @@ describe('approvals in the lineage', () => {
     expect(await code(verify(await hopWith(denied), [denied]))).toBe('ERR_APPROVAL_DENIED')
   })
 
+  it('refuses a receipt approved under another controller than the one the actor\'s credential names', async () => {
+    // The approver answers for did:web:other.example, and the request named it: valid for that controller,
+    // but alice's credential says did:web:acme.example answers for her.
+    const args = ARGS
+    const foreign = await receipt({
+      call: call({ agent: alice.did, controller: 'did:web:other.example', target: TOOL, command: 'POST /v1/pay', arguments: args, argumentsDigest: argumentsDigest(args), transactionId: TXN, user: null }),
+      cred: { index: '9', controllers: ['did:web:other.example'] },
+    })
+    await expect(verifier.verifyApproval(foreign, { call: { agent: alice.did, target: TOOL, command: 'POST /v1/pay', arguments: ARGS } })).resolves.toBeDefined()
+    expect(await code(verify(await hopWith(foreign), [foreign]))).toBe('ERR_APPROVAL_MISMATCH')
+  })
+
   it('a malformed apr claim is refused when decoding', async () => {
     await expect(hopWith(undefined).then((l) => verify(l, []))).resolves.toMatchObject({ last: { approval: null } })
     await expect(appendHop(undefined, { signer, credential: cred, target: TOOL, command: 'POST /v1/pay', args: ARGS, approval: '{' })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' })
