@@ -6,7 +6,8 @@ import type { FastifyInstance } from 'fastify'
 import { decodeDidKey, decodeJwt, verifyJwsSignature } from '@agentid/core'
 import { buildServer } from '../src/http/server.js'
 import { CAEP_CREDENTIAL_CHANGE, CAEP_SESSION_REVOKED } from '../src/events/sets.js'
-import { bearer, harness, namedKey, spawnAgent, type Harness } from './http-fixtures.js'
+import { BASE_URL, bearer, harness, namedKey, spawnAgent, type Harness } from './http-fixtures.js'
+import { softRegister } from './webauthn-soft.js'
 import { createPublicKey } from 'node:crypto'
 
 interface SseEvent { id?: string; event?: string; data: string }
@@ -250,6 +251,38 @@ describe('GET /v1/events', () => {
     await extra.close()
     await ended
     expect(Date.now() - t0).toBeLessThan(2000)
+  })
+
+  it("an approver's revocation publishes a credential-change for the approver credential (once); an approver never enrolled publishes nothing", async () => {
+    const add = async () => {
+      const res = await h.app.inject({ method: 'POST', url: '/v1/approvers', headers: bearer(h.adminKey), payload: { name: 'Dana', controllers: ['did:web:acme.example'] } })
+      expect(res.statusCode).toBe(201)
+      const json = res.json() as { id: string; enrolmentUrl: string }
+      return { id: json.id, token: json.enrolmentUrl.split('#')[1]! }
+    }
+    const a = await add()
+    const options = (await h.app.inject({ method: 'POST', url: '/v1/enrolments/options', payload: { token: a.token } })).json()
+    const enrolled = await h.app.inject({ method: 'POST', url: '/v1/enrolments/verify', payload: { token: a.token, response: softRegister(options, BASE_URL).response } })
+    expect(enrolled.statusCode, enrolled.body).toBe(201)
+    const credentialId = (enrolled.json() as { credentialId: string }).credentialId
+    const s = await openStream(url)
+    await s.waitFor(1)
+    const revoke = (id: string) => h.app.inject({ method: 'POST', url: `/v1/approvers/${id}/revoke`, headers: bearer(h.adminKey), payload: { reason: 'lost device (internal note)' } })
+    expect((await revoke(a.id)).json()).toMatchObject({ alreadyRevoked: false })
+    const [, e] = await s.waitFor(2)
+    expect(e!.event).toBe('set')
+    checkSignature(e!)
+    const { claims } = setOf(e!)
+    expect(claims.sub_id).toEqual({ format: 'jwt_id', iss: h.issuerDid, jti: credentialId })
+    expect(Object.keys(claims.events)).toEqual([CAEP_CREDENTIAL_CHANGE])
+    expect(claims.events[CAEP_CREDENTIAL_CHANGE]).toMatchObject({ credential_type: 'verifiable-credential', change_type: 'revoke' })
+    expect(JSON.stringify(claims)).not.toContain('lost device')
+    // Again, and an approver who never enrolled (no credential): nothing more.
+    expect((await revoke(a.id)).json()).toMatchObject({ alreadyRevoked: true })
+    expect((await revoke((await add()).id)).json()).toMatchObject({ alreadyRevoked: false })
+    await new Promise((r) => setTimeout(r, 300))
+    expect(s.events.filter((x) => x.event === 'set')).toHaveLength(1)
+    s.close()
   })
 })
 

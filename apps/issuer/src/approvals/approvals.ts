@@ -29,6 +29,7 @@ import {
 import type { IssuerEngine } from '../veramo/engine.js'
 import type { StatusLists } from '../domain/status-lists.js'
 import type { Store } from '../domain/store.js'
+import type { RevocationEvents } from '../events/recorder.js'
 import { parseApprovalRequest, parseApproverRequest, parseDecision, parseEnrolToken, parseId } from './input.js'
 import { ApprovalStore, type ApprovalRequestRow, type ApproverRow } from './store.js'
 
@@ -68,6 +69,12 @@ export interface ApprovalsOptions {
   fetch?: typeof globalThis.fetch
   /** Called after each approval event has committed (e.g. the transparency log's hook). Errors are ignored. */
   onEvent?: (event: ApprovalEvent) => void
+  /**
+   * The issuer's security events: an approver's revocation publishes a CAEP credential-change SET for the
+   * approver credential on the event stream (`GET /v1/events`), so subscribed verifiers refuse its receipts
+   * at once.
+   */
+  revocationEvents?: Pick<RevocationEvents, 'revokedSync' | 'announce'>
 }
 
 export interface ApproverView {
@@ -202,10 +209,13 @@ export class Approvals {
       const changed = this.db.approvers.revoke(approverId, at, reason)
       if (changed) {
         if (row.status_list_id !== null && row.status_index !== null) this.o.statusLists.setRevokedSync([{ listId: row.status_list_id, index: row.status_index }])
+        // Its SET in the same transaction: the revocation and its event commit together or not at all.
+        if (row.credential_id !== null) this.o.revocationEvents?.revokedSync((...a) => this.o.store.events.insert(...a), { at, credentials: [row.credential_id] })
         this.record(events, { at, actor: actorName(actor), action: 'approver.revoked', subject: approverId, details: { reason, credentialId: row.credential_id } })
       }
       return { id: approverId, alreadyRevoked: !changed }
     })
+    this.o.revocationEvents?.announce()
     this.emit(events)
     return result
   }

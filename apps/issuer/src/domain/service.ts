@@ -83,7 +83,7 @@ export interface IssuerServiceOptions {
   /** Announces revocation events to every instance's event stream. Default: in-process only. */
   eventBus?: EventBus
   /** Human approvals: origin/RP id of the approval pages, lifetimes, webhook (apps/issuer/src/approvals). */
-  approvals?: Omit<ApprovalsOptions, 'store' | 'engine' | 'statusLists' | 'now' | 'verifier'>
+  approvals?: Omit<ApprovalsOptions, 'store' | 'engine' | 'statusLists' | 'now' | 'verifier' | 'revocationEvents'>
 }
 
 export interface OrchestratorView { id: string; name: string; createdAt: string; removedAt: string | null; activeAgents?: number }
@@ -197,7 +197,7 @@ export class IssuerService {
         }
       },
     })
-    this.approvals = new Approvals({ ...options.approvals, store, engine, statusLists: this.statusLists, now: () => this.now(), verifier: this.selfCheck })
+    this.approvals = new Approvals({ ...options.approvals, store, engine, statusLists: this.statusLists, now: () => this.now(), verifier: this.selfCheck, revocationEvents: this.events })
     this.purgeTimer = setInterval(() => this.purge(), 60_000)
     this.purgeTimer.unref()
   }
