@@ -144,6 +144,9 @@ describe('Sigstore bundle with SLSA provenance (real public-good bundle, offline
     const b = counts(h)
     await refusedWith(await spawnWith(namedKey(), [{ kind: 'sigstore', bundle: sigstoreBundle, digest: `sha256:${'0'.repeat(64)}` }]), 'sigstore.digest', b)
     await refusedWith(await spawnWith(namedKey(), [{ kind: 'sigstore', bundle: sigstoreBundle, digest: 'md5:abc' }]), 'sigstore.digest', b)
+    // A sha512 digest (npm provenance names tarballs so) is matched against sha512 subjects only.
+    await refusedWith(await spawnWith(namedKey(), [{ kind: 'sigstore', bundle: sigstoreBundle, digest: `sha512:${'a'.repeat(128)}` }]), 'sigstore.digest', b)
+    await refusedWith(await spawnWith(namedKey(), [{ kind: 'sigstore', bundle: sigstoreBundle, digest: digest.toUpperCase() }]), 'sigstore.digest', b)
     const altered = structuredClone(sigstoreBundle)
     const payload = JSON.parse(Buffer.from(altered.dsseEnvelope.payload, 'base64').toString())
     payload.subject[0].digest.sha256 = '1'.repeat(64)

@@ -43,7 +43,7 @@ namespace AgentId {
     attested: Bool,
     // The kinds of evidence the issuer verified: "eat", "sigstore", "nitro".
     attestationKinds: Set<String>,
-    // The build digests bound by verified Sigstore provenance, as "sha256:<hex>".
+    // The build digests bound by verified Sigstore provenance, as "sha256:<hex>" or "sha512:<hex>".
     attestedDigests: Set<String>,
     // The PCR0 values of verified Nitro documents (hex): the enclave image measured.
     attestedPcr0: Set<String>,

@@ -85,9 +85,10 @@ describe('attestation attributes', () => {
     expect(attestationAttributes({
       verified: [
         { kind: 'sigstore', subject: { name: 'a.txt', sha256: 'ab' } },
+        { kind: 'sigstore', subject: { name: 'pkg:npm/x@1', sha512: 'cd' } },
         { kind: 'nitro', pcrs: { 0: '00', 1: '11' } },
         { kind: 'eat', attester: 'tee-1' },
       ],
-    })).toEqual({ attested: true, attestationKinds: ['eat', 'nitro', 'sigstore'], attestedDigests: ['sha256:ab'], attestedPcr0: ['00'] })
+    })).toEqual({ attested: true, attestationKinds: ['eat', 'nitro', 'sigstore'], attestedDigests: ['sha256:ab', 'sha512:cd'], attestedPcr0: ['00'] })
   })
 })

@@ -24,12 +24,15 @@ interface Statement { _type?: unknown; subject?: unknown; predicateType?: unknow
 /**
  * Verifies `{ bundle, digest }`: the bundle parses (`sigstore.format`); it verifies against the pinned
  * root, signed by one of the configured identities (`sigstore.verify`); it is a DSSE in-toto statement
- * (`sigstore.statement`) whose subjects include `digest` (`sha256:<hex>`, the agent's model or tool build:
+ * (`sigstore.statement`) whose subjects include `digest` (`sha256:<hex>` or `sha512:<hex>`, the agent's model or tool build:
  * `sigstore.digest`). Returns what is recorded in the `attestation` claim.
  */
 export function verifySigstore(evidence: { bundle?: unknown; digest?: unknown }, config: SigstoreConfig): Record<string, unknown> {
-  const digest = typeof evidence.digest === 'string' ? /^sha256:([0-9a-f]{64})$/.exec(evidence.digest)?.[1] : undefined
-  if (!digest) reject('sigstore.digest', 'digest must be "sha256:<64 lowercase hex>", the build the agent runs')
+  // sha256 (SLSA provenance of builds) or sha512 (what npm provenance names a package tarball by).
+  const parsed = typeof evidence.digest === 'string' ? /^(?:(sha256):([0-9a-f]{64})|(sha512):([0-9a-f]{128}))$/.exec(evidence.digest) : null
+  if (!parsed) reject('sigstore.digest', 'digest must be "sha256:<64 lowercase hex>" or "sha512:<128 lowercase hex>", the build the agent runs')
+  const alg = (parsed![1] ?? parsed![3]) as 'sha256' | 'sha512'
+  const digest = parsed![2] ?? parsed![4]!
   let bundle: ReturnType<typeof bundleFromJSON>
   try {
     bundle = bundleFromJSON(evidence.bundle)
@@ -56,10 +59,10 @@ export function verifySigstore(evidence: { bundle?: unknown; digest?: unknown },
     return reject('sigstore.statement', 'the statement is not JSON', cause)
   }
   if (!Array.isArray(statement.subject)) reject('sigstore.statement', 'the statement has no subject')
-  const subjects = (statement.subject as { name?: unknown; digest?: { sha256?: unknown } }[])
-    .filter((s) => typeof s?.digest?.sha256 === 'string')
-    .map((s) => ({ name: typeof s.name === 'string' ? s.name.slice(0, 256) : '', sha256: s.digest!.sha256 as string }))
-  const match = subjects.find((s) => s.sha256 === digest)
+  const subjects = (statement.subject as { name?: unknown; digest?: Record<string, unknown> }[])
+    .filter((s) => typeof s?.digest?.[alg] === 'string')
+    .map((s) => ({ name: typeof s.name === 'string' ? s.name.slice(0, 256) : '', [alg]: (s.digest![alg] as string).toLowerCase() }))
+  const match = subjects.find((s) => s[alg] === digest)
   if (!match) reject('sigstore.digest', 'no subject of the provenance has this digest')
   const predicate = (typeof statement.predicate === 'object' && statement.predicate !== null ? statement.predicate : {}) as { buildDefinition?: { buildType?: unknown }; runDetails?: { builder?: { id?: unknown } } }
   const tlog = bundle.verificationMaterial.tlogEntries[0]

@@ -334,7 +334,10 @@ export function attestationAttributes(attestation: unknown): { attested: boolean
   const pcr0 = new Set<string>()
   for (const v of verified) {
     if (v.kind === 'eat' || v.kind === 'sigstore' || v.kind === 'nitro') kinds.add(v.kind)
-    if (v.kind === 'sigstore' && isRecord(v.subject) && typeof v.subject.sha256 === 'string') digests.add(`sha256:${v.subject.sha256}`)
+    if (v.kind === 'sigstore' && isRecord(v.subject)) {
+      if (typeof v.subject.sha256 === 'string') digests.add(`sha256:${v.subject.sha256}`)
+      if (typeof v.subject.sha512 === 'string') digests.add(`sha512:${v.subject.sha512}`)
+    }
     if (v.kind === 'nitro' && isRecord(v.pcrs) && typeof v.pcrs['0'] === 'string') pcr0.add(v.pcrs['0'])
   }
   return { attested: kinds.size > 0, attestationKinds: [...kinds].sort(), attestedDigests: [...digests].sort(), attestedPcr0: [...pcr0].sort() }
