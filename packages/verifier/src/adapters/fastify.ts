@@ -4,6 +4,8 @@ import { dpopChallenge } from './challenge.js'
 import { hostAuthority, originForm, type AgentidHttpOptions } from './node.js'
 import { lineageOptionsOf, lineageRefusal, verifyHttpLineage } from './lineage.js'
 import type { VerifiedLineage } from '../lineage.js'
+import type { VerifiedApproval } from '../approval.js'
+import { checkHttpApprovalOptions, decideHttpApproval } from './approval.js'
 
 /** The part of a Fastify request the plugin reads. */
 interface FastifyRequestLike {
@@ -16,6 +18,7 @@ interface FastifyRequestLike {
   raw: { headersDistinct?: Record<string, string[]> }
   agentid?: VerifiedRequest | null
   agentidLineage?: VerifiedLineage | null
+  agentidApproval?: VerifiedApproval | null
   body?: unknown
 }
 
@@ -38,21 +41,28 @@ export interface AgentidFastifyOptions extends AgentidHttpOptions {
 /**
  * Fastify plugin (no runtime dependency on fastify): a preHandler that verifies the DPoP-bound
  * access token and proof, sets `request.agentid`, or answers 401/400 like {@link agentidMiddleware}.
+ * With `lineage`, verifies the call's lineage (`request.agentidLineage`); with `approval`, a request for
+ * which `approval.requires` answers `{ group }` goes on only with an approver's receipt for exactly this
+ * request (`Agentid-Approval` header, verified and spent: `request.agentidApproval`), else 403
+ * `ERR_APPROVAL_REQUIRED` with the id of an approval request made at the issuer, as the Node middleware.
  * Registered in the caller's scope (it skips encapsulation, like fastify-plugin).
  * @example
  * await app.register(agentidFastify, { verifier, audience: 'https://erp.example', origin: 'https://erp.example' })
  */
 export function agentidFastify(fastify: FastifyLike, opts: AgentidFastifyOptions, done: (error?: Error) => void): void {
-  const { verifier, origin, lineage, maxBodyBytes: _unused, ...verifyOptions } = opts ?? ({} as AgentidFastifyOptions)
+  const { verifier, origin, lineage, approval, maxBodyBytes: _unused, ...verifyOptions } = opts ?? ({} as AgentidFastifyOptions)
   if (!verifier || typeof verifier.verifyRequest !== 'function') return done(new TypeError('agentidFastify: options.verifier is required'))
   let lineageOptions
+  let approvalOptions
   try {
     lineageOptions = lineageOptionsOf(lineage)
+    approvalOptions = checkHttpApprovalOptions(approval)
   } catch (error) {
     return done(error as Error)
   }
   fastify.decorateRequest('agentid', null)
   fastify.decorateRequest('agentidLineage', null)
+  fastify.decorateRequest('agentidApproval', null)
   fastify.addHook('preHandler', async (request, reply) => {
     let dpopDone = false
     try {
@@ -60,10 +70,23 @@ export function agentidFastify(fastify: FastifyLike, opts: AgentidFastifyOptions
       const base = origin !== undefined ? new URL(origin).origin : `${request.protocol ?? 'http'}://${hostAuthority(request.host ?? request.hostname)}`
       const url = `${base}${originForm(request.url)}`
       const headers = request.raw.headersDistinct ?? request.headers
-      request.agentid = await verifier.verifyRequest({ method: request.method, url, headers }, verifyOptions)
+      const verified = await verifier.verifyRequest({ method: request.method, url, headers }, verifyOptions)
+      request.agentid = verified
       dpopDone = true
       // preHandler runs after Fastify parsed the body: the lineage's arguments are checked on it.
       if (lineageOptions) request.agentidLineage = await verifyHttpLineage(verifier, { method: request.method, url, headers, body: request.body }, { ...lineageOptions, defaultAudience: verifyOptions.audience })
+      if (approvalOptions) {
+        // The approved call's arguments are `httpArgs(url, body)` of the parsed body, as for the lineage.
+        const outcome = await decideHttpApproval(verifier, approvalOptions, { method: request.method, url, headers, body: request.body, target: verifyOptions.audience ?? new URL(url).origin }, verified)
+        if (!outcome.ok) {
+          request.agentid = null
+          reply.code(outcome.status)
+          reply.header('content-type', 'application/json')
+          reply.header('cache-control', 'no-store')
+          return reply.send(outcome.body)
+        }
+        request.agentidApproval = outcome.approval
+      }
     } catch (error) {
       const refusal = dpopDone ? lineageRefusal(error) : undefined
       if (refusal) {
