@@ -22,6 +22,8 @@ export interface IssuerConfig {
   attestation?: AttestationConfigInput | undefined
   /** Redis for the event bus between issuer instances (AGENTID_REDIS_URL); undefined: in-process only. */
   redisUrl?: string | undefined
+  /** PostgreSQL instead of the SQLite file (AGENTID_DATABASE_URL, postgres://…); undefined: SQLite. */
+  databaseUrl?: string | undefined
   /** How often the event stream reads the database for events of other processes, ms (AGENTID_EVENTS_POLL_MS, default 1,000). */
   eventsPollMs?: number | undefined
   /** Witnesses the issuer log submits its checkpoints to (`AGENTID_LOG_WITNESSES`, JSON `[{ url, vkey }]`). */
@@ -68,10 +70,17 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<IssuerC
     attestation: overrides.attestation ?? attestationFromEnv(env.AGENTID_ATTESTATION),
     trustDomain: overrides.trustDomain ?? (env.AGENTID_TRUST_DOMAIN ? parseTrustDomain(env.AGENTID_TRUST_DOMAIN, { code: 'ERR_INVALID_INPUT' }) : undefined),
     redisUrl: overrides.redisUrl ?? redisUrlFrom(env.AGENTID_REDIS_URL),
+    databaseUrl: overrides.databaseUrl ?? databaseUrlFrom(env.AGENTID_DATABASE_URL),
     eventsPollMs: overrides.eventsPollMs ?? pollMsFrom(env.AGENTID_EVENTS_POLL_MS),
     consoleDir: overrides.consoleDir !== undefined ? overrides.consoleDir : env.AGENTID_CONSOLE_DIR === 'off' ? null : (env.AGENTID_CONSOLE_DIR || undefined),
     consoleIdleSec: overrides.consoleIdleSec ?? consoleIdleFrom(env.AGENTID_CONSOLE_IDLE_SEC),
   }
+}
+
+function databaseUrlFrom(value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined
+  if (!/^postgres(ql)?:\/\/[^\s]+$/.test(value)) throw new AgentIdError('ERR_INVALID_INPUT', 'AGENTID_DATABASE_URL must be a postgres:// or postgresql:// URL')
+  return value
 }
 
 function redisUrlFrom(value: string | undefined): string | undefined {

@@ -41,6 +41,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
     dataDir: config.dataDir,
     baseUrl,
     ...(config.dbFile ? { dbFile: config.dbFile } : {}),
+    ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
     ...(config.didWebDomain ? { didWebDomain: config.didWebDomain } : {}),
     ...(config.trustedIdps ? { trustedIdps: config.trustedIdps } : {}),
     ...(config.trustDomain ? { trustDomain: config.trustDomain } : {}),
@@ -51,7 +52,8 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
   try {
     const { generated } = await service.ensureAdminKey(config.adminKey)
     // The issuer log (apps/issuer/src/log): its key sealed with the master secret, like the issuer's keys.
-    if (config.logSequencer !== false) {
+    // The issuer log is not on PostgreSQL yet: a PostgreSQL issuer runs without it.
+    if (config.logSequencer !== false && service.storage.engine === 'sqlite') {
       log = IssuerLog.open({ db: service.store.db, secret: loadMasterSecret({ dataDir: config.dataDir, mustExist: true }).key, baseUrl, witnesses: config.logWitnesses ?? [] })
       log.start()
     }

@@ -311,3 +311,16 @@ describe.each(engines)('storage on $name', (engine) => {
 beforeAll(() => {
   if (absent !== null && REQUIRE_SERVICES) console.error(`AGENTID_REQUIRE_SERVICES=1: ${absent}`)
 })
+
+describe('AGENTID_DATABASE_URL', () => {
+  it('selects PostgreSQL with a postgres:// URL; SQLite stays the default; other values are refused', async () => {
+    const { configFromEnv } = await import('../src/config.js')
+    expect(configFromEnv({}).databaseUrl).toBeUndefined()
+    expect(configFromEnv({ AGENTID_DATABASE_URL: '' }).databaseUrl).toBeUndefined()
+    expect(configFromEnv({ AGENTID_DATABASE_URL: 'postgres://u@db:5432/agentid' }).databaseUrl).toBe('postgres://u@db:5432/agentid')
+    expect(configFromEnv({ AGENTID_DATABASE_URL: 'postgresql://db/agentid?sslmode=require' }).databaseUrl).toBe('postgresql://db/agentid?sslmode=require')
+    for (const bad of ['mysql://db/x', 'postgres://', 'postgres://db/x y', 'file:issuer.db', ' postgres://db/x', 'POSTGRES://db/x']) {
+      await expectAgentIdError(() => configFromEnv({ AGENTID_DATABASE_URL: bad }), 'ERR_INVALID_INPUT')
+    }
+  })
+})

@@ -45,6 +45,7 @@ import { Attestation, type AttestationConfigInput } from '../attestation/index.j
 import { SvidAuthority } from '../svid/authority.js'
 import { SvidIssuer } from '../svid/issuer.js'
 import { SqliteStorage } from '../storage/sqlite.js'
+import { openPgStorage } from '../storage/pg.js'
 import type { IssuerStorage } from '../storage/types.js'
 import { Store, type AgentRow, type CredentialRow, type OrchestratorRow, type WriteOp } from './store.js'
 
@@ -54,6 +55,12 @@ export type Principal = { kind: 'admin' } | { kind: 'orchestrator'; id: string; 
 export interface IssuerServiceOptions {
   /** Folder for the database and the generated master secret (created 0700 if missing). */
   dataDir: string
+  /**
+   * PostgreSQL instead of the SQLite file (AGENTID_DATABASE_URL, postgres://…): several issuer
+   * processes may share the database. Not yet on PostgreSQL: the issuer log, approvals, the console
+   * and SVIDs (a trust domain is refused).
+   */
+  databaseUrl?: string
   /** Database file; default `<dataDir>/issuer.db`. */
   dbFile?: string
   /** Public base URL of the issuer, used in status-list URLs. */
@@ -137,7 +144,7 @@ export class IssuerService {
   private readonly attestation: Attestation
 
   private constructor(
-    readonly store: Store,
+    private readonly sqliteStore: Store | undefined,
     /** The same database behind the asynchronous storage interface (storage/), which the domain is moving to. */
     readonly storage: IssuerStorage,
     readonly engine: IssuerEngine,
@@ -197,15 +204,25 @@ export class IssuerService {
         }
       },
     })
-    this.approvals = new Approvals({ ...options.approvals, store, engine, statusLists: this.statusLists, now: () => this.now(), verifier: this.selfCheck, revocationEvents: this.events })
+    this.approvals = sqliteStore ? new Approvals({ ...options.approvals, store: sqliteStore, engine, statusLists: this.statusLists, now: () => this.now(), verifier: this.selfCheck, revocationEvents: this.events }) : unavailable<Approvals>('approvals', ['wakeAll'])
     this.purgeTimer = setInterval(() => this.purge(), 60_000)
     this.purgeTimer.unref()
+  }
+
+  /**
+   * The synchronous SQLite store, for the code not yet on the storage interface (approvals, console,
+   * log). Throws ERR_UNAVAILABLE on PostgreSQL.
+   */
+  get store(): Store {
+    if (!this.sqliteStore) throw new AgentIdError('ERR_UNAVAILABLE', 'not available on PostgreSQL yet (SQLite only)', { details: { reason: 'not_on_postgres' } })
+    return this.sqliteStore
   }
 
   /** Opens (or creates) the issuer's database, master secret and signing engine. */
   static async open(options: IssuerServiceOptions): Promise<IssuerService> {
     parseTrustedIdps(options.trustedIdps ?? []) // a bad configuration stops the start before anything opens
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 })
+    if (options.databaseUrl !== undefined) return IssuerService.openPostgres(options, options.databaseUrl)
     const db = openDatabase(options.dbFile ?? join(options.dataDir, 'issuer.db'))
     try {
       // Keys already sealed in the database: their secret must be there; a new one would open nothing.
@@ -248,6 +265,30 @@ export class IssuerService {
     return Buffer.from(hex, 'hex')
   }
 
+  private static async openPostgres(options: IssuerServiceOptions, url: string): Promise<IssuerService> {
+    if (options.trustDomain !== undefined) {
+      throw new AgentIdError('ERR_INVALID_INPUT', 'SVIDs (a SPIFFE trust domain) are not available on PostgreSQL yet', { details: { reason: 'not_on_postgres' } })
+    }
+    const storage = await openPgStorage(url)
+    try {
+      // Every instance must open the keys the first one sealed: share AGENTID_SECRET (or the secret file).
+      const sealed = (await storage.veramo.privateKeys()).length > 0
+      const secret = loadMasterSecret({ dataDir: options.dataDir, mustExist: sealed })
+      const clock = options.clock ?? Date.now
+      const engine = await createIssuerEngine({
+        storage,
+        secret: secret.key,
+        baseUrl: options.baseUrl,
+        now: () => Math.floor(clock() / 1000),
+        ...(options.didWebDomain ? { didWebDomain: options.didWebDomain } : {}),
+      })
+      return new IssuerService(undefined, storage, engine, clock, options)
+    } catch (error) {
+      await storage.close()
+      throw error
+    }
+  }
+
   /** Unix seconds. */
   now(): number {
     return Math.floor(this.clock() / 1000)
@@ -260,7 +301,7 @@ export class IssuerService {
   async close(): Promise<void> {
     clearInterval(this.purgeTimer)
     this.approvals.wakeAll()
-    await this.store.closeWriter() // pending spawns and renewals commit first
+    await this.sqliteStore?.closeWriter() // pending spawns and renewals commit first
     await this.engine.close()
     await this.storage.close()
   }
@@ -663,4 +704,13 @@ function actorName(actor: Principal): string {
 
 function orchestratorView(row: OrchestratorRow): OrchestratorView {
   return { id: row.id, name: row.name, createdAt: iso(row.created_at), removedAt: isoOrNull(row.removed_at) }
+}
+
+/** A stand-in for a part not yet on PostgreSQL: every method throws ERR_UNAVAILABLE, except `quiet` ones (no-ops). */
+function unavailable<T extends object>(what: string, quiet: readonly string[] = []): T {
+  return new Proxy({} as T, {
+    get: (_target, name) => (quiet.includes(String(name))
+      ? () => undefined
+      : () => { throw new AgentIdError('ERR_UNAVAILABLE', `${what} are not available on PostgreSQL yet`, { details: { reason: 'not_on_postgres' } }) }),
+  })
 }

@@ -11,7 +11,7 @@ export interface PgMigration { readonly version: number; readonly name: string; 
  * log sequencer/checkpoint signer among the instances.
  */
 export const LOCK_CLASS = 0x61676964
-export const LOCK = { migrate: 1, log: 2, lists: 3, sequencer: 4 } as const
+export const LOCK = { migrate: 1, log: 2, lists: 3, sequencer: 4, issuerInit: 5 } as const
 
 // Version 1 is the schema SQLite reaches at its migration 7 (initial schema, settings, delegations,
 // security events, issuer log, approvals, SVID authorities), in PostgreSQL types: times are unix

@@ -252,6 +252,21 @@ export class PgStorage implements IssuerStorage {
     }
   }
 
+  async exclusive<T>(name: 'issuer-init', fn: () => Promise<T>): Promise<T> {
+    if (name !== 'issuer-init') throw new TypeError(`unknown lock ${String(name)}`)
+    const client = await this.pool.connect()
+    try {
+      await client.query('SELECT pg_advisory_lock($1, $2)', [LOCK_CLASS, LOCK.issuerInit])
+      try {
+        return await fn()
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1, $2)', [LOCK_CLASS, LOCK.issuerInit])
+      }
+    } finally {
+      client.release()
+    }
+  }
+
   async close(): Promise<void> {
     this.#closed = true
     while (this.#flushing || this.#queue.length > 0) await new Promise((r) => setTimeout(r, 5))

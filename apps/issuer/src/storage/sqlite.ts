@@ -188,6 +188,10 @@ export class SqliteStorage implements IssuerStorage {
     return fn()
   }
 
+  async exclusive<T>(_name: 'issuer-init', fn: () => Promise<T>): Promise<T> {
+    return fn()
+  }
+
   async close(): Promise<void> {
     await this.#tail
     await this.store.closeWriter()

@@ -164,6 +164,12 @@ export interface IssuerStorage extends StorageTx {
    * `undefined` without running `fn` when another instance holds it.
    */
   tryExclusive<T>(name: 'log-sequencer', fn: () => Promise<T>): Promise<T | undefined>
+  /**
+   * Runs `fn` holding the named cluster-wide lock, waiting for it (PostgreSQL: a session advisory
+   * lock; SQLite: one process owns the file, so `fn` just runs): e.g. creating the issuer identity once
+   * when several instances start together.
+   */
+  exclusive<T>(name: 'issuer-init', fn: () => Promise<T>): Promise<T>
   /** Waits for queued commits, then closes the connections. */
   close(): Promise<void>
 }

@@ -4,7 +4,7 @@
  */
 import { verify as cryptoVerify } from 'node:crypto'
 import type { Database } from 'better-sqlite3'
-import { createAgent, type Agent as VeramoAgent, type CredentialPayload, type ICredentialPlugin, type IDIDManager, type IIdentifier, type IKey, type IKeyManager, type IResolver, type TAgent } from '@veramo/core'
+import { createAgent, type Agent as VeramoAgent, type CredentialPayload, type ManagedKeyInfo, type ICredentialPlugin, type IDIDManager, type IIdentifier, type IKey, type IKeyManager, type IResolver, type TAgent } from '@veramo/core'
 import { CredentialPlugin } from '@veramo/credential-w3c'
 import { DIDManager } from '@veramo/did-manager'
 import { KeyDIDProvider } from '@veramo/did-provider-key'
@@ -26,6 +26,10 @@ import {
 } from '@agentid/core'
 import { createCryptoBox } from '../crypto-box.js'
 import { SqliteDIDStore } from './sqlite-did-store.js'
+import { StorageDIDStore, StorageKeyStore, StoragePrivateKeyStore } from './storage-stores.js'
+import type { IssuerStorage } from '../storage/types.js'
+import { AbstractDIDStore } from '@veramo/did-manager'
+import { AbstractKeyStore } from '@veramo/key-manager'
 import { SqliteKeyStore } from './sqlite-key-store.js'
 import { SqlitePrivateKeyStore } from './sqlite-private-key-store.js'
 import { NodeEd25519KMS } from './node-kms.js'
@@ -45,7 +49,12 @@ type Agent = TAgent<IDIDManager & IKeyManager & IResolver & ICredentialPlugin>
 
 export interface IssuerEngineOptions {
   /** The issuer database from `openDatabase` (schema migrated). The engine does not close it. */
-  db: Database
+  db?: Database
+  /**
+   * Instead of `db`: the issuer's storage (storage/, e.g. PostgreSQL); the Veramo stores then go
+   * through `storage.veramo`, and several instances starting together create one issuer identity.
+   */
+  storage?: IssuerStorage
   /** The 32-byte master secret (see `loadMasterSecret`) that seals the issuer's private key. */
   secret: Uint8Array
   /** Public base URL of the issuer (`https://issuer.example.com`); validated and exposed as {@link IssuerEngine.baseUrl} for building status-list URLs. */
@@ -151,16 +160,17 @@ const agents = new WeakMap<IssuerEngine, Agent>()
  * const jwt = await engine.issueJwtCredential({ '@context': [VC_CONTEXT_V1], type: ['VerifiableCredential'], id, credentialSubject, issuanceDate, expirationDate })
  */
 export async function createIssuerEngine(options: IssuerEngineOptions): Promise<IssuerEngine> {
-  const { db, secret } = options ?? ({} as IssuerEngineOptions)
-  if (!db || typeof db.prepare !== 'function') throw new TypeError('createIssuerEngine: db is required')
+  const { db, storage, secret } = options ?? ({} as IssuerEngineOptions)
+  if (storage === undefined && (!db || typeof db.prepare !== 'function')) throw new TypeError('createIssuerEngine: db is required')
   if (!(secret instanceof Uint8Array) || secret.length !== 32) throw new TypeError('createIssuerEngine: secret must be 32 bytes')
   const baseUrl = parseBaseUrl(options.baseUrl)
   const webDid = options.didWebDomain === undefined ? undefined : didWebFromDomain(options.didWebDomain)
   const now = options.now ?? (() => Math.floor(Date.now() / 1000))
 
-  const didStore = new SqliteDIDStore(db, now)
-  const keyStore = new PinnedKeyStore(db)
-  const kms = new NodeEd25519KMS(new SqlitePrivateKeyStore(db, createCryptoBox(secret, PRIVATE_KEY_BOX_INFO)), KMS)
+  const box = createCryptoBox(secret, PRIVATE_KEY_BOX_INFO)
+  const didStore: AbstractDIDStore = storage !== undefined ? new StorageDIDStore(storage, now) : new SqliteDIDStore(db!, now)
+  const keyStore = new PinnedKeyStore(storage !== undefined ? new StorageKeyStore(storage) : new SqliteKeyStore(db!))
+  const kms = new NodeEd25519KMS(storage !== undefined ? new StoragePrivateKeyStore(storage, box) : new SqlitePrivateKeyStore(db!, box), KMS)
 
   // Resolution: the issuer's own DID from memory (offline, also for did:web), other did:key DIDs computed.
   let own: { did: string; resolution: DIDResolutionResult } | undefined
@@ -190,7 +200,7 @@ export async function createIssuerEngine(options: IssuerEngineOptions): Promise<
   })
   directDispatch(agent)
 
-  const identifier = deepFreeze(await loadOrCreateIssuer(db, agent, didStore, webDid))
+  const identifier = deepFreeze(await loadOrCreateIssuer(storage ?? db!, agent, didStore, webDid))
   const controller = identifier.keys.find((k) => k.kid === identifier.controllerKeyId) ?? identifier.keys[0]
   if (!controller || controller.type !== 'Ed25519' || !/^[0-9a-f]{64}$/.test(controller.publicKeyHex)) {
     throw new AgentIdError('ERR_INTERNAL', 'the stored issuer has no Ed25519 key', { details: { reason: 'issuer_key_missing', did: identifier.did } })
@@ -309,20 +319,32 @@ export async function veramoVerifyCredential(engine: IssuerEngine, jwt: string):
  * The key store, with the issuer's key record served from memory (KeyManager reads it on every
  * signature). The record is immutable while the engine runs; deleting it through this store unpins it.
  */
-class PinnedKeyStore extends SqliteKeyStore {
+class PinnedKeyStore extends AbstractKeyStore {
   #pinned: IKey | undefined
+
+  constructor(private readonly inner: AbstractKeyStore) {
+    super()
+  }
+
+  importKey(args: Partial<IKey>): Promise<boolean> {
+    return this.inner.importKey(args)
+  }
+
+  listKeys(args: {} = {}): Promise<ManagedKeyInfo[]> {
+    return this.inner.listKeys(args)
+  }
 
   pin(key: IKey): void {
     this.#pinned = key
   }
 
   override async getKey({ kid }: { kid: string }): Promise<IKey> {
-    return this.#pinned !== undefined && kid === this.#pinned.kid ? this.#pinned : super.getKey({ kid })
+    return this.#pinned !== undefined && kid === this.#pinned.kid ? this.#pinned : this.inner.getKey({ kid })
   }
 
   override async deleteKey({ kid }: { kid: string }): Promise<boolean> {
     if (kid === this.#pinned?.kid) this.#pinned = undefined
-    return super.deleteKey({ kid })
+    return this.inner.deleteKey({ kid })
   }
 }
 
@@ -351,9 +373,13 @@ function directDispatch(agent: Agent): void {
   core.execute = execute as VeramoAgent['execute']
 }
 
-async function loadOrCreateIssuer(db: Database, agent: Agent, didStore: SqliteDIDStore, webDid: string | undefined): Promise<IIdentifier> {
+async function loadOrCreateIssuer(db: Database | IssuerStorage, agent: Agent, didStore: AbstractDIDStore, webDid: string | undefined): Promise<IIdentifier> {
   let identifier = await findIssuer(didStore)
-  if (identifier === undefined) {
+  if (identifier === undefined && !('prepare' in db)) {
+    // Several instances on one database: the first to take the lock creates the issuer, the others find it.
+    identifier = await db.exclusive('issuer-init', async () => (await findIssuer(didStore)) ?? (await createIssuer(agent, didStore, webDid)))
+  }
+  if (identifier === undefined && 'prepare' in db) {
     // BEGIN IMMEDIATE takes the write lock: a second process starting on the same file waits, then
     // finds the issuer the first one created. The transaction spans awaits, which is safe only
     // because nothing else uses this connection while the engine is being built.
@@ -366,6 +392,7 @@ async function loadOrCreateIssuer(db: Database, agent: Agent, didStore: SqliteDI
       throw err
     }
   }
+  if (identifier === undefined) throw new AgentIdError('ERR_INTERNAL', 'the issuer identity could not be loaded or created')
   const expected = webDid ?? 'a did:key'
   const matches = webDid === undefined ? identifier.provider === 'did:key' && identifier.did.startsWith('did:key:') : identifier.did === webDid
   if (!matches) {
@@ -376,7 +403,7 @@ async function loadOrCreateIssuer(db: Database, agent: Agent, didStore: SqliteDI
   return identifier
 }
 
-async function findIssuer(didStore: SqliteDIDStore): Promise<IIdentifier | undefined> {
+async function findIssuer(didStore: AbstractDIDStore): Promise<IIdentifier | undefined> {
   try {
     return await didStore.getDID({ alias: ISSUER_ALIAS })
   } catch (err) {
@@ -385,7 +412,7 @@ async function findIssuer(didStore: SqliteDIDStore): Promise<IIdentifier | undef
   }
 }
 
-async function createIssuer(agent: Agent, didStore: SqliteDIDStore, webDid: string | undefined): Promise<IIdentifier> {
+async function createIssuer(agent: Agent, didStore: AbstractDIDStore, webDid: string | undefined): Promise<IIdentifier> {
   if (webDid === undefined) return agent.didManagerCreate({ alias: ISSUER_ALIAS, provider: 'did:key', kms: KMS })
   // No did:web provider is needed: the DID names our domain and its document is built from the key.
   const key = await agent.keyManagerCreate({ kms: KMS, type: 'Ed25519' })

@@ -1,0 +1,145 @@
+// End to end: three issuer processes on one PostgreSQL database (AGENTID_DATABASE_URL), started
+// together, behind a round-robin proxy (the public URL), under concurrent spawn, renew and revoke load;
+// one instance is SIGKILLed mid-load. Then an audit on the database and with a verifier: no
+// acknowledged write lost, no status index or DID twice, every credential verifies (revoked ones
+// refused) against the status lists the proxy serves, the audit log's indices gapless. Needs
+// PostgreSQL at 127.0.0.1:5432 (or AGENTID_TEST_PG_URL): skipped with the reason printed when absent,
+// failed when AGENTID_REQUIRE_SERVICES=1. (Tokens and the issuer log are not covered: see README.)
+import { randomBytes } from 'node:crypto'
+import { createServer, request as httpRequest, type Server } from 'node:http'
+import pg from 'pg'
+import { afterAll, describe, expect, it } from 'vitest'
+import { createProofOfPossession, signerFromJwk, type Ed25519PrivateJwk } from '@agentid/core'
+import { createVerifier } from '@agentid/verifier'
+import { agentHeldSpawn, api, cleanup, freePort, newAdminKey, pool, startIssuer, type IssuerProcess } from './harness.js'
+import { pgAbsent, tempPgDatabase } from '../apps/issuer/test/pg-helpers.js'
+
+const absent = await pgAbsent()
+const REQUIRE = process.env.AGENTID_REQUIRE_SERVICES === '1'
+if (absent !== null && !REQUIRE) console.warn(`skipping test/postgres-instances.test.ts: ${absent}`)
+const suite = absent === null || REQUIRE ? describe : describe.skip
+
+const closers: (() => Promise<void>)[] = []
+afterAll(async () => {
+  for (const close of closers.reverse()) await close().catch(() => {})
+  await cleanup()
+})
+
+/** A round-robin HTTP proxy over `targets` (skipping none: a dead target answers 502, as a naive balancer would). */
+async function roundRobin(targets: () => readonly string[]): Promise<{ url: string; server: Server }> {
+  let next = 0
+  const server = createServer((req, res) => {
+    const list = targets()
+    const target = new URL(list[next++ % list.length]!)
+    const up = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers)
+      r.pipe(res)
+    })
+    up.on('error', () => {
+      if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/json' })
+      res.end('{"error":{"code":"ERR_UNAVAILABLE","message":"upstream down"}}')
+    })
+    req.pipe(up)
+  })
+  const port = await freePort()
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+  closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  return { url: `http://127.0.0.1:${port}`, server }
+}
+
+suite('three issuer instances on one PostgreSQL database', () => {
+  it('spawn/renew/revoke load through a round-robin proxy, one instance SIGKILLed: nothing acknowledged lost, nothing doubled', async () => {
+    if (absent !== null) throw new Error(`AGENTID_REQUIRE_SERVICES=1 but ${absent}`)
+    const db = await tempPgDatabase()
+    closers.push(db.drop)
+    const adminKey = newAdminKey()
+    let instances: IssuerProcess[] = []
+    const proxy = await roundRobin(() => instances.map((i) => i.url))
+    const env = { AGENTID_DATABASE_URL: db.url, AGENTID_SECRET: randomBytes(32).toString('base64url'), AGENTID_BASE_URL: proxy.url }
+    // Started together: migrations and the issuer identity happen once.
+    instances = await Promise.all([0, 1, 2].map(() => startIssuer({ adminKey, env })))
+    const dids = await Promise.all(instances.map(async (i) => ((await api(i, 'GET', '/v1/issuer')).body as { did: string }).did))
+    expect(new Set(dids).size).toBe(1)
+    const issuerDid = dids[0]!
+
+    const orch = await api(proxy.url, 'POST', '/v1/orchestrators', { key: adminKey, json: { name: 'pg-load' } })
+    expect(orch.status, orch.text).toBe(201)
+    const orchKey = (orch.body as { apiKey: string }).apiKey
+
+    interface Spawned { did: string; privateJwk: Ed25519PrivateJwk; credentialId: string; credential: string; index: number; list: string }
+    const spawned: Spawned[] = []
+    const renewed: { did: string; credentialId: string; credential: string }[] = []
+    const revoked: string[] = []
+    let refused = 0
+    const N = 180
+    const victim = instances[1]!
+    let killed = false
+    await pool(Array.from({ length: N }, (_, i) => i), 12, async (i) => {
+      if (i === Math.floor(N / 3) && !killed) {
+        killed = true
+        await victim.kill()
+        instances = instances.filter((x) => x !== victim) // the balancer takes it out (after some 502s)
+      }
+      const kind = i < 20 || spawned.length < 5 ? 'spawn' : ['spawn', 'spawn', 'renew', 'revoke'][i % 4]!
+      if (kind === 'spawn') {
+        const a = await agentHeldSpawn(issuerDid, `pg-${i}`)
+        const r = await api(proxy.url, 'POST', '/v1/agents', { key: orchKey, json: a.body }).catch(() => null)
+        if (r?.status !== 201) { refused++; return }
+        const b = r.body as { credentialId: string; credential: string; status: { statusListCredential: string; statusListIndex: number } }
+        spawned.push({ did: a.did, privateJwk: a.privateJwk, credentialId: b.credentialId, credential: b.credential, index: b.status.statusListIndex, list: b.status.statusListCredential })
+      } else if (kind === 'renew') {
+        const agent = spawned[i % spawned.length]!
+        if (revoked.includes(agent.credentialId)) return
+        const proof = await createProofOfPossession({ signer: signerFromJwk(agent.privateJwk), audience: issuerDid, purpose: 'renew', ttlSec: 120 })
+        const r = await api(proxy.url, 'POST', `/v1/agents/${encodeURIComponent(agent.did)}/renew`, { json: { proof } }).catch(() => null)
+        if (r?.status !== 201) { refused++; return }
+        const b = r.body as { credentialId: string; credential: string }
+        renewed.push({ did: agent.did, credentialId: b.credentialId, credential: b.credential })
+      } else {
+        const agent = spawned[(i * 7) % spawned.length]!
+        const r = await api(proxy.url, 'POST', `/v1/credentials/${encodeURIComponent(agent.credentialId)}/revoke`, { key: adminKey, json: { reason: 'load' } }).catch(() => null)
+        if (r?.status !== 200) { refused++; return }
+        revoked.push(agent.credentialId)
+      }
+    })
+    expect(killed).toBe(true)
+    expect(spawned.length).toBeGreaterThan(N / 3)
+    expect(renewed.length).toBeGreaterThan(5)
+    expect(revoked.length).toBeGreaterThan(5)
+
+    // The audit, on the database.
+    const c = new pg.Client({ connectionString: db.url })
+    await c.connect()
+    closers.push(() => c.end())
+    const q = async <R>(sql: string, args: unknown[] = []) => (await c.query(sql, args)).rows as R[]
+    const creds = new Map((await q<{ id: string; agent_did: string; status_list_id: string; status_index: string; revoked_at: string | null }>('SELECT id, agent_did, status_list_id, status_index, revoked_at FROM credentials')).map((r) => [r.id, r]))
+    for (const s of spawned) {
+      expect(creds.get(s.credentialId)?.agent_did, `acknowledged spawn ${s.credentialId} lost`).toBe(s.did)
+      expect(Number(creds.get(s.credentialId)!.status_index)).toBe(s.index)
+    }
+    for (const r of renewed) expect(creds.get(r.credentialId)?.agent_did, `acknowledged renewal ${r.credentialId} lost`).toBe(r.did)
+    for (const id of revoked) expect(creds.get(id)?.revoked_at, `acknowledged revocation of ${id} lost`).not.toBeNull()
+    const slots = [...creds.values()].map((r) => `${r.status_list_id}#${r.status_index}`)
+    expect(new Set(slots).size, 'a status index handed out twice').toBe(slots.length)
+    const didRows = await q<{ did: string }>('SELECT did FROM agents')
+    expect(new Set(didRows.map((r) => r.did)).size).toBe(didRows.length)
+    expect(new Set(spawned.map((s) => s.did)).size).toBe(spawned.length)
+    const [log] = await q<{ n: string; max: string | null; min: string | null }>('SELECT count(*) AS n, max(log_index) AS max, min(log_index) AS min FROM audit_events')
+    expect(Number(log!.min)).toBe(0)
+    expect(Number(log!.max)).toBe(Number(log!.n) - 1) // gapless, unique (UNIQUE index)
+    const [marks] = await q<{ n: string }>("SELECT count(*) AS n FROM audit_events WHERE action IN ('agent.spawned', 'agent.renewed', 'credential.revoked')")
+    expect(Number(marks!.n)).toBeGreaterThanOrEqual(spawned.length + renewed.length + new Set(revoked).size) // a second revocation of one credential writes nothing
+    const [lists] = await q<{ ok: boolean }>('SELECT bool_and(next_index <= entries) AS ok FROM status_lists')
+    expect(lists!.ok).toBe(true)
+
+    // Every acknowledged credential verifies through the proxy's status lists; revoked ones are refused.
+    const verifier = createVerifier({ trustedIssuers: [issuerDid], statusTtlMs: 0 })
+    closers.push(() => verifier.close())
+    const revokedSet = new Set(revoked)
+    for (const s of [...spawned, ...renewed]) {
+      const outcome = await verifier.verifyAgentCredential(s.credential).then(() => 'OK', (e: { code?: string }) => e.code ?? 'ERROR')
+      expect(outcome, s.credentialId).toBe(revokedSet.has(s.credentialId) ? 'ERR_REVOKED' : 'OK')
+    }
+    console.info(`postgres-instances: ${spawned.length} spawns, ${renewed.length} renewals, ${revoked.length} revocations acknowledged; ${refused} refused or failed (instance killed at op ${Math.floor(N / 3)})`)
+  })
+})
