@@ -45,6 +45,9 @@ let passkey: SoftPasskey
 let mcpUrl: string
 let server: Server
 let client: Client
+/** A client of C that sends `approvalHeader` (when set) as the Agentid-Approval header of its requests. */
+let headerClient: Client
+let approvalHeader: string | undefined
 const events: AuditEvent[] = []
 const paid: { args: unknown; lineage: VerifiedLineage | null }[] = []
 
@@ -88,10 +91,19 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
   client = new Client({ name: 'e2e-lineage-approval', version: '1.0.0' })
   await client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { fetch: createAgentFetch({ issuerUrl: issuer.url, privateJwk: c.privateJwk!, resource: mcpUrl }) as never }))
+  const agentFetch = createAgentFetch({ issuerUrl: issuer.url, privateJwk: c.privateJwk!, resource: mcpUrl })
+  const withHeader = (url: string, init: RequestInit = {}) => {
+    const headers = new Headers(init.headers)
+    if (approvalHeader !== undefined) headers.set('agentid-approval', approvalHeader)
+    return agentFetch(url, { ...init, headers } as never)
+  }
+  headerClient = new Client({ name: 'e2e-lineage-approval-header', version: '1.0.0' })
+  await headerClient.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { fetch: withHeader as never }))
 }, 120_000)
 
 afterAll(async () => {
   await client?.close().catch(() => undefined)
+  await headerClient?.close().catch(() => undefined)
   await new Promise<void>((resolve) => { server?.closeAllConnections(); server ? server.close(() => resolve()) : resolve() })
   await cleanup()
 })
@@ -151,6 +163,27 @@ describe('an MCP call carrying a lineage and an approval', () => {
     const replay = await refused(args, meta(await lineage(txn, args, receipt), receipt))
     expect(replay.code).toBe(MCP_FORBIDDEN)
     expect(replay.data).toMatchObject({ code: 'ERR_REPLAY' })
+  }, 60_000)
+
+  it('the receipt in the Agentid-Approval header instead of _meta: the lineage check reads it too, so the hop is approved', async () => {
+    const txn = `tx-${randomUUID()}`
+    const args = { invoice: 9 }
+    const receipt = await approvedReceipt(txn, args)
+    approvalHeader = Buffer.from(JSON.stringify(receipt)).toString('base64url')
+    try {
+      const result = await headerClient.callTool({ name: 'pay', arguments: args, _meta: meta(await lineage(txn, args, receipt)) })
+      expect(result.content).toEqual([{ type: 'text', text: 'paid 9' }])
+      expect(paid.at(-1)?.lineage?.last.approved).toBe(true)
+      // Not base64url: no receipt for the lineage (the hop approves nothing) and the approval step refuses it.
+      approvalHeader = 'not base64url!'
+      const before = paid.length
+      const error = await headerClient.callTool({ name: 'pay', arguments: args, _meta: meta(await lineage(txn, args, receipt)) }).then(() => null, (e: unknown) => e)
+      expect(error).toBeInstanceOf(McpError)
+      expect((error as McpError).code).toBe(MCP_FORBIDDEN)
+      expect(paid.length).toBe(before)
+    } finally {
+      approvalHeader = undefined
+    }
   }, 60_000)
 
   it('refuses an approval claimed without its receipt, a receipt for other arguments, and a receipt no hop names', async () => {

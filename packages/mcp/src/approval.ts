@@ -55,7 +55,7 @@ export function checkApprovalOptions(o: unknown): McpApprovalOptions | undefined
 }
 
 /** The receipt a retried call carries, or undefined; ERR_MALFORMED when it is there but unreadable. */
-function receiptOf(params: Record<string, unknown>, headers: RequestHeaders | undefined): unknown {
+export function receiptOf(params: Record<string, unknown>, headers: RequestHeaders | undefined): unknown {
   const meta = params._meta
   if (isRecord(meta) && meta[APPROVAL_META_KEY] !== undefined) return meta[APPROVAL_META_KEY]
   let values: readonly unknown[] = []

@@ -4,10 +4,10 @@
 import { signerFromJwk, VerificationError, type Ed25519PrivateJwk, type Signer } from '@agentid/core'
 import { createReceipt, decodeEntry, LINEAGE_SEPARATOR, MCP_CREDENTIALS_META, MCP_LINEAGE_META, mcpCommand } from '@agentid/lineage'
 import type { LineageInput } from '@agentid/policy'
-import type { VerifiedLineage, Verifier } from '@agentid/verifier'
+import type { RequestHeaders, VerifiedLineage, Verifier } from '@agentid/verifier'
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
 import type { AuditLineage, Caller, McpLineageAgent } from './types.js'
-import { APPROVAL_META_KEY } from './approval.js'
+import { receiptOf } from './approval.js'
 
 /**
  * JSON-RPC error code of a call whose lineage was refused (answered for its id; the handler never runs).
@@ -95,6 +95,7 @@ export async function verifyCallLineage(
   serverId: string,
   caller: Caller,
   call: { method: string; name: string; args: unknown; meta: unknown },
+  headers?: RequestHeaders,
 ): Promise<VerifiedLineage | null> {
   const meta = call.meta
   const lineage = isRecord(meta) ? meta[MCP_LINEAGE_META] : undefined
@@ -120,8 +121,15 @@ export async function verifyCallLineage(
       throw new VerificationError('ERR_LINEAGE_MISMATCH', `lineage entry ${tokens.length - 1}: signed by another agent than the caller`, { details: { hop: tokens.length - 1, reason: 'caller' } })
     }
   }
-  // A receipt of a human approval sent with the call: a hop naming it (`apr`) is checked against it.
-  const approval = (meta as Record<string, unknown>)[APPROVAL_META_KEY]
+  // A receipt of a human approval sent with the call (`_meta`, else the Agentid-Approval header, as the
+  // approval step reads it): a hop naming it (`apr`) is checked against it. An unreadable header gives none
+  // here (such a hop then approves nothing; the approval step refuses the header itself).
+  let approval: unknown
+  try {
+    approval = receiptOf({ _meta: meta }, headers)
+  } catch {
+    approval = undefined
+  }
   const verified = await verifier.verifyLineage(lineage, {
     ...(approval === undefined ? {} : { approvals: [approval] }),
     audience: `mcp://${serverId}/${call.name}`,

@@ -274,7 +274,8 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       const meta = call.meta
       if (!internals.lineage.required && !(isRecord(meta) && meta[MCP_LINEAGE_META] !== undefined)) return gateOne(message, extra, viaFast)
       inflight.add(id)
-      void verifyCallLineage(internals.verifier, internals.lineage, serverId, caller, call).then(
+      const headers = (extra as { requestInfo?: { headers?: RequestHeaders } } | undefined)?.requestInfo?.headers
+      void verifyCallLineage(internals.verifier, internals.lineage, serverId, caller, call, headers).then(
         (verified) => {
           inflight.delete(id)
           if (verified === null) return gateOne(message, extra, viaFast)
