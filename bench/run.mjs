@@ -24,6 +24,7 @@ const SUITES = [
   { name: 'revocation', file: 'revocation.mjs' },
   { name: 'lineage', file: 'lineage.mjs' },
   { name: 'tlog', file: 'tlog.mjs' },
+  { name: 'pg', file: 'pg.mjs' },
 ]
 
 const here = (f) => fileURLToPath(new URL(f, import.meta.url))

@@ -6,6 +6,7 @@
 // handed out in blocks by `allocate` (row-locked UPDATE … RETURNING), never twice; single-use values
 // (proof jtis, challenges) rest on PRIMARY KEY / conditional UPDATE, so they are single-use across
 // instances.
+import { createHash } from 'node:crypto'
 import pg from 'pg'
 import { AgentIdError, type AgentIdErrorCode } from '@agentid/core'
 import { LOCK, LOCK_CLASS, migratePg } from './pg-migrations.js'
@@ -31,11 +32,20 @@ const PG_WRITE_SQL: Record<string, string> = {
     VALUES ($1, $2, $3, $4, $5, $6, 'active', $7)`,
   credInsert: `INSERT INTO credentials (id, agent_did, kind, format, jwt, status_list_id, status_index, issued_at, expires_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-  listAdvance: 'UPDATE status_lists SET next_index = greatest(next_index, $1) WHERE id = $2',
+  listAdvance: '', // allocate already recorded the index (see #allocate)
   auditInsert: PG_AUDIT_INSERT,
   delegInsert: `INSERT INTO delegations (id, parent_id, delegator, delegatee, status_list_id, status_index, created_at, expires_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
   delegRevokedAt: 'SELECT revoked_at FROM delegations WHERE id = $1',
+}
+
+// Statements with parameters run as named prepared statements (parsed once per connection).
+const names = new Map<string, string>()
+function prepared(sql: string, args: readonly unknown[] | undefined): string | pg.QueryConfig {
+  if (args === undefined) return sql
+  let name = names.get(sql)
+  if (name === undefined) names.set(sql, (name = `aid_${createHash('sha256').update(sql).digest('hex').slice(0, 20)}`))
+  return { name, text: sql, values: args as unknown[] }
 }
 
 class Mapped extends Error {
@@ -100,7 +110,7 @@ export class PgStorage implements IssuerStorage {
   constructor(readonly pool: pg.Pool) {
     this.#q = async (sql, args) => {
       this.roundTrips++
-      return pool.query(sql, args as unknown[]) as never
+      return pool.query(prepared(sql, args) as pg.QueryConfig) as never
     }
     this.#tx = pgTx(this.#q, false, (fn) => this.transaction(fn))
   }
@@ -127,7 +137,7 @@ export class PgStorage implements IssuerStorage {
       try {
         const q: Query = async (sql, args) => {
           this.roundTrips++
-          return client.query(sql, args as unknown[]) as never
+          return client.query(prepared(sql, args) as pg.QueryConfig) as never
         }
         await q('BEGIN')
         try {
@@ -208,7 +218,7 @@ export class PgStorage implements IssuerStorage {
         const c = client
         const q = async (sql: string, args?: readonly unknown[]) => {
           this.roundTrips++
-          return c.query(sql, args as unknown[])
+          return c.query(prepared(sql, args) as pg.QueryConfig)
         }
         await q(`BEGIN; ${PG_LOG_LOCK}`)
         let open = false
@@ -277,6 +287,8 @@ export class PgStorage implements IssuerStorage {
 async function runOp(q: (sql: string, args?: readonly unknown[]) => Promise<pg.QueryResult>, w: WriteOp): Promise<void> {
   const sql = PG_WRITE_SQL[w.op]
   if (sql === undefined) throw new Error(`unknown write op ${w.op}`)
+  // Indices come from allocate, which records them as taken: nothing to advance.
+  if (sql === '') return
   if (w.expect) {
     const row = (await q(sql, w.args)).rows[0] as Record<string, unknown> | undefined
     if (row === undefined || row[w.expect.column] !== w.expect.equals) throw new Mapped(w.expect.failure.code, w.expect.failure.message)
