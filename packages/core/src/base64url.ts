@@ -1,6 +1,9 @@
 import { AgentIdError, VerificationError } from './errors.js'
 
 const B64URL = /^[A-Za-z0-9_-]*$/
+const B64URL_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+const B64URL_VALUE = new Uint8Array(128)
+for (let i = 0; i < 64; i++) B64URL_VALUE[B64URL_ALPHABET.charCodeAt(i)] = i
 
 /** Encodes bytes or a UTF-8 string as unpadded base64url (RFC 4648 §5). */
 export function base64urlEncode(input: Uint8Array | string): string {
@@ -15,12 +18,13 @@ export function base64urlDecode(input: string, what = 'base64url value'): Buffer
   if (!B64URL.test(input) || input.length % 4 === 1) {
     throw new VerificationError('ERR_MALFORMED', `${what} is not valid unpadded base64url`)
   }
-  const bytes = Buffer.from(input, 'base64url')
-  // Canonical form: re-encoding must give the same text (rejects set trailing bits).
-  if (input.length % 4 !== 0 && bytes.toString('base64url') !== input) {
+  // Canonical form: the bits of the last character beyond the last whole byte must be zero (4 of
+  // them after 2 characters of a group, 2 after 3), or two texts would name the same bytes.
+  const rest = input.length % 4
+  if (rest !== 0 && (B64URL_VALUE[input.charCodeAt(input.length - 1)]! & (rest === 2 ? 0x0f : 0x03)) !== 0) {
     throw new VerificationError('ERR_MALFORMED', `${what} has non-canonical base64url trailing bits`)
   }
-  return bytes
+  return Buffer.from(input, 'base64url')
 }
 
 /** Same as {@link base64urlDecode} but reports input errors as ERR_INVALID_INPUT. */

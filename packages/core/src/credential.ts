@@ -205,13 +205,10 @@ export function parseStatusEntry(value: unknown, code: AgentIdErrorCode = 'ERR_M
     invalid(code, 'credentialStatus.statusListCredential', 'must be an http(s) URL')
   }
   if (value.id !== undefined && typeof value.id !== 'string') invalid(code, 'credentialStatus.id', 'must be a string')
-  return {
-    ...(value.id === undefined ? {} : { id: value.id as string }),
-    type: 'BitstringStatusListEntry',
-    statusPurpose: 'revocation',
-    statusListIndex: value.statusListIndex,
-    statusListCredential: value.statusListCredential,
-  }
+  const entry: BitstringStatusListEntry = value.id === undefined
+    ? { type: 'BitstringStatusListEntry', statusPurpose: 'revocation', statusListIndex: value.statusListIndex, statusListCredential: value.statusListCredential }
+    : { id: value.id as string, type: 'BitstringStatusListEntry', statusPurpose: 'revocation', statusListIndex: value.statusListIndex, statusListCredential: value.statusListCredential }
+  return entry
 }
 
 /** True when `did` is a syntactically valid Ed25519 did:key (cheap; no curve arithmetic). */

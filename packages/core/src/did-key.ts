@@ -27,31 +27,51 @@ for (let i = 0; i < 58; i++) BASE58_DIGITS[BASE58_ALPHABET.charCodeAt(i)] = i
 
 /**
  * base58btc decoding for short strings (a did:key is 48 characters): the classic big-number
- * multiply-add into a byte array, about 5× faster than @scure/base's general radix conversion,
- * which was a tenth of a cold delegation-chain verification. Same output (tested against it).
+ * multiply-add, five digits at a time (58^5 < 2^30) into 16-bit limbs, so every product stays an
+ * exact double (< 2^46). About 5x faster than the digit-by-digit byte loop it replaces, which was
+ * itself 5x faster than @scure/base's general radix conversion. Same output (tested against it).
  */
 function base58Decode(text: string): Uint8Array {
+  const n = text.length
   let zeros = 0
-  while (zeros < text.length && text.charCodeAt(zeros) === 49) zeros++ // leading '1' = 0x00
-  const size = Math.floor(((text.length - zeros) * 733) / 1000) + 1 // log(58) / log(256), rounded up
-  const bytes = new Uint8Array(size)
-  let length = 0
-  for (let i = zeros; i < text.length; i++) {
-    const code = text.charCodeAt(i)
-    let carry = code < 128 ? BASE58_DIGITS[code]! : -1
-    if (carry < 0) throw new SyntaxError('not base58btc')
-    let j = 0
-    for (let k = size - 1; (carry !== 0 || j < length) && k >= 0; k--, j++) {
-      carry += 58 * bytes[k]!
-      bytes[k] = carry & 0xff
-      carry >>= 8
+  while (zeros < n && text.charCodeAt(zeros) === 49) zeros++ // leading '1' = 0x00
+  // Little-endian 16-bit limbs of the number the digits after the leading '1's spell.
+  const limbs = new Array<number>(((((n - zeros) * 733) / 1000) >> 1) + 2)
+  let used = 0
+  let i = zeros
+  while (i < n) {
+    let chunk = 0
+    let scale = 1
+    for (const stop = Math.min(i + 5, n); i < stop; i++) {
+      const code = text.charCodeAt(i)
+      const digit = code < 128 ? BASE58_DIGITS[code]! : -1
+      if (digit < 0) throw new SyntaxError('not base58btc')
+      chunk = chunk * 58 + digit
+      scale *= 58
     }
-    length = j
+    let carry = chunk
+    for (let k = 0; k < used; k++) {
+      carry += limbs[k]! * scale
+      const high = Math.floor(carry / 65536)
+      limbs[k] = carry - high * 65536
+      carry = high
+    }
+    while (carry > 0) {
+      const high = Math.floor(carry / 65536)
+      limbs[used++] = carry - high * 65536
+      carry = high
+    }
   }
+  let length = used * 2
+  if (used > 0 && limbs[used - 1]! < 256) length-- // the top limb's high byte is zero
   const out = new Uint8Array(zeros + length)
-  out.set(bytes.subarray(size - length), zeros)
+  for (let k = 0, p = out.length - 1; k < used; k++) {
+    out[p--] = limbs[k]! & 0xff
+    if (p >= zeros) out[p--] = limbs[k]! >> 8
+  }
   return out
 }
+
 // Curve arithmetic (@noble/curves, ~10 MB of heap once loaded) is needed only for a full point check
 // of a key that has not yet verified a signature: loaded on first use, so that a verify-only service
 // whose keys are checked the cheap way never pays for it.
@@ -172,6 +192,10 @@ const SMALL_ORDER_Y_NONCANONICAL = [
   'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
 ].map((hex) => Buffer.from(hex, 'hex'))
 
+// First bytes of the blocklisted encodings (byte 0 holds no sign bit): a quick, exact pre-check.
+const SMALL_ORDER_FIRST_BYTE = new Uint8Array(256)
+for (const y of [...SMALL_ORDER_Y, ...SMALL_ORDER_Y_NONCANONICAL]) SMALL_ORDER_FIRST_BYTE[y[0]!] = 1
+
 /**
  * True when the R half of an Ed25519 signature (its first 32 bytes) encodes a point of small order,
  * canonically or not (libsodium's `ge25519_has_small_order` list, sign bit ignored). Such a signature
@@ -182,6 +206,8 @@ const SMALL_ORDER_Y_NONCANONICAL = [
  */
 export function hasSmallOrderR(signature: Uint8Array): boolean {
   if (!(signature instanceof Uint8Array) || signature.length < 32) return false
+  // The first byte alone rules out all but 7 of 256 values (no copy, no compare): nearly every signature.
+  if (SMALL_ORDER_FIRST_BYTE[signature[0]!] === 0) return false
   const y = Buffer.from(signature.subarray(0, 32))
   y[31] = y[31]! & 0x7f
   return SMALL_ORDER_Y.some((t) => t.equals(y)) || SMALL_ORDER_Y_NONCANONICAL.some((t) => t.equals(y))

@@ -25,7 +25,7 @@ export function parseStrictJsonObject(text: string, options: StrictJsonOptions =
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new VerificationError('ERR_MALFORMED', `${what} is not a JSON object`)
   }
-  checkStructure(text, options.maxDepth ?? 32, what)
+  checkStructure(text, value, options.maxDepth ?? 32, what)
   checkWellFormed(text, value, what)
   return value as Record<string, unknown>
 }
@@ -47,7 +47,7 @@ export function parseStrictJson(text: string, options: StrictJsonOptions = {}): 
   } catch (cause) {
     throw new VerificationError('ERR_MALFORMED', `${what} is not valid JSON`, { cause })
   }
-  if (typeof value === 'object' && value !== null) checkStructure(text, options.maxDepth ?? 32, what)
+  if (typeof value === 'object' && value !== null) checkStructure(text, value, options.maxDepth ?? 32, what)
   checkWellFormed(text, value, what)
   return value
 }
@@ -95,8 +95,62 @@ export function decodeUtf8Strict(bytes: Uint8Array, what = 'text'): string {
   }
 }
 
-// Walks text that JSON.parse has already accepted, so only structure needs tracking here.
-function checkStructure(text: string, maxDepth: number, what: string): void {
+/**
+ * Duplicate members and nesting of text that JSON.parse has already accepted as `value`, without
+ * building a set of names per object: every `:` outside a string separates one member, and an object
+ * that JSON.parse read with a duplicate name has one own property fewer than the members its text
+ * holds. So the text has a duplicate exactly when its count of members exceeds the number of own
+ * properties of all the objects of `value`. Strings are skipped with indexOf (native), only the few
+ * characters between them are looked at. When the counts differ, or the nesting is too deep, the
+ * exact walk ({@link findStructureError}) runs and throws what it finds first, as it always did.
+ */
+function checkStructure(text: string, value: unknown, maxDepth: number, what: string): void {
+  let members = 0
+  let depth = 0
+  const n = text.length
+  let i = 0
+  while (i < n) {
+    const quote = text.indexOf('"', i)
+    const end = quote === -1 ? n : quote
+    for (let j = i; j < end; j++) {
+      const c = text.charCodeAt(j)
+      if (c === 0x3a /* : */) members++
+      else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+        if (++depth > maxDepth) return findStructureError(text, maxDepth, what)
+      } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) depth--
+    }
+    if (quote === -1) break
+    // The string's closing quote: the next one preceded by an even number of backslashes (JSON.parse
+    // accepted the text, so it exists).
+    let close = text.indexOf('"', quote + 1)
+    for (;;) {
+      let b = close - 1
+      while (text.charCodeAt(b) === 0x5c /* \ */) b--
+      if ((close - 1 - b) % 2 === 0) break
+      close = text.indexOf('"', close + 1)
+    }
+    i = close + 1
+  }
+  if (members !== ownMembers(value)) findStructureError(text, maxDepth, what)
+}
+
+// Own properties of every object in a JSON.parse result (arrays counted through their items).
+function ownMembers(value: unknown): number {
+  if (typeof value !== 'object' || value === null) return 0
+  let count = 0
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) count += ownMembers(value[i])
+    return count
+  }
+  const keys = Object.keys(value)
+  count = keys.length
+  for (let i = 0; i < keys.length; i++) count += ownMembers((value as Record<string, unknown>)[keys[i]!])
+  return count
+}
+
+// Walks text that JSON.parse has already accepted, so only structure needs tracking here: throws at
+// the first duplicate member name or container nested deeper than maxDepth, in text order.
+function findStructureError(text: string, maxDepth: number, what: string): void {
   // One entry per open container: a Set of member names for objects, null for arrays.
   const stack: (Set<string> | null)[] = []
   let expectKey = false

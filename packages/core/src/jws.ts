@@ -113,11 +113,13 @@ export function decodeCompactJws(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BY
   return { header, payload, signingInput: token.slice(0, second), signature }
 }
 
+const PAYLOAD_OPTIONS = { what: 'JWT payload', maxDepth: MAX_JWT_PAYLOAD_DEPTH }
+
 /** Decodes a compact JWS whose payload must be a JSON object (duplicate members refused). Not verified. */
 export function decodeJwt(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BYTES): DecodedJwt {
   const jws = decodeCompactJws(token, maxBytes)
-  const payload = parseStrictJsonObject(decodeUtf8Strict(jws.payload, 'JWT payload'), { what: 'JWT payload', maxDepth: MAX_JWT_PAYLOAD_DEPTH })
-  return { ...jws, payload }
+  const payload = parseStrictJsonObject(decodeUtf8Strict(jws.payload, 'JWT payload'), PAYLOAD_OPTIONS)
+  return { header: jws.header, payload, signingInput: jws.signingInput, signature: jws.signature }
 }
 
 /**

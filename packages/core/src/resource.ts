@@ -18,7 +18,14 @@ export function isPlainResourceIdentifier(identifier: string): boolean {
   // eslint-disable-next-line no-control-regex
   if (/[\\\x00-\x1f\x7f]/.test(identifier)) return false
   const path = identifier.split(/[?#]/, 1)[0]!
+  // Without a '%' nothing is encoded, and a '.' or '..' segment starts the path or follows a '/':
+  // the common identifier is settled here, without splitting it into segments.
+  if (!path.includes('%')) return !path.startsWith('.') && !path.includes('/.') ? true : noDotSegment(path)
   if (/%(2f|5c)/i.test(path)) return false
+  return noDotSegment(path)
+}
+
+function noDotSegment(path: string): boolean {
   return !path.split('/').some((segment) => {
     const s = segment.replace(/%2e/gi, '.')
     return s === '.' || s === '..'

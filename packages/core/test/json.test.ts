@@ -140,6 +140,40 @@ describe('parseStrictJsonObject', () => {
   })
 })
 
+describe('parseStrictJsonObject: duplicates at any depth (the member-count fast path)', () => {
+  // A duplicate placed inside arrays and objects nested around other members, with strings holding
+  // colons, quotes, braces and backslashes: refused with its name, and the same text without the
+  // duplicate accepted.
+  it('property: a nested repeated member is refused, the text without it accepted', () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(hostileName(), fc.jsonValue({ maxDepth: 2 }), { minKeys: 1 }),
+        fc.array(fc.jsonValue({ maxDepth: 2 }), { maxLength: 3 }),
+        fc.array(fc.constantFrom('a', 'o'), { minLength: 1, maxLength: 5 }),
+        fc.nat(),
+        fc.string(),
+        (object, siblings, path, pick, noise) => {
+          const names = Object.keys(object)
+          const name = names[pick % names.length]!
+          const wrap = (inner: string) =>
+            path.reduce((text, kind, i) => (kind === 'a' ? `[${siblings.map((v) => JSON.stringify(v)).join(',')}${siblings.length ? ',' : ''}${text}]` : `{${JSON.stringify(`${noise}:${i}`)}:${text}}`), inner)
+          const body = JSON.stringify(object)
+          const clean = `{"n":${JSON.stringify(noise)},"v":${wrap(body)}}`
+          const dup = `{"n":${JSON.stringify(noise)},"v":${wrap(`${body.slice(0, -1)},${JSON.stringify(name)}:${JSON.stringify(noise)}}`)}}`
+          expect(parseStrictJsonObject(clean, { maxDepth: 64 })).toEqual(JSON.parse(clean))
+          expect(expectMalformed(dup, { maxDepth: 64 }).details).toEqual({ member: name })
+        },
+      ),
+      { numRuns: 500 },
+    )
+  })
+
+  it('refuses a duplicate before a too-deep container, as the exact walk meets them', () => {
+    expect(expectMalformed('{"a":1,"a":2,"b":[[[[[]]]]]}', { maxDepth: 3 }).details).toEqual({ member: 'a' })
+    expect(expectMalformed('{"b":[[[[[]]]]],"a":1,"a":2}', { maxDepth: 3 }).message).toMatch(/nested deeper/)
+  })
+})
+
 describe('parseStrictJson (any JSON value)', () => {
   it('parses arrays, objects and scalars', () => {
     expect(parseStrictJson('[{"a":1},{"a":2}]')).toEqual([{ a: 1 }, { a: 2 }])

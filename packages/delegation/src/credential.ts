@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto'
+import { hash, randomUUID } from 'node:crypto'
 import {
   AGENTID_CONTEXT_V1,
   AgentIdError,
@@ -56,7 +56,8 @@ function numericDate(value: unknown, claim: string, code: AgentIdErrorCode): num
  * linkHash(chain[0]) // 'n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg'
  */
 export function linkHash(jwt: string): string {
-  return createHash('sha256').update(jwt, 'utf8').digest('base64url')
+  // crypto.hash: one native call, no Hash object (UTF-8, as createHash().update(jwt, 'utf8') did).
+  return hash('sha256', jwt, 'base64url')
 }
 
 /**
