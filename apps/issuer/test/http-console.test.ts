@@ -9,6 +9,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseCheckpoint, verifyConsistency } from '@agentid/tlog'
 import { buildServer } from '../src/http/server.js'
+import { CONSOLE_CSP } from '../src/console/static.js'
 import { IssuerLog } from '../src/log/log.js'
 import { loadMasterSecret } from '../src/secret.js'
 import { bearer, claims, expectError, expectInvalid, harness, namedKey, proof, spawnAgent, type Harness, type NamedKey } from './http-fixtures.js'
@@ -24,6 +25,7 @@ beforeAll(async () => {
   mkdirSync(join(dist, 'assets'), { recursive: true })
   writeFileSync(join(dist, 'index.html'), '<!doctype html><title>console</title><script type="module" src="/console/assets/app.js"></script>')
   writeFileSync(join(dist, 'assets', 'app.js'), 'export {}')
+  writeFileSync(join(dist, '.env'), 'SECRET=1')
   log = IssuerLog.open({ db: h.service.store.db, secret: loadMasterSecret({ dataDir: h.dir, mustExist: true }).key, baseUrl: 'http://issuer.test' })
   log.sequence()
   app = buildServer(h.service, { logger: false, log, console: { dir: dist, idleSec: 600, clock: () => h.clock.now } })
@@ -440,6 +442,24 @@ describe('the app', () => {
     expect((await app.inject({ method: 'GET', url: '/console/../issuer.db' })).statusCode).toBe(404)
     expect((await app.inject({ method: 'GET', url: '/console/%2e%2e/issuer.db' })).statusCode).toBe(404)
     expect((await app.inject({ method: 'GET', url: '/console/api/nothing' })).statusCode).toBe(404)
+  })
+
+  it('answers no-store on every API answer however its path is spelt, and the console headers on every /console response', async () => {
+    // find-my-way routes /console/%61pi/session to /console/api/session: the session view (and its CSRF
+    // token) must not go out cacheable because the raw URL did not start with /console/api/.
+    const s = await signIn(h.adminKey)
+    for (const url of ['/console/%61pi/session', '/console/api/%73ession', '/console/%61pi/agents', '/console/%61pi/facets']) {
+      const res = await get(s, url)
+      expect(res.statusCode, url).toBe(200)
+      expect(res.headers['cache-control'], url).toBe('no-store')
+      expect(res.headers['x-content-type-options'], url).toBe('nosniff')
+    }
+    for (const url of ['/console/nothing.html', '/console/assets/nothing.js', '/console/%3Cscript%3E', '/console/api/nothing', '/console/%61pi/nothing', '/console/.env', '/console/assets/.hidden']) {
+      const res = await app.inject({ method: 'GET', url })
+      expect(res.statusCode, url).toBe(404)
+      expect(res.headers['content-security-policy'], url).toBe(CONSOLE_CSP)
+      expect(res.headers['x-frame-options'], url).toBe('DENY')
+    }
   })
 
   it('answers a 404 notice when the console is not built, and the API still works', async () => {

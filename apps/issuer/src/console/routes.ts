@@ -10,7 +10,7 @@ import type { AgentRow } from '../domain/store.js'
 import { ConsoleQueries, MAX_GRAPH_LINKS, type AuditEventRow } from './queries.js'
 import { ConsoleSessions, sameSecret, type ConsoleSession } from './sessions.js'
 import { encodeConsoleCursor, parseConsoleListQuery, parseRevocationBody, parseSignIn, parseSince } from './input.js'
-import { registerConsoleApp } from './static.js'
+import { CONSOLE_HEADERS, registerConsoleApp } from './static.js'
 
 export interface ConsoleOptions {
   /** Folder of the built console (index.html, assets/); null: not served. Default: @agentid/console's dist. */
@@ -163,8 +163,19 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
   }
 
   return async (app) => {
+    // Judged by the route that answered, else the percent-decoded path: the router also sends
+    // /console/%61pi/session (or /console/./api/…) to the API, and those answers carry the CSRF token.
     app.addHook('onSend', async (request, reply) => {
-      if (request.url.startsWith('/console/api/')) void reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff')
+      const raw = request.url.split('?')[0]!
+      let path = raw
+      try {
+        path = decodeURIComponent(raw)
+      } catch {}
+      const route = request.routeOptions.url ?? ''
+      const under = (prefix: string) => route.startsWith(prefix) || path.startsWith(prefix) || raw.startsWith(prefix)
+      if (!under('/console')) return
+      for (const [k, v] of Object.entries(CONSOLE_HEADERS)) if (!reply.hasHeader(k)) void reply.header(k, v)
+      if (under('/console/api/')) void reply.header('cache-control', 'no-store')
     })
 
     // ---- session ------------------------------------------------------------------------------

@@ -69,7 +69,8 @@ export async function registerConsoleApp(app: FastifyInstance, dir?: string | nu
     index: ['index.html'],
     decorateReply: false,
     wildcard: true,
-    dotfiles: 'deny',
+    // 'ignore': a dotfile is not found (404); 'deny' answered a 403 error the issuer's error handler took for an internal one (500).
+    dotfiles: 'ignore',
     cacheControl: false,
     setHeaders: (res, path) => {
       for (const [k, v] of Object.entries(CONSOLE_HEADERS)) res.setHeader(k, v)
