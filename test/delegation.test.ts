@@ -73,6 +73,6 @@ describe('delegation', () => {
     expect(cliErrorCode(unknown)).toBe('ERR_NOT_FOUND')
     const cred = await adminCli(issuer, ['revoke', spawned.body.credentialId, '--reason', 'rotated', '--json'])
     expect(cred.code, cred.stderr).toBe(0)
-    expect(cred.json()).toEqual({ id: spawned.body.credentialId, agent: a.did, alreadyRevoked: false })
+    expect(cred.json()).toEqual({ id: spawned.body.credentialId, agent: a.did, alreadyRevoked: false, logIndex: expect.any(Number) })
   })
 })
