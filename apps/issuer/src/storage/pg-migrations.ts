@@ -211,6 +211,67 @@ CREATE TABLE svid_authorities (
 CREATE INDEX svid_authorities_trust_domain ON svid_authorities (trust_domain, not_after);
 `
 
+// The group commit's jobs in one round trip: agentid_run_jobs(jobs jsonb) runs each job (an array of
+// ops, as built by writeOps) in its own subtransaction (BEGIN … EXCEPTION), so a failing job rolls
+// back alone, and returns one outcome per job: null when committed-to-be, else { i, state, message }
+// where i is the failing op, state its SQLSTATE ('AIDNC' no row changed, 'AIDEX' expectation not met).
+// The caller holds the 'log' advisory lock (audit indices: max + 1).
+const PG_2 = `
+CREATE FUNCTION agentid_run_jobs(jobs jsonb) RETURNS jsonb LANGUAGE plpgsql AS $fn$
+DECLARE
+  job jsonb; op jsonb; a jsonb; i int; n bigint; t text; out jsonb := '[]'::jsonb;
+BEGIN
+  FOR job IN SELECT value FROM jsonb_array_elements(jobs) LOOP
+    i := -1;
+    BEGIN
+      FOR op IN SELECT value FROM jsonb_array_elements(job) LOOP
+        i := i + 1;
+        a := op->'args';
+        CASE op->>'op'
+        WHEN 'nonceInsert' THEN
+          INSERT INTO proof_nonces (nonce, expires_at) VALUES (a->>0, (a->>1)::bigint);
+        WHEN 'challengeUse' THEN
+          UPDATE challenges SET used = 1 WHERE nonce = a->>0 AND used = 0 AND expires_at >= (a->>1)::bigint;
+          GET DIAGNOSTICS n = ROW_COUNT;
+          IF n = 0 AND op ? 'onNoChange' THEN RAISE EXCEPTION 'no change' USING ERRCODE = 'AIDNC'; END IF;
+        WHEN 'agentCount' THEN
+          SELECT count(*) INTO n FROM agents WHERE did = a->>0;
+          IF n <> (op->'expect'->>'equals')::bigint THEN RAISE EXCEPTION 'expectation' USING ERRCODE = 'AIDEX'; END IF;
+        WHEN 'agentStatus' THEN
+          SELECT status INTO t FROM agents WHERE did = a->>0;
+          IF t IS NULL OR t IS DISTINCT FROM op->'expect'->>'equals' THEN RAISE EXCEPTION 'expectation' USING ERRCODE = 'AIDEX'; END IF;
+        WHEN 'agentInsert' THEN
+          INSERT INTO agents (did, orchestrator_id, controller, purpose, claims_json, key_custody, status, created_at)
+            VALUES (a->>0, a->>1, a->>2, a->>3, a->>4, a->>5, 'active', (a->>6)::bigint);
+        WHEN 'credInsert' THEN
+          INSERT INTO credentials (id, agent_did, kind, format, jwt, status_list_id, status_index, issued_at, expires_at)
+            VALUES (a->>0, a->>1, a->>2, a->>3, a->>4, a->>5, (a->>6)::bigint, (a->>7)::bigint, (a->>8)::bigint);
+        WHEN 'listAdvance' THEN
+          NULL; -- allocate recorded the index
+        WHEN 'auditInsert' THEN
+          INSERT INTO audit_events (at, actor, action, subject, details_json, log_index)
+            VALUES ((a->>0)::bigint, a->>1, a->>2, a->>3, a->>4, (SELECT coalesce(max(log_index), -1) + 1 FROM audit_events));
+        WHEN 'delegInsert' THEN
+          INSERT INTO delegations (id, parent_id, delegator, delegatee, status_list_id, status_index, created_at, expires_at)
+            VALUES (a->>0, a->>1, a->>2, a->>3, a->>4, (a->>5)::bigint, (a->>6)::bigint, (a->>7)::bigint);
+        WHEN 'delegRevokedAt' THEN
+          -- expects a row whose revoked_at is null
+          SELECT count(*) INTO n FROM delegations WHERE id = a->>0 AND revoked_at IS NULL;
+          IF n = 0 THEN RAISE EXCEPTION 'expectation' USING ERRCODE = 'AIDEX'; END IF;
+        ELSE
+          RAISE EXCEPTION 'unknown write op %', op->>'op' USING ERRCODE = 'AIDOP';
+        END CASE;
+      END LOOP;
+      out := out || 'null'::jsonb;
+    EXCEPTION WHEN OTHERS THEN
+      out := out || jsonb_build_array(jsonb_build_object('i', i, 'state', SQLSTATE, 'message', SQLERRM));
+    END;
+  END LOOP;
+  RETURN out;
+END
+$fn$;
+`
+
 /**
  * The PostgreSQL schema, in order. Append new steps; never edit a released one.
  * @example
@@ -218,6 +279,7 @@ CREATE INDEX svid_authorities_trust_domain ON svid_authorities (trust_domain, no
  */
 export const PG_MIGRATIONS: readonly PgMigration[] = Object.freeze([
   { version: 1, name: 'initial schema (SQLite 1-7)', sql: PG_1 },
+  { version: 2, name: 'group commit in one round trip', sql: PG_2 },
 ])
 
 /**

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto'
 import pg from 'pg'
 import { AgentIdError, type AgentIdErrorCode } from '@agentid/core'
 import { LOCK, LOCK_CLASS, migratePg } from './pg-migrations.js'
-import { PG_AUDIT_INSERT, PG_LOG_LOCK, pgTx, type Query } from './sql-tx.js'
+import { PG_LOG_LOCK, pgTx, type Query } from './sql-tx.js'
 import { writeOps } from '../domain/store.js'
 import type { IssuerStorage, StatusIndexBlock, StorageTx, WriteOp } from './types.js'
 
@@ -22,23 +22,6 @@ const types = {
     oid === INT8 || oid === NUMERIC ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'),
 }
 
-// The group-committed ops in PostgreSQL's dialect (names as in domain/store.ts WRITE_SQL).
-const PG_WRITE_SQL: Record<string, string> = {
-  nonceInsert: 'INSERT INTO proof_nonces (nonce, expires_at) VALUES ($1, $2)',
-  challengeUse: 'UPDATE challenges SET used = 1 WHERE nonce = $1 AND used = 0 AND expires_at >= $2',
-  agentCount: 'SELECT count(*) AS n FROM agents WHERE did = $1',
-  agentStatus: 'SELECT status FROM agents WHERE did = $1',
-  agentInsert: `INSERT INTO agents (did, orchestrator_id, controller, purpose, claims_json, key_custody, status, created_at)
-    VALUES ($1, $2, $3, $4, $5, $6, 'active', $7)`,
-  credInsert: `INSERT INTO credentials (id, agent_did, kind, format, jwt, status_list_id, status_index, issued_at, expires_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-  listAdvance: '', // allocate already recorded the index (see #allocate)
-  auditInsert: PG_AUDIT_INSERT,
-  delegInsert: `INSERT INTO delegations (id, parent_id, delegator, delegatee, status_list_id, status_index, created_at, expires_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-  delegRevokedAt: 'SELECT revoked_at FROM delegations WHERE id = $1',
-}
-
 // Statements with parameters run as named prepared statements (parsed once per connection).
 const names = new Map<string, string>()
 function prepared(sql: string, args: readonly unknown[] | undefined): string | pg.QueryConfig {
@@ -46,10 +29,6 @@ function prepared(sql: string, args: readonly unknown[] | undefined): string | p
   let name = names.get(sql)
   if (name === undefined) names.set(sql, (name = `aid_${createHash('sha256').update(sql).digest('hex').slice(0, 20)}`))
   return { name, text: sql, values: args as unknown[] }
-}
-
-class Mapped extends Error {
-  constructor(readonly code: string, message: string) { super(message) }
 }
 
 // PostgreSQL's deadlock_detected and serialization_failure: the transaction is retried.
@@ -220,20 +199,13 @@ export class PgStorage implements IssuerStorage {
           this.roundTrips++
           return c.query(prepared(sql, args) as pg.QueryConfig)
         }
+        // Three round trips per batch: BEGIN with the 'log' lock, every job in one call of
+        // agentid_run_jobs (each job in its own subtransaction, migration 2), COMMIT.
         await q(`BEGIN; ${PG_LOG_LOCK}`)
-        let open = false
-        for (const job of batch) {
-          await q(open ? 'RELEASE SAVEPOINT job; SAVEPOINT job' : 'SAVEPOINT job')
-          open = true
-          try {
-            for (const w of job.ops) await runOp(q, w)
-            outcomes.push(null)
-          } catch (error) {
-            await q('ROLLBACK TO SAVEPOINT job')
-            outcomes.push(error instanceof Mapped ? new AgentIdError(error.code as AgentIdErrorCode, error.message) : error)
-          }
-        }
-        await q(open ? 'RELEASE SAVEPOINT job; COMMIT' : 'COMMIT')
+        const r = await q('SELECT agentid_run_jobs($1::jsonb) AS r', [JSON.stringify(batch.map((job) => job.ops))])
+        const results = (r.rows[0] as { r: (null | { i: number; state: string; message: string })[] }).r
+        batch.forEach((job, k) => outcomes.push(jobOutcome(job.ops, k < results.length ? results[k]! : { i: -1, state: 'AIDOP', message: 'no outcome' })))
+        await q('COMMIT')
       } catch (error) {
         if (client) await client.query('ROLLBACK').catch(() => {})
         for (const job of batch) job.reject(error)
@@ -284,22 +256,13 @@ export class PgStorage implements IssuerStorage {
   }
 }
 
-async function runOp(q: (sql: string, args?: readonly unknown[]) => Promise<pg.QueryResult>, w: WriteOp): Promise<void> {
-  const sql = PG_WRITE_SQL[w.op]
-  if (sql === undefined) throw new Error(`unknown write op ${w.op}`)
-  // Indices come from allocate, which records them as taken: nothing to advance.
-  if (sql === '') return
-  if (w.expect) {
-    const row = (await q(sql, w.args)).rows[0] as Record<string, unknown> | undefined
-    if (row === undefined || row[w.expect.column] !== w.expect.equals) throw new Mapped(w.expect.failure.code, w.expect.failure.message)
-    return
-  }
-  let changes: number
-  try {
-    changes = (await q(sql, w.args)).rowCount ?? 0
-  } catch (error) {
-    if (w.onUnique && (error as { code?: string }).code === '23505') throw new Mapped(w.onUnique.code, w.onUnique.message)
-    throw error
-  }
-  if (w.onNoChange && changes === 0) throw new Mapped(w.onNoChange.code, w.onNoChange.message)
+// A job's outcome from agentid_run_jobs: null (written), or its failing op mapped as runOp maps it.
+function jobOutcome(ops: readonly WriteOp[], o: null | { i: number; state: string; message: string }): unknown {
+  if (o === null) return null
+  const w = ops[o.i]
+  const mapped = (f: { code: string; message: string }) => new AgentIdError(f.code as AgentIdErrorCode, f.message)
+  if (w?.onUnique && o.state === '23505') return mapped(w.onUnique)
+  if (w?.onNoChange && o.state === 'AIDNC') return mapped(w.onNoChange)
+  if (w?.expect && o.state === 'AIDEX') return mapped(w.expect.failure)
+  return Object.assign(new Error(o.message), { code: o.state })
 }
