@@ -1,7 +1,7 @@
 // What a hop binds: the command and the RFC 8785 digest of the arguments, for HTTP and for MCP.
 import { createHash } from 'node:crypto'
 import { createRequire } from 'node:module'
-import { AgentIdError } from '@agentid/core'
+import { AgentIdError, decodeUtf8Strict, parseStrictJson } from '@agentid/core'
 
 // canonicalize 2.x is CommonJS (`module.exports = serialize`), typed as an ES default export.
 const canonicalize = createRequire(import.meta.url)('canonicalize') as (input: unknown) => string | undefined
@@ -73,8 +73,10 @@ export type HttpBody = string | Uint8Array | ArrayBuffer | URLSearchParams | nul
 /**
  * The arguments of an HTTP call, the value whose digest a hop binds: `{ query?, body? }` with `query`
  * the raw query string (no `?`) when there is one, and `body`, when there is one, the body parsed as
- * JSON, or `{ sha256 }` (base64url of the bytes) when it is not JSON. Caller and service compute it the
- * same way from what each holds (text, bytes, or the JSON value a body parser produced).
+ * JSON, or `{ sha256 }` (base64url of the bytes) when it is not JSON or not JSON every parser reads
+ * alike (not UTF-8, a member name twice, a lone surrogate, a number no double holds exactly such as
+ * 12345678901234567891). Caller and service compute it the same way from what each holds (text,
+ * bytes, or the JSON value a body parser produced; for such bodies only text or bytes agree).
  * @example
  * httpArgs('https://pay.example/v1/charges', '{"amount":100}') // { body: { amount: 100 } }
  */
@@ -93,12 +95,78 @@ export function httpArgs(url: string | URL, body?: HttpBody): { query?: string; 
     return out
   }
   if (bytes.length === 0) return out
-  try {
-    out.body = JSON.parse(bytes.toString('utf8'))
-  } catch {
-    out.body = { sha256: createHash('sha256').update(bytes).digest('base64url') }
-  }
+  const value = exactJson(bytes)
+  out.body = value === NOT_EXACT ? { sha256: createHash('sha256').update(bytes).digest('base64url') } : value
   return out
+}
+
+const NOT_EXACT = Symbol('not exact JSON')
+
+/**
+ * The JSON value of a body when every JSON parser reads it as that one value, else NOT_EXACT: the bytes
+ * are UTF-8, no object repeats a member name (JSON.parse keeps the last, other parsers the first or
+ * refuse), no lone surrogate, and every number is exactly the double JSON.parse makes of it
+ * (12345678901234567891, 0.10000000000000000001 or 1e400 are not: a big-integer or decimal parser,
+ * or a service forwarding the body as is, would see another value than the one digested). Such a body
+ * is digested as bytes, so that no other body has its digest.
+ */
+function exactJson(bytes: Buffer): unknown {
+  let text: string
+  let value: unknown
+  try {
+    text = decodeUtf8Strict(bytes, 'body')
+    value = parseStrictJson(text, { what: 'body', maxDepth: MAX_ARGS_DEPTH })
+  } catch {
+    return NOT_EXACT
+  }
+  return numbersExact(text) ? value : NOT_EXACT
+}
+
+// A number token of JSON text (outside strings), and its parts.
+const NUMBER = /-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/y
+const DECIMAL = /^-?([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?$/
+
+// The value of a decimal literal as (digits without leading or trailing zeros, exponent): equal pairs are equal numbers.
+function decimalValue(literal: string): string {
+  const m = DECIMAL.exec(literal)
+  if (!m) return literal
+  const fraction = m[2] ?? ''
+  let digits = (m[1]! + fraction).replace(/^0+/, '')
+  if (digits === '') return '0'
+  let exponent = BigInt(m[3] ?? '0') - BigInt(fraction.length)
+  const trailing = digits.length - digits.replace(/0+$/, '').length
+  digits = digits.slice(0, digits.length - trailing)
+  exponent += BigInt(trailing)
+  return `${literal.startsWith('-') ? '-' : ''}${digits}e${exponent}`
+}
+
+// True when every number of (valid) JSON text is exactly the double it parses to.
+function numbersExact(text: string): boolean {
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++ // backslash: skip the escaped character
+      else if (c === 0x22) inString = false
+      continue
+    }
+    if (c === 0x22) {
+      inString = true
+      continue
+    }
+    if (c !== 0x2d && (c < 0x30 || c > 0x39)) continue
+    NUMBER.lastIndex = i
+    const m = NUMBER.exec(text)
+    if (!m) return false
+    const literal = m[0]
+    i += literal.length - 1
+    // Short integers are exact: skip the arithmetic for the common case.
+    if (literal.length <= 15 && !/[.eE]/.test(literal)) continue
+    const double = Number(literal)
+    if (!Number.isFinite(double)) return false
+    if (decimalValue(literal) !== decimalValue(String(double))) return false
+  }
+  return true
 }
 
 /**

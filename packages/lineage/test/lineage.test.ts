@@ -174,4 +174,29 @@ describe('argsDigest (RFC 8785)', () => {
     expect(httpArgs('https://pay.example/', '')).toEqual({})
     expect(httpArgs('https://pay.example/', new URLSearchParams({ a: '1' }))).toEqual({ body: { sha256: createHash('sha256').update('a=1').digest('base64url') } })
   })
+
+  it('httpArgs: two different bodies never share a digest (text a JSON parser reads lossily or ambiguously is hashed as bytes)', () => {
+    const url = 'https://pay.example/v1/transfers'
+    const bytes = (text: string | Uint8Array) => ({ body: { sha256: createHash('sha256').update(text).digest('base64url') } })
+    const digest = (body: string | Uint8Array) => argsDigest(httpArgs(url, body))
+    // Each pair: two bodies a decimal or big-integer parser (Python, Go json.Number, BigDecimal, a body
+    // forwarded as is) reads as different values, that JSON.parse reads as one.
+    const pairs: [string | Uint8Array, string | Uint8Array][] = [
+      ['{"to":12345678901234567891}', '{"to":12345678901234567892}'],
+      ['{"amount":9007199254740993}', '{"amount":9007199254740992}'],
+      ['{"amount":0.10000000000000000001}', '{"amount":0.1}'],
+      ['{"amount":1e400}', '{"amount":2e400}'],
+      ['{"amount":1,"amount":1000}', '{"amount":1000}'],
+      ['{"amount":1000,"amount":1}', '{"amount":1}'],
+      [Buffer.from([0x7b, 0x22, 0x6d, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d]), Buffer.from([0x7b, 0x22, 0x6d, 0x22, 0x3a, 0x22, 0xfe, 0x22, 0x7d])],
+    ]
+    for (const [a, b] of pairs) {
+      expect(digest(a), String(a)).not.toBe(digest(b))
+      expect(httpArgs(url, a), String(a)).toEqual(bytes(a))
+    }
+    // Exact numbers in any spelling stay JSON values (caller's text and the service's parsed body agree).
+    for (const text of ['{"amount":1000}', '{"amount":1e3}', '{"amount":1000.0}', '{"amount":0.1}', '{"amount":-0}', '{"amount":-0.0e5}', '{"amount":1e21}', '{"amount":25000000000000000000000e-23}', '{"amount":9007199254740991}', '{"a":[1.5e-7,"1e400",{"b":-12.50}]}', '"\\u00e9"']) {
+      expect(httpArgs(url, text), text).toEqual({ body: JSON.parse(text) })
+    }
+  })
 })
