@@ -4,7 +4,8 @@
 // verify-request.test.ts); the lineage is verified by a real verifier.
 import { generateEd25519KeyPair, signerFromJwk, StatusList, VerificationError } from '@agentid/core'
 import { appendHop, CREDENTIALS_HEADER, httpArgs, httpCommand, LINEAGE_HEADER } from '@agentid/lineage'
-import { agentidFastify, createVerifier, lineageErrorResponse, dpopErrorResponse, verifyFetchLineage, type FastifyLike, type Verifier } from '@agentid/verifier'
+import { agentidFastify, agentidMiddleware, createVerifier, lineageErrorResponse, dpopErrorResponse, verifyFetchLineage, type FastifyLike, type Verifier } from '@agentid/verifier'
+import { Readable } from 'node:stream'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { alice, bob, credential, issuer, statusListJwt, statusServer, testClock, LIST_URL } from './fixtures.js'
 
@@ -45,8 +46,8 @@ describe('Fastify plugin: lineage', () => {
     agentidFastify({ decorateRequest: () => undefined, addHook: (_n, h) => { hook = h } }, { verifier, origin: PAY, lineage: true, ...options } as never, (e) => { failed = e })
     return {
       failed: () => failed,
-      async run(headers: Record<string, string[]>, { method = 'POST', url = '/v1/charges?currency=EUR', body = JSON.parse(BODY) as unknown } = {}) {
-        const request = { method, url, headers: {}, raw: { headersDistinct: headers }, body, agentid: null as unknown, agentidLineage: null as unknown }
+      async run(headers: Record<string, string[]>, { method = 'POST', url = '/v1/charges?currency=EUR', body = JSON.parse(BODY) as unknown, contentType = 'application/json' } = {}) {
+        const request = { method, url, headers: { 'content-type': contentType }, raw: { headersDistinct: { 'content-type': [contentType], ...headers } }, body, agentid: null as unknown, agentidLineage: null as unknown }
         const reply = { status: 0, body: undefined as unknown, code(s: number) { this.status = s; return this }, header() { return this }, send(b: unknown) { this.body = b; return this } }
         await hook!(request as never, reply as never)
         return { status: reply.status, body: reply.body as { error: { code: string; details: { hop: unknown; reason: unknown } } } | undefined, lineage: request.agentidLineage as { hops: unknown[] } | null }
@@ -81,6 +82,18 @@ describe('Fastify plugin: lineage', () => {
     expect([garbage.status, garbage.body?.error.code]).toEqual([403, 'ERR_MALFORMED'])
   })
 
+  it('does not read a JSON string as the JSON text inside it (a body "{\\"amount\\":100}" is not the body {"amount":100})', async () => {
+    // Fastify's JSON parser turns the body "{\"amount\":100}" into the string {"amount":100}; httpArgs takes a
+    // string for text and parsed it again, so the hop signed for the object verified for the string.
+    const p = plugin()
+    const out = await p.run(headers(await lineageFor()), { body: BODY })
+    expect([out.status, out.body?.error.code, out.body?.error.details.reason]).toEqual([403, 'ERR_LINEAGE_MISMATCH', 'arguments'])
+    // The JSON string the caller did sign verifies; a text body (text/plain) is still its text.
+    const quoted = JSON.stringify(BODY)
+    expect((await p.run(headers(await lineageFor('POST', URL_, quoted)), { body: BODY })).status).toBe(0)
+    expect((await p.run(headers(await lineageFor()), { body: BODY, contentType: 'text/plain; charset=utf-8' })).status).toBe(0)
+  })
+
   it('answers 401 when an actor\'s credential was not sent and is not known', async () => {
     const out = await plugin().run(headers(await lineageFor(), creds.bob))
     expect([out.status, out.body?.error.code, out.body?.error.details.hop]).toEqual([401, 'ERR_LINEAGE_CREDENTIAL_MISSING', 0])
@@ -107,6 +120,29 @@ describe('Fastify plugin: lineage', () => {
 
   it('refuses a lineage option that is neither true nor an object', () => {
     expect(plugin({ lineage: 'yes' }).failed()).toBeInstanceOf(TypeError)
+  })
+})
+
+describe('Node middleware: lineage on the body it reads itself', () => {
+  async function run(lineage: string, raw: string) {
+    const req = Object.assign(Readable.from([Buffer.from(raw)]), {
+      method: 'POST', url: '/v1/charges?currency=EUR', socket: {},
+      headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(raw)), [LINEAGE_HEADER]: lineage, [CREDENTIALS_HEADER]: `${creds.alice}~${creds.bob}` },
+    }) as unknown as Record<string, unknown>
+    const res = { statusCode: 0, body: '', setHeader() {}, end(b?: string) { this.body = b ?? '' } }
+    const outcome = await new Promise<string>((resolve) => {
+      agentidMiddleware(verifier, { origin: PAY, lineage: true })(req as never, res as never, (e?: unknown) => resolve(e === undefined ? 'next' : 'error'))
+      const poll = setInterval(() => { if (res.statusCode !== 0) { clearInterval(poll); resolve('refused') } }, 5)
+    })
+    return { outcome, status: res.statusCode, error: res.body ? (JSON.parse(res.body) as { error: { code: string; details: { reason: string } } }).error : undefined, body: req.body }
+  }
+
+  it('verifies the bytes received: a JSON string holding the signed JSON text is refused, the signed body passes and req.body is its value', async () => {
+    const smuggled = await run(await lineageFor(), JSON.stringify(BODY))
+    expect([smuggled.status, smuggled.error?.code, smuggled.error?.details.reason]).toEqual([403, 'ERR_LINEAGE_MISMATCH', 'arguments'])
+    const ok = await run(await lineageFor(), BODY)
+    expect(ok.outcome).toBe('next')
+    expect(ok.body).toEqual(JSON.parse(BODY))
   })
 })
 

@@ -73,11 +73,14 @@ export function agentidFastify(fastify: FastifyLike, opts: AgentidFastifyOptions
       const verified = await verifier.verifyRequest({ method: request.method, url, headers }, verifyOptions)
       request.agentid = verified
       dpopDone = true
-      // preHandler runs after Fastify parsed the body: the lineage's arguments are checked on it.
-      if (lineageOptions) request.agentidLineage = await verifyHttpLineage(verifier, { method: request.method, url, headers, body: request.body }, { ...lineageOptions, defaultAudience: verifyOptions.audience })
+      // preHandler runs after Fastify parsed the body: the lineage's arguments are checked on it. A string
+      // under a JSON media type is a JSON string Fastify parsed, not text: given as the JSON text of that
+      // string, else httpArgs would parse the string's content as JSON again (two bodies, one digest).
+      const body = typeof request.body === 'string' && isJsonMediaType(request.headers['content-type']) ? JSON.stringify(request.body) : request.body
+      if (lineageOptions) request.agentidLineage = await verifyHttpLineage(verifier, { method: request.method, url, headers, body }, { ...lineageOptions, defaultAudience: verifyOptions.audience })
       if (approvalOptions) {
         // The approved call's arguments are `httpArgs(url, body)` of the parsed body, as for the lineage.
-        const outcome = await decideHttpApproval(verifier, approvalOptions, { method: request.method, url, headers, body: request.body, target: verifyOptions.audience ?? new URL(url).origin }, verified)
+        const outcome = await decideHttpApproval(verifier, approvalOptions, { method: request.method, url, headers, body, target: verifyOptions.audience ?? new URL(url).origin }, verified)
         if (!outcome.ok) {
           request.agentid = null
           reply.code(outcome.status)
@@ -105,3 +108,9 @@ export function agentidFastify(fastify: FastifyLike, opts: AgentidFastifyOptions
   done()
 }
 Object.assign(agentidFastify, { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: 'agentid' })
+
+// application/json, or any type/subtype+json (RFC 6839), parameters ignored.
+function isJsonMediaType(value: string | string[] | undefined): boolean {
+  const type = (Array.isArray(value) ? value[0] : value)?.split(';')[0]?.trim().toLowerCase()
+  return type !== undefined && (type === 'application/json' || /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+\+json$/.test(type))
+}

@@ -82,6 +82,17 @@ type AgentidRequest = IncomingMessage & { agentid?: VerifiedRequest; agentidLine
 // The request body, for a lineage's arguments: `req.body` when a body parser ran, else read here (at
 // most maxBytes) and left as `req.body` (parsed JSON, else a Buffer) with body-parser's `_body` mark,
 // so a later express.json() does not wait for a stream already read.
+// The bytes of the bodies the middleware read itself: the lineage's and the approval's arguments are
+// digested from them (httpArgs of the text, as the caller did), never from the value parsed for req.body
+// (a JSON string body parsed to its text would be read as JSON text again: two bodies, one digest).
+const rawBodies = new WeakMap<object, Buffer>()
+
+/** The body the arguments are digested from: the bytes when the middleware read them, else `req.body` as a body parser left it. */
+async function argsBodyOf(req: AgentidRequest, maxBytes: number): Promise<unknown> {
+  const body = await bodyOf(req, maxBytes)
+  return rawBodies.get(req) ?? body
+}
+
 async function bodyOf(req: AgentidRequest, maxBytes: number): Promise<unknown> {
   if (req.body !== undefined || req._body === true) return req.body
   const length = req.headers['content-length']
@@ -94,6 +105,7 @@ async function bodyOf(req: AgentidRequest, maxBytes: number): Promise<unknown> {
     chunks.push(chunk as Buffer)
   }
   const raw = Buffer.concat(chunks)
+  rawBodies.set(req, raw)
   let body: unknown = raw
   try {
     body = JSON.parse(raw.toString('utf8'))
@@ -127,11 +139,11 @@ export function agentidMiddleware(verifier: Verifier, options: AgentidHttpOption
         const verified = await verifier.verifyRequest({ method: req.method ?? 'GET', url, headers }, verifyOptions)
         dpopDone = true
         if (lineageOptions) {
-          const body = await bodyOf(req, maxBody)
+          const body = await argsBodyOf(req, maxBody)
           req.agentidLineage = await verifyHttpLineage(verifier, { method: req.method ?? 'GET', url, headers, body }, { ...lineageOptions, defaultAudience: verifyOptions.audience })
         }
         if (approvalOptions) {
-          const body = await bodyOf(req, maxBody)
+          const body = await argsBodyOf(req, maxBody)
           const outcome = await decideHttpApproval(verifier, approvalOptions, { method: req.method ?? 'GET', url, headers, body, target: verifyOptions.audience ?? new URL(url).origin }, verified)
           if (!outcome.ok) throw new ApprovalRefusal(outcome)
           req.agentidApproval = outcome.approval
