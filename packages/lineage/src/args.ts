@@ -1,5 +1,5 @@
 // What a hop binds: the command and the RFC 8785 digest of the arguments, for HTTP and for MCP.
-import { createHash } from 'node:crypto'
+import { createHash, hash } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { AgentIdError, decodeUtf8Strict, parseStrictJson } from '@agentid/core'
 
@@ -53,7 +53,7 @@ export function argsDigest(args: unknown): string {
   checkJsonValue(value)
   const canonical = canonicalize(value)
   if (typeof canonical !== 'string') invalid('not a JSON value')
-  return createHash('sha256').update(canonical, 'utf8').digest('base64url')
+  return hash('sha256', canonical, 'base64url')
 }
 
 /**

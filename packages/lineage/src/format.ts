@@ -1,7 +1,7 @@
 // The lineage wire format: entries (hops and receipts), each a compact EdDSA JWS, joined by '~'.
 // Decoding here is structural only (limits, strict JSON, claim shapes); signatures, credentials, time
 // and replay are the verifier's (`verifier.verifyLineage`).
-import { createHash } from 'node:crypto'
+import { createHash, hash } from 'node:crypto'
 import { decodeCompactJws, decodeUtf8Strict, isDidKeySyntax, parseStrictJsonObject, VerificationError, type JwsHeader } from '@agentid/core'
 
 /** JWS `typ` of a hop record (a call from one agent to a target). */
@@ -117,7 +117,7 @@ const HEADER_MEMBERS = new Set(['alg', 'typ', 'kid'])
 
 /** SHA-256 of bytes or UTF-8 text, base64url (43 characters). */
 export function sha256(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('base64url')
+  return hash('sha256', data, 'base64url') // one native call, no Hash object; text as UTF-8, as before
 }
 
 /**
@@ -126,6 +126,9 @@ export function sha256(data: string | Uint8Array): string {
  * entryHash(lineage.split('~').at(-1)!) // the next entry's `prv`
  */
 export function entryHash(entry: string): string {
+  // An entry is ASCII (base64url and dots), whose UTF-8 bytes are its latin1 bytes: hashed in one
+  // native call. Anything else keeps the latin1 reading it always had.
+  if (Buffer.byteLength(entry, 'utf8') === entry.length) return hash('sha256', entry, 'base64url')
   return createHash('sha256').update(entry, 'latin1').digest('base64url')
 }
 
@@ -136,7 +139,7 @@ export function entryHash(entry: string): string {
  */
 export function credentialHash(credential: string): string {
   if (typeof credential !== 'string' || credential === '') throw new TypeError('credentialHash: a compact JWT is required')
-  return createHash('sha256').update(credential, 'utf8').digest('base64url')
+  return hash('sha256', credential, 'base64url')
 }
 
 /**

@@ -19,13 +19,13 @@ export interface MemoizedLink {
   readonly hash: string
   /** The JWS header's kid, to look the signer's keys up again on a hit. */
   readonly kid: string | undefined
-  /** The key its signature verified under. */
-  readonly key: VerificationKey
   /**
-   * The signer is a did:key, whose one key is the DID itself (the key resolver refuses a document
-   * naming another): the key cannot have changed, so it is not looked up again on a hit.
+   * The key its signature verified under; null when the signer is a did:key, whose one key is the
+   * DID itself (the key resolver refuses a document naming another): the key cannot have changed,
+   * so it is not looked up again on a hit, and the entry keeps no KeyObject (a native handle that
+   * every garbage collection must process, for nothing).
    */
-  readonly fixedKey: boolean
+  readonly key: VerificationKey | null
   /**
    * It passed the attenuation check against the link its parentHash names (whose bytes that hash
    * fixes, so the verdict cannot change): skipped on a hit. False for a root.

@@ -252,10 +252,11 @@ export async function verifyDelegationChain(ctx: DelegationContext, chain: unkno
     const signer = links[i]!.iss
     try {
       const hit = hits[i]
-      if (hit && (hit.fixedKey || (await signerKeys(ctx, signer, hit.kid)).includes(hit.key))) continue
+      if (hit && (hit.key === null || (await signerKeys(ctx, signer, hit.kid)).includes(hit.key))) continue
       const jwt = jwts[i] ?? decodeJwt(tokens[i]!, ctx.maxTokenBytes)
       const key = await verifySignature(ctx, jwt, signer)
-      ctx.memo.set(tokens[i]!, { link: links[i]!, hash: hashes[i]!, kid: jwt.header.kid as string | undefined, key, fixedKey: signer.startsWith('did:key:'), attenuates: i > 0 })
+      // A did:key's one key is the DID itself: nothing to look up again, so no key is kept.
+      ctx.memo.set(tokens[i]!, { link: links[i]!, hash: hashes[i]!, kid: jwt.header.kid as string | undefined, key: signer.startsWith('did:key:') ? null : key, attenuates: i > 0 })
     } catch (error) {
       named(error, i, signer, 'signature')
     }

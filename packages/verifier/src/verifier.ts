@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import {
   AGENT_IDENTITY_CREDENTIAL,
   DEFAULT_MAX_TOKEN_BYTES,
@@ -350,7 +350,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
     // SHA-256 names the exact bytes (a collision would be a break of SHA-256), in 43 characters: the
     // base64url form, that of a lineage entry's `crd` (credentialHash), so an actor is found by it as is.
-    const key = createHash('sha256').update(token).digest('base64url')
+    const key = hash('sha256', token, 'base64url')
     const known = memo.get(key)
     if (known) {
       checkTime(known.nbf, known.exp)
