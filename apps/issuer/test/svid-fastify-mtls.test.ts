@@ -8,7 +8,7 @@ import * as x509 from '@peculiar/x509'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { privateKeyFromJwk, type Ed25519PrivateJwk } from '@agentid/core'
 import { createSvidHttpsAgent } from '@agentid/client'
-import { agentidMtlsFastify, createVerifier, parseX509Svid, type VerifiedSvidAgent } from '@agentid/verifier'
+import { agentidMtlsFastify, createVerifier, parseSpiffeBundle, parseX509Svid, verifyX509SvidChain, type VerifiedSvidAgent } from '@agentid/verifier'
 import { bearer, claims, harness, injectFetch, proof, type Harness } from './http-fixtures.js'
 
 x509.cryptoProvider.set(webcrypto as never)
@@ -103,6 +103,40 @@ describe('chains the verifier refuses', () => {
     }
     expect(code).toBe('ERR_MALFORMED')
     expect(parseX509Svid(leaf.toString('pem')).spiffeId.id).toBe(`spiffe://${TD}/agent/x/y`)
+  })
+})
+
+describe('path length constraints', () => {
+  it('a CA whose basicConstraints pathLen is 0 cannot have a CA below it: a chain through a sub-CA it signed is ERR_UNTRUSTED_ISSUER', async () => {
+    // The issuer's own SVID CA is pathLen 0 (it signs leaves only); a CA certificate under such an
+    // authority (a key that leaked as a sub-CA, a downstream CA it was never meant to have) must not mint SVIDs.
+    const alg = { name: 'ECDSA', hash: 'SHA-256' }
+    const gen = async () => await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']) as webcrypto.CryptoKeyPair
+    const [rootKeys, subKeys, leafKeys] = [await gen(), await gen(), await gen()]
+    const ca = (pathLen: number | undefined) => [new x509.BasicConstraintsExtension(true, pathLen, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true)]
+    const notBefore = new Date(Date.now() - 60_000)
+    const notAfter = new Date(Date.now() + 3_600_000)
+    const chainUnder = async (rootPathLen: number | undefined, subPathLen: number | undefined) => {
+      const root = await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: '01', name: 'CN=root', keys: rootKeys, signingAlgorithm: alg, notBefore, notAfter, extensions: ca(rootPathLen) })
+      const sub = await x509.X509CertificateGenerator.create({ serialNumber: '02', subject: 'CN=sub', issuer: root.subject, publicKey: subKeys.publicKey, signingKey: rootKeys.privateKey, signingAlgorithm: alg, notBefore, notAfter, extensions: ca(subPathLen) })
+      const leaf = await x509.X509CertificateGenerator.create({
+        serialNumber: '03', subject: 'CN=leaf', issuer: sub.subject, publicKey: leafKeys.publicKey, signingKey: subKeys.privateKey, signingAlgorithm: alg, notBefore, notAfter,
+        extensions: [new x509.BasicConstraintsExtension(false, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true), new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `spiffe://${TD}/agent/x/y` }])],
+      })
+      const bundle = parseSpiffeBundle({ keys: [{ use: 'x509-svid', x5c: [Buffer.from(root.rawData).toString('base64')] }] }, TD)
+      return { bundle, chain: [leaf.toString('pem'), sub.toString('pem')] }
+    }
+    const outcome = (c: { bundle: ReturnType<typeof parseSpiffeBundle>; chain: string[] }) => {
+      try {
+        return verifyX509SvidChain(c.chain, c.bundle, { now: Date.now() / 1000 }).spiffeId.id
+      } catch (e) {
+        return (e as { code: string }).code
+      }
+    }
+    expect(outcome(await chainUnder(0, undefined))).toBe('ERR_UNTRUSTED_ISSUER')
+    expect(outcome(await chainUnder(0, 0))).toBe('ERR_UNTRUSTED_ISSUER')
+    expect(outcome(await chainUnder(1, 0))).toBe(`spiffe://${TD}/agent/x/y`)
+    expect(outcome(await chainUnder(undefined, 0))).toBe(`spiffe://${TD}/agent/x/y`)
   })
 })
 

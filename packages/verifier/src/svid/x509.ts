@@ -145,6 +145,17 @@ function facts(cert: X509Certificate, index: number): CertFacts {
   return out
 }
 
+// The pathLenConstraint of a CA certificate's basicConstraints, undefined when it sets none.
+function pathLenConstraint(cert: X509Certificate): number | undefined {
+  const { schema: { AsnConvert }, x509: { BasicConstraints, Certificate, id_ce_basicConstraints } } = loadAsn1()
+  try {
+    const ext = AsnConvert.parse(cert.raw, Certificate).tbsCertificate.extensions?.find((e) => e.extnID === id_ce_basicConstraints)
+    return ext === undefined ? undefined : AsnConvert.parse(ext.extnValue.buffer, BasicConstraints).pathLenConstraint
+  } catch {
+    return fail('ERR_MALFORMED', 'a signing certificate\'s basicConstraints does not parse')
+  }
+}
+
 // A DER UTF8String (tag 12), definite length.
 function utf8String(der: Uint8Array): string {
   if (der[0] !== 0x0c || der.length < 2) fail('ERR_MALFORMED', 'the agentid credential extension is not a UTF8String')
@@ -256,7 +267,17 @@ export function verifyX509SvidChain(input: CertificateChainInput, bundle: Spiffe
   const authority = bundle.x509Authorities.find((a) => a.raw.equals(current.raw)) ?? bundle.x509Authorities.find((a) => signedBy(current, a))
   if (!authority) fail('ERR_UNTRUSTED_ISSUER', 'the chain does not lead to an authority of the bundle')
   checkValidity(authority, 'the bundle authority', options.now, skew)
-  path.push(authority)
+  if (!authority.raw.equals(current.raw)) path.push(authority)
+  // RFC 5280 §6.1.4 (l, m): a CA's pathLenConstraint bounds the CA certificates below it in the path
+  // (the leaf not counted, nor self-issued ones), as go-spiffe's x509 verification does. The issuer's
+  // own CA is pathLen 0: it signs leaves only, and a CA certificate under it mints nothing.
+  for (let i = 2; i < path.length; i++) {
+    const limit = pathLenConstraint(path[i]!)
+    if (limit === undefined) continue
+    let below = 0
+    for (let j = 1; j < i; j++) if (path[j]!.subject !== path[j]!.issuer) below++
+    if (below > limit) fail('ERR_UNTRUSTED_ISSUER', `certificate ${i} allows ${limit} CA certificate(s) below it, the path has ${below}`, { pathLen: limit })
+  }
   // The window in which every certificate of the path is valid (for callers that cache the result).
   const pathNotBefore = Math.max(...path.map((c) => seconds(c.validFrom)))
   const pathNotAfter = Math.min(...path.map((c) => seconds(c.validTo)))
