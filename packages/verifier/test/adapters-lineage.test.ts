@@ -94,6 +94,22 @@ describe('Fastify plugin: lineage', () => {
     expect((await p.run(headers(await lineageFor()), { body: BODY, contentType: 'text/plain; charset=utf-8' })).status).toBe(0)
   })
 
+  it('refuses a path the router reads otherwise than the signed command: dot segments (plain or percent-encoded) and backslashes', async () => {
+    // new URL() resolves /v1/refunds/%2e%2e/charges to /v1/charges (the command signed), while Fastify's and
+    // Express's routers take the path as sent and run /v1/refunds/:id/charges with id "..".
+    const p = plugin()
+    for (const url of ['/v1/refunds/%2e%2e/charges?currency=EUR', '/v1/refunds/%2E./charges?currency=EUR', '/v1/refunds/../charges?currency=EUR', '/v1/x/.%2e/charges?currency=EUR', '/v1/./charges?currency=EUR', '/v1\\charges?currency=EUR']) {
+      const out = await p.run(headers(await lineageFor()), { url })
+      expect([out.status, out.body?.error.code, out.body?.error.details.reason], url).toEqual([403, 'ERR_MALFORMED', 'path'])
+    }
+    // Dots inside a segment, and encoded slashes (which no resolver turns into segments), are paths like any other.
+    for (const path of ['/v1/charges..x', '/v1/.well-known', '/v1/a%2f..%2fb']) {
+      const url = `${PAY}${path}`
+      const out = await p.run(headers(await lineageFor('POST', url, BODY)), { url: path })
+      expect(out.status, path).toBe(0)
+    }
+  })
+
   it('answers 401 when an actor\'s credential was not sent and is not known', async () => {
     const out = await plugin().run(headers(await lineageFor(), creds.bob))
     expect([out.status, out.body?.error.code, out.body?.error.details.hop]).toEqual([401, 'ERR_LINEAGE_CREDENTIAL_MISSING', 0])

@@ -69,6 +69,20 @@ describe('decideHttpApproval', () => {
     expect(two.ok ? 'OK' : two.body.error.code).toBe('ERR_MALFORMED')
   })
 
+  it('refuses a path with dot segments or backslashes before anything else: the approved command would not be the route that runs', async () => {
+    // The receipt approves POST /v1/pay; /v1/payees/%2e%2e/pay resolves to it, but a router runs /v1/payees/:id/pay.
+    const { verifier } = await setup()
+    const r = await approvedReceipt()
+    const s = stubIssuer()
+    for (const path of ['/v1/payees/%2e%2e/pay?x=1', '/v1/payees/../pay?x=1', '/v1/./pay?x=1', '/v1\\pay?x=1']) {
+      const out = await decideHttpApproval(verifier, opts({ fetch: s.fetch }), { ...req({ 'agentid-approval': header(r) }), url: `https://bank.example${path}` }, verified)
+      expect(out.ok ? 'OK' : [out.status, out.body.error.code], path).toEqual([400, 'ERR_MALFORMED'])
+    }
+    expect(s.posted).toEqual([])
+    const ok = await decideHttpApproval(verifier, opts(), req({ 'agentid-approval': header(r) }), verified)
+    expect(ok.ok).toBe(true)
+  })
+
   it('misuse is a TypeError', async () => {
     const { agentidMiddleware } = await import('@agentid/verifier')
     const { verifier } = await setup()

@@ -7,6 +7,7 @@ import { httpArgs, httpCommand, type HttpBody } from '@agentid/lineage'
 import type { VerifiedApproval } from '../approval.js'
 import type { RequestHeaders, VerifiedRequest } from '../request.js'
 import type { Verifier } from '../verifier.js'
+import { ambiguousPath } from './lineage.js'
 
 /** The header a retried request carries its receipt in: base64url of the receipt's JSON. */
 export const APPROVAL_HEADER = 'agentid-approval'
@@ -80,6 +81,8 @@ export async function decideHttpApproval(
   request: { method: string; url: string; headers: RequestHeaders; body: unknown; target: string },
   verified: VerifiedRequest,
 ): Promise<HttpApprovalOutcome> {
+  // A path with dot segments or backslashes: the command approved would not be the route that runs.
+  if (ambiguousPath(request.url)) return refuse(400, 'ERR_MALFORMED', 'the request path holds dot segments or backslashes')
   const needed = await options.requires({ method: request.method, url: request.url, agent: verified })
   if (needed === false) return { ok: true, approval: null }
   if (verified.agentClaims === null) return refuse(403, 'ERR_NOT_AUTHORIZED', 'an approval needs the agent\'s claims in its token')

@@ -49,6 +49,18 @@ function one(headers: RequestHeaders, name: string): string | undefined {
 }
 
 /**
+ * True when the path of a request URL (as received: `${origin}${req.url}`) holds a dot segment (`.`,
+ * `..`, percent-encoded or not) or a backslash. A call's command is `METHOD /path` with the path resolved
+ * (`httpCommand`: new URL), but the server's router takes the path as sent: Express and Fastify run
+ * /v1/refunds/%2e%2e/charges as /v1/refunds/:id/charges, not the /v1/charges a hop or approval names.
+ * No fetch client sends such a path (it resolves them first), so the adapters refuse it.
+ */
+export function ambiguousPath(url: string): boolean {
+  const path = url.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#\\]*/, '').split(/[?#]/)[0]!
+  return path.includes('\\') || /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i.test(path)
+}
+
+/**
  * Verifies the lineage of an HTTP request: the `Agentid-Lineage` header (one), with the credentials of
  * `Agentid-Credentials`, for this service, `METHOD /path` and `httpArgs(url, body)`. Returns null when
  * there is none and it is not required. Throws VerificationError.
@@ -64,6 +76,9 @@ export async function verifyHttpLineage(
   if (lineage === undefined) {
     if (options.required === false) return null
     throw new VerificationError('ERR_MALFORMED', 'the request carries no Agentid-Lineage header', { details: { hop: null, reason: 'missing' } })
+  }
+  if (ambiguousPath(request.url)) {
+    throw new VerificationError('ERR_MALFORMED', 'the request path holds dot segments or backslashes: its command is ambiguous', { details: { hop: null, reason: 'path' } })
   }
   const credentials = one(request.headers, CREDENTIALS_HEADER)
   const audience = options.audience ?? options.defaultAudience ?? new URL(request.url).origin
