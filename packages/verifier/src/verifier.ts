@@ -12,6 +12,7 @@ import {
 } from '@agentid/core'
 import { defaultDidResolver, KeyResolver, type DidResolver, type KeyPurpose } from './keys.js'
 import { BoundedCache } from './lru.js'
+import { StringInterner } from './intern.js'
 import { StatusLists, StatusListTrust, type FetchLike } from './status.js'
 import type { VerifiedAgent } from './types.js'
 import { verifyDataIntegrityInput } from './di/dispatch.js'
@@ -298,6 +299,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const statusTrust = new StatusListTrust(options.trustedStatusLists ?? [])
   const offload = options.offloadSignatures === true
   const memo = new BoundedCache<string, Memo>(positive('memoSize', options.memoSize, 1_000) || 1)
+  const strings = new StringInterner(4096)
   const transparency = options.transparency === undefined ? undefined : new TransparencyCheck(options.transparency, fetch, now)
 
   function checkTime(nbf: number | null, exp: number): void {
@@ -388,16 +390,26 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const entry = parseStatusEntry(vc.credentialStatus)
     const index = statusIndexOf(entry.statusListIndex)
 
+    // Values many credentials repeat share one copy (see intern.ts): a memo entry keeps less.
+    claims.purpose = strings.intern(claims.purpose)
+    claims.controller = strings.intern(claims.controller)
+    if (claims.model.provider !== undefined) claims.model.provider = strings.intern(claims.model.provider)
+    claims.model.name = strings.intern(claims.model.name)
+    claims.model.version = strings.intern(claims.model.version)
+    claims.policyTier = strings.intern(claims.policyTier)
+    claims.dataAccessClass = strings.intern(claims.dataAccessClass)
+    if (typeof claims.toolProfile === 'string') claims.toolProfile = strings.intern(claims.toolProfile)
+    else claims.toolProfile = Object.freeze(claims.toolProfile.map((tool) => strings.intern(tool)))
     const agent: VerifiedAgent = deepFreeze({
       did: sub,
-      issuer: iss,
+      issuer: strings.intern(iss),
       credentialId: (p.jti as string | undefined) ?? null,
       issuedAt: iat ?? nbf,
       validFrom: nbf,
       expiresAt: exp,
       claims,
-      status: { statusListCredential: entry.statusListCredential, statusListIndex: index },
-      type: [...(vc.type as string[])],
+      status: { statusListCredential: strings.intern(entry.statusListCredential), statusListIndex: index },
+      type: (vc.type as string[]).map((t) => strings.intern(t)),
     })
     // An iat past now + skew: issued in the future (RFC 7519 leaves iat informational; we refuse it as
     // not yet valid, like nbf, and the memo keeps refusing it until then).
