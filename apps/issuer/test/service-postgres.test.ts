@@ -1,6 +1,6 @@
 // The issuer service on PostgreSQL (AGENTID_DATABASE_URL): two services on one database share the
 // issuer identity, orchestrators, agents and revocations; what is not on PostgreSQL yet says so
-// (approvals 503 ERR_UNAVAILABLE, no console, a trust domain refused); a second instance without the
+// (approvals 503 ERR_UNAVAILABLE, no console); SVIDs: one CA made by instances starting together; a second instance without the
 // master secret cannot start. Skipped with the reason when PostgreSQL is absent, failing under
 // AGENTID_REQUIRE_SERVICES=1.
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
@@ -9,7 +9,10 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { IssuerService } from '../src/domain/service.js'
 import { buildServer } from '../src/http/server.js'
+import { X509Certificate } from 'node:crypto'
+import { parseSpiffeBundle, verifyJwtSvid, verifyX509SvidChain } from '@agentid/verifier'
 import { expectAgentIdError } from './engine-helpers.js'
+import { bearer, claims as fixtureClaims, namedKey, proof, type Harness } from './http-fixtures.js'
 import { pgAbsent, REQUIRE_SERVICES, tempPgDatabase } from './pg-helpers.js'
 
 const absent = await pgAbsent()
@@ -69,6 +72,47 @@ suite('IssuerService on PostgreSQL', () => {
     expect((await app.inject({ method: 'GET', url: '/console/api/orchestrators' })).statusCode).toBe(404)
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200)
     expect(() => b.store).toThrow(expect.objectContaining({ code: 'ERR_UNAVAILABLE' }))
-    await expectAgentIdError(() => IssuerService.open({ dataDir: dirA, baseUrl: 'http://issuer.test', databaseUrl: url, trustDomain: 'agents.example.com' }), 'ERR_INVALID_INPUT', 'not_on_postgres')
+  })
+
+  it('SVIDs: instances started together make one CA; an SVID issued through one verifies with the bundle of another', async () => {
+    const { url, dirA, dirB } = await setup()
+    const TD = 'agents.example.com'
+    const first = await IssuerService.open({ dataDir: dirA, baseUrl: 'http://issuer.test', databaseUrl: url })
+    const { generated } = await first.ensureAdminKey()
+    const orch = await first.addOrchestrator({ kind: 'admin' }, 'acme')
+    await first.close()
+    copyFileSync(join(dirA, 'secret.key'), join(dirB, 'secret.key'))
+    const [a, b] = await Promise.all([dirA, dirB].map((dataDir) => IssuerService.open({ dataDir, baseUrl: 'http://issuer.test', databaseUrl: url, trustDomain: TD })))
+    undo.push(() => a!.close(), () => b!.close())
+    const appA = buildServer(a!, { logger: false })
+    const appB = buildServer(b!, { logger: false })
+    undo.push(() => appA.close(), () => appB.close())
+    const bundleA = (await appA.inject({ method: 'GET', url: '/v1/spiffe/bundle' })).json()
+    const bundleB = (await appB.inject({ method: 'GET', url: '/v1/spiffe/bundle' })).json()
+    expect(bundleA.keys).toHaveLength(2) // one CA: its x509-svid and jwt-svid keys
+    expect(bundleB).toEqual(bundleA)
+    expect(await a!.storage.svidAuthorities.unexpired(TD, a!.now())).toHaveLength(1)
+
+    const key = namedKey()
+    const hA = { app: appA, issuerDid: a!.issuer.did, clock: { now: Date.now() } } as unknown as Harness
+    const spawn = await appA.inject({ method: 'POST', url: '/v1/agents', headers: bearer(orch.apiKey), payload: { ...fixtureClaims, did: key.did, proof: await proof(hA, key) } })
+    expect(spawn.statusCode).toBe(201)
+    const x509 = await appB.inject({ method: 'POST', url: `/v1/agents/${key.did}/svids/x509`, payload: { proof: await proof(hA, key, { purpose: 'svid' }) } })
+    expect(x509.statusCode).toBe(201)
+    const der = new X509Certificate(x509.json().certificate).raw
+    const checked = verifyX509SvidChain([der], parseSpiffeBundle(bundleA, TD), { now: a!.now() })
+    expect(checked.spiffeId.id).toBe(x509.json().spiffeId)
+    const jwt = await appA.inject({ method: 'POST', url: `/v1/agents/${key.did}/svids/jwt`, payload: { proof: await proof(hA, key, { purpose: 'svid' }), audience: 'spiffe://erp.example/api' } })
+    expect(jwt.statusCode).toBe(201)
+    expect(verifyJwtSvid(jwt.json().token, parseSpiffeBundle(bundleB, TD), { audience: 'spiffe://erp.example/api', now: a!.now() }).spiffeId.id).toBe(x509.json().spiffeId)
+    // A proof used through one instance is a replay through the other; a revoked agent gets none.
+    const used = await proof(hA, key, { purpose: 'svid' })
+    expect((await appA.inject({ method: 'POST', url: `/v1/agents/${key.did}/svids/x509`, payload: { proof: used } })).statusCode).toBe(201)
+    const replay = await appB.inject({ method: 'POST', url: `/v1/agents/${key.did}/svids/x509`, payload: { proof: used } })
+    expect(replay.json().error.code).toBe('ERR_REPLAY')
+    await b!.revokeAgent({ kind: 'admin' }, key.did, 'test')
+    const revoked = await appA.inject({ method: 'POST', url: `/v1/agents/${key.did}/svids/x509`, payload: { proof: await proof(hA, key, { purpose: 'svid' }) } })
+    expect(revoked.json().error.code).toBe('ERR_REVOKED')
+    expect(generated).toMatch(/^aid_admin_/)
   })
 })

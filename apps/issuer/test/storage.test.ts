@@ -269,6 +269,24 @@ describe.each(engines)('storage on $name', (engine) => {
     expect((await s!.veramo.key('k1'))?.kid).toBe('k1')
   })
 
+  run('SVID authorities: unexpired ones of a trust domain, oldest first; an id is stored once', async () => {
+    const [s] = await instances(1)
+    const row = (id: string, td: string, notBefore: number, notAfter: number) => ({ id, trust_domain: td, key_sealed: Buffer.from([1, 2]), cert_der: Buffer.from([3]), not_before: notBefore, not_after: notAfter, created_at: notBefore })
+    await s!.svidAuthorities.insert(row('b', 'td.example', 20, 200))
+    await s!.svidAuthorities.insert(row('a', 'td.example', 20, 300))
+    await s!.svidAuthorities.insert(row('old', 'td.example', 1, 50))
+    await s!.svidAuthorities.insert(row('z', 'other.example', 5, 500))
+    expect((await s!.svidAuthorities.unexpired('td.example', 49)).map((r) => r.id)).toEqual(['old', 'a', 'b'])
+    expect((await s!.svidAuthorities.unexpired('td.example', 50)).map((r) => r.id)).toEqual(['a', 'b'])
+    expect(await s!.svidAuthorities.unexpired('td.example', 300)).toEqual([])
+    const [got] = await s!.svidAuthorities.unexpired('other.example', 0)
+    expect({ ...got, key_sealed: [...got!.key_sealed], cert_der: [...got!.cert_der] }).toEqual({ ...row('z', 'other.example', 5, 500), key_sealed: [1, 2], cert_der: [3] })
+    await expect(s!.svidAuthorities.insert(row('a', 'td.example', 1, 2))).rejects.toThrow()
+    // In a transaction: gone with its rollback.
+    await expect(s!.transaction(async (tx) => { await tx.svidAuthorities.insert(row('r', 'td.example', 1, 900)); throw new Error('rollback') })).rejects.toThrow('rollback')
+    expect((await s!.svidAuthorities.unexpired('td.example', 0)).map((r) => r.id)).not.toContain('r')
+  })
+
   run('tryExclusive: one holder of the log sequencer at a time', async () => {
     const [a, b] = await instances(2)
     let release!: () => void

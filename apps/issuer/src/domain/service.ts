@@ -241,7 +241,7 @@ export class IssuerService {
       const now = () => Math.floor(clock() / 1000)
       const svid = options.trustDomain === undefined ? undefined : new SvidIssuer({
         store: storage, issuerDid: engine.issuer.did, now,
-        authority: await SvidAuthority.open({ db, secret: secret.key, trustDomain: parseTrustDomain(options.trustDomain, { code: 'ERR_INVALID_INPUT' }), now }),
+        authority: await SvidAuthority.open({ storage, secret: secret.key, trustDomain: parseTrustDomain(options.trustDomain, { code: 'ERR_INVALID_INPUT' }), now }),
       })
       return new IssuerService(store, storage, engine, clock, options, svid)
     } catch (error) {
@@ -266,9 +266,6 @@ export class IssuerService {
   }
 
   private static async openPostgres(options: IssuerServiceOptions, url: string): Promise<IssuerService> {
-    if (options.trustDomain !== undefined) {
-      throw new AgentIdError('ERR_INVALID_INPUT', 'SVIDs (a SPIFFE trust domain) are not available on PostgreSQL yet', { details: { reason: 'not_on_postgres' } })
-    }
     const storage = await openPgStorage(url)
     try {
       // Every instance must open the keys the first one sealed: share AGENTID_SECRET (or the secret file).
@@ -282,7 +279,12 @@ export class IssuerService {
         now: () => Math.floor(clock() / 1000),
         ...(options.didWebDomain ? { didWebDomain: options.didWebDomain } : {}),
       })
-      return new IssuerService(undefined, storage, engine, clock, options)
+      const now = () => Math.floor(clock() / 1000)
+      const svid = options.trustDomain === undefined ? undefined : new SvidIssuer({
+        store: storage, issuerDid: engine.issuer.did, now,
+        authority: await SvidAuthority.open({ storage, secret: secret.key, trustDomain: parseTrustDomain(options.trustDomain, { code: 'ERR_INVALID_INPUT' }), now }),
+      })
+      return new IssuerService(undefined, storage, engine, clock, options, svid)
     } catch (error) {
       await storage.close()
       throw error

@@ -105,6 +105,7 @@ export class PgStorage implements IssuerStorage {
   get events() { return this.#tx.events }
   get settings() { return this.#tx.settings }
   get veramo() { return this.#tx.veramo }
+  get svidAuthorities() { return this.#tx.svidAuthorities }
   get statusLists(): StorageTx['statusLists'] {
     return { ...this.#tx.statusLists, allocate: (count, entries, at) => this.#allocate(count, entries, at) }
   }

@@ -3,7 +3,7 @@
 // the connection of a transaction.
 import { AgentIdError } from '@agentid/core'
 import { StatusList } from '@agentid/core'
-import type { AgentFilter, AgentRow, CredentialRow, DelegationRow, EventRow, IdentifierRow, KeyRow, OrchestratorRow, PrivateKeyRow, SecurityEventRow, StatusIndexBlock, StatusListRow, StorageTx } from './types.js'
+import type { AgentFilter, AgentRow, CredentialRow, DelegationRow, EventRow, IdentifierRow, KeyRow, OrchestratorRow, PrivateKeyRow, SecurityEventRow, StatusIndexBlock, StatusListRow, StorageTx, SvidAuthorityRow } from './types.js'
 import type { CheckpointRow, CosignatureRow } from '../log/store.js'
 import { LOCK, LOCK_CLASS } from './pg-migrations.js'
 
@@ -136,6 +136,11 @@ export function pgTx(q: Query, inTx: boolean, open: InTransaction): StorageTx {
     settings: {
       get: async (key) => (await first<{ value: string }>(q('SELECT value FROM settings WHERE key = $1', [key])))?.value,
       put: async (key, value) => void (await q('INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value])),
+    },
+    svidAuthorities: {
+      unexpired: async (td, now) => (await q<SvidAuthorityRow>('SELECT * FROM svid_authorities WHERE trust_domain = $1 AND not_after > $2 ORDER BY not_before, id COLLATE "C"', [td, now])).rows,
+      insert: async (r) => void (await q('INSERT INTO svid_authorities (id, trust_domain, key_sealed, cert_der, not_before, not_after, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+        [r.id, r.trust_domain, r.key_sealed, r.cert_der, r.not_before, r.not_after, r.created_at])),
     },
     veramo: {
       upsertIdentifier: async (r, createdAt) => void (await q(`INSERT INTO identifiers (did, provider, alias, controller_key_id, services_json, created_at) VALUES ($1, $2, $3, $4, $5, $6)

@@ -6,7 +6,7 @@ import type { Database, Statement } from 'better-sqlite3'
 import { AgentIdError, StatusList } from '@agentid/core'
 import { Store, writeOps } from '../domain/store.js'
 import { LogStore } from '../log/store.js'
-import type { IdentifierRow, IssuerStorage, KeyRow, PrivateKeyRow, StatusIndexBlock, StorageTx, WriteOp } from './types.js'
+import type { IdentifierRow, IssuerStorage, KeyRow, PrivateKeyRow, StatusIndexBlock, StorageTx, SvidAuthorityRow, WriteOp } from './types.js'
 
 export class SqliteStorage implements IssuerStorage {
   readonly engine = 'sqlite' as const
@@ -41,6 +41,8 @@ export class SqliteStorage implements IssuerStorage {
       pkGet: p('SELECT alias, type, ciphertext FROM private_keys WHERE alias = ?'),
       pkAll: p('SELECT alias, type, ciphertext FROM private_keys ORDER BY rowid'),
       pkDelete: p('DELETE FROM private_keys WHERE alias = ?'),
+      caUnexpired: p('SELECT * FROM svid_authorities WHERE trust_domain = ? AND not_after > ? ORDER BY not_before, id'),
+      caInsert: p('INSERT INTO svid_authorities (id, trust_domain, key_sealed, cert_der, not_before, not_after, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     }
     this.#tx = this.#makeTx()
   }
@@ -95,6 +97,10 @@ export class SqliteStorage implements IssuerStorage {
       },
       events: { insert: a(st.events.insert), after: a(st.events.after), head: a(st.events.head), oldest: a(st.events.oldest), prune: a(st.events.prune) },
       settings: { get: a(st.settings.get), put: a(st.settings.put) },
+      svidAuthorities: {
+        unexpired: a((td: string, now: number) => s().caUnexpired!.all(td, now) as SvidAuthorityRow[]),
+        insert: a((r: SvidAuthorityRow) => void s().caInsert!.run(r.id, r.trust_domain, r.key_sealed, r.cert_der, r.not_before, r.not_after, r.created_at)),
+      },
       veramo: {
         upsertIdentifier: a((r: IdentifierRow, createdAt: number) => void s().idUpsert!.run(r.did, r.provider, r.alias, r.controller_key_id, r.services_json, createdAt)),
         identifier: a((by: { did: string } | { alias: string }) => ('did' in by ? s().idByDid!.get(by.did) : s().idByAlias!.get(by.alias)) as IdentifierRow | undefined),
@@ -131,6 +137,7 @@ export class SqliteStorage implements IssuerStorage {
   get events() { return this.#tx.events }
   get settings() { return this.#tx.settings }
   get veramo() { return this.#tx.veramo }
+  get svidAuthorities() { return this.#tx.svidAuthorities }
 
   #cursor: { id: string; next: number; entries: number } | undefined
 

@@ -21,6 +21,8 @@ export interface StatusIndexBlock { listId: string; from: number; to: number }
 export interface IdentifierRow { did: string; provider: string; alias: string | null; controller_key_id: string | null; services_json: string }
 export interface KeyRow { kid: string; kms: string; type: string; public_key_hex: string; meta_json: string | null }
 export interface PrivateKeyRow { alias: string; type: string; ciphertext: Buffer }
+/** One SPIFFE CA of a trust domain (`svid/authority.ts`): its sealed P-256 key and self-signed certificate. */
+export interface SvidAuthorityRow { id: string; trust_domain: string; key_sealed: Buffer; cert_der: Buffer; not_before: number; not_after: number; created_at: number }
 
 /** What one transaction (or the storage, one statement at a time) can read and write. */
 export interface StorageTx {
@@ -120,6 +122,12 @@ export interface StorageTx {
   readonly settings: {
     get(key: string): Promise<string | undefined>
     put(key: string, value: string): Promise<void>
+  }
+  /** The SPIFFE CAs of the SVID issuer, per trust domain. */
+  readonly svidAuthorities: {
+    /** The CAs of `trustDomain` whose certificate ends after `now`, oldest first (not_before, id). */
+    unexpired(trustDomain: string, now: number): Promise<SvidAuthorityRow[]>
+    insert(row: SvidAuthorityRow): Promise<void>
   }
   /** Veramo's DID, key and sealed private-key tables. */
   readonly veramo: {

@@ -2,10 +2,10 @@
 // (AES-256-GCM under a key derived from the master secret), and its self-signed CA certificate.
 import 'reflect-metadata' // @peculiar/x509 resolves its services through tsyringe, which needs it
 import { createHash, createPrivateKey, randomBytes, webcrypto, X509Certificate, type KeyObject } from 'node:crypto'
-import type { Database } from 'better-sqlite3'
 import * as x509 from '@peculiar/x509'
 import { AgentIdError, base64urlEncode } from '@agentid/core'
 import { createCryptoBox, type CryptoBox } from '../crypto-box.js'
+import type { IssuerStorage, SvidAuthorityRow } from '../storage/types.js'
 
 x509.cryptoProvider.set(webcrypto as never)
 type CryptoKey = webcrypto.CryptoKey
@@ -17,8 +17,6 @@ export const CA_LIFETIME_DAYS = 365
 export const CA_ROTATE_BEFORE_DAYS = 30
 export const SIGNING_ALG = { name: 'ECDSA', hash: 'SHA-256' } as const
 const DAY = 86_400
-
-interface AuthorityRow { id: string; trust_domain: string; key_sealed: Buffer; cert_der: Buffer; not_before: number; not_after: number; created_at: number }
 
 /** One CA of the trust domain, its private key opened in memory. */
 export interface CaKey {
@@ -42,17 +40,20 @@ export function serialNumber(): string {
 }
 
 /**
- * The CAs of one trust domain, kept in `svid_authorities`. The newest is used to sign; every CA not
- * yet expired is in the bundle, so a successor made 30 days before the end overlaps the old one.
+ * The CAs of one trust domain, kept in `svid_authorities` (storage.svidAuthorities, either engine). The
+ * newest is used to sign; every CA not yet expired is in the bundle, so a successor made 30 days before
+ * the end overlaps the old one. Several instances on one database make one CA: the check for a current
+ * one and the insert run in one storage transaction (PostgreSQL: under the cluster-wide write lock), so
+ * an instance that finds one made meanwhile drops the key it generated, unstored.
  */
 export class SvidAuthority {
   private cas: CaKey[] = []
 
-  private constructor(private readonly db: Database, private readonly box: CryptoBox, readonly trustDomain: string, private readonly now: () => number) {}
+  private constructor(private readonly storage: IssuerStorage, private readonly box: CryptoBox, readonly trustDomain: string, private readonly now: () => number) {}
 
   /** Loads (and, when none is current, creates) the CA of `trustDomain`. */
-  static async open(options: { db: Database; secret: Uint8Array; trustDomain: string; now: () => number }): Promise<SvidAuthority> {
-    const authority = new SvidAuthority(options.db, createCryptoBox(options.secret, SVID_CA_BOX_INFO), options.trustDomain, options.now)
+  static async open(options: { storage: IssuerStorage; secret: Uint8Array; trustDomain: string; now: () => number }): Promise<SvidAuthority> {
+    const authority = new SvidAuthority(options.storage, createCryptoBox(options.secret, SVID_CA_BOX_INFO), options.trustDomain, options.now)
     await authority.refresh()
     return authority
   }
@@ -74,17 +75,25 @@ export class SvidAuthority {
 
   private async refresh(): Promise<void> {
     const now = this.now()
-    const rows = () => this.db.prepare('SELECT * FROM svid_authorities WHERE trust_domain = ? AND not_after > ? ORDER BY not_before, id').all(this.trustDomain, now) as AuthorityRow[]
-    let found = rows()
-    const newest = found[found.length - 1]
-    if (!newest || newest.not_after - now < CA_ROTATE_BEFORE_DAYS * DAY) {
-      await this.create(now)
-      found = rows()
+    const due = (rows: SvidAuthorityRow[]) => {
+      const newest = rows[rows.length - 1]
+      return !newest || newest.not_after - now < CA_ROTATE_BEFORE_DAYS * DAY
+    }
+    let found = await this.storage.svidAuthorities.unexpired(this.trustDomain, now)
+    if (due(found)) {
+      // The key and certificate are made outside the transaction (which holds the write lock).
+      const made = await this.create(now)
+      found = await this.storage.transaction(async (tx) => {
+        const current = await tx.svidAuthorities.unexpired(this.trustDomain, now)
+        if (!due(current)) return current
+        await tx.svidAuthorities.insert(made)
+        return tx.svidAuthorities.unexpired(this.trustDomain, now)
+      })
     }
     this.cas = await Promise.all(found.map((row) => this.openRow(row)))
   }
 
-  private async create(now: number): Promise<void> {
+  private async create(now: number): Promise<SvidAuthorityRow> {
     const keys = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']) as webcrypto.CryptoKeyPair
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
       serialNumber: serialNumber(),
@@ -105,14 +114,13 @@ export class SvidAuthority {
     const jwk = await webcrypto.subtle.exportKey('jwk', keys.publicKey)
     const id = thumbprint(jwk as { crv: string; kty: string; x: string; y: string })
     try {
-      this.db.prepare('INSERT INTO svid_authorities (id, trust_domain, key_sealed, cert_der, not_before, not_after, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(id, this.trustDomain, this.box.seal(pkcs8, `svid-ca:${id}`), Buffer.from(cert.rawData), now - 60, now + CA_LIFETIME_DAYS * DAY, now)
+      return { id, trust_domain: this.trustDomain, key_sealed: this.box.seal(pkcs8, `svid-ca:${id}`), cert_der: Buffer.from(cert.rawData), not_before: now - 60, not_after: now + CA_LIFETIME_DAYS * DAY, created_at: now }
     } finally {
       pkcs8.fill(0)
     }
   }
 
-  private async openRow(row: AuthorityRow): Promise<CaKey> {
+  private async openRow(row: SvidAuthorityRow): Promise<CaKey> {
     const pkcs8 = this.box.open(row.key_sealed, `svid-ca:${row.id}`)
     try {
       const cryptoKey = await webcrypto.subtle.importKey('pkcs8', pkcs8, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign'])
