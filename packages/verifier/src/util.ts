@@ -35,3 +35,16 @@ export function assertSpiffeIdNamesAgent(claims: AgentClaims, did: string): void
   const named = agentDidFromSpiffeId(parseSpiffeId(claims.spiffeId))
   if (named !== null && named !== did) throw new VerificationError('ERR_MALFORMED', 'spiffeId names another agent than the credential subject', { details: { field: 'spiffeId' } })
 }
+
+/**
+ * True when the path of a request URL (as received: `${origin}${req.url}`) holds a dot segment (`.`,
+ * `..`, percent-encoded or not) or a backslash. A call's command is `METHOD /path` with the path resolved
+ * (`httpCommand`: new URL), but the server's router takes the path as sent: Express and Fastify run
+ * /v1/refunds/%2e%2e/charges as /v1/refunds/:id/charges, not the /v1/charges a hop or approval names.
+ * No fetch client sends such a path (it resolves them first), so verifyRequest (the DPoP htu
+ * is compared after the same resolution) and the lineage and approval steps refuse it.
+ */
+export function ambiguousPath(url: string): boolean {
+  const path = url.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#\\]*/, '').split(/[?#]/)[0]!
+  return path.includes('\\') || /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i.test(path)
+}

@@ -7,7 +7,7 @@ import { httpArgs, httpCommand, type HttpBody } from '@agentid/lineage'
 import type { VerifiedApproval } from '../approval.js'
 import type { RequestHeaders, VerifiedRequest } from '../request.js'
 import type { Verifier } from '../verifier.js'
-import { ambiguousPath } from './lineage.js'
+import { ambiguousPath } from '../util.js'
 
 /** The header a retried request carries its receipt in: base64url of the receipt's JSON. */
 export const APPROVAL_HEADER = 'agentid-approval'

@@ -1,5 +1,6 @@
 // The lineage part of the HTTP adapters: read `Agentid-Lineage` (and `Agentid-Credentials`), verify it
 // for this exact request, and answer a refusal.
+import { ambiguousPath } from '../util.js'
 import { VerificationError } from '@agentid/core'
 import { CREDENTIALS_HEADER, httpArgs, httpCommand, LINEAGE_HEADER, type HttpBody } from '@agentid/lineage'
 import type { RequestHeaders } from '../request.js'
@@ -48,17 +49,6 @@ function one(headers: RequestHeaders, name: string): string | undefined {
   return all[0]
 }
 
-/**
- * True when the path of a request URL (as received: `${origin}${req.url}`) holds a dot segment (`.`,
- * `..`, percent-encoded or not) or a backslash. A call's command is `METHOD /path` with the path resolved
- * (`httpCommand`: new URL), but the server's router takes the path as sent: Express and Fastify run
- * /v1/refunds/%2e%2e/charges as /v1/refunds/:id/charges, not the /v1/charges a hop or approval names.
- * No fetch client sends such a path (it resolves them first), so the adapters refuse it.
- */
-export function ambiguousPath(url: string): boolean {
-  const path = url.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#\\]*/, '').split(/[?#]/)[0]!
-  return path.includes('\\') || /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i.test(path)
-}
 
 /**
  * Verifies the lineage of an HTTP request: the `Agentid-Lineage` header (one), with the credentials of
