@@ -125,13 +125,29 @@ async function signerKeys(ctx: DelegationContext, iss: string, kid: string | und
   }
 }
 
+/**
+ * {@link signerKeys} without a promise when the keys are at hand (resolved within the DID cache's
+ * TTL, or an Ed25519 did:key read from itself); undefined when they must be resolved. Same errors.
+ */
+function signerKeysSync(ctx: DelegationContext, iss: string, kid: string | undefined): VerificationKey[] | undefined {
+  try {
+    return ctx.keys.keysForSync(iss, 'capabilityDelegation', kid)
+  } catch (error) {
+    if (!(error instanceof VerificationError) || error.code !== 'ERR_KEY_MISMATCH') throw error
+    return ctx.keys.keysForSync(iss, 'assertionMethod', kid)
+  }
+}
+
 /** Verifies a link's signature; returns the key it verified under. */
 async function verifySignature(ctx: DelegationContext, jwt: DecodedJwt, iss: string): Promise<VerificationKey> {
-  const candidates = await signerKeys(ctx, iss, jwt.header.kid as string | undefined)
+  const kid = jwt.header.kid as string | undefined
+  // Keys at hand and no offloading: checked on this thread without a promise per link.
+  const candidates = signerKeysSync(ctx, iss, kid) ?? (await signerKeys(ctx, iss, kid))
   let last: unknown
   for (const key of candidates) {
     try {
-      await key.verify(jwt, ctx.offload)
+      if (ctx.offload) await key.verify(jwt, true)
+      else key.verifySync(jwt)
       return key
     } catch (error) {
       last = error
@@ -284,7 +300,8 @@ export async function verifyDelegationChain(ctx: DelegationContext, chain: unkno
         if (cause instanceof StatusListError) chainError('ERR_MALFORMED', 'credentialStatus.statusListIndex is invalid', i, link.iss, 'status index', {}, cause)
         throw cause
       }
-      const value = await ctx.statusLists.status(link.credentialStatus.statusListCredential, ctx.trustedIssuers, index)
+      // A cached, fresh list answers without a promise; otherwise it is fetched.
+      const value = ctx.statusLists.statusSync(link.credentialStatus.statusListCredential, ctx.trustedIssuers, index) ?? (await ctx.statusLists.status(link.credentialStatus.statusListCredential, ctx.trustedIssuers, index))
       if (value !== 0) chainError('ERR_REVOKED', `delegation link ${i} has been revoked`, i, link.iss, 'revoked', { credentialId: link.jti })
     } catch (error) {
       if (error instanceof VerificationError && error.details.link === i) throw error

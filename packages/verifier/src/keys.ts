@@ -55,8 +55,10 @@ export class VerificationKey {
 }
 
 interface ResolvedKeys {
-  /** Verification method id → key, for keys listed under each purpose. */
-  byPurpose: Map<KeyPurpose, Map<string, VerificationKey>>
+  /** Verification method id → key, for keys listed under each purpose; null when `all` is set. */
+  byPurpose: Map<KeyPurpose, Map<string, VerificationKey>> | null
+  /** The keys listed under every purpose (an Ed25519 did:key read from itself), or null. */
+  all: Map<string, VerificationKey> | null
   resolvedAt: number
 }
 
@@ -146,8 +148,11 @@ export class KeyResolver {
   }
 
   private select(resolved: ResolvedKeys, did: string, purpose: KeyPurpose, kid?: string): VerificationKey[] {
-    const keys = resolved.byPurpose.get(purpose)!
+    const keys = resolved.all ?? resolved.byPurpose!.get(purpose)!
     if (kid !== undefined) {
+      // The usual case, a full kid naming a key of the DID, found without building strings.
+      const direct = kid.length > did.length && kid.charCodeAt(did.length) === 0x23 /* # */ && kid.startsWith(did) ? keys.get(kid) : undefined
+      if (direct !== undefined) return [direct]
       const full = kid.startsWith('#') ? did + kid : kid
       if (!full.startsWith(did + '#')) {
         throw new VerificationError('ERR_KEY_MISMATCH', 'kid names a key of another DID', { details: { did, kid } })
@@ -186,7 +191,8 @@ export class KeyResolver {
     }
     const key = new VerificationKey(parsed.keyId, publicKeyFromRaw(parsed.publicKey), parsed.publicKey)
     const keys = new Map([[parsed.keyId, key]])
-    const resolved: ResolvedKeys = { byPurpose: new Map(PURPOSES.map((purpose) => [purpose, keys])), resolvedAt: this.now() }
+    // Its one key under every purpose: one map shared by all, no map of purposes to build.
+    const resolved: ResolvedKeys = { byPurpose: null, all: keys, resolvedAt: this.now() }
     this.cache.set(did, resolved)
     return resolved
   }
@@ -234,7 +240,7 @@ export class KeyResolver {
       }
       byPurpose.set(purpose, keys)
     }
-    const resolved = { byPurpose, resolvedAt: this.now() }
+    const resolved: ResolvedKeys = { byPurpose, all: null, resolvedAt: this.now() }
     this.cache.set(did, resolved)
     return resolved
   }
