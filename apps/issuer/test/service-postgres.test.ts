@@ -1,6 +1,6 @@
 // The issuer service on PostgreSQL (AGENTID_DATABASE_URL): two services on one database share the
 // issuer identity, orchestrators, agents and revocations; what is not on PostgreSQL yet says so
-// (approvals 503 ERR_UNAVAILABLE, no console); SVIDs: one CA made by instances starting together; a second instance without the
+// (approvals 503 ERR_UNAVAILABLE); the console's reads on PostgreSQL; SVIDs: one CA made by instances starting together; a second instance without the
 // master secret cannot start. Skipped with the reason when PostgreSQL is absent, failing under
 // AGENTID_REQUIRE_SERVICES=1.
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
@@ -69,9 +69,57 @@ suite('IssuerService on PostgreSQL', () => {
     const approvers = await app.inject({ method: 'GET', url: '/v1/approvers', headers: { authorization: `Bearer ${generated}` } })
     expect(approvers.statusCode).toBe(503)
     expect(approvers.json().error.code).toBe('ERR_UNAVAILABLE')
-    expect((await app.inject({ method: 'GET', url: '/console/api/orchestrators' })).statusCode).toBe(404)
+    expect((await app.inject({ method: 'GET', url: '/console/api/orchestrators' })).json().error.code).toBe('ERR_UNAUTHENTICATED') // mounted: needs a session
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200)
     expect(() => b.store).toThrow(expect.objectContaining({ code: 'ERR_UNAVAILABLE' }))
+  })
+
+  it('console on PostgreSQL: agents spawned through one instance listed, searched and shown through another; sessions per instance', async () => {
+    const { url, dirA, dirB } = await setup()
+    const a = await IssuerService.open({ dataDir: dirA, baseUrl: 'http://issuer.test', databaseUrl: url })
+    undo.push(() => a.close())
+    copyFileSync(join(dirA, 'secret.key'), join(dirB, 'secret.key'))
+    const b = await IssuerService.open({ dataDir: dirB, baseUrl: 'http://issuer.test', databaseUrl: url })
+    undo.push(() => b.close())
+    const appA = buildServer(a, { logger: false, console: { dir: null } })
+    const appB = buildServer(b, { logger: false, console: { dir: null } })
+    undo.push(() => appA.close(), () => appB.close())
+    const { generated } = await a.ensureAdminKey()
+    const admin = { kind: 'admin' as const }
+    const acme = await a.addOrchestrator(admin, 'acme')
+    const globex = await a.addOrchestrator(admin, 'globex')
+    const spawned = []
+    for (const [orch, purpose] of [[acme, 'invoice triage'], [acme, 'payments'], [globex, 'search']] as const) {
+      spawned.push(await a.spawn(await a.authenticate(orch.apiKey), { keyCustody: 'issuer', ...claims, purpose }))
+    }
+    await a.revokeAgent(admin, spawned[1]!.did, 'test')
+    const signIn = async (app: typeof appA, key: string) => {
+      const res = await app.inject({ method: 'POST', url: '/console/api/session', payload: { key } })
+      expect(res.statusCode).toBe(201)
+      return { cookie: String(res.headers['set-cookie']).split(';')[0]!, csrf: res.json().csrfToken as string }
+    }
+    const get = (app: typeof appA, s: { cookie: string }, path: string) => app.inject({ method: 'GET', url: path, headers: { cookie: s.cookie } })
+    const adminB = await signIn(appB, generated!)
+    const list = (await get(appB, adminB, '/console/api/agents?limit=2')).json()
+    expect(list.counts).toEqual({ active: 2, revoked: 1, total: 3 })
+    expect(list.agents).toHaveLength(2)
+    expect(list.agents[0].orchestrator.name).toMatch(/^(acme|globex)$/)
+    const next = (await get(appB, adminB, `/console/api/agents?limit=2&cursor=${encodeURIComponent(list.nextCursor)}`)).json()
+    expect(new Set([...list.agents, ...next.agents].map((x: { did: string }) => x.did))).toEqual(new Set(spawned.map((x) => x.did)))
+    expect(next.nextCursor).toBeNull()
+    expect((await get(appB, adminB, '/console/api/agents?q=PAYMENTS&status=revoked')).json().agents.map((x: { did: string }) => x.did)).toEqual([spawned[1]!.did])
+    expect((await get(appB, adminB, '/console/api/facets')).json()).toMatchObject({ purposes: ['invoice triage', 'payments', 'search'], models: [claims.model.name], orchestrators: [{ name: 'acme' }, { name: 'globex' }] })
+    const detail = (await get(appB, adminB, `/console/api/agents/${encodeURIComponent(spawned[0]!.did)}`)).json()
+    expect(detail.agent.orchestratorName).toBe('acme')
+    expect(detail.timeline.map((e: { action: string }) => e.action)).toContain('agent.spawned')
+    // An orchestrator sees only its own agents; its session lives on the instance it signed in to
+    // (sticky sessions), and ends everywhere once the orchestrator is disabled through any instance.
+    const acmeB = await signIn(appB, acme.apiKey)
+    expect((await get(appB, acmeB, '/console/api/agents')).json().counts.total).toBe(2)
+    expect((await get(appA, acmeB, '/console/api/agents')).json().error.code).toBe('ERR_UNAUTHENTICATED')
+    await a.removeOrchestrator(admin, acme.id)
+    expect((await get(appB, acmeB, '/console/api/agents')).json().error.code).toBe('ERR_UNAUTHENTICATED')
+    expect((await get(appB, adminB, '/console/api/agents?limit=abc')).json().error.code).toBe('ERR_INVALID_INPUT')
   })
 
   it('SVIDs: instances started together make one CA; an SVID issued through one verifies with the bundle of another', async () => {

@@ -287,6 +287,75 @@ describe.each(engines)('storage on $name', (engine) => {
     expect((await s!.svidAuthorities.unexpired('td.example', 0)).map((r) => r.id)).not.toContain('r')
   })
 
+  run('console reads: filters, search, keyset pages newest first, counts, facets, brief, graph and timeline', async () => {
+    const [s] = await instances(1)
+    await s!.orchestrators.insert({ id: 'o1', name: 'acme', key_hash: 'h1', created_at: 1 })
+    await s!.orchestrators.insert({ id: 'o2', name: 'globex', key_hash: 'h2', created_at: 1 })
+    const claims = (model: string, version: string, tier: string) => JSON.stringify({ model: { provider: 'p', name: model, version }, policyTier: tier, dataAccessClass: 'internal' })
+    const agents = [
+      { did: 'did:key:zB', o: 'o1', controller: 'did:web:acme.example', purpose: 'Invoice triage', claims: claims('Reasoner', '1', 'standard'), at: 100 },
+      { did: 'did:key:zA', o: 'o1', controller: 'did:web:acme.example', purpose: 'payments', claims: claims('reasoner', '2', 'elevated'), at: 100 },
+      { did: 'did:key:za', o: 'o1', controller: 'did:web:other.example', purpose: 'search', claims: claims('Other', '1', 'standard'), at: 200 },
+      { did: 'did:key:zC', o: 'o2', controller: 'did:web:globex.example', purpose: 'triage', claims: '{}', at: 300 },
+    ]
+    for (const a of agents) await s!.agents.insert({ did: a.did, orchestrator_id: a.o, controller: a.controller, purpose: a.purpose, claims_json: a.claims, key_custody: 'agent', created_at: a.at })
+    await s!.agents.revoke('did:key:zA', 400, 'r')
+    const dids = (rows: { did: string }[]) => rows.map((r) => r.did)
+    const c = s!.console
+    // Newest first; byte order of the DID breaks ties ('B' > 'A').
+    expect(dids(await c.agentPage({}, 10))).toEqual(['did:key:zC', 'did:key:za', 'did:key:zB', 'did:key:zA'])
+    expect(dids(await c.agentPage({}, 2, { createdAt: 200, did: 'did:key:za' }))).toEqual(['did:key:zB', 'did:key:zA'])
+    expect(dids(await c.agentPage({}, 10, { createdAt: 100, did: 'did:key:zB' }))).toEqual(['did:key:zA'])
+    expect(dids(await c.agentPage({ orchestratorId: 'o1', status: 'active' }, 10))).toEqual(['did:key:za', 'did:key:zB'])
+    expect(dids(await c.agentPage({ model: 'reasoner' }, 10))).toEqual(['did:key:zA']) // exact match
+    expect(dids(await c.agentPage({ modelVersion: '1', policyTier: 'standard', dataAccessClass: 'internal' }, 10))).toEqual(['did:key:za', 'did:key:zB'])
+    expect(dids(await c.agentPage({ controller: 'did:web:acme.example', purpose: 'payments' }, 10))).toEqual(['did:key:zA'])
+    expect(dids(await c.agentPage({ createdFrom: 100, createdTo: 200 }, 10))).toEqual(['did:key:zB', 'did:key:zA'])
+    // q: case-insensitive substring of DID, purpose, controller or model name; % and _ are literal.
+    expect(dids(await c.agentPage({ q: 'REASONER' }, 10))).toEqual(['did:key:zB', 'did:key:zA'])
+    expect(dids(await c.agentPage({ q: 'triage' }, 10))).toEqual(['did:key:zC', 'did:key:zB'])
+    expect(dids(await c.agentPage({ q: 'globex' }, 10))).toEqual(['did:key:zC'])
+    expect(await c.agentPage({ q: '%' }, 10)).toEqual([])
+    expect(await c.agentPage({ q: "'; DROP TABLE agents; --" }, 10)).toEqual([])
+    expect(await c.agentCounts({ orchestratorId: 'o1' })).toEqual({ active: 2, revoked: 1 })
+    expect(await c.agentCounts({ orchestratorId: 'o1', status: 'active' })).toEqual({ active: 2, revoked: 1 }) // every filter but status
+    expect(await c.agentCounts({ orchestratorId: 'nobody' })).toEqual({ active: 0, revoked: 0 })
+    expect(await c.facets()).toEqual({
+      controllers: ['did:web:acme.example', 'did:web:globex.example', 'did:web:other.example'],
+      purposes: ['Invoice triage', 'payments', 'search', 'triage'],
+      models: ['Other', 'Reasoner', 'reasoner'], modelVersions: ['1', '2'], policyTiers: ['elevated', 'standard'],
+    })
+    expect((await c.facets('o2')).controllers).toEqual(['did:web:globex.example'])
+    expect((await c.facets('o2')).models).toEqual([])
+    expect((await c.agentsBrief(['did:key:zA', 'did:key:unknown', 'did:key:zC'])).sort((x, y) => (x.did < y.did ? -1 : 1)))
+      .toEqual([{ did: 'did:key:zA', orchestrator_id: 'o1', status: 'revoked', purpose: 'payments' }, { did: 'did:key:zC', orchestrator_id: 'o2', status: 'active', purpose: 'triage' }])
+    expect(await c.agentsBrief([])).toEqual([])
+
+    // Links: issuer → zB → zA → za, and an unrelated one; an agent holds the chain above it and its own links, and sees those below.
+    const k = await s!.statusLists.allocate(4, 16, 1)
+    const link = (id: string, parent: string | null, from: string, to: string, i: number) =>
+      s!.delegations.insert({ id, parent_id: parent, delegator: from, delegatee: to, status_list_id: k.listId, status_index: k.from + i, created_at: 10 + i, expires_at: 99 })
+    await link('l1', null, 'did:web:issuer', 'did:key:zB', 0)
+    await link('l2', 'l1', 'did:key:zB', 'did:key:zA', 1)
+    await link('l3', 'l2', 'did:key:zA', 'did:key:za', 2)
+    await link('l4', null, 'did:web:issuer', 'did:key:zC', 3)
+    const around = await c.delegationsAround('did:key:zA', 10)
+    expect(around.map((l) => [l.id, l.above])).toEqual([['l1', 1], ['l2', 1], ['l3', 1]]) // its own links count as held
+    expect((await c.delegationsAround('did:key:za', 10)).map((l) => [l.id, l.above])).toEqual([['l1', 1], ['l2', 1], ['l3', 1]])
+    expect((await c.delegationsAround('did:key:zB', 10)).map((l) => [l.id, l.above])).toEqual([['l1', 1], ['l2', 1], ['l3', 0]])
+    expect((await c.delegationsAround('did:key:zA', 2)).map((l) => l.id)).toEqual(['l1', 'l2'])
+    expect(await c.delegationsAround('did:key:nobody', 10)).toEqual([])
+    await s!.audit.append(1, 'orchestrator:o1', 'agent.spawned', 'did:key:zA')
+    await s!.audit.append(2, 'did:key:zB', 'delegation.registered', 'did:key:zB', { delegatee: 'did:key:zA', id: 'l2' })
+    await s!.audit.append(3, 'did:key:zB', 'delegation.registered', 'did:key:zB', { delegatee: 'did:key:zC' })
+    await s!.audit.append(4, 'admin', 'delegation.revoked', 'l3')
+    await s!.audit.append(5, 'admin', 'agent.revoked', 'did:key:zC')
+    const timeline = await c.eventsOfAgent('did:key:zA', ['l1', 'l2', 'l3'], 10)
+    expect(timeline.map((e) => [e.log_index, e.action, e.subject])).toEqual([[3, 'delegation.revoked', 'l3'], [1, 'delegation.registered', 'did:key:zB'], [0, 'agent.spawned', 'did:key:zA']])
+    expect((await c.eventsOfAgent('did:key:zA', ['l3'], 2)).map((e) => e.log_index)).toEqual([3, 1])
+    expect(await c.eventsOfAgent('did:key:nobody', [], 10)).toEqual([])
+  })
+
   run('tryExclusive: one holder of the log sequencer at a time', async () => {
     const [a, b] = await instances(2)
     let release!: () => void

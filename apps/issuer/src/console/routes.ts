@@ -7,7 +7,8 @@ import { AgentIdError, type AgentClaims } from '@agentid/core'
 import type { IssuerService, Principal } from '../domain/service.js'
 import type { IssuerLog } from '../log/log.js'
 import type { AgentRow } from '../domain/store.js'
-import { ConsoleQueries, MAX_GRAPH_LINKS, type AuditEventRow } from './queries.js'
+import { MAX_GRAPH_LINKS, MAX_TIMELINE_EVENTS, type AuditEventRow } from './queries.js'
+import type { ConsoleFacets } from '../storage/types.js'
 import { ConsoleSessions, sameSecret, type ConsoleSession } from './sessions.js'
 import { encodeConsoleCursor, parseConsoleListQuery, parseRevocationBody, parseSignIn, parseSince } from './input.js'
 import { CONSOLE_HEADERS, registerConsoleApp } from './static.js'
@@ -73,11 +74,12 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
     ...(options.maxAgeSec !== undefined ? { maxAgeSec: options.maxAgeSec } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
   })
-  const queries = new ConsoleQueries(service.store.db)
+  // The console's reads, SQL per engine (SQLite or PostgreSQL): service.storage.console.
+  const queries = service.storage.console
   const baseOrigin = new URL(service.engine.baseUrl).origin
   const baseIsHttps = baseOrigin.startsWith('https:')
   const failures = new Map<string, { n: number; until: number }>()
-  const facetCache = new Map<string, { until: number; values: ReturnType<ConsoleQueries['agents']['facets']> }>()
+  const facetCache = new Map<string, { until: number; values: ConsoleFacets }>()
   const clock = options.clock ?? Date.now
 
   const secure = (request: FastifyRequest) => baseIsHttps || request.protocol === 'https'
@@ -104,13 +106,13 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
     if (origin !== baseOrigin && origin !== own) throw new AgentIdError('ERR_FORBIDDEN', 'cross-origin request refused', { details: { reason: 'origin' } })
   }
 
-  const current = (request: FastifyRequest): Ctx => {
+  const current = async (request: FastifyRequest): Promise<Ctx> => {
     const session = sessions.get(sessionId(request))
     if (!session) throw new AgentIdError('ERR_UNAUTHENTICATED', 'no console session, or it expired: sign in')
     const p = session.principal
     // A disabled orchestrator's sessions end with its key.
     if (p.kind === 'orchestrator') {
-      const row = service.store.orchestrators.byId(p.id)
+      const row = await service.storage.orchestrators.byId(p.id)
       if (!row || row.removed_at !== null) {
         sessions.deleteWhere((s) => s === session)
         throw new AgentIdError('ERR_UNAUTHENTICATED', 'this orchestrator has been disabled: sign in again')
@@ -120,9 +122,9 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
   }
   // State-changing calls: same origin, and the session's CSRF token echoed in a header a cross-site
   // form or a simple request cannot set.
-  const writing = (request: FastifyRequest): Ctx => {
+  const writing = async (request: FastifyRequest): Promise<Ctx> => {
     sameOrigin(request)
-    const ctx = current(request)
+    const ctx = await current(request)
     const token = request.headers[CSRF_HEADER]
     if (typeof token !== 'string' || !sameSecret(token, ctx.session.csrf)) throw new AgentIdError('ERR_FORBIDDEN', `missing or wrong ${CSRF_HEADER} header`, { details: { reason: 'csrf' } })
     return ctx
@@ -130,7 +132,11 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
   const admin = (ctx: Ctx) => {
     if (ctx.principal.kind !== 'admin') throw new AgentIdError('ERR_FORBIDDEN', 'admin key required')
   }
-  const orchestratorName = (id: string) => service.store.orchestrators.byId(id)?.name ?? id
+  // Orchestrator names by id, read once per request (there are few orchestrators).
+  const orchestratorNames = async (): Promise<(id: string) => string> => {
+    const names = new Map((await service.storage.orchestrators.list()).map((o) => [o.id, o.name]))
+    return (id: string) => names.get(id) ?? id
+  }
   const sessionView = (ctx: { session: ConsoleSession }) => {
     const p = ctx.session.principal
     return {
@@ -141,7 +147,7 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
     }
   }
 
-  const agentSummary = (row: AgentRow) => {
+  const agentSummary = (orchestratorName: (id: string) => string) => (row: AgentRow) => {
     let claims: Partial<AgentClaims> = {}
     try {
       claims = JSON.parse(row.claims_json) as AgentClaims
@@ -201,9 +207,9 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
       setCookie(request, reply, id, sessions.maxAgeSec)
       return reply.code(201).send(sessionView({ session }))
     })
-    app.get('/console/api/session', async (request) => sessionView(current(request)))
+    app.get('/console/api/session', async (request) => sessionView(await current(request)))
     app.delete('/console/api/session', async (request, reply) => {
-      writing(request)
+      await writing(request)
       sessions.delete(sessionId(request))
       setCookie(request, reply, '', 0)
       return reply.code(204).send()
@@ -211,52 +217,52 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
 
     // ---- agents -------------------------------------------------------------------------------
     app.get('/console/api/agents', async (request) => {
-      const { principal } = current(request)
+      const { principal } = await current(request)
       const q = parseConsoleListQuery(request.query)
       let orchestratorId: string | undefined
       if (principal.kind === 'orchestrator') {
         if (q.orchestrator !== undefined && q.orchestrator !== principal.id && q.orchestrator !== principal.name) throw new AgentIdError('ERR_FORBIDDEN', 'an orchestrator lists only its own agents')
         orchestratorId = principal.id
       } else if (q.orchestrator !== undefined) {
-        orchestratorId = (service.store.orchestrators.byId(q.orchestrator) ?? service.store.orchestrators.byName(q.orchestrator))?.id ?? '-'
+        orchestratorId = ((await service.storage.orchestrators.byId(q.orchestrator)) ?? (await service.storage.orchestrators.byName(q.orchestrator)))?.id ?? '-'
       }
       const filter = { ...q.filter, ...(orchestratorId !== undefined ? { orchestratorId } : {}) }
-      const rows = queries.agents.page(filter, q.limit + 1, q.cursor)
+      const rows = await queries.agentPage(filter, q.limit + 1, q.cursor)
       const page = rows.slice(0, q.limit)
       const last = page[page.length - 1]
-      const counts = queries.agents.counts(filter)
+      const counts = await queries.agentCounts(filter)
       return {
-        agents: page.map(agentSummary),
+        agents: page.map(agentSummary(await orchestratorNames())),
         nextCursor: rows.length > q.limit && last ? encodeConsoleCursor(last.created_at, last.did) : null,
         counts: { ...counts, total: counts.active + counts.revoked },
       }
     })
     app.get('/console/api/facets', async (request) => {
-      const { principal } = current(request)
+      const { principal } = await current(request)
       const own = principal.kind === 'orchestrator' ? principal.id : undefined
       // Distinct values scan the table (≈ 1 s at 100,000 agents): kept 30 s per scope.
       const scope = own ?? ''
       const cached = facetCache.get(scope)
-      const values = cached && cached.until > clock() ? cached.values : queries.agents.facets(own)
+      const values = cached && cached.until > clock() ? cached.values : await queries.facets(own)
       if (values !== cached?.values) {
         facetCache.set(scope, { until: clock() + 30_000, values })
         if (facetCache.size > 1000) facetCache.delete(facetCache.keys().next().value!)
       }
       const orchestrators = principal.kind === 'admin'
-        ? service.store.orchestrators.list().map((o) => ({ id: o.id, name: o.name }))
+        ? (await service.storage.orchestrators.list()).map((o) => ({ id: o.id, name: o.name }))
         : [{ id: (principal as { id: string }).id, name: (principal as { name: string }).name }]
       return { ...values, orchestrators }
     })
     app.get<{ Params: { did: string } }>('/console/api/agents/:did', async (request) => {
-      const { principal } = current(request)
+      const { principal } = await current(request)
       // The bearer API's own check: another orchestrator's agent is "not found".
       const agent = await service.getAgent(principal, request.params.did)
       const own = (orchestratorId: string) => principal.kind === 'admin' || (principal.kind === 'orchestrator' && orchestratorId === principal.id)
-      let links = queries.delegations.around(agent.did)
+      let links = await queries.delegationsAround(agent.did, MAX_GRAPH_LINKS + 1)
       const truncated = links.length > MAX_GRAPH_LINKS
       links = links.slice(0, MAX_GRAPH_LINKS)
       const dids = [...new Set(links.flatMap((l) => [l.delegator, l.delegatee]))]
-      const known = new Map(queries.agents.brief(dids).map((a) => [a.did, a]))
+      const known = new Map((await queries.agentsBrief(dids)).map((a) => [a.did, a]))
       // An orchestrator sees the chains its agent holds and the links its own agents signed or
       // received; links between other orchestrators' agents further down are left out.
       const visible = (did: string) => { const a = known.get(did); return a !== undefined && own(a.orchestrator_id) }
@@ -268,7 +274,8 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
         if (a && own(a.orchestrator_id)) return { id: did, kind: 'agent' as const, status: a.status, purpose: a.purpose }
         return { id: did, kind: a ? ('other' as const) : ('external' as const) }
       })
-      const timeline = queries.events.ofAgent(agent.did, links.map((l) => l.id)).map((e: AuditEventRow) => ({
+      const orchestratorName = await orchestratorNames()
+      const timeline = (await queries.eventsOfAgent(agent.did, links.map((l) => l.id), MAX_TIMELINE_EVENTS)).map((e: AuditEventRow) => ({
         index: e.log_index, at: iso(e.at), actor: e.actor.startsWith('orchestrator:') ? `orchestrator ${orchestratorName(e.actor.slice(13))}` : e.actor, action: e.action, subject: e.subject, details: eventDetails(e.details_json),
         logged: log !== undefined && e.log_index < log.size,
       }))
@@ -290,11 +297,11 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
 
     // ---- revocation: preview (dry run of the cascade) and the revocation itself --------------------
     app.post('/console/api/revocations/preview', async (request) => {
-      const ctx = writing(request)
+      const ctx = await writing(request)
       admin(ctx)
       const { target } = parseRevocationBody(request.body, false)
       const effect = await service.previewRevocation(ctx.principal, target)
-      const brief = new Map(queries.agents.brief(effect.downstreamAgents).map((a) => [a.did, a]))
+      const brief = new Map((await queries.agentsBrief(effect.downstreamAgents)).map((a) => [a.did, a]))
       return {
         ...effect,
         credentials: effect.credentials.map((c) => ({ ...c, expiresAt: iso(c.expiresAt) })),
@@ -303,7 +310,7 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
       }
     })
     app.post('/console/api/revocations', async (request) => {
-      const ctx = writing(request)
+      const ctx = await writing(request)
       admin(ctx)
       const { target, reason } = parseRevocationBody(request.body, true)
       switch (target.kind) {
@@ -314,9 +321,9 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
     })
 
     // ---- orchestrators ------------------------------------------------------------------------
-    app.get('/console/api/orchestrators', async (request) => ({ orchestrators: await service.listOrchestrators(current(request).principal) }))
+    app.get('/console/api/orchestrators', async (request) => ({ orchestrators: await service.listOrchestrators((await current(request)).principal) }))
     app.post('/console/api/orchestrators', async (request, reply) => {
-      const ctx = writing(request)
+      const ctx = await writing(request)
       const body = request.body as Record<string, unknown> | undefined
       if (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).some((k) => k !== 'name')) {
         throw new AgentIdError('ERR_INVALID_INPUT', 'body must be { "name": "…" }', { details: { field: 'body' } })
@@ -324,7 +331,7 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
       return reply.code(201).send(await service.addOrchestrator(ctx.principal, body.name))
     })
     app.post<{ Params: { id: string } }>('/console/api/orchestrators/:id/disable', async (request) => {
-      const ctx = writing(request)
+      const ctx = await writing(request)
       const removed = await service.removeOrchestrator(ctx.principal, request.params.id)
       sessions.deleteWhere((s) => s.principal.kind === 'orchestrator' && s.principal.id === removed.id)
       return removed
@@ -332,7 +339,7 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
 
     // ---- log and approvals ----------------------------------------------------------------------
     app.get('/console/api/log', async (request) => {
-      current(request)
+      await current(request)
       const since = parseSince(request.query)
       if (!log) throw new AgentIdError('ERR_NOT_FOUND', 'this issuer runs without a log')
       const latest = log.store.checkpoints.latest()
@@ -351,7 +358,7 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
       }
     })
     app.get('/console/api/approvals', async (request) => {
-      const { principal } = current(request)
+      const { principal } = await current(request)
       const q = (request.query ?? {}) as Record<string, unknown>
       const status = q.status === undefined ? 'pending' : q.status
       return service.approvals.listRequests(principal, { status, limit: '100' })

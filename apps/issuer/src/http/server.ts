@@ -265,8 +265,9 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   void app.register(eventRoutes(service, options.events))
   // Human approvals: approvers, enrolment, requests, decisions and the pages (apps/issuer/src/approvals).
   // The operator console: sign-in, its JSON routes under /console/api and the built app under /console/.
-  // The console reads the SQLite file directly: not on PostgreSQL yet.
-  if (service.storage.engine === 'sqlite') void app.register(consoleRoutes(service, log, options.console))
+  // Its reads go through service.storage.console (SQLite or PostgreSQL); its sessions are in memory,
+  // per instance (several instances: sticky sessions at the balancer).
+  void app.register(consoleRoutes(service, log, options.console))
   void app.register(approvalRoutes({ approvals: service.approvals, authenticate: (key) => service.authenticate(key), parseReason: (body) => parseRevokeRequest(body).reason }))
 
   return app

@@ -11,8 +11,9 @@ import pg from 'pg'
 import { AgentIdError, type AgentIdErrorCode } from '@agentid/core'
 import { LOCK, LOCK_CLASS, migratePg } from './pg-migrations.js'
 import { PG_LOG_LOCK, pgTx, type Query } from './sql-tx.js'
+import { pgConsole } from './pg-console.js'
 import { writeOps } from '../domain/store.js'
-import type { IssuerStorage, StatusIndexBlock, StorageTx, WriteOp } from './types.js'
+import type { ConsoleReads, IssuerStorage, StatusIndexBlock, StorageTx, WriteOp } from './types.js'
 
 const INT8 = 20
 const NUMERIC = 1700
@@ -80,6 +81,7 @@ export class PgStorage implements IssuerStorage {
   readonly ops = writeOps
   readonly #q: Query
   readonly #tx: StorageTx
+  readonly console: ConsoleReads
   #queue: Job[] = []
   #flushing = false
   #closed = false
@@ -92,6 +94,7 @@ export class PgStorage implements IssuerStorage {
       return pool.query(prepared(sql, args) as pg.QueryConfig) as never
     }
     this.#tx = pgTx(this.#q, false, (fn) => this.transaction(fn))
+    this.console = pgConsole(this.#q)
   }
 
   get orchestrators() { return this.#tx.orchestrators }

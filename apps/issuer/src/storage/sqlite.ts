@@ -6,7 +6,8 @@ import type { Database, Statement } from 'better-sqlite3'
 import { AgentIdError, StatusList } from '@agentid/core'
 import { Store, writeOps } from '../domain/store.js'
 import { LogStore } from '../log/store.js'
-import type { IdentifierRow, IssuerStorage, KeyRow, PrivateKeyRow, StatusIndexBlock, StorageTx, SvidAuthorityRow, WriteOp } from './types.js'
+import { ConsoleQueries } from '../console/queries.js'
+import type { ConsoleReads, IdentifierRow, IssuerStorage, KeyRow, PrivateKeyRow, StatusIndexBlock, StorageTx, SvidAuthorityRow, WriteOp } from './types.js'
 
 export class SqliteStorage implements IssuerStorage {
   readonly engine = 'sqlite' as const
@@ -45,6 +46,23 @@ export class SqliteStorage implements IssuerStorage {
       caInsert: p('INSERT INTO svid_authorities (id, trust_domain, key_sealed, cert_der, not_before, not_after, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     }
     this.#tx = this.#makeTx()
+  }
+
+  #console: ConsoleReads | undefined
+  /** The console's queries: `ConsoleQueries` (SQLite SQL, prepared once) behind promises. */
+  get console(): ConsoleReads {
+    if (!this.#console) {
+      const c = new ConsoleQueries(this.db)
+      this.#console = {
+        agentPage: async (f, limit, before) => c.agents.page(f, limit, before),
+        agentCounts: async (f) => c.agents.counts(f),
+        facets: async (o) => c.agents.facets(o),
+        agentsBrief: async (dids) => c.agents.brief(dids),
+        delegationsAround: async (did, limit) => c.delegations.around(did, limit),
+        eventsOfAgent: async (did, ids, limit) => c.events.ofAgent(did, ids, limit),
+      }
+    }
+    return this.#console
   }
 
   get db(): Database {

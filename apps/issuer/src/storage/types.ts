@@ -7,6 +7,7 @@ import type { writeOps } from '../domain/store.js'
 import type { AgentFilter, AgentRow, CredentialRow, DelegationRow, OrchestratorRow, SecurityEventRow, StatusListRow, WriteOp } from '../domain/store.js'
 import type { EventRow } from '../log/entry.js'
 import type { CheckpointRow, CosignatureRow } from '../log/store.js'
+import type { AuditEventRow, ConsoleAgentFilter } from '../console/queries.js'
 
 export type { AgentFilter, AgentRow, CredentialRow, DelegationRow, OrchestratorRow, SecurityEventRow, StatusListRow, WriteOp }
 export type { EventRow, CheckpointRow, CosignatureRow }
@@ -149,11 +150,36 @@ export interface StorageTx {
   }
 }
 
+/** Values the console's filters can take (at most 200 each). */
+export interface ConsoleFacets { controllers: string[]; purposes: string[]; models: string[]; modelVersions: string[]; policyTiers: string[] }
+
+/**
+ * The operator console's read queries (`src/console`), SQL per engine: SQLite's json_extract/json_each,
+ * PostgreSQL's jsonb operators and arrays. Read-only, outside transactions. Same order on both
+ * engines (text compared byte-wise: COLLATE "C" on PostgreSQL, BINARY on SQLite).
+ */
+export interface ConsoleReads {
+  /** One page of agents, newest first: rows strictly before the cursor (created_at, did). */
+  agentPage(f: ConsoleAgentFilter, limit: number, before?: { createdAt: number; did: string }): Promise<AgentRow[]>
+  /** Agents matching every filter but status, counted per status. */
+  agentCounts(f: ConsoleAgentFilter): Promise<{ active: number; revoked: number }>
+  /** Values the filters can take, within one orchestrator's agents when given. */
+  facets(orchestratorId?: string): Promise<ConsoleFacets>
+  /** Owner, status and purpose of the agents among `dids` that the issuer knows. */
+  agentsBrief(dids: readonly string[]): Promise<Pick<AgentRow, 'did' | 'orchestrator_id' | 'status' | 'purpose'>[]>
+  /** Links around `did` (the chains it holds, above: 1, and the links below), at most `limit`, by (created_at, id). */
+  delegationsAround(did: string, limit: number): Promise<(DelegationRow & { above: 0 | 1 })[]>
+  /** Events of `did` and of the links `linkIds`, and registrations of links given to it, newest first, cut at `limit`. */
+  eventsOfAgent(did: string, linkIds: readonly string[], limit: number): Promise<AuditEventRow[]>
+}
+
 /** The issuer's storage: a {@link StorageTx} that also opens transactions and group-commits jobs. */
 export interface IssuerStorage extends StorageTx {
   readonly engine: StorageEngine
   /** Builders of the ops `commit` accepts. */
   readonly ops: typeof writeOps
+  /** The operator console's read queries. */
+  readonly console: ConsoleReads
   /**
    * Runs `fn` in one transaction: all of it commits, or none of it (`fn` throws). Resolves after the
    * commit is durable. On SQLite, `fn` must await only the `tx` methods (one writer at a time; the
