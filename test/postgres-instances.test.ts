@@ -5,14 +5,16 @@
 // refused) against the status lists the proxy serves, the audit log's indices gapless. Needs
 // PostgreSQL at 127.0.0.1:5432 (or AGENTID_TEST_PG_URL): skipped with the reason printed when absent,
 // failed when AGENTID_REQUIRE_SERVICES=1. Tokens: DPoP nonces issued by one instance are accepted by
-// another. (The issuer log is not on PostgreSQL yet: see README.)
+// another. The log: one sequencer at a time; every surviving instance serves a checkpoint over every
+// event, whose tree the entry bundles rebuild, and tlog-proofs that verify.
 import { randomBytes } from 'node:crypto'
 import { createServer, request as httpRequest, type Server } from 'node:http'
 import pg from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createProofOfPossession, signCompactJws, signerFromJwk, signJwt, type Ed25519PrivateJwk } from '@agentid/core'
+import { decodeEntryBundle, MerkleTree, openCheckpoint, parseTlogProof, TILE_WIDTH, verifyTlogProof } from '@agentid/tlog'
 import { createVerifier } from '@agentid/verifier'
-import { agentHeldSpawn, api, cleanup, freePort, newAdminKey, pool, startIssuer, type IssuerProcess } from './harness.js'
+import { agentHeldSpawn, api, cleanup, freePort, newAdminKey, pool, sleep, startIssuer, type IssuerProcess } from './harness.js'
 import { pgAbsent, tempPgDatabase } from '../apps/issuer/test/pg-helpers.js'
 
 const absent = await pgAbsent()
@@ -169,6 +171,44 @@ suite('three issuer instances on one PostgreSQL database', () => {
     expect(Number(marks!.n)).toBeGreaterThanOrEqual(spawned.length + renewed.length + new Set(revoked).size) // a second revocation of one credential writes nothing
     const [lists] = await q<{ ok: boolean }>('SELECT bool_and(next_index <= entries) AS ok FROM status_lists')
     expect(lists!.ok).toBe(true)
+
+    // The log: every surviving instance ends up serving a checkpoint over all the events, signed by the
+    // one log key; the entry bundles rebuild its root; a credential's tlog-proof verifies from each.
+    const total = Number(log!.n)
+    const vkey = (await api(instances[0]!, 'GET', '/log/key')).text.trim()
+    for (const inst of instances) {
+      expect((await api(inst, 'GET', '/log/key')).text.trim()).toBe(vkey)
+      let size = 0
+      for (let k = 0; k < 100 && size < total; k++) {
+        const r = await api(inst, 'GET', '/log/checkpoint')
+        if (r.status === 200) size = openCheckpoint(r.text, { log: vkey }).size
+        if (size < total) await sleep(100)
+      }
+      expect(size, `instance ${inst.url} checkpoint`).toBe(total)
+      const cp = openCheckpoint((await api(inst, 'GET', '/log/checkpoint')).text, { log: vkey })
+      const tree = new MerkleTree()
+      for (let t = 0; t * TILE_WIDTH < cp.size; t++) {
+        const width = Math.min(TILE_WIDTH, cp.size - t * TILE_WIDTH)
+        const path = `/log/tile/entries/${String(t).padStart(3, '0')}${width === TILE_WIDTH ? '' : `.p/${width}`}`
+        const res = await fetch(`${inst.url}${path}`)
+        expect(res.status, path).toBe(200)
+        for (const e of decodeEntryBundle(new Uint8Array(await res.arrayBuffer()))) tree.appendEntry(e)
+      }
+      expect(Buffer.from(tree.root(cp.size)).equals(Buffer.from(cp.rootHash))).toBe(true)
+      const proof = await api(inst, 'GET', `/v1/log/proof?credential=${encodeURIComponent(spawned[0]!.credentialId)}`)
+      expect(proof.status, proof.text).toBe(200)
+      expect(verifyTlogProof(proof.text, { entry: parseTlogProof(proof.text).extra!, log: vkey }).index).toBeGreaterThanOrEqual(0)
+    }
+    // One history: every checkpoint any sequencer stored (leadership moves when one dies) is a prefix
+    // of the same tree.
+    const full = new MerkleTree()
+    for (const e of decodeEntryBundle(new Uint8Array(await (await fetch(`${instances[0]!.url}/log/tile/entries/000${total >= TILE_WIDTH ? '' : `.p/${total}`}`)).arrayBuffer()))) full.appendEntry(e)
+    const stored = await q<{ note: string }>('SELECT note FROM log_checkpoints ORDER BY size')
+    expect(stored.length).toBeGreaterThan(0)
+    for (const { note } of stored) {
+      const cp = openCheckpoint(note, { log: vkey })
+      if (cp.size <= full.size) expect(Buffer.from(full.root(cp.size)).equals(Buffer.from(cp.rootHash)), `checkpoint ${cp.size}`).toBe(true)
+    }
 
     // Every acknowledged credential verifies through the proxy's status lists; revoked ones are refused.
     const verifier = createVerifier({ trustedIssuers: [issuerDid], statusTtlMs: 0 })

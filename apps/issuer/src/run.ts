@@ -52,9 +52,9 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
   try {
     const { generated } = await service.ensureAdminKey(config.adminKey)
     // The issuer log (apps/issuer/src/log): its key sealed with the master secret, like the issuer's keys.
-    // The issuer log is not on PostgreSQL yet: a PostgreSQL issuer runs without it.
-    if (config.logSequencer !== false && service.storage.engine === 'sqlite') {
-      log = IssuerLog.open({ db: service.store.db, secret: loadMasterSecret({ dataDir: config.dataDir, mustExist: true }).key, baseUrl, witnesses: config.logWitnesses ?? [] })
+    // On PostgreSQL every instance runs it: one sequences at a time, the others follow (log/log.ts).
+    if (config.logSequencer !== false) {
+      log = await IssuerLog.open({ storage: service.storage, secret: loadMasterSecret({ dataDir: config.dataDir, mustExist: true }).key, baseUrl, witnesses: config.logWitnesses ?? [] })
       log.start()
     }
     const issuerLog = log

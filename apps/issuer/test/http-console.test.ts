@@ -26,8 +26,8 @@ beforeAll(async () => {
   writeFileSync(join(dist, 'index.html'), '<!doctype html><title>console</title><script type="module" src="/console/assets/app.js"></script>')
   writeFileSync(join(dist, 'assets', 'app.js'), 'export {}')
   writeFileSync(join(dist, '.env'), 'SECRET=1')
-  log = IssuerLog.open({ db: h.service.store.db, secret: loadMasterSecret({ dataDir: h.dir, mustExist: true }).key, baseUrl: 'http://issuer.test' })
-  log.sequence()
+  log = await IssuerLog.open({ db: h.service.store.db, secret: loadMasterSecret({ dataDir: h.dir, mustExist: true }).key, baseUrl: 'http://issuer.test' })
+  await log.sequence()
   app = buildServer(h.service, { logger: false, log, console: { dir: dist, idleSec: 600, clock: () => h.clock.now } })
   await app.ready()
 })
@@ -366,7 +366,7 @@ describe('revocation: the preview is the cascade, dry run', () => {
     expect(view.graph.links.filter((l) => [root, ab, bc].includes(l.id)).every((l) => l.status === 'revoked')).toBe(true)
     expect(view.timeline[0]!.action).toBe('agent.revoked')
     expect(view.timeline.map((e) => e.action)).toContain('agent.spawned')
-    log.sequence()
+    await log.sequence()
     const later = (await get(s, `/console/api/agents/${a.did}`)).json() as { timeline: { logged: boolean }[] }
     expect(later.timeline.every((e) => e.logged)).toBe(true)
   })
@@ -407,11 +407,11 @@ describe('revocation: the preview is the cascade, dry run', () => {
 describe('log view', () => {
   it('returns the latest checkpoint and a consistency proof from the size the console saw', async () => {
     const s = await signIn(h.adminKey)
-    log.sequence()
+    await log.sequence()
     const first = (await get(s, '/console/api/log')).json() as { checkpoint: { size: number; note: string; ageSec: number }; consistency: null }
     expect(first.consistency).toBeNull()
     await spawnAgent(h, namedKey())
-    log.sequence()
+    await log.sequence()
     const res = (await get(s, `/console/api/log?since=${first.checkpoint.size}`)).json() as { checkpoint: { size: number; note: string }; consistency: { from: number; to: number; proof: string[] } }
     expect(res.checkpoint.size).toBeGreaterThan(first.checkpoint.size)
     const oldRoot = parseCheckpoint(first.checkpoint.note.split('\n\n')[0]! + '\n').rootHash

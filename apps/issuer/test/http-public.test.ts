@@ -83,7 +83,7 @@ describe('public routes (did:key issuer)', () => {
         }
       }
       // The issuer serves its log (run.ts always opens it); the harness app has none, so build one that does.
-      const log = IssuerLog.open({ db: h.service.store.db, secret: new Uint8Array(32).fill(7), baseUrl: 'http://issuer.test', onError: () => {} })
+      const log = await IssuerLog.open({ db: h.service.store.db, secret: new Uint8Array(32).fill(7), baseUrl: 'http://issuer.test', onError: () => {} })
       const app = buildServer(h.service, { logger: false, log })
       await app.ready()
       const served = servedRoutes(app)

@@ -15,7 +15,7 @@ afterEach(async () => {
 
 async function withLog() {
   h = await harness()
-  const log = IssuerLog.open({ db: h.service.store.db, secret: new Uint8Array(32).fill(7), baseUrl: 'http://issuer.test', onError: () => {} })
+  const log = await IssuerLog.open({ db: h.service.store.db, secret: new Uint8Array(32).fill(7), baseUrl: 'http://issuer.test', onError: () => {} })
   const app = buildServer(h.service, { logger: false, log })
   await app.ready()
   // spawnAgent uses h.app: point it at the server that has the log.
@@ -42,7 +42,7 @@ describe('issuer log', () => {
     // Before sequencing, the proof is not available yet (ERR_UNAVAILABLE), not missing.
     let res = await app.inject({ url: `/v1/log/proof?credential=${encodeURIComponent(spawned.credentialId)}` })
     expect(res.statusCode).toBe(503)
-    expect(log.sequence()).toBeGreaterThan(logIndex)
+    expect(await log.sequence()).toBeGreaterThan(logIndex)
     const size = log.size
     const cp = openCheckpoint((await app.inject({ url: '/log/checkpoint' })).body, { log: (await app.inject({ url: '/log/key' })).body.trim() })
     expect(cp.size).toBe(size)
@@ -73,7 +73,7 @@ describe('issuer log', () => {
   it('refuses hostile tile paths and proof queries with codes', async () => {
     const { h, log, app } = await withLog()
     await spawnAgent(h, namedKey())
-    log.sequence()
+    await log.sequence()
     for (const url of ['/log/tile/0/x000/000', '/log/tile/0/000.p/0', '/log/tile/00/000', '/log/tile/0/001', '/log/tile/0/000.p/255', '/log/tile/entries/000', '/log/tile/64/000', '/log/tile/0/..%2F..%2Fetc']) {
       const res = await app.inject({ url })
       expect(res.statusCode, url).toBe(404)
@@ -91,7 +91,7 @@ describe('issuer log', () => {
   it('an edited audit_events row changes the entry served: the bundle no longer matches the signed tiles', async () => {
     const { h, log, app } = await withLog()
     const spawned = await spawnAgent(h, namedKey())
-    log.sequence()
+    await log.sequence()
     const size = log.size
     const tile = (await app.inject({ url: `/log/tile/0/000.p/${size}` })).rawPayload
     h.service.store.db.prepare("UPDATE audit_events SET details_json = json_set(details_json, '$.keyCustody', 'issuer') WHERE subject = ?").run(spawned.did)
@@ -103,13 +103,13 @@ describe('issuer log', () => {
   it('a restarted log reloads its tiles; an edited tile row stops it signing', async () => {
     const { h, log } = await withLog()
     await spawnAgent(h, namedKey())
-    log.sequence()
+    await log.sequence()
     const db = h.service.store.db
-    const again = IssuerLog.open({ db, secret: new Uint8Array(32).fill(7), baseUrl: 'http://issuer.test', onError: () => {} })
+    const again = await IssuerLog.open({ db, secret: new Uint8Array(32).fill(7), baseUrl: 'http://issuer.test', onError: () => {} })
     expect(again.healthy).toBe(true)
     expect(again.vkey).toBe(log.vkey)
     // Another base URL (a new port or host name, a second instance) continues the same log, origin and key.
-    const moved = IssuerLog.open({ db, secret: new Uint8Array(32).fill(7), baseUrl: 'http://127.0.0.1:4321', onError: () => {} })
+    const moved = await IssuerLog.open({ db, secret: new Uint8Array(32).fill(7), baseUrl: 'http://127.0.0.1:4321', onError: () => {} })
     expect(moved.healthy).toBe(true)
     expect(moved.origin).toBe('issuer.test')
     expect(moved.vkey).toBe(log.vkey)
@@ -117,11 +117,11 @@ describe('issuer log', () => {
     row.hashes[0]! ^= 1
     db.prepare('UPDATE log_tiles SET hashes = ? WHERE level = 0 AND idx = 0').run(row.hashes)
     const errors: string[] = []
-    const tampered = IssuerLog.open({ db, secret: new Uint8Array(32).fill(7), baseUrl: 'http://issuer.test', onError: (m) => void errors.push(m) })
+    const tampered = await IssuerLog.open({ db, secret: new Uint8Array(32).fill(7), baseUrl: 'http://issuer.test', onError: (m) => void errors.push(m) })
     expect(tampered.healthy).toBe(false)
     expect(errors).toHaveLength(1)
     // Another master secret cannot open the sealed log key.
-    expect(() => IssuerLog.open({ db, secret: new Uint8Array(32).fill(8), baseUrl: 'http://issuer.test' })).toThrow(expect.objectContaining({ code: 'ERR_INTERNAL' }))
+    await expect(IssuerLog.open({ db, secret: new Uint8Array(32).fill(8), baseUrl: 'http://issuer.test' })).rejects.toMatchObject({ code: 'ERR_INTERNAL' })
   })
 
   it('an event without a log index is refused by the database', async () => {
@@ -142,7 +142,7 @@ describe('issuer log', () => {
       const errors: string[] = []
       const db = h!.service.store.db
       await spawnAgent(h!, namedKey()) // a new event: the log signs a new checkpoint and submits it
-      const log = IssuerLog.open({
+      const log = await IssuerLog.open({
         db, secret: new Uint8Array(32).fill(7), baseUrl: 'http://issuer.test', witnesses: [{ url: 'http://witness.test', vkey }],
         onError: (m) => void errors.push(m),
         fetch: (async (_url: unknown, init: { body: string }) =>
@@ -155,11 +155,11 @@ describe('issuer log', () => {
     // Honest: the cosignature is kept and counts towards a quorum.
     const honest = await run((note) => cosigner.cosign(parseNote(note).text, now))
     expect(honest.errors).toEqual([])
-    expect(openCheckpoint(honest.log.checkpoint(), { log: honest.log.vkey, witnesses: [vkey], quorum: 1 }).cosignatures).toHaveLength(1)
+    expect(openCheckpoint(await honest.log.checkpoint(), { log: honest.log.vkey, witnesses: [vkey], quorum: 1 }).cosignatures).toHaveLength(1)
     // Hostile: refused (reported), the checkpoint served stays verifiable by whoever trusts that witness.
     const hostile = await run((note) => `\n${cosigner.cosign(note, now)}`)
     expect(hostile.errors).toHaveLength(1)
-    const cp = openCheckpoint(hostile.log.checkpoint(), { log: hostile.log.vkey, witnesses: [vkey], quorum: 0 })
+    const cp = openCheckpoint(await hostile.log.checkpoint(), { log: hostile.log.vkey, witnesses: [vkey], quorum: 0 })
     expect(cp.cosignatures).toHaveLength(0)
   })
 

@@ -342,9 +342,9 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
       await current(request)
       const since = parseSince(request.query)
       if (!log) throw new AgentIdError('ERR_NOT_FOUND', 'this issuer runs without a log')
-      const latest = log.store.checkpoints.latest()
+      const latest = await log.latestCheckpoint()
       if (!latest) return { origin: log.origin, vkey: log.vkey, healthy: log.healthy, checkpoint: null }
-      const cosignatures = log.store.checkpoints.cosignatures(latest.size).map((c) => ({ witness: c.witness.split('+')[0] ?? c.witness, at: iso(c.created_at) }))
+      const cosignatures = (await log.cosignatures(latest.size)).map((c) => ({ witness: c.witness.split('+')[0] ?? c.witness, at: iso(c.created_at) }))
       let consistency: { from: number; to: number; proof: string[] } | { from: number; to: number; error: string } | null = null
       if (since !== undefined) {
         consistency = since > latest.size
@@ -353,7 +353,7 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
       }
       return {
         origin: log.origin, vkey: log.vkey, healthy: log.healthy,
-        checkpoint: { size: latest.size, note: log.checkpoint(), createdAt: iso(latest.created_at), ageSec: Math.max(0, service.now() - latest.created_at), cosignatures },
+        checkpoint: { size: latest.size, note: await log.checkpoint(), createdAt: iso(latest.created_at), ageSec: Math.max(0, service.now() - latest.created_at), cosignatures },
         consistency,
       }
     })

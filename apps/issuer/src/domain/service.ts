@@ -57,7 +57,7 @@ export interface IssuerServiceOptions {
   dataDir: string
   /**
    * PostgreSQL instead of the SQLite file (AGENTID_DATABASE_URL, postgres://…): several issuer
-   * processes may share the database. Not yet on PostgreSQL: the issuer log, approvals, the console
+   * processes may share the database. Not yet on PostgreSQL: approvals, the console
    * and SVIDs (a trust domain is refused).
    */
   databaseUrl?: string

@@ -199,23 +199,23 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   app.post('/v1/agents', async (request, reply) => {
     const principal = await auth(request)
     const result = await service.spawn(principal, request.body)
-    return reply.code(201).header('cache-control', 'no-store').send(withLogIndex(result, log?.indexOfCredential(result.credentialId)))
+    return reply.code(201).header('cache-control', 'no-store').send(withLogIndex(result, await log?.indexOfCredential(result.credentialId)))
   })
   app.get('/v1/agents', async (request) => service.listAgents(await auth(request), request.query))
   app.get<{ Params: { did: string } }>('/v1/agents/:did', async (request) => service.getAgent(await auth(request), request.params.did))
   app.post<{ Params: { did: string } }>('/v1/agents/:did/renew', async (request, reply) => {
     const result = await service.renew(request.params.did, request.body)
-    return reply.code(201).header('cache-control', 'no-store').send(withLogIndex(result, log?.indexOfCredential(result.credentialId)))
+    return reply.code(201).header('cache-control', 'no-store').send(withLogIndex(result, await log?.indexOfCredential(result.credentialId)))
   })
   app.post<{ Params: { did: string } }>('/v1/agents/:did/revoke', async (request) => {
     const principal = await admin(request)
     const result = await service.revokeAgent(principal, request.params.did, parseRevokeRequest(request.body).reason)
-    return withLogIndex(result, log?.lastIndex('agent.revoked', request.params.did))
+    return withLogIndex(result, await log?.lastIndex('agent.revoked', request.params.did))
   })
   app.post<{ Params: { id: string } }>('/v1/credentials/:id/revoke', async (request) => {
     const principal = await admin(request)
     const result = await service.revokeCredential(principal, request.params.id, parseRevokeRequest(request.body).reason)
-    return withLogIndex(result, log?.lastIndexOfCredential('credential.revoked', request.params.id))
+    return withLogIndex(result, await log?.lastIndexOfCredential('credential.revoked', request.params.id))
   })
 
   app.post<{ Params: { did: string } }>('/v1/agents/:did/grants', async (request, reply) => {
@@ -230,7 +230,7 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   app.post<{ Params: { id: string } }>('/v1/delegations/:id/revoke', async (request) => {
     const principal = await admin(request)
     const result = await service.revokeDelegation(principal, request.params.id, parseRevokeRequest(request.body).reason)
-    return withLogIndex(result, log?.lastIndex('delegation.revoked', request.params.id))
+    return withLogIndex(result, await log?.lastIndex('delegation.revoked', request.params.id))
   })
 
   // Content negotiation: the JWT (application/vc+jwt) by default; the VC 2.0 credential with a Data

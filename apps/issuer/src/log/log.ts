@@ -24,7 +24,9 @@ import {
 } from '@agentid/tlog'
 import { createCryptoBox } from '../crypto-box.js'
 import { entryOf } from './entry.js'
-import { LogStore } from './store.js'
+import { Store } from '../domain/store.js'
+import { SqliteStorage } from '../storage/sqlite.js'
+import type { CheckpointRow, CosignatureRow, IssuerStorage } from '../storage/types.js'
 
 /** HKDF info of the box that seals the log key (apart from the issuer's other keys). */
 export const LOG_KEY_BOX_INFO = 'agentid/issuer/tlog-key/v1'
@@ -38,7 +40,10 @@ export interface WitnessConfig {
 }
 
 export interface IssuerLogOptions {
-  db: Database
+  /** The issuer's storage (SQLite or PostgreSQL). */
+  storage?: IssuerStorage
+  /** Instead of `storage`: the issuer's SQLite database. */
+  db?: Database
   /** The issuer's 32-byte master secret: seals the log key at rest. */
   secret: Uint8Array
   /** The issuer's public base URL; the log origin (and key name) is its host and path, fixed at the log's first checkpoint. */
@@ -102,13 +107,16 @@ interface Witness extends WitnessConfig {
  * The issuer log: integrates audit events (already numbered in their own transactions) into an
  * RFC 9162 tree, persists level-0 tiles, signs a C2SP checkpoint whenever the tree grew (every
  * `intervalMs`), submits it to the witnesses and keeps their cosignatures. Serves tiles, entry
- * bundles, checkpoints and tlog-proofs.
+ * bundles, checkpoints and tlog-proofs. Several instances on one PostgreSQL database: one sequencer
+ * at a time (the storage's 'log-sequencer' lock, tried at each tick); the others follow, extending their
+ * tree from the events up to the latest stored checkpoint (checked against its signed root) and serve
+ * the same tiles, bundles, checkpoints and proofs.
  */
 export class IssuerLog {
   readonly origin: string
   /** The log's verifier key (C2SP vkey, type 0x01). */
   readonly vkey: string
-  readonly store: LogStore
+  readonly storage: IssuerStorage
   readonly #tree = new MerkleTree()
   readonly #signer: NoteSigner
   readonly #verifier: NoteVerifier
@@ -122,9 +130,10 @@ export class IssuerLog {
   #healthy = true
   #submitting: Promise<void> | undefined
   #resubmit = false
+  #ticking: Promise<unknown> | undefined
 
-  private constructor(options: IssuerLogOptions, store: LogStore, seed: Uint8Array, origin: string) {
-    this.store = store
+  private constructor(options: IssuerLogOptions, storage: IssuerStorage, seed: Uint8Array, origin: string) {
+    this.storage = storage
     this.origin = origin
     const skey = parseSignerKey(formatSignerKey(origin, SIG_TYPE_ED25519, seed))
     this.#signer = noteSigner(skey)
@@ -138,30 +147,32 @@ export class IssuerLog {
   }
 
   /** Loads (or creates, sealed) the log key, and the tree from the stored tiles; checks it against the latest checkpoint. */
-  static open(options: IssuerLogOptions): IssuerLog {
-    const store = new LogStore(options.db)
+  static async open(options: IssuerLogOptions): Promise<IssuerLog> {
+    const storage = options.storage ?? (options.db ? new SqliteStorage(new Store(options.db)) : undefined)
+    if (!storage) throw new TypeError('IssuerLog.open: storage or db is required')
     // A log keeps the origin it started with: a later base URL (another port, a new host name, a
     // second instance) continues the same log instead of orphaning its signed checkpoints.
-    const stored = store.checkpoints.latest()
+    const stored = await storage.logState.latestCheckpoint()
     const origin = stored ? parseCheckpoint(parseNote(stored.note).text).origin : logOrigin(options.baseUrl)
     const alias = `tlog:${origin}`
     const box = createCryptoBox(options.secret, LOG_KEY_BOX_INFO)
-    let sealed = store.keys.get(alias)
+    let sealed = (await storage.veramo.privateKey(alias))?.ciphertext
     if (!sealed) {
       const seed = randomBytes(32)
-      store.keys.put(alias, box.seal(seed, alias))
+      // Instances starting together: the first key stored wins, the others open it.
+      await storage.veramo.putPrivateKey({ alias, type: 'Ed25519', ciphertext: Buffer.from(box.seal(seed, alias)) })
       seed.fill(0)
-      sealed = store.keys.get(alias)!
+      sealed = (await storage.veramo.privateKey(alias))!.ciphertext
     }
     const seed = box.open(sealed, alias)
-    const log = new IssuerLog(options, store, seed, origin)
+    const log = new IssuerLog(options, storage, seed, origin)
     seed.fill(0)
-    log.#load()
+    await log.#load()
     return log
   }
 
-  #load(): void {
-    const tiles = this.store.tiles.all()
+  async #load(): Promise<void> {
+    const tiles = await this.storage.logState.tiles()
     tiles.forEach((t, i) => {
       const n = t.hashes.length / 32
       const last = i === tiles.length - 1
@@ -172,7 +183,7 @@ export class IssuerLog {
       if (!this.#healthy) return
       for (let k = 0; k < n; k++) this.#tree.append(t.hashes.subarray(k * 32, (k + 1) * 32))
     })
-    const latest = this.store.checkpoints.latest()
+    const latest = await this.storage.logState.latestCheckpoint()
     if (latest) {
       this.#latest = { size: latest.size, note: latest.note }
       const cp = parseCheckpoint(openNote(latest.note, [this.#verifier]).text)
@@ -197,17 +208,11 @@ export class IssuerLog {
     return this.#latest?.size ?? 0
   }
 
-  /** Starts integrating and checkpointing every `intervalMs`. */
+  /** Starts integrating and checkpointing every `intervalMs` (or following the instance that does). */
   start(): void {
     if (this.#timer) return
-    this.sequence()
-    this.#timer = setInterval(() => {
-      try {
-        this.sequence()
-      } catch (error) {
-        this.#onError('sequencing failed', error)
-      }
-    }, this.#intervalMs)
+    void this.tick()
+    this.#timer = setInterval(() => void this.tick(), this.#intervalMs)
     this.#timer.unref()
   }
 
@@ -215,49 +220,108 @@ export class IssuerLog {
   async stop(): Promise<void> {
     clearInterval(this.#timer)
     this.#timer = undefined
-    try {
-      this.sequence()
-    } catch (error) {
-      this.#onError('sequencing failed', error)
-    }
+    await this.#ticking
+    await this.tick()
     await this.#submitting
   }
 
   /**
-   * Integrates the events numbered since the last run, persists their level-0 tiles and signs a
-   * checkpoint (one transaction). Returns the checkpointed size.
+   * One turn: sequences when this instance holds the sequencer lock, else follows the one that does.
+   * Returns the checkpointed size as this instance knows it.
    */
-  sequence(): number {
+  async tick(): Promise<number> {
+    if (this.#ticking) {
+      await this.#ticking
+      return this.size
+    }
+    const run = (async () => {
+      try {
+        const sequenced = await this.storage.tryExclusive('log-sequencer', () => this.sequence())
+        if (sequenced === undefined) await this.#follow()
+      } catch (error) {
+        this.#onError('sequencing failed', error)
+      }
+    })()
+    this.#ticking = run
+    try {
+      await run
+    } finally {
+      this.#ticking = undefined
+    }
+    return this.size
+  }
+
+  // Extends the tree from the events up to the latest stored checkpoint, which must sign its root.
+  async #follow(): Promise<void> {
+    if (!this.#healthy) return
+    const latest = await this.storage.logState.latestCheckpoint()
+    if (!latest || latest.size <= this.size) return
+    const cp = parseCheckpoint(openNote(latest.note, [this.#verifier]).text)
+    await this.#integrate(cp.size)
+    if (this.#tree.size < cp.size || !Buffer.from(this.#tree.root(cp.size)).equals(cp.rootHash)) {
+      this.#unhealthy(`the events do not match the stored checkpoint of size ${cp.size}`)
+      return
+    }
+    this.#latest = { size: latest.size, note: latest.note }
+  }
+
+  // Appends the committed events after the tree's end (up to `limit`), in index order.
+  async #integrate(limit = Number.MAX_SAFE_INTEGER): Promise<void> {
+    for (;;) {
+      const from = this.#tree.size
+      if (from >= limit) return
+      const rows = await this.storage.audit.range(from, Math.min(from + 50_000, limit))
+      for (const row of rows) {
+        if (row.log_index !== this.#tree.size) return // not yet committed in order (cannot happen: one writer at a time)
+        this.#tree.appendEntry(entryOf(row))
+      }
+      if (rows.length < 50_000) return
+    }
+  }
+
+  /**
+   * Integrates the events numbered since the last run, persists their level-0 tiles and signs a
+   * checkpoint (one transaction). Returns the checkpointed size. Call it only as the sequencer
+   * (`tick` does), or in a single process.
+   */
+  async sequence(): Promise<number> {
     if (!this.#healthy) return this.size
     const from = this.#tree.size
-    const rows = this.store.events.range(from, from + 50_000)
-    for (const row of rows) {
-      if (row.log_index !== this.#tree.size) break // not yet committed in order (cannot happen: one writer at a time)
-      this.#tree.appendEntry(entryOf(row))
-    }
+    await this.#integrate()
     const size = this.#tree.size
-    if (size === from && this.#latest !== undefined) return this.size
+    if (size === from && this.#latest !== undefined && this.#latest.size === size) return this.size
     const note = signCheckpoint({ origin: this.origin, size, rootHash: this.#tree.root(size), extensions: [] }, this.#signer)
     const at = Math.floor(this.#clock() / 1000)
-    this.store.transaction(() => {
-      for (let t = Math.floor(from / TILE_WIDTH); t * TILE_WIDTH < size; t++) {
-        this.store.tiles.put(t, this.#tree.tile(0, t, tileWidth(0, t, size)))
+    const firstTile = Math.floor(Math.min(from, this.#latest?.size ?? 0) / TILE_WIDTH)
+    await this.storage.transaction(async (tx) => {
+      for (let t = firstTile; t * TILE_WIDTH < size; t++) {
+        await tx.logState.putTile(t, this.#tree.tile(0, t, tileWidth(0, t, size)))
       }
-      this.store.checkpoints.put({ size, note, created_at: at })
+      await tx.logState.putCheckpoint({ size, note, created_at: at })
     })
     this.#latest = { size, note }
     if (this.#witnesses.length > 0) this.#kickWitnesses()
     return size
   }
 
+  /** The latest stored checkpoint row (size, note, time), if any. */
+  latestCheckpoint(): Promise<CheckpointRow | undefined> {
+    return this.storage.logState.latestCheckpoint()
+  }
+
+  /** The witnesses' cosignatures kept for checkpoint `size`. */
+  cosignatures(size: number): Promise<CosignatureRow[]> {
+    return this.storage.logState.cosignatures(size)
+  }
+
   /** The latest checkpoint with the cosignatures it has so far. */
-  checkpoint(): string {
+  async checkpoint(): Promise<string> {
     if (!this.#latest) throw new AgentIdError('ERR_UNAVAILABLE', 'the log has no checkpoint yet')
     return this.#withCosignatures(this.#latest.size, this.#latest.note)
   }
 
-  #withCosignatures(size: number, note: string): string {
-    return note + this.store.checkpoints.cosignatures(size).map((c) => c.line).join('')
+  async #withCosignatures(size: number, note: string): Promise<string> {
+    return note + (await this.storage.logState.cosignatures(size)).map((c) => c.line).join('')
   }
 
   /** Hashes of tile (level, index) with `width` hashes, when it lies within the latest checkpoint. */
@@ -267,15 +331,15 @@ export class IssuerLog {
   }
 
   /** Entry bundle `index` with `width` entries, read from the events themselves. */
-  entries(index: number, width: number): Uint8Array | undefined {
+  async entries(index: number, width: number): Promise<Uint8Array | undefined> {
     if (width > tileWidth(0, index, this.size)) return undefined
-    const rows = this.store.events.range(index * TILE_WIDTH, index * TILE_WIDTH + width)
+    const rows = await this.storage.audit.range(index * TILE_WIDTH, index * TILE_WIDTH + width)
     return encodeEntryBundle(rows.map(entryOf))
   }
 
   /** The entry at `index` (as served). */
-  entry(index: number): Uint8Array | undefined {
-    const row = this.store.events.range(index, index + 1)[0]
+  async entry(index: number): Promise<Uint8Array | undefined> {
+    const row = (await this.storage.audit.range(index, index + 1))[0]
     return row ? entryOf(row) : undefined
   }
 
@@ -283,31 +347,31 @@ export class IssuerLog {
    * A C2SP tlog-proof for entry `index` (the entry itself in `extra`), against the most recent
    * checkpoint that covers it and carries every configured witness's cosignature, else the latest.
    */
-  proof(index: number): string {
+  async proof(index: number): Promise<string> {
     if (!Number.isSafeInteger(index) || index < 0) throw new AgentIdError('ERR_INVALID_INPUT', 'index must be a non-negative integer', { details: { field: 'index' } })
     if (index >= this.size) {
-      if (index < this.store.events.count()) throw new AgentIdError('ERR_UNAVAILABLE', 'the entry is not in a checkpoint yet; retry in a second')
+      if (index < (await this.storage.audit.count())) throw new AgentIdError('ERR_UNAVAILABLE', 'the entry is not in a checkpoint yet; retry in a second')
       throw new AgentIdError('ERR_NOT_FOUND', 'no log entry with this index')
     }
-    const entry = this.entry(index)!
+    const entry = (await this.entry(index))!
     const n = this.#witnesses.length
-    const chosen = n === 0 ? this.#latest! : (this.store.checkpoints.latestCosigned(index + 1, n) ?? this.#latest!)
+    const chosen = n === 0 ? this.#latest! : ((await this.storage.logState.latestCosigned(index + 1, n)) ?? this.#latest!)
     const proof = this.#tree.inclusionProof(index, chosen.size)
-    return formatTlogProof({ extra: entry, index, proof, checkpoint: this.#withCosignatures(chosen.size, chosen.note) })
+    return formatTlogProof({ extra: entry, index, proof, checkpoint: await this.#withCosignatures(chosen.size, chosen.note) })
   }
 
   /** Log index of the spawn or renewal that issued credential `id`, if any. */
-  indexOfCredential(id: string): number | undefined {
-    return this.store.events.ofCredential(id)
+  indexOfCredential(id: string): Promise<number | undefined> {
+    return this.storage.audit.ofCredential(id)
   }
 
   /** Log index of the latest event `action` about `subject` (e.g. 'agent.revoked', a DID). */
-  lastIndex(action: string, subject: string): number | undefined {
-    return this.store.events.last(action, subject)
+  lastIndex(action: string, subject: string): Promise<number | undefined> {
+    return this.storage.audit.last(action, subject)
   }
 
-  lastIndexOfCredential(action: string, credentialId: string): number | undefined {
-    return this.store.events.lastOfCredential(action, credentialId)
+  lastIndexOfCredential(action: string, credentialId: string): Promise<number | undefined> {
+    return this.storage.audit.lastOfCredential(action, credentialId)
   }
 
   /** A consistency proof between two sizes of the tree. */
@@ -374,7 +438,7 @@ export class IssuerLog {
       }
       if (res.status !== 200) throw new Error(`witness answered ${res.status}: ${body.slice(0, 200)}`)
       const line = this.#cosignatureOf(w, latest.note, body)
-      this.store.checkpoints.putCosignature({ size: latest.size, witness: w.vkey, line, created_at: Math.floor(this.#clock() / 1000) })
+      await this.storage.logState.putCosignature({ size: latest.size, witness: w.vkey, line, created_at: Math.floor(this.#clock() / 1000) })
       w.oldSize = latest.size
       return
     }

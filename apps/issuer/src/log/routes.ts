@@ -18,7 +18,7 @@ function tileIndex(n: bigint): number {
 export function logRoutes(log: IssuerLog) {
   return async (app: FastifyInstance) => {
     app.get('/log/checkpoint', async (_request, reply) =>
-      reply.type('text/plain; charset=utf-8').header('cache-control', 'no-cache').send(log.checkpoint()))
+      reply.type('text/plain; charset=utf-8').header('cache-control', 'no-cache').send(await log.checkpoint()))
     app.get('/log/key', async (_request, reply) => reply.type('text/plain; charset=utf-8').send(`${log.vkey}\n`))
     app.get<{ Params: { '*': string } }>('/log/tile/*', async (request, reply: FastifyReply) => {
       let ref
@@ -28,7 +28,7 @@ export function logRoutes(log: IssuerLog) {
         throw new AgentIdError('ERR_NOT_FOUND', 'not a tile path', { cause })
       }
       const index = tileIndex(ref.index)
-      const body = ref.kind === 'entries' ? log.entries(index, ref.width) : log.tile(ref.level!, index, ref.width)
+      const body = ref.kind === 'entries' ? await log.entries(index, ref.width) : log.tile(ref.level!, index, ref.width)
       if (!body) throw new AgentIdError('ERR_NOT_FOUND', 'no such tile at the latest checkpoint')
       return reply
         .type('application/octet-stream')
@@ -51,10 +51,10 @@ export function logRoutes(log: IssuerLog) {
       } else {
         const id = q.credential
         if (typeof id !== 'string' || id.length === 0 || id.length > 256) throw new AgentIdError('ERR_INVALID_INPUT', 'credential must be a credential id', { details: { field: 'credential' } })
-        index = log.indexOfCredential(id)
+        index = await log.indexOfCredential(id)
         if (index === undefined) throw new AgentIdError('ERR_NOT_FOUND', 'no log entry issued this credential')
       }
-      const proof = log.proof(index)
+      const proof = await log.proof(index)
       return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-store').send(proof)
     })
   }
