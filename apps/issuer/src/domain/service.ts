@@ -57,7 +57,7 @@ export interface IssuerServiceOptions {
   dataDir: string
   /**
    * PostgreSQL instead of the SQLite file (AGENTID_DATABASE_URL, postgres://…): several issuer
-   * processes may share the database. Not yet on PostgreSQL: approvals and the console.
+   * processes may share the database. Not yet on PostgreSQL: approvals (ERR_UNAVAILABLE).
    */
   databaseUrl?: string
   /** Database file; default `<dataDir>/issuer.db`. */
