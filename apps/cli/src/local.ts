@@ -70,7 +70,7 @@ function localClient(service: IssuerService): IssuerClient {
     addApprover: async (input) => service.approvals.addApprover(CLI, input),
     listApprovers: async () => service.approvals.listApprovers(CLI),
     revokeApprover: async (id, reason) => service.approvals.revokeApprover(CLI, id, reason),
-    listApprovals: async (query) => service.approvals.listRequests(CLI, definedOnly(query)).approvals,
+    listApprovals: async (query) => (await service.approvals.listRequests(CLI, definedOnly(query))).approvals,
     getApproval: async (id) => service.approvals.getRequest(id),
     async localStatusList(url) {
       if (!url.startsWith(listPrefix)) return undefined

@@ -67,7 +67,7 @@ describe('approvals (--issuer and --db)', () => {
     expect((await admin(['approvals', 'show', id, '--json'])).json()).toMatchObject({ id, status: 'pending' })
 
     local = await localIssuer()
-    const r = local.service.approvals.createRequest({ kind: 'admin' }, { agent: 'did:key:z6MkAgent', controller: 'c', target: 't', command: 'tools/call x', arguments: {} })
+    const r = await local.service.approvals.createRequest({ kind: 'admin' }, { agent: 'did:key:z6MkAgent', controller: 'c', target: 't', command: 'tools/call x', arguments: {} })
     await local.service.close()
     const onDb = await cli(['approvals', 'show', r.id, ...local.db, '--json'])
     expect(onDb.json()).toMatchObject({ id: r.id, status: 'pending' })

@@ -1,6 +1,6 @@
 // The issuer service on PostgreSQL (AGENTID_DATABASE_URL): two services on one database share the
 // issuer identity, orchestrators, agents and revocations; what is not on PostgreSQL yet says so
-// (approvals 503 ERR_UNAVAILABLE); the console's reads on PostgreSQL; SVIDs: one CA made by instances starting together; a second instance without the
+// (the log); approvals across instances; the console's reads on PostgreSQL; SVIDs: one CA made by instances starting together; a second instance without the
 // master secret cannot start. Skipped with the reason when PostgreSQL is absent, failing under
 // AGENTID_REQUIRE_SERVICES=1.
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
@@ -12,6 +12,7 @@ import { buildServer } from '../src/http/server.js'
 import { X509Certificate } from 'node:crypto'
 import { parseSpiffeBundle, verifyJwtSvid, verifyX509SvidChain } from '@agentid/verifier'
 import { expectAgentIdError } from './engine-helpers.js'
+import { softAssert, softRegister } from './webauthn-soft.js'
 import { bearer, claims as fixtureClaims, namedKey, proof, type Harness } from './http-fixtures.js'
 import { pgAbsent, REQUIRE_SERVICES, tempPgDatabase } from './pg-helpers.js'
 
@@ -67,8 +68,7 @@ suite('IssuerService on PostgreSQL', () => {
     const app = buildServer(b, { logger: false })
     undo.push(() => app.close())
     const approvers = await app.inject({ method: 'GET', url: '/v1/approvers', headers: { authorization: `Bearer ${generated}` } })
-    expect(approvers.statusCode).toBe(503)
-    expect(approvers.json().error.code).toBe('ERR_UNAVAILABLE')
+    expect(approvers.statusCode).toBe(200) // approvals are on PostgreSQL too
     expect((await app.inject({ method: 'GET', url: '/console/api/orchestrators' })).json().error.code).toBe('ERR_UNAUTHENTICATED') // mounted: needs a session
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200)
     expect(() => b.store).toThrow(expect.objectContaining({ code: 'ERR_UNAVAILABLE' }))
@@ -120,6 +120,49 @@ suite('IssuerService on PostgreSQL', () => {
     await a.removeOrchestrator(admin, acme.id)
     expect((await get(appB, acmeB, '/console/api/agents')).json().error.code).toBe('ERR_UNAUTHENTICATED')
     expect((await get(appB, adminB, '/console/api/agents?limit=abc')).json().error.code).toBe('ERR_INVALID_INPUT')
+  })
+
+  it('approvals across instances: enrolment, request and decision through either; a long poll sees a decision made through the other; revocation shared', async () => {
+    const { url, dirA, dirB } = await setup()
+    const a = await IssuerService.open({ dataDir: dirA, baseUrl: 'http://issuer.test', databaseUrl: url })
+    undo.push(() => a.close())
+    copyFileSync(join(dirA, 'secret.key'), join(dirB, 'secret.key'))
+    const b = await IssuerService.open({ dataDir: dirB, baseUrl: 'http://issuer.test', databaseUrl: url })
+    undo.push(() => b.close())
+    const appA = buildServer(a, { logger: false })
+    const appB = buildServer(b, { logger: false })
+    undo.push(() => appA.close(), () => appB.close())
+    const { generated } = await a.ensureAdminKey()
+    const orch = await a.addOrchestrator({ kind: 'admin' }, 'acme')
+    const added = await appA.inject({ method: 'POST', url: '/v1/approvers', headers: bearer(generated!), payload: { name: 'Dana', controllers: ['did:web:acme.example'] } })
+    expect(added.statusCode).toBe(201)
+    const token = added.json().enrolmentUrl.split('#')[1]
+    const options = (await appB.inject({ method: 'POST', url: '/v1/enrolments/options', payload: { token } })).json()
+    const { passkey, response } = softRegister(options, 'http://issuer.test')
+    const enrolled = await appA.inject({ method: 'POST', url: '/v1/enrolments/verify', payload: { token, response } })
+    expect(enrolled.statusCode, enrolled.body).toBe(201)
+    const req = await appB.inject({ method: 'POST', url: '/v1/approvals', headers: bearer(orch.apiKey), payload: { agent: 'did:key:z6MkAgent', controller: 'did:web:acme.example', target: 't', command: 'tools/call pay', arguments: { n: 1 } } })
+    expect(req.statusCode, req.body).toBe(201)
+    const id = req.json().id as string
+    const started = Date.now()
+    const poll = appA.inject({ method: 'GET', url: `/v1/approvals/${id}?wait=20` })
+    await new Promise((r) => setTimeout(r, 200))
+    const opts = (await appB.inject({ method: 'POST', url: `/v1/approvals/${id}/options` })).json()
+    const decided = await appB.inject({ method: 'POST', url: `/v1/approvals/${id}/decision`, payload: { decision: 'approve', response: softAssert(passkey, opts.approve, 'http://issuer.test') } })
+    expect(decided.statusCode, decided.body).toBe(200)
+    const polled = (await poll).json()
+    expect(polled.status).toBe('approved')
+    expect(Date.now() - started).toBeLessThan(5000) // not the 20 s wait: read within a second of the decision
+    // Decided once: a second decision through the other instance is refused.
+    expect((await appA.inject({ method: 'POST', url: `/v1/approvals/${id}/options` })).json().error.code).toBe('ERR_CONFLICT')
+    const approverId = added.json().id as string
+    const revoked = await appA.inject({ method: 'POST', url: `/v1/approvers/${approverId}/revoke`, headers: bearer(generated!), payload: { reason: 'left' } })
+    expect(revoked.json()).toEqual({ id: approverId, alreadyRevoked: false })
+    expect((await appB.inject({ method: 'POST', url: `/v1/approvers/${approverId}/revoke`, headers: bearer(generated!), payload: { reason: 'again' } })).json().alreadyRevoked).toBe(true)
+    expect((await appB.inject({ method: 'GET', url: `/v1/approvers/${approverId}`, headers: bearer(generated!) })).json().status).toBe('revoked')
+    // The approver credential's revocation is a SET on the shared event stream.
+    const events = await b.storage.events.after(0, 100)
+    expect(events.some((e) => e.claims_json.includes(enrolled.json().credentialId))).toBe(true)
   })
 
   it('SVIDs: instances started together make one CA; an SVID issued through one verifies with the bundle of another', async () => {

@@ -28,10 +28,10 @@ import {
 } from '@agentid/verifier'
 import type { IssuerEngine } from '../veramo/engine.js'
 import type { StatusLists } from '../domain/status-lists.js'
-import type { Store } from '../domain/store.js'
+import type { IssuerStorage, StorageTx } from '../storage/types.js'
 import type { RevocationEvents } from '../events/recorder.js'
 import { parseApprovalRequest, parseApproverRequest, parseDecision, parseEnrolToken, parseId } from './input.js'
-import { ApprovalStore, type ApprovalRequestRow, type ApproverRow } from './store.js'
+import type { ApprovalRequestRow, ApproverRow } from './store.js'
 
 /** Who calls an approval route (the issuer's principals). */
 export type ApprovalActor = { kind: 'admin' } | { kind: 'cli' } | { kind: 'orchestrator'; id: string; name: string }
@@ -46,7 +46,8 @@ export interface ApprovalEvent {
 }
 
 export interface ApprovalsOptions {
-  store: Store
+  /** The issuer's storage (SQLite or PostgreSQL). */
+  storage: IssuerStorage
   engine: IssuerEngine
   statusLists: StatusLists
   /** Unix seconds. */
@@ -74,7 +75,7 @@ export interface ApprovalsOptions {
    * approver credential on the event stream (`GET /v1/events`), so subscribed verifiers refuse its receipts
    * at once.
    */
-  revocationEvents?: Pick<RevocationEvents, 'revokedSync' | 'announce'>
+  revocationEvents?: Pick<RevocationEvents, 'revoked' | 'announce'>
 }
 
 export interface ApproverView {
@@ -122,22 +123,21 @@ export function coseToJwk(coseKey: Uint8Array): { jwk: Record<string, string>; a
   return { jwk, alg: alg as number }
 }
 
-/** The approval side of the issuer. Rare writes: each in one synchronous transaction with its audit event. */
+/** The approval side of the issuer. Rare writes: each in one storage transaction with its audit event. */
 export class Approvals {
   readonly origin: string
   readonly rpId: string
-  private readonly db: ApprovalStore
   private readonly ttl: number
   private readonly maxTtl: number
   private readonly enrolTtl: number
   private readonly approverTtl: number
   private readonly waiters = new Map<string, Set<() => void>>()
+  private closing = false
 
   constructor(private readonly o: ApprovalsOptions) {
     const base = new URL(o.engine.baseUrl)
     this.origin = o.origin ?? base.origin
     this.rpId = o.rpId ?? new URL(this.origin).hostname
-    this.db = new ApprovalStore(o.store.db)
     this.ttl = o.requestTtlSec ?? 900
     this.maxTtl = o.maxRequestTtlSec ?? 86_400
     this.enrolTtl = o.enrolTtlSec ?? 86_400
@@ -149,9 +149,13 @@ export class Approvals {
   }
 
   // Audit row inside the caller's transaction; the event sink after commit.
-  private record(events: ApprovalEvent[], e: ApprovalEvent): void {
-    this.o.store.audit(e.at, e.actor, e.action, e.subject, e.details)
+  private async record(tx: StorageTx, events: ApprovalEvent[], e: ApprovalEvent): Promise<void> {
+    await tx.audit.append(e.at, e.actor, e.action, e.subject, e.details)
     events.push(e)
+  }
+
+  private get db(): IssuerStorage {
+    return this.o.storage
   }
 
   private emit(events: readonly ApprovalEvent[]): void {
@@ -167,7 +171,7 @@ export class Approvals {
   // ---- approvers -----------------------------------------------------------------------------
 
   /** Registers an approver and returns the one-time enrolment link (shown once; only its hash is stored). */
-  addApprover(actor: ApprovalActor, body: unknown): ApproverView & { enrolmentUrl: string; enrolmentExpiresAt: string } {
+  async addApprover(actor: ApprovalActor, body: unknown): Promise<ApproverView & { enrolmentUrl: string; enrolmentExpiresAt: string }> {
     requireAdmin(actor)
     const input = parseApproverRequest(body)
     const token = randomBytes(32).toString('base64url')
@@ -177,41 +181,41 @@ export class Approvals {
       user_json: input.user === null ? null : JSON.stringify(input.user), enrol_hash: sha256hex(token), enrol_expires_at: at + this.enrolTtl, created_at: at,
     }
     const events: ApprovalEvent[] = []
-    this.o.store.transaction(() => {
-      this.db.approvers.insert(row)
-      this.record(events, { at, actor: actorName(actor), action: 'approver.added', subject: row.id, details: { name: input.name, controllers: input.controllers, groups: input.groups } })
+    await this.db.transaction(async (tx) => {
+      await tx.approvers.insert(row)
+      await this.record(tx, events, { at, actor: actorName(actor), action: 'approver.added', subject: row.id, details: { name: input.name, controllers: input.controllers, groups: input.groups } })
     })
     this.emit(events)
-    return { ...this.approverView(this.db.approvers.get(row.id)!), enrolmentUrl: this.url(`/approvals/enrol#${token}`), enrolmentExpiresAt: iso(row.enrol_expires_at) }
+    return { ...this.approverView((await this.db.approvers.get(row.id))!), enrolmentUrl: this.url(`/approvals/enrol#${token}`), enrolmentExpiresAt: iso(row.enrol_expires_at) }
   }
 
-  listApprovers(actor: ApprovalActor): ApproverView[] {
+  async listApprovers(actor: ApprovalActor): Promise<ApproverView[]> {
     requireAdmin(actor)
-    return this.db.approvers.list().map((r) => this.approverView(r))
+    return (await this.db.approvers.list()).map((r) => this.approverView(r))
   }
 
-  getApprover(actor: ApprovalActor, id: unknown): ApproverView & { credential: string | null } {
+  async getApprover(actor: ApprovalActor, id: unknown): Promise<ApproverView & { credential: string | null }> {
     requireAdmin(actor)
-    const row = this.db.approvers.get(parseId(id, 'apv'))
+    const row = await this.db.approvers.get(parseId(id, 'apv'))
     if (!row) throw new AgentIdError('ERR_NOT_FOUND', 'approver not found')
     return { ...this.approverView(row), credential: row.credential_jwt }
   }
 
   /** Revokes an approver: the status bit of their credential (verifiers refuse their receipts) and any pending enrolment. */
-  revokeApprover(actor: ApprovalActor, id: unknown, reason: string): { id: string; alreadyRevoked: boolean } {
+  async revokeApprover(actor: ApprovalActor, id: unknown, reason: string): Promise<{ id: string; alreadyRevoked: boolean }> {
     requireAdmin(actor)
     const approverId = parseId(id, 'apv')
     const events: ApprovalEvent[] = []
-    const result = this.o.store.transaction(() => {
-      const row = this.db.approvers.get(approverId)
+    const result = await this.db.transaction(async (tx) => {
+      const row = await tx.approvers.get(approverId)
       if (!row) throw new AgentIdError('ERR_NOT_FOUND', 'approver not found')
       const at = this.o.now()
-      const changed = this.db.approvers.revoke(approverId, at, reason)
+      const changed = await tx.approvers.revoke(approverId, at, reason)
       if (changed) {
-        if (row.status_list_id !== null && row.status_index !== null) this.o.statusLists.setRevokedSync([{ listId: row.status_list_id, index: row.status_index }])
+        if (row.status_list_id !== null && row.status_index !== null) await this.o.statusLists.setRevoked(tx, [{ listId: row.status_list_id, index: row.status_index }])
         // Its SET in the same transaction: the revocation and its event commit together or not at all.
-        if (row.credential_id !== null) this.o.revocationEvents?.revokedSync((...a) => this.o.store.events.insert(...a), { at, credentials: [row.credential_id] })
-        this.record(events, { at, actor: actorName(actor), action: 'approver.revoked', subject: approverId, details: { reason, credentialId: row.credential_id } })
+        if (row.credential_id !== null) await this.o.revocationEvents?.revoked(tx, { at, credentials: [row.credential_id], delegations: [] })
+        await this.record(tx, events, { at, actor: actorName(actor), action: 'approver.revoked', subject: approverId, details: { reason, credentialId: row.credential_id } })
       }
       return { id: approverId, alreadyRevoked: !changed }
     })
@@ -220,21 +224,21 @@ export class Approvals {
     return result
   }
 
-  private pendingEnrolment(token: string): ApproverRow {
-    const row = this.db.approvers.byEnrolHash(sha256hex(token))
+  private async pendingEnrolment(token: string): Promise<ApproverRow> {
+    const row = await this.db.approvers.byEnrolHash(sha256hex(token))
     if (!row || row.revoked_at !== null || row.enrol_expires_at <= this.o.now()) throw new AgentIdError('ERR_NOT_FOUND', 'unknown, used or expired enrolment link')
     return row
   }
 
   /** What the enrolment page shows: who enrols and for what. */
-  enrolment(body: unknown): { name: string; approves: { controllers: string[]; groups: string[] }; rpId: string; expiresAt: string } {
-    const row = this.pendingEnrolment(parseEnrolToken(body))
+  async enrolment(body: unknown): Promise<{ name: string; approves: { controllers: string[]; groups: string[] }; rpId: string; expiresAt: string }> {
+    const row = await this.pendingEnrolment(parseEnrolToken(body))
     return { name: row.name, approves: JSON.parse(row.scope_json), rpId: this.rpId, expiresAt: iso(row.enrol_expires_at) }
   }
 
   /** WebAuthn registration options for an enrolment link (a discoverable passkey, user verification required). */
   async enrolmentOptions(body: unknown): Promise<Record<string, unknown>> {
-    const row = this.pendingEnrolment(parseEnrolToken(body))
+    const row = await this.pendingEnrolment(parseEnrolToken(body))
     const options = await generateRegistrationOptions({
       rpName: 'agentid approvals',
       rpID: this.rpId,
@@ -246,7 +250,7 @@ export class Approvals {
       supportedAlgorithmIDs: [-7, -8, -257],
       timeout: 120_000,
     })
-    this.db.approvers.setChallenge(row.id, options.challenge)
+    await this.db.approvers.setChallenge(row.id, options.challenge)
     return options as unknown as Record<string, unknown>
   }
 
@@ -257,7 +261,7 @@ export class Approvals {
   async enrol(body: unknown): Promise<{ approverId: string; credential: string; credentialId: string }> {
     const b = body as { token?: unknown; response?: unknown }
     const token = parseEnrolToken(body)
-    const row = this.pendingEnrolment(token)
+    const row = await this.pendingEnrolment(token)
     if (row.reg_challenge === null) throw new AgentIdError('ERR_INVALID_INPUT', 'ask for registration options first', { details: { field: 'response' } })
     if (typeof b.response !== 'object' || b.response === null) throw new AgentIdError('ERR_INVALID_INPUT', 'response: must be the WebAuthn registration response', { details: { field: 'response' } })
     let verified
@@ -275,7 +279,7 @@ export class Approvals {
     }
     if (!verified.verified || !verified.registrationInfo) throw new AgentIdError('ERR_SIGNATURE_INVALID', 'the passkey registration does not verify')
     const { credential } = verified.registrationInfo
-    if (this.db.approvers.byWebauthnId(credential.id)) throw new AgentIdError('ERR_CONFLICT', 'this passkey is already enrolled')
+    if (await this.db.approvers.byWebauthnId(credential.id)) throw new AgentIdError('ERR_CONFLICT', 'this passkey is already enrolled')
     const { jwk, alg } = coseToJwk(credential.publicKey)
     const at = this.o.now()
     const id = `urn:uuid:${randomUUID()}`
@@ -301,13 +305,13 @@ export class Approvals {
       },
     })
     const events: ApprovalEvent[] = []
-    this.o.store.transaction(() => {
-      const done = this.db.approvers.enrol(row.id, sha256hex(token), {
+    await this.db.transaction(async (tx) => {
+      const done = await tx.approvers.enrol(row.id, sha256hex(token), {
         webauthnId: credential.id, cose: credential.publicKey, alg, counter: credential.counter, credentialId: id, jwt, listId: slot.listId, index: slot.index, at,
       })
       if (!done) throw new AgentIdError('ERR_NOT_FOUND', 'unknown, used or expired enrolment link')
-      this.o.store.statusLists.advance(slot.listId, slot.index + 1)
-      this.record(events, { at, actor: `approver:${row.id}`, action: 'approver.enrolled', subject: row.id, details: { credentialId: id, passkeyId: credential.id, alg } })
+      await tx.statusLists.advance(slot.listId, slot.index + 1)
+      await this.record(tx, events, { at, actor: `approver:${row.id}`, action: 'approver.enrolled', subject: row.id, details: { credentialId: id, passkeyId: credential.id, alg } })
     })
     this.emit(events)
     return { approverId: row.id, credential: jwt, credentialId: id }
@@ -316,11 +320,11 @@ export class Approvals {
   // ---- requests ------------------------------------------------------------------------------
 
   /** A guarded service asks for an approval of a canonical call (orchestrator or admin key). */
-  createRequest(actor: ApprovalActor, body: unknown): ApprovalView {
+  async createRequest(actor: ApprovalActor, body: unknown): Promise<ApprovalView> {
     const input = parseApprovalRequest(body, this.maxTtl)
     // The page shows the controller as the issuer's statement: for an agent of this issuer it must be the
     // agent's own, or a caller could have another controller's approvers approve its agent's call.
-    const known = this.o.store.agents.get(input.agent)
+    const known = await this.db.agents.get(input.agent)
     if (known !== undefined && known.controller !== input.controller) {
       throw new AgentIdError('ERR_INVALID_INPUT', 'controller: is not the controller of this agent', { details: { field: 'controller' } })
     }
@@ -343,12 +347,12 @@ export class Approvals {
       expiresAt: at + (input.ttlSec ?? this.ttl),
     }
     const events: ApprovalEvent[] = []
-    this.o.store.transaction(() => {
-      this.db.requests.insert({ id, requested_by: actorName(actor), agent: call.agent, controller: call.controller, call_json: canonicalJson(call), created_at: at, expires_at: call.expiresAt })
-      this.record(events, { at, actor: actorName(actor), action: 'approval.requested', subject: id, details: { agent: call.agent, target: call.target, command: call.command, argumentsDigest: call.argumentsDigest, group: call.group, transactionId: call.transactionId } })
+    await this.db.transaction(async (tx) => {
+      await tx.approvalRequests.insert({ id, requested_by: actorName(actor), agent: call.agent, controller: call.controller, call_json: canonicalJson(call), created_at: at, expires_at: call.expiresAt })
+      await this.record(tx, events, { at, actor: actorName(actor), action: 'approval.requested', subject: id, details: { agent: call.agent, target: call.target, command: call.command, argumentsDigest: call.argumentsDigest, group: call.group, transactionId: call.transactionId } })
     })
     this.emit(events)
-    const view = this.requestView(this.db.requests.get(id)!)
+    const view = await this.requestView((await this.db.approvalRequests.get(id))!)
     this.announce('approval.requested', view)
     return view
   }
@@ -356,12 +360,20 @@ export class Approvals {
   /** The request and its decision (anyone holding its unguessable id). `waitSec` long-polls for a decision. */
   async getRequest(id: unknown, waitSec = 0): Promise<ApprovalView> {
     const requestId = parseId(id, 'apr')
-    let row = this.db.requests.get(requestId)
+    let row = await this.db.approvalRequests.get(requestId)
     if (!row) throw new AgentIdError('ERR_NOT_FOUND', 'approval request not found')
     const left = row.expires_at - this.o.now()
     if (row.status === 'pending' && waitSec > 0 && left > 0) {
-      await this.waitFor(requestId, Math.min(waitSec, left) * 1000)
-      row = this.db.requests.get(requestId)!
+      // Woken at once by a decision made through this instance; one made through another instance on
+      // the same database is read within a second.
+      const deadline = Date.now() + Math.min(waitSec, left) * 1000
+      while (row.status === 'pending' && !this.closing) {
+        const ms = deadline - Date.now()
+        if (ms <= 0) break
+        await this.waitFor(requestId, Math.min(ms, 1000))
+        if (this.closing) break
+        row = (await this.db.approvalRequests.get(requestId))!
+      }
     }
     return this.requestView(row)
   }
@@ -382,24 +394,26 @@ export class Approvals {
     })
   }
 
-  /** Wakes every long poll (for shutdown). */
+  /** Wakes every long poll and ends them (for shutdown). */
   wakeAll(): void {
+    this.closing = true
     for (const set of [...this.waiters.values()]) for (const done of [...set]) done()
   }
 
-  listRequests(actor: ApprovalActor, query: unknown): { approvals: ApprovalView[] } {
+  async listRequests(actor: ApprovalActor, query: unknown): Promise<{ approvals: ApprovalView[] }> {
     requireAdmin(actor)
     const q = (query ?? {}) as Record<string, unknown>
     const status = q.status === undefined ? null : q.status
     if (status !== null && status !== 'pending' && status !== 'approved' && status !== 'denied') throw new AgentIdError('ERR_INVALID_INPUT', 'status: must be pending, approved or denied', { details: { field: 'status' } })
     const limit = q.limit === undefined ? 50 : Number(q.limit)
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > 500) throw new AgentIdError('ERR_INVALID_INPUT', 'limit: must be 1 to 500', { details: { field: 'limit' } })
-    return { approvals: this.db.requests.list(status as string | null, limit).map((r) => this.requestView(r)) }
+    const rows = await this.db.approvalRequests.list(status as string | null, limit)
+    return { approvals: await Promise.all(rows.map((r) => this.requestView(r))) }
   }
 
   /** WebAuthn authentication options for approving and for denying (two challenges: the call, and the call denied). */
   async decisionOptions(id: unknown): Promise<{ approve: Record<string, unknown>; deny: Record<string, unknown> }> {
-    const row = this.pendingRequest(parseId(id, 'apr'))
+    const row = await this.pendingRequest(parseId(id, 'apr'))
     const call = JSON.parse(row.call_json) as ApprovalCall
     // No allowCredentials: the approver's authenticator offers its discoverable passkey for this RP; whether
     // that approver may approve this call is checked on the answer, not disclosed here.
@@ -412,8 +426,8 @@ export class Approvals {
     return { approve: await options('approve'), deny: await options('deny') }
   }
 
-  private pendingRequest(id: string): ApprovalRequestRow {
-    const row = this.db.requests.get(id)
+  private async pendingRequest(id: string): Promise<ApprovalRequestRow> {
+    const row = await this.db.approvalRequests.get(id)
     if (!row) throw new AgentIdError('ERR_NOT_FOUND', 'approval request not found')
     if (row.status !== 'pending') throw new AgentIdError('ERR_CONFLICT', `the request is already ${row.status}`)
     if (row.expires_at <= this.o.now()) throw new AgentIdError('ERR_EXPIRED', 'the approval request has expired')
@@ -429,9 +443,9 @@ export class Approvals {
   async decide(id: unknown, body: unknown): Promise<ApprovalView> {
     const requestId = parseId(id, 'apr')
     const { decision, response } = parseDecision(body)
-    const row = this.pendingRequest(requestId)
+    const row = await this.pendingRequest(requestId)
     const call = JSON.parse(row.call_json) as ApprovalCall
-    const approver = this.db.approvers.byWebauthnId(response.id as string)
+    const approver = await this.db.approvers.byWebauthnId(response.id as string)
     if (!approver || approver.enrolled_at === null || approver.public_key_cose === null) throw new AgentIdError('ERR_UNAUTHENTICATED', 'this passkey is not enrolled as an approver')
     if (approver.revoked_at !== null) throw new AgentIdError('ERR_REVOKED', 'this approver has been revoked')
     let verified
@@ -472,19 +486,19 @@ export class Approvals {
     }
     const at = this.o.now()
     const events: ApprovalEvent[] = []
-    this.o.store.transaction(() => {
-      if (!this.db.requests.decide(requestId, decision === 'approve' ? 'approved' : 'denied', at, approver.id, JSON.stringify(receipt))) {
+    await this.db.transaction(async (tx) => {
+      if (!(await tx.approvalRequests.decide(requestId, decision === 'approve' ? 'approved' : 'denied', at, approver.id, JSON.stringify(receipt)))) {
         throw new AgentIdError('ERR_CONFLICT', 'the request was decided or expired meanwhile')
       }
-      if (verified.authenticationInfo.newCounter > approver.sign_count) this.db.approvers.setCounter(approver.id, verified.authenticationInfo.newCounter)
-      this.record(events, {
+      if (verified.authenticationInfo.newCounter > approver.sign_count) await tx.approvers.setCounter(approver.id, verified.authenticationInfo.newCounter)
+      await this.record(tx, events, {
         at, actor: `approver:${approver.id}`, action: decision === 'approve' ? 'approval.approved' : 'approval.denied', subject: requestId,
         details: { approver: approver.id, agent: call.agent, command: call.command, argumentsDigest: call.argumentsDigest, receiptDigest: argumentsDigest(receipt) },
       })
     })
     this.emit(events)
     for (const done of [...(this.waiters.get(requestId) ?? [])]) done()
-    const view = this.requestView(this.db.requests.get(requestId)!)
+    const view = await this.requestView((await this.db.approvalRequests.get(requestId))!)
     this.announce(decision === 'approve' ? 'approval.approved' : 'approval.denied', view)
     return view
   }
@@ -503,8 +517,8 @@ export class Approvals {
     }).then((r) => r.body?.cancel()).catch(() => undefined)
   }
 
-  private requestView(row: ApprovalRequestRow): ApprovalView {
-    const approver = row.approver_id === null ? undefined : this.db.approvers.get(row.approver_id)
+  private async requestView(row: ApprovalRequestRow): Promise<ApprovalView> {
+    const approver = row.approver_id === null ? undefined : await this.db.approvers.get(row.approver_id)
     const expired = row.status === 'pending' && row.expires_at <= this.o.now()
     return {
       id: row.id,

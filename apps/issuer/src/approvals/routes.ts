@@ -57,25 +57,25 @@ export function approvalRoutes(deps: ApprovalRouteDeps): (app: FastifyInstance) 
     app.get('/approvals/assets/style.css', async (_request, reply) => asset(reply, 'text/css; charset=utf-8', STYLE_CSS))
 
     // Approvers (admin).
-    app.post('/v1/approvers', async (request, reply) => reply.code(201).header('cache-control', 'no-store').send(approvals.addApprover(await admin(request), request.body)))
-    app.get('/v1/approvers', async (request) => ({ approvers: approvals.listApprovers(await admin(request)) }))
-    app.get<{ Params: { id: string } }>('/v1/approvers/:id', async (request) => approvals.getApprover(await admin(request), request.params.id))
+    app.post('/v1/approvers', async (request, reply) => reply.code(201).header('cache-control', 'no-store').send(await approvals.addApprover(await admin(request), request.body)))
+    app.get('/v1/approvers', async (request) => ({ approvers: await approvals.listApprovers(await admin(request)) }))
+    app.get<{ Params: { id: string } }>('/v1/approvers/:id', async (request) => await approvals.getApprover(await admin(request), request.params.id))
     app.post<{ Params: { id: string } }>('/v1/approvers/:id/revoke', async (request) => {
       const a = await admin(request)
-      return approvals.revokeApprover(a, request.params.id, deps.parseReason(request.body))
+      return await approvals.revokeApprover(a, request.params.id, deps.parseReason(request.body))
     })
 
     // Enrolment (the one-time token is the credential).
-    app.post('/v1/enrolments/info', async (request, reply) => reply.header('cache-control', 'no-store').send(approvals.enrolment(request.body)))
+    app.post('/v1/enrolments/info', async (request, reply) => reply.header('cache-control', 'no-store').send(await approvals.enrolment(request.body)))
     app.post('/v1/enrolments/options', async (request, reply) => reply.header('cache-control', 'no-store').send(await approvals.enrolmentOptions(request.body)))
     app.post('/v1/enrolments/verify', async (request, reply) => reply.code(201).header('cache-control', 'no-store').send(await approvals.enrol(request.body)))
 
     // Approval requests.
     app.post('/v1/approvals', async (request, reply) => {
       const a = await actor(request)
-      return reply.code(201).header('cache-control', 'no-store').send(approvals.createRequest(a, request.body))
+      return reply.code(201).header('cache-control', 'no-store').send(await approvals.createRequest(a, request.body))
     })
-    app.get('/v1/approvals', async (request) => approvals.listRequests(await admin(request), request.query))
+    app.get('/v1/approvals', async (request) => await approvals.listRequests(await admin(request), request.query))
     app.get<{ Params: { id: string } }>('/v1/approvals/:id', async (request, reply) => {
       const wait = waitOf(request.query)
       return reply.header('cache-control', 'no-store').send(await approvals.getRequest(request.params.id, wait))

@@ -57,7 +57,7 @@ export interface IssuerServiceOptions {
   dataDir: string
   /**
    * PostgreSQL instead of the SQLite file (AGENTID_DATABASE_URL, postgres://…): several issuer
-   * processes may share the database. Not yet on PostgreSQL: approvals (ERR_UNAVAILABLE).
+   * processes may share the database.
    */
   databaseUrl?: string
   /** Database file; default `<dataDir>/issuer.db`. */
@@ -203,14 +203,14 @@ export class IssuerService {
         }
       },
     })
-    this.approvals = sqliteStore ? new Approvals({ ...options.approvals, store: sqliteStore, engine, statusLists: this.statusLists, now: () => this.now(), verifier: this.selfCheck, revocationEvents: this.events }) : unavailable<Approvals>('approvals', ['wakeAll'])
+    this.approvals = new Approvals({ ...options.approvals, storage, engine, statusLists: this.statusLists, now: () => this.now(), verifier: this.selfCheck, revocationEvents: this.events })
     this.purgeTimer = setInterval(() => this.purge(), 60_000)
     this.purgeTimer.unref()
   }
 
   /**
-   * The synchronous SQLite store, for the code not yet on the storage interface (approvals, console,
-   * log). Throws ERR_UNAVAILABLE on PostgreSQL.
+   * The synchronous SQLite store underneath the SQLite storage (tests and tools that read the file).
+   * Throws ERR_UNAVAILABLE on PostgreSQL.
    */
   get store(): Store {
     if (!this.sqliteStore) throw new AgentIdError('ERR_UNAVAILABLE', 'not available on PostgreSQL yet (SQLite only)', { details: { reason: 'not_on_postgres' } })
@@ -707,11 +707,3 @@ function orchestratorView(row: OrchestratorRow): OrchestratorView {
   return { id: row.id, name: row.name, createdAt: iso(row.created_at), removedAt: isoOrNull(row.removed_at) }
 }
 
-/** A stand-in for a part not yet on PostgreSQL: every method throws ERR_UNAVAILABLE, except `quiet` ones (no-ops). */
-function unavailable<T extends object>(what: string, quiet: readonly string[] = []): T {
-  return new Proxy({} as T, {
-    get: (_target, name) => (quiet.includes(String(name))
-      ? () => undefined
-      : () => { throw new AgentIdError('ERR_UNAVAILABLE', `${what} are not available on PostgreSQL yet`, { details: { reason: 'not_on_postgres' } }) }),
-  })
-}

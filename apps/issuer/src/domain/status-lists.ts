@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto'
 import { AgentIdError, MIN_STATUS_LIST_ENTRIES, StatusList, STATUS_LIST_CREDENTIAL, VC_CONTEXT_V1 } from '@agentid/core'
 import { statusListDocument } from './di.js'
 import type { WriteOp } from './store.js'
-import { SqliteStorage } from '../storage/sqlite.js'
 import type { IssuerStorage, StatusIndexBlock, StorageTx } from '../storage/types.js'
 
 /** A signed status-list credential ready to serve. */
@@ -95,22 +94,6 @@ export class StatusLists {
   async setRevoked(tx: StorageTx, entries: readonly { listId: string; index: number }[]): Promise<void> {
     const now = this.o.now()
     for (const [listId, indices] of byList(entries)) await tx.statusLists.setRevoked(listId, indices, now)
-  }
-
-  /**
-   * The same inside a synchronous SQLite transaction (`Store.transaction`), for the code not yet on
-   * the asynchronous storage (approvals). Throws on PostgreSQL.
-   */
-  setRevokedSync(entries: readonly { listId: string; index: number }[]): void {
-    const storage = this.o.storage
-    if (!(storage instanceof SqliteStorage)) throw new AgentIdError('ERR_INTERNAL', 'a synchronous status-list write needs the SQLite engine')
-    for (const [listId, indices] of byList(entries)) {
-      const row = storage.store.statusLists.get(listId)
-      if (!row) throw new AgentIdError('ERR_INTERNAL', `status list ${listId} is missing`)
-      const list = StatusList.fromBytes(row.bits)
-      for (const i of indices) list.set(i, 1)
-      storage.store.statusLists.writeBits(listId, list.bytes, this.o.now())
-    }
   }
 
   /** The signed list `id` (cached per version; re-signed when half its validity has passed). */

@@ -35,20 +35,6 @@ export class RevocationEvents {
   }
 
   /**
-   * The same for a synchronous SQLite transaction (approvals keep theirs, `Store.transaction`): writes the
-   * SETs revoking `credentials` (issued by this issuer) with `insert`, inside that transaction; call
-   * {@link announce} once it has committed.
-   * @example
-   * store.transaction(() => { …revoke…; events.revokedSync((...a) => store.events.insert(...a), { at, credentials: [jti] }) })
-   * events.announce()
-   */
-  revokedSync(insert: (jti: string, txn: string, at: number, claims: Record<string, unknown>) => unknown, record: { at: number; credentials: readonly string[] }): void {
-    const sets = revocationSets(this.issuer, { at: record.at, credentials: record.credentials, delegations: [] })
-    for (const set of sets) insert(set.jti, set.txn, set.iat, { ...set })
-    if (sets.length > 0) this.written = true
-  }
-
-  /**
    * Tells every instance's event stream that events were committed (after the revoking transaction
    * returns; after a rollback the readers find nothing new). One announcement per turn of the event loop.
    */

@@ -109,6 +109,8 @@ export class PgStorage implements IssuerStorage {
   get settings() { return this.#tx.settings }
   get veramo() { return this.#tx.veramo }
   get svidAuthorities() { return this.#tx.svidAuthorities }
+  get approvers() { return this.#tx.approvers }
+  get approvalRequests() { return this.#tx.approvalRequests }
   get statusLists(): StorageTx['statusLists'] {
     return { ...this.#tx.statusLists, allocate: (count, entries, at) => this.#allocate(count, entries, at) }
   }

@@ -3,7 +3,7 @@
 // the connection of a transaction.
 import { AgentIdError } from '@agentid/core'
 import { StatusList } from '@agentid/core'
-import type { AgentFilter, AgentRow, CredentialRow, DelegationRow, EventRow, IdentifierRow, KeyRow, OrchestratorRow, PrivateKeyRow, SecurityEventRow, StatusIndexBlock, StatusListRow, StorageTx, SvidAuthorityRow } from './types.js'
+import type { AgentFilter, AgentRow, ApprovalRequestRow, ApproverRow, CredentialRow, DelegationRow, EventRow, IdentifierRow, KeyRow, OrchestratorRow, PrivateKeyRow, SecurityEventRow, StatusIndexBlock, StatusListRow, StorageTx, SvidAuthorityRow } from './types.js'
 import type { CheckpointRow, CosignatureRow } from '../log/store.js'
 import { LOCK, LOCK_CLASS } from './pg-migrations.js'
 
@@ -81,6 +81,7 @@ export function pgTx(q: Query, inTx: boolean, open: InTransaction): StorageTx {
       version: async (id) => (await first<{ version: number }>(q('SELECT version FROM status_lists WHERE id = $1', [id])))?.version,
       all: async () => (await q<Pick<StatusListRow, 'id' | 'version' | 'entries' | 'next_index'>>('SELECT id, version, entries, next_index FROM status_lists ORDER BY id::bigint')).rows,
       allocate: () => { throw new Error('allocate runs on the storage, in its own transaction') },
+      advance: async (id, nextIndex) => void (await q('UPDATE status_lists SET next_index = greatest(next_index, $1) WHERE id = $2', [nextIndex, id])),
       setRevoked: async (listId, indices, at) => {
         // FOR UPDATE: two revocations of one list (in any instance) never overwrite each other's bits.
         const row = await first<{ bits: Buffer }>(q('SELECT bits FROM status_lists WHERE id = $1 FOR UPDATE', [listId]))
@@ -136,6 +137,29 @@ export function pgTx(q: Query, inTx: boolean, open: InTransaction): StorageTx {
     settings: {
       get: async (key) => (await first<{ value: string }>(q('SELECT value FROM settings WHERE key = $1', [key])))?.value,
       put: async (key, value) => void (await q('INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value])),
+    },
+    approvers: {
+      insert: async (r) => void (await q(`INSERT INTO approvers (id, name, scope_json, user_json, enrol_hash, enrol_expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [r.id, r.name, r.scope_json, r.user_json, r.enrol_hash, r.enrol_expires_at, r.created_at])),
+      get: (id) => first<ApproverRow>(q('SELECT * FROM approvers WHERE id = $1', [id])),
+      byEnrolHash: (hash) => first<ApproverRow>(q('SELECT * FROM approvers WHERE enrol_hash = $1', [hash])),
+      byWebauthnId: (id) => first<ApproverRow>(q('SELECT * FROM approvers WHERE webauthn_id = $1', [id])),
+      list: async () => (await q<ApproverRow>('SELECT * FROM approvers ORDER BY created_at, id COLLATE "C"')).rows,
+      setChallenge: (id, challenge) => changed(q('UPDATE approvers SET reg_challenge = $1 WHERE id = $2 AND enrol_hash IS NOT NULL', [challenge, id])),
+      enrol: (id, enrolHash, e) => changed(q(`UPDATE approvers SET enrol_hash = NULL, reg_challenge = NULL, webauthn_id = $1, public_key_cose = $2, alg = $3, sign_count = $4,
+        credential_id = $5, credential_jwt = $6, status_list_id = $7, status_index = $8, enrolled_at = $9
+        WHERE id = $10 AND enrol_hash = $11 AND revoked_at IS NULL`, [e.webauthnId, Buffer.from(e.cose), e.alg, e.counter, e.credentialId, e.jwt, e.listId, e.index, e.at, id, enrolHash])),
+      setCounter: async (id, counter) => void (await q('UPDATE approvers SET sign_count = $1 WHERE id = $2', [counter, id])),
+      revoke: (id, at, reason) => changed(q('UPDATE approvers SET revoked_at = $1, revocation_reason = $2, enrol_hash = NULL WHERE id = $3 AND revoked_at IS NULL', [at, reason, id])),
+    },
+    approvalRequests: {
+      insert: async (r) => void (await q(`INSERT INTO approval_requests (id, requested_by, agent, controller, call_json, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [r.id, r.requested_by, r.agent, r.controller, r.call_json, r.created_at, r.expires_at])),
+      get: (id) => first<ApprovalRequestRow>(q('SELECT * FROM approval_requests WHERE id = $1', [id])),
+      decide: (id, status, at, approverId, receiptJson) => changed(q(`UPDATE approval_requests SET status = $1, decided_at = $2, approver_id = $3, receipt_json = $4
+        WHERE id = $5 AND status = 'pending' AND expires_at > $2`, [status, at, approverId, receiptJson, id])),
+      list: async (status, limit) => (await q<ApprovalRequestRow>(`SELECT * FROM approval_requests WHERE ($1::text IS NULL OR status = $1)
+        ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT $2`, [status, limit])).rows,
     },
     svidAuthorities: {
       unexpired: async (td, now) => (await q<SvidAuthorityRow>('SELECT * FROM svid_authorities WHERE trust_domain = $1 AND not_after > $2 ORDER BY not_before, id COLLATE "C"', [td, now])).rows,

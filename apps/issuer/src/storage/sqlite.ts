@@ -7,6 +7,7 @@ import { AgentIdError, StatusList } from '@agentid/core'
 import { Store, writeOps } from '../domain/store.js'
 import { LogStore } from '../log/store.js'
 import { ConsoleQueries } from '../console/queries.js'
+import { ApprovalStore } from '../approvals/store.js'
 import type { ConsoleReads, IdentifierRow, IssuerStorage, KeyRow, PrivateKeyRow, StatusIndexBlock, StorageTx, SvidAuthorityRow, WriteOp } from './types.js'
 
 export class SqliteStorage implements IssuerStorage {
@@ -75,6 +76,7 @@ export class SqliteStorage implements IssuerStorage {
   #makeTx(): StorageTx {
     const st = this.store
     const s = () => this.#s
+    const ap = new ApprovalStore(this.db)
     const a = <A extends unknown[], R>(f: (...args: A) => R) => async (...args: A): Promise<R> => f(...args)
     return {
       orchestrators: {
@@ -90,6 +92,7 @@ export class SqliteStorage implements IssuerStorage {
       statusLists: {
         get: a(st.statusLists.get), version: a(st.statusLists.version), all: a(st.statusLists.all),
         allocate: a((count: number, entries: number, at: number) => this.#allocate(count, entries, at)),
+        advance: a(st.statusLists.advance),
         setRevoked: a((listId: string, indices: readonly number[], at: number) => {
           const row = st.statusLists.get(listId)
           if (!row) throw new AgentIdError('ERR_INTERNAL', `status list ${listId} is missing`)
@@ -115,6 +118,11 @@ export class SqliteStorage implements IssuerStorage {
       },
       events: { insert: a(st.events.insert), after: a(st.events.after), head: a(st.events.head), oldest: a(st.events.oldest), prune: a(st.events.prune) },
       settings: { get: a(st.settings.get), put: a(st.settings.put) },
+      approvers: {
+        insert: a(ap.approvers.insert), get: a(ap.approvers.get), byEnrolHash: a(ap.approvers.byEnrolHash), byWebauthnId: a(ap.approvers.byWebauthnId),
+        list: a(ap.approvers.list), setChallenge: a(ap.approvers.setChallenge), enrol: a(ap.approvers.enrol), setCounter: a(ap.approvers.setCounter), revoke: a(ap.approvers.revoke),
+      },
+      approvalRequests: { insert: a(ap.requests.insert), get: a(ap.requests.get), decide: a(ap.requests.decide), list: a(ap.requests.list) },
       svidAuthorities: {
         unexpired: a((td: string, now: number) => s().caUnexpired!.all(td, now) as SvidAuthorityRow[]),
         insert: a((r: SvidAuthorityRow) => void s().caInsert!.run(r.id, r.trust_domain, r.key_sealed, r.cert_der, r.not_before, r.not_after, r.created_at)),
@@ -156,6 +164,8 @@ export class SqliteStorage implements IssuerStorage {
   get settings() { return this.#tx.settings }
   get veramo() { return this.#tx.veramo }
   get svidAuthorities() { return this.#tx.svidAuthorities }
+  get approvers() { return this.#tx.approvers }
+  get approvalRequests() { return this.#tx.approvalRequests }
 
   #cursor: { id: string; next: number; entries: number } | undefined
 

@@ -8,6 +8,9 @@ import type { AgentFilter, AgentRow, CredentialRow, DelegationRow, OrchestratorR
 import type { EventRow } from '../log/entry.js'
 import type { CheckpointRow, CosignatureRow } from '../log/store.js'
 import type { AuditEventRow, ConsoleAgentFilter } from '../console/queries.js'
+import type { ApprovalRequestRow, ApproverRow } from '../approvals/store.js'
+
+export type { ApprovalRequestRow, ApproverRow }
 
 export type { AgentFilter, AgentRow, CredentialRow, DelegationRow, OrchestratorRow, SecurityEventRow, StatusListRow, WriteOp }
 export type { EventRow, CheckpointRow, CosignatureRow }
@@ -72,6 +75,8 @@ export interface StorageTx {
      * database, ever gets them. Runs in its own transaction (not inside `transaction`).
      */
     allocate(count: number, entries: number, at: number): Promise<StatusIndexBlock>
+    /** Records indices below `nextIndex` of list `id` as used (never lowers it; a no-op where allocate recorded them). */
+    advance(id: string, nextIndex: number): Promise<void>
     /** Sets bit `index` of each entry to 1 (revoked), one version bump per list changed; row-locked. */
     setRevoked(listId: string, indices: readonly number[], at: number): Promise<void>
   }
@@ -123,6 +128,31 @@ export interface StorageTx {
   readonly settings: {
     get(key: string): Promise<string | undefined>
     put(key: string, value: string): Promise<void>
+  }
+  /** Human approvers (src/approvals): their one-time enrolment, passkey and approver credential. */
+  readonly approvers: {
+    insert(row: Pick<ApproverRow, 'id' | 'name' | 'scope_json' | 'user_json' | 'enrol_hash' | 'enrol_expires_at' | 'created_at'>): Promise<void>
+    get(id: string): Promise<ApproverRow | undefined>
+    byEnrolHash(hash: string): Promise<ApproverRow | undefined>
+    byWebauthnId(id: string): Promise<ApproverRow | undefined>
+    /** Ordered by (created_at, id). */
+    list(): Promise<ApproverRow[]>
+    /** Stores the registration challenge of a pending enrolment; false when it is no longer pending. */
+    setChallenge(id: string, challenge: string): Promise<boolean>
+    /** Spends the enrolment `enrolHash` of an unrevoked approver, recording the passkey and credential; false when spent or revoked. */
+    enrol(id: string, enrolHash: string, e: { webauthnId: string; cose: Uint8Array; alg: number; counter: number; credentialId: string; jwt: string; listId: string; index: number; at: number }): Promise<boolean>
+    setCounter(id: string, counter: number): Promise<void>
+    /** Revokes an unrevoked approver (and its pending enrolment); false when already revoked or unknown. */
+    revoke(id: string, at: number, reason: string): Promise<boolean>
+  }
+  /** Approval requests: the canonical call, its decision and receipt. */
+  readonly approvalRequests: {
+    insert(row: Pick<ApprovalRequestRow, 'id' | 'requested_by' | 'agent' | 'controller' | 'call_json' | 'created_at' | 'expires_at'>): Promise<void>
+    get(id: string): Promise<ApprovalRequestRow | undefined>
+    /** Records the decision of a pending request unexpired at `at`; false when decided or expired meanwhile. */
+    decide(id: string, status: 'approved' | 'denied', at: number, approverId: string, receiptJson: string): Promise<boolean>
+    /** Newest first (created_at, id), optionally of one status. */
+    list(status: string | null, limit: number): Promise<ApprovalRequestRow[]>
   }
   /** The SPIFFE CAs of the SVID issuer, per trust domain. */
   readonly svidAuthorities: {
