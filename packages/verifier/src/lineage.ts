@@ -167,6 +167,12 @@ export interface PrefixMemo {
   readonly entries: readonly DecodedEntry[]
   /** Custody after its last entry. */
   readonly state: CustodyState
+  /**
+   * The verified view of each of its hops as last returned, by index: a hop with no delegation and
+   * no approval, whose actor is the same verified credential again, is the same frozen object, so a
+   * long workflow does not rebuild its whole history on every call. Filled on use.
+   */
+  readonly views: (VerifiedLineageHop | undefined)[]
 }
 
 export function createLineageMemo(size: number): BoundedCache<string, PrefixMemo> {
@@ -307,12 +313,14 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
   let start = 0
   let entries: DecodedEntry[] = []
   let cursor: CustodyCursor | undefined
+  let knownViews: (VerifiedLineageHop | undefined)[] | undefined
   for (let k = n - 1; k >= 0; k--) {
     const end = ends[k]!
     const known = ctx.memo.get(memoKey(text, end))
     if (known === undefined || known.entries.length !== k + 1 || known.prefix.length !== end || text.slice(0, end) !== known.prefix) continue
     start = k + 1
     entries = known.entries.slice()
+    knownViews = known.views
     cursor = new CustodyCursor(known.state)
     break
   }
@@ -343,8 +351,8 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
   // last hop names no callee: custody refuses any next entry).
   const state = cursor.snapshot()
   if (start < n) {
-    if (beforeLast !== undefined) ctx.memo.set(memoKey(text, ends[n - 2]!), { prefix: text.slice(0, ends[n - 2]), entries: Object.freeze(entries.slice(0, n - 1)), state: beforeLast })
-    if (state.holder !== '') ctx.memo.set(memoKey(text, ends[n - 1]!), { prefix: text, entries: Object.freeze(entries.slice()), state })
+    if (beforeLast !== undefined) ctx.memo.set(memoKey(text, ends[n - 2]!), { prefix: text.slice(0, ends[n - 2]), entries: Object.freeze(entries.slice(0, n - 1)), state: beforeLast, views: [] })
+    if (state.holder !== '') ctx.memo.set(memoKey(text, ends[n - 1]!), { prefix: text, entries: Object.freeze(entries.slice()), state, views: [] })
   }
 
   // The last entry is the call this service received: exactly this target, command and arguments, fresh.
@@ -397,8 +405,9 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
   }
 
   // Delegated authority, when chains are given: each chain verified for its hop, and only narrowing along the lineage.
-  const delegations = new Map<number, VerifiedDelegation>()
-  if (chains.length > 0) {
+  // Maps allocated only when there is something to put in them (most calls have neither).
+  const delegations = chains.length > 0 ? new Map<number, VerifiedDelegation>() : undefined
+  if (delegations !== undefined) {
     const byHash = new Map<string, readonly string[]>()
     for (const chain of chains) byHash.set(delegationHash(chain), chain)
     let previousChain: readonly string[] | undefined
@@ -420,9 +429,9 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
   }
 
   // Approvals the hops act on: each receipt verified for its hop (not consumed here).
-  const approvals = new Map<number, VerifiedApproval>()
-  const hopsWithApproval = entries.filter((e) => e.kind === 'hop' && e.claims.apr !== undefined)
-  if (options.approvals !== undefined && hopsWithApproval.length > 0) {
+  const hopsWithApproval = options.approvals === undefined ? [] : entries.filter((e) => e.kind === 'hop' && e.claims.apr !== undefined)
+  const approvals = hopsWithApproval.length > 0 ? new Map<number, VerifiedApproval>() : undefined
+  if (options.approvals !== undefined && approvals !== undefined) {
     if (!Array.isArray(options.approvals) || options.approvals.length > 16) throw new TypeError('verifyLineage: approvals must be a list of at most 16 receipts')
     const byDigest = new Map<string, unknown>()
     for (const r of options.approvals) {
@@ -467,7 +476,14 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
       return Object.freeze({ kind: 'receipt', index: entry.index, actor, answers: answered.index, outputDigest: entry.claims.out, outcome: entry.claims.res, issuedAt: c.iat, expiresAt: c.exp, id: c.jti, hash: entry.hash })
     }
     const h = entry.claims
-    return Object.freeze({
+    // A hop of the memoized prefix: its view is a function of its bytes and its actor alone unless it
+    // carries a delegation or an approval (verified per call); reused when the actor is the same.
+    const reuse = knownViews !== undefined && entry.index < start && h.dlg === undefined && h.apr === undefined
+    if (reuse) {
+      const view = knownViews![entry.index]
+      if (view !== undefined && view.actor === actor) return view
+    }
+    const view: VerifiedLineageHop = Object.freeze({
       kind: 'hop',
       index: entry.index,
       actor,
@@ -480,13 +496,15 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
       id: h.jti,
       hash: entry.hash,
       user: h.usr ?? null,
-      delegation: h.dlg === undefined ? null : Object.freeze({ hash: h.dlg, chain: delegations.get(entry.index) ?? null }),
-      approval: h.apr === undefined ? null : Object.freeze({ digest: h.apr, verified: approvals.get(entry.index) ?? null }),
-      approved: approvals.has(entry.index),
+      delegation: h.dlg === undefined ? null : Object.freeze({ hash: h.dlg, chain: delegations?.get(entry.index) ?? null }),
+      approval: h.apr === undefined ? null : Object.freeze({ digest: h.apr, verified: approvals?.get(entry.index) ?? null }),
+      approved: approvals?.has(entry.index) ?? false,
     })
+    if (reuse) knownViews![entry.index] = view
+    return view
   })
   const hops = verified.filter((e): e is VerifiedLineageHop => e.kind === 'hop')
-  const approved = hops.filter((h) => h.approved).map((h) => Object.freeze({ hop: h.index, actor: h.actor.did, target: h.target, command: h.command, approval: approvals.get(h.index)! }))
+  const approved = hops.filter((h) => h.approved).map((h) => Object.freeze({ hop: h.index, actor: h.actor.did, target: h.target, command: h.command, approval: approvals!.get(h.index)! }))
   const first = entries[0]!
   return Object.freeze({
     transactionId: first.claims.txn,

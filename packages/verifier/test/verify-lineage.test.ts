@@ -352,6 +352,29 @@ describe('verifyLineage: hostile lineages', () => {
     // (A revoked actor in a memoized prefix: 'refuses a revoked agent in the middle …' above.)
   })
 
+  it('returns the same frozen view of a memoized prefix hop on the next call, a new one once its actor is verified anew', async () => {
+    const [, l1, lineage] = await chain()
+    const first = await verify(lineage!)
+    const sibling = await appendHop(l1, hop('carol', { target: TOOL, command: LAST.command, args: LAST.args }))
+    const second = await verify(sibling)
+    const third = await verify(await appendHop(l1, hop('carol', { target: TOOL, command: LAST.command, args: LAST.args })))
+    // Hops 0 and 1 come from the memo: their views are built once, then served as they are.
+    expect(third.hops[0]).toBe(second.hops[0])
+    expect(third.hops[1]).toBe(second.hops[1])
+    expect(Object.isFrozen(third.hops[0])).toBe(true)
+    expect(second.hops[0]).toEqual(first.hops[0])
+    // The new last hop is always a new view.
+    expect(third.hops[2]).not.toBe(second.hops[2])
+    // bob's credential verified anew (another verifier state: a tiny credential memo, evicted by others):
+    // the view of his hop then names the new verified credential, never a stale one.
+    const small = make({ memoSize: 1 })
+    const a = await verify(lineage!, { credentials: allCreds() }, small)
+    const b = await verify(await appendHop(l1, hop('carol', { target: TOOL, command: LAST.command, args: LAST.args })), { credentials: allCreds() }, small)
+    expect(b.hops[1]!.actor.did).toBe(bob.did)
+    expect(b.hops[1]!.actor).not.toBe(a.hops[1]!.actor)
+    expect(b.hops[1]).not.toBe(a.hops[1])
+  })
+
   it('finds a known actor by its crd exactly as credentialHash writes it', async () => {
     const [, l1] = await chain()
     // carol names her credential with a non-canonical base64url (same bytes, last character with low bits set).
