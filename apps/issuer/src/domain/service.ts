@@ -89,7 +89,7 @@ export interface IssuerServiceOptions {
   /** Announces revocation events to every instance's event stream. Default: in-process only. */
   eventBus?: EventBus
   /** Human approvals: origin/RP id of the approval pages, lifetimes, webhook (apps/issuer/src/approvals). */
-  approvals?: Omit<ApprovalsOptions, 'store' | 'engine' | 'statusLists' | 'now' | 'verifier' | 'revocationEvents'>
+  approvals?: Omit<ApprovalsOptions, 'storage' | 'engine' | 'statusLists' | 'now' | 'verifier' | 'revocationEvents'>
 }
 
 export interface OrchestratorView { id: string; name: string; createdAt: string; removedAt: string | null; activeAgents?: number }
