@@ -269,7 +269,9 @@ export async function auditVerify(options: { log: string; logKey?: string; witne
  * entry at a time, in log order, so a million-entry audit keeps no entry in memory.
  */
 export class AgentSequences {
-  readonly #agents = new Map<string, { revoked: boolean; issued: Set<string>; revokedCreds: Set<string> }>()
+  // Per agent: its credentials and those revoked one by one (plain arrays: an agent has a few, and a
+  // million agents with two Sets each was most of the audit's garbage collection).
+  readonly #agents = new Map<string, { revoked: boolean; issued: string[]; revokedCreds: string[] | null }>()
   readonly #utf8 = new TextDecoder('utf-8', { fatal: true })
 
   /** Number of agents seen. */
@@ -291,7 +293,7 @@ export class AgentSequences {
     switch (e.action) {
       case 'agent.spawned':
         if (a) bad('the agent was spawned before')
-        this.#agents.set(did, { revoked: false, issued: new Set([String(d.credentialId)]), revokedCreds: new Set() })
+        this.#agents.set(did, { revoked: false, issued: [String(d.credentialId)], revokedCreds: null })
         break
       case 'agent.renewed':
       case 'delegation.granted':
@@ -299,18 +301,18 @@ export class AgentSequences {
       case 'token.exchanged':
         if (!a) bad('the agent was never spawned')
         if (a.revoked) bad('the agent had been revoked')
-        if (e.action === 'agent.renewed') a.issued.add(String(d.credentialId))
+        if (e.action === 'agent.renewed') a.issued.push(String(d.credentialId))
         break
       case 'credential.revoked':
         if (!a) bad('the agent was never spawned')
-        if (!a.issued.has(String(d.credentialId))) bad('this credential was never issued')
-        a.revokedCreds.add(String(d.credentialId))
+        if (!a.issued.includes(String(d.credentialId))) bad('this credential was never issued')
+        ;(a.revokedCreds ??= []).push(String(d.credentialId))
         break
       case 'agent.revoked': {
         if (!a) bad('the agent was never spawned')
         if (a.revoked) bad('the agent was revoked twice')
         const listed = new Set(Array.isArray(d.credentials) ? d.credentials.map(String) : [])
-        for (const c of a.issued) if (!a.revokedCreds.has(c) && !listed.has(c)) bad(`credential ${c} is missing from the revocation`)
+        for (const c of a.issued) if (!a.revokedCreds?.includes(c) && !listed.has(c)) bad(`credential ${c} is missing from the revocation`)
         a.revoked = true
         break
       }
