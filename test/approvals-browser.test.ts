@@ -4,12 +4,12 @@
 // payment tool @approval("required"). The suite installs Chromium with apt-get when it is missing; when it
 // still cannot be had it is skipped with the reason printed, unless AGENTID_REQUIRE_SERVICES=1 (CI), where
 // it fails. Screenshots of both pages go to test/artifacts/.
+import { CHROMIUM, chromiumMissing, suiteUnless } from './browser.js'
 import { createHash, randomUUID } from 'node:crypto'
-import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, expect, it } from 'vitest'
 import canonicalizeModule from 'canonicalize'
 import { verifyAuthenticationResponse } from '@simplewebauthn/server'
 import { isoCBOR } from '@simplewebauthn/server/helpers'
@@ -26,7 +26,6 @@ import { loadPolicyEngine } from '@agentid/policy'
 import { agentidMiddleware, createVerifier, type FetchLike } from '@agentid/verifier'
 import { adminCli, api, cleanup, claims, freePort, issuerDid, ROOT, startIssuer, tempDir, type IssuerProcess } from './harness.js'
 
-const CHROMIUM = '/usr/bin/chromium'
 const ARTIFACTS = join(ROOT, 'test/artifacts')
 const SERVER_ID = 'bank'
 const CONTROLLER = 'did:web:acme.example'
@@ -38,30 +37,8 @@ const idpKey = generateEd25519KeyPair()
 type Serialize = (v: unknown) => string | undefined
 const canonicalize: Serialize = typeof canonicalizeModule === 'function' ? (canonicalizeModule as unknown as Serialize) : (canonicalizeModule as unknown as { default: Serialize }).default
 
-/** Chromium, installed with apt-get when missing; null when it can be had, else why not. */
-function chromiumMissing(): string | null {
-  if (existsSync(CHROMIUM)) return null
-  try {
-    execFileSync('sh', ['-c', 'apt-get update && apt-get install -y chromium'], { stdio: 'ignore', timeout: 600_000 })
-  } catch (error) {
-    return `${CHROMIUM} is missing and apt-get could not install chromium (${(error as Error).message.split('\n')[0]})`
-  }
-  return existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing after apt-get install chromium`
-}
-
 const missing = chromiumMissing()
-if (missing !== null) {
-  if (process.env.AGENTID_REQUIRE_SERVICES === '1') {
-    describe('approvals in a browser', () => {
-      it('needs Chromium (AGENTID_REQUIRE_SERVICES=1)', () => {
-        throw new Error(missing)
-      })
-    })
-  } else {
-    console.warn(`skipping the approval browser tests: ${missing}`)
-  }
-}
-const suite = missing === null ? describe : describe.skip
+const suite = suiteUnless(missing, 'approvals in a browser')
 
 const POLICIES = `
 @id("pay-with-finance-approval")

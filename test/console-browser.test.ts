@@ -7,48 +7,26 @@
 // Chromium is installed with apt-get when missing; when it still cannot be had the suite is skipped with
 // the reason printed, unless AGENTID_REQUIRE_SERVICES=1 (CI), where it fails. Screenshots of each view
 // go to test/artifacts/console/ (ignored by git).
-import { execFileSync, spawn as spawnProcess, type ChildProcess } from 'node:child_process'
+import { CHROMIUM, chromiumMissing, suiteUnless } from './browser.js'
+import { spawn as spawnProcess, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { registerDelegation, signerFromJwk, spawn, type AgentClaims, type SpawnedAgent } from '@agentid/client'
 import { VerificationError } from '@agentid/core'
 import { createVerifier } from '@agentid/verifier'
 import { addOrchestratorViaApi, api, cleanup, cli, CLI_BIN, freePort, issuerDid, ROOT, sleep, startIssuer, tempDir, type IssuerProcess } from './harness.js'
 
-const CHROMIUM = '/usr/bin/chromium'
 const ARTIFACTS = join(ROOT, 'test/artifacts/console')
-
-/** Chromium, installed with apt-get when missing; null when it can be had, else why not. */
-function chromiumMissing(): string | null {
-  if (existsSync(CHROMIUM)) return null
-  try {
-    execFileSync('sh', ['-c', 'apt-get update && apt-get install -y chromium'], { stdio: 'ignore', timeout: 600_000 })
-  } catch (error) {
-    return `${CHROMIUM} is missing and apt-get could not install chromium (${(error as Error).message.split('\n')[0]})`
-  }
-  return existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing after apt-get install chromium`
-}
 
 function consoleMissing(): string | null {
   return existsSync(join(ROOT, 'apps/console/dist/index.html')) ? null : 'apps/console/dist is not built (run pnpm build)'
 }
 
 const missing = chromiumMissing() ?? consoleMissing()
-if (missing !== null) {
-  if (process.env.AGENTID_REQUIRE_SERVICES === '1') {
-    describe('operator console in a browser', () => {
-      it('needs Chromium and the built console (AGENTID_REQUIRE_SERVICES=1)', () => {
-        throw new Error(missing)
-      })
-    })
-  } else {
-    console.warn(`skipping the console browser tests: ${missing}`)
-  }
-}
-const suite = missing === null ? describe : describe.skip
+const suite = suiteUnless(missing, 'operator console in a browser')
 
 const XSS = {
   purpose: '<img src=x onerror="window.__xss=1"> triage',
