@@ -202,12 +202,31 @@ suite('operator console in a browser', () => {
     await expect.poll(() => page.locator('table.agents tbody tr').count()).toBe(1)
     await shot(page, '03-agents-filtered')
     await page.getByRole('button', { name: 'Clear filters' }).click()
+    // The cleared list is shown (and the search field reset with it) before typing, as a person would see.
+    await expect.poll(() => page.locator('table.agents tbody tr').count()).toBe(12)
     await page.getByLabel('Search DID, purpose, controller or model').fill('invoice')
     await page.keyboard.press('Enter')
     await expect.poll(() => page.locator('table.agents tbody tr').count()).toBe(2)
     await page.getByLabel('Orchestrator').selectOption(globex.id)
     await expect.poll(() => page.locator('.empty').textContent()).toMatch(/No agent matches/)
     await page.getByRole('button', { name: 'Clear filters' }).click()
+  })
+
+  it('shows the answer to the latest filter, not a slower earlier one', async () => {
+    const { page } = await newPage()
+    // The unfiltered list (the first view after sign-in) answers 1.5 s late: the search typed meanwhile
+    // must win when both have arrived.
+    await page.route('**/console/api/agents?*', async (route) => {
+      if (!new URL(route.request().url()).searchParams.has('q')) await new Promise((r) => setTimeout(r, 1_500))
+      await route.continue()
+    })
+    await signIn(page, issuer.adminKey)
+    await page.getByLabel('Search DID, purpose, controller or model').fill('invoice')
+    await page.keyboard.press('Enter')
+    await expect.poll(() => page.locator('table.agents tbody tr').count()).toBe(2)
+    await new Promise((r) => setTimeout(r, 2_000)) // the slow unfiltered answer has arrived by now
+    expect(await page.locator('table.agents tbody tr').count()).toBe(2)
+    await page.unrouteAll({ behavior: 'wait' })
   })
 
   it('opens an agent: claims, credentials, the delegation graph with the revoked link marked, the timeline with log status', async () => {

@@ -17,11 +17,16 @@ export function AgentView({ did, isAdmin }: { did: string; isAdmin: boolean }) {
   const [detail, setDetail] = useState<AgentDetail | null>(null)
   const [error, setError] = useState<unknown>(null)
   const [revoking, setRevoking] = useState<RevokeTarget | null>(null)
-  const load = () => {
+  const [attempt, setAttempt] = useState(0)
+  useEffect(() => setDetail(null), [did]) // another agent: nothing shown until its own answer
+  useEffect(() => {
+    // Only the latest agent asked for is shown: moving from A to B and back, B's late answer is dropped.
+    let latest = true
     setError(null)
-    api.agent(did).then(setDetail, setError)
-  }
-  useEffect(() => { setDetail(null); load() }, [did])
+    api.agent(did).then((d) => { if (latest) setDetail(d) }, (e) => { if (latest) setError(e) })
+    return () => { latest = false }
+  }, [did, attempt])
+  const load = () => setAttempt((n) => n + 1)
 
   if (error !== null) return <section><h1>Agent</h1><p><a href="#/agents">← All agents</a></p><ErrorNote error={error} onRetry={load} /></section>
   if (!detail) return <section><h1>Agent</h1><Loading what="the agent" /></section>

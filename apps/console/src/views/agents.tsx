@@ -57,12 +57,20 @@ export function AgentsView({ query, isAdmin }: { query: URLSearchParams; isAdmin
     setCursors([])
     setSearch(filter.q ?? '')
   }, [key])
-  const load = () => {
+  const [attempt, setAttempt] = useState(0)
+  useEffect(() => {
+    // Only the answer to the latest request is shown: an earlier one arriving late (filters changed
+    // while it was in flight) would otherwise replace the list the operator asked for last.
+    let latest = true
     setLoading(true)
     setError(null)
-    api.agents({ ...filter, limit: String(PAGE), cursor }).then((p) => { setPage(p); setLoading(false) }, (e) => { setError(e); setLoading(false) })
-  }
-  useEffect(load, [key, cursor])
+    api.agents({ ...filter, limit: String(PAGE), cursor }).then(
+      (p) => { if (latest) { setPage(p); setLoading(false) } },
+      (e) => { if (latest) { setError(e); setLoading(false) } },
+    )
+    return () => { latest = false }
+  }, [key, cursor, attempt])
+  const load = () => setAttempt((n) => n + 1)
 
   const set = (name: FilterName) => (value: string) => go({ ...filter, [name]: value || undefined })
   const opts = (values: string[] | undefined) => (values ?? []).map((v) => ({ value: v, label: v }))
