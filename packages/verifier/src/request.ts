@@ -115,7 +115,7 @@ function numericDate(value: unknown, claim: string): number {
 
 
 /** Every value of header `name` (case-insensitive), duplicates kept apart where the source keeps them. */
-function headerValues(headers: RequestHeaders, name: string): string[] {
+export function headerValues(headers: RequestHeaders, name: string): string[] {
   if (typeof (headers as { get?: unknown }).get === 'function') {
     const value = (headers as { get(n: string): string | null }).get(name)
     return value === null ? [] : [value]

@@ -3,7 +3,7 @@
 import { ambiguousPath } from '../util.js'
 import { VerificationError } from '@agentid/core'
 import { CREDENTIALS_HEADER, httpArgs, httpCommand, LINEAGE_HEADER, type HttpBody } from '@agentid/lineage'
-import type { RequestHeaders } from '../request.js'
+import { headerValues, type RequestHeaders } from '../request.js'
 import type { VerifiedLineage } from '../lineage.js'
 import type { Verifier } from '../verifier.js'
 
@@ -28,22 +28,8 @@ export interface LineageRefusal {
   body: { error: { code: string; message: string; details: { hop: unknown; reason: unknown } } }
 }
 
-function values(headers: RequestHeaders, name: string): string[] {
-  if (typeof (headers as { get?: unknown }).get === 'function') {
-    const v = (headers as { get(n: string): string | null }).get(name)
-    return v === null ? [] : [v]
-  }
-  const out: string[] = []
-  for (const [key, value] of Object.entries(headers as Record<string, string | readonly string[] | undefined>)) {
-    if (key.toLowerCase() !== name || value === undefined) continue
-    if (typeof value === 'string') out.push(value)
-    else if (Array.isArray(value)) out.push(...(value as string[]))
-  }
-  return out
-}
-
 function one(headers: RequestHeaders, name: string): string | undefined {
-  const all = values(headers, name)
+  const all = headerValues(headers, name)
   // Two headers are refused, not merged: Node and fetch join repeated headers with ", ", which no lineage holds.
   if (all.length > 1) throw new VerificationError('ERR_MALFORMED', `more than one ${name} header`, { details: { hop: null, reason: 'repeated-header' } })
   return all[0]
