@@ -15,18 +15,10 @@ export interface StrictJsonOptions {
  * parseStrictJsonObject('{"a":1}') // { a: 1 }
  */
 export function parseStrictJsonObject(text: string, options: StrictJsonOptions = {}): Record<string, unknown> {
-  const what = options.what ?? 'JSON'
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch (cause) {
-    throw new VerificationError('ERR_MALFORMED', `${what} is not valid JSON`, { cause })
-  }
+  const value = parseStrictJson(text, options)
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new VerificationError('ERR_MALFORMED', `${what} is not a JSON object`)
+    throw new VerificationError('ERR_MALFORMED', `${options.what ?? 'JSON'} is not a JSON object`)
   }
-  checkStructure(text, value, options.maxDepth ?? 32, what)
-  checkWellFormed(text, value, what)
   return value as Record<string, unknown>
 }
 
