@@ -103,6 +103,22 @@ describe.each(engines)('storage on $name', (engine) => {
     await expect(s!.credentials.insert({ id: 'urn:uuid:dup', agent_did: 'did:key:zB', kind: 'identity', format: 'jwt', jwt: 'x', status_list_id: '1', status_index: 0, issued_at: 1, expires_at: 2 })).rejects.toThrow()
   })
 
+  run('an agent\'s credentials come in insertion order, also when issued in the same second', async () => {
+    const [s] = await instances(1)
+    await s!.orchestrators.insert({ id: 'orch_1', name: 'alpha', key_hash: 'h1', created_at: 10 })
+    await s!.statusLists.allocate(8, 16, 1)
+    await s!.agents.insert({ did: 'did:key:zA', orchestrator_id: 'orch_1', controller: 'c', purpose: 'p', claims_json: '{}', key_custody: 'agent', created_at: 100 })
+    // Ids in descending byte order, so an id tie-break would reverse them.
+    const ids = ['urn:uuid:f', 'urn:uuid:c', 'urn:uuid:a', 'urn:uuid:0']
+    for (const [i, id] of ids.entries()) {
+      await s!.credentials.insert({ id, agent_did: 'did:key:zA', kind: 'identity', format: 'jwt', jwt: 'x', status_list_id: '1', status_index: i, issued_at: 100, expires_at: 999 })
+    }
+    expect((await s!.credentials.byAgent('did:key:zA')).map((c) => c.id)).toEqual(ids)
+    expect((await s!.credentials.activeByAgent('did:key:zA')).map((c) => c.id)).toEqual(ids)
+    expect(Object.keys((await s!.credentials.byAgent('did:key:zA'))[0]!).sort()).toEqual(Object.keys((await s!.credentials.get(ids[0]!))!).sort())
+    expect(Object.keys((await s!.credentials.get(ids[0]!))!)).not.toContain('seq')
+  })
+
   run('allocate: blocks are contiguous, fill a list, then open the next; never overlap across instances', async () => {
     const [a, b] = await instances(2)
     expect(await a!.statusLists.allocate(5, 16, 1)).toEqual({ listId: '1', from: 0, to: 5 })

@@ -120,8 +120,8 @@ export class Store {
       credInsert: p(`INSERT INTO credentials (id, agent_did, kind, format, jwt, status_list_id, status_index, issued_at, expires_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       credGet: p('SELECT * FROM credentials WHERE id = ?'),
-      credByAgent: p('SELECT * FROM credentials WHERE agent_did = ? ORDER BY issued_at, id'),
-      credActiveByAgent: p('SELECT * FROM credentials WHERE agent_did = ? AND revoked_at IS NULL'),
+      credByAgent: p('SELECT * FROM credentials WHERE agent_did = ? ORDER BY issued_at, rowid'),
+      credActiveByAgent: p('SELECT * FROM credentials WHERE agent_did = ? AND revoked_at IS NULL ORDER BY issued_at, rowid'),
       credRevoke: p('UPDATE credentials SET revoked_at = ?, revocation_reason = ? WHERE id = ? AND revoked_at IS NULL'),
       listGet: p('SELECT * FROM status_lists WHERE id = ?'),
       listOpen: p("SELECT * FROM status_lists WHERE purpose = 'revocation' AND next_index < entries ORDER BY CAST(id AS INTEGER) LIMIT 1"),

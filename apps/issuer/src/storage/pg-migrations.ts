@@ -272,6 +272,12 @@ END
 $fn$;
 `
 
+// Insertion order of credentials: issued_at has one-second resolution, so a spawn and its renewal in
+// the same second tied and were ordered by their random ids. SQLite breaks the tie with its rowid.
+const PG_3 = `
+ALTER TABLE credentials ADD COLUMN seq BIGSERIAL;
+`
+
 /**
  * The PostgreSQL schema, in order. Append new steps; never edit a released one.
  * @example
@@ -280,6 +286,7 @@ $fn$;
 export const PG_MIGRATIONS: readonly PgMigration[] = Object.freeze([
   { version: 1, name: 'initial schema (SQLite 1-7)', sql: PG_1 },
   { version: 2, name: 'group commit in one round trip', sql: PG_2 },
+  { version: 3, name: 'credentials in insertion order', sql: PG_3 },
 ])
 
 /**

@@ -18,6 +18,9 @@ export const PG_AUDIT_INSERT = `INSERT INTO audit_events (at, actor, action, sub
   VALUES ($1, $2, $3, $4, $5, (SELECT coalesce(max(log_index), -1) + 1 FROM audit_events)) RETURNING log_index`
 export const PG_LOG_LOCK = `SELECT pg_advisory_xact_lock(${LOCK_CLASS}, ${LOCK.log})`
 
+// Every column of CredentialRow (not seq, the insertion order, which only sorts).
+const CREDENTIAL_COLUMNS = 'id, agent_did, kind, format, jwt, status_list_id, status_index, issued_at, expires_at, revoked_at, revocation_reason'
+
 const first = async <R>(p: Promise<QueryResultLike<R>>): Promise<R | undefined> => (await p).rows[0]
 const changed = async (p: Promise<QueryResultLike<unknown>>): Promise<boolean> => ((await p).rowCount ?? 0) > 0
 
@@ -59,9 +62,9 @@ export function pgTx(q: Query, inTx: boolean, open: InTransaction): StorageTx {
     credentials: {
       insert: async (r) => void (await q(`INSERT INTO credentials (id, agent_did, kind, format, jwt, status_list_id, status_index, issued_at, expires_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [r.id, r.agent_did, r.kind, r.format, r.jwt, r.status_list_id, r.status_index, r.issued_at, r.expires_at])),
-      get: (id) => first<CredentialRow>(q('SELECT * FROM credentials WHERE id = $1', [id])),
-      byAgent: async (did) => (await q<CredentialRow>('SELECT * FROM credentials WHERE agent_did = $1 ORDER BY issued_at, id COLLATE "C"', [did])).rows,
-      activeByAgent: async (did) => (await q<CredentialRow>('SELECT * FROM credentials WHERE agent_did = $1 AND revoked_at IS NULL ORDER BY issued_at, id COLLATE "C"', [did])).rows,
+      get: (id) => first<CredentialRow>(q(`SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE id = $1`, [id])),
+      byAgent: async (did) => (await q<CredentialRow>(`SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE agent_did = $1 ORDER BY issued_at, seq`, [did])).rows,
+      activeByAgent: async (did) => (await q<CredentialRow>(`SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE agent_did = $1 AND revoked_at IS NULL ORDER BY issued_at, seq`, [did])).rows,
       revoke: (id, at, reason) => changed(q('UPDATE credentials SET revoked_at = $1, revocation_reason = $2 WHERE id = $3 AND revoked_at IS NULL', [at, reason, id])),
     },
     delegations: {
