@@ -1,7 +1,7 @@
 import { VerificationError } from '@agentid/core'
 import { parseCheckpoint } from './checkpoint.js'
 import type { Cosigner } from './cosignature.js'
-import { HASH_SIZE, verifyConsistency } from './merkle.js'
+import { HASH_SIZE, emptyRoot, verifyConsistency } from './merkle.js'
 import { SIG_TYPE_ED25519, openNote, parseNote, type NoteVerifier } from './note.js'
 import { bytesEqual, decodeBase64Strict, encodeBase64, malformed, parseDecimal, utf8Fatal } from './util.js'
 
@@ -154,11 +154,13 @@ export function addCheckpoint(body: string | Uint8Array, options: WitnessOptions
   if (req.oldSize !== latestSize) {
     return { status: 409, contentType: 'text/x.tlog.size', body: `${latestSize}\n` }
   }
-  if (req.oldSize === 0) {
-    if (req.proof.length !== 0) return refuse(422, 'proof from size 0 must be empty', text(422, 'consistency proof from size 0 must be empty\n'))
-  } else if (req.oldSize === cp.size) {
-    if (!bytesEqual(cp.rootHash, (latest as WitnessRecord).rootHash)) return refuse(409, 'same size, different root', text(409, 'checkpoint conflicts with the latest cosigned one\n'))
+  if (req.oldSize === cp.size) {
+    // Size 0 too: a tree of no leaves has one root (SHA-256 of nothing), seen before or not.
+    const known = latest?.rootHash ?? emptyRoot()
+    if (!bytesEqual(cp.rootHash, known)) return refuse(409, 'same size, different root', text(409, 'checkpoint conflicts with the latest cosigned one\n'))
     if (req.proof.length !== 0) return refuse(422, 'non-empty proof between equal sizes', text(422, 'consistency proof between equal sizes must be empty\n'))
+  } else if (req.oldSize === 0) {
+    if (req.proof.length !== 0) return refuse(422, 'proof from size 0 must be empty', text(422, 'consistency proof from size 0 must be empty\n'))
   } else {
     try {
       verifyConsistency(req.oldSize, cp.size, (latest as WitnessRecord).rootHash, cp.rootHash, req.proof)
