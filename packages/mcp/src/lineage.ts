@@ -153,6 +153,32 @@ export function callerWithLineage(caller: Caller, lineage: VerifiedLineage): Cal
   return Object.freeze({ ...caller, subject: Object.freeze({ ...caller.subject, lineage: lineage as unknown as LineageInput }) })
 }
 
+/**
+ * The approved last hop of the call a caller makes (its lineage's last hop carries an approval whose receipt
+ * verified), else undefined: the approval the guard must spend before the server acts on the call.
+ */
+export function approvedLastHop(caller: Caller): VerifiedLineage['last'] | undefined {
+  const lineage = caller.subject.lineage as VerifiedLineage | null | undefined
+  return lineage?.last.approved === true ? lineage.last : undefined
+}
+
+/**
+ * Spends the approval of the call about to be forwarded. `verifyLineage` checks approval receipts without
+ * spending them (`consume: false`), so a policy resting on `context.lineage.approvedCalls` alone let the same
+ * receipt approve the same call again on each fresh hop; the service acting on the call spends it, once,
+ * whichever policy allowed it. Throws VerificationError (ERR_REPLAY when it was spent before).
+ */
+export async function spendLineageApproval(verifier: Verifier, caller: Caller, params: Record<string, unknown>, headers: RequestHeaders | undefined): Promise<void> {
+  const hop = approvedLastHop(caller)
+  if (hop === undefined) return
+  const lineage = caller.subject.lineage as unknown as VerifiedLineage
+  // The receipt verifyCallLineage checked this hop against (the same reading of _meta, else the header).
+  const receipt = receiptOf(params, headers)
+  await verifier.verifyApproval(receipt, {
+    call: { agent: hop.actor.did, controller: hop.actor.claims.controller, target: hop.target, command: hop.command, argumentsDigest: `sha-256:${hop.argsDigest}`, transactionId: lineage.transactionId },
+  })
+}
+
 /** The lineage as the audit event records it: every entry, its signer, target, command and digests. */
 export function auditLineage(lineage: LineageInput | VerifiedLineage | null | undefined): AuditLineage | undefined {
   if (lineage === null || lineage === undefined) return undefined

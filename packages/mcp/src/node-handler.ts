@@ -14,7 +14,7 @@ import type { RequestHeaders } from '@agentid/verifier'
 import { VerificationError } from '@agentid/core'
 import { MCP_LINEAGE_META } from '@agentid/lineage'
 import type { VerifiedLineage } from '@agentid/verifier'
-import { authInfoWithLineage, callerWithLineage, lineageCall, MCP_LINEAGE_REFUSED, receiptFor, verifyCallLineage } from './lineage.js'
+import { approvedLastHop, authInfoWithLineage, callerWithLineage, lineageCall, MCP_LINEAGE_REFUSED, receiptFor, spendLineageApproval, verifyCallLineage } from './lineage.js'
 
 const MAX_BATCH = 100
 /** Nesting a request body may have (JSON-RPC envelope plus tool arguments). */
@@ -354,7 +354,28 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
           for (const other of gate.also ?? []) {
             if (!guard.authorize(caller, gate.action, other, sessionId).allowed) return answer(id!, MCP_FORBIDDEN, 'Forbidden: denied by policy', viaFast)
           }
-          return forward(message, extra, id)
+          // A human approval carried in the lineage for this very call is spent here, once (async: the id
+          // stays in flight meanwhile). The approval step above spends its receipt itself.
+          if (id === undefined || approvedLastHop(caller) === undefined) return forward(message, extra, id)
+          inflight.add(id)
+          const params = (message as { params?: unknown }).params
+          const headers = (extra as { requestInfo?: { headers?: RequestHeaders } } | undefined)?.requestInfo?.headers
+          void spendLineageApproval(internals.verifier, caller, isRecord(params) ? params : {}, headers).then(
+            () => {
+              inflight.delete(id)
+              forward(message, extra, id)
+            },
+            (error: unknown) => {
+              inflight.delete(id)
+              const code = error instanceof AgentIdError ? error.code : 'ERR_INTERNAL'
+              internals.audit({
+                agent: caller.agent, user: caller.user, server: serverId, action: gate.action, target: gate.target,
+                decision: 'deny', policies: [], reason: 'approval-invalid', ...(sessionId === undefined ? {} : { sessionId }),
+              })
+              answer(id, MCP_FORBIDDEN, 'Forbidden: the approval in the lineage does not verify for this call, or was used before', viaFast, { code })
+            },
+          )
+          return
         }
       }
     }
