@@ -2,11 +2,10 @@
 // id; the agent waits for the approver's decision at the issuer (long poll) and retries the same call with
 // the receipt. The receipt is checked by the service, not here: the agent only carries it.
 import { AgentIdError } from '@agentid/core'
+import { APPROVAL_HEADER, APPROVAL_META_KEY } from '@agentid/lineage'
 
-/** The MCP `_meta` key a retried tool call carries its receipt under. */
-export const APPROVAL_META_KEY = 'io.agentid/approval'
-/** The HTTP header a retried request carries its receipt in (base64url of the receipt's JSON). */
-export const APPROVAL_HEADER = 'Agentid-Approval'
+// The wire names live beside the lineage's (one definition for agents, guards and verifiers).
+export { APPROVAL_HEADER, APPROVAL_META_KEY }
 
 /** Options of {@link waitForApproval}. */
 export interface WaitForApprovalOptions {

@@ -16,6 +16,10 @@ export const CREDENTIALS_HEADER = 'agentid-credentials'
 export const MCP_LINEAGE_META = 'io.agentid/lineage'
 /** MCP `_meta` key carrying the actors' identity credentials, in header form (`~`-joined). */
 export const MCP_CREDENTIALS_META = 'io.agentid/credentials'
+/** HTTP header a call retried after a human approval carries the approver's receipt in (base64url of its JSON). */
+export const APPROVAL_HEADER = 'agentid-approval'
+/** MCP `_meta` key a retried `tools/call` carries the approver's receipt under (the receipt object or its JSON). */
+export const APPROVAL_META_KEY = 'io.agentid/approval'
 /** Separator of the entries of a lineage (and of credentials): never in base64url or a JWS, never added by HTTP header folding. */
 export const LINEAGE_SEPARATOR = '~'
 /** Longest lifetime (`exp - iat`) of an entry, in seconds. */

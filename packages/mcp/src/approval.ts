@@ -9,10 +9,10 @@ import type { ApprovalCall, RequestHeaders, Verifier } from '@agentid/verifier'
 import { MCP_FORBIDDEN } from './challenge.js'
 import type { Caller } from './types.js'
 
-/** Where a retried call carries its receipt: `params._meta[APPROVAL_META_KEY]` (the receipt object or its JSON). */
-export const APPROVAL_META_KEY = 'io.agentid/approval'
-/** Or this HTTP header: base64url of the receipt's JSON. */
-export const APPROVAL_HEADER = 'agentid-approval'
+// Where a retried call carries its receipt: `params._meta[APPROVAL_META_KEY]` (the receipt object or its
+// JSON), or the APPROVAL_HEADER header (base64url of the receipt's JSON). Defined in @agentid/lineage.
+import { APPROVAL_HEADER, APPROVAL_META_KEY } from '@agentid/lineage'
+export { APPROVAL_HEADER, APPROVAL_META_KEY }
 
 /** Options of the guard's approvals (`McpGuardOptions.approvals`). */
 export interface McpApprovalOptions {

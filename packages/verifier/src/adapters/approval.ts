@@ -3,14 +3,14 @@
 // the issuer for; the agent retries with the receipt in the `Agentid-Approval` header, verified offline for
 // exactly this request (`METHOD /path`, `httpArgs(url, body)`) before the handler runs.
 import { AgentIdError } from '@agentid/core'
-import { httpArgs, httpCommand, type HttpBody } from '@agentid/lineage'
+import { APPROVAL_HEADER, httpArgs, httpCommand, type HttpBody } from '@agentid/lineage'
 import type { VerifiedApproval } from '../approval.js'
 import type { RequestHeaders, VerifiedRequest } from '../request.js'
 import type { Verifier } from '../verifier.js'
 import { ambiguousPath } from '../util.js'
 
-/** The header a retried request carries its receipt in: base64url of the receipt's JSON. */
-export const APPROVAL_HEADER = 'agentid-approval'
+/** The header a retried request carries its receipt in: base64url of the receipt's JSON (defined in @agentid/lineage). */
+export { APPROVAL_HEADER }
 
 /** Options of the adapters' `approval`. */
 export interface HttpApprovalOptions {
