@@ -359,4 +359,30 @@ describe('an outside log against a real `agentid witness serve` (C2SP tlog-witne
     expect(r.status, r.text).toBe(200)
     proc.kill('SIGTERM')
   })
+
+  it('follows a log under each key it is given for the origin (a key rotation: --log twice for one origin)', async () => {
+    const dir = tempDir()
+    const origin = 'rotating.example/log'
+    const { privateKey: oldKey } = generateKeyPairSync('ed25519')
+    const { privateKey: newKey } = generateKeyPairSync('ed25519')
+    const [skey] = (await cli(['witness', 'keygen', 'witness.outside/w2'])).stdout.trim().split('\n') as [string]
+    writeFileSync(join(dir, 'w.key'), `${skey}\n`, { mode: 0o600 })
+    const port = await freePort()
+    const args = ['witness', 'serve', '--key', join(dir, 'w.key'), '--log', origin, makeVkey(origin, 0x01, oldKey), origin, makeVkey(origin, 0x01, newKey), '--state', join(dir, 'w.json'), '--port', String(port)]
+    const proc = spawnProcess(process.execPath, [CLI_BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    procs.push(proc)
+    let out = ''
+    proc.stdout!.on('data', (c: Buffer) => (out += c.toString()))
+    proc.stderr!.on('data', (c: Buffer) => (out += c.toString()))
+    for (let i = 0; i < 200 && !out.includes('listening'); i++) await sleep(50)
+    const leaves = Array.from({ length: 8 }, (_, i) => leafHash(Buffer.from(`r ${i}`)))
+    const note = (size: number, key: KeyObject) => {
+      const text = `${origin}\n${size}\n${b64(mth(leaves.slice(0, size)))}\n`
+      return `${text}\n\u2014 ${origin} ${b64(Buffer.concat([keyIdOf(origin, 0x01, rawOf(createPublicKey(key))), sign(null, Buffer.from(text), key)]))}\n`
+    }
+    const post = (body: string) => fetch(`http://127.0.0.1:${port}/add-checkpoint`, { method: 'POST', body }).then((r) => r.status)
+    expect(await post(`old 0\n\n${note(3, oldKey)}`)).toBe(200)
+    expect(await post(`old 3\n${consistency(3, leaves.slice(0, 6)).map((h) => `${b64(h)}\n`).join('')}\n${note(6, newKey)}`)).toBe(200)
+    proc.kill('SIGTERM')
+  })
 })

@@ -22,6 +22,7 @@ import {
   tilePath,
   tilesForTreeSize,
   verifyTlogProof,
+  type NoteVerifier,
   type WitnessRecord,
 } from '@agentid/tlog'
 import { UsageError } from '../errors.js'
@@ -91,7 +92,10 @@ export function registerTlog(program: Command, ctx: Context): void {
     .option('--port <port>', 'port (0: any free one)', '0')
     .action(async (options: { key: string; log: string[]; state: string; host: string; port: string }) => {
       const cosigner = createCosigner(parseSignerKey(readFileSync(options.key, 'utf8').trim()))
-      const logs = pairs(options.log, '--log').map(([origin, vkey]) => ({ origin, keys: [noteVerifier(vkey)] }))
+      // One log per origin, with every key given for it (--log twice for one origin: a key rotation).
+      const keysOf = new Map<string, NoteVerifier[]>()
+      for (const [origin, vkey] of pairs(options.log, '--log')) keysOf.set(origin, [...(keysOf.get(origin) ?? []), noteVerifier(vkey)])
+      const logs = [...keysOf].map(([origin, keys]) => ({ origin, keys }))
       const state: Record<string, { size: number; rootHash: string; checkpoint: string }> = existsSync(options.state)
         ? (JSON.parse(readFileSync(options.state, 'utf8')) as Record<string, { size: number; rootHash: string; checkpoint: string }>)
         : {}
