@@ -19,6 +19,7 @@ function verifiedRequest(overrides: Partial<VerifiedRequest> = {}): VerifiedRequ
     tokenId: 'jti-1',
     expiresAt: 2_000_000_000,
     claims: {},
+    audience: 'https://erp.example/mcp',
     proof: {} as VerifiedRequest['proof'],
     ...overrides,
   }

@@ -60,6 +60,11 @@ export interface VerifiedRequest {
   readonly expiresAt: number
   /** Every claim of the verified access token. */
   readonly claims: Readonly<Record<string, unknown>>
+  /**
+   * The audience the access token was verified for (`audience`, else createVerifier's `resourceAudience`):
+   * the adapters name this service by it (approval target, lineage audience), never by the request's Host.
+   */
+  readonly audience: string
   readonly proof: VerifiedDpopProof
 }
 
@@ -96,7 +101,7 @@ interface VerifiedToken {
   readonly x5t: string | null
   /** The identity credential the token rests on, checked on every request. */
   readonly status: { readonly credentialId: string; readonly url: string; readonly index: number } | null
-  readonly result: Omit<VerifiedRequest, 'proof'>
+  readonly result: Omit<VerifiedRequest, 'proof' | 'audience'>
 }
 
 export function createTokenCache(size: number): BoundedCache<string, VerifiedToken> {
@@ -324,7 +329,7 @@ export async function verifyRequestWith(ctx: RequestContext, request: HttpReques
     offloadSignatures: ctx.offloadSignatures === true,
   })
   await checkCredentialStatus(ctx, verified)
-  return Object.freeze({ ...verified.result, proof })
+  return Object.freeze({ ...verified.result, audience, proof })
 }
 
 // The token verified (cached by its SHA-256 until it expires: one signature check per token), then
@@ -400,5 +405,5 @@ export async function verifyCertificateBoundRequestWith(ctx: RequestContext, req
   const thumbprint = createHash('sha256').update(cert instanceof X509Certificate ? cert.raw : cert).digest('base64url')
   if (thumbprint !== verified.x5t) tokenFail('ERR_KEY_MISMATCH', 'the token is bound to another certificate (cnf.x5t#S256)')
   await checkCredentialStatus(ctx, verified)
-  return Object.freeze({ ...verified.result, certificateThumbprint: thumbprint })
+  return Object.freeze({ ...verified.result, audience, certificateThumbprint: thumbprint })
 }

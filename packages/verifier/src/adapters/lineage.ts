@@ -11,7 +11,7 @@ import type { Verifier } from '../verifier.js'
 export interface AdapterLineageOptions {
   /**
    * The target callers name in their hops: the last hop's `aud` must equal it. Default: the adapter's
-   * `audience`, else the request's origin (`https://erp.example`).
+   * `audience`, else the audience the access token was verified for (createVerifier's `resourceAudience`), never the request's Host.
    */
   audience?: string
   /** This service's agent DID, when it is an agent: the last hop must name it as callee. */

@@ -140,11 +140,11 @@ export function agentidMiddleware(verifier: Verifier, options: AgentidHttpOption
         dpopDone = true
         if (lineageOptions) {
           const body = await argsBodyOf(req, maxBody)
-          req.agentidLineage = await verifyHttpLineage(verifier, { method: req.method ?? 'GET', url, headers, body }, { ...lineageOptions, defaultAudience: verifyOptions.audience })
+          req.agentidLineage = await verifyHttpLineage(verifier, { method: req.method ?? 'GET', url, headers, body }, { ...lineageOptions, defaultAudience: verifyOptions.audience ?? verified.audience })
         }
         if (approvalOptions) {
           const body = await argsBodyOf(req, maxBody)
-          const outcome = await decideHttpApproval(verifier, approvalOptions, { method: req.method ?? 'GET', url, headers, body, target: verifyOptions.audience ?? new URL(url).origin }, verified)
+          const outcome = await decideHttpApproval(verifier, approvalOptions, { method: req.method ?? 'GET', url, headers, body, target: verifyOptions.audience ?? verified.audience }, verified)
           if (!outcome.ok) throw new ApprovalRefusal(outcome)
           req.agentidApproval = outcome.approval
         }
