@@ -168,17 +168,35 @@ export function registerTlog(program: Command, ctx: Context): void {
     .option('--witness <vkey...>', 'trusted witness vkeys')
     .option('--quorum <n>', 'witness cosignatures required', '0')
     .action(async (credential: string, options: { log: string; logKey?: string; witness?: string[]; quorum: string }) => {
-      const base = options.log.replace(/\/+$/, '')
-      const vkey = options.logKey ?? (await fetchText(`${base}/log/key`, MAX_KEY_BYTES)).trim()
-      const text = await fetchText(`${base}/v1/log/proof?credential=${encodeURIComponent(credential)}`, MAX_PROOF_BYTES)
-      const p = parseTlogProof(text)
-      if (!p.extra) throw new VerificationError('ERR_MALFORMED', 'the proof carries no entry')
-      const verified = verifyTlogProof(text, { entry: p.extra, log: vkey, witnesses: options.witness ?? [], quorum: quorumOf(options.quorum) })
-      const entry = JSON.parse(Buffer.from(p.extra).toString('utf8')) as { details?: { credentialId?: unknown } }
-      if (entry.details?.credentialId !== credential) throw new VerificationError('ERR_MALFORMED', 'the logged entry is not about this credential')
+      const { text, index, size, cosignatures } = await auditProof(credential, options)
       ctx.io.stdout(text)
-      ctx.io.stderr(`agentid: proof verified: entry ${verified.index} in checkpoint of size ${verified.checkpoint.size}, ${verified.checkpoint.cosignatures.length} witness cosignatures\n`)
+      ctx.io.stderr(`agentid: proof verified: entry ${index} in checkpoint of size ${size}, ${cosignatures} witness cosignatures\n`)
     })
+}
+
+/** The entries that issue a credential: a tlog-proof of any other entry naming it proves no issuance. */
+const ISSUING_ACTIONS = new Set(['agent.spawned', 'agent.renewed'])
+
+/**
+ * `agentid audit proof`: the credential's tlog-proof from the log, verified (log signature, witness quorum
+ * with cosignatures not from the future, inclusion), and its entry the spawn or renewal that issued it.
+ */
+export async function auditProof(credential: string, options: { log: string; logKey?: string; witness?: string[]; quorum: string }) {
+  const base = options.log.replace(/\/+$/, '')
+  const vkey = options.logKey ?? (await fetchText(`${base}/log/key`, MAX_KEY_BYTES)).trim()
+  const text = await fetchText(`${base}/v1/log/proof?credential=${encodeURIComponent(credential)}`, MAX_PROOF_BYTES)
+  const p = parseTlogProof(text)
+  if (!p.extra) throw new VerificationError('ERR_MALFORMED', 'the proof carries no entry')
+  const verified = verifyTlogProof(text, { entry: p.extra, log: vkey, witnesses: options.witness ?? [], quorum: quorumOf(options.quorum), now: Math.floor(Date.now() / 1000) })
+  let entry: { action?: unknown; details?: { credentialId?: unknown } }
+  try {
+    entry = JSON.parse(Buffer.from(p.extra).toString('utf8')) as typeof entry
+  } catch (cause) {
+    throw new VerificationError('ERR_MALFORMED', 'the logged entry is not JSON', { cause })
+  }
+  if (entry?.details?.credentialId !== credential) throw new VerificationError('ERR_MALFORMED', 'the logged entry is not about this credential')
+  if (typeof entry.action !== 'string' || !ISSUING_ACTIONS.has(entry.action)) throw new VerificationError('ERR_MALFORMED', 'the logged entry did not issue this credential', { details: { action: String(entry.action) } })
+  return { text, index: verified.index, size: verified.checkpoint.size, cosignatures: verified.checkpoint.cosignatures.length }
 }
 
 function quorumOf(text: string): number {
