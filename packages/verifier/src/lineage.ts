@@ -455,6 +455,11 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
       } catch (error) {
         named(error, entry.index, 'approval', { actor: h.iss })
       }
+      // The user the approval was given for (its call names them) is the one the hop acts for, when both name one.
+      const approvedFor = approvals.get(entry.index)!.call.user
+      if (h.usr !== undefined && approvedFor !== null && approvedFor.id !== h.usr) {
+        lineageError('ERR_APPROVAL_MISMATCH', entry.index, 'approval-user', 'the approval was given for another user than the hop acts for')
+      }
     }
   }
 
