@@ -31,8 +31,9 @@ export async function verifyDataIntegrityInput(ctx: DataIntegrityContext, input:
     await ctx.checkStatus(known.agent)
     return known.agent
   }
-  const { verifyDataIntegrityCredential } = await import('./verify-di.js')
-  const { credentialStatus: _entry, ...fields } = await verifyDataIntegrityCredential(credential, { trustedIssuers: ctx.trusted, now: ctx.now, skew: ctx.skew })
+  const { verifyBoundedCredential } = await import('./verify-di.js')
+  // The private copy bounded above, not the input: it is bounded (and copied) once.
+  const { credentialStatus: _entry, ...fields } = await verifyBoundedCredential({ credential, json }, { trustedIssuers: ctx.trusted, now: ctx.now, skew: ctx.skew })
   const agent: VerifiedAgent = deepFreeze(fields)
   // The same status check as for JWTs: the entry's list, signed by the same issuer.
   await ctx.checkStatus(agent)

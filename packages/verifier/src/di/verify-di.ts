@@ -8,14 +8,16 @@ import {
   VerificationError,
   type BitstringStatusListEntry,
 } from '@agentid/core'
+import { createPublicKey, verify as verifySignature } from 'node:crypto'
 import { DataIntegrityProof } from '@digitalbazaar/data-integrity'
+import * as Ed25519Multikey from '@digitalbazaar/ed25519-multikey'
 import { cryptosuite } from '@digitalbazaar/eddsa-rdfc-2022-cryptosuite'
 import { verifyCredential } from '@digitalbazaar/vc'
 import { base58 } from '../base58.js'
 import type { VerifiedAgent } from '../types.js'
 import { BoundedCache } from '../lru.js'
 import { assertSpiffeIdNamesAgent, isRecord, statusIndexOf } from '../util.js'
-import { boundCredential } from './bounds.js'
+import { boundCredential, type BoundedCredential } from './bounds.js'
 import { createDocumentLoader, VC_CONTEXT_V2, type DocumentLoader } from './document-loader.js'
 
 /** Options of {@link verifyDataIntegrityCredential}. */
@@ -37,13 +39,38 @@ const CONTEXT = [VC_CONTEXT_V2, AGENTID_CONTEXT_V1] as const
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/
 
 const loader: DocumentLoader = createDocumentLoader()
+
+/** What the cryptosuite's verifier is asked: the Ed25519 check of the proof's verify data. */
+interface SuiteVerifier {
+  algorithm: string
+  id: string | undefined
+  verify(options: { data: Uint8Array; signature: Uint8Array }): Promise<boolean>
+}
+
+/**
+ * A verifier for one verification method, its public key imported once. The library's own verifier
+ * imports the key again on every verification (node:crypto createPublicKey from DER, the largest item
+ * of a verification after JSON-LD), so it is built here with the library's checks and decoding
+ * (Ed25519Multikey.from: type, controller, multibase header, key length) and then verifies with a
+ * KeyObject made once from the same 32 bytes: the same node:crypto Ed25519 verify on the same data.
+ */
+async function createKeptVerifier(verificationMethod: Record<string, unknown>): Promise<SuiteVerifier> {
+  const key = await Ed25519Multikey.from(verificationMethod)
+  const library = key.verifier()
+  const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(key.publicKey).toString('base64url') }, format: 'jwk' })
+  return {
+    algorithm: library.algorithm,
+    id: library.id,
+    verify: async ({ data, signature }) => verifySignature(null, data, publicKey, signature),
+  }
+}
+
 /**
  * The cryptosuite with its verifiers kept by verification method (id, controller, type and key
- * bytes: the whole input of Ed25519Multikey.from): building one imports the public key (node:crypto
- * createPublicKey from DER, about 0.6 ms here), which the library does again on every verification.
- * A verifier is stateless (its key and a verify function). Failed imports are not kept.
+ * bytes: the whole input of Ed25519Multikey.from), each holding its imported key. A verifier is
+ * stateless (its key and a verify function). Failed imports are not kept.
  */
-const verifiers = new BoundedCache<string, Promise<unknown>>(1_000)
+const verifiers = new BoundedCache<string, Promise<SuiteVerifier>>(1_000)
 const cachedCryptosuite: typeof cryptosuite = {
   ...cryptosuite,
   createVerifier(options) {
@@ -51,7 +78,7 @@ const cachedCryptosuite: typeof cryptosuite = {
     const key = JSON.stringify([vm.id, vm.controller, vm.type, vm.publicKeyMultibase])
     let verifier = verifiers.get(key)
     if (!verifier) {
-      verifier = cryptosuite.createVerifier(options)
+      verifier = createKeptVerifier(vm)
       verifiers.set(key, verifier)
       verifier.catch(() => verifiers.delete(key))
     }
@@ -119,8 +146,16 @@ function failure(error: unknown): never {
  * const agent = await verifyDataIntegrityCredential(vc, { trustedIssuers: [issuerDid], now: Date.now, skew: 60 })
  * await checkStatus(agent.credentialStatus)
  */
-export async function verifyDataIntegrityCredential(input: unknown, options: DataIntegrityVerifyOptions): Promise<VerifiedDataIntegrityAgent> {
-  const { credential } = boundCredential(input)
+export function verifyDataIntegrityCredential(input: unknown, options: DataIntegrityVerifyOptions): Promise<VerifiedDataIntegrityAgent> {
+  return verifyBoundedCredential(boundCredential(input), options)
+}
+
+/**
+ * {@link verifyDataIntegrityCredential} of a credential already through `boundCredential` (its private
+ * copy): the verifier's dispatch bounds it once, for its memo key, and hands the copy on.
+ */
+export async function verifyBoundedCredential(bounded: BoundedCredential, options: DataIntegrityVerifyOptions): Promise<VerifiedDataIntegrityAgent> {
+  const { credential } = bounded
   const ctx = credential['@context']
   if (!Array.isArray(ctx) || ctx.length !== CONTEXT.length || ctx.some((c, i) => c !== CONTEXT[i])) {
     malformed(`@context must be exactly ["${CONTEXT.join('", "')}"]`)
