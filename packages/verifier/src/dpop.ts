@@ -26,6 +26,9 @@ function proofFail(code: VerificationErrorCode, message: string, details: Record
 }
 
 
+/** The last URL {@link normalizeHtu} answered for, and its answer. */
+let lastHtu: { url: string | undefined; htu: string } = { url: undefined, htu: '' }
+
 /**
  * The `htu` form of a request URL (RFC 9449 §4.3): scheme and host lower-case, default port
  * removed, dot segments resolved, no query or fragment. Throws ERR_MALFORMED for a non-HTTP(S) URL.
@@ -33,6 +36,9 @@ function proofFail(code: VerificationErrorCode, message: string, details: Record
  * normalizeHtu('HTTPS://Server.Example.COM:443/token?x=1') // 'https://server.example.com/token'
  */
 export function normalizeHtu(url: string): string {
+  // A resource server sees the same URL again and again (and a proof's htu is that URL): the last
+  // answer is kept, a pure function of the string. Only a successful parse is kept.
+  if (url === lastHtu.url) return lastHtu.htu
   let parsed: URL
   try {
     parsed = new URL(url)
@@ -40,7 +46,9 @@ export function normalizeHtu(url: string): string {
     return proofFail('ERR_MALFORMED', 'not an absolute URL', {}, cause)
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') proofFail('ERR_MALFORMED', 'not an HTTP(S) URL')
-  return `${parsed.protocol}//${parsed.host}${parsed.pathname}`
+  const htu = `${parsed.protocol}//${parsed.host}${parsed.pathname}`
+  lastHtu = { url, htu }
+  return htu
 }
 
 /** `ath`: base64url SHA-256 of the access token's ASCII bytes (RFC 9449 §4.2). */
@@ -54,6 +62,8 @@ export interface DpopProofContext {
   url: string
   /** The access token presented with the proof: the proof must carry its `ath`. */
   accessToken?: string
+  /** `accessTokenHash(accessToken)`, when the caller already has it (hashed once per verified token). */
+  accessTokenHash?: string
   /** The thumbprint the access token is bound to (`cnf.jkt`). */
   jkt?: string
   /** When given, the proof must carry exactly this `nonce` (else `use_dpop_nonce`). */
@@ -208,7 +218,7 @@ export async function verifyDpopProof(proof: unknown, ctx: DpopProofContext): Pr
   if (t - iat > ctx.maxAgeSec + skew) proofFail('ERR_EXPIRED', 'iat is outside the acceptance window', { iat, maxAgeSec: ctx.maxAgeSec })
   if (ctx.accessToken !== undefined) {
     if (typeof ath !== 'string') proofFail('ERR_MALFORMED', 'ath is missing (the proof comes with an access token)')
-    if (ath !== accessTokenHash(ctx.accessToken)) proofFail('ERR_KEY_MISMATCH', 'ath is not the hash of the access token')
+    if (ath !== (ctx.accessTokenHash ?? accessTokenHash(ctx.accessToken))) proofFail('ERR_KEY_MISMATCH', 'ath is not the hash of the access token')
   }
   if (ctx.jkt !== undefined && jkt !== ctx.jkt) dpopFail('ERR_KEY_MISMATCH', 'invalid_token', 'the proof key is not the key the token is bound to (cnf.jkt)')
   if (ctx.nonce !== undefined && nonce !== ctx.nonce) {

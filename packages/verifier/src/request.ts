@@ -1,6 +1,6 @@
-import { createHash, X509Certificate } from 'node:crypto'
+import { createHash, hash, X509Certificate } from 'node:crypto'
 import { decodeJwt, isAgentDid, isNumericDate, parseAgentClaims, parseStatusEntry, VerificationError, type AgentClaims, type DecodedJwt } from '@agentid/core'
-import { dpopFail, verifyDpopProof, type VerifiedDpopProof } from './dpop.js'
+import { accessTokenHash, dpopFail, verifyDpopProof, type VerifiedDpopProof } from './dpop.js'
 import { BoundedCache } from './lru.js'
 import type { ReplayCache } from './presentation.js'
 import { ambiguousPath, deepFreeze, isRecord, statusIndexOf } from './util.js'
@@ -102,6 +102,8 @@ interface VerifiedToken {
   /** The identity credential the token rests on, checked on every request. */
   readonly status: { readonly credentialId: string; readonly url: string; readonly index: number } | null
   readonly result: Omit<VerifiedRequest, 'proof' | 'audience'>
+  /** `ath` of this token (RFC 9449 §4.2): every proof presented with it must carry it, so it is hashed once. */
+  readonly ath: string
 }
 
 export function createTokenCache(size: number): BoundedCache<string, VerifiedToken> {
@@ -259,6 +261,7 @@ async function verifyAccessToken(ctx: RequestContext, token: string): Promise<Ve
     exp,
     jkt,
     x5t,
+    ath: accessTokenHash(token),
     status: agentid ? agentid.status : null,
     result: {
       agent: clientId,
@@ -320,6 +323,7 @@ export async function verifyRequestWith(ctx: RequestContext, request: HttpReques
     method: request.method,
     url: request.url,
     accessToken: token,
+    accessTokenHash: verified.ath,
     jkt: verified.jkt,
     ...(nonce === undefined ? {} : { nonce }),
     now: ctx.now,
@@ -335,7 +339,7 @@ export async function verifyRequestWith(ctx: RequestContext, request: HttpReques
 // The token verified (cached by its SHA-256 until it expires: one signature check per token), then
 // its time and audience, on every request.
 async function usableToken(ctx: RequestContext, token: string, audience: string): Promise<VerifiedToken> {
-  const key = createHash('sha256').update(token).digest('base64')
+  const key = hash('sha256', token, 'base64')
   let verified = ctx.tokens.get(key)
   if (verified === undefined) {
     verified = await verifyAccessToken(ctx, token)
