@@ -1,0 +1,185 @@
+// The processes of the `gateway` suite, shared by gateway.mjs (latency at a fixed rate) and
+// gateway-cpu.mjs (CPU per call): the built issuer with a registered agent, the upstream fixture MCP
+// server (test/fixtures/http-server.mjs, bearer secret) and apps/gateway/dist/main.js (policy folder,
+// the secret from a 0600 file, audit lines on), each its own process; a DPoP-bound access token for
+// the gateway endpoint obtained once; two SDK Clients of the same class and transport, one straight to
+// the upstream, one through the gateway (a DPoP proof per request: the guard refuses a replayed one).
+import { spawn as spawnProcess } from 'node:child_process'
+import { setMaxListeners } from 'node:events'
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { createProofOfPossession, generateEd25519KeyPair, signerFromKeyObject } from '@agentid/core'
+import { clientAssertion, dpopKey, dpopProof } from './dpop.mjs'
+import { startIssuer, stopIssuer } from './issuer-process.mjs'
+import { CLAIMS } from './tokens.mjs'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+
+/** Starts `node <args>` and resolves with the first match of `pattern` in its output. */
+function startChild(args, pattern, { env = process.env } = {}) {
+  const child = spawnProcess(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let tail = ''
+  const found = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start within 30 s:\n${tail}`)), 30_000)
+    let done = false
+    const onData = (chunk) => {
+      tail = (tail + chunk).slice(-20_000) // keep draining the pipe; keep a tail for errors
+      const m = done ? null : pattern.exec(tail)
+      if (m) {
+        done = true
+        clearTimeout(timer)
+        resolve(m)
+      }
+    }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', onData)
+    child.once('exit', (code) => reject(new Error(`${args[0]} exited with ${code}:\n${tail}`)))
+  })
+  return { child, found, tail: () => tail }
+}
+
+async function stop(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return
+  child.kill('SIGTERM')
+  await new Promise((r) => child.once('exit', r))
+}
+
+/**
+ * Starts the issuer, the upstream and the gateway (`prof`: a directory for the gateway's and issuer's
+ * CPU profiles) and connects both clients. Returns the processes, `cases` (`direct`, `gateway`: call
+ * the tool `echo` with argument i and check the answer), `signProofs(n)` (DPoP proofs for the next n
+ * gateway POSTs, signed now), `gatewayTail()` and `close()`. `log` gets progress lines.
+ * `compare`: { label: path of another build's main.js }: more gateways on the same config, issuer and
+ * upstream, each with its own token and client (`cases[label]`): a before/after in one run.
+ */
+export async function startGatewayBench({ prof, log = () => {}, compare = {} } = {}) {
+  // The SDK client transport passes one AbortSignal with every request: when the machine cannot keep up,
+  // thousands are in flight on it at once. That is the measurement, not a leak.
+  setMaxListeners(0)
+  const secret = `bench-upstream-${crypto.randomUUID()}`
+  const dataDir = mkdtempSync(join(tmpdir(), 'agentid-bench-gateway-'))
+  mkdirSync(join(dataDir, 'issuer'))
+  let issuer, upstream
+  const gateways = []
+  const clients = []
+  const close = async () => {
+    await Promise.all(clients.map((c) => c.close().catch(() => undefined)))
+    for (const g of gateways) await stop(g)
+    await stop(upstream)
+    if (issuer) await stopIssuer(issuer.child)
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+  try {
+    // The issuer and an agent with its own did:key, registered; a DPoP-bound token for the gateway endpoint.
+    issuer = await startIssuer(join(dataDir, 'issuer'))
+    const json = async (path, init) => {
+      const res = await fetch(`${issuer.url}${path}`, { ...init, signal: AbortSignal.timeout(10_000) })
+      if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${await res.text()}`)
+      return res.json()
+    }
+    const orch = await json('/v1/orchestrators', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${issuer.adminKey}` }, body: JSON.stringify({ name: 'bench' }) })
+    const issuerDid = (await json('/v1/issuer')).did
+    const k = generateEd25519KeyPair()
+    const pop = await createProofOfPossession({ signer: signerFromKeyObject(k.privateKey, k.did, k.keyId), audience: issuerDid, purpose: 'spawn', ttlSec: 300 })
+    await json('/v1/agents', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${orch.apiKey}` }, body: JSON.stringify({ did: k.did, proof: pop, ...CLAIMS }) })
+    const agent = { did: k.did, privateKey: k.privateKey }
+
+    // The upstream: the fixture MCP server in its own process.
+    log('starting the upstream and the gateway')
+    const up = startChild([join(root, 'test/fixtures/http-server.mjs'), '0', secret], /\{"url":"([^"]+)"\}/)
+    upstream = up.child
+    const upstreamUrl = (await up.found)[1]
+
+    // The gateway: a policy folder allowing the tool, the secret from a 0600 file, audit lines on.
+    const gwDir = join(dataDir, 'gateway')
+    mkdirSync(join(gwDir, 'policies'), { recursive: true })
+    writeFileSync(join(gwDir, 'policies', 'bench.cedar'), [
+      '@id("list") permit (principal is AgentId::Agent, action == AgentId::Action::"listTools", resource is AgentId::McpServer);',
+      '@id("echo") permit (principal is AgentId::Agent, action == AgentId::Action::"callTool", resource is AgentId::Tool) when { resource.name == "echo" };',
+    ].join('\n'))
+    writeFileSync(join(gwDir, 'secrets.json'), JSON.stringify({ upstream: secret }))
+    chmodSync(join(gwDir, 'secrets.json'), 0o600)
+    writeFileSync(join(gwDir, 'gateway.json'), JSON.stringify({
+      listen: { host: '127.0.0.1', port: 0 },
+      agentid: { issuerUrls: [issuer.url], trustedIssuers: [issuerDid], statusTtlMs: 60_000 },
+      policyDir: 'policies',
+      secretStores: { file: { path: 'secrets.json' } },
+      logLevel: 'warn',
+      upstreams: [{ id: 'bench', transport: 'http', url: upstreamUrl, headers: { Authorization: { secret: 'file:upstream', template: 'Bearer {secret}' } } }],
+    }))
+    const gatewayConfig = join(gwDir, 'gateway.json')
+    const connect = async (url, options) => {
+      const client = new Client({ name: 'bench', version: '1.0.0' })
+      await client.connect(new StreamableHTTPClientTransport(new URL(url), options))
+      clients.push(client)
+      return client
+    }
+    const callOf = (client, label) => async (i) => {
+      const r = await client.callTool({ name: 'echo', arguments: { text: String(i) } })
+      if (r.isError || r.content?.[0]?.text !== `http:${i}`) throw new Error(`${label}: unexpected result ${JSON.stringify(r).slice(0, 200)}`)
+    }
+
+    /** Starts one gateway process from `main`, gets its token and connects an agent's client to it. */
+    const startOne = async (label, main) => {
+      const gw = startChild([...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), main, '--config', gatewayConfig], /"msg":"agentid gateway listening"/)
+      gateways.push(gw.child)
+      await gw.found
+      const endpoint = JSON.parse(gw.tail().split('\n').find((l) => l.includes('"msg":"agentid gateway listening"'))).endpoints[0]
+
+      // The token (client_credentials + private_key_jwt + DPoP with the issuer's nonce), obtained once.
+      const key = dpopKey()
+      const tokenUrl = `${issuer.url}/v1/token`
+      const tokenRequest = (nonce) => {
+        const iat = Math.floor(Date.now() / 1000)
+        return fetch(tokenUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: dpopProof(key, { method: 'POST', htu: tokenUrl, iat, nonce }) },
+          body: new URLSearchParams({ grant_type: 'client_credentials', client_id: agent.did, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: clientAssertion(agent, { audience: tokenUrl, iat }), resource: endpoint }),
+        })
+      }
+      const first = await tokenRequest()
+      const tokenResponse = first.status === 400 ? await tokenRequest(first.headers.get('dpop-nonce') ?? undefined) : first
+      if (tokenResponse.status !== 200) throw new Error(`token refused: ${tokenResponse.status} ${await tokenResponse.text()}`)
+      const token = (await tokenResponse.json()).access_token
+
+      // Pre-signed DPoP proofs for the gateway's POSTs (one per request); GET/DELETE (rare) signed when sent.
+      let proofs = []
+      const signProofs = (n) => {
+        const iat = Math.floor(Date.now() / 1000)
+        proofs = Array.from({ length: n }, () => dpopProof(key, { method: 'POST', htu: endpoint, iat, token }))
+      }
+      const agentFetch = (url, init = {}) => {
+        const headers = new Headers(init.headers)
+        const method = init.method ?? 'GET'
+        headers.set('authorization', `DPoP ${token}`)
+        headers.set('dpop', method === 'POST' && proofs.length ? proofs.pop() : dpopProof(key, { method, htu: endpoint, iat: Math.floor(Date.now() / 1000), token }))
+        return fetch(url, { ...init, headers })
+      }
+      signProofs(64)
+      const client = await connect(endpoint, { fetch: agentFetch })
+      return { label, process: gw.child, tail: gw.tail, signProofs, call: callOf(client, label) }
+    }
+
+    const started = []
+    for (const [label, main] of [['gateway', join(root, 'apps/gateway/dist/main.js')], ...Object.entries(compare)]) started.push(await startOne(label, main))
+    const direct = await connect(upstreamUrl, { requestInit: { headers: { authorization: `Bearer ${secret}` } } })
+    const ours = started[0]
+    return {
+      issuer, upstream, gateway: ours.process,
+      cases: { direct: callOf(direct, 'direct'), ...Object.fromEntries(started.map((g) => [g.label, g.call])) },
+      /** Signs `n` DPoP proofs for each gateway's next POSTs. */
+      signProofs: (n) => { for (const g of started) g.signProofs(n) },
+      gatewayTail: ours.tail,
+      /** Every gateway started: { label, process }. */
+      gateways: started.map(({ label, process }) => ({ label, process })),
+      close,
+    }
+  } catch (error) {
+    await close()
+    throw error
+  }
+}
