@@ -32,4 +32,9 @@ export class BoundedCache<K, V> {
   get size(): number {
     return this.map.size
   }
+
+  /** True when the next new entry evicts one. */
+  get full(): boolean {
+    return this.map.size >= this.max
+  }
 }

@@ -13,6 +13,7 @@ import {
 import { defaultDidResolver, KeyResolver, type DidResolver, type KeyPurpose } from './keys.js'
 import { BoundedCache } from './lru.js'
 import { StringInterner } from './intern.js'
+import { SecondSight } from './admission.js'
 import { StatusLists, StatusListTrust, type FetchLike } from './status.js'
 import type { VerifiedAgent } from './types.js'
 import { verifyDataIntegrityInput } from './di/dispatch.js'
@@ -56,6 +57,8 @@ export interface VerifierOptions {
   /**
    * Number of verified credentials memoized by their exact bytes (keyed by SHA-256 of the token, so
    * an entry costs ~1 KB, not the token's size). Default 1,000: the agents a service sees at once.
+   * Once it is full, a credential enters it on its second verification (a stream of one-off
+   * credentials then displaces nothing); those a lineage names enter it on their first.
    */
   memoSize?: number
   /** Number of resolved DIDs cached. Default 1,000; entries live 1 hour. */
@@ -298,7 +301,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
   )
   const statusTrust = new StatusListTrust(options.trustedStatusLists ?? [])
   const offload = options.offloadSignatures === true
-  const memo = new BoundedCache<string, Memo>(positive('memoSize', options.memoSize, 1_000) || 1)
+  const memoSize = positive('memoSize', options.memoSize, 1_000) || 1
+  const memo = new BoundedCache<string, Memo>(memoSize)
+  // Once the memo is full, a credential enters it on its second verification (see admission.ts).
+  const secondSight = new SecondSight(memoSize)
   const strings = new StringInterner(4096)
   const transparency = options.transparency === undefined ? undefined : new TransparencyCheck(options.transparency, fetch, now)
 
@@ -341,7 +347,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
     throw last
   }
 
-  async function verifyAgentCredential(token: string | Record<string, unknown>, verifyOptions: VerifyAgentCredentialOptions = {}): Promise<VerifiedAgent> {
+  function verifyAgentCredential(token: string | Record<string, unknown>, verifyOptions: VerifyAgentCredentialOptions = {}): Promise<VerifiedAgent> {
+    return verifyCredential(token, verifyOptions, false)
+  }
+
+  /** `memoize`: enter the memo even on a first sight (a caller that will look the credential up by its hash). */
+  async function verifyCredential(token: string | Record<string, unknown>, verifyOptions: VerifyAgentCredentialOptions, memoize: boolean): Promise<VerifiedAgent> {
     if ((typeof token === 'object' && token !== null) || (typeof token === 'string' && token.startsWith('{'))) {
       if (transparency) throw new VerificationError('ERR_NOT_LOGGED', 'this verifier accepts logged JWT credentials only', { details: { reason: 'unsupported-format' } })
       return verifyDataIntegrityInput({ trusted, now, skew, memo, checkTime, checkStatus }, token)
@@ -418,7 +429,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     checkTime(notBefore, exp)
     await checkStatus(agent)
     if (transparency) await transparency.check(token, agent, verifyOptions.tlogProof)
-    memo.set(key, { agent, nbf: notBefore, exp })
+    if (memoize || !memo.full || secondSight.seenBefore(key)) memo.set(key, { agent, nbf: notBefore, exp })
     return agent
   }
 
@@ -513,7 +524,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     memo: createLineageMemo(positive('lineageMemoSize', options.lineageMemoSize, 1_000) || 1),
     knownCredential,
     knownCredentialSync,
-    verifyAgentCredential,
+    // Memoized on first sight: the lineage then finds each actor by the hash its entries name.
+    verifyAgentCredential: (jwt) => verifyCredential(jwt, {}, true),
     verifyDelegation: (chain, request) => verifyDelegationChain(delegations, chain, request),
     verifyApproval: (receipt, opts) => verifyApprovalWith(approvals, receipt, opts),
   }
