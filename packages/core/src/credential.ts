@@ -86,9 +86,10 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-function text(value: unknown, field: string, max: number, code: AgentIdErrorCode): string {
+/** `index`: the value is item `index` of the list `field` (the error names `field[index]`). */
+function text(value: unknown, field: string, max: number, code: AgentIdErrorCode, index?: number): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > max || value.trim() !== value || !isPrintableText(value)) {
-    invalid(code, field, `must be a non-empty string of at most ${max} characters, without control or bidirectional formatting characters or surrounding spaces`)
+    invalid(code, index === undefined ? field : `${field}[${index}]`, `must be a non-empty string of at most ${max} characters, without control or bidirectional formatting characters or surrounding spaces`)
   }
   return value
 }
@@ -109,14 +110,16 @@ export function parseAgentClaims(input: unknown, options: ParseClaimsOptions = {
   const model = input.model
   if (!isRecord(model)) invalid(code, 'model', 'must be an object { provider?, name, version }')
   if (strict) for (const key of Object.keys(model)) if (!MODEL_KEYS.has(key)) invalid(code, `model.${key}`, 'is not a known member')
+  const purpose = text(input.purpose, 'purpose', LIMITS.text, code)
+  const controller = text(input.controller, 'controller', LIMITS.name, code)
+  // Built without spreads: parseAgentClaims runs on every verification, and each spread is an object.
+  const provider = model.provider === undefined ? undefined : text(model.provider, 'model.provider', LIMITS.name, code)
+  const name = text(model.name, 'model.name', LIMITS.name, code)
+  const version = text(model.version, 'model.version', LIMITS.name, code)
   const claims: AgentClaims = {
-    purpose: text(input.purpose, 'purpose', LIMITS.text, code),
-    controller: text(input.controller, 'controller', LIMITS.name, code),
-    model: {
-      ...(model.provider === undefined ? {} : { provider: text(model.provider, 'model.provider', LIMITS.name, code) }),
-      name: text(model.name, 'model.name', LIMITS.name, code),
-      version: text(model.version, 'model.version', LIMITS.name, code),
-    },
+    purpose,
+    controller,
+    model: provider === undefined ? { name, version } : { provider, name, version },
     toolProfile: parseToolProfile(input.toolProfile, code),
     policyTier: text(input.policyTier, 'policyTier', 64, code),
     dataAccessClass: parseDataAccessClass(input.dataAccessClass, code),
@@ -148,8 +151,51 @@ export function parseAgentClaims(input: unknown, options: ParseClaimsOptions = {
     claims.attestation = copy
   }
   // Whole claims: the signed credential must stay within what a verifier reads (CLAIM_LIMITS).
-  if (Buffer.byteLength(JSON.stringify(claims), 'utf8') > LIMITS.claimsBytes) invalid(code, 'claims', `must serialize to at most ${LIMITS.claimsBytes} bytes`)
+  if (claimsJsonBytes(claims) > LIMITS.claimsBytes) invalid(code, 'claims', `must serialize to at most ${LIMITS.claimsBytes} bytes`)
   return claims
+}
+
+/**
+ * Buffer.byteLength(JSON.stringify(claims)) without building the string (it ran on every verification).
+ * Every string of the claims passed text() (or is a SPIFFE ID, or a data class): no control character,
+ * no lone surrogate, so JSON escapes only `"` and `\`, one byte more each. An attestation is arbitrary
+ * JSON: then the claims are serialized as before.
+ */
+function claimsJsonBytes(claims: AgentClaims): number {
+  if (claims.attestation !== undefined) return Buffer.byteLength(JSON.stringify(claims), 'utf8')
+  let bytes = 0
+  let members = 0
+  for (const key in claims) {
+    if (!Object.hasOwn(claims, key)) continue
+    const value = (claims as unknown as Record<string, unknown>)[key]
+    if (value === undefined) continue
+    members++
+    bytes += key.length + 3 // "key":
+    if (typeof value === 'string') bytes += jsonTextBytes(value)
+    else if (Array.isArray(value)) {
+      bytes += 2 + Math.max(0, value.length - 1) // [ ] and commas
+      for (let i = 0; i < value.length; i++) bytes += jsonTextBytes(value[i] as string)
+    } else {
+      let inner = 0
+      const model = value as Record<string, string | undefined>
+      for (const k in model) {
+        const v = model[k]
+        if (!Object.hasOwn(model, k) || v === undefined) continue
+        bytes += k.length + 3 + jsonTextBytes(v)
+        inner++
+      }
+      bytes += 2 + Math.max(0, inner - 1)
+    }
+  }
+  return bytes + 2 + Math.max(0, members - 1)
+}
+
+/** UTF-8 bytes of JSON.stringify(value) for text without control characters or lone surrogates. */
+function jsonTextBytes(value: string): number {
+  let escapes = 0
+  for (let i = value.indexOf('"'); i !== -1; i = value.indexOf('"', i + 1)) escapes++
+  for (let i = value.indexOf('\\'); i !== -1; i = value.indexOf('\\', i + 1)) escapes++
+  return Buffer.byteLength(value, 'utf8') + escapes + 2
 }
 
 /** Nesting (at most CLAIM_LIMITS.attestationDepth, the attestation itself level 1) and no `@context` member; returns the number of JSON values. */
@@ -170,13 +216,16 @@ function checkAttestation(root: Record<string, unknown>, code: AgentIdErrorCode)
 function parseToolProfile(value: unknown, code: AgentIdErrorCode): ToolProfile {
   if (typeof value === 'string') return text(value, 'toolProfile', LIMITS.name, code)
   if (!Array.isArray(value) || value.length > LIMITS.tools) invalid(code, 'toolProfile', `must be a profile name or a list of at most ${LIMITS.tools} identifiers`)
-  const seen = new Set<string>()
-  for (const [i, tool] of value.entries()) {
-    text(tool, `toolProfile[${i}]`, LIMITS.tool, code)
-    if (seen.has(tool)) invalid(code, `toolProfile[${i}]`, 'is listed twice')
-    seen.add(tool)
+  // A few tools (the usual case) are compared pairwise; a Set only for longer lists. The field name of
+  // an error is built when there is one.
+  const seen = value.length > 8 ? new Set<string>() : undefined
+  for (let i = 0; i < value.length; i++) {
+    const tool: unknown = value[i]
+    text(tool, 'toolProfile', LIMITS.tool, code, i)
+    if (seen ? seen.has(tool as string) : value.indexOf(tool) < i) invalid(code, `toolProfile[${i}]`, 'is listed twice')
+    seen?.add(tool as string)
   }
-  return Object.freeze([...(value as string[])])
+  return Object.freeze(value.slice() as string[])
 }
 
 /** Validates a data access class name. */

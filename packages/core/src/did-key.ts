@@ -35,17 +35,39 @@ function base58Decode(text: string): Uint8Array {
   const n = text.length
   let zeros = 0
   while (zeros < n && text.charCodeAt(zeros) === 49) zeros++ // leading '1' = 0x00
-  // Little-endian 16-bit limbs of the number the digits after the leading '1's spell.
-  const limbs = new Array<number>(((((n - zeros) * 733) / 1000) >> 1) + 2)
+  const needed = ((((n - zeros) * 733) / 1000) >> 1) + 2
+  const limbs = needed <= SCRATCH_LIMBS.length ? SCRATCH_LIMBS : new Array<number>(needed)
+  const used = base58Limbs(text, zeros, limbs)
+  if (used < 0) throw new SyntaxError('not base58btc')
+  let length = used * 2
+  if (used > 0 && limbs[used - 1]! < 256) length-- // the top limb's high byte is zero
+  const out = new Uint8Array(zeros + length)
+  for (let k = 0, p = out.length - 1; k < used; k++) {
+    out[p--] = limbs[k]! & 0xff
+    if (p >= zeros) out[p--] = limbs[k]! >> 8
+  }
+  return out
+}
+
+// Limbs reused by every decode of a short string (a did:key of at most 128 characters needs 49):
+// decoding runs on every verification (the subject's did:key syntax), and allocates nothing then.
+const SCRATCH_LIMBS = new Int32Array(64)
+
+/**
+ * Little-endian 16-bit limbs of the number that the base58btc digits of `text` from `from` on spell,
+ * into `limbs` (large enough); returns how many are used, or -1 at a character that is not base58btc.
+ */
+function base58Limbs(text: string, from: number, limbs: Int32Array | number[]): number {
+  const n = text.length
   let used = 0
-  let i = zeros
+  let i = from
   while (i < n) {
     let chunk = 0
     let scale = 1
     for (const stop = Math.min(i + 5, n); i < stop; i++) {
       const code = text.charCodeAt(i)
       const digit = code < 128 ? BASE58_DIGITS[code]! : -1
-      if (digit < 0) throw new SyntaxError('not base58btc')
+      if (digit < 0) return -1
       chunk = chunk * 58 + digit
       scale *= 58
     }
@@ -62,14 +84,7 @@ function base58Decode(text: string): Uint8Array {
       carry = high
     }
   }
-  let length = used * 2
-  if (used > 0 && limbs[used - 1]! < 256) length-- // the top limb's high byte is zero
-  const out = new Uint8Array(zeros + length)
-  for (let k = 0, p = out.length - 1; k < used; k++) {
-    out[p--] = limbs[k]! & 0xff
-    if (p >= zeros) out[p--] = limbs[k]! >> 8
-  }
-  return out
+  return used
 }
 
 // Curve arithmetic (@noble/curves, ~10 MB of heap once loaded) is needed only for a full point check
@@ -244,6 +259,12 @@ export function parseDidKeySyntax(did: string): DidKey {
  */
 export function isDidKeySyntax(did: unknown): did is string {
   if (typeof did !== 'string') return false
+  // Without allocating: decodeStructure accepts exactly the DIDs whose base58btc identifier, without a
+  // leading '1' (a zero byte), spells the 34 bytes 0xed 0x01 (ed25519-pub, minimal varint) and a key:
+  // 17 limbs, the top one 0xed01.
+  if (did.length <= 128 && did.startsWith(PREFIX) && did.length > PREFIX.length && did.charCodeAt(PREFIX.length) !== 49) {
+    return base58Limbs(did, PREFIX.length, SCRATCH_LIMBS) === 17 && SCRATCH_LIMBS[16] === 0xed01
+  }
   try {
     decodeStructure(did)
     return true

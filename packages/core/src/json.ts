@@ -126,7 +126,9 @@ function checkStructure(text: string, value: unknown, maxDepth: number, what: st
   if (members !== ownMembers(value)) findStructureError(text, maxDepth, what)
 }
 
-// Own properties of every object in a JSON.parse result (arrays counted through their items).
+// Own properties of every object in a JSON.parse result (arrays counted through their items). A for-in
+// loop, not Object.keys: no array per object (JSON.parse objects have their own properties only, but
+// an enumerable property someone added to Object.prototype is not counted).
 function ownMembers(value: unknown): number {
   if (typeof value !== 'object' || value === null) return 0
   let count = 0
@@ -134,9 +136,10 @@ function ownMembers(value: unknown): number {
     for (let i = 0; i < value.length; i++) count += ownMembers(value[i])
     return count
   }
-  const keys = Object.keys(value)
-  count = keys.length
-  for (let i = 0; i < keys.length; i++) count += ownMembers((value as Record<string, unknown>)[keys[i]!])
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue
+    count += 1 + ownMembers((value as Record<string, unknown>)[key])
+  }
   return count
 }
 

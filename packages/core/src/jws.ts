@@ -17,6 +17,7 @@ export interface JwsHeader {
 
 /** A compact JWS split and decoded, not yet verified. */
 export interface DecodedJws {
+  /** Frozen: one object is shared by the tokens that have the same header text. */
   header: JwsHeader
   /** The payload bytes (base64url-decoded). */
   payload: Buffer
@@ -99,7 +100,25 @@ export function decodeCompactJws(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BY
   if (first <= 0 || second === -1 || token.indexOf('.', second + 1) !== -1) {
     throw new VerificationError('ERR_MALFORMED', 'token is not a compact JWS of three segments')
   }
-  const header = decodeJsonSegment(token.slice(0, first), 'JWS header', 4) as JwsHeader
+  const header = decodeHeader(token.slice(0, first))
+  const payload = base64urlDecode(token.slice(first + 1, second), 'JWS payload')
+  const signature = base64urlDecode(token.slice(second + 1), 'JWS signature')
+  if (signature.length !== 64) throw new VerificationError('ERR_SIGNATURE_INVALID', 'an Ed25519 signature is 64 bytes')
+  return { header, payload, signingInput: token.slice(0, second), signature }
+}
+
+// Headers repeat: every credential of an issuer's key has the same one, every proof of a client too.
+// The checked, frozen header is kept by its exact text (a bounded map, emptied when full), so that a
+// repeated header costs a lookup instead of a base64url decode, a UTF-8 decode and a JSON parse.
+const HEADERS = new Map<string, JwsHeader>()
+const MAX_HEADERS = 64
+const MAX_HEADER_CHARS = 1024
+
+/** The checked header of a compact JWS, `segment` its first part. Frozen (it may be shared). */
+function decodeHeader(segment: string): JwsHeader {
+  const known = HEADERS.get(segment)
+  if (known !== undefined) return known
+  const header = decodeJsonSegment(segment, 'JWS header', 4) as JwsHeader
   if (header.alg !== 'EdDSA') {
     throw new VerificationError('ERR_UNSUPPORTED_ALG', 'only alg EdDSA is accepted', { details: { alg: typeof header.alg === 'string' ? header.alg : null } })
   }
@@ -107,10 +126,19 @@ export function decodeCompactJws(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BY
   if ('b64' in header) throw new VerificationError('ERR_MALFORMED', 'unencoded JWS payloads are not supported')
   if (header.kid !== undefined && typeof header.kid !== 'string') throw new VerificationError('ERR_MALFORMED', 'JWS header kid is not a string')
   if (header.typ !== undefined && typeof header.typ !== 'string') throw new VerificationError('ERR_MALFORMED', 'JWS header typ is not a string')
-  const payload = base64urlDecode(token.slice(first + 1, second), 'JWS payload')
-  const signature = base64urlDecode(token.slice(second + 1), 'JWS signature')
-  if (signature.length !== 64) throw new VerificationError('ERR_SIGNATURE_INVALID', 'an Ed25519 signature is 64 bytes')
-  return { header, payload, signingInput: token.slice(0, second), signature }
+  deepFreeze(header)
+  if (segment.length <= MAX_HEADER_CHARS) {
+    if (HEADERS.size >= MAX_HEADERS) HEADERS.clear()
+    // A copy of the key: `segment` is a slice that would keep the whole token alive.
+    HEADERS.set(Buffer.from(segment, 'latin1').toString('latin1'), header)
+  }
+  return header
+}
+
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return
+  Object.freeze(value)
+  for (const key in value) if (Object.hasOwn(value, key)) deepFreeze((value as Record<string, unknown>)[key])
 }
 
 const PAYLOAD_OPTIONS = { what: 'JWT payload', maxDepth: MAX_JWT_PAYLOAD_DEPTH }

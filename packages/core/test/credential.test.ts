@@ -237,6 +237,37 @@ describe('parseAgentClaims: refusals (ERR_INVALID_INPUT with details.field)', ()
   })
 })
 
+describe('parseAgentClaims: the 32 KiB limit on the serialized claims is exact', () => {
+  // Claims whose JSON is `bytes` long: tools holding what JSON escapes (", \\) and multi-byte UTF-8
+  // (2, 3 and 4 bytes), padded with ASCII. The limit is checked without serializing the claims.
+  function claimsOf(bytes: number, o: { provider?: boolean; spiffe?: boolean } = {}): Record<string, unknown> {
+    const tools = Array.from({ length: 80 }, (_, i) => `mcp://erp/"quoted"\\back\\slash/é/€/😀/${i}/${'x'.repeat(300)}`)
+    const claims: Record<string, any> = {
+      ...good,
+      purpose: 'Pay "supplier" invoices \\ naïvely 😀',
+      model: o.provider === false ? { name: 'gpt', version: '5' } : { ...good.model },
+      toolProfile: tools,
+      ...(o.spiffe ? { spiffeId: 'spiffe://acme.example/agent/orchestrator/key' } : {}),
+    }
+    let missing = bytes - Buffer.byteLength(JSON.stringify(claims), 'utf8')
+    for (let i = tools.length - 1; missing > 0; i--) {
+      const n = Math.min(missing, 512 - tools[i]!.length)
+      tools[i] += 'p'.repeat(n)
+      missing -= n
+    }
+    expect(Buffer.byteLength(JSON.stringify(claims), 'utf8')).toBe(bytes)
+    return claims
+  }
+
+  it.each([
+    ['a tool list', {}],
+    ['a tool list, no model provider, a SPIFFE ID', { provider: false, spiffe: true }],
+  ])('accepts 32,768 bytes and refuses 32,769 (%s)', (_name, o) => {
+    expect(parseAgentClaims(claimsOf(32 * 1024, o)).toolProfile).toHaveLength(80)
+    expectInvalid(() => parseAgentClaims(claimsOf(32 * 1024 + 1, o)), 'claims')
+  })
+})
+
 describe('parseAgentClaims with { strict: false, code: ERR_MALFORMED } (verifier side)', () => {
   const lenient = { strict: false, code: 'ERR_MALFORMED' } as const
 

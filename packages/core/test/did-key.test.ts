@@ -330,6 +330,26 @@ describe('did:key base58btc decoding (hand-written, faster than @scure/base)', (
     )
   })
 
+  it('isDidKeySyntax (decoded without allocating) agrees with parseDidKeySyntax on any bytes and any text', () => {
+    const agrees = (did: string) => {
+      let parsed = true
+      try {
+        parseDidKeySyntax(did)
+      } catch {
+        parsed = false
+      }
+      expect(isDidKeySyntax(did), did).toBe(parsed)
+    }
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 40 }), fc.constantFrom([], [0xed], [0xed, 0x01], [0xec, 0x01], [0xed, 0x81, 0x00], [0]), (tail, head) => {
+        agrees(`did:key:z${base58.encode(new Uint8Array([...head, ...tail]))}`)
+      }),
+      { numRuns: 3000 },
+    )
+    fc.assert(fc.property(fc.string({ maxLength: 140 }), (s) => agrees(`did:key:z${s}`)), { numRuns: 1000 })
+    for (const did of ['did:key:z', 'did:key:z1', `did:key:z1${VALID_DID.slice(9)}`, `${VALID_DID}${'1'.repeat(140)}`, `did:key:z${'z'.repeat(119)}`]) agrees(did)
+  })
+
   it('round-trips 2,000 random 32-byte keys (syntax only)', () => {
     for (let i = 0; i < 2000; i++) {
       const raw = new Uint8Array(randomBytes(32))

@@ -333,6 +333,28 @@ describe('hostile compact JWS inputs', () => {
     expect(h).toBe(b64(JSON.stringify({ alg: 'EdDSA', typ: 'JWT', kid: alice.keyId })))
   })
 
+  it('a header seen before is not decoded again: one frozen object, checks unchanged for any other text', async () => {
+    const [h, p, sig] = await parts()
+    const other = await signJwt({ typ: 'JWT' }, { iss: alice.did, sub: 'agent-2' }, aliceSigner)
+    const first = decodeJwt(good).header
+    expect(decodeJwt(other).header).toBe(first)
+    expect(Object.isFrozen(first)).toBe(true)
+    expect(() => ((first as Record<string, unknown>).alg = 'none')).toThrow(TypeError)
+    expect(decodeJwt(good).header.alg).toBe('EdDSA')
+    // A header differing in one byte of its text is decoded and checked on its own.
+    const padded = b64(JSON.stringify({ alg: 'EdDSA', typ: 'JWT', kid: alice.keyId, crit: ['b64'] }))
+    expectCode(() => decodeCompactJws(`${padded}.${p}.${sig}`), 'ERR_MALFORMED')
+    const hs = b64(JSON.stringify({ alg: 'HS256', typ: 'JWT', kid: alice.keyId }))
+    expectCode(() => decodeCompactJws(`${hs}.${p}.${sig}`), 'ERR_UNSUPPORTED_ALG')
+    expectCode(() => decodeCompactJws(`${hs}.${p}.${sig}`), 'ERR_UNSUPPORTED_ALG')
+    expect(h).not.toBe(hs)
+    // Many distinct headers: the map stays bounded and every one is still decoded right.
+    for (let i = 0; i < 200; i++) {
+      const header = { alg: 'EdDSA', typ: 'JWT', kid: `${alice.keyId}-${i}` }
+      expect(decodeCompactJws(`${b64(JSON.stringify(header))}.${p}.${sig}`).header).toEqual(header)
+    }
+  })
+
   it("another key's signature is ERR_SIGNATURE_INVALID", async () => {
     await ready
     expectCode(() => verifyCompactJws(good, mallory.publicKey), 'ERR_SIGNATURE_INVALID')

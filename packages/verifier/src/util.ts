@@ -9,7 +9,12 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
 export function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value)
-    for (const v of Object.values(value)) deepFreeze(v)
+    // Indexed and for-in loops: Object.values allocated an array per object, on every verification.
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) deepFreeze(value[i])
+    } else {
+      for (const key in value) if (Object.hasOwn(value, key)) deepFreeze((value as Record<string, unknown>)[key])
+    }
   }
   return value
 }

@@ -317,6 +317,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const revocations = new RevocationRegistry(options.revocationStream?.maxRevocations ?? 100_000)
   async function checkStatus(agent: VerifiedAgent): Promise<void> {
     if (checkStatusSync(agent)) return
+    return fetchStatus(agent)
+  }
+
+  /** checkStatus once checkStatusSync has said the list must be fetched. */
+  async function fetchStatus(agent: VerifiedAgent): Promise<void> {
     const value = await statusLists.status(agent.status.statusListCredential, agent.issuer, agent.status.statusListIndex)
     if (value !== 0) throw new VerificationError('ERR_REVOKED', 'credential has been revoked', { details: { credentialId: agent.credentialId } })
   }
@@ -332,6 +337,32 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (value === undefined) return false
     if (value !== 0) throw new VerificationError('ERR_REVOKED', 'credential has been revoked', { details: { credentialId: agent.credentialId } })
     return true
+  }
+
+  /**
+   * verifySignature on this thread without a promise when the issuer's keys are at hand (resolved, or
+   * an Ed25519 did:key): true when verified (else it throws), false when the keys must be resolved or
+   * signatures are offloaded (then call verifySignature). A promise per await was ~1 KB of garbage per
+   * verification.
+   */
+  function verifySignatureSync(jwt: DecodedJwt, issuer: string, purpose: KeyPurpose): boolean {
+    if (offload) return false
+    const candidates = keys.keysForSync(issuer, purpose, jwt.header.kid as string | undefined)
+    if (candidates === undefined) return false
+    if (candidates.length === 1) {
+      candidates[0]!.verifySync(jwt)
+      return true
+    }
+    let last: unknown
+    for (const key of candidates) {
+      try {
+        key.verifySync(jwt)
+        return true
+      } catch (error) {
+        last = error
+      }
+    }
+    throw last
   }
 
   async function verifySignature(jwt: DecodedJwt, issuer: string, purpose: KeyPurpose): Promise<void> {
@@ -367,7 +398,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const known = memo.get(key)
     if (known) {
       checkTime(known.nbf, known.exp)
-      await checkStatus(known.agent)
+      if (!checkStatusSync(known.agent)) await fetchStatus(known.agent)
       return known.agent
     }
 
@@ -377,7 +408,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const iss = p.iss
     if (typeof iss !== 'string') malformed('iss is missing')
     if (!trusted.has(iss)) throw new VerificationError('ERR_UNTRUSTED_ISSUER', 'issuer is not trusted', { details: { iss } })
-    await verifySignature(jwt, iss, 'assertionMethod')
+    if (!verifySignatureSync(jwt, iss, 'assertionMethod')) await verifySignature(jwt, iss, 'assertionMethod')
 
     // Signed by a trusted issuer: now its content must be well-formed too.
     const vc = p.vc
@@ -411,7 +442,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
     claims.dataAccessClass = strings.intern(claims.dataAccessClass)
     if (typeof claims.toolProfile === 'string') claims.toolProfile = strings.intern(claims.toolProfile)
     else claims.toolProfile = Object.freeze(claims.toolProfile.map((tool) => strings.intern(tool)))
-    const agent: VerifiedAgent = deepFreeze({
+    // Frozen member by member (deepFreeze walks with for-in: garbage on every verification); only an
+    // attestation, arbitrary JSON, is walked. toolProfile is frozen by parseAgentClaims.
+    if (claims.attestation !== undefined) deepFreeze(claims.attestation)
+    Object.freeze(claims.model)
+    Object.freeze(claims)
+    const agent: VerifiedAgent = Object.freeze({
       did: sub,
       issuer: strings.intern(iss),
       credentialId: (p.jti as string | undefined) ?? null,
@@ -419,15 +455,15 @@ export function createVerifier(options: VerifierOptions): Verifier {
       validFrom: nbf,
       expiresAt: exp,
       claims,
-      status: { statusListCredential: strings.intern(entry.statusListCredential), statusListIndex: index },
-      type: (vc.type as string[]).map((t) => strings.intern(t)),
+      status: Object.freeze({ statusListCredential: strings.intern(entry.statusListCredential), statusListIndex: index }),
+      type: Object.freeze((vc.type as string[]).map((t) => strings.intern(t))),
     })
     // An iat past now + skew: issued in the future (RFC 7519 leaves iat informational; we refuse it as
     // not yet valid, like nbf, and the memo keeps refusing it until then).
     const notBefore = iat !== null && (nbf === null || iat > nbf) ? iat : nbf
     if (iat !== null && iat - skew > now() / 1000) throw new VerificationError('ERR_NOT_YET_VALID', 'credential is issued in the future', { details: { iat } })
     checkTime(notBefore, exp)
-    await checkStatus(agent)
+    if (!checkStatusSync(agent)) await fetchStatus(agent)
     if (transparency) await transparency.check(token, agent, verifyOptions.tlogProof)
     if (memoize || !memo.full || secondSight.seenBefore(key)) memo.set(key, { agent, nbf: notBefore, exp })
     return agent
