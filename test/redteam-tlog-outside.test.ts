@@ -262,6 +262,68 @@ describe('an outside verifier (C2SP specs, node:crypto only) against a real issu
   })
 })
 
+describe('an outside verifier of the issuer\'s witnessed checkpoints', () => {
+  it('verifies the witness cosignatures the issuer serves on its checkpoint and in its tlog-proofs', async () => {
+    const dir = tempDir()
+    let issuer = await startIssuer()
+    const logVkey = (await (await fetch(`${issuer.url}/log/key`)).text()).trim()
+    const log = parseVkey(logVkey)
+    const [skey, wvkey] = (await cli(['witness', 'keygen', 'witness.outside/w3'])).stdout.trim().split('\n') as [string, string]
+    const w = parseVkey(wvkey)
+    writeFileSync(join(dir, 'w.key'), `${skey}\n`, { mode: 0o600 })
+    const port = await freePort()
+    const proc = spawnProcess(process.execPath, [CLI_BIN, 'witness', 'serve', '--key', join(dir, 'w.key'), '--log', log.name, logVkey, '--state', join(dir, 'w.json'), '--port', String(port)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    procs.push(proc)
+    let out = ''
+    proc.stdout!.on('data', (c: Buffer) => (out += c.toString()))
+    for (let i = 0; i < 200 && !out.includes('listening'); i++) await sleep(50)
+    await issuer.stop()
+    issuer = await startIssuer({ dataDir: issuer.dataDir, port: issuer.port, adminKey: issuer.adminKey, env: { AGENTID_LOG_WITNESSES: JSON.stringify([{ url: `http://127.0.0.1:${port}`, vkey: wvkey }]) } })
+    const orch = await addOrchestratorViaApi(issuer, 'outside-w')
+    const did = await issuerDid(issuer)
+    const spawned: { logIndex: number }[] = []
+    for (let i = 0; i < 5; i++) {
+      const r = await api(issuer, 'POST', '/v1/agents', { key: orch.apiKey, json: (await agentHeldSpawn(did, `w-${i}`)).body })
+      expect(r.status, r.text).toBe(201)
+      spawned.push(r.body)
+    }
+    const last = Math.max(...spawned.map((a) => a.logIndex))
+    // The checkpoint served, once it covers the spawns and carries the witness's cosignature.
+    let note = ''
+    for (let i = 0; i < 200; i++) {
+      note = await (await fetch(`${issuer.url}/log/checkpoint`)).text()
+      if (Number(note.split('\n')[1]) > last && note.includes(`\u2014 ${w.name} `)) break
+      await sleep(100)
+    }
+    const checkCosigned = (n: string) => {
+      const cp = openCheckpoint(n, log)
+      const mine = cp.sigs.filter((s) => s.name === w.name && s.id.equals(w.id))
+      expect(mine.length).toBeGreaterThan(0)
+      for (const s of mine) {
+        expect(s.sig.length).toBe(72)
+        const ts = s.sig.readBigUInt64BE(0)
+        expect(Number(ts)).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) + 60)
+        expect(verify(null, Buffer.from(`cosignature/v1\ntime ${ts}\n${cp.text}`), w.key, s.sig.subarray(8))).toBe(true)
+      }
+      return cp
+    }
+    const cp = checkCosigned(note)
+    expect(cp.size).toBeGreaterThan(last)
+    // A tlog-proof for the last spawn: its checkpoint cosigned too, its inclusion proof verifies.
+    const text = await (await fetch(`${issuer.url}/v1/log/proof?index=${last}`)).text()
+    const lines = text.split('\n')
+    let i = 1
+    const extra = lines[i]!.startsWith('extra ') ? unb64(lines[i++]!.slice(6)) : undefined
+    expect(lines[i++]).toBe(`index ${last}`)
+    const proof: Buffer[] = []
+    while (lines[i] !== '') proof.push(unb64(lines[i++]!))
+    const pcp = checkCosigned(lines.slice(i + 1).join('\n'))
+    expect(inclusionRoot(last, pcp.size, leafHash(extra!), proof).equals(pcp.root)).toBe(true)
+    await issuer.stop()
+    proc.kill('SIGTERM')
+  })
+})
+
 describe('an outside log against a real `agentid witness serve` (C2SP tlog-witness)', () => {
   it('cosigns a consistent history and answers each fault with the status the spec names', async () => {
     const dir = tempDir()
