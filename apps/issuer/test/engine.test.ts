@@ -13,7 +13,7 @@ import {
   verifyJwsSignature,
 } from '@agentid/core'
 import { openDatabase } from '../src/db/open.js'
-import { createIssuerEngine, veramoVerifyCredential, type IssuerEngine, type JwtCredentialInput } from '../src/veramo/engine.js'
+import { createIssuerEngine, veramoIssueCredential, veramoVerifyCredential, type IssuerEngine, type JwtCredentialInput } from '../src/veramo/engine.js'
 import { expectAgentIdError, tempDir } from './engine-helpers.js'
 
 const BASE_URL = 'https://issuer.example'
@@ -126,6 +126,32 @@ describe('createIssuerEngine (did:key)', () => {
     const [h, p] = jwt.split('.')
     const forged = `${h}.${p}.${Buffer.alloc(64, 1).toString('base64url')}`
     expect((await veramoVerifyCredential(engine, forged)).verified).toBe(false)
+  })
+
+  it("issues byte for byte the JWT that Veramo's createVerifiableCredential issues, for every shape of input it accepts", async () => {
+    for (const engine of [await engineOn(db), await engineOn(openDatabase(join(dir, 'web.db')), { didWebDomain: 'issuer.example:8443' })]) {
+      const { issuanceDate, expirationDate, credentialStatus: _status, ...rest } = credential()
+      const inputs: JwtCredentialInput[] = [
+        credential(),
+        { ...rest, issuanceDate: issuanceDate! }, // no status, no expiry
+        { ...rest, validFrom: issuanceDate!, validUntil: expirationDate! },
+        credential({ issuanceDate: '2026-03-01T10:00:00.999Z', expirationDate: '2026-03-01T11:00:00.001+02:00' }), // fractions of seconds, offsets
+        credential({ issuanceDate: '1970-01-01T00:00:00Z', expirationDate: '1969-12-31T23:59:59.500Z' }), // nbf 0, negative exp
+        credential({ '@context': [VC_CONTEXT_V1, AGENTID_CONTEXT_V1, VC_CONTEXT_V1, AGENTID_CONTEXT_V1], type: ['VerifiableCredential', 'VerifiableCredential', AGENT_IDENTITY_CREDENTIAL] }),
+        credential({ credentialSubject: { id: 'urn:agentid:approver:1', name: 'Zoë \u2028 "quoted" \\ 😀', nested: { list: [1, 2.5, -0, null, true, { a: [] }], empty: {} }, skipped: undefined } }),
+        credential({ credentialSubject: { model: { name: 'm' }, id: alice.did } }), // id not first
+        credential({ credentialStatus: { type: 'BitstringStatusListEntry', statusPurpose: 'revocation', statusListIndex: '0', statusListCredential: `${BASE_URL}/v1/status-lists/9` } }),
+      ]
+      for (const input of inputs) expect(await engine.issueJwtCredential(input)).toBe(await veramoIssueCredential(engine, input))
+    }
+  })
+
+  it('refuses members its encoding does not cover (Veramo would move or keep them)', async () => {
+    const engine = await engineOn(db)
+    for (const extra of [{ evidence: [{ id: 'x' }] }, { credentialSchema: { id: 'x', type: 'y' } }, { name: 'n' }, { nbf: 1 }, { sub: alice.did }]) {
+      await expect(engine.issueJwtCredential({ ...credential(), ...extra } as JwtCredentialInput)).rejects.toThrow(TypeError)
+    }
+    await expect(engine.issueJwtCredential(credential({ expirationDate: '+275760-09-13T00:00:00.000Z' }))).rejects.toThrow(TypeError)
   })
 
   it('maps VC 2.0 validFrom/validUntil onto nbf/exp', async () => {

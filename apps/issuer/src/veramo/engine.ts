@@ -4,7 +4,7 @@
  */
 import { verify as cryptoVerify } from 'node:crypto'
 import type { Database } from 'better-sqlite3'
-import { createAgent, type Agent as VeramoAgent, type CredentialPayload, type ManagedKeyInfo, type ICredentialPlugin, type IDIDManager, type IIdentifier, type IKey, type IKeyManager, type IResolver, type TAgent } from '@veramo/core'
+import { createAgent, type Agent as VeramoAgent, type ManagedKeyInfo, type ICredentialPlugin, type IDIDManager, type IIdentifier, type IKey, type IKeyManager, type IResolver, type TAgent } from '@veramo/core'
 import { CredentialPlugin } from '@veramo/credential-w3c'
 import { DIDManager } from '@veramo/did-manager'
 import { KeyDIDProvider } from '@veramo/did-provider-key'
@@ -19,7 +19,6 @@ import {
   jwkThumbprint,
   publicKeyFromRaw,
   signCompactJws,
-  VC_CONTEXT_V1,
   type Ed25519PublicJwk,
   type JwsHeader,
   type Signer,
@@ -33,7 +32,10 @@ import { AbstractKeyStore } from '@veramo/key-manager'
 import { SqliteKeyStore } from './sqlite-key-store.js'
 import { SqlitePrivateKeyStore } from './sqlite-private-key-store.js'
 import { NodeEd25519KMS } from './node-kms.js'
-import { JwtOnlyCredentialProvider } from './jwt-provider.js'
+import { CredentialProviderJWT } from '@veramo/credential-jwt'
+import { jwtVcClaims, type JwtCredentialInput } from './jwt-vc.js'
+
+export type { JwtCredentialInput } from './jwt-vc.js'
 
 /** HKDF `info` of the key that seals private keys in `private_keys`. Changing it orphans every stored key. */
 export const PRIVATE_KEY_BOX_INFO = 'agentid/issuer/private-keys/v1'
@@ -77,27 +79,6 @@ export interface IssuerIdentity {
   readonly publicJwk: Ed25519PublicJwk
 }
 
-/** What the engine signs as a JWT VC (VC data model 1.1 field names; the issuer is always the engine's). */
-export interface JwtCredentialInput {
-  /** Must start with `https://www.w3.org/2018/credentials/v1`. */
-  '@context': readonly string[]
-  /** Must contain `VerifiableCredential`. */
-  type: readonly string[]
-  /** Becomes the JWT `jti`. */
-  id: string
-  /** `id` becomes the JWT `sub`; at least one other claim is required (did-jwt-vc refuses an id-only subject). */
-  credentialSubject: { id: string; [claim: string]: unknown }
-  credentialStatus?: Record<string, unknown>
-  /** ISO 8601; becomes `nbf`. One of `issuanceDate` and `validFrom` is required. */
-  issuanceDate?: string
-  /** VC 2.0 spelling of `issuanceDate`. */
-  validFrom?: string
-  /** ISO 8601; becomes `exp`. */
-  expirationDate?: string
-  /** VC 2.0 spelling of `expirationDate`. */
-  validUntil?: string
-}
-
 /** A DID document as served at `/.well-known/did.json`. */
 export interface IssuerDidDocument {
   '@context': string[]
@@ -114,10 +95,11 @@ export interface IssuerEngine {
   /** `baseUrl` without a trailing slash. */
   readonly baseUrl: string
   /**
-   * Issues a JWT VC (`alg: EdDSA`, `kid` = {@link IssuerIdentity.keyId}) through Veramo's
-   * `createVerifiableCredential` with proof format `jwt`. The credential must already be complete:
-   * malformed input is a programming error and throws `TypeError`; a failure inside Veramo throws
-   * `ERR_INTERNAL`.
+   * Issues a JWT VC (`alg: EdDSA`, `kid` = {@link IssuerIdentity.keyId}): byte for byte what Veramo's
+   * `createVerifiableCredential` with proof format `jwt` issues (did-jwt-vc's encoding, built directly
+   * by `jwt-vc.ts`), signed through Veramo's key manager. The credential must already be complete:
+   * malformed input (or a member the encoding does not cover) is a programming error and throws
+   * `TypeError`; a failure to sign throws `ERR_INTERNAL`.
    * @returns the compact JWT.
    */
   issueJwtCredential(credential: JwtCredentialInput): Promise<string>
@@ -190,7 +172,8 @@ export async function createIssuerEngine(options: IssuerEngineOptions): Promise<
       new KeyManager({ store: keyStore, kms: { [KMS]: kms } }),
       new DIDManager({ store: didStore, defaultProvider: 'did:key', providers: { 'did:key': new KeyDIDProvider({ defaultKms: KMS }) } }),
       new DIDResolverPlugin({ resolver }),
-      new CredentialPlugin([new JwtOnlyCredentialProvider()]),
+      // Veramo's own JWT issuance, kept for the interoperability tests (veramoIssueCredential).
+      new CredentialPlugin([new CredentialProviderJWT()]),
     ],
     overrides: {
       // Frozen: a plugin that tried to modify it would throw instead of corrupting the cache.
@@ -242,21 +225,13 @@ export async function createIssuerEngine(options: IssuerEngineOptions): Promise<
 
     async issueJwtCredential(credential: JwtCredentialInput): Promise<string> {
       open()
-      const payload = toVeramoCredential(credential, issuer.did)
-      let jwt: unknown
+      // Veramo's encoding (jwt-vc.ts), signed through its key manager as Veramo signs it.
+      const { header, claims } = jwtVcClaims(credential, issuer.did, issuer.keyId)
       try {
-        const vc = await agent.createVerifiableCredential({
-          credential: payload,
-          proofFormat: 'jwt',
-          keyRef: veramoKid,
-          header: { kid: issuer.keyId },
-        })
-        jwt = vc.proof?.jwt
+        return await signCompactJws(header, JSON.stringify(claims), { sign })
       } catch (cause) {
         throw new AgentIdError('ERR_INTERNAL', 'credential issuance failed', { cause, details: { reason: 'issuance_failed' } })
       }
-      if (typeof jwt !== 'string') throw new AgentIdError('ERR_INTERNAL', 'Veramo returned no JWT', { details: { reason: 'issuance_failed' } })
-      return jwt
     },
 
     async signJwt(header, payload): Promise<string> {
@@ -300,6 +275,28 @@ export async function createIssuerEngine(options: IssuerEngineOptions): Promise<
   Object.freeze(engine)
   agents.set(engine, agent)
   return engine
+}
+
+/**
+ * Issues `credential` through Veramo's own `createVerifiableCredential` (proof format `jwt`, stock
+ * `@veramo/credential-jwt`) on the engine's agent and key. For the test that the engine's direct
+ * encoding is byte for byte Veramo's.
+ * @internal
+ */
+export async function veramoIssueCredential(engine: IssuerEngine, credential: JwtCredentialInput): Promise<string> {
+  const agent = agents.get(engine)
+  if (!agent) throw new TypeError('veramoIssueCredential: not an engine')
+  const { validFrom, validUntil, ...rest } = credential
+  const issuanceDate = rest.issuanceDate ?? validFrom
+  const expirationDate = rest.expirationDate ?? validUntil
+  const identifier = await agent.didManagerGet({ did: engine.issuer.did })
+  const vc = await agent.createVerifiableCredential({
+    credential: { ...rest, ...(issuanceDate === undefined ? {} : { issuanceDate }), ...(expirationDate === undefined ? {} : { expirationDate }), issuer: { id: engine.issuer.did } } as never,
+    proofFormat: 'jwt',
+    keyRef: identifier.controllerKeyId!,
+    header: { kid: engine.issuer.keyId },
+  } as never)
+  return vc.proof.jwt as string
 }
 
 /**
@@ -438,46 +435,6 @@ async function startupCheck(sign: (data: Uint8Array) => Promise<Uint8Array>, pub
   if (!cryptoVerify(null, probe, publicKeyFromRaw(publicKey), signature)) {
     throw new AgentIdError('ERR_INTERNAL', 'the issuer private key does not match its public key', { details: { reason: 'issuer_key_mismatch' } })
   }
-}
-
-function toVeramoCredential(input: JwtCredentialInput, issuerDid: string): CredentialPayload {
-  if (input === null || typeof input !== 'object') throw new TypeError('issueJwtCredential: credential must be an object')
-  const context = input['@context']
-  if (!Array.isArray(context) || context[0] !== VC_CONTEXT_V1 || !context.every((c) => typeof c === 'string')) {
-    throw new TypeError(`issueJwtCredential: @context must be strings starting with ${VC_CONTEXT_V1}`)
-  }
-  if (!Array.isArray(input.type) || !input.type.includes('VerifiableCredential') || !input.type.every((t) => typeof t === 'string')) {
-    throw new TypeError('issueJwtCredential: type must be strings including VerifiableCredential')
-  }
-  if (typeof input.id !== 'string' || input.id.length === 0) throw new TypeError('issueJwtCredential: id is required')
-  const subject = input.credentialSubject
-  if (subject === null || typeof subject !== 'object' || Array.isArray(subject) || typeof subject.id !== 'string' || Object.keys(subject).length < 2) {
-    throw new TypeError('issueJwtCredential: credentialSubject needs an id and at least one claim')
-  }
-  if ('issuer' in input || 'proof' in input) throw new TypeError('issueJwtCredential: issuer and proof are set by the engine')
-  const issuanceDate = isoDate(input.issuanceDate ?? input.validFrom, 'issuanceDate', true)
-  const expirationDate = isoDate(input.expirationDate ?? input.validUntil, 'expirationDate', false)
-
-  const { validFrom: _vf, validUntil: _vu, ...rest } = input
-  const credential = {
-    ...rest,
-    '@context': [...context],
-    type: [...input.type],
-    credentialSubject: { ...subject },
-    issuer: { id: issuerDid },
-    issuanceDate,
-    ...(expirationDate === undefined ? {} : { expirationDate }),
-  }
-  // Veramo types credentialStatus as requiring `id`; a BitstringStatusListEntry may omit it.
-  return credential as CredentialPayload
-}
-
-function isoDate(value: unknown, field: string, required: true): string
-function isoDate(value: unknown, field: string, required: false): string | undefined
-function isoDate(value: unknown, field: string, required: boolean): string | undefined {
-  if (value === undefined && !required) return undefined
-  if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) throw new TypeError(`issueJwtCredential: ${field} must be an ISO 8601 date`)
-  return value
 }
 
 function parseBaseUrl(value: unknown): string {
