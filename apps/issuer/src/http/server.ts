@@ -146,13 +146,17 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
     closing = true
     done()
   })
-  app.addHook('onRequest', async (_request, reply) => {
-    if (closing) return reply.code(HTTP_STATUS.ERR_UNAVAILABLE).header('retry-after', '1').type('application/json').send({ error: { code: 'ERR_UNAVAILABLE' satisfies AgentIdErrorCode, message: 'the issuer is shutting down; retry' } })
+  // Callback hooks, not async ones: these run on every request, and an async hook costs Fastify a
+  // promise and a microtask turn each.
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) return done()
+    void reply.code(HTTP_STATUS.ERR_UNAVAILABLE).header('retry-after', '1').type('application/json').send({ error: { code: 'ERR_UNAVAILABLE' satisfies AgentIdErrorCode, message: 'the issuer is shutting down; retry' } })
   })
   // A request accepted before the close is answered with `Connection: close`: otherwise its keep-alive
   // connection stays open after the answer and the close waits for the keep-alive timeout (72 s).
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) void reply.header('connection', 'close')
+    done(null, payload)
   })
   const maxAge = options.statusListMaxAgeSec ?? 10
   const log = options.log
