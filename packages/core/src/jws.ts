@@ -1,11 +1,11 @@
-import { verify as cryptoVerify, type KeyObject } from 'node:crypto'
+import { KeyObject, verify as cryptoVerify, type JsonWebKey } from 'node:crypto'
 import { promisify } from 'node:util'
 import { base64urlDecode, base64urlEncode } from './base64url.js'
 import { VerificationError } from './errors.js'
 import { MAX_JWT_PAYLOAD_DEPTH } from './limits.js'
 import { hasSmallOrderR } from './did-key.js'
 import { decodeUtf8Strict, parseStrictJsonObject } from './json.js'
-import type { Signer } from './keys.js'
+import type { Ed25519PublicJwk, Signer } from './keys.js'
 
 /** The protected header of a compact JWS. Only EdDSA is ever produced or accepted. */
 export interface JwsHeader {
@@ -153,18 +153,33 @@ export function decodeJwt(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BYTES): D
 /**
  * Checks the Ed25519 signature of a decoded JWS with node:crypto; throws ERR_SIGNATURE_INVALID.
  * The key must be an Ed25519 public key: the algorithm comes from the key, never from the token.
+ * Given as an OKP JWK (`crv: 'Ed25519'`), node:crypto imports it for this one check without making a
+ * KeyObject: for a key used once (a new agent's did:key), that object is most of the import's cost.
  */
-export function verifyJwsSignature(jws: Pick<DecodedJws, 'signingInput' | 'signature'>, publicKey: KeyObject): void {
-  if (publicKey.asymmetricKeyType !== 'ed25519') throw new TypeError('verifyJwsSignature: an Ed25519 public key is required')
+export function verifyJwsSignature(jws: Pick<DecodedJws, 'signingInput' | 'signature'>, publicKey: KeyObject | Ed25519PublicJwk): void {
+  let key: KeyObject | { key: JsonWebKey; format: 'jwk' }
+  if (isKeyObject(publicKey)) {
+    if (publicKey.asymmetricKeyType !== 'ed25519') throw new TypeError('verifyJwsSignature: an Ed25519 public key is required')
+    key = publicKey
+  } else {
+    if (publicKey === null || typeof publicKey !== 'object' || publicKey.kty !== 'OKP' || publicKey.crv !== 'Ed25519' || typeof publicKey.x !== 'string' || 'd' in publicKey) {
+      throw new TypeError('verifyJwsSignature: an Ed25519 public key is required')
+    }
+    key = { key: { kty: 'OKP', crv: 'Ed25519', x: publicKey.x }, format: 'jwk' }
+  }
   const data = signingInputBytes(jws.signingInput)
   refuseSmallOrderR(jws.signature)
   let ok = false
   try {
-    ok = cryptoVerify(null, data, publicKey, jws.signature)
+    ok = cryptoVerify(null, data, key, jws.signature)
   } catch (cause) {
     throw new VerificationError('ERR_SIGNATURE_INVALID', 'signature check failed', { cause })
   }
   if (!ok) throw new VerificationError('ERR_SIGNATURE_INVALID', 'signature does not verify')
+}
+
+function isKeyObject(key: unknown): key is KeyObject {
+  return key instanceof KeyObject
 }
 
 // Buffer's 'ascii'/'latin1' encodings keep only the low byte of each code unit ("\u0161" would check

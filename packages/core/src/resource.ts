@@ -17,7 +17,12 @@ export function isPlainResourceIdentifier(identifier: string): boolean {
   if (typeof identifier !== 'string') return false
   // eslint-disable-next-line no-control-regex
   if (/[\\\x00-\x1f\x7f]/.test(identifier)) return false
-  const path = identifier.split(/[?#]/, 1)[0]!
+  // The path ends at the first '?' or '#' (found without a regular expression's split: this runs for
+  // every capability of every delegation link read).
+  const query = identifier.indexOf('?')
+  const fragment = identifier.indexOf('#')
+  const end = query === -1 ? fragment : fragment === -1 ? query : Math.min(query, fragment)
+  const path = end === -1 ? identifier : identifier.slice(0, end)
   // Without a '%' nothing is encoded, and a '.' or '..' segment starts the path or follows a '/':
   // the common identifier is settled here, without splitting it into segments.
   if (!path.includes('%')) return !path.startsWith('.') && !path.includes('/.') ? true : noDotSegment(path)

@@ -234,8 +234,15 @@ describe('Wycheproof EdDSA verify (ed25519_test.json)', () => {
       // Through verifyJwsSignature, whose signing input is ASCII text.
       if (msg.every((byte) => byte < 0x80)) {
         const check = () => verifyJwsSignature({ signingInput: msg.toString('latin1'), signature: sig }, key)
-        if (valid) expect(check).not.toThrow()
-        else expectCode(check, 'ERR_SIGNATURE_INVALID')
+        // The same key as a JWK (imported for the one check, no KeyObject): the same verdict.
+        const checkJwk = () => verifyJwsSignature({ signingInput: msg.toString('latin1'), signature: sig }, { kty: 'OKP', crv: 'Ed25519', x: base64urlEncode(Buffer.from(t.pk, 'hex')) })
+        if (valid) {
+          expect(check).not.toThrow()
+          expect(checkJwk).not.toThrow()
+        } else {
+          expectCode(check, 'ERR_SIGNATURE_INVALID')
+          expectCode(checkJwk, 'ERR_SIGNATURE_INVALID')
+        }
       }
 
       // As a token: a signature that is not 64 bytes never gets past decoding.
@@ -627,6 +634,19 @@ describe('hostile compact JWS inputs', () => {
     expect(() => verifyJwsSignature({ signingInput: 'a.b', signature: Buffer.from(signature) }, alice.publicKey)).not.toThrow()
     for (const lookalike of ['\u0161.b', 'a\u012e.b', 'a.\u0162', '\u0161\u012e\u0162']) {
       expectCode(() => verifyJwsSignature({ signingInput: lookalike, signature: Buffer.from(signature) }, alice.publicKey), 'ERR_MALFORMED')
+    }
+  })
+
+  it('verifyJwsSignature takes an Ed25519 public JWK and nothing else as a key object', async () => {
+    const signature = Buffer.from(await aliceSigner.sign(new TextEncoder().encode('a.b')))
+    const x = alice.publicJwk.x
+    expect(() => verifyJwsSignature({ signingInput: 'a.b', signature }, { kty: 'OKP', crv: 'Ed25519', x })).not.toThrow()
+    expectCode(() => verifyJwsSignature({ signingInput: 'a.c', signature }, { kty: 'OKP', crv: 'Ed25519', x }), 'ERR_SIGNATURE_INVALID')
+    expectCode(() => verifyJwsSignature({ signingInput: 'a.b', signature }, { kty: 'OKP', crv: 'Ed25519', x: mallory.publicJwk.x }), 'ERR_SIGNATURE_INVALID')
+    // A key of another length is no Ed25519 key: refused, never verified.
+    expectCode(() => verifyJwsSignature({ signingInput: 'a.b', signature }, { kty: 'OKP', crv: 'Ed25519', x: x.slice(0, 40) }), 'ERR_SIGNATURE_INVALID')
+    for (const bad of [{ kty: 'OKP', crv: 'X25519', x }, { kty: 'EC', crv: 'Ed25519', x }, { kty: 'OKP', crv: 'Ed25519' }, { kty: 'OKP', crv: 'Ed25519', x, d: x }, null]) {
+      expect(() => verifyJwsSignature({ signingInput: 'a.b', signature }, bad as never)).toThrow(TypeError)
     }
   })
 

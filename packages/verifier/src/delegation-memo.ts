@@ -15,8 +15,11 @@ import { BoundedCache } from './lru.js'
 /** A link whose signature verified, by its compact JWT (the exact string: a valid link is ASCII). */
 export interface MemoizedLink {
   readonly link: CapabilityLink
-  /** Its linkHash (base64url SHA-256), which its child must name: not computed again on a hit. */
-  readonly hash: string
+  /**
+   * Its linkHash (base64url SHA-256), which its child must name: not computed again on a hit. Null when
+   * it was verified as a leaf (nothing named it): computed on a hit that has a child.
+   */
+  readonly hash: string | null
   /** The JWS header's kid, to look the signer's keys up again on a hit. */
   readonly kid: string | undefined
   /**

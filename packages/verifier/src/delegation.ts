@@ -115,7 +115,7 @@ export function rootTrusted(ctx: DelegationContext, resource: string, root: stri
   return best?.has(root) ?? false
 }
 
-async function signerKeys(ctx: DelegationContext, iss: string, kid: string | undefined): Promise<VerificationKey[]> {
+async function signerKeys(ctx: DelegationContext, iss: string, kid: string | undefined): Promise<readonly VerificationKey[]> {
   try {
     return await ctx.keys.keysFor(iss, 'capabilityDelegation', kid)
   } catch (error) {
@@ -129,7 +129,7 @@ async function signerKeys(ctx: DelegationContext, iss: string, kid: string | und
  * {@link signerKeys} without a promise when the keys are at hand (resolved within the DID cache's
  * TTL, or an Ed25519 did:key read from itself); undefined when they must be resolved. Same errors.
  */
-function signerKeysSync(ctx: DelegationContext, iss: string, kid: string | undefined): VerificationKey[] | undefined {
+function signerKeysSync(ctx: DelegationContext, iss: string, kid: string | undefined): readonly VerificationKey[] | undefined {
   try {
     return ctx.keys.keysForSync(iss, 'capabilityDelegation', kid)
   } catch (error) {
@@ -193,7 +193,7 @@ export async function verifyDelegationChain(ctx: DelegationContext, chain: unkno
   // A memoized link (the same text) skips hashing, decoding, parsing, the attenuation check against
   // the parent its parentHash names and, while its key is still the signer's, the signature.
   const jwts: (DecodedJwt | null)[] = []
-  const hashes: string[] = []
+  const hashes: (string | null)[] = []
   const hits: (MemoizedLink | undefined)[] = []
   const links: CapabilityLink[] = []
   // Every DID of the chain (the root's signer, each subject): one appearing twice is a cycle.
@@ -201,7 +201,8 @@ export async function verifyDelegationChain(ctx: DelegationContext, chain: unkno
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i]!
     const hit = ctx.memo.get(token)
-    const hash = hit ? hit.hash : linkHash(token)
+    // Its hash is what the next link must name: the leaf's is not needed (nor computed) unless known.
+    const hash = hit?.hash ?? (i < tokens.length - 1 ? linkHash(token) : null)
     let jwt: DecodedJwt | null = null
     let link: CapabilityLink
     if (hit) {
@@ -272,7 +273,7 @@ export async function verifyDelegationChain(ctx: DelegationContext, chain: unkno
       const jwt = jwts[i] ?? decodeJwt(tokens[i]!, ctx.maxTokenBytes)
       const key = await verifySignature(ctx, jwt, signer)
       // A did:key's one key is the DID itself: nothing to look up again, so no key is kept.
-      ctx.memo.set(tokens[i]!, { link: links[i]!, hash: hashes[i]!, kid: jwt.header.kid as string | undefined, key: signer.startsWith('did:key:') ? null : key, attenuates: i > 0 })
+      ctx.memo.set(tokens[i]!, { link: links[i]!, hash: hashes[i] ?? null, kid: jwt.header.kid as string | undefined, key: signer.startsWith('did:key:') ? null : key, attenuates: i > 0 })
     } catch (error) {
       named(error, i, signer, 'signature')
     }

@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto'
 import {
   assertEd25519PublicKey,
   base64urlDecode,
+  base64urlEncode,
   parseDidKeySyntax,
   publicKeyFromRaw,
   verifyJwsSignature,
@@ -24,25 +25,39 @@ export type KeyPurpose = 'assertionMethod' | 'authentication' | 'capabilityDeleg
  * A resolved Ed25519 key. Its point is checked the cheap way right after the first signature it
  * verifies (node:crypto has then decoded it): canonical, not of small order. Until then it is not
  * trusted; a key that is not on the curve never verifies anything.
+ *
+ * Its node:crypto KeyObject is made on its second use: the first check imports the key from its JWK
+ * for that one call (no KeyObject, whose construction was half the import: a stream of new agents'
+ * did:keys, each verifying one delegation link, paid it for every key and then collected it).
  */
 export class VerificationKey {
   private pointChecked = false
+  private object: KeyObject | undefined
+  private used = false
+
   constructor(
     readonly id: string,
-    readonly key: KeyObject,
     private readonly raw: Uint8Array,
   ) {}
 
+  /** The key as a node:crypto KeyObject (made once, on demand). */
+  get key(): KeyObject {
+    return (this.object ??= publicKeyFromRaw(this.raw))
+  }
+
   /** Verifies a JWS signature under this key; throws VerificationError. */
   async verify(jws: Pick<DecodedJws, 'signingInput' | 'signature'>, offload: boolean): Promise<void> {
-    if (offload) await verifyJwsSignatureAsync(jws, this.key)
-    else verifyJwsSignature(jws, this.key)
+    if (!offload) return this.verifySync(jws)
+    await verifyJwsSignatureAsync(jws, this.key)
+    this.used = true
     this.checkPoint()
   }
 
   /** The same check as {@link verify} on this thread, without a promise (the caller did not ask to offload). */
   verifySync(jws: Pick<DecodedJws, 'signingInput' | 'signature'>): void {
-    verifyJwsSignature(jws, this.key)
+    const first = !this.used
+    this.used = true
+    verifyJwsSignature(jws, first && this.object === undefined ? { kty: 'OKP', crv: 'Ed25519', x: base64urlEncode(this.raw) } : this.key)
     this.checkPoint()
   }
 
@@ -59,6 +74,8 @@ interface ResolvedKeys {
   byPurpose: Map<KeyPurpose, Map<string, VerificationKey>> | null
   /** The keys listed under every purpose (an Ed25519 did:key read from itself), or null. */
   all: Map<string, VerificationKey> | null
+  /** `all`'s keys as a list, returned as is when no kid narrows them (a lineage hop names none). */
+  allList: readonly VerificationKey[] | null
   resolvedAt: number
 }
 
@@ -132,7 +149,7 @@ export class KeyResolver {
    * The Ed25519 keys that `did` lists for `purpose`. With `kid`, only that key (which must belong
    * to `did` and be listed for `purpose`). Throws ERR_DID_UNRESOLVABLE or ERR_KEY_MISMATCH.
    */
-  async keysFor(did: string, purpose: KeyPurpose, kid?: string): Promise<VerificationKey[]> {
+  async keysFor(did: string, purpose: KeyPurpose, kid?: string): Promise<readonly VerificationKey[]> {
     return this.select(await this.resolve(did), did, purpose, kid)
   }
 
@@ -141,13 +158,13 @@ export class KeyResolver {
    * Ed25519 did:key read from itself, with no injected resolver). Undefined when it must be resolved
    * (then call `keysFor`). Throws as `keysFor` does.
    */
-  keysForSync(did: string, purpose: KeyPurpose, kid?: string): VerificationKey[] | undefined {
+  keysForSync(did: string, purpose: KeyPurpose, kid?: string): readonly VerificationKey[] | undefined {
     const cached = this.cache.get(did)
     const resolved = cached && this.now() - cached.resolvedAt < this.ttlMs ? cached : this.embeddedDidKey ? this.fromDidKey(did) : undefined
     return resolved === undefined ? undefined : this.select(resolved, did, purpose, kid)
   }
 
-  private select(resolved: ResolvedKeys, did: string, purpose: KeyPurpose, kid?: string): VerificationKey[] {
+  private select(resolved: ResolvedKeys, did: string, purpose: KeyPurpose, kid?: string): readonly VerificationKey[] {
     const keys = resolved.all ?? resolved.byPurpose!.get(purpose)!
     if (kid !== undefined) {
       // The usual case, a full kid naming a key of the DID, found without building strings.
@@ -162,7 +179,7 @@ export class KeyResolver {
       return [key]
     }
     if (keys.size === 0) throw new VerificationError('ERR_KEY_MISMATCH', `the DID has no Ed25519 ${purpose} key`, { details: { did } })
-    return [...keys.values()]
+    return resolved.allList ?? [...keys.values()]
   }
 
   private async resolve(did: string): Promise<ResolvedKeys> {
@@ -189,10 +206,10 @@ export class KeyResolver {
     } catch {
       return undefined
     }
-    const key = new VerificationKey(parsed.keyId, publicKeyFromRaw(parsed.publicKey), parsed.publicKey)
+    const key = new VerificationKey(parsed.keyId, parsed.publicKey)
     const keys = new Map([[parsed.keyId, key]])
     // Its one key under every purpose: one map shared by all, no map of purposes to build.
-    const resolved: ResolvedKeys = { byPurpose: null, all: keys, resolvedAt: this.now() }
+    const resolved: ResolvedKeys = { byPurpose: null, all: keys, allList: [key], resolvedAt: this.now() }
     this.cache.set(did, resolved)
     return resolved
   }
@@ -233,14 +250,14 @@ export class KeyResolver {
           }
           if (!raw || raw.length !== 32) continue
           if (embedded && Buffer.compare(Buffer.from(raw), Buffer.from(embedded)) !== 0) unresolvable(did, 'did:key document names a key other than its own')
-          key = new VerificationKey(id, publicKeyFromRaw(raw), raw)
+          key = new VerificationKey(id, raw)
           objects.set(id, key)
         }
         keys.set(id, key)
       }
       byPurpose.set(purpose, keys)
     }
-    const resolved: ResolvedKeys = { byPurpose, all: null, resolvedAt: this.now() }
+    const resolved: ResolvedKeys = { byPurpose, all: null, allList: null, resolvedAt: this.now() }
     this.cache.set(did, resolved)
     return resolved
   }

@@ -162,4 +162,24 @@ describe('the default resolver reads an Ed25519 did:key from the DID itself', ()
     await expectCode(v.verifyDelegation(c, REQUEST), 'ERR_SIGNATURE_INVALID', 1)
     await expectCode(v.verifyDelegation(c, REQUEST), 'ERR_SIGNATURE_INVALID', 1) // a failure is not memoized
   })
+
+  it('a did:key\'s first check (its key imported for that call only) and later ones (its KeyObject) refuse a forged link alike', async () => {
+    const v = make({ linkMemoSize: 1 })
+    // root → alice → bob: alice signs the leaf.
+    const r = await delegate({ signer: issuer, to: alice.did, capabilities: ERP, caveats: { remainingDepth: 3 }, expiresIn: 3600, statusEntry: status(1), clock: at })
+    const good = await delegate({ signer: aliceSigner, to: bob.did, parent: r, capabilities: READ, expiresIn: 600, statusEntry: status(2), clock: at })
+    const REQUEST = { invoker: bob.did, resource: 'mcp://erp/tools/invoices/read', action: 'invoke' } as const
+    // alice's key is used for the first time on a link whose signature is broken: refused.
+    const broken = [...good]
+    const last = broken[1]!
+    broken[1] = last.slice(0, -4) + (last.endsWith('AAAA') ? 'BBBA' : 'AAAA')
+    await expectCode(v.verifyDelegation(broken, REQUEST), 'ERR_SIGNATURE_INVALID', 1)
+    // Then with her KeyObject: the good chain passes, the broken one is still refused.
+    await expect(v.verifyDelegation(good, REQUEST)).resolves.toMatchObject({ links: 2 })
+    await expectCode(v.verifyDelegation(broken, REQUEST), 'ERR_SIGNATURE_INVALID', 1)
+    // A new verifier: the good chain on first use of every key, then again.
+    const w = make({ linkMemoSize: 1 })
+    await expect(w.verifyDelegation(good, REQUEST)).resolves.toMatchObject({ links: 2 })
+    await expect(w.verifyDelegation(good, REQUEST)).resolves.toMatchObject({ links: 2 })
+  })
 })
