@@ -2,7 +2,7 @@
 // Decoding here is structural only (limits, strict JSON, claim shapes); signatures, credentials, time
 // and replay are the verifier's (`verifier.verifyLineage`).
 import { createHash, hash } from 'node:crypto'
-import { decodeCompactJws, decodeUtf8Strict, isDidKeySyntax, parseStrictJsonObject, VerificationError, type JwsHeader } from '@agentid/core'
+import { base64urlDecode, decodeCompactJws, decodeUtf8Strict, isDidKeySyntax, parseStrictJsonObject, VerificationError, type JwsHeader } from '@agentid/core'
 
 /** JWS `typ` of a hop record (a call from one agent to a target). */
 export const HOP_TYP = 'agentid-hop+jwt'
@@ -265,12 +265,35 @@ export function joinLineage(entries: readonly string[]): string {
   return entries.join(LINEAGE_SEPARATOR)
 }
 
+// Headers already accepted, by their exact base64url segment: every hop of every lineage carries the
+// same one or two (`{"alg":"EdDSA","typ":"agentid-hop+jwt"}`), so a known segment is not decoded,
+// parsed and checked again. Only headers that passed every check below are kept; bounded.
+const KNOWN_HEADERS = new Map<string, JwsHeader>()
+const MAX_KNOWN_HEADERS = 16
+
 /**
- * Decodes one entry: strict compact JWS (EdDSA only, strict base64url, duplicate-free JSON nested at
- * most 3 deep, header members `alg`, `typ`, `kid` only), its `typ` (hop or receipt) and its claims.
- * Not verified. Throws VerificationError naming the entry.
+ * The strict compact JWS of an entry (decodeCompactJws's checks), its header members and its `typ`;
+ * a known header segment skips the header's decoding, the rest is checked as always.
  */
-export function decodeEntry(token: string, index: number, maxEntryBytes = DEFAULT_LINEAGE_LIMITS.maxEntryBytes): DecodedEntry {
+function decodeEntryJws(token: string, index: number, maxEntryBytes: number): { header: JwsHeader; payload: Buffer; signingInput: string; signature: Buffer } {
+  if (typeof token === 'string' && token.length <= maxEntryBytes) {
+    const first = token.indexOf('.')
+    const header = first > 0 ? KNOWN_HEADERS.get(token.slice(0, first)) : undefined
+    if (header !== undefined) {
+      const second = token.indexOf('.', first + 1)
+      if (second !== -1 && token.indexOf('.', second + 1) === -1) {
+        try {
+          const payload = base64urlDecode(token.slice(first + 1, second), 'JWS payload')
+          const signature = base64urlDecode(token.slice(second + 1), 'JWS signature')
+          if (signature.length !== 64) throw new VerificationError('ERR_SIGNATURE_INVALID', 'an Ed25519 signature is 64 bytes')
+          return { header, payload, signingInput: token.slice(0, second), signature }
+        } catch (cause) {
+          if (cause instanceof VerificationError) lineageError(cause.code, index, 'jws', cause.message, {}, cause)
+          throw cause
+        }
+      }
+    }
+  }
   let jws
   try {
     jws = decodeCompactJws(token, maxEntryBytes)
@@ -281,6 +304,18 @@ export function decodeEntry(token: string, index: number, maxEntryBytes = DEFAUL
   for (const key of Object.keys(jws.header)) if (!HEADER_MEMBERS.has(key)) lineageError('ERR_MALFORMED', index, 'jws', `JWS header member ${key} is not allowed`)
   const typ = jws.header.typ
   if (typ !== HOP_TYP && typ !== RECEIPT_TYP) lineageError('ERR_MALFORMED', index, 'typ', `typ must be ${HOP_TYP} or ${RECEIPT_TYP}`, { typ: typ ?? null })
+  if (KNOWN_HEADERS.size < MAX_KNOWN_HEADERS) KNOWN_HEADERS.set(token.slice(0, token.indexOf('.')), Object.freeze(jws.header))
+  return jws
+}
+
+/**
+ * Decodes one entry: strict compact JWS (EdDSA only, strict base64url, duplicate-free JSON nested at
+ * most 3 deep, header members `alg`, `typ`, `kid` only), its `typ` (hop or receipt) and its claims.
+ * Not verified. Throws VerificationError naming the entry.
+ */
+export function decodeEntry(token: string, index: number, maxEntryBytes = DEFAULT_LINEAGE_LIMITS.maxEntryBytes): DecodedEntry {
+  const jws = decodeEntryJws(token, index, maxEntryBytes)
+  const typ = jws.header.typ
   let payload: Record<string, unknown>
   try {
     // Strict UTF-8: invalid bytes are refused, not turned into U+FFFD (two payloads, one meaning).
@@ -332,6 +367,11 @@ export function initialCustody(): CustodyState {
 
 type OpenCall = CustodyState['open'][number]
 
+/** What the custody rules read of an entry: a {@link DecodedEntry}, or what a verifier keeps of one. */
+export type CustodyEntry =
+  | { readonly kind: 'hop'; readonly index: number; readonly hash: string; readonly claims: HopClaims }
+  | { readonly kind: 'receipt'; readonly index: number; readonly hash: string; readonly claims: ReceiptClaims }
+
 /**
  * The custody rules of {@link custodyStep}, applied in place entry after entry: no copy of the state
  * (its open calls, its set of `jti`s) at each step. For verifiers walking a lineage; `snapshot()`
@@ -348,7 +388,10 @@ export class CustodyCursor {
   private holder: string | null
   private readonly open: OpenCall[]
   private user: string | null
-  private readonly jtis: Set<string>
+  // The `jti`s of the state started from (never written: a snapshot's own set) and those added since,
+  // so that resuming from a memoized prefix does not copy its set.
+  private readonly baseJtis: ReadonlySet<string>
+  private readonly newJtis = new Set<string>()
 
   /** Starts from `state` (copied once), or before entry 0. */
   constructor(state: CustodyState = initialCustody()) {
@@ -358,11 +401,21 @@ export class CustodyCursor {
     this.holder = state.holder
     this.open = [...state.open]
     this.user = state.user
-    this.jtis = new Set(state.jtis)
+    this.baseJtis = state.jtis
+  }
+
+  /** Who may sign the next entry (see {@link CustodyState.holder}). */
+  get currentHolder(): string | null {
+    return this.holder
+  }
+
+  /** The user named by the hops so far, or null. */
+  get currentUser(): string | null {
+    return this.user
   }
 
   /** Applies the rules of {@link custodyStep} to `entry`; throws VerificationError ERR_LINEAGE_BROKEN naming it. */
-  step(entry: DecodedEntry): void {
+  step(entry: CustodyEntry): void {
     const c = entry.claims
     const k = entry.index
     if (c.idx !== this.next || k !== this.next) lineageError('ERR_LINEAGE_BROKEN', k, 'index', `idx is ${c.idx}, expected ${this.next} (an entry dropped, added or moved)`, { idx: c.idx })
@@ -373,7 +426,7 @@ export class CustodyCursor {
     if (this.holder !== null && c.iss !== this.holder) {
       lineageError('ERR_LINEAGE_BROKEN', k, 'signer-not-target', 'signed by an agent the previous entry did not hand custody to', { signer: c.iss, expected: this.holder })
     }
-    if (this.jtis.has(c.jti)) lineageError('ERR_LINEAGE_BROKEN', k, 'duplicate-jti', 'jti already used in this lineage (a cycle or a copy)')
+    if (this.baseJtis.has(c.jti) || this.newJtis.has(c.jti)) lineageError('ERR_LINEAGE_BROKEN', k, 'duplicate-jti', 'jti already used in this lineage (a cycle or a copy)')
     if (entry.kind === 'hop') {
       const h = entry.claims
       if (this.user !== null && h.usr !== this.user) lineageError('ERR_LINEAGE_BROKEN', k, 'user-changed', 'names another user than earlier hops (or drops it)', { usr: h.usr ?? null })
@@ -388,7 +441,7 @@ export class CustodyCursor {
       this.holder = call.caller
       this.open.pop()
     }
-    this.jtis.add(c.jti)
+    this.newJtis.add(c.jti)
     this.txn = c.txn
     this.next = k + 1
     this.last = entry.hash
@@ -396,7 +449,9 @@ export class CustodyCursor {
 
   /** The state reached, as an immutable value (its own copies of the open calls and `jti`s). */
   snapshot(): CustodyState {
-    return Object.freeze({ txn: this.txn, next: this.next, last: this.last, holder: this.holder, open: Object.freeze([...this.open]), user: this.user, jtis: new Set(this.jtis) })
+    const jtis = new Set(this.baseJtis)
+    for (const jti of this.newJtis) jtis.add(jti)
+    return Object.freeze({ txn: this.txn, next: this.next, last: this.last, holder: this.holder, open: Object.freeze([...this.open]), user: this.user, jtis })
   }
 }
 
@@ -408,7 +463,7 @@ export class CustodyCursor {
  * Returns the new state; throws VerificationError ERR_LINEAGE_BROKEN naming the entry and the reason.
  * (A walk over many entries: {@link CustodyCursor}, which does not copy the state at each step.)
  */
-export function custodyStep(state: CustodyState, entry: DecodedEntry): CustodyState {
+export function custodyStep(state: CustodyState, entry: CustodyEntry): CustodyState {
   const cursor = new CustodyCursor(state)
   cursor.step(entry)
   return cursor.snapshot()

@@ -27,7 +27,7 @@ export {
   CustodyCursor,
   lineageError,
 } from './format.js'
-export type { LineageLimits, EntryClaims, HopClaims, ReceiptClaims, DecodedEntry, CustodyState } from './format.js'
+export type { LineageLimits, EntryClaims, HopClaims, ReceiptClaims, DecodedEntry, CustodyEntry, CustodyState } from './format.js'
 export { argsDigest, httpCommand, httpArgs, mcpTarget, mcpCommand, MAX_ARGS_DEPTH } from './args.js'
 export type { HttpBody } from './args.js'
 export { appendHop, createReceipt } from './append.js'

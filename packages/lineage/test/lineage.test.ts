@@ -142,6 +142,62 @@ describe('lineage format', () => {
   })
 })
 
+describe('lineage decoding and custody, fast paths', () => {
+  const reasonOf = (f: () => unknown): [string, unknown, unknown] => {
+    try {
+      f()
+    } catch (e) {
+      const v = e as VerificationError
+      return [v.code, v.details.reason, v.details.hop]
+    }
+    return ['accepted', null, null]
+  }
+
+  it('a header seen before skips only its own decoding: payload, signature and structure are checked on every entry', async () => {
+    const [a] = agents
+    const l0 = await appendHop(undefined, { signer: signerFromJwk(a!.privateJwk), credential: await credential(a!, 0), target: 'https://b.example', command: 'GET /x', user: 'user-1', clock })
+    const first = decodeEntry(l0, 0)
+    const again = decodeEntry(l0, 3)
+    expect(again.claims).toEqual(first.claims)
+    expect(again.header).toEqual({ alg: 'EdDSA', typ: 'agentid-hop+jwt' })
+    const [h, p, sig] = l0.split('.') as [string, string, string]
+    // Same (known) header, broken rest: refused as before, naming the entry.
+    expect(reasonOf(() => decodeEntry(`${h}.${p}.${sig.slice(0, -2)}`, 2))).toEqual(['ERR_SIGNATURE_INVALID', 'jws', 2])
+    expect(reasonOf(() => decodeEntry(`${h}.${p}.${sig}.x`, 2))).toEqual(['ERR_MALFORMED', 'jws', 2])
+    expect(reasonOf(() => decodeEntry(`${h}.${p}`, 2))).toEqual(['ERR_MALFORMED', 'jws', 2])
+    expect(reasonOf(() => decodeEntry(`${h}.${p}=.${sig}`, 2))).toEqual(['ERR_MALFORMED', 'jws', 2])
+    expect(reasonOf(() => decodeEntry(`${h}.${p.slice(0, -1)}${p.endsWith('A') ? 'B' : 'A'}.${sig}`, 2))[2]).toBe(2)
+    expect(reasonOf(() => decodeEntry(l0, 1, l0.length - 1))).toEqual(['ERR_MALFORMED', 'jws', 1])
+    // Headers that fail a check are never taken as known: refused every time.
+    const extra = Buffer.from(JSON.stringify({ alg: 'EdDSA', typ: 'agentid-hop+jwt', x: 1 })).toString('base64url')
+    const other = Buffer.from(JSON.stringify({ alg: 'EdDSA', typ: 'JWT' })).toString('base64url')
+    for (let i = 0; i < 2; i++) {
+      expect(reasonOf(() => decodeEntry(`${extra}.${p}.${sig}`, 0))).toEqual(['ERR_MALFORMED', 'jws', 0])
+      expect(reasonOf(() => decodeEntry(`${other}.${p}.${sig}`, 0))).toEqual(['ERR_MALFORMED', 'typ', 0])
+    }
+  })
+
+  it('CustodyCursor resumed from a state refuses that state\'s jtis and leaves the state as it was', async () => {
+    const [a, b, c] = agents
+    const l0 = await appendHop(undefined, { signer: signerFromJwk(a!.privateJwk), credential: await credential(a!, 0), target: 'https://b.example', callee: b!.did, command: 'GET /x', clock })
+    const l1 = await appendHop(l0, { signer: signerFromJwk(b!.privateJwk), credential: await credential(b!, 1), target: 'https://c.example', callee: c!.did, command: 'GET /y', clock })
+    const [e0, e1] = decodeLineage(l1)
+    const start = new CustodyCursor()
+    start.step(e0!)
+    start.step(e1!)
+    const state = start.snapshot()
+    // The next entry as custody reads it (no signature here): signed by c, with e0's jti.
+    const next = (jti: string) => ({ kind: 'hop' as const, index: 2, hash: 'h'.repeat(43), claims: { ...(e1!.claims as object), idx: 2, prv: e1!.hash, iss: c!.did, jti, sub: undefined } as never })
+    const resumed = new CustodyCursor(state)
+    expect(() => resumed.step(next(e0!.claims.jti))).toThrow(expect.objectContaining({ details: expect.objectContaining({ reason: 'duplicate-jti', hop: 2 }) }))
+    resumed.step(next('a-fresh-jti-0123456789'))
+    expect(resumed.currentHolder).toBe('')
+    expect([...resumed.snapshot().jtis]).toEqual([e0!.claims.jti, e1!.claims.jti, 'a-fresh-jti-0123456789'])
+    expect([...state.jtis]).toEqual([e0!.claims.jti, e1!.claims.jti])
+    expect(state.next).toBe(2)
+  })
+})
+
 describe('argsDigest (RFC 8785)', () => {
   const dir = new URL('../../../vectors/jcs/cyberphone/', import.meta.url)
   for (const file of readdirSync(new URL('input/', dir))) {

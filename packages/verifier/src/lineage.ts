@@ -8,6 +8,7 @@ import {
   delegationHash,
   LINEAGE_SEPARATOR,
   lineageError,
+  type CustodyEntry,
   type CustodyState,
   type DecodedEntry,
   type HopClaims,
@@ -164,7 +165,8 @@ export interface LineageContext {
 export interface PrefixMemo {
   /** The prefix in header form (entries joined by `~`). */
   readonly prefix: string
-  readonly entries: readonly DecodedEntry[]
+  /** What later checks read of its entries (no signature or signing input: those are done with). */
+  readonly entries: readonly CustodyEntry[]
   /** Custody after its last entry. */
   readonly state: CustodyState
   /**
@@ -187,7 +189,7 @@ function named(error: unknown, hop: number, reason: string, extra: Record<string
   throw error
 }
 
-function signerKeysSync(ctx: LineageContext, entry: DecodedEntry): VerificationKey[] | undefined {
+function signerKeysSync(ctx: LineageContext, entry: DecodedEntry): readonly VerificationKey[] | undefined {
   const iss = entry.claims.iss
   const kid = entry.header.kid as string | undefined
   try {
@@ -311,7 +313,7 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
   // The longest prefix verified before: the lineage starts with exactly its bytes. Its entries are
   // neither checked for characters, decoded, hashed nor verified again; custody resumes from its state.
   let start = 0
-  let entries: DecodedEntry[] = []
+  let entries: CustodyEntry[] = []
   let cursor: CustodyCursor | undefined
   let knownViews: (VerifiedLineageHop | undefined)[] | undefined
   for (let k = n - 1; k >= 0; k--) {
@@ -344,15 +346,16 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
     if (c.iat - skew > t) lineageError('ERR_NOT_YET_VALID', k, 'issued-in-the-future', 'iat is in the future', { iat: c.iat })
     const previous = entries[k - 1]
     if (previous !== undefined && c.iat + skew < previous.claims.iat) lineageError('ERR_LINEAGE_BROKEN', k, 'time-order', 'issued before the entry it follows')
-    entries.push(entry)
+    // Kept without its signature bytes (a view into a shared 8 KiB buffer, which a memoized prefix
+    // would hold on to) and its signing input.
+    entries.push(entry.kind === 'hop' ? { kind: 'hop', index: k, hash: entry.hash, claims: entry.claims } : { kind: 'receipt', index: k, hash: entry.hash, claims: entry.claims })
   }
   // Memoized, each once with its final state only: the prefix before the last entry (the next call of
   // the workflow may end with another hop), and the whole lineage unless nothing may follow it (its
   // last hop names no callee: custody refuses any next entry).
-  const state = cursor.snapshot()
   if (start < n) {
     if (beforeLast !== undefined) ctx.memo.set(memoKey(text, ends[n - 2]!), { prefix: text.slice(0, ends[n - 2]), entries: Object.freeze(entries.slice(0, n - 1)), state: beforeLast, views: [] })
-    if (state.holder !== '') ctx.memo.set(memoKey(text, ends[n - 1]!), { prefix: text, entries: Object.freeze(entries.slice()), state, views: [] })
+    if (cursor.currentHolder !== '') ctx.memo.set(memoKey(text, ends[n - 1]!), { prefix: text, entries: Object.freeze(entries.slice()), state: cursor.snapshot(), views: [] })
   }
 
   // The last entry is the call this service received: exactly this target, command and arguments, fresh.
@@ -514,7 +517,7 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
   return Object.freeze({
     transactionId: first.claims.txn,
     origin: Object.freeze({ digest: first.claims.prv, kind: first.kind === 'hop' ? (first.claims.ori ?? null) : null }),
-    user: state.user,
+    user: cursor.currentUser,
     entries: Object.freeze(verified),
     hops: Object.freeze(hops),
     last: hops[hops.length - 1]!,
