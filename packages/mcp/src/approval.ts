@@ -96,7 +96,7 @@ export function mcpApprovalCall(caller: Caller, serverId: string, tool: string, 
     user: user ? { id: user.id, ...(user.issuer === undefined ? {} : { issuer: user.issuer }) } : null,
     target: `mcp://${serverId}/${tool}`,
     command: `tools/call ${tool}`,
-    arguments: args === undefined ? {} : args,
+    arguments: args === undefined ? null : args, // as a hop digests none (argsDigest(undefined): of null)
     ...(typeof transactionId === 'string' ? { transactionId } : {}),
   }
 }
