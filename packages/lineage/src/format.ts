@@ -2,7 +2,7 @@
 // Decoding here is structural only (limits, strict JSON, claim shapes); signatures, credentials, time
 // and replay are the verifier's (`verifier.verifyLineage`).
 import { createHash, hash } from 'node:crypto'
-import { base64urlDecode, decodeCompactJws, decodeUtf8Strict, isDidKeySyntax, parseStrictJsonObject, VerificationError, type JwsHeader } from '@agentid/core'
+import { decodeCompactJws, decodeUtf8Strict, isDidKeySyntax, parseStrictJsonObject, VerificationError, type JwsHeader } from '@agentid/core'
 
 /** JWS `typ` of a hop record (a call from one agent to a target). */
 export const HOP_TYP = 'agentid-hop+jwt'
@@ -265,38 +265,15 @@ export function joinLineage(entries: readonly string[]): string {
   return entries.join(LINEAGE_SEPARATOR)
 }
 
-// Headers already accepted, by their exact base64url segment: every hop of every lineage carries the
-// same one or two (`{"alg":"EdDSA","typ":"agentid-hop+jwt"}`), so a known segment is not decoded,
-// parsed and checked again. Only headers that passed every check below are kept; bounded.
-const KNOWN_HEADERS = new Map<string, JwsHeader>()
-const MAX_KNOWN_HEADERS = 16
-
 /**
- * The strict compact JWS of an entry (decodeCompactJws's checks), its header members and its `typ`;
- * a known header segment skips the header's decoding, the rest is checked as always.
+ * Decodes one entry: strict compact JWS (EdDSA only, strict base64url, duplicate-free JSON nested at
+ * most 3 deep, header members `alg`, `typ`, `kid` only), its `typ` (hop or receipt) and its claims.
+ * Not verified. Throws VerificationError naming the entry.
  */
-function decodeEntryJws(token: string, index: number, maxEntryBytes: number): { header: JwsHeader; payload: Buffer; signingInput: string; signature: Buffer } {
-  if (typeof token === 'string' && token.length <= maxEntryBytes) {
-    const first = token.indexOf('.')
-    const header = first > 0 ? KNOWN_HEADERS.get(token.slice(0, first)) : undefined
-    if (header !== undefined) {
-      const second = token.indexOf('.', first + 1)
-      if (second !== -1 && token.indexOf('.', second + 1) === -1) {
-        try {
-          const payload = base64urlDecode(token.slice(first + 1, second), 'JWS payload')
-          const signature = base64urlDecode(token.slice(second + 1), 'JWS signature')
-          if (signature.length !== 64) throw new VerificationError('ERR_SIGNATURE_INVALID', 'an Ed25519 signature is 64 bytes')
-          return { header, payload, signingInput: token.slice(0, second), signature }
-        } catch (cause) {
-          if (cause instanceof VerificationError) lineageError(cause.code, index, 'jws', cause.message, {}, cause)
-          throw cause
-        }
-      }
-    }
-  }
+export function decodeEntry(token: string, index: number, maxEntryBytes = DEFAULT_LINEAGE_LIMITS.maxEntryBytes): DecodedEntry {
   let jws
   try {
-    jws = decodeCompactJws(token, maxEntryBytes)
+    jws = decodeCompactJws(token, maxEntryBytes) // a header seen before is not parsed again (core keeps it)
   } catch (cause) {
     if (cause instanceof VerificationError) lineageError(cause.code, index, 'jws', cause.message, {}, cause)
     throw cause
@@ -304,18 +281,6 @@ function decodeEntryJws(token: string, index: number, maxEntryBytes: number): { 
   for (const key of Object.keys(jws.header)) if (!HEADER_MEMBERS.has(key)) lineageError('ERR_MALFORMED', index, 'jws', `JWS header member ${key} is not allowed`)
   const typ = jws.header.typ
   if (typ !== HOP_TYP && typ !== RECEIPT_TYP) lineageError('ERR_MALFORMED', index, 'typ', `typ must be ${HOP_TYP} or ${RECEIPT_TYP}`, { typ: typ ?? null })
-  if (KNOWN_HEADERS.size < MAX_KNOWN_HEADERS) KNOWN_HEADERS.set(token.slice(0, token.indexOf('.')), Object.freeze(jws.header))
-  return jws
-}
-
-/**
- * Decodes one entry: strict compact JWS (EdDSA only, strict base64url, duplicate-free JSON nested at
- * most 3 deep, header members `alg`, `typ`, `kid` only), its `typ` (hop or receipt) and its claims.
- * Not verified. Throws VerificationError naming the entry.
- */
-export function decodeEntry(token: string, index: number, maxEntryBytes = DEFAULT_LINEAGE_LIMITS.maxEntryBytes): DecodedEntry {
-  const jws = decodeEntryJws(token, index, maxEntryBytes)
-  const typ = jws.header.typ
   let payload: Record<string, unknown>
   try {
     // Strict UTF-8: invalid bytes are refused, not turned into U+FFFD (two payloads, one meaning).
