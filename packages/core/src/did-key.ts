@@ -87,6 +87,17 @@ function base58Limbs(text: string, from: number, limbs: Int32Array | number[]): 
   return used
 }
 
+/**
+ * base58btc decoding (no multibase prefix) with the fast decoder of did:key, for other short values
+ * such as a Data Integrity `proofValue` (an Ed25519 signature is 86–88 digits). Throws a SyntaxError
+ * on a character outside the alphabet.
+ * @example
+ * decodeBase58btc(proofValue.slice(1)).length // 64
+ */
+export function decodeBase58btc(text: string): Uint8Array {
+  return base58Decode(text)
+}
+
 // Curve arithmetic (@noble/curves, ~10 MB of heap once loaded) is needed only for a full point check
 // of a key that has not yet verified a signature: loaded on first use, so that a verify-only service
 // whose keys are checked the cheap way never pays for it.

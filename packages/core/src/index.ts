@@ -10,7 +10,7 @@ export { readBodyCapped } from './body.js'
 export { isNumericDate, MAX_NUMERIC_DATE } from './time.js'
 export type { BodyLike } from './body.js'
 export type { StrictJsonOptions } from './json.js'
-export { hasSmallOrderR, encodeDidKey, decodeDidKey, decodeDidKeyUrl, parseDidKeySyntax, isDidKeySyntax, assertEd25519PublicKey } from './did-key.js'
+export { hasSmallOrderR, decodeBase58btc, encodeDidKey, decodeDidKey, decodeDidKeyUrl, parseDidKeySyntax, isDidKeySyntax, assertEd25519PublicKey } from './did-key.js'
 export type { DidKey, DidKeyErrorName, DecodeDidKeyOptions } from './did-key.js'
 export {
   generateEd25519KeyPair,

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import {
   assertEd25519PublicKey,
   base64urlDecode,
+  decodeBase58btc,
   decodeDidKey,
   decodeDidKeyUrl,
   didFromPublicJwk,
@@ -348,6 +349,18 @@ describe('did:key base58btc decoding (hand-written, faster than @scure/base)', (
     )
     fc.assert(fc.property(fc.string({ maxLength: 140 }), (s) => agrees(`did:key:z${s}`)), { numRuns: 1000 })
     for (const did of ['did:key:z', 'did:key:z1', `did:key:z1${VALID_DID.slice(9)}`, `${VALID_DID}${'1'.repeat(140)}`, `did:key:z${'z'.repeat(119)}`]) agrees(did)
+  })
+
+  it('decodeBase58btc decodes 64-byte signatures (any bytes, leading zeros) as @scure/base does, and refuses a foreign character', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 62, maxLength: 66 }), fc.nat({ max: 3 }), (tail, zeros) => {
+        const bytes = new Uint8Array([...new Uint8Array(zeros), ...tail])
+        expect(Buffer.from(decodeBase58btc(base58.encode(bytes)))).toEqual(Buffer.from(bytes))
+      }),
+      { numRuns: 2000 },
+    )
+    expect(() => decodeBase58btc('3J98t1WpEZ73CNmQviecrnyiWrnqRhWNL0')).toThrow(SyntaxError)
+    expect(() => decodeBase58btc('3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLé')).toThrow(SyntaxError)
   })
 
   it('round-trips 2,000 random 32-byte keys (syntax only)', () => {

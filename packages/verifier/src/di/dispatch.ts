@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { BoundedCache } from '../lru.js'
 import type { VerifiedAgent } from '../types.js'
 import { boundCredential } from './bounds.js'
@@ -24,7 +24,7 @@ export interface DataIntegrityContext {
 export async function verifyDataIntegrityInput(ctx: DataIntegrityContext, input: unknown): Promise<VerifiedAgent> {
   const { credential, json } = boundCredential(input)
   // SHA-256 of the JSON text names the exact credential, as the token's hash does for JWTs.
-  const key = createHash('sha256').update(json).digest('base64url') // the form of a lineage entry's `crd`
+  const key = hash('sha256', json, 'base64url') // the form of a lineage entry's `crd`
   const known = ctx.memo.get(key)
   if (known) {
     ctx.checkTime(known.nbf, known.exp)

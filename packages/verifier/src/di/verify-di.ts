@@ -1,6 +1,7 @@
 import {
   AGENT_IDENTITY_CREDENTIAL,
   AGENTID_CONTEXT_V1,
+  decodeBase58btc,
   hasSmallOrderR,
   isDidKeySyntax,
   parseAgentClaims,
@@ -13,7 +14,6 @@ import { DataIntegrityProof } from '@digitalbazaar/data-integrity'
 import * as Ed25519Multikey from '@digitalbazaar/ed25519-multikey'
 import { cryptosuite } from '@digitalbazaar/eddsa-rdfc-2022-cryptosuite'
 import { verifyCredential } from '@digitalbazaar/vc'
-import { base58 } from '../base58.js'
 import type { VerifiedAgent } from '../types.js'
 import { BoundedCache } from '../lru.js'
 import { assertSpiffeIdNamesAgent, isRecord, statusIndexOf } from '../util.js'
@@ -186,7 +186,7 @@ export async function verifyBoundedCredential(bounded: BoundedCredential, option
   if (typeof proofValue !== 'string' || !proofValue.startsWith('z') || proofValue.length > 100) malformed('proofValue must be multibase base58btc (z…)')
   let signature: Uint8Array
   try {
-    signature = base58.decode(proofValue.slice(1))
+    signature = decodeBase58btc(proofValue.slice(1))
   } catch {
     return malformed('proofValue must be multibase base58btc (z…)')
   }
