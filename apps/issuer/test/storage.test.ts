@@ -95,6 +95,11 @@ describe.each(engines)('storage on $name', (engine) => {
     expect(await s!.agents.revoke('did:key:zA', 300, 'r')).toBe(true)
     expect(await s!.agents.revoke('did:key:zA', 301, 'r')).toBe(false)
     expect((await s!.agents.get('did:key:zA'))).toMatchObject({ status: 'revoked', revoked_at: 300, created_at: 100 })
+    // A spawn's early refusals in one read: the agent exists, the proof nonce was used.
+    await s!.nonces.use('pop:used', 999)
+    expect(await s!.agents.seen('did:key:zA', 'pop:used')).toEqual({ agent: true, nonce: true })
+    expect(await s!.agents.seen('did:key:zA', null)).toEqual({ agent: true, nonce: false })
+    expect(await s!.agents.seen('did:key:zNew', 'pop:fresh')).toEqual({ agent: false, nonce: false })
     expect(await s!.agents.list({ limit: 10, status: 'revoked' })).toHaveLength(1)
     expect(await s!.credentials.revoke('urn:uuid:1', 300, 'r')).toBe(true)
     expect(await s!.credentials.activeByAgent('did:key:zA')).toEqual([])
@@ -217,6 +222,29 @@ describe.each(engines)('storage on $name', (engine) => {
     await expect(other!.commit([o.credentialInsert({ ...cred, id: 'urn:uuid:2' })])).rejects.toThrow()
     expect(await other!.credentials.get('urn:uuid:2')).toBeUndefined()
     expect((await other!.agents.get(agent.did))?.status).toBe('active')
+  })
+
+  run('group commit: a job resolves with the log indices of its audit events, across instances', async () => {
+    const [a, b] = await instances(2)
+    const o = a!.ops
+    // Jobs from both instances at once, with 0, 1 or 2 audit events (and one failing job between them).
+    const jobs = Array.from({ length: 30 }, (_, k) => {
+      const s = k % 2 ? b! : a!
+      const audits = Array.from({ length: k % 3 }, (_, j) => o.audit(1, 't', `job${k}.${j}`, `s${k}`))
+      return s.commit(k === 7 ? [o.audit(1, 't', 'failed', 'x'), o.agentActive('did:key:none', fail('ERR_REVOKED'))] : [o.nonceUse(`n${k}`, 9, fail('ERR_REPLAY')), ...audits])
+    })
+    const settled = await Promise.allSettled(jobs)
+    expect(settled[7]!.status).toBe('rejected')
+    const rows = await b!.audit.range(0, 100)
+    expect(rows.map((r) => r.log_index)).toEqual(rows.map((_, i) => i)) // gapless: the failed job's event is not there
+    const indexOf = new Map(rows.map((r) => [r.action, r.log_index]))
+    settled.forEach((x, k) => {
+      if (k === 7) return
+      expect(x.status).toBe('fulfilled')
+      const got = (x as PromiseFulfilledResult<readonly number[]>).value
+      expect(got).toEqual(Array.from({ length: k % 3 }, (_, j) => indexOf.get(`job${k}.${j}`)))
+    })
+    expect(rows.length).toBe(settled.reduce((n, _, k) => n + (k === 7 ? 0 : k % 3), 0))
   })
 
   run('status bits: concurrent revocations of one list from two instances all land', async () => {
@@ -387,6 +415,32 @@ describe.each(engines)('storage on $name', (engine) => {
   })
 
   if (engine.name === 'postgres') {
+    run("the log sequencer's tiles and checkpoint hold back no writer; any other write holds the 'log' lock to its end", async () => {
+      const [a, b] = await instances(2)
+      const o = b!.ops
+      const within = <T>(ms: number, p: Promise<T>) => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`not within ${ms} ms`)), ms))])
+      let during: readonly number[] | undefined
+      await a!.transaction(async (tx) => {
+        await tx.logState.putTile(0, new Uint8Array(32))
+        during = await within(5000, b!.commit([o.audit(1, 't', 'during-tiles', 's')]))
+        await tx.logState.putCheckpoint({ size: 1, note: 'n', created_at: 1 })
+      })
+      expect(during).toEqual([0])
+      expect((await b!.logState.latestCheckpoint())?.size).toBe(1)
+      let open = true
+      let doneWhileOpen: boolean | undefined
+      let pending: Promise<void> | undefined
+      await a!.transaction(async (tx) => {
+        await tx.audit.append(1, 't', 'in-tx', 's')
+        pending = b!.commit([o.audit(1, 't', 'after', 's')]).then(() => { doneWhileOpen = open })
+        await new Promise((r) => setTimeout(r, 300))
+        open = false
+      })
+      await pending
+      expect(doneWhileOpen).toBe(false)
+      expect((await b!.audit.range(0, 10)).map((r) => r.action)).toEqual(['during-tiles', 'in-tx', 'after'])
+    })
+
     run('migrations: instances starting together migrate once; a newer schema is refused', async () => {
       await instances(0)
       const starts = await Promise.all(Array.from({ length: 4 }, () => open()))

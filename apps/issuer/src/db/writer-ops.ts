@@ -20,7 +20,7 @@ export interface WriteOp {
 
 /** A job's outcome: committed, failed with a mapped AgentIdError, or failed with another error. */
 export type JobOutcome =
-  | { ok: true }
+  | { ok: true; logIndices: number[] }
   | { ok: false; agentId: OpFailure }
   | { ok: false; error: { message: string; code?: string; name?: string } }
 
@@ -35,16 +35,18 @@ export function prepareOps(db: Database, sql: Readonly<Record<string, string>>):
   return new Map(Object.entries(sql).map(([name, text]) => [name, db.prepare(text)]))
 }
 
-function runOp(stmts: Map<string, Statement>, w: WriteOp): void {
+// Runs one op; returns the log index a statement with RETURNING log_index (the audit append) gave.
+function runOp(stmts: Map<string, Statement>, w: WriteOp): number | undefined {
   const stmt = stmts.get(w.op)
   if (!stmt) throw new Error(`unknown write op ${w.op}`)
   if (w.expect) {
     const row = stmt.get(...w.args) as Record<string, unknown> | undefined
     if (row === undefined || row[w.expect.column] !== w.expect.equals) throw new MappedFailure(w.expect.failure)
-    return
+    return undefined
   }
   let changes: number
   try {
+    if (stmt.reader) return (stmt.get(...w.args) as { log_index: number }).log_index
     changes = stmt.run(...w.args).changes
   } catch (error) {
     const code = (error as { code?: string }).code
@@ -52,11 +54,13 @@ function runOp(stmts: Map<string, Statement>, w: WriteOp): void {
     throw error
   }
   if (w.onNoChange && changes === 0) throw new MappedFailure(w.onNoChange)
+  return undefined
 }
 
 /**
  * Runs `jobs` in one IMMEDIATE transaction, each job in its own SAVEPOINT: a failing job's writes
- * alone are rolled back. Returns one outcome per job, or throws when the transaction itself fails
+ * alone are rolled back. Returns one outcome per job (a committed job's: the log indices its audit
+ * appends were given, in op order), or throws when the transaction itself fails
  * (then nothing of the batch is committed). With synchronous=FULL, the commit is durable on return.
  */
 export function runBatch(db: Database, stmts: Map<string, Statement>, jobs: readonly (readonly WriteOp[])[]): JobOutcome[] {
@@ -65,8 +69,14 @@ export function runBatch(db: Database, stmts: Map<string, Statement>, jobs: read
     for (const job of jobs) {
       try {
         // A nested better-sqlite3 transaction is a SAVEPOINT: a throw rolls back this job only.
-        db.transaction(() => { for (const w of job) runOp(stmts, w) })()
-        outcomes.push({ ok: true })
+        const logIndices: number[] = []
+        db.transaction(() => {
+          for (const w of job) {
+            const index = runOp(stmts, w)
+            if (index !== undefined) logIndices.push(index)
+          }
+        })()
+        outcomes.push({ ok: true, logIndices })
       } catch (error) {
         if (error instanceof MappedFailure) outcomes.push({ ok: false, agentId: error.failure })
         else {

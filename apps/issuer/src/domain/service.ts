@@ -401,7 +401,7 @@ export class IssuerService {
    * one (issuer-generated key, returned once and never stored), and issues its identity credential.
    * Agent, credential, status index, proof nonce and audit event commit in one transaction.
    */
-  async spawn(actor: Principal, body: unknown): Promise<IssuedCredential & { privateJwk?: Ed25519PrivateJwk; keyCustody: 'agent' | 'issuer'; spiffeId?: string; delegationChain?: string[] }> {
+  async spawn(actor: Principal, body: unknown): Promise<IssuedCredential & { logIndex: number; privateJwk?: Ed25519PrivateJwk; keyCustody: 'agent' | 'issuer'; spiffeId?: string; delegationChain?: string[] }> {
     if (actor.kind !== 'orchestrator') throw new AgentIdError('ERR_FORBIDDEN', 'only an orchestrator spawns agents')
     const { grant, rest } = takeGrantToolProfile(body)
     const request = parseSpawnRequest(rest, this.maxTtl)
@@ -414,13 +414,15 @@ export class IssuerService {
       if (request.did !== undefined && request.did !== verified.did) throw new AgentIdError('ERR_KEY_MISMATCH', 'did does not match the proof of possession')
       did = verified.did
       proof = verified
-      if (await this.storage.nonces.seen(`pop:${verified.jti}`)) throw new AgentIdError('ERR_REPLAY', 'this proof of possession was used before')
     } else {
       const key = generateEd25519KeyPair()
       did = key.did
       privateJwk = key.privateJwk
     }
-    if (await this.storage.agents.get(did)) throw new AgentIdError('ERR_CONFLICT', 'an agent with this DID exists; renew its credential instead')
+    // One read for both early refusals (the commit checks both again).
+    const seen = await this.storage.agents.seen(did, proof ? `pop:${proof.jti}` : null)
+    if (seen.nonce) throw new AgentIdError('ERR_REPLAY', 'this proof of possession was used before')
+    if (seen.agent) throw new AgentIdError('ERR_CONFLICT', 'an agent with this DID exists; renew its credential instead')
     // grantToolProfile: a root link for the agent's tool profile, committed with the agent.
     const root = grantCapabilities
       ? await this.delegations.rootLink(did, grantCapabilities, { maxDataClass: request.claims.dataAccessClass }, request.lifetimeSec ?? this.ttl)
@@ -452,7 +454,7 @@ export class IssuerService {
   }
 
   /** Renews an active agent's identity credential; the agent proves possession of its key. */
-  async renew(did: unknown, body: unknown): Promise<IssuedCredential> {
+  async renew(did: unknown, body: unknown): Promise<IssuedCredential & { logIndex: number }> {
     const agentDid = parseAgentDid(did)
     const request = parseRenewRequest(body, this.maxTtl)
     const proof = await verifyProofOfPossession(request.proof, { audience: this.engine.issuer.did, purpose: 'renew', now: this.now(), expectedDid: agentDid })
@@ -472,14 +474,15 @@ export class IssuerService {
   }
 
   // Builds, signs, self-verifies, then stores (the ops `write` returns, plus the status index, as
-  // one group-committed job) an identity credential.
+  // one group-committed job) an identity credential. `write` puts the issuance's audit event last
+  // among its audit ops: `logIndex` is its index in the issuer log, as the commit returned it.
   private async issue(
     did: string,
     claims: AgentClaims,
     lifetimeSec: number | undefined,
     format: CredentialFormat,
     write: (row: CredentialRow, at: number) => WriteOp[],
-  ): Promise<IssuedCredential> {
+  ): Promise<IssuedCredential & { logIndex: number }> {
     if (format === 'di') this.di.assertSupported()
     const at = this.now()
     const exp = at + (lifetimeSec ?? this.ttl)
@@ -514,8 +517,8 @@ export class IssuerService {
       id, agent_did: did, kind: 'identity', format, jwt, status_list_id: slot.listId, status_index: slot.index,
       issued_at: at, expires_at: exp, revoked_at: null, revocation_reason: null,
     }
-    await this.storage.commit([...write(row, at), this.statusLists.commitOp(slot.listId, slot.index)])
-    return { did, format, credential, credentialId: id, expiresAt: iso(exp), status: { statusListCredential: slot.url, statusListIndex: slot.index } }
+    const logIndices = await this.storage.commit([...write(row, at), this.statusLists.commitOp(slot.listId, slot.index)])
+    return { did, format, credential, credentialId: id, expiresAt: iso(exp), status: { statusListCredential: slot.url, statusListIndex: slot.index }, logIndex: logIndices[logIndices.length - 1]! }
   }
 
   /** The agent record with its credentials. An orchestrator sees only its own agents. */

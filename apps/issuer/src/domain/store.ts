@@ -22,7 +22,7 @@ const WRITE_SQL: Record<string, string> = {
   credInsert: `INSERT INTO credentials (id, agent_did, kind, format, jwt, status_list_id, status_index, issued_at, expires_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   listAdvance: 'UPDATE status_lists SET next_index = max(next_index, ?) WHERE id = ?',
-  auditInsert: AUDIT_INSERT,
+  auditInsert: `${AUDIT_INSERT} RETURNING log_index`, // the job's log index, returned by commit
   delegInsert: `INSERT INTO delegations (id, parent_id, delegator, delegatee, status_list_id, status_index, created_at, expires_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   delegRevokedAt: 'SELECT revoked_at FROM delegations WHERE id = ?',
@@ -41,10 +41,10 @@ function sqliteError(e: { message: string; code?: string }): Error {
   return new BetterSqlite3.SqliteError(e.message, e.code ?? 'SQLITE_ERROR')
 }
 
-function settle(batch: readonly { resolve: () => void; reject: (e: unknown) => void }[], outcomes: readonly JobOutcome[]): void {
+function settle(batch: readonly { resolve: (logIndices: readonly number[]) => void; reject: (e: unknown) => void }[], outcomes: readonly JobOutcome[]): void {
   batch.forEach((job, i) => {
     const outcome = outcomes[i]!
-    if (outcome.ok) job.resolve()
+    if (outcome.ok) job.resolve(outcome.logIndices)
     else if ('agentId' in outcome) job.reject(new AgentIdError(outcome.agentId.code as AgentIdErrorCode, outcome.agentId.message))
     else job.reject(sqliteError(outcome.error))
   })
@@ -163,7 +163,7 @@ export class Store {
     return this.db.transaction(fn).immediate()
   }
 
-  private readonly queue: { ops: readonly WriteOp[]; resolve: () => void; reject: (e: unknown) => void }[] = []
+  private readonly queue: { ops: readonly WriteOp[]; resolve: (logIndices: readonly number[]) => void; reject: (e: unknown) => void }[] = []
   private flushScheduled = false
   private inflight: { id: number; batch: Store['queue'] } | undefined
   private nextBatchId = 1
@@ -179,6 +179,7 @@ export class Store {
    * which would cap spawns near 1,000/s), but each job runs in its own SAVEPOINT: if one of its ops
    * fails, its writes alone are rolled back and its promise rejects (with the op's AgentIdError, or
    * the SqliteError); the others commit. Nothing is half-written, nothing acknowledged before it is on disk.
+   * Resolves with the log indices of the job's audit events, in op order.
    *
    * The batches run on a writer thread (`db/writer-worker.ts`) with its own connection to the same
    * file, so the COMMIT's fsync does not block this event loop; this connection keeps serving reads
@@ -186,8 +187,8 @@ export class Store {
    * side holds a write transaction while waiting for the other. Without a built worker file
    * (`dist/db/writer-worker.js`) or for an in-memory database, batches run in this thread instead.
    */
-  commit(ops: readonly WriteOp[]): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  commit(ops: readonly WriteOp[]): Promise<readonly number[]> {
+    return new Promise<readonly number[]>((resolve, reject) => {
       this.queue.push({ ops, resolve, reject })
       if (!this.flushScheduled && !this.inflight) {
         this.flushScheduled = true

@@ -78,6 +78,13 @@ function withLogIndex<T extends object>(result: T, logIndex: number | undefined)
   return logIndex === undefined ? result : { ...result, logIndex }
 }
 
+// A spawn's or renewal's answer: the log index its commit returned, named only when the log runs.
+function issuedAnswer<T extends { logIndex: number }>(result: T, log: IssuerLog | undefined): Omit<T, 'logIndex'> | T {
+  if (log) return result
+  const { logIndex: _, ...rest } = result
+  return rest
+}
+
 function bearer(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization
   if (typeof header !== 'string') return undefined
@@ -203,13 +210,13 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   app.post('/v1/agents', async (request, reply) => {
     const principal = await auth(request)
     const result = await service.spawn(principal, request.body)
-    return reply.code(201).header('cache-control', 'no-store').send(withLogIndex(result, await log?.indexOfCredential(result.credentialId)))
+    return reply.code(201).header('cache-control', 'no-store').send(issuedAnswer(result, log))
   })
   app.get('/v1/agents', async (request) => service.listAgents(await auth(request), request.query))
   app.get<{ Params: { did: string } }>('/v1/agents/:did', async (request) => service.getAgent(await auth(request), request.params.did))
   app.post<{ Params: { did: string } }>('/v1/agents/:did/renew', async (request, reply) => {
     const result = await service.renew(request.params.did, request.body)
-    return reply.code(201).header('cache-control', 'no-store').send(withLogIndex(result, await log?.indexOfCredential(result.credentialId)))
+    return reply.code(201).header('cache-control', 'no-store').send(issuedAnswer(result, log))
   })
   app.post<{ Params: { did: string } }>('/v1/agents/:did/revoke', async (request) => {
     const principal = await admin(request)

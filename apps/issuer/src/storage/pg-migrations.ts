@@ -278,6 +278,73 @@ const PG_3 = `
 ALTER TABLE credentials ADD COLUMN seq BIGSERIAL;
 `
 
+// The group commit in one round trip and one statement, run outside an explicit transaction: the
+// function takes the 'log' advisory lock itself, so the lock is held for the function and its commit
+// only (not across round trips that wait for the issuer's event loop: with several instances, every
+// other writer waited for them), and it returns each committed job's log indices (of its
+// 'auditInsert' ops, in op order), so no look-up follows the commit. A job's outcome: an array of
+// log indices when written, else { i, state, message } as agentid_run_jobs (kept for instances of
+// the previous build during a rolling upgrade). The single statement commits (durably, at
+// synchronous_commit = on) before the server answers Sync, so nothing is acknowledged before then.
+const PG_4 = `
+CREATE FUNCTION agentid_commit_jobs(jobs jsonb) RETURNS jsonb LANGUAGE plpgsql AS $fn$
+DECLARE
+  job jsonb; op jsonb; a jsonb; i int; n bigint; t text; idx jsonb; out jsonb := '[]'::jsonb;
+BEGIN
+  PERFORM pg_advisory_xact_lock(${LOCK_CLASS}, ${LOCK.log});
+  FOR job IN SELECT value FROM jsonb_array_elements(jobs) LOOP
+    i := -1;
+    idx := '[]'::jsonb;
+    BEGIN
+      FOR op IN SELECT value FROM jsonb_array_elements(job) LOOP
+        i := i + 1;
+        a := op->'args';
+        CASE op->>'op'
+        WHEN 'nonceInsert' THEN
+          INSERT INTO proof_nonces (nonce, expires_at) VALUES (a->>0, (a->>1)::bigint);
+        WHEN 'challengeUse' THEN
+          UPDATE challenges SET used = 1 WHERE nonce = a->>0 AND used = 0 AND expires_at >= (a->>1)::bigint;
+          GET DIAGNOSTICS n = ROW_COUNT;
+          IF n = 0 AND op ? 'onNoChange' THEN RAISE EXCEPTION 'no change' USING ERRCODE = 'AIDNC'; END IF;
+        WHEN 'agentCount' THEN
+          SELECT count(*) INTO n FROM agents WHERE did = a->>0;
+          IF n <> (op->'expect'->>'equals')::bigint THEN RAISE EXCEPTION 'expectation' USING ERRCODE = 'AIDEX'; END IF;
+        WHEN 'agentStatus' THEN
+          SELECT status INTO t FROM agents WHERE did = a->>0;
+          IF t IS NULL OR t IS DISTINCT FROM op->'expect'->>'equals' THEN RAISE EXCEPTION 'expectation' USING ERRCODE = 'AIDEX'; END IF;
+        WHEN 'agentInsert' THEN
+          INSERT INTO agents (did, orchestrator_id, controller, purpose, claims_json, key_custody, status, created_at)
+            VALUES (a->>0, a->>1, a->>2, a->>3, a->>4, a->>5, 'active', (a->>6)::bigint);
+        WHEN 'credInsert' THEN
+          INSERT INTO credentials (id, agent_did, kind, format, jwt, status_list_id, status_index, issued_at, expires_at)
+            VALUES (a->>0, a->>1, a->>2, a->>3, a->>4, a->>5, (a->>6)::bigint, (a->>7)::bigint, (a->>8)::bigint);
+        WHEN 'listAdvance' THEN
+          NULL; -- allocate recorded the index
+        WHEN 'auditInsert' THEN
+          INSERT INTO audit_events (at, actor, action, subject, details_json, log_index)
+            VALUES ((a->>0)::bigint, a->>1, a->>2, a->>3, a->>4, (SELECT coalesce(max(log_index), -1) + 1 FROM audit_events))
+            RETURNING log_index INTO n;
+          idx := idx || to_jsonb(n);
+        WHEN 'delegInsert' THEN
+          INSERT INTO delegations (id, parent_id, delegator, delegatee, status_list_id, status_index, created_at, expires_at)
+            VALUES (a->>0, a->>1, a->>2, a->>3, a->>4, (a->>5)::bigint, (a->>6)::bigint, (a->>7)::bigint);
+        WHEN 'delegRevokedAt' THEN
+          SELECT count(*) INTO n FROM delegations WHERE id = a->>0 AND revoked_at IS NULL;
+          IF n = 0 THEN RAISE EXCEPTION 'expectation' USING ERRCODE = 'AIDEX'; END IF;
+        ELSE
+          RAISE EXCEPTION 'unknown write op %', op->>'op' USING ERRCODE = 'AIDOP';
+        END CASE;
+      END LOOP;
+      out := out || jsonb_build_array(idx);
+    EXCEPTION WHEN OTHERS THEN
+      out := out || jsonb_build_array(jsonb_build_object('i', i, 'state', SQLSTATE, 'message', SQLERRM));
+    END;
+  END LOOP;
+  RETURN out;
+END
+$fn$;
+`
+
 /**
  * The PostgreSQL schema, in order. Append new steps; never edit a released one.
  * @example
@@ -287,6 +354,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = Object.freeze([
   { version: 1, name: 'initial schema (SQLite 1-7)', sql: PG_1 },
   { version: 2, name: 'group commit in one round trip', sql: PG_2 },
   { version: 3, name: 'credentials in insertion order', sql: PG_3 },
+  { version: 4, name: 'group commit in one statement, returning log indices', sql: PG_4 },
 ])
 
 /**

@@ -1,7 +1,7 @@
 // The PostgreSQL engine of the issuer's storage (node-postgres). Several issuer processes may share
-// one database: every write transaction first takes the cluster-wide 'log' advisory lock (held to its
-// end), so writers are serialized as SQLite serializes them in one file (check-then-write stays
-// atomic across instances, the log and the event sequence are gapless and in commit order, and there
+// one database: every write transaction takes the cluster-wide 'log' advisory lock with its first
+// statement and holds it to its end (the log sequencer's own tiles and checkpoints excepted), so
+// writers are serialized as SQLite serializes them in one file (check-then-write stays atomic across instances, the log and the event sequence are gapless and in commit order, and there
 // is one lock order, so no deadlock), while reads run in parallel on the pool. Status indices are
 // handed out in blocks by `allocate` (row-locked UPDATE … RETURNING), never twice; single-use values
 // (proof jtis, challenges) rest on PRIMARY KEY / conditional UPDATE, so they are single-use across
@@ -74,7 +74,7 @@ export async function openPgStorage(url: string, options: PgStorageOptions = {})
   return new PgStorage(pool)
 }
 
-interface Job { ops: readonly WriteOp[]; resolve: () => void; reject: (e: unknown) => void }
+interface Job { ops: readonly WriteOp[]; resolve: (logIndices: readonly number[]) => void; reject: (e: unknown) => void }
 
 export class PgStorage implements IssuerStorage {
   readonly engine = 'postgres' as const
@@ -115,24 +115,37 @@ export class PgStorage implements IssuerStorage {
     return { ...this.#tx.statusLists, allocate: (count, entries, at) => this.#allocate(count, entries, at) }
   }
 
+  // The 'log' lock is taken with the first statement that is not the log's own state (in the same
+  // round trip as BEGIN when it is the first): the sequencer's tiles and checkpoint are written by
+  // the one holder of the 'log-sequencer' lock, so its transaction need not stop every other
+  // writer while it waits for round trips (with several instances, every commit queued behind it).
   async transaction<T>(fn: (tx: StorageTx) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect()
       let broken = false
+      let begin: Promise<unknown> | undefined
+      let lock: Promise<unknown> | undefined
       try {
-        const q: Query = async (sql, args) => {
+        const run = (sql: string, args?: readonly unknown[]) => {
           this.roundTrips++
-          return client.query(prepared(sql, args) as pg.QueryConfig) as never
+          return client.query(prepared(sql, args) as pg.QueryConfig)
         }
-        await q('BEGIN')
+        const logStateQ: Query = async (sql, args) => {
+          await (begin ??= run('BEGIN'))
+          return run(sql, args) as never
+        }
+        const q: Query = async (sql, args) => {
+          await (lock ??= begin ? begin.then(() => run(PG_LOG_LOCK)) : (begin = run(`BEGIN; ${PG_LOG_LOCK}`)))
+          return run(sql, args) as never
+        }
         try {
-          await q(PG_LOG_LOCK)
           const tx = pgTx(q, true, () => { throw new Error('nested transaction') })
-          const result = await fn({ ...tx, statusLists: { ...tx.statusLists, allocate: () => Promise.reject(new Error('allocate runs outside transactions')) } })
-          await q('COMMIT')
+          const logState = pgTx(logStateQ, true, () => { throw new Error('nested transaction') }).logState
+          const result = await fn({ ...tx, logState, statusLists: { ...tx.statusLists, allocate: () => Promise.reject(new Error('allocate runs outside transactions')) } })
+          if (begin) await run('COMMIT')
           return result
         } catch (error) {
-          await client.query('ROLLBACK').catch(() => { broken = true })
+          if (begin) await client.query('ROLLBACK').catch(() => { broken = true })
           const code = (error as { code?: string }).code
           if (attempt < 5 && code !== undefined && RETRYABLE.has(code)) continue
           throw error
@@ -180,9 +193,9 @@ export class PgStorage implements IssuerStorage {
     }
   }
 
-  commit(ops: readonly WriteOp[]): Promise<void> {
+  commit(ops: readonly WriteOp[]): Promise<readonly number[]> {
     if (this.#closed) return Promise.reject(new AgentIdError('ERR_UNAVAILABLE', 'the storage is closed'))
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<readonly number[]>((resolve, reject) => {
       this.#queue.push({ ops, resolve, reject })
       if (!this.#flushing) {
         this.#flushing = true
@@ -191,35 +204,27 @@ export class PgStorage implements IssuerStorage {
     })
   }
 
-  // One batch at a time: BEGIN, the 'log' lock, one SAVEPOINT per job, COMMIT; jobs queued meanwhile
-  // form the next batch. A job's failure rolls back to its savepoint and rejects it alone.
+  // One batch at a time, in one round trip: every job in one call of agentid_commit_jobs (migration
+  // 4), a single statement in its own transaction that takes the 'log' lock, runs each job in a
+  // subtransaction (a failing job rolls back alone and is rejected alone) and commits before the
+  // answer arrives. Jobs queued meanwhile form the next batch.
   async #flush(): Promise<void> {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, 256)
-      const outcomes: (unknown | null)[] = []
-      let client: pg.PoolClient | undefined
+      let results: (number[] | { i: number; state: string; message: string })[]
       try {
-        client = await this.pool.connect()
-        const c = client
-        const q = async (sql: string, args?: readonly unknown[]) => {
-          this.roundTrips++
-          return c.query(prepared(sql, args) as pg.QueryConfig)
-        }
-        // Three round trips per batch: BEGIN with the 'log' lock, every job in one call of
-        // agentid_run_jobs (each job in its own subtransaction, migration 2), COMMIT.
-        await q(`BEGIN; ${PG_LOG_LOCK}`)
-        const r = await q('SELECT agentid_run_jobs($1::jsonb) AS r', [JSON.stringify(batch.map((job) => job.ops))])
-        const results = (r.rows[0] as { r: (null | { i: number; state: string; message: string })[] }).r
-        batch.forEach((job, k) => outcomes.push(jobOutcome(job.ops, k < results.length ? results[k]! : { i: -1, state: 'AIDOP', message: 'no outcome' })))
-        await q('COMMIT')
+        this.roundTrips++
+        const r = await this.pool.query(prepared('SELECT agentid_commit_jobs($1::jsonb) AS r', [JSON.stringify(batch.map((job) => job.ops))]) as pg.QueryConfig)
+        results = (r.rows[0] as { r: typeof results }).r
       } catch (error) {
-        if (client) await client.query('ROLLBACK').catch(() => {})
         for (const job of batch) job.reject(error)
-        client?.release(true)
         continue
       }
-      client.release()
-      batch.forEach((job, i) => (outcomes[i] === null ? job.resolve() : job.reject(outcomes[i])))
+      batch.forEach((job, k) => {
+        const o = results[k] ?? { i: -1, state: 'AIDOP', message: 'no outcome' }
+        if (Array.isArray(o)) job.resolve(o)
+        else job.reject(jobFailure(job.ops, o))
+      })
     }
     this.#flushing = false
   }
@@ -262,9 +267,8 @@ export class PgStorage implements IssuerStorage {
   }
 }
 
-// A job's outcome from agentid_run_jobs: null (written), or its failing op mapped as runOp maps it.
-function jobOutcome(ops: readonly WriteOp[], o: null | { i: number; state: string; message: string }): unknown {
-  if (o === null) return null
+// A failed job's outcome from agentid_commit_jobs mapped as runOp maps it (SQLite).
+function jobFailure(ops: readonly WriteOp[], o: { i: number; state: string; message: string }): Error {
   const w = ops[o.i]
   const mapped = (f: { code: string; message: string }) => new AgentIdError(f.code as AgentIdErrorCode, f.message)
   if (w?.onUnique && o.state === '23505') return mapped(w.onUnique)

@@ -44,6 +44,8 @@ export function pgTx(q: Query, inTx: boolean, open: InTransaction): StorageTx {
       insert: async (r) => void (await q(`INSERT INTO agents (did, orchestrator_id, controller, purpose, claims_json, key_custody, status, created_at)
         VALUES ($1, $2, $3, $4, $5, $6, 'active', $7)`, [r.did, r.orchestrator_id, r.controller, r.purpose, r.claims_json, r.key_custody, r.created_at])),
       get: (did) => first<AgentRow>(q('SELECT * FROM agents WHERE did = $1', [did])),
+      seen: async (did, nonce) => (await first<{ agent: boolean; nonce: boolean }>(q(`SELECT EXISTS (SELECT 1 FROM agents WHERE did = $1) AS agent,
+        EXISTS (SELECT 1 FROM proof_nonces WHERE nonce = $2) AS nonce`, [did, nonce])))!,
       revoke: (did, at, reason) => changed(q("UPDATE agents SET status = 'revoked', revoked_at = $1, revocation_reason = $2 WHERE did = $3 AND status = 'active'", [at, reason, did])),
       list: async (f: AgentFilter) => {
         const where: string[] = []

@@ -83,7 +83,10 @@ export class SqliteStorage implements IssuerStorage {
         insert: a(st.orchestrators.insert), byKeyHash: a(st.orchestrators.byKeyHash), byId: a(st.orchestrators.byId), byName: a(st.orchestrators.byName),
         list: a(st.orchestrators.list), remove: a(st.orchestrators.remove), activeAgentCount: a(st.orchestrators.activeAgentCount),
       },
-      agents: { insert: a(st.agents.insert), get: a(st.agents.get), revoke: a(st.agents.revoke), list: a(st.agents.list) },
+      agents: {
+        insert: a(st.agents.insert), get: a(st.agents.get),
+        seen: a((did: string, nonce: string | null) => ({ agent: st.agents.get(did) !== undefined, nonce: nonce !== null && st.nonces.seen(nonce) })),
+        revoke: a(st.agents.revoke), list: a(st.agents.list) },
       credentials: { insert: a(st.credentials.insert), get: a(st.credentials.get), byAgent: a(st.credentials.byAgent), activeByAgent: a(st.credentials.activeByAgent), revoke: a(st.credentials.revoke) },
       delegations: {
         insert: a((r) => void s().delegInsert!.run(r.id, r.parent_id, r.delegator, r.delegatee, r.status_list_id, r.status_index, r.created_at, r.expires_at)),
@@ -215,7 +218,7 @@ export class SqliteStorage implements IssuerStorage {
     return run
   }
 
-  commit(ops: readonly WriteOp[]): Promise<void> {
+  commit(ops: readonly WriteOp[]): Promise<readonly number[]> {
     return this.store.commit(ops)
   }
 

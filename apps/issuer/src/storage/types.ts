@@ -43,6 +43,11 @@ export interface StorageTx {
   readonly agents: {
     insert(row: Omit<AgentRow, 'status' | 'revoked_at' | 'revocation_reason'>): Promise<void>
     get(did: string): Promise<AgentRow | undefined>
+    /**
+     * Whether agent `did` exists and whether proof nonce `nonce` was used, in one read: a spawn's
+     * early refusals before it signs (its commit checks both again, atomically).
+     */
+    seen(did: string, nonce: string | null): Promise<{ agent: boolean; nonce: boolean }>
     /** Revokes an active agent; false when it was not active. */
     revoke(did: string, at: number, reason: string): Promise<boolean>
     /** Ordered by (created_at, did), keyset-paged. */
@@ -220,8 +225,10 @@ export interface IssuerStorage extends StorageTx {
    * Group commit (see `Store.commit`): runs the write ops of one job atomically and resolves once
    * they are durably committed; jobs arriving together share a transaction, each in its own
    * savepoint, so one failing job rolls back alone and rejects with its op's AgentIdError.
+   * Resolves with the log indices its audit events were given (`ops.audit`, in op order), so the
+   * caller needs no look-up to name them.
    */
-  commit(ops: readonly WriteOp[]): Promise<void>
+  commit(ops: readonly WriteOp[]): Promise<readonly number[]>
   /**
    * Runs `fn` while holding the named cluster-wide lock (PostgreSQL: a session advisory lock on a
    * connection kept for it; SQLite: this process is the only one, so always). Resolves to
