@@ -3,18 +3,21 @@
 // spread round-robin over the instances), in the same run; then 3 PostgreSQL instances offered 500
 // spawns/s open loop (errors, p50, p99). Per spawn: the issuers' CPU, the PostgreSQL backends' CPU, and
 // the database round trips, counted on the wire by a TCP relay between the issuers and the server
-// (one per extended-protocol Sync or simple Query message). Needs PostgreSQL (AGENTID_TEST_PG_URL,
+// (one per extended-protocol Sync or simple Query message), by statement; during the open loop, what
+// the backends were doing (pg_stat_activity sampled every 10 ms: on CPU, waiting for WAL sync or a
+// lock, idle inside a transaction while the issuer thinks). Needs PostgreSQL (AGENTID_TEST_PG_URL,
 // default postgres://postgres@127.0.0.1:5432/test); each run uses a fresh database, dropped after.
 //   node bench/run.mjs pg           (BENCH_PG_MS: closed-loop window per case, default 6,000)
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer, connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import { createProofOfPossession, generateEd25519KeyPair, signerFromKeyObject } from '@agentid/core'
 import { cpuSeconds, percentile, poster, startIssuer, stopIssuer } from './lib/issuer-process.mjs'
 import { progress, report } from './lib/suite.mjs'
+import { countingRelay, perOperation } from './lib/pg-relay.mjs'
+import { sampleActivity } from './lib/pg-sample.mjs'
 
 const SUITE = 'pg'
 const ADMIN_URL = process.env.AGENTID_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
@@ -28,42 +31,6 @@ async function admin(sql) {
   const c = new pg.Client({ connectionString: ADMIN_URL })
   await c.connect()
   try { return (await c.query(sql)).rows } finally { await c.end() }
-}
-
-/** A TCP relay to PostgreSQL counting the frontend's Sync ('S') and Query ('Q') messages: round trips. */
-async function countingRelay(target) {
-  const counter = { roundTrips: 0 }
-  const server = createServer((client) => {
-    const upstream = connect(Number(target.port || 5432), target.hostname)
-    let started = false
-    let buf = Buffer.alloc(0)
-    client.on('data', (chunk) => {
-      upstream.write(chunk)
-      buf = Buffer.concat([buf, chunk])
-      for (;;) {
-        if (!started) { // the startup (or SSL request) message has no type byte
-          if (buf.length < 4) break
-          const len = buf.readInt32BE(0)
-          if (buf.length < len) break
-          const code = len >= 8 ? buf.readInt32BE(4) : 0
-          buf = buf.subarray(len)
-          if (code !== 80877103) started = true // SSLRequest: the real startup follows
-          continue
-        }
-        if (buf.length < 5) break
-        const len = buf.readInt32BE(1)
-        if (buf.length < 1 + len) break
-        const type = String.fromCharCode(buf[0])
-        if (type === 'S' || type === 'Q') counter.roundTrips++
-        buf = buf.subarray(1 + len)
-      }
-    })
-    upstream.on('data', (d) => client.write(d))
-    const end = () => { client.destroy(); upstream.destroy() }
-    client.on('error', end); upstream.on('error', end); client.on('close', end); upstream.on('close', end)
-  })
-  await new Promise((r) => server.listen(0, '127.0.0.1', r))
-  return { counter, port: server.address().port, close: () => new Promise((r) => server.close(r)) }
 }
 
 /** utime + stime of the PostgreSQL backends serving `db`, seconds (by pid, from /proc). */
@@ -176,12 +143,14 @@ async function measureCase(label, n, engine) {
     let at = (await closed(f, 0, 1000)).next // warm-up
     const cpu0 = f.children.reduce((s, c) => s + cpuSeconds(c.pid), 0)
     const rt0 = f.relay?.counter.roundTrips ?? 0
+    const by0 = new Map(f.relay?.counter.byStatement ?? [])
     const be0 = pgDb ? await backendCpu(pgDb) : new Map()
     const r = await closed(f, at, MS)
     at = r.next
     r.issuerCpuUsPerSpawn = ((f.children.reduce((s, c) => s + cpuSeconds(c.pid), 0) - cpu0) * 1e6) / r.done
     if (pgDb) {
       r.roundTripsPerSpawn = (f.relay.counter.roundTrips - rt0) / r.done
+      r.roundTripsByStatement = perOperation(by0, f.relay.counter.byStatement, r.done)
       r.postgresCpuUsPerSpawn = (cpuDelta(be0, await backendCpu(pgDb)) * 1e6) / r.done
     }
     progress(SUITE, `${label}: ${r.opsPerSec.toFixed(0)} spawns/s, p99 ${r.p99.toFixed(1)} ms, errors ${r.errors}${r.firstError ? ` (${r.firstError})` : ''}`)
@@ -210,8 +179,15 @@ try {
   const rest = three.f.bodies.length - three.at
   progress(SUITE, `postgres ×3 open loop: ${OPEN_RATE}/s for ${OPEN_MS} ms (${rest} bodies left)`)
   const rt0 = three.f.relay.counter.roundTrips
+  const cpu0 = three.f.children.reduce((s, c) => s + cpuSeconds(c.pid), 0)
+  const be0 = await backendCpu(three.f.db)
+  const sampler = await sampleActivity(ADMIN_URL, three.f.db)
   openRun = await open(three.f, three.at, OPEN_RATE, Math.min(OPEN_MS, (rest / OPEN_RATE) * 1000))
+  const activity = await sampler.stop()
   openRun.roundTripsPerSpawn = (three.f.relay.counter.roundTrips - rt0) / Math.max(1, openRun.done)
+  openRun.issuerCpuUsPerSpawn = ((three.f.children.reduce((s, c) => s + cpuSeconds(c.pid), 0) - cpu0) * 1e6) / Math.max(1, openRun.done)
+  openRun.postgresCpuUsPerSpawn = (cpuDelta(be0, await backendCpu(three.f.db)) * 1e6) / Math.max(1, openRun.done)
+  openRun.backendActivity = activity.busy.slice(0, 8)
   progress(SUITE, `open loop: ${openRun.done}/${openRun.offered} ok, ${openRun.errors} errors, p99 ${openRun.p99.toFixed(1)} ms${openRun.firstError ? ` (${openRun.firstError})` : ''}`)
 } finally {
   await three.f.stop()
@@ -240,6 +216,9 @@ report({
     `issuer CPU per spawn (all instances): SQLite ${sqlite.issuerCpuUsPerSpawn.toFixed(0)} µs; PostgreSQL ×1 ${pg1.issuerCpuUsPerSpawn.toFixed(0)}, ×2 ${pg2.issuerCpuUsPerSpawn.toFixed(0)}, ×3 ${pg3.issuerCpuUsPerSpawn.toFixed(0)} µs`,
     `PostgreSQL backend CPU per spawn: ×1 ${pg1.postgresCpuUsPerSpawn.toFixed(0)}, ×2 ${pg2.postgresCpuUsPerSpawn.toFixed(0)}, ×3 ${pg3.postgresCpuUsPerSpawn.toFixed(0)} µs`,
     `database round trips per spawn (Sync/Query messages on the wire): ×1 ${pg1.roundTripsPerSpawn.toFixed(2)}, ×2 ${pg2.roundTripsPerSpawn.toFixed(2)}, ×3 ${pg3.roundTripsPerSpawn.toFixed(2)}; open loop ${openRun.roundTripsPerSpawn.toFixed(2)}`,
+    `round trips per spawn by statement (×1): ${pg1.roundTripsByStatement.filter(([, v]) => v >= 0.01).map(([k, v]) => `${v.toFixed(2)} ${k.slice(0, 48)}`).join('; ')}`,
+    `open loop (×3 at ${OPEN_RATE}/s) CPU per spawn: issuers ${openRun.issuerCpuUsPerSpawn.toFixed(0)} µs, PostgreSQL backends ${openRun.postgresCpuUsPerSpawn.toFixed(0)} µs`,
+    `open loop, backends busy (average backends per 10 ms sample): ${openRun.backendActivity.map(([k, v]) => `${v.toFixed(2)} ${k}`).join('; ')}`,
     `open loop: ${openRun.done} of ${openRun.offered} answered 201, achieved ${openRun.achieved.toFixed(0)}/s, max ${openRun.max?.toFixed(1)} ms${openRun.firstError ? `; first error: ${openRun.firstError}` : ''}`,
     `closed-loop errors: SQLite ${sqlite.errors}, PostgreSQL ×1 ${pg1.errors}, ×2 ${pg2.errors}, ×3 ${pg3.errors}`,
     `2 cores shared with the load generator and PostgreSQL; load average at start ${load1}`,
