@@ -14,11 +14,14 @@ function invalid(message: string): never {
 }
 
 // Only JSON values, nested at most MAX_ARGS_DEPTH: checked without recursion (a hostile depth cannot overflow the stack).
+// Two parallel stacks (values, depths), not a pair per value: it runs on every call's arguments.
 function checkJsonValue(root: unknown): void {
-  const stack: [unknown, number][] = [[root, 0]]
+  const stack: unknown[] = [root]
+  const depths: number[] = [0]
   let seen = 0
   while (stack.length > 0) {
-    const [value, depth] = stack.pop()!
+    const value = stack.pop()
+    const depth = depths.pop()!
     if (++seen > 1_000_000) invalid('more than 1,000,000 values')
     if (value === null || typeof value === 'string' || typeof value === 'boolean') continue
     if (typeof value === 'number') {
@@ -28,14 +31,20 @@ function checkJsonValue(root: unknown): void {
     if (typeof value !== 'object') invalid(`a ${typeof value} is not a JSON value`)
     if (depth >= MAX_ARGS_DEPTH) invalid(`nested deeper than ${MAX_ARGS_DEPTH}`)
     if (Array.isArray(value)) {
-      for (const v of value) stack.push([v, depth + 1])
+      for (const v of value) {
+        stack.push(v)
+        depths.push(depth + 1)
+      }
       continue
     }
     const proto = Object.getPrototypeOf(value)
     if (proto !== Object.prototype && proto !== null) invalid('only plain objects, arrays and JSON scalars are allowed')
-    for (const v of Object.values(value as Record<string, unknown>)) {
+    for (const key in value) {
+      if (!Object.hasOwn(value, key)) continue
+      const v = (value as Record<string, unknown>)[key]
       if (v === undefined) continue
-      stack.push([v, depth + 1])
+      stack.push(v)
+      depths.push(depth + 1)
     }
   }
 }

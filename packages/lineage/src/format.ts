@@ -332,6 +332,9 @@ export function initialCustody(): CustodyState {
 
 type OpenCall = CustodyState['open'][number]
 
+// Before entry 0, for cursors given no state (never written: a cursor copies what it changes).
+const START: CustodyState = Object.freeze({ ...initialCustody(), open: Object.freeze([]) })
+
 /** What the custody rules read of an entry: a {@link DecodedEntry}, or what a verifier keeps of one. */
 export type CustodyEntry =
   | { readonly kind: 'hop'; readonly index: number; readonly hash: string; readonly claims: HopClaims }
@@ -359,7 +362,7 @@ export class CustodyCursor {
   private readonly newJtis = new Set<string>()
 
   /** Starts from `state` (copied once), or before entry 0. */
-  constructor(state: CustodyState = initialCustody()) {
+  constructor(state: CustodyState = START) {
     this.txn = state.txn
     this.next = state.next
     this.last = state.last

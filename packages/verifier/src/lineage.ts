@@ -285,9 +285,12 @@ function memoKey(lineage: string, end: number): string {
   return lineage.slice(lineage.lastIndexOf('.', end) + 1, end)
 }
 
-function credentialList(input: VerifyLineageOptions['credentials']): string[] {
-  if (input === undefined) return []
-  const list = typeof input === 'string' ? (input === '' ? [] : input.split(LINEAGE_SEPARATOR)) : input
+const NO_CREDENTIALS: readonly string[] = Object.freeze([])
+const NO_APPROVALS: readonly VerifiedLineageApproval[] = Object.freeze([])
+
+function credentialList(input: VerifyLineageOptions['credentials']): readonly string[] {
+  if (input === undefined) return NO_CREDENTIALS
+  const list = typeof input === 'string' ? (input === '' ? NO_CREDENTIALS : input.split(LINEAGE_SEPARATOR)) : input
   if (!Array.isArray(list) || !list.every((c) => typeof c === 'string')) throw new TypeError('verifyLineage: credentials must be a list of compact JWTs or their `~`-joined form')
   return list as string[]
 }
@@ -511,17 +514,18 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
     if (reuse) knownViews![entry.index] = view
     return view
   })
-  const hops = verified.filter((e): e is VerifiedLineageHop => e.kind === 'hop')
-  const approved = hops.filter((h) => h.approved).map((h) => Object.freeze({ hop: h.index, actor: h.actor.did, target: h.target, command: h.command, approval: approvals!.get(h.index)! }))
+  // Without receipts the entries are the hops (one frozen list for both); approvals only when some verified.
+  const hops = verified.every((e) => e.kind === 'hop') ? Object.freeze(verified as VerifiedLineageHop[]) : Object.freeze(verified.filter((e): e is VerifiedLineageHop => e.kind === 'hop'))
+  const approved = approvals === undefined || approvals.size === 0 ? NO_APPROVALS : Object.freeze(hops.filter((h) => h.approved).map((h) => Object.freeze({ hop: h.index, actor: h.actor.did, target: h.target, command: h.command, approval: approvals.get(h.index)! })))
   const first = entries[0]!
   return Object.freeze({
     transactionId: first.claims.txn,
     origin: Object.freeze({ digest: first.claims.prv, kind: first.kind === 'hop' ? (first.claims.ori ?? null) : null }),
     user: cursor.currentUser,
-    entries: Object.freeze(verified),
-    hops: Object.freeze(hops),
+    entries: Object.isFrozen(verified) ? verified : Object.freeze(verified),
+    hops,
     last: hops[hops.length - 1]!,
-    approvals: Object.freeze(approved),
+    approvals: approved,
     lineage: lineage as string,
   })
 }

@@ -92,12 +92,21 @@ export function createMemoryReplayCache(options: MemoryReplayCacheOptions = {}):
   const seen = new Map<string, number>()
   // Earliest expiry among the entries left by the last full sweep: no sweep before then can free room.
   let nextSweepAt = 0
+  // Expiry of the entry at the head when last looked at: the head is not walked again before then
+  // (the walk, an iterator and an entry pair, ran on every call) unless the head may have changed.
+  let headExpiresAt = 0
 
   function sweep(t: number): void {
-    // Insertion order roughly follows expiry: drop the expired head cheaply on every call.
-    for (const [key, expiresAt] of seen) {
-      if (expiresAt > t) break
-      seen.delete(key)
+    // Insertion order roughly follows expiry: drop the expired head cheaply.
+    if (t >= headExpiresAt) {
+      headExpiresAt = Number.POSITIVE_INFINITY
+      for (const [key, expiresAt] of seen) {
+        if (expiresAt > t) {
+          headExpiresAt = expiresAt
+          break
+        }
+        seen.delete(key)
+      }
     }
     if (seen.size < max || t < nextSweepAt) return
     let earliest = Number.POSITIVE_INFINITY
@@ -106,6 +115,7 @@ export function createMemoryReplayCache(options: MemoryReplayCacheOptions = {}):
       else if (expiresAt < earliest) earliest = expiresAt
     }
     nextSweepAt = earliest
+    headExpiresAt = 0 // the head may have gone
   }
 
   return Object.freeze({
@@ -116,7 +126,10 @@ export function createMemoryReplayCache(options: MemoryReplayCacheOptions = {}):
       if (!(expiresAtMs > t)) return true // already expired: nothing to remember, nothing it could replay
       sweep(t)
       if (known === undefined && seen.size >= max) return false
-      seen.delete(key)
+      if (known !== undefined) {
+        seen.delete(key) // an expired entry stored again goes to the tail: the head may change
+        headExpiresAt = 0
+      } else if (seen.size === 0) headExpiresAt = expiresAtMs
       seen.set(key, expiresAtMs)
       return true
     },

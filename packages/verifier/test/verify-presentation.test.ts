@@ -164,6 +164,27 @@ describe('verifyPresentation: replay', () => {
     expect(cache.checkAndStore('b', 9000)).toBe(true)
     expect(() => createMemoryReplayCache({ maxEntries: 0 })).toThrow(TypeError)
   })
+
+  it('the memory cache drops an expired head, entries stored out of expiry order, and an expired id stored again', () => {
+    const t = testClock(0)
+    const cache = createMemoryReplayCache({ maxEntries: 2, clock: t })
+    expect(cache.checkAndStore('x', 100)).toBe(true)
+    expect(cache.checkAndStore('y', 50)).toBe(true) // expires before the head
+    t.set(60)
+    expect(cache.checkAndStore('z', 200)).toBe(true) // full: 'y' (not the head) expired and made room
+    expect(cache.checkAndStore('x', 300)).toBe(false) // the head is still live
+    t.set(101)
+    expect(cache.checkAndStore('x', 400)).toBe(true) // the head expired: stored again, now at the tail
+    expect(cache.checkAndStore('w', 400)).toBe(false) // full of live ids ('z', 'x')
+    t.set(150)
+    expect(cache.checkAndStore('x', 500)).toBe(false) // a replay of the id stored again
+    t.set(201)
+    expect(cache.checkAndStore('w', 400)).toBe(true) // 'z', the new head, expired
+    expect(cache.checkAndStore('z', 600)).toBe(false) // full ('x', 'w' live)
+    t.set(401)
+    expect(cache.checkAndStore('z', 600)).toBe(true)
+    expect(cache.checkAndStore('q', 700)).toBe(true)
+  })
 })
 
 describe('verifyPresentation: refuses', () => {
