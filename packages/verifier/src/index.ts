@@ -8,6 +8,8 @@ export { createMemoryReplayCache, PRESENTATION_TYP, MAX_PRESENTATION_LIFETIME_SE
 export type { ReplayCache, MemoryReplayCacheOptions, VerifyPresentationOptions, VerifiedPresentation, EffectiveCapability } from './presentation.js'
 export type { DidResolver, KeyPurpose } from './keys.js'
 export type { FetchLike } from './status.js'
+export { fetchStatusList } from './status-fetch.js'
+export type { FetchStatusListOptions } from './status-fetch.js'
 export { SET_TYP } from './revocations.js'
 export type { RevocationMode, RevocationStreamOptions, StreamFetch } from './revocations.js'
 export { createDocumentLoader } from './di/loader.js'

@@ -202,6 +202,14 @@ export class StatusLists {
     }
   }
 
+  /**
+   * The list at `url` fetched now (never from the cache) and verified as {@link status} verifies it:
+   * signed by `issuer`, unexpired, a revocation BitstringStatusList, within the byte caps.
+   */
+  async fetchNow(url: string, issuer: string): Promise<StatusList> {
+    return (await this.refresh(url, issuer)).list
+  }
+
   /** Drops every cached list (tests, or an operator forcing a refresh). */
   clear(): void {
     this.cache.clear()

@@ -311,7 +311,7 @@ export class Approvals {
       })
       if (!done) throw new AgentIdError('ERR_NOT_FOUND', 'unknown, used or expired enrolment link')
       await tx.statusLists.advance(slot.listId, slot.index + 1)
-      await this.record(tx, events, { at, actor: `approver:${row.id}`, action: 'approver.enrolled', subject: row.id, details: { credentialId: id, passkeyId: credential.id, alg } })
+      await this.record(tx, events, { at, actor: `approver:${row.id}`, action: 'approver.enrolled', subject: row.id, details: { credentialId: id, passkeyId: credential.id, alg, status: { list: slot.listId, index: slot.index } } })
     })
     this.emit(events)
     return { approverId: row.id, credential: jwt, credentialId: id }

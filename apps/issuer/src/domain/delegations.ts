@@ -13,8 +13,13 @@ export interface RootLink {
   id: string
   jwt: string
   statusEntry: BitstringStatusListEntry
+  /** Its status entry as the log names it (README "Log entries"). */
+  status: LoggedStatus
   ops: WriteOp[]
 }
+
+/** A status entry as a log entry names it: the list's id (served at `/v1/status-lists/<list>`) and the index. */
+export interface LoggedStatus { list: string; index: number }
 
 export interface DelegationsOptions {
   store: IssuerStorage
@@ -64,6 +69,7 @@ export class Delegations {
       id,
       jwt: jwt!,
       statusEntry,
+      status: { list: slot.listId, index: slot.index },
       ops: [
         this.o.store.ops.delegationInsert(row, { code: 'ERR_CONFLICT', message: 'the delegation exists' }),
         this.o.statusLists.commitOp(slot.listId, slot.index),
@@ -99,7 +105,7 @@ export class Delegations {
       store.ops.delegationActive(parent.id, { code: 'ERR_REVOKED', message: 'the parent delegation has been revoked' }),
       store.ops.delegationInsert(row, { code: 'ERR_CONFLICT', message: 'the delegation exists' }),
       this.o.statusLists.commitOp(slot.listId, slot.index),
-      store.ops.audit(at, `agent:${proof.did}`, 'delegation.registered', proof.did, { delegationId: id, parentId: parent.id, delegatee: request.delegatee, proofSha256: createHash('sha256').update(request.proof).digest('hex') }),
+      store.ops.audit(at, `agent:${proof.did}`, 'delegation.registered', proof.did, { delegationId: id, parentId: parent.id, delegatee: request.delegatee, proofSha256: createHash('sha256').update(request.proof).digest('hex'), status: { list: slot.listId, index: slot.index } }),
     ])
     return { id, statusEntry: entry(slot), expiresAt: row.expires_at }
   }

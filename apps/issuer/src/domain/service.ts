@@ -448,7 +448,7 @@ export class IssuerService {
       }),
       this.storage.ops.credentialInsert(row),
       ...(root ? root.ops : []),
-      this.storage.ops.audit(at, actorName(actor), 'agent.spawned', did, { credentialId: row.id, credentialSha256: sha256Hex(row.jwt), keyCustody: request.keyCustody, ...(root ? { delegationId: root.id, delegationSha256: sha256Hex(root.jwt) } : {}) }),
+      this.storage.ops.audit(at, actorName(actor), 'agent.spawned', did, { credentialId: row.id, credentialSha256: sha256Hex(row.jwt), status: { list: row.status_list_id, index: row.status_index }, keyCustody: request.keyCustody, ...(root ? { delegationId: root.id, delegationSha256: sha256Hex(root.jwt), delegationStatus: root.status } : {}) }),
     ])
     return { ...issued, keyCustody: request.keyCustody, ...(claims.spiffeId ? { spiffeId: claims.spiffeId } : {}), ...(privateJwk ? { privateJwk } : {}), ...(root ? { delegationChain: [root.jwt] } : {}) }
   }
@@ -469,7 +469,7 @@ export class IssuerService {
       ...(proof.nonce !== null ? [this.storage.ops.challengeUse(proof.nonce, at, { code: 'ERR_REPLAY', message: 'the challenge is unknown, expired or used' })] : []),
       this.storage.ops.agentActive(agentDid, { code: 'ERR_REVOKED', message: 'the agent has been revoked' }),
       this.storage.ops.credentialInsert(row),
-      this.storage.ops.audit(at, `agent:${agentDid}`, 'agent.renewed', agentDid, { credentialId: row.id, credentialSha256: sha256Hex(row.jwt) }),
+      this.storage.ops.audit(at, `agent:${agentDid}`, 'agent.renewed', agentDid, { credentialId: row.id, credentialSha256: sha256Hex(row.jwt), status: { list: row.status_list_id, index: row.status_index } }),
     ])
   }
 
@@ -606,7 +606,7 @@ export class IssuerService {
     await this.storage.commit([
       this.storage.ops.agentActive(agentDid, { code: 'ERR_REVOKED', message: 'the agent has been revoked' }),
       ...root.ops,
-      this.storage.ops.audit(at, actorName(actor), 'delegation.granted', agentDid, { delegationId: root.id, delegationSha256: sha256Hex(root.jwt) }),
+      this.storage.ops.audit(at, actorName(actor), 'delegation.granted', agentDid, { delegationId: root.id, delegationSha256: sha256Hex(root.jwt), status: root.status }),
     ])
     const exp = decodeJwt(root.jwt).payload.exp as number
     return { id: root.id, delegationChain: [root.jwt], expiresAt: iso(exp) }
