@@ -2,7 +2,7 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
 import { createServer, type IncomingMessage } from 'node:http'
 import type { Command } from 'commander'
-import { AgentIdError, VerificationError, readBodyCapped } from '@agentid/core'
+import { AgentIdError, VerificationError, readBodyCapped, type StatusList } from '@agentid/core'
 import {
   HASH_SIZE,
   MAX_ENTRY_BYTES,
@@ -25,8 +25,11 @@ import {
   type NoteVerifier,
   type WitnessRecord,
 } from '@agentid/tlog'
+import { fetchStatusList, type DidResolver } from '@agentid/verifier'
 import { UsageError } from '../errors.js'
 import type { Context } from '../context.js'
+import { cliResolver } from '../resolver.js'
+import { StatusLedger, describeMismatch, type NotCheckable, type StatusMismatch } from './audit-status.js'
 
 const MAX_BODY = 64 * 1024
 
@@ -155,10 +158,12 @@ export function registerTlog(program: Command, ctx: Context): void {
     .option('--witness <vkey...>', 'trusted witness vkeys (type 0x04)')
     .option('--quorum <n>', 'how many of them must have cosigned the checkpoint', '0')
     .option('--state <file>', 'checkpoints seen before (kept between runs)', 'agentid-audit-state.json')
+    .option('--issuer-did <did>', "the DID whose key must sign the status lists (default: the one pinned in the state file, else fetched from <url>/v1/issuer and pinned)")
+    .option('--skip-status-lists', 'do not compare the status lists with the log (compared by default when entries name status entries)')
     .option('--json', 'print the result as JSON')
-    .action(async (options: { log: string; logKey?: string; witness?: string[]; quorum: string; state: string; json?: boolean }) => {
+    .action(async (options: { log: string; logKey?: string; witness?: string[]; quorum: string; state: string; issuerDid?: string; skipStatusLists?: boolean; json?: boolean }) => {
       const result = await auditVerify(options)
-      ctx.io.stdout(options.json ? `${JSON.stringify(result)}\n` : `log ${result.origin}: ${result.size} entries verified, root ${result.root}, ${result.cosignatures} cosignatures, ${result.agents} agents checked\n`)
+      ctx.io.stdout(options.json ? `${JSON.stringify(result)}\n` : `log ${result.origin}: ${result.size} entries verified, root ${result.root}, ${result.cosignatures} cosignatures, ${result.agents} agents checked; ${describeStatusCheck(result.status)}\n`)
     })
   audit
     .command('proof <credential>')
@@ -228,37 +233,24 @@ function fail(message: string, details: Record<string, unknown> = {}): never {
   throw new VerificationError('ERR_SIGNATURE_INVALID', message, { details })
 }
 
-interface AuditState { logKey?: string; checkpoints?: { size: number; root: string }[] }
+interface AuditState { logKey?: string; issuerDid?: string; checkpoints?: { size: number; root: string }[] }
 
 /** `agentid audit verify`: the whole log recomputed from its entries. */
-export async function auditVerify(options: { log: string; logKey?: string; witness?: string[]; quorum: string; state: string }) {
+export async function auditVerify(options: { log: string; logKey?: string; witness?: string[]; quorum: string; state: string; issuerDid?: string; skipStatusLists?: boolean }) {
   const base = options.log.replace(/\/+$/, '')
   const state: AuditState = existsSync(options.state) ? (JSON.parse(readFileSync(options.state, 'utf8')) as AuditState) : {}
   const vkey = options.logKey ?? state.logKey ?? (await fetchText(`${base}/log/key`, MAX_KEY_BYTES)).trim()
   if (state.logKey !== undefined && state.logKey !== vkey) fail('the log key differs from the one pinned in the state file')
   const cp = openCheckpoint(await fetchText(`${base}/log/checkpoint`, MAX_NOTE_BYTES), { log: vkey, witnesses: options.witness ?? [], quorum: quorumOf(options.quorum), now: Math.floor(Date.now() / 1000) })
   const size = cp.size
-  // Every entry bundle, 16 at a time.
   const tree = new MerkleTree()
-  const bundles = Math.ceil(size / TILE_WIDTH)
   const sequences = new AgentSequences()
-  for (let start = 0; start < bundles; start += 16) {
-    const batch = await Promise.all(
-      Array.from({ length: Math.min(16, bundles - start) }, (_, k) => {
-        const n = start + k
-        const width = Math.min(TILE_WIDTH, size - n * TILE_WIDTH)
-        return fetchBytes(`${base}/log/${entriesPath(n, width)}`, maxBundleBytes(width)).then((b) => ({ n, width, b }))
-      }),
-    )
-    for (const { n, width, b } of batch) {
-      const got = decodeEntryBundle(b)
-      if (got.length !== width) fail(`entry bundle ${n} holds ${got.length} entries, not ${width}`, { bundle: n })
-      for (const e of got) {
-        sequences.add(e, tree.size)
-        tree.appendEntry(e)
-      }
-    }
+  const ledger = new StatusLedger()
+  const feed = (e: Uint8Array) => {
+    ledger.add(sequences.add(e, tree.size), tree.size)
+    tree.appendEntry(e)
   }
+  await readEntries(base, 0, size, feed)
   if (!Buffer.from(tree.root(size)).equals(cp.rootHash)) fail('the entries do not hash to the checkpoint root', { size })
   // Every tile the log serves must be the one recomputed.
   for (const level of tilesForTreeSize(size)) {
@@ -279,11 +271,112 @@ export async function auditVerify(options: { log: string; logKey?: string; witne
     if (seen.size > size) fail(`the log shrank: a checkpoint of size ${seen.size} was seen before, now ${size}`)
     if (Buffer.from(tree.root(seen.size)).toString('base64') !== seen.root) fail(`the log is not consistent with the checkpoint of size ${seen.size} seen before`, { size: seen.size })
   }
+  // The status lists against the log (which may grow meanwhile: `latest` is the checkpoint last verified).
+  let latest = { size, rootHash: cp.rootHash }
+  let status: StatusCheck
+  let mismatches: StatusMismatch[] = []
+  if (options.skipStatusLists) status = { checked: false, reason: 'skipped (--skip-status-lists)' }
+  else if (ledger.statuses === 0) status = { checked: false, reason: 'not checked: no entry names a status entry', notCheckable: ledger.notCheckable }
+  else {
+    const issuer = options.issuerDid ?? state.issuerDid ?? (await fetchIssuerDid(base))
+    if (state.issuerDid !== undefined && state.issuerDid !== issuer) fail('the issuer DID differs from the one pinned in the state file')
+    state.issuerDid = issuer
+    const fetched = new Map<string, StatusList>()
+    const listIds = ledger.lists()
+    for (const id of listIds) fetched.set(id, await fetchStatusList(`${base}/v1/status-lists/${id}`, { issuer, ...statusResolver(base, issuer), fetchTimeoutMs: 30_000 }))
+    let result = ledger.compare(fetched, size)
+    // A bit set by a revocation committed after the checkpoint: its entry is in a later one (≤ 1 s).
+    for (let round = 0; round < 4 && result.mismatches.some(laterEntryMayExplain); round++) {
+      await new Promise((resolve) => setTimeout(resolve, 750))
+      const next = openCheckpoint(await fetchText(`${base}/log/checkpoint`, MAX_NOTE_BYTES), { log: vkey, witnesses: options.witness ?? [], quorum: quorumOf(options.quorum), now: Math.floor(Date.now() / 1000) })
+      if (next.size < latest.size) fail(`the log shrank: a checkpoint of size ${latest.size} was seen, now ${next.size}`)
+      if (next.size === latest.size) continue
+      await readEntries(base, latest.size, next.size, feed)
+      if (!Buffer.from(tree.root(next.size)).equals(next.rootHash)) fail('the entries do not hash to the checkpoint root', { size: next.size })
+      latest = { size: next.size, rootHash: next.rootHash }
+      result = ledger.compare(fetched, size)
+    }
+    mismatches = result.mismatches
+    status = { checked: true, lists: listIds.length, statuses: result.bits, revoked: result.revoked, mismatches: mismatches.length, notCheckable: ledger.notCheckable }
+  }
   const agents = sequences.size
-  const seen = [...(state.checkpoints ?? []).filter((c) => c.size !== size), { size, root: Buffer.from(cp.rootHash).toString('base64') }].slice(-1000)
-  writeFileDurably(options.state, JSON.stringify({ logKey: vkey, checkpoints: seen } satisfies AuditState))
-  return { origin: cp.origin, size, root: Buffer.from(cp.rootHash).toString('base64'), cosignatures: cp.cosignatures.length, agents }
+  const root = Buffer.from(latest.rootHash).toString('base64')
+  const seen = [...(state.checkpoints ?? []).filter((c) => c.size !== size && c.size !== latest.size), { size, root: Buffer.from(cp.rootHash).toString('base64') }, ...(latest.size !== size ? [{ size: latest.size, root }] : [])].slice(-1000)
+  writeFileDurably(options.state, JSON.stringify({ logKey: vkey, ...(state.issuerDid === undefined ? {} : { issuerDid: state.issuerDid }), checkpoints: seen } satisfies AuditState))
+  if (mismatches.length > 0) {
+    const shown = mismatches.slice(0, 20).map(describeMismatch)
+    fail(`the status lists disagree with the log (${mismatches.length} mismatches): ${shown.join('; ')}${mismatches.length > shown.length ? `; and ${mismatches.length - shown.length} more` : ''}`, { mismatches })
+  }
+  return { origin: cp.origin, size: latest.size, root, cosignatures: cp.cosignatures.length, agents, status }
 }
+
+/** What the status-list check did, for the output. */
+export type StatusCheck =
+  | { checked: false; reason: string; notCheckable?: NotCheckable }
+  | { checked: true; lists: number; statuses: number; revoked: number; mismatches: number; notCheckable: NotCheckable }
+
+/** The one-line summary of the status-list check. */
+export function describeStatusCheck(s: StatusCheck): string {
+  if (!s.checked) return `status lists ${s.reason}`
+  const n = s.notCheckable
+  const unchecked = n.issued + n.revoked + n.unattributedBits + n.omitted
+  return `status lists checked: ${s.lists} lists, ${s.statuses} status entries (${s.revoked} revoked) match the log` +
+    (unchecked > 0 ? `; not checkable (logged before status entries): ${n.issued} issued, ${n.revoked} revoked, ${n.unattributedBits} set bits, ${n.omitted} omitted entries` : '')
+}
+
+// Only a bit set with no revocation (yet) can be explained by entries past the checkpoint.
+const laterEntryMayExplain = (m: StatusMismatch) => m.kind === 'set-without-revocation' || m.kind === 'set-without-issuance'
+
+/** The entries [from, to) of the log, bundle by bundle (16 fetched at a time), each given to `each` in order. */
+async function readEntries(base: string, from: number, to: number, each: (e: Uint8Array) => void): Promise<void> {
+  const first = Math.floor(from / TILE_WIDTH)
+  const bundles = Math.ceil(to / TILE_WIDTH)
+  for (let start = first; start < bundles; start += 16) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(16, bundles - start) }, (_, k) => {
+        const n = start + k
+        const width = Math.min(TILE_WIDTH, to - n * TILE_WIDTH)
+        return fetchBytes(`${base}/log/${entriesPath(n, width)}`, maxBundleBytes(width)).then((b) => ({ n, width, b }))
+      }),
+    )
+    for (const { n, width, b } of batch) {
+      const got = decodeEntryBundle(b)
+      if (got.length !== width) fail(`entry bundle ${n} holds ${got.length} entries, not ${width}`, { bundle: n })
+      // A partial bundle read before is read again whole: its first entries are already counted.
+      for (let i = Math.max(0, from - n * TILE_WIDTH); i < got.length; i++) each(got[i]!)
+    }
+  }
+}
+
+/** The issuer's DID as it says (`GET /v1/issuer`), pinned in the state file on first use like the log key. */
+async function fetchIssuerDid(base: string): Promise<string> {
+  let did: unknown
+  try {
+    did = (JSON.parse(await fetchText(`${base}/v1/issuer`, MAX_KEY_BYTES)) as { did?: unknown }).did
+  } catch (cause) {
+    if (cause instanceof AgentIdError) throw cause
+    throw new VerificationError('ERR_MALFORMED', 'GET /v1/issuer did not answer JSON', { cause })
+  }
+  if (typeof did !== 'string' || !/^did:(key|web):[A-Za-z0-9._:%-]{1,1024}$/.test(did)) throw new VerificationError('ERR_MALFORMED', 'GET /v1/issuer did not name a did:key or did:web')
+  return did
+}
+
+/**
+ * How the issuer's key is found: a did:key from the DID itself; a did:web on the audited host from
+ * its `/.well-known/did.json` there (also over plain http, as the log is read), any other over HTTPS.
+ */
+function statusResolver(base: string, did: string): { resolver?: DidResolver } {
+  if (!did.startsWith('did:web:')) return {}
+  const url = new URL(base)
+  const sameHost = did === `did:web:${url.host.replace(':', '%3A')}` && (url.pathname === '/' || url.pathname === '')
+  const document = async () => {
+    const text = await fetchText(`${url.origin}/.well-known/did.json`, MAX_DID_DOCUMENT_BYTES)
+    const doc = JSON.parse(text) as unknown
+    return typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? (doc as Record<string, unknown>) : null
+  }
+  return { resolver: cliResolver({ ...(sameHost ? { issuer: { did, document } } : {}), fetch: globalThis.fetch }) }
+}
+const MAX_DID_DOCUMENT_BYTES = 256 * 1024
 
 /**
  * Per agent: spawned once and first; renewed, granted, given tokens and credential-revoked only
@@ -301,8 +394,9 @@ export class AgentSequences {
     return this.#agents.size
   }
 
-  add(bytes: Uint8Array, index: number): void {
-    let e: { action?: unknown; subject?: unknown; details?: Record<string, unknown> }
+  /** Checks the entry at `index`; returns it parsed. */
+  add(bytes: Uint8Array, index: number): { action?: unknown; subject?: unknown; details?: Record<string, unknown>; detailsOmitted?: unknown } {
+    let e: { action?: unknown; subject?: unknown; details?: Record<string, unknown>; detailsOmitted?: unknown }
     try {
       e = JSON.parse(this.#utf8.decode(bytes)) as typeof e
     } catch {
@@ -341,5 +435,6 @@ export class AgentSequences {
       default:
         break
     }
+    return e
   }
 }

@@ -1,0 +1,193 @@
+// The status-list check of `agentid audit verify`: which revocation bits the issuer log says must be
+// set (issuing entries name each credential's or link's status entry, revocation entries name what
+// they took down), compared with the status lists the issuer serves. Entry shapes: apps/issuer README
+// "The issuer log".
+import type { StatusList } from '@agentid/core'
+
+/** A status entry as a log entry names it. */
+export interface LoggedStatus { list: string; index: number }
+
+/** One disagreement between the log and the status lists. */
+export type StatusMismatch =
+  | { kind: 'set-without-revocation'; list: string; index: number; id: string; issuedAt: number }
+  | { kind: 'revoked-but-clear'; list: string; index: number; id: string; revokedAt: number }
+  | { kind: 'set-without-issuance'; list: string; index: number }
+  | { kind: 'index-reused'; list: string; index: number; id: string; issuedAt: number; otherId: string; otherIssuedAt: number }
+  | { kind: 'index-out-of-range'; list: string; index: number; id: string; issuedAt: number }
+  | { kind: 'malformed-status'; id: string; issuedAt: number }
+
+/** What could not be checked: entries written before status entries were logged, or logged without details. */
+export interface NotCheckable {
+  /** Issuing entries naming no status entry. */
+  issued: number
+  /** Revoked ids whose status entry the log does not name. */
+  revoked: number
+  /** Set bits that no logged status entry owns, in a log with issuing entries of the first kind. */
+  unattributedBits: number
+  /** Entries logged with `detailsOmitted` (over 64 KiB) that would have named statuses or revocations. */
+  omitted: number
+}
+
+/** Status list ids are the issuer's (`1`, `2`, …); anything that is not a plain path segment is refused. */
+const LIST_ID = /^[A-Za-z0-9._~-]{1,64}$/
+
+const ISSUING: Record<string, ['credential' | 'delegation', string, string][]> = {
+  'agent.spawned': [['credential', 'credentialId', 'status'], ['delegation', 'delegationId', 'delegationStatus']],
+  'agent.renewed': [['credential', 'credentialId', 'status']],
+  'approver.enrolled': [['credential', 'credentialId', 'status']],
+  'delegation.granted': [['delegation', 'delegationId', 'status']],
+  'delegation.registered': [['delegation', 'delegationId', 'status']],
+}
+
+interface Owner { id: string; issuedAt: number }
+
+/**
+ * The bits a log says must be set, fed one parsed entry at a time in log order. Keeps one small
+ * record per status entry (a million-entry log holds a million of them: no entry is kept).
+ */
+export class StatusLedger {
+  /** `list#index` → the credential or link issued with it. */
+  readonly #owners = new Map<string, Owner>()
+  /** `kind:id` → its `list#index`, or null when its issuing entry named no status. */
+  readonly #bitOf = new Map<string, string | null>()
+  /** `list#index` → the entry that revoked it. */
+  readonly #revoked = new Map<string, number>()
+  readonly #problems: StatusMismatch[] = []
+  readonly notCheckable: NotCheckable = { issued: 0, revoked: 0, unattributedBits: 0, omitted: 0 }
+
+  /** Number of status entries the log names. */
+  get statuses(): number {
+    return this.#owners.size
+  }
+
+  /** The ids of the lists the log names, sorted. */
+  lists(): string[] {
+    const ids = new Set<string>()
+    for (const bit of this.#owners.keys()) ids.add(bit.slice(0, bit.lastIndexOf('#')))
+    return [...ids].sort()
+  }
+
+  add(e: { action?: unknown; details?: unknown; detailsOmitted?: unknown }, index: number): void {
+    const action = typeof e.action === 'string' ? e.action : ''
+    const d = (typeof e.details === 'object' && e.details !== null ? e.details : {}) as Record<string, unknown>
+    const issuing = Object.hasOwn(ISSUING, action) ? ISSUING[action]! : undefined
+    const revoking = action === 'agent.revoked' || action === 'credential.revoked' || action === 'delegation.revoked' || action === 'approver.revoked'
+    if (e.detailsOmitted === true) {
+      if (issuing || revoking) this.notCheckable.omitted++
+      return
+    }
+    if (issuing) {
+      for (const [kind, idField, statusField] of issuing) {
+        const id = d[idField]
+        if (typeof id !== 'string') continue // a spawn without a granted tool profile has no link
+        this.#issue(kind, id, d[statusField], index)
+      }
+      return
+    }
+    if (!revoking) return
+    const ids = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : [])
+    const credentials = action === 'agent.revoked' ? ids(d.credentials) : action === 'credential.revoked' || action === 'approver.revoked' ? ids(d.credentialId) : []
+    const delegations = action === 'agent.revoked' || action === 'delegation.revoked' ? ids(d.delegations) : []
+    for (const id of credentials) this.#revoke('credential', id, index)
+    for (const id of delegations) this.#revoke('delegation', id, index)
+  }
+
+  #issue(kind: 'credential' | 'delegation', id: string, status: unknown, index: number): void {
+    if (status === undefined) {
+      this.notCheckable.issued++
+      this.#bitOf.set(`${kind}:${id}`, null)
+      return
+    }
+    const s = status as Partial<LoggedStatus> | null
+    if (typeof s !== 'object' || s === null || typeof s.list !== 'string' || !LIST_ID.test(s.list) || !Number.isSafeInteger(s.index) || (s.index as number) < 0) {
+      this.#problems.push({ kind: 'malformed-status', id, issuedAt: index })
+      return
+    }
+    const bit = `${s.list}#${s.index}`
+    const other = this.#owners.get(bit)
+    if (other) {
+      this.#problems.push({ kind: 'index-reused', list: s.list, index: s.index as number, id, issuedAt: index, otherId: other.id, otherIssuedAt: other.issuedAt })
+      return
+    }
+    this.#owners.set(bit, { id, issuedAt: index })
+    this.#bitOf.set(`${kind}:${id}`, bit)
+  }
+
+  #revoke(kind: 'credential' | 'delegation', id: string, index: number): void {
+    const bit = this.#bitOf.get(`${kind}:${id}`)
+    if (bit === undefined || bit === null) {
+      // Issued before status entries were logged (or never logged as issued: the sequence check's job).
+      this.notCheckable.revoked++
+      return
+    }
+    if (!this.#revoked.has(bit)) this.#revoked.set(bit, index)
+  }
+
+  /**
+   * Every disagreement between the log and `lists` (list id → the list as served, verified). A
+   * revocation logged at or after entry `servedAfter` may postdate the served lists: its bit being
+   * clear is not a mismatch. Lists missing from `lists` are not compared.
+   */
+  compare(lists: ReadonlyMap<string, StatusList>, servedAfter = Number.POSITIVE_INFINITY): { mismatches: StatusMismatch[]; bits: number; revoked: number } {
+    const mismatches: StatusMismatch[] = [...this.#problems]
+    let bits = 0
+    let revoked = 0
+    for (const [bit, owner] of this.#owners) {
+      const cut = bit.lastIndexOf('#')
+      const list = bit.slice(0, cut)
+      const index = Number(bit.slice(cut + 1))
+      const served = lists.get(list)
+      if (!served) continue
+      if (index >= served.length) {
+        mismatches.push({ kind: 'index-out-of-range', list, index, id: owner.id, issuedAt: owner.issuedAt })
+        continue
+      }
+      bits++
+      const set = served.get(index) !== 0
+      const revokedAt = this.#revoked.get(bit)
+      if (revokedAt !== undefined) revoked++
+      if (set && revokedAt === undefined) mismatches.push({ kind: 'set-without-revocation', list, index, id: owner.id, issuedAt: owner.issuedAt })
+      else if (!set && revokedAt !== undefined && revokedAt < servedAfter) mismatches.push({ kind: 'revoked-but-clear', list, index, id: owner.id, revokedAt })
+    }
+    // Set bits no logged status entry owns. With issuing entries that named no status (written before
+    // status entries were logged), such a bit may be one of theirs: not checkable, not a mismatch.
+    let unattributed = 0
+    for (const [list, served] of lists) {
+      for (const index of setBits(served)) {
+        if (this.#owners.has(`${list}#${index}`)) continue
+        if (this.notCheckable.issued > 0) unattributed++
+        else mismatches.push({ kind: 'set-without-issuance', list, index })
+      }
+    }
+    this.notCheckable.unattributedBits = unattributed
+    return { mismatches, bits, revoked }
+  }
+}
+
+/** Indices of the non-zero entries of a one-bit list (zero bytes skipped: a list is mostly zeros). */
+function* setBits(list: StatusList): Generator<number> {
+  const bytes = list.bytes
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!
+    if (b === 0) continue
+    for (let bit = 0; bit < 8; bit++) if (b & (0x80 >> bit)) yield i * 8 + bit
+  }
+}
+
+/** One line per mismatch, naming the credential or link and its bit. */
+export function describeMismatch(m: StatusMismatch): string {
+  switch (m.kind) {
+    case 'set-without-revocation':
+      return `${m.list}#${m.index}: bit set but no entry revokes ${m.id} (issued by entry ${m.issuedAt})`
+    case 'revoked-but-clear':
+      return `${m.list}#${m.index}: ${m.id} revoked by entry ${m.revokedAt} but its bit is clear`
+    case 'set-without-issuance':
+      return `${m.list}#${m.index}: bit set but no entry issued this status entry`
+    case 'index-reused':
+      return `${m.list}#${m.index}: used by ${m.otherId} (entry ${m.otherIssuedAt}) and again by ${m.id} (entry ${m.issuedAt})`
+    case 'index-out-of-range':
+      return `${m.list}#${m.index}: ${m.id} (entry ${m.issuedAt}) names an index past the end of the list`
+    case 'malformed-status':
+      return `entry ${m.issuedAt}: the status entry of ${m.id} is malformed`
+  }
+}
