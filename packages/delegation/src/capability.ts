@@ -78,17 +78,35 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
+const SPACE = /\s/
+
+function isToken(value: unknown, max: number): value is string {
+  return typeof value === 'string' && value.length !== 0 && value.length <= max && !SPACE.test(value) && isPrintableText(value)
+}
+
+function tokenError(field: string, max: number, code: AgentIdErrorCode): never {
+  fail(code, field, `must be a non-empty string of at most ${max} characters without spaces, control or bidirectional formatting characters`)
+}
+
 function token(value: unknown, field: string, max: number, code: AgentIdErrorCode): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > max || /\s/.test(value) || !isPrintableText(value)) {
-    fail(code, field, `must be a non-empty string of at most ${max} characters without spaces, control or bidirectional formatting characters`)
-  }
+  if (!isToken(value, max)) tokenError(field, max, code)
   return value
 }
 
+// Field names are built only for an error message: this runs for every list of every link read.
 function stringList(value: unknown, field: string, maxItems: number, maxLength: number, code: AgentIdErrorCode): string[] {
   if (!Array.isArray(value) || value.length === 0 || value.length > maxItems) fail(code, field, `must be a non-empty array of at most ${maxItems} strings`)
-  const out = value.map((v, i) => token(v, `${field}[${i}]`, maxLength, code))
-  if (new Set(out).size !== out.length) fail(code, field, 'must not repeat a value')
+  const out = new Array<string>(value.length)
+  for (let i = 0; i < value.length; i++) {
+    const v: unknown = value[i]
+    if (!isToken(v, maxLength)) tokenError(`${field}[${i}]`, maxLength, code)
+    // A repeat: pairwise for the short lists links carry, a set beyond.
+    if (value.length <= 16) {
+      for (let j = 0; j < i; j++) if (out[j] === v) fail(code, field, 'must not repeat a value')
+    }
+    out[i] = v
+  }
+  if (value.length > 16 && new Set(out).size !== out.length) fail(code, field, 'must not repeat a value')
   return out
 }
 
@@ -101,13 +119,14 @@ export function isResourcePattern(resource: string): boolean {
   return resource.endsWith('/*')
 }
 
-function parseResource(value: unknown, field: string, code: AgentIdErrorCode): string {
-  const resource = token(value, field, LIMITS.resource, code)
+function parseResource(value: unknown, field: () => string, code: AgentIdErrorCode): string {
+  if (!isToken(value, LIMITS.resource)) tokenError(field(), LIMITS.resource, code)
+  const resource = value
   const star = resource.indexOf('*')
   if (star !== -1 && (star !== resource.length - 1 || !resource.endsWith('/*') || resource.length < 3)) {
-    fail(code, field, 'must be an exact identifier (no *) or a prefix pattern ending in /*')
+    fail(code, field(), 'must be an exact identifier (no *) or a prefix pattern ending in /*')
   }
-  if (!isPlainResourceIdentifier(resource)) fail(code, field, 'must not hold a dot segment, an encoded slash, a backslash or a control character')
+  if (!isPlainResourceIdentifier(resource)) fail(code, field(), 'must not hold a dot segment, an encoded slash, a backslash or a control character')
   return resource
 }
 
@@ -118,15 +137,17 @@ function parseResource(value: unknown, field: string, code: AgentIdErrorCode): s
  */
 export function parseCapabilities(input: unknown, code: AgentIdErrorCode = 'ERR_INVALID_INPUT'): Capability[] {
   if (!Array.isArray(input) || input.length === 0 || input.length > LIMITS.capabilities) fail(code, 'capabilities', `must be a non-empty array of at most ${LIMITS.capabilities} capabilities`)
-  return input.map((c, i) => {
-    const field = `capabilities[${i}]`
-    if (!isRecord(c)) fail(code, field, 'must be an object')
-    for (const key of Object.keys(c)) if (!CAPABILITY_KEYS.has(key)) fail(code, `${field}.${key}`, 'is not a capability member')
-    const resource = parseResource(c.resource, `${field}.resource`, code)
-    const actions = stringList(c.actions, `${field}.actions`, LIMITS.actions, LIMITS.action, code)
-    for (const [j, a] of actions.entries()) if (a !== '*' && a.includes('*')) fail(code, `${field}.actions[${j}]`, 'only the action * may contain *')
-    return Object.freeze({ resource, actions: Object.freeze(actions) })
-  })
+  const out = new Array<Capability>(input.length)
+  for (let i = 0; i < input.length; i++) {
+    const c: unknown = input[i]
+    if (!isRecord(c)) fail(code, `capabilities[${i}]`, 'must be an object')
+    for (const key in c) if (Object.hasOwn(c, key) && !CAPABILITY_KEYS.has(key)) fail(code, `capabilities[${i}].${key}`, 'is not a capability member')
+    const resource = parseResource(c.resource, () => `capabilities[${i}].resource`, code)
+    const actions = stringList(c.actions, `capabilities[${i}].actions`, LIMITS.actions, LIMITS.action, code)
+    for (let j = 0; j < actions.length; j++) if (actions[j] !== '*' && actions[j]!.includes('*')) fail(code, `capabilities[${i}].actions[${j}]`, 'only the action * may contain *')
+    out[i] = Object.freeze({ resource, actions: Object.freeze(actions) })
+  }
+  return out
 }
 
 function time(value: unknown, field: string, code: AgentIdErrorCode): number {

@@ -27,6 +27,30 @@ describe('parse', () => {
     expect(() => parseCapabilities(input)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT' }))
   })
 
+  it('names the field that failed (field names are built only for the error)', () => {
+    const fieldOf = (input: unknown): unknown => {
+      try {
+        parseCapabilities(input)
+      } catch (e) {
+        return (e as { details: { field: string } }).details.field
+      }
+      return null
+    }
+    const ok = cap('mcp://erp/a', 'read')
+    expect(fieldOf([ok, cap('mcp://erp/*/x', 'read')])).toBe('capabilities[1].resource')
+    expect(fieldOf([ok, { resource: 'mcp://erp/b c', actions: ['read'] }])).toBe('capabilities[1].resource')
+    expect(fieldOf([ok, cap('mcp://erp/a', 'read', 'wri te')])).toBe('capabilities[1].actions[1]')
+    expect(fieldOf([ok, cap('mcp://erp/a', 'read', 'write', 'read*')])).toBe('capabilities[1].actions[2]')
+    expect(fieldOf([ok, { resource: 'mcp://erp/a', actions: ['read'], extra: 1 }])).toBe('capabilities[1].extra')
+    expect(fieldOf([ok, 'x'])).toBe('capabilities[1]')
+    // A repeat in a short list (compared pairwise) and in a long one (a set).
+    expect(fieldOf([cap('mcp://erp/a', 'a', 'b', 'a')])).toBe('capabilities[0].actions')
+    const many = Array.from({ length: 40 }, (_, i) => `act${i}`)
+    expect(fieldOf([cap('mcp://erp/a', ...many)])).toBeNull()
+    expect(fieldOf([cap('mcp://erp/a', ...many, 'act7')])).toBe('capabilities[0].actions')
+    expect(fieldOf([{ resource: 'mcp://erp/a', actions: [, 'read'] }])).toBe('capabilities[0].actions[0]') // eslint-disable-line no-sparse-arrays
+  })
+
   it.each([
     ['an unknown caveat', { maxCost: 3 }],
     ['an empty window', { notBefore: 10, expiresAt: 10 }],
