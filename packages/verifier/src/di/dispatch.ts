@@ -16,6 +16,12 @@ export interface DataIntegrityContext {
 
 
 /**
+ * The JSON-LD path, imported on the first Data Integrity credential and kept: `import()` of a loaded
+ * module still runs the loader's resolution and module-map look-up on every call.
+ */
+let verifyDi: Promise<typeof import('./verify-di.js')> | undefined
+
+/**
  * Verifies a Data Integrity agent credential (an object, or JSON text) for `verifyAgentCredential`.
  * This module is light on purpose: it bounds the input and looks up the memo, and imports the
  * JSON-LD stack (./verify-di.js: jsonld, rdf-canonize, @digitalbazaar/*) only on the first Data
@@ -31,7 +37,10 @@ export async function verifyDataIntegrityInput(ctx: DataIntegrityContext, input:
     await ctx.checkStatus(known.agent)
     return known.agent
   }
-  const { verifyBoundedCredential } = await import('./verify-di.js')
+  const { verifyBoundedCredential } = await (verifyDi ??= import('./verify-di.js').catch((error: unknown) => {
+    verifyDi = undefined // a failed import is tried again on the next credential, as before
+    throw error
+  }))
   // The private copy bounded above, not the input: it is bounded (and copied) once.
   const { credentialStatus: _entry, ...fields } = await verifyBoundedCredential({ credential, json }, { trustedIssuers: ctx.trusted, now: ctx.now, skew: ctx.skew })
   const agent: VerifiedAgent = deepFreeze(fields)
