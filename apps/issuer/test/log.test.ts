@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import { hashLeaf, decodeEntryBundle, openCheckpoint, verifyTlogProof, parseTlogProof, MerkleTree, createCosigner, generateNoteKey, parseAddCheckpointRequest, parseNote, parseSignerKey, SIG_TYPE_COSIGNATURE_V1 } from '@agentid/tlog'
+import { openDatabase } from '../src/db/open.js'
 import { buildServer } from '../src/http/server.js'
 import { IssuerLog, logOrigin, parseWitnesses } from '../src/log/log.js'
 import { bearer, harness, namedKey, spawnAgent, type Harness } from './http-fixtures.js'
@@ -122,6 +123,36 @@ describe('issuer log', () => {
     expect(errors).toHaveLength(1)
     // Another master secret cannot open the sealed log key.
     await expect(IssuerLog.open({ db, secret: new Uint8Array(32).fill(8), baseUrl: 'http://issuer.test' })).rejects.toMatchObject({ code: 'ERR_INTERNAL' })
+  })
+
+  it('sequences on a worker thread with its own connection; stop ends the thread, the log still serves', async () => {
+    const { h, log, app } = await withLog()
+    expect(log.threaded).toBe(true)
+    const spawned = await spawnAgent(h, namedKey())
+    const size = await log.sequence()
+    expect(size).toBeGreaterThan(0)
+    // On the event loop (worker: false) the same stored log reloads to the same checkpoint.
+    const local = await IssuerLog.open({ db: h.service.store.db, secret: new Uint8Array(32).fill(7), baseUrl: 'http://issuer.test', worker: false, onError: () => {} })
+    expect(local.threaded).toBe(false)
+    expect(await local.checkpoint()).toBe(await log.checkpoint())
+    await log.stop() // resolves once the thread has exited
+    await spawnAgent(h, namedKey())
+    expect(await log.tick()).toBe(size)
+    expect(await log.sequence()).toBe(size)
+    const res = await app.inject({ url: `/v1/log/proof?credential=${encodeURIComponent(spawned.credentialId)}` })
+    expect(res.statusCode).toBe(200)
+    expect(verifyTlogProof(res.body, { entry: parseTlogProof(res.body).extra!, log: log.vkey }).index).toBeLessThan(size)
+    // The event-loop sequencer picks up where the thread stopped.
+    expect(await local.sequence()).toBeGreaterThan(size)
+    await local.stop()
+  })
+
+  it('an in-memory database keeps the sequencer on the event loop (no other connection sees it)', async () => {
+    const db = openDatabase(':memory:')
+    const log = await IssuerLog.open({ db, secret: new Uint8Array(32).fill(7), baseUrl: 'http://issuer.test', onError: () => {} })
+    expect(log.threaded).toBe(false)
+    await log.stop()
+    db.close()
   })
 
   it('an event without a log index is refused by the database', async () => {

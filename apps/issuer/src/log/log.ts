@@ -2,29 +2,29 @@ import { randomBytes } from 'node:crypto'
 import type { Database } from 'better-sqlite3'
 import { AgentIdError, readBodyCapped } from '@agentid/core'
 import {
-  MerkleTree,
   TILE_WIDTH,
   encodeEntryBundle,
   formatAddCheckpointRequest,
   formatSignerKey,
   formatTlogProof,
-  noteSigner,
   noteVerifier,
   openNote,
   parseCheckpoint,
   parseNote,
   parseSignerKey,
-  signCheckpoint,
   tileWidth,
   verifierKeyOf,
   SIG_TYPE_COSIGNATURE_V1,
   SIG_TYPE_ED25519,
-  type NoteSigner,
   type NoteVerifier,
 } from '@agentid/tlog'
 import { createCryptoBox } from '../crypto-box.js'
 import { entryOf } from './entry.js'
+import { Sequencer, type SequencerReport } from './sequencer.js'
+import { sequencerInThread, sequencerOnWorker, sequencerWorkerFile, type SequencerEngine, type SequencerHandle } from './sequencer-thread.js'
+import { SharedTree } from './shared-tree.js'
 import { Store } from '../domain/store.js'
+import { PgStorage } from '../storage/pg.js'
 import { SqliteStorage } from '../storage/sqlite.js'
 import type { CheckpointRow, CosignatureRow, IssuerStorage } from '../storage/types.js'
 
@@ -51,8 +51,14 @@ export interface IssuerLogOptions {
   witnesses?: readonly WitnessConfig[]
   /** How often new events are integrated and a checkpoint signed (default 250 ms). */
   intervalMs?: number
-  /** Milliseconds (default Date.now). */
+  /** Milliseconds (default Date.now). A clock given here keeps the sequencer on the event loop (a function cannot cross threads). */
   clock?: () => number
+  /**
+   * Runs the sequencer on a worker thread with its own database connection (default true; on an
+   * in-memory SQLite database, with an injected `clock` or without a built worker file it runs on
+   * the event loop).
+   */
+  worker?: boolean
   fetch?: typeof globalThis.fetch
   /** Told about integrity problems and witness failures. */
   onError?: (message: string, error?: unknown) => void
@@ -111,19 +117,23 @@ interface Witness extends WitnessConfig {
  * at a time (the storage's 'log-sequencer' lock, tried at each tick); the others follow, extending their
  * tree from the events up to the latest stored checkpoint (checked against its signed root) and serve
  * the same tiles, bundles, checkpoints and proofs.
+ *
+ * The integrating, hashing, tile writing and signing (sequencer.ts) run on a worker thread with its
+ * own database connection, off the event loop that answers spawns; the tree it builds is shared
+ * memory this thread reads to serve tiles and proofs.
  */
 export class IssuerLog {
   readonly origin: string
   /** The log's verifier key (C2SP vkey, type 0x01). */
   readonly vkey: string
   readonly storage: IssuerStorage
-  readonly #tree = new MerkleTree()
-  readonly #signer: NoteSigner
-  readonly #verifier: NoteVerifier
+  /** The sequencer's tree, as of its latest report (read-only here). */
+  #tree: SharedTree
+  readonly #sequencer: SequencerHandle
   readonly #witnesses: Witness[]
+  readonly #onError: (message: string, error?: unknown) => void
   readonly #clock: () => number
   readonly #fetch: typeof globalThis.fetch
-  readonly #onError: (message: string, error?: unknown) => void
   readonly #intervalMs: number
   #timer: NodeJS.Timeout | undefined
   #latest: { size: number; note: string } | undefined
@@ -131,18 +141,18 @@ export class IssuerLog {
   #submitting: Promise<void> | undefined
   #resubmit = false
   #ticking: Promise<unknown> | undefined
+  #closed = false
 
-  private constructor(options: IssuerLogOptions, storage: IssuerStorage, seed: Uint8Array, origin: string) {
+  private constructor(options: IssuerLogOptions, storage: IssuerStorage, origin: string, vkey: string, sequencer: SequencerHandle, onError: (message: string, error?: unknown) => void) {
     this.storage = storage
     this.origin = origin
-    const skey = parseSignerKey(formatSignerKey(origin, SIG_TYPE_ED25519, seed))
-    this.#signer = noteSigner(skey)
-    this.vkey = verifierKeyOf(skey)
-    this.#verifier = noteVerifier(this.vkey)
+    this.vkey = vkey
+    this.#sequencer = sequencer
+    this.#tree = new SharedTree({ levels: [], counts: [] })
     this.#witnesses = (options.witnesses ?? []).map((w) => ({ ...w, verifier: noteVerifier(w.vkey), oldSize: 0 }))
+    this.#onError = onError
     this.#clock = options.clock ?? Date.now
     this.#fetch = options.fetch ?? globalThis.fetch
-    this.#onError = options.onError ?? ((m, e) => console.error(`issuer log: ${m}`, e ?? ''))
     this.#intervalMs = options.intervalMs ?? 250
   }
 
@@ -165,37 +175,35 @@ export class IssuerLog {
       sealed = (await storage.veramo.privateKey(alias))!.ciphertext
     }
     const seed = box.open(sealed, alias)
-    const log = new IssuerLog(options, storage, seed, origin)
+    const signerKey = formatSignerKey(origin, SIG_TYPE_ED25519, seed)
     seed.fill(0)
-    await log.#load()
+    const vkey = verifierKeyOf(parseSignerKey(signerKey))
+    const onError = options.onError ?? ((m: string, e?: unknown) => console.error(`issuer log: ${m}`, e ?? ''))
+    const engine = options.worker === false || options.clock ? undefined : workerEngine(storage)
+    const file = engine ? sequencerWorkerFile() : undefined
+    const sequencer = engine && file
+      ? sequencerOnWorker(file, { engine, signerKey, vkey, origin }, onError)
+      : sequencerInThread(new Sequencer({ storage, signerKey, vkey, origin, clock: options.clock ?? Date.now, onError }))
+    const log = new IssuerLog(options, storage, origin, vkey, sequencer, onError)
+    try {
+      log.#apply(await sequencer.load())
+    } catch (error) {
+      await sequencer.close()
+      throw error
+    }
     return log
   }
 
-  async #load(): Promise<void> {
-    const tiles = await this.storage.logState.tiles()
-    tiles.forEach((t, i) => {
-      const n = t.hashes.length / 32
-      const last = i === tiles.length - 1
-      if (t.idx !== i || !Number.isInteger(n) || n < 1 || n > TILE_WIDTH || (!last && n !== TILE_WIDTH)) {
-        this.#unhealthy(`stored level-0 tile ${t.idx} is malformed or out of sequence`)
-        return
-      }
-      if (!this.#healthy) return
-      for (let k = 0; k < n; k++) this.#tree.append(t.hashes.subarray(k * 32, (k + 1) * 32))
-    })
-    const latest = await this.storage.logState.latestCheckpoint()
-    if (latest) {
-      this.#latest = { size: latest.size, note: latest.note }
-      const cp = parseCheckpoint(openNote(latest.note, [this.#verifier]).text)
-      if (cp.size > this.#tree.size || !Buffer.from(this.#tree.root(cp.size)).equals(cp.rootHash)) {
-        this.#unhealthy(`the stored tiles do not match the latest checkpoint (size ${cp.size}): no new checkpoint will be signed`)
-      }
-    }
+  /** True when the sequencer runs on its own thread (with its own database connection). */
+  get threaded(): boolean {
+    return this.#sequencer.threaded
   }
 
-  #unhealthy(message: string): void {
-    if (this.#healthy) this.#onError(message)
-    this.#healthy = false
+  #apply(report: SequencerReport): void {
+    this.#tree = SharedTree.view(report.tree)
+    this.#latest = report.latest
+    this.#healthy = report.healthy
+    if (report.signed && this.#witnesses.length > 0) this.#kickWitnesses()
   }
 
   /** False once the stored log was found inconsistent with its own signed checkpoints. */
@@ -210,18 +218,24 @@ export class IssuerLog {
 
   /** Starts integrating and checkpointing every `intervalMs` (or following the instance that does). */
   start(): void {
-    if (this.#timer) return
+    if (this.#timer || this.#closed) return
     void this.tick()
     this.#timer = setInterval(() => void this.tick(), this.#intervalMs)
     this.#timer.unref()
   }
 
-  /** Stops the timer, integrates what is committed, and waits for witness submissions in flight. */
+  /**
+   * Stops the timer, integrates what is committed, waits for witness submissions in flight, and ends
+   * the sequencer thread. The log still serves what it holds; it sequences no more.
+   */
   async stop(): Promise<void> {
     clearInterval(this.#timer)
     this.#timer = undefined
+    if (this.#closed) return
     await this.#ticking
     await this.tick()
+    this.#closed = true
+    await this.#sequencer.close()
     await this.#submitting
   }
 
@@ -230,14 +244,27 @@ export class IssuerLog {
    * Returns the checkpointed size as this instance knows it.
    */
   async tick(): Promise<number> {
+    return this.#turn('tick')
+  }
+
+  /**
+   * Integrates the events numbered since the last run, persists their level-0 tiles and signs a
+   * checkpoint (one transaction). Returns the checkpointed size. Call it only as the sequencer
+   * (`tick` does), or in a single process.
+   */
+  async sequence(): Promise<number> {
+    return this.#turn('sequence')
+  }
+
+  async #turn(type: 'tick' | 'sequence'): Promise<number> {
     if (this.#ticking) {
       await this.#ticking
-      return this.size
+      if (type === 'tick') return this.size
     }
+    if (this.#closed) return this.size
     const run = (async () => {
       try {
-        const sequenced = await this.storage.tryExclusive('log-sequencer', () => this.sequence())
-        if (sequenced === undefined) await this.#follow()
+        this.#apply(await (type === 'tick' ? this.#sequencer.tick() : this.#sequencer.sequence()))
       } catch (error) {
         this.#onError('sequencing failed', error)
       }
@@ -249,59 +276,6 @@ export class IssuerLog {
       this.#ticking = undefined
     }
     return this.size
-  }
-
-  // Extends the tree from the events up to the latest stored checkpoint, which must sign its root.
-  async #follow(): Promise<void> {
-    if (!this.#healthy) return
-    const latest = await this.storage.logState.latestCheckpoint()
-    if (!latest || latest.size <= this.size) return
-    const cp = parseCheckpoint(openNote(latest.note, [this.#verifier]).text)
-    await this.#integrate(cp.size)
-    if (this.#tree.size < cp.size || !Buffer.from(this.#tree.root(cp.size)).equals(cp.rootHash)) {
-      this.#unhealthy(`the events do not match the stored checkpoint of size ${cp.size}`)
-      return
-    }
-    this.#latest = { size: latest.size, note: latest.note }
-  }
-
-  // Appends the committed events after the tree's end (up to `limit`), in index order.
-  async #integrate(limit = Number.MAX_SAFE_INTEGER): Promise<void> {
-    for (;;) {
-      const from = this.#tree.size
-      if (from >= limit) return
-      const rows = await this.storage.audit.range(from, Math.min(from + 50_000, limit))
-      for (const row of rows) {
-        if (row.log_index !== this.#tree.size) return // not yet committed in order (cannot happen: one writer at a time)
-        this.#tree.appendEntry(entryOf(row))
-      }
-      if (rows.length < 50_000) return
-    }
-  }
-
-  /**
-   * Integrates the events numbered since the last run, persists their level-0 tiles and signs a
-   * checkpoint (one transaction). Returns the checkpointed size. Call it only as the sequencer
-   * (`tick` does), or in a single process.
-   */
-  async sequence(): Promise<number> {
-    if (!this.#healthy) return this.size
-    const from = this.#tree.size
-    await this.#integrate()
-    const size = this.#tree.size
-    if (size === from && this.#latest !== undefined && this.#latest.size === size) return this.size
-    const note = signCheckpoint({ origin: this.origin, size, rootHash: this.#tree.root(size), extensions: [] }, this.#signer)
-    const at = Math.floor(this.#clock() / 1000)
-    const firstTile = Math.floor(Math.min(from, this.#latest?.size ?? 0) / TILE_WIDTH)
-    await this.storage.transaction(async (tx) => {
-      for (let t = firstTile; t * TILE_WIDTH < size; t++) {
-        await tx.logState.putTile(t, this.#tree.tile(0, t, tileWidth(0, t, size)))
-      }
-      await tx.logState.putCheckpoint({ size, note, created_at: at })
-    })
-    this.#latest = { size, note }
-    if (this.#witnesses.length > 0) this.#kickWitnesses()
-    return size
   }
 
   /** The latest stored checkpoint row (size, note, time), if any. */
@@ -444,4 +418,18 @@ export class IssuerLog {
     }
     throw new Error('witness kept answering 409')
   }
+}
+
+// Where a sequencer thread can open its own connection to the same database: a SQLite file (not an
+// in-memory database, which no other connection sees) or the PostgreSQL URL of the pool.
+function workerEngine(storage: IssuerStorage): SequencerEngine | undefined {
+  if (storage instanceof SqliteStorage) {
+    const db = storage.store.db
+    return db.memory ? undefined : { kind: 'sqlite', file: db.name }
+  }
+  if (storage instanceof PgStorage) {
+    const url = storage.pool.options.connectionString
+    return typeof url === 'string' ? { kind: 'postgres', url } : undefined
+  }
+  return undefined
 }

@@ -1,0 +1,131 @@
+import { existsSync } from 'node:fs'
+import { Worker } from 'node:worker_threads'
+import { Sequencer, type SequencerReport } from './sequencer.js'
+
+/** Where the sequencer thread opens its own connection. */
+export type SequencerEngine = { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string }
+
+export interface SequencerInit {
+  engine: SequencerEngine
+  signerKey: string
+  vkey: string
+  origin: string
+}
+
+export type SequencerRequest = { type: 'load' | 'tick' | 'sequence' | 'close'; id: number }
+export type SequencerReply =
+  | { type: 'report'; id: number; report: SequencerReport }
+  | { type: 'failed'; id: number; error: { message: string; code?: string } }
+  | { type: 'closed'; id: number }
+  | { type: 'error'; message: string; error?: { message: string; code?: string } }
+
+/** The event loop's side of the sequencer: each call is one turn of it, wherever it runs. */
+export interface SequencerHandle {
+  /** True when the sequencer runs on its own thread. */
+  readonly threaded: boolean
+  load(): Promise<SequencerReport>
+  tick(): Promise<SequencerReport>
+  sequence(): Promise<SequencerReport>
+  /** Ends the thread (after the turn in progress), closing its connection. */
+  close(): Promise<void>
+}
+
+// The built worker: next to this file in dist/, or in dist/ when this runs from src/ (vitest).
+export function sequencerWorkerFile(): URL | undefined {
+  for (const rel of ['./sequencer-worker.js', '../../dist/log/sequencer-worker.js']) {
+    const url = new URL(rel, import.meta.url)
+    if (existsSync(url)) return url
+  }
+  return undefined
+}
+
+/** The sequencer on this thread (an in-memory database, an injected clock, or no built worker file). */
+export function sequencerInThread(sequencer: Sequencer): SequencerHandle {
+  return {
+    threaded: false,
+    load: () => sequencer.load(),
+    tick: () => sequencer.tick(),
+    sequence: () => sequencer.sequence(),
+    close: async () => {},
+  }
+}
+
+/**
+ * The sequencer on a worker thread with its own database connection. The thread is unreferenced
+ * while idle (it never keeps the process alive by itself) and referenced while a turn is awaited. If
+ * it dies, the turns awaited fail and the next call starts a new one, which loads the tree again.
+ */
+export function sequencerOnWorker(file: URL, init: SequencerInit, onError: (message: string, error?: unknown) => void): SequencerHandle {
+  let worker: Worker | undefined
+  let closing = false
+  let nextId = 1
+  const pending = new Map<number, { resolve: (r: SequencerReport | undefined) => void; reject: (e: unknown) => void }>()
+  let loaded: Promise<SequencerReport> | undefined
+
+  const settleAll = (error: unknown) => {
+    for (const p of pending.values()) p.reject(error)
+    pending.clear()
+  }
+
+  const start = (): Worker => {
+    const w = new Worker(file, { workerData: init })
+    w.unref()
+    w.on('message', (reply: SequencerReply) => {
+      if (reply.type === 'error') {
+        onError(reply.message, reply.error)
+        return
+      }
+      const p = pending.get(reply.id)
+      if (!p) return
+      pending.delete(reply.id)
+      if (pending.size === 0) w.unref()
+      if (reply.type === 'report') p.resolve(reply.report)
+      else if (reply.type === 'closed') p.resolve(undefined)
+      else p.reject(Object.assign(new Error(reply.error.message), reply.error.code ? { code: reply.error.code } : {}))
+    })
+    w.on('error', (error) => onError('the sequencer thread failed', error))
+    w.on('exit', (code) => {
+      if (worker === w) worker = undefined
+      loaded = undefined
+      settleAll(new Error(`the sequencer thread exited (${code})`))
+    })
+    return w
+  }
+
+  const send = (type: SequencerRequest['type']): Promise<SequencerReport | undefined> => {
+    if (!worker) {
+      if (type === 'close') return Promise.resolve(undefined)
+      worker = start()
+    }
+    const w = worker
+    const id = nextId++
+    return new Promise((resolve, reject) => {
+      pending.set(id, { resolve, reject })
+      w.ref() // a process awaiting a turn stays alive until it is answered
+      w.postMessage({ type, id } satisfies SequencerRequest)
+    })
+  }
+
+  const load = (): Promise<SequencerReport> => (loaded ??= send('load') as Promise<SequencerReport>)
+  const turn = async (type: 'tick' | 'sequence'): Promise<SequencerReport> => {
+    if (closing) throw new Error('the sequencer is closed')
+    if (!worker) await load() // first call, or a new thread after one died
+    return (await send(type))!
+  }
+
+  return {
+    threaded: true,
+    load,
+    tick: () => turn('tick'),
+    sequence: () => turn('sequence'),
+    close: async () => {
+      if (closing) return
+      closing = true
+      const w = worker
+      if (!w) return
+      const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()))
+      await send('close').catch(() => {})
+      await exited
+    },
+  }
+}

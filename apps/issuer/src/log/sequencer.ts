@@ -1,0 +1,164 @@
+import {
+  TILE_WIDTH,
+  noteSigner,
+  noteVerifier,
+  openNote,
+  parseCheckpoint,
+  parseSignerKey,
+  signCheckpoint,
+  tileWidth,
+  type NoteSigner,
+  type NoteVerifier,
+} from '@agentid/tlog'
+import { entryOf } from './entry.js'
+import { SharedTree, type TreeSnapshot } from './shared-tree.js'
+import type { IssuerStorage } from '../storage/types.js'
+
+/** What a sequencer turn tells the event loop: the log as this instance now knows it. */
+export interface SequencerReport {
+  /** The latest checkpoint known (signed here or read from the sequencing instance), if any. */
+  latest: { size: number; note: string } | undefined
+  /** True when this turn signed a new checkpoint (witnesses are then sent it). */
+  signed: boolean
+  healthy: boolean
+  tree: TreeSnapshot
+}
+
+export interface SequencerOptions {
+  storage: IssuerStorage
+  /** The C2SP signer key of the log (`PRIVATE+KEY+<origin>+…`). */
+  signerKey: string
+  /** The log's vkey, checking the checkpoints it reads back. */
+  vkey: string
+  origin: string
+  clock: () => number
+  onError: (message: string, error?: unknown) => void
+}
+
+/**
+ * The CPU side of the issuer log: reads the committed events after the tree's end, computes their
+ * RFC 8785 entries and RFC 9162 hashes, persists level-0 tiles and signs a checkpoint (one
+ * transaction), or — when another instance holds the storage's 'log-sequencer' lock — follows its
+ * checkpoints. Runs on a worker thread with its own database connection (sequencer-worker.ts), so
+ * that canonicalizing, hashing, signing and the transaction's lock waits and fsync stay off the
+ * issuer's event loop; the tree it builds is shared memory the event loop reads.
+ */
+export class Sequencer {
+  readonly tree = new SharedTree()
+  readonly #storage: IssuerStorage
+  readonly #signer: NoteSigner
+  readonly #verifier: NoteVerifier
+  readonly #origin: string
+  readonly #clock: () => number
+  readonly #onError: (message: string, error?: unknown) => void
+  #latest: { size: number; note: string } | undefined
+  #healthy = true
+
+  constructor(options: SequencerOptions) {
+    this.#storage = options.storage
+    this.#signer = noteSigner(parseSignerKey(options.signerKey))
+    this.#verifier = noteVerifier(options.vkey)
+    this.#origin = options.origin
+    this.#clock = options.clock
+    this.#onError = options.onError
+  }
+
+  /** The tree from the stored tiles, checked against the latest checkpoint. */
+  async load(): Promise<SequencerReport> {
+    const tiles = await this.#storage.logState.tiles()
+    tiles.forEach((t, i) => {
+      const n = t.hashes.length / 32
+      const last = i === tiles.length - 1
+      if (t.idx !== i || !Number.isInteger(n) || n < 1 || n > TILE_WIDTH || (!last && n !== TILE_WIDTH)) {
+        this.#unhealthy(`stored level-0 tile ${t.idx} is malformed or out of sequence`)
+        return
+      }
+      if (!this.#healthy) return
+      for (let k = 0; k < n; k++) this.tree.append(t.hashes.subarray(k * 32, (k + 1) * 32))
+    })
+    const latest = await this.#storage.logState.latestCheckpoint()
+    if (latest) {
+      this.#latest = { size: latest.size, note: latest.note }
+      const cp = parseCheckpoint(openNote(latest.note, [this.#verifier]).text)
+      if (cp.size > this.tree.size || !Buffer.from(this.tree.root(cp.size)).equals(cp.rootHash)) {
+        this.#unhealthy(`the stored tiles do not match the latest checkpoint (size ${cp.size}): no new checkpoint will be signed`)
+      }
+    }
+    return this.#report(false)
+  }
+
+  /** One turn: sequences when this instance holds the sequencer lock, else follows the one that does. */
+  async tick(): Promise<SequencerReport> {
+    let signed = false
+    try {
+      const sequenced = await this.#storage.tryExclusive('log-sequencer', async () => (signed = await this.#sequence()))
+      if (sequenced === undefined) await this.#follow()
+    } catch (error) {
+      this.#onError('sequencing failed', error)
+    }
+    return this.#report(signed)
+  }
+
+  /** A turn as the sequencer, without the lock (a single process, or tests). */
+  async sequence(): Promise<SequencerReport> {
+    return this.#report(await this.#sequence())
+  }
+
+  #report(signed: boolean): SequencerReport {
+    return { latest: this.#latest, signed, healthy: this.#healthy, tree: this.tree.snapshot() }
+  }
+
+  #unhealthy(message: string): void {
+    if (this.#healthy) this.#onError(message)
+    this.#healthy = false
+  }
+
+  // Extends the tree from the events up to the latest stored checkpoint, which must sign its root.
+  async #follow(): Promise<void> {
+    if (!this.#healthy) return
+    const latest = await this.#storage.logState.latestCheckpoint()
+    if (!latest || latest.size <= (this.#latest?.size ?? 0)) return
+    const cp = parseCheckpoint(openNote(latest.note, [this.#verifier]).text)
+    await this.#integrate(cp.size)
+    if (this.tree.size < cp.size || !Buffer.from(this.tree.root(cp.size)).equals(cp.rootHash)) {
+      this.#unhealthy(`the events do not match the stored checkpoint of size ${cp.size}`)
+      return
+    }
+    this.#latest = { size: latest.size, note: latest.note }
+  }
+
+  // Appends the committed events after the tree's end (up to `limit`), in index order.
+  async #integrate(limit = Number.MAX_SAFE_INTEGER): Promise<void> {
+    for (;;) {
+      const from = this.tree.size
+      if (from >= limit) return
+      const rows = await this.#storage.audit.range(from, Math.min(from + 50_000, limit))
+      for (const row of rows) {
+        if (row.log_index !== this.tree.size) return // not yet committed in order (cannot happen: one writer at a time)
+        this.tree.appendEntry(entryOf(row))
+      }
+      if (rows.length < 50_000) return
+    }
+  }
+
+  // Integrates the events numbered since the last run, persists their level-0 tiles and signs a
+  // checkpoint (one transaction). True when a new checkpoint was signed.
+  async #sequence(): Promise<boolean> {
+    if (!this.#healthy) return false
+    const from = this.tree.size
+    await this.#integrate()
+    const size = this.tree.size
+    if (size === from && this.#latest !== undefined && this.#latest.size === size) return false
+    const note = signCheckpoint({ origin: this.#origin, size, rootHash: this.tree.root(size), extensions: [] }, this.#signer)
+    const at = Math.floor(this.#clock() / 1000)
+    const firstTile = Math.floor(Math.min(from, this.#latest?.size ?? 0) / TILE_WIDTH)
+    await this.#storage.transaction(async (tx) => {
+      for (let t = firstTile; t * TILE_WIDTH < size; t++) {
+        await tx.logState.putTile(t, this.tree.tile(0, t, tileWidth(0, t, size)))
+      }
+      await tx.logState.putCheckpoint({ size, note, created_at: at })
+    })
+    this.#latest = { size, note }
+    return true
+  }
+}
