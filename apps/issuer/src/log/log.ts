@@ -160,38 +160,39 @@ export class IssuerLog {
   static async open(options: IssuerLogOptions): Promise<IssuerLog> {
     const storage = options.storage ?? (options.db ? new SqliteStorage(new Store(options.db)) : undefined)
     if (!storage) throw new TypeError('IssuerLog.open: storage or db is required')
-    // A log keeps the origin it started with: a later base URL (another port, a new host name, a
-    // second instance) continues the same log instead of orphaning its signed checkpoints.
-    const stored = await storage.logState.latestCheckpoint()
-    const origin = stored ? parseCheckpoint(parseNote(stored.note).text).origin : logOrigin(options.baseUrl)
-    const alias = `tlog:${origin}`
-    const box = createCryptoBox(options.secret, LOG_KEY_BOX_INFO)
-    let sealed = (await storage.veramo.privateKey(alias))?.ciphertext
-    if (!sealed) {
-      const seed = randomBytes(32)
-      // Instances starting together: the first key stored wins, the others open it.
-      await storage.veramo.putPrivateKey({ alias, type: 'Ed25519', ciphertext: Buffer.from(box.seal(seed, alias)) })
-      seed.fill(0)
-      sealed = (await storage.veramo.privateKey(alias))!.ciphertext
-    }
-    const seed = box.open(sealed, alias)
-    const signerKey = formatSignerKey(origin, SIG_TYPE_ED25519, seed)
-    seed.fill(0)
-    const vkey = verifierKeyOf(parseSignerKey(signerKey))
     const onError = options.onError ?? ((m: string, e?: unknown) => console.error(`issuer log: ${m}`, e ?? ''))
+    // The thread starts (and connects) first: its start overlaps the key's unsealing below.
     const engine = options.worker === false || options.clock ? undefined : workerEngine(storage)
     const file = engine ? sequencerWorkerFile() : undefined
     const sequencer = engine && file
-      ? sequencerOnWorker(file, { engine, signerKey, vkey, origin }, onError)
-      : sequencerInThread(new Sequencer({ storage, signerKey, vkey, origin, clock: options.clock ?? Date.now, onError }))
-    const log = new IssuerLog(options, storage, origin, vkey, sequencer, onError)
+      ? sequencerOnWorker(file, engine, onError)
+      : sequencerInThread((keys) => new Sequencer({ storage, ...keys, clock: options.clock ?? Date.now, onError }))
     try {
-      log.#apply(await sequencer.load())
+      // A log keeps the origin it started with: a later base URL (another port, a new host name, a
+      // second instance) continues the same log instead of orphaning its signed checkpoints.
+      const stored = await storage.logState.latestCheckpoint()
+      const origin = stored ? parseCheckpoint(parseNote(stored.note).text).origin : logOrigin(options.baseUrl)
+      const alias = `tlog:${origin}`
+      const box = createCryptoBox(options.secret, LOG_KEY_BOX_INFO)
+      let sealed = (await storage.veramo.privateKey(alias))?.ciphertext
+      if (!sealed) {
+        const seed = randomBytes(32)
+        // Instances starting together: the first key stored wins, the others open it.
+        await storage.veramo.putPrivateKey({ alias, type: 'Ed25519', ciphertext: Buffer.from(box.seal(seed, alias)) })
+        seed.fill(0)
+        sealed = (await storage.veramo.privateKey(alias))!.ciphertext
+      }
+      const seed = box.open(sealed, alias)
+      const signerKey = formatSignerKey(origin, SIG_TYPE_ED25519, seed)
+      seed.fill(0)
+      const vkey = verifierKeyOf(parseSignerKey(signerKey))
+      const log = new IssuerLog(options, storage, origin, vkey, sequencer, onError)
+      log.#apply(await sequencer.load({ signerKey, vkey, origin }))
+      return log
     } catch (error) {
       await sequencer.close()
       throw error
     }
-    return log
   }
 
   /** True when the sequencer runs on its own thread (with its own database connection). */

@@ -5,14 +5,14 @@ import { Sequencer, type SequencerReport } from './sequencer.js'
 /** Where the sequencer thread opens its own connection. */
 export type SequencerEngine = { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string }
 
-export interface SequencerInit {
-  engine: SequencerEngine
+/** The log's keys and origin, sent with 'load' (the thread starts, and connects, before they are unsealed). */
+export interface SequencerKeys {
   signerKey: string
   vkey: string
   origin: string
 }
 
-export type SequencerRequest = { type: 'load' | 'tick' | 'sequence' | 'close'; id: number }
+export type SequencerRequest = { type: 'load'; id: number; keys: SequencerKeys } | { type: 'tick' | 'sequence' | 'close'; id: number }
 export type SequencerReply =
   | { type: 'report'; id: number; report: SequencerReport }
   | { type: 'failed'; id: number; error: { message: string; code?: string } }
@@ -23,7 +23,7 @@ export type SequencerReply =
 export interface SequencerHandle {
   /** True when the sequencer runs on its own thread. */
   readonly threaded: boolean
-  load(): Promise<SequencerReport>
+  load(keys: SequencerKeys): Promise<SequencerReport>
   tick(): Promise<SequencerReport>
   sequence(): Promise<SequencerReport>
   /** Ends the thread (after the turn in progress), closing its connection. */
@@ -40,23 +40,30 @@ export function sequencerWorkerFile(): URL | undefined {
 }
 
 /** The sequencer on this thread (an in-memory database, an injected clock, or no built worker file). */
-export function sequencerInThread(sequencer: Sequencer): SequencerHandle {
+export function sequencerInThread(make: (keys: SequencerKeys) => Sequencer): SequencerHandle {
+  let sequencer: Sequencer | undefined
+  const loaded = () => {
+    if (!sequencer) throw new Error('the sequencer is not loaded')
+    return sequencer
+  }
   return {
     threaded: false,
-    load: () => sequencer.load(),
-    tick: () => sequencer.tick(),
-    sequence: () => sequencer.sequence(),
+    load: (keys) => (sequencer = make(keys)).load(),
+    tick: () => loaded().tick(),
+    sequence: () => loaded().sequence(),
     close: async () => {},
   }
 }
 
 /**
- * The sequencer on a worker thread with its own database connection. The thread is unreferenced
- * while idle (it never keeps the process alive by itself) and referenced while a turn is awaited. If
- * it dies, the turns awaited fail and the next call starts a new one, which loads the tree again.
+ * The sequencer on a worker thread with its own database connection, started (and connecting) at
+ * once. The thread is unreferenced while idle (it never keeps the process alive by itself) and
+ * referenced while a turn is awaited. If it dies, the turns awaited fail and the next call starts a
+ * new one, which loads the tree again.
  */
-export function sequencerOnWorker(file: URL, init: SequencerInit, onError: (message: string, error?: unknown) => void): SequencerHandle {
+export function sequencerOnWorker(file: URL, engine: SequencerEngine, onError: (message: string, error?: unknown) => void): SequencerHandle {
   let worker: Worker | undefined
+  let keys: SequencerKeys | undefined
   let closing = false
   let nextId = 1
   const pending = new Map<number, { resolve: (r: SequencerReport | undefined) => void; reject: (e: unknown) => void }>()
@@ -68,7 +75,7 @@ export function sequencerOnWorker(file: URL, init: SequencerInit, onError: (mess
   }
 
   const start = (): Worker => {
-    const w = new Worker(file, { workerData: init })
+    const w = new Worker(file, { workerData: engine })
     w.unref()
     w.on('message', (reply: SequencerReply) => {
       if (reply.type === 'error') {
@@ -102,20 +109,25 @@ export function sequencerOnWorker(file: URL, init: SequencerInit, onError: (mess
     return new Promise((resolve, reject) => {
       pending.set(id, { resolve, reject })
       w.ref() // a process awaiting a turn stays alive until it is answered
-      w.postMessage({ type, id } satisfies SequencerRequest)
+      w.postMessage((type === 'load' ? { type, id, keys: keys! } : { type, id }) satisfies SequencerRequest)
     })
   }
 
   const load = (): Promise<SequencerReport> => (loaded ??= send('load') as Promise<SequencerReport>)
   const turn = async (type: 'tick' | 'sequence'): Promise<SequencerReport> => {
     if (closing) throw new Error('the sequencer is closed')
-    if (!worker) await load() // first call, or a new thread after one died
+    if (!keys) throw new Error('the sequencer is not loaded')
+    if (!loaded) await load() // a new thread after one died
     return (await send(type))!
   }
 
+  worker = start()
   return {
     threaded: true,
-    load,
+    load: (k) => {
+      keys = k
+      return load()
+    },
     tick: () => turn('tick'),
     sequence: () => turn('sequence'),
     close: async () => {

@@ -2,16 +2,12 @@
 // database (SQLite file or PostgreSQL URL), runs the Sequencer on each request of the event loop and
 // answers with its report; on 'close' it closes the connection and lets the thread end.
 import { parentPort, workerData } from 'node:worker_threads'
-import { openWriterConnection } from '../db/open.js'
-import { Store } from '../domain/store.js'
-import { openPgStorage } from '../storage/pg.js'
-import { SqliteStorage } from '../storage/sqlite.js'
 import type { IssuerStorage } from '../storage/types.js'
 import { Sequencer } from './sequencer.js'
-import type { SequencerInit, SequencerReply, SequencerRequest } from './sequencer-thread.js'
+import type { SequencerEngine, SequencerKeys, SequencerReply, SequencerRequest } from './sequencer-thread.js'
 
 const port = parentPort!
-const init = workerData as SequencerInit
+const engine = workerData as SequencerEngine
 
 function describe(error: unknown): { message: string; code?: string } {
   const e = error as { message?: unknown; code?: unknown }
@@ -20,19 +16,26 @@ function describe(error: unknown): { message: string; code?: string } {
 
 const post = (reply: SequencerReply) => port.postMessage(reply)
 
-let storage: IssuerStorage | undefined
 let sequencer: Sequencer | undefined
 // Requests run one at a time, in order (the event loop never sends two turns at once, but 'close' may follow one).
 let queue: Promise<void> = Promise.resolve()
 
-async function open(): Promise<Sequencer> {
+// Only the engine in use is loaded (the thread's start delays the issuer's).
+async function openStorage(): Promise<IssuerStorage> {
+  if (engine.kind === 'postgres') return (await import('../storage/pg.js')).openPgStorage(engine.url, { max: 3 })
+  const [{ openWriterConnection }, { Store }, { SqliteStorage }] = await Promise.all([import('../db/open.js'), import('../domain/store.js'), import('../storage/sqlite.js')])
   // The file is already migrated by the issuer: a second connection with its settings, no migration.
-  storage = init.engine.kind === 'sqlite' ? new SqliteStorage(new Store(openWriterConnection(init.engine.file))) : await openPgStorage(init.engine.url, { max: 3 })
+  return new SqliteStorage(new Store(openWriterConnection(engine.file)))
+}
+
+// Connects at once, while the event loop unseals the log key; 'load' brings it.
+const storage = openStorage()
+storage.catch(() => {}) // reported by the 'load' that awaits it
+
+async function open(keys: SequencerKeys): Promise<Sequencer> {
   return new Sequencer({
-    storage,
-    signerKey: init.signerKey,
-    vkey: init.vkey,
-    origin: init.origin,
+    storage: await storage,
+    ...keys,
     clock: Date.now,
     onError: (message, error) => post({ type: 'error', message, ...(error === undefined ? {} : { error: describe(error) }) }),
   })
@@ -42,14 +45,13 @@ port.on('message', (msg: SequencerRequest) => {
   queue = queue.then(async () => {
     try {
       if (msg.type === 'close') {
-        await storage?.close()
-        storage = undefined
+        await (await storage.catch(() => undefined))?.close()
         post({ type: 'closed', id: msg.id })
         port.close()
         return
       }
       if (msg.type === 'load') {
-        sequencer = await open()
+        sequencer = await open(msg.keys)
         post({ type: 'report', id: msg.id, report: await sequencer.load() })
         return
       }
