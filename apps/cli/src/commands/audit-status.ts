@@ -48,8 +48,8 @@ interface Owner { id: string; issuedAt: number }
 export class StatusLedger {
   /** `list#index` → the credential or link issued with it. */
   readonly #owners = new Map<string, Owner>()
-  /** `kind:id` → its `list#index`, or null when its issuing entry named no status. */
-  readonly #bitOf = new Map<string, string | null>()
+  /** `kind:id` → its `list#index`. */
+  readonly #bitOf = new Map<string, string>()
   /** `list#index` → the entry that revoked it. */
   readonly #revoked = new Map<string, number>()
   readonly #problems: StatusMismatch[] = []
@@ -94,8 +94,8 @@ export class StatusLedger {
 
   #issue(kind: 'credential' | 'delegation', id: string, status: unknown, index: number): void {
     if (status === undefined) {
+      // Nothing kept: a revocation of an id with no known bit is counted not checkable (#revoke).
       this.notCheckable.issued++
-      this.#bitOf.set(`${kind}:${id}`, null)
       return
     }
     const s = status as Partial<LoggedStatus> | null
@@ -115,7 +115,7 @@ export class StatusLedger {
 
   #revoke(kind: 'credential' | 'delegation', id: string, index: number): void {
     const bit = this.#bitOf.get(`${kind}:${id}`)
-    if (bit === undefined || bit === null) {
+    if (bit === undefined) {
       // Issued before status entries were logged (or never logged as issued: the sequence check's job).
       this.notCheckable.revoked++
       return
