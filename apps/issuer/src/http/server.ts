@@ -7,6 +7,7 @@ import { AgentIdError, type AgentIdErrorCode } from '@agentid/core'
 import { requireAdmin, type IssuerService, type Principal } from '../domain/service.js'
 import { parseRevokeRequest } from '../domain/input.js'
 import { clientErrorResponse, HTTP_STATUS, isClientAbort, toHttpError } from './errors.js'
+import { databaseUnavailable } from '../storage/unavailable.js'
 import { openApiDocument } from './openapi.js'
 import { parseJsonBody } from './json-body.js'
 import { oauthRoutes } from '../oauth/routes.js'
@@ -176,6 +177,11 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   }
 
   app.setErrorHandler((error, request, reply) => {
+    // Before the client-abort check: a reset database connection is ECONNRESET too.
+    if (databaseUnavailable(error)) {
+      request.log.warn({ err: error }, 'database unavailable')
+      return void reply.code(503).header('retry-after', '1').type('application/json').send({ error: { code: 'ERR_UNAVAILABLE', message: 'the database is unavailable; retry' } })
+    }
     if (isClientAbort(error, request.raw)) {
       request.log.info({ code: (error as { code?: unknown }).code }, 'client aborted the request')
       return void reply.code(400).type('application/json').send({ error: { code: 'ERR_INVALID_INPUT', message: 'the request ended before its body' } })
@@ -190,6 +196,17 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   })
 
   app.get('/healthz', async () => ({ status: 'ok' }))
+  // Readiness for a balancer: the database answers a read within 5 s (liveness stays /healthz: a
+  // process whose database is down is not restarted for it).
+  app.get('/readyz', async (_request, reply) => {
+    let timer: NodeJS.Timeout | undefined
+    const ok = await Promise.race([
+      service.storage.events.head().then(() => true, () => false),
+      new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), 5_000) }),
+    ]).finally(() => clearTimeout(timer))
+    if (!ok) return reply.code(503).header('retry-after', '1').send({ error: { code: 'ERR_UNAVAILABLE', message: 'the database does not answer' } })
+    return { status: 'ready' }
+  })
   // The agentid JSON-LD context (https://w3id.org/agentid/v1), the exact bytes @agentid/core ships
   // (SHA-256 AGENTID_CONTEXT_V1_SHA256), for verifiers that pin it from here rather than from npm.
   app.get('/contexts/agentid/v1', async (_request, reply) =>

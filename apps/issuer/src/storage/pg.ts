@@ -12,6 +12,7 @@ import { AgentIdError, type AgentIdErrorCode } from '@agentid/core'
 import { LOCK, LOCK_CLASS, migratePg } from './pg-migrations.js'
 import { PG_LOG_LOCK, pgTx, type Query } from './sql-tx.js'
 import { pgConsole } from './pg-console.js'
+import { databaseUnavailable } from './unavailable.js'
 import { writeOps } from '../domain/store.js'
 import type { ConsoleReads, IssuerStorage, StatusIndexBlock, StorageTx, WriteOp } from './types.js'
 
@@ -40,6 +41,11 @@ export interface PgStorageOptions {
   max?: number
   /** Statements slower than this are cancelled, ms (default 30,000). */
   statementTimeoutMs?: number
+  /**
+   * How long to wait for a connection (a new one, or a free one of the pool), ms (default 10,000).
+   * With the server unreachable or blackholed, requests fail after this instead of waiting forever.
+   */
+  connectTimeoutMs?: number
 }
 
 /**
@@ -51,14 +57,24 @@ export interface PgStorageOptions {
  */
 export async function openPgStorage(url: string, options: PgStorageOptions = {}): Promise<PgStorage> {
   if (typeof url !== 'string' || !/^postgres(ql)?:\/\/\S+$/.test(url)) throw new TypeError('openPgStorage: url must be a postgres:// URL')
+  const statementTimeout = options.statementTimeoutMs ?? 30_000
   const pool = new pg.Pool({
     connectionString: url,
     max: options.max ?? 10,
     types,
-    statement_timeout: options.statementTimeoutMs ?? 30_000,
+    statement_timeout: statementTimeout,
+    // The server cancels a slow statement itself; a server that does not answer at all (blackholed,
+    // a dead peer) is given up on by the client a little later, and TCP keep-alive finds dead peers.
+    query_timeout: statementTimeout + 5_000,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    keepAlive: true,
     application_name: 'agentid-issuer',
   })
   pool.on('error', () => { /* an idle connection dropped: the pool replaces it on next use */ })
+  // pg-pool takes its own error listener off a client it hands out: a connection reset while a client
+  // is checked out was an unhandled 'error' event, which ended the process. The query in flight fails
+  // anyway, and the pool drops the broken client when it is released.
+  pool.on('connect', (client) => client.on('error', () => {}))
   try {
     const client = await pool.connect()
     try {
@@ -145,7 +161,9 @@ export class PgStorage implements IssuerStorage {
           if (begin) await run('COMMIT')
           return result
         } catch (error) {
-          if (begin) await client.query('ROLLBACK').catch(() => { broken = true })
+          // A dead or silent connection is dropped (the server rolls back) rather than waited on.
+          if (databaseUnavailable(error)) broken = true
+          else if (begin) await client.query('ROLLBACK').catch(() => { broken = true })
           const code = (error as { code?: string }).code
           if (attempt < 5 && code !== undefined && RETRYABLE.has(code)) continue
           throw error
