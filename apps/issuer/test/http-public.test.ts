@@ -114,7 +114,7 @@ describe('public routes (did:key issuer)', () => {
     })
 
     it('every operation is well-formed: path parameters declared, responses present, $refs resolve, keys required where the server requires them', () => {
-      const unauthenticated = new Set(['GET /healthz', 'GET /contexts/agentid/v1', 'GET /openapi.json', 'GET /v1/issuer', 'GET /.well-known/did.json', 'GET /v1/status-lists/{id}', 'GET /v1/events', 'POST /v1/agents/{did}/renew', 'POST /v1/delegations/status', 'GET /v1/spiffe/bundle', 'POST /v1/agents/{did}/svids/x509', 'POST /v1/agents/{did}/svids/jwt', 'GET /.well-known/oauth-authorization-server', 'GET /v1/jwks', 'POST /v1/token',
+      const unauthenticated = new Set(['GET /healthz', 'GET /readyz', 'GET /contexts/agentid/v1', 'GET /openapi.json', 'GET /v1/issuer', 'GET /.well-known/did.json', 'GET /v1/status-lists/{id}', 'GET /v1/events', 'POST /v1/agents/{did}/renew', 'POST /v1/delegations/status', 'GET /v1/spiffe/bundle', 'POST /v1/agents/{did}/svids/x509', 'POST /v1/agents/{did}/svids/jwt', 'GET /.well-known/oauth-authorization-server', 'GET /v1/jwks', 'POST /v1/token',
         'GET /log/checkpoint', 'GET /log/key', 'GET /log/tile/{path}', 'GET /v1/log/proof',
         'GET /approvals/enrol', 'GET /approvals/{id}', 'GET /approvals/assets/webauthn.js', 'GET /approvals/assets/enrol.js', 'GET /approvals/assets/approve.js', 'GET /approvals/assets/style.css',
         'POST /v1/enrolments/info', 'POST /v1/enrolments/options', 'POST /v1/enrolments/verify', 'GET /v1/approvals/{id}', 'POST /v1/approvals/{id}/options', 'POST /v1/approvals/{id}/decision'])

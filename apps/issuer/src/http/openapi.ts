@@ -65,6 +65,7 @@ export function openApiDocument(issuerDid: string): Record<string, unknown> {
     },
     paths: {
       '/healthz': { get: { summary: 'liveness', responses: { 200: json({ type: 'object' }) } } },
+      '/readyz': { get: { summary: 'readiness: the database answers a read within 5 s', responses: { 200: json({ type: 'object' }), 503: json({ type: 'object' }) } } },
       '/contexts/agentid/v1': { get: { summary: 'the agentid JSON-LD context (https://w3id.org/agentid/v1), the bytes @agentid/core ships (application/ld+json, cached a day)', responses: { 200: { description: 'JSON-LD context', content: { 'application/ld+json': { schema: { type: 'object' } } } } } } },
       '/openapi.json': { get: { summary: 'this document (OpenAPI 3.1)', responses: { 200: json({ type: 'object' }) } } },
       '/v1/issuer': { get: { summary: "the issuer's DID and signing key id", responses: { 200: json({ type: 'object' }) } } },
