@@ -1,7 +1,8 @@
 // Issuer log entries name the status entry of what they issue (spawn, its granted root link, renew,
 // grant, registered links), so an auditor can recompute every revocation bit from the log alone.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { bearer, claims, harness, namedKey, proof, spawnAgent, type Harness } from './http-fixtures.js'
+import { BASE_URL, bearer, claims, harness, namedKey, proof, spawnAgent, type Harness } from './http-fixtures.js'
+import { softRegister } from './webauthn-soft.js'
 
 let h: Harness
 beforeAll(async () => { h = await harness() })
@@ -48,5 +49,25 @@ describe('log entries name status entries', () => {
     const [revoked] = details('agent.revoked')
     expect(new Set(revoked!.credentials as string[])).toEqual(new Set([spawned!.credentialId, renewed!.credentialId]))
     expect(new Set(revoked!.delegations as string[])).toEqual(new Set([spawned!.delegationId, granted!.delegationId, registered!.delegationId]))
+  })
+
+  it('approver enrolment names the status entry of the approver credential; its revocation names the credential', async () => {
+    const added = await h.app.inject({ method: 'POST', url: '/v1/approvers', headers: bearer(h.adminKey), payload: { name: 'Dana', controllers: ['did:web:acme.example'] } })
+    expect(added.statusCode, added.body).toBe(201)
+    const { id, enrolmentUrl } = added.json() as { id: string; enrolmentUrl: string }
+    const token = enrolmentUrl.split('#')[1]!
+    const options = (await h.app.inject({ method: 'POST', url: '/v1/enrolments/options', payload: { token } })).json()
+    const enrolled = await h.app.inject({ method: 'POST', url: '/v1/enrolments/verify', payload: { token, response: softRegister(options, BASE_URL).response } })
+    expect(enrolled.statusCode, enrolled.body).toBe(201)
+    const { credential, credentialId } = enrolled.json() as { credential: string; credentialId: string }
+    const [logged] = details('approver.enrolled')
+    const row = h.service.store.db.prepare('SELECT status_list_id AS list, status_index AS "index" FROM approvers WHERE id = ?').get(id) as { list: string; index: number }
+    expect(logged).toMatchObject({ credentialId, status: { list: row.list, index: row.index } })
+    // The same entry the credential itself names.
+    const vc = JSON.parse(Buffer.from(credential.split('.')[1]!, 'base64url').toString()).vc as { credentialStatus: { statusListIndex: string; statusListCredential: string } }
+    expect(vc.credentialStatus).toMatchObject({ statusListIndex: String(row.index), statusListCredential: `${BASE_URL}/v1/status-lists/${row.list}` })
+    const rev = await h.app.inject({ method: 'POST', url: `/v1/approvers/${id}/revoke`, headers: bearer(h.adminKey), payload: { reason: 'lost device' } })
+    expect(rev.statusCode, rev.body).toBe(200)
+    expect(details('approver.revoked')[0]).toMatchObject({ credentialId })
   })
 })
