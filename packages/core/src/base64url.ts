@@ -15,6 +15,15 @@ export function base64urlEncode(input: Uint8Array | string): string {
  * (Node's decoder silently accepts all three, which would let two encodings name the same bytes).
  */
 export function base64urlDecode(input: string, what = 'base64url value'): Buffer {
+  checkBase64url(input, what)
+  return Buffer.from(input, 'base64url')
+}
+
+/**
+ * The checks of {@link base64urlDecode} without decoding (internal, not exported from index.ts): for a
+ * caller that decodes into a buffer of its own. Throws ERR_MALFORMED.
+ */
+export function checkBase64url(input: string, what: string): void {
   if (!B64URL.test(input) || input.length % 4 === 1) {
     throw new VerificationError('ERR_MALFORMED', `${what} is not valid unpadded base64url`)
   }
@@ -24,7 +33,6 @@ export function base64urlDecode(input: string, what = 'base64url value'): Buffer
   if (rest !== 0 && (B64URL_VALUE[input.charCodeAt(input.length - 1)]! & (rest === 2 ? 0x0f : 0x03)) !== 0) {
     throw new VerificationError('ERR_MALFORMED', `${what} has non-canonical base64url trailing bits`)
   }
-  return Buffer.from(input, 'base64url')
 }
 
 /** Same as {@link base64urlDecode} but reports input errors as ERR_INVALID_INPUT. */

@@ -1,6 +1,6 @@
 import { KeyObject, verify as cryptoVerify, type JsonWebKey } from 'node:crypto'
 import { promisify } from 'node:util'
-import { base64urlDecode, base64urlEncode } from './base64url.js'
+import { base64urlDecode, base64urlEncode, checkBase64url } from './base64url.js'
 import { VerificationError } from './errors.js'
 import { MAX_JWT_PAYLOAD_DEPTH } from './limits.js'
 import { hasSmallOrderR } from './did-key.js'
@@ -93,18 +93,39 @@ export function decodeJwtParts(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BYTE
  * any `alg` but EdDSA (ERR_UNSUPPORTED_ALG), `crit` and unencoded payloads.
  */
 export function decodeCompactJws(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BYTES): DecodedJws {
-  if (typeof token !== 'string') throw new VerificationError('ERR_MALFORMED', 'token is not a string')
+  if (typeof token !== 'string') notAString()
+  const second = splitCompactJws(token, maxBytes)
+  const first = token.indexOf('.')
+  const header = decodeHeader(token.slice(0, first))
+  const payload = base64urlDecode(token.slice(first + 1, second), 'JWS payload')
+  const signature = base64urlDecode(token.slice(second + 1), 'JWS signature')
+  if (signature.length !== 64) throw new VerificationError('ERR_SIGNATURE_INVALID', 'an Ed25519 signature is 64 bytes')
+  return { header, payload, signingInput: token.slice(0, second), signature }
+}
+
+function notAString(): never {
+  throw new VerificationError('ERR_MALFORMED', 'token is not a string')
+}
+
+/** The size and three-segment checks of a compact JWS; returns the index of its second dot. */
+function splitCompactJws(token: string, maxBytes: number): number {
   if (token.length > maxBytes) throw new VerificationError('ERR_MALFORMED', `token is larger than ${maxBytes} bytes`)
   const first = token.indexOf('.')
   const second = token.indexOf('.', first + 1)
   if (first <= 0 || second === -1 || token.indexOf('.', second + 1) !== -1) {
     throw new VerificationError('ERR_MALFORMED', 'token is not a compact JWS of three segments')
   }
-  const header = decodeHeader(token.slice(0, first))
-  const payload = base64urlDecode(token.slice(first + 1, second), 'JWS payload')
-  const signature = base64urlDecode(token.slice(second + 1), 'JWS signature')
-  if (signature.length !== 64) throw new VerificationError('ERR_SIGNATURE_INVALID', 'an Ed25519 signature is 64 bytes')
-  return { header, payload, signingInput: token.slice(0, second), signature }
+  return second
+}
+
+// One buffer for bytes used only within one synchronous call: a JWT payload decoded then read as text,
+// a signing input handed to node:crypto's one-shot verify. A Buffer per call was ~2.5 KB of native
+// memory per verification, freed only after V8's next collection. Grows to the largest token seen
+// (at most its maxBytes).
+let scratch = Buffer.allocUnsafeSlow(4096)
+function scratchOf(bytes: number): Buffer {
+  if (scratch.length < bytes) scratch = Buffer.allocUnsafeSlow(Math.max(bytes, scratch.length * 2))
+  return scratch
 }
 
 // Headers repeat: every credential of an issuer's key has the same one, every proof of a client too.
@@ -145,9 +166,19 @@ const PAYLOAD_OPTIONS = { what: 'JWT payload', maxDepth: MAX_JWT_PAYLOAD_DEPTH }
 
 /** Decodes a compact JWS whose payload must be a JSON object (duplicate members refused). Not verified. */
 export function decodeJwt(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BYTES): DecodedJwt {
-  const jws = decodeCompactJws(token, maxBytes)
-  const payload = parseStrictJsonObject(decodeUtf8Strict(jws.payload, 'JWT payload'), PAYLOAD_OPTIONS)
-  return { header: jws.header, payload, signingInput: jws.signingInput, signature: jws.signature }
+  // decodeCompactJws's checks in its order, the payload decoded into the scratch buffer (only its text is kept).
+  if (typeof token !== 'string') notAString()
+  const second = splitCompactJws(token, maxBytes)
+  const first = token.indexOf('.')
+  const header = decodeHeader(token.slice(0, first))
+  const segment = token.slice(first + 1, second)
+  checkBase64url(segment, 'JWS payload')
+  const signature = base64urlDecode(token.slice(second + 1), 'JWS signature')
+  if (signature.length !== 64) throw new VerificationError('ERR_SIGNATURE_INVALID', 'an Ed25519 signature is 64 bytes')
+  const bytes = scratchOf(Math.ceil((segment.length * 3) / 4))
+  const text = decodeUtf8Strict(bytes.subarray(0, bytes.write(segment, 0, 'base64url')), 'JWT payload')
+  const payload = parseStrictJsonObject(text, PAYLOAD_OPTIONS)
+  return { header, payload, signingInput: token.slice(0, second), signature }
 }
 
 /**
@@ -167,7 +198,10 @@ export function verifyJwsSignature(jws: Pick<DecodedJws, 'signingInput' | 'signa
     }
     key = { key: { kty: 'OKP', crv: 'Ed25519', x: publicKey.x }, format: 'jwk' }
   }
-  const data = signingInputBytes(jws.signingInput)
+  const input = asciiSigningInput(jws.signingInput)
+  // Synchronous one-shot verify: the scratch buffer is not reused before it returns.
+  const bytes = scratchOf(input.length)
+  const data = bytes.subarray(0, bytes.write(input, 0, 'latin1'))
   refuseSmallOrderR(jws.signature)
   let ok = false
   try {
@@ -185,11 +219,15 @@ function isKeyObject(key: unknown): key is KeyObject {
 // Buffer's 'ascii'/'latin1' encodings keep only the low byte of each code unit ("\u0161" would check
 // as "a"): a signing input is base64url and dots, so anything outside ASCII cannot be one. A string
 // is ASCII exactly when its UTF-8 length equals its length.
-function signingInputBytes(signingInput: unknown): Buffer {
+function asciiSigningInput(signingInput: unknown): string {
   if (typeof signingInput !== 'string' || Buffer.byteLength(signingInput, 'utf8') !== signingInput.length) {
     throw new VerificationError('ERR_MALFORMED', 'JWS signing input is not ASCII')
   }
-  return Buffer.from(signingInput, 'latin1')
+  return signingInput
+}
+
+function signingInputBytes(signingInput: unknown): Buffer {
+  return Buffer.from(asciiSigningInput(signingInput), 'latin1')
 }
 
 // libsodium's strict verification: R of small order is refused before the (cofactorless) equation.

@@ -362,6 +362,24 @@ describe('hostile compact JWS inputs', () => {
     }
   })
 
+  it('tokens of very different sizes, in any order, decode and verify alike (one scratch buffer is reused)', async () => {
+    const tokens: Array<[string, Record<string, unknown>]> = []
+    for (const size of [10, 12_000, 3, 24_000, 100, 0]) {
+      const claims = { iss: alice.did, pad: 'é'.repeat(size) }
+      tokens.push([await signJwt({ typ: 'JWT' }, claims, aliceSigner), claims])
+    }
+    for (const [token, claims] of [...tokens, ...tokens.reverse()]) {
+      const jwt = decodeJwt(token)
+      expect(jwt.payload).toEqual(claims)
+      verifyJwsSignature(jwt, alice.publicKey)
+      expectCode(() => verifyJwsSignature(jwt, mallory.publicKey), 'ERR_SIGNATURE_INVALID')
+      // Another token's bytes left in the buffer never count: a token whose payload was swapped fails.
+      const [h, , sig] = token.split('.')
+      const other = tokens.find(([t]) => t !== token)![0].split('.')[1]
+      expectCode(() => verifyJwsSignature(decodeJwt(`${h}.${other}.${sig}`), alice.publicKey), 'ERR_SIGNATURE_INVALID')
+    }
+  })
+
   it("another key's signature is ERR_SIGNATURE_INVALID", async () => {
     await ready
     expectCode(() => verifyCompactJws(good, mallory.publicKey), 'ERR_SIGNATURE_INVALID')
