@@ -243,6 +243,8 @@ interface Memo {
 }
 
 const ACCEPTED_TYP = new Set([undefined, 'JWT', 'vc+jwt', 'vc+ld+json+jwt'])
+// The `type` nearly every credential has: one frozen array shared by the agents that have it.
+const AGENT_TYPE: readonly string[] = Object.freeze(['VerifiableCredential', AGENT_IDENTITY_CREDENTIAL])
 
 function malformed(message: string, details: Record<string, unknown> = {}): never {
   throw new VerificationError('ERR_MALFORMED', message, { details })
@@ -307,6 +309,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const secondSight = new SecondSight(memoSize)
   const strings = new StringInterner(4096)
   const transparency = options.transparency === undefined ? undefined : new TransparencyCheck(options.transparency, fetch, now)
+
+  function typeOf(type: readonly string[]): readonly string[] {
+    if (type.length === 2 && type[0] === AGENT_TYPE[0] && type[1] === AGENT_TYPE[1]) return AGENT_TYPE
+    return Object.freeze(type.map((t) => strings.intern(t)))
+  }
 
   function checkTime(nbf: number | null, exp: number): void {
     const t = now() / 1000
@@ -456,7 +463,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       expiresAt: exp,
       claims,
       status: Object.freeze({ statusListCredential: strings.intern(entry.statusListCredential), statusListIndex: index }),
-      type: Object.freeze((vc.type as string[]).map((t) => strings.intern(t))),
+      type: typeOf(vc.type as string[]),
     })
     // An iat past now + skew: issued in the future (RFC 7519 leaves iat informational; we refuse it as
     // not yet valid, like nbf, and the memo keeps refusing it until then).
