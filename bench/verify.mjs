@@ -89,7 +89,7 @@ report({
   notes: [
     `cold: ${s.coldCalls().toLocaleString('en-US')} calls over a pool of ${POOL.toLocaleString('en-US')} distinct credentials (default memoSize 1,000: every call misses); status list and issuer DID cached.`,
     'Veramo is given the compact JWT string: it then skips credentialStatus (see the interop test), so its figure includes no status work; ours does.',
-    'peak RSS: each figure is a separate process (verify-only*.mjs) reading pre-signed tokens from a file; bare node is about 40 MB; the baseline row reads the same tokens and verifies nothing. V8 sizes its young generation to the allocation rate (up to 48 MB on Node 20): with --max-semi-space-size=1 the agentid process peaks near 81 MB against 66 MB for the baseline.',
+    'peak RSS: each figure is a separate process (verify-only*.mjs) reading pre-signed tokens from a file; bare node is about 40 MB; the baseline row reads the same tokens and verifies nothing. V8 doubles its young generation whenever the bytes surviving its scavenges add up to its size: agentid ends with 8 MB semi-spaces, the baseline (which allocates little) with 4 MB (see bench/README.md).',
   ],
   data: { rounds: r, memory, pool: POOL, memoryCount: MEMORY_COUNT, warmHit: memory.agentid.warmHit },
 })
