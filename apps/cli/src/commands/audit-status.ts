@@ -39,32 +39,38 @@ const ISSUING: Record<string, ['credential' | 'delegation', string, string][]> =
   'delegation.registered': [['delegation', 'delegationId', 'status']],
 }
 
-interface Owner { id: string; issuedAt: number }
+const MAX_INDEX = 2 ** 32 - 1
+const MAX_LISTS = 2 ** 20
 
 /**
- * The bits a log says must be set, fed one parsed entry at a time in log order. Keeps one small
- * record per status entry (a million-entry log holds a million of them: no entry is kept).
+ * The bits a log says must be set, fed one parsed entry at a time in log order. A status entry is kept
+ * as one number (list number × 2³² + index), so a million-entry log costs a few maps of numbers, and
+ * no entry is kept.
  */
 export class StatusLedger {
-  /** `list#index` → the credential or link issued with it. */
-  readonly #owners = new Map<string, Owner>()
-  /** `kind:id` → its `list#index`. */
-  readonly #bitOf = new Map<string, string>()
-  /** `list#index` → the entry that revoked it. */
-  readonly #revoked = new Map<string, number>()
-  readonly #problems: StatusMismatch[] = []
+  /** List id → its number in the bit keys, in order of first use. */
+  readonly #listNo = new Map<string, number>()
+  readonly #listIds: string[] = []
+  /** Bit key → the log index of the entry that issued it. */
+  readonly #issuedAt = new Map<number, number>()
+  /** Credential id / link id → its bit key. */
+  readonly #credentials = new Map<string, number>()
+  readonly #delegations = new Map<string, number>()
+  /** Bit key → the log index of the entry that revoked it. */
+  readonly #revoked = new Map<number, number>()
+  /** Status entries used twice: the second use (the first is in #issuedAt). */
+  readonly #reused: { bit: number; id: string; issuedAt: number }[] = []
+  readonly #malformed: StatusMismatch[] = []
   readonly notCheckable: NotCheckable = { issued: 0, revoked: 0, unattributedBits: 0, omitted: 0 }
 
   /** Number of status entries the log names. */
   get statuses(): number {
-    return this.#owners.size
+    return this.#issuedAt.size
   }
 
   /** The ids of the lists the log names, sorted. */
   lists(): string[] {
-    const ids = new Set<string>()
-    for (const bit of this.#owners.keys()) ids.add(bit.slice(0, bit.lastIndexOf('#')))
-    return [...ids].sort()
+    return [...this.#listIds].sort()
   }
 
   add(e: { action?: unknown; details?: unknown; detailsOmitted?: unknown }, index: number): void {
@@ -80,7 +86,7 @@ export class StatusLedger {
       for (const [kind, idField, statusField] of issuing) {
         const id = d[idField]
         if (typeof id !== 'string') continue // a spawn without a granted tool profile has no link
-        this.#issue(kind, id, d[statusField], index)
+        this.#issue(kind === 'credential' ? this.#credentials : this.#delegations, id, d[statusField], index)
       }
       return
     }
@@ -88,33 +94,38 @@ export class StatusLedger {
     const ids = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : [])
     const credentials = action === 'agent.revoked' ? ids(d.credentials) : action === 'credential.revoked' || action === 'approver.revoked' ? ids(d.credentialId) : []
     const delegations = action === 'agent.revoked' || action === 'delegation.revoked' ? ids(d.delegations) : []
-    for (const id of credentials) this.#revoke('credential', id, index)
-    for (const id of delegations) this.#revoke('delegation', id, index)
+    for (const id of credentials) this.#revoke(this.#credentials, id, index)
+    for (const id of delegations) this.#revoke(this.#delegations, id, index)
   }
 
-  #issue(kind: 'credential' | 'delegation', id: string, status: unknown, index: number): void {
+  #issue(byId: Map<string, number>, id: string, status: unknown, index: number): void {
     if (status === undefined) {
       // Nothing kept: a revocation of an id with no known bit is counted not checkable (#revoke).
       this.notCheckable.issued++
       return
     }
     const s = status as Partial<LoggedStatus> | null
-    if (typeof s !== 'object' || s === null || typeof s.list !== 'string' || !LIST_ID.test(s.list) || !Number.isSafeInteger(s.index) || (s.index as number) < 0) {
-      this.#problems.push({ kind: 'malformed-status', id, issuedAt: index })
+    const ok = typeof s === 'object' && s !== null && typeof s.list === 'string' && LIST_ID.test(s.list) && Number.isSafeInteger(s.index) && s.index! >= 0 && s.index! <= MAX_INDEX
+    let listNo = ok ? this.#listNo.get(s.list!) : undefined
+    if (ok && listNo === undefined && this.#listIds.length < MAX_LISTS) {
+      listNo = this.#listIds.push(s.list!) - 1
+      this.#listNo.set(s.list!, listNo)
+    }
+    if (listNo === undefined) {
+      this.#malformed.push({ kind: 'malformed-status', id, issuedAt: index })
       return
     }
-    const bit = `${s.list}#${s.index}`
-    const other = this.#owners.get(bit)
-    if (other) {
-      this.#problems.push({ kind: 'index-reused', list: s.list, index: s.index as number, id, issuedAt: index, otherId: other.id, otherIssuedAt: other.issuedAt })
+    const bit = listNo * 2 ** 32 + s!.index!
+    if (this.#issuedAt.has(bit)) {
+      this.#reused.push({ bit, id, issuedAt: index })
       return
     }
-    this.#owners.set(bit, { id, issuedAt: index })
-    this.#bitOf.set(`${kind}:${id}`, bit)
+    this.#issuedAt.set(bit, index)
+    byId.set(id, bit)
   }
 
-  #revoke(kind: 'credential' | 'delegation', id: string, index: number): void {
-    const bit = this.#bitOf.get(`${kind}:${id}`)
+  #revoke(byId: Map<string, number>, id: string, index: number): void {
+    const bit = byId.get(id)
     if (bit === undefined) {
       // Issued before status entries were logged (or never logged as issued: the sequence check's job).
       this.notCheckable.revoked++
@@ -123,44 +134,65 @@ export class StatusLedger {
     if (!this.#revoked.has(bit)) this.#revoked.set(bit, index)
   }
 
+  #split(bit: number): { list: string; index: number } {
+    return { list: this.#listIds[Math.floor(bit / 2 ** 32)]!, index: bit % 2 ** 32 }
+  }
+
   /**
    * Every disagreement between the log and `lists` (list id → the list as served, verified). A
    * revocation logged at or after entry `servedAfter` may postdate the served lists: its bit being
    * clear is not a mismatch. Lists missing from `lists` are not compared.
    */
   compare(lists: ReadonlyMap<string, StatusList>, servedAfter = Number.POSITIVE_INFINITY): { mismatches: StatusMismatch[]; bits: number; revoked: number } {
-    const mismatches: StatusMismatch[] = [...this.#problems]
+    // Bit keys first; the ids they belong to are looked up once, for the mismatches only.
+    const found: { kind: StatusMismatch['kind']; bit: number; at: number }[] = []
     let bits = 0
     let revoked = 0
-    for (const [bit, owner] of this.#owners) {
-      const cut = bit.lastIndexOf('#')
-      const list = bit.slice(0, cut)
-      const index = Number(bit.slice(cut + 1))
-      const served = lists.get(list)
-      if (!served) continue
-      if (index >= served.length) {
-        mismatches.push({ kind: 'index-out-of-range', list, index, id: owner.id, issuedAt: owner.issuedAt })
+    const served = this.#listIds.map((id) => lists.get(id))
+    for (const [bit, issuedAt] of this.#issuedAt) {
+      const list = served[Math.floor(bit / 2 ** 32)]
+      if (!list) continue
+      const index = bit % 2 ** 32
+      if (index >= list.length) {
+        found.push({ kind: 'index-out-of-range', bit, at: issuedAt })
         continue
       }
       bits++
-      const set = served.get(index) !== 0
+      const set = list.get(index) !== 0
       const revokedAt = this.#revoked.get(bit)
       if (revokedAt !== undefined) revoked++
-      if (set && revokedAt === undefined) mismatches.push({ kind: 'set-without-revocation', list, index, id: owner.id, issuedAt: owner.issuedAt })
-      else if (!set && revokedAt !== undefined && revokedAt < servedAfter) mismatches.push({ kind: 'revoked-but-clear', list, index, id: owner.id, revokedAt })
+      if (set && revokedAt === undefined) found.push({ kind: 'set-without-revocation', bit, at: issuedAt })
+      else if (!set && revokedAt !== undefined && revokedAt < servedAfter) found.push({ kind: 'revoked-but-clear', bit, at: revokedAt })
+    }
+    const mismatches: StatusMismatch[] = [...this.#malformed]
+    const owner = found.length > 0 || this.#reused.length > 0 ? this.#owners() : new Map<number, string>()
+    for (const r of this.#reused) mismatches.push({ kind: 'index-reused', ...this.#split(r.bit), id: r.id, issuedAt: r.issuedAt, otherId: owner.get(r.bit)!, otherIssuedAt: this.#issuedAt.get(r.bit)! })
+    for (const f of found) {
+      const where = this.#split(f.bit)
+      const id = owner.get(f.bit)!
+      if (f.kind === 'revoked-but-clear') mismatches.push({ kind: f.kind, ...where, id, revokedAt: f.at })
+      else if (f.kind === 'set-without-revocation' || f.kind === 'index-out-of-range') mismatches.push({ kind: f.kind, ...where, id, issuedAt: f.at })
     }
     // Set bits no logged status entry owns. With issuing entries that named no status (written before
     // status entries were logged), such a bit may be one of theirs: not checkable, not a mismatch.
     let unattributed = 0
-    for (const [list, served] of lists) {
-      for (const index of setBits(served)) {
-        if (this.#owners.has(`${list}#${index}`)) continue
+    for (const [list, servedList] of lists) {
+      const listNo = this.#listNo.get(list)
+      for (const index of setBits(servedList)) {
+        if (listNo !== undefined && this.#issuedAt.has(listNo * 2 ** 32 + index)) continue
         if (this.notCheckable.issued > 0) unattributed++
         else mismatches.push({ kind: 'set-without-issuance', list, index })
       }
     }
     this.notCheckable.unattributedBits = unattributed
     return { mismatches, bits, revoked }
+  }
+
+  // Bit key → the credential or link first issued with it.
+  #owners(): Map<number, string> {
+    const out = new Map<number, string>()
+    for (const byId of [this.#credentials, this.#delegations]) for (const [id, bit] of byId) if (!out.has(bit)) out.set(bit, id)
+    return out
   }
 }
 
