@@ -171,10 +171,19 @@ async function bigLog() {
   const base = db.prepare('SELECT coalesce(max(log_index), -1) + 1 AS n FROM audit_events').get().n
   const insert = db.prepare('INSERT INTO audit_events (at, actor, action, subject, details_json, log_index) VALUES (?, ?, ?, ?, ?, ?)')
   const at = Math.floor(Date.now() / 1000)
+  // Each spawn names its status entry, in lists written here (all bits clear: none revoked), so the
+  // audit below also compares the status lists with the log, as it does for a real issuer.
+  const PER_LIST = 131_072
+  const firstList = db.prepare('SELECT coalesce(max(CAST(id AS INTEGER)), 0) + 1 AS n FROM status_lists').get().n
   db.transaction(() => {
+    for (let l = 0; l < Math.ceil(ENTRIES / PER_LIST); l++) {
+      db.prepare("INSERT INTO status_lists (id, purpose, entries, next_index, bits, version, updated_at) VALUES (?, 'revocation', ?, ?, ?, 1, ?)")
+        .run(String(firstList + l), PER_LIST, Math.min(PER_LIST, ENTRIES - l * PER_LIST), Buffer.alloc(PER_LIST / 8), at)
+    }
     for (let i = 0; i < ENTRIES; i++) {
       const credentialId = `urn:uuid:${randomUUID()}`
-      const details = JSON.stringify({ credentialId, credentialSha256: createHash('sha256').update(credentialId).digest('hex'), keyCustody: 'agent' })
+      const status = { list: String(firstList + Math.floor(i / PER_LIST)), index: i % PER_LIST }
+      const details = JSON.stringify({ credentialId, credentialSha256: createHash('sha256').update(credentialId).digest('hex'), status, keyCustody: 'agent' })
       insert.run(at, 'orchestrator:bench', 'agent.spawned', `did:key:z6Mkbench${i}`, details, base + i)
     }
   })()
