@@ -11,6 +11,11 @@ export interface FaultProxy {
   blackhole(): void
   /** Reset every open connection (both sides); new ones still forward unless blackholed. */
   cut(): void
+  /**
+   * Strand every open connection: it stays open and silent for good (as when a firewall or NAT
+   * forgets a flow without a reset), while new connections forward.
+   */
+  strand(): void
   /** Connections open now. */
   readonly open: number
   close(): Promise<void>
@@ -20,6 +25,7 @@ export interface FaultProxy {
 export async function faultProxy(port: number, host = '127.0.0.1'): Promise<FaultProxy> {
   let holding = false
   const pairs = new Set<{ a: Socket; b: Socket }>()
+  const stranded = new Set<{ a: Socket; b: Socket }>()
   const server = createServer((a) => {
     const b = connect(port, host)
     const pair = { a, b }
@@ -66,11 +72,21 @@ export async function faultProxy(port: number, host = '127.0.0.1'): Promise<Faul
       }
       pairs.clear()
     },
+    strand() {
+      for (const pair of [...pairs]) {
+        pair.a.pause()
+        pair.b.pause()
+        pair.a.removeAllListeners('drain')
+        pair.b.removeAllListeners('drain')
+        pairs.delete(pair)
+        stranded.add(pair)
+      }
+    },
     get open() {
       return pairs.size
     },
     close: () => new Promise<void>((resolve) => {
-      for (const { a, b } of pairs) {
+      for (const { a, b } of [...pairs, ...stranded]) {
         a.destroy()
         b.destroy()
       }

@@ -120,6 +120,13 @@ export function createRedisReplayCache(options: RedisReplayCacheOptions): RedisR
       try {
         reply = await within(client.set(redisKey, '1', { condition: 'NX', expiration: { type: 'PX', value: ttl } }), timeoutMs, 'SET NX')
       } catch (error) {
+        // No answer in time: the connection may be dead without a reset (a firewall or NAT that forgot
+        // it), which node-redis would never notice. A cache that owns its client drops it; the next
+        // check connects afresh (within the timeout) and Redis, once reachable, answers again.
+        if (error instanceof AgentIdError && owned !== undefined && owned.isOpen && !closed) {
+          owned.destroy()
+          connecting = undefined
+        }
         if (error instanceof AgentIdError) throw error
         throw unavailable('SET NX failed', error)
       }
