@@ -1,9 +1,14 @@
 // The least work a cold depth-8 chain needs, in raw verifies (CPU time), for reading the chain
 // suite's cold target (≤ 1.2 × depth): node bench/chain-floor.mjs
 // Per link, with nothing checked but the signature: base64url-decode header, payload and signature,
-// strict UTF-8 decode, JSON.parse of both, SHA-256 of the link (its child names it), the signer's
-// key imported from its did:key (new agents on every chain, as in the suite: 7 imports per chain)
-// and the Ed25519 verify. No duplicate-member, time, linkage, attenuation, status or memo work.
+// strict UTF-8 decode, JSON.parse of both, SHA-256 of each link a child names (not the leaf's), the
+// signer's key taken from its did:key (new agents on every chain, as in the suite: 7 per chain) and
+// the Ed25519 verify. No duplicate-member, time, linkage, attenuation, status or memo work.
+// Two forms of the key step: `import`, createPublicKey from a JWK (a KeyObject) and then verify;
+// `jwk`, the JWK handed to crypto.verify for that one call (what the verifier does on a key's first
+// use). Beside the raw reference (one link, the same key and bytes every call, as in the suites),
+// `raw distinct` verifies distinct links under their own (already imported) keys: the part of the
+// floor that is the signature check itself on bytes not seen before.
 import { createPublicKey, verify, hash } from 'node:crypto'
 import { parseDidKeySyntax } from '@agentid/core'
 import { agentidChain } from './lib/chains.mjs'
@@ -12,21 +17,30 @@ const issuer = keyFromLabel('issuer')
 const POOL = 600, d = 8
 const pool = []; for (let i = 0; i < POOL; i++) pool.push((await agentidChain(issuer, d, `f/${i}`)).chain.map((s) => JSON.parse(JSON.stringify(s))))
 const td = new TextDecoder('utf-8', { fatal: true })
-function floor(chain) {
+const jwkOf = (iss) => ({ kty: 'OKP', crv: 'Ed25519', x: Buffer.from(parseDidKeySyntax(iss).publicKey).toString('base64url') })
+function floor(chain, mode) {
   for (let i = 0; i < chain.length; i++) {
     const t = chain[i]; const a = t.indexOf('.'), b = t.indexOf('.', a + 1)
-    const header = JSON.parse(td.decode(Buffer.from(t.slice(0, a), 'base64url')))
+    JSON.parse(td.decode(Buffer.from(t.slice(0, a), 'base64url')))
     const payload = JSON.parse(td.decode(Buffer.from(t.slice(a + 1, b), 'base64url')))
     const sig = Buffer.from(t.slice(b + 1), 'base64url')
-    hash('sha256', t, 'base64url')
-    const key = i === 0 ? issuer.publicKey : createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(parseDidKeySyntax(payload.iss).publicKey).toString('base64url') }, format: 'jwk' })
+    if (i < chain.length - 1) hash('sha256', t, 'base64url')
+    const key = i === 0 ? issuer.publicKey : mode === 'import' ? createPublicKey({ key: jwkOf(payload.iss), format: 'jwk' }) : { key: jwkOf(payload.iss), format: 'jwk' }
     if (!verify(null, Buffer.from(t.slice(0, b), 'latin1'), key, sig)) throw new Error('bad')
   }
 }
+// Distinct links with their keys imported beforehand: the signature checks alone.
+const links = pool.slice(0, 100).flatMap((c) => c.slice(1)).map((t) => {
+  const b = t.lastIndexOf('.')
+  const iss = JSON.parse(Buffer.from(t.split('.')[1], 'base64url').toString()).iss
+  return { data: Buffer.from(t.slice(0, b), 'latin1'), sig: Buffer.from(t.slice(b + 1), 'base64url'), key: createPublicKey({ key: jwkOf(iss), format: 'jwk' }) }
+})
 const link = pool[0][0], dot = link.lastIndexOf('.'), si = Buffer.from(link.slice(0, dot)), sg = Buffer.from(link.slice(dot + 1), 'base64url')
 const cpu = (f, n) => { const c = process.cpuUsage(); for (let i = 0; i < n; i++) f(i); const u = process.cpuUsage(c); return (u.user + u.system) / n }
 for (let r = 0; r < 5; r++) {
   const raw = cpu(() => verify(null, si, issuer.publicKey, sg), 3000)
-  const fl = cpu((i) => floor(pool[i % POOL]), 600)
-  console.log(`raw ${raw.toFixed(1)} µs, floor depth 8 ${fl.toFixed(0)} µs = ${(fl / raw).toFixed(2)} raw verifies`)
+  const distinct = cpu((i) => { const l = links[i % links.length]; verify(null, l.data, l.key, l.sig) }, 700)
+  const imported = cpu((i) => floor(pool[i % POOL], 'import'), 300)
+  const jwk = cpu((i) => floor(pool[(i + 300) % POOL], 'jwk'), 300)
+  console.log(`raw ${raw.toFixed(1)} µs, raw distinct ${distinct.toFixed(1)} µs (${(distinct / raw).toFixed(3)}); floor depth 8: import ${imported.toFixed(0)} µs = ${(imported / raw).toFixed(2)} raw, jwk ${jwk.toFixed(0)} µs = ${(jwk / raw).toFixed(2)} raw, 8 distinct + 0 = ${((8 * distinct) / raw).toFixed(2)} raw`)
 }
