@@ -65,6 +65,7 @@ export function sequencerOnWorker(file: URL, engine: SequencerEngine, onError: (
   let worker: Worker | undefined
   let keys: SequencerKeys | undefined
   let closing = false
+  let closed: Promise<void> | undefined
   let nextId = 1
   const pending = new Map<number, { resolve: (r: SequencerReport | undefined) => void; reject: (e: unknown) => void }>()
   let loaded: Promise<SequencerReport> | undefined
@@ -130,14 +131,14 @@ export function sequencerOnWorker(file: URL, engine: SequencerEngine, onError: (
     },
     tick: () => turn('tick'),
     sequence: () => turn('sequence'),
-    close: async () => {
-      if (closing) return
+    // Every caller waits for the same end of the thread.
+    close: () => (closed ??= (async () => {
       closing = true
       const w = worker
       if (!w) return
       const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()))
       await send('close').catch(() => {})
       await exited
-    },
+    })()),
   }
 }

@@ -37,15 +37,6 @@ export class SharedTree implements HashSource {
     return new SharedTree(snapshot)
   }
 
-  /** Moves a read-only view to a later snapshot of the same tree. */
-  advance(snapshot: TreeSnapshot): void {
-    if (!this.#readOnly) throw new TypeError('only a view advances')
-    if ((snapshot.counts[0] ?? 0) < this.size) throw new RangeError('a snapshot never shrinks the tree')
-    this.#levels = [...snapshot.levels]
-    this.#counts = [...snapshot.counts]
-    this.#bytes = this.#levels.map((b) => new Uint8Array(b))
-  }
-
   /** The buffers and counts as they are now: post it to the reading thread. */
   snapshot(): TreeSnapshot {
     return { levels: [...this.#levels], counts: [...this.#counts] }
