@@ -2,6 +2,7 @@
 // database (SQLite file or PostgreSQL URL), runs the Sequencer on each request of the event loop and
 // answers with its report; on 'close' it closes the connection and lets the thread end.
 import { parentPort, workerData } from 'node:worker_threads'
+import type { Database } from 'better-sqlite3'
 import type { IssuerStorage } from '../storage/types.js'
 import { Sequencer } from './sequencer.js'
 import type { SequencerEngine, SequencerKeys, SequencerReply, SequencerRequest } from './sequencer-thread.js'
@@ -21,22 +22,49 @@ let sequencer: Sequencer | undefined
 let queue: Promise<void> = Promise.resolve()
 
 // Only the engine in use is loaded (the thread's start delays the issuer's).
-async function openStorage(): Promise<IssuerStorage> {
-  if (engine.kind === 'postgres') return (await import('../storage/pg.js')).openPgStorage(engine.url, { max: 3 })
+async function openStorage(): Promise<{ storage: IssuerStorage; write?: <T>(transaction: () => Promise<T>) => Promise<T> }> {
+  if (engine.kind === 'postgres') return { storage: await (await import('../storage/pg.js')).openPgStorage(engine.url, { max: 3 }) }
   const [{ openWriterConnection }, { Store }, { SqliteStorage }] = await Promise.all([import('../db/open.js'), import('../domain/store.js'), import('../storage/sqlite.js')])
   // The file is already migrated by the issuer: a second connection with its settings, no migration.
-  return new SqliteStorage(new Store(openWriterConnection(engine.file)))
+  const db = openWriterConnection(engine.file)
+  return { storage: new SqliteStorage(new Store(db)), write: (transaction) => retryWhileBusy(db, transaction) }
+}
+
+// The tile and checkpoint transaction, retried while the group-commit writer holds the file. SQLite's
+// own busy handler sleeps 1, 2, 5, 10 … 100 ms between tries, and the writer, busy under load, took
+// the lock again in every gap: checkpoints came up to 0.8 s late. Here the transaction's BEGIN fails at
+// once when busy and is tried again every 0.25 ms (this thread may block; each try is one failed lock
+// attempt), for at most 5 s like the connection's busy_timeout, which reads keep.
+const nap = new Int32Array(new SharedArrayBuffer(4))
+async function retryWhileBusy<T>(db: Database, transaction: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 5_000
+  const timeout = db.pragma('busy_timeout', { simple: true }) as number
+  db.pragma('busy_timeout = 0')
+  try {
+    for (;;) {
+      try {
+        return await transaction()
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw error
+        Atomics.wait(nap, 0, 0, 0.25)
+      }
+    }
+  } finally {
+    db.pragma(`busy_timeout = ${timeout}`)
+  }
 }
 
 // Connects at once, while the event loop unseals the log key; 'load' brings it.
-const storage = openStorage()
-storage.catch(() => {}) // reported by the 'load' that awaits it
+const opened = openStorage()
+opened.catch(() => {}) // reported by the 'load' that awaits it
 
 async function open(keys: SequencerKeys): Promise<Sequencer> {
+  const { storage, write } = await opened
   return new Sequencer({
-    storage: await storage,
+    storage,
     ...keys,
     clock: Date.now,
+    ...(write ? { write } : {}),
     onError: (message, error) => post({ type: 'error', message, ...(error === undefined ? {} : { error: describe(error) }) }),
   })
 }
@@ -45,7 +73,7 @@ port.on('message', (msg: SequencerRequest) => {
   queue = queue.then(async () => {
     try {
       if (msg.type === 'close') {
-        await (await storage.catch(() => undefined))?.close()
+        await (await opened.catch(() => undefined))?.storage.close()
         post({ type: 'closed', id: msg.id })
         port.close()
         return

@@ -33,6 +33,8 @@ export interface SequencerOptions {
   origin: string
   clock: () => number
   onError: (message: string, error?: unknown) => void
+  /** Runs the tile and checkpoint transaction (default: once); the SQLite thread retries it while the file is busy. */
+  write?: <T>(transaction: () => Promise<T>) => Promise<T>
 }
 
 /**
@@ -51,6 +53,7 @@ export class Sequencer {
   readonly #origin: string
   readonly #clock: () => number
   readonly #onError: (message: string, error?: unknown) => void
+  readonly #write: <T>(transaction: () => Promise<T>) => Promise<T>
   #latest: { size: number; note: string } | undefined
   #healthy = true
 
@@ -61,6 +64,7 @@ export class Sequencer {
     this.#origin = options.origin
     this.#clock = options.clock
     this.#onError = options.onError
+    this.#write = options.write ?? ((transaction) => transaction())
   }
 
   /** The tree from the stored tiles, checked against the latest checkpoint. */
@@ -152,12 +156,12 @@ export class Sequencer {
     const note = signCheckpoint({ origin: this.#origin, size, rootHash: this.tree.root(size), extensions: [] }, this.#signer)
     const at = Math.floor(this.#clock() / 1000)
     const firstTile = Math.floor(Math.min(from, this.#latest?.size ?? 0) / TILE_WIDTH)
-    await this.#storage.transaction(async (tx) => {
+    await this.#write(() => this.#storage.transaction(async (tx) => {
       for (let t = firstTile; t * TILE_WIDTH < size; t++) {
         await tx.logState.putTile(t, this.tree.tile(0, t, tileWidth(0, t, size)))
       }
       await tx.logState.putCheckpoint({ size, note, created_at: at })
-    })
+    }))
     this.#latest = { size, note }
     return true
   }
