@@ -24,6 +24,10 @@ export async function countingRelay(target) {
   const sockets = new Set()
   const server = createServer((client) => {
     const upstream = connect(Number(target.port || 5432), target.hostname)
+    // As the driver's own socket: without, Nagle holds a small message back until the previous one
+    // is acknowledged (40 ms with delayed ACKs), a wait PostgreSQL's clients never see.
+    client.setNoDelay(true)
+    upstream.setNoDelay(true)
     sockets.add(client)
     const named = new Map() // prepared statement name -> text, per connection
     let pending // the statement of the round trip being built (first Parse/Bind since the last Sync)
