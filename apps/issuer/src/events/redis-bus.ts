@@ -8,6 +8,11 @@ export interface RedisEventBusOptions {
   channel?: string
   /** Told of connection and publish failures (the database poll covers them meanwhile). */
   onError?: (error: unknown) => void
+  /**
+   * Every instance publishes a heartbeat on the channel this often; a subscriber that hears nothing
+   * for three of them reconnects both its connections. Default 5,000 ms.
+   */
+  heartbeatMs?: number
 }
 
 /**
@@ -46,14 +51,31 @@ export function createRedisEventBus(options: RedisEventBusOptions): EventBus {
       }
     }
   }
-  pub.connect().catch(report)
-  sub.connect()
-    .then(() => sub.subscribe(channel, (message) => {
-      const seq = Number(message)
-      if (Number.isSafeInteger(seq) && seq >= 0) deliver(seq)
-    }))
-    .catch(report)
   let closed = false
+  let heard = Date.now()
+  const onMessage = (message: string) => {
+    heard = Date.now()
+    const seq = Number(message)
+    if (Number.isSafeInteger(seq) && seq >= 0) deliver(seq) // other messages (heartbeats) only say the channel is alive
+  }
+  const subscribe = () => sub.connect().then(() => sub.subscribe(channel, onMessage)).catch(report)
+  pub.connect().catch(report)
+  void subscribe()
+  // A connection that goes silent without a reset (a firewall or NAT forgetting the flow) is never
+  // noticed by the client: wake-ups would be lost for good (events then wait for the database poll).
+  // Heartbeats on the channel tell: hearing none for three periods, both connections start afresh.
+  const heartbeatMs = options.heartbeatMs ?? 5000
+  const watchdog = setInterval(() => {
+    if (closed) return
+    if (pub.isReady) pub.publish(channel, 'heartbeat').catch(report)
+    if (Date.now() - heard <= 3 * heartbeatMs) return
+    heard = Date.now()
+    report(new Error(`no message on ${channel} for ${3 * heartbeatMs} ms: reconnecting to Redis`))
+    for (const c of [pub, sub]) if (c.isOpen) c.destroy()
+    pub.connect().catch(report)
+    void subscribe()
+  }, heartbeatMs)
+  watchdog.unref()
   return {
     publish(seq) {
       deliver(seq)
@@ -67,6 +89,7 @@ export function createRedisEventBus(options: RedisEventBusOptions): EventBus {
     async close() {
       if (closed) return
       closed = true
+      clearInterval(watchdog)
       listeners.clear()
       for (const c of [pub, sub]) {
         if (!c.isOpen) continue
