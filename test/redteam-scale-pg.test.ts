@@ -5,6 +5,7 @@
 // AGENTID_REQUIRE_SERVICES=1.
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
+import { signCompactJws, signerFromJwk, signJwt, type Ed25519PrivateJwk } from '@agentid/core'
 import { afterAll, describe, expect, it } from 'vitest'
 import { agentHeldSpawn, api, cleanup, sleep, startIssuer } from './harness.js'
 import { faultProxy } from './redteam-scale-proxy.js'
@@ -39,29 +40,51 @@ async function issuerBehindProxy() {
   const orchKey = (orch.body as { apiKey: string }).apiKey
   const spawn = async (i: string, timeoutMs = 120_000) => {
     const a = await agentHeldSpawn(did, i)
-    return api(issuer, 'POST', '/v1/agents', { key: orchKey, json: a.body, timeoutMs })
+    const r = await api(issuer, 'POST', '/v1/agents', { key: orchKey, json: a.body, timeoutMs })
+    return Object.assign(r, { agent: a })
   }
   return { db, proxy, issuer, did, orchKey, spawn }
+}
+
+/** POST /v1/token (client_credentials, DPoP with `nonce` when given) for `agent`: status, error, DPoP-Nonce. */
+async function tokenRequest(base: string, agent: { did: string; privateJwk: Ed25519PrivateJwk }, nonce?: string) {
+  const tokenUrl = `${base}/v1/token`
+  const signer = signerFromJwk(agent.privateJwk)
+  const now = Math.floor(Date.now() / 1000)
+  const jti = () => Math.random().toString(36).slice(2) + Date.now().toString(36)
+  const assertion = await signJwt({ typ: 'JWT' }, { iss: agent.did, sub: agent.did, aud: tokenUrl, iat: now, exp: now + 60, jti: jti() }, signer)
+  const dpop = await signCompactJws({ typ: 'dpop+jwt', alg: 'EdDSA', jwk: { kty: 'OKP', crv: 'Ed25519', x: agent.privateJwk.x } }, JSON.stringify({ htm: 'POST', htu: tokenUrl, iat: now, jti: jti(), ...(nonce ? { nonce } : {}) }), signer)
+  const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: agent.did, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion, resource: 'https://api.example/' })
+  const r = await fetch(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', dpop }, body: form.toString(), signal: AbortSignal.timeout(120_000) })
+  const body = (await r.json().catch(() => ({}))) as { error?: string }
+  return { status: r.status, error: body.error, nonce: r.headers.get('dpop-nonce') ?? undefined }
 }
 
 suite('PostgreSQL faults under one issuer', () => {
   it('blackholed PostgreSQL: requests answer 503 ERR_UNAVAILABLE in bounded time (not hang), readiness says so; back: works without a restart', async () => {
     const { proxy, issuer, spawn } = await issuerBehindProxy()
-    expect((await spawn('before')).status).toBe(201)
+    const before = await spawn('before')
+    expect(before.status).toBe(201)
+    const agent = { did: before.agent.did, privateJwk: before.agent.privateJwk }
+    const first = await tokenRequest(issuer.url, agent)
+    expect(first.error).toBe('use_dpop_nonce')
 
     proxy.blackhole()
     // Generous bounds (a loaded 2-core machine): the point is an answer, not its speed.
     const t0 = Date.now()
-    const [spawned, listed, ready] = await Promise.all([
+    const [spawned, listed, ready, token] = await Promise.all([
       spawn('blackholed').catch((e: Error) => ({ status: -1, text: e.message, body: undefined })),
       api(issuer, 'GET', '/v1/agents', { key: issuer.adminKey, timeoutMs: 120_000 }).catch((e: Error) => ({ status: -1, text: e.message, body: undefined })),
       api(issuer, 'GET', '/readyz', { timeoutMs: 120_000 }).catch((e: Error) => ({ status: -1, text: e.message, body: undefined })),
+      tokenRequest(issuer.url, agent, first.nonce).catch((e: Error) => ({ status: -1, error: e.message, nonce: undefined })),
     ])
     const took = Date.now() - t0
     expect(spawned.status, spawned.text).toBe(503)
     expect((spawned.body as { error?: { code?: string } })?.error?.code).toBe('ERR_UNAVAILABLE')
     expect(listed.status, listed.text).toBe(503)
     expect(ready.status, ready.text).toBe(503)
+    // The token endpoint answers in OAuth's shape: temporarily_unavailable, 503 (not server_error, 500).
+    expect([token.status, token.error]).toEqual([503, 'temporarily_unavailable'])
     expect(took).toBeLessThan(100_000)
     // Liveness stays up: the process is fine, its database is not.
     expect((await api(issuer, 'GET', '/healthz', { timeoutMs: 10_000 })).status).toBe(200)

@@ -11,13 +11,14 @@ export type OAuthErrorCode =
   | 'invalid_authorization_details'
   | 'invalid_target'
   | 'server_error'
+  | 'temporarily_unavailable'
 
 export class OAuthError extends Error {
   readonly status: number
   constructor(readonly error: OAuthErrorCode, readonly description: string, readonly headers: Record<string, string> = {}) {
     super(description)
     this.name = 'OAuthError'
-    this.status = error === 'invalid_client' ? 401 : error === 'server_error' ? 500 : 400
+    this.status = error === 'invalid_client' ? 401 : error === 'server_error' ? 500 : error === 'temporarily_unavailable' ? 503 : 400
   }
 
   get body(): { error: OAuthErrorCode; error_description: string } {

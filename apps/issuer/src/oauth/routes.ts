@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastif
 import { AgentIdError } from '@agentid/core'
 import type { IssuerService } from '../domain/service.js'
 import { isClientAbort } from '../http/errors.js'
+import { databaseUnavailable } from '../storage/unavailable.js'
 import { authenticatedAgent, type AgentIdTokenClaim } from './agent-claim.js'
 import { AGENTID_ACTION, checkAgainstClaims, parseAuthorizationDetails } from './authorization-details.js'
 import { JWT_BEARER_ASSERTION, verifyClientAssertion } from './client-assertion.js'
@@ -245,6 +246,10 @@ export function oauthRoutes(service: IssuerService): FastifyPluginAsync {
           oauth = new OAuthError('invalid_request', 'the request body must be application/x-www-form-urlencoded')
         } else if (typeof fx?.statusCode === 'number' && fx.statusCode >= 400 && fx.statusCode < 500) {
           oauth = new OAuthError('invalid_request', fx.statusCode === 413 ? 'the request body is larger than 64 KiB' : 'the request body must be application/x-www-form-urlencoded')
+        } else if (databaseUnavailable(error)) {
+          // The database is unreachable or too slow: retry later (503), not a fault of this request.
+          request.log.warn({ err: error }, 'database unavailable')
+          oauth = new OAuthError('temporarily_unavailable', 'the database is unavailable; retry', { 'retry-after': '1' })
         } else {
           request.log.error({ err: error }, 'internal error')
           oauth = new OAuthError('server_error', 'internal error')
