@@ -40,6 +40,7 @@ describe('issuer log', () => {
     const spawned = await spawnAgent(h, namedKey())
     const logIndex = (spawned as unknown as { logIndex: number }).logIndex
     expect(typeof logIndex).toBe('number')
+    expect(logIndex).toBe(await log.indexOfCredential(spawned.credentialId)) // as the commit returned it, no look-up
     // Before sequencing, the proof is not available yet (ERR_UNAVAILABLE), not missing.
     let res = await app.inject({ url: `/v1/log/proof?credential=${encodeURIComponent(spawned.credentialId)}` })
     expect(res.statusCode).toBe(503)
