@@ -126,6 +126,24 @@ describe('issuer log', () => {
     await expect(IssuerLog.open({ db, secret: new Uint8Array(32).fill(8), baseUrl: 'http://issuer.test' })).rejects.toMatchObject({ code: 'ERR_INTERNAL' })
   })
 
+  it('two instances opening the log at once with different base URLs share one origin and one key', async () => {
+    h = await harness()
+    const storage = h.service.storage
+    const open = (baseUrl: string) => IssuerLog.open({ storage, secret: new Uint8Array(32).fill(7), baseUrl, onError: () => {} })
+    const [a, b] = await Promise.all([open('http://a.issuer.test'), open('http://b.issuer.test:8443')])
+    try {
+      expect(b!.origin).toBe(a!.origin)
+      expect(b!.vkey).toBe(a!.vkey)
+      // A later start with a third URL, before any checkpoint was signed, continues the same log too.
+      const c = await open('http://127.0.0.1:4321')
+      expect([c.origin, c.vkey]).toEqual([a!.origin, a!.vkey])
+      await c.stop()
+    } finally {
+      await a!.stop()
+      await b!.stop()
+    }
+  })
+
   it('sequences on a worker thread with its own connection; stop ends the thread, the log still serves', async () => {
     const { h, log, app } = await withLog()
     expect(log.threaded).toBe(true)

@@ -9,6 +9,8 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { IssuerService } from '../src/domain/service.js'
 import { buildServer } from '../src/http/server.js'
+import { IssuerLog } from '../src/log/log.js'
+import { loadMasterSecret } from '../src/secret.js'
 import { X509Certificate } from 'node:crypto'
 import { parseSpiffeBundle, verifyJwtSvid, verifyX509SvidChain } from '@agentid/verifier'
 import { expectAgentIdError } from './engine-helpers.js'
@@ -163,6 +165,21 @@ suite('IssuerService on PostgreSQL', () => {
     // The approver credential's revocation is a SET on the shared event stream.
     const events = await b.storage.events.after(0, 100)
     expect(events.some((e) => e.claims_json.includes(enrolled.json().credentialId))).toBe(true)
+  })
+
+  it('the log: instances started together with different base URLs open one log (one origin, one key)', async () => {
+    const { url, dirA, dirB } = await setup()
+    const first = await IssuerService.open({ dataDir: dirA, baseUrl: 'http://issuer.test', databaseUrl: url })
+    await first.close()
+    copyFileSync(join(dirA, 'secret.key'), join(dirB, 'secret.key'))
+    const [a, b] = await Promise.all([dirA, dirB].map((dataDir) => IssuerService.open({ dataDir, baseUrl: 'http://issuer.test', databaseUrl: url })))
+    undo.push(() => a!.close(), () => b!.close())
+    const secret = loadMasterSecret({ dataDir: dirA, mustExist: true }).key
+    const logs = await Promise.all([[a!, 'http://10.0.0.1:8080'], [b!, 'http://10.0.0.2:8080']].map(([s, baseUrl]) =>
+      IssuerLog.open({ storage: (s as IssuerService).storage, secret, baseUrl: baseUrl as string, onError: () => {} })))
+    undo.push(...logs.map((l) => () => l.stop()))
+    expect(logs[1]!.origin).toBe(logs[0]!.origin)
+    expect(logs[1]!.vkey).toBe(logs[0]!.vkey)
   })
 
   it('SVIDs: instances started together make one CA; an SVID issued through one verifies with the bundle of another', async () => {

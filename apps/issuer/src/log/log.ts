@@ -28,6 +28,8 @@ import { PgStorage } from '../storage/pg.js'
 import { SqliteStorage } from '../storage/sqlite.js'
 import type { CheckpointRow, CosignatureRow, IssuerStorage } from '../storage/types.js'
 
+/** Settings key of the log's origin, fixed when the first instance opens the log. */
+const LOG_ORIGIN_SETTING = 'log.origin'
 /** HKDF info of the box that seals the log key (apart from the issuer's other keys). */
 export const LOG_KEY_BOX_INFO = 'agentid/issuer/tlog-key/v1'
 
@@ -168,20 +170,25 @@ export class IssuerLog {
       ? sequencerOnWorker(file, engine, onError)
       : sequencerInThread((keys) => new Sequencer({ storage, ...keys, clock: options.clock ?? Date.now, onError }))
     try {
-      // A log keeps the origin it started with: a later base URL (another port, a new host name, a
-      // second instance) continues the same log instead of orphaning its signed checkpoints.
-      const stored = await storage.logState.latestCheckpoint()
-      const origin = stored ? parseCheckpoint(parseNote(stored.note).text).origin : logOrigin(options.baseUrl)
-      const alias = `tlog:${origin}`
       const box = createCryptoBox(options.secret, LOG_KEY_BOX_INFO)
-      let sealed = (await storage.veramo.privateKey(alias))?.ciphertext
-      if (!sealed) {
-        const seed = randomBytes(32)
-        // Instances starting together: the first key stored wins, the others open it.
-        await storage.veramo.putPrivateKey({ alias, type: 'Ed25519', ciphertext: Buffer.from(box.seal(seed, alias)) })
-        seed.fill(0)
-        sealed = (await storage.veramo.privateKey(alias))!.ciphertext
-      }
+      // One origin and one key per database, fixed by the first instance to start: a later base URL
+      // (another port, a new host name, a second instance started at the same moment with its own
+      // URL) continues the same log instead of opening a second one beside it.
+      const { origin, alias, sealed } = await storage.exclusive('issuer-init', async () => {
+        const stored = await storage.logState.latestCheckpoint()
+        const origin = (await storage.settings.get(LOG_ORIGIN_SETTING))
+          ?? (stored ? parseCheckpoint(parseNote(stored.note).text).origin : logOrigin(options.baseUrl))
+        await storage.settings.put(LOG_ORIGIN_SETTING, origin)
+        const alias = `tlog:${origin}`
+        let sealed = (await storage.veramo.privateKey(alias))?.ciphertext
+        if (!sealed) {
+          const seed = randomBytes(32)
+          await storage.veramo.putPrivateKey({ alias, type: 'Ed25519', ciphertext: Buffer.from(box.seal(seed, alias)) })
+          seed.fill(0)
+          sealed = (await storage.veramo.privateKey(alias))!.ciphertext
+        }
+        return { origin, alias, sealed }
+      })
       const seed = box.open(sealed, alias)
       const signerKey = formatSignerKey(origin, SIG_TYPE_ED25519, seed)
       seed.fill(0)

@@ -226,8 +226,13 @@ export class SqliteStorage implements IssuerStorage {
     return fn()
   }
 
+  // One storage per file per process: an in-process queue is the whole exclusion (two starts in one
+  // process, e.g. tests, must not interleave their first-start writes).
+  #init: Promise<unknown> = Promise.resolve()
   async exclusive<T>(_name: 'issuer-init', fn: () => Promise<T>): Promise<T> {
-    return fn()
+    const run = this.#init.then(fn, fn)
+    this.#init = run.catch(() => {})
+    return run
   }
 
   async close(): Promise<void> {
