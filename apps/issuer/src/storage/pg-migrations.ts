@@ -274,8 +274,13 @@ $fn$;
 
 // Insertion order of credentials: issued_at has one-second resolution, so a spawn and its renewal in
 // the same second tied and were ordered by their random ids. SQLite breaks the tie with its rowid.
+// Added without a default, then given one: no table rewrite (a large table would hold the migration
+// lock and outlast the statement timeout); rows from before have no seq and sort first in their second.
 const PG_3 = `
-ALTER TABLE credentials ADD COLUMN seq BIGSERIAL;
+CREATE SEQUENCE credentials_seq;
+ALTER TABLE credentials ADD COLUMN seq BIGINT;
+ALTER TABLE credentials ALTER COLUMN seq SET DEFAULT nextval('credentials_seq');
+ALTER SEQUENCE credentials_seq OWNED BY credentials.seq;
 `
 
 // The group commit in one round trip and one statement, run outside an explicit transaction: the

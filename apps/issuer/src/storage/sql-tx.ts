@@ -65,8 +65,8 @@ export function pgTx(q: Query, inTx: boolean, open: InTransaction): StorageTx {
       insert: async (r) => void (await q(`INSERT INTO credentials (id, agent_did, kind, format, jwt, status_list_id, status_index, issued_at, expires_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [r.id, r.agent_did, r.kind, r.format, r.jwt, r.status_list_id, r.status_index, r.issued_at, r.expires_at])),
       get: (id) => first<CredentialRow>(q(`SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE id = $1`, [id])),
-      byAgent: async (did) => (await q<CredentialRow>(`SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE agent_did = $1 ORDER BY issued_at, seq`, [did])).rows,
-      activeByAgent: async (did) => (await q<CredentialRow>(`SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE agent_did = $1 AND revoked_at IS NULL ORDER BY issued_at, seq`, [did])).rows,
+      byAgent: async (did) => (await q<CredentialRow>(`SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE agent_did = $1 ORDER BY issued_at, seq NULLS FIRST`, [did])).rows,
+      activeByAgent: async (did) => (await q<CredentialRow>(`SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE agent_did = $1 AND revoked_at IS NULL ORDER BY issued_at, seq NULLS FIRST`, [did])).rows,
       revoke: (id, at, reason) => changed(q('UPDATE credentials SET revoked_at = $1, revocation_reason = $2 WHERE id = $3 AND revoked_at IS NULL', [at, reason, id])),
     },
     delegations: {
