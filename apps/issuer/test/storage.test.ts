@@ -289,8 +289,12 @@ describe.each(engines)('storage on $name', (engine) => {
   run('log state and Veramo rows round-trip', async () => {
     const [s] = await instances(1)
     await s!.logState.putTile(0, new Uint8Array([1, 2, 3]))
-    await s!.logState.putTile(0, new Uint8Array([4]))
-    expect((await s!.logState.tiles()).map((t) => [t.idx, [...t.hashes]])).toEqual([[0, [4]]])
+    await s!.logState.putTile(0, new Uint8Array([1, 2, 3, 4]))
+    expect((await s!.logState.tiles()).map((t) => [t.idx, [...t.hashes]])).toEqual([[0, [1, 2, 3, 4]]])
+    // A tile never shrinks: a stale sequencer (its lock's connection lost mid-turn) writing the shorter
+    // partial tile it computed must not undo the longer one another instance wrote and signed over.
+    await s!.logState.putTile(0, new Uint8Array([1, 2]))
+    expect((await s!.logState.tiles()).map((t) => [t.idx, [...t.hashes]])).toEqual([[0, [1, 2, 3, 4]]])
     await s!.logState.putCheckpoint({ size: 3, note: 'n3', created_at: 1 })
     await s!.logState.putCheckpoint({ size: 5, note: 'n5', created_at: 2 })
     await s!.logState.putCosignature({ size: 3, witness: 'w', line: 'l', created_at: 1 })

@@ -22,7 +22,7 @@ export class LogStore {
       lastOf: p('SELECT max(log_index) AS n FROM audit_events WHERE action = ? AND subject = ?'),
       lastOfCredential: p(`SELECT max(log_index) AS n FROM audit_events WHERE action = ? AND json_extract(details_json, '$.credentialId') = ?`),
       tiles: p('SELECT idx, hashes FROM log_tiles WHERE level = 0 ORDER BY idx'),
-      tilePut: p('INSERT INTO log_tiles (level, idx, hashes) VALUES (0, ?, ?) ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes'),
+      tilePut: p('INSERT INTO log_tiles (level, idx, hashes) VALUES (0, ?, ?) ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes WHERE length(excluded.hashes) >= length(log_tiles.hashes)'),
       latest: p('SELECT * FROM log_checkpoints ORDER BY size DESC LIMIT 1'),
       latestCosigned: p(`SELECT c.* FROM log_checkpoints c WHERE c.size >= ?
         AND (SELECT count(*) FROM log_cosignatures s WHERE s.size = c.size) >= ? ORDER BY c.size DESC LIMIT 1`),

@@ -120,7 +120,7 @@ export function pgTx(q: Query, inTx: boolean, open: InTransaction): StorageTx {
     },
     logState: {
       tiles: async () => (await q<{ idx: number; hashes: Buffer }>('SELECT idx, hashes FROM log_tiles WHERE level = 0 ORDER BY idx')).rows,
-      putTile: async (idx, hashes) => void (await q('INSERT INTO log_tiles (level, idx, hashes) VALUES (0, $1, $2) ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes', [idx, Buffer.from(hashes)])),
+      putTile: async (idx, hashes) => void (await q('INSERT INTO log_tiles (level, idx, hashes) VALUES (0, $1, $2) ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes WHERE length(excluded.hashes) >= length(log_tiles.hashes)', [idx, Buffer.from(hashes)])),
       latestCheckpoint: () => first<CheckpointRow>(q('SELECT * FROM log_checkpoints ORDER BY size DESC LIMIT 1')),
       latestCosigned: (size, cosigners) => first<CheckpointRow>(q(`SELECT c.* FROM log_checkpoints c WHERE c.size >= $1
         AND (SELECT count(*) FROM log_cosignatures s WHERE s.size = c.size) >= $2 ORDER BY c.size DESC LIMIT 1`, [size, cosigners])),

@@ -114,6 +114,7 @@ export interface StorageTx {
   /** The log's level-0 tiles, checkpoints and witness cosignatures. */
   readonly logState: {
     tiles(): Promise<{ idx: number; hashes: Buffer }[]>
+    /** Stores a level-0 tile; a shorter one than stored is ignored (a tile only grows). */
     putTile(idx: number, hashes: Uint8Array): Promise<void>
     latestCheckpoint(): Promise<CheckpointRow | undefined>
     latestCosigned(size: number, cosigners: number): Promise<CheckpointRow | undefined>
