@@ -2,10 +2,11 @@
 // tlog-proofs over HTTP, hostile queries, and tampering with the SQLite rows caught.
 import { createHash } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
-import { hashLeaf, decodeEntryBundle, openCheckpoint, verifyTlogProof, parseTlogProof, MerkleTree, createCosigner, generateNoteKey, parseAddCheckpointRequest, parseNote, parseSignerKey, SIG_TYPE_COSIGNATURE_V1 } from '@agentid/tlog'
+import { hashLeaf, decodeEntryBundle, openCheckpoint, verifyTlogProof, parseTlogProof, MerkleTree, createCosigner, generateNoteKey, parseAddCheckpointRequest, parseNote, parseSignerKey, formatSignerKey, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519 } from '@agentid/tlog'
 import { openDatabase } from '../src/db/open.js'
 import { buildServer } from '../src/http/server.js'
 import { IssuerLog, logOrigin, parseWitnesses } from '../src/log/log.js'
+import { Sequencer } from '../src/log/sequencer.js'
 import { bearer, harness, namedKey, spawnAgent, type Harness } from './http-fixtures.js'
 
 let h: Harness | undefined
@@ -164,6 +165,36 @@ describe('issuer log', () => {
     // The event-loop sequencer picks up where the thread stopped.
     expect(await local.sequence()).toBeGreaterThan(size)
     await local.stop()
+  })
+
+  it('loading while another instance signs a checkpoint between its reads stays healthy', async () => {
+    // Instances on one database: one loads its tree while the other sequences. The checkpoint the
+    // loader reads is read before the tiles (read after it, a newer one looked like missing tiles).
+    const { h, log } = await withLog()
+    await spawnAgent(h, namedKey())
+    await log.sequence()
+    await spawnAgent(h, namedKey())
+    const racing = new Proxy(log.storage, {
+      get(target, p) {
+        if (p === 'logState') {
+          const state = target.logState
+          // The other instance signs a new checkpoint just before this one reads the latest.
+          return { ...state, latestCheckpoint: async () => (await log.sequence(), state.latestCheckpoint()) }
+        }
+        const v = Reflect.get(target, p, target) as unknown
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+      },
+    })
+    const errors: string[] = []
+    // Any signer key: loading signs nothing; the checkpoints are checked with the log's vkey.
+    const signerKey = formatSignerKey(log.origin, SIG_TYPE_ED25519, new Uint8Array(32).fill(1))
+    const loader = new Sequencer({ storage: racing, signerKey, vkey: log.vkey, origin: log.origin, clock: Date.now, onError: (m) => void errors.push(m) })
+    const before = log.size
+    const report = await loader.load()
+    expect(errors).toEqual([])
+    expect(report.healthy).toBe(true)
+    expect(report.latest!.size).toBeGreaterThan(before)
+    expect(report.latest!.size).toBe(log.size)
   })
 
   it('an in-memory database keeps the sequencer on the event loop (no other connection sees it)', async () => {

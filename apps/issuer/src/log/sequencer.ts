@@ -67,8 +67,14 @@ export class Sequencer {
     this.#write = options.write ?? ((transaction) => transaction())
   }
 
-  /** The tree from the stored tiles, checked against the latest checkpoint. */
+  /**
+   * The tree from the stored tiles, checked against the latest checkpoint. The checkpoint is read
+   * first: tiles and checkpoint are written in one transaction and tiles never shrink, so tiles read
+   * after it cover it even when another instance sequences meanwhile (read the other way round, a
+   * checkpoint signed between the two reads looked like tiles missing, and the log stopped for good).
+   */
   async load(): Promise<SequencerReport> {
+    const latest = await this.#storage.logState.latestCheckpoint()
     const tiles = await this.#storage.logState.tiles()
     tiles.forEach((t, i) => {
       const n = t.hashes.length / 32
@@ -80,7 +86,6 @@ export class Sequencer {
       if (!this.#healthy) return
       for (let k = 0; k < n; k++) this.tree.append(t.hashes.subarray(k * 32, (k + 1) * 32))
     })
-    const latest = await this.#storage.logState.latestCheckpoint()
     if (latest) {
       this.#latest = { size: latest.size, note: latest.note }
       const cp = parseCheckpoint(openNote(latest.note, [this.#verifier]).text)
