@@ -77,16 +77,24 @@ suite('log sequencer under terminated PostgreSQL connections', () => {
 
     await spawnSome(6)
     expect(await caughtUp(30_000)).toBe(true)
-    // The sequencer's lock is held per turn (every 250 ms): catch its holder a few times.
+    // The sequencer's lock is held per turn (every 250 ms), about a millisecond when the turn has
+    // little to do: catch its holder a few times, bounded by time rather than by tries, with a trickle
+    // of spawns so that turns have work (a quiet machine turns too fast for a fixed number of polls).
     let terminated = 0
-    for (let k = 0; k < 200 && terminated < 3; k++) {
+    const trickle: Promise<void>[] = []
+    const until = Date.now() + 60_000
+    for (let k = 0; Date.now() < until && terminated < 3; k++) {
       const pid = await holder()
       if (pid !== undefined) {
         await admin.query('SELECT pg_terminate_backend($1)', [pid])
         terminated++
         await spawnSome(4)
-      } else await sleep(5)
+      } else {
+        if (k % 200 === 0) trickle.push(spawnSome(2))
+        await sleep(1)
+      }
     }
+    await Promise.all(trickle)
     expect(terminated, 'never caught the sequencer lock held').toBeGreaterThan(0)
     // Every backend of the database (but this one), twice, while spawns run.
     const load = spawnSome(30)
