@@ -11,12 +11,20 @@ import { isSize } from './util.js'
  * tree.inclusionProof(0, tree.size)
  */
 export class MerkleTree implements HashSource {
-  #levels: Buffer[] = [Buffer.alloc(HASH_SIZE * 1024)]
-  #counts: number[] = [0]
+  /** One buffer per tree level; level k holds the complete subtrees of 2^k leaves, in order. */
+  protected levels: Uint8Array[]
+  /** How many nodes each level holds. */
+  protected counts: number[]
+
+  /** @param state - buffers and counts to start from (a subclass's view of another tree's memory) */
+  constructor(state?: { levels: readonly Uint8Array[]; counts: readonly number[] }) {
+    this.levels = state ? [...state.levels] : [this.allocate(HASH_SIZE * 1024)]
+    this.counts = state ? [...state.counts] : [0]
+  }
 
   /** Number of leaves. */
   get size(): number {
-    return this.#counts[0] as number
+    return this.counts[0] ?? 0
   }
 
   /** Appends a leaf by its hash (RFC 9162 leaf hash); returns its index. */
@@ -29,7 +37,7 @@ export class MerkleTree implements HashSource {
     for (;;) {
       this.#put(level, i, hash)
       if (i % 2 === 0) break
-      hash = hashChildren(this.#get(level, i - 1), hash)
+      hash = hashChildren(this.node(level, i - 1), hash)
       level++
       i = (i - 1) / 2
     }
@@ -42,9 +50,9 @@ export class MerkleTree implements HashSource {
   }
 
   nodeHash(level: number, index: number): Uint8Array {
-    const count = this.#counts[level] ?? 0
+    const count = this.counts[level] ?? 0
     if (!Number.isInteger(index) || index < 0 || index >= count) throw new RangeError(`no complete node at level ${level} index ${index}`)
-    return this.#get(level, index)
+    return this.node(level, index)
   }
 
   /** RFC 9162 root of the first `size` leaves (default: all). */
@@ -65,39 +73,44 @@ export class MerkleTree implements HashSource {
 
   /**
    * The bytes of tlog-tile `level`/`index` with `width` hashes: nodes at tree level 8·level,
-   * concatenated. The tile must lie within the tree.
+   * concatenated (a copy). The tile must lie within the tree.
    */
   tile(level: number, index: number, width: number): Uint8Array {
     const treeLevel = level * 8
     const first = index * 256
     if (!Number.isInteger(width) || width < 1 || width > 256) throw new RangeError('width must be 1..256')
-    if (first + width > (this.#counts[treeLevel] ?? 0)) throw new RangeError('tile is beyond the tree')
-    const buf = this.#levels[treeLevel] as Buffer
-    return Uint8Array.prototype.slice.call(buf, first * HASH_SIZE, (first + width) * HASH_SIZE)
+    if (first + width > (this.counts[treeLevel] ?? 0)) throw new RangeError('tile is beyond the tree')
+    return this.levels[treeLevel]!.slice(first * HASH_SIZE, (first + width) * HASH_SIZE)
+  }
+
+  /** New zeroed bytes for a level; a subclass may place them elsewhere (shared memory). */
+  protected allocate(bytes: number): Uint8Array {
+    return new Uint8Array(bytes)
+  }
+
+  /** A stored node: a view of the level's buffer (a subclass over shared memory returns a copy). */
+  protected node(level: number, index: number): Uint8Array {
+    return this.levels[level]!.subarray(index * HASH_SIZE, (index + 1) * HASH_SIZE)
   }
 
   #checkSize(size: number): void {
     if (!isSize(size) || size > this.size) throw new RangeError(`size must be at most ${this.size}`)
   }
 
-  #get(level: number, index: number): Uint8Array {
-    const buf = this.#levels[level] as Buffer
-    return buf.subarray(index * HASH_SIZE, (index + 1) * HASH_SIZE)
-  }
-
   #put(level: number, index: number, hash: Uint8Array): void {
-    while (this.#levels.length <= level) {
-      this.#levels.push(Buffer.alloc(HASH_SIZE * 64))
-      this.#counts.push(0)
+    while (this.levels.length <= level) {
+      this.levels.push(this.allocate(HASH_SIZE * 64))
+      this.counts.push(0)
     }
-    let buf = this.#levels[level] as Buffer
-    if ((index + 1) * HASH_SIZE > buf.length) {
-      const grown = Buffer.alloc(buf.length * 2)
-      buf.copy(grown)
-      this.#levels[level] = grown
-      buf = grown
+    let bytes = this.levels[level]!
+    if ((index + 1) * HASH_SIZE > bytes.length) {
+      // A new buffer, never one resized in place: whoever holds the old one still reads it intact.
+      const grown = this.allocate(bytes.length * 2)
+      grown.set(bytes.subarray(0, (this.counts[level] ?? 0) * HASH_SIZE))
+      this.levels[level] = grown
+      bytes = grown
     }
-    buf.set(hash, index * HASH_SIZE)
-    this.#counts[level] = index + 1
+    bytes.set(hash, index * HASH_SIZE)
+    this.counts[level] = index + 1
   }
 }
