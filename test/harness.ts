@@ -165,6 +165,23 @@ export async function waitHealthy(url: string, exited?: Promise<ExitStatus>, std
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
+/**
+ * ms from now until `verifier` refuses `credential` with ERR_REVOKED (any other refusal throws), or
+ * Infinity once `limitMs` has passed; it verifies again every `pollMs`.
+ */
+export async function msUntilRefused(verifier: { verifyAgentCredential(credential: string): Promise<unknown> }, credential: string, limitMs: number, pollMs = 2): Promise<number> {
+  const t0 = performance.now()
+  for (;;) {
+    const error = await verifier.verifyAgentCredential(credential).then(() => null, (e: { code?: string }) => e)
+    if (error) {
+      if (error.code !== 'ERR_REVOKED') throw new Error(`refused with ${error.code ?? String(error)}, not ERR_REVOKED`)
+      return performance.now() - t0
+    }
+    if (performance.now() - t0 > limitMs) return Infinity
+    await sleep(pollMs)
+  }
+}
+
 export interface CliResult {
   code: number
   stdout: string

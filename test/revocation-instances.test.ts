@@ -5,7 +5,7 @@
 // The control, the same without Redis, is not refused within 1.5 s. Needs Redis at 127.0.0.1:6379:
 // skipped with the reason printed when absent, failed when AGENTID_REQUIRE_SERVICES=1.
 import { afterAll, describe, expect, it } from 'vitest'
-import { api, cleanup, claims, freePort, issuerDid, sleep, startIssuer, type IssuerProcess } from './harness.js'
+import { api, cleanup, claims, freePort, issuerDid, msUntilRefused, sleep, startIssuer, type IssuerProcess } from './harness.js'
 import { redisAbsent } from './verifier-process.js'
 import { createVerifier, type Verifier } from '@agentid/verifier'
 
@@ -45,20 +45,6 @@ async function pair(extra: Record<string, string>): Promise<{ a: IssuerProcess; 
     await sleep(25)
   }
   return { a, b, verifier, credential, credentialId }
-}
-
-/** ms from now until `verifier` refuses `credential` (ERR_REVOKED), or Infinity after `limitMs`. */
-async function msUntilRefused(verifier: Verifier, credential: string, limitMs: number): Promise<number> {
-  const t0 = performance.now()
-  for (;;) {
-    const error = await verifier.verifyAgentCredential(credential).then(() => null, (e: { code?: string }) => e)
-    if (error) {
-      expect(error.code).toBe('ERR_REVOKED')
-      return performance.now() - t0
-    }
-    if (performance.now() - t0 > limitMs) return Infinity
-    await sleep(2)
-  }
 }
 
 suite('several issuer instances, one database, events fanned out through Redis pub/sub', () => {

@@ -177,12 +177,14 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   }
 
   app.setErrorHandler((error, request, reply) => {
-    // Before the client-abort check: a reset database connection is ECONNRESET too.
-    if (databaseUnavailable(error)) {
+    // A reset database connection is ECONNRESET too, as is a client hanging up mid-body: the request's
+    // own stream says which (aborted only when the client went away).
+    const aborted = request.raw.readableAborted || request.raw.aborted
+    if (!aborted && databaseUnavailable(error)) {
       request.log.warn({ err: error }, 'database unavailable')
       return void reply.code(503).header('retry-after', '1').type('application/json').send({ error: { code: 'ERR_UNAVAILABLE', message: 'the database is unavailable; retry' } })
     }
-    if (isClientAbort(error, request.raw)) {
+    if (aborted || isClientAbort(error, request.raw)) {
       request.log.info({ code: (error as { code?: unknown }).code }, 'client aborted the request')
       return void reply.code(400).type('application/json').send({ error: { code: 'ERR_INVALID_INPUT', message: 'the request ended before its body' } })
     }
