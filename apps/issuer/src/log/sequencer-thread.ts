@@ -138,6 +138,9 @@ export function sequencerOnWorker(file: URL, engine: SequencerEngine, onError: (
       if (!w) return
       const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()))
       await send('close').catch(() => {})
+      // The answer unreferenced the thread: referenced again, it keeps the process alive until it has
+      // exited (a process awaiting only this, such as `agentid serve` stopping, ended with code 13).
+      w.ref()
       await exited
     })()),
   }
