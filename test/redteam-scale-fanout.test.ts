@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { createVerifier } from '@agentid/verifier'
 import { api, cleanup, claims, freePort, issuerDid, msUntilRefused, sleep, startIssuer } from './harness.js'
-import { faultProxy } from './redteam-scale-proxy.js'
+import { proxiedUrl } from './redteam-scale-proxy.js'
 import { redisAbsent } from './verifier-process.js'
 
 const REDIS_URL = process.env.AGENTID_REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -23,14 +23,10 @@ afterAll(async () => {
 suite('revocation fan-out through Redis, its connections stranded', () => {
   it('after the connections go silent, the instances reconnect by themselves: a revocation through A is again refused via B without waiting for the database poll', async () => {
     if (absent !== null) throw new Error(`AGENTID_REQUIRE_SERVICES=1 but ${absent}`)
-    const target = new URL(REDIS_URL)
-    const proxy = await faultProxy(Number(target.port || 6379), target.hostname)
+    const { proxy, url: redis } = await proxiedUrl(REDIS_URL, 6379)
     closers.push(() => proxy.close())
-    const redis = new URL(REDIS_URL)
-    redis.hostname = '127.0.0.1'
-    redis.port = String(proxy.port)
     const port = await freePort()
-    const env = { AGENTID_REDIS_URL: redis.toString(), AGENTID_EVENTS_POLL_MS: '600000', AGENTID_BASE_URL: `http://127.0.0.1:${port}` }
+    const env = { AGENTID_REDIS_URL: redis, AGENTID_EVENTS_POLL_MS: '600000', AGENTID_BASE_URL: `http://127.0.0.1:${port}` }
     const a = await startIssuer({ port, env })
     const b = await startIssuer({ dataDir: a.dataDir, adminKey: a.adminKey, env })
     const did = await issuerDid(a)

@@ -8,7 +8,7 @@ import pg from 'pg'
 import { signCompactJws, signerFromJwk, signJwt, type Ed25519PrivateJwk } from '@agentid/core'
 import { afterAll, describe, expect, it } from 'vitest'
 import { agentHeldSpawn, api, cleanup, sleep, startIssuer } from './harness.js'
-import { faultProxy } from './redteam-scale-proxy.js'
+import { proxiedUrl } from './redteam-scale-proxy.js'
 import { pgAbsent, tempPgDatabase } from '../apps/issuer/test/pg-helpers.js'
 
 const absent = await pgAbsent()
@@ -27,12 +27,9 @@ async function issuerBehindProxy() {
   if (absent !== null) throw new Error(`AGENTID_REQUIRE_SERVICES=1 but ${absent}`)
   const db = await tempPgDatabase()
   closers.push(db.drop)
-  const target = new URL(db.url)
-  const proxy = await faultProxy(Number(target.port || 5432), target.hostname)
+  const { proxy, url: viaProxy } = await proxiedUrl(db.url, 5432)
   closers.push(() => proxy.close())
-  const viaProxy = new URL(db.url)
-  viaProxy.port = String(proxy.port)
-  const issuer = await startIssuer({ env: { AGENTID_DATABASE_URL: viaProxy.toString(), AGENTID_SECRET: randomBytes(32).toString('base64url') } })
+  const issuer = await startIssuer({ env: { AGENTID_DATABASE_URL: viaProxy, AGENTID_SECRET: randomBytes(32).toString('base64url') } })
   closers.push(async () => void (await issuer.kill()))
   const did = ((await api(issuer, 'GET', '/v1/issuer')).body as { did: string }).did
   const orch = await api(issuer, 'POST', '/v1/orchestrators', { key: issuer.adminKey, json: { name: 'faults' } })

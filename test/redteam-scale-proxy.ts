@@ -94,3 +94,13 @@ export async function faultProxy(port: number, host = '127.0.0.1'): Promise<Faul
     }),
   }
 }
+
+/** A fault proxy in front of the server a URL names (redis://, postgres://), and that URL through it. */
+export async function proxiedUrl(serverUrl: string, defaultPort: number): Promise<{ proxy: FaultProxy; url: string }> {
+  const target = new URL(serverUrl)
+  const proxy = await faultProxy(Number(target.port || defaultPort), target.hostname)
+  const url = new URL(serverUrl)
+  url.hostname = '127.0.0.1'
+  url.port = String(proxy.port)
+  return { proxy, url: url.toString() }
+}

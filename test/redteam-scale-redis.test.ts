@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto'
 import { afterAll, describe, expect, it } from 'vitest'
 import { AgentIdError } from '@agentid/core'
 import { createRedisReplayCache, type RedisReplayCache } from '@agentid/replay-redis'
-import { faultProxy } from './redteam-scale-proxy.js'
+import { proxiedUrl } from './redteam-scale-proxy.js'
 import { redisAbsent } from './verifier-process.js'
 import { sleep } from './harness.js'
 
@@ -24,13 +24,9 @@ afterAll(async () => {
 
 async function cacheBehindProxy() {
   if (absent !== null) throw new Error(`AGENTID_REQUIRE_SERVICES=1 but ${absent}`)
-  const target = new URL(REDIS_URL)
-  const proxy = await faultProxy(Number(target.port || 6379), target.hostname)
+  const { proxy, url } = await proxiedUrl(REDIS_URL, 6379)
   closers.push(() => proxy.close())
-  const url = new URL(REDIS_URL)
-  url.hostname = '127.0.0.1'
-  url.port = String(proxy.port)
-  const cache = createRedisReplayCache({ url: url.toString(), keyPrefix: `agentid:redteam-scale:${randomUUID()}:` })
+  const cache = createRedisReplayCache({ url, keyPrefix: `agentid:redteam-scale:${randomUUID()}:` })
   closers.push(() => cache.close())
   await cache.connect()
   return { proxy, cache }
