@@ -6,9 +6,8 @@
 // takes the process's CPU time (user + system, all threads) per verification. Prints the medians and
 // the medians of the per-round ratios plain / case.
 import { createVerifier } from '@agentid/verifier'
-import { diIssuer, issueDi, plainVerify } from './lib/di.mjs'
+import { coldDiPool, plainVerify } from './lib/di.mjs'
 import { median, round } from './lib/measure.mjs'
-import { agentDids, keyFromLabel, localFetch, statusListJwt } from './lib/tokens.mjs'
 
 const args = process.argv.slice(2)
 const opt = (name, dflt) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt)
@@ -17,13 +16,7 @@ const MS = opt('--ms', 600)
 const compare = Object.fromEntries(args.flatMap((a, i) => (args[i - 1] === '--compare' ? [a.split('=')] : [])))
 const POOL = 300
 
-const now = Math.floor(Date.now() / 1000)
-const issuer = keyFromLabel('issuer')
-const di = await diIssuer('issuer')
-const dids = agentDids(POOL)
-const pool = []
-for (let i = 0; i < POOL; i++) pool.push(await issueDi(di, { sub: dids[i], i: i + 1, now }))
-const options = { trustedIssuers: [issuer.did], fetch: localFetch(statusListJwt(issuer, now)), statusTtlMs: 3_600_000, memoSize: 1 }
+const { pool, options } = await coldDiPool(POOL)
 
 const verifiers = { ours: createVerifier(options) }
 for (const [label, path] of Object.entries(compare)) verifiers[label] = (await import(path)).createVerifier(options)

@@ -8,9 +8,8 @@
 // figure a loaded machine moves least. The last line is the window (for a single case).
 import { performance } from 'node:perf_hooks'
 import { createVerifier } from '@agentid/verifier'
-import { diIssuer, issueDi, plainVerify } from './lib/di.mjs'
+import { coldDiPool, plainVerify } from './lib/di.mjs'
 import { median, round } from './lib/measure.mjs'
-import { agentDids, keyFromLabel, localFetch, statusListJwt } from './lib/tokens.mjs'
 
 const args = process.argv.slice(2)
 const which = args.find((a) => !a.startsWith('--')) ?? 'ours'
@@ -20,13 +19,8 @@ const roundsAt = args.indexOf('--rounds')
 const ROUNDS = roundsAt === -1 ? 6 : Number(args[roundsAt + 1])
 const POOL = 300
 
-const now = Math.floor(Date.now() / 1000)
-const issuer = keyFromLabel('issuer')
-const di = await diIssuer('issuer')
-const dids = agentDids(POOL)
-const pool = []
-for (let i = 0; i < POOL; i++) pool.push(await issueDi(di, { sub: dids[i], i: i + 1, now }))
-const verifier = createVerifier({ trustedIssuers: [issuer.did], fetch: localFetch(statusListJwt(issuer, now)), statusTtlMs: 3_600_000, memoSize: 1 })
+const { pool, options } = await coldDiPool(POOL)
+const verifier = createVerifier(options)
 let nOurs = 0
 let nPlain = 0
 const cases = {

@@ -12,7 +12,7 @@ import * as Ed25519Multikey from '@digitalbazaar/ed25519-multikey'
 import { cryptosuite } from '@digitalbazaar/eddsa-rdfc-2022-cryptosuite'
 import * as vc from '@digitalbazaar/vc'
 import { createHash } from 'node:crypto'
-import { CLAIMS, LIST_URL } from './tokens.mjs'
+import { agentDids, CLAIMS, keyFromLabel, LIST_URL, localFetch, statusListJwt } from './tokens.mjs'
 
 export const VC_V2 = 'https://www.w3.org/ns/credentials/v2'
 
@@ -72,4 +72,20 @@ const noStatus = async () => ({ verified: true })
 /** Plain @digitalbazaar/vc verification with the equivalent loader. */
 export function plainVerify(credential) {
   return vc.verifyCredential({ credential, suite: verifySuite, documentLoader, checkStatus: noStatus })
+}
+
+/**
+ * `size` DI credentials of distinct agents from the bench issuer, and the options of a verifier that
+ * verifies each cold (memo of 1, the status list served locally and cached): the cold-verify fixture
+ * of di-cpu.mjs and profile-di.mjs.
+ */
+export async function coldDiPool(size) {
+  const now = Math.floor(Date.now() / 1000)
+  const issuer = keyFromLabel('issuer')
+  const di = await diIssuer('issuer')
+  const dids = agentDids(size)
+  const pool = []
+  for (let i = 0; i < size; i++) pool.push(await issueDi(di, { sub: dids[i], i: i + 1, now }))
+  const options = { trustedIssuers: [issuer.did], fetch: localFetch(statusListJwt(issuer, now)), statusTtlMs: 3_600_000, memoSize: 1 }
+  return { pool, options }
 }
