@@ -5,12 +5,12 @@
 // many spawns/s for BENCH_TRIPS_N spawns (latency from each request's scheduled start).
 //   node bench/pg-trips.mjs [instances] [rate]
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import { createProofOfPossession, generateEd25519KeyPair, signerFromKeyObject } from '@agentid/core'
-import { cpuSeconds, poster, startIssuer, stopIssuer } from './lib/issuer-process.mjs'
+import { cpuSeconds, mainThreadCpuSeconds, poster, startIssuer, stopIssuer } from './lib/issuer-process.mjs'
 import { countingRelay, perOperation } from './lib/pg-relay.mjs'
 import { sampleActivity } from './lib/pg-sample.mjs'
 
@@ -26,13 +26,30 @@ async function admin(sql) {
   await c.connect()
   try { return (await c.query(sql)).rows } finally { await c.end() }
 }
+// CPU seconds of the issuers' threads, summed by thread name (main thread 'node', libuv's pool
+// 'libuv-worker', V8's 'V8 DefaultWorke', worker_threads by their name).
+function threadCpu(children) {
+  const out = new Map()
+  for (const c of children) {
+    for (const tid of readdirSync(`/proc/${c.pid}/task`)) {
+      try {
+        const name = tid === String(c.pid) ? 'main' : `${readFileSync(`/proc/${c.pid}/task/${tid}/comm`, 'utf8').trim()}#${tid}`
+        const f = readFileSync(`/proc/${c.pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')
+        out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100)
+      } catch { /* the thread ended */ }
+    }
+  }
+  return out
+}
 const db = `agentid_trips_${randomBytes(4).toString('hex')}`
 await admin(`CREATE DATABASE ${db}`)
 const relay = await countingRelay(new URL(ADMIN_URL))
 const url = new URL(ADMIN_URL)
 url.host = `127.0.0.1:${relay.port}`
 url.pathname = `/${db}`
-const env = { AGENTID_DATABASE_URL: url.toString(), AGENTID_SECRET: randomBytes(32).toString('base64url') }
+// BENCH_TRIPS_SQLITE=1: the same load on one issuer on SQLite (its own file), for the CPU comparison.
+const sqlite = process.env.BENCH_TRIPS_SQLITE === '1'
+const env = { ...(sqlite ? {} : { AGENTID_DATABASE_URL: url.toString() }), AGENTID_SECRET: randomBytes(32).toString('base64url') }
 const children = []
 const dirs = []
 try {
@@ -70,9 +87,13 @@ try {
   const pids = async () => (await admin(`SELECT pid FROM pg_stat_activity WHERE datname = '${db}'`)).map((r) => r.pid)
   const be0 = new Map((await pids()).map((p) => [p, cpuSeconds(p)]))
   const cpu0 = children.reduce((s, c) => s + cpuSeconds(c.pid), 0)
+  const split = () => children.reduce((s, c) => ({ user: s.user + cpuSeconds(c.pid, 'user'), main: s.main + mainThreadCpuSeconds(c.pid) }), { user: 0, main: 0 })
+  const split0 = split()
+  const threads0 = threadCpu(children)
   const rt0 = relay.counter.roundTrips
   const by0 = new Map(relay.counter.byStatement)
   const sampler = await sampleActivity(ADMIN_URL, db)
+  const self0 = process.cpuUsage()
   const t0 = performance.now()
   const lat = []
   if (rate === undefined) await run(N)
@@ -91,11 +112,18 @@ try {
     await Promise.all(pending)
   }
   const sec = (performance.now() - t0) / 1000
+  const self = process.cpuUsage(self0)
   const activity = await sampler.stop()
   const cpu = children.reduce((s, c) => s + cpuSeconds(c.pid), 0) - cpu0
+  const split1 = split()
+  const threads1 = threadCpu(children)
   let be = 0
   for (const p of await pids()) { const v = cpuSeconds(p); if (Number.isFinite(v)) be += v - (be0.get(p) ?? 0) }
-  console.log(`${instances} instance(s), ${N} spawns at ${C} in flight: ${(N / sec).toFixed(0)}/s (noisy), round trips/spawn ${((relay.counter.roundTrips - rt0) / N).toFixed(2)}, issuer CPU ${(cpu * 1e6 / N).toFixed(0)} µs/spawn, PostgreSQL backends ${(be * 1e6 / N).toFixed(0)} µs/spawn`)
+  console.log(`${instances} instance(s)${sqlite ? ' on SQLite' : ''}, ${N} spawns at ${C} in flight: ${(N / sec).toFixed(0)}/s (noisy), round trips/spawn ${((relay.counter.roundTrips - rt0) / N).toFixed(2)}, issuer CPU ${(cpu * 1e6 / N).toFixed(0)} µs/spawn, PostgreSQL backends ${(be * 1e6 / N).toFixed(0)} µs/spawn`)
+  const us = (v) => (v * 1e6 / N).toFixed(0)
+  console.log(`issuer CPU per spawn: user ${us(split1.user - split0.user)} µs, system ${us(cpu - (split1.user - split0.user))} µs; main thread ${us(split1.main - split0.main)} µs, other threads ${us(cpu - (split1.main - split0.main))} µs`)
+  console.log(`this process (load generator${sqlite ? '' : ', counting relay'} and sampler): ${((self.user + self.system) / N).toFixed(0)} µs/spawn`)
+  console.log(`  by thread: ${[...threads1].map(([k, v]) => [k, v - (threads0.get(k) ?? 0)]).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${us(v)}`).join(', ')} µs`)
   if (rate !== undefined) {
     lat.sort((a, b) => a - b)
     const pct = (p) => lat[Math.min(lat.length - 1, Math.floor(lat.length * p))].toFixed(1)

@@ -7,7 +7,9 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { createProofOfPossession } from '@agentid/core'
 import { IssuerService } from '../src/domain/service.js'
+import type { PgStorage } from '../src/storage/pg.js'
 import { buildServer } from '../src/http/server.js'
 import { IssuerLog } from '../src/log/log.js'
 import { loadMasterSecret } from '../src/secret.js'
@@ -122,6 +124,47 @@ suite('IssuerService on PostgreSQL', () => {
     await a.removeOrchestrator(admin, acme.id)
     expect((await get(appB, acmeB, '/console/api/agents')).json().error.code).toBe('ERR_UNAUTHENTICATED')
     expect((await get(appB, adminB, '/console/api/agents?limit=abc')).json().error.code).toBe('ERR_INVALID_INPUT')
+  })
+
+  it('a spawn over HTTP reads the database once before its commit (key, DID and proof jti together); refusals keep their order and a removed key is refused by every instance', async () => {
+    const { url, dirA, dirB } = await setup()
+    const a = await IssuerService.open({ dataDir: dirA, baseUrl: 'http://issuer.test', databaseUrl: url })
+    undo.push(() => a.close())
+    copyFileSync(join(dirA, 'secret.key'), join(dirB, 'secret.key'))
+    const b = await IssuerService.open({ dataDir: dirB, baseUrl: 'http://issuer.test', databaseUrl: url })
+    undo.push(() => b.close())
+    const appB = buildServer(b, { logger: false, console: { dir: null } })
+    undo.push(() => appB.close())
+    const admin = { kind: 'admin' as const }
+    const orch = await a.addOrchestrator(admin, 'acme')
+    const pop = (key: ReturnType<typeof namedKey>) => createProofOfPossession({ signer: key.signer, audience: b.issuer.did, purpose: 'spawn' })
+    const spawn = async (key: string, body: unknown) => appB.inject({ method: 'POST', url: '/v1/agents', headers: bearer(key), payload: body as object })
+    const k1 = namedKey()
+    expect((await spawn(orch.apiKey, { did: k1.did, proof: await pop(k1), ...claims })).statusCode).toBe(201) // allocates a status-index block
+    const trips = () => (b.storage as PgStorage).roundTrips
+    const k2 = namedKey()
+    const body2 = { did: k2.did, proof: await pop(k2), ...claims }
+    let before = trips()
+    expect((await spawn(orch.apiKey, body2)).statusCode).toBe(201)
+    expect(trips() - before).toBe(2) // the read, then the commit (a batch of one)
+    before = trips()
+    expect((await spawn(orch.apiKey, { keyCustody: 'issuer', ...claims })).statusCode).toBe(201)
+    expect(trips() - before).toBe(2) // a minted DID: the key read only, then the commit
+    // Early refusals from the same read: the proof replayed, the DID taken.
+    before = trips()
+    expect((await spawn(orch.apiKey, body2)).json().error.code).toBe('ERR_REPLAY')
+    expect(trips() - before).toBe(1)
+    expect((await spawn(orch.apiKey, { did: k2.did, proof: await pop(k2), ...claims })).json().error.code).toBe('ERR_CONFLICT')
+    // An unknown key is refused before the body is looked at; an admin key may not spawn.
+    const unknown = `aid_orch_${'A'.repeat(43)}`
+    expect((await spawn(unknown, { did: 'nonsense' })).statusCode).toBe(401)
+    expect((await spawn(unknown, { did: k1.did, proof: await pop(namedKey()), ...claims })).statusCode).toBe(401)
+    const { generated } = await a.ensureAdminKey()
+    expect((await spawn(generated!, { keyCustody: 'issuer', ...claims })).json().error.code).toBe('ERR_FORBIDDEN')
+    // Removed through the other instance: refused at once here.
+    await a.removeOrchestrator(admin, orch.id)
+    const k3 = namedKey()
+    expect((await spawn(orch.apiKey, { did: k3.did, proof: await pop(k3), ...claims })).json().error.code).toBe('ERR_UNAUTHENTICATED')
   })
 
   it('approvals across instances: enrolment, request and decision through either; a long poll sees a decision made through the other; revocation shared', async () => {

@@ -100,6 +100,11 @@ describe.each(engines)('storage on $name', (engine) => {
     expect(await s!.agents.seen('did:key:zA', 'pop:used')).toEqual({ agent: true, nonce: true })
     expect(await s!.agents.seen('did:key:zA', null)).toEqual({ agent: true, nonce: false })
     expect(await s!.agents.seen('did:key:zNew', 'pop:fresh')).toEqual({ agent: false, nonce: false })
+    // With an API key hash, the same read finds its active orchestrator (a spawn's authentication).
+    const orch1 = await s!.orchestrators.byId('orch_1')
+    expect(await s!.agents.seen('did:key:zA', 'pop:fresh', orch1!.key_hash)).toEqual({ agent: true, nonce: false, orchestrator: orch1 })
+    expect(await s!.agents.seen(null, null, orch1!.key_hash)).toEqual({ agent: false, nonce: false, orchestrator: orch1 })
+    expect(await s!.agents.seen('did:key:zA', 'pop:used', 'no such hash')).toEqual({ agent: true, nonce: true, orchestrator: undefined })
     expect(await s!.agents.list({ limit: 10, status: 'revoked' })).toHaveLength(1)
     expect(await s!.credentials.revoke('urn:uuid:1', 300, 'r')).toBe(true)
     expect(await s!.credentials.activeByAgent('did:key:zA')).toEqual([])

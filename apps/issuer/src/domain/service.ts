@@ -397,11 +397,27 @@ export class IssuerService {
   // ---- agents ------------------------------------------------------------------------------
 
   /**
+   * Authenticates `bearer` and spawns (as `authenticate` then `spawn`), with one database read for
+   * the orchestrator's key and the spawn's early refusals: the DID and jti it looks up are read from
+   * the proof before it is verified (no signature check for an unauthenticated caller), and serve
+   * only when the verified proof names the same. A removed orchestrator is refused as by
+   * `authenticate`: the key is read before anything is signed.
+   */
+  async spawnWithKey(bearer: string | undefined, body: unknown): Promise<SpawnAnswer> {
+    if (!isApiKeyShape(bearer, 'orch')) return this.spawn(await this.authenticate(bearer), body)
+    const named = proofNames(body)
+    const read = await this.storage.agents.seen(named?.did ?? null, named ? `pop:${named.jti}` : null, hashApiKey(bearer))
+    const row = read.orchestrator
+    if (!row) throw new AgentIdError('ERR_UNAUTHENTICATED', 'a valid API key is required (Authorization: Bearer …)')
+    return this.spawn({ kind: 'orchestrator', id: row.id, name: row.name }, body, named ? { ...named, agent: read.agent, nonce: read.nonce } : undefined)
+  }
+
+  /**
    * Spawns an agent: registers its DID (agent-held key, proven by a proof of possession) or mints
    * one (issuer-generated key, returned once and never stored), and issues its identity credential.
    * Agent, credential, status index, proof nonce and audit event commit in one transaction.
    */
-  async spawn(actor: Principal, body: unknown): Promise<IssuedCredential & { logIndex: number; privateJwk?: Ed25519PrivateJwk; keyCustody: 'agent' | 'issuer'; spiffeId?: string; delegationChain?: string[] }> {
+  async spawn(actor: Principal, body: unknown, early?: EarlyReads): Promise<SpawnAnswer> {
     if (actor.kind !== 'orchestrator') throw new AgentIdError('ERR_FORBIDDEN', 'only an orchestrator spawns agents')
     const { grant, rest } = takeGrantToolProfile(body)
     const request = parseSpawnRequest(rest, this.maxTtl)
@@ -419,8 +435,11 @@ export class IssuerService {
       did = key.did
       privateJwk = key.privateJwk
     }
-    // One read for both early refusals (the commit checks both again).
-    const seen = await this.storage.agents.seen(did, proof ? `pop:${proof.jti}` : null)
+    // One read for both early refusals (the commit checks both again); none for a DID minted just now,
+    // which no agent has, with no proof. spawnWithKey's read serves when it named this DID and jti.
+    const seen = !proof ? { agent: false, nonce: false }
+      : early && early.did === did && early.jti === proof.jti ? early
+      : await this.storage.agents.seen(did, `pop:${proof.jti}`)
     if (seen.nonce) throw new AgentIdError('ERR_REPLAY', 'this proof of possession was used before')
     if (seen.agent) throw new AgentIdError('ERR_CONFLICT', 'an agent with this DID exists; renew its credential instead')
     // grantToolProfile: a root link for the agent's tool profile, committed with the agent.
@@ -710,3 +729,20 @@ function orchestratorView(row: OrchestratorRow): OrchestratorView {
   return { id: row.id, name: row.name, createdAt: iso(row.created_at), removedAt: isoOrNull(row.removed_at) }
 }
 
+
+type SpawnAnswer = IssuedCredential & { logIndex: number; privateJwk?: Ed25519PrivateJwk; keyCustody: 'agent' | 'issuer'; spiffeId?: string; delegationChain?: string[] }
+/** A spawn's early refusals read with its key (spawnWithKey), for the DID and jti its proof named. */
+interface EarlyReads { did: string; jti: string; agent: boolean; nonce: boolean }
+
+// The agent DID and jti a spawn body's proof names, decoded without verifying it (undefined when it
+// names none: issuer-held keys, or a body the spawn will refuse anyway).
+function proofNames(body: unknown): { did: string; jti: string } | undefined {
+  const proof = typeof body === 'object' && body !== null ? (body as { proof?: unknown }).proof : undefined
+  if (typeof proof !== 'string') return undefined
+  try {
+    const { payload } = decodeJwt(proof, 8 * 1024)
+    return typeof payload.iss === 'string' && typeof payload.jti === 'string' ? { did: payload.iss, jti: payload.jti } : undefined
+  } catch {
+    return undefined
+  }
+}

@@ -227,8 +227,7 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   })
 
   app.post('/v1/agents', async (request, reply) => {
-    const principal = await auth(request)
-    const result = await service.spawn(principal, request.body)
+    const result = await service.spawnWithKey(bearer(request), request.body)
     return reply.code(201).header('cache-control', 'no-store').send(issuedAnswer(result, log))
   })
   app.get('/v1/agents', async (request) => service.listAgents(await auth(request), request.query))

@@ -44,8 +44,18 @@ export function pgTx(q: Query, inTx: boolean, open: InTransaction): StorageTx {
       insert: async (r) => void (await q(`INSERT INTO agents (did, orchestrator_id, controller, purpose, claims_json, key_custody, status, created_at)
         VALUES ($1, $2, $3, $4, $5, $6, 'active', $7)`, [r.did, r.orchestrator_id, r.controller, r.purpose, r.claims_json, r.key_custody, r.created_at])),
       get: (did) => first<AgentRow>(q('SELECT * FROM agents WHERE did = $1', [did])),
-      seen: async (did, nonce) => (await first<{ agent: boolean; nonce: boolean }>(q(`SELECT EXISTS (SELECT 1 FROM agents WHERE did = $1) AS agent,
-        EXISTS (SELECT 1 FROM proof_nonces WHERE nonce = $2) AS nonce`, [did, nonce])))!,
+      seen: async (did, nonce, keyHash) => {
+        if (keyHash === undefined) {
+          return (await first<{ agent: boolean; nonce: boolean }>(q(`SELECT EXISTS (SELECT 1 FROM agents WHERE did = $1) AS agent,
+            EXISTS (SELECT 1 FROM proof_nonces WHERE nonce = $2) AS nonce`, [did, nonce])))!
+        }
+        // One row whatever the key: the orchestrator's columns are null when no active one has it.
+        const r = (await first<Omit<OrchestratorRow, 'id'> & { id: string | null; agent: boolean; nonce: boolean }>(q(`SELECT EXISTS (SELECT 1 FROM agents WHERE did = $1) AS agent,
+          EXISTS (SELECT 1 FROM proof_nonces WHERE nonce = $2) AS nonce, o.id, o.name, o.key_hash, o.created_at, o.removed_at
+          FROM (VALUES (1)) AS one LEFT JOIN orchestrators o ON o.key_hash = $3 AND o.removed_at IS NULL`, [did, nonce, keyHash])))!
+        const { agent, nonce: used, ...orchestrator } = r
+        return { agent, nonce: used, orchestrator: orchestrator.id === null ? undefined : orchestrator as OrchestratorRow }
+      },
       revoke: (did, at, reason) => changed(q("UPDATE agents SET status = 'revoked', revoked_at = $1, revocation_reason = $2 WHERE did = $3 AND status = 'active'", [at, reason, did])),
       list: async (f: AgentFilter) => {
         const where: string[] = []

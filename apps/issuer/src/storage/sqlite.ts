@@ -85,7 +85,11 @@ export class SqliteStorage implements IssuerStorage {
       },
       agents: {
         insert: a(st.agents.insert), get: a(st.agents.get),
-        seen: a((did: string, nonce: string | null) => ({ agent: st.agents.get(did) !== undefined, nonce: nonce !== null && st.nonces.seen(nonce) })),
+        seen: a((did: string | null, nonce: string | null, keyHash?: string) => ({
+          agent: did !== null && st.agents.get(did) !== undefined,
+          nonce: nonce !== null && st.nonces.seen(nonce),
+          ...(keyHash !== undefined ? { orchestrator: st.orchestrators.byKeyHash(keyHash) } : {}),
+        })),
         revoke: a(st.agents.revoke), list: a(st.agents.list) },
       credentials: { insert: a(st.credentials.insert), get: a(st.credentials.get), byAgent: a(st.credentials.byAgent), activeByAgent: a(st.credentials.activeByAgent), revoke: a(st.credentials.revoke) },
       delegations: {

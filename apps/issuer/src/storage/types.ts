@@ -45,9 +45,11 @@ export interface StorageTx {
     get(did: string): Promise<AgentRow | undefined>
     /**
      * Whether agent `did` exists and whether proof nonce `nonce` was used, in one read: a spawn's
-     * early refusals before it signs (its commit checks both again, atomically).
+     * early refusals before it signs (its commit checks both again, atomically). With `keyHash`, the
+     * same read also looks up the active orchestrator of that API key hash (as `byKeyHash`), so a
+     * spawn authenticates and checks in one database round trip.
      */
-    seen(did: string, nonce: string | null): Promise<{ agent: boolean; nonce: boolean }>
+    seen(did: string | null, nonce: string | null, keyHash?: string): Promise<{ agent: boolean; nonce: boolean; orchestrator?: OrchestratorRow | undefined }>
     /** Revokes an active agent; false when it was not active. */
     revoke(did: string, at: number, reason: string): Promise<boolean>
     /** Ordered by (created_at, did), keyset-paged. */

@@ -1,0 +1,44 @@
+// microbench: backend + client CPU per spawn job through storage.commit
+import { openPgStorage } from './dist/storage/pg.js'
+import { writeOps as ops } from './dist/domain/store.js'
+import pg from 'pg'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+const cpu = (pid) => { try { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) / 100 } catch { return 0 } }
+const ADMIN = 'postgres://postgres@127.0.0.1:5432/test'
+const admin = async (sql) => { const c = new pg.Client(ADMIN); await c.connect(); try { return (await c.query(sql)).rows } finally { await c.end() } }
+const db = 'pgscale_mb_' + randomBytes(3).toString('hex')
+await admin(`CREATE DATABASE ${db}`)
+const url = ADMIN.replace('/test', '/' + db)
+const s = await openPgStorage(url, { max: 10 })
+try {
+  if (process.env.SETUP_SQL) { const c = new pg.Client(url); await c.connect(); await c.query(readFileSync(process.env.SETUP_SQL, 'utf8')); await c.end() }
+  await s.orchestrators.insert({ id: 'orch_1', name: 'bench', key_hash: 'h', created_at: 1 })
+  const block = await s.statusLists.allocate(100000, 131072, 1)
+  let idx = block.from
+  const f = { code: 'ERR_CONFLICT', message: 'an agent with this DID exists; renew its credential instead' }
+  const job = () => {
+    const did = 'did:key:z6Mk' + randomBytes(32).toString('base64url')
+    const id = `urn:uuid:${randomUUID()}`
+    const at = 1765000000
+    const jwt = randomBytes(1100).toString('base64url')
+    return [
+      ops.nonceUse(`pop:${randomBytes(16).toString('base64url')}`, at + 300, { code: 'ERR_REPLAY', message: 'this proof of possession was used before' }),
+      ops.agentAbsent(did, f),
+      ops.agentInsert({ did, orchestrator_id: 'orch_1', controller: 'bench', purpose: 'bench', claims_json: JSON.stringify({ purpose: 'bench', controller: 'bench', model: { name: 'm', version: '1' }, toolProfile: ['mcp://erp/tools/invoices.read'], policyTier: 'standard', dataAccessClass: 'internal' }), key_custody: 'agent', created_at: at }),
+      ops.credentialInsert({ id, agent_did: did, kind: 'identity', format: 'jwt', jwt, status_list_id: block.listId, status_index: idx++, issued_at: at, expires_at: at + 3600 }),
+      ops.audit(at, 'orchestrator:bench', 'agent.spawned', did, { credentialId: id, credentialSha256: randomBytes(32).toString('hex'), status: { list: block.listId, index: idx }, keyCustody: 'agent' }),
+      ops.statusListAdvance(block.listId, idx),
+    ]
+  }
+  const pids = async () => (await admin(`SELECT pid FROM pg_stat_activity WHERE datname = '${db}'`)).map((r) => r.pid)
+  const N = Number(process.env.N ?? 6000), C = 32
+  for (let round = 0; round < 3; round++) {
+    const jobs = Array.from({ length: N }, job)
+    const p = await pids(); const b0 = p.reduce((a, x) => a + cpu(x), 0); const c0 = process.cpuUsage(); const t0 = performance.now()
+    let i = 0
+    await Promise.all(Array.from({ length: C }, async () => { while (i < N) await s.commit(jobs[i++]) }))
+    const c = process.cpuUsage(c0); const b1 = (await pids()).reduce((a, x) => a + cpu(x), 0)
+    if (round > 0) console.log(`round ${round}: ${(N / ((performance.now() - t0) / 1000)).toFixed(0)} jobs/s, client ${((c.user + c.system) / N).toFixed(1)} µs/job, backend ${((b1 - b0) * 1e6 / N).toFixed(1)} µs/job, rt/job ${(s.roundTrips / ((round + 1) * N)).toFixed(3)}`)
+  }
+} finally { await s.close(); await admin(`DROP DATABASE ${db} WITH (FORCE)`) }
