@@ -8,7 +8,10 @@ export interface OpFailure { code: string; message: string }
  * a prepared statement, its arguments, and how its outcome maps to a failure of the whole job.
  * - `onUnique`: a PRIMARY KEY / UNIQUE violation fails the job with this failure (other errors fail it as they are);
  * - `onNoChange`: `changes === 0` fails the job with this failure;
- * - `expect`: the statement is a SELECT; unless it returns a row whose `column` equals `equals`, the job fails with `failure`.
+ * - `expect`: the statement is a SELECT; unless it returns a row whose `column` equals `equals`, the job fails with `failure`;
+ * - `deferMax`: the statement only ever raises a value to its first argument (`SET x = max(x, ?)`), so a
+ *   batch runs it once per distinct rest of its arguments, with the largest first argument among the jobs
+ *   that committed, after them (in the same transaction): one status-list UPDATE per batch, not per spawn.
  */
 export interface WriteOp {
   op: string
@@ -16,6 +19,7 @@ export interface WriteOp {
   onUnique?: OpFailure
   onNoChange?: OpFailure
   expect?: { column: string; equals: string | number | null; failure: OpFailure }
+  deferMax?: true
 }
 
 /** A job's outcome: committed, failed with a mapped AgentIdError, or failed with another error. */
@@ -65,6 +69,8 @@ function runOp(stmts: Map<string, Statement>, w: WriteOp): number | undefined {
  */
 export function runBatch(db: Database, stmts: Map<string, Statement>, jobs: readonly (readonly WriteOp[])[]): JobOutcome[] {
   const outcomes: JobOutcome[] = []
+  // `deferMax` ops of the committed jobs, by op and the rest of their arguments: the largest first argument.
+  const deferred = new Map<string, WriteOp>()
   db.transaction(() => {
     for (const job of jobs) {
       try {
@@ -72,10 +78,17 @@ export function runBatch(db: Database, stmts: Map<string, Statement>, jobs: read
         const logIndices: number[] = []
         db.transaction(() => {
           for (const w of job) {
+            if (w.deferMax) continue
             const index = runOp(stmts, w)
             if (index !== undefined) logIndices.push(index)
           }
         })()
+        for (const w of job) {
+          if (!w.deferMax) continue
+          const key = `${w.op}\u0000${JSON.stringify(w.args.slice(1))}`
+          const kept = deferred.get(key)
+          if (!kept || (w.args[0] as number) > (kept.args[0] as number)) deferred.set(key, w)
+        }
         outcomes.push({ ok: true, logIndices })
       } catch (error) {
         if (error instanceof MappedFailure) outcomes.push({ ok: false, agentId: error.failure })
@@ -92,6 +105,8 @@ export function runBatch(db: Database, stmts: Map<string, Statement>, jobs: read
         }
       }
     }
+    // A failure here fails the whole batch (the transaction rolls back): nothing is half-written.
+    for (const w of deferred.values()) runOp(stmts, w)
   }).immediate()
   return outcomes
 }

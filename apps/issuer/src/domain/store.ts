@@ -90,7 +90,7 @@ export const writeOps = {
   delegationInsert: (row: Omit<DelegationRow, 'revoked_at' | 'revocation_reason'>, onUnique: OpFailure): WriteOp =>
     ({ op: 'delegInsert', args: [row.id, row.parent_id, row.delegator, row.delegatee, row.status_list_id, row.status_index, row.created_at, row.expires_at], onUnique }),
   delegationActive: (id: string, failure: OpFailure): WriteOp => ({ op: 'delegRevokedAt', args: [id], expect: { column: 'revoked_at', equals: null, failure } }),
-  statusListAdvance: (id: string, nextIndex: number): WriteOp => ({ op: 'listAdvance', args: [nextIndex, id] }),
+  statusListAdvance: (id: string, nextIndex: number): WriteOp => ({ op: 'listAdvance', args: [nextIndex, id], deferMax: true }),
   audit: (at: number, actor: string, action: string, subject: string | null, details: Record<string, unknown> = {}): WriteOp =>
     ({ op: 'auditInsert', args: [at, actor, action, subject, JSON.stringify(details)] }),
 }
