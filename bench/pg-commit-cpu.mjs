@@ -1,15 +1,21 @@
-// microbench: backend + client CPU per spawn job through storage.commit
-import { openPgStorage } from './dist/storage/pg.js'
-import { writeOps as ops } from './dist/domain/store.js'
+// Diagnostic: the PostgreSQL group commit alone: client and backend CPU per job (a spawn's ops, a
+// 1.1 KB JWT), jobs committed through storage.commit at 32 in flight on a fresh database, no HTTP,
+// no signing. SETUP_SQL=file runs that SQL after the migrations (to try a schema change); N jobs a
+// round (default 6,000), the first round a warm-up.
+//   node bench/pg-commit-cpu.mjs
+import { openPgStorage } from '../apps/issuer/dist/storage/pg.js'
+import { writeOps as ops } from '../apps/issuer/dist/domain/store.js'
 import pg from 'pg'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 const cpu = (pid) => { try { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) / 100 } catch { return 0 } }
-const ADMIN = 'postgres://postgres@127.0.0.1:5432/test'
+const ADMIN = process.env.AGENTID_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const admin = async (sql) => { const c = new pg.Client(ADMIN); await c.connect(); try { return (await c.query(sql)).rows } finally { await c.end() } }
 const db = 'pgscale_mb_' + randomBytes(3).toString('hex')
 await admin(`CREATE DATABASE ${db}`)
-const url = ADMIN.replace('/test', '/' + db)
+const u = new URL(ADMIN)
+u.pathname = `/${db}`
+const url = u.toString()
 const s = await openPgStorage(url, { max: 10 })
 try {
   if (process.env.SETUP_SQL) { const c = new pg.Client(url); await c.connect(); await c.query(readFileSync(process.env.SETUP_SQL, 'utf8')); await c.end() }
