@@ -1,9 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Duplex } from 'node:stream'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
-import { AgentIdError, type AgentIdErrorCode } from '@agentid/core'
+import { AgentIdError, closeLingering, lingerAfterAnswer, type AgentIdErrorCode } from '@agentid/core'
 import { requireAdmin, type IssuerService, type Principal } from '../domain/service.js'
 import { parseRevokeRequest } from '../domain/input.js'
 import { clientErrorResponse, HTTP_STATUS, isClientAbort, toHttpError } from './errors.js'
@@ -57,23 +56,6 @@ export function prefersJsonLd(accept: string | string[] | undefined): string | n
   return best !== null && best.type !== 'application/vc+jwt' ? best.type : null
 }
 
-/** How long a refused connection is still read (and discarded) after its answer, so that the answer is not lost to a reset. */
-const LINGER_MS = 1000
-
-/**
- * Writes `answer`, half-closes, and keeps reading (discarding) what the client still sends until it
- * closes its side or LINGER_MS pass: closing a socket with unread data sends a TCP reset, which can
- * destroy the answer before the client reads it.
- */
-function endLingering(socket: Duplex, answer: string): void {
-  const timer = setTimeout(() => socket.destroy(), LINGER_MS)
-  timer.unref()
-  socket.once('close', () => clearTimeout(timer))
-  socket.once('end', () => socket.destroy())
-  socket.on('data', () => {})
-  socket.end(answer)
-}
-
 // The issuer log's entry index of what an answer reports (`logIndex`), when the log runs.
 function withLogIndex<T extends object>(result: T, logIndex: number | undefined): T | (T & { logIndex: number }) {
   return logIndex === undefined ? result : { ...result, logIndex }
@@ -112,7 +94,8 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
     clientErrorHandler: (error, socket) => {
       const answer = socket.destroyed ? null : clientErrorResponse(error)
       app.log.info({ code: (error as { code?: unknown }).code }, 'malformed HTTP refused')
-      if (answer !== null && socket.writable) endLingering(socket, answer)
+      // Written, then the rest read and dropped for a bounded time: a reset would destroy the answer.
+      if (answer !== null) closeLingering(socket, {}, answer)
       else socket.destroy()
     },
     // Router errors (a malformed percent-encoding, an over-long path parameter) get our error body too.
@@ -128,6 +111,7 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   // the body (Node would answer 100 Continue and read it first). Every other request goes on as usual.
   app.server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
     if (Number(request.headers['content-length']) > BODY_LIMIT) {
+      lingerAfterAnswer(response) // a client that sends the body anyway still reads the 413
       const body = JSON.stringify(toHttpError(new AgentIdError('ERR_PAYLOAD_TOO_LARGE', 'request body is larger than 64 KiB')).body)
       response.writeHead(HTTP_STATUS.ERR_PAYLOAD_TOO_LARGE, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body)
       return
@@ -162,8 +146,12 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   })
   // A request accepted before the close is answered with `Connection: close`: otherwise its keep-alive
   // connection stays open after the answer and the close waits for the keep-alive timeout (72 s).
-  app.addHook('onSend', (_request, reply, payload, done) => {
+  // An answer sent before the request's body was read (413 over the limit, 415, a refusal while
+  // closing) closes the connection lingering: the client still sending gets the answer, not a reset,
+  // and an endless body cannot hold the connection (@agentid/core lingerAfterAnswer).
+  app.addHook('onSend', (request, reply, payload, done) => {
     if (closing) void reply.header('connection', 'close')
+    if (!request.raw.complete) lingerAfterAnswer(reply.raw)
     done(null, payload)
   })
   const maxAge = options.statusListMaxAgeSec ?? 10
