@@ -930,6 +930,106 @@ describe('JSON responses: the fast path refuses exactly what the SDK transport p
   })
 })
 
+describe('directRequest: the fast path may answer admitted requests without the SDK server', () => {
+  let url: string
+  let server: Server
+  /** What directRequest was handed, and how each direct call ended. */
+  const seen: { id: unknown; method: string; params: unknown; agent: unknown }[] = []
+  const cancelled: { id: unknown; reason: unknown }[] = []
+  /** Direct calls answered when the test says so: id → settle. */
+  const held = new Map<unknown, { resolve: (r: Record<string, unknown>) => void }>()
+  beforeAll(async () => {
+    const policy = await loadPolicyEngine({ dir: (() => { const d = tempDir('agentid-mcp-direct-'); writeFileSync(join(d, 'demo.cedar'), POLICIES); return d })() })
+    url = `http://127.0.0.1:${await freePort()}/mcp`
+    const g = createMcpGuard({
+      verifier: createVerifier({ trustedIssuers: [issuerDidValue], statusTtlMs: STATUS_TTL_MS, statusGraceMs: 0 }),
+      policy, serverId: SERVER_ID, resource: url, authorizationServers: [issuer.url], audit: (e) => events.push(e),
+    })
+    const handler = g.nodeHandler({
+      createServer: buildServer,
+      enableJsonResponse: true,
+      directRequest: (request, extra) => {
+        // Only echo and whoami calls; everything else is left to the server.
+        if (request.method !== 'tools/call' || (request.params?.name !== 'echo' && request.params?.name !== 'whoami')) return undefined
+        seen.push({ id: request.id, method: request.method, params: request.params, agent: extra.authInfo.clientId })
+        const args = (request.params.arguments ?? {}) as Record<string, unknown>
+        const result = args.fail === 'coded'
+          ? Promise.reject(Object.assign(new Error('upstream said no'), { code: -32050, data: { why: 'test' } }))
+          : args.fail === 'plain'
+            ? Promise.reject(new Error('broke'))
+            : args.hold
+              ? new Promise<Record<string, unknown>>((resolve) => held.set(request.id, { resolve }))
+              : Promise.resolve({ content: [{ type: 'text', text: `direct:${String(args.text)}` }] })
+        return { result, cancel: (reason) => void cancelled.push({ id: request.id, reason }) }
+      },
+    })
+    server = createServer(handler)
+    await new Promise<void>((resolve) => server.listen(Number(new URL(url).port), '127.0.0.1', resolve))
+  })
+  afterAll(async () => {
+    server.closeAllConnections()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  })
+
+  const headersFor = (sessionId: string) => ({ 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' })
+
+  it('answers an allowed call instead of the server; denied calls, other methods and _meta never reach it; errors are answered as the SDK server answers them', async () => {
+    const { client } = await connect(tokenFetch('alice', undefined, url), url)
+    const firstCall = calls.length
+    const firstSeen = seen.length
+    expect(await client.callTool({ name: 'echo', arguments: { text: 'hi' } })).toEqual({ content: [{ type: 'text', text: 'direct:hi' }] })
+    expect(seen.slice(firstSeen)).toEqual([{ id: expect.anything(), method: 'tools/call', params: { name: 'echo', arguments: { text: 'hi' } }, agent: agents.alice.did }])
+    // Denied (and audited as such) before directRequest; a tool it declines runs on the server; lists go to the server.
+    const firstEvent = events.length
+    expect(((await rejection(client.callTool({ name: 'admin', arguments: {} }))) as McpError).code).toBe(MCP_FORBIDDEN)
+    expect(events.slice(firstEvent)).toMatchObject([{ action: 'callTool', target: 'admin', decision: 'deny' }])
+    expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(['echo', 'whoami'])
+    // With _meta the request is not on the fast path: the SDK server runs the tool.
+    const viaServer = await client.callTool({ name: 'echo', arguments: {}, _meta: { note: 'x' } })
+    expect(viaServer).toMatchObject({ content: [{ type: 'text', text: `echo:${agents.alice.did}` }] })
+    expect(seen.length - firstSeen).toBe(1)
+    expect(calls.slice(firstCall).map((c) => c.what)).toEqual(['tool:echo'])
+    // Errors: code, message and data as the SDK's Protocol sends a handler's error; no safe integer code → -32603.
+    const alice = tokenFetch('alice', undefined, url)
+    const sessionId = (await connect(alice, url)).transport.sessionId!
+    const r = await alice(url, { method: 'POST', headers: headersFor(sessionId), body: JSON.stringify([rpc(1, 'tools/call', { name: 'echo', arguments: { fail: 'coded' } }), rpc(2, 'tools/call', { name: 'echo', arguments: { fail: 'plain' } })]) })
+    expect(await r.json()).toEqual([
+      { jsonrpc: '2.0', id: 1, error: { code: -32050, message: 'upstream said no', data: { why: 'test' } } },
+      { jsonrpc: '2.0', id: 2, error: { code: -32603, message: 'broke' } },
+    ])
+  })
+
+  it("the agent's notifications/cancelled cancels the direct call (no answer); closing the session cancels the rest and answers them connection closed", async () => {
+    const alice = tokenFetch('alice', undefined, url)
+    const { transport } = await connect(alice, url)
+    const headers = headersFor(transport.sessionId!)
+    const first = alice(url, { method: 'POST', headers, body: JSON.stringify(rpc('c1', 'tools/call', { name: 'echo', arguments: { hold: true } })) })
+    const second = alice(url, { method: 'POST', headers, body: JSON.stringify(rpc('c2', 'tools/call', { name: 'echo', arguments: { hold: true } })) })
+    for (let tries = 0; !(held.has('c1') && held.has('c2')); tries++) {
+      if (tries > 500) throw new Error('the direct calls never started')
+      await sleep(10)
+    }
+    // The id is in flight: reusing it is refused, and directRequest is not called again.
+    const reuse = await alice(url, { method: 'POST', headers, body: JSON.stringify(rpc('c1', 'tools/call', { name: 'echo', arguments: {} })) })
+    expect(await reuse.json()).toMatchObject({ id: 'c1', error: { code: -32600 } })
+    const note = await alice(url, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'c1', reason: 'changed my mind' } }) })
+    expect(note.status).toBe(202)
+    expect(cancelled).toEqual([{ id: 'c1', reason: 'changed my mind' }])
+    held.get('c1')!.resolve({ content: [] }) // an answer after the cancel is dropped
+    expect(await Promise.race([first.then((r) => r.status), sleep(300).then(() => 'no answer')])).toBe('no answer')
+    first.catch(() => undefined) // ended with the connection at the end
+    const deleted = await alice(url, { method: 'DELETE', headers: { 'mcp-session-id': transport.sessionId!, 'mcp-protocol-version': '2025-06-18' } })
+    expect(deleted.status).toBe(200)
+    expect(cancelled).toEqual([{ id: 'c1', reason: 'changed my mind' }, { id: 'c2', reason: undefined }])
+    expect(await (await second).json()).toEqual({ jsonrpc: '2.0', id: 'c2', error: { code: -32000, message: 'Connection closed' } })
+    held.get('c2')!.resolve({ content: [] })
+  })
+
+  it('refuses a directRequest that is not a function', () => {
+    expect(() => guard.nodeHandler({ createServer: buildServer, directRequest: 42 as never })).toThrow(TypeError)
+  })
+})
+
 describe('revocation mid-session', () => {
   it('an agent revoked with the CLI is refused on its open session within the status TTL', async () => {
     const { client } = await connect(tokenFetch('carol'))

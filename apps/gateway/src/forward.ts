@@ -4,8 +4,10 @@
 // message before it reaches these handlers.
 import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { Server } from '@modelcontextprotocol/sdk/server/index.js'
+import { safeParse } from '@modelcontextprotocol/sdk/server/zod-compat.js'
 import {
   CallToolRequestSchema,
+  CallToolResultSchema,
   ErrorCode,
   GetPromptRequestSchema,
   GetPromptResultSchema,
@@ -25,9 +27,9 @@ import {
 } from '@modelcontextprotocol/sdk/types.js'
 import type { Signer } from '@agentid/core'
 import { appendHop, LINEAGE_SEPARATOR, MCP_CREDENTIALS_META, MCP_LINEAGE_META, mcpCommand } from '@agentid/lineage'
-import { verifiedLineage } from '@agentid/mcp'
+import { verifiedLineage, type DirectCall, type DirectRequest, type DirectRequestHandler } from '@agentid/mcp'
 import type { Logger } from './logger.js'
-import { rawRequest } from './raw-call.js'
+import { Cancellation, rawRequest, type CancelSignal } from './raw-call.js'
 import type { Redactor } from './redact.js'
 import type { Upstream } from './upstream.js'
 
@@ -56,7 +58,7 @@ function withCredential(received: unknown, own: string): string {
 }
 
 type AnyRequest = { method: string; params?: Record<string, unknown> }
-type Extra = { signal: AbortSignal; requestId: string | number; sessionId?: string; sendNotification: (n: { method: 'notifications/progress'; params: { progressToken: string | number; progress: number; total?: number; message?: string } }) => Promise<void> }
+type Extra = { signal: CancelSignal; requestId: string | number; sessionId?: string; sendNotification: (n: { method: 'notifications/progress'; params: { progressToken: string | number; progress: number; total?: number; message?: string } }) => Promise<void> }
 
 /** Strips the SDK's `MCP error <code>: ` prefix so a re-thrown upstream error does not carry it twice. */
 function upstreamMessage(error: Error): string {
@@ -71,28 +73,27 @@ function rpcError(code: number, message: string): Error & { code: number } {
   return Object.assign(new Error(message), { code })
 }
 
-/**
- * Builds one SDK `Server` (one per MCP session, as the SDK binds a server to a transport) that forwards
- * tools, resources and prompts to `upstream`, advertising only what the upstream itself supports.
- * Results and errors are redacted; an upstream that cannot be reached is an InternalError without details.
- * @example
- * guard.nodeHandler({ createServer: () => createForwardingServer({ upstream, redactor, logger }) })
- */
-export function createForwardingServer(options: ForwardingServerOptions): Server {
-  const { upstream, redactor, logger } = options
-  const upstreamCaps = upstream.capabilities ?? {}
-  const capabilities: ServerCapabilities = {}
-  if (upstreamCaps.tools) capabilities.tools = {}
-  if (upstreamCaps.resources) capabilities.resources = {}
-  if (upstreamCaps.prompts) capabilities.prompts = {}
-  const server = new Server({ name: `agentid-gateway/${upstream.id}`, version: '0.1.0' }, { capabilities })
+type ResultSchemaOf = Parameters<Awaited<ReturnType<Upstream['client']>>['request']>[1]
 
+/** A real AbortSignal for the SDK Client, following `signal` (a {@link Cancellation} is not one). */
+function abortSignal(signal: CancelSignal): AbortSignal {
+  if (signal instanceof AbortSignal) return signal
+  const controller = new AbortController()
+  if (signal.aborted) controller.abort(signal.reason)
+  else signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true })
+  return controller.signal
+}
+
+/**
+ * What sends one request to the upstream (through its SDK Client) and gives back its redacted result, or
+ * throws the JSON-RPC error for the agent. `raw`: send it over an HTTP upstream's session as a plain
+ * JSON-RPC POST (rawRequest) when no progress is asked for, its result not parsed on the way in (the SDK
+ * Server, or the direct path, validates it on the way out).
+ */
+function forwarder(options: ForwardingServerOptions) {
+  const { upstream, redactor, logger } = options
   const timeoutMs = options.timeoutMs ?? 60_000
-  /**
-   * `raw`: send it over an HTTP upstream's session as a plain JSON-RPC POST (rawRequest) when no progress is
-   * asked for, its result not parsed on the way in (the SDK Server validates it on the way out).
-   */
-  const forward = async (request: AnyRequest, extra: Extra, schema: Parameters<Awaited<ReturnType<Upstream['client']>>['request']>[1], raw = false) => {
+  return async (request: AnyRequest, extra: Extra, schema: ResultSchemaOf, raw = false): Promise<Record<string, unknown>> => {
     const params = request.params ? { ...request.params } : undefined
     const meta = params?._meta as { progressToken?: string | number } | undefined
     const progressToken = meta?.progressToken
@@ -108,7 +109,7 @@ export function createForwardingServer(options: ForwardingServerOptions): Server
         const link = raw && progressToken === undefined ? (upstream.httpLink?.(client) ?? null) : null
         if (link !== null) return redactor.redactValue(await rawRequest(link, request.method, params, { signal: extra.signal, timeoutMs }))
         const result = await client.request({ method: request.method, ...(params ? { params } : {}) } as never, schema, {
-          signal: extra.signal,
+          signal: abortSignal(extra.signal),
           timeout: timeoutMs,
           ...(progressToken !== undefined
             ? {
@@ -137,6 +138,24 @@ export function createForwardingServer(options: ForwardingServerOptions): Server
     }
     return send(true)
   }
+}
+
+/**
+ * Builds one SDK `Server` (one per MCP session, as the SDK binds a server to a transport) that forwards
+ * tools, resources and prompts to `upstream`, advertising only what the upstream itself supports.
+ * Results and errors are redacted; an upstream that cannot be reached is an InternalError without details.
+ * @example
+ * guard.nodeHandler({ createServer: () => createForwardingServer({ upstream, redactor, logger }) })
+ */
+export function createForwardingServer(options: ForwardingServerOptions): Server {
+  const { upstream } = options
+  const upstreamCaps = upstream.capabilities ?? {}
+  const capabilities: ServerCapabilities = {}
+  if (upstreamCaps.tools) capabilities.tools = {}
+  if (upstreamCaps.resources) capabilities.resources = {}
+  if (upstreamCaps.prompts) capabilities.prompts = {}
+  const server = new Server({ name: `agentid-gateway/${upstream.id}`, version: '0.1.0' }, { capabilities })
+  const forward = forwarder(options)
 
   if (capabilities.tools) {
     server.setRequestHandler(ListToolsRequestSchema, (r, extra) => forward(r, extra as Extra, ListToolsResultSchema) as never)
@@ -178,4 +197,42 @@ export function createForwardingServer(options: ForwardingServerOptions): Server
     server.setRequestHandler(GetPromptRequestSchema, (r, extra) => forward(r, extra as Extra, GetPromptResultSchema) as never)
   }
   return server
+}
+
+/** A direct call asks for no progress (it has no `_meta`): nothing is ever sent through this. */
+const noProgress = (): Promise<void> => Promise.resolve()
+
+/**
+ * The `tools/call` requests the guard's fast path may hand to the gateway itself rather than to the
+ * session's SDK Server (`directRequest` of `@agentid/mcp`): forwarded to an HTTP upstream as a plain
+ * JSON-RPC POST on the gateway's upstream session (rawRequest), the result redacted and validated once,
+ * exactly as through the Server — without its dispatch (the request parsed twice by zod, an
+ * AbortController and a promise chain per call). Only calls the Server would handle unchanged: `params`
+ * with `name` and, if any, a plain object of `arguments` and nothing else (no `_meta`, no `task`), and no
+ * verified lineage (the gateway's hop is the Server's); anything else goes to the Server.
+ * @example
+ * guard.nodeHandler({ createServer, enableJsonResponse: true, directRequest: directToolCalls({ upstream, redactor, logger }) })
+ */
+export function directToolCalls(options: ForwardingServerOptions): DirectRequestHandler {
+  const { upstream } = options
+  if (upstream.config.transport !== 'http') return () => undefined
+  const forward = forwarder(options)
+  return (request: DirectRequest, extra): DirectCall | undefined => {
+    if (request.method !== 'tools/call' || !upstream.capabilities?.tools) return undefined
+    const params = request.params
+    if (params === undefined || typeof params.name !== 'string') return undefined
+    for (const key in params) if (key !== 'name' && key !== 'arguments') return undefined
+    const args = params.arguments
+    // zod's record copies `arguments` into a new object: an own `__proto__` member would not survive it.
+    if (args !== undefined && (!isRecord(args) || Object.getPrototypeOf(args) !== Object.prototype || Object.hasOwn(args, '__proto__'))) return undefined
+    if (verifiedLineage(extra) !== null) return undefined
+    const signal = new Cancellation()
+    const result = forward(request, { signal, requestId: request.id, sendNotification: noProgress }, ResultSchema, true).then((value) => {
+      // The SDK Server's own check of a tools/call result, and its answer when it fails.
+      const checked = safeParse(CallToolResultSchema, value)
+      if (!checked.success) throw new McpError(ErrorCode.InvalidParams, `Invalid tools/call result: ${checked.error instanceof Error ? checked.error.message : String(checked.error)}`)
+      return checked.data as Record<string, unknown>
+    })
+    return { result, cancel: (reason) => signal.abort(reason) }
+  }
 }

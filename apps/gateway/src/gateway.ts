@@ -7,7 +7,7 @@ import { createMcpGuard, type AuditEvent, type McpGuard } from '@agentid/mcp'
 import { loadPolicyEngine, type PolicyEngine } from '@agentid/policy'
 import { createVerifier, type Verifier } from '@agentid/verifier'
 import type { ConfigValue, GatewayConfig } from './config.js'
-import { createForwardingServer } from './forward.js'
+import { createForwardingServer, directToolCalls } from './forward.js'
 import { createLogger, type Logger } from './logger.js'
 import { createRedactor, type Redactor } from './redact.js'
 import { createSecretResolver, envSecretStore, fileSecretStore, type SecretStore } from './secrets.js'
@@ -153,7 +153,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     })
     const named = config.upstreams.find((u) => u.id === upstream.id)?.lineage
     const hop = identity === undefined ? undefined : { ...identity, serverId: named?.serverId ?? upstream.id, callee: named?.agent }
-    const handler = guard.nodeHandler({ createServer: () => createForwardingServer({ upstream, redactor, logger, ...(hop === undefined ? {} : { lineage: hop }) }), enableJsonResponse: !config.sseResponses })
+    const forwarding = { upstream, redactor, logger, ...(hop === undefined ? {} : { lineage: hop }) }
+    const handler = guard.nodeHandler({ createServer: () => createForwardingServer(forwarding), directRequest: directToolCalls(forwarding), enableJsonResponse: !config.sseResponses })
     routes.set(new URL(url).pathname, { handler })
     routes.set(guard.metadataPath, { handler })
     endpoints.push(Object.freeze({ id: upstream.id, url, metadataUrl: guard.metadataUrl }))

@@ -20,6 +20,37 @@ export interface HttpLink {
   readonly fetch: NodeFetch
 }
 
+/** What rawRequest reads of an AbortSignal: an AbortSignal, or a lighter {@link Cancellation}. */
+export type CancelSignal = Pick<AbortSignal, 'aborted' | 'reason'> & {
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void
+  removeEventListener(type: 'abort', listener: () => void): void
+}
+
+/**
+ * A one-listener abort signal for rawRequest, without an AbortController: building one (and its event
+ * target) per call costs tens of µs of the event loop, and only a cancelled call needs it.
+ */
+export class Cancellation implements CancelSignal {
+  aborted = false
+  reason: unknown = undefined
+  #listener: (() => void) | undefined
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.#listener = listener
+  }
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    if (this.#listener === listener) this.#listener = undefined
+  }
+  /** Aborts once with `reason` (undefined: an AbortError, as `AbortController.abort()` gives). */
+  abort(reason?: unknown): void {
+    if (this.aborted) return
+    this.aborted = true
+    this.reason = reason === undefined ? new DOMException('This operation was aborted', 'AbortError') : reason
+    const listener = this.#listener
+    this.#listener = undefined
+    listener?.()
+  }
+}
+
 let counter = 0
 /** Largest answer read (the gateway's upstream fetch refuses a larger JSON body; the stdio limit is the same). */
 const MAX_RESPONSE_BYTES = 10 * 1024 * 1024
@@ -61,7 +92,7 @@ const SETTLED = Object.freeze(new Error('the upstream request has settled'))
  * @example
  * const result = await rawRequest(link, 'tools/call', { name: 'echo', arguments: {} }, { signal, timeoutMs: 60_000 })
  */
-export function rawRequest(link: HttpLink, method: string, params: Record<string, unknown> | undefined, options: { signal?: AbortSignal; timeoutMs: number }): Promise<Record<string, unknown>> {
+export function rawRequest(link: HttpLink, method: string, params: Record<string, unknown> | undefined, options: { signal?: CancelSignal; timeoutMs: number }): Promise<Record<string, unknown>> {
   const id = `gw-${++counter}`
   const headers: Record<string, string> = { ...link.headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
   const sessionId = link.transport.sessionId

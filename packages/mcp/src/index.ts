@@ -1,6 +1,6 @@
 // Public API of @agentid/mcp.
 export { createMcpGuard } from './guard.js'
-export type { McpGuard, McpGuardOptions, Caller, AuditEvent, AuditLineage, McpLineageAgent, NodeHandlerOptions, McpServerLike } from './types.js'
+export type { McpGuard, McpGuardOptions, Caller, AuditEvent, AuditLineage, McpLineageAgent, NodeHandlerOptions, McpServerLike, DirectRequest, DirectCall, DirectRequestHandler } from './types.js'
 export { MCP_LINEAGE_REFUSED, verifiedLineage } from './lineage.js'
 export { MCP_FORBIDDEN } from './challenge.js'
 export type { GuardChallenge } from './challenge.js'

@@ -9,7 +9,7 @@ import { headerValues } from './authenticate.js'
 import { MCP_FORBIDDEN } from './challenge.js'
 import type { GuardInternals } from './guard.js'
 import { checkBody, gateMessage, LIST_ACTION, LIST_FIELD, listEntryCheck, type ListKind } from './messages.js'
-import type { Caller, McpServerLike, NodeHandlerOptions } from './types.js'
+import type { Caller, DirectCall, DirectRequest, McpServerLike, NodeHandlerOptions } from './types.js'
 import type { RequestHeaders } from '@agentid/verifier'
 import { VerificationError } from '@agentid/core'
 import { MCP_LINEAGE_META } from '@agentid/lineage'
@@ -169,6 +169,8 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
   const jsonResponses = options.enableJsonResponse === true
   if (options.fastPath !== undefined && typeof options.fastPath !== 'boolean') throw new TypeError('nodeHandler: fastPath must be a boolean')
   const fastPath = jsonResponses && options.fastPath !== false
+  if (options.directRequest !== undefined && typeof options.directRequest !== 'function') throw new TypeError('nodeHandler: directRequest must be a function')
+  const directRequest = fastPath ? options.directRequest : undefined
   const { guard, serverId, resource } = internals
   const endpointPath = resource.pathname
   const sessions = new Map<string, Session>()
@@ -225,6 +227,8 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
     // Request id → the verified lineage of the call in flight, when the server's agent signs receipts (dropped
     // when the guard answers the request itself, so that a later request reusing the id gets no receipt).
     const receipts = new Map<RequestId, VerifiedLineage>()
+    // Request id → the fast-path requests answered by `directRequest`, not yet answered nor cancelled.
+    const directs = new Map<RequestId, DirectCall>()
 
     /** Hands a message for the agent on: to the fast path's waiter of its request, else to the SDK transport. */
     function emit(message: JSONRPCMessage, sendOptions?: Parameters<Transport['send']>[1]): Promise<void> {
@@ -255,9 +259,43 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       send(error, { relatedRequestId: id }).catch(() => undefined)
     }
 
-    function forward(message: JSONRPCMessage, extra: MessageExtra | undefined, id: RequestId | undefined): void {
+    function forward(message: JSONRPCMessage, extra: MessageExtra | undefined, id: RequestId | undefined, viaFast = false): void {
       if (id !== undefined) inflight.add(id)
+      if (viaFast && id !== undefined && directRequest !== undefined && extra?.authInfo !== undefined) {
+        const call = directRequest(message as DirectRequest, { authInfo: extra.authInfo, sessionId: transport.sessionId })
+        if (call !== undefined) return direct(id, call)
+      }
       toServer!(message, extra)
+    }
+
+    /** Sends a direct call's answer the way the server's answer goes (`transport.send`), unless it was cancelled. */
+    function direct(id: RequestId, call: DirectCall): void {
+      directs.set(id, call)
+      call.result.then(
+        (result) => ({ result, jsonrpc: '2.0', id }) as JSONRPCMessage,
+        // As the SDK's Protocol answers a handler's error.
+        (error: { code?: unknown; message?: string; data?: unknown }) => ({
+          jsonrpc: '2.0', id,
+          error: { code: Number.isSafeInteger(error?.code) ? (error.code as number) : ErrorCode.InternalError, message: error?.message ?? 'Internal error', ...(error?.data !== undefined && { data: error.data }) },
+        }) as JSONRPCMessage,
+      ).then((answer) => {
+        if (directs.get(id) !== call) return // cancelled: no answer, as the SDK server sends none
+        directs.delete(id)
+        return transport.send(answer)
+      }).catch(() => undefined)
+    }
+
+    /** The agent's `notifications/cancelled` for a direct call: cancel it (the SDK server aborts its handler the same way). */
+    function cancelDirect(message: JSONRPCMessage): void {
+      if ((message as { method?: unknown }).method !== 'notifications/cancelled') return
+      const params = (message as { params?: unknown }).params
+      if (!isRecord(params)) return
+      const requestId = params.requestId as RequestId
+      if (!requestId || (typeof requestId !== 'string' && !Number.isSafeInteger(requestId))) return
+      const call = directs.get(requestId)
+      if (call === undefined) return
+      directs.delete(requestId)
+      call.cancel(params.reason)
     }
 
     /**
@@ -317,7 +355,8 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       const gate = gateMessage(message, serverId)
       switch (gate.kind) {
         case 'pass':
-          return forward(message, extra, id)
+          if (directs.size > 0) cancelDirect(message)
+          return forward(message, extra, id, viaFast)
         case 'list':
           // Listing tools is itself an action policies decide on; the list is then filtered per tool.
           if (gate.list === 'tools' && !guard.authorize(caller, 'listTools', { type: 'McpServer', id: serverId }, sessionId).allowed) {
@@ -344,7 +383,7 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
               .catch(() => ({ allow: false as const, rpcCode: MCP_FORBIDDEN, message: 'Forbidden', data: { code: 'ERR_INTERNAL' }, reason: 'approval-failed' }))
               .then((outcome) => {
                 inflight.delete(id)
-                if (outcome.allow) return forward(message, extra, id)
+                if (outcome.allow) return forward(message, extra, id, viaFast)
                 answer(id, outcome.rpcCode, outcome.message, viaFast, outcome.data)
               })
             return
@@ -356,14 +395,14 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
           }
           // A human approval carried in the lineage for this very call is spent here, once (async: the id
           // stays in flight meanwhile). The approval step above spends its receipt itself.
-          if (id === undefined || approvedLastHop(caller) === undefined) return forward(message, extra, id)
+          if (id === undefined || approvedLastHop(caller) === undefined) return forward(message, extra, id, viaFast)
           inflight.add(id)
           const params = (message as { params?: unknown }).params
           const headers = (extra as { requestInfo?: { headers?: RequestHeaders } } | undefined)?.requestInfo?.headers
           void spendLineageApproval(internals.verifier, caller, isRecord(params) ? params : {}, headers).then(
             () => {
               inflight.delete(id)
-              forward(message, extra, id)
+              forward(message, extra, id, viaFast)
             },
             (error: unknown) => {
               inflight.delete(id)
@@ -428,6 +467,11 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
     const closed = transport.onclose
     transport.onclose = () => {
       closed?.()
+      // The SDK server aborts its handlers when the session closes: so are the direct calls.
+      for (const [id, call] of [...directs]) {
+        directs.delete(id)
+        call.cancel(undefined)
+      }
       for (const [id, waiter] of [...fast]) {
         fast.delete(id)
         waiter({ jsonrpc: '2.0', id, error: { code: ErrorCode.ConnectionClosed, message: 'Connection closed' } })

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js'
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
 import type { Ed25519PrivateJwk, Signer } from '@agentid/core'
 import type { RequestHeaders, Verifier } from '@agentid/verifier'
 import type { McpApprovalOptions } from './approval.js'
@@ -125,6 +126,16 @@ export interface NodeHandlerOptions {
    * in flight (answered by the guard in any mode, so that the first request's answer is not lost).
    */
   fastPath?: boolean
+  /**
+   * On the fast path: may answer a request the gate admitted (authentication, session, lineage, policy and
+   * audit all done) itself, instead of the session's SDK server — e.g. a proxy forwarding a `tools/call`
+   * upstream without the SDK server's dispatch. Returns undefined to leave the request to the server.
+   * Its answer takes the server's way back (list filter, receipts, the fast path's waiter); an error
+   * becomes the JSON-RPC error the SDK server makes of a handler's error. The agent's
+   * `notifications/cancelled` for the request, or its session closing, calls `cancel` (once); no answer
+   * is sent after that, as the SDK server sends none for a cancelled request.
+   */
+  directRequest?: DirectRequestHandler
   /** Largest request body accepted, in bytes. Default 1 MiB. */
   maxBodyBytes?: number
   /** Most open sessions at once (all agents); further `initialize` requests get 503. Default 1,000. */
@@ -139,6 +150,28 @@ export interface NodeHandlerOptions {
    */
   maxStreamMs?: number
 }
+
+/** A plain JSON-RPC request the fast path admitted (see {@link NodeHandlerOptions.directRequest}). */
+export interface DirectRequest {
+  readonly jsonrpc: '2.0'
+  readonly id: string | number
+  readonly method: string
+  readonly params?: Record<string, unknown>
+}
+
+/** A request answered by a {@link DirectRequestHandler}. */
+export interface DirectCall {
+  /**
+   * The request's `result`; a rejection's `code` (a safe integer, else -32603), `message` and `data` make the
+   * JSON-RPC error, as the SDK server answers a handler's error.
+   */
+  readonly result: Promise<Record<string, unknown>>
+  /** The agent cancelled the request (`reason`: what it gave), or its session closed (`reason` undefined). */
+  cancel(reason: unknown): void
+}
+
+/** Answers an admitted fast-path request itself, or returns undefined to leave it to the SDK server. */
+export type DirectRequestHandler = (request: DirectRequest, extra: { readonly authInfo: AuthInfo; readonly sessionId: string | undefined }) => DirectCall | undefined
 
 /** The guard: authentication, per-message authorization, audit, RFC 9728 metadata, and a Node handler. */
 export interface McpGuard {
