@@ -7,8 +7,26 @@ import https from 'node:https'
 import { Readable } from 'node:stream'
 
 type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>
+/** A whole upstream answer to {@link NodeFetch.post}. */
+export interface PostAnswer {
+  readonly status: number
+  /** The media type of `content-type`, lower case, without parameters ('' when absent). */
+  readonly type: string
+  readonly body: Buffer
+}
+
 /** The gateway's upstream fetch: node:http(s) with keep-alive; `destroy()` closes its sockets. */
-export type NodeFetch = FetchLike & { destroy(): void }
+export type NodeFetch = FetchLike & {
+  destroy(): void
+  /**
+   * POSTs `body` (JSON text) to `url` on the same keep-alive agents, without the fetch API around it, and
+   * reads the whole answer, JSON or SSE, up to `maxBytes` (else rejects, the connection closed). `abort()`:
+   * the answer is no longer wanted; an SSE stream (which may not end) is cut at once, or as soon as it
+   * starts, and rejects; a JSON body is read to its end (up to `maxBytes`), keeping the connection alive.
+   * `headers`: lower-case names.
+   */
+  post(url: string, headers: Readonly<Record<string, string>>, body: string, maxBytes: number): { readonly answer: Promise<PostAnswer>; abort(): void }
+}
 
 const NULL_BODY = new Set([101, 204, 205, 304])
 /** Largest complete upstream response held in memory (the stdio transport's limit is 10 MB too). */
@@ -156,7 +174,74 @@ export function createNodeFetch(maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES): 
       })
       request.end(body ?? undefined)
     })
+  // The request options of the last URL posted to: http.request then need not convert a URL each time.
+  let postUrl: string | undefined
+  let postTarget: { secure: boolean; hostname: string; port: string; path: string } | undefined
+  const post: NodeFetch['post'] = (input, headers, body, maxBytes) => {
+    if (input !== postUrl) {
+      const url = new URL(input)
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`unsupported protocol ${url.protocol}`)
+      postTarget = { secure: url.protocol === 'https:', hostname: url.hostname.replace(/^\[|\]$/g, ''), port: url.port, path: `${url.pathname}${url.search}` }
+      postUrl = input
+    }
+    const target = postTarget!
+    let request: http.ClientRequest | undefined
+    let streaming = false
+    let aborted = false
+    const cut = () => {
+      request?.destroy(new Error('the upstream answer is no longer wanted'))
+    }
+    const send = (retried: boolean): Promise<PostAnswer> => new Promise<PostAnswer>((resolve, reject) => {
+      const req = (target.secure ? https : http).request({
+        hostname: target.hostname, port: target.port, path: target.path, method: 'POST',
+        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+        // A retry goes out on a new connection of its own: the other pooled sockets may be as stale as the first.
+        agent: retried ? false : target.secure ? agents.https : agents.http,
+      }, (res) => {
+        streaming = (res.headers['content-type'] ?? '').includes('text/event-stream')
+        if (aborted && streaming) return cut()
+        const declared = Number(res.headers['content-length'])
+        if (declared > maxBytes) {
+          req.destroy()
+          return reject(new Error(`upstream response larger than ${maxBytes} bytes`))
+        }
+        const chunks: Buffer[] = []
+        let size = 0
+        res.on('data', (c: Buffer) => {
+          size += c.length
+          if (size > maxBytes) {
+            req.destroy()
+            return reject(new Error(`upstream response larger than ${maxBytes} bytes`))
+          }
+          chunks.push(c)
+        })
+        res.on('error', reject)
+        res.on('close', () => {
+          if (!res.complete) reject(new Error('upstream response cut short'))
+        })
+        res.on('end', () => {
+          const type = (res.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase()
+          resolve({ status: res.statusCode ?? 502, type, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) })
+        })
+      })
+      request = req
+      req.on('error', (error: NodeJS.ErrnoException) => {
+        // As in fetchImpl: a keep-alive socket the upstream closed as this request went out on it.
+        if (!retried && !aborted && req.reusedSocket && error.code === 'ECONNRESET') resolve(send(true))
+        else reject(error)
+      })
+      req.end(body)
+    })
+    return {
+      answer: send(false),
+      abort() {
+        aborted = true
+        if (streaming) cut()
+      },
+    }
+  }
   return Object.assign((input: string | URL, init?: RequestInit) => fetchImpl(input, init), {
+    post,
     destroy() {
       agents.http.destroy()
       agents.https.destroy()

@@ -5,7 +5,6 @@
 import { StreamableHTTPError, type StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js'
-import { readBodyCapped } from '@agentid/core'
 import type { NodeFetch } from './node-fetch.js'
 
 /** What a raw request needs of one upstream HTTP connection. */
@@ -77,12 +76,16 @@ function sseMessages(text: string): unknown[] {
   return out
 }
 
-/**
- * The abort reason of a settled request's body reader: one object, because `abort()` without a reason
- * builds a DOMException (with a stack trace) on every call (69 µs per call of the gateway's event loop
- * in the gateway bench's profile, on a busy machine).
- */
-const SETTLED = Object.freeze(new Error('the upstream request has settled'))
+/** The upstream's configured headers with lower-case names (as fetch sends them), made once per connection. */
+const lowered = new WeakMap<object, Readonly<Record<string, string>>>()
+function lowerCase(headers: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+  let out = lowered.get(headers)
+  if (out === undefined) {
+    out = Object.freeze(Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])))
+    lowered.set(headers, out)
+  }
+  return out
+}
 
 /**
  * Sends `{ method, params }` over `link` and resolves with the response's `result` (a JSON object, not
@@ -94,7 +97,7 @@ const SETTLED = Object.freeze(new Error('the upstream request has settled'))
  */
 export function rawRequest(link: HttpLink, method: string, params: Record<string, unknown> | undefined, options: { signal?: CancelSignal; timeoutMs: number }): Promise<Record<string, unknown>> {
   const id = `gw-${++counter}`
-  const headers: Record<string, string> = { ...link.headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
+  const headers: Record<string, string> = { ...lowerCase(link.headers), 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
   const sessionId = link.transport.sessionId
   if (sessionId !== undefined) headers['mcp-session-id'] = sessionId
   const version = link.transport.protocolVersion
@@ -105,23 +108,23 @@ export function rawRequest(link: HttpLink, method: string, params: Record<string
 
   return new Promise<Record<string, unknown>>((resolve, reject) => {
     let settled = false
-    // Aborted once the request is settled (answer, timeout, abort): a streamed (SSE) body still being
-    // read is then cancelled, so an upstream cannot make the gateway hold an endless stream. Made only
-    // for a streamed body (a complete one is already in memory): an AbortController and its signal
-    // cost tens of µs of the event loop per call.
-    let reading: AbortController | undefined
+    let answered = false
     const cancel = (reason: string) => {
       link.client.notification({ method: 'notifications/cancelled', params: { requestId: id, reason } }).catch(() => undefined)
     }
     const finish = (error: unknown, result?: Record<string, unknown>) => {
       if (settled) return
       settled = true
-      reading?.abort(SETTLED)
+      // Settled before the answer (timeout, abort): a streamed (SSE) body is cut, so an upstream cannot
+      // make the gateway hold an endless stream.
+      if (!answered) exchange.abort()
       clearTimeout(timer)
       signal?.removeEventListener('abort', onAbort)
       if (error !== undefined) reject(error)
       else resolve(result!)
     }
+    // The whole answer, JSON or SSE, read up to the cap (a body past it is cut at the chunk that crosses it).
+    const exchange = link.fetch.post(link.url, headers, body, MAX_RESPONSE_BYTES)
     const timer = setTimeout(() => {
       if (settled) return
       cancel('timeout')
@@ -134,15 +137,12 @@ export function rawRequest(link: HttpLink, method: string, params: Record<string
     }
     signal?.addEventListener('abort', onAbort, { once: true })
 
-    link.fetch(link.url, { method: 'POST', headers, body }).then(async (response) => {
-      // core's one capped reader: a body past the cap is cancelled at the chunk that crosses it.
-      if (response.body != null) {
-        reading = new AbortController()
-        if (settled) reading.abort(SETTLED) // timed out or aborted before the answer came: not read
-      }
-      const text = (await readBodyCapped(response, MAX_RESPONSE_BYTES, reading?.signal)).toString('utf8')
-      if (!response.ok) return finish(new StreamableHTTPError(response.status, `Error POSTing to endpoint: ${text}`))
-      const type = (response.headers.get('content-type') ?? '').split(';', 1)[0]!.trim().toLowerCase()
+    exchange.answer.then((response) => {
+      answered = true
+      if (settled) return
+      const text = response.body.toString('utf8')
+      if (response.status < 200 || response.status >= 300) return finish(new StreamableHTTPError(response.status, `Error POSTing to endpoint: ${text}`))
+      const type = response.type
       let messages: unknown[]
       if (type === 'application/json') {
         const data: unknown = JSON.parse(text)
