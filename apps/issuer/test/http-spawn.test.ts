@@ -64,7 +64,9 @@ describe('POST /v1/agents, agent-held key', () => {
     expect(body.keyCustody).toBe('agent')
     expect(body).not.toHaveProperty('privateJwk')
     expect(body).not.toHaveProperty('logIndex') // named only when the server serves the issuer log
-    expect(body.credentialId).toMatch(/^urn:uuid:[0-9a-f-]{36}$/)
+    // A UUID version 7 made at the issuer's clock: credential ids are appended to their indexes.
+    expect(body.credentialId).toMatch(/^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    expect(parseInt(body.credentialId.slice(9, 17) + body.credentialId.slice(18, 22), 16)).toBe(h.clock.now)
     expect(Date.parse(body.expiresAt) / 1000).toBe(nowSec() + 3600)
     expect(body.status.statusListCredential).toMatch(new RegExp(`^${BASE_URL}/v1/status-lists/[1-9][0-9]*$`))
     expect(Number.isInteger(body.status.statusListIndex)).toBe(true)

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import {
@@ -23,6 +23,7 @@ import { openDatabase } from '../db/open.js'
 import { loadMasterSecret } from '../secret.js'
 import { createIssuerEngine, type IssuerEngine } from '../veramo/engine.js'
 import { hashApiKey, isApiKeyShape, newApiKey, sameHash } from './api-keys.js'
+import { timeOrderedUuid } from './ids.js'
 import {
   encodeCursor,
   parseAgentDid,
@@ -505,7 +506,7 @@ export class IssuerService {
     if (format === 'di') this.di.assertSupported()
     const at = this.now()
     const exp = at + (lifetimeSec ?? this.ttl)
-    const id = `urn:uuid:${randomUUID()}`
+    const id = `urn:uuid:${timeOrderedUuid(this.clock())}` // time-ordered: appended to its indexes
     const slot = await this.statusLists.reserve()
     const status = {
       id: `${slot.url}#${slot.index}`,
