@@ -51,9 +51,12 @@ describe('witness serve over HTTP, hostile requests', () => {
 
     expect(await post(url, Buffer.alloc(200_000, 0x41))).toBe(413)
     expect(await post(url, Buffer.alloc(200_000, 0x41), { 'transfer-encoding': 'chunked' })).toBe(413)
-    // An endless body (bounded here: 8 MiB) is answered 413 too, and the connection is cut.
-    const endless = await post(url, Buffer.alloc(8 << 20, 0x41), { 'transfer-encoding': 'chunked' })
-    expect([413, 'reset']).toContain(endless)
+    // Large bodies, declared and chunked, are answered 413 every time: the witness answers past 64 KiB
+    // and closes lingering (@agentid/core lingerAfterAnswer), so the client still sending reads it.
+    for (let i = 0; i < 3; i++) {
+      expect(await post(url, Buffer.alloc(6 << 20, 0x41))).toBe(413)
+      expect(await post(url, Buffer.alloc(6 << 20, 0x41), { 'transfer-encoding': 'chunked' })).toBe(413)
+    }
     expect(await post(url, Buffer.from('hello'))).toBe(400)
     expect(await post(url, Buffer.from([0x6f, 0x6c, 0x64, 0x20, 0x30, 0x0a, 0x0a, 0xff]))).toBe(400)
     expect((await fetch(`${url}/add-checkpoint`)).status).toBe(405)

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { AgentIdError, parseStrictJson } from '@agentid/core'
+import { AgentIdError, lingerAfterAnswer, parseStrictJson } from '@agentid/core'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
 import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js'
@@ -98,6 +98,8 @@ function writeJson(res: ServerResponse, status: number, headers: Record<string, 
     res.destroy()
     return
   }
+  // An answer before the body was read (401, 413): Connection: close, the rest read and dropped within bounds.
+  lingerAfterAnswer(res)
   res.statusCode = status
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value)
   res.setHeader('content-type', 'application/json')
@@ -118,8 +120,9 @@ function readBody(req: IncomingMessage, max: number, contentLength: string | und
     const onData = (chunk: Buffer) => {
       size += chunk.length
       if (size > max) {
+        // Nothing more is kept; the 413 (writeJson) closes the connection lingering, so the client still
+        // sending reads it (destroying the request here reset the connection and lost the answer).
         cleanup()
-        req.destroy() // as before: nothing more is read from a body past the limit
         return reject(new AgentIdError('ERR_PAYLOAD_TOO_LARGE', `body larger than ${max} bytes`))
       }
       chunks.push(chunk)

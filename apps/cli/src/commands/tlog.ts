@@ -2,7 +2,7 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
 import { createServer, type IncomingMessage } from 'node:http'
 import type { Command } from 'commander'
-import { AgentIdError, VerificationError, readBodyCapped, type StatusList } from '@agentid/core'
+import { AgentIdError, VerificationError, lingerAfterAnswer, readBodyCapped, type StatusList } from '@agentid/core'
 import {
   HASH_SIZE,
   MAX_ENTRY_BYTES,
@@ -53,24 +53,22 @@ function pairs(values: readonly string[] | undefined, what: string): [string, st
   return out
 }
 
-/** Bytes of an oversized body read and dropped before the 413 goes out anyway. */
-const MAX_DISCARD = 1 << 20
-
 /**
- * The request body, or undefined past MAX_BODY. An oversized body is then read to its end and dropped
- * (up to MAX_DISCARD more), so the client, still sending, gets the 413 instead of a reset connection;
- * past that the 413 goes out at once and the connection is cut (see the handler).
+ * The request body, or undefined as soon as it passes MAX_BODY (nothing more is kept; the handler's
+ * 413 then closes the connection lingering, so a client still sending reads it).
  */
 function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
-    req.on('data', (c: Buffer) => {
+    const onData = (c: Buffer) => {
       size += c.length
       if (size <= MAX_BODY) return void chunks.push(c)
       chunks.length = 0
-      if (size > MAX_BODY + MAX_DISCARD) resolve(undefined)
-    })
+      req.off('data', onData)
+      resolve(undefined)
+    }
+    req.on('data', onData)
     req.on('end', () => resolve(size > MAX_BODY ? undefined : Buffer.concat(chunks)))
     req.on('error', reject)
   })
@@ -117,11 +115,14 @@ export function registerTlog(program: Command, ctx: Context): void {
           const path = (req.url ?? '').split('?')[0]
           if (path !== '/add-checkpoint') return void res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')
           if (req.method !== 'POST') return void res.writeHead(405, { allow: 'POST', 'content-type': 'text/plain' }).end('use POST\n')
+          if (Number(req.headers['content-length']) > MAX_BODY) {
+            lingerAfterAnswer(res) // answered before the body: the rest is read and dropped within bounds
+            return void res.writeHead(413, { 'content-type': 'text/plain' }).end('request too large\n')
+          }
           const body = await readBody(req)
           if (!body) {
-            // Still sending past MAX_DISCARD: answer, then cut the connection a second later.
-            if (!req.complete) res.once('finish', () => setTimeout(() => req.destroy(), 1000).unref())
-            return void res.writeHead(413, { 'content-type': 'text/plain', ...(req.complete ? {} : { connection: 'close' }) }).end('request too large\n')
+            lingerAfterAnswer(res) // a client still sending reads the 413 instead of a reset
+            return void res.writeHead(413, { 'content-type': 'text/plain' }).end('request too large\n')
           }
           const answer = addCheckpoint(body, {
             cosigner,
