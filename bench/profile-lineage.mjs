@@ -6,14 +6,36 @@
 // seen, every actor's credential memoized; warm, a known 7-hop prefix plus one new hop. Signs the pool
 // first (untimed), then verifies for about 5 s. Prints the window's bounds on the profiler's clock
 // (monotonic µs) and the number of calls, as profile-chain.mjs does.
+//
+// Fixed count, for instruction counts: `profile-lineage.mjs cold 8 --calls N` (N ≤ 400) signs 700
+// lineages, verifies 300 of them (warm-up), then exactly N more, all on a fixed clock (a run slowed
+// down by valgrind sees the same times), and prints the CPU time of the N calls; `--raw` does the
+// same with node:crypto verifying one hop (the floor). The cost of one call is the difference of two
+// runs that differ only in N, divided by it, e.g.
+//   valgrind --tool=callgrind --callgrind-out-file=/dev/null node bench/profile-lineage.mjs warm 8 --calls 0
+//   valgrind --tool=callgrind --callgrind-out-file=/dev/null node bench/profile-lineage.mjs warm 8 --calls 400
+// ((I(400) − I(0)) / 400; "Collected" totals are repeatable whatever the machine's load).
+import { verify as cryptoVerify } from 'node:crypto'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { signerFromKeyObject } from '@agentid/core'
 import { appendHop, httpArgs } from '@agentid/lineage'
 import { createMemoryReplayCache, createVerifier } from '@agentid/verifier'
 import { credentialJwt, keyFromLabel, localFetch, statusListJwt } from './lib/tokens.mjs'
 
-const mode = process.argv[2] ?? 'cold'
-const hops = Number(process.argv[3] ?? 8)
-const now = Math.floor(Date.now() / 1000)
+const args = process.argv.slice(2)
+const flag = (name) => { const i = args.indexOf(name); return i === -1 ? undefined : args.splice(i, 2)[1] }
+const fixedCalls = flag('--calls')
+const raw = args.includes('--raw') ? (args.splice(args.indexOf('--raw'), 1), true) : false
+const mode = args[0] ?? 'cold'
+const hops = Number(args[1] ?? 8)
+// --pool-file F: the fixed-count pool (and the time it was signed at) read from F, or signed and
+// written there: runs under valgrind then spend nothing on signing, and two builds verify the same bytes.
+const poolFile = flag('--pool-file')
+const saved = poolFile !== undefined && existsSync(poolFile) ? JSON.parse(readFileSync(poolFile, 'utf8')) : undefined
+const nowMs = saved?.nowMs ?? Date.now()
+// Fixed-count runs read a fixed clock: valgrind slows the run down by ~50×, past the hops' max age.
+const clock = fixedCalls === undefined ? Date.now : () => nowMs
+const now = Math.floor(nowMs / 1000)
 const issuer = keyFromLabel('issuer')
 const agents = Array.from({ length: 9 }, (_, i) => {
   const key = keyFromLabel(`lineage-agent-${i}`)
@@ -22,7 +44,7 @@ const agents = Array.from({ length: 9 }, (_, i) => {
 const url = (i) => `https://svc-${i}.payments.example`
 const ARGS = httpArgs('https://svc-8.payments.example/v1/charges', '{"amount":100,"currency":"EUR"}')
 const COMMAND = 'POST /v1/charges'
-const verifier = createVerifier({ trustedIssuers: [issuer.did], fetch: localFetch(statusListJwt(issuer, now)), statusTtlMs: 3_600_000, replayCache: createMemoryReplayCache({ maxEntries: 4_000_000 }) })
+const verifier = createVerifier({ trustedIssuers: [issuer.did], fetch: localFetch(statusListJwt(issuer, now)), statusTtlMs: 3_600_000, clock, replayCache: createMemoryReplayCache({ maxEntries: 4_000_000, clock }) })
 for (const a of agents) await verifier.verifyAgentCredential(a.credential)
 
 async function lineageOf(n, { open = false } = {}) {
@@ -30,7 +52,7 @@ async function lineageOf(n, { open = false } = {}) {
   for (let i = 0; i < n; i++) {
     const last = i === n - 1 && !open
     lineage = await appendHop(lineage, {
-      signer: agents[i].signer, credential: agents[i].credential, clock: Date.now,
+      signer: agents[i].signer, credential: agents[i].credential, clock,
       target: last ? url(8) : url(i + 1), ...(last ? {} : { callee: agents[i + 1].did }),
       command: last ? COMMAND : 'POST /v1/step', args: last ? ARGS : { step: i }, ttlSec: 300, user: 'user-1',
     })
@@ -38,14 +60,44 @@ async function lineageOf(n, { open = false } = {}) {
   return lineage
 }
 const options = { audience: url(8), command: COMMAND, args: ARGS }
-const prefix = await lineageOf(7, { open: true })
+const prefix = saved?.prefix ?? await lineageOf(7, { open: true })
 {
   const last = JSON.parse(Buffer.from(prefix.split('~')[6].split('.')[1], 'base64url').toString())
   await verifier.verifyLineage(prefix, { audience: last.aud, command: last.cmd, argsDigest: last.arg })
 }
 const make = mode === 'warm'
-  ? () => appendHop(prefix, { signer: agents[7].signer, credential: agents[7].credential, clock: Date.now, target: url(8), command: COMMAND, args: ARGS, ttlSec: 300, user: 'user-1' })
+  ? () => appendHop(prefix, { signer: agents[7].signer, credential: agents[7].credential, clock, target: url(8), command: COMMAND, args: ARGS, ttlSec: 300, user: 'user-1' })
   : () => lineageOf(hops)
+
+if (fixedCalls !== undefined) {
+  const calls = Number(fixedCalls)
+  const WARMUP = 300
+  if (raw) {
+    const sample = (saved?.pool[0] ?? await lineageOf(1)).split('~')[0]
+    const dot = sample.lastIndexOf('.')
+    const input = Buffer.from(sample.slice(0, dot), 'ascii')
+    const signature = Buffer.from(sample.slice(dot + 1), 'base64url')
+    for (let i = 0; i < WARMUP; i++) cryptoVerify(null, input, agents[0].publicKey, signature)
+    const cpu = process.cpuUsage()
+    for (let i = 0; i < calls; i++) if (!cryptoVerify(null, input, agents[0].publicKey, signature)) throw new Error('raw verify failed')
+    const used = process.cpuUsage(cpu)
+    console.log(JSON.stringify({ mode: 'raw', calls, cpuUsPerCall: calls ? +((used.user + used.system) / calls).toFixed(1) : null }))
+  } else {
+    if (!(calls >= 0 && calls <= 400)) throw new Error('--calls: 0 to 400')
+    // The same pool whatever N: two runs then differ only in the calls measured.
+    const pool = saved?.pool ?? []
+    if (saved === undefined) for (let i = 0; i < WARMUP + 400; i++) pool.push(await make())
+    if (poolFile !== undefined && saved === undefined) writeFileSync(poolFile, JSON.stringify({ nowMs, prefix, pool }))
+    let next = 0
+    for (let i = 0; i < WARMUP; i++) await verifier.verifyLineage(pool[next++], options)
+    const cpu = process.cpuUsage()
+    for (let i = 0; i < calls; i++) await verifier.verifyLineage(pool[next++], options)
+    const used = process.cpuUsage(cpu)
+    console.log(JSON.stringify({ mode, hops: mode === 'warm' ? 8 : hops, calls, cpuUsPerCall: calls ? +((used.user + used.system) / calls).toFixed(1) : null }))
+  }
+  process.exit(0)
+}
+
 const count = mode === 'warm' ? 12_000 : Math.ceil(12_000 / hops)
 const pool = []
 for (let i = 0; i < count; i++) pool.push(await make())

@@ -30,8 +30,8 @@ export {
   jwkThumbprint,
 } from './keys.js'
 export type { Ed25519PublicJwk, Ed25519PrivateJwk, Ed25519KeyPair, Signer } from './keys.js'
-export { signCompactJws, signJwt, decodeCompactJws, decodeJwt, decodeJwtParts, decodeJsonSegment, verifyJwsSignature, verifyJwsSignatureAsync, verifyCompactJws, DEFAULT_MAX_TOKEN_BYTES } from './jws.js'
-export type { JwsHeader, DecodedJws, DecodedJwt } from './jws.js'
+export { signCompactJws, signJwt, decodeCompactJws, decodeCompactJwsSegments, decodeJwt, decodeJwtParts, decodeJsonSegment, verifyJwsSignature, verifyJwsSignatureAsync, verifyCompactJws, DEFAULT_MAX_TOKEN_BYTES } from './jws.js'
+export type { JwsHeader, DecodedJws, DecodedJwsSegments, DecodedJwt } from './jws.js'
 export {
   StatusList,
   StatusListError,

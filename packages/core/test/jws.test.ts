@@ -5,6 +5,7 @@ import {
   base64urlDecode,
   base64urlEncode,
   decodeCompactJws,
+  decodeCompactJwsSegments,
   decodeDidKey,
   decodeJwt,
   DEFAULT_MAX_TOKEN_BYTES,
@@ -746,5 +747,27 @@ describe('async signers', () => {
   it('a failing signer rejects, it does not produce a token', async () => {
     const failure = new Error('hsm down')
     expect(await rejected(() => signCompactJws({ alg: 'EdDSA' }, 'x', { sign: async () => Promise.reject(failure) }))).toBe(failure)
+  })
+})
+
+describe('decodeCompactJwsSegments', () => {
+  it('checks what decodeCompactJws checks, in its order, and leaves the payload as its segment', async () => {
+    const signer = signerFromJwk(generateEd25519KeyPair().privateJwk)
+    const token = await signJwt({ typ: 'JWT' }, { sub: 'a' }, signer)
+    const full = decodeCompactJws(token)
+    const parts = decodeCompactJwsSegments(token)
+    expect(parts.header).toBe(full.header)
+    expect(parts.signingInput).toBe(full.signingInput)
+    expect(parts.signature.equals(full.signature)).toBe(true)
+    expect(parts.payloadSegment).toBe(token.split('.')[1])
+    expect(Buffer.from(parts.payloadSegment, 'base64url').equals(full.payload)).toBe(true)
+    const [h, p, s] = token.split('.')
+    for (const bad of [`${h}.${p}`, `${h}.${p}=.${s}`, `${h}.${p}.${s}A`, `${h}.${p.slice(0, -1)}!.${s}`, `${h}.${p}.${s.slice(0, -4)}`, 42, 'x'.repeat(70_000)]) {
+      const expected = thrown(() => decodeCompactJws(bad))
+      const got = thrown(() => decodeCompactJwsSegments(bad))
+      expect(got).toBeInstanceOf(VerificationError)
+      expect((got as VerificationError).code).toBe((expected as VerificationError).code)
+      expect((got as Error).message).toBe((expected as Error).message)
+    }
   })
 })

@@ -2,7 +2,9 @@
 // Decoding here is structural only (limits, strict JSON, claim shapes); signatures, credentials, time
 // and replay are the verifier's (`verifier.verifyLineage`).
 import { createHash, hash } from 'node:crypto'
-import { decodeCompactJws, decodeUtf8Strict, isDidKeySyntax, parseStrictJsonObject, VerificationError, type JwsHeader } from '@agentid/core'
+import { decodeCompactJwsSegments, decodeUtf8Strict, parseStrictJsonObject, VerificationError, type JwsHeader } from '@agentid/core'
+import { scanEntryClaims } from './claims-scan.js'
+import { isWellFormedDid } from './dids.js'
 
 /** JWS `typ` of a hop record (a call from one agent to a target). */
 export const HOP_TYP = 'agentid-hop+jwt'
@@ -118,6 +120,8 @@ const LINEAGE_CHARS = /^[A-Za-z0-9_.~-]+$/
 const HOP_CLAIMS = new Set(['txn', 'idx', 'prv', 'iss', 'crd', 'sts', 'iat', 'exp', 'jti', 'aud', 'sub', 'cmd', 'arg', 'dlg', 'usr', 'ori', 'apr'])
 const RECEIPT_CLAIMS = new Set(['txn', 'idx', 'prv', 'iss', 'crd', 'sts', 'iat', 'exp', 'jti', 'hop', 'out', 'res'])
 const HEADER_MEMBERS = new Set(['alg', 'typ', 'kid'])
+// Headers whose members were found allowed: core returns one frozen object per header text.
+const CHECKED_HEADERS = new WeakSet<object>()
 
 /** SHA-256 of bytes or UTF-8 text, base64url (43 characters). */
 export function sha256(data: string | Uint8Array): string {
@@ -171,16 +175,8 @@ function pattern(value: unknown, hop: number, claim: string, re: RegExp, what: s
   return value
 }
 
-// DIDs found well-formed before: the check (a base58 decode) is a pure function of the string, and a
-// lineage names the same few agents again and again. Bounded: emptied when full.
-const WELL_FORMED_DIDS = new Set<string>()
-const MAX_WELL_FORMED_DIDS = 4_096
-
 function did(value: unknown, hop: number, claim: string): string {
-  if (typeof value === 'string' && WELL_FORMED_DIDS.has(value)) return value
-  if (!isDidKeySyntax(value)) shapeError(hop, claim, 'must be an Ed25519 did:key')
-  if (WELL_FORMED_DIDS.size >= MAX_WELL_FORMED_DIDS) WELL_FORMED_DIDS.clear()
-  WELL_FORMED_DIDS.add(value)
+  if (!isWellFormedDid(value)) shapeError(hop, claim, 'must be an Ed25519 did:key')
   return value
 }
 
@@ -273,26 +269,50 @@ export function joinLineage(entries: readonly string[]): string {
 export function decodeEntry(token: string, index: number, maxEntryBytes = DEFAULT_LINEAGE_LIMITS.maxEntryBytes): DecodedEntry {
   let jws
   try {
-    jws = decodeCompactJws(token, maxEntryBytes) // a header seen before is not parsed again (core keeps it)
+    jws = decodeCompactJwsSegments(token, maxEntryBytes) // a header seen before is not parsed again (core keeps it)
   } catch (cause) {
     if (cause instanceof VerificationError) lineageError(cause.code, index, 'jws', cause.message, {}, cause)
     throw cause
   }
-  for (const key of Object.keys(jws.header)) if (!HEADER_MEMBERS.has(key)) lineageError('ERR_MALFORMED', index, 'jws', `JWS header member ${key} is not allowed`)
-  const typ = jws.header.typ
-  if (typ !== HOP_TYP && typ !== RECEIPT_TYP) lineageError('ERR_MALFORMED', index, 'typ', `typ must be ${HOP_TYP} or ${RECEIPT_TYP}`, { typ: typ ?? null })
-  let payload: Record<string, unknown>
-  try {
-    // Strict UTF-8: invalid bytes are refused, not turned into U+FFFD (two payloads, one meaning).
-    payload = parseStrictJsonObject(decodeUtf8Strict(jws.payload, 'lineage entry'), { what: 'lineage entry', maxDepth: 3 })
-  } catch (cause) {
-    if (cause instanceof VerificationError) lineageError(cause.code, index, 'json', cause.message, cause.details, cause)
-    throw cause
+  const header = jws.header
+  if (!CHECKED_HEADERS.has(header)) {
+    for (const key of Object.keys(header)) if (!HEADER_MEMBERS.has(key)) lineageError('ERR_MALFORMED', index, 'jws', `JWS header member ${key} is not allowed`)
+    CHECKED_HEADERS.add(header) // frozen, and shared by the entries with the same header text (core keeps it)
   }
-  const base = { index, token, hash: entryHash(token), header: jws.header, signingInput: jws.signingInput, signature: jws.signature }
+  const typ = header.typ
+  if (typ !== HOP_TYP && typ !== RECEIPT_TYP) lineageError('ERR_MALFORMED', index, 'typ', `typ must be ${HOP_TYP} or ${RECEIPT_TYP}`, { typ: typ ?? null })
+  // The payload decoded into a reused buffer and read as latin1 text: what the one-pass reader
+  // (claims-scan.ts) reads, since it accepts printable ASCII only (whose UTF-8 is its latin1). Anything
+  // else goes the strict way: strict UTF-8 (invalid bytes refused, not turned into U+FFFD: two
+  // payloads, one meaning), duplicate-free JSON nested at most 3 deep, then the claim checks.
+  const segment = jws.payloadSegment
+  const bytes = scratchOf(Math.ceil((segment.length * 3) / 4))
+  const length = bytes.write(segment, 0, 'base64url')
+  let claims = scanEntryClaims(bytes.toString('latin1', 0, length), typ === HOP_TYP)
+  if (claims === undefined) {
+    let payload: Record<string, unknown>
+    try {
+      payload = parseStrictJsonObject(decodeUtf8Strict(bytes.subarray(0, length), 'lineage entry'), { what: 'lineage entry', maxDepth: 3 })
+    } catch (cause) {
+      if (cause instanceof VerificationError) lineageError(cause.code, index, 'json', cause.message, cause.details, cause)
+      throw cause
+    }
+    claims = typ === HOP_TYP ? parseHopClaims(payload, index) : parseReceiptClaims(payload, index)
+  }
+  // The token passed decoding: three base64url segments and two dots, ASCII, whose UTF-8 bytes are
+  // its characters (entryHash's check, known here).
+  const hash = sha256(token)
   return typ === HOP_TYP
-    ? { kind: 'hop', ...base, claims: parseHopClaims(payload, index) }
-    : { kind: 'receipt', ...base, claims: parseReceiptClaims(payload, index) }
+    ? { kind: 'hop', index, token, hash, header, claims: claims as HopClaims, signingInput: jws.signingInput, signature: jws.signature }
+    : { kind: 'receipt', index, token, hash, header, claims: claims as ReceiptClaims, signingInput: jws.signingInput, signature: jws.signature }
+}
+
+// One buffer for payloads decoded and read within one synchronous call (no Buffer per entry). Grows
+// to the largest entry seen (at most its maxEntryBytes).
+let scratch = Buffer.allocUnsafeSlow(4096)
+function scratchOf(bytes: number): Buffer {
+  if (scratch.length < bytes) scratch = Buffer.allocUnsafeSlow(Math.max(bytes, scratch.length * 2))
+  return scratch
 }
 
 /**
