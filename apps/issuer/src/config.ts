@@ -22,10 +22,17 @@ export interface IssuerConfig {
   attestation?: AttestationConfigInput | undefined
   /** Redis for the event bus between issuer instances (AGENTID_REDIS_URL); undefined: in-process only. */
   redisUrl?: string | undefined
+  /**
+   * The Redis pub/sub channel of the event bus (AGENTID_REDIS_CHANNEL: 1–128 printable ASCII characters,
+   * no space; default `agentid:events`): issuer groups of different databases sharing one Redis each use their own.
+   */
+  redisChannel?: string | undefined
   /** PostgreSQL instead of the SQLite file (AGENTID_DATABASE_URL, postgres://…); undefined: SQLite. */
   databaseUrl?: string | undefined
   /** How often the event stream reads the database for events of other processes, ms (AGENTID_EVENTS_POLL_MS, default 1,000). */
   eventsPollMs?: number | undefined
+  /** Most open event streams per client address (AGENTID_EVENTS_MAX_PER_CLIENT, 1–1,024, default 16). */
+  eventsMaxPerClient?: number | undefined
   /** Witnesses the issuer log submits its checkpoints to (`AGENTID_LOG_WITNESSES`, JSON `[{ url, vkey }]`). */
   logWitnesses?: WitnessConfig[]
   /** The operator console's folder (AGENTID_CONSOLE_DIR; `off`: null, not served; default: the built @agentid/console). */
@@ -46,7 +53,8 @@ export interface IssuerConfig {
  * `AGENTID_TRUSTED_IDPS` (a JSON array of `{ issuer, jwks_uri | jwks, audience? }`, inline or the
  * path of a file holding it), `AGENTID_TRUST_DOMAIN` (a SPIFFE trust domain, e.g. `agents.example.com`:
  * agents get SPIFFE IDs and the issuer serves SVIDs), `AGENTID_ATTESTATION` (attestation trust anchors, JSON
- * inline or a file path: see `attestation/index.ts`).
+ * inline or a file path: see `attestation/index.ts`), `AGENTID_REDIS_URL` and `AGENTID_REDIS_CHANNEL` (the
+ * event bus), `AGENTID_EVENTS_POLL_MS` and `AGENTID_EVENTS_MAX_PER_CLIENT` (the event stream).
  */
 export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<IssuerConfig> = {}): IssuerConfig {
   const host = overrides.host ?? env.AGENTID_HOST ?? '127.0.0.1'
@@ -70,8 +78,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<IssuerC
     attestation: overrides.attestation ?? attestationFromEnv(env.AGENTID_ATTESTATION),
     trustDomain: overrides.trustDomain ?? (env.AGENTID_TRUST_DOMAIN ? parseTrustDomain(env.AGENTID_TRUST_DOMAIN, { code: 'ERR_INVALID_INPUT' }) : undefined),
     redisUrl: overrides.redisUrl ?? redisUrlFrom(env.AGENTID_REDIS_URL),
+    redisChannel: overrides.redisChannel ?? redisChannelFrom(env.AGENTID_REDIS_CHANNEL),
     databaseUrl: overrides.databaseUrl ?? databaseUrlFrom(env.AGENTID_DATABASE_URL),
     eventsPollMs: overrides.eventsPollMs ?? pollMsFrom(env.AGENTID_EVENTS_POLL_MS),
+    eventsMaxPerClient: overrides.eventsMaxPerClient ?? maxPerClientFrom(env.AGENTID_EVENTS_MAX_PER_CLIENT),
     consoleDir: overrides.consoleDir !== undefined ? overrides.consoleDir : env.AGENTID_CONSOLE_DIR === 'off' ? null : (env.AGENTID_CONSOLE_DIR || undefined),
     consoleIdleSec: overrides.consoleIdleSec ?? consoleIdleFrom(env.AGENTID_CONSOLE_IDLE_SEC),
   }
@@ -87,6 +97,18 @@ function redisUrlFrom(value: string | undefined): string | undefined {
   if (value === undefined || value === '') return undefined
   if (!/^rediss?:\/\/[^\s]+$/.test(value)) throw new AgentIdError('ERR_INVALID_INPUT', 'AGENTID_REDIS_URL must be a redis:// or rediss:// URL')
   return value
+}
+
+function redisChannelFrom(value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined
+  if (!/^[\x21-\x7e]{1,128}$/.test(value)) throw new AgentIdError('ERR_INVALID_INPUT', 'AGENTID_REDIS_CHANNEL must be 1 to 128 printable ASCII characters without spaces', { details: { field: 'AGENTID_REDIS_CHANNEL' } })
+  return value
+}
+
+function maxPerClientFrom(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined
+  if (!/^[0-9]{1,4}$/.test(value) || Number(value) < 1 || Number(value) > 1024) throw new AgentIdError('ERR_INVALID_INPUT', 'AGENTID_EVENTS_MAX_PER_CLIENT must be a number of streams from 1 to 1,024', { details: { field: 'AGENTID_EVENTS_MAX_PER_CLIENT' } })
+  return Number(value)
 }
 
 function pollMsFrom(value: string | undefined): number | undefined {

@@ -35,7 +35,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
     busErrorLoggedAt = Date.now()
     console.error(`agentid issuer: event bus (Redis) failing, revocation events reach other instances at their next database poll: ${(e as Error)?.message ?? String(e)}`)
   }
-  const eventBus = config.redisUrl ? createRedisEventBus({ url: config.redisUrl, onError: busError }) : undefined
+  const eventBus = config.redisUrl ? createRedisEventBus({ url: config.redisUrl, onError: busError, ...(config.redisChannel ? { channel: config.redisChannel } : {}) }) : undefined
   const service = await IssuerService.open({
     ...(eventBus ? { eventBus } : {}),
     dataDir: config.dataDir,
@@ -59,7 +59,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
     }
     const issuerLog = log
     const consoleOptions = { ...(config.consoleDir !== undefined ? { dir: config.consoleDir } : {}), ...(config.consoleIdleSec !== undefined ? { idleSec: config.consoleIdleSec } : {}) }
-    server = buildServer(service, { logger: config.logLevel === 'silent' ? false : { level: config.logLevel }, ...(log ? { log } : {}), console: consoleOptions, ...(config.eventsPollMs ? { events: { pollMs: config.eventsPollMs } } : {}) })
+    server = buildServer(service, { logger: config.logLevel === 'silent' ? false : { level: config.logLevel }, ...(log ? { log } : {}), console: consoleOptions, events: { ...(config.eventsPollMs ? { pollMs: config.eventsPollMs } : {}), ...(config.eventsMaxPerClient ? { maxConnectionsPerClient: config.eventsMaxPerClient } : {}) } })
     const url = await server.listen({ host: config.host, port })
     let stopping: Promise<void> | undefined
     const srv = server

@@ -14,6 +14,11 @@ export interface EventStreamOptions {
   pollMs?: number
   /** Most open streams. Default 1,024; more are refused (503). */
   maxConnections?: number
+  /**
+   * Most open streams of one client (see {@link EventStream.reserve}). Default 16
+   * ({@link DEFAULT_MAX_STREAMS_PER_CLIENT}); more are refused (429), so one client cannot hold them all.
+   */
+  maxConnectionsPerClient?: number
   /** A receiver this many bytes behind is disconnected (it resumes with Last-Event-ID). Default 1 MiB. */
   maxBufferedBytes?: number
   /** `retry:` sent to receivers, ms. Default 1,000. */
@@ -38,6 +43,12 @@ interface Connection {
 
 const BATCH = 256
 
+/** Default of {@link EventStreamOptions.maxConnectionsPerClient}. */
+export const DEFAULT_MAX_STREAMS_PER_CLIENT = 16
+
+/** Why {@link EventStream.reserve} refused a stream: all streams taken, or all of this client's. */
+export type StreamRefusal = 'total' | 'client'
+
 /**
  * The issuer's server-sent-events stream of signed SETs. Each event is `id: <seq>`, `event: set`,
  * `data: <compact SET>`; a stream starts with `retry:` and an `event: ready` whose data
@@ -58,11 +69,18 @@ export class EventStream {
   private head: number
   private closed = false
   readonly maxConnections: number
+  readonly maxConnectionsPerClient: number
+  // Streams reserved (opening or open), in all and per client: counted before attach() awaits the
+  // database, so that a burst of requests cannot pass the limits.
+  private reserved = 0
+  private readonly perClient = new Map<string, number>()
   private readonly maxBuffered: number
   private readonly retryMs: number
 
   constructor(private readonly o: EventStreamOptions) {
     this.maxConnections = o.maxConnections ?? 1024
+    this.maxConnectionsPerClient = o.maxConnectionsPerClient ?? DEFAULT_MAX_STREAMS_PER_CLIENT
+    if (!Number.isSafeInteger(this.maxConnectionsPerClient) || this.maxConnectionsPerClient < 1) throw new TypeError('EventStream: maxConnectionsPerClient must be a positive integer')
     this.maxBuffered = o.maxBufferedBytes ?? 1024 * 1024
     this.retryMs = o.retryMs ?? 1000
     this.head = 0
@@ -87,6 +105,34 @@ export class EventStream {
   /** Open streams. */
   get size(): number {
     return this.connections.size
+  }
+
+  /**
+   * Takes a slot for a stream of `client` (its key: see `clientKey` in routes.ts), before it opens;
+   * the returned function gives it back (once; call it when the response closes, whatever happened).
+   * Refused when `maxConnections` slots are taken ('total') or `maxConnectionsPerClient` of this
+   * client's ('client').
+   */
+  reserve(client: string): (() => void) | StreamRefusal {
+    if (this.reserved >= this.maxConnections) return 'total'
+    const held = this.perClient.get(client) ?? 0
+    if (held >= this.maxConnectionsPerClient) return 'client'
+    this.reserved++
+    this.perClient.set(client, held + 1)
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      this.reserved--
+      const left = (this.perClient.get(client) ?? 1) - 1
+      if (left <= 0) this.perClient.delete(client)
+      else this.perClient.set(client, left)
+    }
+  }
+
+  /** Streams `client` holds (opening or open). */
+  heldBy(client: string): number {
+    return this.perClient.get(client) ?? 0
   }
 
   /** The highest sequence number written. */
