@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import BetterSqlite3 from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openDatabase } from '../src/db/open.js'
 import { migrate, MIGRATIONS, SCHEMA_VERSION, userVersion } from '../src/db/migrations.js'
@@ -51,6 +52,21 @@ describe('openDatabase', () => {
       expect(second.prepare('SELECT name FROM orchestrators').pluck().all()).toEqual(['ops'])
     } finally {
       second.close()
+    }
+  })
+
+  it('migration 9 drops the unused audit index by time, on a database made at version 8', () => {
+    const db = new BetterSqlite3(join(dir, 'issuer.db'))
+    try {
+      expect(migrate(db, MIGRATIONS.slice(0, 8))).toEqual({ from: 0, to: 8 })
+      db.prepare("INSERT INTO audit_events (at, actor, action, log_index) VALUES (1, 'issuer', 'x', 0)").run()
+      const auditIndexes = () => db.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'audit_events' AND sql IS NOT NULL ORDER BY name").pluck().all()
+      expect(auditIndexes()).toContain('audit_events_at')
+      expect(migrate(db)).toEqual({ from: 8, to: SCHEMA_VERSION })
+      expect(auditIndexes()).toEqual(['audit_events_credential_id', 'audit_events_log_index', 'audit_events_subject'])
+      expect(db.prepare('SELECT count(*) FROM audit_events').pluck().get()).toBe(1)
+    } finally {
+      db.close()
     }
   })
 

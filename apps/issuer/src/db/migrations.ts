@@ -217,6 +217,13 @@ const MIGRATION_8 = `
 CREATE INDEX agents_created ON agents (created_at, did);
 `
 
+// No query reads audit events by time (the log reads them by log_index, the console by subject, the
+// renewal checks by credentialId): the index on `at` cost every audit insert (every spawn) a B-tree
+// insert and its page in the WAL for nothing. PostgreSQL's schema keeps its copy (harmless there).
+const MIGRATION_9 = `
+DROP INDEX IF EXISTS audit_events_at;
+`
+
 /**
  * The issuer's schema, in order. Append new steps; never edit a released one.
  * @example
@@ -231,6 +238,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 6, name: 'approvals', sql: APPROVALS_MIGRATION_SQL },
   { version: 7, name: 'svid authorities', sql: MIGRATION_7 },
   { version: 8, name: 'agents by creation', sql: MIGRATION_8 },
+  { version: 9, name: 'no audit index by time', sql: MIGRATION_9 },
 ])
 
 /** The schema version this build writes. */
