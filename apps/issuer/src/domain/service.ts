@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { hash, randomBytes } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import {
@@ -110,7 +110,7 @@ export interface IssuedCredential {
 
 const iso = (sec: number) => new Date(sec * 1000).toISOString()
 /** SHA-256 (hex) of what was issued, in its audit event: a holder can ask the issuer log for its proof. */
-const sha256Hex = (text: string) => createHash('sha256').update(text).digest('hex')
+const sha256Hex = (text: string) => hash('sha256', text, 'hex')
 const isoOrNull = (sec: number | null) => (sec === null ? null : iso(sec))
 
 function notFound(what: string): never {
