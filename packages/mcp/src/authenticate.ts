@@ -25,7 +25,9 @@ export function headerValues(headers: RequestHeaders, name: string): string[] {
   const out: string[] = []
   const record = headers as Record<string, string | readonly string[] | undefined>
   for (const key in record) {
-    if (!Object.hasOwn(record, key) || (key !== name && key.toLowerCase() !== name)) continue
+    // (A key of another length cannot be `name` in any case: most keys are passed without lower-casing them.)
+    if (key !== name && (key.length !== name.length || key.toLowerCase() !== name)) continue
+    if (!Object.hasOwn(record, key)) continue
     const value = record[key]
     if (typeof value === 'string') out.push(value)
     else if (Array.isArray(value)) for (const v of value as unknown[]) if (typeof v === 'string') out.push(v)
