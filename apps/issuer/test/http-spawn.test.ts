@@ -119,6 +119,20 @@ describe('POST /v1/agents, agent-held key', () => {
   })
 })
 
+describe('POST /v1/agents, one DID at once', () => {
+  it('two concurrent spawns of one DID with two proofs: one wins, the other is a conflict (refused at commit)', async () => {
+    const bob = namedKey()
+    const [p1, p2] = [await proof(h, bob), await proof(h, bob)]
+    const send = (p: string) => h.app.inject({ method: 'POST', url: '/v1/agents', headers: bearer(h.orch.apiKey), payload: { ...claims, proof: p } })
+    const before = counts(h)
+    const results = await Promise.all([send(p1), send(p2)])
+    expect(results.map((r) => r.statusCode).sort()).toEqual([201, 409])
+    expectError(results.find((r) => r.statusCode === 409)!, 409, 'ERR_CONFLICT')
+    expect(counts(h).agents).toBe(before.agents + 1)
+    expect(counts(h).credentials).toBe(before.credentials + 1)
+  })
+})
+
 describe('POST /v1/agents, issuer-generated key', () => {
   let body: SpawnResult
   beforeAll(async () => {

@@ -224,6 +224,9 @@ describe.each(engines)('storage on $name', (engine) => {
     const cred = { id: 'urn:uuid:1', agent_did: 'did:key:z1', kind: 'identity' as const, format: 'jwt', jwt: 'j', status_list_id: slot.listId, status_index: slot.from, issued_at: 1, expires_at: 2 }
     await s!.commit([o.agentAbsent(agent.did, fail('ERR_CONFLICT')), o.agentInsert(agent), o.credentialInsert(cred), o.statusListAdvance(slot.listId, slot.from + 1), o.audit(1, 't', 'agent.spawned', agent.did)])
     await expectAgentIdError(() => other!.commit([o.agentAbsent(agent.did, fail('ERR_CONFLICT')), o.agentInsert(agent)]), 'ERR_CONFLICT')
+    // The insert's own unique check, mapped: the job fails with its failure, and nothing of it is kept.
+    await expectAgentIdError(() => other!.commit([o.audit(1, 't', 'dup-insert', agent.did), o.agentInsert(agent, fail('ERR_CONFLICT'))]), 'ERR_CONFLICT')
+    expect((await other!.audit.range(0, 10)).map((r) => r.action)).not.toContain('dup-insert')
     await expect(other!.commit([o.credentialInsert({ ...cred, id: 'urn:uuid:2' })])).rejects.toThrow()
     expect(await other!.credentials.get('urn:uuid:2')).toBeUndefined()
     expect((await other!.agents.get(agent.did))?.status).toBe('active')

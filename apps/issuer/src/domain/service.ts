@@ -456,7 +456,7 @@ export class IssuerService {
             ...(proof.nonce !== null ? [this.storage.ops.challengeUse(proof.nonce, at, { code: 'ERR_REPLAY', message: 'the challenge is unknown, expired or used' })] : []),
           ]
         : []),
-      this.storage.ops.agentAbsent(did, { code: 'ERR_CONFLICT', message: 'an agent with this DID exists; renew its credential instead' }),
+      // An agent of this DID committed since the early read: the primary key refuses the insert.
       this.storage.ops.agentInsert({
         did,
         orchestrator_id: actor.id,
@@ -465,7 +465,7 @@ export class IssuerService {
         claims_json: JSON.stringify(claims),
         key_custody: request.keyCustody,
         created_at: at,
-      }),
+      }, { code: 'ERR_CONFLICT', message: 'an agent with this DID exists; renew its credential instead' }),
       this.storage.ops.credentialInsert(row),
       ...(root ? root.ops : []),
       this.storage.ops.audit(at, actorName(actor), 'agent.spawned', did, { credentialId: row.id, credentialSha256: sha256Hex(row.jwt), status: { list: row.status_list_id, index: row.status_index }, keyCustody: request.keyCustody, ...(root ? { delegationId: root.id, delegationSha256: sha256Hex(root.jwt), delegationStatus: root.status } : {}) }),

@@ -83,8 +83,9 @@ export const writeOps = {
   challengeUse: (nonce: string, now: number, onNoChange: OpFailure): WriteOp => ({ op: 'challengeUse', args: [nonce, now], onNoChange }),
   agentAbsent: (did: string, failure: OpFailure): WriteOp => ({ op: 'agentCount', args: [did], expect: { column: 'n', equals: 0, failure } }),
   agentActive: (did: string, failure: OpFailure): WriteOp => ({ op: 'agentStatus', args: [did], expect: { column: 'status', equals: 'active', failure } }),
-  agentInsert: (row: Omit<AgentRow, 'status' | 'revoked_at' | 'revocation_reason'>): WriteOp =>
-    ({ op: 'agentInsert', args: [row.did, row.orchestrator_id, row.controller, row.purpose, row.claims_json, row.key_custody, row.created_at] }),
+  /** With `onUnique`, an agent of the same DID fails the job with it (the primary key is the check: no read first). */
+  agentInsert: (row: Omit<AgentRow, 'status' | 'revoked_at' | 'revocation_reason'>, onUnique?: OpFailure): WriteOp =>
+    ({ op: 'agentInsert', args: [row.did, row.orchestrator_id, row.controller, row.purpose, row.claims_json, row.key_custody, row.created_at], ...(onUnique ? { onUnique } : {}) }),
   credentialInsert: (row: Omit<CredentialRow, 'revoked_at' | 'revocation_reason'>): WriteOp =>
     ({ op: 'credInsert', args: [row.id, row.agent_did, row.kind, row.format, row.jwt, row.status_list_id, row.status_index, row.issued_at, row.expires_at] }),
   delegationInsert: (row: Omit<DelegationRow, 'revoked_at' | 'revocation_reason'>, onUnique: OpFailure): WriteOp =>
