@@ -1,12 +1,14 @@
-import { createHash } from 'node:crypto'
+import { createHash, hash } from 'node:crypto'
 import { VerificationError } from '@agentid/core'
 import { bytesEqual, isSize } from './util.js'
 
 /** Size of a SHA-256 hash, the only hash this package uses. */
 export const HASH_SIZE = 32
 
-const LEAF_PREFIX = Buffer.from([0x00])
-const NODE_PREFIX = Buffer.from([0x01])
+// One-shot crypto.hash over the prefixed bytes: a Hash object per call (createHash, update, digest)
+// cost 1.3–1.6 µs more per hash, twice per log entry on average.
+const nodeInput = Buffer.alloc(1 + 2 * HASH_SIZE)
+nodeInput[0] = 0x01
 
 /**
  * RFC 9162 §2.1.1 leaf hash: SHA-256(0x00 || entry).
@@ -14,7 +16,10 @@ const NODE_PREFIX = Buffer.from([0x01])
  * hashLeaf(new TextEncoder().encode('one'))
  */
 export function hashLeaf(entry: Uint8Array): Uint8Array {
-  return createHash('sha256').update(LEAF_PREFIX).update(entry).digest()
+  const input = Buffer.allocUnsafe(1 + entry.length)
+  input[0] = 0x00
+  input.set(entry, 1)
+  return hash('sha256', input, 'buffer')
 }
 
 /**
@@ -23,7 +28,10 @@ export function hashLeaf(entry: Uint8Array): Uint8Array {
  * hashChildren(hashLeaf(a), hashLeaf(b)) // the root of the two-leaf tree
  */
 export function hashChildren(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest()
+  if (left.length !== HASH_SIZE || right.length !== HASH_SIZE) return createHash('sha256').update(Buffer.of(0x01)).update(left).update(right).digest()
+  nodeInput.set(left, 1)
+  nodeInput.set(right, 1 + HASH_SIZE)
+  return hash('sha256', nodeInput, 'buffer')
 }
 
 /**
