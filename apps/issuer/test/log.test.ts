@@ -167,6 +167,43 @@ describe('issuer log', () => {
     await local.stop()
   })
 
+  it('on SQLite the thread hands its tiles and checkpoint to the group commit; a failed commit fails the turn, the next stores them', async () => {
+    // The thread's own write transaction contended with the group-commit writer for the file's one
+    // write lock (spinning on BEGIN while the writer committed, the writer sleeping while it held it).
+    h = await harness()
+    const storage = h.service.storage
+    const committed: string[][] = []
+    let failNext = false
+    const commit = storage.commit.bind(storage)
+    storage.commit = async (ops) => {
+      committed.push(ops.map((o) => o.op))
+      if (failNext) {
+        failNext = false
+        throw Object.assign(new Error('disk full'), { code: 'SQLITE_FULL' })
+      }
+      return commit(ops)
+    }
+    const errors: string[] = []
+    const log = await IssuerLog.open({ storage, secret: new Uint8Array(32).fill(7), baseUrl: 'http://issuer.test', onError: (m, e) => void errors.push(`${m}: ${(e as Error | undefined)?.message ?? ''}`) })
+    try {
+      expect(log.threaded).toBe(true)
+      const before = log.size
+      await spawnAgent(h, namedKey())
+      failNext = true
+      expect(await log.sequence()).toBe(before) // not stored: not served
+      expect(errors).toEqual(['sequencing failed: disk full'])
+      expect((await storage.logState.latestCheckpoint())?.size ?? 0).toBe(before)
+      const size = await log.sequence()
+      expect(size).toBeGreaterThan(before)
+      expect(committed.filter((ops) => ops.includes('logCheckpointPut'))).toEqual([['logTilePut', 'logCheckpointPut'], ['logTilePut', 'logCheckpointPut']])
+      expect((await storage.logState.latestCheckpoint())!.note).toBe(await log.checkpoint())
+      const tiles = await storage.logState.tiles()
+      expect(tiles.map((t) => t.hashes.length / 32)).toEqual([size])
+    } finally {
+      await log.stop()
+    }
+  })
+
   it('loading while another instance signs a checkpoint between its reads stays healthy', async () => {
     // Instances on one database: one loads its tree while the other sequences. The checkpoint the
     // loader reads is read before the tiles (read after it, a newer one looked like missing tiles).

@@ -15,7 +15,7 @@ export interface OpFailure { code: string; message: string }
  */
 export interface WriteOp {
   op: string
-  args: readonly (string | number | null)[]
+  args: readonly (string | number | null | Uint8Array)[]
   onUnique?: OpFailure
   onNoChange?: OpFailure
   expect?: { column: string; equals: string | number | null; failure: OpFailure }

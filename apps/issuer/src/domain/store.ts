@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads'
 import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3'
 import { AgentIdError, type AgentIdErrorCode } from '@agentid/core'
 import { prepareOps, runBatch, type JobOutcome, type OpFailure, type WriteOp } from '../db/writer-ops.js'
+import { LOG_WRITE_SQL } from '../log/store.js'
 
 export type { OpFailure, WriteOp } from '../db/writer-ops.js'
 
@@ -26,6 +27,7 @@ const WRITE_SQL: Record<string, string> = {
   delegInsert: `INSERT INTO delegations (id, parent_id, delegator, delegatee, status_list_id, status_index, created_at, expires_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   delegRevokedAt: 'SELECT revoked_at FROM delegations WHERE id = ?',
+  ...LOG_WRITE_SQL, // the log sequencer thread's tiles and checkpoint (log/store.ts)
 }
 
 // The built writer thread: next to this file in dist/, or in dist/ when this runs from src/ (vitest).

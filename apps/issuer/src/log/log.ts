@@ -20,10 +20,10 @@ import {
 } from '@agentid/tlog'
 import { createCryptoBox } from '../crypto-box.js'
 import { entryOf } from './entry.js'
-import { Sequencer, type SequencerReport } from './sequencer.js'
+import { Sequencer, type PersistLog, type SequencerReport } from './sequencer.js'
 import { sequencerInThread, sequencerOnWorker, sequencerWorkerFile, type SequencerEngine, type SequencerHandle } from './sequencer-thread.js'
 import { SharedTree } from './shared-tree.js'
-import { Store } from '../domain/store.js'
+import { Store, type WriteOp } from '../domain/store.js'
 import { PgStorage } from '../storage/pg.js'
 import { SqliteStorage } from '../storage/sqlite.js'
 import type { CheckpointRow, CosignatureRow, IssuerStorage } from '../storage/types.js'
@@ -144,9 +144,11 @@ export class IssuerLog {
   #resubmit = false
   #ticking: Promise<unknown> | undefined
   #closed = false
+  readonly #ownWriter: Store | undefined
 
-  private constructor(options: IssuerLogOptions, storage: IssuerStorage, origin: string, vkey: string, sequencer: SequencerHandle, onError: (message: string, error?: unknown) => void) {
+  private constructor(options: IssuerLogOptions, storage: IssuerStorage, origin: string, vkey: string, sequencer: SequencerHandle, onError: (message: string, error?: unknown) => void, ownWriter: Store | undefined) {
     this.storage = storage
+    this.#ownWriter = ownWriter
     this.origin = origin
     this.vkey = vkey
     this.#sequencer = sequencer
@@ -162,12 +164,15 @@ export class IssuerLog {
   static async open(options: IssuerLogOptions): Promise<IssuerLog> {
     const storage = options.storage ?? (options.db ? new SqliteStorage(new Store(options.db)) : undefined)
     if (!storage) throw new TypeError('IssuerLog.open: storage or db is required')
+    // A store made here for `db` has a writer thread of its own (its group commit, started by the
+    // sequencer thread's first write): stop() ends it.
+    const ownWriter = options.storage ? undefined : (storage as SqliteStorage).store
     const onError = options.onError ?? ((m: string, e?: unknown) => console.error(`issuer log: ${m}`, e ?? ''))
     // The thread starts (and connects) first: its start overlaps the key's unsealing below.
     const engine = options.worker === false || options.clock ? undefined : workerEngine(storage)
     const file = engine ? sequencerWorkerFile() : undefined
     const sequencer = engine && file
-      ? sequencerOnWorker(file, engine, onError)
+      ? sequencerOnWorker(file, engine, onError, engine.kind === 'sqlite' ? groupCommitted(storage) : undefined)
       : sequencerInThread((keys) => new Sequencer({ storage, ...keys, clock: options.clock ?? Date.now, onError }))
     try {
       const box = createCryptoBox(options.secret, LOG_KEY_BOX_INFO)
@@ -193,11 +198,12 @@ export class IssuerLog {
       const signerKey = formatSignerKey(origin, SIG_TYPE_ED25519, seed)
       seed.fill(0)
       const vkey = verifierKeyOf(parseSignerKey(signerKey))
-      const log = new IssuerLog(options, storage, origin, vkey, sequencer, onError)
+      const log = new IssuerLog(options, storage, origin, vkey, sequencer, onError, ownWriter)
       log.#apply(await sequencer.load({ signerKey, vkey, origin }))
       return log
     } catch (error) {
       await sequencer.close()
+      await ownWriter?.closeWriter()
       throw error
     }
   }
@@ -245,6 +251,7 @@ export class IssuerLog {
     this.#closed = true
     await this.#sequencer.close()
     await this.#submitting
+    await this.#ownWriter?.closeWriter()
   }
 
   /**
@@ -425,6 +432,17 @@ export class IssuerLog {
       return
     }
     throw new Error('witness kept answering 409')
+  }
+}
+
+// How a SQLite sequencer thread's tiles and checkpoint are stored: one job of the issuer's group
+// commit (the writer thread's next batch, its fsync shared), all or nothing, durable when it resolves.
+function groupCommitted(storage: IssuerStorage): PersistLog {
+  return async ({ tiles, checkpoint }) => {
+    await storage.commit([
+      ...tiles.map((t): WriteOp => ({ op: 'logTilePut', args: [t.idx, t.hashes] })),
+      { op: 'logCheckpointPut', args: [checkpoint.size, checkpoint.note, checkpoint.created_at] },
+    ])
   }
 }
 

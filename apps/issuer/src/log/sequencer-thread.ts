@@ -1,8 +1,11 @@
 import { existsSync } from 'node:fs'
 import { Worker } from 'node:worker_threads'
-import { Sequencer, type SequencerReport } from './sequencer.js'
+import { Sequencer, type LogWrite, type PersistLog, type SequencerReport } from './sequencer.js'
 
-/** Where the sequencer thread opens its own connection. */
+/**
+ * Where the sequencer thread opens its own connection. On SQLite it only reads: its writes go back
+ * to the event loop, which commits them through the issuer's group commit ('persist').
+ */
 export type SequencerEngine = { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string }
 
 /** The log's keys and origin, sent with 'load' (the thread starts, and connects, before they are unsealed). */
@@ -12,12 +15,27 @@ export interface SequencerKeys {
   origin: string
 }
 
-export type SequencerRequest = { type: 'load'; id: number; keys: SequencerKeys } | { type: 'tick' | 'sequence' | 'close'; id: number }
+type WireError = { message: string; code?: string }
+export type SequencerRequest =
+  | { type: 'load'; id: number; keys: SequencerKeys }
+  | { type: 'tick' | 'sequence' | 'close'; id: number }
+  | { type: 'persisted'; id: number; error?: WireError }
 export type SequencerReply =
   | { type: 'report'; id: number; report: SequencerReport }
-  | { type: 'failed'; id: number; error: { message: string; code?: string } }
+  | { type: 'persist'; id: number; write: LogWrite }
+  | { type: 'failed'; id: number; error: WireError }
   | { type: 'closed'; id: number }
-  | { type: 'error'; message: string; error?: { message: string; code?: string } }
+  | { type: 'error'; message: string; error?: WireError }
+
+/** An error as it crosses threads (message and code). */
+export function describeError(error: unknown): WireError {
+  const e = error as { message?: unknown; code?: unknown }
+  return { message: String(e?.message ?? error), ...(typeof e?.code === 'string' ? { code: e.code } : {}) }
+}
+
+export function errorOf(e: WireError): Error {
+  return Object.assign(new Error(e.message), e.code ? { code: e.code } : {})
+}
 
 /** The event loop's side of the sequencer: each call is one turn of it, wherever it runs. */
 export interface SequencerHandle {
@@ -59,9 +77,11 @@ export function sequencerInThread(make: (keys: SequencerKeys) => Sequencer): Seq
  * The sequencer on a worker thread with its own database connection, started (and connecting) at
  * once. The thread is unreferenced while idle (it never keeps the process alive by itself) and
  * referenced while a turn is awaited. If it dies, the turns awaited fail and the next call starts a
- * new one, which loads the tree again.
+ * new one, which loads the tree again. `persist` (required on SQLite) stores what a turn of the
+ * thread asks to, here: the thread's turn waits for it.
  */
-export function sequencerOnWorker(file: URL, engine: SequencerEngine, onError: (message: string, error?: unknown) => void): SequencerHandle {
+export function sequencerOnWorker(file: URL, engine: SequencerEngine, onError: (message: string, error?: unknown) => void, persist?: PersistLog): SequencerHandle {
+  if (engine.kind === 'sqlite' && !persist) throw new TypeError('sequencerOnWorker: a SQLite sequencer thread needs persist')
   let worker: Worker | undefined
   let keys: SequencerKeys | undefined
   let closing = false
@@ -83,13 +103,19 @@ export function sequencerOnWorker(file: URL, engine: SequencerEngine, onError: (
         onError(reply.message, reply.error)
         return
       }
+      if (reply.type === 'persist') {
+        // The turn in progress waits for this answer; a failure fails the turn, which retries later.
+        const answer = (error?: unknown) => w.postMessage({ type: 'persisted', id: reply.id, ...(error === undefined ? {} : { error: describeError(error) }) } satisfies SequencerRequest)
+        persist!(reply.write).then(() => answer(), answer)
+        return
+      }
       const p = pending.get(reply.id)
       if (!p) return
       pending.delete(reply.id)
       if (pending.size === 0) w.unref()
       if (reply.type === 'report') p.resolve(reply.report)
       else if (reply.type === 'closed') p.resolve(undefined)
-      else p.reject(Object.assign(new Error(reply.error.message), reply.error.code ? { code: reply.error.code } : {}))
+      else p.reject(errorOf(reply.error))
     })
     w.on('error', (error) => onError('the sequencer thread failed', error))
     w.on('exit', (code) => {
@@ -100,7 +126,7 @@ export function sequencerOnWorker(file: URL, engine: SequencerEngine, onError: (
     return w
   }
 
-  const send = (type: SequencerRequest['type']): Promise<SequencerReport | undefined> => {
+  const send = (type: 'load' | 'tick' | 'sequence' | 'close'): Promise<SequencerReport | undefined> => {
     if (!worker) {
       if (type === 'close') return Promise.resolve(undefined)
       worker = start()

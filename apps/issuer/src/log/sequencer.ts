@@ -12,7 +12,7 @@ import {
 } from '@agentid/tlog'
 import { entryOf } from './entry.js'
 import { SharedTree, type TreeSnapshot } from './shared-tree.js'
-import type { IssuerStorage } from '../storage/types.js'
+import type { CheckpointRow, IssuerStorage } from '../storage/types.js'
 
 /** What a sequencer turn tells the event loop: the log as this instance now knows it. */
 export interface SequencerReport {
@@ -33,9 +33,20 @@ export interface SequencerOptions {
   origin: string
   clock: () => number
   onError: (message: string, error?: unknown) => void
-  /** Runs the tile and checkpoint transaction (default: once); the SQLite thread retries it while the file is busy. */
-  write?: <T>(transaction: () => Promise<T>) => Promise<T>
+  /**
+   * Stores a turn's level-0 tiles and its checkpoint, all or nothing, durably before it resolves
+   * (default: one transaction of `storage`). On SQLite the sequencer thread hands them to the
+   * issuer's group commit instead (see sequencer-worker.ts).
+   */
+  persist?: PersistLog
 }
+
+/** A turn's writes: the level-0 tiles it changed (each never shorter than stored) and its checkpoint. */
+export interface LogWrite {
+  tiles: { idx: number; hashes: Uint8Array }[]
+  checkpoint: CheckpointRow
+}
+export type PersistLog = (write: LogWrite) => Promise<void>
 
 /**
  * The CPU side of the issuer log: reads the committed events after the tree's end, computes their
@@ -53,7 +64,7 @@ export class Sequencer {
   readonly #origin: string
   readonly #clock: () => number
   readonly #onError: (message: string, error?: unknown) => void
-  readonly #write: <T>(transaction: () => Promise<T>) => Promise<T>
+  readonly #persist: PersistLog
   #latest: { size: number; note: string } | undefined
   #healthy = true
 
@@ -64,7 +75,10 @@ export class Sequencer {
     this.#origin = options.origin
     this.#clock = options.clock
     this.#onError = options.onError
-    this.#write = options.write ?? ((transaction) => transaction())
+    this.#persist = options.persist ?? ((write) => this.#storage.transaction(async (tx) => {
+      for (const t of write.tiles) await tx.logState.putTile(t.idx, t.hashes)
+      await tx.logState.putCheckpoint(write.checkpoint)
+    }))
   }
 
   /**
@@ -161,12 +175,9 @@ export class Sequencer {
     const note = signCheckpoint({ origin: this.#origin, size, rootHash: this.tree.root(size), extensions: [] }, this.#signer)
     const at = Math.floor(this.#clock() / 1000)
     const firstTile = Math.floor(Math.min(from, this.#latest?.size ?? 0) / TILE_WIDTH)
-    await this.#write(() => this.#storage.transaction(async (tx) => {
-      for (let t = firstTile; t * TILE_WIDTH < size; t++) {
-        await tx.logState.putTile(t, this.tree.tile(0, t, tileWidth(0, t, size)))
-      }
-      await tx.logState.putCheckpoint({ size, note, created_at: at })
-    }))
+    const tiles: LogWrite['tiles'] = []
+    for (let t = firstTile; t * TILE_WIDTH < size; t++) tiles.push({ idx: t, hashes: this.tree.tile(0, t, tileWidth(0, t, size)) })
+    await this.#persist({ tiles, checkpoint: { size, note, created_at: at } })
     this.#latest = { size, note }
     return true
   }

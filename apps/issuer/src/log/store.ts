@@ -2,6 +2,16 @@ import type { Database, Statement } from 'better-sqlite3'
 import type { EventRow } from './entry.js'
 
 export interface CheckpointRow { size: number; note: string; created_at: number }
+
+/**
+ * The log's writes as group-commit ops (`Store.commit`, by name): on SQLite the sequencer thread's
+ * level-0 tiles and checkpoint are committed by the issuer's writer thread, in one job, so that the
+ * thread never contends with the writer for the file's write lock. A stored tile never shrinks.
+ */
+export const LOG_WRITE_SQL = {
+  logTilePut: 'INSERT INTO log_tiles (level, idx, hashes) VALUES (0, ?, ?) ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes WHERE length(excluded.hashes) >= length(log_tiles.hashes)',
+  logCheckpointPut: 'INSERT INTO log_checkpoints (size, note, created_at) VALUES (?, ?, ?) ON CONFLICT (size) DO NOTHING',
+} as const
 export interface CosignatureRow { size: number; witness: string; line: string; created_at: number }
 
 /**
@@ -22,11 +32,11 @@ export class LogStore {
       lastOf: p('SELECT max(log_index) AS n FROM audit_events WHERE action = ? AND subject = ?'),
       lastOfCredential: p(`SELECT max(log_index) AS n FROM audit_events WHERE action = ? AND json_extract(details_json, '$.credentialId') = ?`),
       tiles: p('SELECT idx, hashes FROM log_tiles WHERE level = 0 ORDER BY idx'),
-      tilePut: p('INSERT INTO log_tiles (level, idx, hashes) VALUES (0, ?, ?) ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes WHERE length(excluded.hashes) >= length(log_tiles.hashes)'),
+      tilePut: p(LOG_WRITE_SQL.logTilePut),
       latest: p('SELECT * FROM log_checkpoints ORDER BY size DESC LIMIT 1'),
       latestCosigned: p(`SELECT c.* FROM log_checkpoints c WHERE c.size >= ?
         AND (SELECT count(*) FROM log_cosignatures s WHERE s.size = c.size) >= ? ORDER BY c.size DESC LIMIT 1`),
-      checkpointPut: p('INSERT INTO log_checkpoints (size, note, created_at) VALUES (?, ?, ?) ON CONFLICT (size) DO NOTHING'),
+      checkpointPut: p(LOG_WRITE_SQL.logCheckpointPut),
       cosigs: p('SELECT * FROM log_cosignatures WHERE size = ? ORDER BY witness'),
       cosigPut: p('INSERT INTO log_cosignatures (size, witness, line, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (size, witness) DO NOTHING'),
       keyGet: p('SELECT ciphertext FROM private_keys WHERE alias = ?'),
