@@ -6,11 +6,12 @@
 //     issuer whose log holds 10⁶ entries (GET /v1/log/proof?index=).
 //  3. `agentid audit verify` over HTTP of that 10⁶-entry log: fetch every tile and bundle, recompute
 //     every hash, check the checkpoint and every agent's event sequence.
-// BENCH_TLOG_MS (per round, default 4,000), BENCH_TLOG_ROUNDS (pairs, default 3), BENCH_TLOG_ENTRIES (10⁶).
+// BENCH_TLOG_MS (per round, default 4,000), BENCH_TLOG_ROUNDS (pairs, default 3), BENCH_TLOG_ENTRIES (10⁶),
+// BENCH_TLOG_RATE (spawn requests made per second of round, default 2,000).
 import { execFile } from 'node:child_process'
 import { createHash, randomUUID } from 'node:crypto'
 import http from 'node:http'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -25,6 +26,9 @@ const SUITE = 'tlog'
 const ROUND_MS = Number(process.env.BENCH_TLOG_MS ?? 4_000)
 const ROUNDS = Number(process.env.BENCH_TLOG_ROUNDS ?? 3)
 const ENTRIES = Number(process.env.BENCH_TLOG_ENTRIES ?? 1_000_000)
+// Spawn requests made (keys and proofs, before timing) per second of round: making them takes
+// minutes on a loaded machine, where the issuers answer a few hundred a second.
+const BODY_RATE = Number(process.env.BENCH_TLOG_RATE ?? 2_000)
 const CONCURRENCY = 32
 const CLI = fileURLToPath(new URL('../apps/cli/dist/bin.js', import.meta.url))
 const claims = { purpose: 'bench', controller: 'bench', model: { name: 'm', version: '1' }, toolProfile: ['mcp://erp/tools/invoices.read'], policyTier: 'standard', dataAccessClass: 'internal' }
@@ -58,6 +62,28 @@ async function spawnBodies(issuerDid, n) {
   return bodies
 }
 
+// utime + stime of every thread of a process, in clock ticks, by thread id (Linux; empty elsewhere).
+function threadTicks(pid) {
+  const ticks = new Map()
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')
+        ticks.set(Number(tid), Number(f[11]) + Number(f[12]))
+      } catch {} // the thread ended
+    }
+  } catch {}
+  return ticks
+}
+
+// CPU per spawn (ms) of each thread other than the main one that used any over the round, busiest
+// first: the SQLite writer, the sequencer thread, V8's and libuv's helpers (Node 20 names them all 'node').
+function otherThreads(pid, before, after, done) {
+  return [...after].filter(([tid, t]) => tid !== pid && t > (before.get(tid) ?? 0))
+    .map(([tid, t]) => ({ tid, ms: ((t - (before.get(tid) ?? 0)) * 10) / done }))
+    .sort((a, b) => b.ms - a.ms)
+}
+
 /** One round of spawns against `issuer`; with `sample`, also when each sampled entry got into a served checkpoint. */
 async function round(issuer, bodies, sample) {
   const acked = []
@@ -83,10 +109,12 @@ async function round(issuer, bodies, sample) {
   const pid = issuer.child.pid
   const cpu0 = cpuSeconds(pid)
   const main0 = mainThreadCpuSeconds(pid)
+  const threads0 = threadTicks(pid)
   const result = await load(op, { concurrency: CONCURRENCY, ms: ROUND_MS, max: bodies.length })
   // The issuer's CPU over the timed window (all threads, and its event loop alone), per spawn answered.
   const cpuMs = ((cpuSeconds(pid) - cpu0) * 1000) / result.done
   const mainMs = ((mainThreadCpuSeconds(pid) - main0) * 1000) / result.done
+  const threads = otherThreads(pid, threads0, threadTicks(pid), result.done)
   // Keep polling until every sampled entry is covered (or 5 s), so late checkpoints are counted, not dropped.
   const last = Math.max(-1, ...acked.map((a) => a.index))
   const until = performance.now() + 5_000
@@ -99,14 +127,16 @@ async function round(issuer, bodies, sample) {
     const seen = polls.find((p) => p.at >= a.at && p.size > a.index)
     return seen ? seen.at - a.at : Infinity
   })
-  return { opsPerSec: result.opsPerSec, p99: result.p99, delays, cpuMs, mainMs }
+  return { opsPerSec: result.opsPerSec, p99: result.p99, delays, cpuMs, mainMs, threads }
 }
 
 async function costOfTheLog() {
   const withLog = await issuerWithOrchestrator({})
   const without = await issuerWithOrchestrator({ AGENTID_LOG_SEQUENCER: 'off' })
   try {
-    const perRound = Math.ceil((ROUND_MS / 1000) * 3000)
+    // BODY_RATE a second of round: above what one issuer answers (≤ 1,500/s measured here); a round
+    // that runs out ends early, its throughput and CPU per spawn still right.
+    const perRound = Math.ceil((ROUND_MS / 1000) * BODY_RATE)
     progress(SUITE, `making ${2 * ROUNDS * perRound} spawn requests (agent keys and proofs, before timing)`)
     const bodiesOn = await spawnBodies(withLog.issuerDid, ROUNDS * perRound + 300)
     const bodiesOff = await spawnBodies(without.issuerDid, ROUNDS * perRound + 300)
@@ -115,7 +145,7 @@ async function costOfTheLog() {
     const on = []
     const off = []
     const delays = []
-    const cpu = { on: [], off: [], mainOn: [], mainOff: [] }
+    const cpu = { on: [], off: [], mainOn: [], mainOff: [], threadsOn: [], threadsOff: [] }
     for (let r = 0; r < ROUNDS; r++) {
       // Alternate which goes first, so a drift of the machine does not favour one side.
       const first = r % 2 === 0
@@ -129,7 +159,10 @@ async function costOfTheLog() {
       cpu.off.push(y.cpuMs)
       cpu.mainOn.push(x.mainMs)
       cpu.mainOff.push(y.mainMs)
-      progress(SUITE, `round ${r + 1}: with the log ${x.opsPerSec.toFixed(0)}/s (CPU ${x.cpuMs.toFixed(3)} ms/spawn, main thread ${x.mainMs.toFixed(3)}), without ${y.opsPerSec.toFixed(0)}/s (CPU ${y.cpuMs.toFixed(3)}, main ${y.mainMs.toFixed(3)})`)
+      cpu.threadsOn.push(x.threads)
+      cpu.threadsOff.push(y.threads)
+      const shown = (ts) => ts.slice(0, 4).map((t) => t.ms.toFixed(3)).join(' ')
+      progress(SUITE, `round ${r + 1}: with the log ${x.opsPerSec.toFixed(0)}/s (CPU ${x.cpuMs.toFixed(3)} ms/spawn, main thread ${x.mainMs.toFixed(3)}), without ${y.opsPerSec.toFixed(0)}/s (CPU ${y.cpuMs.toFixed(3)}, main ${y.mainMs.toFixed(3)}); other threads, busiest first: ${shown(x.threads)} / ${shown(y.threads)}`)
     }
     delays.sort((p, q) => p - q)
     return { on, off, delays, cpu }
