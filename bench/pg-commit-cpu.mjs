@@ -1,6 +1,6 @@
 // Diagnostic: the PostgreSQL group commit alone: client and backend CPU per job (a spawn's ops, a
 // 1.1 KB JWT), jobs committed through storage.commit at 32 in flight on a fresh database, no HTTP,
-// no signing. SETUP_SQL=file runs that SQL after the migrations (to try a schema change); N jobs a
+// no signing; then by batch size (BATCHES, default 1,10,40). SETUP_SQL=file runs that SQL after the migrations (to try a schema change); N jobs a
 // round (default 6,000), the first round a warm-up.
 //   node bench/pg-commit-cpu.mjs
 import { openPgStorage } from '../apps/issuer/dist/storage/pg.js'
@@ -8,7 +8,7 @@ import { writeOps as ops } from '../apps/issuer/dist/domain/store.js'
 import pg from 'pg'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-const cpu = (pid) => { try { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) / 100 } catch { return 0 } }
+const cpu = (pid, which) => { try { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return (which === 'sys' ? 0 : Number(f[11]) / 100) + (which === 'user' ? 0 : Number(f[12]) / 100) } catch { return 0 } }
 const ADMIN = process.env.AGENTID_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const admin = async (sql) => { const c = new pg.Client(ADMIN); await c.connect(); try { return (await c.query(sql)).rows } finally { await c.end() } }
 const db = 'pgscale_mb_' + randomBytes(3).toString('hex')
@@ -45,6 +45,27 @@ try {
     let i = 0
     await Promise.all(Array.from({ length: C }, async () => { while (i < N) await s.commit(jobs[i++]) }))
     const c = process.cpuUsage(c0); const b1 = (await pids()).reduce((a, x) => a + cpu(x), 0)
-    if (round > 0) console.log(`round ${round}: ${(N / ((performance.now() - t0) / 1000)).toFixed(0)} jobs/s, client ${((c.user + c.system) / N).toFixed(1)} µs/job, backend ${((b1 - b0) * 1e6 / N).toFixed(1)} µs/job, rt/job ${(s.roundTrips / ((round + 1) * N)).toFixed(3)}`)
+    if (round > 0) console.log(`storage.commit round ${round}: ${(N / ((performance.now() - t0) / 1000)).toFixed(0)} jobs/s, client ${((c.user + c.system) / N).toFixed(1)} µs/job, backend ${((b1 - b0) * 1e6 / N).toFixed(1)} µs/job, rt/job ${(s.roundTrips / ((round + 1) * N)).toFixed(3)}`)
   }
+  // Batch size: batches of 1, 10 and 40 jobs sent straight to agentid_commit_jobs from 4
+  // connections, rounds alternating (so each size sees the same machine): backend CPU per job, and
+  // the part spent in the kernel (WAL writes and flushes). Per-batch against per-job cost.
+  const sizes = (process.env.BATCHES ?? '1,10,40').split(',').map(Number)
+  const clients = await Promise.all(Array.from({ length: 4 }, async () => { const c = new pg.Client(url); await c.connect(); return c }))
+  const bpids = (await Promise.all(clients.map((c) => c.query('SELECT pg_backend_pid() AS p')))).map((r) => r.rows[0].p)
+  const sum = new Map(sizes.map((b) => [b, { cpu: 0, sys: 0, n: 0 }]))
+  for (let r = 0; r < 2 * sizes.length; r++) {
+    const B = sizes[r % sizes.length]
+    const batches = Array.from({ length: Math.ceil(Math.min(2000, 200 * B) / B) }, () => JSON.stringify(Array.from({ length: B }, job)))
+    const c0 = bpids.reduce((a, x) => a + cpu(x), 0)
+    const s0 = bpids.reduce((a, x) => a + cpu(x, 'sys'), 0)
+    let k = 0
+    await Promise.all(clients.map(async (c) => { while (k < batches.length) await c.query('SELECT agentid_commit_jobs($1::jsonb) AS r', [batches[k++]]) }))
+    const t = sum.get(B)
+    t.cpu += bpids.reduce((a, x) => a + cpu(x), 0) - c0
+    t.sys += bpids.reduce((a, x) => a + cpu(x, 'sys'), 0) - s0
+    t.n += batches.length * B
+  }
+  for (const [B, t] of sum) console.log(`agentid_commit_jobs, batches of ${B}: backend ${(t.cpu * 1e6 / t.n).toFixed(0)} µs/job, of which system ${(t.sys * 1e6 / t.n).toFixed(0)} (${t.n} jobs)`)
+  await Promise.all(clients.map((c) => c.end()))
 } finally { await s.close(); await admin(`DROP DATABASE ${db} WITH (FORCE)`) }
