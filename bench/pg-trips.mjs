@@ -2,7 +2,8 @@
 // backends' CPU per spawn, and what the backends spend their time on (pg_stat_activity sampled every
 // 10 ms). N issuers on one fresh database behind the counting relay; a closed loop of BENCH_TRIPS_N
 // spawns (default 2,000) at BENCH_TRIPS_C in flight (default 32), or with a rate, open loop at that
-// many spawns/s for BENCH_TRIPS_N spawns (latency from each request's scheduled start).
+// many spawns/s for BENCH_TRIPS_N spawns (latency from each request's scheduled start);
+// BENCH_TRIPS_IDLE_MS=10000 first measures the idle instances' CPU and round trips per second.
 //   node bench/pg-trips.mjs [instances] [rate]
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
@@ -84,6 +85,17 @@ try {
     }))
   }
   await run(200) // warm-up
+  // BENCH_TRIPS_IDLE_MS: first the instances' fixed cost, idle for that long: CPU and round trips per second.
+  const idleMs = Number(process.env.BENCH_TRIPS_IDLE_MS ?? 0)
+  if (idleMs > 0) {
+    await new Promise((r) => setTimeout(r, 1000))
+    const c0 = children.reduce((s, c) => s + cpuSeconds(c.pid), 0)
+    const r0 = relay.counter.roundTrips
+    const b0 = new Map(relay.counter.byStatement)
+    await new Promise((r) => setTimeout(r, idleMs))
+    const perSec = (v) => (v * 1000 / idleMs)
+    console.log(`idle ${idleMs} ms: issuers ${(perSec(children.reduce((s, c) => s + cpuSeconds(c.pid), 0) - c0) * 1e3).toFixed(1)} ms CPU/s, ${perSec(relay.counter.roundTrips - r0).toFixed(1)} round trips/s: ${perOperation(b0, relay.counter.byStatement, idleMs / 1000).map(([k, v]) => `${v.toFixed(1)} ${k.slice(0, 50)}`).join('; ')}`)
+  }
   const pids = async () => (await admin(`SELECT pid FROM pg_stat_activity WHERE datname = '${db}'`)).map((r) => r.pid)
   const be0 = new Map((await pids()).map((p) => [p, cpuSeconds(p)]))
   const cpu0 = children.reduce((s, c) => s + cpuSeconds(c.pid), 0)

@@ -196,6 +196,24 @@ describe('GET /v1/events', () => {
     s.close()
   })
 
+  it('with no stream open the poll reads nothing; with one open it reads the head every pollMs', async () => {
+    const events = h.service.storage.events
+    const head = events.head
+    let reads = 0
+    events.head = () => { reads++; return head.call(events) }
+    try {
+      await new Promise((r) => setTimeout(r, 350)) // pollMs 100: three polls, none reading
+      expect(reads).toBe(0)
+      const s = await openStream(url)
+      await s.waitFor(1)
+      await new Promise((r) => setTimeout(r, 350))
+      expect(reads).toBeGreaterThanOrEqual(3)
+      s.close()
+    } finally {
+      events.head = head
+    }
+  })
+
   it('a revocation that rolls back publishes nothing (the event row is in its transaction)', async () => {
     const agent = await spawnAgent(h, namedKey())
     const head = h.service.store.events.head()

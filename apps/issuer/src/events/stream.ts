@@ -10,7 +10,7 @@ export interface EventStreamOptions {
   sign: (header: { typ: string }, claims: Record<string, unknown>) => Promise<string>
   /** A comment line is sent this often so receivers and proxies see a live stream. Default 15,000 ms. */
   heartbeatMs?: number
-  /** The database is read this often for events written by other processes. Default 1,000 ms. */
+  /** While a stream is open, the database is read this often for events written by other processes. Default 1,000 ms. */
   pollMs?: number
   /** Most open streams. Default 1,024; more are refused (503). */
   maxConnections?: number
@@ -84,7 +84,6 @@ export class EventStream {
     this.maxBuffered = o.maxBufferedBytes ?? 1024 * 1024
     this.retryMs = o.retryMs ?? 1000
     this.head = 0
-    void this.wake() // reads the head
     this.unsubscribe = o.bus.subscribe(() => this.wake())
     this.heartbeat = setInterval(() => {
       for (const c of this.connections) this.write(c, ': keep-alive\n\n')
@@ -166,9 +165,12 @@ export class EventStream {
     void this.pump(c)
   }
 
-  /** Reads the database and sends what each stream has not seen. */
+  /**
+   * Reads the database and sends what each stream has not seen. With no stream open it reads nothing
+   * (a stream reads the head itself when it attaches): an instance nobody listens to does not poll.
+   */
   async wake(): Promise<void> {
-    if (this.closed) return
+    if (this.closed || this.connections.size === 0) return
     let head: number
     try {
       head = await this.o.storage.events.head()
