@@ -83,13 +83,13 @@ report({
     { figure: 'verifier\'s own cost: agentid − baseline peak RSS', value: memory.agentid.maxRssMB - memory.baseline.maxRssMB, unit: 'MB', target: { max: 15 } },
     { figure: `peak RSS agentid: same, memoSize ${k} (all memoized)`, value: memory.agentidAll.maxRssMB, unit: 'MB' },
     { figure: `peak RSS Veramo: ${k} + ${k}`, value: memory.veramo.maxRssMB, unit: 'MB' },
-    { figure: 'peak RSS baseline: same tokens read and kept, no verifier', value: memory.baseline.maxRssMB, unit: 'MB' },
+    { figure: 'peak RSS baseline: same tokens read, no verifier', value: memory.baseline.maxRssMB, unit: 'MB' },
     { figure: 'Veramo\'s own cost: Veramo − baseline peak RSS', value: memory.veramo.maxRssMB - memory.baseline.maxRssMB, unit: 'MB' },
   ],
   notes: [
     `cold: ${s.coldCalls().toLocaleString('en-US')} calls over a pool of ${POOL.toLocaleString('en-US')} distinct credentials (default memoSize 1,000: every call misses); status list and issuer DID cached.`,
     'Veramo is given the compact JWT string: it then skips credentialStatus (see the interop test), so its figure includes no status work; ours does.',
-    'peak RSS: each figure is a separate process (verify-only*.mjs) reading pre-signed tokens from a file; bare node is about 40 MB; the baseline row reads the same tokens and verifies nothing. V8 doubles its young generation whenever the bytes surviving its scavenges add up to its size: agentid ends with 8 MB semi-spaces, the baseline (which allocates little) with 4 MB (see bench/README.md).',
+    'peak RSS: each figure is a separate process (verify-only*.mjs) reading pre-signed tokens from a file; bare node is about 40 MB; the baseline row reads the same tokens and verifies nothing. V8 doubles its young generation whenever the bytes surviving its scavenges add up to its size: agentid ends with 4 MB semi-spaces, the baseline (which allocates little) with 1 MB (see bench/README.md).',
   ],
   data: { rounds: r, memory, pool: POOL, memoryCount: MEMORY_COUNT, warmHit: memory.agentid.warmHit },
 })
