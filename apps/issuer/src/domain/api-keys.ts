@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto'
 
 /** Prefixes make a leaked key recognisable (secret scanners) and say what it unlocks. */
 export type ApiKeyKind = 'orch' | 'admin'
@@ -13,7 +13,7 @@ export function newApiKey(kind: ApiKeyKind): string {
  * a slow password hash guards low-entropy secrets, which these are not.
  */
 export function hashApiKey(key: string): string {
-  return createHash('sha256').update(key, 'utf8').digest('hex')
+  return hash('sha256', key, 'hex') // one shot: no Hash object per request
 }
 
 /** Constant-time comparison of two hex hashes. */
