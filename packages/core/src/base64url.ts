@@ -24,7 +24,16 @@ export function base64urlDecode(input: string, what = 'base64url value'): Buffer
  * caller that decodes into a buffer of its own. Throws ERR_MALFORMED.
  */
 export function checkBase64url(input: string, what: string): void {
-  if (!B64URL.test(input) || input.length % 4 === 1) {
+  if (!B64URL.test(input)) throw new VerificationError('ERR_MALFORMED', `${what} is not valid unpadded base64url`)
+  checkBase64urlForm(input, what)
+}
+
+/**
+ * The checks of {@link checkBase64url} but its character check, for text whose characters the caller
+ * checked already (internal, not exported from index.ts). Throws ERR_MALFORMED.
+ */
+export function checkBase64urlForm(input: string, what: string): void {
+  if (input.length % 4 === 1) {
     throw new VerificationError('ERR_MALFORMED', `${what} is not valid unpadded base64url`)
   }
   // Canonical form: the bits of the last character beyond the last whole byte must be zero (4 of

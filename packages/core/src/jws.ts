@@ -1,6 +1,6 @@
 import { KeyObject, verify as cryptoVerify, type JsonWebKey } from 'node:crypto'
 import { promisify } from 'node:util'
-import { base64urlDecode, base64urlEncode, checkBase64url } from './base64url.js'
+import { base64urlDecode, base64urlEncode, checkBase64url, checkBase64urlForm } from './base64url.js'
 import { VerificationError } from './errors.js'
 import { MAX_JWT_PAYLOAD_DEPTH } from './limits.js'
 import { hasSmallOrderR } from './did-key.js'
@@ -112,18 +112,25 @@ export interface DecodedJwsSegments extends Omit<DecodedJws, 'payload'> {
 /**
  * The checks of {@link decodeCompactJws}, in its order (size, three segments, header, payload and
  * signature base64url, signature length), without decoding the payload: for a caller that decodes it
- * into a buffer of its own and reads it at once (a lineage verifier: no Buffer per entry).
+ * into a buffer of its own and reads it at once (a lineage verifier: no Buffer per entry). With
+ * `charsChecked` (the caller checked that the token holds only base64url characters and dots) the
+ * segments' character scans are skipped; their length and trailing-bit checks remain.
  * @example
  * const { header, payloadSegment } = decodeCompactJwsSegments(token)
  */
-export function decodeCompactJwsSegments(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BYTES): DecodedJwsSegments {
+export function decodeCompactJwsSegments(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BYTES, charsChecked = false): DecodedJwsSegments {
   if (typeof token !== 'string') notAString()
   const second = splitCompactJws(token, maxBytes)
   const first = token.indexOf('.')
   const header = decodeHeader(token.slice(0, first))
   const payloadSegment = token.slice(first + 1, second)
-  checkBase64url(payloadSegment, 'JWS payload')
-  const signature = base64urlDecode(token.slice(second + 1), 'JWS signature')
+  // `charsChecked`: the caller found only base64url characters and dots in the token (a lineage
+  // verifier checks a whole lineage's characters at once), so each segment's own scan is skipped.
+  const check = charsChecked ? checkBase64urlForm : checkBase64url
+  check(payloadSegment, 'JWS payload')
+  const signatureSegment = token.slice(second + 1)
+  check(signatureSegment, 'JWS signature')
+  const signature = Buffer.from(signatureSegment, 'base64url')
   if (signature.length !== 64) throw new VerificationError('ERR_SIGNATURE_INVALID', 'an Ed25519 signature is 64 bytes')
   return { header, payloadSegment, signingInput: token.slice(0, second), signature }
 }

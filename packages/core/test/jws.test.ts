@@ -770,4 +770,19 @@ describe('decodeCompactJwsSegments', () => {
       expect((got as Error).message).toBe((expected as Error).message)
     }
   })
+
+  it('charsChecked skips only the character scans: lengths and trailing bits are still refused', async () => {
+    const signer = signerFromJwk(generateEd25519KeyPair().privateJwk)
+    const token = await signJwt({ typ: 'JWT' }, { sub: 'ab' }, signer)
+    const [h, p, s] = token.split('.')
+    expect(decodeCompactJwsSegments(token, undefined, true).payloadSegment).toBe(p)
+    // A last character with non-zero trailing bits, a length of 4k + 1, a short signature.
+    const flip = (seg: string) => seg.slice(0, -1) + (seg.endsWith('B') ? 'C' : 'B') // non-zero trailing bits
+    const bad = [`${h}.${p!.length % 4 === 0 ? p : flip(p!)}.${s}`, `${h}.${p}A.${s}`, `${h}.${p}.${s!.slice(0, -4)}`]
+    if (p!.length % 4 === 0) bad.shift()
+    for (const t of bad) {
+      expect(thrown(() => decodeCompactJwsSegments(t, undefined, true))).toBeInstanceOf(VerificationError)
+      expect((thrown(() => decodeCompactJwsSegments(t, undefined, true)) as Error).message).toBe((thrown(() => decodeCompactJws(t)) as Error).message)
+    }
+  })
 })

@@ -87,12 +87,30 @@ function canonicalJson(value: unknown): string | undefined {
   return jcs(value, 0)
 }
 
+// Array.prototype.sort's order for strings (UTF-16 code units, which `<` compares), by insertion for
+// the few names of an object of arguments (the built-in sort costs more to call than that).
+function sortNames(keys: string[]): void {
+  if (keys.length > 16) {
+    keys.sort()
+    return
+  }
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i]!
+    let j = i - 1
+    while (j >= 0 && keys[j]! > key) {
+      keys[j + 1] = keys[j]!
+      j--
+    }
+    keys[j + 1] = key
+  }
+}
+
 function jcs(value: unknown, depth: number): string | undefined {
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value)
     case 'number':
-      return Number.isFinite(value) ? JSON.stringify(value) : undefined
+      return Number.isFinite(value) ? String(value) : undefined // JSON.stringify's form of a finite number
     case 'boolean':
       return value ? 'true' : 'false'
     case 'object':
@@ -117,7 +135,8 @@ function jcs(value: unknown, depth: number): string | undefined {
   }
   if (proto !== Object.prototype && proto !== null) return undefined
   const object = value as Record<string, unknown>
-  const keys = Object.keys(object).sort()
+  const keys = Object.keys(object)
+  if (keys.length > 1) sortNames(keys)
   let out = '{'
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!

@@ -264,12 +264,15 @@ export function joinLineage(entries: readonly string[]): string {
 /**
  * Decodes one entry: strict compact JWS (EdDSA only, strict base64url, duplicate-free JSON nested at
  * most 3 deep, header members `alg`, `typ`, `kid` only), its `typ` (hop or receipt) and its claims.
- * Not verified. Throws VerificationError naming the entry.
+ * Not verified. Throws VerificationError naming the entry. `charsChecked`: only for a caller that has
+ * checked the token's characters (base64url and dots) already, as `splitLineage` does.
  */
-export function decodeEntry(token: string, index: number, maxEntryBytes = DEFAULT_LINEAGE_LIMITS.maxEntryBytes): DecodedEntry {
+export function decodeEntry(token: string, index: number, maxEntryBytes = DEFAULT_LINEAGE_LIMITS.maxEntryBytes, charsChecked = false): DecodedEntry {
   let jws
   try {
-    jws = decodeCompactJwsSegments(token, maxEntryBytes) // a header seen before is not parsed again (core keeps it)
+    // A header seen before is not parsed again (core keeps it). `charsChecked`: the caller checked the
+    // lineage's characters (base64url, '.', '~': splitLineage, verifyLineage), not checked again per segment.
+    jws = decodeCompactJwsSegments(token, maxEntryBytes, charsChecked)
   } catch (cause) {
     if (cause instanceof VerificationError) lineageError(cause.code, index, 'jws', cause.message, {}, cause)
     throw cause
@@ -324,7 +327,7 @@ function scratchOf(bytes: number): Buffer {
  */
 export function decodeLineage(lineage: unknown, limits: Partial<LineageLimits> = {}): DecodedEntry[] {
   const maxEntryBytes = limits.maxEntryBytes ?? DEFAULT_LINEAGE_LIMITS.maxEntryBytes
-  const entries = splitLineage(lineage, limits).map((token, i) => decodeEntry(token, i, maxEntryBytes))
+  const entries = splitLineage(lineage, limits).map((token, i) => decodeEntry(token, i, maxEntryBytes, true))
   let state = initialCustody()
   for (const entry of entries) state = custodyStep(state, entry)
   return entries
@@ -387,7 +390,7 @@ export class CustodyCursor {
     this.next = state.next
     this.last = state.last
     this.holder = state.holder
-    this.open = [...state.open]
+    this.open = state.open.slice()
     this.user = state.user
     this.baseJtis = state.jtis
   }

@@ -340,7 +340,8 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
   // Custody after all but the last entry: memoized too, for the next call of the same workflow with another last hop.
   let beforeLast: CustodyState | undefined
   for (let k = start; k < n; k++) {
-    const entry = decodeEntry(text.slice(k === 0 ? 0 : ends[k - 1]! + 1, ends[k]), k, ctx.limits.maxEntryBytes)
+    // Its characters were checked above (LINEAGE_CHARS), not again per segment.
+    const entry = decodeEntry(text.slice(k === 0 ? 0 : ends[k - 1]! + 1, ends[k]), k, ctx.limits.maxEntryBytes, true)
     if (k === n - 1 && k > start) beforeLast = cursor.snapshot()
     // Custody before the signature: a splice or a signer without custody is refused without crypto.
     cursor.step(entry)
