@@ -58,14 +58,18 @@ function pool(make) {
   return {
     next() {
       if (next >= items.length) throw new Error('lineage pool exhausted')
-      return items[next++]
+      return items[next++].lineage
     },
     async fill(rate) {
       best = Math.max(best, rate)
       const want = Math.ceil(Math.max(best, 200) * (MIN_MS / 1000) * 3)
-      items = items.slice(next)
+      // Lineages left over from earlier rounds are kept only while well within the verifier's max age
+      // of the last hop (60 s + 60 s skew): on a loaded machine a leftover aged past it ("issued too
+      // long ago", seen at load 15-19).
+      const fresh = Date.now() - 30_000
+      items = items.slice(next).filter((item) => item.at > fresh)
       next = 0
-      while (items.length < want) items.push(await make())
+      while (items.length < want) items.push({ lineage: await make(), at: Date.now() })
     },
   }
 }

@@ -53,11 +53,10 @@ for (const id of [TXN, ORI]) CLASS_OF[id] = TXN_CHARS
 CLASS_OF[RES] = RES_CHARS
 for (const id of [ISS, SUB, AUD, CMD, USR]) CLASS_OF[id] = TEXT
 
-/** End (index of the closing quote) of the string starting after s[i - 1] = `"` whose characters all have `cls`, or -1. */
-function stringEnd(s: string, i: number, cls: number): number {
-  const n = s.length
+/** End (index of the closing quote) of the string starting after b[i - 1] = `"` whose characters all have `cls`, or -1. */
+function stringEnd(b: Uint8Array, n: number, i: number, cls: number): number {
   for (; i < n; i++) {
-    const c = s.charCodeAt(i)
+    const c = b[i]!
     if (c === 0x22) return i
     if (c >= 0x80 || (CHARS[c]! & cls) === 0) return -1
   }
@@ -77,12 +76,13 @@ function lengthOk(id: number, length: number): boolean {
 }
 
 /**
- * The claims of an entry's payload text, or undefined when this reader leaves the text to the strict
- * path (see above). `hop`: the entry's typ is a hop's (else a receipt's).
+ * The claims of an entry's payload, or undefined when this reader leaves it to the strict path (see
+ * above). The payload is read as its bytes `b[0..n)` (typed-array reads: cheaper than a string's) and
+ * its values are cut from `s`, the same bytes as latin1 text (one character per byte). `hop`: the
+ * entry's typ is a hop's (else a receipt's).
  */
-export function scanEntryClaims(s: string, hop: boolean): HopClaims | ReceiptClaims | undefined {
-  const n = s.length
-  if (n < 2 || s.charCodeAt(0) !== 0x7b || s.charCodeAt(n - 1) !== 0x7d) return undefined
+export function scanEntryClaims(b: Uint8Array, n: number, s: string, hop: boolean): HopClaims | ReceiptClaims | undefined {
+  if (n < 2 || s.length !== n || b[0] !== 0x7b || b[n - 1] !== 0x7d) return undefined
   const values: (string | undefined)[] = [] // string claims by id
   let url = ''
   let index = ''
@@ -91,14 +91,16 @@ export function scanEntryClaims(s: string, hop: boolean): HopClaims | ReceiptCla
   let exp = 0
   let seen = 0
   let i = 1
+  // Reads past n (b may be a larger buffer) can only lead to `return undefined`: every read is of an
+  // index at most n + 1, and nothing past n - 1 is accepted (the closing brace must be at n - 1).
   for (;;) {
     // A member name: "xyz":
-    if (i + 6 > n || s.charCodeAt(i) !== 0x22 || s.charCodeAt(i + 4) !== 0x22 || s.charCodeAt(i + 5) !== 0x3a) return undefined
-    const a = s.charCodeAt(i + 1) - 97
-    const b = s.charCodeAt(i + 2) - 97
-    const c = s.charCodeAt(i + 3) - 97
-    if (a < 0 || a > 25 || b < 0 || b > 25 || c < 0 || c > 25) return undefined
-    const id = CLAIM_OF[a * 676 + b * 26 + c]! - 1
+    if (i + 6 > n || b[i] !== 0x22 || b[i + 4] !== 0x22 || b[i + 5] !== 0x3a) return undefined
+    const x = b[i + 1]! - 97
+    const y = b[i + 2]! - 97
+    const z = b[i + 3]! - 97
+    if (x < 0 || x > 25 || y < 0 || y > 25 || z < 0 || z > 25) return undefined
+    const id = CLAIM_OF[x * 676 + y * 26 + z]! - 1
     if (id < 0 || (seen & (1 << id)) !== 0) return undefined
     seen |= 1 << id
     i += 6
@@ -107,44 +109,44 @@ export function scanEntryClaims(s: string, hop: boolean): HopClaims | ReceiptCla
       const start = i
       let value = 0
       for (; i < n; i++) {
-        const d = s.charCodeAt(i) - 48
+        const d = b[i]! - 48
         if (d < 0 || d > 9) break
         value = value * 10 + d
       }
       const digits = i - start
-      if (digits === 0 || digits > 15 || (digits > 1 && s.charCodeAt(start) === 0x30)) return undefined
+      if (digits === 0 || digits > 15 || (digits > 1 && b[start] === 0x30)) return undefined
       if (id === IDX) idx = value
       else if (id === IAT) iat = value
       else exp = value
     } else if (id === STS) {
       // ["http(s)://…","index"]
-      if (s.charCodeAt(i) !== 0x5b || s.charCodeAt(i + 1) !== 0x22) return undefined
-      const urlEnd = stringEnd(s, i + 2, NO_SPACE)
+      if (b[i] !== 0x5b || b[i + 1] !== 0x22) return undefined
+      const urlEnd = stringEnd(b, n, i + 2, NO_SPACE)
       const length = urlEnd - (i + 2)
       if (urlEnd === -1 || length > 2048) return undefined
       url = s.slice(i + 2, urlEnd)
       if (!(url.startsWith('http://') ? length > 7 : url.startsWith('https://') && length > 8)) return undefined
-      if (s.charCodeAt(urlEnd + 1) !== 0x2c || s.charCodeAt(urlEnd + 2) !== 0x22) return undefined
-      const indexEnd = stringEnd(s, urlEnd + 3, DIGIT)
+      if (b[urlEnd + 1] !== 0x2c || b[urlEnd + 2] !== 0x22) return undefined
+      const indexEnd = stringEnd(b, n, urlEnd + 3, DIGIT)
       const digits = indexEnd - (urlEnd + 3)
-      if (indexEnd === -1 || digits < 1 || digits > 10 || (digits > 1 && s.charCodeAt(urlEnd + 3) === 0x30)) return undefined
-      if (s.charCodeAt(indexEnd + 1) !== 0x5d) return undefined
+      if (indexEnd === -1 || digits < 1 || digits > 10 || (digits > 1 && b[urlEnd + 3] === 0x30)) return undefined
+      if (b[indexEnd + 1] !== 0x5d) return undefined
       index = s.slice(urlEnd + 3, indexEnd)
       i = indexEnd + 2
     } else {
-      if (s.charCodeAt(i) !== 0x22) return undefined
-      const end = stringEnd(s, i + 1, CLASS_OF[id]!)
+      if (b[i] !== 0x22) return undefined
+      const end = stringEnd(b, n, i + 1, CLASS_OF[id]!)
       if (end === -1) return undefined
       const value = s.slice(i + 1, end)
       if (id === ISS || id === SUB) {
         if (!isWellFormedDid(value)) return undefined
-      } else if (!lengthOk(id, end - i - 1) || (id === RES && !(s.charCodeAt(i + 1) >= 0x61 && s.charCodeAt(i + 1) <= 0x7a))) {
+      } else if (!lengthOk(id, end - i - 1) || (id === RES && !(b[i + 1]! >= 0x61 && b[i + 1]! <= 0x7a))) {
         return undefined
       }
       values[id] = value
       i = end + 1
     }
-    const next = s.charCodeAt(i)
+    const next = b[i]
     if (next === 0x2c) {
       i++
       continue

@@ -291,7 +291,7 @@ export function decodeEntry(token: string, index: number, maxEntryBytes = DEFAUL
   const segment = jws.payloadSegment
   const bytes = scratchOf(Math.ceil((segment.length * 3) / 4))
   const length = bytes.write(segment, 0, 'base64url')
-  let claims = scanEntryClaims(bytes.toString('latin1', 0, length), typ === HOP_TYP)
+  let claims = scanEntryClaims(bytes, length, bytes.toString('latin1', 0, length), typ === HOP_TYP)
   if (claims === undefined) {
     let payload: Record<string, unknown>
     try {
