@@ -3,7 +3,11 @@
 // spread round-robin over the instances), in the same run; then 3 PostgreSQL instances offered 500
 // spawns/s open loop (errors, p50, p99). Per spawn: the issuers' CPU, the PostgreSQL backends' CPU, and
 // the database round trips, counted on the wire by a TCP relay between the issuers and the server
-// (one per extended-protocol Sync or simple Query message), by statement; during the open loop, what
+// (one per extended-protocol Sync or simple Query message), by statement. The timed windows run with
+// the issuers connected straight to PostgreSQL: the relay (in this process, on the same 2 cores) would
+// tax the PostgreSQL cases' throughput and p99 and not SQLite's. Round trips are counted after each
+// PostgreSQL case in a separate, untimed pass (same instances count and load shape, BENCH_PG_TRIPS_N
+// spawns, default 1,000, on a fresh database behind the relay); during the open loop, what
 // the backends were doing (pg_stat_activity sampled every 10 ms: on CPU, waiting for WAL sync or a
 // lock, idle inside a transaction while the issuer thinks). Needs PostgreSQL (AGENTID_TEST_PG_URL,
 // default postgres://postgres@127.0.0.1:5432/test); each run uses a fresh database, dropped after.
@@ -25,6 +29,7 @@ const MS = Number(process.env.BENCH_PG_MS ?? 6000)
 const OPEN_RATE = 500
 const OPEN_MS = Number(process.env.BENCH_PG_OPEN_MS ?? 6000)
 const CONCURRENCY = 32
+const TRIPS_N = Number(process.env.BENCH_PG_TRIPS_N ?? 1000)
 const claims = { purpose: 'bench', controller: 'bench', model: { name: 'm', version: '1' }, toolProfile: ['mcp://erp/tools/invoices.read'], policyTier: 'standard', dataAccessClass: 'internal' }
 
 async function admin(sql) {
@@ -52,16 +57,21 @@ async function bodies(issuerDid, n) {
   return out
 }
 
-/** Starts `n` issuers (PostgreSQL when `pgDb`), an orchestrator, `count` spawn bodies. */
-async function fleet(n, pgDb, count) {
+/**
+ * Starts `n` issuers (PostgreSQL when `pgDb`), an orchestrator, `count` spawn bodies. `relay`: the
+ * issuers reach PostgreSQL through the counting relay (the untimed round-trip pass), else straight.
+ */
+async function fleet(n, pgDb, count, { relay: counting = false } = {}) {
   const dirs = []
   const children = []
   let relay
   let env = {}
   if (pgDb) {
-    relay = await countingRelay(new URL(ADMIN_URL))
     const url = new URL(ADMIN_URL)
-    url.host = `127.0.0.1:${relay.port}`
+    if (counting) {
+      relay = await countingRelay(new URL(ADMIN_URL))
+      url.host = `127.0.0.1:${relay.port}`
+    }
     url.pathname = `/${pgDb}`
     env = { AGENTID_DATABASE_URL: url.toString(), AGENTID_SECRET: randomBytes(32).toString('base64url') }
   }
@@ -93,7 +103,7 @@ async function fleet(n, pgDb, count) {
 }
 
 /** Closed loop: `concurrency` workers for `ms`. */
-async function closed(f, from, ms) {
+async function closed(f, from, ms, until = f.bodies.length) {
   let i = from
   let done = 0
   let errors = 0
@@ -101,7 +111,7 @@ async function closed(f, from, ms) {
   const lat = []
   const t0 = performance.now()
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (performance.now() - t0 < ms && i < f.bodies.length) {
+    while (performance.now() - t0 < ms && i < until) {
       const body = f.bodies[i++]
       const s = performance.now()
       try { await f.spawn(body); lat.push(performance.now() - s); done++ } catch (e) { errors++; firstError ??= String(e.message) }
@@ -142,15 +152,11 @@ async function measureCase(label, n, engine) {
   try {
     let at = (await closed(f, 0, 1000)).next // warm-up
     const cpu0 = f.children.reduce((s, c) => s + cpuSeconds(c.pid), 0)
-    const rt0 = f.relay?.counter.roundTrips ?? 0
-    const by0 = new Map(f.relay?.counter.byStatement ?? [])
     const be0 = pgDb ? await backendCpu(pgDb) : new Map()
     const r = await closed(f, at, MS)
     at = r.next
     r.issuerCpuUsPerSpawn = ((f.children.reduce((s, c) => s + cpuSeconds(c.pid), 0) - cpu0) * 1e6) / r.done
     if (pgDb) {
-      r.roundTripsPerSpawn = (f.relay.counter.roundTrips - rt0) / r.done
-      r.roundTripsByStatement = perOperation(by0, f.relay.counter.byStatement, r.done)
       r.postgresCpuUsPerSpawn = (cpuDelta(be0, await backendCpu(pgDb)) * 1e6) / r.done
     }
     progress(SUITE, `${label}: ${r.opsPerSec.toFixed(0)} spawns/s, p99 ${r.p99.toFixed(1)} ms, errors ${r.errors}${r.firstError ? ` (${r.firstError})` : ''}`)
@@ -167,10 +173,47 @@ async function measureCase(label, n, engine) {
   }
 }
 
+/**
+ * Untimed: database round trips per spawn with `n` instances behind the counting relay, on a fresh
+ * database: a closed loop of TRIPS_N spawns at the same concurrency (after a warm-up), and with
+ * `openRate` an open loop at that rate for TRIPS_N spawns. Exact counts (Sync/Query messages on the
+ * wire); the batches, hence the commit's share, follow the pass's own throughput.
+ */
+async function countTrips(label, n, openRate) {
+  const db = `agentid_bench_${randomBytes(4).toString('hex')}`
+  await admin(`CREATE DATABASE ${db}`)
+  progress(SUITE, `${label}: round-trip pass behind the relay (untimed), ${TRIPS_N} spawns${openRate ? ` closed, then ${TRIPS_N} at ${openRate}/s` : ''}`)
+  const f = await fleet(n, db, 300 + TRIPS_N * (openRate ? 2 : 1), { relay: true })
+  try {
+    let at = (await closed(f, 0, Infinity, 300)).next // warm-up
+    const c = f.relay.counter
+    let rt0 = c.roundTrips
+    const by0 = new Map(c.byStatement)
+    const r = await closed(f, at, Infinity, at + TRIPS_N)
+    if (r.errors) throw new Error(`round-trip pass: ${r.errors} errors (${r.firstError})`)
+    at = r.next
+    const out = { closed: (c.roundTrips - rt0) / r.done, byStatement: perOperation(by0, c.byStatement, r.done) }
+    if (openRate) {
+      rt0 = c.roundTrips
+      const o = await open(f, at, openRate, (TRIPS_N / openRate) * 1000)
+      if (o.errors) throw new Error(`round-trip pass, open loop: ${o.errors} errors (${o.firstError})`)
+      out.open = (c.roundTrips - rt0) / Math.max(1, o.done)
+    }
+    return out
+  } finally {
+    await f.stop()
+    await admin(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`)
+  }
+}
+
 const load1 = readFileSync('/proc/loadavg', 'utf8').split(' ')[0]
 const sqlite = (await measureCase('sqlite ×1', 1, 'sqlite')).r
 const pg1 = (await measureCase('postgres ×1', 1, 'postgres')).r
+const trips1 = await countTrips('postgres ×1', 1)
+pg1.roundTripsPerSpawn = trips1.closed
+pg1.roundTripsByStatement = trips1.byStatement
 const pg2 = (await measureCase('postgres ×2', 2, 'postgres')).r
+pg2.roundTripsPerSpawn = (await countTrips('postgres ×2', 2)).closed
 const three = await measureCase('postgres ×3', 3, 'postgres')
 const pg3 = three.r
 let openRun
@@ -178,13 +221,11 @@ try {
   // The same three instances, a fresh window of bodies: 500 spawns/s offered.
   const rest = three.f.bodies.length - three.at
   progress(SUITE, `postgres ×3 open loop: ${OPEN_RATE}/s for ${OPEN_MS} ms (${rest} bodies left)`)
-  const rt0 = three.f.relay.counter.roundTrips
   const cpu0 = three.f.children.reduce((s, c) => s + cpuSeconds(c.pid), 0)
   const be0 = await backendCpu(three.f.db)
   const sampler = await sampleActivity(ADMIN_URL, three.f.db)
   openRun = await open(three.f, three.at, OPEN_RATE, Math.min(OPEN_MS, (rest / OPEN_RATE) * 1000))
   const activity = await sampler.stop()
-  openRun.roundTripsPerSpawn = (three.f.relay.counter.roundTrips - rt0) / Math.max(1, openRun.done)
   openRun.issuerCpuUsPerSpawn = ((three.f.children.reduce((s, c) => s + cpuSeconds(c.pid), 0) - cpu0) * 1e6) / Math.max(1, openRun.done)
   openRun.postgresCpuUsPerSpawn = (cpuDelta(be0, await backendCpu(three.f.db)) * 1e6) / Math.max(1, openRun.done)
   openRun.backendActivity = activity.busy.slice(0, 8)
@@ -193,6 +234,9 @@ try {
   await three.f.stop()
   await admin(`DROP DATABASE IF EXISTS ${three.f.db} WITH (FORCE)`)
 }
+const trips3 = await countTrips('postgres ×3', 3, OPEN_RATE)
+pg3.roundTripsPerSpawn = trips3.closed
+openRun.roundTripsPerSpawn = trips3.open
 
 const ratio = pg1.opsPerSec / sqlite.opsPerSec
 report({
@@ -215,7 +259,7 @@ report({
   notes: [
     `issuer CPU per spawn (all instances): SQLite ${sqlite.issuerCpuUsPerSpawn.toFixed(0)} µs; PostgreSQL ×1 ${pg1.issuerCpuUsPerSpawn.toFixed(0)}, ×2 ${pg2.issuerCpuUsPerSpawn.toFixed(0)}, ×3 ${pg3.issuerCpuUsPerSpawn.toFixed(0)} µs`,
     `PostgreSQL backend CPU per spawn: ×1 ${pg1.postgresCpuUsPerSpawn.toFixed(0)}, ×2 ${pg2.postgresCpuUsPerSpawn.toFixed(0)}, ×3 ${pg3.postgresCpuUsPerSpawn.toFixed(0)} µs`,
-    `database round trips per spawn (Sync/Query messages on the wire): ×1 ${pg1.roundTripsPerSpawn.toFixed(2)}, ×2 ${pg2.roundTripsPerSpawn.toFixed(2)}, ×3 ${pg3.roundTripsPerSpawn.toFixed(2)}; open loop ${openRun.roundTripsPerSpawn.toFixed(2)}`,
+    `database round trips per spawn (Sync/Query messages on the wire, counted in a separate untimed pass behind the relay, ${TRIPS_N} spawns): ×1 ${pg1.roundTripsPerSpawn.toFixed(2)}, ×2 ${pg2.roundTripsPerSpawn.toFixed(2)}, ×3 ${pg3.roundTripsPerSpawn.toFixed(2)}; open loop ${openRun.roundTripsPerSpawn.toFixed(2)}`,
     `round trips per spawn by statement (×1): ${pg1.roundTripsByStatement.filter(([, v]) => v >= 0.01).map(([k, v]) => `${v.toFixed(2)} ${k.slice(0, 48)}`).join('; ')}`,
     `open loop (×3 at ${OPEN_RATE}/s) CPU per spawn: issuers ${openRun.issuerCpuUsPerSpawn.toFixed(0)} µs, PostgreSQL backends ${openRun.postgresCpuUsPerSpawn.toFixed(0)} µs`,
     `open loop, backends busy (average backends per 10 ms sample): ${openRun.backendActivity.map(([k, v]) => `${v.toFixed(2)} ${k}`).join('; ')}`,
