@@ -251,6 +251,14 @@ function malformed(message: string, details: Record<string, unknown> = {}): neve
 }
 
 
+/** The later of iat and nbf (either may be absent): before it, a credential is not yet valid. */
+function notBeforeOf(agent: VerifiedAgent): number | null {
+  // issuedAt is iat, or nbf when iat is absent; validFrom is nbf.
+  const iat = agent.issuedAt
+  const nbf = agent.validFrom
+  return nbf === null || (iat !== null && iat > nbf) ? iat : nbf
+}
+
 function numericDate(value: unknown, claim: string, required: boolean): number | null {
   if (value === undefined && !required) return null
   if (!isNumericDate(value)) malformed(`${claim} must be a NumericDate (0 to 9999-12-31)`, { claim })
@@ -389,35 +397,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return verifyCredential(token, verifyOptions, false)
   }
 
-  /** `memoize`: enter the memo even on a first sight (a caller that will look the credential up by its hash). */
-  async function verifyCredential(token: string | Record<string, unknown>, verifyOptions: VerifyAgentCredentialOptions, memoize: boolean): Promise<VerifiedAgent> {
-    if ((typeof token === 'object' && token !== null) || (typeof token === 'string' && token.startsWith('{'))) {
-      if (transparency) throw new VerificationError('ERR_NOT_LOGGED', 'this verifier accepts logged JWT credentials only', { details: { reason: 'unsupported-format' } })
-      return verifyDataIntegrityInput({ trusted, now, skew, memo, checkTime, checkStatus }, token)
-    }
-    // Size before anything else: a 10 MB token costs a length read, not a parse.
-    if (typeof token !== 'string') malformed('credential must be a compact JWT string')
-    if (token.length > maxTokenBytes) malformed(`credential is larger than ${maxTokenBytes} bytes`)
-
-    // SHA-256 names the exact bytes (a collision would be a break of SHA-256), in 43 characters: the
-    // base64url form, that of a lineage entry's `crd` (credentialHash), so an actor is found by it as is.
-    const key = hash('sha256', token, 'base64url')
-    const known = memo.get(key)
-    if (known) {
-      checkTime(known.nbf, known.exp)
-      if (!checkStatusSync(known.agent)) await fetchStatus(known.agent)
-      return known.agent
-    }
-
-    const jwt = decodeJwt(token, maxTokenBytes) // EdDSA only, strict base64url and JSON
-    if (!ACCEPTED_TYP.has(jwt.header.typ)) malformed('unexpected JWS typ for a credential', { typ: jwt.header.typ })
-    const p = jwt.payload
-    const iss = p.iss
-    if (typeof iss !== 'string') malformed('iss is missing')
-    if (!trusted.has(iss)) throw new VerificationError('ERR_UNTRUSTED_ISSUER', 'issuer is not trusted', { details: { iss } })
-    if (!verifySignatureSync(jwt, iss, 'assertionMethod')) await verifySignature(jwt, iss, 'assertionMethod')
-
-    // Signed by a trusted issuer: now its content must be well-formed too.
+  /**
+   * The VerifiedAgent of a payload signed by trusted issuer `iss`: its content checked (malformed
+   * otherwise) and built. Its own function, not part of verifyCredential: TurboFan then optimizes
+   * two smaller graphs, and the compiler's peak memory (one zone per job, 4.6 MB for the whole of
+   * verifyCredential) is the largest share of the verifier's transient peak RSS at warm-up.
+   */
+  function agentFromPayload(p: Record<string, unknown>, iss: string): VerifiedAgent {
     const vc = p.vc
     if (!isRecord(vc)) malformed('vc claim is missing')
     if (!Array.isArray(vc.type) || !vc.type.includes('VerifiableCredential') || !vc.type.includes(AGENT_IDENTITY_CREDENTIAL)) {
@@ -466,9 +452,43 @@ export function createVerifier(options: VerifierOptions): Verifier {
       type: typeOf(vc.type as string[]),
     })
     // An iat past now + skew: issued in the future (RFC 7519 leaves iat informational; we refuse it as
-    // not yet valid, like nbf, and the memo keeps refusing it until then).
-    const notBefore = iat !== null && (nbf === null || iat > nbf) ? iat : nbf
+    // not yet valid, like nbf, and the memo keeps refusing it until then: see notBeforeOf).
     if (iat !== null && iat - skew > now() / 1000) throw new VerificationError('ERR_NOT_YET_VALID', 'credential is issued in the future', { details: { iat } })
+    return agent
+  }
+
+  /** `memoize`: enter the memo even on a first sight (a caller that will look the credential up by its hash). */
+  async function verifyCredential(token: string | Record<string, unknown>, verifyOptions: VerifyAgentCredentialOptions, memoize: boolean): Promise<VerifiedAgent> {
+    if ((typeof token === 'object' && token !== null) || (typeof token === 'string' && token.startsWith('{'))) {
+      if (transparency) throw new VerificationError('ERR_NOT_LOGGED', 'this verifier accepts logged JWT credentials only', { details: { reason: 'unsupported-format' } })
+      return verifyDataIntegrityInput({ trusted, now, skew, memo, checkTime, checkStatus }, token)
+    }
+    // Size before anything else: a 10 MB token costs a length read, not a parse.
+    if (typeof token !== 'string') malformed('credential must be a compact JWT string')
+    if (token.length > maxTokenBytes) malformed(`credential is larger than ${maxTokenBytes} bytes`)
+
+    // SHA-256 names the exact bytes (a collision would be a break of SHA-256), in 43 characters: the
+    // base64url form, that of a lineage entry's `crd` (credentialHash), so an actor is found by it as is.
+    const key = hash('sha256', token, 'base64url')
+    const known = memo.get(key)
+    if (known) {
+      checkTime(known.nbf, known.exp)
+      if (!checkStatusSync(known.agent)) await fetchStatus(known.agent)
+      return known.agent
+    }
+
+    const jwt = decodeJwt(token, maxTokenBytes) // EdDSA only, strict base64url and JSON
+    if (!ACCEPTED_TYP.has(jwt.header.typ)) malformed('unexpected JWS typ for a credential', { typ: jwt.header.typ })
+    const p = jwt.payload
+    const iss = p.iss
+    if (typeof iss !== 'string') malformed('iss is missing')
+    if (!trusted.has(iss)) throw new VerificationError('ERR_UNTRUSTED_ISSUER', 'issuer is not trusted', { details: { iss } })
+    if (!verifySignatureSync(jwt, iss, 'assertionMethod')) await verifySignature(jwt, iss, 'assertionMethod')
+
+    // Signed by a trusted issuer: now its content must be well-formed too.
+    const agent = agentFromPayload(p, iss)
+    const notBefore = notBeforeOf(agent)
+    const exp = agent.expiresAt
     checkTime(notBefore, exp)
     if (!checkStatusSync(agent)) await fetchStatus(agent)
     if (transparency) await transparency.check(token, agent, verifyOptions.tlogProof)
