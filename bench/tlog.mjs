@@ -77,7 +77,8 @@ function threadTicks(pid) {
 }
 
 // CPU per spawn (ms) of each thread other than the main one that used any over the round, busiest
-// first: the SQLite writer, the sequencer thread, V8's and libuv's helpers (Node 20 names them all 'node').
+// first: the SQLite writer, the sequencer thread, V8's and libuv's helpers (Node 20 names them all
+// 'node'; the issuer with the log has one thread more, its sequencer).
 function otherThreads(pid, before, after, done) {
   return [...after].filter(([tid, t]) => tid !== pid && t > (before.get(tid) ?? 0))
     .map(([tid, t]) => ({ tid, ms: ((t - (before.get(tid) ?? 0)) * 10) / done }))
@@ -161,7 +162,7 @@ async function costOfTheLog() {
       cpu.mainOff.push(y.mainMs)
       cpu.threadsOn.push(x.threads)
       cpu.threadsOff.push(y.threads)
-      const shown = (ts) => ts.slice(0, 4).map((t) => t.ms.toFixed(3)).join(' ')
+      const shown = (ts) => ts.filter((t) => t.ms >= 0.001).map((t) => t.ms.toFixed(3)).join(' ')
       progress(SUITE, `round ${r + 1}: with the log ${x.opsPerSec.toFixed(0)}/s (CPU ${x.cpuMs.toFixed(3)} ms/spawn, main thread ${x.mainMs.toFixed(3)}), without ${y.opsPerSec.toFixed(0)}/s (CPU ${y.cpuMs.toFixed(3)}, main ${y.mainMs.toFixed(3)}); other threads, busiest first: ${shown(x.threads)} / ${shown(y.threads)}`)
     }
     delays.sort((p, q) => p - q)
