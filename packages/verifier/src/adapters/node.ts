@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { VerifiedRequest, VerifyRequestOptions } from '../request.js'
 import type { Verifier } from '../verifier.js'
-import { VerificationError } from '@agentid/core'
+import { lingerAfterAnswer, VerificationError } from '@agentid/core'
 import { dpopFail } from '../dpop.js'
 import { dpopChallenge } from './challenge.js'
 import { lineageOptionsOf, lineageRefusal, verifyHttpLineage, type AdapterLineageOptions } from './lineage.js'
@@ -97,14 +97,25 @@ async function bodyOf(req: AgentidRequest, maxBytes: number): Promise<unknown> {
   if (req.body !== undefined || req._body === true) return req.body
   const length = req.headers['content-length']
   if (req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0')) return undefined
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > maxBytes) throw new VerificationError('ERR_MALFORMED', 'the body is too large to check the lineage\'s arguments', { details: { hop: null, reason: 'body-too-large' } })
-    chunks.push(chunk as Buffer)
-  }
-  const raw = Buffer.concat(chunks)
+  // Read with listeners, not `for await`: leaving that loop early destroys the request, and with it the
+  // socket, so a client still uploading would lose the refusal (EPIPE). Past the limit the rest is
+  // dropped, and the answer closes the connection lingering (lingerAfterAnswer, in the refusal path).
+  const raw = await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size <= maxBytes) return void chunks.push(chunk)
+      req.off('data', onData)
+      req.off('end', onEnd)
+      chunks.length = 0
+      reject(new VerificationError('ERR_MALFORMED', 'the body is too large to check the lineage\'s arguments', { details: { hop: null, reason: 'body-too-large' } }))
+    }
+    const onEnd = () => resolve(Buffer.concat(chunks))
+    req.on('data', onData)
+    req.once('end', onEnd)
+    req.once('error', reject)
+  })
   rawBodies.set(req, raw)
   let body: unknown = raw
   try {
@@ -156,6 +167,8 @@ export function agentidMiddleware(verifier: Verifier, options: AgentidHttpOption
         if (next) next()
       },
       (error: unknown) => {
+        // A refusal may come before the body is read (or past its limit): close lingering, not at once.
+        lingerAfterAnswer(res)
         if (error instanceof ApprovalRefusal) {
           res.statusCode = error.outcome.status
           res.setHeader('content-type', 'application/json')
