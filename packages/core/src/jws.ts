@@ -220,16 +220,7 @@ export function decodeJwt(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BYTES): D
  * KeyObject: for a key used once (a new agent's did:key), that object is most of the import's cost.
  */
 export function verifyJwsSignature(jws: Pick<DecodedJws, 'signingInput' | 'signature'>, publicKey: KeyObject | Ed25519PublicJwk): void {
-  let key: KeyObject | { key: JsonWebKey; format: 'jwk' }
-  if (isKeyObject(publicKey)) {
-    if (publicKey.asymmetricKeyType !== 'ed25519') throw new TypeError('verifyJwsSignature: an Ed25519 public key is required')
-    key = publicKey
-  } else {
-    if (publicKey === null || typeof publicKey !== 'object' || publicKey.kty !== 'OKP' || publicKey.crv !== 'Ed25519' || typeof publicKey.x !== 'string' || 'd' in publicKey) {
-      throw new TypeError('verifyJwsSignature: an Ed25519 public key is required')
-    }
-    key = { key: { kty: 'OKP', crv: 'Ed25519', x: publicKey.x }, format: 'jwk' }
-  }
+  const key = ed25519VerifyKey(publicKey, 'verifyJwsSignature')
   const input = asciiSigningInput(jws.signingInput)
   // Synchronous one-shot verify: the scratch buffer is not reused before it returns.
   const bytes = scratchOf(input.length)
@@ -246,6 +237,18 @@ export function verifyJwsSignature(jws: Pick<DecodedJws, 'signingInput' | 'signa
 
 function isKeyObject(key: unknown): key is KeyObject {
   return key instanceof KeyObject
+}
+
+/** The key as node:crypto's verify takes it: a KeyObject as is, a public OKP JWK imported by verify itself. */
+function ed25519VerifyKey(publicKey: KeyObject | Ed25519PublicJwk, caller: string): KeyObject | { key: JsonWebKey; format: 'jwk' } {
+  if (isKeyObject(publicKey)) {
+    if (publicKey.asymmetricKeyType !== 'ed25519') throw new TypeError(`${caller}: an Ed25519 public key is required`)
+    return publicKey
+  }
+  if (publicKey === null || typeof publicKey !== 'object' || publicKey.kty !== 'OKP' || publicKey.crv !== 'Ed25519' || typeof publicKey.x !== 'string' || 'd' in publicKey) {
+    throw new TypeError(`${caller}: an Ed25519 public key is required`)
+  }
+  return { key: { kty: 'OKP', crv: 'Ed25519', x: publicKey.x }, format: 'jwk' }
 }
 
 // Buffer's 'ascii'/'latin1' encodings keep only the low byte of each code unit ("\u0161" would check
@@ -267,19 +270,22 @@ function refuseSmallOrderR(signature: Uint8Array): void {
   if (hasSmallOrderR(signature)) throw new VerificationError('ERR_SIGNATURE_INVALID', 'signature R is a small-order point', { details: { reason: 'small-order R' } })
 }
 
-const verifyOnPool = promisify(cryptoVerify as (alg: null, data: Buffer, key: KeyObject, sig: Buffer, cb: (e: Error | null, ok: boolean) => void) => void)
+const verifyOnPool = promisify(
+  cryptoVerify as (alg: null, data: Buffer, key: KeyObject | { key: JsonWebKey; format: 'jwk' }, sig: Buffer, cb: (e: Error | null, ok: boolean) => void) => void,
+)
 
 /**
  * Same check as {@link verifyJwsSignature}, run on libuv's thread pool (node:crypto's callback form):
- * a server verifying many signatures at once keeps its event loop free for everything else.
+ * a server verifying many signatures at once keeps its event loop free for everything else. As there,
+ * a key used once is best given as its JWK (no KeyObject is made for it).
  */
-export async function verifyJwsSignatureAsync(jws: Pick<DecodedJws, 'signingInput' | 'signature'>, publicKey: KeyObject): Promise<void> {
-  if (publicKey.asymmetricKeyType !== 'ed25519') throw new TypeError('verifyJwsSignatureAsync: an Ed25519 public key is required')
+export async function verifyJwsSignatureAsync(jws: Pick<DecodedJws, 'signingInput' | 'signature'>, publicKey: KeyObject | Ed25519PublicJwk): Promise<void> {
+  const key = ed25519VerifyKey(publicKey, 'verifyJwsSignatureAsync')
   const data = signingInputBytes(jws.signingInput)
   refuseSmallOrderR(jws.signature)
   let ok = false
   try {
-    ok = await verifyOnPool(null, data, publicKey, jws.signature)
+    ok = await verifyOnPool(null, data, key, jws.signature)
   } catch (cause) {
     throw new VerificationError('ERR_SIGNATURE_INVALID', 'signature check failed', { cause })
   }
