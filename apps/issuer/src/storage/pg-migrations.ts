@@ -423,6 +423,87 @@ END
 $fn$;
 `
 
+// One statement less per spawn job: an 'agentCount' expecting 0 directly followed by the
+// 'agentInsert' of the same DID (a spawn's "DID not taken" check) is not run; the insert's primary key
+// checks it, and a unique violation on agents_pkey is reported as that count's expectation failing
+// (op index and state as before, so the caller's error is the same). Otherwise as version 5.
+const PG_6 = `
+CREATE OR REPLACE FUNCTION agentid_commit_jobs(jobs jsonb) RETURNS jsonb LANGUAGE plpgsql AS $fn$
+DECLARE
+  job jsonb; op jsonb; a jsonb; i int; n bigint; t text; idx jsonb; out jsonb := '[]'::jsonb;
+  nxt bigint; job_nxt bigint; absent_at int; con text;
+BEGIN
+  PERFORM pg_advisory_xact_lock(${LOCK_CLASS}, ${LOCK.log});
+  -- The next log index, read once per batch: every writer of audit_events holds the 'log' lock.
+  SELECT coalesce(max(log_index), -1) + 1 INTO nxt FROM audit_events;
+  FOR j IN 0 .. jsonb_array_length(jobs) - 1 LOOP
+    job := jobs->j;
+    i := -1;
+    idx := '[]'::jsonb;
+    job_nxt := nxt;
+    absent_at := NULL;
+    BEGIN
+      FOR k IN 0 .. jsonb_array_length(job) - 1 LOOP -- k, not i: a FOR variable is local to its loop
+        i := k; -- the failing op's position, for the handler
+        op := job->k;
+        a := op->'args';
+        CASE op->>'op'
+        WHEN 'nonceInsert' THEN
+          INSERT INTO proof_nonces (nonce, expires_at) VALUES (a->>0, (a->>1)::bigint);
+        WHEN 'challengeUse' THEN
+          UPDATE challenges SET used = 1 WHERE nonce = a->>0 AND used = 0 AND expires_at >= (a->>1)::bigint;
+          GET DIAGNOSTICS n = ROW_COUNT;
+          IF n = 0 AND op ? 'onNoChange' THEN RAISE EXCEPTION 'no change' USING ERRCODE = 'AIDNC'; END IF;
+        WHEN 'agentCount' THEN
+          IF op->'expect'->>'equals' = '0' AND job->(k + 1)->>'op' = 'agentInsert' AND job->(k + 1)->'args'->>0 = a->>0 THEN
+            absent_at := k; -- the next op's insert checks it: agents_pkey (handler below)
+          ELSE
+            SELECT count(*) INTO n FROM agents WHERE did = a->>0;
+            IF n <> (op->'expect'->>'equals')::bigint THEN RAISE EXCEPTION 'expectation' USING ERRCODE = 'AIDEX'; END IF;
+          END IF;
+        WHEN 'agentStatus' THEN
+          SELECT status INTO t FROM agents WHERE did = a->>0;
+          IF t IS NULL OR t IS DISTINCT FROM op->'expect'->>'equals' THEN RAISE EXCEPTION 'expectation' USING ERRCODE = 'AIDEX'; END IF;
+        WHEN 'agentInsert' THEN
+          INSERT INTO agents (did, orchestrator_id, controller, purpose, claims_json, key_custody, status, created_at)
+            VALUES (a->>0, a->>1, a->>2, a->>3, a->>4, a->>5, 'active', (a->>6)::bigint);
+        WHEN 'credInsert' THEN
+          INSERT INTO credentials (id, agent_did, kind, format, jwt, status_list_id, status_index, issued_at, expires_at)
+            VALUES (a->>0, a->>1, a->>2, a->>3, a->>4, a->>5, (a->>6)::bigint, (a->>7)::bigint, (a->>8)::bigint);
+        WHEN 'listAdvance' THEN
+          NULL; -- allocate recorded the index
+        WHEN 'auditInsert' THEN
+          INSERT INTO audit_events (at, actor, action, subject, details_json, log_index)
+            VALUES ((a->>0)::bigint, a->>1, a->>2, a->>3, a->>4, nxt);
+          idx := idx || to_jsonb(nxt);
+          nxt := nxt + 1;
+        WHEN 'delegInsert' THEN
+          INSERT INTO delegations (id, parent_id, delegator, delegatee, status_list_id, status_index, created_at, expires_at)
+            VALUES (a->>0, a->>1, a->>2, a->>3, a->>4, (a->>5)::bigint, (a->>6)::bigint, (a->>7)::bigint);
+        WHEN 'delegRevokedAt' THEN
+          SELECT count(*) INTO n FROM delegations WHERE id = a->>0 AND revoked_at IS NULL;
+          IF n = 0 THEN RAISE EXCEPTION 'expectation' USING ERRCODE = 'AIDEX'; END IF;
+        ELSE
+          RAISE EXCEPTION 'unknown write op %', op->>'op' USING ERRCODE = 'AIDOP';
+        END CASE;
+      END LOOP;
+      out := out || jsonb_build_array(idx);
+    EXCEPTION WHEN OTHERS THEN
+      nxt := job_nxt; -- variables are not rolled back with the job's subtransaction
+      GET STACKED DIAGNOSTICS con = CONSTRAINT_NAME;
+      IF SQLSTATE = '23505' AND con = 'agents_pkey' AND absent_at IS NOT NULL AND i = absent_at + 1 THEN
+        -- the DID was taken: the count's expectation failed, as if it had read the row
+        out := out || jsonb_build_array(jsonb_build_object('i', absent_at, 'state', 'AIDEX', 'message', 'expectation'));
+      ELSE
+        out := out || jsonb_build_array(jsonb_build_object('i', i, 'state', SQLSTATE, 'message', SQLERRM));
+      END IF;
+    END;
+  END LOOP;
+  RETURN out;
+END
+$fn$;
+`
+
 /**
  * The PostgreSQL schema, in order. Append new steps; never edit a released one.
  * @example
@@ -434,6 +515,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = Object.freeze([
   { version: 3, name: 'credentials in insertion order', sql: PG_3 },
   { version: 4, name: 'group commit in one statement, returning log indices', sql: PG_4 },
   { version: 5, name: 'group commit: fewer statements and index entries per job', sql: PG_5 },
+  { version: 6, name: 'group commit: a new agent DID checked by its primary key', sql: PG_6 },
 ])
 
 /**
