@@ -39,11 +39,14 @@ async function pair(extra: Record<string, string>): Promise<{ a: IssuerProcess; 
   const { credential, credentialId } = spawned.body as { credential: string; credentialId: string }
   const verifier = createVerifier({ trustedIssuers: [did], statusTtlMs: 600_000, revocationStream: { url: `${b.url}/v1/events` } })
   verifiers.push(verifier)
-  await verifier.verifyAgentCredential(credential)
   for (let i = 0; verifier.revocationMode() !== 'push'; i++) {
     if (i > 200) throw new Error('the verifier never subscribed')
     await sleep(25)
   }
+  // After the stream is up: its first `ready` clears the status lists cached before it (they may be
+  // older than the stream), so a list fetched before then would be fetched again at the next verify,
+  // and the control would see the revocation that way (the stream arriving late, under load).
+  await verifier.verifyAgentCredential(credential)
   return { a, b, verifier, credential, credentialId }
 }
 
