@@ -42,6 +42,17 @@ suite('IssuerService on PostgreSQL', () => {
     return { url: db.url, dirA, dirB }
   }
 
+  /** Two services on one fresh database, B opened after A with A's master secret. */
+  async function twoInstances() {
+    const { url, dirA, dirB } = await setup()
+    const a = await IssuerService.open({ dataDir: dirA, baseUrl: 'http://issuer.test', databaseUrl: url })
+    undo.push(() => a.close())
+    copyFileSync(join(dirA, 'secret.key'), join(dirB, 'secret.key'))
+    const b = await IssuerService.open({ dataDir: dirB, baseUrl: 'http://issuer.test', databaseUrl: url })
+    undo.push(() => b.close())
+    return { a, b }
+  }
+
   it('two services on one database: one issuer, shared state, revocations seen by both; unported parts refuse', async () => {
     const { url, dirA, dirB } = await setup()
     const a = await IssuerService.open({ dataDir: dirA, baseUrl: 'http://issuer.test', databaseUrl: url })
@@ -79,12 +90,7 @@ suite('IssuerService on PostgreSQL', () => {
   })
 
   it('console on PostgreSQL: agents spawned through one instance listed, searched and shown through another; sessions per instance', async () => {
-    const { url, dirA, dirB } = await setup()
-    const a = await IssuerService.open({ dataDir: dirA, baseUrl: 'http://issuer.test', databaseUrl: url })
-    undo.push(() => a.close())
-    copyFileSync(join(dirA, 'secret.key'), join(dirB, 'secret.key'))
-    const b = await IssuerService.open({ dataDir: dirB, baseUrl: 'http://issuer.test', databaseUrl: url })
-    undo.push(() => b.close())
+    const { a, b } = await twoInstances()
     const appA = buildServer(a, { logger: false, console: { dir: null } })
     const appB = buildServer(b, { logger: false, console: { dir: null } })
     undo.push(() => appA.close(), () => appB.close())
@@ -127,12 +133,7 @@ suite('IssuerService on PostgreSQL', () => {
   })
 
   it('a spawn over HTTP reads the database once before its commit (key, DID and proof jti together); refusals keep their order and a removed key is refused by every instance', async () => {
-    const { url, dirA, dirB } = await setup()
-    const a = await IssuerService.open({ dataDir: dirA, baseUrl: 'http://issuer.test', databaseUrl: url })
-    undo.push(() => a.close())
-    copyFileSync(join(dirA, 'secret.key'), join(dirB, 'secret.key'))
-    const b = await IssuerService.open({ dataDir: dirB, baseUrl: 'http://issuer.test', databaseUrl: url })
-    undo.push(() => b.close())
+    const { a, b } = await twoInstances()
     const appB = buildServer(b, { logger: false, console: { dir: null } })
     undo.push(() => appB.close())
     const admin = { kind: 'admin' as const }
@@ -168,12 +169,7 @@ suite('IssuerService on PostgreSQL', () => {
   })
 
   it('approvals across instances: enrolment, request and decision through either; a long poll sees a decision made through the other; revocation shared', async () => {
-    const { url, dirA, dirB } = await setup()
-    const a = await IssuerService.open({ dataDir: dirA, baseUrl: 'http://issuer.test', databaseUrl: url })
-    undo.push(() => a.close())
-    copyFileSync(join(dirA, 'secret.key'), join(dirB, 'secret.key'))
-    const b = await IssuerService.open({ dataDir: dirB, baseUrl: 'http://issuer.test', databaseUrl: url })
-    undo.push(() => b.close())
+    const { a, b } = await twoInstances()
     const appA = buildServer(a, { logger: false })
     const appB = buildServer(b, { logger: false })
     undo.push(() => appA.close(), () => appB.close())
