@@ -105,6 +105,26 @@ describe.each(engines)('storage on $name', (engine) => {
     expect(await s!.agents.seen('did:key:zA', 'pop:fresh', orch1!.key_hash)).toEqual({ agent: true, nonce: false, orchestrator: orch1 })
     expect(await s!.agents.seen(null, null, orch1!.key_hash)).toEqual({ agent: false, nonce: false, orchestrator: orch1 })
     expect(await s!.agents.seen('did:key:zA', 'pop:used', 'no such hash')).toEqual({ agent: true, nonce: true, orchestrator: undefined })
+    // Reads made together answer each as alone (PostgreSQL: in one round trip), in their own order;
+    // a value the server refuses (a NUL character) fails that read only.
+    const trips = () => (s as { roundTrips?: number }).roundTrips ?? 0
+    const before = trips()
+    const together = await Promise.all([
+      s!.agents.seen('did:key:zNew', 'pop:used', orch1!.key_hash),
+      s!.agents.seen('did:key:zA', 'pop:fresh'),
+      s!.agents.seen(null, null, orch1!.key_hash),
+      s!.agents.seen('did:key:zB', 'pop:"{,}\\', 'no such hash'),
+    ])
+    expect(together).toEqual([
+      { agent: false, nonce: true, orchestrator: orch1 },
+      { agent: true, nonce: false },
+      { agent: false, nonce: false, orchestrator: orch1 },
+      { agent: true, nonce: false, orchestrator: undefined },
+    ])
+    if (engine.name === 'postgres') expect(trips() - before).toBe(1)
+    const hostile = await Promise.allSettled([s!.agents.seen('did:key:z\u0000', 'pop:x'), s!.agents.seen('did:key:zA', 'pop:used', orch1!.key_hash)])
+    if (engine.name === 'postgres') expect(hostile[0]!.status).toBe('rejected')
+    expect(hostile[1]).toEqual({ status: 'fulfilled', value: { agent: true, nonce: true, orchestrator: orch1 } })
     expect(await s!.agents.list({ limit: 10, status: 'revoked' })).toHaveLength(1)
     expect(await s!.credentials.revoke('urn:uuid:1', 300, 'r')).toBe(true)
     expect(await s!.credentials.activeByAgent('did:key:zA')).toEqual([])

@@ -14,7 +14,7 @@ import { PG_LOG_LOCK, pgTx, type Query } from './sql-tx.js'
 import { pgConsole } from './pg-console.js'
 import { databaseUnavailable } from './unavailable.js'
 import { writeOps } from '../domain/store.js'
-import type { ConsoleReads, IssuerStorage, StatusIndexBlock, StorageTx, WriteOp } from './types.js'
+import type { ConsoleReads, IssuerStorage, OrchestratorRow, StatusIndexBlock, StorageTx, WriteOp } from './types.js'
 
 const INT8 = 20
 const NUMERIC = 1700
@@ -92,6 +92,21 @@ export async function openPgStorage(url: string, options: PgStorageOptions = {})
 
 interface Job { ops: readonly WriteOp[]; resolve: (logIndices: readonly number[]) => void; reject: (e: unknown) => void }
 
+type Seen = { agent: boolean; nonce: boolean; orchestrator?: OrchestratorRow | undefined }
+interface SeenRead { did: string | null; nonce: string | null; keyHash: string | null; resolve: (r: Seen) => void; reject: (e: unknown) => void }
+
+// A spawn's early read (agents.seen) for every read queued, in one statement: one row per read, in
+// the order of the arrays (WITH ORDINALITY), as the one-read statement of sql-tx.ts would answer each.
+// orchestrators.key_hash is UNIQUE (LIMIT 1 keeps the look-up one per read, by the index, whatever
+// the join order a young table's statistics suggest). Scalar sub-selects on the primary keys, not
+// EXISTS: a correlated EXISTS may be planned as a hashed subplan, which reads
+// every agent and nonce into a hash table at each execution (the generic plan on a young database).
+const SEEN_MANY = `SELECT (SELECT true FROM agents a WHERE a.did = r.did) IS NOT NULL AS agent,
+  (SELECT true FROM proof_nonces n WHERE n.nonce = r.nonce) IS NOT NULL AS nonce, o.id, o.name, o.key_hash, o.created_at, o.removed_at
+  FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS r(did, nonce, key_hash, k)
+  LEFT JOIN LATERAL (SELECT * FROM orchestrators o WHERE o.key_hash = r.key_hash AND o.removed_at IS NULL LIMIT 1) o ON true ORDER BY r.k`
+type SeenRow = [boolean, boolean, string | null, string, string, number, number | null]
+
 export class PgStorage implements IssuerStorage {
   readonly engine = 'postgres' as const
   readonly ops = writeOps
@@ -100,6 +115,9 @@ export class PgStorage implements IssuerStorage {
   readonly console: ConsoleReads
   #queue: Job[] = []
   #flushing = false
+  #reads: SeenRead[] = []
+  #reading = false
+  readonly #agents: StorageTx['agents']
   #closed = false
   /** Database round trips made (for the bench: round trips per spawn). */
   roundTrips = 0
@@ -111,10 +129,11 @@ export class PgStorage implements IssuerStorage {
     }
     this.#tx = pgTx(this.#q, false, (fn) => this.transaction(fn))
     this.console = pgConsole(this.#q)
+    this.#agents = { ...this.#tx.agents, seen: (did, nonce, keyHash) => this.#seen(did, nonce, keyHash) }
   }
 
   get orchestrators() { return this.#tx.orchestrators }
-  get agents() { return this.#tx.agents }
+  get agents() { return this.#agents }
   get credentials() { return this.#tx.credentials }
   get delegations() { return this.#tx.delegations }
   get nonces() { return this.#tx.nonces }
@@ -209,6 +228,53 @@ export class PgStorage implements IssuerStorage {
     } finally {
       client.release()
     }
+  }
+
+  // The spawns' early reads (agents.seen), read together: reads queued while one is in flight (or in
+  // the same turn of the event loop) go in one statement, one round trip and one executor start for
+  // all (SEEN_MANY), as the group commit does for writes. Each read is sent after its call, so it
+  // sees every write acknowledged before it. Reads in a transaction are not queued (pgTx's own).
+  #seen(did: string | null, nonce: string | null, keyHash: string | undefined): Promise<Seen> {
+    return new Promise<Seen>((resolve, reject) => {
+      this.#reads.push({ did, nonce, keyHash: keyHash ?? null, resolve, reject })
+      if (!this.#reading) {
+        this.#reading = true
+        setImmediate(() => void this.#readSeen())
+      }
+    })
+  }
+
+  async #readSeen(): Promise<void> {
+    while (this.#reads.length > 0) {
+      const batch = this.#reads.splice(0, 256)
+      let rows: SeenRow[]
+      try {
+        if (batch.length === 1) {
+          // Alone: the one-read statement (the same answer, no arrays to build or unnest).
+          const r = batch[0]!
+          this.#tx.agents.seen(r.did, r.nonce, r.keyHash ?? undefined).then(r.resolve, r.reject)
+          continue
+        }
+        this.roundTrips++
+        rows = (await this.pool.query({
+          ...(prepared(SEEN_MANY, []) as pg.QueryConfig),
+          values: [batch.map((r) => r.did), batch.map((r) => r.nonce), batch.map((r) => r.keyHash)],
+          rowMode: 'array',
+        })).rows as SeenRow[]
+      } catch {
+        // One read's value refused by the server (a DID with a NUL character, say) fails the
+        // statement: each read is then made alone, so only that one fails, with its own error.
+        for (const r of batch) this.#tx.agents.seen(r.did, r.nonce, r.keyHash ?? undefined).then(r.resolve, r.reject)
+        continue
+      }
+      batch.forEach((r, k) => {
+        const row = rows[k]
+        if (!row) return r.reject(new Error('agents.seen: no row for a read'))
+        const [agent, used, id, name, key_hash, created_at, removed_at] = row
+        r.resolve({ agent, nonce: used, orchestrator: r.keyHash === null || id === null ? undefined : { id, name, key_hash, created_at, removed_at } })
+      })
+    }
+    this.#reading = false
   }
 
   commit(ops: readonly WriteOp[]): Promise<readonly number[]> {
