@@ -62,8 +62,8 @@ export type {
   AgentIdentityCredentialPayload,
   ParseClaimsOptions,
 } from './credential.js'
-export { createProofOfPossession, verifyProofOfPossession, POP_TYP, MAX_POP_LIFETIME_SEC } from './pop.js'
-export type { CreateProofOptions, VerifyProofOptions, VerifiedProof, ProofPurpose } from './pop.js'
+export { createProofOfPossession, decodeProofOfPossession, verifyProofOfPossession, POP_TYP, MAX_POP_LIFETIME_SEC } from './pop.js'
+export type { CreateProofOptions, DecodedProofOfPossession, VerifyProofOptions, VerifiedProof, ProofPurpose } from './pop.js'
 export {
   parseSpiffeId,
   parseTrustDomain,

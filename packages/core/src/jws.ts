@@ -167,9 +167,13 @@ const HEADERS = new Map<string, JwsHeader>()
 const MAX_HEADERS = 64
 const MAX_HEADER_CHARS = 1024
 
-/** The checked header of a compact JWS, `segment` its first part. Frozen (it may be shared). */
-function decodeHeader(segment: string): JwsHeader {
-  const known = HEADERS.get(segment)
+/**
+ * The checked header of a compact JWS, `segment` its first part. Frozen (it may be shared). Without
+ * `cache`, the header is neither looked up nor kept: for headers that do not repeat (a proof of
+ * possession names its agent's new key), where the lookup and the copy kept are wasted.
+ */
+function decodeHeader(segment: string, cache = true): JwsHeader {
+  const known = cache ? HEADERS.get(segment) : undefined
   if (known !== undefined) return known
   const header = decodeJsonSegment(segment, 'JWS header', 4) as JwsHeader
   if (header.alg !== 'EdDSA') {
@@ -180,7 +184,7 @@ function decodeHeader(segment: string): JwsHeader {
   if (header.kid !== undefined && typeof header.kid !== 'string') throw new VerificationError('ERR_MALFORMED', 'JWS header kid is not a string')
   if (header.typ !== undefined && typeof header.typ !== 'string') throw new VerificationError('ERR_MALFORMED', 'JWS header typ is not a string')
   deepFreeze(header)
-  if (segment.length <= MAX_HEADER_CHARS) {
+  if (cache && segment.length <= MAX_HEADER_CHARS) {
     if (HEADERS.size >= MAX_HEADERS) HEADERS.clear()
     // A copy of the key: `segment` is a slice that would keep the whole token alive.
     HEADERS.set(Buffer.from(segment, 'latin1').toString('latin1'), header)
@@ -198,11 +202,19 @@ const PAYLOAD_OPTIONS = { what: 'JWT payload', maxDepth: MAX_JWT_PAYLOAD_DEPTH }
 
 /** Decodes a compact JWS whose payload must be a JSON object (duplicate members refused). Not verified. */
 export function decodeJwt(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BYTES): DecodedJwt {
+  return decodeJwtHeaderCached(token, maxBytes, true)
+}
+
+/**
+ * {@link decodeJwt}, its header kept in the cache of repeated headers or not (`cacheHeader` false:
+ * a token whose header does not repeat, a proof of possession). Internal: not exported from index.ts.
+ */
+export function decodeJwtHeaderCached(token: unknown, maxBytes: number, cacheHeader: boolean): DecodedJwt {
   // decodeCompactJws's checks in its order, the payload decoded into the scratch buffer (only its text is kept).
   if (typeof token !== 'string') notAString()
   const second = splitCompactJws(token, maxBytes)
   const first = token.indexOf('.')
-  const header = decodeHeader(token.slice(0, first))
+  const header = decodeHeader(token.slice(0, first), cacheHeader)
   const segment = token.slice(first + 1, second)
   checkBase64url(segment, 'JWS payload')
   const signature = base64urlDecode(token.slice(second + 1), 'JWS signature')

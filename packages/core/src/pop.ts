@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { assertEd25519PublicKey, parseDidKeySyntax } from './did-key.js'
 import { VerificationError } from './errors.js'
-import { decodeJwt, signJwt, verifyJwsSignatureAsync } from './jws.js'
+import { decodeJwtHeaderCached, signJwt, verifyJwsSignatureAsync, type DecodedJwt } from './jws.js'
 import { base64urlEncode } from './base64url.js'
 import type { Signer } from './keys.js'
 import { isNumericDate } from './time.js'
@@ -12,6 +12,12 @@ export const POP_TYP = 'agentid-pop+jwt'
 export type ProofPurpose = 'spawn' | 'renew' | 'delegate' | 'svid'
 /** Longest lifetime of a proof of possession, in seconds. */
 export const MAX_POP_LIFETIME_SEC = 300
+/** Largest proof of possession read, checked before any parsing. */
+const MAX_POP_BYTES = 8 * 1024
+
+// A proof's header names its agent's key (`kid`): it does not repeat, so it is not kept in the cache of
+// repeated headers (where it would cost a lookup and a copy, and push out the headers that do repeat).
+const decodeProof = (token: unknown) => decodeJwtHeaderCached(token, MAX_POP_BYTES, false)
 
 export interface CreateProofOptions {
   signer: Signer
@@ -69,6 +75,40 @@ export interface VerifiedProof {
   exp: number
 }
 
+/**
+ * A proof of possession decoded by {@link decodeProofOfPossession}: split, its header and payload
+ * parsed with the strict JWT rules, nothing verified. `iss` and `jti` are what the proof claims (not
+ * checked: any JSON value), for a caller's look-ups before the signature check.
+ */
+export interface DecodedProofOfPossession {
+  /** The proof as it was given. */
+  readonly token: string
+  readonly iss: unknown
+  readonly jti: unknown
+}
+
+// The decoded JWT of each DecodedProofOfPossession this module made: verifyProofOfPossession takes
+// it from here, so an object made elsewhere (or changed) is never read as a decoded proof.
+const DECODED = new WeakMap<DecodedProofOfPossession, DecodedJwt>()
+
+/**
+ * Decodes a proof of possession without verifying it (as {@link verifyProofOfPossession} decodes it:
+ * at most 8 KiB, checked first, then the strict JWT rules), for a caller that reads what it names
+ * before verifying it and then verifies the same decoding instead of decoding the token twice.
+ * Throws VerificationError (ERR_MALFORMED, ERR_UNSUPPORTED_ALG, ERR_SIGNATURE_INVALID for a
+ * signature that is not 64 bytes), as verifyProofOfPossession does for the same token.
+ * @example
+ * const decoded = decodeProofOfPossession(proof)
+ * lookUp(decoded.iss, decoded.jti)            // not yet trusted
+ * const verified = await verifyProofOfPossession(decoded, { audience, purpose: 'spawn', now })
+ */
+export function decodeProofOfPossession(token: unknown): DecodedProofOfPossession {
+  const jwt = decodeProof(token)
+  const decoded = Object.freeze({ token: token as string, iss: jwt.payload.iss, jti: jwt.payload.jti })
+  DECODED.set(decoded, jwt)
+  return decoded
+}
+
 function bad(message: string, code: 'ERR_MALFORMED' | 'ERR_AUDIENCE_MISMATCH' | 'ERR_EXPIRED' | 'ERR_NOT_YET_VALID' | 'ERR_KEY_MISMATCH' = 'ERR_MALFORMED'): never {
   throw new VerificationError(code, `proof of possession: ${message}`)
 }
@@ -77,9 +117,11 @@ function bad(message: string, code: 'ERR_MALFORMED' | 'ERR_AUDIENCE_MISMATCH' | 
  * Verifies a proof of possession: signed by the key of its own `iss` did:key, for this audience and
  * purpose, within its short lifetime. Rejects with a VerificationError. The signature is checked on
  * libuv's thread pool: the issuer verifies one per spawn and keeps its event loop for the rest.
+ * `token` is the proof, or what {@link decodeProofOfPossession} made of it (not decoded again; any
+ * other object is refused as a token that is not a string).
  */
 export async function verifyProofOfPossession(token: unknown, options: VerifyProofOptions): Promise<VerifiedProof> {
-  const jwt = decodeJwt(token, 8 * 1024)
+  const jwt = (typeof token === 'object' && token !== null ? DECODED.get(token as DecodedProofOfPossession) : undefined) ?? decodeProof(token)
   if (jwt.header.typ !== POP_TYP) bad(`typ must be ${POP_TYP}`)
   const p = jwt.payload
   if (typeof p.iss !== 'string' || p.sub !== p.iss) bad('iss and sub must be the agent DID')

@@ -3,9 +3,10 @@
 import {
   AgentIdError,
   agentSpiffeId,
-  decodeJwt,
+  decodeProofOfPossession,
   generateEd25519KeyPair,
   verifyProofOfPossession,
+  type DecodedProofOfPossession,
   type Ed25519PrivateJwk,
 } from '@agentid/core'
 import { authenticate } from './access.js'
@@ -18,8 +19,11 @@ import { actorName, type Principal } from './principal.js'
 import type { IssuedCredential } from './views.js'
 
 export type SpawnAnswer = IssuedCredential & { logIndex: number; privateJwk?: Ed25519PrivateJwk; keyCustody: 'agent' | 'issuer'; spiffeId?: string; delegationChain?: string[] }
-/** A spawn's early refusals read with its key (spawnWithKey), for the DID and jti its proof named. */
-export interface EarlyReads { did: string; jti: string; agent: boolean; nonce: boolean }
+/**
+ * A spawn's early refusals read with its key (spawnWithKey), for the DID and jti its proof named,
+ * and that proof as decoded then (verified without decoding it again when it is the body's proof).
+ */
+export interface EarlyReads { did: string; jti: string; agent: boolean; nonce: boolean; proof: DecodedProofOfPossession }
 
 export type SpawnDeps = IssueDeps & Pick<ServiceDeps, 'delegations' | 'attestation' | 'trustDomain' | 'maxTtl'>
 
@@ -53,7 +57,8 @@ export async function spawn(d: SpawnDeps, actor: Principal, body: unknown, early
   let privateJwk: Ed25519PrivateJwk | undefined
   let proof: { jti: string; nonce: string | null; exp: number } | undefined
   if (request.keyCustody === 'agent') {
-    const verified = await verifyProofOfPossession(request.proof, { audience: d.engine.issuer.did, purpose: 'spawn', now: d.now() })
+    // The proof spawnWithKey decoded is verified as decoded then, when it is this request's proof.
+    const verified = await verifyProofOfPossession(early !== undefined && early.proof.token === request.proof ? early.proof : request.proof, { audience: d.engine.issuer.did, purpose: 'spawn', now: d.now() })
     if (request.did !== undefined && request.did !== verified.did) throw new AgentIdError('ERR_KEY_MISMATCH', 'did does not match the proof of possession')
     did = verified.did
     proof = verified
@@ -99,15 +104,16 @@ export async function spawn(d: SpawnDeps, actor: Principal, body: unknown, early
   return { ...issued, keyCustody: request.keyCustody, ...(claims.spiffeId ? { spiffeId: claims.spiffeId } : {}), ...(privateJwk ? { privateJwk } : {}), ...(root ? { delegationChain: [root.jwt] } : {}) }
 }
 
-// The agent DID and jti a spawn body's proof names, decoded without verifying it (undefined when it
-// names none: issuer-held keys, or a body the spawn will refuse anyway).
-function proofNames(body: unknown): { did: string; jti: string } | undefined {
-  const proof = typeof body === 'object' && body !== null ? (body as { proof?: unknown }).proof : undefined
-  if (typeof proof !== 'string') return undefined
+// The agent DID and jti a spawn body's proof names, and the proof decoded (not verified; undefined
+// when it names none: issuer-held keys, or a body the spawn will refuse anyway, with its own error).
+function proofNames(body: unknown): { did: string; jti: string; proof: DecodedProofOfPossession } | undefined {
+  const token = typeof body === 'object' && body !== null ? (body as { proof?: unknown }).proof : undefined
+  if (typeof token !== 'string') return undefined
+  let proof: DecodedProofOfPossession
   try {
-    const { payload } = decodeJwt(proof, 8 * 1024)
-    return typeof payload.iss === 'string' && typeof payload.jti === 'string' ? { did: payload.iss, jti: payload.jti } : undefined
+    proof = decodeProofOfPossession(token)
   } catch {
     return undefined
   }
+  return typeof proof.iss === 'string' && typeof proof.jti === 'string' ? { did: proof.iss, jti: proof.jti, proof } : undefined
 }
