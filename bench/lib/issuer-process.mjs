@@ -66,19 +66,23 @@ export function mainThreadCpuSeconds(pid) {
 
 /**
  * Starts `apps/issuer/dist/main.js` on `dataDir` (port 0, a random admin key); resolves once it
- * listens. `BENCH_PROF=<dir>` writes a CPU profile of it.
+ * listens. `BENCH_PROF=<dir>` writes a CPU profile of it. `root`: another checkout whose build to run.
  */
-export async function startIssuer(dataDir, env = {}) {
+export async function startIssuer(dataDir, env = {}, root = join(benchDir, '..')) {
   const adminKey = 'aid_admin_' + Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url')
   // Port 0: the issuer binds a free port and says which in its start-up line on stderr, so the
   // bench never talks to some other process that happens to hold a port it guessed.
-  const child = spawnProcess(process.execPath, [...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), join(benchDir, '../apps/issuer/dist/main.js')], {
+  // BENCH_CALLGRIND=<dir>: the issuer runs under callgrind, instrumentation off until the caller
+  // turns it on (`callgrind_control -i on <pid>`), one output file per thread (spawn-http-cpu.mjs).
+  const cg = process.env.BENCH_CALLGRIND
+  const node = [...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), join(root, 'apps/issuer/dist/main.js')]
+  const child = spawnProcess(cg ? 'valgrind' : process.execPath, cg ? ['--tool=callgrind', '--instr-atstart=no', '--separate-threads=yes', `--callgrind-out-file=${cg}/callgrind.out.%p`, process.execPath, ...node] : node, {
     env: { ...process.env, AGENTID_DATA_DIR: dataDir, AGENTID_PORT: '0', AGENTID_ADMIN_KEY: adminKey, AGENTID_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   })
   const url = await new Promise((resolve, reject) => {
     let seen = ''
-    const timer = setTimeout(() => reject(new Error('issuer did not start within 30 s')), 30_000)
+    const timer = setTimeout(() => reject(new Error('issuer did not start in time')), cg ? 300_000 : 30_000)
     child.stderr.on('data', (chunk) => {
       seen += chunk
       process.stderr.write(chunk)
