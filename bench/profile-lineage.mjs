@@ -25,6 +25,8 @@ import { credentialJwt, keyFromLabel, localFetch, statusListJwt } from './lib/to
 const args = process.argv.slice(2)
 const flag = (name) => { const i = args.indexOf(name); return i === -1 ? undefined : args.splice(i, 2)[1] }
 const fixedCalls = flag('--calls')
+// --warmup W: calls before the N measured (default 300); a few thousand let the JIT settle first.
+const warmupFlag = flag('--warmup')
 const raw = args.includes('--raw') ? (args.splice(args.indexOf('--raw'), 1), true) : false
 const mode = args[0] ?? 'cold'
 const hops = Number(args[1] ?? 8)
@@ -71,7 +73,8 @@ const make = mode === 'warm'
 
 if (fixedCalls !== undefined) {
   const calls = Number(fixedCalls)
-  const WARMUP = 300
+  const WARMUP = warmupFlag === undefined ? 300 : Number(warmupFlag)
+  if (!(Number.isSafeInteger(WARMUP) && WARMUP >= 0 && WARMUP <= 20_000)) throw new Error('--warmup: 0 to 20000')
   if (raw) {
     const sample = (saved?.pool[0] ?? await lineageOf(1)).split('~')[0]
     const dot = sample.lastIndexOf('.')
@@ -87,6 +90,7 @@ if (fixedCalls !== undefined) {
     // The same pool whatever N: two runs then differ only in the calls measured.
     const pool = saved?.pool ?? []
     if (saved === undefined) for (let i = 0; i < WARMUP + 400; i++) pool.push(await make())
+    if (pool.length < WARMUP + calls) throw new Error(`--pool-file holds ${pool.length} lineages: fewer than --warmup + --calls`)
     if (poolFile !== undefined && saved === undefined) writeFileSync(poolFile, JSON.stringify({ nowMs, prefix, pool }))
     let next = 0
     for (let i = 0; i < WARMUP; i++) await verifier.verifyLineage(pool[next++], options)
