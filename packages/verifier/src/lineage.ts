@@ -152,6 +152,13 @@ export interface LineageContext {
   knownCredential: (hash: string) => Promise<VerifiedAgent | undefined>
   /** The same without a promise: `'unknown'` when not known, `'fetch'` when its status list must be fetched first (then `knownCredential`). */
   knownCredentialSync: (hash: string) => VerifiedAgent | 'unknown' | 'fetch'
+  /**
+   * Bounds (ms) within which `knownCredentialSync(hash)` keeps its answer while `actorsVersion()` is
+   * unchanged: the credential's time window and its status list's freshness. Undefined when not known.
+   */
+  knownCredentialWindow: (hash: string) => { from: number; until: number } | undefined
+  /** Changes whenever the verifier's revocation state does (a status list cached anew or dropped, a revocation event). */
+  actorsVersion: () => number
   verifyAgentCredential: (jwt: string) => Promise<VerifiedAgent>
   verifyDelegation: (chain: readonly string[], request: DelegationRequest) => Promise<VerifiedDelegation>
   verifyApproval: (receipt: unknown, options: VerifyApprovalOptions) => Promise<VerifiedApproval>
@@ -175,6 +182,23 @@ export interface PrefixMemo {
    * long workflow does not rebuild its whole history on every call. Filled on use.
    */
   readonly views: (VerifiedLineageHop | undefined)[]
+  /** Its actors as last checked in full, and until when that check stands (filled on use). */
+  actors: ActorsCheck | undefined
+}
+
+/**
+ * The actors of a memoized prefix, each entry's credential checked (known, in time, not revoked, its
+ * subject the signer, its status entry the one the entry names) at actors version `version`. While
+ * that version is unchanged and the clock within [from, until), every one of those checks would give
+ * the same answer again (the credentials' time windows and status lists' freshness bound it), so a
+ * later call skips them for the prefix; anything else runs them all again.
+ */
+export interface ActorsCheck {
+  readonly version: number
+  readonly from: number
+  readonly until: number
+  /** The verified agent of each entry of the prefix, by index. */
+  readonly agents: readonly VerifiedAgent[]
 }
 
 export function createLineageMemo(size: number): BoundedCache<string, PrefixMemo> {
@@ -296,6 +320,24 @@ function credentialList(input: VerifyLineageOptions['credentials']): readonly st
 }
 
 /**
+ * The standing of the first `m` entries' actors, just checked in full at actors version `version`: the
+ * intersection of their credentials' windows. Undefined when one is no longer known (nothing to stand
+ * on) or the version moved during the checks (a status list fetched meanwhile).
+ */
+function actorsCheck(ctx: LineageContext, entries: readonly CustodyEntry[], agents: readonly VerifiedAgent[], m: number, version: number): ActorsCheck | undefined {
+  if (ctx.actorsVersion() !== version) return undefined
+  let from = Number.NEGATIVE_INFINITY
+  let until = Number.POSITIVE_INFINITY
+  for (let k = 0; k < m; k++) {
+    const window = ctx.knownCredentialWindow(entries[k]!.claims.crd)
+    if (window === undefined) return undefined
+    if (window.from > from) from = window.from
+    if (window.until < until) until = window.until
+  }
+  return Object.freeze({ version, from, until, agents: Object.freeze(agents.slice(0, m)) })
+}
+
+/**
  * Verifies a lineage (header form) for the call this service received. See `Verifier.verifyLineage`.
  */
 export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, options: VerifyLineageOptions): Promise<VerifiedLineage> {
@@ -319,6 +361,7 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
   let entries: CustodyEntry[] = []
   let cursor: CustodyCursor | undefined
   let knownViews: (VerifiedLineageHop | undefined)[] | undefined
+  let resumed: PrefixMemo | undefined
   for (let k = n - 1; k >= 0; k--) {
     const end = ends[k]!
     const known = ctx.memo.get(memoKey(text, end))
@@ -326,6 +369,7 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
     start = k + 1
     entries = known.entries.slice()
     knownViews = known.views
+    resumed = known
     cursor = new CustodyCursor(known.state)
     break
   }
@@ -335,7 +379,8 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
     lineageError('ERR_MALFORMED', null, 'charset', 'holds characters other than base64url, "." and "~" (two headers joined?)')
   }
 
-  const t = ctx.now() / 1000
+  const nowMs = ctx.now()
+  const t = nowMs / 1000
   const skew = ctx.clockSkewSec
   // Custody after all but the last entry: memoized too, for the next call of the same workflow with another last hop.
   let beforeLast: CustodyState | undefined
@@ -358,8 +403,8 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
   // the workflow may end with another hop), and the whole lineage unless nothing may follow it (its
   // last hop names no callee: custody refuses any next entry).
   if (start < n) {
-    if (beforeLast !== undefined) ctx.memo.set(memoKey(text, ends[n - 2]!), { prefix: text.slice(0, ends[n - 2]), entries: Object.freeze(entries.slice(0, n - 1)), state: beforeLast, views: [] })
-    if (cursor.currentHolder !== '') ctx.memo.set(memoKey(text, ends[n - 1]!), { prefix: text, entries: Object.freeze(entries.slice()), state: cursor.snapshot(), views: [] })
+    if (beforeLast !== undefined) ctx.memo.set(memoKey(text, ends[n - 2]!), { prefix: text.slice(0, ends[n - 2]), entries: Object.freeze(entries.slice(0, n - 1)), state: beforeLast, views: [], actors: undefined })
+    if (cursor.currentHolder !== '') ctx.memo.set(memoKey(text, ends[n - 1]!), { prefix: text, entries: Object.freeze(entries.slice()), state: cursor.snapshot(), views: [], actors: undefined })
   }
 
   // The last entry is the call this service received: exactly this target, command and arguments, fresh.
@@ -383,11 +428,22 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
   if (t - hop.iat > ctx.maxAgeSec + skew) lineageError('ERR_EXPIRED', n - 1, 'too-old', 'the last hop was issued too long ago', { iat: hop.iat, maxAgeSec: ctx.maxAgeSec })
 
   // Every actor's identity credential, on every call: valid now, not revoked (status lists, cached TTL).
+  // A resumed prefix whose actors were checked in full at this actors version, the clock still inside
+  // the window that check holds for, gives the same answers again: its entries are not checked anew.
+  const version = ctx.actorsVersion()
+  const agents: VerifiedAgent[] = new Array<VerifiedAgent>(n)
+  const standing = resumed?.actors
+  let firstChecked = 0
+  if (standing !== undefined && standing.version === version && nowMs >= standing.from && nowMs < standing.until) {
+    for (let k = 0; k < start; k++) agents[k] = standing.agents[k]!
+    firstChecked = start
+  }
   let supplied: Map<string, string> | undefined
-  const actors = new Map<string, VerifiedAgent>()
-  for (const entry of entries) {
+  let checked: Map<string, VerifiedAgent> | undefined
+  for (let k = firstChecked; k < n; k++) {
+    const entry = entries[k]!
     const c = entry.claims
-    let agent = actors.get(c.crd)
+    let agent = checked?.get(c.crd)
     if (agent === undefined) {
       try {
         // Known and its status list fresh: no promise. Else its list is fetched, or it is verified from what was sent.
@@ -403,13 +459,16 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
         if (error instanceof VerificationError && error.details.reason === 'credential-missing') throw error
         named(error, entry.index, 'actor-credential', { actor: c.iss })
       }
-      actors.set(c.crd, agent)
+      ;(checked ??= new Map()).set(c.crd, agent)
     }
     if (agent.did !== c.iss) lineageError('ERR_KEY_MISMATCH', entry.index, 'credential-subject', 'the credential referenced names another agent than the signer', { actor: c.iss })
     if (agent.status.statusListCredential !== c.sts[0] || String(agent.status.statusListIndex) !== c.sts[1]) {
       lineageError('ERR_LINEAGE_BROKEN', entry.index, 'status-entry', 'the status entry is not the credential\'s')
     }
+    agents[k] = agent
   }
+  // Checked in full for a resumed prefix: what later calls of the workflow may stand on.
+  if (resumed !== undefined && firstChecked === 0) resumed.actors = actorsCheck(ctx, entries, agents, start, version)
 
   // Delegated authority, when chains are given: each chain verified for its hop, and only narrowing along the lineage.
   // Maps allocated only when there is something to put in them (most calls have neither).
@@ -456,7 +515,7 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
       try {
         approvals.set(entry.index, await ctx.verifyApproval(receipt, {
           // The controller is the one the actor's verified credential names, never the receipt's say-so.
-          call: { agent: h.iss, controller: actors.get(h.crd)!.claims.controller, target: h.aud, command: h.cmd, argumentsDigest: `sha-256:${h.arg}`, transactionId: h.txn },
+          call: { agent: h.iss, controller: agents[entry.index]!.claims.controller, target: h.aud, command: h.cmd, argumentsDigest: `sha-256:${h.arg}`, transactionId: h.txn },
           consume: false,
         }))
       } catch (error) {
@@ -482,7 +541,7 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
 
   const verified = entries.map((entry): VerifiedLineageHop | VerifiedLineageReceipt => {
     const c = entry.claims
-    const actor = actors.get(c.crd)!
+    const actor = agents[entry.index]!
     if (entry.kind === 'receipt') {
       const answered = entries.find((e) => e.hash === entry.claims.hop)!
       return Object.freeze({ kind: 'receipt', index: entry.index, actor, answers: answered.index, outputDigest: entry.claims.out, outcome: entry.claims.res, issuedAt: c.iat, expiresAt: c.exp, id: c.jti, hash: entry.hash })

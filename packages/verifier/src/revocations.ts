@@ -39,6 +39,7 @@ export interface RevocationStreamOptions {
 /** The revocations received from event streams, bounded. */
 export class RevocationRegistry {
   private readonly entries = new Set<string>()
+  private changes = 0
 
   constructor(private readonly max: number) {
     if (!Number.isSafeInteger(max) || max < 1) throw new TypeError('createVerifier: revocationStream.maxRevocations must be a positive integer')
@@ -48,9 +49,15 @@ export class RevocationRegistry {
     return this.entries.size
   }
 
+  /** Counts the revocations added (and so the oldest dropped): the registry's answers change only with it. */
+  get version(): number {
+    return this.changes
+  }
+
   private add(key: string): void {
     if (this.entries.has(key)) return
     this.entries.add(key)
+    this.changes++
     if (this.entries.size > this.max) this.entries.delete(this.entries.values().next().value!)
   }
 

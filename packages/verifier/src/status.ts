@@ -146,6 +146,7 @@ export class StatusListTrust {
 export class StatusLists {
   private readonly cache = new BoundedCache<string, CachedList>(1024)
   private readonly inflight = new Map<string, Promise<CachedList>>()
+  private changes = 0
 
   constructor(
     private readonly options: StatusOptions,
@@ -180,6 +181,20 @@ export class StatusLists {
    * {@link status} without a promise when the list is cached and fresh (fetched less than `ttlMs`
    * ago, not expired); undefined when it must be fetched (then call `status`). Throws as `status` does.
    */
+  /**
+   * Counts the changes of the cache (a list added, replaced, evicted or dropped). While it stays the
+   * same, what {@link statusSync} answers for a URL changes only with time, at {@link freshUntil}.
+   */
+  get version(): number {
+    return this.changes
+  }
+
+  /** Until when (ms, exclusive) {@link statusSync} answers from the list cached for `url`; -Infinity when none is. */
+  freshUntil(url: string): number {
+    const cached = this.cache.get(url)
+    return cached === undefined ? Number.NEGATIVE_INFINITY : Math.min(cached.fetchedAt + this.options.ttlMs, cached.expiresAt)
+  }
+
   statusSync(url: string, issuer: string | ReadonlySet<string>, index: number): number | undefined {
     const cached = this.cache.get(url)
     if (cached === undefined) return undefined
@@ -213,6 +228,7 @@ export class StatusLists {
   /** Drops every cached list (tests, or an operator forcing a refresh). */
   clear(): void {
     this.cache.clear()
+    this.changes++
   }
 
   private refresh(url: string, issuer: string | ReadonlySet<string>): Promise<CachedList> {
@@ -300,6 +316,7 @@ export class StatusLists {
       expiresAt: typeof p.exp === 'number' ? (p.exp + skew) * 1000 : Infinity,
     }
     this.cache.set(url, entry)
+    this.changes++
     return entry
   }
 }

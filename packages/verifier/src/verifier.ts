@@ -572,6 +572,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
     checkTime(known.nbf, known.exp)
     return checkStatusSync(known.agent) ? known.agent : 'fetch'
   }
+  // The bounds of what knownCredentialSync answers for `hash` without the state changing (see
+  // actorsVersion): its time window (nbf, exp with the skew) and its status list's freshness, in ms.
+  function knownCredentialWindow(hash: string): { from: number; until: number } | undefined {
+    const known = memo.get(hash)
+    if (!known) return undefined
+    const listFresh = statusLists.freshUntil(known.agent.status.statusListCredential)
+    return { from: known.nbf === null ? Number.NEGATIVE_INFINITY : (known.nbf - skew) * 1000, until: Math.min((known.exp + skew) * 1000, listFresh) }
+  }
   const lineageLimits = { ...DEFAULT_LINEAGE_LIMITS, ...options.lineageLimits }
   for (const [name, value] of Object.entries(lineageLimits)) {
     if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`createVerifier: lineageLimits.${name} must be a positive integer`)
@@ -587,6 +595,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
     memo: createLineageMemo(positive('lineageMemoSize', options.lineageMemoSize, 1_000) || 1),
     knownCredential,
     knownCredentialSync,
+    knownCredentialWindow,
+    // Changes whenever a status list is cached anew (or dropped) or a revocation event arrives.
+    actorsVersion: () => statusLists.version + revocations.version,
     // Memoized on first sight: the lineage then finds each actor by the hash its entries name.
     verifyAgentCredential: (jwt) => verifyCredential(jwt, {}, true),
     verifyDelegation: (chain, request) => verifyDelegationChain(delegations, chain, request),

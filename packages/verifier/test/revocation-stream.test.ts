@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { alice, bob, claims, credential, issuer, LIST_URL, malloryIssuer, NOW, statusListJwt, statusServer, testClock } from './fixtures.js'
 import { receipt as approvalReceipt, received as receivedCall } from './approval-fixtures.js'
 import { generateEd25519KeyPair, signerFromJwk } from '@agentid/core'
+import { appendHop } from '@agentid/lineage'
 
 const CREDENTIAL_CHANGE = 'https://schemas.openid.net/secevent/caep/event-type/credential-change'
 const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked'
@@ -226,6 +227,29 @@ describe('revocationStream: revocations refused on arrival', () => {
     c.res.write(frame(1, await revokeCredential(link.iss, link.jti)))
     await marker(c, 2)
     await expectCode(verifier.verifyDelegation(chain, request), 'ERR_REVOKED')
+  })
+
+  it('a lineage actor of a memoized prefix is refused once its credential-change arrives, the prefix\'s actor check recorded or not', async () => {
+    verifier = make()
+    const c = await nextConnection(1)
+    await until(() => verifier.revocationMode() === 'push')
+    const aliceCred = await credential({ sub: alice.did, index: '1', jti: 'urn:uuid:lineage-actor-alice' })
+    const bobCred = await credential({ sub: bob.did, index: '2', jti: 'urn:uuid:lineage-actor-bob' })
+    const tool = 'https://tool.example'
+    const l0 = await appendHop(undefined, { signer: signerFromJwk(alice.privateJwk), credential: aliceCred, clock, target: 'https://b.example', callee: bob.did, command: 'POST /plan', args: { goal: 'pay' } })
+    // Each call a new last hop by bob on the same prefix (the prefix memoized, then resumed, then stood on).
+    const call = async () => verifier.verifyLineage(
+      await appendHop(l0, { signer: signerFromJwk(bob.privateJwk), credential: bobCred, clock, target: tool, command: 'POST /charge', args: { amount: 1 } }),
+      { audience: tool, command: 'POST /charge', args: { amount: 1 }, credentials: [aliceCred, bobCred] },
+    )
+    for (let i = 0; i < 3; i++) await call()
+    c.res.write(frame(1, await revokeCredential(issuer.did, 'urn:uuid:lineage-actor-alice')))
+    await refused(call)
+    const error = await call().then(() => undefined, (e: unknown) => e)
+    expect(error).toBeInstanceOf(VerificationError)
+    expect((error as VerificationError).code).toBe('ERR_REVOKED')
+    expect((error as VerificationError).details.hop).toBe(0)
+    expect(errors).toEqual([])
   })
 
   it('ignores unknown event types and other change types, and other SSE event names', async () => {

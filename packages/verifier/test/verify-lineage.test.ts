@@ -219,6 +219,40 @@ describe('verifyLineage: hostile lineages', () => {
     expect(await codeOf(verify(next, {}, v))).toMatchObject({ code: 'ERR_REVOKED', hop: 1 })
   })
 
+  it('stands on a memoized prefix\'s actor check only until a status list is fetched anew: then a revoked actor is refused', async () => {
+    let body = await statusListJwt(list)
+    const fetch = async () => ({ ok: true, status: 200, text: async () => body })
+    const v = make({ fetch })
+    const [, l1, lineage] = await chain()
+    const next = () => appendHop(l1, hop('carol', { target: TOOL, command: LAST.command, args: LAST.args }))
+    await verify(lineage!, {}, v) // memoizes the prefix alice → bob
+    await verify(await next(), {}, v) // resumes it: its actors checked in full, and that check recorded
+    await verify(await next(), {}, v) // stands on the record
+    list.set(Number(INDEX.bob), 1)
+    body = await statusListJwt(list)
+    clock.advance(500) // within statusTtlMs: the cached list still answers, with or without the record
+    await verify(await next(), {}, v)
+    clock.advance(501) // past statusTtlMs: the record no longer stands, the list is fetched anew
+    expect(await codeOf(verify(await next(), {}, v))).toMatchObject({ code: 'ERR_REVOKED', hop: 1 })
+    // Every later call too (the record is not rebuilt from a failed check).
+    expect(await codeOf(verify(await next(), {}, v))).toMatchObject({ code: 'ERR_REVOKED', hop: 1 })
+  })
+
+  it('stands on a memoized prefix\'s actor check only within its actors\' credential lifetimes', async () => {
+    const shortLived = await credential({ sub: bob.did, index: INDEX.bob, exp: NOW + 100 }) // + 60 s skew: refused from NOW + 160
+    creds.bob = shortLived
+    const v = make({ statusTtlMs: 3_600_000 })
+    const [, l1, lineage] = await chain()
+    const next = () => appendHop(l1, hop('carol', { target: TOOL, command: LAST.command, args: LAST.args }))
+    await verify(lineage!, {}, v)
+    await verify(await next(), {}, v)
+    await verify(await next(), {}, v) // stands on the record
+    clock.advance(100_000) // bob's credential still valid (exp + skew = NOW + 160)
+    await verify(await next(), {}, v)
+    clock.advance(60_000) // NOW + 160: expired
+    expect(await codeOf(verify(await next(), {}, v))).toMatchObject({ code: 'ERR_EXPIRED', hop: 1 })
+  })
+
   it('refuses forged receipts', async () => {
     const [, l1] = await chain()
     const good = await createReceipt(l1!, { signer: signers.carol, credential: creds.carol, output: { paid: true }, clock })
