@@ -276,7 +276,17 @@ async function verifySignature(ctx: LineageContext, entry: DecodedEntry): Promis
 }
 
 // Characters of a lineage in header form: base64url, the JWS dots and the `~` separators.
-const LINEAGE_CHARS = /^[A-Za-z0-9_.~-]*$/
+const LINEAGE_CHARS = new Uint8Array(128)
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~-') LINEAGE_CHARS[c.charCodeAt(0)] = 1
+
+/** True when `text` from `from` on holds only those characters (a table walk: about half a regular expression's cost per character). */
+function lineageChars(text: string, from: number): boolean {
+  for (let i = from; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c > 127 || LINEAGE_CHARS[c] === 0) return false
+  }
+  return true
+}
 
 /**
  * The limits of `splitLineage` (size, entries, entry size, empty entries) and the end offset of each
@@ -304,9 +314,12 @@ function entryEnds(lineage: unknown, limits: LineageLimits): number[] {
   return ends
 }
 
-/** The memo key of the prefix ending at `end`: the signature segment of its last entry (a lookup key; the bytes are compared). */
+/**
+ * The memo key of the prefix ending at `end`: the last 22 characters (132 bits) of its last entry's
+ * signature. A lookup key only (the bytes are compared); short, as it is hashed on every look-up.
+ */
 function memoKey(lineage: string, end: number): string {
-  return lineage.slice(lineage.lastIndexOf('.', end) + 1, end)
+  return lineage.slice(Math.max(0, end - 22), end)
 }
 
 const NO_CREDENTIALS: readonly string[] = Object.freeze([])
@@ -362,7 +375,9 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
   let cursor: CustodyCursor | undefined
   let knownViews: (VerifiedLineageHop | undefined)[] | undefined
   let resumed: PrefixMemo | undefined
-  for (let k = n - 1; k >= 0; k--) {
+  // Longest first, from the entry before the last: a whole lineage found in the memo was received
+  // before, and its last hop is then a replay (refused below, after its signature is checked again).
+  for (let k = n - 2; k >= 0; k--) {
     const end = ends[k]!
     const known = ctx.memo.get(memoKey(text, end))
     if (known === undefined || known.entries.length !== k + 1 || known.prefix.length !== end || text.slice(0, end) !== known.prefix) continue
@@ -375,7 +390,7 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
   }
   cursor ??= new CustodyCursor()
   const from = start === 0 ? 0 : ends[start - 1]! + 1
-  if (start < n && !LINEAGE_CHARS.test(from === 0 ? text : text.slice(from))) {
+  if (start < n && !lineageChars(text, from)) {
     lineageError('ERR_MALFORMED', null, 'charset', 'holds characters other than base64url, "." and "~" (two headers joined?)')
   }
 
@@ -385,7 +400,7 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
   // Custody after all but the last entry: memoized too, for the next call of the same workflow with another last hop.
   let beforeLast: CustodyState | undefined
   for (let k = start; k < n; k++) {
-    // Its characters were checked above (LINEAGE_CHARS), not again per segment.
+    // Its characters were checked above (lineageChars), not again per segment.
     const entry = decodeEntry(text.slice(k === 0 ? 0 : ends[k - 1]! + 1, ends[k]), k, ctx.limits.maxEntryBytes, true)
     if (k === n - 1 && k > start) beforeLast = cursor.snapshot()
     // Custody before the signature: a splice or a signer without custody is refused without crypto.

@@ -287,6 +287,11 @@ describe('verifyLineage: hostile lineages', () => {
     // Two headers joined by a proxy (", "), a space, an empty entry.
     expect(await codeOf(verify(`${lineage}, ${lineage}`))).toMatchObject({ code: 'ERR_MALFORMED', reason: 'charset' })
     expect(await codeOf(verify(`${lineage}~`))).toMatchObject({ code: 'ERR_MALFORMED', reason: 'empty-entry' })
+    // Any character outside base64url, "." and "~", anywhere in the part not memoized: refused before decoding.
+    for (const bad of [' ', '+', '/', '=', ',', '\u0000', '\u007f', '\u0080', '\u00e9', '\u0100', '\u0161', '\ud800', '\ufeff', '\u{1f600}']) {
+      expect(await codeOf(verify(`${lineage}${bad}`))).toMatchObject({ code: 'ERR_MALFORMED', reason: 'charset' })
+      expect(await codeOf(verify(`${bad}${lineage}`))).toMatchObject({ code: 'ERR_MALFORMED', reason: 'charset' })
+    }
     expect(await codeOf(verify(''))).toMatchObject({ code: 'ERR_MALFORMED' })
     expect(await codeOf(verify(42 as unknown as string))).toMatchObject({ code: 'ERR_MALFORMED' })
     const small = make({ lineageLimits: { maxEntries: 2 } })
