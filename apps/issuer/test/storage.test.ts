@@ -5,7 +5,7 @@
 import { join } from 'node:path'
 import pg from 'pg'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { openPgStorage, openStorage, PG_MIGRATIONS, migratePg, type IssuerStorage } from '../src/storage/index.js'
+import { openPgStorage, openStorage, PgStorage, PG_MIGRATIONS, migratePg, type IssuerStorage } from '../src/storage/index.js'
 import { expectAgentIdError, tempDir } from './engine-helpers.js'
 import { pgAbsent, REQUIRE_SERVICES, tempPgDatabase } from './pg-helpers.js'
 
@@ -131,6 +131,20 @@ describe.each(engines)('storage on $name', (engine) => {
     expect((await s!.credentials.byAgent('did:key:zA'))[0]).toMatchObject({ status_index: 1, revoked_at: 300 })
     // The same status index twice is refused by the schema.
     await expect(s!.credentials.insert({ id: 'urn:uuid:dup', agent_did: 'did:key:zB', kind: 'identity', format: 'jwt', jwt: 'x', status_list_id: '1', status_index: 0, issued_at: 1, expires_at: 2 })).rejects.toThrow()
+  })
+
+  run('reads made together, the database unreachable: each fails once with the connection error', async () => {
+    if (engine.name !== 'postgres') return
+    // Nothing listens on port 1: the batched read fails with ECONNREFUSED, and is not made again one
+    // by one (which, with a blackholed server, would wait the connect timeout twice).
+    const s = new PgStorage(new pg.Pool({ connectionString: 'postgres://agentid@127.0.0.1:1/none', connectionTimeoutMillis: 2000 }))
+    try {
+      const reads = await Promise.allSettled([s.agents.seen('did:key:zA', 'pop:a'), s.agents.seen('did:key:zB', 'pop:b', 'h'), s.agents.seen(null, null, 'h')])
+      for (const r of reads) expect(r).toMatchObject({ status: 'rejected', reason: { code: 'ECONNREFUSED' } })
+      expect(s.roundTrips).toBe(1)
+    } finally {
+      await s.close()
+    }
   })
 
   run('an agent\'s credentials come in insertion order, also when issued in the same second', async () => {

@@ -261,10 +261,13 @@ export class PgStorage implements IssuerStorage {
           values: [batch.map((r) => r.did), batch.map((r) => r.nonce), batch.map((r) => r.keyHash)],
           rowMode: 'array',
         })).rows as SeenRow[]
-      } catch {
-        // One read's value refused by the server (a DID with a NUL character, say) fails the
-        // statement: each read is then made alone, so only that one fails, with its own error.
-        for (const r of batch) this.#tx.agents.seen(r.did, r.nonce, r.keyHash ?? undefined).then(r.resolve, r.reject)
+      } catch (error) {
+        // The database unreachable or too slow: every read fails with it (not tried again one by
+        // one, which would double the wait). Otherwise one read's value refused by the server (a DID
+        // with a NUL character, say) failed the statement: each read is then made alone, so only
+        // that one fails, with its own error.
+        if (databaseUnavailable(error)) for (const r of batch) r.reject(error)
+        else for (const r of batch) this.#tx.agents.seen(r.did, r.nonce, r.keyHash ?? undefined).then(r.resolve, r.reject)
         continue
       }
       batch.forEach((r, k) => {
