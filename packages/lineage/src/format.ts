@@ -377,12 +377,15 @@ export class CustodyCursor {
   private next: number
   private last: string | null
   private holder: string | null
-  private readonly open: OpenCall[]
+  // The open calls: the first `baseOpen` of those of the state started from (never written), then
+  // those opened since; and the `jti`s of that state (a snapshot's own set) and those added since. So
+  // resuming from a memoized prefix copies neither its open calls nor its set.
+  private readonly baseOpenList: readonly OpenCall[]
+  private baseOpen: number
+  private readonly opened: OpenCall[] = []
   private user: string | null
-  // The `jti`s of the state started from (never written: a snapshot's own set) and those added since,
-  // so that resuming from a memoized prefix does not copy its set.
   private readonly baseJtis: ReadonlySet<string>
-  private readonly newJtis = new Set<string>()
+  private newJtis: Set<string> | undefined
 
   /** Starts from `state` (copied once), or before entry 0. */
   constructor(state: CustodyState = START) {
@@ -390,7 +393,8 @@ export class CustodyCursor {
     this.next = state.next
     this.last = state.last
     this.holder = state.holder
-    this.open = state.open.slice()
+    this.baseOpenList = state.open
+    this.baseOpen = state.open.length
     this.user = state.user
     this.baseJtis = state.jtis
   }
@@ -417,22 +421,23 @@ export class CustodyCursor {
     if (this.holder !== null && c.iss !== this.holder) {
       lineageError('ERR_LINEAGE_BROKEN', k, 'signer-not-target', 'signed by an agent the previous entry did not hand custody to', { signer: c.iss, expected: this.holder })
     }
-    if (this.baseJtis.has(c.jti) || this.newJtis.has(c.jti)) lineageError('ERR_LINEAGE_BROKEN', k, 'duplicate-jti', 'jti already used in this lineage (a cycle or a copy)')
+    if (this.baseJtis.has(c.jti) || this.newJtis?.has(c.jti) === true) lineageError('ERR_LINEAGE_BROKEN', k, 'duplicate-jti', 'jti already used in this lineage (a cycle or a copy)')
     if (entry.kind === 'hop') {
       const h = entry.claims
       if (this.user !== null && h.usr !== this.user) lineageError('ERR_LINEAGE_BROKEN', k, 'user-changed', 'names another user than earlier hops (or drops it)', { usr: h.usr ?? null })
       this.holder = h.sub ?? ''
-      this.open.push({ hash: entry.hash, index: k, caller: h.iss, callee: h.sub ?? null })
+      this.opened.push({ hash: entry.hash, index: k, caller: h.iss, callee: h.sub ?? null })
       this.user = h.usr ?? this.user
     } else {
-      const call = this.open[this.open.length - 1]
+      const call = this.opened.length > 0 ? this.opened[this.opened.length - 1] : this.baseOpen > 0 ? this.baseOpenList[this.baseOpen - 1] : undefined
       if (call === undefined) lineageError('ERR_LINEAGE_BROKEN', k, 'receipt-without-call', 'a receipt with no open call to answer')
       if (entry.claims.hop !== call.hash) lineageError('ERR_LINEAGE_BROKEN', k, 'receipt-for-another-hop', 'answers another hop than the innermost open call', { call: call.index })
       if (call.callee === null || entry.claims.iss !== call.callee) lineageError('ERR_LINEAGE_BROKEN', k, 'receipt-signer', 'not signed by the callee of the hop it answers', { call: call.index })
       this.holder = call.caller
-      this.open.pop()
+      if (this.opened.length > 0) this.opened.pop()
+      else this.baseOpen--
     }
-    this.newJtis.add(c.jti)
+    ;(this.newJtis ??= new Set()).add(c.jti)
     this.txn = c.txn
     this.next = k + 1
     this.last = entry.hash
@@ -441,8 +446,9 @@ export class CustodyCursor {
   /** The state reached, as an immutable value (its own copies of the open calls and `jti`s). */
   snapshot(): CustodyState {
     const jtis = new Set(this.baseJtis)
-    for (const jti of this.newJtis) jtis.add(jti)
-    return Object.freeze({ txn: this.txn, next: this.next, last: this.last, holder: this.holder, open: Object.freeze([...this.open]), user: this.user, jtis })
+    if (this.newJtis !== undefined) for (const jti of this.newJtis) jtis.add(jti)
+    const open = Object.freeze([...this.baseOpenList.slice(0, this.baseOpen), ...this.opened])
+    return Object.freeze({ txn: this.txn, next: this.next, last: this.last, holder: this.holder, open, user: this.user, jtis })
   }
 }
 

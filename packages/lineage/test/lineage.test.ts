@@ -13,6 +13,7 @@ import {
   entryHash,
   httpArgs,
   httpCommand,
+  initialCustody,
   mcpCommand,
   mcpTarget,
   splitLineage,
@@ -195,6 +196,31 @@ describe('lineage decoding and custody, fast paths', () => {
     expect([...resumed.snapshot().jtis]).toEqual([e0!.claims.jti, e1!.claims.jti, 'a-fresh-jti-0123456789'])
     expect([...state.jtis]).toEqual([e0!.claims.jti, e1!.claims.jti])
     expect(state.next).toBe(2)
+  })
+
+  it('CustodyCursor resumed from a state answers that state\'s open calls without changing it', async () => {
+    const [a, b, c] = agents
+    const l0 = await appendHop(undefined, { signer: signerFromJwk(a!.privateJwk), credential: await credential(a!, 0), target: 'https://b.example', callee: b!.did, command: 'GET /x', clock })
+    const l1 = await appendHop(l0, { signer: signerFromJwk(b!.privateJwk), credential: await credential(b!, 1), target: 'https://c.example', callee: c!.did, command: 'GET /y', clock })
+    const r1 = await createReceipt(l1, { signer: signerFromJwk(c!.privateJwk), credential: await credential(c!, 2), output: { y: 1 }, clock })
+    const r2 = await createReceipt(r1, { signer: signerFromJwk(b!.privateJwk), credential: await credential(b!, 1), output: { x: 1 }, clock })
+    const [e0, e1, e2, e3] = decodeLineage(r2)
+    let folded = initialCustody()
+    for (const e of [e0!, e1!]) folded = custodyStep(folded, e)
+    const resumed = new CustodyCursor(folded)
+    resumed.step(e2!) // c answers b: the innermost open call, from the state resumed
+    expect(resumed.currentHolder).toBe(b!.did)
+    resumed.step(e3!) // b answers a
+    expect(resumed.currentHolder).toBe(a!.did)
+    const after = resumed.snapshot()
+    expect(after).toEqual(custodyStep(custodyStep(folded, e2!), e3!))
+    expect(after.open).toEqual([])
+    // The state resumed from still has both calls open, and a cursor on it answers them again.
+    expect(folded.open.map((o) => o.index)).toEqual([0, 1])
+    const again = new CustodyCursor(folded)
+    expect(() => again.step(e3!)).toThrow(expect.objectContaining({ details: expect.objectContaining({ reason: 'index' }) }))
+    again.step(e2!)
+    expect(again.snapshot().open.map((o) => o.index)).toEqual([0])
   })
 })
 
