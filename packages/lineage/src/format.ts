@@ -385,6 +385,8 @@ export class CustodyCursor {
   private readonly opened: OpenCall[] = []
   private user: string | null
   private readonly baseJtis: ReadonlySet<string>
+  // The first `jti` added (most resumed walks add one), then a set for any later ones.
+  private newJti: string | undefined
   private newJtis: Set<string> | undefined
 
   /** Starts from `state` (copied once), or before entry 0. */
@@ -421,7 +423,7 @@ export class CustodyCursor {
     if (this.holder !== null && c.iss !== this.holder) {
       lineageError('ERR_LINEAGE_BROKEN', k, 'signer-not-target', 'signed by an agent the previous entry did not hand custody to', { signer: c.iss, expected: this.holder })
     }
-    if (this.baseJtis.has(c.jti) || this.newJtis?.has(c.jti) === true) lineageError('ERR_LINEAGE_BROKEN', k, 'duplicate-jti', 'jti already used in this lineage (a cycle or a copy)')
+    if (this.baseJtis.has(c.jti) || c.jti === this.newJti || this.newJtis?.has(c.jti) === true) lineageError('ERR_LINEAGE_BROKEN', k, 'duplicate-jti', 'jti already used in this lineage (a cycle or a copy)')
     if (entry.kind === 'hop') {
       const h = entry.claims
       if (this.user !== null && h.usr !== this.user) lineageError('ERR_LINEAGE_BROKEN', k, 'user-changed', 'names another user than earlier hops (or drops it)', { usr: h.usr ?? null })
@@ -437,7 +439,8 @@ export class CustodyCursor {
       if (this.opened.length > 0) this.opened.pop()
       else this.baseOpen--
     }
-    ;(this.newJtis ??= new Set()).add(c.jti)
+    if (this.newJti === undefined) this.newJti = c.jti
+    else (this.newJtis ??= new Set()).add(c.jti)
     this.txn = c.txn
     this.next = k + 1
     this.last = entry.hash
@@ -446,6 +449,7 @@ export class CustodyCursor {
   /** The state reached, as an immutable value (its own copies of the open calls and `jti`s). */
   snapshot(): CustodyState {
     const jtis = new Set(this.baseJtis)
+    if (this.newJti !== undefined) jtis.add(this.newJti)
     if (this.newJtis !== undefined) for (const jti of this.newJtis) jtis.add(jti)
     const open = Object.freeze([...this.baseOpenList.slice(0, this.baseOpen), ...this.opened])
     return Object.freeze({ txn: this.txn, next: this.next, last: this.last, holder: this.holder, open, user: this.user, jtis })

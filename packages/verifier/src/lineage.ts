@@ -371,7 +371,8 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
   // The longest prefix verified before: the lineage starts with exactly its bytes. Its entries are
   // neither checked for characters, decoded, hashed nor verified again; custody resumes from its state.
   let start = 0
-  let entries: CustodyEntry[] = []
+  // Exactly n entries: the memoized prefix's, then each new one as it is checked (no growth copies).
+  const entries: CustodyEntry[] = new Array<CustodyEntry>(n)
   let cursor: CustodyCursor | undefined
   let knownViews: (VerifiedLineageHop | undefined)[] | undefined
   let resumed: PrefixMemo | undefined
@@ -382,7 +383,7 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
     const known = ctx.memo.get(memoKey(text, end))
     if (known === undefined || known.entries.length !== k + 1 || known.prefix.length !== end || text.slice(0, end) !== known.prefix) continue
     start = k + 1
-    entries = known.entries.slice()
+    for (let i = 0; i <= k; i++) entries[i] = known.entries[i]!
     knownViews = known.views
     resumed = known
     cursor = new CustodyCursor(known.state)
@@ -412,7 +413,7 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
     if (previous !== undefined && c.iat + skew < previous.claims.iat) lineageError('ERR_LINEAGE_BROKEN', k, 'time-order', 'issued before the entry it follows')
     // Kept without its signature bytes (a view into a shared 8 KiB buffer, which a memoized prefix
     // would hold on to) and its signing input.
-    entries.push(entry.kind === 'hop' ? { kind: 'hop', index: k, hash: entry.hash, claims: entry.claims } : { kind: 'receipt', index: k, hash: entry.hash, claims: entry.claims })
+    entries[k] = entry.kind === 'hop' ? { kind: 'hop', index: k, hash: entry.hash, claims: entry.claims } : { kind: 'receipt', index: k, hash: entry.hash, claims: entry.claims }
   }
   // Memoized, each once with its final state only: the prefix before the last entry (the next call of
   // the workflow may end with another hop), and the whole lineage unless nothing may follow it (its
@@ -454,11 +455,17 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
     firstChecked = start
   }
   let supplied: Map<string, string> | undefined
-  let checked: Map<string, VerifiedAgent> | undefined
   for (let k = firstChecked; k < n; k++) {
     const entry = entries[k]!
     const c = entry.claims
-    let agent = checked?.get(c.crd)
+    // An actor already checked in this call (the same credential acting again): not checked twice.
+    let agent: VerifiedAgent | undefined
+    for (let j = firstChecked; j < k; j++) {
+      if (entries[j]!.claims.crd === c.crd) {
+        agent = agents[j]
+        break
+      }
+    }
     if (agent === undefined) {
       try {
         // Known and its status list fresh: no promise. Else its list is fetched, or it is verified from what was sent.
@@ -474,7 +481,6 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
         if (error instanceof VerificationError && error.details.reason === 'credential-missing') throw error
         named(error, entry.index, 'actor-credential', { actor: c.iss })
       }
-      ;(checked ??= new Map()).set(c.crd, agent)
     }
     if (agent.did !== c.iss) lineageError('ERR_KEY_MISMATCH', entry.index, 'credential-subject', 'the credential referenced names another agent than the signer', { actor: c.iss })
     if (agent.status.statusListCredential !== c.sts[0] || String(agent.status.statusListIndex) !== c.sts[1]) {
