@@ -7,8 +7,9 @@
 // first (untimed), then verifies for about 5 s. Prints the window's bounds on the profiler's clock
 // (monotonic µs) and the number of calls, as profile-chain.mjs does.
 //
-// Fixed count, for instruction counts: `profile-lineage.mjs cold 8 --calls N` (N ≤ 400) signs 700
-// lineages, verifies 300 of them (warm-up), then exactly N more, all on a fixed clock (a run slowed
+// Fixed count, for instruction counts: `profile-lineage.mjs cold 8 --calls N [--warmup W]` signs
+// W + max(N, 400) lineages (W default 300), verifies W of them (warm-up), then exactly N more, all on a
+// fixed clock (a run slowed
 // down by valgrind sees the same times), and prints the CPU time of the N calls; `--raw` does the
 // same with node:crypto verifying one hop (the floor). The cost of one call is the difference of two
 // runs that differ only in N, divided by it, e.g.
@@ -86,10 +87,10 @@ if (fixedCalls !== undefined) {
     const used = process.cpuUsage(cpu)
     console.log(JSON.stringify({ mode: 'raw', calls, cpuUsPerCall: calls ? +((used.user + used.system) / calls).toFixed(1) : null }))
   } else {
-    if (!(calls >= 0 && calls <= 400)) throw new Error('--calls: 0 to 400')
+    if (!(Number.isSafeInteger(calls) && calls >= 0 && calls <= 20_000)) throw new Error('--calls: 0 to 20000')
     // The same pool whatever N: two runs then differ only in the calls measured.
     const pool = saved?.pool ?? []
-    if (saved === undefined) for (let i = 0; i < WARMUP + 400; i++) pool.push(await make())
+    if (saved === undefined) for (let i = 0; i < WARMUP + Math.max(400, calls); i++) pool.push(await make())
     if (pool.length < WARMUP + calls) throw new Error(`--pool-file holds ${pool.length} lineages: fewer than --warmup + --calls`)
     if (poolFile !== undefined && saved === undefined) writeFileSync(poolFile, JSON.stringify({ nowMs, prefix, pool }))
     let next = 0
