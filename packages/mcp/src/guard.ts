@@ -20,6 +20,11 @@ export interface GuardInternals {
   /** The guard's clock, ms since the epoch. */
   now(): number
   readonly verifier: McpGuardOptions['verifier']
+  /**
+   * `guard.authenticate` for a URL already parsed against the resource's origin and found on it (the node
+   * handler's): the same verification without parsing the URL a second time.
+   */
+  authenticateOnOrigin(request: { method: string; url: string; headers: RequestHeaders }): Promise<Caller>
   /** Lineage verification settings (`requireLineage`, `lineageAgent`). */
   readonly lineage: LineageSettings
   /** The policy decision, failing closed on a throwing engine or a malformed answer; no audit. */
@@ -202,6 +207,7 @@ export function createMcpGuard(options: McpGuardOptions): McpGuard {
     if (!recorded && outcome.allow) return { allow: false, rpcCode: MCP_FORBIDDEN_CODE, message: 'Forbidden', data: { code: 'ERR_INTERNAL' }, reason: 'audit-failed' }
     return outcome
   }
-  const internals: GuardInternals = { guard, serverId, resource: resourceUrl, audit, decide, now, verifier, lineage, ...(approve ? { approve } : {}) }
+  const authenticateOnOrigin: GuardInternals['authenticateOnOrigin'] = (request) => authenticateRequest(verifier, resource, request)
+  const internals: GuardInternals = { guard, serverId, resource: resourceUrl, audit, decide, now, verifier, authenticateOnOrigin, lineage, ...(approve ? { approve } : {}) }
   return Object.freeze(guard)
 }

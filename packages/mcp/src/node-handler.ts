@@ -549,7 +549,8 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       const headers = (req as { headersDistinct?: Record<string, string[] | undefined> }).headersDistinct ?? req.headers
       let caller: Caller
       try {
-        caller = await guard.authenticate({ method, url: url.href, headers })
+        // (url is on the resource's origin, checked above: guard.authenticate would parse it again to check that.)
+        caller = await internals.authenticateOnOrigin({ method, url: url.href, headers })
       } catch (error) {
         return refuse(res, error)
       }

@@ -136,6 +136,37 @@ function importProofKey(canonical: string, alg: string): ProofKey {
   return entry
 }
 
+/** A proof header that passed every check not depending on the request: its alg, key, thumbprint and jwk. */
+interface ProofHeader {
+  readonly alg: string
+  readonly key: KeyObject
+  readonly jkt: string
+  readonly jwk: Readonly<JWK>
+}
+
+// An agent's proofs all carry the same header (typ, alg, its jwk): the header is decoded and checked once
+// per exact segment, not once per proof. Only a header that passed is kept; the alg allow-list, which the
+// caller may change, is checked on every proof.
+const proofHeaders = new BoundedCache<string, ProofHeader>(1024)
+
+/** The header of a proof checked as {@link verifyDpopProof} checks it (throwing its errors), its key imported, then kept. */
+function checkProofHeader(segment: string, header: Record<string, unknown>, algorithms: readonly string[]): ProofHeader {
+  if (header.typ !== DPOP_TYP) proofFail('ERR_MALFORMED', `typ must be ${DPOP_TYP}`, { typ: typeof header.typ === 'string' ? header.typ : null })
+  // RFC 9864 names EdDSA over Ed25519 `Ed25519` (fully specified); openid-client v6 signs proofs with an
+  // Ed25519 key under that name. Same signature, same key type: checked exactly as EdDSA, where EdDSA is allowed.
+  const alg = header.alg === 'Ed25519' ? 'EdDSA' : header.alg
+  if (typeof alg !== 'string' || !algorithms.includes(alg)) proofFail('ERR_UNSUPPORTED_ALG', 'alg is not accepted', { alg: typeof alg === 'string' ? alg : null })
+  if ('crit' in header || 'b64' in header) proofFail('ERR_MALFORMED', 'crit and b64 are not supported')
+  const jwk = header.jwk
+  if (!isRecord(jwk)) proofFail('ERR_MALFORMED', 'jwk header is missing')
+  if (PRIVATE_MEMBERS.some((m) => m in jwk)) proofFail('ERR_MALFORMED', 'jwk must be a public key (it holds private members)')
+  if (!keyFitsAlg(jwk, alg)) proofFail('ERR_UNSUPPORTED_ALG', 'jwk does not fit alg', { alg, kty: typeof jwk.kty === 'string' ? jwk.kty : null })
+  const { key, jkt } = importProofKey(canonicalJwk(jwk, alg), alg)
+  const entry: ProofHeader = Object.freeze({ alg, key, jkt, jwk: Object.freeze({ ...(jwk as JWK) }) })
+  proofHeaders.set(segment, entry)
+  return entry
+}
+
 // node:crypto's callback form: the check runs on libuv's thread pool.
 function verifyOnPool(alg: string, data: Buffer, key: KeyObject, sig: Buffer): Promise<boolean> {
   return new Promise((resolve, reject) => {
@@ -175,27 +206,18 @@ export async function verifyDpopProof(proof: unknown, ctx: DpopProofContext): Pr
   if (proof.length > MAX_DPOP_PROOF_BYTES) proofFail('ERR_MALFORMED', `proof is larger than ${MAX_DPOP_PROOF_BYTES} bytes`)
   const parts = proof.split('.')
   if (parts.length !== 3 || parts.some((p) => p === '')) proofFail('ERR_MALFORMED', 'proof is not a compact JWS of three segments')
-  let header: Record<string, unknown>
+  const known = proofHeaders.get(parts[0]!)
+  let header: Record<string, unknown> | undefined
   let payload: Record<string, unknown>
   try {
-    header = decodeJsonSegment(parts[0]!, 'DPoP header', 4)
+    if (known === undefined) header = decodeJsonSegment(parts[0]!, 'DPoP header', 4)
     payload = decodeJsonSegment(parts[1]!, 'DPoP payload', 4)
   } catch (cause) {
     return proofFail('ERR_MALFORMED', 'proof header or payload is not a JSON object', {}, cause)
   }
-  if (header.typ !== DPOP_TYP) proofFail('ERR_MALFORMED', `typ must be ${DPOP_TYP}`, { typ: typeof header.typ === 'string' ? header.typ : null })
-  // RFC 9864 names EdDSA over Ed25519 `Ed25519` (fully specified); openid-client v6 signs proofs with an
-  // Ed25519 key under that name. Same signature, same key type: checked exactly as EdDSA, where EdDSA is allowed.
-  const alg = header.alg === 'Ed25519' ? 'EdDSA' : header.alg
   const algorithms = ctx.algorithms ?? DPOP_ALGS
-  if (typeof alg !== 'string' || !algorithms.includes(alg)) proofFail('ERR_UNSUPPORTED_ALG', 'alg is not accepted', { alg: typeof alg === 'string' ? alg : null })
-  if ('crit' in header || 'b64' in header) proofFail('ERR_MALFORMED', 'crit and b64 are not supported')
-  const jwk = header.jwk
-  if (!isRecord(jwk)) proofFail('ERR_MALFORMED', 'jwk header is missing')
-  if (PRIVATE_MEMBERS.some((m) => m in jwk)) proofFail('ERR_MALFORMED', 'jwk must be a public key (it holds private members)')
-  if (!keyFitsAlg(jwk, alg)) proofFail('ERR_UNSUPPORTED_ALG', 'jwk does not fit alg', { alg, kty: typeof jwk.kty === 'string' ? jwk.kty : null })
-
-  const { key, jkt } = importProofKey(canonicalJwk(jwk, alg), alg)
+  if (known !== undefined && !algorithms.includes(known.alg)) proofFail('ERR_UNSUPPORTED_ALG', 'alg is not accepted', { alg: known.alg })
+  const { alg, key, jkt, jwk } = known ?? checkProofHeader(parts[0]!, header!, algorithms)
   await verifyProofSignature(`${parts[0]!}.${parts[1]!}`, parts[2]!, alg, key, ctx.offloadSignatures === true)
 
   // Signed by the key in its header: now its claims.
@@ -233,5 +255,5 @@ export async function verifyDpopProof(proof: unknown, ctx: DpopProofContext): Pr
     proofFail('ERR_REPLAY', 'the replay cache failed; refusing rather than risk a replay', {}, cause)
   }
   if (fresh !== true) proofFail('ERR_REPLAY', 'proof already used (jti seen)', { jti })
-  return Object.freeze({ jkt, jti, iat, alg, jwk: Object.freeze({ ...(jwk as JWK) }) })
+  return Object.freeze({ jkt, jti, iat, alg, jwk })
 }

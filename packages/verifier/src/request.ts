@@ -128,10 +128,15 @@ export function headerValues(headers: RequestHeaders, name: string): string[] {
     return value === null ? [] : [value]
   }
   const out: string[] = []
-  for (const [key, value] of Object.entries(headers as Record<string, string | readonly string[] | undefined>)) {
-    if (key.toLowerCase() !== name || value === undefined) continue
+  const record = headers as Record<string, string | readonly string[] | undefined>
+  // Every key is compared, not only `name` itself (a header sent under two spellings counts twice); a key of
+  // another length cannot be `name` in any case, so it is not lower-cased (node:http passes ~10 per request).
+  for (const key in record) {
+    if (key !== name && (key.length !== name.length || key.toLowerCase() !== name)) continue
+    if (!Object.hasOwn(record, key)) continue
+    const value = record[key]
     if (typeof value === 'string') out.push(value)
-    else if (Array.isArray(value)) out.push(...(value as string[]).filter((v) => typeof v === 'string'))
+    else if (Array.isArray(value)) for (const v of value as unknown[]) if (typeof v === 'string') out.push(v)
   }
   return out
 }

@@ -116,4 +116,27 @@ describe('verifyDpopProof: the proof key', () => {
     await expectCode(verifyDpopProof(rawProof(ec.privateKey, { jwk: { ...jwk, y: y.toString('base64url') } }, { alg: 'ES256' }), ctx()), 'ERR_MALFORMED')
     await verifyDpopProof(rawProof(ec.privateKey, { jwk }, { alg: 'ES256' }), ctx())
   })
+
+  it('a header seen before (decoded and checked once per exact segment): every check that depends on the call or the payload still runs', async () => {
+    const a = edKey()
+    const b = edKey()
+    const header = { jwk: a.jwk }
+    const first = await verifyDpopProof(rawProof(a.privateKey, header), ctx())
+    // The same header segment again: an alg list without EdDSA refuses it, as it refused it before it was known.
+    await expectCode(verifyDpopProof(rawProof(a.privateKey, header), ctx({ algorithms: ['ES256'] })), 'ERR_UNSUPPORTED_ALG')
+    // Signed by another key under the known header; a payload that is not JSON; another token's key binding.
+    await expectCode(verifyDpopProof(rawProof(b.privateKey, header), ctx()), 'ERR_SIGNATURE_INVALID')
+    const known = rawProof(a.privateKey, header).split('.')[0]
+    await expectCode(verifyDpopProof(`${known}.${b64u('{"jti":"x","jti":"y"}')}.${'A'.repeat(86)}`, ctx()), 'ERR_MALFORMED')
+    await expectCode(verifyDpopProof(rawProof(a.privateKey, header), ctx({ jkt: 'another-thumbprint' })), 'ERR_KEY_MISMATCH')
+    // A replayed proof with a known header is refused by the replay cache.
+    const replayCache = createMemoryReplayCache({ clock: () => NOW_SEC * 1000 })
+    const proof = rawProof(a.privateKey, header)
+    await verifyDpopProof(proof, ctx({ replayCache }))
+    await expectCode(verifyDpopProof(proof, ctx({ replayCache })), 'ERR_REPLAY')
+    const again = await verifyDpopProof(rawProof(a.privateKey, header), ctx())
+    expect(again.jkt).toBe(first.jkt)
+    expect(again.jwk).toEqual(first.jwk)
+    expect(Object.isFrozen(again.jwk)).toBe(true)
+  })
 })
