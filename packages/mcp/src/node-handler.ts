@@ -201,6 +201,16 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       void session.transport.close().catch(() => undefined)
     }
   }
+  // The last request-target parsed, and what the handler reads of it: agents call the same target again and again.
+  let lastUrl: { target: string; url: Pick<URL, 'origin' | 'pathname' | 'href'> } | undefined
+  /** The origin, path and href of a request-target resolved against the resource's origin (a pure function of `target`). */
+  function requestUrl(target: string): Pick<URL, 'origin' | 'pathname' | 'href'> {
+    if (lastUrl !== undefined && lastUrl.target === target) return lastUrl.url
+    const parsed = new URL(target, resource.origin)
+    const url = Object.freeze({ origin: parsed.origin, pathname: parsed.pathname, href: parsed.href })
+    lastUrl = { target, url }
+    return url
+  }
   // The authenticated caller of each HTTP request, found again from the AuthInfo the transport hands to onmessage.
   const callers = new WeakMap<AuthInfo, Caller>()
 
@@ -534,7 +544,8 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
     let reserved: string | undefined
     try {
       sweep(internals.now())
-      const url = new URL(req.url ?? '/', resource.origin)
+      const target = req.url ?? '/'
+      const url = requestUrl(target)
       const method = req.method ?? 'GET'
       // A request-target naming another host (`//evil.example/mcp`, absolute form) would make that host the
       // origin the DPoP proof's htu is checked against: only this resource's origin is served.
@@ -596,7 +607,8 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
           const authInfo: AuthInfo = { token: '', clientId: caller.agent, scopes: [], extra: { agent: caller.agent, user: caller.user, via: caller.via } }
           callers.set(authInfo, caller)
           // req.headers is built only if server code reads it (the guard reads headersDistinct).
-          const requestInfo = { url, get headers() { return req.headers } }
+          // (and its URL only if server code reads it: `url` is the handler's, shared by the requests to this target.)
+          const requestInfo = { get url() { return new URL(target, resource.origin) }, get headers() { return req.headers } }
           const answers = await session.gate.deliver(requests, { authInfo, requestInfo } as MessageExtra)
           if (res.headersSent || res.destroyed) return
           res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': session.id })

@@ -341,10 +341,21 @@ export async function verifyRequestWith(ctx: RequestContext, request: HttpReques
   return Object.freeze({ ...verified.result, audience, proof })
 }
 
+/** The last token {@link tokenCacheKey} hashed, and its hash: an agent sends the same token on every call. */
+let lastToken: { token: string | undefined; key: string } = { token: undefined, key: '' }
+
+/** The token cache's key: the token's SHA-256 (base64), a pure function of the string, its last answer kept. */
+function tokenCacheKey(token: string): string {
+  if (token === lastToken.token) return lastToken.key
+  const key = hash('sha256', token, 'base64')
+  lastToken = { token, key }
+  return key
+}
+
 // The token verified (cached by its SHA-256 until it expires: one signature check per token), then
 // its time and audience, on every request.
 async function usableToken(ctx: RequestContext, token: string, audience: string): Promise<VerifiedToken> {
-  const key = hash('sha256', token, 'base64')
+  const key = tokenCacheKey(token)
   let verified = ctx.tokens.get(key)
   if (verified === undefined) {
     verified = await verifyAccessToken(ctx, token)
