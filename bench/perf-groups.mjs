@@ -3,6 +3,7 @@
 // is given to the first component (rules below) that a frame of its stack matches, from the leaf
 // up, and every JS function on the stack is counted once (inclusive time).
 //   perf script -i <dir>/perf-<pid>.data | node bench/perf-groups.mjs --calls 5000 [--top 40]
+//   perf script -i gw.data | node bench/perf-groups.mjs --gateway --calls N   # the gateway's components (gateway-cpu.mjs)
 // Without V8's names for JIT code, JS frames are addresses: the issuer must run with
 // --perf-basic-prof-only-functions (spawn-http-cpu.mjs sets it). V8's map file is only appended to,
 // so code moved or collected can leave a stale name on a frame (a node:path or module_job frame
@@ -37,6 +38,25 @@ const RULES = [
   ['kernel (other)', (s) => /\[kernel|entry_SYSCALL|do_syscall/.test(s)],
   ['other', () => true],
 ]
+
+// `--gateway`: the components of the MCP gateway's process (bench/gateway-cpu.mjs; every thread of it
+// when perf records the process, -p).
+const GATEWAY_RULES = [
+  ['Ed25519 verify of the DPoP proof (node:crypto)', (s) => /JS:.*verifyOneShot /.test(s)],
+  ['token and DPoP checks beside the signature (@agentid/verifier, core JSON/base64url)', (s) => /packages\/(verifier|core)\/dist/.test(s)],
+  ['Cedar decision (@agentid/policy)', (s) => /packages\/policy\/dist|cedar/.test(s)],
+  ['audit and log lines, redaction (gateway logger, redact)', (s) => /apps\/gateway\/dist\/(logger|redact)\.js/.test(s)],
+  ['result check (SDK CallToolResultSchema, zod)', (s) => /zod|modelcontextprotocol/.test(s)],
+  ['upstream request (gateway raw-call, node-fetch, forward)', (s) => /apps\/gateway\/dist\/(raw-call|node-fetch|forward)\.js/.test(s)],
+  ['guard (@agentid/mcp: session, body, JSON-RPC gate, answer)', (s) => /packages\/mcp\/dist/.test(s)],
+  ['HTTP (node:http both sides, streams, sockets)', (s) => /_http_|node:net|node:internal\/stream|llhttp|node::TCPWrap|node::StreamBase|LibuvStreamWrap|uv__read|uv__write|uv__io/.test(s)],
+  ['garbage collection', (s) => /v8::internal::(Heap|Scavenger|MarkCompact|ConcurrentMarking|IncrementalMarking|Sweeper|MarkingVisitor)|GarbageCollect/.test(s)],
+  ['JIT compiler (V8 TurboFan/Maglev)', (s) => /v8::internal::(compiler|maglev)::/.test(s)],
+  ['promises, microtasks, timers (runtime)', (s) => /RunMicrotasks|PromiseReactionJob|processImmediate|processTicksAndRejections|listOnTimeout/.test(s)],
+  ['kernel (other)', (s) => /\[kernel|entry_SYSCALL|do_syscall/.test(s)],
+  ['other', () => true],
+]
+if (process.argv.includes('--gateway')) RULES.splice(0, RULES.length, ...GATEWAY_RULES)
 
 const groups = new Map()
 const inclusive = new Map()
