@@ -431,7 +431,8 @@ suite('human approval in a browser (Chromium, virtual authenticator)', () => {
     await new Promise((resolve) => setTimeout(resolve, 31_000))
     const page = await dana.context.newPage()
     await page.goto(`${base}/approvals/${id}`)
-    expect(await page.locator('#content').innerText()).toContain('expired')
+    // The page renders the request once its own fetch of it answers: wait for that, not for 'load'.
+    await expect.poll(() => page.locator('#content').innerText(), { timeout: 20_000 }).toContain('expired')
     expect(await page.locator('#approve').count()).toBe(0)
     expect(await waited).toBe('ERR_EXPIRED')
   }, 60_000)
