@@ -106,6 +106,33 @@ describe('verifyLineage: a good chain', () => {
     expect(v.hops[0]!.actor.claims.purpose).toBe('invoice triage')
     expect(v.lineage).toBe(lineage)
     expect(v.transactionId).toBe(decodeLineage(lineage!)[0]!.claims.txn)
+    // Every hop's hash is the SHA-256 of its compact JWS, the last one's too: a member like the others,
+    // enumerable, serialized, frozen.
+    const tokens = lineage!.split('~')
+    expect(v.hops.map((h) => h.hash)).toEqual(tokens.map((t) => entryHash(t)))
+    expect(Object.keys(v.last)).toContain('hash')
+    expect(JSON.parse(JSON.stringify(v.last)).hash).toBe(entryHash(tokens[2]!))
+    expect({ ...v.last }.hash).toBe(entryHash(tokens[2]!))
+    expect(Object.isFrozen(v.last)).toBe(true)
+    expect(() => { (v.last as { hash: string }).hash = 'x' }).toThrow(TypeError)
+    expect(v.last.hash).toBe(entryHash(tokens[2]!))
+  })
+
+  it('a last hop naming a callee (this service\'s agent) is hashed and memoized: the next hop of the workflow resumes from it', async () => {
+    const [l0, l1] = await chain()
+    // bob serves C: the lineage alice → B (bob) → C (carol) as carol receives it.
+    const atC = await verifier.verifyLineage(l1!, { audience: C, command: 'POST /pay', args: { invoice: 42 }, self: carol.did, credentials: allCreds() })
+    expect(atC.last.hash).toBe(entryHash(l1!.split('~')[1]!))
+    expect(atC.last.callee).toBe(carol.did)
+    // carol calls the tool: the prefix l1 is known (memoized whole), only her hop is new.
+    const next = await appendHop(l1, hop('carol', { target: TOOL, command: LAST.command, args: LAST.args }))
+    const v = await verify(next)
+    expect(v.hops.map((h) => h.hash)).toEqual(next.split('~').map((t) => entryHash(t)))
+    // A hop spliced after l1 by another agent is still refused: custody resumed with l1's hash and holder.
+    const spliced = await raw(signers.mallory, nextClaims(l1!, 'mallory'))
+    expect(await codeOf(verify(`${l1}~${spliced}`))).toMatchObject({ code: 'ERR_LINEAGE_BROKEN', hop: 2, reason: 'signer-not-target' })
+    const badPrv = await raw(signers.carol, nextClaims(l1!, 'carol', { prv: entryHash(l0!) }))
+    expect(await codeOf(verify(`${l1}~${badPrv}`))).toMatchObject({ code: 'ERR_LINEAGE_BROKEN', hop: 2, reason: 'previous-hash' })
   })
 
   it('accepts the arguments in any member order (RFC 8785) and by digest', async () => {
