@@ -161,7 +161,7 @@ export class StatusLists {
     const cached = this.cache.get(url)
     const now = this.options.now()
     let entry: CachedList
-    if (cached && now - cached.fetchedAt < this.options.ttlMs && now < cached.expiresAt) {
+    if (cached && now < this.freshUntilOf(cached)) {
       entry = cached
     } else {
       try {
@@ -192,14 +192,19 @@ export class StatusLists {
   /** Until when (ms, exclusive) {@link statusSync} answers from the list cached for `url`; -Infinity when none is. */
   freshUntil(url: string): number {
     const cached = this.cache.get(url)
-    return cached === undefined ? Number.NEGATIVE_INFINITY : Math.min(cached.fetchedAt + this.options.ttlMs, cached.expiresAt)
+    return cached === undefined ? Number.NEGATIVE_INFINITY : this.freshUntilOf(cached)
+  }
+
+  /** The one rule of a cached list's freshness: fetched less than `ttlMs` ago and not expired. */
+  private freshUntilOf(entry: CachedList): number {
+    return Math.min(entry.fetchedAt + this.options.ttlMs, entry.expiresAt)
   }
 
   statusSync(url: string, issuer: string | ReadonlySet<string>, index: number): number | undefined {
     const cached = this.cache.get(url)
     if (cached === undefined) return undefined
     const now = this.options.now()
-    if (!(now - cached.fetchedAt < this.options.ttlMs && now < cached.expiresAt)) return undefined
+    if (!(now < this.freshUntilOf(cached))) return undefined
     return this.valueIn(cached, url, issuer, index)
   }
 
