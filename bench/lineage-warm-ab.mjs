@@ -3,30 +3,23 @@
 // checkout whose packages are built (dist/). Env R (rounds, default 16), M (calls per round, 1,500).
 //   node bench/lineage-warm-ab.mjs /path/to/base /path/to/change
 import { verify as cryptoVerify } from 'node:crypto'
+import { lineageFixture } from './lib/lineage-fixture.mjs'
+import { localFetch, statusListJwt } from './lib/tokens.mjs'
 const roots = process.argv.slice(2)
 const ROUNDS = Number(process.env.R ?? 16), M = Number(process.env.M ?? 1500)
-const lib = await import('./lib/tokens.mjs')
-const { credentialJwt, keyFromLabel, localFetch, statusListJwt } = lib
 const core = await import(`${roots[0]}/packages/core/dist/index.js`)
-const lin = await import(`${roots[0]}/packages/lineage/dist/index.js`)
+const lineage = await import(`${roots[0]}/packages/lineage/dist/index.js`)
 const now = Math.floor(Date.now() / 1000)
-const issuer = keyFromLabel('issuer')
-const agents = Array.from({ length: 9 }, (_, i) => { const key = keyFromLabel(`lineage-agent-${i}`); return { ...key, signer: core.signerFromKeyObject(key.privateKey, key.did, key.keyId), credential: credentialJwt(issuer, { sub: key.did, jti: `urn:uuid:lineage-${i}`, index: i + 1, now }) } })
-const url = (i) => `https://svc-${i}.payments.example`
-const ARGS = lin.httpArgs('https://svc-8.payments.example/v1/charges', '{"amount":100,"currency":"EUR"}')
-const COMMAND = 'POST /v1/charges'
-let prefix
-for (let i = 0; i < 7; i++) prefix = await lin.appendHop(prefix, { signer: agents[i].signer, credential: agents[i].credential, clock: Date.now, target: url(i + 1), callee: agents[i + 1].did, command: 'POST /v1/step', args: { step: i }, ttlSec: 300, user: 'user-1' })
+const { issuer, agents, options, lineageOf, warmLineage, memoizePrefix } = lineageFixture({ core, lineage }, { now })
+const prefix = await lineageOf(7, { open: true })
 const pool = []
-for (let i = 0; i < (ROUNDS + 1) * M; i++) pool.push(await lin.appendHop(prefix, { signer: agents[7].signer, credential: agents[7].credential, clock: Date.now, target: url(8), command: COMMAND, args: ARGS, ttlSec: 300, user: 'user-1' }))
-const options = { audience: url(8), command: COMMAND, args: ARGS }
+for (let i = 0; i < (ROUNDS + 1) * M; i++) pool.push(await warmLineage(prefix))
 const verifiers = []
 for (const root of roots) {
   const v = await import(`${root}/packages/verifier/dist/index.js`)
   const verifier = v.createVerifier({ trustedIssuers: [issuer.did], fetch: localFetch(statusListJwt(issuer, now)), statusTtlMs: 3_600_000, replayCache: v.createMemoryReplayCache({ maxEntries: 4_000_000 }) })
   for (const a of agents) await verifier.verifyAgentCredential(a.credential)
-  const last = JSON.parse(Buffer.from(prefix.split('~')[6].split('.')[1], 'base64url').toString())
-  await verifier.verifyLineage(prefix, { audience: last.aud, command: last.cmd, argsDigest: last.arg })
+  await memoizePrefix(verifier, prefix)
   verifiers.push(verifier)
 }
 const sample = pool[0].split('~')[7]; const dot = sample.lastIndexOf('.')

@@ -2,12 +2,13 @@
 // prefix + one new hop), beside raw node:crypto Ed25519 verifies of one hop, measured in the same run.
 // See README.md for what each figure is.
 import { verify as cryptoVerify } from 'node:crypto'
-import { signerFromKeyObject } from '@agentid/core'
-import { appendHop, httpArgs } from '@agentid/lineage'
+import * as core from '@agentid/core'
+import * as lineage from '@agentid/lineage'
 import { createMemoryReplayCache, createVerifier } from '@agentid/verifier'
+import { lineageFixture } from './lib/lineage-fixture.mjs'
 import { measureInterleaved, median, noisyReason } from './lib/measure.mjs'
 import { progress, report } from './lib/suite.mjs'
-import { credentialJwt, keyFromLabel, localFetch, statusListJwt } from './lib/tokens.mjs'
+import { localFetch, statusListJwt } from './lib/tokens.mjs'
 
 const ROUNDS = 7
 const MIN_MS = 1000
@@ -15,14 +16,7 @@ const WARMUP_MS = 500
 const log = (m) => progress('lineage', m)
 
 const now = Math.floor(Date.now() / 1000)
-const issuer = keyFromLabel('issuer')
-const agents = Array.from({ length: 9 }, (_, i) => {
-  const key = keyFromLabel(`lineage-agent-${i}`)
-  return { ...key, signer: signerFromKeyObject(key.privateKey, key.did, key.keyId), credential: credentialJwt(issuer, { sub: key.did, jti: `urn:uuid:lineage-${i}`, index: i + 1, now }) }
-})
-const url = (i) => `https://svc-${i}.payments.example`
-const ARGS = httpArgs('https://svc-8.payments.example/v1/charges', '{"amount":100,"currency":"EUR"}')
-const COMMAND = 'POST /v1/charges'
+const { issuer, agents, options, lineageOf, warmLineage, memoizePrefix } = lineageFixture({ core, lineage }, { now })
 
 // Every lineage's last hop is accepted once: the replay cache holds every one of the run.
 const verifier = createVerifier({
@@ -34,20 +28,6 @@ const verifier = createVerifier({
 // Identity credentials are verified (and memoized) once before timing, as in a running service.
 for (const a of agents) await verifier.verifyAgentCredential(a.credential)
 
-/** A fresh lineage of n hops: agent 0 → … → agent n−1 → svc-8 (the service verifying). */
-async function lineageOf(n, { open = false } = {}) {
-  let lineage
-  for (let i = 0; i < n; i++) {
-    const last = i === n - 1 && !open
-    lineage = await appendHop(lineage, {
-      signer: agents[i].signer, credential: agents[i].credential, clock: Date.now,
-      target: last ? url(8) : url(i + 1), ...(last ? {} : { callee: agents[i + 1].did }),
-      command: last ? COMMAND : 'POST /v1/step', args: last ? ARGS : { step: i }, ttlSec: 300, user: 'user-1',
-    })
-  }
-  return lineage
-}
-const options = { audience: url(8), command: COMMAND, args: ARGS }
 
 function pool(make) {
   let items = []
@@ -84,12 +64,8 @@ if (!cryptoVerify(null, signingInput, rawKey, signature)) throw new Error('setup
 
 // Warm: a 7-hop prefix (agent 0 → … → agent 7) verified once; each call adds a new hop by agent 7.
 const prefix = await lineageOf(7, { open: true })
-{
-  const entries = prefix.split('~')
-  const last = JSON.parse(Buffer.from(entries[6].split('.')[1], 'base64url').toString())
-  await verifier.verifyLineage(prefix, { audience: last.aud, command: last.cmd, argsDigest: last.arg })
-}
-const makeWarm = async () => appendHop(prefix, { signer: agents[7].signer, credential: agents[7].credential, clock: Date.now, target: url(8), command: COMMAND, args: ARGS, ttlSec: 300, user: 'user-1' })
+await memoizePrefix(verifier, prefix)
+const makeWarm = () => warmLineage(prefix)
 
 // Setup checks: each kind of lineage is accepted once and refused when replayed.
 for (const make of [() => lineageOf(1), () => lineageOf(8), makeWarm]) {

@@ -18,10 +18,11 @@
 // ((I(400) − I(0)) / 400; "Collected" totals are repeatable whatever the machine's load).
 import { verify as cryptoVerify } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { signerFromKeyObject } from '@agentid/core'
-import { appendHop, httpArgs } from '@agentid/lineage'
+import * as core from '@agentid/core'
+import * as lineage from '@agentid/lineage'
 import { createMemoryReplayCache, createVerifier } from '@agentid/verifier'
-import { credentialJwt, keyFromLabel, localFetch, statusListJwt } from './lib/tokens.mjs'
+import { lineageFixture } from './lib/lineage-fixture.mjs'
+import { localFetch, statusListJwt } from './lib/tokens.mjs'
 
 const args = process.argv.slice(2)
 const flag = (name) => { const i = args.indexOf(name); return i === -1 ? undefined : args.splice(i, 2)[1] }
@@ -39,38 +40,13 @@ const nowMs = saved?.nowMs ?? Date.now()
 // Fixed-count runs read a fixed clock: valgrind slows the run down by ~50×, past the hops' max age.
 const clock = fixedCalls === undefined ? Date.now : () => nowMs
 const now = Math.floor(nowMs / 1000)
-const issuer = keyFromLabel('issuer')
-const agents = Array.from({ length: 9 }, (_, i) => {
-  const key = keyFromLabel(`lineage-agent-${i}`)
-  return { ...key, signer: signerFromKeyObject(key.privateKey, key.did, key.keyId), credential: credentialJwt(issuer, { sub: key.did, jti: `urn:uuid:lineage-${i}`, index: i + 1, now }) }
-})
-const url = (i) => `https://svc-${i}.payments.example`
-const ARGS = httpArgs('https://svc-8.payments.example/v1/charges', '{"amount":100,"currency":"EUR"}')
-const COMMAND = 'POST /v1/charges'
+const { issuer, agents, options, lineageOf, warmLineage, memoizePrefix } = lineageFixture({ core, lineage }, { now, clock })
 const verifier = createVerifier({ trustedIssuers: [issuer.did], fetch: localFetch(statusListJwt(issuer, now)), statusTtlMs: 3_600_000, clock, replayCache: createMemoryReplayCache({ maxEntries: 4_000_000, clock }) })
 for (const a of agents) await verifier.verifyAgentCredential(a.credential)
 
-async function lineageOf(n, { open = false } = {}) {
-  let lineage
-  for (let i = 0; i < n; i++) {
-    const last = i === n - 1 && !open
-    lineage = await appendHop(lineage, {
-      signer: agents[i].signer, credential: agents[i].credential, clock,
-      target: last ? url(8) : url(i + 1), ...(last ? {} : { callee: agents[i + 1].did }),
-      command: last ? COMMAND : 'POST /v1/step', args: last ? ARGS : { step: i }, ttlSec: 300, user: 'user-1',
-    })
-  }
-  return lineage
-}
-const options = { audience: url(8), command: COMMAND, args: ARGS }
 const prefix = saved?.prefix ?? await lineageOf(7, { open: true })
-{
-  const last = JSON.parse(Buffer.from(prefix.split('~')[6].split('.')[1], 'base64url').toString())
-  await verifier.verifyLineage(prefix, { audience: last.aud, command: last.cmd, argsDigest: last.arg })
-}
-const make = mode === 'warm'
-  ? () => appendHop(prefix, { signer: agents[7].signer, credential: agents[7].credential, clock, target: url(8), command: COMMAND, args: ARGS, ttlSec: 300, user: 'user-1' })
-  : () => lineageOf(hops)
+await memoizePrefix(verifier, prefix)
+const make = mode === 'warm' ? () => warmLineage(prefix) : () => lineageOf(hops)
 
 if (fixedCalls !== undefined) {
   const calls = Number(fixedCalls)
