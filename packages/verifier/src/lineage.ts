@@ -177,6 +177,12 @@ export interface PrefixMemo {
   /** Custody after its last entry. */
   readonly state: CustodyState
   /**
+   * The latest `iat` of its entries. Served only while the clock stands past it (minus the skew): each
+   * entry was checked not to be issued in the future when it was verified, and a clock stepped back
+   * since would refuse it again.
+   */
+  readonly latestIat: number
+  /**
    * The verified view of each of its hops as last returned, by index: a hop with no delegation and
    * no approval, whose actor is the same verified credential again, is the same frozen object, so a
    * long workflow does not rebuild its whole history on every call. Filled on use.
@@ -376,12 +382,15 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
   let cursor: CustodyCursor | undefined
   let knownViews: (VerifiedLineageHop | undefined)[] | undefined
   let resumed: PrefixMemo | undefined
+  const nowMs = ctx.now()
+  const t = nowMs / 1000
+  const skew = ctx.clockSkewSec
   // Longest first, from the entry before the last: a whole lineage found in the memo was received
   // before, and its last hop is then a replay (refused below, after its signature is checked again).
   for (let k = n - 2; k >= 0; k--) {
     const end = ends[k]!
     const known = ctx.memo.get(memoKey(text, end))
-    if (known === undefined || known.entries.length !== k + 1 || known.prefix.length !== end || text.slice(0, end) !== known.prefix) continue
+    if (known === undefined || known.entries.length !== k + 1 || known.prefix.length !== end || text.slice(0, end) !== known.prefix || known.latestIat - skew > t) continue
     start = k + 1
     for (let i = 0; i <= k; i++) entries[i] = known.entries[i]!
     knownViews = known.views
@@ -395,11 +404,11 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
     lineageError('ERR_MALFORMED', null, 'charset', 'holds characters other than base64url, "." and "~" (two headers joined?)')
   }
 
-  const nowMs = ctx.now()
-  const t = nowMs / 1000
-  const skew = ctx.clockSkewSec
   // Custody after all but the last entry: memoized too, for the next call of the same workflow with another last hop.
   let beforeLast: CustodyState | undefined
+  // The latest iat of the entries so far, and of all but the last (see PrefixMemo.latestIat).
+  let latestIat = resumed === undefined ? Number.NEGATIVE_INFINITY : resumed.latestIat
+  let latestBeforeLast = latestIat
   for (let k = start; k < n; k++) {
     // Its characters were checked above (lineageChars), not again per segment.
     const entry = decodeEntry(text.slice(k === 0 ? 0 : ends[k - 1]! + 1, ends[k]), k, ctx.limits.maxEntryBytes, true)
@@ -411,6 +420,8 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
     if (c.iat - skew > t) lineageError('ERR_NOT_YET_VALID', k, 'issued-in-the-future', 'iat is in the future', { iat: c.iat })
     const previous = entries[k - 1]
     if (previous !== undefined && c.iat + skew < previous.claims.iat) lineageError('ERR_LINEAGE_BROKEN', k, 'time-order', 'issued before the entry it follows')
+    if (k === n - 1) latestBeforeLast = latestIat
+    if (c.iat > latestIat) latestIat = c.iat
     // Kept without its signature bytes (a view into a shared 8 KiB buffer, which a memoized prefix
     // would hold on to) and its signing input.
     entries[k] = entry.kind === 'hop' ? { kind: 'hop', index: k, hash: entry.hash, claims: entry.claims } : { kind: 'receipt', index: k, hash: entry.hash, claims: entry.claims }
@@ -419,8 +430,8 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
   // the workflow may end with another hop), and the whole lineage unless nothing may follow it (its
   // last hop names no callee: custody refuses any next entry).
   if (start < n) {
-    if (beforeLast !== undefined) ctx.memo.set(memoKey(text, ends[n - 2]!), { prefix: text.slice(0, ends[n - 2]), entries: Object.freeze(entries.slice(0, n - 1)), state: beforeLast, views: [], actors: undefined })
-    if (cursor.currentHolder !== '') ctx.memo.set(memoKey(text, ends[n - 1]!), { prefix: text, entries: Object.freeze(entries.slice()), state: cursor.snapshot(), views: [], actors: undefined })
+    if (beforeLast !== undefined) ctx.memo.set(memoKey(text, ends[n - 2]!), { prefix: text.slice(0, ends[n - 2]), entries: Object.freeze(entries.slice(0, n - 1)), state: beforeLast, latestIat: latestBeforeLast, views: [], actors: undefined })
+    if (cursor.currentHolder !== '') ctx.memo.set(memoKey(text, ends[n - 1]!), { prefix: text, entries: Object.freeze(entries.slice()), state: cursor.snapshot(), latestIat, views: [], actors: undefined })
   }
 
   // The last entry is the call this service received: exactly this target, command and arguments, fresh.

@@ -1,0 +1,140 @@
+// Red-team tests of verifyLineage's fast paths (memoized prefixes, their actors' standing, the replay
+// cache): each compares with what a cold verifier (the strict path) answers for the same input.
+import { encodeDidKey, generateEd25519KeyPair, signCompactJws, signerFromJwk, StatusList, VerificationError, type Signer, type VerificationErrorCode } from '@agentid/core'
+import { appendHop, argsDigest, credentialHash, decodeLineage, HOP_TYP, type AppendHopOptions } from '@agentid/lineage'
+import { createVerifier, type Verifier, type VerifierOptions, type VerifyLineageOptions } from '@agentid/verifier'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { alice, bob, credential, issuer, LIST_URL, NOW, statusListJwt, statusServer, testClock } from './fixtures.js'
+
+const carol = generateEd25519KeyPair()
+const signers = { alice: signerFromJwk(alice.privateJwk), bob: signerFromJwk(bob.privateJwk), carol: signerFromJwk(carol.privateJwk) }
+const INDEX = { alice: '1', bob: '2', carol: '3' } as const
+type Name = keyof typeof signers
+
+const B = 'https://b.example'
+const C = 'https://c.example'
+const TOOL = 'https://tool.example'
+const LAST = { audience: TOOL, command: 'POST /charges', args: { amount: 100, currency: 'EUR' } }
+
+let list: StatusList
+let server: ReturnType<typeof statusServer>
+let clock: ReturnType<typeof testClock>
+let creds: Record<Name, string>
+
+function make(extra: Partial<VerifierOptions> = {}): Verifier {
+  return createVerifier({ trustedIssuers: [issuer.did], fetch: server, clock, statusTtlMs: 3_600_000, ...extra })
+}
+
+beforeEach(async () => {
+  list = StatusList.create()
+  server = statusServer({ [LIST_URL]: await statusListJwt(list) })
+  clock = testClock()
+  // Credentials valid from long before NOW: only the entries' own times matter below.
+  creds = {
+    alice: await credential({ sub: alice.did, index: INDEX.alice, nbf: NOW - 3600 }),
+    bob: await credential({ sub: bob.did, index: INDEX.bob, nbf: NOW - 3600 }),
+    carol: await credential({ sub: carol.did, index: INDEX.carol, nbf: NOW - 3600 }),
+  }
+})
+
+function hop(name: Name, o: Omit<AppendHopOptions, 'signer' | 'credential'>): AppendHopOptions {
+  return { signer: signers[name], credential: creds[name], clock, ...o }
+}
+
+/** alice → B (bob) → C (carol): the prefix carol receives. */
+async function prefix(): Promise<string> {
+  const l0 = await appendHop(undefined, hop('alice', { target: B, callee: bob.did, command: 'POST /plan', args: { goal: 'pay' }, user: 'user-1', origin: 'req', originKind: 'request' }))
+  return appendHop(l0, hop('bob', { target: C, callee: carol.did, command: 'POST /pay', args: { invoice: 42 } }))
+}
+
+async function outcome(p: Promise<unknown>): Promise<{ code: VerificationErrorCode; hop: unknown; reason: unknown } | 'accepted'> {
+  const error = await p.then(() => undefined, (e: unknown) => e)
+  if (error === undefined) return 'accepted'
+  expect(error).toBeInstanceOf(VerificationError)
+  const v = error as VerificationError
+  return { code: v.code, hop: v.details.hop, reason: v.details.reason }
+}
+
+function verify(v: Verifier, lineage: string, o: Partial<VerifyLineageOptions> = {}) {
+  return v.verifyLineage(lineage, { ...LAST, credentials: [creds.alice, creds.bob, creds.carol], ...o })
+}
+
+describe('verifyLineage red team: memoized prefixes', () => {
+  it('a memoized prefix is not served once the clock stands before its entries (clock stepped back): refused as a cold verifier refuses it', async () => {
+    const l1 = await prefix() // entries issued at NOW
+    const warm = make()
+    // carol's service verifies the call to it: l1 is memoized whole (its last hop names carol).
+    await verify(warm, l1, { audience: C, command: 'POST /pay', args: { invoice: 42 }, self: carol.did })
+    // The clock steps back 90 s (NTP): the entries of l1 are now issued 90 s in the future, past the 60 s skew.
+    clock.set((NOW - 90) * 1000)
+    // carol's hop, by her (also stepped back) clock: 30 s before l1's entries, within the skew of the time order.
+    const next = await appendHop(l1, hop('carol', { target: TOOL, command: LAST.command, args: LAST.args, clock: () => (NOW - 30) * 1000 }))
+    const cold = await outcome(verify(make(), next))
+    expect(cold).toEqual({ code: 'ERR_NOT_YET_VALID', hop: 0, reason: 'issued-in-the-future' })
+    expect(await outcome(verify(warm, next))).toEqual(cold)
+    // Once the clock is back, the same workflow resumes from the memo.
+    clock.set(NOW * 1000)
+    const later = await appendHop(l1, hop('carol', { target: TOOL, command: LAST.command, args: LAST.args }))
+    expect(await outcome(verify(warm, later))).toBe('accepted')
+  })
+
+  it('two verifications of the same lineage at once: exactly one is accepted (with and without offloaded signatures)', async () => {
+    for (const offloadSignatures of [false, true]) {
+      const v = make({ offloadSignatures })
+      const l1 = await prefix()
+      const call = await appendHop(l1, hop('carol', { target: TOOL, command: LAST.command, args: LAST.args }))
+      const results = await Promise.all([verify(v, call), verify(v, call), verify(v, call)].map(outcome))
+      expect(results.filter((r) => r === 'accepted')).toHaveLength(1)
+      expect(results.filter((r) => r !== 'accepted')).toEqual([
+        { code: 'ERR_REPLAY', hop: 2, reason: 'replay' },
+        { code: 'ERR_REPLAY', hop: 2, reason: 'replay' },
+      ])
+      // And warm: the prefix memoized, two siblings' copies raced again.
+      const again = await appendHop(l1, hop('carol', { target: TOOL, command: LAST.command, args: LAST.args }))
+      const warm = await Promise.all([verify(v, again), verify(v, again)].map(outcome))
+      expect(warm.filter((r) => r === 'accepted')).toHaveLength(1)
+    }
+  })
+})
+
+// Ed25519 group order L.
+const L = (1n << 252n) + 27742317777372353535851937790883648493n
+function le(n: bigint): Buffer {
+  const out = Buffer.alloc(32)
+  for (let i = 0; i < 32; i++) out[i] = Number((n >> BigInt(8 * i)) & 0xffn)
+  return out
+}
+
+describe('verifyLineage red team: signatures and keys', () => {
+  it('refuses an entry whose signature S is made non-canonical (S + L): another byte string for the same hop', async () => {
+    const l1 = await prefix()
+    const call = await appendHop(l1, hop('carol', { target: TOOL, command: LAST.command, args: LAST.args }))
+    const tokens = call.split('~')
+    const [h, p, s] = tokens[2]!.split('.')
+    const sig = Buffer.from(s!, 'base64url')
+    let S = 0n
+    for (let i = 31; i >= 0; i--) S = (S << 8n) | BigInt(sig[32 + i]!)
+    const malleated = Buffer.concat([sig.subarray(0, 32), le(S + L)])
+    tokens[2] = `${h}.${p}.${malleated.toString('base64url')}`
+    expect(await outcome(verify(make(), tokens.join('~')))).toMatchObject({ code: 'ERR_SIGNATURE_INVALID', hop: 2 })
+  })
+
+  it('refuses an entry "signed" by a did:key of small order (any signature with R = [S]B verifies under it), naming the entry', async () => {
+    const l1 = await prefix()
+    const entries = decodeLineage(l1)
+    const last = entries[1]!
+    // The identity point as a did:key: [S]B = R + [k]A holds for every message when A is the identity.
+    const weak = encodeDidKey(Buffer.concat([Buffer.from([1]), Buffer.alloc(31)]))
+    // A lineage whose hop 1 hands custody to that DID, then an entry "by" it.
+    const claims = {
+      txn: last.claims.txn, idx: 0, prv: entries[0]!.claims.prv, iss: weak, crd: credentialHash(creds.carol), sts: [LIST_URL, INDEX.carol],
+      aud: TOOL, cmd: LAST.command, arg: argsDigest(LAST.args), iat: NOW, exp: NOW + 60, jti: 'weak-key-entry-0001',
+    }
+    const forger: Signer = { ...signers.carol, did: weak, keyId: `${weak}#${weak.slice(8)}`, sign: async () => Buffer.concat([BASE_POINT, le(1n)]) }
+    const forged = await signCompactJws({ alg: 'EdDSA', typ: HOP_TYP }, JSON.stringify(claims), forger)
+    expect(await outcome(verify(make(), forged))).toMatchObject({ hop: 0, reason: 'signature' })
+  })
+})
+
+// The Ed25519 base point B (= [1]B), encoded.
+const BASE_POINT = Buffer.from('5866666666666666666666666666666666666666666666666666666666666666', 'hex')
