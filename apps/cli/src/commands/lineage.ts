@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { parseDidKeySyntax, publicKeyFromRaw, verifyJwsSignature, VerificationError } from '@agentid/core'
+import { assertEd25519PublicKey, parseDidKeySyntax, publicKeyFromRaw, verifyJwsSignature, VerificationError } from '@agentid/core'
 import { custodyStep, decodeEntry, initialCustody, splitLineage, type CustodyState, type DecodedEntry } from '@agentid/lineage'
 import { emit, type Context } from '../context.js'
 import { ExitStatus } from '../errors.js'
@@ -86,6 +86,9 @@ export function inspectLineage(input: string, nowSec: number): Inspection {
       const { publicKey } = parseDidKeySyntax(c.iss)
       try {
         verifyJwsSignature(entry, publicKeyFromRaw(publicKey))
+        // As the verifier does after a signature verifies: a key of small order (or not canonical)
+        // verifies signatures anyone can make.
+        assertEd25519PublicKey(publicKey, { signatureVerified: true })
       } catch (cause) {
         throw new VerificationError('ERR_SIGNATURE_INVALID', 'signature does not verify under the actor\'s DID key', { details: { hop: index, reason: 'signature' }, cause })
       }
