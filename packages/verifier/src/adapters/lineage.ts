@@ -56,6 +56,14 @@ export async function verifyHttpLineage(
   if (ambiguousPath(request.url)) {
     throw new VerificationError('ERR_MALFORMED', 'the request path holds dot segments or backslashes: its command is ambiguous', { details: { hop: null, reason: 'path' } })
   }
+  // A method no hop can name (httpCommand takes letters only; HTTP allows M-SEARCH and other tokens): a
+  // refusal of the lineage, not an internal error.
+  let command: string
+  try {
+    command = httpCommand(request.method, request.url)
+  } catch {
+    throw new VerificationError('ERR_MALFORMED', 'the request method is not one a hop can name', { details: { hop: null, reason: 'method' } })
+  }
   const credentials = one(request.headers, CREDENTIALS_HEADER)
   const audience = options.audience ?? options.defaultAudience ?? new URL(request.url).origin
   const args = options.args ? options.args({ method: request.method, url: request.url, body: request.body }) : httpArgs(request.url, request.body as HttpBody)
@@ -64,7 +72,7 @@ export async function verifyHttpLineage(
   return verifier.verifyLineage(lineage, {
     ...(approval === undefined || !/^[A-Za-z0-9_-]+$/.test(approval) ? {} : { approvals: [Buffer.from(approval, 'base64url').toString('utf8')] }),
     audience,
-    command: httpCommand(request.method, request.url),
+    command,
     args,
     ...(credentials === undefined ? {} : { credentials }),
     ...(options.self === undefined ? {} : { self: options.self }),
