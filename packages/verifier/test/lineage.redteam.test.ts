@@ -138,3 +138,22 @@ describe('verifyLineage red team: signatures and keys', () => {
 
 // The Ed25519 base point B (= [1]B), encoded.
 const BASE_POINT = Buffer.from('5866666666666666666666666666666666666666666666666666666666666666', 'hex')
+
+describe('verifyLineage red team: header kid', () => {
+  it('accepts only a kid naming the signer\'s own key (full or as a fragment); any other kid is refused naming the entry', async () => {
+    const l1 = await prefix()
+    const entries = decodeLineage(l1)
+    const claims = {
+      txn: entries[1]!.claims.txn, idx: 2, prv: entries[1]!.hash, iss: carol.did, crd: credentialHash(creds.carol), sts: [LIST_URL, INDEX.carol],
+      aud: TOOL, cmd: LAST.command, arg: argsDigest(LAST.args), usr: 'user-1', iat: NOW, exp: NOW + 60, jti: '',
+    }
+    const multibase = carol.did.slice('did:key:'.length)
+    let n = 0
+    const withKid = (kid: string) => signCompactJws({ alg: 'EdDSA', typ: HOP_TYP, kid }, JSON.stringify({ ...claims, jti: `kid-test-entry-${String(++n).padStart(4, '0')}` }), signers.carol)
+    const v = make()
+    for (const kid of [`${carol.did}#${multibase}`, `#${multibase}`]) expect(await outcome(verify(v, `${l1}~${await withKid(kid)}`)), kid).toBe('accepted')
+    for (const kid of ['', '#', `${alice.did}#${alice.did.slice(8)}`, `${carol.did}#other`, `${carol.did}`, `${carol.did}#${multibase}#`, multibase]) {
+      expect(await outcome(verify(v, `${l1}~${await withKid(kid)}`)), kid).toMatchObject({ code: 'ERR_KEY_MISMATCH', hop: 2, reason: 'signer-key' })
+    }
+  })
+})

@@ -83,7 +83,12 @@ export function inspectLineage(input: string, nowSec: number): Inspection {
     }
     try {
       state = custodyStep(state, entry)
-      const { publicKey } = parseDidKeySyntax(c.iss)
+      const { publicKey, keyId } = parseDidKeySyntax(c.iss)
+      // A kid must name the signer's own key (in full or as its fragment), as the verifier's key selection requires.
+      const kid = entry.header.kid
+      if (kid !== undefined && kid !== keyId && kid !== keyId.slice(c.iss.length)) {
+        throw new VerificationError('ERR_KEY_MISMATCH', 'the JWS header kid names another key than the actor\'s DID key', { details: { hop: index, reason: 'signer-key' } })
+      }
       try {
         verifyJwsSignature(entry, publicKeyFromRaw(publicKey))
         // As the verifier does after a signature verifies: a key of small order (or not canonical)
