@@ -483,7 +483,8 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
         const now = ctx.knownCredentialSync(c.crd)
         agent = now === 'fetch' ? await ctx.knownCredential(c.crd) : now === 'unknown' ? undefined : now
         if (agent === undefined) {
-          supplied ??= new Map(suppliedCredentials.map((jwt) => [credentialHash(jwt), jwt]))
+          // An empty item (`a~~b`, a stray `~`) is no credential: skipped, not hashed (credentialHash throws).
+          supplied ??= new Map(suppliedCredentials.filter((jwt) => jwt !== '').map((jwt) => [credentialHash(jwt), jwt]))
           const jwt = supplied.get(c.crd)
           if (jwt === undefined) lineageError('ERR_LINEAGE_CREDENTIAL_MISSING', entry.index, 'credential-missing', 'the actor\'s identity credential was not sent and is not known here', { actor: c.iss })
           agent = await ctx.verifyAgentCredential(jwt)

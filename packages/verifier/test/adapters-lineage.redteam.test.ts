@@ -48,4 +48,10 @@ describe('adapters red team: a method no hop can name', () => {
     expect(res.statusCode).toBe(403)
     expect(JSON.parse(res.body).error).toMatchObject({ code: 'ERR_MALFORMED', details: { hop: null, reason: 'method' } })
   })
+
+  it('fetch adapter: an empty item in Agentid-Credentials (a~~b) verifies as without it, not a TypeError left to a 500', async () => {
+    const request = new Request(URL_, { method: 'POST', headers: { [LINEAGE_HEADER]: lineage, [CREDENTIALS_HEADER]: `${creds.alice}~~${creds.bob}` }, body: BODY })
+    const { lineage: verified } = await verifyFetchLineage(verifier, request, { audience: PAY })
+    expect(verified?.hops).toHaveLength(2)
+  })
 })

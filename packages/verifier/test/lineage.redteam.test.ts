@@ -157,3 +157,15 @@ describe('verifyLineage red team: header kid', () => {
     }
   })
 })
+
+describe('verifyLineage red team: the credentials sent with a lineage', () => {
+  it('an empty item in the credentials (`a~~b`, a leading or trailing ~) is no credential: the call verifies, or is refused naming the actor, never a TypeError', async () => {
+    const l1 = await prefix()
+    const call = () => appendHop(l1, hop('carol', { target: TOOL, command: LAST.command, args: LAST.args }))
+    for (const credentials of [`${creds.alice}~~${creds.bob}~${creds.carol}`, `~${creds.alice}~${creds.bob}~${creds.carol}`, `${creds.alice}~${creds.bob}~${creds.carol}~`, [creds.alice, '', creds.bob, creds.carol]]) {
+      expect(await outcome(verify(make(), await call(), { credentials }))).toBe('accepted')
+    }
+    // bob's credential missing, an empty item in its place: refused for hop 1, as without the empty item.
+    expect(await outcome(verify(make(), await call(), { credentials: `${creds.alice}~~${creds.carol}` }))).toEqual({ code: 'ERR_LINEAGE_CREDENTIAL_MISSING', hop: 1, reason: 'credential-missing' })
+  })
+})
