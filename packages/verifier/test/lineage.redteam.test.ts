@@ -1,7 +1,7 @@
 // Red-team tests of verifyLineage's fast paths (memoized prefixes, their actors' standing, the replay
 // cache): each compares with what a cold verifier (the strict path) answers for the same input.
 import { encodeDidKey, generateEd25519KeyPair, signCompactJws, signerFromJwk, StatusList, VerificationError, type Signer, type VerificationErrorCode } from '@agentid/core'
-import { appendHop, argsDigest, credentialHash, decodeLineage, HOP_TYP, type AppendHopOptions } from '@agentid/lineage'
+import { appendHop, argsDigest, createReceipt, credentialHash, decodeEntry, decodeLineage, HOP_TYP, RECEIPT_TYP, type AppendHopOptions } from '@agentid/lineage'
 import { createVerifier, type Verifier, type VerifierOptions, type VerifyLineageOptions } from '@agentid/verifier'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { alice, bob, credential, issuer, LIST_URL, NOW, statusListJwt, statusServer, testClock } from './fixtures.js'
@@ -167,5 +167,46 @@ describe('verifyLineage red team: the credentials sent with a lineage', () => {
     }
     // bob's credential missing, an empty item in its place: refused for hop 1, as without the empty item.
     expect(await outcome(verify(make(), await call(), { credentials: `${creds.alice}~~${creds.carol}` }))).toEqual({ code: 'ERR_LINEAGE_CREDENTIAL_MISSING', hop: 1, reason: 'credential-missing' })
+  })
+})
+
+describe('verifyLineage red team: receipts answering calls of a memoized prefix (warm) answer as a cold verifier', () => {
+  /** Signs the entry after `lineage` by hand: what a hostile actor holding its own key can make. */
+  async function next(lineage: string, name: Name, o: Record<string, unknown>, typ = HOP_TYP): Promise<string> {
+    // Decoded without the custody rules (decodeLineage's): a hostile lineage is built on as it is.
+    const tokens = lineage.split('~')
+    const last = decodeEntry(tokens[tokens.length - 1]!, tokens.length - 1)
+    const entries = tokens
+    const base = { txn: last.claims.txn, idx: entries.length, prv: last.hash, iss: signers[name].did, crd: credentialHash(creds[name]), sts: [LIST_URL, INDEX[name]], iat: NOW, exp: NOW + 60, jti: `rt-${name}-${Math.random().toString(36).slice(2)}-jti`.replace(/[^A-Za-z0-9_-]/g, '') }
+    const claims = typ === HOP_TYP ? { ...base, aud: TOOL, cmd: LAST.command, arg: argsDigest(LAST.args), usr: 'user-1', ...o } : { ...base, out: argsDigest({ ok: true }), res: 'ok', ...o }
+    return `${lineage}~${await signCompactJws({ alg: 'EdDSA', typ }, JSON.stringify(claims), signers[name])}`
+  }
+
+  it('the same outcome, entry and reason, warm and cold, for good and hostile receipts', async () => {
+    const l1 = await prefix() // alice → B (bob) → C (carol), both calls open
+    const [h0, h1] = decodeLineage(l1).map((e) => e.hash)
+    const r2 = await createReceipt(l1, { signer: signers.carol, credential: creds.carol, output: { paid: true }, clock }) // carol answers bob
+    const r3 = await createReceipt(r2, { signer: signers.bob, credential: creds.bob, output: { planned: true }, clock }) // bob answers alice
+    const jtiOf = (l: string, i: number) => decodeLineage(l)[i]!.claims.jti
+    const cases: Record<string, string> = {
+      'bob calls the tool after carol answered': await next(r2, 'bob', {}),
+      'alice calls the tool after both answered': await next(r3, 'alice', {}),
+      'carol calls on after answering': await next(r2, 'carol', {}),
+      'carol answers bob twice': await next(await next(r2, 'carol', { hop: h1 }, RECEIPT_TYP), 'bob', {}),
+      'carol answers alice\'s call to bob': await next(await next(l1, 'carol', { hop: h0 }, RECEIPT_TYP), 'bob', {}),
+      'bob answers his own call to carol': await next(await next(l1, 'bob', { hop: h1 }, RECEIPT_TYP), 'bob', {}),
+      'a receipt when nothing is open': await next(await next(r3, 'alice', { hop: h0 }, RECEIPT_TYP), 'alice', {}),
+      'a jti of the memoized prefix again': await next(r2, 'bob', { jti: jtiOf(l1, 0) }),
+      'the receipt\'s jti again': await next(r2, 'bob', { jti: jtiOf(r2, 2) }),
+      'another user after the receipts': await next(r3, 'alice', { usr: 'user-2' }),
+    }
+    for (const [name, lineage] of Object.entries(cases)) {
+      const cold = await outcome(verify(make(), lineage))
+      const warm = make()
+      // carol's service verified the call to her: l1 is memoized whole, its two calls open.
+      expect(await outcome(verify(warm, l1, { audience: C, command: 'POST /pay', args: { invoice: 42 }, self: carol.did })), name).toBe('accepted')
+      expect(await outcome(verify(warm, lineage)), name).toEqual(cold)
+    }
+    expect(await outcome(verify(make(), cases['bob calls the tool after carol answered']!))).toBe('accepted')
   })
 })
