@@ -299,7 +299,7 @@ export async function verifyRequestWith(ctx: RequestContext, request: HttpReques
   if (typeof audience !== 'string' || audience === '') throw new TypeError('verifyRequest: options.audience (or createVerifier resourceAudience) is required')
 
   // The proof's htu is compared with the path resolved (RFC 9449 §4.3), the router takes it as sent.
-  if (ambiguousPath(request.url)) dpopFail('ERR_MALFORMED', 'invalid_request', 'the request path holds dot segments or backslashes: the URL a proof names would not be the route that runs')
+  if (ambiguousPath(request.url)) dpopFail('ERR_MALFORMED', 'invalid_request', 'the request path holds dot segments, backslashes or escaped unreserved characters: the URL a proof names would not be the route that runs')
   const authorization = headerValues(request.headers, 'authorization')
   if (authorization.length === 0) dpopFail('ERR_MALFORMED', 'invalid_token', 'no Authorization header')
   if (authorization.length > 1 || authorization[0]!.includes(',')) dpopFail('ERR_MALFORMED', 'invalid_request', 'more than one Authorization header')

@@ -43,13 +43,21 @@ export function assertSpiffeIdNamesAgent(claims: AgentClaims, did: string): void
 
 /**
  * True when the path of a request URL (as received: `${origin}${req.url}`) holds a dot segment (`.`,
- * `..`, percent-encoded or not) or a backslash. A call's command is `METHOD /path` with the path resolved
- * (`httpCommand`: new URL), but the server's router takes the path as sent: Express and Fastify run
- * /v1/refunds/%2e%2e/charges as /v1/refunds/:id/charges, not the /v1/charges a hop or approval names.
- * No fetch client sends such a path (it resolves them first), so verifyRequest (the DPoP htu
- * is compared after the same resolution) and the lineage and approval steps refuse it.
+ * `..`, percent-encoded or not), a backslash, or an escape of an unreserved character (RFC 3986: a letter,
+ * a digit, `-`, `.`, `_`, `~`; `%61` for `a`), which new URL() leaves as sent. A call's command is
+ * `METHOD /path` with the path resolved (`httpCommand`: new URL), but the server's router takes the path as
+ * sent: Express and Fastify run /v1/refunds/%2e%2e/charges as /v1/refunds/:id/charges, not the /v1/charges
+ * a hop or approval names; and Fastify (find-my-way) and Hono decode a path before matching, so
+ * /v1/ch%61rges runs the /v1/charges route under a command no policy or check written for
+ * 'POST /v1/charges' recognizes. No fetch client sends such a path (it resolves dot segments; new URL(),
+ * encodeURIComponent and RFC 3986 encoders never escape unreserved characters), so verifyRequest (the DPoP
+ * htu is compared after the same resolution) and the lineage and approval steps refuse it.
  */
 export function ambiguousPath(url: string): boolean {
   const path = url.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#\\]*/, '').split(/[?#]/)[0]!
-  return path.includes('\\') || /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i.test(path)
+  return path.includes('\\') || /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i.test(path) || ALIAS_ESCAPE.test(path)
 }
+
+// An escape (either case) of an unreserved character: A-Z a-z 0-9 - . _ ~ (RFC 3986 §2.3: equivalent to the
+// character itself, and normalized to it).
+const ALIAS_ESCAPE = /%(?:2[DEde]|3[0-9]|4[1-9A-Fa-f]|5[0-9AFaf]|6[1-9A-Fa-f]|7[0-9AEae])/

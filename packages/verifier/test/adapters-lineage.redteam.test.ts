@@ -1,8 +1,8 @@
 // Red team of the adapters' lineage step: a request whose method no hop can name (httpCommand refuses it)
 // is a refusal of its lineage, not an internal error. The DPoP step is stubbed as in adapters-lineage.test.ts.
 import { signerFromJwk, StatusList } from '@agentid/core'
-import { appendHop, CREDENTIALS_HEADER, httpArgs, LINEAGE_HEADER } from '@agentid/lineage'
-import { agentidMiddleware, createVerifier, lineageErrorResponse, verifyFetchLineage, type Verifier } from '@agentid/verifier'
+import { appendHop, CREDENTIALS_HEADER, httpArgs, httpCommand, LINEAGE_HEADER } from '@agentid/lineage'
+import { agentidFastify, agentidMiddleware, createVerifier, lineageErrorResponse, verifyFetchLineage, type FastifyLike, type Verifier } from '@agentid/verifier'
 import { Readable } from 'node:stream'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { alice, bob, credential, issuer, LIST_URL, statusListJwt, statusServer, testClock } from './fixtures.js'
@@ -14,9 +14,10 @@ const BODY = '{"amount":100}'
 let verifier: Verifier
 let creds: { alice: string; bob: string }
 let lineage: string
+let clock: ReturnType<typeof testClock>
 
 beforeEach(async () => {
-  const clock = testClock()
+  clock = testClock()
   const real = createVerifier({ trustedIssuers: [issuer.did], fetch: statusServer({ [LIST_URL]: await statusListJwt(StatusList.create()) }), clock })
   // The DPoP check passes for any method (a proof's htm is whatever method the agent used).
   verifier = Object.freeze({ ...real, verifyRequest: async () => ({ agent: { did: bob.did } }) as never })
@@ -55,3 +56,35 @@ describe('adapters red team: a method no hop can name', () => {
     expect(verified?.hops).toHaveLength(2)
   })
 })
+
+describe('adapters red team: one route, two commands', () => {
+  // Fastify's router (find-my-way, as Hono's) decodes a path before matching: /v1/ch%61rges and /v1/%63harges
+  // run the /v1/charges route, while a hop's command is the path as new URL() leaves it ('POST /v1/ch%61rges').
+  // A hop signed for such a path verified for the call, and the route ran under a command no policy, approval
+  // predicate or lineage check written for 'POST /v1/charges' recognizes.
+  async function fastifyRun(path: string): Promise<{ status: number; reason: unknown }> {
+    let hook: Parameters<FastifyLike['addHook']>[1] | undefined
+    agentidFastify({ decorateRequest: () => undefined, addHook: (_n, h) => { hook = h } }, { verifier, origin: PAY, lineage: true } as never, () => undefined)
+    const url = `${PAY}${path}`
+    const l0 = await appendHop(undefined, { signer: signerFromJwk(alice.privateJwk), credential: creds.alice, clock, target: 'https://b.example', callee: bob.did, command: 'POST /plan', args: {} })
+    const signed = await appendHop(l0, { signer: signerFromJwk(bob.privateJwk), credential: creds.bob, clock, target: PAY, command: httpCommand('POST', url), args: httpArgs(url, BODY) })
+    const headers = { 'content-type': ['application/json'], [LINEAGE_HEADER]: [signed], [CREDENTIALS_HEADER]: [`${creds.alice}~${creds.bob}`] }
+    const request = { method: 'POST', url: path, headers: { 'content-type': 'application/json' }, raw: { headersDistinct: headers }, body: JSON.parse(BODY) as unknown, agentid: null, agentidLineage: null }
+    const reply = { status: 0, body: undefined as unknown, code(s: number) { this.status = s; return this }, header() { return this }, send(b: unknown) { this.body = b; return this } }
+    await hook!(request as never, reply as never)
+    return { status: reply.status, reason: (reply.body as { error?: { details?: { reason?: unknown } } } | undefined)?.error?.details?.reason }
+  }
+
+  it('refuses a path with a percent-encoded unreserved character (a letter, digit, - . _ ~): 403, reason path', async () => {
+    for (const path of ['/v1/ch%61rges', '/v1/%63harges', '/v1/ch%6frges', '/v1/charges%2Ejson', '/v1/a%7Eb', '/v1/a%2db', '/v1/a%5Fb', '/v1/a%31', '/v1/%41']) {
+      expect(await fastifyRun(path), path).toEqual({ status: 403, reason: 'path' })
+    }
+  })
+
+  it('passes the escapes clients write (new URL(), encodeURIComponent): of reserved, non-ASCII and other characters', async () => {
+    for (const path of ['/v1/charges', '/v1/a%20b', '/v1/caf%C3%A9', '/v1/a%2Fb', '/v1/a%25b', '/v1/a%3Fb', '/v1/a%23b', '/v1/a%22b%3C%3E%60%7B%7D', '/v1/a%5Cb', `/v1/users/${encodeURIComponent('ann+1@x.example:8;a=b,c&$')}`]) {
+      expect(await fastifyRun(path), path).toEqual({ status: 0, reason: undefined })
+    }
+  })
+})
+

@@ -81,8 +81,8 @@ export async function decideHttpApproval(
   request: { method: string; url: string; headers: RequestHeaders; body: unknown; target: string },
   verified: VerifiedRequest,
 ): Promise<HttpApprovalOutcome> {
-  // A path with dot segments or backslashes: the command approved would not be the route that runs.
-  if (ambiguousPath(request.url)) return refuse(400, 'ERR_MALFORMED', 'the request path holds dot segments or backslashes')
+  // A path with dot segments, backslashes or escaped unreserved characters (util.ambiguousPath): the command approved would not be the route that runs.
+  if (ambiguousPath(request.url)) return refuse(400, 'ERR_MALFORMED', 'the request path holds dot segments, backslashes or escaped unreserved characters')
   const needed = await options.requires({ method: request.method, url: request.url, agent: verified })
   if (needed === false) return { ok: true, approval: null }
   if (verified.agentClaims === null) return refuse(403, 'ERR_NOT_AUTHORIZED', 'an approval needs the agent\'s claims in its token')

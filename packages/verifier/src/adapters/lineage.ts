@@ -54,7 +54,7 @@ export async function verifyHttpLineage(
     throw new VerificationError('ERR_MALFORMED', 'the request carries no Agentid-Lineage header', { details: { hop: null, reason: 'missing' } })
   }
   if (ambiguousPath(request.url)) {
-    throw new VerificationError('ERR_MALFORMED', 'the request path holds dot segments or backslashes: its command is ambiguous', { details: { hop: null, reason: 'path' } })
+    throw new VerificationError('ERR_MALFORMED', 'the request path holds dot segments, backslashes or escaped unreserved characters: its command is ambiguous', { details: { hop: null, reason: 'path' } })
   }
   // A method no hop can name (httpCommand takes letters only; HTTP allows M-SEARCH and other tokens): a
   // refusal of the lineage, not an internal error.
