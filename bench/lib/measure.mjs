@@ -35,8 +35,15 @@ export function median(values) {
  * each of its rounds (with its last figure): to prepare what the round will use up.
  * `alternate`: odd rounds run the cases in reverse order, so that no case always runs first (or
  * always right after another): for ratios of cases that each depend on what ran before them.
+ * `settleMs` (default `minMs`): after the full collection, the case runs that long untimed before
+ * its windows open. A forced collection between rounds finds none of a case's short-lived objects
+ * alive (nothing is in flight), so V8 clears their maps and deoptimizes the code that depended on them ("marking dependent
+ * code … for deoptimization, reason: weak objects" under --trace-deopt, every round); re-optimizing it
+ * ran on V8's compiler threads inside the next CPU window (≈ 10 % of a lineage round's CPU time, none
+ * of its wall time). Traffic never lets every such object die at once; the settle run re-optimizes first
+ * (250 ms was too short: a depth-8 lineage's verifyLineageWith was still being re-optimized in the window).
  */
-export async function measureInterleaved(cases, { rounds = 5, minMs = 1000, warmupMs = 500, alternate = false, log = () => {} } = {}) {
+export async function measureInterleaved(cases, { rounds = 5, minMs = 1000, warmupMs = 500, settleMs = minMs, alternate = false, log = () => {} } = {}) {
   const out = {}
   for (const [key, c] of Object.entries(cases)) {
     await c.before?.(0)
@@ -51,6 +58,7 @@ export async function measureInterleaved(cases, { rounds = 5, minMs = 1000, warm
       // outside the wall-time window but inside the CPU one, which charged it (the whole live heap
       // marked, every pool of the suite) to whichever case came next, most to cases with few ops.
       globalThis.gc?.()
+      if (settleMs > 0 && globalThis.gc !== undefined) await round(c.fn, { ...c, minMs: settleMs, gc: false })
       const cpu0 = process.cpuUsage()
       const t0 = performance.now()
       const opsPerSec = await round(c.fn, { ...c, minMs, gc: false })
