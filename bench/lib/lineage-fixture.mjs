@@ -1,7 +1,7 @@
-// The lineage benchmarks' fixture (lineage.mjs, profile-lineage.mjs, lineage-warm-ab.mjs): nine agents
+// The lineage benchmarks' fixture (lineage.mjs, profile-lineage.mjs, lineage-ab.mjs): nine agents
 // with identity credentials from the bench issuer, lineages agent 0 → … → agent n−1 → svc-8 (the
 // service verifying), and the warm case's new hop by agent 7 on a 7-hop prefix. `core` and `lineage`
-// are the packages that sign (a given checkout's build in lineage-warm-ab.mjs).
+// are the packages that sign (a given checkout's build in lineage-ab.mjs).
 import { credentialJwt, keyFromLabel } from './tokens.mjs'
 
 export function lineageFixture({ core, lineage }, { now, clock = Date.now }) {
