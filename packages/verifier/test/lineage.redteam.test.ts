@@ -1,7 +1,7 @@
 // Red-team tests of verifyLineage's fast paths (memoized prefixes, their actors' standing, the replay
 // cache): each compares with what a cold verifier (the strict path) answers for the same input.
 import { encodeDidKey, generateEd25519KeyPair, signCompactJws, signerFromJwk, StatusList, VerificationError, type Signer, type VerificationErrorCode } from '@agentid/core'
-import { appendHop, argsDigest, createReceipt, credentialHash, decodeEntry, decodeLineage, HOP_TYP, RECEIPT_TYP, type AppendHopOptions } from '@agentid/lineage'
+import { appendHop, argsDigest, createReceipt, credentialHash, custodyStep, decodeEntry, decodeLineage, HOP_TYP, initialCustody, RECEIPT_TYP, type AppendHopOptions, type CustodyState } from '@agentid/lineage'
 import { createVerifier, type Verifier, type VerifierOptions, type VerifyLineageOptions } from '@agentid/verifier'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { alice, bob, credential, issuer, LIST_URL, NOW, statusListJwt, statusServer, testClock } from './fixtures.js'
@@ -208,5 +208,76 @@ describe('verifyLineage red team: receipts answering calls of a memoized prefix 
       expect(await outcome(verify(warm, lineage)), name).toEqual(cold)
     }
     expect(await outcome(verify(make(), cases['bob calls the tool after carol answered']!))).toBe('accepted')
+  })
+})
+
+describe('verifyLineage red team: warm and cold, random continuations', () => {
+  // A seeded walk (xorshift): lineages grown from a valid one by entries any of the three agents could sign,
+  // right or wrong (custody, receipts, jti, idx, prv, user, time), each verified by a verifier that memoized a
+  // prefix of it first (warm) and by a new one (cold): the same outcome, entry and reason.
+  let seed = 0x9e3779b9
+  const rand = (n: number) => {
+    seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5
+    return (seed >>> 0) % n
+  }
+  const names: Name[] = ['alice', 'bob', 'carol']
+  const pick = <T>(list: readonly T[]) => list[rand(list.length)]!
+
+  async function grow(lineage: string): Promise<string> {
+    const tokens = lineage.split('~')
+    const decoded = tokens.map((t, i) => decodeEntry(t, i))
+    const last = decoded[decoded.length - 1]!
+    // Mostly the agent holding custody and the innermost open call (where custody holds), else anyone, any hop.
+    let state: CustodyState | undefined = initialCustody()
+    try {
+      for (const e of decoded) state = custodyStep(state!, e)
+    } catch {
+      state = undefined
+    }
+    const nameOf = (did: string | null | undefined) => names.find((n) => signers[n].did === did)
+    const open = state?.open[state.open.length - 1]
+    const receipt = rand(3) === 0
+    const name = (rand(4) !== 0 ? nameOf(receipt ? open?.callee : state?.holder) : undefined) ?? pick(names)
+    const hops = decoded.filter((e) => e.kind === 'hop')
+    const jti = rand(8) === 0 ? pick(decoded).claims.jti : `rw-${rand(1e9)}-${rand(1e9)}-jti`
+    const base = {
+      txn: rand(16) === 0 ? 'another-transaction' : last.claims.txn,
+      idx: rand(12) === 0 ? decoded.length + pick([-1, 1]) : decoded.length,
+      prv: rand(12) === 0 ? pick(decoded).hash : last.hash,
+      iss: signers[name].did, crd: credentialHash(creds[name]), sts: [LIST_URL, INDEX[name]],
+      iat: NOW + pick([0, 0, 0, -30, -90, 30]), exp: NOW + 60, jti,
+    }
+    let token: string
+    if (receipt && hops.length > 0) {
+      const answered = rand(4) === 0 || open === undefined ? pick(hops) : { hash: open.hash }
+      token = await signCompactJws({ alg: 'EdDSA', typ: RECEIPT_TYP }, JSON.stringify({ ...base, hop: answered.hash, out: argsDigest(rand(2)), res: 'ok' }), signers[name])
+    } else {
+      const callee = pick([undefined, ...names])
+      const claims = { ...base, aud: TOOL, ...(callee === undefined ? {} : { sub: signers[callee].did }), cmd: LAST.command, arg: argsDigest(LAST.args), ...(rand(10) === 0 ? {} : { usr: rand(12) === 0 ? 'user-2' : 'user-1' }) }
+      token = await signCompactJws({ alg: 'EdDSA', typ: HOP_TYP }, JSON.stringify(claims), signers[name])
+    }
+    return `${lineage}~${token}`
+  }
+
+  it('250 random continuations of a memoized prefix', async () => {
+    const l1 = await prefix()
+    const r2 = await createReceipt(l1, { signer: signers.carol, credential: creds.carol, output: { paid: true }, clock })
+    let differences = 0
+    let accepted = 0
+    for (let i = 0; i < 250; i++) {
+      let lineage = pick([l1, l1, r2])
+      const memoized = lineage
+      for (let steps = 1 + rand(3); steps > 0; steps--) lineage = await grow(lineage)
+      const cold = await outcome(verify(make(), lineage))
+      const warm = make()
+      await verify(warm, memoized).catch(() => undefined) // memoizes the prefix whatever its last entry's fate
+      if (rand(2) === 0) await verify(warm, lineage.split('~').slice(0, -1).join('~')).catch(() => undefined) // and a longer one
+      const got = await outcome(verify(warm, lineage))
+      if (JSON.stringify(got) !== JSON.stringify(cold)) differences++
+      expect(got, `case ${i}`).toEqual(cold)
+      if (cold === 'accepted') accepted++
+    }
+    expect(differences).toBe(0)
+    expect(accepted).toBeGreaterThan(15) // the walk reaches valid lineages too (29 with this seed)
   })
 })
