@@ -222,8 +222,13 @@ export function resourceCovers(granted: string, wanted: string): boolean {
   return wanted.length > prefix.length && wanted.startsWith(prefix)
 }
 
+// A loop, not parents.some(closure): a closure per action checked, on every link of every chain.
 function actionCovered(parents: readonly Capability[], resource: string, action: string): boolean {
-  return parents.some((p) => resourceCovers(p.resource, resource) && (p.actions.includes('*') || (action !== '*' && p.actions.includes(action))))
+  for (let i = 0; i < parents.length; i++) {
+    const p = parents[i]!
+    if (resourceCovers(p.resource, resource) && (p.actions.includes('*') || (action !== '*' && p.actions.includes(action)))) return true
+  }
+  return false
 }
 
 function rank(dataClass: DataAccessClass | undefined): number {
@@ -237,6 +242,50 @@ function allowed(value: ConstraintValue): readonly (string | number | boolean)[]
 const narrower = (child: readonly string[] | undefined, parent: readonly string[] | undefined): boolean =>
   parent === undefined || (child !== undefined && child.every((v) => parent.includes(v)))
 
+// A link read by parseCapabilityLink has deep-frozen, clean capabilities and caveats, which
+// parseCapabilities / parseCaveats would accept and copy unchanged. isAttenuation reads them as they
+// are (a verifier compares each link with its parent: parsing both again cost two copies per link).
+// Its caveats object carries, in a private field, the capability list parsed with it: a private
+// field is invisible (no property, not copied by a spread or a clone) and cannot be added or read
+// outside this class, so nothing else can pass for a parsed grant. It is stamped on the plain object
+// (a base constructor that returns its argument: the prototype stays Object.prototype), which costs
+// about what a property does; a WeakSet entry cost ~0.5 µs each, more than re-parsing saved on a
+// one-link chain.
+class Returns {
+  constructor(value: object) {
+    return value
+  }
+}
+
+class ParsedGrant extends Returns {
+  readonly #capabilities: readonly Capability[]
+
+  private constructor(caveats: Caveats, capabilities: readonly Capability[]) {
+    super(caveats)
+    this.#capabilities = capabilities
+  }
+
+  static stamp(caveats: Caveats, capabilities: readonly Capability[]): void {
+    new ParsedGrant(caveats, capabilities)
+  }
+
+  /** The capability list parsed with these caveats, or undefined when they were not stamped. */
+  static capabilitiesOf(caveats: unknown): readonly Capability[] | undefined {
+    return typeof caveats === 'object' && caveats !== null && #capabilities in caveats ? (caveats as ParsedGrant).#capabilities : undefined
+  }
+}
+
+/**
+ * Internal (not exported from index.ts): records that `caveats` and `capabilities` are a link's parsed
+ * grant. `capabilities` must be frozen (items and actions frozen by parseCapabilities); `caveats`, made
+ * from parseCaveats' output, must not be frozen yet (the caller freezes it right after: a private
+ * field is added before, as the language will stop allowing it on a frozen object).
+ */
+export function markParsedGrant(capabilities: readonly Capability[], caveats: Caveats): void {
+  if (!Object.isFrozen(capabilities) || Object.isFrozen(caveats)) throw new TypeError('markParsedGrant: frozen capabilities and caveats not yet frozen are expected')
+  ParsedGrant.stamp(caveats, capabilities)
+}
+
 /**
  * Decides exactly whether `child` grants nothing that `parent` does not: every (resource, action,
  * data class, time, audience, constraint assignment) the child allows, the parent allows, and the
@@ -248,23 +297,28 @@ const narrower = (child: readonly string[] | undefined, parent: readonly string[
  * ) // { ok: true }
  */
 export function isAttenuation(child: Grant, parent: Grant): AttenuationResult {
-  let c: Grant
-  let p: Grant
+  let childCapabilities: readonly Capability[]
+  let parentCapabilities: readonly Capability[]
+  let cc: Caveats
+  let pc: Caveats
   try {
-    c = { capabilities: parseCapabilities(child?.capabilities), caveats: parseCaveats(child?.caveats) }
-    p = { capabilities: parseCapabilities(parent?.capabilities), caveats: parseCaveats(parent?.caveats) }
+    // A link's parsed grant as it is (its caveats stamped frozen, the capabilities the ones parsed with them).
+    const childParsed = ParsedGrant.capabilitiesOf(child?.caveats)
+    childCapabilities = childParsed !== undefined && childParsed === child.capabilities ? childParsed : parseCapabilities(child?.capabilities)
+    cc = childParsed !== undefined && Object.isFrozen(child.caveats) ? child.caveats : parseCaveats(child?.caveats)
+    const parentParsed = ParsedGrant.capabilitiesOf(parent?.caveats)
+    parentCapabilities = parentParsed !== undefined && parentParsed === parent.capabilities ? parentParsed : parseCapabilities(parent?.capabilities)
+    pc = parentParsed !== undefined && Object.isFrozen(parent.caveats) ? parent.caveats : parseCaveats(parent?.caveats)
   } catch (error) {
     return { ok: false, reason: `malformed grant: ${error instanceof Error ? error.message : String(error)}` }
   }
-  for (const capability of c.capabilities) {
+  for (const capability of childCapabilities) {
     for (const action of capability.actions) {
-      if (!actionCovered(p.capabilities, capability.resource, action)) {
+      if (!actionCovered(parentCapabilities, capability.resource, action)) {
         return { ok: false, reason: `action ${action} on ${capability.resource} is not granted by the parent`, capability, action }
       }
     }
   }
-  const cc = c.caveats
-  const pc = p.caveats
   if ((cc.notBefore ?? -Infinity) < (pc.notBefore ?? -Infinity)) return { ok: false, reason: 'notBefore is earlier than the parent\'s', caveat: 'notBefore' }
   if ((cc.expiresAt ?? Infinity) > (pc.expiresAt ?? Infinity)) return { ok: false, reason: 'expiresAt is later than the parent\'s', caveat: 'expiresAt' }
   if (rank(cc.maxDataClass) > rank(pc.maxDataClass)) return { ok: false, reason: 'maxDataClass is above the parent\'s', caveat: 'maxDataClass' }
@@ -275,7 +329,9 @@ export function isAttenuation(child: Grant, parent: Grant): AttenuationResult {
     }
   }
   if (!narrower(cc.audience, pc.audience)) return { ok: false, reason: 'audience names a service the parent does not', caveat: 'audience' }
-  for (const [key, value] of Object.entries(pc.constraints ?? {})) {
+  const parentConstraints = pc.constraints
+  if (parentConstraints !== undefined) for (const key of Object.keys(parentConstraints)) {
+    const value = parentConstraints[key]!
     const mine = cc.constraints?.[key]
     if (mine === undefined) return { ok: false, reason: `constraint ${key} is dropped`, caveat: 'constraints', constraint: key }
     const parentValues = allowed(value)

@@ -14,7 +14,7 @@ import {
   type Signer,
   isNumericDate,
 } from '@agentid/core'
-import { isAttenuation, parseCapabilities, parseCaveats, type AttenuationResult, type Capability, type Caveats } from './capability.js'
+import { isAttenuation, markParsedGrant, parseCapabilities, parseCaveats, type AttenuationResult, type Capability, type Caveats } from './capability.js'
 
 /** The VC type of a delegation link. */
 export const AGENT_CAPABILITY_CREDENTIAL = 'AgentCapabilityCredential'
@@ -81,12 +81,18 @@ export function parseCapabilityLink(payload: Record<string, unknown>, code: Agen
   const subject = vc.credentialSubject
   if (!isRecord(subject)) fail(code, 'vc.credentialSubject', 'must be one object')
   if (subject.id !== sub) fail(code, 'vc.credentialSubject.id', 'must equal sub')
-  const capabilities = parseCapabilities(subject.capabilities, code)
+  // Frozen: a verifier memoizes the link and hands its leaf's capabilities to its caller, who must not
+  // be able to widen what a later call with the same link is granted.
+  const capabilities = Object.freeze(parseCapabilities(subject.capabilities, code))
   const stated = parseCaveats(subject.caveats ?? {}, code)
   if (stated.notBefore !== undefined && stated.notBefore !== nbf) fail(code, 'caveats.notBefore', 'must equal nbf')
   if (stated.expiresAt !== undefined && stated.expiresAt !== exp) fail(code, 'caveats.expiresAt', 'must equal exp')
   const parentHash = subject.parentHash
   if (parentHash !== undefined && (typeof parentHash !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(parentHash))) fail(code, 'parentHash', 'must be a base64url SHA-256')
+  // parseCaveats would accept these caveats and copy them unchanged (nbf and exp are NumericDates, nbf < exp).
+  const caveats: Caveats = { ...stated, notBefore: nbf, expiresAt: exp }
+  markParsedGrant(capabilities, caveats)
+  Object.freeze(caveats)
   return {
     iss,
     sub,
@@ -95,7 +101,7 @@ export function parseCapabilityLink(payload: Record<string, unknown>, code: Agen
     iat,
     jti: (payload.jti as string | undefined) ?? null,
     capabilities,
-    caveats: Object.freeze({ ...stated, notBefore: nbf, expiresAt: exp }),
+    caveats,
     parentHash: (parentHash as string | undefined) ?? null,
     credentialStatus: vc.credentialStatus === undefined ? null : parseStatusEntry(vc.credentialStatus, code),
   }

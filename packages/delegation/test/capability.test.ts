@@ -1,5 +1,5 @@
-import { DATA_ACCESS_CLASSES, type DataAccessClass } from '@agentid/core'
-import { grantCovers, isAttenuation, parseCapabilities, parseCaveats, resourceCovers, type Capability, type Caveats, type ConstraintValue, type Grant } from '@agentid/delegation'
+import { DATA_ACCESS_CLASSES, generateEd25519KeyPair, type DataAccessClass } from '@agentid/core'
+import { grantCovers, isAttenuation, parseCapabilities, parseCapabilityLink, parseCaveats, resourceCovers, type Capability, type Caveats, type ConstraintValue, type Grant } from '@agentid/delegation'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 
@@ -279,5 +279,58 @@ describe('isAttenuation against the reference model', () => {
       expect(verdict).toBe(modelVerdict(child, parent))
     }), { numRuns: 400 })
     expect(accepted).toBeGreaterThan(20)
+  })
+})
+
+// A link read by parseCapabilityLink keeps its capabilities and caveats deep-frozen, and isAttenuation
+// compares such links without parsing them again: its verdict (reason and all) must be the one it
+// gives for plain copies of the same grants, which it parses.
+describe('isAttenuation on links read by parseCapabilityLink', () => {
+  const [issuerKey, childKey, parentKey] = [generateEd25519KeyPair(), generateEd25519KeyPair(), generateEd25519KeyPair()]
+  const linkOf = (g: Grant, sub: string) => {
+    const nbf = g.caveats.notBefore ?? 0
+    const exp = g.caveats.expiresAt ?? 10
+    return parseCapabilityLink({
+      iss: issuerKey.did, sub, nbf, exp,
+      vc: { type: ['VerifiableCredential', 'AgentCapabilityCredential'], credentialSubject: { id: sub, capabilities: g.capabilities, caveats: g.caveats } },
+    })
+  }
+  const plain = (l: ReturnType<typeof linkOf>): Grant => structuredClone({ capabilities: l.capabilities, caveats: l.caveats })
+
+  it('gives the verdict it gives for plain copies, on random and on narrowed pairs', () => {
+    const same = (child: Grant, parent: Grant) => {
+      const c = linkOf(child, childKey.did)
+      const p = linkOf(parent, parentKey.did)
+      expect(Object.isFrozen(c.capabilities) && Object.isFrozen(c.caveats)).toBe(true)
+      const copies = [plain(c), plain(p)] as const
+      expect(Object.isFrozen(copies[0].capabilities)).toBe(false)
+      expect(isAttenuation(c, p)).toEqual(isAttenuation(copies[0], copies[1]))
+      expect(isAttenuation(c, copies[1])).toEqual(isAttenuation(copies[0], p))
+    }
+    fc.assert(fc.property(arbGrant, arbGrant, same), { numRuns: 400 })
+    fc.assert(fc.property(arbNarrowed, ([parent, child]) => same(child, parent)), { numRuns: 400 })
+  })
+
+  it('leaves no visible mark on a link\'s caveats (plain prototype, the same members, the same JSON)', () => {
+    const link = linkOf({ capabilities: [cap('mcp://erp/tools/*', '*')], caveats: { remainingDepth: 2 } }, childKey.did)
+    expect(Object.getPrototypeOf(link.caveats)).toBe(Object.prototype)
+    expect(Reflect.ownKeys(link.caveats)).toEqual(['remainingDepth', 'notBefore', 'expiresAt'])
+    expect(JSON.parse(JSON.stringify(link.caveats))).toEqual({ remainingDepth: 2, notBefore: 0, expiresAt: 10 })
+  })
+
+  it('parses a grant that only looks like a parsed one (frozen, not read by parseCapabilityLink), or a parsed one with other capabilities or copied caveats', () => {
+    const wide = Object.freeze([Object.freeze({ resource: 'mcp://*/x', actions: Object.freeze(['read']) })])
+    const child = linkOf({ capabilities: [cap('mcp://erp/tools/a', 'read')], caveats: {} }, childKey.did)
+    const parentLink = linkOf({ capabilities: [cap('mcp://erp/tools/*', '*')], caveats: { remainingDepth: 1 } }, parentKey.did)
+    // The child's stamped caveats with a capability list that was not parsed with them: parsed, refused.
+    expect(isAttenuation({ capabilities: wide, caveats: child.caveats }, parentLink)).toMatchObject({ ok: false, reason: expect.stringContaining('malformed grant') })
+    // A spread copy of stamped caveats, changed: parsed (remainingDepth 99 is refused), not taken as parsed.
+    expect(isAttenuation({ capabilities: child.capabilities, caveats: Object.freeze({ ...child.caveats, remainingDepth: 99 }) }, parentLink)).toMatchObject({ ok: false, reason: expect.stringContaining('malformed grant') })
+  })
+
+  it('parses a grant that only looks like a parsed one (frozen, not read by parseCapabilityLink)', () => {
+    const forged = Object.freeze([Object.freeze({ resource: 'mcp://erp/*/x', actions: Object.freeze(['read']) })])
+    const parent = linkOf(ERP_ALL, parentKey.did)
+    expect(isAttenuation({ capabilities: forged, caveats: Object.freeze({}) }, parent)).toMatchObject({ ok: false, reason: expect.stringContaining('malformed grant') })
   })
 })

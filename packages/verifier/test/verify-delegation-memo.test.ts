@@ -51,6 +51,15 @@ async function expectCode(p: Promise<unknown>, code: VerificationErrorCode, link
 }
 
 describe('verifyDelegation: memoized links', () => {
+  it('the leaf capabilities handed back are frozen: a caller cannot widen what a later call with the same (memoized) chain grants', async () => {
+    const v = make()
+    const c = await chain()
+    const first = await v.verifyDelegation(c, REQUEST)
+    expect(Object.isFrozen(first.leaf.capabilities)).toBe(true)
+    expect(() => (first.leaf.capabilities as Capability[]).push({ resource: 'mcp://erp/tools/*', actions: ['*'] })).toThrow(TypeError)
+    await expectCode(v.verifyDelegation(c, { ...REQUEST, resource: 'mcp://erp/tools/payroll/run' }), 'ERR_NOT_AUTHORIZED', 2)
+  })
+
   it('the same chain again is a memo hit (the parsed leaf comes back), a new array of the same strings too', async () => {
     const v = make()
     const c = await chain()
