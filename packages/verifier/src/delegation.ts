@@ -138,6 +138,38 @@ function signerKeysSync(ctx: DelegationContext, iss: string, kid: string | undef
   }
 }
 
+/**
+ * {@link verifySignature} on this thread without a promise, when no offloading is asked for and the
+ * signer's keys are at hand; undefined when it cannot be (then call verifySignature). An async
+ * function awaited per link cost a promise and a microtask turn per link of a cold chain.
+ */
+function verifySignatureSync(ctx: DelegationContext, jwt: DecodedJwt, iss: string): VerificationKey | undefined {
+  if (ctx.offload) return undefined
+  const candidates = signerKeysSync(ctx, iss, jwt.header.kid as string | undefined)
+  if (candidates === undefined) return undefined
+  let last: unknown
+  for (const key of candidates) {
+    try {
+      key.verifySync(jwt)
+      return key
+    } catch (error) {
+      last = error
+    }
+  }
+  throw last
+}
+
+/**
+ * True when `did` is the chain's root signer or the subject of one of its first `count` links: every
+ * DID of the chain (each later signer is the previous subject, checked before), so a link delegating
+ * to it closes a cycle. A scan of at most maxChainLength subjects, instead of a Set built on every call.
+ */
+function inChain(links: readonly CapabilityLink[], count: number, root: string, did: string): boolean {
+  if (did === root) return true
+  for (let j = 0; j < count; j++) if (links[j]!.sub === did) return true
+  return false
+}
+
 /** Verifies a link's signature; returns the key it verified under. */
 async function verifySignature(ctx: DelegationContext, jwt: DecodedJwt, iss: string): Promise<VerificationKey> {
   const kid = jwt.header.kid as string | undefined
@@ -192,12 +224,12 @@ export async function verifyDelegationChain(ctx: DelegationContext, chain: unkno
   const t = ctx.now() / 1000
   // A memoized link (the same text) skips hashing, decoding, parsing, the attenuation check against
   // the parent its parentHash names and, while its key is still the signer's, the signature.
-  const jwts: (DecodedJwt | null)[] = []
-  const hashes: (string | null)[] = []
-  const hits: (MemoizedLink | undefined)[] = []
-  const links: CapabilityLink[] = []
-  // Every DID of the chain (the root's signer, each subject): one appearing twice is a cycle.
-  const agents = new Set<string>()
+  // Sized once (a chain is at most maxChainLength links): pushing onto empty arrays allocated a
+  // backing store of 16 slots for each, on every call.
+  const jwts = new Array<DecodedJwt | null>(tokens.length)
+  const hashes = new Array<string | null>(tokens.length)
+  const hits = new Array<MemoizedLink | undefined>(tokens.length)
+  const links = new Array<CapabilityLink>(tokens.length)
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i]!
     const hit = ctx.memo.get(token)
@@ -244,13 +276,11 @@ export async function verifyDelegationChain(ctx: DelegationContext, chain: unkno
     if (link.exp + ctx.skewSec <= t) chainError('ERR_EXPIRED', `delegation link ${i} has expired`, i, signer, 'expired', { exp: link.exp })
     if (link.nbf - ctx.skewSec > t) chainError('ERR_NOT_YET_VALID', `delegation link ${i} is not yet valid`, i, signer, 'not yet valid', { nbf: link.nbf })
     if (link.iat !== null && link.iat - ctx.skewSec > t) chainError('ERR_NOT_YET_VALID', `delegation link ${i} is issued in the future`, i, signer, 'issued in the future', { iat: link.iat })
-    if (i === 0) agents.add(link.iss)
-    if (agents.has(link.sub)) chainError('ERR_DELEGATION_BROKEN', `delegation link ${i} delegates to a DID already in the chain`, i, signer, 'cycle', { did: link.sub })
-    agents.add(link.sub)
-    jwts.push(jwt)
-    hashes.push(hash)
-    hits.push(hit)
-    links.push(link)
+    if (inChain(links, i, i === 0 ? link.iss : links[0]!.iss, link.sub)) chainError('ERR_DELEGATION_BROKEN', `delegation link ${i} delegates to a DID already in the chain`, i, signer, 'cycle', { did: link.sub })
+    jwts[i] = jwt
+    hashes[i] = hash
+    hits[i] = hit
+    links[i] = link
   }
   const root = links[0]!
   const leaf = links[links.length - 1]!
@@ -259,7 +289,8 @@ export async function verifyDelegationChain(ctx: DelegationContext, chain: unkno
   if (!rootTrusted(ctx, resource, root.iss)) {
     chainError('ERR_UNTRUSTED_ISSUER', 'the root of the delegation chain is not trusted for the resource', 0, root.iss, 'untrusted root', { resource })
   }
-  const gap = grantCovers(leaf, { resource, action, ...(audience === undefined ? {} : { audience }), ...(dataClass === undefined ? {} : { dataClass }) })
+  // grantCovers reads an absent audience or dataClass as undefined: no spread objects needed.
+  const gap = grantCovers(leaf, { resource, action, audience, dataClass })
   if (gap !== null) {
     chainError('ERR_NOT_AUTHORIZED', `the delegation chain does not grant ${action} on ${resource}`, leafIndex, leaf.iss, gap === 'capability' ? 'not granted' : gap, { resource, action, caveat: gap === 'capability' ? undefined : gap })
   }
@@ -271,7 +302,7 @@ export async function verifyDelegationChain(ctx: DelegationContext, chain: unkno
       const hit = hits[i]
       if (hit && (hit.key === null || (await signerKeys(ctx, signer, hit.kid)).includes(hit.key))) continue
       const jwt = jwts[i] ?? decodeJwt(tokens[i]!, ctx.maxTokenBytes)
-      const key = await verifySignature(ctx, jwt, signer)
+      const key = verifySignatureSync(ctx, jwt, signer) ?? (await verifySignature(ctx, jwt, signer))
       // A did:key's one key is the DID itself: nothing to look up again, so no key is kept.
       ctx.memo.set(tokens[i]!, { link: links[i]!, hash: hashes[i] ?? null, kid: jwt.header.kid as string | undefined, key: signer.startsWith('did:key:') ? null : key, attenuates: i > 0 })
     } catch (error) {

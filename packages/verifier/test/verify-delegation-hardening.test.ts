@@ -158,6 +158,12 @@ describe('decided once, strict: cycles, iat in the future, NumericDate bounds', 
     await failure(verifier.verifyDelegation([root[0]!, self], { invoker: alice.did, resource: 'mcp://erp/a', action: 'invoke' }), 'ERR_DELEGATION_BROKEN')
     const selfRoot = await rawLink({ signer: carolSigner, sub: carol.did, resource: 'mcp://erp/a' })
     await failure(make({ trustedRoots: { 'mcp://erp/': [carol.did] } }).verifyDelegation([selfRoot], { invoker: carol.did, resource: 'mcp://erp/a', action: 'invoke' }), 'ERR_DELEGATION_BROKEN')
+    // Back to the root's signer further down: carol (root) → alice → carol.
+    const carolRoot = await rawLink({ signer: carolSigner, sub: alice.did, resource: 'mcp://erp/a' })
+    const toRoot = await rawLink({ signer: aliceSigner, sub: carol.did, resource: 'mcp://erp/a', parent: carolRoot })
+    const carolRoots = make({ trustedRoots: { 'mcp://erp/': [carol.did] } })
+    await carolRoots.verifyDelegation([carolRoot], { invoker: alice.did, resource: 'mcp://erp/a', action: 'invoke' })
+    expect((await failure(carolRoots.verifyDelegation([carolRoot, toRoot], { invoker: carol.did, resource: 'mcp://erp/a', action: 'invoke' }), 'ERR_DELEGATION_BROKEN')).details).toMatchObject({ link: 1, reason: 'cycle', did: carol.did })
   })
 
   it('a link issued in the future (iat past now + clock skew) is ERR_NOT_YET_VALID', async () => {
