@@ -106,7 +106,7 @@ function le(n: bigint): Buffer {
 }
 
 describe('verifyLineage red team: signatures and keys', () => {
-  it('refuses an entry whose signature S is made non-canonical (S + L): another byte string for the same hop', async () => {
+  it('refuses an entry whose signature is written another way (S + L; spare base64url bits), warm as cold', async () => {
     const l1 = await prefix()
     const call = await appendHop(l1, hop('carol', { target: TOOL, command: LAST.command, args: LAST.args }))
     const tokens = call.split('~')
@@ -117,6 +117,20 @@ describe('verifyLineage red team: signatures and keys', () => {
     const malleated = Buffer.concat([sig.subarray(0, 32), le(S + L)])
     tokens[2] = `${h}.${p}.${malleated.toString('base64url')}`
     expect(await outcome(verify(make(), tokens.join('~')))).toMatchObject({ code: 'ERR_SIGNATURE_INVALID', hop: 2 })
+    // The same signature bytes in another base64url text (the last character's two spare bits set): the
+    // memo key of a prefix is its last 22 characters, so a warm verifier must refuse it as a cold one does.
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+    const spare = (segment: string) => `${segment.slice(0, -1)}${alphabet[alphabet.indexOf(segment.at(-1)!) + 1]}`
+    const warm = make()
+    await verify(warm, l1, { audience: C, command: 'POST /pay', args: { invoice: 42 }, self: carol.did })
+    const e = call.split('~')
+    const [h1, p1, s1] = e[1]!.split('.')
+    const [h2, p2, s2] = e[2]!.split('.')
+    for (const lineage of [`${e[0]}~${h1}.${p1}.${spare(s1!)}~${e[2]}`, `${e[0]}~${e[1]}~${h2}.${p2}.${spare(s2!)}`]) {
+      const cold = await outcome(verify(make(), lineage))
+      expect(cold).toMatchObject({ code: 'ERR_MALFORMED', reason: 'jws' })
+      expect(await outcome(verify(warm, lineage))).toEqual(cold)
+    }
   })
 
   it('refuses an entry "signed" by a did:key of small order (any signature with R = [S]B verifies under it), naming the entry', async () => {
