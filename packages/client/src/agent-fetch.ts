@@ -258,7 +258,11 @@ export function createAgentFetch(options: AgentFetchOptions): (input: string | U
         const withApproval = call.approval === undefined && approval !== null ? { ...call, approval: Buffer.from(approval, 'base64url').toString('utf8') } : call
         for (const [name, value] of Object.entries(await lineageHeaders(signer, lineageOptions, withApproval, { method, url, body, clock }))) h.set(name, value)
       }
-      const response = await baseFetch(url, { ...rest, method, headers: h, ...(body === undefined || body === null ? {} : { body }) })
+      // A call with a lineage is not followed through a redirect unless asked (`redirect`): its hop was
+      // signed for this target, command and arguments, and fetch would carry it, the credentials and the
+      // body to wherever the answer points (another origin too); the caller gets the 3xx instead.
+      const redirect = rest.redirect === undefined && lineageOptions !== undefined && callLineage !== false ? { redirect: 'manual' as const } : {}
+      const response = await baseFetch(url, { ...rest, ...redirect, method, headers: h, ...(body === undefined || body === null ? {} : { body }) })
       remember(url, response)
       return response
     }
