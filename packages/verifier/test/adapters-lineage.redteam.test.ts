@@ -5,7 +5,7 @@ import { appendHop, CREDENTIALS_HEADER, httpArgs, httpCommand, LINEAGE_HEADER } 
 import { agentidFastify, agentidMiddleware, createVerifier, lineageErrorResponse, verifyFetchLineage, type FastifyLike, type Verifier } from '@agentid/verifier'
 import { Readable } from 'node:stream'
 import { beforeEach, describe, expect, it } from 'vitest'
-import { alice, bob, credential, issuer, LIST_URL, statusListJwt, statusServer, testClock } from './fixtures.js'
+import { alice, bob, credential, issuer, LIST_URL, mallory, statusListJwt, statusServer, testClock } from './fixtures.js'
 
 const PAY = 'https://pay.example'
 const URL_ = `${PAY}/v1/charges`
@@ -15,12 +15,14 @@ let verifier: Verifier
 let creds: { alice: string; bob: string }
 let lineage: string
 let clock: ReturnType<typeof testClock>
+let caller: string
 
 beforeEach(async () => {
   clock = testClock()
   const real = createVerifier({ trustedIssuers: [issuer.did], fetch: statusServer({ [LIST_URL]: await statusListJwt(StatusList.create()) }), clock })
-  // The DPoP check passes for any method (a proof's htm is whatever method the agent used).
-  verifier = Object.freeze({ ...real, verifyRequest: async () => ({ agent: { did: bob.did } }) as never })
+  // The DPoP check passes for any method (a proof's htm is whatever method the agent used), for the agent `caller`.
+  caller = bob.did
+  verifier = Object.freeze({ ...real, verifyRequest: async () => ({ agent: caller, audience: PAY }) as never })
   creds = { alice: await credential({ sub: alice.did, index: '1' }), bob: await credential({ sub: bob.did, index: '2' }) }
   const l0 = await appendHop(undefined, { signer: signerFromJwk(alice.privateJwk), credential: creds.alice, clock, target: 'https://b.example', callee: bob.did, command: 'POST /plan', args: {} })
   lineage = await appendHop(l0, { signer: signerFromJwk(bob.privateJwk), credential: creds.bob, clock, target: PAY, command: 'POST /v1/charges', args: httpArgs(URL_, BODY) })
@@ -85,6 +87,45 @@ describe('adapters red team: one route, two commands', () => {
     for (const path of ['/v1/charges', '/v1/a%20b', '/v1/caf%C3%A9', '/v1/a%2Fb', '/v1/a%25b', '/v1/a%3Fb', '/v1/a%23b', '/v1/a%22b%3C%3E%60%7B%7D', '/v1/a%5Cb', `/v1/users/${encodeURIComponent('ann+1@x.example:8;a=b,c&$')}`]) {
       expect(await fastifyRun(path), path).toEqual({ status: 0, reason: undefined })
     }
+  })
+})
+
+describe('adapters red team: whose call the lineage is', () => {
+  // The MCP guard refuses a lineage whose last hop another agent than the authenticated caller signed; the
+  // HTTP adapters verified it for any caller: mallory, authenticated with her own token, sent bob's call
+  // (its lineage taken from a proxy, a log or a redirect) before bob did, and the service acted on a call
+  // whose lineage says bob made it (req.agentid says mallory), while bob's own call was then a replay.
+  const request = (lineageValue: string) => new Request(URL_, { method: 'POST', headers: { [LINEAGE_HEADER]: lineageValue, [CREDENTIALS_HEADER]: `${creds.alice}~${creds.bob}` }, body: BODY })
+
+  it('fetch adapter: refuses (403 ERR_LINEAGE_MISMATCH, the last hop, reason caller) without spending the hop; its signer\'s own call then passes', async () => {
+    caller = mallory.did
+    const error = await verifyFetchLineage(verifier, request(lineage), { audience: PAY }).then(() => undefined, (e: unknown) => e)
+    const response = lineageErrorResponse(error)
+    expect(response?.status).toBe(403)
+    expect(((await response!.json()) as { error: unknown }).error).toMatchObject({ code: 'ERR_LINEAGE_MISMATCH', details: { hop: 1, reason: 'caller' } })
+    caller = bob.did
+    expect((await verifyFetchLineage(verifier, request(lineage), { audience: PAY })).lineage?.last.actor.did).toBe(bob.did)
+  })
+
+  it('Fastify plugin and Node middleware: the same refusal', async () => {
+    caller = mallory.did
+    let hook: Parameters<FastifyLike['addHook']>[1] | undefined
+    agentidFastify({ decorateRequest: () => undefined, addHook: (_n, h) => { hook = h } }, { verifier, origin: PAY, lineage: true } as never, () => undefined)
+    const headers = { 'content-type': ['application/json'], [LINEAGE_HEADER]: [lineage], [CREDENTIALS_HEADER]: [`${creds.alice}~${creds.bob}`] }
+    const fastifyRequest = { method: 'POST', url: '/v1/charges', headers: { 'content-type': 'application/json' }, raw: { headersDistinct: headers }, body: JSON.parse(BODY) as unknown, agentid: null, agentidLineage: null }
+    const reply = { status: 0, body: undefined as unknown, code(s: number) { this.status = s; return this }, header() { return this }, send(b: unknown) { this.body = b; return this } }
+    await hook!(fastifyRequest as never, reply as never)
+    expect([reply.status, (reply.body as { error: { code: string; details: unknown } }).error]).toMatchObject([403, { code: 'ERR_LINEAGE_MISMATCH', details: { hop: 1, reason: 'caller' } }])
+    const req = Object.assign(Readable.from([Buffer.from(BODY)]), {
+      method: 'POST', url: '/v1/charges', socket: {},
+      headers: { 'content-type': 'application/json', 'content-length': String(BODY.length), [LINEAGE_HEADER]: lineage, [CREDENTIALS_HEADER]: `${creds.alice}~${creds.bob}` },
+    })
+    const res = { statusCode: 0, body: '', setHeader() {}, end(b?: string) { this.body = b ?? '' } }
+    await new Promise<void>((resolve) => {
+      agentidMiddleware(verifier, { origin: PAY, lineage: true })(req as never, res as never, () => resolve())
+      const poll = setInterval(() => { if (res.statusCode !== 0) { clearInterval(poll); resolve() } }, 5)
+    })
+    expect([res.statusCode, JSON.parse(res.body).error]).toMatchObject([403, { code: 'ERR_LINEAGE_MISMATCH', details: { hop: 1, reason: 'caller' } }])
   })
 })
 

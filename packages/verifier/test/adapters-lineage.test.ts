@@ -27,7 +27,7 @@ beforeEach(async () => {
     ...real,
     verifyRequest: async () => {
       if (dpop === 'refused') throw new VerificationError('ERR_MALFORMED', 'no DPoP proof')
-      return { agent: { did: bob.did } } as never
+      return { agent: bob.did } as never // a VerifiedRequest names its agent by DID
     },
   })
   creds = { alice: await credential({ sub: alice.did, index: '1' }), bob: await credential({ sub: bob.did, index: '2' }) }

@@ -2,7 +2,7 @@
 // for this exact request, and answer a refusal.
 import { ambiguousPath } from '../util.js'
 import { VerificationError } from '@agentid/core'
-import { CREDENTIALS_HEADER, httpArgs, httpCommand, LINEAGE_HEADER, type HttpBody } from '@agentid/lineage'
+import { CREDENTIALS_HEADER, decodeEntry, httpArgs, httpCommand, LINEAGE_HEADER, LINEAGE_SEPARATOR, type HttpBody } from '@agentid/lineage'
 import { headerValues, type RequestHeaders } from '../request.js'
 import type { VerifiedLineage } from '../lineage.js'
 import type { Verifier } from '../verifier.js'
@@ -38,15 +38,16 @@ function one(headers: RequestHeaders, name: string): string | undefined {
 
 /**
  * Verifies the lineage of an HTTP request: the `Agentid-Lineage` header (one), with the credentials of
- * `Agentid-Credentials`, for this service, `METHOD /path` and `httpArgs(url, body)`. Returns null when
- * there is none and it is not required. Throws VerificationError.
+ * `Agentid-Credentials`, for this service, `METHOD /path` and `httpArgs(url, body)`, and with `caller`
+ * (the agent the request authenticated, as the adapters pass it) its last hop signed by that agent.
+ * Returns null when there is none and it is not required. Throws VerificationError.
  * @example
  * const lineage = await verifyHttpLineage(verifier, { method, url, headers, body: req.body }, { self: myDid })
  */
 export async function verifyHttpLineage(
   verifier: Verifier,
   request: { method: string; url: string; headers: RequestHeaders; body?: unknown },
-  options: AdapterLineageOptions & { defaultAudience?: string | undefined } = {},
+  options: AdapterLineageOptions & { defaultAudience?: string | undefined; caller?: string | undefined } = {},
 ): Promise<VerifiedLineage | null> {
   const lineage = one(request.headers, LINEAGE_HEADER)
   if (lineage === undefined) {
@@ -64,12 +65,27 @@ export async function verifyHttpLineage(
   } catch {
     throw new VerificationError('ERR_MALFORMED', 'the request method is not one a hop can name', { details: { hop: null, reason: 'method' } })
   }
+  // The last hop must be the authenticated caller's own (`caller`: the agent the DPoP check verified), as the
+  // MCP guard requires: checked on its claims first, so that a lineage taken from another agent's call is
+  // refused without spending its single use, and on the verified lineage below.
+  const caller = options.caller
+  if (caller !== undefined) {
+    const from = lineage.lastIndexOf(LINEAGE_SEPARATOR) + 1
+    const index = countSeparators(lineage)
+    let signer: string | undefined
+    try {
+      signer = decodeEntry(lineage.slice(from), index).claims.iss
+    } catch {
+      // Malformed: verifyLineage names the entry and the reason.
+    }
+    if (signer !== undefined && signer !== caller) notTheCaller(index)
+  }
   const credentials = one(request.headers, CREDENTIALS_HEADER)
   const audience = options.audience ?? options.defaultAudience ?? new URL(request.url).origin
   const args = options.args ? options.args({ method: request.method, url: request.url, body: request.body }) : httpArgs(request.url, request.body as HttpBody)
   // A human approval's receipt sent with the call (Agentid-Approval): a hop naming it (`apr`) is checked against it.
   const approval = one(request.headers, 'agentid-approval')
-  return verifier.verifyLineage(lineage, {
+  const verified = await verifier.verifyLineage(lineage, {
     ...(approval === undefined || !/^[A-Za-z0-9_-]+$/.test(approval) ? {} : { approvals: [Buffer.from(approval, 'base64url').toString('utf8')] }),
     audience,
     command,
@@ -77,6 +93,18 @@ export async function verifyHttpLineage(
     ...(credentials === undefined ? {} : { credentials }),
     ...(options.self === undefined ? {} : { self: options.self }),
   })
+  if (caller !== undefined && verified.last.actor.did !== caller) notTheCaller(verified.last.index)
+  return verified
+}
+
+function notTheCaller(hop: number): never {
+  throw new VerificationError('ERR_LINEAGE_MISMATCH', `lineage entry ${hop}: signed by another agent than the caller`, { details: { hop, reason: 'caller' } })
+}
+
+function countSeparators(text: string): number {
+  let n = 0
+  for (let i = text.indexOf(LINEAGE_SEPARATOR); i !== -1; i = text.indexOf(LINEAGE_SEPARATOR, i + 1)) n++
+  return n
 }
 
 /** The answer to a refused lineage, or undefined for anything but a VerificationError. */
