@@ -16,13 +16,15 @@ let creds: { alice: string; bob: string }
 let lineage: string
 let clock: ReturnType<typeof testClock>
 let caller: string
+let user: string | null
 
 beforeEach(async () => {
   clock = testClock()
   const real = createVerifier({ trustedIssuers: [issuer.did], fetch: statusServer({ [LIST_URL]: await statusListJwt(StatusList.create()) }), clock })
   // The DPoP check passes for any method (a proof's htm is whatever method the agent used), for the agent `caller`.
   caller = bob.did
-  verifier = Object.freeze({ ...real, verifyRequest: async () => ({ agent: caller, audience: PAY }) as never })
+  user = null
+  verifier = Object.freeze({ ...real, verifyRequest: async () => ({ agent: caller, user, audience: PAY }) as never })
   creds = { alice: await credential({ sub: alice.did, index: '1' }), bob: await credential({ sub: bob.did, index: '2' }) }
   const l0 = await appendHop(undefined, { signer: signerFromJwk(alice.privateJwk), credential: creds.alice, clock, target: 'https://b.example', callee: bob.did, command: 'POST /plan', args: {} })
   lineage = await appendHop(l0, { signer: signerFromJwk(bob.privateJwk), credential: creds.bob, clock, target: PAY, command: 'POST /v1/charges', args: httpArgs(URL_, BODY) })
@@ -126,6 +128,28 @@ describe('adapters red team: whose call the lineage is', () => {
       const poll = setInterval(() => { if (res.statusCode !== 0) { clearInterval(poll); resolve() } }, 5)
     })
     expect([res.statusCode, JSON.parse(res.body).error]).toMatchObject([403, { code: 'ERR_LINEAGE_MISMATCH', details: { hop: 1, reason: 'caller' } }])
+  })
+})
+
+describe('adapters red team: for whom', () => {
+  // The MCP guard refuses a lineage whose hops name another user than the caller's token (token exchange);
+  // the HTTP adapters took both: req.agentid.user one user, req.agentidLineage.user another.
+  async function forUser(tokenUser: string | null, lineageUser: string | undefined) {
+    user = tokenUser
+    const l0 = await appendHop(undefined, { signer: signerFromJwk(alice.privateJwk), credential: creds.alice, clock, target: 'https://b.example', callee: bob.did, command: 'POST /plan', args: {}, ...(lineageUser === undefined ? {} : { user: lineageUser }) })
+    const l1 = await appendHop(l0, { signer: signerFromJwk(bob.privateJwk), credential: creds.bob, clock, target: PAY, command: 'POST /v1/charges', args: httpArgs(URL_, BODY) })
+    const request = new Request(URL_, { method: 'POST', headers: { [LINEAGE_HEADER]: l1, [CREDENTIALS_HEADER]: `${creds.alice}~${creds.bob}` }, body: BODY })
+    const error = await verifyFetchLineage(verifier, request, { audience: PAY }).then(() => undefined, (e: unknown) => e)
+    if (error === undefined) return 'accepted'
+    const response = lineageErrorResponse(error)
+    return [response?.status, ((await response?.json()) as { error: unknown } | undefined)?.error]
+  }
+
+  it('refuses hops naming another user than the access token (403 ERR_LINEAGE_MISMATCH, reason user); the same user, or either unnamed, passes', async () => {
+    expect(await forUser('user-9', 'user-1')).toMatchObject([403, { code: 'ERR_LINEAGE_MISMATCH', details: { hop: null, reason: 'user' } }])
+    expect(await forUser('user-1', 'user-1')).toBe('accepted')
+    expect(await forUser(null, 'user-1')).toBe('accepted')
+    expect(await forUser('user-1', undefined)).toBe('accepted')
   })
 })
 

@@ -77,7 +77,7 @@ export function agentidFastify(fastify: FastifyLike, opts: AgentidFastifyOptions
       // under a JSON media type is a JSON string Fastify parsed, not text: given as the JSON text of that
       // string, else httpArgs would parse the string's content as JSON again (two bodies, one digest).
       const body = typeof request.body === 'string' && isJsonMediaType(request.headers['content-type']) ? JSON.stringify(request.body) : request.body
-      if (lineageOptions) request.agentidLineage = await verifyHttpLineage(verifier, { method: request.method, url, headers, body }, { ...lineageOptions, defaultAudience: verifyOptions.audience ?? verified.audience, caller: verified.agent })
+      if (lineageOptions) request.agentidLineage = await verifyHttpLineage(verifier, { method: request.method, url, headers, body }, { ...lineageOptions, defaultAudience: verifyOptions.audience ?? verified.audience, caller: verified.agent, user: verified.user })
       if (approvalOptions) {
         // The approved call's arguments are `httpArgs(url, body)` of the parsed body, as for the lineage.
         const outcome = await decideHttpApproval(verifier, approvalOptions, { method: request.method, url, headers, body, target: verifyOptions.audience ?? verified.audience }, verified)

@@ -38,7 +38,7 @@ export async function verifyFetchLineage(
   const verified = await verifyFetchRequest(verifier, request, options)
   const bytes = request.body === null ? undefined : new Uint8Array(await request.clone().arrayBuffer())
   try {
-    return { request: verified, lineage: await verifyHttpLineage(verifier, { method: request.method, url: request.url, headers: request.headers, body: bytes }, { ...lineage, defaultAudience: options?.audience ?? verified.audience, caller: verified.agent }) }
+    return { request: verified, lineage: await verifyHttpLineage(verifier, { method: request.method, url: request.url, headers: request.headers, body: bytes }, { ...lineage, defaultAudience: options?.audience ?? verified.audience, caller: verified.agent, user: verified.user }) }
   } catch (error) {
     if (error instanceof Error) Object.defineProperty(error, LINEAGE_STAGE, { value: true })
     throw error

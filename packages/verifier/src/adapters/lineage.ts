@@ -39,7 +39,8 @@ function one(headers: RequestHeaders, name: string): string | undefined {
 /**
  * Verifies the lineage of an HTTP request: the `Agentid-Lineage` header (one), with the credentials of
  * `Agentid-Credentials`, for this service, `METHOD /path` and `httpArgs(url, body)`, and with `caller`
- * (the agent the request authenticated, as the adapters pass it) its last hop signed by that agent.
+ * (the agent the request authenticated, as the adapters pass it) its last hop signed by that agent; with
+ * `user` (the user its access token names) the hops naming no other user.
  * Returns null when there is none and it is not required. Throws VerificationError.
  * @example
  * const lineage = await verifyHttpLineage(verifier, { method, url, headers, body: req.body }, { self: myDid })
@@ -47,7 +48,7 @@ function one(headers: RequestHeaders, name: string): string | undefined {
 export async function verifyHttpLineage(
   verifier: Verifier,
   request: { method: string; url: string; headers: RequestHeaders; body?: unknown },
-  options: AdapterLineageOptions & { defaultAudience?: string | undefined; caller?: string | undefined } = {},
+  options: AdapterLineageOptions & { defaultAudience?: string | undefined; caller?: string | undefined; user?: string | null | undefined } = {},
 ): Promise<VerifiedLineage | null> {
   const lineage = one(request.headers, LINEAGE_HEADER)
   if (lineage === undefined) {
@@ -94,6 +95,10 @@ export async function verifyHttpLineage(
     ...(options.self === undefined ? {} : { self: options.self }),
   })
   if (caller !== undefined && verified.last.actor.did !== caller) notTheCaller(verified.last.index)
+  // The user the access token names (token exchange) and the user the hops name must be the same one.
+  if (options.user != null && verified.user !== null && verified.user !== options.user) {
+    throw new VerificationError('ERR_LINEAGE_MISMATCH', 'lineage: the hops name another user than the caller\'s token', { details: { hop: null, reason: 'user' } })
+  }
   return verified
 }
 

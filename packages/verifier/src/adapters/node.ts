@@ -151,7 +151,7 @@ export function agentidMiddleware(verifier: Verifier, options: AgentidHttpOption
         dpopDone = true
         if (lineageOptions) {
           const body = await argsBodyOf(req, maxBody)
-          req.agentidLineage = await verifyHttpLineage(verifier, { method: req.method ?? 'GET', url, headers, body }, { ...lineageOptions, defaultAudience: verifyOptions.audience ?? verified.audience, caller: verified.agent })
+          req.agentidLineage = await verifyHttpLineage(verifier, { method: req.method ?? 'GET', url, headers, body }, { ...lineageOptions, defaultAudience: verifyOptions.audience ?? verified.audience, caller: verified.agent, user: verified.user })
         }
         if (approvalOptions) {
           const body = await argsBodyOf(req, maxBody)
