@@ -133,7 +133,7 @@ describe('verifyLineage red team: signatures and keys', () => {
     }
   })
 
-  it('refuses an entry "signed" by a did:key of small order (any signature with R = [S]B verifies under it), naming the entry', async () => {
+  it('refuses an entry "signed" by a did:key of small order (any signature with R = [S]B verifies under it) or whose key is no curve point, naming the entry', async () => {
     const l1 = await prefix()
     const entries = decodeLineage(l1)
     const last = entries[1]!
@@ -147,6 +147,10 @@ describe('verifyLineage red team: signatures and keys', () => {
     const forger: Signer = { ...signers.carol, did: weak, keyId: `${weak}#${weak.slice(8)}`, sign: async () => Buffer.concat([BASE_POINT, le(1n)]) }
     const forged = await signCompactJws({ alg: 'EdDSA', typ: HOP_TYP }, JSON.stringify(claims), forger)
     expect(await outcome(verify(make(), forged))).toMatchObject({ hop: 0, reason: 'signature' })
+    // A did:key whose key is no curve point (y = 2 has no x): refused naming the entry, not an exception of node:crypto.
+    const offCurve = encodeDidKey(Buffer.concat([Buffer.from([2]), Buffer.alloc(31)]))
+    const byNoPoint = await signCompactJws({ alg: 'EdDSA', typ: HOP_TYP }, JSON.stringify({ ...claims, iss: offCurve, jti: 'off-curve-entry-0001' }), { ...forger, did: offCurve })
+    for (const offloadSignatures of [false, true]) expect(await outcome(verify(make({ offloadSignatures }), byNoPoint))).toMatchObject({ code: 'ERR_SIGNATURE_INVALID', hop: 0, reason: 'signature' })
   })
 })
 
