@@ -240,6 +240,9 @@ export function hasSmallOrderR(signature: Uint8Array): boolean {
 }
 
 function isSmallOrderEncoding(raw: Uint8Array): boolean {
+  // As in hasSmallOrderR: the first byte rules out nearly every key, without a copy (this runs once
+  // per new key, after its first signature: each new agent of a cold delegation chain).
+  if (SMALL_ORDER_FIRST_BYTE[raw[0]!] === 0) return false
   const y = Buffer.from(raw)
   y[31] = y[31]! & 0x7f
   return SMALL_ORDER_Y.some((t) => t.equals(y))

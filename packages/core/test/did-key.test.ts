@@ -221,6 +221,19 @@ describe('did:key structural edge cases', () => {
     y2[0] = 2
     expectDidKeyError(() => assertEd25519PublicKey(y2), ['invalidPublicKey'])
   })
+
+  it('assertEd25519PublicKey after a verified signature still refuses every small-order encoding (either sign) and a non-canonical y', () => {
+    expect(() => assertEd25519PublicKey(key, { signatureVerified: true })).not.toThrow()
+    const SMALL = ['0000000000000000000000000000000000000000000000000000000000000000', '0100000000000000000000000000000000000000000000000000000000000000', 'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05', 'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a']
+    for (const hex of SMALL) {
+      for (const sign of [0, 0x80]) {
+        const y = Buffer.from(hex, 'hex')
+        y[31] = y[31]! | sign
+        expectDidKeyError(() => assertEd25519PublicKey(new Uint8Array(y), { signatureVerified: true }), ['invalidPublicKey'])
+      }
+    }
+    expectDidKeyError(() => assertEd25519PublicKey(new Uint8Array(Buffer.from('edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', 'hex')), { signatureVerified: true }), ['invalidPublicKey'])
+  })
 })
 
 describe('did:key test vectors (w3c-ccg ed25519-x25519.json)', () => {
