@@ -70,12 +70,15 @@ export class VerificationKey {
 }
 
 interface ResolvedKeys {
-  /** Verification method id → key, for keys listed under each purpose; null when `all` is set. */
+  /** Verification method id → key, for keys listed under each purpose; null when `one` is set. */
   byPurpose: Map<KeyPurpose, Map<string, VerificationKey>> | null
-  /** The keys listed under every purpose (an Ed25519 did:key read from itself), or null. */
-  all: Map<string, VerificationKey> | null
-  /** `all`'s keys as a list, returned as is when no kid narrows them (a lineage hop names none). */
-  allList: readonly VerificationKey[] | null
+  /**
+   * The one key listed under every purpose (an Ed25519 did:key read from itself), or null. No map of
+   * one entry: a cold delegation chain resolves a new did:key per link, and each built a Map.
+   */
+  one: VerificationKey | null
+  /** `[one]`, returned as is for a kid naming it or no kid (a lineage hop names none). */
+  oneList: readonly VerificationKey[] | null
   resolvedAt: number
 }
 
@@ -165,7 +168,18 @@ export class KeyResolver {
   }
 
   private select(resolved: ResolvedKeys, did: string, purpose: KeyPurpose, kid?: string): readonly VerificationKey[] {
-    const keys = resolved.all ?? resolved.byPurpose!.get(purpose)!
+    const one = resolved.one
+    if (one !== null) {
+      // The general path below with a map of this one key: the same answers and the same errors.
+      if (kid === undefined || kid === one.id) return resolved.oneList!
+      const full = kid.startsWith('#') ? did + kid : kid
+      if (!full.startsWith(did + '#')) {
+        throw new VerificationError('ERR_KEY_MISMATCH', 'kid names a key of another DID', { details: { did, kid } })
+      }
+      if (full !== one.id) throw new VerificationError('ERR_KEY_MISMATCH', `kid is not an Ed25519 ${purpose} key of the DID`, { details: { did, kid } })
+      return resolved.oneList!
+    }
+    const keys = resolved.byPurpose!.get(purpose)!
     if (kid !== undefined) {
       // The usual case, a full kid naming a key of the DID, found without building strings.
       const direct = kid.length > did.length && kid.charCodeAt(did.length) === 0x23 /* # */ && kid.startsWith(did) ? keys.get(kid) : undefined
@@ -179,7 +193,7 @@ export class KeyResolver {
       return [key]
     }
     if (keys.size === 0) throw new VerificationError('ERR_KEY_MISMATCH', `the DID has no Ed25519 ${purpose} key`, { details: { did } })
-    return resolved.allList ?? [...keys.values()]
+    return [...keys.values()]
   }
 
   private async resolve(did: string): Promise<ResolvedKeys> {
@@ -207,9 +221,8 @@ export class KeyResolver {
       return undefined
     }
     const key = new VerificationKey(parsed.keyId, parsed.publicKey)
-    const keys = new Map([[parsed.keyId, key]])
-    // Its one key under every purpose: one map shared by all, no map of purposes to build.
-    const resolved: ResolvedKeys = { byPurpose: null, all: keys, allList: [key], resolvedAt: this.now() }
+    // Its one key under every purpose: no map of purposes, nor of keys, to build.
+    const resolved: ResolvedKeys = { byPurpose: null, one: key, oneList: [key], resolvedAt: this.now() }
     this.cache.set(did, resolved)
     return resolved
   }
@@ -257,7 +270,7 @@ export class KeyResolver {
       }
       byPurpose.set(purpose, keys)
     }
-    const resolved: ResolvedKeys = { byPurpose, all: null, allList: null, resolvedAt: this.now() }
+    const resolved: ResolvedKeys = { byPurpose, one: null, oneList: null, resolvedAt: this.now() }
     this.cache.set(did, resolved)
     return resolved
   }
