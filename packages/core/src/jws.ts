@@ -200,9 +200,17 @@ function deepFreeze(value: unknown): void {
 
 const PAYLOAD_OPTIONS = { what: 'JWT payload', maxDepth: MAX_JWT_PAYLOAD_DEPTH }
 
-/** Decodes a compact JWS whose payload must be a JSON object (duplicate members refused). Not verified. */
-export function decodeJwt(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BYTES): DecodedJwt {
-  return decodeJwtHeaderCached(token, maxBytes, true)
+/**
+ * Decodes a compact JWS whose payload must be a JSON object (duplicate members refused). Not verified.
+ * Its checked header is kept in a small cache of repeated headers (an issuer's tokens all carry the
+ * same one); `cacheHeader` false skips that cache for a token whose header is unlikely to repeat (signed
+ * by a new agent, whose kid names its own new key): a miss there costs a look-up, a copy and an insert
+ * on top of the decoding, about a third more than decoding alone. Same checks either way.
+ * @example
+ * decodeJwt(linkSignedByANewAgent, DEFAULT_MAX_TOKEN_BYTES, false)
+ */
+export function decodeJwt(token: unknown, maxBytes = DEFAULT_MAX_TOKEN_BYTES, cacheHeader = true): DecodedJwt {
+  return decodeJwtHeaderCached(token, maxBytes, cacheHeader !== false)
 }
 
 /**
