@@ -122,6 +122,17 @@ namespace AgentId {
     outcome: String,
   };
 
+  // A hop of the lineage that its callee answered with a signed receipt, with its exact target: the hop's
+  // signer's purpose, its target ("mcp://checkout/fraud.check") and command, and the outcome the callee
+  // signed. answered names no target: an "ok" from whichever server a hop called (a lookalike fraud.check
+  // an agent was steered to) counts there; here only the server named.
+  type LineageAnsweredCall = {
+    purpose: String,
+    target: String,
+    command: String,
+    outcome: String,
+  };
+
   // A call of a lineage hop: its exact target ("mcp://treasury/payments.charge") and command.
   type LineageCall = {
     target: String,
@@ -183,6 +194,7 @@ namespace AgentId {
     targets: Set<String>,
     steps: Set<LineageStep>,
     answered: Set<LineageAnswer>,
+    answeredCalls: Set<LineageAnsweredCall>,
     // The first hop's signer (the agent that started the transaction) and its purpose.
     firstActor: String,
     firstPurpose: String,

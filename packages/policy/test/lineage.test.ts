@@ -27,6 +27,7 @@ describe('context.lineage', () => {
       targets: ['mcp://shop//v1/screen', 'mcp://shop/fraud.check', 'mcp://shop/payments.charge'],
       steps: [{ purpose: 'orchestration', command: 'POST /v1/screen' }, { purpose: 'fraud-screening', command: 'tools/call fraud.check' }, { purpose: 'fraud-screening', command: 'tools/call payments.charge' }],
       answered: [{ purpose: 'fraud-screening', command: 'tools/call fraud.check', outcome: 'ok' }],
+      answeredCalls: [{ purpose: 'fraud-screening', target: 'mcp://shop/fraud.check', command: 'tools/call fraud.check', outcome: 'ok' }],
       firstActor: DIDS.alice, firstPurpose: 'orchestration',
       trail: '<orchestration|POST /v1/screen><fraud-screening|tools/call fraud.check><fraud-screening|tools/call payments.charge>',
     })

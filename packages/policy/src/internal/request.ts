@@ -223,7 +223,8 @@ export function lineageContext(lineage: unknown): Record<string, Json> {
   const targets = new Set<string>()
   const steps = new Map<string, Json>()
   const answered = new Map<string, Json>()
-  const hops = new Map<number, { purpose: string; command: string }>()
+  const answeredCalls = new Map<string, Json>()
+  const hops = new Map<number, { purpose: string; command: string; target: string }>()
   const approvals = new Map<string, Json>()
   const approvedCommands = new Set<string>()
   const approvedCalls = new Map<string, Json>()
@@ -243,6 +244,8 @@ export function lineageContext(lineage: unknown): Record<string, Json> {
       const outcome = text(e.outcome, `${field}.outcome`)
       const answer = { purpose: hop.purpose, command: hop.command, outcome }
       answered.set(JSON.stringify(answer), answer)
+      const call = { purpose: hop.purpose, target: hop.target, command: hop.command, outcome }
+      answeredCalls.set(JSON.stringify(call), call)
       return
     }
     if (e.kind !== 'hop') return fail(`${field}.kind: must be hop or receipt`)
@@ -256,7 +259,7 @@ export function lineageContext(lineage: unknown): Record<string, Json> {
     targets.add(target)
     const step = { purpose, command }
     steps.set(JSON.stringify(step), step)
-    hops.set(i, step)
+    hops.set(i, { ...step, target })
     const approval = verifiedApproval(e.approval, `${field}.approval`, actor, command)
     if (approval !== null) {
       const a = { purpose, command, target, ...approval }
@@ -291,6 +294,7 @@ export function lineageContext(lineage: unknown): Record<string, Json> {
     targets: [...targets],
     steps: [...steps.values()],
     answered: [...answered.values()],
+    answeredCalls: [...answeredCalls.values()],
     firstActor: first.actor,
     firstPurpose: first.purpose,
     trail,
