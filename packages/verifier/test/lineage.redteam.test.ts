@@ -176,6 +176,21 @@ describe('verifyLineage red team: header kid', () => {
   })
 })
 
+describe('verifyLineage red team: separators', () => {
+  it('an empty entry (leading ~, ~~, trailing ~) is refused naming its index, warm as cold', async () => {
+    const l1 = await prefix()
+    const call = await appendHop(l1, hop('carol', { target: TOOL, command: LAST.command, args: LAST.args }))
+    const [e0, e1, e2] = call.split('~')
+    const warm = make()
+    await verify(warm, l1, { audience: C, command: 'POST /pay', args: { invoice: 42 }, self: carol.did })
+    for (const [lineage, index] of [[`~${call}`, 0], [`${e0}~~${e1}~${e2}`, 1], [`${e0}~${e1}~~${e2}`, 2], [`${call}~`, 3], ['~', 0]] as const) {
+      const cold = await outcome(verify(make(), lineage))
+      expect(cold, lineage.slice(0, 20)).toEqual({ code: 'ERR_MALFORMED', hop: index, reason: 'empty-entry' })
+      expect(await outcome(verify(warm, lineage))).toEqual(cold)
+    }
+  })
+})
+
 describe('verifyLineage red team: the credentials sent with a lineage', () => {
   it('an empty item in the credentials (`a~~b`, a leading or trailing ~) is no credential: the call verifies, or is refused naming the actor, never a TypeError', async () => {
     const l1 = await prefix()
