@@ -83,11 +83,11 @@ export async function decideHttpApproval(
 ): Promise<HttpApprovalOutcome> {
   // A path with dot segments, backslashes or escaped unreserved characters (util.ambiguousPath): the command approved would not be the route that runs.
   if (ambiguousPath(request.url)) return refuse(400, 'ERR_MALFORMED', 'the request path holds dot segments, backslashes or escaped unreserved characters')
-  // A method no approval can name (httpCommand takes letters only; HTTP allows M-SEARCH and other tokens).
-  if (!/^[A-Za-z]{1,32}$/.test(request.method)) return refuse(400, 'ERR_MALFORMED', 'the request method is not one an approval can name')
   const needed = await options.requires({ method: request.method, url: request.url, agent: verified })
   if (needed === false) return { ok: true, approval: null }
   if (verified.agentClaims === null) return refuse(403, 'ERR_NOT_AUTHORIZED', 'an approval needs the agent\'s claims in its token')
+  // A method no approval can name (httpCommand takes letters only; HTTP allows M-SEARCH and other tokens).
+  if (!/^[A-Za-z]{1,32}$/.test(request.method)) return refuse(400, 'ERR_MALFORMED', 'the request method is not one an approval can name')
   const call = httpApprovalCall(verified, request.target, request.method, request.url, request.body)
   const values = header(request.headers, APPROVAL_HEADER)
   if (values.length > 0) {
