@@ -94,7 +94,11 @@ async function argsBodyOf(req: AgentidRequest, maxBytes: number): Promise<unknow
 }
 
 async function bodyOf(req: AgentidRequest, maxBytes: number): Promise<unknown> {
-  if (req.body !== undefined || req._body === true) return req.body
+  if (req._body === true) return req.body
+  // A req.body some parser made from the stream it read (or set on a request that is no stream). One set
+  // while the stream is unread is none: Express 4's body-parser sets {} on every request and leaves a body
+  // of a media type it does not parse unread; its bytes are read (and digested) here, or there are none.
+  if (req.body !== undefined && req.readableEnded !== false) return req.body
   const length = req.headers['content-length']
   if (req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0')) return undefined
   // Read with listeners, not `for await`: leaving that loop early destroys the request, and with it the
