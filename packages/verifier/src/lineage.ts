@@ -509,10 +509,19 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
     const byHash = new Map<string, readonly string[]>()
     for (const chain of chains) byHash.set(delegationHash(chain), chain)
     let previousChain: readonly string[] | undefined
+    // The first hop naming a chain that was not given: no later hop's chain can be shown to narrow it (the
+    // caller chose which chains to send, and may leave out the narrow one a wider chain would not extend).
+    let missing: number | undefined
     for (const entry of entries) {
       if (entry.kind !== 'hop' || entry.claims.dlg === undefined) continue
       const chain = byHash.get(entry.claims.dlg)
-      if (chain === undefined) continue
+      if (chain === undefined) {
+        missing ??= entry.index
+        continue
+      }
+      if (missing !== undefined) {
+        lineageError('ERR_DELEGATION_ESCALATION', missing, 'delegation-missing', 'the hop relies on a delegation chain that was not given, so a later hop\'s chain cannot be shown to narrow it')
+      }
       const request = options.delegationRequest ? options.delegationRequest(entry.claims) : { resource: entry.claims.aud, action: 'invoke' }
       try {
         delegations.set(entry.index, await ctx.verifyDelegation(chain, { invoker: entry.claims.iss, resource: request.resource, action: request.action, audience: entry.claims.aud }))

@@ -2,6 +2,7 @@
 // cache): each compares with what a cold verifier (the strict path) answers for the same input.
 import { encodeDidKey, generateEd25519KeyPair, signCompactJws, signerFromJwk, StatusList, VerificationError, type Signer, type VerificationErrorCode } from '@agentid/core'
 import { appendHop, argsDigest, createReceipt, credentialHash, custodyStep, decodeEntry, decodeLineage, HOP_TYP, initialCustody, RECEIPT_TYP, type AppendHopOptions, type CustodyState } from '@agentid/lineage'
+import { delegate, type Capability } from '@agentid/delegation'
 import { createVerifier, type Verifier, type VerifierOptions, type VerifyLineageOptions } from '@agentid/verifier'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { alice, bob, credential, issuer, LIST_URL, NOW, statusListJwt, statusServer, testClock } from './fixtures.js'
@@ -312,5 +313,27 @@ describe('verifyLineage red team: warm and cold, random continuations', () => {
     }
     expect(differences).toBe(0)
     expect(accepted).toBeGreaterThan(15) // the walk reaches valid lineages too (29 with this seed)
+  })
+})
+
+describe('verifyLineage red team: delegation chains left out', () => {
+  const status = (i: number) => ({ type: 'BitstringStatusListEntry', statusPurpose: 'revocation', statusListIndex: String(20 + i), statusListCredential: LIST_URL }) as const
+  const cap = (...resources: string[]): Capability[] => resources.map((resource) => ({ resource, actions: ['invoke'] }))
+
+  it('a hop\'s chain wider than an earlier hop\'s is refused even when the earlier chain is left out of delegationChains', async () => {
+    const at = () => clock()
+    // alice holds a grant for B and C only; carol relies on a grant straight from the issuer that also covers the tool.
+    const narrow = await delegate({ signer: issuer, to: alice.did, capabilities: cap(B, C), expiresIn: 3600, statusEntry: status(1), clock: at })
+    const wide = await delegate({ signer: issuer, to: carol.did, capabilities: cap(B, C, TOOL), expiresIn: 600, statusEntry: status(2), clock: at })
+    const l0 = await appendHop(undefined, hop('alice', { target: B, callee: bob.did, command: 'POST /plan', args: {}, delegationChain: narrow }))
+    const l1 = await appendHop(l0, hop('bob', { target: C, callee: carol.did, command: 'POST /pay', args: {} }))
+    const call = () => appendHop(l1, hop('carol', { target: TOOL, command: LAST.command, args: LAST.args, delegationChain: wide }))
+    // Both chains given: carol's does not extend alice's.
+    expect(await outcome(verify(make(), await call(), { delegationChains: [narrow, wide] }))).toMatchObject({ code: 'ERR_DELEGATION_ESCALATION', hop: 2, reason: 'delegation-not-narrowing' })
+    // Only carol's given (the caller chose which to send): alice's hop names a chain that cannot be checked against.
+    expect(await outcome(verify(make(), await call(), { delegationChains: [wide] }))).toMatchObject({ code: 'ERR_DELEGATION_ESCALATION', hop: 0, reason: 'delegation-missing' })
+    // No chain given at all: nothing is claimed verified (each hop's delegation is its hash, chain null).
+    const none = await verify(make(), await call())
+    expect(none.hops.map((h) => h.delegation?.chain ?? null)).toEqual([null, null, null])
   })
 })
