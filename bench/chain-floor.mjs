@@ -9,13 +9,28 @@
 // use). Beside the raw reference (one link, the same key and bytes every call, as in the suites),
 // `raw distinct` verifies distinct links under their own (already imported) keys: the part of the
 // floor that is the signature check itself on bytes not seen before.
+// Beside them, in the same rounds, the verifier itself (createVerifier's defaults, verifyDelegation
+// on the same pool of cold chains, every check) at depth 8, and the floor and the verifier at depth 1
+// (one link signed by the cached issuer key: decode, parse, verify; nothing hashed, no key imported).
 import { createPublicKey, verify, hash } from 'node:crypto'
 import { parseDidKeySyntax } from '@agentid/core'
-import { agentidChain } from './lib/chains.mjs'
-import { keyFromLabel } from './lib/tokens.mjs'
+import { createVerifier } from '@agentid/verifier'
+import { ACTION, agentidChain, RESOURCE } from './lib/chains.mjs'
+import { keyFromLabel, localFetch, statusListJwt } from './lib/tokens.mjs'
 const issuer = keyFromLabel('issuer')
 const POOL = 600, d = 8
-const pool = []; for (let i = 0; i < POOL; i++) pool.push((await agentidChain(issuer, d, `f/${i}`)).chain.map((s) => JSON.parse(JSON.stringify(s))))
+const made = []; for (let i = 0; i < POOL; i++) made.push(await agentidChain(issuer, d, `f/${i}`))
+const pool = made.map((c) => c.chain.map((s) => JSON.parse(JSON.stringify(s))))
+const POOL1 = 2400
+const made1 = []; for (let i = 0; i < POOL1; i++) made1.push(await agentidChain(issuer, 1, `f1/${i}`))
+const pool1 = made1.map((c) => c.chain.map((s) => JSON.parse(JSON.stringify(s))))
+const verifier = createVerifier({ trustedIssuers: [issuer.did], fetch: localFetch(statusListJwt(issuer, Math.floor(Date.now() / 1000))), statusTtlMs: 3_600_000 })
+const request = (c) => ({ invoker: c.invoker, resource: RESOURCE, action: ACTION })
+// verifyDelegation answers synchronously-resolved promises: awaited one by one, as the suites do.
+const cpuAsync = async (f, n) => { const c = process.cpuUsage(); for (let i = 0; i < n; i++) await f(i); const u = process.cpuUsage(c); return (u.user + u.system) / n }
+for (let i = 0; i < 2 * POOL; i++) await verifier.verifyDelegation(pool[i % POOL], request(made[i % POOL]))
+let next1 = 0
+for (; next1 < POOL1; next1++) await verifier.verifyDelegation(pool1[next1], request(made1[next1]))
 const td = new TextDecoder('utf-8', { fatal: true })
 const jwkOf = (iss) => ({ kty: 'OKP', crv: 'Ed25519', x: Buffer.from(parseDidKeySyntax(iss).publicKey).toString('base64url') })
 function floor(chain, mode) {
@@ -42,5 +57,9 @@ for (let r = 0; r < 5; r++) {
   const distinct = cpu((i) => { const l = links[i % links.length]; verify(null, l.data, l.key, l.sig) }, 700)
   const imported = cpu((i) => floor(pool[i % POOL], 'import'), 300)
   const jwk = cpu((i) => floor(pool[(i + 300) % POOL], 'jwk'), 300)
-  console.log(`raw ${raw.toFixed(1)} µs, raw distinct ${distinct.toFixed(1)} µs (${(distinct / raw).toFixed(3)}); floor depth 8: import ${imported.toFixed(0)} µs = ${(imported / raw).toFixed(2)} raw, jwk ${jwk.toFixed(0)} µs = ${(jwk / raw).toFixed(2)} raw, 8 distinct + 0 = ${((8 * distinct) / raw).toFixed(2)} raw`)
+  const ours = await cpuAsync((i) => verifier.verifyDelegation(pool[(i + 150) % POOL], request(made[(i + 150) % POOL])), 300)
+  const floor1 = cpu((i) => floor(pool1[(r * 2000 + i) % POOL1], 'jwk'), 2000)
+  // A running index: each depth-1 chain comes back after POOL1 − 1 others (more than the memo holds).
+  const ours1 = await cpuAsync(() => { const k = next1++ % POOL1; return verifier.verifyDelegation(pool1[k], request(made1[k])) }, 2000)
+  console.log(`raw ${raw.toFixed(1)} µs, raw distinct ${distinct.toFixed(1)} µs (${(distinct / raw).toFixed(3)}); floor depth 8: import ${imported.toFixed(0)} µs = ${(imported / raw).toFixed(2)} raw, jwk ${jwk.toFixed(0)} µs = ${(jwk / raw).toFixed(2)} raw, 8 distinct + 0 = ${((8 * distinct) / raw).toFixed(2)} raw; verifyDelegation depth 8 ${ours.toFixed(0)} µs = ${(ours / raw).toFixed(2)} raw (${(ours / jwk).toFixed(2)} × floor); depth 1: floor ${(floor1 / raw).toFixed(2)} raw, verifyDelegation ${(ours1 / raw).toFixed(2)} raw (${(ours1 / floor1).toFixed(2)} × floor)`)
 }
