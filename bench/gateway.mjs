@@ -8,6 +8,7 @@
 // requires) are signed before each round. Overhead = gateway − direct, at p50 and at p99. See README.md.
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks'
 import { cpuSeconds, percentile } from './lib/issuer-process.mjs'
 import { gatewayNoisy } from './lib/gateway-noisy.mjs'
 import { startGatewayBench } from './lib/gateway-setup.mjs'
@@ -27,7 +28,11 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 /** An error and its cause, one line: fetch's "fetch failed" says nothing without its cause. */
 const describe = (e) => `${String(e?.message ?? e).slice(0, 160)}${e?.cause ? ` (${e.cause.code ?? ''} ${String(e.cause.message ?? e.cause).slice(0, 120)})` : ''}`
 
-/** Calls `call` RATE times a second for `ms` (open loop); latencies in ms from each call's start. */
+/**
+ * Calls `call` RATE times a second for `ms` (open loop); latencies in ms from each call's start. Also
+ * how long the load generator itself stalled meanwhile (its event loop's longest delay, its longest GC
+ * pause): a latency includes any stall of the process that starts and times the call.
+ */
 async function phase(call, ms) {
   const n = Math.round((ms * RATE) / 1000)
   const interval = 1000 / RATE
@@ -35,6 +40,11 @@ async function phase(call, ms) {
   const inflight = []
   let errors = 0
   let firstError
+  const loop = monitorEventLoopDelay({ resolution: 1 })
+  let gcMax = 0
+  const gcs = new PerformanceObserver((list) => { for (const e of list.getEntries()) gcMax = Math.max(gcMax, e.duration) })
+  gcs.observe({ entryTypes: ['gc'] })
+  loop.enable()
   const t0 = performance.now()
   for (let i = 0; i < n; i++) {
     const wait = t0 + i * interval - performance.now()
@@ -47,7 +57,9 @@ async function phase(call, ms) {
   }
   await Promise.all(inflight)
   const elapsed = (performance.now() - t0) / 1000
-  return { latencies, errors, firstError, rate: n / elapsed }
+  loop.disable()
+  gcs.disconnect()
+  return { latencies, errors, firstError, rate: n / elapsed, stall: { loopMaxMs: loop.max / 1e6, gcMaxMs: gcMax } }
 }
 
 let bench
@@ -70,6 +82,7 @@ try {
   const all = { direct: [], gateway: [] }
   const rates = { direct: [], gateway: [] }
   const perRound = { direct: [], gateway: [] } // { p50, p99 } of each round
+  const stalls = { direct: [], gateway: [] } // the load generator's own longest stalls, each round
   let errors = 0
   let firstError
   let gatewayCpu = 0
@@ -83,6 +96,10 @@ try {
     const order = r % 2 ? ['gateway', 'direct'] : ['direct', 'gateway']
     for (const name of order) {
       if (name === 'gateway') signProofs(Math.ceil((roundMs * RATE) / 1000) + 64)
+      // The load generator's garbage so far (the proofs just signed, the last round's calls) is collected
+      // before the round rather than in a pause that every call in flight would wait out (under --expose-gc).
+      globalThis.gc?.()
+      bench.gcPauses() // from here on
       if (window.fromUs === 0) window.fromUs = nowUs()
       const cpu0 = cpuSeconds(gateway.pid)
       const sys0 = cpuSeconds(gateway.pid, 'system')
@@ -97,6 +114,7 @@ try {
       rates[name].push(p.rate)
       const sorted = [...p.latencies].sort((a, b) => a - b)
       perRound[name].push({ p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) })
+      stalls[name].push({ ...p.stall, children: bench.gcPauses() })
       errors += p.errors
       firstError ??= p.firstError
     }
@@ -138,11 +156,12 @@ try {
     notes: [
       `ms to 3 places: direct p50 ${f3(stats.direct.p50)} p90 ${f3(stats.direct.p90)} p99 ${f3(stats.direct.p99)}; gateway p50 ${f3(stats.gateway.p50)} p90 ${f3(stats.gateway.p90)} p99 ${f3(stats.gateway.p99)}; overhead p50 ${f3(over50)} p99 ${f3(over99)}`,
       `per round (ms): direct p50 ${perRound.direct.map((x) => f3(x.p50)).join(', ')}, p99 ${perRound.direct.map((x) => f3(x.p99)).join(', ')}; gateway p50 ${perRound.gateway.map((x) => f3(x.p50)).join(', ')}, p99 ${perRound.gateway.map((x) => f3(x.p99)).join(', ')}`,
+      `load generator's own longest stall per round (ms), event loop / GC pause: direct ${stalls.direct.map((x) => `${x.loopMaxMs.toFixed(1)}/${x.gcMaxMs.toFixed(1)}`).join(', ')}; gateway ${stalls.gateway.map((x) => `${x.loopMaxMs.toFixed(1)}/${x.gcMaxMs.toFixed(1)}`).join(', ')}; longest GC pause per round (ms, --trace-gc) of the upstream on the direct path ${stalls.direct.map((x) => x.children.upstream.toFixed(1)).join(', ')}, of the gateway / the upstream on the gateway path ${stalls.gateway.map((x) => `${x.children.gateway.toFixed(1)}/${x.children.upstream.toFixed(1)}`).join(', ')}`,
       `calls timed: direct ${stats.direct.calls}, gateway ${stats.gateway.calls}; achieved rate ${Math.round(stats.direct.rate)}/s and ${Math.round(stats.gateway.rate)}/s; errors ${errors}${firstError ? ` (first: ${describe(firstError)})` : ''}${warmupFailures.length ? `; warm-up failures: ${warmupFailures.join(', ')}` : ''}`,
       `CPU per call (user + system, /proc): gateway process ${Math.round((gatewayCpu / stats.gateway.calls) * 1e6)} µs (system ${Math.round((gatewaySys / stats.gateway.calls) * 1e6)}); upstream process on a direct call ${Math.round((upstreamCpu / stats.direct.calls) * 1e6)} µs`,
       'client, upstream and gateway share this machine; each call: DPoP-bound token + fresh proof verified, status list (cached), Cedar decision, audit line, forward over the gateway\'s upstream session',
     ],
-    data: { rate: RATE, durationMs: DURATION_MS, rounds: ROUNDS, stats, perRound, noisy: { p50: noisy50, p99: noisy99 }, overhead: { p50: over50, p99: over99 }, gatewayCpuPerCallUs: (gatewayCpu / stats.gateway.calls) * 1e6, upstreamCpuPerDirectCallUs: (upstreamCpu / stats.direct.calls) * 1e6, errors },
+    data: { rate: RATE, durationMs: DURATION_MS, rounds: ROUNDS, stats, perRound, stalls, noisy: { p50: noisy50, p99: noisy99 }, overhead: { p50: over50, p99: over99 }, gatewayCpuPerCallUs: (gatewayCpu / stats.gateway.calls) * 1e6, upstreamCpuPerDirectCallUs: (upstreamCpu / stats.direct.calls) * 1e6, errors },
   }
 } finally {
   await bench?.close()

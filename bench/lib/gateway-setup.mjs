@@ -19,14 +19,22 @@ import { CLAIMS } from './tokens.mjs'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 
-/** Starts `node <args>` and resolves with the first match of `pattern` in its output. */
+// A pause in V8's --trace-gc line: "Scavenge 5.1 (6.2) -> 4.3 (7.2) MB, 0.85 / 0.00 ms ...".
+const GC_PAUSE = /(?:Scavenge|Mark-Compact|Mark-Sweep|Minor Mark-Compact|Minor Mark-Sweep)[^\n]*? MB, ([\d.]+) \/ [\d.]+ ms/g
+
+/**
+ * Starts `node --trace-gc <args>` and resolves with the first match of `pattern` in its output.
+ * `gcMax(reset)`: its longest GC pause (ms) since the last reset, read off its --trace-gc lines.
+ */
 function startChild(args, pattern, { env = process.env } = {}) {
-  const child = spawnProcess(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawnProcess(process.execPath, ['--trace-gc', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   let tail = ''
+  let gcMax = 0
   const found = new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${args[0]} did not start within 30 s:\n${tail}`)), 30_000)
     let done = false
     const onData = (chunk) => {
+      for (const m of String(chunk).matchAll(GC_PAUSE)) gcMax = Math.max(gcMax, Number(m[1]))
       tail = (tail + chunk).slice(-20_000) // keep draining the pipe; keep a tail for errors
       const m = done ? null : pattern.exec(tail)
       if (m) {
@@ -39,7 +47,7 @@ function startChild(args, pattern, { env = process.env } = {}) {
     child.stderr.on('data', onData)
     child.once('exit', (code) => reject(new Error(`${args[0]} exited with ${code}:\n${tail}`)))
   })
-  return { child, found, tail: () => tail }
+  return { child, found, tail: () => tail, gcMax: (reset = false) => { const m = gcMax; if (reset) gcMax = 0; return m } }
 }
 
 async function stop(child) {
@@ -63,7 +71,7 @@ export async function startGatewayBench({ prof, log = () => {}, compare = {} } =
   const secret = `bench-upstream-${crypto.randomUUID()}`
   const dataDir = mkdtempSync(join(tmpdir(), 'agentid-bench-gateway-'))
   mkdirSync(join(dataDir, 'issuer'))
-  let issuer, upstream
+  let issuer, upstream, upstreamGcMax
   const gateways = []
   const clients = []
   const close = async () => {
@@ -93,6 +101,7 @@ export async function startGatewayBench({ prof, log = () => {}, compare = {} } =
     const up = startChild([join(root, 'test/fixtures/http-server.mjs'), '0', secret], /\{"url":"([^"]+)"\}/)
     upstream = up.child
     const upstreamUrl = (await up.found)[1]
+    upstreamGcMax = up.gcMax
 
     // The gateway: a policy folder allowing the tool, the secret from a 0600 file, audit lines on.
     const gwDir = join(dataDir, 'gateway')
@@ -161,7 +170,7 @@ export async function startGatewayBench({ prof, log = () => {}, compare = {} } =
       }
       signProofs(64)
       const client = await connect(endpoint, { fetch: agentFetch })
-      return { label, process: gw.child, tail: gw.tail, signProofs, call: callOf(client, label) }
+      return { label, process: gw.child, tail: gw.tail, gcMax: gw.gcMax, signProofs, call: callOf(client, label) }
     }
 
     const started = []
@@ -174,6 +183,8 @@ export async function startGatewayBench({ prof, log = () => {}, compare = {} } =
       /** Signs `n` DPoP proofs for each gateway's next POSTs. */
       signProofs: (n) => { for (const g of started) g.signProofs(n) },
       gatewayTail: ours.tail,
+      /** The longest GC pause (ms) of our gateway and of the upstream since the last call (--trace-gc). */
+      gcPauses: () => ({ gateway: ours.gcMax(true), upstream: upstreamGcMax(true) }),
       /** Every gateway started: { label, process }. */
       gateways: started.map(({ label, process }) => ({ label, process })),
       close,
