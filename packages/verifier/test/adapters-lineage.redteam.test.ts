@@ -192,3 +192,40 @@ describe('adapters red team: a body no parser read', () => {
   })
 })
 
+
+describe('adapters red team: the fetch adapter reads a bounded body', () => {
+  // It read the whole body (request.clone().arrayBuffer()) before verifying the lineage's arguments: a
+  // caller with a valid token could make it hold any amount. The Node middleware stops at maxBodyBytes.
+  const headers = () => ({ [LINEAGE_HEADER]: lineage, [CREDENTIALS_HEADER]: `${creds.alice}~${creds.bob}` })
+  const refusalOf = async (request: Request, options?: { maxBodyBytes?: number }) => {
+    const error = await verifyFetchLineage(verifier, request, { audience: PAY }, options).then(() => undefined, (e: unknown) => e)
+    const response = lineageErrorResponse(error)
+    return { status: response?.status, error: response ? ((await response.json()) as { error: unknown }).error : error }
+  }
+
+  it('an endless streamed body is refused 403 body-too-large after at most maxBodyBytes and a chunk, and the stream is cancelled', async () => {
+    let pulled = 0
+    let cancelled = false
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) { pulled += 65_536; controller.enqueue(new Uint8Array(65_536)) },
+      cancel() { cancelled = true },
+    })
+    const request = new Request(URL_, { method: 'POST', headers: headers(), body, duplex: 'half' } as RequestInit)
+    const { status, error } = await refusalOf(request, { maxBodyBytes: 1_000_000 })
+    expect(status).toBe(403)
+    expect(error).toMatchObject({ code: 'ERR_MALFORMED', details: { hop: null, reason: 'body-too-large' } })
+    expect(pulled).toBeLessThan(1_000_000 + 4 * 65_536)
+    await new Promise((r) => setTimeout(r, 10))
+    expect(cancelled).toBe(true)
+  })
+
+  it('a declared Content-Length past the limit is refused before reading; the default limit is 1 MiB', async () => {
+    const big = new Request(URL_, { method: 'POST', headers: { ...headers(), 'content-length': String(2 * 1024 * 1024) }, body: 'x'.repeat(2 * 1024 * 1024) })
+    expect(await refusalOf(big)).toMatchObject({ status: 403, error: { details: { reason: 'body-too-large' } } })
+    // Within the limit the body is the call's arguments, as before: the hop was signed for BODY.
+    const { lineage: verified } = await verifyFetchLineage(verifier, new Request(URL_, { method: 'POST', headers: headers(), body: BODY }), { audience: PAY }, { maxBodyBytes: BODY.length })
+    expect(verified?.hops).toHaveLength(2)
+    expect(await refusalOf(new Request(URL_, { method: 'POST', headers: headers(), body: BODY }), { maxBodyBytes: BODY.length - 1 })).toMatchObject({ status: 403 })
+    await expect(verifyFetchLineage(verifier, new Request(URL_, { method: 'POST', headers: headers(), body: BODY }), { audience: PAY }, { maxBodyBytes: -1 })).rejects.toThrow(TypeError)
+  })
+})

@@ -1,3 +1,4 @@
+import { VerificationError } from '@agentid/core'
 import type { VerifiedRequest, VerifyRequestOptions } from '../request.js'
 import type { Verifier } from '../verifier.js'
 import { dpopChallenge } from './challenge.js'
@@ -24,8 +25,9 @@ export function dpopErrorResponse(error: unknown): Response | undefined {
 /**
  * Verifies a fetch-API `Request` and its lineage (`Agentid-Lineage`, `Agentid-Credentials`): first the
  * DPoP-bound token and proof as {@link verifyFetchRequest}, then the lineage for this service,
- * `METHOD /path` and the body (read from a clone). Throws VerificationError; answer it with
- * `lineageErrorResponse(error) ?? dpopErrorResponse(error)`.
+ * `METHOD /path` and the body (read from a clone, streaming, at most `lineage.maxBodyBytes`, default
+ * 1 MiB, as the Node middleware: a larger body is refused 403 ERR_MALFORMED `body-too-large` without
+ * being held). Throws VerificationError; answer it with `lineageErrorResponse(error) ?? dpopErrorResponse(error)`.
  * @example
  * const { request: verified, lineage } = await verifyFetchLineage(verifier, request, { audience: 'https://pay.example' }, { self: myDid })
  */
@@ -33,12 +35,14 @@ export async function verifyFetchLineage(
   verifier: Verifier,
   request: Request,
   options?: VerifyRequestOptions,
-  lineage: AdapterLineageOptions = {},
+  lineage: AdapterLineageOptions & { maxBodyBytes?: number } = {},
 ): Promise<{ request: VerifiedRequest; lineage: VerifiedLineage | null }> {
+  const { maxBodyBytes = 1024 * 1024, ...lineageOptions } = lineage
+  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0) throw new TypeError('verifyFetchLineage: maxBodyBytes must be a non-negative integer')
   const verified = await verifyFetchRequest(verifier, request, options)
-  const bytes = request.body === null ? undefined : new Uint8Array(await request.clone().arrayBuffer())
   try {
-    return { request: verified, lineage: await verifyHttpLineage(verifier, { method: request.method, url: request.url, headers: request.headers, body: bytes }, { ...lineage, defaultAudience: options?.audience ?? verified.audience, caller: verified.agent, user: verified.user }) }
+    const bytes = request.body === null ? undefined : await bodyOf(request, maxBodyBytes)
+    return { request: verified, lineage: await verifyHttpLineage(verifier, { method: request.method, url: request.url, headers: request.headers, body: bytes }, { ...lineageOptions, defaultAudience: options?.audience ?? verified.audience, caller: verified.agent, user: verified.user }) }
   } catch (error) {
     if (error instanceof Error) Object.defineProperty(error, LINEAGE_STAGE, { value: true })
     throw error
@@ -46,6 +50,37 @@ export async function verifyFetchLineage(
 }
 
 const LINEAGE_STAGE = Symbol.for('agentid.lineage-stage')
+
+/**
+ * The body's bytes, read from a clone (the handler can still read the request's own), refused past
+ * `maxBytes` as the Node middleware does: a declared Content-Length above it before any byte is read, a
+ * stream at the chunk that crosses it. Not core's readBodyCapped: cancelling one branch of a clone's tee
+ * settles only once the other branch is cancelled too, so awaiting it (as readBodyCapped does) would
+ * hang; a refused request's own body is cancelled here as well, which ends the upload.
+ */
+async function bodyOf(request: Request, maxBytes: number): Promise<Uint8Array> {
+  const declared = request.headers.get('content-length')
+  if (declared !== null && /^[0-9]{1,16}$/.test(declared) && Number(declared) > maxBytes) bodyTooLarge(request, maxBytes)
+  const reader = request.clone().body!.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > maxBytes) {
+      void reader.cancel().catch(() => undefined)
+      bodyTooLarge(request, maxBytes)
+    }
+    chunks.push(value)
+  }
+  return Buffer.concat(chunks, size)
+}
+
+function bodyTooLarge(request: Request, maxBytes: number): never {
+  void request.body?.cancel().catch(() => undefined)
+  throw new VerificationError('ERR_MALFORMED', 'the body is too large to check the lineage\'s arguments', { details: { hop: null, reason: 'body-too-large', maxBytes } })
+}
 
 /** The 401/403 `Response` for a lineage `verifyFetchLineage` refused, or undefined for any other error (then try `dpopErrorResponse`). */
 export function lineageErrorResponse(error: unknown): Response | undefined {
