@@ -44,9 +44,11 @@ export interface VerifyLineageOptions {
   delegationChains?: readonly (readonly string[])[]
   /**
    * Approval receipts sent with the call (`_meta["io.agentid/approval"]`, `Agentid-Approval`): each hop
-   * naming an approval (`apr`) must have its receipt here, and it must verify for that hop (agent = signer,
-   * target, command, arguments digest, transaction) with `verifyApproval` (`consume: false`: the service
-   * acting on the call spends it). Without this option such hops are accepted with `approval.verified: null`.
+   * naming an approval (`apr`) whose receipt is here must verify for that hop (agent = signer, target,
+   * command, arguments digest, transaction) with `verifyApproval` (`consume: false`: the service acting
+   * on the call spends it), and the last hop's must be here when it names one. An earlier hop whose
+   * receipt is not here (it travelled with the call it approved, not along the chain: a transaction with
+   * two approvals) is accepted as without this option: `approval.verified: null`, not approved.
    */
   approvals?: readonly unknown[]
   /** The request each hop's chain is checked for. Default `{ resource: hop.aud, action: 'invoke' }`. */
@@ -552,7 +554,11 @@ export async function verifyLineageWith(ctx: LineageContext, lineage: unknown, o
       if (entry.kind !== 'hop') continue
       const h = entry.claims
       const receipt = byDigest.get(h.apr!)
-      if (receipt === undefined) lineageError('ERR_APPROVAL_MISMATCH', entry.index, 'approval-missing', 'the hop names an approval whose receipt was not sent')
+      if (receipt === undefined) {
+        // The call received is backed by its receipt; an earlier approval is then only claimed (not approved).
+        if (entry.index === n - 1) lineageError('ERR_APPROVAL_MISMATCH', entry.index, 'approval-missing', 'the hop names an approval whose receipt was not sent')
+        continue
+      }
       try {
         approvals.set(entry.index, await ctx.verifyApproval(receipt, {
           // The controller is the one the actor's verified credential names, never the receipt's say-so.

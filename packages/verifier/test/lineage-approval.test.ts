@@ -82,6 +82,28 @@ describe('approvals in the lineage', () => {
     expect(v.approvals.map((a) => [a.hop, a.actor, a.command])).toEqual([[0, alice.did, 'POST /v1/pay']])
   })
 
+  it('a transaction with two approvals: the call received carries its receipt, the earlier one stays claimed, not approved', async () => {
+    // Each receipt travels with the call it approved (MCP _meta and Agentid-Approval carry one): the service
+    // bob calls gets bob's, not alice's. The whole call was refused (approval-missing on hop 0) before.
+    const bobSigner = signerFromJwk(bob.privateJwk)
+    const bobCred = await credential({ sub: bob.did, index: '2' })
+    const r0 = await approved()
+    const BOOK = { n: 1 }
+    const r1 = await receipt({ call: call({ agent: bob.did, target: 'https://ledger.example', command: 'POST /v1/book', arguments: BOOK, argumentsDigest: argumentsDigest(BOOK), transactionId: TXN, user: null }), cred: { index: '9' } })
+    const l0 = await appendHop(undefined, { signer, credential: cred, clock: testClock(), target: TOOL, callee: bob.did, command: 'POST /v1/pay', args: ARGS, transactionId: TXN, approval: r0 })
+    // A new last hop each time (each is accepted once).
+    const book = async (approvals: unknown[]) => verifier.verifyLineage(await appendHop(l0, { signer: bobSigner, credential: bobCred, clock: testClock(), target: 'https://ledger.example', command: 'POST /v1/book', args: BOOK, approval: r1 }), { audience: 'https://ledger.example', command: 'POST /v1/book', args: BOOK, credentials: [cred, bobCred], approvals })
+    const v = await book([r1])
+    expect(v.hops.map((h) => h.approved)).toEqual([false, true])
+    expect(v.hops[0]!.approval).toEqual({ digest: argsDigest(r0), verified: null })
+    expect(v.approvals.map((a) => [a.hop, a.actor])).toEqual([[1, bob.did]])
+    // Both sent: both verified.
+    expect((await book([r0, r1])).hops.map((h) => h.approved)).toEqual([true, true])
+    // Only the earlier one sent: the call received is not backed by its receipt, refused naming it.
+    const e = await book([r0]).then(() => undefined, (x: unknown) => x)
+    expect(e).toMatchObject({ code: 'ERR_APPROVAL_MISMATCH', details: { hop: 1, reason: 'approval-missing' } })
+  })
+
   it('refuses a hop whose receipt was not sent, another receipt, or one for another transaction or arguments', async () => {
     const r = await approved()
     const lineage = await hopWith(r)
