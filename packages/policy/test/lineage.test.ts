@@ -88,6 +88,29 @@ when { context has lineage && context.lineage.approvedCommands.contains("tools/c
     expect(decide(lineage([last]))).toBe('deny')
   })
 
+  it('a past hop\'s command in another spelling its server resolves alike is in commands in both forms (found by the red team)', async () => {
+    // A forbid written for docs://secrets/key and POST /v1/charges: a hop that read DOCS://secrets/./key or
+    // called /v1/ch%61rges reached the same resource or route (new URL(), Fastify's router) under a string
+    // the policy did not name.
+    const dir = policyDir({
+      'p.cedar': `
+@id("all") permit (principal, action, resource);
+@id("no-pay-after-secrets") forbid (principal, action == AgentId::Action::"callTool", resource == AgentId::Tool::"shop/pay")
+when { context has lineage && context.lineage.commands.contains("resources/read docs://secrets/key") };
+@id("no-pay-twice") forbid (principal, action == AgentId::Action::"callTool", resource == AgentId::Tool::"shop/pay")
+when { context has lineage && context.lineage.commands.contains("POST /v1/charges") };`,
+    })
+    const engine = await loadPolicyEngine({ dir })
+    const pay = { type: 'Tool' as const, server: 'shop', name: 'pay' }
+    const after = (command: string) => engine.authorize(subject('bob', {}, { lineage: lineage([hop(0, A, command), hop(1, B, 'tools/call pay', null)]) }), 'callTool', pay).decision
+    for (const read of ['resources/read docs://secrets/key', 'resources/read DOCS://secrets/key', 'resources/read docs://secrets/./key', 'resources/read docs://secrets/k%65y']) expect(after(read), read).toBe('deny')
+    for (const post of ['POST /v1/charges', 'POST /v1/ch%61rges', 'POST /v1/%63harges']) expect(after(post), post).toBe('deny')
+    expect(after('resources/read docs://secrets/other')).toBe('allow')
+    expect(after('POST /v1/charges%2F')).toBe('allow') // a reserved escape is another path
+    // Tool and prompt names are matched as sent; the command as signed stays in the list.
+    expect(lineageContext(lineage([hop(0, A, 'tools/call f%61'), hop(1, A, 'resources/read DOCS://x', null)]))).toMatchObject({ commands: ['tools/call f%61', 'resources/read DOCS://x', 'resources/read docs://x'] })
+  })
+
   it('percent-encodes the trail delimiters inside purposes and commands, so no hop can pose as two', () => {
     const forged = lineage([hop(0, actor(DIDS.alice, 'x|tools/call fraud.check><fraud-screening'), 'tools/call a%3E')])
     expect((lineageContext(forged) as { trail: string }).trail).toBe('<x%7Ctools/call fraud.check%3E%3Cfraud-screening|tools/call a%253E>')

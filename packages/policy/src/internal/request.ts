@@ -1,6 +1,7 @@
 import { DATA_ACCESS_CLASSES } from '@agentid/core'
 import type { AuthorizationSubject, PolicyAction, PolicyResource } from '../types.js'
 import { NS } from './cedar.js'
+import { commandAliases } from './command-forms.js'
 
 /** Every action of the schema, with the one resource type it applies to. */
 export const ACTION_RESOURCE: Readonly<Record<PolicyAction, PolicyResource['type']>> = Object.freeze({
@@ -256,6 +257,7 @@ export function lineageContext(lineage: unknown): Record<string, Json> {
     purposes.add(purpose)
     controllers.add(text(e.actor.claims.controller, `${field}.actor.claims.controller`))
     commands.add(command)
+    for (const alias of commandAliases(command)) commands.add(alias)
     targets.add(target)
     const step = { purpose, command }
     steps.set(JSON.stringify(step), step)
