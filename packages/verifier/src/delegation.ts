@@ -8,7 +8,7 @@ import {
   type CapabilityLink,
   type Caveats,
 } from '@agentid/delegation'
-import type { KeyResolver, VerificationKey } from './keys.js'
+import { verifyUnderAnyKey, verifyUnderAnyKeySync, type KeyResolver, type VerificationKey } from './keys.js'
 import type { LinkMemo, MemoizedLink } from './delegation-memo.js'
 import type { StatusLists, StatusListTrust } from './status.js'
 
@@ -147,16 +147,7 @@ function verifySignatureSync(ctx: DelegationContext, jwt: DecodedJwt, iss: strin
   if (ctx.offload) return undefined
   const candidates = signerKeysSync(ctx, iss, jwt.header.kid as string | undefined)
   if (candidates === undefined) return undefined
-  let last: unknown
-  for (const key of candidates) {
-    try {
-      key.verifySync(jwt)
-      return key
-    } catch (error) {
-      last = error
-    }
-  }
-  throw last
+  return verifyUnderAnyKeySync(candidates, jwt)
 }
 
 /**
@@ -175,17 +166,7 @@ async function verifySignature(ctx: DelegationContext, jwt: DecodedJwt, iss: str
   const kid = jwt.header.kid as string | undefined
   // Keys at hand and no offloading: checked on this thread without a promise per link.
   const candidates = signerKeysSync(ctx, iss, kid) ?? (await signerKeys(ctx, iss, kid))
-  let last: unknown
-  for (const key of candidates) {
-    try {
-      if (ctx.offload) await key.verify(jwt, true)
-      else key.verifySync(jwt)
-      return key
-    } catch (error) {
-      last = error
-    }
-  }
-  throw last
+  return verifyUnderAnyKey(candidates, jwt, ctx.offload)
 }
 
 /**

@@ -69,6 +69,38 @@ export class VerificationKey {
   }
 }
 
+/**
+ * The first of `keys` (a signer's candidates for the job) under which the JWS signature verifies, on
+ * this thread; throws the last key's error when none does. The one loop of the credential, delegation
+ * and lineage checks.
+ */
+export function verifyUnderAnyKeySync(keys: readonly VerificationKey[], jws: Pick<DecodedJws, 'signingInput' | 'signature'>): VerificationKey {
+  let last: unknown
+  for (const key of keys) {
+    try {
+      key.verifySync(jws)
+      return key
+    } catch (error) {
+      last = error
+    }
+  }
+  throw last
+}
+
+/** {@link verifyUnderAnyKeySync} through {@link VerificationKey.verify}: `offload` runs each check on libuv's thread pool. */
+export async function verifyUnderAnyKey(keys: readonly VerificationKey[], jws: Pick<DecodedJws, 'signingInput' | 'signature'>, offload: boolean): Promise<VerificationKey> {
+  let last: unknown
+  for (const key of keys) {
+    try {
+      await key.verify(jws, offload)
+      return key
+    } catch (error) {
+      last = error
+    }
+  }
+  throw last
+}
+
 interface ResolvedKeys {
   /** Verification method id → key, for keys listed under each purpose; null when `one` is set. */
   byPurpose: Map<KeyPurpose, Map<string, VerificationKey>> | null

@@ -15,7 +15,7 @@ import {
   type LineageLimits,
 } from '@agentid/lineage'
 import type { DelegationRequest, VerifiedDelegation } from './delegation.js'
-import type { KeyResolver, VerificationKey } from './keys.js'
+import { verifyUnderAnyKey, verifyUnderAnyKeySync, type KeyResolver, type VerificationKey } from './keys.js'
 import { BoundedCache } from './lru.js'
 import type { ReplayCache } from './presentation.js'
 import type { VerifiedAgent } from './types.js'
@@ -245,16 +245,12 @@ function verifySignatureSync(ctx: LineageContext, entry: DecodedEntry): boolean 
   if (ctx.offloadSignatures) return false
   const keys = signerKeysSync(ctx, entry)
   if (keys === undefined) return false
-  let last: unknown
-  for (const key of keys) {
-    try {
-      key.verifySync(entry)
-      return true
-    } catch (error) {
-      last = error
-    }
+  try {
+    verifyUnderAnyKeySync(keys, entry)
+  } catch (error) {
+    named(error, entry.index, 'signature', { signer: entry.claims.iss })
   }
-  return named(last, entry.index, 'signature', { signer: entry.claims.iss })
+  return true
 }
 
 async function verifySignature(ctx: LineageContext, entry: DecodedEntry): Promise<void> {
@@ -271,16 +267,11 @@ async function verifySignature(ctx: LineageContext, entry: DecodedEntry): Promis
       named(again, entry.index, 'signer-key', { signer: iss })
     }
   }
-  let last: unknown
-  for (const key of keys) {
-    try {
-      await key.verify(entry, ctx.offloadSignatures)
-      return
-    } catch (error) {
-      last = error
-    }
+  try {
+    await verifyUnderAnyKey(keys, entry, ctx.offloadSignatures)
+  } catch (error) {
+    named(error, entry.index, 'signature', { signer: iss })
   }
-  named(last, entry.index, 'signature', { signer: iss })
 }
 
 // A character of a lineage in header form other than base64url, the JWS dots and the `~` separators.

@@ -10,7 +10,7 @@ import {
   type DecodedJwt,
   isNumericDate,
 } from '@agentid/core'
-import { defaultDidResolver, KeyResolver, type DidResolver, type KeyPurpose } from './keys.js'
+import { defaultDidResolver, KeyResolver, verifyUnderAnyKey, verifyUnderAnyKeySync, type DidResolver, type KeyPurpose } from './keys.js'
 import { BoundedCache } from './lru.js'
 import { StringInterner } from './intern.js'
 import { SecondSight } from './admission.js'
@@ -364,33 +364,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (offload) return false
     const candidates = keys.keysForSync(issuer, purpose, jwt.header.kid as string | undefined)
     if (candidates === undefined) return false
-    if (candidates.length === 1) {
-      candidates[0]!.verifySync(jwt)
-      return true
-    }
-    let last: unknown
-    for (const key of candidates) {
-      try {
-        key.verifySync(jwt)
-        return true
-      } catch (error) {
-        last = error
-      }
-    }
-    throw last
+    verifyUnderAnyKeySync(candidates, jwt)
+    return true
   }
 
   async function verifySignature(jwt: DecodedJwt, issuer: string, purpose: KeyPurpose): Promise<void> {
     const candidates = await keys.keysFor(issuer, purpose, jwt.header.kid as string | undefined)
-    let last: unknown
-    for (const key of candidates) {
-      try {
-        return await key.verify(jwt, offload)
-      } catch (error) {
-        last = error
-      }
-    }
-    throw last
+    await verifyUnderAnyKey(candidates, jwt, offload)
   }
 
   function verifyAgentCredential(token: string | Record<string, unknown>, verifyOptions: VerifyAgentCredentialOptions = {}): Promise<VerifiedAgent> {
