@@ -22,6 +22,8 @@ function tooLarge(maxBytes: number, declared?: number): never {
  * cancels the read too (a timeout: a peer that stops sending cannot hold the reader).
  * Throws AgentIdError `ERR_PAYLOAD_TOO_LARGE` (details `{ maxBytes }`) past the cap, or the signal's reason.
  * A response without a stream (a test double) is read with `text()` and then held to the same cap.
+ * A cancel is started, never awaited: cancelling one branch of a teed stream (a `Request` or
+ * `Response` clone) settles only once the other branch is cancelled too, so awaiting it could hang.
  * Every fetch of the verifier, the issuer and the gateway reads its answer through here.
  * @example
  * const bytes = await readBodyCapped(await fetch(url, { signal }), 1024 * 1024, signal)
@@ -32,7 +34,7 @@ export async function readBodyCapped(response: BodyLike, maxBytes: number, signa
   const declaredText = response.headers?.get('content-length')
   const declared = declaredText == null || !/^[0-9]{1,16}$/.test(declaredText) ? undefined : Number(declaredText)
   if (declared !== undefined && declared > maxBytes) {
-    await stream?.cancel().catch(() => undefined)
+    void stream?.cancel().catch(() => undefined)
     tooLarge(maxBytes, declared)
   }
   if (stream == null) {
@@ -43,7 +45,7 @@ export async function readBodyCapped(response: BodyLike, maxBytes: number, signa
   }
   if (signal?.aborted) {
     // Cancelled, not left unread: an unread body keeps its connection open (and the peer's writes pending).
-    await stream.cancel(signal.reason).catch(() => undefined)
+    void stream.cancel(signal.reason).catch(() => undefined)
     signal.throwIfAborted()
   }
   const reader = stream.getReader()
@@ -58,7 +60,7 @@ export async function readBodyCapped(response: BodyLike, maxBytes: number, signa
       if (done) break
       size += value.byteLength
       if (size > maxBytes) {
-        await reader.cancel().catch(() => undefined)
+        void reader.cancel().catch(() => undefined)
         tooLarge(maxBytes)
       }
       chunks.push(value)

@@ -1,4 +1,4 @@
-import { VerificationError } from '@agentid/core'
+import { AgentIdError, readBodyCapped, VerificationError } from '@agentid/core'
 import type { VerifiedRequest, VerifyRequestOptions } from '../request.js'
 import type { Verifier } from '../verifier.js'
 import { dpopChallenge } from './challenge.js'
@@ -52,31 +52,20 @@ export async function verifyFetchLineage(
 const LINEAGE_STAGE = Symbol.for('agentid.lineage-stage')
 
 /**
- * The body's bytes, read from a clone (the handler can still read the request's own), refused past
- * `maxBytes` as the Node middleware does: a declared Content-Length above it before any byte is read, a
- * stream at the chunk that crosses it. Not core's readBodyCapped: cancelling one branch of a clone's tee
- * settles only once the other branch is cancelled too, so awaiting it (as readBodyCapped does) would
- * hang; a refused request's own body is cancelled here as well, which ends the upload.
+ * The body's bytes, read from a clone (the handler can still read the request's own) with core's
+ * readBodyCapped, refused past `maxBytes` as the Node middleware does: a declared Content-Length above
+ * it before any byte is read, a stream at the chunk that crosses it.
  */
 async function bodyOf(request: Request, maxBytes: number): Promise<Uint8Array> {
-  const declared = request.headers.get('content-length')
-  if (declared !== null && /^[0-9]{1,16}$/.test(declared) && Number(declared) > maxBytes) bodyTooLarge(request, maxBytes)
-  const reader = request.clone().body!.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > maxBytes) {
-      void reader.cancel().catch(() => undefined)
-      bodyTooLarge(request, maxBytes)
-    }
-    chunks.push(value)
+  try {
+    return await readBodyCapped(request.clone(), maxBytes)
+  } catch (error) {
+    if (error instanceof AgentIdError && error.code === 'ERR_PAYLOAD_TOO_LARGE') bodyTooLarge(request, maxBytes)
+    throw error
   }
-  return Buffer.concat(chunks, size)
 }
 
+/** Refused: the request's own body is cancelled too (with its clone's, that ends the upload). */
 function bodyTooLarge(request: Request, maxBytes: number): never {
   void request.body?.cancel().catch(() => undefined)
   throw new VerificationError('ERR_MALFORMED', 'the body is too large to check the lineage\'s arguments', { details: { hop: null, reason: 'body-too-large', maxBytes } })
