@@ -20,7 +20,7 @@ export interface MemoizedLink {
    * it was verified as a leaf (nothing named it): computed on a hit that has a child.
    */
   readonly hash: string | null
-  /** The JWS header's kid, to look the signer's keys up again on a hit. */
+  /** The JWS header's kid, to look the signer's keys up again on a hit; undefined when `key` is null (nothing is looked up). */
   readonly kid: string | undefined
   /**
    * The key its signature verified under; null when the signer is a did:key, whose one key is the

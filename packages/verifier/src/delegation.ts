@@ -128,13 +128,15 @@ async function signerKeys(ctx: DelegationContext, iss: string, kid: string | und
 /**
  * {@link signerKeys} without a promise when the keys are at hand (resolved within the DID cache's
  * TTL, or an Ed25519 did:key read from itself); undefined when they must be resolved. Same errors.
+ * `remember`: whether a did:key read from itself goes into the DID cache (the root's signer, the
+ * same on every chain, does; an agent signing a link below it does not: see keysForSync).
  */
-function signerKeysSync(ctx: DelegationContext, iss: string, kid: string | undefined): readonly VerificationKey[] | undefined {
+function signerKeysSync(ctx: DelegationContext, iss: string, kid: string | undefined, remember: boolean): readonly VerificationKey[] | undefined {
   try {
-    return ctx.keys.keysForSync(iss, 'capabilityDelegation', kid)
+    return ctx.keys.keysForSync(iss, 'capabilityDelegation', kid, remember)
   } catch (error) {
     if (!(error instanceof VerificationError) || error.code !== 'ERR_KEY_MISMATCH') throw error
-    return ctx.keys.keysForSync(iss, 'assertionMethod', kid)
+    return ctx.keys.keysForSync(iss, 'assertionMethod', kid, remember)
   }
 }
 
@@ -143,9 +145,9 @@ function signerKeysSync(ctx: DelegationContext, iss: string, kid: string | undef
  * signer's keys are at hand; undefined when it cannot be (then call verifySignature). An async
  * function awaited per link cost a promise and a microtask turn per link of a cold chain.
  */
-function verifySignatureSync(ctx: DelegationContext, jwt: DecodedJwt, iss: string): VerificationKey | undefined {
+function verifySignatureSync(ctx: DelegationContext, jwt: DecodedJwt, iss: string, remember: boolean): VerificationKey | undefined {
   if (ctx.offload) return undefined
-  const candidates = signerKeysSync(ctx, iss, jwt.header.kid as string | undefined)
+  const candidates = signerKeysSync(ctx, iss, jwt.header.kid as string | undefined, remember)
   if (candidates === undefined) return undefined
   return verifyUnderAnyKeySync(candidates, jwt)
 }
@@ -162,10 +164,10 @@ function inChain(links: readonly CapabilityLink[], count: number, root: string, 
 }
 
 /** Verifies a link's signature; returns the key it verified under. */
-async function verifySignature(ctx: DelegationContext, jwt: DecodedJwt, iss: string): Promise<VerificationKey> {
+async function verifySignature(ctx: DelegationContext, jwt: DecodedJwt, iss: string, remember: boolean): Promise<VerificationKey> {
   const kid = jwt.header.kid as string | undefined
   // Keys at hand and no offloading: checked on this thread without a promise per link.
-  const candidates = signerKeysSync(ctx, iss, kid) ?? (await signerKeys(ctx, iss, kid))
+  const candidates = signerKeysSync(ctx, iss, kid, remember) ?? (await signerKeys(ctx, iss, kid))
   return verifyUnderAnyKey(candidates, jwt, ctx.offload)
 }
 
@@ -287,9 +289,13 @@ export async function verifyDelegationChain(ctx: DelegationContext, chain: unkno
       const hit = hits[i]
       if (hit && (hit.key === null || (await signerKeys(ctx, signer, hit.kid)).includes(hit.key))) continue
       const jwt = jwts[i] ?? decodeJwt(tokens[i]!, ctx.maxTokenBytes)
-      const key = verifySignatureSync(ctx, jwt, signer) ?? (await verifySignature(ctx, jwt, signer))
-      // A did:key's one key is the DID itself: nothing to look up again, so no key is kept.
-      ctx.memo.set(tokens[i]!, { link: links[i]!, hash: hashes[i] ?? null, kid: jwt.header.kid as string | undefined, key: signer.startsWith('did:key:') ? null : key, attenuates: i > 0 })
+      // The root's signer (a trusted issuer or root, the same on every chain) is kept in the DID
+      // cache; an agent's did:key below it is read from the DID and not kept (see keysForSync).
+      const key = verifySignatureSync(ctx, jwt, signer, i === 0) ?? (await verifySignature(ctx, jwt, signer, i === 0))
+      // A did:key's one key is the DID itself: nothing to look up again, so neither the key nor the
+      // kid (a slice that kept the link's header text alive in the memo) is kept.
+      const didKey = signer.startsWith('did:key:')
+      ctx.memo.set(tokens[i]!, { link: links[i]!, hash: hashes[i] ?? null, kid: didKey ? undefined : (jwt.header.kid as string | undefined), key: didKey ? null : key, attenuates: i > 0 })
     } catch (error) {
       named(error, i, signer, 'signature')
     }

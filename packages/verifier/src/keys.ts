@@ -192,10 +192,16 @@ export class KeyResolver {
    * {@link keysFor} without a promise when the answer is at hand: `did` resolved within the TTL (or an
    * Ed25519 did:key read from itself, with no injected resolver). Undefined when it must be resolved
    * (then call `keysFor`). Throws as `keysFor` does.
+   *
+   * `remember` false: an Ed25519 did:key read from itself is not put in the DID cache (one already
+   * there is used). For a signer that a stream of new agents sees once, a delegation link below the
+   * root: its entry (keys, their raw bytes and id) outlived the young generation only to be evicted,
+   * so the garbage collector copied and promoted it for nothing, and it evicted entries that are
+   * used again (a resolved did:web). Reading the key again from the DID costs about a microsecond.
    */
-  keysForSync(did: string, purpose: KeyPurpose, kid?: string): readonly VerificationKey[] | undefined {
+  keysForSync(did: string, purpose: KeyPurpose, kid?: string, remember = true): readonly VerificationKey[] | undefined {
     const cached = this.cache.get(did)
-    const resolved = cached && this.now() - cached.resolvedAt < this.ttlMs ? cached : this.embeddedDidKey ? this.fromDidKey(did) : undefined
+    const resolved = cached && this.now() - cached.resolvedAt < this.ttlMs ? cached : this.embeddedDidKey ? this.fromDidKey(did, remember) : undefined
     return resolved === undefined ? undefined : this.select(resolved, did, purpose, kid)
   }
 
@@ -244,7 +250,7 @@ export class KeyResolver {
   }
 
   /** An Ed25519 did:key's keys from the DID alone; undefined for anything else (left to the resolver). */
-  private fromDidKey(did: string): ResolvedKeys | undefined {
+  private fromDidKey(did: string, remember = true): ResolvedKeys | undefined {
     if (typeof did !== 'string' || !did.startsWith('did:key:z6Mk')) return undefined
     let parsed
     try {
@@ -255,7 +261,7 @@ export class KeyResolver {
     const key = new VerificationKey(parsed.keyId, parsed.publicKey)
     // Its one key under every purpose: no map of purposes, nor of keys, to build.
     const resolved: ResolvedKeys = { byPurpose: null, one: key, oneList: [key], resolvedAt: this.now() }
-    this.cache.set(did, resolved)
+    if (remember) this.cache.set(did, resolved)
     return resolved
   }
 
