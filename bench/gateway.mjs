@@ -1,10 +1,10 @@
 // Suite "gateway": per-call overhead of agentid-gateway over a direct call to the same upstream.
 // The upstream is the Streamable HTTP fixture server (test/fixtures/http-server.mjs, its own process,
 // bearer secret); the gateway is apps/gateway/dist/main.js (its own process) with a real policy folder
-// and the real issuer (status list fetched and cached as in production): lib/gateway-setup.mjs. One SDK
-// Client per path, the same Client class and transport, the same tool (`echo`), at a fixed rate of RATE
-// calls/s (open loop: calls start on schedule whether or not earlier ones finished) in interleaved
-// rounds. The access token is obtained before timing and the DPoP proofs (one per request, as the guard
+// and the real issuer (status list fetched and cached as in production): lib/gateway-setup.mjs. One MCP
+// session per path, opened by an SDK Client; each timed call is the same tools/call (`echo`) POSTed on it
+// with node:http (BENCH_GATEWAY_CLIENT=sdk: the SDK Client's callTool), at a fixed rate of RATE calls/s
+// (open loop: calls start on schedule whether or not earlier ones finished) in interleaved rounds. The access token is obtained before timing and the DPoP proofs (one per request, as the guard
 // requires) are signed before each round. Overhead = gateway − direct, at p50 and at p99. See README.md.
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -22,6 +22,10 @@ const ROUNDS = 5
 // warms likewise: 1.5 s (750 calls) timed the first round at 1.5-2x the steady cost. 8 s at 500/s is
 // 4,000 calls per path, the same for both paths.
 const WARMUP_MS = Number(process.env.BENCH_GATEWAY_WARMUP_MS ?? 8000)
+// How the load generator sends each call: `raw` (default) node:http on the session the SDK client
+// opened, `sdk` the SDK client's callTool (see lib/gateway-setup.mjs: the client's own pauses).
+const CLIENT = process.env.BENCH_GATEWAY_CLIENT ?? 'raw'
+if (CLIENT !== 'raw' && CLIENT !== 'sdk') throw new Error('BENCH_GATEWAY_CLIENT must be raw or sdk')
 const log = (m) => progress('gateway', m)
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
@@ -65,7 +69,9 @@ async function phase(call, ms) {
 let bench
 let result
 try {
-  bench = await startGatewayBench({ prof: process.env.BENCH_PROF, log })
+  // The gateway's log and audit lines (≈ 300 KB/s at 500 calls/s) go to a file, as in a deployment: through
+  // a pipe, this process had to drain them, during the gateway's rounds only.
+  bench = await startGatewayBench({ prof: process.env.BENCH_PROF, log, rawClient: CLIENT === 'raw', logToFile: process.env.BENCH_GATEWAY_LOG !== 'pipe' })
   const { gateway, upstream, cases, signProofs } = bench
 
   log(`warm-up: ${WARMUP_MS} ms per path at ${RATE}/s`)

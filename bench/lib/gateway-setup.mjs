@@ -6,7 +6,8 @@
 // the upstream, one through the gateway (a DPoP proof per request: the guard refuses a replayed one).
 import { spawn as spawnProcess } from 'node:child_process'
 import { setMaxListeners } from 'node:events'
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { Agent as HttpAgent, request as httpRequest } from 'node:http'
+import { chmodSync, closeSync, fstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -26,8 +27,12 @@ const GC_PAUSE = /(?:Scavenge|Mark-Compact|Mark-Sweep|Minor Mark-Compact|Minor M
  * Starts `node --trace-gc <args>` and resolves with the first match of `pattern` in its output.
  * `gcMax(reset)`: its longest GC pause (ms) since the last reset, read off its --trace-gc lines.
  */
-function startChild(args, pattern, { env = process.env } = {}) {
-  const child = spawnProcess(process.execPath, ['--trace-gc', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+function startChild(args, pattern, { env = process.env, stderrFile } = {}) {
+  // `stderrFile`: the child's stderr (the gateway's log and audit lines) goes to that file, as a deployment
+  // writes it to a file or a log collector, rather than through a pipe this load generator must drain.
+  const errFd = stderrFile === undefined ? 'pipe' : openSync(stderrFile, 'a')
+  const child = spawnProcess(process.execPath, ['--trace-gc', ...args], { env, stdio: ['ignore', 'pipe', errFd] })
+  if (typeof errFd === 'number') closeSync(errFd)
   let tail = ''
   let gcMax = 0
   const found = new Promise((resolve, reject) => {
@@ -44,10 +49,37 @@ function startChild(args, pattern, { env = process.env } = {}) {
       }
     }
     child.stdout.on('data', onData)
-    child.stderr.on('data', onData)
-    child.once('exit', (code) => reject(new Error(`${args[0]} exited with ${code}:\n${tail}`)))
+    if (stderrFile === undefined) child.stderr.on('data', onData)
+    else {
+      // Read the file until the pattern shows (or the child exits): startup lines only.
+      const poll = setInterval(() => {
+        if (done) return clearInterval(poll)
+        const m = pattern.exec(readFileSync(stderrFile, 'utf8'))
+        if (m) {
+          done = true
+          clearInterval(poll)
+          clearTimeout(timer)
+          resolve(m)
+        }
+      }, 20)
+      child.once('exit', () => clearInterval(poll))
+    }
+    child.once('exit', (code) => reject(new Error(`${args[0]} exited with ${code}:\n${stderrFile === undefined ? tail : readFileSync(stderrFile, 'utf8').slice(-20_000)}`)))
   })
-  return { child, found, tail: () => tail, gcMax: (reset = false) => { const m = gcMax; if (reset) gcMax = 0; return m } }
+  return { child, found, tail: () => (stderrFile === undefined ? tail : readTail(stderrFile)), gcMax: (reset = false) => { const m = gcMax; if (reset) gcMax = 0; return m } }
+}
+
+/** The last 20,000 characters of a file. */
+function readTail(file) {
+  const fd = openSync(file, 'r')
+  try {
+    const size = fstatSync(fd).size
+    const buffer = Buffer.alloc(Math.min(size, 20_000))
+    readSync(fd, buffer, 0, buffer.length, size - buffer.length)
+    return buffer.toString()
+  } finally {
+    closeSync(fd)
+  }
 }
 
 async function stop(child) {
@@ -64,7 +96,7 @@ async function stop(child) {
  * `compare`: { label: path of another build's main.js }: more gateways on the same config, issuer and
  * upstream, each with its own token and client (`cases[label]`): a before/after in one run.
  */
-export async function startGatewayBench({ prof, log = () => {}, compare = {} } = {}) {
+export async function startGatewayBench({ prof, log = () => {}, compare = {}, rawClient = false, gatewayFlags = [], upstreamFlags = [], logToFile = false } = {}) {
   // The SDK client transport passes one AbortSignal with every request: when the machine cannot keep up,
   // thousands are in flight on it at once. That is the measurement, not a leak.
   setMaxListeners(0)
@@ -98,7 +130,7 @@ export async function startGatewayBench({ prof, log = () => {}, compare = {} } =
 
     // The upstream: the fixture MCP server in its own process.
     log('starting the upstream and the gateway')
-    const up = startChild([join(root, 'test/fixtures/http-server.mjs'), '0', secret], /\{"url":"([^"]+)"\}/)
+    const up = startChild([...upstreamFlags, join(root, 'test/fixtures/http-server.mjs'), '0', secret], /\{"url":"([^"]+)"\}/)
     upstream = up.child
     const upstreamUrl = (await up.found)[1]
     upstreamGcMax = up.gcMax
@@ -131,10 +163,40 @@ export async function startGatewayBench({ prof, log = () => {}, compare = {} } =
       const r = await client.callTool({ name: 'echo', arguments: { text: String(i) } })
       if (r.isError || r.content?.[0]?.text !== `http:${i}`) throw new Error(`${label}: unexpected result ${JSON.stringify(r).slice(0, 200)}`)
     }
+    /**
+     * The same tools/call as `callOf`, on the session the SDK client opened, sent with node:http (one
+     * keep-alive agent per path) and its answer checked the same way. The SDK client and fetch cost the
+     * load generator ≈ 3× this CPU per call and collect its garbage in pauses of 5–17 ms that every call
+     * in flight waits out, on both paths: the tail measured the client. `headers()`: per-call headers
+     * (the gateway's DPoP proof).
+     */
+    const rawCallOf = (client, url, label, fixed, headers = () => ({})) => {
+      const target = new URL(url)
+      const agent = new HttpAgent({ keepAlive: true, maxSockets: Infinity })
+      const transport = client.transport
+      const base = { ...fixed, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': transport.sessionId, 'mcp-protocol-version': transport.protocolVersion }
+      return (i) => new Promise((resolve, reject) => {
+        const body = `{"jsonrpc":"2.0","id":${i + 1},"method":"tools/call","params":{"name":"echo","arguments":{"text":"${i}"}}}`
+        const req = httpRequest({ host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent, headers: { ...base, ...headers(), 'content-length': Buffer.byteLength(body) } }, (res) => {
+          const chunks = []
+          res.on('data', (c) => chunks.push(c))
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString()
+            let r
+            try { r = JSON.parse(text) } catch { r = undefined }
+            if (res.statusCode !== 200 || r?.id !== i + 1 || r.result?.isError || r.result?.content?.[0]?.text !== `http:${i}`) reject(new Error(`${label}: unexpected answer ${res.statusCode} ${text.slice(0, 200)}`))
+            else resolve()
+          })
+          res.on('error', reject)
+        })
+        req.on('error', reject)
+        req.end(body)
+      })
+    }
 
     /** Starts one gateway process from `main`, gets its token and connects an agent's client to it. */
     const startOne = async (label, main) => {
-      const gw = startChild([...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), main, '--config', gatewayConfig], /"msg":"agentid gateway listening"/)
+      const gw = startChild([...gatewayFlags, ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), main, '--config', gatewayConfig], /"msg":"agentid gateway listening"/, logToFile ? { stderrFile: join(dataDir, `${label}.log`) } : {})
       gateways.push(gw.child)
       await gw.found
       const endpoint = JSON.parse(gw.tail().split('\n').find((l) => l.includes('"msg":"agentid gateway listening"'))).endpoints[0]
@@ -170,7 +232,10 @@ export async function startGatewayBench({ prof, log = () => {}, compare = {} } =
       }
       signProofs(64)
       const client = await connect(endpoint, { fetch: agentFetch })
-      return { label, process: gw.child, tail: gw.tail, gcMax: gw.gcMax, signProofs, call: callOf(client, label) }
+      const call = rawClient
+        ? rawCallOf(client, endpoint, label, { authorization: `DPoP ${token}` }, () => ({ dpop: proofs.length ? proofs.pop() : dpopProof(key, { method: 'POST', htu: endpoint, iat: Math.floor(Date.now() / 1000), token }) }))
+        : callOf(client, label)
+      return { label, process: gw.child, tail: gw.tail, gcMax: gw.gcMax, signProofs, call }
     }
 
     const started = []
@@ -179,7 +244,7 @@ export async function startGatewayBench({ prof, log = () => {}, compare = {} } =
     const ours = started[0]
     return {
       issuer, upstream, gateway: ours.process,
-      cases: { direct: callOf(direct, 'direct'), ...Object.fromEntries(started.map((g) => [g.label, g.call])) },
+      cases: { direct: rawClient ? rawCallOf(direct, upstreamUrl, 'direct', { authorization: `Bearer ${secret}` }) : callOf(direct, 'direct'), ...Object.fromEntries(started.map((g) => [g.label, g.call])) },
       /** Signs `n` DPoP proofs for each gateway's next POSTs. */
       signProofs: (n) => { for (const g of started) g.signProofs(n) },
       gatewayTail: ours.tail,
