@@ -7,7 +7,11 @@ for (let i = 0; i < 64; i++) B64URL_VALUE[B64URL_ALPHABET.charCodeAt(i)] = i
 
 /** Encodes bytes or a UTF-8 string as unpadded base64url (RFC 4648 §5). */
 export function base64urlEncode(input: Uint8Array | string): string {
-  return (typeof input === 'string' ? Buffer.from(input, 'utf8') : Buffer.from(input.buffer, input.byteOffset, input.byteLength)).toString('base64url')
+  if (typeof input === 'string') return Buffer.from(input, 'utf8').toString('base64url')
+  // A small array (a key, a signature) is copied: a view of it would need its `.buffer`, which for a
+  // typed array held in V8's heap (64 bytes or less) moves its bytes to a native backing store.
+  if (input.byteLength <= 64 && input instanceof Uint8Array) return Buffer.from(input).toString('base64url')
+  return Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('base64url')
 }
 
 /**

@@ -11,6 +11,18 @@ describe('base64url', () => {
     expect(base64urlEncode(new Uint8Array([1, 2, 3, 4]).subarray(1, 3))).toBe('AgM')
   })
 
+  it('encodes the bytes of any view, small (copied) or large, as Node encodes them', () => {
+    for (const length of [0, 1, 31, 32, 33, 63, 64, 65, 100]) {
+      const whole = new Uint8Array(length + 5).map((_, i) => (i * 37 + 11) & 0xff)
+      for (const view of [whole.subarray(3, 3 + length), Buffer.from(whole).subarray(2, 2 + length), new Uint8Array(whole.buffer, 1, length)]) {
+        expect(base64urlEncode(view)).toBe(Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString('base64url'))
+      }
+      // Another typed array passed where bytes are expected: its bytes, as before (not its elements).
+      const words = new Uint16Array(new Uint8Array(length * 2).map((_, i) => i).buffer)
+      expect(base64urlEncode(words as unknown as Uint8Array)).toBe(Buffer.from(words.buffer).toString('base64url'))
+    }
+  })
+
   it.each([
     ['padding', 'AA=='],
     ['standard base64', '+/8'],
