@@ -180,4 +180,14 @@ describe('verifyJwsSignature: the signing input checked ASCII from its UTF-8 wri
     }
     expect(outcome(() => verifyJwsSignature({ signingInput: `${input}x`, signature }, publicKey))).toMatchObject({ code: 'ERR_SIGNATURE_INVALID' })
   })
+
+  it('refuses a long input whose first characters alone fill its length in UTF-8 bytes (signed over those bytes)', async () => {
+    const { privateJwk, publicKey } = generateEd25519KeyPair()
+    const signer = signerFromJwk(privateJwk)
+    // Longer than any scratch buffer before it: a buffer of exactly its length held the n 'é's only.
+    const n = 1 << 20
+    const lookalike = '\u00e9'.repeat(n) + 'a'.repeat(n)
+    const signature = Buffer.from(await signer.sign(Buffer.from('\u00e9'.repeat(n), 'utf8')))
+    expect(outcome(() => verifyJwsSignature({ signingInput: lookalike, signature }, publicKey))).toEqual({ code: 'ERR_MALFORMED', message: 'JWS signing input is not ASCII' })
+  })
 })
