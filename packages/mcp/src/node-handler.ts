@@ -93,6 +93,36 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
+/**
+ * The `requestInfo` the fast path hands the server with each request: its URL and headers, each built
+ * only if read (`req.headers` is built only if server code reads it; the guard reads `headersDistinct`).
+ * A class with getters on its prototype, not an object literal with `get` members: V8 allocates the
+ * accessor pair of each such literal's getter in the old generation (Factory::NewAccessorPair), so every
+ * request left old objects pointing at its young closures, and through them at the request (`req`, its
+ * headers and body): each scavenge had to copy all of it twice (promoted ~4 KB per call, 99 % of what
+ * survived one scavenge survived the next) until a mark-compact found the pairs dead.
+ */
+export class LazyRequestInfo {
+  readonly #req: IncomingMessage
+  readonly #target: string
+  readonly #origin: string
+  constructor(req: IncomingMessage, target: string, origin: string) {
+    this.#req = req
+    this.#target = target
+    this.#origin = origin
+  }
+
+  /** The request's URL, resolved against the resource's origin (a new URL on each read, as before). */
+  get url(): URL {
+    return new URL(this.#target, this.#origin)
+  }
+
+  /** Node's `req.headers` (names lower case, repeated values joined). */
+  get headers(): IncomingMessage['headers'] {
+    return this.#req.headers
+  }
+}
+
 function writeJson(res: ServerResponse, status: number, headers: Record<string, string>, body: unknown): void {
   if (res.headersSent) {
     res.destroy()
@@ -606,9 +636,8 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
         if (requests !== null && (fastPath || requests.some((r) => session!.gate.busy(r.id))) && fastHeaders(headers)) {
           const authInfo: AuthInfo = { token: '', clientId: caller.agent, scopes: [], extra: { agent: caller.agent, user: caller.user, via: caller.via } }
           callers.set(authInfo, caller)
-          // req.headers is built only if server code reads it (the guard reads headersDistinct).
-          // (and its URL only if server code reads it: `url` is the handler's, shared by the requests to this target.)
-          const requestInfo = { get url() { return new URL(target, resource.origin) }, get headers() { return req.headers } }
+          // (Its URL and headers are built only if server code reads them: `url` is the handler's, shared by the requests to this target.)
+          const requestInfo = new LazyRequestInfo(req, target, resource.origin)
           const answers = await session.gate.deliver(requests, { authInfo, requestInfo } as MessageExtra)
           if (res.headersSent || res.destroyed) return
           res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': session.id })

@@ -1,10 +1,11 @@
-import { createServer, type Server } from 'node:http'
+import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { createMcpGuard, type AuditEvent, type McpGuard } from '@agentid/mcp'
 import { loadPolicyEngine } from '@agentid/policy'
 import { createVerifier } from '@agentid/verifier'
+import { LazyRequestInfo } from '../src/node-handler.js'
 import { caller, claims, policyDir } from './fixtures.js'
 
 const ISSUER = 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK'
@@ -122,6 +123,128 @@ describe('nodeHandler reads bodies with the strict parser', () => {
       }
       const ok = await post(init(''))
       expect(ok.status).toBe(200)
+    } finally {
+      local.closeAllConnections()
+      await new Promise<void>((resolve) => local.close(() => resolve()))
+    }
+  })
+})
+
+/** A POST sent with node:http, whose array values go out as repeated header lines (fetch would join them). */
+function rawPost(url: string, headers: Record<string, string | string[]>, body: string): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers } }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+describe('nodeHandler keeps repeated headers apart (headersDistinct)', () => {
+  const list = '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
+
+  it('refuses two Authorization lines (400 invalid_request) and two DPoP lines (401 invalid_dpop_proof) before anything else', async () => {
+    // node:http keeps only the first of two Authorization lines in req.headers: the guard reads each line.
+    // Each line alone gets as far as the token (invalid_token); the two together are refused before it.
+    for (const one of [{ authorization: 'DPoP a.b.c', dpop: 'g.h.i' }, { authorization: 'DPoP d.e.f', dpop: 'g.h.i' }]) {
+      const r = await rawPost(`${base}/mcp`, one, list)
+      expect(r.status).toBe(401)
+      expect(r.headers['www-authenticate']).toMatch(/^DPoP error="invalid_token"/)
+    }
+    const twoAuth = await rawPost(`${base}/mcp`, { authorization: ['DPoP a.b.c', 'DPoP d.e.f'], dpop: 'g.h.i' }, list)
+    expect(twoAuth.status).toBe(400)
+    expect(twoAuth.headers['www-authenticate']).toMatch(/^DPoP error="invalid_request"/)
+    const twoProofs = await rawPost(`${base}/mcp`, { authorization: 'DPoP a.b.c', dpop: ['d.e.f', 'g.h.i'] }, list)
+    expect(twoProofs.status).toBe(401)
+    expect(twoProofs.headers['www-authenticate']).toMatch(/^DPoP error="invalid_dpop_proof"/)
+    expect(built).toBe(0)
+  })
+
+  it('refuses two Mcp-Session-Id lines for an authenticated caller (400 ERR_INVALID_INPUT), on an open session too', async () => {
+    // The verifier accepts every request as alice's token; it is handed each line apart.
+    const real = createVerifier({ trustedIssuers: [ISSUER] })
+    const seen: unknown[] = []
+    const verifyRequest = async (request: { headers: unknown }) => {
+      seen.push(request.headers)
+      return { agent: caller('alice').agent, user: null, claims: { agentid: { claims: claims() } }, authorizationDetails: [] }
+    }
+    const verifier = { ...real, verifyRequest } as unknown as typeof real
+    const g = createMcpGuard({ verifier, policy: await loadPolicyEngine({ dir: policyDir() }), serverId: 'demo', resource: 'http://127.0.0.1/mcp', authorizationServers: ['https://id.example'], audit: () => undefined })
+    const handler = g.nodeHandler({ createServer: () => new McpServer({ name: 'demo', version: '1' }), enableJsonResponse: true })
+    const local = createServer((req, res) => void handler(req, res))
+    await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve))
+    const url = `http://127.0.0.1:${(local.address() as AddressInfo).port}/mcp`
+    const creds = { authorization: 'DPoP a.b.c', dpop: 'd.e.f' }
+    try {
+      const init = await rawPost(url, creds, '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}')
+      expect(init.status).toBe(200)
+      const sessionId = String(init.headers['mcp-session-id'])
+      const ok = await rawPost(url, { ...creds, 'mcp-session-id': sessionId }, list)
+      expect(ok.status).toBe(200)
+      for (const ids of [[sessionId, sessionId], [sessionId, 'other'], ['other', sessionId]]) {
+        const twice = await rawPost(url, { ...creds, 'mcp-session-id': ids }, list)
+        expect(twice.status, ids.join(' ')).toBe(400)
+        expect(JSON.parse(twice.body)).toMatchObject({ error: { data: { code: 'ERR_INVALID_INPUT' } } })
+      }
+      // What the verifier was handed: every line of a repeated header, apart.
+      const twoAuth = await rawPost(url, { authorization: ['DPoP a.b.c', 'DPoP x.y.z'], dpop: 'd.e.f' }, list)
+      expect(twoAuth.status).toBe(400) // no Mcp-Session-Id: refused after authentication, as any such request
+      expect((seen.at(-1) as Record<string, unknown>).authorization).toEqual(['DPoP a.b.c', 'DPoP x.y.z'])
+    } finally {
+      local.closeAllConnections()
+      await new Promise<void>((resolve) => local.close(() => resolve()))
+    }
+  })
+})
+
+describe('LazyRequestInfo (the fast path\'s requestInfo)', () => {
+  it('reads the URL and headers of the request on demand, from getters on its prototype (no accessor of its own)', () => {
+    const req = { headers: { 'x-probe': '1' } } as unknown as IncomingMessage
+    const info = new LazyRequestInfo(req, '/mcp?x=1', 'https://tools.example')
+    expect(info.url).toBeInstanceOf(URL)
+    expect(info.url.href).toBe('https://tools.example/mcp?x=1')
+    expect(info.url).not.toBe(info.url) // a URL of its own on each read, as the object literal's getter gave
+    expect(info.headers).toBe(req.headers)
+    // V8 allocates the accessor pair of an object literal's getter in the old generation: one per request,
+    // each holding the request's closures (and the request) until a mark-compact. On the prototype, one pair.
+    expect(Object.getOwnPropertyNames(info)).toEqual([])
+    expect(Object.getOwnPropertyDescriptor(LazyRequestInfo.prototype, 'headers')?.get).toBeTypeOf('function')
+    expect(Object.getOwnPropertyDescriptor(LazyRequestInfo.prototype, 'url')?.get).toBeTypeOf('function')
+  })
+
+  it('is what a tool handler sees on the fast path', async () => {
+    const real = createVerifier({ trustedIssuers: [ISSUER] })
+    const verifyRequest = async () => ({ agent: caller('alice').agent, user: null, claims: { agentid: { claims: claims() } }, authorizationDetails: [] })
+    const verifier = { ...real, verifyRequest } as unknown as typeof real
+    const g = createMcpGuard({ verifier, policy: await loadPolicyEngine({ dir: policyDir() }), serverId: 'demo', resource: 'http://127.0.0.1/mcp', authorizationServers: ['https://id.example'], audit: () => undefined })
+    const seen: { url: string; probe: unknown; own: string[] }[] = []
+    const handler = g.nodeHandler({
+      enableJsonResponse: true,
+      createServer: () => {
+        const s = new McpServer({ name: 'demo', version: '1' })
+        s.tool('echo', async (extra) => {
+          const info = extra.requestInfo!
+          seen.push({ url: (info as unknown as { url: URL }).url.href, probe: info.headers['x-probe'], own: Object.getOwnPropertyNames(info) })
+          return { content: [{ type: 'text', text: 'ok' }] }
+        })
+        return s
+      },
+    })
+    const local = createServer((req, res) => void handler(req, res))
+    await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve))
+    const url = `http://127.0.0.1:${(local.address() as AddressInfo).port}/mcp`
+    const creds = { authorization: 'DPoP a.b.c', dpop: 'd.e.f' }
+    try {
+      const init = await rawPost(url, creds, '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}')
+      const sessionId = String(init.headers['mcp-session-id'])
+      const r = await rawPost(url, { ...creds, 'mcp-session-id': sessionId, 'x-probe': 'p-1' }, '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{}}}')
+      expect(r.status).toBe(200)
+      expect(JSON.parse(r.body)).toMatchObject({ id: 2, result: { content: [{ type: 'text', text: 'ok' }] } })
+      expect(seen).toEqual([{ url: 'http://127.0.0.1/mcp', probe: 'p-1', own: [] }])
     } finally {
       local.closeAllConnections()
       await new Promise<void>((resolve) => local.close(() => resolve()))
