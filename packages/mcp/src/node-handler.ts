@@ -94,6 +94,48 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
+ * A Map for the entries of requests in flight on one session (ids, waiters, direct calls): each entry
+ * is deleted when its request is answered, and a map left empty is replaced by a new one. A session's
+ * map lives long, so its backing store is in the old generation; V8 rehashes a Map whose entries come
+ * and go every few inserts (OrderedHashTable::Rehash), allocating the next store in the old generation
+ * too and leaving the entries live at that moment in the store it drops, with a link to the next: old
+ * objects pointing at request closures (and what they reach), which the scavenger keeps until a
+ * mark-compact. An emptied map's store holds nothing and links nowhere, and a new map starts young.
+ * Promoted per gateway call 0.43-0.51 -> 0.35-0.38 KB (bench/gateway-gc.mjs).
+ */
+export class InFlight<K, V> {
+  #map = new Map<K, V>()
+
+  get size(): number {
+    return this.#map.size
+  }
+
+  has(key: K): boolean {
+    return this.#map.has(key)
+  }
+
+  get(key: K): V | undefined {
+    return this.#map.get(key)
+  }
+
+  set(key: K, value: V): this {
+    this.#map.set(key, value)
+    return this
+  }
+
+  delete(key: K): boolean {
+    const deleted = this.#map.delete(key)
+    if (deleted && this.#map.size === 0) this.#map = new Map()
+    return deleted
+  }
+
+  /** The entries in insertion order, copied (callers delete while walking them). */
+  entries(): [K, V][] {
+    return [...this.#map]
+  }
+}
+
+/**
  * The `requestInfo` the fast path hands the server with each request: its URL and headers, each built
  * only if read (`req.headers` is built only if server code reads it; the guard reads `headersDistinct`).
  * A class with getters on its prototype, not an object literal with `get` members: V8 allocates the
@@ -262,16 +304,16 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
     // Ids of the client's requests handed to the server and not yet answered: a response is matched to its
     // request by id alone, so an id may not be reused while in flight (else a second request's answer
     // could take the place of a filtered list).
-    const inflight = new Set<RequestId>()
+    const inflight = new InFlight<RequestId, true>()
     // Request id → what its result must be filtered by (list requests in flight).
-    const lists = new Map<RequestId, { list: ListKind; caller: Caller }>()
+    const lists = new InFlight<RequestId, { list: ListKind; caller: Caller }>()
     // Request id → where its answer goes, for the requests the fast path delivered and not yet answered.
-    const fast = new Map<RequestId, (answer: JSONRPCMessage) => void>()
+    const fast = new InFlight<RequestId, (answer: JSONRPCMessage) => void>()
     // Request id → the verified lineage of the call in flight, when the server's agent signs receipts (dropped
     // when the guard answers the request itself, so that a later request reusing the id gets no receipt).
-    const receipts = new Map<RequestId, VerifiedLineage>()
+    const receipts = new InFlight<RequestId, VerifiedLineage>()
     // Request id → the fast-path requests answered by `directRequest`, not yet answered nor cancelled.
-    const directs = new Map<RequestId, DirectCall>()
+    const directs = new InFlight<RequestId, DirectCall>()
 
     /** Hands a message for the agent on: to the fast path's waiter of its request, else to the SDK transport. */
     function emit(message: JSONRPCMessage, sendOptions?: Parameters<Transport['send']>[1]): Promise<void> {
@@ -303,7 +345,7 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
     }
 
     function forward(message: JSONRPCMessage, extra: MessageExtra | undefined, id: RequestId | undefined, viaFast = false): void {
-      if (id !== undefined) inflight.add(id)
+      if (id !== undefined) inflight.set(id, true)
       if (viaFast && id !== undefined && directRequest !== undefined && extra?.authInfo !== undefined) {
         const call = directRequest(message as DirectRequest, { authInfo: extra.authInfo, sessionId: transport.sessionId })
         if (call !== undefined) return direct(id, call)
@@ -354,7 +396,7 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       if (call === null || caller === undefined || id === undefined || inflight.has(id)) return gateOne(message, extra, viaFast)
       const meta = call.meta
       if (!internals.lineage.required && !(isRecord(meta) && meta[MCP_LINEAGE_META] !== undefined)) return gateOne(message, extra, viaFast)
-      inflight.add(id)
+      inflight.set(id, true)
       const headers = (extra as { requestInfo?: { headers?: RequestHeaders } } | undefined)?.requestInfo?.headers
       void verifyCallLineage(internals.verifier, internals.lineage, serverId, caller, call, headers).then(
         (verified) => {
@@ -421,7 +463,7 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
             // the id stays in flight meanwhile, so it cannot be reused).
             const params = (message as { params?: unknown }).params
             const headers = (extra as { requestInfo?: { headers?: RequestHeaders } } | undefined)?.requestInfo?.headers
-            inflight.add(id)
+            inflight.set(id, true)
             void internals.approve(caller, gate.resource, isRecord(params) ? params : {}, headers, decision, sessionId)
               .catch(() => ({ allow: false as const, rpcCode: MCP_FORBIDDEN, message: 'Forbidden', data: { code: 'ERR_INTERNAL' }, reason: 'approval-failed' }))
               .then((outcome) => {
@@ -439,7 +481,7 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
           // A human approval carried in the lineage for this very call is spent here, once (async: the id
           // stays in flight meanwhile). The approval step above spends its receipt itself.
           if (id === undefined || approvedLastHop(caller) === undefined) return forward(message, extra, id, viaFast)
-          inflight.add(id)
+          inflight.set(id, true)
           const params = (message as { params?: unknown }).params
           const headers = (extra as { requestInfo?: { headers?: RequestHeaders } } | undefined)?.requestInfo?.headers
           void spendLineageApproval(internals.verifier, caller, isRecord(params) ? params : {}, headers).then(
@@ -511,11 +553,11 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
     transport.onclose = () => {
       closed?.()
       // The SDK server aborts its handlers when the session closes: so are the direct calls.
-      for (const [id, call] of [...directs]) {
+      for (const [id, call] of directs.entries()) {
         directs.delete(id)
         call.cancel(undefined)
       }
-      for (const [id, waiter] of [...fast]) {
+      for (const [id, waiter] of fast.entries()) {
         fast.delete(id)
         waiter({ jsonrpc: '2.0', id, error: { code: ErrorCode.ConnectionClosed, message: 'Connection closed' } })
       }

@@ -5,7 +5,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { createMcpGuard, type AuditEvent, type McpGuard } from '@agentid/mcp'
 import { loadPolicyEngine } from '@agentid/policy'
 import { createVerifier } from '@agentid/verifier'
-import { LazyRequestInfo } from '../src/node-handler.js'
+import { InFlight, LazyRequestInfo } from '../src/node-handler.js'
 import { caller, claims, policyDir } from './fixtures.js'
 
 const ISSUER = 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK'
@@ -248,6 +248,27 @@ describe('LazyRequestInfo (the fast path\'s requestInfo)', () => {
     } finally {
       local.closeAllConnections()
       await new Promise<void>((resolve) => local.close(() => resolve()))
+    }
+  })
+})
+
+describe('InFlight (the per-session maps of requests in flight)', () => {
+  it('is a Map for set, get, has, delete, size and entries, empty or not, across emptying', () => {
+    const m = new InFlight<string | number, string>()
+    expect(m.size).toBe(0)
+    expect(m.delete(1)).toBe(false)
+    for (let round = 0; round < 3; round++) {
+      // ids come and go as requests are answered; an emptied map starts anew and behaves the same
+      expect(m.set(1, 'a')).toBe(m)
+      m.set('1', 'b').set(2, 'c')
+      expect([m.size, m.get(1), m.get('1'), m.has(2), m.has(3), m.get(3)]).toEqual([3, 'a', 'b', true, false, undefined])
+      m.set(1, 'a2')
+      expect(m.entries()).toEqual([[1, 'a2'], ['1', 'b'], [2, 'c']])
+      expect(m.delete('1')).toBe(true)
+      expect(m.delete('1')).toBe(false)
+      for (const [id] of m.entries()) m.delete(id) // deleting while walking the copy
+      expect([m.size, m.has(1), m.has(2), m.get(1)]).toEqual([0, false, false, undefined])
+      expect(m.entries()).toEqual([])
     }
   })
 })
