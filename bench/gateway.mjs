@@ -26,6 +26,9 @@ const WARMUP_MS = Number(process.env.BENCH_GATEWAY_WARMUP_MS ?? 8000)
 // opened, `sdk` the SDK client's callTool (see lib/gateway-setup.mjs: the client's own pauses).
 const CLIENT = process.env.BENCH_GATEWAY_CLIENT ?? 'raw'
 if (CLIENT !== 'raw' && CLIENT !== 'sdk') throw new Error('BENCH_GATEWAY_CLIENT must be raw or sdk')
+// The MCP server both paths call: `lean` (default) lib/lean-upstream.mjs, `sdk` the SDK fixture
+// (test/fixtures/http-server.mjs), whose own collection pauses put 1-18 ms in both paths' p99.
+const UPSTREAM = process.env.BENCH_GATEWAY_UPSTREAM ?? 'lean'
 const log = (m) => progress('gateway', m)
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
@@ -71,7 +74,7 @@ let result
 try {
   // The gateway's log and audit lines (≈ 300 KB/s at 500 calls/s) go to a file, as in a deployment: through
   // a pipe, this process had to drain them, during the gateway's rounds only.
-  bench = await startGatewayBench({ prof: process.env.BENCH_PROF, log, rawClient: CLIENT === 'raw', logToFile: process.env.BENCH_GATEWAY_LOG !== 'pipe' })
+  bench = await startGatewayBench({ prof: process.env.BENCH_PROF, log, rawClient: CLIENT === 'raw', logToFile: process.env.BENCH_GATEWAY_LOG !== 'pipe', upstreamKind: UPSTREAM })
   const { gateway, upstream, cases, signProofs } = bench
 
   log(`warm-up: ${WARMUP_MS} ms per path at ${RATE}/s`)
@@ -150,7 +153,7 @@ try {
   const noisy99 = gatewayNoisy('p99', judged)
   result = {
     suite: 'gateway',
-    title: `MCP tools/call through agentid-gateway vs direct, same HTTP upstream and tool, ${RATE} calls/s open loop, ${DURATION_MS / 1000} s per path`,
+    title: `MCP tools/call through agentid-gateway vs direct, same HTTP upstream (${UPSTREAM === 'lean' ? 'lean MCP server' : 'SDK McpServer'}) and tool, ${RATE} calls/s open loop, ${DURATION_MS / 1000} s per path`,
     rows: [
       { figure: 'direct p50', value: stats.direct.p50, unit: 'ms' },
       { figure: 'direct p99', value: stats.direct.p99, unit: 'ms' },

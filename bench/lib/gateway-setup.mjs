@@ -96,7 +96,8 @@ async function stop(child) {
  * `compare`: { label: path of another build's main.js }: more gateways on the same config, issuer and
  * upstream, each with its own token and client (`cases[label]`): a before/after in one run.
  */
-export async function startGatewayBench({ prof, log = () => {}, compare = {}, rawClient = false, gatewayFlags = [], upstreamFlags = [], logToFile = false } = {}) {
+export async function startGatewayBench({ prof, log = () => {}, compare = {}, rawClient = false, gatewayFlags = [], upstreamFlags = [], logToFile = false, upstreamKind = 'sdk' } = {}) {
+  if (upstreamKind !== 'sdk' && upstreamKind !== 'lean') throw new TypeError('upstreamKind must be sdk or lean')
   // The SDK client transport passes one AbortSignal with every request: when the machine cannot keep up,
   // thousands are in flight on it at once. That is the measurement, not a leak.
   setMaxListeners(0)
@@ -130,7 +131,8 @@ export async function startGatewayBench({ prof, log = () => {}, compare = {}, ra
 
     // The upstream: the fixture MCP server in its own process.
     log('starting the upstream and the gateway')
-    const up = startChild([...upstreamFlags, join(root, 'test/fixtures/http-server.mjs'), '0', secret], /\{"url":"([^"]+)"\}/)
+    const upstreamMain = upstreamKind === 'lean' ? join(root, 'bench/lib/lean-upstream.mjs') : join(root, 'test/fixtures/http-server.mjs')
+    const up = startChild([...upstreamFlags, upstreamMain, '0', secret], /\{"url":"([^"]+)"\}/)
     upstream = up.child
     const upstreamUrl = (await up.found)[1]
     upstreamGcMax = up.gcMax
