@@ -144,6 +144,34 @@ function rawPost(url: string, headers: Record<string, string | string[]>, body: 
   })
 }
 
+const INITIALIZE = '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}'
+
+/**
+ * A guarded node:http MCP endpoint whose verifier takes every request as alice's token (its request
+ * headers recorded in `seen`), serving `createServer`'s server; `close()` ends it.
+ */
+async function aliceEndpoint(createServer_: () => McpServer): Promise<{ url: string; seen: unknown[]; close(): Promise<void> }> {
+  const real = createVerifier({ trustedIssuers: [ISSUER] })
+  const seen: unknown[] = []
+  const verifyRequest = async (request: { headers: unknown }) => {
+    seen.push(request.headers)
+    return { agent: caller('alice').agent, user: null, claims: { agentid: { claims: claims() } }, authorizationDetails: [] }
+  }
+  const verifier = { ...real, verifyRequest } as unknown as typeof real
+  const g = createMcpGuard({ verifier, policy: await loadPolicyEngine({ dir: policyDir() }), serverId: 'demo', resource: 'http://127.0.0.1/mcp', authorizationServers: ['https://id.example'], audit: () => undefined })
+  const handler = g.nodeHandler({ createServer: createServer_, enableJsonResponse: true })
+  const local = createServer((req, res) => void handler(req, res))
+  await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve))
+  return {
+    url: `http://127.0.0.1:${(local.address() as AddressInfo).port}/mcp`,
+    seen,
+    close: async () => {
+      local.closeAllConnections()
+      await new Promise<void>((resolve) => local.close(() => resolve()))
+    },
+  }
+}
+
 describe('nodeHandler keeps repeated headers apart (headersDistinct)', () => {
   const list = '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
 
@@ -166,21 +194,10 @@ describe('nodeHandler keeps repeated headers apart (headersDistinct)', () => {
 
   it('refuses two Mcp-Session-Id lines for an authenticated caller (400 ERR_INVALID_INPUT), on an open session too', async () => {
     // The verifier accepts every request as alice's token; it is handed each line apart.
-    const real = createVerifier({ trustedIssuers: [ISSUER] })
-    const seen: unknown[] = []
-    const verifyRequest = async (request: { headers: unknown }) => {
-      seen.push(request.headers)
-      return { agent: caller('alice').agent, user: null, claims: { agentid: { claims: claims() } }, authorizationDetails: [] }
-    }
-    const verifier = { ...real, verifyRequest } as unknown as typeof real
-    const g = createMcpGuard({ verifier, policy: await loadPolicyEngine({ dir: policyDir() }), serverId: 'demo', resource: 'http://127.0.0.1/mcp', authorizationServers: ['https://id.example'], audit: () => undefined })
-    const handler = g.nodeHandler({ createServer: () => new McpServer({ name: 'demo', version: '1' }), enableJsonResponse: true })
-    const local = createServer((req, res) => void handler(req, res))
-    await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve))
-    const url = `http://127.0.0.1:${(local.address() as AddressInfo).port}/mcp`
+    const { url, seen, close } = await aliceEndpoint(() => new McpServer({ name: 'demo', version: '1' }))
     const creds = { authorization: 'DPoP a.b.c', dpop: 'd.e.f' }
     try {
-      const init = await rawPost(url, creds, '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}')
+      const init = await rawPost(url, creds, INITIALIZE)
       expect(init.status).toBe(200)
       const sessionId = String(init.headers['mcp-session-id'])
       const ok = await rawPost(url, { ...creds, 'mcp-session-id': sessionId }, list)
@@ -195,8 +212,7 @@ describe('nodeHandler keeps repeated headers apart (headersDistinct)', () => {
       expect(twoAuth.status).toBe(400) // no Mcp-Session-Id: refused after authentication, as any such request
       expect((seen.at(-1) as Record<string, unknown>).authorization).toEqual(['DPoP a.b.c', 'DPoP x.y.z'])
     } finally {
-      local.closeAllConnections()
-      await new Promise<void>((resolve) => local.close(() => resolve()))
+      await close()
     }
   })
 })
@@ -217,37 +233,26 @@ describe('LazyRequestInfo (the fast path\'s requestInfo)', () => {
   })
 
   it('is what a tool handler sees on the fast path', async () => {
-    const real = createVerifier({ trustedIssuers: [ISSUER] })
-    const verifyRequest = async () => ({ agent: caller('alice').agent, user: null, claims: { agentid: { claims: claims() } }, authorizationDetails: [] })
-    const verifier = { ...real, verifyRequest } as unknown as typeof real
-    const g = createMcpGuard({ verifier, policy: await loadPolicyEngine({ dir: policyDir() }), serverId: 'demo', resource: 'http://127.0.0.1/mcp', authorizationServers: ['https://id.example'], audit: () => undefined })
     const seen: { url: string; probe: unknown; own: string[] }[] = []
-    const handler = g.nodeHandler({
-      enableJsonResponse: true,
-      createServer: () => {
-        const s = new McpServer({ name: 'demo', version: '1' })
-        s.tool('echo', async (extra) => {
-          const info = extra.requestInfo!
-          seen.push({ url: (info as unknown as { url: URL }).url.href, probe: info.headers['x-probe'], own: Object.getOwnPropertyNames(info) })
-          return { content: [{ type: 'text', text: 'ok' }] }
-        })
-        return s
-      },
+    const { url, close } = await aliceEndpoint(() => {
+      const s = new McpServer({ name: 'demo', version: '1' })
+      s.tool('echo', async (extra) => {
+        const info = extra.requestInfo!
+        seen.push({ url: (info as unknown as { url: URL }).url.href, probe: info.headers['x-probe'], own: Object.getOwnPropertyNames(info) })
+        return { content: [{ type: 'text', text: 'ok' }] }
+      })
+      return s
     })
-    const local = createServer((req, res) => void handler(req, res))
-    await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve))
-    const url = `http://127.0.0.1:${(local.address() as AddressInfo).port}/mcp`
     const creds = { authorization: 'DPoP a.b.c', dpop: 'd.e.f' }
     try {
-      const init = await rawPost(url, creds, '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}')
+      const init = await rawPost(url, creds, INITIALIZE)
       const sessionId = String(init.headers['mcp-session-id'])
       const r = await rawPost(url, { ...creds, 'mcp-session-id': sessionId, 'x-probe': 'p-1' }, '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{}}}')
       expect(r.status).toBe(200)
       expect(JSON.parse(r.body)).toMatchObject({ id: 2, result: { content: [{ type: 'text', text: 'ok' }] } })
       expect(seen).toEqual([{ url: 'http://127.0.0.1/mcp', probe: 'p-1', own: [] }])
     } finally {
-      local.closeAllConnections()
-      await new Promise<void>((resolve) => local.close(() => resolve()))
+      await close()
     }
   })
 })
