@@ -7,7 +7,6 @@
 // and bytes promoted to the old generation, per call, with the CPU time per call (process.cpuUsage,
 // all threads). Allocation-light builds show it as fewer scavenges; what survives them is the cost.
 import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const [dir, depthArg = '8', callsArg = '3000', child] = process.argv.slice(2)
@@ -37,21 +36,9 @@ if (child !== '--child') {
   console.log(`${dir} depth ${depth}: ${per(cpu)} µs CPU per call; scavenges ${sum.s.n}: pause ${per(sum.s.pause, 1000)} µs, promoted ${per(sum.s.promoted)} B per call; mark-compacts ${sum.mc.n}: pause ${per(sum.mc.pause, 1000)} µs, promoted ${per(sum.mc.promoted)} B per call`)
 } else {
   process.chdir(fileURLToPath(new URL('..', import.meta.url)))
-  const { ACTION, agentidChain, RESOURCE } = await import('./lib/chains.mjs')
-  const { keyFromLabel, localFetch, statusListJwt } = await import('./lib/tokens.mjs')
+  const { coldChainCaller } = await import('./lib/chains.mjs')
   const { createVerifier } = await import(pathToFileURL(`${dir}/packages/verifier/dist/index.js`).href)
-  const issuer = keyFromLabel('issuer')
-  const verifier = createVerifier({ trustedIssuers: [issuer.did], fetch: localFetch(statusListJwt(issuer, Math.floor(Date.now() / 1000))), statusTtlMs: 3_600_000 })
-  const file = process.env.POOL_FILE
-  let pool = []
-  if (file && existsSync(file)) pool = JSON.parse(readFileSync(file, 'utf8'))
-  else {
-    for (let i = 0; i < Math.ceil(2400 / depth); i++) pool.push(await agentidChain(issuer, depth, `gc/${depth}/${i}`))
-    if (file) writeFileSync(file, JSON.stringify(pool))
-  }
-  if (pool[0].chain.length !== depth) throw new Error(`${file} holds chains of ${pool[0].chain.length} links, not ${depth}`)
-  let next = 0
-  const call = () => { const c = pool[next++ % pool.length]; return verifier.verifyDelegation(c.chain, { invoker: c.invoker, resource: RESOURCE, action: ACTION }) }
+  const call = await coldChainCaller(createVerifier, depth, 'gc')
   for (let i = 0; i < 3000; i++) await call()
   console.log('MARK start')
   const from = process.cpuUsage()

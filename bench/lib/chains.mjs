@@ -5,8 +5,9 @@
 // Biscuit: the authority block plus attenuation blocks. ucanto: UCAN delegations, each carrying its
 // parent as proof, archived to CAR bytes.
 import { sign } from 'node:crypto'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { delegate } from '@agentid/delegation'
-import { keyFromLabel, LIST_URL } from './tokens.mjs'
+import { keyFromLabel, LIST_URL, localFetch, statusListJwt } from './tokens.mjs'
 
 export const RESOURCE = 'mcp://erp/tools/invoices.read'
 export const ACTION = 'invoke'
@@ -97,4 +98,29 @@ export async function ucantoVerify(U, config, { bytes, invoker }) {
   if (result.error) throw result.error
   if (leaf.ok.audience.did() !== invoker) throw new Error('ucanto: the leaf is not for the invoker')
   return result.ok
+}
+
+/**
+ * Cold verifyDelegation calls of one build (its `createVerifier`), for the single-build tools
+ * (chain-cold-count.mjs, chain-cold-gc.mjs): a pool of `depth`-link chains with new agents on every
+ * link, 2,400 links in all (more than the default memo and DID cache hold), read from the file
+ * POOL_FILE names when it exists, else signed (and written there when it is set: the same input for
+ * every build compared). Returns a function verifying the pool's next chain, in turn.
+ */
+export async function coldChainCaller(createVerifier, depth, tag) {
+  const issuer = keyFromLabel('issuer')
+  const verifier = createVerifier({ trustedIssuers: [issuer.did], fetch: localFetch(statusListJwt(issuer, Math.floor(Date.now() / 1000))), statusTtlMs: 3_600_000 })
+  const file = process.env.POOL_FILE
+  let pool = []
+  if (file && existsSync(file)) pool = JSON.parse(readFileSync(file, 'utf8'))
+  else {
+    for (let i = 0; i < Math.ceil(2400 / depth); i++) pool.push(await agentidChain(issuer, depth, `${tag}/${depth}/${i}`))
+    if (file) writeFileSync(file, JSON.stringify(pool))
+  }
+  if (pool[0].chain.length !== depth) throw new Error(`${file} holds chains of ${pool[0].chain.length} links, not ${depth}`)
+  let next = 0
+  return () => {
+    const c = pool[next++ % pool.length]
+    return verifier.verifyDelegation(c.chain, { invoker: c.invoker, resource: RESOURCE, action: ACTION })
+  }
 }
