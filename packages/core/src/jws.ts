@@ -338,20 +338,19 @@ function ed25519VerifyKey(publicKey: KeyObject | Ed25519PublicJwk, caller: strin
   return { key: { kty: 'OKP', crv: 'Ed25519', x: publicKey.x }, format: 'jwk' }
 }
 
-// Buffer's 'ascii'/'latin1' encodings keep only the low byte of each code unit ("\u0161" would check
-// as "a"): a signing input is base64url and dots, so anything outside ASCII cannot be one. A string
-// is ASCII exactly when its UTF-8 length equals its length.
-function asciiSigningInput(signingInput: unknown): string {
-  if (typeof signingInput !== 'string' || Buffer.byteLength(signingInput, 'utf8') !== signingInput.length) notAscii()
-  return signingInput
-}
-
 function notAscii(): never {
   throw new VerificationError('ERR_MALFORMED', 'JWS signing input is not ASCII')
 }
 
+// Buffer's 'ascii'/'latin1' encodings keep only the low byte of each code unit ("\u0161" would check
+// as "a"): a signing input is base64url and dots, so anything outside ASCII cannot be one. A string
+// is ASCII exactly when its whole UTF-8 form has as many bytes as it has code units (the rule of
+// verifyJwsSignature's scratch write too): one conversion, checked and used.
 function signingInputBytes(signingInput: unknown): Buffer {
-  return Buffer.from(asciiSigningInput(signingInput), 'latin1')
+  if (typeof signingInput !== 'string') notAscii()
+  const bytes = Buffer.from(signingInput, 'utf8')
+  if (bytes.length !== signingInput.length) notAscii()
+  return bytes
 }
 
 // libsodium's strict verification: R of small order is refused before the (cofactorless) equation.

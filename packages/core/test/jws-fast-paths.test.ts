@@ -3,7 +3,7 @@
 // input is ASCII from its UTF-8 write. Each must refuse everything the strict path refuses and read
 // everything else as it does: compared here with the strict path itself (decodeJsonSegment and the
 // header checks, checkBase64url's expression, Buffer.byteLength), on crafted and random inputs.
-import { decodeJsonSegment, decodeJwt, DEFAULT_MAX_TOKEN_BYTES, generateEd25519KeyPair, signerFromJwk, signJwt, verifyJwsSignature, VerificationError } from '@agentid/core'
+import { decodeJsonSegment, decodeJwt, DEFAULT_MAX_TOKEN_BYTES, generateEd25519KeyPair, signerFromJwk, signJwt, verifyJwsSignature, verifyJwsSignatureAsync, VerificationError } from '@agentid/core'
 import { describe, expect, it } from 'vitest'
 
 const seg = (text: string | Uint8Array): string => Buffer.from(text).toString('base64url')
@@ -179,6 +179,16 @@ describe('verifyJwsSignature: the signing input checked ASCII from its UTF-8 wri
       }
     }
     expect(outcome(() => verifyJwsSignature({ signingInput: `${input}x`, signature }, publicKey))).toMatchObject({ code: 'ERR_SIGNATURE_INVALID' })
+  })
+
+  it('refuses the same non-ASCII inputs on the thread-pool path (verifyJwsSignatureAsync)', async () => {
+    const { privateJwk, publicKey } = generateEd25519KeyPair()
+    const input = 'eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJhIn0'
+    const signature = Buffer.from(await signerFromJwk(privateJwk).sign(new TextEncoder().encode(input)))
+    await expect(verifyJwsSignatureAsync({ signingInput: input, signature }, publicKey)).resolves.toBeUndefined()
+    for (const lookalike of [`\u0161${input.slice(1)}`, `${input}\u00e9`, `${input.slice(0, -1)}\ud800`, '\u00e9'.repeat(1 << 16) + 'a'.repeat(1 << 16)]) {
+      await expect(verifyJwsSignatureAsync({ signingInput: lookalike, signature }, publicKey)).rejects.toMatchObject({ code: 'ERR_MALFORMED', message: 'JWS signing input is not ASCII' })
+    }
   })
 
   it('refuses a long input whose first characters alone fill its length in UTF-8 bytes (signed over those bytes)', async () => {
