@@ -424,6 +424,9 @@ suite('operator console in a browser', () => {
   it('says so when the session expired and when the issuer is unreachable', async () => {
     const p = await newPage()
     await signIn(p.page, issuer.adminKey)
+    // The agents view's own requests (facets, the first page) finish first: one still in flight when the
+    // cookie goes would meet the 401 itself and take the page (and its Log link) to sign-in before the click.
+    await p.page.waitForLoadState('networkidle')
     await p.context.clearCookies()
     await p.page.getByRole('link', { name: 'Log' }).click()
     await expect.poll(() => p.page.locator('.notice').textContent()).toMatch(/session expired/)
