@@ -2,7 +2,8 @@
 //   node bench/gateway-cpu.mjs [--ms 10000] [--concurrency 4] [--rounds 6] [--compare LABEL=PATH/main.js ...]
 //   BENCH_PROF=DIR node bench/gateway-cpu.mjs        # also a CPU profile of the gateway, and DIR/gateway-window.json
 //   node bench/cpuprofile-groups.mjs --gateway DIR/<the gateway's .cpuprofile> DIR/gateway-window.json
-// The processes of the `gateway` suite (lib/gateway-setup.mjs); a closed loop of `concurrency` calls in
+// The processes of the `gateway` suite (lib/gateway-setup.mjs), set up as the suite sets them up (suiteSetup:
+// the lean upstream, the node:http load generator, the gateway's log to a file); a closed loop of `concurrency` calls in
 // flight, gateway and direct in alternating rounds, CPU time (user + system, /proc) of the gateway
 // process per gateway call and of the upstream per direct call, per round and the median. `--compare`
 // starts another build's gateway beside ours (same issuer, upstream and config; e.g. main's
@@ -10,7 +11,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { cpuSeconds } from './lib/issuer-process.mjs'
-import { startGatewayBench } from './lib/gateway-setup.mjs'
+import { startGatewayBench, suiteSetup } from './lib/gateway-setup.mjs'
 import { median } from './lib/measure.mjs'
 
 const args = process.argv.slice(2)
@@ -31,7 +32,9 @@ async function closedLoop(call, ms) {
   return n
 }
 
-const bench = await startGatewayBench({ prof: process.env.BENCH_PROF, log, compare })
+// The suite's conditions (gateway.mjs): the lean upstream, the node:http load generator, the gateway's log
+// lines to a file; BENCH_GATEWAY_UPSTREAM=sdk and BENCH_GATEWAY_CLIENT=sdk as there.
+const bench = await startGatewayBench({ prof: process.env.BENCH_PROF, log, compare, ...suiteSetup() })
 try {
   const { upstream, cases, signProofs, gateways } = bench
   const perRoundMs = MS / ROUNDS

@@ -6,7 +6,7 @@
 // the bytes promoted and the number of full (mark-compact) collections. Bytes promoted per call are what
 // the full collections must later reclaim; on an idle machine they depend on what the code keeps
 // reachable, not on the machine's speed.
-import { startGatewayBench } from './lib/gateway-setup.mjs'
+import { startGatewayBench, suiteSetup } from './lib/gateway-setup.mjs'
 
 const args = process.argv.slice(2)
 const opt = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt)
@@ -15,7 +15,7 @@ const RATE = Number(opt('--rate', 500))
 const PATH = opt('--path', 'gateway')
 if (PATH !== 'gateway' && PATH !== 'direct') throw new Error('--path must be gateway or direct')
 const nvp = ['--trace-gc-nvp']
-const bench = await startGatewayBench({ rawClient: true, logToFile: true, ...(PATH === 'gateway' ? { gatewayFlags: nvp } : { upstreamFlags: nvp }) })
+const bench = await startGatewayBench({ ...suiteSetup(), ...(PATH === 'gateway' ? { gatewayFlags: nvp } : { upstreamFlags: nvp }) })
 const child = PATH === 'gateway' ? bench.gateway : bench.upstream
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 async function phase(ms) {

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks'
 import { cpuSeconds, percentile } from './lib/issuer-process.mjs'
 import { gatewayNoisy } from './lib/gateway-noisy.mjs'
-import { startGatewayBench } from './lib/gateway-setup.mjs'
+import { startGatewayBench, suiteSetup } from './lib/gateway-setup.mjs'
 import { progress, report } from './lib/suite.mjs'
 
 const RATE = Number(process.env.BENCH_GATEWAY_RATE ?? 500)
@@ -22,10 +22,8 @@ const ROUNDS = 5
 // warms likewise: 1.5 s (750 calls) timed the first round at 1.5-2x the steady cost. 8 s at 500/s is
 // 4,000 calls per path, the same for both paths.
 const WARMUP_MS = Number(process.env.BENCH_GATEWAY_WARMUP_MS ?? 8000)
-// How the load generator sends each call: `raw` (default) node:http on the session the SDK client
-// opened, `sdk` the SDK client's callTool (see lib/gateway-setup.mjs: the client's own pauses).
-const CLIENT = process.env.BENCH_GATEWAY_CLIENT ?? 'raw'
-if (CLIENT !== 'raw' && CLIENT !== 'sdk') throw new Error('BENCH_GATEWAY_CLIENT must be raw or sdk')
+// How the load generator sends each call (BENCH_GATEWAY_CLIENT): `raw` (default) node:http on the session
+// the SDK client opened, `sdk` the SDK client's callTool (see lib/gateway-setup.mjs: suiteSetup).
 // The MCP server both paths call: `lean` (default) lib/lean-upstream.mjs, `sdk` the SDK fixture
 // (test/fixtures/http-server.mjs), whose own collection pauses put 1-18 ms in both paths' p99.
 const UPSTREAM = process.env.BENCH_GATEWAY_UPSTREAM ?? 'lean'
@@ -74,7 +72,7 @@ let result
 try {
   // The gateway's log and audit lines (≈ 300 KB/s at 500 calls/s) go to a file, as in a deployment: through
   // a pipe, this process had to drain them, during the gateway's rounds only.
-  bench = await startGatewayBench({ prof: process.env.BENCH_PROF, log, rawClient: CLIENT === 'raw', logToFile: process.env.BENCH_GATEWAY_LOG !== 'pipe', upstreamKind: UPSTREAM })
+  bench = await startGatewayBench({ prof: process.env.BENCH_PROF, log, ...suiteSetup() })
   const { gateway, upstream, cases, signProofs } = bench
 
   log(`warm-up: ${WARMUP_MS} ms per path at ${RATE}/s`)

@@ -89,6 +89,19 @@ async function stop(child) {
 }
 
 /**
+ * The gateway suite's setup, read from the environment as gateway.mjs reads it: the upstream
+ * (BENCH_GATEWAY_UPSTREAM `lean`, default, or `sdk`), the load generator (BENCH_GATEWAY_CLIENT `raw`,
+ * default, or `sdk`) and where the gateway's log lines go (BENCH_GATEWAY_LOG `file`, default, or `pipe`).
+ * gateway-cpu.mjs and gateway-gc.mjs use it too, so that what they measure is the gateway the suite times.
+ */
+export function suiteSetup(env = process.env) {
+  const upstreamKind = env.BENCH_GATEWAY_UPSTREAM ?? 'lean'
+  const client = env.BENCH_GATEWAY_CLIENT ?? 'raw'
+  if (client !== 'raw' && client !== 'sdk') throw new Error('BENCH_GATEWAY_CLIENT must be raw or sdk')
+  return { upstreamKind, rawClient: client === 'raw', logToFile: env.BENCH_GATEWAY_LOG !== 'pipe' }
+}
+
+/**
  * Starts the issuer, the upstream and the gateway (`prof`: a directory for the gateway's and issuer's
  * CPU profiles) and connects both clients. Returns the processes, `cases` (`direct`, `gateway`: call
  * the tool `echo` with argument i and check the answer), `signProofs(n)` (DPoP proofs for the next n
