@@ -89,6 +89,23 @@ function fastHeaders(headers: Parameters<typeof headerValues>[0]): boolean {
   return version === null || SUPPORTED_PROTOCOL_VERSIONS.includes(version)
 }
 
+/**
+ * The request's headers as the guard reads them, every line of a repeated header apart: `req.headers`
+ * when no header name is repeated (it then holds what `headersDistinct` would, each value alone instead
+ * of in a one-element array, which `headerValues` reads the same), else `headersDistinct`. Node's
+ * `req.headers` keeps one key per distinct name (lower case), so fewer keys than lines means a name came
+ * twice: Node kept only the first Authorization, or joined two DPoP or Mcp-Session-Id lines, and the guard
+ * must see each. (A name Node cannot store as a key, `__proto__`, leaves a key missing too.) Node builds
+ * `req.headers` for every request anyway; `headersDistinct` is a second, dictionary-mode object on which
+ * each of the guard's ~8 header look-ups (a `for…in` over every name) allocated its key list: ≈ 3 KB per call.
+ */
+export function checkedHeaders(req: IncomingMessage): Record<string, string | string[] | undefined> {
+  const headers = req.headers
+  let names = 0
+  for (const _ in headers) names++
+  return names * 2 === req.rawHeaders.length ? headers : req.headersDistinct
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
@@ -137,7 +154,7 @@ export class InFlight<K, V> {
 
 /**
  * The `requestInfo` the fast path hands the server with each request: its URL and headers, each built
- * only if read (`req.headers` is built only if server code reads it; the guard reads `headersDistinct`).
+ * only if read (`req.headers`, which node:http builds for every request anyway).
  * A class with getters on its prototype, not an object literal with `get` members: V8 allocates the
  * accessor pair of each such literal's getter in the old generation (Factory::NewAccessorPair), so every
  * request left old objects pointing at its young closures, and through them at the request (`req`, its
@@ -629,7 +646,7 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       if (url.pathname !== endpointPath) return writeJson(res, 404, {}, rpcError(-32000, 'Not found', 'ERR_NOT_FOUND'))
 
       // 1. Who calls: every request, so a revoked agent is refused mid-session.
-      const headers = (req as { headersDistinct?: Record<string, string[] | undefined> }).headersDistinct ?? req.headers
+      const headers = checkedHeaders(req)
       let caller: Caller
       try {
         // (url is on the resource's origin, checked above: guard.authenticate would parse it again to check that.)

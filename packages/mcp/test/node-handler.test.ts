@@ -5,7 +5,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { createMcpGuard, type AuditEvent, type McpGuard } from '@agentid/mcp'
 import { loadPolicyEngine } from '@agentid/policy'
 import { createVerifier } from '@agentid/verifier'
-import { InFlight, LazyRequestInfo } from '../src/node-handler.js'
+import { checkedHeaders, InFlight, LazyRequestInfo } from '../src/node-handler.js'
 import { caller, claims, policyDir } from './fixtures.js'
 
 const ISSUER = 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK'
@@ -214,6 +214,50 @@ describe('nodeHandler keeps repeated headers apart (headersDistinct)', () => {
     } finally {
       await close()
     }
+  })
+})
+
+describe('checkedHeaders (what the guard reads a request\'s headers from)', () => {
+  /** The headers a node:http server's checkedHeaders gives for a request sent with `lines` (raw header lines). */
+  async function seenFor(lines: string[]): Promise<{ same: boolean; headers: Record<string, unknown> }> {
+    const local = createServer((req, res) => {
+      const headers = checkedHeaders(req)
+      res.end(JSON.stringify({ same: headers === req.headers, headers }))
+    })
+    await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve))
+    const { port } = local.address() as AddressInfo
+    try {
+      const net = await import('node:net')
+      const text = await new Promise<string>((resolve, reject) => {
+        const socket = net.connect(port, '127.0.0.1', () => socket.end(`GET /mcp HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${lines.map((l) => `${l}\r\n`).join('')}\r\n`))
+        let out = ''
+        socket.on('data', (c) => (out += c))
+        socket.on('end', () => resolve(out))
+        socket.on('error', reject)
+      })
+      return JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4).replace(/^[0-9a-f]+\r\n/, '').replace(/\r\n0\r\n\r\n$/, ''))
+    } finally {
+      await new Promise<void>((resolve) => local.close(() => resolve()))
+    }
+  }
+
+  it('is req.headers when no name is repeated, and headersDistinct (every line apart) when one is, in any case', async () => {
+    expect(await seenFor(['Authorization: DPoP a.b.c', 'DPoP: d.e.f'])).toEqual({ same: true, headers: { host: 'x', connection: 'close', authorization: 'DPoP a.b.c', dpop: 'd.e.f' } })
+    // node:http keeps only the first Authorization in req.headers, and joins DPoP and Mcp-Session-Id lines.
+    for (const [lines, name, values] of [
+      [['Authorization: DPoP a.b.c', 'authorization: DPoP x.y.z'], 'authorization', ['DPoP a.b.c', 'DPoP x.y.z']],
+      [['DPoP: a.b.c', 'DPOP: d.e.f'], 'dpop', ['a.b.c', 'd.e.f']],
+      [['Mcp-Session-Id: s1', 'mcp-session-id: s2'], 'mcp-session-id', ['s1', 's2']],
+      [['X-Other: 1', 'x-other: 2', 'Authorization: DPoP a.b.c'], 'authorization', ['DPoP a.b.c']],
+    ] as const) {
+      const seen = await seenFor([...lines])
+      expect(seen.same, lines.join(' | ')).toBe(false)
+      expect(seen.headers[name]).toEqual(values)
+    }
+    // A name node:http cannot keep as a key of req.headers leaves a key missing: headersDistinct as well.
+    const proto = await seenFor(['__proto__: x', 'Authorization: DPoP a.b.c'])
+    expect(proto.same).toBe(false)
+    expect(proto.headers.authorization).toEqual(['DPoP a.b.c'])
   })
 })
 
