@@ -94,7 +94,8 @@ function forwarder(options: ForwardingServerOptions) {
   const { upstream, redactor, logger } = options
   const timeoutMs = options.timeoutMs ?? 60_000
   return async (request: AnyRequest, extra: Extra, schema: ResultSchemaOf, raw = false): Promise<Record<string, unknown>> => {
-    const params = request.params ? { ...request.params } : undefined
+    // (The raw path only serializes params; the SDK Client's path gets a copy of its own, below.)
+    const params = request.params
     const meta = params?._meta as { progressToken?: string | number } | undefined
     const progressToken = meta?.progressToken
     const send = async (retry: boolean): Promise<Record<string, unknown>> => {
@@ -108,7 +109,7 @@ function forwarder(options: ForwardingServerOptions) {
       try {
         const link = raw && progressToken === undefined ? (upstream.httpLink?.(client) ?? null) : null
         if (link !== null) return redactor.redactValue(await rawRequest(link, request.method, params, { signal: extra.signal, timeoutMs }))
-        const result = await client.request({ method: request.method, ...(params ? { params } : {}) } as never, schema, {
+        const result = await client.request({ method: request.method, ...(params ? { params: { ...params } } : {}) } as never, schema, {
           signal: abortSignal(extra.signal),
           timeout: timeoutMs,
           ...(progressToken !== undefined

@@ -23,9 +23,10 @@ export type NodeFetch = FetchLike & {
    * reads the whole answer, JSON or SSE, up to `maxBytes` (else rejects, the connection closed). `abort()`:
    * the answer is no longer wanted; an SSE stream (which may not end) is cut at once, or as soon as it
    * starts, and rejects; a JSON body is read to its end (up to `maxBytes`), keeping the connection alive.
-   * `headers`: lower-case names.
+   * `headers`: lower-case names, as a record or as a flat list of names and values (`[name, value, ...]`);
+   * Host and Content-Length are added.
    */
-  post(url: string, headers: Readonly<Record<string, string>>, body: string, maxBytes: number): { readonly answer: Promise<PostAnswer>; abort(): void }
+  post(url: string, headers: Readonly<Record<string, string>> | readonly string[], body: string, maxBytes: number): { readonly answer: Promise<PostAnswer>; abort(): void }
 }
 
 const NULL_BODY = new Set([101, 204, 205, 304])
@@ -176,15 +177,20 @@ export function createNodeFetch(maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES): 
     })
   // The request options of the last URL posted to: http.request then need not convert a URL each time.
   let postUrl: string | undefined
-  let postTarget: { secure: boolean; hostname: string; port: string; path: string } | undefined
+  let postTarget: { secure: boolean; hostname: string; port: string; path: string; host: string } | undefined
   const post: NodeFetch['post'] = (input, headers, body, maxBytes) => {
     if (input !== postUrl) {
       const url = new URL(input)
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`unsupported protocol ${url.protocol}`)
-      postTarget = { secure: url.protocol === 'https:', hostname: url.hostname.replace(/^\[|\]$/g, ''), port: url.port, path: `${url.pathname}${url.search}` }
+      // `host`: the Host header node:http would set (IPv6 in brackets, the port unless the scheme's default, which URL drops).
+      postTarget = { secure: url.protocol === 'https:', hostname: url.hostname.replace(/^\[|\]$/g, ''), port: url.port, path: `${url.pathname}${url.search}`, host: url.host }
       postUrl = input
     }
     const target = postTarget!
+    // The request's header lines as one flat list: node:http then writes them as given (each name and value
+    // still validated) instead of setting them one by one on the request and adding Host itself.
+    const lines: string[] = Array.isArray(headers) ? [...(headers as readonly string[])] : Object.entries(headers).flat()
+    lines.push('host', target.host, 'content-length', String(Buffer.byteLength(body)))
     let request: http.ClientRequest | undefined
     let streaming = false
     let aborted = false
@@ -194,7 +200,7 @@ export function createNodeFetch(maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES): 
     const send = (retried: boolean): Promise<PostAnswer> => new Promise<PostAnswer>((resolve, reject) => {
       const req = (target.secure ? https : http).request({
         hostname: target.hostname, port: target.port, path: target.path, method: 'POST',
-        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+        headers: lines,
         // A retry goes out on a new connection of its own: the other pooled sockets may be as stale as the first.
         agent: retried ? false : target.secure ? agents.https : agents.http,
       }, (res) => {

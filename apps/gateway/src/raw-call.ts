@@ -76,15 +76,25 @@ function sseMessages(text: string): unknown[] {
   return out
 }
 
-/** The upstream's configured headers with lower-case names (as fetch sends them), made once per connection. */
-const lowered = new WeakMap<object, Readonly<Record<string, string>>>()
-function lowerCase(headers: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
-  let out = lowered.get(headers)
-  if (out === undefined) {
-    out = Object.freeze(Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])))
-    lowered.set(headers, out)
-  }
-  return out
+/**
+ * The header lines of every request on `link` as a flat list (`[name, value, ...]`, names lower case as fetch
+ * sends them): the upstream's configured headers, then content type, accept, the session id and protocol
+ * version. The same for each call of a session: made again only when the session or its version changes.
+ */
+const linkHeaders = new WeakMap<HttpLink, { sessionId: string | undefined; version: string | undefined; lines: readonly string[] }>()
+function headerLines(link: HttpLink): readonly string[] {
+  const sessionId = link.transport.sessionId
+  const version = link.transport.protocolVersion
+  const known = linkHeaders.get(link)
+  if (known !== undefined && known.sessionId === sessionId && known.version === version) return known.lines
+  const headers: Record<string, string> = Object.fromEntries(Object.entries(link.headers).map(([k, v]) => [k.toLowerCase(), v]))
+  headers['content-type'] = 'application/json'
+  headers.accept = 'application/json, text/event-stream'
+  if (sessionId !== undefined) headers['mcp-session-id'] = sessionId
+  if (version !== undefined) headers['mcp-protocol-version'] = version
+  const lines = Object.freeze(Object.entries(headers).flat())
+  linkHeaders.set(link, { sessionId, version, lines })
+  return lines
 }
 
 /**
@@ -97,11 +107,7 @@ function lowerCase(headers: Readonly<Record<string, string>>): Readonly<Record<s
  */
 export function rawRequest(link: HttpLink, method: string, params: Record<string, unknown> | undefined, options: { signal?: CancelSignal; timeoutMs: number }): Promise<Record<string, unknown>> {
   const id = `gw-${++counter}`
-  const headers: Record<string, string> = { ...lowerCase(link.headers), 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
-  const sessionId = link.transport.sessionId
-  if (sessionId !== undefined) headers['mcp-session-id'] = sessionId
-  const version = link.transport.protocolVersion
-  if (version !== undefined) headers['mcp-protocol-version'] = version
+  const headers = headerLines(link)
   const body = JSON.stringify({ jsonrpc: '2.0', id, method, ...(params === undefined ? {} : { params }) })
   const { signal, timeoutMs } = options
   if (signal?.aborted) return Promise.reject(signal.reason)
