@@ -71,15 +71,57 @@ function tokenUserIssuer(verified: VerifiedRequest): string | null {
   return typeof issuer === 'string' && issuer !== '' ? issuer : null
 }
 
+/** What {@link callerFromToken} built a caller from, and the caller. */
+interface TokenCaller {
+  readonly agent: string
+  readonly user: string | null
+  readonly agentClaims: unknown
+  readonly userIssuer: unknown
+  readonly delegation: unknown
+  readonly authorizationDetails: unknown
+  readonly caller: Caller
+}
+
+/**
+ * The caller built for a token, by the token's claims object. The verifier's token cache hands the same
+ * deep-frozen claims (and agent claims, delegation, authorization details) to every request with that
+ * token, so the caller it yields is the same: built once per token instead of on every request (its
+ * literals, kept by the node handler's `callers` WeakMap through a young collection, were promoted on
+ * every call). Used only when every input is frozen and the same as when the caller was built; an entry
+ * goes with the token's claims.
+ */
+const tokenCallers = new WeakMap<object, TokenCaller>()
+
+const frozenOrNull = (value: unknown): boolean => value === null || value === undefined || Object.isFrozen(value)
+
 /** The caller of a request that carried a verified DPoP-bound access token. */
 export function callerFromToken(verified: VerifiedRequest): Caller {
+  const key = verified.claims as unknown
+  const memo = isRecord(key) && Object.isFrozen(key) && isRecord(verified.agentClaims) && Object.isFrozen(verified.agentClaims) && frozenOrNull(verified.delegation) && Object.isFrozen(verified.authorizationDetails)
+  if (memo) {
+    const known = tokenCallers.get(key)
+    if (
+      known !== undefined && known.agent === verified.agent && known.user === verified.user && known.agentClaims === verified.agentClaims &&
+      known.userIssuer === verified.userIssuer && known.delegation === verified.delegation && known.authorizationDetails === verified.authorizationDetails
+    ) return known.caller
+  }
+  const caller = buildTokenCaller(verified)
+  if (memo) {
+    const { agent, user, agentClaims, userIssuer, delegation, authorizationDetails } = verified
+    tokenCallers.set(key, { agent, user, agentClaims, userIssuer, delegation, authorizationDetails, caller })
+  }
+  return caller
+}
+
+function buildTokenCaller(verified: VerifiedRequest): Caller {
   const claims = tokenAgentClaims(verified)
   const userIssuer = tokenUserIssuer(verified)
   const delegation = tokenDelegation(verified)
+  // Frozen through: one caller serves every request with the token.
   const subject: AuthorizationSubject = {
-    agent: { did: verified.agent, claims },
-    user: verified.user === null ? null : { id: verified.user, ...(userIssuer === null ? {} : { issuer: userIssuer }) },
-    delegation,
+    agent: Object.freeze({ did: verified.agent, claims }),
+    user: verified.user === null ? null : Object.freeze({ id: verified.user, ...(userIssuer === null ? {} : { issuer: userIssuer }) }),
+    delegation: delegation === null ? null : Object.freeze(delegation),
     ...(verified.authorizationDetails.length > 0 ? { authorizationDetails: verified.authorizationDetails } : {}),
   }
   return Object.freeze({ agent: verified.agent, user: verified.user, via: 'token' as const, subject: Object.freeze(subject) })

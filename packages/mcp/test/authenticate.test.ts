@@ -39,6 +39,29 @@ describe('callerFromToken (contract A)', () => {
     expect(callerFromToken(verifiedRequest()).subject).toEqual({ agent: { did: DIDS.alice, claims: claims() }, user: null, delegation: null })
   })
 
+  it('builds one caller per token: the same caller for the same frozen token claims and inputs, a new one when any differs', () => {
+    const deepFrozen = <T>(value: T): T => {
+      if (value !== null && typeof value === 'object') for (const v of Object.values(value)) deepFrozen(v)
+      return Object.freeze(value)
+    }
+    // As the verifier's token cache hands them: the same deep-frozen objects on every request with the token.
+    const cached = deepFrozen({ claims: { jti: 't-1' }, agentClaims: claims(), delegation: { root: ROOT, depth: 2 }, authorizationDetails: [{ type: 'agentid_action' as const, actions: ['invoke'], locations: ['echo'] }] })
+    const request = (overrides: Partial<VerifiedRequest> = {}) => verifiedRequest({ ...cached, ...overrides })
+    const first = callerFromToken(request())
+    expect(callerFromToken(request())).toBe(first)
+    expect(Object.isFrozen(first.subject.agent) && Object.isFrozen(first.subject.delegation)).toBe(true)
+    for (const other of [{ agent: DIDS.bob }, { user: 'user-42' }, { userIssuer: 'https://idp.example' }, { agentClaims: deepFrozen(claims()) }, { delegation: deepFrozen({ root: ROOT, depth: 3 }) }, { authorizationDetails: deepFrozen([]) }] as Partial<VerifiedRequest>[]) {
+      const caller = callerFromToken(request(other))
+      expect(caller).not.toBe(first)
+      expect(caller).toEqual(callerFromToken(verifiedRequest({ ...cached, ...structuredClone(other) })))
+    }
+    // Objects that could change under it are not trusted to: a new caller every time.
+    const open = { ...cached, claims: { jti: 't-2' } }
+    expect(callerFromToken(verifiedRequest(open))).not.toBe(callerFromToken(verifiedRequest(open)))
+    const openClaims = { ...cached, agentClaims: claims() }
+    expect(callerFromToken(verifiedRequest(openClaims))).not.toBe(callerFromToken(verifiedRequest(openClaims)))
+  })
+
   it('refuses a token without agentid claims (401 invalid_token), failing closed', () => {
     let error: unknown
     try {
