@@ -2,17 +2,17 @@
 // of the RFC 8785 canonical form of the exact call; the passkey's public key is certified by the issuer in
 // an approver credential, so a receipt is re-verified offline, here, with node:crypto.
 import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto'
-import canonicalizeModule from 'canonicalize'
+import { createRequire } from 'node:module'
 import { decodeJwt, parseStatusEntry, VerificationError, type DecodedJwt } from '@agentid/core'
-import type { ReplayCache } from './presentation.js'
+import type { ReplayCache } from './replay-cache.js'
 import { BoundedCache } from './lru.js'
 import { deepFreeze, isRecord, statusIndexOf } from './util.js'
 
-// The package is CommonJS (`module.exports = serialize`) typed as an ES default export: under NodeNext the
-// default import is the function at run time but typed as the module, so it is resolved once here.
+// canonicalize 2.x is CommonJS (`module.exports = serialize`), typed as an ES default export. Required,
+// as @agentid/lineage does, not imported: an ES import of a CommonJS module makes Node load and run its
+// CommonJS export lexer over the source (and TurboFan compile the lexer) in every process that loads this.
 type Serialize = (input: unknown) => string | undefined
-const moduleValue = canonicalizeModule as unknown as Serialize | { default: Serialize }
-const canonicalize: Serialize = typeof moduleValue === 'function' ? moduleValue : moduleValue.default
+const canonicalize = createRequire(import.meta.url)('canonicalize') as Serialize
 
 /** The `type` member of every canonical call: a call object can never be confused with anything else signed. */
 export const APPROVAL_CALL_TYPE = 'agentid/approval-call/v1'

@@ -83,19 +83,7 @@ function named(error: unknown, link: number, signer: string | null, reason: stri
   throw error
 }
 
-/** Validates the trustedRoots option into prefix → DIDs; a `/*` suffix on a prefix is dropped. */
-export function parseTrustedRoots(input: unknown): Map<string, ReadonlySet<string>> {
-  const out = new Map<string, ReadonlySet<string>>()
-  if (input === undefined) return out
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new TypeError('createVerifier: trustedRoots must map resource prefixes to lists of DIDs')
-  for (const [prefix, dids] of Object.entries(input)) {
-    if (prefix.length === 0 || !Array.isArray(dids) || !dids.every((d) => typeof d === 'string' && d.startsWith('did:'))) {
-      throw new TypeError('createVerifier: trustedRoots must map non-empty resource prefixes to lists of DIDs')
-    }
-    out.set(prefix.endsWith('/*') ? prefix.slice(0, -1) : prefix, new Set(dids as string[]))
-  }
-  return out
-}
+export { parseTrustedRoots } from './roots.js'
 
 /** Roots trusted for `resource`: those of the longest matching prefix, plus every trusted issuer. */
 export function rootTrusted(ctx: DelegationContext, resource: string, root: string): boolean {

@@ -2,7 +2,7 @@ import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } f
 import { assertEd25519PublicKey, base64urlDecode, decodeJsonSegment, hasSmallOrderR, isNumericDate, VerificationError, type VerificationErrorCode } from '@agentid/core'
 import type { JWK } from 'jose'
 import { BoundedCache } from './lru.js'
-import type { ReplayCache } from './presentation.js'
+import type { ReplayCache } from './replay-cache.js'
 import { isRecord } from './util.js'
 
 /** `typ` of a DPoP proof (RFC 9449 §4.2). */

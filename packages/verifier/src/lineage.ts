@@ -17,7 +17,7 @@ import {
 import type { DelegationRequest, VerifiedDelegation } from './delegation.js'
 import { verifyUnderAnyKey, verifyUnderAnyKeySync, type KeyResolver, type VerificationKey } from './keys.js'
 import { BoundedCache } from './lru.js'
-import type { ReplayCache } from './presentation.js'
+import type { ReplayCache } from './replay-cache.js'
 import type { VerifiedAgent } from './types.js'
 import type { VerifiedApproval, VerifyApprovalOptions } from './approval.js'
 import { isRecord } from './util.js'

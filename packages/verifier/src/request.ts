@@ -2,7 +2,7 @@ import { createHash, hash, X509Certificate } from 'node:crypto'
 import { decodeJwt, isAgentDid, isNumericDate, parseAgentClaims, parseStatusEntry, VerificationError, type AgentClaims, type DecodedJwt } from '@agentid/core'
 import { accessTokenHash, dpopFail, verifyDpopProof, type VerifiedDpopProof } from './dpop.js'
 import { BoundedCache } from './lru.js'
-import type { ReplayCache } from './presentation.js'
+import type { ReplayCache } from './replay-cache.js'
 import { ambiguousPath, deepFreeze, isRecord, statusIndexOf } from './util.js'
 
 /** `typ` of an agentid access token (RFC 9068). */

@@ -18,8 +18,10 @@ import { StatusLists, StatusListTrust, type FetchLike } from './status.js'
 import type { VerifiedAgent } from './types.js'
 import { verifyDataIntegrityInput } from './di/dispatch.js'
 import { DEFAULT_LINK_MEMO_SIZE, LinkMemo } from './delegation-memo.js'
-import { parseTrustedRoots, verifyDelegationChain, type DelegationContext, type DelegationRequest, type VerifiedDelegation } from './delegation.js'
-import { createMemoryReplayCache, verifyPresentationWith, type PresentationContext, type ReplayCache, type VerifiedPresentation, type VerifyPresentationOptions } from './presentation.js'
+import { parseTrustedRoots } from './roots.js'
+import type { DelegationContext, DelegationRequest, VerifiedDelegation } from './delegation.js'
+import { createMemoryReplayCache, type ReplayCache } from './replay-cache.js'
+import type { PresentationContext, VerifiedPresentation, VerifyPresentationOptions } from './presentation.js'
 import { bundleSource, verifyJwtSvidWith, verifyX509SvidWith, type SpiffeOptions, type SvidContext, type VerifiedSvidAgent } from './svid/mtls.js'
 import type { CertificateChainInput } from './svid/x509.js'
 import type { VerifiedJwtSvid } from './svid/jwt.js'
@@ -27,7 +29,7 @@ import { createTokenCache, verifyCertificateBoundRequestWith, verifyRequestWith,
 import { assertSpiffeIdNamesAgent, deepFreeze, isRecord, statusIndexOf } from './util.js'
 import { RevocationRegistry, RevocationSubscription, type RevocationMode, type RevocationStreamOptions } from './revocations.js'
 import { createApproverMemo, verifyApprovalWith, type ApprovalContext, type VerifiedApproval, type VerifyApprovalOptions } from './approval.js'
-import { createLineageMemo, verifyLineageWith, type LineageContext, type VerifiedLineage, type VerifyLineageOptions } from './lineage.js'
+import type { LineageContext, PrefixMemo, VerifiedLineage, VerifyLineageOptions } from './lineage.js'
 import { DEFAULT_LINEAGE_LIMITS, type LineageLimits } from '@agentid/lineage'
 import { TransparencyCheck, type TransparencyOptions } from './transparency.js'
 
@@ -234,6 +236,23 @@ export interface Verifier {
    *   credentials: req.headers['agentid-credentials'] })
    */
   verifyLineage(lineage: string, options: VerifyLineageOptions): Promise<VerifiedLineage>
+}
+
+// Loaded at their first use (dynamic import, cached by the module loader): presentations, delegation
+// chains (with @agentid/delegation) and lineages. A service that verifies identity credentials only
+// never loads them (bench verify-only: the verifier's own memory). Their methods are async already;
+// what createVerifier checks synchronously (trustedRoots, the replay cache) lives in small modules.
+let delegationCode: Promise<typeof import('./delegation.js')> | undefined
+let presentationCode: Promise<typeof import('./presentation.js')> | undefined
+let lineageCode: Promise<typeof import('./lineage.js')> | undefined
+async function verifyDelegationChain(ctx: DelegationContext, chain: unknown, request: DelegationRequest): Promise<VerifiedDelegation> {
+  return (await (delegationCode ??= import('./delegation.js'))).verifyDelegationChain(ctx, chain, request)
+}
+async function verifyPresentationWith(ctx: PresentationContext, token: unknown, options: VerifyPresentationOptions): Promise<VerifiedPresentation> {
+  return (await (presentationCode ??= import('./presentation.js'))).verifyPresentationWith(ctx, token, options)
+}
+async function verifyLineageWith(ctx: LineageContext, lineage: unknown, options: VerifyLineageOptions): Promise<VerifiedLineage> {
+  return (await (lineageCode ??= import('./lineage.js'))).verifyLineageWith(ctx, lineage, options)
 }
 
 interface Memo {
@@ -572,7 +591,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     limits: lineageLimits,
     offloadSignatures: offload,
     replayCache: presentations.replayCache,
-    memo: createLineageMemo(positive('lineageMemoSize', options.lineageMemoSize, 1_000) || 1),
+    memo: new BoundedCache<string, PrefixMemo>(positive('lineageMemoSize', options.lineageMemoSize, 1_000) || 1),
     knownCredential,
     knownCredentialSync,
     knownCredentialWindow,

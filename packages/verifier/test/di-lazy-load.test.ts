@@ -19,6 +19,9 @@ const JSONLD = /jsonld|rdf-canonize|@digitalbazaar/
 // Also loaded only when needed: the ASN.1 stack (first X.509-SVID), did-resolver + key-did-resolver and
 // their curve arithmetic (a DID other than an Ed25519 did:key, or no injected resolver needed at all).
 const OTHER_LAZY = /@peculiar|asn1js|did-resolver|@noble/
+// And the code of presentations, delegation chains (with @agentid/delegation) and lineages: loaded by the
+// first verifyPresentation, verifyDelegation or verifyLineage (bench verify-only: the verifier's own memory).
+const JWT_UNUSED = /\/verifier\/dist\/(presentation|delegation|lineage)\.js$|\/delegation\/dist\//
 
 const work = mkdtempSync(join(tmpdir(), 'agentid-lazy-'))
 afterAll(() => rmSync(work, { recursive: true, force: true }))
@@ -63,11 +66,17 @@ const verified = await verifier.verifyAgentCredential(jwt)
 const afterJwt = loaded()
 let diError
 try { await verifier.verifyAgentCredential({ '@context': [] }) } catch (e) { diError = e.code }
-process.stdout.write(JSON.stringify({ did: verified.did === agent.did, afterJwt, afterDi: loaded(), diError }))
+const afterDi = loaded()
+const errors = []
+for (const call of [() => verifier.verifyPresentation('x', { audience: 'https://api.example' }), () => verifier.verifyDelegation([], { resource: 'mcp://erp/x', action: 'invoke', invoker: agent.did }),
+  () => verifier.verifyLineage('x', { audience: 'https://api.example', command: 'GET /', args: '' })]) {
+  try { await call() } catch (e) { errors.push(e.code ?? e.name) }
+}
+process.stdout.write(JSON.stringify({ did: verified.did === agent.did, afterJwt, afterDi, diError, afterOthers: loaded(), errors }))
 `
 
 describe('lazy JSON-LD', () => {
-  it('verifying a JWT loads no JSON-LD module; the first Data Integrity credential does', () => {
+  it('verifying a JWT loads no JSON-LD module (nor the presentation, delegation and lineage code); the first Data Integrity credential does', () => {
     for (const pkg of ['core', 'verifier']) expect(existsSync(dist(pkg)), `${pkg} is not built: run \`npx tsc -b\` first`).toBe(true)
     const log = join(work, 'resolved.log')
     writeFileSync(log, '')
@@ -81,6 +90,8 @@ describe('lazy JSON-LD', () => {
       afterJwt: { resolved: string[]; cjs: string[] }
       afterDi: { resolved: string[]; cjs: string[] }
       diError: string
+      afterOthers: { resolved: string[] }
+      errors: string[]
     }
     expect(out.did).toBe(true)
     // The probes work: our own dist was seen.
@@ -95,5 +106,11 @@ describe('lazy JSON-LD', () => {
     expect(out.afterDi.resolved.some((u) => u.includes('/di/verify-di.js'))).toBe(true)
     expect(out.afterDi.resolved.some((u) => u.includes('@digitalbazaar'))).toBe(true)
     expect(out.afterDi.cjs.some((p) => p.includes('jsonld'))).toBe(true)
+    // Presentations, delegation chains and lineages: loaded by their first call only (each refused here).
+    expect(out.afterDi.resolved.filter((u) => JWT_UNUSED.test(u))).toEqual([])
+    expect(out.errors).toHaveLength(3)
+    for (const file of ['/verifier/dist/presentation.js', '/verifier/dist/delegation.js', '/verifier/dist/lineage.js', '/delegation/dist/index.js']) {
+      expect(out.afterOthers.resolved.some((u) => u.endsWith(file)), file).toBe(true)
+    }
   })
 })
