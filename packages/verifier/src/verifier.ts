@@ -12,7 +12,7 @@ import {
 } from '@agentid/core'
 import { defaultDidResolver, KeyResolver, verifyUnderAnyKey, verifyUnderAnyKeySync, type DidResolver, type KeyPurpose } from './keys.js'
 import { BoundedCache } from './lru.js'
-import { StringInterner } from './intern.js'
+import { ClaimsInterner, StringInterner } from './intern.js'
 import { SecondSight } from './admission.js'
 import { StatusLists, StatusListTrust, type FetchLike } from './status.js'
 import type { VerifiedAgent } from './types.js'
@@ -335,6 +335,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   // Once the memo is full, a credential enters it on its second verification (see admission.ts).
   const secondSight = new SecondSight(memoSize)
   const strings = new StringInterner(4096)
+  const sharedClaims = new ClaimsInterner(1024)
   const transparency = options.transparency === undefined ? undefined : new TransparencyCheck(options.transparency, fetch, now)
 
   function typeOf(type: readonly string[]): readonly string[] {
@@ -446,7 +447,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
       issuedAt: iat ?? nbf,
       validFrom: nbf,
       expiresAt: exp,
-      claims,
+      // Equal claims are one frozen object (agents made from one template): a memo entry keeps less.
+      claims: sharedClaims.intern(claims),
       status: Object.freeze({ statusListCredential: strings.intern(entry.statusListCredential), statusListIndex: index }),
       type: typeOf(vc.type as string[]),
     })
