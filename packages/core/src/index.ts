@@ -30,7 +30,9 @@ export {
   jwkThumbprint,
 } from './keys.js'
 export type { Ed25519PublicJwk, Ed25519PrivateJwk, Ed25519KeyPair, Signer } from './keys.js'
-export { signCompactJws, signJwt, decodeCompactJws, decodeCompactJwsSegments, decodeJwt, decodeJwtParts, decodeJsonSegment, verifyJwsSignature, verifyJwsSignatureAsync, verifyCompactJws, DEFAULT_MAX_TOKEN_BYTES } from './jws.js'
+export { signCompactJws, signJwt, decodeCompactJws, decodeCompactJwsSegments, decodeJwt, decodeJwtParts, decodeJsonSegment, verifyJwsSignature, verifyJwsSignatureRaw, verifyJwsSignatureAsync, verifyCompactJws, DEFAULT_MAX_TOKEN_BYTES } from './jws.js'
+export { ed25519Backend } from './ed25519.js'
+export type { Ed25519Backend } from './ed25519.js'
 export type { JwsHeader, DecodedJws, DecodedJwsSegments, DecodedJwt } from './jws.js'
 export {
   StatusList,

@@ -5,8 +5,10 @@ import {
   base64urlEncode,
   parseDidKeySyntax,
   publicKeyFromRaw,
+  ed25519Backend,
   verifyJwsSignature,
   verifyJwsSignatureAsync,
+  verifyJwsSignatureRaw,
   type DecodedJws,
   VerificationError,
 } from '@agentid/core'
@@ -57,7 +59,9 @@ export class VerificationKey {
   verifySync(jws: Pick<DecodedJws, 'signingInput' | 'signature'>): void {
     const first = !this.used
     this.used = true
-    verifyJwsSignature(jws, first && this.object === undefined ? { kty: 'OKP', crv: 'Ed25519', x: base64urlEncode(this.raw) } : this.key)
+    // libsodium takes the raw key as it is: no import, no KeyObject (see core's ed25519Backend).
+    if (ed25519Backend() === 'libsodium') verifyJwsSignatureRaw(jws, this.raw)
+    else verifyJwsSignature(jws, first && this.object === undefined ? { kty: 'OKP', crv: 'Ed25519', x: base64urlEncode(this.raw) } : this.key)
     this.checkPoint()
   }
 
