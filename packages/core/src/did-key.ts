@@ -89,7 +89,7 @@ function base58Limbs(text: string, from: number, limbs: Int32Array | number[]): 
 
 /**
  * base58btc decoding (no multibase prefix) with the fast decoder of did:key, for other short values
- * such as a Data Integrity `proofValue` (an Ed25519 signature is 86–88 digits). Throws a SyntaxError
+ * such as a Data Integrity `proofValue` (an Ed25519 signature is 86-88 digits). Throws a SyntaxError
  * on a character outside the alphabet.
  * @example
  * decodeBase58btc(proofValue.slice(1)).length // 64
@@ -119,11 +119,11 @@ export interface DecodeDidKeyOptions {
 }
 
 export interface DidKey {
-  /** The DID, `did:key:z6Mk…`. */
+  /** The DID, `did:key:z6Mk...`. */
   did: string
   /** The raw 32-byte Ed25519 public key. */
   publicKey: Uint8Array
-  /** The verification method id, `did:key:z6Mk…#z6Mk…`. */
+  /** The verification method id, `did:key:z6Mk...#z6Mk...`. */
   keyId: string
 }
 
@@ -150,7 +150,7 @@ function readVarint(bytes: Uint8Array): { value: number; length: number } {
 /**
  * Encodes a raw 32-byte Ed25519 public key as a did:key.
  * @example
- * encodeDidKey(publicKey) // 'did:key:z6Mk…'
+ * encodeDidKey(publicKey) // 'did:key:z6Mk...'
  */
 export function encodeDidKey(publicKey: Uint8Array): string {
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) {
@@ -228,7 +228,7 @@ for (const y of [...SMALL_ORDER_Y, ...SMALL_ORDER_Y_NONCANONICAL]) SMALL_ORDER_F
  * passes node:crypto's cofactorless equation for a key whose holder made it, and is not what RFC 8032
  * signing produces; libsodium's strict verification refuses it, and so do we, before the equation.
  * @example
- * hasSmallOrderR(Buffer.alloc(64)) // true: R = (0, …) has order 4
+ * hasSmallOrderR(Buffer.alloc(64)) // true: R = (0, ...) has order 4
  */
 export function hasSmallOrderR(signature: Uint8Array): boolean {
   if (!(signature instanceof Uint8Array) || signature.length < 32) return false
@@ -304,7 +304,7 @@ export function decodeDidKeyUrl(didUrl: string, options: DecodeDidKeyOptions = {
 
 function decodeStructure(did: string): Uint8Array {
   if (typeof did !== 'string' || did.length > 128) fail('invalidDid', 'not a did:key')
-  if (!did.startsWith(PREFIX)) fail('invalidDid', 'not an Ed25519 did:key (expected did:key:z…)')
+  if (!did.startsWith(PREFIX)) fail('invalidDid', 'not an Ed25519 did:key (expected did:key:z\u2026)')
   const encoded = did.slice(PREFIX.length)
   if (!BASE58.test(encoded)) fail('invalidDid', 'did:key identifier is not base58btc')
   let bytes: Uint8Array
@@ -321,6 +321,6 @@ function decodeStructure(did: string): Uint8Array {
   if (codec !== ED25519_CODEC) fail('unsupportedPublicKeyType', 'did:key is not an Ed25519 key')
   // A copy, not a view: a view of a typed array this small (held in V8's heap) makes V8 move its bytes
   // into a buffer of their own, a native allocation and a tracked backing store for the garbage
-  // collector (≈ 0.5 µs of a 0.8 µs decode, CPU time; each new agent of a cold delegation chain).
+  // collector (~ 0.5 µs of a 0.8 µs decode, CPU time; each new agent of a cold delegation chain).
   return bytes.slice(length)
 }

@@ -166,7 +166,7 @@ function scratchOf(bytes: number): Buffer {
  * unpadded base64url, else ERR_MALFORMED with its messages); returns the length decoded. Node's
  * decoder reads any text (it skips foreign characters, takes `+/` and padding), so the text is
  * checked by encoding the bytes back: only canonical unpadded base64url gives itself again. That costs
- * less than the character expression over a link's payload (≈ 0.3 against 0.6 µs for 1,260
+ * less than the character expression over a link's payload (~ 0.3 against 0.6 µs for 1,260
  * characters, CPU time); a mismatch runs the expression to throw the same error as before.
  */
 function decodeIntoScratch(segment: string, what: string): number {
@@ -336,10 +336,10 @@ export function verifyJwsSignatureRaw(jws: Pick<DecodedJws, 'signingInput' | 'si
  * The signing input's bytes in the scratch buffer, for a synchronous one-shot verify (the buffer is
  * not reused before it returns); ERR_MALFORMED unless it is an ASCII string. Written whole as UTF-8,
  * the input takes exactly its length in bytes only when it is ASCII (any other UTF-16 unit takes two
- * bytes or more): one pass instead of Buffer.byteLength's and then a latin1 copy (≈ 0.09 against
+ * bytes or more): one pass instead of Buffer.byteLength's and then a latin1 copy (~ 0.09 against
  * 0.25 µs for a delegation link's 1,450 characters, CPU time). Room for the whole text (3 bytes per
  * unit at most) is needed: a write stops before a character that does not fit, so into exactly
- * `length` bytes, 'é' × n + 'a' × n wrote n 'é's — `length` bytes — and passed as ASCII.
+ * `length` bytes, 'é' × n + 'a' × n wrote n 'é's - `length` bytes - and passed as ASCII.
  */
 function asciiSigningInput(input: unknown): Buffer {
   if (typeof input !== 'string') notAscii()

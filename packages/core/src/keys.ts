@@ -18,7 +18,7 @@ export interface Ed25519PrivateJwk extends Ed25519PublicJwk {
 
 /** Signs bytes with one key; the key may live in memory, a KMS or an HSM. */
 export interface Signer {
-  /** The signer's DID (`did:key:…`, or the issuer's DID). */
+  /** The signer's DID (`did:key:...`, or the issuer's DID). */
   readonly did: string
   /** The verification method that names the key, put in the JWS `kid`. */
   readonly keyId: string
@@ -28,7 +28,7 @@ export interface Signer {
 
 /**
  * Wraps a raw 32-byte Ed25519 public key as a node:crypto KeyObject. Imported as a JWK: on
- * OpenSSL 3 that takes ≈ 8 µs, against ≈ 100 µs through the DER (SPKI) decoder.
+ * OpenSSL 3 that takes ~ 8 µs, against ~ 100 µs through the DER (SPKI) decoder.
  */
 export function publicKeyFromRaw(raw: Uint8Array): KeyObject {
   if (raw.length !== 32) throw new TypeError('an Ed25519 public key is 32 bytes')

@@ -39,8 +39,8 @@ function readAgain(socket: Duplex): void {
 /**
  * Closes a server's connection without losing what it wrote last (a lingering close, as HTTP servers
  * do after an early answer): writes `answer` if given, half-closes (our FIN follows the answer), and
- * then only reads and discards what the client still sends — nothing more reaches an HTTP parser, so
- * no further request on the connection is served — until the client closes its side, `maxBytes` have
+ * then only reads and discards what the client still sends - nothing more reaches an HTTP parser, so
+ * no further request on the connection is served - until the client closes its side, `maxBytes` have
  * arrived or `maxMs` have passed, and then destroys the socket. Closing at once instead, with the
  * client's data unread, sends a TCP reset that can destroy the answer before the client reads it (a
  * client still uploading sees EPIPE or ECONNRESET, not the 413). Memory stays flat (nothing is kept)

@@ -24,7 +24,7 @@ export interface SpiffeId {
   readonly id: string
   /** Lower-case trust domain name, e.g. `example.org`. */
   readonly trustDomain: string
-  /** `''` or `/seg/seg…`. */
+  /** `''` or `/seg/seg...`. */
   readonly path: string
   /** The path's segments (empty for the trust domain's own ID). */
   readonly segments: readonly string[]
@@ -94,7 +94,7 @@ function checkPath(path: string, code: AgentIdErrorCode): void {
  * no trailing `/`; no query or fragment; at most 255 bytes of trust domain and 2048 bytes in all.
  * Throws `ERR_MALFORMED` (or `options.code`) with `details.spiffeIdError`.
  * @example
- * parseSpiffeId('spiffe://example.org/agent/orch/z6Mk…').trustDomain // 'example.org'
+ * parseSpiffeId('spiffe://example.org/agent/orch/z6Mk...').trustDomain // 'example.org'
  */
 export function parseSpiffeId(input: unknown, options: ParseSpiffeIdOptions = {}): SpiffeId {
   const code = options.code ?? 'ERR_MALFORMED'
@@ -150,9 +150,9 @@ export const AGENT_SPIFFE_PATH_PREFIX = 'agent'
 /**
  * The SPIFFE ID agentid gives an agent: `spiffe://<trustDomain>/agent/<orchestrator>/<key>`, where
  * `<orchestrator>` is the name of the orchestrator that spawned it and `<key>` the multibase part of
- * its did:key (`z6Mk…`), so the DID is recovered from the ID alone ({@link agentDidFromSpiffeId}).
+ * its did:key (`z6Mk...`), so the DID is recovered from the ID alone ({@link agentDidFromSpiffeId}).
  * @example
- * agentSpiffeId('example.org', 'billing', 'did:key:z6MkA…') // 'spiffe://example.org/agent/billing/z6MkA…'
+ * agentSpiffeId('example.org', 'billing', 'did:key:z6MkA...') // 'spiffe://example.org/agent/billing/z6MkA...'
  */
 export function agentSpiffeId(trustDomain: string, orchestrator: string, did: string): string {
   const td = parseTrustDomain(trustDomain, { code: 'ERR_INVALID_INPUT' })
@@ -164,11 +164,11 @@ export function agentSpiffeId(trustDomain: string, orchestrator: string, did: st
 }
 
 /**
- * The agent did:key named by an agentid SPIFFE ID (`…/agent/<orchestrator>/z6Mk…`), or null when the
+ * The agent did:key named by an agentid SPIFFE ID (`.../agent/<orchestrator>/z6Mk...`), or null when the
  * ID does not follow that scheme. Only the shape is checked here; the DID itself is checked by whoever
  * uses it.
  * @example
- * agentDidFromSpiffeId('spiffe://example.org/agent/billing/z6MkA…') // 'did:key:z6MkA…'
+ * agentDidFromSpiffeId('spiffe://example.org/agent/billing/z6MkA...') // 'did:key:z6MkA...'
  */
 export function agentDidFromSpiffeId(id: SpiffeId): string | null {
   const [prefix, orchestrator, key] = id.segments

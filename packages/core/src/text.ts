@@ -2,7 +2,7 @@
 
 // C0, DEL, C1; the Arabic letter mark, left-to-right and right-to-left marks (U+061C, U+200E,
 // U+200F); the line and paragraph separators (U+2028, U+2029: line breaks to many consumers); the
-// bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069).
+// bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069).
 // eslint-disable-next-line no-control-regex
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/

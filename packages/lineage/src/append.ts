@@ -52,7 +52,7 @@ export interface AppendHopOptions extends EntrySignerOptions {
   user?: string
   /** New lineage only: the originating request or grant, hashed into entry 0's `prv` (default: the transaction id). */
   origin?: string | Uint8Array
-  /** New lineage only: what `origin` is (`request`, `grant`, `approval`, …). */
+  /** New lineage only: what `origin` is (`request`, `grant`, `approval`, ...). */
   originKind?: string
   /** New lineage only: the transaction id (default 12 random bytes, base64url: 16 characters). */
   transactionId?: string
@@ -67,7 +67,7 @@ export interface AppendHopOptions extends EntrySignerOptions {
 export interface ReceiptOptions extends EntrySignerOptions {
   /** What the call returned (a JSON value); its RFC 8785 digest is signed. */
   output: unknown
-  /** Outcome (default `ok`): lower case, at most 32 characters (`ok`, `error`, `refused`, …). */
+  /** Outcome (default `ok`): lower case, at most 32 characters (`ok`, `error`, `refused`, ...). */
   outcome?: string
 }
 

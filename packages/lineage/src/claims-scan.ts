@@ -20,7 +20,7 @@ const HOP_REQUIRED = COMMON | (1 << AUD) | (1 << CMD) | (1 << ARG)
 const HOP_ALLOWED = HOP_REQUIRED | (1 << SUB) | (1 << DLG) | (1 << USR) | (1 << ORI) | (1 << APR)
 const RECEIPT_REQUIRED = COMMON | (1 << HOP) | (1 << OUT) | (1 << RES)
 
-// A three-letter lower-case member name → its claim + 1 (0: not a claim).
+// A three-letter lower-case member name -> its claim + 1 (0: not a claim).
 const CLAIM_OF = new Uint8Array(26 * 26 * 26)
 NAMES.forEach((name, id) => {
   CLAIM_OF[(name.charCodeAt(0) - 97) * 676 + (name.charCodeAt(1) - 97) * 26 + (name.charCodeAt(2) - 97)] = id + 1
@@ -119,7 +119,7 @@ export function scanEntryClaims(b: Uint8Array, n: number, s: string, hop: boolea
       else if (id === IAT) iat = value
       else exp = value
     } else if (id === STS) {
-      // ["http(s)://…","index"]
+      // ["http(s)://...","index"]
       if (b[i] !== 0x5b || b[i + 1] !== 0x22) return undefined
       const urlEnd = stringEnd(b, n, i + 2, NO_SPACE)
       const length = urlEnd - (i + 2)

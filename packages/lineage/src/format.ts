@@ -74,7 +74,7 @@ export interface HopClaims extends EntryClaims {
   readonly dlg?: string
   /** The user on whose behalf the transaction runs; once named, every later hop names the same. */
   readonly usr?: string
-  /** Entry 0 only: what `prv` is the hash of (`request`, `grant`, `approval`, …). */
+  /** Entry 0 only: what `prv` is the hash of (`request`, `grant`, `approval`, ...). */
   readonly ori?: string
   /**
    * The human approval this call acts on: SHA-256 (base64url) of the RFC 8785 form of the approval receipt
@@ -90,7 +90,7 @@ export interface ReceiptClaims extends EntryClaims {
   readonly hop: string
   /** SHA-256 (base64url) of the RFC 8785 canonical output. */
   readonly out: string
-  /** Outcome: `ok`, `error`, `refused`, … (lower case, at most 32 characters). */
+  /** Outcome: `ok`, `error`, `refused`, ... (lower case, at most 32 characters). */
   readonly res: string
 }
 
@@ -458,7 +458,7 @@ export class CustodyCursor {
 
 /**
  * One step of the custody rules: entry k has index k, the transaction of entry 0, `prv` = hash of
- * entry k−1; its signer holds custody (entry 0: anyone; after a hop: the agent it named in `sub`;
+ * entry k-1; its signer holds custody (entry 0: anyone; after a hop: the agent it named in `sub`;
  * after a receipt: the caller of the hop answered); a receipt answers the innermost open hop (its
  * `hop` is that hop's hash); a user, once named, is never changed or dropped; no `jti` twice.
  * Returns the new state; throws VerificationError ERR_LINEAGE_BROKEN naming the entry and the reason.

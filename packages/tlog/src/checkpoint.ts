@@ -16,7 +16,7 @@ export interface Checkpoint {
  * Parses a checkpoint note text (origin, decimal size, base64 root hash, optional non-empty
  * extension lines; each line ends in a newline). Throws ERR_MALFORMED ('malformed checkpoint').
  * @example
- * parseCheckpoint('example.com/log\n15\nrKbD…=\n').size // 15
+ * parseCheckpoint('example.com/log\n15\nrKbD...=\n').size // 15
  */
 export function parseCheckpoint(text: string): Checkpoint {
   if (typeof text !== 'string' || !text.endsWith('\n')) malformed('checkpoint text must end with a newline', 'malformed checkpoint')

@@ -6,7 +6,7 @@ import { utf8 } from './util.js'
 /**
  * The message a tlog-cosignature/v1 signs: `cosignature/v1\ntime <ts>\n` then the checkpoint body.
  * @example
- * cosignatureMessage('example.com/log\n1\n…=\n', 1679315147)
+ * cosignatureMessage('example.com/log\n1\n...=\n', 1679315147)
  */
 export function cosignatureMessage(checkpointText: string, timestamp: number): Uint8Array {
   if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw new TypeError('timestamp must be a non-negative integer')
@@ -19,7 +19,7 @@ export interface Cosigner {
   readonly keyId: number
   /** The witness's vkey (type 0x04). */
   readonly vkey: string
-  /** A signature line `— <name> base64(keyID || u64 timestamp || sig)\n` over the checkpoint body. */
+  /** A signature line `- <name> base64(keyID || u64 timestamp || sig)\n` over the checkpoint body. */
   cosign(checkpointText: string, timestamp: number): string
 }
 

@@ -6,7 +6,7 @@ import { bytesEqual, isSize } from './util.js'
 export const HASH_SIZE = 32
 
 // One-shot crypto.hash over the prefixed bytes: a Hash object per call (createHash, update, digest)
-// cost 1.3–1.6 µs more per hash, twice per log entry on average.
+// cost 1.3-1.6 µs more per hash, twice per log entry on average.
 const nodeInput = Buffer.alloc(1 + 2 * HASH_SIZE)
 nodeInput[0] = 0x01
 
@@ -37,7 +37,7 @@ export function hashChildren(left: Uint8Array, right: Uint8Array): Uint8Array {
 /**
  * The root of the empty tree, SHA-256 of the empty string.
  * @example
- * Buffer.from(emptyRoot()).toString('hex') // 'e3b0c442…'
+ * Buffer.from(emptyRoot()).toString('hex') // 'e3b0c442...'
  */
 export function emptyRoot(): Uint8Array {
   return createHash('sha256').digest()
@@ -52,7 +52,7 @@ export interface HashSource {
   nodeHash(level: number, index: number): Uint8Array
 }
 
-/** Largest power of two strictly below n (n ≥ 2). */
+/** Largest power of two strictly below n (n >= 2). */
 function splitPoint(n: number): number {
   let k = 1
   while (k * 2 < n) k *= 2
@@ -150,7 +150,7 @@ const lsb = (n: number) => n % 2 === 1
 const half = (n: number) => Math.floor(n / 2)
 
 /**
- * The root an inclusion proof leads to (RFC 9162 §2.1.3.2 steps 1–5, without the final comparison).
+ * The root an inclusion proof leads to (RFC 9162 §2.1.3.2 steps 1-5, without the final comparison).
  * Throws ERR_SIGNATURE_INVALID when the proof has the wrong length for (index, size).
  * @example
  * const root = rootFromInclusionProof(3, 8, leafHash, proof)

@@ -7,7 +7,7 @@ export const SIG_TYPE_ED25519 = 0x01
 /** C2SP signed-note signature type of tlog-cosignature/v1 (timestamped Ed25519) cosignatures. */
 export const SIG_TYPE_COSIGNATURE_V1 = 0x04
 
-/** Most signature lines a note may carry (golang.org/x/mod/sumdb/note's limit; C2SP asks for ≥ 16). */
+/** Most signature lines a note may carry (golang.org/x/mod/sumdb/note's limit; C2SP asks for >= 16). */
 export const MAX_NOTE_SIGNATURES = 100
 /** Largest note accepted, in bytes. */
 export const MAX_NOTE_BYTES = 1 << 20
@@ -89,7 +89,7 @@ export function parseVerifierKey(vkey: string): VerifierKey {
 /**
  * Formats a vkey.
  * @example
- * formatVerifierKey('example.com/log', SIG_TYPE_ED25519, pub) // 'example.com/log+1a2b3c4d+Ab…'
+ * formatVerifierKey('example.com/log', SIG_TYPE_ED25519, pub) // 'example.com/log+1a2b3c4d+Ab...'
  */
 export function formatVerifierKey(name: string, type: number, publicKey: Uint8Array): string {
   if (!isValidKeyName(name)) throw new TypeError('invalid key name')
@@ -327,7 +327,7 @@ export function openNote(input: string | Uint8Array, verifiers: readonly NoteVer
 /**
  * Signs a note text (which must end in a newline) with each signer. Returns the whole note.
  * @example
- * signNote('hello\n', [signer]) // 'hello\n\n— name base64…\n'
+ * signNote('hello\n', [signer]) // 'hello\n\n- name base64...\n'
  */
 export function signNote(text: string, signers: readonly NoteSigner[]): string {
   if (!text.endsWith('\n')) throw new TypeError('note text must end with a newline')
@@ -342,7 +342,7 @@ export function signNote(text: string, signers: readonly NoteSigner[]): string {
   return out
 }
 
-/** One signature line `— <name> base64(keyID || sig)\n`. */
+/** One signature line `- <name> base64(keyID || sig)\n`. */
 export function signatureLine(name: string, id: number, signature: Uint8Array): string {
   const head = Buffer.alloc(4)
   head.writeUInt32BE(id >>> 0, 0)

@@ -11,7 +11,7 @@ const U64_MAX = (1n << 64n) - 1n
 
 /**
  * Encodes a tile index as zero-padded 3-digit groups, every group but the last prefixed with 'x'
- * (C2SP tlog-tiles): 1234067 → `x001/x234/067`.
+ * (C2SP tlog-tiles): 1234067 -> `x001/x234/067`.
  * @example
  * encodeTileIndex(1234067) // 'x001/x234/067'
  */
@@ -135,8 +135,8 @@ export interface LevelTiles {
 }
 
 /**
- * The tiles a tree of `size` leaves has at each level: level l has ⌊size/256^(l+1)⌋ full tiles and a
- * partial tile of width ⌊size/256^l⌋ mod 256 (none when 0). Levels stop where no node exists.
+ * The tiles a tree of `size` leaves has at each level: level l has floor(size/256^(l+1)) full tiles and a
+ * partial tile of width floor(size/256^l) mod 256 (none when 0). Levels stop where no node exists.
  * @example
  * tilesForTreeSize(70000) // [{level:0, fullTiles:273, partialWidth:112}, {level:1, fullTiles:1, partialWidth:17}, {level:2, fullTiles:0, partialWidth:1}]
  */

@@ -3,7 +3,7 @@ import { isSize } from './util.js'
 
 /**
  * An append-only Merkle tree held in memory: every complete subtree hash, one contiguous buffer
- * per level (≈ 64 bytes per leaf). Proofs and historical roots for any size up to `size` read
+ * per level (~ 64 bytes per leaf). Proofs and historical roots for any size up to `size` read
  * O(log n) stored nodes.
  * @example
  * const tree = new MerkleTree()

@@ -8,7 +8,7 @@
 // are remembered as 32-bit fingerprints in one fixed array: nothing is allocated per credential, and
 // a fingerprint collision only admits a credential early (the memo itself is keyed by the full hash).
 
-// base64url character → its 6 bits (SHA-256 base64url is 43 characters of uniformly random bits).
+// base64url character -> its 6 bits (SHA-256 base64url is 43 characters of uniformly random bits).
 const SIXBITS = new Uint8Array(128)
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 for (let i = 0; i < 64; i++) SIXBITS[ALPHABET.charCodeAt(i)] = i

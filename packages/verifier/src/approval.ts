@@ -35,7 +35,7 @@ export interface ApprovalUser {
  */
 export interface ApprovalCall {
   readonly type: typeof APPROVAL_CALL_TYPE
-  /** The approval request id (`apr_…`): an approval is spent once. */
+  /** The approval request id (`apr_...`): an approval is spent once. */
   readonly id: string
   /** The DID of the issuer that holds the request and certifies the approvers. */
   readonly issuer: string
@@ -55,7 +55,7 @@ export interface ApprovalCall {
   readonly arguments: unknown
   /** `sha-256:` + base64url of the SHA-256 of the RFC 8785 form of `arguments`. */
   readonly argumentsDigest: string
-  /** The approver group a policy named (`@approvers("…")`): only its approvers may approve; null: the controller's approvers. */
+  /** The approver group a policy named (`@approvers("...")`): only its approvers may approve; null: the controller's approvers. */
   readonly group: string | null
   /** Unix seconds. */
   readonly createdAt: number
@@ -93,7 +93,7 @@ export interface ReceivedCall {
   command: string
   /** The arguments received (a JSON value). Give this or `argumentsDigest`. */
   arguments?: unknown
-  /** Instead of `arguments`: their digest (`argumentsDigest(args)`, `sha-256:…`), e.g. a lineage hop's `arg`. */
+  /** Instead of `arguments`: their digest (`argumentsDigest(args)`, `sha-256:...`), e.g. a lineage hop's `arg`. */
   argumentsDigest?: string
   /** When given, must equal the receipt's. */
   controller?: string
@@ -126,7 +126,7 @@ export interface VerifiedApproval {
   readonly requestId: string
   readonly call: ApprovalCall
   readonly approver: {
-    /** The approver id at the issuer (`apv_…`). */
+    /** The approver id at the issuer (`apv_...`). */
     readonly id: string
     readonly name: string
     /** The approver credential's id (`jti`). */
@@ -219,7 +219,7 @@ function sameJson(value: unknown, depth = 0): boolean {
 /**
  * The digest of a call's arguments: `sha-256:` + base64url(SHA-256(RFC 8785 form)).
  * @example
- * argumentsDigest({ amount: 10, to: 'acme' }) // 'sha-256:…'
+ * argumentsDigest({ amount: 10, to: 'acme' }) // 'sha-256:...'
  */
 export function argumentsDigest(args: unknown): string {
   return `sha-256:${createHash('sha256').update(canonicalJson(args), 'utf8').digest('base64url')}`

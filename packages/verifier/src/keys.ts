@@ -106,7 +106,7 @@ export async function verifyUnderAnyKey(keys: readonly VerificationKey[], jws: P
 }
 
 interface ResolvedKeys {
-  /** Verification method id → key, for keys listed under each purpose; null when `one` is set. */
+  /** Verification method id -> key, for keys listed under each purpose; null when `one` is set. */
   byPurpose: Map<KeyPurpose, Map<string, VerificationKey>> | null
   /**
    * The one key listed under every purpose (an Ed25519 did:key read from itself), or null. No map of
@@ -163,7 +163,7 @@ export function defaultDidResolver(): DidResolver {
 
 /**
  * Resolves DIDs to their Ed25519 verification keys through the injected resolver, with a bounded
- * cache: resolution is slow (≈ 170 µs for did:key through did-resolver, most of it deriving the
+ * cache: resolution is slow (~ 170 µs for did:key through did-resolver, most of it deriving the
  * X25519 keyAgreement key with pure-JS curve arithmetic), verification must not be.
  *
  * `embeddedDidKey` (set when no resolver was injected): an Ed25519 did:key is resolved from the

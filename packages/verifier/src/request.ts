@@ -286,7 +286,7 @@ async function verifyAccessToken(ctx: RequestContext, token: string): Promise<Ve
 
 /**
  * Verifies an HTTP request carrying `Authorization: DPoP <access token>` and one `DPoP` proof:
- * the token (signature by a trusted issuer, typ, audience, lifetime ≤ 300 s, time, cnf.jkt), cached
+ * the token (signature by a trusted issuer, typ, audience, lifetime <= 300 s, time, cnf.jkt), cached
  * by its bytes until it expires, then the proof (RFC 9449 §4.3) bound to the token and this request,
  * then, on every request, the status of the identity credential the token names (`agentid.credentialStatus`)
  * in the issuer's status list (cached `statusTtlMs`): revoked is ERR_REVOKED.

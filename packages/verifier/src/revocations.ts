@@ -32,7 +32,7 @@ export interface RevocationStreamOptions {
   maxBackoffMs?: number
   /** Revocations remembered (oldest dropped first; the status lists still hold them). Default 100,000. */
   maxRevocations?: number
-  /** Told of every stream failure (a VerificationError: ERR_STATUS_UNAVAILABLE, ERR_MALFORMED, ERR_SIGNATURE_INVALID, ERR_UNTRUSTED_ISSUER, …). */
+  /** Told of every stream failure (a VerificationError: ERR_STATUS_UNAVAILABLE, ERR_MALFORMED, ERR_SIGNATURE_INVALID, ERR_UNTRUSTED_ISSUER, ...). */
   onError?: (error: VerificationError) => void
 }
 

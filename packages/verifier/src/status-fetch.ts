@@ -26,7 +26,7 @@ export interface FetchStatusListOptions {
  * expired, a `revocation` BitstringStatusList whose `encodedList` decodes within the caps. Anything
  * else is a VerificationError `ERR_STATUS_UNAVAILABLE` whose `details.reason` says why.
  * @example
- * const list = await fetchStatusList('https://issuer.example/v1/status-lists/1', { issuer: 'did:key:z6Mk…' })
+ * const list = await fetchStatusList('https://issuer.example/v1/status-lists/1', { issuer: 'did:key:z6Mk...' })
  * list.get(42) // 1: revoked
  */
 export function fetchStatusList(url: string, options: FetchStatusListOptions): Promise<StatusList> {

@@ -79,7 +79,7 @@ function httpUrl(value: unknown): URL | null {
  * Which status-list URLs a delegation link may name. A link is signed by an agent, so its
  * `credentialStatus.statusListCredential` is a URL chosen by a party the verifier does not trust:
  * fetching it would let any agent make every verifier request any address (SSRF, e.g.
- * `http://169.254.169.254/…`). Only URLs under a trusted prefix are fetched: the explicit
+ * `http://169.254.169.254/...`). Only URLs under a trusted prefix are fetched: the explicit
  * `trustedStatusLists` prefixes, and the status-list directories learned from credentials a trusted
  * issuer signed (every verified identity credential, every delegation link signed by a trusted
  * issuer): `https://issuer.example/v1/status-lists/7` teaches `https://issuer.example/v1/status-lists/`.

@@ -10,7 +10,7 @@ import type { VerifiedAgent } from './types.js'
  * trusted witnesses.
  */
 export interface TransparencyOptions {
-  /** The log's note verifier key (`GET <issuer>/log/key`), e.g. `issuer.example+1a2b3c4d+AW…`. */
+  /** The log's note verifier key (`GET <issuer>/log/key`), e.g. `issuer.example+1a2b3c4d+AW...`. */
   log: string
   /** The checkpoint origin line. Default: the log key's name. */
   origin?: string

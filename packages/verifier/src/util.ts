@@ -32,7 +32,7 @@ export function statusIndexOf(statusListIndex: string): number {
 }
 
 /**
- * A `spiffeId` claim in agentid's scheme (`…/agent/<orchestrator>/<key>`) must name the credential's own
+ * A `spiffeId` claim in agentid's scheme (`.../agent/<orchestrator>/<key>`) must name the credential's own
  * agent: an issuer bug or a copied claim naming another agent's key is ERR_MALFORMED.
  */
 export function assertSpiffeIdNamesAgent(claims: AgentClaims, did: string): void {

@@ -79,7 +79,7 @@ export interface VerifierOptions {
   /** How old a presentation's `iat` may be, in seconds (plus `clockSkewSec`). Default 60, at most 300. */
   presentationMaxAgeSec?: number
   /**
-   * Roots of delegation chains by resource prefix (`'mcp://erp/'` or `'mcp://erp/*'` → DIDs); the
+   * Roots of delegation chains by resource prefix (`'mcp://erp/'` or `'mcp://erp/*'` -> DIDs); the
    * longest prefix matching the invoked resource decides. `trustedIssuers` are roots for every resource.
    */
   trustedRoots?: Record<string, readonly string[]>
@@ -294,7 +294,7 @@ function positive(name: string, value: number | undefined, fallback: number, max
 /**
  * Creates a verifier for agent identity credentials.
  * @example
- * const verifier = createVerifier({ trustedIssuers: ['did:key:z6Mk…'] })
+ * const verifier = createVerifier({ trustedIssuers: ['did:key:z6Mk...'] })
  * const agent = await verifier.verifyAgentCredential(jwt) // throws VerificationError on failure
  * agent.did; agent.claims.purpose; agent.claims.dataAccessClass
  */

@@ -8,7 +8,7 @@
 // A positive control in the same child then verifies a Data Integrity credential, which must
 // load the stack: it proves both probes see it.
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -112,5 +112,25 @@ describe('lazy JSON-LD', () => {
     for (const file of ['/verifier/dist/presentation.js', '/verifier/dist/delegation.js', '/verifier/dist/lineage.js', '/delegation/dist/index.js']) {
       expect(out.afterOthers.resolved.some((u) => u.endsWith(file)), file).toBe(true)
     }
+  })
+})
+
+describe('one-byte sources', () => {
+  // V8 holds a module's source text for the life of the process, two bytes per character when any
+  // character is above U+00FF (a '—' or '≈' in a comment): write such characters as escapes in strings
+  // and as ASCII in comments, in every module a verifier loads.
+  it('every module of ours that a JWT verification loads is Latin-1 text', () => {
+    const log = join(work, 'latin1.log')
+    writeFileSync(log, '')
+    writeFileSync(join(work, 'hooks.mjs'), hooks)
+    const script = join(work, 'latin1.mjs')
+    writeFileSync(script, child(log))
+    const run = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 30_000 })
+    expect(run.status, run.stderr).toBe(0)
+    const { afterJwt } = JSON.parse(run.stdout) as { afterJwt: { resolved: string[] } }
+    const ours = afterJwt.resolved.filter((u) => u.startsWith('file:') && /\/packages\/[a-z-]+\/dist\//.test(u) && !u.includes('/node_modules/'))
+    expect(ours.length).toBeGreaterThan(20)
+    const wide = ours.filter((u) => /[^\u0000-\u00ff]/.test(readFileSync(fileURLToPath(u), 'utf8')))
+    expect(wide, 'modules holding a character above U+00FF').toEqual([])
   })
 })

@@ -10,7 +10,7 @@ export interface DpopChallenge {
 
 /**
  * The answer to a request `verifyRequest` refused (RFC 9449 §7.1, §9): 401 with
- * `WWW-Authenticate: DPoP error="…"` (and `DPoP-Nonce` for `use_dpop_nonce`); 400 for
+ * `WWW-Authenticate: DPoP error="..."` (and `DPoP-Nonce` for `use_dpop_nonce`); 400 for
  * `invalid_request`. Returns undefined for anything but a VerificationError (a server fault).
  */
 export function dpopChallenge(error: unknown): DpopChallenge | undefined {

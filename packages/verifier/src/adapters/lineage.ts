@@ -7,7 +7,7 @@ import { headerValues, type RequestHeaders } from '../request.js'
 import type { VerifiedLineage } from '../lineage.js'
 import type { Verifier } from '../verifier.js'
 
-/** Lineage options of the adapters (`lineage: { … }`); `lineage: true` takes every default. */
+/** Lineage options of the adapters (`lineage: { ... }`); `lineage: true` takes every default. */
 export interface AdapterLineageOptions {
   /**
    * The target callers name in their hops: the last hop's `aud` must equal it. Default: the adapter's
@@ -121,7 +121,7 @@ export function lineageRefusal(error: unknown): LineageRefusal | undefined {
   }
 }
 
-/** The options object of `lineage: true | { … }`, or undefined when off. */
+/** The options object of `lineage: true | { ... }`, or undefined when off. */
 export function lineageOptionsOf(value: boolean | AdapterLineageOptions | undefined): AdapterLineageOptions | undefined {
   if (value === undefined || value === false) return undefined
   if (value === true) return {}

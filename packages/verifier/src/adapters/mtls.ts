@@ -95,7 +95,7 @@ interface FastifyMtlsLike {
 /**
  * Fastify plugin (no runtime dependency on fastify): a preHandler that authenticates the TLS client
  * certificate like {@link agentidMtlsMiddleware} and sets `request.agentidSvid`. Start Fastify with
- * `https: { requestCert: true, rejectUnauthorized: false, … }`.
+ * `https: { requestCert: true, rejectUnauthorized: false, ... }`.
  * @example
  * await app.register(agentidMtlsFastify, { verifier })
  */

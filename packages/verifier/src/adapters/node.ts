@@ -135,7 +135,7 @@ async function bodyOf(req: AgentidRequest, maxBytes: number): Promise<unknown> {
 /**
  * Node `http` / Express / Connect middleware: verifies `Authorization: DPoP` and the DPoP proof, sets
  * `req.agentid` (a VerifiedRequest) and calls `next()`; refuses with 401 (`WWW-Authenticate: DPoP
- * error="…"`, `DPoP-Nonce` when one is required) or 400. Other failures go to `next(error)`.
+ * error="..."`, `DPoP-Nonce` when one is required) or 400. Other failures go to `next(error)`.
  * @example
  * app.use(agentidMiddleware(verifier, { audience: 'https://erp.example', origin: 'https://erp.example' }))
  */

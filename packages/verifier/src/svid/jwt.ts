@@ -20,7 +20,7 @@ export interface VerifyJwtSvidOptions {
 /** A verified JWT-SVID. */
 export interface VerifiedJwtSvid {
   readonly spiffeId: SpiffeId
-  /** The agent did:key when the SPIFFE ID follows agentid's `…/agent/<orchestrator>/<key>` scheme; else null. */
+  /** The agent did:key when the SPIFFE ID follows agentid's `.../agent/<orchestrator>/<key>` scheme; else null. */
   readonly did: string | null
   readonly audience: readonly string[]
   readonly expiresAt: number
