@@ -26,6 +26,17 @@ export default defineConfig({
         test: { name: 'unit', include: ['packages/*/test/**/*.test.ts', 'apps/*/test/**/*.test.ts'], testTimeout: 20_000 },
       },
       {
+        // The verifier's signature checks again on node:crypto, the backend without sodium-native's addon
+        // (core's ed25519Backend): the same tests must give the same answers on both.
+        resolve: { alias },
+        test: {
+          name: 'unit-node-crypto',
+          include: ['packages/verifier/test/{verify-*,dpop-*,rfc9449-vectors,memo-admission}.test.ts', 'packages/lineage/test/**/*.test.ts', 'packages/delegation/test/**/*.test.ts'],
+          env: { AGENTID_ED25519: 'node:crypto' },
+          testTimeout: 20_000,
+        },
+      },
+      {
         resolve: { alias },
         test: { name: 'e2e', include: ['test/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 120_000, fileParallelism: false },
       },

@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto'
-import { assertEd25519PublicKey, base64urlDecode, decodeJsonSegment, hasSmallOrderR, isNumericDate, VerificationError, type VerificationErrorCode } from '@agentid/core'
+import { assertEd25519PublicKey, base64urlDecode, decodeJsonSegment, ed25519Backend, hasSmallOrderR, isNumericDate, VerificationError, verifyJwsSignatureRaw, type VerificationErrorCode } from '@agentid/core'
 import type { JWK } from 'jose'
 import { BoundedCache } from './lru.js'
 import type { ReplayCache } from './replay-cache.js'
@@ -98,10 +98,11 @@ function keyFitsAlg(jwk: Record<string, unknown>, alg: string): boolean {
   return false
 }
 
-/** A proof key imported once: node:crypto's public key and its RFC 7638 thumbprint. */
+/** A proof key imported once: node:crypto's public key, its RFC 7638 thumbprint, and an Ed25519 key's raw bytes. */
 interface ProofKey {
   readonly key: KeyObject
   readonly jkt: string
+  readonly raw: Uint8Array | undefined
 }
 
 // An agent signs every proof with the same key: importing it (and hashing its thumbprint) once per key
@@ -119,10 +120,11 @@ function importProofKey(canonical: string, alg: string): ProofKey {
   const cached = proofKeys.get(canonical)
   if (cached !== undefined) return cached
   let key: KeyObject
+  let x: Uint8Array
   try {
     const jwk = JSON.parse(canonical) as Record<string, string>
     // Strict base64url first: Node's JWK import would take padding or foreign characters.
-    const x = base64urlDecode(jwk.x!, 'jwk x')
+    x = base64urlDecode(jwk.x!, 'jwk x')
     if (jwk.y !== undefined) base64urlDecode(jwk.y, 'jwk y')
     // node:crypto checks the length (and, for P-256, that the point is on the curve); for Ed25519
     // the point must also be canonical and not of small order.
@@ -131,7 +133,7 @@ function importProofKey(canonical: string, alg: string): ProofKey {
   } catch (cause) {
     return proofFail('ERR_MALFORMED', 'jwk is not a valid public key', {}, cause)
   }
-  const entry: ProofKey = Object.freeze({ key, jkt: createHash('sha256').update(canonical).digest('base64url') })
+  const entry: ProofKey = Object.freeze({ key, jkt: createHash('sha256').update(canonical).digest('base64url'), raw: alg === 'EdDSA' ? x : undefined })
   proofKeys.set(canonical, entry)
   return entry
 }
@@ -140,6 +142,7 @@ function importProofKey(canonical: string, alg: string): ProofKey {
 interface ProofHeader {
   readonly alg: string
   readonly key: KeyObject
+  readonly raw: Uint8Array | undefined
   readonly jkt: string
   readonly jwk: Readonly<JWK>
 }
@@ -161,8 +164,8 @@ function checkProofHeader(segment: string, header: Record<string, unknown>, algo
   if (!isRecord(jwk)) proofFail('ERR_MALFORMED', 'jwk header is missing')
   if (PRIVATE_MEMBERS.some((m) => m in jwk)) proofFail('ERR_MALFORMED', 'jwk must be a public key (it holds private members)')
   if (!keyFitsAlg(jwk, alg)) proofFail('ERR_UNSUPPORTED_ALG', 'jwk does not fit alg', { alg, kty: typeof jwk.kty === 'string' ? jwk.kty : null })
-  const { key, jkt } = importProofKey(canonicalJwk(jwk, alg), alg)
-  const entry: ProofHeader = Object.freeze({ alg, key, jkt, jwk: Object.freeze({ ...(jwk as JWK) }) })
+  const { key, jkt, raw } = importProofKey(canonicalJwk(jwk, alg), alg)
+  const entry: ProofHeader = Object.freeze({ alg, key, raw, jkt, jwk: Object.freeze({ ...(jwk as JWK) }) })
   proofHeaders.set(segment, entry)
   return entry
 }
@@ -177,13 +180,18 @@ function verifyOnPool(alg: string, data: Buffer, key: KeyObject, sig: Buffer): P
 }
 
 /**
- * Checks a proof's signature with node:crypto: on the event loop (one Ed25519 check is ~50 µs, less
- * than a hop to the thread pool costs), or on the pool with `offload`.
+ * Checks a proof's signature: on the event loop (one Ed25519 check is ~50 µs, less than a hop to the
+ * thread pool costs), an Ed25519 one on libsodium under its raw key where core's addon loads (see
+ * core's ed25519Backend), else node:crypto; or on the pool with `offload` (node:crypto).
  */
-async function verifyProofSignature(signingInput: string, signature: string, alg: string, key: KeyObject, offload: boolean): Promise<void> {
+async function verifyProofSignature(signingInput: string, signature: string, alg: string, key: KeyObject, raw: Uint8Array | undefined, offload: boolean): Promise<void> {
   let ok = false
   try {
     const sig = base64urlDecode(signature, 'DPoP signature')
+    if (!offload && raw !== undefined && sig.length === 64 && ed25519Backend() === 'libsodium') {
+      verifyJwsSignatureRaw({ signingInput, signature: sig }, raw) // the same small-order R check; throws
+      return
+    }
     const data = Buffer.from(signingInput, 'latin1') // base64url and a dot: checked by the decoding above
     if (sig.length === 64 && !(alg === 'EdDSA' && hasSmallOrderR(sig))) { // libsodium's strict check, as for every EdDSA signature
       if (offload) ok = await verifyOnPool(alg, data, key, sig)
@@ -217,8 +225,8 @@ export async function verifyDpopProof(proof: unknown, ctx: DpopProofContext): Pr
   }
   const algorithms = ctx.algorithms ?? DPOP_ALGS
   if (known !== undefined && !algorithms.includes(known.alg)) proofFail('ERR_UNSUPPORTED_ALG', 'alg is not accepted', { alg: known.alg })
-  const { alg, key, jkt, jwk } = known ?? checkProofHeader(parts[0]!, header!, algorithms)
-  await verifyProofSignature(`${parts[0]!}.${parts[1]!}`, parts[2]!, alg, key, ctx.offloadSignatures === true)
+  const { alg, key, raw, jkt, jwk } = known ?? checkProofHeader(parts[0]!, header!, algorithms)
+  await verifyProofSignature(`${parts[0]!}.${parts[1]!}`, parts[2]!, alg, key, raw, ctx.offloadSignatures === true)
 
   // Signed by the key in its header: now its claims.
   const { jti, htm, htu, iat, ath, nonce } = payload
