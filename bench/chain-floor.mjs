@@ -9,10 +9,13 @@
 // use). Beside the raw reference (one link, the same key and bytes every call, as in the suites),
 // `raw distinct` verifies distinct links under their own (already imported) keys: the part of the
 // floor that is the signature check itself on bytes not seen before.
+// A third form, `sodium`: the raw key bytes to libsodium (the verifier's backend where sodium-native's
+// addon loads: no import at all). The verifier's figures are read against the floor of its own backend.
 // Beside them, in the same rounds, the verifier itself (createVerifier's defaults, verifyDelegation
 // on the same pool of cold chains, every check) at depth 8, and the floor and the verifier at depth 1
 // (one link signed by the cached issuer key: decode, parse, verify; nothing hashed, no key imported).
 import { createPublicKey, verify, hash } from 'node:crypto'
+import sodium from 'sodium-native'
 import { parseDidKeySyntax } from '@agentid/core'
 import { createVerifier } from '@agentid/verifier'
 import { ACTION, agentidChain, RESOURCE } from './lib/chains.mjs'
@@ -32,6 +35,7 @@ for (let i = 0; i < 2 * POOL; i++) await verifier.verifyDelegation(pool[i % POOL
 let next1 = 0
 for (; next1 < POOL1; next1++) await verifier.verifyDelegation(pool1[next1], request(made1[next1]))
 const td = new TextDecoder('utf-8', { fatal: true })
+const issuerRaw = Buffer.from(issuer.publicJwk.x, 'base64url')
 const jwkOf = (iss) => ({ kty: 'OKP', crv: 'Ed25519', x: Buffer.from(parseDidKeySyntax(iss).publicKey).toString('base64url') })
 function floor(chain, mode) {
   for (let i = 0; i < chain.length; i++) {
@@ -40,6 +44,11 @@ function floor(chain, mode) {
     const payload = JSON.parse(td.decode(Buffer.from(t.slice(a + 1, b), 'base64url')))
     const sig = Buffer.from(t.slice(b + 1), 'base64url')
     if (i < chain.length - 1) hash('sha256', t, 'base64url')
+    if (mode === 'sodium') {
+      const raw = i === 0 ? issuerRaw : parseDidKeySyntax(payload.iss).publicKey
+      if (!sodium.crypto_sign_verify_detached(sig, Buffer.from(t.slice(0, b), 'latin1'), raw)) throw new Error('bad')
+      continue
+    }
     const key = i === 0 ? issuer.publicKey : mode === 'import' ? createPublicKey({ key: jwkOf(payload.iss), format: 'jwk' }) : { key: jwkOf(payload.iss), format: 'jwk' }
     if (!verify(null, Buffer.from(t.slice(0, b), 'latin1'), key, sig)) throw new Error('bad')
   }
@@ -57,9 +66,10 @@ for (let r = 0; r < 5; r++) {
   const distinct = cpu((i) => { const l = links[i % links.length]; verify(null, l.data, l.key, l.sig) }, 700)
   const imported = cpu((i) => floor(pool[i % POOL], 'import'), 300)
   const jwk = cpu((i) => floor(pool[(i + 300) % POOL], 'jwk'), 300)
+  const sod = cpu((i) => floor(pool[(i + 450) % POOL], 'sodium'), 300)
   const ours = await cpuAsync((i) => verifier.verifyDelegation(pool[(i + 150) % POOL], request(made[(i + 150) % POOL])), 300)
   const floor1 = cpu((i) => floor(pool1[(r * 2000 + i) % POOL1], 'jwk'), 2000)
   // A running index: each depth-1 chain comes back after POOL1 − 1 others (more than the memo holds).
   const ours1 = await cpuAsync(() => { const k = next1++ % POOL1; return verifier.verifyDelegation(pool1[k], request(made1[k])) }, 2000)
-  console.log(`raw ${raw.toFixed(1)} µs, raw distinct ${distinct.toFixed(1)} µs (${(distinct / raw).toFixed(3)}); floor depth 8: import ${imported.toFixed(0)} µs = ${(imported / raw).toFixed(2)} raw, jwk ${jwk.toFixed(0)} µs = ${(jwk / raw).toFixed(2)} raw, 8 distinct + 0 = ${((8 * distinct) / raw).toFixed(2)} raw; verifyDelegation depth 8 ${ours.toFixed(0)} µs = ${(ours / raw).toFixed(2)} raw (${(ours / jwk).toFixed(2)} × floor); depth 1: floor ${(floor1 / raw).toFixed(2)} raw, verifyDelegation ${(ours1 / raw).toFixed(2)} raw (${(ours1 / floor1).toFixed(2)} × floor)`)
+  console.log(`raw ${raw.toFixed(1)} µs, raw distinct ${distinct.toFixed(1)} µs (${(distinct / raw).toFixed(3)}); floor depth 8: import ${imported.toFixed(0)} µs = ${(imported / raw).toFixed(2)} raw, jwk ${jwk.toFixed(0)} µs = ${(jwk / raw).toFixed(2)} raw, 8 distinct + 0 = ${((8 * distinct) / raw).toFixed(2)} raw; sodium ${sod.toFixed(0)} µs = ${(sod / raw).toFixed(2)} raw; verifyDelegation depth 8 ${ours.toFixed(0)} µs = ${(ours / raw).toFixed(2)} raw (${(ours / jwk).toFixed(2)} × jwk floor, ${(ours / sod).toFixed(2)} × sodium floor); depth 1: floor ${(floor1 / raw).toFixed(2)} raw, verifyDelegation ${(ours1 / raw).toFixed(2)} raw (${(ours1 / floor1).toFixed(2)} × floor)`)
 }
