@@ -48,7 +48,9 @@ export function ed25519Backend(): Ed25519Backend {
 export function ed25519VerifyRaw(data: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean {
   if (sodium === undefined) sodium = loadSodium()
   if (publicKey.length !== 32) throw new TypeError('an Ed25519 public key is 32 bytes')
-  if (signature.length !== 64) return false
+  // Bytes only: libsodium reads the first 64 bytes of a longer view (a Uint16Array of 64 units is 128
+  // bytes), where node:crypto refuses any signature that is not 64 bytes.
+  if (!(signature instanceof Uint8Array) || signature.length !== 64) return false
   if (sodium !== null) return sodium.crypto_sign_verify_detached(signature, data, publicKey)
   return cryptoVerify(null, data, { key: { kty: 'OKP', crv: 'Ed25519', x: base64urlEncode(publicKey) }, format: 'jwk' }, signature)
 }

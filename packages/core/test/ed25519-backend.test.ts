@@ -84,6 +84,22 @@ describe('both backends give the same answer', async () => {
     expect(gated).toBeGreaterThan(100)
   })
 
+  it('on a signature that is not 64 bytes, a longer view whose first 64 bytes verify included', async () => {
+    const pair = generateEd25519KeyPair()
+    const raw = decodeDidKey(pair.did).publicKey
+    const jws = decodeJwt(await signJwt({}, { sub: 'wide' }, signerFromJwk(pair.privateJwk)))
+    const data = Buffer.from(jws.signingInput)
+    const twice = Buffer.concat([jws.signature, jws.signature])
+    const wide = new Uint16Array(twice.buffer, twice.byteOffset, 64) // 64 units, 128 bytes, the valid signature first
+    for (const m of [sodium, node]) {
+      expect(m.ed25519VerifyRaw(data, jws.signature, raw)).toBe(true)
+      expect(m.ed25519VerifyRaw(data, wide as never, raw)).toBe(false)
+      expect(m.ed25519VerifyRaw(data, twice, raw)).toBe(false)
+      expect(m.ed25519VerifyRaw(data, twice.subarray(0, 63), raw)).toBe(false)
+    }
+    expect(code(() => verifyJwsSignatureRaw({ signingInput: jws.signingInput, signature: wide as never }, raw))).toBe('ERR_SIGNATURE_INVALID')
+  })
+
   it('on the 12 speccheck cases, behind the R check and the did:key gate: libsodium\'s own results', () => {
     const results = (m: EdModule) =>
       speccheck.cases.map((c: any) => {
