@@ -101,4 +101,24 @@ describe('Lru', () => {
     expect(lru.size).toBe(2)
     expect(new Lru<string, number>(0).set('a', 1)).toBeUndefined()
   })
+
+  it('keeps the order when the most recently used entry is hit again (it is not moved), and moves any other', () => {
+    const lru = new Lru<string, number>(3)
+    lru.set('a', 1)
+    lru.set('b', 2)
+    lru.set('c', 3)
+    for (let i = 0; i < 5; i++) expect(lru.get('c')).toBe(3)
+    expect(lru.get('a')).toBe(1) // now the newest: b, c, a
+    expect(lru.get('a')).toBe(1)
+    expect(lru.set('d', 4)).toEqual(['b', 2])
+    expect(lru.get('c')).toBe(3) // a, d, c
+    expect(lru.set('e', 5)).toEqual(['a', 1])
+    expect(lru.shift()).toEqual(['d', 4])
+    expect(lru.shift()).toEqual(['c', 3])
+    expect(lru.shift()).toEqual(['e', 5])
+    expect(lru.shift()).toBeUndefined()
+    lru.set('e', 6)
+    expect(lru.get('e')).toBe(6)
+    expect(lru.size).toBe(1)
+  })
 })

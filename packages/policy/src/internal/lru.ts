@@ -1,13 +1,23 @@
 /** A bounded least-recently-used map (Map keeps insertion order: the first key is the oldest). */
 export class Lru<K, V> {
   readonly #map = new Map<K, V>()
+  /**
+   * The most recently used key (set or hit), whose hit changes nothing: moving it to the end is a delete
+   * and a set, and each delete leaves a hole that V8 clears by rehashing the Map every few of them (a new
+   * table each time, in the old generation for a long-lived Map). A service calling the same tool again
+   * and again hits the same memo entry on every call.
+   */
+  #newest: K | undefined
+  #hasNewest = false
   constructor(readonly capacity: number) {}
 
   get(key: K): V | undefined {
     const value = this.#map.get(key)
-    if (value !== undefined) {
+    if (value !== undefined && !(this.#hasNewest && this.#newest === key)) {
       this.#map.delete(key)
       this.#map.set(key, value)
+      this.#newest = key
+      this.#hasNewest = true
     }
     return value
   }
@@ -23,6 +33,8 @@ export class Lru<K, V> {
       evicted = oldest
     }
     this.#map.set(key, value)
+    this.#newest = key
+    this.#hasNewest = true
     return evicted
   }
 
@@ -30,6 +42,10 @@ export class Lru<K, V> {
   shift(): [K, V] | undefined {
     const oldest = this.#map.entries().next().value as [K, V] | undefined
     if (oldest) this.#map.delete(oldest[0])
+    if (this.#map.size === 0) {
+      this.#newest = undefined
+      this.#hasNewest = false
+    }
     return oldest
   }
 
