@@ -38,6 +38,41 @@ function decision(allowed: boolean, reason: PolicyDecisionReason, policies: read
 
 const NO_POLICY = decision(false, 'no-matching-policy')
 
+/**
+ * Whether nothing reachable from `value` can change: every object frozen, with data properties only and
+ * the plain object or array prototype (or none), nested at most `depth` deep.
+ */
+function deepFrozen(value: unknown, depth = 32): boolean {
+  if (typeof value !== 'object' || value === null) return typeof value !== 'function'
+  if (depth === 0 || !Object.isFrozen(value)) return false
+  const proto = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== Array.prototype && proto !== null) return false
+  for (const key of Reflect.ownKeys(value)) {
+    const property = Object.getOwnPropertyDescriptor(value, key)!
+    if (!('value' in property) || !deepFrozen(property.value, depth - 1)) return false
+  }
+  return true
+}
+
+/**
+ * The memo key of a subject's last request, kept by subject while the subject cannot change (deepFrozen,
+ * checked once): the same subject asking the same action on the same resource in the same second has the
+ * same Cedar input, so the key (and the decision it finds) need not be built again. The resource is
+ * compared by the members the request is built from.
+ */
+const SEEN_ONCE = Symbol('seen once')
+interface SubjectMemo {
+  readonly state: State
+  readonly action: string
+  readonly second: number
+  readonly type: unknown
+  readonly server: unknown
+  readonly name: unknown
+  readonly uri: unknown
+  readonly id: unknown
+  readonly key: string
+}
+
 /** What one successful load produced: the index and the memo live and die with it. */
 interface State {
   readonly version: number
@@ -136,9 +171,39 @@ export async function loadPolicyEngine(options: PolicyEngineOptions): Promise<Po
     })
   }
 
+  // Subjects that cannot change (a service's caller, reused for each of its requests): their last memo key,
+  // or null when the subject could change. A subject seen once is only marked: one built per request (with a
+  // lineage, an approval) is not walked for a memo it would never use again.
+  const subjects = new WeakMap<object, SubjectMemo | null | typeof SEEN_ONCE>()
+
   const decide = (s: State, subject: AuthorizationSubject, action: string, resource: PolicyResource): PolicyDecision => {
     if (typeof action !== 'string' || !Object.hasOwn(ACTION_RESOURCE, action)) {
       return decision(false, 'unknown-action', [], [`unknown action ${JSON.stringify(String(action)).slice(0, 80)}`])
+    }
+    let second: number | undefined
+    try {
+      second = Math.floor(clock() / 1000)
+    } catch {
+      // Refused below, where the clock is read again, as before.
+    }
+    const r = resource as unknown as Record<string, unknown>
+    let last: SubjectMemo | null | undefined
+    if (memoSize > 0 && second !== undefined && typeof subject === 'object' && subject !== null && typeof resource === 'object' && resource !== null) {
+      const known = subjects.get(subject)
+      if (known === undefined) {
+        subjects.set(subject, SEEN_ONCE)
+        last = null
+      } else if (known === SEEN_ONCE) {
+        last = deepFrozen(subject) ? undefined : null
+        if (last === null) subjects.set(subject, null)
+      } else last = known
+      if (
+        last != null && last.state === s && last.action === action && last.second === second && last.type === r.type &&
+        last.server === r.server && last.name === r.name && last.uri === r.uri && last.id === r.id
+      ) {
+        const hit = s.memo.get(last.key)
+        if (hit) return hit
+      }
     }
     let request
     try {
@@ -146,7 +211,7 @@ export async function loadPolicyEngine(options: PolicyEngineOptions): Promise<Po
       const { entity, parent } = resourceEntity(resource)
       if (entity.uid.type !== `${NS}::${expected}`) throw new RequestError(`resource.type: ${action} applies to ${expected}`)
       const principal = principalEntities(subject)
-      const context = requestContext(subject, Math.floor(clock() / 1000))
+      const context = requestContext(subject, second ?? Math.floor(clock() / 1000))
       request = { entity, parent, principal, context }
     } catch (error) {
       if (error instanceof RequestError) return decision(false, 'invalid-request', [], [error.message])
@@ -171,6 +236,9 @@ export async function loadPolicyEngine(options: PolicyEngineOptions): Promise<Po
     let key: string | undefined
     if (memoSize > 0) {
       key = JSON.stringify([action, entities, cedarContext])
+      if (last !== null && second !== undefined) {
+        subjects.set(subject, { state: s, action, second, type: r.type, server: r.server, name: r.name, uri: r.uri, id: r.id, key })
+      }
       const hit = s.memo.get(key)
       if (hit) return hit
     }

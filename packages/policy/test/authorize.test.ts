@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { loadPolicyEngine, type PolicyResource } from '@agentid/policy'
-import { DIDS, policyDir, subject, tool } from './fixtures.js'
+import { DIDS, policyDir, subject, tool, writeFiles } from './fixtures.js'
 
 const PROFILE = `@id("profile")
 permit (principal, action == AgentId::Action::"callTool", resource)
@@ -210,6 +210,49 @@ describe('decisions', () => {
     expect(() => {
       ;(d as { allowed: boolean }).allowed = false
     }).toThrow(TypeError)
+  })
+
+  it('serves a frozen subject asking again from its last key, and never a subject that could have changed', async () => {
+    let now = Date.UTC(2026, 0, 1, 12)
+    const noon = now / 1000
+    const engine = await engineWith({ 'p.cedar': PROFILE, 't.cedar': `forbid (principal, action, resource) when { context.time >= ${noon + 1} };` }, { clock: () => now })
+    const deepFreeze = <T>(value: T): T => {
+      if (value !== null && typeof value === 'object') for (const v of Object.values(value)) deepFreeze(v)
+      return Object.freeze(value)
+    }
+    const frozen = deepFreeze(subject('alice', { toolProfile: ['x'] }))
+    for (let i = 0; i < 3; i++) {
+      expect(engine.authorize(frozen, 'callTool', tool('gh', 'x')).allowed, `call ${i}`).toBe(true)
+      expect(engine.authorize(frozen, 'callTool', tool('gh', 'y')).allowed).toBe(false) // another resource
+      expect(engine.authorize(frozen, 'callTool', { type: 'Tool', server: 'gl', name: 'x' }).allowed).toBe(true)
+      expect(engine.authorize(frozen, 'listTools', { type: 'McpServer', id: 'gh' }).allowed).toBe(false) // another action
+    }
+    now += 1000 // the next second: asked again (the forbid reads the time)
+    expect(engine.authorize(frozen, 'callTool', tool('gh', 'x')).allowed).toBe(false)
+    now -= 1000
+    // A subject that is not frozen through is read afresh on every call: changed between calls, decided anew.
+    const open = subject('alice', { toolProfile: ['x'] })
+    const openFrozenTop = Object.freeze({ ...open, agent: { ...open.agent, claims: { ...open.agent.claims, toolProfile: ['x'] } } })
+    for (const s of [open, openFrozenTop]) {
+      for (let i = 0; i < 3; i++) expect(engine.authorize(s, 'callTool', tool('gh', 'x')).allowed).toBe(true)
+      ;(s.agent.claims as { toolProfile: string[] }).toolProfile = ['y']
+      expect(engine.authorize(s, 'callTool', tool('gh', 'x')).allowed).toBe(false)
+      ;(s.agent.claims as { toolProfile: string[] }).toolProfile = ['x']
+    }
+    // A getter is not data that cannot change.
+    let profile = ['x']
+    const claimsWithGetter = Object.freeze(Object.defineProperty({ ...frozen.agent.claims }, 'toolProfile', { get: () => profile, enumerable: true }))
+    const withGetter = Object.freeze({ ...frozen, agent: Object.freeze({ did: frozen.agent.did, claims: claimsWithGetter }) })
+    for (let i = 0; i < 3; i++) expect(engine.authorize(withGetter, 'callTool', tool('gh', 'x')).allowed).toBe(true)
+    profile = ['y']
+    expect(engine.authorize(withGetter, 'callTool', tool('gh', 'x')).allowed).toBe(false)
+    // A reload is a new policy set: the same frozen subject is decided by it.
+    const dir = policyDir({ 'p.cedar': PROFILE })
+    const reloading = await loadPolicyEngine({ dir, clock: () => now })
+    for (let i = 0; i < 3; i++) expect(reloading.authorize(frozen, 'callTool', tool('gh', 'x')).allowed).toBe(true)
+    writeFiles(dir, { 'p.cedar': 'forbid (principal, action, resource);' })
+    await reloading.reload()
+    expect(reloading.authorize(frozen, 'callTool', tool('gh', 'x')).allowed).toBe(false)
   })
 
   it('decides the same with and without the memo', async () => {
