@@ -1,5 +1,7 @@
 import { verify as cryptoVerify } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 import { base64urlEncode } from './base64url.js'
 
 // Which implementation checks an Ed25519 signature under a raw public key on the caller's thread.
@@ -20,11 +22,55 @@ interface Sodium {
 
 let sodium: Sodium | null | undefined
 
+// The addon's own entry point, as sodium-native 5.1's index.js calls it: each argument as its
+// ArrayBuffer, offset and length, lengths checked by C asserts (ed25519VerifyRaw checks them first).
+interface SodiumAddon {
+  crypto_sign_verify_detached(
+    sig: ArrayBufferLike, sigOffset: number, sigLength: number,
+    m: ArrayBufferLike, mOffset: number, mLength: number,
+    pk: ArrayBufferLike, pkOffset: number, pkLength: number,
+  ): boolean
+}
+
+/**
+ * sodium-native's prebuilt addon for this platform, required as is: not through sodium-native's
+ * index.js (108 KB of wrappers for all of libsodium) and require-addon's resolver (bare-addon-resolve,
+ * bare-module-resolve, bare-semver), 16 modules that cost a verifier process about 1 MB of peak RSS
+ * (bench/verify-only.mjs) to reach one function. Only for the 5.1 releases, whose addon takes
+ * (buffer, offset, length) per argument, and where require-addon would pick the same file (not on
+ * musl, whose prebuilds it names apart); null otherwise: then sodium-native itself.
+ */
+function loadAddon(require: NodeJS.Require): Sodium | null {
+  if (process.platform === 'linux' && existsSync('/etc/alpine-release')) return null
+  const manifest = require.resolve('sodium-native/package.json')
+  const { version } = require(manifest) as { version?: unknown }
+  if (typeof version !== 'string' || !version.startsWith('5.1.')) return null
+  const addon = require(join(dirname(manifest), 'prebuilds', `${process.platform}-${process.arch}`, 'sodium-native.node')) as Partial<SodiumAddon>
+  const verify = addon.crypto_sign_verify_detached
+  if (typeof verify !== 'function') return null
+  return {
+    crypto_sign_verify_detached(sig, m, pk) {
+      // What sodium-native's wrapper asserts before the addon's C asserts (which would abort the process).
+      if (!ArrayBuffer.isView(sig) || !ArrayBuffer.isView(m) || !ArrayBuffer.isView(pk)) throw new TypeError('signature, message and key must be typed arrays')
+      if (sig.byteLength < 64) throw new TypeError('an Ed25519 signature is 64 bytes')
+      if (pk.byteLength !== 32) throw new TypeError('an Ed25519 public key is 32 bytes')
+      return verify.call(addon, sig.buffer, sig.byteOffset, sig.byteLength, m.buffer, m.byteOffset, m.byteLength, pk.buffer, pk.byteOffset, pk.byteLength)
+    },
+  }
+}
+
 // Loaded on the first check, not on import: the issuer and the CLI import core and may never verify.
 function loadSodium(): Sodium | null {
   if (process.env.AGENTID_ED25519 === 'node:crypto') return null
+  const require = createRequire(import.meta.url)
   try {
-    const loaded = createRequire(import.meta.url)('sodium-native') as Partial<Sodium>
+    const addon = loadAddon(require)
+    if (addon !== null) return addon
+  } catch {
+    // No prebuild at the expected place: sodium-native finds its addon itself below.
+  }
+  try {
+    const loaded = require('sodium-native') as Partial<Sodium>
     return typeof loaded.crypto_sign_verify_detached === 'function' ? (loaded as Sodium) : null
   } catch {
     return null
