@@ -1,6 +1,8 @@
 // Suite "verify": how fast and how small verification of an agent identity credential is, beside
 // raw node:crypto, jose and Veramo measured in the same run. See README.md for each figure.
 import { verify as cryptoVerify } from 'node:crypto'
+import sodium from 'sodium-native'
+import { ed25519Backend } from '@agentid/core'
 import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -28,6 +30,9 @@ const dot = s.same.lastIndexOf('.')
 const signingInput = Buffer.from(s.same.slice(0, dot), 'ascii')
 const signature = Buffer.from(s.same.slice(dot + 1), 'base64url')
 if (!cryptoVerify(null, signingInput, s.issuer.publicKey, signature)) throw new Error('raw verify setup is wrong')
+// Information: the same credential under libsodium, the verifier's own primitive (core's ed25519Backend).
+const issuerRaw = Buffer.from(s.issuer.publicJwk.x, 'base64url')
+if (!sodium.crypto_sign_verify_detached(signature, signingInput, issuerRaw)) throw new Error('libsodium verify setup is wrong')
 const joseKey = await importJWK({ ...s.issuer.publicJwk, alg: 'EdDSA' }, 'EdDSA')
 await jwtVerify(s.same, joseKey, { algorithms: ['EdDSA'] })
 const veramo = veramoAgent()
@@ -36,6 +41,7 @@ await veramoVerify(veramo, s.same)
 log(`timing: ${ROUNDS} interleaved rounds of ≥ 1 s per case after a 0.5 s warm-up`)
 const r = await measureInterleaved({
   raw: { fn: () => cryptoVerify(null, signingInput, s.issuer.publicKey, signature), sync: true },
+  rawSodium: { fn: () => sodium.crypto_sign_verify_detached(signature, signingInput, issuerRaw), sync: true },
   jose: { fn: () => jwtVerify(s.same, joseKey, { algorithms: ['EdDSA'] }) },
   cold: { fn: s.cold },
   warm: { fn: () => s.verifier.verifyAgentCredential(s.same), batch: 1024 },
@@ -77,6 +83,8 @@ report({
     { figure: 'verifyAgentCredential warm (same credential again)', value: n('warm'), unit: 'ops/s', target: { min: 50_000 } },
     { figure: 'Veramo verifyCredential (same credential, JWT)', value: n('veramo'), unit: 'ops/s' },
     { figure: 'cold / raw node:crypto', value: n('cold') / n('raw'), unit: 'x', target: { min: 0.6 } },
+    { figure: `libsodium Ed25519 verify (information; the verifier's backend: ${ed25519Backend()})`, value: n('rawSodium'), unit: 'ops/s' },
+    { figure: 'cold / raw libsodium (information)', value: n('cold') / n('rawSodium'), unit: 'x' },
     { figure: 'cold / jose', value: n('cold') / n('jose'), unit: 'x' },
     { figure: 'cold / Veramo', value: n('cold') / n('veramo'), unit: 'x', target: { min: 10 } },
     { figure: `peak RSS agentid: ${k} cold + ${k} warm, memoSize 1,000 (default)`, value: memory.agentid.maxRssMB, unit: 'MB' },
