@@ -185,8 +185,8 @@ export function decodeDidKey(did: string, options: DecodeDidKeyOptions = {}): Di
 export function assertEd25519PublicKey(raw: Uint8Array, options: DecodeDidKeyOptions & { signatureVerified?: boolean } = {}): void {
   if (!(raw instanceof Uint8Array) || raw.length !== 32) fail('invalidPublicKeyLength', 'an Ed25519 public key is 32 bytes')
   if (options.signatureVerified && !options.primeOrderOnly) {
-    // node:crypto has just verified a signature under this key, so OpenSSL decoded it as a curve
-    // point; what is left is cheap: canonical y, and not one of the eight small-order points.
+    // A signature has just verified under this key, so OpenSSL or libsodium (ed25519.ts) decoded it
+    // as a curve point; what is left is cheap: canonical y, and not one of the eight small-order points.
     if (!isCanonicalY(raw)) fail('invalidPublicKey', 'public key is not a canonical Ed25519 point')
     if (isSmallOrderEncoding(raw)) fail('invalidPublicKey', 'public key is a small-order point')
     return

@@ -124,6 +124,35 @@ describe('both backends give the same answer', async () => {
     expect(code(() => verifyJwsSignatureRaw({ signingInput: jws.signingInput, signature: wide as never }, raw))).toBe('ERR_SIGNATURE_INVALID')
   })
 
+  it('on keys that are not curve points: no backend verifies anything under them', async () => {
+    const { ed25519 } = await import('@noble/curves/ed25519')
+    const pair = generateEd25519KeyPair()
+    const jws = decodeJwt(await signJwt({}, { sub: 'off' }, signerFromJwk(pair.privateJwk)))
+    const data = Buffer.from(jws.signingInput)
+    let offCurve = 0
+    for (let y = 2; y < 64; y++) {
+      const key = Buffer.alloc(32)
+      key[0] = y
+      try {
+        ed25519.ExtendedPoint.fromHex(key)
+        continue
+      } catch {
+        offCurve++
+      }
+      for (const m of [sodium, node]) {
+        let outcome: boolean | 'threw'
+        try {
+          outcome = m.ed25519VerifyRaw(data, jws.signature, key)
+        } catch {
+          outcome = 'threw'
+        }
+        expect(outcome).not.toBe(true)
+      }
+      expect(code(() => verifyJwsSignatureRaw(jws, key))).toBe('ERR_SIGNATURE_INVALID')
+    }
+    expect(offCurve).toBeGreaterThan(10)
+  })
+
   it('on the 12 speccheck cases, behind the R check and the did:key gate: libsodium\'s own results', () => {
     const results = (m: EdModule) =>
       speccheck.cases.map((c: any) => {

@@ -25,7 +25,7 @@ export type KeyPurpose = 'assertionMethod' | 'authentication' | 'capabilityDeleg
 
 /**
  * A resolved Ed25519 key. Its point is checked the cheap way right after the first signature it
- * verifies (node:crypto has then decoded it): canonical, not of small order. Until then it is not
+ * verifies (node:crypto or libsodium has then decoded it): canonical, not of small order. Until then it is not
  * trusted; a key that is not on the curve never verifies anything.
  *
  * Its node:crypto KeyObject is made on its second use: the first check imports the key from its JWK
