@@ -30,7 +30,7 @@ export interface MemoryReplayCacheOptions {
  * Most entries in one generation of the memory replay cache: a Map of up to 4,096 entries keeps its
  * table (capacity 4,096: ~115 KB) in V8's regular heap. When a Map outgrows its table V8 rehashes every
  * entry into a new one, on the event loop, and a table past ~128 KB is allocated in large-object space:
- * one Map holding every id (≈ 90,000 at 500 proofs/s for the 181 s a DPoP proof is kept) stalled the
+ * one Map holding every id (about 90,000 at 500 proofs/s for the 181 s a DPoP proof is kept) stalled the
  * process at each growth past 4,096 entries (1.0 ms at 4,096, 1.5 ms at 8,192, 25 ms at 65,536, the least of
  * 7 on a loaded 2-core machine: bench/map-growth.mjs), and again every few tens of thousands of ids as
  * deleted entries filled its table.
