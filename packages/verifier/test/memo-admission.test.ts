@@ -5,6 +5,7 @@ import { signerFromJwk, StatusList } from '@agentid/core'
 import { appendHop } from '@agentid/lineage'
 import { createVerifier, type Verifier } from '@agentid/verifier'
 import { beforeEach, describe, expect, it } from 'vitest'
+import { SecondSight } from '../src/admission.js'
 import { alice, bob, credential, issuer, LIST_URL, statusListJwt, statusServer, testClock } from './fixtures.js'
 
 let server: ReturnType<typeof statusServer>
@@ -67,5 +68,33 @@ describe('memo admission', () => {
     await v.verifyLineage(await call(), { ...options, credentials: [creds.alice, creds.bob] })
     const again = await v.verifyLineage(await call(), { ...options, credentials: [] })
     expect(again.hops.map((h) => h.actor.did)).toEqual([alice.did, bob.did])
+  })
+
+  it('credentials that share a table slot, seen in turn, are each known on their second sight', () => {
+    // Keys (SHA-256 base64url) alike in the characters that pick the slot (5 to 7), unlike in the
+    // fingerprint's (0 to 4): with one fingerprint per slot, each replaced the other's for ever.
+    const key = (i: number) => `${'ABCD'[i]}AAAA` + 'Q'.repeat(38)
+    for (const ways of [2, 4]) {
+      const sight = new SecondSight(1000)
+      const keys = Array.from({ length: ways }, (_, i) => key(i))
+      for (const k of keys) expect(sight.seenBefore(k)).toBe(false)
+      for (const k of keys) expect(sight.seenBefore(k), `${ways} in one bucket`).toBe(true)
+    }
+    // Four others of its bucket after it: a credential is forgotten (the table stays bounded).
+    const sight = new SecondSight(1000)
+    const five = ['AAAAA', 'BAAAA', 'CAAAA', 'DAAAA', 'EAAAA'].map((p) => p + 'Q'.repeat(38))
+    for (const k of five) sight.seenBefore(k)
+    expect(sight.seenBefore(five[0]!)).toBe(false)
+    expect(sight.seenBefore(five[4]!)).toBe(true)
+  })
+
+  it('a working set as large as the memo, verified in turn, is all memoized', async () => {
+    const v = make(40)
+    const tokens = await Promise.all(Array.from({ length: 40 }, (_, i) => credential({ index: String(i + 1) })))
+    for (let i = 0; i < 60; i++) await v.verifyAgentCredential(await credential()) // one-offs: the memo is full
+    const rounds = []
+    for (let r = 0; r < 3; r++) rounds.push(await Promise.all(tokens.map((t) => v.verifyAgentCredential(t))))
+    // First round: seen once; second: admitted; third: every one a memo hit (the same object).
+    expect(rounds[2]!.filter((a, i) => a === rounds[1]![i]).length).toBe(40)
   })
 })
