@@ -9,7 +9,7 @@ import { base64urlEncode } from './base64url.js'
 // node:crypto's verify here: node:crypto goes through OpenSSL 3.0's EVP layer, which fetches the
 // algorithm from its provider, makes a context and imports the key on every call. Both give the same
 // answer on every input that reaches them: R of small order is refused before either runs
-// (refuseSmallOrderR) and a did:key's point is canonical and not of small order (did-key.ts), which
+// (jws.ts, checkedSignature) and a did:key's point is canonical and not of small order (did-key.ts), which
 // is what libsodium adds to the RFC 8032 equation (speccheck and Wycheproof tests, both backends).
 // Without the addon (no prebuild for the platform, or AGENTID_ED25519=node:crypto), node:crypto.
 
@@ -97,6 +97,12 @@ export function ed25519VerifyRaw(data: Uint8Array, signature: Uint8Array, public
   // Bytes only: libsodium reads the first 64 bytes of a longer view (a Uint16Array of 64 units is 128
   // bytes), where node:crypto refuses any signature that is not 64 bytes.
   if (!(signature instanceof Uint8Array) || signature.length !== 64) return false
-  if (sodium !== null) return sodium.crypto_sign_verify_detached(signature, data, publicKey)
+  if (sodium !== null) {
+    const ok: unknown = sodium.crypto_sign_verify_detached(signature, data, publicKey)
+    if (typeof ok === 'boolean') return ok
+    // The addon answers undefined, not false, for a view of a SharedArrayBuffer, which node:crypto
+    // reads as any other: the same bytes, copied, get node:crypto's answer.
+    return sodium.crypto_sign_verify_detached(new Uint8Array(signature), new Uint8Array(data), new Uint8Array(publicKey)) === true
+  }
   return cryptoVerify(null, data, { key: { kty: 'OKP', crv: 'Ed25519', x: base64urlEncode(publicKey) }, format: 'jwk' }, signature)
 }

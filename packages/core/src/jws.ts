@@ -301,11 +301,12 @@ export function decodeJwtHeaderCached(token: unknown, maxBytes: number, cacheHea
  */
 export function verifyJwsSignature(jws: Pick<DecodedJws, 'signingInput' | 'signature'>, publicKey: KeyObject | Ed25519PublicJwk): void {
   const key = ed25519VerifyKey(publicKey, 'verifyJwsSignature')
+  const read: unknown = jws.signature // once, before the signing input fills the scratch buffer
   const data = asciiSigningInput(jws.signingInput)
-  refuseSmallOrderR(jws.signature)
+  const signature = checkedSignature(read)
   let ok = false
   try {
-    ok = cryptoVerify(null, data, key, jws.signature)
+    ok = cryptoVerify(null, data, key, signature)
   } catch (cause) {
     throw new VerificationError('ERR_SIGNATURE_INVALID', 'signature check failed', { cause })
   }
@@ -321,11 +322,12 @@ export function verifyJwsSignature(jws: Pick<DecodedJws, 'signingInput' | 'signa
  */
 export function verifyJwsSignatureRaw(jws: Pick<DecodedJws, 'signingInput' | 'signature'>, publicKey: Uint8Array): void {
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) throw new TypeError('verifyJwsSignatureRaw: an Ed25519 public key is 32 bytes')
+  const read: unknown = jws.signature // once, before the signing input fills the scratch buffer
   const data = asciiSigningInput(jws.signingInput)
-  refuseSmallOrderR(jws.signature)
+  const signature = checkedSignature(read)
   let ok = false
   try {
-    ok = ed25519VerifyRaw(data, jws.signature, publicKey)
+    ok = ed25519VerifyRaw(data, signature, publicKey)
   } catch (cause) {
     throw new VerificationError('ERR_SIGNATURE_INVALID', 'signature check failed', { cause })
   }
@@ -380,13 +382,22 @@ function signingInputBytes(signingInput: unknown): Buffer {
   return bytes
 }
 
-// libsodium's strict verification: R of small order is refused before the (cofactorless) equation.
-function refuseSmallOrderR(signature: Uint8Array): void {
+/**
+ * A JWS's signature as its caller read it, once (a getter read twice could give the R check one value
+ * and the equation another; read after the signing input, it could verify another JWS and so refill
+ * the scratch buffer under it), checked to be a Uint8Array (node:crypto reads the bytes of any view,
+ * sodium-native a typed array's first 64, hasSmallOrderR only a Uint8Array: a Uint16Array took
+ * R = identity past it) whose R is not of small order (libsodium's strict verification, before the
+ * cofactorless equation). Else ERR_SIGNATURE_INVALID.
+ */
+function checkedSignature(signature: unknown): Uint8Array {
+  if (!(signature instanceof Uint8Array)) throw new VerificationError('ERR_SIGNATURE_INVALID', 'the signature is not bytes (a Uint8Array)')
   if (hasSmallOrderR(signature)) throw new VerificationError('ERR_SIGNATURE_INVALID', 'signature R is a small-order point', { details: { reason: 'small-order R' } })
+  return signature
 }
 
 const verifyOnPool = promisify(
-  cryptoVerify as (alg: null, data: Buffer, key: KeyObject | { key: JsonWebKey; format: 'jwk' }, sig: Buffer, cb: (e: Error | null, ok: boolean) => void) => void,
+  cryptoVerify as (alg: null, data: Buffer, key: KeyObject | { key: JsonWebKey; format: 'jwk' }, sig: Uint8Array, cb: (e: Error | null, ok: boolean) => void) => void,
 )
 
 /**
@@ -396,11 +407,12 @@ const verifyOnPool = promisify(
  */
 export async function verifyJwsSignatureAsync(jws: Pick<DecodedJws, 'signingInput' | 'signature'>, publicKey: KeyObject | Ed25519PublicJwk): Promise<void> {
   const key = ed25519VerifyKey(publicKey, 'verifyJwsSignatureAsync')
+  const read: unknown = jws.signature // once, before the signing input fills the scratch buffer
   const data = signingInputBytes(jws.signingInput)
-  refuseSmallOrderR(jws.signature)
+  const signature = checkedSignature(read)
   let ok = false
   try {
-    ok = await verifyOnPool(null, data, key, jws.signature)
+    ok = await verifyOnPool(null, data, key, signature)
   } catch (cause) {
     throw new VerificationError('ERR_SIGNATURE_INVALID', 'signature check failed', { cause })
   }

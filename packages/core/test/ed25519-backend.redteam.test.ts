@@ -1,0 +1,193 @@
+// Red team of raw-key verification (verifyJwsSignatureRaw on libsodium or node:crypto) and of the
+// node:crypto checks beside it: inputs on which the two backends, or the strict checks and the
+// equation, could part ways. Each case checks a definite accept or refuse, and its error code, on both
+// backends (fresh module instances, chosen by AGENTID_ED25519 as the process would).
+import { createHash } from 'node:crypto'
+import { ed25519 } from '@noble/curves/ed25519'
+import { decodeDidKey, decodeJwt, generateEd25519KeyPair, signerFromJwk, signJwt, type DecodedJws } from '@agentid/core'
+import { describe, expect, it, vi } from 'vitest'
+
+type Jws = typeof import('../src/jws.js')
+type Ed = typeof import('../src/ed25519.js')
+
+/** Fresh jws and ed25519 modules whose backend is chosen with AGENTID_ED25519 set to `env`. */
+async function backend(env: string): Promise<{ jws: Jws; ed: Ed; name: string }> {
+  vi.resetModules()
+  vi.stubEnv('AGENTID_ED25519', env)
+  const ed = await import('../src/ed25519.js')
+  const name = ed.ed25519Backend()
+  vi.unstubAllEnvs()
+  const jws = await import('../src/jws.js')
+  return { jws, ed, name }
+}
+
+const backends = [await backend(''), await backend('node:crypto')]
+
+/** 'accepted', or the error's code (a VerificationError of either instance: compared by code) or class name. */
+function outcome(fn: () => unknown): string {
+  try {
+    fn()
+    return 'accepted'
+  } catch (error) {
+    const code = (error as { code?: unknown }).code
+    return typeof code === 'string' && code.startsWith('ERR_') ? code : (error as Error).constructor.name
+  }
+}
+
+/** The outcome of `fn` on each backend, by backend name. */
+function onBoth(fn: (m: Jws) => unknown): Record<string, string> {
+  return Object.fromEntries(backends.map((b) => [b.name, outcome(() => fn(b.jws))]))
+}
+
+const both = (value: string) => ({ libsodium: value, 'node:crypto': value })
+
+const L = ed25519.CURVE.n
+function leBytes(n: bigint): Buffer {
+  const out = Buffer.alloc(32)
+  for (let i = 0; i < 32; i++) out[i] = Number((n >> BigInt(8 * i)) & 0xffn)
+  return out
+}
+function leNumber(bytes: Uint8Array): bigint {
+  let n = 0n
+  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i]!)
+  return n
+}
+
+const pair = generateEd25519KeyPair()
+const raw = decodeDidKey(pair.did).publicKey
+const jws = decodeJwt(await signJwt({}, { sub: 'agent' }, signerFromJwk(pair.privateJwk)))
+const other = decodeJwt(await signJwt({}, { sub: 'other' }, signerFromJwk(pair.privateJwk)))
+
+/**
+ * A signature by the key's holder whose R is the identity point: S = h·a, so [S]B - [h]A = identity = R.
+ * The cofactorless equation (node:crypto) holds; libsodium refuses R of small order, and so must every path.
+ */
+function identityRSignature(signingInput: string): Buffer {
+  const { scalar } = ed25519.utils.getExtendedPublicKey(Buffer.from(pair.privateJwk.d, 'base64url'))
+  const R = Buffer.concat([Buffer.from([1]), Buffer.alloc(31)])
+  const h = leNumber(createHash('sha512').update(R).update(raw).update(signingInput).digest()) % L
+  return Buffer.concat([R, leBytes((h * scalar) % L)])
+}
+
+describe('raw-key verification red team: what a signature is', () => {
+  it('the identity-R signature is a real disagreement of the bare equations (the premise of the R check)', () => {
+    const sig = identityRSignature(jws.signingInput)
+    const [sodium, node] = backends
+    expect([sodium!.name, node!.name]).toEqual(['libsodium', 'node:crypto'])
+    const data = Buffer.from(jws.signingInput)
+    expect(sodium!.ed.ed25519VerifyRaw(data, sig, raw)).toBe(false)
+    expect(node!.ed.ed25519VerifyRaw(data, sig, raw)).toBe(true)
+    expect(onBoth((m) => m.verifyJwsSignatureRaw({ ...jws, signature: sig }, raw))).toEqual(both('ERR_SIGNATURE_INVALID'))
+  })
+
+  it('a typed array of another kind whose first 64 bytes are a valid signature is refused on both backends (libsodium read its bytes, node:crypto all of them)', () => {
+    const wide = new Uint16Array(64) // 64 elements, 128 bytes
+    new Uint8Array(wide.buffer).set(jws.signature)
+    expect(onBoth((m) => m.verifyJwsSignatureRaw({ ...jws, signature: wide as never }, raw))).toEqual(both('ERR_SIGNATURE_INVALID'))
+    for (const view of [new Uint16Array(32), new Float64Array(8), new Int8Array(64), new DataView(new ArrayBuffer(64))]) {
+      new Uint8Array(view.buffer).set(jws.signature)
+      const name = view.constructor.name
+      expect(onBoth((m) => m.verifyJwsSignatureRaw({ ...jws, signature: view as never }, raw)), name).toEqual(both('ERR_SIGNATURE_INVALID'))
+      expect(onBoth((m) => m.verifyJwsSignature({ ...jws, signature: view as never }, pair.publicJwk)), name).toEqual(both('ERR_SIGNATURE_INVALID'))
+    }
+  })
+
+  it('the R check is not skipped for a signature given as another kind of view (node:crypto took its bytes, with an identity R)', async () => {
+    const sig = identityRSignature(jws.signingInput)
+    for (const view of [new Uint16Array(32), new Uint32Array(16), new Float64Array(8), new DataView(new ArrayBuffer(64))]) {
+      new Uint8Array(view.buffer).set(sig)
+      const name = view.constructor.name
+      expect(onBoth((m) => m.verifyJwsSignature({ ...jws, signature: view as never }, pair.publicJwk)), name).toEqual(both('ERR_SIGNATURE_INVALID'))
+      expect(onBoth((m) => m.verifyJwsSignatureRaw({ ...jws, signature: view as never }, raw)), name).toEqual(both('ERR_SIGNATURE_INVALID'))
+      for (const b of backends) {
+        const error = await b.jws.verifyJwsSignatureAsync({ ...jws, signature: view as never }, pair.publicJwk).then(() => 'accepted', (e: { code: string }) => e.code)
+        expect(error, `${name} async`).toBe('ERR_SIGNATURE_INVALID')
+      }
+    }
+  })
+
+  it('a key, signature or signing input in a SharedArrayBuffer gets the same answer on both backends (sodium-native answered undefined)', () => {
+    const shared = (bytes: Uint8Array) => {
+      const view = new Uint8Array(new SharedArrayBuffer(bytes.length + 5), 5, bytes.length)
+      view.set(bytes)
+      return view
+    }
+    expect(onBoth((m) => m.verifyJwsSignatureRaw({ ...jws, signature: shared(jws.signature) }, raw))).toEqual(both('accepted'))
+    expect(onBoth((m) => m.verifyJwsSignatureRaw(jws, shared(raw)))).toEqual(both('accepted'))
+    expect(onBoth((m) => m.verifyJwsSignatureRaw({ ...jws, signature: shared(jws.signature) }, shared(raw)))).toEqual(both('accepted'))
+    const flipped = shared(jws.signature)
+    flipped[10]! ^= 4
+    expect(onBoth((m) => m.verifyJwsSignatureRaw({ ...jws, signature: flipped }, shared(raw)))).toEqual(both('ERR_SIGNATURE_INVALID'))
+    expect(onBoth((m) => m.verifyJwsSignatureRaw(other, shared(raw)))).toEqual(both('accepted'))
+    expect(onBoth((m) => m.verifyJwsSignatureRaw({ ...other, signature: jws.signature }, shared(raw)))).toEqual(both('ERR_SIGNATURE_INVALID'))
+    // The bare backend, a shared signing input: the same answer too.
+    for (const b of backends) {
+      expect(b.ed.ed25519VerifyRaw(shared(Buffer.from(jws.signingInput)), jws.signature, raw), b.name).toBe(true)
+      expect(b.ed.ed25519VerifyRaw(shared(Buffer.from(other.signingInput)), jws.signature, raw), b.name).toBe(false)
+    }
+  })
+
+  it('views at an offset, into a larger buffer, and a length-tracking view of a resizable buffer: accepted on both', () => {
+    const big = new Uint8Array(300)
+    big.set(jws.signature, 77)
+    big.set(raw, 200)
+    expect(onBoth((m) => m.verifyJwsSignatureRaw({ ...jws, signature: big.subarray(77, 141) }, big.subarray(200, 232)))).toEqual(both('accepted'))
+    const resizable = new ArrayBuffer(64, { maxByteLength: 256 } as never)
+    const tracking = new Uint8Array(resizable)
+    tracking.set(jws.signature)
+    expect(onBoth((m) => m.verifyJwsSignatureRaw({ ...jws, signature: tracking }, raw))).toEqual(both('accepted'))
+    ;(resizable as unknown as { resize(n: number): void }).resize(65) // now 65 bytes: not a signature
+    expect(onBoth((m) => m.verifyJwsSignatureRaw({ ...jws, signature: tracking }, raw))).toEqual(both('ERR_SIGNATURE_INVALID'))
+  })
+
+  it('a detached key is a TypeError and a detached signature refused, on both backends', () => {
+    const key = new Uint8Array(raw)
+    structuredClone(key.buffer, { transfer: [key.buffer] })
+    expect(onBoth((m) => m.verifyJwsSignatureRaw(jws, key))).toEqual(both('TypeError'))
+    const sig = new Uint8Array(jws.signature)
+    structuredClone(sig.buffer, { transfer: [sig.buffer] })
+    expect(onBoth((m) => m.verifyJwsSignatureRaw({ ...jws, signature: sig }, raw))).toEqual(both('ERR_SIGNATURE_INVALID'))
+  })
+})
+
+describe('raw-key verification red team: the jws read once', () => {
+  it('a signature getter that verifies another JWS (same signing-input length) does not make a forged signing input pass: the scratch bytes are not swapped under it', () => {
+    const forgedInput = `${other.signingInput.slice(0, -2)}QQ` // same length as other's, not signed
+    expect(forgedInput.length).toBe(other.signingInput.length)
+    for (const b of backends) {
+      const reentrant = {
+        signingInput: forgedInput,
+        get signature() {
+          b.jws.verifyJwsSignatureRaw(other, raw) // fills the scratch buffer with other's signing input
+          return other.signature
+        },
+      } as Pick<DecodedJws, 'signingInput' | 'signature'>
+      expect(outcome(() => b.jws.verifyJwsSignatureRaw(reentrant, raw)), b.name).toBe('ERR_SIGNATURE_INVALID')
+      const reentrantOld = {
+        signingInput: forgedInput,
+        get signature() {
+          b.jws.verifyJwsSignature(other, pair.publicJwk)
+          return other.signature
+        },
+      } as Pick<DecodedJws, 'signingInput' | 'signature'>
+      expect(outcome(() => b.jws.verifyJwsSignature(reentrantOld, pair.publicJwk)), `${b.name} verifyJwsSignature`).toBe('ERR_SIGNATURE_INVALID')
+    }
+  })
+
+  it('a signature that changes between reads (clean for the R check, identity R for the equation) is refused on both backends', () => {
+    const identityR = identityRSignature(jws.signingInput)
+    const flipped = Buffer.from(jws.signature)
+    flipped[40]! ^= 1
+    const shifty = () => {
+      let reads = 0
+      return {
+        signingInput: jws.signingInput,
+        get signature() {
+          return reads++ === 0 ? flipped : identityR
+        },
+      } as Pick<DecodedJws, 'signingInput' | 'signature'>
+    }
+    expect(onBoth((m) => m.verifyJwsSignatureRaw(shifty(), raw))).toEqual(both('ERR_SIGNATURE_INVALID'))
+    expect(onBoth((m) => m.verifyJwsSignature(shifty(), pair.publicJwk))).toEqual(both('ERR_SIGNATURE_INVALID'))
+  })
+})
