@@ -24,9 +24,12 @@ export type DidResolver = Resolvable
 export type KeyPurpose = 'assertionMethod' | 'authentication' | 'capabilityDelegation' | 'capabilityInvocation'
 
 /**
- * A resolved Ed25519 key. Its point is checked the cheap way right after the first signature it
- * verifies (node:crypto or libsodium has then decoded it): canonical, not of small order. Until then it is not
- * trusted; a key that is not on the curve never verifies anything.
+ * A resolved Ed25519 key. Its encoding is checked the cheap way before the first signature it is asked
+ * to verify: canonical, not of small order (refused ERR_DID_UNRESOLVABLE, invalidPublicKey, whatever
+ * the signature). Before the signature, so that both backends answer alike: libsodium refuses such a
+ * key inside its verify, where node:crypto's cofactorless equation accepts a signature made for it
+ * without any secret (under the identity point, any R = [S]B). A key that is not on the curve never
+ * verifies anything (ERR_SIGNATURE_INVALID, on both).
  *
  * Its node:crypto KeyObject is made on its second use: the first check imports the key from its JWK
  * for that one call (no KeyObject, whose construction was half the import: a stream of new agents'
@@ -50,21 +53,22 @@ export class VerificationKey {
   /** Verifies a JWS signature under this key; throws VerificationError. */
   async verify(jws: Pick<DecodedJws, 'signingInput' | 'signature'>, offload: boolean): Promise<void> {
     if (!offload) return this.verifySync(jws)
+    this.checkPoint()
     await verifyJwsSignatureAsync(jws, this.key)
     this.used = true
-    this.checkPoint()
   }
 
   /** The same check as {@link verify} on this thread, without a promise (the caller did not ask to offload). */
   verifySync(jws: Pick<DecodedJws, 'signingInput' | 'signature'>): void {
+    this.checkPoint()
     const first = !this.used
     this.used = true
     // libsodium takes the raw key as it is: no import, no KeyObject (see core's ed25519Backend).
     if (ed25519Backend() === 'libsodium') verifyJwsSignatureRaw(jws, this.raw)
     else verifyJwsSignature(jws, first && this.object === undefined ? { kty: 'OKP', crv: 'Ed25519', x: base64urlEncode(this.raw) } : this.key)
-    this.checkPoint()
   }
 
+  /** The cheap checks of the key's encoding (canonical, not of small order), once; the curve equation is left to the signature. */
   private checkPoint(): void {
     if (!this.pointChecked) {
       assertEd25519PublicKey(this.raw, { signatureVerified: true })

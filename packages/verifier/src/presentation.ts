@@ -84,6 +84,14 @@ function numericDate(value: unknown, claim: string): number {
 /** Checks the signature of `jwt` by the did:key in its `iss`; returns that key's id. */
 async function verifyHolderSignature(jwt: DecodedJwt, iss: string, offload: boolean): Promise<string> {
   const { publicKey: raw, keyId } = parseDidKeySyntax(iss)
+  try {
+    // Before the signature: libsodium refuses a small-order or non-canonical key inside its verify,
+    // node:crypto accepts a signature made for one (see VerificationKey); the same answer on both.
+    // The encoding checks only: a key off the curve verifies nothing.
+    assertEd25519PublicKey(raw, { signatureVerified: true })
+  } catch (cause) {
+    fail('ERR_SIGNATURE_INVALID', 'signed by a weak key (small order or non-canonical)', {}, cause)
+  }
   if (!offload && ed25519Backend() === 'libsodium') {
     // libsodium takes the raw key: no KeyObject made for a key seen once (see core's ed25519Backend).
     if (raw.length !== 32) fail('ERR_SIGNATURE_INVALID', 'the iss key is not an Ed25519 key')
@@ -97,12 +105,6 @@ async function verifyHolderSignature(jwt: DecodedJwt, iss: string, offload: bool
     }
     if (offload) await verifyJwsSignatureAsync(jwt, key)
     else verifyJwsSignature(jwt, key)
-  }
-  try {
-    // After the signature: node:crypto has decoded the point, only the cheap checks remain.
-    assertEd25519PublicKey(raw, { signatureVerified: true })
-  } catch (cause) {
-    fail('ERR_SIGNATURE_INVALID', 'signed by a weak key (small order or non-canonical)', {}, cause)
   }
   return keyId
 }
