@@ -17,8 +17,28 @@ import { base64urlEncode } from './base64url.js'
 export type Ed25519Backend = 'libsodium' | 'node:crypto'
 
 interface Sodium {
-  crypto_sign_verify_detached(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean
+  /** libsodium's crypto_sign_verify_detached over (buffer, offset, length) per argument, as the engine knows them. */
+  verify(
+    sig: ArrayBufferLike, sigOffset: number,
+    m: ArrayBufferLike, mOffset: number, mLength: number,
+    pk: ArrayBufferLike, pkOffset: number,
+  ): unknown
 }
+
+// A typed array's buffer, offset and length as the engine holds them: %TypedArray%.prototype's own
+// getters, which an object's own property or a subclass cannot override. The addon reads memory at the
+// offset and length it is given (its C asserts are compiled out): handed `sig.byteOffset`, a Uint8Array
+// whose own byteOffset said 2^30 crashed the process (SIGSEGV), one whose byteLength said 64 over 65
+// bytes verified its first 64 where node:crypto (which reads the engine's view) refused.
+const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Uint8Array.prototype) as object
+function intrinsic<T>(name: string): (view: Uint8Array) => T {
+  const get = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, name)!.get! as (this: Uint8Array) => T
+  return (view) => get.call(view)
+}
+const bufferOf = intrinsic<ArrayBufferLike>('buffer')
+const byteOffsetOf = intrinsic<number>('byteOffset')
+/** The number of bytes of a typed array, as the engine knows it (no own property or getter of its can change it). */
+export const byteLengthOf = intrinsic<number>('byteLength')
 
 let sodium: Sodium | null | undefined
 
@@ -49,13 +69,8 @@ function loadAddon(require: NodeJS.Require): Sodium | null {
   const verify = addon.crypto_sign_verify_detached
   if (typeof verify !== 'function') return null
   return {
-    crypto_sign_verify_detached(sig, m, pk) {
-      // What sodium-native's wrapper asserts before the addon's C asserts (which would abort the process).
-      if (!ArrayBuffer.isView(sig) || !ArrayBuffer.isView(m) || !ArrayBuffer.isView(pk)) throw new TypeError('signature, message and key must be typed arrays')
-      if (sig.byteLength < 64) throw new TypeError('an Ed25519 signature is 64 bytes')
-      if (pk.byteLength !== 32) throw new TypeError('an Ed25519 public key is 32 bytes')
-      return verify.call(addon, sig.buffer, sig.byteOffset, sig.byteLength, m.buffer, m.byteOffset, m.byteLength, pk.buffer, pk.byteOffset, pk.byteLength)
-    },
+    // ed25519VerifyRaw has checked the lengths (64 and 32) the addon's C asserts would abort on.
+    verify: (sig, sigOffset, m, mOffset, mLength, pk, pkOffset) => verify.call(addon, sig, sigOffset, 64, m, mOffset, mLength, pk, pkOffset, 32),
   }
 }
 
@@ -70,8 +85,14 @@ function loadSodium(): Sodium | null {
     // No prebuild at the expected place: sodium-native finds its addon itself below.
   }
   try {
-    const loaded = require('sodium-native') as Partial<Sodium>
-    return typeof loaded.crypto_sign_verify_detached === 'function' ? (loaded as Sodium) : null
+    const loaded = require('sodium-native') as { crypto_sign_verify_detached?: (sig: Uint8Array, m: Uint8Array, pk: Uint8Array) => unknown }
+    const verify = loaded.crypto_sign_verify_detached
+    if (typeof verify !== 'function') return null
+    // Its wrapper reads each view's properties: it is given fresh views that hold the engine's values.
+    return {
+      verify: (sig, sigOffset, m, mOffset, mLength, pk, pkOffset) =>
+        verify.call(loaded, new Uint8Array(sig, sigOffset, 64), new Uint8Array(m, mOffset, mLength), new Uint8Array(pk, pkOffset, 32)),
+    }
   } catch {
     return null
   }
@@ -93,16 +114,18 @@ export function ed25519Backend(): Ed25519Backend {
  */
 export function ed25519VerifyRaw(data: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean {
   if (sodium === undefined) sodium = loadSodium()
-  if (publicKey.length !== 32) throw new TypeError('an Ed25519 public key is 32 bytes')
-  // Bytes only: libsodium reads the first 64 bytes of a longer view (a Uint16Array of 64 units is 128
-  // bytes), where node:crypto refuses any signature that is not 64 bytes.
-  if (!(signature instanceof Uint8Array) || signature.length !== 64) return false
+  // Lengths in bytes as the engine knows them (see bufferOf): a Uint16Array of 64 units is 128 bytes,
+  // of which libsodium would read the first 64 where node:crypto refuses any signature not of 64.
+  if (!(publicKey instanceof Uint8Array) || byteLengthOf(publicKey) !== 32) throw new TypeError('an Ed25519 public key is 32 bytes')
+  if (!(signature instanceof Uint8Array) || byteLengthOf(signature) !== 64) return false
   if (sodium !== null) {
-    const ok: unknown = sodium.crypto_sign_verify_detached(signature, data, publicKey)
+    const ok = sodium.verify(bufferOf(signature), byteOffsetOf(signature), bufferOf(data), byteOffsetOf(data), byteLengthOf(data), bufferOf(publicKey), byteOffsetOf(publicKey))
     if (typeof ok === 'boolean') return ok
-    // The addon answers undefined, not false, for a view of a SharedArrayBuffer, which node:crypto
-    // reads as any other: the same bytes, copied, get node:crypto's answer.
-    return sodium.crypto_sign_verify_detached(new Uint8Array(signature), new Uint8Array(data), new Uint8Array(publicKey)) === true
+    // The addon answers undefined, not false, for a SharedArrayBuffer, which node:crypto reads as any
+    // other: the same bytes, copied (a copy is made from the engine's view), get node:crypto's answer.
+    const [s, m, pk] = [new Uint8Array(signature), new Uint8Array(data), new Uint8Array(publicKey)]
+    return sodium.verify(s.buffer, 0, m.buffer, 0, m.length, pk.buffer, 0) === true
   }
-  return cryptoVerify(null, data, { key: { kty: 'OKP', crv: 'Ed25519', x: base64urlEncode(publicKey) }, format: 'jwk' }, signature)
+  // node:crypto reads the engine's view of data and signature; the key's bytes are copied from it too.
+  return cryptoVerify(null, data, { key: { kty: 'OKP', crv: 'Ed25519', x: base64urlEncode(new Uint8Array(publicKey)) }, format: 'jwk' }, signature)
 }

@@ -191,3 +191,62 @@ describe('raw-key verification red team: the jws read once', () => {
     expect(onBoth((m) => m.verifyJwsSignature(shifty(), pair.publicJwk))).toEqual(both('ERR_SIGNATURE_INVALID'))
   })
 })
+
+// A typed array whose `byteOffset`, `byteLength`, `buffer` or `length` is not what the engine knows (an
+// own property, a subclass getter): node:crypto reads the engine's view; the addon was handed the
+// properties and read memory at the offset it was given (a segmentation fault, or bytes from outside
+// the view). Run in a child process each (a crash must fail the test, not the runner), on the built
+// package, on both backends.
+const lyingChild = (distUrl: string, which: string) => `
+const core = await import(${JSON.stringify(distUrl)})
+const pair = core.generateEd25519KeyPair()
+const raw = core.decodeDidKey(pair.did).publicKey
+const jws = core.decodeJwt(await core.signJwt({}, { sub: 'a' }, core.signerFromJwk(pair.privateJwk)))
+const lie = (view, props) => { for (const [k, v] of Object.entries(props)) Object.defineProperty(view, k, { value: v }); return view }
+let sig = new Uint8Array(jws.signature), key = new Uint8Array(raw)
+switch (${JSON.stringify(which)}) {
+  case 'signature byteOffset (own)': lie(sig, { byteOffset: 2 ** 30 }); break
+  case 'signature byteOffset (subclass)': { class S extends Uint8Array { get byteOffset() { return 2 ** 30 } }; sig = new S(64); sig.set(jws.signature); break }
+  case 'key byteOffset (own)': lie(key, { byteOffset: 2 ** 24 }); break
+  case 'signature buffer (own)': lie(sig, { buffer: new ArrayBuffer(64) }); break
+  case 'signature of 65 bytes, length 64 (own)': sig = lie(Uint8Array.from([...jws.signature, 0]), { length: 64 }); break
+  case 'signature of 65 bytes, length and byteLength 64 (own)': sig = lie(Uint8Array.from([...jws.signature, 0]), { length: 64, byteLength: 64 }); break
+  case 'key of 33 bytes, length 32 (own)': key = lie(Uint8Array.from([...raw, 0]), { length: 32, byteLength: 32 }); break
+}
+let out
+try { core.verifyJwsSignatureRaw({ ...jws, signature: sig }, key); out = 'accepted' } catch (e) { out = e.code ?? e.constructor.name }
+process.stdout.write(JSON.stringify({ backend: core.ed25519Backend(), out }))
+`
+
+describe('raw-key verification red team: typed arrays that lie about their bytes', async () => {
+  const { spawnSync } = await import('node:child_process')
+  const { existsSync, mkdtempSync, rmSync, writeFileSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const { fileURLToPath } = await import('node:url')
+  const dist = new URL('../dist/index.js', import.meta.url)
+  const cases: Record<string, string> = {
+    'signature byteOffset (own)': 'accepted',
+    'signature byteOffset (subclass)': 'accepted',
+    'key byteOffset (own)': 'accepted',
+    'signature buffer (own)': 'accepted',
+    'signature of 65 bytes, length 64 (own)': 'ERR_SIGNATURE_INVALID',
+    'signature of 65 bytes, length and byteLength 64 (own)': 'ERR_SIGNATURE_INVALID',
+    'key of 33 bytes, length 32 (own)': 'TypeError',
+  }
+  it.each(Object.entries(cases))('%s: %s on both backends, no crash', (which, expected) => {
+    expect(existsSync(fileURLToPath(dist)), 'core is not built: run `npx tsc -b` first').toBe(true)
+    const work = mkdtempSync(join(tmpdir(), 'agentid-lying-'))
+    try {
+      const script = join(work, 'child.mjs')
+      writeFileSync(script, lyingChild(dist.href, which))
+      for (const env of ['', 'node:crypto']) {
+        const run = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, AGENTID_ED25519: env } })
+        expect({ env, status: run.status, signal: run.signal, stderr: run.stderr }).toEqual({ env, status: 0, signal: null, stderr: '' })
+        expect(JSON.parse(run.stdout)).toEqual({ backend: env === '' ? 'libsodium' : 'node:crypto', out: expected })
+      }
+    } finally {
+      rmSync(work, { recursive: true, force: true })
+    }
+  })
+})
