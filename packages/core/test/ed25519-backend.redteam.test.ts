@@ -250,3 +250,30 @@ describe('raw-key verification red team: typed arrays that lie about their bytes
     }
   })
 })
+
+describe('raw-key verification red team: mixed-order keys (aB + T, T of order 8), which the did:key gate lets through', () => {
+  const T = ed25519.ExtendedPoint.fromHex('c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a')
+  const a = (leNumber(createHash('sha512').update('mixed-order key').digest()) % (L - 1n)) + 1n
+  const key = Buffer.from(ed25519.ExtendedPoint.BASE.multiply(a).add(T).toRawBytes())
+  // An honest signature by the holder of a: [S]B - [h]A = R - [h]T, which is R (the cofactorless
+  // equation of both backends) exactly when h = 0 mod 8.
+  function sign(signingInput: string, wantZero: boolean): Buffer {
+    for (let n = 0; ; n++) {
+      const r = (leNumber(createHash('sha512').update(`${signingInput}/${n}`).digest()) % (L - 1n)) + 1n
+      const R = Buffer.from(ed25519.ExtendedPoint.BASE.multiply(r).toRawBytes())
+      const h = leNumber(createHash('sha512').update(R).update(key).update(signingInput).digest()) % L
+      if ((h % 8n === 0n) === wantZero) return Buffer.concat([R, leBytes((r + h * a) % L)])
+    }
+  }
+
+  it('passes the did:key gate (not prime-order only), and both backends accept exactly the signatures whose h is 0 mod 8', async () => {
+    const { decodeDidKey: decode, encodeDidKey: encode } = await import('@agentid/core')
+    expect(decode(encode(key)).publicKey).toEqual(new Uint8Array(key))
+    for (let i = 0; i < 6; i++) {
+      const signingInput = `eyJhbGciOiJFZERTQSJ9.${Buffer.from(`{"n":${i}}`).toString('base64url')}`
+      expect(onBoth((m) => m.verifyJwsSignatureRaw({ signingInput, signature: sign(signingInput, true) }, key)), `h = 0 mod 8, ${i}`).toEqual(both('accepted'))
+      expect(onBoth((m) => m.verifyJwsSignatureRaw({ signingInput, signature: sign(signingInput, false) }, key)), `h != 0 mod 8, ${i}`).toEqual(both('ERR_SIGNATURE_INVALID'))
+      expect(onBoth((m) => m.verifyJwsSignature({ signingInput, signature: sign(signingInput, true) }, { kty: 'OKP', crv: 'Ed25519', x: key.toString('base64url') })), `node:crypto KeyObject path, ${i}`).toEqual(both('accepted'))
+    }
+  })
+})

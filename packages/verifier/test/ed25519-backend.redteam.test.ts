@@ -204,3 +204,53 @@ describe('a weak did:key gets one answer on every backend, offloaded or not', ()
     }
   })
 })
+
+describe('DPoP proofs (EdDSA on libsodium under the jwk\'s raw key, or node:crypto; offloaded: node:crypto)', () => {
+  const URL_ = 'https://erp.example/invoices'
+  const NOW_SEC = 1_800_000_000
+  const b64u = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
+  const seed = createHash('sha256').update('dpop red team key').digest()
+  const { scalar, pointBytes } = ed25519.utils.getExtendedPublicKey(seed)
+  const jwk = { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(pointBytes).toString('base64url') }
+  let counter = 0
+
+  /** A proof under `header.jwk` (default: the key above) whose signature `signature` makes from the signing input. */
+  function proof(signature: (input: string) => Uint8Array, header: Record<string, unknown> = {}): string {
+    const input = `${b64u({ typ: 'dpop+jwt', alg: 'EdDSA', jwk, ...header })}.${b64u({ jti: `rt-${++counter}`, htm: 'GET', htu: URL_, iat: NOW_SEC })}`
+    return `${input}.${Buffer.from(signature(input)).toString('base64url')}`
+  }
+  const honest = (input: string) => ed25519.sign(Buffer.from(input), seed)
+  // R = identity, S = h·a: node:crypto's equation holds; libsodium refuses R of small order.
+  const identityR = (input: string) => {
+    const R = Buffer.concat([Buffer.from([1]), Buffer.alloc(31)])
+    const h = leNumber(createHash('sha512').update(R).update(pointBytes).update(input).digest()) % L
+    return Buffer.concat([R, leBytes((h * scalar) % L)])
+  }
+  const weakKey = { kty: 'OKP', crv: 'Ed25519', x: Buffer.concat([Buffer.from([1]), Buffer.alloc(31)]).toString('base64url') }
+  const cases: Record<string, [() => string, Outcome | 'accepted']> = {
+    honest: [() => proof(honest), 'accepted'],
+    'identity R by the key holder': [() => proof(identityR), { code: 'ERR_SIGNATURE_INVALID', message: 'dpop: proof signature does not verify under its jwk' }],
+    'a bit flipped': [() => proof((i) => { const s = honest(i); s[33]! ^= 1; return s }), { code: 'ERR_SIGNATURE_INVALID', message: 'dpop: proof signature does not verify under its jwk' }],
+    '63 bytes': [() => proof((i) => honest(i).subarray(0, 63)), { code: 'ERR_SIGNATURE_INVALID', message: 'dpop: proof signature does not verify under its jwk' }],
+    '65 bytes': [() => proof((i) => Buffer.concat([honest(i), Buffer.alloc(1)])), { code: 'ERR_SIGNATURE_INVALID', message: 'dpop: proof signature does not verify under its jwk' }],
+    'the identity point as jwk, any R = [S]B': [() => proof(() => Buffer.concat([Buffer.from(Point.BASE.toRawBytes()), leBytes(1n)]), { jwk: weakKey }), { code: 'ERR_MALFORMED', message: 'dpop: jwk is not a valid public key' }],
+  }
+
+  it.each(Object.keys(cases))('%s: one answer on both backends, offloaded or not', async (name) => {
+    const [make, expected] = cases[name]!
+    const seen = new Set<string>()
+    for (const env of ENVS) {
+      const b = await load(env)
+      for (const offloadSignatures of [false, true]) {
+        for (let use = 0; use < 2; use++) { // the second with the proof's header and key cached
+          const ctx = { method: 'GET', url: URL_, now: () => NOW_SEC * 1000, clockSkewSec: 60, maxAgeSec: 60, replayCache: b.verifier.createMemoryReplayCache({ clock: () => NOW_SEC * 1000 }), offloadSignatures }
+          const got = await outcome(b.verifier.verifyDpopProof(make(), ctx))
+          const summary = got === 'accepted' ? got : { code: got.code, message: got.message }
+          expect(summary, `${b.name}, offload ${offloadSignatures}, use ${use}`).toEqual(expected)
+          seen.add(JSON.stringify(summary))
+        }
+      }
+    }
+    expect([...seen]).toHaveLength(1)
+  })
+})
