@@ -277,3 +277,25 @@ describe('raw-key verification red team: mixed-order keys (aB + T, T of order 8)
     }
   })
 })
+
+describe('raw-key verification red team: malleated forms of an honest signature', () => {
+  it('S + L, S + 2^253, S with its top bits set, R with its sign bit flipped, R negated, R and S swapped: refused on both backends, and by the bare equations alike', () => {
+    const S = leNumber(jws.signature.subarray(32))
+    const R = ed25519.ExtendedPoint.fromHex(jws.signature.subarray(0, 32))
+    const forms: Record<string, Buffer> = {
+      'S + L': Buffer.concat([jws.signature.subarray(0, 32), leBytes(S + L)]),
+      'S + 2^253': Buffer.concat([jws.signature.subarray(0, 32), leBytes(S + (1n << 253n))]),
+      'S | 0xe0 in its top byte': Buffer.concat([jws.signature.subarray(0, 63), Buffer.from([jws.signature[63]! | 0xe0])]),
+      'R sign bit flipped': Buffer.concat([jws.signature.subarray(0, 31), Buffer.from([jws.signature[31]! ^ 0x80]), jws.signature.subarray(32)]),
+      'R negated, S negated': Buffer.concat([Buffer.from(R.negate().toRawBytes()), leBytes((L - S) % L)]),
+      'R and S swapped': Buffer.concat([jws.signature.subarray(32), jws.signature.subarray(0, 32)]),
+    }
+    const data = Buffer.from(jws.signingInput)
+    for (const [name, sig] of Object.entries(forms)) {
+      expect(onBoth((m) => m.verifyJwsSignatureRaw({ ...jws, signature: sig }, raw)), name).toEqual(both('ERR_SIGNATURE_INVALID'))
+      expect(onBoth((m) => m.verifyJwsSignature({ ...jws, signature: sig }, pair.publicJwk)), name).toEqual(both('ERR_SIGNATURE_INVALID'))
+      expect(backends.map((b) => b.ed.ed25519VerifyRaw(data, sig, raw)), name).toEqual([false, false])
+    }
+    expect(onBoth((m) => m.verifyJwsSignatureRaw(jws, raw))).toEqual(both('accepted'))
+  })
+})
