@@ -4,7 +4,7 @@ import { base64urlDecode, base64urlEncode, checkBase64url, checkBase64urlForm } 
 import { VerificationError } from './errors.js'
 import { MAX_JWT_PAYLOAD_DEPTH } from './limits.js'
 import { hasSmallOrderR } from './did-key.js'
-import { byteLengthOf, ed25519VerifyRaw } from './ed25519.js'
+import { byteLengthOf, ed25519Backend, ed25519VerifyRaw } from './ed25519.js'
 import { decodeUtf8Strict, parseStrictJsonObject } from './json.js'
 import type { Ed25519PublicJwk, Signer } from './keys.js'
 
@@ -322,6 +322,9 @@ export function verifyJwsSignature(jws: Pick<DecodedJws, 'signingInput' | 'signa
  */
 export function verifyJwsSignatureRaw(jws: Pick<DecodedJws, 'signingInput' | 'signature'>, publicKey: Uint8Array): void {
   if (!(publicKey instanceof Uint8Array) || byteLengthOf(publicKey) !== 32) throw new TypeError('verifyJwsSignatureRaw: an Ed25519 public key is 32 bytes')
+  // The backend loaded before the signing input fills the scratch buffer: the first load runs module
+  // code (and any module-load hook of the process), which may verify another JWS and refill it.
+  ed25519Backend()
   const read: unknown = jws.signature // once, before the signing input fills the scratch buffer
   const data = asciiSigningInput(jws.signingInput)
   const signature = checkedSignature(read)

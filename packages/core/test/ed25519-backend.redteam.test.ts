@@ -299,3 +299,36 @@ describe('raw-key verification red team: malleated forms of an honest signature'
     expect(onBoth((m) => m.verifyJwsSignatureRaw(jws, raw))).toEqual(both('accepted'))
   })
 })
+
+describe('raw-key verification red team: the first check loads the backend', () => {
+  it('a module-load hook that verifies another JWS while the addon loads (the first check) does not swap the scratch bytes under a forged signing input', async () => {
+    const Module = (await import('node:module')).default as unknown as { _load: (...args: unknown[]) => unknown }
+    const forgedInput = `${other.signingInput.slice(0, -2)}QQ`
+    for (const env of ['', 'node:crypto']) {
+      vi.resetModules() // a fresh backend module: loaded by the check below
+      vi.stubEnv('AGENTID_ED25519', env)
+      const m = await import('../src/jws.js')
+      const original = Module._load
+      let inside = false
+      Module._load = function (this: unknown, ...args: unknown[]) {
+        if (!inside) {
+          inside = true
+          try {
+            m.verifyJwsSignatureRaw(other, raw) // fills the scratch buffer with other's signing input
+          } catch {
+            // its answer does not matter
+          } finally {
+            inside = false
+          }
+        }
+        return original.apply(this, args)
+      }
+      try {
+        expect(outcome(() => m.verifyJwsSignatureRaw({ signingInput: forgedInput, signature: other.signature }, raw)), env || 'libsodium').toBe('ERR_SIGNATURE_INVALID')
+      } finally {
+        Module._load = original
+        vi.unstubAllEnvs()
+      }
+    }
+  })
+})
