@@ -75,8 +75,20 @@ function loadAddon(require: NodeJS.Require): Sodium | null {
 }
 
 // Loaded on the first check, not on import: the issuer and the CLI import core and may never verify.
+// AGENTID_ED25519: unset or empty, libsodium where it loads; `node:crypto`; `libsodium`, required (a
+// process that must not fall back). Any other value is a mistake, refused rather than read as unset.
 function loadSodium(): Sodium | null {
-  if (process.env.AGENTID_ED25519 === 'node:crypto') return null
+  const choice = process.env.AGENTID_ED25519
+  if (choice === 'node:crypto') return null
+  if (choice !== undefined && choice !== '' && choice !== 'libsodium') {
+    throw new TypeError(`AGENTID_ED25519 must be node:crypto or libsodium (or unset), not ${JSON.stringify(choice.slice(0, 64))}`)
+  }
+  const found = findSodium()
+  if (found === null && choice === 'libsodium') throw new TypeError('AGENTID_ED25519=libsodium, but sodium-native\'s addon does not load on this platform')
+  return found
+}
+
+function findSodium(): Sodium | null {
   const require = createRequire(import.meta.url)
   try {
     const addon = loadAddon(require)

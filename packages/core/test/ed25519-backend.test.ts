@@ -82,9 +82,22 @@ describe('ed25519Backend', () => {
     expect(() => m.ed25519VerifyRaw(data, jws.signature, new Uint16Array(32) as never)).toThrow(TypeError)
   })
 
-  it('AGENTID_ED25519=node:crypto selects node:crypto', async () => {
+  it('AGENTID_ED25519=node:crypto selects node:crypto; libsodium requires it', async () => {
     expect((await backend('node:crypto')).ed25519Backend()).toBe('node:crypto')
     expect((await backend(undefined)).ed25519Backend()).toBe('libsodium')
+    expect((await backend('libsodium')).ed25519Backend()).toBe('libsodium')
+  })
+
+  it('any other value of AGENTID_ED25519 is refused, on every check (never read as unset)', async () => {
+    for (const value of ['node', 'NODE:CRYPTO', 'sodium', ' node:crypto']) {
+      vi.resetModules()
+      vi.stubEnv('AGENTID_ED25519', value)
+      const m: EdModule = await import('../src/ed25519.js')
+      expect(() => m.ed25519Backend()).toThrow(/AGENTID_ED25519 must be node:crypto or libsodium/)
+      expect(() => m.ed25519VerifyRaw(Buffer.from('x'), Buffer.alloc(64), Buffer.alloc(32, 1))).toThrow(TypeError)
+      expect(() => m.ed25519Backend()).toThrow(TypeError)
+      vi.unstubAllEnvs()
+    }
   })
 })
 
