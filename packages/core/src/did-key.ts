@@ -185,8 +185,10 @@ export function decodeDidKey(did: string, options: DecodeDidKeyOptions = {}): Di
 export function assertEd25519PublicKey(raw: Uint8Array, options: DecodeDidKeyOptions & { signatureVerified?: boolean } = {}): void {
   if (!(raw instanceof Uint8Array) || raw.length !== 32) fail('invalidPublicKeyLength', 'an Ed25519 public key is 32 bytes')
   if (options.signatureVerified && !options.primeOrderOnly) {
-    // A signature has just verified under this key, so OpenSSL or libsodium (ed25519.ts) decoded it
-    // as a curve point; what is left is cheap: canonical y, and not one of the eight small-order points.
+    // The key is (or is about to be) trusted only with a signature verified under it, and OpenSSL and
+    // libsodium (ed25519.ts) decode it as a curve point for that: a key off the curve verifies nothing.
+    // What is left is cheap: canonical y, and not one of the eight small-order points. The verifier runs
+    // it before the signature, so that both backends refuse a weak key alike (libsodium inside its verify).
     if (!isCanonicalY(raw)) fail('invalidPublicKey', 'public key is not a canonical Ed25519 point')
     if (isSmallOrderEncoding(raw)) fail('invalidPublicKey', 'public key is a small-order point')
     return
@@ -258,9 +260,10 @@ function isCanonicalY(raw: Uint8Array): boolean {
 /**
  * Decodes an Ed25519 did:key checking its syntax only (prefix, base58btc, multicodec 0xed01,
  * 32 bytes). The key's point is NOT checked: call {@link assertEd25519PublicKey} before trusting it,
- * or right after node:crypto verified a signature under it, with `{ signatureVerified: true }`.
+ * or with `{ signatureVerified: true }` (the cheap checks) when a signature under it is verified
+ * before it is trusted (the curve equation is then left to that signature check).
  * @example
- * const { publicKey } = parseDidKeySyntax(did) // then verify, then assertEd25519PublicKey(publicKey, { signatureVerified: true })
+ * const { publicKey } = parseDidKeySyntax(did) // then assertEd25519PublicKey(publicKey, { signatureVerified: true }), then verify
  */
 export function parseDidKeySyntax(did: string): DidKey {
   const publicKey = decodeStructure(did)
