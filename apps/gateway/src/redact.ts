@@ -74,15 +74,26 @@ export function createRedactor(): Redactor {
       }
       return out ?? value
     }
-    let changed = false
-    const out: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(value)) {
+    // A copy only once something changed (every result passes through here, nearly always clean): the
+    // members before the first change are copied as they are, then each member redacted.
+    const record = value as Record<string, unknown>
+    let out: Record<string, unknown> | null = null
+    for (const k in record) {
+      if (!Object.hasOwn(record, k)) continue
+      const v = record[k]
       const key = redact(k)
       const next = walk(v, depth + 1)
-      if (key !== k || next !== v) changed = true
+      if (out === null) {
+        if (key === k && next === v) continue
+        out = {}
+        for (const before in record) {
+          if (before === k) break
+          if (Object.hasOwn(record, before)) out[before] = record[before]
+        }
+      }
       out[key] = next
     }
-    return changed ? out : value
+    return out ?? value
   }
   return {
     add(secret) {

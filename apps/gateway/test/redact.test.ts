@@ -23,6 +23,12 @@ describe('redactor', () => {
     expect(JSON.stringify(out)).not.toContain('hunter2-hunter2')
     expect(out.content[0]!.text).toBe(`key=${REDACTED}`)
     expect(dirty.content[0]!.text).toBe('key=hunter2-hunter2')
+    // Members before and after the first change keep their order and values; inherited ones are not copied.
+    const mixed = Object.assign(Object.create({ inherited: 'hunter2-hunter2' }), { a: 1, b: { c: 'x' }, d: 'hunter2-hunter2 d', 'e hunter2-hunter2': [2], f: 'y' })
+    const redacted = r.redactValue(mixed)
+    expect(Object.entries(redacted)).toEqual([['a', 1], ['b', { c: 'x' }], ['d', `${REDACTED} d`], [`e ${REDACTED}`, [2]], ['f', 'y']])
+    expect(redacted.b).toBe(mixed.b)
+    expect(Object.getPrototypeOf(redacted)).toBe(Object.prototype)
   })
 
   it('the logger writes pino-style JSON lines, redacted, at or above its level', () => {
