@@ -27,16 +27,19 @@ const GC_PAUSE = /(?:Scavenge|Mark-Compact|Mark-Sweep|Minor Mark-Compact|Minor M
  * Starts `node --trace-gc <args>` and resolves with the first match of `pattern` in its output.
  * `gcMax(reset)`: its longest GC pause (ms) since the last reset, read off its --trace-gc lines.
  */
-function startChild(args, pattern, { env = process.env, stderrFile } = {}) {
+function startChild(args, pattern, { env = process.env, stderrFile, wrap = [] } = {}) {
   // `stderrFile`: the child's stderr (the gateway's log and audit lines) goes to that file, as a deployment
   // writes it to a file or a log collector, rather than through a pipe this load generator must drain.
   const errFd = stderrFile === undefined ? 'pipe' : openSync(stderrFile, 'a')
-  const child = spawnProcess(process.execPath, ['--trace-gc', ...args], { env, stdio: ['ignore', 'pipe', errFd] })
+  // `wrap`: a command the child runs under (valgrind): node and its arguments follow it; given minutes to start.
+  const command = wrap.length > 0 ? [...wrap, process.execPath, '--trace-gc', ...args] : [process.execPath, '--trace-gc', ...args]
+  const child = spawnProcess(command[0], command.slice(1), { env, stdio: ['ignore', 'pipe', errFd] })
+  const startMs = wrap.length > 0 ? 600_000 : 30_000
   if (typeof errFd === 'number') closeSync(errFd)
   let tail = ''
   let gcMax = 0
   const found = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start within 30 s:\n${tail}`)), 30_000)
+    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start within ${startMs / 1000} s:\n${tail}`)), startMs)
     let done = false
     const onData = (chunk) => {
       for (const m of String(chunk).matchAll(GC_PAUSE)) gcMax = Math.max(gcMax, Number(m[1]))
@@ -108,8 +111,9 @@ export function suiteSetup(env = process.env) {
  * gateway POSTs, signed now), `gatewayTail()` and `close()`. `log` gets progress lines.
  * `compare`: { label: path of another build's main.js }: more gateways on the same config, issuer and
  * upstream, each with its own token and client (`cases[label]`): a before/after in one run.
+ * `gatewayWrap(label)`: a command each gateway runs under (e.g. valgrind and its options; default none).
  */
-export async function startGatewayBench({ prof, log = () => {}, compare = {}, rawClient = false, gatewayFlags = [], upstreamFlags = [], logToFile = false, upstreamKind = 'sdk' } = {}) {
+export async function startGatewayBench({ prof, log = () => {}, compare = {}, rawClient = false, gatewayFlags = [], upstreamFlags = [], logToFile = false, upstreamKind = 'sdk', gatewayWrap = () => [] } = {}) {
   if (upstreamKind !== 'sdk' && upstreamKind !== 'lean') throw new TypeError('upstreamKind must be sdk or lean')
   // The SDK client transport passes one AbortSignal with every request: when the machine cannot keep up,
   // thousands are in flight on it at once. That is the measurement, not a leak.
@@ -189,8 +193,15 @@ export async function startGatewayBench({ prof, log = () => {}, compare = {}, ra
       const target = new URL(url)
       const agent = new HttpAgent({ keepAlive: true, maxSockets: Infinity })
       const transport = client.transport
-      const base = { ...fixed, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': transport.sessionId, 'mcp-protocol-version': transport.protocolVersion }
+      // `fixed`: headers, or a function giving them (the gateway's Authorization changes when its token is renewed).
+      let fixedNow
+      let base
       return (i) => new Promise((resolve, reject) => {
+        const given = typeof fixed === 'function' ? fixed() : fixed
+        if (given !== fixedNow) {
+          fixedNow = given
+          base = { ...given, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': transport.sessionId, 'mcp-protocol-version': transport.protocolVersion }
+        }
         const body = `{"jsonrpc":"2.0","id":${i + 1},"method":"tools/call","params":{"name":"echo","arguments":{"text":"${i}"}}}`
         const req = httpRequest({ host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent, headers: { ...base, ...headers(), 'content-length': Buffer.byteLength(body) } }, (res) => {
           const chunks = []
@@ -211,7 +222,7 @@ export async function startGatewayBench({ prof, log = () => {}, compare = {}, ra
 
     /** Starts one gateway process from `main`, gets its token and connects an agent's client to it. */
     const startOne = async (label, main) => {
-      const gw = startChild([...gatewayFlags, ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), main, '--config', gatewayConfig], /"msg":"agentid gateway listening"/, logToFile ? { stderrFile: join(dataDir, `${label}.log`) } : {})
+      const gw = startChild([...gatewayFlags, ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), main, '--config', gatewayConfig], /"msg":"agentid gateway listening"/, { wrap: gatewayWrap(label), ...(logToFile ? { stderrFile: join(dataDir, `${label}.log`) } : {}) })
       gateways.push(gw.child)
       await gw.found
       const endpoint = JSON.parse(gw.tail().split('\n').find((l) => l.includes('"msg":"agentid gateway listening"'))).endpoints[0]
@@ -227,10 +238,19 @@ export async function startGatewayBench({ prof, log = () => {}, compare = {}, ra
           body: new URLSearchParams({ grant_type: 'client_credentials', client_id: agent.did, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: clientAssertion(agent, { audience: tokenUrl, iat }), resource: endpoint }),
         })
       }
-      const first = await tokenRequest()
-      const tokenResponse = first.status === 400 ? await tokenRequest(first.headers.get('dpop-nonce') ?? undefined) : first
-      if (tokenResponse.status !== 200) throw new Error(`token refused: ${tokenResponse.status} ${await tokenResponse.text()}`)
-      const token = (await tokenResponse.json()).access_token
+      const obtainToken = async () => {
+        const first = await tokenRequest()
+        const tokenResponse = first.status === 400 ? await tokenRequest(first.headers.get('dpop-nonce') ?? undefined) : first
+        if (tokenResponse.status !== 200) throw new Error(`token refused: ${tokenResponse.status} ${await tokenResponse.text()}`)
+        return (await tokenResponse.json()).access_token
+      }
+      let token = await obtainToken()
+      let authorization = { authorization: `DPoP ${token}` }
+      /** A new access token (a token lives at most 300 s: a run under valgrind outlasts it); proofs signed after it name it. */
+      const renewToken = async () => {
+        token = await obtainToken()
+        authorization = { authorization: `DPoP ${token}` }
+      }
 
       // Pre-signed DPoP proofs for the gateway's POSTs (one per request); GET/DELETE (rare) signed when sent.
       let proofs = []
@@ -248,9 +268,9 @@ export async function startGatewayBench({ prof, log = () => {}, compare = {}, ra
       signProofs(64)
       const client = await connect(endpoint, { fetch: agentFetch })
       const call = rawClient
-        ? rawCallOf(client, endpoint, label, { authorization: `DPoP ${token}` }, () => ({ dpop: proofs.length ? proofs.pop() : dpopProof(key, { method: 'POST', htu: endpoint, iat: Math.floor(Date.now() / 1000), token }) }))
+        ? rawCallOf(client, endpoint, label, () => authorization, () => ({ dpop: proofs.length ? proofs.pop() : dpopProof(key, { method: 'POST', htu: endpoint, iat: Math.floor(Date.now() / 1000), token }) }))
         : callOf(client, label)
-      return { label, process: gw.child, tail: gw.tail, gcMax: gw.gcMax, signProofs, call }
+      return { label, process: gw.child, tail: gw.tail, gcMax: gw.gcMax, signProofs, renewToken, call }
     }
 
     const started = []
@@ -262,6 +282,8 @@ export async function startGatewayBench({ prof, log = () => {}, compare = {}, ra
       cases: { direct: rawClient ? rawCallOf(direct, upstreamUrl, 'direct', { authorization: `Bearer ${secret}` }) : callOf(direct, 'direct'), ...Object.fromEntries(started.map((g) => [g.label, g.call])) },
       /** Signs `n` DPoP proofs for each gateway's next POSTs. */
       signProofs: (n) => { for (const g of started) g.signProofs(n) },
+      /** A new access token for each gateway's agent (the node:http load generator sends it from the next call). */
+      renewTokens: () => Promise.all(started.map((g) => g.renewToken())),
       gatewayTail: ours.tail,
       /** The longest GC pause (ms) of our gateway and of the upstream since the last call (--trace-gc). */
       gcPauses: () => ({ gateway: ours.gcMax(true), upstream: upstreamGcMax(true) }),
