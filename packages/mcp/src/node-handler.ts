@@ -699,8 +699,11 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
           const requestInfo = new LazyRequestInfo(req, target, resource.origin)
           const answers = await session.gate.deliver(requests, { authInfo, requestInfo } as MessageExtra)
           if (res.headersSent || res.destroyed) return
-          res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': session.id })
-          res.end(JSON.stringify(answers.length === 1 ? answers[0] : answers))
+          // With its length: writeHead fixes the header before end() sees the body, so without one node:http
+          // sent the answer chunked (a chunk header, the body and a terminating chunk, in more pieces).
+          const text = JSON.stringify(answers.length === 1 ? answers[0] : answers)
+          res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': session.id, 'content-length': Buffer.byteLength(text) })
+          res.end(text)
           return
         }
       } else {

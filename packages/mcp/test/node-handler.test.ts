@@ -294,6 +294,9 @@ describe('LazyRequestInfo (the fast path\'s requestInfo)', () => {
       const r = await rawPost(url, { ...creds, 'mcp-session-id': sessionId, 'x-probe': 'p-1' }, '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{}}}')
       expect(r.status).toBe(200)
       expect(JSON.parse(r.body)).toMatchObject({ id: 2, result: { content: [{ type: 'text', text: 'ok' }] } })
+      // The fast path's answer carries its length (not chunked).
+      expect(r.headers['content-length']).toBe(String(Buffer.byteLength(r.body)))
+      expect(r.headers['transfer-encoding']).toBeUndefined()
       expect(seen).toEqual([{ url: 'http://127.0.0.1/mcp', probe: 'p-1', own: [] }])
     } finally {
       await close()
