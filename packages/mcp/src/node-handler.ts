@@ -72,6 +72,28 @@ function fastRequests(body: unknown): FastRequest[] | null {
 
 /** The single value of header `name`, joined like fetch `Headers.get` when repeated; null when absent. */
 function joinedHeader(headers: Parameters<typeof headerValues>[0], name: string): string | null {
+  if (typeof (headers as { get?: unknown }).get !== 'function') {
+    // One value or none (nearly always): found without building the list, by headerValues' rule for keys.
+    const record = headers as Record<string, string | readonly string[] | undefined>
+    let only: string | null = null
+    let count = 0
+    for (const key in record) {
+      if (key !== name && (key.length !== name.length || key.toLowerCase() !== name)) continue
+      if (!Object.hasOwn(record, key)) continue
+      const value = record[key]
+      if (typeof value === 'string') {
+        only = value
+        count++
+      } else if (Array.isArray(value)) {
+        for (const v of value as unknown[]) {
+          if (typeof v !== 'string') continue
+          only = v
+          count++
+        }
+      }
+    }
+    if (count <= 1) return only
+  }
   const values = headerValues(headers, name)
   return values.length === 0 ? null : values.join(', ')
 }

@@ -298,6 +298,10 @@ describe('LazyRequestInfo (the fast path\'s requestInfo)', () => {
       expect(r.headers['content-length']).toBe(String(Buffer.byteLength(r.body)))
       expect(r.headers['transfer-encoding']).toBeUndefined()
       expect(seen).toEqual([{ url: 'http://127.0.0.1/mcp', probe: 'p-1', own: [] }])
+      // Accept read whole: two lines are joined (and pass), one line without text/event-stream is refused (406).
+      const call = (id: number, accept: string | string[]) => rawPost(url, { ...creds, 'mcp-session-id': sessionId, accept }, `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"echo","arguments":{}}}`)
+      expect((await call(3, ['application/json', 'text/event-stream'])).status).toBe(200)
+      expect((await call(4, 'application/json')).status).toBe(406)
     } finally {
       await close()
     }
