@@ -43,10 +43,10 @@ function pool(make) {
     },
     async fill(rate) {
       best = Math.max(best, rate)
-      // Each round uses a settle run and a timed window (measureInterleaved: minMs each), so 2 × MIN_MS
-      // at the case's rate, with a margin of 2: a round that ran 1.5 × its predecessor (a loaded machine
-      // going quiet, or a verifier faster than the raw reference) emptied a pool of 3 × MIN_MS.
-      const want = Math.ceil(Math.max(best, 200) * ((2 * MIN_MS) / 1000) * 2)
+      // Each round uses a settle run and a timed window (measureInterleaved: minMs each): 3 × MIN_MS at
+      // the best rate leaves a margin of 1.5. A pool of 4 × MIN_MS (tried) kept up to 50,000 lineages
+      // alive, and the rounds' ratios then varied twice as much (the collector's work in the windows).
+      const want = Math.ceil(Math.max(best, 200) * (MIN_MS / 1000) * 3)
       // Lineages left over from earlier rounds are kept only while well within the verifier's max age
       // of the last hop (60 s + 60 s skew): on a loaded machine a leftover aged past it ("issued too
       // long ago", seen at load 15-19).
