@@ -16,7 +16,7 @@ import {
   verifyJwsSignatureRaw,
 } from '@agentid/core'
 import { describe, expect, it, vi } from 'vitest'
-import { readVector } from './helpers.js'
+import { readVector, thrown } from './helpers.js'
 
 type EdModule = typeof import('../src/ed25519.js')
 const speccheck = readVector<any>('ed25519/speccheck/cases.annotated.json')
@@ -35,14 +35,11 @@ async function backend(env: string | undefined): Promise<EdModule> {
 // The package's own instance chooses with the environment as the process has it.
 const defaultBackend = ed25519Backend()
 
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn()
-    return undefined
-  } catch (error) {
-    expect(error).toBeInstanceOf(VerificationError)
-    return (error as VerificationError).code
-  }
+/** The code of the VerificationError that `fn` throws (the test fails when it throws nothing). */
+function code(fn: () => unknown): string {
+  const error = thrown(fn)
+  expect(error).toBeInstanceOf(VerificationError)
+  return (error as VerificationError).code
 }
 
 describe('ed25519Backend', () => {
