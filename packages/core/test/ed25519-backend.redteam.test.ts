@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto'
 import { ed25519 } from '@noble/curves/ed25519'
 import { decodeDidKey, decodeJwt, generateEd25519KeyPair, signerFromJwk, signJwt, type DecodedJws } from '@agentid/core'
 import { describe, expect, it, vi } from 'vitest'
+import { leBytes, leNumber } from './helpers.js'
 
 type Jws = typeof import('../src/jws.js')
 type Ed = typeof import('../src/ed25519.js')
@@ -42,16 +43,6 @@ function onBoth(fn: (m: Jws) => unknown): Record<string, string> {
 const both = (value: string) => ({ libsodium: value, 'node:crypto': value })
 
 const L = ed25519.CURVE.n
-function leBytes(n: bigint): Buffer {
-  const out = Buffer.alloc(32)
-  for (let i = 0; i < 32; i++) out[i] = Number((n >> BigInt(8 * i)) & 0xffn)
-  return out
-}
-function leNumber(bytes: Uint8Array): bigint {
-  let n = 0n
-  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i]!)
-  return n
-}
 
 const pair = generateEd25519KeyPair()
 const raw = decodeDidKey(pair.did).publicKey

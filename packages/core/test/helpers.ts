@@ -44,3 +44,17 @@ export function speccheckThroughGates(cases: readonly any[], verify: (message: B
     return verify(Buffer.from(c.message, 'hex'), sig, key)
   })
 }
+
+/** A scalar as Ed25519 encodes it: 32 bytes, little-endian (the low 256 bits of `n`). */
+export function leBytes(n: bigint): Buffer {
+  const out = Buffer.alloc(32)
+  for (let i = 0; i < 32; i++) out[i] = Number((n >> BigInt(8 * i)) & 0xffn)
+  return out
+}
+
+/** Little-endian bytes read as a number (an Ed25519 scalar, a SHA-512 digest reduced by the caller). */
+export function leNumber(bytes: Uint8Array): bigint {
+  let n = 0n
+  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i]!)
+  return n
+}

@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { describe, expect, it, vi } from 'vitest'
+import { leBytes, leNumber } from '../../core/test/helpers.js'
 
 type Core = typeof import('@agentid/core')
 type VerifierModule = typeof import('@agentid/verifier')
@@ -33,16 +34,6 @@ const ENVS = ['', 'node:crypto'] as const
 const { ed25519 } = createRequire(new URL('../../core/package.json', import.meta.url))('@noble/curves/ed25519') as typeof import('@noble/curves/ed25519')
 const Point = ed25519.ExtendedPoint
 const L = ed25519.CURVE.n
-function leBytes(n: bigint): Buffer {
-  const out = Buffer.alloc(32)
-  for (let i = 0; i < 32; i++) out[i] = Number((n >> BigInt(8 * i)) & 0xffn)
-  return out
-}
-function leNumber(bytes: Uint8Array): bigint {
-  let n = 0n
-  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i]!)
-  return n
-}
 const hex = (h: string) => Buffer.from(h, 'hex')
 const order8 = Point.fromHex('c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a')
 
