@@ -300,17 +300,7 @@ export function decodeJwtHeaderCached(token: unknown, maxBytes: number, cacheHea
  * KeyObject: for a key used once (a new agent's did:key), that object is most of the import's cost.
  */
 export function verifyJwsSignature(jws: Pick<DecodedJws, 'signingInput' | 'signature'>, publicKey: KeyObject | Ed25519PublicJwk): void {
-  const key = ed25519VerifyKey(publicKey, 'verifyJwsSignature')
-  const read: unknown = jws.signature // once, before the signing input fills the scratch buffer
-  const data = asciiSigningInput(jws.signingInput)
-  const signature = checkedSignature(read)
-  let ok = false
-  try {
-    ok = cryptoVerify(null, data, key, signature)
-  } catch (cause) {
-    throw new VerificationError('ERR_SIGNATURE_INVALID', 'signature check failed', { cause })
-  }
-  if (!ok) throw new VerificationError('ERR_SIGNATURE_INVALID', 'signature does not verify')
+  checkJwsSignature(jws, ed25519VerifyKey(publicKey, 'verifyJwsSignature'), nodeCryptoVerify)
 }
 
 /**
@@ -325,12 +315,25 @@ export function verifyJwsSignatureRaw(jws: Pick<DecodedJws, 'signingInput' | 'si
   // The backend loaded before the signing input fills the scratch buffer: the first load runs module
   // code (and any module-load hook of the process), which may verify another JWS and refill it.
   ed25519Backend()
-  const read: unknown = jws.signature // once, before the signing input fills the scratch buffer
+  checkJwsSignature(jws, publicKey, ed25519VerifyRaw)
+}
+
+type NodeVerifyKey = KeyObject | { key: JsonWebKey; format: 'jwk' }
+const nodeCryptoVerify = (data: Buffer, signature: Uint8Array, key: NodeVerifyKey): boolean => cryptoVerify(null, data, key, signature)
+
+/**
+ * The checks both synchronous forms share, in their order: the signature read once (before the signing
+ * input fills the scratch buffer: a getter could refill it), the input as ASCII bytes, the signature as
+ * 64 bytes without a small-order R, then `verify` (node:crypto or the raw-key backend), its throw or
+ * false made ERR_SIGNATURE_INVALID.
+ */
+function checkJwsSignature<K>(jws: Pick<DecodedJws, 'signingInput' | 'signature'>, key: K, verify: (data: Buffer, signature: Uint8Array, key: K) => boolean): void {
+  const read: unknown = jws.signature
   const data = asciiSigningInput(jws.signingInput)
   const signature = checkedSignature(read)
   let ok = false
   try {
-    ok = ed25519VerifyRaw(data, signature, publicKey)
+    ok = verify(data, signature, key)
   } catch (cause) {
     throw new VerificationError('ERR_SIGNATURE_INVALID', 'signature check failed', { cause })
   }
