@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import { assertEd25519PublicKey, parseDidKeySyntax } from './did-key.js'
 import { VerificationError } from './errors.js'
-import { decodeJwtHeaderCached, signJwt, verifyJwsSignatureAsync, type DecodedJwt } from './jws.js'
+import { decodeJwtHeaderCached, signJwt, verifyJwsSignatureAsync, verifyJwsSignatureRaw, type DecodedJwt } from './jws.js'
+import { ed25519Backend } from './ed25519.js'
 import { base64urlEncode } from './base64url.js'
 import type { Signer } from './keys.js'
 import { isNumericDate } from './time.js'
@@ -115,8 +116,9 @@ function bad(message: string, code: 'ERR_MALFORMED' | 'ERR_AUDIENCE_MISMATCH' | 
 
 /**
  * Verifies a proof of possession: signed by the key of its own `iss` did:key, for this audience and
- * purpose, within its short lifetime. Rejects with a VerificationError. The signature is checked on
- * libuv's thread pool: the issuer verifies one per spawn and keeps its event loop for the rest.
+ * purpose, within its short lifetime. Rejects with a VerificationError. The signature is checked with
+ * libsodium on the caller's thread where its addon loads ({@link ed25519Backend}), else with
+ * node:crypto on libuv's thread pool.
  * `token` is the proof, or what {@link decodeProofOfPossession} made of it (not decoded again; any
  * other object is refused as a token that is not a string).
  */
@@ -128,11 +130,18 @@ export async function verifyProofOfPossession(token: unknown, options: VerifyPro
   if (options.expectedDid !== undefined && p.iss !== options.expectedDid) bad('signed by another agent', 'ERR_KEY_MISMATCH')
   const { publicKey: raw, keyId } = parseDidKeySyntax(p.iss)
   if (jwt.header.kid !== undefined && jwt.header.kid !== keyId) bad('kid does not name the agent key', 'ERR_KEY_MISMATCH')
-  // The agent's key as its JWK, imported by node:crypto for this one check: no KeyObject is made for a
-  // key that a spawn uses once (the same import, less the object; `raw` is 32 bytes, as before).
-  await verifyJwsSignatureAsync(jwt, { kty: 'OKP', crv: 'Ed25519', x: base64urlEncode(raw) })
-  // After the signature: the key is then known to decode, so only the cheap point checks remain.
+  // The cheap point checks (canonical, not of small order) before the signature, as the verifier runs
+  // them: a weak key is ERR_DID_UNRESOLVABLE on both backends (libsodium refuses it inside its verify).
   assertEd25519PublicKey(raw, { signatureVerified: true })
+  if (ed25519Backend() === 'libsodium') {
+    // On the caller's thread: libsodium's verify costs less CPU than handing node:crypto's to libuv's
+    // pool (about 60 against 165 µs of the issuer's CPU per spawn here), and a spawn is CPU-bound.
+    verifyJwsSignatureRaw(jwt, raw)
+  } else {
+    // The agent's key as its JWK, imported by node:crypto for this one check on libuv's pool: no
+    // KeyObject is made for a key that a spawn uses once.
+    await verifyJwsSignatureAsync(jwt, { kty: 'OKP', crv: 'Ed25519', x: base64urlEncode(raw) })
+  }
   if (p.aud !== options.audience) bad('audience is not this issuer', 'ERR_AUDIENCE_MISMATCH')
   if (p.purpose !== options.purpose) bad(`purpose must be ${options.purpose}`)
   if (typeof p.jti !== 'string' || p.jti.length < 16 || p.jti.length > 128) bad('jti must be a string of 16 to 128 characters')

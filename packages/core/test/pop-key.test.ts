@@ -88,9 +88,9 @@ describe('verifyProofOfPossession: the agent key', () => {
     expect(await rejected(() => verifyProofOfPossession(forged, options))).toMatchObject({ code: 'ERR_SIGNATURE_INVALID' })
   })
 
-  it('a small-order key whose signature node:crypto accepts is refused after the signature, as before', async () => {
+  it('a small-order key whose signature node:crypto accepts is refused, before the signature (both backends)', async () => {
     // A = the identity point: [S]B = R + [k]A holds for R = B, S = 1 whatever the message, and
-    // node:crypto's cofactorless verify accepts it; the point check after the signature refuses the key.
+    // node:crypto's cofactorless verify accepts it; the point check before the signature refuses the key.
     const identity = Buffer.alloc(32)
     identity[0] = 1
     const basePoint = Buffer.from('5866666666666666666666666666666666666666666666666666666666666666', 'hex')

@@ -2,6 +2,7 @@
 // returning it. Its status lists come from memory, not over HTTP.
 import { Resolver } from 'did-resolver'
 import { getResolver as getKeyDidResolver } from 'key-did-resolver'
+import { ed25519Backend } from '@agentid/core'
 import { createVerifier, type DidResolver, type Verifier } from '@agentid/verifier'
 import type { IssuerEngine } from '../veramo/engine.js'
 import type { StatusLists } from './status-lists.js'
@@ -22,7 +23,9 @@ export function createSelfCheck(engine: IssuerEngine, clock: () => number, statu
     trustedIssuers: [engine.issuer.did],
     clock,
     memoSize: 1,
-    offloadSignatures: true,
+    // With libsodium the check runs on the event loop: it costs less CPU there than node:crypto's does
+    // on libuv's pool (a spawn is CPU-bound on two cores); node:crypto's is still handed to the pool.
+    offloadSignatures: ed25519Backend() !== 'libsodium',
     statusTtlMs: 1000,
     statusGraceMs: 0,
     // Delegation links (signed by agents) may name only this issuer's own status lists.
