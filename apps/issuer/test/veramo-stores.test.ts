@@ -1,4 +1,4 @@
-import { createPublicKey, generateKeyPairSync, randomBytes, verify as cryptoVerify } from 'node:crypto'
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto'
 import { join } from 'node:path'
 import type { Database } from 'better-sqlite3'
 import { createAgent, type IDIDManager, type IKeyManager } from '@veramo/core'
@@ -6,7 +6,7 @@ import { DIDManager } from '@veramo/did-manager'
 import { KeyDIDProvider } from '@veramo/did-provider-key'
 import { KeyManager } from '@veramo/key-manager'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { base64urlDecode, publicKeyFromRaw } from '@agentid/core'
+import { base64urlDecode, ed25519Backend, publicKeyFromRaw } from '@agentid/core'
 import { openDatabase } from '../src/db/open.js'
 import { createCryptoBox } from '../src/crypto-box.js'
 import { SqliteDIDStore } from '../src/veramo/sqlite-did-store.js'
@@ -177,6 +177,23 @@ describe('NodeEd25519KMS', () => {
     expect((await kms.listKeys()).map((k) => k.kid).sort()).toEqual(['a', b.publicKeyHex].sort())
     expect(await kms.deleteKey({ kid: 'a' })).toBe(true)
     await expectAgentIdError(() => kms.sign({ keyRef: { kid: 'a' }, data: new Uint8Array(1) }), 'ERR_NOT_FOUND')
+  })
+
+  it('signs exactly as node:crypto does with the same key (libsodium where core uses it), before and after a restart', async () => {
+    // This machine has the addon: the KMS signs with it, unless the unit-node-crypto project chose node:crypto.
+    expect(ed25519Backend()).toBe(process.env.AGENTID_ED25519 === 'node:crypto' ? 'node:crypto' : 'libsodium')
+    const kms = kmsOn(db)
+    const { privateKeyHex, seedHex } = ed25519Hex()
+    const key = await kms.importKey({ type: 'Ed25519', privateKeyHex })
+    const nodeKey = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.from(seedHex, 'hex')]), format: 'der', type: 'pkcs8' })
+    for (const data of [new Uint8Array(0), Buffer.from('header.payload'), randomBytes(4096), randomBytes(600).subarray(3, 503)]) {
+      const expected = cryptoSign(null, data, nodeKey).toString('base64url')
+      expect(await kms.sign({ keyRef: { kid: key.kid }, data })).toBe(expected)
+      expect(await kmsOn(db).sign({ keyRef: { kid: key.kid }, data })).toBe(expected) // loaded from the store
+    }
+    // Deleted: its cached key pair is gone with it.
+    expect(await kms.deleteKey({ kid: key.kid })).toBe(true)
+    await expectAgentIdError(() => kms.sign({ keyRef: { kid: key.kid }, data: new Uint8Array(1) }), 'ERR_NOT_FOUND')
   })
 
   it('refuses other key types, other algorithms and shared secrets', async () => {

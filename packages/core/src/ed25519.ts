@@ -23,6 +23,10 @@ interface Sodium {
     m: ArrayBufferLike, mOffset: number, mLength: number,
     pk: ArrayBufferLike, pkOffset: number,
   ): unknown
+  /** crypto_sign_seed_keypair (pk 32, sk 64, seed 32 bytes; fresh Uint8Arrays only), or null where absent. */
+  seedKeypair: ((pk: Uint8Array, sk: Uint8Array, seed: Uint8Array) => void) | null
+  /** crypto_sign_detached (sig 64, message, sk 64 bytes; fresh Uint8Arrays only), or null where absent. */
+  signDetached: ((sig: Uint8Array, m: Uint8Array, sk: Uint8Array) => void) | null
 }
 
 // A typed array's buffer, offset and length as the engine holds them: %TypedArray%.prototype's own
@@ -50,6 +54,18 @@ interface SodiumAddon {
     m: ArrayBufferLike, mOffset: number, mLength: number,
     pk: ArrayBufferLike, pkOffset: number, pkLength: number,
   ): boolean
+  // These two take typed arrays (the addon reads each one's engine view) and return libsodium's status.
+  crypto_sign_seed_keypair(pk: Uint8Array, sk: Uint8Array, seed: Uint8Array): number
+  crypto_sign_detached(sig: Uint8Array, m: Uint8Array, sk: Uint8Array): number
+}
+
+/** libsodium's status made a throw (the callers' lengths are checked first: a status is a fault). */
+function statusChecked(name: string, fn: unknown, self: unknown): ((a: Uint8Array, b: Uint8Array, c: Uint8Array) => void) | null {
+  if (typeof fn !== 'function') return null
+  return (a, b, c) => {
+    const status: unknown = fn.call(self, a, b, c)
+    if (status !== 0 && status !== undefined) throw new Error(`libsodium ${name} failed (status ${String(status)})`)
+  }
 }
 
 /**
@@ -71,6 +87,8 @@ function loadAddon(require: NodeJS.Require): Sodium | null {
   return {
     // ed25519VerifyRaw has checked the lengths (64 and 32) the addon's C asserts would abort on.
     verify: (sig, sigOffset, m, mOffset, mLength, pk, pkOffset) => verify.call(addon, sig, sigOffset, 64, m, mOffset, mLength, pk, pkOffset, 32),
+    seedKeypair: statusChecked('crypto_sign_seed_keypair', addon.crypto_sign_seed_keypair, addon),
+    signDetached: statusChecked('crypto_sign_detached', addon.crypto_sign_detached, addon),
   }
 }
 
@@ -97,13 +115,15 @@ function findSodium(): Sodium | null {
     // No prebuild at the expected place: sodium-native finds its addon itself below.
   }
   try {
-    const loaded = require('sodium-native') as { crypto_sign_verify_detached?: (sig: Uint8Array, m: Uint8Array, pk: Uint8Array) => unknown }
+    const loaded = require('sodium-native') as { crypto_sign_verify_detached?: (sig: Uint8Array, m: Uint8Array, pk: Uint8Array) => unknown; crypto_sign_seed_keypair?: unknown; crypto_sign_detached?: unknown }
     const verify = loaded.crypto_sign_verify_detached
     if (typeof verify !== 'function') return null
     // Its wrapper reads each view's properties: it is given fresh views that hold the engine's values.
     return {
       verify: (sig, sigOffset, m, mOffset, mLength, pk, pkOffset) =>
         verify.call(loaded, new Uint8Array(sig, sigOffset, 64), new Uint8Array(m, mOffset, mLength), new Uint8Array(pk, pkOffset, 32)),
+      seedKeypair: statusChecked('crypto_sign_seed_keypair', loaded.crypto_sign_seed_keypair, loaded),
+      signDetached: statusChecked('crypto_sign_detached', loaded.crypto_sign_detached, loaded),
     }
   } catch {
     return null
@@ -140,4 +160,56 @@ export function ed25519VerifyRaw(data: Uint8Array, signature: Uint8Array, public
   }
   // node:crypto reads the engine's view of data and signature; the key's bytes are copied from it too.
   return cryptoVerify(null, data, { key: { kty: 'OKP', crv: 'Ed25519', x: base64urlEncode(new Uint8Array(publicKey)) }, format: 'jwk' }, signature)
+}
+
+/** An Ed25519 signer over one private key, made by {@link ed25519SeedSigner}. */
+export interface Ed25519SeedSigner {
+  /** The public key libsodium derived from the seed (32 bytes, a copy). */
+  readonly publicKey: Uint8Array
+  /** The RFC 8032 signature of `data` (64 bytes; deterministic: node:crypto's for the same key and data). */
+  sign(data: Uint8Array): Buffer
+  /** Overwrites the secret key held in memory with zeros: every later `sign` throws. */
+  dispose(): void
+}
+
+/**
+ * A signer that signs with libsodium under the Ed25519 private key `seed` (32 bytes), on the caller's
+ * thread; null where the backend is node:crypto (see {@link ed25519Backend}), or where the addon has
+ * no signing functions. The key pair is derived from the seed alone (crypto_sign_seed_keypair), never
+ * taken from a caller: libsodium's signature hashes the secret key's public half, and a public half
+ * that does not match the seed turns two signatures of one message into the private key. The seed is
+ * copied; the caller may wipe its own.
+ * @example
+ * const signer = ed25519SeedSigner(seed) // null on node:crypto: sign there instead
+ * const signature = signer?.sign(Buffer.from('hello'))
+ */
+export function ed25519SeedSigner(seed: Uint8Array): Ed25519SeedSigner | null {
+  if (!(seed instanceof Uint8Array) || byteLengthOf(seed) !== 32) throw new TypeError('an Ed25519 private key (seed) is 32 bytes')
+  if (sodium === undefined) sodium = loadSodium()
+  if (sodium === null || sodium.seedKeypair === null || sodium.signDetached === null) return null
+  const signDetached = sodium.signDetached
+  const publicKey = new Uint8Array(32)
+  const secretKey = new Uint8Array(64) // seed ‖ public key, libsodium's form
+  const seedCopy = new Uint8Array(seed) // the engine's view of the caller's bytes
+  try {
+    sodium.seedKeypair(publicKey, secretKey, seedCopy)
+  } finally {
+    seedCopy.fill(0)
+  }
+  let disposed = false
+  return Object.freeze({
+    publicKey: new Uint8Array(publicKey),
+    sign(data: Uint8Array): Buffer {
+      if (disposed) throw new TypeError('ed25519SeedSigner: this signer was disposed')
+      if (!(data instanceof Uint8Array)) throw new TypeError('ed25519SeedSigner: data must be a Uint8Array')
+      const signature = Buffer.alloc(64)
+      // A fresh view of the engine's bytes: the addon reads the view it is given (never own properties).
+      signDetached(signature, new Uint8Array(bufferOf(data), byteOffsetOf(data), byteLengthOf(data)), secretKey)
+      return signature
+    },
+    dispose(): void {
+      disposed = true
+      secretKey.fill(0)
+    },
+  })
 }

@@ -31,7 +31,7 @@ export {
 } from './keys.js'
 export type { Ed25519PublicJwk, Ed25519PrivateJwk, Ed25519KeyPair, Signer } from './keys.js'
 export { signCompactJws, signJwt, decodeCompactJws, decodeCompactJwsSegments, decodeJwt, decodeJwtParts, decodeJsonSegment, verifyJwsSignature, verifyJwsSignatureRaw, verifyJwsSignatureAsync, verifyCompactJws, DEFAULT_MAX_TOKEN_BYTES } from './jws.js'
-export { ed25519Backend } from './ed25519.js'
+export { ed25519Backend, ed25519SeedSigner, type Ed25519SeedSigner } from './ed25519.js'
 export type { Ed25519Backend } from './ed25519.js'
 export type { JwsHeader, DecodedJws, DecodedJwsSegments, DecodedJwt } from './jws.js'
 export {
