@@ -125,6 +125,12 @@ describe.each(engines)('storage on $name', (engine) => {
     const hostile = await Promise.allSettled([s!.agents.seen('did:key:z\u0000', 'pop:x'), s!.agents.seen('did:key:zA', 'pop:used', orch1!.key_hash)])
     if (engine.name === 'postgres') expect(hostile[0]!.status).toBe('rejected')
     expect(hostile[1]).toEqual({ status: 'fulfilled', value: { agent: true, nonce: true, orchestrator: orch1 } })
+    // A removed orchestrator's key finds none, in the same read and alone.
+    await s!.orchestrators.insert({ id: 'orch_gone', name: 'gone', key_hash: 'gone-hash', created_at: 1 })
+    expect(await s!.agents.seen('did:key:zA', 'pop:used', 'gone-hash')).toMatchObject({ orchestrator: { id: 'orch_gone', name: 'gone', key_hash: 'gone-hash', created_at: 1, removed_at: null } })
+    expect(await s!.orchestrators.remove('orch_gone', 5)).toBe(true)
+    expect(await s!.agents.seen('did:key:zA', 'pop:used', 'gone-hash')).toEqual({ agent: true, nonce: true, orchestrator: undefined })
+    expect(await s!.orchestrators.byKeyHash('gone-hash')).toBeUndefined()
     expect(await s!.agents.list({ limit: 10, status: 'revoked' })).toHaveLength(1)
     expect(await s!.credentials.revoke('urn:uuid:1', 300, 'r')).toBe(true)
     expect(await s!.credentials.activeByAgent('did:key:zA')).toEqual([])

@@ -119,6 +119,10 @@ export class Store {
       agentInsert: p(`INSERT INTO agents (did, orchestrator_id, controller, purpose, claims_json, key_custody, status, created_at)
         VALUES (?, ?, ?, ?, ?, ?, 'active', ?)`),
       agentGet: p('SELECT * FROM agents WHERE did = ?'),
+      // A spawn's early reads in one statement (one read transaction, one step): 17-20 against 23-30 µs
+      // of CPU for the three statements apart, on 100,000 agents with commits between reads.
+      spawnSeen: p(`SELECT (SELECT 1 FROM agents WHERE did = ?) IS NOT NULL AS agent, (SELECT 1 FROM proof_nonces WHERE nonce = ?) IS NOT NULL AS nonce,
+        o.id, o.name, o.key_hash, o.created_at, o.removed_at FROM (SELECT 1) LEFT JOIN orchestrators o ON o.key_hash = ? AND o.removed_at IS NULL`).raw(),
       agentRevoke: p("UPDATE agents SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE did = ? AND status = 'active'"),
       credInsert: p(`INSERT INTO credentials (id, agent_did, kind, format, jwt, status_list_id, status_index, issued_at, expires_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -287,6 +291,11 @@ export class Store {
     insert: (row: Omit<AgentRow, 'status' | 'revoked_at' | 'revocation_reason'>) =>
       void this.s.agentInsert!.run(row.did, row.orchestrator_id, row.controller, row.purpose, row.claims_json, row.key_custody, row.created_at),
     get: (did: string) => this.s.agentGet!.get(did) as AgentRow | undefined,
+    /** Whether an agent of `did` and a proof nonce `nonce` exist, and the live orchestrator of `keyHash` (null: not asked). */
+    seen: (did: string | null, nonce: string | null, keyHash: string | null): { agent: boolean; nonce: boolean; orchestrator: OrchestratorRow | undefined } => {
+      const [agent, seenNonce, id, name, key_hash, created_at, removed_at] = this.s.spawnSeen!.get(did, nonce, keyHash) as [number, number, string | null, string, string, number, number | null]
+      return { agent: agent === 1, nonce: seenNonce === 1, orchestrator: id === null ? undefined : { id, name, key_hash, created_at, removed_at } }
+    },
     revoke: (did: string, at: number, reason: string) => this.s.agentRevoke!.run(at, reason, did).changes > 0,
     list: (f: AgentFilter): AgentRow[] => {
       const where: string[] = []

@@ -85,11 +85,10 @@ export class SqliteStorage implements IssuerStorage {
       },
       agents: {
         insert: a(st.agents.insert), get: a(st.agents.get),
-        seen: a((did: string | null, nonce: string | null, keyHash?: string) => ({
-          agent: did !== null && st.agents.get(did) !== undefined,
-          nonce: nonce !== null && st.nonces.seen(nonce),
-          ...(keyHash !== undefined ? { orchestrator: st.orchestrators.byKeyHash(keyHash) } : {}),
-        })),
+        seen: a((did: string | null, nonce: string | null, keyHash?: string) => {
+          const read = st.agents.seen(did, nonce, keyHash ?? null)
+          return { agent: read.agent, nonce: read.nonce, ...(keyHash !== undefined ? { orchestrator: read.orchestrator } : {}) }
+        }),
         revoke: a(st.agents.revoke), list: a(st.agents.list) },
       credentials: { insert: a(st.credentials.insert), get: a(st.credentials.get), byAgent: a(st.credentials.byAgent), activeByAgent: a(st.credentials.activeByAgent), revoke: a(st.credentials.revoke) },
       delegations: {
