@@ -146,10 +146,12 @@ function loadEd25519(privateKeyHex: unknown): LoadedKey {
   let privateKey: KeyObject
   let sodium: Ed25519SeedSigner | null
   try {
-    privateKey = privateKeyFromSeed(seed)
-    sodium = ed25519SeedSigner(seed)
-  } catch (cause) {
-    throw invalidKey('not an Ed25519 private key', cause)
+    try {
+      privateKey = privateKeyFromSeed(seed)
+    } catch (cause) {
+      throw invalidKey('not an Ed25519 private key', cause)
+    }
+    sodium = ed25519SeedSigner(seed) // a bad AGENTID_ED25519 throws its own TypeError here
   } finally {
     bytes.fill(0, 0, 32)
   }
