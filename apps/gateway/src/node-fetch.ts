@@ -5,21 +5,17 @@
 import http from 'node:http'
 import https from 'node:https'
 import { Readable } from 'node:stream'
+import { Http1Poster, type PostAnswer, type PostTarget } from './http1.js'
 
 type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>
-/** A whole upstream answer to {@link NodeFetch.post}. */
-export interface PostAnswer {
-  readonly status: number
-  /** The media type of `content-type`, lower case, without parameters ('' when absent). */
-  readonly type: string
-  readonly body: Buffer
-}
+export type { PostAnswer }
 
 /** The gateway's upstream fetch: node:http(s) with keep-alive; `destroy()` closes its sockets. */
 export type NodeFetch = FetchLike & {
   destroy(): void
   /**
-   * POSTs `body` (JSON text) to `url` on the same keep-alive agents, without the fetch API around it, and
+   * POSTs `body` (JSON text) to `url` on keep-alive connections of its own (`http1.ts`: one write per request,
+   * a strict HTTP/1.1 answer parser; not node:http's ClientRequest), without the fetch API around it, and
    * reads the whole answer, JSON or SSE, up to `maxBytes` (else rejects, the connection closed). `abort()`:
    * the answer is no longer wanted; an SSE stream (which may not end) is cut at once, or as soon as it
    * starts, and rejects; a JSON body is read to its end (up to `maxBytes`), keeping the connection alive.
@@ -175,82 +171,31 @@ export function createNodeFetch(maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES): 
       })
       request.end(body ?? undefined)
     })
-  // The request options of the last URL posted to: http.request then need not convert a URL each time.
+  // The raw POSTs on connections of their own (http1.ts), the URL parsed once per upstream URL.
+  const poster = new Http1Poster()
   let postUrl: string | undefined
-  let postTarget: { secure: boolean; hostname: string; port: string; path: string; host: string } | undefined
+  let postTarget: PostTarget | undefined
   const post: NodeFetch['post'] = (input, headers, body, maxBytes) => {
     if (input !== postUrl) {
       const url = new URL(input)
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`unsupported protocol ${url.protocol}`)
+      const secure = url.protocol === 'https:'
       // `host`: the Host header node:http would set (IPv6 in brackets, the port unless the scheme's default, which URL drops).
-      postTarget = { secure: url.protocol === 'https:', hostname: url.hostname.replace(/^\[|\]$/g, ''), port: url.port, path: `${url.pathname}${url.search}`, host: url.host }
+      postTarget = Object.freeze({
+        secure, hostname: url.hostname.replace(/^\[|\]$/g, ''), port: url.port === '' ? (secure ? 443 : 80) : Number(url.port),
+        path: `${url.pathname}${url.search}`, host: url.host,
+      })
       postUrl = input
     }
-    const target = postTarget!
-    // The request's header lines as one flat list: node:http then writes them as given (each name and value
-    // still validated) instead of setting them one by one on the request and adding Host itself.
-    const lines: string[] = Array.isArray(headers) ? [...(headers as readonly string[])] : Object.entries(headers).flat()
-    lines.push('host', target.host, 'content-length', String(Buffer.byteLength(body)))
-    let request: http.ClientRequest | undefined
-    let streaming = false
-    let aborted = false
-    const cut = () => {
-      request?.destroy(new Error('the upstream answer is no longer wanted'))
-    }
-    const send = (retried: boolean): Promise<PostAnswer> => new Promise<PostAnswer>((resolve, reject) => {
-      const req = (target.secure ? https : http).request({
-        hostname: target.hostname, port: target.port, path: target.path, method: 'POST',
-        headers: lines,
-        // A retry goes out on a new connection of its own: the other pooled sockets may be as stale as the first.
-        agent: retried ? false : target.secure ? agents.https : agents.http,
-      }, (res) => {
-        streaming = (res.headers['content-type'] ?? '').includes('text/event-stream')
-        if (aborted && streaming) return cut()
-        const declared = Number(res.headers['content-length'])
-        if (declared > maxBytes) {
-          req.destroy()
-          return reject(new Error(`upstream response larger than ${maxBytes} bytes`))
-        }
-        const chunks: Buffer[] = []
-        let size = 0
-        res.on('data', (c: Buffer) => {
-          size += c.length
-          if (size > maxBytes) {
-            req.destroy()
-            return reject(new Error(`upstream response larger than ${maxBytes} bytes`))
-          }
-          chunks.push(c)
-        })
-        res.on('error', reject)
-        res.on('close', () => {
-          if (!res.complete) reject(new Error('upstream response cut short'))
-        })
-        res.on('end', () => {
-          const type = (res.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase()
-          resolve({ status: res.statusCode ?? 502, type, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) })
-        })
-      })
-      request = req
-      req.on('error', (error: NodeJS.ErrnoException) => {
-        // As in fetchImpl: a keep-alive socket the upstream closed as this request went out on it.
-        if (!retried && !aborted && req.reusedSocket && error.code === 'ECONNRESET') resolve(send(true))
-        else reject(error)
-      })
-      req.end(body)
-    })
-    return {
-      answer: send(false),
-      abort() {
-        aborted = true
-        if (streaming) cut()
-      },
-    }
+    const lines: readonly string[] = Array.isArray(headers) ? (headers as readonly string[]) : Object.entries(headers).flat()
+    return poster.post(postTarget!, lines, body, maxBytes)
   }
   return Object.assign((input: string | URL, init?: RequestInit) => fetchImpl(input, init), {
     post,
     destroy() {
       agents.http.destroy()
       agents.https.destroy()
+      poster.destroy()
     },
   })
 }
