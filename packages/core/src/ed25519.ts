@@ -2,6 +2,7 @@ import { verify as cryptoVerify } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
+import { isArrayBuffer } from 'node:util/types'
 import { base64urlEncode } from './base64url.js'
 
 // Which implementation checks an Ed25519 signature under a raw public key on the caller's thread.
@@ -204,7 +205,12 @@ export function ed25519SeedSigner(seed: Uint8Array): Ed25519SeedSigner | null {
       if (!(data instanceof Uint8Array)) throw new TypeError('ed25519SeedSigner: data must be a Uint8Array')
       const signature = Buffer.alloc(64)
       // A fresh view of the engine's bytes: the addon reads the view it is given (never own properties).
-      signDetached(signature, new Uint8Array(bufferOf(data), byteOffsetOf(data), byteLengthOf(data)), secretKey)
+      // Memory another thread can write (a SharedArrayBuffer) is copied first, as node:crypto's pool sign
+      // copies: libsodium hashes the message twice (nonce, then challenge), and bytes changed between the
+      // two make a signature that, with the one of either message, gives away the private key.
+      const buffer = bufferOf(data)
+      const bytes = isArrayBuffer(buffer) ? new Uint8Array(buffer, byteOffsetOf(data), byteLengthOf(data)) : new Uint8Array(data)
+      signDetached(signature, bytes, secretKey)
       return signature
     },
     dispose(): void {
