@@ -31,7 +31,7 @@ export default defineConfig({
         resolve: { alias },
         test: {
           name: 'unit-node-crypto',
-          include: ['packages/core/test/pop-*.test.ts', 'apps/issuer/test/{veramo-stores,engine}.test.ts', 'packages/verifier/test/{verify-*,dpop-*,rfc9449-vectors,memo-admission}.test.ts', 'packages/lineage/test/**/*.test.ts', 'packages/delegation/test/**/*.test.ts'],
+          include: ['packages/core/test/pop-*.test.ts', 'apps/issuer/test/{veramo-stores,engine,kms.redteam}.test.ts', 'packages/verifier/test/{verify-*,dpop-*,rfc9449-vectors,memo-admission}.test.ts', 'packages/lineage/test/**/*.test.ts', 'packages/delegation/test/**/*.test.ts'],
           env: { AGENTID_ED25519: 'node:crypto' },
           testTimeout: 20_000,
         },

@@ -11,8 +11,17 @@ const HEX = /^(?:[0-9a-fA-F]{2})+$/
 interface LoadedKey {
   privateKey: KeyObject
   publicKeyHex: string
-  /** The same key in libsodium where core's Ed25519 backend is libsodium, else null. */
+  /**
+   * The same key in libsodium where core's Ed25519 backend is libsodium, else null; null again once
+   * wiped ({@link wipe}): a sign in flight that holds the key then signs with the KeyObject.
+   */
   sodium: Ed25519SeedSigner | null
+}
+
+/** Wipes a key's libsodium copy (the KeyObject is freed, and wiped by OpenSSL, by the collector). */
+function wipe(key: LoadedKey): void {
+  key.sodium?.dispose()
+  key.sodium = null
 }
 
 /**
@@ -33,6 +42,9 @@ export class NodeEd25519KMS extends AbstractKeyManagementSystem {
   readonly #store: AbstractPrivateKeyStore
   readonly #name: string
   readonly #cache = new Map<string, LoadedKey>()
+  // Bumped by every change to the cache but a load's own: a load that read the store before one does
+  // not cache what it read (a key deleted, or replaced, meanwhile).
+  #generation = 0
 
   /** @param name - the name this KMS is registered under in KeyManager's `kms` map. */
   constructor(store: AbstractPrivateKeyStore, name = 'local') {
@@ -57,10 +69,12 @@ export class NodeEd25519KMS extends AbstractKeyManagementSystem {
     try {
       await this.#store.importKey({ alias: kid, type: 'Ed25519', privateKeyHex: seedAndPublic })
     } catch (error) {
-      loaded.sodium?.dispose()
+      wipe(loaded)
       throw error
     }
-    this.#cache.get(kid)?.sodium?.dispose()
+    this.#generation++
+    const previous = this.#cache.get(kid)
+    if (previous) wipe(previous)
     this.#cache.set(kid, loaded)
     return managedKeyInfo(this.#name, kid, loaded.publicKeyHex)
   }
@@ -69,13 +83,15 @@ export class NodeEd25519KMS extends AbstractKeyManagementSystem {
     const keys = await this.#store.listKeys({})
     return keys.filter((k) => k.type === 'Ed25519').map((k) => {
       const loaded = loadEd25519(k.privateKeyHex)
-      loaded.sodium?.dispose() // only its public key is wanted here
+      wipe(loaded) // only its public key is wanted here
       return managedKeyInfo(this.#name, k.alias, loaded.publicKeyHex)
     })
   }
 
   async deleteKey({ kid }: { kid: string }): Promise<boolean> {
-    this.#cache.get(kid)?.sodium?.dispose()
+    this.#generation++
+    const cached = this.#cache.get(kid)
+    if (cached) wipe(cached)
     this.#cache.delete(kid)
     return this.#store.deleteKey({ alias: kid })
   }
@@ -95,6 +111,7 @@ export class NodeEd25519KMS extends AbstractKeyManagementSystem {
     const key = await this.#load(keyRef?.kid)
     // libsodium on the event loop costs less CPU than node:crypto's sign on libuv's pool (about 30
     // against 60-75 µs per spawn here, the handoff included); without it, the pool keeps the loop free.
+    // Read after the await: a key wiped meanwhile (deleted, imported again, cache cleared) has none.
     if (key.sodium !== null) return base64urlEncode(key.sodium.sign(bytes))
     return base64urlEncode(await signOnPool(null, bytes, key.privateKey))
   }
@@ -105,7 +122,10 @@ export class NodeEd25519KMS extends AbstractKeyManagementSystem {
 
   /** Drops every decrypted key from memory (they are reloaded from the store on next use). */
   clearCache(): void {
-    // Not disposed: a sign in flight may hold one (as it may a KeyObject); the collector frees both.
+    // Wiped: the collector frees libsodium's copy without wiping it. A sign in flight that holds one
+    // signs with its KeyObject instead.
+    this.#generation++
+    for (const key of this.#cache.values()) wipe(key)
     this.#cache.clear()
   }
 
@@ -113,6 +133,7 @@ export class NodeEd25519KMS extends AbstractKeyManagementSystem {
     if (typeof kid !== 'string') throw new TypeError('sign: keyRef.kid is required')
     const cached = this.#cache.get(kid)
     if (cached) return cached
+    const generation = this.#generation
     let stored
     try {
       stored = await this.#store.getKey({ alias: kid })
@@ -122,6 +143,17 @@ export class NodeEd25519KMS extends AbstractKeyManagementSystem {
     }
     requireEd25519(stored.type)
     const loaded = loadEd25519(stored.privateKeyHex)
+    // What was cached while the store answered wins: a concurrent load's (one key in memory, not two) or
+    // an import's. A delete or a clear meanwhile: this sign uses what it read, once, and it is not kept.
+    const current = this.#cache.get(kid)
+    if (current) {
+      wipe(loaded)
+      return current
+    }
+    if (generation !== this.#generation) {
+      wipe(loaded)
+      return loaded
+    }
     this.#cache.set(kid, loaded)
     return loaded
   }
