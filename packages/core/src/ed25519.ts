@@ -185,8 +185,10 @@ export interface Ed25519SeedSigner {
  * const signature = signer?.sign(Buffer.from('hello'))
  */
 export function ed25519SeedSigner(seed: Uint8Array): Ed25519SeedSigner | null {
-  if (!(seed instanceof Uint8Array) || byteLengthOf(seed) !== 32) throw new TypeError('an Ed25519 private key (seed) is 32 bytes')
+  // Loaded before the seed is checked and copied: loading runs module code and the process's load
+  // hooks, and a seed shrunk meanwhile (a resizable buffer) had libsodium read the heap past its copy.
   if (sodium === undefined) sodium = loadSodium()
+  if (!(seed instanceof Uint8Array) || byteLengthOf(seed) !== 32) throw new TypeError('an Ed25519 private key (seed) is 32 bytes')
   if (sodium === null || sodium.seedKeypair === null || sodium.signDetached === null) return null
   const signDetached = sodium.signDetached
   const publicKey = new Uint8Array(32)

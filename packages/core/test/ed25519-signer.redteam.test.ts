@@ -1,7 +1,7 @@
 // Red team: ed25519SeedSigner under hostile input that the main suite does not try.
-import { randomBytes } from 'node:crypto'
+import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto'
 import { Worker } from 'node:worker_threads'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { ed25519Backend, ed25519SeedSigner } from '../src/ed25519.js'
 
 describe.runIf(ed25519Backend() === 'libsodium')('ed25519SeedSigner (red team)', () => {
@@ -36,6 +36,41 @@ describe.runIf(ed25519Backend() === 'libsodium')('ed25519SeedSigner (red team)',
     } finally {
       Atomics.store(control, 0, 2)
       await writer.terminate()
+    }
+  })
+})
+
+describe.runIf(ed25519Backend() === 'libsodium')('ed25519SeedSigner (red team): the first call loads the backend', () => {
+  it('a module-load hook that shrinks the seed\'s buffer while the addon loads does not make libsodium read past it', async () => {
+    // The addon's length asserts are compiled out: a 16-byte copy of the seed had libsodium read 16
+    // bytes of the heap after it, and the signer held a key pair of neither seed.
+    const Module = (await import('node:module')).default as unknown as { _load: (...args: unknown[]) => unknown }
+    vi.resetModules() // a fresh backend module: loaded by the call below
+    const m = await import('../src/ed25519.js')
+    const buffer = new ArrayBuffer(32, { maxByteLength: 32 })
+    const seed = new Uint8Array(buffer) // tracks the buffer's length
+    seed.set(randomBytes(32))
+    const full = Buffer.from(seed)
+    const original = Module._load
+    let hooked = false
+    Module._load = function (this: unknown, ...args: unknown[]) {
+      hooked = true
+      buffer.resize(16)
+      return original.apply(this, args)
+    }
+    let signer
+    try {
+      signer = m.ed25519SeedSigner(seed)
+    } catch (error) {
+      expect(error).toBeInstanceOf(TypeError) // the 16 bytes left are no seed
+    } finally {
+      Module._load = original
+    }
+    expect(hooked).toBe(true)
+    if (signer) {
+      const key = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), full]), format: 'der', type: 'pkcs8' })
+      const x = (createPublicKey(key).export({ format: 'jwk' }) as { x: string }).x
+      expect(Buffer.from(signer.publicKey).toString('base64url')).toBe(x) // the 32 bytes it was given
     }
   })
 })
