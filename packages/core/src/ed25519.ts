@@ -192,7 +192,7 @@ export function ed25519SeedSigner(seed: Uint8Array): Ed25519SeedSigner | null {
   if (sodium === null || sodium.seedKeypair === null || sodium.signDetached === null) return null
   const signDetached = sodium.signDetached
   const publicKey = new Uint8Array(32)
-  const secretKey = new Uint8Array(64) // seed ‖ public key, libsodium's form
+  const secretKey = new Uint8Array(64) // seed, then public key, libsodium's form
   const seedCopy = new Uint8Array(seed) // the engine's view of the caller's bytes
   try {
     sodium.seedKeypair(publicKey, secretKey, seedCopy)

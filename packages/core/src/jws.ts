@@ -153,30 +153,37 @@ function splitCompactJws(token: string, maxBytes: number): number {
 
 // One buffer for bytes used only within one synchronous call: a JWT payload decoded then read as text,
 // a signing input handed to node:crypto's one-shot verify. A Buffer per call was ~2.5 KB of native
-// memory per verification, freed only after V8's next collection. Grows to the largest token seen
-// (at most its maxBytes).
+// memory per verification, freed only after V8's next collection. Grows to the largest token seen, up
+// to SCRATCH_KEPT_MAX (3 × a default 64 KiB token's signing input): a larger input (a caller's own
+// maxBytes, or a JWS given to verifyJwsSignature) gets a buffer of its own, not kept, so that one huge
+// input does not hold its memory for the life of the process.
+const SCRATCH_KEPT_MAX = 3 * DEFAULT_MAX_TOKEN_BYTES
 let scratch = Buffer.allocUnsafeSlow(4096)
 function scratchOf(bytes: number): Buffer {
-  if (scratch.length < bytes) scratch = Buffer.allocUnsafeSlow(Math.max(bytes, scratch.length * 2))
+  if (scratch.length >= bytes) return scratch
+  if (bytes > SCRATCH_KEPT_MAX) return Buffer.allocUnsafeSlow(bytes)
+  scratch = Buffer.allocUnsafeSlow(Math.min(Math.max(bytes, scratch.length * 2), SCRATCH_KEPT_MAX))
   return scratch
 }
+/** The scratch buffer's size in bytes (tests). Internal: not exported from index.ts. */
+export const scratchBytesKept = (): number => scratch.length
 
 /**
  * Decodes a base64url segment into the scratch buffer with base64urlDecode's rules (canonical
- * unpadded base64url, else ERR_MALFORMED with its messages); returns the length decoded. Node's
+ * unpadded base64url, else ERR_MALFORMED with its messages); returns the bytes decoded (a view of it). Node's
  * decoder reads any text (it skips foreign characters, takes `+/` and padding), so the text is
  * checked by encoding the bytes back: only canonical unpadded base64url gives itself again. That costs
  * less than the character expression over a link's payload (~ 0.3 against 0.6 µs for 1,260
  * characters, CPU time); a mismatch runs the expression to throw the same error as before.
  */
-function decodeIntoScratch(segment: string, what: string): number {
+function decodeIntoScratch(segment: string, what: string): Buffer {
   const bytes = scratchOf(Math.ceil((segment.length * 3) / 4))
   const length = bytes.write(segment, 0, 'base64url')
   if (bytes.toString('base64url', 0, length) !== segment) {
     checkBase64url(segment, what)
     throw new VerificationError('ERR_MALFORMED', `${what} is not valid unpadded base64url`)
   }
-  return length
+  return bytes.subarray(0, length)
 }
 
 // Headers repeat: every credential of an issuer's key has the same one, every proof of a client too.
@@ -196,13 +203,13 @@ function decodeHeader(segment: string, cache = true): JwsHeader {
   if (known !== undefined) return known
   // The segment decoded once (decodeJsonSegment's base64url, UTF-8 and JSON rules), read by the
   // template below when it has signJwt's shape, else by the strict JSON parser.
-  const length = decodeIntoScratch(segment, 'JWS header')
-  const simple = templateHeader(scratch.toString('latin1', 0, length))
+  const bytes = decodeIntoScratch(segment, 'JWS header')
+  const simple = templateHeader(bytes.toString('latin1'))
   if (simple !== undefined) {
     if (cache) rememberHeader(segment, simple)
     return simple
   }
-  const header = parseStrictJsonObject(decodeUtf8Strict(scratch.subarray(0, length), 'JWS header'), HEADER_OPTIONS) as JwsHeader
+  const header = parseStrictJsonObject(decodeUtf8Strict(bytes, 'JWS header'), HEADER_OPTIONS) as JwsHeader
   if (header.alg !== 'EdDSA') {
     throw new VerificationError('ERR_UNSUPPORTED_ALG', 'only alg EdDSA is accepted', { details: { alg: typeof header.alg === 'string' ? header.alg : null } })
   }
@@ -285,10 +292,10 @@ export function decodeJwtHeaderCached(token: unknown, maxBytes: number, cacheHea
   const second = splitCompactJws(token, maxBytes)
   const first = token.indexOf('.')
   const header = decodeHeader(token.slice(0, first), cacheHeader)
-  const length = decodeIntoScratch(token.slice(first + 1, second), 'JWS payload')
+  const payloadBytes = decodeIntoScratch(token.slice(first + 1, second), 'JWS payload')
   const signature = base64urlDecode(token.slice(second + 1), 'JWS signature')
   if (signature.length !== 64) throw new VerificationError('ERR_SIGNATURE_INVALID', 'an Ed25519 signature is 64 bytes')
-  const text = decodeUtf8Strict(scratch.subarray(0, length), 'JWT payload')
+  const text = decodeUtf8Strict(payloadBytes, 'JWT payload')
   const payload = parseStrictJsonObject(text, PAYLOAD_OPTIONS)
   return { header, payload, signingInput: token.slice(0, second), signature }
 }
