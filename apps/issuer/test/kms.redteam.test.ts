@@ -50,6 +50,13 @@ class SlowReadStore extends SqlitePrivateKeyStore {
     return key
   }
 }
+/** A store whose delete takes effect after a while (a round trip to a database over the network). */
+class SlowDeleteStore extends SqlitePrivateKeyStore {
+  override async deleteKey(args: { alias: string }) {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    return super.deleteKey(args)
+  }
+}
 const slowKmsOn = (database: Database) => new NodeEd25519KMS(new SlowReadStore(database, createCryptoBox(secret, 'test/v1')))
 function ed25519Hex(): { privateKeyHex: string; publicKeyHex: string } {
   const jwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }) as { d: string; x: string }
@@ -83,6 +90,16 @@ describe('NodeEd25519KMS (red team)', () => {
     const inFlight = kms.sign({ keyRef: { kid }, data })
     await kms.deleteKey({ kid })
     await inFlight.catch(() => undefined) // either answer is fine for a sign that raced the delete
+    await expectAgentIdError(() => kms.sign({ keyRef: { kid }, data }), 'ERR_NOT_FOUND')
+  })
+
+  it('does not cache a key loaded while its delete was on its way to the store (it signs no more once deleted)', async () => {
+    const alice = ed25519Hex()
+    const { kid } = await kmsOn(db).importKey({ type: 'Ed25519', privateKeyHex: alice.privateKeyHex })
+    const kms = new NodeEd25519KMS(new SlowDeleteStore(db, createCryptoBox(secret, 'test/v1')))
+    const deleting = kms.deleteKey({ kid })
+    expect(verifies(alice.publicKeyHex, data, await kms.sign({ keyRef: { kid }, data }))).toBe(true) // the row is still there
+    expect(await deleting).toBe(true)
     await expectAgentIdError(() => kms.sign({ keyRef: { kid }, data }), 'ERR_NOT_FOUND')
   })
 

@@ -89,11 +89,20 @@ export class NodeEd25519KMS extends AbstractKeyManagementSystem {
   }
 
   async deleteKey({ kid }: { kid: string }): Promise<boolean> {
+    this.#forget(kid)
+    try {
+      return await this.#store.deleteKey({ alias: kid })
+    } finally {
+      // Again once the store has answered: a load meanwhile may have read the row before it went.
+      this.#forget(kid)
+    }
+  }
+
+  #forget(kid: string): void {
     this.#generation++
     const cached = this.#cache.get(kid)
     if (cached) wipe(cached)
     this.#cache.delete(kid)
-    return this.#store.deleteKey({ alias: kid })
   }
 
   /**
