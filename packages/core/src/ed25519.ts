@@ -151,7 +151,9 @@ export function ed25519VerifyRaw(data: Uint8Array, signature: Uint8Array, public
   // of which libsodium would read the first 64 where node:crypto refuses any signature not of 64.
   if (!(publicKey instanceof Uint8Array) || byteLengthOf(publicKey) !== 32) throw new TypeError('an Ed25519 public key is 32 bytes')
   if (!(signature instanceof Uint8Array) || byteLengthOf(signature) !== 64) return false
-  if (sodium !== null) {
+  // The addon takes 32-bit offsets and lengths: a view that ends past 2^32 - 1 of its buffer was read
+  // 2^32 bytes earlier (a key there, another key). node:crypto, which reads the engine's view, checks it.
+  if (sodium !== null && addressable(signature) && addressable(data) && addressable(publicKey)) {
     const ok = sodium.verify(bufferOf(signature), byteOffsetOf(signature), bufferOf(data), byteOffsetOf(data), byteLengthOf(data), bufferOf(publicKey), byteOffsetOf(publicKey))
     if (typeof ok === 'boolean') return ok
     // The addon answers undefined, not false, for a SharedArrayBuffer, which node:crypto reads as any
@@ -162,6 +164,8 @@ export function ed25519VerifyRaw(data: Uint8Array, signature: Uint8Array, public
   // node:crypto reads the engine's view of data and signature; the key's bytes are copied from it too.
   return cryptoVerify(null, data, { key: { kty: 'OKP', crv: 'Ed25519', x: base64urlEncode(new Uint8Array(publicKey)) }, format: 'jwk' }, signature)
 }
+
+const addressable = (view: Uint8Array) => byteOffsetOf(view) + byteLengthOf(view) <= 0xffff_ffff
 
 /** An Ed25519 signer over one private key, made by {@link ed25519SeedSigner}. */
 export interface Ed25519SeedSigner {

@@ -323,3 +323,39 @@ describe('raw-key verification red team: the first check loads the backend', () 
     }
   })
 })
+
+describe('raw-key verification red team: views past 4 GiB of their buffer', () => {
+  it('a key or signature at an offset of 2^32 or more is read where it is, not 2^32 bytes earlier (on both backends)', (ctx) => {
+    // The addon takes 32-bit offsets: a view at 2^32 + x was read at x. Mallory's signature under the
+    // key at offset 0 then verified under Alice's key, which the view held; a zeroed signature verified
+    // as the one 2^32 bytes before it.
+    let buffer: ArrayBuffer
+    try {
+      buffer = new ArrayBuffer(2 ** 32 + 4096) // zero pages: reserved, not touched
+    } catch {
+      return ctx.skip() // no 4 GiB of address space here
+    }
+    const mallory = generateEd25519KeyPair()
+    const malloryRaw = decodeDidKey(mallory.did).publicKey
+    const forged = { signingInput: jws.signingInput, signature: ed25519.sign(Buffer.from(jws.signingInput), Buffer.from(mallory.privateJwk.d, 'base64url')) }
+    new Uint8Array(buffer, 0, 32).set(malloryRaw)
+    const aliceKey = new Uint8Array(buffer, 2 ** 32, 32)
+    aliceKey.set(raw)
+    expect(onBoth((m) => m.verifyJwsSignatureRaw(forged, malloryRaw))).toEqual(both('accepted')) // the premise
+    expect(onBoth((m) => m.verifyJwsSignatureRaw(forged, aliceKey))).toEqual(both('ERR_SIGNATURE_INVALID'))
+    expect(onBoth((m) => m.verifyJwsSignatureRaw(jws, aliceKey))).toEqual(both('accepted'))
+    new Uint8Array(buffer, 64, 64).set(jws.signature)
+    const zeroed = new Uint8Array(buffer, 2 ** 32 + 64, 64)
+    expect(onBoth((m) => m.verifyJwsSignatureRaw({ ...jws, signature: zeroed }, raw))).toEqual(both('ERR_SIGNATURE_INVALID'))
+    zeroed.set(jws.signature)
+    expect(onBoth((m) => m.verifyJwsSignatureRaw({ ...jws, signature: zeroed }, aliceKey))).toEqual(both('accepted'))
+    // The bare backend, a signing input past 2^32 that differs from the bytes 2^32 before it.
+    new Uint8Array(buffer, 256, jws.signingInput.length).set(Buffer.from(jws.signingInput))
+    const input = new Uint8Array(buffer, 2 ** 32 + 256, other.signingInput.length)
+    input.set(Buffer.from(other.signingInput))
+    for (const b of backends) {
+      expect(b.ed.ed25519VerifyRaw(input, jws.signature, raw), b.name).toBe(false)
+      expect(b.ed.ed25519VerifyRaw(input, other.signature, raw), b.name).toBe(true)
+    }
+  })
+})
