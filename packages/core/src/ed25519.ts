@@ -41,6 +41,8 @@ function intrinsic<T>(name: string): (view: Uint8Array) => T {
   return (view) => get.call(view)
 }
 const bufferOf = intrinsic<ArrayBufferLike>('buffer')
+// %TypedArray%.prototype.set as loaded: a typed array source is read through its internal slots.
+const copyInto = (TYPED_ARRAY_PROTOTYPE as { set: (this: Uint8Array, source: Uint8Array) => void }).set
 const byteOffsetOf = intrinsic<number>('byteOffset')
 /** The number of bytes of a typed array, as the engine knows it (no own property or getter of its can change it). */
 export const byteLengthOf = intrinsic<number>('byteLength')
@@ -196,8 +198,12 @@ export function ed25519SeedSigner(seed: Uint8Array): Ed25519SeedSigner | null {
   if (sodium === null || sodium.seedKeypair === null || sodium.signDetached === null) return null
   const signDetached = sodium.signDetached
   const publicKey = new Uint8Array(32)
-  const secretKey = new Uint8Array(64) // seed, then public key, libsodium's form
-  const seedCopy = new Uint8Array(seed) // the engine's view of the caller's bytes
+  // Off V8's heap from the start (an ArrayBuffer's store): a Uint8Array of 64 bytes or fewer is kept on
+  // the heap, where the collector may move it and the addon's first read copies it out, leaving the
+  // key's bytes behind where no wipe reaches (a seed copied so survived its signer's dispose()).
+  const secretKey = new Uint8Array(new ArrayBuffer(64)) // seed, then public key, libsodium's form
+  const seedCopy = new Uint8Array(new ArrayBuffer(32))
+  copyInto.call(seedCopy, seed) // the engine's view of the caller's bytes
   try {
     sodium.seedKeypair(publicKey, secretKey, seedCopy)
   } finally {

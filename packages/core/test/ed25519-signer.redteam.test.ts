@@ -1,5 +1,6 @@
 // Red team: ed25519SeedSigner under hostile input that the main suite does not try.
-import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto'
+import { createPrivateKey, createPublicKey, randomBytes, webcrypto } from 'node:crypto'
+import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs'
 import { Worker } from 'node:worker_threads'
 import { describe, expect, it, vi } from 'vitest'
 import { ed25519Backend, ed25519SeedSigner } from '../src/ed25519.js'
@@ -72,5 +73,58 @@ describe.runIf(ed25519Backend() === 'libsodium')('ed25519SeedSigner (red team): 
       const x = (createPublicKey(key).export({ format: 'jwk' }) as { x: string }).x
       expect(Buffer.from(signer.publicKey).toString('base64url')).toBe(x) // the 32 bytes it was given
     }
+  })
+})
+
+/** How many times `wanted(i)` (i < 32) occurs in this process's writable memory (/proc/self/mem). */
+function occurrences(wanted: (i: number) => number): number {
+  const fd = openSync('/proc/self/mem', 'r')
+  const chunk = Buffer.alloc(1 << 20)
+  const first = wanted(0)
+  let hits = 0
+  try {
+    for (const line of readFileSync('/proc/self/maps', 'utf8').trim().split('\n')) {
+      const [range, perms] = line.split(/\s+/)
+      if (!perms!.startsWith('rw')) continue
+      const [start, end] = range!.split('-').map((h) => BigInt(`0x${h}`)) as [bigint, bigint]
+      // Chunks overlap by 31 bytes, so that a copy across two of them is seen.
+      for (let at = start; at < end; at += BigInt(chunk.length - 31)) {
+        let n: number
+        try {
+          n = readSync(fd, chunk, 0, Number(end - at < BigInt(chunk.length) ? end - at : BigInt(chunk.length)), at)
+        } catch {
+          break // a guard page
+        }
+        for (let i = chunk.indexOf(first); i !== -1 && i + 32 <= n; i = chunk.indexOf(first, i + 1)) {
+          let j = 1
+          while (j < 32 && chunk[i + j] === wanted(j)) j++
+          if (j === 32) hits++
+        }
+        chunk.fill(0) // what it read must not be found in it when its own memory is read
+        if (n < chunk.length) break
+      }
+    }
+  } finally {
+    closeSync(fd)
+  }
+  return hits
+}
+
+describe.runIf(ed25519Backend() === 'libsodium' && existsSync('/proc/self/mem'))('ed25519SeedSigner (red team): the key in memory', () => {
+  it('leaves no copy of the seed in the process once disposed (the caller wiped its own)', () => {
+    // The seed lives in an off-heap buffer that is wiped; the test keeps it only masked. A signer that
+    // copied it into a 32-byte Uint8Array (kept on V8's heap, then moved off it when the addon read it)
+    // left that first copy on the heap, where dispose() could not reach it.
+    const arena = Buffer.alloc(8192)
+    webcrypto.getRandomValues(arena.subarray(0, 32))
+    const masked = Buffer.alloc(4096)
+    for (let i = 0; i < 32; i++) masked[i] = arena[i]! ^ 0x5a
+    const signer = ed25519SeedSigner(arena.subarray(0, 32))!
+    arena.fill(0)
+    signer.sign(Buffer.from('header.payload'))
+    const held = occurrences((i) => masked[i]! ^ 0x5a)
+    signer.dispose()
+    expect(occurrences((i) => masked[i]! ^ 0x5a)).toBe(0)
+    expect(held).toBeGreaterThan(0) // the scan finds the key while the signer holds it
   })
 })
