@@ -40,7 +40,8 @@ function intrinsic<T>(name: string): (view: Uint8Array) => T {
   const get = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, name)!.get! as (this: Uint8Array) => T
   return (view) => get.call(view)
 }
-const bufferOf = intrinsic<ArrayBufferLike>('buffer')
+/** The buffer of a typed array, as the engine knows it. */
+export const bufferOf = intrinsic<ArrayBufferLike>('buffer')
 // %TypedArray%.prototype.set as loaded: a typed array source is read through its internal slots.
 const copyInto = (TYPED_ARRAY_PROTOTYPE as { set: (this: Uint8Array, source: Uint8Array) => void }).set
 const byteOffsetOf = intrinsic<number>('byteOffset')

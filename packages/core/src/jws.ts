@@ -1,10 +1,11 @@
 import { KeyObject, verify as cryptoVerify, type JsonWebKey } from 'node:crypto'
 import { promisify } from 'node:util'
+import { isArrayBuffer } from 'node:util/types'
 import { base64urlDecode, base64urlEncode, checkBase64url, checkBase64urlForm } from './base64url.js'
 import { VerificationError } from './errors.js'
 import { MAX_JWT_PAYLOAD_DEPTH } from './limits.js'
 import { hasSmallOrderR } from './did-key.js'
-import { byteLengthOf, ed25519Backend, ed25519VerifyRaw } from './ed25519.js'
+import { bufferOf, byteLengthOf, ed25519Backend, ed25519VerifyRaw } from './ed25519.js'
 import { decodeUtf8Strict, parseStrictJsonObject } from './json.js'
 import type { Ed25519PublicJwk, Signer } from './keys.js'
 
@@ -403,8 +404,12 @@ function signingInputBytes(signingInput: unknown): Buffer {
  * R = identity past it) whose R is not of small order (libsodium's strict verification, before the
  * cofactorless equation). Else ERR_SIGNATURE_INVALID.
  */
-function checkedSignature(signature: unknown): Uint8Array {
-  if (!(signature instanceof Uint8Array)) throw new VerificationError('ERR_SIGNATURE_INVALID', 'the signature is not bytes (a Uint8Array)')
+function checkedSignature(read: unknown): Uint8Array {
+  if (!(read instanceof Uint8Array)) throw new VerificationError('ERR_SIGNATURE_INVALID', 'the signature is not bytes (a Uint8Array)')
+  // One in shared memory is copied first (the engine's view): another thread could rewrite R between
+  // the hash and the comparison that both read it, and R1 hashed with R2 = [S]B - [k]A compared is a
+  // forgery under any key (node:crypto's sync verify reads it in place).
+  const signature = isArrayBuffer(bufferOf(read)) ? read : new Uint8Array(read)
   if (hasSmallOrderR(signature)) throw new VerificationError('ERR_SIGNATURE_INVALID', 'signature R is a small-order point', { details: { reason: 'small-order R' } })
   return signature
 }

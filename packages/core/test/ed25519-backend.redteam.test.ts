@@ -3,8 +3,9 @@
 // equation, could part ways. Each case checks a definite accept or refuse, and its error code, on both
 // backends (fresh module instances, chosen by AGENTID_ED25519 as the process would).
 import { createHash } from 'node:crypto'
+import { Worker } from 'node:worker_threads'
 import { ed25519 } from '@noble/curves/ed25519'
-import { decodeDidKey, decodeJwt, generateEd25519KeyPair, signerFromJwk, signJwt, type DecodedJws } from '@agentid/core'
+import { decodeDidKey, decodeJwt, generateEd25519KeyPair, publicKeyFromRaw, signerFromJwk, signJwt, type DecodedJws } from '@agentid/core'
 import { describe, expect, it, vi } from 'vitest'
 import { leBytes, leNumber } from './helpers.js'
 
@@ -357,5 +358,45 @@ describe('raw-key verification red team: views past 4 GiB of their buffer', () =
       expect(b.ed.ed25519VerifyRaw(input, jws.signature, raw), b.name).toBe(false)
       expect(b.ed.ed25519VerifyRaw(input, other.signature, raw), b.name).toBe(true)
     }
+  })
+})
+
+describe('raw-key verification red team: a signature in shared memory', () => {
+  it('R rewritten by another thread between the hash and the comparison forges no signature (raw key on both backends, KeyObject, JWK)', async () => {
+    // With R1 hashed (k = H(R1 || A || M)) and R2 = [S]B - [k]A compared, [S]B = R2 + [k]A holds: no
+    // private key needed. A verifier that read the signature where it lay (node:crypto does, sync)
+    // accepted such a forgery under Alice's key tens of times a second here; one that checks a copy never does.
+    const Point = ed25519.ExtendedPoint
+    const R1 = Point.BASE.multiply(12345n).toRawBytes()
+    const S = 777n
+    const k = leNumber(createHash('sha512').update(R1).update(raw).update(jws.signingInput).digest()) % L
+    const R2 = Point.BASE.multiply(S).subtract(Point.fromHex(raw).multiply(k)).toRawBytes()
+    const sab = new SharedArrayBuffer(4 + 64)
+    const control = new Int32Array(sab, 0, 1)
+    const signature = new Uint8Array(sab, 4, 64)
+    signature.set(R1)
+    signature.set(leBytes(S), 32)
+    const writer = new Worker(`const { workerData: { sab, r1, r2 } } = require('node:worker_threads')
+      const control = new Int32Array(sab, 0, 1), r = new Uint8Array(sab, 4, 32)
+      Atomics.store(control, 0, 1)
+      while (Atomics.load(control, 0) === 1) { r.set(r1); r.set(r2) }`, { eval: true, workerData: { sab, r1: R1, r2: R2 } })
+    const accepted: Record<string, number> = {}
+    try {
+      while (Atomics.load(control, 0) !== 1) await new Promise((resolve) => setTimeout(resolve, 1))
+      const forged = { signingInput: jws.signingInput, signature }
+      const paths: Array<[string, () => void]> = [
+        ...backends.map((b) => [`raw ${b.name}`, () => b.jws.verifyJwsSignatureRaw(forged, raw)] as [string, () => void]),
+        ['KeyObject', () => backends[0]!.jws.verifyJwsSignature(forged, publicKeyFromRaw(raw))],
+        ['JWK', () => backends[0]!.jws.verifyJwsSignature(forged, pair.publicJwk)],
+      ]
+      for (const [name, verify] of paths) {
+        accepted[name] = 0
+        for (const until = Date.now() + 400; Date.now() < until;) if (outcome(verify) === 'accepted') accepted[name]++
+      }
+    } finally {
+      Atomics.store(control, 0, 2)
+      await writer.terminate()
+    }
+    expect(accepted).toEqual(Object.fromEntries(Object.keys(accepted).map((name) => [name, 0])))
   })
 })
