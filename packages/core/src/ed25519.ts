@@ -2,7 +2,7 @@ import { verify as cryptoVerify } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import { isArrayBuffer } from 'node:util/types'
+import { isArrayBuffer, isDataView, isSharedArrayBuffer, isTypedArray } from 'node:util/types'
 import { base64urlEncode } from './base64url.js'
 
 // Which implementation checks an Ed25519 signature under a raw public key on the caller's thread.
@@ -45,6 +45,25 @@ export const bufferOf = intrinsic<ArrayBufferLike>('buffer')
 // %TypedArray%.prototype.set as loaded: a typed array source is read through its internal slots.
 const copyInto = (TYPED_ARRAY_PROTOTYPE as { set: (this: Uint8Array, source: Uint8Array) => void }).set
 const byteOffsetOf = intrinsic<number>('byteOffset')
+const dataView = (name: string) => Object.getOwnPropertyDescriptor(DataView.prototype, name)!.get! as (this: DataView) => never
+
+/**
+ * Bytes to sign, as a copy where another thread can write them (a SharedArrayBuffer, or a typed array or
+ * DataView over one), else as given. An Ed25519 signer hashes the message twice (nonce, then challenge):
+ * bytes changed in between sign one message under another's nonce, and with that message's own
+ * signature give away the private key. node:crypto's synchronous sign reads them in place too.
+ */
+export function unsharedBytes<T>(data: T): T | Uint8Array {
+  let buffer: unknown, offset: number, length: number
+  if (isTypedArray(data)) [buffer, offset, length] = [bufferOf(data as never), byteOffsetOf(data as never), byteLengthOf(data as never)]
+  else if (isDataView(data)) [buffer, offset, length] = [dataView('buffer').call(data), dataView('byteOffset').call(data), dataView('byteLength').call(data)]
+  else if (isSharedArrayBuffer(data)) [buffer, offset, length] = [data, 0, (data as SharedArrayBuffer).byteLength]
+  else return data
+  if (!isSharedArrayBuffer(buffer)) return data
+  const copy = new Uint8Array(length)
+  copyInto.call(copy, new Uint8Array(buffer as SharedArrayBuffer, offset, length))
+  return copy
+}
 /** The number of bytes of a typed array, as the engine knows it (no own property or getter of its can change it). */
 export const byteLengthOf = intrinsic<number>('byteLength')
 

@@ -2,6 +2,7 @@ import { createHash, createPrivateKey, createPublicKey, randomBytes, sign as cry
 import { base64urlDecode, base64urlEncode } from './base64url.js'
 import { decodeDidKey, encodeDidKey } from './did-key.js'
 import { AgentIdError } from './errors.js'
+import { unsharedBytes } from './ed25519.js'
 
 /** A public Ed25519 key as an RFC 8037 OKP JWK. */
 export interface Ed25519PublicJwk {
@@ -165,7 +166,8 @@ export function signerFromJwk(jwk: unknown): Signer {
 /** A Signer over a node:crypto private KeyObject, named by the given DID and key id. */
 export function signerFromKeyObject(key: KeyObject, did: string, keyId: string): Signer {
   if (key.type !== 'private' || key.asymmetricKeyType !== 'ed25519') throw new TypeError('signerFromKeyObject: an Ed25519 private key is required')
-  return Object.freeze({ did, keyId, alg: 'EdDSA' as const, sign: (data: Uint8Array) => cryptoSign(null, data, key) })
+  // Shared memory is copied first (see unsharedBytes): node:crypto's sync sign reads it in place.
+  return Object.freeze({ did, keyId, alg: 'EdDSA' as const, sign: (data: Uint8Array) => cryptoSign(null, unsharedBytes(data), key) })
 }
 
 /**

@@ -4,6 +4,7 @@ import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs
 import { Worker } from 'node:worker_threads'
 import { describe, expect, it, vi } from 'vitest'
 import { ed25519Backend, ed25519SeedSigner } from '../src/ed25519.js'
+import { generateEd25519KeyPair, signerFromJwk } from '../src/keys.js'
 
 describe.runIf(ed25519Backend() === 'libsodium')('ed25519SeedSigner (red team)', () => {
   it('never signs two messages under one nonce while another thread rewrites the bytes (that gives away the key)', async () => {
@@ -126,5 +127,37 @@ describe.runIf(ed25519Backend() === 'libsodium' && existsSync('/proc/self/mem'))
     signer.dispose()
     expect(occurrences((i) => masked[i]! ^ 0x5a)).toBe(0)
     expect(held).toBeGreaterThan(0) // the scan finds the key while the signer holds it
+  })
+})
+
+describe('signerFromJwk (red team): node:crypto signing shared memory', () => {
+  it('never signs two messages under one nonce while another thread rewrites the bytes (a Uint8Array and a DataView over it)', async () => {
+    // The same attack as on ed25519SeedSigner: node:crypto's sync sign read shared bytes in place
+    // (20 nonces reused in 5,867 signatures here).
+    const signer = signerFromJwk(generateEd25519KeyPair().privateJwk)
+    const sab = new SharedArrayBuffer(4 + 64)
+    const control = new Int32Array(sab, 0, 1)
+    const byR = new Map<string, Set<string>>()
+    const record = (signature: Uint8Array) => {
+      const r = Buffer.from(signature.subarray(0, 32)).toString('hex')
+      byR.set(r, (byR.get(r) ?? new Set()).add(Buffer.from(signature.subarray(32)).toString('hex')))
+    }
+    record(await signer.sign(new Uint8Array(64)))
+    record(await signer.sign(new Uint8Array(64).fill(0xff)))
+    const writer = new Worker(`const { workerData: sab } = require('node:worker_threads')
+      const control = new Int32Array(sab, 0, 1), message = new Uint8Array(sab, 4, 64)
+      Atomics.store(control, 0, 1)
+      while (Atomics.load(control, 0) === 1) { message.fill(0); message.fill(255) }`, { eval: true, workerData: sab })
+    try {
+      while (Atomics.load(control, 0) !== 1) await new Promise((resolve) => setTimeout(resolve, 1))
+      const views = [new Uint8Array(sab, 4, 64), new DataView(sab, 4, 64) as unknown as Uint8Array]
+      for (const view of views) {
+        for (let i = 0, until = Date.now() + 500; Date.now() < until || i < 1000; i++) record(await signer.sign(view))
+      }
+      expect([...byR.values()].filter((s) => s.size > 1).length, 'nonces R that signed two different S').toBe(0)
+    } finally {
+      Atomics.store(control, 0, 2)
+      await writer.terminate()
+    }
   })
 })
