@@ -114,6 +114,18 @@ describe('NodeEd25519KMS (red team)', () => {
     expect(verifies(bob.publicKeyHex, data, await kms.sign({ keyRef: { kid: 'issuer' }, data }))).toBe(true)
   })
 
+  it('refuses another key under a cached kid (ERR_CONFLICT), keeps signing with the first, and wipes the refused one', async () => {
+    const kms = kmsOn(db)
+    const [alice, mallory] = [ed25519Hex(), ed25519Hex()]
+    await kms.importKey({ type: 'Ed25519', kid: 'issuer', privateKeyHex: alice.privateKeyHex })
+    await kms.sign({ keyRef: { kid: 'issuer' }, data }) // cached
+    const made = signers.length
+    await expectAgentIdError(() => kms.importKey({ type: 'Ed25519', kid: 'issuer', privateKeyHex: mallory.privateKeyHex }), 'ERR_CONFLICT')
+    expect(verifies(alice.publicKeyHex, data, await kms.sign({ keyRef: { kid: 'issuer' }, data }))).toBe(true)
+    expect(signers.slice(made).filter((s) => !s.disposed)).toEqual([])
+    expect((await kms.listKeys()).map((k) => k.publicKeyHex)).toEqual([alice.publicKeyHex])
+  })
+
   it('wipes every libsodium key it made once the cache is cleared (concurrent loads of one key included)', async () => {
     const kms = kmsOn(db)
     const [alice, bob] = [ed25519Hex(), ed25519Hex()]
