@@ -217,24 +217,37 @@ function shardsFor(max: number): number {
   return n
 }
 
+/** Xored into the key's second word for an id with a code unit over 255 (hashed as UTF-16LE, not Latin-1). */
+export const WIDE = 0x5bd1e995
+
 /**
- * HalfSipHash-2-4 with a 32-bit result (Aumasson and Bernstein's reference, `halfsiphash` with outlen 4)
- * of the UTF-16LE bytes of `s`, under the 64-bit key (k0, k1) given as two little-endian words. A keyed
- * PRF: without the key, no set of ids can be chosen to share a shard (a plain multiplicative hash has
- * collisions that hold for every seed).
+ * HalfSipHash-c-d with a 32-bit result (Aumasson and Bernstein's reference `halfsiphash`, outlen 4) of
+ * `s` under the 64-bit key (k0, k1), given as two little-endian words; c compression rounds per 32-bit
+ * word, d finalization rounds. `s` is taken as its Latin-1 bytes, four characters to a word, when every
+ * code unit is below 256 (ids are ASCII), else as its UTF-16LE bytes, two code units to a word, under the
+ * key with WIDE xored into k1, so that no Latin-1 id and no wider id are hashed under the same key. A
+ * keyed PRF: without the key no set of ids can be chosen to share a shard, which a plain multiplicative
+ * or Murmur-style hash does not give (they have collisions that hold for every seed). The cache uses 1-3,
+ * the rounds of Rust's SipHash-1-3 and of Linux's hsiphash; the tests check 2-4 against the reference
+ * vectors through this same code.
  */
-export function halfSipHash32(s: string, k0: number, k1: number): number {
+export function halfSipHash32(s: string, k0: number, k1: number, c = 1, d = 3): number {
+  const n = s.length
   let v0 = k0 | 0
   let v1 = k1 | 0
   let v2 = (0x6c796765 ^ k0) | 0
   let v3 = (0x74656462 ^ k1) | 0
-  const n = s.length
-  const whole = n & ~1
-  // One 32-bit word per two UTF-16 code units, then the last unit (if any) with the byte length on top.
-  for (let i = 0; i <= whole; i += 2) {
-    const m = i < whole ? s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16) : ((n * 2) << 24) | (n & 1 ? s.charCodeAt(n - 1) : 0)
+  let i = 0
+  const whole = n & ~3
+  for (; i < whole; i += 4) {
+    const c0 = s.charCodeAt(i)
+    const c1 = s.charCodeAt(i + 1)
+    const c2 = s.charCodeAt(i + 2)
+    const c3 = s.charCodeAt(i + 3)
+    if ((c0 | c1 | c2 | c3) > 255) return wideHalfSipHash32(s, k0, (k1 ^ WIDE) | 0, c, d)
+    const m = c0 | (c1 << 8) | (c2 << 16) | (c3 << 24)
     v3 ^= m
-    for (let r = 0; r < 2; r++) {
+    for (let r = 0; r < c; r++) {
       v0 = (v0 + v1) | 0; v1 = (v1 << 5) | (v1 >>> 27); v1 ^= v0; v0 = (v0 << 16) | (v0 >>> 16)
       v2 = (v2 + v3) | 0; v3 = (v3 << 8) | (v3 >>> 24); v3 ^= v2
       v0 = (v0 + v3) | 0; v3 = (v3 << 7) | (v3 >>> 25); v3 ^= v0
@@ -242,8 +255,50 @@ export function halfSipHash32(s: string, k0: number, k1: number): number {
     }
     v0 ^= m
   }
+  // The last 0-3 characters with the length (mod 256) in the top byte.
+  let m = (n << 24) | 0
+  for (let shift = 0; i < n; i++, shift += 8) {
+    const u = s.charCodeAt(i)
+    if (u > 255) return wideHalfSipHash32(s, k0, (k1 ^ WIDE) | 0, c, d)
+    m |= u << shift
+  }
+  return finish(v0, v1, v2, v3, m, c, d)
+}
+
+/** halfSipHash32 of the UTF-16LE bytes of `s`, two code units to a word. */
+function wideHalfSipHash32(s: string, k0: number, k1: number, c: number, d: number): number {
+  const n = s.length
+  let v0 = k0 | 0
+  let v1 = k1 | 0
+  let v2 = (0x6c796765 ^ k0) | 0
+  let v3 = (0x74656462 ^ k1) | 0
+  const whole = n & ~1
+  for (let i = 0; i < whole; i += 2) {
+    const m = s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16)
+    v3 ^= m
+    for (let r = 0; r < c; r++) {
+      v0 = (v0 + v1) | 0; v1 = (v1 << 5) | (v1 >>> 27); v1 ^= v0; v0 = (v0 << 16) | (v0 >>> 16)
+      v2 = (v2 + v3) | 0; v3 = (v3 << 8) | (v3 >>> 24); v3 ^= v2
+      v0 = (v0 + v3) | 0; v3 = (v3 << 7) | (v3 >>> 25); v3 ^= v0
+      v2 = (v2 + v1) | 0; v1 = (v1 << 13) | (v1 >>> 19); v1 ^= v2; v2 = (v2 << 16) | (v2 >>> 16)
+    }
+    v0 ^= m
+  }
+  return finish(v0, v1, v2, v3, ((n * 2) << 24) | (n & 1 ? s.charCodeAt(n - 1) : 0), c, d)
+}
+
+/** The last block `m` (tail bytes, byte length on top) and the finalization rounds. */
+function finish(v0: number, v1: number, v2: number, v3: number, m: number, c: number, d: number): number {
+  v3 ^= m
+  for (let r = 0; r < c; r++) {
+    v0 = (v0 + v1) | 0; v1 = (v1 << 5) | (v1 >>> 27); v1 ^= v0; v0 = (v0 << 16) | (v0 >>> 16)
+    v2 = (v2 + v3) | 0; v3 = (v3 << 8) | (v3 >>> 24); v3 ^= v2
+    v0 = (v0 + v3) | 0; v3 = (v3 << 7) | (v3 >>> 25); v3 ^= v0
+    v2 = (v2 + v1) | 0; v1 = (v1 << 13) | (v1 >>> 19); v1 ^= v2; v2 = (v2 << 16) | (v2 >>> 16)
+  }
+  v0 ^= m
   v2 ^= 0xff
-  for (let r = 0; r < 4; r++) {
+  for (let r = 0; r < d; r++) {
     v0 = (v0 + v1) | 0; v1 = (v1 << 5) | (v1 >>> 27); v1 ^= v0; v0 = (v0 << 16) | (v0 >>> 16)
     v2 = (v2 + v3) | 0; v3 = (v3 << 8) | (v3 >>> 24); v3 ^= v2
     v0 = (v0 + v3) | 0; v3 = (v3 << 7) | (v3 >>> 25); v3 ^= v0

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createMemoryReplayCache, type ReplayCache } from '@agentid/verifier'
-import { halfSipHash32, memoryReplayCacheStats } from '../src/replay-cache.js'
+import { halfSipHash32, memoryReplayCacheStats, WIDE } from '../src/replay-cache.js'
 
 function testClock(start: number): (() => number) & { set(t: number): void } {
   let t = start
@@ -21,22 +21,41 @@ function rng(seed: number): () => number {
 }
 
 describe('halfSipHash32', () => {
-  // The reference implementation's vectors_hsip32 (key 00..07, message 00..n-1), at every even length:
-  // a string of n/2 UTF-16 code units is the n bytes of its UTF-16LE form.
-  const vectors: Record<number, string> = {
-    0: 'a9359f5b', 2: 'fa62a603', 4: '2a6e4689', 6: '5863fc23', 8: 'd0b8848f', 10: '94b07934', 12: '57f0872f',
-    14: 'd6fff87c', 16: 'd9b5ac84', 18: '465b8d9b', 20: 'e34d1045', 22: '70f367fe', 24: '27400c63', 26: '4f567b5f',
-    28: 'b0644000', 30: '509e338b', 32: 'fee72112', 34: '6a434f8c', 36: 'e75cc6ec', 38: '63688b0f', 40: 'b6bc1840',
-    42: '2442fd2e', 44: '7705d548', 46: 'b6d499c8', 48: '69e12ce3', 50: '369764c6', 52: '3b85f3d4', 54: '1e692a3a',
-    56: 'a5c5b940', 58: '7dbc8140', 60: 'd4e76c73', 62: 'bd83997a',
-  }
-  it('matches the reference vectors', () => {
-    for (const [n, hex] of Object.entries(vectors).map(([n, h]) => [Number(n), h] as const)) {
-      let s = ''
+  // The reference implementation's vectors_hsip32: key 00..07, message the n bytes 00..n-1.
+  const vectors = [
+    'a9359f5b', '27475ab8', 'fa62a603', '8afee704', '2a6e4689', 'c5fab669', '5863fc23', '8bcf63c5', 'd0b8848f', 'f806e779',
+    '94b07934', '08083050', '57f0872f', '77e663ff', 'd6fff87c', '74fe2b97', 'd9b5ac84', 'c474645b', '465b8d9b', '7befe387',
+    'e34d1045', '613f62b3', '70f367fe', 'e6adb8bd', '27400c63', '26787875', '4f567b5f', '3ab0e669', 'b0644000', 'ff670fb4',
+    '509e338b', '5d589f1a', 'fee72112', '33753259', '6a434f8c', 'fe28b729', 'e75cc6ec', '697e8d54', '63688b0f', '650b62b4',
+    'b6bc1840', '5d074505', '2442fd2e', '7bb7863a', '7705d548', 'd75208b1', 'b6d499c8', '0892202e', '69e12ce3', '8db580e5',
+    '369764c6', '016e0204', '3b85f3d4', 'fedb66be', '1e692a3a', 'c68984c0', 'a5c5b940', '9be9e88c', '7dbc8140', '7c078ec5',
+    'd4e76c73', '428fcbb9', 'bd83997a', '59ea4a74',
+  ]
+  const le = (h: number) => [h & 255, (h >>> 8) & 255, (h >>> 16) & 255, h >>> 24].map((b) => b.toString(16).padStart(2, '0')).join('')
+
+  it('matches the reference vectors: Latin-1 ids as their bytes, at every length 0-63', () => {
+    for (let n = 0; n < 64; n++) {
+      const s = String.fromCharCode(...Array.from({ length: n }, (_, i) => i))
+      expect(le(halfSipHash32(s, 0x03020100, 0x07060504, 2, 4)), `length ${n}`).toBe(vectors[n])
+    }
+  })
+
+  it('matches the reference vectors: wider ids as their UTF-16LE bytes (under k1 ^ WIDE), at every even length 2-62', () => {
+    for (let n = 2; n < 64; n += 2) {
+      let s = '' // the code units 0x0100, 0x0302, ...: the bytes 00 01 02 03 ...; the first is over 255
       for (let i = 0; i < n; i += 2) s += String.fromCharCode(i | ((i + 1) << 8))
-      const h = halfSipHash32(s, 0x03020100, 0x07060504)
-      const le = [h & 255, (h >>> 8) & 255, (h >>> 16) & 255, h >>> 24].map((b) => b.toString(16).padStart(2, '0')).join('')
-      expect(le, `length ${n}`).toBe(hex)
+      expect(le(halfSipHash32(s, 0x03020100, 0x07060504 ^ WIDE, 2, 4)), `length ${n}`).toBe(vectors[n])
+    }
+  })
+
+  it('a code unit over 255 anywhere switches to UTF-16 (the same bytes never hash alike in both)', () => {
+    const k0 = 0x1234567, k1 = -0x7654321
+    // 'AB' as Latin-1 is the bytes 41 42; the one code unit 0x4241 is the same two bytes as UTF-16LE.
+    expect(halfSipHash32('AB', k0, k1)).not.toBe(halfSipHash32('\u4241', k0, k1))
+    for (const at of [0, 1, 2, 3, 4, 5, 6, 7, 8]) {
+      const narrow = 'abcdefghi'
+      const wide = narrow.slice(0, at) + '\u0161' + narrow.slice(at + 1) // 'a'..'i' with one high byte added
+      expect(halfSipHash32(wide, k0, k1), `at ${at}`).not.toBe(halfSipHash32(narrow, k0, k1))
     }
   })
 

@@ -187,24 +187,24 @@ describe('verifyPresentation: replay', () => {
   })
 })
 
-describe('the memory replay cache across its generations (4,096 ids each)', () => {
-  it('refuses a replay of any id it holds, drops expired generations whole, and refuses new ids only when full of live ones', () => {
+describe('the memory replay cache with 10,000 and 20,000 ids (several shards)', () => {
+  it('refuses a replay of any id it holds, drops expired ids, and refuses new ids only when full of live ones', () => {
     const t = testClock(0)
     const cache = createMemoryReplayCache({ maxEntries: 20_000, clock: t })
-    // 10,000 ids over 3 generations, expiring in order from 1,000 to 10,999.
+    // 10,000 ids, expiring in order from 1,000 to 10,999.
     for (let i = 0; i < 10_000; i++) expect(cache.checkAndStore(`id-${i}`, 1000 + i)).toBe(true)
     for (const i of [0, 4095, 4096, 8191, 8192, 9999]) expect(cache.checkAndStore(`id-${i}`, 50_000), `id-${i}`).toBe(false)
-    // The first generation (ids 0-4095) has expired: its ids may be stored again, the others are still refused.
+    // Ids 0-4095 have expired: they may be stored again, the others are still refused.
     t.set(1000 + 4096)
     expect(cache.checkAndStore('id-4095', 60_000)).toBe(true)
     expect(cache.checkAndStore('id-4095', 60_000)).toBe(false)
     expect(cache.checkAndStore('id-4097', 60_000)).toBe(false) // expires at 5,097: still live
-    // An expired id of a live generation stored again is kept where it is found next (the newest generation).
+    // An expired id stored again is refused as a replay until its new expiry.
     t.set(1000 + 5000)
     expect(cache.checkAndStore('id-4500', 70_000)).toBe(true)
     t.set(1000 + 8191)
     expect(cache.checkAndStore('id-4500', 70_000)).toBe(false)
-    // Full: 20,000 live ids refuse the next; once some expire, the full sweep makes room for exactly as many.
+    // Full: 20,000 live ids refuse the next; once some expire, there is room for exactly as many.
     const full = createMemoryReplayCache({ maxEntries: 20_000, clock: t })
     t.set(0)
     for (let i = 0; i < 20_000; i++) expect(full.checkAndStore(`f-${i}`, i < 10 ? 100 : 1_000_000)).toBe(true)
