@@ -38,7 +38,8 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 /** A field value or reason phrase: visible characters, spaces and tabs (no CR, LF or NUL). */
 const FIELD_TEXT = /^[\t\x20-\x7e\x80-\xff]*$/
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\r\n]*))?$/
-const CHUNK_SIZE = /^([0-9A-Fa-f]{1,8})[\t ]*(?:;[\t\x20-\x7e\x80-\xff]*)?$/
+// As llhttp: no space after the size, and each extension a token name with an optional token or quoted value.
+const CHUNK_SIZE = /^([0-9A-Fa-f]{1,8})(?:;[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"))?)*$/
 const DIGITS = /^\d{1,15}$/
 /** Longest chunk-size line, or trailer section, read before giving up. */
 const MAX_CHUNK_LINE = 1024
@@ -153,7 +154,8 @@ export class AnswerParser {
             this.state = State.Done
             return this.#finish(buf, pos)
           }
-          headerLine(line) // checked, not kept
+          // Checked, not kept; a Content-Length there is refused, as llhttp does.
+          if (headerLine(line)[0].toLowerCase() === 'content-length') throw new UpstreamProtocolError('upstream answer has a Content-Length trailer')
           break
         }
         case State.UntilClose: {
@@ -199,7 +201,8 @@ export class AnswerParser {
     let type: string | undefined
     let close = status[1] === '0'
     for (let i = 1; i < lines.length; i++) {
-      const [name, value] = headerLine(lines[i]!)
+      const line = lines[i]!
+      const [name, value] = headerLine(line)
       switch (name.length) {
         case 10:
           if (name.toLowerCase() === 'connection') {
@@ -211,12 +214,17 @@ export class AnswerParser {
           break
         case 14:
           if (name.toLowerCase() === 'content-length') {
-            if (contentLength !== undefined || !DIGITS.test(value)) throw new UpstreamProtocolError('upstream answer has a malformed or repeated Content-Length')
+            // (A tab after the digits: llhttp refuses it.)
+            if (contentLength !== undefined || !DIGITS.test(value) || line.endsWith('\t')) throw new UpstreamProtocolError('upstream answer has a malformed or repeated Content-Length')
             contentLength = value
           }
           break
         case 17:
-          if (name.toLowerCase() === 'transfer-encoding') transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`
+          if (name.toLowerCase() === 'transfer-encoding') {
+            // `chunked` then a tab is not chunked to llhttp (it reads to the end of the connection).
+            if (line.endsWith('\t')) throw new UpstreamProtocolError('upstream answer has a malformed Transfer-Encoding')
+            transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`
+          }
           break
       }
     }
@@ -224,6 +232,8 @@ export class AnswerParser {
     if (code < 200) {
       // An interim answer (100 Continue, 103 Early Hints) has no body; the answer follows. No upgrade is asked for.
       if (code === 101) throw new UpstreamProtocolError('upstream switched protocols')
+      // One that closes the connection (HTTP/1.0, Connection: close) leaves no room for the answer: llhttp refuses what follows.
+      if (close) throw new UpstreamProtocolError('upstream interim answer closes the connection')
       return
     }
     this.status = code
