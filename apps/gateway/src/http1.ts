@@ -41,6 +41,15 @@ const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\r\n]*))?$/
 // As llhttp: no space after the size, and each extension a token name with an optional token or quoted value.
 const CHUNK_SIZE = /^([0-9A-Fa-f]{1,8})(?:;[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"))?)*$/
 const DIGITS = /^\d{1,15}$/
+const KEEP_ALIVE_TIMEOUT = /(?:^|[,;])[\t ]*timeout[\t ]*=[\t ]*(\d{1,9})[\t ]*(?:$|[,;])/i
+/**
+ * How long an idle connection is kept when the upstream does not say (`Keep-Alive: timeout=N`), and how much
+ * sooner than it says: undici's defaults. A POST is never sent again (it may have run), so a connection is
+ * dropped before the upstream's idle timeout can close it under a request; node:http and uvicorn servers close
+ * idle connections after 5 s.
+ */
+const IDLE_MS = 4000
+const IDLE_MARGIN_MS = 1000
 /** Longest chunk-size line, or trailer section, read before giving up. */
 const MAX_CHUNK_LINE = 1024
 
@@ -60,6 +69,8 @@ export class AnswerParser {
   status = 0
   type = ''
   keepAlive = true
+  /** The idle time the upstream allows (`Keep-Alive: timeout=N`), in ms; undefined when it does not say. */
+  keepAliveMs: number | undefined
   streaming = false
   /** Bytes received so far on this exchange (any). */
   received = 0
@@ -204,11 +215,16 @@ export class AnswerParser {
       const line = lines[i]!
       const [name, value] = headerLine(line)
       switch (name.length) {
-        case 10:
-          if (name.toLowerCase() === 'connection') {
+        case 10: {
+          const lower = name.toLowerCase()
+          if (lower === 'connection') {
             for (const option of value.toLowerCase().split(',')) if (option.trim() === 'close') close = true
+          } else if (lower === 'keep-alive') {
+            const timeout = KEEP_ALIVE_TIMEOUT.exec(value)
+            if (timeout !== null) this.keepAliveMs = Math.min(this.keepAliveMs ?? Infinity, Number(timeout[1]) * 1000)
           }
           break
+        }
         case 12:
           if (type === undefined && name.toLowerCase() === 'content-type') type = value
           break
@@ -278,8 +294,8 @@ interface Exchange {
 
 interface Connection {
   readonly socket: net.Socket
-  /** Whether the connection served an answer before (a stale keep-alive connection may close as it is reused). */
-  reused: boolean
+  /** Until when (clock ms) it may be taken from the pool: dropped before the upstream's idle timeout closes it. */
+  idleUntil: number
   exchange: Exchange | null
 }
 
@@ -287,8 +303,9 @@ interface Connection {
  * POSTs on keep-alive HTTP/1.1 connections to one origin at a time (a new origin starts a new pool). `post`
  * resolves with the whole answer, read up to `maxBytes` (else rejects, the connection closed); `abort()`: the
  * answer is no longer wanted: an SSE answer (which may not end) is cut at once, or as soon as its head
- * arrives, and rejects; any other is read to its end, keeping the connection. A reused connection that
- * closes before any byte of the answer is retried once on a new connection, as node:http's docs advise.
+ * arrives, and rejects; any other is read to its end, keeping the connection. A post is never sent twice:
+ * a kept-alive connection closing before any byte of the answer rejects (the upstream may have read the
+ * request and run the tool), and idle connections are dropped before the upstream would close them.
  */
 export class Http1Poster {
   #free: Connection[] = []
@@ -299,8 +316,12 @@ export class Http1Poster {
   /** The request head up to Content-Length, by header list (one list per upstream session). */
   readonly #heads = new WeakMap<readonly string[], { target: PostTarget; head: string }>()
 
-  constructor(maxFree = 256) {
+  readonly #clock: () => number
+
+  /** `clock`: milliseconds, for the idle limit (tests). */
+  constructor(maxFree = 256, clock: () => number = () => performance.now()) {
     this.#maxFree = maxFree
+    this.#clock = clock
   }
 
   post(target: PostTarget, headers: readonly string[], body: string, maxBytes: number): { readonly answer: Promise<PostAnswer>; abort(): void } {
@@ -319,36 +340,50 @@ export class Http1Poster {
       cut = true
       current?.socket.destroy()
     }
-    const send = (fresh: boolean): Promise<PostAnswer> => new Promise<PostAnswer>((resolve, reject) => {
-      if (this.#destroyed) return reject(new Error('the upstream connections are closed'))
-      const conn = (fresh ? undefined : this.#idle()) ?? this.#connect(target)
-      current = conn
-      const parser = new AnswerParser(maxBytes, http.maxHeaderSize)
-      parser.onHead = () => {
-        if (aborted && parser.streaming) cutStream()
-      }
-      conn.exchange = {
-        parser,
-        settle: (error) => {
-          conn.exchange = null
-          if (cut) {
+    const send = (): Promise<PostAnswer> => new Promise<PostAnswer>((resolve, reject) => {
+      const start = (conn: Connection) => {
+        current = conn
+        const parser = new AnswerParser(maxBytes, http.maxHeaderSize)
+        parser.onHead = () => {
+          if (aborted && parser.streaming) cutStream()
+        }
+        conn.exchange = {
+          parser,
+          settle: (error) => {
+            conn.exchange = null
+            if (cut) {
+              conn.socket.destroy()
+              return reject(new Error('the upstream answer is no longer wanted'))
+            }
+            if (error === undefined) {
+              this.#release(conn, parser)
+              return resolve({ status: parser.status, type: parser.type, body: parser.body })
+            }
             conn.socket.destroy()
-            return reject(new Error('the upstream answer is no longer wanted'))
-          }
-          if (error === undefined) {
-            this.#release(conn, parser)
-            return resolve({ status: parser.status, type: parser.type, body: parser.body })
-          }
-          conn.socket.destroy()
-          // A kept-alive connection the upstream closed as this request went out on it: the request never arrived.
-          if (conn.reused && parser.received === 0 && !aborted && !(error instanceof UpstreamProtocolError)) return resolve(send(true))
-          reject(error)
-        },
+            // Not sent again, even on a kept-alive connection closed before any byte of the answer: nothing tells a
+            // close before the request arrived from one after the upstream read it and ran the tool (a crash), and a
+            // tools/call is not idempotent. (Go's net/http does not replay a POST either.)
+            reject(error)
+          },
+        }
+        conn.socket.write(text)
       }
-      conn.socket.write(text)
+      if (this.#destroyed) return reject(new Error('the upstream connections are closed'))
+      const pooled = this.#idle()
+      if (pooled === undefined) return start(this.#connect(target))
+      // A pooled connection is written to only after the event loop has polled once more (two setImmediate turns:
+      // one may run in the check phase right after the current poll): a close the upstream sent while it was idle
+      // (its FIN here but not yet read, as when it restarts just before this call) is seen first and a new
+      // connection taken, since a request once written is never sent again.
+      setImmediate(() => setImmediate(() => {
+        if (this.#destroyed) return reject(new Error('the upstream connections are closed'))
+        if (!pooled.socket.destroyed && pooled.socket.writable) return start(pooled)
+        pooled.socket.destroy()
+        start(this.#connect(target))
+      }))
     })
     return {
-      answer: send(false),
+      answer: send(),
       abort() {
         aborted = true
         const parser = current?.exchange?.parser
@@ -389,7 +424,7 @@ export class Http1Poster {
       : net.connect({ host: target.hostname, port: target.port })
     socket.setNoDelay(true)
     socket.setKeepAlive(true, 1000)
-    const conn: Connection = { socket, reused: false, exchange: null }
+    const conn: Connection = { socket, idleUntil: 0, exchange: null }
     this.#all.add(conn)
     let failure: Error | undefined
     socket.on('data', (chunk: Buffer) => {
@@ -420,10 +455,15 @@ export class Http1Poster {
     return conn
   }
 
-  /** The newest idle connection still open (node:http's agent also takes the last one freed), kept alive again. */
+  /** The newest idle connection still open and young enough (node:http's agent also takes the last one freed), kept alive again. */
   #idle(): Connection | undefined {
+    const now = this.#clock()
     for (let conn = this.#free.pop(); conn !== undefined; conn = this.#free.pop()) {
       if (conn.socket.destroyed || !conn.socket.writable) continue
+      if (now > conn.idleUntil) {
+        conn.socket.destroy()
+        continue
+      }
       conn.socket.ref()
       return conn
     }
@@ -431,11 +471,12 @@ export class Http1Poster {
   }
 
   #release(conn: Connection, parser: AnswerParser): void {
-    if (!parser.keepAlive || parser.leftover || this.#destroyed || conn.socket.destroyed || this.#free.length >= this.#maxFree) {
+    const idle = parser.keepAliveMs === undefined ? IDLE_MS : parser.keepAliveMs - IDLE_MARGIN_MS
+    if (!parser.keepAlive || idle <= 0 || parser.leftover || this.#destroyed || conn.socket.destroyed || this.#free.length >= this.#maxFree) {
       conn.socket.destroy()
       return
     }
-    conn.reused = true
+    conn.idleUntil = this.#clock() + idle
     // An idle connection does not keep the process alive (as node:http's agent unrefs its free sockets).
     conn.socket.unref()
     this.#free.push(conn)

@@ -3,8 +3,9 @@
 // answer gets read as two), and the pool must neither replay a call the upstream may have run nor keep
 // sockets without end for answers nobody waits for.
 import { createRequire } from 'node:module'
-import { describe, expect, it } from 'vitest'
-import { AnswerParser, UpstreamProtocolError } from '../src/http1.js'
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { AnswerParser, Http1Poster, UpstreamProtocolError, type PostTarget } from '../src/http1.js'
 
 const require = createRequire(import.meta.url)
 // node:http's own response parser, to hold the cases below against.
@@ -125,5 +126,93 @@ describe('AnswerParser against llhttp (red team)', () => {
       expect([text, llhttpBody(bytes)]).toEqual([text, parser.body.toString('latin1')])
     }
     expect(accepted).toBeGreaterThan(1000)
+  })
+})
+
+let server: Server | undefined
+let poster: Http1Poster | undefined
+
+afterEach(async () => {
+  poster?.destroy()
+  poster = undefined
+  await new Promise<void>((resolve) => (server === undefined ? resolve() : server.close(() => resolve())))
+  server = undefined
+})
+
+/** A TCP upstream that hands each whole request (head and Content-Length body) to `answer`. */
+async function upstream(answer: (socket: Socket, n: number) => void, clock?: () => number): Promise<{ target: PostTarget; connections: () => number; requests: () => number }> {
+  let connections = 0
+  let n = 0
+  server = createServer((socket) => {
+    connections++
+    let pending = ''
+    socket.on('error', () => undefined)
+    socket.on('data', (chunk) => {
+      pending += chunk.toString('latin1')
+      for (;;) {
+        const end = pending.indexOf('\r\n\r\n')
+        if (end === -1) return
+        const length = Number(/content-length: (\d+)/.exec(pending.slice(0, end))?.[1] ?? 0)
+        if (pending.length < end + 4 + length) return
+        pending = pending.slice(end + 4 + length)
+        answer(socket, n++)
+      }
+    })
+  })
+  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve))
+  const port = (server!.address() as AddressInfo).port
+  poster = new Http1Poster(256, clock)
+  return { target: { secure: false, hostname: '127.0.0.1', port, path: '/mcp', host: `127.0.0.1:${port}` }, connections: () => connections, requests: () => n }
+}
+
+const ok = (extra = '') => `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n${extra}\r\n{}`
+const call = (target: PostTarget) => poster!.post(target, [], '{"jsonrpc":"2.0","id":1,"method":"tools/call"}', 1 << 20).answer
+
+describe('Http1Poster (red team)', () => {
+  it('never sends a tools/call twice: a kept connection the upstream closes after reading the request rejects (failed before: replayed)', async () => {
+    // The upstream reads the second call, runs the tool (a transfer, say), and crashes before answering.
+    const up = await upstream((socket, n) => {
+      if (n === 0) socket.write(ok())
+      else setTimeout(() => socket.destroy(), 20)
+    })
+    await call(up.target)
+    await expect(call(up.target)).rejects.toThrow(/closed the connection/)
+    await new Promise((r) => setTimeout(r, 50))
+    expect(up.requests()).toBe(2)
+  })
+
+  it('an upstream closing each connection right after its answer (no Connection: close): every call answered, each sent once', async () => {
+    // Its FIN arrives with the answer but is read after it: the pooled connection must not be written to first.
+    const up = await upstream((socket) => socket.end(ok()))
+    for (let i = 0; i < 20; i++) expect((await call(up.target)).status).toBe(200)
+    expect(up.requests()).toBe(20)
+    expect(up.connections()).toBe(20)
+  })
+
+  it('drops an idle connection before the upstream would: its Keep-Alive timeout less 1 s, else 4 s (failed before: kept for ever)', async () => {
+    let now = 0
+    const up = await upstream((socket, n) => socket.write(ok(n < 2 ? 'keep-alive: timeout=1\r\n' : 'Keep-Alive: max=100, timeout=5\r\n')), () => now)
+    await call(up.target)
+    await call(up.target) // timeout=1: not kept at all
+    expect(up.connections()).toBe(2)
+    await call(up.target) // timeout=5: kept for 4 s
+    now += 3999
+    await call(up.target)
+    expect(up.connections()).toBe(3)
+    now += 4001
+    await call(up.target)
+    expect(up.connections()).toBe(4)
+  })
+
+  it('without a Keep-Alive timeout, an idle connection is kept 4 s', async () => {
+    let now = 0
+    const up = await upstream((socket) => socket.write(ok()), () => now)
+    await call(up.target)
+    now += 4000
+    await call(up.target)
+    expect(up.connections()).toBe(1)
+    now += 4001
+    await call(up.target)
+    expect(up.connections()).toBe(2)
   })
 })

@@ -208,17 +208,17 @@ describe('Http1Poster', () => {
     expect(up.connections()).toBe(4)
   })
 
-  it('a kept connection the upstream closed is retried once on a new one; a new connection closing is an error', async () => {
+  it('a kept connection the upstream closes before answering rejects and is not sent again (the call may have run); a new one closing too', async () => {
     const up = await scripted((_r, socket, n) => {
-      if (n === 1) return void socket.destroy() // as if it had timed out the idle connection
-      if (n === 3) return void socket.end() // a fresh connection's request gets no answer
-      socket.write(ok(`{"n":${n}}`, n === 2 ? 'connection: close\r\n' : ''))
+      if (n === 1) return void socket.destroy() // the upstream read the call, and may have run it
+      if (n === 2) return void socket.end() // a fresh connection's request gets no answer
+      socket.write(ok(`{"n":${n}}`))
     })
     expect((await poster!.post(up.target, HEADERS, '{}', 1 << 20).answer).body.toString()).toBe('{"n":0}')
-    expect((await poster!.post(up.target, HEADERS, '{}', 1 << 20).answer).body.toString()).toBe('{"n":2}')
-    expect(up.connections()).toBe(2)
     await expect(poster!.post(up.target, HEADERS, '{}', 1 << 20).answer).rejects.toThrow(/closed the connection/)
-    expect(up.requests.length).toBe(4) // not sent again
+    await expect(poster!.post(up.target, HEADERS, '{}', 1 << 20).answer).rejects.toThrow(/closed the connection/)
+    expect(up.connections()).toBe(2)
+    expect(up.requests.length).toBe(3) // none sent twice
   })
 
   it('a body without length ends with the connection, and only a clean end completes it', async () => {
