@@ -50,6 +50,11 @@ const KEEP_ALIVE_TIMEOUT = /(?:^|[,;])[\t ]*timeout[\t ]*=[\t ]*(\d{1,9})[\t ]*(
  */
 const IDLE_MS = 4000
 const IDLE_MARGIN_MS = 1000
+/**
+ * How long a JSON answer nobody waits for any more (the call timed out or was cancelled) is still read, to keep
+ * its connection: past it the connection is closed, else an upstream that never answers holds a socket per call.
+ */
+const ABORT_GRACE_MS = 10_000
 /** Longest chunk-size line, or trailer section, read before giving up. */
 const MAX_CHUNK_LINE = 1024
 
@@ -296,6 +301,8 @@ interface Connection {
   readonly socket: net.Socket
   /** Until when (clock ms) it may be taken from the pool: dropped before the upstream's idle timeout closes it. */
   idleUntil: number
+  /** After abort(): closes the connection if its answer has not ended by then. */
+  grace: NodeJS.Timeout | undefined
   exchange: Exchange | null
 }
 
@@ -317,11 +324,16 @@ export class Http1Poster {
   readonly #heads = new WeakMap<readonly string[], { target: PostTarget; head: string }>()
 
   readonly #clock: () => number
+  readonly #abortGraceMs: number
 
-  /** `clock`: milliseconds, for the idle limit (tests). */
-  constructor(maxFree = 256, clock: () => number = () => performance.now()) {
-    this.#maxFree = maxFree
-    this.#clock = clock
+  /**
+   * `maxFree`: idle connections kept; `clock`: milliseconds, for the idle limit; `abortGraceMs`: how long a JSON
+   * answer is still read after `abort()` before its connection is closed.
+   */
+  constructor(options: { maxFree?: number; clock?: () => number; abortGraceMs?: number } = {}) {
+    this.#maxFree = options.maxFree ?? 256
+    this.#clock = options.clock ?? (() => performance.now())
+    this.#abortGraceMs = options.abortGraceMs ?? ABORT_GRACE_MS
   }
 
   post(target: PostTarget, headers: readonly string[], body: string, maxBytes: number): { readonly answer: Promise<PostAnswer>; abort(): void } {
@@ -336,9 +348,16 @@ export class Http1Poster {
     // Set once an SSE answer is cut: whatever the connection then gives, the answer rejects.
     let cut = false
     let current: Connection | undefined
+    // This post's exchange: once it has ended, its connection may carry another post, which abort() must not touch.
+    let mine: Exchange | undefined
     const cutStream = () => {
       cut = true
       current?.socket.destroy()
+    }
+    const grace = this.#abortGraceMs
+    // A fixed time, not socket inactivity: an upstream dripping a byte now and then would never reach that.
+    const bound = (conn: Connection) => {
+      conn.grace ??= setTimeout(() => conn.socket.destroy(new Error('upstream gave no answer within the grace after abort')), grace).unref()
     }
     const send = (): Promise<PostAnswer> => new Promise<PostAnswer>((resolve, reject) => {
       const start = (conn: Connection) => {
@@ -347,10 +366,14 @@ export class Http1Poster {
         parser.onHead = () => {
           if (aborted && parser.streaming) cutStream()
         }
-        conn.exchange = {
+        conn.exchange = mine = {
           parser,
           settle: (error) => {
             conn.exchange = null
+            if (conn.grace !== undefined) {
+              clearTimeout(conn.grace)
+              conn.grace = undefined
+            }
             if (cut) {
               conn.socket.destroy()
               return reject(new Error('the upstream answer is no longer wanted'))
@@ -367,6 +390,7 @@ export class Http1Poster {
           },
         }
         conn.socket.write(text)
+        if (aborted) bound(conn)
       }
       if (this.#destroyed) return reject(new Error('the upstream connections are closed'))
       const pooled = this.#idle()
@@ -386,9 +410,12 @@ export class Http1Poster {
       answer: send(),
       abort() {
         aborted = true
-        const parser = current?.exchange?.parser
-        // An SSE head already read is cut now; one still to come is cut when it arrives (onHead).
-        if (parser !== undefined && parser.state !== State.Head && parser.streaming) cutStream()
+        if (mine === undefined || current?.exchange !== mine) return
+        const parser = mine.parser
+        // An SSE head already read is cut now; one still to come is cut when it arrives (onHead); any other
+        // answer is read for a while yet.
+        if (parser.state !== State.Head && parser.streaming) cutStream()
+        else bound(current)
       },
     }
   }
@@ -424,7 +451,7 @@ export class Http1Poster {
       : net.connect({ host: target.hostname, port: target.port })
     socket.setNoDelay(true)
     socket.setKeepAlive(true, 1000)
-    const conn: Connection = { socket, idleUntil: 0, exchange: null }
+    const conn: Connection = { socket, idleUntil: 0, grace: undefined, exchange: null }
     this.#all.add(conn)
     let failure: Error | undefined
     socket.on('data', (chunk: Buffer) => {

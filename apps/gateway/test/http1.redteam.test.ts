@@ -140,11 +140,14 @@ afterEach(async () => {
 })
 
 /** A TCP upstream that hands each whole request (head and Content-Length body) to `answer`. */
-async function upstream(answer: (socket: Socket, n: number) => void, clock?: () => number): Promise<{ target: PostTarget; connections: () => number; requests: () => number }> {
+async function upstream(answer: (socket: Socket, n: number) => void, options?: ConstructorParameters<typeof Http1Poster>[0]): Promise<{ target: PostTarget; connections: () => number; requests: () => number; open: () => number }> {
   let connections = 0
+  let open = 0
   let n = 0
   server = createServer((socket) => {
     connections++
+    open++
+    socket.on('close', () => open--)
     let pending = ''
     socket.on('error', () => undefined)
     socket.on('data', (chunk) => {
@@ -161,8 +164,8 @@ async function upstream(answer: (socket: Socket, n: number) => void, clock?: () 
   })
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve))
   const port = (server!.address() as AddressInfo).port
-  poster = new Http1Poster(256, clock)
-  return { target: { secure: false, hostname: '127.0.0.1', port, path: '/mcp', host: `127.0.0.1:${port}` }, connections: () => connections, requests: () => n }
+  poster = new Http1Poster(options)
+  return { target: { secure: false, hostname: '127.0.0.1', port, path: '/mcp', host: `127.0.0.1:${port}` }, connections: () => connections, requests: () => n, open: () => open }
 }
 
 const ok = (extra = '') => `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n${extra}\r\n{}`
@@ -191,7 +194,7 @@ describe('Http1Poster (red team)', () => {
 
   it('drops an idle connection before the upstream would: its Keep-Alive timeout less 1 s, else 4 s (failed before: kept for ever)', async () => {
     let now = 0
-    const up = await upstream((socket, n) => socket.write(ok(n < 2 ? 'keep-alive: timeout=1\r\n' : 'Keep-Alive: max=100, timeout=5\r\n')), () => now)
+    const up = await upstream((socket, n) => socket.write(ok(n < 2 ? 'keep-alive: timeout=1\r\n' : 'Keep-Alive: max=100, timeout=5\r\n')), { clock: () => now })
     await call(up.target)
     await call(up.target) // timeout=1: not kept at all
     expect(up.connections()).toBe(2)
@@ -206,7 +209,7 @@ describe('Http1Poster (red team)', () => {
 
   it('without a Keep-Alive timeout, an idle connection is kept 4 s', async () => {
     let now = 0
-    const up = await upstream((socket) => socket.write(ok()), () => now)
+    const up = await upstream((socket) => socket.write(ok()), { clock: () => now })
     await call(up.target)
     now += 4000
     await call(up.target)
@@ -214,5 +217,56 @@ describe('Http1Poster (red team)', () => {
     now += 4001
     await call(up.target)
     expect(up.connections()).toBe(2)
+  })
+
+  it('a call given up on (timeout, abort) whose upstream never answers does not hold its socket for ever (failed before: one socket per call, kept)', async () => {
+    const up = await upstream(() => undefined, { abortGraceMs: 50 })
+    const exchanges = Array.from({ length: 5 }, () => poster!.post(up.target, [], '{}', 1 << 20))
+    for (const e of exchanges) e.answer.catch(() => undefined)
+    await new Promise((r) => setTimeout(r, 20))
+    expect(up.open()).toBe(5)
+    for (const e of exchanges) e.abort()
+    for (const e of exchanges) await expect(e.answer).rejects.toThrow(/no answer/)
+    await new Promise((r) => setTimeout(r, 20))
+    expect(up.open()).toBe(0)
+  })
+
+  it('a JSON answer that ends within the grace after abort is still read, and its connection kept', async () => {
+    const up = await upstream((socket) => setTimeout(() => socket.write(ok()), 30), { abortGraceMs: 500 })
+    const first = poster!.post(up.target, [], '{}', 1 << 20)
+    setTimeout(() => first.abort(), 5)
+    expect((await first.answer).status).toBe(200)
+    await new Promise((r) => setTimeout(r, 600)) // past the grace: the kept connection is not closed by it
+    expect((await call(up.target)).status).toBe(200)
+    expect(up.connections()).toBe(1)
+  })
+
+  it('the grace is a fixed time: an upstream dripping its answer a byte at a time is cut too', async () => {
+    const up = await upstream((socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n')
+      const drip = setInterval(() => (socket.destroyed ? clearInterval(drip) : socket.write('x')), 10)
+    }, { abortGraceMs: 100 })
+    const exchange = poster!.post(up.target, [], '{}', 1 << 20)
+    exchange.answer.catch(() => undefined)
+    await new Promise((r) => setTimeout(r, 20))
+    const start = performance.now()
+    exchange.abort()
+    await expect(exchange.answer).rejects.toThrow(/no answer/)
+    expect(performance.now() - start).toBeLessThan(1000)
+  })
+
+  it("a late abort() of an answered post touches nothing: not the next post's stream on the same connection (failed before: cut it)", async () => {
+    const up = await upstream((socket, n) => {
+      if (n === 0) socket.write(ok())
+      else socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n5\r\n: hi\n\r\n')
+      if (n === 1) setTimeout(() => socket.write('0\r\n\r\n'), 100)
+    })
+    const first = poster!.post(up.target, [], '{}', 1 << 20)
+    await first.answer
+    const second = poster!.post(up.target, [], '{}', 1 << 20)
+    await new Promise((r) => setTimeout(r, 40)) // the second's head has come, on the same connection
+    first.abort()
+    expect((await second.answer).body.toString()).toBe(': hi\n')
+    expect(up.connections()).toBe(1)
   })
 })
