@@ -81,6 +81,11 @@ export class AnswerParser {
   received = 0
   leftover = false
   #pending: Buffer | null = null
+  /** A head arriving in pieces, kept as a list until its end comes (joined at each piece, a dripped head costs its length squared). */
+  #headParts: Buffer[] | null = null
+  #headLength = 0
+  /** How many bytes of CRLFCRLF the head so far ends with (0-3): its end may come across pieces. */
+  #headRun = 0
   #scanFrom = 0
   #remaining = 0
   #trailerBytes = 0
@@ -102,6 +107,21 @@ export class AnswerParser {
 
   feed(chunk: Buffer): boolean {
     this.received += chunk.length
+    if (this.#headParts !== null) {
+      let run = crlfRun(this.#headRun, chunk, 0, Math.min(3, chunk.length))
+      if (run !== 4 && chunk.indexOf('\r\n\r\n', 0, 'latin1') === -1) {
+        this.#headLength += chunk.length
+        if (this.#headLength > this.#maxHeaderBytes) throw new UpstreamProtocolError('upstream answer headers are too large')
+        this.#headParts.push(chunk)
+        if (chunk.length > 3) run = crlfRun(0, chunk, chunk.length - 3, chunk.length)
+        this.#headRun = run
+        return false
+      }
+      // Its end is here: joined once, and read below from just before this piece.
+      this.#pending = this.#headParts.length === 1 ? this.#headParts[0]! : Buffer.concat(this.#headParts, this.#headLength)
+      this.#scanFrom = Math.max(0, this.#headLength - 3)
+      this.#headParts = null
+    }
     let buf = this.#pending === null ? chunk : Buffer.concat([this.#pending, chunk])
     this.#pending = null
     let pos = 0
@@ -111,9 +131,10 @@ export class AnswerParser {
           const end = buf.indexOf('\r\n\r\n', Math.max(pos, this.#scanFrom), 'latin1')
           if (end === -1) {
             if (buf.length - pos > this.#maxHeaderBytes) throw new UpstreamProtocolError('upstream answer headers are too large')
-            this.#scanFrom = Math.max(pos, buf.length - 3)
-            this.#pending = buf.subarray(pos)
-            this.#scanFrom -= pos
+            const rest = buf.subarray(pos)
+            this.#headParts = [rest]
+            this.#headLength = rest.length
+            this.#headRun = crlfRun(0, rest, Math.max(0, rest.length - 3), rest.length)
             return false
           }
           if (end - pos > this.#maxHeaderBytes) throw new UpstreamProtocolError('upstream answer headers are too large')
@@ -281,6 +302,15 @@ export class AnswerParser {
       this.keepAlive = false
     }
   }
+}
+
+/** The CRLFCRLF matcher's state after `bytes[from, to)`, from state `run` (4: matched). */
+function crlfRun(run: number, bytes: Buffer, from: number, to: number): number {
+  for (let i = from; i < to && run !== 4; i++) {
+    const b = bytes[i]
+    run = b === (run === 1 || run === 3 ? 0x0a : 0x0d) ? run + 1 : b === 0x0d ? 1 : 0
+  }
+  return run
 }
 
 /** A header (or trailer) line's name and value (OWS trimmed); throws on a malformed line, obs-fold included. */
