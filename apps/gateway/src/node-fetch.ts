@@ -164,9 +164,11 @@ export function createNodeFetch(maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES): 
         },
       )
       request.on('error', (error: NodeJS.ErrnoException) => {
-        // The upstream closed an idle keep-alive socket as this request went out on it: the request never
-        // arrived, so it is sent again once, on a new connection (the pattern Node's http docs give).
-        if (!retried && request.reusedSocket && error.code === 'ECONNRESET') resolve(fetchImpl(input, init, true))
+        // The upstream closed an idle keep-alive socket as this request went out on it: sent again once, on a new
+        // connection (the pattern Node's http docs give) — but not a POST: ECONNRESET ("socket hang up") is also
+        // what an upstream gives that read the JSON-RPC call, ran it and closed without answering (a crash), and a
+        // tools/call is not idempotent. (node:http's agent drops idle sockets at the upstream's Keep-Alive timeout.)
+        if (!retried && request.reusedSocket && error.code === 'ECONNRESET' && (init.method ?? 'GET').toUpperCase() !== 'POST') resolve(fetchImpl(input, init, true))
         else reject(error)
       })
       request.end(body ?? undefined)

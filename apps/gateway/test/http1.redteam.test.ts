@@ -6,6 +6,7 @@ import { createRequire } from 'node:module'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { AnswerParser, Http1Poster, UpstreamProtocolError, type PostTarget } from '../src/http1.js'
+import { createNodeFetch } from '../src/node-fetch.js'
 
 const require = createRequire(import.meta.url)
 // node:http's own response parser, to hold the cases below against.
@@ -310,5 +311,22 @@ describe('Http1Poster (red team)', () => {
     first.abort()
     expect((await second.answer).body.toString()).toBe(': hi\n')
     expect(up.connections()).toBe(1)
+  })
+
+  it("the SDK path's fetch does not send a POST twice either (a tools/call with a progress token goes that way; failed before: replayed)", async () => {
+    const up = await upstream((socket, n) => {
+      if (n === 0) socket.write(ok())
+      else socket.destroy() // read the call, maybe ran it, gave no answer
+    })
+    const fetch = createNodeFetch()
+    try {
+      const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":2,"method":"tools/call"}' }
+      expect((await fetch(`http://${up.target.host}/mcp`, init)).status).toBe(200)
+      await expect(fetch(`http://${up.target.host}/mcp`, init)).rejects.toThrow(/socket hang up/)
+      await new Promise((r) => setTimeout(r, 50))
+      expect(up.requests()).toBe(2)
+    } finally {
+      fetch.destroy()
+    }
   })
 })
