@@ -287,6 +287,8 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
   const directRequest = fastPath ? options.directRequest : undefined
   const { guard, serverId, resource } = internals
   const endpointPath = resource.pathname
+  // (URL's origin getter builds its string on every read: read once, it is the same for every request.)
+  const resourceOrigin = resource.origin
   const sessions = new Map<string, Session>()
   const perAgent = new Map<string, number>()
   let opening = 0
@@ -317,13 +319,25 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
   /** The origin, path and href of a request-target resolved against the resource's origin (a pure function of `target`). */
   function requestUrl(target: string): Pick<URL, 'origin' | 'pathname' | 'href'> {
     if (lastUrl !== undefined && lastUrl.target === target) return lastUrl.url
-    const parsed = new URL(target, resource.origin)
+    const parsed = new URL(target, resourceOrigin)
     const url = Object.freeze({ origin: parsed.origin, pathname: parsed.pathname, href: parsed.href })
     lastUrl = { target, url }
     return url
   }
   // The authenticated caller of each HTTP request, found again from the AuthInfo the transport hands to onmessage.
   const callers = new WeakMap<AuthInfo, Caller>()
+  // The fast path's AuthInfo of a caller: the same for every request with it (a caller is made once per access
+  // token), so made once, frozen, instead of an object and a `callers` entry per request.
+  const fastAuthInfos = new WeakMap<Caller, AuthInfo>()
+  function fastAuthInfo(caller: Caller): AuthInfo {
+    let authInfo = fastAuthInfos.get(caller)
+    if (authInfo === undefined) {
+      authInfo = Object.freeze({ token: '', clientId: caller.agent, scopes: Object.freeze([]) as unknown as string[], extra: Object.freeze({ agent: caller.agent, user: caller.user, via: caller.via }) })
+      callers.set(authInfo, caller)
+      fastAuthInfos.set(caller, authInfo)
+    }
+    return authInfo
+  }
 
   function refuse(res: ServerResponse, error: unknown): void {
     const c = guard.challenge(error)
@@ -660,7 +674,7 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
       const method = req.method ?? 'GET'
       // A request-target naming another host (`//evil.example/mcp`, absolute form) would make that host the
       // origin the DPoP proof's htu is checked against: only this resource's origin is served.
-      if (url.origin !== resource.origin) return writeJson(res, 404, {}, rpcError(-32000, 'Not found', 'ERR_NOT_FOUND'))
+      if (url.origin !== resourceOrigin) return writeJson(res, 404, {}, rpcError(-32000, 'Not found', 'ERR_NOT_FOUND'))
       if (url.pathname === guard.metadataPath) {
         if (method !== 'GET' && method !== 'HEAD') return writeJson(res, 405, { allow: 'GET, HEAD' }, rpcError(-32000, 'Method not allowed', 'ERR_INVALID_INPUT'))
         return writeJson(res, 200, { 'cache-control': 'max-age=300', 'access-control-allow-origin': '*' }, guard.protectedResourceMetadata())
@@ -715,10 +729,9 @@ export function createNodeHandler(internals: GuardInternals, options: NodeHandle
         // HTTP responses by id alone, and would hand the first request's answer to nobody.
         const requests = method === 'POST' ? fastRequests(body) : null
         if (requests !== null && (fastPath || requests.some((r) => session!.gate.busy(r.id))) && fastHeaders(headers)) {
-          const authInfo: AuthInfo = { token: '', clientId: caller.agent, scopes: [], extra: { agent: caller.agent, user: caller.user, via: caller.via } }
-          callers.set(authInfo, caller)
+          const authInfo = fastAuthInfo(caller)
           // (Its URL and headers are built only if server code reads them: `url` is the handler's, shared by the requests to this target.)
-          const requestInfo = new LazyRequestInfo(req, target, resource.origin)
+          const requestInfo = new LazyRequestInfo(req, target, resourceOrigin)
           const answers = await session.gate.deliver(requests, { authInfo, requestInfo } as MessageExtra)
           if (res.headersSent || res.destroyed) return
           // With its length: writeHead fixes the header before end() sees the body, so without one node:http

@@ -150,11 +150,15 @@ const INITIALIZE = '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"pro
  * A guarded node:http MCP endpoint whose verifier takes every request as alice's token (its request
  * headers recorded in `seen`), serving `createServer`'s server; `close()` ends it.
  */
-async function aliceEndpoint(createServer_: () => McpServer): Promise<{ url: string; seen: unknown[]; close(): Promise<void> }> {
+async function aliceEndpoint(createServer_: () => McpServer, oneToken = false): Promise<{ url: string; seen: unknown[]; close(): Promise<void> }> {
   const real = createVerifier({ trustedIssuers: [ISSUER] })
   const seen: unknown[] = []
+  // `oneToken`: what the verifier's token cache hands every request with one token (the same frozen claims).
+  const agentClaims = Object.freeze(claims())
+  const cached = Object.freeze({ agent: caller('alice').agent, user: null, claims: Object.freeze({ agentid: Object.freeze({ claims: agentClaims }) }), agentClaims, delegation: null, authorizationDetails: Object.freeze([]) })
   const verifyRequest = async (request: { headers: unknown }) => {
     seen.push(request.headers)
+    if (oneToken) return cached
     return { agent: caller('alice').agent, user: null, claims: { agentid: { claims: claims() } }, authorizationDetails: [] }
   }
   const verifier = { ...real, verifyRequest } as unknown as typeof real
@@ -274,6 +278,38 @@ describe('LazyRequestInfo (the fast path\'s requestInfo)', () => {
     expect(Object.getOwnPropertyNames(info)).toEqual([])
     expect(Object.getOwnPropertyDescriptor(LazyRequestInfo.prototype, 'headers')?.get).toBeTypeOf('function')
     expect(Object.getOwnPropertyDescriptor(LazyRequestInfo.prototype, 'url')?.get).toBeTypeOf('function')
+  })
+
+  it('the fast path hands a caller\'s requests one frozen AuthInfo (made once per access token)', async () => {
+    const seen: unknown[] = []
+    const { url, close } = await aliceEndpoint(() => {
+      const s = new McpServer({ name: 'demo', version: '1' })
+      s.tool('echo', async (extra) => {
+        seen.push(extra.authInfo)
+        try {
+          ;(extra.authInfo!.extra as Record<string, unknown>).agent = 'did:key:mallory'
+        } catch {
+          // frozen: a handler cannot change what the next request sees
+        }
+        return { content: [{ type: 'text', text: 'ok' }] }
+      })
+      return s
+    }, true)
+    const creds = { authorization: 'DPoP a.b.c', dpop: 'd.e.f' }
+    try {
+      const init = await rawPost(url, creds, INITIALIZE)
+      const sessionId = String(init.headers['mcp-session-id'])
+      for (const id of [2, 3]) {
+        const r = await rawPost(url, { ...creds, 'mcp-session-id': sessionId }, `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"echo","arguments":{}}}`)
+        expect(r.status).toBe(200)
+      }
+      expect(seen).toHaveLength(2)
+      expect(seen[1]).toBe(seen[0])
+      expect(Object.isFrozen(seen[0])).toBe(true)
+      expect(seen[0]).toEqual({ token: '', clientId: caller('alice').agent, scopes: [], extra: { agent: caller('alice').agent, user: null, via: 'token' } })
+    } finally {
+      await close()
+    }
   })
 
   it('is what a tool handler sees on the fast path', async () => {
