@@ -302,14 +302,8 @@ export async function verifyRequestWith(ctx: RequestContext, request: HttpReques
   if (ambiguousPath(request.url)) dpopFail('ERR_MALFORMED', 'invalid_request', 'the request path holds dot segments, backslashes or escaped unreserved characters: the URL a proof names would not be the route that runs')
   const authorization = headerValues(request.headers, 'authorization')
   if (authorization.length === 0) dpopFail('ERR_MALFORMED', 'invalid_token', 'no Authorization header')
-  if (authorization.length > 1 || authorization[0]!.includes(',')) dpopFail('ERR_MALFORMED', 'invalid_request', 'more than one Authorization header')
-  const match = /^([A-Za-z]+) +([A-Za-z0-9\-._~+/]+=*)$/.exec(authorization[0]!.trim())
-  if (!match) dpopFail('ERR_MALFORMED', 'invalid_token', 'Authorization is not "DPoP <token>"')
-  const scheme = match[1]!.toLowerCase()
-  // Every agentid access token is DPoP-bound: as a bearer token it is refused (RFC 9449 §7.2).
-  if (scheme === 'bearer') dpopFail('ERR_MALFORMED', 'invalid_token', 'a DPoP-bound access token must use the DPoP scheme, not Bearer')
-  if (scheme !== 'dpop') dpopFail('ERR_MALFORMED', 'invalid_token', 'Authorization scheme must be DPoP')
-  const token = match[2]!
+  if (authorization.length > 1) dpopFail('ERR_MALFORMED', 'invalid_request', 'more than one Authorization header')
+  const token = dpopToken(authorization[0]!)
   const proofs = headerValues(request.headers, 'dpop')
   // A JWS never holds a comma: Node and fetch join repeated headers with one.
   if (proofs.length !== 1 || proofs[0]!.includes(',')) dpopFail('ERR_MALFORMED', 'invalid_dpop_proof', 'exactly one DPoP header is required')
@@ -339,6 +333,27 @@ export async function verifyRequestWith(ctx: RequestContext, request: HttpReques
   })
   await checkCredentialStatus(ctx, verified)
   return Object.freeze({ ...verified.result, audience, proof })
+}
+
+/** The last Authorization value {@link dpopToken} accepted, and its token: an agent sends the same one on every call. */
+let lastAuthorization: { value: string | undefined; token: string } = { value: undefined, token: '' }
+
+/**
+ * The access token of an `Authorization: DPoP <token>` value (one header line), or the refusal: a pure
+ * function of the string, so the last accepted value's answer is kept (the match is a scan of the whole
+ * token, some hundreds of characters, on every request).
+ */
+function dpopToken(value: string): string {
+  if (value === lastAuthorization.value) return lastAuthorization.token
+  if (value.includes(',')) dpopFail('ERR_MALFORMED', 'invalid_request', 'more than one Authorization header')
+  const match = /^([A-Za-z]+) +([A-Za-z0-9\-._~+/]+=*)$/.exec(value.trim())
+  if (!match) dpopFail('ERR_MALFORMED', 'invalid_token', 'Authorization is not "DPoP <token>"')
+  const scheme = match[1]!.toLowerCase()
+  // Every agentid access token is DPoP-bound: as a bearer token it is refused (RFC 9449 §7.2).
+  if (scheme === 'bearer') dpopFail('ERR_MALFORMED', 'invalid_token', 'a DPoP-bound access token must use the DPoP scheme, not Bearer')
+  if (scheme !== 'dpop') dpopFail('ERR_MALFORMED', 'invalid_token', 'Authorization scheme must be DPoP')
+  lastAuthorization = { value, token: match[2]! }
+  return match[2]!
 }
 
 /** The last token {@link tokenCacheKey} hashed, and its hash: an agent sends the same token on every call. */

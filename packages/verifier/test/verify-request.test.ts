@@ -237,6 +237,21 @@ describe('verifyRequest: RFC 9449 negative cases, with our own proofs', () => {
     await expectCode(verifier.verifyRequest({ method: 'GET', url: URL_, headers: headers(token, await proof({ token }), 'Bearer') }), 'ERR_MALFORMED')
     await expectCode(verifier.verifyRequest({ method: 'GET', url: URL_, headers: { authorization: `Bearer ${token}` } }), 'ERR_MALFORMED')
   })
+  it('the Authorization value last accepted is kept, and only that very value: any other is checked again', async () => {
+    const token = await accessToken()
+    await verifier.verifyRequest({ method: 'GET', url: URL_, headers: headers(token, await proof({ token })) })
+    for (const [value, dpopError] of [[`Bearer ${token}`, 'invalid_token'], [`Basic ${token}`, 'invalid_token'], [`DPoP ${token}, DPoP ${token}`, 'invalid_request'], [`DPoP ${token}!`, 'invalid_token'], [`DPoP  ${token}`, null], [`dpop ${token} `, null]] as const) {
+      const p = await proof({ token })
+      const call = verifier.verifyRequest({ method: 'GET', url: URL_, headers: { authorization: value, dpop: p } })
+      if (dpopError === null) {
+        expect((await call).agent).toBeTypeOf('string') // the same token, spelled otherwise: accepted as before
+        continue
+      }
+      const e = await expectCode(call, 'ERR_MALFORMED')
+      expect(e.details.dpopError).toBe(dpopError)
+    }
+    await verifier.verifyRequest({ method: 'GET', url: URL_, headers: headers(token, await proof({ token })) })
+  })
   it('two DPoP headers (kept apart or joined), two Authorization headers, none at all', async () => {
     const token = await accessToken()
     const a = await proof({ token })
