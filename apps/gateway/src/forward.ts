@@ -200,6 +200,52 @@ export function createForwardingServer(options: ForwardingServerOptions): Server
   return server
 }
 
+/** Whether `value` is a plain object of JSON.parse's kind (or redactValue's copy of one). */
+function isPlain(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype
+}
+
+/**
+ * Whether the SDK's CallToolResultSchema would return `value` unchanged (a deep copy of it, same members in the
+ * same order): exactly `content`, or `content` then a boolean `isError`, and every block exactly `type: 'text'`
+ * then a string `text` — what nearly every tool answers. Anything else goes through the schema itself.
+ */
+function plainTextResult(value: Record<string, unknown>): boolean {
+  if (!isPlain(value)) return false
+  let members = 0
+  for (const key in value) {
+    if (key !== (members === 0 ? 'content' : members === 1 ? 'isError' : undefined)) return false
+    members++
+  }
+  if (members === 0 || (members === 2 && typeof value.isError !== 'boolean')) return false
+  const content = value.content
+  if (!Array.isArray(content) || Object.getPrototypeOf(content) !== Array.prototype) return false
+  for (let i = 0; i < content.length; i++) {
+    const block: unknown = content[i]
+    if (!isPlain(block)) return false
+    let n = 0
+    for (const key in block) {
+      if (key !== (n === 0 ? 'type' : n === 1 ? 'text' : undefined)) return false
+      n++
+    }
+    if (n !== 2 || block.type !== 'text' || typeof block.text !== 'string') return false
+  }
+  return true
+}
+
+/**
+ * A tools/call result as the SDK Server checks it before sending (CallToolResultSchema), with its answer when
+ * the check fails: the schema's output, or for a plain text result ({@link plainTextResult}) the value itself,
+ * which is what the schema would return (test/result-check.test.ts compares the two on many shapes). The
+ * schema's parse of a result costs several µs per call; this check, a walk of its few members.
+ */
+export function checkedToolResult(value: Record<string, unknown>): Record<string, unknown> {
+  if (plainTextResult(value)) return value
+  const checked = safeParse(CallToolResultSchema, value)
+  if (!checked.success) throw new McpError(ErrorCode.InvalidParams, `Invalid tools/call result: ${checked.error instanceof Error ? checked.error.message : String(checked.error)}`)
+  return checked.data as Record<string, unknown>
+}
+
 /** A direct call asks for no progress (it has no `_meta`): nothing is ever sent through this. */
 const noProgress = (): Promise<void> => Promise.resolve()
 
@@ -228,12 +274,8 @@ export function directToolCalls(options: ForwardingServerOptions): DirectRequest
     if (args !== undefined && (!isRecord(args) || Object.getPrototypeOf(args) !== Object.prototype || Object.hasOwn(args, '__proto__'))) return undefined
     if (verifiedLineage(extra) !== null) return undefined
     const signal = new Cancellation()
-    const result = forward(request, { signal, requestId: request.id, sendNotification: noProgress }, ResultSchema, true).then((value) => {
-      // The SDK Server's own check of a tools/call result, and its answer when it fails.
-      const checked = safeParse(CallToolResultSchema, value)
-      if (!checked.success) throw new McpError(ErrorCode.InvalidParams, `Invalid tools/call result: ${checked.error instanceof Error ? checked.error.message : String(checked.error)}`)
-      return checked.data as Record<string, unknown>
-    })
+    // The SDK Server's own check of a tools/call result, and its answer when it fails.
+    const result = forward(request, { signal, requestId: request.id, sendNotification: noProgress }, ResultSchema, true).then(checkedToolResult)
     return { result, cancel: (reason) => signal.abort(reason) }
   }
 }
