@@ -36,6 +36,25 @@ export interface GuardInternals {
   approve?: (caller: Caller, resource: Extract<PolicyResource, { type: 'Tool' }>, params: Record<string, unknown>, headers: RequestHeaders | undefined, first: PolicyDecision, sessionId?: string) => Promise<ApprovalOutcome>
 }
 
+/** The ISO 8601 form of the last whole second {@link isoTime} formatted, up to its `.`: audit events come many a second. */
+let lastSecond: { second: number; prefix: string } = { second: Number.NaN, prefix: '' }
+
+/**
+ * `new Date(ms).toISOString()`, the date and time of day formatted once per second (`YYYY-MM-DDTHH:mm:ss.`) and
+ * the milliseconds appended. Years outside 0–9999 (a longer form) are formatted whole each time.
+ */
+export function isoTime(ms: number): string {
+  const t = Math.trunc(ms) // as Date takes a time value (TimeClip)
+  const second = Math.floor(t / 1000)
+  if (second !== lastSecond.second) {
+    const iso = new Date(t).toISOString() // throws RangeError for an invalid time, as before
+    if (iso.length !== 24) return iso
+    lastSecond = { second, prefix: iso.slice(0, 20) }
+  }
+  const milli = t - second * 1000
+  return `${lastSecond.prefix}${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`
+}
+
 /** The `lineage` member of a decision's audit event: the verified lineage the caller's subject carries. */
 function lineageMember(caller: Caller): { lineage?: AuditEvent['lineage'] } {
   const lineage = auditLineage(caller.subject.lineage)
@@ -110,7 +129,7 @@ export function createMcpGuard(options: McpGuardOptions): McpGuard {
 
   function audit(event: Omit<AuditEvent, 'time'>): boolean {
     try {
-      sink(Object.freeze({ time: new Date(now()).toISOString(), ...event }))
+      sink(Object.freeze({ time: isoTime(now()), ...event }))
       return true
     } catch (error) {
       // An unrecorded decision is not made: the caller denies.
