@@ -146,6 +146,13 @@ describe('verifyRequest: happy path', () => {
     expect(result.authorizationDetails).toEqual([{ type: 'agentid_action', actions: ['read'], locations: [AUD], datatypes: ['invoice'] }])
     expect(result.claims.cnf).toEqual({ jkt: edKey.jkt })
     expect(result.proof.jkt).toBe(edKey.jkt)
+    // Every member, in this order, frozen; the second request (token cached) gives the same.
+    const members = ['agent', 'user', 'act', 'agentClaims', 'userIssuer', 'delegation', 'authorizationDetails', 'issuer', 'tokenId', 'expiresAt', 'claims', 'audience', 'proof']
+    expect(Object.keys(result)).toEqual(members)
+    expect(Object.isFrozen(result)).toBe(true)
+    const again = await verifier.verifyRequest({ method: 'GET', url: URL_, headers: headers(token, await proof({ token })) })
+    expect(Object.keys(again)).toEqual(members)
+    expect({ ...again, proof: null }).toEqual({ ...result, proof: null })
   })
 
   it('verifies an ES256-bound request, with aud a list and the audience given per call', async () => {
