@@ -54,9 +54,16 @@ export function assertSpiffeIdNamesAgent(claims: AgentClaims, did: string): void
  * htu is compared after the same resolution) and the lineage and approval steps refuse it.
  */
 export function ambiguousPath(url: string): boolean {
+  // A server sees the same URL again and again: the last answer is kept (a pure function of the string).
+  if (url === lastPath.url) return lastPath.ambiguous
   const path = url.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#\\]*/, '').split(/[?#]/)[0]!
-  return path.includes('\\') || /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i.test(path) || ALIAS_ESCAPE.test(path)
+  const ambiguous = path.includes('\\') || /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i.test(path) || ALIAS_ESCAPE.test(path)
+  lastPath = { url, ambiguous }
+  return ambiguous
 }
+
+/** The last URL {@link ambiguousPath} answered for, and its answer. */
+let lastPath: { url: string | undefined; ambiguous: boolean } = { url: undefined, ambiguous: false }
 
 // An escape (either case) of an unreserved character: A-Z a-z 0-9 - . _ ~ (RFC 3986 §2.3: equivalent to the
 // character itself, and normalized to it).
