@@ -1,6 +1,6 @@
 // Instructions the gateway executes per tool call, counted by callgrind: a measure that other processes on
 // the machine do not move (unlike CPU time), for a before/after of two builds:
-//   node bench/gateway-callgrind.mjs [--warm 3000] [--calls 500] [--rounds 2] [--compare LABEL=PATH/main.js ...]
+//   node bench/gateway-callgrind.mjs [--warm 3000] [--calls 500] [--rounds 2] [--settle 20] [--compare LABEL=PATH/main.js ...]
 // (Needs the rawClient load generator, suiteSetup's default: the access token is renewed during the run.)
 // The suite's processes and setup (lib/gateway-setup.mjs suiteSetup); every gateway runs under
 // `valgrind --tool=callgrind --instr-atstart=no` (its JIT code included: --smc-check=all-non-file). Each is
@@ -19,6 +19,9 @@ const opt = (name, dflt) => (args.includes(name) ? Number(args[args.indexOf(name
 const WARM = opt('--warm', 3000)
 const CALLS = opt('--calls', 500)
 const ROUNDS = opt('--rounds', 2)
+// Uncounted calls after each round's new access token: its first verification and the recompilation of what it
+// deoptimized (under valgrind the compiler threads run in turn with the main thread, so V8 re-optimizes slowly).
+const SETTLE = opt('--settle', 20)
 const compare = Object.fromEntries(args.flatMap((a, i) => (args[i - 1] === '--compare' ? [a.split('=')] : [])))
 const out = mkdtempSync(join(tmpdir(), 'agentid-gateway-callgrind-'))
 const log = (m) => process.stderr.write(`  [gateway-callgrind] ${m}\n`)
@@ -69,9 +72,9 @@ try {
     await bench.renewTokens()
     for (const label of order) {
       // The new token verified and cached before counting (one full token check is not a call's cost).
-      bench.signProofs(CALLS + 64 + 20)
-      await loop(label, 20, id)
-      id += 20
+      bench.signProofs(CALLS + 64 + SETTLE)
+      await loop(label, SETTLE, id)
+      id += SETTLE
       execFileSync('callgrind_control', ['-i', 'on', String(pids[label])], { stdio: 'ignore' })
       await loop(label, CALLS, id)
       id += CALLS
