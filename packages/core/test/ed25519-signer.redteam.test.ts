@@ -13,32 +13,7 @@ describe.runIf(ed25519Backend() === 'libsodium')('ed25519SeedSigner (red team)',
     // own signature (R, r + ka), a = (S' - S) / (k' - k): two signatures, the private key. A signer that
     // reads shared memory in place made such a mix in about half of its signatures here.
     const signer = ed25519SeedSigner(randomBytes(32))!
-    const sab = new SharedArrayBuffer(4 + 64)
-    const control = new Int32Array(sab, 0, 1)
-    const message = new Uint8Array(sab, 4, 64)
-    // Signatures by R: a deterministic signer gives one S per R (one message per nonce). A copy of the
-    // bytes taken while they change may be a third message, signed as one: that is fine.
-    const byR = new Map<string, Set<string>>()
-    const record = (signature: Buffer) => {
-      const r = signature.subarray(0, 32).toString('hex')
-      byR.set(r, (byR.get(r) ?? new Set()).add(signature.subarray(32).toString('hex')))
-    }
-    record(signer.sign(new Uint8Array(64)))
-    record(signer.sign(new Uint8Array(64).fill(0xff)))
-    const writer = new Worker(`const { workerData: sab } = require('node:worker_threads')
-      const control = new Int32Array(sab, 0, 1), message = new Uint8Array(sab, 4, 64)
-      Atomics.store(control, 0, 1)
-      while (Atomics.load(control, 0) === 1) { message.fill(0); message.fill(255) }`, { eval: true, workerData: sab })
-    try {
-      while (Atomics.load(control, 0) !== 1) await new Promise((resolve) => setTimeout(resolve, 1))
-      const until = Date.now() + 500
-      for (let i = 0; Date.now() < until || i < 2000; i++) record(signer.sign(message))
-      const reused = [...byR.values()].filter((s) => s.size > 1).length
-      expect(reused, 'nonces R that signed two different S').toBe(0)
-    } finally {
-      Atomics.store(control, 0, 2)
-      await writer.terminate()
-    }
+    expect(await noncesReusedUnderRewrites((view) => signer.sign(view), [Uint8Array], 2000), 'nonces R that signed two different S').toBe(0)
   })
 })
 
@@ -135,29 +110,39 @@ describe('signerFromJwk (red team): node:crypto signing shared memory', () => {
     // The same attack as on ed25519SeedSigner: node:crypto's sync sign read shared bytes in place
     // (20 nonces reused in 5,867 signatures here).
     const signer = signerFromJwk(generateEd25519KeyPair().privateJwk)
-    const sab = new SharedArrayBuffer(4 + 64)
-    const control = new Int32Array(sab, 0, 1)
-    const byR = new Map<string, Set<string>>()
-    const record = (signature: Uint8Array) => {
-      const r = Buffer.from(signature.subarray(0, 32)).toString('hex')
-      byR.set(r, (byR.get(r) ?? new Set()).add(Buffer.from(signature.subarray(32)).toString('hex')))
-    }
-    record(await signer.sign(new Uint8Array(64)))
-    record(await signer.sign(new Uint8Array(64).fill(0xff)))
-    const writer = new Worker(`const { workerData: sab } = require('node:worker_threads')
-      const control = new Int32Array(sab, 0, 1), message = new Uint8Array(sab, 4, 64)
-      Atomics.store(control, 0, 1)
-      while (Atomics.load(control, 0) === 1) { message.fill(0); message.fill(255) }`, { eval: true, workerData: sab })
-    try {
-      while (Atomics.load(control, 0) !== 1) await new Promise((resolve) => setTimeout(resolve, 1))
-      const views = [new Uint8Array(sab, 4, 64), new DataView(sab, 4, 64) as unknown as Uint8Array]
-      for (const view of views) {
-        for (let i = 0, until = Date.now() + 500; Date.now() < until || i < 1000; i++) record(await signer.sign(view))
-      }
-      expect([...byR.values()].filter((s) => s.size > 1).length, 'nonces R that signed two different S').toBe(0)
-    } finally {
-      Atomics.store(control, 0, 2)
-      await writer.terminate()
-    }
+    expect(await noncesReusedUnderRewrites((view) => signer.sign(view), [Uint8Array, DataView], 1000), 'nonces R that signed two different S').toBe(0)
   })
 })
+
+/**
+ * How many nonces R signed two different S while a worker rewrote the signed bytes (all 0, then all
+ * 0xff) in a SharedArrayBuffer: each view kind in turn, for 500 ms and at least `atLeast` signatures.
+ * A deterministic signer gives one S per R: a copy taken mid-rewrite may be a third message, signed as
+ * one, which is fine; one nonce under two messages gives away the key.
+ */
+async function noncesReusedUnderRewrites(sign: (view: Uint8Array) => Uint8Array | Promise<Uint8Array>, views: Array<typeof Uint8Array | typeof DataView>, atLeast: number): Promise<number> {
+  const sab = new SharedArrayBuffer(4 + 64)
+  const control = new Int32Array(sab, 0, 1)
+  const byR = new Map<string, Set<string>>()
+  const record = (signature: Uint8Array) => {
+    const r = Buffer.from(signature.subarray(0, 32)).toString('hex')
+    byR.set(r, (byR.get(r) ?? new Set()).add(Buffer.from(signature.subarray(32)).toString('hex')))
+  }
+  record(await sign(new Uint8Array(64)))
+  record(await sign(new Uint8Array(64).fill(0xff)))
+  const writer = new Worker(`const { workerData: sab } = require('node:worker_threads')
+    const control = new Int32Array(sab, 0, 1), message = new Uint8Array(sab, 4, 64)
+    Atomics.store(control, 0, 1)
+    while (Atomics.load(control, 0) === 1) { message.fill(0); message.fill(255) }`, { eval: true, workerData: sab })
+  try {
+    while (Atomics.load(control, 0) !== 1) await new Promise((resolve) => setTimeout(resolve, 1))
+    for (const View of views) {
+      const view = new View(sab, 4, 64) as unknown as Uint8Array
+      for (let i = 0, until = Date.now() + 500; Date.now() < until || i < atLeast; i++) record(await sign(view))
+    }
+    return [...byR.values()].filter((set) => set.size > 1).length
+  } finally {
+    Atomics.store(control, 0, 2)
+    await writer.terminate()
+  }
+}
