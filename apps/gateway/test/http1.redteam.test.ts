@@ -7,6 +7,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { AnswerParser, Http1Poster, UpstreamProtocolError, type PostTarget } from '../src/http1.js'
 import { createNodeFetch } from '../src/node-fetch.js'
+import { onWholeRequests } from './scripted-requests.js'
 
 const require = createRequire(import.meta.url)
 // node:http's own response parser, to hold the cases below against.
@@ -191,19 +192,7 @@ async function upstream(answer: (socket: Socket, n: number) => void, options?: C
     connections++
     open++
     socket.on('close', () => open--)
-    let pending = ''
-    socket.on('error', () => undefined)
-    socket.on('data', (chunk) => {
-      pending += chunk.toString('latin1')
-      for (;;) {
-        const end = pending.indexOf('\r\n\r\n')
-        if (end === -1) return
-        const length = Number(/content-length: (\d+)/.exec(pending.slice(0, end))?.[1] ?? 0)
-        if (pending.length < end + 4 + length) return
-        pending = pending.slice(end + 4 + length)
-        answer(socket, n++)
-      }
-    })
+    onWholeRequests(socket, () => answer(socket, n++))
   })
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve))
   const port = (server!.address() as AddressInfo).port

@@ -4,6 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { AnswerParser, Http1Poster, UpstreamProtocolError, type PostTarget } from '../src/http1.js'
+import { onWholeRequests } from './scripted-requests.js'
 
 /** Feeds `text` to a new parser in pieces cut at `cuts`; the parser and whether the answer completed. */
 function parse(text: string | Buffer, cuts: number[] = [], maxBytes = 1 << 20): { parser: AnswerParser; done: boolean } {
@@ -145,20 +146,9 @@ async function scripted(answer: (request: string, socket: Socket, n: number) => 
   const requests: string[] = []
   server = createServer((socket) => {
     connections++
-    let pending = ''
-    socket.on('error', () => undefined)
-    socket.on('data', (chunk) => {
-      pending += chunk.toString('latin1')
-      for (;;) {
-        const end = pending.indexOf('\r\n\r\n')
-        if (end === -1) return
-        const length = Number(/content-length: (\d+)/.exec(pending.slice(0, end))?.[1] ?? 0)
-        if (pending.length < end + 4 + length) return
-        const request = pending.slice(0, end + 4 + length)
-        pending = pending.slice(end + 4 + length)
-        requests.push(request)
-        answer(request, socket, n++)
-      }
+    onWholeRequests(socket, (request) => {
+      requests.push(request)
+      answer(request, socket, n++)
     })
   })
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve))
