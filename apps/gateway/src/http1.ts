@@ -149,10 +149,7 @@ export class AnswerParser {
           break
         }
         case State.Length: {
-          const n = Math.min(this.#remaining, buf.length - pos)
-          if (n > 0) this.#take(buf, pos, n)
-          pos += n
-          this.#remaining -= n
+          pos = this.#takeRemaining(buf, pos)
           if (this.#remaining > 0) return false
           this.state = State.Done
           return this.#finish(buf, pos)
@@ -168,10 +165,7 @@ export class AnswerParser {
           break
         }
         case State.ChunkData: {
-          const n = Math.min(this.#remaining, buf.length - pos)
-          if (n > 0) this.#take(buf, pos, n)
-          pos += n
-          this.#remaining -= n
+          pos = this.#takeRemaining(buf, pos)
           if (this.#remaining > 0) return false
           this.state = State.ChunkEnd
           break
@@ -224,6 +218,14 @@ export class AnswerParser {
   #finish(buf: Buffer, pos: number): true {
     this.leftover = pos < buf.length
     return true
+  }
+
+  /** Takes what `buf` holds from `pos` of the #remaining body bytes (a Content-Length body or a chunk); returns the position after them. */
+  #takeRemaining(buf: Buffer, pos: number): number {
+    const n = Math.min(this.#remaining, buf.length - pos)
+    if (n > 0) this.#take(buf, pos, n)
+    this.#remaining -= n
+    return pos + n
   }
 
   #take(buf: Buffer, pos: number, n: number): void {
