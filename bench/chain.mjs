@@ -4,7 +4,6 @@
 // Biscuit (biscuit-wasm: parse + verify + authorize) and ucanto (extract + claim) measured in the
 // same run. See README.md for each figure.
 import { verify as cryptoVerify } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { availableParallelism, loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { ed25519Backend } from '@agentid/core'
@@ -12,6 +11,7 @@ import { createVerifier } from '@agentid/verifier'
 import sodium from 'sodium-native'
 import { loadBiscuit } from './lib/biscuit.mjs'
 import { ACTION, agentidChain, biscuitToken, biscuitVerify, loadUcanto, RESOURCE, ucantoChain, ucantoVerify } from './lib/chains.mjs'
+import { OTHERS_MAX_CORES, othersMeter } from './lib/machine.mjs'
 import { measureInterleaved, median, noisyReason } from './lib/measure.mjs'
 import { progress, report } from './lib/suite.mjs'
 import { keyFromLabel, localFetch, statusListJwt } from './lib/tokens.mjs'
@@ -101,36 +101,21 @@ for (const d of DEPTHS) {
   cases[`ucantoWarm${d}`] = { fn: () => ucantoVerify(U, ucantoConfig, ucantos[d][0]), batch: 1 }
 }
 log(`timing: ${ROUNDS} interleaved rounds of ≥ ${MIN_MS} ms per case (${Object.keys(cases).length} cases) after a 0.5 s warm-up`)
-// Whether others competed for the CPU while timing: the CPU time all processes used (/proc/stat) minus
-// this process's own (all its threads), per second of timing. Wall time then measures the other jobs
-// too, and even CPU time moves with the load (cache and memory contention: the cold ratio read 11.7 at
-// load 7 and 14.9 at load 10 for builds measured 1.12 × apart the other way in one process). Every
-// ratio row of such a run is flagged noisy, never met or MISSED. (The 1-minute load average, used
-// before, counts this process's own GC and compiler threads: on 2 cores the suite alone reached 2.1,
-// so every run read noisy.) Where /proc/stat is missing, the load average above the core count decides.
+// Whether others competed for the CPU while timing (lib/machine.mjs): wall time then measures the
+// other jobs too, and even CPU time moves with the load (cache and memory contention: the cold ratio
+// read 11.7 at load 7 and 14.9 at load 10 for builds measured 1.12 × apart the other way in one
+// process). Every ratio row of such a run is flagged noisy, never met or MISSED. Where /proc/stat is
+// missing, the load average above the core count decides.
 const CORES = availableParallelism()
-const OTHERS_MAX_CORES = 0.25
-const busySeconds = () => {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
-    // user nice system idle iowait irq softirq steal: all but idle and iowait, in USER_HZ (100 per second).
-    return (f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0)) / 100
-  } catch {
-    return undefined
-  }
-}
 let peakLoad = loadavg()[0]
 const sampler = setInterval(() => { peakLoad = Math.max(peakLoad, loadavg()[0]) }, 1000)
-const busy0 = busySeconds()
+const others = othersMeter()
 const own0 = process.cpuUsage()
-const wall0 = performance.now()
 const r = await measureInterleaved(cases, { rounds: ROUNDS, minMs: MIN_MS, alternate: true, log })
-const busy1 = busySeconds()
 const own = process.cpuUsage(own0)
-const wallSeconds = (performance.now() - wall0) / 1000
+const othersCores = others.stop((own.user + own.system) / 1e6)
 clearInterval(sampler)
 peakLoad = Math.max(peakLoad, loadavg()[0])
-const othersCores = busy0 === undefined || busy1 === undefined ? undefined : Math.max(0, busy1 - busy0 - (own.user + own.system) / 1e6) / wallSeconds
 const loaded = othersCores === undefined
   ? (peakLoad > CORES ? `machine load average reached ${peakLoad.toFixed(1)} on ${CORES} cores while timing (others competed for the CPU)` : null)
   : (othersCores > OTHERS_MAX_CORES ? `other processes used ${othersCores.toFixed(2)} cores on average while timing (more than ${OTHERS_MAX_CORES}: they competed for the CPU)` : null)
