@@ -134,7 +134,6 @@ if (process.argv.includes('--veramo-child')) {
   console.log(`| agentid issuer (HTTP) | ${Math.round(ours.opsPerSec)} | ${f(ours.p50)} | ${f(ours.p99)} | ${ours.errors} |`)
   console.log(`| Veramo createIdentifier + createVerifiableCredential (TypeORM, WAL, in-process) | ${Math.round(theirs.opsPerSec)} | ${f(theirs.p50)} | ${f(theirs.p99)} | ${theirs.errors} |`)
   console.log(`\nCPU per spawn: issuer ${Math.round(ours.issuerCpuUsPerSpawn)} µs (all threads; ${Math.round(ours.issuerSystemUsPerSpawn)} µs in the kernel; event loop thread ${Math.round(ours.issuerMainThreadCpuUsPerSpawn)} µs), load generator ${Math.round(ours.loadGeneratorCpuUsPerSpawn)} µs`)
-  console.log(`ratio agentid / Veramo: ${(ours.opsPerSec / theirs.opsPerSec).toFixed(2)} (target >= 3); targets: >= 1,500 spawns/s, p99 <= 50 ms`)
   // Other work on the machine takes the cores both pipelines need: the throughput figures then say
   // little (compare the CPU per spawn), and the run is flagged rather than judged. What decides is
   // the CPU other processes used while each pipeline was timed (lib/machine.mjs); the load average,
@@ -147,6 +146,11 @@ if (process.argv.includes('--veramo-child')) {
     : Math.max(loadBefore, loadAfter) > cores
   const othersText = othersKnown ? `other processes ${ours.othersCores.toFixed(2)} cores on average while agentid was timed, ${theirs.othersCores.toFixed(2)} while Veramo was (noisy above ${OTHERS_MAX_CORES}); ` : ''
   console.log(`machine: ${othersText}load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after, ${cores} cores${noisy ? ': noisy (other work on the machine), throughput and latency targets not judged' : ''}`)
+  // The two pipelines run one after the other, so other work can hit one and not the other: on a noisy
+  // machine the ratio is not judged either.
+  const ratio = ours.opsPerSec / theirs.opsPerSec
+  const judged = (ok) => (noisy ? 'noisy' : ok ? 'met' : 'MISSED')
+  console.log(`targets: ${Math.round(ours.opsPerSec)} spawns/s (>= 1,500): ${judged(ours.opsPerSec >= 1500)}; p99 ${f(ours.p99)} ms (<= 50 ms): ${judged(ours.p99 <= 50)}; agentid / Veramo ${ratio.toFixed(2)} (>= 3): ${judged(ratio >= 3)}`)
   if (ours.firstError) console.log(`first agentid error: ${ours.firstError}`)
   if (theirs.firstError) console.log(`first Veramo error: ${theirs.firstError}`)
   mkdirSync(join(here, 'results'), { recursive: true })
