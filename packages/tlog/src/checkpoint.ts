@@ -62,7 +62,10 @@ export interface OpenCheckpointOptions {
   origin?: string
   /** Trusted witness keys (vkeys of type 0x04 or verifiers). */
   witnesses?: readonly (string | NoteVerifier)[]
-  /** How many distinct trusted witnesses must have cosigned (default 0). */
+  /**
+   * How many distinct trusted witnesses must have cosigned (default 0). A witness is its key name: two
+   * keys of one name (a witness rotating its key) count once, so one operator cannot make up a quorum.
+   */
   quorum?: number
   /** Current time in seconds; cosignatures timestamped later than now + 60 s are not counted. */
   now?: number
@@ -79,6 +82,23 @@ export interface VerifiedCheckpoint extends Checkpoint {
 }
 
 /**
+ * Refuses a witness policy that could be met without `quorum` independent witnesses: a witness key
+ * that is not a cosignature (0x04) key, one named like the log (the log would witness itself), or a
+ * quorum above the number of distinct witness names. Throws TypeError.
+ * @example
+ * checkWitnessPolicy(noteVerifier(logVkey), [w1, w2], 2)
+ */
+export function checkWitnessPolicy(log: NoteVerifier, witnesses: readonly NoteVerifier[], quorum: number): void {
+  for (const w of witnesses) {
+    if (w.type !== SIG_TYPE_COSIGNATURE_V1) throw new TypeError(`witness key ${w.name} is not a cosignature (0x04) key`)
+    if (w.name === log.name) throw new TypeError(`witness key ${w.name} has the log's own name: a log cannot witness itself`)
+  }
+  if (!Number.isInteger(quorum) || quorum < 0) throw new TypeError('quorum must be a non-negative integer')
+  const names = new Set(witnesses.map((w) => w.name)).size
+  if (quorum > names) throw new TypeError(`quorum ${quorum} exceeds the ${names} distinct trusted witnesses (a witness is its key name)`)
+}
+
+/**
  * Opens a signed checkpoint: the log's signature must verify, the origin must be the expected one,
  * and at least `quorum` distinct trusted witnesses must have cosigned it. Unknown signatures are
  * ignored. Throws VerificationError (ERR_MALFORMED, ERR_SIGNATURE_INVALID, ERR_UNTRUSTED_ISSUER:
@@ -89,10 +109,8 @@ export interface VerifiedCheckpoint extends Checkpoint {
 export function openCheckpoint(note: string, options: OpenCheckpointOptions): VerifiedCheckpoint {
   const log = typeof options.log === 'string' ? noteVerifier(options.log) : options.log
   const witnesses = (options.witnesses ?? []).map((w) => (typeof w === 'string' ? noteVerifier(w) : w))
-  for (const w of witnesses) if (w.type !== SIG_TYPE_COSIGNATURE_V1) throw new TypeError(`witness key ${w.name} is not a cosignature (0x04) key`)
+  checkWitnessPolicy(log, witnesses, options.quorum ?? 0)
   const quorum = options.quorum ?? 0
-  if (!Number.isInteger(quorum) || quorum < 0) throw new TypeError('quorum must be a non-negative integer')
-  if (quorum > witnesses.length) throw new TypeError('quorum exceeds the number of trusted witnesses')
   let opened
   try {
     opened = openNote(note, [log, ...witnesses])
@@ -112,7 +130,7 @@ export function openCheckpoint(note: string, options: OpenCheckpointOptions): Ve
   }
   const limit = options.now === undefined ? Infinity : options.now + 60
   const cosignatures = opened.verified.filter((s) => s.type === SIG_TYPE_COSIGNATURE_V1 && (s.timestamp ?? Infinity) <= limit)
-  const distinct = new Set(cosignatures.map((s) => `${s.name}+${s.keyId}`))
+  const distinct = new Set(cosignatures.map((s) => s.name))
   if (distinct.size < quorum) {
     throw new VerificationError('ERR_UNTRUSTED_ISSUER', `checkpoint has ${distinct.size} of ${quorum} required witness cosignatures`, {
       details: { reason: 'witness quorum not met', have: distinct.size, need: quorum },

@@ -23,7 +23,7 @@ export {
   signatureLine,
 } from './note.js'
 export type { NoteVerifier, NoteSigner, VerifierKey, SignerKey, NoteSignature, VerifiedSignature, OpenedNote } from './note.js'
-export { parseCheckpoint, formatCheckpoint, signCheckpoint, openCheckpoint } from './checkpoint.js'
+export { parseCheckpoint, formatCheckpoint, signCheckpoint, openCheckpoint, checkWitnessPolicy } from './checkpoint.js'
 export type { Checkpoint, OpenCheckpointOptions, VerifiedCheckpoint } from './checkpoint.js'
 export { cosignatureMessage, createCosigner, cosignatureVerifier } from './cosignature.js'
 export type { Cosigner } from './cosignature.js'

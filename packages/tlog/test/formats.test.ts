@@ -134,6 +134,23 @@ describe('checkpoints and cosignatures', () => {
     // A log key cannot stand in for a witness: quorum counts only 0x04 keys.
     expect(() => openCheckpoint(note, { log: log.vkey, witnesses: [log.vkey], quorum: 1 })).toThrow(TypeError)
   })
+  it('counts a witness by its name: one operator with two keys is one witness', () => {
+    const note = checkpointOf(tree)
+    const text = note.slice(0, note.indexOf('\n\n') + 1)
+    // w1 rotating its key: both keys trusted, both cosign. Counted as (name, key id) this made a quorum of 2.
+    const w1b = generateNoteKey('witness.example/w1', SIG_TYPE_COSIGNATURE_V1)
+    const both = note + cosigner1.cosign(text, 1700000000) + createCosigner(parseSignerKey(w1b.skey)).cosign(text, 1700000001)
+    expect(code(() => openCheckpoint(both, { log: log.vkey, witnesses: [w1.vkey, w1b.vkey, w2.vkey], quorum: 2 }))).toBe('ERR_UNTRUSTED_ISSUER')
+    expect(openCheckpoint(both, { log: log.vkey, witnesses: [w1.vkey, w1b.vkey, w2.vkey], quorum: 1 }).cosignatures).toHaveLength(2)
+    // Either key of the rotating witness counts for it, with another witness beside it.
+    const rotated = note + createCosigner(parseSignerKey(w1b.skey)).cosign(text, 1700000000) + cosigner2.cosign(text, 1700000001)
+    expect(openCheckpoint(rotated, { log: log.vkey, witnesses: [w1.vkey, w1b.vkey, w2.vkey], quorum: 2 }).size).toBe(20)
+    // A quorum the trusted names cannot reach, and a witness named like the log, are refused at once.
+    expect(() => openCheckpoint(both, { log: log.vkey, witnesses: [w1.vkey, w1b.vkey], quorum: 2 })).toThrow(/2 exceeds the 1 distinct/)
+    const logNamed = generateNoteKey(ORIGIN, SIG_TYPE_COSIGNATURE_V1)
+    expect(() => openCheckpoint(note, { log: log.vkey, witnesses: [logNamed.vkey, w1.vkey], quorum: 1 })).toThrow(/log cannot witness itself/)
+    expect(() => openCheckpoint(note, { log: log.vkey, witnesses: [w1.vkey], quorum: 0.5 })).toThrow(TypeError)
+  })
   it('the cosigned message is the spec one', () => {
     expect(Buffer.from(cosignatureMessage('o\n1\nAA==\n', 5)).toString()).toBe('cosignature/v1\ntime 5\no\n1\nAA==\n')
   })

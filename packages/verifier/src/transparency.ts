@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { parseStrictJsonObject, readBodyCapped, VerificationError } from '@agentid/core'
-import { noteVerifier, parseTlogProof, SIG_TYPE_COSIGNATURE_V1, verifyTlogProof, type NoteVerifier } from '@agentid/tlog'
+import { checkWitnessPolicy, noteVerifier, parseTlogProof, verifyTlogProof, type NoteVerifier } from '@agentid/tlog'
 import type { FetchLike } from './status.js'
 import type { VerifiedAgent } from './types.js'
 
@@ -16,7 +16,10 @@ export interface TransparencyOptions {
   origin?: string
   /** Trusted witnesses' cosignature (type 0x04) verifier keys. */
   witnesses?: readonly string[]
-  /** Distinct trusted witnesses that must have cosigned the checkpoint. Default 0 (the log's signature alone). */
+  /**
+   * Distinct trusted witnesses that must have cosigned the checkpoint. Default 0 (the log's signature
+   * alone). A witness is its key name: two keys of one name count once.
+   */
   quorum?: number
   /**
    * Fetch a proof that was not stapled from the issuer, at `<issuer>/v1/log/proof?credential=<jti>`, the
@@ -51,9 +54,11 @@ export class TransparencyCheck {
     } catch (cause) {
       throw new TypeError('createVerifier: transparency keys must be note verifier keys', { cause })
     }
-    for (const w of this.#witnesses) if (w.type !== SIG_TYPE_COSIGNATURE_V1) throw new TypeError(`createVerifier: transparency witness ${w.name} is not a cosignature (0x04) key`)
-    const quorum = options.quorum ?? 0
-    if (!Number.isInteger(quorum) || quorum < 0 || quorum > this.#witnesses.length) throw new TypeError('createVerifier: transparency.quorum must be an integer from 0 to the number of witnesses')
+    try {
+      checkWitnessPolicy(this.#log, this.#witnesses, options.quorum ?? 0)
+    } catch (cause) {
+      throw new TypeError(`createVerifier: transparency: ${(cause as Error).message}`, { cause })
+    }
     this.#options = options
     this.#fetch = fetch
     this.#now = now

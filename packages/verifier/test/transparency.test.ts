@@ -22,6 +22,7 @@ const log = generateNoteKey(ORIGIN)
 const mallory = generateNoteKey(ORIGIN)
 const w1 = generateNoteKey('witness.example/w1', SIG_TYPE_COSIGNATURE_V1)
 const w2 = generateNoteKey('witness.example/w2', SIG_TYPE_COSIGNATURE_V1)
+const w1b = generateNoteKey('witness.example/w1', SIG_TYPE_COSIGNATURE_V1) // w1's next key (a rotation)
 const utf8 = new TextEncoder()
 
 function entryFor(jwt: string, o: { action?: string; subject?: string; credentialId?: string; sha?: string } = {}): Uint8Array {
@@ -128,11 +129,22 @@ describe('verifier option transparency', () => {
     expect(await code(verifier.verifyAgentCredential(jwt))).toBe('ERR_NOT_LOGGED:fetch')
   })
 
+  it('counts a witness once however many of its keys cosigned', async () => {
+    const jwt = await credential()
+    const options = { log: log.vkey, witnesses: [w1.vkey, w1b.vkey, w2.vkey], quorum: 2, fetchProofs: false }
+    const { verifier } = await setup(options)
+    expect(await code(verifier.verifyAgentCredential(jwt, { tlogProof: proofFor(entryFor(jwt), { cosigners: [w1.skey, w1b.skey] }) }))).toBe('ERR_NOT_LOGGED:witness quorum not met')
+    expect((await verifier.verifyAgentCredential(jwt, { tlogProof: proofFor(entryFor(jwt), { cosigners: [w1b.skey, w2.skey] }) })).did).toBe(alice.did)
+  })
+
   it('refuses Data Integrity credentials and bad options', async () => {
     const { verifier } = await setup({ log: log.vkey })
     expect(await code(verifier.verifyAgentCredential({ '@context': [] }))).toBe('ERR_NOT_LOGGED:unsupported-format')
     expect(() => createVerifier({ trustedIssuers: ['did:key:z6Mk'], transparency: { log: 'not a key' } })).toThrow(TypeError)
     expect(() => createVerifier({ trustedIssuers: ['did:key:z6Mk'], transparency: { log: log.vkey, witnesses: [w1.vkey], quorum: 2 } })).toThrow(TypeError)
     expect(() => createVerifier({ trustedIssuers: ['did:key:z6Mk'], transparency: { log: log.vkey, witnesses: [log.vkey] } })).toThrow(TypeError)
+    // A witness is its key name: two keys of w1 cannot make a quorum of 2, nor a witness named like the log one.
+    expect(() => createVerifier({ trustedIssuers: ['did:key:z6Mk'], transparency: { log: log.vkey, witnesses: [w1.vkey, w1b.vkey], quorum: 2 } })).toThrow(/exceeds the 1 distinct/)
+    expect(() => createVerifier({ trustedIssuers: ['did:key:z6Mk'], transparency: { log: log.vkey, witnesses: [generateNoteKey(ORIGIN, SIG_TYPE_COSIGNATURE_V1).vkey] } })).toThrow(/cannot witness itself/)
   })
 })
