@@ -187,6 +187,53 @@ describe('sign-in and sessions', () => {
   })
 })
 
+describe('sessions in the database', () => {
+  it('a second server on the same database (a restart, another instance) knows the cookie; logout there ends it here', async () => {
+    const s = await signIn(h.adminKey)
+    const again = buildServer(h.service, { logger: false, console: { dir: null, idleSec: 600, clock: () => h.clock.now } })
+    try {
+      const on = (url: string, extra: Record<string, string> = {}) => again.inject({ method: 'GET', url, headers: { cookie: s.cookie, ...extra } })
+      const me = await on('/console/api/session')
+      expect(me.statusCode, me.body).toBe(200)
+      expect((me.json() as { csrfToken: string }).csrfToken).toBe(s.csrf)
+      const out = await again.inject({ method: 'DELETE', url: '/console/api/session', headers: { cookie: s.cookie, origin: ORIGIN, 'x-agentid-csrf': s.csrf } })
+      expect(out.statusCode).toBe(204)
+      expect(expectError(await get(s, '/console/api/session'), 401, 'ERR_UNAUTHENTICATED').details?.reason).toBe('no_session')
+    } finally {
+      await again.close()
+    }
+  })
+
+  it('a console request writes no session row unless lastSeen moved by more than a minute', async () => {
+    const s = await signIn(h.adminKey)
+    const rows = () => h.service.store.db.prepare('SELECT last_seen FROM console_sessions ORDER BY last_seen DESC LIMIT 1').get() as { last_seen: number }
+    const before = rows().last_seen
+    h.clock.now += 30_000
+    for (let i = 0; i < 5; i++) expect((await get(s, '/console/api/agents')).statusCode).toBe(200)
+    expect(rows().last_seen).toBe(before)
+    h.clock.now += 31_000
+    expect((await get(s, '/console/api/session')).statusCode).toBe(200)
+    expect(rows().last_seen).toBe(Math.floor(h.clock.now / 1000))
+  })
+
+  it('ends an orchestrator\'s sessions when the bearer API disables it, and the admin\'s when the admin key is replaced', async () => {
+    const admin = await signIn(h.adminKey)
+    const made = (await write(admin, 'POST', '/console/api/orchestrators', { name: 'bearer-disabled' })).json() as { id: string; apiKey: string }
+    const s = await signIn(made.apiKey)
+    expect((await app.inject({ method: 'DELETE', url: `/v1/orchestrators/${made.id}`, headers: bearer(h.adminKey) })).statusCode).toBe(200)
+    expect(expectError(await get(s, '/console/api/agents'), 401, 'ERR_UNAUTHENTICATED').details?.reason).toBe('principal_disabled')
+    expect(expectError(await get(s, '/console/api/agents'), 401, 'ERR_UNAUTHENTICATED').details?.reason).toBe('no_session')
+    const stored = h.service.store.db.prepare("SELECT value FROM settings WHERE key = 'admin_key_hash'").get() as { value: string }
+    try {
+      h.service.store.db.prepare("UPDATE settings SET value = ? WHERE key = 'admin_key_hash'").run('0'.repeat(64))
+      expect(expectError(await get(admin, '/console/api/session'), 401, 'ERR_UNAUTHENTICATED').details?.reason).toBe('key_replaced')
+    } finally {
+      h.service.store.db.prepare("UPDATE settings SET value = ? WHERE key = 'admin_key_hash'").run(stored.value)
+    }
+    expectError(await get(admin, '/console/api/session'), 401, 'ERR_UNAUTHENTICATED') // the row went with the refusal
+  })
+})
+
 describe('CSRF', () => {
   it('refuses every state-changing route without the session\'s token, with another session\'s token, or from another origin', async () => {
     const s = await signIn(h.adminKey)

@@ -2,36 +2,17 @@
 // "Two instances" are two storages opened on the same database: two pools on PostgreSQL, two
 // connections on the SQLite file. The PostgreSQL run is skipped with its reason printed when the
 // server cannot be reached, and fails instead under AGENTID_REQUIRE_SERVICES=1.
-import { join } from 'node:path'
 import pg from 'pg'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { openPgStorage, openStorage, PgStorage, PG_MIGRATIONS, migratePg, type IssuerStorage } from '../src/storage/index.js'
-import { expectAgentIdError, tempDir } from './engine-helpers.js'
-import { pgAbsent, REQUIRE_SERVICES, tempPgDatabase } from './pg-helpers.js'
-
-interface Engine { name: 'sqlite' | 'postgres'; fresh: () => Promise<{ open: () => Promise<IssuerStorage>; cleanup: () => Promise<void>; url?: string }> }
+import { openPgStorage, PgStorage, PG_MIGRATIONS, migratePg, type IssuerStorage } from '../src/storage/index.js'
+import { expectAgentIdError } from './engine-helpers.js'
+import { pgAbsent, REQUIRE_SERVICES } from './pg-helpers.js'
+import { storageEngines } from './storage-engines.js'
 
 const absent = await pgAbsent()
 if (absent !== null && !REQUIRE_SERVICES) console.warn(`skipping the PostgreSQL run of apps/issuer/test/storage.test.ts: ${absent}`)
 
-const engines: Engine[] = [
-  {
-    name: 'sqlite',
-    fresh: async () => {
-      const { dir, cleanup } = tempDir()
-      const file = join(dir, 'issuer.db')
-      return { open: () => openStorage({ file }), cleanup: async () => cleanup() }
-    },
-  },
-  {
-    name: 'postgres',
-    fresh: async () => {
-      if (absent !== null) throw new Error(`AGENTID_REQUIRE_SERVICES=1 but ${absent}`)
-      const db = await tempPgDatabase()
-      return { open: () => openStorage({ databaseUrl: db.url, file: '-' }), cleanup: db.drop, url: db.url }
-    },
-  },
-]
+const engines = storageEngines(absent)
 
 const fail = (code: string) => ({ code, message: code })
 

@@ -9,6 +9,7 @@ import type { IssuerLog } from '../log/log.js'
 import type { AgentRow } from '../domain/store.js'
 import { MAX_GRAPH_LINKS, MAX_TIMELINE_EVENTS, type AuditEventRow } from './queries.js'
 import type { ConsoleFacets } from '../storage/types.js'
+import { hashApiKey } from '../domain/api-keys.js'
 import { ConsoleSessions, sameSecret, type ConsoleSession } from './sessions.js'
 import { encodeConsoleCursor, parseConsoleListQuery, parseRevocationBody, parseSignIn, parseSince } from './input.js'
 import { CONSOLE_HEADERS, registerConsoleApp } from './static.js'
@@ -69,7 +70,8 @@ function eventDetails(json: string | null): Record<string, unknown> {
 
 /** Registers the console (its routes and, when built, its app) on the issuer's Fastify instance. */
 export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined, options: ConsoleOptions = {}): (app: FastifyInstance) => Promise<void> {
-  const sessions = new ConsoleSessions({
+  // In the issuer's database (SQLite or PostgreSQL): every instance on it shares them.
+  const sessions = new ConsoleSessions(service.storage.consoleSessions, {
     ...(options.idleSec !== undefined ? { idleSec: options.idleSec } : {}),
     ...(options.maxAgeSec !== undefined ? { maxAgeSec: options.maxAgeSec } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
@@ -106,19 +108,11 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
     if (origin !== baseOrigin && origin !== own) throw new AgentIdError('ERR_FORBIDDEN', 'cross-origin request refused', { details: { reason: 'origin' } })
   }
 
+  // The session and its principal, re-read in one query: a disabled orchestrator or a replaced admin
+  // key ends it (ERR_UNAUTHENTICATED, details.reason says why).
   const current = async (request: FastifyRequest): Promise<Ctx> => {
-    const session = sessions.get(sessionId(request))
-    if (!session) throw new AgentIdError('ERR_UNAUTHENTICATED', 'no console session, or it expired: sign in')
-    const p = session.principal
-    // A disabled orchestrator's sessions end with its key.
-    if (p.kind === 'orchestrator') {
-      const row = await service.storage.orchestrators.byId(p.id)
-      if (!row || row.removed_at !== null) {
-        sessions.deleteWhere((s) => s === session)
-        throw new AgentIdError('ERR_UNAUTHENTICATED', 'this orchestrator has been disabled: sign in again')
-      }
-    }
-    return { session, principal: p }
+    const session = await sessions.open(sessionId(request))
+    return { session, principal: session.principal }
   }
   // State-changing calls: same origin, and the session's CSRF token echoed in a header a cross-site
   // form or a simple request cannot set.
@@ -202,15 +196,15 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
       }
       if (principal.kind === 'cli') throw new AgentIdError('ERR_UNAUTHENTICATED', 'an admin or orchestrator key is required')
       // A new id at every sign-in; a session the browser already had (or was handed) ends here.
-      sessions.delete(sessionId(request))
-      const { id, session } = sessions.create(principal)
+      await sessions.delete(sessionId(request))
+      const { id, session } = await sessions.create(principal, hashApiKey(key))
       setCookie(request, reply, id, sessions.maxAgeSec)
       return reply.code(201).send(sessionView({ session }))
     })
     app.get('/console/api/session', async (request) => sessionView(await current(request)))
     app.delete('/console/api/session', async (request, reply) => {
       await writing(request)
-      sessions.delete(sessionId(request))
+      await sessions.delete(sessionId(request))
       setCookie(request, reply, '', 0)
       return reply.code(204).send()
     })
@@ -333,7 +327,7 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
     app.post<{ Params: { id: string } }>('/console/api/orchestrators/:id/disable', async (request) => {
       const ctx = await writing(request)
       const removed = await service.removeOrchestrator(ctx.principal, request.params.id)
-      sessions.deleteWhere((s) => s.principal.kind === 'orchestrator' && s.principal.id === removed.id)
+      await sessions.endOrchestrator(removed.id)
       return removed
     })
 

@@ -224,6 +224,24 @@ const MIGRATION_9 = `
 DROP INDEX IF EXISTS audit_events_at;
 `
 
+// Operator console sessions (src/console/sessions.ts), in the database so that a restart keeps them and
+// every instance on a shared database knows them. The id is never stored, only its SHA-256 (base64url).
+// principal: 'admin' or an orchestrator's id; key_hash: the hash of the key signed in with. Indexed for
+// the per-principal cap (least recently used first) and the prune of expired rows.
+const MIGRATION_10 = `
+CREATE TABLE console_sessions (
+  id_hash    TEXT PRIMARY KEY,
+  principal  TEXT NOT NULL,
+  key_hash   TEXT NOT NULL,
+  csrf       TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  last_seen  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX console_sessions_principal ON console_sessions (principal, last_seen);
+CREATE INDEX console_sessions_last_seen ON console_sessions (last_seen);
+CREATE INDEX console_sessions_created ON console_sessions (created_at);
+`
+
 /**
  * The issuer's schema, in order. Append new steps; never edit a released one.
  * @example
@@ -239,6 +257,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 7, name: 'svid authorities', sql: MIGRATION_7 },
   { version: 8, name: 'agents by creation', sql: MIGRATION_8 },
   { version: 9, name: 'no audit index by time', sql: MIGRATION_9 },
+  { version: 10, name: 'console sessions', sql: MIGRATION_10 },
 ])
 
 /** The schema version this build writes. */

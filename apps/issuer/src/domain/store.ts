@@ -4,6 +4,7 @@ import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3'
 import { AgentIdError, type AgentIdErrorCode } from '@agentid/core'
 import { prepareOps, runBatch, type JobOutcome, type OpFailure, type WriteOp } from '../db/writer-ops.js'
 import { LOG_WRITE_SQL } from '../log/store.js'
+import { CONSOLE_SESSION_WRITE_SQL } from '../db/console-sessions.js'
 
 export type { OpFailure, WriteOp } from '../db/writer-ops.js'
 
@@ -28,6 +29,7 @@ const WRITE_SQL: Record<string, string> = {
     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   delegRevokedAt: 'SELECT revoked_at FROM delegations WHERE id = ?',
   ...LOG_WRITE_SQL, // the log sequencer thread's tiles and checkpoint (log/store.ts)
+  ...CONSOLE_SESSION_WRITE_SQL, // the operator console's sessions (db/console-sessions.ts)
 }
 
 // The built writer thread: next to this file in dist/, or in dist/ when this runs from src/ (vitest).

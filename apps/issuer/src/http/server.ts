@@ -282,8 +282,8 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   void app.register(eventRoutes(service, options.events))
   // Human approvals: approvers, enrolment, requests, decisions and the pages (apps/issuer/src/approvals).
   // The operator console: sign-in, its JSON routes under /console/api and the built app under /console/.
-  // Its reads go through service.storage.console (SQLite or PostgreSQL); its sessions are in memory,
-  // per instance (several instances: sticky sessions at the balancer).
+  // Its reads go through service.storage.console and its sessions through storage.consoleSessions
+  // (SQLite or PostgreSQL): every instance on one database shares them.
   void app.register(consoleRoutes(service, log, options.console))
   void app.register(approvalRoutes({ approvals: service.approvals, authenticate: (key) => service.authenticate(key), parseReason: (body) => parseRevokeRequest(body).reason }))
 

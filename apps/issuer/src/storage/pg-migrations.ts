@@ -504,6 +504,22 @@ END
 $fn$;
 `
 
+// Operator console sessions, shared by every instance (SQLite's migration 10): the id's SHA-256, never
+// the id; principal 'admin' or an orchestrator's id; the hash of the key signed in with.
+const PG_7 = `
+CREATE TABLE console_sessions (
+  id_hash    TEXT PRIMARY KEY,
+  principal  TEXT NOT NULL,
+  key_hash   TEXT NOT NULL,
+  csrf       TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  last_seen  BIGINT NOT NULL
+);
+CREATE INDEX console_sessions_principal ON console_sessions (principal, last_seen);
+CREATE INDEX console_sessions_last_seen ON console_sessions (last_seen);
+CREATE INDEX console_sessions_created ON console_sessions (created_at);
+`
+
 /**
  * The PostgreSQL schema, in order. Append new steps; never edit a released one.
  * @example
@@ -516,6 +532,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = Object.freeze([
   { version: 4, name: 'group commit in one statement, returning log indices', sql: PG_4 },
   { version: 5, name: 'group commit: fewer statements and index entries per job', sql: PG_5 },
   { version: 6, name: 'group commit: a new agent DID checked by its primary key', sql: PG_6 },
+  { version: 7, name: 'console sessions', sql: PG_7 },
 ])
 
 /**

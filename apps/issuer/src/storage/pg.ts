@@ -12,9 +12,10 @@ import { AgentIdError, type AgentIdErrorCode } from '@agentid/core'
 import { LOCK, LOCK_CLASS, migratePg } from './pg-migrations.js'
 import { PG_LOG_LOCK, pgTx, type Query } from './sql-tx.js'
 import { pgConsole } from './pg-console.js'
+import { pgConsoleSessions } from './pg-sessions.js'
 import { databaseUnavailable } from './unavailable.js'
 import { writeOps } from '../domain/store.js'
-import type { ConsoleReads, IssuerStorage, OrchestratorRow, StatusIndexBlock, StorageTx, WriteOp } from './types.js'
+import type { ConsoleReads, ConsoleSessionStore, IssuerStorage, OrchestratorRow, StatusIndexBlock, StorageTx, WriteOp } from './types.js'
 
 const INT8 = 20
 const NUMERIC = 1700
@@ -113,6 +114,7 @@ export class PgStorage implements IssuerStorage {
   readonly #q: Query
   readonly #tx: StorageTx
   readonly console: ConsoleReads
+  readonly consoleSessions: ConsoleSessionStore
   #queue: Job[] = []
   #flushing = false
   #reads: SeenRead[] = []
@@ -129,6 +131,7 @@ export class PgStorage implements IssuerStorage {
     }
     this.#tx = pgTx(this.#q, false, (fn) => this.transaction(fn))
     this.console = pgConsole(this.#q)
+    this.consoleSessions = pgConsoleSessions(this.#q)
     this.#agents = { ...this.#tx.agents, seen: (did, nonce, keyHash) => this.#seen(did, nonce, keyHash) }
   }
 

@@ -8,7 +8,8 @@ import { Store, writeOps } from '../domain/store.js'
 import { LogStore } from '../log/store.js'
 import { ConsoleQueries } from '../console/queries.js'
 import { ApprovalStore } from '../approvals/store.js'
-import type { ConsoleReads, IdentifierRow, IssuerStorage, KeyRow, PrivateKeyRow, StatusIndexBlock, StorageTx, SvidAuthorityRow, WriteOp } from './types.js'
+import { sqliteConsoleSessions } from '../db/console-sessions.js'
+import type { ConsoleReads, ConsoleSessionStore, IdentifierRow, IssuerStorage, KeyRow, PrivateKeyRow, StatusIndexBlock, StorageTx, SvidAuthorityRow, WriteOp } from './types.js'
 
 export class SqliteStorage implements IssuerStorage {
   readonly engine = 'sqlite' as const
@@ -64,6 +65,12 @@ export class SqliteStorage implements IssuerStorage {
       }
     }
     return this.#console
+  }
+
+  #sessions: ConsoleSessionStore | undefined
+  /** The console's sessions: read on this connection, written by the group commit (the writer thread). */
+  get consoleSessions(): ConsoleSessionStore {
+    return (this.#sessions ??= sqliteConsoleSessions(this.db, (ops) => this.store.commit(ops)))
   }
 
   get db(): Database {

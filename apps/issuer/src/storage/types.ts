@@ -211,6 +211,49 @@ export interface ConsoleReads {
   eventsOfAgent(did: string, linkIds: readonly string[], limit: number): Promise<AuditEventRow[]>
 }
 
+/**
+ * One operator console session as stored (`console_sessions`, shared by every instance on the
+ * database). Never the session id: its SHA-256. `principal` is `'admin'` or an orchestrator's id;
+ * `key_hash` is the hash of the key it signed in with (as `settings` and `orchestrators` store it), so
+ * a replaced admin key or a disabled orchestrator ends its sessions on every instance.
+ */
+export interface ConsoleSessionRow { id_hash: string; principal: string; key_hash: string; csrf: string; created_at: number; last_seen: number }
+
+/** A session as read: its row, and what its principal's key is now. */
+export interface ConsoleSessionRead extends ConsoleSessionRow {
+  /** The orchestrator's name; null for the admin or an orchestrator the database does not have. */
+  orchestrator_name: string | null
+  /** The hash of the principal's key now (the admin's, or the orchestrator's while it is not disabled); null: none. */
+  current_key_hash: string | null
+}
+
+/** What a sign-in also removes, in the same transaction as its insert (bounded work). */
+export interface ConsoleSessionLimits {
+  /** The principal keeps at most this many sessions; its least recently used others go (last_seen, then created_at). */
+  maxPerPrincipal: number
+  /** Expired sessions removed, at most `prune` of them: used last at or before `idleBefore`, created at or before `createdBefore`, or stamped after `futureAfter` (a clock moved back). */
+  idleBefore: number
+  createdBefore: number
+  futureAfter: number
+  prune: number
+}
+
+/**
+ * The operator console's sessions (`src/console/sessions.ts`), SQL per engine: on SQLite the writes are
+ * group-committed jobs of the writer thread, on PostgreSQL single statements. Outside transactions.
+ */
+export interface ConsoleSessionStore {
+  /** Stores a new session, then applies `limits` (the cap and the prune), all in one transaction. */
+  insert(row: ConsoleSessionRow, limits: ConsoleSessionLimits): Promise<void>
+  get(idHash: string): Promise<ConsoleSessionRead | undefined>
+  /** Moves `last_seen` forward to `at` (never back). */
+  touch(idHash: string, at: number): Promise<void>
+  /** Deletes one session; false when there was none. */
+  delete(idHash: string): Promise<boolean>
+  /** Deletes every session of `principal` ('admin' or an orchestrator's id). */
+  deletePrincipal(principal: string): Promise<void>
+}
+
 /** The issuer's storage: a {@link StorageTx} that also opens transactions and group-commits jobs. */
 export interface IssuerStorage extends StorageTx {
   readonly engine: StorageEngine
@@ -218,6 +261,8 @@ export interface IssuerStorage extends StorageTx {
   readonly ops: typeof writeOps
   /** The operator console's read queries. */
   readonly console: ConsoleReads
+  /** The operator console's sessions. */
+  readonly consoleSessions: ConsoleSessionStore
   /**
    * Runs `fn` in one transaction: all of it commits, or none of it (`fn` throws). Resolves after the
    * commit is durable. On SQLite, `fn` must await only the `tx` methods (one writer at a time; the

@@ -1,0 +1,36 @@
+// The operator console's sessions on PostgreSQL (table console_sessions, migration 7), shared by every
+// instance on the database. Each call is one statement (autocommit): a sign-in's insert, its
+// principal's cap and the prune are data-modifying CTEs of one statement, so they commit together.
+import type { Query } from './sql-tx.js'
+import type { ConsoleSessionRead, ConsoleSessionStore } from './types.js'
+
+// The CTEs see the table as it was before the statement: the cap keeps the principal's newest `max - 1`
+// other sessions (the new one is not among them), the prune removes expired rows. A row both delete
+// is deleted once.
+const INSERT = `WITH ins AS (INSERT INTO console_sessions (id_hash, principal, key_hash, csrf, created_at, last_seen) VALUES ($1, $2, $3, $4, $5, $6)),
+  cap AS (DELETE FROM console_sessions WHERE id_hash IN (SELECT id_hash FROM console_sessions WHERE principal = $2 AND id_hash <> $1
+    ORDER BY last_seen DESC, created_at DESC, id_hash COLLATE "C" OFFSET $7)),
+  pruned AS (DELETE FROM console_sessions WHERE id_hash IN (SELECT id_hash FROM console_sessions
+    WHERE last_seen <= $8 OR created_at <= $9 OR last_seen > $10 LIMIT $11))
+  SELECT 1`
+
+const GET = `SELECT s.id_hash, s.principal, s.key_hash, s.csrf, s.created_at, s.last_seen, o.name AS orchestrator_name,
+  CASE WHEN s.principal = 'admin' THEN (SELECT value FROM settings WHERE key = 'admin_key_hash')
+       WHEN o.removed_at IS NULL THEN o.key_hash END AS current_key_hash
+  FROM console_sessions s LEFT JOIN orchestrators o ON o.id = s.principal WHERE s.id_hash = $1`
+
+/**
+ * The PostgreSQL {@link ConsoleSessionStore} over `q` (the pool).
+ * @example
+ * const sessions = pgConsoleSessions(query)
+ */
+export function pgConsoleSessions(q: Query): ConsoleSessionStore {
+  return {
+    insert: async (r, l) => void (await q(INSERT, [r.id_hash, r.principal, r.key_hash, r.csrf, r.created_at, r.last_seen,
+      Math.max(0, l.maxPerPrincipal - 1), l.idleBefore, l.createdBefore, l.futureAfter, l.prune])),
+    get: async (idHash) => (await q<ConsoleSessionRead>(GET, [idHash])).rows[0],
+    touch: async (idHash, at) => void (await q('UPDATE console_sessions SET last_seen = $1 WHERE id_hash = $2 AND last_seen < $1', [at, idHash])),
+    delete: async (idHash) => ((await q('DELETE FROM console_sessions WHERE id_hash = $1', [idHash])).rowCount ?? 0) > 0,
+    deletePrincipal: async (principal) => void (await q('DELETE FROM console_sessions WHERE principal = $1', [principal])),
+  }
+}
