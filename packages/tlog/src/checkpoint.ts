@@ -83,15 +83,30 @@ export interface VerifiedCheckpoint extends Checkpoint {
 
 /**
  * Refuses a witness policy that could be met without `quorum` independent witnesses: a witness key
- * that is not a cosignature (0x04) key, one named like the log (the log would witness itself), or a
- * quorum above the number of distinct witness names. Throws TypeError.
+ * that is not a cosignature (0x04) key, one named like the log (the log would witness itself), a
+ * quorum above the number of distinct witness names, or one public key trusted under two names. The
+ * last because an Ed25519 cosignature does not sign its cosigner's name (tlog-cosignature: one key
+ * cannot serve two cosigners): a cosignature under one name is valid under the other, and whoever
+ * holds it (the log, which requested it) can relabel it. The log's key counts among the keys when it
+ * is itself a cosignature key (a log may sign its checkpoints with one). Throws TypeError.
  * @example
  * checkWitnessPolicy(noteVerifier(logVkey), [w1, w2], 2)
  */
 export function checkWitnessPolicy(log: NoteVerifier, witnesses: readonly NoteVerifier[], quorum: number): void {
+  const namesByKey = new Map<string, Set<string>>()
+  const keyOf = (v: NoteVerifier) => {
+    if (v.type !== SIG_TYPE_COSIGNATURE_V1 || v.publicKey === undefined) return
+    const hex = Buffer.from(v.publicKey).toString('hex')
+    const names = namesByKey.get(hex) ?? new Set<string>()
+    names.add(v.name)
+    namesByKey.set(hex, names)
+    if (names.size > 1) throw new TypeError(`witness key ${v.name} has the public key of ${[...names][0]}: one cosigner key cannot be two witnesses`)
+  }
+  keyOf(log)
   for (const w of witnesses) {
     if (w.type !== SIG_TYPE_COSIGNATURE_V1) throw new TypeError(`witness key ${w.name} is not a cosignature (0x04) key`)
     if (w.name === log.name) throw new TypeError(`witness key ${w.name} has the log's own name: a log cannot witness itself`)
+    keyOf(w)
   }
   if (!Number.isInteger(quorum) || quorum < 0) throw new TypeError('quorum must be a non-negative integer')
   const names = new Set(witnesses.map((w) => w.name)).size
@@ -109,8 +124,8 @@ export function checkWitnessPolicy(log: NoteVerifier, witnesses: readonly NoteVe
 export function openCheckpoint(note: string, options: OpenCheckpointOptions): VerifiedCheckpoint {
   const log = typeof options.log === 'string' ? noteVerifier(options.log) : options.log
   const witnesses = (options.witnesses ?? []).map((w) => (typeof w === 'string' ? noteVerifier(w) : w))
-  checkWitnessPolicy(log, witnesses, options.quorum ?? 0)
   const quorum = options.quorum ?? 0
+  checkWitnessPolicy(log, witnesses, quorum)
   let opened
   try {
     opened = openNote(note, [log, ...witnesses])
@@ -129,7 +144,9 @@ export function openCheckpoint(note: string, options: OpenCheckpointOptions): Ve
     throw new VerificationError('ERR_UNTRUSTED_ISSUER', 'checkpoint origin is not the expected log', { details: { reason: 'origin mismatch', origin: cp.origin } })
   }
   const limit = options.now === undefined ? Infinity : options.now + 60
-  const cosignatures = opened.verified.filter((s) => s.type === SIG_TYPE_COSIGNATURE_V1 && (s.timestamp ?? Infinity) <= limit)
+  // Witnesses' cosignatures only: a log signing with a cosignature (0x04) key is not its own witness
+  // (no witness may bear the log's name: checkWitnessPolicy).
+  const cosignatures = opened.verified.filter((s) => s.type === SIG_TYPE_COSIGNATURE_V1 && s.name !== log.name && (s.timestamp ?? Infinity) <= limit)
   const distinct = new Set(cosignatures.map((s) => s.name))
   if (distinct.size < quorum) {
     throw new VerificationError('ERR_UNTRUSTED_ISSUER', `checkpoint has ${distinct.size} of ${quorum} required witness cosignatures`, {

@@ -56,5 +56,5 @@ export function createCosigner(key: SignerKey | { name: string; privateKey: KeyO
  */
 export function cosignatureVerifier(name: string, publicKey: Uint8Array): NoteVerifier {
   if (!isValidKeyName(name)) throw new TypeError('invalid key name')
-  return cosignatureVerifierFromKey(name, publicKeyFromRaw(publicKey), keyId(name, SIG_TYPE_COSIGNATURE_V1, publicKey))
+  return cosignatureVerifierFromKey(name, publicKeyFromRaw(publicKey), keyId(name, SIG_TYPE_COSIGNATURE_V1, publicKey), Uint8Array.from(publicKey))
 }

@@ -39,6 +39,11 @@ export interface NoteVerifier {
   readonly keyId: number
   /** Signature type byte (0x01 note signature, 0x04 cosignature). */
   readonly type: number
+  /**
+   * The raw public key, when known (verifiers made here carry it): lets a witness policy refuse one key
+   * trusted under two names (see checkWitnessPolicy).
+   */
+  readonly publicKey?: Uint8Array
   /** Checks `signature` (the bytes after the key ID) over the note `text`. */
   verify(text: Uint8Array, signature: Uint8Array): boolean
   /** For cosignatures: the timestamp a signature carries, or undefined when it cannot be parsed. */
@@ -105,21 +110,23 @@ export function formatVerifierKey(name: string, type: number, publicKey: Uint8Ar
 export function noteVerifier(vkey: string | VerifierKey): NoteVerifier {
   const k = typeof vkey === 'string' ? parseVerifierKey(vkey) : vkey
   const key = publicKeyFromRaw(k.publicKey)
-  if (k.type === SIG_TYPE_COSIGNATURE_V1) return cosignatureVerifierFromKey(k.name, key, k.keyId)
+  if (k.type === SIG_TYPE_COSIGNATURE_V1) return cosignatureVerifierFromKey(k.name, key, k.keyId, k.publicKey)
   return {
     name: k.name,
     keyId: k.keyId,
     type: SIG_TYPE_ED25519,
+    publicKey: k.publicKey,
     verify: (text, signature) => signature.length === 64 && cryptoVerify(null, text, key, signature),
   }
 }
 
 /** @internal used by noteVerifier and cosignature.ts */
-export function cosignatureVerifierFromKey(name: string, key: KeyObject, id: number): NoteVerifier {
+export function cosignatureVerifierFromKey(name: string, key: KeyObject, id: number, publicKey: Uint8Array): NoteVerifier {
   return {
     name,
     keyId: id,
     type: SIG_TYPE_COSIGNATURE_V1,
+    publicKey,
     verify: (text, signature) => {
       if (signature.length !== 72) return false
       const ts = Buffer.from(signature.buffer, signature.byteOffset, 8).readBigUInt64BE(0)

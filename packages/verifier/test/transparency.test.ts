@@ -7,11 +7,14 @@ import {
   MerkleTree,
   SIG_TYPE_COSIGNATURE_V1,
   createCosigner,
+  formatCheckpoint,
   formatTlogProof,
+  formatVerifierKey,
   generateNoteKey,
   noteSigner,
   parseCheckpoint,
   parseSignerKey,
+  parseVerifierKey,
   signCheckpoint,
 } from '@agentid/tlog'
 import { createVerifier, type FetchLike } from '@agentid/verifier'
@@ -44,7 +47,10 @@ function proofFor(entry: Uint8Array, o: { signer?: string; cosigners?: string[];
   const index = tree.appendEntry(entry)
   tree.appendEntry(utf8.encode('{"after":1}'))
   const size = tree.size
-  const note = signCheckpoint({ origin: ORIGIN, size, rootHash: tree.root(size), extensions: [] }, noteSigner(parseSignerKey(o.signer ?? log.skey)))
+  const key = parseSignerKey(o.signer ?? log.skey)
+  const body = { origin: ORIGIN, size, rootHash: tree.root(size), extensions: [] }
+  // A log may sign with a cosignature (0x04) key (tlog-checkpoint): its signature is then timestamped.
+  const note = key.type === SIG_TYPE_COSIGNATURE_V1 ? `${formatCheckpoint(body)}\n${createCosigner(key).cosign(formatCheckpoint(body), NOW - 5)}` : signCheckpoint(body, noteSigner(key))
   const text = note.slice(0, note.indexOf('\n\n') + 1)
   const cosigned = note + (o.cosigners ?? []).map((k, i) => createCosigner(parseSignerKey(k)).cosign(text, NOW - 5 + i)).join('')
   void parseCheckpoint(text)
@@ -146,5 +152,22 @@ describe('verifier option transparency', () => {
     // A witness is its key name: two keys of w1 cannot make a quorum of 2, nor a witness named like the log one.
     expect(() => createVerifier({ trustedIssuers: ['did:key:z6Mk'], transparency: { log: log.vkey, witnesses: [w1.vkey, w1b.vkey], quorum: 2 } })).toThrow(/exceeds the 1 distinct/)
     expect(() => createVerifier({ trustedIssuers: ['did:key:z6Mk'], transparency: { log: log.vkey, witnesses: [generateNoteKey(ORIGIN, SIG_TYPE_COSIGNATURE_V1).vkey] } })).toThrow(/cannot witness itself/)
+  })
+})
+
+describe('transparency, red team: who counts as a witness', () => {
+  it('a log signing with a cosignature (0x04) key is not its own witness', async () => {
+    // A hostile issuer publishes such a key at /log/key; relying parties pin it as `log`.
+    const log04 = generateNoteKey(ORIGIN, SIG_TYPE_COSIGNATURE_V1)
+    const jwt = await credential()
+    const { verifier } = await setup({ log: log04.vkey, witnesses: [w1.vkey, w2.vkey], quorum: 1, fetchProofs: false })
+    expect(await code(verifier.verifyAgentCredential(jwt, { tlogProof: proofFor(entryFor(jwt), { signer: log04.skey }) }))).toBe('ERR_NOT_LOGGED:witness quorum not met')
+    expect((await verifier.verifyAgentCredential(jwt, { tlogProof: proofFor(entryFor(jwt), { signer: log04.skey, cosigners: [w2.skey] }) })).did).toBe(alice.did)
+  })
+
+  it('refuses one witness key trusted under two names (one cosignature would count twice)', () => {
+    const alias = formatVerifierKey('witness.example/w1-mirror', SIG_TYPE_COSIGNATURE_V1, parseVerifierKey(w1.vkey).publicKey)
+    expect(() => createVerifier({ trustedIssuers: ['did:key:z6Mk'], transparency: { log: log.vkey, witnesses: [w1.vkey, alias], quorum: 2 } })).toThrow(TypeError)
+    expect(() => createVerifier({ trustedIssuers: ['did:key:z6Mk'], transparency: { log: log.vkey, witnesses: [w1.vkey, alias, w2.vkey], quorum: 1 } })).toThrow(TypeError)
   })
 })
