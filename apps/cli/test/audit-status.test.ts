@@ -126,7 +126,7 @@ async function listJwt(url: string, list: StatusList | string, o: { signer?: Sig
  * With `firstSize`, the checkpoint covers only the first events until the status list has been served
  * (a log that grows while it is audited).
  */
-async function logServer(events: object[], statusList: (url: string, res: ServerResponse) => Promise<void> | void, firstSize?: number): Promise<string> {
+async function logServer(events: object[], statusList: (url: string, res: ServerResponse) => Promise<void> | void, firstSize?: number, fork?: object[]): Promise<string> {
   const { skey, vkey } = generateNoteKey('log.test/status')
   const entries = events.map((e, i) => utf8.encode(JSON.stringify({ at: i, actor: 'admin', subject: null, ...e })))
   const tree = new MerkleTree()
@@ -140,12 +140,16 @@ async function logServer(events: object[], statusList: (url: string, res: Server
       if (level.partialWidth > 0) files.set(`/log/${tilePath(level.level, level.fullTiles, level.partialWidth)}`, tree.tile(level.level, level.fullTiles, level.partialWidth))
     }
   }
+  // With `fork`: once the list is served, a checkpoint of the same size over other entries (a split view).
+  const forkTree = new MerkleTree()
+  for (const e of fork ?? []) forkTree.appendEntry(utf8.encode(JSON.stringify({ at: 0, actor: 'admin', subject: null, ...e })))
+  const forkNote = fork && signCheckpoint({ origin: 'log.test/status', size: forkTree.size, rootHash: forkTree.root(), extensions: [] }, noteSigner(parseSignerKey(skey)))
   let listServed = false
   let base = ''
   const server = createServer((req, res) => {
     const path = req.url ?? ''
     if (path === '/v1/issuer') return void res.end(JSON.stringify({ did: issuer.did }))
-    if (path === '/log/checkpoint') return void res.end(notes.get(listServed ? entries.length : (firstSize ?? entries.length)))
+    if (path === '/log/checkpoint') return void res.end(listServed && forkNote ? forkNote : notes.get(listServed ? entries.length : (firstSize ?? entries.length)))
     if (path === '/v1/status-lists/1') {
       listServed = true
       return void Promise.resolve(statusList(`${base}/v1/status-lists/1`, res)).catch(() => res.destroy())
@@ -193,6 +197,14 @@ describe('audit verify compares the status lists the issuer serves with its log'
     // Without that entry ever appearing, the same bit is a mismatch.
     const never = await logServer(events.slice(0, 2), async (u, res) => void res.end(await listJwt(u, listWith(0))))
     expect((await failure(auditVerify({ log: never, quorum: '0', state: state() }))).message).toContain('1#0: bit set but no entry revokes c1')
+  }, 20_000)
+
+  it('red team: a second checkpoint of the size already verified, with another root, is a split view, reported as one', async () => {
+    // The log signs, for the size the audit read first, another tree (the revocation entry 1 is not the same).
+    const url = await logServer(events.slice(0, 2), async (u, res) => void res.end(await listJwt(u, listWith(0))), undefined, [spawned('did:a', 'c1', 0), spawned('did:z', 'c9', 1)])
+    const r = await failure(auditVerify({ log: url, quorum: '0', state: state() }))
+    expect(r.code).toBe('ERR_SIGNATURE_INVALID')
+    expect(r.reason).toBe('split view')
   }, 20_000)
 
   it('says a log without status entries is not checked', async () => {

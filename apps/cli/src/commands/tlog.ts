@@ -11,6 +11,7 @@ import {
   SIG_TYPE_COSIGNATURE_V1,
   TILE_WIDTH,
   addCheckpoint,
+  checkWitnessPolicy,
   createCosigner,
   decodeEntryBundle,
   entriesPath,
@@ -190,10 +191,11 @@ const ISSUING_ACTIONS = new Set(['agent.spawned', 'agent.renewed'])
 export async function auditProof(credential: string, options: { log: string; logKey?: string; witness?: string[]; quorum: string }) {
   const base = options.log.replace(/\/+$/, '')
   const vkey = options.logKey ?? (await fetchText(`${base}/log/key`, MAX_KEY_BYTES)).trim()
+  const policy = witnessPolicy(vkey, options)
   const text = await fetchText(`${base}/v1/log/proof?credential=${encodeURIComponent(credential)}`, MAX_PROOF_BYTES)
   const p = parseTlogProof(text)
   if (!p.extra) throw new VerificationError('ERR_MALFORMED', 'the proof carries no entry')
-  const verified = verifyTlogProof(text, { entry: p.extra, log: vkey, witnesses: options.witness ?? [], quorum: quorumOf(options.quorum), now: Math.floor(Date.now() / 1000) })
+  const verified = verifyTlogProof(text, { entry: p.extra, ...policy, now: Math.floor(Date.now() / 1000) })
   let entry: { action?: unknown; details?: { credentialId?: unknown } }
   try {
     entry = JSON.parse(Buffer.from(p.extra).toString('utf8')) as typeof entry
@@ -203,6 +205,30 @@ export async function auditProof(credential: string, options: { log: string; log
   if (entry?.details?.credentialId !== credential) throw new VerificationError('ERR_MALFORMED', 'the logged entry is not about this credential')
   if (typeof entry.action !== 'string' || !ISSUING_ACTIONS.has(entry.action)) throw new VerificationError('ERR_MALFORMED', 'the logged entry did not issue this credential', { details: { action: String(entry.action) } })
   return { text, index: verified.index, size: verified.checkpoint.size, cosignatures: verified.checkpoint.cosignatures.length }
+}
+
+/**
+ * The log key and witness policy of an audit, checked before anything is read from the log: a policy
+ * one key could meet alone (the log's key among the witnesses, one witness key under two names, a
+ * quorum above the witnesses) is a usage error, not a finding about the log.
+ */
+function witnessPolicy(vkey: string, options: { witness?: string[]; quorum: string }): { log: NoteVerifier; witnesses: NoteVerifier[]; quorum: number } {
+  const quorum = quorumOf(options.quorum)
+  const log = noteVerifier(vkey) // the log's (possibly fetched) key: malformed is ERR_MALFORMED
+  const witnesses = (options.witness ?? []).map((w) => {
+    try {
+      return noteVerifier(w)
+    } catch {
+      throw new UsageError(`--witness ${w.slice(0, 80)} is not a verifier key`)
+    }
+  })
+  try {
+    checkWitnessPolicy(log, witnesses, quorum)
+  } catch (error) {
+    if (error instanceof TypeError) throw new UsageError(`--witness/--quorum: ${error.message}`)
+    throw error
+  }
+  return { log, witnesses, quorum }
 }
 
 function quorumOf(text: string): number {
@@ -242,7 +268,8 @@ export async function auditVerify(options: { log: string; logKey?: string; witne
   const state: AuditState = existsSync(options.state) ? (JSON.parse(readFileSync(options.state, 'utf8')) as AuditState) : {}
   const vkey = options.logKey ?? state.logKey ?? (await fetchText(`${base}/log/key`, MAX_KEY_BYTES)).trim()
   if (state.logKey !== undefined && state.logKey !== vkey) fail('the log key differs from the one pinned in the state file')
-  const cp = openCheckpoint(await fetchText(`${base}/log/checkpoint`, MAX_NOTE_BYTES), { log: vkey, witnesses: options.witness ?? [], quorum: quorumOf(options.quorum), now: Math.floor(Date.now() / 1000) })
+  const policy = witnessPolicy(vkey, options)
+  const cp = openCheckpoint(await fetchText(`${base}/log/checkpoint`, MAX_NOTE_BYTES), { ...policy, now: Math.floor(Date.now() / 1000) })
   const size = cp.size
   const tree = new MerkleTree()
   const sequences = new AgentSequences()
@@ -289,9 +316,13 @@ export async function auditVerify(options: { log: string; logKey?: string; witne
     // A bit set by a revocation committed after the checkpoint: its entry is in a later one (≤ 1 s).
     for (let round = 0; round < 4 && result.mismatches.some(laterEntryMayExplain); round++) {
       await new Promise((resolve) => setTimeout(resolve, 750))
-      const next = openCheckpoint(await fetchText(`${base}/log/checkpoint`, MAX_NOTE_BYTES), { log: vkey, witnesses: options.witness ?? [], quorum: quorumOf(options.quorum), now: Math.floor(Date.now() / 1000) })
+      const next = openCheckpoint(await fetchText(`${base}/log/checkpoint`, MAX_NOTE_BYTES), { ...policy, now: Math.floor(Date.now() / 1000) })
       if (next.size < latest.size) fail(`the log shrank: a checkpoint of size ${latest.size} was seen, now ${next.size}`)
-      if (next.size === latest.size) continue
+      if (next.size === latest.size) {
+        // Two signed checkpoints of one size with different roots: the log forked (proof of misbehaviour).
+        if (!Buffer.from(next.rootHash).equals(Buffer.from(latest.rootHash))) fail(`the log signed two checkpoints of size ${next.size} with different roots`, { size: next.size, reason: 'split view' })
+        continue
+      }
       await readEntries(base, latest.size, next.size, feed)
       if (!Buffer.from(tree.root(next.size)).equals(next.rootHash)) fail('the entries do not hash to the checkpoint root', { size: next.size })
       latest = { size: next.size, rootHash: next.rootHash }
@@ -380,14 +411,31 @@ function statusResolver(base: string, did: string): { resolver?: DidResolver } {
 const MAX_DID_DOCUMENT_BYTES = 256 * 1024
 
 /**
+ * Ids kept per agent: a plain array while few (an agent has a few credentials, and a million agents
+ * with a Set each was most of the audit's garbage collection), a Set past SMALL_IDS, so that a log
+ * giving one agent very many credentials (a renewal each, then each revoked) costs linear time, not
+ * a search of every earlier id per entry.
+ */
+type Ids = string[] | Set<string>
+const SMALL_IDS = 16
+const hasId = (ids: Ids | null, id: string) => (ids === null ? false : Array.isArray(ids) ? ids.includes(id) : ids.has(id))
+function addId(ids: Ids | null, id: string): Ids {
+  if (ids === null) return [id]
+  if (!Array.isArray(ids)) return ids.add(id)
+  if (ids.length < SMALL_IDS) {
+    ids.push(id)
+    return ids
+  }
+  return new Set(ids).add(id)
+}
+
+/**
  * Per agent: spawned once and first; renewed, granted, given tokens and credential-revoked only
  * while active; revoked at most once, and then naming every credential not revoked before. Fed one
  * entry at a time, in log order, so a million-entry audit keeps no entry in memory.
  */
 export class AgentSequences {
-  // Per agent: its credentials and those revoked one by one (plain arrays: an agent has a few, and a
-  // million agents with two Sets each was most of the audit's garbage collection).
-  readonly #agents = new Map<string, { revoked: boolean; issued: string[]; revokedCreds: string[] | null }>()
+  readonly #agents = new Map<string, { revoked: boolean; issued: Ids; revokedCreds: Ids | null }>()
   readonly #utf8 = new TextDecoder('utf-8', { fatal: true })
 
   /** Number of agents seen. */
@@ -418,18 +466,18 @@ export class AgentSequences {
       case 'token.exchanged':
         if (!a) bad('the agent was never spawned')
         if (a.revoked) bad('the agent had been revoked')
-        if (e.action === 'agent.renewed') a.issued.push(String(d.credentialId))
+        if (e.action === 'agent.renewed') a.issued = addId(a.issued, String(d.credentialId))
         break
       case 'credential.revoked':
         if (!a) bad('the agent was never spawned')
-        if (!a.issued.includes(String(d.credentialId))) bad('this credential was never issued')
-        ;(a.revokedCreds ??= []).push(String(d.credentialId))
+        if (!hasId(a.issued, String(d.credentialId))) bad('this credential was never issued')
+        a.revokedCreds = addId(a.revokedCreds, String(d.credentialId))
         break
       case 'agent.revoked': {
         if (!a) bad('the agent was never spawned')
         if (a.revoked) bad('the agent was revoked twice')
         const listed = new Set(Array.isArray(d.credentials) ? d.credentials.map(String) : [])
-        for (const c of a.issued) if (!a.revokedCreds?.includes(c) && !listed.has(c)) bad(`credential ${c} is missing from the revocation`)
+        for (const c of a.issued) if (!hasId(a.revokedCreds, c) && !listed.has(c)) bad(`credential ${c} is missing from the revocation`)
         a.revoked = true
         break
       }
