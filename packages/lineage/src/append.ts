@@ -32,7 +32,7 @@ export interface EntrySignerOptions {
   ttlSec?: number
   /** Clock in milliseconds (default Date.now). */
   clock?: () => number
-  /** Limits applied when reading the lineage built on (default {@link DEFAULT_LINEAGE_LIMITS}). */
+  /** Limits applied to the lineage built on and to the one returned (default {@link DEFAULT_LINEAGE_LIMITS}): keep them the callee's. */
   limits?: Partial<LineageLimits>
 }
 
@@ -111,6 +111,22 @@ function custodyOf(lineage: string, limits?: Partial<LineageLimits>): { entries:
     if (cause instanceof VerificationError) throw new AgentIdError('ERR_INVALID_INPUT', `lineage cannot be built on: ${cause.message}`, { cause, details: cause.details })
     throw cause
   }
+}
+
+/**
+ * Joins the entries into header form, refusing (AgentIdError ERR_INVALID_INPUT, the verifier's
+ * `details.reason`) a lineage the verifier's limits would refuse: too many entries, too many bytes, an
+ * entry too large. What a verifier will refuse is refused here, before it is signed into a call.
+ */
+function joinedWithinLimits(entries: readonly string[], limits: Partial<LineageLimits> | undefined, what: string): string {
+  const lineage = joinLineage(entries)
+  try {
+    splitLineage(lineage, limits)
+  } catch (cause) {
+    if (cause instanceof VerificationError) throw new AgentIdError('ERR_INVALID_INPUT', `${what}: verifiers would refuse the new lineage (${cause.message})`, { cause, details: cause.details })
+    throw cause
+  }
+  return lineage
 }
 
 function inputError(message: string): never {
@@ -196,7 +212,7 @@ export async function appendHop(lineage: string | undefined | null, options: App
     if (cause instanceof VerificationError) throw new AgentIdError('ERR_INVALID_INPUT', `appendHop: ${cause.message}`, { cause, details: cause.details })
     throw cause
   }
-  return joinLineage([...prefix, hop])
+  return joinedWithinLimits([...prefix, hop], options.limits, 'appendHop')
 }
 
 /**
@@ -236,5 +252,5 @@ export async function createReceipt(lineage: string, options: ReceiptOptions): P
     jti: randomBytes(12).toString('base64url'),
   }
   const receipt = await sign(RECEIPT_TYP, claims, options.signer)
-  return joinLineage([...entries.map((e) => e.token), receipt])
+  return joinedWithinLimits([...entries.map((e) => e.token), receipt], options.limits, 'createReceipt')
 }

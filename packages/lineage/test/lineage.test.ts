@@ -68,6 +68,28 @@ describe('lineage format', () => {
     expect(Buffer.byteLength(longer)).toBeGreaterThan(8192)
   })
 
+  it('refuses to build a lineage the verifier limits would refuse: entries, bytes, entry size', async () => {
+    const [a, b] = agents
+    const hop = (signer: Ed25519KeyPair, i: number, callee: Ed25519KeyPair, extra: Record<string, unknown> = {}) => async (lineage?: string) =>
+      appendHop(lineage, { signer: signerFromJwk(signer.privateJwk), credential: await credential(signer, i), target: 'https://t.example', callee: callee.did, command: 'GET /x', clock, ...extra })
+    // Two agents handing custody back and forth: a 16th entry is accepted, a 17th is refused before it is signed into a call.
+    let lineage: string | undefined
+    for (let i = 0; i < 16; i++) lineage = await hop(i % 2 === 0 ? a! : b!, i % 2, i % 2 === 0 ? b! : a!)(lineage)
+    expect(splitLineage(lineage)).toHaveLength(16)
+    const tooMany = await hop(a!, 0, b!)(lineage).catch((e: unknown) => e)
+    expect(tooMany).toBeInstanceOf(AgentIdError)
+    expect(tooMany).toMatchObject({ code: 'ERR_INVALID_INPUT', details: { reason: 'too-many-entries' } })
+    // The same with the callee's own, smaller limits.
+    await expect(hop(a!, 0, b!, { limits: { maxEntries: 2 } })(await hop(b!, 1, a!)(await hop(a!, 0, b!)()))).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { reason: 'too-many-entries' } })
+    // One hop over the per-entry limit (target and command each within their 2,048 characters): refused, where it used to be handed out.
+    await expect(hop(a!, 0, b!, { target: `https://${'t'.repeat(1900)}.example`, command: `GET /${'x'.repeat(1900)}` })()).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { reason: 'entry-too-large' } })
+    // Over the whole-lineage byte limit.
+    await expect(hop(b!, 1, a!, { limits: { maxBytes: 1_500 } })(await hop(a!, 0, b!)())).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', details: { reason: 'too-large' } })
+    // A receipt that would make the lineage too long is refused the same way.
+    const call = await hop(a!, 0, b!)()
+    await expect(createReceipt(call, { signer: signerFromJwk(b!.privateJwk), credential: await credential(b!, 1), output: {}, clock, limits: { maxEntries: 1 } })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' })
+  })
+
   it('chains each entry to the previous one by hash, in one transaction', async () => {
     const [a, b] = agents
     const l0 = await appendHop(undefined, { signer: signerFromJwk(a!.privateJwk), credential: await credential(a!, 0), target: 'https://b.example', callee: b!.did, command: 'GET /x', clock })
