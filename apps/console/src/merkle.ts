@@ -42,7 +42,8 @@ export async function verifyConsistency(size1: number, size2: number, root1: Uin
   if (size1 === size2) return proof.length === 0 && equal(root1, root2)
   if (size1 === 0) return proof.length === 0
   if (proof.some((p) => p.length !== 32) || proof.length === 0 || proof.length > 128) return false
-  const path = (size1 & (size1 - 1)) === 0 ? [root1, ...proof] : [...proof]
+  // A power of two tested by arithmetic: bitwise operators truncate to 32 bits (2^32 + 1 passed for one).
+  const path = isPowerOfTwo(size1) ? [root1, ...proof] : [...proof]
   // Sizes up to 2^53: shifts through BigInt-free division.
   let fn = size1 - 1
   let sn = size2 - 1
@@ -64,6 +65,12 @@ export async function verifyConsistency(size1: number, size2: number, root1: Uin
     sn = half(sn)
   }
   return sn === 0 && equal(fr, root1) && equal(sr, root2)
+}
+
+function isPowerOfTwo(n: number): boolean {
+  let m = n
+  while (m > 1 && m % 2 === 0) m /= 2
+  return m === 1
 }
 
 /** The checkpoint body of a signed note (origin, size, root hash); throws on anything else. */
