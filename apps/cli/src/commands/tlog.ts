@@ -1,6 +1,7 @@
 // `agentid witness keygen|serve` (C2SP tlog-witness) and `agentid audit verify|proof` (the issuer log).
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
 import { createServer, type IncomingMessage } from 'node:http'
+import { dirname, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { AgentIdError, VerificationError, lingerAfterAnswer, readBodyCapped, type StatusList } from '@agentid/core'
 import {
@@ -34,7 +35,13 @@ import { StatusLedger, describeMismatch, type NotCheckable, type StatusMismatch 
 
 const MAX_BODY = 64 * 1024
 
-function writeFileDurably(file: string, text: string): void {
+/**
+ * Replaces `file` with `text` so that a crash leaves the old or the new content, and the new one is on
+ * disk when this returns: the witness answers only after its state is persisted (C2SP tlog-witness), or
+ * after a crash it could cosign, from an older size, a fork of a checkpoint it already cosigned. The
+ * rename is durable only once the directory is synced too.
+ */
+export function writeFileDurably(file: string, text: string): void {
   const tmp = `${file}.tmp`
   const fd = openSync(tmp, 'w', 0o600)
   try {
@@ -44,6 +51,19 @@ function writeFileDurably(file: string, text: string): void {
     closeSync(fd)
   }
   renameSync(tmp, file)
+  let dir: number
+  try {
+    dir = openSync(dirname(resolve(file)), 'r')
+  } catch (error) {
+    // A platform that cannot open a directory (Windows: EISDIR, EPERM) has no directory to sync.
+    if (['EISDIR', 'EPERM', 'EACCES'].includes((error as NodeJS.ErrnoException).code ?? '')) return
+    throw error
+  }
+  try {
+    fsyncSync(dir)
+  } finally {
+    closeSync(dir)
+  }
 }
 
 function pairs(values: readonly string[] | undefined, what: string): [string, string][] {
