@@ -89,7 +89,7 @@ suite('IssuerService on PostgreSQL', () => {
     expect(() => b.store).toThrow(expect.objectContaining({ code: 'ERR_UNAVAILABLE' }))
   })
 
-  it('console on PostgreSQL: agents spawned through one instance listed, searched and shown through another; sessions per instance', async () => {
+  it('console on PostgreSQL: agents spawned through one instance listed, searched and shown through another; sessions shared by the instances', async () => {
     const { a, b } = await twoInstances()
     const appA = buildServer(a, { logger: false, console: { dir: null } })
     const appB = buildServer(b, { logger: false, console: { dir: null } })
@@ -122,13 +122,14 @@ suite('IssuerService on PostgreSQL', () => {
     const detail = (await get(appB, adminB, `/console/api/agents/${encodeURIComponent(spawned[0]!.did)}`)).json()
     expect(detail.agent.orchestratorName).toBe('acme')
     expect(detail.timeline.map((e: { action: string }) => e.action)).toContain('agent.spawned')
-    // An orchestrator sees only its own agents; its session lives on the instance it signed in to
-    // (sticky sessions), and ends everywhere once the orchestrator is disabled through any instance.
+    // An orchestrator sees only its own agents; its session is in the database, so every instance
+    // knows it, and it ends everywhere once the orchestrator is disabled through any instance.
     const acmeB = await signIn(appB, acme.apiKey)
     expect((await get(appB, acmeB, '/console/api/agents')).json().counts.total).toBe(2)
-    expect((await get(appA, acmeB, '/console/api/agents')).json().error.code).toBe('ERR_UNAUTHENTICATED')
+    expect((await get(appA, acmeB, '/console/api/agents')).json().counts.total).toBe(2)
     await a.removeOrchestrator(admin, acme.id)
-    expect((await get(appB, acmeB, '/console/api/agents')).json().error.code).toBe('ERR_UNAUTHENTICATED')
+    expect((await get(appB, acmeB, '/console/api/agents')).json().error).toMatchObject({ code: 'ERR_UNAUTHENTICATED', details: { reason: 'principal_disabled' } })
+    expect((await get(appA, acmeB, '/console/api/agents')).json().error).toMatchObject({ code: 'ERR_UNAUTHENTICATED', details: { reason: 'no_session' } })
     expect((await get(appB, adminB, '/console/api/agents?limit=abc')).json().error.code).toBe('ERR_INVALID_INPUT')
   })
 
