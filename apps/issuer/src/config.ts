@@ -2,6 +2,7 @@ import { AgentIdError, parseTrustDomain } from '@agentid/core'
 import { attestationFromEnv, type AttestationConfigInput } from './attestation/index.js'
 import { trustedIdpsFromEnv, type TrustedIdpConfig } from './oauth/trusted-idps.js'
 import { parseWitnesses, type WitnessConfig } from './log/log.js'
+import { webhookFromEnv, type WebhookConfig } from './webhooks/config.js'
 
 /** How the issuer runs, from the environment (and CLI flags that override it). */
 export interface IssuerConfig {
@@ -44,6 +45,11 @@ export interface IssuerConfig {
    * their log index in their own transaction, but no tree, tiles or checkpoints are made or served.
    */
   logSequencer?: boolean
+  /**
+   * The approval webhook (AGENTID_APPROVALS_WEBHOOK_URL with AGENTID_APPROVALS_WEBHOOK_SECRET, a
+   * Standard Webhooks `whsec_` secret; tunables `…_RETRY_MS`, `…_GIVE_UP_SEC`, `…_TIMEOUT_MS`); undefined: none.
+   */
+  approvalsWebhook?: WebhookConfig | undefined
 }
 
 /**
@@ -54,7 +60,9 @@ export interface IssuerConfig {
  * path of a file holding it), `AGENTID_TRUST_DOMAIN` (a SPIFFE trust domain, e.g. `agents.example.com`:
  * agents get SPIFFE IDs and the issuer serves SVIDs), `AGENTID_ATTESTATION` (attestation trust anchors, JSON
  * inline or a file path: see `attestation/index.ts`), `AGENTID_REDIS_URL` and `AGENTID_REDIS_CHANNEL` (the
- * event bus), `AGENTID_EVENTS_POLL_MS` and `AGENTID_EVENTS_MAX_PER_CLIENT` (the event stream).
+ * event bus), `AGENTID_EVENTS_POLL_MS` and `AGENTID_EVENTS_MAX_PER_CLIENT` (the event stream),
+ * `AGENTID_APPROVALS_WEBHOOK_URL` and `AGENTID_APPROVALS_WEBHOOK_SECRET` (signed approval webhooks: see
+ * `webhooks/config.ts`; a URL without a valid secret stops the start).
  */
 export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<IssuerConfig> = {}): IssuerConfig {
   const host = overrides.host ?? env.AGENTID_HOST ?? '127.0.0.1'
@@ -84,6 +92,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<IssuerC
     eventsMaxPerClient: overrides.eventsMaxPerClient ?? maxPerClientFrom(env.AGENTID_EVENTS_MAX_PER_CLIENT),
     consoleDir: overrides.consoleDir !== undefined ? overrides.consoleDir : env.AGENTID_CONSOLE_DIR === 'off' ? null : (env.AGENTID_CONSOLE_DIR || undefined),
     consoleIdleSec: overrides.consoleIdleSec ?? consoleIdleFrom(env.AGENTID_CONSOLE_IDLE_SEC),
+    approvalsWebhook: overrides.approvalsWebhook ?? webhookFromEnv(env),
   }
 }
 

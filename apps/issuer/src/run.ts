@@ -46,6 +46,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
     ...(config.trustedIdps ? { trustedIdps: config.trustedIdps } : {}),
     ...(config.trustDomain ? { trustDomain: config.trustDomain } : {}),
     ...(config.attestation ? { attestation: config.attestation } : {}),
+    ...(config.approvalsWebhook ? { approvals: { webhook: config.approvalsWebhook } } : {}),
   })
   let server: FastifyInstance | undefined
   let log: IssuerLog | undefined

@@ -3,7 +3,9 @@
 // authenticator (webauthn-soft.ts). The same flow in headless Chromium: test/approvals-browser.test.ts.
 // Runs on both engines (SQLite file, PostgreSQL database); the PostgreSQL run is skipped with the reason
 // printed when the server is absent, failing under AGENTID_REQUIRE_SERVICES=1.
+import { randomBytes } from 'node:crypto'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { Webhook } from 'standardwebhooks'
 import { argumentsDigest } from '@agentid/verifier'
 import { BASE_URL, bearer, expectError, harness as fixtureHarness, namedKey, spawnAgent, verifierFor, type Harness } from './http-fixtures.js'
 import { softAssert, softRegister, type SoftPasskey } from './webauthn-soft.js'
@@ -260,22 +262,35 @@ describe('approval requests and decisions', () => {
     expectError(await h.app.inject({ method: 'GET', url: '/approvals/<script>' }), 404, 'ERR_NOT_FOUND')
   })
 
-  it('announces requests and decisions to the webhook', async () => {
-    const posted: { url: string; body: Record<string, unknown> }[] = []
-    const fetch = (async (url: string, init: { body: string }) => {
-      posted.push({ url, body: JSON.parse(init.body) })
-      return new Response('{}')
+  it('announces requests and decisions to the webhook: signed (Standard Webhooks), from the outbox written with each write', async () => {
+    const secret = `whsec_${randomBytes(32).toString('base64')}`
+    const posted: { url: string; headers: Record<string, string>; body: string }[] = []
+    const fetch = (async (url: string, init: { body: string; headers: Record<string, string>; redirect: string }) => {
+      expect(init.redirect).toBe('manual')
+      posted.push({ url, headers: init.headers, body: init.body })
+      return new Response(null, { status: 204 })
     }) as unknown as typeof globalThis.fetch
-    h = await harness({ approvals: { webhookUrl: 'https://hooks.example/approvals', fetch } })
+    h = await harness({ approvals: { webhook: { url: 'https://hooks.example/approvals', secret }, fetch } })
     const a = await addApprover(h)
     const { passkey } = await enrol(h, a.token)
     const r = await request(h)
-    await decide(h, r.id, passkey, 'approve')
-    await new Promise((resolve) => setTimeout(resolve, 10))
-    expect(posted.map((p) => [p.url, p.body.type, p.body.id])).toEqual([
-      ['https://hooks.example/approvals', 'approval.requested', r.id],
-      ['https://hooks.example/approvals', 'approval.approved', r.id],
+    expect((await decide(h, r.id, passkey, 'approve')).statusCode).toBe(200)
+    // A second decision is refused, and announces nothing.
+    expectError(await decide(h, r.id, passkey, 'deny'), 409, 'ERR_CONFLICT')
+    for (let i = 0; i < 200 && posted.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const events = posted.map((p) => ({ url: p.url, id: p.headers['webhook-id'], body: new Webhook(secret).verify(p.body, p.headers) as Record<string, unknown> }))
+    expect(events.map((e) => [e.url, e.body.type, e.body.id, e.body.status])).toEqual([
+      ['https://hooks.example/approvals', 'approval.requested', r.id, 'pending'],
+      ['https://hooks.example/approvals', 'approval.approved', r.id, 'approved'],
     ])
+    expect(events[1]!.body).toMatchObject({ url: `${BASE_URL}/approvals/${r.id}`, call: r.call, approver: { id: a.id, name: 'Dana' } })
+    expect(events[0]!.id).not.toBe(events[1]!.id)
+    const outbox = await h.service.storage.webhooks.bySubject(r.id)
+    expect(outbox.map((e) => [e.id, e.type, e.state, e.attempts])).toEqual(events.map((e) => [e.id, e.body.type, 'delivered', 1]))
   })
+
+
+
 })
 })

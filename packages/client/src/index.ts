@@ -21,3 +21,5 @@ export { fetchX509Svid, fetchJwtSvid, fetchSpiffeBundle, createSvidHttpsAgent, f
 export type { X509Svid, JwtSvid, SvidRequestOptions, SvidHttpsAgentOptions, CertificateBoundTokenOptions, CertificateBoundToken } from './svid.js'
 export { startIdentityRotation } from './rotation.js'
 export type { IdentityRotationOptions, RotatingIdentity } from './rotation.js'
+export { verifyWebhook } from './webhook.js'
+export type { VerifyWebhookOptions, VerifiedWebhook, ApprovalWebhookEvent } from './webhook.js'

@@ -32,6 +32,8 @@ import type { IssuerStorage, StorageTx } from '../storage/types.js'
 import type { RevocationEvents } from '../events/recorder.js'
 import { parseApprovalRequest, parseApproverRequest, parseDecision, parseEnrolToken, parseId } from './input.js'
 import type { ApprovalRequestRow, ApproverRow } from './store.js'
+import { parseWebhookConfig, type WebhookConfig } from '../webhooks/config.js'
+import { WebhookSender } from '../webhooks/sender.js'
 
 /** Who calls an approval route (the issuer's principals). */
 export type ApprovalActor = { kind: 'admin' } | { kind: 'cli' } | { kind: 'orchestrator'; id: string; name: string }
@@ -65,9 +67,17 @@ export interface ApprovalsOptions {
   enrolTtlSec?: number
   /** Lifetime of an approver credential, seconds (365 days). */
   approverTtlSec?: number
-  /** Announce each new request (and each decision) with a POST of `{ type, id, url, call }` here. */
-  webhookUrl?: string
+  /**
+   * Announce each new request and each decision to this receiver: a POST of
+   * `{ type, timestamp, id, status, url, call, approver, decidedAt }` signed per Standard Webhooks with
+   * `webhook.secret`, written to the outbox in the transaction of the write, retried until delivered or
+   * `webhook.giveUpSec` has passed (src/webhooks).
+   */
+  webhook?: WebhookConfig
+  /** The webhook sender's fetch. Default `globalThis.fetch`. */
   fetch?: typeof globalThis.fetch
+  /** The webhook sender's longest sleep between looks at the outbox, ms (default 1,000). */
+  webhookPollMs?: number
   /** Called after each approval event has committed (e.g. the transparency log's hook). Errors are ignored. */
   onEvent?: (event: ApprovalEvent) => void
   /**
@@ -96,6 +106,20 @@ const isoOrNull = (sec: number | null) => (sec === null ? null : iso(sec))
 const sha256hex = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex')
 const b64u = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64url')
 const newId = (prefix: 'apv' | 'apr') => `${prefix}_${randomBytes(16).toString('base64url')}`
+
+/**
+ * Checks the approvals options that can be wrong before anything opens (the webhook's URL and secret).
+ * @example
+ * checkApprovalsOptions({ webhook: { url, secret } })
+ */
+export function checkApprovalsOptions(o: Partial<ApprovalsOptions> | undefined): void {
+  if (o === undefined) return
+  // The unsigned option of earlier releases: refused rather than silently sending nothing.
+  if ((o as { webhookUrl?: unknown }).webhookUrl !== undefined) {
+    throw new AgentIdError('ERR_INVALID_INPUT', 'approvals.webhookUrl is replaced by approvals.webhook: { url, secret } (deliveries are signed)', { details: { field: 'approvals.webhookUrl', reason: 'webhook_secret_missing' } })
+  }
+  if (o.webhook !== undefined) parseWebhookConfig(o.webhook)
+}
 
 function actorName(actor: ApprovalActor): string {
   return actor.kind === 'orchestrator' ? `orchestrator:${actor.id}` : actor.kind
@@ -133,8 +157,11 @@ export class Approvals {
   private readonly approverTtl: number
   private readonly waiters = new Map<string, Set<() => void>>()
   private closing = false
+  /** Delivers the webhook's outbox, when a webhook is configured. */
+  readonly webhooks: WebhookSender | undefined
 
   constructor(private readonly o: ApprovalsOptions) {
+    checkApprovalsOptions(o)
     const base = new URL(o.engine.baseUrl)
     this.origin = o.origin ?? base.origin
     this.rpId = o.rpId ?? new URL(this.origin).hostname
@@ -142,6 +169,19 @@ export class Approvals {
     this.maxTtl = o.maxRequestTtlSec ?? 86_400
     this.enrolTtl = o.enrolTtlSec ?? 86_400
     this.approverTtl = o.approverTtlSec ?? 365 * 86_400
+    if (o.webhook) {
+      this.webhooks = new WebhookSender({ storage: o.storage, config: o.webhook, ...(o.fetch ? { fetch: o.fetch } : {}), ...(o.webhookPollMs ? { pollMs: o.webhookPollMs } : {}) })
+      this.webhooks.start() // first: whatever a previous run left pending
+    }
+  }
+
+  // The event, in the transaction of the write that causes it: both commit, or neither.
+  private async enqueue(tx: StorageTx, type: 'approval.requested' | 'approval.approved' | 'approval.denied', at: number, data: {
+    id: string; status: 'pending' | 'approved' | 'denied'; call: ApprovalCall; approver: { id: string; name: string } | null; decidedAt: number | null
+  }): Promise<void> {
+    if (!this.webhooks) return
+    const body = { type, timestamp: iso(at), id: data.id, status: data.status, url: this.url(`/approvals/${data.id}`), call: data.call, approver: data.approver, decidedAt: isoOrNull(data.decidedAt) }
+    await tx.webhooks.enqueue(this.webhooks.event(type, data.id, JSON.stringify(body)))
   }
 
   private url(path: string): string {
@@ -350,11 +390,11 @@ export class Approvals {
     await this.db.transaction(async (tx) => {
       await tx.approvalRequests.insert({ id, requested_by: actorName(actor), agent: call.agent, controller: call.controller, call_json: canonicalJson(call), created_at: at, expires_at: call.expiresAt })
       await this.record(tx, events, { at, actor: actorName(actor), action: 'approval.requested', subject: id, details: { agent: call.agent, target: call.target, command: call.command, argumentsDigest: call.argumentsDigest, group: call.group, transactionId: call.transactionId } })
+      await this.enqueue(tx, 'approval.requested', at, { id, status: 'pending', call, approver: null, decidedAt: null })
     })
     this.emit(events)
-    const view = await this.requestView((await this.db.approvalRequests.get(id))!)
-    this.announce('approval.requested', view)
-    return view
+    this.webhooks?.wake()
+    return this.requestView((await this.db.approvalRequests.get(id))!)
   }
 
   /** The request and its decision (anyone holding its unguessable id). `waitSec` long-polls for a decision. */
@@ -398,6 +438,12 @@ export class Approvals {
   wakeAll(): void {
     this.closing = true
     for (const set of [...this.waiters.values()]) for (const done of [...set]) done()
+  }
+
+  /** Ends the long polls and stops the webhook sender (attempts in flight are recorded): before the storage closes. */
+  async close(): Promise<void> {
+    this.wakeAll()
+    await this.webhooks?.stop()
   }
 
   async listRequests(actor: ApprovalActor, query: unknown): Promise<{ approvals: ApprovalView[] }> {
@@ -495,26 +541,13 @@ export class Approvals {
         at, actor: `approver:${approver.id}`, action: decision === 'approve' ? 'approval.approved' : 'approval.denied', subject: requestId,
         details: { approver: approver.id, agent: call.agent, command: call.command, argumentsDigest: call.argumentsDigest, receiptDigest: argumentsDigest(receipt) },
       })
+      const status = decision === 'approve' ? 'approved' : 'denied'
+      await this.enqueue(tx, `approval.${status}`, at, { id: requestId, status, call, approver: { id: approver.id, name: approver.name }, decidedAt: at })
     })
     this.emit(events)
+    this.webhooks?.wake()
     for (const done of [...(this.waiters.get(requestId) ?? [])]) done()
-    const view = await this.requestView((await this.db.approvalRequests.get(requestId))!)
-    this.announce(decision === 'approve' ? 'approval.approved' : 'approval.denied', view)
-    return view
-  }
-
-  // Fire and forget, bounded: a webhook never holds a request up or fails it.
-  private announce(type: string, view: ApprovalView): void {
-    const url = this.o.webhookUrl
-    const fetch = this.o.fetch ?? globalThis.fetch
-    if (!url) return
-    void fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ type, id: view.id, status: view.status, url: view.url, call: view.call }),
-      signal: AbortSignal.timeout(5000),
-      redirect: 'error',
-    }).then((r) => r.body?.cancel()).catch(() => undefined)
+    return this.requestView((await this.db.approvalRequests.get(requestId))!)
   }
 
   private async requestView(row: ApprovalRequestRow): Promise<ApprovalView> {

@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs'
 import { AgentIdError, parseTrustDomain } from '@agentid/core'
 import type { DelegationRequest, VerifiedDelegation, Verifier } from '@agentid/verifier'
 import { parseTrustedIdps, type TrustedIdpConfig } from '../oauth/trusted-idps.js'
-import { Approvals, type ApprovalsOptions } from '../approvals/approvals.js'
+import { Approvals, checkApprovalsOptions, type ApprovalsOptions } from '../approvals/approvals.js'
 import type { IssuerEngine } from '../veramo/engine.js'
 import { DataIntegritySigner } from './di.js'
 import { Delegations } from './delegations.js'
@@ -153,6 +153,7 @@ export class IssuerService {
   /** Opens (or creates) the issuer's database, master secret and signing engine (open.ts). */
   static async open(options: IssuerServiceOptions): Promise<IssuerService> {
     parseTrustedIdps(options.trustedIdps ?? []) // a bad configuration stops the start before anything opens
+    checkApprovalsOptions(options.approvals)
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 })
     const build = (b: Backend) => new IssuerService(b.sqliteStore, b.storage, b.engine, b.clock, options, b.svid)
     if (options.databaseUrl !== undefined) return openPostgresBackend(options, options.databaseUrl, build)
@@ -185,7 +186,7 @@ export class IssuerService {
 
   async close(): Promise<void> {
     clearInterval(this.purgeTimer)
-    this.approvals.wakeAll()
+    await this.approvals.close() // long polls end; the webhook sender records its attempts in flight
     await this.sqliteStore?.closeWriter() // pending spawns and renewals commit first
     await this.engine.close()
     await this.storage.close()

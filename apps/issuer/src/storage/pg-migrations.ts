@@ -518,6 +518,36 @@ CREATE TABLE console_sessions (
 CREATE INDEX console_sessions_principal ON console_sessions (principal, last_seen);
 CREATE INDEX console_sessions_last_seen ON console_sessions (last_seen);
 CREATE INDEX console_sessions_created ON console_sessions (created_at);
+
+// The approval webhook's outbox (SQLite's migration 11, webhooks/store.ts): times in unix milliseconds.
+// The sender claims due rows with FOR UPDATE SKIP LOCKED and a lease (storage/sql-tx.ts).
+const PG_8 = `
+CREATE TABLE webhook_outbox (
+  id             TEXT PRIMARY KEY,
+  type           TEXT NOT NULL,
+  subject        TEXT NOT NULL,
+  payload        TEXT NOT NULL,
+  state          TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),
+  created_ms     BIGINT NOT NULL,
+  next_ms        BIGINT NOT NULL,
+  attempts       INTEGER NOT NULL DEFAULT 0,
+  lease_owner    TEXT,
+  lease_until_ms BIGINT,
+  done_ms        BIGINT,
+  last_error     TEXT
+);
+CREATE INDEX webhook_outbox_due ON webhook_outbox (next_ms) WHERE state = 'pending';
+CREATE INDEX webhook_outbox_done ON webhook_outbox (done_ms) WHERE state <> 'pending';
+CREATE INDEX webhook_outbox_subject ON webhook_outbox (subject);
+CREATE TABLE webhook_attempts (
+  event_id    TEXT NOT NULL REFERENCES webhook_outbox (id) ON DELETE CASCADE,
+  attempt     INTEGER NOT NULL,
+  at_ms       BIGINT NOT NULL,
+  duration_ms BIGINT NOT NULL,
+  status      INTEGER,
+  error       TEXT,
+  PRIMARY KEY (event_id, attempt)
+);
 `
 
 /**
@@ -533,6 +563,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = Object.freeze([
   { version: 5, name: 'group commit: fewer statements and index entries per job', sql: PG_5 },
   { version: 6, name: 'group commit: a new agent DID checked by its primary key', sql: PG_6 },
   { version: 7, name: 'console sessions', sql: PG_7 },
+  { version: 8, name: 'approval webhook outbox', sql: PG_8 },
 ])
 
 /**

@@ -149,6 +149,7 @@ export class PgStorage implements IssuerStorage {
   get svidAuthorities() { return this.#tx.svidAuthorities }
   get approvers() { return this.#tx.approvers }
   get approvalRequests() { return this.#tx.approvalRequests }
+  get webhooks() { return this.#tx.webhooks }
   get statusLists(): StorageTx['statusLists'] {
     return { ...this.#tx.statusLists, allocate: (count, entries, at) => this.#allocate(count, entries, at) }
   }

@@ -3,7 +3,7 @@
 // the connection of a transaction.
 import { AgentIdError } from '@agentid/core'
 import { StatusList } from '@agentid/core'
-import type { AgentFilter, AgentRow, ApprovalRequestRow, ApproverRow, CredentialRow, DelegationRow, EventRow, IdentifierRow, KeyRow, OrchestratorRow, PrivateKeyRow, SecurityEventRow, StatusIndexBlock, StatusListRow, StorageTx, SvidAuthorityRow } from './types.js'
+import type { AgentFilter, AgentRow, ApprovalRequestRow, ApproverRow, WebhookAttemptRow, WebhookEventRow, CredentialRow, DelegationRow, EventRow, IdentifierRow, KeyRow, OrchestratorRow, PrivateKeyRow, SecurityEventRow, StatusIndexBlock, StatusListRow, StorageTx, SvidAuthorityRow } from './types.js'
 import type { CheckpointRow, CosignatureRow } from '../log/store.js'
 import { LOCK, LOCK_CLASS } from './pg-migrations.js'
 
@@ -175,6 +175,26 @@ export function pgTx(q: Query, inTx: boolean, open: InTransaction): StorageTx {
         WHERE id = $5 AND status = 'pending' AND expires_at > $2`, [status, at, approverId, receiptJson, id])),
       list: async (status, limit) => (await q<ApprovalRequestRow>(`SELECT * FROM approval_requests WHERE ($1::text IS NULL OR status = $1)
         ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT $2`, [status, limit])).rows,
+    },
+    webhooks: {
+      enqueue: async (r) => void (await q('INSERT INTO webhook_outbox (id, type, subject, payload, created_ms, next_ms) VALUES ($1, $2, $3, $4, $5, $6)',
+        [r.id, r.type, r.subject, r.payload, r.created_ms, r.next_ms])),
+      // SKIP LOCKED: a sender claiming at the same moment passes over the rows this one is taking instead
+      // of waiting for them; once this statement commits their lease keeps every other sender off.
+      claim: async (owner, nowMs, leaseUntilMs, limit) => (await q<WebhookEventRow>(`WITH c AS (SELECT id FROM webhook_outbox
+          WHERE state = 'pending' AND next_ms <= $3 AND (lease_until_ms IS NULL OR lease_until_ms <= $3)
+          ORDER BY next_ms, id COLLATE "C" LIMIT $4 FOR UPDATE SKIP LOCKED)
+        UPDATE webhook_outbox o SET lease_owner = $1, lease_until_ms = $2 FROM c WHERE o.id = c.id RETURNING o.*`, [owner, leaseUntilMs, nowMs, limit])).rows,
+      // One statement: the attempt row is written only when the lease was still this owner's.
+      settle: async (id, owner, a, next) => ((await q(`WITH u AS (UPDATE webhook_outbox SET attempts = attempts + 1, state = $1, next_ms = $2, done_ms = $3,
+          last_error = $4, lease_owner = NULL, lease_until_ms = NULL WHERE id = $5 AND lease_owner = $6 AND state = 'pending' RETURNING id, attempts)
+        INSERT INTO webhook_attempts (event_id, attempt, at_ms, duration_ms, status, error) SELECT id, attempts, $7::bigint, $8::bigint, $9::integer, $4::text FROM u`,
+      [next.state, next.state === 'pending' ? next.nextMs : a.atMs, next.state === 'pending' ? null : next.doneMs, a.error, id, owner, a.atMs, a.durationMs, a.status])).rowCount ?? 0) > 0,
+      nextDueMs: async () => (await first<{ n: number | null }>(q("SELECT min(greatest(next_ms, coalesce(lease_until_ms, 0))) AS n FROM webhook_outbox WHERE state = 'pending'")))!.n ?? undefined,
+      get: (id) => first<WebhookEventRow>(q('SELECT * FROM webhook_outbox WHERE id = $1', [id])),
+      bySubject: async (subject) => (await q<WebhookEventRow>('SELECT * FROM webhook_outbox WHERE subject = $1 ORDER BY created_ms, id COLLATE "C"', [subject])).rows,
+      attempts: async (id) => (await q<WebhookAttemptRow>('SELECT * FROM webhook_attempts WHERE event_id = $1 ORDER BY attempt', [id])).rows,
+      prune: async (beforeMs) => (await q("DELETE FROM webhook_outbox WHERE state <> 'pending' AND done_ms < $1", [beforeMs])).rowCount ?? 0,
     },
     svidAuthorities: {
       unexpired: async (td, now) => (await q<SvidAuthorityRow>('SELECT * FROM svid_authorities WHERE trust_domain = $1 AND not_after > $2 ORDER BY not_before, id COLLATE "C"', [td, now])).rows,

@@ -9,6 +9,7 @@ import { LogStore } from '../log/store.js'
 import { ConsoleQueries } from '../console/queries.js'
 import { ApprovalStore } from '../approvals/store.js'
 import { sqliteConsoleSessions } from '../db/console-sessions.js'
+import { WebhookStore } from '../webhooks/store.js'
 import type { ConsoleReads, ConsoleSessionStore, IdentifierRow, IssuerStorage, KeyRow, PrivateKeyRow, StatusIndexBlock, StorageTx, SvidAuthorityRow, WriteOp } from './types.js'
 
 export class SqliteStorage implements IssuerStorage {
@@ -84,6 +85,7 @@ export class SqliteStorage implements IssuerStorage {
     const st = this.store
     const s = () => this.#s
     const ap = new ApprovalStore(this.db)
+    const wh = new WebhookStore(this.db)
     const a = <A extends unknown[], R>(f: (...args: A) => R) => async (...args: A): Promise<R> => f(...args)
     return {
       orchestrators: {
@@ -136,6 +138,12 @@ export class SqliteStorage implements IssuerStorage {
         list: a(ap.approvers.list), setChallenge: a(ap.approvers.setChallenge), enrol: a(ap.approvers.enrol), setCounter: a(ap.approvers.setCounter), revoke: a(ap.approvers.revoke),
       },
       approvalRequests: { insert: a(ap.requests.insert), get: a(ap.requests.get), decide: a(ap.requests.decide), list: a(ap.requests.list) },
+      webhooks: {
+        enqueue: a((r) => wh.insert(r)), claim: a((o: string, n: number, l: number, k: number) => wh.claim(o, n, l, k)),
+        settle: a((id: string, o: string, at: Parameters<WebhookStore['settle']>[2], next: Parameters<WebhookStore['settle']>[3]) => wh.settle(id, o, at, next)),
+        nextDueMs: a(() => wh.nextDueMs()), get: a((id: string) => wh.get(id)), bySubject: a((s: string) => wh.bySubject(s)),
+        attempts: a((id: string) => wh.attempts(id)), prune: a((before: number) => wh.prune(before)),
+      },
       svidAuthorities: {
         unexpired: a((td: string, now: number) => s().caUnexpired!.all(td, now) as SvidAuthorityRow[]),
         insert: a((r: SvidAuthorityRow) => void s().caInsert!.run(r.id, r.trust_domain, r.key_sealed, r.cert_der, r.not_before, r.not_after, r.created_at)),
@@ -179,6 +187,18 @@ export class SqliteStorage implements IssuerStorage {
   get svidAuthorities() { return this.#tx.svidAuthorities }
   get approvers() { return this.#tx.approvers }
   get approvalRequests() { return this.#tx.approvalRequests }
+  // The sender's writes outside a transaction still go through one: on this one connection a bare
+  // statement would run inside whatever transaction another caller holds open across its awaits,
+  // and be undone with it (a claim, or worse a delivery's record, lost).
+  get webhooks(): StorageTx['webhooks'] {
+    const w = this.#tx.webhooks
+    return {
+      ...w,
+      claim: (...args) => this.transaction((tx) => tx.webhooks.claim(...args)),
+      settle: (...args) => this.transaction((tx) => tx.webhooks.settle(...args)),
+      prune: (...args) => this.transaction((tx) => tx.webhooks.prune(...args)),
+    }
+  }
 
   #cursor: { id: string; next: number; entries: number } | undefined
 

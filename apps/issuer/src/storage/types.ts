@@ -9,8 +9,10 @@ import type { EventRow } from '../log/entry.js'
 import type { CheckpointRow, CosignatureRow } from '../log/store.js'
 import type { AuditEventRow, ConsoleAgentFilter } from '../console/queries.js'
 import type { ApprovalRequestRow, ApproverRow } from '../approvals/store.js'
+import type { WebhookAttempt, WebhookAttemptRow, WebhookEventRow, WebhookNext } from '../webhooks/store.js'
 
 export type { ApprovalRequestRow, ApproverRow }
+export type { WebhookAttempt, WebhookAttemptRow, WebhookEventRow, WebhookNext }
 
 export type { AgentFilter, AgentRow, CredentialRow, DelegationRow, OrchestratorRow, SecurityEventRow, StatusListRow, WriteOp }
 export type { EventRow, CheckpointRow, CosignatureRow }
@@ -161,6 +163,30 @@ export interface StorageTx {
     decide(id: string, status: 'approved' | 'denied', at: number, approverId: string, receiptJson: string): Promise<boolean>
     /** Newest first (created_at, id), optionally of one status. */
     list(status: string | null, limit: number): Promise<ApprovalRequestRow[]>
+  }
+  /**
+   * The approval webhook's outbox (src/webhooks): events enqueued in the transaction of the approval
+   * write that causes them; the sender claims due ones under a lease, one holder at a time across
+   * instances, and settles each attempt. Times in unix milliseconds.
+   */
+  readonly webhooks: {
+    enqueue(row: Pick<WebhookEventRow, 'id' | 'type' | 'subject' | 'payload' | 'created_ms' | 'next_ms'>): Promise<void>
+    /**
+     * Leases up to `limit` pending events due at `nowMs` (and not leased past it) to `owner` until
+     * `leaseUntilMs`, oldest due first. Atomic: two senders never hold one event at once (PostgreSQL:
+     * FOR UPDATE SKIP LOCKED).
+     */
+    claim(owner: string, nowMs: number, leaseUntilMs: number, limit: number): Promise<WebhookEventRow[]>
+    /** Records attempt `a` of an event `owner` holds and releases it as `next`; false (nothing written) when the lease was lost. */
+    settle(id: string, owner: string, a: WebhookAttempt, next: WebhookNext): Promise<boolean>
+    /** When the next pending event may be claimed (ms), or undefined when none is pending. */
+    nextDueMs(): Promise<number | undefined>
+    get(id: string): Promise<WebhookEventRow | undefined>
+    /** The events about `subject` (an approval request), oldest first. */
+    bySubject(subject: string): Promise<WebhookEventRow[]>
+    attempts(id: string): Promise<WebhookAttemptRow[]>
+    /** Deletes delivered and given-up events settled before `beforeMs`, with their attempts. */
+    prune(beforeMs: number): Promise<number>
   }
   /** The SPIFFE CAs of the SVID issuer, per trust domain. */
   readonly svidAuthorities: {
