@@ -106,8 +106,8 @@ async function webhookReceiver(secret: string, delayMs = 0): Promise<Receiver> {
   return r
 }
 
-const webhookEnv = (receiver: Receiver, secret: string, extra: Record<string, string> = {}) => ({
-  AGENTID_APPROVALS_WEBHOOK_URL: receiver.url,
+const webhookEnv = (url: string, secret: string, extra: Record<string, string> = {}) => ({
+  AGENTID_APPROVALS_WEBHOOK_URL: url,
   AGENTID_APPROVALS_WEBHOOK_SECRET: secret,
   AGENTID_APPROVALS_WEBHOOK_RETRY_MS: '200',
   AGENTID_APPROVALS_WEBHOOK_TIMEOUT_MS: '3000',
@@ -156,7 +156,7 @@ describe('approval webhooks, end to end', () => {
     const secret = newSecret()
     const receiver = await webhookReceiver(secret)
     // Down at first: every attempt is refused at the TCP level.
-    const issuer = await startIssuer({ env: webhookEnv(receiver, secret, { AGENTID_APPROVALS_WEBHOOK_RETRY_MS: '100' }) })
+    const issuer = await startIssuer({ env: webhookEnv(receiver.url, secret, { AGENTID_APPROVALS_WEBHOOK_RETRY_MS: '100' }) })
     const origin = new URL(issuer.url).origin
     const orchKey = (await addOrchestratorViaApi(issuer, 'webhook-guard')).apiKey
     const passkey = await approver(issuer, origin)
@@ -199,7 +199,7 @@ describe('approval webhooks, end to end', () => {
     const receiver = await webhookReceiver(secret)
     receiver.answer = () => 500
     await receiver.up()
-    const env = webhookEnv(receiver, secret, { AGENTID_APPROVALS_WEBHOOK_RETRY_MS: '1500' })
+    const env = webhookEnv(receiver.url, secret, { AGENTID_APPROVALS_WEBHOOK_RETRY_MS: '1500' })
     const issuer = await startIssuer({ env })
     const orchKey = (await addOrchestratorViaApi(issuer, 'webhook-guard')).apiKey
     const id = await requestApproval(issuer, orchKey, 1)
@@ -231,7 +231,7 @@ describe('approval webhooks, end to end', () => {
     receiver.answer = (_id, n) => (n === 1 ? 500 : 204)
     await receiver.up()
     const [portA, portB] = [await freePort(), await freePort()]
-    const shared = { AGENTID_DATABASE_URL: db.url, AGENTID_SECRET: randomBytes(32).toString('base64url'), AGENTID_BASE_URL: `http://127.0.0.1:${portA}`, ...webhookEnv(receiver, secret) }
+    const shared = { AGENTID_DATABASE_URL: db.url, AGENTID_SECRET: randomBytes(32).toString('base64url'), AGENTID_BASE_URL: `http://127.0.0.1:${portA}`, ...webhookEnv(receiver.url, secret) }
     const adminKey = newAdminKey()
     const a = await startIssuer({ port: portA, adminKey, env: shared })
     const b = await startIssuer({ port: portB, adminKey, env: shared })
@@ -260,6 +260,48 @@ describe('approval webhooks, end to end', () => {
     }
     await Promise.all([a.stop(), b.stop()])
   }, 120_000)
+
+  it('hostile answers (a closed socket, a redirect, an endless body, silence) are failed attempts; the event still arrives once', async () => {
+    const secret = newSecret()
+    const trap = await webhookReceiver(secret)
+    await trap.up()
+    const port = await freePort()
+    const seen: string[] = []
+    let endless = 0
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => {
+        const n = seen.push(String(req.headers['webhook-id']))
+        if (n === 1) return req.socket.destroy()
+        if (n === 2) return res.writeHead(307, { location: trap.url }).end()
+        if (n === 3) {
+          res.writeHead(500, { 'content-type': 'text/plain' })
+          const chunk = Buffer.alloc(64 * 1024, 'x')
+          const pump = () => { while (!res.destroyed && endless < 1024 ** 3 && res.write(chunk)) endless += chunk.length }
+          res.on('drain', pump)
+          return pump()
+        }
+        if (n === 4) return // never answered: cut at the timeout
+        new Webhook(secret).verify(Buffer.concat(chunks).toString('utf8'), req.headers as Record<string, string>)
+        res.writeHead(204).end()
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+    closers.push(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
+    const issuer = await startIssuer({ env: webhookEnv(`http://127.0.0.1:${port}/hook`, secret, { AGENTID_APPROVALS_WEBHOOK_RETRY_MS: '100', AGENTID_APPROVALS_WEBHOOK_TIMEOUT_MS: '1000' }) })
+    const orchKey = (await addOrchestratorViaApi(issuer, 'webhook-guard')).apiKey
+    await requestApproval(issuer, orchKey, 1)
+    await until('the fifth attempt answered', () => outbox(issuer.dbFile).events[0]?.state === 'delivered')
+    expect(new Set(seen).size).toBe(1)
+    expect(seen.length).toBe(5)
+    expect(trap.attempts).toEqual([])
+    expect(endless).toBeLessThan(64 * 1024 * 1024)
+    const errors = outbox(issuer.dbFile).attempts.map((a) => [a.status, a.error?.replace(/^(network|HTTP 500): .*/, '$1') ?? null])
+    expect(errors).toEqual([[null, 'network'], [307, 'redirect refused: HTTP 307'], [500, 'HTTP 500'], [null, 'timeout: no answer within 1000 ms'], [204, null]])
+    expect((await api(issuer, 'GET', '/healthz')).status).toBe(200)
+    await issuer.stop()
+  }, 60_000)
 
   it('a webhook URL without its secret, or with a malformed one, stops the start with the variable named, never the secret', async () => {
     const receiver = await webhookReceiver(newSecret())

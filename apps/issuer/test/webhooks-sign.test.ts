@@ -82,7 +82,7 @@ describe('configuration', () => {
       `whsec_${good.slice(0, -2)}B=`, // stray bits: not canonical
     ]) {
       const e = await expectAgentIdError(() => configFromEnv({ [URL_ENV]: 'https://hooks.example/a', [SECRET_ENV]: bad }), 'ERR_INVALID_INPUT', 'webhook_secret_invalid')
-      expect(e.message).not.toContain(bad.slice(6, 20))
+      if (bad.length > 20) expect(e.message).not.toContain(bad.slice(6, 20))
       expect(e.details.field).toBe(SECRET_ENV)
     }
   })

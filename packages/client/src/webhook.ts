@@ -94,7 +94,8 @@ export function verifyWebhook<T = ApprovalWebhookEvent>(payload: string | Uint8A
   } catch (cause) {
     throw new VerificationError('ERR_MALFORMED', 'the body is not UTF-8', { cause })
   }
-  const expected = Buffer.from(wh.sign(id, new Date(timestamp * 1000), body).slice('v1,'.length))
+  // Signed over the bytes as received (the library signs bytes as they are, text as its UTF-8).
+  const expected = Buffer.from(wh.sign(id, new Date(timestamp * 1000), payload).slice('v1,'.length))
   const match = signatures.split(' ').some((entry) => {
     if (!entry.startsWith('v1,')) return false
     const given = Buffer.from(entry.slice('v1,'.length))
