@@ -518,6 +518,7 @@ CREATE TABLE console_sessions (
 CREATE INDEX console_sessions_principal ON console_sessions (principal, last_seen);
 CREATE INDEX console_sessions_last_seen ON console_sessions (last_seen);
 CREATE INDEX console_sessions_created ON console_sessions (created_at);
+`
 
 // The approval webhook's outbox (SQLite's migration 11, webhooks/store.ts): times in unix milliseconds.
 // The sender claims due rows with FOR UPDATE SKIP LOCKED and a lease (storage/sql-tx.ts).
