@@ -151,6 +151,20 @@ describe.each(storageEngines(absent))('ConsoleSessions on $name', (engine) => {
     expect(await count(storage, 'principal = ?', [acme.id])).toBe(3)
   })
 
+  run('sign-ins of one principal racing on two storages keep the cap exactly', async () => {
+    const { storage: a, reopen, clock } = await setup()
+    const b = engine.name === 'postgres' ? await reopen() : a // SQLite: one storage per file per process
+    const [onA, onB] = [make(a, clock, { maxPerPrincipal: 3 }), make(b, clock, { maxPerPrincipal: 3 })]
+    await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? onA : onB).create({ kind: 'admin' }, hashApiKey(adminKey))))
+    // SQLite: one writer, each job sees the previous one's rows; PostgreSQL: the principal's advisory
+    // lock (without it, 10 racers left 4 to 7 rows here).
+    expect(await count(a)).toBe(3)
+    clock.now += 1_000
+    const last = await onA.create({ kind: 'admin' }, hashApiKey(adminKey))
+    expect(await count(a)).toBe(3)
+    expect(await onB.get(last.id)).toBeDefined()
+  })
+
   run('gives each session its own random id and CSRF token; stores only the id\'s SHA-256; logout and disabling delete', async () => {
     const { storage, clock } = await setup()
     const sessions = make(storage, clock)

@@ -12,6 +12,8 @@ export interface PgMigration { readonly version: number; readonly name: string; 
  */
 export const LOCK_CLASS = 0x61676964
 export const LOCK = { migrate: 1, log: 2, lists: 3, sequencer: 4, issuerInit: 5 } as const
+/** Advisory lock class 'agcs' (console sessions): objid hashtext(principal), one sign-in of a principal at a time. */
+export const SESSION_LOCK_CLASS = 0x61676373
 
 // Version 1 is the schema SQLite reaches at its migration 7 (initial schema, settings, delegations,
 // security events, issuer log, approvals, SVID authorities), in PostgreSQL types: times are unix

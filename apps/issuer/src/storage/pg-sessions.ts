@@ -1,8 +1,13 @@
 // The operator console's sessions on PostgreSQL (table console_sessions, migration 7), shared by every
-// instance on the database. Each call is one statement (autocommit): a sign-in's insert, its
-// principal's cap and the prune are data-modifying CTEs of one statement, so they commit together.
+// instance on the database. Each call is one statement (autocommit), but a sign-in: its insert, its
+// principal's cap and the prune are data-modifying CTEs of one statement, run in a transaction that
+// first takes the principal's advisory lock, so sign-ins of one principal racing on several instances
+// each count the rows the others committed (the cap is exact, not exceeded by the racers).
+import type pg from 'pg'
+import { SESSION_LOCK_CLASS } from './pg-migrations.js'
 import type { Query } from './sql-tx.js'
 import type { ConsoleSessionRead, ConsoleSessionStore } from './types.js'
+import { databaseUnavailable } from './unavailable.js'
 
 // The CTEs see the table as it was before the statement: the cap keeps the principal's newest `max - 1`
 // other sessions (the new one is not among them), the prune removes expired rows. A row both delete
@@ -20,14 +25,34 @@ const GET = `SELECT s.id_hash, s.principal, s.key_hash, s.csrf, s.created_at, s.
   FROM console_sessions s LEFT JOIN orchestrators o ON o.id = s.principal WHERE s.id_hash = $1`
 
 /**
- * The PostgreSQL {@link ConsoleSessionStore} over `q` (the pool).
+ * The PostgreSQL {@link ConsoleSessionStore}: one statement on the pool through `q`; a sign-in in a
+ * transaction of its own on a connection of `pool`.
  * @example
- * const sessions = pgConsoleSessions(query)
+ * const sessions = pgConsoleSessions(query, pool)
  */
-export function pgConsoleSessions(q: Query): ConsoleSessionStore {
+export function pgConsoleSessions(q: Query, pool: pg.Pool): ConsoleSessionStore {
   return {
-    insert: async (r, l) => void (await q(INSERT, [r.id_hash, r.principal, r.key_hash, r.csrf, r.created_at, r.last_seen,
-      Math.max(0, l.maxPerPrincipal - 1), l.idleBefore, l.createdBefore, l.futureAfter, l.prune])),
+    insert: async (r, l) => {
+      const client = await pool.connect()
+      let broken = false
+      try {
+        await client.query('BEGIN')
+        try {
+          // Read committed: the INSERT's snapshot is taken after the lock, so it sees every racer's rows.
+          await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [SESSION_LOCK_CLASS, r.principal])
+          await client.query(INSERT, [r.id_hash, r.principal, r.key_hash, r.csrf, r.created_at, r.last_seen,
+            Math.max(0, l.maxPerPrincipal - 1), l.idleBefore, l.createdBefore, l.futureAfter, l.prune])
+          await client.query('COMMIT')
+        } catch (error) {
+          // A dead or silent connection is dropped (the server rolls back) rather than waited on.
+          if (databaseUnavailable(error)) broken = true
+          else await client.query('ROLLBACK').catch(() => { broken = true })
+          throw error
+        }
+      } finally {
+        client.release(broken)
+      }
+    },
     get: async (idHash) => (await q<ConsoleSessionRead>(GET, [idHash])).rows[0],
     touch: async (idHash, at) => void (await q('UPDATE console_sessions SET last_seen = $1 WHERE id_hash = $2 AND last_seen < $1', [at, idHash])),
     delete: async (idHash) => ((await q('DELETE FROM console_sessions WHERE id_hash = $1', [idHash])).rowCount ?? 0) > 0,

@@ -131,7 +131,7 @@ export class PgStorage implements IssuerStorage {
     }
     this.#tx = pgTx(this.#q, false, (fn) => this.transaction(fn))
     this.console = pgConsole(this.#q)
-    this.consoleSessions = pgConsoleSessions(this.#q)
+    this.consoleSessions = pgConsoleSessions(this.#q, pool)
     this.#agents = { ...this.#tx.agents, seen: (did, nonce, keyHash) => this.#seen(did, nonce, keyHash) }
   }
 
