@@ -292,7 +292,7 @@ export function parseNote(input: string | Uint8Array): { text: string; signature
 
 /**
  * Opens a C2SP signed note: parses it, verifies every signature whose (name, key ID) matches a
- * known verifier, ignores the rest. Throws VerificationError: ERR_MALFORMED ('malformed note'),
+ * known verifier (each line, repeated ones too; one per key is reported), ignores the rest. Throws VerificationError: ERR_MALFORMED ('malformed note'),
  * ERR_SIGNATURE_INVALID ('invalid signature for key NAME+ID': a known key's signature fails; the
  * whole note is refused), ERR_UNTRUSTED_ISSUER ('note has no verifiable signatures').
  * @example
@@ -304,6 +304,7 @@ export function openNote(input: string | Uint8Array, verifiers: readonly NoteVer
   const verified: VerifiedSignature[] = []
   const unverified: NoteSignature[] = []
   const seen = new Set<string>()
+  const verifiedLines = new Set<string>()
   const seenUnverified = new Set<string>()
   for (const s of signatures) {
     const v = verifiers.find((k) => k.name === s.name && k.keyId === s.keyId)
@@ -314,14 +315,21 @@ export function openNote(input: string | Uint8Array, verifiers: readonly NoteVer
       }
       continue
     }
+    // Every line of a known key is verified, repeated ones too (C2SP signed-note, Signatures: "If the
+    // key name and ID match a known key, verifiers MUST verify the signature. If a signature from a
+    // known key fails to verify, clients SHOULD reject the whole note."): a bad second line of a key
+    // refuses the note like a bad first one. A line identical to one verified already verifies alike.
     const id = `${s.name}+${hex8(s.keyId)}`
-    if (seen.has(id)) continue
-    seen.add(id)
+    if (verifiedLines.has(s.line)) continue
     if (!v.verify(textBytes, s.signature)) {
       throw new VerificationError('ERR_SIGNATURE_INVALID', `invalid signature for key ${id}`, {
         details: { reason: `invalid signature for key ${id}`, key: id },
       })
     }
+    verifiedLines.add(s.line)
+    // One verified signature per key is reported (the first), as a key counts once.
+    if (seen.has(id)) continue
+    seen.add(id)
     const ts = v.timestamp?.(s.signature)
     verified.push(ts === undefined ? { name: s.name, keyId: s.keyId, type: v.type } : { name: s.name, keyId: s.keyId, type: v.type, timestamp: ts })
   }

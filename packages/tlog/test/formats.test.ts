@@ -61,6 +61,30 @@ describe('signed notes', () => {
     const forged = note.replace('hello', 'hellO')
     expect(code(() => openNote(forged, [noteVerifier(log.vkey)]))).toBe('ERR_SIGNATURE_INVALID')
   })
+  it('verifies every signature line of a known key, repeated ones too (C2SP: MUST verify)', () => {
+    const note = signNote('hello\n', [logSigner])
+    const line = note.slice(note.indexOf('\n\n') + 2)
+    const sig = Buffer.from(line.slice(line.lastIndexOf(' ') + 1, -1), 'base64')
+    sig[sig.length - 1]! ^= 1 // same name and key ID, a signature that does not verify
+    const bad = `${line.slice(0, line.lastIndexOf(' ') + 1)}${sig.toString('base64')}\n`
+    const verifiers = [noteVerifier(log.vkey)]
+    expect(code(() => openNote(note + bad, verifiers))).toBe('ERR_SIGNATURE_INVALID') // skipped before
+    expect(code(() => openNote(note + line + bad, verifiers))).toBe('ERR_SIGNATURE_INVALID')
+    expect(code(() => openNote(`hello\n\n${bad}${line}`, verifiers))).toBe('ERR_SIGNATURE_INVALID')
+    // A repeated good line verifies; the key is reported once.
+    expect(openNote(note + line, verifiers).verified).toHaveLength(1)
+    // Cosignatures: two valid lines of one witness (two timestamps) pass, a bad second one refuses.
+    const cp = checkpointOf(buildTree(3))
+    const cosigner = createCosigner(parseSignerKey(w1.skey))
+    const text = cp.slice(0, cp.indexOf('\n\n') + 1)
+    const c1 = cosigner.cosign(text, 1_700_000_000)
+    const c2 = cosigner.cosign(text, 1_700_000_100)
+    const c3 = cosigner.cosign('other\n', 1_700_000_100) // a valid cosignature of another text
+    const wv = [noteVerifier(log.vkey), noteVerifier(w1.vkey)]
+    expect(openNote(cp + c1 + c2, wv).verified).toHaveLength(2)
+    expect(code(() => openNote(cp + c1 + c3, wv))).toBe('ERR_SIGNATURE_INVALID')
+    expect(code(() => openCheckpoint(cp + c1 + c3, { log: log.vkey, witnesses: [w1.vkey], quorum: 1 }))).toBe('ERR_SIGNATURE_INVALID')
+  })
   it('malformed notes', () => {
     const good = signNote('hello\n', [logSigner])
     for (const bad of [
