@@ -73,13 +73,25 @@ function isPowerOfTwo(n: number): boolean {
   return m === 1
 }
 
+/**
+ * A signed note's text (with its final newline) and signature block, or undefined. The text ends at
+ * the note's last blank line, not its first (C2SP signed-note: "the text is separated from the
+ * signatures by the last empty line in the note"), as @agentid/tlog and every other verifier read it.
+ */
+export function splitNote(note: string): { text: string; signatures: string } | undefined {
+  const split = note.lastIndexOf('\n\n')
+  if (split < 0) return undefined
+  return { text: note.slice(0, split + 1), signatures: note.slice(split + 2) }
+}
+
 /** The checkpoint body of a signed note (origin, size, root hash); throws on anything else. */
 export function parseCheckpointNote(note: string): Checkpoint {
-  const split = note.indexOf('\n\n')
-  if (split < 0) throw new Error('not a signed note')
-  const text = note.slice(0, split + 1)
-  const [origin, size, root] = text.split('\n')
+  const text = splitNote(note)?.text
+  if (text === undefined) throw new Error('not a signed note')
+  const [origin, size, root, ...rest] = text.slice(0, -1).split('\n')
   if (!origin || !size || !/^(0|[1-9][0-9]{0,15})$/.test(size) || !root) throw new Error('not a checkpoint')
+  // Extension lines are never empty (C2SP tlog-checkpoint): a blank line is not a checkpoint's.
+  if (rest.some((line) => line === '')) throw new Error('not a checkpoint')
   const rootHash = b64decode(root)
   if (rootHash.length !== 32) throw new Error('not a checkpoint')
   return { origin, size: Number(size), rootHash, text }
@@ -98,11 +110,11 @@ export async function verifyNoteSignature(note: string, vkey: string): Promise<b
   if (key.length !== 33 || key[0] !== 0x01) return false
   const id = (await sha256(enc.encode(`${name}\n`), key)).slice(0, 4)
   if (Array.from(id, (b) => b.toString(16).padStart(2, '0')).join('') !== idHex) return false
-  const split = note.indexOf('\n\n')
-  if (split < 0) return false
-  const text = note.slice(0, split + 1)
+  const parts = splitNote(note)
+  if (!parts) return false
+  const { text } = parts
   const publicKey = await subtle().importKey('raw', key.slice(1), { name: 'Ed25519' }, false, ['verify'])
-  for (const line of note.slice(split + 2).split('\n')) {
+  for (const line of parts.signatures.split('\n')) {
     const m = /^\u2014 (\S+) ([A-Za-z0-9+/=]+)$/.exec(line)
     if (!m || m[1] !== name) continue
     let sig: Uint8Array

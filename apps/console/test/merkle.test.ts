@@ -2,8 +2,17 @@
 // every consistency proof of trees up to 40 leaves verifies, and every tampering is refused; checkpoint
 // signatures verify with the pinned key only.
 import { describe, expect, it } from 'vitest'
-import { MerkleTree, generateNoteKey, noteSigner, parseSignerKey, signCheckpoint } from '@agentid/tlog'
-import { b64encode, parseCheckpointNote, verifyConsistency, verifyNoteSignature } from '../src/merkle'
+import { MerkleTree, generateNoteKey, noteSigner, noteVerifier, openNote, parseSignerKey, signCheckpoint, signNote } from '@agentid/tlog'
+import { b64encode, parseCheckpointNote, splitNote, verifyConsistency, verifyNoteSignature } from '../src/merkle'
+
+const code = (fn: () => unknown) => {
+  try {
+    fn()
+    return 'ok'
+  } catch (e: any) {
+    return e.code ?? String(e)
+  }
+}
 
 const tree = new MerkleTree()
 for (let i = 0; i < 40; i++) tree.appendEntry(new TextEncoder().encode(`entry ${i}`))
@@ -55,5 +64,23 @@ describe('checkpoint notes', () => {
     expect(await verifyNoteSignature(note.replace('\n40\n', '\n41\n'), log.vkey)).toBe(false)
     expect(await verifyNoteSignature(note, `${log.vkey}+x`)).toBe(false)
     expect(() => parseCheckpointNote('issuer.test\n40\n')).toThrow()
+  })
+
+  it('splits a note at its last blank line, as the signed-note spec and @agentid/tlog do', async () => {
+    const log = generateNoteKey('issuer.test')
+    const note = signCheckpoint({ origin: 'issuer.test', size: 40, rootHash: tree.root(40), extensions: [] }, noteSigner(parseSignerKey(log.skey)))
+    // A blank line and more after the signatures: the note's text is now everything before it, which
+    // the log's signature does not sign (openNote refuses it). Split at the first blank line, the
+    // console verified the signature over the old text and showed the note as the log's.
+    const extended = `${note}\n\u2014 issuer.test AAAAAAAA\n`
+    expect(code(() => openNote(extended, [noteVerifier(log.vkey)]))).not.toBe('ok')
+    expect(await verifyNoteSignature(extended, log.vkey)).toBe(false)
+    expect(() => parseCheckpointNote(extended)).toThrow()
+    // A text with a blank line inside: split at the last one, the signature verifies over the whole text.
+    const text = 'line one\n\nline three\n'
+    const signed = signNote(text, [noteSigner(parseSignerKey(log.skey))])
+    expect(openNote(signed, [noteVerifier(log.vkey)]).text).toBe(text)
+    expect(await verifyNoteSignature(signed, log.vkey)).toBe(true)
+    expect(splitNote(signed)?.text).toBe(text)
   })
 })
