@@ -30,6 +30,25 @@ async function withLog() {
 
 const utf8 = (s: string) => new TextEncoder().encode(s)
 
+/**
+ * Logs a new event on `h`'s database, opens a log there with one witness that answers `answer(note)`
+ * (fetch stubbed), and runs one turn: returns the stopped log and what it reported through onError.
+ */
+async function submitToWitness(h: Harness, vkey: string, answer: (note: string) => string) {
+  const errors: string[] = []
+  const db = h.service.store.db
+  await spawnAgent(h, namedKey()) // a new event: the log signs a new checkpoint and submits it
+  const log = await IssuerLog.open({
+    db, secret: new Uint8Array(32).fill(7), baseUrl: 'http://issuer.test', witnesses: [{ url: 'http://witness.test', vkey }],
+    onError: (m) => void errors.push(m),
+    fetch: (async (_url: unknown, init: { body: string }) =>
+      new Response(answer(parseAddCheckpointRequest(init.body).checkpoint), { status: 200, headers: { 'content-type': 'text/plain' } })) as unknown as typeof fetch,
+  })
+  log.start()
+  await log.stop()
+  return { log, errors }
+}
+
 describe('issuer log', () => {
   it('origin is the base URL host and path', () => {
     expect(logOrigin('https://issuer.example/agentid/')).toBe('issuer.example/agentid')
@@ -256,20 +275,7 @@ describe('issuer log', () => {
     const { skey, vkey } = generateNoteKey('witness.test/w1', SIG_TYPE_COSIGNATURE_V1)
     const cosigner = createCosigner(parseSignerKey(skey))
     const now = Math.floor(Date.now() / 1000)
-    const run = async (answer: (note: string) => string) => {
-      const errors: string[] = []
-      const db = h!.service.store.db
-      await spawnAgent(h!, namedKey()) // a new event: the log signs a new checkpoint and submits it
-      const log = await IssuerLog.open({
-        db, secret: new Uint8Array(32).fill(7), baseUrl: 'http://issuer.test', witnesses: [{ url: 'http://witness.test', vkey }],
-        onError: (m) => void errors.push(m),
-        fetch: (async (_url: unknown, init: { body: string }) =>
-          new Response(answer(parseAddCheckpointRequest(init.body).checkpoint), { status: 200, headers: { 'content-type': 'text/plain' } })) as unknown as typeof fetch,
-      })
-      log.start()
-      await log.stop()
-      return { log, errors }
-    }
+    const run = (answer: (note: string) => string) => submitToWitness(h!, vkey, answer)
     // Honest: the cosignature is kept and counts towards a quorum.
     const honest = await run((note) => cosigner.cosign(parseNote(note).text, now))
     expect(honest.errors).toEqual([])
@@ -279,6 +285,26 @@ describe('issuer log', () => {
     expect(hostile.errors).toHaveLength(1)
     const cp = openCheckpoint(await hostile.log.checkpoint(), { log: hostile.log.vkey, witnesses: [vkey], quorum: 0 })
     expect(cp.cosignatures).toHaveLength(0)
+  })
+
+  it('keeps a witness cosignature only when dated within 60 s of the issuer clock and not before its checkpoint', async () => {
+    // A witness whose clock is fast dates its cosignatures ahead: verifiers ignore one more than 60 s
+    // ahead of theirs, so kept, the served checkpoint seemed cosigned and met no quorum. One dated before
+    // the checkpoint was signed comes from a wrong clock too. Both are refused and reported.
+    h = await harness()
+    const { skey, vkey } = generateNoteKey('witness.test/w1', SIG_TYPE_COSIGNATURE_V1)
+    const cosigner = createCosigner(parseSignerKey(skey))
+    const at = (offset: number) => (note: string) => cosigner.cosign(parseNote(note).text, Math.floor(Date.now() / 1000) + offset)
+    for (const [offset, kept] of [[0, true], [30, true], [-30, true], [75, false], [3600, false], [-3600, false]] as const) {
+      const { log, errors } = await submitToWitness(h, vkey, at(offset))
+      expect(errors, `offset ${offset}`).toHaveLength(kept ? 0 : 1)
+      const served = await log.checkpoint()
+      const cosigned = openCheckpoint(served, { log: log.vkey, witnesses: [vkey], quorum: 0, now: Math.floor(Date.now() / 1000) }).cosignatures
+      expect(cosigned, `offset ${offset}`).toHaveLength(kept ? 1 : 0)
+      // What is served verifies, with the quorum it seems to have, by a verifier on the issuer's clock.
+      expect(() => openCheckpoint(served, { log: log.vkey, witnesses: [vkey], quorum: cosigned.length, now: Math.floor(Date.now() / 1000) })).not.toThrow()
+      expect(await log.cosignatures(log.size), `offset ${offset}`).toHaveLength(kept ? 1 : 0)
+    }
   })
 
   it('parses AGENTID_LOG_WITNESSES strictly', () => {

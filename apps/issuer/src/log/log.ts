@@ -20,7 +20,7 @@ import {
 } from '@agentid/tlog'
 import { createCryptoBox } from '../crypto-box.js'
 import { entryOf } from './entry.js'
-import { Sequencer, type PersistLog, type SequencerReport } from './sequencer.js'
+import { Sequencer, type LatestCheckpoint, type PersistLog, type SequencerReport } from './sequencer.js'
 import { sequencerInThread, sequencerOnWorker, sequencerWorkerFile, type SequencerEngine, type SequencerHandle } from './sequencer-thread.js'
 import { SharedTree } from './shared-tree.js'
 import { Store, type WriteOp } from '../domain/store.js'
@@ -32,6 +32,12 @@ import type { CheckpointRow, CosignatureRow, IssuerStorage } from '../storage/ty
 const LOG_ORIGIN_SETTING = 'log.origin'
 /** HKDF info of the box that seals the log key (apart from the issuer's other keys). */
 export const LOG_KEY_BOX_INFO = 'agentid/issuer/tlog-key/v1'
+
+/**
+ * The clock skew allowed between the issuer and a witness: the skew verifiers allow (@agentid/tlog's
+ * openCheckpoint ignores a cosignature dated more than `now + 60`).
+ */
+const MAX_COSIGNATURE_SKEW_SEC = 60
 
 /** A witness the issuer submits checkpoints to (C2SP tlog-witness). */
 export interface WitnessConfig {
@@ -138,7 +144,7 @@ export class IssuerLog {
   readonly #fetch: typeof globalThis.fetch
   readonly #intervalMs: number
   #timer: NodeJS.Timeout | undefined
-  #latest: { size: number; note: string } | undefined
+  #latest: LatestCheckpoint | undefined
   #healthy = true
   #submitting: Promise<void> | undefined
   #resubmit = false
@@ -391,7 +397,7 @@ export class IssuerLog {
    * a line signing that other text was kept: the served checkpoint then carried an invalid signature of
    * a trusted witness, which verifiers refuse whole.)
    */
-  #cosignatureOf(w: Witness, note: string, body: string): string {
+  #cosignatureOf(w: Witness, note: string, body: string): { line: string; timestamp: number | undefined } {
     const lines = body.split('\n')
     if (lines.length < 2 || lines.pop() !== '' || lines.some((l) => !l.startsWith('\u2014 '))) throw new Error('witness answer is not signature lines')
     const { text } = parseNote(note)
@@ -401,13 +407,32 @@ export class IssuerLog {
       const s = parsed.signatures[parsed.signatures.length - 1]!
       if (s.name !== w.verifier.name || s.keyId !== w.verifier.keyId) continue
       if (parsed.text !== text) throw new Error('witness answer changes the checkpoint text')
-      openNote(served, [w.verifier]) // throws ERR_SIGNATURE_INVALID when the line does not verify over the checkpoint
-      return `${line}\n`
+      // Throws ERR_SIGNATURE_INVALID when the line does not verify over the checkpoint.
+      const timestamp = openNote(served, [w.verifier]).verified[0]?.timestamp
+      return { line: `${line}\n`, timestamp }
     }
     throw new Error('witness returned no cosignature')
   }
 
-  async #submit(w: Witness, latest: { size: number; note: string }): Promise<void> {
+  /**
+   * Refuses a cosignature dated more than 60 s ahead of this clock (verifiers ignore one dated more
+   * than 60 s ahead of theirs: a witness with a fast clock would count nowhere, and a proof served with
+   * it would not meet the quorum it seems to) or before the checkpoint it cosigns was signed (a witness
+   * cannot have cosigned it then: its clock is wrong), with the same 60 s allowed for clock skew (the
+   * checkpoint's time is whole seconds, and a witness a second slow is still an honest one). Refused,
+   * it is reported through onError by the caller, not stored, and the checkpoint is served without it.
+   */
+  #checkCosignatureTime(timestamp: number | undefined, now: number, latest: LatestCheckpoint): void {
+    if (timestamp === undefined) throw new Error('witness cosignature has no readable timestamp')
+    if (timestamp > now + MAX_COSIGNATURE_SKEW_SEC) {
+      throw new Error(`witness cosignature refused: dated ${timestamp}, ${timestamp - now} s ahead of the issuer's clock (more than ${MAX_COSIGNATURE_SKEW_SEC} s: verifiers would ignore it)`)
+    }
+    if (timestamp < latest.created_at - MAX_COSIGNATURE_SKEW_SEC) {
+      throw new Error(`witness cosignature refused: dated ${timestamp}, ${latest.created_at - timestamp} s before the checkpoint of size ${latest.size} was signed (${latest.created_at}; more than ${MAX_COSIGNATURE_SKEW_SEC} s)`)
+    }
+  }
+
+  async #submit(w: Witness, latest: LatestCheckpoint): Promise<void> {
     for (let attempt = 0; attempt < 2; attempt++) {
       if (w.oldSize > latest.size) w.oldSize = 0
       const proof = w.oldSize === 0 || w.oldSize === latest.size ? [] : this.#tree.consistencyProof(w.oldSize, latest.size)
@@ -426,9 +451,11 @@ export class IssuerLog {
         continue
       }
       if (res.status !== 200) throw new Error(`witness answered ${res.status}: ${body.slice(0, 200)}`)
-      const line = this.#cosignatureOf(w, latest.note, body)
-      await this.storage.logState.putCosignature({ size: latest.size, witness: w.vkey, line, created_at: Math.floor(this.#clock() / 1000) })
-      w.oldSize = latest.size
+      const { line, timestamp } = this.#cosignatureOf(w, latest.note, body)
+      w.oldSize = latest.size // the witness recorded this checkpoint, whether its cosignature is kept or not
+      const now = Math.floor(this.#clock() / 1000)
+      this.#checkCosignatureTime(timestamp, now, latest)
+      await this.storage.logState.putCosignature({ size: latest.size, witness: w.vkey, line, created_at: now })
       return
     }
     throw new Error('witness kept answering 409')

@@ -16,13 +16,19 @@ import type { CheckpointRow, IssuerStorage } from '../storage/types.js'
 
 /** What a sequencer turn tells the event loop: the log as this instance now knows it. */
 export interface SequencerReport {
-  /** The latest checkpoint known (signed here or read from the sequencing instance), if any. */
-  latest: { size: number; note: string } | undefined
+  /**
+   * The latest checkpoint known (signed here or read from the sequencing instance), if any, and when
+   * it was made (seconds): a witness's cosignature of it may not be older.
+   */
+  latest: LatestCheckpoint | undefined
   /** True when this turn signed a new checkpoint (witnesses are then sent it). */
   signed: boolean
   healthy: boolean
   tree: TreeSnapshot
 }
+
+/** A checkpoint note, its size and when it was signed (Unix seconds, the log's clock). */
+export interface LatestCheckpoint { size: number; note: string; created_at: number }
 
 export interface SequencerOptions {
   storage: IssuerStorage
@@ -65,7 +71,7 @@ export class Sequencer {
   readonly #clock: () => number
   readonly #onError: (message: string, error?: unknown) => void
   readonly #persist: PersistLog
-  #latest: { size: number; note: string } | undefined
+  #latest: LatestCheckpoint | undefined
   #healthy = true
 
   constructor(options: SequencerOptions) {
@@ -101,7 +107,7 @@ export class Sequencer {
       for (let k = 0; k < n; k++) this.tree.append(t.hashes.subarray(k * 32, (k + 1) * 32))
     })
     if (latest) {
-      this.#latest = { size: latest.size, note: latest.note }
+      this.#latest = { size: latest.size, note: latest.note, created_at: latest.created_at }
       const cp = parseCheckpoint(openNote(latest.note, [this.#verifier]).text)
       if (cp.size > this.tree.size || !Buffer.from(this.tree.root(cp.size)).equals(cp.rootHash)) {
         this.#unhealthy(`the stored tiles do not match the latest checkpoint (size ${cp.size}): no new checkpoint will be signed`)
@@ -147,7 +153,7 @@ export class Sequencer {
       this.#unhealthy(`the events do not match the stored checkpoint of size ${cp.size}`)
       return
     }
-    this.#latest = { size: latest.size, note: latest.note }
+    this.#latest = { size: latest.size, note: latest.note, created_at: latest.created_at }
   }
 
   // Appends the committed events after the tree's end (up to `limit`), in index order.
@@ -178,7 +184,7 @@ export class Sequencer {
     const tiles: LogWrite['tiles'] = []
     for (let t = firstTile; t * TILE_WIDTH < size; t++) tiles.push({ idx: t, hashes: this.tree.tile(0, t, tileWidth(0, t, size)) })
     await this.#persist({ tiles, checkpoint: { size, note, created_at: at } })
-    this.#latest = { size, note }
+    this.#latest = { size, note, created_at: at }
     return true
   }
 }
