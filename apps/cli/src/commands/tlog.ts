@@ -8,7 +8,6 @@ import {
   HASH_SIZE,
   MAX_ENTRY_BYTES,
   MAX_NOTE_BYTES,
-  MerkleTree,
   SIG_TYPE_COSIGNATURE_V1,
   TILE_WIDTH,
   addCheckpoint,
@@ -22,7 +21,6 @@ import {
   parseSignerKey,
   parseTlogProof,
   tilePath,
-  tilesForTreeSize,
   verifyTlogProof,
   type NoteVerifier,
   type WitnessRecord,
@@ -32,6 +30,7 @@ import { UsageError } from '../errors.js'
 import type { Context } from '../context.js'
 import { cliResolver } from '../resolver.js'
 import { StatusLedger, describeMismatch, type NotCheckable, type StatusMismatch } from './audit-status.js'
+import { FrontierTree, type ComputedTile } from './audit-tree.js'
 
 const MAX_BODY = 64 * 1024
 
@@ -182,8 +181,9 @@ export function registerTlog(program: Command, ctx: Context): void {
     .option('--state <file>', 'checkpoints seen before (kept between runs)', 'agentid-audit-state.json')
     .option('--issuer-did <did>', "the DID whose key must sign the status lists (default: the one pinned in the state file, else fetched from <url>/v1/issuer and pinned)")
     .option('--skip-status-lists', 'do not compare the status lists with the log (compared by default when entries name status entries)')
+    .option('--max-entries <n>', 'refuse, before reading any entry, a checkpoint claiming more entries than this', String(DEFAULT_MAX_ENTRIES))
     .option('--json', 'print the result as JSON')
-    .action(async (options: { log: string; logKey?: string; witness?: string[]; quorum: string; state: string; issuerDid?: string; skipStatusLists?: boolean; json?: boolean }) => {
+    .action(async (options: { log: string; logKey?: string; witness?: string[]; quorum: string; state: string; issuerDid?: string; skipStatusLists?: boolean; maxEntries?: string; json?: boolean }) => {
       const result = await auditVerify(options)
       ctx.io.stdout(options.json ? `${JSON.stringify(result)}\n` : `log ${result.origin}: ${result.size} entries verified, root ${result.root}, ${result.cosignatures} cosignatures, ${result.agents} agents checked; ${describeStatusCheck(result.status)}\n`)
     })
@@ -251,6 +251,26 @@ function witnessPolicy(vkey: string, options: { witness?: string[]; quorum: stri
   return { log, witnesses, quorum }
 }
 
+/**
+ * Most entries `audit verify` reads unless `--max-entries` says otherwise: far above a real issuer log,
+ * and a bound on what a hostile checkpoint claiming any size can make the auditor download and keep
+ * (the tree is a frontier of constant size, but every agent and status entry the log names is kept:
+ * ~600 bytes per spawn, so 10^8 entries is tens of GB at worst).
+ */
+export const DEFAULT_MAX_ENTRIES = 100_000_000
+
+function maxEntriesOf(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_MAX_ENTRIES
+  if (!/^[1-9][0-9]{0,15}$/.test(text) || !Number.isSafeInteger(Number(text))) throw new UsageError('--max-entries must be a positive integer')
+  return Number(text)
+}
+
+/** A checkpoint larger than the auditor agreed to read: refused before any entry is fetched. */
+function refuseSize(size: number, maxEntries: number): void {
+  if (size <= maxEntries) return
+  throw new AgentIdError('ERR_PAYLOAD_TOO_LARGE', `the log's checkpoint claims ${size} entries, more than --max-entries ${maxEntries}: nothing was read`, { details: { size, maxEntries } })
+}
+
 function quorumOf(text: string): number {
   if (!/^[0-9]{1,2}$/.test(text)) throw new UsageError('--quorum must be a small non-negative integer')
   return Number(text)
@@ -283,42 +303,57 @@ function fail(message: string, details: Record<string, unknown> = {}): never {
 interface AuditState { logKey?: string; issuerDid?: string; checkpoints?: { size: number; root: string }[] }
 
 /** `agentid audit verify`: the whole log recomputed from its entries. */
-export async function auditVerify(options: { log: string; logKey?: string; witness?: string[]; quorum: string; state: string; issuerDid?: string; skipStatusLists?: boolean }) {
+export async function auditVerify(options: { log: string; logKey?: string; witness?: string[]; quorum: string; state: string; issuerDid?: string; skipStatusLists?: boolean; maxEntries?: string }) {
   const base = options.log.replace(/\/+$/, '')
+  const maxEntries = maxEntriesOf(options.maxEntries)
   const state: AuditState = existsSync(options.state) ? (JSON.parse(readFileSync(options.state, 'utf8')) as AuditState) : {}
   const vkey = options.logKey ?? state.logKey ?? (await fetchText(`${base}/log/key`, MAX_KEY_BYTES)).trim()
   if (state.logKey !== undefined && state.logKey !== vkey) fail('the log key differs from the one pinned in the state file')
   const policy = witnessPolicy(vkey, options)
   const cp = openCheckpoint(await fetchText(`${base}/log/checkpoint`, MAX_NOTE_BYTES), { ...policy, now: Math.floor(Date.now() / 1000) })
   const size = cp.size
-  const tree = new MerkleTree()
+  refuseSize(size, maxEntries)
+  // Checkpoints seen before: the log may only have grown from them. Their roots are compared as the
+  // entries stream past their sizes (the tree keeps no old nodes).
+  const seenRoots = new Map<number, Set<string>>()
+  for (const seen of state.checkpoints ?? []) {
+    if (seen.size > size) fail(`the log shrank: a checkpoint of size ${seen.size} was seen before, now ${size}`)
+    seenRoots.set(seen.size, (seenRoots.get(seen.size) ?? new Set()).add(seen.root))
+  }
+  // Every full tile the log serves up to the checkpoint must be the one recomputed: checked as the
+  // entries complete it (a batch of bundles at a time, so only a batch's tiles wait), the partial
+  // ones at the end.
+  let pending: ComputedTile[] | undefined = []
+  const tree = new FrontierTree((tile) => void pending?.push(tile))
   const sequences = new AgentSequences()
   const ledger = new StatusLedger()
+  const checkSeenRoots = () => {
+    const roots = seenRoots.get(tree.size)
+    if (!roots) return
+    const root = Buffer.from(tree.root()).toString('base64')
+    if ([...roots].some((r) => r !== root)) fail(`the log is not consistent with the checkpoint of size ${tree.size} seen before`, { size: tree.size })
+  }
+  checkSeenRoots() // a checkpoint of size 0
   const feed = (e: Uint8Array) => {
     ledger.add(sequences.add(e, tree.size), tree.size)
     tree.appendEntry(e)
+    checkSeenRoots()
   }
-  await readEntries(base, 0, size, feed)
-  if (!Buffer.from(tree.root(size)).equals(cp.rootHash)) fail('the entries do not hash to the checkpoint root', { size })
-  // Every tile the log serves must be the one recomputed.
-  for (const level of tilesForTreeSize(size)) {
-    const count = level.fullTiles + (level.partialWidth > 0 ? 1 : 0)
-    for (let start = 0; start < count; start += 16) {
+  const checkTiles = async (tiles: ComputedTile[]) => {
+    for (let start = 0; start < tiles.length; start += 16) {
       await Promise.all(
-        Array.from({ length: Math.min(16, count - start) }, async (_, k) => {
-          const n = start + k
-          const width = n < level.fullTiles ? TILE_WIDTH : level.partialWidth
-          const served = await fetchBytes(`${base}/log/${tilePath(level.level, n, width)}`, maxTileBytes(width))
-          if (!served.equals(Buffer.from(tree.tile(level.level, n, width)))) fail(`tile ${tilePath(level.level, n, width)} does not match the entries`, { level: level.level, tile: n })
+        tiles.slice(start, start + 16).map(async ({ level, index, width, hashes }) => {
+          const path = tilePath(level, index, width)
+          const served = await fetchBytes(`${base}/log/${path}`, maxTileBytes(width))
+          if (!served.equals(hashes)) fail(`tile ${path} does not match the entries`, { level, tile: index })
         }),
       )
     }
   }
-  // Checkpoints seen before: the log may only have grown from them.
-  for (const seen of state.checkpoints ?? []) {
-    if (seen.size > size) fail(`the log shrank: a checkpoint of size ${seen.size} was seen before, now ${size}`)
-    if (Buffer.from(tree.root(seen.size)).toString('base64') !== seen.root) fail(`the log is not consistent with the checkpoint of size ${seen.size} seen before`, { size: seen.size })
-  }
+  await readEntries(base, 0, size, feed, () => checkTiles(pending!.splice(0)))
+  if (!Buffer.from(tree.root()).equals(cp.rootHash)) fail('the entries do not hash to the checkpoint root', { size })
+  await checkTiles([...pending.splice(0), ...tree.partialTiles()])
+  pending = undefined // the tiles past this checkpoint are not checked
   // The status lists against the log (which may grow meanwhile: `latest` is the checkpoint last verified).
   let latest = { size, rootHash: cp.rootHash }
   let status: StatusCheck
@@ -338,13 +373,14 @@ export async function auditVerify(options: { log: string; logKey?: string; witne
       await new Promise((resolve) => setTimeout(resolve, 750))
       const next = openCheckpoint(await fetchText(`${base}/log/checkpoint`, MAX_NOTE_BYTES), { ...policy, now: Math.floor(Date.now() / 1000) })
       if (next.size < latest.size) fail(`the log shrank: a checkpoint of size ${latest.size} was seen, now ${next.size}`)
+      refuseSize(next.size, maxEntries)
       if (next.size === latest.size) {
         // Two signed checkpoints of one size with different roots: the log forked (proof of misbehaviour).
         if (!Buffer.from(next.rootHash).equals(Buffer.from(latest.rootHash))) fail(`the log signed two checkpoints of size ${next.size} with different roots`, { size: next.size, reason: 'split view' })
         continue
       }
       await readEntries(base, latest.size, next.size, feed)
-      if (!Buffer.from(tree.root(next.size)).equals(next.rootHash)) fail('the entries do not hash to the checkpoint root', { size: next.size })
+      if (!Buffer.from(tree.root()).equals(next.rootHash)) fail('the entries do not hash to the checkpoint root', { size: next.size })
       latest = { size: next.size, rootHash: next.rootHash }
       result = ledger.compare(fetched, size)
     }
@@ -379,8 +415,11 @@ export function describeStatusCheck(s: StatusCheck): string {
 // Only a bit set with no revocation (yet) can be explained by entries past the checkpoint.
 const laterEntryMayExplain = (m: StatusMismatch) => m.kind === 'set-without-revocation' || m.kind === 'set-without-issuance'
 
-/** The entries [from, to) of the log, bundle by bundle (16 fetched at a time), each given to `each` in order. */
-async function readEntries(base: string, from: number, to: number, each: (e: Uint8Array) => void): Promise<void> {
+/**
+ * The entries [from, to) of the log, bundle by bundle (16 fetched at a time), each given to `each` in
+ * order; `afterBatch` runs after each batch's entries (before the next batch is fetched).
+ */
+async function readEntries(base: string, from: number, to: number, each: (e: Uint8Array) => void, afterBatch?: () => Promise<void>): Promise<void> {
   const first = Math.floor(from / TILE_WIDTH)
   const bundles = Math.ceil(to / TILE_WIDTH)
   for (let start = first; start < bundles; start += 16) {
@@ -397,6 +436,7 @@ async function readEntries(base: string, from: number, to: number, each: (e: Uin
       // A partial bundle read before is read again whole: its first entries are already counted.
       for (let i = Math.max(0, from - n * TILE_WIDTH); i < got.length; i++) each(got[i]!)
     }
+    await afterBatch?.()
   }
 }
 
