@@ -255,7 +255,7 @@ function witnessPolicy(vkey: string, options: { witness?: string[]; quorum: stri
  * Most entries `audit verify` reads unless `--max-entries` says otherwise: far above a real issuer log,
  * and a bound on what a hostile checkpoint claiming any size can make the auditor download and keep
  * (the tree is a frontier of constant size, but every agent and status entry the log names is kept:
- * ~600 bytes per spawn, so 10^8 entries is tens of GB at worst).
+ * ~340 bytes of heap per spawn, ~600 of RSS, so 10^8 spawns is tens of GB at worst).
  */
 export const DEFAULT_MAX_ENTRIES = 100_000_000
 
