@@ -1,7 +1,9 @@
 // The SQLite engine of the issuer's storage: the synchronous `Store` (better-sqlite3, WAL,
 // synchronous=FULL, group commit on the writer thread) behind the asynchronous interface. One process
 // owns the file's writes; `transaction` holds one IMMEDIATE transaction across the awaits of `fn`
-// (which awaits only these synchronous-underneath methods), one transaction at a time.
+// (which awaits only these synchronous-underneath methods), one transaction at a time. What is called on
+// the storage itself while a transaction is open waits for it to settle (see #outside).
+import { AsyncLocalStorage } from 'node:async_hooks'
 import type { Database, Statement } from 'better-sqlite3'
 import { AgentIdError, StatusList } from '@agentid/core'
 import { Store, writeOps } from '../domain/store.js'
@@ -18,6 +20,9 @@ export class SqliteStorage implements IssuerStorage {
   readonly log: LogStore
   readonly #s: Record<string, Statement>
   #tail: Promise<unknown> = Promise.resolve()
+  // Set inside `transaction`'s fn: a call on the storage itself from there runs in the transaction
+  // (as before) instead of waiting for the transaction it is part of.
+  readonly #inside = new AsyncLocalStorage<true>()
 
   constructor(readonly store: Store) {
     this.log = new LogStore(store.db)
@@ -49,7 +54,39 @@ export class SqliteStorage implements IssuerStorage {
       caInsert: p('INSERT INTO svid_authorities (id, trust_domain, key_sealed, cert_der, not_before, not_after, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     }
     this.#tx = this.#makeTx()
+    this.#out = this.#outsideAll(this.#tx)
   }
+
+  /**
+   * `f` as called on the storage itself, not on a transaction's `tx`. The storage and an open
+   * transaction share this one connection: run while another caller holds BEGIN IMMEDIATE across its
+   * awaits, a write landed in that transaction (undone by its rollback though its caller was told it
+   * succeeded) and a read saw its uncommitted writes. So while one is open (and this call is not part
+   * of it) the call waits for it to settle, in the transactions' queue. With none open (always, on the
+   * hot path: its writes are group-committed on the writer thread) it runs at once, as before.
+   */
+  #outside<A extends unknown[], R>(f: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+    return (...args: A) => {
+      if (!this.db.inTransaction || this.#inside.getStore()) return f(...args)
+      const run = this.#tail.then(() => f(...args))
+      this.#tail = run.catch(() => {})
+      return run
+    }
+  }
+
+  #outsideGroup<G extends object>(group: G): G {
+    const out: Record<string, unknown> = {}
+    for (const [name, f] of Object.entries(group)) out[name] = typeof f === 'function' ? this.#outside(f as (...args: unknown[]) => Promise<unknown>) : f
+    return out as G
+  }
+
+  #outsideAll(tx: StorageTx): StorageTx {
+    const out: Record<string, unknown> = {}
+    for (const [name, group] of Object.entries(tx)) out[name] = this.#outsideGroup(group as object)
+    return out as unknown as StorageTx
+  }
+
+  readonly #out: StorageTx
 
   #console: ConsoleReads | undefined
   /** The console's queries: `ConsoleQueries` (SQLite SQL, prepared once) behind promises. */
@@ -64,6 +101,7 @@ export class SqliteStorage implements IssuerStorage {
         delegationsAround: async (did, limit) => c.delegations.around(did, limit),
         eventsOfAgent: async (did, ids, limit) => c.events.ofAgent(did, ids, limit),
       }
+      this.#console = this.#outsideGroup(this.#console)
     }
     return this.#console
   }
@@ -71,7 +109,7 @@ export class SqliteStorage implements IssuerStorage {
   #sessions: ConsoleSessionStore | undefined
   /** The console's sessions: read on this connection, written by the group commit (the writer thread). */
   get consoleSessions(): ConsoleSessionStore {
-    return (this.#sessions ??= sqliteConsoleSessions(this.db, (ops) => this.store.commit(ops)))
+    return (this.#sessions ??= this.#outsideGroup(sqliteConsoleSessions(this.db, (ops) => this.store.commit(ops))))
   }
 
   get db(): Database {
@@ -172,26 +210,24 @@ export class SqliteStorage implements IssuerStorage {
     }
   }
 
-  get orchestrators() { return this.#tx.orchestrators }
-  get agents() { return this.#tx.agents }
-  get credentials() { return this.#tx.credentials }
-  get delegations() { return this.#tx.delegations }
-  get statusLists() { return this.#tx.statusLists }
-  get nonces() { return this.#tx.nonces }
-  get challenges() { return this.#tx.challenges }
-  get audit() { return this.#tx.audit }
-  get logState() { return this.#tx.logState }
-  get events() { return this.#tx.events }
-  get settings() { return this.#tx.settings }
-  get veramo() { return this.#tx.veramo }
-  get svidAuthorities() { return this.#tx.svidAuthorities }
-  get approvers() { return this.#tx.approvers }
-  get approvalRequests() { return this.#tx.approvalRequests }
-  // The sender's writes outside a transaction still go through one: on this one connection a bare
-  // statement would run inside whatever transaction another caller holds open across its awaits,
-  // and be undone with it (a claim, or worse a delivery's record, lost).
+  get orchestrators() { return this.#out.orchestrators }
+  get agents() { return this.#out.agents }
+  get credentials() { return this.#out.credentials }
+  get delegations() { return this.#out.delegations }
+  get statusLists() { return this.#out.statusLists }
+  get nonces() { return this.#out.nonces }
+  get challenges() { return this.#out.challenges }
+  get audit() { return this.#out.audit }
+  get logState() { return this.#out.logState }
+  get events() { return this.#out.events }
+  get settings() { return this.#out.settings }
+  get veramo() { return this.#out.veramo }
+  get svidAuthorities() { return this.#out.svidAuthorities }
+  get approvers() { return this.#out.approvers }
+  get approvalRequests() { return this.#out.approvalRequests }
+  // The sender's writes outside a transaction run in one of their own (each of its statements, or none).
   get webhooks(): StorageTx['webhooks'] {
-    const w = this.#tx.webhooks
+    const w = this.#out.webhooks
     return {
       ...w,
       claim: (...args) => this.transaction((tx) => tx.webhooks.claim(...args)),
@@ -236,7 +272,7 @@ export class SqliteStorage implements IssuerStorage {
       const db = this.db
       db.exec('BEGIN IMMEDIATE')
       try {
-        const result = await fn(this.#tx)
+        const result = await this.#inside.run(true, () => fn(this.#tx))
         db.exec('COMMIT')
         return result
       } catch (error) {
