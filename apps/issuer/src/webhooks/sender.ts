@@ -33,6 +33,18 @@ export interface WebhookSenderOptions {
 /** An event to enqueue: its row, built with the sender's clock and a fresh webhook-id. */
 export type NewWebhookEvent = Pick<WebhookEventRow, 'id' | 'type' | 'subject' | 'payload' | 'created_ms' | 'next_ms'>
 
+/**
+ * What the public issuer log says of a failed attempt: its HTTP status or the kind of failure. The log
+ * is served to anyone and never forgets, while the full error (`DeliveryResult.error`, kept in the
+ * outbox and the operator's log line) carries the receiver's own words (its answer's first characters)
+ * or its network (host names, addresses, ports).
+ */
+export function publicError(r: DeliveryResult): string {
+  if (r.status !== null) return `HTTP ${r.status}`
+  const kind = /^(timeout|aborted|network|internal)\b/.exec(r.error ?? '')?.[1]
+  return kind === 'timeout' ? 'timeout' : kind === 'aborted' ? 'aborted' : kind === 'internal' ? 'internal error' : 'network error'
+}
+
 export class WebhookSender {
   /** This sender's lease owner id. */
   readonly owner = `snd_${randomUUID()}`
@@ -182,7 +194,7 @@ export class WebhookSender {
       const attempts = row.attempts + 1
       const recorded = await this.#o.storage.transaction(async (tx) => {
         if (!(await tx.webhooks.settle(row.id, this.owner, attempt, next))) return false
-        await tx.audit.append(Math.floor(now / 1000), 'issuer', 'webhook.abandoned', row.id, { type: row.type, approval: row.subject, attempts, lastError: result.error })
+        await tx.audit.append(Math.floor(now / 1000), 'issuer', 'webhook.abandoned', row.id, { type: row.type, approval: row.subject, attempts, lastError: publicError(result) })
         return true
       })
       if (recorded) this.#log({ msg: 'approval webhook given up', eventId: row.id, type: row.type, approval: row.subject, attempts, lastError: result.error })
