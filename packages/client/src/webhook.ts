@@ -47,7 +47,12 @@ type HeaderBag = Headers | Readonly<Record<string, string | readonly string[] | 
 function header(headers: HeaderBag, name: string): string {
   let value: string | readonly string[] | null | undefined
   if (typeof (headers as Headers).get === 'function') value = (headers as Headers).get(name)
-  else for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name) value = v
+  else {
+    let seen = 0
+    for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name && v !== undefined) { value = v; seen++ }
+    // The name in two spellings ('webhook-id' and 'Webhook-Id'): repeated, whichever would be read.
+    if (seen > 1) value = undefined
+  }
   if (typeof value !== 'string' || value.length === 0 || value.length > 4096) {
     throw new VerificationError('ERR_MALFORMED', `${name}: missing, repeated or too long`, { details: { header: name } })
   }
@@ -60,7 +65,8 @@ function header(headers: HeaderBag, name: string): string {
  * parses the body. Pass the body as received (the raw bytes or text: never JSON parsed and re-serialized).
  * Throws VerificationError: ERR_MALFORMED (a header missing or malformed, a body that is not UTF-8 JSON),
  * ERR_EXPIRED / ERR_NOT_YET_VALID (timestamp out of tolerance), ERR_SIGNATURE_INVALID (no signature
- * matches). A TypeError for a secret that is not base64.
+ * matches). A TypeError for a secret that is not base64, a `toleranceSec` that is not a finite number of
+ * 0 or more, a `clock` that returns no finite number.
  * A verified event may still be a retry of one already processed: dedupe on the returned `id`.
  * @example
  * app.post('/hooks/agentid', express.raw({ type: 'application/json' }), (req, res) => {
@@ -78,14 +84,19 @@ export function verifyWebhook<T = ApprovalWebhookEvent>(payload: string | Uint8A
     throw new TypeError('verifyWebhook: options.secret must be whsec_ followed by base64', { cause })
   }
   const tolerance = options.toleranceSec ?? 300
+  // NaN (e.g. Number(process.env.X) unset) or a string would make both time checks false: any replay passes.
+  if (typeof tolerance !== 'number' || !Number.isFinite(tolerance) || tolerance < 0) throw new TypeError('verifyWebhook: options.toleranceSec must be a finite number of seconds, 0 or more')
   const id = header(headers, 'webhook-id')
   const stamp = header(headers, 'webhook-timestamp')
   const signatures = header(headers, 'webhook-signature')
   // The id and timestamp are signed joined by '.': neither may hold one.
   if (!/^[A-Za-z0-9_-]{1,256}$/.test(id)) throw new VerificationError('ERR_MALFORMED', 'webhook-id: not an event id', { details: { header: 'webhook-id' } })
-  if (!/^[0-9]{1,12}$/.test(stamp)) throw new VerificationError('ERR_MALFORMED', 'webhook-timestamp: not unix seconds', { details: { header: 'webhook-timestamp' } })
+  // Canonical only (no leading zeros): the signature covers the number, so '0170…' would verify as '170…'.
+  if (!/^(0|[1-9][0-9]{0,11})$/.test(stamp)) throw new VerificationError('ERR_MALFORMED', 'webhook-timestamp: not unix seconds', { details: { header: 'webhook-timestamp' } })
   const timestamp = Number(stamp)
-  const now = Math.floor((options.clock ?? Date.now)() / 1000)
+  const clockMs = (options.clock ?? Date.now)()
+  if (typeof clockMs !== 'number' || !Number.isFinite(clockMs)) throw new TypeError('verifyWebhook: options.clock must return unix milliseconds')
+  const now = Math.floor(clockMs / 1000)
   if (now - timestamp > tolerance) throw new VerificationError('ERR_EXPIRED', 'webhook-timestamp: too old (a replay, or a clock far off)', { details: { timestamp, now } })
   if (timestamp - now > tolerance) throw new VerificationError('ERR_NOT_YET_VALID', 'webhook-timestamp: in the future', { details: { timestamp, now } })
   let body: string
