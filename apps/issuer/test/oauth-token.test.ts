@@ -242,6 +242,11 @@ describe('OAuth token endpoint', () => {
     const row = h.service.store.db.prepare("SELECT * FROM audit_events WHERE action = 'token.issued' ORDER BY rowid DESC LIMIT 1").get() as { subject: string; details_json: string }
     expect(row.subject).toBe(alice.did)
     expect(JSON.parse(row.details_json)).toMatchObject({ tokenId: jti, resource: RESOURCE, jkt: dkey.jkt })
+    // Start 1 s into a nonce window (300 s, shared-key nonces are per window), so that each +301 s step
+    // below moves exactly one window: from a window's last second, one step crossed two, and the
+    // previous nonce was already stale (a flaky failure, 1 run in 300).
+    h.clock.now = (Math.floor(h.clock.now / 300_000) + 1) * 300_000 + 1_000
+    nonce = undefined
     const old = await currentNonce()
     h.clock.now += 301_000
     expect((await request({}, await proofFor(dkey, { nonce: old }))).statusCode).toBe(200) // previous: still accepted
