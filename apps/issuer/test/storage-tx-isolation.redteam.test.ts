@@ -92,3 +92,32 @@ describe.each(storageEngines(absent))('storage on $name: writes and reads beside
     expect(got).toBe('v')
   })
 })
+
+describe('SQLite: a callback made inside one transaction and run during a later one', () => {
+  it('is outside the later one: its write survives that one\'s rollback', async () => {
+    const [engine] = storageEngines('not used')
+    const f = await engine!.fresh()
+    const st = await f.open()
+    try {
+      // A timer set inside the first transaction carries its async context; it fires during the second.
+      let fired!: Promise<void>
+      const armed = new Promise<void>((armedDone) => {
+        void st.transaction(async (tx) => {
+          await tx.settings.put('first', '1')
+          fired = new Promise<void>((resolve) => setTimeout(() => { void st.settings.put('from-callback', 'kept').then(resolve) }, 40))
+          armedDone()
+        })
+      })
+      await armed
+      const held = heldThenRolledBack(st, (tx) => tx.settings.put('inside', 'x'))
+      await held.inside
+      setTimeout(held.release, 120)
+      await fired
+      expect(await held.done).toBe('rolled back on purpose')
+      expect(await st.settings.get('from-callback')).toBe('kept')
+    } finally {
+      await st.close()
+      await f.cleanup()
+    }
+  })
+})

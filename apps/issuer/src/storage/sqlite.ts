@@ -21,8 +21,10 @@ export class SqliteStorage implements IssuerStorage {
   readonly #s: Record<string, Statement>
   #tail: Promise<unknown> = Promise.resolve()
   // Set inside `transaction`'s fn: a call on the storage itself from there runs in the transaction
-  // (as before) instead of waiting for the transaction it is part of.
-  readonly #inside = new AsyncLocalStorage<true>()
+  // (as before) instead of waiting for the transaction it is part of. A token per transaction: a timer
+  // or callback made inside one and run during a later one is outside that later one.
+  readonly #inside = new AsyncLocalStorage<object>()
+  #open: object | undefined
 
   constructor(readonly store: Store) {
     this.log = new LogStore(store.db)
@@ -67,7 +69,7 @@ export class SqliteStorage implements IssuerStorage {
    */
   #outside<A extends unknown[], R>(f: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
     return (...args: A) => {
-      if (!this.db.inTransaction || this.#inside.getStore()) return f(...args)
+      if (!this.db.inTransaction || (this.#open !== undefined && this.#inside.getStore() === this.#open)) return f(...args)
       const run = this.#tail.then(() => f(...args))
       this.#tail = run.catch(() => {})
       return run
@@ -271,13 +273,17 @@ export class SqliteStorage implements IssuerStorage {
     const run = this.#tail.then(async () => {
       const db = this.db
       db.exec('BEGIN IMMEDIATE')
+      const token = {}
+      this.#open = token
       try {
-        const result = await this.#inside.run(true, () => fn(this.#tx))
+        const result = await this.#inside.run(token, () => fn(this.#tx))
         db.exec('COMMIT')
         return result
       } catch (error) {
         if (db.inTransaction) db.exec('ROLLBACK')
         throw error
+      } finally {
+        this.#open = undefined
       }
     })
     this.#tail = run.catch(() => {})
