@@ -151,6 +151,34 @@ describe.each(storageEngines(absent))('ConsoleSessions on $name', (engine) => {
     expect(await count(storage, 'principal = ?', [acme.id])).toBe(3)
   })
 
+  // Red team: the cap ranked every row of the principal by last_seen, dead ones too, so a session past its
+  // absolute lifetime but used lately, or one stamped ahead by an instance whose clock is fast, kept its
+  // place and the principal's live session was evicted instead.
+  run('the cap never evicts a live session to keep a dead one (past its lifetime, or stamped in the future)', async () => {
+    const { storage, clock } = await setup()
+    const sessions = make(storage, clock, { idleSec: 900, maxAgeSec: 3600, maxPerPrincipal: 2 })
+    const old = await sessions.create({ kind: 'admin' }, hashApiKey(adminKey))
+    let live: Awaited<ReturnType<typeof sessions.create>> | undefined
+    for (const sec of [800, 1600, 2400, 3000, 3590]) {
+      clock.now = T0 + sec * 1000
+      expect(await sessions.get(old.id)).toBeDefined() // in use throughout: at 3590 its last_seen is the newest
+      if (sec === 3000) live = await sessions.create({ kind: 'admin' }, hashApiKey(adminKey))
+    }
+    clock.now = T0 + 3650_000 // old is past its 3600 s lifetime; live was used 650 s ago (idle 900 s)
+    const next = await sessions.create({ kind: 'admin' }, hashApiKey(adminKey))
+    expect(await sessions.get(live!.id)).toBeDefined()
+    expect(await sessions.get(next.id)).toBeDefined()
+    expect(await sessions.get(old.id)).toBeUndefined()
+
+    // A sign-in on an instance whose clock is a minute fast (past the skew tolerated), then one on this one.
+    clock.now += 60_000
+    const ahead = await sessions.create({ kind: 'admin' }, hashApiKey(adminKey))
+    clock.now -= 60_000
+    const after = await sessions.create({ kind: 'admin' }, hashApiKey(adminKey))
+    for (const s of [next, after]) expect(await sessions.get(s.id)).toBeDefined()
+    await expectAgentIdError(() => sessions.open(ahead.id), 'ERR_UNAUTHENTICATED', 'no_session') // dead here: ranked last, then pruned
+  })
+
   run('sign-ins of one principal racing on two storages keep the cap exactly', async () => {
     const { storage: a, reopen, clock } = await setup()
     const b = engine.name === 'postgres' ? await reopen() : a // SQLite: one storage per file per process

@@ -8,9 +8,10 @@ import type { ConsoleSessionLimits, ConsoleSessionRead, ConsoleSessionRow, Conso
 /** The writer's statements for sessions (merged into the group commit's statements, domain/store.ts). */
 export const CONSOLE_SESSION_WRITE_SQL: Readonly<Record<string, string>> = {
   sessionInsert: 'INSERT INTO console_sessions (id_hash, principal, key_hash, csrf, created_at, last_seen) VALUES (?, ?, ?, ?, ?, ?)',
-  // The principal's other sessions past the newest `max - 1` (least recently used first) go.
+  // The principal's other sessions past the newest `max - 1` (least recently used first) go; dead ones
+  // (idle, past their lifetime, stamped in the future: what the prune removes) rank after every live one.
   sessionCap: `DELETE FROM console_sessions WHERE id_hash IN (SELECT id_hash FROM console_sessions WHERE principal = ? AND id_hash <> ?
-    ORDER BY last_seen DESC, created_at DESC, id_hash LIMIT -1 OFFSET ?)`,
+    ORDER BY (last_seen <= ? OR created_at <= ? OR last_seen > ?), last_seen DESC, created_at DESC, id_hash LIMIT -1 OFFSET ?)`,
   sessionPrune: `DELETE FROM console_sessions WHERE id_hash IN (SELECT id_hash FROM console_sessions
     WHERE last_seen <= ? OR created_at <= ? OR last_seen > ? LIMIT ?)`,
   sessionTouch: 'UPDATE console_sessions SET last_seen = ? WHERE id_hash = ? AND last_seen < ?',
@@ -38,7 +39,7 @@ export function sqliteConsoleSessions(db: Database, commit: (ops: readonly Write
     insert: async (r: ConsoleSessionRow, l: ConsoleSessionLimits) => {
       await commit([
         { op: 'sessionInsert', args: [r.id_hash, r.principal, r.key_hash, r.csrf, r.created_at, r.last_seen] },
-        { op: 'sessionCap', args: [r.principal, r.id_hash, Math.max(0, l.maxPerPrincipal - 1)] },
+        { op: 'sessionCap', args: [r.principal, r.id_hash, l.idleBefore, l.createdBefore, l.futureAfter, Math.max(0, l.maxPerPrincipal - 1)] },
         { op: 'sessionPrune', args: [l.idleBefore, l.createdBefore, l.futureAfter, l.prune] },
       ])
     },

@@ -10,11 +10,13 @@ import type { ConsoleSessionRead, ConsoleSessionStore } from './types.js'
 import { databaseUnavailable } from './unavailable.js'
 
 // The CTEs see the table as it was before the statement: the cap keeps the principal's newest `max - 1`
-// other sessions (the new one is not among them), the prune removes expired rows. A row both delete
+// other sessions (the new one is not among them; dead ones, which the prune removes, rank after every
+// live one, so a session past its lifetime but used lately never keeps a live one out), the prune
+// removes expired rows. A row both delete
 // is deleted once.
 const INSERT = `WITH ins AS (INSERT INTO console_sessions (id_hash, principal, key_hash, csrf, created_at, last_seen) VALUES ($1, $2, $3, $4, $5, $6)),
   cap AS (DELETE FROM console_sessions WHERE id_hash IN (SELECT id_hash FROM console_sessions WHERE principal = $2 AND id_hash <> $1
-    ORDER BY last_seen DESC, created_at DESC, id_hash COLLATE "C" OFFSET $7)),
+    ORDER BY (last_seen <= $8 OR created_at <= $9 OR last_seen > $10), last_seen DESC, created_at DESC, id_hash COLLATE "C" OFFSET $7)),
   pruned AS (DELETE FROM console_sessions WHERE id_hash IN (SELECT id_hash FROM console_sessions
     WHERE last_seen <= $8 OR created_at <= $9 OR last_seen > $10 LIMIT $11))
   SELECT 1`
