@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ConsoleSessions, CLOCK_SKEW_SEC, PRUNE_PER_SIGN_IN, isSessionIdShape, sameSecret } from '../src/console/sessions.js'
+import { ensureAdminKey } from '../src/domain/access.js'
 import { hashApiKey, newApiKey } from '../src/domain/api-keys.js'
 import { PgStorage, SqliteStorage, type ConsoleSessionStore, type IssuerStorage } from '../src/storage/index.js'
 import { expectAgentIdError } from './engine-helpers.js'
@@ -280,6 +281,21 @@ describe.each(storageEngines(absent))('ConsoleSessions on $name', (engine) => {
     await storage.settings.put('admin_key_hash', hashApiKey(newApiKey('admin')))
     await expectAgentIdError(() => sessions.open(admin.id), 'ERR_UNAUTHENTICATED', 'key_replaced')
     expect(await count(storage, 'principal = ?', ['admin'])).toBe(0)
+  })
+
+  run('rotating the admin key away and back never brings back a session made with the old key (red team)', async () => {
+    const { storage, clock } = await setup()
+    const sessions = make(storage, clock)
+    const deps = { storage, now: () => Math.floor(clock.now / 1000) }
+    await ensureAdminKey(deps, adminKey) // the key already stored: nothing written, the session stays
+    const admin = await sessions.create({ kind: 'admin' }, hashApiKey(adminKey))
+    const orch = await sessions.create(acme, hashApiKey(acmeKey))
+    await ensureAdminKey(deps, newApiKey('admin')) // replaced (no console request in between: the row was never refused)
+    await ensureAdminKey(deps, adminKey) // and put back
+    await expectAgentIdError(() => sessions.open(admin.id), 'ERR_UNAUTHENTICATED', 'no_session')
+    expect(await count(storage, 'principal = ?', ['admin'])).toBe(0)
+    expect(await sessions.get(orch.id)).toBeDefined() // an orchestrator's sessions are not the admin key's
+    expect((await sessions.open((await sessions.create({ kind: 'admin' }, hashApiKey(adminKey))).id)).principal).toEqual({ kind: 'admin' })
   })
 
   run('refuses rows it did not make: an id never issued, a stored hash that is not ours, another key, a malformed row, an unknown orchestrator', async () => {

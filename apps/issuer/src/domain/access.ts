@@ -15,9 +15,12 @@ export async function ensureAdminKey(d: Deps, key?: string): Promise<{ generated
     if (!isApiKeyShape(key, 'admin')) throw new AgentIdError('ERR_INVALID_INPUT', 'AGENTID_ADMIN_KEY must be a key made by `agentid admin-key` (aid_admin_…)')
     const hash = hashApiKey(key)
     // A replaced admin key is audited like a generated one; the same key at each start writes nothing.
+    // The admin's console sessions end with it, in the same transaction: were they only refused while
+    // the key differs, putting the old key back would revive those the prune had not yet removed.
     await d.storage.transaction(async (tx) => {
       if ((await tx.settings.get('admin_key_hash')) === hash) return
       await tx.settings.put('admin_key_hash', hash)
+      await tx.consoleSessionRows.deletePrincipal('admin')
       await tx.audit.append(d.now(), 'issuer', 'admin_key.replaced', null)
     })
     return { generated: null }

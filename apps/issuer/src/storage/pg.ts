@@ -145,6 +145,7 @@ export class PgStorage implements IssuerStorage {
   get logState() { return this.#tx.logState }
   get events() { return this.#tx.events }
   get settings() { return this.#tx.settings }
+  get consoleSessionRows() { return this.#tx.consoleSessionRows }
   get veramo() { return this.#tx.veramo }
   get svidAuthorities() { return this.#tx.svidAuthorities }
   get approvers() { return this.#tx.approvers }

@@ -153,6 +153,9 @@ export function pgTx(q: Query, inTx: boolean, open: InTransaction): StorageTx {
       get: async (key) => (await first<{ value: string }>(q('SELECT value FROM settings WHERE key = $1', [key])))?.value,
       put: async (key, value) => void (await q('INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value])),
     },
+    consoleSessionRows: {
+      deletePrincipal: async (principal) => (await q('DELETE FROM console_sessions WHERE principal = $1', [principal])).rowCount ?? 0,
+    },
     approvers: {
       insert: async (r) => void (await q(`INSERT INTO approvers (id, name, scope_json, user_json, enrol_hash, enrol_expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
         [r.id, r.name, r.scope_json, r.user_json, r.enrol_hash, r.enrol_expires_at, r.created_at])),

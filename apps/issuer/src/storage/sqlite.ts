@@ -173,6 +173,7 @@ export class SqliteStorage implements IssuerStorage {
       },
       events: { insert: a(st.events.insert), after: a(st.events.after), head: a(st.events.head), oldest: a(st.events.oldest), prune: a(st.events.prune) },
       settings: { get: a(st.settings.get), put: a(st.settings.put) },
+      consoleSessionRows: { deletePrincipal: a((p: string) => this.db.prepare('DELETE FROM console_sessions WHERE principal = ?').run(p).changes) },
       approvers: {
         insert: a(ap.approvers.insert), get: a(ap.approvers.get), byEnrolHash: a(ap.approvers.byEnrolHash), byWebauthnId: a(ap.approvers.byWebauthnId),
         list: a(ap.approvers.list), setChallenge: a(ap.approvers.setChallenge), enrol: a(ap.approvers.enrol), setCounter: a(ap.approvers.setCounter), revoke: a(ap.approvers.revoke),
@@ -223,6 +224,9 @@ export class SqliteStorage implements IssuerStorage {
   get logState() { return this.#out.logState }
   get events() { return this.#out.events }
   get settings() { return this.#out.settings }
+  get consoleSessionRows(): StorageTx['consoleSessionRows'] {
+    return { deletePrincipal: (p) => this.transaction((tx) => tx.consoleSessionRows.deletePrincipal(p)) }
+  }
   get veramo() { return this.#out.veramo }
   get svidAuthorities() { return this.#out.svidAuthorities }
   get approvers() { return this.#out.approvers }

@@ -139,6 +139,15 @@ export interface StorageTx {
     get(key: string): Promise<string | undefined>
     put(key: string, value: string): Promise<void>
   }
+  /**
+   * The console sessions' rows as part of a transaction (the rest of them: IssuerStorage.consoleSessions):
+   * a replaced admin key ends the admin's sessions in the replacement's transaction, so putting the old
+   * key back never brings them back.
+   */
+  readonly consoleSessionRows: {
+    /** Deletes every session of `principal` ('admin' or an orchestrator's id); how many there were. */
+    deletePrincipal(principal: string): Promise<number>
+  }
   /** Human approvers (src/approvals): their one-time enrolment, passkey and approver credential. */
   readonly approvers: {
     insert(row: Pick<ApproverRow, 'id' | 'name' | 'scope_json' | 'user_json' | 'enrol_hash' | 'enrol_expires_at' | 'created_at'>): Promise<void>
