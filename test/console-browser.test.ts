@@ -17,6 +17,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { registerDelegation, signerFromJwk, spawn, type AgentClaims, type SpawnedAgent } from '@agentid/client'
 import { VerificationError } from '@agentid/core'
 import { createVerifier } from '@agentid/verifier'
+import { consoleCookieName } from '@agentid/issuer'
 import { addOrchestratorViaApi, api, cleanup, cli, CLI_BIN, freePort, issuerDid, ROOT, sleep, startIssuer, tempDir, type IssuerProcess } from './harness.js'
 
 const ARTIFACTS = join(ROOT, 'test/artifacts/console')
@@ -78,8 +79,11 @@ async function signIn(page: Page, key: string): Promise<void> {
 
 const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true })
 
+// The session cookie's name: the issuer's own (its base URL is its default, http://127.0.0.1:port).
+const cookieName = () => consoleCookieName(issuer.url, false)
+
 async function sessionCookie(context: BrowserContext): Promise<string> {
-  const c = (await context.cookies(base)).find((x) => x.name === 'agentid_console')
+  const c = (await context.cookies(base)).find((x) => x.name === cookieName())
   if (!c) throw new Error('no session cookie')
   return c.value
 }
@@ -182,7 +186,7 @@ suite('operator console in a browser', () => {
     await page.keyboard.type(issuer.adminKey)
     await page.keyboard.press('Enter')
     await expect.poll(() => page.getByTestId('who').textContent()).toBe('Signed in as admin')
-    const cookie = (await admin.context.cookies(base)).find((c) => c.name === 'agentid_console')!
+    const cookie = (await admin.context.cookies(base)).find((c) => c.name === cookieName())!
     expect(cookie.httpOnly).toBe(true)
     expect(cookie.sameSite).toBe('Strict')
     // The page cannot read its session id.
@@ -369,7 +373,7 @@ suite('operator console in a browser', () => {
     expect((await api(issuer, 'GET', `/v1/agents/${agents.b.did}`, { key: issuer.adminKey })).body.status).toBe('active')
     // Replayed from outside the browser with the real cookie but no token: refused too.
     const cookie = await sessionCookie(admin.context)
-    const noToken = await api(issuer, 'POST', '/console/api/revocations', { json: { kind: 'agent', id: agents.b.did, reason: 'csrf' }, headers: { cookie: `agentid_console=${cookie}` } })
+    const noToken = await api(issuer, 'POST', '/console/api/revocations', { json: { kind: 'agent', id: agents.b.did, reason: 'csrf' }, headers: { cookie: `${cookieName()}=${cookie}` } })
     expect(noToken.status).toBe(403)
     expect(noToken.body.error.details.reason).toBe('csrf')
   })
@@ -378,23 +382,23 @@ suite('operator console in a browser', () => {
     // A made-up id planted in the victim's browser is not adopted at sign-in.
     const victim = await newPage()
     const madeUp = 'A'.repeat(43)
-    await victim.context.addCookies([{ name: 'agentid_console', value: madeUp, url: base, httpOnly: true, sameSite: 'Strict' }])
+    await victim.context.addCookies([{ name: cookieName(), value: madeUp, url: base, httpOnly: true, sameSite: 'Strict' }])
     await signIn(victim.page, issuer.adminKey)
     expect(await sessionCookie(victim.context)).not.toBe(madeUp)
-    expect((await api(issuer, 'GET', '/console/api/session', { headers: { cookie: `agentid_console=${madeUp}` } })).status).toBe(401)
+    expect((await api(issuer, 'GET', '/console/api/session', { headers: { cookie: `${cookieName()}=${madeUp}` } })).status).toBe(401)
     // A live session of the attacker's (their own orchestrator key), planted, then the victim signs in:
     // a new id, and the planted session is ended, never raised to the admin's.
     const planted = await api(issuer, 'POST', '/console/api/session', { json: { key: globex.apiKey } })
     expect(planted.status).toBe(201)
-    const value = /agentid_console=([^;]+)/.exec(planted.headers.get('set-cookie')!)![1]!
+    const value = new RegExp(`^${cookieName()}=([^;]+)`).exec(planted.headers.get('set-cookie')!)![1]!
     const second = await newPage()
-    await second.context.addCookies([{ name: 'agentid_console', value, url: base, httpOnly: true, sameSite: 'Strict' }])
+    await second.context.addCookies([{ name: cookieName(), value, url: base, httpOnly: true, sameSite: 'Strict' }])
     await second.page.goto('/console/')
     expect(await second.page.getByTestId('who').textContent()).toBe('Signed in as orchestrator globex')
     const status = await second.page.evaluate(async (key) => (await fetch('/console/api/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key }) })).status, issuer.adminKey)
     expect(status).toBe(201)
     expect(await sessionCookie(second.context)).not.toBe(value)
-    expect((await api(issuer, 'GET', '/console/api/session', { headers: { cookie: `agentid_console=${value}` } })).status).toBe(401)
+    expect((await api(issuer, 'GET', '/console/api/session', { headers: { cookie: `${cookieName()}=${value}` } })).status).toBe(401)
   })
 
   it('confines an orchestrator to its own agents through the console routes', async () => {
@@ -449,14 +453,14 @@ suite('operator console in a browser', () => {
   it('signs out: the server forgets the session and the stolen cookie is refused', async () => {
     const { page, context } = admin
     const stolen = await sessionCookie(context)
-    expect((await api(issuer, 'GET', '/console/api/session', { headers: { cookie: `agentid_console=${stolen}` } })).status).toBe(200)
+    expect((await api(issuer, 'GET', '/console/api/session', { headers: { cookie: `${cookieName()}=${stolen}` } })).status).toBe(200)
     await page.goto('/console/#/agents')
     await page.getByRole('button', { name: 'Sign out' }).click()
     await expect.poll(() => page.locator('.notice').textContent()).toMatch(/signed out/)
     for (const path of ['/console/api/session', '/console/api/agents', '/console/api/orchestrators']) {
-      expect((await api(issuer, 'GET', path, { headers: { cookie: `agentid_console=${stolen}` } })).status).toBe(401)
+      expect((await api(issuer, 'GET', path, { headers: { cookie: `${cookieName()}=${stolen}` } })).status).toBe(401)
     }
-    expect((await context.cookies(base)).find((c) => c.name === 'agentid_console')).toBeUndefined()
+    expect((await context.cookies(base)).find((c) => c.name === cookieName())).toBeUndefined()
   })
 
   it('reported no page error or CSP violation', () => {

@@ -27,7 +27,7 @@ async function signIn(issuer: IssuerProcess, key: string): Promise<Session> {
   const r = await api(issuer, 'POST', '/console/api/session', { json: { key }, headers: { origin: issuer.url } })
   expect(r.status, r.text).toBe(201)
   const cookie = (r.headers.get('set-cookie') ?? '').split(';')[0]!
-  expect(cookie).toMatch(/^agentid_console=[A-Za-z0-9_-]{43}$/)
+  expect(cookie).toMatch(/^agentid_console_[0-9a-f]{12}=[A-Za-z0-9_-]{43}$/) // named for the issuer (its base URL)
   return { cookie, csrf: r.body.csrfToken }
 }
 const session = (issuer: IssuerProcess, s: Session) => api(issuer, 'GET', '/console/api/session', { headers: { cookie: s.cookie } })
@@ -51,7 +51,8 @@ describe('console sessions on SQLite', () => {
     expect((await api(second, 'GET', '/console/api/agents', { headers: { cookie: admin.cookie } })).status).toBe(200)
     // Hostile cookies against the restarted process: 401, never a 500.
     const madeUp = randomBytes(32).toString('base64url')
-    for (const cookie of [`agentid_console=${madeUp}`, 'agentid_console=', `agentid_console=${'a'.repeat(5000)}`, `agentid_console=${admin.cookie.split('=')[1]!.slice(1)}`, `${admin.cookie}; ${admin.cookie}`, 'agentid_console=%00%01']) {
+    const name = admin.cookie.split('=')[0]!
+    for (const cookie of [`${name}=${madeUp}`, `${name}=`, `${name}=${'a'.repeat(5000)}`, `${name}=${admin.cookie.split('=')[1]!.slice(1)}`, `${admin.cookie}; ${admin.cookie}`, `${name}=%00%01`, `agentid_console=${admin.cookie.split('=')[1]!}`]) {
       expect(refusal(await api(second, 'GET', '/console/api/session', { headers: { cookie } })), cookie.slice(0, 60)).toMatchObject({ status: 401, code: 'ERR_UNAUTHENTICATED' })
     }
     // Logout, then the process restarted again: still refused.

@@ -14,6 +14,7 @@ export { HTTP_STATUS, toHttpError } from './http/errors.js'
 export { parseTrustedIdps, trustedIdpsFromEnv, SUBJECT_TOKEN_ALGS } from './oauth/trusted-idps.js'
 export type { TrustedIdpConfig } from './oauth/trusted-idps.js'
 export { newApiKey } from './domain/api-keys.js'
+export { consoleCookieName } from './console/cookie.js'
 // engine
 export { openDatabase } from './db/open.js'
 export type { Database } from './db/open.js'

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseCheckpoint, verifyConsistency } from '@agentid/tlog'
 import { buildServer } from '../src/http/server.js'
 import { CONSOLE_CSP } from '../src/console/static.js'
+import { consoleCookieName } from '../src/console/cookie.js'
 import { IssuerLog } from '../src/log/log.js'
 import { loadMasterSecret } from '../src/secret.js'
 import { bearer, claims, expectError, expectInvalid, harness, namedKey, proof, spawnAgent, type Harness, type NamedKey } from './http-fixtures.js'
@@ -18,6 +19,10 @@ let h: Harness
 let app: FastifyInstance
 let log: IssuerLog
 const ORIGIN = 'http://issuer.test'
+/** The session cookie's names for this issuer (over http, and over https as https://issuer.example). */
+const COOKIE = consoleCookieName(ORIGIN, false)
+const HOST_COOKIE = consoleCookieName('https://issuer.example', true)
+const esc = (name: string) => name.replace(/[-]/g, '\\-')
 
 beforeAll(async () => {
   h = await harness()
@@ -80,7 +85,8 @@ describe('sign-in and sessions', () => {
     const res = await app.inject({ method: 'POST', url: '/console/api/session', headers: { origin: ORIGIN }, payload: { key: h.adminKey } })
     expect(res.statusCode).toBe(201)
     const set = String(res.headers['set-cookie'])
-    expect(set).toMatch(/^agentid_console=[A-Za-z0-9_-]{43}; /)
+    expect(set).toMatch(new RegExp(`^${esc(COOKIE)}=[A-Za-z0-9_-]{43}; `))
+    expect(COOKIE).toMatch(/^agentid_console_[0-9a-f]{12}$/)
     expect(set).toContain('HttpOnly')
     expect(set).toContain('SameSite=Strict')
     expect(set).toContain('Path=/')
@@ -102,14 +108,45 @@ describe('sign-in and sessions', () => {
       const res = await a.inject({ method: 'POST', url: '/console/api/session', headers: { origin: 'https://issuer.example' }, payload: { key: https.adminKey } })
       expect(res.statusCode).toBe(201)
       const set = String(res.headers['set-cookie'])
-      expect(set).toMatch(/^__Host-agentid_console=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+; Secure$/)
+      expect(set).toMatch(new RegExp(`^${esc(HOST_COOKIE)}=[A-Za-z0-9_-]{43}; Path=/; HttpOnly; SameSite=Strict; Max-Age=\\d+; Secure$`))
+      expect(HOST_COOKIE).toMatch(/^__Host-agentid_console_[0-9a-f]{12}$/)
       // The plain-http cookie name is not read over https.
       const value = set.split(';')[0]!.split('=')[1]!
-      expectError(await a.inject({ method: 'GET', url: '/console/api/session', headers: { cookie: `agentid_console=${value}` } }), 401, 'ERR_UNAUTHENTICATED')
-      expect((await a.inject({ method: 'GET', url: '/console/api/session', headers: { cookie: `__Host-agentid_console=${value}` } })).statusCode).toBe(200)
+      expectError(await a.inject({ method: 'GET', url: '/console/api/session', headers: { cookie: `${consoleCookieName('https://issuer.example', false)}=${value}` } }), 401, 'ERR_UNAUTHENTICATED')
+      expect((await a.inject({ method: 'GET', url: '/console/api/session', headers: { cookie: `${HOST_COOKIE}=${value}` } })).statusCode).toBe(200)
     } finally {
       await a.close()
       await https.close()
+    }
+  })
+
+  it('names the cookie per issuer: two issuers on one host (ports differ) keep their sessions apart (red team)', async () => {
+    // Browsers keep cookies per host, not per port: one jar for issuer.test, both issuers' cookies in it.
+    const [x, y] = [await harness({ baseUrl: 'http://issuer.test:8081' }), await harness({ baseUrl: 'http://issuer.test:8082' })]
+    const [ax, ay] = [buildServer(x.service, { logger: false, console: { dir: null } }), buildServer(y.service, { logger: false, console: { dir: null } })]
+    try {
+      const jar = new Map<string, string>()
+      const signInTo = async (srv: FastifyInstance, origin: string, key: string) => {
+        const res = await srv.inject({ method: 'POST', url: '/console/api/session', headers: { origin }, payload: { key } })
+        expect(res.statusCode).toBe(201)
+        const [name, value] = cookieOf(res).split('=') as [string, string]
+        jar.set(name, value)
+        return name
+      }
+      const cookie = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ')
+      const nx = await signInTo(ax, 'http://issuer.test:8081', x.adminKey)
+      const ny = await signInTo(ay, 'http://issuer.test:8082', y.adminKey)
+      expect(nx).not.toBe(ny)
+      expect(jar.size).toBe(2) // signing in to one did not overwrite the other's cookie
+      expect((await ax.inject({ method: 'GET', url: '/console/api/session', headers: { cookie: cookie() } })).statusCode).toBe(200)
+      expect((await ay.inject({ method: 'GET', url: '/console/api/session', headers: { cookie: cookie() } })).statusCode).toBe(200)
+      // One issuer's cookie under the other's name is no session there.
+      expectError(await ay.inject({ method: 'GET', url: '/console/api/session', headers: { cookie: `${ny}=${jar.get(nx)!}` } }), 401, 'ERR_UNAUTHENTICATED')
+    } finally {
+      await ax.close()
+      await ay.close()
+      await x.close()
+      await y.close()
     }
   })
 
@@ -149,7 +186,7 @@ describe('sign-in and sessions', () => {
     expectError(await get(mallory, '/console/api/session'), 401, 'ERR_UNAUTHENTICATED')
     expectError(await get(mallory, '/console/api/orchestrators'), 401, 'ERR_UNAUTHENTICATED')
     // A made-up id is not adopted either.
-    const made = `agentid_console=${'x'.repeat(43)}`
+    const made = `${COOKIE}=${'x'.repeat(43)}`
     const res = await app.inject({ method: 'POST', url: '/console/api/session', headers: { origin: ORIGIN, cookie: made }, payload: { key: h.adminKey } })
     expect(cookieOf(res)).not.toBe(made)
     expectError(await app.inject({ method: 'GET', url: '/console/api/session', headers: { cookie: made } }), 401, 'ERR_UNAUTHENTICATED')
@@ -159,7 +196,7 @@ describe('sign-in and sessions', () => {
     const s = await signIn(h.adminKey)
     const out = await write(s, 'DELETE', '/console/api/session')
     expect(out.statusCode).toBe(204)
-    expect(String(out.headers['set-cookie'])).toMatch(/^agentid_console=; Path=\/; HttpOnly; SameSite=Strict; Max-Age=0/)
+    expect(String(out.headers['set-cookie'])).toMatch(new RegExp(`^${esc(COOKIE)}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`))
     expectError(await get(s, '/console/api/session'), 401, 'ERR_UNAUTHENTICATED')
     expectError(await get(s, '/console/api/agents'), 401, 'ERR_UNAUTHENTICATED')
     expectError(await write(s, 'POST', '/console/api/orchestrators', { name: 'after-logout' }), 401, 'ERR_UNAUTHENTICATED')
@@ -178,7 +215,7 @@ describe('sign-in and sessions', () => {
   it('refuses a cookie sent twice (cookie tossing) and malformed cookies', async () => {
     const s = await signIn(h.adminKey)
     expectError(await app.inject({ method: 'GET', url: '/console/api/session', headers: { cookie: `${s.cookie}; ${s.cookie}` } }), 401, 'ERR_UNAUTHENTICATED')
-    for (const cookie of ['agentid_console=', 'agentid_console=../../x', `agentid_console=${'a'.repeat(5000)}`, 'other=1']) {
+    for (const cookie of [`${COOKIE}=`, `${COOKIE}=../../x`, `${COOKIE}=${'a'.repeat(5000)}`, 'other=1', `agentid_console=${s.cookie.split('=')[1]!}`]) {
       expectError(await app.inject({ method: 'GET', url: '/console/api/session', headers: { cookie } }), 401, 'ERR_UNAUTHENTICATED')
     }
     // The bearer key is not a console credential, and the cookie is not an API credential.

@@ -11,6 +11,7 @@ import { MAX_GRAPH_LINKS, MAX_TIMELINE_EVENTS, type AuditEventRow } from './quer
 import type { ConsoleFacets } from '../storage/types.js'
 import { hashApiKey } from '../domain/api-keys.js'
 import { ConsoleSessions, sameSecret, type ConsoleSession } from './sessions.js'
+import { consoleCookieName, cookieValues } from './cookie.js'
 import { encodeConsoleCursor, parseConsoleListQuery, parseRevocationBody, parseSignIn, parseSince } from './input.js'
 import { CONSOLE_HEADERS, registerConsoleApp } from './static.js'
 
@@ -27,22 +28,12 @@ export interface ConsoleOptions {
 
 /** The header that carries a session's CSRF token on every state-changing call. */
 export const CSRF_HEADER = 'x-agentid-csrf'
-/** The session cookie over https (`__Host-`: Secure, Path=/, no Domain; no sibling host can set it). */
-export const SECURE_COOKIE = '__Host-agentid_console'
-/** The session cookie over plain http (local use). */
-export const PLAIN_COOKIE = 'agentid_console'
-
 const SIGN_IN_FAILURES_PER_MINUTE = 10
 
 interface Ctx { session: ConsoleSession; principal: Principal }
 
 const iso = (sec: number) => new Date(sec * 1000).toISOString()
 const isoOrNull = (sec: number | null) => (sec === null ? null : iso(sec))
-
-function cookieValues(header: string | undefined, name: string): string[] {
-  if (typeof header !== 'string' || header.length > 8192) return []
-  return header.split(';').map((p) => p.trim()).filter((p) => p.startsWith(`${name}=`)).map((p) => p.slice(name.length + 1))
-}
 
 // Timeline details an operator may see, by name; other members stay in the log only.
 const DETAIL_FIELDS = ['credentialId', 'delegationId', 'parentId', 'delegatee', 'reason', 'resource', 'keyCustody', 'user', 'expiresIn'] as const
@@ -85,7 +76,10 @@ export function consoleRoutes(service: IssuerService, log: IssuerLog | undefined
   const clock = options.clock ?? Date.now
 
   const secure = (request: FastifyRequest) => baseIsHttps || request.protocol === 'https'
-  const cookieName = (request: FastifyRequest) => (secure(request) ? SECURE_COOKIE : PLAIN_COOKIE)
+  // Named for this issuer: browsers do not separate cookies by port (see cookie.ts).
+  const secureCookie = consoleCookieName(service.engine.baseUrl, true)
+  const plainCookie = consoleCookieName(service.engine.baseUrl, false)
+  const cookieName = (request: FastifyRequest) => (secure(request) ? secureCookie : plainCookie)
   // The session id the request carries; a cookie sent twice (tossed by another site) counts as none.
   const sessionId = (request: FastifyRequest): string | undefined => {
     const values = cookieValues(request.headers.cookie, cookieName(request))
