@@ -4,6 +4,7 @@ const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [Stri
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } })
 const bearer = [{ bearer: [] }]
 const oauthError = { type: 'object', required: ['error'], properties: { error: { type: 'string' }, error_description: { type: 'string' } } }
+const webhookIdParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^evt_[A-Za-z0-9_-]{22}$' } }
 const didParam = { name: 'did', in: 'path', required: true, schema: { type: 'string', pattern: '^did:key:z6Mk' } }
 
 /** The OpenAPI document served at `/openapi.json`. */
@@ -50,6 +51,16 @@ export function openApiDocument(issuerDid: string): Record<string, unknown> {
             { type: 'object', required: ['kind', 'bundle', 'digest'], properties: { kind: { const: 'sigstore' }, bundle: { type: 'object' }, digest: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' } } },
             { type: 'object', required: ['kind', 'document'], properties: { kind: { const: 'nitro' }, document: { type: 'string', description: 'base64 attestation document, nonce = the challenge bytes' } } },
           ] },
+        },
+        WebhookEvent: {
+          type: 'object',
+          required: ['id', 'type', 'approval', 'status', 'createdAt', 'nextAttemptAt', 'doneAt', 'attempts', 'lastError'],
+          properties: {
+            id: { type: 'string', description: 'the webhook-id, the same on every attempt' }, type: { type: 'string' }, approval: { type: 'string' },
+            status: { enum: ['pending', 'delivered', 'abandoned'] }, createdAt: { type: 'string', format: 'date-time' },
+            nextAttemptAt: { type: ['string', 'null'], format: 'date-time' }, doneAt: { type: ['string', 'null'], format: 'date-time' },
+            attempts: { type: 'integer' }, lastError: { type: ['string', 'null'], description: 'HTTP <status> or the kind of failure' },
+          },
         },
         IssuedCredential: {
           type: 'object',
@@ -140,6 +151,26 @@ export function openApiDocument(issuerDid: string): Record<string, unknown> {
           },
         },
       },
+      '/v1/webhooks/events': { get: {
+        summary: "the approval webhook's outbox, newest first (admin): status pending, delivered or abandoned; limit 1 to 500 (default 50); cursor: the previous page's nextCursor",
+        security: bearer,
+        parameters: [
+          { name: 'status', in: 'query', schema: { enum: ['pending', 'delivered', 'abandoned'] } },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 } },
+          { name: 'cursor', in: 'query', schema: { type: 'string', maxLength: 256 } },
+        ],
+        responses: { 200: json({ type: 'object', required: ['events', 'nextCursor'], properties: { events: { type: 'array', items: { $ref: '#/components/schemas/WebhookEvent' } }, nextCursor: { type: ['string', 'null'] } } }), ...errors(400, 401, 403) },
+      } },
+      '/v1/webhooks/events/{id}': { get: {
+        summary: 'one webhook event (admin): the body signed and sent, and every attempt (time, duration, HTTP status or kind of failure; never what the receiver answered)',
+        security: bearer, parameters: [webhookIdParam],
+        responses: { 200: json({ allOf: [{ $ref: '#/components/schemas/WebhookEvent' }, { type: 'object', properties: { payload: { type: 'object' }, attemptLog: { type: 'array', items: { type: 'object', properties: { attempt: { type: 'integer' }, at: { type: 'string', format: 'date-time' }, durationMs: { type: 'integer' }, status: { type: ['integer', 'null'] }, error: { type: ['string', 'null'] } } } } } }] }), ...errors(400, 401, 403, 404) },
+      } },
+      '/v1/webhooks/events/{id}/redeliver': { post: {
+        summary: 'a delivered or abandoned event due again now, same webhook-id (admin; audited as webhook.redelivered). 409 when no webhook is configured (details.reason webhook_not_configured) or the event is pending (webhook_pending)',
+        security: bearer, parameters: [webhookIdParam],
+        responses: { 200: json({ type: 'object', required: ['event'], properties: { event: { $ref: '#/components/schemas/WebhookEvent' } } }), ...errors(400, 401, 403, 404, 409) },
+      } },
       '/v1/orchestrators': {
         post: { summary: 'register an orchestrator; its API key is returned once', security: bearer, requestBody: json({ type: 'object', required: ['name'], properties: { name: { type: 'string' } } }), responses: { 201: json({ type: 'object' }), ...errors(400, 401, 403, 409) } },
         get: { summary: 'list orchestrators', security: bearer, responses: { 200: json({ type: 'object' }), ...errors(401, 403) } },

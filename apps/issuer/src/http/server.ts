@@ -16,6 +16,7 @@ import { logRoutes } from '../log/routes.js'
 import { approvalRoutes } from '../approvals/routes.js'
 import { svidRoutes } from '../svid/routes.js'
 import { consoleRoutes, type ConsoleOptions } from '../console/routes.js'
+import { webhookRoutes } from '../webhooks/routes.js'
 
 export interface ServerOptions {
   /** Pino logger options (a `stream` to write JSON lines to), or false for none (tests). Default: JSON logs at info on stdout. */
@@ -285,6 +286,8 @@ export function buildServer(service: IssuerService, options: ServerOptions = {})
   // Its reads go through service.storage.console and its sessions through storage.consoleSessions
   // (SQLite or PostgreSQL): every instance on one database shares them.
   void app.register(consoleRoutes(service, log, options.console))
+  // The webhook outbox's admin API (apps/issuer/src/webhooks/routes.ts): list, show, redeliver.
+  void app.register(webhookRoutes({ storage: service.storage, sender: service.approvals.webhooks, authenticate: auth }))
   void app.register(approvalRoutes({ approvals: service.approvals, authenticate: (key) => service.authenticate(key), parseReason: (body) => parseRevokeRequest(body).reason }))
 
   return app

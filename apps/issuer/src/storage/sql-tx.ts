@@ -198,6 +198,11 @@ export function pgTx(q: Query, inTx: boolean, open: InTransaction): StorageTx {
       bySubject: async (subject) => (await q<WebhookEventRow>('SELECT * FROM webhook_outbox WHERE subject = $1 ORDER BY created_ms, id COLLATE "C"', [subject])).rows,
       attempts: async (id) => (await q<WebhookAttemptRow>('SELECT * FROM webhook_attempts WHERE event_id = $1 ORDER BY attempt', [id])).rows,
       prune: async (beforeMs) => (await q("DELETE FROM webhook_outbox WHERE state <> 'pending' AND done_ms < $1", [beforeMs])).rowCount ?? 0,
+      list: async (state, before, limit) => (await q<WebhookEventRow>(`SELECT * FROM webhook_outbox WHERE ($1::text IS NULL OR state = $1)
+        AND ($2::bigint IS NULL OR created_ms < $2 OR (created_ms = $2 AND id COLLATE "C" < $3)) ORDER BY created_ms DESC, id COLLATE "C" DESC LIMIT $4`,
+      [state, before?.createdMs ?? null, before?.id ?? '', limit])).rows,
+      requeue: (id, nowMs) => first<WebhookEventRow>(q(`UPDATE webhook_outbox SET state = 'pending', next_ms = $1, done_ms = NULL, lease_owner = NULL, lease_until_ms = NULL
+        WHERE id = $2 AND state <> 'pending' RETURNING *`, [nowMs, id])),
     },
     svidAuthorities: {
       unexpired: async (td, now) => (await q<SvidAuthorityRow>('SELECT * FROM svid_authorities WHERE trust_domain = $1 AND not_after > $2 ORDER BY not_before, id COLLATE "C"', [td, now])).rows,

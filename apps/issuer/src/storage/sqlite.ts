@@ -184,6 +184,8 @@ export class SqliteStorage implements IssuerStorage {
         settle: a((id: string, o: string, at: Parameters<WebhookStore['settle']>[2], next: Parameters<WebhookStore['settle']>[3]) => wh.settle(id, o, at, next)),
         nextDueMs: a(() => wh.nextDueMs()), get: a((id: string) => wh.get(id)), bySubject: a((s: string) => wh.bySubject(s)),
         attempts: a((id: string) => wh.attempts(id)), prune: a((before: number) => wh.prune(before)),
+        list: a((state: Parameters<WebhookStore['list']>[0], before: Parameters<WebhookStore['list']>[1], limit: number) => wh.list(state, before, limit)),
+        requeue: a((id: string, now: number) => wh.requeue(id, now)),
       },
       svidAuthorities: {
         unexpired: a((td: string, now: number) => s().caUnexpired!.all(td, now) as SvidAuthorityRow[]),
@@ -239,6 +241,7 @@ export class SqliteStorage implements IssuerStorage {
       claim: (...args) => this.transaction((tx) => tx.webhooks.claim(...args)),
       settle: (...args) => this.transaction((tx) => tx.webhooks.settle(...args)),
       prune: (...args) => this.transaction((tx) => tx.webhooks.prune(...args)),
+      requeue: (...args) => this.transaction((tx) => tx.webhooks.requeue(...args)),
     }
   }
 

@@ -9,7 +9,7 @@ import type { EventRow } from '../log/entry.js'
 import type { CheckpointRow, CosignatureRow } from '../log/store.js'
 import type { AuditEventRow, ConsoleAgentFilter } from '../console/queries.js'
 import type { ApprovalRequestRow, ApproverRow } from '../approvals/store.js'
-import type { WebhookAttempt, WebhookAttemptRow, WebhookEventRow, WebhookNext } from '../webhooks/store.js'
+import type { WebhookAttempt, WebhookAttemptRow, WebhookEventRow, WebhookListCursor, WebhookNext } from '../webhooks/store.js'
 
 export type { ApprovalRequestRow, ApproverRow }
 export type { WebhookAttempt, WebhookAttemptRow, WebhookEventRow, WebhookNext }
@@ -194,6 +194,13 @@ export interface StorageTx {
     /** The events about `subject` (an approval request), oldest first. */
     bySubject(subject: string): Promise<WebhookEventRow[]>
     attempts(id: string): Promise<WebhookAttemptRow[]>
+    /** Newest first (created_ms, id), of one state or all, strictly before `before` (the last row of the previous page). */
+    list(state: WebhookEventRow['state'] | null, before: WebhookListCursor | undefined, limit: number): Promise<WebhookEventRow[]>
+    /**
+     * Makes a delivered or given-up event pending and due at `nowMs` (same id, attempts kept); the row
+     * after, or undefined when the event is unknown or still pending (nothing written).
+     */
+    requeue(id: string, nowMs: number): Promise<WebhookEventRow | undefined>
     /** Deletes delivered and given-up events settled before `beforeMs`, with their attempts. */
     prune(beforeMs: number): Promise<number>
   }

@@ -49,6 +49,9 @@ export interface WebhookEventRow {
 /** One delivery attempt of an event. */
 export interface WebhookAttemptRow { event_id: string; attempt: number; at_ms: number; duration_ms: number; status: number | null; error: string | null }
 
+/** Where a page of the outbox listing ends: its last event's created_ms and id. */
+export interface WebhookListCursor { createdMs: number; id: string }
+
 /** What an attempt came to, as the sender records it. */
 export interface WebhookAttempt { atMs: number; durationMs: number; status: number | null; error: string | null }
 
@@ -73,6 +76,10 @@ export class WebhookStore {
       bySubject: p('SELECT * FROM webhook_outbox WHERE subject = ? ORDER BY created_ms, id'),
       attempts: p('SELECT * FROM webhook_attempts WHERE event_id = ? ORDER BY attempt'),
       prune: p("DELETE FROM webhook_outbox WHERE state <> 'pending' AND done_ms < ?"),
+      list: p(`SELECT * FROM webhook_outbox WHERE (@state IS NULL OR state = @state)
+        AND (@beforeMs IS NULL OR created_ms < @beforeMs OR (created_ms = @beforeMs AND id < @beforeId)) ORDER BY created_ms DESC, id DESC LIMIT @limit`),
+      requeue: p(`UPDATE webhook_outbox SET state = 'pending', next_ms = ?, done_ms = NULL, lease_owner = NULL, lease_until_ms = NULL
+        WHERE id = ? AND state <> 'pending' RETURNING *`),
     }
   }
 
@@ -110,6 +117,16 @@ export class WebhookStore {
 
   attempts(id: string): WebhookAttemptRow[] {
     return this.s.attempts!.all(id) as WebhookAttemptRow[]
+  }
+
+  /** Newest first (created_ms, id), of one state or all, strictly before the cursor `before`. */
+  list(state: WebhookEventRow['state'] | null, before: WebhookListCursor | undefined, limit: number): WebhookEventRow[] {
+    return this.s.list!.all({ state, beforeMs: before?.createdMs ?? null, beforeId: before?.id ?? '', limit }) as WebhookEventRow[]
+  }
+
+  /** A delivered or failed event made pending and due at `nowMs` (its attempts kept); undefined when unknown or still pending. */
+  requeue(id: string, nowMs: number): WebhookEventRow | undefined {
+    return this.s.requeue!.get(nowMs, id) as WebhookEventRow | undefined
   }
 
   /** Deletes delivered and failed events settled before `beforeMs` (their attempts with them). */
