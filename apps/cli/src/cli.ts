@@ -12,6 +12,7 @@ import { registerServe } from './commands/serve.js'
 import { registerStatus } from './commands/status.js'
 import { registerTlog } from './commands/tlog.js'
 import { registerVerify } from './commands/verify.js'
+import { registerWebhooks } from './commands/webhooks.js'
 import type { CliIo, Context } from './context.js'
 import { describeError, ExitStatus, UsageError } from './errors.js'
 import { clean, json } from './output.js'
@@ -51,6 +52,7 @@ Exit codes: 0 done, 1 refused or failed (agentid: ERR_CODE: message), 2 usage er
   registerAdminKey(program, ctx)
   registerPolicy(program, ctx)
   registerApprovals(program, ctx)
+  registerWebhooks(program, ctx)
   registerTlog(program, ctx)
   registerLineage(program, ctx)
 

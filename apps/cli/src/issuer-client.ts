@@ -1,4 +1,4 @@
-import type { AgentView, ApprovalView, ApproverView, OrchestratorView } from '@agentid/issuer'
+import type { AgentView, ApprovalView, ApproverView, OrchestratorView, WebhookEventDetail, WebhookEventPage, WebhookEventView } from '@agentid/issuer'
 
 /** What `approvers add` sends: who, and what they may approve. */
 export interface ApproverInput {
@@ -75,6 +75,12 @@ export interface IssuerClient {
   revokeApprover(id: string, reason: string): Promise<{ id: string; alreadyRevoked: boolean }>
   listApprovals(query: { status?: string; limit?: string }): Promise<ApprovalView[]>
   getApproval(id: string): Promise<ApprovalView>
+  /** A page of the approval webhook's outbox, newest first (the strings as typed: the issuer validates them). */
+  listWebhookEvents(query: { status?: string; limit?: string; cursor?: string }): Promise<WebhookEventPage>
+  /** One webhook event with its attempts. */
+  getWebhookEvent(id: string): Promise<WebhookEventDetail>
+  /** Makes a delivered or abandoned event due again now (same webhook-id). */
+  redeliverWebhookEvent(id: string): Promise<WebhookEventView>
   /**
    * The signed status-list credential at `url` when this client holds it without the network (a
    * local database whose issuer publishes that URL); `undefined` otherwise.

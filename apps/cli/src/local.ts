@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { AgentIdError } from '@agentid/core'
-import { IssuerService, type Principal } from '@agentid/issuer'
+import { getWebhookEvent, IssuerService, listWebhookEvents, redeliverWebhookEvent, type Principal, type WebhookAdminDeps } from '@agentid/issuer'
 import type { IssuerClient } from './issuer-client.js'
 
 export interface LocalOptions {
@@ -56,6 +56,8 @@ export async function openIssuerService(options: LocalOptions): Promise<IssuerSe
 
 function localClient(service: IssuerService): IssuerClient {
   const listPrefix = `${service.engine.baseUrl}/v1/status-lists/`
+  // The database's outbox; no sender here (the CLI is not the issuer that delivers): redeliver is refused.
+  const webhooks: WebhookAdminDeps = { storage: service.storage, sender: service.approvals.webhooks }
   return {
     issuer: async () => service.issuer,
     didDocument: async () => service.engine.didDocument() as unknown as Record<string, unknown> | null,
@@ -72,6 +74,9 @@ function localClient(service: IssuerService): IssuerClient {
     revokeApprover: async (id, reason) => service.approvals.revokeApprover(CLI, id, reason),
     listApprovals: async (query) => (await service.approvals.listRequests(CLI, definedOnly(query))).approvals,
     getApproval: async (id) => service.approvals.getRequest(id),
+    listWebhookEvents: async (query) => listWebhookEvents(webhooks, CLI, definedOnly(query)),
+    getWebhookEvent: async (id) => getWebhookEvent(webhooks, CLI, id),
+    redeliverWebhookEvent: async (id) => redeliverWebhookEvent(webhooks, CLI, id),
     async localStatusList(url) {
       if (!url.startsWith(listPrefix)) return undefined
       try {

@@ -1,5 +1,5 @@
 import { AgentIdError, isDidKeySyntax, readBodyCapped, type AgentIdErrorCode } from '@agentid/core'
-import type { AgentView, ApprovalView, ApproverView, OrchestratorView } from '@agentid/issuer'
+import type { AgentView, ApprovalView, ApproverView, OrchestratorView, WebhookEventDetail, WebhookEventPage, WebhookEventView } from '@agentid/issuer'
 import { CliError, UsageError } from './errors.js'
 import type { AgentPage, AgentRevocation, CredentialRevocation, DelegationRevocation, IssuerClient, IssuerInfo } from './issuer-client.js'
 
@@ -162,6 +162,17 @@ export function remoteClient(options: RemoteOptions, warn: (text: string) => voi
       return page.approvals as ApprovalView[]
     },
     getApproval: (id) => call<ApprovalView>('GET', `/v1/approvals/${approvalId(id, 'apr')}`),
+    async listWebhookEvents(query) {
+      const page = await call<Partial<WebhookEventPage>>('GET', '/v1/webhooks/events', { query: { ...query } })
+      if (!Array.isArray(page.events)) throw new CliError('ERR_BAD_RESPONSE', `${base} returned no webhook event list`)
+      return { events: page.events, nextCursor: typeof page.nextCursor === 'string' ? page.nextCursor : null }
+    },
+    getWebhookEvent: (id) => call<WebhookEventDetail>('GET', `/v1/webhooks/events/${webhookEventId(id)}`),
+    async redeliverWebhookEvent(id) {
+      const answer = await call<{ event?: unknown }>('POST', `/v1/webhooks/events/${webhookEventId(id)}/redeliver`)
+      if (!isRecord(answer.event)) throw new CliError('ERR_BAD_RESPONSE', `${base} did not return the redelivered event`)
+      return answer.event as unknown as WebhookEventView
+    },
     localStatusList: async () => undefined,
     close: async () => {},
   }
@@ -172,6 +183,12 @@ function approvalId(value: string, prefix: 'apv' | 'apr'): string {
   if (!new RegExp(`^${prefix}_[A-Za-z0-9_-]{22}$`).test(value)) {
     throw new AgentIdError('ERR_INVALID_INPUT', `id: must be an ${prefix === 'apv' ? 'approver' : 'approval request'} id (${prefix}_…)`, { details: { field: 'id' } })
   }
+  return value
+}
+
+// Checked before it becomes a path segment (`evt_` and 22 base64url characters).
+function webhookEventId(value: string): string {
+  if (!/^evt_[A-Za-z0-9_-]{22}$/.test(value)) throw new AgentIdError('ERR_INVALID_INPUT', 'id: must be a webhook event id (evt_…)', { details: { field: 'id' } })
   return value
 }
 
