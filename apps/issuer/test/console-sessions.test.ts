@@ -96,8 +96,10 @@ describe.each(storageEngines(absent))('ConsoleSessions on $name', (engine) => {
   async function setup(): Promise<{ storage: IssuerStorage; reopen: () => Promise<IssuerStorage>; clock: { now: number } }> {
     const f = await engine.fresh()
     cleanup = f.cleanup
+    // PostgreSQL judges expiry in a sign-in's prune by the database's clock: here, the test's clock.
+    const clock = { now: T0 }
     const reopen = async () => {
-      const s = await f.open()
+      const s = await f.open({ databaseClock: () => clock.now })
       opened.push(s)
       return s
     }
@@ -105,7 +107,7 @@ describe.each(storageEngines(absent))('ConsoleSessions on $name', (engine) => {
     await storage.settings.put('admin_key_hash', hashApiKey(adminKey))
     await storage.orchestrators.insert({ id: acme.id, name: acme.name, key_hash: hashApiKey(acmeKey), created_at: 1 })
     await storage.orchestrators.insert({ id: globex.id, name: globex.name, key_hash: hashApiKey(globexKey), created_at: 1 })
-    return { storage, reopen, clock: { now: T0 } }
+    return { storage, reopen, clock }
   }
   const make = (storage: IssuerStorage, clock: { now: number }, o: { idleSec?: number; maxAgeSec?: number; maxPerPrincipal?: number } = {}) =>
     new ConsoleSessions(storage.consoleSessions, { ...o, clock: () => clock.now })
@@ -354,6 +356,27 @@ describe.each(storageEngines(absent))('ConsoleSessions on $name', (engine) => {
     const h = b64Hash(s2.id)
     await storage.consoleSessions.touch(h, 5)
     expect(Number((await raw(storage, 'SELECT last_seen FROM console_sessions WHERE id_hash = ?', [h]))[0]!.last_seen)).toBe(Math.floor(clock.now / 1000))
+  })
+
+  // PostgreSQL only: SQLite has one process per file, whose clock is the one clock.
+  ;(engine.name === 'postgres' ? run : it.skip)('an instance whose clock is well ahead or behind prunes by the database\'s clock, not its own (red team)', async () => {
+    const f = await engine.fresh()
+    cleanup = f.cleanup
+    const storage = await f.open() // the database's own clock
+    opened.push(storage)
+    await storage.settings.put('admin_key_hash', hashApiKey(adminKey))
+    await storage.orchestrators.insert({ id: acme.id, name: acme.name, key_hash: hashApiKey(acmeKey), created_at: 1 })
+    await storage.orchestrators.insert({ id: globex.id, name: globex.name, key_hash: hashApiKey(globexKey), created_at: 1 })
+    const on = (offsetMs: number) => new ConsoleSessions(storage.consoleSessions, { idleSec: 900, clock: () => Date.now() + offsetMs })
+    const right = on(0)
+    const live = await right.create({ kind: 'admin' }, hashApiKey(adminKey))
+    const nowSec = Math.floor(Date.now() / 1000)
+    await raw(storage, 'INSERT INTO console_sessions (id_hash, principal, key_hash, csrf, created_at, last_seen) VALUES (?, ?, ?, ?, ?, ?)',
+      ['dead', acme.id, hashApiKey(acmeKey), randomBytes(32).toString('base64url'), nowSec - 5000, nowSec - 2000])
+    await on(2 * 3600_000).create(globex, hashApiKey(globexKey)) // two hours ahead: every session looked idle to it
+    await on(-2 * 3600_000).create(globex, hashApiKey(globexKey)) // two hours behind: every session looked stamped in the future
+    expect((await right.open(live.id)).principal).toEqual({ kind: 'admin' })
+    expect(await count(storage, 'id_hash = ?', ['dead'])).toBe(0) // what is expired by the database's clock still goes
   })
 
   run('a sign-in prunes expired rows, at most PRUNE_PER_SIGN_IN of them', async () => {

@@ -2,11 +2,12 @@
 // database (which throws when the server is absent: callers skip the run first, or fail it under
 // AGENTID_REQUIRE_SERVICES=1).
 import { join } from 'node:path'
-import { openStorage, type IssuerStorage } from '../src/storage/index.js'
+import { openStorage, type IssuerStorage, type PgStorageOptions } from '../src/storage/index.js'
 import { tempDir } from './engine-helpers.js'
 import { tempPgDatabase } from './pg-helpers.js'
 
-export interface Engine { name: 'sqlite' | 'postgres'; fresh: () => Promise<{ open: () => Promise<IssuerStorage>; cleanup: () => Promise<void>; url?: string }> }
+/** `open`'s `pg` options apply on PostgreSQL only (e.g. a test's stand-in for the database's clock). */
+export interface Engine { name: 'sqlite' | 'postgres'; fresh: () => Promise<{ open: (pg?: PgStorageOptions) => Promise<IssuerStorage>; cleanup: () => Promise<void>; url?: string }> }
 
 /** Both engines; `absent` is pgAbsent()'s answer (why PostgreSQL cannot be reached, or null). */
 export function storageEngines(absent: string | null): Engine[] {
@@ -24,7 +25,7 @@ export function storageEngines(absent: string | null): Engine[] {
       fresh: async () => {
         if (absent !== null) throw new Error(`AGENTID_REQUIRE_SERVICES=1 but ${absent}`)
         const db = await tempPgDatabase()
-        return { open: () => openStorage({ databaseUrl: db.url, file: '-' }), cleanup: db.drop, url: db.url }
+        return { open: (pg?: PgStorageOptions) => openStorage({ databaseUrl: db.url, file: '-', ...(pg ? { pg } : {}) }), cleanup: db.drop, url: db.url }
       },
     },
   ]

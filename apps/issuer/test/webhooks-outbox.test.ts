@@ -50,7 +50,8 @@ describe.each(['sqlite', 'postgres'] as const)('the outbox on %s', (engine) => {
   const run = engine === 'postgres' && absent !== null && !REQUIRE_SERVICES ? it.skip : it
 
   // `n` storages on one fresh database (SQLite: one per file per process, so the same one n times).
-  async function storages(n: number): Promise<IssuerStorage[]> {
+  // PostgreSQL judges leases by the database's clock: `dbClock` stands in for it (default: its own).
+  async function storages(n: number, dbClock?: { now: number }): Promise<IssuerStorage[]> {
     let open: () => Promise<IssuerStorage>
     if (engine === 'sqlite') {
       const { dir, cleanup } = tempDir()
@@ -63,7 +64,7 @@ describe.each(['sqlite', 'postgres'] as const)('the outbox on %s', (engine) => {
     const db = await tempPgDatabase()
     closers.push(db.drop)
     open = async () => {
-      const s = await openStorage({ databaseUrl: db.url, file: '-' })
+      const s = await openStorage({ databaseUrl: db.url, file: '-', ...(dbClock ? { pg: { databaseClock: () => dbClock.now } } : {}) })
       closers.push(() => s.close())
       return s
     }
@@ -96,17 +97,21 @@ describe.each(['sqlite', 'postgres'] as const)('the outbox on %s', (engine) => {
   })
 
   run('a lease keeps an event with one owner; a lost lease records nothing; attempts are kept', async () => {
-    const [a, b] = await storages(2)
+    const clock = { now: T0 } // the database's (PostgreSQL), moved with the callers' here
+    const [a, b] = await storages(2, clock)
     await a!.transaction((tx) => tx.webhooks.enqueue(row(1)))
     await a!.transaction((tx) => tx.webhooks.enqueue(row(2, T0 + 5000)))
     expect((await a!.webhooks.claim('A', T0, T0 + 1000, 10)).map((r) => r.id)).toEqual(['evt_1']) // evt_2 not due yet
+    clock.now = T0 + 500
     expect(await b!.webhooks.claim('B', T0 + 500, T0 + 1500, 10)).toEqual([]) // leased to A
     expect(await b!.webhooks.nextDueMs()).toBe(T0 + 1000) // when A's lease runs out
     // A stalls past its lease: B takes the event over; A's late record is refused.
+    clock.now = T0 + 1000
     expect((await b!.webhooks.claim('B', T0 + 1000, T0 + 2000, 10)).map((r) => r.id)).toEqual(['evt_1'])
     expect(await a!.webhooks.settle('evt_1', 'A', { atMs: T0, durationMs: 900, status: 200, error: null }, { state: 'delivered', doneMs: T0 + 900 })).toBe(false)
     expect(await b!.webhooks.settle('evt_1', 'B', { atMs: T0 + 1000, durationMs: 10, status: 500, error: 'HTTP 500' }, { state: 'pending', nextMs: T0 + 3000 })).toBe(true)
     expect(await a!.webhooks.get('evt_1')).toMatchObject({ state: 'pending', attempts: 1, next_ms: T0 + 3000, lease_owner: null, last_error: 'HTTP 500' })
+    clock.now = T0 + 3000
     expect((await a!.webhooks.claim('A', T0 + 3000, T0 + 4000, 10)).map((r) => r.id)).toEqual(['evt_1'])
     expect(await a!.webhooks.settle('evt_1', 'A', { atMs: T0 + 3000, durationMs: 12, status: 204, error: null }, { state: 'delivered', doneMs: T0 + 3012 })).toBe(true)
     // Settled once: a second record of the same lease is refused.
@@ -133,6 +138,28 @@ describe.each(['sqlite', 'postgres'] as const)('the outbox on %s', (engine) => {
     const ids = claims.flat().map((r) => r.id)
     expect(new Set(ids).size).toBe(ids.length)
     expect(ids.length).toBe(60)
+  })
+
+  // PostgreSQL only: SQLite has one process per file, whose clock is the one clock.
+  ;(engine === 'postgres' ? run : it.skip)('an instance whose clock runs ahead never takes an event another is still delivering (red team)', async () => {
+    const [a, b] = await storages(2) // the database's own clock
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    const r = await receiver((_q, res, n) => void (n === 1 ? held.then(() => res.writeHead(204).end()) : res.writeHead(204).end()))
+    closers.push(r.close)
+    // Leases of 15 s + 30 s; B's clock is two minutes ahead of A's (and the database's).
+    const sa = sender(a!, r.url, { clock: () => Date.now() })
+    const sb = sender(b!, r.url, { clock: () => Date.now() + 120_000 })
+    const ev = sa.event('approval.requested', 'apr_1', JSON.stringify({ type: 'approval.requested', id: 'apr_1' }))
+    await a!.transaction((tx) => tx.webhooks.enqueue(ev))
+    const first = sa.runOnce()
+    for (let i = 0; i < 200 && r.got.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    expect(r.got).toHaveLength(1) // A is delivering it
+    expect(await sb.runOnce()).toBe(0) // B's clock says A's lease ran out; the database's says it did not
+    release()
+    expect(await first).toBe(1)
+    expect(r.got).toHaveLength(1)
+    expect(await b!.webhooks.get(ev.id)).toMatchObject({ state: 'delivered', attempts: 1 })
   })
 
   run('the sender delivers signed, retries with backoff under the same id, and records every attempt', async () => {

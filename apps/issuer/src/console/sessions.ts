@@ -113,7 +113,7 @@ export class ConsoleSessions {
     const session: ConsoleSession = { principal, csrf: randomBytes(32).toString('base64url'), createdAt: now, lastSeen: now }
     await this.#store.insert(
       { id_hash: hashId(id), principal: principalKey(principal), key_hash: keyHash, csrf: session.csrf, created_at: now, last_seen: now },
-      { maxPerPrincipal: this.maxPerPrincipal, idleBefore: now - this.idleSec, createdBefore: now - this.maxAgeSec, futureAfter: now + CLOCK_SKEW_SEC, prune: PRUNE_PER_SIGN_IN },
+      { maxPerPrincipal: this.maxPerPrincipal, idleBefore: now - this.idleSec, createdBefore: now - this.maxAgeSec, futureAfter: now + CLOCK_SKEW_SEC, prune: PRUNE_PER_SIGN_IN, now },
     )
     return { id, session }
   }

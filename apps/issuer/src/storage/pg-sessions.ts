@@ -5,7 +5,7 @@
 // each count the rows the others committed (the cap is exact, not exceeded by the racers).
 import type pg from 'pg'
 import { SESSION_LOCK_CLASS } from './pg-migrations.js'
-import type { Query } from './sql-tx.js'
+import { PG_NOW_MS, type DatabaseNow, type Query } from './sql-tx.js'
 import type { ConsoleSessionRead, ConsoleSessionStore } from './types.js'
 import { databaseUnavailable } from './unavailable.js'
 
@@ -14,11 +14,15 @@ import { databaseUnavailable } from './unavailable.js'
 // live one, so a session past its lifetime but used lately never keeps a live one out), the prune
 // removes expired rows. A row both delete
 // is deleted once.
-const INSERT = `WITH ins AS (INSERT INTO console_sessions (id_hash, principal, key_hash, csrf, created_at, last_seen) VALUES ($1, $2, $3, $4, $5, $6)),
-  cap AS (DELETE FROM console_sessions WHERE id_hash IN (SELECT id_hash FROM console_sessions WHERE principal = $2 AND id_hash <> $1
-    ORDER BY (last_seen <= $8 OR created_at <= $9 OR last_seen > $10), last_seen DESC, created_at DESC, id_hash COLLATE "C" OFFSET $7)),
-  pruned AS (DELETE FROM console_sessions WHERE id_hash IN (SELECT id_hash FROM console_sessions
-    WHERE last_seen <= $8 OR created_at <= $9 OR last_seen > $10 LIMIT $11))
+// The bounds ($8, $9, $10: the caller's now ($12) minus idle, minus lifetime, plus skew) are moved to
+// the database's clock ($13 in tests, else clock_timestamp()) by d: a sign-in on an instance whose clock
+// is an hour ahead judged every session idle, and one an hour behind judged them all stamped in the future.
+const INSERT = `WITH t AS (SELECT floor(${PG_NOW_MS('$13')} / 1000)::bigint - $12::bigint AS d),
+  ins AS (INSERT INTO console_sessions (id_hash, principal, key_hash, csrf, created_at, last_seen) VALUES ($1, $2, $3, $4, $5, $6)),
+  cap AS (DELETE FROM console_sessions WHERE id_hash IN (SELECT id_hash FROM console_sessions, t WHERE principal = $2 AND id_hash <> $1
+    ORDER BY (last_seen <= $8 + t.d OR created_at <= $9 + t.d OR last_seen > $10 + t.d), last_seen DESC, created_at DESC, id_hash COLLATE "C" OFFSET $7)),
+  pruned AS (DELETE FROM console_sessions WHERE id_hash IN (SELECT id_hash FROM console_sessions, t
+    WHERE last_seen <= $8 + t.d OR created_at <= $9 + t.d OR last_seen > $10 + t.d LIMIT $11))
   SELECT 1`
 
 const GET = `SELECT s.id_hash, s.principal, s.key_hash, s.csrf, s.created_at, s.last_seen, o.name AS orchestrator_name,
@@ -32,7 +36,7 @@ const GET = `SELECT s.id_hash, s.principal, s.key_hash, s.csrf, s.created_at, s.
  * @example
  * const sessions = pgConsoleSessions(query, pool)
  */
-export function pgConsoleSessions(q: Query, pool: pg.Pool): ConsoleSessionStore {
+export function pgConsoleSessions(q: Query, pool: pg.Pool, dbNowMs: DatabaseNow = () => null): ConsoleSessionStore {
   return {
     insert: async (r, l) => {
       const client = await pool.connect()
@@ -43,7 +47,7 @@ export function pgConsoleSessions(q: Query, pool: pg.Pool): ConsoleSessionStore 
           // Read committed: the INSERT's snapshot is taken after the lock, so it sees every racer's rows.
           await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [SESSION_LOCK_CLASS, r.principal])
           await client.query(INSERT, [r.id_hash, r.principal, r.key_hash, r.csrf, r.created_at, r.last_seen,
-            Math.max(0, l.maxPerPrincipal - 1), l.idleBefore, l.createdBefore, l.futureAfter, l.prune])
+            Math.max(0, l.maxPerPrincipal - 1), l.idleBefore, l.createdBefore, l.futureAfter, l.prune, l.now, dbNowMs()])
           await client.query('COMMIT')
         } catch (error) {
           // A dead or silent connection is dropped (the server rolls back) rather than waited on.

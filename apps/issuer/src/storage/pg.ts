@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto'
 import pg from 'pg'
 import { AgentIdError, type AgentIdErrorCode } from '@agentid/core'
 import { LOCK, LOCK_CLASS, migratePg } from './pg-migrations.js'
-import { PG_LOG_LOCK, pgTx, type Query } from './sql-tx.js'
+import { PG_LOG_LOCK, pgTx, type DatabaseNow, type Query } from './sql-tx.js'
 import { pgConsole } from './pg-console.js'
 import { pgConsoleSessions } from './pg-sessions.js'
 import { databaseUnavailable } from './unavailable.js'
@@ -47,6 +47,12 @@ export interface PgStorageOptions {
    * With the server unreachable or blackholed, requests fail after this instead of waiting forever.
    */
   connectTimeoutMs?: number
+  /**
+   * Tests only: the database's clock (unix ms) as the statements that judge by it see it (webhook
+   * leases, console session expiry in a sign-in's prune). Default: the database's own clock, which
+   * every instance shares whatever its own clock says.
+   */
+  databaseClock?: () => number
 }
 
 /**
@@ -88,7 +94,7 @@ export async function openPgStorage(url: string, options: PgStorageOptions = {})
     if (cause instanceof AgentIdError) throw cause
     throw new AgentIdError('ERR_INTERNAL', 'cannot open the PostgreSQL database', { cause, details: { reason: 'db_open_failed' } })
   }
-  return new PgStorage(pool)
+  return new PgStorage(pool, options.databaseClock)
 }
 
 interface Job { ops: readonly WriteOp[]; resolve: (logIndices: readonly number[]) => void; reject: (e: unknown) => void }
@@ -124,14 +130,17 @@ export class PgStorage implements IssuerStorage {
   /** Database round trips made (for the bench: round trips per spawn). */
   roundTrips = 0
 
-  constructor(readonly pool: pg.Pool) {
+  readonly #dbNow: DatabaseNow
+
+  constructor(readonly pool: pg.Pool, databaseClock?: () => number) {
+    this.#dbNow = databaseClock ? () => databaseClock() : () => null
     this.#q = async (sql, args) => {
       this.roundTrips++
       return pool.query(prepared(sql, args) as pg.QueryConfig) as never
     }
-    this.#tx = pgTx(this.#q, false, (fn) => this.transaction(fn))
+    this.#tx = pgTx(this.#q, false, (fn) => this.transaction(fn), this.#dbNow)
     this.console = pgConsole(this.#q)
-    this.consoleSessions = pgConsoleSessions(this.#q, pool)
+    this.consoleSessions = pgConsoleSessions(this.#q, pool, this.#dbNow)
     this.#agents = { ...this.#tx.agents, seen: (did, nonce, keyHash) => this.#seen(did, nonce, keyHash) }
   }
 
@@ -179,7 +188,7 @@ export class PgStorage implements IssuerStorage {
           return run(sql, args) as never
         }
         try {
-          const tx = pgTx(q, true, () => { throw new Error('nested transaction') })
+          const tx = pgTx(q, true, () => { throw new Error('nested transaction') }, this.#dbNow)
           const logState = pgTx(logStateQ, true, () => { throw new Error('nested transaction') }).logState
           const result = await fn({ ...tx, logState, statusLists: { ...tx.statusLists, allocate: () => Promise.reject(new Error('allocate runs outside transactions')) } })
           if (begin) await run('COMMIT')

@@ -21,6 +21,11 @@ export const PG_LOG_LOCK = `SELECT pg_advisory_xact_lock(${LOCK_CLASS}, ${LOCK.l
 // Every column of CredentialRow (not seq, the insertion order, which only sorts).
 const CREDENTIAL_COLUMNS = 'id, agent_did, kind, format, jwt, status_list_id, status_index, issued_at, expires_at, revoked_at, revocation_reason'
 
+/** The database clock's stand-in (unix ms) a test gives, or null: the database's own clock. */
+export type DatabaseNow = () => number | null
+/** The database's now in unix ms (clock_timestamp()), or the stand-in in parameter `param` when it is not null. */
+export const PG_NOW_MS = (param: string) => `coalesce(${param}::bigint, (extract(epoch from clock_timestamp()) * 1000)::bigint)`
+
 const first = async <R>(p: Promise<QueryResultLike<R>>): Promise<R | undefined> => (await p).rows[0]
 const changed = async (p: Promise<QueryResultLike<unknown>>): Promise<boolean> => ((await p).rowCount ?? 0) > 0
 
@@ -28,8 +33,9 @@ const changed = async (p: Promise<QueryResultLike<unknown>>): Promise<boolean> =
  * @param q - runs one statement (on the pool, or on the transaction's connection)
  * @param inTx - true on a transaction's connection whose 'log' lock is taken; false: writes that need
  *   the lock open their own transaction through `open`
+ * @param dbNowMs - the test's stand-in for the database's clock (PgStorageOptions.databaseClock); null: the database's own
  */
-export function pgTx(q: Query, inTx: boolean, open: InTransaction): StorageTx {
+export function pgTx(q: Query, inTx: boolean, open: InTransaction, dbNowMs: DatabaseNow = () => null): StorageTx {
   const tx: StorageTx = {
     orchestrators: {
       insert: async (r) => void (await q('INSERT INTO orchestrators (id, name, key_hash, created_at) VALUES ($1, $2, $3, $4)', [r.id, r.name, r.key_hash, r.created_at])),
@@ -184,10 +190,16 @@ export function pgTx(q: Query, inTx: boolean, open: InTransaction): StorageTx {
         [r.id, r.type, r.subject, r.payload, r.created_ms, r.next_ms])),
       // SKIP LOCKED: a sender claiming at the same moment passes over the rows this one is taking instead
       // of waiting for them; once this statement commits their lease keeps every other sender off.
-      claim: async (owner, nowMs, leaseUntilMs, limit) => (await q<WebhookEventRow>(`WITH c AS (SELECT id FROM webhook_outbox
-          WHERE state = 'pending' AND next_ms <= $3 AND (lease_until_ms IS NULL OR lease_until_ms <= $3)
+      // Leases are set and judged by the database's clock (the lease is a duration it adds to its own
+      // now), never the caller's: an instance whose clock ran ahead by more than a lease took over an
+      // event another instance was still delivering, and the receiver got it twice at once. Whether an
+      // event is due (next_ms, written from the senders' clocks) is still the caller's judgement.
+      claim: async (owner, nowMs, leaseUntilMs, limit) => (await q<WebhookEventRow>(`WITH t AS (SELECT ${PG_NOW_MS('$5')} AS now_ms),
+        c AS (SELECT id FROM webhook_outbox
+          WHERE state = 'pending' AND next_ms <= $3 AND (lease_until_ms IS NULL OR lease_until_ms <= (SELECT now_ms FROM t))
           ORDER BY next_ms, id COLLATE "C" LIMIT $4 FOR UPDATE SKIP LOCKED)
-        UPDATE webhook_outbox o SET lease_owner = $1, lease_until_ms = $2 FROM c WHERE o.id = c.id RETURNING o.*`, [owner, leaseUntilMs, nowMs, limit])).rows,
+        UPDATE webhook_outbox o SET lease_owner = $1, lease_until_ms = (SELECT now_ms FROM t) + $2::bigint FROM c WHERE o.id = c.id RETURNING o.*`,
+      [owner, leaseUntilMs - nowMs, nowMs, limit, dbNowMs()])).rows,
       // One statement: the attempt row is written only when the lease was still this owner's.
       settle: async (id, owner, a, next) => ((await q(`WITH u AS (UPDATE webhook_outbox SET attempts = attempts + 1, state = $1, next_ms = $2, done_ms = $3,
           last_error = $4, lease_owner = NULL, lease_until_ms = NULL WHERE id = $5 AND lease_owner = $6 AND state = 'pending' RETURNING id, attempts)

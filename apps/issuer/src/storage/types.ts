@@ -278,6 +278,13 @@ export interface ConsoleSessionLimits {
   createdBefore: number
   futureAfter: number
   prune: number
+  /**
+   * The caller's now (unix seconds) the three bounds were computed from. PostgreSQL moves them to the
+   * database's clock (bound - now + the database's now), shared by every instance, so an instance whose
+   * clock is well ahead (or behind) never prunes sessions that look expired (or future) only to it;
+   * SQLite (one process per file) keeps the caller's clock.
+   */
+  now: number
 }
 
 /**
