@@ -1,7 +1,7 @@
 import type { Database } from 'better-sqlite3'
 import { AgentIdError } from '@agentid/core'
 import { APPROVALS_MIGRATION_SQL } from '../approvals/store.js'
-import { WEBHOOKS_MIGRATION_SQL } from '../webhooks/store.js'
+import { WEBHOOKS_LISTING_MIGRATION_SQL, WEBHOOKS_MIGRATION_SQL } from '../webhooks/store.js'
 
 /** One numbered schema step. Applied once, in one transaction, then recorded in `PRAGMA user_version`. */
 export interface Migration {
@@ -260,6 +260,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 9, name: 'no audit index by time', sql: MIGRATION_9 },
   { version: 10, name: 'console sessions', sql: MIGRATION_10 },
   { version: 11, name: 'approval webhook outbox', sql: WEBHOOKS_MIGRATION_SQL },
+  { version: 12, name: 'approval webhook outbox by creation', sql: WEBHOOKS_LISTING_MIGRATION_SQL },
 ])
 
 /** The schema version this build writes. */

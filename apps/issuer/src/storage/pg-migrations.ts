@@ -553,6 +553,13 @@ CREATE TABLE webhook_attempts (
 );
 `
 
+// The outbox by creation, for the operators' listing (SQLite's migration 12): ids compared bytewise, as
+// the listing orders them (COLLATE "C"), so the index gives the order and the cursor's range.
+const PG_9 = `
+CREATE INDEX webhook_outbox_created ON webhook_outbox (created_ms, id COLLATE "C");
+CREATE INDEX webhook_outbox_state_created ON webhook_outbox (state, created_ms, id COLLATE "C");
+`
+
 /**
  * The PostgreSQL schema, in order. Append new steps; never edit a released one.
  * @example
@@ -567,6 +574,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = Object.freeze([
   { version: 6, name: 'group commit: a new agent DID checked by its primary key', sql: PG_6 },
   { version: 7, name: 'console sessions', sql: PG_7 },
   { version: 8, name: 'approval webhook outbox', sql: PG_8 },
+  { version: 9, name: 'approval webhook outbox by creation', sql: PG_9 },
 ])
 
 /**

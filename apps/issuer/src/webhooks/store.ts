@@ -39,6 +39,16 @@ CREATE TABLE webhook_attempts (
 ) STRICT;
 `
 
+/**
+ * The migration that indexes the outbox by creation, for the operators' listing (newest first, all or
+ * of one state, a page after a cursor): without it each page sorted the whole table (150 ms for 10^5
+ * events on SQLite, the event loop held all along).
+ */
+export const WEBHOOKS_LISTING_MIGRATION_SQL = `
+CREATE INDEX webhook_outbox_created ON webhook_outbox (created_ms, id);
+CREATE INDEX webhook_outbox_state_created ON webhook_outbox (state, created_ms, id);
+`
+
 /** One event of the outbox. */
 export interface WebhookEventRow {
   id: string; type: string; subject: string; payload: string; state: 'pending' | 'delivered' | 'failed'
@@ -58,6 +68,15 @@ export interface WebhookAttempt { atMs: number; durationMs: number; status: numb
 /** The row after the attempt: delivered, due again at `nextMs`, or given up. */
 export type WebhookNext = { state: 'delivered'; doneMs: number } | { state: 'pending'; nextMs: number } | { state: 'failed'; doneMs: number }
 
+/**
+ * The listing's statement of one shape (of one state or all; after a cursor or from the newest): one
+ * statement per shape, so each is a walk down one index (row values: a range on both columns).
+ */
+export function webhookListSql(byState: boolean, after: boolean): string {
+  const where = [...(byState ? ['state = @state'] : []), ...(after ? ['(created_ms, id) < (@ms, @id)'] : [])]
+  return `SELECT * FROM webhook_outbox ${where.length ? `WHERE ${where.join(' AND ')} ` : ''}ORDER BY created_ms DESC, id DESC LIMIT @limit`
+}
+
 /** Prepared statements over the outbox tables. */
 export class WebhookStore {
   private readonly s: Record<string, Statement>
@@ -76,8 +95,10 @@ export class WebhookStore {
       bySubject: p('SELECT * FROM webhook_outbox WHERE subject = ? ORDER BY created_ms, id'),
       attempts: p('SELECT * FROM webhook_attempts WHERE event_id = ? ORDER BY attempt'),
       prune: p("DELETE FROM webhook_outbox WHERE state <> 'pending' AND done_ms < ?"),
-      list: p(`SELECT * FROM webhook_outbox WHERE (@state IS NULL OR state = @state)
-        AND (@beforeMs IS NULL OR created_ms < @beforeMs OR (created_ms = @beforeMs AND id < @beforeId)) ORDER BY created_ms DESC, id DESC LIMIT @limit`),
+      list: p(webhookListSql(false, false)),
+      listAfter: p(webhookListSql(false, true)),
+      listState: p(webhookListSql(true, false)),
+      listStateAfter: p(webhookListSql(true, true)),
       requeue: p(`UPDATE webhook_outbox SET state = 'pending', next_ms = ?, done_ms = NULL, lease_owner = NULL, lease_until_ms = NULL
         WHERE id = ? AND state <> 'pending' RETURNING *`),
     }
@@ -121,7 +142,8 @@ export class WebhookStore {
 
   /** Newest first (created_ms, id), of one state or all, strictly before the cursor `before`. */
   list(state: WebhookEventRow['state'] | null, before: WebhookListCursor | undefined, limit: number): WebhookEventRow[] {
-    return this.s.list!.all({ state, beforeMs: before?.createdMs ?? null, beforeId: before?.id ?? '', limit }) as WebhookEventRow[]
+    const statement = state === null ? (before ? this.s.listAfter! : this.s.list!) : before ? this.s.listStateAfter! : this.s.listState!
+    return statement.all({ limit, ...(state === null ? {} : { state }), ...(before ? { ms: before.createdMs, id: before.id } : {}) }) as WebhookEventRow[]
   }
 
   /** A delivered or failed event made pending and due at `nowMs` (its attempts kept); undefined when unknown or still pending. */
