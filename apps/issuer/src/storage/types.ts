@@ -183,7 +183,9 @@ export interface StorageTx {
     /**
      * Leases up to `limit` pending events due at `nowMs` (and not leased past it) to `owner` until
      * `leaseUntilMs`, oldest due first. Atomic: two senders never hold one event at once (PostgreSQL:
-     * FOR UPDATE SKIP LOCKED).
+     * FOR UPDATE SKIP LOCKED). On PostgreSQL the lease runs on the database's clock: it lasts
+     * `leaseUntilMs - nowMs` from the database's now and is free once the database's now passes it,
+     * whatever the callers' clocks say (SQLite: the caller's clock, one process per file).
      */
     claim(owner: string, nowMs: number, leaseUntilMs: number, limit: number): Promise<WebhookEventRow[]>
     /** Records attempt `a` of an event `owner` holds and releases it as `next`; false (nothing written) when the lease was lost. */
