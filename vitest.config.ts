@@ -18,6 +18,10 @@ const alias = {
   '@agentid/gateway': src('apps/gateway'),
 }
 
+// AGENTID_STRICT_TX: the issuer's SQLite storage throws where a transaction's fn calls the storage
+// itself (which would wait for that transaction) instead of its tx; e2e children inherit it.
+process.env.AGENTID_STRICT_TX = '1'
+
 export default defineConfig({
   test: {
     projects: [

@@ -20,10 +20,11 @@ export class SqliteStorage implements IssuerStorage {
   readonly log: LogStore
   readonly #s: Record<string, Statement>
   #tail: Promise<unknown> = Promise.resolve()
-  // Set inside `transaction`'s fn: a call on the storage itself from there runs in the transaction
-  // (as before) instead of waiting for the transaction it is part of. A token per transaction: a timer
-  // or callback made inside one and run during a later one is outside that later one.
-  readonly #inside = new AsyncLocalStorage<object>()
+  // AGENTID_STRICT_TX=1 (the test suites set it): a call on the storage itself made from inside a
+  // transaction's fn, which would wait for that very transaction, throws instead. Only then is an
+  // AsyncLocalStorage used: once one runs, Node 20 hooks every promise of the process, which cost the
+  // issuer's event loop 5-10 % per spawn and 20 % of its throughput (bench/spawn.mjs, alternated).
+  readonly #inside = process.env.AGENTID_STRICT_TX === '1' ? new AsyncLocalStorage<object>() : undefined
   #open: object | undefined
 
   constructor(readonly store: Store) {
@@ -63,13 +64,17 @@ export class SqliteStorage implements IssuerStorage {
    * `f` as called on the storage itself, not on a transaction's `tx`. The storage and an open
    * transaction share this one connection: run while another caller holds BEGIN IMMEDIATE across its
    * awaits, a write landed in that transaction (undone by its rollback though its caller was told it
-   * succeeded) and a read saw its uncommitted writes. So while one is open (and this call is not part
-   * of it) the call waits for it to settle, in the transactions' queue. With none open (always, on the
-   * hot path: its writes are group-committed on the writer thread) it runs at once, as before.
+   * succeeded) and a read saw its uncommitted writes. So while one is open the call waits for it to
+   * settle, in the transactions' queue: a transaction's fn must use its `tx`, never the storage itself
+   * (it would wait for itself; AGENTID_STRICT_TX=1 makes that a TypeError). With none open (always, on
+   * the hot path: its writes are group-committed on the writer thread) it runs at once, as before.
    */
   #outside<A extends unknown[], R>(f: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
     return (...args: A) => {
-      if (!this.db.inTransaction || (this.#open !== undefined && this.#inside.getStore() === this.#open)) return f(...args)
+      if (!this.db.inTransaction) return f(...args)
+      if (this.#inside !== undefined && this.#open !== undefined && this.#inside.getStore() === this.#open) {
+        return Promise.reject(new TypeError('SqliteStorage: called on the storage from inside a transaction, which it would wait for: use the transaction\'s tx'))
+      }
       const run = this.#tail.then(() => f(...args))
       this.#tail = run.catch(() => {})
       return run
@@ -283,7 +288,7 @@ export class SqliteStorage implements IssuerStorage {
       const token = {}
       this.#open = token
       try {
-        const result = await this.#inside.run(token, () => fn(this.#tx))
+        const result = await (this.#inside === undefined ? fn(this.#tx) : this.#inside.run(token, () => fn(this.#tx)))
         db.exec('COMMIT')
         return result
       } catch (error) {
