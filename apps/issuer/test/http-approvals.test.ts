@@ -10,6 +10,7 @@ import { argumentsDigest } from '@agentid/verifier'
 import { BASE_URL, bearer, expectError, harness as fixtureHarness, namedKey, spawnAgent, verifierFor, type Harness } from './http-fixtures.js'
 import { softAssert, softRegister, type SoftPasskey } from './webauthn-soft.js'
 import { pgAbsent, REQUIRE_SERVICES, tempPgDatabase } from './pg-helpers.js'
+import { approvalLogRef } from '../src/approvals/log-ref.js'
 
 const absent = await pgAbsent()
 if (absent !== null && !REQUIRE_SERVICES) console.warn(`skipping the PostgreSQL run of apps/issuer/test/http-approvals.test.ts: ${absent}`)
@@ -151,6 +152,11 @@ describe('approval requests and decisions', () => {
     expect(actions).toEqual(['approver.added', 'approver.enrolled', 'approval.requested', 'approval.approved'])
     // Each is an entry of the issuer's transparency log (index assigned in the event's transaction).
     expect(logged.every((r) => Number.isInteger(r.log_index))).toBe(true)
+    // The log is public and the request's id is the capability to read it (GET /v1/approvals/{id} needs
+    // no key): its entries name the request by the id's SHA-256, never the id.
+    const all = JSON.stringify(await hh.service.storage.audit.range(0, await hh.service.storage.audit.count()))
+    expect(all).not.toContain(r.id)
+    expect(logged.filter((e) => e.action.startsWith('approval.')).map((e) => e.subject)).toEqual([approvalLogRef(r.id), approvalLogRef(r.id)])
   })
 
   it('deny: recorded, the receipt refused as an approval', async () => {

@@ -12,6 +12,7 @@ import { tempDir } from './engine-helpers.js'
 import { bearer, expectError, harness, type Harness } from './http-fixtures.js'
 import { pgAbsent, REQUIRE_SERVICES } from './pg-helpers.js'
 import { storageEngines } from './storage-engines.js'
+import { approvalLogRef } from '../src/approvals/log-ref.js'
 
 const absent = await pgAbsent()
 if (absent !== null && !REQUIRE_SERVICES) console.warn(`skipping the PostgreSQL run of apps/issuer/test/http-webhooks.test.ts: ${absent}`)
@@ -156,7 +157,7 @@ describe.each(storageEngines(absent))('webhook admin routes on $name', (engine) 
     expect(index).toBeTypeOf('number')
     const [entry] = await h.service.storage.audit.range(index!, index! + 1)
     expect(entry).toMatchObject({ actor: 'admin', action: 'webhook.redelivered', subject: eventId(6) })
-    expect(JSON.parse(entry!.details_json!)).toEqual({ type: 'approval.requested', approval: `apr_${'6'.padStart(22, 'B')}`, previousStatus: 'abandoned' })
+    expect(JSON.parse(entry!.details_json!)).toEqual({ type: 'approval.requested', approval: approvalLogRef(`apr_${'6'.padStart(22, 'B')}`), previousStatus: 'abandoned' })
     // A pending event is refused (it is delivered or retried already), and nothing is audited.
     const auditBefore = await h.service.storage.audit.count()
     expect(expectError(await post(h, `/v1/webhooks/events/${eventId(2)}/redeliver`), 409, 'ERR_CONFLICT').details).toEqual({ reason: 'webhook_pending' })

@@ -13,6 +13,7 @@ import { openStorage, type IssuerStorage } from '../src/storage/index.js'
 import { WebhookSender, type WebhookSenderOptions } from '../src/webhooks/sender.js'
 import { tempDir } from './engine-helpers.js'
 import { pgAbsent, REQUIRE_SERVICES, tempPgDatabase } from './pg-helpers.js'
+import { approvalLogRef } from '../src/approvals/log-ref.js'
 
 const absent = await pgAbsent()
 if (absent !== null && !REQUIRE_SERVICES) console.warn(`skipping the PostgreSQL run of apps/issuer/test/webhooks-outbox.test.ts: ${absent}`)
@@ -211,7 +212,7 @@ describe.each(['sqlite', 'postgres'] as const)('the outbox on %s', (engine) => {
     const index = await s!.audit.last('webhook.abandoned', ev.id)
     expect(index).toBeDefined()
     const [audit] = await s!.audit.range(index!, index! + 1)
-    expect(JSON.parse(audit!.details_json!)).toEqual({ type: 'approval.approved', approval: 'apr_9', attempts: 3, lastError: 'HTTP 503' })
+    expect(JSON.parse(audit!.details_json!)).toEqual({ type: 'approval.approved', approval: approvalLogRef('apr_9'), attempts: 3, lastError: 'HTTP 503' })
     expect(lines).toEqual([{ msg: 'approval webhook given up', eventId: ev.id, type: 'approval.approved', approval: 'apr_9', attempts: 3, lastError: 'HTTP 503' }])
     expect(r.got).toHaveLength(3)
   })

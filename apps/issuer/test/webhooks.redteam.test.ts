@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { openStorage, type IssuerStorage } from '../src/storage/index.js'
 import { WebhookSender } from '../src/webhooks/sender.js'
 import { tempDir } from './engine-helpers.js'
+import { approvalLogRef } from '../src/approvals/log-ref.js'
 
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`
 const T0 = 1_800_000_000_000
@@ -56,7 +57,7 @@ describe('webhook.abandoned in the public issuer log', () => {
     const { details, row, lines } = await giveUp(s, url)
     expect(row).toMatchObject({ state: 'failed', last_error: `HTTP 500: ${leak}` })
     expect(JSON.stringify(details)).not.toContain('hunter2')
-    expect(details).toEqual({ type: 'approval.requested', approval: 'apr_leak', attempts: 1, lastError: 'HTTP 500' })
+    expect(details).toEqual({ type: 'approval.requested', approval: approvalLogRef('apr_leak'), attempts: 1, lastError: 'HTTP 500' })
     expect(lines[0]).toMatchObject({ msg: 'approval webhook given up', lastError: `HTTP 500: ${leak}` })
   })
 
@@ -69,6 +70,6 @@ describe('webhook.abandoned in the public issuer log', () => {
     const { details, row } = await giveUp(s, url)
     expect(row.last_error).toContain('ECONNREFUSED')
     expect(JSON.stringify(details)).not.toContain('127.0.0.1')
-    expect(details).toEqual({ type: 'approval.requested', approval: 'apr_leak', attempts: 1, lastError: 'network error' })
+    expect(details).toEqual({ type: 'approval.requested', approval: approvalLogRef('apr_leak'), attempts: 1, lastError: 'network error' })
   })
 })

@@ -32,6 +32,7 @@ import type { IssuerStorage, StorageTx } from '../storage/types.js'
 import type { RevocationEvents } from '../events/recorder.js'
 import { parseApprovalRequest, parseApproverRequest, parseDecision, parseEnrolToken, parseId } from './input.js'
 import type { ApprovalRequestRow, ApproverRow } from './store.js'
+import { approvalLogRef } from './log-ref.js'
 import { parseWebhookConfig, type WebhookConfig } from '../webhooks/config.js'
 import { WebhookSender } from '../webhooks/sender.js'
 
@@ -190,7 +191,9 @@ export class Approvals {
 
   // Audit row inside the caller's transaction; the event sink after commit.
   private async record(tx: StorageTx, events: ApprovalEvent[], e: ApprovalEvent): Promise<void> {
-    await tx.audit.append(e.at, e.actor, e.action, e.subject, e.details)
+    // A request's id is the capability to read it: the public log names it by its hash (log-ref.ts).
+    const subject = e.action.startsWith('approval.') ? approvalLogRef(e.subject) : e.subject
+    await tx.audit.append(e.at, e.actor, e.action, subject, e.details)
     events.push(e)
   }
 

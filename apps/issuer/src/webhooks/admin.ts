@@ -3,6 +3,7 @@
 // Views never carry the signing secret, nor what a receiver answered: an attempt says its HTTP status
 // or the kind of failure only (the receiver's words and its network stay in the outbox row).
 import { AgentIdError } from '@agentid/core'
+import { approvalLogRef } from '../approvals/log-ref.js'
 import { actorName, requireAdmin, type Principal } from '../domain/principal.js'
 import type { IssuerStorage, WebhookAttemptRow, WebhookEventRow } from '../storage/types.js'
 import type { WebhookListCursor } from './store.js'
@@ -209,7 +210,7 @@ export async function redeliverWebhookEvent(d: WebhookAdminDeps, principal: Prin
     const after = await tx.webhooks.requeue(eventId, now)
     if (!after) throw new AgentIdError('ERR_CONFLICT', 'the event is still pending: it is delivered or retried already', { details: { reason: 'webhook_pending' } })
     await tx.audit.append(Math.floor(now / 1000), actorName(principal), 'webhook.redelivered', eventId, {
-      type: before.type, approval: before.subject, previousStatus: before.state === 'failed' ? 'abandoned' : before.state,
+      type: before.type, approval: approvalLogRef(before.subject), previousStatus: before.state === 'failed' ? 'abandoned' : before.state,
     })
     return after
   })

@@ -6,6 +6,7 @@
 // (then another sender, or the restarted one, retries it: receivers dedupe on webhook-id).
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { IssuerStorage, WebhookEventRow, WebhookNext } from '../storage/types.js'
+import { approvalLogRef } from '../approvals/log-ref.js'
 import { retryDelayMs, MAX_RETRY_DELAY_MS } from './backoff.js'
 import { parseWebhookConfig, type WebhookConfig } from './config.js'
 import { deliverOnce, type DeliveryResult } from './deliver.js'
@@ -194,7 +195,7 @@ export class WebhookSender {
       const attempts = row.attempts + 1
       const recorded = await this.#o.storage.transaction(async (tx) => {
         if (!(await tx.webhooks.settle(row.id, this.owner, attempt, next))) return false
-        await tx.audit.append(Math.floor(now / 1000), 'issuer', 'webhook.abandoned', row.id, { type: row.type, approval: row.subject, attempts, lastError: publicError(result) })
+        await tx.audit.append(Math.floor(now / 1000), 'issuer', 'webhook.abandoned', row.id, { type: row.type, approval: approvalLogRef(row.subject), attempts, lastError: publicError(result) })
         return true
       })
       if (recorded) this.#log({ msg: 'approval webhook given up', eventId: row.id, type: row.type, approval: row.subject, attempts, lastError: result.error })
