@@ -7,6 +7,8 @@
 // A webhook URL without a valid secret stops the start. The PostgreSQL case is skipped with the reason
 // printed when the server is absent, failing under AGENTID_REQUIRE_SERVICES=1.
 import { randomBytes } from 'node:crypto'
+import { chmodSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { createServer, type Server } from 'node:http'
 import { afterAll, describe, expect, it } from 'vitest'
 import { Webhook } from 'standardwebhooks'
@@ -311,6 +313,42 @@ describe('approval webhooks, end to end', () => {
       const error = await startIssuer({ dataDir: tempDir(), env }).then(() => undefined, (e: Error) => e)
       expect(error?.message).toMatch(/agentid issuer: ERR_INVALID_INPUT: AGENTID_APPROVALS_WEBHOOK_SECRET/)
       if (secret) expect(error?.message).not.toContain(secret.slice(6))
+    }
+  }, 60_000)
+
+  it('AGENTID_APPROVALS_WEBHOOK_SECRET_FILE: the secret read from a 0600 file signs deliveries; both variables, a readable-by-others file, a malformed secret or a missing file stop the start', async () => {
+    const secret = newSecret()
+    const receiver = await webhookReceiver(secret)
+    await receiver.up()
+    const dir = tempDir()
+    const file = (name: string, content: string, mode: number): string => {
+      const path = join(dir, name)
+      writeFileSync(path, content, { mode })
+      chmodSync(path, mode)
+      return path
+    }
+    const good = file('webhook-secret', `${secret}\n`, 0o600)
+    const env: Record<string, string> = webhookEnv(receiver.url, secret)
+    delete env.AGENTID_APPROVALS_WEBHOOK_SECRET
+    const issuer = await startIssuer({ env: { ...env, AGENTID_APPROVALS_WEBHOOK_SECRET_FILE: good } })
+    const orchKey = (await addOrchestratorViaApi(issuer, 'webhook-file')).apiKey
+    await requestApproval(issuer, orchKey, 1)
+    await until('the event delivered, verified with the secret of the file', () => receiver.accepted.size === 1)
+    expect(receiver.problems).toEqual([])
+    await issuer.stop()
+
+    const malformed = `whsec_${randomBytes(12).toString('base64')}`
+    for (const [extra, named] of [
+      [{ AGENTID_APPROVALS_WEBHOOK_SECRET_FILE: good, AGENTID_APPROVALS_WEBHOOK_SECRET: secret }, /webhook_secret_conflict|AGENTID_APPROVALS_WEBHOOK_SECRET and AGENTID_APPROVALS_WEBHOOK_SECRET_FILE/],
+      [{ AGENTID_APPROVALS_WEBHOOK_SECRET_FILE: file('open', `${secret}\n`, 0o644) }, /accessible by group or others/],
+      [{ AGENTID_APPROVALS_WEBHOOK_SECRET_FILE: file('malformed', `${malformed}\n`, 0o600) }, /The content of AGENTID_APPROVALS_WEBHOOK_SECRET_FILE must be whsec_/],
+      [{ AGENTID_APPROVALS_WEBHOOK_SECRET_FILE: join(dir, 'missing') }, /AGENTID_APPROVALS_WEBHOOK_SECRET_FILE: cannot read .* \(ENOENT\)/],
+    ] as const) {
+      const error = await startIssuer({ dataDir: tempDir(), env: { ...env, ...extra } }).then(() => undefined, (e: Error) => e)
+      expect(error?.message).toMatch(/agentid issuer: ERR_INVALID_INPUT: /)
+      expect(error?.message).toMatch(named)
+      expect(error?.message).not.toContain(secret.slice(6, 30))
+      expect(error?.message).not.toContain(malformed.slice(6))
     }
   }, 60_000)
 })

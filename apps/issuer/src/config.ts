@@ -47,7 +47,7 @@ export interface IssuerConfig {
   logSequencer?: boolean
   /**
    * The approval webhook (AGENTID_APPROVALS_WEBHOOK_URL with AGENTID_APPROVALS_WEBHOOK_SECRET, a
-   * Standard Webhooks `whsec_` secret; tunables `…_RETRY_MS`, `…_GIVE_UP_SEC`, `…_TIMEOUT_MS`); undefined: none.
+   * Standard Webhooks `whsec_` secret, or AGENTID_APPROVALS_WEBHOOK_SECRET_FILE, a file holding it; tunables `…_RETRY_MS`, `…_GIVE_UP_SEC`, `…_TIMEOUT_MS`); undefined: none.
    */
   approvalsWebhook?: WebhookConfig | undefined
 }
@@ -61,8 +61,8 @@ export interface IssuerConfig {
  * agents get SPIFFE IDs and the issuer serves SVIDs), `AGENTID_ATTESTATION` (attestation trust anchors, JSON
  * inline or a file path: see `attestation/index.ts`), `AGENTID_REDIS_URL` and `AGENTID_REDIS_CHANNEL` (the
  * event bus), `AGENTID_EVENTS_POLL_MS` and `AGENTID_EVENTS_MAX_PER_CLIENT` (the event stream),
- * `AGENTID_APPROVALS_WEBHOOK_URL` and `AGENTID_APPROVALS_WEBHOOK_SECRET` (signed approval webhooks: see
- * `webhooks/config.ts`; a URL without a valid secret stops the start).
+ * `AGENTID_APPROVALS_WEBHOOK_URL` and `AGENTID_APPROVALS_WEBHOOK_SECRET` or `…_SECRET_FILE` (signed approval
+ * webhooks: see `webhooks/config.ts`; a URL without a valid secret stops the start).
  */
 export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<IssuerConfig> = {}): IssuerConfig {
   const host = overrides.host ?? env.AGENTID_HOST ?? '127.0.0.1'

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -60,6 +60,14 @@ describe('loadMasterSecret', () => {
   it('accepts a read-only 0400 file', () => {
     const { key } = loadMasterSecret({ dataDir: dir, env: {} })
     chmodSync(join(dir, SECRET_FILE), 0o400)
+    expect(Buffer.from(loadMasterSecret({ dataDir: dir, env: {} }).key).equals(Buffer.from(key))).toBe(true)
+  })
+
+  it.skipIf(process.geteuid?.() !== 0)('refuses a secret.key another user owns (run as root), accepts root\'s', async () => {
+    const { key } = loadMasterSecret({ dataDir: dir, env: {} })
+    chownSync(join(dir, SECRET_FILE), 4321, 4321)
+    await expectAgentIdError(() => loadMasterSecret({ dataDir: dir, env: {} }), 'ERR_INVALID_INPUT', 'secret_file_permissions')
+    chownSync(join(dir, SECRET_FILE), 0, 0)
     expect(Buffer.from(loadMasterSecret({ dataDir: dir, env: {} }).key).equals(Buffer.from(key))).toBe(true)
   })
 

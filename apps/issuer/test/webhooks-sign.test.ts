@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { Webhook, WebhookVerificationError } from 'standardwebhooks'
-import { existsSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { configFromEnv } from '../src/config.js'
 import { IssuerService } from '../src/domain/service.js'
@@ -16,6 +16,8 @@ import { expectAgentIdError, tempDir } from './engine-helpers.js'
 const secret = (bytes = 32) => `whsec_${randomBytes(bytes).toString('base64')}`
 const URL_ENV = 'AGENTID_APPROVALS_WEBHOOK_URL'
 const SECRET_ENV = 'AGENTID_APPROVALS_WEBHOOK_SECRET'
+const FILE_ENV = 'AGENTID_APPROVALS_WEBHOOK_SECRET_FILE'
+const isRoot = process.geteuid?.() === 0
 
 describe('signing', () => {
   const key = secret()
@@ -108,6 +110,106 @@ describe('configuration', () => {
     await expectAgentIdError(() => parseWebhookConfig({ url: 'https://h.example/', secret: secret(), timeoutMs: 0.5 }), 'ERR_INVALID_INPUT', 'webhook_option_invalid')
     expect(() => parseWebhookConfig({ url: 'https://h.example/', secret: secret(), retries: 3 })).toThrow(TypeError)
     expect(() => parseWebhookConfig('https://h.example/')).toThrow(TypeError)
+  })
+})
+
+describe('AGENTID_APPROVALS_WEBHOOK_SECRET_FILE', () => {
+  /** A secret file in a fresh folder: its path, and the folder's cleanup. */
+  function secretFile(content: string, mode = 0o600): { path: string; dir: string; cleanup: () => void } {
+    const { dir, cleanup } = tempDir()
+    const path = join(dir, 'webhook-secret')
+    writeFileSync(path, content, { mode })
+    chmodSync(path, mode) // the umask must not decide the test
+    return { path, dir, cleanup }
+  }
+  const fromFile = (path: string, extra: Record<string, string> = {}) => configFromEnv({ [URL_ENV]: 'https://hooks.example/a', [FILE_ENV]: path, ...extra })
+
+  it('reads the secret from a 0600 or 0400 file, one trailing newline dropped', () => {
+    for (const [mode, ending] of [[0o600, '\n'], [0o400, ''], [0o600, '\r\n']] as const) {
+      const key = secret()
+      const f = secretFile(`${key}${ending}`, mode)
+      try {
+        expect(fromFile(f.path).approvalsWebhook).toEqual({ url: 'https://hooks.example/a', secret: key })
+      } finally {
+        f.cleanup()
+      }
+    }
+  })
+
+  it('follows a symbolic link to the secret (a Kubernetes secret volume) and judges the file it leads to', async () => {
+    const key = secret()
+    const f = secretFile(`${key}\n`)
+    try {
+      // The kubelet's layout: key -> ..data/key, ..data -> ..<timestamp>.
+      mkdirSync(join(f.dir, '..2026_12_07'))
+      writeFileSync(join(f.dir, '..2026_12_07', 'key'), `${key}\n`, { mode: 0o400 })
+      chmodSync(join(f.dir, '..2026_12_07', 'key'), 0o400)
+      symlinkSync('..2026_12_07', join(f.dir, '..data'))
+      symlinkSync('..data/key', join(f.dir, 'key'))
+      expect(fromFile(join(f.dir, 'key')).approvalsWebhook?.secret).toBe(key)
+      chmodSync(join(f.dir, '..2026_12_07', 'key'), 0o644)
+      await expectAgentIdError(() => fromFile(join(f.dir, 'key')), 'ERR_INVALID_INPUT', 'webhook_secret_file_permissions')
+    } finally {
+      f.cleanup()
+    }
+  })
+
+  it('refuses both variables set, a file without a URL, a missing or unreadable file, a folder, a wrong mode, a large file', async () => {
+    const key = secret()
+    const f = secretFile(`${key}\n`)
+    try {
+      const both = await expectAgentIdError(() => fromFile(f.path, { [SECRET_ENV]: key }), 'ERR_INVALID_INPUT', 'webhook_secret_conflict')
+      expect(both.message).not.toContain(key.slice(6))
+      await expectAgentIdError(() => configFromEnv({ [FILE_ENV]: f.path }), 'ERR_INVALID_INPUT', 'webhook_url_missing')
+      const missing = await expectAgentIdError(() => fromFile(join(f.dir, 'nope')), 'ERR_INVALID_INPUT', 'webhook_secret_file_unreadable')
+      expect(missing.details.field).toBe(FILE_ENV)
+      expect(missing.message).toContain('ENOENT')
+      await expectAgentIdError(() => fromFile(f.dir), 'ERR_INVALID_INPUT', 'webhook_secret_file_invalid')
+      symlinkSync(join(f.dir, 'nowhere'), join(f.dir, 'dangling'))
+      await expectAgentIdError(() => fromFile(join(f.dir, 'dangling')), 'ERR_INVALID_INPUT', 'webhook_secret_file_unreadable')
+      for (const mode of [0o644, 0o640, 0o604, 0o660, 0o606, 0o610]) {
+        chmodSync(f.path, mode)
+        const e = await expectAgentIdError(() => fromFile(f.path), 'ERR_INVALID_INPUT', 'webhook_secret_file_permissions')
+        expect(e.details.field).toBe(FILE_ENV)
+        expect(e.message).not.toContain(key.slice(6))
+      }
+      const large = secretFile(`${key}\n${'x'.repeat(1024)}`)
+      try {
+        await expectAgentIdError(() => fromFile(large.path), 'ERR_INVALID_INPUT', 'webhook_secret_file_invalid')
+      } finally {
+        large.cleanup()
+      }
+    } finally {
+      f.cleanup()
+    }
+  })
+
+  it.skipIf(!isRoot)('refuses a file another user owns (run as root: its owner could rewrite the secret)', async () => {
+    const key = secret()
+    const f = secretFile(`${key}\n`)
+    try {
+      chownSync(f.path, 4321, 4321)
+      await expectAgentIdError(() => fromFile(f.path), 'ERR_INVALID_INPUT', 'webhook_secret_file_permissions')
+      chownSync(f.path, 0, 0)
+      expect(fromFile(f.path).approvalsWebhook?.secret).toBe(key)
+    } finally {
+      f.cleanup()
+    }
+  })
+
+  it('refuses a malformed secret inside the file, naming the variable and never the content', async () => {
+    const good = randomBytes(32).toString('base64')
+    for (const bad of ['', '\n', good, `whsec_${randomBytes(23).toString('base64')}`, `whsec_${good.replace(/=+$/, '')}`, `whsec_${good}\n\n`, ` whsec_${good}`, `whsec_${good}\x00`]) {
+      const f = secretFile(bad)
+      try {
+        const e = await expectAgentIdError(() => fromFile(f.path), 'ERR_INVALID_INPUT', bad.trim() === '' ? 'webhook_secret_missing' : 'webhook_secret_invalid')
+        expect(e.details.field).toBe(FILE_ENV)
+        expect(e.message).toContain(FILE_ENV)
+        if (bad.length > 20) expect(e.message).not.toContain(good.slice(0, 16))
+      } finally {
+        f.cleanup()
+      }
+    }
   })
 })
 

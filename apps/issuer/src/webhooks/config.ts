@@ -1,7 +1,9 @@
 // Configuration of the approval webhook: where events go, the Standard Webhooks signing secret, and
 // the retry schedule. A URL without its secret (or with a malformed one) stops the start: an unsigned
 // webhook is what this module exists to end.
+import { realpathSync } from 'node:fs'
 import { AgentIdError } from '@agentid/core'
+import { readSecretFileText } from '../secret.js'
 
 /** The approval webhook: the endpoint, its signing secret and how deliveries are retried. */
 export interface WebhookConfig {
@@ -19,6 +21,7 @@ export interface WebhookConfig {
 
 export const WEBHOOK_URL_ENV = 'AGENTID_APPROVALS_WEBHOOK_URL'
 export const WEBHOOK_SECRET_ENV = 'AGENTID_APPROVALS_WEBHOOK_SECRET'
+export const WEBHOOK_SECRET_FILE_ENV = 'AGENTID_APPROVALS_WEBHOOK_SECRET_FILE'
 const RETRY_ENV = 'AGENTID_APPROVALS_WEBHOOK_RETRY_MS'
 const GIVE_UP_ENV = 'AGENTID_APPROVALS_WEBHOOK_GIVE_UP_SEC'
 const TIMEOUT_ENV = 'AGENTID_APPROVALS_WEBHOOK_TIMEOUT_MS'
@@ -40,13 +43,13 @@ function invalid(field: string, reason: string, message: string): never {
  * @example
  * parseWebhookSecret(`whsec_${randomBytes(32).toString('base64')}`)
  */
-export function parseWebhookSecret(value: unknown, field = WEBHOOK_SECRET_ENV): string {
-  if (typeof value !== 'string' || value === '') invalid(field, 'webhook_secret_missing', `${field} is required with a webhook URL: whsec_ followed by the base64 of 24 to 64 random bytes`)
+export function parseWebhookSecret(value: unknown, field = WEBHOOK_SECRET_ENV, what = field): string {
+  if (typeof value !== 'string' || value === '') invalid(field, 'webhook_secret_missing', `${what} is required with a webhook URL: whsec_ followed by the base64 of 24 to 64 random bytes`)
   const m = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(value)
   const bytes = m ? Buffer.from(m[1]!, 'base64') : undefined
   // Canonical only: what decodes must encode back to the same text (no stray bits, no missing padding).
   if (!bytes || bytes.toString('base64') !== m![1] || bytes.length < 24 || bytes.length > 64) {
-    invalid(field, 'webhook_secret_invalid', `${field} must be whsec_ followed by the base64 of 24 to 64 random bytes`)
+    invalid(field, 'webhook_secret_invalid', `${what} must be whsec_ followed by the base64 of 24 to 64 random bytes`)
   }
   return value
 }
@@ -102,24 +105,50 @@ function integerFrom(env: NodeJS.ProcessEnv, name: string, limits: readonly [num
 }
 
 /**
- * Reads `AGENTID_APPROVALS_WEBHOOK_URL` and `AGENTID_APPROVALS_WEBHOOK_SECRET` (both, or neither), and
- * the tunables `AGENTID_APPROVALS_WEBHOOK_RETRY_MS`, `…_GIVE_UP_SEC`, `…_TIMEOUT_MS`. Undefined: no webhook.
+ * Reads the secret from the file `AGENTID_APPROVALS_WEBHOOK_SECRET_FILE` names, under the checks of the
+ * issuer's other secret files (`readSecretFileText`: mode 0600 or 0400, owned by this process's user or
+ * root, a regular file of at most 1 KiB). One departure: the path given may be a symbolic link, judged by
+ * the file it leads to, because Kubernetes mounts each key of a secret as a link into a timestamped
+ * folder (`key -> ..data/key`); the link's target is opened without following any further link.
+ * One trailing newline is dropped (`echo … > file`). Errors name the variable and the path, never the secret.
+ */
+function readWebhookSecretFile(path: string): string {
+  const field = WEBHOOK_SECRET_FILE_ENV
+  try {
+    return readSecretFileText(realpathSync(path), { invalid: 'webhook_secret_file_invalid', permissions: 'webhook_secret_file_permissions', field })
+  } catch (cause) {
+    if (cause instanceof AgentIdError) throw cause
+    const code = (cause as NodeJS.ErrnoException).code ?? 'error'
+    throw new AgentIdError('ERR_INVALID_INPUT', `${field}: cannot read ${path} (${code})`, { cause, details: { field, reason: 'webhook_secret_file_unreadable' } })
+  }
+}
+
+/**
+ * Reads `AGENTID_APPROVALS_WEBHOOK_URL` with the secret from `AGENTID_APPROVALS_WEBHOOK_SECRET` or from
+ * the file `AGENTID_APPROVALS_WEBHOOK_SECRET_FILE` names (one of them: both set is refused), and the
+ * tunables `AGENTID_APPROVALS_WEBHOOK_RETRY_MS`, `…_GIVE_UP_SEC`, `…_TIMEOUT_MS`. Undefined: no webhook.
  * @example
- * webhookFromEnv({ AGENTID_APPROVALS_WEBHOOK_URL: 'https://hooks.example.com/a', AGENTID_APPROVALS_WEBHOOK_SECRET: 'whsec_…' })
+ * webhookFromEnv({ AGENTID_APPROVALS_WEBHOOK_URL: 'https://hooks.example.com/a', AGENTID_APPROVALS_WEBHOOK_SECRET_FILE: '/run/secrets/agentid-webhook' })
  */
 export function webhookFromEnv(env: NodeJS.ProcessEnv): WebhookConfig | undefined {
   const url = env[WEBHOOK_URL_ENV]
   const secret = env[WEBHOOK_SECRET_ENV]
+  const secretFile = env[WEBHOOK_SECRET_FILE_ENV]
+  const hasSecret = secret !== undefined && secret !== ''
+  const hasFile = secretFile !== undefined && secretFile !== ''
+  if (hasSecret && hasFile) invalid(WEBHOOK_SECRET_FILE_ENV, 'webhook_secret_conflict', `${WEBHOOK_SECRET_ENV} and ${WEBHOOK_SECRET_FILE_ENV} are both set: set one`)
   const retryMs = integerFrom(env, RETRY_ENV, WEBHOOK_LIMITS.retryMs, 'milliseconds')
   const giveUpSec = integerFrom(env, GIVE_UP_ENV, WEBHOOK_LIMITS.giveUpSec, 'seconds')
   const timeoutMs = integerFrom(env, TIMEOUT_ENV, WEBHOOK_LIMITS.timeoutMs, 'milliseconds')
   if (url === undefined || url === '') {
-    if (secret !== undefined && secret !== '') invalid(WEBHOOK_URL_ENV, 'webhook_url_missing', `${WEBHOOK_SECRET_ENV} is set but ${WEBHOOK_URL_ENV} is not`)
+    if (hasSecret || hasFile) invalid(WEBHOOK_URL_ENV, 'webhook_url_missing', `${hasFile ? WEBHOOK_SECRET_FILE_ENV : WEBHOOK_SECRET_ENV} is set but ${WEBHOOK_URL_ENV} is not`)
     return undefined
   }
   return {
     url: parseWebhookUrl(url),
-    secret: parseWebhookSecret(secret),
+    secret: hasFile
+      ? parseWebhookSecret(readWebhookSecretFile(secretFile!), WEBHOOK_SECRET_FILE_ENV, `The content of ${WEBHOOK_SECRET_FILE_ENV}`)
+      : parseWebhookSecret(secret),
     ...(retryMs === undefined ? {} : { retryMs }),
     ...(giveUpSec === undefined ? {} : { giveUpSec }),
     ...(timeoutMs === undefined ? {} : { timeoutMs }),
