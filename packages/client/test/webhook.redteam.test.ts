@@ -2,25 +2,13 @@
 // forms the sender never produces. A NaN tolerance (Number(process.env.X) of an unset variable) or clock
 // made both time checks false, so a delivery recorded years ago verified: any replay passed.
 import { randomBytes } from 'node:crypto'
-import { Webhook } from 'standardwebhooks'
-import { VerificationError } from '@agentid/core'
 import { verifyWebhook } from '@agentid/client'
 import { describe, expect, it } from 'vitest'
+import { code, secret, signedHeaders } from './webhook-helpers.js'
 
-const secret = `whsec_${randomBytes(32).toString('base64')}`
 const body = '{"type":"approval.approved","id":"apr_x"}'
 const nowSec = () => Math.floor(Date.now() / 1000)
-const signed = (id: string, at: number) => ({ 'webhook-id': id, 'webhook-timestamp': String(at), 'webhook-signature': new Webhook(secret).sign(id, new Date(at * 1000), body) })
-
-function code(fn: () => unknown): string {
-  try {
-    fn()
-  } catch (e) {
-    expect(e).toBeInstanceOf(VerificationError)
-    return (e as VerificationError).code
-  }
-  throw new Error('expected a VerificationError')
-}
+const signed = (id: string, at: number) => signedHeaders(body, id, at)
 
 describe('verifyWebhook under hostile or mistaken input', () => {
   it('a tolerance or clock that is not a finite number is a TypeError, not a check that always passes', () => {

@@ -3,28 +3,17 @@
 // library's own Webhook.verify accepts too, and each kind of tampering has its own code.
 import { randomBytes } from 'node:crypto'
 import { Webhook, WebhookVerificationError } from 'standardwebhooks'
-import { VerificationError } from '@agentid/core'
 import { verifyWebhook } from '@agentid/client'
 import { describe, expect, it } from 'vitest'
+import { code, secret, signedHeaders } from './webhook-helpers.js'
 
-const secret = `whsec_${randomBytes(32).toString('base64')}`
 const now = () => Math.floor(Date.now() / 1000)
 const body = JSON.stringify({ type: 'approval.approved', timestamp: '2026-12-07T03:00:00.000Z', id: 'apr_x', status: 'approved', url: 'https://issuer.example/approvals/apr_x', call: { command: 'tools/call pay' }, approver: { id: 'apv_y', name: 'Dana' }, decidedAt: '2026-12-07T03:00:00.000Z' })
 
 function signed(o: { id?: string; at?: number; payload?: string; key?: string } = {}) {
   const id = o.id ?? 'evt_abc'
   const at = o.at ?? now()
-  return { 'webhook-id': id, 'webhook-timestamp': String(at), 'webhook-signature': new Webhook(o.key ?? secret).sign(id, new Date(at * 1000), o.payload ?? body) }
-}
-
-function code(fn: () => unknown): string {
-  try {
-    fn()
-  } catch (e) {
-    expect(e).toBeInstanceOf(VerificationError)
-    return (e as VerificationError).code
-  }
-  throw new Error('expected a VerificationError')
+  return signedHeaders(o.payload ?? body, id, at, o.key ?? secret)
 }
 
 describe('verifyWebhook', () => {
