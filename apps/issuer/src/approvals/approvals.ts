@@ -3,7 +3,7 @@
 // certifies it; guarded services ask for approvals of canonical calls; an approver approves or denies on the
 // issuer's page with the passkey, whose challenge is the SHA-256 of the RFC 8785 canonical call; the result
 // is a receipt any verifier re-checks offline (`verifyApproval` of @agentid/verifier).
-import { createHash, createPublicKey, randomBytes, randomUUID } from 'node:crypto'
+import { createPublicKey, randomBytes, randomUUID } from 'node:crypto'
 import {
   generateAuthenticationOptions,
   generateRegistrationOptions,
@@ -32,6 +32,7 @@ import type { IssuerStorage, StorageTx } from '../storage/types.js'
 import type { RevocationEvents } from '../events/recorder.js'
 import { parseApprovalRequest, parseApproverRequest, parseDecision, parseEnrolToken, parseId } from './input.js'
 import type { ApprovalRequestRow, ApproverRow } from './store.js'
+import { sha256Hex } from '../domain/issue.js'
 import { approvalLogRef } from './log-ref.js'
 import { parseWebhookConfig, type WebhookConfig } from '../webhooks/config.js'
 import { WebhookSender } from '../webhooks/sender.js'
@@ -104,7 +105,6 @@ export interface ApprovalView {
 
 const iso = (sec: number) => new Date(sec * 1000).toISOString()
 const isoOrNull = (sec: number | null) => (sec === null ? null : iso(sec))
-const sha256hex = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex')
 const b64u = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64url')
 const newId = (prefix: 'apv' | 'apr') => `${prefix}_${randomBytes(16).toString('base64url')}`
 
@@ -221,7 +221,7 @@ export class Approvals {
     const at = this.o.now()
     const row = {
       id: newId('apv'), name: input.name, scope_json: JSON.stringify({ controllers: input.controllers, groups: input.groups }),
-      user_json: input.user === null ? null : JSON.stringify(input.user), enrol_hash: sha256hex(token), enrol_expires_at: at + this.enrolTtl, created_at: at,
+      user_json: input.user === null ? null : JSON.stringify(input.user), enrol_hash: sha256Hex(token), enrol_expires_at: at + this.enrolTtl, created_at: at,
     }
     const events: ApprovalEvent[] = []
     await this.db.transaction(async (tx) => {
@@ -268,7 +268,7 @@ export class Approvals {
   }
 
   private async pendingEnrolment(token: string): Promise<ApproverRow> {
-    const row = await this.db.approvers.byEnrolHash(sha256hex(token))
+    const row = await this.db.approvers.byEnrolHash(sha256Hex(token))
     if (!row || row.revoked_at !== null || row.enrol_expires_at <= this.o.now()) throw new AgentIdError('ERR_NOT_FOUND', 'unknown, used or expired enrolment link')
     return row
   }
@@ -349,7 +349,7 @@ export class Approvals {
     })
     const events: ApprovalEvent[] = []
     await this.db.transaction(async (tx) => {
-      const done = await tx.approvers.enrol(row.id, sha256hex(token), {
+      const done = await tx.approvers.enrol(row.id, sha256Hex(token), {
         webauthnId: credential.id, cose: credential.publicKey, alg, counter: credential.counter, credentialId: id, jwt, listId: slot.listId, index: slot.index, at,
       })
       if (!done) throw new AgentIdError('ERR_NOT_FOUND', 'unknown, used or expired enrolment link')

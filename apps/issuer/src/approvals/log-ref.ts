@@ -3,7 +3,7 @@
 // the arguments, its decision and receipt, unauthenticated so agents can wait on it). So log entries
 // name a request by the SHA-256 of its id: whoever holds the id can find its entries, nobody else
 // learns it. The decision's entry also carries the receipt's digest, which binds it to lineage hops.
-import { createHash } from 'node:crypto'
+import { sha256Hex } from '../domain/issue.js'
 
 /**
  * The name of approval request `id` in the issuer's log: `sha256:` and the hex SHA-256 of the id.
@@ -11,5 +11,5 @@ import { createHash } from 'node:crypto'
  * approvalLogRef('apr_0123456789abcdefghijkl') // 'sha256:…'
  */
 export function approvalLogRef(id: string): string {
-  return `sha256:${createHash('sha256').update(id, 'utf8').digest('hex')}`
+  return `sha256:${sha256Hex(id)}`
 }

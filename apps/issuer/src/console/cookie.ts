@@ -1,5 +1,5 @@
 // The console's session cookie: its name, scoped to one issuer, and how a request's value is read.
-import { createHash } from 'node:crypto'
+import { sha256Hex } from '../domain/issue.js'
 
 /**
  * The session cookie's name for the issuer at `baseUrl`: `agentid_console_` and 12 hex characters of
@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto'
  */
 export function consoleCookieName(baseUrl: string, secure: boolean): string {
   const href = new URL(baseUrl).href.replace(/\/+$/, '')
-  const tag = createHash('sha256').update(href, 'utf8').digest('hex').slice(0, 12)
+  const tag = sha256Hex(href).slice(0, 12)
   return `${secure ? '__Host-' : ''}agentid_console_${tag}`
 }
 
